@@ -1,0 +1,3 @@
+from edge_controller.cli import main
+
+raise SystemExit(main())

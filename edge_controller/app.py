@@ -1,0 +1,170 @@
+"""Composition root: builds every service from the settings and runs them in one TaskGroup.
+
+The only module that knows the whole daemon. Signals: SIGTERM/SIGINT → orderly shutdown within
+``site.shutdown_grace_s``; SIGHUP → re-read the config, apply what can be applied live, log what
+needs a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from edge_controller import log
+from edge_controller.config_load import load_settings
+from edge_controller.config_yaml import ConfigError
+from edge_controller.settings import Settings
+from edge_controller.systemd import Notifier
+
+# Keys whose new value takes effect without a restart (everything else is logged as needing one).
+LIVE_KEYS = ("logging.level", "logging.format")
+
+
+class Service(Protocol):
+    async def run(self) -> None: ...
+
+
+@runtime_checkable
+class ShutdownAware(Protocol):
+    async def shutdown(self) -> None:
+        """Put devices into their safe state before the tasks are cancelled."""
+        ...
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
+def changed_keys(old: Settings, new: Settings) -> list[str]:
+    before, after = flatten(old.model_dump(mode="json")), flatten(new.model_dump(mode="json"))
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+class WatchdogTicker:
+    """Pings the systemd watchdog from the event loop's own schedule: a blocked loop stops the
+    pings and systemd restarts the process. The site controller's loop takes this role when a
+    site has devices to control."""
+
+    def __init__(self, notifier: Notifier, interval_s: float) -> None:
+        self._notifier = notifier
+        self._interval_s = interval_s
+
+    async def run(self) -> None:
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(self._interval_s)
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None,
+        notifier: Notifier,
+        services: list[Service],
+    ) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.notifier = notifier
+        self.services = services
+        self._stop = asyncio.Event()
+        self._log = log.get_logger("daemon", site=settings.site.id)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def reload(self) -> list[str]:
+        """Re-read the config; apply live keys; return the keys that need a restart."""
+        if self.config_path is None:
+            return []
+        self.notifier.reloading()
+        try:
+            new = load_settings(self.config_path)
+        except ConfigError as exc:
+            self._log.error("reload refused: the new config is invalid; keeping the running one",
+                            problems=[str(i) for i in exc.issues])
+            self.notifier.ready("running (reload refused)")
+            return []
+        keys = changed_keys(self.settings, new)
+        live = [k for k in keys if k in LIVE_KEYS]
+        restart = [k for k in keys if k not in LIVE_KEYS]
+        if live:
+            log.configure(new.logging.level, new.logging.format)
+            self.settings = self.settings.model_copy(update={"logging": new.logging})
+        self._log.info("config reloaded", applied=live, needs_restart=restart)
+        self.notifier.ready("running")
+        return restart
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(s.run(), name=type(s).__name__) for s in self.services]
+                self.notifier.ready()
+                self._log.info("started", services=[t.get_name() for t in tasks])
+                await self._stop.wait()
+                self.notifier.stopping()
+                self._log.info("stopping")
+                await self._shutdown(tasks)
+        except BaseExceptionGroup:
+            self._log.error("a service failed; putting devices into their safe state")
+            await self._safe_state()
+            raise
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        self._log.info("stopped")
+
+    async def _safe_state(self) -> None:
+        grace_s = self.settings.site.shutdown_grace_s
+        aware = [s for s in self.services if isinstance(s, ShutdownAware)]
+        try:
+            async with asyncio.timeout(grace_s):
+                results = await asyncio.gather(*(s.shutdown() for s in aware), return_exceptions=True)
+        except TimeoutError:
+            self._log.error("safe-state shutdown did not finish in time", grace_s=grace_s)
+            return
+        for service, result in zip(aware, results, strict=True):
+            if isinstance(result, BaseException):
+                self._log.error("safe-state shutdown failed", service=type(service).__name__,
+                                error=repr(result))
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        await self._safe_state()
+        grace_s = self.settings.site.shutdown_grace_s
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def build_services(settings: Settings, notifier: Notifier) -> list[Service]:
+    """Wire every service the site config asks for."""
+    return [WatchdogTicker(notifier, settings.site.tick_s)]
+
+
+async def run_daemon(
+    settings: Settings,
+    config_path: Path | None,
+    notifier: Notifier | None = None,
+    build: Callable[[Settings, Notifier], list[Service]] = build_services,
+) -> None:
+    notifier = notifier or Notifier()
+    try:
+        daemon = Daemon(settings, config_path, notifier, build(settings, notifier))
+        await daemon.run()
+    finally:
+        notifier.close()

@@ -1,0 +1,129 @@
+"""Load the site config: YAML + environment → Settings, or every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from edge_controller.config_checks import check_references
+from edge_controller.config_yaml import ConfigError, ConfigIssue, LoadedYaml, PathKey, format_path, load_yaml
+from edge_controller.settings import ENV_PREFIX, Settings
+
+_SECRET_WORDS = ("password", "secret", "key")
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
+    """Drop pydantic's union tags from ``loc`` so it names the YAML keys the installer wrote."""
+    path: list[str | int] = []
+    current: Any = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and isinstance(part, str) and part == current.get("type"):
+            continue  # discriminated-union tag, not a key
+        elif isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        else:
+            path.append(part)
+            current = None
+    return tuple(path)
+
+
+def _model_at(path: PathKey) -> type[BaseModel] | None:
+    """The section model that owns the keys at ``path`` (for "did you mean" hints)."""
+    model: type[BaseModel] | None = Settings
+    data_keyed = {"buses", "chargers", "meters", "readers", "feeders"}
+    skip_next = False
+    for part in path:
+        if skip_next:
+            skip_next = False
+            continue
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        args = getattr(annotation, "__args__", ())
+        inner = args[-1] if part in data_keyed and args else annotation
+        model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+        skip_next = part in data_keyed
+    return model
+
+
+def _reason(err: ErrorDetails, path: PathKey) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        model = _model_at(path[:-1])
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown key{hint}"
+    message = err["msg"].removeprefix("Value error, ")
+    secret = any(word in str(p).lower() for p in path for word in _SECRET_WORDS)
+    if isinstance(value, str | int | float | bool) and not secret:
+        message += f" (got {value!r})"
+    if isinstance(value, str) and ":" in value and kind.startswith(("int", "float")):
+        message += "; write the number plainly (YAML 1.1 would read 1:30 as 90)"
+    return message
+
+
+def _env_origin(path: PathKey) -> str | None:
+    name = ENV_PREFIX + "__".join(str(p) for p in path)
+    for key in os.environ:
+        if key.upper() == name.upper():
+            return key
+    return None
+
+
+def issues_from_validation(exc: ValidationError, loaded: LoadedYaml) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors():
+        path = _data_path(tuple(err["loc"]), loaded.data)
+        origin = _env_origin(path)
+        line = None if origin else loaded.line_of(path)
+        issues.append(ConfigIssue(format_path(path), _reason(err, path), line, origin))
+    return issues
+
+
+def default_profiles() -> dict[str, str]:
+    from edge_controller.drivers.registry import profile_kinds
+
+    return profile_kinds()
+
+
+def load_settings(path: Path, profiles: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate ``path``; raise ConfigError listing every problem found."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from exc
+    loaded = load_yaml(text, str(path))
+    return settings_from_yaml(loaded, str(path), default_profiles() if profiles is None else profiles)
+
+
+def settings_from_yaml(loaded: LoadedYaml, source: str, profiles: Mapping[str, str]) -> Settings:
+    issues = list(loaded.issues)
+    settings: Settings | None = None
+    try:
+        settings = Settings(**loaded.data)
+    except ValidationError as exc:
+        issues += issues_from_validation(exc, loaded)
+    merged = settings.model_dump(mode="python") if settings is not None else loaded.data
+    for ref_path, reason in check_references(merged, profiles):
+        issues.append(ConfigIssue(format_path(ref_path), reason, loaded.line_of(ref_path)))
+    if issues or settings is None:
+        issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
+        raise ConfigError(source, issues)
+    return settings

@@ -1,0 +1,75 @@
+"""Ports: the small Protocols through which services use devices. Drivers implement them.
+
+One capability, one Protocol. Optional abilities are separate Protocols detected at wiring time
+with ``isinstance`` (they are ``runtime_checkable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from edge_controller.domain.model import ChargerStatus, MeterReading, Token
+
+
+class DeviceError(Exception):
+    """Base of the errors a driver raises; nothing above a driver sees a library's error."""
+
+
+class DeviceUnavailable(DeviceError):
+    """The device did not answer (timeout, connection refused, bus down). Transient."""
+
+
+class DeviceFault(DeviceError):
+    """The device answered, but with an error or an implausible value."""
+
+
+class NotSupported(DeviceError):
+    """The device model cannot do what was asked."""
+
+
+@runtime_checkable
+class Charger(Protocol):
+    async def read_status(self) -> ChargerStatus: ...
+
+    async def set_current(self, current_a: float) -> None:
+        """Offer ``current_a`` to the EV; 0 pauses charging."""
+        ...
+
+    async def set_enabled(self, enabled: bool) -> None: ...
+
+
+@runtime_checkable
+class Meter(Protocol):
+    async def read(self) -> MeterReading: ...
+
+
+@runtime_checkable
+class BuiltInMeter(Protocol):
+    """A charger that measures its own phase currents, power and energy."""
+
+    async def read_meter(self) -> MeterReading: ...
+
+
+@runtime_checkable
+class PhaseSwitching(Protocol):
+    async def set_phases(self, phases: int) -> None: ...
+
+
+@runtime_checkable
+class DeviceWatchdog(Protocol):
+    """A charger that falls back to a failsafe current on its own when writes stop."""
+
+    async def program_failsafe(self, current_a: float, timeout_s: float) -> None: ...
+
+
+@runtime_checkable
+class TokenReader(Protocol):
+    def tokens(self) -> AsyncIterator[Token]:
+        """Yield one token per tap."""
+        ...
+
+
+@runtime_checkable
+class ReaderFeedback(Protocol):
+    async def signal(self, accepted: bool) -> None: ...
