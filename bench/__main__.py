@@ -23,7 +23,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    names = [m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_")]
+    names = [
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name.startswith("bench_")
+    ]
     wanted = [f"bench_{a}" for a in argv] or sorted(names)
     RESULTS.mkdir(exist_ok=True)
     for name in wanted:
@@ -32,7 +36,11 @@ def main(argv: list[str]) -> int:
         rows: list[dict[str, Any]] = module.run()
         area = name.removeprefix("bench_")
         print(f"\n== {area} ({time.time() - started:.1f} s)\n{_table(rows)}")
-        payload = {"area": area, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows}
+        payload = {
+            "area": area,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "rows": rows,
+        }
         (RESULTS / f"{area}.json").write_text(json.dumps(payload, indent=2) + "\n")
     return 0
 

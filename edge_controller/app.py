@@ -90,8 +90,10 @@ class Daemon:
         try:
             new = load_settings(self.config_path)
         except ConfigError as exc:
-            self._log.error("reload refused: the new config is invalid; keeping the running one",
-                            problems=[str(i) for i in exc.issues])
+            self._log.error(
+                "reload refused: the new config is invalid; keeping the running one",
+                problems=[str(i) for i in exc.issues],
+            )
             self.notifier.ready("running (reload refused)")
             return []
         keys = changed_keys(self.settings, new)
@@ -132,14 +134,17 @@ class Daemon:
         aware = [s for s in self.services if isinstance(s, ShutdownAware)]
         try:
             async with asyncio.timeout(grace_s):
-                results = await asyncio.gather(*(s.shutdown() for s in aware), return_exceptions=True)
+                results = await asyncio.gather(
+                    *(s.shutdown() for s in aware), return_exceptions=True
+                )
         except TimeoutError:
             self._log.error("safe-state shutdown did not finish in time", grace_s=grace_s)
             return
         for service, result in zip(aware, results, strict=True):
             if isinstance(result, BaseException):
-                self._log.error("safe-state shutdown failed", service=type(service).__name__,
-                                error=repr(result))
+                self._log.error(
+                    "safe-state shutdown failed", service=type(service).__name__, error=repr(result)
+                )
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         await self._safe_state()

@@ -1,4 +1,7 @@
-"""Command line: `edge-controller <command>`. Exit codes: 0 ok, 1 runtime failure, 2 bad config/usage."""
+"""Command line: `edge-controller <command>`.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +40,11 @@ def summary(settings: Settings) -> list[str]:
     ]
     lines += [f"feeder {fid}: {f.limit_a:g} A per phase" for fid, f in site.feeders.items()]
     for bus_id, bus in settings.buses.items():
-        where = f"{bus.host}:{bus.port}" if bus.type != "rtu" else (
-            f"{bus.device} {bus.baud} {bus.data_bits}{bus.parity}{bus.stop_bits}")
+        where = (
+            f"{bus.host}:{bus.port}"
+            if bus.type != "rtu"
+            else (f"{bus.device} {bus.baud} {bus.data_bits}{bus.parity}{bus.stop_bits}")
+        )
         lines.append(f"bus {bus_id}: {bus.type} {where}, timeout {bus.timeout_s:g} s")
     connectors = 0
     for cid, c in settings.chargers.items():
@@ -46,18 +52,35 @@ def summary(settings: Settings) -> list[str]:
         lines.append(
             f"charger {cid}: {c.profile} on {c.bus} unit {c.unit_id}, {c.connectors} connector(s), "
             f"{c.min_current_a:g}-{c.max_current_a:g} A, phases {c.phase_rotation}"
-            + (" (simulated)" if c.simulated else ""))
+            + (" (simulated)" if c.simulated else "")
+        )
     for mid, m in settings.meters.items():
-        lines.append(f"meter {mid}: {m.profile} on {m.bus} unit {m.unit_id}, role {m.role}"
-                     + (" (simulated)" if m.simulated else ""))
+        lines.append(
+            f"meter {mid}: {m.profile} on {m.bus} unit {m.unit_id}, role {m.role}"
+            + (" (simulated)" if m.simulated else "")
+        )
     for rid, r in settings.readers.items():
         lines.append(f"reader {rid}: /{r.name_pattern}/ → {', '.join(r.connectors)}")
-    lines.append(f"total: {len(settings.chargers)} charger(s), {connectors} connector(s), "
-                 f"{len(settings.meters)} meter(s), {len(settings.readers)} reader(s)")
-    lines.append("ocpp: " + (f"{settings.ocpp.url} as {settings.ocpp.topology}" if settings.ocpp.enabled
-                             else "disabled"))
-    lines.append("mqtt: " + (f"{settings.mqtt.host}:{settings.mqtt.port} prefix {settings.mqtt_prefix}"
-                             if settings.mqtt.enabled else "disabled"))
+    lines.append(
+        f"total: {len(settings.chargers)} charger(s), {connectors} connector(s), "
+        f"{len(settings.meters)} meter(s), {len(settings.readers)} reader(s)"
+    )
+    lines.append(
+        "ocpp: "
+        + (
+            f"{settings.ocpp.url} as {settings.ocpp.topology}"
+            if settings.ocpp.enabled
+            else "disabled"
+        )
+    )
+    lines.append(
+        "mqtt: "
+        + (
+            f"{settings.mqtt.host}:{settings.mqtt.port} prefix {settings.mqtt_prefix}"
+            if settings.mqtt.enabled
+            else "disabled"
+        )
+    )
     return lines
 
 

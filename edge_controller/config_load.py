@@ -12,7 +12,14 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from edge_controller.config_checks import check_references
-from edge_controller.config_yaml import ConfigError, ConfigIssue, LoadedYaml, PathKey, format_path, load_yaml
+from edge_controller.config_yaml import (
+    ConfigError,
+    ConfigIssue,
+    LoadedYaml,
+    PathKey,
+    format_path,
+    load_yaml,
+)
 from edge_controller.settings import ENV_PREFIX, Settings
 
 _SECRET_WORDS = ("password", "secret", "key")
@@ -23,10 +30,9 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
     path: list[str | int] = []
     current: Any = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if in_dict or in_list:
             path.append(part)
             current = current[part]
         elif isinstance(current, dict) and isinstance(part, str) and part == current.get("type"):
@@ -108,9 +114,13 @@ def load_settings(path: Path, profiles: Mapping[str, str] | None = None) -> Sett
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]) from exc
+        raise ConfigError(
+            str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]
+        ) from exc
     loaded = load_yaml(text, str(path))
-    return settings_from_yaml(loaded, str(path), default_profiles() if profiles is None else profiles)
+    return settings_from_yaml(
+        loaded, str(path), default_profiles() if profiles is None else profiles
+    )
 
 
 def settings_from_yaml(loaded: LoadedYaml, source: str, profiles: Mapping[str, str]) -> Settings:

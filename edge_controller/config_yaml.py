@@ -170,5 +170,7 @@ def load_yaml(text: str, source: str = "<config>") -> LoadedYaml:
     builder = _Builder()
     data = builder.build(root, ())
     if not isinstance(data, dict):
-        raise ConfigError(source, [ConfigIssue("", "the top level must be a mapping of sections", 1)])
+        raise ConfigError(
+            source, [ConfigIssue("", "the top level must be a mapping of sections", 1)]
+        )
     return LoadedYaml(data=data, lines=builder.lines, issues=builder.issues)

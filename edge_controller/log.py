@@ -11,7 +11,12 @@ import structlog
 
 REDACTED = "***"
 _SECRET_KEYS = ("password", "secret", "authorization_key", "auth_key", "private_key", "token_key")
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 class SecretRedactor:

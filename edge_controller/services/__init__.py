@@ -1,1 +1,2 @@
-"""Async services: each has ``async def run(self) -> None`` and owns its loop and transient errors."""
+"""Async services: each has ``async def run(self) -> None``; each owns its loop and its
+transient errors."""

@@ -55,6 +55,10 @@ async def run_with_retries(
                 failing = False
             delay_s = backoff.next_delay_s()
             if not failing:
-                log.warning("transient failure, retrying", service=name, error=str(exc) or type(exc).__name__)
+                log.warning(
+                    "transient failure, retrying",
+                    service=name,
+                    error=str(exc) or type(exc).__name__,
+                )
                 failing = True
             await asyncio.sleep(delay_s)

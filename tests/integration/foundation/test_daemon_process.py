@@ -139,7 +139,7 @@ def test_bad_config_exits_2_and_names_path_line_reason(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("site:\n  id: x\n  grid_limit_a: lots\n  extra: 1\n")
     proc = start(config)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     assert "site.grid_limit_a (line 3)" in err
     assert "site.extra (line 4): unknown key" in err
@@ -148,7 +148,10 @@ def test_bad_config_exits_2_and_names_path_line_reason(tmp_path: Path) -> None:
 
 def test_usage_errors_exit_2() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "edge_controller", "run"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "edge_controller", "run"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert "--config" in result.stderr

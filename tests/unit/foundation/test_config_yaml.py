@@ -11,7 +11,8 @@ from edge_controller.config_yaml import ConfigError, load_yaml
 
 def test_plain_scalars_are_read_as_the_installer_meant() -> None:
     loaded = load_yaml(
-        "a: 10\nb: 0x10\nc: 1e3\nd: 2.5\ne: true\nf: no\ng: on\nh: N\ni: 1:30\nj: 010\nk: ~\nl: '7'\n"
+        "a: 10\nb: 0x10\nc: 1e3\nd: 2.5\ne: true\nf: no\ng: on\nh: N\n"
+        "i: 1:30\nj: 010\nk: ~\nl: '7'\n"
     )
     assert loaded.data == {
         "a": 10,

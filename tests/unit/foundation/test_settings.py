@@ -73,7 +73,9 @@ def test_every_error_class_is_reported_at_once_with_lines(write_config: WriteCon
     text = GOOD.replace("  grid_limit_a: 63\n", "  grid_limit_a: -5\n  colour: red\n")
     text = text.replace("    unit_id: 255\n", "    unit_id: 255\n    profile_typo: x\n")
     text = text.replace("    bus: lan\n", "    bus: wifi\n")
-    text = text.replace("    unit_id: 2\n    profile: meter_model", "    unit_id: 1\n    profile: nope")
+    text = text.replace(
+        "    unit_id: 2\n    profile: meter_model", "    unit_id: 1\n    profile: nope"
+    )
     text = text.replace('"wb2:2"', '"wb9:1"')
     issues = by_path(problems(write_config(text)))
     assert issues["site.grid_limit_a"].line == 3
@@ -116,9 +118,13 @@ def test_yaml11_traps_are_read_as_meant_or_rejected(write_config: WriteConfig) -
     assert settings.chargers["wb2"].unit_id == 10  # not octal 8
     assert settings.buses["rs485"].parity == "N"  # not False
     assert settings.mqtt.enabled is True
-    rejected = by_path(problems(write_config(GOOD.replace("grid_limit_a: 63", "grid_limit_a: 1:30"))))
+    rejected = by_path(
+        problems(write_config(GOOD.replace("grid_limit_a: 63", "grid_limit_a: 1:30")))
+    )
     assert "1:30" in rejected["site.grid_limit_a"].reason
-    accepted = load_settings(write_config(GOOD.replace("grid_limit_a: 63", "grid_limit_a: 1e3")), PROFILES)
+    accepted = load_settings(
+        write_config(GOOD.replace("grid_limit_a: 63", "grid_limit_a: 1e3")), PROFILES
+    )
     assert accepted.site.grid_limit_a == 1000.0
 
 
@@ -128,12 +134,16 @@ def test_nan_and_infinity_are_rejected(write_config: WriteConfig) -> None:
 
 
 def test_duplicate_key_is_an_error(write_config: WriteConfig) -> None:
-    issues = by_path(problems(write_config(GOOD.replace("  id: demo\n", "  id: demo\n  id: other\n"))))
+    issues = by_path(
+        problems(write_config(GOOD.replace("  id: demo\n", "  id: demo\n  id: other\n")))
+    )
     assert issues["site.id"].line == 3
     assert "duplicate key" in issues["site.id"].reason
 
 
-def test_environment_overrides_yaml(write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_overrides_yaml(
+    write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("EDGE_CONTROLLER__SITE__GRID_LIMIT_A", "40")
     monkeypatch.setenv("EDGE_CONTROLLER__BUSES__RS485__BAUD", "9600")
     monkeypatch.setenv("EDGE_CONTROLLER__MQTT__ENABLED", "true")
