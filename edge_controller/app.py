@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -47,21 +47,6 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 def changed_keys(old: Settings, new: Settings) -> list[str]:
     before, after = flatten(old.model_dump(mode="json")), flatten(new.model_dump(mode="json"))
     return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-
-
-class WatchdogTicker:
-    """Pings the systemd watchdog from the event loop's own schedule: a blocked loop stops the
-    pings and systemd restarts the process. The site controller's loop takes this role when a
-    site has devices to control."""
-
-    def __init__(self, notifier: Notifier, interval_s: float) -> None:
-        self._notifier = notifier
-        self._interval_s = interval_s
-
-    async def run(self) -> None:
-        while True:
-            self._notifier.watchdog()
-            await asyncio.sleep(self._interval_s)
 
 
 class Daemon:
@@ -156,20 +141,22 @@ class Daemon:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def build_services(settings: Settings, notifier: Notifier) -> list[Service]:
-    """Wire every service the site config asks for."""
-    return [WatchdogTicker(notifier, settings.site.tick_s)]
+Build = Callable[[Settings, Notifier, contextlib.AsyncExitStack], Awaitable[list[Service]]]
 
 
 async def run_daemon(
     settings: Settings,
     config_path: Path | None,
     notifier: Notifier | None = None,
-    build: Callable[[Settings, Notifier], list[Service]] = build_services,
+    build: Build | None = None,
 ) -> None:
+    """Build the site (devices, storage, services), run it until a stop signal, tear it down."""
+    from edge_controller.app_build import build_site
+
     notifier = notifier or Notifier()
     try:
-        daemon = Daemon(settings, config_path, notifier, build(settings, notifier))
-        await daemon.run()
+        async with contextlib.AsyncExitStack() as stack:
+            services = await (build or build_site)(settings, notifier, stack)
+            await Daemon(settings, config_path, notifier, services).run()
     finally:
         notifier.close()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from edge_controller.config_yaml import ConfigError
 from edge_controller.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+DEFAULT_CONFIG = Path("/etc/edge-controller/config.yaml")
 
 
 class UsageError(Exception):
@@ -89,6 +92,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"{args.file}: OK")
     for line in summary(settings):
         print(f"  {line}")
+    from edge_controller.drivers.registry import bus_timing_report
+
+    for line in bus_timing_report(settings):
+        print(f"  {line}")
     return EXIT_OK
 
 
@@ -98,6 +105,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_controller.app import run_daemon
 
     asyncio.run(run_daemon(settings, args.config))
+    return EXIT_OK
+
+
+async def _status(args: argparse.Namespace, socket_path: Path) -> int:
+    from edge_controller.api.client import DaemonNotRunning, fetch_status
+    from edge_controller.api.codec import site_to_json
+    from edge_controller.api.render import render
+
+    while True:
+        try:
+            view = await fetch_status(socket_path)
+        except DaemonNotRunning as exc:
+            if not args.watch:
+                print(f"edge-controller: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+            text = f"waiting for the daemon ({exc})"
+        else:
+            text = json.dumps(site_to_json(view), indent=2) if args.json else render(view)
+        if not args.watch:
+            print(text)
+            return EXIT_OK
+        print("\x1b[H\x1b[2J" + time.strftime("%H:%M:%S ") + text, flush=True)
+        await asyncio.sleep(args.interval_s)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edge_controller.api.server import STATUS_SOCKET
+
+    settings = _load(args.config)
+    return asyncio.run(_status(args, settings.storage.state_dir / STATUS_SOCKET))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from edge_controller.sim.sim_site import SimStartError
+    from edge_controller.sim.site import serve_site
+
+    settings = _load(args.config)
+    log.configure(settings.logging.level, settings.logging.format)
+    try:
+        asyncio.run(serve_site(settings))
+    except SimStartError as exc:
+        print(f"edge-controller simulate: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -111,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a site config and print a summary")
     check.add_argument("file", type=Path)
     check.set_defaults(handler=cmd_check_config)
+    simulate = sub.add_parser("simulate", help="serve every simulated device of a site config")
+    simulate.add_argument("--config", type=Path, required=True, help="site config YAML")
+    simulate.set_defaults(handler=cmd_simulate)
+    status = sub.add_parser("status", help="show the live state of a running daemon")
+    status.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.add_argument("--interval-s", type=float, default=1.0, help="refresh period with --watch")
+    status.set_defaults(handler=cmd_status)
     return parser
 
 
@@ -131,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge-controller: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:  # `edge-controller status | head`: the reader left, nothing to say
+        sys.stderr.close()
         return EXIT_OK
     except Exception:
         log.get_logger("cli").exception("fatal error")

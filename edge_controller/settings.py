@@ -12,7 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "EDGE_CONTROLLER__"
@@ -53,9 +61,7 @@ def read_secret_file(path: Path) -> SecretStr:
         raise ValueError(f"cannot read secret file {expanded}: {exc.strerror}") from exc
 
 
-def resolve_secret(
-    value: SecretStr | None, file: Path | None, name: str
-) -> SecretStr | None:
+def resolve_secret(value: SecretStr | None, file: Path | None, name: str) -> SecretStr | None:
     if value is not None and file is not None:
         raise ValueError(f"give {name} or {name}_file, not both")
     return read_secret_file(file) if file is not None else value
@@ -64,8 +70,8 @@ def resolve_secret(
 class FeederSettings(Section):
     """A sub-circuit below the grid connection with its own per-phase fuse."""
 
-    limit_a: float = Field(gt=0, le=6300)
-    parent: Ident | None = None
+    limit_a: float = Field(gt=0, le=6300, description="per-phase limit of this sub-circuit")
+    parent: Ident | None = Field(None, description="feeder above this one; none: the grid")
 
 
 class SiteSettings(Section):
@@ -73,11 +79,36 @@ class SiteSettings(Section):
     grid_limit_a: float = Field(gt=0, le=6300, description="grid connection limit per phase")
     phases: PhaseCount = 3
     nominal_voltage_v: float = Field(230.0, ge=100, le=480)
-    power_limit_w: float | None = Field(None, gt=0)
-    fallback_current_a: float = Field(6.0, ge=0, le=80, description="safe current per connector")
+    power_limit_w: float | None = Field(None, gt=0, description="total import power limit")
+    fallback_current_a: float = Field(
+        6.0, ge=0, le=80, description="per-connector cap while the grid meter is stale or missing"
+    )
     feeders: dict[Ident, FeederSettings] = Field(default_factory=dict)
-    tick_s: float = Field(1.0, gt=0, le=10)
+    tick_s: float = Field(1.0, gt=0, le=10, description="control loop period between readings")
     shutdown_grace_s: float = Field(10.0, gt=0, le=300)
+    grid_stale_s: float = Field(
+        10.0, gt=0, le=300, description="an older grid reading counts as unknown (fallback)"
+    )
+    assumed_building_load_a: float = Field(
+        0.0, ge=0, le=6300, description="per-phase building load assumed while the meter is stale"
+    )
+    rotation_interval_s: float = Field(
+        900.0, ge=60, le=86400, description="paused sessions take turns at this interval"
+    )
+    increase_interval_s: float = Field(
+        5.0, ge=1, le=600, description="at most one setpoint increase per connector per interval"
+    )
+    min_increase_a: float = Field(
+        1.0, ge=0, le=10, description="smaller increases are held back (hysteresis)"
+    )
+    min_pause_s: float = Field(60.0, ge=0, le=3600, description="shortest pause (contactors)")
+    min_charge_s: float = Field(60.0, ge=0, le=3600, description="shortest run (contactors)")
+    current_resolution_a: float = Field(
+        0.1, gt=0, le=1, description="offers are rounded down to this step"
+    )
+    decrease_settle_s: float = Field(
+        5.0, ge=0, le=60, description="after a decrease, increases wait this long (EVs follow)"
+    )
 
     @field_validator("fallback_current_a")
     @classmethod
@@ -135,12 +166,18 @@ class ChargerSettings(Section):
     connectors: int = Field(1, ge=1, le=8)
     max_current_a: float = Field(32.0, ge=6, le=80)
     min_current_a: float = Field(6.0, ge=6, le=80)
-    phase_rotation: PhaseRotation = "L1L2L3"
-    feeder: Ident | None = None
-    priority: int = Field(0, ge=0, le=9)
+    phase_rotation: PhaseRotation = Field(
+        "L1L2L3", description="grid phases the charger's L1, L2, L3 land on; one: single-phase"
+    )
+    feeder: Ident | None = Field(None, description="sub-circuit it hangs on; none: the grid")
+    priority: int = Field(0, ge=0, le=9, description="priority class: higher is served first")
     poll_interval_s: float = Field(1.0, gt=0, le=60)
-    failsafe_current_a: float = Field(6.0, ge=0, le=80)
-    failsafe_timeout_s: float = Field(15.0, ge=1, le=600)
+    failsafe_current_a: float = Field(
+        6.0, ge=0, le=80, description="current the charger falls back to when writes stop"
+    )
+    failsafe_timeout_s: float = Field(
+        15.0, ge=1, le=600, description="silence after which the charger falls back"
+    )
     simulated: bool = False
 
 
@@ -165,6 +202,20 @@ class ReaderSettings(Section):
     uid_from_atr: bool = False
     plug_timeout_s: float = Field(60.0, gt=0, le=600)
     simulated: bool = False
+    feedback: Literal["auto", "none", "acr122"] = Field(
+        "auto", description="buzzer/LED: auto detects by reader name (ACR122U)"
+    )
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
 
 
 class AuthorizationSettings(Section):
@@ -341,7 +392,7 @@ class SimBaseLoadStepSettings(Section):
 
 
 class SimulationSettings(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="informational; simulate serves simulated: true")
     control_host: str = Field("127.0.0.1", description="control interface address (loopback)")
     control_port: int = Field(
         8750, ge=0, le=65535, description="control interface port (0: pick a free port)"
@@ -417,7 +468,11 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so the log can redact them wherever they appear."""
         values: list[Any] = [self.ocpp.password, self.mqtt.password]
-        return [v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value()]
+        return [
+            v.get_secret_value()
+            for v in values
+            if isinstance(v, SecretStr) and v.get_secret_value()
+        ]
 
     @property
     def database_path(self) -> Path:

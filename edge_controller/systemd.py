@@ -37,6 +37,10 @@ class Notifier:
     def watchdog(self) -> bool:
         return self.notify("WATCHDOG=1")
 
+    def ping_watchdog(self) -> None:
+        """The control loop's tick callback: a loop that stops ticking gets restarted."""
+        self.watchdog()
+
     def stopping(self) -> bool:
         return self.notify("STOPPING=1")
 

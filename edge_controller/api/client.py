@@ -1,0 +1,34 @@
+"""Client side of the status socket, for the `status` command and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from edge_controller.api.codec import site_from_json
+from edge_controller.domain.snapshot import SiteView
+
+
+class DaemonNotRunning(Exception):
+    """Nobody answers on the status socket."""
+
+
+async def fetch_status(socket_path: Path, timeout_s: float = 3.0) -> SiteView:
+    data = await fetch_json(socket_path, "/status", timeout_s)
+    return site_from_json(data)
+
+
+async def fetch_json(socket_path: Path, path: str, timeout_s: float = 3.0) -> Any:
+    connector = aiohttp.UnixConnector(path=str(socket_path))
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+            session.get(f"http://daemon{path}") as response,
+        ):
+            response.raise_for_status()
+            return await response.json()
+    except (aiohttp.ClientConnectionError, FileNotFoundError, TimeoutError) as exc:
+        raise DaemonNotRunning(f"no daemon answers on {socket_path}: {exc}") from exc

@@ -1,0 +1,225 @@
+"""Builds every service of a site from its settings (part of the composition root)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_controller.api.server import STATUS_SOCKET, StatusServer
+from edge_controller.app_parts import CommandRouter, GridPhaseMeter, MqttFeed, SiteViews
+from edge_controller.domain.authorization import AuthPolicy
+from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
+from edge_controller.domain.sessions import Timeouts
+from edge_controller.domain.snapshot import DeviceView
+from edge_controller.drivers import registry
+from edge_controller.log import get_logger
+from edge_controller.ports import BuiltInMeter, Charger, Meter
+from edge_controller.services.reader_service import ReaderRoute, ReaderService
+from edge_controller.services.session_housekeeping import StorageHousekeeping
+from edge_controller.services.session_manager import SessionManager
+from edge_controller.services.session_recorder import EnergySource
+from edge_controller.services.session_sampling import Sampling
+from edge_controller.services.session_setup import SessionOptions, build_session_manager
+from edge_controller.services.site_controller import ConnectorSetup, LoopTiming, SiteController
+from edge_controller.services.status_relay import StatusRelay
+from edge_controller.settings import Settings
+from edge_controller.storage.auth_store import AuthStore
+from edge_controller.storage.database import Database
+from edge_controller.storage.outbox import Outbox
+from edge_controller.systemd import Notifier
+
+log = get_logger("app")
+
+
+@dataclass
+class Hardware:
+    chargers: dict[str, Charger] = field(default_factory=dict)  # by connector id
+    grid_meter: Meter | None = None
+    connector_meters: dict[str, Meter] = field(default_factory=dict)
+    device_views: list[Callable[[], Sequence[DeviceView]]] = field(default_factory=list)
+
+
+async def open_hardware(settings: Settings, stack: contextlib.AsyncExitStack) -> Hardware:
+    """Open every bus (its lifetime is the daemon's) and build the device ports on it."""
+    hw = Hardware()
+    buses: dict[str, Any] = {}
+    for bus_id, bus_settings in settings.buses.items():
+        bus = registry.build_bus(bus_id, bus_settings, time.time)
+        buses[bus_id] = await stack.enter_async_context(bus)
+        hw.device_views.append(bus.views)
+    for charger_id, charger in settings.chargers.items():
+        ports = registry.build_charger(charger_id, charger, buses[charger.bus], time.time)
+        for n, port in enumerate(ports, start=1):
+            hw.chargers[f"{charger_id}:{n}"] = port
+    for meter_id, meter in settings.meters.items():
+        meter_port = registry.build_meter(meter_id, meter, buses[meter.bus], time.time)
+        if meter.role == "grid":
+            hw.grid_meter = GridPhaseMeter(meter_port, wiring_from_rotation(meter.phase_rotation))
+        elif meter.role == "connector" and meter.connector is not None:
+            target = meter.connector if ":" in meter.connector else f"{meter.connector}:1"
+            hw.connector_meters[target] = meter_port
+        else:
+            log.warning("feeder meters are not read yet; the feeder limit counts our offers only",
+                        meter=meter_id)  # fmt: skip
+    return hw
+
+
+def balancing_site(settings: Settings) -> tuple[Site, Policy]:
+    s = settings.site
+    site = Site(
+        grid_limit_a=s.grid_limit_a,
+        feeders=tuple(Feeder(fid, f.limit_a, f.parent) for fid, f in s.feeders.items()),
+        power_limit_w=s.power_limit_w,
+        nominal_voltage_v=s.nominal_voltage_v,
+    )
+    policy = Policy(
+        fallback_current_a=s.fallback_current_a,
+        stale_after_s=s.grid_stale_s,
+        assumed_building_load_a=s.assumed_building_load_a,
+        rotation_interval_s=s.rotation_interval_s,
+        increase_interval_s=s.increase_interval_s,
+        min_increase_a=s.min_increase_a,
+        min_pause_s=s.min_pause_s,
+        min_charge_s=s.min_charge_s,
+        resolution_a=s.current_resolution_a,
+        decrease_settle_s=s.decrease_settle_s,
+    )
+    return site, policy
+
+
+def connector_setups(settings: Settings, hw: Hardware) -> list[ConnectorSetup]:
+    setups = []
+    for cid, port in hw.chargers.items():
+        c = settings.chargers[cid.rsplit(":", 1)[0]]
+        setups.append(
+            ConnectorSetup(
+                cid,
+                port,
+                wiring=wiring_from_rotation(c.phase_rotation),
+                feeder=c.feeder,
+                min_current_a=c.min_current_a,
+                max_current_a=c.max_current_a,
+                priority=c.priority,
+                failsafe_current_a=c.failsafe_current_a,
+                failsafe_timeout_s=c.failsafe_timeout_s,
+                poll_interval_s=c.poll_interval_s,
+                authorized_at_start=False,
+            )
+        )
+    return setups
+
+
+def loop_timing(settings: Settings) -> LoopTiming:
+    grid = next((m for m in settings.meters.values() if m.role == "grid"), None)
+    worst_io_s = max((b.timeout_s * (b.retries + 1) for b in settings.buses.values()), default=1.0)
+    return LoopTiming(
+        tick_s=settings.site.tick_s,
+        io_timeout_s=max(3.0, worst_io_s + 0.5),
+        grid_poll_interval_s=grid.poll_interval_s if grid is not None else 1.0,
+    )
+
+
+def session_options(settings: Settings) -> SessionOptions:
+    auth = settings.ocpp.authorization
+    return SessionOptions(
+        policy=AuthPolicy(**auth.model_dump(exclude={"authorize_timeout_s"})),
+        timeouts=Timeouts(
+            settings.storage.sessions.plug_timeout_s, settings.storage.sessions.auth_timeout_s
+        ),
+        sampling=Sampling(
+            settings.ocpp.meter_value_sample_interval_s, settings.ocpp.clock_aligned_data_interval_s
+        ),
+        meter_timeout_s=settings.storage.sessions.meter_timeout_s,
+        authorize_timeout_s=auth.authorize_timeout_s,
+    )
+
+
+def energy_sources(hw: Hardware) -> dict[str, EnergySource]:
+    sources: dict[str, EnergySource] = {}
+    for cid, port in hw.chargers.items():
+        meter = hw.connector_meters.get(cid)
+        if meter is not None:
+            sources[cid] = meter
+        elif isinstance(port, BuiltInMeter):
+            sources[cid] = port
+    return sources
+
+
+def build_readers(
+    settings: Settings, sessions: SessionManager
+) -> tuple[ReaderService, Callable[[], Sequence[DeviceView]]]:
+    """The PC/SC readers and the service that routes their taps into sessions."""
+    from edge_controller.drivers.pcsc.config import ReaderConfig
+    from edge_controller.drivers.pcsc.reader import PcscTokenReader
+
+    configs = [
+        ReaderConfig(rid, r.name_pattern, r.reverse_uid, r.uid_from_atr, r.feedback)
+        for rid, r in settings.readers.items()
+    ]
+    pcsc = PcscTokenReader(configs)
+    feedback = {rid: f for rid in settings.readers if (f := pcsc.feedback(rid)) is not None}
+    routes = {
+        rid: ReaderRoute(tuple(r.connectors), r.plug_timeout_s)
+        for rid, r in settings.readers.items()
+    }
+    service = ReaderService(
+        [pcsc], routes, sessions.on_token, activity=sessions.activity, feedback=feedback
+    )
+    sessions.use_plug_claims(service.claim_for_plug)
+    return service, pcsc.devices
+
+
+async def build_site(
+    settings: Settings, notifier: Notifier, stack: contextlib.AsyncExitStack
+) -> list[Any]:
+    """Every service of the site, ready for the TaskGroup (order matters only for shutdown)."""
+    settings.storage.state_dir.mkdir(parents=True, exist_ok=True)
+    db = await Database.open(settings.database_path)
+    stack.push_async_callback(db.close)
+    hw = await open_hardware(settings, stack)
+    site, policy = balancing_site(settings)
+    relay_target: list[SessionManager] = []
+
+    async def to_sessions(cid: str, status: Any) -> None:
+        await relay_target[0].on_charger_status(cid, status)
+
+    relay = StatusRelay(to_sessions)
+    controller = SiteController(
+        settings.site.id,
+        site,
+        connector_setups(settings, hw),
+        hw.grid_meter,
+        policy=policy,
+        timing=loop_timing(settings),
+        tick_callback=notifier.ping_watchdog,
+        on_status=relay.push,
+    )
+    outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
+    sessions = build_session_manager(
+        db, list(hw.chargers), controller, energy_sources(hw), options=session_options(settings)
+    )
+    relay_target.append(sessions)
+    await sessions.recover()
+    views = SiteViews(controller, sessions, hw.device_views)
+    services: list[Any] = [
+        sessions,  # shut down first: closes sessions with their final meter values
+        controller,  # then every charger to its safe current
+        relay,
+        StatusServer(settings.storage.state_dir / STATUS_SOCKET, views.current),
+        StorageHousekeeping(
+            outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400
+        ),
+    ]
+    if settings.readers:
+        readers = build_readers(settings, sessions)
+        services.append(readers[0])
+        views.add_devices(readers[1])
+    if settings.mqtt.enabled:
+        from edge_controller.telemetry import MqttService
+
+        mqtt = MqttService.from_settings(settings, CommandRouter(controller, sessions))
+        services += [mqtt, MqttFeed(mqtt, views, controller, sessions)]
+    return services

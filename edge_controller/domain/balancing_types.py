@@ -1,0 +1,146 @@
+"""Value types of site load balancing; ``balancing.allocate`` explains the decision."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from edge_controller.domain.model import Limit, Phases3
+
+PHASES = 3
+EPS_A = 1e-6
+
+
+class ConnectorState(enum.Enum):
+    IDLE = "idle"  # no vehicle
+    WAITING = "waiting"  # vehicle plugged, not drawing
+    CHARGING = "charging"
+    PAUSED = "paused"  # vehicle plugged, paused by us
+    FAULTED = "faulted"
+    UNAVAILABLE = "unavailable"  # the charger does not answer
+
+    @property
+    def wants_current(self) -> bool:
+        return self in (ConnectorState.WAITING, ConnectorState.CHARGING, ConnectorState.PAUSED)
+
+
+ROTATIONS: dict[str, tuple[int, ...]] = {
+    "L1L2L3": (0, 1, 2),
+    "L2L3L1": (1, 2, 0),
+    "L3L1L2": (2, 0, 1),
+}
+ROTATIONS |= {"L1": (0,), "L2": (1,), "L3": (2,)}
+
+
+def wiring_from_rotation(rotation: str) -> tuple[int, ...]:
+    """``"L2L3L1"`` → (1, 2, 0): the grid phase each of the charger's L1, L2, L3 lands on."""
+    try:
+        return ROTATIONS[rotation]
+    except KeyError:
+        raise ValueError(f"unknown phase rotation {rotation!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Feeder:
+    """A sub-circuit with its own per-phase limit; ``parent`` None hangs it below the grid."""
+
+    id: str
+    limit_a: float
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The limit tree: the grid connection (per phase, optional total power) and its feeders."""
+
+    grid_limit_a: float
+    feeders: tuple[Feeder, ...] = ()
+    power_limit_w: float | None = None
+    nominal_voltage_v: float = 230.0
+    grid_label: str = "grid"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Tunables of the allocation (documented on SiteSettings)."""
+
+    fallback_current_a: float = 6.0
+    stale_after_s: float = 10.0
+    assumed_building_load_a: float = 0.0
+    rotation_interval_s: float = 900.0
+    increase_interval_s: float = 5.0
+    min_increase_a: float = 1.0
+    min_pause_s: float = 60.0
+    min_charge_s: float = 60.0
+    resolution_a: float = 0.1
+    decrease_settle_s: float = 5.0  # EVs follow a lower offer within 5 s (IEC 61851-1)
+
+
+@dataclass(frozen=True, slots=True)
+class GridReading:
+    """Per grid phase current at the connection point; ``at_s`` is when it was received."""
+
+    current_a: Phases3
+    at_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorDemand:
+    """Everything allocation needs to know about one connector.
+
+    ``wiring[i]`` is the grid phase (0..2) the connector's L(i+1) lands on; a single-phase charger
+    has one entry. ``ev_phases`` is the EV's measured phase use (None: unknown, assume all wired).
+    ``measured_current_a`` is in the connector's own phase order. ``limits`` holds every cap with
+    its source (cable, EV, CSMS profile, operator). Higher ``priority`` is served first.
+    """
+
+    connector_id: str
+    state: ConnectorState
+    wiring: tuple[int, ...] = (0, 1, 2)
+    feeder: str | None = None
+    ev_phases: int | None = None
+    min_current_a: float = 6.0
+    max_current_a: float = 32.0
+    limits: tuple[Limit, ...] = ()
+    measured_current_a: Phases3 | None = None
+    priority: int = 0
+    session_start_s: float | None = None
+    session_energy_wh: float = 0.0
+    enabled: bool = True  # False: taken out of service by the operator
+    charger_enabled: bool = True  # False: the charger itself refuses (e.g. not authorised)
+
+    @property
+    def grid_phases(self) -> tuple[int, ...]:
+        """The grid phases this connector's EV loads."""
+        used = len(self.wiring) if self.ev_phases is None else min(self.ev_phases, len(self.wiring))
+        return self.wiring[: max(used, 1)]
+
+
+class ConnectorAllocation(NamedTuple):
+    """One connector's offer. ``changed_at_s``: last switch between paused and charging;
+    ``increased_at_s``: last increase; ``assumed_current_a``: load reserved for a silent charger.
+    (A named tuple: immutable and cheap to build a thousand times per decision.)"""
+
+    connector_id: str
+    current_a: float
+    reason: str
+    changed_at_s: float = float("-inf")
+    increased_at_s: float = float("-inf")
+    assumed_current_a: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    at_s: float
+    connectors: Mapping[str, ConnectorAllocation]
+    building_load_a: Phases3
+    headroom_a: Phases3
+    grid_stale: bool
+    notes: tuple[str, ...] = field(default=())
+    last_decrease_at_s: float = float("-inf")
+
+    def current_a(self, connector_id: str) -> float:
+        found = self.connectors.get(connector_id)
+        return 0.0 if found is None else found.current_a

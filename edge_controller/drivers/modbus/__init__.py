@@ -1,0 +1,1 @@
+"""Modbus: framing, buses with a transaction scheduler, and profile-driven drivers."""

@@ -1,0 +1,279 @@
+"""A Modbus bus: one link, one transaction at a time, queued and scheduled.
+
+The bus is an async context manager; its worker task lives in the bus's TaskGroup for as long as
+the ``async with`` lasts. Devices ``attach`` to get a :class:`DeviceChannel`; every request goes
+through the queue (priorities, round-robin), waits the line silence and the device's gap, and
+is retried per the device's timing. Failures leave here only as DeviceUnavailable/DeviceFault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+import structlog
+
+from edge_controller.domain.snapshot import DeviceView
+from edge_controller.drivers.modbus import errors, wiretime
+from edge_controller.drivers.modbus.pdu import FrameError, check_exception, response_pdu_size
+from edge_controller.drivers.modbus.scheduler import QueueFull, RequestQueue
+from edge_controller.drivers.modbus.stats import DeviceStats
+from edge_controller.drivers.modbus.transport import Transport
+from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable
+
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 30.0
+MAX_WAIT_S = 60.0  # safety net for a caller waiting in the queue
+SPIN_S = 0.001  # the part of a line gap waited without yielding to the event loop
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTiming:
+    timeout_s: float = 1.0
+    retries: int = 2
+    min_gap_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LineTiming:
+    """Serial line facts (``baud`` None for Modbus TCP)."""
+
+    baud: int | None = None
+    gap_s: float = 0.0
+    turnaround_s: float = 0.0
+
+    def silence_s(self) -> float:
+        return wiretime.silence_s(self.baud) if self.baud else 0.0
+
+    def wire_s(self, frame_bytes: int) -> float:
+        return wiretime.frame_time_s(self.baud, frame_bytes) if self.baud else 0.0
+
+
+@dataclass(slots=True)
+class _Request:
+    channel: DeviceChannel
+    pdu: bytes
+    future: asyncio.Future[bytes]
+
+
+class DeviceChannel:
+    """One device (unit id) on a bus, with its own timing and statistics."""
+
+    def __init__(
+        self, bus: ModbusBus, device_id: str, unit_id: int, critical: bool, timing: DeviceTiming
+    ) -> None:
+        self.bus = bus
+        self.device_id = device_id
+        self.unit_id = unit_id
+        self.critical = critical
+        self.timing = timing
+        self.stats = DeviceStats(device_id)
+        self.log = structlog.get_logger().bind(component="modbus", bus=bus.bus_id, device=device_id)
+        self._last_fault: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.stats.available
+
+    async def request(self, pdu: bytes, urgent: bool = False) -> bytes:
+        """Reply PDU to ``pdu``; writes and a critical device's reads jump the queue."""
+        return await self.bus.submit(self, pdu, urgent or self.critical)
+
+    def view(self) -> DeviceView:
+        return self.stats.view()
+
+    def note_fault(self, message: str) -> None:
+        """Log a fault once (again only when it changes)."""
+        if message != self._last_fault:
+            self._last_fault = message
+            self.log.warning("device fault", error=message)
+
+    def note_ok(self) -> None:
+        self._last_fault = None
+
+
+class ModbusBus:
+    def __init__(
+        self,
+        bus_id: str,
+        transport: Transport,
+        line: LineTiming = LineTiming(),
+        defaults: DeviceTiming = DeviceTiming(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bus_id = bus_id
+        self.transport = transport
+        self.line = line
+        self.defaults = defaults
+        self._clock = clock
+        self._queue: RequestQueue[_Request] = RequestQueue()
+        self._wakeup = asyncio.Event()
+        self._channels: dict[str, DeviceChannel] = {}
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._last_activity = 0.0
+        self._backoff_s = BACKOFF_INITIAL_S
+        self._retry_at = 0.0
+        self.log = structlog.get_logger().bind(component="modbus", bus=bus_id)
+
+    def attach(
+        self, device_id: str, unit_id: int, timing: DeviceTiming, critical: bool = False
+    ) -> DeviceChannel:
+        if device_id in self._channels:
+            return self._channels[device_id]
+        channel = DeviceChannel(self, device_id, unit_id, critical, timing)
+        self._channels[device_id] = channel
+        return channel
+
+    def views(self) -> list[DeviceView]:
+        return [channel.view() for channel in self._channels.values()]
+
+    async def __aenter__(self) -> ModbusBus:
+        self._stack = contextlib.AsyncExitStack()
+        group = await self._stack.enter_async_context(asyncio.TaskGroup())
+        self._worker_task = group.create_task(self._worker(), name=f"modbus-bus-{self.bus_id}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+        if self._stack is not None:
+            await self._stack.aclose()
+        for request in self._queue.drain():
+            if not request.future.done():
+                request.future.set_exception(DeviceUnavailable(f"bus {self.bus_id} closed"))
+        await self.transport.link.close()
+
+    async def submit(self, channel: DeviceChannel, pdu: bytes, urgent: bool) -> bytes:
+        if self._worker_task is None or self._worker_task.done():
+            raise DeviceUnavailable(f"bus {self.bus_id} is not running")
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put(channel.device_id, _Request(channel, pdu, future), urgent)
+        except QueueFull as exc:
+            channel.stats.record_error("queue_full")
+            raise DeviceUnavailable(f"{channel.device_id}: bus {self.bus_id} overloaded") from exc
+        self._wakeup.set()
+        try:
+            async with asyncio.timeout(MAX_WAIT_S):
+                return await future
+        except TimeoutError as exc:
+            raise DeviceUnavailable(
+                f"{channel.device_id}: bus {self.bus_id} busy too long"
+            ) from exc
+
+    async def _worker(self) -> None:
+        while True:
+            request = self._queue.pop()
+            if request is None:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if request.future.done():  # the caller gave up (cancelled)
+                continue
+            try:
+                reply = await self._run(request.channel, request.pdu)
+            except DeviceError as exc:
+                if not request.future.done():
+                    request.future.set_exception(exc)
+            except Exception as exc:  # a bug here must not stop the bus for every device
+                self.log.exception("bus transaction failed unexpectedly")
+                await self.transport.link.close()
+                if not request.future.done():
+                    request.future.set_exception(DeviceFault(f"internal error: {exc}"))
+            else:
+                if not request.future.done():
+                    request.future.set_result(reply)
+
+    async def _run(self, channel: DeviceChannel, pdu: bytes) -> bytes:
+        """Attempts with retries; translates the last failure; tracks availability."""
+        attempts = 1 + (channel.timing.retries if channel.available else 0)
+        failure: BaseException | None = None
+        for _ in range(attempts):
+            try:
+                reply = await self._attempt(channel, pdu)
+            except errors.TRANSLATED as exc:
+                failure = exc
+                channel.stats.record_error(errors.error_kind(exc))
+                if not errors.is_retryable(exc):
+                    break
+            else:
+                self._mark_available(channel, True)
+                return reply
+        assert failure is not None
+        silent = errors.error_kind(failure) in errors.SILENT_KINDS
+        self._mark_available(channel, not silent, failure)
+        raise errors.translate(failure, channel.device_id) from failure
+
+    async def _attempt(self, channel: DeviceChannel, pdu: bytes) -> bytes:
+        await self._wait_gap(channel)
+        await self._ensure_open()
+        frame_bytes = len(pdu) + response_pdu_size(pdu) + 6
+        # ASCII sends two characters per byte; the timeout starts before the frames are sent.
+        wire_s = self.line.wire_s(frame_bytes) * (2 if self.transport.kind == "ascii" else 1)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(channel.timing.timeout_s + wire_s):
+                reply = await self.transport.transact(channel.unit_id, pdu)
+            check_exception(pdu, reply)
+        except errors.TRANSLATED as exc:
+            if errors.is_transport_error(exc):
+                await self.transport.link.close()
+            if isinstance(exc, FrameError):
+                self.transport.link.discard()
+            raise
+        finally:
+            self._last_activity = time.monotonic()
+        channel.stats.record_success(self._last_activity - started, self._clock())
+        return reply
+
+    async def _wait_gap(self, channel: DeviceChannel) -> None:
+        gap_s = max(self.line.silence_s(), self.line.gap_s, channel.timing.min_gap_s)
+        deadline = self._last_activity + gap_s
+        spin_s = SPIN_S if self.line.baud else 0.0
+        if deadline - time.monotonic() > spin_s:
+            await asyncio.sleep(deadline - time.monotonic() - spin_s)
+        # The event loop's timers have millisecond resolution; a 1.75 ms line silence needs
+        # better, so on a serial line the last fraction is waited out exactly (<= SPIN_S).
+        while time.monotonic() < deadline:
+            pass
+
+    async def _ensure_open(self) -> None:
+        if self.transport.link.is_open:
+            return
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise ConnectionError(f"bus {self.bus_id} reconnecting in {self._retry_at - now:.1f} s")
+        try:
+            await self.transport.link.open()
+        except OSError as exc:
+            self._retry_at = now + self._backoff_s * random.uniform(0.8, 1.2)
+            first = self._backoff_s == BACKOFF_INITIAL_S
+            self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
+            log = self.log.warning if first else self.log.debug  # once, not every retry
+            log("bus connect failed", error=str(exc), retry_in_s=round(self._retry_at - now, 1))
+            raise
+        self._backoff_s = BACKOFF_INITIAL_S
+        self.log.info("bus connected")
+
+    def _mark_available(
+        self, channel: DeviceChannel, available: bool, failure: BaseException | None = None
+    ) -> None:
+        if channel.stats.available == available:
+            return
+        channel.stats.available = available
+        if available:
+            channel.log.info("device recovered")
+        else:
+            reason = errors.translate(failure, channel.device_id) if failure else None
+            channel.log.warning("device unavailable", error=str(reason))

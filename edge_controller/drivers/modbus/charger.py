@@ -1,0 +1,157 @@
+"""A charger (one connector) driven entirely by its profile.
+
+Optional abilities are mixins added only when the profile has the points for them, so
+``isinstance(charger, DeviceWatchdog)`` at wiring time tells the truth.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
+from edge_controller.drivers.modbus.device import ProfileDevice
+from edge_controller.drivers.modbus.measurements import EnergyGuard, implausible, reading_from
+from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Status
+from edge_controller.ports import DeviceFault
+
+STATUS_POINTS = ("state", "plug", "enabled", "offered_current")
+
+
+def cp_state(status: Status, code: int, plug_code: int | None) -> tuple[CpState, str | None]:
+    """IEC 61851 state and fault text for a vendor status code. Pure."""
+    letter = status.states.get(code)
+    fault = status.faults.get(code)
+    if letter is None:
+        return CpState.F, fault or f"unknown status code {code}"
+    state = CpState(letter)
+    if plug_code is not None and plug_code not in status.plugged_values and state.plugged:
+        state = CpState.A  # the vendor state says ready, but no EV is connected
+    return state, fault
+
+
+class ProfileCharger:
+    def __init__(
+        self,
+        device: ProfileDevice,
+        max_current_a: float,
+        clock: Callable[[], float],
+        min_current_a: float = 6.0,
+    ) -> None:
+        self.device = device
+        self.max_current_a = max_current_a
+        self.min_current_a = min_current_a
+        self._clock = clock
+        self._enabled = True
+        self._wanted_a = 0.0
+        self._failsafe: tuple[float, float] | None = None
+        self._device_on: bool | None = None  # last enable state written (None: unknown)
+
+    @property
+    def connector_id(self) -> str:
+        return f"{self.device.channel.device_id}:{self.device.connector}"
+
+    async def read_status(self) -> ChargerStatus:
+        await self._prepare()
+        status = self.device.profile.status
+        assert status is not None  # the schema requires it for chargers
+        names = [status.point, *(n for n in STATUS_POINTS if n != status.point)]
+        if status.plug_point:
+            names.append(status.plug_point)
+        values = await self.device.read(names)
+        plug = values.get(status.plug_point) if status.plug_point else None
+        state, fault = cp_state(status, int(values[status.point]), _int(plug))
+        enabled = self._enabled
+        if "enabled" in values and not self.device.profile.setpoints.pause_with_enable:
+            enabled = int(values["enabled"]) in status.enabled_values
+        return ChargerStatus(
+            state=state,
+            enabled=enabled,
+            offered_current_a=values.get("offered_current", self._offered_a()),
+            fault_text=fault,
+            at_s=self._clock(),
+        )
+
+    async def set_current(self, current_a: float) -> None:
+        if not math.isfinite(current_a) or current_a < 0:
+            raise DeviceFault(f"{self.connector_id}: invalid current {current_a!r}")
+        self._wanted_a = self._limited(current_a)
+        await self._prepare()
+        await self._apply()
+
+    async def set_enabled(self, enabled: bool) -> None:
+        self._enabled = enabled
+        await self._prepare()
+        await self._apply()
+
+    def _offered_a(self) -> float:
+        return self._wanted_a if self._enabled else 0.0
+
+    async def _apply(self) -> None:
+        """Write the effective setpoint the way this model pauses and resumes."""
+        effective_a = self._offered_a()
+        setpoints = self.device.profile.setpoints
+        if not self.device.has("enable"):
+            await self._write_current(effective_a)
+            return
+        device_on = effective_a > 0 if setpoints.pause_with_enable else self._enabled
+        if effective_a > 0 or not setpoints.pause_with_enable:
+            await self._write_current(effective_a)
+        if device_on != self._device_on:
+            off_raw, on_raw = setpoints.enable_raw
+            await self.device.write_raw("enable", [on_raw if device_on else off_raw])
+            self._device_on = device_on
+
+    def _limited(self, current_a: float) -> float:
+        if current_a < max(self.device.profile.setpoints.current_off_below_a, self.min_current_a):
+            return 0.0  # below what the charger (or the installer) allows: pause, never round up
+        point_max = self.device.point("set_current").max
+        return min(current_a, self.max_current_a, point_max if point_max is not None else 80.0)
+
+    async def _write_current(self, current_a: float) -> None:
+        off_raw = self.device.profile.setpoints.current_off_raw
+        if current_a == 0 and off_raw is not None:
+            await self.device.write_raw("set_current", [off_raw])
+        else:
+            await self.device.write("set_current", current_a)
+
+    async def _prepare(self) -> None:
+        if self.device.initialised:
+            return
+        await self.device.ensure_initialised()
+        self._device_on = None
+        if self._failsafe is not None:
+            await self._write_failsafe(*self._failsafe)
+
+    async def _write_failsafe(self, current_a: float, timeout_s: float) -> None:
+        await self.device.write("failsafe_current", self._limited(current_a))
+        await self.device.write("failsafe_timeout", timeout_s)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+class WatchdogMixin(ProfileCharger):
+    """The charger falls back to a failsafe current by itself when our writes stop."""
+
+    async def program_failsafe(self, current_a: float, timeout_s: float) -> None:
+        self._failsafe = (current_a, timeout_s)
+        await self._prepare()
+        await self._write_failsafe(current_a, timeout_s)
+
+
+class MeterMixin(ProfileCharger):
+    """The charger measures its own currents, power and energy."""
+
+    _guard: EnergyGuard | None = None
+
+    async def read_meter(self) -> MeterReading:
+        await self._prepare()
+        values = await self.device.read(MEASUREMENT_POINTS)
+        if self._guard is None:
+            self._guard = EnergyGuard()
+        reason = implausible(values) or self._guard.check(values)
+        if reason is not None:
+            raise self.device.fault(reason)
+        return reading_from(values, self._clock())

@@ -1,0 +1,68 @@
+"""Registers ↔ engineering values for one profile point. Pure: no I/O.
+
+``words`` are 16-bit register values as they arrive on the wire (FC 03/04), in address order;
+for coil/discrete points they are 0/1. ``word_order`` "big" means the register at the lowest
+address holds the most significant word; ``byte_order`` "little" swaps the two bytes inside each
+register.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+
+from edge_controller.drivers.profiles.schema import Point
+
+_FORMATS = {"u16": ">H", "s16": ">h", "u32": ">I", "s32": ">i", "u64": ">Q", "float32": ">f"}
+
+
+class CodecError(ValueError):
+    """Registers that do not decode to a value, or a value that cannot be encoded."""
+
+
+def _swap_bytes(word: int) -> int:
+    return ((word & 0xFF) << 8) | (word >> 8)
+
+
+def _to_wire(words: list[int], point: Point) -> list[int]:
+    """Big-endian canonical words → wire order (the transform is its own inverse)."""
+    if point.word_order == "little":
+        words = words[::-1]
+    if point.byte_order == "little":
+        words = [_swap_bytes(w) for w in words]
+    return words
+
+
+def decode(words: Sequence[int], point: Point) -> float:
+    """Engineering value of ``point`` from its registers (raw × scale)."""
+    if len(words) != point.words:
+        raise CodecError(f"{point.type} needs {point.words} registers, got {len(words)}")
+    if any(not 0 <= w <= 0xFFFF for w in words):
+        raise CodecError("register value out of 0..65535")
+    if point.type == "bool":
+        return float(bool(words[0])) * point.scale
+    canonical = _to_wire(list(words), point)
+    raw_bytes = b"".join(w.to_bytes(2, "big") for w in canonical)
+    (raw,) = struct.unpack(_FORMATS[point.type], raw_bytes)
+    if point.shift or point.mask is not None:
+        raw = (int(raw) >> point.shift) & (point.mask if point.mask is not None else -1)
+    value = float(raw)
+    if not math.isfinite(value):
+        raise CodecError(f"{point.type} is not a finite number")
+    return value * point.scale
+
+
+def encode(value: float, point: Point) -> list[int]:
+    """Registers (wire order) holding ``value`` for ``point`` (value / scale, rounded)."""
+    if not math.isfinite(value):
+        raise CodecError("cannot encode a non-finite value")
+    raw = value / point.scale
+    if point.type == "bool":
+        return [1 if raw else 0]
+    try:
+        packed = struct.pack(_FORMATS[point.type], raw if point.type == "float32" else round(raw))
+    except (struct.error, OverflowError) as exc:
+        raise CodecError(f"{value} does not fit {point.type} (scale {point.scale})") from exc
+    words = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, len(packed), 2)]
+    return _to_wire(words, point)

@@ -1,0 +1,116 @@
+"""Profile-driven access to one device (one connector of it): read named points, write setpoints.
+
+Decoding errors and implausible values become DeviceFault here, logged once per change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from edge_controller.drivers.modbus import codec, pdu
+from edge_controller.drivers.modbus.bus import DeviceChannel
+from edge_controller.drivers.modbus.reads import plan_reads
+from edge_controller.drivers.profiles.schema import Point, Profile
+from edge_controller.ports import DeviceFault, DeviceUnavailable, NotSupported
+
+
+class ProfileDevice:
+    def __init__(self, channel: DeviceChannel, profile: Profile, connector: int = 1) -> None:
+        self.channel = channel
+        self.profile = profile
+        self.connector = connector
+        self._initialised = False
+
+    @property
+    def initialised(self) -> bool:
+        return self._initialised
+
+    def has(self, name: str) -> bool:
+        return name in self.profile.points
+
+    def point(self, name: str) -> Point:
+        try:
+            return self.profile.points[name]
+        except KeyError:
+            raise NotSupported(f"{self.profile.name} has no point {name!r}") from None
+
+    async def read(self, names: Iterable[str], urgent: bool = False) -> dict[str, float]:
+        """Engineering values of the named points (those the profile defines)."""
+        wanted = [
+            (name, self.point(name), self.profile.address_of(self.point(name), self.connector))
+            for name in names
+            if self.has(name)
+        ]
+        transport = self.profile.transport
+        values: dict[str, float] = {}
+        for block in plan_reads(wanted, transport.max_read_registers, transport.max_hole_registers):
+            request = pdu.read_request(block.table, block.start, block.count)
+            words = await self._call(request, urgent, parse=True)
+            for member in block.members:
+                chunk = words[member.offset : member.offset + member.point.words]
+                values[member.name] = self._checked(member.name, member.point, chunk)
+        self.channel.note_ok()
+        return values
+
+    async def write(self, name: str, value: float) -> None:
+        point = self.point(name)
+        try:
+            words = codec.encode(value, point)
+        except codec.CodecError as exc:
+            raise DeviceFault(f"{self.channel.device_id}: cannot write {name}: {exc}") from exc
+        await self.write_raw(name, words)
+
+    async def write_raw(self, name: str, words: list[int]) -> None:
+        point = self.point(name)
+        if not point.writable:
+            raise NotSupported(f"{self.profile.name}: point {name!r} is not writable")
+        address = self.profile.address_of(point, self.connector)
+        if point.table == "coil":
+            request = pdu.write_coil_request(address, bool(words[0]))
+        elif len(words) == 1 and not point.write_multiple:
+            request = pdu.write_register_request(address, words[0])
+        else:
+            request = pdu.write_registers_request(address, words)
+        await self._call(request, urgent=True, parse=False)
+
+    async def ensure_initialised(self) -> None:
+        """Start-up writes from the profile; repeated after the device was unreachable."""
+        if self._initialised:
+            return
+        for step in self.profile.init:
+            await self.write(step.point, step.value)
+        self._initialised = True
+
+    async def _call(self, request: bytes, urgent: bool, parse: bool) -> list[int]:
+        try:
+            reply = await self.channel.request(request, urgent)
+        except DeviceUnavailable:
+            self._initialised = False  # it may have rebooted and lost its settings
+            raise
+        except DeviceFault as exc:
+            self.channel.note_fault(str(exc))
+            raise
+        try:
+            if parse:
+                return pdu.parse_read_response(request, reply)
+            pdu.check_write_response(request, reply)
+        except (pdu.FrameError, pdu.ModbusExceptionResponse) as exc:
+            raise self.fault(f"bad reply: {exc}") from exc
+        return []
+
+    def _checked(self, name: str, point: Point, words: list[int]) -> float:
+        try:
+            value = codec.decode(words, point)
+        except codec.CodecError as exc:
+            raise self.fault(f"{name}: {exc}") from exc
+        low = point.min if point.min is not None else -math.inf
+        high = point.max if point.max is not None else math.inf
+        if not low <= value <= high:
+            raise self.fault(f"{name} = {value:g} {point.unit} is implausible")
+        return value
+
+    def fault(self, message: str) -> DeviceFault:
+        text = f"{self.channel.device_id}: {message}"
+        self.channel.note_fault(text)
+        return DeviceFault(text)

@@ -1,0 +1,26 @@
+"""A meter driven entirely by its profile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge_controller.domain.model import MeterReading
+from edge_controller.drivers.modbus.device import ProfileDevice
+from edge_controller.drivers.modbus.measurements import EnergyGuard, implausible, reading_from
+from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS
+
+
+class ProfileMeter:
+    def __init__(self, device: ProfileDevice, clock: Callable[[], float]) -> None:
+        self.device = device
+        self._clock = clock
+        self._guard = EnergyGuard()
+
+    async def read(self) -> MeterReading:
+        """A plausible reading or DeviceFault/DeviceUnavailable; never a half-checked number."""
+        await self.device.ensure_initialised()
+        values = await self.device.read(MEASUREMENT_POINTS)
+        reason = implausible(values) or self._guard.check(values)
+        if reason is not None:
+            raise self.device.fault(reason)
+        return reading_from(values, self._clock())

@@ -1,0 +1,46 @@
+"""Per-device transaction statistics, exposed as DeviceView."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+
+from edge_controller.domain.snapshot import DeviceView
+
+LATENCY_SAMPLES = 512
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted, non-empty list."""
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+class DeviceStats:
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        self.available = True
+        self.requests = 0
+        self.errors: Counter[str] = Counter()
+        self.latencies_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.last_success_s: float | None = None
+
+    def record_success(self, latency_s: float, at_s: float) -> None:
+        self.requests += 1
+        self.latencies_s.append(latency_s)
+        self.last_success_s = at_s
+
+    def record_error(self, kind: str) -> None:
+        self.requests += 1
+        self.errors[kind] += 1
+
+    def view(self) -> DeviceView:
+        ordered = sorted(self.latencies_s)
+        return DeviceView(
+            device_id=self.device_id,
+            available=self.available,
+            requests=self.requests,
+            errors=dict(self.errors),
+            latency_p50_ms=percentile(ordered, 0.50) * 1000 if ordered else None,
+            latency_p99_ms=percentile(ordered, 0.99) * 1000 if ordered else None,
+            last_success_s=self.last_success_s,
+        )

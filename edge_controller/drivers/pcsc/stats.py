@@ -1,0 +1,61 @@
+"""Per-reader availability and counters, written by the worker thread, read by status surfaces."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from edge_controller.domain.snapshot import DeviceView
+
+
+@dataclass
+class _Entry:
+    pcsc_name: str | None = None
+    taps: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    last_success_s: float | None = None
+
+
+class ReaderStats:
+    def __init__(self, reader_ids: Iterable[str], clock: Callable[[], float] = time.time) -> None:
+        self._entries = {rid: _Entry() for rid in reader_ids}
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def set_available(self, reader_id: str, pcsc_name: str | None) -> bool:
+        """Record the PC/SC name bound to a reader (None: absent); True when it changed."""
+        with self._lock:
+            entry = self._entries[reader_id]
+            changed = entry.pcsc_name != pcsc_name
+            entry.pcsc_name = pcsc_name
+            return changed
+
+    def pcsc_name(self, reader_id: str) -> str | None:
+        with self._lock:
+            return self._entries[reader_id].pcsc_name
+
+    def count_tap(self, reader_id: str) -> None:
+        with self._lock:
+            entry = self._entries[reader_id]
+            entry.taps += 1
+            entry.last_success_s = self._clock()
+
+    def count_error(self, reader_id: str, kind: str) -> None:
+        with self._lock:
+            errors = self._entries[reader_id].errors
+            errors[kind] = errors.get(kind, 0) + 1
+
+    def views(self) -> tuple[DeviceView, ...]:
+        with self._lock:
+            return tuple(
+                DeviceView(
+                    device_id=reader_id,
+                    available=entry.pcsc_name is not None,
+                    requests=entry.taps,
+                    errors=dict(entry.errors),
+                    last_success_s=entry.last_success_s,
+                )
+                for reader_id, entry in self._entries.items()
+            )

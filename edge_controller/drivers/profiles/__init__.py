@@ -1,0 +1,1 @@
+"""Device profiles: register maps of real devices as data files (see schema.py)."""

@@ -1,0 +1,130 @@
+"""One poller per device: interval, timeout, latest value, availability, statistics.
+
+Logs once when a device stops answering and once when it recovers. ``refresh()`` asks for an
+early poll (after a write). A value older than ``max_age_s`` is not handed out by ``fresh()``:
+callers treat that as the worst case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from edge_controller.domain.snapshot import DeviceView
+from edge_controller.log import get_logger
+from edge_controller.ports import DeviceError
+
+T = TypeVar("T")
+LATENCY_WINDOW = 200  # successful reads kept for the latency percentiles
+
+
+class Poller(Generic[T]):
+    def __init__(
+        self,
+        device_id: str,
+        read: Callable[[], Awaitable[T]],
+        *,
+        interval_s: float,
+        timeout_s: float,
+        max_age_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_update: Callable[[T], None] | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self._read = read
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._on_update = on_update
+        self._latest: T | None = None
+        self._latest_at_s: float | None = None
+        self._available = True  # until the first failure: log only a change
+        self._wake = asyncio.Event()
+        self._requests = 0
+        self._errors: Counter[str] = Counter()
+        self._latencies_s: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._log = get_logger("poller", device=device_id)
+
+    @property
+    def latest(self) -> T | None:
+        return self._latest
+
+    @property
+    def latest_at_s(self) -> float | None:
+        """When the latest value arrived (on the injected clock)."""
+        return self._latest_at_s
+
+    @property
+    def available(self) -> bool:
+        return self._available and self._latest is not None
+
+    def age_s(self) -> float | None:
+        return None if self._latest_at_s is None else self._clock() - self._latest_at_s
+
+    def fresh(self) -> T | None:
+        """The latest value if it is at most ``max_age_s`` old, else None. A single missed poll
+        does not void it (short bus hiccups are normal); a silence longer than that does."""
+        age = self.age_s()
+        if age is None or age > self.max_age_s:
+            return None
+        return self._latest
+
+    def refresh(self) -> None:
+        """Poll again now rather than at the next interval (e.g. after a write)."""
+        self._wake.set()
+
+    async def poll_once(self) -> bool:
+        """One read with a timeout; True on success. Device errors are counted, not raised."""
+        self._requests += 1
+        started_s = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                value = await self._read()
+        except (DeviceError, TimeoutError) as exc:
+            self._failed(exc)
+            return False
+        self._latencies_s.append(time.perf_counter() - started_s)
+        self._latest, self._latest_at_s = value, self._clock()
+        if not self._available:
+            self._available = True
+            self._log.info("device answers again")
+        if self._on_update is not None:
+            self._on_update(value)
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        kind = type(exc).__name__
+        self._errors[kind] += 1
+        if self._available:
+            self._available = False
+            self._log.warning("device not answering", error=kind, detail=str(exc))
+
+    async def run(self) -> None:
+        while True:
+            await self.poll_once()
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self.interval_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    def view(self) -> DeviceView:
+        p50_ms = p99_ms = None
+        if len(self._latencies_s) >= 2:
+            cuts = statistics.quantiles(self._latencies_s, n=100)
+            p50_ms, p99_ms = statistics.median(self._latencies_s) * 1000, cuts[98] * 1000
+        return DeviceView(
+            device_id=self.device_id,
+            available=self.available,
+            requests=self._requests,
+            errors=dict(self._errors),
+            latency_p50_ms=p50_ms,
+            latency_p99_ms=p99_ms,
+            last_success_s=self._latest_at_s,
+        )

@@ -1,0 +1,77 @@
+"""OCPP 1.6 payloads for the session messages queued in the outbox.
+
+``transactionId`` is absent from StopTransaction and MeterValues payloads: it is only known once
+the CSMS answered StartTransaction, so the sender adds ``OutboxMessage.remote_transaction_id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from edge_controller.storage.sessions_store import QueuedMessage
+
+OutboxRoute = Callable[[str], str | None]
+"""connector id -> the uplink identity its messages go to; None when nothing goes uplink.
+
+Payloads carry our connector id (``"<charger>:<n>"``) as ``connectorId``; the sender turns it
+into the OCPP connector number of that identity."""
+
+
+def iso_utc(at_s: float) -> str:
+    moment = dt.datetime.fromtimestamp(at_s, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def start_message(
+    identity: str, connector_id: str, id_tag: str, meter_wh: int, at_s: float
+) -> QueuedMessage:
+    payload = {
+        "connectorId": connector_id,
+        "idTag": id_tag,
+        "meterStart": meter_wh,
+        "timestamp": iso_utc(at_s),
+    }
+    return QueuedMessage(identity, "StartTransaction", payload, "start")
+
+
+def stop_message(
+    identity: str, id_tag: str | None, meter_wh: int, at_s: float, reason: str
+) -> QueuedMessage:
+    payload: dict[str, Any] = {"meterStop": meter_wh, "timestamp": iso_utc(at_s), "reason": reason}
+    if id_tag is not None:
+        payload["idTag"] = id_tag
+    return QueuedMessage(identity, "StopTransaction", payload, "stop")
+
+
+def meter_values_message(
+    identity: str,
+    connector_id: str,
+    at_s: float,
+    energy: tuple[int, float | None],
+    context: str,
+) -> QueuedMessage:
+    energy_wh, power_w = energy
+    sampled: list[dict[str, Any]] = [
+        {
+            "value": str(energy_wh),
+            "context": context,
+            "measurand": "Energy.Active.Import.Register",
+            "unit": "Wh",
+        }
+    ]
+    if power_w is not None:
+        sampled.append(
+            {
+                "value": f"{power_w:.0f}",
+                "context": context,
+                "measurand": "Power.Active.Import",
+                "unit": "W",
+            }
+        )
+    payload = {
+        "connectorId": connector_id,
+        "meterValue": [{"timestamp": iso_utc(at_s), "sampledValue": sampled}],
+    }
+    return QueuedMessage(identity, "MeterValues", payload, "sample")

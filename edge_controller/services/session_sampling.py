@@ -1,0 +1,39 @@
+"""When a running session takes a meter value: periodic and clock-aligned intervals."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PERIODIC = "Sample.Periodic"
+CLOCK = "Sample.Clock"
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    interval_s: float = 60.0  # 0: no periodic samples (OCPP MeterValueSampleInterval)
+    aligned_s: float = 900.0  # 0: no clock-aligned samples (OCPP ClockAlignedDataInterval)
+
+
+@dataclass(slots=True)
+class SampleClock:
+    """Per-session record of when each kind of sample was last taken."""
+
+    last_periodic_s: float
+    last_aligned_s: float
+
+    def due(self, sampling: Sampling, now_s: float) -> str | None:
+        """The context of the sample due at ``now_s`` (clock-aligned first), or None."""
+        if sampling.aligned_s > 0:
+            boundary_s = math.floor(now_s / sampling.aligned_s) * sampling.aligned_s
+            if boundary_s > self.last_aligned_s:
+                return CLOCK
+        if sampling.interval_s > 0 and now_s - self.last_periodic_s >= sampling.interval_s:
+            return PERIODIC
+        return None
+
+    def taken(self, context: str, now_s: float) -> None:
+        if context == CLOCK:
+            self.last_aligned_s = now_s
+        else:
+            self.last_periodic_s = now_s

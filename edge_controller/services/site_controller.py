@@ -1,0 +1,311 @@
+"""The site control loop: readings in, ``allocate()``, changed setpoints out, views published.
+
+Runs on every new grid reading and on a tick. Fail-safe chain: a stale grid reading → fallback
+budget (in the allocation); a charger that does not answer → assumed at its maximum; every
+charger's own watchdog is programmed so it falls back if this process dies; ``shutdown()`` sets
+every charger to its safe current. Decreases are written before increases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from edge_controller.domain.balancing import (
+    Allocation,
+    ConnectorDemand,
+    ConnectorState,
+    GridReading,
+    Policy,
+    Site,
+    allocate,
+    failsafe_problems,
+)
+from edge_controller.domain.balancing_views import availability
+from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.domain.snapshot import ConnectorView, SiteView
+from edge_controller.log import get_logger
+from edge_controller.ports import DeviceError, DeviceWatchdog, Meter, NotSupported
+from edge_controller.services.poller import Poller
+from edge_controller.services.site_controller_connector import (
+    ConnectorRuntime,
+    ConnectorSetup,
+    LoopTiming,
+)
+
+BalancingCommand = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled
+__all__ = ["BalancingCommand", "ConnectorSetup", "LoopTiming", "SiteController"]
+
+
+class SiteController:
+    def __init__(
+        self,
+        site_id: str,
+        site: Site,
+        connectors: Sequence[ConnectorSetup],
+        grid_meter: Meter | None,
+        *,
+        policy: Policy | None = None,
+        timing: LoopTiming | None = None,
+        tick_callback: Callable[[], None] = lambda: None,
+        on_status: Callable[[str, ChargerStatus], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``on_status`` sees every fresh charger status (sessions follow the plug state);
+        it must not block: the control path never waits on a consumer."""
+        self.site_id, self._site = site_id, site
+        self._policy = policy or Policy()
+        self._timing = timing or LoopTiming()
+        self._tick_callback, self._clock = tick_callback, clock
+        self._log = get_logger("site_controller", site=site_id)
+        self._wake = asyncio.Event()
+        self._conns = {
+            s.connector_id: ConnectorRuntime(s, self._timing, clock, on_status) for s in connectors
+        }
+        self._grid: Poller[MeterReading] | None = None
+        if grid_meter is not None:
+            self._grid = Poller(
+                "grid",
+                grid_meter.read,
+                interval_s=self._timing.grid_poll_interval_s,
+                timeout_s=self._timing.io_timeout_s,
+                max_age_s=self._policy.stale_after_s,
+                clock=clock,
+                on_update=lambda _reading: self._wake.set(),
+            )
+        self._site_cap: Limit | None = None
+        self._allocation: Allocation | None = None
+        self._write_lock = asyncio.Lock()
+        self._stopping = False
+        self._view = SiteView(site_id, None, site.grid_limit_a, None, None)
+        self._view_event = asyncio.Event()
+        self.failsafe_problems = self._check_failsafe()
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    async def apply(self, command: BalancingCommand) -> None:
+        """Apply an operator command; a bad one raises ValueError and changes nothing."""
+        match command:
+            case SetSiteLimit():
+                self._site_cap = _limit(command.current_a, command.source, "site limit")
+            case SetConnectorLimit():
+                limit = _limit(command.current_a, command.source, "limit")
+                self._conn(command.connector_id).operator = limit
+            case SetConnectorEnabled():
+                self._conn(command.connector_id).enabled = command.enabled
+            case _:
+                raise ValueError(f"not a balancing command: {command!r}")
+        self._log.info("command applied", command=repr(command))
+        self._wake.set()
+
+    def set_external_limits(self, connector_id: str, limits: Sequence[Limit]) -> None:
+        """Replace the limits an external party (the CSMS) puts on one connector."""
+        conn = self._conn(connector_id)
+        if any(limit.current_a < 0 for limit in limits):
+            raise ValueError(f"{connector_id}: negative limit in {limits}")
+        conn.external = tuple(limits)
+        self._wake.set()
+
+    def authorize_charging(self, connector_id: str, allowed: bool) -> None:
+        """The session gate: offer current only while a session is authorised."""
+        conn = self._conn(connector_id)
+        if conn.authorized != allowed:
+            conn.authorized = allowed
+            self._wake.set()
+
+    def _conn(self, connector_id: str) -> ConnectorRuntime:
+        try:
+            return self._conns[connector_id]
+        except KeyError:
+            raise ValueError(f"unknown connector {connector_id!r}") from None
+
+    # --- outputs ------------------------------------------------------------------------------
+
+    def snapshot(self) -> SiteView:
+        return self._view
+
+    async def next_snapshot(self) -> SiteView:
+        """Wait for the next published snapshot (a slow reader simply gets the latest one)."""
+        await self._view_event.wait()
+        return self._view
+
+    @property
+    def allocation(self) -> Allocation | None:
+        return self._allocation
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            if self._grid is not None:
+                group.create_task(self._grid.run())
+            for conn in self._conns.values():
+                group.create_task(conn.status.run())
+                if conn.meter is not None:
+                    group.create_task(conn.meter.run())
+            group.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self.step()
+            self._tick_callback()
+            try:
+                async with asyncio.timeout(self._timing.tick_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def step(self) -> Allocation | None:
+        """One iteration: decide, write what changed, program watchdogs, publish."""
+        async with self._write_lock:
+            if self._stopping:
+                return self._allocation
+            now_s = self._clock()
+            demands = [conn.demand(now_s) for conn in self._conns.values()]
+            alloc = allocate(
+                self._effective_site(),
+                demands,
+                grid=self._grid_reading(),
+                previous=self._allocation,
+                now_s=now_s,
+                policy=self._policy,
+            )
+            self._allocation = alloc
+            await self._write(alloc, demands)
+            await self._program_failsafes()
+        self._publish(now_s, demands, alloc)
+        return alloc
+
+    async def shutdown(self) -> None:
+        """Stop deciding and set every charger to its safe current."""
+        self._stopping = True
+        self._wake.set()
+        async with self._write_lock, asyncio.TaskGroup() as group:
+            for conn in self._conns.values():
+                group.create_task(self._set(conn, conn.setup.failsafe_current_a))
+        self._log.info("all chargers set to their safe current")
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _effective_site(self) -> Site:
+        cap = self._site_cap
+        if cap is None or cap.current_a >= self._site.grid_limit_a:
+            return self._site
+        return replace(self._site, grid_limit_a=cap.current_a, grid_label=cap.source)
+
+    def _grid_reading(self) -> GridReading | None:
+        if self._grid is None or self._grid.latest is None or self._grid.latest_at_s is None:
+            return None
+        return GridReading(self._grid.latest.current_a, self._grid.latest_at_s)
+
+    async def _write(self, alloc: Allocation, demands: Sequence[ConnectorDemand]) -> None:
+        down: list[tuple[ConnectorRuntime, float]] = []
+        up: list[tuple[ConnectorRuntime, float]] = []
+        for conn, demand in zip(self._conns.values(), demands, strict=True):
+            target = alloc.current_a(demand.connector_id)
+            if demand.state is ConnectorState.UNAVAILABLE or conn.written_a == target:
+                continue
+            (up if conn.written_a is not None and target > conn.written_a else down).append(
+                (conn, target)
+            )
+        for batch in (down, up):  # lower first, so the sum never overshoots in between
+            if batch:
+                async with asyncio.TaskGroup() as group:
+                    for conn, target in batch:
+                        group.create_task(self._set(conn, target))
+
+    async def _set(self, conn: ConnectorRuntime, current_a: float) -> None:
+        try:
+            async with asyncio.timeout(self._timing.io_timeout_s):
+                await conn.setup.charger.set_current(current_a)
+        except (DeviceError, TimeoutError) as exc:
+            conn.written_a = None
+            if not conn.write_failing:
+                conn.write_failing = True
+                self._log.warning(
+                    "setpoint write failed", connector=conn.setup.connector_id, error=repr(exc)
+                )
+            return
+        conn.written_a = current_a
+        if conn.write_failing:
+            conn.write_failing = False
+            self._log.info("setpoint writes work again", connector=conn.setup.connector_id)
+        conn.status.refresh()
+        if conn.meter is not None:
+            conn.meter.refresh()
+
+    async def _program_failsafes(self) -> None:
+        for conn in self._conns.values():
+            if conn.failsafe_done or not conn.status.available:
+                continue
+            charger, setup = conn.setup.charger, conn.setup
+            assert isinstance(charger, DeviceWatchdog)
+            try:
+                async with asyncio.timeout(self._timing.io_timeout_s):
+                    await charger.program_failsafe(
+                        setup.failsafe_current_a, setup.failsafe_timeout_s
+                    )
+            except NotSupported as exc:
+                conn.failsafe_done = True  # this model cannot: say so once, rely on the rest
+                self._log.warning(
+                    "charger has no watchdog", connector=setup.connector_id, error=str(exc)
+                )
+            except (DeviceError, TimeoutError) as exc:
+                if not conn.failsafe_failing:
+                    conn.failsafe_failing = True
+                    self._log.warning(
+                        "watchdog not programmed", connector=setup.connector_id, error=repr(exc)
+                    )
+            else:
+                conn.failsafe_done, conn.failsafe_failing = True, False
+
+    def _check_failsafe(self) -> list[str]:
+        demands = [
+            ConnectorDemand(cid, ConnectorState.IDLE, wiring=c.setup.wiring, feeder=c.setup.feeder)
+            for cid, c in self._conns.items()
+        ]
+        failsafe = {cid: c.setup.failsafe_current_a for cid, c in self._conns.items()}
+        problems = failsafe_problems(self._site, demands, failsafe, self._policy)
+        for problem in problems:
+            self._log.warning("fallback budget not safe", problem=problem)
+        return problems
+
+    def _publish(self, now_s: float, demands: Sequence[ConnectorDemand], alloc: Allocation) -> None:
+        grid = self._grid_reading()
+        views = tuple(
+            ConnectorView(
+                connector_id=d.connector_id,
+                availability=availability(d.state, alloc.current_a(d.connector_id), d.enabled),
+                offered_current_a=alloc.current_a(d.connector_id),
+                limit_reason=alloc.connectors[d.connector_id].reason,
+                measured_current_a=d.measured_current_a or (0.0, 0.0, 0.0),
+                session_energy_wh=d.session_energy_wh if d.session_start_s is not None else None,
+                at_s=now_s,
+            )
+            for d in demands
+        )
+        devices = [c.status.view() for c in self._conns.values()]
+        self._view = SiteView(
+            site_id=self.site_id,
+            grid_current_a=grid.current_a if grid is not None else None,
+            grid_limit_a=self._effective_site().grid_limit_a,
+            headroom_a=alloc.headroom_a,
+            grid_reading_age_s=now_s - grid.at_s if grid is not None else None,
+            connectors=views,
+            devices=tuple(([self._grid.view()] if self._grid else []) + devices),
+            at_s=now_s,
+        )
+        self._view_event.set()
+        self._view_event = asyncio.Event()
+
+
+def _limit(current_a: float | None, source: str, what: str) -> Limit | None:
+    if current_a is None:
+        return None
+    if current_a < 0:
+        raise ValueError(f"{what} must not be negative: {current_a}")
+    return Limit(current_a, f"{source} {what}")

@@ -1,0 +1,128 @@
+"""One connector inside the site loop: its wiring, pollers and what the loop knows of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_controller.domain.balancing import ConnectorDemand, ConnectorState
+from edge_controller.domain.balancing_views import connector_state, ev_phases
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.ports import BuiltInMeter, Charger, DeviceWatchdog
+from edge_controller.services.poller import Poller
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSetup:
+    """One connector as the app wires it: its port and its balancing settings."""
+
+    connector_id: str
+    charger: Charger
+    wiring: tuple[int, ...] = (0, 1, 2)
+    feeder: str | None = None
+    min_current_a: float = 6.0
+    max_current_a: float = 32.0
+    priority: int = 0
+    failsafe_current_a: float = 6.0
+    failsafe_timeout_s: float = 15.0
+    poll_interval_s: float = 1.0
+    # False where sessions gate charging: nothing is offered until a session is authorised.
+    authorized_at_start: bool = True
+
+
+NOT_AUTHORIZED = Limit(0.0, "waiting for authorisation")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopTiming:
+    tick_s: float = 1.0
+    io_timeout_s: float = 3.0  # outer guard on every device call (>= the bus timeout x tries)
+    grid_poll_interval_s: float = 1.0
+    # A charger silent for longer counts as not answering (assumed at its maximum). Until then
+    # it still holds our last setpoint; its own watchdog takes over after failsafe_timeout_s.
+    charger_stale_s: float = 5.0
+
+
+class ConnectorRuntime:
+    """Runtime state of one connector inside the loop."""
+
+    def __init__(
+        self,
+        setup: ConnectorSetup,
+        timing: LoopTiming,
+        clock: Callable[[], float],
+        on_status: Callable[[str, ChargerStatus], None] | None = None,
+    ):
+        self.setup = setup
+        self.status: Poller[ChargerStatus] = Poller(
+            setup.connector_id,
+            setup.charger.read_status,
+            interval_s=setup.poll_interval_s,
+            timeout_s=timing.io_timeout_s,
+            max_age_s=timing.charger_stale_s,
+            clock=clock,
+            on_update=(lambda st: on_status(setup.connector_id, st)) if on_status else None,
+        )
+        self.meter: Poller[MeterReading] | None = None
+        if isinstance(setup.charger, BuiltInMeter):
+            self.meter = Poller(
+                f"{setup.connector_id}/meter",
+                setup.charger.read_meter,
+                interval_s=setup.poll_interval_s,
+                timeout_s=timing.io_timeout_s,
+                max_age_s=timing.charger_stale_s,
+                clock=clock,
+            )
+        self.written_a: float | None = None  # None: unknown, write whatever is decided next
+        self.external: tuple[Limit, ...] = ()
+        self.operator: Limit | None = None
+        self.enabled = True
+        self.authorized = setup.authorized_at_start
+        self.failsafe_done = not isinstance(setup.charger, DeviceWatchdog)
+        self.write_failing = False
+        self.failsafe_failing = False
+        self.plugged_at_s: float | None = None
+        self.energy_at_plug_wh: float | None = None
+        self.phases: int | None = None
+
+    def demand(self, now_s: float) -> ConnectorDemand:
+        status = self.status.fresh()
+        state = connector_state(status)
+        reading = self.meter.fresh() if self.meter is not None else None
+        self._track_session(state, reading, now_s)
+        energy = 0.0
+        if reading is not None and self.energy_at_plug_wh is not None:
+            energy = reading.import_energy_wh - self.energy_at_plug_wh
+        limits = self.external + ((self.operator,) if self.operator is not None else ())
+        if not self.authorized:
+            limits += (NOT_AUTHORIZED,)
+        s = self.setup
+        return ConnectorDemand(
+            connector_id=s.connector_id,
+            state=state,
+            wiring=s.wiring,
+            feeder=s.feeder,
+            ev_phases=self.phases,
+            min_current_a=s.min_current_a,
+            max_current_a=s.max_current_a,
+            limits=limits,
+            measured_current_a=reading.current_a if reading is not None else None,
+            priority=s.priority,
+            session_start_s=self.plugged_at_s,
+            session_energy_wh=energy,
+            enabled=self.enabled,
+            charger_enabled=status.enabled if status is not None else True,
+        )
+
+    def _track_session(
+        self, state: ConnectorState, reading: MeterReading | None, now_s: float
+    ) -> None:
+        if state is ConnectorState.IDLE:
+            self.plugged_at_s = self.energy_at_plug_wh = self.phases = None
+        elif state.wants_current and self.plugged_at_s is None:
+            self.plugged_at_s = now_s
+            self.energy_at_plug_wh = reading.import_energy_wh if reading is not None else None
+        self.phases = ev_phases(reading, state) or self.phases
+        if state is ConnectorState.UNAVAILABLE:
+            self.written_a = None  # it may reboot or fall back on its own: rewrite on return
+            self.failsafe_done = not isinstance(self.setup.charger, DeviceWatchdog)

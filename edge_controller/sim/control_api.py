@@ -1,0 +1,157 @@
+"""The simulator's control interface: HTTP/JSON on loopback (endpoints in sim/README.md).
+
+Every handler validates its input and answers 400 with ``{"error": ...}`` on a bad request and
+404 for an unknown device or connector; nothing a client sends can stop the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from edge_controller.settings import SimEvProfileSettings
+from edge_controller.sim.registers import TABLE_OF_FUNCTION
+from edge_controller.sim.sim_site import SimConflict, SimError, SimSite
+from edge_controller.sim.site_build import base_current, ev_profile
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+SITE = web.AppKey("site", SimSite)
+Clock = Callable[[], float]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+PROFILES = web.AppKey("ev_profiles", dict[str, SimEvProfileSettings])
+_READ_FUNCTION = {table: fc for fc, table in TABLE_OF_FUNCTION.items() if fc in (1, 2, 3, 4)}
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn bad input into 400/404 answers instead of tracebacks."""
+
+    async def wrapper(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except SimConflict as exc:
+            return _error(409, str(exc))
+        except SimError as exc:
+            return _error(404, str(exc))
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            return _error(400, str(exc))
+
+    return wrapper
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
+
+
+def _now(request: web.Request) -> float:
+    clock: Clock = request.app[CLOCK]
+    return float(clock())
+
+
+async def get_state(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SITE].snapshot(_now(request)))
+
+
+async def plug(request: web.Request) -> web.Response:
+    body = await _body(request)
+    name = body.pop("profile", None)
+    base: dict[str, Any] = {}
+    if name is not None:
+        named = request.app[PROFILES].get(str(name))
+        if named is None:
+            raise ValueError(f"unknown EV profile {name!r}")
+        base = named.model_dump()
+    profile = ev_profile(SimEvProfileSettings.model_validate({**base, **body}))
+    connector = request.match_info["connector"]
+    request.app[SITE].plug(_now(request), connector, profile)
+    return web.json_response({"connector": connector, "plugged": True})
+
+
+async def unplug(request: web.Request) -> web.Response:
+    body = await _body(request)
+    connector = request.match_info["connector"]
+    request.app[SITE].unplug(_now(request), connector, immediate=bool(body.get("immediate")))
+    return web.json_response({"connector": connector, "plugged": False})
+
+
+async def set_base_load(request: web.Request) -> web.Response:
+    body = await _body(request)
+    values = body.get("current_a")
+    if not isinstance(values, list):
+        raise ValueError("current_a must be a list [L1, L2, L3] in A")
+    request.app[SITE].set_base_load(base_current(values))
+    return web.json_response({"current_a": values})
+
+
+async def clear_base_load(request: web.Request) -> web.Response:
+    request.app[SITE].set_base_load(None)
+    return web.json_response({"current_a": None})
+
+
+async def inject_fault(request: web.Request) -> web.Response:
+    body = await _body(request)
+    device = request.app[SITE].device(request.match_info["device"])
+    kind = str(body.pop("kind", ""))
+    allowed = {"duration_s", "delay_s", "code", "point"}
+    if set(body) - allowed:
+        raise ValueError(f"unknown fault options {sorted(set(body) - allowed)}")
+    device.inject(kind, _now(request), **body)
+    return web.json_response({"device": device.device_id, "fault": kind})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    device = request.app[SITE].device(request.match_info["device"])
+    device.clear_faults(request.query.get("kind"))
+    return web.json_response({"device": device.device_id, "cleared": request.query.get("kind")})
+
+
+async def get_device(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    return web.json_response(site.device_view(request.match_info["device"], _now(request)))
+
+
+async def get_registers(request: web.Request) -> web.Response:
+    device = request.app[SITE].device(request.match_info["device"])
+    table = request.query.get("table", "holding")
+    if table not in _READ_FUNCTION:
+        raise ValueError(f"table must be one of {sorted(_READ_FUNCTION)}")
+    address, count = int(request.query["address"]), int(request.query.get("count", "1"))
+    words = device.read(_READ_FUNCTION[table], address, count, _now(request))
+    if isinstance(words, int):
+        return _error(400, f"the device answers exception {words} for this read")
+    return web.json_response({"table": table, "address": address, "words": words})
+
+
+def control_app(
+    site: SimSite, clock: Callable[[], float], ev_profiles: dict[str, SimEvProfileSettings]
+) -> web.Application:
+    app = web.Application()
+    app[SITE], app[CLOCK], app[PROFILES] = site, clock, ev_profiles
+    routes = [
+        web.get("/state", _guarded(get_state)),
+        web.post("/connectors/{connector}/plug", _guarded(plug)),
+        web.post("/connectors/{connector}/unplug", _guarded(unplug)),
+        web.put("/base_load", _guarded(set_base_load)),
+        web.delete("/base_load", _guarded(clear_base_load)),
+        web.get("/devices/{device}", _guarded(get_device)),
+        web.get("/devices/{device}/registers", _guarded(get_registers)),
+        web.post("/devices/{device}/faults", _guarded(inject_fault)),
+        web.delete("/devices/{device}/faults", _guarded(clear_faults)),
+    ]
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,103 @@
+"""A small async client for the simulator's control interface (used by tests and the demo).
+
+async with SimControlClient("http://127.0.0.1:8750") as sim:
+    await sim.plug("wallbox1:1", profile="compact", soc_percent=20)
+    state = await sim.state()
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class SimControlError(RuntimeError):
+    """The simulator refused a request (the message is its ``error`` field)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+class SimControlClient:
+    def __init__(self, base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> SimControlClient:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        if self._session is None:
+            raise RuntimeError("use SimControlClient as 'async with'")
+        url = f"{self.base_url}{path}"
+        async with self._session.request(method, url, json=body, params=params) as response:
+            data: dict[str, Any] = await response.json()
+            if response.status >= 400:
+                raise SimControlError(response.status, str(data.get("error")))
+            return data
+
+    async def state(self) -> dict[str, Any]:
+        return await self._call("GET", "/state")
+
+    async def connector(self, connector_id: str) -> dict[str, Any]:
+        state = await self.state()
+        view: dict[str, Any] = state["connectors"][connector_id]
+        return view
+
+    async def plug(self, connector_id: str, profile: str | None = None, **ev: Any) -> None:
+        """Plug an EV: a named profile from the config and/or inline fields (see README)."""
+        body = dict(ev) if profile is None else {"profile": profile, **ev}
+        await self._call("POST", f"/connectors/{connector_id}/plug", body)
+
+    async def unplug(self, connector_id: str, immediate: bool = False) -> None:
+        await self._call("POST", f"/connectors/{connector_id}/unplug", {"immediate": immediate})
+
+    async def set_base_load(self, l1_a: float, l2_a: float, l3_a: float) -> None:
+        await self._call("PUT", "/base_load", {"current_a": [l1_a, l2_a, l3_a]})
+
+    async def clear_base_load(self) -> None:
+        await self._call("DELETE", "/base_load")
+
+    async def inject_fault(self, device_id: str, kind: str, **options: Any) -> None:
+        await self._call("POST", f"/devices/{device_id}/faults", {"kind": kind, **options})
+
+    async def clear_faults(self, device_id: str, kind: str | None = None) -> None:
+        params = {"kind": kind} if kind else None
+        await self._call("DELETE", f"/devices/{device_id}/faults", params=params)
+
+    async def device(self, device_id: str) -> dict[str, Any]:
+        return await self._call("GET", f"/devices/{device_id}")
+
+    async def registers(
+        self, device_id: str, address: int, count: int = 1, table: str = "holding"
+    ) -> list[int]:
+        params = {"table": table, "address": str(address), "count": str(count)}
+        data = await self._call("GET", f"/devices/{device_id}/registers", params=params)
+        words: list[int] = data["words"]
+        return words

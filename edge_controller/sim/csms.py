@@ -1,0 +1,268 @@
+"""A bench CSMS (OCPP 1.6J central system) for commissioning and tests, without the cloud.
+
+It accepts every charge point (or answers Boot with a chosen status), records transactions in
+memory and, optionally, as JSON lines in a log file, and can send commands to a connected charge
+point through a small HTTP interface on the same port (loopback use only)::
+
+    GET /state                         -> {"connected": [...], "transactions": {...}, "calls": n}
+    GET /send?identity=CP1&action=RemoteStartTransaction&payload={"idTag":"AB12"}
+                                       -> the charge point's answer as JSON (502 on CALLERROR)
+
+Everything else on the port is the websocket endpoint ``ws://host:port/<identity>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import itertools
+import json
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case  # type: ignore[import-untyped]
+from ocpp.exceptions import InternalError, OCPPError  # type: ignore[import-untyped]
+from ocpp.v16 import ChargePoint, call, call_result  # type: ignore[import-untyped]
+from ocpp.v16.enums import Action  # type: ignore[import-untyped]
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.ocpp_compat import on
+
+
+@dataclass
+class CsmsBehaviour:
+    """How the bench CSMS answers; counters are per action and count down per message."""
+
+    boot_status: str = "Accepted"
+    boot_interval_s: int = 300
+    call_errors: dict[str, int] = field(default_factory=dict)
+    silent: dict[str, int] = field(default_factory=dict)
+    auth_status: str = "Accepted"
+    answer_delay_s: float = 0.0  # simulates a distant CSMS (network round trip)
+
+
+@dataclass
+class CsmsRecord:
+    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    transactions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    unknown_transaction_ids: list[int] = field(default_factory=list)
+
+
+class BenchChargePointHandler(ChargePoint):  # type: ignore[misc]
+    """The CSMS side of one charge point connection."""
+
+    def __init__(self, identity: str, connection: ServerConnection, csms: BenchCsms) -> None:
+        super().__init__(identity, connection, response_timeout=30)
+        self.csms = csms
+
+    async def _handle_call(self, msg: Any) -> Any:
+        self.csms.note(self.id, msg.action, msg.payload)
+        behaviour = self.csms.behaviour
+        if behaviour.answer_delay_s > 0:
+            await asyncio.sleep(behaviour.answer_delay_s)
+        if behaviour.silent.get(msg.action, 0) > 0:
+            behaviour.silent[msg.action] -= 1
+            return None
+        if behaviour.call_errors.get(msg.action, 0) > 0:
+            behaviour.call_errors[msg.action] -= 1
+            raise InternalError(description="bench CSMS told to fail")
+        return await super()._handle_call(msg)
+
+    @on(Action.boot_notification)
+    def on_boot(self, **_: Any) -> Any:
+        b = self.csms.behaviour
+        return call_result.BootNotification(
+            current_time=self.csms.now_iso(), interval=b.boot_interval_s, status=b.boot_status
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> Any:
+        return call_result.Heartbeat(current_time=self.csms.now_iso())
+
+    @on(Action.status_notification)
+    def on_status(self, **_: Any) -> Any:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, **_: Any) -> Any:
+        return call_result.Authorize(id_tag_info={"status": self.csms.behaviour.auth_status})
+
+    @on(Action.start_transaction)
+    def on_start(self, connector_id: int, id_tag: str, meter_start: int, **rest: Any) -> Any:
+        tx_id = next(self.csms.ids)
+        self.csms.record.transactions[tx_id] = {
+            "identity": self.id,
+            "connectorId": connector_id,
+            "idTag": id_tag,
+            "meterStart": meter_start,
+            "meterValues": [],
+            "stop": None,
+            "timestamp": rest.get("timestamp"),
+        }
+        return call_result.StartTransaction(
+            transaction_id=tx_id, id_tag_info={"status": "Accepted"}
+        )
+
+    @on(Action.stop_transaction)
+    def on_stop(self, transaction_id: int, meter_stop: int, **rest: Any) -> Any:
+        tx = self.csms.record.transactions.get(transaction_id)
+        if tx is None:
+            self.csms.record.unknown_transaction_ids.append(transaction_id)
+        else:
+            tx["stop"] = {"meterStop": meter_stop, "reason": rest.get("reason")}
+        return call_result.StopTransaction(id_tag_info={"status": "Accepted"})
+
+    @on(Action.meter_values)
+    def on_meter_values(self, connector_id: int, meter_value: list[Any], **rest: Any) -> Any:
+        tx_id = rest.get("transaction_id")
+        tx = self.csms.record.transactions.get(tx_id) if tx_id is not None else None
+        if tx is not None:
+            tx["meterValues"].extend(snake_to_camel_case(meter_value))
+        elif tx_id is not None:
+            self.csms.record.unknown_transaction_ids.append(tx_id)
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, **_: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, **_: Any) -> Any:
+        return call_result.FirmwareStatusNotification()
+
+
+class BenchCsms:
+    def __init__(
+        self,
+        behaviour: CsmsBehaviour | None = None,
+        *,
+        log_path: Path | None = None,
+        now_s: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.behaviour = behaviour or CsmsBehaviour()
+        self.record = CsmsRecord()
+        self.ids = itertools.count(1)
+        self.connected: dict[str, BenchChargePointHandler] = {}
+        self.received = asyncio.Condition()
+        self._log_path = log_path
+        self._now_s = now_s or time.time
+        self._password: str | None = None
+
+    def now_iso(self) -> str:
+        return to_iso(self._now_s())
+
+    def note(self, identity: str, action: str, payload: dict[str, Any]) -> None:
+        self.record.calls.append((identity, action, payload))
+        if self._log_path is not None:
+            with self._log_path.open("a", encoding="utf-8") as handle:
+                handle.write(
+                    json.dumps({"identity": identity, "action": action, "payload": payload})
+                )
+                handle.write("\n")
+
+    def actions(self, identity: str | None = None) -> list[str]:
+        return [a for i, a, _ in self.record.calls if identity in (None, i)]
+
+    async def send(self, identity: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send a CSMS→CP command; the CP's answer as a camelCase dict (raises on CALLERROR)."""
+        handler = self.connected[identity]
+        request = getattr(call, action)(**camel_to_snake_case(payload))
+        result = await handler.call(request, suppress=False)
+        answer: dict[str, Any] = snake_to_camel_case(
+            {k: v for k, v in vars(result).items() if v is not None}
+        )
+        return answer
+
+    async def _on_connection(self, connection: ServerConnection) -> None:
+        identity = (connection.request.path if connection.request else "/").strip("/")
+        handler = BenchChargePointHandler(identity or "unknown", connection, self)
+        self.connected[handler.id] = handler
+        try:
+            await handler.start()
+        except Exception:  # a charge point going away is normal on a bench
+            pass
+        finally:
+            if self.connected.get(handler.id) is handler:
+                del self.connected[handler.id]
+
+    def _authorized(self, request: Request) -> bool:
+        if self._password is None:
+            return True
+        identity = request.path.strip("/").split("?")[0]
+        token = base64.b64encode(f"{identity}:{self._password}".encode()).decode()
+        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Basic {token}")
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            if self._authorized(request):
+                return None
+            return _json(HTTPStatus.UNAUTHORIZED, {"error": "bad credentials"})
+        url = urlparse(request.path)
+        try:
+            if url.path == "/state":
+                return _json(HTTPStatus.OK, self.state())
+            if url.path == "/send":
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                payload = json.loads(query.get("payload", "{}"))
+                answer = await self.send(query["identity"], query["action"], payload)
+                return _json(HTTPStatus.OK, answer)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            return _json(HTTPStatus.BAD_REQUEST, {"error": repr(exc)})
+        except (OCPPError, TimeoutError) as exc:
+            return _json(HTTPStatus.BAD_GATEWAY, {"error": repr(exc)})
+        return _json(HTTPStatus.NOT_FOUND, {"error": "unknown path"})
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "connected": sorted(self.connected),
+            "transactions": {str(k): v for k, v in self.record.transactions.items()},
+            "calls": len(self.record.calls),
+        }
+
+    async def start(
+        self,
+        host: str,
+        port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        password: str | None = None,
+    ) -> Server:
+        """Listen; ``password`` demands HTTP Basic (security profiles 1 and 2)."""
+        self._password = password
+        return await serve(
+            self._on_connection,
+            host,
+            port,
+            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            process_request=self._process_request,
+            max_size=2**22,
+            ssl=tls,
+        )
+
+
+def _json(status: HTTPStatus, body: Any) -> Response:
+    data = json.dumps(body).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return Response(status.value, status.phrase, headers, data)
+
+
+async def serve_csms(
+    host: str, port: int, *, behaviour: CsmsBehaviour | None = None, log_path: Path | None = None
+) -> None:
+    """Run the bench CSMS until cancelled."""
+    server = await BenchCsms(behaviour, log_path=log_path).start(host, port)
+    async with server:
+        await server.serve_forever()

@@ -1,0 +1,113 @@
+"""Faults injected into one simulated device. Pure: the time is an argument.
+
+Kinds (each may carry ``duration_s``; without it the fault holds until cleared):
+
+- ``no_answer``: the device stays silent (the client times out).
+- ``slow``: every answer comes ``delay_s`` late.
+- ``exception``: every request is answered with Modbus exception ``code`` (e.g. 4, 6).
+- ``corrupt``: answers are garbled (bad CRC on RTU, a broken header on TCP).
+- ``reboot``: silent for ``duration_s`` (default 3 s), then every volatile register is back at
+  its power-up value (setpoints, watchdog settings); energy counters survive.
+- ``stuck``: register values freeze where they are (one ``point`` or the whole device).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FaultKind = Literal["no_answer", "slow", "exception", "corrupt", "reboot", "stuck"]
+FAULT_KINDS: tuple[str, ...] = ("no_answer", "slow", "exception", "corrupt", "reboot", "stuck")
+REBOOT_DEFAULT_S = 3.0
+EXCEPTION_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 10, 11})
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    kind: FaultKind
+    since_s: float
+    duration_s: float | None = None
+    delay_s: float = 0.0
+    code: int = 4
+    point: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError("duration_s must be positive")
+        if not 0 <= self.delay_s <= 60:
+            raise ValueError("delay_s must be in [0, 60]")
+        if self.code not in EXCEPTION_CODES:
+            raise ValueError(f"code must be a Modbus exception code {sorted(EXCEPTION_CODES)}")
+
+    def active(self, now_s: float) -> bool:
+        return self.duration_s is None or now_s < self.since_s + self.duration_s
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "since_s": self.since_s,
+            "duration_s": self.duration_s,
+            "delay_s": self.delay_s,
+            "code": self.code,
+            "point": self.point,
+        }
+
+
+def make_fault(kind: str, now_s: float, **options: float | int | str | None) -> Fault:
+    """Validate a fault request (e.g. from the control interface)."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    duration = options.get("duration_s")
+    if kind == "reboot" and duration is None:
+        duration = REBOOT_DEFAULT_S
+    point = options.get("point")
+    return Fault(
+        kind=kind,  # type: ignore[arg-type]
+        since_s=now_s,
+        duration_s=None if duration is None else float(duration),
+        delay_s=float(options.get("delay_s") or 0.0),
+        code=int(options.get("code") or 4),
+        point=None if point is None else str(point),
+    )
+
+
+class FaultSet:
+    """The faults currently injected into one device, at most one per kind."""
+
+    def __init__(self) -> None:
+        self._faults: dict[str, Fault] = {}
+
+    def inject(self, fault: Fault) -> None:
+        self._faults[fault.kind] = fault
+
+    def clear(self, kind: str | None = None) -> None:
+        if kind is None:
+            self._faults.clear()
+        else:
+            self._faults.pop(kind, None)
+
+    def get(self, kind: str, now_s: float) -> Fault | None:
+        fault = self._faults.get(kind)
+        if fault is not None and not fault.active(now_s):
+            del self._faults[kind]
+            return None
+        return fault
+
+    def active(self, now_s: float) -> list[Fault]:
+        return [f for kind in list(self._faults) if (f := self.get(kind, now_s)) is not None]
+
+    def silent(self, now_s: float) -> bool:
+        return self.get("no_answer", now_s) is not None or self.get("reboot", now_s) is not None
+
+    def delay_s(self, now_s: float) -> float:
+        fault = self.get("slow", now_s)
+        return fault.delay_s if fault is not None else 0.0
+
+    def exception_code(self, now_s: float) -> int | None:
+        fault = self.get("exception", now_s)
+        return fault.code if fault is not None else None
+
+    def corrupt(self, now_s: float) -> bool:
+        return self.get("corrupt", now_s) is not None

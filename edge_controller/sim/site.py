@@ -1,0 +1,185 @@
+"""``serve_site``: every simulated device of a site config on its own Modbus server.
+
+Devices sharing a bus share one server (one TCP port, or one pty pair for an RTU line) and
+answer by unit id. The physics steps every ``simulation.tick_s``; the control interface
+(HTTP/JSON, see README.md) runs alongside. Cancelling stops everything and kills socat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import termios
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from edge_controller.log import get_logger
+from edge_controller.settings import (
+    RtuBusSettings,
+    RtuOverTcpBusSettings,
+    Settings,
+    SimulationSettings,
+    TcpBusSettings,
+)
+from edge_controller.sim.control_api import control_app
+from edge_controller.sim.devices import DeviceSim
+from edge_controller.sim.modbus_server import (
+    SimContext,
+    SimRtuOverTcpServer,
+    SimRtuServer,
+    SimTcpServer,
+    WireTiming,
+)
+from edge_controller.sim.pty_pair import pty_pair
+from edge_controller.sim.sim_site import SimSite, SimStartError
+from edge_controller.sim.site_build import build_site
+
+_log = get_logger("sim")
+Server = SimTcpServer | SimRtuServer | SimRtuOverTcpServer
+
+
+@dataclass(slots=True)
+class RunningSim:
+    """Handles on a running simulator (for tests and the demo)."""
+
+    settings: Settings
+    site: SimSite
+    control_url: str
+    clock: Callable[[], float]
+    servers: dict[str, Server] = field(default_factory=dict)  # by bus id
+    pty_paths: dict[str, str] = field(default_factory=dict)  # bus id → controller-side device
+
+
+def _require_loopback(bus_id: str, host: str) -> None:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise SimStartError(f"simulated bus {bus_id!r} must use a loopback host, not {host!r}")
+
+
+def devices_by_bus(settings: Settings, site: SimSite) -> dict[str, dict[int, DeviceSim]]:
+    buses: dict[str, dict[int, DeviceSim]] = {}
+    for charger_id, charger in site.chargers.items():
+        config = settings.chargers[charger_id]
+        buses.setdefault(config.bus, {})[config.unit_id] = charger
+    for meter_id, meter in site.meters.items():
+        meter_config = settings.meters[meter_id]
+        buses.setdefault(meter_config.bus, {})[meter_config.unit_id] = meter
+    return buses
+
+
+async def _make_server(
+    stack: contextlib.AsyncExitStack,
+    bus_id: str,
+    bus: TcpBusSettings | RtuBusSettings | RtuOverTcpBusSettings,
+    context: SimContext,
+    sim: SimulationSettings,
+) -> tuple[Server, str | None]:
+    """The server for one bus, and the pty the controller opens (RTU lines only)."""
+    wire = None
+    if isinstance(bus, RtuBusSettings | RtuOverTcpBusSettings) and sim.wire_timing:
+        wire = WireTiming(bus.baud, bus.turnaround_s)
+    if isinstance(bus, RtuBusSettings):
+        sim_side, _process = await stack.enter_async_context(
+            pty_pair(bus.device, sim.pty_suffix, sim.socat_path)
+        )
+        server = SimRtuServer(
+            context,
+            port=sim_side,
+            baud=bus.baud,
+            parity="N",  # a pty carries bytes, not bits; Linux refuses PARENB on a pty
+            stop_bits=bus.stop_bits,
+            data_bits=bus.data_bits,
+            wire=wire,
+            ascii_framing=bus.framing == "ascii",
+        )
+        return server, bus.device
+    _require_loopback(bus_id, bus.host)
+    if isinstance(bus, TcpBusSettings):
+        return SimTcpServer(context, bus.host, bus.port), None
+    ascii_framing = bus.framing == "ascii"
+    return SimRtuOverTcpServer(context, bus.host, bus.port, wire, ascii_framing), None
+
+
+async def _start_bus(
+    stack: contextlib.AsyncExitStack,
+    bus_id: str,
+    settings: Settings,
+    context: SimContext,
+    running: RunningSim,
+) -> None:
+    bus = settings.buses[bus_id]
+    server, pty = await _make_server(stack, bus_id, bus, context, settings.simulation)
+    stack.push_async_callback(server.shutdown)
+    try:
+        await server.serve_forever(background=True)
+    except (RuntimeError, OSError, termios.error) as exc:  # e.g. "Could not start listen"
+        raise SimStartError(f"cannot serve simulated bus {bus_id!r}: {exc}") from exc
+    if not server.is_active():
+        raise SimStartError(f"cannot serve simulated bus {bus_id!r}")
+    running.servers[bus_id] = server
+    if pty is not None:
+        running.pty_paths[bus_id] = pty
+    _log.info("sim_bus_serving", bus=bus_id, type=bus.type, units=sorted(context.devices))
+
+
+async def _start_control(
+    stack: contextlib.AsyncExitStack,
+    sim: SimulationSettings,
+    site: SimSite,
+    clock: Callable[[], float],
+) -> str:
+    runner = web.AppRunner(control_app(site, clock, sim.ev_profiles), access_log=None)
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    tcp = web.TCPSite(runner, sim.control_host, sim.control_port)
+    await tcp.start()
+    port = runner.addresses[0][1] if runner.addresses else sim.control_port
+    return f"http://{sim.control_host}:{port}"
+
+
+async def _tick(site: SimSite, clock: Callable[[], float], interval_s: float) -> None:
+    while True:
+        site.step(clock())
+        await asyncio.sleep(interval_s)
+
+
+@contextlib.asynccontextmanager
+async def running_site(
+    settings: Settings, clock: Callable[[], float] = time.time
+) -> AsyncIterator[RunningSim]:
+    """Start every simulated device and the control interface; stop them all on exit."""
+    sim = settings.simulation
+    site = build_site(settings, clock(), utc_offset_s=float(time.localtime().tm_gmtoff))
+    if not site.devices:
+        raise SimStartError("no device is marked simulated: true")
+    async with contextlib.AsyncExitStack() as stack:
+        control_url = await _start_control(stack, sim, site, clock)
+        running = RunningSim(settings, site, control_url, clock)
+        for bus_id, devices in devices_by_bus(settings, site).items():
+            context = SimContext(devices, clock)
+            await _start_bus(stack, bus_id, settings, context, running)
+        body_error: BaseException | None = None
+        async with asyncio.TaskGroup() as group:
+            ticker = group.create_task(_tick(site, clock, sim.tick_s))
+            try:
+                yield running
+            except BaseException as exc:  # re-raised below as itself, not in an ExceptionGroup
+                body_error = exc
+            finally:
+                ticker.cancel()
+        if body_error is not None:
+            raise body_error
+
+
+async def serve_site(settings: Settings) -> None:
+    """Serve every device marked ``simulated: true`` until cancelled."""
+    async with running_site(settings) as running:
+        _log.info("sim_ready", control_url=running.control_url, buses=sorted(running.servers))
+        await asyncio.Event().wait()

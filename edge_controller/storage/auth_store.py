@@ -1,0 +1,131 @@
+"""The local authorization list (with its version) and the authorization cache."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.storage.database import Database
+
+
+def _entry(row: sqlite3.Row) -> AuthEntry:
+    return AuthEntry(row[0], AuthStatus(row[1]), row[2], row[3])
+
+
+def _params(entry: AuthEntry) -> tuple[str, str, float | None, str | None]:
+    return entry.id_tag, entry.status.value, entry.expiry_at_s, entry.parent_id_tag
+
+
+class AuthStore:
+    """Id tags are stored as given; callers normalise them (domain.tokens) first."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def local_list_version(self) -> int:
+        """The list version the CSMS last sent (0: no list)."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute("SELECT version FROM local_list_version")
+            row = cursor.fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._db.read(job)
+
+    async def replace_local_list(self, version: int, entries: Iterable[AuthEntry]) -> None:
+        """A full SendLocalList: the list becomes exactly ``entries``."""
+        rows = [_params(e) for e in entries]
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM local_list")
+            conn.executemany("INSERT INTO local_list VALUES (?, ?, ?, ?)", rows)
+            _set_version(conn, version)
+
+        await self._db.write(job)
+
+    async def update_local_list(
+        self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[str] = ()
+    ) -> None:
+        """A differential SendLocalList: add/replace ``upserts``, delete ``removals``."""
+        rows = [_params(e) for e in upserts]
+        gone = [(tag,) for tag in removals]
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO local_list VALUES (?, ?, ?, ?) ON CONFLICT(id_tag) DO UPDATE SET"
+                " status = excluded.status, expiry_at_s = excluded.expiry_at_s,"
+                " parent_id_tag = excluded.parent_id_tag",
+                rows,
+            )
+            conn.executemany("DELETE FROM local_list WHERE id_tag = ?", gone)
+            _set_version(conn, version)
+
+        await self._db.write(job)
+
+    async def local_entry(self, id_tag: str) -> AuthEntry | None:
+        return await self._one("local_list", id_tag)
+
+    async def local_list(self) -> list[AuthEntry]:
+        def job(conn: sqlite3.Connection) -> list[AuthEntry]:
+            cursor = conn.execute(
+                "SELECT id_tag, status, expiry_at_s, parent_id_tag FROM local_list ORDER BY id_tag"
+            )
+            return [_entry(row) for row in cursor.fetchall()]
+
+        return await self._db.read(job)
+
+    async def cached(self, id_tag: str) -> AuthEntry | None:
+        return await self._one("auth_cache", id_tag)
+
+    async def cache_put(self, entry: AuthEntry, now_s: float) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO auth_cache VALUES (?, ?, ?, ?, ?) ON CONFLICT(id_tag) DO UPDATE SET"
+                " status = excluded.status, expiry_at_s = excluded.expiry_at_s,"
+                " parent_id_tag = excluded.parent_id_tag, stored_at_s = excluded.stored_at_s",
+                (*_params(entry), now_s),
+            )
+
+        await self._db.write(job)
+
+    async def cache_clear(self) -> int:
+        """ClearCache; returns how many entries went."""
+        return await self._delete("DELETE FROM auth_cache", ())
+
+    async def clear_cache(self) -> None:
+        """ClearCache from the CSMS (the uplink's ``AuthCache`` role)."""
+        await self.cache_clear()
+
+    async def cache_prune(self, now_s: float) -> int:
+        """Drop cache entries whose expiry has passed."""
+        return await self._delete(
+            "DELETE FROM auth_cache WHERE expiry_at_s IS NOT NULL AND expiry_at_s <= ?", (now_s,)
+        )
+
+    async def _delete(self, sql: str, params: tuple[float, ...]) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(sql, params)
+            return max(cursor.rowcount, 0)
+
+        return await self._db.write(job)
+
+    async def _one(self, table: str, id_tag: str) -> AuthEntry | None:
+        def job(conn: sqlite3.Connection) -> AuthEntry | None:
+            cursor = conn.execute(
+                f"SELECT id_tag, status, expiry_at_s, parent_id_tag FROM {table}"
+                " WHERE id_tag = ? COLLATE NOCASE",
+                (id_tag,),
+            )
+            row = cursor.fetchone()
+            return None if row is None else _entry(row)
+
+        return await self._db.read(job)
+
+
+def _set_version(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute(
+        "INSERT INTO local_list_version VALUES (1, ?)"
+        " ON CONFLICT(only_row) DO UPDATE SET version = excluded.version",
+        (version,),
+    )

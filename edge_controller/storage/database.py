@@ -1,0 +1,160 @@
+"""The one SQLite connection of the daemon, with group commit.
+
+Every write is a *job*: a function given the connection inside an open transaction. ``write()``
+returns only after the job's transaction is durably committed (WAL, ``synchronous=FULL``).
+Jobs that arrive while a commit is in flight are committed together in the next transaction
+(one fsync for many events), each inside its own savepoint so one failing job never undoes
+another. A whole batch runs on the connection's thread in one call, so no other job can see or
+interleave with a half-done transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge_controller.log import get_logger
+from edge_controller.storage.backup import backup_connection
+from edge_controller.storage.errors import StorageError
+from edge_controller.storage.startup import apply_pragmas, prepare
+from edge_controller.storage.worker import SqliteWorker
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], T]
+_Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+
+log = get_logger("storage")
+
+
+class Database:
+    """Use ``await Database.open(path)``; close with ``await db.close()``."""
+
+    def __init__(self, worker: SqliteWorker, path: Path, version: int) -> None:
+        self._worker = worker
+        self.path = path
+        self.schema_version = version
+        self._lock = asyncio.Lock()
+        self._pending: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self.commits = 0
+
+    @classmethod
+    async def open(cls, path: Path, *, now_s: float | None = None) -> Database:
+        """Check integrity, migrate, and open ``path``. Raises DatabaseCorrupt / StorageError."""
+        at_s = time.time() if now_s is None else now_s
+        try:
+            version = await asyncio.to_thread(prepare, path, at_s)
+            worker = await SqliteWorker.start(path, apply_pragmas)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+        log.info("database opened", path=str(path), schema_version=version)
+        return cls(worker, path, version)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._worker.stop()
+
+    async def read(self, job: Job[T]) -> T:
+        """Run a read-only job; it sees only committed data."""
+        try:
+            return await self._worker.call(job)
+        except sqlite3.Error as exc:
+            raise StorageError(f"database read failed: {exc}") from exc
+
+    async def write(self, job: Job[T]) -> T:
+        """Run ``job`` in a transaction; returns its result once the commit is durable."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = (job, fut)
+        self._pending.append(entry)
+        try:
+            while not fut.done():
+                async with self._lock:
+                    if not fut.done():
+                        batch, self._pending = self._pending, []
+                        await self._commit(batch)
+        except asyncio.CancelledError:
+            if entry in self._pending:
+                self._pending.remove(entry)
+            raise
+        result: T = fut.result()
+        return result
+
+    async def backup(self, dest: Path) -> Path:
+        """Online copy of the live database to ``dest`` (written atomically); returns ``dest``."""
+        return await backup_connection(self._worker, dest)
+
+    async def _commit(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> None:
+        jobs = [job for job, _ in batch]
+        try:
+            outcomes = await self._worker.call(_run_batch, jobs)
+        except asyncio.CancelledError:
+            _fail(batch, StorageError("write interrupted by shutdown"))
+            raise
+        except sqlite3.Error as exc:
+            error = StorageError(f"database commit failed: {exc}")
+            error.__cause__ = exc
+            _fail(batch, error)
+            return
+        self.commits += 1
+        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+
+def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]]) -> list[_Outcome]:
+    """On the connection's thread: all jobs in one transaction, one savepoint each."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")  # left open by an interrupted batch
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if len(jobs) == 1:
+            outcomes: list[_Outcome] = [(True, jobs[0](conn))]
+        else:
+            outcomes = [_run_in_savepoint(conn, job) for job in jobs]
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        own_error = isinstance(exc, Exception) and not isinstance(exc, sqlite3.Error)
+        if len(jobs) == 1 and own_error:
+            return [(False, exc)]  # the job refused its input: nothing was recorded
+        raise
+    return outcomes
+
+
+def _run_in_savepoint(conn: sqlite3.Connection, job: Job[Any]) -> _Outcome:
+    conn.execute("SAVEPOINT job")
+    try:
+        value = job(conn)
+    except Exception as exc:
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return False, _translate(exc)
+    conn.execute("RELEASE job")
+    return True, value
+
+
+def _fail(batch: list[tuple[Job[Any], asyncio.Future[Any]]], error: Exception) -> None:
+    for _, fut in batch:
+        if not fut.done():
+            fut.set_exception(error)
+            # Marked as retrieved: a cancelled leader never reads its own future.
+            fut.add_done_callback(_consume_exception)
+
+
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, sqlite3.Error):
+        error = StorageError(f"database write failed: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc

@@ -1,0 +1,137 @@
+"""Forward-only schema migrations, tracked with ``PRAGMA user_version``.
+
+Each entry upgrades the schema by exactly one version. Entries are never edited once released:
+a change is a new entry appended at the end, so a database from any earlier release upgrades by
+running every step it has not seen yet.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from edge_controller.storage.errors import SchemaTooNew
+
+_V1_SESSIONS_AND_OUTBOX = """
+CREATE TABLE sessions (
+    local_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    connector_id TEXT NOT NULL,
+    id_tag TEXT NOT NULL,
+    parent_id_tag TEXT,
+    start_at_s REAL NOT NULL,
+    meter_start_wh INTEGER NOT NULL,
+    last_meter_wh INTEGER NOT NULL,
+    last_meter_at_s REAL NOT NULL,
+    stop_at_s REAL,
+    meter_stop_wh INTEGER,
+    stop_reason TEXT,
+    stop_id_tag TEXT,
+    source TEXT NOT NULL DEFAULT 'local'
+);
+CREATE UNIQUE INDEX sessions_open_per_connector ON sessions(connector_id) WHERE stop_at_s IS NULL;
+CREATE TABLE meter_values (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_local_id INTEGER NOT NULL REFERENCES sessions(local_id),
+    at_s REAL NOT NULL,
+    energy_wh INTEGER NOT NULL,
+    power_w REAL,
+    context TEXT NOT NULL
+);
+CREATE INDEX meter_values_by_session ON meter_values(session_local_id, at_s);
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    identity TEXT NOT NULL,
+    action TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'other',
+    session_local_id INTEGER,
+    created_at_s REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'acked', 'parked')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    last_attempt_at_s REAL,
+    done_at_s REAL
+);
+CREATE INDEX outbox_pending ON outbox(identity, seq) WHERE state = 'pending';
+CREATE INDEX outbox_done ON outbox(done_at_s) WHERE state = 'acked';
+CREATE TABLE transaction_ids (
+    session_local_id INTEGER PRIMARY KEY,
+    remote_transaction_id INTEGER NOT NULL
+);
+CREATE TABLE outbox_stats (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+_V2_AUTHORIZATION_AND_CONFIG = """
+CREATE TABLE local_list (
+    id_tag TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    expiry_at_s REAL,
+    parent_id_tag TEXT
+);
+CREATE TABLE local_list_version (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    version INTEGER NOT NULL
+);
+CREATE TABLE auth_cache (
+    id_tag TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    expiry_at_s REAL,
+    parent_id_tag TEXT,
+    stored_at_s REAL NOT NULL
+);
+CREATE TABLE config_values (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at_s REAL NOT NULL
+);
+CREATE TABLE connector_availability (
+    connector_id TEXT PRIMARY KEY,
+    available INTEGER NOT NULL,
+    updated_at_s REAL NOT NULL
+);
+"""
+
+_V3_SESSION_FLAGS = """
+ALTER TABLE sessions ADD COLUMN authorized_offline INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN energy_cap_wh INTEGER;
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1_SESSIONS_AND_OUTBOX,
+    _V2_AUTHORIZATION_AND_CONFIG,
+    _V3_SESSION_FLAGS,
+)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> int:
+    """Upgrade ``conn`` to ``target``, one committed step at a time; returns the new version.
+
+    Each step and its version bump share one transaction, so a crash mid-migration leaves the
+    database at the previous version, never in between.
+    """
+    current = schema_version(conn)
+    if current > LATEST_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {current} is newer than this release knows "
+            f"({LATEST_VERSION}); refusing to open it"
+        )
+    for version in range(current + 1, target + 1):
+        script = MIGRATIONS[version - 1]
+        # executescript commits first, so BEGIN/COMMIT go inside the script itself.
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return schema_version(conn)

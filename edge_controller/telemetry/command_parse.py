@@ -1,0 +1,144 @@
+"""Validation of command payloads (JSON) into domain commands. Bad input never reaches a sink.
+
+Every payload may carry ``request_id`` (echoed in the response). Connector ids may be given in
+either form, ``wb1:1`` or the topic form ``wb1-1``; they must name a configured connector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edge_controller.domain.commands import (
+    Command,
+    SetConnectorEnabled,
+    SetConnectorLimit,
+    SetSiteLimit,
+    StartSession,
+    StopSession,
+)
+from edge_controller.telemetry.topics import connector_id_from_topic_id
+
+SOURCE = "mqtt"
+MAX_PAYLOAD_BYTES = 4096
+RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    request_id: RequestId | None = None
+
+
+class _ConnectorPayload(_Payload):
+    connector: str = Field(min_length=1, max_length=80)
+
+
+class SiteLimitPayload(_Payload):
+    current_a: float | None = Field(ge=0, le=6300)
+
+
+class ConnectorLimitPayload(_ConnectorPayload):
+    current_a: float | None = Field(ge=0, le=80)
+
+    @field_validator("current_a")
+    @classmethod
+    def _offerable(cls, value: float | None) -> float | None:
+        if value is not None and 0 < value < 6:
+            raise ValueError("must be 0 or at least 6 A (the IEC 61851 minimum), or null")
+        return value
+
+
+class ConnectorEnabledPayload(_ConnectorPayload):
+    enabled: bool
+
+
+class SessionStartPayload(_ConnectorPayload):
+    id_tag: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
+
+
+class SessionStopPayload(_ConnectorPayload):
+    pass
+
+
+_MODELS: dict[str, type[_Payload]] = {
+    "site_limit": SiteLimitPayload,
+    "connector_limit": ConnectorLimitPayload,
+    "connector_enabled": ConnectorEnabledPayload,
+    "session_start": SessionStartPayload,
+    "session_stop": SessionStopPayload,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed command, or the error that explains why it was refused."""
+
+    request_id: str | None
+    command: Command | None = None
+    error: str | None = None
+
+
+class CommandParser:
+    def __init__(self, connector_ids: Collection[str]) -> None:
+        self._connectors = frozenset(connector_ids)
+
+    def parse(self, name: str, raw: bytes) -> Parsed:
+        model = _MODELS.get(name)
+        if model is None:
+            return Parsed(None, error=f"unknown command {name!r}; known: {', '.join(_MODELS)}")
+        if len(raw) > MAX_PAYLOAD_BYTES:
+            return Parsed(None, error=f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+        try:
+            payload = model.model_validate_json(raw)
+        except ValidationError as exc:
+            return Parsed(_request_id_of(raw), error=_describe(exc))
+        try:
+            return Parsed(payload.request_id, command=self._command(payload))
+        except ValueError as exc:
+            return Parsed(payload.request_id, error=str(exc))
+
+    def _connector(self, given: str) -> str:
+        if given in self._connectors:
+            return given
+        native = connector_id_from_topic_id(given)
+        if native is not None and native in self._connectors:
+            return native
+        known = ", ".join(sorted(self._connectors))
+        raise ValueError(f"unknown connector {given!r}; known: {known}")
+
+    def _command(self, p: _Payload) -> Command:
+        if isinstance(p, SiteLimitPayload):
+            return SetSiteLimit(current_a=p.current_a, source=SOURCE)
+        assert isinstance(p, _ConnectorPayload)
+        connector_id = self._connector(p.connector)
+        if isinstance(p, ConnectorLimitPayload):
+            return SetConnectorLimit(connector_id, p.current_a, source=SOURCE)
+        if isinstance(p, ConnectorEnabledPayload):
+            return SetConnectorEnabled(connector_id, p.enabled, source=SOURCE)
+        if isinstance(p, SessionStartPayload):
+            return StartSession(connector_id, p.id_tag, source=SOURCE)
+        return StopSession(connector_id, source=SOURCE)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(x) for x in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid payload: " + "; ".join(parts)
+
+
+def _request_id_of(raw: bytes) -> str | None:
+    """The request id of an otherwise invalid payload, so the sender can match the error."""
+    try:
+        return _RequestIdOnly.model_validate_json(raw).request_id
+    except ValidationError:
+        return None
+
+
+class _RequestIdOnly(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    request_id: RequestId | None = None

@@ -1,0 +1,19 @@
+"""Session start/stop facts as the telemetry publishes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session started or stopped on a connector (published once, not retained)."""
+
+    kind: Literal["started", "stopped"]
+    connector_id: str
+    session_id: str
+    at_s: float
+    id_tag: str | None = None
+    energy_wh: float | None = None
+    reason: str | None = None

@@ -1,0 +1,147 @@
+"""The bounded outgoing queue between the sync publish calls and the network task.
+
+Overflow policy:
+- state (retained) topics: the latest payload per topic wins; a pending older one is replaced.
+  The number of distinct state topics is capped (``max_state_topics``); a new topic beyond the
+  cap is refused, counted and logged.
+- events (session events, command responses): kept in order up to ``max_events`` messages and
+  ``max_bytes`` bytes; beyond that the OLDEST is dropped, counted and logged.
+The last published payload of every state topic is kept, so a reconnect republishes the latest
+state (a broker restarted without persistence has lost its retained messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 0
+    correlation_data: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    pending_states: int
+    pending_events: int
+    pending_bytes: int
+    state_topics: int
+    dropped_events: int
+    refused_topics: int
+
+
+class OutgoingQueue:
+    def __init__(self, *, max_events: int, max_bytes: int, max_state_topics: int, log: Any) -> None:
+        self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._max_topics = max_state_topics
+        self._log = log
+        self._states: dict[str, OutMessage] = {}
+        self._published: dict[str, OutMessage] = {}
+        self._events: deque[OutMessage] = deque()
+        self._event_bytes = 0
+        self._state_bytes = 0
+        self._dropped_events = 0
+        self._refused_topics = 0
+        self._dropping = False
+        self._wakeup = asyncio.Event()
+
+    def put_state(self, msg: OutMessage) -> None:
+        """Queue a retained state message; replaces a pending one of the same topic."""
+        old = self._states.pop(msg.topic, None)
+        is_new = old is None and msg.topic not in self._published
+        if is_new and self._topic_count() >= self._max_topics:
+            self._refused_topics += 1
+            self._log.warning("mqtt_state_topic_refused", topic=msg.topic, cap=self._max_topics)
+            return
+        self._state_bytes += len(msg.payload) - (len(old.payload) if old else 0)
+        self._states[msg.topic] = msg
+        self._wakeup.set()
+
+    def put_event(self, msg: OutMessage) -> None:
+        """Queue an event; drops the oldest events while over the count or byte bound."""
+        self._events.append(msg)
+        self._event_bytes += len(msg.payload)
+        while len(self._events) > self._max_events or self._event_bytes > self._max_bytes:
+            self._drop_oldest_event()
+        self._wakeup.set()
+
+    def _drop_oldest_event(self) -> None:
+        dropped = self._events.popleft()
+        self._event_bytes -= len(dropped.payload)
+        self._dropped_events += 1
+        if not self._dropping:
+            self._dropping = True
+            self._log.warning(
+                "mqtt_events_dropped", topic=dropped.topic, dropped_total=self._dropped_events
+            )
+
+    def _topic_count(self) -> int:
+        return len(self._published) + sum(1 for t in self._states if t not in self._published)
+
+    async def get(self) -> OutMessage:
+        """The next message to send: events first (in order), then state topics."""
+        while True:
+            msg = self._pop()
+            if msg is not None:
+                return msg
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def _pop(self) -> OutMessage | None:
+        if self._events:
+            msg = self._events.popleft()
+            self._event_bytes -= len(msg.payload)
+            if not self._events and self._dropping:
+                self._dropping = False
+                self._log.info("mqtt_backlog_drained", dropped_total=self._dropped_events)
+            return msg
+        if self._states:
+            topic = next(iter(self._states))
+            msg = self._states.pop(topic)
+            self._state_bytes -= len(msg.payload)
+            return msg
+        return None
+
+    def sent(self, msg: OutMessage) -> None:
+        """Record a published message (retained ones are replayed after a reconnect)."""
+        if msg.retain:
+            self._published[msg.topic] = msg
+
+    def retry(self, msg: OutMessage) -> None:
+        """Put back a message whose publish failed, unless something newer replaced it."""
+        if msg.retain:
+            if msg.topic not in self._states:
+                self.put_state(msg)
+            return
+        self._events.appendleft(msg)
+        self._event_bytes += len(msg.payload)
+        while len(self._events) > self._max_events or self._event_bytes > self._max_bytes:
+            self._drop_oldest_event()
+        self._wakeup.set()
+
+    def replay_states(self) -> None:
+        """After a (re)connect: queue the last published state of every topic not pending."""
+        for topic, msg in self._published.items():
+            if topic not in self._states:
+                self._states[topic] = msg
+                self._state_bytes += len(msg.payload)
+        if self._states:
+            self._wakeup.set()
+
+    def stats(self) -> QueueStats:
+        return QueueStats(
+            pending_states=len(self._states),
+            pending_events=len(self._events),
+            pending_bytes=self._state_bytes + self._event_bytes,
+            state_topics=self._topic_count(),
+            dropped_events=self._dropped_events,
+            refused_topics=self._refused_topics,
+        )

@@ -1,0 +1,98 @@
+"""JSON payloads of the state topics. Units are in the field names; per-phase values are
+objects with keys l1, l2, l3. Non-finite numbers become null, so a payload always encodes."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from edge_controller.domain.model import Phases3
+from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
+from edge_controller.telemetry.advice import fault_advice
+from edge_controller.telemetry.events import SessionEvent
+
+JsonDict = dict[str, Any]
+
+
+def encode(payload: JsonDict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _num(value: float | None, digits: int) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def _phases(values: Phases3 | None, digits: int = 2) -> JsonDict | None:
+    if values is None:
+        return None
+    return {f"l{i}": _num(v, digits) for i, v in enumerate(values, start=1)}
+
+
+def connector_payload(view: ConnectorView) -> JsonDict:
+    faulted = view.availability is Availability.FAULTED or view.fault_text is not None
+    fault_text = view.fault_text or ("fault" if faulted else None)
+    return {
+        "connector_id": view.connector_id,
+        "availability": view.availability.value,
+        "offered_current_a": _num(view.offered_current_a, 2),
+        "measured_current_a": _phases(view.measured_current_a),
+        "power_w": _num(view.power_w, 1),
+        "session_energy_wh": _num(view.session_energy_wh, 1),
+        "session_id": view.session_id,
+        "limit_reason": view.limit_reason,
+        "fault_text": fault_text,
+        "fault_advice": fault_advice(fault_text) if fault_text is not None else None,
+        "at_s": _num(view.at_s, 3),
+    }
+
+
+def site_payload(view: SiteView) -> JsonDict:
+    headroom_min_a = min(view.headroom_a) if view.headroom_a is not None else None
+    return {
+        "site_id": view.site_id,
+        "grid_current_a": _phases(view.grid_current_a),
+        "grid_limit_a": _num(view.grid_limit_a, 2),
+        "headroom_a": _phases(view.headroom_a),
+        "headroom_min_a": _num(headroom_min_a, 2),
+        "grid_reading_age_s": _num(view.grid_reading_age_s, 3),
+        "charging_power_w": _num(sum(c.power_w for c in view.connectors), 1),
+        "allocation": [
+            {
+                "connector_id": c.connector_id,
+                "offered_current_a": _num(c.offered_current_a, 2),
+                "reason": c.limit_reason,
+            }
+            for c in view.connectors
+        ],
+        "uplink_online": view.uplink_online,
+        "outbox_backlog": view.outbox_backlog,
+        "at_s": _num(view.at_s, 3),
+    }
+
+
+def device_payload(view: DeviceView) -> JsonDict:
+    return {
+        "device_id": view.device_id,
+        "available": view.available,
+        "requests": view.requests,
+        "errors": dict(sorted(view.errors.items())),
+        "error_count": sum(view.errors.values()),
+        "latency_p50_ms": _num(view.latency_p50_ms, 2),
+        "latency_p99_ms": _num(view.latency_p99_ms, 2),
+        "last_success_s": _num(view.last_success_s, 3),
+    }
+
+
+def session_event_payload(event: SessionEvent) -> JsonDict:
+    return {
+        "event": event.kind,
+        "connector_id": event.connector_id,
+        "session_id": event.session_id,
+        "id_tag": event.id_tag,
+        "energy_wh": _num(event.energy_wh, 1),
+        "reason": event.reason,
+        "at_s": _num(event.at_s, 3),
+    }

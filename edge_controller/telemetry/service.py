@@ -1,0 +1,292 @@
+"""The MQTT service: sync, non-blocking publish calls for the control loop; one network task.
+
+``publish_*`` only encode and put into the bounded :class:`OutgoingQueue` (call them from the
+event-loop thread). ``run()`` owns the connection: an ``async with`` client per connection, an
+outer reconnect loop with exponential backoff and jitter, the queue drained on each connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import random
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Concatenate, ParamSpec
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
+from edge_controller.log import get_logger
+from edge_controller.settings import MqttSettings, Settings
+from edge_controller.telemetry import payloads
+from edge_controller.telemetry.backoff import reconnect_delay_s
+from edge_controller.telemetry.client_factory import build_client, tls_context
+from edge_controller.telemetry.command_parse import CommandParser
+from edge_controller.telemetry.discovery import Discovery
+from edge_controller.telemetry.events import SessionEvent
+from edge_controller.telemetry.outgoing import OutgoingQueue, OutMessage, QueueStats
+from edge_controller.telemetry.receiver import CommandReceiver
+from edge_controller.telemetry.sink import CommandSink
+from edge_controller.telemetry.topics import Topics
+
+ClientFactory = Callable[[], aiomqtt.Client]
+# Retained commands are never replayed on subscribe, and a live one keeps its retain flag so the
+# receiver can refuse it (a retained command would otherwise run again on every reconnect).
+_COMMAND_OPTIONS = SubscribeOptions(
+    qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
+)
+
+
+P = ParamSpec("P")
+
+
+def _contained(
+    method: Callable[Concatenate[MqttService, P], None],
+) -> Callable[Concatenate[MqttService, P], None]:
+    """A publish call must never raise into the control loop: a bad view is logged and skipped."""
+
+    @functools.wraps(method)
+    def wrapper(self: MqttService, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            self._publish_errors += 1
+            self._log.exception("mqtt_publish_failed", call=method.__name__)
+
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class MqttStats:
+    connected: bool
+    connects: int
+    published: int
+    commands_accepted: int
+    commands_refused: int
+    publish_errors: int
+    queue: QueueStats
+
+
+class MqttService:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        prefix: str,
+        site_id: str,
+        connector_ids: Collection[str],
+        sink: CommandSink,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self.topics = Topics(prefix)
+        self._log = get_logger("mqtt", site_id=site_id)
+        self._rng = rng or random.Random()
+        self._queue = OutgoingQueue(
+            max_events=settings.max_queued_events,
+            max_bytes=settings.max_queued_bytes,
+            max_state_topics=settings.max_state_topics,
+            log=self._log,
+        )
+        self._receiver = CommandReceiver(
+            topics=self.topics,
+            parser=CommandParser(connector_ids),
+            sink=sink,
+            queue=self._queue,
+            timeout_s=settings.command_timeout_s,
+            log=self._log,
+        )
+        self._discovery = Discovery(settings.discovery_prefix, site_id, self.topics)
+        self._announced: set[str] = set()
+        client_id = settings.client_id or f"edge-controller-{site_id}"
+        self._client_factory = self._make_client_factory(client_id)
+        self._connected = False
+        self._connects = 0
+        self._published = 0
+        self._publish_errors = 0
+        self._announce_all(connector_ids)
+
+    def _make_client_factory(self, client_id: str) -> ClientFactory:
+        # The TLS context is built now, so a missing or bad CA file fails at start-up.
+        context = tls_context(self._settings)
+        return lambda: build_client(self._settings, client_id, self.topics.status, context)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sink: CommandSink) -> MqttService:
+        connector_ids = [
+            f"{charger_id}:{n}"
+            for charger_id, charger in settings.chargers.items()
+            for n in range(1, charger.connectors + 1)
+        ]
+        return cls(
+            settings.mqtt,
+            prefix=settings.mqtt_prefix,
+            site_id=settings.site.id,
+            connector_ids=connector_ids,
+            sink=sink,
+        )
+
+    # -- publishing (sync, never blocks) ------------------------------------------------------
+
+    @_contained
+    def publish_site(self, view: SiteView) -> None:
+        """Queue site/state plus the state of every connector and device in the view."""
+        self._put_state(self.topics.site_state, payloads.encode(payloads.site_payload(view)))
+        for connector in view.connectors:
+            self.publish_connector(connector)
+        for device in view.devices:
+            self.publish_device(device)
+
+    @_contained
+    def publish_connector(self, view: ConnectorView) -> None:
+        if view.connector_id not in self._announced:
+            self._announce_all([view.connector_id])
+        topic = self.topics.connector_state(view.connector_id)
+        self._put_state(topic, payloads.encode(payloads.connector_payload(view)))
+
+    @_contained
+    def publish_device(self, view: DeviceView) -> None:
+        topic = self.topics.device_state(view.device_id)
+        self._put_state(topic, payloads.encode(payloads.device_payload(view)))
+
+    @_contained
+    def publish_session_event(self, event: SessionEvent) -> None:
+        body = payloads.encode(payloads.session_event_payload(event))
+        self._queue.put_event(
+            OutMessage(self.topics.session_events, body, retain=False, qos=self._settings.qos)
+        )
+
+    def stats(self) -> MqttStats:
+        return MqttStats(
+            connected=self._connected,
+            connects=self._connects,
+            published=self._published,
+            commands_accepted=self._receiver.accepted,
+            commands_refused=self._receiver.refused,
+            publish_errors=self._publish_errors,
+            queue=self._queue.stats(),
+        )
+
+    def _put_state(self, topic: str, body: bytes) -> None:
+        msg = OutMessage(topic, body, retain=self._settings.retain, qos=self._settings.qos)
+        if msg.retain:
+            self._queue.put_state(msg)
+        else:
+            self._queue.put_event(msg)
+
+    def _announce_all(self, connector_ids: Collection[str]) -> None:
+        """Queue discovery configs (site + given connectors) if discovery is on."""
+        if not self._settings.ha_discovery:
+            return
+        configs = self._discovery.site_configs()
+        for connector_id in connector_ids:
+            configs += self._discovery.connector_configs(connector_id)
+            self._announced.add(connector_id)
+        for topic, config in configs:
+            self._queue.put_state(OutMessage(topic, payloads.encode(config), retain=True, qos=1))
+
+    # -- network ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, publish, receive commands; reconnect with backoff forever (until cancelled)."""
+        attempt = 0
+        while True:
+            connected_before = self._connects
+            try:
+                async with self._client_factory() as client:
+                    self._connects += 1
+                    attempt = 0
+                    await self._serve(client)
+            except* aiomqtt.MqttError as group:
+                was_up = self._connects > connected_before
+                event = "mqtt_disconnected" if was_up else "mqtt_connect_failed"
+                self._log.warning(event, error=str(group.exceptions[0]), attempt=attempt)
+            finally:
+                self._connected = False
+            delay_s = reconnect_delay_s(
+                attempt, self._settings.reconnect_min_s, self._settings.reconnect_max_s, self._rng
+            )
+            attempt += 1
+            await asyncio.sleep(delay_s)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        _raise_if_cancelled()
+        timeout_s = self._settings.publish_timeout_s
+        await client.publish(self.topics.status, b"online", qos=1, retain=True, timeout=timeout_s)
+        await client.subscribe(
+            self.topics.command_filter, options=_COMMAND_OPTIONS, timeout=timeout_s
+        )
+        if self._settings.ha_discovery:
+            await client.subscribe(self._ha_status_topic, qos=1, timeout=timeout_s)
+        self._queue.replay_states()
+        self._connected = True
+        self._log.info("mqtt_connected", host=self._settings.host, port=self._settings.port)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._drain(client))
+                # Receiving runs in the group's body, not as a second task: on Python 3.11 a
+                # child failing after the body has finished leaves this task marked cancelled.
+                await self._receive(client)
+        except asyncio.CancelledError:
+            await self._say_offline(client)
+            raise
+
+    @property
+    def _ha_status_topic(self) -> str:
+        return f"{self._settings.discovery_prefix}/status"
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        while True:
+            msg = await self._queue.get()
+            try:
+                await client.publish(
+                    msg.topic,
+                    msg.payload,
+                    qos=msg.qos,
+                    retain=msg.retain,
+                    properties=_properties(msg),
+                    timeout=self._settings.publish_timeout_s,
+                )
+            except (aiomqtt.MqttError, asyncio.CancelledError):
+                self._queue.retry(msg)
+                raise
+            self._queue.sent(msg)
+            self._published += 1
+            _raise_if_cancelled()
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            if message.topic.matches(self._ha_status_topic):
+                if message.payload == b"online":  # Home Assistant restarted: announce again
+                    self._announce_all(sorted(self._announced))
+                continue
+            await self._receiver.handle(message)
+            _raise_if_cancelled()
+        raise aiomqtt.MqttError("message stream ended")
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """A clean stop sends no will, so say offline ourselves (best effort)."""
+        try:
+            await client.publish(self.topics.status, b"offline", qos=1, retain=True, timeout=2.0)
+        except aiomqtt.MqttError as exc:
+            self._log.warning("mqtt_offline_not_sent", error=str(exc))
+
+
+def _raise_if_cancelled() -> None:
+    """Python 3.11's ``asyncio.wait_for`` (used inside aiomqtt) can swallow a cancellation
+    that races with the awaited result; a swallowed cancel would keep a stopping task alive."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _properties(msg: OutMessage) -> Properties | None:
+    if msg.correlation_data is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.CorrelationData = msg.correlation_data
+    return props

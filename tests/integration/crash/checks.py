@@ -1,0 +1,122 @@
+"""Invariants of a database the crash test produced, read with plain sqlite3."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tests.integration.crash import schedule
+
+
+def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def check_database(path: Path) -> dict[str, int]:
+    """Assert every invariant; returns counts for the test to check progress with."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        assert _rows(conn, "PRAGMA integrity_check")[0][0] == "ok"
+        sessions = _rows(conn, "SELECT * FROM sessions ORDER BY local_id")
+        outbox = _rows(conn, "SELECT * FROM outbox ORDER BY seq")
+        for s in sessions:
+            _check_session(conn, s)
+        _check_no_overlap(sessions)
+        _check_outbox(conn, sessions, outbox)
+        reasons = Counter(str(s["stop_reason"]) for s in sessions)
+        return {"sessions": len(sessions), "messages": len(outbox), **reasons}
+    finally:
+        conn.close()
+
+
+def _check_session(conn: sqlite3.Connection, s: sqlite3.Row) -> None:
+    index = schedule.CONNECTORS.index(s["connector_id"])
+    assert s["meter_start_wh"] == schedule.energy_wh(index, s["start_at_s"]), dict(s)
+    values = _rows(
+        conn, "SELECT * FROM meter_values WHERE session_local_id = ? ORDER BY id", s["local_id"]
+    )
+    energies = [v["energy_wh"] for v in values]
+    assert energies == sorted(energies), f"meter values go backwards in {dict(s)}"
+    assert values[0]["context"] == "Transaction.Begin"
+    for v in values:
+        if v["context"] != "Transaction.End":
+            assert v["energy_wh"] == schedule.energy_wh(index, v["at_s"]), dict(v)
+    if s["stop_at_s"] is None:
+        assert values[-1]["context"] != "Transaction.End"
+        return
+    assert values[-1]["context"] == "Transaction.End" and energies[-1] == s["meter_stop_wh"]
+    assert [v["context"] for v in values].count("Transaction.End") == 1
+    if s["stop_reason"] == "PowerLoss":
+        assert s["meter_stop_wh"] == energies[-2], "power loss must keep the last known value"
+    else:
+        assert s["meter_stop_wh"] == schedule.energy_wh(index, s["stop_at_s"]), dict(s)
+
+
+def _check_no_overlap(sessions: list[sqlite3.Row]) -> None:
+    by_connector: dict[str, list[sqlite3.Row]] = {}
+    for s in sessions:
+        by_connector.setdefault(s["connector_id"], []).append(s)
+    for rows in by_connector.values():
+        assert sum(1 for r in rows if r["stop_at_s"] is None) <= 1
+        for before, after in itertools.pairwise(rows):
+            assert before["stop_at_s"] is not None
+            assert after["start_at_s"] >= before["stop_at_s"], "two sessions at once"
+            assert after["meter_start_wh"] >= before["meter_stop_wh"], "register went back"
+
+
+def _check_outbox(
+    conn: sqlite3.Connection, sessions: list[sqlite3.Row], outbox: list[sqlite3.Row]
+) -> None:
+    created = [m["created_at_s"] for m in outbox]
+    assert created == sorted(created), "outbox order differs from event order"
+    per_session: dict[int, list[sqlite3.Row]] = {}
+    for m in outbox:
+        per_session.setdefault(m["session_local_id"], []).append(m)
+    for s in sessions:
+        messages = per_session.pop(s["local_id"], [])
+        actions = [m["action"] for m in messages]
+        samples = _rows(
+            conn,
+            "SELECT energy_wh FROM meter_values WHERE session_local_id = ?"
+            " AND context LIKE 'Sample.%' ORDER BY id",
+            s["local_id"],
+        )
+        closed = s["stop_at_s"] is not None
+        expected = ["StartTransaction"] + ["MeterValues"] * len(samples)
+        assert actions == expected + (["StopTransaction"] if closed else []), (dict(s), actions)
+        start = json.loads(messages[0]["payload"])
+        assert start["meterStart"] == s["meter_start_wh"]
+        sent = [json.loads(m["payload"])["meterValue"][0]["sampledValue"][0]["value"]
+                for m in messages if m["action"] == "MeterValues"]  # fmt: skip
+        assert sent == [str(r["energy_wh"]) for r in samples]
+        if closed:
+            assert json.loads(messages[-1]["payload"])["meterStop"] == s["meter_stop_wh"]
+    assert not per_session, f"messages of unknown sessions: {list(per_session)}"
+
+
+def check_events(path: Path, events: list[str]) -> int:
+    """Everything a child announced must be in the database as announced."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    checked = 0
+    try:
+        for line in events:
+            kind, local_id, *rest = line.split()
+            row = conn.execute("SELECT * FROM sessions WHERE local_id = ?", (int(local_id),))
+            session = row.fetchone()
+            assert session is not None, f"announced but not recorded: {line}"
+            if kind == "started":
+                assert session["meter_start_wh"] == int(rest[0])
+            elif kind == "stopped":
+                assert (
+                    session["meter_stop_wh"] == int(rest[0]) and session["stop_reason"] == rest[1]
+                )
+            checked += 1
+    finally:
+        conn.close()
+    return checked

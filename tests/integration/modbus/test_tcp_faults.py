@@ -1,0 +1,145 @@
+"""Exception codes, garbage and silence from a misbehaving TCP peer; reconnect after refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from edge_controller.drivers import registry
+from edge_controller.drivers.modbus.bus import ModbusBus
+from edge_controller.ports import DeviceFault, DeviceUnavailable, Meter
+from edge_controller.settings import MeterSettings, TcpBusSettings
+
+from .conftest import free_port, words
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Peer:
+    """A Modbus TCP peer whose answers the test chooses: ok, exception N, garbage, silence."""
+
+    mode: str = "ok"
+    port: int = 0
+    requests: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                header = await reader.readexactly(7)
+                tid, _proto, length, unit = struct.unpack(">HHHB", header)
+                request = await reader.readexactly(length - 1)
+                self.requests += 1
+                reply = self.reply(request)
+                if reply is not None:
+                    writer.write(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
+                    await writer.drain()
+        writer.close()
+
+    def reply(self, request: bytes) -> bytes | None:
+        if self.mode == "silent":
+            return None
+        if self.mode.startswith("exception"):
+            return bytes([request[0] | 0x80, int(self.mode.split(":")[1])])
+        if self.mode == "garbage":
+            return b"\x04\x07\x01"  # byte count disagrees with the request
+        count = struct.unpack(">H", request[3:5])[0]
+        values = [0] * count
+        values[0x34:0x36] = words(">f", 1000.0)
+        return bytes([request[0], 2 * count]) + b"".join(v.to_bytes(2, "big") for v in values)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    state = Peer()
+    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
+    state.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield state
+        server.close()
+
+
+async def open_meter(port: int, retries: int = 1) -> tuple[ModbusBus, Meter]:
+    settings = TcpBusSettings(
+        type="tcp", host="127.0.0.1", port=port, timeout_s=0.3, retries=retries
+    )
+    bus = registry.build_bus("lan", settings)
+    grid = registry.build_meter(
+        "grid", MeterSettings(bus="lan", unit_id=1, profile="eastron_sdm630"), bus
+    )
+    return bus, grid
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (0x01, DeviceFault),
+        (0x02, DeviceFault),
+        (0x03, DeviceFault),
+        (0x04, DeviceFault),
+        (0x05, DeviceFault),
+        (0x06, DeviceFault),
+        (0x08, DeviceFault),
+        (0x0A, DeviceFault),
+        (0x0B, DeviceUnavailable),
+    ],
+)
+async def test_exception_codes(peer: Peer, code: int, error: type[Exception]) -> None:
+    peer.mode = f"exception:{code}"
+    bus, grid = await open_meter(peer.port)
+    async with bus:
+        with pytest.raises(error, match=f"{code:02X}|timeout|unusable|{code}"):
+            await grid.read()
+        [view] = bus.views()
+        assert view.errors[f"exception_{code:02X}"] >= 1
+        assert view.available is (error is DeviceFault)
+    retried = code in (0x05, 0x06, 0x0B)
+    assert peer.requests == (2 if retried else 1)
+
+
+async def test_garbage_reply_is_refused_not_a_number(peer: Peer) -> None:
+    peer.mode = "garbage"
+    bus, grid = await open_meter(peer.port)
+    async with bus:
+        with pytest.raises(DeviceFault, match="bad reply"):
+            await grid.read()
+
+
+async def test_silent_device_becomes_unavailable_and_recovers(peer: Peer) -> None:
+    peer.mode = "silent"
+    bus, grid = await open_meter(peer.port, retries=2)
+    async with bus:
+        with pytest.raises(DeviceUnavailable, match="timeout"):
+            await grid.read()
+        [view] = bus.views()
+        assert not view.available and view.errors["timeout"] == 3
+        peer.mode = "ok"
+        reading = await grid.read()
+        assert reading.total_power_w == 1000.0
+        assert bus.views()[0].available
+
+
+async def test_refused_connection_then_reconnect() -> None:
+    port = free_port()
+    bus, grid = await open_meter(port, retries=0)
+    async with bus:
+        with pytest.raises(DeviceUnavailable):
+            await grid.read()
+        state = Peer()
+        server = await asyncio.start_server(state.handle, "127.0.0.1", port)
+        async with server:
+            for _ in range(40):  # reconnects after its backoff (first 0.5 s)
+                with contextlib.suppress(DeviceUnavailable):
+                    reading = await grid.read()
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("did not reconnect")
+            assert reading.total_power_w == 1000.0
+            server.close()
+        assert bus.views()[0].errors["connection"] >= 1

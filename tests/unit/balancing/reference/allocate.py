@@ -1,0 +1,246 @@
+"""Reference ``allocate()``: the same decision as the production code, written plainly (one
+full pass per step, dataclasses everywhere). Differential tests compare the two exactly."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from edge_controller.domain.balancing_types import (
+    EPS_A,
+    Allocation,
+    ConnectorAllocation,
+    ConnectorDemand,
+    ConnectorState,
+    GridReading,
+    Policy,
+    Site,
+)
+from edge_controller.domain.model import Phases3
+from tests.unit.balancing.reference.budget import building_load, fixed_budget
+from tests.unit.balancing.reference.order import (
+    Candidate,
+    below_minimum,
+    candidate,
+    idle_reason,
+    own_cap,
+)
+from tests.unit.balancing.reference.tree import INF, Budget, Item, Tree, fill
+
+Offer = tuple[float, str]
+Prev = Mapping[str, ConnectorAllocation]
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(slots=True)
+class _Ctx:
+    """Per-call lookups, computed once: each connector's path in the tree, loaded grid phases
+    and previous allocation."""
+
+    tree: Tree
+    site: Site
+    building: Phases3
+    demands: Sequence[ConnectorDemand]
+    paths: list[tuple[int, ...]]
+    phases: list[tuple[int, ...]]
+    before: list[ConnectorAllocation | None]
+    fixed: Budget
+
+    @classmethod
+    def make(
+        cls, site: Site, demands: Sequence[ConnectorDemand], building: Phases3, prev: Prev
+    ) -> _Ctx:
+        tree = Tree.build(site)
+        paths = [tree.path(d.feeder) for d in demands]  # an unknown feeder fails loudly
+        phases = [d.grid_phases for d in demands]
+        before = [prev.get(d.connector_id) for d in demands]
+        fixed = fixed_budget(tree, site, building, demands)
+        return cls(tree, site, building, demands, paths, phases, before, fixed)
+
+    def budget(self, offers: Mapping[int, Offer] | None = None) -> Budget:
+        """The fixed loads (building, silent chargers) plus ``offers``, counted afresh."""
+        budget = self.fixed.copy()
+        paths, phases = self.paths, self.phases
+        budget.take_all(
+            [(paths[i], phases[i], current) for i, (current, _) in (offers or {}).items()]
+        )
+        return budget
+
+
+def allocate(
+    site: Site,
+    demands: Sequence[ConnectorDemand],
+    *,
+    grid: GridReading | None,
+    previous: Allocation | None,
+    now_s: float,
+    policy: Policy = DEFAULT_POLICY,
+) -> Allocation:
+    """Decide every connector's offered current. Deterministic for equal inputs."""
+    stale = grid is None or now_s - grid.at_s > policy.stale_after_s
+    prev = previous.connectors if previous is not None else {}
+    ctx = _Ctx.make(site, demands, building_load(grid, demands, stale, policy), prev)
+    last_decrease_s = previous.last_decrease_at_s if previous is not None else -INF
+    settling = now_s - last_decrease_s < policy.decrease_settle_s
+    offers: dict[int, Offer] = {}
+    cands = _candidates(ctx, offers, stale=stale, settling=settling, now_s=now_s, policy=policy)
+    budget = ctx.budget()
+    admitted = _admit(ctx, budget, sorted(cands, key=lambda c: c.sort_key), offers)
+    _fill_classes(ctx, budget, admitted, offers, policy)
+    if _hold_increases(ctx, offers):
+        last_decrease_s = now_s
+    notes, final = _enforce(ctx, admitted, offers)
+    if stale:
+        notes.append("grid meter stale")
+    return Allocation(
+        at_s=now_s,
+        connectors=_records(ctx, offers, now_s),
+        building_load_a=ctx.building,
+        headroom_a=(final.left[0][0], final.left[0][1], final.left[0][2]),
+        grid_stale=stale,
+        notes=tuple(notes),
+        last_decrease_at_s=last_decrease_s,
+    )
+
+
+def _candidates(
+    ctx: _Ctx,
+    offers: dict[int, Offer],
+    *,
+    stale: bool,
+    settling: bool,
+    now_s: float,
+    policy: Policy,
+) -> list[Candidate]:
+    """Connectors that may charge; the others get their 0 and its reason in ``offers``."""
+    cands: list[Candidate] = []
+    for index, demand in enumerate(ctx.demands):
+        if demand.state is ConnectorState.UNAVAILABLE:
+            offers[index] = (0.0, f"not answering → assumed {demand.max_current_a:g} A")
+        elif (why := idle_reason(demand)) is not None:
+            offers[index] = (0.0, why)
+        else:
+            cap = own_cap(demand, stale, policy)
+            before = ctx.before[index]
+            cands.append(
+                candidate(index, demand, cap, before, now_s=now_s, settling=settling, policy=policy)
+            )
+    return cands
+
+
+def _admit(
+    ctx: _Ctx, budget: Budget, ordered: list[Candidate], offers: dict[int, Offer]
+) -> list[Candidate]:
+    admitted: list[Candidate] = []
+    for cand in ordered:
+        why = cand.hold or below_minimum(cand)
+        if why is None:
+            misfit = budget.take_if_fits(
+                ctx.paths[cand.index], ctx.phases[cand.index], cand.demand.min_current_a
+            )
+            if misfit is None:
+                admitted.append(cand)
+                continue
+            why = f"paused: {misfit} full"
+        offers[cand.index] = (0.0, why)
+    return admitted
+
+
+def _fill_classes(
+    ctx: _Ctx, budget: Budget, admitted: list[Candidate], offers: dict[int, Offer], policy: Policy
+) -> None:
+    for priority in sorted({c.demand.priority for c in admitted}, reverse=True):
+        items = []
+        for cand in admitted:
+            if cand.demand.priority != priority:
+                continue
+            min_a, index = cand.demand.min_current_a, cand.index
+            items.append(
+                Item(index, min_a, cand.ceiling_a, cand.reason, ctx.paths[index], ctx.phases[index])
+            )
+        fill(ctx.tree, budget, items)  # this class's minimums are already taken
+        for item in items:
+            offers[item.index] = _settle(item, ctx.before[item.index], policy)
+        budget.take_all([(it.path, it.phases, offers[it.index][0] - it.floor_a) for it in items])
+
+
+def _settle(item: Item, prev: ConnectorAllocation | None, policy: Policy) -> Offer:
+    """Round down to the charger's resolution; hold small increases (hysteresis)."""
+    step = policy.resolution_a
+    current = max(item.floor_a, math.floor(item.ceiling_a / step + EPS_A) * step)
+    current = round(current, 6)
+    prev_a = prev.current_a if prev is not None else 0.0
+    if prev_a > 0 and prev_a < current < prev_a + policy.min_increase_a:
+        return prev_a, f"hysteresis (holding {prev_a:g} A)"
+    return current, item.reason
+
+
+def _hold_increases(ctx: _Ctx, offers: dict[int, Offer]) -> bool:
+    """If any drawing EV must come down, nobody goes up in the same step: the old and the new
+    allocation each fit, and so does their per-connector minimum while EVs follow."""
+    before = [b.current_a if b is not None else 0.0 for b in ctx.before]
+    if not any(
+        d.state.wants_current and offers[i][0] < before[i] - EPS_A
+        for i, d in enumerate(ctx.demands)
+    ):
+        return False
+    for index, (current, _) in list(offers.items()):
+        if current > before[index] + EPS_A:
+            held = before[index]
+            why = "waiting for a decrease to take effect"
+            offers[index] = (held, why if held > 0 else f"paused: {why}")
+    return True
+
+
+def _enforce(
+    ctx: _Ctx, admitted: list[Candidate], offers: dict[int, Offer]
+) -> tuple[list[str], Budget]:
+    """Recount every limit from scratch; pause the last admitted until all hold. Never expected
+    to act — it guards the site against a flaw in the steps above."""
+    notes: list[str] = []
+    fixed, final = ctx.budget(), ctx.budget(offers)
+    for cand in reversed(admitted):
+        if not _over(fixed, final):
+            break
+        if offers[cand.index][0] > 0:
+            offers[cand.index] = (0.0, "paused: safety check")
+            notes.append(f"safety check paused {cand.demand.connector_id}")
+            final = ctx.budget(offers)
+    return notes, final
+
+
+def _over(fixed: Budget, final: Budget) -> bool:
+    """True if our offers push any constraint past its limit (the building alone may be over)."""
+    for fixed_row, final_row in zip(fixed.left, final.left, strict=True):
+        for before, after in zip(fixed_row, final_row, strict=True):
+            if after < -EPS_A and after < before - EPS_A:
+                return True
+    return final.power_left_a < -EPS_A and final.power_left_a < fixed.power_left_a - EPS_A
+
+
+def _records(
+    ctx: _Ctx, offers: Mapping[int, Offer], now_s: float
+) -> dict[str, ConnectorAllocation]:
+    records: dict[str, ConnectorAllocation] = {}
+    for index, demand in enumerate(ctx.demands):
+        current, reason = offers[index]
+        before = ctx.before[index]
+        prev_a = before.current_a if before is not None else 0.0
+        changed = before.changed_at_s if before is not None else -INF
+        increased = before.increased_at_s if before is not None else -INF
+        unavailable = demand.state is ConnectorState.UNAVAILABLE
+        switched = (prev_a > 0) != (current > 0)
+        if unavailable:  # not paused by us: no minimum pause when it answers again
+            changed, switched = -INF, False
+        records[demand.connector_id] = ConnectorAllocation(
+            demand.connector_id,
+            current,
+            reason,
+            now_s if switched else changed,
+            now_s if current > prev_a else increased,
+            demand.max_current_a if unavailable else current,
+        )
+    return records

@@ -1,0 +1,126 @@
+"""Register behaviour of simulated devices, served from the shipped profile files."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_controller.drivers.modbus.codec import decode
+from edge_controller.drivers.profiles.schema import load_profile
+from edge_controller.sim.device_charger import ChargerDevice
+from edge_controller.sim.physics_charger import ChargerConfig, ChargerModel
+from edge_controller.sim.physics_ev import EvProfile
+
+HEIDELBERG = "heidelberg_energy_control"
+READ_INPUT, READ_HOLDING, WRITE_ONE, WRITE_MANY = 4, 3, 6, 16
+
+
+def _heidelberg(**config: float) -> ChargerDevice:
+    model = ChargerModel(ChargerConfig(max_current_a=16.0, **config))  # type: ignore[arg-type]
+    return ChargerDevice("hd", load_profile(HEIDELBERG), model, lambda: 230.0)
+
+
+def _point(device: ChargerDevice, name: str, now_s: float) -> float:
+    profile = device.profile
+    point = profile.points[name]
+    function = READ_INPUT if point.table == "input" else READ_HOLDING
+    words = device.read(function, point.address, point.words, now_s)
+    assert isinstance(words, list)
+    return decode(words, point)
+
+
+def test_every_profile_point_is_readable_in_one_block() -> None:
+    device = _heidelberg()
+    words = device.read(READ_INPUT, 4, 15, 0.0)
+    assert isinstance(words, list) and len(words) == 15
+    assert words[1] == 2  # state A1: no EV, no PWM
+
+
+def test_reads_outside_the_map_answer_illegal_address() -> None:
+    device = _heidelberg()
+    assert device.read(READ_HOLDING, 300, 1, 0.0) == 2
+    assert device.read(READ_INPUT, 17, 3, 0.0) == 2  # runs past the last input register
+
+
+def test_setpoint_write_reaches_the_physics_and_is_recorded() -> None:
+    device = _heidelberg(watchdog_timeout_s=0.0)
+    device.model.plug(0.0, 1, EvProfile(response_delay_s=0.0))
+    assert device.write(WRITE_ONE, 261, [160], 1.0) is None
+    device.model.step(1.0, 230.0)
+    device.model.step(2.0, 230.0)
+    assert _point(device, "state", 2.0) == 7  # C2
+    assert _point(device, "current_l1", 2.0) == pytest.approx(16.0)
+    assert device.last_write is not None
+    assert (device.last_write.point, device.last_write.value) == ("set_current", 16.0)
+
+
+@pytest.mark.parametrize("raw", [30, 170])
+def test_out_of_range_setpoint_answers_illegal_value(raw: int) -> None:
+    device = _heidelberg()
+    assert device.write(WRITE_ONE, 261, [raw], 0.0) == 3
+    assert device.model.connector(1).setpoint_a == 0.0
+    assert device.last_write is None
+
+
+def test_writes_to_read_only_or_unknown_registers_answer_illegal_address() -> None:
+    device = _heidelberg()
+    assert device.write(WRITE_ONE, 260, [1], 0.0) == 2  # hole between points
+    assert device.write(WRITE_ONE, 5, [1], 0.0) == 2  # no holding register 5
+    assert device.write(WRITE_MANY, 259, [1, 0, 100], 0.0) == 2  # spans the hole
+
+
+def test_multi_register_write_sets_both_points() -> None:
+    device = _heidelberg()
+    assert device.write(WRITE_MANY, 261, [100, 80], 0.0) is None
+    assert _point(device, "set_current", 0.0) == 10.0
+    assert _point(device, "failsafe_current", 0.0) == 8.0
+
+
+def test_watchdog_register_drives_the_fallback() -> None:
+    device = _heidelberg(watchdog_timeout_s=15.0, failsafe_current_a=6.0)
+    assert _point(device, "failsafe_timeout", 0.0) == 15.0
+    device.write(WRITE_ONE, 257, [2000], 0.0)  # 2 s
+    device.write(WRITE_ONE, 262, [80], 0.0)  # failsafe 8 A
+    device.write(WRITE_ONE, 261, [160], 0.0)
+    device.model.step(1.0, 230.0)
+    assert device.model.connector(1).offered_a == 16.0
+    device.model.step(3.0, 230.0)
+    assert device.model.connector(1).offered_a == 8.0
+
+
+def test_reboot_resets_volatile_registers_but_not_energy() -> None:
+    device = _heidelberg(watchdog_timeout_s=15.0)
+    device.write(WRITE_ONE, 257, [3000], 0.0)
+    device.write(WRITE_ONE, 261, [120], 0.0)
+    device.model.connector(1).energy_wh = 1234.0
+    device.inject("reboot", 1.0, duration_s=2.0)
+    assert device.faults.silent(2.0)
+    assert not device.faults.silent(3.5)
+    assert _point(device, "set_current", 3.5) == 0.0
+    assert _point(device, "failsafe_timeout", 3.5) == 15.0
+    assert _point(device, "energy_import", 3.5) == 1234.0
+
+
+def test_stuck_value_freezes_one_point() -> None:
+    device = _heidelberg()
+    device.write(WRITE_ONE, 261, [100], 0.0)
+    device.inject("stuck", 0.0, point="set_current")
+    device.write(WRITE_ONE, 261, [160], 1.0)
+    assert _point(device, "set_current", 1.0) == 10.0
+    device.clear_faults("stuck")
+    assert _point(device, "set_current", 1.0) == 16.0
+
+
+def test_unknown_fault_kind_or_point_is_refused() -> None:
+    device = _heidelberg()
+    with pytest.raises(ValueError):
+        device.inject("gremlins", 0.0)
+    with pytest.raises(ValueError):
+        device.inject("stuck", 0.0, point="no_such_point")
+    with pytest.raises(ValueError):
+        device.inject("exception", 0.0, code=9)
+
+
+def test_reads_longer_than_the_model_allows_answer_illegal_value() -> None:
+    device = _heidelberg()  # answers at most 20 registers per read
+    assert isinstance(device.read(READ_INPUT, 4, 15, 0.0), list)
+    assert device.read(READ_INPUT, 4, 21, 0.0) == 3

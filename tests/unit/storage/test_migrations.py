@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from edge_controller.storage.database import Database
+from edge_controller.storage.errors import DatabaseCorrupt, SchemaTooNew, StorageError
+from edge_controller.storage.migrations import LATEST_VERSION, migrate, schema_version
+from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.sessions_store import SessionStore
+
+
+def _make_at_version(path: Path, version: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert migrate(conn, target=version) == version
+        if version >= 1:
+            conn.execute(
+                "INSERT INTO sessions (connector_id, id_tag, start_at_s, meter_start_wh,"
+                " last_meter_wh, last_meter_at_s) VALUES ('cp:1', 'OLD', 10, 100, 150, 20)"
+            )
+            conn.execute(
+                "INSERT INTO outbox (identity, action, payload, created_at_s)"
+                " VALUES ('cp', 'Heartbeat', '{}', 10)"
+            )
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("start_version", range(LATEST_VERSION))
+async def test_upgrades_from_every_earlier_version(tmp_path: Path, start_version: int) -> None:
+    path = tmp_path / "edge.db"
+    _make_at_version(path, start_version)
+    db = await Database.open(path)
+    try:
+        assert db.schema_version == LATEST_VERSION
+        sessions = await SessionStore(db).open_sessions()
+        if start_version >= 1:
+            (old,) = sessions
+            assert old.id_tag == "OLD" and old.last_meter_wh == 150
+            assert not old.authorized_offline
+            assert await Outbox(db).backlog() == 1
+        else:
+            assert sessions == []
+    finally:
+        await db.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="newer"):
+        await Database.open(path)
+
+
+def test_failed_step_leaves_previous_version(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "edge.db", isolation_level=None)
+    try:
+        migrate(conn, target=1)
+        conn.execute("CREATE TABLE local_list (x INTEGER)")  # makes step 2 fail
+        with pytest.raises(sqlite3.OperationalError):
+            migrate(conn)
+        assert schema_version(conn) == 1
+        assert not conn.in_transaction
+    finally:
+        conn.close()
+
+
+async def test_garbage_file_is_preserved_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(DatabaseCorrupt) as info:
+        await Database.open(path)
+    copy = info.value.preserved_copy
+    assert copy is not None and copy.read_bytes() == path.read_bytes()
+    assert str(path) in str(info.value)
+
+
+async def test_damaged_pages_fail_the_integrity_check(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db"
+    db = await Database.open(path)
+    outbox = Outbox(db)
+    for i in range(300):
+        await outbox.append("cp", "MeterValues", {"i": i, "pad": "x" * 200})
+    await db.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for offset in range(3 * page, len(data) - page, page):
+        data[offset + 8 : offset + 200] = b"\xff" * 192  # clobber b-tree page headers
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatabaseCorrupt) as info:
+        await Database.open(path)
+    assert info.value.preserved_copy is not None and info.value.preserved_copy.exists()
+
+
+async def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StorageError, match="cannot open database"):
+        await Database.open(blocker / "state" / "edge.db")

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.storage.auth_store import AuthStore
+from edge_controller.storage.config_store import ConfigStore
+from edge_controller.storage.database import Database
+from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.sessions_store import (
+    QueuedMessage,
+    SessionAlreadyOpen,
+    SessionStart,
+    SessionStore,
+)
+
+START = QueuedMessage("cp", "StartTransaction", {"meterStart": 100}, "start")
+STOP = QueuedMessage("cp", "StopTransaction", {"meterStop": 250}, "stop")
+
+
+async def test_session_lifecycle_with_messages(db: Database) -> None:
+    store, outbox = SessionStore(db), Outbox(db)
+    record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100, messages=(START,)))
+    assert record.open and record.meter_start_wh == 100
+    sample = QueuedMessage("cp", "MeterValues", {"v": 180}, "sample")
+    assert await store.sample(record.local_id, 20.0, 180, power_w=7000.0, messages=(sample,))
+    closed, changed = await store.stop(record.local_id, 30.0, 250, "Local", messages=(STOP,))
+    assert changed and closed.meter_stop_wh == 250 and closed.energy_wh == 150
+    again, changed_again = await store.stop(record.local_id, 40.0, 999, "Other", messages=(STOP,))
+    assert not changed_again and again.meter_stop_wh == 250 and again.stop_reason == "Local"
+    assert not await store.sample(record.local_id, 50.0, 300)
+    contexts = [v.context for v in await store.meter_values(record.local_id)]
+    assert contexts == ["Transaction.Begin", "Sample.Periodic", "Transaction.End"]
+    actions = []
+    while (msg := await outbox.peek("cp")) is not None:
+        assert msg.session_local_id == record.local_id
+        actions.append(msg.action)
+        await outbox.ack(msg.seq)
+    assert actions == ["StartTransaction", "MeterValues", "StopTransaction"]
+
+
+async def test_one_open_session_per_connector(db: Database) -> None:
+    store, outbox = SessionStore(db), Outbox(db)
+    await store.start(SessionStart("cp:1", "A", 1.0, 0))
+    with pytest.raises(SessionAlreadyOpen):
+        await store.start(SessionStart("cp:1", "B", 2.0, 0, messages=(START,)))
+    assert await outbox.backlog() == 0  # the refused start queued nothing
+    assert [s.id_tag for s in await store.open_sessions()] == ["A"]
+
+
+async def test_remote_transaction_id_shows_on_sessions(db: Database) -> None:
+    store = SessionStore(db)
+    record = await store.start(SessionStart("cp:1", "A", 1.0, 0))
+    await Outbox(db).set_remote_transaction_id(record.local_id, 77)
+    fetched = await store.get(record.local_id)
+    assert fetched is not None and fetched.remote_transaction_id == 77
+    assert await store.get(999) is None
+
+
+async def test_local_list_full_and_differential_updates(db: Database) -> None:
+    store = AuthStore(db)
+    assert await store.local_list_version() == 0
+    await store.replace_local_list(
+        3, [AuthEntry("AA", AuthStatus.ACCEPTED), AuthEntry("BB", AuthStatus.BLOCKED)]
+    )
+    await store.update_local_list(4, [AuthEntry("CC", AuthStatus.ACCEPTED, 99.0, "G")], ["AA"])
+    assert await store.local_list_version() == 4
+    assert [e.id_tag for e in await store.local_list()] == ["BB", "CC"]
+    assert await store.local_entry("cc") == AuthEntry("CC", AuthStatus.ACCEPTED, 99.0, "G")
+    await store.replace_local_list(5, [])
+    assert await store.local_list() == [] and await store.local_list_version() == 5
+
+
+async def test_cache_put_prune_clear(db: Database) -> None:
+    store = AuthStore(db)
+    await store.cache_put(AuthEntry("AA", AuthStatus.ACCEPTED, expiry_at_s=100.0), now_s=50.0)
+    await store.cache_put(AuthEntry("BB", AuthStatus.ACCEPTED), now_s=50.0)
+    assert await store.cache_prune(now_s=150.0) == 1
+    assert await store.cached("AA") is None
+    assert await store.cached("BB") is not None
+    assert await store.cache_clear() == 1
+
+
+async def test_config_values_and_availability(db: Database) -> None:
+    store = ConfigStore(db)
+    await store.set_value("HeartbeatInterval", "300", now_s=1.0)
+    await store.set_value("HeartbeatInterval", "600", now_s=2.0)
+    assert await store.value("HeartbeatInterval") == "600"
+    assert await store.value("Missing") is None
+    await store.set_available("cp:1", False, now_s=1.0)
+    await store.set_available("cp:2", True, now_s=1.0)
+    assert await store.availability() == {"cp:1": False, "cp:2": True}

@@ -1,0 +1,56 @@
+"""Command payload validation: only well-formed commands for known connectors pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_controller.domain.commands import SetConnectorLimit, SetSiteLimit, StartSession
+from edge_controller.telemetry.command_parse import MAX_PAYLOAD_BYTES, CommandParser
+
+PARSER = CommandParser(["wb1:1", "wb-2:1"])
+
+
+def test_topic_form_of_connector_is_accepted() -> None:
+    parsed = PARSER.parse("connector_limit", b'{"connector": "wb-2-1", "current_a": 16}')
+    assert parsed.command == SetConnectorLimit("wb-2:1", 16.0, source="mqtt")
+
+
+def test_zero_and_null_limits_are_valid() -> None:
+    assert PARSER.parse("site_limit", b'{"current_a": 0}').command == SetSiteLimit(0.0, "mqtt")
+    parsed = PARSER.parse("connector_limit", b'{"connector": "wb1:1", "current_a": null}')
+    assert parsed.command == SetConnectorLimit("wb1:1", None, "mqtt")
+
+
+def test_request_id_is_kept_even_for_an_invalid_payload() -> None:
+    parsed = PARSER.parse("site_limit", b'{"current_a": "lots", "request_id": "abc"}')
+    assert parsed.command is None
+    assert parsed.request_id == "abc"
+    assert parsed.error is not None and "current_a" in parsed.error
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"current_a": NaN}',
+        b'{"current_a": 1e309}',
+        b"[1, 2]",
+        b"",
+        b'{"current_a": true}',
+    ],
+)
+def test_malformed_numbers_and_shapes_are_refused(raw: bytes) -> None:
+    parsed = PARSER.parse("site_limit", raw)
+    assert parsed.command is None
+    assert parsed.error
+
+
+def test_oversized_payload_is_refused_before_parsing() -> None:
+    parsed = PARSER.parse("session_start", b" " * (MAX_PAYLOAD_BYTES + 1))
+    assert parsed.error is not None and "larger" in parsed.error
+
+
+def test_id_tag_must_be_printable_without_spaces() -> None:
+    bad = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "A B"}')
+    good = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "04A1B2C3"}')
+    assert bad.command is None
+    assert good.command == StartSession("wb1:1", "04A1B2C3", source="mqtt")

@@ -1,0 +1,97 @@
+"""State payloads, fault advice, topic forms, discovery templates and the reconnect delay."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.telemetry.advice import GENERAL_ADVICE, fault_advice
+from edge_controller.telemetry.backoff import reconnect_delay_s
+from edge_controller.telemetry.discovery import CONNECTOR_SENSORS, SITE_SENSORS, Discovery, safe_id
+from edge_controller.telemetry.payloads import connector_payload, encode, site_payload
+from edge_controller.telemetry.topics import Topics, connector_id_from_topic_id, connector_topic_id
+
+VIEW = ConnectorView("wb1:1", Availability.CHARGING, 16.0, "fuse", (1.0, 2.0, float("nan")))
+SITE = SiteView("s", None, 40.0, None, None, connectors=(VIEW,))
+
+
+def test_non_finite_numbers_become_null_and_encode() -> None:
+    body = connector_payload(VIEW)
+    assert body["measured_current_a"] == {"l1": 1.0, "l2": 2.0, "l3": None}
+    assert b"NaN" not in encode(body)
+
+
+def test_site_without_grid_reading_has_null_currents() -> None:
+    body = site_payload(SITE)
+    assert body["grid_current_a"] is None and body["headroom_min_a"] is None
+    assert body["allocation"] == [
+        {"connector_id": "wb1:1", "offered_current_a": 16.0, "reason": "fuse"}
+    ]
+
+
+def test_faulted_connector_always_carries_advice() -> None:
+    faulted = ConnectorView("wb1:1", Availability.FAULTED, 0.0, "fault")
+    body = connector_payload(faulted)
+    assert body["fault_text"] == "fault"
+    assert body["fault_advice"] == GENERAL_ADVICE
+    assert connector_payload(VIEW)["fault_advice"] is None
+
+
+def test_fault_advice_by_kind() -> None:
+    assert "cooled down" in fault_advice("Over-temperature at relay")
+    assert "earth-leakage" in fault_advice("RCM DC fault 6 mA")
+    assert "not answering" in fault_advice("Modbus timeout")
+    assert fault_advice("vendor code 0x4711") == GENERAL_ADVICE
+
+
+def test_connector_topic_form_round_trips() -> None:
+    for connector_id in ("wb1:1", "wb-2:12", "a.b_c:3"):
+        topic_id = connector_topic_id(connector_id)
+        assert ":" not in topic_id
+        assert connector_id_from_topic_id(topic_id) == connector_id
+    assert connector_id_from_topic_id("nonumber") is None
+
+
+def test_command_name_only_directly_under_cmd() -> None:
+    topics = Topics("edge/s/")
+    assert topics.command_name("edge/s/cmd/site_limit") == "site_limit"
+    assert topics.command_name("edge/s/cmd/site_limit/response") is None
+    assert topics.command_name("edge/other/cmd/site_limit") is None
+
+
+def test_reply_topics_only_deep_under_cmd() -> None:
+    topics = Topics("edge/s")
+    assert topics.is_reply_topic("edge/s/cmd/reply/app-1")
+    assert not topics.is_reply_topic("edge/s/cmd/site_limit")  # a command topic
+    assert not topics.is_reply_topic("edge/s/status")
+    assert not topics.is_reply_topic("homeassistant/sensor/x/y/config")
+    assert not topics.is_reply_topic("edge/s/cmd/reply/#")
+
+
+def test_discovery_templates_name_fields_the_payloads_have() -> None:
+    field = re.compile(r"value_json\.([a-z_]+)(?:\.(l[123]))?")
+    connector_body = connector_payload(VIEW)
+    site_body = site_payload(SiteView("s", (1.0, 2.0, 3.0), 40.0, (1.0, 1.0, 1.0), 0.1))
+    for specs, body in ((CONNECTOR_SENSORS, connector_body), (SITE_SENSORS, site_body)):
+        for spec in specs:
+            for key, phase in field.findall(spec.value_template):
+                assert key in body, spec
+                if phase:
+                    assert phase in body[key], spec
+
+
+def test_discovery_ids_are_safe_for_home_assistant() -> None:
+    discovery = Discovery("homeassistant", "site.1", Topics("edge/site.1"))
+    for topic, config in discovery.connector_configs("wb.1:2") + discovery.site_configs():
+        node_and_object = topic.split("/")[2:4]
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]+", part) for part in node_and_object)
+        assert config["unique_id"] == safe_id(config["unique_id"])
+
+
+def test_reconnect_delay_grows_with_jitter_and_is_capped() -> None:
+    rng = random.Random(7)
+    delays = [reconnect_delay_s(n, 1.0, 30.0, rng) for n in range(12)]
+    assert all(0.5 <= d <= 30.0 for d in delays)
+    assert delays[-1] >= 15.0  # capped at 30 s, at least half of it
+    assert reconnect_delay_s(3, 1.0, 30.0, rng) != reconnect_delay_s(3, 1.0, 30.0, rng)

@@ -1,0 +1,161 @@
+"""Pure pieces of the uplink: topology, clock repair, frame screening, status, config keys."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.uplink import config_keys, frames, payloads, status
+from edge_controller.uplink.clock import ClockSync, from_iso, to_iso
+from edge_controller.uplink.connection import backoff_s, basic_auth_header, identity_url
+from edge_controller.uplink.topology import Endpoint, Topology, UnknownConnector
+
+
+def test_site_topology_numbers_connectors_in_config_order() -> None:
+    topo = Topology("site", "site1", {"b": 2, "a": 1})
+    assert topo.identities == ("site1",)
+    assert topo.locate("b:1") == Endpoint("site1", 1)
+    assert topo.locate("b:2") == Endpoint("site1", 2)
+    assert topo.locate("a:1") == Endpoint("site1", 3)
+    assert topo.connectors("site1") == ["b:1", "b:2", "a:1"]
+    assert topo.connector_id("site1", 3) == "a:1"
+    assert topo.route("a:1") == "site1"
+    assert topo.route("zz:1") is None
+
+
+def test_per_charger_topology_has_one_identity_per_charger() -> None:
+    topo = Topology("per_charger", "ignored", {"b": 2, "a": 1})
+    assert topo.identities == ("b", "a")
+    assert topo.locate("a:1") == Endpoint("a", 1)
+    assert topo.connectors("b") == ["b:1", "b:2"]
+    with pytest.raises(UnknownConnector):
+        topo.locate("c:1")
+    with pytest.raises(UnknownConnector):
+        topo.connector_id("b", 3)
+
+
+def test_clock_repairs_only_implausible_timestamps_after_sync() -> None:
+    clock = ClockSync()
+    early = "1970-01-01T00:10:00.000Z"
+    assert clock.repair(early) == early  # nothing known yet: left for later
+    clock.sync("2026-11-27T12:00:00.000Z", local_now_s=3600.0)
+    assert clock.repair(early) == "2026-11-27T11:10:00.000Z"
+    good = "2026-11-27T10:00:00.000Z"
+    assert clock.repair(good) == good
+    assert to_iso(from_iso("2026-01-02T03:04:05.678Z")) == "2026-01-02T03:04:05.678Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("nope", [4, "-1", "FormationViolation"]),
+        ("[]", [4, "-1", "FormationViolation"]),
+        ('[5, "a", "X", {}]', [4, "a", "ProtocolError"]),
+        ('[true, "a", "X", {}]', [4, "a", "ProtocolError"]),
+        ('[2, 7, "X", {}]', [4, "-1", "ProtocolError"]),
+        ('[2, "a", "X", []]', [4, "a", "FormationViolation"]),
+        ('[2, "a", "X", {}, 1]', [4, "a", "ProtocolError"]),
+    ],
+)
+def test_bad_frames_are_answered(raw: str, expected: list[object]) -> None:
+    verdict = frames.screen(raw, 1024)
+    assert verdict.reply is not None
+    assert json.loads(verdict.reply)[:3] == expected
+
+
+def test_frames_size_limit_and_responses() -> None:
+    assert frames.screen('[2,"a","Reset",{"type":"Soft"}]', 1024).message is not None
+    assert frames.screen("[2]" + " " * 2000, 1024).reply is not None
+    assert frames.screen('[3,"a",{}]', 1024).message is not None
+    assert frames.screen('[3,"a"]', 1024).drop  # a broken response is never answered
+
+
+def test_fault_text_maps_to_ocpp_error_codes() -> None:
+    view = ConnectorView("c:1", Availability.FAULTED, 0.0, "", fault_text="Over current on L2 " * 5)
+    result = status.connector_status(1, view, inoperative=False)
+    assert result.error_code == "OverCurrentFailure"
+    assert result.info is not None and len(result.info) == 50
+    assert status.error_code("something odd") == "OtherError"
+    available = ConnectorView("c:1", Availability.AVAILABLE, 16.0, "")
+    assert status.connector_status(1, available, inoperative=True).status == "Unavailable"
+    assert status.connector_status(1, None, inoperative=False).error_code == "InternalError"
+
+
+def test_configuration_change_rules() -> None:
+    assert config_keys.change_status("HeartbeatInterval", "60") == "Accepted"
+    assert config_keys.change_status("HeartbeatInterval", "-5") == "Rejected"
+    assert config_keys.change_status("NumberOfConnectors", "4") == "Rejected"
+    assert config_keys.change_status("FooBar", "1") == "NotSupported"
+    good = "Energy.Active.Import.Register,Current.Import,SoC"
+    assert config_keys.change_status("MeterValuesSampledData", good) == "Accepted"
+    assert config_keys.change_status("MeterValuesSampledData", "Temperature") == "Rejected"
+
+
+def test_payload_gets_connector_number_and_transaction_id() -> None:
+    topo = Topology("site", "s", {"c1": 2})
+    clock = ClockSync()
+    clock.sync("2026-11-27T00:00:00Z", local_now_s=0.0)
+    source = {
+        "connectorId": "c1:2",
+        "meterValue": [{"timestamp": "1970-01-01T00:00:10Z", "sampledValue": [{"value": "1"}]}],
+    }
+    out = payloads.build(
+        "MeterValues",
+        payload=source,
+        remote_transaction_id=9,
+        has_session=True,
+        topology=topo,
+        clock=clock,
+    )
+    assert out["connectorId"] == 2 and out["transactionId"] == 9
+    assert out["meterValue"][0]["timestamp"] == "2026-11-27T00:00:10.000Z"
+    assert source["connectorId"] == "c1:2"  # the stored row is not modified
+    with pytest.raises(payloads.NotSendable):
+        payloads.build(
+            "StopTransaction",
+            payload={"meterStop": 1},
+            remote_transaction_id=None,
+            has_session=True,
+            topology=topo,
+            clock=clock,
+        )
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    rng = random.Random(1)
+    delays = [backoff_s(n, 1.0, 30.0, rng) for n in range(10)]
+    assert 0.5 <= delays[0] <= 1.0
+    assert all(d <= 30.0 for d in delays)
+    assert delays[6] >= 15.0
+
+
+def test_connection_details() -> None:
+    assert identity_url("wss://csms.example/ocpp/", "site 1") == "wss://csms.example/ocpp/site%201"
+    assert basic_auth_header("cp1", "0123456789abcdef") == "Basic Y3AxOjAxMjM0NTY3ODlhYmNkZWY="
+
+
+def test_clock_aligned_boundaries_count_from_midnight() -> None:
+    from edge_controller.uplink import meter_values
+
+    midnight = from_iso("2026-11-27T00:00:00Z")
+    assert meter_values.next_aligned_s(midnight + 10, 900) == midnight + 900
+    assert meter_values.next_aligned_s(midnight + 900, 900) == midnight + 1800
+    # 7 h does not divide a day: the last interval is cut at midnight.
+    assert meter_values.next_aligned_s(midnight + 80000, 7 * 3600) == midnight + 86400
+
+
+def test_sampled_values_skip_what_the_hardware_cannot_measure() -> None:
+    from edge_controller.uplink import meter_values
+    from edge_controller.uplink.ports import MeterSample
+
+    sample = MeterSample(at_s=0, energy_register_wh=1234.6, current_a=(1.0, 2.0, 3.0))
+    wanted = ["Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "SoC"]
+    values = meter_values.sampled_values(sample, wanted, "Sample.Periodic")
+    assert [v["measurand"] for v in values] == ["Energy.Active.Import.Register"] + [
+        "Current.Import"
+    ] * 3
+    assert values[0]["value"] == "1235" and values[0]["unit"] == "Wh"
+    assert [v["phase"] for v in values[1:]] == ["L1", "L2", "L3"]
