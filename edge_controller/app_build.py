@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
-from edge_controller.app_parts import CommandRouter, GridPhaseMeter, MqttFeed, SiteViews
+from edge_controller.app_parts import (
+    CommandRouter,
+    GridPhaseMeter,
+    MqttFeed,
+    SiteViews,
+    UplinkLink,
+)
 from edge_controller.domain.authorization import AuthPolicy
 from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
 from edge_controller.domain.sessions import Timeouts
@@ -124,14 +130,21 @@ def loop_timing(settings: Settings) -> LoopTiming:
 
 def session_options(settings: Settings) -> SessionOptions:
     auth = settings.ocpp.authorization
+    # With OCPP on, the uplink samples MeterValues with the configured measurands and follows
+    # the CSMS's intervals; the session side then records start and stop only (no duplicates).
+    sampling = (
+        Sampling(0, 0)
+        if settings.ocpp.enabled
+        else Sampling(
+            settings.ocpp.meter_value_sample_interval_s, settings.ocpp.clock_aligned_data_interval_s
+        )
+    )
     return SessionOptions(
         policy=AuthPolicy(**auth.model_dump(exclude={"authorize_timeout_s"})),
         timeouts=Timeouts(
             settings.storage.sessions.plug_timeout_s, settings.storage.sessions.auth_timeout_s
         ),
-        sampling=Sampling(
-            settings.ocpp.meter_value_sample_interval_s, settings.ocpp.clock_aligned_data_interval_s
-        ),
+        sampling=sampling,
         meter_timeout_s=settings.storage.sessions.meter_timeout_s,
         authorize_timeout_s=auth.authorize_timeout_s,
     )
@@ -172,6 +185,58 @@ def build_readers(
     return service, pcsc.devices
 
 
+def uplink_topology(settings: Settings) -> Any:
+    from edge_controller.uplink.topology import Topology
+
+    return Topology(
+        settings.ocpp.topology,
+        settings.ocpp.identity or settings.site.id,
+        {cid: c.connectors for cid, c in settings.chargers.items()},
+    )
+
+
+@dataclass
+class Core:
+    """The site's central services, which the optional ones attach to."""
+
+    controller: SiteController
+    sessions: SessionManager
+    views: SiteViews
+    outbox: Outbox
+    db: Database
+
+
+def build_uplink(settings: Settings, topology: Any, link: UplinkLink, core: Core) -> list[Any]:
+    """The OCPP uplink and the adapters that connect it to the site."""
+    controller, sessions, views, outbox = core.controller, core.sessions, core.views, core.outbox
+    from edge_controller import app_uplink as ua
+    from edge_controller.domain.charging_profiles import Electrical
+    from edge_controller.uplink.service import OcppUplink
+
+    commands = ua.UplinkCommands(CommandRouter(controller, sessions))
+    confirmations = ua.TransactionConfirmations(
+        sessions, [cid for identity in topology.identities for cid in topology.connectors(identity)]
+    )
+    uplink = OcppUplink(
+        settings.ocpp,
+        topology,
+        state_dir=settings.storage.state_dir,
+        commands=commands,
+        status=ua.ConnectorStatus(views),
+        outbox=outbox,
+        meters=ua.ConnectorMeters(controller),
+        limits=ua.CsmsLimits(controller, topology, settings.ocpp.topology == "site"),
+        electrical=Electrical(settings.site.nominal_voltage_v, settings.site.phases),
+        max_current_a=settings.site.grid_limit_a,
+        auth_lists=AuthStore(core.db),
+        diagnostics=ua.Diagnostics(settings, views, outbox),
+        transactions=confirmations,
+    )
+    link.attach(uplink, outbox)
+    views.set_uplink(link.state)
+    return [uplink, commands, confirmations, link]
+
+
 async def build_site(
     settings: Settings, notifier: Notifier, stack: contextlib.AsyncExitStack
 ) -> list[Any]:
@@ -198,8 +263,17 @@ async def build_site(
         on_status=relay.push,
     )
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
+    link = UplinkLink()
+    topology = uplink_topology(settings) if settings.ocpp.enabled else None
     sessions = build_session_manager(
-        db, list(hw.chargers), controller, energy_sources(hw), options=session_options(settings)
+        db,
+        list(hw.chargers),
+        controller,
+        energy_sources(hw),
+        authorizer=link if topology is not None else None,
+        route=topology.route if topology is not None else None,
+        on_queued=link.notify_outbox,
+        options=session_options(settings),
     )
     relay_target.append(sessions)
     await sessions.recover()
@@ -217,6 +291,9 @@ async def build_site(
         readers = build_readers(settings, sessions)
         services.append(readers[0])
         views.add_devices(readers[1])
+    if topology is not None:
+        core = Core(controller, sessions, views, outbox, db)
+        services += build_uplink(settings, topology, link, core)
     if settings.mqtt.enabled:
         from edge_controller.telemetry import MqttService
 

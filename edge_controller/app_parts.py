@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from edge_controller.domain.authorization import AuthResult
 from edge_controller.domain.commands import (
     Command,
     SetConnectorEnabled,
@@ -21,6 +23,7 @@ from edge_controller.ports import Meter
 from edge_controller.services.session_events import SessionEvent as RecordedEvent
 from edge_controller.services.session_manager import SessionManager
 from edge_controller.services.site_controller import SiteController
+from edge_controller.storage.outbox import Outbox
 from edge_controller.telemetry import CommandResult, MqttService, SessionEvent
 
 
@@ -97,6 +100,40 @@ class SiteViews:
 
     def current(self) -> SiteView:
         return self.compose(self._site.snapshot())
+
+
+class UplinkLink:
+    """Late binding to the uplink (it is built after the sessions that use it) and a cached
+    view of its state for the status surfaces."""
+
+    def __init__(self) -> None:
+        self._uplink: Any = None
+        self._outbox: Outbox | None = None
+        self._backlog = 0
+
+    def attach(self, uplink: Any, outbox: Outbox) -> None:
+        self._uplink, self._outbox = uplink, outbox
+
+    async def authorize(self, id_tag: str) -> AuthResult | None:
+        if self._uplink is None:
+            return None
+        result: AuthResult | None = await self._uplink.authorize(id_tag)
+        return result
+
+    def notify_outbox(self) -> None:
+        if self._uplink is not None:
+            self._uplink.notify_outbox()
+
+    def state(self) -> tuple[bool, int]:
+        online = bool(self._uplink is not None and self._uplink.online)
+        return online, self._backlog
+
+    async def run(self) -> None:
+        """Refresh the backlog figure for the views (a disk read, kept off the control path)."""
+        while True:
+            if self._outbox is not None:
+                self._backlog = await self._outbox.backlog()
+            await asyncio.sleep(1.0)
 
 
 class MqttFeed:

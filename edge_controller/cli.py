@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from edge_controller import __version__, log
 from edge_controller.config_load import load_settings
@@ -137,6 +140,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     return asyncio.run(_status(args, settings.storage.state_dir / STATUS_SOCKET))
 
 
+def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` until it ends or SIGTERM/SIGINT cancels it (so it can clean up)."""
+
+    async def supervised() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
+
+    asyncio.run(supervised())
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from edge_controller.sim.sim_site import SimStartError
     from edge_controller.sim.site import serve_site
@@ -144,10 +162,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     log.configure(settings.logging.level, settings.logging.format)
     try:
-        asyncio.run(serve_site(settings))
+        run_until_signal(serve_site(settings))
     except SimStartError as exc:
         print(f"edge-controller simulate: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_csms(args: argparse.Namespace) -> int:
+    from edge_controller.sim.csms import serve_csms
+
+    log.configure("info", "auto")
+    print(f"bench CSMS on ws://{args.host}:{args.port}/<identity> (HTTP control: /state, /send)")
+    run_until_signal(serve_csms(args.host, args.port, log_path=args.log))
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from edge_controller.storage.backup import backup_file
+
+    settings = _load(args.config)
+    written = backup_file(settings.database_path, args.dest)
+    print(f"backup written: {written}")
     return EXIT_OK
 
 
@@ -164,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="serve every simulated device of a site config")
     simulate.add_argument("--config", type=Path, required=True, help="site config YAML")
     simulate.set_defaults(handler=cmd_simulate)
+    csms = sub.add_parser("csms", help="run a local bench CSMS for commissioning and the demo")
+    csms.add_argument("--host", default="127.0.0.1")
+    csms.add_argument("--port", type=int, default=9000)
+    csms.add_argument("--log", type=Path, default=None, help="append every message as JSON lines")
+    csms.set_defaults(handler=cmd_csms)
+    backup = sub.add_parser("backup", help="copy the database while the daemon runs")
+    backup.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    backup.add_argument("dest", type=Path, help="file or directory to write the copy to")
+    backup.set_defaults(handler=cmd_backup)
     status = sub.add_parser("status", help="show the live state of a running daemon")
     status.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
     status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")

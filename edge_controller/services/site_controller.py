@@ -77,9 +77,11 @@ class SiteController:
                 on_update=lambda _reading: self._wake.set(),
             )
         self._site_cap: Limit | None = None
+        self._csms_site_cap: Limit | None = None  # ChargePointMaxProfile of a site-wide identity
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
         self._stopping = False
+        self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
         self._view = SiteView(site_id, None, site.grid_limit_a, None, None)
         self._view_event = asyncio.Event()
         self.failsafe_problems = self._check_failsafe()
@@ -108,6 +110,17 @@ class SiteController:
             raise ValueError(f"{connector_id}: negative limit in {limits}")
         conn.external = tuple(limits)
         self._wake.set()
+
+    def set_site_cap(self, limit: Limit | None) -> None:
+        """A cap on the whole site from the CSMS; it combines with the operator's cap (the lower
+        one binds)."""
+        self._csms_site_cap = limit
+        self._wake.set()
+
+    def latest_meter(self, connector_id: str) -> MeterReading | None:
+        """The connector's latest fresh built-in meter reading, if it has one."""
+        conn = self._conn(connector_id)
+        return conn.meter.fresh() if conn.meter is not None else None
 
     def authorize_charging(self, connector_id: str, allowed: bool) -> None:
         """The session gate: offer current only while a session is authorised."""
@@ -175,7 +188,7 @@ class SiteController:
                 policy=self._policy,
             )
             self._allocation = alloc
-            await self._write(alloc, demands)
+            await self._write(alloc, demands, now_s)
             await self._program_failsafes()
         self._publish(now_s, demands, alloc)
         return alloc
@@ -192,7 +205,8 @@ class SiteController:
     # --- helpers ------------------------------------------------------------------------------
 
     def _effective_site(self) -> Site:
-        cap = self._site_cap
+        caps = [c for c in (self._site_cap, self._csms_site_cap) if c is not None]
+        cap = min(caps, key=lambda c: c.current_a) if caps else None
         if cap is None or cap.current_a >= self._site.grid_limit_a:
             return self._site
         return replace(self._site, grid_limit_a=cap.current_a, grid_label=cap.source)
@@ -202,12 +216,14 @@ class SiteController:
             return None
         return GridReading(self._grid.latest.current_a, self._grid.latest_at_s)
 
-    async def _write(self, alloc: Allocation, demands: Sequence[ConnectorDemand]) -> None:
+    async def _write(
+        self, alloc: Allocation, demands: Sequence[ConnectorDemand], now_s: float
+    ) -> None:
         down: list[tuple[ConnectorRuntime, float]] = []
         up: list[tuple[ConnectorRuntime, float]] = []
         for conn, demand in zip(self._conns.values(), demands, strict=True):
             target = alloc.current_a(demand.connector_id)
-            if demand.state is ConnectorState.UNAVAILABLE or conn.written_a == target:
+            if demand.state is ConnectorState.UNAVAILABLE or not self._due(conn, target, now_s):
                 continue
             (up if conn.written_a is not None and target > conn.written_a else down).append(
                 (conn, target)
@@ -217,6 +233,14 @@ class SiteController:
                 async with asyncio.TaskGroup() as group:
                     for conn, target in batch:
                         group.create_task(self._set(conn, target))
+
+    def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
+        """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a
+        charger falls back to its failsafe current after failsafe_timeout_s without writes)."""
+        if conn.written_a != target_a:
+            return True
+        written_at_s = self._written_at_s.get(conn.setup.connector_id, float("-inf"))
+        return now_s - written_at_s >= conn.setup.failsafe_timeout_s / 3
 
     async def _set(self, conn: ConnectorRuntime, current_a: float) -> None:
         try:
@@ -231,6 +255,7 @@ class SiteController:
                 )
             return
         conn.written_a = current_a
+        self._written_at_s[conn.setup.connector_id] = self._clock()
         if conn.write_failing:
             conn.write_failing = False
             self._log.info("setpoint writes work again", connector=conn.setup.connector_id)

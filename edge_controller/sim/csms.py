@@ -135,6 +135,10 @@ class BenchChargePointHandler(ChargePoint):  # type: ignore[misc]
     def on_data_transfer(self, **_: Any) -> Any:
         return call_result.DataTransfer(status="UnknownVendorId")
 
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, **_: Any) -> Any:
+        return call_result.DiagnosticsStatusNotification()
+
     @on(Action.firmware_status_notification)
     def on_firmware_status(self, **_: Any) -> Any:
         return call_result.FirmwareStatusNotification()

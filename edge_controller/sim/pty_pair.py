@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import fcntl
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from edge_controller.log import get_logger
@@ -14,6 +17,7 @@ from edge_controller.sim.sim_site import SimStartError
 _log = get_logger("sim.pty")
 READY_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 3.0
+PR_SET_PDEATHSIG = 1
 
 
 class PtyError(SimStartError):
@@ -22,10 +26,29 @@ class PtyError(SimStartError):
 
 def _remove_stale_link(path: Path) -> None:
     # Only a symlink left by a killed run is removed; a real file or device is never touched.
-    if path.is_symlink() and not path.exists():
+    # The caller holds the line's lock, so no live simulator owns such a link.
+    if path.is_symlink():
         path.unlink()
     elif path.exists():
         raise PtyError(f"{path} already exists; is another simulator or a real port using it?")
+
+
+@contextlib.contextmanager
+def _line_lock(device: Path) -> Iterator[None]:
+    """One simulator per line: a lock held for the pair's lifetime tells a live owner from
+    links a killed run left behind."""
+    with open(f"{device}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PtyError(f"{device} is served by another running simulator") from None
+        yield
+
+
+def _die_with_parent() -> None:
+    # socat must not outlive a simulator killed with SIGKILL (it would hold the line).
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @contextlib.asynccontextmanager
@@ -34,9 +57,18 @@ async def pty_pair(
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """Run socat linking ``device`` and ``device + suffix``; yield the simulator's side."""
     controller_side, sim_side = Path(device), Path(device + suffix)
-    for path in (controller_side, sim_side):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_link(path)
+    controller_side.parent.mkdir(parents=True, exist_ok=True)
+    with _line_lock(controller_side):
+        for path in (controller_side, sim_side):
+            _remove_stale_link(path)
+        async with _socat(socat, controller_side, sim_side) as process:
+            yield str(sim_side), process
+
+
+@contextlib.asynccontextmanager
+async def _socat(
+    socat: str, controller_side: Path, sim_side: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
     try:
         process = await asyncio.create_subprocess_exec(
             socat,
@@ -45,13 +77,14 @@ async def pty_pair(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=_die_with_parent,
         )
     except OSError as exc:
         raise PtyError(f"cannot start {socat}: {exc.strerror}") from exc
     try:
         await _wait_ready(process, controller_side, sim_side)
         _log.info("pty_pair_ready", device=str(controller_side), sim_side=str(sim_side))
-        yield str(sim_side), process
+        yield process
     finally:
         await _stop(process)
 

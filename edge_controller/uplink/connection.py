@@ -1,0 +1,73 @@
+"""Opening the websocket to the CSMS with the configured security profile.
+
+Profile 0: plain. Profile 1: HTTP Basic with the AuthorizationKey (16-20 bytes). Profile 2: as 1
+over TLS >= 1.2, the CSMS certificate checked against ``ca_file``. Profile 3: TLS with our client
+certificate, no password. Passwords come from files and are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import ssl
+from typing import Any
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from edge_controller.settings import OcppSettings
+
+SUBPROTOCOL = "ocpp1.6"
+HANDSHAKE_TIMEOUT_S = 15.0
+
+
+def identity_url(base_url: str, identity: str) -> str:
+    return base_url.rstrip("/") + "/" + quote(identity, safe="")
+
+
+def basic_auth_header(identity: str, password: str) -> str:
+    token = base64.b64encode(f"{identity}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def tls_context(settings: OcppSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.ca_file))
+    if settings.security_profile == 3 and settings.client_cert_file and settings.client_key_file:
+        context.load_cert_chain(str(settings.client_cert_file), str(settings.client_key_file))
+    return context
+
+
+def connect_kwargs(settings: OcppSettings, identity: str) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+    if settings.security_profile in (1, 2) and settings.password is not None:
+        headers["Authorization"] = basic_auth_header(identity, settings.password.get_secret_value())
+    url = settings.url or ""
+    return {
+        "subprotocols": [SUBPROTOCOL],
+        "additional_headers": headers,
+        "ssl": tls_context(settings) if url.startswith("wss://") else None,
+        "ping_interval": settings.ping_interval_s,
+        "ping_timeout": settings.dead_timeout_s,
+        # Hard limit well above the soft one: oversize frames get a CALLERROR, not a close.
+        "max_size": settings.max_frame_bytes * 4,
+        "open_timeout": HANDSHAKE_TIMEOUT_S,
+        "close_timeout": min(2.0, settings.dead_timeout_s),  # a dead peer answers no close
+        "compression": None,
+    }
+
+
+def open_connection(settings: OcppSettings, identity: str) -> connect:
+    """``async with open_connection(...) as ws`` — one connection's lifetime."""
+    return connect(identity_url(settings.url or "", identity), **connect_kwargs(settings, identity))
+
+
+def backoff_s(attempt: int, min_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter in [ceiling/2, ceiling]."""
+    ceiling = min(max_s, min_s * (2 ** min(attempt, 30)))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+__all__ = ["ClientConnection", "backoff_s", "connect_kwargs", "identity_url", "open_connection"]

@@ -1,0 +1,105 @@
+"""State shared by everything that serves one OCPP identity on one connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from edge_controller.log import get_logger
+from edge_controller.settings import OcppSettings
+from edge_controller.uplink.clock import ClockSync
+from edge_controller.uplink.config_store import ConfigStore
+from edge_controller.uplink.ports import (
+    AuthLists,
+    CommandSink,
+    StatusSource,
+    TransactionListener,
+    TransactionOutbox,
+)
+from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from edge_controller.uplink.diagnostics import DiagnosticsSource
+    from edge_controller.uplink.smart import SmartCharging
+
+FOLLOWUP_QUEUE_SIZE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Send ``message`` (a TriggerMessage requestedMessage) once the CALLRESULT is out."""
+
+    message: str
+    connector: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reboot:
+    """Close this connection and boot again (Reset)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedStart:
+    """RemoteStartTransaction with AuthorizeRemoteTxRequests: Authorize first, then start."""
+
+    connector_id: str
+    id_tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class UploadDiagnostics:
+    location: str
+    file_name: str
+    retries: int
+    retry_interval_s: float
+
+
+Followup = Trigger | Reboot | AuthorizedStart | UploadDiagnostics
+
+
+@dataclass
+class Link:
+    identity: str
+    settings: OcppSettings
+    topology: Topology
+    config: ConfigStore
+    commands: CommandSink
+    status: StatusSource
+    outbox: TransactionOutbox
+    clock: ClockSync
+    now_s: Callable[[], float]
+    auth_lists: AuthLists | None = None
+    accepted: bool = False
+    # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
+    followups: asyncio.Queue[Followup] = field(
+        default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)
+    )
+    staged: list[Followup] = field(default_factory=list)
+    heartbeat_changed: Wakeup = field(default_factory=Wakeup)
+    smart: SmartCharging | None = None
+    diagnostics: DiagnosticsSource | None = None
+    diagnostics_status: str = "Idle"
+    transactions: TransactionListener | None = None
+
+    def __post_init__(self) -> None:
+        self.log = get_logger("uplink", identity=self.identity)
+
+    def stage(self, followup: Followup) -> None:
+        """Called from a handler; released only after the handler's answer was sent."""
+        self.staged.append(followup)
+
+    def release_staged(self) -> None:
+        for followup in self.staged:
+            try:
+                self.followups.put_nowait(followup)
+            except asyncio.QueueFull:
+                self.log.warning("follow-up dropped, queue full", followup=repr(followup))
+        self.staged.clear()
+
+    def connector_numbers(self) -> list[int]:
+        return list(range(1, len(self.topology.connectors(self.identity)) + 1))

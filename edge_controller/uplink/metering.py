@@ -1,0 +1,111 @@
+"""Periodic and clock-aligned MeterValues for the connectors of one identity.
+
+Values of a running session go to the durable outbox (they are transaction messages); aligned
+values of idle connectors are sent directly when online and dropped when not (they are not
+transaction data, so there is nothing stale to replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from edge_controller.uplink import meter_values
+from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.link import Link
+from edge_controller.uplink.ocpp_compat import OCPPError, request
+from edge_controller.uplink.ports import MeterSource, SampleOutbox
+
+TICK_S = 1.0
+
+
+class Metering:
+    def __init__(
+        self,
+        link: Link,
+        meters: MeterSource,
+        outbox: SampleOutbox,
+        online_call: Callable[[], Callable[[Any], Any] | None],
+        notify: Callable[[], None],
+    ) -> None:
+        self.link = link
+        self.meters = meters
+        self.outbox = outbox
+        self._online_call = online_call
+        self._notify = notify
+        self._last_sample_s: dict[str, float] = {}
+        self._next_aligned_s: float | None = None
+
+    async def run(self) -> None:
+        while True:
+            await self.tick(self.link.clock.now_s(self.link.now_s()))
+            await asyncio.sleep(TICK_S)
+
+    async def tick(self, now_s: float) -> None:
+        sessions = self._sessions()
+        interval_s = self.link.config.int_value("MeterValueSampleInterval", 0)
+        for connector_id, local_id in sessions.items():
+            last_s = self._last_sample_s.setdefault(connector_id, now_s)
+            if interval_s > 0 and now_s - last_s >= interval_s:
+                self._last_sample_s[connector_id] = now_s
+                await self._record(connector_id, local_id, "Sample.Periodic", now_s)
+        for gone in set(self._last_sample_s) - set(sessions):
+            del self._last_sample_s[gone]
+        await self._aligned(now_s, sessions)
+
+    async def _aligned(self, now_s: float, sessions: dict[str, int]) -> None:
+        interval_s = self.link.config.int_value("ClockAlignedDataInterval", 0)
+        if interval_s <= 0 or not self.link.clock.synced:
+            self._next_aligned_s = None
+            return
+        if self._next_aligned_s is None:
+            self._next_aligned_s = meter_values.next_aligned_s(now_s, interval_s)
+        if now_s < self._next_aligned_s:
+            return
+        at_s = self._next_aligned_s  # the boundary itself, not the moment we noticed it
+        self._next_aligned_s = meter_values.next_aligned_s(now_s, interval_s)
+        for connector_id in self.link.topology.connectors(self.link.identity):
+            await self._record(connector_id, sessions.get(connector_id), "Sample.Clock", at_s)
+
+    def _sessions(self) -> dict[str, int]:
+        mine = set(self.link.topology.connectors(self.link.identity))
+        return {
+            v.connector_id: int(v.session_id)
+            for v in self.link.status.connectors()
+            if v.connector_id in mine and v.session_id and v.session_id.isdigit()
+        }
+
+    def _payload(self, connector_id: str, context: str, at_s: float) -> dict[str, Any] | None:
+        sample = self.meters.sample(connector_id)
+        if sample is None:
+            return None
+        key = "MeterValuesAlignedData" if context == "Sample.Clock" else "MeterValuesSampledData"
+        values = meter_values.sampled_values(sample, self.link.config.list_value(key), context)
+        if not values:
+            return None
+        return {
+            "connectorId": connector_id,
+            "meterValue": [{"timestamp": to_iso(at_s), "sampledValue": values}],
+        }
+
+    async def _record(
+        self, connector_id: str, local_id: int | None, context: str, at_s: float
+    ) -> None:
+        payload = self._payload(connector_id, context, at_s)
+        if payload is None:
+            return
+        if local_id is not None:
+            await self.outbox.append(
+                self.link.identity, "MeterValues", payload, session_local_id=local_id, kind="sample"
+            )
+            self._notify()
+            return
+        send = self._online_call()
+        if send is None:
+            return
+        payload["connectorId"] = self.link.topology.locate(connector_id).connector
+        try:
+            await send(request("MeterValues", payload))
+        except (OCPPError, TimeoutError) as exc:
+            self.link.log.warning("clock-aligned meter values not delivered", error=repr(exc))

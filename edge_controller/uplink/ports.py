@@ -1,0 +1,124 @@
+"""What the uplink needs from the rest of the daemon: small Protocols the app satisfies.
+
+The uplink never touches a driver: CSMS requests become domain commands (``CommandSink``), live
+state comes from snapshots (``StatusSource``, ``MeterSource``), transaction messages come from the
+durable outbox (``TransactionOutbox``, implemented by ``storage.outbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from edge_controller.domain.authorization import AuthEntry
+from edge_controller.domain.commands import Command
+from edge_controller.domain.model import Limit
+from edge_controller.domain.snapshot import ConnectorView
+
+
+class CommandSink(Protocol):
+    def submit(self, command: Command) -> bool:
+        """Queue a command without blocking; False when it cannot be accepted now."""
+        ...
+
+
+class StatusSource(Protocol):
+    def connectors(self) -> Sequence[ConnectorView]:
+        """The latest view of every connector (ids ``<charger>:<n>``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """Electrical values of one connector at ``at_s`` (None: not measured by that hardware)."""
+
+    at_s: float
+    energy_register_wh: float | None = None
+    power_w: float | None = None
+    current_a: tuple[float, float, float] | None = None
+    voltage_v: tuple[float, float, float] | None = None
+    offered_current_a: float | None = None
+    soc_pct: float | None = None
+
+
+class MeterSource(Protocol):
+    def sample(self, connector_id: str) -> MeterSample | None: ...
+
+
+class QueuedMessage(Protocol):
+    """One outbox row as the sender reads it (``storage.outbox_rows.OutboxMessage``)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def session_local_id(self) -> int | None: ...
+    @property
+    def remote_transaction_id(self) -> int | None: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+class TransactionOutbox(Protocol):
+    async def peek(self, identity: str) -> QueuedMessage | None: ...
+    async def ack(self, seq: int) -> bool: ...
+    async def record_failure(self, seq: int, error: str) -> int: ...
+    async def park(self, seq: int, error: str) -> None: ...
+    async def backlog(self, identity: str | None = None) -> int: ...
+    async def set_remote_transaction_id(self, session_local_id: int, remote_id: int) -> None: ...
+    async def remote_transaction_id(self, session_local_id: int) -> int | None: ...
+
+
+class SampleOutbox(Protocol):
+    """Appending meter samples of a running session to the durable outbox."""
+
+    async def append(
+        self,
+        identity: str,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        session_local_id: int | None = None,
+        kind: Literal["sample"] = ...,
+    ) -> int: ...
+
+
+class TransactionListener(Protocol):
+    def transaction_confirmed(
+        self, session_local_id: int, transaction_id: int, id_tag_status: str
+    ) -> None:
+        """The CSMS answered StartTransaction; a status other than Accepted means the session
+        should end as StopTransactionOnInvalidId says (the session side decides)."""
+        ...
+
+
+class LimitSink(Protocol):
+    """External limits from CSMS charging profiles, for the load balancer (never setpoints).
+
+    ``scope`` is the OCPP identity; ``total`` caps the sum of its connectors (per phase).
+    """
+
+    def set_external_limits(
+        self, scope: str, connectors: Mapping[str, Limit], total: Limit | None
+    ) -> None: ...
+
+
+class AuthLists(Protocol):
+    """The local authorization list and cache (``storage.auth_store.AuthStore`` satisfies it)."""
+
+    async def clear_cache(self) -> None: ...
+    async def local_list_version(self) -> int: ...
+    async def replace_local_list(self, version: int, entries: Iterable[AuthEntry]) -> None: ...
+    async def update_local_list(
+        self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[str] = ...
+    ) -> None: ...
+
+
+class UplinkOutbox(TransactionOutbox, SampleOutbox, Protocol):
+    """The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""

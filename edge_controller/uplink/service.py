@@ -1,0 +1,245 @@
+"""The OCPP uplink service: one reconnecting link per identity, plus the ``Authorizer`` role.
+
+Wiring (in the composition root)::
+
+    uplink = OcppUplink(settings.ocpp, topology, state_dir=..., commands=..., status=...,
+                        outbox=outbox, auth_lists=...)
+    tasks.create_task(uplink.run())
+    await uplink.authorize("04A2B3C4")   # AuthResult | None (None: offline or no answer)
+    uplink.notify_outbox()               # after appending, to send without waiting for a poll
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from websockets.exceptions import InvalidHandshake, WebSocketException
+
+from edge_controller.domain.authorization import AuthEntry, AuthResult, AuthStatus
+from edge_controller.domain.charging_profiles import Electrical
+from edge_controller.domain.commands import SetConnectorEnabled
+from edge_controller.log import get_logger
+from edge_controller.settings import OcppSettings
+from edge_controller.uplink import config_keys
+from edge_controller.uplink.charge_point import EdgeChargePoint
+from edge_controller.uplink.clock import ClockSync, from_iso
+from edge_controller.uplink.config_store import ConfigStore
+from edge_controller.uplink.connection import backoff_s, open_connection
+from edge_controller.uplink.diagnostics import DiagnosticsSource
+from edge_controller.uplink.link import Link
+from edge_controller.uplink.metering import Metering
+from edge_controller.uplink.ocpp_compat import OCPPError, call
+from edge_controller.uplink.ports import (
+    AuthLists,
+    CommandSink,
+    LimitSink,
+    MeterSource,
+    StatusSource,
+    TransactionListener,
+    UplinkOutbox,
+)
+from edge_controller.uplink.session import LinkSession, RebootRequested
+from edge_controller.uplink.smart import SmartCharging
+from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.wakeup import Wakeup
+
+log = get_logger("uplink")
+RECONCILE_S = 1.0
+CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, OCPPError)
+
+
+class OcppUplink:
+    def __init__(
+        self,
+        settings: OcppSettings,
+        topology: Topology,
+        *,
+        state_dir: Path,
+        commands: CommandSink,
+        status: StatusSource,
+        outbox: UplinkOutbox,
+        meters: MeterSource | None = None,
+        limits: LimitSink | None = None,
+        electrical: Electrical | None = None,
+        max_current_a: float = 32.0,
+        auth_lists: AuthLists | None = None,
+        diagnostics: DiagnosticsSource | None = None,
+        transactions: TransactionListener | None = None,
+        now_s: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.clock = ClockSync()
+        self._wakeup = {identity: Wakeup() for identity in topology.identities}
+        self.links: dict[str, Link] = {}
+        self.sessions: dict[str, LinkSession] = {}
+        for identity in topology.identities:
+            count = len(topology.connectors(identity))
+            defaults = config_keys.defaults(
+                settings, count, smart=limits is not None, local_list=auth_lists is not None
+            )
+            config = ConfigStore(state_dir / f"ocpp-{identity}.json", defaults)
+            self.links[identity] = Link(
+                identity,
+                settings,
+                topology,
+                config,
+                commands,
+                status,
+                outbox,
+                self.clock,
+                now_s,
+                auth_lists,
+            )
+        self._applied_enabled: dict[str, bool] = {}
+        for link in self.links.values():
+            link.diagnostics = diagnostics
+            link.transactions = transactions
+        if limits is not None:
+            site = electrical or Electrical(230.0, 3)
+            for link in self.links.values():
+                link.smart = SmartCharging(link, limits, site, max_current_a)
+        self.metering = {
+            identity: Metering(link, meters, outbox, self._caller(identity), self.notify_outbox)
+            for identity, link in self.links.items()
+            if meters is not None
+        }
+
+    def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:
+        def online_call() -> Callable[[Any], Any] | None:
+            session = self.sessions.get(identity)
+            return session.call if session is not None and session.link.accepted else None
+
+        return online_call
+
+    @property
+    def online(self) -> bool:
+        return any(link.accepted for link in self.links.values())
+
+    def notify_outbox(self) -> None:
+        for event in self._wakeup.values():
+            event.set()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for identity in self.links:
+                tasks.create_task(self._keep_connected(identity))
+                tasks.create_task(self._reconcile_availability(identity))
+                smart = self.links[identity].smart
+                if smart is not None:
+                    tasks.create_task(smart.run())
+                if identity in self.metering:
+                    tasks.create_task(self.metering[identity].run())
+
+    async def _keep_connected(self, identity: str) -> None:
+        attempt = 0
+        while True:
+            # Its own task, awaited at once: a Python 3.11 TaskGroup failing in __aexit__ leaves
+            # a stray cancel request on the task it runs in, which must not be this loop, and
+            # 3.11 wait_for (inside the ocpp library) can swallow a cancellation.
+            outcome = await self._finish_on_cancel(identity)
+            if outcome == "reboot":
+                attempt = 0
+                continue
+            attempt = 0 if outcome == "was_online" else attempt + 1
+            min_s, max_s = self.settings.reconnect_min_s, self.settings.reconnect_max_s
+            await asyncio.sleep(backoff_s(attempt, min_s, max_s))
+
+    async def _finish_on_cancel(self, identity: str) -> str:
+        """One connection in its own task; when we are cancelled, cancel it until it ended."""
+        inner = asyncio.create_task(self._connect_once(identity))
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            while not inner.done():
+                inner.cancel()
+                session = self.sessions.get(identity)
+                if session is not None:
+                    session.cancel_tasks()
+                await asyncio.wait([inner], timeout=1.0)
+            raise
+
+    async def _connect_once(self, identity: str) -> str:
+        """One connection's lifetime; says how it ended: reboot, was_online or failed."""
+        link = self.links[identity]
+        outcome = "failed"
+        try:
+            async with open_connection(self.settings, identity) as ws:
+                outcome = "was_online"
+                log.info("connected to CSMS", identity=identity)
+                session = LinkSession(link, EdgeChargePoint(link, ws), self._wakeup[identity])
+                self.sessions[identity] = session
+                await session.run()
+        except* RebootRequested:
+            log.info("reset requested by CSMS, booting again", identity=identity)
+            outcome = "reboot"
+        except* InvalidHandshake as group:
+            log.error("CSMS refused the connection", identity=identity, error=_first(group))
+        except* CONNECTION_ERRORS as group:
+            log.warning("CSMS connection lost", identity=identity, error=_first(group))
+        finally:
+            link.accepted = False
+            self.sessions.pop(identity, None)
+        return outcome
+
+    async def _reconcile_availability(self, identity: str) -> None:
+        """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""
+        link = self.links[identity]
+        while True:
+            views = {v.connector_id: v for v in link.status.connectors()}
+            for number, local in enumerate(self.topology.connectors(identity), start=1):
+                wanted = not link.config.inoperative(number)
+                view = views.get(local)
+                busy = view is not None and view.session_id is not None
+                if self._applied_enabled.get(local) == wanted or (busy and not wanted):
+                    continue
+                if link.commands.submit(SetConnectorEnabled(local, wanted, source="csms")):
+                    self._applied_enabled[local] = wanted
+            await asyncio.sleep(RECONCILE_S)
+
+    async def data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> str | None:
+        """CP-initiated DataTransfer on the first accepted link; the CSMS status, None offline."""
+        session = self._accepted_session()
+        if session is None:
+            return None
+        request = call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
+        result = await session.call(request)
+        return str(result.status)
+
+    def _accepted_session(self) -> LinkSession | None:
+        return next((s for s in self.sessions.values() if s.link.accepted), None)
+
+    async def authorize(self, id_tag: str) -> AuthResult | None:
+        """Ask the CSMS; None when no link is accepted or no valid answer came in time."""
+        session = self._accepted_session()
+        if session is None:
+            return None
+        try:
+            result = await session.call(call.Authorize(id_tag=id_tag))
+        except (*CONNECTION_ERRORS, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.warning("authorize got no answer", error=repr(exc))
+            return None
+        return _auth_entry(id_tag, result.id_tag_info)
+
+
+def _auth_entry(id_tag: str, info: dict[str, object]) -> AuthResult:
+    expiry = info.get("expiry_date")
+    parent = info.get("parent_id_tag")
+    return AuthEntry(
+        id_tag=id_tag,
+        status=AuthStatus(str(info.get("status"))),
+        expiry_at_s=from_iso(expiry) if isinstance(expiry, str) else None,
+        parent_id_tag=parent if isinstance(parent, str) else None,
+    )
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> str:
+    return repr(group.exceptions[0])

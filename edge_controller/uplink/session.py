@@ -1,0 +1,199 @@
+"""Everything that happens on one open connection of one identity.
+
+Order: BootNotification until Accepted (nothing else is sent before), then fresh
+StatusNotifications, Heartbeats, the outbox sender and CSMS-triggered follow-ups, all in one
+TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from edge_controller.domain.commands import StartSession, StopSession
+from edge_controller.uplink import diagnostics
+from edge_controller.uplink import status as status_mod
+from edge_controller.uplink.charge_point import EdgeChargePoint
+from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.link import (
+    AuthorizedStart,
+    Followup,
+    Link,
+    Reboot,
+    Trigger,
+    UploadDiagnostics,
+)
+from edge_controller.uplink.ocpp_compat import OCPPError, call
+from edge_controller.uplink.sender import OutboxSender
+from edge_controller.uplink.wakeup import Wakeup
+
+STATUS_POLL_S = 1.0
+BOOT_RETRY_S = 30.0
+
+
+class RebootRequested(Exception):
+    """The CSMS asked for a Reset: close the connection and boot again."""
+
+
+class LinkSession:
+    def __init__(self, link: Link, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
+        self.link = link
+        self.cp = cp
+        self.sender = OutboxSender(link, self.call, wakeup)
+        self._last_status: dict[int, status_mod.ConnectorStatus] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def call(self, request: Any) -> Any:
+        return await self.cp.call(request, suppress=False)
+
+    async def call_quietly(self, request: Any) -> Any | None:
+        """For messages the CSMS may refuse without consequence: log, and go on."""
+        try:
+            return await self.call(request)
+        except (OCPPError, TimeoutError) as exc:
+            action = type(request).__name__
+            self.link.log.warning("CSMS did not take a message", action=action, error=repr(exc))
+            return None
+
+    def now_iso(self) -> str:
+        return to_iso(self.link.clock.now_s(self.link.now_s()))
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            self.tasks.append(group.create_task(self.cp.start()))
+            await self.boot()
+            for job in (self.heartbeats(), self.statuses(), self.sender.run(), self.followups()):
+                self.tasks.append(group.create_task(job))
+
+    def cancel_tasks(self) -> None:
+        """Cancel every task again (a 3.11 wait_for inside the library can swallow one)."""
+        for task in self.tasks:
+            task.cancel()
+
+    async def boot(self) -> None:
+        settings = self.link.settings
+        request = call.BootNotification(
+            charge_point_model=settings.charge_point_model,
+            charge_point_vendor=settings.charge_point_vendor,
+            firmware_version=settings.firmware_version,
+        )
+        while True:
+            result = await self.call(request)
+            self.link.clock.sync(result.current_time, self.link.now_s())
+            if result.status == "Accepted":
+                if result.interval > 0:
+                    self.link.config.set("HeartbeatInterval", str(int(result.interval)))
+                self.link.accepted = True
+                self.link.log.info("boot accepted", interval_s=result.interval)
+                return
+            self.link.log.warning("boot not accepted", status=result.status)
+            await asyncio.sleep(result.interval if result.interval > 0 else BOOT_RETRY_S)
+
+    async def heartbeats(self) -> None:
+        while True:
+            interval_s = self.link.config.int_value("HeartbeatInterval", 300) or 300
+            # A new HeartbeatInterval restarts the wait with the new period.
+            if not await self.link.heartbeat_changed.wait(interval_s):
+                await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        result = await self.call_quietly(call.Heartbeat())
+        if result is not None:
+            self.link.clock.sync(result.current_time, self.link.now_s())
+
+    def current_statuses(self) -> list[status_mod.ConnectorStatus]:
+        config = self.link.config
+        local_ids = self.link.topology.connectors(self.link.identity)
+        views = {v.connector_id: v for v in self.link.status.connectors()}
+        found = [status_mod.charge_point_status(config.inoperative(0))]
+        for number, local in enumerate(local_ids, start=1):
+            view = views.get(local)
+            found.append(status_mod.connector_status(number, view, config.inoperative(number)))
+        return found
+
+    async def statuses(self) -> None:
+        while True:
+            for current in self.current_statuses():
+                if self._last_status.get(current.connector) != current:
+                    await self.send_status(current)
+            await asyncio.sleep(STATUS_POLL_S)
+
+    async def send_status(self, current: status_mod.ConnectorStatus) -> None:
+        payload = current.payload(self.now_iso())
+        await self.call_quietly(call.StatusNotification(**_snake(payload)))
+        # A refused status is not retried (it is not transaction data): the next change is sent,
+        # and every reconnect sends the whole current status again.
+        self._last_status[current.connector] = current
+
+    async def followups(self) -> None:
+        while True:
+            followup = await self.link.followups.get()
+            await self.run_followup(followup)
+
+    async def run_followup(self, followup: Followup) -> None:
+        if isinstance(followup, Trigger):
+            await self.triggered(followup)
+        elif isinstance(followup, AuthorizedStart):
+            result = await self.call_quietly(call.Authorize(id_tag=followup.id_tag))
+            if result is not None and result.id_tag_info.get("status") == "Accepted":
+                self.link.commands.submit(
+                    StartSession(followup.connector_id, followup.id_tag, "csms")
+                )
+        elif isinstance(followup, UploadDiagnostics):
+            await self.upload_diagnostics(followup)
+        elif isinstance(followup, Reboot):
+            for view in self.link.status.connectors():
+                if view.session_id and view.connector_id in self.link.topology.connectors(
+                    self.link.identity
+                ):
+                    self.link.commands.submit(
+                        StopSession(view.connector_id, f"csms {followup.kind} reset")
+                    )
+            raise RebootRequested(followup.kind)
+
+    async def _diagnostics_status(self, status: str) -> None:
+        self.link.diagnostics_status = status
+        await self.call_quietly(call.DiagnosticsStatusNotification(status=status))
+
+    async def upload_diagnostics(self, job: UploadDiagnostics) -> None:
+        await self._diagnostics_status("Uploading")
+        files = diagnostics.own_files(
+            self.link.config.items(), await self.link.outbox.backlog(self.link.identity)
+        )
+        if self.link.diagnostics is not None:
+            files.update(await self.link.diagnostics.files())
+        data = diagnostics.bundle(files)
+        where = diagnostics.safe_location(job.location)
+        for attempt in range(job.retries + 1):
+            try:
+                await diagnostics.upload(job.location, job.file_name, data)
+            except diagnostics.UploadFailed as exc:
+                self.link.log.warning("diagnostics upload failed", location=where, error=str(exc))
+                if attempt < job.retries:
+                    await asyncio.sleep(job.retry_interval_s)
+                continue
+            self.link.log.info("diagnostics uploaded", location=where, bytes=len(data))
+            await self._diagnostics_status("Uploaded")
+            return
+        await self._diagnostics_status("UploadFailed")
+
+    async def triggered(self, trigger: Trigger) -> None:
+        if trigger.message == "BootNotification":
+            await self.boot()
+        elif trigger.message == "Heartbeat":
+            await self.heartbeat()
+        elif trigger.message == "StatusNotification":
+            for current in self.current_statuses():
+                if trigger.connector in (None, current.connector):
+                    await self.send_status(current)
+        elif trigger.message == "DiagnosticsStatusNotification":
+            status = self.link.diagnostics_status
+            await self.call_quietly(call.DiagnosticsStatusNotification(status=status))
+        elif trigger.message == "FirmwareStatusNotification":
+            # Firmware updates are not offered, so the honest status is always Idle.
+            await self.call_quietly(call.FirmwareStatusNotification(status="Idle"))
+
+
+def _snake(payload: dict[str, object]) -> dict[str, Any]:
+    names = {"connectorId": "connector_id", "errorCode": "error_code"}
+    return {names.get(k, k): v for k, v in payload.items()}

@@ -1,0 +1,74 @@
+"""StatusNotification contents from connector views. Pure.
+
+Vendor codes end at the driver edge, so the OCPP errorCode is derived from the fault text the
+driver produced; the text itself goes to ``info`` (at most 50 characters by the 1.6 schema).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_controller.domain.snapshot import Availability, ConnectorView
+
+INFO_MAX_CHARS = 50
+
+_ERROR_WORDS: tuple[tuple[str, str], ...] = (
+    ("ground", "GroundFailure"),
+    ("rcd", "GroundFailure"),
+    ("residual", "GroundFailure"),
+    ("overcurrent", "OverCurrentFailure"),
+    ("over current", "OverCurrentFailure"),
+    ("temperature", "HighTemperature"),
+    ("overheat", "HighTemperature"),
+    ("voltage", "OverVoltage"),
+    ("lock", "ConnectorLockFailure"),
+    ("pilot", "EVCommunicationError"),
+    ("reader", "ReaderFailure"),
+    ("meter", "PowerMeterFailure"),
+    ("relay", "PowerSwitchFailure"),
+    ("contactor", "PowerSwitchFailure"),
+    ("weld", "PowerSwitchFailure"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorStatus:
+    connector: int
+    status: str
+    error_code: str = "NoError"
+    info: str | None = None
+
+    def payload(self, timestamp_iso: str) -> dict[str, object]:
+        body: dict[str, object] = {
+            "connectorId": self.connector,
+            "errorCode": self.error_code,
+            "status": self.status,
+            "timestamp": timestamp_iso,
+        }
+        if self.info:
+            body["info"] = self.info
+        return body
+
+
+def error_code(fault_text: str | None) -> str:
+    if not fault_text:
+        return "NoError"
+    lowered = fault_text.lower()
+    return next((code for word, code in _ERROR_WORDS if word in lowered), "OtherError")
+
+
+def connector_status(
+    connector: int, view: ConnectorView | None, inoperative: bool
+) -> ConnectorStatus:
+    if view is None:
+        return ConnectorStatus(connector, "Unavailable", "InternalError", "no data from charger")
+    status = view.availability
+    if inoperative and not view.session_id and status is not Availability.FAULTED:
+        status = Availability.UNAVAILABLE
+    info = view.fault_text[:INFO_MAX_CHARS] if view.fault_text else None
+    code = error_code(view.fault_text) if status is Availability.FAULTED else "NoError"
+    return ConnectorStatus(connector, status.value, code, info)
+
+
+def charge_point_status(inoperative: bool) -> ConnectorStatus:
+    return ConnectorStatus(0, "Unavailable" if inoperative else "Available")

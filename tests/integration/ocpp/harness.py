@@ -1,0 +1,182 @@
+"""Shared pieces for the OCPP integration tests: a real outbox, a real CSMS, the uplink."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edge_controller.domain.commands import Command
+from edge_controller.domain.model import Limit
+from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.settings import OcppSettings
+from edge_controller.sim.csms import BenchCsms
+from edge_controller.storage.database import Database
+from edge_controller.storage.outbox import Outbox
+from edge_controller.uplink.diagnostics import DiagnosticsSource
+from edge_controller.uplink.ports import AuthLists, MeterSample
+from edge_controller.uplink.service import OcppUplink
+from edge_controller.uplink.topology import Topology
+
+IDENTITY = "site1"
+
+
+@dataclass
+class FakeSite:
+    """The daemon side the uplink talks to: records commands, serves connector views."""
+
+    views: dict[str, ConnectorView] = field(default_factory=dict)
+    commands: list[Command] = field(default_factory=list)
+    confirmed: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def transaction_confirmed(
+        self, session_local_id: int, transaction_id: int, id_tag_status: str
+    ) -> None:
+        self.confirmed.append((session_local_id, transaction_id, id_tag_status))
+
+    def submit(self, command: Command) -> bool:
+        self.commands.append(command)
+        return True
+
+    def connectors(self) -> Sequence[ConnectorView]:
+        return list(self.views.values())
+
+    def set(self, connector_id: str, availability: Availability, **changes: Any) -> None:
+        view = self.views.get(connector_id) or ConnectorView(connector_id, availability, 16.0, "")
+        self.views[connector_id] = replace(view, availability=availability, **changes)
+
+
+def settings_for(url: str, **overrides: Any) -> OcppSettings:
+    values: dict[str, Any] = {
+        "enabled": True,
+        "url": url,
+        "identity": IDENTITY,
+        "call_timeout_s": 2.0,
+        "reconnect_min_s": 0.05,
+        "reconnect_max_s": 0.2,
+        "ping_interval_s": 1.0,
+        "dead_timeout_s": 2.0,
+        "transaction_message_retry_interval_s": 1.0,
+    }
+    values.update(overrides)
+    return OcppSettings(**values)
+
+
+async def wait_for(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def open_outbox(path: Path) -> AsyncIterator[Outbox]:
+    db = await Database.open(path)
+    try:
+        yield Outbox(db)
+    finally:
+        await db.close()
+
+
+@asynccontextmanager
+async def running_csms(csms: BenchCsms) -> AsyncIterator[int]:
+    server = await csms.start("127.0.0.1", 0)
+    try:
+        yield next(iter(server.sockets)).getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@asynccontextmanager
+async def running_uplink(
+    settings: OcppSettings,
+    site: FakeSite,
+    outbox: Outbox,
+    state_dir: Path,
+    chargers: dict[str, int],
+    *,
+    now_s: Callable[[], float] = time.time,
+    meters: FakeMeters | None = None,
+    limits: FakeLimits | None = None,
+    auth_lists: AuthLists | None = None,
+    diagnostics: DiagnosticsSource | None = None,
+) -> AsyncIterator[OcppUplink]:
+    topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
+    uplink = OcppUplink(
+        settings,
+        topology,
+        state_dir=state_dir,
+        commands=site,
+        status=site,
+        outbox=outbox,
+        now_s=now_s,
+        meters=meters,
+        limits=limits,
+        auth_lists=auth_lists,
+        diagnostics=diagnostics,
+        transactions=site,
+    )
+    task = asyncio.create_task(uplink.run())
+    try:
+        yield uplink
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def start_payload(
+    connector_id: str, id_tag: str = "AABBCCDD", meter_wh: int = 1000
+) -> dict[str, Any]:
+    return {
+        "connectorId": connector_id,
+        "idTag": id_tag,
+        "meterStart": meter_wh,
+        "timestamp": "2026-11-27T00:00:00.000Z",
+    }
+
+
+def meter_payload(connector_id: str, energy_wh: int, at: str) -> dict[str, Any]:
+    sampled = [
+        {
+            "value": str(energy_wh),
+            "measurand": "Energy.Active.Import.Register",
+            "unit": "Wh",
+            "context": "Sample.Periodic",
+        }
+    ]
+    return {"connectorId": connector_id, "meterValue": [{"timestamp": at, "sampledValue": sampled}]}
+
+
+def stop_payload(meter_wh: int, reason: str = "Local") -> dict[str, Any]:
+    return {"meterStop": meter_wh, "timestamp": "2026-11-27T01:00:00.000Z", "reason": reason}
+
+
+@dataclass
+class FakeMeters:
+    """Meter samples per connector, as the telemetry side would provide them."""
+
+    samples: dict[str, MeterSample] = field(default_factory=dict)
+
+    def sample(self, connector_id: str) -> MeterSample | None:
+        return self.samples.get(connector_id)
+
+
+@dataclass
+class FakeLimits:
+    """What the load balancer receives from the uplink."""
+
+    connectors: dict[str, Limit] = field(default_factory=dict)
+    total: Limit | None = None
+    updates: int = 0
+
+    def set_external_limits(
+        self, scope: str, connectors: Mapping[str, Limit], total: Limit | None
+    ) -> None:
+        self.connectors, self.total = dict(connectors), total
+        self.updates += 1

@@ -1,0 +1,56 @@
+"""The schema-strict Node.js CSMS (tests/peers/strict_csms.js) as an async fixture helper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PEERS = Path(__file__).resolve().parents[2] / "peers"
+
+
+@dataclass
+class StrictPeer:
+    port: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def calls(self, action: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == "call" and action in (None, e["action"])]
+
+    def invalid(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == "invalid"]
+
+
+async def _read(process: asyncio.subprocess.Process, peer: StrictPeer) -> None:
+    assert process.stdout is not None
+    async for line in process.stdout:
+        peer.events.append(json.loads(line))
+
+
+@asynccontextmanager
+async def strict_peer() -> AsyncIterator[StrictPeer]:
+    node = shutil.which("node")
+    assert node is not None, "node is required for the strict CSMS peer"
+    assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
+    process = await asyncio.create_subprocess_exec(
+        node, str(PEERS / "strict_csms.js"), "0", cwd=PEERS, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(await asyncio.wait_for(process.stdout.readline(), 15))
+        peer = StrictPeer(port=int(first["port"]))
+        reader = asyncio.create_task(_read(process, peer))
+        try:
+            yield peer
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()

@@ -1,0 +1,84 @@
+"""Sampled and clock-aligned MeterValues, checked by the schema-strict peer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_controller.domain.snapshot import Availability
+from edge_controller.uplink.clock import from_iso
+from edge_controller.uplink.ports import MeterSample
+from tests.integration.ocpp.harness import (
+    FakeMeters,
+    FakeSite,
+    open_outbox,
+    running_uplink,
+    settings_for,
+    start_payload,
+    wait_for,
+)
+from tests.integration.ocpp.strict_peer import strict_peer
+
+pytestmark = pytest.mark.integration
+ALL = [
+    "Energy.Active.Import.Register",
+    "Power.Active.Import",
+    "Current.Import",
+    "Current.Offered",
+    "Voltage",
+    "SoC",
+]
+
+
+async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -> None:
+    site = FakeSite()
+    site.set("c1:1", Availability.CHARGING, session_id="5")
+    site.set("c1:2", Availability.AVAILABLE)
+    sample = MeterSample(
+        at_s=0.0,
+        energy_register_wh=12345.4,
+        power_w=7360.0,
+        current_a=(10.0, 10.5, 11.0),
+        voltage_v=(230.0, 231.0, 229.5),
+        offered_current_a=16.0,
+        soc_pct=42.0,
+    )
+    idle = MeterSample(at_s=0.0, energy_register_wh=500.0)
+    meters = FakeMeters({"c1:1": sample, "c1:2": idle})
+    async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
+        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=5)
+        settings = settings_for(
+            f"ws://127.0.0.1:{peer.port}",
+            meter_value_sample_interval_s=1,
+            clock_aligned_data_interval_s=2,
+            meter_values_sampled_data=ALL,
+            meter_values_aligned_data=["Energy.Active.Import.Register"],
+        )
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2}, meters=meters):
+            await wait_for(lambda: _count(peer, "Sample.Periodic") >= 2)
+            await wait_for(lambda: _count(peer, "Sample.Clock") >= 2)
+    assert peer.invalid() == []
+    values = peer.calls("MeterValues")
+    periodic = [v["params"] for v in values if _context(v) == "Sample.Periodic"]
+    assert all(p["transactionId"] == 1 and p["connectorId"] == 1 for p in periodic)
+    measurands = [s["measurand"] for s in periodic[0]["meterValue"][0]["sampledValue"]]
+    assert measurands.count("Current.Import") == 3 and measurands.count("Voltage") == 3
+    assert set(measurands) == set(ALL)
+    aligned = [v["params"] for v in values if _context(v) == "Sample.Clock"]
+    idle_aligned = [a for a in aligned if a["connectorId"] == 2]
+    assert idle_aligned and all("transactionId" not in a for a in idle_aligned)
+    for item in aligned:
+        at_s = from_iso(item["meterValue"][0]["timestamp"])
+        assert at_s % 2 == 0  # exactly on the boundary
+
+
+def _context(call: dict[str, object]) -> str:
+    params = call["params"]
+    assert isinstance(params, dict)
+    return str(params["meterValue"][0]["sampledValue"][0].get("context"))
+
+
+def _count(peer: object, context: str) -> int:
+    calls = peer.calls("MeterValues")  # type: ignore[attr-defined]
+    return sum(1 for c in calls if _context(c) == context)
