@@ -39,6 +39,7 @@ class Connector:
     session_energy_wh: float = 0.0
     leave_at_s: float | None = None
     phases_limit: int = 3  # phase switching: the charger may close only one contactor
+    wired_phases: int = 3  # a charger installed on one phase feeds only its L1
 
     @property
     def drawn_a(self) -> float:
@@ -46,7 +47,9 @@ class Connector:
 
     @property
     def ev_phases(self) -> int:
-        return min(self.ev.phases, self.phases_limit) if self.ev is not None else 0
+        if self.ev is None:
+            return 0
+        return min(self.ev.phases, self.phases_limit, self.wired_phases)
 
     def phase_currents_a(self) -> tuple[float, float, float]:
         """Current on the charger's own L1, L2, L3 terminals (before phase rotation)."""
@@ -132,7 +135,8 @@ class ChargerModel:
         if ev is None:
             connector.state = "F" if self.fault else "A"
             return
-        energy_wh = ev.step(now_s, connector.offered_a, voltage_v, connector.phases_limit)
+        phases = min(connector.phases_limit, connector.wired_phases)
+        energy_wh = ev.step(now_s, connector.offered_a, voltage_v, phases)
         connector.energy_wh += energy_wh
         connector.session_energy_wh += energy_wh
         if connector.leave_at_s is not None and now_s >= connector.leave_at_s:

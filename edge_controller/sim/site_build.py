@@ -124,6 +124,8 @@ def build_site(
             continue
         profile = profiles(charger.profile)
         physics = _charger_model(charger, profile, sim.startup_current_a)
+        for connector in physics.connectors:
+            connector.wired_phases = 1 if len(charger.phase_rotation) == 2 else 3
         model.chargers[cid] = ChargerWiring(physics, charger.phase_rotation, charger.feeder)
         chargers[cid] = ChargerDevice(cid, profile, physics, lambda: model.voltage_v)
     meters: dict[str, MeterDevice] = {}

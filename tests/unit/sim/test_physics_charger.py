@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from edge_controller.sim.physics_charger import UNPLUG_AFTER_S, ChargerConfig, ChargerModel
-from edge_controller.sim.physics_ev import EvProfile
+from edge_controller.sim.physics_charger import (
+    UNPLUG_AFTER_S,
+    ChargerConfig,
+    ChargerModel,
+    Connector,
+)
+from edge_controller.sim.physics_ev import Ev, EvProfile
 
 V = 230.0
 QUICK_EV = EvProfile(phases=3, max_current_a=16.0, response_delay_s=0.0)
@@ -134,3 +139,12 @@ def test_disabling_pauses_in_state_b_and_draws_nothing() -> None:
     charger.write_enabled(2.0, 1, False)
     charger.step(2.0, V)
     assert (charger.connector(1).state, charger.connector(1).drawn_a) == ("B", 0.0)
+
+
+def test_a_charger_wired_on_one_phase_feeds_a_three_phase_ev_on_one_phase() -> None:
+    connector = Connector(1, wired_phases=1)
+    connector.ev = Ev(EvProfile(phases=3, max_current_a=16.0), 0.0)
+    connector.ev.drawn_a = 16.0
+    connector.state = "C"
+    assert connector.ev_phases == 1
+    assert connector.phase_currents_a() == (16.0, 0.0, 0.0)
