@@ -107,7 +107,10 @@ class SiteSettings(Section):
         0.1, gt=0, le=1, description="offers are rounded down to this step"
     )
     decrease_settle_s: float = Field(
-        5.0, ge=0, le=60, description="after a decrease, increases wait this long (EVs follow)"
+        5.0,
+        ge=5,
+        le=60,
+        description="after a decrease, increases wait this long: IEC 61851 gives EVs 5 s to follow",
     )
 
     @field_validator("fallback_current_a")

@@ -26,7 +26,7 @@ from edge_controller.domain.balancing import (
 from edge_controller.domain.balancing_views import availability
 from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
-from edge_controller.domain.snapshot import ConnectorView, SiteView
+from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, DeviceWatchdog, Meter, NotSupported
 from edge_controller.services.poller import Poller
@@ -304,7 +304,7 @@ class SiteController:
         views = tuple(
             ConnectorView(
                 connector_id=d.connector_id,
-                availability=availability(d.state, alloc.current_a(d.connector_id), d.enabled),
+                availability=self._availability(d, alloc),
                 offered_current_a=alloc.current_a(d.connector_id),
                 limit_reason=alloc.connectors[d.connector_id].reason,
                 measured_current_a=d.measured_current_a or (0.0, 0.0, 0.0),
@@ -326,6 +326,15 @@ class SiteController:
         )
         self._view_event.set()
         self._view_event = asyncio.Event()
+
+
+    def _availability(self, demand: ConnectorDemand, alloc: Allocation) -> Availability:
+        seen = availability(demand.state, alloc.current_a(demand.connector_id), demand.enabled)
+        waiting = not self._conns[demand.connector_id].authorized
+        # Plugged in but no session yet: OCPP calls that Preparing (a remote start may follow).
+        if waiting and seen is Availability.SUSPENDED_EVSE:
+            return Availability.PREPARING
+        return seen
 
 
 def _limit(current_a: float | None, source: str, what: str) -> Limit | None:

@@ -7,6 +7,7 @@ Every handler validates its input and answers 400 with ``{"error": ...}`` on a b
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from edge_controller.settings import SimEvProfileSettings
 from edge_controller.sim.registers import TABLE_OF_FUNCTION
+from edge_controller.sim.rfid import ReaderBusy, ReaderUnavailable, VirtualReaders
 from edge_controller.sim.sim_site import SimConflict, SimError, SimSite
 from edge_controller.sim.site_build import base_current, ev_profile
 
@@ -23,6 +25,7 @@ SITE = web.AppKey("site", SimSite)
 Clock = Callable[[], float]
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 PROFILES = web.AppKey("ev_profiles", dict[str, SimEvProfileSettings])
+READERS = web.AppKey("readers", VirtualReaders)
 _READ_FUNCTION = {table: fc for fc, table in TABLE_OF_FUNCTION.items() if fc in (1, 2, 3, 4)}
 
 
@@ -137,11 +140,35 @@ async def get_registers(request: web.Request) -> web.Response:
     return web.json_response({"table": table, "address": address, "words": words})
 
 
+async def tap_card(request: web.Request) -> web.Response:
+    """Hold a card on a simulated reader; answers once the card is lifted again."""
+    body = await _body(request)
+    readers = request.app[READERS]
+    reader_id = request.match_info["reader"]
+    if reader_id not in readers.slots:
+        raise SimError(f"no simulated reader {reader_id!r} (known: {sorted(readers.slots)})")
+    uid = body.get("uid")
+    if not isinstance(uid, str):
+        raise ValueError('uid must be a hex string, e.g. "04A1B2C3"')
+    try:
+        result = await readers.tap(reader_id, uid, float(body.get("hold_s", 1.0)))
+    except ReaderBusy as exc:
+        return _error(409, str(exc))
+    except ReaderUnavailable as exc:
+        return _error(503, str(exc))
+    return web.json_response(result.as_dict())
+
+
 def control_app(
-    site: SimSite, clock: Callable[[], float], ev_profiles: dict[str, SimEvProfileSettings]
+    site: SimSite,
+    clock: Callable[[], float],
+    ev_profiles: dict[str, SimEvProfileSettings],
+    readers: VirtualReaders | None = None,
 ) -> web.Application:
+    """``readers``: the simulated RFID readers (default: from ``EDGE_CONTROLLER_SIM_READERS``)."""
     app = web.Application()
     app[SITE], app[CLOCK], app[PROFILES] = site, clock, ev_profiles
+    app[READERS] = readers if readers is not None else VirtualReaders.from_environ(os.environ)
     routes = [
         web.get("/state", _guarded(get_state)),
         web.post("/connectors/{connector}/plug", _guarded(plug)),
@@ -152,6 +179,7 @@ def control_app(
         web.get("/devices/{device}/registers", _guarded(get_registers)),
         web.post("/devices/{device}/faults", _guarded(inject_fault)),
         web.delete("/devices/{device}/faults", _guarded(clear_faults)),
+        web.post("/readers/{reader}/tap", _guarded(tap_card)),
     ]
     app.add_routes(routes)
     return app

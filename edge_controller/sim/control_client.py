@@ -101,3 +101,7 @@ class SimControlClient:
         data = await self._call("GET", f"/devices/{device_id}/registers", params=params)
         words: list[int] = data["words"]
         return words
+
+    async def tap(self, reader_id: str, uid: str, hold_s: float = 1.0) -> dict[str, Any]:
+        """Hold a card on a simulated reader for ``hold_s`` s (returns after it is lifted)."""
+        return await self._call("POST", f"/readers/{reader_id}/tap", {"uid": uid, "hold_s": hold_s})

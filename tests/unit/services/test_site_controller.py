@@ -305,3 +305,21 @@ async def test_session_gate_offers_nothing_until_authorised_and_relays_statuses(
     assert rig.offered() == [0.0, 0.0]  # a decrease is applied at once
     with pytest.raises(ValueError, match="unknown connector"):
         controller.authorize_charging("nope:1", True)
+
+
+async def test_a_plugged_ev_waiting_for_a_session_is_preparing() -> None:
+    clock, log = Clock(), list[tuple[str, float]]()
+    charger = MemoryCharger("c1:1", log, state=CpState.B)
+    controller = SiteController(
+        "test",
+        Site(grid_limit_a=32.0),
+        [ConnectorSetup("c1:1", charger, authorized_at_start=False)],
+        GridMeter([charger]),
+        clock=clock,
+    )
+    rig = Rig(clock, [charger], GridMeter([charger]), controller, log)
+    await rig.advance(0)
+    assert controller.snapshot().connectors[0].availability is Availability.PREPARING
+    controller.authorize_charging("c1:1", True)
+    await rig.advance(1)
+    assert controller.snapshot().connectors[0].availability is not Availability.PREPARING

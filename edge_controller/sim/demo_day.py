@@ -1,0 +1,307 @@
+"""The demo's scripted day: EVs come and go, the building peaks, the CSMS drops out, a card taps.
+
+It plays the world around the site: drivers and their EVs (the simulator's control interface),
+the operator's backend (the bench CSMS, run as a child process: remote starts, the local
+authorization list, an outage). The day is compressed (``seconds_per_hour``) and repeats.
+One line per step goes to stdout. Run by scripts/demo.sh::
+
+    python -m edge_controller.sim.demo_day --config config/demo.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlparse
+
+import aiohttp
+
+from edge_controller.api.client import DaemonNotRunning, fetch_status
+from edge_controller.api.server import STATUS_SOCKET
+from edge_controller.domain.snapshot import SiteView
+from edge_controller.settings import Settings
+from edge_controller.sim.control_client import SimControlClient, SimControlError
+from edge_controller.sim.demo_csms import CsmsProcess, CsmsUnavailable
+
+STAFF_CARD_UID = "04A1B2C3D4E5F6"  # in the local list the CSMS sends; taps on reader "entrance"
+DAY_START_H = 7.0
+DEFAULT_SECONDS_PER_HOUR = 8.0
+TAP_HOLD_S = 1.5
+CONNECT_WAIT_S = 10.0
+SESSION_WAIT_S = 6.0
+StatusSource = Callable[[], Awaitable[SiteView]]
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrive:
+    connector: str
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    connector: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStart:
+    connector: str
+    id_tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class BaseLoad:
+    current_a: tuple[float, float, float]
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class CsmsUp:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CsmsDown:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SendLocalList:
+    id_tags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    reader: str
+    uid: str
+
+
+Action = Arrive | Leave | RemoteStart | BaseLoad | CsmsUp | CsmsDown | SendLocalList | Tap
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at_h: float  # hour of the simulated day (7.5 = 07:30)
+    action: Action
+
+
+# Drivers start in the operator's app (RemoteStart) and plug in a few minutes later; the
+# staff card is tapped after plugging in.
+DAY: tuple[Step, ...] = (
+    Step(7.0, CsmsUp()),
+    Step(7.0, BaseLoad((14, 11, 12), "morning")),
+    Step(7.1, SendLocalList((STAFF_CARD_UID,))),
+    Step(7.15, RemoteStart("keba:1", "APP-1001")),
+    Step(7.25, Arrive("keba:1", "compact")),
+    Step(7.65, RemoteStart("charx:1", "APP-1002")),
+    Step(7.75, Arrive("charx:1", "van")),
+    Step(8.4, RemoteStart("charx:2", "APP-1003")),
+    Step(8.5, Arrive("charx:2", "hatch1")),
+    Step(8.9, RemoteStart("hd1:1", "APP-1004")),
+    Step(9.0, Arrive("hd1:1", "compact")),
+    Step(10.0, BaseLoad((34, 30, 32), "peak: kitchen and heat pumps")),
+    Step(10.9, RemoteStart("charx:3", "APP-1005")),
+    Step(11.0, Arrive("charx:3", "plugin")),
+    Step(12.0, BaseLoad((16, 13, 14), "peak over")),
+    Step(12.5, CsmsDown()),
+    Step(13.0, Arrive("hd2:1", "plugin")),
+    Step(13.2, Tap("entrance", STAFF_CARD_UID)),
+    Step(14.5, CsmsUp()),
+    Step(15.0, Leave("keba:1")),
+    Step(16.0, Leave("charx:1")),
+    Step(17.0, Leave("charx:2")),
+    Step(17.0, Leave("hd1:1")),
+    Step(18.0, Leave("charx:3")),
+    Step(18.0, Leave("hd2:1")),
+    Step(18.5, BaseLoad((18, 16, 19), "evening")),
+)
+DAY_END_H = 19.0
+
+
+def clock_text(at_h: float) -> str:
+    minutes = round(at_h * 60)
+    return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
+
+
+def describe(action: Action, ocpp_numbers: dict[str, int]) -> str:
+    """One line a newcomer understands (before the step's outcome is known)."""
+    match action:
+        case Arrive(connector, profile):
+            return f"an EV ({profile}) plugs in at {connector}"
+        case Leave(connector):
+            return f"the EV at {connector} leaves: the session stops, the connector frees up"
+        case RemoteStart(connector, id_tag):
+            where = f"connector {ocpp_numbers.get(connector, '?')} ({connector})"
+            return f"app start: the backend sends RemoteStartTransaction {id_tag} to {where}"
+        case BaseLoad(current_a, why):
+            l1, l2, l3 = current_a
+            return f"building load {l1:g}/{l2:g}/{l3:g} A ({why}); the chargers share the rest"
+        case CsmsUp():
+            return "CSMS up: the uplink connects and sends what waited in the outbox"
+        case CsmsDown():
+            return "CSMS outage: the uplink goes offline, transactions queue in the outbox"
+        case SendLocalList(id_tags):
+            return f"backend: SendLocalList (Full) with the staff card {', '.join(id_tags)}"
+        case Tap(reader, uid):
+            return f"a driver taps card {uid} on reader {reader}"
+
+
+def timeline(
+    steps: Sequence[Step], seconds_per_hour: float, start_h: float = DAY_START_H
+) -> list[tuple[float, Step]]:
+    """Each step with its offset in real seconds from the start of the day, in order."""
+    if seconds_per_hour <= 0:
+        raise ValueError("seconds_per_hour must be positive")
+    ordered = sorted(steps, key=lambda s: s.at_h)  # stable: same hour keeps the script order
+    return [((s.at_h - start_h) * seconds_per_hour, s) for s in ordered]
+
+
+def ocpp_connector_numbers(settings: Settings) -> dict[str, int]:
+    """OCPP connector numbers of the site topology: 1..N across chargers in config order."""
+    ids = [f"{cid}:{n}" for cid, c in settings.chargers.items() for n in range(1, c.connectors + 1)]
+    return {cid: number for number, cid in enumerate(ids, start=1)}
+
+
+class DemoDay:
+    def __init__(
+        self,
+        settings: Settings,
+        sim: SimControlClient,
+        csms: CsmsProcess,
+        out: TextIO,
+        status: StatusSource,
+        *,
+        connect_wait_s: float = CONNECT_WAIT_S,
+    ) -> None:
+        self.sim, self.csms, self.out, self.status = sim, csms, out, status
+        self.connect_wait_s = connect_wait_s
+        self.identity = settings.ocpp.identity or settings.site.id
+        self.numbers = ocpp_connector_numbers(settings)
+        self.reader_connectors = {rid: r.connectors for rid, r in settings.readers.items()}
+        self.day = 0
+
+    def say(self, at_h: float, text: str) -> None:
+        print(f"[day {self.day} {clock_text(at_h)}] {text}", file=self.out, flush=True)
+
+    async def run(self, seconds_per_hour: float, days: int) -> None:
+        loop = asyncio.get_running_loop()
+        while days <= 0 or self.day < days:
+            self.day += 1
+            start_s = loop.time()
+            for offset_s, step in timeline(DAY, seconds_per_hour):
+                await asyncio.sleep(max(0.0, start_s + offset_s - loop.time()))
+                self.say(step.at_h, describe(step.action, self.numbers))
+                outcome = await self.perform(step.action)
+                if outcome:
+                    self.say(step.at_h, f"  → {outcome}")
+            end_s = start_s + (DAY_END_H - DAY_START_H) * seconds_per_hour
+            await asyncio.sleep(max(0.0, end_s - loop.time()))
+            self.say(DAY_END_H, "the day is over; the next one starts (Ctrl-C ends the demo)")
+
+    async def perform(self, action: Action) -> str:
+        """Do one step; a failure is reported as its outcome and the day goes on."""
+        try:
+            return await self._perform(action)
+        except (SimControlError, CsmsUnavailable, aiohttp.ClientError, TimeoutError) as exc:
+            return f"not done: {exc}"
+
+    async def _perform(self, action: Action) -> str:
+        match action:
+            case Arrive(connector, profile):
+                await self.sim.plug(connector, profile=profile)
+            case Leave(connector):
+                await self.sim.unplug(connector)
+            case BaseLoad(current_a):
+                await self.sim.set_base_load(*current_a)
+            case CsmsUp():
+                await self.csms.start()
+                return await self._wait_connected()
+            case CsmsDown():
+                await self.csms.stop()
+            case RemoteStart(connector, id_tag):
+                payload = {"connectorId": self.numbers[connector], "idTag": id_tag}
+                answer = await self.csms.send(self.identity, "RemoteStartTransaction", payload)
+                return f"charge point answered {answer.get('status')}"
+            case SendLocalList(id_tags):
+                entries = [{"idTag": t, "idTagInfo": {"status": "Accepted"}} for t in id_tags]
+                payload = {"listVersion": self.day, "updateType": "Full",
+                           "localAuthorizationList": entries}  # fmt: skip
+                answer = await self.csms.send(self.identity, "SendLocalList", payload)
+                return f"charge point answered {answer.get('status')}"
+            case Tap(reader, uid):
+                result = await self.sim.tap(reader, uid, hold_s=TAP_HOLD_S)
+                if not any(str(a).startswith("FFCA") for a in result.get("apdus", [])):
+                    return "the reader did not read the card (see the daemon log)"
+                return await self._session_for(uid, self.reader_connectors.get(reader, []))
+        return ""
+
+    async def _wait_connected(self) -> str:
+        loop = asyncio.get_running_loop()
+        started_s = loop.time()
+        while loop.time() - started_s < self.connect_wait_s:
+            if self.identity in await self.csms.connected():
+                return f"{self.identity} connected after {loop.time() - started_s:.0f} s"
+            await asyncio.sleep(0.5)
+        return f"{self.identity} not connected yet (the daemon keeps retrying)"
+
+    async def _session_for(self, id_tag: str, connectors: Sequence[str]) -> str:
+        """Whether the daemon opened a session for ``id_tag`` on one of ``connectors``."""
+        for _ in range(int(SESSION_WAIT_S / 0.5)):
+            with contextlib.suppress(DaemonNotRunning):
+                view = await self.status()
+                for c in view.connectors:
+                    if c.connector_id in connectors and (c.id_tag or "").upper() == id_tag:
+                        return f"read; {c.connector_id} accepted it: session {c.session_id}"
+            await asyncio.sleep(0.5)
+        return "read, but no session started (daemon log: 'token decided' says why)"
+
+
+async def run(settings: Settings, seconds_per_hour: float, days: int, csms_log: Path) -> None:
+    url = urlparse(settings.ocpp.url or "ws://127.0.0.1:18900")
+    csms = CsmsProcess(url.hostname or "127.0.0.1", url.port or 80, csms_log)
+    sim_url = f"http://{settings.simulation.control_host}:{settings.simulation.control_port}"
+    socket_path = settings.storage.state_dir / STATUS_SOCKET
+    try:
+        async with SimControlClient(sim_url) as sim:
+            day = DemoDay(settings, sim, csms, sys.stdout, lambda: fetch_status(socket_path))
+            await day.run(seconds_per_hour, days)
+    finally:
+        await csms.stop()
+
+
+async def _main_async(settings: Settings, args: argparse.Namespace) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(run(settings, args.seconds_per_hour, args.days, args.csms_log))
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, task.cancel)  # the finally blocks stop the CSMS
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge_controller.config_load import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m edge_controller.sim.demo_day")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--seconds-per-hour", type=float, default=DEFAULT_SECONDS_PER_HOUR)
+    parser.add_argument("--days", type=int, default=0, help="0: repeat until stopped")
+    parser.add_argument("--csms-log", type=Path, default=Path("csms-messages.jsonl"))
+    args = parser.parse_args(argv)
+    asyncio.run(_main_async(load_settings(args.config), args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
