@@ -7,25 +7,24 @@ into an offered current per connector, each with the reason that bounds it:
    reading is stale or missing) and every charger that does not answer (assumed at its maximum);
 2. admission (``balancing_order``): priority classes first, then running sessions before waiting
    ones, rotated at an interval; an admitted connector's minimum must fit every limit;
-3. water-filling per priority class over the limit tree (``balancing_tree``);
+3. water-filling per priority class over the limit tree (``balancing_classes``,
+   ``balancing_fill``); both steps are skipped where no limit can bind (``balancing_outlook``);
 4. rounding down, hysteresis, and an independent final check that no limit is exceeded.
+
+It runs on every decision for up to a thousand connectors, so the working values are columns
+indexed by connector (``Columns``), and every sum is taken in the same order as the plain
+formulation kept in tests/unit/balancing/reference: the result is the same to the last bit.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from edge_controller.domain.balancing_budget import building_load, failsafe_problems, fixed_budget
-from edge_controller.domain.balancing_order import (
-    Candidate,
-    below_minimum,
-    candidate,
-    idle_reason,
-    own_cap,
-)
-from edge_controller.domain.balancing_tree import INF, Budget, Item, Tree, fill
+from edge_controller.domain.balancing_classes import admit_and_fill
+from edge_controller.domain.balancing_fill import Columns
+from edge_controller.domain.balancing_order import Candidate, Rules, classify
+from edge_controller.domain.balancing_tree import INF, Budget, Tree, tree_of
 from edge_controller.domain.balancing_types import (
     EPS_A,
     Allocation,
@@ -38,7 +37,6 @@ from edge_controller.domain.balancing_types import (
     Site,
     wiring_from_rotation,
 )
-from edge_controller.domain.model import Phases3
 
 __all__ = [
     "Allocation",
@@ -55,46 +53,15 @@ __all__ = [
     "wiring_from_rotation",
 ]
 
-Offer = tuple[float, str]
 Prev = Mapping[str, ConnectorAllocation]
+_UNAVAILABLE = ConnectorState.UNAVAILABLE
+_WANTING = (ConnectorState.WAITING, ConnectorState.CHARGING, ConnectorState.PAUSED)
 
 
 DEFAULT_POLICY = Policy()
-
-
-@dataclass(slots=True)
-class _Ctx:
-    """Per-call lookups, computed once: each connector's path in the tree, loaded grid phases
-    and previous allocation."""
-
-    tree: Tree
-    site: Site
-    building: Phases3
-    demands: Sequence[ConnectorDemand]
-    paths: list[tuple[int, ...]]
-    phases: list[tuple[int, ...]]
-    before: list[ConnectorAllocation | None]
-    fixed: Budget
-
-    @classmethod
-    def make(
-        cls, site: Site, demands: Sequence[ConnectorDemand], building: Phases3, prev: Prev
-    ) -> _Ctx:
-        tree = Tree.build(site)
-        paths = [tree.path(d.feeder) for d in demands]  # an unknown feeder fails loudly
-        phases = [d.grid_phases for d in demands]
-        before = [prev.get(d.connector_id) for d in demands]
-        fixed = fixed_budget(tree, site, building, demands)
-        return cls(tree, site, building, demands, paths, phases, before, fixed)
-
-    def budget(self, offers: Mapping[int, Offer] | None = None) -> Budget:
-        """The fixed loads (building, silent chargers) plus ``offers``, counted afresh."""
-        budget = self.fixed.copy()
-        paths, phases = self.paths, self.phases
-        budget.take_all(
-            [(paths[i], phases[i], current) for i, (current, _) in (offers or {}).items()]
-        )
-        return budget
+# Admission and water-filling let a constraint end at -EPS_A; the recount sums in another order,
+# so it may land an ulp beyond that. Rounding is not excess: the check allows a little more.
+OVER_A = 1.1 * EPS_A
 
 
 def allocate(
@@ -108,24 +75,30 @@ def allocate(
 ) -> Allocation:
     """Decide every connector's offered current. Deterministic for equal inputs."""
     stale = grid is None or now_s - grid.at_s > policy.stale_after_s
-    prev = previous.connectors if previous is not None else {}
-    ctx = _Ctx.make(site, demands, building_load(grid, demands, stale, policy), prev)
+    building = building_load(grid, demands, stale, policy)
+    tree = tree_of(site)
+    cols = _columns(tree, demands, previous.connectors if previous is not None else {})
     last_decrease_s = previous.last_decrease_at_s if previous is not None else -INF
     settling = now_s - last_decrease_s < policy.decrease_settle_s
-    offers: dict[int, Offer] = {}
-    cands = _candidates(ctx, offers, stale=stale, settling=settling, now_s=now_s, policy=policy)
-    budget = ctx.budget()
-    admitted = _admit(ctx, budget, sorted(cands, key=lambda c: c.sort_key), offers)
-    _fill_classes(ctx, budget, admitted, offers, policy)
-    if _hold_increases(ctx, offers):
+    rules = Rules.make(policy, cols, now_s=now_s, stale=stale, settling=settling)
+    cands, others = classify(demands, rules)
+    silent = [(cols.paths[i], demands[i]) for i in others if demands[i].state is _UNAVAILABLE]
+    fixed = fixed_budget(tree, site, building, silent)
+    admitted, rejected, offered = admit_and_fill(tree, fixed, cands, cols, policy)
+    decided = others + rejected + [index for _, index, _ in admitted]  # the order of decisions
+    final = fixed.copy()
+    if _hold_increases(demands, cols):
         last_decrease_s = now_s
-    notes, final = _enforce(ctx, admitted, offers)
+        final = _recount(fixed, cols, decided)
+    else:  # the offers are as counted while they were decided
+        final.take_tally(offered)
+    notes, final = _enforce(demands, fixed, cols, admitted, decided=decided, final=final)
     if stale:
         notes.append("grid meter stale")
     return Allocation(
         at_s=now_s,
-        connectors=_records(ctx, offers, now_s),
-        building_load_a=ctx.building,
+        connectors=_records(demands, cols, now_s),
+        building_load_a=building,
         headroom_a=(final.left[0][0], final.left[0][1], final.left[0][2]),
         grid_stale=stale,
         notes=tuple(notes),
@@ -133,141 +106,111 @@ def allocate(
     )
 
 
-def _candidates(
-    ctx: _Ctx,
-    offers: dict[int, Offer],
-    *,
-    stale: bool,
-    settling: bool,
-    now_s: float,
-    policy: Policy,
-) -> list[Candidate]:
-    """Connectors that may charge; the others get their 0 and its reason in ``offers``."""
-    cands: list[Candidate] = []
-    for index, demand in enumerate(ctx.demands):
-        if demand.state is ConnectorState.UNAVAILABLE:
-            offers[index] = (0.0, f"not answering → assumed {demand.max_current_a:g} A")
-        elif (why := idle_reason(demand)) is not None:
-            offers[index] = (0.0, why)
+def _columns(tree: Tree, demands: Sequence[ConnectorDemand], prev: Prev) -> Columns:
+    """Each connector's path in the tree, loaded grid phases and previous allocation."""
+    nodes, node_paths = tree.index, tree.paths
+    try:
+        paths = [node_paths[nodes[d.feeder]] for d in demands]
+    except KeyError:
+        unknown = next(d.feeder for d in demands if d.feeder not in nodes)
+        raise ValueError(f"unknown feeder {unknown!r}") from None
+    phases = []
+    for demand in demands:  # ``ConnectorDemand.grid_phases``, without a call per connector
+        wiring, ev_phases = demand.wiring, demand.ev_phases
+        if ev_phases is None or ev_phases >= len(wiring):
+            phases.append(wiring)
         else:
-            cap = own_cap(demand, stale, policy)
-            before = ctx.before[index]
-            cands.append(
-                candidate(index, demand, cap, before, now_s=now_s, settling=settling, policy=policy)
-            )
-    return cands
+            phases.append(wiring[: max(ev_phases, 1)])
+    before: list[ConnectorAllocation | None] = [None] * len(demands)
+    if prev:
+        before = [prev.get(d.connector_id) for d in demands]
+    return Columns.start(paths, phases, before, [d.min_current_a for d in demands])
 
 
-def _admit(
-    ctx: _Ctx, budget: Budget, ordered: list[Candidate], offers: dict[int, Offer]
-) -> list[Candidate]:
-    admitted: list[Candidate] = []
-    for cand in ordered:
-        why = cand.hold or below_minimum(cand)
-        if why is None:
-            misfit = budget.take_if_fits(
-                ctx.paths[cand.index], ctx.phases[cand.index], cand.demand.min_current_a
-            )
-            if misfit is None:
-                admitted.append(cand)
-                continue
-            why = f"paused: {misfit} full"
-        offers[cand.index] = (0.0, why)
-    return admitted
-
-
-def _fill_classes(
-    ctx: _Ctx, budget: Budget, admitted: list[Candidate], offers: dict[int, Offer], policy: Policy
-) -> None:
-    for priority in sorted({c.demand.priority for c in admitted}, reverse=True):
-        items = []
-        for cand in admitted:
-            if cand.demand.priority != priority:
-                continue
-            min_a, index = cand.demand.min_current_a, cand.index
-            items.append(
-                Item(index, min_a, cand.ceiling_a, cand.reason, ctx.paths[index], ctx.phases[index])
-            )
-        fill(ctx.tree, budget, items)  # this class's minimums are already taken
-        for item in items:
-            offers[item.index] = _settle(item, ctx.before[item.index], policy)
-        budget.take_all([(it.path, it.phases, offers[it.index][0] - it.floor_a) for it in items])
-
-
-def _settle(item: Item, prev: ConnectorAllocation | None, policy: Policy) -> Offer:
-    """Round down to the charger's resolution; hold small increases (hysteresis)."""
-    step = policy.resolution_a
-    current = max(item.floor_a, math.floor(item.ceiling_a / step + EPS_A) * step)
-    current = round(current, 6)
-    prev_a = prev.current_a if prev is not None else 0.0
-    if prev_a > 0 and prev_a < current < prev_a + policy.min_increase_a:
-        return prev_a, f"hysteresis (holding {prev_a:g} A)"
-    return current, item.reason
-
-
-def _hold_increases(ctx: _Ctx, offers: dict[int, Offer]) -> bool:
+def _hold_increases(demands: Sequence[ConnectorDemand], cols: Columns) -> bool:
     """If any drawing EV must come down, nobody goes up in the same step: the old and the new
     allocation each fit, and so does their per-connector minimum while EVs follow."""
-    before = [b.current_a if b is not None else 0.0 for b in ctx.before]
-    if not any(
-        d.state.wants_current and offers[i][0] < before[i] - EPS_A
-        for i, d in enumerate(ctx.demands)
-    ):
+    before, offers = cols.before_a, cols.offer_a
+    for index, current in enumerate(offers):
+        if current < before[index] - EPS_A and demands[index].state in _WANTING:
+            break
+    else:
         return False
-    for index, (current, _) in list(offers.items()):
+    why = "waiting for a decrease to take effect"
+    for index, current in enumerate(offers):
         if current > before[index] + EPS_A:
-            held = before[index]
-            why = "waiting for a decrease to take effect"
-            offers[index] = (held, why if held > 0 else f"paused: {why}")
+            held = offers[index] = before[index]
+            cols.reason[index] = why if held > 0 else f"paused: {why}"
     return True
 
 
 def _enforce(
-    ctx: _Ctx, admitted: list[Candidate], offers: dict[int, Offer]
+    demands: Sequence[ConnectorDemand],
+    fixed: Budget,
+    cols: Columns,
+    admitted: list[Candidate],
+    *,
+    decided: list[int],
+    final: Budget,
 ) -> tuple[list[str], Budget]:
-    """Recount every limit from scratch; pause the last admitted until all hold. Never expected
-    to act — it guards the site against a flaw in the steps above."""
+    """Check every limit against the recount ``final``; pause the last admitted until all hold.
+    Never expected to act — it guards the site against a flaw in the steps above."""
     notes: list[str] = []
-    fixed, final = ctx.budget(), ctx.budget(offers)
-    for cand in reversed(admitted):
+    for _, index, _ in reversed(admitted):
         if not _over(fixed, final):
             break
-        if offers[cand.index][0] > 0:
-            offers[cand.index] = (0.0, "paused: safety check")
-            notes.append(f"safety check paused {cand.demand.connector_id}")
-            final = ctx.budget(offers)
+        if cols.offer_a[index] > 0:
+            cols.offer_a[index], cols.reason[index] = 0.0, "paused: safety check"
+            notes.append(f"safety check paused {demands[index].connector_id}")
+            final = _recount(fixed, cols, decided)
     return notes, final
+
+
+def _recount(fixed: Budget, cols: Columns, decided: list[int]) -> Budget:
+    """The fixed loads plus every offer, counted afresh in the order the offers were decided."""
+    final = fixed.copy()
+    offers = cols.offer_a
+    final.take_each(
+        zip(decided, [offers[i] for i in decided], strict=True), cols.paths, cols.phases
+    )
+    return final
 
 
 def _over(fixed: Budget, final: Budget) -> bool:
     """True if our offers push any constraint past its limit (the building alone may be over)."""
     for fixed_row, final_row in zip(fixed.left, final.left, strict=True):
         for before, after in zip(fixed_row, final_row, strict=True):
-            if after < -EPS_A and after < before - EPS_A:
+            if after < -OVER_A and after < before - EPS_A:
                 return True
-    return final.power_left_a < -EPS_A and final.power_left_a < fixed.power_left_a - EPS_A
+    return final.power_left_a < -OVER_A and final.power_left_a < fixed.power_left_a - EPS_A
 
 
 def _records(
-    ctx: _Ctx, offers: Mapping[int, Offer], now_s: float
+    demands: Sequence[ConnectorDemand], cols: Columns, now_s: float
 ) -> dict[str, ConnectorAllocation]:
+    """Each connector's record; one equal in every field to the previous is that same record
+    (in a steady state most are, and a thousand new ones would cost more than comparing)."""
     records: dict[str, ConnectorAllocation] = {}
-    for index, demand in enumerate(ctx.demands):
-        current, reason = offers[index]
-        before = ctx.before[index]
-        prev_a = before.current_a if before is not None else 0.0
-        changed = before.changed_at_s if before is not None else -INF
-        increased = before.increased_at_s if before is not None else -INF
-        unavailable = demand.state is ConnectorState.UNAVAILABLE
-        switched = (prev_a > 0) != (current > 0)
-        if unavailable:  # not paused by us: no minimum pause when it answers again
-            changed, switched = -INF, False
-        records[demand.connector_id] = ConnectorAllocation(
-            demand.connector_id,
-            current,
-            reason,
-            now_s if switched else changed,
-            now_s if current > prev_a else increased,
-            demand.max_current_a if unavailable else current,
+    befores, offers, reasons = cols.before, cols.offer_a, cols.reason
+    for index, demand in enumerate(demands):
+        current, before, cid = offers[index], befores[index], demand.connector_id
+        prev_a, changed, increased = 0.0, -INF, -INF
+        if before is not None:
+            # Unchanged offer and reason: changed_at/increased_at stay, assumed is the offer.
+            # (A zero is left out: 0.0 == -0.0, but they are not the same value.)
+            same = current and before[1] == current == before[5] and before[2] == reasons[index]
+            if same and before[0] == cid and demand.state is not _UNAVAILABLE:
+                records[cid] = before
+                continue
+            _, prev_a, _, changed, increased, _ = before
+        if current > prev_a:
+            increased = now_s
+        assumed = current
+        if demand.state is _UNAVAILABLE:  # not paused by us: no minimum pause when it answers
+            changed, assumed = -INF, demand.max_current_a
+        elif (prev_a > 0) != (current > 0):
+            changed = now_s
+        records[cid] = ConnectorAllocation(
+            cid, current, reasons[index], changed, increased, assumed
         )
     return records

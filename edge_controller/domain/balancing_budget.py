@@ -28,18 +28,33 @@ def building_load(
         a, b, c = (max(value, assumed) for value in grid.current_a)
         return (a, b, c)
     ours = [0.0] * PHASES
+    unavailable = ConnectorState.UNAVAILABLE
     for demand in demands:
-        if demand.measured_current_a is None or demand.state is ConnectorState.UNAVAILABLE:
+        measured = demand.measured_current_a
+        if measured is None or demand.state is unavailable:
             continue  # unknown draw stays in the building load: that errs on the safe side
-        for conn_phase, grid_phase in enumerate(demand.wiring):
-            ours[grid_phase] += demand.measured_current_a[conn_phase]
+        wiring = demand.wiring
+        if len(wiring) == PHASES:  # unrolled: this runs for every connector on every decision
+            ours[wiring[0]] += measured[0]
+            ours[wiring[1]] += measured[1]
+            ours[wiring[2]] += measured[2]
+        elif len(wiring) == 1:
+            ours[wiring[0]] += measured[0]
+        else:
+            for conn_phase, grid_phase in enumerate(wiring):
+                ours[grid_phase] += measured[conn_phase]
     a, b, c = (max(0.0, grid.current_a[p] - ours[p]) for p in range(PHASES))
     return (a, b, c)
 
 
 def fixed_budget(
-    tree: Tree, site: Site, building: Phases3, demands: Sequence[ConnectorDemand]
+    tree: Tree,
+    site: Site,
+    building: Phases3,
+    silent: Sequence[tuple[tuple[int, ...], ConnectorDemand]],
 ) -> Budget:
+    """What is left once the building and every silent charger (path, demand) are counted; a
+    charger that does not answer is assumed at its maximum on every wired phase."""
     power_cap_a, label = INF, f"{site.grid_label} power"
     if site.power_limit_w is not None:
         power_cap_a = site.power_limit_w / site.nominal_voltage_v
@@ -48,9 +63,8 @@ def fixed_budget(
     for phase in range(PHASES):
         budget.left[0][phase] -= building[phase]
     budget.power_left_a -= sum(building)
-    for demand in demands:
-        if demand.state is ConnectorState.UNAVAILABLE:
-            budget.take(tree.path(demand.feeder), demand.wiring, demand.max_current_a)
+    for path, demand in silent:
+        budget.take(path, demand.wiring, demand.max_current_a)
     return budget
 
 

@@ -7,7 +7,9 @@ currents ("phase-amps"). ``Budget`` tracks what is left of every constraint.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from edge_controller.domain.balancing_types import EPS_A, PHASES, Site
@@ -58,6 +60,13 @@ class Tree:
         return f"{self.labels[node]} L{key + 1} {self.limits[node]:g} A"
 
 
+@functools.lru_cache(maxsize=16)
+def tree_of(site: Site) -> Tree:
+    """``Tree.build`` once per distinct site (a site rarely changes between decisions). The
+    result is shared: read it, never change it."""
+    return Tree.build(site)
+
+
 def _path(parents: list[int], node: int) -> tuple[int, ...]:
     path = [node]
     while parents[path[-1]] >= 0:
@@ -90,41 +99,77 @@ class Budget:
                 row[phase] -= current_a
         self.power_left_a -= current_a * len(phases)
 
-    def take_all(self, loads: list[tuple[tuple[int, ...], tuple[int, ...], float]]) -> None:
-        """``take`` for many (path, phases, current) at once: summed per feeder, then passed up
-        the tree once (cheaper than walking every connector's path)."""
-        tree = self.tree
-        own = [[0.0] * PHASES for _ in tree.nodes]
-        phase_amps = 0.0
-        for path, phases, current_a in loads:
-            row = own[path[0]]
-            for phase in phases:
-                row[phase] += current_a
-            phase_amps += current_a * len(phases)
+    def take_each(
+        self,
+        loads: Iterable[tuple[int, float]],
+        paths: list[tuple[int, ...]],
+        phases: list[tuple[int, ...]],
+    ) -> None:
+        """``take`` for many (connector, current) at once, where ``paths[connector]`` and
+        ``phases[connector]`` say where it draws."""
+        tally = Tally.start(self.tree)
+        for index, current_a in loads:
+            tally.add(paths[index][0], phases[index], current_a)
+        self.take_tally(tally)
+
+    def take_tally(self, tally: Tally) -> None:
+        """Take what ``tally`` counted: each node's own total is passed up the tree once (cheaper
+        than walking every connector's path)."""
+        tree, own, left = self.tree, tally.own, self.left
+        parents = tree.parents
         for node in tree.bottom_up:  # children first: each adds its total to its parent
-            parent, row = tree.parents[node], own[node]
-            left = self.left[node]
-            for phase in range(PHASES):
-                left[phase] -= row[phase]
-                if parent >= 0:
-                    own[parent][phase] += row[phase]
-        self.power_left_a -= phase_amps
+            row, into = own[node], left[node]
+            into[0] -= row[0]
+            into[1] -= row[1]
+            into[2] -= row[2]
+            parent = parents[node]
+            if parent >= 0:
+                up = own[parent]
+                up[0] += row[0]
+                up[1] += row[1]
+                up[2] += row[2]
+        self.power_left_a -= tally.phase_amps
 
     def take_if_fits(
         self, path: tuple[int, ...], phases: tuple[int, ...], current_a: float
     ) -> str | None:
         """Take ``current_a`` if it fits every limit on the way; else the first limit it would
         exceed (and nothing is taken)."""
-        need_a = current_a - EPS_A
+        need_a, left = current_a - EPS_A, self.left
         for node in path:
-            row = self.left[node]
+            row = left[node]
             for phase in phases:
                 if row[phase] < need_a:
                     return self.tree.label(node, phase)
         if self.power_left_a < current_a * len(phases) - EPS_A:
             return self.power_label
-        self.take(path, phases, current_a)
+        for node in path:  # as ``take``, inlined: this runs for every admitted connector
+            row = left[node]
+            for phase in phases:
+                row[phase] -= current_a
+        self.power_left_a -= current_a * len(phases)
         return None
+
+
+@dataclass(slots=True)
+class Tally:
+    """Currents drawn at each node itself (not yet passed up to its parents), per phase, and
+    their sum over phases ("phase-amps"), in the order they were added."""
+
+    own: list[list[float]]
+    phase_amps: float = 0.0
+
+    @classmethod
+    def start(cls, tree: Tree) -> Tally:
+        return cls([[0.0, 0.0, 0.0] for _ in tree.labels])
+
+    def add(self, node: int, phases: tuple[int, ...], current_a: float) -> None:
+        if not current_a:  # adding a zero changes no sum: skip the bookkeeping
+            return
+        row = self.own[node]
+        for phase in phases:
+            row[phase] += current_a
+        self.phase_amps += current_a * len(phases)
 
 
 @dataclass(slots=True)
@@ -146,19 +191,28 @@ class Item:
 def water_level(items: list[Item], cap_a: float, weighted: bool) -> float:
     """The level t with sum(w * clamp(t, floor, ceiling)) == cap_a, where ``cap_a`` does not yet
     count the items' floors; INF if nothing binds."""
-    if not weighted:
-        if sum(it.ceiling_a - it.floor_a for it in items) <= cap_a + EPS_A:
+    floors = [it.floor_a for it in items]
+    ceilings = [it.ceiling_a for it in items]
+    weights = [it.weight for it in items] if weighted else None
+    return level_of(floors, ceilings, weights, cap_a)
+
+
+def level_of(
+    floors: Sequence[float], ceilings: Sequence[float], weights: list[int] | None, cap_a: float
+) -> float:
+    """``water_level`` on columns; ``weights`` None: every member counts once."""
+    if weights is None:
+        if sum([c - f for f, c in zip(floors, ceilings, strict=True)]) <= cap_a + EPS_A:
             return INF
-        floor = items[0].floor_a
-        if all(it.floor_a == floor for it in items):
-            return floor + _common_floor_level([it.ceiling_a - floor for it in items], cap_a)
+        floor = floors[0]
+        if all(f == floor for f in floors):
+            return floor + _common_floor_level([c - floor for c in ceilings], cap_a)
     if cap_a <= 0:
-        return min(it.floor_a for it in items)
-    weights = [it.weight if weighted else 1 for it in items]
-    pairs = list(zip(weights, items, strict=True))
-    if sum(w * (it.ceiling_a - it.floor_a) for w, it in pairs) <= cap_a + EPS_A:
+        return min(floors)
+    pairs = list(zip(weights or [1] * len(floors), floors, ceilings, strict=True))
+    if sum([w * (c - f) for w, f, c in pairs]) <= cap_a + EPS_A:
         return INF
-    events = sorted([(it.floor_a, w) for w, it in pairs] + [(it.ceiling_a, -w) for w, it in pairs])
+    events = sorted([(f, w) for w, f, _ in pairs] + [(c, -w) for w, _, c in pairs])
     level, slope, load = events[0][0], 0, 0.0
     for value, delta in events:
         if value > level:
@@ -179,44 +233,3 @@ def _common_floor_level(heights: list[float], cap_a: float) -> float:
         left -= height
         count -= 1
     return INF
-
-
-def fill(tree: Tree, budget: Budget, items: list[Item]) -> None:
-    """Raise every item's level equally from its floor (already taken from ``budget``), bottom-up
-    through the tree; each constraint that binds caps its members at its water level and names
-    itself as their reason."""
-    groups: list[list[list[Item]]] = [[[] for _ in range(PHASES)] for _ in tree.nodes]
-    for item in items:
-        for node in item.path:
-            for phase in item.phases:
-                groups[node][phase].append(item)
-    for node in tree.bottom_up:
-        pending = {key: group for key, group in enumerate(groups[node]) if group}
-        if node == 0 and items and budget.power_left_a < INF:
-            pending[POWER] = list(items)
-        _settle_node(tree, budget, node, pending)
-
-
-def _settle_node(tree: Tree, budget: Budget, node: int, pending: dict[int, list[Item]]) -> None:
-    # The lowest water level binds first; freezing its members can only raise the others, so a
-    # constraint that does not bind now never will.
-    while pending:
-        levels = {
-            key: water_level(
-                group,
-                budget.power_left_a if key == POWER else budget.left[node][key],
-                key == POWER,
-            )
-            for key, group in pending.items()
-        }
-        key = min(levels, key=lambda k: (levels[k], k))
-        level = levels[key]
-        if level == INF:
-            return
-        reason = budget.power_label if key == POWER else tree.label(node, key)
-        for item in pending.pop(key):
-            if level < item.ceiling_a - EPS_A:
-                item.ceiling_a = max(level, item.floor_a)
-                item.reason = reason
-        for other in [k for k, value in levels.items() if value == INF]:
-            del pending[other]

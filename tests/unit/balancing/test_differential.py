@@ -4,11 +4,14 @@ reasons, timestamps, headroom and notes, bit for bit, over random sites and mult
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_controller.domain import balancing_classes
 from edge_controller.domain.balancing import (
     Allocation,
     ConnectorDemand,
@@ -35,7 +38,7 @@ def _same(got: Allocation, want: Allocation) -> None:
 def _story(
     site: Site,
     ds: list[ConnectorDemand],
-    steps: list[tuple[float, GridReading | None]],
+    steps: Sequence[tuple[float, GridReading | None]],
     policy: Policy,
     rng: random.Random,
 ) -> int:
@@ -43,10 +46,11 @@ def _story(
     ``grid.at_s`` is the reading's age in seconds (mod 15, so some are stale)."""
     previous: Allocation | None = None
     now_s, charged = 0.0, 0
-    for dt_s, grid in steps:
+    for dt_s, step_grid in steps:
         now_s += dt_s
-        if grid is not None:
-            grid = GridReading(grid.current_a, now_s - grid.at_s % 15)
+        grid = None
+        if step_grid is not None:
+            grid = GridReading(step_grid.current_a, now_s - step_grid.at_s % 15)
         want = reference_allocate(
             site, ds, grid=grid, previous=previous, now_s=now_s, policy=policy
         )
@@ -134,12 +138,72 @@ def _big_site(count: int, rng: random.Random) -> tuple[Site, list[ConnectorDeman
     return site, demands
 
 
-def test_matches_reference_on_large_sites() -> None:
-    stories_with_current = 0
+def test_matches_reference_on_large_sites(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both ways through admission are taken: the full steps and the short cut (steady state).
+    full = _count_calls(monkeypatch, balancing_classes, "admit")
+    stories_with_current, steps_run = 0, 0
     for seed in range(6):
         rng = random.Random(seed)
         site, ds = _big_site(rng.choice([60, 300, 1000]), rng)
         grid = GridReading((site.grid_limit_a / 3,) * 3, 0.0)
         steps = [(dt_s, grid) for dt_s in (0.0, 2.0, 7.0, 70.0, 1000.0, 0.5, 4.0)]
         stories_with_current += _story(site, ds, steps, Policy(), rng) > 0
+        steps_run += len(steps)
     assert stories_with_current > 0
+    assert 0 < full.count < steps_run
+
+
+def test_a_later_class_pushed_over_by_rounding_is_filled_from_an_exact_replay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first class's offer rounds up past its cap (0.29999999 → 0.3): the outlook for the
+    # second class sees the limit reached and resumes the full steps from a replayed budget.
+    replays = _count_calls(monkeypatch, balancing_classes, "_replay")
+    site = Site(grid_limit_a=6.299998995)
+    capped = Limit(0.29999999, "csms profile 1")
+    ds = [
+        ConnectorDemand("a:1", ConnectorState.CHARGING, wiring=(0,), min_current_a=0.1,
+                        limits=(capped,), priority=1),
+        ConnectorDemand("b:1", ConnectorState.CHARGING, wiring=(0,), min_current_a=0.1,
+                        max_current_a=6.0),
+    ]  # fmt: skip
+    grid = GridReading((0.0, 0.0, 0.0), 0.0)
+    got = allocate(site, ds, grid=grid, previous=None, now_s=0.0)
+    _same(got, reference_allocate(site, ds, grid=grid, previous=None, now_s=0.0))
+    assert replays.count == 1
+    assert got.current_a("a:1") == 0.3
+    assert got.current_a("b:1") == 5.9  # bound by the grid, not by its own 6 A
+
+
+def test_power_used_up_by_the_minimums_names_the_power_limit() -> None:
+    # No power is left once both minimums are taken (14 A of phase-amps): water-filling stops
+    # at the lowest floor, and the power limit becomes the reason of the connector above it.
+    site = Site(grid_limit_a=100.0, power_limit_w=14 * 230.0)
+    ds = [
+        ConnectorDemand("a:1", ConnectorState.CHARGING, wiring=(0,), min_current_a=6.0,
+                        limits=(Limit(6.0, "csms profile 1"),)),
+        ConnectorDemand("b:1", ConnectorState.CHARGING, wiring=(1,), min_current_a=8.0,
+                        limits=(Limit(8.0, "csms profile 2"),)),
+    ]  # fmt: skip
+    grid = GridReading((0.0, 0.0, 0.0), 0.0)
+    got = allocate(site, ds, grid=grid, previous=None, now_s=0.0)
+    _same(got, reference_allocate(site, ds, grid=grid, previous=None, now_s=0.0))
+    assert (got.current_a("a:1"), got.current_a("b:1")) == (6.0, 8.0)
+    assert got.connectors["a:1"].reason == "csms profile 1"
+    assert got.connectors["b:1"].reason == "grid power 3220 W"
+
+
+class _Calls:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> _Calls:
+    calls, real = _Calls(), getattr(module, name)
+
+    def counted(*args: object) -> object:
+        calls.count += 1
+        return real(*args)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls

@@ -1,5 +1,6 @@
 """Reference ``allocate()``: the same decision as the production code, written plainly (one
-full pass per step, dataclasses everywhere). Differential tests compare the two exactly."""
+full pass per step, dataclasses everywhere). Differential tests compare the two exactly. It shares
+the final check's rounding allowance ``OVER_A`` with the production code."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from edge_controller.domain.balancing import OVER_A
 from edge_controller.domain.balancing_types import (
     EPS_A,
     Allocation,
@@ -216,9 +218,9 @@ def _over(fixed: Budget, final: Budget) -> bool:
     """True if our offers push any constraint past its limit (the building alone may be over)."""
     for fixed_row, final_row in zip(fixed.left, final.left, strict=True):
         for before, after in zip(fixed_row, final_row, strict=True):
-            if after < -EPS_A and after < before - EPS_A:
+            if after < -OVER_A and after < before - EPS_A:
                 return True
-    return final.power_left_a < -EPS_A and final.power_left_a < fixed.power_left_a - EPS_A
+    return final.power_left_a < -OVER_A and final.power_left_a < fixed.power_left_a - EPS_A
 
 
 def _records(
