@@ -9,7 +9,9 @@ from typing import Any
 
 from edge_controller.domain.authorization import AuthResult
 from edge_controller.domain.commands import (
+    CancelReservation,
     Command,
+    Reserve,
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
@@ -18,7 +20,7 @@ from edge_controller.domain.commands import (
 )
 from edge_controller.domain.model import MeterReading
 from edge_controller.domain.phases import reading_to_grid_phases
-from edge_controller.domain.snapshot import DeviceView, SiteView
+from edge_controller.domain.snapshot import Availability, DeviceView, SiteView
 from edge_controller.ports import Meter
 from edge_controller.services.session_events import SessionEvent as RecordedEvent
 from edge_controller.services.session_manager import SessionManager
@@ -51,6 +53,9 @@ class CommandRouter:
                 case StartSession() | StopSession():
                     if not await self._sessions.on_command(command):
                         return CommandResult(False, f"{command.connector_id}: not possible now")
+                case Reserve() | CancelReservation():
+                    if not await self._sessions.on_reservation(command):
+                        return CommandResult(False, f"reservation {command.reservation_id} refused")
         except ValueError as exc:
             return CommandResult(False, str(exc))
         return CommandResult(True)
@@ -81,6 +86,13 @@ class SiteViews:
         for connector in view.connectors:
             record = self._sessions.open_session(connector.connector_id)
             c = connector
+            held = self._sessions.reserved(connector.connector_id) if record is None else None
+            if held is not None:
+                free = connector.availability is Availability.AVAILABLE
+                shown = Availability.RESERVED if free else connector.availability
+                c = dataclasses.replace(
+                    connector, availability=shown, reservation_id=held.reservation_id
+                )
             if record is not None:
                 c = dataclasses.replace(
                     connector,

@@ -43,4 +43,31 @@ class StopSession:
     source: str = "local"
 
 
-Command = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled | StartSession | StopSession
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    """Hold a connector for ``id_tag`` (or its parent group) until ``expiry_at_s`` (local
+    clock); a new request with the id of an existing reservation replaces it."""
+
+    connector_id: str
+    reservation_id: int
+    id_tag: str
+    expiry_at_s: float
+    parent_id_tag: str | None = None
+    source: str = "csms"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation:
+    reservation_id: int
+    source: str = "csms"
+
+
+Command = (
+    SetSiteLimit
+    | SetConnectorLimit
+    | SetConnectorEnabled
+    | StartSession
+    | StopSession
+    | Reserve
+    | CancelReservation
+)

@@ -46,6 +46,7 @@ class Authorization:
     parent_id_tag: str | None = None
     offline: bool = False
     energy_cap_wh: int | None = None
+    reservation_id: int | None = None  # the reservation this start uses (OCPP reservationId)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ class ConnectorView:
     id_tag: str | None = None
     fault_text: str | None = None
     at_s: float = 0.0
+    reservation_id: int | None = None  # the reservation holding this connector, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,14 +21,21 @@ from edge_controller.domain.authorization import (
     late_answer_stops,
     same_owner,
 )
-from edge_controller.domain.commands import StartSession, StopSession
+from edge_controller.domain.commands import CancelReservation, Reserve, StartSession, StopSession
 from edge_controller.domain.model import ChargerStatus, CpState, Token
+from edge_controller.domain.reservations import (
+    Condition,
+    Reservation,
+    ReserveAnswer,
+    tap_preference,
+)
 from edge_controller.domain.tap_routing import ConnectorActivity
 from edge_controller.log import get_logger
 from edge_controller.services.session_actions import ConnectorGate, SessionActions
 from edge_controller.services.session_auth import TokenAuthorizer
 from edge_controller.services.session_events import SessionEvents
 from edge_controller.services.session_recorder import SessionRecorder
+from edge_controller.services.session_reservations import ReservationBook
 from edge_controller.services.session_sampling import Sampling
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.sessions_store import SessionRecord
@@ -67,8 +74,10 @@ class SessionManager:
         timeouts: sm.Timeouts = DEFAULT_TIMEOUTS,
         sampling: Sampling = DEFAULT_SAMPLING,
         clock: Callable[[], float] = time.time,
+        reservations: ReservationBook | None = None,
     ) -> None:
         self.auth = auth
+        self.reservations = reservations
         self.sampling = sampling
         self._actions = SessionActions(recorder, gate)
         self._timeouts = timeouts
@@ -96,6 +105,8 @@ class SessionManager:
                 continue
             self._states[cid] = sm.recovering(record.local_id)
             self._actions.track(record)
+        if self.reservations is not None:
+            await self.reservations.load(self._states, self._clock())
         return found
 
     async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
@@ -139,8 +150,8 @@ class SessionManager:
             if target is None:
                 deadline_s = now_s + self._timeouts.plug_timeout_s
                 self._unassigned[decision.id_tag] = (auth, deadline_s)
-            else:
-                await self._apply(target, sm.Authorized(auth))
+            elif not await self._authorize(target, auth):
+                return AuthDecision(False, token.id_tag, "connector reserved", AuthStatus.INVALID)
         return decision
 
     async def on_command(self, command: StartSession | StopSession) -> bool:
@@ -154,12 +165,25 @@ class SessionManager:
             if phase not in STARTABLE:
                 return False
             source = "remote" if is_remote(command.source) else command.source
-            await self._apply(cid, sm.Authorized(sm.Authorization(command.id_tag, source)))
-            return True
+            return await self._authorize(cid, sm.Authorization(command.id_tag, source))
         if phase not in STOPPABLE:
             return False
         await self._apply(cid, sm.StopRequested(stop_reason_for(command.source)))
         return True
+
+    async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
+        """Reserve a connector or cancel a reservation; False when refused (or not offered)."""
+        if self.reservations is None:
+            return False
+        if isinstance(command, CancelReservation):
+            return await self.reservations.cancel(command.reservation_id)
+        state = self._states.get(command.connector_id)
+        if state is None:
+            return False
+        free = state.phase is sm.Phase.IDLE and not state.plugged
+        condition = Condition.FREE if free else Condition.OCCUPIED
+        answer = await self.reservations.reserve(command, condition, self._clock())
+        return answer is ReserveAnswer.ACCEPTED
 
     async def on_remote_auth_result(self, id_tag: str, result: AuthResult) -> None:
         """A CSMS answer that came late (e.g. StartTransaction.conf for an offline start)."""
@@ -174,6 +198,8 @@ class SessionManager:
     async def tick(self) -> None:
         """Timeouts, meter samples, energy caps and retried stops; call about once a second."""
         await self._actions.retry_closes()
+        if self.reservations is not None:
+            await self.reservations.expire(self._clock())
         async with asyncio.TaskGroup() as group:
             for cid in self._states:
                 group.create_task(self._tick_connector(cid))
@@ -196,7 +222,22 @@ class SessionManager:
         """The open session of a connector (its ``local_id`` is the local transaction id)."""
         return self._actions.open.get(connector_id)
 
+    def reserved(self, connector_id: str) -> Reservation | None:
+        """The live reservation holding a connector, if any."""
+        book = self.reservations
+        return None if book is None else book.held(connector_id, self._clock())
+
     # --- internals ------------------------------------------------------------------------
+    async def _authorize(self, cid: str, auth: sm.Authorization) -> bool:
+        """Authorise a start, unless the connector is reserved for someone else."""
+        if self.reservations is not None:
+            admitted = await self.reservations.admit(cid, auth, self._clock())
+            if admitted is None:
+                return False
+            auth = admitted
+        await self._apply(cid, sm.Authorized(auth))
+        return True
+
     async def _token_on_session(
         self, cid: str, record: SessionRecord, token: Token, now_s: float
     ) -> AuthDecision:
@@ -218,14 +259,14 @@ class SessionManager:
                 return cid
         waiting = [c for c, s in self._states.items() if s.phase is sm.Phase.WAIT_AUTH]
         if waiting:
-            return waiting[0]
+            return min(waiting, key=lambda c: tap_preference(self.reserved(c), token.id_tag))
         return next(iter(self._states)) if len(self._states) == 1 else None
 
     async def _after_plug(self, cid: str) -> None:
         """An EV waits for authorisation: free vend, or a card tapped before it arrived."""
         free_tag = self.auth.policy.free_vend_id_tag
         if free_tag is not None:
-            await self._apply(cid, sm.Authorized(sm.Authorization(free_tag, "free")))
+            await self._authorize(cid, sm.Authorization(free_tag, "free"))
             return
         if self._claim is None:
             auth = self._take_unassigned(None)
@@ -238,7 +279,7 @@ class SessionManager:
                 await self.on_token(token, cid)
                 return
         if auth is not None:
-            await self._apply(cid, sm.Authorized(auth))
+            await self._authorize(cid, auth)
 
     def _take_unassigned(self, id_tag: str | None) -> sm.Authorization | None:
         now_s = self._clock()
@@ -278,5 +319,7 @@ class SessionManager:
                     self._waiting_since[cid] = now_s
                 for action in actions:
                     follow = await self._actions.perform(cid, action, now_s)
+                    if isinstance(follow, sm.Opened) and self.reservations is not None:
+                        await self.reservations.used(cid, action)
                     if follow is not None:
                         pending.append(follow)

@@ -25,14 +25,22 @@ def iso_utc(at_s: float) -> str:
 
 
 def start_message(
-    identity: str, connector_id: str, id_tag: str, meter_wh: int, at_s: float
+    identity: str,
+    connector_id: str,
+    id_tag: str,
+    meter_wh: int,
+    at_s: float,
+    *,
+    reservation_id: int | None = None,
 ) -> QueuedMessage:
-    payload = {
+    payload: dict[str, Any] = {
         "connectorId": connector_id,
         "idTag": id_tag,
         "meterStart": meter_wh,
         "timestamp": iso_utc(at_s),
     }
+    if reservation_id is not None:
+        payload["reservationId"] = reservation_id
     return QueuedMessage(identity, "StartTransaction", payload, "start")
 
 

@@ -16,7 +16,12 @@ from edge_controller.services.session_messages import (
     start_message,
     stop_message,
 )
-from edge_controller.storage.sessions_store import SessionRecord, SessionStart, SessionStore
+from edge_controller.storage.sessions_store import (
+    QueuedMessage,
+    SessionRecord,
+    SessionStart,
+    SessionStore,
+)
 
 log = get_logger("sessions")
 EnergySource = Meter | BuiltInMeter
@@ -80,11 +85,13 @@ class SessionRecorder:
             log.error("no meter value: session not started", connector_id=connector_id)
             return None
         identity = self._identity(connector_id)
-        messages = (
-            (start_message(identity, connector_id, auth.id_tag, meter_wh, now_s),)
-            if identity
-            else ()
-        )
+        messages: tuple[QueuedMessage, ...] = ()
+        if identity:
+            start_msg = start_message(
+                identity, connector_id, auth.id_tag, meter_wh, now_s,
+                reservation_id=auth.reservation_id,
+            )  # fmt: skip
+            messages = (start_msg,)
         start = SessionStart(
             connector_id=connector_id,
             id_tag=auth.id_tag,

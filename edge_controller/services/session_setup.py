@@ -13,9 +13,11 @@ from edge_controller.services.session_auth import Authorizer, TokenAuthorizer
 from edge_controller.services.session_manager import SessionManager
 from edge_controller.services.session_messages import OutboxRoute
 from edge_controller.services.session_recorder import EnergySource, SessionRecorder
+from edge_controller.services.session_reservations import ReservationBook
 from edge_controller.services.session_sampling import Sampling
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
+from edge_controller.storage.reservations_store import ReservationStore
 from edge_controller.storage.sessions_store import SessionStore
 
 
@@ -53,4 +55,5 @@ def build_session_manager(
     return SessionManager(
         connector_ids, recorder, auth, gate,
         timeouts=opts.timeouts, sampling=opts.sampling, clock=clock,
+        reservations=ReservationBook(ReservationStore(db), AuthStore(db)),
     )  # fmt: skip

@@ -98,10 +98,22 @@ ALTER TABLE sessions ADD COLUMN authorized_offline INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN energy_cap_wh INTEGER;
 """
 
+_V4_RESERVATIONS = """
+CREATE TABLE reservations (
+    reservation_id INTEGER PRIMARY KEY,
+    connector_id TEXT NOT NULL UNIQUE,
+    id_tag TEXT NOT NULL,
+    parent_id_tag TEXT,
+    expiry_at_s REAL NOT NULL,
+    created_at_s REAL NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
     _V3_SESSION_FLAGS,
+    _V4_RESERVATIONS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

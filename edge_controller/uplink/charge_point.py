@@ -19,6 +19,7 @@ from edge_controller.uplink import frames, validation
 from edge_controller.uplink.handlers_config import ConfigHandlers
 from edge_controller.uplink.handlers_local_list import LocalListHandlers
 from edge_controller.uplink.handlers_remote import RemoteHandlers
+from edge_controller.uplink.handlers_reservation import ReservationHandlers
 from edge_controller.uplink.handlers_smart import SmartHandlers
 from edge_controller.uplink.link import Link
 
@@ -31,6 +32,7 @@ class EdgeChargePoint(
     ConfigHandlers,
     SmartHandlers,
     LocalListHandlers,
+    ReservationHandlers,
     ChargePoint,  # type: ignore[misc]
 ):
     def __init__(self, link: Link, connection: Any) -> None:

@@ -66,6 +66,7 @@ SPECS: Mapping[str, KeySpec] = {
     "MaxChargingProfilesInstalled": KeySpec(True),
     "LocalAuthListMaxLength": KeySpec(True),
     "SendLocalListMaxLength": KeySpec(True),
+    "ReserveConnectorZeroSupported": KeySpec(True),
 }
 
 
@@ -85,7 +86,7 @@ def defaults(
         "WebSocketPingInterval": str(int(settings.ping_interval_s)),
         "NumberOfConnectors": str(connectors),
         "SupportedFeatureProfiles": ",".join(
-            ["Core", "RemoteTrigger"]
+            ["Core", "RemoteTrigger", "Reservation"]
             + (["SmartCharging"] if smart else [])
             + (["LocalAuthListManagement"] if local_list else [])
         ),
@@ -99,6 +100,7 @@ def defaults(
         "MaxChargingProfilesInstalled": "32",
         "LocalAuthListMaxLength": "10000",
         "SendLocalListMaxLength": "500",
+        "ReserveConnectorZeroSupported": "false",
     }
 
 

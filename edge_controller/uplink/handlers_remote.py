@@ -14,6 +14,9 @@ from edge_controller.uplink.ocpp_compat import Action, call_result, camel, on
 from edge_controller.uplink.topology import UnknownConnector
 
 STARTABLE = (Availability.AVAILABLE, Availability.PREPARING)
+# A reserved connector takes a remote start only when named; the session side admits the
+# reserved id tag (or its group) and refuses any other.
+STARTABLE_NAMED = (*STARTABLE, Availability.RESERVED)
 TRIGGERABLE = frozenset(
     {
         "BootNotification",
@@ -43,7 +46,7 @@ class RemoteHandlers:
         if connector is not None:
             local = self._local_id(connector)
             view = views.get(local) if local else None
-            ok = view is not None and view.availability in STARTABLE and not view.session_id
+            ok = view is not None and view.availability in STARTABLE_NAMED and not view.session_id
             return local if ok and not self.link.config.inoperative(connector) else None
         order = self.link.topology.connectors(self.link.identity)
         ready = [
@@ -133,7 +136,8 @@ class RemoteHandlers:
 
     @on(Action.trigger_message)
     def on_trigger(self, requested_message: str, connector_id: int | None = None, **_: Any) -> Any:
-        if requested_message not in TRIGGERABLE:
+        metering = requested_message == "MeterValues" and self.link.metering is not None
+        if requested_message not in TRIGGERABLE and not metering:
             return call_result.TriggerMessage(status="NotImplemented")
         if connector_id is not None and connector_id != 0 and self._local_id(connector_id) is None:
             return call_result.TriggerMessage(status="Rejected")

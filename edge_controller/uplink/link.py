@@ -23,6 +23,7 @@ from edge_controller.uplink.wakeup import Wakeup
 
 if TYPE_CHECKING:
     from edge_controller.uplink.diagnostics import DiagnosticsSource
+    from edge_controller.uplink.metering import Metering
     from edge_controller.uplink.smart import SmartCharging
 
 FOLLOWUP_QUEUE_SIZE = 16
@@ -85,6 +86,7 @@ class Link:
     diagnostics: DiagnosticsSource | None = None
     diagnostics_status: str = "Idle"
     transactions: TransactionListener | None = None
+    metering: Metering | None = None  # present when meter samples are wired in
 
     def __post_init__(self) -> None:
         self.log = get_logger("uplink", identity=self.identity)

@@ -89,6 +89,34 @@ class Metering:
             "meterValue": [{"timestamp": to_iso(at_s), "sampledValue": values}],
         }
 
+    async def triggered(self, connector: int | None, send: Callable[[Any], Any]) -> None:
+        """TriggerMessage MeterValues: the current values of one connector (None or 0: all),
+        sent now. They are not transaction data, so they skip the outbox; a running session's
+        transactionId is added once the CSMS has given one."""
+        at_s = self.link.clock.now_s(self.link.now_s())
+        sessions = self._sessions()
+        for number, connector_id in enumerate(self._mine(), start=1):
+            if connector not in (None, 0, number):
+                continue
+            payload = self._payload(connector_id, "Trigger", at_s)
+            if payload is None:
+                continue
+            payload["connectorId"] = number
+            local_id = sessions.get(connector_id)
+            remote = None if local_id is None else await self._remote_id(local_id)
+            if remote is not None:
+                payload["transactionId"] = remote
+            try:
+                await send(request("MeterValues", payload))
+            except (OCPPError, TimeoutError) as exc:
+                self.link.log.warning("triggered meter values not delivered", error=repr(exc))
+
+    def _mine(self) -> list[str]:
+        return self.link.topology.connectors(self.link.identity)
+
+    async def _remote_id(self, local_id: int) -> int | None:
+        return await self.link.outbox.remote_transaction_id(local_id)
+
     async def _record(
         self, connector_id: str, local_id: int | None, context: str, at_s: float
     ) -> None:

@@ -108,6 +108,8 @@ class OcppUplink:
             for identity, link in self.links.items()
             if meters is not None
         }
+        for identity, metering in self.metering.items():
+            self.links[identity].metering = metering
 
     def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:
         def online_call() -> Callable[[Any], Any] | None:

@@ -189,6 +189,8 @@ class LinkSession:
         elif trigger.message == "DiagnosticsStatusNotification":
             status = self.link.diagnostics_status
             await self.call_quietly(call.DiagnosticsStatusNotification(status=status))
+        elif trigger.message == "MeterValues" and self.link.metering is not None:
+            await self.link.metering.triggered(trigger.connector, self.call)
         elif trigger.message == "FirmwareStatusNotification":
             # Firmware updates are not offered, so the honest status is always Idle.
             await self.call_quietly(call.FirmwareStatusNotification(status="Idle"))

@@ -21,7 +21,13 @@ CASES = [
     ('[9, "m1", "Reset", {}]', "m1", "ProtocolError"),
     ('[2, "m2", "Reset"]', "m2", "ProtocolError"),
     ('[2, "m3", "FlyToTheMoon", {}]', "m3", "NotImplemented"),
-    ('[2, "m4", "CancelReservation", {"reservationId": 1}]', "m4", "NotSupported"),
+    (
+        '[2, "m4", "UpdateFirmware", '
+        + json.dumps({"location": "ftp://x/y", "retrieveDate": "2026-01-01T00:00:00Z"})
+        + "]",
+        "m4",
+        "NotSupported",
+    ),
     ('[2, "m5", "Reset", {"type": "Sideways"}]', "m5", "PropertyConstraintViolation"),
     (
         '[2, "m6", "ChangeAvailability", {"connectorId": "one", "type": "Operative"}]',

@@ -1,0 +1,82 @@
+"""CSMS reservations (OCPP 1.6 Reservation profile): ReserveNow and CancelReservation.
+
+The answer is decided here from the live connector views with the pure rules of
+``domain.reservations``; the session manager keeps the book and checks again when the command
+reaches it (a connector taken in between stays unreserved, and that is logged).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_controller.domain.commands import CancelReservation, Reserve
+from edge_controller.domain.reservations import (
+    Condition,
+    Reservation,
+    ReserveAnswer,
+    condition_of,
+    decide_reserve,
+)
+from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.domain.tokens import InvalidToken, normalize_id_tag
+from edge_controller.uplink.clock import from_iso
+from edge_controller.uplink.link import Link
+from edge_controller.uplink.ocpp_compat import Action, call_result, on
+from edge_controller.uplink.topology import UnknownConnector
+
+
+class ReservationHandlers:
+    link: Link
+
+    def _reservation_views(self) -> dict[str, ConnectorView]:
+        mine = set(self.link.topology.connectors(self.link.identity))
+        return {v.connector_id: v for v in self.link.status.connectors() if v.connector_id in mine}
+
+    def _condition(self, number: int, view: ConnectorView | None, reservation_id: int) -> Condition:
+        if view is None:
+            return Condition.UNAVAILABLE
+        inoperative = self.link.config.inoperative(number) or self.link.config.inoperative(0)
+        condition = condition_of(view.availability, inoperative)
+        held_by_other = view.reservation_id not in (None, reservation_id)
+        if condition is Condition.FREE and (view.session_id is not None or held_by_other):
+            return Condition.OCCUPIED
+        return condition
+
+    @on(Action.reserve_now)
+    def on_reserve_now(
+        self,
+        connector_id: int,
+        expiry_date: str,
+        id_tag: str,
+        reservation_id: int,
+        parent_id_tag: str | None = None,
+        **_: Any,
+    ) -> Any:
+        # Connector 0 (any connector) is not offered: ReserveConnectorZeroSupported is false.
+        try:
+            local = self.link.topology.connector_id(self.link.identity, connector_id)
+            tag = normalize_id_tag(id_tag)
+            parent = normalize_id_tag(parent_id_tag) if parent_id_tag else None
+            expiry_at_s = from_iso(expiry_date) - self.link.clock.offset_s  # our clock
+        except (UnknownConnector, InvalidToken, ValueError):
+            return call_result.ReserveNow(status=ReserveAnswer.REJECTED.value)
+        if connector_id == 0 or not self.link.accepted:
+            return call_result.ReserveNow(status=ReserveAnswer.REJECTED.value)
+        request = Reservation(reservation_id, local, tag, expiry_at_s, parent)
+        view = self._reservation_views().get(local)
+        condition = self._condition(connector_id, view, reservation_id)
+        answer = decide_reserve({}, request, condition, self.link.now_s()).answer
+        if answer is ReserveAnswer.ACCEPTED:
+            command = Reserve(local, reservation_id, tag, expiry_at_s, parent, source="csms")
+            if not self.link.commands.submit(command):
+                answer = ReserveAnswer.REJECTED
+        self.link.log.info("ReserveNow answered", reservation_id=reservation_id,
+                           connector_id=local, status=answer.value)  # fmt: skip
+        return call_result.ReserveNow(status=answer.value)
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        known = any(v.reservation_id == reservation_id for v in self._reservation_views().values())
+        if known and self.link.commands.submit(CancelReservation(reservation_id, source="csms")):
+            return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status="Rejected")
