@@ -5,8 +5,10 @@ Usage by a sender, per uplink identity::
     msg = await outbox.peek(identity)        # oldest pending message, or None
     ... send msg.action / msg.payload (+ msg.remote_transaction_id as "transactionId") ...
     await outbox.ack(msg.seq)                # on a CALLRESULT
+    await outbox.ack_many([...], remote_ids={local_id: transaction_id})  # batched, one commit
     await outbox.record_failure(msg.seq, e)  # on a timeout / lost connection: retry later
     await outbox.park(msg.seq, e)            # on a CALLERROR that retrying will not fix
+    later = await outbox.peek_many(identity, after_seq=msg.seq, limit=64)  # read ahead
 
 ``append`` returns only after the message is durable. Parked messages are kept (with the
 reason) and can be re-queued; they are never silently dropped.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edge_controller.log import get_logger
@@ -33,8 +35,11 @@ from edge_controller.storage.outbox_rows import (
     SELECT_MESSAGE,
     MessageKind,
     OutboxMessage,
+    ack_in,
     append_in,
     message_from_row,
+    select_pending,
+    upsert_transaction_id,
 )
 
 log = get_logger("storage.outbox")
@@ -77,19 +82,20 @@ class Outbox:
 
         return await self._db.write(job)
 
-    async def peek(self, identity: str) -> OutboxMessage | None:
-        """The oldest message of ``identity`` neither acked nor parked."""
+    async def peek(self, identity: str, after_seq: int | None = None) -> OutboxMessage | None:
+        """The oldest message of ``identity`` neither acked nor parked (after ``after_seq``)."""
+        found = await self.peek_many(identity, after_seq=after_seq, limit=1)
+        return found[0] if found else None
 
-        def job(conn: sqlite3.Connection) -> OutboxMessage | None:
-            cursor = conn.execute(
-                SELECT_MESSAGE + " WHERE o.identity = ? AND o.state = 'pending'"
-                " ORDER BY o.seq LIMIT 1",
-                (identity,),
-            )
-            row = cursor.fetchone()
-            return None if row is None else message_from_row(row)
+    async def peek_many(
+        self, identity: str, *, after_seq: int | None = None, limit: int = 1
+    ) -> list[OutboxMessage]:
+        """Up to ``limit`` pending messages of ``identity`` in order, all with seq > ``after_seq``.
 
-        return await self._db.read(job)
+        Lets a sender read ahead while a message is in flight. Rows read ahead carry the remote
+        transaction id known at read time: read again after recording a new one.
+        """
+        return await self._db.read(lambda conn: select_pending(conn, identity, after_seq, limit))
 
     async def ack(self, seq: int) -> bool:
         """The CSMS confirmed ``seq``; it will not be sent again.
@@ -97,14 +103,19 @@ class Outbox:
         Idempotent: returns False when ``seq`` was already acked (or pruned).
         """
         now_s = self._clock()
+        return await self._db.write(lambda conn: ack_in(conn, [seq], now_s) == 1)
 
-        def job(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE outbox SET state = 'acked', done_at_s = ?"
-                " WHERE seq = ? AND state != 'acked'",
-                (now_s, seq),
-            )
-            return cursor.rowcount == 1
+    async def ack_many(
+        self, seqs: Sequence[int], *, remote_ids: Mapping[int, int] | None = None
+    ) -> int:
+        """Ack ``seqs`` and record ``remote_ids`` (session local id -> CSMS transaction id) in
+        one transaction: durable together, or not at all. Returns how many were newly acked."""
+        now_s = self._clock()
+
+        def job(conn: sqlite3.Connection) -> int:
+            for local_id, remote_id in (remote_ids or {}).items():
+                upsert_transaction_id(conn, local_id, remote_id)
+            return ack_in(conn, seqs, now_s)
 
         return await self._db.write(job)
 
@@ -173,15 +184,7 @@ class Outbox:
     async def set_remote_transaction_id(self, session_local_id: int, remote_id: int) -> None:
         """Remember the CSMS transaction id of a local session (from StartTransaction.conf)."""
 
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO transaction_ids (session_local_id, remote_transaction_id)"
-                " VALUES (?, ?) ON CONFLICT(session_local_id)"
-                " DO UPDATE SET remote_transaction_id = excluded.remote_transaction_id",
-                (session_local_id, remote_id),
-            )
-
-        await self._db.write(job)
+        await self._db.write(lambda conn: upsert_transaction_id(conn, session_local_id, remote_id))
 
     async def remote_transaction_id(self, session_local_id: int) -> int | None:
         def job(conn: sqlite3.Connection) -> int | None:

@@ -1,9 +1,10 @@
-"""Outbox row helpers shared by the outbox and the session store (same-transaction appends)."""
+"""Outbox row helpers: SQL run inside a caller's transaction (outbox, session store)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,3 +79,36 @@ def append_in(
     if seq is None:
         raise RuntimeError("sqlite returned no rowid for an insert")
     return seq
+
+
+def select_pending(
+    conn: sqlite3.Connection, identity: str, after_seq: int | None, limit: int
+) -> list[OutboxMessage]:
+    """Pending messages of ``identity`` in sequence order (seqs are never reused)."""
+    cursor = conn.execute(
+        SELECT_MESSAGE + " WHERE o.identity = ? AND o.state = 'pending' AND o.seq > ?"
+        " ORDER BY o.seq LIMIT ?",
+        (identity, -1 if after_seq is None else after_seq, limit),
+    )
+    return [message_from_row(row) for row in cursor.fetchall()]
+
+
+def ack_in(conn: sqlite3.Connection, seqs: Sequence[int], now_s: float) -> int:
+    """Mark ``seqs`` acked inside the caller's transaction; returns how many changed."""
+    changed = 0
+    for seq in seqs:
+        cursor = conn.execute(
+            "UPDATE outbox SET state = 'acked', done_at_s = ? WHERE seq = ? AND state != 'acked'",
+            (now_s, seq),
+        )
+        changed += cursor.rowcount
+    return changed
+
+
+def upsert_transaction_id(conn: sqlite3.Connection, session_local_id: int, remote_id: int) -> None:
+    conn.execute(
+        "INSERT INTO transaction_ids (session_local_id, remote_transaction_id)"
+        " VALUES (?, ?) ON CONFLICT(session_local_id)"
+        " DO UPDATE SET remote_transaction_id = excluded.remote_transaction_id",
+        (session_local_id, remote_id),
+    )

@@ -1,5 +1,12 @@
 """Drains the durable outbox of one identity: strictly in order, one CALL in flight.
 
+While a CALL is in flight the sender already reads (``sender_prefetch``) and builds the next
+request, and acks are made durable in background batches (``sender_acks``): an answer is followed
+at once by the next CALL, so the drain runs at the one-in-flight limit instead of paying a read,
+a payload build and an fsync per message. A StartTransaction answer is written, with its
+transaction id, in one commit before the next message is sent: it is never sent twice, and the
+messages behind it are read again so they carry the id.
+
 A CALLERROR or a timeout counts as a failed attempt; after ``TransactionMessageAttempts``
 attempts the message is parked (kept with the reason). Between attempts the sender waits
 ``TransactionMessageRetryInterval`` x attempts, as OCPP 1.6 (4.10) defines. A lost connection is
@@ -17,10 +24,22 @@ from edge_controller.uplink.link import Link
 from edge_controller.uplink.ocpp_compat import OCPPError, request
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.progress import DrainProgress
+from edge_controller.uplink.sender_acks import AckPipeline
+from edge_controller.uplink.sender_prefetch import Prefetch
 from edge_controller.uplink.wakeup import Wakeup
 
 Caller = Callable[[Any], Awaitable[Any]]
 IDLE_POLL_S = 1.0
+NOT_SENDABLE = (payloads.NotSendable, KeyError, TypeError, AttributeError, ValueError)
+Prepared = tuple[QueuedMessage, Any]  # the message and its request, or why it is not sendable
+
+
+class _Failed:
+    """A CALL that counts as a failed attempt (CALLERROR, no answer in time): returned, not
+    raised, so the task group of the sender does not take it for a crash."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
 
 
 class OutboxSender:
@@ -30,65 +49,115 @@ class OutboxSender:
         self._wakeup = wakeup
         self.sent = 0
         self.progress = DrainProgress(link.log, link.now_s)
+        self.acks = AckPipeline(link.outbox)
 
     async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.acks.run())
+                queue = Prefetch(self.link.outbox, self.link.identity, tasks)
+                await self._drain(queue, tasks)
+        except BaseExceptionGroup as group:
+            # The session handles what ended this sender (a lost connection...), not a group.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            # Written before the next connection reads the outbox: a reconnect resends nothing.
+            await self.acks.flush_on_exit()
+
+    async def _drain(self, queue: Prefetch, tasks: asyncio.TaskGroup) -> None:
+        prepared: Prepared | None = None
         while True:
-            message = await self.link.outbox.peek(self.link.identity)
-            if message is None:
+            item = prepared if prepared is not None else await self._prepare(queue)
+            prepared = None
+            if item is None:
                 self.progress.finish()
-                await self._idle()
+                await self.acks.flush()
+                await queue.restart()  # also picks up a parked message put back in line
+                await self._wakeup.wait(IDLE_POLL_S)
                 continue
             await self.progress.tick(lambda: self.link.outbox.backlog(self.link.identity))
-            await self.send_one(message)
+            if self.acks.unwritten >= self.acks.max_unwritten:
+                await self.acks.flush()  # bounds what a crash could make us send again
+            prepared, keep = await self._settle(item, queue, tasks)
+            if not keep:
+                prepared = None
+                await queue.restart()
 
-    async def _idle(self) -> None:
-        await self._wakeup.wait(IDLE_POLL_S)
+    async def _prepare(self, queue: Prefetch) -> Prepared | None:
+        message = await queue.next()
+        if message is None:
+            return None
+        try:
+            return message, self._request(message)
+        except NOT_SENDABLE as exc:
+            return message, payloads.NotSendable(f"not sendable: {exc}")
 
-    async def send_one(self, message: QueuedMessage) -> None:
-        outbox = self.link.outbox
+    async def _settle(
+        self, item: Prepared, queue: Prefetch, tasks: asyncio.TaskGroup
+    ) -> tuple[Prepared | None, bool]:
+        """Send one message and settle it: (the next one, prepared meanwhile; whether what was
+        read ahead is still valid)."""
+        message, outgoing = item
         if message.action == "StartTransaction" and message.remote_transaction_id is not None:
             # Answered before a restart cut us off between the two writes: never send twice.
-            await outbox.ack(message.seq)
-            return
-        try:
-            payload = payloads.build(
-                message.action,
-                payload=message.payload,
-                remote_transaction_id=message.remote_transaction_id,
-                has_session=message.session_local_id is not None,
-                topology=self.link.topology,
-                clock=self.link.clock,
-            )
-            outgoing = request(message.action, payload)
-        except (payloads.NotSendable, KeyError, TypeError, AttributeError, ValueError) as exc:
-            await outbox.park(message.seq, f"not sendable: {exc}")
-            return
-        try:
-            result = await self._send(outgoing)
-        except OCPPError as exc:
-            await self._failed(message, f"CALLERROR {exc.code}: {exc.description}")
-            return
-        except TimeoutError:
-            await self._failed(message, "no answer within the call timeout")
-            return
-        await self._confirmed(message, result)
-
-    async def _confirmed(self, message: QueuedMessage, result: Any) -> None:
-        if message.action == "StartTransaction" and message.session_local_id is not None:
-            remote_id = int(result.transaction_id)
-            await self.link.outbox.set_remote_transaction_id(message.session_local_id, remote_id)
-            if self.link.transactions is not None:
-                status = str(result.id_tag_info.get("status", "Invalid"))
-                self.link.transactions.transaction_confirmed(
-                    message.session_local_id, remote_id, status
-                )
-            self.link.log.info(
-                "transaction confirmed", session=message.session_local_id, transaction_id=remote_id
-            )
-        await self.link.outbox.ack(message.seq)
+            self.acks.add(message.seq)
+            return None, True
+        if isinstance(outgoing, payloads.NotSendable):
+            await self._park(message, str(outgoing))
+            return None, False
+        in_flight = tasks.create_task(self._call(outgoing))
+        await asyncio.sleep(0)  # let the CALL go out, then prepare the next one meanwhile
+        is_start = message.action == "StartTransaction" and message.session_local_id is not None
+        following = None if is_start else await self._prepare(queue)
+        result = await in_flight
+        if isinstance(result, _Failed):
+            await self._failed(message, result.error)
+            return None, False
         self.sent += 1
+        self.acks.add(message.seq)
+        if is_start and message.session_local_id is not None:
+            await self._start_confirmed(message.session_local_id, result)
+            return None, False
+        return following, True
+
+    async def _call(self, outgoing: Any) -> Any:
+        try:
+            return await self._send(outgoing)
+        except OCPPError as exc:
+            return _Failed(f"CALLERROR {exc.code}: {exc.description}")
+        except TimeoutError:
+            return _Failed("no answer within the call timeout")
+
+    def _request(self, message: QueuedMessage) -> Any:
+        payload = payloads.build(
+            message.action,
+            payload=message.payload,
+            remote_transaction_id=message.remote_transaction_id,
+            has_session=message.session_local_id is not None,
+            topology=self.link.topology,
+            clock=self.link.clock,
+        )
+        return request(message.action, payload)
+
+    async def _start_confirmed(self, session_local_id: int, result: Any) -> None:
+        remote_id = int(result.transaction_id)
+        # Durable together with the ack before any message that needs the id is sent.
+        await self.acks.flush(remote_ids={session_local_id: remote_id})
+        if self.link.transactions is not None:
+            status = str(result.id_tag_info.get("status", "Invalid"))
+            self.link.transactions.transaction_confirmed(session_local_id, remote_id, status)
+        self.link.log.info(
+            "transaction confirmed", session=session_local_id, transaction_id=remote_id
+        )
+
+    async def _park(self, message: QueuedMessage, error: str) -> None:
+        await self.acks.flush()  # the durable state never shows a later message settled first
+        await self.link.outbox.park(message.seq, error)
 
     async def _failed(self, message: QueuedMessage, error: str) -> None:
+        await self.acks.flush()
         attempts = await self.link.outbox.record_failure(message.seq, error)
         limit = self.link.config.int_value("TransactionMessageAttempts", 3)
         if attempts >= limit:

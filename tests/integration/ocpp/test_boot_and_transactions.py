@@ -11,6 +11,7 @@ from edge_controller.domain.snapshot import Availability
 from edge_controller.sim.csms import BenchCsms, CsmsBehaviour
 from tests.integration.ocpp.harness import (
     FakeSite,
+    all_answered,
     meter_payload,
     open_outbox,
     running_csms,
@@ -172,8 +173,9 @@ async def test_fifty_sessions_queued_during_outage_delivered_exactly_once(tmp_pa
             )
         async with running_csms(csms) as port:
             settings = settings_for(f"ws://127.0.0.1:{port}")
-            async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS):
+            async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS) as up:
                 await wait_for(lambda: csms.actions().count("StopTransaction") == 50, timeout_s=60)
+                await wait_for(lambda: all_answered(up, csms))
         assert await outbox.backlog() == 0
     assert len(csms.record.transactions) == 50
     for tx in csms.record.transactions.values():
@@ -194,8 +196,9 @@ async def test_restart_between_confirmation_and_ack_does_not_resend_start(tmp_pa
         await outbox.set_remote_transaction_id(4, 41)
         async with running_csms(csms) as port:
             settings = settings_for(f"ws://127.0.0.1:{port}")
-            async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS):
+            async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS) as up:
                 await wait_for(lambda: "StopTransaction" in csms.actions())
+                await wait_for(lambda: all_answered(up, csms))
         assert (await outbox.peek("site1")) is None
     assert "StartTransaction" not in csms.actions()
     stop = next(c[2] for c in csms.record.calls if c[1] == "StopTransaction")

@@ -1,0 +1,71 @@
+"""Read-ahead of one identity's outbox, so the next message is at hand when an answer arrives.
+
+Rows are read in batches, in sequence order, after the last one read (sequence numbers are never
+reused). The next batch is read in the background while the buffer still holds messages, so a
+read never waits behind a commit on the sender's critical path. A buffered row carries the
+remote transaction id known when it was read: ``restart()`` after recording a new one (and
+after any failure or park) to read again from the oldest pending message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+
+from edge_controller.uplink.ports import QueuedMessage, TransactionOutbox
+
+READ_AHEAD = 64
+LOW_WATER = 16
+
+
+class Prefetch:
+    def __init__(
+        self,
+        outbox: TransactionOutbox,
+        identity: str,
+        tasks: asyncio.TaskGroup,
+        *,
+        read_ahead: int = READ_AHEAD,
+        low_water: int = LOW_WATER,
+    ) -> None:
+        self._outbox = outbox
+        self._identity = identity
+        self._tasks = tasks
+        self._read_ahead = read_ahead
+        self._low_water = low_water
+        self._buffer: deque[QueuedMessage] = deque()
+        self._after: int | None = None  # seq of the last row read
+        self._reading: asyncio.Task[Sequence[QueuedMessage]] | None = None
+
+    async def next(self) -> QueuedMessage | None:
+        """The next message in line, or None when the outbox has nothing more now."""
+        if self._reading is not None and (self._reading.done() or not self._buffer):
+            self._take(await self._reading)
+        elif not self._buffer:
+            self._take(await self._read(self._after))
+        if not self._buffer:
+            return None
+        message = self._buffer.popleft()
+        if len(self._buffer) < self._low_water and self._reading is None:
+            self._reading = self._tasks.create_task(self._read(self._after))
+        return message
+
+    async def restart(self) -> None:
+        """Forget what was read ahead; the next message is the oldest pending one."""
+        if self._reading is not None:
+            await self._reading
+            self._reading = None
+        self._buffer.clear()
+        self._after = None
+
+    def _take(self, rows: Sequence[QueuedMessage]) -> None:
+        self._reading = None
+        self._buffer.extend(rows)
+        if rows:
+            self._after = rows[-1].seq
+
+    async def _read(self, after_seq: int | None) -> Sequence[QueuedMessage]:
+        return await self._outbox.peek_many(
+            self._identity, after_seq=after_seq, limit=self._read_ahead
+        )
