@@ -327,7 +327,6 @@ class SiteController:
         self._view_event.set()
         self._view_event = asyncio.Event()
 
-
     def _availability(self, demand: ConnectorDemand, alloc: Allocation) -> Availability:
         seen = availability(demand.state, alloc.current_a(demand.connector_id), demand.enabled)
         waiting = not self._conns[demand.connector_id].authorized
