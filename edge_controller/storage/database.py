@@ -6,6 +6,11 @@ Jobs that arrive while a commit is in flight are committed together in the next 
 (one fsync for many events), each inside its own savepoint so one failing job never undoes
 another. A whole batch runs on the connection's thread in one call, so no other job can see or
 interleave with a half-done transaction.
+
+A job that only has to survive the *process* being killed (not a power loss) may say so with
+``write(job, sync="normal")``: a batch of only such jobs commits with ``synchronous=NORMAL``, which
+in WAL mode leaves the commit in the OS page cache without an fsync. A batch with any FULL job
+commits FULL, and the connection is FULL again after every NORMAL batch.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from edge_controller.log import get_logger
 from edge_controller.storage.backup import backup_connection
@@ -26,6 +31,8 @@ from edge_controller.storage.worker import SqliteWorker
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 _Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+Sync = Literal["full", "normal"]
+_Pending = tuple[Job[Any], "asyncio.Future[Any]", Sync]
 
 log = get_logger("storage")
 
@@ -38,7 +45,7 @@ class Database:
         self.path = path
         self.schema_version = version
         self._lock = asyncio.Lock()
-        self._pending: list[tuple[Job[Any], asyncio.Future[Any]]] = []
+        self._pending: list[_Pending] = []
         self.commits = 0
 
     @classmethod
@@ -64,10 +71,13 @@ class Database:
         except sqlite3.Error as exc:
             raise StorageError(f"database read failed: {exc}") from exc
 
-    async def write(self, job: Job[T]) -> T:
-        """Run ``job`` in a transaction; returns its result once the commit is durable."""
+    async def write(self, job: Job[T], *, sync: Sync = "full") -> T:
+        """Run ``job`` in a transaction; returns its result once the commit is durable.
+
+        ``sync="normal"``: durable against the process being killed, not against a power loss.
+        """
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        entry = (job, fut)
+        entry: _Pending = (job, fut, sync)
         self._pending.append(entry)
         try:
             while not fut.done():
@@ -86,10 +96,11 @@ class Database:
         """Online copy of the live database to ``dest`` (written atomically); returns ``dest``."""
         return await backup_connection(self._worker, dest)
 
-    async def _commit(self, batch: list[tuple[Job[Any], asyncio.Future[Any]]]) -> None:
-        jobs = [job for job, _ in batch]
+    async def _commit(self, batch: list[_Pending]) -> None:
+        jobs = [job for job, _, _ in batch]
+        full = any(sync == "full" for _, _, sync in batch)
         try:
-            outcomes = await self._worker.call(_run_batch, jobs)
+            outcomes = await self._worker.call(_run_batch, jobs, full)
         except asyncio.CancelledError:
             _fail(batch, StorageError("write interrupted by shutdown"))
             raise
@@ -99,17 +110,31 @@ class Database:
             _fail(batch, error)
             return
         self.commits += 1
-        for (_, fut), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
 
 
-def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]]) -> list[_Outcome]:
+def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]], full: bool) -> list[_Outcome]:
     """On the connection's thread: all jobs in one transaction, one savepoint each."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")  # left open by an interrupted batch
+    # SQLite refuses to change the level inside a transaction: it is set between two, on the
+    # worker's own connection. Set on every batch, so a FULL commit never depends on an earlier
+    # batch having restored the level.
+    conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
+    try:
+        return _run_transaction(conn, jobs)
+    finally:
+        if not full:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.execute("PRAGMA synchronous = FULL")
+
+
+def _run_transaction(conn: sqlite3.Connection, jobs: list[Job[Any]]) -> list[_Outcome]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         if len(jobs) == 1:
@@ -139,8 +164,8 @@ def _run_in_savepoint(conn: sqlite3.Connection, job: Job[Any]) -> _Outcome:
     return True, value
 
 
-def _fail(batch: list[tuple[Job[Any], asyncio.Future[Any]]], error: Exception) -> None:
-    for _, fut in batch:
+def _fail(batch: list[_Pending], error: Exception) -> None:
+    for _, fut, _ in batch:
         if not fut.done():
             fut.set_exception(error)
             # Marked as retrieved: a cancelled leader never reads its own future.

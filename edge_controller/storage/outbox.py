@@ -5,7 +5,7 @@ Usage by a sender, per uplink identity::
     msg = await outbox.peek(identity)        # oldest pending message, or None
     ... send msg.action / msg.payload (+ msg.remote_transaction_id as "transactionId") ...
     await outbox.ack(msg.seq)                # on a CALLRESULT
-    await outbox.ack_many([...], remote_ids={local_id: transaction_id})  # batched, one commit
+    await outbox.ack_many([...], remote_ids={local_id: transaction_id})  # one commit
     await outbox.record_failure(msg.seq, e)  # on a timeout / lost connection: retry later
     await outbox.park(msg.seq, e)            # on a CALLERROR that retrying will not fix
     later = await outbox.peek_many(identity, after_seq=msg.seq, limit=64)  # read ahead
@@ -109,7 +109,12 @@ class Outbox:
         self, seqs: Sequence[int], *, remote_ids: Mapping[int, int] | None = None
     ) -> int:
         """Ack ``seqs`` and record ``remote_ids`` (session local id -> CSMS transaction id) in
-        one transaction: durable together, or not at all. Returns how many were newly acked."""
+        one transaction: durable together, or not at all. Returns how many were newly acked.
+
+        Plain acks survive the process being killed but not a power loss: losing one only means
+        the CSMS gets a message it has again (at-least-once, as OCPP allows), and skipping the
+        fsync lets a sender write each ack before its next CALL. A transaction id is a session
+        fact: that commit stays FULL."""
         now_s = self._clock()
 
         def job(conn: sqlite3.Connection) -> int:
@@ -117,7 +122,7 @@ class Outbox:
                 upsert_transaction_id(conn, local_id, remote_id)
             return ack_in(conn, seqs, now_s)
 
-        return await self._db.write(job)
+        return await self._db.write(job, sync="full" if remote_ids else "normal")
 
     async def park(self, seq: int, error: str) -> None:
         """Set ``seq`` aside (kept, with ``error``) so the messages behind it can flow."""

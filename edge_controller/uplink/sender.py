@@ -1,11 +1,11 @@
 """Drains the durable outbox of one identity: strictly in order, one CALL in flight.
 
 While a CALL is in flight the sender already reads (``sender_prefetch``) and builds the next
-request, and acks are made durable in background batches (``sender_acks``): an answer is followed
-at once by the next CALL, so the drain runs at the one-in-flight limit instead of paying a read,
-a payload build and an fsync per message. A StartTransaction answer is written, with its
-transaction id, in one commit before the next message is sent: it is never sent twice, and the
-messages behind it are read again so they carry the id.
+request; between an answer and the next CALL only the ack is written (``sender_acks``, without an
+fsync): after a crash of the process at most the message in flight is sent again, and the drain
+does not pay a read, a payload build and an fsync per message. A StartTransaction answer is
+written, with its transaction id, in one (fsynced) commit before the next message is sent: it is
+never sent twice, and the messages behind it are read again so they carry the id.
 
 A CALLERROR or a timeout counts as a failed attempt; after ``TransactionMessageAttempts``
 attempts the message is parked (kept with the reason). Between attempts the sender waits
@@ -54,7 +54,6 @@ class OutboxSender:
     async def run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.acks.run())
                 queue = Prefetch(self.link.outbox, self.link.identity, tasks)
                 await self._drain(queue, tasks)
         except BaseExceptionGroup as group:
@@ -78,8 +77,8 @@ class OutboxSender:
                 await self._wakeup.wait(IDLE_POLL_S)
                 continue
             await self.progress.tick(lambda: self.link.outbox.backlog(self.link.identity))
-            if self.acks.unwritten >= self.acks.max_unwritten:
-                await self.acks.flush()  # bounds what a crash could make us send again
+            # Every confirmed message is acked before the next CALL: a crash resends only one.
+            await self.acks.flush()
             prepared, keep = await self._settle(item, queue, tasks)
             if not keep:
                 prepared = None

@@ -1,4 +1,4 @@
-"""The sender's read-ahead and background acks, against a real outbox database."""
+"""The sender's read-ahead and acks, against a real outbox database."""
 
 from __future__ import annotations
 
@@ -52,24 +52,31 @@ async def test_restart_reads_again_with_the_new_transaction_id(outbox: Outbox) -
     assert following.remote_transaction_id == 77
 
 
-async def test_acks_become_durable_in_order_and_count_until_then(outbox: Outbox) -> None:
+async def test_acks_count_as_unwritten_until_a_flush_makes_them_durable(outbox: Outbox) -> None:
     await _append(outbox, 0, 6)
-    acks = AckPipeline(outbox, max_unwritten=8, batch=4, linger_s=10.0)
+    acks = AckPipeline(outbox)
     rows = await outbox.peek_many("cp", limit=10)
-    async with asyncio.TaskGroup() as tasks:
-        writer = tasks.create_task(acks.run())
-        for row in rows[:3]:
-            acks.add(row.seq)
-        assert acks.unwritten == 3
-        await asyncio.sleep(0.05)  # below the batch size: still lingering
-        assert await outbox.backlog("cp") == 6
-        acks.add(rows[3].seq)  # a full batch is written without waiting out the linger
-        while await outbox.backlog("cp") != 2:  # noqa: ASYNC110 - polling the database
-            await asyncio.sleep(0.01)
-        assert acks.unwritten == 0
-        writer.cancel()
+    for row in rows[:3]:
+        acks.add(row.seq)
+    assert acks.unwritten == 3
+    assert await outbox.backlog("cp") == 6  # nothing is written behind the sender's back
+    await acks.flush()
+    assert acks.unwritten == 0
+    acks.add(rows[3].seq)
+    await acks.flush()
     remaining = await outbox.peek_many("cp", limit=10)
     assert [m.payload["n"] for m in remaining] == [4, 5]
+
+
+async def test_a_flush_with_a_transaction_id_records_it_with_the_ack(outbox: Outbox) -> None:
+    await outbox.append("cp", "StartTransaction", {}, session_local_id=5)
+    start = await outbox.peek("cp")
+    assert start is not None
+    acks = AckPipeline(outbox)
+    acks.add(start.seq)
+    await acks.flush(remote_ids={5: 901})
+    assert await outbox.backlog("cp") == 0
+    assert await outbox.remote_transaction_id(5) == 901
 
 
 async def test_an_interrupted_write_keeps_its_acks_for_the_next_flush(outbox: Outbox) -> None:
