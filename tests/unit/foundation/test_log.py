@@ -2,8 +2,20 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+
+import pytest
+import structlog
 
 from edge_controller import log
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """These tests configure the process-wide logger; later tests expect the defaults."""
+    yield
+    structlog.reset_defaults()
+    log.redactor.set_secrets([])
 
 
 def test_json_lines_carry_component_and_ids_and_hide_secrets() -> None:
