@@ -105,8 +105,12 @@ class ProfileCharger:
     def _limited(self, current_a: float) -> float:
         if current_a < max(self.device.profile.setpoints.current_off_below_a, self.min_current_a):
             return 0.0  # below what the charger (or the installer) allows: pause, never round up
-        point_max = self.device.point("set_current").max
-        return min(current_a, self.max_current_a, point_max if point_max is not None else 80.0)
+        point = self.device.point("set_current")
+        capped_a = min(current_a, self.max_current_a, point.max if point.max is not None else 80.0)
+        # Round down to the register's step: the codec rounds to nearest, which could offer more
+        # than the allocation (6.7 A on a 1 A register would become 7 A).
+        step_a = abs(point.scale)
+        return math.floor(capped_a / step_a + 1e-6) * step_a
 
     async def _write_current(self, current_a: float) -> None:
         off_raw = self.device.profile.setpoints.current_off_raw

@@ -1,0 +1,106 @@
+"""Load balancing of the real daemon on a simulated site: overload steps, minimums, rotation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.e2e.checks import MEASUREMENT_TOLERANCE_A, charging, describe, grid_a, offers_a, plugged
+from tests.e2e.conftest import Launch
+from tests.e2e.launch import E2ESite, eventually
+from tests.e2e.overload import overload_step
+from tests.e2e.site import CONNECTORS, MIN_CURRENT_A, MIN_LOAD_A, RESPONSE_DELAY_S
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+# The bound the brief sets is the EVs' response delay + 2 s; on this shared 2-core machine the
+# processes can stall for seconds (other test runs, CI), so the margin is a generous 8 s. The
+# precise number is measured in bench/bench_e2e.py.
+OVERLOAD_MARGIN_S = 8.0
+OVERLOAD_BOUND_S = RESPONSE_DELAY_S + 2.0 + OVERLOAD_MARGIN_S
+
+
+async def every_ev_charging(site: E2ESite) -> None:
+    async def check() -> bool:
+        state = await site.state()
+        return sorted(charging(state)) == sorted(plugged(state)) != []
+
+    await eventually(check, "every plugged EV charging", 40)
+
+
+async def minimums_offered(site: E2ESite) -> bool:
+    state = await site.state()
+    return all(offers_a(state)[cid] >= MIN_CURRENT_A for cid in plugged(state))
+
+
+async def assert_minimums_for(site: E2ESite, seconds: float, limit_a: float) -> None:
+    """For ``seconds``: every plugged EV is offered its minimum and the grid stays in limit."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        state = await site.state()
+        offers = offers_a(state)
+        short = {cid: offers[cid] for cid in plugged(state) if offers[cid] < MIN_CURRENT_A}
+        assert not short, f"below minimum while capacity allows: {short}; {describe(state)}"
+        assert max(grid_a(state)) <= limit_a + MEASUREMENT_TOLERANCE_A, describe(state)
+        await asyncio.sleep(0.25)
+
+
+async def test_overload_step_is_corrected_and_every_ev_keeps_its_minimum(
+    launch: Launch, config: dict[str, Any]
+) -> None:
+    limit_a = float(config["site"]["grid_limit_a"])
+    site = await launch(config, plugged=CONNECTORS)
+    await every_ev_charging(site)
+    # +7 A on every phase overloads the full connection, yet leaves 8 A of room above every
+    # EV's minimum (30 A on L1 and L3): more than the skew between meter and charger readings.
+    base_a = 12.0
+    assert base_a + max(MIN_LOAD_A) + 8 <= limit_a
+    took_s = await overload_step(site, limit_a, (5.0, base_a), OVERLOAD_BOUND_S)
+    print(f"overload corrected in {took_s:.2f} s")
+    # A session paused to shed the overload fast must be resumed: capacity allows everyone's
+    # minimum (bounded wait), and then it holds.
+    # Bounded by a few settle and pause periods of the controller (5 s and 2 s here).
+    await eventually(lambda: minimums_offered(site), "every EV offered its minimum again", 30)
+    await assert_minimums_for(site, 3.0, limit_a)
+
+
+async def test_rotation_gives_every_waiting_ev_its_turn(
+    launch: Launch, config: dict[str, Any]
+) -> None:
+    # 18 A with 5 A of building load: room for two three-phase EVs at 6 A, not three.
+    limit_a, rotation_s = 18.0, 60.0
+    config["site"].update(grid_limit_a=limit_a, rotation_interval_s=rotation_s)
+    evs = ("keba:1", "charx:1", "hd1:1")
+    site = await launch(config, plugged=evs)
+    waiting = await settled_waiting(site, evs)
+    # Bounded window: one rotation interval, plus settling and a generous margin for this
+    # noisy machine.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + rotation_s + 30.0
+    while loop.time() < deadline:
+        state = await site.state()
+        assert max(grid_a(state)) <= limit_a + MEASUREMENT_TOLERANCE_A, describe(state)
+        if waiting in charging(state):
+            break
+        await asyncio.sleep(0.25)
+    assert waiting in charging(state), f"{waiting} starved; {describe(state)}"
+    assert len(charging(state)) <= 2, describe(state)  # it took a turn, not extra capacity
+
+
+async def settled_waiting(site: E2ESite, evs: tuple[str, ...]) -> str:
+    """The EV left waiting once two charge and the allocation has been stable for 2 s."""
+    loop = asyncio.get_running_loop()
+    deadline, stable_since, last = loop.time() + 40.0, loop.time(), ""
+    while loop.time() < deadline:
+        state = await site.state()
+        idle = [cid for cid in evs if cid not in charging(state)]
+        current = idle[0] if len(idle) == 1 else ""
+        if current != last:
+            stable_since, last = loop.time(), current
+        elif current and loop.time() - stable_since >= 2.0:
+            return current
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"never two charging and one waiting; {describe(state)}")
