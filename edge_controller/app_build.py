@@ -121,10 +121,13 @@ def connector_setups(settings: Settings, hw: Hardware) -> list[ConnectorSetup]:
 def loop_timing(settings: Settings) -> LoopTiming:
     grid = next((m for m in settings.meters.values() if m.role == "grid"), None)
     worst_io_s = max((b.timeout_s * (b.retries + 1) for b in settings.buses.values()), default=1.0)
+    grid_poll_s = grid.poll_interval_s if grid is not None else 1.0
+    slowest_poll_s = max([grid_poll_s, *(c.poll_interval_s for c in settings.chargers.values())])
     return LoopTiming(
         tick_s=settings.site.tick_s,
         io_timeout_s=max(3.0, worst_io_s + 0.5),
-        grid_poll_interval_s=grid.poll_interval_s if grid is not None else 1.0,
+        grid_poll_interval_s=grid_poll_s,
+        measurement_window_s=2 * slowest_poll_s + 1.0,
     )
 
 

@@ -23,6 +23,7 @@ from edge_controller.domain.balancing import (
     allocate,
     failsafe_problems,
 )
+from edge_controller.domain.balancing_caution import hold_unconfirmed_increases
 from edge_controller.domain.balancing_views import availability
 from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
@@ -179,19 +180,31 @@ class SiteController:
                 return self._allocation
             now_s = self._clock()
             demands = [conn.demand(now_s) for conn in self._conns.values()]
-            alloc = allocate(
-                self._effective_site(),
-                demands,
-                grid=self._grid_reading(),
-                previous=self._allocation,
-                now_s=now_s,
-                policy=self._policy,
-            )
+            alloc = self._decide(demands, now_s)
             self._allocation = alloc
             await self._write(alloc, demands, now_s)
             await self._program_failsafes()
         self._publish(now_s, demands, alloc)
         return alloc
+
+    def _decide(self, demands: list[ConnectorDemand], now_s: float) -> Allocation:
+        site, grid = self._effective_site(), self._grid_reading()
+        alloc = allocate(
+            site, demands, grid=grid, previous=self._allocation, now_s=now_s, policy=self._policy
+        )
+        if grid is None:
+            return alloc
+        cautious = [
+            replace(d, measured_current_a=c.history.around(grid.at_s) or d.measured_current_a)
+            for d, c in zip(demands, self._conns.values(), strict=True)
+        ]
+        pairs = zip(demands, cautious, strict=True)
+        if all(a.measured_current_a == b.measured_current_a for a, b in pairs):
+            return alloc
+        safer = allocate(
+            site, cautious, grid=grid, previous=self._allocation, now_s=now_s, policy=self._policy
+        )
+        return hold_unconfirmed_increases(alloc, safer, self._allocation)
 
     async def shutdown(self) -> None:
         """Stop deciding and set every charger to its safe current."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_controller.domain.balancing import ConnectorDemand, ConnectorState
 from edge_controller.domain.balancing_views import connector_state, ev_phases
-from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading, Phases3
 from edge_controller.ports import BuiltInMeter, Charger, DeviceWatchdog
 from edge_controller.services.poller import Poller
 
@@ -41,6 +42,31 @@ class LoopTiming:
     # A charger silent for longer counts as not answering (assumed at its maximum). Until then
     # it still holds our last setpoint; its own watchdog takes over after failsafe_timeout_s.
     charger_stale_s: float = 5.0
+    # How long our own meter readings are kept to pair them with the grid reading in time.
+    measurement_window_s: float = 3.0
+
+
+class ReadingHistory:
+    """Our recent draw on one connector, to know it *at the time* of a grid reading."""
+
+    def __init__(self, window_s: float) -> None:
+        self._window_s = window_s
+        self._seen: deque[tuple[float, Phases3]] = deque()
+
+    def add(self, at_s: float, current_a: Phases3, now_s: float) -> None:
+        if not self._seen or self._seen[-1][0] != at_s:
+            self._seen.append((at_s, current_a))
+        while len(self._seen) > 1 and self._seen[0][0] < now_s - self._window_s:
+            self._seen.popleft()
+
+    def around(self, grid_at_s: float) -> Phases3 | None:
+        """The lower of the readings just before and just after ``grid_at_s``."""
+        before = [c for at, c in self._seen if at <= grid_at_s]
+        after = [c for at, c in self._seen if at > grid_at_s]
+        pair = before[-1:] + after[:1]
+        if not pair:
+            return None
+        return (min(c[0] for c in pair), min(c[1] for c in pair), min(c[2] for c in pair))
 
 
 class ConnectorRuntime:
@@ -73,6 +99,7 @@ class ConnectorRuntime:
                 max_age_s=timing.charger_stale_s,
                 clock=clock,
             )
+        self.history = ReadingHistory(timing.measurement_window_s)
         self.written_a: float | None = None  # None: unknown, write whatever is decided next
         self.external: tuple[Limit, ...] = ()
         self.operator: Limit | None = None
@@ -89,6 +116,8 @@ class ConnectorRuntime:
         status = self.status.fresh()
         state = connector_state(status)
         reading = self.meter.fresh() if self.meter is not None else None
+        if reading is not None and self.meter is not None and self.meter.latest_at_s is not None:
+            self.history.add(self.meter.latest_at_s, reading.current_a, now_s)
         self._track_session(state, reading, now_s)
         energy = 0.0
         if reading is not None and self.energy_at_plug_wh is not None:

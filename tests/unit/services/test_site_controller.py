@@ -323,3 +323,37 @@ async def test_a_plugged_ev_waiting_for_a_session_is_preparing() -> None:
     controller.authorize_charging("c1:1", True)
     await rig.advance(1)
     assert controller.snapshot().connectors[0].availability is not Availability.PREPARING
+
+
+async def test_a_charger_reading_newer_than_the_grid_reading_cannot_hide_building_load() -> None:
+    # The grid was sampled before the EV ramped up; its charger was read after. Subtracting the
+    # newer, higher draw would make the building look 22 A lighter and overshoot the fuse.
+    rig = make_rig(count=1, grid_limit_a=40.0, increase_interval_s=0.0, min_increase_a=0.0)
+    rig.meter.building_a = 10.0
+    await rig.advance(0)
+    assert rig.offered() == [30.0]  # 40 A fuse - 10 A building
+    rig.chargers[0].offered_a = 20.0  # the EV drew only 20 A when the grid was sampled ...
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.chargers[0].offered_a = 30.0  # ... and its full 30 A when its own meter was read
+    rig.clock.now_s += 0.5
+    for conn in rig.controller._conns.values():
+        assert conn.meter is not None
+        await conn.meter.poll_once()
+    rig.clock.now_s += 0.1
+    await rig.controller.step()
+    allocation = rig.controller.allocation
+    assert allocation is not None
+    # Building = 30 - 30 = 0 A from the misaligned pair: the offer would rise to the 32 A max.
+    assert rig.offered() == [30.0]
+    assert allocation.connectors["c1:1"].reason.startswith("waiting for a grid reading")
+
+
+async def test_a_fresh_grid_reading_confirms_the_increase() -> None:
+    rig = make_rig(count=1, grid_limit_a=50.0, increase_interval_s=0.0, min_increase_a=0.0)
+    rig.meter.building_a = 20.0
+    await rig.advance(0)
+    assert rig.offered() == [30.0]
+    rig.meter.building_a = 10.0  # the building needs less: a real increase is allowed
+    await rig.advance(1)
+    await rig.advance(1)
+    assert rig.offered() == [32.0]
