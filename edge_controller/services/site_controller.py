@@ -24,17 +24,20 @@ from edge_controller.domain.balancing import (
     failsafe_problems,
 )
 from edge_controller.domain.balancing_caution import hold_unconfirmed_increases
-from edge_controller.domain.balancing_views import availability
 from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
-from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceError, DeviceWatchdog, Meter, NotSupported
+from edge_controller.ports import DeviceError, Meter
 from edge_controller.services.poller import Poller
 from edge_controller.services.site_controller_connector import (
     ConnectorRuntime,
     ConnectorSetup,
     LoopTiming,
+)
+from edge_controller.services.site_controller_outputs import (
+    connector_views,
+    program_failsafes,
 )
 
 BalancingCommand = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled
@@ -277,29 +280,7 @@ class SiteController:
             conn.meter.refresh()
 
     async def _program_failsafes(self) -> None:
-        for conn in self._conns.values():
-            if conn.failsafe_done or not conn.status.available:
-                continue
-            charger, setup = conn.setup.charger, conn.setup
-            assert isinstance(charger, DeviceWatchdog)
-            try:
-                async with asyncio.timeout(self._timing.io_timeout_s):
-                    await charger.program_failsafe(
-                        setup.failsafe_current_a, setup.failsafe_timeout_s
-                    )
-            except NotSupported as exc:
-                conn.failsafe_done = True  # this model cannot: say so once, rely on the rest
-                self._log.warning(
-                    "charger has no watchdog", connector=setup.connector_id, error=str(exc)
-                )
-            except (DeviceError, TimeoutError) as exc:
-                if not conn.failsafe_failing:
-                    conn.failsafe_failing = True
-                    self._log.warning(
-                        "watchdog not programmed", connector=setup.connector_id, error=repr(exc)
-                    )
-            else:
-                conn.failsafe_done, conn.failsafe_failing = True, False
+        await program_failsafes(self._conns.values(), self._timing.io_timeout_s, self._log)
 
     def _check_failsafe(self) -> list[str]:
         demands = [
@@ -314,18 +295,6 @@ class SiteController:
 
     def _publish(self, now_s: float, demands: Sequence[ConnectorDemand], alloc: Allocation) -> None:
         grid = self._grid_reading()
-        views = tuple(
-            ConnectorView(
-                connector_id=d.connector_id,
-                availability=self._availability(d, alloc),
-                offered_current_a=alloc.current_a(d.connector_id),
-                limit_reason=alloc.connectors[d.connector_id].reason,
-                measured_current_a=d.measured_current_a or (0.0, 0.0, 0.0),
-                session_energy_wh=d.session_energy_wh if d.session_start_s is not None else None,
-                at_s=now_s,
-            )
-            for d in demands
-        )
         devices = [c.status.view() for c in self._conns.values()]
         self._view = SiteView(
             site_id=self.site_id,
@@ -333,20 +302,12 @@ class SiteController:
             grid_limit_a=self._effective_site().grid_limit_a,
             headroom_a=alloc.headroom_a,
             grid_reading_age_s=now_s - grid.at_s if grid is not None else None,
-            connectors=views,
+            connectors=connector_views(demands, alloc, self._conns, now_s),
             devices=tuple(([self._grid.view()] if self._grid else []) + devices),
             at_s=now_s,
         )
         self._view_event.set()
         self._view_event = asyncio.Event()
-
-    def _availability(self, demand: ConnectorDemand, alloc: Allocation) -> Availability:
-        seen = availability(demand.state, alloc.current_a(demand.connector_id), demand.enabled)
-        waiting = not self._conns[demand.connector_id].authorized
-        # Plugged in but no session yet: OCPP calls that Preparing (a remote start may follow).
-        if waiting and seen is Availability.SUSPENDED_EVSE:
-            return Availability.PREPARING
-        return seen
 
 
 def _limit(current_a: float | None, source: str, what: str) -> Limit | None:

@@ -1,0 +1,66 @@
+"""The loop's outward-facing parts: programming the chargers' own watchdogs and the status
+views of the connectors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from edge_controller.domain.balancing import Allocation, ConnectorDemand
+from edge_controller.domain.balancing_views import availability
+from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.ports import DeviceError, DeviceWatchdog, NotSupported
+from edge_controller.services.site_controller_connector import ConnectorRuntime
+
+
+async def program_failsafes(conns: Iterable[ConnectorRuntime], timeout_s: float, log: Any) -> None:
+    """Program each answering charger's watchdog and failsafe current once (again after an
+    outage); failures are logged once per outage."""
+    for conn in conns:
+        if conn.failsafe_done or not conn.status.available:
+            continue
+        charger, setup = conn.setup.charger, conn.setup
+        assert isinstance(charger, DeviceWatchdog)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await charger.program_failsafe(setup.failsafe_current_a, setup.failsafe_timeout_s)
+        except NotSupported as exc:
+            conn.failsafe_done = True  # this model cannot: say so once, rely on the rest
+            log.warning("charger has no watchdog", connector=setup.connector_id, error=str(exc))
+        except (DeviceError, TimeoutError) as exc:
+            if not conn.failsafe_failing:
+                conn.failsafe_failing = True
+                log.warning(
+                    "watchdog not programmed", connector=setup.connector_id, error=repr(exc)
+                )
+        else:
+            conn.failsafe_done, conn.failsafe_failing = True, False
+
+
+def connector_views(
+    demands: Sequence[ConnectorDemand],
+    alloc: Allocation,
+    conns: Mapping[str, ConnectorRuntime],
+    now_s: float,
+) -> tuple[ConnectorView, ...]:
+    return tuple(
+        ConnectorView(
+            connector_id=d.connector_id,
+            availability=_availability(d, alloc, conns[d.connector_id].authorized),
+            offered_current_a=alloc.current_a(d.connector_id),
+            limit_reason=alloc.connectors[d.connector_id].reason,
+            measured_current_a=d.measured_current_a or (0.0, 0.0, 0.0),
+            session_energy_wh=d.session_energy_wh if d.session_start_s is not None else None,
+            at_s=now_s,
+        )
+        for d in demands
+    )
+
+
+def _availability(demand: ConnectorDemand, alloc: Allocation, authorized: bool) -> Availability:
+    seen = availability(demand.state, alloc.current_a(demand.connector_id), demand.enabled)
+    # Plugged in but no session yet: OCPP calls that Preparing (a remote start may follow).
+    if not authorized and seen is Availability.SUSPENDED_EVSE:
+        return Availability.PREPARING
+    return seen
