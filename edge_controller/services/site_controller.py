@@ -244,11 +244,22 @@ class SiteController:
             (up if conn.written_a is not None and target > conn.written_a else down).append(
                 (conn, target)
             )
+        lowered = sum(1 for conn, t in down if conn.written_a is not None and t < conn.written_a)
         for batch in (down, up):  # lower first, so the sum never overshoots in between
             if batch:
                 async with asyncio.TaskGroup() as group:
                     for conn, target in batch:
                         group.create_task(self._set(conn, target))
+            if batch is down and lowered:
+                self._report_decrease(lowered)
+
+    def _report_decrease(self, lowered: int) -> None:
+        """How long it took from the grid reading to the last lowered setpoint being written:
+        the figure installers and the benchmark watch for the overload reaction."""
+        if self._grid is None or self._grid.latest_at_s is None:
+            return
+        reaction_ms = (self._clock() - self._grid.latest_at_s) * 1000
+        self._log.info("setpoints lowered", connectors=lowered, reaction_ms=round(reaction_ms, 1))
 
     def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
         """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a

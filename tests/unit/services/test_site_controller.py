@@ -357,3 +357,20 @@ async def test_a_fresh_grid_reading_confirms_the_increase() -> None:
     await rig.advance(1)
     await rig.advance(1)
     assert rig.offered() == [32.0]
+
+
+async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 10.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.clock.now_s += 0.05  # the loop runs 50 ms after the reading arrived
+    with capture_logs() as logs:
+        await rig.controller.step()
+    lowered = [e for e in logs if e["event"] == "setpoints lowered"]
+    assert len(lowered) == 1
+    assert lowered[0]["connectors"] == 2
+    assert lowered[0]["reaction_ms"] == pytest.approx(50.0)
+    with capture_logs() as logs:
+        await rig.advance(0.1)  # nothing lowered: nothing reported
+    assert not [e for e in logs if e["event"] == "setpoints lowered"]
