@@ -9,7 +9,7 @@ import pytest
 from tests.integration.pcsc.pcscd import Pcscd, exclusive_pcscd, list_readers, wait_cards_lifted
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pcscd() -> Iterator[Pcscd]:
     with exclusive_pcscd() as daemon:
         yield daemon

@@ -28,6 +28,7 @@ from smartcard import scard
 LOCK_PATH = Path("/tmp/edge-controller-pcscd.lock")
 RUN_DIR = Path("/run/pcscd")
 MARKER = "edge-controller-pcscd"
+_HELD_HERE: list[bool] = []  # non-empty while this process holds LOCK_PATH
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 START_TIMEOUT_S = 15.0
 
@@ -160,16 +161,23 @@ def exclusive_pcscd() -> Iterator[Pcscd]:
 
     Waits for any other test run that holds the machine's pcscd; stops it afterwards.
     """
+    if _HELD_HERE:
+        # flock on a second descriptor of the same process would wait forever.
+        raise RuntimeError("this test process already runs pcscd: narrow the fixture's scope")
     with LOCK_PATH.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _stop_stray_pcscd()
-        with tempfile.TemporaryDirectory(prefix=f"{MARKER}-") as work_dir:
-            daemon = Pcscd(Path(work_dir))
-            daemon.start()
-            try:
-                yield daemon
-            finally:
-                daemon.stop()
+        _HELD_HERE.append(True)
+        try:
+            _stop_stray_pcscd()
+            with tempfile.TemporaryDirectory(prefix=f"{MARKER}-") as work_dir:
+                daemon = Pcscd(Path(work_dir))
+                daemon.start()
+                try:
+                    yield daemon
+                finally:
+                    daemon.stop()
+        finally:
+            _HELD_HERE.clear()
 
 
 def wait_cards_lifted(timeout_s: float = START_TIMEOUT_S) -> None:
