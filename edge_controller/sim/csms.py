@@ -32,10 +32,14 @@ from ocpp.v16 import ChargePoint, call, call_result  # type: ignore[import-untyp
 from ocpp.v16.enums import Action  # type: ignore[import-untyped]
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from edge_controller.log import get_logger
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.ocpp_compat import on
+
+_log = get_logger("bench_csms")
 
 
 @dataclass
@@ -194,8 +198,11 @@ class BenchCsms:
         self.connected[handler.id] = handler
         try:
             await handler.start()
-        except Exception:  # a charge point going away is normal on a bench
-            pass
+        except ConnectionClosed:
+            pass  # a charge point going away is normal on a bench
+        except Exception as exc:
+            # The bench keeps serving other charge points, but its own faults are shown.
+            _log.warning("charge point handler failed", identity=handler.id, error=repr(exc))
         finally:
             if self.connected.get(handler.id) is handler:
                 del self.connected[handler.id]

@@ -19,11 +19,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.log import get_logger
 from edge_controller.settings import MqttSettings, Settings
 from edge_controller.telemetry import payloads
-from edge_controller.telemetry.backoff import reconnect_delay_s
 from edge_controller.telemetry.client_factory import build_client, tls_context
 from edge_controller.telemetry.command_parse import CommandParser
 from edge_controller.telemetry.discovery import Discovery

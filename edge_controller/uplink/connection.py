@@ -8,7 +8,6 @@ certificate, no password. Passwords come from files and are never logged.
 from __future__ import annotations
 
 import base64
-import random
 import ssl
 from typing import Any
 from urllib.parse import quote
@@ -64,10 +63,4 @@ def open_connection(settings: OcppSettings, identity: str) -> connect:
     return connect(identity_url(settings.url or "", identity), **connect_kwargs(settings, identity))
 
 
-def backoff_s(attempt: int, min_s: float, max_s: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter in [ceiling/2, ceiling]."""
-    ceiling = min(max_s, min_s * (2 ** min(attempt, 30)))
-    return (rng or random).uniform(ceiling / 2, ceiling)
-
-
-__all__ = ["ClientConnection", "backoff_s", "connect_kwargs", "identity_url", "open_connection"]
+__all__ = ["ClientConnection", "connect_kwargs", "identity_url", "open_connection"]

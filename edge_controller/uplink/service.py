@@ -20,6 +20,7 @@ from typing import Any
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from edge_controller.domain.authorization import AuthEntry, AuthResult, AuthStatus
+from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.charging_profiles import Electrical
 from edge_controller.domain.commands import SetConnectorEnabled
 from edge_controller.log import get_logger
@@ -28,7 +29,7 @@ from edge_controller.uplink import config_keys
 from edge_controller.uplink.charge_point import EdgeChargePoint
 from edge_controller.uplink.clock import ClockSync, from_iso
 from edge_controller.uplink.config_store import ConfigStore
-from edge_controller.uplink.connection import backoff_s, open_connection
+from edge_controller.uplink.connection import open_connection
 from edge_controller.uplink.diagnostics import DiagnosticsSource
 from edge_controller.uplink.link import Link
 from edge_controller.uplink.metering import Metering
@@ -149,7 +150,7 @@ class OcppUplink:
                 continue
             attempt = 0 if outcome == "was_online" else attempt + 1
             min_s, max_s = self.settings.reconnect_min_s, self.settings.reconnect_max_s
-            await asyncio.sleep(backoff_s(attempt, min_s, max_s))
+            await asyncio.sleep(reconnect_delay_s(attempt, min_s, max_s))
 
     async def _finish_on_cancel(self, identity: str) -> str:
         """One connection in its own task; when we are cancelled, cancel it until it ended."""

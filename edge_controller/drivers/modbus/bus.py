@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from types import TracebackType
 
 import structlog
 
+from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import DeviceView
 from edge_controller.drivers.modbus import errors, wiretime
 from edge_controller.drivers.modbus.pdu import FrameError, check_exception, response_pdu_size
@@ -117,7 +117,7 @@ class ModbusBus:
         self._stack: contextlib.AsyncExitStack | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._last_activity = 0.0
-        self._backoff_s = BACKOFF_INITIAL_S
+        self._connect_failures = 0
         self._retry_at = 0.0
         self.log = structlog.get_logger().bind(component="modbus", bus=bus_id)
 
@@ -257,13 +257,14 @@ class ModbusBus:
         try:
             await self.transport.link.open()
         except OSError as exc:
-            self._retry_at = now + self._backoff_s * random.uniform(0.8, 1.2)
-            first = self._backoff_s == BACKOFF_INITIAL_S
-            self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
+            delay_s = reconnect_delay_s(self._connect_failures, BACKOFF_INITIAL_S, BACKOFF_MAX_S)
+            self._retry_at = now + delay_s
+            first = self._connect_failures == 0
+            self._connect_failures += 1
             log = self.log.warning if first else self.log.debug  # once, not every retry
             log("bus connect failed", error=str(exc), retry_in_s=round(self._retry_at - now, 1))
             raise
-        self._backoff_s = BACKOFF_INITIAL_S
+        self._connect_failures = 0
         self.log.info("bus connected")
 
     def _mark_available(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import re
 
+from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.telemetry.advice import GENERAL_ADVICE, fault_advice
-from edge_controller.telemetry.backoff import reconnect_delay_s
 from edge_controller.telemetry.discovery import CONNECTOR_SENSORS, SITE_SENSORS, Discovery, safe_id
 from edge_controller.telemetry.payloads import connector_payload, encode, site_payload
 from edge_controller.telemetry.topics import Topics, connector_id_from_topic_id, connector_topic_id

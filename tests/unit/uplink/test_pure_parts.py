@@ -7,10 +7,11 @@ import random
 
 import pytest
 
+from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink import config_keys, frames, payloads, status
 from edge_controller.uplink.clock import ClockSync, from_iso, to_iso
-from edge_controller.uplink.connection import backoff_s, basic_auth_header, identity_url
+from edge_controller.uplink.connection import basic_auth_header, identity_url
 from edge_controller.uplink.topology import Endpoint, Topology, UnknownConnector
 
 
@@ -126,7 +127,7 @@ def test_payload_gets_connector_number_and_transaction_id() -> None:
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
     rng = random.Random(1)
-    delays = [backoff_s(n, 1.0, 30.0, rng) for n in range(10)]
+    delays = [reconnect_delay_s(n, 1.0, 30.0, rng) for n in range(10)]
     assert 0.5 <= delays[0] <= 1.0
     assert all(d <= 30.0 for d in delays)
     assert delays[6] >= 15.0
