@@ -39,6 +39,7 @@ from edge_controller.services.site_controller_outputs import (
     connector_views,
     program_failsafes,
 )
+from edge_controller.services.site_controller_reaction import OverloadReaction
 
 BalancingCommand = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled
 __all__ = ["BalancingCommand", "ConnectorSetup", "LoopTiming", "SiteController"]
@@ -86,6 +87,7 @@ class SiteController:
         self._write_lock = asyncio.Lock()
         self._stopping = False
         self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
+        self._reaction = OverloadReaction(clock, self._log)
         self._view = SiteView(site_id, None, site.grid_limit_a, None, None)
         self._view_event = asyncio.Event()
         self.failsafe_problems = self._check_failsafe()
@@ -183,9 +185,11 @@ class SiteController:
                 return self._allocation
             now_s = self._clock()
             demands = [conn.demand(now_s) for conn in self._conns.values()]
+            # Timed against the connection itself: the fuse, not a cap below it.
+            overload_at_s = self._reaction.begin(self._grid_reading(), self._site.grid_limit_a)
             alloc = self._decide(demands, now_s)
             self._allocation = alloc
-            await self._write(alloc, demands, now_s)
+            await self._write(alloc, demands, now_s, overload_at_s)
             await self._program_failsafes()
         self._publish(now_s, demands, alloc)
         return alloc
@@ -233,7 +237,11 @@ class SiteController:
         return GridReading(self._grid.latest.current_a, self._grid.latest_at_s)
 
     async def _write(
-        self, alloc: Allocation, demands: Sequence[ConnectorDemand], now_s: float
+        self,
+        alloc: Allocation,
+        demands: Sequence[ConnectorDemand],
+        now_s: float,
+        overload_at_s: float | None,
     ) -> None:
         down: list[tuple[ConnectorRuntime, float]] = []
         up: list[tuple[ConnectorRuntime, float]] = []
@@ -250,16 +258,8 @@ class SiteController:
                 async with asyncio.TaskGroup() as group:
                     for conn, target in batch:
                         group.create_task(self._set(conn, target))
-            if batch is down and lowered:
-                self._report_decrease(lowered)
-
-    def _report_decrease(self, lowered: int) -> None:
-        """How long it took from the grid reading to the last lowered setpoint being written:
-        the figure installers and the benchmark watch for the overload reaction."""
-        if self._grid is None or self._grid.latest_at_s is None:
-            return
-        reaction_ms = (self._clock() - self._grid.latest_at_s) * 1000
-        self._log.info("setpoints lowered", connectors=lowered, reaction_ms=round(reaction_ms, 1))
+            if batch is down:
+                self._reaction.lowered(overload_at_s, lowered)
 
     def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
         """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a

@@ -54,6 +54,19 @@ class LineTiming:
         return wiretime.frame_time_s(self.baud, frame_bytes) if self.baud else 0.0
 
 
+def gap_deadline(
+    line: LineTiming, device_gap_s: float, bus_last_s: float, device_last_s: float
+) -> float:
+    """When the next frame to a device may go out. On a serial line every device hears every
+    frame, so its gap counts from the last frame of any device. Over Modbus TCP devices do not
+    hear each other: a device's gap counts from its own last transaction, and one slow device
+    does not hold back a setpoint write to another (the bus's own gap still counts from any)."""
+    line_gap_s = max(line.silence_s(), line.gap_s)
+    if line.baud:
+        return bus_last_s + max(line_gap_s, device_gap_s)
+    return max(bus_last_s + line_gap_s, device_last_s + device_gap_s)
+
+
 @dataclass(slots=True)
 class _Request:
     channel: DeviceChannel
@@ -75,6 +88,7 @@ class DeviceChannel:
         self.stats = DeviceStats(device_id)
         self.log = structlog.get_logger().bind(component="modbus", bus=bus.bus_id, device=device_id)
         self._last_fault: str | None = None
+        self.last_activity_s = 0.0  # end of this device's last transaction (monotonic)
 
     @property
     def available(self) -> bool:
@@ -233,13 +247,14 @@ class ModbusBus:
                 self.transport.link.discard()
             raise
         finally:
-            self._last_activity = time.monotonic()
+            self._last_activity = channel.last_activity_s = time.monotonic()
         channel.stats.record_success(self._last_activity - started, self._clock())
         return reply
 
     async def _wait_gap(self, channel: DeviceChannel) -> None:
-        gap_s = max(self.line.silence_s(), self.line.gap_s, channel.timing.min_gap_s)
-        deadline = self._last_activity + gap_s
+        deadline = gap_deadline(
+            self.line, channel.timing.min_gap_s, self._last_activity, channel.last_activity_s
+        )
         spin_s = SPIN_S if self.line.baud else 0.0
         if deadline - time.monotonic() > spin_s:
             await asyncio.sleep(deadline - time.monotonic() - spin_s)

@@ -40,7 +40,9 @@ def build_bus(bus_id: str, config: BusConfig, clock: Clock = time.time) -> Modbu
     if config.type == "tcp":
         tcp = cast(TcpBusConfig, config)
         link = TcpLink(tcp.host, tcp.port, config.timeout_s)
-        return ModbusBus(bus_id, Transport(link, "tcp"), LineTiming(), defaults, clock)
+        # The bus's gap holds between any two frames (a gateway to a serial line needs it).
+        line = LineTiming(gap_s=config.min_gap_s)
+        return ModbusBus(bus_id, Transport(link, "tcp"), line, defaults, clock)
     if config.type == "rtu_over_tcp":
         gateway = cast(RtuOverTcpBusConfig, config)
         link = TcpLink(gateway.host, gateway.port, config.timeout_s)

@@ -14,7 +14,7 @@ Format (every key below; unknown keys are errors)::
       baud: 19200                     # serial only
       parity: E                       # serial only: N | E | O
       default_unit_id: 1
-      min_gap_s: 0.0                  # silence the device needs between frames
+      min_gap_s: 0.0                  # silence before a frame to it (serial: after any frame)
       timeout_s: 1.0                  # answer timeout
       max_read_registers: 125         # largest block one read may ask for
       max_hole_registers: 8           # unused registers a merged read may span (0: no merging)

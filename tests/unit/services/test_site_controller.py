@@ -374,3 +374,28 @@ async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> N
     with capture_logs() as logs:
         await rig.advance(0.1)  # nothing lowered: nothing reported
     assert not [e for e in logs if e["event"] == "setpoints lowered"]
+
+
+async def test_a_lowering_without_an_overload_is_not_timed_as_a_reaction() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    with capture_logs() as logs:
+        await rig.controller.apply(SetSiteLimit(20.0, "operator"))  # lowers, grid not over
+        await rig.advance(0.1)
+    assert rig.offered() == [10.0, 10.0]
+    assert not [e for e in logs if e["event"] == "setpoints lowered"]
+
+
+async def test_each_overloading_reading_is_timed_once() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 10.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.controller._conns["c1:1"].setup.charger.answering = False  # type: ignore[attr-defined]
+    with capture_logs() as logs:
+        await rig.controller.step()  # c2 lowered, c1's write fails
+        rig.controller._conns["c1:1"].setup.charger.answering = True  # type: ignore[attr-defined]
+        rig.clock.now_s += 0.4
+        await rig.controller.step()  # c1 lowered now, on the same reading: not timed again
+    lowered = [e for e in logs if e["event"] == "setpoints lowered"]
+    assert [e["connectors"] for e in lowered] == [2]

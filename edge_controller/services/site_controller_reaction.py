@@ -1,0 +1,40 @@
+"""Timing of the loop's answer to an overload: from the arrival of the grid reading that showed
+it to the last lowered setpoint written on the bus.
+
+Only a reading over the grid limit starts a timing, and each reading at most once (the first
+step that sees it): lowerings for other reasons (an operator cap, rotation, an EV taking less)
+are not an overload reaction, and a later tick must not report the same reading again with the
+time it merely waited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from edge_controller.domain.balancing import GridReading
+
+
+class OverloadReaction:
+    def __init__(self, clock: Callable[[], float], log: Any) -> None:
+        self._clock = clock
+        self._log = log
+        self._seen_at_s: float | None = None  # arrival of the last overloading reading timed
+
+    def begin(self, reading: GridReading | None, limit_a: float) -> float | None:
+        """The arrival time of ``reading`` when it shows an overload not timed before."""
+        if reading is None or reading.at_s == self._seen_at_s:
+            return None
+        if max(reading.current_a) <= limit_a:
+            return None
+        self._seen_at_s = reading.at_s
+        return reading.at_s
+
+    def lowered(self, reading_at_s: float | None, connectors: int) -> None:
+        """``connectors`` setpoints were lowered and written in answer to the reading."""
+        if reading_at_s is None or connectors == 0:
+            return
+        reaction_ms = (self._clock() - reading_at_s) * 1000
+        self._log.info(
+            "setpoints lowered", connectors=connectors, reaction_ms=round(reaction_ms, 1)
+        )
