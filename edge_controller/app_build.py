@@ -234,6 +234,12 @@ def build_uplink(settings: Settings, topology: Any, link: UplinkLink, core: Core
         auth_lists=AuthStore(core.db),
         diagnostics=ua.Diagnostics(settings, views, outbox),
         transactions=confirmations,
+        connection_timeout_s=settings.storage.sessions.plug_timeout_s,
+        phase_rotations={
+            f"{charger_id}:{n}": charger.phase_rotation
+            for charger_id, charger in settings.chargers.items()
+            for n in range(1, charger.connectors + 1)
+        },
     )
     link.attach(uplink, outbox)
     views.set_uplink(link.state)

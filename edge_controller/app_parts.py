@@ -10,6 +10,7 @@ from typing import Any
 from edge_controller.domain.authorization import AuthResult
 from edge_controller.domain.commands import (
     CancelReservation,
+    ChangeSessionRules,
     Command,
     Reserve,
     SetConnectorEnabled,
@@ -53,6 +54,8 @@ class CommandRouter:
                 case StartSession() | StopSession():
                     if not await self._sessions.on_command(command):
                         return CommandResult(False, f"{command.connector_id}: not possible now")
+                case ChangeSessionRules():
+                    self._sessions.change_rules(command)
                 case Reserve() | CancelReservation():
                     if not await self._sessions.on_reservation(command):
                         return CommandResult(False, f"reservation {command.reservation_id} refused")

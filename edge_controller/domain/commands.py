@@ -62,6 +62,22 @@ class CancelReservation:
     source: str = "csms"
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeSessionRules:
+    """Session behaviour a CSMS sets through its OCPP configuration keys; None leaves a rule as
+    it is. The names are those of ``AuthPolicy`` and ``Timeouts``."""
+
+    local_list_enabled: bool | None = None  # LocalAuthListEnabled
+    cache_enabled: bool | None = None  # AuthorizationCacheEnabled
+    local_pre_authorize: bool | None = None  # LocalPreAuthorize
+    offline_authorize_from_list: bool | None = None  # LocalAuthorizeOffline
+    allow_unknown_offline: bool | None = None  # AllowOfflineTxForUnknownId
+    stop_on_invalid: bool | None = None  # StopTransactionOnInvalidId
+    plug_timeout_s: float | None = None  # ConnectionTimeOut
+    stop_transaction_data: bool | None = None  # StopTxnSampledData names the energy register
+    source: str = "csms"
+
+
 Command = (
     SetSiteLimit
     | SetConnectorLimit
@@ -70,4 +86,5 @@ Command = (
     | StopSession
     | Reserve
     | CancelReservation
+    | ChangeSessionRules
 )

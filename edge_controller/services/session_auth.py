@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Protocol
 
 from edge_controller.domain.authorization import (
     AuthDecision,
@@ -17,6 +19,17 @@ from edge_controller.log import get_logger
 from edge_controller.storage.auth_store import AuthStore
 
 log = get_logger("sessions.auth")
+# The rules a CSMS may change (OCPP 1.6 keys); the free-vend tag and energy cap are the site's.
+POLICY_RULES = frozenset(
+    {
+        "local_list_enabled",
+        "cache_enabled",
+        "local_pre_authorize",
+        "offline_authorize_from_list",
+        "allow_unknown_offline",
+        "stop_on_invalid",
+    }
+)
 
 
 class Authorizer(Protocol):
@@ -61,6 +74,15 @@ class TokenAuthorizer:
             reason=decision.reason,
         )
         return decision
+
+    def change_policy(self, changes: Mapping[str, bool]) -> None:
+        """Take new rules (OCPP keys changed by the CSMS) for every decision from now on."""
+        unknown = set(changes) - POLICY_RULES
+        if unknown:
+            raise ValueError(f"not an authorization rule: {sorted(unknown)}")
+        rules: dict[str, Any] = dict(changes)  # every name checked above: all are bool fields
+        self.policy = replace(self.policy, **rules)
+        log.info("authorization rules changed", **changes)
 
     async def remember(self, token: Token, result: AuthResult, now_s: float) -> None:
         """Cache a CSMS answer that arrived outside ``decide`` (StartTransaction.conf)."""

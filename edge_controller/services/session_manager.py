@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from edge_controller.domain import sessions as sm
 from edge_controller.domain.authorization import (
@@ -21,18 +22,25 @@ from edge_controller.domain.authorization import (
     late_answer_stops,
     same_owner,
 )
-from edge_controller.domain.commands import CancelReservation, Reserve, StartSession, StopSession
+from edge_controller.domain.commands import (
+    CancelReservation,
+    ChangeSessionRules,
+    Reserve,
+    StartSession,
+    StopSession,
+)
 from edge_controller.domain.model import ChargerStatus, CpState, Token
 from edge_controller.domain.reservations import (
     Condition,
     Reservation,
     ReserveAnswer,
+    identity_of_any,
     tap_preference,
 )
 from edge_controller.domain.tap_routing import ConnectorActivity
 from edge_controller.log import get_logger
 from edge_controller.services.session_actions import ConnectorGate, SessionActions
-from edge_controller.services.session_auth import TokenAuthorizer
+from edge_controller.services.session_auth import POLICY_RULES, TokenAuthorizer
 from edge_controller.services.session_events import SessionEvents
 from edge_controller.services.session_recorder import SessionRecorder
 from edge_controller.services.session_reservations import ReservationBook
@@ -171,6 +179,18 @@ class SessionManager:
         await self._apply(cid, sm.StopRequested(stop_reason_for(command.source)))
         return True
 
+    def change_rules(self, command: ChangeSessionRules) -> None:
+        """Rules a CSMS changed through its configuration keys, for every decision from now on.
+        A bad value raises ValueError and changes nothing."""
+        if command.plug_timeout_s is not None and not command.plug_timeout_s > 0:
+            raise ValueError(f"connection timeout must be positive: {command.plug_timeout_s}")
+        rules = {name: getattr(command, name) for name in POLICY_RULES}
+        self.auth.change_policy({name: on for name, on in rules.items() if on is not None})
+        if command.plug_timeout_s is not None:
+            self._timeouts = replace(self._timeouts, plug_timeout_s=command.plug_timeout_s)
+        if command.stop_transaction_data is not None:
+            self._actions.recorder.stop_transaction_data = command.stop_transaction_data
+
     async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
         """Reserve a connector or cancel a reservation; False when refused (or not offered)."""
         if self.reservations is None:
@@ -178,11 +198,12 @@ class SessionManager:
         if isinstance(command, CancelReservation):
             return await self.reservations.cancel(command.reservation_id)
         state = self._states.get(command.connector_id)
-        if state is None:
+        if state is None and identity_of_any(command.connector_id) is None:
             return False
-        free = state.phase is sm.Phase.IDLE and not state.plugged
+        free = state is not None and state.phase is sm.Phase.IDLE and not state.plugged
         condition = Condition.FREE if free else Condition.OCCUPIED
-        answer = await self.reservations.reserve(command, condition, self._clock())
+        now_s = self._clock()
+        answer = await self.reservations.reserve(command, condition, now_s, self._idle())
         return answer is ReserveAnswer.ACCEPTED
 
     async def on_remote_auth_result(self, id_tag: str, result: AuthResult) -> None:
@@ -223,15 +244,20 @@ class SessionManager:
         return self._actions.open.get(connector_id)
 
     def reserved(self, connector_id: str) -> Reservation | None:
-        """The live reservation holding a connector, if any."""
+        """The live reservation holding a connector, if any (a connector-0 one once those need
+        every free connector of the identity)."""
         book = self.reservations
-        return None if book is None else book.held(connector_id, self._clock())
+        return None if book is None else book.shown(connector_id, self._idle(), self._clock())
+
+    def _idle(self) -> dict[str, bool]:
+        """Every connector -> no session and nothing plugged (free for a reservation)."""
+        return {c: s.phase is sm.Phase.IDLE and not s.plugged for c, s in self._states.items()}
 
     # --- internals ------------------------------------------------------------------------
     async def _authorize(self, cid: str, auth: sm.Authorization) -> bool:
         """Authorise a start, unless the connector is reserved for someone else."""
         if self.reservations is not None:
-            admitted = await self.reservations.admit(cid, auth, self._clock())
+            admitted = await self.reservations.admit(cid, auth, self._clock(), self._idle())
             if admitted is None:
                 return False
             auth = admitted

@@ -45,12 +45,35 @@ def start_message(
 
 
 def stop_message(
-    identity: str, id_tag: str | None, meter_wh: int, at_s: float, reason: str
+    identity: str,
+    id_tag: str | None,
+    meter_wh: int,
+    at_s: float,
+    reason: str,
+    *,
+    begin: tuple[float, int] | None = None,
 ) -> QueuedMessage:
+    """``begin`` (start time, start register): the transaction's energy register at its begin
+    and end go along as ``transactionData`` (the StopTxnSampledData of OCPP 1.6)."""
     payload: dict[str, Any] = {"meterStop": meter_wh, "timestamp": iso_utc(at_s), "reason": reason}
     if id_tag is not None:
         payload["idTag"] = id_tag
+    if begin is not None:
+        payload["transactionData"] = [
+            _register_value(begin[0], begin[1], "Transaction.Begin"),
+            _register_value(at_s, meter_wh, "Transaction.End"),
+        ]
     return QueuedMessage(identity, "StopTransaction", payload, "stop")
+
+
+def _register_value(at_s: float, energy_wh: int, context: str) -> dict[str, Any]:
+    sampled = {
+        "value": str(energy_wh),
+        "context": context,
+        "measurand": "Energy.Active.Import.Register",
+        "unit": "Wh",
+    }
+    return {"timestamp": iso_utc(at_s), "sampledValue": [sampled]}
 
 
 def meter_values_message(

@@ -48,6 +48,8 @@ class SessionRecorder:
         self._on_queued = on_queued
         self._timeout_s = meter_timeout_s
         self._last: dict[str, int] = {}  # last good energy reading per connector
+        # StopTransaction carries the energy register at begin and end (a CSMS may turn it off).
+        self.stop_transaction_data = True
 
     async def read_energy(self, connector_id: str, *, monotonic: bool = True) -> Energy | None:
         """A fresh reading, or None. ``monotonic``: within a session a register that steps back
@@ -139,8 +141,11 @@ class SessionRecorder:
         known_wh = max(record.last_meter_wh, self._last.get(record.connector_id, 0))
         meter_wh = max(energy.energy_wh, known_wh) if energy else known_wh
         identity = self._identity(record.connector_id)
+        begin = (record.start_at_s, record.meter_start_wh) if self.stop_transaction_data else None
         messages = (
-            (stop_message(identity, id_tag, meter_wh, now_s, reason.value),) if identity else ()
+            (stop_message(identity, id_tag, meter_wh, now_s, reason.value, begin=begin),)
+            if identity
+            else ()
         )
         closed, changed = await self.store.stop(
             record.local_id, now_s, meter_wh, reason.value, stop_id_tag=id_tag, messages=messages

@@ -55,5 +55,5 @@ def build_session_manager(
     return SessionManager(
         connector_ids, recorder, auth, gate,
         timeouts=opts.timeouts, sampling=opts.sampling, clock=clock,
-        reservations=ReservationBook(ReservationStore(db), AuthStore(db)),
+        reservations=ReservationBook(ReservationStore(db), AuthStore(db), route),
     )  # fmt: skip

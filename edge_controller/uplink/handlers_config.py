@@ -27,6 +27,9 @@ class ConfigHandlers:
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
         status = config_keys.change_status(key, value)
+        hook = self.link.session_key_changed
+        if status == "Accepted" and key in config_keys.SESSION_KEYS and hook is not None:
+            status = "Accepted" if hook(key, value.strip()) else "Rejected"
         if status == "Accepted":
             self.link.config.set(key, value.strip())
             self.link.log.info("configuration changed by CSMS", key=key, value=value)

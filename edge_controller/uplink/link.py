@@ -87,6 +87,8 @@ class Link:
     diagnostics_status: str = "Idle"
     transactions: TransactionListener | None = None
     metering: Metering | None = None  # present when meter samples are wired in
+    # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
+    session_key_changed: Callable[[str, str], bool] | None = None
 
     def __post_init__(self) -> None:
         self.log = get_logger("uplink", identity=self.identity)

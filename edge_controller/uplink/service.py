@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,12 @@ class OcppUplink:
         diagnostics: DiagnosticsSource | None = None,
         transactions: TransactionListener | None = None,
         now_s: Callable[[], float] = time.time,
+        connection_timeout_s: float = 60.0,
+        phase_rotations: Mapping[str, str] | None = None,
     ) -> None:
+        """``phase_rotations``: each connector's configured wiring (``L2L3L1``; one phase:
+        ``L1``), reported as ConnectorPhaseRotation. ``connection_timeout_s``: the session
+        side's plug timeout (ConnectionTimeOut)."""
         self.settings = settings
         self.topology = topology
         self.clock = ClockSync()
@@ -80,8 +85,14 @@ class OcppUplink:
         self.sessions: dict[str, LinkSession] = {}
         for identity in topology.identities:
             count = len(topology.connectors(identity))
+            rotations = [(phase_rotations or {}).get(c, "") for c in topology.connectors(identity)]
             defaults = config_keys.defaults(
-                settings, count, smart=limits is not None, local_list=auth_lists is not None
+                settings,
+                count,
+                smart=limits is not None,
+                local_list=auth_lists is not None,
+                connection_timeout_s=connection_timeout_s,
+                phase_rotation=config_keys.phase_rotation(rotations),
             )
             config = ConfigStore(state_dir / f"ocpp-{identity}.json", defaults)
             self.links[identity] = Link(
@@ -97,9 +108,12 @@ class OcppUplink:
                 auth_lists,
             )
         self._applied_enabled: dict[str, bool] = {}
+        self._commands = commands
         for link in self.links.values():
             link.diagnostics = diagnostics
             link.transactions = transactions
+            link.session_key_changed = self._session_key_changed
+        self._share_session_keys()
         if limits is not None:
             site = electrical or Electrical(230.0, 3)
             for link in self.links.values():
@@ -127,7 +141,31 @@ class OcppUplink:
         for event in self._wakeup.values():
             event.set()
 
+    def _share_session_keys(self) -> None:
+        """The session rules are the site's: every identity reports the values of the first
+        (a CSMS change reached every identity's file unless the process died in between)."""
+        first = next(iter(self.links.values())).config
+        for link in self.links.values():
+            for key in config_keys.SESSION_KEYS:
+                value = first.get(key)
+                if value is not None and link.config.get(key) != value:
+                    link.config.set(key, value)
+
+    def _session_key_changed(self, key: str, value: str) -> bool:
+        """A CSMS changed a session rule: the site applies it, every identity reports it."""
+        if not self._commands.submit(config_keys.session_rules({key: value})):
+            log.warning("session rule not applied, command queue full", key=key)
+            return False
+        for link in self.links.values():
+            if link.config.get(key) != value:
+                link.config.set(key, value)
+        return True
+
     async def run(self) -> None:
+        # Values a CSMS set before a restart apply again before any session decision.
+        first = next(iter(self.links.values())).config
+        if not self._commands.submit(config_keys.session_rules(first.items())):
+            log.error("stored session rules not applied, command queue full")
         async with asyncio.TaskGroup() as tasks:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))

@@ -59,9 +59,11 @@ async def test_reserve_now_answers_by_connector_condition(tmp_path: Path) -> Non
                 answers[connector] = got["status"]
             late = await csms.send("site1", "ReserveNow", reserve_now(1, 20, in_s=-5))
             offset_s = uplink.clock.offset_s
-    assert answers == {1: "Accepted", 2: "Faulted", 3: "Occupied", 0: "Rejected", 9: "Rejected"}
+    # Connector 0: c1:1 still shows Available here (the fake site does not apply commands).
+    assert answers == {1: "Accepted", 2: "Faulted", 3: "Occupied", 0: "Accepted", 9: "Rejected"}
     assert late == {"status": "Rejected"}
-    (command,) = [c for c in site.commands if isinstance(c, Reserve)]
+    command, any_connector = [c for c in site.commands if isinstance(c, Reserve)]
+    assert (any_connector.connector_id, any_connector.reservation_id) == ("site1:0", 10)
     assert (command.connector_id, command.reservation_id) == ("c1:1", 11)
     assert command.id_tag == "AABBCCDD"  # normalised
     assert abs(command.expiry_at_s + offset_s - time.time() - 600) < 120
@@ -94,7 +96,7 @@ async def test_reserved_status_cancel_and_unavailable(tmp_path: Path) -> None:
     assert [c.reservation_id for c in site.commands if isinstance(c, Reserve)] == [11]
     keys = {k["key"]: k.get("value") for k in config["configurationKey"]}
     assert "Reservation" in str(keys["SupportedFeatureProfiles"]).split(",")
-    assert keys["ReserveConnectorZeroSupported"] == "false"
+    assert keys["ReserveConnectorZeroSupported"] == "true"
 
 
 async def test_trigger_meter_values_for_one_or_all_connectors(tmp_path: Path) -> None:

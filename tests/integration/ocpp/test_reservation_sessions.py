@@ -38,9 +38,16 @@ CONNECTORS = ("c1:1", "c1:2")
 class LiveViews:
     """The charger side (``base``) composed with the session manager, as ``SiteViews`` does."""
 
-    def __init__(self, base: FakeSite, sessions: SessionManager) -> None:
+    def __init__(
+        self, base: FakeSite, sessions: SessionManager, commands: UplinkCommands | None = None
+    ) -> None:
         self.base = base
         self._views = SiteViews(cast(Any, None), sessions)
+        self._commands = commands
+
+    def submit(self, command: Command) -> bool:
+        """Commands the uplink raises itself go to the daemon's queue too."""
+        return self._commands is not None and self._commands.submit(command)
 
     def transaction_confirmed(
         self, session_local_id: int, transaction_id: int, id_tag_status: str
@@ -109,7 +116,7 @@ async def test_reserve_start_expire_and_cancel_through_the_session_manager(
         worker = group.create_task(commands.run())
         outbox = Outbox(db)  # the sessions' own database, as in the daemon
         settings = settings_for(f"ws://127.0.0.1:{port}")
-        views = LiveViews(base, manager)
+        views = LiveViews(base, manager, commands)
         async with running_uplink(
             settings, cast(FakeSite, views), outbox, tmp_path, {"c1": 2}
         ) as uplink:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_controller.domain.snapshot import Availability
+from edge_controller.services.session_messages import stop_message
 from edge_controller.uplink.link import Trigger
 from tests.integration.ocpp.harness import (
     FakeSite,
@@ -15,7 +17,6 @@ from tests.integration.ocpp.harness import (
     running_uplink,
     settings_for,
     start_payload,
-    stop_payload,
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import strict_peer
@@ -54,9 +55,12 @@ async def test_every_message_passes_the_official_schemas(tmp_path: Path) -> None
         await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=1)
         meter = {"connectorId": "c1:1", "meterValue": [_rich_meter_value("2026-11-27T00:05:00Z")]}
         await outbox.append("site1", "MeterValues", meter, session_local_id=1)
-        stop = stop_payload(13000, reason="EVDisconnected")
-        stop["idTag"] = "AABBCCDD"
-        stop["transactionData"] = [_rich_meter_value("2026-11-27T00:59:00Z")]
+        # The session side's own StopTransaction (energy register at begin and end) ...
+        begin_s = dt.datetime(2026, 11, 27, tzinfo=dt.UTC).timestamp()
+        stop = stop_message(
+            "site1", "AABBCCDD", 13000, begin_s + 3600, "EVDisconnected", begin=(begin_s, 1000)
+        ).payload
+        stop["transactionData"].append(_rich_meter_value("2026-11-27T00:59:00Z"))  # ... and more
         await outbox.append("site1", "StopTransaction", stop, session_local_id=1)
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", firmware_version="1.2.3")
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2}) as uplink:
@@ -83,6 +87,8 @@ async def test_every_message_passes_the_official_schemas(tmp_path: Path) -> None
     }
     stop_call = peer.calls("StopTransaction")[0]["params"]
     assert stop_call["transactionId"] == 1
+    contexts = [v["sampledValue"][0].get("context") for v in stop_call["transactionData"]]
+    assert contexts == ["Transaction.Begin", "Transaction.End", "Sample.Periodic"]
     faulted = [
         c["params"] for c in peer.calls("StatusNotification") if c["params"]["connectorId"] == 2
     ]
