@@ -116,6 +116,9 @@ class SiteViews:
     def current(self) -> SiteView:
         return self.compose(self._site.snapshot())
 
+    def reservation_ids(self) -> frozenset[int]:
+        return self._sessions.reservation_ids()
+
 
 class UplinkLink:
     """Late binding to the uplink (it is built after the sessions that use it) and a cached

@@ -55,6 +55,9 @@ class ConnectorStatus:
     def connectors(self) -> tuple[ConnectorView, ...]:
         return self._views.current().connectors
 
+    def reservation_ids(self) -> frozenset[int]:
+        return self._views.reservation_ids()
+
 
 class ConnectorMeters:
     """Meter samples for MeterValues from the control loop's latest built-in meter readings."""

@@ -249,6 +249,11 @@ class SessionManager:
         book = self.reservations
         return None if book is None else book.shown(connector_id, self._idle(), self._clock())
 
+    def reservation_ids(self) -> frozenset[int]:
+        """Ids of every live reservation (CancelReservation asks for any of them)."""
+        book = self.reservations
+        return frozenset() if book is None else book.live_ids(self._clock())
+
     def _idle(self) -> dict[str, bool]:
         """Every connector -> no session and nothing plugged (free for a reservation)."""
         return {c: s.phase is sm.Phase.IDLE and not s.plugged for c, s in self._states.items()}

@@ -65,6 +65,10 @@ class ReservationBook:
             else:
                 await self._store.remove(reservation.reservation_id)
 
+    def live_ids(self, now_s: float) -> frozenset[int]:
+        """Ids of every live reservation, specific or connector-0 (shown or not)."""
+        return frozenset(r.reservation_id for r in self._all() if r.live(now_s))
+
     def held(self, connector_id: str, now_s: float) -> Reservation | None:
         """The live specific-connector reservation on a connector, if any."""
         reservation = self._book.get(connector_id)

@@ -6,13 +6,12 @@ reaches it (a connector taken in between stays unreserved, and that is logged).
 
 Connector 0 (any connector of this identity): the views show a connector-0 reservation only
 while those need every free connector (then the free ones read Reserved, one id each), so a
-connector shown Available proves there is room for one more. While there is room they are not
-visible at all, so the ids accepted on this link are remembered for CancelReservation.
+connector shown Available proves there is room for one more. CancelReservation asks the session
+side's book for every live id, shown or not.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from edge_controller.domain.commands import CancelReservation, Reserve
@@ -32,19 +31,6 @@ from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.link import Link
 from edge_controller.uplink.ocpp_compat import Action, call_result, on
 from edge_controller.uplink.topology import UnknownConnector
-
-# Connector-0 reservation ids accepted per link (id(link) -> reservation id -> expiry, our
-# clock). Kept beside the link, not on the connection, so a reconnect does not forget them;
-# an entry goes with its link. Bounded by the CSMS's live reservations (pruned at expiry).
-_ANY_ACCEPTED: dict[int, dict[int, float]] = {}
-
-
-def _accepted_any(link: Link) -> dict[int, float]:
-    key = id(link)
-    if key not in _ANY_ACCEPTED:
-        _ANY_ACCEPTED[key] = {}
-        weakref.finalize(link, _ANY_ACCEPTED.pop, key, None)
-    return _ANY_ACCEPTED[key]
 
 
 class ReservationHandlers:
@@ -109,22 +95,14 @@ class ReservationHandlers:
             command = Reserve(local, reservation_id, tag, expiry_at_s, parent, source="csms")
             if not self.link.commands.submit(command):
                 answer = ReserveAnswer.REJECTED
-        remembered = _accepted_any(self.link)
-        remembered.pop(reservation_id, None)  # replaced, or now a specific one
-        if answer is ReserveAnswer.ACCEPTED and connector_id == 0:
-            remembered[reservation_id] = expiry_at_s
         self.link.log.info("ReserveNow answered", reservation_id=reservation_id,
                            connector_id=local, status=answer.value)  # fmt: skip
         return call_result.ReserveNow(status=answer.value)
 
     @on(Action.cancel_reservation)
     def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
-        remembered = _accepted_any(self.link)
-        now_s = self.link.now_s()
-        for rid in [r for r, expiry_at_s in remembered.items() if expiry_at_s <= now_s]:
-            del remembered[rid]
         shown = any(v.reservation_id == reservation_id for v in self._reservation_views().values())
-        known = shown or remembered.pop(reservation_id, None) is not None
+        known = shown or reservation_id in self.link.status.reservation_ids()
         if known and self.link.commands.submit(CancelReservation(reservation_id, source="csms")):
             return call_result.CancelReservation(status="Accepted")
         return call_result.CancelReservation(status="Rejected")

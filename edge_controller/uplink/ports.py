@@ -28,6 +28,10 @@ class StatusSource(Protocol):
         """The latest view of every connector (ids ``<charger>:<n>``)."""
         ...
 
+    def reservation_ids(self) -> frozenset[int]:
+        """Ids of every live reservation, also those no connector shows (connector 0)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class MeterSample:

@@ -45,6 +45,9 @@ class FakeSite:
     def connectors(self) -> Sequence[ConnectorView]:
         return list(self.views.values())
 
+    def reservation_ids(self) -> frozenset[int]:
+        return frozenset(v.reservation_id for v in self.views.values() if v.reservation_id)
+
     def set(self, connector_id: str, availability: Availability, **changes: Any) -> None:
         view = self.views.get(connector_id) or ConnectorView(connector_id, availability, 16.0, "")
         self.views[connector_id] = replace(view, availability=availability, **changes)

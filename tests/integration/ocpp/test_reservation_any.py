@@ -186,3 +186,22 @@ async def test_the_strict_peer_accepts_connector_zero_reservation_messages(
         await wait(lambda: len(peer.calls("StartTransaction")) == 1)
     assert peer.invalid() == []
     assert peer.calls("StartTransaction")[0]["params"]["reservationId"] == 5
+
+
+async def test_a_hidden_reservation_is_cancelled_after_a_restart(tmp_path: Path) -> None:
+    """Two free connectors, one connector-0 reservation: no connector shows it, yet after a
+    restart of the daemon the CSMS can still cancel it (the book is asked, not the views)."""
+    csms, clock = BenchCsms(), Clock(time.time())
+    async with running_csms(csms) as port:
+        async with wired(tmp_path, port, clock):
+            await wait(lambda: "site1" in csms.connected)
+            placed = await csms.send("site1", "ReserveNow", reserve_any(31))
+            await wait(lambda: last(csms, 1) == last(csms, 2) == "Available")
+        async with wired(tmp_path, port, clock) as (manager, _base, _router):
+            await wait(lambda: "site1" in csms.connected)
+            assert manager.reservation_ids() == {31}
+            cancel = await csms.send("site1", "CancelReservation", {"reservationId": 31})
+            await wait(lambda: manager.reservation_ids() == frozenset())
+            again = await csms.send("site1", "CancelReservation", {"reservationId": 31})
+    assert placed == cancel == {"status": "Accepted"}
+    assert again == {"status": "Rejected"}

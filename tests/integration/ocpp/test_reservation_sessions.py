@@ -43,6 +43,7 @@ class LiveViews:
     ) -> None:
         self.base = base
         self._views = SiteViews(cast(Any, None), sessions)
+        self._sessions = sessions
         self._commands = commands
 
     def submit(self, command: Command) -> bool:
@@ -57,6 +58,9 @@ class LiveViews:
     def connectors(self) -> Sequence[ConnectorView]:
         raw = SiteView("site", None, 32.0, None, None, tuple(self.base.views.values()))
         return self._views.compose(raw).connectors
+
+    def reservation_ids(self) -> frozenset[int]:
+        return self._sessions.reservation_ids()
 
 
 class Controller:
