@@ -18,13 +18,14 @@ formulation kept in tests/unit/balancing/reference: the result is the same to th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Sequence
 
 from edge_controller.domain.balancing_budget import building_load, failsafe_problems, fixed_budget
 from edge_controller.domain.balancing_classes import admit_and_fill
 from edge_controller.domain.balancing_fill import Columns
-from edge_controller.domain.balancing_order import Candidate, Rules, classify
-from edge_controller.domain.balancing_tree import INF, Budget, Tree, tree_of
+from edge_controller.domain.balancing_order import Candidate, Rules, scan
+from edge_controller.domain.balancing_tree import INF, Budget, tree_of
 from edge_controller.domain.balancing_types import (
     EPS_A,
     Allocation,
@@ -53,7 +54,8 @@ __all__ = [
     "wiring_from_rotation",
 ]
 
-Prev = Mapping[str, ConnectorAllocation]
+Decided = tuple[list[int], list[int], list[Candidate]]
+"""The others, the rejected and the admitted: in the order their offers were decided."""
 _UNAVAILABLE = ConnectorState.UNAVAILABLE
 _WANTING = (ConnectorState.WAITING, ConnectorState.CHARGING, ConnectorState.PAUSED)
 
@@ -77,15 +79,16 @@ def allocate(
     stale = grid is None or now_s - grid.at_s > policy.stale_after_s
     building = building_load(grid, demands, stale, policy)
     tree = tree_of(site)
-    cols = _columns(tree, demands, previous.connectors if previous is not None else {})
     last_decrease_s = previous.last_decrease_at_s if previous is not None else -INF
     settling = now_s - last_decrease_s < policy.decrease_settle_s
-    rules = Rules.make(policy, cols, now_s=now_s, stale=stale, settling=settling)
-    cands, others = classify(demands, rules)
+    rules = Rules.make(policy, now_s=now_s, stale=stale, settling=settling)
+    prev = previous.connectors if previous is not None else {}
+    cols = Columns.blank(len(demands))
+    cands, others = scan(tree, demands, prev, rules, cols)
     silent = [(cols.paths[i], demands[i]) for i in others if demands[i].state is _UNAVAILABLE]
     fixed = fixed_budget(tree, site, building, silent)
     admitted, rejected, offered = admit_and_fill(tree, fixed, cands, cols, policy)
-    decided = others + rejected + [index for _, index, _ in admitted]  # the order of decisions
+    decided = (others, rejected, admitted)  # the order of decisions
     final = fixed.copy()
     if _hold_increases(demands, cols):
         last_decrease_s = now_s
@@ -106,31 +109,12 @@ def allocate(
     )
 
 
-def _columns(tree: Tree, demands: Sequence[ConnectorDemand], prev: Prev) -> Columns:
-    """Each connector's path in the tree, loaded grid phases and previous allocation."""
-    nodes, node_paths = tree.index, tree.paths
-    try:
-        paths = [node_paths[nodes[d.feeder]] for d in demands]
-    except KeyError:
-        unknown = next(d.feeder for d in demands if d.feeder not in nodes)
-        raise ValueError(f"unknown feeder {unknown!r}") from None
-    phases = []
-    for demand in demands:  # ``ConnectorDemand.grid_phases``, without a call per connector
-        wiring, ev_phases = demand.wiring, demand.ev_phases
-        if ev_phases is None or ev_phases >= len(wiring):
-            phases.append(wiring)
-        else:
-            phases.append(wiring[: max(ev_phases, 1)])
-    before: list[ConnectorAllocation | None] = [None] * len(demands)
-    if prev:
-        before = [prev.get(d.connector_id) for d in demands]
-    return Columns.start(paths, phases, before, [d.min_current_a for d in demands])
-
-
 def _hold_increases(demands: Sequence[ConnectorDemand], cols: Columns) -> bool:
     """If any drawing EV must come down, nobody goes up in the same step: the old and the new
     allocation each fit, and so does their per-connector minimum while EVs follow."""
     before, offers = cols.before_a, cols.offer_a
+    if offers == before:  # the steady state: nothing changes (one comparison in C)
+        return False
     for index, current in enumerate(offers):
         if current < before[index] - EPS_A and demands[index].state in _WANTING:
             break
@@ -150,7 +134,7 @@ def _enforce(
     cols: Columns,
     admitted: list[Candidate],
     *,
-    decided: list[int],
+    decided: Decided,
     final: Budget,
 ) -> tuple[list[str], Budget]:
     """Check every limit against the recount ``final``; pause the last admitted until all hold.
@@ -166,9 +150,11 @@ def _enforce(
     return notes, final
 
 
-def _recount(fixed: Budget, cols: Columns, decided: list[int]) -> Budget:
+def _recount(fixed: Budget, cols: Columns, order: Decided) -> Budget:
     """The fixed loads plus every offer, counted afresh in the order the offers were decided."""
     final = fixed.copy()
+    others, rejected, admitted = order
+    decided = others + rejected + [index for _, index, _ in admitted]
     offers = cols.offer_a
     final.take_each(
         zip(decided, [offers[i] for i in decided], strict=True), cols.paths, cols.phases
@@ -178,9 +164,13 @@ def _recount(fixed: Budget, cols: Columns, decided: list[int]) -> Budget:
 
 def _over(fixed: Budget, final: Budget) -> bool:
     """True if our offers push any constraint past its limit (the building alone may be over)."""
+    least_a = -OVER_A
     for fixed_row, final_row in zip(fixed.left, final.left, strict=True):
+        low, middle, high = final_row
+        if not (low < least_a or middle < least_a or high < least_a):
+            continue  # the usual case, in one test per node
         for before, after in zip(fixed_row, final_row, strict=True):
-            if after < -OVER_A and after < before - EPS_A:
+            if after < least_a and after < before - EPS_A:
                 return True
     return final.power_left_a < -OVER_A and final.power_left_a < fixed.power_left_a - EPS_A
 
@@ -191,18 +181,24 @@ def _records(
     """Each connector's record; one equal in every field to the previous is that same record
     (in a steady state most are, and a thousand new ones would cost more than comparing)."""
     records: dict[str, ConnectorAllocation] = {}
-    befores, offers, reasons = cols.before, cols.offer_a, cols.reason
-    for index, demand in enumerate(demands):
-        current, before, cid = offers[index], befores[index], demand.connector_id
-        prev_a, changed, increased = 0.0, -INF, -INF
+    for demand, current, before, reason in zip(
+        demands, cols.offer_a, cols.before, cols.reason, strict=True
+    ):
+        cid = demand.connector_id
         if before is not None:
             # Unchanged offer and reason: changed_at/increased_at stay, assumed is the offer.
-            # (A zero is left out: 0.0 == -0.0, but they are not the same value.)
-            same = current and before[1] == current == before[5] and before[2] == reasons[index]
-            if same and before[0] == cid and demand.state is not _UNAVAILABLE:
+            if (
+                before[1] == current == before[5]
+                and before[2] == reason
+                and before[0] == cid
+                and (current or _same_zeros(current, before))
+                and demand.state is not _UNAVAILABLE
+            ):
                 records[cid] = before
                 continue
             _, prev_a, _, changed, increased, _ = before
+        else:
+            prev_a, changed, increased = 0.0, -INF, -INF
         if current > prev_a:
             increased = now_s
         assumed = current
@@ -210,7 +206,12 @@ def _records(
             changed, assumed = -INF, demand.max_current_a
         elif (prev_a > 0) != (current > 0):
             changed = now_s
-        records[cid] = ConnectorAllocation(
-            cid, current, reasons[index], changed, increased, assumed
-        )
+        records[cid] = ConnectorAllocation(cid, current, reason, changed, increased, assumed)
     return records
+
+
+def _same_zeros(current: float, before: ConnectorAllocation) -> bool:
+    """0.0 == -0.0, but they are not the same value: a zero offer keeps its record only if its
+    sign is the record's."""
+    sign = math.copysign(1.0, current)
+    return sign == math.copysign(1.0, before[1]) == math.copysign(1.0, before[5])

@@ -35,9 +35,10 @@ def building_load(
             continue  # unknown draw stays in the building load: that errs on the safe side
         wiring = demand.wiring
         if len(wiring) == PHASES:  # unrolled: this runs for every connector on every decision
-            ours[wiring[0]] += measured[0]
-            ours[wiring[1]] += measured[1]
-            ours[wiring[2]] += measured[2]
+            first, second, third = wiring
+            ours[first] += measured[0]
+            ours[second] += measured[1]
+            ours[third] += measured[2]
         elif len(wiring) == 1:
             ours[wiring[0]] += measured[0]
         else:

@@ -21,23 +21,18 @@ from edge_controller.domain.balancing_types import EPS_A, Policy
 
 Decided = tuple[list[Candidate], list[int], Tally]
 """The admitted, the indices of the rejected (both in order) and the tally of every offer."""
+Split = tuple[list[Candidate], list[Candidate], list[list[int]]]
+"""The eligible and the held candidates (both in order), and the eligible per class."""
 
 
 def admit_and_fill(
     tree: Tree, fixed: Budget, cands: list[Candidate], cols: Columns, policy: Policy
 ) -> Decided:
     """Decide every candidate's offer (in ``cols``) given the fixed loads."""
-    eligible, held = [], []
-    floor, ceiling, reasons = cols.floor_a, cols.ceiling_a, cols.reason
-    for cand in cands:  # those that may start and whose caps allow their minimum
-        index = cand[1]
-        if cand[2] is None and not ceiling[index] < floor[index] - EPS_A:
-            eligible.append(cand)
-        else:
-            held.append(cand)
-    classes = _classes(eligible)
+    eligible, held, classes = _eligible(cands, cols)
+    floor, reasons = cols.floor_a, cols.reason
     offered = Tally.start(tree)
-    outlook = Outlook.of(tree, cols, classes) if _plain(floor) else None
+    outlook = Outlook.of(tree, cols, classes, fixed) if _plain(floor) else None
     if not classes or (outlook is not None and outlook.nothing_binds(tree, fixed, 0, offered)):
         for _, index, hold in held:
             reasons[index] = hold or f"{reasons[index]} < min {floor[index]:g} A"
@@ -47,6 +42,28 @@ def admit_and_fill(
     admitted, rejected = admit(budget, cands, cols)
     _fill_classes(tree, (fixed, budget, None), _classes(admitted), cols, policy, offered=offered)
     return admitted, rejected, offered
+
+
+def _eligible(cands: list[Candidate], cols: Columns) -> Split:
+    """Those that may start and whose caps allow their minimum, the others, and the indices of
+    the former per priority class (as ``_classes`` would, in the same pass)."""
+    eligible: list[Candidate] = []
+    held: list[Candidate] = []
+    classes: list[list[int]] = []
+    members: list[int] = []
+    floor, ceiling = cols.floor_a, cols.ceiling_a
+    class_of: int | None = None
+    for cand in cands:
+        key, index, hold = cand
+        if hold is None and not ceiling[index] < floor[index] - EPS_A:
+            eligible.append(cand)
+            if key[0] != class_of:
+                class_of, members = key[0], []
+                classes.append(members)
+            members.append(index)
+        else:
+            held.append(cand)
+    return eligible, held, classes
 
 
 def _plain(amounts: list[float]) -> bool:
@@ -146,13 +163,14 @@ def _settle(members: list[int], cols: Columns, policy: Policy, offered: Tally) -
     own, phase_amps = offered.own, offered.phase_amps
     steps: dict[float, tuple[float, float]] = {}  # ceiling → (rounded down, that to 6 places)
     for index in members:
-        floor_a, ceiling_a = floor[index], ceiling[index]
+        ceiling_a = ceiling[index]
         if (rounded := steps.get(ceiling_a)) is None:  # members share a few ceilings
             down_a = math.floor(ceiling_a / step + EPS_A) * step
             rounded = steps[ceiling_a] = (down_a, round(down_a, 6))
+        floor_a = floor[index]
         current = rounded[1] if rounded[0] > floor_a else round(floor_a, 6)
         prev_a = before[index]
-        if prev_a > 0 and prev_a < current < prev_a + min_increase_a:
+        if prev_a < current and prev_a > 0 and current < prev_a + min_increase_a:
             current = prev_a
             reasons[index] = f"hysteresis (holding {prev_a:g} A)"
         offers[index] = current

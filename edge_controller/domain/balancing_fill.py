@@ -28,17 +28,20 @@ class Columns:
     offer_a: list[float]
 
     @classmethod
-    def start(
-        cls,
-        paths: list[tuple[int, ...]],
-        phases: list[tuple[int, ...]],
-        before: list[ConnectorAllocation | None],
-        floor_a: list[float],
-    ) -> Columns:
-        count = len(paths)
-        before_a = [0.0 if b is None else b.current_a for b in before]
+    def blank(cls, count: int) -> Columns:
+        """Columns for ``count`` connectors, to be filled in by index: no previous allocation,
+        nothing offered."""
         zeros = [0.0] * count
-        return cls(paths, phases, before, before_a, floor_a, zeros[:], [""] * count, zeros)
+        return cls(
+            [()] * count,
+            [()] * count,
+            [None] * count,
+            zeros[:],
+            zeros[:],
+            zeros[:],
+            [""] * count,
+            zeros,
+        )
 
 
 def fill(tree: Tree, budget: Budget, cols: Columns, members: list[int]) -> None:

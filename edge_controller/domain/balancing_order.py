@@ -6,18 +6,19 @@ wait first); running sessions that have charged a full interval (shortest run fi
 other waiting ones. Greedy admission in this order pauses as few sessions as possible, rotates
 paused ones in at the interval and never stops everyone to restart.
 
-This runs once per connector per decision, so the per-call constants (thresholds, reason texts)
-are prepared once in ``Rules`` and the loop body touches each field only once.
+This runs once per connector per decision: ``scan`` fills every column in one pass, and the
+per-call constants (thresholds, reason texts) are prepared once in ``Rules``.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from edge_controller.domain.balancing_fill import Columns
+from edge_controller.domain.balancing_tree import Tree
 from edge_controller.domain.balancing_types import (
     ConnectorAllocation,
     ConnectorDemand,
@@ -31,9 +32,12 @@ _NEVER = float("-inf")
 _UNAVAILABLE = ConnectorState.UNAVAILABLE
 _FAULTED = ConnectorState.FAULTED
 _IDLE = ConnectorState.IDLE
-
 # Without a vehicle, faulted or not answering: no current whatever the capacity.
-_MAY_CHARGE = (ConnectorState.WAITING, ConnectorState.CHARGING, ConnectorState.PAUSED)
+_WAITING_EV, _CHARGING, _PAUSED = (
+    ConnectorState.WAITING,
+    ConnectorState.CHARGING,
+    ConnectorState.PAUSED,
+)
 
 SortKey = tuple[int, int, float, float, float, str]
 Candidate = tuple[SortKey, int, str | None]
@@ -84,85 +88,145 @@ def _ramp_reason(increase_interval_s: float, settling: bool) -> str:
 
 @dataclass(slots=True)
 class Rules:
-    """One decision's admission rules, writing into its columns. ``settling``: a decrease
-    elsewhere has not yet taken effect, so nothing may increase."""
+    """One decision's admission rules. ``settling``: a decrease elsewhere has not yet taken
+    effect, so nothing may increase. The policy's thresholds are copied into fields: each
+    connector reads them."""
 
     now_s: float
     settling: bool
-    policy: Policy
-    cols: Columns
+    increase_interval_s: float
+    min_charge_s: float
+    min_pause_s: float
+    rotation_interval_s: float
     fallback: Limit | None  # the stale-meter fallback, if the meter is stale
     ramp_reason: str
     pause_hold: str
     ramp_hold: str
+    max_reasons: dict[float, str] = field(default_factory=dict)  # max current → its reason
 
     @classmethod
-    def make(
-        cls, policy: Policy, cols: Columns, *, now_s: float, stale: bool, settling: bool
-    ) -> Rules:
+    def make(cls, policy: Policy, *, now_s: float, stale: bool, settling: bool) -> Rules:
         ramp = _ramp_reason(policy.increase_interval_s, settling)
         fallback = _fallback(policy) if stale else None
         pause = f"paused: min pause {policy.min_pause_s:g} s"
-        return cls(now_s, settling, policy, cols, fallback, ramp, pause, "paused: " + ramp)
+        return cls(
+            now_s,
+            settling,
+            policy.increase_interval_s,
+            policy.min_charge_s,
+            policy.min_pause_s,
+            policy.rotation_interval_s,
+            fallback,
+            ramp,
+            pause,
+            "paused: " + ramp,
+        )
 
-    def candidate(
-        self, index: int, demand: ConnectorDemand, prev: ConnectorAllocation | None
-    ) -> Candidate:
-        """Sets the connector's ceiling and reason (its own caps, its ramp limit)."""
-        policy, now_s = self.policy, self.now_s
-        prev_a, changed_s, increased_s = 0.0, _NEVER, _NEVER
-        if prev is not None:
-            _, prev_a, _, changed_s, increased_s, _ = prev
-        since_s = now_s - changed_s
-        ramp_ok = now_s - increased_s >= policy.increase_interval_s and not self.settling
-        if demand.limits or self.fallback is not None:
-            ceiling_a, reason = _own_cap(demand, self.fallback)
+    def max_reason(self, max_a: float) -> str:
+        """The reason of a connector bound by its maximum (a site has a few distinct ones: each
+        is named once per decision)."""
+        reason = self.max_reasons[max_a] = _max_limit(max_a).source
+        return reason
+
+
+def scan(
+    tree: Tree,
+    demands: Sequence[ConnectorDemand],
+    prev: Mapping[str, ConnectorAllocation],
+    rules: Rules,
+    cols: Columns,
+) -> tuple[list[Candidate], list[int]]:
+    """Fills every connector's columns (path, loaded grid phases, previous allocation, caps).
+    Returns the connectors that may charge in admission order, and the indices of the others,
+    which get their 0 and its reason."""
+    found: list[Candidate] = []
+    others: list[int] = []
+    try:
+        _scan(tree, demands, prev, rules, (cols, found, others))
+    except KeyError:  # only the tree's index raises it
+        unknown = next(d.feeder for d in demands if d.feeder not in tree.index)
+        raise ValueError(f"unknown feeder {unknown!r}") from None
+    reasons = cols.reason
+    for index in others:
+        reasons[index] = _other_reason(demands[index])
+    found.sort(key=operator.itemgetter(0))
+    return found, others
+
+
+def _scan(
+    tree: Tree,
+    demands: Sequence[ConnectorDemand],
+    prev: Mapping[str, ConnectorAllocation],
+    rules: Rules,
+    into: tuple[Columns, list[Candidate], list[int]],
+) -> None:
+    """``scan`` in one pass over the connectors. It runs for each one on every decision, so it
+    is one loop with the candidate's rules inline: a connector that may charge gets its ceiling
+    (its own caps, its ramp limit), its reason, and its admission key."""
+    cols, found, others = into
+    paths, phases, before, before_a = cols.paths, cols.phases, cols.before, cols.before_a
+    floor, ceiling, reasons = cols.floor_a, cols.ceiling_a, cols.reason
+    nodes, node_paths, get, max_reasons = tree.index, tree.paths, prev.get, rules.max_reasons
+    now_s, settling, fallback = rules.now_s, rules.settling, rules.fallback
+    interval_s, min_charge_s, rotation_s = (
+        rules.increase_interval_s,
+        rules.min_charge_s,
+        rules.rotation_interval_s,
+    )
+    for index, demand in enumerate(demands):
+        wiring, ev_phases = demand.wiring, demand.ev_phases
+        if ev_phases is None or ev_phases >= len(wiring):  # ``ConnectorDemand.grid_phases``
+            phases[index] = wiring
         else:
-            ceiling_a, reason = demand.max_current_a, _max_limit(demand.max_current_a).source
+            phases[index] = wiring[: max(ev_phases, 1)]
+        paths[index] = node_paths[nodes[demand.feeder]]  # an unknown feeder: see ``scan``
+        floor[index] = demand.min_current_a
+        entry = get(demand.connector_id)
+        if entry is None:
+            prev_a, changed_s, increased_s = 0.0, _NEVER, _NEVER
+        else:
+            _, prev_a, _, changed_s, increased_s, _ = before[index] = entry
+            before_a[index] = prev_a
+        state = demand.state
+        if not (state is _CHARGING or state is _WAITING_EV or state is _PAUSED) or not (
+            demand.enabled and demand.charger_enabled
+        ):
+            others.append(index)  # (its reason: see ``scan``)
+            continue
+        since_s = now_s - changed_s
+        if demand.limits or fallback is not None:
+            ceiling_a, reason = _own_cap(demand, fallback)
+        else:
+            ceiling_a = demand.max_current_a
+            reason = max_reasons.get(ceiling_a) or rules.max_reason(ceiling_a)
         hold: str | None = None
         if prev_a > 0:
-            if not ramp_ok and prev_a < ceiling_a:
-                ceiling_a, reason = prev_a, self.ramp_reason
-            group = _PROTECTED if since_s < policy.min_charge_s else _RUNNING
-            if group == _RUNNING and since_s >= policy.rotation_interval_s:
+            if not (now_s - increased_s >= interval_s and not settling) and prev_a < ceiling_a:
+                ceiling_a, reason = prev_a, rules.ramp_reason
+            group = _PROTECTED if since_s < min_charge_s else _RUNNING
+            if group == _RUNNING and since_s >= rotation_s:
                 group = _DUE
             wait_s = since_s if group == _DUE else 0.0
         else:
-            if since_s < policy.min_pause_s:
-                hold = self.pause_hold
-            elif not ramp_ok:
-                hold = self.ramp_hold
-            group = _WAITED if since_s >= policy.rotation_interval_s else _WAITING
+            if since_s < rules.min_pause_s:
+                hold = rules.pause_hold
+            elif not (now_s - increased_s >= interval_s and not settling):
+                hold = rules.ramp_hold
+            group = _WAITED if since_s >= rotation_s else _WAITING
             wait_s = -since_s  # longest wait first
-        self.cols.ceiling_a[index] = ceiling_a
-        self.cols.reason[index] = reason
-        start_s = demand.session_start_s
-        energy_wh, cid = demand.session_energy_wh, demand.connector_id
+        ceiling[index], reasons[index] = ceiling_a, reason
         key = (
             -demand.priority,
             group,
             wait_s,
-            energy_wh,
-            now_s if start_s is None else start_s,
-            cid,
+            demand.session_energy_wh,
+            now_s if demand.session_start_s is None else demand.session_start_s,
+            demand.connector_id,
         )
-        return key, index, hold
+        found.append((key, index, hold))
 
 
-def classify(demands: Sequence[ConnectorDemand], rules: Rules) -> tuple[list[Candidate], list[int]]:
-    """Connectors that may charge, in admission order, and the indices of the others, which get
-    their 0 and its reason in the columns."""
-    found: list[Candidate] = []
-    others: list[int] = []
-    make, before, reasons = rules.candidate, rules.cols.before, rules.cols.reason
-    for index, demand in enumerate(demands):
-        if demand.state in _MAY_CHARGE and demand.enabled and demand.charger_enabled:
-            found.append(make(index, demand, before[index]))
-            continue
-        if demand.state is _UNAVAILABLE:
-            reasons[index] = f"not answering → assumed {demand.max_current_a:g} A"
-        else:
-            reasons[index] = idle_reason(demand) or ""
-        others.append(index)
-    found.sort(key=operator.itemgetter(0))
-    return found, others
+def _other_reason(demand: ConnectorDemand) -> str:
+    if demand.state is _UNAVAILABLE:
+        return f"not answering → assumed {demand.max_current_a:g} A"
+    return idle_reason(demand) or ""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from edge_controller.domain.balancing_fill import Columns
 from edge_controller.domain.balancing_tree import INF, Budget, Tally, Tree
-from edge_controller.domain.balancing_types import EPS_A, PHASES
+from edge_controller.domain.balancing_types import EPS_A
 
 Sheet = list[list[float]]  # per node, per phase
 
@@ -24,16 +24,18 @@ Sheet = list[list[float]]  # per node, per phase
 @dataclass(slots=True)
 class Outlook:
     """Per class (in admission order): the highs of it and every later class, per node and
-    phase and as phase-amps, and its floors as phase-amps."""
+    phase and as phase-amps, and its floors as phase-amps; and the room of every limit in the
+    fixed budget, rounding allowed for."""
 
     highs: list[Sheet]
     high_amps: list[float]
     floor_amps: list[float]
     ulps: float  # relative rounding of a sum over these members, in any order
     magnitude_a: float  # the largest such sum can be (of floors, highs and offers)
+    rooms: Sheet  # per node and phase: the most the offers and highs may add up to
 
     @classmethod
-    def of(cls, tree: Tree, cols: Columns, classes: list[list[int]]) -> Outlook:
+    def of(cls, tree: Tree, cols: Columns, classes: list[list[int]], fixed: Budget) -> Outlook:
         highs: list[Sheet] = []
         high_amps: list[float] = []
         floor_amps: list[float] = []
@@ -46,24 +48,32 @@ class Outlook:
         count = sum(len(members) for members in classes)
         magnitude_a = 2 * high_amps[-1] + sum(floor_amps) if classes else 0.0
         ulps = 1e-15 * (count + 1)  # some 9 units in the last place per term: generous
-        return cls(highs[::-1], high_amps[::-1], floor_amps[::-1], ulps, magnitude_a)
+        rooms = [  # as ``_rounding_a``, inlined: this runs for every node and phase
+            [limit + EPS_A - ulps * (magnitude_a + abs(limit) + 1.0) for limit in row]
+            for row in fixed.left
+        ]
+        return cls(highs[::-1], high_amps[::-1], floor_amps[::-1], ulps, magnitude_a, rooms)
 
     def nothing_binds(self, tree: Tree, fixed: Budget, number: int, offered: Tally) -> bool:
         """True if, with the classes before ``number`` at their offers (``offered``) and it and
         the later ones at their highs, every limit holds and grid power is left at its floors:
-        then the floors all fit (class 0) and the class's water-filling binds nowhere."""
-        highs = self.highs[number]
+        then the floors all fit (class 0) and the class's water-filling binds nowhere.
+        ``fixed`` is the budget the outlook was made with (its rooms are taken from it)."""
         own = [
-            [o[0] + h[0], o[1] + h[1], o[2] + h[2]] for o, h in zip(offered.own, highs, strict=True)
+            [o[0] + h[0], o[1] + h[1], o[2] + h[2]]
+            for o, h in zip(offered.own, self.highs[number], strict=True)
         ]
+        rooms, parents = self.rooms, tree.parents
         for node in tree.bottom_up:  # children first: each adds its sums to its parent's
-            row, limit, parent = own[node], fixed.left[node], tree.parents[node]
-            for phase in range(PHASES):
-                room_a = limit[phase] + EPS_A - self._rounding_a(limit[phase])
-                if not row[phase] <= room_a:
-                    return False
-                if parent >= 0:
-                    own[parent][phase] += row[phase]
+            (a, b, c), room = own[node], rooms[node]
+            if not (a <= room[0] and b <= room[1] and c <= room[2]):
+                return False
+            parent = parents[node]
+            if parent >= 0:
+                up = own[parent]
+                up[0] += a
+                up[1] += b
+                up[2] += c
         cap_a = fixed.power_left_a
         if not cap_a < INF:
             return True
@@ -83,9 +93,9 @@ def _add_highs(cols: Columns, members: list[int], sheet: Sheet) -> tuple[float, 
     for index in members:
         floor_a, ceiling_a, wired = floor[index], ceiling[index], phases[index]
         high_a = ceiling_a if not ceiling_a <= floor_a else floor_a  # (a NaN stays)
-        row = sheet[paths[index][0]]
+        row, width = sheet[paths[index][0]], len(wired)
         for phase in wired:
             row[phase] += high_a
-        high_amps += high_a * len(wired)
-        floor_amps += floor_a * len(wired)
+        high_amps += high_a * width
+        floor_amps += floor_a * width
     return high_amps, floor_amps

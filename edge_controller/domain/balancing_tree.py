@@ -60,10 +60,23 @@ class Tree:
         return f"{self.labels[node]} L{key + 1} {self.limits[node]:g} A"
 
 
-@functools.lru_cache(maxsize=16)
 def tree_of(site: Site) -> Tree:
     """``Tree.build`` once per distinct site (a site rarely changes between decisions). The
-    result is shared: read it, never change it."""
+    result is shared: read it, never change it. The same site object as last time is found
+    without hashing it (that hashes every feeder)."""
+    last = _LAST[0]
+    if last is not None and last[0] is site:
+        return last[1]
+    tree = _tree_of(site)
+    _LAST[0] = (site, tree)
+    return tree
+
+
+_LAST: list[tuple[Site, Tree] | None] = [None]
+
+
+@functools.lru_cache(maxsize=16)
+def _tree_of(site: Site) -> Tree:
     return Tree.build(site)
 
 
