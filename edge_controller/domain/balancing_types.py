@@ -50,6 +50,9 @@ class Feeder:
     limit_a: float
     parent: str | None = None
 
+    def __post_init__(self) -> None:
+        _check_limit(self.limit_a, f"feeder {self.id} limit_a")
+
 
 @dataclass(frozen=True, slots=True)
 class Site:
@@ -60,6 +63,17 @@ class Site:
     power_limit_w: float | None = None
     nominal_voltage_v: float = 230.0
     grid_label: str = "grid"
+
+    def __post_init__(self) -> None:
+        _check_limit(self.grid_limit_a, "grid_limit_a")
+        if self.power_limit_w is not None:
+            _check_limit(self.power_limit_w, "power_limit_w")
+
+
+def _check_limit(value: float, what: str) -> None:
+    """Limits are the site's safety: a negative or NaN one would make every sum pass."""
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,14 @@ class ConnectorSetup:
     # False where sessions gate charging: nothing is offered until a session is authorised.
     authorized_at_start: bool = True
 
+    def __post_init__(self) -> None:
+        # allocate() trusts the wiring: a connector that loads no grid phase would be unbounded.
+        phases = self.wiring
+        if not 1 <= len(phases) <= 3 or len(set(phases)) != len(phases) or set(phases) - {0, 1, 2}:
+            raise ValueError(
+                f"{self.connector_id}: wiring must name 1 to 3 distinct grid phases, got {phases}"
+            )
+
 
 NOT_AUTHORIZED = Limit(0.0, "waiting for authorisation")
 

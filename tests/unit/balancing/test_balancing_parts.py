@@ -78,3 +78,11 @@ def test_state_and_view_mappings() -> None:
     assert ev_phases(reading, ConnectorState.WAITING) is None
     assert availability(ConnectorState.WAITING, 0.0, True) is Availability.SUSPENDED_EVSE
     assert availability(ConnectorState.CHARGING, 10.0, False) is Availability.UNAVAILABLE
+
+
+@pytest.mark.parametrize("limit_a", [-1.0, float("nan"), float("inf")])
+def test_a_limit_that_would_let_every_sum_pass_is_refused(limit_a: float) -> None:
+    with pytest.raises(ValueError, match="feeder A limit_a"):
+        Feeder("A", limit_a)
+    with pytest.raises(ValueError, match="grid_limit_a"):
+        Site(grid_limit_a=limit_a)

@@ -399,3 +399,12 @@ async def test_each_overloading_reading_is_timed_once() -> None:
         await rig.controller.step()  # c1 lowered now, on the same reading: not timed again
     lowered = [e for e in logs if e["event"] == "setpoints lowered"]
     assert [e["connectors"] for e in lowered] == [2]
+
+
+@pytest.mark.parametrize("wiring", [(), (0, 0, 1), (1, 3), (0, 1, 2, 0)])
+def test_a_connector_must_load_one_to_three_distinct_grid_phases(
+    wiring: tuple[int, ...],
+) -> None:
+    charger = MemoryCharger("c1:1", [])
+    with pytest.raises(ValueError, match="wiring"):
+        ConnectorSetup("c1:1", charger, wiring=wiring)
