@@ -224,3 +224,17 @@ def _on_tick(state: ConnectorState, now_s: float) -> tuple[ConnectorState, tuple
         # Too late for a card: the EV must be re-plugged to start a session.
         return ConnectorState(Phase.FINISHED, True), ()
     return state, ()
+
+
+def is_remote(source: str) -> bool:
+    """Whether a command came from the CSMS (``source`` "csms", "csms hard reset", ...)."""
+    words = source.lower().split()
+    return bool(words) and words[0] in ("csms", "remote", "ocpp")
+
+
+def stop_reason_for(source: str) -> StopReason:
+    """The OCPP reason of a StopSession command, from its ``source``."""
+    words = source.lower().split()
+    if "reset" in words:
+        return StopReason.HARD_RESET if "hard" in words else StopReason.SOFT_RESET
+    return StopReason.REMOTE if is_remote(source) else StopReason.LOCAL

@@ -54,21 +54,7 @@ DEFAULT_SAMPLING = Sampling()
 STARTABLE = frozenset({sm.Phase.IDLE, sm.Phase.WAIT_AUTH, sm.Phase.WAIT_PLUG})
 STOPPABLE = frozenset({sm.Phase.ACTIVE, sm.Phase.OPENING, sm.Phase.RECOVERING, sm.Phase.WAIT_PLUG})
 
-__all__ = ["ConnectorGate", "SessionManager", "is_remote", "stop_reason_for"]
-
-
-def is_remote(source: str) -> bool:
-    """Whether a command came from the CSMS (``source`` "csms", "csms hard reset", ...)."""
-    words = source.lower().split()
-    return bool(words) and words[0] in ("csms", "remote", "ocpp")
-
-
-def stop_reason_for(source: str) -> sm.StopReason:
-    """The OCPP reason of a StopSession command, from its ``source``."""
-    words = source.lower().split()
-    if "reset" in words:
-        return sm.StopReason.HARD_RESET if "hard" in words else sm.StopReason.SOFT_RESET
-    return sm.StopReason.REMOTE if is_remote(source) else sm.StopReason.LOCAL
+__all__ = ["ConnectorGate", "SessionManager"]
 
 
 class SessionManager:
@@ -172,11 +158,11 @@ class SessionManager:
         if isinstance(command, StartSession):
             if phase not in STARTABLE:
                 return False
-            source = "remote" if is_remote(command.source) else command.source
+            source = "remote" if sm.is_remote(command.source) else command.source
             return await self._authorize(cid, sm.Authorization(command.id_tag, source))
         if phase not in STOPPABLE:
             return False
-        await self._apply(cid, sm.StopRequested(stop_reason_for(command.source)))
+        await self._apply(cid, sm.StopRequested(sm.stop_reason_for(command.source)))
         return True
 
     def change_rules(self, command: ChangeSessionRules) -> None:

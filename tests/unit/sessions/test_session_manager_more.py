@@ -6,10 +6,9 @@ from pathlib import Path
 from edge_controller.domain.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.commands import StartSession, StopSession
 from edge_controller.domain.model import CpState, Token
-from edge_controller.domain.sessions import Phase, StopReason
+from edge_controller.domain.sessions import Phase, StopReason, stop_reason_for
 from edge_controller.services.reader_service import ReaderRoute, ReaderService
 from edge_controller.services.session_housekeeping import StorageHousekeeping
-from edge_controller.services.session_manager import stop_reason_for
 from edge_controller.storage.auth_store import AuthStore
 from tests.unit.sessions.fixtures import Clock, Rig, make_rig, status
 
