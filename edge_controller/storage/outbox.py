@@ -6,6 +6,8 @@ Usage by a sender, per uplink identity::
     ... send msg.action / msg.payload (+ msg.remote_transaction_id as "transactionId") ...
     await outbox.ack(msg.seq)                # on a CALLRESULT
     await outbox.ack_many([...], remote_ids={local_id: transaction_id})  # one commit
+    outbox.journal_acks(identity, [msg.seq])  # durable against a crash, no commit: fast
+    await outbox.ack_many([], journal=identity)  # marks journaled acks in the table
     await outbox.record_failure(msg.seq, e)  # on a timeout / lost connection: retry later
     await outbox.park(msg.seq, e)            # on a CALLERROR that retrying will not fix
     later = await outbox.peek_many(identity, after_seq=msg.seq, limit=64)  # read ahead
@@ -16,6 +18,7 @@ reason) and can be re-queued; they are never silently dropped.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +34,7 @@ from edge_controller.storage.outbox_capacity import (
     count_pending,
     read_counter,
 )
+from edge_controller.storage.outbox_journal import AckJournal, journal_path
 from edge_controller.storage.outbox_rows import (
     SELECT_MESSAGE,
     MessageKind,
@@ -58,6 +62,8 @@ class Outbox:
         self._db = db
         self._clock = clock
         self.capacity = CapacityWatch(capacity, warn_fraction)
+        self._journals: dict[str, AckJournal] = {}
+        self._journal_locks: dict[str, asyncio.Lock] = {}
 
     async def append(
         self,
@@ -93,8 +99,12 @@ class Outbox:
         """Up to ``limit`` pending messages of ``identity`` in order, all with seq > ``after_seq``.
 
         Lets a sender read ahead while a message is in flight. Rows read ahead carry the remote
-        transaction id known at read time: read again after recording a new one.
+        transaction id known at read time: read again after recording a new one. Reading from
+        the start of the line first marks the acks journaled for ``identity`` in the table.
         """
+        journal = self._journal(identity)
+        if after_seq is None and (journal.seqs or journal.recovered):
+            await self.ack_many([], journal=identity)
         return await self._db.read(lambda conn: select_pending(conn, identity, after_seq, limit))
 
     async def ack(self, seq: int) -> bool:
@@ -106,23 +116,57 @@ class Outbox:
         return await self._db.write(lambda conn: ack_in(conn, [seq], now_s) == 1)
 
     async def ack_many(
-        self, seqs: Sequence[int], *, remote_ids: Mapping[int, int] | None = None
+        self,
+        seqs: Sequence[int],
+        *,
+        remote_ids: Mapping[int, int] | None = None,
+        journal: str | None = None,
     ) -> int:
         """Ack ``seqs`` and record ``remote_ids`` (session local id -> CSMS transaction id) in
         one transaction: durable together, or not at all. Returns how many were newly acked.
+        With ``journal``, the acks journaled for that identity are marked too (and forgotten).
 
         Plain acks survive the process being killed but not a power loss: losing one only means
         the CSMS gets a message it has again (at-least-once, as OCPP allows), and skipping the
         fsync lets a sender write each ack before its next CALL. A transaction id is a session
         fact: that commit stays FULL."""
+        if journal is None:
+            return await self._ack_many(seqs, remote_ids, None)
+        async with self._journal_locks.setdefault(journal, asyncio.Lock()):
+            return await self._ack_many(seqs, remote_ids, self._journal(journal))
+
+    async def _ack_many(
+        self, seqs: Sequence[int], remote_ids: Mapping[int, int] | None, pending: AckJournal | None
+    ) -> int:
+        """``ack_many``; one at a time per journal, which is settled by the count it wrote."""
         now_s = self._clock()
+        journaled = list(pending.seqs) if pending is not None else []
+        recovered = pending.recovered if pending is not None else []
+        before_s = pending.recovered_before_s if pending is not None else None
 
         def job(conn: sqlite3.Connection) -> int:
             for local_id, remote_id in (remote_ids or {}).items():
                 upsert_transaction_id(conn, local_id, remote_id)
-            return ack_in(conn, seqs, now_s)
+            changed = ack_in(conn, [*journaled, *seqs], now_s)
+            return changed + ack_in(conn, recovered, now_s, created_before_s=before_s)
 
-        return await self._db.write(job, sync="full" if remote_ids else "normal")
+        changed = await self._db.write(job, sync="full" if remote_ids else "normal")
+        if pending is not None:
+            pending.settled(len(journaled))
+        return changed
+
+    def journal_acks(self, identity: str, seqs: Sequence[int]) -> None:
+        """Make acks of ``identity``'s messages ``seqs`` durable against a crash of the process
+        with one small file append (``outbox_journal``), no commit; they are marked in the table
+        by ``ack_many(..., journal=identity)`` or the next read of the line from its start.
+        Until then ``backlog`` still counts them. One ``Outbox`` per database."""
+        self._journal(identity).append(seqs)
+
+    def _journal(self, identity: str) -> AckJournal:
+        found = self._journals.get(identity)
+        if found is None:
+            found = self._journals[identity] = AckJournal(journal_path(self._db.path, identity))
+        return found
 
     async def park(self, seq: int, error: str) -> None:
         """Set ``seq`` aside (kept, with ``error``) so the messages behind it can flow."""

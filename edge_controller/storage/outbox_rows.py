@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+_ACK_CHUNK = 500
+
 MessageKind = Literal["start", "stop", "final", "sample", "other"]
 """``sample`` marks an intermediate meter value: the only kind thinning may ever drop."""
 
@@ -93,13 +95,26 @@ def select_pending(
     return [message_from_row(row) for row in cursor.fetchall()]
 
 
-def ack_in(conn: sqlite3.Connection, seqs: Sequence[int], now_s: float) -> int:
-    """Mark ``seqs`` acked inside the caller's transaction; returns how many changed."""
+def ack_in(
+    conn: sqlite3.Connection,
+    seqs: Sequence[int],
+    now_s: float,
+    *,
+    created_before_s: float | None = None,
+) -> int:
+    """Mark ``seqs`` acked inside the caller's transaction; returns how many changed. With
+    ``created_before_s``, only rows created no later than that."""
     changed = 0
-    for seq in seqs:
+    extra = "" if created_before_s is None else " AND created_at_s <= ?"
+    tail = () if created_before_s is None else (created_before_s,)
+    # One statement per chunk costs a fraction of one per row; chunks stay under SQLite's
+    # limit on bound parameters.
+    for first in range(0, len(seqs), _ACK_CHUNK):
+        chunk = seqs[first : first + _ACK_CHUNK]
         cursor = conn.execute(
-            "UPDATE outbox SET state = 'acked', done_at_s = ? WHERE seq = ? AND state != 'acked'",
-            (now_s, seq),
+            "UPDATE outbox SET state = 'acked', done_at_s = ?"
+            f" WHERE seq IN ({','.join('?' * len(chunk))}) AND state != 'acked'{extra}",
+            (now_s, *chunk, *tail),
         )
         changed += cursor.rowcount
     return changed

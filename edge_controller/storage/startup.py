@@ -10,8 +10,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+from edge_controller.log import get_logger
 from edge_controller.storage.errors import DatabaseCorrupt
-from edge_controller.storage.migrations import migrate
+from edge_controller.storage.migrations import migrate, schema_version
+from edge_controller.storage.outbox_journal import remove_journals
+
+log = get_logger("storage")
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -31,10 +35,11 @@ def _preserve_copy(path: Path, at_s: float) -> Path | None:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(at_s))
     copy = path.with_name(f"{path.name}.corrupt-{stamp}")
     try:
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(f"{path}{suffix}")
+        sources = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+        sources += path.parent.glob(f"{path.name}-acks-*")  # acks not yet in the table
+        for source in sources:
             if source.exists():
-                shutil.copy2(source, Path(f"{copy}{suffix}"))
+                shutil.copy2(source, copy.with_name(copy.name + source.name[len(path.name) :]))
     except OSError:
         return None
     return copy
@@ -63,6 +68,10 @@ def prepare(path: Path, now_s: float) -> int:
         if problem is not None:
             conn.close()
             raise DatabaseCorrupt(path, _preserve_copy(path, now_s), problem)
+        if schema_version(conn) == 0:
+            # A new database: acks journaled for a database that was here before are not ours.
+            for stale in remove_journals(path):
+                log.warning("ack journal of a previous database removed", path=str(stale))
         return migrate(conn)
     finally:
         conn.close()

@@ -8,10 +8,11 @@ handler's answer was sent.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ocpp.exceptions import OCPPError  # type: ignore[import-untyped]
-from ocpp.messages import Call  # type: ignore[import-untyped]
+from ocpp.messages import Call, MessageType  # type: ignore[import-untyped]
 from ocpp.v16 import ChargePoint  # type: ignore[import-untyped]
 from ocpp.v16.enums import Action  # type: ignore[import-untyped]
 
@@ -22,9 +23,11 @@ from edge_controller.uplink.handlers_remote import RemoteHandlers
 from edge_controller.uplink.handlers_reservation import ReservationHandlers
 from edge_controller.uplink.handlers_smart import SmartHandlers
 from edge_controller.uplink.link import Link
+from edge_controller.uplink.ocpp_compat import OutgoingCall, check_answer
 
 _KNOWN_ACTIONS = frozenset(a.value for a in Action)
 PENDING_RESPONSES_MAX = 4
+T = TypeVar("T")
 
 
 class EdgeChargePoint(
@@ -58,6 +61,23 @@ class EdgeChargePoint(
             await super().route_message(raw_msg)
         else:
             self.link.log.warning("response without a pending call ignored", unique_id=message[1])
+
+    async def exchange(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
+    ) -> tuple[dict[str, Any], T]:
+        """``call`` for a CALL framed and checked ahead: send it, run ``meanwhile`` while the
+        CSMS works on it, then wait (``call_timeout_s``) for the answer. Returns the answer's
+        payload, schema-checked, and what ``meanwhile`` returned; raises as ``call`` does: a
+        CALLERROR or a bad answer as OCPPError, no answer in time as TimeoutError."""
+        async with self._call_lock:  # the library's lock: one CALL in flight on this link
+            await self._send(outgoing.frame)
+            done = await meanwhile()
+            answer = await self._get_specific_response(outgoing.unique_id, self._response_timeout)
+        if answer.message_type_id == MessageType.CallError:
+            raise answer.to_exception()
+        await check_answer(outgoing.action, answer)
+        payload: dict[str, Any] = answer.payload
+        return payload, done
 
     async def _route_call(self, call: Call) -> None:
         self.calls_received += 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ocpp import messages as ocpp_messages  # type: ignore[import-untyped]
@@ -11,6 +13,7 @@ from ocpp.charge_point import (  # type: ignore[import-untyped]
     snake_to_camel_case,
 )
 from ocpp.exceptions import OCPPError  # type: ignore[import-untyped]
+from ocpp.messages import Call, validate_payload  # type: ignore[import-untyped]
 from ocpp.routing import on as _on  # type: ignore[import-untyped]
 from ocpp.v16 import call, call_result  # type: ignore[import-untyped]
 from ocpp.v16.enums import Action  # type: ignore[import-untyped]
@@ -34,9 +37,43 @@ def request(action: str, payload: dict[str, Any]) -> Any:
     return cls(**camel_to_snake_case(payload))
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingCall:
+    """A CALL framed and schema-checked ahead of its turn: sending it is all that is left."""
+
+    unique_id: str
+    action: str
+    frame: str
+
+
+async def frame_call(action: str, payload: dict[str, Any]) -> OutgoingCall:
+    """The CALL for a camelCase OCPP 1.6 payload, checked against the library's schema as its
+    own call path checks it (OCPPError when the payload violates it); ids as the library's."""
+    message = Call(str(uuid.uuid4()), action, payload)
+    await validate_payload(message, "1.6")
+    return OutgoingCall(message.unique_id, action, message.to_json())
+
+
+async def check_answer(action: str, answer: Any) -> None:
+    """Schema check of a CALLRESULT (the library's ``CallResult``), as its call path does it."""
+    answer.action = action
+    await validate_payload(answer, "1.6")
+
+
 def camel(data: Any) -> Any:
     """Handler arguments arrive snake_case; OCPP objects are stored camelCase."""
     return snake_to_camel_case(data)
 
 
-__all__ = ["Action", "OCPPError", "call", "call_result", "camel", "on", "request"]
+__all__ = [
+    "Action",
+    "OCPPError",
+    "OutgoingCall",
+    "call",
+    "call_result",
+    "camel",
+    "check_answer",
+    "frame_call",
+    "on",
+    "request",
+]

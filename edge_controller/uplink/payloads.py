@@ -7,7 +7,6 @@ the CSMS ``transactionId`` of the session, and timestamps repaired by the clock 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from edge_controller.uplink.clock import ClockSync
@@ -20,9 +19,19 @@ class NotSendable(ValueError):
     """The row can never be sent as it is (it is parked with this reason)."""
 
 
-def _repair_meter_values(values: list[dict[str, Any]], clock: ClockSync) -> None:
+def without_nulls(data: Any) -> Any:
+    """A copy of the containers in ``data`` without null members (OCPP leaves optional fields
+    out instead of sending null); the caller may change the copy freely."""
+    if isinstance(data, dict):
+        return {k: without_nulls(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [without_nulls(v) for v in data if v is not None]
+    return data
+
+
+def _repair_meter_values(values: list[Any], clock: ClockSync) -> None:
     for value in values:
-        if isinstance(value.get("timestamp"), str):
+        if isinstance(value, dict) and isinstance(value.get("timestamp"), str):
             value["timestamp"] = clock.repair(value["timestamp"])
 
 
@@ -35,7 +44,7 @@ def build(
     topology: Topology,
     clock: ClockSync,
 ) -> dict[str, Any]:
-    out = copy.deepcopy(payload)
+    out: dict[str, Any] = without_nulls(payload)  # a fresh copy: the stored row stays as is
     connector = out.get("connectorId")
     if isinstance(connector, str):
         out["connectorId"] = topology.locate(connector).connector

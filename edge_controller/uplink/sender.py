@@ -17,21 +17,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from edge_controller.uplink import payloads
 from edge_controller.uplink.link import Link
-from edge_controller.uplink.ocpp_compat import OCPPError, request
+from edge_controller.uplink.ocpp_compat import OCPPError, OutgoingCall, frame_call
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.progress import DrainProgress
 from edge_controller.uplink.sender_acks import AckPipeline
 from edge_controller.uplink.sender_prefetch import Prefetch
 from edge_controller.uplink.wakeup import Wakeup
 
-Caller = Callable[[Any], Awaitable[Any]]
+T = TypeVar("T")
 IDLE_POLL_S = 1.0
+TABLE_BATCH = 64  # journaled acks marked in the outbox table in one commit
 NOT_SENDABLE = (payloads.NotSendable, KeyError, TypeError, AttributeError, ValueError)
-Prepared = tuple[QueuedMessage, Any]  # the message and its request, or why it is not sendable
+# The message and its CALL, ready to go out, or why it can never be sent.
+Prepared = tuple[QueuedMessage, OutgoingCall | payloads.NotSendable]
+Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next message meanwhile
+
+
+class Exchange(Protocol):
+    """The charge point's side of a CALL (``EdgeChargePoint.exchange``)."""
+
+    async def exchange(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
+    ) -> tuple[dict[str, Any], T]: ...
 
 
 class _Failed:
@@ -43,19 +54,18 @@ class _Failed:
 
 
 class OutboxSender:
-    def __init__(self, link: Link, send: Caller, wakeup: Wakeup) -> None:
+    def __init__(self, link: Link, channel: Exchange, wakeup: Wakeup) -> None:
         self.link = link
-        self._send = send
+        self._channel = channel
         self._wakeup = wakeup
         self.sent = 0
         self.progress = DrainProgress(link.log, link.now_s)
-        self.acks = AckPipeline(link.outbox)
+        self.acks = AckPipeline(link.outbox, link.identity)
 
     async def run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tasks:
-                queue = Prefetch(self.link.outbox, self.link.identity, tasks)
-                await self._drain(queue, tasks)
+                await self._drain(Prefetch(self.link.outbox, self.link.identity, tasks), tasks)
         except BaseExceptionGroup as group:
             # The session handles what ended this sender (a lost connection...), not a group.
             if len(group.exceptions) == 1:
@@ -78,18 +88,23 @@ class OutboxSender:
                 continue
             await self.progress.tick(lambda: self.link.outbox.backlog(self.link.identity))
             # Every confirmed message is acked before the next CALL: a crash resends only one.
-            await self.acks.flush()
+            await self.acks.secure()
             prepared, keep = await self._settle(item, queue, tasks)
             if not keep:
                 prepared = None
                 await queue.restart()
 
     async def _prepare(self, queue: Prefetch) -> Prepared | None:
+        """The next message with its CALL built, framed and schema-checked: done while the one
+        before is in flight, so only the send is left between an answer and the next CALL."""
         message = await queue.next()
         if message is None:
             return None
         try:
-            return message, self._request(message)
+            return message, await frame_call(message.action, self._payload(message))
+        except OCPPError as exc:
+            cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
+            return message, payloads.NotSendable(f"not sendable: {exc.code}: {cause or exc}")
         except NOT_SENDABLE as exc:
             return message, payloads.NotSendable(f"not sendable: {exc}")
 
@@ -106,31 +121,38 @@ class OutboxSender:
         if isinstance(outgoing, payloads.NotSendable):
             await self._park(message, str(outgoing))
             return None, False
-        in_flight = tasks.create_task(self._call(outgoing))
-        await asyncio.sleep(0)  # let the CALL go out, then prepare the next one meanwhile
-        is_start = message.action == "StartTransaction" and message.session_local_id is not None
-        following = None if is_start else await self._prepare(queue)
-        result = await in_flight
+        local_id = message.session_local_id if message.action == "StartTransaction" else None
+
+        async def meanwhile() -> Prepared | None:
+            if self.acks.journaled >= TABLE_BATCH:
+                self.acks.flush_soon(tasks)  # acks of messages before this one
+            # What follows a start waits for its transaction id: it is read again after it.
+            return None if local_id is not None else await self._prepare(queue)
+
+        result = await self._call(outgoing, meanwhile)
         if isinstance(result, _Failed):
             await self._failed(message, result.error)
             return None, False
+        answer, following = result
         self.sent += 1
         self.acks.add(message.seq)
-        if is_start and message.session_local_id is not None:
-            await self._start_confirmed(message.session_local_id, result)
+        if local_id is not None:
+            await self._start_confirmed(local_id, answer)
             return None, False
         return following, True
 
-    async def _call(self, outgoing: Any) -> Any:
+    async def _call(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[Prepared | None]]
+    ) -> Answered | _Failed:
         try:
-            return await self._send(outgoing)
+            return await self._channel.exchange(outgoing, meanwhile)
         except OCPPError as exc:
             return _Failed(f"CALLERROR {exc.code}: {exc.description}")
         except TimeoutError:
             return _Failed("no answer within the call timeout")
 
-    def _request(self, message: QueuedMessage) -> Any:
-        payload = payloads.build(
+    def _payload(self, message: QueuedMessage) -> dict[str, Any]:
+        return payloads.build(
             message.action,
             payload=message.payload,
             remote_transaction_id=message.remote_transaction_id,
@@ -138,14 +160,13 @@ class OutboxSender:
             topology=self.link.topology,
             clock=self.link.clock,
         )
-        return request(message.action, payload)
 
-    async def _start_confirmed(self, session_local_id: int, result: Any) -> None:
-        remote_id = int(result.transaction_id)
+    async def _start_confirmed(self, session_local_id: int, answer: dict[str, Any]) -> None:
+        remote_id = int(answer["transactionId"])
         # Durable together with the ack before any message that needs the id is sent.
         await self.acks.flush(remote_ids={session_local_id: remote_id})
         if self.link.transactions is not None:
-            status = str(result.id_tag_info.get("status", "Invalid"))
+            status = str(answer["idTagInfo"].get("status", "Invalid"))
             self.link.transactions.transaction_confirmed(session_local_id, remote_id, status)
         self.link.log.info(
             "transaction confirmed", session=session_local_id, transaction_id=remote_id

@@ -2,9 +2,10 @@
 
 Rows are read in batches, in sequence order, after the last one read (sequence numbers are never
 reused). The next batch is read in the background while the buffer still holds messages, so a
-read never waits behind a commit on the sender's critical path. A buffered row carries the
-remote transaction id known when it was read: ``restart()`` after recording a new one (and
-after any failure or park) to read again from the oldest pending message.
+read never waits behind a commit on the sender's critical path; a read the sender must wait for
+(after a restart) fetches only a few rows, and the background read the rest. A buffered row
+carries the remote transaction id known when it was read: ``restart()`` after recording a new
+one (and after any failure or park) to read again from the oldest pending message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from edge_controller.uplink.ports import QueuedMessage, TransactionOutbox
 
 READ_AHEAD = 64
 LOW_WATER = 16
+FIRST_READ = 4  # rows of a read the sender waits for (each costs a JSON parse)
 
 
 class Prefetch:
@@ -43,7 +45,7 @@ class Prefetch:
         if self._reading is not None and (self._reading.done() or not self._buffer):
             self._take(await self._reading)
         elif not self._buffer:
-            self._take(await self._read(self._after))
+            self._take(await self._read(self._after, min(FIRST_READ, self._read_ahead)))
         if not self._buffer:
             return None
         message = self._buffer.popleft()
@@ -65,7 +67,7 @@ class Prefetch:
         if rows:
             self._after = rows[-1].seq
 
-    async def _read(self, after_seq: int | None) -> Sequence[QueuedMessage]:
+    async def _read(self, after_seq: int | None, limit: int = 0) -> Sequence[QueuedMessage]:
         return await self._outbox.peek_many(
-            self._identity, after_seq=after_seq, limit=self._read_ahead
+            self._identity, after_seq=after_seq, limit=limit or self._read_ahead
         )

@@ -39,7 +39,7 @@ class LinkSession:
     def __init__(self, link: Link, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
         self.link = link
         self.cp = cp
-        self.sender = OutboxSender(link, self.call, wakeup)
+        self.sender = OutboxSender(link, cp, wakeup)
         self._last_status: dict[int, status_mod.ConnectorStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.outbox_journal import AckJournal, journal_path
 from edge_controller.uplink.sender_acks import AckPipeline
 from edge_controller.uplink.sender_prefetch import Prefetch
 
@@ -54,7 +56,7 @@ async def test_restart_reads_again_with_the_new_transaction_id(outbox: Outbox) -
 
 async def test_acks_count_as_unwritten_until_a_flush_makes_them_durable(outbox: Outbox) -> None:
     await _append(outbox, 0, 6)
-    acks = AckPipeline(outbox)
+    acks = AckPipeline(outbox, "cp")
     rows = await outbox.peek_many("cp", limit=10)
     for row in rows[:3]:
         acks.add(row.seq)
@@ -72,7 +74,7 @@ async def test_a_flush_with_a_transaction_id_records_it_with_the_ack(outbox: Out
     await outbox.append("cp", "StartTransaction", {}, session_local_id=5)
     start = await outbox.peek("cp")
     assert start is not None
-    acks = AckPipeline(outbox)
+    acks = AckPipeline(outbox, "cp")
     acks.add(start.seq)
     await acks.flush(remote_ids={5: 901})
     assert await outbox.backlog("cp") == 0
@@ -82,7 +84,7 @@ async def test_a_flush_with_a_transaction_id_records_it_with_the_ack(outbox: Out
 async def test_an_interrupted_write_keeps_its_acks_for_the_next_flush(outbox: Outbox) -> None:
     await _append(outbox, 0, 3)
     rows = await outbox.peek_many("cp", limit=10)
-    acks = AckPipeline(outbox)
+    acks = AckPipeline(outbox, "cp")
     for row in rows:
         acks.add(row.seq)
     flushing = asyncio.create_task(acks.flush())
@@ -94,3 +96,139 @@ async def test_an_interrupted_write_keeps_its_acks_for_the_next_flush(outbox: Ou
     await acks.flush()
     assert acks.unwritten == 0
     assert await outbox.backlog("cp") == 0
+
+
+async def _reopened_backlog(path: Path) -> tuple[int, list[int]]:
+    """What a new process sees: the backlog, then the line read from its start."""
+    db = await Database.open(path)
+    try:
+        fresh = Outbox(db)
+        before = await fresh.backlog("cp")
+        return before, [m.payload["n"] for m in await fresh.peek_many("cp", limit=20)]
+    finally:
+        await db.close()
+
+
+async def test_secured_acks_hold_for_the_next_process_without_a_table_write(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    await _append(outbox, 0, 5)
+    acks = AckPipeline(outbox, "cp")
+    for row in (await outbox.peek_many("cp", limit=10))[:3]:
+        acks.add(row.seq)
+    await acks.secure()
+    # Durable in the journal only: the table still counts them, a reader from the start of the
+    # line in a new process (as after a crash) marks them first and never sees them again.
+    assert acks.journaled == 3 and await outbox.backlog("cp") == 5
+    before, line = await _reopened_backlog(tmp_path / "edge.db")
+    assert before == 5
+    assert line == [3, 4]
+    assert await outbox.backlog("cp") == 2
+
+
+async def test_acks_journaled_during_a_table_write_stay_durable(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    await _append(outbox, 0, 6)
+    rows = await outbox.peek_many("cp", limit=10)
+    acks = AckPipeline(outbox, "cp")
+    for row in rows[:2]:
+        acks.add(row.seq)
+    await acks.secure()
+    async with asyncio.TaskGroup() as tasks:
+        acks.flush_soon(tasks)
+        await asyncio.sleep(0)  # the table write has begun with the first two
+        acks.add(rows[2].seq)
+        await acks.secure()
+    assert acks.journaled == 1 and acks.unwritten == 1
+    _, line = await _reopened_backlog(tmp_path / "edge.db")
+    assert line == [3, 4, 5]
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def test_a_journal_left_by_a_crash_counts_only_for_its_own_database(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db"
+    db = await Database.open(path)
+    outbox = Outbox(db)
+    await _append(outbox, 0, 3)
+    acks = AckPipeline(outbox, "cp")
+    for row in await outbox.peek_many("cp", limit=10):
+        acks.add(row.seq)
+    await acks.secure()
+    await db.close()  # no flush: as a crash leaves it
+    _remove_database(path)  # the database replaced, the journal left behind
+    db = await Database.open(path)
+    try:
+        later = Outbox(db, clock=lambda: time.time() + 60.0)
+        for n in range(10, 13):  # the same sequence numbers, created after the crash
+            await later.append("cp", "MeterValues", {"n": n})
+        assert [m.payload["n"] for m in await later.peek_many("cp", limit=10)] == [10, 11, 12]
+    finally:
+        await db.close()
+
+
+async def test_a_new_database_drops_old_journals_even_when_the_clock_went_back(
+    tmp_path: Path,
+) -> None:
+    """A gateway without a real-time clock may boot with a time before the crash: rows of a
+    new database then look older than the journal, and only removing it keeps them pending."""
+    path = tmp_path / "edge.db"
+    db = await Database.open(path)
+    outbox = Outbox(db)
+    await _append(outbox, 0, 3)
+    acks = AckPipeline(outbox, "cp")
+    for row in await outbox.peek_many("cp", limit=10):
+        acks.add(row.seq)
+    await acks.secure()
+    await db.close()  # no flush: as a crash leaves it
+    _remove_database(path)
+    assert journal_path(path, "cp").exists()
+    db = await Database.open(path)
+    try:
+        assert not journal_path(path, "cp").exists()
+        earlier = Outbox(db, clock=lambda: time.time() - 86400.0)
+        for n in range(10, 13):
+            await earlier.append("cp", "MeterValues", {"n": n})
+        assert [m.payload["n"] for m in await earlier.peek_many("cp", limit=10)] == [10, 11, 12]
+    finally:
+        await db.close()
+
+
+async def test_a_torn_journal_record_is_ignored(outbox: Outbox, tmp_path: Path) -> None:
+    await _append(outbox, 0, 3)
+    rows = await outbox.peek_many("cp", limit=10)
+    acks = AckPipeline(outbox, "cp")
+    acks.add(rows[0].seq)
+    await acks.secure()
+    journal = journal_path(tmp_path / "edge.db", "cp")
+    with journal.open("ab") as tail:
+        tail.write(rows[1].seq.to_bytes(8, "little"))  # a write cut short: no time
+    _, line = await _reopened_backlog(tmp_path / "edge.db")
+    assert line == [1, 2]
+
+
+def test_appends_after_a_torn_record_stay_readable(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db-acks-6370"
+    path.write_bytes(bytes(16) + b"\x05\x00\x00")  # a zero record and a write a crash cut short
+    journal = AckJournal(path)
+    journal.append([7, 8])
+    assert AckJournal(path).recovered == [7, 8]
+
+
+async def test_acks_go_to_the_table_when_the_journal_cannot_be_written(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    await _append(outbox, 0, 3)
+    _block(journal_path(tmp_path / "edge.db", "cp"))
+    acks = AckPipeline(outbox, "cp")
+    acks.add((await outbox.peek_many("cp", limit=1))[0].seq)
+    await acks.secure()
+    assert acks.unwritten == 0 and await outbox.backlog("cp") == 2
+
+
+def _block(path: Path) -> None:
+    path.mkdir()  # a directory where the file should be: every open fails
