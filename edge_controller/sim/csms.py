@@ -207,6 +207,10 @@ class BenchCsms:
             if self.connected.get(handler.id) is handler:
                 del self.connected[handler.id]
 
+    def set_password(self, password: str | None) -> None:
+        """The key charge points must present from their next connection (None: none)."""
+        self._password = password
+
     def _authorized(self, request: Request) -> bool:
         if self._password is None:
             return True

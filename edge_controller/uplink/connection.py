@@ -24,8 +24,9 @@ def identity_url(base_url: str, identity: str) -> str:
     return base_url.rstrip("/") + "/" + quote(identity, safe="")
 
 
-def basic_auth_header(identity: str, password: str) -> str:
-    token = base64.b64encode(f"{identity}:{password}".encode()).decode("ascii")
+def basic_auth_header(identity: str, password: str | bytes) -> str:
+    secret = password.encode() if isinstance(password, str) else password
+    token = base64.b64encode(identity.encode() + b":" + secret).decode("ascii")
     return f"Basic {token}"
 
 
@@ -39,10 +40,15 @@ def tls_context(settings: OcppSettings) -> ssl.SSLContext:
     return context
 
 
-def connect_kwargs(settings: OcppSettings, identity: str) -> dict[str, Any]:
+def connect_kwargs(
+    settings: OcppSettings, identity: str, key: bytes | None = None
+) -> dict[str, Any]:
+    """``key``: an AuthorizationKey the CSMS set; it replaces the configured password."""
     headers: dict[str, str] = {}
-    if settings.security_profile in (1, 2) and settings.password is not None:
-        headers["Authorization"] = basic_auth_header(identity, settings.password.get_secret_value())
+    password = settings.password.get_secret_value() if settings.password is not None else None
+    secret = key if key is not None else password
+    if settings.security_profile in (1, 2) and secret is not None:
+        headers["Authorization"] = basic_auth_header(identity, secret)
     url = settings.url or ""
     return {
         "subprotocols": [SUBPROTOCOL],
@@ -58,9 +64,10 @@ def connect_kwargs(settings: OcppSettings, identity: str) -> dict[str, Any]:
     }
 
 
-def open_connection(settings: OcppSettings, identity: str) -> connect:
+def open_connection(settings: OcppSettings, identity: str, key: bytes | None = None) -> connect:
     """``async with open_connection(...) as ws`` — one connection's lifetime."""
-    return connect(identity_url(settings.url or "", identity), **connect_kwargs(settings, identity))
+    url = identity_url(settings.url or "", identity)
+    return connect(url, **connect_kwargs(settings, identity, key))
 
 
 __all__ = ["ClientConnection", "connect_kwargs", "identity_url", "open_connection"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from edge_controller.uplink import config_keys
+from edge_controller.uplink.auth_key import parse_key
 from edge_controller.uplink.link import Link
 from edge_controller.uplink.ocpp_compat import Action, call_result, on
+
+AUTHORIZATION_KEY = "AuthorizationKey"
 
 
 class ConfigHandlers:
@@ -15,17 +18,21 @@ class ConfigHandlers:
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
         values = self.link.config.items()
-        wanted = key or list(values)
-        known = [
+        wanted = key or [*values, AUTHORIZATION_KEY]
+        known: list[dict[str, Any]] = [
             {"key": k, "readonly": config_keys.SPECS[k].readonly, "value": values[k]}
             for k in wanted
             if k in values
         ]
-        unknown = [k for k in wanted if k not in values]
+        if AUTHORIZATION_KEY in wanted:  # write-only: named, its value never told
+            known.append({"key": AUTHORIZATION_KEY, "readonly": False})
+        unknown = [k for k in wanted if k not in values and k != AUTHORIZATION_KEY]
         return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
 
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
+        if key == AUTHORIZATION_KEY:
+            return call_result.ChangeConfiguration(status=self._change_authorization_key(value))
         status = config_keys.change_status(key, value)
         hook = self.link.session_key_changed
         if status == "Accepted" and key in config_keys.SESSION_KEYS and hook is not None:
@@ -36,3 +43,17 @@ class ConfigHandlers:
             if key == "HeartbeatInterval":
                 self.link.heartbeat_changed.set()
         return call_result.ChangeConfiguration(status=status)
+
+    def _change_authorization_key(self, value: str) -> str:
+        """Kept for the next connection; the value is never logged."""
+        key = parse_key(value)
+        if key is None or self.link.auth_key is None:
+            self.link.log.warning("AuthorizationKey refused: not 16-20 bytes of hexadecimal")
+            return "Rejected"
+        try:
+            self.link.auth_key.save(key)
+        except OSError as exc:
+            self.link.log.error("AuthorizationKey not stored", error=str(exc))
+            return "Rejected"
+        self.link.log.info("AuthorizationKey changed by CSMS, used from the next connection")
+        return "Accepted"

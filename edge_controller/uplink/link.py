@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from edge_controller.log import get_logger
 from edge_controller.settings import OcppSettings
+from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync
 from edge_controller.uplink.config_store import ConfigStore
 from edge_controller.uplink.ports import (
@@ -87,6 +88,7 @@ class Link:
     diagnostics_status: str = "Idle"
     transactions: TransactionListener | None = None
     metering: Metering | None = None  # present when meter samples are wired in
+    auth_key: KeyFile | None = None  # where a CSMS-set AuthorizationKey is kept
     # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
     session_key_changed: Callable[[str, str], bool] | None = None
 

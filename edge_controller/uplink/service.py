@@ -26,6 +26,7 @@ from edge_controller.domain.commands import SetConnectorEnabled
 from edge_controller.log import get_logger
 from edge_controller.settings import OcppSettings
 from edge_controller.uplink import config_keys
+from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.charge_point import EdgeChargePoint
 from edge_controller.uplink.clock import ClockSync, from_iso
 from edge_controller.uplink.config_store import ConfigStore
@@ -113,6 +114,7 @@ class OcppUplink:
             link.diagnostics = diagnostics
             link.transactions = transactions
             link.session_key_changed = self._session_key_changed
+            link.auth_key = KeyFile(state_dir / f"ocpp-{link.identity}.key")
         self._share_session_keys()
         if limits is not None:
             site = electrical or Electrical(230.0, 3)
@@ -209,7 +211,8 @@ class OcppUplink:
         link = self.links[identity]
         outcome = "failed"
         try:
-            async with open_connection(self.settings, identity) as ws:
+            key = link.auth_key.load() if link.auth_key is not None else None
+            async with open_connection(self.settings, identity, key) as ws:
                 outcome = "was_online"
                 log.info("connected to CSMS", identity=identity)
                 session = LinkSession(link, EdgeChargePoint(link, ws), self._wakeup[identity])

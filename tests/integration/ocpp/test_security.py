@@ -178,3 +178,38 @@ def test_profile_1_needs_a_16_to_20_byte_key() -> None:
         settings_for("ws://127.0.0.1:1", security_profile=1, password="short")
     with pytest.raises(ValueError, match="wss"):
         settings_for("ws://127.0.0.1:1", security_profile=2, password=PASSWORD)
+
+
+async def test_profile_1_key_set_by_the_csms_is_kept_secret_and_used_next_time(
+    tmp_path: Path, pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_key = "n3w-key-abcdef-0123"
+    csms = BenchCsms()
+    async with csms_with(csms, None, PASSWORD) as port, open_outbox(tmp_path / "db") as outbox:
+        settings = settings_for(
+            f"ws://127.0.0.1:{port}", security_profile=1, password_file=pki / "password"
+        )
+        async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}):
+            assert await _boots(csms)
+            change = {"key": "AuthorizationKey", "value": new_key.encode().hex()}
+            bad = {"key": "AuthorizationKey", "value": "00" * 15}
+            assert await csms.send("site1", "ChangeConfiguration", bad) == {"status": "Rejected"}
+            assert await csms.send("site1", "ChangeConfiguration", change) == {"status": "Accepted"}
+            asked = await csms.send("site1", "GetConfiguration", {"key": ["AuthorizationKey"]})
+            everything = await csms.send("site1", "GetConfiguration", {})
+        csms.set_password(new_key)  # the CSMS now expects the key it sent
+        before = csms.actions().count("BootNotification")
+        async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}):
+            async with asyncio.timeout(30):
+                while csms.actions().count("BootNotification") == before:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+    assert asked["configurationKey"] == [{"key": "AuthorizationKey", "readonly": False}]
+    listed = [k for k in everything["configurationKey"] if k["key"] == "AuthorizationKey"]
+    assert listed == [{"key": "AuthorizationKey", "readonly": False}]
+    stored = await asyncio.to_thread(_config_files_text, tmp_path)
+    for secret in (new_key, new_key.encode().hex()):
+        assert secret not in stored and secret not in capsys.readouterr().out
+
+
+def _config_files_text(directory: Path) -> str:
+    return "".join(p.read_text() for p in directory.glob("ocpp-*.json"))
