@@ -112,6 +112,8 @@ def run_view(command: Sequence[str], log: Path) -> int:
         except (KeyboardInterrupt, Stop):
             pass  # Ctrl-C reached the command too; SIGTERM: end it below
         finally:
+            # A second stop request while the view ends must not break the clean-up.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             if process.poll() is None:
                 process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
