@@ -150,33 +150,8 @@ def _remove_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-async def test_a_journal_left_by_a_crash_counts_only_for_its_own_database(tmp_path: Path) -> None:
-    path = tmp_path / "edge.db"
-    db = await Database.open(path)
-    outbox = Outbox(db)
-    await _append(outbox, 0, 3)
-    acks = AckPipeline(outbox, "cp")
-    for row in await outbox.peek_many("cp", limit=10):
-        acks.add(row.seq)
-    await acks.secure()
-    await db.close()  # no flush: as a crash leaves it
-    _remove_database(path)  # the database replaced, the journal left behind
-    db = await Database.open(path)
-    try:
-        later = Outbox(db, clock=lambda: time.time() + 60.0)
-        for n in range(10, 13):  # the same sequence numbers, created after the crash
-            await later.append("cp", "MeterValues", {"n": n})
-        assert [m.payload["n"] for m in await later.peek_many("cp", limit=10)] == [10, 11, 12]
-    finally:
-        await db.close()
-
-
-async def test_a_new_database_drops_old_journals_even_when_the_clock_went_back(
-    tmp_path: Path,
-) -> None:
-    """A gateway without a real-time clock may boot with a time before the crash: rows of a
-    new database then look older than the journal, and only removing it keeps them pending."""
-    path = tmp_path / "edge.db"
+async def _crash_and_replace_database(path: Path) -> None:
+    """Acks secured in the journal only, then the database (not the journal) is gone."""
     db = await Database.open(path)
     outbox = Outbox(db)
     await _append(outbox, 0, 3)
@@ -187,13 +162,23 @@ async def test_a_new_database_drops_old_journals_even_when_the_clock_went_back(
     await db.close()  # no flush: as a crash leaves it
     _remove_database(path)
     assert journal_path(path, "cp").exists()
+
+
+@pytest.mark.parametrize("clock_shift_s", [60.0, -86400.0])
+async def test_a_journal_left_by_a_crash_counts_only_for_its_own_database(
+    tmp_path: Path, clock_shift_s: float
+) -> None:
+    """The new database's rows have the old sequence numbers; with the clock moved back (a
+    gateway without a real-time clock) they even look older than the journal."""
+    path = tmp_path / "edge.db"
+    await _crash_and_replace_database(path)
     db = await Database.open(path)
     try:
-        assert not journal_path(path, "cp").exists()
-        earlier = Outbox(db, clock=lambda: time.time() - 86400.0)
+        assert not journal_path(path, "cp").exists()  # a new database drops old journals
+        later = Outbox(db, clock=lambda: time.time() + clock_shift_s)
         for n in range(10, 13):
-            await earlier.append("cp", "MeterValues", {"n": n})
-        assert [m.payload["n"] for m in await earlier.peek_many("cp", limit=10)] == [10, 11, 12]
+            await later.append("cp", "MeterValues", {"n": n})
+        assert [m.payload["n"] for m in await later.peek_many("cp", limit=10)] == [10, 11, 12]
     finally:
         await db.close()
 
