@@ -46,6 +46,8 @@ async def test_a_payload_the_schema_refuses_is_parked_unsent_and_the_line_moves_
             settings = settings_for(f"ws://127.0.0.1:{port}")
             async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 2}):
                 await wait_for(lambda: len(_values(csms)) == 1)
+                # The CSMS records the CALL before its answer reaches us: wait for the ack.
+                await _drained(outbox)
             parked = await outbox.parked("site1")
             assert await outbox.backlog("site1") == 0
     assert [p.payload for p in parked] == [bad]
@@ -53,6 +55,14 @@ async def test_a_payload_the_schema_refuses_is_parked_unsent_and_the_line_moves_
     assert parked[0].attempts == 0  # never sent: retrying it could not help
     expected = meter_payload("c1:1", 6, AT)["meterValue"]  # the null member left out
     assert _values(csms)[0]["meterValue"] == expected
+
+
+async def _drained(outbox: Outbox, timeout_s: float = 30.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if await outbox.backlog("site1") == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the line was not drained in time")
 
 
 async def _parked(outbox: Outbox, timeout_s: float = 30.0) -> list[OutboxMessage]:
