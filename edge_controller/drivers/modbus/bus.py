@@ -187,13 +187,8 @@ class ModbusBus:
             ) from exc
 
     async def _worker(self) -> None:
-        # Over TCP a device still in its gap lets another device's request go first; when none
-        # is ready, the first in line waits out its gap as on a serial line.
-        ready = None if self.line.baud else self._ready
         while True:
-            request = self._queue.pop(ready)
-            if request is None:
-                request = self._queue.pop()
+            request = self._queue.pop()
             if request is None:
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -255,13 +250,6 @@ class ModbusBus:
             self._last_activity = channel.last_activity_s = time.monotonic()
         channel.stats.record_success(self._last_activity - started, self._clock())
         return reply
-
-    def _ready(self, device_id: str) -> bool:
-        channel = self._channels[device_id]
-        deadline = gap_deadline(
-            self.line, channel.timing.min_gap_s, self._last_activity, channel.last_activity_s
-        )
-        return deadline <= time.monotonic()
 
     async def _wait_gap(self, channel: DeviceChannel) -> None:
         deadline = gap_deadline(

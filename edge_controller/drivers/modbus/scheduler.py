@@ -5,16 +5,11 @@ served first in arrival order. Routine reads are served one device at a time in 
 the bus cannot keep up every charger still gets its turn and none starves another.
 Overflow policy: a full queue rejects the new request (the caller gets an error at once and
 polls again next interval) instead of growing without bound.
-
-``pop(ready)`` skips devices that are not ready yet (still in their gap) so another device's
-request goes first; each device's own requests keep their order. Only for links whose devices do
-not share a line (Modbus TCP): on a serial line a frame to one device delays every other.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -32,7 +27,7 @@ class QueueFull(Exception):
 class RequestQueue(Generic[T]):
     urgent_capacity: int = URGENT_CAPACITY
     routine_capacity: int = ROUTINE_CAPACITY_PER_DEVICE
-    _urgent: deque[tuple[str, T]] = field(default_factory=deque)
+    _urgent: deque[T] = field(default_factory=deque)
     _routine: dict[str, deque[T]] = field(default_factory=dict)
     _rotation: deque[str] = field(default_factory=deque)
 
@@ -43,7 +38,7 @@ class RequestQueue(Generic[T]):
         if urgent:
             if len(self._urgent) >= self.urgent_capacity:
                 raise QueueFull("urgent queue full")
-            self._urgent.append((device_id, item))
+            self._urgent.append(item)
             return
         queue = self._routine.setdefault(device_id, deque())
         if len(queue) >= self.routine_capacity:
@@ -52,20 +47,13 @@ class RequestQueue(Generic[T]):
             self._rotation.append(device_id)
         queue.append(item)
 
-    def pop(self, ready: Callable[[str], bool] | None = None) -> T | None:
-        """Next request to run, or None when empty (or, with ``ready``, when no queued
-        request's device is ready)."""
-        for index, (device_id, item) in enumerate(self._urgent):
-            if ready is None or ready(device_id):
-                del self._urgent[index]
-                return item
-        for index, device_id in enumerate(self._rotation):
-            if ready is None or ready(device_id):
-                del self._rotation[index]
-                return self._take_routine(device_id)
-        return None
-
-    def _take_routine(self, device_id: str) -> T:
+    def pop(self) -> T | None:
+        """Next request to run, or None when empty."""
+        if self._urgent:
+            return self._urgent.popleft()
+        if not self._rotation:
+            return None
+        device_id = self._rotation.popleft()
         queue = self._routine[device_id]
         item = queue.popleft()
         if queue:
@@ -74,7 +62,7 @@ class RequestQueue(Generic[T]):
 
     def drain(self) -> list[T]:
         """Remove and return everything (on shutdown)."""
-        items = [item for _, item in self._urgent]
+        items = list(self._urgent)
         self._urgent.clear()
         for queue in self._routine.values():
             items.extend(queue)

@@ -54,25 +54,3 @@ def test_full_queue_rejects_new_requests() -> None:
     assert len(queue) == 3
     assert sorted(queue.drain()) == ["a", "c", "u1"]
     assert queue.pop() is None
-
-
-def test_a_device_in_its_gap_lets_others_go_first_and_keeps_its_own_order() -> None:
-    queue: RequestQueue[str] = RequestQueue()
-    queue.put("hd1", "hd1-write", urgent=True)
-    queue.put("hd1", "hd1-write-2", urgent=True)
-    queue.put("hd2", "hd2-write", urgent=True)
-    queue.put("c1", "c1-read", urgent=False)
-    waiting = {"hd1"}
-    assert queue.pop(lambda device: device not in waiting) == "hd2-write"
-    assert queue.pop(lambda device: device not in waiting) == "c1-read"
-    assert queue.pop(lambda device: device not in waiting) is None  # only hd1 is left
-    waiting.clear()
-    assert _drain(queue) == ["hd1-write", "hd1-write-2"]
-
-
-def test_routine_turns_skip_a_waiting_device_without_losing_its_place() -> None:
-    queue: RequestQueue[str] = RequestQueue()
-    for device in ("c1", "c2", "c3"):
-        queue.put(device, f"{device}-0", urgent=False)
-    assert queue.pop(lambda device: device != "c1") == "c2-0"
-    assert _drain(queue) == ["c1-0", "c3-0"]
