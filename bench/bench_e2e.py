@@ -16,18 +16,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edge_controller.drivers.modbus.stats import percentile
 from tests.e2e.launch import E2ESite
 from tests.e2e.overload import overload_step
 from tests.e2e.site import CONNECTORS, RESPONSE_DELAY_S, profile_for, site_config
 
 STEPS = 8
 LOW_BASE_A, HIGH_BASE_A = 5.0, 15.0
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 async def _one_step(site: E2ESite, limit_a: float) -> float:
@@ -55,7 +50,7 @@ async def _measure() -> list[float]:
 def run() -> list[dict[str, Any]]:
     samples = asyncio.run(_measure())
     bound_s = RESPONSE_DELAY_S + 2.0
-    p50, p99 = statistics.median(samples), _percentile(samples, 0.99)
+    p50, p99 = statistics.median(samples), percentile(sorted(samples), 0.99)
     return [
         {
             "metric": "overload_corrected_s",

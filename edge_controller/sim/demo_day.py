@@ -65,12 +65,12 @@ class BaseLoad:
 
 @dataclass(frozen=True, slots=True)
 class CsmsUp:
-    pass
+    """The bench CSMS is started again."""
 
 
 @dataclass(frozen=True, slots=True)
 class CsmsDown:
-    pass
+    """The bench CSMS is stopped (an outage)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,8 @@ class ConfigHandlers:
         if status == "Accepted" and key in config_keys.SESSION_KEYS and hook is not None:
             status = "Accepted" if hook(key, value.strip()) else "Rejected"
         if status == "Accepted":
-            self.link.config.set(key, value.strip())
+            if self.link.config.get(key) != value.strip():  # a session key is stored already
+                self.link.config.set(key, value.strip())
             self.link.log.info("configuration changed by CSMS", key=key, value=value)
             if key == "HeartbeatInterval":
                 self.link.heartbeat_changed.set()
