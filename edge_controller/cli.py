@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_controller import __version__, log
+from edge_controller.api.render import Screen, render
 from edge_controller.config_load import load_settings
 from edge_controller.config_yaml import ConfigError
 from edge_controller.settings import Settings
@@ -111,10 +113,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _terminal() -> tuple[int, int] | None:
+    """Columns and rows of the terminal on stdout, stderr or stdin (the demo's view reads
+    stdout through a pipe, but the terminal is still there)."""
+    for fd in (1, 2, 0):
+        with contextlib.suppress(OSError):
+            size = os.get_terminal_size(fd)
+            return size.columns, size.lines
+    return None
+
+
+def _screen(watch: bool) -> Screen:
+    """--watch fits the terminal (80×24 without one); a single answer only its width."""
+    found = _terminal()
+    if watch:
+        columns, rows = found or (80, 24)
+        return Screen(columns, rows)
+    return Screen(found[0]) if found is not None and sys.stdout.isatty() else Screen()
+
+
 async def _status(args: argparse.Namespace, socket_path: Path) -> int:
     from edge_controller.api.client import DaemonNotRunning, fetch_status
     from edge_controller.api.codec import site_to_json
-    from edge_controller.api.render import render
 
     while True:
         try:
@@ -123,13 +143,15 @@ async def _status(args: argparse.Namespace, socket_path: Path) -> int:
             if not args.watch:
                 print(f"edge-controller: {exc}", file=sys.stderr)
                 return EXIT_FAILURE
-            text = f"waiting for the daemon ({exc})"
+            stamp = time.strftime("%H:%M:%S UTC", time.gmtime())
+            text = f"{stamp}  waiting for the daemon ({exc})"
         else:
-            text = json.dumps(site_to_json(view), indent=2) if args.json else render(view)
+            screen = _screen(args.watch)
+            text = json.dumps(site_to_json(view), indent=2) if args.json else render(view, screen)
         if not args.watch:
             print(text)
             return EXIT_OK
-        print("\x1b[H\x1b[2J" + time.strftime("%H:%M:%S ") + text, flush=True)
+        print("\x1b[H\x1b[2J" + text, flush=True)
         await asyncio.sleep(args.interval_s)
 
 

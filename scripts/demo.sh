@@ -2,13 +2,16 @@
 # `make run`: the simulated demo site (config/demo.yaml), a virtual RFID reader (pcscd + vpcd),
 # an MQTT broker, the daemon, the scripted demo day (which runs the bench CSMS) and a live view
 # in the foreground. Ctrl-C stops everything in order and exits 0. State and logs: state/demo/.
+# If a part of the demo dies, the demo says which and where its log is, stops the rest and
+# exits 1: a demo going on without its daemon, simulator or CSMS would only show a broken site.
 #
-# Environment: DEMO_SECONDS_PER_HOUR (default 8) compresses the simulated day.
+# Environment: DEMO_SECONDS_PER_HOUR (default 8) compresses the simulated day; DEMO_STATE_DIR
+# (default state/demo) holds state and logs; DEMO_RFID=off leaves pcscd alone (no card reader).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 CONFIG=config/demo.yaml
-STATE=state/demo
+STATE=${DEMO_STATE_DIR:-state/demo}
 BIN=.venv/bin
 PCSC_LOCK=/tmp/edge-controller-pcscd.lock  # shared with the PC/SC tests: one pcscd per machine
 PCSC_MARKER=edge-controller-pcscd            # in our pcscd's command line (see tests/.../pcscd.py)
@@ -19,6 +22,9 @@ DAY_LOG=$STATE/demo-day.log
 
 mkdir -p "$STATE"
 : >"$DAY_LOG"
+if [[ $STATE != state/demo ]]; then  # config/demo.yaml names state/demo
+    export EDGE_CONTROLLER__STORAGE__STATE_DIR=$STATE EDGE_CONTROLLER__BUSES__RS485__DEVICE=$STATE/ttyDEMO
+fi
 
 say() { printf 'demo: %s\n' "$*" | tee -a "$DAY_LOG" >&2; }
 
@@ -148,6 +154,10 @@ EOF
 
 start_pcscd() {
     local port=35963  # vpcd's own default slot port (35964 for its second slot)
+    if [[ ${DEMO_RFID:-on} == off ]]; then
+        say "RFID off (DEMO_RFID=off): no card reader in this demo"
+        return
+    fi
     exec 9>>"$PCSC_LOCK"
     flock -n 9 || say "waiting up to 60 s for a test run to release the machine's pcscd"
     if ! flock -w 60 9; then
@@ -224,10 +234,56 @@ say "daemon running (log: $STATE/daemon.log); bench CSMS on ws://127.0.0.1:$csms
 start day "$DAY_LOG" "$BIN/python" -m edge_controller.sim.demo_day --config "$CONFIG" \
     --seconds-per-hour "${DEMO_SECONDS_PER_HOUR:-8}" --csms-log "$STATE/csms-messages.jsonl"
 
+# The log of each part, to point at when it dies.
+log_of() {
+    case $1 in
+        day) echo "$DAY_LOG" ;;
+        view) echo "(the terminal)" ;;
+        *) echo "$STATE/$1.log" ;;
+    esac
+}
+
+name_of() {  # which part a process id is (none: one we stopped ourselves)
+    local name
+    for name in "${NAMES[@]}"; do
+        [[ "$(pid_of "$name")" == "$1" ]] && echo "$name" && return
+    done
+}
+
+# A part ended on its own: say loudly which and where its log is, stop the rest, exit 1.
+died() {
+    local name=$1 status=$2 how log
+    log=$(log_of "$name")
+    rm -f "$STATE/$name.pid"
+    stop view 3  # hands the terminal back, so the message below stays on the screen
+    how="exit status $status"
+    ((status > 128)) && how="killed by signal $((status - 128))"
+    {
+        printf '\n'
+        say "=================================================================="
+        say "the $name process STOPPED ($how): the demo cannot go on without it"
+        say "its log: $log"
+        [[ -f $log ]] && tail -n 15 "$log" | sed 's/^/    /'
+        say "=================================================================="
+    } >&2
+    cleanup
+    echo "demo: failed: the $name process stopped (log: $log)" >&2
+    exit 1
+}
+
 # The live view takes the terminal's foreground: Ctrl-C reaches it alone, then we stop the rest.
 "$BIN/python" -m edge_controller.sim.demo_view --log "$DAY_LOG" -- \
     "$BIN/edge-controller" status --watch --config "$CONFIG" 9>&- &
 echo $! >"$STATE/view.pid"
-wait "$(pid_of view)"
+while true; do
+    ended=""
+    wait -n -p ended
+    status=$?
+    [[ -z $ended ]] && break  # no process of ours is left
+    name=$(name_of "$ended")
+    [[ -z $name ]] && continue  # one we stopped ourselves (a broker that did not start)
+    [[ $name == view ]] && ((status == 0)) && break  # Ctrl-C in the view
+    died "$name" "$status"
+done
 cleanup
 exit 0

@@ -1,4 +1,5 @@
-"""SiteView ⇄ JSON. The status API and the `status` command speak this shape."""
+"""SiteView ⇄ JSON. The status API and the `status` command speak this shape: the view's field
+names (units in them), per-phase values as [L1, L2, L3] lists, times as UTC Unix seconds."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def site_from_json(data: dict[str, Any]) -> SiteView:
                 "devices": devices,
                 "grid_current_a": _phases(data["grid_current_a"]),
                 "headroom_a": _phases(data["headroom_a"]),
+                "grid_voltage_v": _phases(data["grid_voltage_v"]),
+                "waiting_for": tuple(data["waiting_for"]),
             }
         )
     )

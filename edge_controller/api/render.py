@@ -1,43 +1,135 @@
-"""The installer's live view of a site in the terminal (`edge-controller status`)."""
+"""The installer's live view of a site in the terminal (`edge-controller status`).
+
+It fits the terminal it is given: every line is cut to the width, and when rows run short the
+connector list is cut (saying how many are left out) before the header (site, uplink, backlog,
+grid, headroom) could scroll away. The demo site (7 connectors, 6 devices) fits 80×24 whole.
+A wider terminal shows more: each connector's status read time and longer limit reasons.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from edge_controller.domain.model import Phases3
-from edge_controller.domain.snapshot import SiteView
+from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
+
+WIDE_COLUMNS = 100  # from this width on, the connectors' status read time is shown too
+DEVICE_ID_WIDTH = 8
+# p99 ms: one request on the bus (a connector's "read p99 ms" includes waiting for the bus).
+DEVICE_HEADER = (
+    f"{'device':<{DEVICE_ID_WIDTH}} {'answers':<7}{'requests':>9}{'errors':>7}{'p99 ms':>7}"
+)
+DEVICE_GAP = "  "
 
 
-def _phases(values: Phases3 | None) -> str:
-    return "-" if values is None else " / ".join(f"{v:5.1f}" for v in values)
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """The room the view may use; None: unlimited (output to a file or a pipe)."""
+
+    columns: int | None = None
+    rows: int | None = None
 
 
-def render(view: SiteView) -> str:
+def _phases(values: Phases3 | None, fmt: str = "5.1f") -> str:
+    return "-" if values is None else " ".join(f"{v:{fmt}}" for v in values)
+
+
+def _num(value: float | None, fmt: str, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value / scale:{fmt}}"
+
+
+def _utc(at_s: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(at_s))
+
+
+def header(view: SiteView) -> list[str]:
     uplink = "online" if view.uplink_online else "OFFLINE"
-    age = "-" if view.grid_reading_age_s is None else f"{view.grid_reading_age_s:.1f} s old"
-    lines = [
-        f"site {view.site_id}   grid limit {view.grid_limit_a:g} A/phase   uplink {uplink}"
-        f"   outbox backlog {view.outbox_backlog}",
-        f"grid current A  {_phases(view.grid_current_a)}   ({age})",
-        f"headroom A      {_phases(view.headroom_a)}",
-        "",
-        f"{'connector':<12} {'state':<14} {'offered A':>9} {'measured A (L1/L2/L3)':>23} "
-        f"{'session Wh':>10}  limit reason",
+    grid = f"grid     A {_phases(view.grid_current_a)}  limit {view.grid_limit_a:g} A"
+    if view.grid_voltage_v is not None:
+        grid += f"   {_phases(view.grid_voltage_v, '.0f').replace(' ', '/')} V"
+    if view.grid_power_w is not None:
+        grid += f"   {view.grid_power_w / 1000:.1f} kW"
+    if view.grid_reading_age_s is not None:
+        grid += f"   {view.grid_reading_age_s:.1f} s old"
+    headroom = f"headroom A {_phases(view.headroom_a)}"
+    if view.waiting_for:
+        headroom += f"   waiting for a first reading of {', '.join(view.waiting_for)}"
+    elif view.grid_import_energy_wh is not None:
+        headroom += f"  import {_num(view.grid_import_energy_wh, '.1f', 1000)} kWh"
+        headroom += f"  export {_num(view.grid_export_energy_wh, '.1f', 1000)} kWh"
+    return [
+        f"{_utc(view.at_s)}  site {view.site_id}   uplink {uplink}   "
+        f"outbox backlog {view.outbox_backlog}",
+        grid,
+        headroom,
     ]
-    for c in view.connectors:
-        energy = "-" if c.session_energy_wh is None else f"{c.session_energy_wh:.0f}"
+
+
+def connector_lines(connectors: Sequence[ConnectorView], wide: bool) -> list[str]:
+    id_width = max([9, *(len(c.connector_id) for c in connectors)])
+    read = " read p99 ms" if wide else ""
+    lines = [
+        f"{'connector':<{id_width}} {'state':<13} offer A L1 A L2 A L3 A   kW   kWh{read} "
+        "limit reason"
+    ]
+    for c in connectors:
+        p99 = f" {_num(c.status_read_p99_ms, '11.0f')}" if wide else ""
         lines.append(
-            f"{c.connector_id:<12} {c.availability.value:<14} {c.offered_current_a:>9.1f} "
-            f"{_phases(c.measured_current_a):>23} {energy:>10}  {c.limit_reason}"
-            + (f"  [{c.fault_text}]" if c.fault_text else "")
+            f"{c.connector_id:<{id_width}} {c.availability.value:<13} "
+            f"{c.offered_current_a:7.1f} {_phases(c.measured_current_a, '4.1f')} "
+            f"{_num(c.power_w, '4.1f', 1000):>4} {_num(c.session_energy_wh, '5.1f', 1000):>5}"
+            f"{p99} {c.limit_reason}" + (f" [{c.fault_text}]" if c.fault_text else "")
         )
-    if view.devices:
-        lines += [
-            "",
-            f"{'device':<14} {'available':<9} {'requests':>8} {'errors':>6} {'p99 ms':>7}",
-        ]
-        for d in view.devices:
-            p99 = "-" if d.latency_p99_ms is None else f"{d.latency_p99_ms:.1f}"
-            lines.append(
-                f"{d.device_id:<14} {'yes' if d.available else 'NO':<9} {d.requests:>8} "
-                f"{sum(d.errors.values()):>6} {p99:>7}"
-            )
-    return "\n".join(lines)
+    return lines
+
+
+def _device(d: DeviceView) -> str:
+    answers = "NO" if not d.available else ("fault" if d.fault_text else "yes")
+    return (
+        f"{d.device_id[:DEVICE_ID_WIDTH]:<{DEVICE_ID_WIDTH}} {answers:<7}{d.requests:>9}"
+        f"{sum(d.errors.values()):>7}{_num(d.latency_p99_ms, '7.1f'):>7}"
+    )
+
+
+def _fault(device_id: str, text: str) -> str:
+    return text if text.startswith(device_id) else f"{device_id}: {text}"
+
+
+def device_lines(devices: Sequence[DeviceView], columns: int | None) -> list[str]:
+    """One row per device, two devices side by side when the width allows; then the faults."""
+    cells = [_device(d) for d in devices]
+    faults = [_fault(d.device_id, d.fault_text) for d in devices if d.available and d.fault_text]
+    pairs = columns is None or columns >= 2 * len(DEVICE_HEADER) + len(DEVICE_GAP)
+    if not pairs or len(cells) < 2:
+        return [DEVICE_HEADER, *cells, *faults]
+    rows = [DEVICE_GAP.join(cells[i : i + 2]) for i in range(0, len(cells), 2)]
+    return [DEVICE_HEADER + DEVICE_GAP + DEVICE_HEADER, *rows, *faults]
+
+
+def render(view: SiteView, screen: Screen | None = None) -> str:
+    """The view as text for ``screen`` (unlimited when None)."""
+    screen = screen or Screen()
+    wide = screen.columns is None or screen.columns >= WIDE_COLUMNS
+    top = header(view)
+    table = connector_lines(view.connectors, wide) if view.connectors else []
+    devices = device_lines(view.devices, screen.columns) if view.devices else []
+    if screen.rows is not None:
+        # One row stays free for the cursor after the last line, or the first would scroll off.
+        room = screen.rows - 1 - len(top) - 1 - (1 + len(devices) if devices else 0)
+        table = _cut(table, max(room, 3))
+    lines = [*top, *(["", *table] if table else []), *(["", *devices] if devices else [])]
+    if screen.rows is not None:
+        lines = lines[: screen.rows - 1]
+    if screen.columns is not None:
+        lines = [line[: screen.columns] for line in lines]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cut(table: list[str], rows: int) -> list[str]:
+    """The connector table in ``rows`` rows, its last saying how many connectors are left out."""
+    if len(table) <= rows:
+        return table
+    kept = table[: rows - 1]
+    return [*kept, f"... {len(table) - len(kept)} more (a taller terminal or --json shows all)"]

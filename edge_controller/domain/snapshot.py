@@ -1,7 +1,14 @@
 """Read-only views of the live state for the status surfaces (MQTT, CLI status, OCPP status).
 
-Producers (site controller, session manager, pollers) publish new snapshots; consumers never
-drive state through them.
+Producers (site controller, session manager, pollers, buses) publish new snapshots; consumers
+never drive state through them. Every point in time in a view (``at_s``, ``last_success_s``) is
+UTC wall time in Unix seconds: people and other programs read these. The monotonic clock the
+control loop runs on stays inside it; a duration (``grid_reading_age_s``) is a plain number of
+seconds.
+
+A view holds only what has been read: a connector appears once its charger has been read (or its
+first read has timed out), a device once it has been asked, the headroom once every device of
+the control loop has (``waiting_for`` names those still to come).
 """
 
 from __future__ import annotations
@@ -33,24 +40,30 @@ class ConnectorView:
     offered_current_a: float
     limit_reason: str
     measured_current_a: Phases3 = (0.0, 0.0, 0.0)
-    power_w: float = 0.0
+    power_w: float | None = None  # what the charger's meter reports; None: no fresh reading
     session_energy_wh: float | None = None
     session_id: str | None = None
     id_tag: str | None = None
     fault_text: str | None = None
-    at_s: float = 0.0
+    at_s: float = 0.0  # wall time of the control loop step this view comes from
     reservation_id: int | None = None  # the reservation holding this connector, if any
+    # 99th percentile of one status read of this connector, from asking until the answer,
+    # waiting for its bus included (a device's own latency_p99_ms is one bus transaction).
+    status_read_p99_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceView:
+    """One device on a bus (one row per Modbus unit or reader), as its bus sees it."""
+
     device_id: str
-    available: bool
+    available: bool  # it answers (an exception reply is an answer: see fault_text)
     requests: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-    latency_p50_ms: float | None = None
+    latency_p50_ms: float | None = None  # one bus transaction, on the wire
     latency_p99_ms: float | None = None
-    last_success_s: float | None = None
+    last_success_s: float | None = None  # wall time of the last answered request
+    fault_text: str | None = None  # what is wrong with its answers now, if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,4 +77,10 @@ class SiteView:
     devices: tuple[DeviceView, ...] = ()
     uplink_online: bool = False
     outbox_backlog: int = 0
-    at_s: float = 0.0
+    at_s: float = 0.0  # wall time of the control loop step this view comes from
+    # The grid meter's latest reading besides its currents, in grid phase order (None: none).
+    grid_voltage_v: Phases3 | None = None
+    grid_power_w: float | None = None  # total active power, negative while the site exports
+    grid_import_energy_wh: float | None = None
+    grid_export_energy_wh: float | None = None
+    waiting_for: tuple[str, ...] = ()  # devices of the control loop not read once yet

@@ -2,7 +2,8 @@
 
 Logs once when a device stops answering and once when it recovers. ``refresh()`` asks for an
 early poll (after a write). A value older than ``max_age_s`` is not handed out by ``fresh()``:
-callers treat that as the worst case.
+callers treat that as the worst case. Its times are on the injected (monotonic) clock and stay
+inside the daemon; the health of a device as people see it is its bus's view of it.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from edge_controller.domain.snapshot import DeviceView
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError
 
 T = TypeVar("T")
 LATENCY_WINDOW = 200  # successful reads kept for the latency percentiles
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStats:
+    """A poller's reads: each from asking until the answer, waiting for the bus included."""
+
+    requests: int
+    errors: dict[str, int] = field(default_factory=dict)
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
 
 
 class Poller(Generic[T]):
@@ -48,6 +59,7 @@ class Poller(Generic[T]):
         self._requests = 0
         self._errors: Counter[str] = Counter()
         self._latencies_s: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._stats: ReadStats | None = None  # cached until the next read ends
         self._log = get_logger("poller", device=device_id)
 
     @property
@@ -62,6 +74,11 @@ class Poller(Generic[T]):
     @property
     def available(self) -> bool:
         return self._available and self._latest is not None
+
+    @property
+    def attempted(self) -> bool:
+        """A first read has ended, answered or not (until then nothing is known)."""
+        return self._latest is not None or bool(self._errors)
 
     def age_s(self) -> float | None:
         return None if self._latest_at_s is None else self._clock() - self._latest_at_s
@@ -89,6 +106,7 @@ class Poller(Generic[T]):
             self._failed(exc)
             return False
         self._latencies_s.append(time.perf_counter() - started_s)
+        self._stats = None
         self._latest, self._latest_at_s = value, self._clock()
         if not self._available:
             self._available = True
@@ -100,6 +118,7 @@ class Poller(Generic[T]):
     def _failed(self, exc: BaseException) -> None:
         kind = type(exc).__name__
         self._errors[kind] += 1
+        self._stats = None
         if self._available:
             self._available = False
             self._log.warning("device not answering", error=kind, detail=str(exc))
@@ -114,17 +133,11 @@ class Poller(Generic[T]):
             except TimeoutError:
                 pass
 
-    def view(self) -> DeviceView:
-        p50_ms = p99_ms = None
-        if len(self._latencies_s) >= 2:
-            cuts = statistics.quantiles(self._latencies_s, n=100)
-            p50_ms, p99_ms = statistics.median(self._latencies_s) * 1000, cuts[98] * 1000
-        return DeviceView(
-            device_id=self.device_id,
-            available=self.available,
-            requests=self._requests,
-            errors=dict(self._errors),
-            latency_p50_ms=p50_ms,
-            latency_p99_ms=p99_ms,
-            last_success_s=self._latest_at_s,
-        )
+    def stats(self) -> ReadStats:
+        if self._stats is None:
+            p50_ms = p99_ms = None
+            if len(self._latencies_s) >= 2:
+                cuts = statistics.quantiles(self._latencies_s, n=100)
+                p50_ms, p99_ms = statistics.median(self._latencies_s) * 1000, cuts[98] * 1000
+            self._stats = ReadStats(self._requests, dict(self._errors), p50_ms, p99_ms)
+        return self._stats

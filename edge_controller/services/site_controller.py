@@ -37,6 +37,8 @@ from edge_controller.services.site_controller_connector import (
 )
 from edge_controller.services.site_controller_outputs import (
     connector_views,
+    grid_fields,
+    known,
     program_failsafes,
 )
 from edge_controller.services.site_controller_reaction import OverloadReaction
@@ -58,13 +60,15 @@ class SiteController:
         tick_callback: Callable[[], None] = lambda: None,
         on_status: Callable[[str, ChargerStatus], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """``on_status`` sees every fresh charger status (sessions follow the plug state);
-        it must not block: the control path never waits on a consumer."""
+        it must not block: the control path never waits on a consumer. ``clock`` runs the
+        loop; ``wall_clock`` only stamps the published views."""
         self.site_id, self._site = site_id, site
         self._policy = policy or Policy()
         self._timing = timing or LoopTiming()
-        self._tick_callback, self._clock = tick_callback, clock
+        self._tick_callback, self._clock, self._wall_clock = tick_callback, clock, wall_clock
         self._log = get_logger("site_controller", site=site_id)
         self._wake = asyncio.Event()
         self._conns = {
@@ -185,13 +189,14 @@ class SiteController:
                 return self._allocation
             now_s = self._clock()
             demands = [conn.demand(now_s) for conn in self._conns.values()]
+            unread = self._unread()  # as of these demands: only what was read is published
             # Timed against the connection itself: the fuse, not a cap below it.
             overload_at_s = self._reaction.begin(self._grid_reading(), self._site.grid_limit_a)
             alloc = self._decide(demands, now_s)
             self._allocation = alloc
             await self._write(alloc, demands, now_s, overload_at_s)
             await self._program_failsafes()
-        self._publish(now_s, demands, alloc)
+        self._publish(now_s, demands, alloc, unread)
         return alloc
 
     def _decide(self, demands: list[ConnectorDemand], now_s: float) -> Allocation:
@@ -304,18 +309,32 @@ class SiteController:
             self._log.warning("fallback budget not safe", problem=problem)
         return problems
 
-    def _publish(self, now_s: float, demands: Sequence[ConnectorDemand], alloc: Allocation) -> None:
-        grid = self._grid_reading()
-        devices = [c.status.view() for c in self._conns.values()]
+    def _unread(self) -> tuple[str, ...]:
+        """The loop's devices not read once yet (nor timed out): nothing about them is known."""
+        grid = [self._grid.device_id] if self._grid is not None and not self._grid.attempted else []
+        return (*grid, *(cid for cid, conn in self._conns.items() if not known(conn)))
+
+    def _publish(
+        self,
+        now_s: float,
+        demands: Sequence[ConnectorDemand],
+        alloc: Allocation,
+        unread: tuple[str, ...],
+    ) -> None:
+        """Publish what has been read: a connector once its charger has been read (or its first
+        read has failed), the headroom once every device of the loop has."""
+        grid, at_s = self._grid_reading(), self._wall_clock()
+        read = [d for d in demands if d.connector_id not in unread]
         self._view = SiteView(
             site_id=self.site_id,
             grid_current_a=grid.current_a if grid is not None else None,
             grid_limit_a=self._effective_site().grid_limit_a,
-            headroom_a=alloc.headroom_a,
+            headroom_a=alloc.headroom_a if not unread else None,
             grid_reading_age_s=now_s - grid.at_s if grid is not None else None,
-            connectors=connector_views(demands, alloc, self._conns, now_s),
-            devices=tuple(([self._grid.view()] if self._grid else []) + devices),
-            at_s=now_s,
+            connectors=connector_views(read, alloc, self._conns, at_s),
+            at_s=at_s,
+            waiting_for=unread,
+            **grid_fields(self._grid.latest if self._grid is not None else None),
         )
         self._view_event.set()
         self._view_event = asyncio.Event()

@@ -23,7 +23,6 @@ from pathlib import Path
 from types import FrameType
 
 FRAME_QUIET_S = 0.05  # a frame is complete when its writer pauses this long
-MIN_TAIL_LINES = 4
 
 
 class Stop(Exception):
@@ -46,11 +45,15 @@ def tail_lines(path: Path, count: int) -> list[str]:
     return text.splitlines()[-count:] if count > 0 else []
 
 
-def compose(frame: str, log_lines: Sequence[str], title: str) -> str:
-    """A frame with the log lines under it, cut to the terminal width."""
-    width = shutil.get_terminal_size().columns
-    tail = [title, *log_lines]
-    return frame.rstrip("\n") + "\n\n" + "\n".join(line[:width] for line in tail) + "\n"
+def compose(frame: str, log_lines: Sequence[str], title: str, columns: int, rows: int) -> str:
+    """A frame with as many of the latest log lines under it as fit ``rows`` (one row stays
+    free for the cursor, or the frame's first line would scroll away), cut to ``columns``."""
+    room = rows - 1 - (frame.rstrip("\n").count("\n") + 1) - 2  # a blank line and the title
+    tail = [title, *log_lines[-room:]] if room > 0 else []
+    text = frame.rstrip("\n") + (
+        "\n\n" + "\n".join(line[:columns] for line in tail) if tail else ""
+    )
+    return text + "\n"
 
 
 @contextlib.contextmanager
@@ -95,9 +98,9 @@ def _pump(process: subprocess.Popen[bytes], log: Path, title: str) -> None:
             if not chunks:
                 return  # the view command ended
             frame = b"".join(chunks).decode("utf-8", errors="replace")
-            rows = shutil.get_terminal_size().lines
-            room = max(MIN_TAIL_LINES, rows - frame.count("\n") - 4)
-            sys.stdout.write(compose(frame, tail_lines(log, room), title))
+            columns, rows = shutil.get_terminal_size()
+            shown = compose(frame, tail_lines(log, rows), title, columns, rows)
+            sys.stdout.write(shown)
             sys.stdout.flush()
 
 

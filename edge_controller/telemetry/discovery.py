@@ -31,14 +31,16 @@ def _nullable(path: str, parent: str | None = None) -> str:
     return f"{{{{ value_json.{path} if {guard} else None }}}}"
 
 
-def _phase_specs(field: str, name: str) -> list[SensorSpec]:
+def _phase_specs(
+    field: str, name: str, unit: str = "A", device_class: str = "current"
+) -> list[SensorSpec]:
     return [
         SensorSpec(
             f"{field}_l{i}",
             f"{name} L{i}",
             _nullable(f"{field}.l{i}", field),
-            "A",
-            "current",
+            unit,
+            device_class,
             "measurement",
         )
         for i in (1, 2, 3)
@@ -69,6 +71,24 @@ CONNECTOR_SENSORS: tuple[SensorSpec, ...] = (
 
 SITE_SENSORS: tuple[SensorSpec, ...] = (
     *_phase_specs("grid_current_a", "Grid current"),
+    *_phase_specs("grid_voltage_v", "Grid voltage", "V", "voltage"),
+    SensorSpec("grid_power", "Grid power", _nullable("grid_power_w"), "W", "power", "measurement"),
+    SensorSpec(
+        "grid_import_energy",
+        "Grid import energy",
+        _nullable("grid_import_energy_wh"),
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
+    SensorSpec(
+        "grid_export_energy",
+        "Grid export energy",
+        _nullable("grid_export_energy_wh"),
+        "Wh",
+        "energy",
+        "total_increasing",
+    ),
     SensorSpec("headroom", "Headroom", _nullable("headroom_min_a"), "A", "current", "measurement"),
     SensorSpec(
         "charging_power",

@@ -1,5 +1,6 @@
 """JSON payloads of the state topics. Units are in the field names; per-phase values are
-objects with keys l1, l2, l3. Non-finite numbers become null, so a payload always encodes."""
+objects with keys l1, l2, l3; times (``at_s``, ``last_success_s``) are UTC Unix seconds, as the
+views carry them. Non-finite numbers become null, so a payload always encodes."""
 
 from __future__ import annotations
 
@@ -51,14 +52,19 @@ def connector_payload(view: ConnectorView) -> JsonDict:
 
 def site_payload(view: SiteView) -> JsonDict:
     headroom_min_a = min(view.headroom_a) if view.headroom_a is not None else None
+    measured = [c.power_w for c in view.connectors if c.power_w is not None]
     return {
         "site_id": view.site_id,
         "grid_current_a": _phases(view.grid_current_a),
+        "grid_voltage_v": _phases(view.grid_voltage_v, 1),
+        "grid_power_w": _num(view.grid_power_w, 1),
+        "grid_import_energy_wh": _num(view.grid_import_energy_wh, 1),
+        "grid_export_energy_wh": _num(view.grid_export_energy_wh, 1),
         "grid_limit_a": _num(view.grid_limit_a, 2),
         "headroom_a": _phases(view.headroom_a),
         "headroom_min_a": _num(headroom_min_a, 2),
         "grid_reading_age_s": _num(view.grid_reading_age_s, 3),
-        "charging_power_w": _num(sum(c.power_w for c in view.connectors), 1),
+        "charging_power_w": _num(sum(measured), 1) if measured else None,
         "allocation": [
             {
                 "connector_id": c.connector_id,
@@ -83,6 +89,7 @@ def device_payload(view: DeviceView) -> JsonDict:
         "latency_p50_ms": _num(view.latency_p50_ms, 2),
         "latency_p99_ms": _num(view.latency_p99_ms, 2),
         "last_success_s": _num(view.last_success_s, 3),
+        "fault_text": view.fault_text,
     }
 
 

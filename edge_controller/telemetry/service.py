@@ -134,8 +134,11 @@ class MqttService:
 
     @_contained
     def publish_site(self, view: SiteView) -> None:
-        """Queue site/state plus the state of every connector and device in the view."""
-        self._put_state(self.topics.site_state, payloads.encode(payloads.site_payload(view)))
+        """Queue the state of every connector and device in the view, and site/state once
+        every device of the site has been read (before that its headroom and sums are not
+        known, and a retained guess would stay in every subscriber's history)."""
+        if not view.waiting_for:
+            self._put_state(self.topics.site_state, payloads.encode(payloads.site_payload(view)))
         for connector in view.connectors:
             self.publish_connector(connector)
         for device in view.devices:

@@ -108,7 +108,8 @@ class LinkSession:
         found = [status_mod.charge_point_status(config.inoperative(0))]
         for number, local in enumerate(local_ids, start=1):
             view = views.get(local)
-            found.append(status_mod.connector_status(number, view, config.inoperative(number)))
+            if view is not None:  # not read yet: not "Unavailable", just not known
+                found.append(status_mod.connector_status(number, view, config.inoperative(number)))
         return found
 
     async def statuses(self) -> None:

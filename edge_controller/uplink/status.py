@@ -57,11 +57,9 @@ def error_code(fault_text: str | None) -> str:
     return next((code for word, code in _ERROR_WORDS if word in lowered), "OtherError")
 
 
-def connector_status(
-    connector: int, view: ConnectorView | None, inoperative: bool
-) -> ConnectorStatus:
-    if view is None:
-        return ConnectorStatus(connector, "Unavailable", "InternalError", "no data from charger")
+def connector_status(connector: int, view: ConnectorView, inoperative: bool) -> ConnectorStatus:
+    """A connector's status from its view (a connector without a view has not been read yet:
+    nothing is said about it until it has)."""
     status = view.availability
     if inoperative and not view.session_id and status is not Availability.FAULTED:
         status = Availability.UNAVAILABLE

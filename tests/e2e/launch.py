@@ -81,7 +81,11 @@ class E2ESite:
         except DaemonNotRunning:
             return False
         seen = [c for c in view.connectors if c.availability is not Availability.UNAVAILABLE]
-        return bool(view.connectors) and len(seen) == len(view.connectors)
+        return len(seen) == self.connector_count  # a connector not read yet is not in the view
+
+    @property
+    def connector_count(self) -> int:
+        return sum(int(c.get("connectors", 1)) for c in self.config["chargers"].values())
 
     def kill_daemon(self, sig: signal.Signals = signal.SIGKILL) -> None:
         assert self.daemon is not None

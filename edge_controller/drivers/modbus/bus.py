@@ -99,7 +99,7 @@ class DeviceChannel:
         return await self.bus.submit(self, pdu, urgent or self.critical)
 
     def view(self) -> DeviceView:
-        return self.stats.view()
+        return self.stats.view(self._last_fault)
 
     def note_fault(self, message: str) -> None:
         """Log a fault once (again only when it changes)."""
@@ -145,7 +145,8 @@ class ModbusBus:
         return channel
 
     def views(self) -> list[DeviceView]:
-        return [channel.view() for channel in self._channels.values()]
+        """One row per device asked at least once (before that, nothing is known of it)."""
+        return [c.view() for c in self._channels.values() if c.stats.requests > 0]
 
     async def __aenter__(self) -> ModbusBus:
         self._stack = contextlib.AsyncExitStack()

@@ -1,4 +1,4 @@
-"""Per-device transaction statistics, exposed as DeviceView."""
+"""Per-device transaction statistics, exposed as DeviceView (times: the bus's wall clock)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class DeviceStats:
         self.requests += 1
         self.errors[kind] += 1
 
-    def view(self) -> DeviceView:
+    def view(self, fault_text: str | None = None) -> DeviceView:
         ordered = sorted(self.latencies_s)
         return DeviceView(
             device_id=self.device_id,
@@ -43,4 +43,5 @@ class DeviceStats:
             latency_p50_ms=percentile(ordered, 0.50) * 1000 if ordered else None,
             latency_p99_ms=percentile(ordered, 0.99) * 1000 if ordered else None,
             last_success_s=self.last_success_s,
+            fault_text=fault_text if self.available else None,
         )

@@ -13,6 +13,7 @@ from edge_controller.domain.snapshot import DeviceView
 @dataclass
 class _Entry:
     pcsc_name: str | None = None
+    looked: bool = False  # PC/SC has been asked for it once (before that nothing is known)
     taps: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     last_success_s: float | None = None
@@ -29,7 +30,7 @@ class ReaderStats:
         with self._lock:
             entry = self._entries[reader_id]
             changed = entry.pcsc_name != pcsc_name
-            entry.pcsc_name = pcsc_name
+            entry.pcsc_name, entry.looked = pcsc_name, True
             return changed
 
     def pcsc_name(self, reader_id: str) -> str | None:
@@ -58,4 +59,5 @@ class ReaderStats:
                     last_success_s=entry.last_success_s,
                 )
                 for reader_id, entry in self._entries.items()
+                if entry.looked
             )

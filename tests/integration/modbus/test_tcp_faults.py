@@ -12,6 +12,7 @@ import pytest
 
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
+from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
 from edge_controller.ports import DeviceFault, DeviceUnavailable, Meter
 from edge_controller.settings import MeterSettings, TcpBusSettings
 
@@ -98,8 +99,25 @@ async def test_exception_codes(peer: Peer, code: int, error: type[Exception]) ->
         [view] = bus.views()
         assert view.errors[f"exception_{code:02X}"] >= 1
         assert view.available is (error is DeviceFault)
+        # It answers, but with an exception: its one row says what is wrong.
+        if error is DeviceFault:
+            assert view.fault_text == f"grid: Modbus exception {code:02X} ({EXCEPTION_NAMES[code]})"
     retried = code in (0x05, 0x06, 0x0B)
     assert peer.requests == (2 if retried else 1)
+
+
+async def test_a_device_has_no_row_before_it_is_asked_and_its_fault_clears(peer: Peer) -> None:
+    bus, grid = await open_meter(peer.port)
+    async with bus:
+        assert bus.views() == []  # nothing is known of it yet: not "available", not "NO"
+        peer.mode = "exception:2"
+        with pytest.raises(DeviceFault):
+            await grid.read()
+        assert bus.views()[0].fault_text is not None
+        peer.mode = "ok"
+        await grid.read()
+        [view] = bus.views()
+        assert view.available and view.fault_text is None and view.last_success_s is not None
 
 
 async def test_garbage_reply_is_refused_not_a_number(peer: Peer) -> None:

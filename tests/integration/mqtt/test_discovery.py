@@ -19,7 +19,7 @@ from tests.integration.mqtt.helpers import (
 
 pytestmark = pytest.mark.integration
 DISCOVERY = "homeassistant/sensor/edge_site1"
-EXPECTED_CONFIGS = 5 + 2 * 7  # site sensors + 7 per connector
+EXPECTED_CONFIGS = 11 + 2 * 7  # site sensors + 7 per connector
 
 
 Config = dict[str, object]
@@ -93,6 +93,12 @@ async def test_state_and_site_sensor_configs(broker: Mosquitto, sink: RecordingS
     site_device = grid["device"]
     assert isinstance(site_device, dict)
     assert site_device["identifiers"] == ["edge_controller_site1"]
+    volts = configs[f"{DISCOVERY}/site_grid_voltage_v_l2/config"]
+    assert (volts["unit_of_measurement"], volts["device_class"]) == ("V", "voltage")
+    power = configs[f"{DISCOVERY}/site_grid_power/config"]
+    assert (power["unit_of_measurement"], power["device_class"]) == ("W", "power")
+    imported = configs[f"{DISCOVERY}/site_grid_import_energy/config"]
+    assert (imported["unit_of_measurement"], imported["state_class"]) == ("Wh", "total_increasing")
     unique_ids = [c["unique_id"] for c in configs.values()]
     assert len(set(unique_ids)) == len(unique_ids) == EXPECTED_CONFIGS
 

@@ -14,8 +14,8 @@ WAIT_S = 15.0
 
 
 class Collector:
-    def __init__(self, reader: PcscTokenReader) -> None:
-        self.reader = reader
+    def __init__(self, reader: PcscTokenReader, reader_ids: Sequence[str]) -> None:
+        self.reader, self.reader_ids = reader, reader_ids
         self.queue: asyncio.Queue[Token] = asyncio.Queue()
 
     async def consume(self) -> None:
@@ -26,7 +26,8 @@ class Collector:
         return await asyncio.wait_for(self.queue.get(), WAIT_S)
 
     def available(self) -> dict[str, bool]:
-        return {view.device_id: view.available for view in self.reader.devices()}
+        """Every configured reader; one not looked for yet (no view) counts as unavailable."""
+        return readers_available(self.reader, self.reader_ids)
 
     def errors(self, reader_id: str) -> dict[str, int]:
         return next(v.errors for v in self.reader.devices() if v.device_id == reader_id)
@@ -37,7 +38,9 @@ async def collecting(
     configs: Sequence[ReaderConfig], *, wait_available: bool = True
 ) -> AsyncIterator[Collector]:
     """Run a PcscTokenReader for ``configs``; yields once its readers are available."""
-    collector = Collector(PcscTokenReader(configs, wait_timeout_ms=500))
+    collector = Collector(
+        PcscTokenReader(configs, wait_timeout_ms=500), [c.reader_id for c in configs]
+    )
     async with asyncio.TaskGroup() as group:
         task = group.create_task(collector.consume())
         if wait_available:
@@ -46,6 +49,11 @@ async def collecting(
             yield collector
         finally:
             task.cancel()
+
+
+def readers_available(reader: PcscTokenReader, reader_ids: Sequence[str]) -> dict[str, bool]:
+    shown = {view.device_id: view.available for view in reader.devices()}
+    return {reader_id: shown.get(reader_id, False) for reader_id in reader_ids}
 
 
 async def wait_until(condition: Callable[[], bool], what: str) -> None:

@@ -12,7 +12,7 @@ from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.drivers.pcsc.feedback import acr122_signal_apdu
 from edge_controller.drivers.pcsc.reader import PcscTokenReader
 from edge_controller.services.reader_service import ReaderRoute, ReaderService
-from tests.integration.pcsc.helpers import WAIT_S, wait_until
+from tests.integration.pcsc.helpers import WAIT_S, readers_available, wait_until
 from tests.integration.pcsc.pcscd import Pcscd
 from tests.integration.pcsc.vcard import VirtualCard
 
@@ -39,7 +39,8 @@ async def test_taps_reach_the_session_layer_routed(running_pcscd: Pcscd) -> None
     port0, port1 = running_pcscd.slot_ports
     async with asyncio.TaskGroup() as group:
         task = group.create_task(service.run())
-        await wait_until(lambda: all(v.available for v in reader.devices()), "readers")
+        ids = ["door", "shared"]
+        await wait_until(lambda: all(readers_available(reader, ids).values()), "readers")
         with VirtualCard(port0, bytes.fromhex("04A1B2C3")) as card:
             door_token, door_connector = await asyncio.wait_for(seen.get(), WAIT_S)
             rejected = acr122_signal_apdu(accepted=False)

@@ -93,7 +93,7 @@ async def test_poller_logs_once_per_outage_and_hands_out_only_fresh_values() -> 
     assert poller.fresh() == 2
     now[0] = 11.0
     assert poller.fresh() is None  # too old
-    view = poller.view()
+    view = poller.stats()
     assert view.errors == {"DeviceUnavailable": 2} and view.requests == 4
     assert view.latency_p50_ms is not None and view.latency_p99_ms is not None
 
@@ -105,5 +105,5 @@ async def test_poller_times_out_a_hanging_device() -> None:
 
     poller: Poller[int] = Poller("dev", hang, interval_s=1, timeout_s=0.01, max_age_s=5)
     assert not await poller.poll_once()
-    assert poller.view().errors == {"TimeoutError": 1}
+    assert poller.stats().errors == {"TimeoutError": 1}
     assert not poller.available

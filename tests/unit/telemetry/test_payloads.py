@@ -72,7 +72,9 @@ def test_reply_topics_only_deep_under_cmd() -> None:
 def test_discovery_templates_name_fields_the_payloads_have() -> None:
     field = re.compile(r"value_json\.([a-z_]+)(?:\.(l[123]))?")
     connector_body = connector_payload(VIEW)
-    site_body = site_payload(SiteView("s", (1.0, 2.0, 3.0), 40.0, (1.0, 1.0, 1.0), 0.1))
+    site_body = site_payload(
+        SiteView("s", (1.0, 2.0, 3.0), 40.0, (1.0, 1.0, 1.0), 0.1, grid_voltage_v=(230.0,) * 3)
+    )
     for specs, body in ((CONNECTOR_SENSORS, connector_body), (SITE_SENSORS, site_body)):
         for spec in specs:
             for key, phase in field.findall(spec.value_template):

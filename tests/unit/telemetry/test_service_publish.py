@@ -33,7 +33,7 @@ def test_a_malformed_view_is_logged_and_skipped_not_raised() -> None:
 
 
 def test_discovery_is_queued_at_start_only_when_enabled() -> None:
-    assert _service().stats().queue.pending_states == 5 + 7
+    assert _service().stats().queue.pending_states == 11 + 7  # site sensors + one connector's
     assert _service(ha_discovery=False).stats().queue.pending_states == 0
 
 

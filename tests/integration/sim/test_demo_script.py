@@ -1,0 +1,72 @@
+"""`make run` (scripts/demo.sh): when a part of the demo dies, the demo says which and where its
+log is, stops everything else and exits 1, instead of going on with a view of nothing.
+
+The whole demo runs here (simulator, mosquitto, daemon, demo day with the bench CSMS, view),
+without the card reader (the machine's one pcscd belongs to the PC/SC tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+ROOT = Path(__file__).parents[3]
+PARTS = ("daemon", "sim", "day", "mosquitto", "view")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for(path: Path, text: str, within_s: float, demo: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + within_s
+    while text not in path.read_text(errors="replace"):
+        assert demo.poll() is None, path.read_text(errors="replace")
+        assert time.monotonic() < deadline, f"no {text!r} within {within_s} s"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("victim", ["daemon", "sim"])
+def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
+    state = tmp_path / "state"
+    err = tmp_path / "demo.err"
+    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off"}
+    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
+    with err.open("wb") as err_file:
+        demo = subprocess.Popen(
+            ["bash", str(ROOT / "scripts/demo.sh")],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(err, "daemon running", 120, demo)
+        pids = {name: int((state / f"{name}.pid").read_text()) for name in PARTS}
+        os.kill(pids[victim], signal.SIGKILL)
+        assert demo.wait(timeout=90) == 1
+        said = err.read_text(errors="replace")
+        assert f"the {victim} process STOPPED (killed by signal 9)" in said
+        assert f"its log: {state}/{victim}.log" in said
+        assert said.rstrip().endswith(
+            f"failed: the {victim} process stopped (log: {state}/{victim}.log)"
+        )
+        left = [name for name, pid in pids.items() if _alive(pid)]
+        assert left == [], f"still running: {left}"
+    finally:
+        if demo.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(demo.pid, signal.SIGTERM)
+            demo.wait(timeout=60)
