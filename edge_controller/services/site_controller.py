@@ -92,7 +92,15 @@ class SiteController:
         self._stopping = False
         self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
         self._reaction = OverloadReaction(clock, self._log)
-        self._view = SiteView(site_id, None, site.grid_limit_a, None, None)
+        self._view = SiteView(
+            site_id,
+            None,
+            site.grid_limit_a,
+            None,
+            None,
+            at_s=wall_clock(),
+            waiting_for=self._unread(),
+        )
         self._view_event = asyncio.Event()
         self.failsafe_problems = self._check_failsafe()
 

@@ -100,6 +100,9 @@ async def poll(site: SiteController, grid: bool = True, **only: bool) -> None:
 async def test_nothing_is_published_about_a_device_before_its_first_read() -> None:
     chargers = [Charger("c1:1"), Charger("c2:1")]
     site = controller(chargers, Grid())
+    before = site.snapshot()  # what the status socket answers before the loop's first step
+    assert before.connectors == () and before.at_s == WALL_S
+    assert set(before.waiting_for) == {"grid", "c1:1", "c2:1"}
     await site.step()
     view = site.snapshot()
     # Not "Unavailable", not a headroom built on chargers assumed at their maximum: nothing.
