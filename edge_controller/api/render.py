@@ -2,8 +2,8 @@
 
 It fits the terminal it is given: every line is cut to the width, and when rows run short the
 connector list is cut (saying how many are left out) before the header (site, uplink, backlog,
-grid, headroom) could scroll away. The demo site (7 connectors, 6 devices) fits 80×24 whole.
-A wider terminal shows more: each connector's status read time and longer limit reasons.
+grid, headroom) could scroll away. A site the size of the demo's (7 connectors, 6 devices) fits
+80×24 whole. A wider terminal shows more: each connector's status read time, longer reasons.
 """
 
 from __future__ import annotations
