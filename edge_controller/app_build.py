@@ -184,7 +184,7 @@ def build_readers(
     service = ReaderService(
         [pcsc], routes, sessions.on_token, activity=sessions.activity, feedback=feedback
     )
-    sessions.use_plug_claims(service.claim_for_plug)
+    sessions.use_plug_claims(service.claim_for_plug, routes)
     return service, pcsc.devices
 
 

@@ -7,11 +7,13 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edge_controller.domain import connector_status
 from edge_controller.domain.authorization import AuthResult
 from edge_controller.domain.commands import (
     CancelReservation,
     ChangeSessionRules,
     Command,
+    CommandResult,
     Reserve,
     SetConnectorEnabled,
     SetConnectorLimit,
@@ -21,13 +23,16 @@ from edge_controller.domain.commands import (
 )
 from edge_controller.domain.model import MeterReading
 from edge_controller.domain.phases import reading_to_grid_phases
-from edge_controller.domain.snapshot import Availability, DeviceView, SiteView
+from edge_controller.domain.reservations import ReserveAnswer
+from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.ports import Meter
 from edge_controller.services.session_events import SessionEvent as RecordedEvent
 from edge_controller.services.session_manager import SessionManager
 from edge_controller.services.site_controller import SiteController
 from edge_controller.storage.outbox import Outbox
-from edge_controller.telemetry import CommandResult, MqttService, SessionEvent
+from edge_controller.telemetry import MqttService, SessionEvent
+
+NOTED = (Availability.AVAILABLE, Availability.PREPARING)  # where a given-up start is explained
 
 
 class GridPhaseMeter:
@@ -41,7 +46,9 @@ class GridPhaseMeter:
 
 
 class CommandRouter:
-    """Sends each operator/local-app command to the service that owns that state."""
+    """The command port: every entry point (CSMS, MQTT, later the web) hands its commands here
+    and gets the owning service's own decision back. Starts are authorised by the session side
+    (``SessionManager.start``), whichever entry point sent them."""
 
     def __init__(self, site: SiteController, sessions: SessionManager) -> None:
         self._site, self._sessions = site, sessions
@@ -51,12 +58,18 @@ class CommandRouter:
             match command:
                 case SetSiteLimit() | SetConnectorLimit() | SetConnectorEnabled():
                     await self._site.apply(command)
-                case StartSession() | StopSession():
-                    if not await self._sessions.on_command(command):
-                        return CommandResult(False, f"{command.connector_id}: not possible now")
+                case StartSession():
+                    return await self._sessions.start(command)
+                case StopSession():
+                    return await self._sessions.stop(command)
                 case ChangeSessionRules():
                     self._sessions.change_rules(command)
-                case Reserve() | CancelReservation():
+                case Reserve():
+                    answer = await self._sessions.reserve(command)
+                    ok = answer is ReserveAnswer.ACCEPTED
+                    error = None if ok else f"reservation {command.reservation_id}: {answer.value}"
+                    return CommandResult(ok, error, command.connector_id, answer.value)
+                case CancelReservation():
                     if not await self._sessions.on_reservation(command):
                         return CommandResult(False, f"reservation {command.reservation_id} refused")
         except ValueError as exc:
@@ -85,29 +98,12 @@ class SiteViews:
         self._uplink = source
 
     def compose(self, view: SiteView) -> SiteView:
-        connectors = []
-        for connector in view.connectors:
-            record = self._sessions.open_session(connector.connector_id)
-            c = connector
-            held = self._sessions.reserved(connector.connector_id) if record is None else None
-            if held is not None:
-                free = connector.availability is Availability.AVAILABLE
-                shown = Availability.RESERVED if free else connector.availability
-                c = dataclasses.replace(
-                    connector, availability=shown, reservation_id=held.reservation_id
-                )
-            if record is not None:
-                c = dataclasses.replace(
-                    connector,
-                    session_id=str(record.local_id),
-                    id_tag=record.id_tag,
-                )
-            connectors.append(c)
+        connectors = tuple(self._connector(c) for c in view.connectors)
         online, backlog = self._uplink()
         extra = tuple(d for source in self._devices for d in source())
         return dataclasses.replace(
             view,
-            connectors=tuple(connectors),
+            connectors=connectors,
             devices=view.devices + extra,
             uplink_online=online,
             outbox_backlog=backlog,
@@ -115,6 +111,29 @@ class SiteViews:
 
     def current(self) -> SiteView:
         return self.compose(self._site.snapshot())
+
+    def _connector(self, connector: ConnectorView) -> ConnectorView:
+        """The control loop's view of one connector joined with the session side's: its
+        status (``domain.connector_status.shown``), session, reservation and plug wait."""
+        cid, sessions = connector.connector_id, self._sessions
+        try:
+            phase = sessions.phase(cid)
+        except KeyError:
+            return connector  # a connector the session side does not run
+        record = sessions.open_session(cid)
+        held = sessions.reserved(cid) if record is None else None
+        shown = connector_status.shown(connector.availability, phase, held is not None)
+        wait = sessions.plug_wait(cid)
+        return dataclasses.replace(
+            connector,
+            availability=shown,
+            reservation_id=connector.reservation_id if held is None else held.reservation_id,
+            session_id=connector.session_id if record is None else str(record.local_id),
+            id_tag=connector.id_tag if record is None else record.id_tag,
+            plug_wait_token=None if wait is None else wait.token,
+            plug_wait_until_s=None if wait is None else wait.until_s,
+            status_info=sessions.note(cid) if shown in NOTED else None,
+        )
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()

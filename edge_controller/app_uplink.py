@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from edge_controller.api.codec import site_to_json
 from edge_controller.app_parts import CommandRouter, SiteViews
 from edge_controller.domain.authorization import AuthEntry, AuthStatus
-from edge_controller.domain.commands import Command
+from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
 from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.log import get_logger
@@ -39,6 +39,12 @@ class UplinkCommands:
         except asyncio.QueueFull:
             return False
         return True
+
+    async def decide(self, command: Command) -> CommandResult:
+        result = await self._router.submit(command)
+        if not result.ok:
+            log.info("csms command refused", command=type(command).__name__, error=result.error)
+        return result
 
     async def run(self) -> None:
         while True:

@@ -288,6 +288,11 @@ class OcppSettings(Section):
         return self
 
 
+MqttCommand = Literal[
+    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop"
+]
+
+
 class MqttSettings(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -313,6 +318,10 @@ class MqttSettings(Section):
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     publish_timeout_s: float = Field(10.0, gt=0, le=300)
     command_timeout_s: float = Field(10.0, gt=0, le=300)
+    allowed_commands: list[MqttCommand] = Field(
+        default_factory=list,
+        description="commands taken on MQTT (none: read-only); starts are authorised like cards",
+    )
 
     @model_validator(mode="after")
     def _secrets(self) -> MqttSettings:
@@ -323,6 +332,8 @@ class MqttSettings(Section):
             raise ValueError("give client_cert_file and client_key_file together")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if len(set(self.allowed_commands)) != len(self.allowed_commands):
+            raise ValueError("allowed_commands names a command twice")
         return self
 
 

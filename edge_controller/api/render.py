@@ -44,6 +44,14 @@ def _utc(at_s: float) -> str:
     return time.strftime("%H:%M:%S UTC", time.gmtime(at_s))
 
 
+def _waiting(c: ConnectorView) -> str:
+    """An authorisation held for the next EV (masked id, when it is given up), or why the last
+    start was given up."""
+    if c.plug_wait_token is not None and c.plug_wait_until_s is not None:
+        return f" [waits for an EV: {c.plug_wait_token} until {_utc(c.plug_wait_until_s)}]"
+    return f" [{c.status_info}]" if c.status_info else ""
+
+
 def header(view: SiteView) -> list[str]:
     uplink = "online" if view.uplink_online else "OFFLINE"
     grid = f"grid     A {_phases(view.grid_current_a)}  limit {view.grid_limit_a:g} A"
@@ -80,7 +88,7 @@ def connector_lines(connectors: Sequence[ConnectorView], wide: bool) -> list[str
             f"{c.connector_id:<{id_width}} {c.availability.value:<13} "
             f"{c.offered_current_a:7.1f} {_phases(c.measured_current_a, '4.1f')} "
             f"{_num(c.power_w, '4.1f', 1000):>4} {_num(c.session_energy_wh, '5.1f', 1000):>5}"
-            f"{p99} {c.limit_reason}" + (f" [{c.fault_text}]" if c.fault_text else "")
+            f"{p99} {c.limit_reason}" + (f" [{c.fault_text}]" if c.fault_text else "") + _waiting(c)
         )
     return lines
 

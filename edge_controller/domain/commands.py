@@ -3,7 +3,20 @@ the services that own the state apply them. Connector ids are ``<charger id>:<n>
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+
+
+class Origin(enum.StrEnum):
+    """Where a command entered. A ``str``: the ``source`` fields still take plain words such as
+    ``"csms hard reset"`` (``domain.sessions.is_remote`` and ``stop_reason_for`` read both)."""
+
+    CARD = "card"
+    CSMS = "csms"
+    MQTT = "mqtt"
+    WEB = "web"
+    OPERATOR = "operator"
+    LOCAL = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +45,24 @@ class SetConnectorEnabled:
 
 @dataclass(frozen=True, slots=True)
 class StartSession:
+    """Start charging for ``id_tag``. The session side authorises the id tag of every origin
+    (local list, cache, CSMS Authorize, offline rules) except a CSMS start: the CSMS authorised
+    it already, unless ``authorize_first`` (AuthorizeRemoteTxRequests) asks for it again.
+
+    ``any_of``: the session side picks one of these connectors (one with an EV waiting first,
+    then in this order); ``connector_id`` then only names the group (``<identity>:0``)."""
+
     connector_id: str
     id_tag: str
-    source: str = "local"
+    source: str = Origin.LOCAL
+    authorize_first: bool = False
+    any_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class StopSession:
     connector_id: str
-    source: str = "local"
+    source: str = Origin.LOCAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +110,21 @@ Command = (
     | CancelReservation
     | ChangeSessionRules
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What the owner of the state decided; ``error`` is plain words for whoever sent it."""
+
+    ok: bool
+    error: str | None = None
+    connector_id: str | None = None  # where a start or reservation was placed
+    answer: str | None = None  # the decision in protocol words where one exists (ReserveNow)
+
+    @classmethod
+    def success(cls, connector_id: str | None = None) -> CommandResult:
+        return cls(ok=True, connector_id=connector_id)
+
+    @classmethod
+    def failure(cls, error: str) -> CommandResult:
+        return cls(ok=False, error=error)

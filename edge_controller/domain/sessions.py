@@ -1,8 +1,11 @@
 """Per-connector session state machine: ``transition(state, event, now_s) -> (state, actions)``.
 
 A session starts once the EV is plugged *and* charging is authorised, in either order; the
-second step must come within a timeout. It stops on a card, a remote or local command, the EV
-leaving, a charger fault, deauthorisation, shutdown or power loss, each with its OCPP 1.6 reason.
+second step must come within a timeout. A start command first *claims* the connector
+(``Claimed``: nobody else may start there) while its id tag is authorised, then the answer
+(``ClaimAnswered``) grants it or lets the connector go. It stops on a card, a remote or local
+command, the EV leaving, a charger fault, deauthorisation, shutdown or power loss, each with its
+OCPP 1.6 reason.
 
 Opening and closing a session are *actions*: the caller records them durably and then reports
 back with ``Opened`` / ``OpenFailed``. Charging is allowed only after the session is recorded.
@@ -33,6 +36,7 @@ class Phase(enum.Enum):
     IDLE = "idle"  # no EV, no authorisation
     WAIT_AUTH = "wait_auth"  # EV plugged, waiting for a card or command
     WAIT_PLUG = "wait_plug"  # authorised, waiting for the EV
+    AUTHORIZING = "authorizing"  # a start holds the connector while its id tag is checked
     OPENING = "opening"  # both present; the session is being recorded
     ACTIVE = "active"  # session open, charging allowed
     RECOVERING = "recovering"  # open session found at start-up; waiting for the charger state
@@ -72,6 +76,21 @@ class Authorized:
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed:
+    """A start takes the connector; ``auth`` is what it asks for, not yet authorised."""
+
+    auth: Authorization
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimAnswered:
+    """The authorisation of the claim ``claimed``: ``granted`` (None: refused)."""
+
+    claimed: Authorization
+    granted: Authorization | None
+
+
+@dataclass(frozen=True, slots=True)
 class StopRequested:
     reason: StopReason
     id_tag: str | None = None
@@ -92,7 +111,9 @@ class Tick:
     pass
 
 
-Event = ChargerSeen | Authorized | StopRequested | Opened | OpenFailed | Tick
+Event = (
+    ChargerSeen | Authorized | Claimed | ClaimAnswered | StopRequested | Opened | OpenFailed | Tick
+)
 
 
 # Actions -------------------------------------------------------------------------------------
@@ -121,6 +142,7 @@ Action = OpenSession | CloseSession | AllowCharging
 class Timeouts:
     plug_timeout_s: float = 60.0  # card/command first: the EV must follow within this
     auth_timeout_s: float | None = None  # EV first: None waits for a card indefinitely
+    claim_timeout_s: float = 30.0  # a claim never answered lets the connector go after this
 
 
 def recovering(local_id: int) -> ConnectorState:
@@ -135,6 +157,10 @@ def transition(
         return _on_charger(state, event, now_s, timeouts)
     if isinstance(event, Authorized):
         return _on_authorized(state, event.auth, now_s, timeouts)
+    if isinstance(event, Claimed | ClaimAnswered):
+        return _on_claim(state, event, now_s, timeouts)
+    if isinstance(event, StopRequested) and state.phase is Phase.AUTHORIZING:
+        return _waiting(state.plugged, None, now_s, timeouts), ()
     if isinstance(event, StopRequested):
         return _stop(state, event.reason, event.id_tag)
     if isinstance(event, Opened) and state.phase is Phase.OPENING:
@@ -145,8 +171,25 @@ def transition(
     if isinstance(event, OpenFailed) and state.phase is Phase.OPENING:
         return _waiting(state.plugged, None, now_s, timeouts), (AllowCharging(False),)
     if isinstance(event, Tick):
-        return _on_tick(state, now_s)
+        return _on_tick(state, now_s, timeouts)
     return state, ()
+
+
+def may_start(state: ConnectorState, id_tag: str) -> bool:
+    """Whether a start for ``id_tag`` may take this connector: it is free, or an EV waits
+    there for authorisation; one already waiting for a plug only for the same id tag (again)."""
+    if state.phase is Phase.IDLE:
+        return not state.plugged
+    if state.phase is Phase.WAIT_PLUG and state.auth is not None:
+        return state.auth.id_tag.upper() == id_tag.upper()
+    return state.phase is Phase.WAIT_AUTH
+
+
+def needs_authorization(source: str, authorize_first: bool) -> bool:
+    """The one authorization rule of every start command: its id tag is authorised here
+    (local list, cache, CSMS, offline rules) unless the CSMS sent it (RemoteStartTransaction,
+    authorised there) and did not ask for it again (``authorize_first``)."""
+    return authorize_first or not is_remote(source)
 
 
 def _waiting(
@@ -171,6 +214,8 @@ def _on_charger(
             CloseSession(state.local_id, StopReason.POWER_LOSS, use_last_known_meter=True),
             AllowCharging(False),
         )
+    if phase is Phase.AUTHORIZING:
+        return replace(state, plugged=seen.plugged), ()
     if phase in (Phase.ACTIVE, Phase.OPENING):
         if seen.fault:
             return _stop(replace(state, plugged=seen.plugged), StopReason.OTHER, None)
@@ -196,6 +241,23 @@ def _on_authorized(
     return state, ()
 
 
+def _on_claim(
+    state: ConnectorState, event: Claimed | ClaimAnswered, now_s: float, timeouts: Timeouts
+) -> tuple[ConnectorState, tuple[Action, ...]]:
+    if isinstance(event, Claimed):
+        if not may_start(state, event.auth.id_tag):
+            return state, ()
+        deadline_s = now_s + timeouts.claim_timeout_s
+        return ConnectorState(Phase.AUTHORIZING, state.plugged, event.auth, deadline_s), ()
+    if state.phase is not Phase.AUTHORIZING or state.auth != event.claimed:
+        return state, ()  # an answer for a claim given up meanwhile
+    if event.granted is None:
+        return _waiting(state.plugged, None, now_s, timeouts), ()
+    if state.plugged:
+        return _open(event.granted, now_s)
+    return _waiting(False, event.granted, now_s, timeouts), ()
+
+
 def _open(auth: Authorization, now_s: float) -> tuple[ConnectorState, tuple[Action, ...]]:
     del now_s
     return ConnectorState(Phase.OPENING, True, auth), (OpenSession(auth),)
@@ -215,11 +277,15 @@ def _stop(
     return state, ()
 
 
-def _on_tick(state: ConnectorState, now_s: float) -> tuple[ConnectorState, tuple[Action, ...]]:
+def _on_tick(
+    state: ConnectorState, now_s: float, timeouts: Timeouts
+) -> tuple[ConnectorState, tuple[Action, ...]]:
     if state.deadline_s is None or now_s < state.deadline_s:
         return state, ()
     if state.phase is Phase.WAIT_PLUG:
         return ConnectorState(), ()
+    if state.phase is Phase.AUTHORIZING:
+        return _waiting(state.plugged, None, now_s, timeouts), ()
     if state.phase is Phase.WAIT_AUTH:
         # Too late for a card: the EV must be re-plugged to start a session.
         return ConnectorState(Phase.FINISHED, True), ()

@@ -50,6 +50,10 @@ class ConnectorView:
     # 99th percentile of one status read of this connector, from asking until the answer,
     # waiting for its bus included (a device's own latency_p99_ms is one bus transaction).
     status_read_p99_ms: float | None = None
+    # An authorisation waiting for an EV here: whose (masked id tag) and until when (UTC s).
+    plug_wait_token: str | None = None
+    plug_wait_until_s: float | None = None
+    status_info: str | None = None  # why the last start here was given up (short, plain words)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,3 +98,11 @@ def text_to_token(text: str, *, reader_id: str | None = None) -> Token:
 def may_cache(token: Token) -> bool:
     """Whether an authorisation result for ``token`` may be remembered as an identity."""
     return not token.random_uid
+
+
+def masked(id_tag: str) -> str:
+    """An id tag for logs and status surfaces: its first and last two characters (``04..F6``),
+    enough to tell cards apart on site, never the whole UID. Short ids are fully hidden."""
+    if len(id_tag) < 6:
+        return ".." if id_tag else ""
+    return f"{id_tag[:2]}..{id_tag[-2:]}"

@@ -15,6 +15,7 @@ from edge_controller.domain.authorization import (
     pre_authorize,
 )
 from edge_controller.domain.model import Token
+from edge_controller.domain.tokens import masked
 from edge_controller.log import get_logger
 from edge_controller.storage.auth_store import AuthStore
 
@@ -54,6 +55,18 @@ class TokenAuthorizer:
         self._timeout_s = timeout_s
 
     async def decide(self, token: Token, now_s: float) -> AuthDecision:
+        """The one authorization decision of every start (card, CSMS, MQTT, web); each one is
+        logged, accepted or refused, with the token masked."""
+        decision = await self._decide(token, now_s)
+        log.info(
+            "token accepted" if decision.accepted else "token refused",
+            token=masked(token.id_tag),
+            reason=decision.reason,
+            offline=decision.offline,
+        )
+        return decision
+
+    async def _decide(self, token: Token, now_s: float) -> AuthDecision:
         policy = self.policy
         tag = token.id_tag
         local = await self.store.local_entry(tag) if policy.local_list_enabled else None
@@ -67,12 +80,6 @@ class TokenAuthorizer:
         decision = decide(token, local, cached, online, policy, now_s=now_s)
         if decision.cache is not None:
             await self.store.cache_put(decision.cache, now_s)
-        log.info(
-            "token decided",
-            id_tag=tag,
-            accepted=decision.accepted,
-            reason=decision.reason,
-        )
         return decision
 
     def change_policy(self, changes: Mapping[str, bool]) -> None:
@@ -96,5 +103,5 @@ class TokenAuthorizer:
             async with asyncio.timeout(self._timeout_s):
                 return await self._authorizer.authorize(id_tag)
         except TimeoutError:
-            log.warning("authorize timed out; deciding offline", id_tag=id_tag)
+            log.warning("authorize timed out; deciding offline", token=masked(id_tag))
             return None

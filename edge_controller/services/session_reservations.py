@@ -26,6 +26,7 @@ from edge_controller.domain.reservations import (
     identity_of_any,
 )
 from edge_controller.domain.sessions import Action, Authorization, OpenSession
+from edge_controller.domain.tokens import masked
 from edge_controller.log import get_logger
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.reservations_store import ReservationStore
@@ -73,6 +74,19 @@ class ReservationBook:
         """The live specific-connector reservation on a connector, if any."""
         reservation = self._book.get(connector_id)
         return reservation if reservation is not None and reservation.live(now_s) else None
+
+    def for_group(self, connector_id: str, now_s: float) -> bool:
+        """Whether a live reservation that may hold this connector is for a group of id tags
+        (whose members are known only once the CSMS answers for them)."""
+        held = self.held(connector_id, now_s)
+        if held is not None:
+            return held.parent_id_tag is not None
+        identity = self._identity(connector_id)
+        return any(
+            r.parent_id_tag is not None and r.live(now_s)
+            for r in self._any.values()
+            if identity_of_any(r.connector_id) == identity
+        )
 
     def shown(
         self, connector_id: str, idle: Mapping[str, bool], now_s: float
@@ -124,7 +138,7 @@ class ReservationBook:
         self._forget(request.reservation_id)
         self._keep(request)
         log.info("connector reserved", reservation_id=request.reservation_id,
-                 connector_id=request.connector_id, id_tag=request.id_tag)  # fmt: skip
+                 connector_id=request.connector_id, token=masked(request.id_tag))  # fmt: skip
         return ReserveAnswer.ACCEPTED
 
     async def cancel(self, reservation_id: int) -> bool:
@@ -161,7 +175,7 @@ class ReservationBook:
         parent = await self._parent(auth, [held])
         if not rules.may_start(held, auth.id_tag, parent, now_s):
             log.info("start refused: connector reserved", connector_id=connector_id,
-                     id_tag=auth.id_tag, reservation_id=held.reservation_id)  # fmt: skip
+                     token=masked(auth.id_tag), reservation_id=held.reservation_id)  # fmt: skip
             return None
         return replace(auth, reservation_id=held.reservation_id)
 
@@ -179,7 +193,7 @@ class ReservationBook:
         verdict = rules.decide_start_any(pool, connector_id, auth.id_tag, parent, now_s)
         if not verdict.allowed:
             log.info("start refused: connector kept for connector-0 reservations",
-                     connector_id=connector_id, id_tag=auth.id_tag,
+                     connector_id=connector_id, token=masked(auth.id_tag),
                      waiting=len(waiting))  # fmt: skip
             return None
         if verdict.uses is None:

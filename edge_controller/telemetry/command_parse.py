@@ -2,6 +2,8 @@
 
 Every payload may carry ``request_id`` (echoed in the response). Connector ids may be given in
 either form, ``wb1:1`` or the topic form ``wb1-1``; they must name a configured connector.
+Only the commands of the site's allow-list (``mqtt.allowed_commands``) are taken; the others
+are refused before their payload is even read.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge_controller.domain.commands import (
     Command,
+    Origin,
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
     StartSession,
     StopSession,
 )
+from edge_controller.domain.tokens import normalize_id_tag
 from edge_controller.telemetry.topics import connector_id_from_topic_id
 
-SOURCE = "mqtt"
+SOURCE = Origin.MQTT
 MAX_PAYLOAD_BYTES = 4096
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -81,14 +85,24 @@ class Parsed:
     error: str | None = None
 
 
+COMMANDS = tuple(_MODELS)
+
+
 class CommandParser:
-    def __init__(self, connector_ids: Collection[str]) -> None:
+    def __init__(self, connector_ids: Collection[str], allowed: Collection[str] = ()) -> None:
         self._connectors = frozenset(connector_ids)
+        self._allowed = tuple(name for name in _MODELS if name in allowed)
 
     def parse(self, name: str, raw: bytes) -> Parsed:
         model = _MODELS.get(name)
         if model is None:
             return Parsed(None, error=f"unknown command {name!r}; known: {', '.join(_MODELS)}")
+        if name not in self._allowed:
+            allowed = ", ".join(self._allowed) or "none, MQTT is read-only here"
+            return Parsed(
+                _request_id_of(raw[:MAX_PAYLOAD_BYTES]),
+                error=f"command {name!r} is not allowed on MQTT (mqtt.allowed_commands: {allowed})",
+            )
         if len(raw) > MAX_PAYLOAD_BYTES:
             return Parsed(None, error=f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
         try:
@@ -119,7 +133,7 @@ class CommandParser:
         if isinstance(p, ConnectorEnabledPayload):
             return SetConnectorEnabled(connector_id, p.enabled, source=SOURCE)
         if isinstance(p, SessionStartPayload):
-            return StartSession(connector_id, p.id_tag, source=SOURCE)
+            return StartSession(connector_id, normalize_id_tag(p.id_tag), source=SOURCE)
         return StopSession(connector_id, source=SOURCE)
 
 

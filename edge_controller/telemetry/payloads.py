@@ -46,8 +46,17 @@ def connector_payload(view: ConnectorView) -> JsonDict:
         "limit_reason": view.limit_reason,
         "fault_text": fault_text,
         "fault_advice": fault_advice(fault_text) if fault_text is not None else None,
+        "waiting_for_plug": _plug_wait(view),
+        "status_info": view.status_info,
         "at_s": _num(view.at_s, 3),
     }
+
+
+def _plug_wait(view: ConnectorView) -> JsonDict | None:
+    """An authorisation held for the next EV here: whose (masked id) and until when."""
+    if view.plug_wait_token is None:
+        return None
+    return {"id_tag": view.plug_wait_token, "until_s": _num(view.plug_wait_until_s, 3)}
 
 
 def site_payload(view: SiteView) -> JsonDict:

@@ -94,7 +94,7 @@ class MqttService:
         )
         self._receiver = CommandReceiver(
             topics=self.topics,
-            parser=CommandParser(connector_ids),
+            parser=CommandParser(connector_ids, settings.allowed_commands),
             sink=sink,
             queue=self._queue,
             timeout_s=settings.command_timeout_s,

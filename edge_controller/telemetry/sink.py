@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from edge_controller.domain.commands import Command
+from edge_controller.domain.commands import Command, CommandResult
 
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """Outcome of one command; ``error`` is plain words for the person who sent it."""
-
-    ok: bool
-    error: str | None = None
-
-    @classmethod
-    def success(cls) -> CommandResult:
-        return cls(ok=True)
-
-    @classmethod
-    def failure(cls, error: str) -> CommandResult:
-        return cls(ok=False, error=error)
+__all__ = ["CommandResult", "CommandSink"]
 
 
 class CommandSink(Protocol):

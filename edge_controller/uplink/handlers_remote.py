@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_controller.domain.commands import StartSession, StopSession
+from edge_controller.domain import charging_profiles
+from edge_controller.domain.commands import Origin, StartSession, StopSession
+from edge_controller.domain.reservations import any_connector_of
 from edge_controller.domain.snapshot import Availability, ConnectorView
-from edge_controller.domain.tokens import InvalidToken, normalize_id_tag
+from edge_controller.domain.tokens import InvalidToken, masked, normalize_id_tag
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.handlers_smart import floats
-from edge_controller.uplink.link import AuthorizedStart, Link, Reboot, Trigger, UploadDiagnostics
+from edge_controller.uplink.link import Link, Reboot, Trigger, UploadDiagnostics
 from edge_controller.uplink.ocpp_compat import Action, call_result, camel, on
 from edge_controller.uplink.topology import UnknownConnector
 
-STARTABLE = (Availability.AVAILABLE, Availability.PREPARING)
-# A reserved connector takes a remote start only when named; the session side admits the
-# reserved id tag (or its group) and refuses any other.
-STARTABLE_NAMED = (*STARTABLE, Availability.RESERVED)
+# The hardware says no: no start is offered there. Everything else the session side decides.
+OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
 TRIGGERABLE = frozenset(
     {
         "BootNotification",
@@ -41,59 +41,73 @@ class RemoteHandlers:
         except UnknownConnector:
             return None
 
-    def _start_target(self, connector: int | None) -> str | None:
+    def _start_candidates(self, connector: int | None) -> list[str]:
+        """The connectors a remote start may go to (the one named, else every one of this
+        identity, in number order): operative and not out of order. Which of them is free is
+        the session side's decision, taken from its own states when it answers."""
         views = self._views()
-        if connector is not None:
-            local = self._local_id(connector)
-            view = views.get(local) if local else None
-            ok = view is not None and view.availability in STARTABLE_NAMED and not view.session_id
-            return local if ok and not self.link.config.inoperative(connector) else None
         order = self.link.topology.connectors(self.link.identity)
-        ready = [
-            c
-            for c in order
-            if c in views
-            and views[c].availability in STARTABLE
-            and not views[c].session_id
-            and not self.link.config.inoperative(order.index(c) + 1)
-        ]
-        plugged = [c for c in ready if views[c].availability is Availability.PREPARING]
-        candidates = plugged or ready
-        return candidates[0] if candidates else None
+        numbers = [connector] if connector is not None else range(1, len(order) + 1)
+        found = []
+        for number in numbers:
+            local = self._local_id(number)
+            view = views.get(local) if local is not None else None
+            if view is None or view.availability in OUT_OF_ORDER:
+                continue
+            if not self.link.config.inoperative(number):
+                found.append(view.connector_id)
+        return found
 
     @on(Action.remote_start_transaction)
-    def on_remote_start(
+    async def on_remote_start(
         self,
         id_tag: str,
         connector_id: int | None = None,
         charging_profile: dict[str, Any] | None = None,
         **_: Any,
     ) -> Any:
-        target = self._start_target(connector_id) if self.link.accepted else None
+        rejected = call_result.RemoteStartTransaction(status="Rejected")
         try:
-            id_tag = normalize_id_tag(id_tag)
+            tag = normalize_id_tag(id_tag)
         except InvalidToken:
-            target = None
-        if target is None or not self._remote_profile(target, charging_profile):
-            return call_result.RemoteStartTransaction(status="Rejected")
-        if self.link.config.get("AuthorizeRemoteTxRequests") == "true":
-            self.link.stage(AuthorizedStart(target, id_tag))
-            return call_result.RemoteStartTransaction(status="Accepted")
-        accepted = self.link.commands.submit(StartSession(target, id_tag, source="csms"))
-        return call_result.RemoteStartTransaction(status="Accepted" if accepted else "Rejected")
+            return rejected
+        usable, profile = self._remote_profile(charging_profile)
+        candidates = self._start_candidates(connector_id) if self.link.accepted else []
+        if not candidates or not usable:
+            return rejected
+        command = StartSession(
+            candidates[0] if connector_id is not None else any_connector_of(self.link.identity),
+            tag,
+            Origin.CSMS,
+            authorize_first=self.link.config.get("AuthorizeRemoteTxRequests") == "true",
+            any_of=() if connector_id is not None else tuple(candidates),
+        )
+        # Accepted only when the session side holds a connector for this start now: it starts
+        # once the EV is there, or gives up after ConnectionTimeOut (and the status says so).
+        result = await self.link.commands.decide(command)
+        chosen = result.connector_id
+        self.link.log.info("RemoteStartTransaction answered", token=masked(tag),
+                           connector_id=chosen, accepted=result.ok,
+                           reason=result.error)  # fmt: skip
+        if not result.ok or chosen is None:
+            return rejected
+        if profile is not None and self.link.smart is not None:
+            self.link.smart.store.install(self.link.topology.locate(chosen).connector, profile)
+        return call_result.RemoteStartTransaction(status="Accepted")
 
-    def _remote_profile(self, target: str, profile: dict[str, Any] | None) -> bool:
-        """Install a TxProfile sent with RemoteStartTransaction; False when it is unusable."""
+    def _remote_profile(self, profile: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+        """Whether a TxProfile sent with RemoteStartTransaction is usable, and the profile to
+        install once a connector is chosen (None: none was sent)."""
         if profile is None:
-            return True
+            return True, None
         raw: dict[str, Any] = floats(camel(profile))
         if self.link.smart is None or raw.get("chargingProfilePurpose") != "TxProfile":
-            return False
+            return False, None
         try:
-            self.link.smart.store.install(self.link.topology.locate(target).connector, raw)
+            charging_profiles.parse(1, raw)
         except (KeyError, ValueError, TypeError):
-            return False
-        return True
+            return False, None
+        return True, raw
 
     @on(Action.remote_stop_transaction)
     async def on_remote_stop(self, transaction_id: int, **_: Any) -> Any:

@@ -1,8 +1,9 @@
 """CSMS reservations (OCPP 1.6 Reservation profile): ReserveNow and CancelReservation.
 
-The answer is decided here from the live connector views with the pure rules of
-``domain.reservations``; the session manager keeps the book and checks again when the command
-reaches it (a connector taken in between stays unreserved, and that is logged).
+The live connector views rule out what the hardware refuses (faulted, unavailable, in use);
+what is left is decided by the session side from its own states when it answers, so a
+connector taken a moment ago (a session just opened, an EV just plugged) is never answered
+Accepted and then left unreserved.
 
 Connector 0 (any connector of this identity): the views show a connector-0 reservation only
 while those need every free connector (then the free ones read Reserved, one id each), so a
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_controller.domain.commands import CancelReservation, Reserve
+from edge_controller.domain.commands import CancelReservation, Origin, Reserve
 from edge_controller.domain.reservations import (
     Condition,
     Pool,
@@ -67,7 +68,7 @@ class ReservationHandlers:
         return decide_reserve_any(Pool(conditions), request, now_s).answer
 
     @on(Action.reserve_now)
-    def on_reserve_now(
+    async def on_reserve_now(
         self,
         connector_id: int,
         expiry_date: str,
@@ -92,9 +93,9 @@ class ReservationHandlers:
         request = Reservation(reservation_id, local, tag, expiry_at_s, parent)
         answer = self._decide(connector_id, request)
         if answer is ReserveAnswer.ACCEPTED:
-            command = Reserve(local, reservation_id, tag, expiry_at_s, parent, source="csms")
-            if not self.link.commands.submit(command):
-                answer = ReserveAnswer.REJECTED
+            command = Reserve(local, reservation_id, tag, expiry_at_s, parent, source=Origin.CSMS)
+            result = await self.link.commands.decide(command)
+            answer = ReserveAnswer(result.answer) if result.answer else _answer_of(result.ok)
         self.link.log.info("ReserveNow answered", reservation_id=reservation_id,
                            connector_id=local, status=answer.value)  # fmt: skip
         return call_result.ReserveNow(status=answer.value)
@@ -106,3 +107,7 @@ class ReservationHandlers:
         if known and self.link.commands.submit(CancelReservation(reservation_id, source="csms")):
             return call_result.CancelReservation(status="Accepted")
         return call_result.CancelReservation(status="Rejected")
+
+
+def _answer_of(ok: bool) -> ReserveAnswer:
+    return ReserveAnswer.ACCEPTED if ok else ReserveAnswer.REJECTED

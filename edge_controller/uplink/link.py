@@ -46,14 +46,6 @@ class Reboot:
 
 
 @dataclass(frozen=True, slots=True)
-class AuthorizedStart:
-    """RemoteStartTransaction with AuthorizeRemoteTxRequests: Authorize first, then start."""
-
-    connector_id: str
-    id_tag: str
-
-
-@dataclass(frozen=True, slots=True)
 class UploadDiagnostics:
     location: str
     file_name: str
@@ -61,7 +53,7 @@ class UploadDiagnostics:
     retry_interval_s: float
 
 
-Followup = Trigger | Reboot | AuthorizedStart | UploadDiagnostics
+Followup = Trigger | Reboot | UploadDiagnostics
 
 
 @dataclass
@@ -91,6 +83,9 @@ class Link:
     auth_key: KeyFile | None = None  # where a CSMS-set AuthorizationKey is kept
     # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
     session_key_changed: Callable[[str, str], bool] | None = None
+    # The status last reported per connector number, across connections: the next report
+    # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
+    reported: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.log = get_logger("uplink", identity=self.identity)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from edge_controller.domain.authorization import AuthEntry
-from edge_controller.domain.commands import Command
+from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
 from edge_controller.domain.snapshot import ConnectorView
 
@@ -20,6 +20,12 @@ from edge_controller.domain.snapshot import ConnectorView
 class CommandSink(Protocol):
     def submit(self, command: Command) -> bool:
         """Queue a command without blocking; False when it cannot be accepted now."""
+        ...
+
+    async def decide(self, command: Command) -> CommandResult:
+        """Apply a command now and return the owner's own decision, for the answers that must
+        tell the truth (RemoteStartTransaction, ReserveNow). Quick: it never waits on the
+        CSMS (a start it must authorise again is authorised after the answer)."""
         ...
 
 

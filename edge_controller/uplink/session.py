@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from edge_controller.domain.commands import StartSession, StopSession
+from edge_controller.domain.commands import StopSession
 from edge_controller.uplink import diagnostics
 from edge_controller.uplink import status as status_mod
 from edge_controller.uplink.charge_point import EdgeChargePoint
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.link import (
-    AuthorizedStart,
     Followup,
     Link,
     Reboot,
@@ -120,8 +119,11 @@ class LinkSession:
             await asyncio.sleep(STATUS_POLL_S)
 
     async def send_status(self, current: status_mod.ConnectorStatus) -> None:
-        payload = current.payload(self.now_iso())
-        await self.call_quietly(call.StatusNotification(**_snake(payload)))
+        previous = self.link.reported.get(current.connector)
+        for step in status_mod.steps(previous, current):
+            payload = step.payload(self.now_iso())
+            await self.call_quietly(call.StatusNotification(**_snake(payload)))
+            self.link.reported[current.connector] = step.status
         # A refused status is not retried (it is not transaction data): the next change is sent,
         # and every reconnect sends the whole current status again.
         self._last_status[current.connector] = current
@@ -134,12 +136,6 @@ class LinkSession:
     async def run_followup(self, followup: Followup) -> None:
         if isinstance(followup, Trigger):
             await self.triggered(followup)
-        elif isinstance(followup, AuthorizedStart):
-            result = await self.call_quietly(call.Authorize(id_tag=followup.id_tag))
-            if result is not None and result.id_tag_info.get("status") == "Accepted":
-                self.link.commands.submit(
-                    StartSession(followup.connector_id, followup.id_tag, "csms")
-                )
         elif isinstance(followup, UploadDiagnostics):
             await self.upload_diagnostics(followup)
         elif isinstance(followup, Reboot):

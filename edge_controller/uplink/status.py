@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_controller.domain.connector_status import path as status_path
 from edge_controller.domain.snapshot import Availability, ConnectorView
 
 INFO_MAX_CHARS = 50
@@ -63,9 +64,20 @@ def connector_status(connector: int, view: ConnectorView, inoperative: bool) -> 
     status = view.availability
     if inoperative and not view.session_id and status is not Availability.FAULTED:
         status = Availability.UNAVAILABLE
-    info = view.fault_text[:INFO_MAX_CHARS] if view.fault_text else None
+    text = view.fault_text or view.status_info
+    info = text[:INFO_MAX_CHARS] if text else None
     code = error_code(view.fault_text) if status is Availability.FAULTED else "NoError"
     return ConnectorStatus(connector, status.value, code, info)
+
+
+def steps(previous: str | None, current: ConnectorStatus) -> list[ConnectorStatus]:
+    """The StatusNotifications that take a connector from the status last reported to
+    ``current`` without a change the OCPP 1.6 table forbids (one plain status in between where
+    needed). The charge point itself (connector 0) reports only Available/Unavailable/Faulted."""
+    if current.connector == 0 or previous is None:
+        return [current]
+    path = status_path(Availability(previous), Availability(current.status))
+    return [ConnectorStatus(current.connector, s.value) for s in path[:-1]] + [current]
 
 
 def charge_point_status(inoperative: bool) -> ConnectorStatus:

@@ -79,7 +79,7 @@ def mqtt_settings(broker: Mosquitto) -> dict[str, Any]:
 async def test_retained_state_matches_the_simulator_and_commands_reach_it(
     launch: Launch, config: dict[str, Any], broker: Mosquitto
 ) -> None:
-    config["mqtt"] = mqtt_settings(broker)
+    config["mqtt"] = mqtt_settings(broker) | {"allowed_commands": ["connector_limit"]}
     site = await launch(config)
     for cid in CHARGING:
         await site.control.plug(cid, profile="car1" if cid == "charx:3" else "car3")

@@ -1,5 +1,7 @@
 // Schema-strict OCPP 1.6J CSMS for the integration tests.
 // Usage: node strict_csms.js [port]   (port 0 or absent: any free port; PORT env also works)
+// AUTH_STATUS env: the idTagInfo status of every Authorize and StartTransaction answer
+// (default Accepted; e.g. Invalid for a CSMS that refuses every id tag).
 // stdout: one JSON object per line:
 //   {"event":"listening","port":N}
 //   {"event":"call","identity":..,"action":..,"params":{..}}        every valid CALL received
@@ -9,6 +11,7 @@
 const { RPCServer } = require('ocpp-rpc');
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
+const authStatus = process.env.AUTH_STATUS || 'Accepted';
 let nextTransactionId = 1;
 
 function emit(obj) {
@@ -33,9 +36,9 @@ server.on('client', (client) => {
         switch (action) {
             case 'BootNotification': return { status: 'Accepted', currentTime: now(), interval: 300 };
             case 'Heartbeat': return { currentTime: now() };
-            case 'Authorize': return { idTagInfo: { status: 'Accepted' } };
+            case 'Authorize': return { idTagInfo: { status: authStatus } };
             case 'StartTransaction':
-                return { transactionId: nextTransactionId++, idTagInfo: { status: 'Accepted' } };
+                return { transactionId: nextTransactionId++, idTagInfo: { status: authStatus } };
             case 'StopTransaction': return { idTagInfo: { status: 'Accepted' } };
             case 'DataTransfer': return { status: 'UnknownVendorId' };
             default: return {};

@@ -14,6 +14,7 @@ import pytest
 from edge_controller.domain.commands import Command
 from edge_controller.settings import MqttSettings
 from edge_controller.telemetry import CommandResult, MqttService
+from edge_controller.telemetry.command_parse import COMMANDS
 from tests.integration.mqtt.broker import PREFIX, Mosquitto
 
 CONNECTORS = ("wb1:1", "wb1:2")
@@ -64,6 +65,8 @@ def edge_settings(broker: Mosquitto, **overrides: Any) -> MqttSettings:
 
 
 def make_service(broker: Mosquitto, sink: RecordingSink, **overrides: Any) -> MqttService:
+    """The service with every command allowed, unless ``allowed_commands`` says otherwise."""
+    overrides.setdefault("allowed_commands", list(COMMANDS))
     return MqttService(
         edge_settings(broker, **overrides),
         prefix=PREFIX,

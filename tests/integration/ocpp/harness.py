@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edge_controller.domain.commands import Command
+from edge_controller.domain.commands import Command, CommandResult, Reserve, StartSession
 from edge_controller.domain.model import Limit
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.settings import OcppSettings
@@ -41,6 +41,15 @@ class FakeSite:
     def submit(self, command: Command) -> bool:
         self.commands.append(command)
         return True
+
+    async def decide(self, command: Command) -> CommandResult:
+        """Takes every command; a start goes to the first connector offered."""
+        self.commands.append(command)
+        if isinstance(command, StartSession):
+            return CommandResult.success((command.any_of or (command.connector_id,))[0])
+        if isinstance(command, Reserve):
+            return CommandResult(True, None, command.connector_id, "Accepted")
+        return CommandResult.success()
 
     def connectors(self) -> Sequence[ConnectorView]:
         return list(self.views.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,13 +34,15 @@ async def _read(process: asyncio.subprocess.Process, peer: StrictPeer) -> None:
 
 
 @asynccontextmanager
-async def strict_peer() -> AsyncIterator[StrictPeer]:
+async def strict_peer(auth_status: str = "Accepted") -> AsyncIterator[StrictPeer]:
+    """``auth_status``: what the peer answers to every Authorize and StartTransaction."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
     process = await asyncio.create_subprocess_exec(
-        node, str(PEERS / "strict_csms.js"), "0", cwd=PEERS, stdout=asyncio.subprocess.PIPE
-    )
+        node, str(PEERS / "strict_csms.js"), "0", cwd=PEERS, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "AUTH_STATUS": auth_status},
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         first = json.loads(await asyncio.wait_for(process.stdout.readline(), 15))

@@ -36,8 +36,10 @@ async def test_remote_start_and_stop_become_domain_commands(tmp_path: Path) -> N
             await wait_for(lambda: uplink.online and "StartTransaction" in csms.actions())
             started = await csms.send("site1", "RemoteStartTransaction", {"idTag": "TAG1"})
             assert started == {"status": "Accepted"}
-            # Without a connector the plugged-in one (Preparing) is chosen.
-            assert site.commands[-1] == StartSession("c2:1", "TAG1", "csms")
+            # Without a connector the session side chooses among all of this identity's.
+            assert site.commands[-1] == StartSession(
+                "site1:0", "TAG1", "csms", any_of=("c1:1", "c2:1")
+            )
             refused = await csms.send(
                 "site1", "RemoteStartTransaction", {"idTag": "TAG1", "connectorId": 7}
             )
@@ -52,14 +54,15 @@ async def test_remote_start_and_stop_become_domain_commands(tmp_path: Path) -> N
             assert StopSession("c2:1", "csms") in site.commands
             unknown = await csms.send("site1", "RemoteStopTransaction", {"transactionId": 5})
             assert unknown == {"status": "Rejected"}
-            # With AuthorizeRemoteTxRequests the id is authorized first, then started.
+            # With AuthorizeRemoteTxRequests the session side authorises the id first.
             key = {"key": "AuthorizeRemoteTxRequests", "value": "true"}
             assert await csms.send("site1", "ChangeConfiguration", key) == {"status": "Accepted"}
-            site.set("c2:1", Availability.AVAILABLE, session_id=None)
+            site.set("c2:1", Availability.FAULTED, session_id=None)
             started = await csms.send("site1", "RemoteStartTransaction", {"idTag": "tag2"})
             assert started == {"status": "Accepted"}
-            await wait_for(lambda: StartSession("c1:1", "TAG2", "csms") in site.commands)
-            assert "Authorize" in csms.actions()
+            assert site.commands[-1] == StartSession(
+                "site1:0", "TAG2", "csms", authorize_first=True, any_of=("c1:1",)
+            )
 
 
 async def test_availability_is_persisted_and_reapplied_after_restart(tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ async def test_capacity_refusal_start_and_cancel_over_ocpp(tmp_path: Path) -> No
     assert (first, second, third) == ({"status": "Accepted"}, {"status": "Accepted"},
                                       {"status": "Occupied"})  # fmt: skip
     assert cancel == {"status": "Accepted"}
-    assert remote == {"status": "Accepted"}  # answered from the views; the session side refused
+    assert remote == {"status": "Rejected"}  # the session side's own answer, at answer time
     assert [r.ok for c, r in router.results if isinstance(c, StartSession)] == [False]
     by_other, by_reserved = started(csms)
     assert by_other["idTag"] == OTHER_TAG and "reservationId" not in by_other

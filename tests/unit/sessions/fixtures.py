@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_controller.domain.authorization import AuthPolicy, AuthResult
+from edge_controller.domain.authorization import AuthEntry, AuthPolicy, AuthResult, AuthStatus
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
 from edge_controller.domain.sessions import Timeouts
 from edge_controller.ports import DeviceUnavailable
@@ -52,11 +52,17 @@ class Gate:
         return last[-1] if last else None
 
 
+# Ids the tests start sessions with by command: every start is authorised, so the CSMS knows them.
+KNOWN_TAGS = ("LOCAL1", "X")
+
+
 @dataclass
 class Csms:
     """Answers Authorize like a CSMS would; None models being offline."""
 
-    answers: dict[str, AuthResult] = field(default_factory=dict)
+    answers: dict[str, AuthResult] = field(
+        default_factory=lambda: {t: AuthEntry(t, AuthStatus.ACCEPTED) for t in KNOWN_TAGS}
+    )
     online: bool = True
     asked: list[str] = field(default_factory=list)
 

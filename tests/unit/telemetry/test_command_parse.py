@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from edge_controller.domain.commands import SetConnectorLimit, SetSiteLimit, StartSession
-from edge_controller.telemetry.command_parse import MAX_PAYLOAD_BYTES, CommandParser
+from edge_controller.settings import MqttCommand, MqttSettings
+from edge_controller.telemetry.command_parse import COMMANDS, MAX_PAYLOAD_BYTES, CommandParser
 
-PARSER = CommandParser(["wb1:1", "wb-2:1"])
+PARSER = CommandParser(["wb1:1", "wb-2:1"], COMMANDS)
 
 
 def test_topic_form_of_connector_is_accepted() -> None:
@@ -54,3 +57,33 @@ def test_id_tag_must_be_printable_without_spaces() -> None:
     good = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "04A1B2C3"}')
     assert bad.command is None
     assert good.command == StartSession("wb1:1", "04A1B2C3", source="mqtt")
+
+
+def test_the_config_knows_every_command_by_its_name() -> None:
+    assert set(get_args(MqttCommand)) == set(COMMANDS)
+
+
+def test_by_default_mqtt_is_read_only() -> None:
+    default = CommandParser(["wb1:1"], MqttSettings().allowed_commands)
+    for name in COMMANDS:
+        parsed = default.parse(name, b'{"request_id": "r-9"}')
+        assert parsed.command is None and parsed.request_id == "r-9"
+        assert parsed.error is not None and "not allowed on MQTT" in parsed.error
+
+
+def test_only_allowed_commands_pass() -> None:
+    limits = CommandParser(["wb1:1"], ["connector_limit", "site_limit"])
+    start = limits.parse("session_start", b'{"connector": "wb1:1", "id_tag": "04A1B2C3"}')
+    assert start.command is None and start.error is not None
+    assert "not allowed" in start.error and "connector_limit, site_limit" not in start.error
+    assert "site_limit, connector_limit" in start.error  # listed in the documented order
+    assert limits.parse("site_limit", b'{"current_a": 20}').command == SetSiteLimit(20.0, "mqtt")
+
+
+def test_a_started_id_tag_is_normalised_like_any_other() -> None:
+    parsed = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "04:a1:b2:c3"}')
+    assert parsed.command == StartSession("wb1:1", "04A1B2C3", source="mqtt")
+    too_long = PARSER.parse(
+        "session_start", b'{"connector": "wb1:1", "id_tag": "' + b"A" * 21 + b'"}'
+    )
+    assert too_long.command is None and too_long.error is not None and "20" in too_long.error
