@@ -28,9 +28,14 @@ class ChargerDevice(DeviceSim):
         self.behaviour = behaviour_for(profile)
         self._voltage_v = voltage_v
         self._power_up_config = (model.config.failsafe_current_a, model.config.watchdog_timeout_s)
+        self._energy_at_power_up_wh: dict[int, float] = {}
         self.power_up(0.0)
 
+    def served_table(self, table: str | None) -> str | None:
+        return self.behaviour.table_aliases.get(table, table) if table else table
+
     def power_up(self, now_s: float) -> None:
+        self._energy_at_power_up_wh = {c.number: c.energy_wh for c in self.model.connectors}
         defaults = self.behaviour.power_up
         self.stored = {key: defaults[key[0]] for key in self.registers.refs if key[0] in defaults}
         config = self.model.config
@@ -63,6 +68,10 @@ class ChargerDevice(DeviceSim):
             "failsafe_timeout": lambda: self.model.config.watchdog_timeout_s,
             "phases": lambda: float(first.phases_limit),
             "energy_import": lambda: sum(c.energy_wh for c in self._connectors(ref)),
+            "energy_since_power_on": lambda: sum(
+                c.energy_wh - self._energy_at_power_up_wh.get(c.number, 0.0)
+                for c in self._connectors(ref)
+            ),
             "energy_export": lambda: 0.0,
             "power_total": lambda: sum(self._phase_value(ref, "power", n) for n in (1, 2, 3)),
         }

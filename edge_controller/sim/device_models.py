@@ -21,6 +21,9 @@ class ModelBehaviour:
     # Current setpoints below this are refused with exception 03, except 0 when zero_current_ok.
     set_current_min_a: float = 0.0
     zero_current_ok: bool = True
+    # Tables whose reads are answered from another table (a device serving holding registers
+    # under FC 04 too).
+    table_aliases: dict[str, str] = field(default_factory=dict)
 
     def refuses_current(self, current_a: float) -> bool:
         if current_a == 0:
@@ -30,7 +33,13 @@ class ModelBehaviour:
 
 HEIDELBERG = ModelBehaviour(
     state_codes={"A1": 2, "A2": 3, "B1": 4, "B2": 5, "C1": 6, "C2": 7, "E": 9, "F": 11},
-    power_up={"layout_version": 0x0108, "temperature": 31.5, "remote_lock": 1, "standby": 0},
+    power_up={
+        "layout_version": 0x0108,
+        "temperature": 31.5,
+        "remote_lock": 1,
+        "standby": 0,
+        "external_lock": 1,  # unlocked: no key switch wired
+    },
     set_current_min_a=6.0,
 )
 # KEBA: 1 not ready (no EV, or disabled), 2 ready, 3 charging, 5 interrupted, 4 error.
@@ -41,6 +50,10 @@ KEBA = ModelBehaviour(
 )
 # Phoenix controllers take 6..80 A only; pausing is done with the enable register or coil.
 PHOENIX = ModelBehaviour(set_current_min_a=6.0, zero_current_ok=False)
+# The CHARX answers FC 04 with the same values as FC 03 (its register table).
+CHARX = ModelBehaviour(
+    set_current_min_a=6.0, zero_current_ok=False, table_aliases={"input": "holding"}
+)
 ABL = ModelBehaviour(
     state_codes={"A1": 0xA1, "A2": 0xA1, "B1": 0xB1, "B2": 0xB2, "C1": 0xC2, "C2": 0xC2},
     set_current_min_a=6.0,
@@ -49,7 +62,7 @@ ABL = ModelBehaviour(
 BEHAVIOURS: dict[str, ModelBehaviour] = {
     "heidelberg_energy_control": HEIDELBERG,
     "keba_kecontact_p30": KEBA,
-    "phoenix_charx_sec3xxx": PHOENIX,
+    "phoenix_charx_sec3xxx": CHARX,
     "phoenix_em_cp_pp_eth": PHOENIX,
     "abl_emh1": ABL,
 }

@@ -6,6 +6,7 @@ decode with. Exception codes are returned as plain ints (2 illegal address, 3 il
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from edge_controller.drivers.modbus.codec import CodecError, decode, encode
@@ -41,6 +42,7 @@ class DeviceSim:
         self.stored: dict[Key, float] = {}
         self.last_writes: dict[Key, WriteRecord] = {}
         self.last_write: WriteRecord | None = None
+        self.requests: Counter[int] = Counter()  # requests received, by function code
         self._stuck: dict[Key, float] = {}
 
     # -- to be specialised -------------------------------------------------------------------
@@ -61,9 +63,13 @@ class DeviceSim:
         """Reset volatile registers to their power-up values."""
         self.stored.clear()
 
+    def served_table(self, table: str | None) -> str | None:
+        """The table a read of ``table`` is answered from (some models alias two)."""
+        return table
+
     # -- register access ---------------------------------------------------------------------
     def read(self, function_code: int, address: int, count: int, now_s: float) -> list[int] | int:
-        table = TABLE_OF_FUNCTION.get(function_code)
+        table = self.served_table(TABLE_OF_FUNCTION.get(function_code))
         if table in ("input", "holding") and count > self.profile.transport.max_read_registers:
             return ILLEGAL_VALUE  # more than this model answers in one read
         if table is None or count < 1 or not self.registers.readable(table, address, count):
@@ -118,6 +124,10 @@ class DeviceSim:
         return encode_clamped(value, ref)
 
     # -- faults and inspection ---------------------------------------------------------------
+    def count_request(self, function_code: int) -> None:
+        """A request addressed to this device arrived (answered or not)."""
+        self.requests[function_code] += 1
+
     def inject(self, kind: str, now_s: float, **options: float | int | str | None) -> None:
         fault = make_fault(kind, now_s, **options)
         if fault.kind == "reboot":

@@ -19,18 +19,12 @@ from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
+from edge_controller.drivers.modbus import wiretime
 from edge_controller.log import get_logger
 from edge_controller.sim.devices import DeviceSim
 
-BITS_PER_CHAR = 11  # start + 8 data + parity (or a second stop) + stop
-SILENCE_CHARS = 3.5  # an RTU frame ends after 3.5 character times of silence
 _BIT_FUNCTIONS = (1, 2)
 _log = get_logger("sim.modbus")
-
-
-def wire_time_s(frame_bytes: int, baud: int) -> float:
-    """Time an RTU frame of ``frame_bytes`` occupies the line, including the end-of-frame gap."""
-    return (frame_bytes + SILENCE_CHARS) * BITS_PER_CHAR / baud
 
 
 def garble(frame: bytes, framing: str) -> bytes:
@@ -97,6 +91,15 @@ class WireTiming:
     baud: int
     turnaround_s: float = 0.0
 
+    def answer_delay_s(self, request_chars: int, answer_chars: int, framing: str) -> float:
+        """From the request's first character to the answer's last on a real line: both frames'
+        characters, and between them the device's turnaround, which on RTU is never shorter
+        than the 3.5-character silence that ends the request. The silence after the answer is
+        the master's to wait, not the device's."""
+        silence_s = wiretime.silence_s(self.baud) if framing == "rtu" else 0.0
+        chars_s = (request_chars + answer_chars) * wiretime.char_time_s(self.baud)
+        return chars_s + max(silence_s, self.turnaround_s)
+
 
 class _Answering:
     """Mixin for the pymodbus servers: our own request handling (faults, wire time)."""
@@ -114,17 +117,19 @@ class _Answering:
             device = context.device(pdu.dev_id)
         except NoSuchIdException:
             return  # no device with this id on the line: nobody answers
+        device.count_request(pdu.function_code)
         if device.faults.silent(context.clock()):
             return
         delay_s = device.faults.delay_s(context.clock())
-        if self.wire is not None:
-            delay_s += wire_time_s(len(handler.framer.buildFrame(pdu)), self.wire.baud)
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         response = await self._respond(context, pdu)
         frame = handler.framer.buildFrame(response)
         if self.wire is not None:
-            await asyncio.sleep(self.wire.turnaround_s + wire_time_s(len(frame), self.wire.baud))
+            # One sleep: the request arrived through the pty at once; on the wire its last byte
+            # and the whole answer would still take this long.
+            request_chars = len(handler.framer.buildFrame(pdu))
+            await asyncio.sleep(self.wire.answer_delay_s(request_chars, len(frame), self.framing))
         if device.faults.corrupt(context.clock()):
             frame = garble(frame, self.framing)
         handler.send(frame, addr=addr)

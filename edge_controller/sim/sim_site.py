@@ -162,6 +162,7 @@ class SimSite:
                 f"{name}@{conn}" if conn else name: _write_view(rec)
                 for (name, conn), rec in device.last_writes.items()
             },
+            "requests": {f"fc{code:02d}": n for code, n in sorted(device.requests.items())},
         }
         if points:
             view["points"] = device.point_values(now_s)

@@ -74,6 +74,21 @@ class _Request:
     future: asyncio.Future[bytes]
 
 
+class DeviceSetup:
+    """The start-up writes a device has received since it last went silent. Shared by every
+    connector and poller of the device, so each write goes out once, and again after an outage
+    (the device may have rebooted and lost it)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.epoch = 0  # counts outages
+        self.written: set[tuple[int, tuple[int, ...]]] = set()  # (address, words) this epoch
+
+    def forget(self) -> None:
+        self.epoch += 1
+        self.written.clear()
+
+
 class DeviceChannel:
     """One device (unit id) on a bus, with its own timing and statistics."""
 
@@ -89,6 +104,7 @@ class DeviceChannel:
         self.log = structlog.get_logger().bind(component="modbus", bus=bus.bus_id, device=device_id)
         self._last_fault: str | None = None
         self.last_activity_s = 0.0  # end of this device's last transaction (monotonic)
+        self.setup = DeviceSetup()
 
     @property
     def available(self) -> bool:
@@ -131,8 +147,11 @@ class ModbusBus:
         self._stack: contextlib.AsyncExitStack | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._last_activity = 0.0
+        # Link failures (failed opens, lost connections) since the last answered transaction:
+        # a link that reopens but fails again at once backs off instead of spinning.
         self._connect_failures = 0
         self._retry_at = 0.0
+        self._down_since_s: float | None = None  # monotonic start of a link outage
         self.log = structlog.get_logger().bind(component="modbus", bus=bus_id)
 
     def attach(
@@ -240,17 +259,41 @@ class ModbusBus:
         try:
             async with asyncio.timeout(channel.timing.timeout_s + wire_s):
                 reply = await self.transport.transact(channel.unit_id, pdu)
+            self._connect_failures = 0  # an answer came back: the link works
             check_exception(pdu, reply)
         except errors.TRANSLATED as exc:
-            if errors.is_transport_error(exc):
-                await self.transport.link.close()
             if isinstance(exc, FrameError):
-                self.transport.link.discard()
+                await self._discard()
+            if errors.is_transport_error(exc):
+                await self._lost(exc)
             raise
         finally:
             self._last_activity = channel.last_activity_s = time.monotonic()
         channel.stats.record_success(self._last_activity - started, self._clock())
         return reply
+
+    async def _discard(self) -> None:
+        """Drop stale input after garbage; a port that fails even that is lost."""
+        try:
+            self.transport.link.discard()
+        except OSError as exc:
+            await self._lost(exc)
+            raise
+
+    async def _lost(self, exc: BaseException) -> None:
+        """The link failed: close it, say so once per outage; the next open may come at once
+        unless the last reopen did not hold either."""
+        await self.transport.link.close()
+        now = time.monotonic()
+        if self._connect_failures:
+            delay_s = reconnect_delay_s(
+                self._connect_failures - 1, BACKOFF_INITIAL_S, BACKOFF_MAX_S
+            )
+            self._retry_at = now + delay_s
+        self._connect_failures += 1
+        if self._down_since_s is None:
+            self._down_since_s = now
+            self.log.warning("bus connection lost", error=str(exc))
 
     async def _wait_gap(self, channel: DeviceChannel) -> None:
         deadline = gap_deadline(
@@ -275,13 +318,18 @@ class ModbusBus:
         except OSError as exc:
             delay_s = reconnect_delay_s(self._connect_failures, BACKOFF_INITIAL_S, BACKOFF_MAX_S)
             self._retry_at = now + delay_s
-            first = self._connect_failures == 0
             self._connect_failures += 1
+            first = self._down_since_s is None
+            self._down_since_s = self._down_since_s or now
             log = self.log.warning if first else self.log.debug  # once, not every retry
-            log("bus connect failed", error=str(exc), retry_in_s=round(self._retry_at - now, 1))
+            log("bus connect failed", error=str(exc), retry_in_s=round(delay_s, 1))
             raise
-        self._connect_failures = 0
-        self.log.info("bus connected")
+        if self._down_since_s is None:
+            self.log.info("bus connected")
+        else:
+            down_s = round(time.monotonic() - self._down_since_s, 1)
+            self.log.info("bus connection restored", down_s=down_s)
+            self._down_since_s = None
 
     def _mark_available(
         self, channel: DeviceChannel, available: bool, failure: BaseException | None = None

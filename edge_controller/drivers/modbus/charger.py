@@ -45,6 +45,7 @@ class ProfileCharger:
         self._enabled = True
         self._wanted_a = 0.0
         self._failsafe: tuple[float, float] | None = None
+        self._failsafe_written: tuple[float, float] | None = None  # since the last start-up
         self._device_on: bool | None = None  # last enable state written (None: unknown)
 
     @property
@@ -120,16 +121,20 @@ class ProfileCharger:
             await self.device.write("set_current", current_a)
 
     async def _prepare(self) -> None:
-        if self.device.initialised:
-            return
-        await self.device.ensure_initialised()
+        """Start-up writes and the watchdog settings, once however many pollers ask at once;
+        again after an outage."""
+        await self.device.ensure_initialised(then=self._after_start_up)
+
+    async def _after_start_up(self) -> None:
         self._device_on = None
+        self._failsafe_written = None
         if self._failsafe is not None:
             await self._write_failsafe(*self._failsafe)
 
     async def _write_failsafe(self, current_a: float, timeout_s: float) -> None:
         await self.device.write("failsafe_current", self._limited(current_a))
         await self.device.write("failsafe_timeout", timeout_s)
+        self._failsafe_written = (current_a, timeout_s)
 
 
 def _int(value: float | None) -> int | None:
@@ -141,8 +146,9 @@ class WatchdogMixin(ProfileCharger):
 
     async def program_failsafe(self, current_a: float, timeout_s: float) -> None:
         self._failsafe = (current_a, timeout_s)
-        await self._prepare()
-        await self._write_failsafe(current_a, timeout_s)
+        await self._prepare()  # a start-up (here or in a poller meanwhile) writes them too
+        if self._failsafe_written != self._failsafe:
+            await self._write_failsafe(current_a, timeout_s)
 
 
 class MeterMixin(ProfileCharger):

@@ -6,7 +6,7 @@ Decoding errors and implausible values become DeviceFault here, logged once per 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from edge_controller.drivers.modbus import codec, pdu
 from edge_controller.drivers.modbus.bus import DeviceChannel
@@ -20,11 +20,11 @@ class ProfileDevice:
         self.channel = channel
         self.profile = profile
         self.connector = connector
-        self._initialised = False
+        self._ready_epoch: int | None = None  # the channel's outage count when set up
 
     @property
     def initialised(self) -> bool:
-        return self._initialised
+        return self._ready_epoch == self.channel.setup.epoch
 
     def has(self, name: str) -> bool:
         return name in self.profile.points
@@ -54,12 +54,7 @@ class ProfileDevice:
         return values
 
     async def write(self, name: str, value: float) -> None:
-        point = self.point(name)
-        try:
-            words = codec.encode(value, point)
-        except codec.CodecError as exc:
-            raise DeviceFault(f"{self.channel.device_id}: cannot write {name}: {exc}") from exc
-        await self.write_raw(name, words)
+        await self.write_raw(name, self._encoded(name, value))
 
     async def write_raw(self, name: str, words: list[int]) -> None:
         point = self.point(name)
@@ -74,19 +69,40 @@ class ProfileDevice:
             request = pdu.write_registers_request(address, words)
         await self._call(request, urgent=True, parse=False)
 
-    async def ensure_initialised(self) -> None:
-        """Start-up writes from the profile; repeated after the device was unreachable."""
-        if self._initialised:
+    async def ensure_initialised(self, then: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Start-up writes from the profile, once per device however many connectors and
+        pollers ask at the same time; again after the device was unreachable. ``then`` runs
+        after them (under the same lock) before this connector counts as set up."""
+        if self.initialised:
             return
-        for step in self.profile.init:
-            await self.write(step.point, step.value)
-        self._initialised = True
+        setup = self.channel.setup
+        async with setup.lock:
+            if self.initialised:
+                return  # another poller of this connector did it meanwhile
+            epoch = setup.epoch
+            for step in self.profile.init:
+                point = self.point(step.point)
+                words = tuple(self._encoded(step.point, step.value))
+                key = (self.profile.address_of(point, self.connector), words)
+                if key not in setup.written:
+                    await self.write_raw(step.point, list(words))
+                    setup.written.add(key)
+            if then is not None:
+                await then()
+            if setup.epoch == epoch:  # no outage in between
+                self._ready_epoch = epoch
+
+    def _encoded(self, name: str, value: float) -> list[int]:
+        try:
+            return codec.encode(value, self.point(name))
+        except codec.CodecError as exc:
+            raise DeviceFault(f"{self.channel.device_id}: cannot write {name}: {exc}") from exc
 
     async def _call(self, request: bytes, urgent: bool, parse: bool) -> list[int]:
         try:
             reply = await self.channel.request(request, urgent)
         except DeviceUnavailable:
-            self._initialised = False  # it may have rebooted and lost its settings
+            self.channel.setup.forget()  # it may have rebooted and lost its settings
             raise
         except DeviceFault as exc:
             self.channel.note_fault(str(exc))

@@ -1,7 +1,8 @@
 """Byte links under a Modbus transport: a serial port (pyserial) or a TCP stream.
 
 A link delivers whole frames: ``receive(size_of)`` buffers bytes until ``size_of(buffer)`` says
-a complete frame is there. Links raise ``OSError``/``ConnectionError``; the bus translates them.
+a complete frame is there. Links raise only ``OSError``/``ConnectionError`` (a vanished USB
+adapter's ``termios.error`` included); the bus translates them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import termios
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
@@ -92,7 +94,7 @@ class SerialLink(_Buffered):
         except OSError as exc:  # the adapter is gone (EIO): stop listening, fail the waiter
             data, self._error = b"", exc
         if not data:
-            self._error = self._error or ConnectionError("serial port hung up")
+            self._error = self._error or ConnectionError("hung up")
             asyncio.get_running_loop().remove_reader(self._serial.fileno())
         self._rx += data
         self._readable.set()
@@ -102,21 +104,28 @@ class SerialLink(_Buffered):
             self._readable.clear()
             await self._readable.wait()
         if self._error is not None:
-            raise ConnectionError(f"serial port failed: {self._error}")
+            raise _lost(self._error)
 
     async def send(self, frame: bytes) -> None:
         if self._serial is None:
             raise ConnectionError("serial port is closed")
         view = memoryview(frame)
-        while view:
-            written = os.write(self._serial.fileno(), view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._serial.fileno(), view)
+                view = view[written:]
+        except OSError as exc:
+            raise _lost(exc) from exc
 
     def discard(self) -> None:
         super().discard()
-        if self._serial is not None:
-            with contextlib.suppress(OSError, serial.SerialException):
-                self._serial.reset_input_buffer()
+        if self._serial is None:
+            return
+        try:
+            self._serial.reset_input_buffer()
+        except (OSError, termios.error, serial.SerialException) as exc:
+            # An unplugged adapter fails the flush with termios.error (EIO), which is no OSError.
+            raise _lost(exc) from exc
 
     async def close(self) -> None:
         port, self._serial = self._serial, None
@@ -124,6 +133,14 @@ class SerialLink(_Buffered):
             asyncio.get_running_loop().remove_reader(port.fileno())
             with contextlib.suppress(OSError, serial.SerialException):
                 port.close()
+
+
+def _lost(exc: BaseException) -> ConnectionError:
+    """A lost serial port as the one exception type the bus knows."""
+    if isinstance(exc, termios.error) and len(exc.args) == 2:
+        errno, text = exc.args
+        return ConnectionError(f"serial port lost: {text} (errno {errno})")
+    return ConnectionError(f"serial port lost: {exc}")
 
 
 class TcpLink(_Buffered):

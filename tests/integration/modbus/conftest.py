@@ -56,30 +56,41 @@ def tcp_peer() -> Iterator[TcpPeer]:
         server.stop()
 
 
-@pytest.fixture
-def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """Two linked pseudo-terminals: the bus opens the first, the test's server the second."""
+def start_socat(a: Path, b: Path) -> subprocess.Popen[bytes]:
+    """Two linked pseudo-terminals at ``a`` and ``b`` (killing the process removes both, as
+    unplugging a USB adapter removes its device node)."""
     socat = shutil.which("socat")
     assert socat is not None, "socat is required"
-    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
     process = subprocess.Popen(
         [socat, "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 10
+    while not (a.exists() and b.exists()):
+        assert time.monotonic() < deadline, "socat did not create the pty pair"
+        time.sleep(0.02)
+    return process
+
+
+def stop_socat(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 10
-        while not (a.exists() and b.exists()):
-            assert time.monotonic() < deadline, "socat did not create the pty pair"
-            time.sleep(0.02)
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two linked pseudo-terminals: the bus opens the first, the test's server the second."""
+    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
+    process = start_socat(a, b)
+    try:
         yield str(a), str(b)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_socat(process)
 
 
 _TABLES = {1: "c", 2: "d", 3: "h", 4: "i", 5: "c", 6: "h", 15: "c", 16: "h"}

@@ -7,9 +7,11 @@ import contextlib
 import itertools
 import os
 import time
+from pathlib import Path
 
 import pytest
 import serial
+from structlog.testing import capture_logs
 
 from edge_controller.domain.model import CpState
 from edge_controller.drivers import registry
@@ -20,7 +22,7 @@ from edge_controller.drivers.modbus.transport import Transport
 from edge_controller.ports import DeviceUnavailable
 from edge_controller.settings import ChargerSettings, MeterSettings, RtuBusSettings
 
-from .conftest import Unit, serial_server, words
+from .conftest import Unit, serial_server, start_socat, stop_socat, words
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +206,52 @@ async def test_unplugged_adapter_is_unavailable_not_a_crash() -> None:
             assert view.errors.get("connection", 0) + view.errors.get("timeout", 0) >= 3
     finally:
         os.close(slave)
+
+
+async def test_adapter_unplugged_and_plugged_back_is_one_lost_connection(tmp_path: Path) -> None:
+    """A USB-RS-485 adapter pulled out (its socat pty pair killed) and plugged back in."""
+    ours, theirs = tmp_path / "ttyA", tmp_path / "ttyB"
+    units = {100: sdm_unit()}
+    socat = start_socat(ours, theirs)
+    try:
+        with capture_logs() as logs:
+            bus, _transport = rtu_bus(str(ours), timeout_s=0.2, retries=1)
+            async with bus:
+                meter = registry.build_meter(
+                    "grid", MeterSettings(bus="rs485", unit_id=100, profile="eastron_sdm630"), bus
+                )
+                async with serial_server(str(theirs), units, baudrate=19200, parity="N"):
+                    assert (await meter.read()).total_power_w == 4200.0
+                stop_socat(socat)  # unplugged: the port fails with EIO, then its node is gone
+                for _ in range(5):
+                    with pytest.raises(
+                        DeviceUnavailable, match=r"serial port lost|cannot open|reconnecting"
+                    ):
+                        await meter.read()
+                    await asyncio.sleep(0.1)
+                socat = start_socat(ours, theirs)  # plugged back in
+                async with serial_server(str(theirs), units, baudrate=19200, parity="N"):
+                    deadline = time.monotonic() + 20
+                    while True:
+                        try:
+                            reading = await meter.read()
+                            break
+                        except DeviceUnavailable:
+                            assert time.monotonic() < deadline, "the bus never reconnected"
+                            await asyncio.sleep(0.2)
+                    assert reading.total_power_w == 4200.0
+                [view] = bus.views()
+                assert view.available and view.errors["connection"] >= 1
+    finally:
+        stop_socat(socat)
+    events = [entry["event"] for entry in logs]
+    assert "bus transaction failed unexpectedly" not in events
+    assert "device fault" not in events  # a lost port is no fault of the device
+    assert not [entry for entry in logs if "exc_info" in entry]  # no traceback
+    assert events.count("bus connection lost") == 1
+    assert events.count("bus connection restored") == 1
+    assert events.count("device unavailable") == 1
+    assert events.count("device recovered") == 1
+    # Failing to reopen while unplugged is part of the same outage: not warned about again.
+    warned = [(e["event"], e["log_level"]) for e in logs if e["log_level"] == "warning"]
+    assert ("bus connect failed", "warning") not in warned

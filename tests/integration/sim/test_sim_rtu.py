@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import struct
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
+from edge_controller.drivers.modbus import framing, pdu, wiretime
 from edge_controller.settings import Settings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
@@ -206,3 +210,43 @@ async def test_ascii_line_serves_abl_and_garbles_its_lrc(tmp_path: Path) -> None
                     await client.read_holding_registers(0x0034, count=1, device_id=1)
         finally:
             client.close()
+
+
+def _round_trip_s(fd: int, request: bytes, reply_bytes: int) -> float:
+    """From writing a request to holding its whole answer (blocking reads on the pty)."""
+    started = time.perf_counter()
+    os.write(fd, request)
+    got = b""
+    while len(got) < reply_bytes:
+        got += os.read(fd, reply_bytes - len(got))
+    finished = time.perf_counter()
+    assert framing.crc16(got[:-2]) == int.from_bytes(got[-2:], "little")
+    return finished - started
+
+
+@pytest.mark.parametrize("turnaround_s", [0.0, 0.02])
+async def test_wire_timed_answers_take_the_wire_time_of_the_model(
+    tmp_path: Path, turnaround_s: float
+) -> None:
+    """The fastest of a few reads (noise on a shared machine only ever adds time) matches the
+    wire-time model: request and answer characters and, between them, the larger of the
+    3.5-character silence and the device's turnaround; no silence after the answer."""
+    baud, registers = 9600, 15
+    config = site_config(tmp_path, wire_timing=True)
+    config["buses"]["rs485"].update(baud=baud, turnaround_s=turnaround_s)
+    async with running_site(Settings.model_validate(config)) as running:
+        fd = os.open(running.pty_paths["rs485"], os.O_RDWR | os.O_NOCTTY)
+        try:
+            request = framing.rtu_frame(1, pdu.read_request("input", 4, registers))
+            reply_bytes = 5 + 2 * registers
+            times = [
+                await asyncio.to_thread(_round_trip_s, fd, request, reply_bytes) for _ in range(12)
+            ]
+        finally:
+            os.close(fd)
+    # The daemon's own model: one transaction minus the silence the master waits afterwards.
+    model_s = wiretime.transaction_s(
+        baud, 5, 2 + 2 * registers, turnaround_s=turnaround_s
+    ) - wiretime.silence_s(baud)
+    ratio = min(times) / model_s
+    assert 0.99 < ratio < 1.04, f"fastest {min(times) * 1000:.1f} ms, model {model_s * 1000:.1f} ms"

@@ -124,3 +124,30 @@ def test_reads_longer_than_the_model_allows_answer_illegal_value() -> None:
     device = _heidelberg()  # answers at most 20 registers per read
     assert isinstance(device.read(READ_INPUT, 4, 15, 0.0), list)
     assert device.read(READ_INPUT, 4, 21, 0.0) == 3
+
+
+def test_heidelberg_serves_energy_since_power_on_and_the_external_lock() -> None:
+    device = _heidelberg(watchdog_timeout_s=0.0)
+    device.model.connector(1).energy_wh = 1500.0
+    words = device.read(READ_INPUT, 13, 6, 0.5)  # 13 lock, 14 power, 15/16 and 17/18 energy
+    assert isinstance(words, list)
+    assert words[0] == 1  # unlocked (no key switch wired)
+    assert (words[2] << 16 | words[3], words[4] << 16 | words[5]) == (1500, 1500)
+    device.inject("reboot", 1.0, duration_s=1.0)
+    device.model.connector(1).energy_wh += 200.0
+    words = device.read(READ_INPUT, 15, 4, 2.5)
+    assert isinstance(words, list)
+    assert (words[0] << 16 | words[1], words[2] << 16 | words[3]) == (200, 1700)
+
+
+def test_charx_answers_input_reads_with_its_holding_registers() -> None:
+    model = ChargerModel(ChargerConfig(connectors=2, max_current_a=32.0, watchdog_timeout_s=0.0))
+    charx = ChargerDevice("charx", load_profile("phoenix_charx_sec3xxx"), model, lambda: 230.0)
+    charx.model.plug(0.0, 2, EvProfile(response_delay_s=0.0))
+    charx.model.step(1.0, 230.0)
+    for address, count in ((1232, 20), (1299, 3), (2299, 3)):
+        holding = charx.read(READ_HOLDING, address, count, 1.0)
+        assert isinstance(holding, list)
+        assert charx.read(READ_INPUT, address, count, 1.0) == holding
+    assert charx.read(READ_INPUT, 2299, 1, 1.0) == [ord("B") << 8]
+    assert charx.write(WRITE_MANY, 1301, [16], 1.0) is None  # writes still go to holding
