@@ -92,13 +92,15 @@ class WireTiming:
     turnaround_s: float = 0.0
 
     def answer_delay_s(self, request_chars: int, answer_chars: int, framing: str) -> float:
-        """From the request's first character to the answer's last on a real line: both frames'
-        characters, and between them the device's turnaround, which on RTU is never shorter
-        than the 3.5-character silence that ends the request. The silence after the answer is
-        the master's to wait, not the device's."""
-        silence_s = wiretime.silence_s(self.baud) if framing == "rtu" else 0.0
-        chars_s = (request_chars + answer_chars) * wiretime.char_time_s(self.baud)
-        return chars_s + max(silence_s, self.turnaround_s)
+        """From the request's first character to the answer's last on a real line (the
+        daemon's wire-time model). The silence after the answer is the master's to wait."""
+        return wiretime.exchange_s(
+            self.baud,
+            request_chars,
+            answer_chars,
+            turnaround_s=self.turnaround_s,
+            framing=framing,
+        )
 
 
 class _Answering:

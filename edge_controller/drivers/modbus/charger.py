@@ -18,6 +18,12 @@ from edge_controller.ports import DeviceFault
 STATUS_POINTS = ("state", "plug", "enabled", "offered_current")
 
 
+def status_names(status: Status) -> list[str]:
+    """The points one status poll reads."""
+    names = [status.point, *(n for n in STATUS_POINTS if n != status.point)]
+    return [*names, status.plug_point] if status.plug_point else names
+
+
 def cp_state(status: Status, code: int, plug_code: int | None) -> tuple[CpState, str | None]:
     """IEC 61851 state and fault text for a vendor status code. Pure."""
     letter = status.states.get(code)
@@ -56,10 +62,7 @@ class ProfileCharger:
         await self._prepare()
         status = self.device.profile.status
         assert status is not None  # the schema requires it for chargers
-        names = [status.point, *(n for n in STATUS_POINTS if n != status.point)]
-        if status.plug_point:
-            names.append(status.plug_point)
-        values = await self.device.read(names)
+        values = await self.device.read(status_names(status))
         plug = values.get(status.plug_point) if status.plug_point else None
         state, fault = cp_state(status, int(values[status.point]), _int(plug))
         enabled = self._enabled

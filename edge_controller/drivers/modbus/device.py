@@ -10,9 +10,33 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from edge_controller.drivers.modbus import codec, pdu
 from edge_controller.drivers.modbus.bus import DeviceChannel
-from edge_controller.drivers.modbus.reads import plan_reads
+from edge_controller.drivers.modbus.reads import Block, plan_reads
 from edge_controller.drivers.profiles.schema import Point, Profile
 from edge_controller.ports import DeviceFault, DeviceUnavailable, NotSupported
+
+
+def read_blocks(profile: Profile, names: Iterable[str], connector: int = 1) -> list[Block]:
+    """The reads that fetch the named points (those the profile defines) of one connector."""
+    wanted = [
+        (name, point, profile.address_of(point, connector))
+        for name in names
+        if (point := profile.points.get(name)) is not None
+    ]
+    transport = profile.transport
+    return plan_reads(wanted, transport.max_read_registers, transport.max_hole_registers)
+
+
+def write_request(profile: Profile, name: str, words: list[int], connector: int = 1) -> bytes:
+    """The request PDU writing ``words`` to a point (FC 05, 06 or 16 as the point needs)."""
+    point = profile.points.get(name)
+    if point is None or not point.writable:
+        raise NotSupported(f"{profile.name}: point {name!r} is not writable")
+    address = profile.address_of(point, connector)
+    if point.table == "coil":
+        return pdu.write_coil_request(address, bool(words[0]))
+    if len(words) == 1 and not point.write_multiple:
+        return pdu.write_register_request(address, words[0])
+    return pdu.write_registers_request(address, words)
 
 
 class ProfileDevice:
@@ -37,14 +61,8 @@ class ProfileDevice:
 
     async def read(self, names: Iterable[str], urgent: bool = False) -> dict[str, float]:
         """Engineering values of the named points (those the profile defines)."""
-        wanted = [
-            (name, self.point(name), self.profile.address_of(self.point(name), self.connector))
-            for name in names
-            if self.has(name)
-        ]
-        transport = self.profile.transport
         values: dict[str, float] = {}
-        for block in plan_reads(wanted, transport.max_read_registers, transport.max_hole_registers):
+        for block in read_blocks(self.profile, names, self.connector):
             request = pdu.read_request(block.table, block.start, block.count)
             words = await self._call(request, urgent, parse=True)
             for member in block.members:
@@ -57,16 +75,7 @@ class ProfileDevice:
         await self.write_raw(name, self._encoded(name, value))
 
     async def write_raw(self, name: str, words: list[int]) -> None:
-        point = self.point(name)
-        if not point.writable:
-            raise NotSupported(f"{self.profile.name}: point {name!r} is not writable")
-        address = self.profile.address_of(point, self.connector)
-        if point.table == "coil":
-            request = pdu.write_coil_request(address, bool(words[0]))
-        elif len(words) == 1 and not point.write_multiple:
-            request = pdu.write_register_request(address, words[0])
-        else:
-            request = pdu.write_registers_request(address, words)
+        request = write_request(self.profile, name, words, self.connector)
         await self._call(request, urgent=True, parse=False)
 
     async def ensure_initialised(self, then: Callable[[], Awaitable[None]] | None = None) -> None:

@@ -1,141 +1,256 @@
 """``bus_timing_report``: can each serial bus serve its devices' poll intervals? Pure.
 
-Every device's poll is planned exactly as the drivers read it (same blocks), timed with the
-RTU/ASCII wire-time model, and summed per bus. Lines starting with ``WARNING`` are problems.
+Every device's traffic is planned exactly as the drivers and the daemon's pollers send it (the
+same read blocks, a status and a meter poll per connector, the cyclic setpoint writes) and
+replayed on the line's wire-time model (``traffic.py``). Lines starting with ``WARNING`` are
+problems: polls the line cannot keep up with, and devices whose native framing, baud rate,
+parity or stop bits differ from the bus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from edge_controller.drivers.modbus import wiretime
-from edge_controller.drivers.modbus.charger import STATUS_POINTS
+from edge_controller.drivers.modbus import pdu, wiretime
+from edge_controller.drivers.modbus.charger import status_names
 from edge_controller.drivers.modbus.config import (
-    DeviceConfig,
+    ChargerConfig,
+    MeterConfig,
+    RtuBusConfig,
     SerialLineConfig,
     SiteConfig,
     TcpBusConfig,
 )
+from edge_controller.drivers.modbus.device import read_blocks, write_request
 from edge_controller.drivers.modbus.factory import device_profile
-from edge_controller.drivers.modbus.reads import plan_reads
+from edge_controller.drivers.modbus.traffic import (
+    Exchange,
+    Line,
+    Loop,
+    Poll,
+    Setpoint,
+    Traffic,
+    replay,
+)
 from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Profile
 from edge_controller.ports import NotSupported
 
 SERIAL_TYPES = ("rtu", "rtu_over_tcp")
-WRITE_PDU_BYTES = 5  # FC 06 request and reply
+OVERLOADED = 0.9  # share of the time the bus is held above which routine reads queue up
+LATE = 1.5  # a poller reading this much slower than asked is worth a warning
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceLoad:
-    device_id: str
-    poll_s: float  # line time of one poll
-    interval_s: float
-    grid: bool
+@dataclass(slots=True)
+class BusPlan:
+    """What the daemon sends on one bus, before the replay."""
+
+    line: Line
+    polls: list[Poll]
+    setpoints: list[Setpoint]
+    devices: list[str]
 
 
-def _blocks_s(
-    profile: Profile, names: Iterable[str], connector: int, line: SerialLineConfig, gap_s: float
-) -> float:
-    points = [
-        (n, profile.points[n], profile.address_of(profile.points[n], connector))
-        for n in names
-        if n in profile.points
-    ]
-    transport = profile.transport
-    framing = cast(Literal["rtu", "ascii"], line.framing)
-    total = 0.0
-    for block in plan_reads(points, transport.max_read_registers, transport.max_hole_registers):
-        words = (block.count + 7) // 8 if block.table in ("coil", "discrete") else 2 * block.count
-        total += wiretime.transaction_s(
-            line.baud, 5, 2 + words, turnaround_s=line.turnaround_s, gap_s=gap_s, framing=framing
-        )
-    return total
+def _reads(profile: Profile, names: tuple[str, ...] | list[str], connector: int) -> list[Exchange]:
+    exchanges = []
+    for block in read_blocks(profile, names, connector):
+        request = pdu.read_request(block.table, block.start, block.count)
+        exchanges.append(Exchange(request[0], len(request), pdu.response_pdu_size(request)))
+    return exchanges
 
 
-def poll_time_s(profile: Profile, connectors: int, line: SerialLineConfig, gap_s: float) -> float:
-    """Line time of one routine poll of a device (a charger also gets one setpoint write)."""
-    if profile.kind == "meter":
-        return _blocks_s(profile, MEASUREMENT_POINTS, 1, line, gap_s)
-    framing = cast(Literal["rtu", "ascii"], line.framing)
-    write_s = wiretime.transaction_s(
-        line.baud,
-        WRITE_PDU_BYTES,
-        WRITE_PDU_BYTES,
-        turnaround_s=line.turnaround_s,
-        gap_s=gap_s,
-        framing=framing,
-    )
-    names = (*STATUS_POINTS, *MEASUREMENT_POINTS)
-    if profile.status is not None and profile.status.plug_point:
-        names = (*names, profile.status.plug_point)
-    per_connector = [_blocks_s(profile, names, n, line, gap_s) for n in range(1, connectors + 1)]
-    return sum(per_connector) + connectors * write_s
+def _charging_writes(profile: Profile, connector: int) -> tuple[Exchange, ...]:
+    """A charging connector's cyclic write: its current setpoint (enable only on a change)."""
+    point = profile.points.get("set_current")
+    if point is None:
+        return ()
+    request = write_request(profile, "set_current", [0] * point.words, connector)  # sizes only
+    return (Exchange(request[0], len(request), pdu.response_pdu_size(request)),)
 
 
-def _profile_warnings(
-    bus_id: str, device_id: str, profile: Profile, line: SerialLineConfig
+def charger_traffic(
+    charger_id: str, config: ChargerConfig, profile: Profile
+) -> tuple[list[Poll], list[Setpoint]]:
+    """Per connector: a status poller, a meter poller if it measures, the cyclic write."""
+    polls, setpoints = [], []
+    assert profile.status is not None  # the schema requires it for chargers
+    measures = bool(set(MEASUREMENT_POINTS) & set(profile.points))
+    for n in range(1, config.connectors + 1):
+        connector_id = f"{charger_id}:{n}"
+        status = _reads(profile, status_names(profile.status), n)
+        names = [f"{connector_id} status"]
+        polls.append(Poll(names[0], charger_id, tuple(status), config.poll_interval_s))
+        if measures:
+            names.append(f"{connector_id} meter")
+            meter = _reads(profile, MEASUREMENT_POINTS, n)
+            polls.append(Poll(names[1], charger_id, tuple(meter), config.poll_interval_s))
+        writes = _charging_writes(profile, n)
+        every_s = config.failsafe_timeout_s / 3  # as the control loop feeds the watchdog
+        setpoints.append(Setpoint(charger_id, writes, every_s, tuple(names)))
+    return polls, setpoints
+
+
+def meter_traffic(meter_id: str, config: MeterConfig, profile: Profile) -> list[Poll]:
+    """The grid meter is polled (and jumps the queue); other meters are read only when a
+    session starts or stops."""
+    if config.role != "grid":
+        return []
+    reads = tuple(_reads(profile, MEASUREMENT_POINTS, 1))
+    return [Poll(meter_id, meter_id, reads, config.poll_interval_s, urgent=True, grid=True)]
+
+
+def plan_bus(settings: SiteConfig, bus_id: str) -> tuple[BusPlan, list[str]]:
+    """The daemon's traffic on one serial bus, and warnings about its devices."""
+    bus = cast(SerialLineConfig, settings.buses[bus_id])
+    polls: list[Poll] = []
+    setpoints: list[Setpoint] = []
+    gaps: dict[str, float] = {}
+    warnings: list[str] = []
+    devices: list[str] = []
+    for charger_id, charger in settings.chargers.items():
+        if charger.bus != bus_id or (profile := _profile(charger, "charger")) is None:
+            continue
+        charger_polls, charger_setpoints = charger_traffic(charger_id, charger, profile)
+        polls += charger_polls
+        setpoints += charger_setpoints
+        gaps[charger_id] = max(bus.min_gap_s, profile.transport.min_gap_s)
+        warnings += profile_warnings(bus_id, bus, charger_id, profile)
+        devices.append(charger_id)
+    for meter_id, meter in settings.meters.items():
+        if meter.bus != bus_id or (profile := _profile(meter, "meter")) is None:
+            continue
+        polls += meter_traffic(meter_id, meter, profile)
+        gaps[meter_id] = max(bus.min_gap_s, profile.transport.min_gap_s)
+        warnings += profile_warnings(bus_id, bus, meter_id, profile)
+        devices.append(meter_id)
+    line = Line(bus.baud, bus.framing, bus.turnaround_s, bus.min_gap_s, gaps)
+    return BusPlan(line, polls, setpoints, devices), warnings
+
+
+def _profile(config: ChargerConfig | MeterConfig, kind: str) -> Profile | None:
+    try:
+        return device_profile(config, kind)
+    except NotSupported:
+        return None  # unknown profiles are reported by the config checks
+
+
+def control_loop(settings: SiteConfig, bus_id: str) -> Loop:
+    """When the control loop steps, as seen from this bus: on grid readings (replayed when the
+    grid meter is on the bus, else at its poll interval), else every tick."""
+    grid = [m for m in settings.meters.values() if m.role == "grid"]
+    remote = [m.poll_interval_s for m in grid if m.bus != bus_id]
+    return Loop(settings.site.tick_s, remote[0] if remote else None)
+
+
+def _line_format(data_bits: int, parity: str, stop_bits: int) -> str:
+    return f"{data_bits}{parity}{stop_bits}"
+
+
+def profile_warnings(
+    bus_id: str, bus: SerialLineConfig, device_id: str, profile: Profile
 ) -> list[str]:
-    spoken = profile.transport.framing
+    """The device's native line settings (its profile) against the bus's."""
+    transport, who = profile.transport, f"{device_id} ({profile.name})"
     warnings = []
-    if spoken == "tcp":
+    if transport.framing == "tcp":
+        warnings.append(f"WARNING bus {bus_id}: {who} speaks Modbus TCP only")
+    elif transport.framing != bus.framing:
         warnings.append(
-            f"WARNING bus {bus_id}: {device_id} ({profile.name}) speaks Modbus TCP only"
+            f"WARNING bus {bus_id}: {who} speaks Modbus {transport.framing.upper()}, "
+            f"the bus uses {bus.framing.upper()} (set framing: {transport.framing})"
         )
-    elif spoken != line.framing:
+    if transport.baud and transport.baud != bus.baud:
         warnings.append(
-            f"WARNING bus {bus_id}: {device_id} ({profile.name}) speaks Modbus {spoken.upper()}, "
-            f"the bus uses {line.framing.upper()} (set framing: {spoken})"
+            f"WARNING bus {bus_id}: {who} ships at {transport.baud} baud, the bus runs {bus.baud}"
         )
-    if profile.transport.baud and profile.transport.baud != line.baud:
-        warnings.append(
-            f"WARNING bus {bus_id}: {device_id} ({profile.name}) ships at "
-            f"{profile.transport.baud} baud, the bus runs {line.baud}"
-        )
+    if bus.type == "rtu":  # a serial gateway sets its own line format; nothing to compare
+        warnings += _format_warnings(bus_id, cast(RtuBusConfig, bus), who, profile)
     return warnings
 
 
-def _bus_lines(bus_id: str, line: SerialLineConfig, loads: list[DeviceLoad]) -> list[str]:
-    sweep_s = sum(load.poll_s for load in loads)
-    share = sum(load.poll_s / load.interval_s for load in loads)
-    lines = [
-        f"bus {bus_id}: {line.framing} {line.baud} baud, {len(loads)} device(s), "
-        f"sweep {sweep_s:.3f} s, line load {share * 100:.0f} %"
+def _format_warnings(bus_id: str, bus: RtuBusConfig, who: str, profile: Profile) -> list[str]:
+    parity = profile.transport.parity or bus.parity
+    stop_bits = profile.transport.stop_bits or bus.stop_bits
+    if (parity, stop_bits) == (bus.parity, bus.stop_bits):
+        return []
+    device = _line_format(bus.data_bits, parity, stop_bits)
+    line = _line_format(bus.data_bits, bus.parity, bus.stop_bits)
+    return [
+        f"WARNING bus {bus_id}: {who} ships as {device}, the bus runs {line}: it will not "
+        f"understand a frame; set the device to {line} (or the bus to parity: {parity}, "
+        f"stop_bits: {stop_bits} if every device on it is {device})"
     ]
-    if share > 1:
-        lines.append(
-            f"WARNING bus {bus_id}: polls need {share:.2f} s of line time per second; chargers' "
-            "routine reads will be round-robined (the grid meter keeps priority) — raise "
-            "poll intervals, the baud rate, or split the bus"
+
+
+def poll_line_s(poll: Poll, line: Line) -> float:
+    """Line time of one poll alone: its exchanges and the silence or gap after each."""
+    gap_s = max(line.gap_s, line.device_gaps_s.get(poll.device_id, 0.0))
+    framing: Literal["rtu", "ascii"] = "ascii" if line.framing == "ascii" else "rtu"
+    return sum(
+        wiretime.transaction_s(
+            line.baud,
+            e.request_pdu_bytes,
+            e.reply_pdu_bytes,
+            turnaround_s=line.turnaround_s,
+            gap_s=gap_s,
+            framing=framing,
         )
-    for load in loads:
-        if load.poll_s > load.interval_s:
-            lines.append(
-                f"WARNING bus {bus_id}: {load.device_id} needs {load.poll_s:.3f} s per poll "
-                f"but is polled every {load.interval_s:g} s"
-            )
-    grid_s = sum(load.poll_s for load in loads if load.grid)
-    grid_interval = min((load.interval_s for load in loads if load.grid), default=None)
-    if grid_interval is not None and grid_s > grid_interval:
+        for e in poll.exchanges
+    )
+
+
+def _bus_lines(bus_id: str, bus: SerialLineConfig, plan: BusPlan, traffic: Traffic) -> list[str]:
+    sweep_s = sum(poll_line_s(poll, plan.line) for poll in plan.polls)
+    total = sum(traffic.requests_per_s(device) for device in plan.devices)
+    lines = [
+        f"bus {bus_id}: {bus.framing} {bus.baud} baud, {len(plan.devices)} device(s), "
+        f"{total:.1f} requests/s, sweep {sweep_s:.3f} s, line load {traffic.load * 100:.0f} %"
+    ]
+    for device in plan.devices:
+        periods = [
+            f"{'read' if poll.name == device else poll.name} every {_period(traffic, poll)}"
+            for poll in plan.polls
+            if poll.device_id == device
+        ]
         lines.append(
-            f"WARNING bus {bus_id}: the grid meter alone cannot be read every {grid_interval:g} s"
+            f"bus {bus_id} {device}: {traffic.requests_per_s(device):.1f} requests/s"
+            + (f" ({', '.join(periods)})" if periods else " (read at session start and stop)")
         )
     return lines
 
 
-_Found = tuple[str, str, DeviceConfig, int, bool]  # kind, id, config, connectors, grid meter
+def _period(traffic: Traffic, poll: Poll) -> str:
+    period = traffic.period_s(poll.name)
+    return "never" if period is None else f"{period:.2f} s"
 
 
-def _devices(site: SiteConfig, bus_id: str) -> list[_Found]:
-    found: list[_Found] = []
-    for charger_id, charger in site.chargers.items():
-        if charger.bus == bus_id:
-            found.append(("charger", charger_id, charger, charger.connectors, False))
-    for meter_id, meter in site.meters.items():
-        if meter.bus == bus_id:
-            found.append(("meter", meter_id, meter, 1, meter.role == "grid"))
-    return found
+def _bus_warnings(bus_id: str, plan: BusPlan, traffic: Traffic) -> list[str]:
+    lines = []
+    if traffic.load > OVERLOADED:
+        lines.append(
+            f"WARNING bus {bus_id}: the line is busy {traffic.load * 100:.0f} % of the time; "
+            "chargers' routine reads will be round-robined (the grid meter keeps priority) — "
+            "raise poll intervals, the baud rate, or split the bus"
+        )
+    late: list[tuple[float, Poll]] = []
+    for poll in plan.polls:
+        poll_s, period = poll_line_s(poll, plan.line), traffic.period_s(poll.name)
+        if poll_s > poll.interval_s:
+            what = "the grid meter alone" if poll.grid else poll.name
+            lines.append(
+                f"WARNING bus {bus_id}: {what} needs {poll_s:.3f} s per poll "
+                f"but is polled every {poll.interval_s:g} s"
+            )
+        elif period is None or period > LATE * poll.interval_s:
+            late.append((period or float("inf"), poll))
+    if late:
+        _period_s, slowest = max(late, key=lambda entry: entry[0] / entry[1].interval_s)
+        lines.append(
+            f"WARNING bus {bus_id}: {len(late)} poller(s) read more than {LATE:g}x slower than "
+            f"asked; slowest {slowest.name} every {_period(traffic, slowest)} "
+            f"(poll_interval_s {slowest.interval_s:g})"
+        )
+    return lines
 
 
 def _shared_endpoints(settings: SiteConfig) -> list[str]:
@@ -155,22 +270,22 @@ def _shared_endpoints(settings: SiteConfig) -> list[str]:
     return lines
 
 
+def bus_traffic(settings: SiteConfig, bus_id: str) -> tuple[BusPlan, Traffic]:
+    """The daemon's steady traffic on one serial bus, replayed (for the report and tests)."""
+    plan, _warnings = plan_bus(settings, bus_id)
+    return plan, replay(plan.line, plan.polls, plan.setpoints, control_loop(settings, bus_id))
+
+
 def bus_timing_report(settings: SiteConfig) -> list[str]:
-    """Lines for ``check-config``: per serial bus its sweep time, and warnings."""
+    """Lines for ``check-config``: per serial bus its requests and line load, per device its
+    request rate and how often each poller reads, and warnings."""
     lines: list[str] = _shared_endpoints(settings)
     for bus_id, bus in settings.buses.items():
         if bus.type not in SERIAL_TYPES:
             continue
-        line = cast(SerialLineConfig, bus)
-        loads, warnings = [], []
-        for kind, device_id, config, connectors, grid in _devices(settings, bus_id):
-            try:
-                profile = device_profile(config, kind)
-            except NotSupported:
-                continue  # unknown profiles are reported by the config checks
-            warnings += _profile_warnings(bus_id, device_id, profile, line)
-            gap_s = max(bus.min_gap_s, profile.transport.min_gap_s)
-            poll_s = poll_time_s(profile, connectors, line, gap_s)
-            loads.append(DeviceLoad(device_id, poll_s, config.poll_interval_s, grid))
-        lines += _bus_lines(bus_id, line, loads) + warnings
+        plan, warnings = plan_bus(settings, bus_id)
+        traffic = replay(plan.line, plan.polls, plan.setpoints, control_loop(settings, bus_id))
+        serial = cast(SerialLineConfig, bus)
+        lines += _bus_lines(bus_id, serial, plan, traffic)
+        lines += _bus_warnings(bus_id, plan, traffic) + warnings
     return lines

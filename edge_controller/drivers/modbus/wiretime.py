@@ -3,8 +3,9 @@
 A character on an RS-485 line is 11 bits (start, 8 data, parity or second stop, stop). RTU frames
 are separated by at least 3.5 character times of silence (fixed at 1.75 ms above 19200 baud, as
 the Modbus serial line specification allows). A slave answers no earlier than that silence, or its
-configured turnaround if longer; the master waits the silence (or the device's gap) again before
-its next request.
+configured turnaround if longer (the larger of the two, not their sum); the master waits the
+silence (or the device's gap) again before its next request. The simulator times its answers
+with the same model.
 """
 
 from __future__ import annotations
@@ -31,6 +32,20 @@ def frame_chars(pdu_bytes: int, framing: Literal["rtu", "ascii"] = "rtu") -> int
     return RTU_OVERHEAD + pdu_bytes
 
 
+def exchange_s(
+    baud: int,
+    request_chars: int,
+    reply_chars: int,
+    *,
+    turnaround_s: float = 0.0,
+    framing: str = "rtu",
+) -> float:
+    """From a request's first character on the line to its reply's last: both frames and,
+    between them, the device's turnaround, never shorter than the RTU silence."""
+    silence = silence_s(baud) if framing == "rtu" else 0.0
+    return (request_chars + reply_chars) * char_time_s(baud) + max(turnaround_s, silence)
+
+
 def transaction_s(
     baud: int,
     request_pdu_bytes: int,
@@ -41,11 +56,10 @@ def transaction_s(
     framing: Literal["rtu", "ascii"] = "rtu",
 ) -> float:
     """Shortest time one request/reply pair occupies the line, including the following silence."""
-    char_s = char_time_s(baud)
     silence = silence_s(baud) if framing == "rtu" else 0.0
-    request = frame_chars(request_pdu_bytes, framing) * char_s
-    reply = frame_chars(reply_pdu_bytes, framing) * char_s
-    return request + max(turnaround_s, silence) + reply + max(silence, gap_s)
+    request, reply = frame_chars(request_pdu_bytes, framing), frame_chars(reply_pdu_bytes, framing)
+    exchange = exchange_s(baud, request, reply, turnaround_s=turnaround_s, framing=framing)
+    return exchange + max(silence, gap_s)
 
 
 def frame_time_s(baud: int, frame_bytes: int) -> float:

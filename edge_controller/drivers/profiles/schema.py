@@ -13,6 +13,7 @@ Format (every key below; unknown keys are errors)::
       framing: rtu | ascii | tcp      # native framing of the device
       baud: 19200                     # serial only
       parity: E                       # serial only: N | E | O
+      stop_bits: 1                    # serial only: 1 | 2 (check-config flags a mismatch)
       default_unit_id: 1
       min_gap_s: 0.0                  # silence before a frame to it (serial: after any frame)
       timeout_s: 1.0                  # answer timeout
@@ -132,6 +133,7 @@ class Transport(_Strict):
     framing: Literal["rtu", "ascii", "tcp"]
     baud: int | None = Field(None, ge=300, le=921600)
     parity: Literal["N", "E", "O"] | None = None
+    stop_bits: Literal[1, 2] | None = None
     default_unit_id: int = Field(1, ge=0, le=255)
     min_gap_s: float = Field(0.0, ge=0, le=5)
     timeout_s: float = Field(1.0, gt=0, le=30)

@@ -10,6 +10,7 @@ from edge_controller.settings import (
     ChargerSettings,
     MeterSettings,
     RtuBusSettings,
+    RtuOverTcpBusSettings,
     Settings,
     SiteSettings,
     TcpBusSettings,
@@ -83,3 +84,39 @@ def test_report_warns_about_two_buses_on_one_endpoint() -> None:
     site = _site(19200, 0, 1.0)
     site.buses["lan2"] = TcpBusSettings(type="tcp", host="192.0.2.1")
     assert any("also bus lan" in line for line in bus_timing_report(site))
+
+
+def _format_warnings(site: Settings) -> list[str]:
+    return [line for line in bus_timing_report(site) if "ships as" in line]
+
+
+def test_report_flags_a_meter_whose_parity_differs_from_the_line() -> None:
+    site = _site(19200, 1, 1.0)  # Heidelberg (8E1) and an Eastron SDM630 (8N1) on an 8E1 line
+    [warning] = _format_warnings(site)
+    assert warning.startswith("WARNING bus rs485: grid (eastron_sdm630) ships as 8N1")
+    assert "the bus runs 8E1" in warning and "set the device to 8E1" in warning
+
+
+def test_report_flags_stop_bits_and_is_quiet_when_every_device_matches() -> None:
+    site = _site(19200, 1, 1.0, meter_profile="abb_b23")  # both 8E1
+    assert _format_warnings(site) == []
+    site.buses["rs485"] = RtuBusSettings(type="rtu", device="/dev/ttyUSB0", stop_bits=2)
+    warnings = _format_warnings(site)
+    assert len(warnings) == 2 and all("ships as 8E1, the bus runs 8E2" in w for w in warnings)
+
+
+def test_report_leaves_the_line_format_of_a_gateway_to_the_gateway() -> None:
+    site = _site(19200, 1, 1.0)
+    site.buses["rs485"] = RtuOverTcpBusSettings(type="rtu_over_tcp", host="192.0.2.9", baud=19200)
+    assert _format_warnings(site) == []
+    assert any(line.startswith("bus rs485: rtu 19200 baud") for line in bus_timing_report(site))
+
+
+def test_a_device_answers_after_the_larger_of_silence_and_turnaround_not_their_sum() -> None:
+    char_s = 11 / 9600
+    silence_s = 3.5 * char_s
+    assert wiretime.exchange_s(9600, 8, 25) == pytest.approx(33 * char_s + silence_s)
+    slow = wiretime.exchange_s(9600, 8, 25, turnaround_s=0.02)
+    assert slow == pytest.approx(33 * char_s + 0.02)
+    # A transaction adds only the master's silence (or gap) before the next request.
+    assert wiretime.transaction_s(9600, 5, 22, turnaround_s=0.02) == pytest.approx(slow + silence_s)
