@@ -25,6 +25,7 @@ from edge_controller.settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = Path("/etc/edge-controller/config.yaml")
+ALLOW_REMOTE_HELP = "listen on a non-loopback address on purpose (there is no authentication)"
 
 
 class UsageError(Exception):
@@ -178,13 +179,18 @@ def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from edge_controller.sim.binding import RemoteBindRefused, check_bind
     from edge_controller.sim.sim_site import SimStartError
     from edge_controller.sim.site import serve_site
 
     settings = _load(args.config)
+    try:
+        check_bind(settings.simulation.control_host, "simulation.control_host", args.allow_remote)
+    except RemoteBindRefused as exc:
+        raise UsageError(f"simulate: {exc}") from exc
     log.configure(settings.logging.level, settings.logging.format)
     try:
-        run_until_signal(serve_site(settings))
+        run_until_signal(serve_site(settings, allow_remote=args.allow_remote))
     except SimStartError as exc:
         print(f"edge-controller simulate: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -192,11 +198,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_csms(args: argparse.Namespace) -> int:
+    from edge_controller.sim.binding import RemoteBindRefused, check_bind
     from edge_controller.sim.csms import serve_csms
 
+    try:
+        check_bind(args.host, "the bench CSMS (--host)", args.allow_remote)
+    except RemoteBindRefused as exc:
+        raise UsageError(f"csms: {exc}") from exc
     log.configure("info", "auto")
     print(f"bench CSMS on ws://{args.host}:{args.port}/<identity> (HTTP control: /state, /send)")
-    run_until_signal(serve_csms(args.host, args.port, log_path=args.log))
+    serving = serve_csms(args.host, args.port, log_path=args.log, allow_remote=args.allow_remote)
+    run_until_signal(serving)
     return EXIT_OK
 
 
@@ -221,11 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check_config)
     simulate = sub.add_parser("simulate", help="serve every simulated device of a site config")
     simulate.add_argument("--config", type=Path, required=True, help="site config YAML")
+    simulate.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
     simulate.set_defaults(handler=cmd_simulate)
     csms = sub.add_parser("csms", help="run a local bench CSMS for commissioning and the demo")
     csms.add_argument("--host", default="127.0.0.1")
     csms.add_argument("--port", type=int, default=9000)
     csms.add_argument("--log", type=Path, default=None, help="append every message as JSON lines")
+    csms.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
     csms.set_defaults(handler=cmd_csms)
     backup = sub.add_parser("backup", help="copy the database while the daemon runs")
     backup.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")

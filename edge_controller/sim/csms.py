@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from edge_controller.log import get_logger
+from edge_controller.sim.binding import check_bind
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.ocpp_compat import on
 
@@ -275,9 +276,15 @@ def _json(status: HTTPStatus, body: Any) -> Response:
 
 
 async def serve_csms(
-    host: str, port: int, *, behaviour: CsmsBehaviour | None = None, log_path: Path | None = None
+    host: str,
+    port: int,
+    *,
+    behaviour: CsmsBehaviour | None = None,
+    log_path: Path | None = None,
+    allow_remote: bool = False,
 ) -> None:
-    """Run the bench CSMS until cancelled."""
+    """Run the bench CSMS until cancelled; beyond loopback only with ``allow_remote``."""
+    check_bind(host, "the bench CSMS", allow_remote)
     server = await BenchCsms(behaviour, log_path=log_path).start(host, port)
     async with server:
         await server.serve_forever()

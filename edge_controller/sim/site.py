@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import termios
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +24,7 @@ from edge_controller.settings import (
     SimulationSettings,
     TcpBusSettings,
 )
+from edge_controller.sim.binding import check_bind, is_loopback
 from edge_controller.sim.control_api import control_app
 from edge_controller.sim.devices import DeviceSim
 from edge_controller.sim.modbus_server import (
@@ -55,11 +55,7 @@ class RunningSim:
 
 
 def _require_loopback(bus_id: str, host: str) -> None:
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(host):
         raise SimStartError(f"simulated bus {bus_id!r} must use a loopback host, not {host!r}")
 
 
@@ -152,10 +148,12 @@ async def _tick(site: SimSite, clock: Callable[[], float], interval_s: float) ->
 
 @contextlib.asynccontextmanager
 async def running_site(
-    settings: Settings, clock: Callable[[], float] = time.time
+    settings: Settings, clock: Callable[[], float] = time.time, *, allow_remote: bool = False
 ) -> AsyncIterator[RunningSim]:
-    """Start every simulated device and the control interface; stop them all on exit."""
+    """Start every simulated device and the control interface; stop them all on exit. The
+    control interface listens beyond loopback only with ``allow_remote``."""
     sim = settings.simulation
+    check_bind(sim.control_host, "the simulator's control interface", allow_remote)
     site = build_site(settings, clock(), utc_offset_s=float(time.localtime().tm_gmtoff))
     if not site.devices:
         raise SimStartError("no device is marked simulated: true")
@@ -178,8 +176,8 @@ async def running_site(
             raise body_error
 
 
-async def serve_site(settings: Settings) -> None:
+async def serve_site(settings: Settings, *, allow_remote: bool = False) -> None:
     """Serve every device marked ``simulated: true`` until cancelled."""
-    async with running_site(settings) as running:
+    async with running_site(settings, allow_remote=allow_remote) as running:
         _log.info("sim_ready", control_url=running.control_url, buses=sorted(running.servers))
         await asyncio.Event().wait()
