@@ -85,7 +85,13 @@ class SiteSettings(Section):
     )
     feeders: dict[Ident, FeederSettings] = Field(default_factory=dict)
     tick_s: float = Field(1.0, gt=0, le=10, description="control loop period between readings")
-    shutdown_grace_s: float = Field(10.0, gt=0, le=300)
+    shutdown_grace_s: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="each of the two shutdown phases (safe currents, then stopping services) "
+        "may take this long; the unit's TimeoutStopSec allows twice the maximum",
+    )
     grid_stale_s: float = Field(
         10.0, gt=0, le=300, description="an older grid reading counts as unknown (fallback)"
     )
