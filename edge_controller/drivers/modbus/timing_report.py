@@ -221,7 +221,7 @@ def _bus_lines(bus_id: str, bus: SerialLineConfig, plan: BusPlan, traffic: Traff
 
 def _period(traffic: Traffic, poll: Poll) -> str:
     period = traffic.period_s(poll.name)
-    return "never" if period is None else f"{period:.2f} s"
+    return f"{period:.2f} s" if period else f"> {traffic.seconds:g} s"
 
 
 def _bus_warnings(bus_id: str, plan: BusPlan, traffic: Traffic) -> list[str]:
@@ -245,10 +245,11 @@ def _bus_warnings(bus_id: str, plan: BusPlan, traffic: Traffic) -> list[str]:
             late.append((period or float("inf"), poll))
     if late:
         _period_s, slowest = max(late, key=lambda entry: entry[0] / entry[1].interval_s)
+        period = traffic.period_s(slowest.name)
+        how = f"every {period:.2f} s" if period else f"not once in {traffic.seconds:g} s"
         lines.append(
             f"WARNING bus {bus_id}: {len(late)} poller(s) read more than {LATE:g}x slower than "
-            f"asked; slowest {slowest.name} every {_period(traffic, slowest)} "
-            f"(poll_interval_s {slowest.interval_s:g})"
+            f"asked; slowest {slowest.name}: {how} (poll_interval_s {slowest.interval_s:g})"
         )
     return lines
 
