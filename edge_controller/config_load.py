@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from edge_controller.config_checks import check_references
+from edge_controller.config_checks import check_references, check_settings
 from edge_controller.config_yaml import (
     ConfigError,
     ConfigIssue,
@@ -19,10 +20,20 @@ from edge_controller.config_yaml import (
     PathKey,
     format_path,
     load_yaml,
+    read_text,
 )
 from edge_controller.settings import ENV_PREFIX, Settings
 
 _SECRET_WORDS = ("password", "secret", "key")
+_ECHO_CHARS = 60  # a wrong value is quoted back up to this length
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid config and what in it may not be what the installer meant."""
+
+    settings: Settings
+    warnings: list[ConfigIssue] = field(default_factory=list)
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
@@ -79,7 +90,10 @@ def _reason(err: ErrorDetails, path: PathKey) -> str:
     message = err["msg"].removeprefix("Value error, ")
     secret = any(word in str(p).lower() for p in path for word in _SECRET_WORDS)
     if isinstance(value, str | int | float | bool) and not secret:
-        message += f" (got {value!r})"
+        shown = repr(value)
+        if len(shown) > _ECHO_CHARS:
+            shown = f"{shown[:_ECHO_CHARS]}... ({len(shown)} characters)"
+        message += f" (got {shown})"
     if isinstance(value, str) and ":" in value and kind.startswith(("int", "float")):
         message += "; write the number plainly (YAML 1.1 would read 1:30 as 90)"
     return message
@@ -109,31 +123,61 @@ def default_profiles() -> dict[str, str]:
     return profile_kinds()
 
 
-def load_settings(path: Path, profiles: Mapping[str, str] | None = None) -> Settings:
+def _env_issues() -> list[ConfigIssue]:
+    """Variables with our prefix whose section does not exist: pydantic would ignore them."""
+    issues = []
+    sections = list(Settings.model_fields)
+    for name in os.environ:
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if section in sections:
+            continue
+        close = difflib.get_close_matches(section, sections, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f" (sections: {', '.join(sections)})"
+        reason = f"unknown section '{section}'{hint}"
+        issues.append(ConfigIssue(section, reason, origin=name))
+    return issues
+
+
+def load_config(path: Path, profiles: Mapping[str, str] | None = None) -> LoadedConfig:
     """Read and validate ``path``; raise ConfigError listing every problem found."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            str(path), [ConfigIssue("", f"cannot read the file: {exc.strerror}")]
-        ) from exc
-    loaded = load_yaml(text, str(path))
-    return settings_from_yaml(
-        loaded, str(path), default_profiles() if profiles is None else profiles
-    )
+    loaded = load_yaml(read_text(path), str(path))
+    return config_from_yaml(loaded, str(path), default_profiles() if profiles is None else profiles)
+
+
+def load_settings(path: Path, profiles: Mapping[str, str] | None = None) -> Settings:
+    """``load_config`` without the warnings."""
+    return load_config(path, profiles).settings
 
 
 def settings_from_yaml(loaded: LoadedYaml, source: str, profiles: Mapping[str, str]) -> Settings:
-    issues = list(loaded.issues)
+    return config_from_yaml(loaded, source, profiles).settings
+
+
+def _issue(loaded: LoadedYaml, path: PathKey, reason: str) -> ConfigIssue:
+    origin = _env_origin(path)
+    return ConfigIssue(format_path(path), reason, None if origin else loaded.line_of(path), origin)
+
+
+def config_from_yaml(loaded: LoadedYaml, source: str, profiles: Mapping[str, str]) -> LoadedConfig:
+    issues = list(loaded.issues) + _env_issues()
     settings: Settings | None = None
     try:
         settings = Settings(**loaded.data)
     except ValidationError as exc:
-        issues += issues_from_validation(exc, loaded)
+        # A value the reader already refused (a 4,000-digit number) is not reported twice.
+        known = {issue.path for issue in loaded.issues}
+        issues += [i for i in issues_from_validation(exc, loaded) if i.path not in known]
     merged = settings.model_dump(mode="python") if settings is not None else loaded.data
     for ref_path, reason in check_references(merged, profiles):
         issues.append(ConfigIssue(format_path(ref_path), reason, loaded.line_of(ref_path)))
+    warnings: list[ConfigIssue] = []
+    if settings is not None:
+        findings = check_settings(settings)
+        issues += [_issue(loaded, path, reason) for path, reason in findings.errors]
+        warnings = [_issue(loaded, path, reason) for path, reason in findings.warnings]
     if issues or settings is None:
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
         raise ConfigError(source, issues)
-    return settings
+    return LoadedConfig(settings, warnings)

@@ -5,17 +5,32 @@ PyYAML resolves plain scalars by YAML 1.1 rules, where ``no`` is False, ``010`` 
 only true/false are booleans, only plain decimal, ``0x``/``0o`` numbers are integers, and anything
 ambiguous stays a string for the typed model to read as the field's type asks (``"010"`` → 10 for
 an integer field, ``"no"`` → False for a boolean field, ``"1:30"`` → an error for a number field).
+
+Reading is bounded in time and memory whatever the file holds: its size, its nesting depth and the
+number of values it stands for once every alias is expanded are limited and checked on the event
+stream before anything is built (a few nested aliases can stand for billions of values), and
+a number too long to be a setting is refused before Python converts it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.reader import ReaderError
 
 PathKey = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 1 << 20  # a 1,000-connector site with comments is a few hundred kB
+MAX_DEPTH = 32  # the deepest key of a site config is six levels down
+MAX_VALUES = 200_000  # keys, values and collections once aliases are expanded
+MAX_NUMBER_CHARS = 64  # longer digit strings are no setting (and Python stops at 4,300 digits)
+# libyaml parses about fifty times faster than the pure-Python reader; both give the same events.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _NULL = re.compile(r"^(~|null|Null|NULL|)$")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
@@ -105,9 +120,14 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return self._sequence(node, path)
         assert isinstance(node, yaml.ScalarNode)
-        if node.style is None:
-            return _plain_scalar(str(node.value))
-        return str(node.value)
+        text = str(node.value)
+        if node.style not in (None, ""):  # quoted or block text (libyaml calls plain "")
+            return text
+        if len(text) > MAX_NUMBER_CHARS and _looks_numeric(text):
+            reason = f"a number of {len(text)} characters: no setting takes one that long"
+            self.issues.append(ConfigIssue(format_path(path), reason, node.start_mark.line + 1))
+            return None
+        return _plain_scalar(text)
 
     def _sequence(self, node: yaml.SequenceNode, path: PathKey) -> list[Any]:
         items = []
@@ -155,16 +175,112 @@ def _merge_sources(node: yaml.Node) -> list[yaml.MappingNode]:
     return []
 
 
-def load_yaml(text: str, source: str = "<config>") -> LoadedYaml:
-    """Parse ``text``; raise ConfigError for syntax errors; return data, lines and soft issues."""
+def _looks_numeric(text: str) -> bool:
+    return any(pattern.match(text) for pattern in (_INT, _HEX, _OCT, _FLOAT))
+
+
+def read_text(path: Path) -> str:
+    """The config file's text: at most MAX_FILE_BYTES, UTF-8; ConfigError naming the problem."""
+    source = str(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = f"cannot read the file: {exc.strerror}"
+        raise ConfigError(source, [ConfigIssue("", reason)]) from exc
+    if len(data) > MAX_FILE_BYTES:
+        reason = (
+            f"the file is larger than {MAX_FILE_BYTES:,} bytes; a site config is a few kB"
+            " (is this the right file?)"
+        )
+        raise ConfigError(source, [ConfigIssue("", reason)])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        reason = (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column} cannot be read;"
+            " save the file as UTF-8"
+        )
+        raise ConfigError(source, [ConfigIssue("", reason, line)]) from exc
+
+
+class _Shape:
+    """Depth and expanded size of a YAML stream, counted on its events (nothing is built)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.anchors: dict[str, int] = {}  # anchor → values it stands for
+        self.open: list[tuple[str | None, int]] = []  # (anchor, values so far) per collection
+        self.total = 0
+
+    def fail(self, event: yaml.Event, reason: str) -> ConfigError:
+        mark = event.start_mark
+        line = mark.line + 1 if mark is not None else None
+        return ConfigError(self.source, [ConfigIssue("", reason, line)])
+
+    def add(self, event: yaml.Event, values: int) -> None:
+        if self.open:
+            anchor, count = self.open[-1]
+            self.open[-1] = (anchor, count + values)
+        else:
+            self.total += values
+        if self.total + sum(count for _, count in self.open) > MAX_VALUES:
+            raise self.fail(
+                event,
+                f"the file stands for more than {MAX_VALUES:,} values once its aliases (*name)"
+                " are expanded; a site config has a few thousand",
+            )
+
+    def feed(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(self.open) >= MAX_DEPTH:
+                raise self.fail(event, f"nested more than {MAX_DEPTH} levels deep")
+            self.open.append((event.anchor, 1))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, count = self.open.pop()
+            if anchor is not None:
+                self.anchors[anchor] = count
+            self.add(event, count)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                self.anchors[event.anchor] = 1
+            self.add(event, 1)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in self.open):
+                raise self.fail(event, f"alias *{event.anchor} refers to a value it is part of")
+            self.add(event, self.anchors.get(str(event.anchor), 1))
+
+
+def _events(text: str) -> Iterator[yaml.Event]:
+    yield from yaml.parse(text, Loader=_LOADER)
+
+
+def _syntax_error(exc: yaml.YAMLError, text: str, source: str) -> ConfigError:
+    line: int | None = None
+    problem = str(exc)
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, [ConfigIssue("", f"YAML syntax: {exc.problem}", line)]) from exc
+        problem = str(exc.problem)
+    elif isinstance(exc, ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+        problem = f"character #x{code:04x} is not allowed in a YAML file"
+    return ConfigError(source, [ConfigIssue("", f"YAML syntax: {problem}", line)])
+
+
+def load_yaml(text: str, source: str = "<config>") -> LoadedYaml:
+    """Parse ``text``; raise ConfigError for syntax errors and for a file too deep or too big
+    once expanded; return data, lines and soft issues."""
+    shape = _Shape(source)
+    try:
+        for event in _events(text):
+            shape.feed(event)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
-        raise ConfigError(source, [ConfigIssue("", f"YAML syntax: {exc}")]) from exc
+        raise _syntax_error(exc, text, source) from exc
     if root is None:
         raise ConfigError(source, [ConfigIssue("", "the file is empty")])
     builder = _Builder()

@@ -291,6 +291,8 @@ class OcppSettings(Section):
             raise ValueError("security profiles 2 and 3 need a wss:// url")
         if self.security_profile == 3 and not (self.client_cert_file and self.client_key_file):
             raise ValueError("security profile 3 needs client_cert_file and client_key_file")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
         return self
 
 

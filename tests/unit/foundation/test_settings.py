@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from edge_controller.config_load import load_settings
+from edge_controller.config_load import load_config, load_settings
 from edge_controller.config_yaml import ConfigError, ConfigIssue
 from edge_controller.settings import Settings
 
@@ -213,3 +213,45 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     load_settings(example)  # the shipped example must itself be a valid config
     undocumented = sorted(key for key in _keys(Settings) if f"{key}:" not in text)
     assert undocumented == []
+
+
+def test_environment_variable_with_a_misspelt_section_is_refused(
+    write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_CONTROLLER__STIE__GRID_LIMIT_A", "10")
+    issues = by_path(problems(write_config(GOOD)))
+    issue = issues["stie"]
+    assert issue.origin == "EDGE_CONTROLLER__STIE__GRID_LIMIT_A"
+    assert "unknown section 'stie'; did you mean 'site'?" in issue.reason
+    assert "EDGE_CONTROLLER__STIE__GRID_LIMIT_A" in str(issue)
+
+
+def test_environment_variable_with_a_misspelt_key_is_refused(
+    write_config: WriteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGE_CONTROLLER__SITE__GRID_LIMT_A", "10")
+    issues = by_path(problems(write_config(GOOD)))
+    assert issues["site.grid_limt_a"].reason.startswith("unknown key")
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o644, True), (0o640, False), (0o600, False)])
+def test_a_world_readable_password_file_is_warned_about(
+    write_config: WriteConfig, tmp_path: Path, mode: int, warned: bool
+) -> None:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("s3cr3t-value\n")
+    secret.chmod(mode)
+    loaded = load_config(write_config(GOOD + f"mqtt:\n  password_file: {secret}\n"), PROFILES)
+    warnings = [str(w) for w in loaded.warnings if w.path == "mqtt.password_file"]
+    if warned:
+        (text,) = warnings
+        assert str(secret) in text and "mode 0644" in text and "(line 33)" in text
+        assert "s3cr3t-value" not in text
+    else:
+        assert warnings == []
+
+
+def test_a_long_wrong_value_is_quoted_shortened(write_config: WriteConfig) -> None:
+    text = GOOD.replace("grid_limit_a: 63", "grid_limit_a: '" + "x" * 5000 + "'")
+    reason = by_path(problems(write_config(text)))["site.grid_limit_a"].reason
+    assert len(reason) < 200 and "5002 characters" in reason
