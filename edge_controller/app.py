@@ -2,7 +2,9 @@
 
 The only module that knows the whole daemon. Signals: SIGTERM/SIGINT → orderly shutdown within
 ``site.shutdown_grace_s``; SIGHUP → re-read the config, apply what can be applied live, log what
-needs a restart.
+needs a restart. The file is read and checked by a child process (``config_reader``), so a slow
+disk or a file that takes long to check never holds up the control loop (and its watchdog
+pings).
 """
 
 from __future__ import annotations
@@ -10,18 +12,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from edge_controller import log
-from edge_controller.config_load import load_settings
-from edge_controller.config_yaml import ConfigError
+from edge_controller.config_load import LoadedConfig
+from edge_controller.config_reader import decode
+from edge_controller.config_yaml import ConfigError, ConfigIssue
 from edge_controller.settings import Settings
 from edge_controller.systemd import Notifier
 
 # Keys whose new value takes effect without a restart (everything else is logged as needing one).
 LIVE_KEYS = ("logging.level", "logging.format")
+RELOAD_TIMEOUT_S = 30.0  # a config file not read and checked by then is refused
+
+_config_log = log.get_logger("config")
 
 
 class Service(Protocol):
@@ -62,25 +70,79 @@ class Daemon:
         self.notifier = notifier
         self.services = services
         self._stop = asyncio.Event()
+        self._reload_wanted = asyncio.Event()
         self._log = log.get_logger("daemon", site=settings.site.id)
 
     def request_stop(self) -> None:
         self._stop.set()
 
-    def reload(self) -> list[str]:
-        """Re-read the config; apply live keys; return the keys that need a restart."""
+    def request_reload(self) -> None:
+        """The SIGHUP handler: only flags the wish; ``_reloads`` does the work."""
+        self._reload_wanted.set()
+
+    async def _reloads(self) -> None:
+        while True:
+            await self._reload_wanted.wait()
+            self._reload_wanted.clear()  # signals meanwhile coalesce into the next reload
+            await self.reload()
+
+    async def reload(self) -> list[str]:
+        """Re-read the config; apply live keys; return the keys that need a restart. READY=1
+        follows RELOADING=1 whatever happens, so systemd never waits for a reload to end."""
         if self.config_path is None:
             return []
         self.notifier.reloading()
+        status = "running (reload refused)"
         try:
-            new = load_settings(self.config_path)
+            loaded = await self._read_config(self.config_path)
         except ConfigError as exc:
             self._log.error(
                 "reload refused: the new config is invalid; keeping the running one",
                 problems=[str(i) for i in exc.issues],
             )
-            self.notifier.ready("running (reload refused)")
             return []
+        except Exception as exc:
+            self._log.exception("reload failed; keeping the running config", error=repr(exc))
+            return []
+        else:
+            status = "running"
+            return self._apply(loaded)
+        finally:
+            self.notifier.ready(status)
+
+    async def _read_config(self, path: Path) -> LoadedConfig:
+        """Read and check ``path`` in a child process (``config_reader``), killed if it takes
+        longer than RELOAD_TIMEOUT_S or when the daemon stops meanwhile."""
+        started_s = time.monotonic()
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "edge_controller.config_reader",
+            str(path),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(RELOAD_TIMEOUT_S):
+                out, err = await child.communicate()
+        except TimeoutError:
+            reason = f"not read and checked within {RELOAD_TIMEOUT_S:g} s"
+            raise ConfigError(str(path), [ConfigIssue("", reason)]) from None
+        finally:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+        loaded = decode(out, err, child.returncode, str(path))
+        took_s = round(time.monotonic() - started_s, 3)
+        _config_log.debug("config read", path=str(path), took_s=took_s)
+        return loaded
+
+    def _apply(self, loaded: LoadedConfig) -> list[str]:
+        new = loaded.settings
+        log.redactor.set_secrets([*self.settings.secrets(), *new.secrets()])
+        for warning in loaded.warnings:
+            self._log.warning("config warning", problem=str(warning))
         keys = changed_keys(self.settings, new)
         live = [k for k in keys if k in LIVE_KEYS]
         restart = [k for k in keys if k not in LIVE_KEYS]
@@ -88,20 +150,21 @@ class Daemon:
             log.configure(new.logging.level, new.logging.format)
             self.settings = self.settings.model_copy(update={"logging": new.logging})
         self._log.info("config reloaded", applied=live, needs_restart=restart)
-        self.notifier.ready("running")
         return restart
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(s.run(), name=type(s).__name__) for s in self.services]
+                reloads = group.create_task(self._reloads(), name="reloads")
                 self.notifier.ready()
                 self._log.info("started", services=[t.get_name() for t in tasks])
                 await self._stop.wait()
+                reloads.cancel()
                 self.notifier.stopping()
                 self._log.info("stopping")
                 await self._shutdown(tasks)

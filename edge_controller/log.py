@@ -1,10 +1,19 @@
-"""structlog set-up: JSON lines for journald, readable console on a TTY; secrets redacted."""
+"""structlog set-up: JSON lines for journald, readable console on a TTY; secrets redacted.
+
+structlog hands every logger the configuration of the moment it is bound, and most loggers are
+bound once (at import, or when a service is built). So the configuration never changes after
+this module is imported: one processor chain and one output, both of which consult the current
+level, renderer and stream. ``configure()`` (at start, again on SIGHUP) only changes those, and
+every logger, however early it was bound, follows at once.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import structlog
@@ -17,6 +26,10 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+# structlog's method names → level (exception() logs through error()).
+_METHOD_LEVELS = _LEVELS | {"warn": logging.WARNING, "critical": logging.CRITICAL,
+                            "fatal": logging.CRITICAL, "exception": logging.ERROR,
+                            "msg": logging.INFO}  # fmt: skip
 
 
 class SecretRedactor:
@@ -56,30 +69,85 @@ class SecretRedactor:
 redactor = SecretRedactor()
 
 
+@dataclass
+class _Current:
+    """What every logger consults on every line (changed by ``configure``)."""
+
+    level: int = logging.INFO
+    renderer: Any = field(default_factory=structlog.processors.JSONRenderer)
+    stream: TextIO | None = None  # None: sys.stdout as it is when the line is written
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_current = _Current()
+
+
+def _level_filter(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if _METHOD_LEVELS.get(method, logging.INFO) < _current.level:
+        raise structlog.DropEvent
+    return event
+
+
+def _render(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+    return _current.renderer(logger, method, event)
+
+
+class _Output:
+    """Writes each rendered line to the current stream (lines from threads are not mixed)."""
+
+    def msg(self, message: str) -> None:
+        stream = _current.stream or sys.stdout
+        with _current.lock:
+            stream.write(message + "\n")
+            stream.flush()
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
+
+
+def _output(*args: Any) -> _Output:
+    return _Output()
+
+
+_PROCESSORS: list[Any] = [
+    _level_filter,
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.processors.format_exc_info,
+    redactor,
+    _render,
+]
+
+
+def _install() -> None:
+    structlog.configure(
+        processors=_PROCESSORS,
+        # Level filtering is the first processor, so a changed level reaches bound loggers too.
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        logger_factory=_output,
+        cache_logger_on_first_use=False,
+    )
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Configure structlog once per process (again on SIGHUP for a new level)."""
+    """Set the level, format and output of every logger, including those bound before."""
     out = stream or sys.stdout
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
-    renderer: Any = (
+    _current.renderer = (
         structlog.processors.JSONRenderer()
         if as_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            redactor,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
-    )
+    _current.level = _LEVELS[level]
+    _current.stream = stream
+    _install()  # again, in case something else configured structlog meanwhile
 
 
 def get_logger(component: str, **ids: Any) -> Any:
     """A logger whose every line names its component and any device/connector ids."""
     return structlog.get_logger().bind(component=component, **ids)
+
+
+configure()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 
 class Notifier:
@@ -45,7 +46,8 @@ class Notifier:
         return self.notify("STOPPING=1")
 
     def reloading(self) -> bool:
-        return self.notify("RELOADING=1")
+        # MONOTONIC_USEC lets systemd (Type=notify-reload) tell this reload from an earlier one.
+        return self.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
 
     def close(self) -> None:
         if self._socket is not None:

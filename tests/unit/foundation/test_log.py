@@ -5,16 +5,18 @@ import json
 from collections.abc import Iterator
 
 import pytest
-import structlog
+from structlog.testing import capture_logs
 
 from edge_controller import log
+
+BOUND_AT_IMPORT = log.get_logger("early")  # as every module-level logger is
 
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """These tests configure the process-wide logger; later tests expect the defaults."""
     yield
-    structlog.reset_defaults()
+    log.configure()
     log.redactor.set_secrets([])
 
 
@@ -45,3 +47,31 @@ def test_level_filters_and_console_format() -> None:
     text = stream.getvalue()
     assert "shown" in text and "hidden" not in text
     assert not text.lstrip().startswith("{")
+
+
+def test_loggers_bound_before_a_reconfigure_follow_its_level_and_format() -> None:
+    """What SIGHUP does: a logger bound at import, and one bound by a running service, both
+    take the new level and format."""
+    stream = io.StringIO()
+    log.configure("info", "json", stream)
+    service = log.get_logger("service", device="wb1")
+    BOUND_AT_IMPORT.debug("hidden before")
+    service.info("as json")
+    log.configure("debug", "console", stream)
+    BOUND_AT_IMPORT.debug("shown after")
+    service.debug("as text")
+    lines = stream.getvalue().splitlines()
+    assert json.loads(lines[0])["event"] == "as json"
+    assert "hidden before" not in stream.getvalue()
+    assert "shown after" in lines[1] and "component=early" in lines[1]
+    assert "as text" in lines[2] and not lines[2].startswith("{")
+    log.configure("warning", "json", stream)
+    BOUND_AT_IMPORT.info("hidden again")
+    assert "hidden again" not in stream.getvalue()
+
+
+def test_a_reconfigure_keeps_test_capture_working_for_early_loggers() -> None:
+    log.configure("warning", "json", io.StringIO())
+    with capture_logs() as logs:
+        BOUND_AT_IMPORT.info("seen by the capture")
+    assert [entry["event"] for entry in logs] == ["seen by the capture"]
