@@ -34,6 +34,7 @@ from edge_controller.services.status_relay import StatusRelay
 from edge_controller.settings import Settings
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
+from edge_controller.storage.guard import StorageGuard
 from edge_controller.storage.outbox import Outbox
 from edge_controller.systemd import Notifier
 
@@ -250,9 +251,9 @@ async def build_site(
     settings: Settings, notifier: Notifier, stack: contextlib.AsyncExitStack
 ) -> list[Any]:
     """Every service of the site, ready for the TaskGroup (order matters only for shutdown)."""
-    settings.storage.state_dir.mkdir(parents=True, exist_ok=True)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_path)  # creates the state directory
     stack.push_async_callback(db.close)
+    guard = StorageGuard(db)
     hw = await open_hardware(settings, stack)
     site, policy = balancing_site(settings)
     relay_target: list[SessionManager] = []
@@ -287,6 +288,7 @@ async def build_site(
     relay_target.append(sessions)
     await sessions.recover()
     views = SiteViews(controller, sessions, hw.device_views)
+    views.set_storage_alarm(lambda: guard.alarm)
     services: list[Any] = [
         sessions,  # shut down first: closes sessions with their final meter values
         controller,  # then every charger to its safe current
@@ -295,6 +297,7 @@ async def build_site(
         StorageHousekeeping(
             outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400
         ),
+        guard,
     ]
     if settings.readers:
         readers = build_readers(settings, sessions)

@@ -90,12 +90,16 @@ class SiteViews:
     ) -> None:
         self._site, self._sessions = site, sessions
         self._devices, self._uplink = list(devices), uplink
+        self._storage_alarm: Callable[[], str | None] = lambda: None
 
     def add_devices(self, source: Callable[[], Sequence[DeviceView]]) -> None:
         self._devices.append(source)
 
     def set_uplink(self, source: Callable[[], tuple[bool, int]]) -> None:
         self._uplink = source
+
+    def set_storage_alarm(self, source: Callable[[], str | None]) -> None:
+        self._storage_alarm = source
 
     def compose(self, view: SiteView) -> SiteView:
         connectors = tuple(self._connector(c) for c in view.connectors)
@@ -107,6 +111,7 @@ class SiteViews:
             devices=view.devices + extra,
             uplink_online=online,
             outbox_backlog=backlog,
+            storage_alarm=self._storage_alarm(),
         )
 
     def current(self) -> SiteView:

@@ -1,6 +1,14 @@
 """Command line: `edge-controller <command>`.
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+Exit codes (systemd restarts on 1 only: RestartPreventExitStatus=2 3 4):
+  0  ok
+  1  runtime failure; starting again may help (a full disk, a database locked by another
+     process, an I/O error, an unexpected error)
+  2  bad configuration or usage
+  3  installation problem: the state directory or the database file cannot be written
+     (ownership, permissions, a read-only file system)
+  4  the recorded data needs an operator: the database is damaged (a copy is kept), missing or
+     empty although one existed, or written by a newer release
 """
 
 from __future__ import annotations
@@ -19,11 +27,12 @@ from typing import Any
 
 from edge_controller import __version__, log
 from edge_controller.api.render import Screen, render
-from edge_controller.config_load import load_settings
+from edge_controller.config_load import LoadedConfig, load_config
 from edge_controller.config_yaml import ConfigError
 from edge_controller.settings import Settings
+from edge_controller.storage.errors import NeedsOperator, StateDirUnusable, StorageError
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INSTALL, EXIT_DATA = 0, 1, 2, 3, 4
 DEFAULT_CONFIG = Path("/etc/edge-controller/config.yaml")
 ALLOW_REMOTE_HELP = "listen on a non-loopback address on purpose (there is no authentication)"
 
@@ -32,10 +41,14 @@ class UsageError(Exception):
     """Bad arguments: exit code 2."""
 
 
+def _load_config(path: Path) -> LoadedConfig:
+    loaded = load_config(path)
+    log.redactor.set_secrets(loaded.settings.secrets())
+    return loaded
+
+
 def _load(path: Path) -> Settings:
-    settings = load_settings(path)
-    log.redactor.set_secrets(settings.secrets())
-    return settings
+    return _load_config(path).settings
 
 
 def summary(settings: Settings) -> list[str]:
@@ -94,8 +107,11 @@ def summary(settings: Settings) -> list[str]:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    settings = _load(args.file)
+    loaded = _load_config(args.file)
+    settings = loaded.settings
     print(f"{args.file}: OK")
+    for warning in loaded.warnings:
+        print(f"  warning: {warning}")
     for line in summary(settings):
         print(f"  {line}")
     from edge_controller.drivers.registry import bus_timing_report
@@ -106,8 +122,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    loaded = _load_config(args.config)
+    settings = loaded.settings
     log.configure(settings.logging.level, settings.logging.format)
+    for warning in loaded.warnings:
+        log.get_logger("config").warning("config warning", problem=str(warning))
     from edge_controller.app import run_daemon
 
     asyncio.run(run_daemon(settings, args.config))
@@ -254,6 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _storage_failure(exc: StorageError) -> int:
+    """One line naming the cause, and the exit code that tells systemd whether to retry."""
+    code = EXIT_FAILURE
+    if isinstance(exc, StateDirUnusable):
+        code = EXIT_INSTALL
+    elif isinstance(exc, NeedsOperator):
+        code = EXIT_DATA
+    log.get_logger("cli").critical("storage unusable", error=str(exc), exit_code=code)
+    print(f"edge-controller: {exc}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -270,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"edge-controller: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StorageError as exc:
+        return _storage_failure(exc)
     except KeyboardInterrupt:
         return EXIT_OK
     except BrokenPipeError:  # `edge-controller status | head`: the reader left, nothing to say

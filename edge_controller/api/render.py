@@ -72,6 +72,7 @@ def header(view: SiteView) -> list[str]:
         f"outbox backlog {view.outbox_backlog}",
         grid,
         headroom,
+        *([f"STORAGE ALARM: {view.storage_alarm}"] if view.storage_alarm else []),
     ]
 
 

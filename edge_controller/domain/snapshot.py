@@ -88,3 +88,4 @@ class SiteView:
     grid_import_energy_wh: float | None = None
     grid_export_energy_wh: float | None = None
     waiting_for: tuple[str, ...] = ()  # devices of the control loop not read once yet
+    storage_alarm: str | None = None  # the database file was removed or replaced under us

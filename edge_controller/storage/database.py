@@ -25,7 +25,8 @@ from typing import Any, Literal, TypeVar
 from edge_controller.log import get_logger
 from edge_controller.storage.backup import backup_connection
 from edge_controller.storage.errors import StorageError
-from edge_controller.storage.startup import apply_pragmas, prepare
+from edge_controller.storage.guard import FileCheck, FileIds, change_of, file_ids, restore
+from edge_controller.storage.startup import apply_pragmas, explain, prepare, write_marker
 from edge_controller.storage.worker import SqliteWorker
 
 T = TypeVar("T")
@@ -40,10 +41,11 @@ log = get_logger("storage")
 class Database:
     """Use ``await Database.open(path)``; close with ``await db.close()``."""
 
-    def __init__(self, worker: SqliteWorker, path: Path, version: int) -> None:
+    def __init__(self, worker: SqliteWorker, path: Path, version: int, files: FileIds) -> None:
         self._worker = worker
         self.path = path
         self.schema_version = version
+        self._files = files  # the files the connection opened; read and set on its thread
         self._lock = asyncio.Lock()
         self._pending: list[_Pending] = []
         self.commits = 0
@@ -56,9 +58,32 @@ class Database:
             version = await asyncio.to_thread(prepare, path, at_s)
             worker = await SqliteWorker.start(path, apply_pragmas)
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError(f"cannot open database {path}: {exc}") from exc
+            raise explain(exc, path) from exc
+        files = await worker.call(lambda _: file_ids(path))
         log.info("database opened", path=str(path), schema_version=version)
-        return cls(worker, path, version)
+        return cls(worker, path, version, files)
+
+    async def verify_files(self, at_s: float) -> FileCheck | None:
+        """Compare the files at ``path`` with the open ones; if they were removed, replaced or
+        emptied, put the open database back at ``path`` (see ``storage.guard``)."""
+        found: list[FileCheck] = []
+
+        def check(conn: sqlite3.Connection) -> sqlite3.Connection:
+            change = change_of(self.path, self._files)
+            if change is None:
+                return conn
+            try:
+                fresh, moved = restore(conn, self.path, self._files, apply_pragmas, at_s)
+                write_marker(self.path, at_s)
+            except (sqlite3.Error, OSError, StorageError) as exc:
+                found.append(FileCheck(change, restored=False, error=str(exc)))
+                return conn
+            self._files = file_ids(self.path)
+            found.append(FileCheck(change, restored=True, set_aside=moved))
+            return fresh
+
+        await self._worker.replace(check)
+        return found[0] if found else None
 
     async def close(self) -> None:
         async with self._lock:

@@ -70,15 +70,35 @@ class SqliteWorker:
         return worker
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(connection, *args)`` on the connection's thread."""
+        """Run ``fn(connection, *args)`` on the connection's thread, with the connection of the
+        moment it runs (``replace`` may have swapped it meanwhile)."""
         if self._conn is None:
             raise RuntimeError("the database connection is closed")
-        return await self._submit(functools.partial(fn, self._conn, *args))
+        return await self._submit(functools.partial(self._on_current, fn, args))
+
+    async def replace(self, swap: Callable[[sqlite3.Connection], sqlite3.Connection]) -> None:
+        """Run ``swap(connection)`` on the connection's thread; the connection it returns serves
+        every job after it (jobs queued meanwhile included)."""
+        await self.call(self._swap, swap)
+
+    def _on_current(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._conn is None:
+            raise RuntimeError("the database connection is closed")
+        return fn(self._conn, *args)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _swap(
+        self, conn: sqlite3.Connection, swap: Callable[[sqlite3.Connection], sqlite3.Connection]
+    ) -> None:
+        self._conn = swap(conn)
 
     async def stop(self) -> None:
         if self._conn is not None:
-            conn, self._conn = self._conn, None
-            await self._submit(conn.close)
+            await self._submit(self._close)  # after the jobs queued before it
         self._jobs.put(None)
         await asyncio.to_thread(self._thread.join)
 

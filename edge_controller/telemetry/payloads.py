@@ -84,6 +84,7 @@ def site_payload(view: SiteView) -> JsonDict:
         ],
         "uplink_online": view.uplink_online,
         "outbox_backlog": view.outbox_backlog,
+        "storage_alarm": view.storage_alarm,
         "at_s": _num(view.at_s, 3),
     }
 

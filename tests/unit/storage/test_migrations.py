@@ -6,7 +6,11 @@ from pathlib import Path
 import pytest
 
 from edge_controller.storage.database import Database
-from edge_controller.storage.errors import DatabaseCorrupt, SchemaTooNew, StorageError
+from edge_controller.storage.errors import (
+    DatabaseCorrupt,
+    SchemaTooNew,
+    StateDirUnusable,
+)
 from edge_controller.storage.migrations import LATEST_VERSION, migrate, schema_version
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
@@ -103,5 +107,5 @@ async def test_damaged_pages_fail_the_integrity_check(tmp_path: Path) -> None:
 async def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(StorageError, match="cannot open database"):
+    with pytest.raises(StateDirUnusable, match=f"{blocker} is a file, not a directory"):
         await Database.open(blocker / "state" / "edge.db")

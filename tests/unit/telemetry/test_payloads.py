@@ -97,3 +97,16 @@ def test_reconnect_delay_grows_with_jitter_and_is_capped() -> None:
     assert all(0.5 <= d <= 30.0 for d in delays)
     assert delays[-1] >= 15.0  # capped at 30 s, at least half of it
     assert reconnect_delay_s(3, 1.0, 30.0, rng) != reconnect_delay_s(3, 1.0, 30.0, rng)
+
+
+def test_the_storage_alarm_of_the_view_is_published_and_shown() -> None:
+    from edge_controller.api.codec import site_from_json, site_to_json
+    from edge_controller.api.render import render
+
+    alarm = "edge.db was removed at 2026-01-01 00:00:00 UTC; the database was put back"
+    view = SiteView("s", None, 40.0, None, None, storage_alarm=alarm)
+    assert site_payload(view)["storage_alarm"] == alarm
+    assert site_payload(SITE)["storage_alarm"] is None
+    assert site_from_json(site_to_json(view)).storage_alarm == alarm  # `status --json`
+    assert f"STORAGE ALARM: {alarm}" in render(view)
+    assert "STORAGE ALARM" not in render(SITE)

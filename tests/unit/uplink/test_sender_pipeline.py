@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_controller.storage.database import Database
+from edge_controller.storage.errors import marker_path
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.outbox_journal import AckJournal, journal_path
 from edge_controller.uplink.sender_acks import AckPipeline
@@ -146,8 +147,10 @@ async def test_acks_journaled_during_a_table_write_stay_durable(
 
 
 def _remove_database(path: Path) -> None:
+    """As an operator starting with an empty database on purpose does (marker included)."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    marker_path(path).unlink()
 
 
 async def _crash_and_replace_database(path: Path) -> None:
