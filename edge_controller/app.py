@@ -94,7 +94,8 @@ class Daemon:
         self.notifier.reloading()
         status = "running (reload refused)"
         try:
-            loaded = await self._read_config(self.config_path)
+            restart = self._apply(await self._read_config(self.config_path))
+            status = "running"
         except ConfigError as exc:
             self._log.error(
                 "reload refused: the new config is invalid; keeping the running one",
@@ -104,11 +105,9 @@ class Daemon:
         except Exception as exc:
             self._log.exception("reload failed; keeping the running config", error=repr(exc))
             return []
-        else:
-            status = "running"
-            return self._apply(loaded)
         finally:
             self.notifier.ready(status)
+        return restart
 
     async def _read_config(self, path: Path) -> LoadedConfig:
         """Read and check ``path`` in a child process (``config_reader``), killed if it takes

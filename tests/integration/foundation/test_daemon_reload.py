@@ -164,10 +164,16 @@ def test_a_hostile_file_on_sighup_is_refused_and_ready_follows(
     proc = running(tmp_path, notify, text, procs)
     config = tmp_path / "site.yaml"
     config.write_bytes(content)
-    reload(proc, notify)
+    refused_at = reload(proc, notify)
     assert proc.poll() is None
     config.write_text(text.replace("32", "40"))  # a good file is taken again afterwards
-    reload(proc, notify)
+    taken_at = reload(proc, notify)
+
+    def ready_after(index: int) -> str:
+        return next(m for m in notify.messages[index:] if "READY=1" in m)
+
+    assert ready_after(refused_at).endswith("STATUS=running (reload refused)")
+    assert ready_after(taken_at).endswith("STATUS=running")
     code, out, _ = finish(proc)
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -202,3 +208,25 @@ def test_sighup_changes_level_and_format_of_loggers_bound_before(
     after = lines[switch:]
     assert after and not any(line.startswith("{") for line in after), after
     assert any("stopped" in line and "component=daemon" in line for line in after)
+
+
+def test_stopping_during_a_stuck_reload_stops_in_order_and_leaves_no_reader(
+    tmp_path: Path, notify: TimedNotifySocket, procs: list[subprocess.Popen[str]]
+) -> None:
+    proc = running(tmp_path, notify, config_text(tmp_path), procs)
+    config = tmp_path / "site.yaml"
+    config.unlink()
+    os.mkfifo(config)  # nobody ever writes: the reader waits forever
+    seen = len(notify.messages)
+    proc.send_signal(signal.SIGHUP)
+    notify.wait_for("RELOADING=1", after=seen)
+    code, out, _ = finish(proc)  # SIGTERM
+    assert code == 0
+    assert "stopped" in out.splitlines()[-1]
+    readers = subprocess.run(
+        ["pgrep", "-f", f"edge_controller.config_reader {config}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert readers.stdout.strip() == ""
