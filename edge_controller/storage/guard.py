@@ -116,17 +116,19 @@ def restore(
     at_s: float,
 ) -> tuple[sqlite3.Connection, tuple[Path, ...]]:
     """On the database thread: put the open database back at ``path``; returns the connection
-    on the restored file and the files set aside. Raises (with ``conn`` untouched) when the copy
-    cannot be made."""
+    on the restored file and the files set aside. Raises, with ``conn`` still open and in use,
+    when the copy cannot be made or moved into place."""
     temp = _copy_of(conn, path)
     try:
         moved = _set_aside(path, known, at_s)
+        os.replace(temp, path)
+        _fsync(path.parent)
     except OSError:
         temp.unlink(missing_ok=True)
         raise
-    conn.close()  # from here on the copy is the database
-    os.replace(temp, path)
-    _fsync(path.parent)
+    # The old connection still holds the old files; closing it also removes a -wal of ours
+    # left at the path, which must not be read as the copy's.
+    conn.close()
     fresh = sqlite3.connect(path, isolation_level=None)
     fresh.row_factory = conn.row_factory
     setup(fresh)
