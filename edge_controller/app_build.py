@@ -229,6 +229,7 @@ def build_uplink(settings: Settings, topology: Any, link: UplinkLink, core: Core
         status=ua.ConnectorStatus(views),
         outbox=outbox,
         meters=ua.ConnectorMeters(controller),
+        samples=ua.SessionSampleRecorder(sessions.recorder),
         limits=ua.CsmsLimits(controller, topology, settings.ocpp.topology == "site"),
         electrical=Electrical(settings.site.nominal_voltage_v, settings.site.phases),
         max_current_a=settings.site.grid_limit_a,

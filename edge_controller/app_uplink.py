@@ -16,10 +16,12 @@ from edge_controller.domain.model import Limit
 from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.log import get_logger
 from edge_controller.services.session_manager import SessionManager
+from edge_controller.services.session_recorder import SessionRecorder
 from edge_controller.services.site_controller import SiteController
 from edge_controller.settings import Settings
 from edge_controller.storage.outbox import Outbox
-from edge_controller.uplink.ports import MeterSample
+from edge_controller.storage.sessions_store import QueuedMessage
+from edge_controller.uplink.ports import MeterSample, SessionSample
 from edge_controller.uplink.topology import Topology
 
 log = get_logger("uplink.adapters")
@@ -88,6 +90,25 @@ class ConnectorMeters:
             voltage_v=reading.voltage_v,
             offered_current_a=offered,
         )
+
+
+class SessionSampleRecorder:
+    """The uplink's samples of running sessions go through the session recorder: the register
+    is kept as the session's last known one in the same commit as the MeterValues message."""
+
+    def __init__(self, recorder: SessionRecorder) -> None:
+        self._recorder = recorder
+
+    async def record_sample(self, sample: SessionSample) -> bool:
+        messages = (
+            (QueuedMessage(sample.identity, "MeterValues", sample.payload, "sample"),)
+            if sample.payload is not None
+            else ()
+        )
+        return await self._recorder.record_sample(
+            sample.session_local_id, sample.connector_id, sample.at_s,
+            (sample.energy_wh, sample.context), messages,
+        )  # fmt: skip
 
 
 class CsmsLimits:

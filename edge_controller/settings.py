@@ -266,7 +266,8 @@ class OcppSettings(Section):
     dead_timeout_s: float = Field(20.0, gt=0, le=600, description="no pong within → reconnect")
     reconnect_min_s: float = Field(1.0, gt=0, le=600)
     reconnect_max_s: float = Field(120.0, gt=0, le=3600)
-    max_frame_bytes: int = Field(65536, ge=1024, le=16_777_216)
+    # Fits a SendLocalList of the whole local list (uplink.frames.full_local_list_bytes).
+    max_frame_bytes: int = Field(2_097_152, ge=1024, le=16_777_216)
     transaction_message_attempts: int = Field(3, ge=1, le=100)
     transaction_message_retry_interval_s: float = Field(30.0, gt=0, le=3600)
     meter_value_sample_interval_s: float = Field(60.0, ge=0, le=86400, description="0 = off")

@@ -138,6 +138,11 @@ class SessionManager:
     def events(self) -> SessionEvents:
         return self._actions.events
 
+    @property
+    def recorder(self) -> SessionRecorder:
+        """Records session facts; samples taken elsewhere (the uplink) go through it too."""
+        return self._actions.recorder
+
     # --- inputs ---------------------------------------------------------------------------
     async def recover(self) -> list[SessionRecord]:
         """Load sessions left open by a crash; each is resumed or closed on the first status."""

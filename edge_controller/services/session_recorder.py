@@ -21,6 +21,7 @@ from edge_controller.storage.sessions_store import (
     SessionRecord,
     SessionStart,
     SessionStore,
+    StopFacts,
 )
 
 log = get_logger("sessions")
@@ -127,6 +128,31 @@ class SessionRecorder:
         self._queued(messages if recorded else ())
         return energy if recorded else None
 
+    async def record_sample(
+        self,
+        local_id: int,
+        connector_id: str,
+        at_s: float,
+        energy: tuple[float | None, str],
+        messages: tuple[QueuedMessage, ...],
+    ) -> bool:
+        """A sample another part took (the uplink, with OCPP on): its register (``energy``:
+        register, context) becomes the session's last known one, durable with its messages."""
+        raw_wh, context = energy
+        energy_wh = None if raw_wh is None else self._kept(connector_id, round(raw_wh))
+        recorded = await self.store.sample(
+            local_id, at_s, energy_wh, context=context, messages=messages
+        )
+        self._queued(messages if recorded else ())
+        return recorded
+
+    def _kept(self, connector_id: str, energy_wh: int) -> int:
+        """The register of a running session never steps back (a glitch keeps the last)."""
+        last_wh = self._last.get(connector_id)
+        kept_wh = energy_wh if last_wh is None else max(energy_wh, last_wh)
+        self._last[connector_id] = kept_wh
+        return kept_wh
+
     async def close(
         self,
         record: SessionRecord,
@@ -136,21 +162,27 @@ class SessionRecorder:
         id_tag: str | None = None,
         use_last_known: bool = False,
     ) -> tuple[SessionRecord, bool]:
-        """Close exactly once; the stop value is never below the last recorded one."""
+        """Close exactly once; the stop value is never below the last recorded one.
+
+        ``use_last_known`` (power loss): the stop is the last durable register at its time,
+        not the restart's moment."""
         energy = None if use_last_known else await self.read_energy(record.connector_id)
         known_wh = max(record.last_meter_wh, self._last.get(record.connector_id, 0))
         meter_wh = max(energy.energy_wh, known_wh) if energy else known_wh
         identity = self._identity(record.connector_id)
         begin = (record.start_at_s, record.meter_start_wh) if self.stop_transaction_data else None
-        messages = (
-            (stop_message(identity, id_tag, meter_wh, now_s, reason.value, begin=begin),)
-            if identity
-            else ()
-        )
+
+        def render(stop: StopFacts) -> tuple[QueuedMessage, ...]:
+            if not identity:
+                return ()
+            return (stop_message(identity, id_tag, stop.meter_wh, stop.at_s, reason.value,
+                                 begin=begin),)  # fmt: skip
+
         closed, changed = await self.store.stop(
-            record.local_id, now_s, meter_wh, reason.value, stop_id_tag=id_tag, messages=messages
-        )
-        self._queued(messages if changed else ())
+            record.local_id, now_s, meter_wh, reason.value,
+            stop_id_tag=id_tag, last_known=use_last_known, render=render,
+        )  # fmt: skip
+        self._queued((identity,) if changed and identity else ())
         return closed, changed
 
     def _identity(self, connector_id: str) -> str | None:

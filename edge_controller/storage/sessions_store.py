@@ -7,6 +7,7 @@ both are durable or neither is, so a crash can neither lose nor duplicate a mess
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,17 @@ class QueuedMessage:
     action: str
     payload: dict[str, Any]
     kind: MessageKind = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class StopFacts:
+    """When a session stopped and its energy register then, as recorded."""
+
+    at_s: float
+    meter_wh: int
+
+
+Render = Callable[[StopFacts], tuple[QueuedMessage, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +158,34 @@ class SessionStore:
         self,
         local_id: int,
         at_s: float,
-        energy_wh: int,
+        energy_wh: int | None,
         *,
         power_w: float | None = None,
         context: str = "Sample.Periodic",
         messages: tuple[QueuedMessage, ...] = (),
     ) -> bool:
-        """Record a meter value of an open session; False (nothing recorded) if it is closed."""
+        """Record a meter value of an open session; False (nothing recorded) if it is closed.
+
+        The register and its time become the session's last known ones (never lower than
+        before): a session closed after a power loss stops there. ``energy_wh`` None: the
+        messages are queued, the register is unknown and stays as it was."""
 
         def job(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE sessions SET last_meter_wh = ?, last_meter_at_s = ?"
+                "UPDATE sessions SET last_meter_wh = max(last_meter_wh, coalesce(?, 0)),"
+                " last_meter_at_s = CASE WHEN ? IS NULL THEN last_meter_at_s"
+                " ELSE max(last_meter_at_s, ?) END"
                 " WHERE local_id = ? AND stop_at_s IS NULL",
-                (energy_wh, at_s, local_id),
+                (energy_wh, energy_wh, at_s, local_id),
             )
             if cursor.rowcount != 1:
                 return False
-            conn.execute(
-                "INSERT INTO meter_values (session_local_id, at_s, energy_wh, power_w, context)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (local_id, at_s, energy_wh, power_w, context),
-            )
+            if energy_wh is not None:
+                conn.execute(
+                    "INSERT INTO meter_values (session_local_id, at_s, energy_wh, power_w,"
+                    " context) VALUES (?, ?, ?, ?, ?)",
+                    (local_id, at_s, energy_wh, power_w, context),
+                )
             _queue(conn, local_id, at_s, messages)
             return True
 
@@ -180,25 +199,41 @@ class SessionStore:
         reason: str,
         *,
         stop_id_tag: str | None = None,
+        last_known: bool = False,
+        render: Render | None = None,
         messages: tuple[QueuedMessage, ...] = (),
     ) -> tuple[SessionRecord, bool]:
-        """Close a session exactly once; returns (record, whether this call closed it)."""
+        """Close a session exactly once; returns (record, whether this call closed it).
+
+        The stop is never before nor below the last recorded value. ``last_known`` (a power
+        loss: nobody can say when the EV left): the stop is the last recorded register at its
+        time. ``render`` builds the messages from the stop as recorded (time, register);
+        without it ``messages`` are queued as given."""
 
         def job(conn: sqlite3.Connection) -> tuple[SessionRecord, bool]:
-            cursor = conn.execute(
-                "UPDATE sessions SET stop_at_s = ?, meter_stop_wh = ?, last_meter_wh = ?,"
-                " last_meter_at_s = ?, stop_reason = ?, stop_id_tag = ?"
+            row = conn.execute(
+                "SELECT last_meter_wh, last_meter_at_s FROM sessions"
                 " WHERE local_id = ? AND stop_at_s IS NULL",
-                (at_s, meter_wh, meter_wh, at_s, reason, stop_id_tag, local_id),
-            )
-            if cursor.rowcount != 1:
+                (local_id,),
+            ).fetchone()
+            if row is None:
                 return _fetch(conn, local_id), False
+            last_wh, last_at_s = int(row[0]), float(row[1])
+            stop = StopFacts(last_at_s, last_wh) if last_known else (
+                StopFacts(max(at_s, last_at_s), max(meter_wh, last_wh))
+            )  # fmt: skip
+            conn.execute(
+                "UPDATE sessions SET stop_at_s = ?, meter_stop_wh = ?, last_meter_wh = ?,"
+                " last_meter_at_s = ?, stop_reason = ?, stop_id_tag = ? WHERE local_id = ?",
+                (stop.at_s, stop.meter_wh, stop.meter_wh, stop.at_s, reason, stop_id_tag,
+                 local_id),
+            )  # fmt: skip
             conn.execute(
                 "INSERT INTO meter_values (session_local_id, at_s, energy_wh, context)"
                 " VALUES (?, ?, ?, 'Transaction.End')",
-                (local_id, at_s, meter_wh),
+                (local_id, stop.at_s, stop.meter_wh),
             )
-            _queue(conn, local_id, at_s, messages)
+            _queue(conn, local_id, stop.at_s, render(stop) if render is not None else messages)
             return _fetch(conn, local_id), True
 
         return await self._db.write(job)

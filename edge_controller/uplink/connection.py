@@ -15,6 +15,7 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 
 from edge_controller.settings import OcppSettings
+from edge_controller.uplink import frames
 
 SUBPROTOCOL = "ocpp1.6"
 HANDSHAKE_TIMEOUT_S = 15.0
@@ -56,8 +57,8 @@ def connect_kwargs(
         "ssl": tls_context(settings) if url.startswith("wss://") else None,
         "ping_interval": settings.ping_interval_s,
         "ping_timeout": settings.dead_timeout_s,
-        # Hard limit well above the soft one: oversize frames get a CALLERROR, not a close.
-        "max_size": settings.max_frame_bytes * 4,
+        # Hard limit above the soft one: oversize frames get a CALLERROR, not a close.
+        "max_size": frames.hard_limit_bytes(settings.max_frame_bytes),
         "open_timeout": HANDSHAKE_TIMEOUT_S,
         "close_timeout": min(2.0, settings.dead_timeout_s),  # a dead peer answers no close
         "compression": None,

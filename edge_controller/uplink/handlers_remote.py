@@ -132,8 +132,10 @@ class RemoteHandlers:
         if type == "Operative" and connector_id == 0:
             for number in numbers:
                 self.link.config.set_operative(number, True)
+        # Only going out of service waits for a running transaction; Operative takes effect
+        # at once (and cancels an Inoperative still waiting for the transaction's end).
         views = self._views()
-        busy = any(
+        busy = type == "Inoperative" and any(
             (local := self._local_id(n)) in views and views[local].session_id for n in numbers
         )
         return call_result.ChangeAvailability(status="Scheduled" if busy else "Accepted")

@@ -79,7 +79,7 @@ class SmartHandlers:
         valid = connector_id == 0 or connector_id in self.link.connector_numbers()
         if smart is None or not valid:
             return call_result.GetCompositeSchedule(status="Rejected")
-        now_s = self.link.clock.now_s(self.link.now_s())
+        now_s = self.link.clock.csms_now_s(self.link.now_s())
         transaction = await self._transaction(connector_id) if connector_id else None
         steps = smart.composite(connector_id, now_s, float(duration), transaction)
         unit = charging_rate_unit or "A"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from edge_controller.domain.authorization import AuthEntry
 from edge_controller.domain.commands import Command, CommandResult
@@ -91,18 +91,27 @@ class TransactionOutbox(Protocol):
     async def remote_transaction_id(self, session_local_id: int) -> int | None: ...
 
 
-class SampleOutbox(Protocol):
-    """Appending meter samples of a running session to the durable outbox."""
+@dataclass(frozen=True, slots=True)
+class SessionSample:
+    """A running session's meter sample as the uplink took it, with its MeterValues message."""
 
-    async def append(
-        self,
-        identity: str,
-        action: str,
-        payload: dict[str, Any],
-        *,
-        session_local_id: int | None = None,
-        kind: Literal["sample"] = ...,
-    ) -> int: ...
+    session_local_id: int
+    connector_id: str
+    at_s: float
+    energy_wh: float | None  # the energy register; None when the hardware does not give it
+    context: str  # Sample.Periodic, Sample.Clock
+    identity: str
+    payload: dict[str, Any] | None  # the MeterValues payload; None: no configured measurand
+
+
+class SessionSamples(Protocol):
+    """The session side records every sample the uplink takes of a running session."""
+
+    async def record_sample(self, sample: SessionSample) -> bool:
+        """Keep the energy register and its time as the session's last known ones (what a
+        session closed after a power loss stops at) and queue the MeterValues message, in one
+        commit; False, and nothing recorded, when the session has ended meanwhile."""
+        ...
 
 
 class TransactionListener(Protocol):
@@ -136,5 +145,5 @@ class AuthLists(Protocol):
     ) -> None: ...
 
 
-class UplinkOutbox(TransactionOutbox, SampleOutbox, Protocol):
-    """The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""
+UplinkOutbox = TransactionOutbox
+"""The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""

@@ -12,12 +12,15 @@ Wiring (in the composition root)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.frames import CloseCode
 
 from edge_controller.domain.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.domain.backoff import reconnect_delay_s
@@ -40,6 +43,7 @@ from edge_controller.uplink.ports import (
     CommandSink,
     LimitSink,
     MeterSource,
+    SessionSamples,
     StatusSource,
     TransactionListener,
     UplinkOutbox,
@@ -51,6 +55,7 @@ from edge_controller.uplink.wakeup import Wakeup
 
 log = get_logger("uplink")
 RECONCILE_S = 1.0
+CLOSE_WAIT_S = 1.0
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, OCPPError)
 
 
@@ -65,6 +70,7 @@ class OcppUplink:
         status: StatusSource,
         outbox: UplinkOutbox,
         meters: MeterSource | None = None,
+        samples: SessionSamples | None = None,
         limits: LimitSink | None = None,
         electrical: Electrical | None = None,
         max_current_a: float = 32.0,
@@ -75,9 +81,10 @@ class OcppUplink:
         connection_timeout_s: float = 60.0,
         phase_rotations: Mapping[str, str] | None = None,
     ) -> None:
-        """``phase_rotations``: each connector's configured wiring (``L2L3L1``; one phase:
-        ``L1``), reported as ConnectorPhaseRotation. ``connection_timeout_s``: the session
-        side's plug timeout (ConnectionTimeOut)."""
+        """``meters`` and ``samples``: where MeterValues come from and who records those of a
+        running session (both needed for MeterValues). ``phase_rotations``: each connector's
+        configured wiring (``L2L3L1``; one phase: ``L1``), reported as ConnectorPhaseRotation.
+        ``connection_timeout_s``: the session side's plug timeout (ConnectionTimeOut)."""
         self.settings = settings
         self.topology = topology
         self.clock = ClockSync()
@@ -121,9 +128,9 @@ class OcppUplink:
             for link in self.links.values():
                 link.smart = SmartCharging(link, limits, site, max_current_a)
         self.metering = {
-            identity: Metering(link, meters, outbox, self._caller(identity), self.notify_outbox)
+            identity: Metering(link, meters, samples, self._caller(identity))
             for identity, link in self.links.items()
-            if meters is not None
+            if meters is not None and samples is not None
         }
         for identity, metering in self.metering.items():
             self.links[identity].metering = metering
@@ -217,7 +224,12 @@ class OcppUplink:
                 log.info("connected to CSMS", identity=identity)
                 session = LinkSession(link, EdgeChargePoint(link, ws), self._wakeup[identity])
                 self.sessions[identity] = session
-                await session.run()
+                try:
+                    await session.run()
+                except (BaseExceptionGroup, asyncio.CancelledError) as exc:
+                    if _going_away(exc):
+                        await _close_going_away(ws, _why(exc))
+                    raise
         except* RebootRequested:
             log.info("reset requested by CSMS, booting again", identity=identity)
             outcome = "reboot"
@@ -283,6 +295,27 @@ def _auth_entry(id_tag: str, info: dict[str, object]) -> AuthResult:
         expiry_at_s=from_iso(expiry) if isinstance(expiry, str) else None,
         parent_id_tag=parent if isinstance(parent, str) else None,
     )
+
+
+def _going_away(exc: BaseException) -> bool:
+    """A Reset or our own stop: the connection ends on purpose, not through an error."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup((RebootRequested, asyncio.CancelledError)) is not None
+    return isinstance(exc, asyncio.CancelledError)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.subgroup(RebootRequested) is not None:
+        return "reset"
+    return "stopping"
+
+
+async def _close_going_away(ws: ClientConnection, reason: str) -> None:
+    """Close with 1001 (going away) instead of the 1011 (internal error) an exception leaving
+    the connection's ``async with`` would send; bounded, a dead peer answers no close."""
+    with contextlib.suppress(*CONNECTION_ERRORS, asyncio.CancelledError):
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await ws.close(CloseCode.GOING_AWAY, reason)
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> str:

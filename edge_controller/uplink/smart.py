@@ -36,7 +36,8 @@ class SmartCharging:
         if view is None or not view.session_id or not view.session_id.isdigit():
             self._seen_start_s.pop(connector, None)
             return None
-        start_s = self._seen_start_s.setdefault(connector, self.link.clock.now_s(self.link.now_s()))
+        now_s = self.link.clock.csms_now_s(self.link.now_s())
+        start_s = self._seen_start_s.setdefault(connector, now_s)
         remote = await self.link.outbox.remote_transaction_id(int(view.session_id))
         return remote, start_s
 
@@ -60,7 +61,7 @@ class SmartCharging:
             await self.store.changed.wait(EVALUATE_EVERY_S)
 
     async def evaluate(self) -> None:
-        now_s = self.link.clock.now_s(self.link.now_s())
+        now_s = self.link.clock.csms_now_s(self.link.now_s())
         limits: dict[str, Limit] = {}
         for number in self.link.connector_numbers():
             tx = await self.transaction(number)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edge_controller.app_uplink import SessionSampleRecorder
 from edge_controller.domain.commands import Command, CommandResult, Reserve, StartSession
 from edge_controller.domain.model import Limit
 from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.services.session_recorder import SessionRecorder
 from edge_controller.settings import OcppSettings
 from edge_controller.sim.csms import BenchCsms
+from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.uplink.diagnostics import DiagnosticsSource
 from edge_controller.uplink.ports import AuthLists, MeterSample
 from edge_controller.uplink.service import OcppUplink
@@ -96,13 +101,34 @@ def all_answered(uplink: OcppUplink, csms: BenchCsms, identity: str = IDENTITY) 
     return session is not None and session.sender.sent == noted
 
 
+_DATABASES: weakref.WeakKeyDictionary[Outbox, Database] = weakref.WeakKeyDictionary()
+
+
 @asynccontextmanager
 async def open_outbox(path: Path) -> AsyncIterator[Outbox]:
     db = await Database.open(path)
     try:
-        yield Outbox(db)
+        outbox = Outbox(db)
+        _DATABASES[outbox] = db
+        yield outbox
     finally:
         await db.close()
+
+
+def session_store(outbox: Outbox) -> SessionStore:
+    """The sessions of the database ``outbox`` (from ``open_outbox``) lives in."""
+    return SessionStore(_DATABASES[outbox])
+
+
+def auth_store(outbox: Outbox) -> AuthStore:
+    """The local list and cache of the database ``outbox`` (from ``open_outbox``) lives in."""
+    return AuthStore(_DATABASES[outbox])
+
+
+def sample_recorder(outbox: Outbox) -> SessionSampleRecorder:
+    """The session side's recorder of uplink samples, on the outbox's database, as wired in
+    the daemon."""
+    return SessionSampleRecorder(SessionRecorder(session_store(outbox), {}, None))
 
 
 @asynccontextmanager
@@ -139,6 +165,7 @@ async def running_uplink(
         outbox=outbox,
         now_s=now_s,
         meters=meters,
+        samples=sample_recorder(outbox) if meters is not None else None,
         limits=limits,
         auth_lists=auth_lists,
         diagnostics=diagnostics,

@@ -17,19 +17,23 @@ class RawCsms:
         self.replies: asyncio.Queue[list[Any]] = asyncio.Queue()
         self.connection: ServerConnection | None = None
         self.connections = 0
+        self.close_codes: list[int | None] = []  # how each connection was closed, in order
         self.ready = asyncio.Event()
 
     async def _handler(self, connection: ServerConnection) -> None:
         self.connection = connection
         self.connections += 1
-        async for raw in connection:
-            message = json.loads(raw)
-            if message[0] == 2:
-                await connection.send(json.dumps([3, message[1], self._answer(message[2])]))
-                if message[2] == "BootNotification":
-                    self.ready.set()
-            else:
-                await self.replies.put(message)
+        try:
+            async for raw in connection:
+                message = json.loads(raw)
+                if message[0] == 2:
+                    await connection.send(json.dumps([3, message[1], self._answer(message[2])]))
+                    if message[2] == "BootNotification":
+                        self.ready.set()
+                else:
+                    await self.replies.put(message)
+        finally:
+            self.close_codes.append(connection.close_code)
 
     @staticmethod
     def _answer(action: str) -> dict[str, Any]:

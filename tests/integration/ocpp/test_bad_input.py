@@ -34,9 +34,9 @@ CASES = [
         "m6",
         "TypeConstraintViolation",
     ),
-    (
-        '[2, "m7", "GetConfiguration", ' + json.dumps({"key": ["x" * 70_000]}) + "]",
-        "-1",
+    (  # above the default soft limit (2 MiB), below the hard one: answered, with its id
+        '[2, "m7", "GetConfiguration", ' + json.dumps({"key": ["x" * 2_200_000]}) + "]",
+        "m7",
         "FormationViolation",
     ),
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from edge_controller.domain.snapshot import Availability
+from edge_controller.storage.sessions_store import QueuedMessage, SessionStart
 from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.ports import MeterSample
 from tests.integration.ocpp.harness import (
@@ -14,6 +15,7 @@ from tests.integration.ocpp.harness import (
     FakeSite,
     open_outbox,
     running_uplink,
+    session_store,
     settings_for,
     start_payload,
     wait_for,
@@ -33,7 +35,6 @@ ALL = [
 
 async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -> None:
     site = FakeSite()
-    site.set("c1:1", Availability.CHARGING, session_id="5")
     site.set("c1:2", Availability.AVAILABLE)
     sample = MeterSample(
         at_s=0.0,
@@ -47,7 +48,11 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
     idle = MeterSample(at_s=0.0, energy_register_wh=500.0)
     meters = FakeMeters({"c1:1": sample, "c1:2": idle})
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=5)
+        start = QueuedMessage("site1", "StartTransaction", start_payload("c1:1"), "start")
+        record = await session_store(outbox).start(
+            SessionStart("c1:1", "AABBCCDD", 1_800_000_000.0, 1000, messages=(start,))
+        )
+        site.set("c1:1", Availability.CHARGING, session_id=str(record.local_id))
         settings = settings_for(
             f"ws://127.0.0.1:{peer.port}",
             meter_value_sample_interval_s=1,
