@@ -28,6 +28,8 @@ from edge_controller.systemd import Notifier
 # Keys whose new value takes effect without a restart (everything else is logged as needing one).
 LIVE_KEYS = ("logging.level", "logging.format")
 RELOAD_TIMEOUT_S = 30.0  # a config file not read and checked by then is refused
+DRAIN_SHARE = 0.5  # of the grace, at most, for the uplink after the sessions closed
+CANCEL_MIN_S = 1.0  # tasks always get this long to end after being cancelled
 
 _config_log = log.get_logger("config")
 
@@ -40,6 +42,13 @@ class Service(Protocol):
 class ShutdownAware(Protocol):
     async def shutdown(self) -> None:
         """Put devices into their safe state before the tasks are cancelled."""
+        ...
+
+
+@runtime_checkable
+class Draining(Protocol):
+    async def drain(self, within_s: float) -> None:
+        """After the safe state: finish what is in flight and queued, within ``within_s``."""
         ...
 
 
@@ -194,13 +203,30 @@ class Daemon:
                 )
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
-        await self._safe_state()
+        """In order: sessions closed and chargers safe; then the uplink gets a bounded part of
+        the grace to deliver what that queued (and take in the answers); then every task is
+        cancelled and given the rest of the grace to end."""
+        loop = asyncio.get_running_loop()
         grace_s = self.settings.site.shutdown_grace_s
+        deadline_s = loop.time() + grace_s
+        await self._safe_state()
+        await self._drain(min(grace_s * DRAIN_SHARE, deadline_s - loop.time()))
         for task in tasks:
             task.cancel()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(grace_s):
+            async with asyncio.timeout(max(deadline_s - loop.time(), CANCEL_MIN_S)):
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drain(self, within_s: float) -> None:
+        draining = [s for s in self.services if isinstance(s, Draining)]
+        if within_s <= 0 or not draining:
+            return
+        results = await asyncio.gather(
+            *(s.drain(within_s) for s in draining), return_exceptions=True
+        )
+        for service, result in zip(draining, results, strict=True):
+            if isinstance(result, BaseException):
+                self._log.error("drain failed", service=type(service).__name__, error=repr(result))
 
 
 Build = Callable[[Settings, Notifier, contextlib.AsyncExitStack], Awaitable[list[Service]]]

@@ -33,6 +33,7 @@ class SessionActions:
         self._gate = gate
         self._samples: dict[str, SampleClock] = {}
         self._unclosed: dict[int, tuple[str, sm.CloseSession, float]] = {}
+        self.stopping = False  # an orderly stop closed every session: none opens any more
 
     async def perform(self, cid: str, action: sm.Action, now_s: float) -> sm.Event | None:
         """Carry out ``action``; returns the event it produces for the state machine, if any."""
@@ -45,6 +46,8 @@ class SessionActions:
         return None
 
     async def _open(self, cid: str, auth: sm.Authorization, now_s: float) -> sm.Event:
+        if self.stopping:
+            return sm.OpenFailed("daemon stopping")
         try:
             record = await self.recorder.open(cid, auth, now_s)
         except StorageError as exc:

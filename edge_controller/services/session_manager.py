@@ -301,7 +301,9 @@ class SessionManager:
                 await asyncio.sleep(interval_s)
 
     async def shutdown(self) -> None:
-        """Close every open session with reason Reboot (orderly daemon stop)."""
+        """Close every open session with reason Reboot (orderly daemon stop); from now on no
+        session opens (the uplink may still be delivering for a while)."""
+        self._actions.stopping = True
         for cid in list(self._actions.open):
             await self._apply(cid, sm.StopRequested(sm.StopReason.REBOOT))
 

@@ -58,6 +58,7 @@ class CsmsBehaviour:
 @dataclass
 class CsmsRecord:
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    unique_ids: list[str | None] = field(default_factory=list)  # of each call, in order
     transactions: dict[int, dict[str, Any]] = field(default_factory=dict)
     unknown_transaction_ids: list[int] = field(default_factory=list)
 
@@ -70,7 +71,7 @@ class BenchChargePointHandler(ChargePoint):  # type: ignore[misc]
         self.csms = csms
 
     async def _handle_call(self, msg: Any) -> Any:
-        self.csms.note(self.id, msg.action, msg.payload)
+        self.csms.note(self.id, msg.action, msg.payload, msg.unique_id)
         behaviour = self.csms.behaviour
         if behaviour.answer_delay_s > 0:
             await asyncio.sleep(behaviour.answer_delay_s)
@@ -171,13 +172,17 @@ class BenchCsms:
     def now_iso(self) -> str:
         return to_iso(self._now_s())
 
-    def note(self, identity: str, action: str, payload: dict[str, Any]) -> None:
+    def note(
+        self, identity: str, action: str, payload: dict[str, Any], unique_id: str | None = None
+    ) -> None:
         self.record.calls.append((identity, action, payload))
+        self.record.unique_ids.append(unique_id)
         if self._log_path is not None:
+            line = {"identity": identity, "action": action, "payload": payload}
+            if unique_id is not None:
+                line["uniqueId"] = unique_id
             with self._log_path.open("a", encoding="utf-8") as handle:
-                handle.write(
-                    json.dumps({"identity": identity, "action": action, "payload": payload})
-                )
+                handle.write(json.dumps(line))
                 handle.write("\n")
 
     def actions(self, identity: str | None = None) -> list[str]:

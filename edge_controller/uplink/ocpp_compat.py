@@ -46,10 +46,13 @@ class OutgoingCall:
     frame: str
 
 
-async def frame_call(action: str, payload: dict[str, Any]) -> OutgoingCall:
+async def frame_call(
+    action: str, payload: dict[str, Any], unique_id: str | None = None
+) -> OutgoingCall:
     """The CALL for a camelCase OCPP 1.6 payload, checked against the library's schema as its
-    own call path checks it (OCPPError when the payload violates it); ids as the library's."""
-    message = Call(str(uuid.uuid4()), action, payload)
+    own call path checks it (OCPPError when the payload violates it); ``unique_id`` None: a
+    fresh one, as the library makes them."""
+    message = Call(unique_id or str(uuid.uuid4()), action, payload)
     await validate_payload(message, "1.6")
     return OutgoingCall(message.unique_id, action, message.to_json())
 

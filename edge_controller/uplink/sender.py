@@ -45,6 +45,14 @@ class Exchange(Protocol):
     ) -> tuple[dict[str, Any], T]: ...
 
 
+def outbox_unique_id(message: QueuedMessage) -> str:
+    """The CALL's unique id, the same every time the message is sent: a message sent again
+    (its answer was lost to a crash or a dropped connection) is byte for byte the same CALL,
+    so a CSMS can recognise the repeat by its id. The time the message was queued keeps ids
+    apart when a new database numbers its messages from 1 again."""
+    return f"ob-{message.seq}-{round(message.created_at_s * 1000)}"
+
+
 class _Failed:
     """A CALL that counts as a failed attempt (CALLERROR, no answer in time): returned, not
     raised, so the task group of the sender does not take it for a crash."""
@@ -61,6 +69,26 @@ class OutboxSender:
         self.sent = 0
         self.progress = DrainProgress(link.log, link.now_s)
         self.acks = AckPipeline(link.outbox, link.identity)
+        self.idle = asyncio.Event()  # everything settled and written, waiting for messages
+        self._closing = False  # an orderly stop: no new CALL
+        self._settled = asyncio.Event()  # no CALL in flight, its answer taken in
+        self._settled.set()
+
+    async def drained(self) -> None:
+        """Return once nothing is pending for this identity and no CALL is in flight (every
+        answer taken in and written)."""
+        while True:
+            self._wakeup.set()  # messages queued just now are read at once
+            await self.idle.wait()
+            if await self.link.outbox.backlog(self.link.identity) == 0:
+                return
+
+    async def close(self) -> None:
+        """Start no new CALL; return once the one in flight (if any) is answered and taken in.
+        What is still queued stays first in line for the next start."""
+        self._closing = True
+        self._wakeup.set()
+        await self._settled.wait()
 
     async def run(self) -> None:
         try:
@@ -84,8 +112,16 @@ class OutboxSender:
                 self.progress.finish()
                 await self.acks.flush()
                 await queue.restart()  # also picks up a parked message put back in line
-                await self._wakeup.wait(IDLE_POLL_S)
+                if self._closing:
+                    return
+                self.idle.set()
+                try:
+                    await self._wakeup.wait(IDLE_POLL_S)
+                finally:
+                    self.idle.clear()
                 continue
+            if self._closing:
+                return  # stays first in line for the next start
             await self.progress.tick(lambda: self.link.outbox.backlog(self.link.identity))
             # Every confirmed message is acked before the next CALL: a crash resends only one.
             await self.acks.secure()
@@ -101,7 +137,8 @@ class OutboxSender:
         if message is None:
             return None
         try:
-            return message, await frame_call(message.action, self._payload(message))
+            payload = self._payload(message)
+            return message, await frame_call(message.action, payload, outbox_unique_id(message))
         except OCPPError as exc:
             cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
             return message, payloads.NotSendable(f"not sendable: {exc.code}: {cause or exc}")
@@ -129,17 +166,20 @@ class OutboxSender:
             # What follows a start waits for its transaction id: it is read again after it.
             return None if local_id is not None else await self._prepare(queue)
 
-        result = await self._call(outgoing, meanwhile)
+        self._settled.clear()
+        try:
+            result = await self._call(outgoing, meanwhile)
+            if not isinstance(result, _Failed):
+                self.sent += 1
+                self.acks.add(message.seq)
+                if local_id is not None:
+                    await self._start_confirmed(local_id, result[0])
+        finally:
+            self._settled.set()
         if isinstance(result, _Failed):
             await self._failed(message, result.error)
             return None, False
-        answer, following = result
-        self.sent += 1
-        self.acks.add(message.seq)
-        if local_id is not None:
-            await self._start_confirmed(local_id, answer)
-            return None, False
-        return following, True
+        return (None, False) if local_id is not None else (result[1], True)
 
     async def _call(
         self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[Prepared | None]]

@@ -56,6 +56,7 @@ from edge_controller.uplink.wakeup import Wakeup
 log = get_logger("uplink")
 RECONCILE_S = 1.0
 CLOSE_WAIT_S = 1.0
+DRAIN_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, OCPPError)
 
 
@@ -256,6 +257,29 @@ class OcppUplink:
                 if link.commands.submit(SetConnectorEnabled(local, wanted, source="csms")):
                     self._applied_enabled[local] = wanted
             await asyncio.sleep(RECONCILE_S)
+
+    async def drain(self, within_s: float) -> None:
+        """Orderly stop: every connected identity sends what is queued (the StopTransactions
+        the sessions just recorded) and takes in the answers, for about two thirds of
+        ``within_s``; then no new CALL starts and the one in flight is waited for, in the rest.
+        Every answer received is written when the sender ends, so nothing answered is sent
+        again at the next start."""
+        senders = [s.sender for s in self.sessions.values() if s.link.accepted]
+        if not senders:
+            return
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + within_s
+        try:
+            async with asyncio.timeout(within_s * DRAIN_SHARE):
+                await asyncio.gather(*(s.drained() for s in senders))
+        except TimeoutError:
+            log.warning("stopping with transaction messages queued; sent at the next start",
+                        within_s=within_s)  # fmt: skip
+        try:
+            async with asyncio.timeout(max(0.0, deadline_s - loop.time())):
+                await asyncio.gather(*(s.close() for s in senders))
+        except TimeoutError:
+            log.warning("stopping with a CALL unanswered; it is sent again at the next start")
 
     async def data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None

@@ -53,6 +53,7 @@ def _check_session(conn: sqlite3.Connection, s: sqlite3.Row) -> None:
     assert [v["context"] for v in values].count("Transaction.End") == 1
     if s["stop_reason"] == "PowerLoss":
         assert s["meter_stop_wh"] == energies[-2], "power loss must keep the last known value"
+        assert s["stop_at_s"] == values[-2]["at_s"], "and stop at the last known time"
     else:
         assert s["meter_stop_wh"] == schedule.energy_wh(index, s["stop_at_s"]), dict(s)
 
@@ -72,7 +73,12 @@ def _check_no_overlap(sessions: list[sqlite3.Row]) -> None:
 def _check_outbox(
     conn: sqlite3.Connection, sessions: list[sqlite3.Row], outbox: list[sqlite3.Row]
 ) -> None:
-    created = [m["created_at_s"] for m in outbox]
+    # A power-loss stop is dated back to the last known moment; everything else is queued in
+    # the order it happened.
+    lost = {s["local_id"] for s in sessions if s["stop_reason"] == "PowerLoss"}
+    dated_back = [m["action"] == "StopTransaction" and m["session_local_id"] in lost
+                  for m in outbox]  # fmt: skip
+    created = [m["created_at_s"] for m, back in zip(outbox, dated_back, strict=True) if not back]
     assert created == sorted(created), "outbox order differs from event order"
     per_session: dict[int, list[sqlite3.Row]] = {}
     for m in outbox:

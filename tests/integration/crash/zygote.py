@@ -1,28 +1,32 @@
 """Forks crash-test children quickly: imports happen once here, not in every child.
 
 Commands on stdin, one per line; answers on stdout:
-  ``run DB EVENTS``          fork a child running the schedule forever -> ``pid N``
-  ``finish DB EVENTS STEPS`` run STEPS steps in a child, then shut down -> ``exit CODE``
-  ``reap PID``               wait for a killed child                   -> ``reaped PID``
+  ``run DB EVENTS``                  fork a child running the schedule forever -> ``pid N``
+  ``finish DB EVENTS STEPS``         run STEPS steps in a child, then shut down -> ``exit CODE``
+  ``ocpp DB EVENTS URL``             as ``run``, with the uplink to the CSMS at URL -> ``pid N``
+  ``ocpp-finish DB EVENTS URL STEPS`` as ``finish``, with the uplink; the outbox delivered
+                                     before the orderly stop -> ``exit CODE``
+  ``reap PID``                       wait for a signalled child -> ``reaped CODE``
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.crash import child
+from tests.integration.crash import child, uplink_child
 
 
-def _fork(db: str, events: str, steps: int | None) -> int:
+def _fork(life: Callable[[], None]) -> int:
     pid = os.fork()
     if pid == 0:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         code = 0
         try:
-            child.main(Path(db), Path(events), steps)
+            life()
         except BaseException as exc:  # the child reports any failure through its exit code
             sys.stderr.write(f"child failed: {exc!r}\n")
             code = 1
@@ -30,19 +34,32 @@ def _fork(db: str, events: str, steps: int | None) -> int:
     return pid
 
 
+def _wait(pid: int) -> int:
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _life(words: list[str]) -> Callable[[], None]:
+    db, events = Path(words[1]), Path(words[2])
+    if words[0] == "run":
+        return lambda: child.main(db, events, None)
+    if words[0] == "finish":
+        return lambda: child.main(db, events, int(words[3]))
+    if words[0] == "ocpp":
+        return lambda: uplink_child.main(db, events, words[3], None)
+    return lambda: uplink_child.main(db, events, words[3], int(words[4]))
+
+
 def serve() -> None:
     out = sys.stdout
     for line in sys.stdin:
         words = line.split()
-        if words[0] == "run":
-            out.write(f"pid {_fork(words[1], words[2], None)}\n")
-        elif words[0] == "finish":
-            pid = _fork(words[1], words[2], int(words[3]))
-            _, status = os.waitpid(pid, 0)
-            out.write(f"exit {os.waitstatus_to_exitcode(status)}\n")
+        if words[0] in ("run", "ocpp"):
+            out.write(f"pid {_fork(_life(words))}\n")
+        elif words[0] in ("finish", "ocpp-finish"):
+            out.write(f"exit {_wait(_fork(_life(words)))}\n")
         elif words[0] == "reap":
-            os.waitpid(int(words[1]), 0)
-            out.write(f"reaped {words[1]}\n")
+            out.write(f"reaped {_wait(int(words[1]))}\n")
         out.flush()
 
 
