@@ -87,6 +87,20 @@ class E2ESite:
     def connector_count(self) -> int:
         return sum(int(c.get("connectors", 1)) for c in self.config["chargers"].values())
 
+    async def stop_daemon(self, within_s: float = WAIT_S) -> int:
+        """SIGTERM, then wait for the exit without blocking the event loop (a CSMS running in
+        the test must go on answering while the daemon shuts down); returns the exit code."""
+        assert self.daemon is not None
+        daemon = self.daemon
+        daemon.send(signal.SIGTERM)
+
+        async def exited() -> bool:
+            return not daemon.alive()
+
+        await eventually(exited, "the daemon stopped", within_s)
+        self.kill_daemon()  # reaps it and whatever is left of its process group
+        return int(daemon.popen.returncode)
+
     def kill_daemon(self, sig: signal.Signals = signal.SIGKILL) -> None:
         assert self.daemon is not None
         self.daemon.kill(sig)
