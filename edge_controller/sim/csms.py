@@ -1,8 +1,9 @@
 """A bench CSMS (OCPP 1.6J central system) for commissioning and tests, without the cloud.
 
 It accepts every charge point (or answers Boot with a chosen status), records transactions in
-memory and, optionally, as JSON lines in a log file, and can send commands to a connected charge
-point through a small HTTP interface on the same port (loopback use only)::
+memory and, optionally, every CALL received as a JSON line in a log file (identity, action,
+payload, uniqueId: a repeated CALL shows as the same line again), and can send commands to a
+connected charge point through a small HTTP interface on the same port (loopback use only)::
 
     GET /state                         -> {"connected": [...], "transactions": {...}, "calls": n}
     GET /send?identity=CP1&action=RemoteStartTransaction&payload={"idTag":"AB12"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from edge_controller.domain.snapshot import Availability
 from edge_controller.storage.sessions_store import QueuedMessage, SessionStart
-from edge_controller.uplink.clock import from_iso
+from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.ports import MeterSample
 from tests.integration.ocpp.harness import (
     FakeMeters,
@@ -50,7 +51,7 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
         start = QueuedMessage("site1", "StartTransaction", start_payload("c1:1"), "start")
         record = await session_store(outbox).start(
-            SessionStart("c1:1", "AABBCCDD", 1_800_000_000.0, 1000, messages=(start,))
+            SessionStart("c1:1", "AABBCCDD", time.time() - 60, 1000, messages=(start,))
         )
         site.set("c1:1", Availability.CHARGING, session_id=str(record.local_id))
         settings = settings_for(
@@ -63,6 +64,8 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2}, meters=meters):
             await wait_for(lambda: _count(peer, "Sample.Periodic") >= 2)
             await wait_for(lambda: _count(peer, "Sample.Clock") >= 2)
+        kept = await session_store(outbox).get(record.local_id)
+        rows = await session_store(outbox).meter_values(record.local_id)
     assert peer.invalid() == []
     values = peer.calls("MeterValues")
     periodic = [v["params"] for v in values if _context(v) == "Sample.Periodic"]
@@ -76,6 +79,19 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
     for item in aligned:
         at_s = from_iso(item["meterValue"][0]["timestamp"])
         assert at_s % 2 == 0  # exactly on the boundary
+    # Per connector, in the order sent, timestamps never go backwards (an aligned sample is
+    # taken at its boundary, not after a later periodic one).
+    for connector in (1, 2):
+        sent = [v["params"] for v in values if v["params"]["connectorId"] == connector]
+        stamps = [from_iso(p["meterValue"][0]["timestamp"]) for p in sent]
+        assert stamps == sorted(stamps), (connector, stamps)
+    # Every sample of the running session is kept as its last known register, with its time.
+    assert kept is not None and kept.last_meter_wh == 12345
+    samples = [r for r in rows if r.context.startswith("Sample.")]
+    assert kept.last_meter_at_s == max(r.at_s for r in samples)
+    recorded = {to_iso(r.at_s) for r in samples}
+    assert {p["meterValue"][0]["timestamp"] for p in periodic + aligned
+            if p["connectorId"] == 1} <= recorded  # fmt: skip
 
 
 def _context(call: dict[str, object]) -> str:

@@ -12,6 +12,7 @@ from edge_controller.storage.sessions_store import (
     SessionAlreadyOpen,
     SessionStart,
     SessionStore,
+    StopFacts,
 )
 
 START = QueuedMessage("cp", "StartTransaction", {"meterStart": 100}, "start")
@@ -37,6 +38,35 @@ async def test_session_lifecycle_with_messages(db: Database) -> None:
         actions.append(msg.action)
         await outbox.ack(msg.seq)
     assert actions == ["StartTransaction", "MeterValues", "StopTransaction"]
+
+
+async def test_a_power_loss_stop_is_the_last_register_at_its_time(db: Database) -> None:
+    store, outbox = SessionStore(db), Outbox(db)
+    record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100))
+    assert await store.sample(record.local_id, 20.0, 180)
+    assert await store.sample(record.local_id, 25.0, 175)  # a glitch: the register stays
+    values = QueuedMessage("cp", "MeterValues", {"v": 1}, "sample")
+    assert await store.sample(record.local_id, 26.0, None, messages=(values,))  # no register
+    kept = await store.get(record.local_id)
+    assert kept is not None and (kept.last_meter_wh, kept.last_meter_at_s) == (180, 25.0)
+
+    def render(stop: StopFacts) -> tuple[QueuedMessage, ...]:
+        payload = {"meterStop": stop.meter_wh, "at_s": stop.at_s}
+        return (QueuedMessage("cp", "StopTransaction", payload, "stop"),)
+
+    closed, changed = await store.stop(record.local_id, 500.0, 100, "PowerLoss",
+                                       last_known=True, render=render)  # fmt: skip
+    assert changed and (closed.stop_at_s, closed.meter_stop_wh) == (25.0, 180)
+    queued = await outbox.peek_many("cp", limit=10)
+    assert queued[-1].payload == {"meterStop": 180, "at_s": 25.0}
+
+
+async def test_a_stop_is_never_before_nor_below_the_last_sample(db: Database) -> None:
+    store = SessionStore(db)
+    record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100))
+    assert await store.sample(record.local_id, 40.0, 300)
+    closed, _ = await store.stop(record.local_id, 35.0, 250, "Local")
+    assert (closed.stop_at_s, closed.meter_stop_wh) == (40.0, 300)
 
 
 async def test_one_open_session_per_connector(db: Database) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -9,9 +10,12 @@ import pytest
 
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.settings import OcppSettings
+from edge_controller.storage.outbox_rows import OutboxMessage
 from edge_controller.uplink import config_keys, frames, payloads, status
 from edge_controller.uplink.clock import ClockSync, from_iso, to_iso
 from edge_controller.uplink.connection import basic_auth_header, identity_url
+from edge_controller.uplink.sender import outbox_unique_id
 from edge_controller.uplink.topology import Endpoint, Topology, UnknownConnector
 
 
@@ -47,6 +51,33 @@ def test_clock_repairs_only_implausible_timestamps_after_sync() -> None:
     good = "2026-11-27T10:00:00.000Z"
     assert clock.repair(good) == good
     assert to_iso(from_iso("2026-01-02T03:04:05.678Z")) == "2026-01-02T03:04:05.678Z"
+
+
+def test_one_clock_for_reports_the_csms_time_only_measures_the_skew() -> None:
+    clock = ClockSync()
+    local_s = from_iso("2026-11-27T12:00:00.000Z")
+    clock.sync("2026-11-27T12:10:00.000Z", local_now_s=local_s)  # the CSMS 600 s ahead
+    assert clock.offset_s == 600.0
+    assert clock.now_s(local_s) == local_s  # what the site reports stays on its own clock
+    assert clock.csms_now_s(local_s) == local_s + 600.0  # for times the CSMS gave
+    assert clock.now_s(600.0) == 1200.0  # a clock without RTC (1970) is repaired, as repair()
+
+
+def test_a_message_keeps_its_unique_id_across_sends() -> None:
+    first = OutboxMessage(7, "cp", "StartTransaction", {}, "start", 1, None, 1.8e9, 0, None)
+    again = dataclasses.replace(first, attempts=1, remote_transaction_id=None)
+    other = dataclasses.replace(first, seq=8)
+    later_database = dataclasses.replace(first, created_at_s=1.9e9)  # numbered from 1 again
+    assert outbox_unique_id(first) == outbox_unique_id(again)
+    ids = {outbox_unique_id(m) for m in (first, other, later_database)}
+    assert len(ids) == 3 and all(len(i) <= frames.MAX_UNIQUE_ID_CHARS for i in ids)
+
+
+def test_the_default_frame_limit_fits_a_send_local_list_of_the_whole_list() -> None:
+    assert OcppSettings().max_frame_bytes >= frames.full_local_list_bytes()
+    assert frames.full_local_list_bytes() > 10_000 * 150  # ~165 bytes an entry at its largest
+    big = '[2, "id-1", "DataTransfer", {"data": "' + "x" * 5000 + '"}]'
+    assert json.loads(frames.screen(big, 4096).reply or "")[:3] == [4, "id-1", "FormationViolation"]
 
 
 @pytest.mark.parametrize(
