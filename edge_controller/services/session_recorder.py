@@ -137,14 +137,25 @@ class SessionRecorder:
         messages: tuple[QueuedMessage, ...],
     ) -> bool:
         """A sample another part took (the uplink, with OCPP on): its register (``energy``:
-        register, context) becomes the session's last known one, durable with its messages."""
+        register, context) becomes the session's last known one, durable with its messages.
+
+        The register is the session's own meter's: the uplink samples the charger's built-in
+        meter, so a connector with a meter of its own is read here instead."""
         raw_wh, context = energy
-        energy_wh = None if raw_wh is None else self._kept(connector_id, round(raw_wh))
+        if self._dedicated(connector_id):
+            fresh = await self.read_energy(connector_id)
+            energy_wh = None if fresh is None else fresh.energy_wh
+        else:
+            energy_wh = None if raw_wh is None else self._kept(connector_id, round(raw_wh))
         recorded = await self.store.sample(
             local_id, at_s, energy_wh, context=context, messages=messages
         )
         self._queued(messages if recorded else ())
         return recorded
+
+    def _dedicated(self, connector_id: str) -> bool:
+        source = self._meters.get(connector_id)
+        return isinstance(source, Meter) and not isinstance(source, BuiltInMeter)
 
     def _kept(self, connector_id: str, energy_wh: int) -> int:
         """The register of a running session never steps back (a glitch keeps the last)."""
