@@ -164,7 +164,8 @@ class SessionStore:
         context: str = "Sample.Periodic",
         messages: tuple[QueuedMessage, ...] = (),
     ) -> bool:
-        """Record a meter value of an open session; False (nothing recorded) if it is closed.
+        """Record a meter value of an open session; False (nothing recorded) if it is closed
+        or ``at_s`` lies before its start (a value from before the transaction is not its).
 
         The register and its time become the session's last known ones (never lower than
         before): a session closed after a power loss stops there. ``energy_wh`` None: the
@@ -175,8 +176,8 @@ class SessionStore:
                 "UPDATE sessions SET last_meter_wh = max(last_meter_wh, coalesce(?, 0)),"
                 " last_meter_at_s = CASE WHEN ? IS NULL THEN last_meter_at_s"
                 " ELSE max(last_meter_at_s, ?) END"
-                " WHERE local_id = ? AND stop_at_s IS NULL",
-                (energy_wh, energy_wh, at_s, local_id),
+                " WHERE local_id = ? AND stop_at_s IS NULL AND start_at_s <= ?",
+                (energy_wh, energy_wh, at_s, local_id, at_s),
             )
             if cursor.rowcount != 1:
                 return False

@@ -65,6 +65,7 @@ async def test_a_stop_is_never_before_nor_below_the_last_sample(db: Database) ->
     store = SessionStore(db)
     record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100))
     assert await store.sample(record.local_id, 40.0, 300)
+    assert not await store.sample(record.local_id, 9.0, 310)  # before the start: not its
     closed, _ = await store.stop(record.local_id, 35.0, 250, "Local")
     assert (closed.stop_at_s, closed.meter_stop_wh) == (40.0, 300)
 

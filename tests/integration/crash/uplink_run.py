@@ -1,0 +1,86 @@
+"""Runs of the crash harness with the uplink: lives stopped by a signal, a final life that
+delivers everything, and what the recording CSMS got (for the tests and ``bench/bench_crash``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.integration.crash.checks import check_database, check_events
+from tests.integration.crash.delivery import Delivery, check_delivery
+from tests.integration.crash.test_crash_safety import REPO, Zygote
+
+FINAL_STEPS = 40
+
+
+@dataclass
+class Csms:
+    url: str
+    log: Path
+
+
+@dataclass
+class Run:
+    codes: list[int]  # exit code of every signalled life
+    counts: dict[str, int]  # check_database: sessions, messages, per stop reason
+    delivery: Delivery
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def recording_csms(directory: Path) -> Iterator[Csms]:
+    """The bench CSMS as its own process, logging every CALL it receives (with its id)."""
+    port, log = _free_port(), directory / "csms.jsonl"
+    args = [sys.executable, "-m", "edge_controller", "csms", "--port", str(port), "--log", str(log)]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            assert proc.poll() is None and time.monotonic() < deadline, "the CSMS did not start"
+            time.sleep(0.05)
+        yield Csms(f"ws://127.0.0.1:{port}", log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
+              cycles: int) -> Run:  # fmt: skip
+    """``cycles`` lives, each charging a while and then sent ``sig``; a final life delivers
+    what is left and stops in order; then every invariant is checked."""
+    db, events = directory / "crash.db", directory / "events.log"
+    rng = random.Random(int(sig) * 1000 + cycles)
+    codes = []
+    for _ in range(cycles):
+        pid = zygote.child_pid = int(zygote.ask(f"ocpp {db} {events} {csms.url}"))
+        time.sleep(rng.uniform(0.3, 1.2))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        codes.append(int(zygote.ask(f"reap {pid}")))
+        zygote.child_pid = None
+    final = zygote.ask(f"ocpp-finish {db} {events} {csms.url} {FINAL_STEPS}")
+    assert final == "0", "the final life failed"
+    counts = check_database(db)
+    announced = [line for line in events.read_text().splitlines()
+                 if not line.startswith("recovered")]  # fmt: skip
+    assert check_events(db, announced) == len(announced)
+    delivery = check_delivery(db, csms.log)
+    assert delivery.sessions == counts["sessions"] - counts.get("None", 0)
+    return Run(codes, counts, delivery)
