@@ -35,7 +35,7 @@ def _row(sig: signal.Signals, cycles: int) -> dict[str, Any]:
         "cycles": cycles,
         "clean_exits": sum(1 for c in run.codes if c == 0),
         "sessions": d.sessions,
-        "closed_while_charging": run.counts.get("Reboot", 0),
+        "closed_by_orderly_stop": run.counts.get("Reboot", 0),
         "duplicates": d.duplicate_count,
         "duplicate_starts": d.duplicates.get("StartTransaction", 0),
         "duplicate_stops": d.duplicates.get("StopTransaction", 0),
