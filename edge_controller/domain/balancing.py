@@ -9,7 +9,8 @@ into an offered current per connector, each with the reason that bounds it:
    ones, rotated at an interval; an admitted connector's minimum must fit every limit;
 3. water-filling per priority class over the limit tree (``balancing_classes``,
    ``balancing_fill``); both steps are skipped where no limit can bind (``balancing_outlook``);
-4. rounding down, hysteresis, and an independent final check that no limit is exceeded.
+4. rounding down, hysteresis; increases only from the room that EVs still following a lower
+   offer leave (``balancing_settle``); an independent final check that no limit is exceeded.
 
 It runs on every decision for up to a thousand connectors, so the working values are columns
 indexed by connector (``Columns``), and every sum is taken in the same order as the plain
@@ -25,6 +26,7 @@ from edge_controller.domain.balancing_budget import building_load, failsafe_prob
 from edge_controller.domain.balancing_classes import admit_and_fill
 from edge_controller.domain.balancing_fill import Columns
 from edge_controller.domain.balancing_order import Candidate, Rules, scan
+from edge_controller.domain.balancing_settle import fit_increases, hold_starts
 from edge_controller.domain.balancing_tree import INF, Budget, tree_of
 from edge_controller.domain.balancing_types import (
     EPS_A,
@@ -79,19 +81,17 @@ def allocate(
     stale = grid is None or now_s - grid.at_s > policy.stale_after_s
     building = building_load(grid, demands, stale, policy)
     tree = tree_of(site)
-    last_decrease_s = previous.last_decrease_at_s if previous is not None else -INF
-    settling = now_s - last_decrease_s < policy.decrease_settle_s
-    rules = Rules.make(policy, now_s=now_s, stale=stale, settling=settling)
+    rules = Rules.make(policy, now_s=now_s, stale=stale)
     prev = previous.connectors if previous is not None else {}
     cols = Columns.blank(len(demands))
     cands, others = scan(tree, demands, prev, rules, cols)
     silent = [(cols.paths[i], demands[i]) for i in others if demands[i].state is _UNAVAILABLE]
     fixed = fixed_budget(tree, site, building, silent)
+    cands = hold_starts(tree, fixed, demands, cols, cands, now_s=now_s)
     admitted, rejected, offered = admit_and_fill(tree, fixed, cands, cols, policy)
     decided = (others, rejected, admitted)  # the order of decisions
     final = fixed.copy()
-    if _hold_increases(demands, cols):
-        last_decrease_s = now_s
+    if fit_increases(tree, fixed, demands, cols, admitted, now_s=now_s, policy=policy):
         final = _recount(fixed, cols, decided)
     else:  # the offers are as counted while they were decided
         final.take_tally(offered)
@@ -100,32 +100,12 @@ def allocate(
         notes.append("grid meter stale")
     return Allocation(
         at_s=now_s,
-        connectors=_records(demands, cols, now_s),
+        connectors=_records(demands, cols, now_s, policy.decrease_settle_s + policy.signal_delay_s),
         building_load_a=building,
         headroom_a=(final.left[0][0], final.left[0][1], final.left[0][2]),
         grid_stale=stale,
         notes=tuple(notes),
-        last_decrease_at_s=last_decrease_s,
     )
-
-
-def _hold_increases(demands: Sequence[ConnectorDemand], cols: Columns) -> bool:
-    """If any drawing EV must come down, nobody goes up in the same step: the old and the new
-    allocation each fit, and so does their per-connector minimum while EVs follow."""
-    before, offers = cols.before_a, cols.offer_a
-    if offers == before:  # the steady state: nothing changes (one comparison in C)
-        return False
-    for index, current in enumerate(offers):
-        if current < before[index] - EPS_A and demands[index].state in _WANTING:
-            break
-    else:
-        return False
-    why = "waiting for a decrease to take effect"
-    for index, current in enumerate(offers):
-        if current > before[index] + EPS_A:
-            held = offers[index] = before[index]
-            cols.reason[index] = why if held > 0 else f"paused: {why}"
-    return True
 
 
 def _enforce(
@@ -176,7 +156,7 @@ def _over(fixed: Budget, final: Budget) -> bool:
 
 
 def _records(
-    demands: Sequence[ConnectorDemand], cols: Columns, now_s: float
+    demands: Sequence[ConnectorDemand], cols: Columns, now_s: float, settle_s: float
 ) -> dict[str, ConnectorAllocation]:
     """Each connector's record; one equal in every field to the previous is that same record
     (in a steady state most are, and a thousand new ones would cost more than comparing)."""
@@ -196,17 +176,23 @@ def _records(
             ):
                 records[cid] = before
                 continue
-            _, prev_a, _, changed, increased, _ = before
+            _, prev_a, _, changed, increased, _, settling_a, settled_s = before
         else:
-            prev_a, changed, increased = 0.0, -INF, -INF
+            prev_a, changed, increased, settling_a, settled_s = 0.0, -INF, -INF, 0.0, -INF
         if current > prev_a:
             increased = now_s
+        elif current < prev_a - EPS_A and demand.state in _WANTING:
+            # Its EV may draw the higher offer until it has followed (and one still followed).
+            settling_a = max(prev_a, settling_a if now_s < settled_s else 0.0)
+            settled_s = now_s + settle_s
         assumed = current
         if demand.state is _UNAVAILABLE:  # not paused by us: no minimum pause when it answers
             changed, assumed = -INF, demand.max_current_a
         elif (prev_a > 0) != (current > 0):
             changed = now_s
-        records[cid] = ConnectorAllocation(cid, current, reason, changed, increased, assumed)
+        records[cid] = ConnectorAllocation(
+            cid, current, reason, changed, increased, assumed, settling_a, settled_s
+        )
     return records
 
 

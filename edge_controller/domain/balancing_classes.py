@@ -14,7 +14,7 @@ import math
 from itertools import groupby
 
 from edge_controller.domain.balancing_fill import Columns, fill
-from edge_controller.domain.balancing_order import Candidate
+from edge_controller.domain.balancing_order import Candidate, below_minimum
 from edge_controller.domain.balancing_outlook import Outlook
 from edge_controller.domain.balancing_tree import Budget, Tally, Tree
 from edge_controller.domain.balancing_types import EPS_A, Policy
@@ -34,8 +34,9 @@ def admit_and_fill(
     offered = Tally.start(tree)
     outlook = Outlook.of(tree, cols, classes, fixed) if _plain(floor) else None
     if not classes or (outlook is not None and outlook.nothing_binds(tree, fixed, 0, offered)):
+        ceiling = cols.ceiling_a
         for _, index, hold in held:
-            reasons[index] = hold or f"{reasons[index]} < min {floor[index]:g} A"
+            reasons[index] = hold or below_minimum(reasons[index], ceiling[index], floor[index])
         _fill_classes(tree, (fixed, None, outlook), classes, cols, policy, offered=offered)
         return eligible, [index for _, index, _ in held], offered
     budget = fixed.copy()
@@ -94,7 +95,7 @@ def admit(
         if why is None:
             floor_a = floor[index]
             if ceiling[index] < floor_a - EPS_A:
-                why = f"{reasons[index]} < min {floor_a:g} A"
+                why = below_minimum(reasons[index], ceiling[index], floor_a)
             elif (misfit := take_if_fits(paths[index], phases[index], floor_a)) is None:
                 admitted.append(cand)
                 continue

@@ -80,20 +80,24 @@ def idle_reason(demand: ConnectorDemand) -> str | None:
     return None
 
 
-def _ramp_reason(increase_interval_s: float, settling: bool) -> str:
-    if settling:
-        return "waiting for a decrease to take effect"
+def below_minimum(reason: str, cap_a: float, min_a: float) -> str:
+    """Why a connector whose own cap is below its minimum gets nothing: a cap of 0 A says it
+    alone ("waiting for authorisation"), any other is compared with the minimum."""
+    if cap_a <= 0:
+        return reason
+    return f"{reason}, below min {min_a:g} A"
+
+
+def _ramp_reason(increase_interval_s: float) -> str:
     return f"ramp limit (1 increase / {increase_interval_s:g} s)"
 
 
 @dataclass(slots=True)
 class Rules:
-    """One decision's admission rules. ``settling``: a decrease elsewhere has not yet taken
-    effect, so nothing may increase. The policy's thresholds are copied into fields: each
+    """One decision's admission rules. The policy's thresholds are copied into fields: each
     connector reads them."""
 
     now_s: float
-    settling: bool
     increase_interval_s: float
     min_charge_s: float
     min_pause_s: float
@@ -105,13 +109,12 @@ class Rules:
     max_reasons: dict[float, str] = field(default_factory=dict)  # max current → its reason
 
     @classmethod
-    def make(cls, policy: Policy, *, now_s: float, stale: bool, settling: bool) -> Rules:
-        ramp = _ramp_reason(policy.increase_interval_s, settling)
+    def make(cls, policy: Policy, *, now_s: float, stale: bool) -> Rules:
+        ramp = _ramp_reason(policy.increase_interval_s)
         fallback = _fallback(policy) if stale else None
         pause = f"paused: min pause {policy.min_pause_s:g} s"
         return cls(
             now_s,
-            settling,
             policy.increase_interval_s,
             policy.min_charge_s,
             policy.min_pause_s,
@@ -167,7 +170,7 @@ def _scan(
     paths, phases, before, before_a = cols.paths, cols.phases, cols.before, cols.before_a
     floor, ceiling, reasons = cols.floor_a, cols.ceiling_a, cols.reason
     nodes, node_paths, get, max_reasons = tree.index, tree.paths, prev.get, rules.max_reasons
-    now_s, settling, fallback = rules.now_s, rules.settling, rules.fallback
+    now_s, fallback = rules.now_s, rules.fallback
     interval_s, min_charge_s, rotation_s = (
         rules.increase_interval_s,
         rules.min_charge_s,
@@ -185,7 +188,7 @@ def _scan(
         if entry is None:
             prev_a, changed_s, increased_s = 0.0, _NEVER, _NEVER
         else:
-            _, prev_a, _, changed_s, increased_s, _ = before[index] = entry
+            _, prev_a, _, changed_s, increased_s, _, _, _ = before[index] = entry
             before_a[index] = prev_a
         state = demand.state
         if not (state is _CHARGING or state is _WAITING_EV or state is _PAUSED) or not (
@@ -201,7 +204,7 @@ def _scan(
             reason = max_reasons.get(ceiling_a) or rules.max_reason(ceiling_a)
         hold: str | None = None
         if prev_a > 0:
-            if not (now_s - increased_s >= interval_s and not settling) and prev_a < ceiling_a:
+            if now_s - increased_s < interval_s and prev_a < ceiling_a:
                 ceiling_a, reason = prev_a, rules.ramp_reason
             group = _PROTECTED if since_s < min_charge_s else _RUNNING
             if group == _RUNNING and since_s >= rotation_s:
@@ -210,7 +213,7 @@ def _scan(
         else:
             if since_s < rules.min_pause_s:
                 hold = rules.pause_hold
-            elif not (now_s - increased_s >= interval_s and not settling):
+            elif now_s - increased_s < interval_s:
                 hold = rules.ramp_hold
             group = _WAITED if since_s >= rotation_s else _WAITING
             wait_s = -since_s  # longest wait first

@@ -90,6 +90,9 @@ class Policy:
     min_charge_s: float = 60.0
     resolution_a: float = 0.1
     decrease_settle_s: float = 5.0  # EVs follow a lower offer within 5 s (IEC 61851-1)
+    # From a decision to the charger's new pilot signal (the write, the charger): the EV's 5 s
+    # start only then, so a lowered EV counts at its earlier offer this much longer.
+    signal_delay_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,9 @@ class ConnectorDemand:
 
 class ConnectorAllocation(NamedTuple):
     """One connector's offer. ``changed_at_s``: last switch between paused and charging;
-    ``increased_at_s``: last increase; ``assumed_current_a``: load reserved for a silent charger.
+    ``increased_at_s``: last increase; ``assumed_current_a``: load reserved for a silent charger;
+    ``settling_from_a``: the offer it was last lowered from, which its EV may still draw until
+    ``settled_at_s`` (``Policy.decrease_settle_s`` after the lowering).
     (A named tuple: immutable and cheap to build a thousand times per decision.)"""
 
     connector_id: str
@@ -143,6 +148,8 @@ class ConnectorAllocation(NamedTuple):
     changed_at_s: float = float("-inf")
     increased_at_s: float = float("-inf")
     assumed_current_a: float = 0.0
+    settling_from_a: float = 0.0
+    settled_at_s: float = float("-inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +160,6 @@ class Allocation:
     headroom_a: Phases3
     grid_stale: bool
     notes: tuple[str, ...] = field(default=())
-    last_decrease_at_s: float = float("-inf")
 
     def current_a(self, connector_id: str) -> float:
         found = self.connectors.get(connector_id)

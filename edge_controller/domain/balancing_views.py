@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_controller.domain.balancing_types import ConnectorState
-from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
+from edge_controller.domain.model import ChargerStatus, CpState
 from edge_controller.domain.snapshot import Availability
 
 _BY_PILOT = {
@@ -14,7 +14,6 @@ _BY_PILOT = {
     CpState.E: ConnectorState.FAULTED,
     CpState.F: ConnectorState.FAULTED,
 }
-DRAWING_A = 1.0  # a phase carrying more than this is in use by the EV
 
 
 def connector_state(status: ChargerStatus | None) -> ConnectorState:
@@ -24,14 +23,6 @@ def connector_state(status: ChargerStatus | None) -> ConnectorState:
     if status.fault_text:
         return ConnectorState.FAULTED
     return _BY_PILOT[status.state]
-
-
-def ev_phases(reading: MeterReading | None, state: ConnectorState) -> int | None:
-    """The number of phases a charging EV draws on, or None when that cannot be seen now."""
-    if reading is None or state is not ConnectorState.CHARGING:
-        return None
-    used = sum(1 for current in reading.current_a if current > DRAWING_A)
-    return used or None
 
 
 def availability(state: ConnectorState, offered_a: float, enabled: bool) -> Availability:

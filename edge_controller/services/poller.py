@@ -54,6 +54,7 @@ class Poller(Generic[T]):
         self._on_update = on_update
         self._latest: T | None = None
         self._latest_at_s: float | None = None
+        self._latest_started_at_s: float | None = None
         self._available = True  # until the first failure: log only a change
         self._wake = asyncio.Event()
         self._requests = 0
@@ -80,6 +81,11 @@ class Poller(Generic[T]):
         """A first read has ended, answered or not (until then nothing is known)."""
         return self._latest is not None or bool(self._errors)
 
+    @property
+    def latest_started_at_s(self) -> float | None:
+        """When the read of the latest value began (its values were taken after this)."""
+        return self._latest_started_at_s
+
     def age_s(self) -> float | None:
         return None if self._latest_at_s is None else self._clock() - self._latest_at_s
 
@@ -98,7 +104,7 @@ class Poller(Generic[T]):
     async def poll_once(self) -> bool:
         """One read with a timeout; True on success. Device errors are counted, not raised."""
         self._requests += 1
-        started_s = time.perf_counter()
+        started_s, began_at_s = time.perf_counter(), self._clock()
         try:
             async with asyncio.timeout(self.timeout_s):
                 value = await self._read()
@@ -108,6 +114,7 @@ class Poller(Generic[T]):
         self._latencies_s.append(time.perf_counter() - started_s)
         self._stats = None
         self._latest, self._latest_at_s = value, self._clock()
+        self._latest_started_at_s = began_at_s
         if not self._available:
             self._available = True
             self._log.info("device answers again")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -23,7 +24,12 @@ from edge_controller.domain.balancing import (
     allocate,
     failsafe_problems,
 )
-from edge_controller.domain.balancing_caution import hold_unconfirmed_increases
+from edge_controller.domain.balancing_caution import (
+    Sample,
+    bracketed,
+    hold_unconfirmed_increases,
+    rises,
+)
 from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
 from edge_controller.domain.snapshot import SiteView
@@ -31,9 +37,11 @@ from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, Meter
 from edge_controller.services.poller import Poller
 from edge_controller.services.site_controller_connector import (
+    HISTORY_READINGS,
     ConnectorRuntime,
     ConnectorSetup,
     LoopTiming,
+    remember,
 )
 from edge_controller.services.site_controller_outputs import (
     connector_views,
@@ -75,6 +83,7 @@ class SiteController:
             s.connector_id: ConnectorRuntime(s, self._timing, clock, on_status) for s in connectors
         }
         self._grid: Poller[MeterReading] | None = None
+        self._grid_history: deque[Sample] = deque(maxlen=HISTORY_READINGS)
         if grid_meter is not None:
             self._grid = Poller(
                 "grid",
@@ -83,7 +92,7 @@ class SiteController:
                 timeout_s=self._timing.io_timeout_s,
                 max_age_s=self._policy.stale_after_s,
                 clock=clock,
-                on_update=lambda _reading: self._wake.set(),
+                on_update=self._grid_read,
             )
         self._site_cap: Limit | None = None
         self._csms_site_cap: Limit | None = None  # ChargePointMaxProfile of a site-wide identity
@@ -208,23 +217,43 @@ class SiteController:
         return alloc
 
     def _decide(self, demands: list[ConnectorDemand], now_s: float) -> Allocation:
-        site, grid = self._effective_site(), self._grid_reading()
+        site, grid, previous = self._effective_site(), self._grid_reading(), self._allocation
         alloc = allocate(
-            site, demands, grid=grid, previous=self._allocation, now_s=now_s, policy=self._policy
+            site, demands, grid=grid, previous=previous, now_s=now_s, policy=self._policy
         )
-        if grid is None:
+        if grid is None or not rises(alloc, previous):
             return alloc
-        cautious = [
-            replace(d, measured_current_a=c.history.around(grid.at_s) or d.measured_current_a)
-            for d, c in zip(demands, self._conns.values(), strict=True)
-        ]
-        pairs = zip(demands, cautious, strict=True)
-        if all(a.measured_current_a == b.measured_current_a for a, b in pairs):
-            return alloc
+        paired_grid, cautious = self._paired(demands, grid, now_s)
         safer = allocate(
-            site, cautious, grid=grid, previous=self._allocation, now_s=now_s, policy=self._policy
+            site, cautious, grid=paired_grid, previous=previous, now_s=now_s, policy=self._policy
         )
-        return hold_unconfirmed_increases(alloc, safer, self._allocation)
+        return hold_unconfirmed_increases(alloc, safer, previous)
+
+    def _paired(
+        self, demands: list[ConnectorDemand], grid: GridReading, now_s: float
+    ) -> tuple[GridReading, list[ConnectorDemand]]:
+        """The newest grid reading our own readings bracket, with our draw around it; without
+        one, the latest with none of our draw counted (see ``balancing_caution``)."""
+        measured = [
+            (index, conn.history)
+            for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True))
+            if demand.measured_current_a is not None
+        ]
+        window_s = self._timing.measurement_window_s
+        grids = [g for g in self._grid_history if g.arrived_s >= now_s - window_s]
+        found = bracketed(grids, [history for _, history in measured])
+        if found is None:
+            return grid, [replace(d, measured_current_a=None) for d in demands]
+        paired, draws = found
+        cautious = list(demands)
+        for (index, _), draw in zip(measured, draws, strict=True):
+            cautious[index] = replace(demands[index], measured_current_a=draw)
+        return GridReading(paired.current_a, paired.arrived_s), cautious
+
+    def _grid_read(self, reading: MeterReading) -> None:
+        assert self._grid is not None
+        remember(self._grid_history, self._grid, reading)
+        self._wake.set()
 
     async def shutdown(self) -> None:
         """Stop deciding and set every charger to its safe current."""

@@ -7,8 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_controller.domain.balancing import ConnectorDemand, ConnectorState
-from edge_controller.domain.balancing_views import connector_state, ev_phases
-from edge_controller.domain.model import ChargerStatus, Limit, MeterReading, Phases3
+from edge_controller.domain.balancing_caution import Sample
+from edge_controller.domain.balancing_phases import (
+    NO_EVIDENCE,
+    PhaseEvidence,
+    learn_phases,
+    phases_in_use,
+)
+from edge_controller.domain.balancing_views import connector_state
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
 from edge_controller.ports import BuiltInMeter, Charger, DeviceWatchdog
 from edge_controller.services.poller import Poller
 
@@ -54,27 +61,14 @@ class LoopTiming:
     measurement_window_s: float = 3.0
 
 
-class ReadingHistory:
-    """Our recent draw on one connector, to know it *at the time* of a grid reading."""
+HISTORY_READINGS = 32  # recent readings kept to pair with grid readings (a few seconds' worth)
 
-    def __init__(self, window_s: float) -> None:
-        self._window_s = window_s
-        self._seen: deque[tuple[float, Phases3]] = deque()
 
-    def add(self, at_s: float, current_a: Phases3, now_s: float) -> None:
-        if not self._seen or self._seen[-1][0] != at_s:
-            self._seen.append((at_s, current_a))
-        while len(self._seen) > 1 and self._seen[0][0] < now_s - self._window_s:
-            self._seen.popleft()
-
-    def around(self, grid_at_s: float) -> Phases3 | None:
-        """The lower of the readings just before and just after ``grid_at_s``."""
-        before = [c for at, c in self._seen if at <= grid_at_s]
-        after = [c for at, c in self._seen if at > grid_at_s]
-        pair = before[-1:] + after[:1]
-        if not pair:
-            return None
-        return (min(c[0] for c in pair), min(c[1] for c in pair), min(c[2] for c in pair))
+def remember(history: deque[Sample], poller: Poller[MeterReading], reading: MeterReading) -> None:
+    """Keep ``reading`` (just polled by ``poller``) with the times its read began and ended."""
+    started_s, arrived_s = poller.latest_started_at_s, poller.latest_at_s
+    if started_s is not None and arrived_s is not None:
+        history.append(Sample(started_s, arrived_s, reading.current_a))
 
 
 class ConnectorRuntime:
@@ -98,16 +92,17 @@ class ConnectorRuntime:
             on_update=(lambda st: on_status(setup.connector_id, st)) if on_status else None,
         )
         self.meter: Poller[MeterReading] | None = None
+        self.history: deque[Sample] = deque(maxlen=HISTORY_READINGS)  # our own draw, paired
         if isinstance(setup.charger, BuiltInMeter):
-            self.meter = Poller(
+            meter = self.meter = Poller(
                 f"{setup.connector_id}/meter",
                 setup.charger.read_meter,
                 interval_s=setup.poll_interval_s,
                 timeout_s=timing.io_timeout_s,
                 max_age_s=timing.charger_stale_s,
                 clock=clock,
+                on_update=lambda reading: remember(self.history, meter, reading),
             )
-        self.history = ReadingHistory(timing.measurement_window_s)
         self.written_a: float | None = None  # None: unknown, write whatever is decided next
         self.external: tuple[Limit, ...] = ()
         self.operator: Limit | None = None
@@ -118,14 +113,12 @@ class ConnectorRuntime:
         self.failsafe_failing = False
         self.plugged_at_s: float | None = None
         self.energy_at_plug_wh: float | None = None
-        self.phases: int | None = None
+        self.phases: PhaseEvidence = NO_EVIDENCE
 
     def demand(self, now_s: float) -> ConnectorDemand:
         status = self.status.fresh()
         state = connector_state(status)
         reading = self.meter.fresh() if self.meter is not None else None
-        if reading is not None and self.meter is not None and self.meter.latest_at_s is not None:
-            self.history.add(self.meter.latest_at_s, reading.current_a, now_s)
         self._track_session(state, reading, now_s)
         energy = 0.0
         if reading is not None and self.energy_at_plug_wh is not None:
@@ -139,7 +132,7 @@ class ConnectorRuntime:
             state=state,
             wiring=s.wiring,
             feeder=s.feeder,
-            ev_phases=self.phases,
+            ev_phases=phases_in_use(self.phases, len(s.wiring)),
             min_current_a=s.min_current_a,
             max_current_a=s.max_current_a,
             limits=limits,
@@ -155,11 +148,13 @@ class ConnectorRuntime:
         self, state: ConnectorState, reading: MeterReading | None, now_s: float
     ) -> None:
         if state is ConnectorState.IDLE:
-            self.plugged_at_s = self.energy_at_plug_wh = self.phases = None
+            self.plugged_at_s = self.energy_at_plug_wh = None
         elif state.wants_current and self.plugged_at_s is None:
             self.plugged_at_s = now_s
             self.energy_at_plug_wh = reading.import_energy_wh if reading is not None else None
-        self.phases = ev_phases(reading, state) or self.phases
+        taken_at_s = self.meter.latest_at_s if self.meter is not None else None
+        seen = None if reading is None or taken_at_s is None else (reading.current_a, taken_at_s)
+        self.phases = learn_phases(self.phases, state, seen)
         if state is ConnectorState.UNAVAILABLE:
             self.written_a = None  # it may reboot or fall back on its own: rewrite on return
             self.failsafe_done = not isinstance(self.setup.charger, DeviceWatchdog)

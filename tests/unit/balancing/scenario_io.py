@@ -31,6 +31,7 @@ WIRING["L3"] = (2,)
 class Expect:
     current_a: float | None = None
     reason: str | None = None  # a substring of the reason
+    reason_is: str | None = None  # the whole reason, as shown to people
     at_least_a: float | None = None
 
 

@@ -16,8 +16,8 @@ from edge_controller.domain.balancing import (
     wiring_from_rotation,
 )
 from edge_controller.domain.balancing_tree import Item, water_level
-from edge_controller.domain.balancing_views import availability, connector_state, ev_phases
-from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
+from edge_controller.domain.balancing_views import availability, connector_state
+from edge_controller.domain.model import ChargerStatus, CpState
 from edge_controller.domain.snapshot import Availability
 
 GRID = GridReading((0.0, 0.0, 0.0), 0.0)
@@ -73,9 +73,6 @@ def test_state_and_view_mappings() -> None:
     assert connector_state(None) is ConnectorState.UNAVAILABLE
     assert connector_state(ChargerStatus(CpState.C, True, 16.0)) is ConnectorState.CHARGING
     assert connector_state(ChargerStatus(CpState.B, True, 0.0, "RCD")) is ConnectorState.FAULTED
-    reading = MeterReading((230.0,) * 3, (15.8, 0.2, 0.0), (0.0,) * 3, 0.0, 0.0, 0.0, 0.0)
-    assert ev_phases(reading, ConnectorState.CHARGING) == 1
-    assert ev_phases(reading, ConnectorState.WAITING) is None
     assert availability(ConnectorState.WAITING, 0.0, True) is Availability.SUSPENDED_EVSE
     assert availability(ConnectorState.CHARGING, 10.0, False) is Availability.UNAVAILABLE
 

@@ -149,6 +149,15 @@ def test_matches_reference_on_large_sites(monkeypatch: pytest.MonkeyPatch) -> No
         steps = [(dt_s, grid) for dt_s in (0.0, 2.0, 7.0, 70.0, 1000.0, 0.5, 4.0)]
         stories_with_current += _story(site, ds, steps, Policy(), rng) > 0
         steps_run += len(steps)
+    # A site with room for every EV: the steady state, where admission is skipped.
+    rng = random.Random(99)
+    site, ds = _big_site(300, rng)
+    feeders = tuple(replace(f, limit_a=f.limit_a * 100) for f in site.feeders)
+    roomy = Site(site.grid_limit_a * 10, feeders)
+    grid = GridReading((0.0, 0.0, 0.0), 0.0)
+    steps = [(dt_s, grid) for dt_s in (0.0, 2.0, 7.0, 70.0)]
+    stories_with_current += _story(roomy, ds, steps, Policy(), rng) > 0
+    steps_run += len(steps)
     assert stories_with_current > 0
     assert 0 < full.count < steps_run
 

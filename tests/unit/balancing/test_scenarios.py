@@ -41,6 +41,8 @@ def test_scenario(path: Path) -> None:
                 assert got.current_a >= expect.at_least_a, where
             if expect.reason is not None:
                 assert expect.reason in got.reason, where
+            if expect.reason_is is not None:
+                assert got.reason == expect.reason_is, where
         for note in step.notes:
             assert any(note in text for text in alloc.notes), (number, alloc.notes)
         previous = alloc

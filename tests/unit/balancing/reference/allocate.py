@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edge_controller.domain.balancing import OVER_A
 from edge_controller.domain.balancing_types import (
@@ -85,26 +85,23 @@ def allocate(
     stale = grid is None or now_s - grid.at_s > policy.stale_after_s
     prev = previous.connectors if previous is not None else {}
     ctx = _Ctx.make(site, demands, building_load(grid, demands, stale, policy), prev)
-    last_decrease_s = previous.last_decrease_at_s if previous is not None else -INF
-    settling = now_s - last_decrease_s < policy.decrease_settle_s
     offers: dict[int, Offer] = {}
-    cands = _candidates(ctx, offers, stale=stale, settling=settling, now_s=now_s, policy=policy)
+    cands = _hold_starts(ctx, _candidates(ctx, offers, stale=stale, now_s=now_s, policy=policy),
+                         now_s)  # fmt: skip
     budget = ctx.budget()
     admitted = _admit(ctx, budget, sorted(cands, key=lambda c: c.sort_key), offers)
     _fill_classes(ctx, budget, admitted, offers, policy)
-    if _hold_increases(ctx, offers):
-        last_decrease_s = now_s
+    _fit_increases(ctx, admitted, offers, now_s, policy)
     notes, final = _enforce(ctx, admitted, offers)
     if stale:
         notes.append("grid meter stale")
     return Allocation(
         at_s=now_s,
-        connectors=_records(ctx, offers, now_s),
+        connectors=_records(ctx, offers, now_s, policy),
         building_load_a=ctx.building,
         headroom_a=(final.left[0][0], final.left[0][1], final.left[0][2]),
         grid_stale=stale,
         notes=tuple(notes),
-        last_decrease_at_s=last_decrease_s,
     )
 
 
@@ -113,7 +110,6 @@ def _candidates(
     offers: dict[int, Offer],
     *,
     stale: bool,
-    settling: bool,
     now_s: float,
     policy: Policy,
 ) -> list[Candidate]:
@@ -127,9 +123,7 @@ def _candidates(
         else:
             cap = own_cap(demand, stale, policy)
             before = ctx.before[index]
-            cands.append(
-                candidate(index, demand, cap, before, now_s=now_s, settling=settling, policy=policy)
-            )
+            cands.append(candidate(index, demand, cap, before, now_s=now_s, policy=policy))
     return cands
 
 
@@ -180,21 +174,89 @@ def _settle(item: Item, prev: ConnectorAllocation | None, policy: Policy) -> Off
     return current, item.reason
 
 
-def _hold_increases(ctx: _Ctx, offers: dict[int, Offer]) -> bool:
-    """If any drawing EV must come down, nobody goes up in the same step: the old and the new
-    allocation each fit, and so does their per-connector minimum while EVs follow."""
+def _fit_increases(
+    ctx: _Ctx, admitted: list[Candidate], offers: dict[int, Offer], now_s: float, policy: Policy
+) -> None:
+    """An EV lowered within the settle time may still draw what it was lowered from: increases
+    get only the room left with everyone counted at the higher of offer and that, in admission
+    order; a cut one names the constraint that lacked the room, then the settling."""
+    count = len(ctx.demands)
     before = [b.current_a if b is not None else 0.0 for b in ctx.before]
-    if not any(
-        d.state.wants_current and offers[i][0] < before[i] - EPS_A
-        for i, d in enumerate(ctx.demands)
-    ):
-        return False
-    for index, (current, _) in list(offers.items()):
-        if current > before[index] + EPS_A:
-            held = before[index]
-            why = "waiting for a decrease to take effect"
-            offers[index] = (held, why if held > 0 else f"paused: {why}")
-    return True
+    rises = [c.index for c in admitted if offers[c.index][0] > before[c.index] + EPS_A]
+    following = [_still_drawn(ctx, index, offers[index][0], now_s) for index in range(count)]
+    if not rises or not any(following):
+        return
+    counted = [max(before[i] if i in rises else offers[i][0], following[i]) for i in range(count)]
+    budget = ctx.fixed.copy()
+    budget.take_all([(ctx.paths[i], ctx.phases[i], counted[i]) for i in range(count)])
+    for index in rises:
+        wanted, reason = offers[index]
+        if following[index] > 0:  # lowered, not yet followed: no increase meanwhile
+            offers[index] = (before[index], f"{reason}; settling after a decrease")
+            continue
+        base = before[index]
+        path, phases = ctx.paths[index], ctx.phases[index]
+        room, label = _room(ctx.tree, budget, path, phases)
+        if room >= wanted - base - EPS_A:
+            budget.take(path, phases, wanted - base)
+            continue
+        step = policy.resolution_a
+        granted = round(math.floor((base + max(room, 0.0)) / step + EPS_A) * step, 6)
+        too_low = granted < ctx.demands[index].min_current_a - EPS_A
+        if too_low or (before[index] > 0 and granted < before[index] + policy.min_increase_a):
+            granted = before[index]
+        if granted > base:
+            budget.take(path, phases, granted - base)
+        why = f"{label}; settling after a decrease"
+        offers[index] = (granted, why if granted > 0 else f"paused: {why}")
+
+
+def _hold_starts(ctx: _Ctx, cands: list[Candidate], now_s: float) -> list[Candidate]:
+    """A start whose minimum does not fit beside what everyone may draw now (its offer, or
+    more while following a lowering) is held: it would only share the room and be cut."""
+    count = len(ctx.demands)
+    earlier = [_still_drawn(ctx, index, INF, now_s) for index in range(count)]
+    if not any(earlier):
+        return cands
+    before = [b.current_a if b is not None else 0.0 for b in ctx.before]
+    drawing = [
+        max(before[i], earlier[i]) if ctx.demands[i].state.wants_current else 0.0
+        for i in range(count)
+    ]
+    budget = ctx.fixed.copy()
+    budget.take_all([(ctx.paths[i], ctx.phases[i], drawing[i]) for i in range(count)])
+    checked = []
+    for cand in cands:
+        kept = cand
+        if cand.hold is None and before[cand.index] <= 0:
+            room, label = _room(ctx.tree, budget, ctx.paths[cand.index], ctx.phases[cand.index])
+            if room < cand.demand.min_current_a - EPS_A:
+                kept = replace(cand, hold=f"paused: {label}; settling after a decrease")
+        checked.append(kept)
+    return checked
+
+
+def _still_drawn(ctx: _Ctx, index: int, offer: float, now_s: float) -> float:
+    record = ctx.before[index]
+    if record is None or not ctx.demands[index].state.wants_current:
+        return 0.0
+    amps = record.settling_from_a if now_s < record.settled_at_s else 0.0
+    if offer < record.current_a - EPS_A:
+        amps = max(amps, record.current_a)
+    return amps
+
+
+def _room(
+    tree: Tree, budget: Budget, path: tuple[int, ...], phases: tuple[int, ...]
+) -> tuple[float, str]:
+    room, label = INF, ""
+    for node in path:
+        for phase in phases:
+            if budget.left[node][phase] < room:
+                room, label = budget.left[node][phase], tree.label(node, phase)
+    if budget.power_left_a < INF and budget.power_left_a / len(phases) < room:
+        room, label = budget.power_left_a / len(phases), budget.power_label
+    return room, label
 
 
 def _enforce(
@@ -224,7 +286,7 @@ def _over(fixed: Budget, final: Budget) -> bool:
 
 
 def _records(
-    ctx: _Ctx, offers: Mapping[int, Offer], now_s: float
+    ctx: _Ctx, offers: Mapping[int, Offer], now_s: float, policy: Policy
 ) -> dict[str, ConnectorAllocation]:
     records: dict[str, ConnectorAllocation] = {}
     for index, demand in enumerate(ctx.demands):
@@ -233,6 +295,11 @@ def _records(
         prev_a = before.current_a if before is not None else 0.0
         changed = before.changed_at_s if before is not None else -INF
         increased = before.increased_at_s if before is not None else -INF
+        settling = before.settling_from_a if before is not None else 0.0
+        settled = before.settled_at_s if before is not None else -INF
+        if current < prev_a - EPS_A and demand.state.wants_current:
+            settling = max(prev_a, settling if now_s < settled else 0.0)
+            settled = now_s + (policy.decrease_settle_s + policy.signal_delay_s)
         unavailable = demand.state is ConnectorState.UNAVAILABLE
         switched = (prev_a > 0) != (current > 0)
         if unavailable:  # not paused by us: no minimum pause when it answers again
@@ -244,5 +311,7 @@ def _records(
             now_s if switched else changed,
             now_s if current > prev_a else increased,
             demand.max_current_a if unavailable else current,
+            settling,
+            settled,
         )
     return records

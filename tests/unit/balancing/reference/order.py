@@ -76,24 +76,22 @@ def candidate(
     prev: ConnectorAllocation | None,
     *,
     now_s: float,
-    settling: bool,
     policy: Policy,
 ) -> Candidate:
-    """``settling``: a decrease elsewhere has not yet taken effect, so nothing may increase."""
     prev_a = prev.current_a if prev is not None else 0.0
     changed_s = prev.changed_at_s if prev is not None else float("-inf")
     increased_s = prev.increased_at_s if prev is not None else float("-inf")
     running = prev_a > 0
     since_s = now_s - changed_s
-    ramp_ok = now_s - increased_s >= policy.increase_interval_s and not settling
+    ramp_ok = now_s - increased_s >= policy.increase_interval_s
     ceiling, reason = cap.current_a, cap.source
     hold: str | None = None
     if running and not ramp_ok and prev_a < ceiling:
-        ceiling, reason = prev_a, _ramp_reason(policy.increase_interval_s, settling)
+        ceiling, reason = prev_a, _ramp_reason(policy.increase_interval_s)
     if not running and since_s < policy.min_pause_s:
         hold = f"paused: min pause {policy.min_pause_s:g} s"
     elif not running and not ramp_ok:
-        hold = "paused: " + _ramp_reason(policy.increase_interval_s, settling)
+        hold = "paused: " + _ramp_reason(policy.increase_interval_s)
     if running:
         group = _PROTECTED if since_s < policy.min_charge_s else _RUNNING
         if group == _RUNNING and since_s >= policy.rotation_interval_s:
@@ -114,14 +112,14 @@ def candidate(
     return Candidate(index, demand, ceiling, reason, running, hold, key)
 
 
-def _ramp_reason(increase_interval_s: float, settling: bool) -> str:
-    if settling:
-        return "waiting for a decrease to take effect"
+def _ramp_reason(increase_interval_s: float) -> str:
     return f"ramp limit (1 increase / {increase_interval_s:g} s)"
 
 
 def below_minimum(cand: Candidate) -> str | None:
     """The reason a connector cannot charge because a cap is below its minimum, or None."""
     if cand.ceiling_a < cand.demand.min_current_a - EPS_A:
-        return f"{cand.reason} < min {cand.demand.min_current_a:g} A"
+        if cand.ceiling_a <= 0:
+            return cand.reason
+        return f"{cand.reason}, below min {cand.demand.min_current_a:g} A"
     return None
