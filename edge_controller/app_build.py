@@ -114,6 +114,7 @@ def connector_setups(settings: Settings, hw: Hardware) -> list[ConnectorSetup]:
                 failsafe_timeout_s=c.failsafe_timeout_s,
                 poll_interval_s=c.poll_interval_s,
                 authorized_at_start=False,
+                free_vend=settings.ocpp.authorization.free_vend_id_tag is not None,
             )
         )
     return setups

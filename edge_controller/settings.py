@@ -116,7 +116,8 @@ class SiteSettings(Section):
         5.0,
         ge=5,
         le=60,
-        description="after a decrease, increases wait this long: IEC 61851 gives EVs 5 s to follow",
+        description="a lowered EV may draw its earlier offer this long after the charger's new "
+        "signal (IEC 61851 gives EVs 5 s to follow): increases it would overload wait",
     )
 
     @field_validator("fallback_current_a")
@@ -182,7 +183,11 @@ class ChargerSettings(Section):
     priority: int = Field(0, ge=0, le=9, description="priority class: higher is served first")
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     failsafe_current_a: float = Field(
-        6.0, ge=0, le=80, description="current the charger falls back to when writes stop"
+        6.0,
+        ge=0,
+        le=80,
+        description="current the charger falls back to when writes stop, while a session is "
+        "authorised (or with free vend); 0 A otherwise",
     )
     failsafe_timeout_s: float = Field(
         15.0, ge=1, le=600, description="silence after which the charger falls back"

@@ -2,8 +2,9 @@
 
 Runs on every new grid reading and on a tick. Fail-safe chain: a stale grid reading → fallback
 budget (in the allocation); a charger that does not answer → assumed at its maximum; every
-charger's own watchdog is programmed so it falls back if this process dies; ``shutdown()`` sets
-every charger to its safe current. Decreases are written before increases.
+charger's own watchdog is programmed so it falls back if this process dies, to its safe current
+while a session is authorised and to 0 A otherwise (free vend: always the safe current);
+``shutdown()`` sets every charger likewise. Decreases are written before increases.
 """
 
 from __future__ import annotations
@@ -211,8 +212,11 @@ class SiteController:
             overload_at_s = self._reaction.begin(self._grid_reading(), self._site.grid_limit_a)
             alloc = self._decide(demands, now_s)
             self._allocation = alloc
+            # A watchdog's fallback goes down before the setpoints, up after them: a session
+            # that ended never charges on its fallback, one that starts has its own already.
+            await self._program_failsafes(lowering=True)
             await self._write(alloc, demands, now_s, overload_at_s)
-            await self._program_failsafes()
+            await self._program_failsafes(lowering=False)
         self._publish(now_s, demands, alloc, unread)
         return alloc
 
@@ -256,13 +260,17 @@ class SiteController:
         self._wake.set()
 
     async def shutdown(self) -> None:
-        """Stop deciding and set every charger to its safe current."""
+        """Stop deciding; set every charger with an authorised session (or with free vend) to
+        its safe current and every other one to 0 A, its watchdog's fallback likewise."""
         self._stopping = True
         self._wake.set()
-        async with self._write_lock, asyncio.TaskGroup() as group:
-            for conn in self._conns.values():
-                group.create_task(self._set(conn, conn.setup.failsafe_current_a))
-        self._log.info("all chargers set to their safe current")
+        async with self._write_lock:
+            await self._program_failsafes(lowering=True)
+            async with asyncio.TaskGroup() as group:
+                for conn in self._conns.values():
+                    group.create_task(self._set(conn, conn.safe_current_a))
+            await self._program_failsafes(lowering=False)
+        self._log.info("chargers set to their safe current (0 A without a session)")
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -332,8 +340,10 @@ class SiteController:
         if conn.meter is not None:
             conn.meter.refresh()
 
-    async def _program_failsafes(self) -> None:
-        await program_failsafes(self._conns.values(), self._timing.io_timeout_s, self._log)
+    async def _program_failsafes(self, *, lowering: bool) -> None:
+        await program_failsafes(
+            self._conns.values(), self._timing.io_timeout_s, self._log, lowering=lowering
+        )
 
     def _check_failsafe(self) -> list[str]:
         demands = [

@@ -36,6 +36,8 @@ class ConnectorSetup:
     poll_interval_s: float = 1.0
     # False where sessions gate charging: nothing is offered until a session is authorised.
     authorized_at_start: bool = True
+    # True with free vend: any EV may charge, so the failsafe current holds without a session.
+    free_vend: bool = False
 
     def __post_init__(self) -> None:
         # allocate() trusts the wiring: a connector that loads no grid phase would be unbounded.
@@ -108,12 +110,21 @@ class ConnectorRuntime:
         self.operator: Limit | None = None
         self.enabled = True
         self.authorized = setup.authorized_at_start
-        self.failsafe_done = not isinstance(setup.charger, DeviceWatchdog)
+        self.watchdog = isinstance(setup.charger, DeviceWatchdog)  # False: none, or unsupported
+        self.failsafe_a: float | None = None  # what its watchdog is programmed to (None: unknown)
         self.write_failing = False
         self.failsafe_failing = False
         self.plugged_at_s: float | None = None
         self.energy_at_plug_wh: float | None = None
         self.phases: PhaseEvidence = NO_EVIDENCE
+
+    @property
+    def safe_current_a(self) -> float:
+        """What it may offer when nobody tells it (our watchdog, shutdown): its failsafe current
+        while a session is authorised (or with free vend), else 0 A: nobody charges unasked."""
+        if self.authorized or self.setup.free_vend:
+            return self.setup.failsafe_current_a
+        return 0.0
 
     def demand(self, now_s: float) -> ConnectorDemand:
         status = self.status.fresh()
@@ -157,4 +168,4 @@ class ConnectorRuntime:
         self.phases = learn_phases(self.phases, state, seen)
         if state is ConnectorState.UNAVAILABLE:
             self.written_a = None  # it may reboot or fall back on its own: rewrite on return
-            self.failsafe_done = not isinstance(self.setup.charger, DeviceWatchdog)
+            self.failsafe_a = None  # a charger back from silence may have lost it

@@ -1,5 +1,6 @@
-"""The loop's outward-facing parts: programming the chargers' own watchdogs and the status
-views of the connectors and the grid meter."""
+"""The loop's outward-facing parts: programming the chargers' own watchdogs (their fallback
+follows the session: 0 A without one) and the status views of the connectors and the grid
+meter."""
 
 from __future__ import annotations
 
@@ -15,28 +16,37 @@ from edge_controller.ports import DeviceError, DeviceWatchdog, NotSupported
 from edge_controller.services.site_controller_connector import ConnectorRuntime
 
 
-async def program_failsafes(conns: Iterable[ConnectorRuntime], timeout_s: float, log: Any) -> None:
-    """Program each answering charger's watchdog and failsafe current once (again after an
-    outage); failures are logged once per outage."""
+async def program_failsafes(
+    conns: Iterable[ConnectorRuntime], timeout_s: float, log: Any, *, lowering: bool
+) -> None:
+    """Program each answering charger's watchdog to fall back to its safe current (0 A without
+    an authorised session) where it is not programmed so: ``lowering`` those to go down (or not
+    known), else those to go up. Failures are logged once per outage."""
     for conn in conns:
-        if conn.failsafe_done or not conn.status.available:
+        wanted_a, programmed_a = conn.safe_current_a, conn.failsafe_a
+        if not conn.watchdog or wanted_a == programmed_a or not conn.status.available:
             continue
-        charger, setup = conn.setup.charger, conn.setup
-        assert isinstance(charger, DeviceWatchdog)
-        try:
-            async with asyncio.timeout(timeout_s):
-                await charger.program_failsafe(setup.failsafe_current_a, setup.failsafe_timeout_s)
-        except NotSupported as exc:
-            conn.failsafe_done = True  # this model cannot: say so once, rely on the rest
-            log.warning("charger has no watchdog", connector=setup.connector_id, error=str(exc))
-        except (DeviceError, TimeoutError) as exc:
-            if not conn.failsafe_failing:
-                conn.failsafe_failing = True
-                log.warning(
-                    "watchdog not programmed", connector=setup.connector_id, error=repr(exc)
-                )
-        else:
-            conn.failsafe_done, conn.failsafe_failing = True, False
+        if lowering != (programmed_a is None or wanted_a < programmed_a):
+            continue
+        await _program(conn, wanted_a, timeout_s, log)
+
+
+async def _program(conn: ConnectorRuntime, current_a: float, timeout_s: float, log: Any) -> None:
+    charger, setup = conn.setup.charger, conn.setup
+    assert isinstance(charger, DeviceWatchdog)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await charger.program_failsafe(current_a, setup.failsafe_timeout_s)
+    except NotSupported as exc:
+        conn.watchdog = False  # this model cannot: say so once, rely on the rest
+        log.warning("charger has no watchdog", connector=setup.connector_id, error=str(exc))
+    except (DeviceError, TimeoutError) as exc:
+        conn.failsafe_a = None
+        if not conn.failsafe_failing:
+            conn.failsafe_failing = True
+            log.warning("watchdog not programmed", connector=setup.connector_id, error=repr(exc))
+    else:
+        conn.failsafe_a, conn.failsafe_failing = current_a, False
 
 
 def known(conn: ConnectorRuntime) -> bool:

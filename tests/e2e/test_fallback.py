@@ -86,3 +86,31 @@ async def test_killed_daemon_leaves_chargers_to_their_watchdogs(
     await eventually(
         on_failsafe, "chargers on their failsafe current", FAILSAFE_TIMEOUT_S + MARGIN_S
     )
+
+
+async def test_killed_daemon_leaves_evs_waiting_for_a_card_without_current(
+    launch: Launch, config: dict[str, Any]
+) -> None:
+    config["ocpp"] = {"authorization": {}}  # no free vend: a plugged EV waits for a card
+    waiting = tuple(c for c in CONNECTORS if c.split(":")[0] in WATCHDOG_CHARGERS)
+    site = await launch(config, plugged=waiting)
+
+    async def fallback_programmed_to_0_a() -> bool:
+        devices = [await site.control.device(charger) for charger in WATCHDOG_CHARGERS]
+        return all(device["points"]["failsafe_current"] == 0.0 for device in devices)
+
+    await eventually(fallback_programmed_to_0_a, "every watchdog falls back to 0 A", 20)
+    site.kill_daemon()  # SIGKILL: no orderly shutdown, no last write
+
+    async def watchdogs_took_over() -> bool:
+        connectors = (await site.state())["connectors"]
+        return all(connectors[c]["failsafe_active"] for c in waiting)
+
+    await eventually(watchdogs_took_over, "watchdogs expired", FAILSAFE_TIMEOUT_S + MARGIN_S)
+    for _ in range(8):  # and nothing charges, also after the EVs' response delay
+        state = await site.state()
+        for cid in waiting:
+            connector = state["connectors"][cid]
+            assert connector["offered_a"] == 0.0, describe(state)
+            assert connector["state"] == "B" and max(connector["drawn_a"]) == 0.0, describe(state)
+        await asyncio.sleep(0.25)
