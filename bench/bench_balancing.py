@@ -1,7 +1,9 @@
 """Balancing benchmark: allocation time by site size, and the loop's reaction to an overload.
 
 Allocation: sites of 10, 100 and 1,000 connectors (feeders of ten, mixed wiring and EV phases,
-two priority classes, some CSMS limits), steady state with a previous allocation. Reaction: the
+two priority classes, some CSMS limits), steady state with a previous allocation; and 1,000
+connectors under a building load that steps every 7 s (offers lowered and raised, EVs paused
+and resumed, lowered ones settling). Reaction: the
 running loop with in-memory devices; from the moment the meter read returns an overloading
 reading to the last ``set_current`` call of the resulting decrease.
 """
@@ -60,17 +62,22 @@ def _site(count: int, rng: random.Random) -> tuple[Site, list[ConnectorDemand]]:
     return site, demands
 
 
-def _allocation_row(count: int, runs: int) -> dict[str, Any]:
+def _allocation_row(count: int, runs: int, stepping: bool = False) -> dict[str, Any]:
+    """Steady state; or ``stepping``: the building load moves every second between two levels,
+    so offers go down and up, EVs pause and resume and lowered ones settle."""
     site, demands = _site(count, random.Random(count))
-    grid = GridReading((count * 4.0,) * 3, 0.0)
-    previous: Allocation | None = allocate(site, demands, grid=grid, previous=None, now_s=0.0)
+    grids = [GridReading((count * 4.0,) * 3, 0.0), GridReading((count * 5.5,) * 3, 0.0)]
+    previous: Allocation | None = allocate(site, demands, grid=grids[0], previous=None, now_s=0.0)
     samples = []
     for run in range(runs):
+        now_s = 1.0 + run * (1.0 if stepping else 1e-3)
+        grid = grids[(run // 7) % 2] if stepping else grids[0]
         started = time.perf_counter()
-        previous = allocate(site, demands, grid=grid, previous=previous, now_s=1.0 + run * 1e-3)
+        previous = allocate(site, demands, grid=grid, previous=previous, now_s=now_s)
         samples.append(time.perf_counter() - started)
     p50, p99 = _percentiles_ms(samples)
-    return {"case": f"allocate {count} connectors", "runs": runs, "p50_ms": p50, "p99_ms": p99}
+    case = f"allocate {count} connectors" + (", building load stepping" if stepping else "")
+    return {"case": case, "runs": runs, "p50_ms": p50, "p99_ms": p99}
 
 
 class _Charger:
@@ -138,6 +145,7 @@ async def _wait(controller: SiteController, condition: Any) -> None:
 
 def run() -> list[dict[str, Any]]:
     rows = [_allocation_row(count, runs) for count, runs in SIZES.items()]
+    rows.append(_allocation_row(1000, 100, stepping=True))
     for count in (10, 100):
         samples = asyncio.run(_reactions(count))
         p50, p99 = _percentiles_ms(samples)

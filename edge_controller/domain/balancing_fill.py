@@ -26,6 +26,7 @@ class Columns:
     ceiling_a: list[float]
     reason: list[str]
     offer_a: list[float]
+    settling: bool = False  # some connector's EV may still follow an earlier lowering
 
     @classmethod
     def blank(cls, count: int) -> Columns:

@@ -188,8 +188,10 @@ def _scan(
         if entry is None:
             prev_a, changed_s, increased_s = 0.0, _NEVER, _NEVER
         else:
-            _, prev_a, _, changed_s, increased_s, _, _, _ = before[index] = entry
+            _, prev_a, _, changed_s, increased_s, _, _, settled_s = before[index] = entry
             before_a[index] = prev_a
+            if settled_s > now_s:
+                cols.settling = True
         state = demand.state
         if not (state is _CHARGING or state is _WAITING_EV or state is _PAUSED) or not (
             demand.enabled and demand.charger_enabled

@@ -75,6 +75,8 @@ def hold_starts(
     """``cands`` with each start held whose minimum does not fit beside what every connector
     may draw now (its offer, or more while its EV follows a lowering). Admitted, it would only
     share the room and be cut (and a lowered EV lowered again would follow later still)."""
+    if not cols.settling:  # the usual case: nobody follows a lowering
+        return cands
     following = still_drawn(demands, cols, now_s, earlier_only=True)
     if not any(following):
         return cands
