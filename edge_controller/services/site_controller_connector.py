@@ -59,7 +59,7 @@ class LoopTiming:
     # A charger silent for longer counts as not answering (assumed at its maximum). Until then
     # it still holds our last setpoint; its own watchdog takes over after failsafe_timeout_s.
     charger_stale_s: float = 5.0
-    # How long our own meter readings are kept to pair them with the grid reading in time.
+    # How far back a grid reading may be paired with our own readings taken before and after it.
     measurement_window_s: float = 3.0
 
 

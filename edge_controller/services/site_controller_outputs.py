@@ -20,13 +20,14 @@ async def program_failsafes(
     conns: Iterable[ConnectorRuntime], timeout_s: float, log: Any, *, lowering: bool
 ) -> None:
     """Program each answering charger's watchdog to fall back to its safe current (0 A without
-    an authorised session) where it is not programmed so: ``lowering`` those to go down (or not
-    known), else those to go up. Failures are logged once per outage."""
+    an authorised session) where it is not programmed so: ``lowering`` those to go down, else
+    those to go up or not programmed yet (at start and after an outage). Failures are logged
+    once per outage."""
     for conn in conns:
         wanted_a, programmed_a = conn.safe_current_a, conn.failsafe_a
         if not conn.watchdog or wanted_a == programmed_a or not conn.status.available:
             continue
-        if lowering != (programmed_a is None or wanted_a < programmed_a):
+        if lowering != (programmed_a is not None and wanted_a < programmed_a):
             continue
         await _program(conn, wanted_a, timeout_s, log)
 

@@ -99,11 +99,9 @@ class ProfileCharger:
             await self._write_current(effective_a)
             return
         device_on = effective_a > 0 if setpoints.pause_with_enable else self._enabled
-        wrote = effective_a > 0 or not setpoints.pause_with_enable
-        if wrote:
+        if effective_a > 0 or not setpoints.pause_with_enable:
             await self._write_current(effective_a)
-        # Paused with its enable off, writing that again is what tells its watchdog we live.
-        if device_on != self._device_on or not wrote:
+        if device_on != self._device_on:
             off_raw, on_raw = setpoints.enable_raw
             await self.device.write_raw("enable", [on_raw if device_on else off_raw])
             self._device_on = device_on

@@ -105,12 +105,12 @@ async def test_when_the_loop_dies_only_the_authorised_session_charges_on_its_fal
     async with _site(tmp_path) as site:
         site.controller.authorize_charging("hd1:1", True)
 
-        async def charging_with_fallback() -> bool:
+        async def charging_with_fallback() -> bool:  # and hd2 programmed (it powers up at 8 A)
             hd1 = await site.connector("hd1:1")
-            return hd1["state"] == "C" and await site.fallback_a("hd1") == SAFE_A
+            fallbacks = await _fallbacks(site)
+            return hd1["state"] == "C" and fallbacks == {"keba": 0.0, "hd1": SAFE_A, "hd2": 0.0}
 
         await eventually(charging_with_fallback, 20)
-        assert await site.fallback_a("hd2") == 0.0
         site.task.cancel()  # the daemon dies: no last write, no shutdown
         with contextlib.suppress(asyncio.CancelledError):
             await site.task
