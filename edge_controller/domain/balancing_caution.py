@@ -87,10 +87,17 @@ def hold_unconfirmed_increases(
         if entry.current_a > before_a and safer is not None and safer.current_a < entry.current_a:
             kept_a = max(safer.current_a, min(before_a, entry.current_a))
             if kept_a < entry.current_a:
-                held[cid] = _held(entry, prior, kept_a, f"{HELD} ({safer.reason})")
+                held[cid] = _held(entry, prior, kept_a, _held_reason(safer.reason, kept_a))
     if not held:
         return normal
     return replace(normal, connectors={**normal.connectors, **held})
+
+
+def _held_reason(safer: str, kept_a: float) -> str:
+    """What binds the cautious offer first, the wait second: "grid L1 50 A; waiting for a grid
+    reading after the ramp" (paused: said once, in front)."""
+    binding = safer.removeprefix("paused: ")
+    return f"{binding}; {HELD}" if kept_a > 0 else f"paused: {binding}; {HELD}"
 
 
 def _held(

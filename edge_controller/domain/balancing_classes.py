@@ -173,7 +173,7 @@ def _settle(members: list[int], cols: Columns, policy: Policy, offered: Tally) -
         prev_a = before[index]
         if prev_a < current and prev_a > 0 and current < prev_a + min_increase_a:
             current = prev_a
-            reasons[index] = f"hysteresis (holding {prev_a:g} A)"
+            reasons[index] = f"{reasons[index]}; hysteresis (holding {prev_a:g} A)"
         offers[index] = current
         row, wired = own[paths[index][0]], phases[index]
         for phase in wired:

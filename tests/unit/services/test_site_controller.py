@@ -345,7 +345,10 @@ async def test_a_charger_reading_newer_than_the_grid_reading_cannot_hide_buildin
     assert allocation is not None
     # Building = 30 - 30 = 0 A from the misaligned pair: the offer would rise to the 32 A max.
     assert rig.offered() == [30.0]
-    assert allocation.connectors["c1:1"].reason.startswith("waiting for a grid reading")
+    assert (
+        allocation.connectors["c1:1"].reason
+        == "grid L1 40 A; waiting for a grid reading after the ramp"
+    )
 
 
 async def test_a_fresh_grid_reading_confirms_the_increase() -> None:

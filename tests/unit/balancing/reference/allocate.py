@@ -170,7 +170,7 @@ def _settle(item: Item, prev: ConnectorAllocation | None, policy: Policy) -> Off
     current = round(current, 6)
     prev_a = prev.current_a if prev is not None else 0.0
     if prev_a > 0 and prev_a < current < prev_a + policy.min_increase_a:
-        return prev_a, f"hysteresis (holding {prev_a:g} A)"
+        return prev_a, f"{item.reason}; hysteresis (holding {prev_a:g} A)"
     return current, item.reason
 
 
