@@ -39,6 +39,7 @@ _WAITING_EV, _CHARGING, _PAUSED = (
     ConnectorState.PAUSED,
 )
 
+SETTLING = "settling after a decrease"
 SortKey = tuple[int, int, float, float, float, str]
 Candidate = tuple[SortKey, int, str | None]
 """A connector that may charge: its admission key (minus its priority first), its index, and
@@ -125,6 +126,17 @@ class Rules:
             "paused: " + ramp,
         )
 
+    def paused(self, since_s: float, since_increase_s: float) -> tuple[str | None, int, float]:
+        """A paused connector's hold (if it may not start yet), admission group and wait key
+        (longest wait first), ``since_s`` after it paused."""
+        hold = None
+        if since_s < self.min_pause_s:
+            hold = self.pause_hold
+        elif since_increase_s < self.increase_interval_s:
+            hold = self.ramp_hold
+        group = _WAITED if since_s >= self.rotation_interval_s else _WAITING
+        return hold, group, -since_s
+
     def max_reason(self, max_a: float) -> str:
         """The reason of a connector bound by its maximum (a site has a few distinct ones: each
         is named once per decision)."""
@@ -185,13 +197,14 @@ def _scan(
         paths[index] = node_paths[nodes[demand.feeder]]  # an unknown feeder: see ``scan``
         floor[index] = demand.min_current_a
         entry = get(demand.connector_id)
+        settling = False
         if entry is None:
             prev_a, changed_s, increased_s = 0.0, _NEVER, _NEVER
         else:
             _, prev_a, _, changed_s, increased_s, _, _, settled_s = before[index] = entry
             before_a[index] = prev_a
             if settled_s > now_s:
-                cols.settling = True
+                settling = cols.settling = True
         state = demand.state
         if not (state is _CHARGING or state is _WAITING_EV or state is _PAUSED) or not (
             demand.enabled and demand.charger_enabled
@@ -206,19 +219,16 @@ def _scan(
             reason = max_reasons.get(ceiling_a) or rules.max_reason(ceiling_a)
         hold: str | None = None
         if prev_a > 0:
-            if now_s - increased_s < interval_s and prev_a < ceiling_a:
+            if prev_a < ceiling_a and settling:  # lowered: no rise until its EV has followed
+                ceiling_a, reason = prev_a, f"{reason}; {SETTLING}"
+            elif now_s - increased_s < interval_s and prev_a < ceiling_a:
                 ceiling_a, reason = prev_a, rules.ramp_reason
             group = _PROTECTED if since_s < min_charge_s else _RUNNING
             if group == _RUNNING and since_s >= rotation_s:
                 group = _DUE
             wait_s = since_s if group == _DUE else 0.0
         else:
-            if since_s < rules.min_pause_s:
-                hold = rules.pause_hold
-            elif now_s - increased_s < interval_s:
-                hold = rules.ramp_hold
-            group = _WAITED if since_s >= rotation_s else _WAITING
-            wait_s = -since_s  # longest wait first
+            hold, group, wait_s = rules.paused(since_s, now_s - increased_s)
         ceiling[index], reasons[index] = ceiling_a, reason
         key = (
             -demand.priority,

@@ -21,11 +21,10 @@ import math
 from collections.abc import Sequence
 
 from edge_controller.domain.balancing_fill import Columns
-from edge_controller.domain.balancing_order import Candidate
+from edge_controller.domain.balancing_order import SETTLING, Candidate
 from edge_controller.domain.balancing_tree import INF, Budget, Tree
 from edge_controller.domain.balancing_types import EPS_A, ConnectorDemand, ConnectorState, Policy
 
-SETTLING = "settling after a decrease"
 _WANTING = (ConnectorState.WAITING, ConnectorState.CHARGING, ConnectorState.PAUSED)
 
 

@@ -86,7 +86,10 @@ def candidate(
     ramp_ok = now_s - increased_s >= policy.increase_interval_s
     ceiling, reason = cap.current_a, cap.source
     hold: str | None = None
-    if running and not ramp_ok and prev_a < ceiling:
+    settling = prev is not None and now_s < prev.settled_at_s
+    if running and settling and prev_a < ceiling:  # lowered: no rise until its EV followed
+        ceiling, reason = prev_a, f"{cap.source}; settling after a decrease"
+    elif running and not ramp_ok and prev_a < ceiling:
         ceiling, reason = prev_a, _ramp_reason(policy.increase_interval_s)
     if not running and since_s < policy.min_pause_s:
         hold = f"paused: min pause {policy.min_pause_s:g} s"
