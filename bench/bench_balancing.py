@@ -19,7 +19,7 @@ from typing import Any
 from edge_controller.domain.balancing import (
     Allocation,
     ConnectorDemand,
-    ConnectorState,
+    DemandState,
     Feeder,
     GridReading,
     Policy,
@@ -27,7 +27,11 @@ from edge_controller.domain.balancing import (
     allocate,
 )
 from edge_controller.domain.model import ChargerStatus, CpState, Limit, MeterReading
-from edge_controller.services.site_controller import ConnectorSetup, LoopTiming, SiteController
+from edge_controller.services.control.site_controller import (
+    ConnectorSetup,
+    LoopTiming,
+    SiteController,
+)
 
 SIZES = {10: 400, 100: 200, 1000: 100}
 REACTIONS = 60
@@ -48,7 +52,7 @@ def _site(count: int, rng: random.Random) -> tuple[Site, list[ConnectorDemand]]:
         demands.append(
             ConnectorDemand(
                 connector_id=f"c{i}:1",
-                state=rng.choice([ConnectorState.CHARGING] * 4 + [ConnectorState.IDLE]),
+                state=rng.choice([DemandState.CHARGING] * 4 + [DemandState.IDLE]),
                 wiring=rng.choice(WIRINGS),
                 feeder=feeders[i % len(feeders)].id,
                 ev_phases=rng.choice([None, 1, 3]),

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge_controller.config.settings import MqttSettings
 from edge_controller.domain.commands import Command
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
-from edge_controller.settings import MqttSettings
-from edge_controller.telemetry import CommandResult, MqttService, SessionEvent
-from edge_controller.telemetry.payloads import encode, site_payload
+from edge_controller.telemetry import CommandResult, MqttService, SessionNotice
+from edge_controller.telemetry.payloads import encode_json, site_payload
 from tests.integration.mqtt.broker import PREFIX, Mosquitto
 
 CONNECTORS = [f"wb{i}:1" for i in range(1, 5)]
@@ -67,12 +67,12 @@ def _publish_cost(n: int) -> list[dict[str, Any]]:
     views = [_view(float(i)) for i in range(n)]
     started = time.perf_counter()
     for view in views:
-        encode(site_payload(view))
+        encode_json(site_payload(view))
     encode_us = (time.perf_counter() - started) / n * 1e6
     started = time.perf_counter()
     for i, view in enumerate(views):
         service.publish_site(view)
-        service.publish_session_event(SessionEvent("started", "wb1:1", f"s{i}", at_s=float(i)))
+        service.publish_session_event(SessionNotice("started", "wb1:1", f"s{i}", at_s=float(i)))
     call_us = (time.perf_counter() - started) / n * 1e6
     stats = service.stats().queue
     return [
@@ -100,7 +100,7 @@ async def _drain_rate(broker: Mosquitto, qos: int, updates: int) -> float:
         base = service.stats().published
         started = time.perf_counter()
         for i in range(updates):
-            service.publish_session_event(SessionEvent("started", "wb1:1", f"s{i}", at_s=float(i)))
+            service.publish_session_event(SessionNotice("started", "wb1:1", f"s{i}", at_s=float(i)))
         while service.stats().published < base + updates:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         return updates / (time.perf_counter() - started)

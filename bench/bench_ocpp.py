@@ -26,13 +26,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import Command
 from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.log import configure
-from edge_controller.settings import OcppSettings
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.outbox_rows import append_in
+from edge_controller.storage.outbox.rows import append_in
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology

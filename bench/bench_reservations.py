@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from edge_controller.app_parts import SiteViews
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.app.views import SiteViews
 from edge_controller.domain.commands import Reserve
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading, Token
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
-from edge_controller.services.session_manager import SessionManager
-from edge_controller.services.session_setup import build_session_manager
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.setup import build_session_manager
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
+from edge_controller.config.settings import Settings
 from edge_controller.drivers.modbus import wiretime
-from edge_controller.settings import Settings
-from edge_controller.sim.physics_charger import ChargerConfig, ChargerModel
+from edge_controller.sim.physics_charger import ChargerHardware, ChargerModel
 from edge_controller.sim.physics_ev import EvProfile
 from edge_controller.sim.physics_site import ChargerWiring, MeterModel, SiteModel
 from edge_controller.sim.site import running_site
@@ -44,7 +44,7 @@ def _free_port() -> int:
 def _physics_rows() -> list[dict[str, Any]]:
     site = SiteModel(meters={"grid": MeterModel("grid", [])})
     for index in range(8):
-        model = ChargerModel(ChargerConfig(connectors=3, watchdog_timeout_s=0.0))
+        model = ChargerModel(ChargerHardware(connectors=3, watchdog_timeout_s=0.0))
         for number in (1, 2, 3):
             model.plug(0.0, number, EvProfile(response_delay_s=0.0))
             model.write_setpoint(0.0, number, 16.0)

@@ -21,7 +21,7 @@ from typing import Any
 from edge_controller.storage.database import Database
 from edge_controller.storage.migrations import migrate
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.sessions_store import QueuedMessage, SessionStart, SessionStore
+from edge_controller.storage.sessions_store import MessageToQueue, SessionStart, SessionStore
 from edge_controller.storage.startup import apply_pragmas
 
 EVENTS = 960
@@ -93,7 +93,7 @@ async def _open_sessions(store: SessionStore, count: int) -> list[int]:
 
 
 async def _timed_sample(store: SessionStore, local_id: int, i: int, tally: _Tally) -> None:
-    message = QueuedMessage("site", "MeterValues", PAYLOAD, "sample")
+    message = MessageToQueue("site", "MeterValues", PAYLOAD, "sample")
     t0 = time.perf_counter()
     await store.sample(local_id, float(i), i, messages=(message,))
     tally.latencies_s.append(time.perf_counter() - t0)

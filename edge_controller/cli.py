@@ -27,9 +27,9 @@ from typing import Any
 
 from edge_controller import __version__, log
 from edge_controller.api.render import Screen, render
-from edge_controller.config_load import LoadedConfig, load_config
-from edge_controller.config_yaml import ConfigError
-from edge_controller.settings import Settings
+from edge_controller.config.load import LoadedConfig, load_config
+from edge_controller.config.settings import Settings
+from edge_controller.config.yaml_reader import ConfigError
 from edge_controller.storage.errors import NeedsOperator, StateDirUnusable, StorageError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INSTALL, EXIT_DATA = 0, 1, 2, 3, 4
@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.configure(settings.logging.level, settings.logging.format)
     for warning in loaded.warnings:
         log.get_logger("config").warning("config warning", problem=str(warning))
-    from edge_controller.app import run_daemon
+    from edge_controller.app.daemon import run_daemon
 
     asyncio.run(run_daemon(settings, args.config))
     return EXIT_OK

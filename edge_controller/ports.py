@@ -52,11 +52,6 @@ class BuiltInMeter(Protocol):
 
 
 @runtime_checkable
-class PhaseSwitching(Protocol):
-    async def set_phases(self, phases: int) -> None: ...
-
-
-@runtime_checkable
 class DeviceWatchdog(Protocol):
     """A charger that falls back to a failsafe current on its own when writes stop."""
 

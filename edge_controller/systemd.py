@@ -53,15 +53,3 @@ class Notifier:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
-
-
-def watchdog_interval_s() -> float | None:
-    """Half the systemd watchdog period (systemd's advice), or None when there is no watchdog."""
-    usec = os.environ.get("WATCHDOG_USEC")
-    pid = os.environ.get("WATCHDOG_PID")
-    if not usec or (pid and pid != str(os.getpid())):
-        return None
-    try:
-        return int(usec) / 2_000_000
-    except ValueError:
-        return None

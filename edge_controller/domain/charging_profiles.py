@@ -19,21 +19,21 @@ Purpose = Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"]
 
 
 @dataclass(frozen=True, slots=True)
-class Period:
+class SchedulePeriod:
     start_s: float  # offset from the schedule start
     limit: float  # in the profile's unit
     phases: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
+class ChargingProfile:
     id: int
     connector: int  # 0: the charge point as a whole
     stack_level: int
     purpose: Purpose
     kind: Literal["Absolute", "Recurring", "Relative"]
     unit: Literal["A", "W"]
-    periods: tuple[Period, ...]
+    periods: tuple[SchedulePeriod, ...]
     recurrency: Literal["Daily", "Weekly"] | None = None
     start_s: float | None = None
     duration_s: float | None = None
@@ -54,11 +54,11 @@ def _time(text: Any) -> float | None:
     return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
 
 
-def parse(connector: int, raw: Mapping[str, Any]) -> Profile:
+def parse(connector: int, raw: Mapping[str, Any]) -> ChargingProfile:
     """A profile from an OCPP csChargingProfiles object (camelCase). Raises ValueError."""
     schedule = raw["chargingSchedule"]
     periods = tuple(
-        Period(float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
+        SchedulePeriod(float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
         for p in schedule["chargingSchedulePeriod"]
     )
     if not periods or periods[0].start_s != 0 or list(periods) != sorted(periods, key=_start):
@@ -70,7 +70,7 @@ def parse(connector: int, raw: Mapping[str, Any]) -> Profile:
     if kind in ("Absolute", "Recurring") and start_s is None:
         raise ValueError(f"an {kind} profile needs startSchedule")
     duration = schedule.get("duration")
-    return Profile(
+    return ChargingProfile(
         id=int(raw["chargingProfileId"]),
         connector=connector,
         stack_level=int(raw["stackLevel"]),
@@ -87,11 +87,13 @@ def parse(connector: int, raw: Mapping[str, Any]) -> Profile:
     )
 
 
-def _start(period: Period) -> float:
+def _start(period: SchedulePeriod) -> float:
     return period.start_s
 
 
-def schedule_start_s(profile: Profile, at_s: float, tx_start_s: float | None) -> float | None:
+def schedule_start_s(
+    profile: ChargingProfile, at_s: float, tx_start_s: float | None
+) -> float | None:
     """When the schedule that covers ``at_s`` started (None: the profile does not apply)."""
     if profile.kind == "Relative":
         return tx_start_s if tx_start_s is not None else at_s
@@ -104,7 +106,9 @@ def schedule_start_s(profile: Profile, at_s: float, tx_start_s: float | None) ->
     return at_s - (at_s - profile.start_s) % cycle_s
 
 
-def limit_at(profile: Profile, at_s: float, tx_start_s: float | None) -> Period | None:
+def limit_at(
+    profile: ChargingProfile, at_s: float, tx_start_s: float | None
+) -> SchedulePeriod | None:
     """The period in force at ``at_s``, or None when the profile is not active then."""
     if profile.valid_from_s is not None and at_s < profile.valid_from_s:
         return None
@@ -120,7 +124,7 @@ def limit_at(profile: Profile, at_s: float, tx_start_s: float | None) -> Period 
     return current[-1] if current else None
 
 
-def to_amps(period: Period, unit: str, electrical: Electrical) -> float:
+def to_amps(period: SchedulePeriod, unit: str, electrical: Electrical) -> float:
     if unit == "A":
         return period.limit
     phases = period.phases or electrical.phases
@@ -128,8 +132,11 @@ def to_amps(period: Period, unit: str, electrical: Electrical) -> float:
 
 
 def _winner(
-    profiles: Iterable[Profile], at_s: float, tx_start_s: float | None, electrical: Electrical
-) -> tuple[float, Profile] | None:
+    profiles: Iterable[ChargingProfile],
+    at_s: float,
+    tx_start_s: float | None,
+    electrical: Electrical,
+) -> tuple[float, ChargingProfile] | None:
     active = [(p, limit_at(p, at_s, tx_start_s)) for p in profiles]
     found = [(p, period) for p, period in active if period is not None]
     if not found:
@@ -139,12 +146,12 @@ def _winner(
 
 
 def connector_limit(
-    profiles: Iterable[Profile],
+    profiles: Iterable[ChargingProfile],
     connector: int,
     at_s: float,
     transaction: tuple[int | None, float] | None,
     electrical: Electrical,
-) -> tuple[float, Profile] | None:
+) -> tuple[float, ChargingProfile] | None:
     """The Tx or TxDefault limit in A for one connector; ``transaction`` = (id, start)."""
     pool = list(profiles)
     tx_start_s = transaction[1] if transaction else None
@@ -168,13 +175,15 @@ def connector_limit(
 
 
 def charge_point_limit(
-    profiles: Iterable[Profile], at_s: float, electrical: Electrical
-) -> tuple[float, Profile] | None:
+    profiles: Iterable[ChargingProfile], at_s: float, electrical: Electrical
+) -> tuple[float, ChargingProfile] | None:
     cp_max = [p for p in profiles if p.purpose == "ChargePointMaxProfile"]
     return _winner(cp_max, at_s, None, electrical)
 
 
-def _change_points(profiles: Iterable[Profile], start_s: float, end_s: float) -> list[float]:
+def _change_points(
+    profiles: Iterable[ChargingProfile], start_s: float, end_s: float
+) -> list[float]:
     points = {start_s}
     for profile in profiles:
         for bound in (profile.valid_from_s, profile.valid_to_s):
@@ -193,7 +202,7 @@ def _change_points(profiles: Iterable[Profile], start_s: float, end_s: float) ->
 
 
 def composite(
-    profiles: Iterable[Profile],
+    profiles: Iterable[ChargingProfile],
     connector: int,
     *,
     start_s: float,

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from edge_controller.settings import SimEvProfileSettings
+from edge_controller.config.settings import SimEvProfileSettings
 from edge_controller.sim.registers import TABLE_OF_FUNCTION
 from edge_controller.sim.rfid import ReaderBusy, ReaderUnavailable, VirtualReaders
 from edge_controller.sim.sim_site import SimConflict, SimError, SimSite
@@ -23,7 +23,7 @@ from edge_controller.sim.site_build import base_current, ev_profile
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 SITE = web.AppKey("site", SimSite)
 Clock = Callable[[], float]
-CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PROFILES = web.AppKey("ev_profiles", dict[str, SimEvProfileSettings])
 READERS = web.AppKey("readers", VirtualReaders)
 _READ_FUNCTION = {table: fc for fc, table in TABLE_OF_FUNCTION.items() if fc in (1, 2, 3, 4)}
@@ -62,7 +62,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 def _now(request: web.Request) -> float:
-    clock: Clock = request.app[CLOCK]
+    clock: Clock = request.app[CLOCK_KEY]
     return float(clock())
 
 
@@ -167,7 +167,7 @@ def control_app(
 ) -> web.Application:
     """``readers``: the simulated RFID readers (default: from ``EDGE_CONTROLLER_SIM_READERS``)."""
     app = web.Application()
-    app[SITE], app[CLOCK], app[PROFILES] = site, clock, ev_profiles
+    app[SITE], app[CLOCK_KEY], app[PROFILES] = site, clock, ev_profiles
     app[READERS] = readers if readers is not None else VirtualReaders.from_environ(os.environ)
     routes = [
         web.get("/state", _guarded(get_state)),

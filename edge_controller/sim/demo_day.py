@@ -25,8 +25,8 @@ import aiohttp
 
 from edge_controller.api.client import DaemonNotRunning, fetch_status
 from edge_controller.api.server import STATUS_SOCKET
+from edge_controller.config.settings import Settings
 from edge_controller.domain.snapshot import SiteView
-from edge_controller.settings import Settings
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.demo_csms import CsmsProcess, CsmsUnavailable
 
@@ -36,7 +36,7 @@ DEFAULT_SECONDS_PER_HOUR = 8.0
 TAP_HOLD_S = 1.5
 CONNECT_WAIT_S = 10.0
 SESSION_WAIT_S = 6.0
-StatusSource = Callable[[], Awaitable[SiteView]]
+ViewSource = Callable[[], Awaitable[SiteView]]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -84,13 +84,13 @@ class Tap:
     uid: str
 
 
-Action = Arrive | Leave | RemoteStart | BaseLoad | CsmsUp | CsmsDown | SendLocalList | Tap
+DemoStep = Arrive | Leave | RemoteStart | BaseLoad | CsmsUp | CsmsDown | SendLocalList | Tap
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     at_h: float  # hour of the simulated day (7.5 = 07:30)
-    action: Action
+    action: DemoStep
 
 
 # Drivers start in the operator's app (RemoteStart) and plug in a few minutes later; the
@@ -131,7 +131,7 @@ def clock_text(at_h: float) -> str:
     return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
 
 
-def describe(action: Action, ocpp_numbers: dict[str, int]) -> str:
+def describe(action: DemoStep, ocpp_numbers: dict[str, int]) -> str:
     """One line a newcomer understands (before the step's outcome is known)."""
     match action:
         case Arrive(connector, profile):
@@ -177,7 +177,7 @@ class DemoDay:
         sim: SimControlClient,
         csms: CsmsProcess,
         out: TextIO,
-        status: StatusSource,
+        status: ViewSource,
         *,
         connect_wait_s: float = CONNECT_WAIT_S,
     ) -> None:
@@ -206,14 +206,14 @@ class DemoDay:
             await asyncio.sleep(max(0.0, end_s - loop.time()))
             self.say(DAY_END_H, "the day is over; the next one starts (Ctrl-C ends the demo)")
 
-    async def perform(self, action: Action) -> str:
+    async def perform(self, action: DemoStep) -> str:
         """Do one step; a failure is reported as its outcome and the day goes on."""
         try:
             return await self._perform(action)
         except (SimControlError, CsmsUnavailable, aiohttp.ClientError, TimeoutError) as exc:
             return f"not done: {exc}"
 
-    async def _perform(self, action: Action) -> str:
+    async def _perform(self, action: DemoStep) -> str:
         match action:
             case Arrive(connector, profile):
                 await self.sim.plug(connector, profile=profile)
@@ -291,7 +291,7 @@ async def _main_async(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge_controller.config_load import load_settings
+    from edge_controller.config.load import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m edge_controller.sim.demo_day")
     parser.add_argument("--config", type=Path, required=True)

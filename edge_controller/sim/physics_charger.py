@@ -14,7 +14,7 @@ UNPLUG_AFTER_S = 2.0  # a leaving EV first stops charging (C→B), then is unplu
 
 
 @dataclass(slots=True)
-class ChargerConfig:
+class ChargerHardware:
     """Hardware limits and the device's own fallback behaviour."""
 
     connectors: int = 1
@@ -62,7 +62,7 @@ class Connector:
 class ChargerModel:
     """A charger with one or more connectors and one Modbus watchdog."""
 
-    config: ChargerConfig
+    config: ChargerHardware
     connectors: list[Connector] = field(default_factory=list)
     last_write_s: float | None = None
     failsafe_active: bool = False

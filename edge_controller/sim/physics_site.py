@@ -9,9 +9,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from edge_controller.domain.model import Phases3
 from edge_controller.sim.physics_charger import ChargerModel
 
-Phases3 = tuple[float, float, float]
 DAY_S = 86_400.0
 _PHASE_INDEX = {"L1": 0, "L2": 1, "L3": 2}
 
@@ -28,7 +28,7 @@ def rotation_map(rotation: str) -> tuple[int, ...]:
     return tuple(_PHASE_INDEX[p] for p in parts)
 
 
-def to_grid_phases(local_a: Phases3, rotation: str) -> Phases3:
+def onto_grid_phases(local_a: Phases3, rotation: str) -> Phases3:
     """Currents on a device's own terminals, placed onto the grid phases they are wired to."""
     grid = [0.0, 0.0, 0.0]
     for terminal, grid_index in enumerate(rotation_map(rotation)):
@@ -110,7 +110,7 @@ class SiteModel:
         total = [0.0, 0.0, 0.0]
         for c in wiring.model.connectors:
             if connector is None or c.number == connector:
-                for i, amps in enumerate(to_grid_phases(c.phase_currents_a(), wiring.rotation)):
+                for i, amps in enumerate(onto_grid_phases(c.phase_currents_a(), wiring.rotation)):
                     total[i] += amps
         return total[0], total[1], total[2]
 

@@ -9,12 +9,13 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_controller.domain.model import Phases3
 from edge_controller.sim.device_charger import ChargerDevice
 from edge_controller.sim.device_meter import MeterDevice
 from edge_controller.sim.devices import DeviceSim, WriteRecord
 from edge_controller.sim.physics_charger import Connector
 from edge_controller.sim.physics_ev import EvProfile
-from edge_controller.sim.physics_site import Phases3, SiteModel
+from edge_controller.sim.physics_site import SiteModel
 
 
 class SimError(ValueError):

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from edge_controller.log import get_logger
-from edge_controller.settings import (
+from edge_controller.config.settings import (
     RtuBusSettings,
     RtuOverTcpBusSettings,
     Settings,
     SimulationSettings,
     TcpBusSettings,
 )
+from edge_controller.log import get_logger
 from edge_controller.sim.binding import check_bind, is_loopback
 from edge_controller.sim.control_api import control_app
 from edge_controller.sim.devices import DeviceSim
@@ -36,7 +36,7 @@ from edge_controller.sim.modbus_server import (
 )
 from edge_controller.sim.pty_pair import pty_pair
 from edge_controller.sim.sim_site import SimSite, SimStartError
-from edge_controller.sim.site_build import build_site
+from edge_controller.sim.site_build import build_sim_site
 
 _log = get_logger("sim")
 Server = SimTcpServer | SimRtuServer | SimRtuOverTcpServer
@@ -154,7 +154,7 @@ async def running_site(
     control interface listens beyond loopback only with ``allow_remote``."""
     sim = settings.simulation
     check_bind(sim.control_host, "the simulator's control interface", allow_remote)
-    site = build_site(settings, clock(), utc_offset_s=float(time.localtime().tm_gmtoff))
+    site = build_sim_site(settings, clock(), utc_offset_s=float(time.localtime().tm_gmtoff))
     if not site.devices:
         raise SimStartError("no device is marked simulated: true")
     async with contextlib.AsyncExitStack() as stack:

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edge_controller.drivers.profiles.schema import Profile, load_profile
-from edge_controller.settings import (
+from edge_controller.config.settings import (
     ChargerSettings,
     MeterSettings,
     Settings,
     SimEvProfileSettings,
     SiteSettings,
 )
+from edge_controller.domain.model import Phases3
+from edge_controller.drivers.profiles.schema import Profile, load_profile
 from edge_controller.sim.device_charger import ChargerDevice
 from edge_controller.sim.device_meter import MeterDevice
-from edge_controller.sim.physics_charger import ChargerConfig, ChargerModel
+from edge_controller.sim.physics_charger import ChargerHardware, ChargerModel
 from edge_controller.sim.physics_ev import EvProfile
 from edge_controller.sim.physics_site import (
     BaseLoadProfile,
     ChargerWiring,
     MeterModel,
-    Phases3,
     SiteModel,
 )
 from edge_controller.sim.sim_site import Arrival, SimSite, SimStartError
@@ -60,7 +60,7 @@ def _charger_model(settings: ChargerSettings, profile: Profile, startup_a: float
         else min(hardware_max, settings.max_current_a)
     )
     return ChargerModel(
-        ChargerConfig(
+        ChargerHardware(
             connectors=min(settings.connectors, profile.connectors.count),
             max_current_a=max_a,
             min_current_a=settings.min_current_a,
@@ -106,7 +106,7 @@ def _check_script(script: list[Arrival], chargers: dict[str, ChargerDevice]) -> 
             raise SimStartError(f"ev_script: {arrival.connector} is not a simulated connector")
 
 
-def build_site(
+def build_sim_site(
     settings: Settings,
     now_s: float,
     utc_offset_s: float = 0.0,

@@ -1,6 +1,9 @@
-"""Durable state in one SQLite database: sessions, meter values, the uplink outbox,
-authorization list and cache, uplink configuration values, connector availability.
+"""Durable state in one SQLite database: sessions, meter values, the uplink outbox
+(``storage.outbox``), the authorization list and cache, reservations.
 
-The only package that opens SQLite. Open with ``await Database.open(path)``; build the stores
-(``Outbox``, ``SessionStore``, ``AuthStore``, ``ConfigStore``) on the same ``Database``.
+The only package that opens SQLite (migrations via ``PRAGMA user_version``). Open with
+``await Database.open(path)``; build the stores (``Outbox``, ``SessionStore``, ``AuthStore``,
+``ReservationStore``) on the same ``Database``.
 """
+
+__all__ = []

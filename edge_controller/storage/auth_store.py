@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.storage.database import Database
 
 

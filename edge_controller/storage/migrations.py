@@ -109,11 +109,19 @@ CREATE TABLE reservations (
 );
 """
 
+# The uplink keeps its configuration values and availability in a file per identity
+# (``uplink.state_file``); these two tables were never read or written by a release.
+_V5_DROP_UNUSED_CONFIG_TABLES = """
+DROP TABLE config_values;
+DROP TABLE connector_availability;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
     _V3_SESSION_FLAGS,
     _V4_RESERVATIONS,
+    _V5_DROP_UNUSED_CONFIG_TABLES,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from edge_controller.domain.reservations import Reservation
+from edge_controller.domain.sessions.reservations import Reservation
 from edge_controller.storage.database import Database
 
 _ANY_MARK = "#"

@@ -13,7 +13,7 @@ from typing import Any
 
 from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
-from edge_controller.storage.outbox_rows import MessageKind, append_in
+from edge_controller.storage.outbox.rows import MessageKind, append_in
 
 
 class SessionAlreadyOpen(StorageError):
@@ -21,7 +21,7 @@ class SessionAlreadyOpen(StorageError):
 
 
 @dataclass(frozen=True, slots=True)
-class QueuedMessage:
+class MessageToQueue:
     """An uplink message to queue together with a session change."""
 
     identity: str
@@ -38,7 +38,7 @@ class StopFacts:
     meter_wh: int
 
 
-Render = Callable[[StopFacts], tuple[QueuedMessage, ...]]
+Render = Callable[[StopFacts], tuple[MessageToQueue, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class SessionStart:
     source: str = "local"
     authorized_offline: bool = False
     energy_cap_wh: int | None = None
-    messages: tuple[QueuedMessage, ...] = field(default=())
+    messages: tuple[MessageToQueue, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def _record(row: sqlite3.Row) -> SessionRecord:
 
 
 def _queue(
-    conn: sqlite3.Connection, local_id: int, at_s: float, messages: tuple[QueuedMessage, ...]
+    conn: sqlite3.Connection, local_id: int, at_s: float, messages: tuple[MessageToQueue, ...]
 ) -> None:
     for m in messages:
         append_in(
@@ -162,7 +162,7 @@ class SessionStore:
         *,
         power_w: float | None = None,
         context: str = "Sample.Periodic",
-        messages: tuple[QueuedMessage, ...] = (),
+        messages: tuple[MessageToQueue, ...] = (),
     ) -> bool:
         """Record a meter value of an open session; False (nothing recorded) if it is closed
         or ``at_s`` lies before its start (a value from before the transaction is not its).
@@ -202,7 +202,7 @@ class SessionStore:
         stop_id_tag: str | None = None,
         last_known: bool = False,
         render: Render | None = None,
-        messages: tuple[QueuedMessage, ...] = (),
+        messages: tuple[MessageToQueue, ...] = (),
     ) -> tuple[SessionRecord, bool]:
         """Close a session exactly once; returns (record, whether this call closed it).
 

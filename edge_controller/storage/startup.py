@@ -26,7 +26,7 @@ from edge_controller.storage.errors import (
     marker_path,
 )
 from edge_controller.storage.migrations import migrate, schema_version
-from edge_controller.storage.outbox_journal import remove_journals
+from edge_controller.storage.outbox.journal import remove_journals
 
 log = get_logger("storage")
 

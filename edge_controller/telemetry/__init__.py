@@ -1,11 +1,11 @@
 """MQTT telemetry and commands: state out as retained JSON, validated commands in.
 
-Public entry points: :class:`MqttService` (publisher + command receiver), :class:`CommandSink`
-(where validated commands go), :class:`CommandResult`, :class:`SessionEvent`.
+Public entry points: :class:`MqttService` (publisher + command receiver), :class:`CommandPort`
+(where validated commands go), :class:`CommandResult`, :class:`SessionNotice`.
 """
 
-from edge_controller.telemetry.events import SessionEvent
+from edge_controller.telemetry.command_port import CommandPort, CommandResult
+from edge_controller.telemetry.events import SessionNotice
 from edge_controller.telemetry.service import MqttService
-from edge_controller.telemetry.sink import CommandResult, CommandSink
 
-__all__ = ["CommandResult", "CommandSink", "MqttService", "SessionEvent"]
+__all__ = ["CommandPort", "CommandResult", "MqttService", "SessionNotice"]

@@ -6,7 +6,7 @@ import ssl
 
 import aiomqtt
 
-from edge_controller.settings import MqttSettings
+from edge_controller.config.settings import MqttSettings
 
 MAX_INCOMING = 100  # commands beyond this backlog are discarded by the client (and logged)
 

@@ -23,7 +23,7 @@ from edge_controller.domain.commands import (
     StartSession,
     StopSession,
 )
-from edge_controller.domain.tokens import normalize_id_tag
+from edge_controller.domain.sessions.tokens import normalize_id_tag
 from edge_controller.telemetry.topics import connector_id_from_topic_id
 
 SOURCE = Origin.MQTT

@@ -7,7 +7,7 @@ from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
-class SessionEvent:
+class SessionNotice:
     """A session started or stopped on a connector (published once, not retained)."""
 
     kind: Literal["started", "stopped"]

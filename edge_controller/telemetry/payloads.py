@@ -11,12 +11,12 @@ from typing import Any
 from edge_controller.domain.model import Phases3
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.telemetry.advice import fault_advice
-from edge_controller.telemetry.events import SessionEvent
+from edge_controller.telemetry.events import SessionNotice
 
 JsonDict = dict[str, Any]
 
 
-def encode(payload: JsonDict) -> bytes:
+def encode_json(payload: JsonDict) -> bytes:
     return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -103,7 +103,7 @@ def device_payload(view: DeviceView) -> JsonDict:
     }
 
 
-def session_event_payload(event: SessionEvent) -> JsonDict:
+def session_event_payload(event: SessionNotice) -> JsonDict:
     return {
         "event": event.kind,
         "connector_id": event.connector_id,

@@ -9,9 +9,9 @@ import aiomqtt
 from paho.mqtt.properties import Properties
 
 from edge_controller.telemetry.command_parse import CommandParser
+from edge_controller.telemetry.command_port import CommandPort, CommandResult
 from edge_controller.telemetry.outgoing import OutgoingQueue, OutMessage
-from edge_controller.telemetry.payloads import encode
-from edge_controller.telemetry.sink import CommandResult, CommandSink
+from edge_controller.telemetry.payloads import encode_json
 from edge_controller.telemetry.topics import Topics
 
 
@@ -21,7 +21,7 @@ class CommandReceiver:
         *,
         topics: Topics,
         parser: CommandParser,
-        sink: CommandSink,
+        sink: CommandPort,
         queue: OutgoingQueue,
         timeout_s: float,
         log: Any,
@@ -32,7 +32,6 @@ class CommandReceiver:
         self._queue = queue
         self._timeout_s = timeout_s
         self._log = log
-        self.accepted = 0
         self.refused = 0
 
     async def handle(self, message: aiomqtt.Message) -> None:
@@ -41,9 +40,7 @@ class CommandReceiver:
             return
         raw = message.payload if isinstance(message.payload, bytes) else b""
         request_id, result = await self._execute(name, raw, retained=message.retain)
-        if result.ok:
-            self.accepted += 1
-        else:
+        if not result.ok:
             self.refused += 1
         self._log.info("mqtt_command", command=name, ok=result.ok, error=result.error)
         self._respond(name, request_id, result, message.properties)
@@ -82,5 +79,5 @@ class CommandReceiver:
             correlation = bytes(data) if isinstance(data, bytes | bytearray) else None
         body = {"command": name, "request_id": request_id, "ok": result.ok, "error": result.error}
         self._queue.put_event(
-            OutMessage(topic, encode(body), retain=False, qos=1, correlation_data=correlation)
+            OutMessage(topic, encode_json(body), retain=False, qos=1, correlation_data=correlation)
         )

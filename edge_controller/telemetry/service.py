@@ -19,18 +19,18 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge_controller.config.settings import MqttSettings, Settings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.log import get_logger
-from edge_controller.settings import MqttSettings, Settings
 from edge_controller.telemetry import payloads
 from edge_controller.telemetry.client_factory import build_client, tls_context
 from edge_controller.telemetry.command_parse import CommandParser
+from edge_controller.telemetry.command_port import CommandPort
 from edge_controller.telemetry.discovery import Discovery
-from edge_controller.telemetry.events import SessionEvent
+from edge_controller.telemetry.events import SessionNotice
 from edge_controller.telemetry.outgoing import OutgoingQueue, OutMessage, QueueStats
 from edge_controller.telemetry.receiver import CommandReceiver
-from edge_controller.telemetry.sink import CommandSink
 from edge_controller.telemetry.topics import Topics
 
 ClientFactory = Callable[[], aiomqtt.Client]
@@ -65,7 +65,6 @@ class MqttStats:
     connected: bool
     connects: int
     published: int
-    commands_accepted: int
     commands_refused: int
     publish_errors: int
     queue: QueueStats
@@ -79,7 +78,7 @@ class MqttService:
         prefix: str,
         site_id: str,
         connector_ids: Collection[str],
-        sink: CommandSink,
+        sink: CommandPort,
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
@@ -116,7 +115,7 @@ class MqttService:
         return lambda: build_client(self._settings, client_id, self.topics.status, context)
 
     @classmethod
-    def from_settings(cls, settings: Settings, sink: CommandSink) -> MqttService:
+    def from_settings(cls, settings: Settings, sink: CommandPort) -> MqttService:
         connector_ids = [
             f"{charger_id}:{n}"
             for charger_id, charger in settings.chargers.items()
@@ -138,7 +137,9 @@ class MqttService:
         every device of the site has been read (before that its headroom and sums are not
         known, and a retained guess would stay in every subscriber's history)."""
         if not view.waiting_for:
-            self._put_state(self.topics.site_state, payloads.encode(payloads.site_payload(view)))
+            self._put_state(
+                self.topics.site_state, payloads.encode_json(payloads.site_payload(view))
+            )
         for connector in view.connectors:
             self.publish_connector(connector)
         for device in view.devices:
@@ -149,16 +150,16 @@ class MqttService:
         if view.connector_id not in self._announced:
             self._announce_all([view.connector_id])
         topic = self.topics.connector_state(view.connector_id)
-        self._put_state(topic, payloads.encode(payloads.connector_payload(view)))
+        self._put_state(topic, payloads.encode_json(payloads.connector_payload(view)))
 
     @_contained
     def publish_device(self, view: DeviceView) -> None:
         topic = self.topics.device_state(view.device_id)
-        self._put_state(topic, payloads.encode(payloads.device_payload(view)))
+        self._put_state(topic, payloads.encode_json(payloads.device_payload(view)))
 
     @_contained
-    def publish_session_event(self, event: SessionEvent) -> None:
-        body = payloads.encode(payloads.session_event_payload(event))
+    def publish_session_event(self, event: SessionNotice) -> None:
+        body = payloads.encode_json(payloads.session_event_payload(event))
         self._queue.put_event(
             OutMessage(self.topics.session_events, body, retain=False, qos=self._settings.qos)
         )
@@ -168,7 +169,6 @@ class MqttService:
             connected=self._connected,
             connects=self._connects,
             published=self._published,
-            commands_accepted=self._receiver.accepted,
             commands_refused=self._receiver.refused,
             publish_errors=self._publish_errors,
             queue=self._queue.stats(),
@@ -190,7 +190,9 @@ class MqttService:
             configs += self._discovery.connector_configs(connector_id)
             self._announced.add(connector_id)
         for topic, config in configs:
-            self._queue.put_state(OutMessage(topic, payloads.encode(config), retain=True, qos=1))
+            self._queue.put_state(
+                OutMessage(topic, payloads.encode_json(config), retain=True, qos=1)
+            )
 
     # -- network ------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from edge_controller.settings import OcppSettings
+from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink import frames
 
 SUBPROTOCOL = "ocpp1.6"

@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from edge_controller.config.settings import OcppSettings
 from edge_controller.log import get_logger
-from edge_controller.settings import OcppSettings
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync
-from edge_controller.uplink.config_store import ConfigStore
 from edge_controller.uplink.ports import (
     AuthLists,
     CommandSink,
@@ -19,6 +18,7 @@ from edge_controller.uplink.ports import (
     TransactionListener,
     TransactionOutbox,
 )
+from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import Wakeup
 
@@ -57,11 +57,11 @@ Followup = Trigger | Reboot | UploadDiagnostics
 
 
 @dataclass
-class Link:
+class IdentityLink:
     identity: str
     settings: OcppSettings
     topology: Topology
-    config: ConfigStore
+    config: OcppStateFile
     commands: CommandSink
     status: StatusSource
     outbox: TransactionOutbox

@@ -17,11 +17,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from edge_controller.uplink import meter_values
 from edge_controller.uplink.clock import to_iso
-from edge_controller.uplink.link import Link
+from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import OCPPError, request
 from edge_controller.uplink.ports import MeterSample, MeterSource, SessionSample, SessionSamples
+from edge_controller.uplink.v16 import meter_values
 
 TICK_S = 1.0
 PERIODIC, CLOCK = "Sample.Periodic", "Sample.Clock"
@@ -30,7 +30,7 @@ PERIODIC, CLOCK = "Sample.Periodic", "Sample.Clock"
 class Metering:
     def __init__(
         self,
-        link: Link,
+        link: IdentityLink,
         meters: MeterSource,
         samples: SessionSamples,
         online_call: Callable[[], Callable[[Any], Any] | None],

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edge_controller.domain.authorization import AuthEntry
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
+from edge_controller.domain.sessions.authorization import AuthEntry
 from edge_controller.domain.snapshot import ConnectorView
 
 
@@ -57,7 +57,7 @@ class MeterSource(Protocol):
 
 
 class QueuedMessage(Protocol):
-    """One outbox row as the sender reads it (``storage.outbox_rows.OutboxMessage``)."""
+    """One outbox row as the sender reads it (``storage.outbox.OutboxMessage``)."""
 
     @property
     def seq(self) -> int: ...
@@ -78,18 +78,17 @@ class QueuedMessage(Protocol):
 
 
 class TransactionOutbox(Protocol):
-    async def peek(self, identity: str) -> QueuedMessage | None: ...
+    """The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""
+
     async def peek_many(
         self, identity: str, *, after_seq: int | None = None, limit: int = 1
     ) -> Sequence[QueuedMessage]: ...
-    async def ack(self, seq: int) -> bool: ...
     async def ack_many(
         self, seqs: Sequence[int], *, remote_ids: Mapping[int, int] | None = None
     ) -> int: ...
     async def record_failure(self, seq: int, error: str) -> int: ...
     async def park(self, seq: int, error: str) -> None: ...
     async def backlog(self, identity: str | None = None) -> int: ...
-    async def set_remote_transaction_id(self, session_local_id: int, remote_id: int) -> None: ...
     async def remote_transaction_id(self, session_local_id: int) -> int | None: ...
 
 
@@ -145,7 +144,3 @@ class AuthLists(Protocol):
     async def update_local_list(
         self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[str] = ...
     ) -> None: ...
-
-
-UplinkOutbox = TransactionOutbox
-"""The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""

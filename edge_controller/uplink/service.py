@@ -22,20 +22,17 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake, WebSocketException
 from websockets.frames import CloseCode
 
-from edge_controller.domain.authorization import AuthEntry, AuthResult, AuthStatus
+from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.charging_profiles import Electrical
 from edge_controller.domain.commands import SetConnectorEnabled
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.log import get_logger
-from edge_controller.settings import OcppSettings
-from edge_controller.uplink import config_keys
 from edge_controller.uplink.auth_key import KeyFile
-from edge_controller.uplink.charge_point import EdgeChargePoint
 from edge_controller.uplink.clock import ClockSync, from_iso
-from edge_controller.uplink.config_store import ConfigStore
 from edge_controller.uplink.connection import open_connection
 from edge_controller.uplink.diagnostics import DiagnosticsSource
-from edge_controller.uplink.link import Link
+from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.ocpp_compat import OCPPError, call
 from edge_controller.uplink.ports import (
@@ -46,17 +43,20 @@ from edge_controller.uplink.ports import (
     SessionSamples,
     StatusSource,
     TransactionListener,
-    UplinkOutbox,
+    TransactionOutbox,
 )
 from edge_controller.uplink.session import LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
+from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.v16 import config_keys
+from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.wakeup import Wakeup
 
 log = get_logger("uplink")
 RECONCILE_S = 1.0
 CLOSE_WAIT_S = 1.0
-DRAIN_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
+SEND_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, OCPPError)
 
 
@@ -69,7 +69,7 @@ class OcppUplink:
         state_dir: Path,
         commands: CommandSink,
         status: StatusSource,
-        outbox: UplinkOutbox,
+        outbox: TransactionOutbox,
         meters: MeterSource | None = None,
         samples: SessionSamples | None = None,
         limits: LimitSink | None = None,
@@ -90,7 +90,7 @@ class OcppUplink:
         self.topology = topology
         self.clock = ClockSync()
         self._wakeup = {identity: Wakeup() for identity in topology.identities}
-        self.links: dict[str, Link] = {}
+        self.links: dict[str, IdentityLink] = {}
         self.sessions: dict[str, LinkSession] = {}
         for identity in topology.identities:
             count = len(topology.connectors(identity))
@@ -103,8 +103,8 @@ class OcppUplink:
                 connection_timeout_s=connection_timeout_s,
                 phase_rotation=config_keys.phase_rotation(rotations),
             )
-            config = ConfigStore(state_dir / f"ocpp-{identity}.json", defaults)
-            self.links[identity] = Link(
+            config = OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults)
+            self.links[identity] = IdentityLink(
                 identity,
                 settings,
                 topology,
@@ -270,7 +270,7 @@ class OcppUplink:
         loop = asyncio.get_running_loop()
         deadline_s = loop.time() + within_s
         try:
-            async with asyncio.timeout(within_s * DRAIN_SHARE):
+            async with asyncio.timeout(within_s * SEND_SHARE):
                 await asyncio.gather(*(s.drained() for s in senders))
         except TimeoutError:
             log.warning("stopping with transaction messages queued; sent at the next start",

@@ -12,18 +12,18 @@ from typing import Any
 
 from edge_controller.domain.commands import StopSession
 from edge_controller.uplink import diagnostics
-from edge_controller.uplink import status as status_mod
-from edge_controller.uplink.charge_point import EdgeChargePoint
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.link import (
     Followup,
-    Link,
+    IdentityLink,
     Reboot,
     Trigger,
     UploadDiagnostics,
 )
 from edge_controller.uplink.ocpp_compat import OCPPError, call
-from edge_controller.uplink.sender import OutboxSender
+from edge_controller.uplink.outbox.sender import OutboxSender
+from edge_controller.uplink.v16 import status as status_mod
+from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.wakeup import Wakeup
 
 STATUS_POLL_S = 1.0
@@ -35,7 +35,7 @@ class RebootRequested(Exception):
 
 
 class LinkSession:
-    def __init__(self, link: Link, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
+    def __init__(self, link: IdentityLink, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
         self.link = link
         self.cp = cp
         self.sender = OutboxSender(link, cp, wakeup)

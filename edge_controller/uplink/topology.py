@@ -66,9 +66,6 @@ class Topology:
         ]
         return [cid for _, cid in sorted(found)]
 
-    def identity_for(self, connector_id: str) -> str:
-        return self.locate(connector_id).identity
-
     def route(self, connector_id: str) -> str | None:
         """The identity a connector's outbox messages go to (None: not part of this site)."""
         endpoint = self._by_local.get(connector_id)

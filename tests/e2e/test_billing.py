@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge_controller.services.session_messages import iso_utc
+from edge_controller.services.sessions.messages import iso_utc
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.uplink.clock import from_iso
 from tests.e2e.conftest import Launch

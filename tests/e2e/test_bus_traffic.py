@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from edge_controller.config.settings import Settings
 from edge_controller.drivers.modbus.timing_report import bus_traffic
-from edge_controller.settings import Settings
 from tests.e2e.conftest import Launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

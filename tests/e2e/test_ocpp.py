@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import Server
 
-from edge_controller.services.session_messages import iso_utc
+from edge_controller.services.sessions.messages import iso_utc
 from edge_controller.sim.csms import BenchCsms
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from tests.e2e.conftest import Launch

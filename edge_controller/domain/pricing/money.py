@@ -99,8 +99,3 @@ def round_half_up(value: Fraction, places: int) -> Decimal:
     if 2 * rest >= value.denominator:
         whole += 1
     return Decimal(whole if value >= 0 else -whole).scaleb(-places)
-
-
-def exact(value: Decimal) -> Fraction:
-    """A Decimal as an exact rational (Decimal and Fraction both refuse floats' inexactness)."""
-    return Fraction(value)

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-import structlog
-
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import DeviceView
 from edge_controller.drivers.modbus import errors, wiretime
@@ -24,6 +22,7 @@ from edge_controller.drivers.modbus.pdu import FrameError, check_exception, resp
 from edge_controller.drivers.modbus.scheduler import QueueFull, RequestQueue
 from edge_controller.drivers.modbus.stats import DeviceStats
 from edge_controller.drivers.modbus.transport import Transport
+from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable
 
 BACKOFF_INITIAL_S = 0.5
@@ -101,7 +100,7 @@ class DeviceChannel:
         self.critical = critical
         self.timing = timing
         self.stats = DeviceStats(device_id)
-        self.log = structlog.get_logger().bind(component="modbus", bus=bus.bus_id, device=device_id)
+        self.log = get_logger("modbus", bus=bus.bus_id, device=device_id)
         self._last_fault: str | None = None
         self.last_activity_s = 0.0  # end of this device's last transaction (monotonic)
         self.setup = DeviceSetup()
@@ -152,7 +151,7 @@ class ModbusBus:
         self._connect_failures = 0
         self._retry_at = 0.0
         self._down_since_s: float | None = None  # monotonic start of a link outage
-        self.log = structlog.get_logger().bind(component="modbus", bus=bus_id)
+        self.log = get_logger("modbus", bus=bus_id)
 
     def attach(
         self, device_id: str, unit_id: int, timing: DeviceTiming, critical: bool = False

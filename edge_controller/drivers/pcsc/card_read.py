@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_controller.domain.model import Token
-from edge_controller.domain.tokens import InvalidToken, atr_to_token, uid_to_token
+from edge_controller.domain.sessions.tokens import InvalidToken, atr_to_token, uid_to_token
 from edge_controller.drivers.pcsc import pcsc_io
 from edge_controller.drivers.pcsc.apdu import (
     UidAnswer,

@@ -129,7 +129,7 @@ class Point(_Strict):
         return self
 
 
-class Transport(_Strict):
+class TransportProfile(_Strict):
     framing: Literal["rtu", "ascii", "tcp"]
     baud: int | None = Field(None, ge=300, le=921600)
     parity: Literal["N", "E", "O"] | None = None
@@ -173,7 +173,7 @@ class Profile(_Strict):
     model: str
     source: str = Field(min_length=8)
     notes: str = ""
-    transport: Transport
+    transport: TransportProfile
     word_order: Order = "big"
     byte_order: Order = "big"
     connectors: Connectors = Field(default_factory=Connectors)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_controller.services.session_messages import iso_utc
+from edge_controller.services.sessions.messages import iso_utc
 from edge_controller.uplink.clock import from_iso
 from tests.integration.crash import schedule
 

@@ -14,18 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from edge_controller.app import Daemon
-from edge_controller.domain.authorization import AuthEntry, AuthPolicy, AuthStatus
+from edge_controller.app.daemon import Daemon
+from edge_controller.config.settings import Settings
 from edge_controller.domain.commands import Command
 from edge_controller.domain.model import Token
-from edge_controller.domain.sessions import Timeouts
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
+from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.domain.snapshot import Availability, ConnectorView
-from edge_controller.services.session_auth import TokenAuthorizer
-from edge_controller.services.session_events import SessionEvent
-from edge_controller.services.session_manager import SessionManager
-from edge_controller.services.session_recorder import SessionRecorder
-from edge_controller.services.session_sampling import Sampling
-from edge_controller.settings import Settings
+from edge_controller.services.sessions.auth import TokenAuthorizer
+from edge_controller.services.sessions.events import SessionEvent
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.recorder import SessionRecorder
+from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox

@@ -200,7 +200,7 @@ def test_sighup_changes_level_and_format_of_loggers_bound_before(
     lines = out.splitlines()
     switch = next(i for i, line in enumerate(lines) if "applied=['logging.format']" in line)
     as_json = [json.loads(line) for line in lines[:switch]]  # up to the switch: all JSON
-    # A logger bound at import (edge_controller.config_load) logs at debug after the first reload.
+    # A logger bound at import (edge_controller.config.load) logs at debug after the first reload.
     debug = [e for e in as_json if e["level"] == "debug" and e["component"] == "config"]
     assert debug and debug[0]["event"] == "config read"
     assert not [e for e in as_json[:2] if e["level"] == "debug"]
@@ -224,7 +224,7 @@ def test_stopping_during_a_stuck_reload_stops_in_order_and_leaves_no_reader(
     assert code == 0
     assert "stopped" in out.splitlines()[-1]
     readers = subprocess.run(
-        ["pgrep", "-f", f"edge_controller.config_reader {config}"],
+        ["pgrep", "-f", f"edge_controller.config.reader_process {config}"],
         capture_output=True,
         text=True,
         check=False,

@@ -13,6 +13,7 @@ import pytest
 import serial
 from structlog.testing import capture_logs
 
+from edge_controller.config.settings import ChargerSettings, MeterSettings, RtuBusSettings
 from edge_controller.domain.model import CpState
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import DeviceTiming, ModbusBus
@@ -20,7 +21,6 @@ from edge_controller.drivers.modbus.framing import rtu_frame
 from edge_controller.drivers.modbus.pdu import read_request
 from edge_controller.drivers.modbus.transport import Transport
 from edge_controller.ports import DeviceUnavailable
-from edge_controller.settings import ChargerSettings, MeterSettings, RtuBusSettings
 
 from .conftest import Unit, serial_server, start_socat, stop_socat, words
 

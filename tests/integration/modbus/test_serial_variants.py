@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from pymodbus.framer import FramerType
 
-from edge_controller.domain.model import CpState
-from edge_controller.drivers import registry
-from edge_controller.ports import BuiltInMeter, NotSupported
-from edge_controller.settings import (
+from edge_controller.config.settings import (
     ChargerSettings,
     MeterSettings,
     RtuBusSettings,
     RtuOverTcpBusSettings,
 )
+from edge_controller.domain.model import CpState
+from edge_controller.drivers import registry
+from edge_controller.ports import BuiltInMeter, NotSupported
 
 from .conftest import Unit, rtu_over_tcp_server, serial_server, words
 

@@ -10,11 +10,11 @@ import asyncio
 
 import pytest
 
+from edge_controller.config.settings import ChargerSettings, RtuBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import DeviceTiming
 from edge_controller.drivers.modbus.pdu import read_request
 from edge_controller.drivers.modbus.transport import Transport
-from edge_controller.settings import ChargerSettings, RtuBusSettings
 
 from .conftest import Unit, serial_server
 

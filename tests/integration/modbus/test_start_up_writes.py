@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.config.settings import Settings
 from edge_controller.drivers import registry
 from edge_controller.ports import BuiltInMeter, Charger, DeviceUnavailable, DeviceWatchdog
-from edge_controller.settings import Settings
 from edge_controller.sim.site import RunningSim, running_site
 
 from .conftest import free_port

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from edge_controller.config.settings import ChargerSettings, TcpBusSettings
 from edge_controller.domain.model import CpState
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.ports import BuiltInMeter, Charger, DeviceWatchdog
-from edge_controller.settings import ChargerSettings, TcpBusSettings
 
 from .conftest import TcpPeer, words
 

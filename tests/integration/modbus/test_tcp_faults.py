@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from edge_controller.config.settings import MeterSettings, TcpBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
 from edge_controller.ports import DeviceFault, DeviceUnavailable, Meter
-from edge_controller.settings import MeterSettings, TcpBusSettings
 
 from .conftest import free_port, words
 

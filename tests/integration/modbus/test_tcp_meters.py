@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.config.settings import MeterSettings, TcpBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.ports import DeviceFault, Meter
-from edge_controller.settings import MeterSettings, TcpBusSettings
 
 from .conftest import TcpPeer, words
 

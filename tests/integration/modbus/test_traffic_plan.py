@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from edge_controller.config.settings import Settings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.timing_report import charger_traffic, meter_traffic
 from edge_controller.drivers.modbus.traffic import Exchange
 from edge_controller.drivers.profiles.schema import load_profile
 from edge_controller.ports import BuiltInMeter
-from edge_controller.settings import Settings
 from edge_controller.sim.site import RunningSim, running_site
 
 from .conftest import free_port

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from edge_controller.config.settings import MqttSettings
 from edge_controller.domain.commands import Command
-from edge_controller.settings import MqttSettings
 from edge_controller.telemetry import CommandResult, MqttService
 from edge_controller.telemetry.command_parse import COMMANDS
 from tests.integration.mqtt.broker import PREFIX, Mosquitto

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from edge_controller.settings import MqttSettings
+from edge_controller.config.settings import MqttSettings
 from edge_controller.telemetry import MqttService
 from tests.integration.mqtt.broker import PREFIX
 from tests.integration.mqtt.conftest import CONNECTORS, RecordingSink

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_controller.telemetry import SessionEvent
+from edge_controller.telemetry import SessionNotice
 from tests.integration.mqtt.broker import Mosquitto
 from tests.integration.mqtt.conftest import RecordingSink, make_service, running, wait_until
 from tests.integration.mqtt.helpers import (
@@ -118,7 +118,9 @@ async def test_memory_stays_bounded_while_broker_is_down(
     async with running(service, wait_connected=False):
         for i in range(5000):
             service.publish_site(site_view(at_s=float(i)))
-            service.publish_session_event(SessionEvent("started", "wb1:1", f"s-{i}", at_s=float(i)))
+            service.publish_session_event(
+                SessionNotice("started", "wb1:1", f"s-{i}", at_s=float(i))
+            )
         stats = service.stats().queue
         assert stats.pending_events <= 50
         assert stats.state_topics <= 64  # discovery configs + site + 2 connectors + 1 device

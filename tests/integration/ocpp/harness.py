@@ -11,12 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edge_controller.app_uplink import SessionSampleRecorder
+from edge_controller.app.uplink import SessionSampleRecorder
+from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import Command, CommandResult, Reserve, StartSession
 from edge_controller.domain.model import Limit
 from edge_controller.domain.snapshot import Availability, ConnectorView
-from edge_controller.services.session_recorder import SessionRecorder
-from edge_controller.settings import OcppSettings
+from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database

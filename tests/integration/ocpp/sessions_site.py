@@ -13,23 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from edge_controller.app_parts import CommandRouter, SiteViews
-from edge_controller.app_uplink import UplinkCommands
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.app.commands import CommandRouter
+from edge_controller.app.uplink import UplinkCommands
+from edge_controller.app.views import SiteViews
+from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import CpState, MeterReading
-from edge_controller.domain.sessions import Timeouts
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
-from edge_controller.services.session_manager import SessionManager
-from edge_controller.services.session_sampling import Sampling
-from edge_controller.services.session_setup import SessionOptions, build_session_manager
-from edge_controller.settings import OcppSettings
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.sampling import Sampling
+from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import FakeSite, running_uplink
-from tests.unit.sessions.fixtures import Clock, status
+from tests.unit.services.sessions.fixtures import Clock, status
 
 CONNECTORS = ("c1:1", "c1:2")
 CARD = "AABBCCDD"

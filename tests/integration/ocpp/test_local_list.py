@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_controller.domain.authorization import AuthStatus
+from edge_controller.domain.sessions.authorization import AuthStatus
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_controller.domain.snapshot import Availability
-from edge_controller.storage.sessions_store import QueuedMessage, SessionStart
+from edge_controller.storage.sessions_store import MessageToQueue, SessionStart
 from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.ports import MeterSample
 from tests.integration.ocpp.harness import (
@@ -49,7 +49,7 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
     idle = MeterSample(at_s=0.0, energy_register_wh=500.0)
     meters = FakeMeters({"c1:1": sample, "c1:2": idle})
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
-        start = QueuedMessage("site1", "StartTransaction", start_payload("c1:1"), "start")
+        start = MessageToQueue("site1", "StartTransaction", start_payload("c1:1"), "start")
         record = await session_store(outbox).start(
             SessionStart("c1:1", "AABBCCDD", time.time() - 60, 1000, messages=(start,))
         )

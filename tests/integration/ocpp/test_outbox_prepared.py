@@ -10,7 +10,7 @@ import pytest
 
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.outbox_rows import OutboxMessage
+from edge_controller.storage.outbox.rows import OutboxMessage
 from tests.integration.ocpp.harness import (
     FakeSite,
     meter_payload,

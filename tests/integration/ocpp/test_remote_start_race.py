@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from edge_controller.domain.model import Token
-from edge_controller.domain.sessions import Phase
-from edge_controller.domain.tokens import masked
+from edge_controller.domain.sessions.state import Phase
+from edge_controller.domain.sessions.tokens import masked
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.uplink.clock import to_iso
 from tests.integration.ocpp.harness import running_csms, settings_for, wait_for

@@ -12,16 +12,16 @@ from typing import Any, cast
 
 import pytest
 
-from edge_controller.app_parts import CommandRouter
-from edge_controller.app_uplink import UplinkCommands
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.app.commands import CommandRouter
+from edge_controller.app.uplink import UplinkCommands
 from edge_controller.domain.commands import Command, Reserve, StartSession
 from edge_controller.domain.model import CpState, Token
-from edge_controller.domain.sessions import Phase, Timeouts
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.state import Phase, Timeouts
 from edge_controller.domain.snapshot import Availability
-from edge_controller.services.session_manager import SessionManager
-from edge_controller.services.session_sampling import Sampling
-from edge_controller.services.session_setup import SessionOptions, build_session_manager
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.sampling import Sampling
+from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
@@ -32,7 +32,7 @@ from tests.integration.ocpp.harness import FakeSite, running_csms, running_uplin
 from tests.integration.ocpp.harness import wait_for as wait
 from tests.integration.ocpp.strict_peer import strict_peer
 from tests.integration.ocpp.test_reservation_sessions import Controller, LiveViews, reported
-from tests.unit.sessions.fixtures import Clock, CounterMeter, Gate, status
+from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Gate, status
 
 pytestmark = pytest.mark.integration
 CONNECTORS = ("c1:1", "c1:2")

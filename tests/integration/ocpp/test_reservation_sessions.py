@@ -12,16 +12,17 @@ from typing import Any, cast
 
 import pytest
 
-from edge_controller.app_parts import CommandRouter, SiteViews
-from edge_controller.app_uplink import UplinkCommands
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.app.commands import CommandRouter
+from edge_controller.app.uplink import UplinkCommands
+from edge_controller.app.views import SiteViews
 from edge_controller.domain.commands import Command
 from edge_controller.domain.model import CpState, Token
-from edge_controller.domain.sessions import Timeouts
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
-from edge_controller.services.session_manager import SessionManager
-from edge_controller.services.session_sampling import Sampling
-from edge_controller.services.session_setup import SessionOptions, build_session_manager
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.sampling import Sampling
+from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
@@ -29,7 +30,7 @@ from edge_controller.storage.outbox import Outbox
 from edge_controller.uplink.clock import to_iso
 from tests.integration.ocpp.harness import FakeSite, running_csms, running_uplink, settings_for
 from tests.integration.ocpp.harness import wait_for as wait
-from tests.unit.sessions.fixtures import Clock, CounterMeter, Gate, status
+from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Gate, status
 
 pytestmark = pytest.mark.integration
 CONNECTORS = ("c1:1", "c1:2")

@@ -21,7 +21,7 @@ from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
 
 pytestmark = pytest.mark.integration
 # The table as written down from the specification for the unit tests (not the code's copy).
-TABLE = Path(__file__).parents[2] / "unit" / "sessions" / "ocpp16_status_table.yaml"
+TABLE = Path(__file__).parents[2] / "unit" / "domain" / "sessions" / "ocpp16_status_table.yaml"
 ALLOWED = {k: set(v) for k, v in yaml.safe_load(TABLE.read_text())["allowed"].items()}
 
 

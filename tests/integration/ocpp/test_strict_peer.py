@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge_controller.domain.snapshot import Availability
-from edge_controller.services.session_messages import stop_message
+from edge_controller.services.sessions.messages import stop_message
 from edge_controller.uplink.link import Trigger
 from tests.integration.ocpp.harness import (
     FakeSite,

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
-from edge_controller.domain.authorization import AuthDecision, AuthStatus
 from edge_controller.domain.model import Token
+from edge_controller.domain.sessions.authorization import AuthDecision, AuthStatus
 from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.drivers.pcsc.feedback import acr122_signal_apdu
 from edge_controller.drivers.pcsc.reader import PcscTokenReader
-from edge_controller.services.reader_service import ReaderRoute, ReaderService
+from edge_controller.services.readers import ReaderRoute, ReaderService
 from tests.integration.pcsc.helpers import WAIT_S, readers_available, wait_until
 from tests.integration.pcsc.pcscd import Pcscd
 from tests.integration.pcsc.vcard import VirtualCard

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge_controller.settings import Settings
+from edge_controller.config.settings import Settings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edge_controller.api.client import DaemonNotRunning
+from edge_controller.config.settings import Settings
 from edge_controller.domain.snapshot import SiteView
-from edge_controller.settings import Settings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.demo_csms import CsmsProcess
 from edge_controller.sim.demo_day import (

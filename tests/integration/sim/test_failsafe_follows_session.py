@@ -3,7 +3,7 @@ watchdog fallback follows the session, read back from the simulated device's reg
 when the loop dies an EV waiting for a card does not start charging.
 
 The site is the sim tests' (KEBA on Modbus TCP; two Heidelbergs and the grid meter on one RTU
-line over a socat pty pair), wired as the daemon wires it (``app_build``); sessions are not run
+line over a socat pty pair), wired as the daemon wires it (``app.site``); sessions are not run
 here, ``authorize_charging`` is their gate.
 """
 
@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from edge_controller.app_build import balancing_site, connector_setups, loop_timing, open_hardware
-from edge_controller.services.site_controller import SiteController
-from edge_controller.settings import Settings
+from edge_controller.app.hardware import open_hardware
+from edge_controller.app.site import balancing_site, connector_setups, loop_timing
+from edge_controller.config.settings import Settings
+from edge_controller.services.control.site_controller import SiteController
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import running_site
 from tests.integration.sim.conftest import eventually, site_config

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge_controller.settings import Settings
+from edge_controller.config.settings import Settings
 from edge_controller.sim.binding import RemoteBindRefused
 from edge_controller.sim.site import running_site
 from tests.integration.sim.conftest import free_port, site_config

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
+from edge_controller.config.settings import Settings
 from edge_controller.drivers.pcsc.config import ReaderConfig
-from edge_controller.settings import Settings
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.rfid import READERS_ENV
 from edge_controller.sim.site import running_site

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pymodbus.client import AsyncModbusSerialClient
 
-from edge_controller.settings import Settings, TcpBusSettings
+from edge_controller.config.settings import Settings, TcpBusSettings
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.sim_site import SimStartError
 from edge_controller.sim.site import running_site, serve_site

@@ -13,8 +13,8 @@ import pytest
 from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
+from edge_controller.config.settings import Settings
 from edge_controller.drivers.modbus import framing, pdu, wiretime
-from edge_controller.settings import Settings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
 from tests.integration.sim.conftest import eventually, site_config

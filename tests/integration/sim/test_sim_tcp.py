@@ -10,7 +10,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.framer import FramerType
 from pyModbusTCP.client import ModbusClient
 
-from edge_controller.settings import Settings, TcpBusSettings
+from edge_controller.config.settings import Settings, TcpBusSettings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
 from tests.integration.sim.conftest import eventually, free_port, site_config

@@ -10,7 +10,7 @@ import annotated_types
 import pytest
 
 from edge_controller import cli
-from edge_controller.settings import SiteSettings
+from edge_controller.config.settings import SiteSettings
 
 UNIT = Path(__file__).parents[3] / "systemd" / "edge-controller.service"
 UNITS_S = {"": 1, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "ms": 0.001}

@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import pytest
 
-from edge_controller.config_load import load_settings
-from edge_controller.settings import Settings
+from edge_controller.config.load import load_settings
+from edge_controller.config.settings import Settings
 from edge_controller.sim.demo_day import (
     DAY,
     DAY_END_H,

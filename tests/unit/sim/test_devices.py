@@ -7,7 +7,7 @@ import pytest
 from edge_controller.drivers.modbus.codec import decode
 from edge_controller.drivers.profiles.schema import load_profile
 from edge_controller.sim.device_charger import ChargerDevice
-from edge_controller.sim.physics_charger import ChargerConfig, ChargerModel
+from edge_controller.sim.physics_charger import ChargerHardware, ChargerModel
 from edge_controller.sim.physics_ev import EvProfile
 
 HEIDELBERG = "heidelberg_energy_control"
@@ -15,7 +15,7 @@ READ_INPUT, READ_HOLDING, WRITE_ONE, WRITE_MANY = 4, 3, 6, 16
 
 
 def _heidelberg(**config: float) -> ChargerDevice:
-    model = ChargerModel(ChargerConfig(max_current_a=16.0, **config))  # type: ignore[arg-type]
+    model = ChargerModel(ChargerHardware(max_current_a=16.0, **config))  # type: ignore[arg-type]
     return ChargerDevice("hd", load_profile(HEIDELBERG), model, lambda: 230.0)
 
 
@@ -141,7 +141,7 @@ def test_heidelberg_serves_energy_since_power_on_and_the_external_lock() -> None
 
 
 def test_charx_answers_input_reads_with_its_holding_registers() -> None:
-    model = ChargerModel(ChargerConfig(connectors=2, max_current_a=32.0, watchdog_timeout_s=0.0))
+    model = ChargerModel(ChargerHardware(connectors=2, max_current_a=32.0, watchdog_timeout_s=0.0))
     charx = ChargerDevice("charx", load_profile("phoenix_charx_sec3xxx"), model, lambda: 230.0)
     charx.model.plug(0.0, 2, EvProfile(response_delay_s=0.0))
     charx.model.step(1.0, 230.0)

@@ -6,7 +6,7 @@ import pytest
 
 from edge_controller.sim.physics_charger import (
     UNPLUG_AFTER_S,
-    ChargerConfig,
+    ChargerHardware,
     ChargerModel,
     Connector,
 )
@@ -17,7 +17,7 @@ QUICK_EV = EvProfile(phases=3, max_current_a=16.0, response_delay_s=0.0)
 
 
 def _charger(**config: float) -> ChargerModel:
-    return ChargerModel(ChargerConfig(**config))  # type: ignore[arg-type]
+    return ChargerModel(ChargerHardware(**config))  # type: ignore[arg-type]
 
 
 def test_full_visit_walks_a_b_c_b_a() -> None:

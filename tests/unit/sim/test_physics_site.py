@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_controller.sim.physics_charger import ChargerConfig, ChargerModel
+from edge_controller.sim.physics_charger import ChargerHardware, ChargerModel
 from edge_controller.sim.physics_ev import EvProfile
 from edge_controller.sim.physics_site import (
     BaseLoadProfile,
@@ -12,7 +12,7 @@ from edge_controller.sim.physics_site import (
     MeterModel,
     SiteModel,
     from_grid_phases,
-    to_grid_phases,
+    onto_grid_phases,
 )
 
 
@@ -28,17 +28,17 @@ from edge_controller.sim.physics_site import (
 def test_phase_rotation_places_currents_on_grid_phases(
     rotation: str, grid: tuple[float, float, float]
 ) -> None:
-    assert to_grid_phases((1.0, 2.0, 3.0), rotation) == grid
+    assert onto_grid_phases((1.0, 2.0, 3.0), rotation) == grid
 
 
 def test_meter_rotation_is_the_inverse_view() -> None:
-    grid = to_grid_phases((1.0, 2.0, 3.0), "L2L3L1")
+    grid = onto_grid_phases((1.0, 2.0, 3.0), "L2L3L1")
     assert from_grid_phases(grid, "L2L3L1") == (1.0, 2.0, 3.0)
 
 
 def test_bad_rotation_is_rejected() -> None:
     with pytest.raises(ValueError):
-        to_grid_phases((1.0, 0.0, 0.0), "L1L1L2")
+        onto_grid_phases((1.0, 0.0, 0.0), "L1L1L2")
 
 
 def test_base_load_steps_by_time_of_day() -> None:
@@ -51,7 +51,7 @@ def test_base_load_steps_by_time_of_day() -> None:
 
 
 def _site(rotation: str, ev_phases: int) -> SiteModel:
-    charger = ChargerModel(ChargerConfig(watchdog_timeout_s=0.0))
+    charger = ChargerModel(ChargerHardware(watchdog_timeout_s=0.0))
     charger.plug(0.0, 1, EvProfile(phases=ev_phases, max_current_a=16.0, response_delay_s=0.0))
     charger.write_setpoint(0.0, 1, 16.0)
     site = SiteModel(

@@ -9,7 +9,7 @@ from edge_controller.drivers.profiles.schema import load_profile
 from edge_controller.drivers.registry import profile_kinds
 from edge_controller.sim.device_charger import ChargerDevice
 from edge_controller.sim.device_meter import MeterDevice
-from edge_controller.sim.physics_charger import ChargerConfig, ChargerModel
+from edge_controller.sim.physics_charger import ChargerHardware, ChargerModel
 from edge_controller.sim.physics_ev import EvProfile
 from edge_controller.sim.physics_site import MeterModel
 
@@ -48,7 +48,7 @@ def _letter(device: ChargerDevice, now_s: float) -> str:
 
 
 def _charger(name: str) -> ChargerDevice:
-    model = ChargerModel(ChargerConfig(max_current_a=16.0, watchdog_timeout_s=0.0))
+    model = ChargerModel(ChargerHardware(max_current_a=16.0, watchdog_timeout_s=0.0))
     return ChargerDevice("c", load_profile(name), model, lambda: 230.0)
 
 

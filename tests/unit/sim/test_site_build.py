@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from edge_controller.settings import Settings
+from edge_controller.config.settings import Settings
 from edge_controller.sim.sim_site import SimStartError
-from edge_controller.sim.site_build import base_current, build_site
+from edge_controller.sim.site_build import base_current, build_sim_site
 
 
 def _settings(**simulation: Any) -> Settings:
@@ -71,7 +71,7 @@ def _settings(**simulation: Any) -> Settings:
 
 
 def test_only_simulated_devices_are_built_and_meters_see_their_chargers() -> None:
-    site = build_site(_settings(), now_s=0.0)
+    site = build_sim_site(_settings(), now_s=0.0)
     assert set(site.chargers) == {"a", "b"}
     assert site.model.meters["grid"].chargers == ["a", "b"]
     assert site.model.meters["garage"].chargers == ["a"]
@@ -83,14 +83,14 @@ def test_only_simulated_devices_are_built_and_meters_see_their_chargers() -> Non
 
 
 def test_base_load_follows_local_time_of_day() -> None:
-    site = build_site(_settings(), now_s=0.0, utc_offset_s=3600.0)
+    site = build_sim_site(_settings(), now_s=0.0, utc_offset_s=3600.0)
     assert site.model.base_current_a(5 * 3600.0) == (1.0, 1.0, 1.0)  # 06:00 local
     assert site.model.base_current_a(6 * 3600.0) == (8.0, 6.0, 4.0)  # 07:00 local
 
 
 def test_script_plugs_charges_and_leaves() -> None:
     script = [{"connector": "b:1", "profile": "car", "arrive_s": 10, "leave_s": 100}]
-    site = build_site(_settings(ev_script=script), now_s=1000.0)
+    site = build_sim_site(_settings(ev_script=script), now_s=1000.0)
     site.chargers["b"].model.write_setpoint(1000.0, 1, 16.0)
     site.step(1005.0)
     assert site.chargers["b"].model.connector(1).state == "A"
@@ -120,4 +120,4 @@ def test_base_current_is_validated() -> None:
 def test_script_must_name_simulated_connectors() -> None:
     script = [{"connector": "real:1", "profile": "car"}]
     with pytest.raises(SimStartError, match="real:1"):
-        build_site(_settings(ev_script=script), now_s=0.0)
+        build_sim_site(_settings(ev_script=script), now_s=0.0)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from edge_controller.storage.backup import backup_file
-from edge_controller.storage.config_store import ConfigStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.outbox import Outbox
@@ -26,13 +25,13 @@ async def test_pragmas_are_durable_settings(db: Database) -> None:
 async def test_a_failing_job_does_not_undo_its_batch_neighbours(db: Database) -> None:
     def good(n: int) -> Callable[[sqlite3.Connection], int]:
         def job(conn: sqlite3.Connection) -> int:
-            conn.execute("INSERT INTO config_values VALUES (?, 'v', 0)", (f"k{n}",))
+            conn.execute("INSERT INTO outbox_stats VALUES (?, 0)", (f"k{n}",))
             return n
 
         return job
 
     def bad(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO config_values VALUES ('bad', 'v', 0)")
+        conn.execute("INSERT INTO outbox_stats VALUES ('bad', 0)")
         conn.execute("INSERT INTO no_such_table VALUES (1)")
 
     results = await asyncio.gather(
@@ -42,8 +41,11 @@ async def test_a_failing_job_does_not_undo_its_batch_neighbours(db: Database) ->
     )
     assert results[:5] == [0, 1, 2, 3, 4]
     assert isinstance(results[5], StorageError)
-    values = await ConfigStore(db).values()
-    assert sorted(values) == ["k0", "k1", "k2", "k3", "k4"]
+
+    def names(conn: sqlite3.Connection) -> list[str]:
+        return [str(r[0]) for r in conn.execute("SELECT name FROM outbox_stats ORDER BY name")]
+
+    assert await db.read(names) == ["k0", "k1", "k2", "k3", "k4"]
 
 
 async def test_cancelled_writer_does_not_break_later_writes(db: Database) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
-from edge_controller.storage.sessions_store import QueuedMessage, SessionStart, SessionStore
+from edge_controller.storage.sessions_store import MessageToQueue, SessionStart, SessionStore
 
-START = QueuedMessage("cp", "StartTransaction", {"meterStart": 100}, "start")
-STOP = QueuedMessage("cp", "StopTransaction", {"meterStop": 1600}, "stop")
+START = MessageToQueue("cp", "StartTransaction", {"meterStart": 100}, "start")
+STOP = MessageToQueue("cp", "StopTransaction", {"meterStop": 1600}, "stop")
 
 
 def remove_database(path: Path, suffixes: tuple[str, ...] = ("", "-wal", "-shm")) -> None:

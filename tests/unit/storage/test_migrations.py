@@ -52,6 +52,40 @@ async def test_upgrades_from_every_earlier_version(tmp_path: Path, start_version
         await db.close()
 
 
+async def test_version_5_drops_the_unused_config_tables_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edge.db"
+    _make_at_version(path, 4)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO config_values VALUES ('HeartbeatInterval', '300', 1)")
+    conn.execute("INSERT INTO connector_availability VALUES ('cp:1', 0, 1)")
+    conn.execute("INSERT INTO reservations VALUES (7, 'cp:2', 'TAG', NULL, 900, 10)")
+    conn.close()
+    db = await Database.open(path)
+    try:
+        assert db.schema_version == 5
+
+        def tables(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {str(r[0]) for r in rows}
+
+        found = await db.read(tables)
+        assert "config_values" not in found and "connector_availability" not in found
+        assert {"sessions", "outbox", "local_list", "auth_cache", "reservations"} <= found
+        (old,) = await SessionStore(db).open_sessions()
+        assert old.id_tag == "OLD" and old.last_meter_wh == 150
+        assert await Outbox(db).backlog() == 1
+
+        def reservation(conn: sqlite3.Connection) -> tuple[str, str]:
+            row = conn.execute("SELECT connector_id, id_tag FROM reservations").fetchone()
+            return str(row[0]), str(row[1])
+
+        assert await db.read(reservation) == ("cp:2", "TAG")
+    finally:
+        await db.close()
+
+
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "edge.db"
     conn = sqlite3.connect(path)

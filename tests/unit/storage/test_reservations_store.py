@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_controller.domain.reservations import Reservation
+from edge_controller.domain.sessions.reservations import Reservation
 from edge_controller.storage.database import Database
 from edge_controller.storage.reservations_store import ReservationStore
 

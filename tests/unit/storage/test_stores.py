@@ -2,28 +2,27 @@ from __future__ import annotations
 
 import pytest
 
-from edge_controller.domain.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.storage.auth_store import AuthStore
-from edge_controller.storage.config_store import ConfigStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import (
-    QueuedMessage,
+    MessageToQueue,
     SessionAlreadyOpen,
     SessionStart,
     SessionStore,
     StopFacts,
 )
 
-START = QueuedMessage("cp", "StartTransaction", {"meterStart": 100}, "start")
-STOP = QueuedMessage("cp", "StopTransaction", {"meterStop": 250}, "stop")
+START = MessageToQueue("cp", "StartTransaction", {"meterStart": 100}, "start")
+STOP = MessageToQueue("cp", "StopTransaction", {"meterStop": 250}, "stop")
 
 
 async def test_session_lifecycle_with_messages(db: Database) -> None:
     store, outbox = SessionStore(db), Outbox(db)
     record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100, messages=(START,)))
     assert record.open and record.meter_start_wh == 100
-    sample = QueuedMessage("cp", "MeterValues", {"v": 180}, "sample")
+    sample = MessageToQueue("cp", "MeterValues", {"v": 180}, "sample")
     assert await store.sample(record.local_id, 20.0, 180, power_w=7000.0, messages=(sample,))
     closed, changed = await store.stop(record.local_id, 30.0, 250, "Local", messages=(STOP,))
     assert changed and closed.meter_stop_wh == 250 and closed.energy_wh == 150
@@ -45,14 +44,14 @@ async def test_a_power_loss_stop_is_the_last_register_at_its_time(db: Database) 
     record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100))
     assert await store.sample(record.local_id, 20.0, 180)
     assert await store.sample(record.local_id, 25.0, 175)  # a glitch: the register stays
-    values = QueuedMessage("cp", "MeterValues", {"v": 1}, "sample")
+    values = MessageToQueue("cp", "MeterValues", {"v": 1}, "sample")
     assert await store.sample(record.local_id, 26.0, None, messages=(values,))  # no register
     kept = await store.get(record.local_id)
     assert kept is not None and (kept.last_meter_wh, kept.last_meter_at_s) == (180, 25.0)
 
-    def render(stop: StopFacts) -> tuple[QueuedMessage, ...]:
+    def render(stop: StopFacts) -> tuple[MessageToQueue, ...]:
         payload = {"meterStop": stop.meter_wh, "at_s": stop.at_s}
-        return (QueuedMessage("cp", "StopTransaction", payload, "stop"),)
+        return (MessageToQueue("cp", "StopTransaction", payload, "stop"),)
 
     closed, changed = await store.stop(record.local_id, 500.0, 100, "PowerLoss",
                                        last_known=True, render=render)  # fmt: skip
@@ -110,14 +109,3 @@ async def test_cache_put_prune_clear(db: Database) -> None:
     assert await store.cached("AA") is None
     assert await store.cached("BB") is not None
     assert await store.cache_clear() == 1
-
-
-async def test_config_values_and_availability(db: Database) -> None:
-    store = ConfigStore(db)
-    await store.set_value("HeartbeatInterval", "300", now_s=1.0)
-    await store.set_value("HeartbeatInterval", "600", now_s=2.0)
-    assert await store.value("HeartbeatInterval") == "600"
-    assert await store.value("Missing") is None
-    await store.set_available("cp:1", False, now_s=1.0)
-    await store.set_available("cp:2", True, now_s=1.0)
-    assert await store.availability() == {"cp:1": False, "cp:2": True}

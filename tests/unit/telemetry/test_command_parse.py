@@ -6,8 +6,8 @@ from typing import get_args
 
 import pytest
 
+from edge_controller.config.settings import MqttCommand, MqttSettings
 from edge_controller.domain.commands import SetConnectorLimit, SetSiteLimit, StartSession
-from edge_controller.settings import MqttCommand, MqttSettings
 from edge_controller.telemetry.command_parse import COMMANDS, MAX_PAYLOAD_BYTES, CommandParser
 
 PARSER = CommandParser(["wb1:1", "wb-2:1"], COMMANDS)

@@ -9,7 +9,7 @@ from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.telemetry.advice import GENERAL_ADVICE, fault_advice
 from edge_controller.telemetry.discovery import CONNECTOR_SENSORS, SITE_SENSORS, Discovery, safe_id
-from edge_controller.telemetry.payloads import connector_payload, encode, site_payload
+from edge_controller.telemetry.payloads import connector_payload, encode_json, site_payload
 from edge_controller.telemetry.topics import Topics, connector_id_from_topic_id, connector_topic_id
 
 VIEW = ConnectorView("wb1:1", Availability.CHARGING, 16.0, "fuse", (1.0, 2.0, float("nan")))
@@ -19,7 +19,7 @@ SITE = SiteView("s", None, 40.0, None, None, connectors=(VIEW,))
 def test_non_finite_numbers_become_null_and_encode() -> None:
     body = connector_payload(VIEW)
     assert body["measured_current_a"] == {"l1": 1.0, "l2": 2.0, "l3": None}
-    assert b"NaN" not in encode(body)
+    assert b"NaN" not in encode_json(body)
 
 
 def test_site_without_grid_reading_has_null_currents() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from edge_controller.config.settings import MqttSettings
 from edge_controller.domain.commands import Command
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
-from edge_controller.settings import MqttSettings
 from edge_controller.telemetry import CommandResult, MqttService
 from edge_controller.telemetry.payloads import device_payload, site_payload
 

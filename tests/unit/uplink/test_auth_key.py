@@ -6,7 +6,7 @@ import base64
 import stat
 from pathlib import Path
 
-from edge_controller.settings import OcppSettings
+from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink.auth_key import KeyFile, parse_key
 from edge_controller.uplink.connection import connect_kwargs
 

@@ -8,15 +8,17 @@ import random
 
 import pytest
 
+from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.snapshot import Availability, ConnectorView
-from edge_controller.settings import OcppSettings
-from edge_controller.storage.outbox_rows import OutboxMessage
-from edge_controller.uplink import config_keys, frames, payloads, status
+from edge_controller.storage.outbox.rows import OutboxMessage
+from edge_controller.uplink import frames
 from edge_controller.uplink.clock import ClockSync, from_iso, to_iso
 from edge_controller.uplink.connection import basic_auth_header, identity_url
-from edge_controller.uplink.sender import outbox_unique_id
+from edge_controller.uplink.outbox import payloads
+from edge_controller.uplink.outbox.sender import outbox_unique_id
 from edge_controller.uplink.topology import Endpoint, Topology, UnknownConnector
+from edge_controller.uplink.v16 import config_keys, status
 
 
 def test_site_topology_numbers_connectors_in_config_order() -> None:
@@ -169,7 +171,7 @@ def test_connection_details() -> None:
 
 
 def test_clock_aligned_boundaries_count_from_midnight() -> None:
-    from edge_controller.uplink import meter_values
+    from edge_controller.uplink.v16 import meter_values
 
     midnight = from_iso("2026-11-27T00:00:00Z")
     assert meter_values.next_aligned_s(midnight + 10, 900) == midnight + 900
@@ -179,8 +181,8 @@ def test_clock_aligned_boundaries_count_from_midnight() -> None:
 
 
 def test_sampled_values_skip_what_the_hardware_cannot_measure() -> None:
-    from edge_controller.uplink import meter_values
     from edge_controller.uplink.ports import MeterSample
+    from edge_controller.uplink.v16 import meter_values
 
     sample = MeterSample(at_s=0, energy_register_wh=1234.6, current_a=(1.0, 2.0, 3.0))
     wanted = ["Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "SoC"]

@@ -1,0 +1,232 @@
+"""Builds every service of a site from its settings (the composition root's main part)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from edge_controller.api.server import STATUS_SOCKET, StatusServer
+from edge_controller.app.commands import CommandRouter
+from edge_controller.app.hardware import Hardware, open_hardware
+from edge_controller.app.telemetry import MqttFeed
+from edge_controller.app.uplink import UplinkLink, build_uplink, uplink_topology
+from edge_controller.app.views import SiteViews
+from edge_controller.config.settings import Settings
+from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
+from edge_controller.domain.sessions.authorization import AuthPolicy
+from edge_controller.domain.sessions.state import Timeouts
+from edge_controller.domain.snapshot import DeviceView
+from edge_controller.ports import BuiltInMeter
+from edge_controller.services.control.site_controller import (
+    ConnectorSetup,
+    LoopTiming,
+    SiteController,
+)
+from edge_controller.services.control.status_relay import StatusRelay
+from edge_controller.services.housekeeping import StorageHousekeeping
+from edge_controller.services.readers import ReaderRoute, ReaderService
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.recorder import EnergySource
+from edge_controller.services.sessions.sampling import Sampling
+from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
+from edge_controller.storage.auth_store import AuthStore
+from edge_controller.storage.database import Database
+from edge_controller.storage.guard import StorageGuard
+from edge_controller.storage.outbox import Outbox
+from edge_controller.systemd import Notifier
+
+
+def balancing_site(settings: Settings) -> tuple[Site, Policy]:
+    s = settings.site
+    site = Site(
+        grid_limit_a=s.grid_limit_a,
+        feeders=tuple(Feeder(fid, f.limit_a, f.parent) for fid, f in s.feeders.items()),
+        power_limit_w=s.power_limit_w,
+        nominal_voltage_v=s.nominal_voltage_v,
+    )
+    policy = Policy(
+        fallback_current_a=s.fallback_current_a,
+        stale_after_s=s.grid_stale_s,
+        assumed_building_load_a=s.assumed_building_load_a,
+        rotation_interval_s=s.rotation_interval_s,
+        increase_interval_s=s.increase_interval_s,
+        min_increase_a=s.min_increase_a,
+        min_pause_s=s.min_pause_s,
+        min_charge_s=s.min_charge_s,
+        resolution_a=s.current_resolution_a,
+        decrease_settle_s=s.decrease_settle_s,
+    )
+    return site, policy
+
+
+def connector_setups(settings: Settings, hw: Hardware) -> list[ConnectorSetup]:
+    setups = []
+    for cid, port in hw.chargers.items():
+        c = settings.chargers[cid.rsplit(":", 1)[0]]
+        setups.append(
+            ConnectorSetup(
+                cid,
+                port,
+                wiring=wiring_from_rotation(c.phase_rotation),
+                feeder=c.feeder,
+                min_current_a=c.min_current_a,
+                max_current_a=c.max_current_a,
+                priority=c.priority,
+                failsafe_current_a=c.failsafe_current_a,
+                failsafe_timeout_s=c.failsafe_timeout_s,
+                poll_interval_s=c.poll_interval_s,
+                authorized_at_start=False,
+                free_vend=settings.ocpp.authorization.free_vend_id_tag is not None,
+            )
+        )
+    return setups
+
+
+def loop_timing(settings: Settings) -> LoopTiming:
+    grid = next((m for m in settings.meters.values() if m.role == "grid"), None)
+    worst_io_s = max((b.timeout_s * (b.retries + 1) for b in settings.buses.values()), default=1.0)
+    grid_poll_s = grid.poll_interval_s if grid is not None else 1.0
+    slowest_poll_s = max([grid_poll_s, *(c.poll_interval_s for c in settings.chargers.values())])
+    return LoopTiming(
+        tick_s=settings.site.tick_s,
+        io_timeout_s=max(3.0, worst_io_s + 0.5),
+        grid_poll_interval_s=grid_poll_s,
+        measurement_window_s=2 * slowest_poll_s + 1.0,
+    )
+
+
+def session_options(settings: Settings) -> SessionOptions:
+    auth = settings.ocpp.authorization
+    # With OCPP on, the uplink samples MeterValues with the configured measurands and follows
+    # the CSMS's intervals; the session side then records start and stop only (no duplicates).
+    sampling = (
+        Sampling(0, 0)
+        if settings.ocpp.enabled
+        else Sampling(
+            settings.ocpp.meter_value_sample_interval_s, settings.ocpp.clock_aligned_data_interval_s
+        )
+    )
+    return SessionOptions(
+        policy=AuthPolicy(**auth.model_dump(exclude={"authorize_timeout_s"})),
+        timeouts=Timeouts(
+            settings.storage.sessions.plug_timeout_s, settings.storage.sessions.auth_timeout_s
+        ),
+        sampling=sampling,
+        meter_timeout_s=settings.storage.sessions.meter_timeout_s,
+        authorize_timeout_s=auth.authorize_timeout_s,
+    )
+
+
+def energy_sources(hw: Hardware) -> dict[str, EnergySource]:
+    sources: dict[str, EnergySource] = {}
+    for cid, port in hw.chargers.items():
+        meter = hw.connector_meters.get(cid)
+        if meter is not None:
+            sources[cid] = meter
+        elif isinstance(port, BuiltInMeter):
+            sources[cid] = port
+    return sources
+
+
+def build_readers(
+    settings: Settings, sessions: SessionManager
+) -> tuple[ReaderService, Callable[[], Sequence[DeviceView]]]:
+    """The PC/SC readers and the service that routes their taps into sessions."""
+    from edge_controller.drivers.pcsc.config import ReaderConfig
+    from edge_controller.drivers.pcsc.reader import PcscTokenReader
+
+    configs = [
+        ReaderConfig(rid, r.name_pattern, r.reverse_uid, r.uid_from_atr, r.feedback)
+        for rid, r in settings.readers.items()
+    ]
+    pcsc = PcscTokenReader(configs)
+    feedback = {rid: f for rid in settings.readers if (f := pcsc.feedback(rid)) is not None}
+    routes = {
+        rid: ReaderRoute(tuple(r.connectors), r.plug_timeout_s)
+        for rid, r in settings.readers.items()
+    }
+    service = ReaderService(
+        [pcsc], routes, sessions.on_token, activity=sessions.activity, feedback=feedback
+    )
+    sessions.use_plug_claims(service.claim_for_plug, routes)
+    return service, pcsc.devices
+
+
+@dataclass
+class Core:
+    """The site's central services, which the optional ones attach to."""
+
+    controller: SiteController
+    sessions: SessionManager
+    views: SiteViews
+    outbox: Outbox
+    db: Database
+
+
+async def build_site(
+    settings: Settings, notifier: Notifier, stack: contextlib.AsyncExitStack
+) -> list[Any]:
+    """Every service of the site, ready for the TaskGroup (order matters only for shutdown)."""
+    db = await Database.open(settings.database_path)  # creates the state directory
+    stack.push_async_callback(db.close)
+    guard = StorageGuard(db)
+    hw = await open_hardware(settings, stack)
+    site, policy = balancing_site(settings)
+    relay_target: list[SessionManager] = []
+
+    async def to_sessions(cid: str, status: Any) -> None:
+        await relay_target[0].on_charger_status(cid, status)
+
+    relay = StatusRelay(to_sessions)
+    controller = SiteController(
+        settings.site.id,
+        site,
+        connector_setups(settings, hw),
+        hw.grid_meter,
+        policy=policy,
+        timing=loop_timing(settings),
+        tick_callback=notifier.ping_watchdog,
+        on_status=relay.push,
+    )
+    outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
+    link = UplinkLink()
+    topology = uplink_topology(settings) if settings.ocpp.enabled else None
+    sessions = build_session_manager(
+        db,
+        list(hw.chargers),
+        controller,
+        energy_sources(hw),
+        authorizer=link if topology is not None else None,
+        route=topology.route if topology is not None else None,
+        on_queued=link.notify_outbox,
+        options=session_options(settings),
+    )
+    relay_target.append(sessions)
+    await sessions.recover()
+    views = SiteViews(controller, sessions, hw.device_views)
+    views.set_storage_alarm(lambda: guard.alarm)
+    services: list[Any] = [
+        sessions,  # shut down first: closes sessions with their final meter values
+        controller,  # then every charger to its safe current
+        relay,
+        StatusServer(settings.storage.state_dir / STATUS_SOCKET, views.current),
+        StorageHousekeeping(
+            outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400
+        ),
+        guard,
+    ]
+    if settings.readers:
+        readers = build_readers(settings, sessions)
+        services.append(readers[0])
+        views.add_devices(readers[1])
+    if topology is not None:
+        core = Core(controller, sessions, views, outbox, db)
+        services += build_uplink(settings, topology, link, core)
+    if settings.mqtt.enabled:
+        from edge_controller.telemetry import MqttService
+
+        mqtt = MqttService.from_settings(settings, CommandRouter(controller, sessions))
+        services += [mqtt, MqttFeed(mqtt, views, controller, sessions)]
+    return services

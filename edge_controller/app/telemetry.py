@@ -1,0 +1,44 @@
+"""Feeds the MQTT publisher from the site's snapshots and session events."""
+
+from __future__ import annotations
+
+import asyncio
+
+from edge_controller.app.views import SiteViews
+from edge_controller.services.control.site_controller import SiteController
+from edge_controller.services.sessions.events import SessionEvent
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.telemetry import MqttService, SessionNotice
+
+
+class MqttFeed:
+    """Feeds the MQTT publisher: every new site snapshot and every recorded session event."""
+
+    def __init__(self, mqtt: MqttService, views: SiteViews, site: SiteController,
+                 sessions: SessionManager) -> None:  # fmt: skip
+        self._mqtt, self._views, self._site, self._sessions = mqtt, views, site, sessions
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._snapshots())
+            group.create_task(self._events())
+
+    async def _snapshots(self) -> None:
+        while True:
+            self._mqtt.publish_site(self._views.compose(await self._site.next_snapshot()))
+
+    async def _events(self) -> None:
+        queue = self._sessions.events.subscribe(maxsize=256)
+        while True:
+            event: SessionEvent = await queue.get()
+            self._mqtt.publish_session_event(
+                SessionNotice(
+                    kind=event.kind,
+                    connector_id=event.connector_id,
+                    session_id=str(event.local_id),
+                    at_s=event.at_s,
+                    id_tag=event.id_tag,
+                    energy_wh=float(event.energy_wh),
+                    reason=event.reason,
+                )
+            )

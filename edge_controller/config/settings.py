@@ -1,0 +1,510 @@
+"""Typed site configuration: one YAML file, overridable from the environment.
+
+Every section model forbids unknown keys; units are in key names. Secrets may be given as
+``*_file`` paths (``$CREDENTIALS_DIRECTORY`` is expanded for systemd credentials) so they never
+sit in the YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "EDGE_CONTROLLER__"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Ident = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+def one_of(*values: int) -> Callable[[int], int]:
+    """A check for an int restricted to ``values`` that, unlike Literal, also accepts "9600"
+    from an environment variable."""
+
+    def check(value: int) -> int:
+        if value not in values:
+            raise ValueError(f"must be one of {', '.join(map(str, values))}")
+        return value
+
+    return check
+
+
+Baud = Annotated[int, AfterValidator(one_of(1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200))]
+PhaseCount = Annotated[int, AfterValidator(one_of(1, 3))]
+StopBits = Annotated[int, AfterValidator(one_of(1, 2))]
+DataBits = Annotated[int, AfterValidator(one_of(7, 8))]
+SecurityProfile = Annotated[int, AfterValidator(one_of(0, 1, 2, 3))]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+def read_secret_file(path: Path) -> SecretStr:
+    """Read a secret from a file; ``$CREDENTIALS_DIRECTORY`` is expanded (systemd credentials)."""
+    expanded = Path(os.path.expandvars(str(path)))
+    try:
+        return SecretStr(expanded.read_text(encoding="utf-8").rstrip("\r\n"))
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {expanded}: {exc.strerror}") from exc
+
+
+def resolve_secret(value: SecretStr | None, file: Path | None, name: str) -> SecretStr | None:
+    if value is not None and file is not None:
+        raise ValueError(f"give {name} or {name}_file, not both")
+    return read_secret_file(file) if file is not None else value
+
+
+class FeederSettings(Section):
+    """A sub-circuit below the grid connection with its own per-phase fuse."""
+
+    limit_a: float = Field(gt=0, le=6300, description="per-phase limit of this sub-circuit")
+    parent: Ident | None = Field(None, description="feeder above this one; none: the grid")
+
+
+class SiteSettings(Section):
+    id: Ident
+    grid_limit_a: float = Field(gt=0, le=6300, description="grid connection limit per phase")
+    phases: PhaseCount = 3
+    nominal_voltage_v: float = Field(230.0, ge=100, le=480)
+    power_limit_w: float | None = Field(None, gt=0, description="total import power limit")
+    fallback_current_a: float = Field(
+        6.0, ge=0, le=80, description="per-connector cap while the grid meter is stale or missing"
+    )
+    feeders: dict[Ident, FeederSettings] = Field(default_factory=dict)
+    tick_s: float = Field(1.0, gt=0, le=10, description="control loop period between readings")
+    shutdown_grace_s: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="each of the two shutdown phases (safe currents, then stopping services) "
+        "may take this long; the unit's TimeoutStopSec allows twice the maximum",
+    )
+    grid_stale_s: float = Field(
+        10.0, gt=0, le=300, description="an older grid reading counts as unknown (fallback)"
+    )
+    assumed_building_load_a: float = Field(
+        0.0, ge=0, le=6300, description="per-phase building load assumed while the meter is stale"
+    )
+    rotation_interval_s: float = Field(
+        900.0, ge=60, le=86400, description="paused sessions take turns at this interval"
+    )
+    increase_interval_s: float = Field(
+        5.0, ge=1, le=600, description="at most one setpoint increase per connector per interval"
+    )
+    min_increase_a: float = Field(
+        1.0, ge=0, le=10, description="smaller increases are held back (hysteresis)"
+    )
+    min_pause_s: float = Field(60.0, ge=0, le=3600, description="shortest pause (contactors)")
+    min_charge_s: float = Field(60.0, ge=0, le=3600, description="shortest run (contactors)")
+    current_resolution_a: float = Field(
+        0.1, gt=0, le=1, description="offers are rounded down to this step"
+    )
+    decrease_settle_s: float = Field(
+        5.0,
+        ge=5,
+        le=60,
+        description="a lowered EV may draw its earlier offer this long after the charger's new "
+        "signal (IEC 61851 gives EVs 5 s to follow): increases it would overload wait",
+    )
+
+    @field_validator("fallback_current_a")
+    @classmethod
+    def _fallback_is_offerable(cls, value: float) -> float:
+        if 0 < value < 6:
+            raise ValueError("must be 0 or at least 6 A (the IEC 61851 minimum)")
+        return value
+
+
+class _BusCommon(Section):
+    timeout_s: float = Field(1.0, gt=0, le=30)
+    retries: int = Field(2, ge=0, le=10)
+    min_gap_s: float = Field(0.0, ge=0, le=5, description="minimum silence between frames")
+
+
+class TcpBusSettings(_BusCommon):
+    type: Literal["tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(502, ge=1, le=65535)
+
+
+class RtuOverTcpBusSettings(_BusCommon):
+    """An RS-485 line behind a transparent serial-to-Ethernet gateway (RTU frames over TCP)."""
+
+    type: Literal["rtu_over_tcp"]
+    host: str = Field(min_length=1)
+    port: int = Field(502, ge=1, le=65535)
+    baud: Baud = 9600
+    turnaround_s: float = Field(0.0, ge=0, le=5)
+    framing: Literal["rtu", "ascii"] = Field("rtu", description="ascii for Modbus ASCII devices")
+
+
+class RtuBusSettings(_BusCommon):
+    type: Literal["rtu"]
+    device: str = Field(min_length=1)
+    baud: Baud = 9600
+    parity: Literal["N", "E", "O"] = "E"
+    stop_bits: StopBits = 1
+    data_bits: DataBits = 8
+    turnaround_s: float = Field(0.0, ge=0, le=5, description="device answer delay")
+    framing: Literal["rtu", "ascii"] = Field("rtu", description="ascii for Modbus ASCII devices")
+
+
+BusSettings = Annotated[
+    TcpBusSettings | RtuBusSettings | RtuOverTcpBusSettings, Field(discriminator="type")
+]
+PhaseRotation = Literal["L1L2L3", "L2L3L1", "L3L1L2", "L1", "L2", "L3"]
+
+
+class ChargerSettings(Section):
+    bus: Ident
+    unit_id: int = Field(ge=0, le=255)
+    profile: Ident
+    profile_file: Path | None = Field(None, description="installer's own profile YAML")
+    connectors: int = Field(1, ge=1, le=8)
+    max_current_a: float = Field(32.0, ge=6, le=80)
+    min_current_a: float = Field(6.0, ge=6, le=80)
+    phase_rotation: PhaseRotation = Field(
+        "L1L2L3", description="grid phases the charger's L1, L2, L3 land on; one: single-phase"
+    )
+    feeder: Ident | None = Field(None, description="sub-circuit it hangs on; none: the grid")
+    priority: int = Field(0, ge=0, le=9, description="priority class: higher is served first")
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
+    failsafe_current_a: float = Field(
+        6.0,
+        ge=0,
+        le=80,
+        description="current the charger falls back to when writes stop, while a session is "
+        "authorised (or with free vend); 0 A otherwise",
+    )
+    failsafe_timeout_s: float = Field(
+        15.0, ge=1, le=600, description="silence after which the charger falls back"
+    )
+    simulated: bool = False
+
+
+class MeterSettings(Section):
+    bus: Ident
+    unit_id: int = Field(ge=0, le=255)
+    profile: Ident
+    profile_file: Path | None = Field(None, description="installer's own profile YAML")
+    role: Literal["grid", "connector", "feeder"] = "grid"
+    connector: str | None = Field(None, description="charger id, or charger:n, for role connector")
+    feeder: Ident | None = None
+    phase_rotation: Literal["L1L2L3", "L2L3L1", "L3L1L2"] = "L1L2L3"
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
+    max_age_s: float = Field(10.0, gt=0, le=300, description="older readings count as stale")
+    simulated: bool = False
+
+
+class ReaderSettings(Section):
+    name_pattern: str = Field(min_length=1, description="regular expression on the PC/SC name")
+    connectors: list[str] = Field(min_length=1)
+    reverse_uid: bool = False
+    uid_from_atr: bool = False
+    plug_timeout_s: float = Field(60.0, gt=0, le=600)
+    simulated: bool = False
+    feedback: Literal["auto", "none", "acr122"] = Field(
+        "auto", description="buzzer/LED: auto detects by reader name (ACR122U)"
+    )
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class AuthorizationSettings(Section):
+    """Who may charge, especially while the CSMS cannot be reached (OCPP 1.6 key in comments)."""
+
+    local_list_enabled: bool = True  # LocalAuthListEnabled
+    cache_enabled: bool = True  # AuthorizationCacheEnabled
+    local_pre_authorize: bool = True  # LocalPreAuthorize
+    offline_authorize_from_list: bool = True  # LocalAuthorizeOffline
+    allow_unknown_offline: bool = False  # AllowOfflineTxForUnknownId
+    unknown_offline_energy_cap_wh: int | None = Field(
+        None, gt=0, description="stop sessions of unknown ids started offline at this energy"
+    )
+    free_vend_id_tag: str | None = Field(
+        None, min_length=1, max_length=20, description="accept everyone, recorded as this id"
+    )
+    stop_on_invalid: bool = True  # StopTransactionOnInvalidId
+    authorize_timeout_s: float = Field(5.0, gt=0, le=60, description="then count as offline")
+
+
+class OcppSettings(Section):
+    enabled: bool = False
+    url: str | None = None
+    identity: Ident | None = None
+    topology: Literal["site", "per_charger"] = "site"
+    security_profile: SecurityProfile = 0
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    heartbeat_interval_s: float = Field(300.0, ge=10, le=86400)
+    call_timeout_s: float = Field(30.0, gt=0, le=300)
+    authorization: AuthorizationSettings = Field(default_factory=AuthorizationSettings)
+    charge_point_vendor: str = Field("edge_controller", min_length=1, max_length=20)
+    charge_point_model: str = Field("site", min_length=1, max_length=20)
+    firmware_version: str | None = Field(None, max_length=50)
+    ping_interval_s: float = Field(20.0, gt=0, le=600, description="websocket ping period")
+    dead_timeout_s: float = Field(20.0, gt=0, le=600, description="no pong within → reconnect")
+    reconnect_min_s: float = Field(1.0, gt=0, le=600)
+    reconnect_max_s: float = Field(120.0, gt=0, le=3600)
+    # Fits a SendLocalList of the whole local list (uplink.frames.full_local_list_bytes).
+    max_frame_bytes: int = Field(2_097_152, ge=1024, le=16_777_216)
+    transaction_message_attempts: int = Field(3, ge=1, le=100)
+    transaction_message_retry_interval_s: float = Field(30.0, gt=0, le=3600)
+    meter_value_sample_interval_s: float = Field(60.0, ge=0, le=86400, description="0 = off")
+    clock_aligned_data_interval_s: float = Field(900.0, ge=0, le=86400, description="0 = off")
+    meter_values_sampled_data: list[str] = Field(
+        default_factory=lambda: ["Energy.Active.Import.Register", "Power.Active.Import"]
+    )
+    meter_values_aligned_data: list[str] = Field(
+        default_factory=lambda: ["Energy.Active.Import.Register"]
+    )
+
+    @model_validator(mode="after")
+    def _secrets_and_url(self) -> OcppSettings:
+        self.password = resolve_secret(self.password, self.password_file, "password")
+        if self.enabled and not self.url:
+            raise ValueError("url is required when enabled is true")
+        if self.security_profile in (1, 2):
+            key = self.password.get_secret_value().encode() if self.password else b""
+            if not 16 <= len(key) <= 20:
+                raise ValueError("security profiles 1 and 2 need a 16-20 byte password")
+        if self.security_profile >= 2 and self.url and not self.url.startswith("wss://"):
+            raise ValueError("security profiles 2 and 3 need a wss:// url")
+        if self.security_profile == 3 and not (self.client_cert_file and self.client_key_file):
+            raise ValueError("security profile 3 needs client_cert_file and client_key_file")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        return self
+
+
+MqttCommand = Literal[
+    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop"
+]
+
+
+class MqttSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    prefix: str | None = Field(None, description="topic prefix; default edge/<site id>")
+    tls: bool = False
+    ca_file: Path | None = None
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    ha_discovery: bool = True
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    client_id: str | None = Field(None, min_length=1, max_length=64)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    qos: Literal[0, 1, 2] = 1
+    retain: bool = True
+    max_queued_events: int = Field(1000, ge=1, le=100_000, description="oldest dropped beyond")
+    max_queued_bytes: int = Field(1_000_000, ge=10_000, le=100_000_000)
+    max_state_topics: int = Field(1024, ge=16, le=100_000)
+    reconnect_min_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    publish_timeout_s: float = Field(10.0, gt=0, le=300)
+    command_timeout_s: float = Field(10.0, gt=0, le=300)
+    allowed_commands: list[MqttCommand] = Field(
+        default_factory=list,
+        description="commands taken on MQTT (none: read-only); starts are authorised like cards",
+    )
+
+    @model_validator(mode="after")
+    def _secrets(self) -> MqttSettings:
+        self.password = resolve_secret(self.password, self.password_file, "password")
+        if self.prefix is not None and not _is_topic_prefix(self.prefix):
+            raise ValueError("prefix must be non-empty topic levels without +, # or empty levels")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("give client_cert_file and client_key_file together")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if len(set(self.allowed_commands)) != len(self.allowed_commands):
+            raise ValueError("allowed_commands names a command twice")
+        return self
+
+
+def _is_topic_prefix(prefix: str) -> bool:
+    levels = prefix.split("/")
+    return all(level and "+" not in level and "#" not in level for level in levels)
+
+
+class SessionSettings(Section):
+    """How sessions start; meter sampling intervals are the ``ocpp`` section's."""
+
+    plug_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="after a card or command, plug the EV within this"
+    )
+    auth_timeout_s: float | None = Field(
+        None, gt=0, le=86400, description="after plugging, present a card within this (none: wait)"
+    )
+    meter_timeout_s: float = Field(2.0, gt=0, le=30)
+
+
+class StorageSettings(Section):
+    state_dir: Path = Path("/var/lib/edge-controller")
+    database: str = Field("edge.db", min_length=1)
+    outbox_retention_days: float = Field(7.0, gt=0, le=3650)
+    outbox_capacity: int = Field(
+        600_000, ge=1000, le=10_000_000, description="pending messages before samples are thinned"
+    )
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+
+
+class LoggingSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SimEvProfileSettings(Section):
+    """A kind of vehicle the simulator can plug in."""
+
+    phases: Literal[1, 2, 3] = Field(3, description="phases the on-board charger uses")
+    max_current_a: float = Field(16.0, gt=0, le=80, description="on-board charger limit per phase")
+    battery_kwh: float = Field(60.0, gt=0, le=500, description="usable battery capacity")
+    soc_percent: float = Field(50.0, ge=0, le=100, description="state of charge when plugged in")
+    target_soc_percent: float = Field(
+        100.0, gt=0, le=100, description="the EV stops charging (state B) here"
+    )
+    taper_start_soc_percent: float = Field(80.0, gt=0, le=100, description="current tapers above")
+    response_delay_s: float = Field(
+        2.0, ge=0, le=5, description="time to follow a new offered current (IEC 61851: <= 5 s)"
+    )
+
+
+class SimEvArrivalSettings(Section):
+    """One scripted visit: an EV plugs in ``arrive_s`` after start and leaves at ``leave_s``."""
+
+    connector: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}:[1-8]$", description="charger id:n"
+    )
+    profile: Ident = Field(description="a key of simulation.ev_profiles")
+    arrive_s: float = Field(0.0, ge=0, description="seconds after the simulator starts")
+    leave_s: float | None = Field(None, gt=0, description="seconds after start; none: stays")
+
+
+class SimBaseLoadStepSettings(Section):
+    """From time of day ``at`` (local "HH:MM") on, the building draws ``current_a`` per phase."""
+
+    at: str = Field("00:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="local HH:MM")
+    current_a: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="L1, L2, L3 in A; negative = export (e.g. PV)"
+    )
+
+
+class SimulationSettings(Section):
+    enabled: bool = Field(False, description="informational; simulate serves simulated: true")
+    control_host: str = Field("127.0.0.1", description="control interface address (loopback)")
+    control_port: int = Field(
+        8750, ge=0, le=65535, description="control interface port (0: pick a free port)"
+    )
+    tick_s: float = Field(0.2, gt=0, le=5, description="physics step interval")
+    voltage_v: float | None = Field(
+        None, ge=100, le=480, description="phase voltage; default site.nominal_voltage_v"
+    )
+    base_load: list[SimBaseLoadStepSettings] = Field(
+        default_factory=list, description="building load by time of day (empty: none)"
+    )
+    ev_profiles: dict[Ident, SimEvProfileSettings] = Field(
+        default_factory=dict, description="named EV kinds for ev_script and the control API"
+    )
+    ev_script: list[SimEvArrivalSettings] = Field(
+        default_factory=list, description="scripted EV arrivals and departures"
+    )
+    startup_current_a: float = Field(
+        0.0, ge=0, le=80, description="current a charger offers after power-up before any write"
+    )
+    wire_timing: bool = Field(
+        False, description="delay RTU answers by their true wire time (11 bits/char + 3.5 chars)"
+    )
+    pty_suffix: str = Field(
+        ".sim", min_length=1, description="RTU bus device PATH is served on PATH + suffix"
+    )
+    socat_path: str = Field("socat", min_length=1, description="socat binary for RTU pty pairs")
+
+    @model_validator(mode="after")
+    def _script_profiles_exist(self) -> SimulationSettings:
+        for arrival in self.ev_script:
+            if arrival.profile not in self.ev_profiles:
+                raise ValueError(f"ev_script profile {arrival.profile!r} is not in ev_profiles")
+            if arrival.leave_s is not None and arrival.leave_s <= arrival.arrive_s:
+                raise ValueError(f"ev_script {arrival.connector}: leave_s must follow arrive_s")
+        return self
+
+
+class Settings(BaseSettings):
+    """The whole site config. YAML is the base; ``EDGE_CONTROLLER__SECTION__KEY`` overrides it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+        allow_inf_nan=False,
+    )
+
+    site: SiteSettings
+    buses: dict[Ident, BusSettings] = Field(default_factory=dict)
+    chargers: dict[Ident, ChargerSettings] = Field(default_factory=dict)
+    meters: dict[Ident, MeterSettings] = Field(default_factory=dict)
+    readers: dict[Ident, ReaderSettings] = Field(default_factory=dict)
+    ocpp: OcppSettings = Field(default_factory=OcppSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first: it overrides the YAML, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so the log can redact them wherever they appear."""
+        values: list[Any] = [self.ocpp.password, self.mqtt.password]
+        return [
+            v.get_secret_value()
+            for v in values
+            if isinstance(v, SecretStr) and v.get_secret_value()
+        ]
+
+    @property
+    def database_path(self) -> Path:
+        return self.storage.state_dir / self.storage.database
+
+    @property
+    def mqtt_prefix(self) -> str:
+        return self.mqtt.prefix or f"edge/{self.site.id}"

@@ -1,0 +1,93 @@
+"""Fixed loads of an allocation: the building, silent chargers, and the fallback check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from edge_controller.domain.balancing.tree import INF, Budget, Tree
+from edge_controller.domain.balancing.types import (
+    EPS_A,
+    PHASE_COUNT,
+    ConnectorDemand,
+    DemandState,
+    GridReading,
+    Policy,
+    Site,
+)
+from edge_controller.domain.model import Phases3
+
+
+def building_load(
+    grid: GridReading | None, demands: Sequence[ConnectorDemand], stale: bool, policy: Policy
+) -> Phases3:
+    """Per grid phase load that is not ours. Stale: the whole last reading (ours included)."""
+    assumed = policy.assumed_building_load_a
+    if grid is None:
+        return (assumed, assumed, assumed)
+    if stale:
+        a, b, c = (max(value, assumed) for value in grid.current_a)
+        return (a, b, c)
+    ours = [0.0] * PHASE_COUNT
+    unavailable = DemandState.UNAVAILABLE
+    for demand in demands:
+        measured = demand.measured_current_a
+        if measured is None or demand.state is unavailable:
+            continue  # unknown draw stays in the building load: that errs on the safe side
+        wiring = demand.wiring
+        if len(wiring) == PHASE_COUNT:  # unrolled: this runs for every connector on every decision
+            first, second, third = wiring
+            ours[first] += measured[0]
+            ours[second] += measured[1]
+            ours[third] += measured[2]
+        elif len(wiring) == 1:
+            ours[wiring[0]] += measured[0]
+        else:
+            for conn_phase, grid_phase in enumerate(wiring):
+                ours[grid_phase] += measured[conn_phase]
+    a, b, c = (max(0.0, grid.current_a[p] - ours[p]) for p in range(PHASE_COUNT))
+    return (a, b, c)
+
+
+def fixed_budget(
+    tree: Tree,
+    site: Site,
+    building: Phases3,
+    silent: Sequence[tuple[tuple[int, ...], ConnectorDemand]],
+) -> Budget:
+    """What is left once the building and every silent charger (path, demand) are counted; a
+    charger that does not answer is assumed at its maximum on every wired phase."""
+    power_cap_a, label = INF, f"{site.grid_label} power"
+    if site.power_limit_w is not None:
+        power_cap_a = site.power_limit_w / site.nominal_voltage_v
+        label = f"{site.grid_label} power {site.power_limit_w:g} W"
+    budget = Budget.start(tree, power_cap_a, label)
+    for phase in range(PHASE_COUNT):
+        budget.left[0][phase] -= building[phase]
+    budget.power_left_a -= sum(building)
+    for path, demand in silent:
+        budget.take(path, demand.wiring, demand.max_current_a)
+    return budget
+
+
+def failsafe_problems(
+    site: Site,
+    demands: Sequence[ConnectorDemand],
+    failsafe_current_a: Mapping[str, float],
+    policy: Policy,
+) -> list[str]:
+    """Limits exceeded if every charger fell back to its failsafe current at once (daemon dead,
+    grid meter lost) on top of the assumed building load. Empty when the fallback is safe."""
+    tree = Tree.build(site)
+    load = [[0.0] * PHASE_COUNT for _ in tree.nodes]
+    load[0] = [policy.assumed_building_load_a] * PHASE_COUNT
+    for demand in demands:
+        amps = max(failsafe_current_a.get(demand.connector_id, 0.0), policy.fallback_current_a)
+        for node in tree.path(demand.feeder):
+            for phase in demand.wiring:
+                load[node][phase] += amps
+    return [
+        f"{tree.label(node, phase)}: all at failsafe draw {load[node][phase]:g} A"
+        for node in tree.nodes
+        for phase in range(PHASE_COUNT)
+        if load[node][phase] > tree.limits[node] + EPS_A
+    ]

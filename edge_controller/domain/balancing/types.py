@@ -1,0 +1,150 @@
+"""Value types of site load balancing; ``balancing.allocate`` explains the decision."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from edge_controller.domain.model import Limit, Phases3
+
+PHASE_COUNT = 3
+EPS_A = 1e-6
+
+
+class DemandState(enum.Enum):
+    IDLE = "idle"  # no vehicle
+    WAITING = "waiting"  # vehicle plugged, not drawing
+    CHARGING = "charging"
+    PAUSED = "paused"  # vehicle plugged, paused by us
+    FAULTED = "faulted"
+    UNAVAILABLE = "unavailable"  # the charger does not answer
+
+    @property
+    def wants_current(self) -> bool:
+        return self in (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Feeder:
+    """A sub-circuit with its own per-phase limit; ``parent`` None hangs it below the grid."""
+
+    id: str
+    limit_a: float
+    parent: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_limit(self.limit_a, f"feeder {self.id} limit_a")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """The limit tree: the grid connection (per phase, optional total power) and its feeders."""
+
+    grid_limit_a: float
+    feeders: tuple[Feeder, ...] = ()
+    power_limit_w: float | None = None
+    nominal_voltage_v: float = 230.0
+    grid_label: str = "grid"
+
+    def __post_init__(self) -> None:
+        _check_limit(self.grid_limit_a, "grid_limit_a")
+        if self.power_limit_w is not None:
+            _check_limit(self.power_limit_w, "power_limit_w")
+
+
+def _check_limit(value: float, what: str) -> None:
+    """Limits are the site's safety: a negative or NaN one would make every sum pass."""
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Tunables of the allocation (documented on SiteSettings)."""
+
+    fallback_current_a: float = 6.0
+    stale_after_s: float = 10.0
+    assumed_building_load_a: float = 0.0
+    rotation_interval_s: float = 900.0
+    increase_interval_s: float = 5.0
+    min_increase_a: float = 1.0
+    min_pause_s: float = 60.0
+    min_charge_s: float = 60.0
+    resolution_a: float = 0.1
+    decrease_settle_s: float = 5.0  # EVs follow a lower offer within 5 s (IEC 61851-1)
+    # From a decision to the charger's new pilot signal (the write, the charger): the EV's 5 s
+    # start only then, so a lowered EV counts at its earlier offer this much longer.
+    signal_delay_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class GridReading:
+    """Per grid phase current at the connection point; ``at_s`` is when it was received."""
+
+    current_a: Phases3
+    at_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorDemand:
+    """Everything allocation needs to know about one connector.
+
+    ``wiring[i]`` is the grid phase (0..2) the connector's L(i+1) lands on; a single-phase charger
+    has one entry. ``ev_phases`` is the EV's measured phase use (None: unknown, assume all wired).
+    ``measured_current_a`` is in the connector's own phase order. ``limits`` holds every cap with
+    its source (cable, EV, CSMS profile, operator). Higher ``priority`` is served first.
+    """
+
+    connector_id: str
+    state: DemandState
+    wiring: tuple[int, ...] = (0, 1, 2)
+    feeder: str | None = None
+    ev_phases: int | None = None
+    min_current_a: float = 6.0
+    max_current_a: float = 32.0
+    limits: tuple[Limit, ...] = ()
+    measured_current_a: Phases3 | None = None
+    priority: int = 0
+    session_start_s: float | None = None
+    session_energy_wh: float = 0.0
+    enabled: bool = True  # False: taken out of service by the operator
+    charger_enabled: bool = True  # False: the charger itself refuses (e.g. not authorised)
+
+    @property
+    def grid_phases(self) -> tuple[int, ...]:
+        """The grid phases this connector's EV loads."""
+        used = len(self.wiring) if self.ev_phases is None else min(self.ev_phases, len(self.wiring))
+        return self.wiring[: max(used, 1)]
+
+
+class ConnectorAllocation(NamedTuple):
+    """One connector's offer. ``changed_at_s``: last switch between paused and charging;
+    ``increased_at_s``: last increase; ``assumed_current_a``: load reserved for a silent charger;
+    ``settling_from_a``: the offer it was last lowered from, which its EV may still draw until
+    ``settled_at_s`` (``Policy.decrease_settle_s`` after the lowering).
+    (A named tuple: immutable and cheap to build a thousand times per decision.)"""
+
+    connector_id: str
+    current_a: float
+    reason: str
+    changed_at_s: float = float("-inf")
+    increased_at_s: float = float("-inf")
+    assumed_current_a: float = 0.0
+    settling_from_a: float = 0.0
+    settled_at_s: float = float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    at_s: float
+    connectors: Mapping[str, ConnectorAllocation]
+    building_load_a: Phases3
+    headroom_a: Phases3
+    grid_stale: bool
+    notes: tuple[str, ...] = field(default=())
+
+    def current_a(self, connector_id: str) -> float:
+        found = self.connectors.get(connector_id)
+        return 0.0 if found is None else found.current_a

@@ -1,0 +1,208 @@
+"""One connector inside the site loop: its wiring, pollers, what the loop knows of it, and
+programming its charger's own watchdog (the fallback follows the session: 0 A without one)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from edge_controller.domain.balancing import ConnectorDemand, DemandState
+from edge_controller.domain.balancing.caution import Sample
+from edge_controller.domain.balancing.ev_phases import (
+    NO_EVIDENCE,
+    PhaseEvidence,
+    learn_phases,
+    phases_in_use,
+)
+from edge_controller.domain.balancing.views import demand_state
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.ports import BuiltInMeter, Charger, DeviceError, DeviceWatchdog, NotSupported
+from edge_controller.services.control.poller import Poller
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSetup:
+    """One connector as the app wires it: its port and its balancing settings."""
+
+    connector_id: str
+    charger: Charger
+    wiring: tuple[int, ...] = (0, 1, 2)
+    feeder: str | None = None
+    min_current_a: float = 6.0
+    max_current_a: float = 32.0
+    priority: int = 0
+    failsafe_current_a: float = 6.0
+    failsafe_timeout_s: float = 15.0
+    poll_interval_s: float = 1.0
+    # False where sessions gate charging: nothing is offered until a session is authorised.
+    authorized_at_start: bool = True
+    # True with free vend: any EV may charge, so the failsafe current holds without a session.
+    free_vend: bool = False
+
+    def __post_init__(self) -> None:
+        # allocate() trusts the wiring: a connector that loads no grid phase would be unbounded.
+        phases = self.wiring
+        if not 1 <= len(phases) <= 3 or len(set(phases)) != len(phases) or set(phases) - {0, 1, 2}:
+            raise ValueError(
+                f"{self.connector_id}: wiring must name 1 to 3 distinct grid phases, got {phases}"
+            )
+
+
+NOT_AUTHORIZED = Limit(0.0, "waiting for authorisation")
+
+
+@dataclass(frozen=True, slots=True)
+class LoopTiming:
+    tick_s: float = 1.0
+    io_timeout_s: float = 3.0  # outer guard on every device call (>= the bus timeout x tries)
+    grid_poll_interval_s: float = 1.0
+    # A charger silent for longer counts as not answering (assumed at its maximum). Until then
+    # it still holds our last setpoint; its own watchdog takes over after failsafe_timeout_s.
+    charger_stale_s: float = 5.0
+    # How far back a grid reading may be paired with our own readings taken before and after it.
+    measurement_window_s: float = 3.0
+
+
+HISTORY_READINGS = 32  # recent readings kept to pair with grid readings (a few seconds' worth)
+
+
+def remember(history: deque[Sample], poller: Poller[MeterReading], reading: MeterReading) -> None:
+    """Keep ``reading`` (just polled by ``poller``) with the times its read began and ended."""
+    started_s, arrived_s = poller.latest_started_at_s, poller.latest_at_s
+    if started_s is not None and arrived_s is not None:
+        history.append(Sample(started_s, arrived_s, reading.current_a))
+
+
+class ConnectorRuntime:
+    """Runtime state of one connector inside the loop."""
+
+    def __init__(
+        self,
+        setup: ConnectorSetup,
+        timing: LoopTiming,
+        clock: Callable[[], float],
+        on_status: Callable[[str, ChargerStatus], None] | None = None,
+    ):
+        self.setup = setup
+        self.status: Poller[ChargerStatus] = Poller(
+            setup.connector_id,
+            setup.charger.read_status,
+            interval_s=setup.poll_interval_s,
+            timeout_s=timing.io_timeout_s,
+            max_age_s=timing.charger_stale_s,
+            clock=clock,
+            on_update=(lambda st: on_status(setup.connector_id, st)) if on_status else None,
+        )
+        self.meter: Poller[MeterReading] | None = None
+        self.history: deque[Sample] = deque(maxlen=HISTORY_READINGS)  # our own draw, paired
+        if isinstance(setup.charger, BuiltInMeter):
+            meter = self.meter = Poller(
+                f"{setup.connector_id}/meter",
+                setup.charger.read_meter,
+                interval_s=setup.poll_interval_s,
+                timeout_s=timing.io_timeout_s,
+                max_age_s=timing.charger_stale_s,
+                clock=clock,
+                on_update=lambda reading: remember(self.history, meter, reading),
+            )
+        self.written_a: float | None = None  # None: unknown, write whatever is decided next
+        self.external: tuple[Limit, ...] = ()
+        self.operator: Limit | None = None
+        self.enabled = True
+        self.authorized = setup.authorized_at_start
+        self.watchdog = isinstance(setup.charger, DeviceWatchdog)  # False: none, or unsupported
+        self.failsafe_a: float | None = None  # what its watchdog is programmed to (None: unknown)
+        self.write_failing = False
+        self.failsafe_failing = False
+        self.plugged_at_s: float | None = None
+        self.energy_at_plug_wh: float | None = None
+        self.phases: PhaseEvidence = NO_EVIDENCE
+
+    @property
+    def safe_current_a(self) -> float:
+        """What it may offer when nobody tells it (our watchdog, shutdown): its failsafe current
+        while a session is authorised (or with free vend), else 0 A: nobody charges unasked."""
+        if self.authorized or self.setup.free_vend:
+            return self.setup.failsafe_current_a
+        return 0.0
+
+    def demand(self, now_s: float) -> ConnectorDemand:
+        status = self.status.fresh()
+        state = demand_state(status)
+        reading = self.meter.fresh() if self.meter is not None else None
+        self._track_session(state, reading, now_s)
+        energy = 0.0
+        if reading is not None and self.energy_at_plug_wh is not None:
+            energy = reading.import_energy_wh - self.energy_at_plug_wh
+        limits = self.external + ((self.operator,) if self.operator is not None else ())
+        if not self.authorized:
+            limits += (NOT_AUTHORIZED,)
+        s = self.setup
+        return ConnectorDemand(
+            connector_id=s.connector_id,
+            state=state,
+            wiring=s.wiring,
+            feeder=s.feeder,
+            ev_phases=phases_in_use(self.phases, len(s.wiring)),
+            min_current_a=s.min_current_a,
+            max_current_a=s.max_current_a,
+            limits=limits,
+            measured_current_a=reading.current_a if reading is not None else None,
+            priority=s.priority,
+            session_start_s=self.plugged_at_s,
+            session_energy_wh=energy,
+            enabled=self.enabled,
+            charger_enabled=status.enabled if status is not None else True,
+        )
+
+    def _track_session(
+        self, state: DemandState, reading: MeterReading | None, now_s: float
+    ) -> None:
+        if state is DemandState.IDLE:
+            self.plugged_at_s = self.energy_at_plug_wh = None
+        elif state.wants_current and self.plugged_at_s is None:
+            self.plugged_at_s = now_s
+            self.energy_at_plug_wh = reading.import_energy_wh if reading is not None else None
+        taken_at_s = self.meter.latest_at_s if self.meter is not None else None
+        seen = None if reading is None or taken_at_s is None else (reading.current_a, taken_at_s)
+        self.phases = learn_phases(self.phases, state, seen)
+        if state is DemandState.UNAVAILABLE:
+            self.written_a = None  # it may reboot or fall back on its own: rewrite on return
+            self.failsafe_a = None  # a charger back from silence may have lost it
+
+
+async def program_failsafes(
+    conns: Iterable[ConnectorRuntime], timeout_s: float, log: Any, *, lowering: bool
+) -> None:
+    """Program each answering charger's watchdog to fall back to its safe current (0 A without
+    an authorised session) where it is not programmed so: ``lowering`` those to go down, else
+    those to go up or not programmed yet (at start and after an outage). Failures are logged
+    once per outage."""
+    for conn in conns:
+        wanted_a, programmed_a = conn.safe_current_a, conn.failsafe_a
+        if not conn.watchdog or wanted_a == programmed_a or not conn.status.available:
+            continue
+        if lowering != (programmed_a is not None and wanted_a < programmed_a):
+            continue
+        await _program(conn, wanted_a, timeout_s, log)
+
+
+async def _program(conn: ConnectorRuntime, current_a: float, timeout_s: float, log: Any) -> None:
+    charger, setup = conn.setup.charger, conn.setup
+    assert isinstance(charger, DeviceWatchdog)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await charger.program_failsafe(current_a, setup.failsafe_timeout_s)
+    except NotSupported as exc:
+        conn.watchdog = False  # this model cannot: say so once, rely on the rest
+        log.warning("charger has no watchdog", connector=setup.connector_id, error=str(exc))
+    except (DeviceError, TimeoutError) as exc:
+        conn.failsafe_a = None
+        if not conn.failsafe_failing:
+            conn.failsafe_failing = True
+            log.warning("watchdog not programmed", connector=setup.connector_id, error=repr(exc))
+    else:
+        conn.failsafe_a, conn.failsafe_failing = current_a, False

@@ -1,0 +1,395 @@
+"""The site control loop: readings in, ``allocate()``, changed setpoints out, views published.
+
+Runs on every new grid reading and on a tick. Fail-safe chain: a stale grid reading → fallback
+budget (in the allocation); a charger that does not answer → assumed at its maximum; every
+charger's own watchdog is programmed so it falls back if this process dies, to its safe current
+while a session is authorised and to 0 A otherwise (free vend: always the safe current);
+``shutdown()`` sets every charger likewise. Decreases are written before increases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from edge_controller.domain.balancing import (
+    Allocation,
+    ConnectorDemand,
+    DemandState,
+    GridReading,
+    Policy,
+    Site,
+    allocate,
+    failsafe_problems,
+)
+from edge_controller.domain.balancing.caution import (
+    Sample,
+    bracketed,
+    hold_unconfirmed_increases,
+    rises,
+)
+from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.domain.snapshot import SiteView
+from edge_controller.log import get_logger
+from edge_controller.ports import DeviceError, Meter
+from edge_controller.services.control.connector import (
+    HISTORY_READINGS,
+    ConnectorRuntime,
+    ConnectorSetup,
+    LoopTiming,
+    program_failsafes,
+    remember,
+)
+from edge_controller.services.control.poller import Poller
+from edge_controller.services.control.reaction import OverloadReaction
+from edge_controller.services.control.views import (
+    connector_views,
+    grid_fields,
+    known,
+)
+
+BalancingCommand = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled
+__all__ = ["BalancingCommand", "ConnectorSetup", "LoopTiming", "SiteController"]
+
+
+class SiteController:
+    def __init__(
+        self,
+        site_id: str,
+        site: Site,
+        connectors: Sequence[ConnectorSetup],
+        grid_meter: Meter | None,
+        *,
+        policy: Policy | None = None,
+        timing: LoopTiming | None = None,
+        tick_callback: Callable[[], None] = lambda: None,
+        on_status: Callable[[str, ChargerStatus], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``on_status`` sees every fresh charger status (sessions follow the plug state);
+        it must not block: the control path never waits on a consumer. ``clock`` runs the
+        loop; ``wall_clock`` only stamps the published views."""
+        self.site_id, self._site = site_id, site
+        self._policy = policy or Policy()
+        self._timing = timing or LoopTiming()
+        self._tick_callback, self._clock, self._wall_clock = tick_callback, clock, wall_clock
+        self._log = get_logger("site_controller", site=site_id)
+        self._wake = asyncio.Event()
+        self._conns = {
+            s.connector_id: ConnectorRuntime(s, self._timing, clock, on_status) for s in connectors
+        }
+        self._grid: Poller[MeterReading] | None = None
+        self._grid_history: deque[Sample] = deque(maxlen=HISTORY_READINGS)
+        if grid_meter is not None:
+            self._grid = Poller(
+                "grid",
+                grid_meter.read,
+                interval_s=self._timing.grid_poll_interval_s,
+                timeout_s=self._timing.io_timeout_s,
+                max_age_s=self._policy.stale_after_s,
+                clock=clock,
+                on_update=self._grid_read,
+            )
+        self._site_cap: Limit | None = None
+        self._csms_site_cap: Limit | None = None  # ChargePointMaxProfile of a site-wide identity
+        self._allocation: Allocation | None = None
+        self._write_lock = asyncio.Lock()
+        self._stopping = False
+        self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
+        self._reaction = OverloadReaction(clock, self._log)
+        self._view = SiteView(
+            site_id,
+            None,
+            site.grid_limit_a,
+            None,
+            None,
+            at_s=wall_clock(),
+            waiting_for=self._unread(),
+        )
+        self._view_event = asyncio.Event()
+        self.failsafe_problems = self._check_failsafe()
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    async def apply(self, command: BalancingCommand) -> None:
+        """Apply an operator command; a bad one raises ValueError and changes nothing."""
+        match command:
+            case SetSiteLimit():
+                self._site_cap = _limit(command.current_a, command.source, "site limit")
+            case SetConnectorLimit():
+                limit = _limit(command.current_a, command.source, "limit")
+                self._conn(command.connector_id).operator = limit
+            case SetConnectorEnabled():
+                self._conn(command.connector_id).enabled = command.enabled
+            case _:
+                raise ValueError(f"not a balancing command: {command!r}")
+        self._log.info("command applied", command=repr(command))
+        self._wake.set()
+
+    def set_external_limits(self, connector_id: str, limits: Sequence[Limit]) -> None:
+        """Replace the limits an external party (the CSMS) puts on one connector."""
+        conn = self._conn(connector_id)
+        if any(limit.current_a < 0 for limit in limits):
+            raise ValueError(f"{connector_id}: negative limit in {limits}")
+        conn.external = tuple(limits)
+        self._wake.set()
+
+    def set_site_cap(self, limit: Limit | None) -> None:
+        """A cap on the whole site from the CSMS; it combines with the operator's cap (the lower
+        one binds)."""
+        self._csms_site_cap = limit
+        self._wake.set()
+
+    def latest_meter(self, connector_id: str) -> MeterReading | None:
+        """The connector's latest fresh built-in meter reading, if it has one."""
+        conn = self._conn(connector_id)
+        return conn.meter.fresh() if conn.meter is not None else None
+
+    def authorize_charging(self, connector_id: str, allowed: bool) -> None:
+        """The session gate: offer current only while a session is authorised."""
+        conn = self._conn(connector_id)
+        if conn.authorized != allowed:
+            conn.authorized = allowed
+            self._wake.set()
+
+    def _conn(self, connector_id: str) -> ConnectorRuntime:
+        try:
+            return self._conns[connector_id]
+        except KeyError:
+            raise ValueError(f"unknown connector {connector_id!r}") from None
+
+    # --- outputs ------------------------------------------------------------------------------
+
+    def snapshot(self) -> SiteView:
+        return self._view
+
+    async def next_snapshot(self) -> SiteView:
+        """Wait for the next published snapshot (a slow reader simply gets the latest one)."""
+        await self._view_event.wait()
+        return self._view
+
+    @property
+    def allocation(self) -> Allocation | None:
+        return self._allocation
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            if self._grid is not None:
+                group.create_task(self._grid.run())
+            for conn in self._conns.values():
+                group.create_task(conn.status.run())
+                if conn.meter is not None:
+                    group.create_task(conn.meter.run())
+            group.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            await self.step()
+            self._tick_callback()
+            try:
+                async with asyncio.timeout(self._timing.tick_s):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def step(self) -> Allocation | None:
+        """One iteration: decide, write what changed, program watchdogs, publish."""
+        async with self._write_lock:
+            if self._stopping:
+                return self._allocation
+            now_s = self._clock()
+            demands = [conn.demand(now_s) for conn in self._conns.values()]
+            unread = self._unread()  # as of these demands: only what was read is published
+            # Timed against the connection itself: the fuse, not a cap below it.
+            overload_at_s = self._reaction.begin(self._grid_reading(), self._site.grid_limit_a)
+            alloc = self._decide(demands, now_s)
+            self._allocation = alloc
+            # A watchdog's fallback goes down before the setpoints, up after them: a session
+            # that ended never charges on its fallback, one that starts has its own already.
+            await self._program_failsafes(lowering=True)
+            await self._write(alloc, demands, now_s, overload_at_s)
+            await self._program_failsafes(lowering=False)
+        self._publish(now_s, demands, alloc, unread)
+        return alloc
+
+    def _decide(self, demands: list[ConnectorDemand], now_s: float) -> Allocation:
+        site, grid, previous = self._effective_site(), self._grid_reading(), self._allocation
+        alloc = allocate(
+            site, demands, grid=grid, previous=previous, now_s=now_s, policy=self._policy
+        )
+        if grid is None or not rises(alloc, previous):
+            return alloc
+        paired_grid, cautious = self._paired(demands, grid, now_s)
+        safer = allocate(
+            site, cautious, grid=paired_grid, previous=previous, now_s=now_s, policy=self._policy
+        )
+        return hold_unconfirmed_increases(alloc, safer, previous)
+
+    def _paired(
+        self, demands: list[ConnectorDemand], grid: GridReading, now_s: float
+    ) -> tuple[GridReading, list[ConnectorDemand]]:
+        """The newest grid reading our own readings bracket, with our draw around it; without
+        one, the latest with none of our draw counted (see ``domain.balancing.caution``)."""
+        measured = [
+            (index, conn.history)
+            for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True))
+            if demand.measured_current_a is not None
+        ]
+        window_s = self._timing.measurement_window_s
+        grids = [g for g in self._grid_history if g.arrived_s >= now_s - window_s]
+        found = bracketed(grids, [history for _, history in measured])
+        if found is None:
+            return grid, [replace(d, measured_current_a=None) for d in demands]
+        paired, draws = found
+        cautious = list(demands)
+        for (index, _), draw in zip(measured, draws, strict=True):
+            cautious[index] = replace(demands[index], measured_current_a=draw)
+        return GridReading(paired.current_a, paired.arrived_s), cautious
+
+    def _grid_read(self, reading: MeterReading) -> None:
+        assert self._grid is not None
+        remember(self._grid_history, self._grid, reading)
+        self._wake.set()
+
+    async def shutdown(self) -> None:
+        """Stop deciding; set every charger with an authorised session (or with free vend) to
+        its safe current and every other one to 0 A, its watchdog's fallback likewise."""
+        self._stopping = True
+        self._wake.set()
+        async with self._write_lock:
+            await self._program_failsafes(lowering=True)
+            async with asyncio.TaskGroup() as group:
+                for conn in self._conns.values():
+                    group.create_task(self._set(conn, conn.safe_current_a))
+            await self._program_failsafes(lowering=False)
+        self._log.info("chargers set to their safe current (0 A without a session)")
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _effective_site(self) -> Site:
+        caps = [c for c in (self._site_cap, self._csms_site_cap) if c is not None]
+        cap = min(caps, key=lambda c: c.current_a) if caps else None
+        if cap is None or cap.current_a >= self._site.grid_limit_a:
+            return self._site
+        return replace(self._site, grid_limit_a=cap.current_a, grid_label=cap.source)
+
+    def _grid_reading(self) -> GridReading | None:
+        if self._grid is None or self._grid.latest is None or self._grid.latest_at_s is None:
+            return None
+        return GridReading(self._grid.latest.current_a, self._grid.latest_at_s)
+
+    async def _write(
+        self,
+        alloc: Allocation,
+        demands: Sequence[ConnectorDemand],
+        now_s: float,
+        overload_at_s: float | None,
+    ) -> None:
+        down: list[tuple[ConnectorRuntime, float]] = []
+        up: list[tuple[ConnectorRuntime, float]] = []
+        for conn, demand in zip(self._conns.values(), demands, strict=True):
+            target = alloc.current_a(demand.connector_id)
+            if demand.state is DemandState.UNAVAILABLE or not self._due(conn, target, now_s):
+                continue
+            (up if conn.written_a is not None and target > conn.written_a else down).append(
+                (conn, target)
+            )
+        lowered = sum(1 for conn, t in down if conn.written_a is not None and t < conn.written_a)
+        for batch in (down, up):  # lower first, so the sum never overshoots in between
+            if batch:
+                async with asyncio.TaskGroup() as group:
+                    for conn, target in batch:
+                        group.create_task(self._set(conn, target))
+            if batch is down:
+                self._reaction.lowered(overload_at_s, lowered)
+
+    def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
+        """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a
+        charger falls back to its failsafe current after failsafe_timeout_s without writes)."""
+        if conn.written_a != target_a:
+            return True
+        written_at_s = self._written_at_s.get(conn.setup.connector_id, float("-inf"))
+        return now_s - written_at_s >= conn.setup.failsafe_timeout_s / 3
+
+    async def _set(self, conn: ConnectorRuntime, current_a: float) -> None:
+        try:
+            async with asyncio.timeout(self._timing.io_timeout_s):
+                await conn.setup.charger.set_current(current_a)
+        except (DeviceError, TimeoutError) as exc:
+            conn.written_a = None
+            if not conn.write_failing:
+                conn.write_failing = True
+                self._log.warning(
+                    "setpoint write failed", connector=conn.setup.connector_id, error=repr(exc)
+                )
+            return
+        conn.written_a = current_a
+        self._written_at_s[conn.setup.connector_id] = self._clock()
+        if conn.write_failing:
+            conn.write_failing = False
+            self._log.info("setpoint writes work again", connector=conn.setup.connector_id)
+        conn.status.refresh()
+        if conn.meter is not None:
+            conn.meter.refresh()
+
+    async def _program_failsafes(self, *, lowering: bool) -> None:
+        await program_failsafes(
+            self._conns.values(), self._timing.io_timeout_s, self._log, lowering=lowering
+        )
+
+    def _check_failsafe(self) -> list[str]:
+        demands = [
+            ConnectorDemand(cid, DemandState.IDLE, wiring=c.setup.wiring, feeder=c.setup.feeder)
+            for cid, c in self._conns.items()
+        ]
+        failsafe = {cid: c.setup.failsafe_current_a for cid, c in self._conns.items()}
+        problems = failsafe_problems(self._site, demands, failsafe, self._policy)
+        for problem in problems:
+            self._log.warning("fallback budget not safe", problem=problem)
+        return problems
+
+    def _unread(self) -> tuple[str, ...]:
+        """The loop's devices not read once yet (nor timed out): nothing about them is known."""
+        grid = [self._grid.device_id] if self._grid is not None and not self._grid.attempted else []
+        return (*grid, *(cid for cid, conn in self._conns.items() if not known(conn)))
+
+    def _publish(
+        self,
+        now_s: float,
+        demands: Sequence[ConnectorDemand],
+        alloc: Allocation,
+        unread: tuple[str, ...],
+    ) -> None:
+        """Publish what has been read: a connector once its charger has been read (or its first
+        read has failed), the headroom once every device of the loop has."""
+        grid, at_s = self._grid_reading(), self._wall_clock()
+        read = [d for d in demands if d.connector_id not in unread]
+        self._view = SiteView(
+            site_id=self.site_id,
+            grid_current_a=grid.current_a if grid is not None else None,
+            grid_limit_a=self._effective_site().grid_limit_a,
+            headroom_a=alloc.headroom_a if not unread else None,
+            grid_reading_age_s=now_s - grid.at_s if grid is not None else None,
+            connectors=connector_views(read, alloc, self._conns, at_s),
+            at_s=at_s,
+            waiting_for=unread,
+            **grid_fields(self._grid.latest if self._grid is not None else None),
+        )
+        self._view_event.set()
+        self._view_event = asyncio.Event()
+
+
+def _limit(current_a: float | None, source: str, what: str) -> Limit | None:
+    if current_a is None:
+        return None
+    if current_a < 0:
+        raise ValueError(f"{what} must not be negative: {current_a}")
+    return Limit(current_a, f"{source} {what}")

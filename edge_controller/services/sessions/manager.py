@@ -1,0 +1,589 @@
+"""Runs every connector's session state machine; ``SessionActions`` carries out its decisions.
+
+Inputs: charger states (``on_charger_status``), tokens (``on_token``), start/stop commands of
+every entry point (``start``, ``stop``), late CSMS answers (``on_remote_auth_result``) and the
+clock (``tick``).
+
+Every start passes one rule (``domain.sessions.needs_authorization``): the connector is claimed
+first (nobody else starts there meanwhile), then the id tag is authorised like a card's (local
+list, cache, CSMS Authorize, offline rules) unless the CSMS sent it; a CSMS start that must be
+authorised again (AuthorizeRemoteTxRequests) is answered at once and authorised by ``run()``.
+Outputs: durable session records with their outbox messages, ``ConnectorGate`` calls, and
+``SessionEvent``s (``manager.events.subscribe()``). Events of one connector are handled one at a
+time, in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from edge_controller.domain.commands import (
+    CancelReservation,
+    ChangeSessionRules,
+    CommandResult,
+    Reserve,
+    StartSession,
+    StopSession,
+)
+from edge_controller.domain.model import ChargerStatus, CpState, Token
+from edge_controller.domain.sessions import state as sm
+from edge_controller.domain.sessions.authorization import (
+    AuthDecision,
+    AuthResult,
+    AuthStatus,
+    late_answer_stops,
+    same_owner,
+)
+from edge_controller.domain.sessions.reservations import (
+    Condition,
+    Reservation,
+    ReserveAnswer,
+    identity_of_any,
+    tap_preference,
+)
+from edge_controller.domain.sessions.tap_routing import ConnectorActivity
+from edge_controller.domain.sessions.tokens import masked
+from edge_controller.log import get_logger
+from edge_controller.services.readers import ReaderRoute
+from edge_controller.services.sessions.actions import ConnectorGate, SessionActions
+from edge_controller.services.sessions.auth import POLICY_RULES, TokenAuthorizer
+from edge_controller.services.sessions.events import SessionEvents
+from edge_controller.services.sessions.recorder import SessionRecorder
+from edge_controller.services.sessions.reservations import ReservationBook
+from edge_controller.services.sessions.sampling import Sampling
+from edge_controller.storage.errors import StorageError
+from edge_controller.storage.sessions_store import SessionRecord
+
+log = get_logger("sessions")
+DEFAULT_TIMEOUTS = sm.Timeouts()
+DEFAULT_SAMPLING = Sampling()
+STOPPABLE = frozenset(
+    {sm.Phase.ACTIVE, sm.Phase.OPENING, sm.Phase.RECOVERING, sm.Phase.WAIT_PLUG,
+     sm.Phase.AUTHORIZING}
+)  # fmt: skip
+HOLDING = frozenset({sm.Phase.AUTHORIZING, sm.Phase.WAIT_PLUG, sm.Phase.OPENING, sm.Phase.ACTIVE})
+BUSY = {
+    sm.Phase.OPENING: "connector is starting a session",
+    sm.Phase.ACTIVE: "connector has a session",
+    sm.Phase.RECOVERING: "connector has a session",
+    sm.Phase.FINISHED: "connector still has the EV of an ended session (unplug first)",
+    sm.Phase.AUTHORIZING: "connector is held by another start",
+    sm.Phase.WAIT_PLUG: "connector waits for the EV of another id",
+}
+NEW_START = HOLDING | {sm.Phase.FINISHED}
+NOTE_S = 300.0  # how long a connector shows why a start was given up
+LATER_QUEUE_SIZE = 16  # CSMS starts waiting for their Authorize; beyond, a start is refused
+
+__all__ = ["ConnectorGate", "PlugWait", "SessionManager"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlugWait:
+    """An authorisation waiting for an EV at a connector, for the status surfaces."""
+
+    token: str  # masked (``domain.tokens.masked``)
+    until_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Unassigned:
+    """A card accepted on a shared reader before any EV: the next plug-in takes it."""
+
+    auth: sm.Authorization
+    until_s: float
+    connectors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A connector a start took (``auth`` as admitted, with its reservation), or why none."""
+
+    connector_id: str | None
+    auth: sm.Authorization | None = None
+    refusal: str = ""
+
+
+class SessionManager:
+    def __init__(
+        self,
+        connector_ids: Sequence[str],
+        recorder: SessionRecorder,
+        auth: TokenAuthorizer,
+        gate: ConnectorGate,
+        *,
+        timeouts: sm.Timeouts = DEFAULT_TIMEOUTS,
+        sampling: Sampling = DEFAULT_SAMPLING,
+        clock: Callable[[], float] = time.time,
+        reservations: ReservationBook | None = None,
+    ) -> None:
+        self.auth = auth
+        self.reservations = reservations
+        self.sampling = sampling
+        self._actions = SessionActions(recorder, gate)
+        self._timeouts = timeouts
+        self._clock = clock
+        self._states = {cid: sm.SessionState() for cid in connector_ids}
+        self._locks = {cid: asyncio.Lock() for cid in connector_ids}
+        self._unassigned: dict[str, _Unassigned] = {}
+        self._claim: Callable[[str], Token | None] | None = None
+        self._routes: Mapping[str, ReaderRoute] = {}
+        self._waiting_since: dict[str, float] = {}
+        self._notes: dict[str, tuple[str, float]] = {}
+        self._later: asyncio.Queue[tuple[str, sm.Authorization]] = asyncio.Queue(LATER_QUEUE_SIZE)
+
+    @property
+    def events(self) -> SessionEvents:
+        return self._actions.events
+
+    @property
+    def recorder(self) -> SessionRecorder:
+        """Records session facts; samples taken elsewhere (the uplink) go through it too."""
+        return self._actions.recorder
+
+    # --- inputs ---------------------------------------------------------------------------
+    async def recover(self) -> list[SessionRecord]:
+        """Load sessions left open by a crash; each is resumed or closed on the first status."""
+        found = await self._actions.recorder.store.open_sessions()
+        for record in found:
+            cid = record.connector_id
+            if cid not in self._states:
+                log.error("open session on an unknown connector", connector_id=cid)
+                close = sm.CloseSession(record.local_id, sm.StopReason.POWER_LOSS, None, True)
+                await self._actions.close(cid, close, self._clock())
+                continue
+            self._states[cid] = sm.recovering(record.local_id)
+            self._actions.track(record)
+        if self.reservations is not None:
+            await self.reservations.load(self._states, self._clock())
+        return found
+
+    async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
+        fault = status.state in (CpState.E, CpState.F) or status.fault_text is not None
+        await self._apply(connector_id, sm.ChargerSeen(status.state.plugged, fault))
+        if self._states[connector_id].phase is sm.Phase.WAIT_AUTH:
+            await self._after_plug(connector_id)
+
+    def use_plug_claims(
+        self, claim: Callable[[str], Token | None], routes: Mapping[str, ReaderRoute] | None = None
+    ) -> None:
+        """Let a plug-in claim a pending shared-reader tap (``ReaderService.claim_for_plug``);
+        ``routes``: each reader's connectors and plug timeout (what status shows as waiting).
+
+        Without it, a tap on no particular connector goes to the next plug-in anywhere."""
+        self._claim = claim
+        self._routes = dict(routes or {})
+
+    def activity(self) -> ConnectorActivity:
+        """Waiting and charging connectors, for routing taps of shared readers."""
+        return ConnectorActivity(
+            waiting_since_s=dict(self._waiting_since),
+            session_tags={cid: r.id_tag for cid, r in self._actions.open.items()},
+        )
+
+    async def on_token(self, token: Token, connector_id: str | None = None) -> AuthDecision:
+        """A card was presented (``connector_id`` None: reader shared by several connectors).
+
+        Returns the decision, for reader feedback."""
+        target = connector_id or self._connector_for(token)
+        record = self._actions.open.get(target) if target else None
+        try:
+            if target is not None and record is not None:
+                return await self._token_on_session(target, record, token, self._clock())
+            if target is None:
+                return await self._token_for_next_plug(token)
+        except StorageError as exc:
+            log.error("token lookup failed", token=masked(token.id_tag), error=str(exc))
+            return AuthDecision(False, token.id_tag, "storage unavailable", AuthStatus.INVALID)
+        taken = await self._take((target,), sm.Authorization(token.id_tag, "local"), claim=True)
+        if taken.connector_id is None or taken.auth is None:
+            log.info("card refused", token=masked(token.id_tag), reason=taken.refusal)
+            return AuthDecision(False, token.id_tag, taken.refusal, AuthStatus.INVALID)
+        return await self._decide_claim(target, taken.auth, token)
+
+    async def start(self, command: StartSession) -> CommandResult:
+        """A start from the command port (MQTT, the CSMS, the web...), by the one rule."""
+        targets = command.any_of or (command.connector_id,)
+        unknown = next((c for c in targets if c not in self._states), None)
+        if unknown is not None:
+            return CommandResult.failure(f"unknown connector {unknown}")
+        source = "remote" if sm.is_remote(command.source) else str(command.source)
+        auth = sm.Authorization(command.id_tag, source)
+        claim = sm.needs_authorization(command.source, command.authorize_first)
+        taken = await self._take(targets, auth, claim=claim)
+        cid, claimed = taken.connector_id, taken.auth
+        if cid is None or claimed is None:
+            log.info("start refused", token=masked(command.id_tag), source=str(command.source),
+                     reason=taken.refusal)  # fmt: skip
+            return CommandResult.failure(taken.refusal)
+        if not claim:
+            return CommandResult.success(cid)
+        if sm.is_remote(command.source):
+            return await self._authorize_later(cid, claimed)
+        decision = await self._decide_claim(cid, claimed, Token(command.id_tag))
+        if decision.accepted:
+            return CommandResult.success(cid)
+        return CommandResult.failure(f"{cid}: not authorised ({decision.reason})")
+
+    async def stop(self, command: StopSession) -> CommandResult:
+        cid = command.connector_id
+        if cid not in self._states:
+            return CommandResult.failure(f"unknown connector {cid}")
+        if self._states[cid].phase not in STOPPABLE:
+            return CommandResult.failure(f"{cid}: no session or start to stop")
+        await self._apply(cid, sm.StopRequested(sm.stop_reason_for(command.source)))
+        return CommandResult.success(cid)
+
+    def change_rules(self, command: ChangeSessionRules) -> None:
+        """Rules a CSMS changed through its configuration keys, for every decision from now on.
+        A bad value raises ValueError and changes nothing."""
+        if command.plug_timeout_s is not None and not command.plug_timeout_s > 0:
+            raise ValueError(f"connection timeout must be positive: {command.plug_timeout_s}")
+        rules = {name: getattr(command, name) for name in POLICY_RULES}
+        self.auth.change_policy({name: on for name, on in rules.items() if on is not None})
+        if command.plug_timeout_s is not None:
+            self._timeouts = replace(self._timeouts, plug_timeout_s=command.plug_timeout_s)
+        if command.stop_transaction_data is not None:
+            self._actions.recorder.stop_transaction_data = command.stop_transaction_data
+
+    async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
+        """Reserve a connector or cancel a reservation; False when refused (or not offered)."""
+        if isinstance(command, CancelReservation):
+            return self.reservations is not None and await self.reservations.cancel(
+                command.reservation_id
+            )
+        return await self.reserve(command) is ReserveAnswer.ACCEPTED
+
+    async def reserve(self, command: Reserve) -> ReserveAnswer:
+        """The session side's answer to a reservation, from its own connector states."""
+        state = self._states.get(command.connector_id)
+        if self.reservations is None:
+            return ReserveAnswer.REJECTED
+        if state is None and identity_of_any(command.connector_id) is None:
+            return ReserveAnswer.REJECTED
+        free = state is not None and state.phase is sm.Phase.IDLE and not state.plugged
+        condition = Condition.FREE if free else Condition.OCCUPIED
+        return await self.reservations.reserve(command, condition, self._clock(), self._idle())
+
+    async def on_remote_auth_result(self, id_tag: str, result: AuthResult) -> None:
+        """A CSMS answer that came late (e.g. StartTransaction.conf for an offline start)."""
+        now_s = self._clock()
+        await self.auth.remember(Token(id_tag), result, now_s)
+        if not late_answer_stops(result, self.auth.policy, now_s):
+            return
+        for cid, record in list(self._actions.open.items()):
+            if record.id_tag.upper() == id_tag.upper():
+                await self._apply(cid, sm.StopRequested(sm.StopReason.DEAUTHORIZED))
+
+    async def tick(self) -> None:
+        """Timeouts, meter samples, energy caps and retried stops; call about once a second."""
+        await self._actions.retry_closes()
+        if self.reservations is not None:
+            await self.reservations.expire(self._clock())
+        async with asyncio.TaskGroup() as group:
+            for cid in self._states:
+                group.create_task(self._tick_connector(cid))
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        """Ticks, and authorises the CSMS starts answered before their Authorize."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._authorize_later_claims())
+            while True:
+                await self.tick()
+                await asyncio.sleep(interval_s)
+
+    async def shutdown(self) -> None:
+        """Close every open session with reason Reboot (orderly daemon stop); from now on no
+        session opens (the uplink may still be delivering for a while)."""
+        self._actions.stopping = True
+        for cid in list(self._actions.open):
+            await self._apply(cid, sm.StopRequested(sm.StopReason.REBOOT))
+
+    # --- views ----------------------------------------------------------------------------
+    def phase(self, connector_id: str) -> sm.Phase:
+        return self._states[connector_id].phase
+
+    def plug_wait(self, connector_id: str) -> PlugWait | None:
+        """The authorisation waiting for an EV at this connector: its own (a card or command
+        for it), or a shared reader's tap that the next plug-in here would take."""
+        state = self._states.get(connector_id)
+        if state is None:
+            return None
+        if state.phase is sm.Phase.WAIT_PLUG and state.auth and state.deadline_s is not None:
+            return PlugWait(masked(state.auth.id_tag), state.deadline_s)
+        if state.phase is not sm.Phase.IDLE or state.plugged:
+            return None
+        now_s = self._clock()
+        waits = [u for u in self._unassigned.values()
+                 if u.until_s > now_s and connector_id in u.connectors]  # fmt: skip
+        first = min(waits, key=lambda u: u.until_s, default=None)
+        return None if first is None else PlugWait(masked(first.auth.id_tag), first.until_s)
+
+    def note(self, connector_id: str) -> str | None:
+        """Why the last start on this connector was given up, while nothing else happened
+        there (at most ``NOTE_S``)."""
+        found = self._notes.get(connector_id)
+        return found[0] if found is not None and found[1] > self._clock() else None
+
+    def open_session(self, connector_id: str) -> SessionRecord | None:
+        """The open session of a connector (its ``local_id`` is the local transaction id)."""
+        return self._actions.open.get(connector_id)
+
+    def reserved(self, connector_id: str) -> Reservation | None:
+        """The live reservation holding a connector, if any (a connector-0 one once those need
+        every free connector of the identity)."""
+        book = self.reservations
+        return None if book is None else book.shown(connector_id, self._idle(), self._clock())
+
+    def reservation_ids(self) -> frozenset[int]:
+        """Ids of every live reservation (CancelReservation asks for any of them)."""
+        book = self.reservations
+        return frozenset() if book is None else book.live_ids(self._clock())
+
+    def _idle(self) -> dict[str, bool]:
+        """Every connector -> no session and nothing plugged (free for a reservation)."""
+        return {c: s.phase is sm.Phase.IDLE and not s.plugged for c, s in self._states.items()}
+
+    # --- internals ------------------------------------------------------------------------
+    async def _take(self, targets: Sequence[str], auth: sm.Authorization, *, claim: bool) -> _Taken:
+        """Give the first fitting connector of ``targets`` to a start: claimed while its id tag
+        is authorised (``claim``), or authorised at once. Decided under the connector's lock
+        from the session states themselves, so two starts never take the same connector."""
+        refusals: list[tuple[str, str]] = []
+        for cid in self._in_preference(targets):
+            if not sm.may_start(self._states[cid], auth.id_tag):  # busy: do not wait for it
+                refusals.append((cid, BUSY.get(self._states[cid].phase, "connector not free")))
+                continue
+            async with self._locks[cid]:
+                state = self._states[cid]  # again: it may have changed while waiting
+                if not sm.may_start(state, auth.id_tag):
+                    refusals.append((cid, BUSY.get(state.phase, "connector not free")))
+                    continue
+                admitted = await self._admit(cid, auth)
+                if admitted is None and claim and self._for_group(cid):
+                    admitted = auth  # the group is known once authorised: checked again then
+                if admitted is None:
+                    refusals.append((cid, "connector reserved"))
+                    continue
+                await self._run(cid, sm.Claimed(admitted) if claim else sm.Authorized(admitted))
+                if _holds(self._states[cid], auth.id_tag):
+                    return _Taken(cid, admitted)
+                refusals.append((cid, "the start could not be recorded"))
+        if len(refusals) == 1:
+            return _Taken(None, refusal=refusals[0][1])
+        said = "; ".join(f"{cid}: {why}" for cid, why in refusals)
+        return _Taken(None, refusal=said or "no connector to start on")
+
+    def _in_preference(self, targets: Sequence[str]) -> list[str]:
+        """An EV waiting for authorisation first (the longest waiting), then as given."""
+        waiting = sorted((t for t in targets if t in self._waiting_since),
+                         key=lambda t: self._waiting_since[t])  # fmt: skip
+        return waiting + [t for t in targets if t not in self._waiting_since]
+
+    async def _admit(self, cid: str, auth: sm.Authorization) -> sm.Authorization | None:
+        """``auth`` with the reservation it uses, or None when the connector is kept for
+        someone else."""
+        if self.reservations is None:
+            return auth
+        return await self.reservations.admit(cid, auth, self._clock(), self._idle())
+
+    def _for_group(self, cid: str) -> bool:
+        book = self.reservations
+        return book is not None and book.for_group(cid, self._clock())
+
+    async def _grant(self, cid: str, auth: sm.Authorization) -> bool:
+        """Start with an authorisation already decided (free vend, a tap before the plug)."""
+        return (await self._take((cid,), auth, claim=False)).connector_id is not None
+
+    async def _decide_claim(
+        self, cid: str, claimed: sm.Authorization, token: Token
+    ) -> AuthDecision:
+        """Authorise a claimed start and answer the claim; the decision, refused when the
+        connector could not be given after all."""
+        try:
+            decision = await self.auth.decide(token, self._clock())
+        except StorageError as exc:
+            log.error("token lookup failed", token=masked(token.id_tag), error=str(exc))
+            decision = AuthDecision(False, token.id_tag, "storage unavailable", AuthStatus.INVALID)
+        except asyncio.CancelledError:
+            await self._apply(cid, sm.ClaimAnswered(claimed, None))
+            raise
+        return await self._answer_claim(cid, claimed, decision)
+
+    async def _answer_claim(
+        self, cid: str, claimed: sm.Authorization, decision: AuthDecision
+    ) -> AuthDecision:
+        async with self._locks[cid]:
+            granted = None
+            if decision.accepted:
+                granted = await self._admit(cid, replace(
+                    claimed, parent_id_tag=decision.parent_id_tag, offline=decision.offline,
+                    energy_cap_wh=decision.energy_cap_wh,
+                ))  # fmt: skip
+                if granted is None:
+                    decision = _refused(decision, "connector reserved")
+            await self._run(cid, sm.ClaimAnswered(claimed, granted))
+            if granted is not None and not _holds(self._states[cid], claimed.id_tag):
+                decision = _refused(decision, "the start was given up meanwhile")
+        if not decision.accepted:
+            self._note(cid, f"start refused: {decision.reason}")
+        return decision
+
+    async def _authorize_later(self, cid: str, claimed: sm.Authorization) -> CommandResult:
+        try:
+            self._later.put_nowait((cid, claimed))
+        except asyncio.QueueFull:
+            await self._apply(cid, sm.ClaimAnswered(claimed, None))
+            return CommandResult.failure("too many starts waiting for authorisation")
+        return CommandResult.success(cid)
+
+    async def _authorize_later_claims(self) -> None:
+        while True:
+            cid, claimed = await self._later.get()
+            decision = await self._decide_claim(cid, claimed, Token(claimed.id_tag))
+            log.info("remote start authorised" if decision.accepted else "remote start refused",
+                     connector_id=cid, token=masked(claimed.id_tag),
+                     reason=decision.reason)  # fmt: skip
+
+    async def _token_for_next_plug(self, token: Token) -> AuthDecision:
+        """A shared reader's tap before any EV: authorise now, keep it for the next plug-in."""
+        decision = await self.auth.decide(token, self._clock())
+        if not decision.accepted:
+            return decision
+        route = self._routes.get(token.reader_id or "")
+        connectors = route.connectors if route is not None else tuple(self._states)
+        wait_s = self._timeouts.plug_timeout_s
+        if route is not None:
+            wait_s = min(wait_s, route.plug_timeout_s)
+        auth = sm.Authorization(
+            decision.id_tag, "local", decision.parent_id_tag, decision.offline,
+            decision.energy_cap_wh,
+        )  # fmt: skip
+        pending = _Unassigned(auth, self._clock() + wait_s, connectors)
+        self._unassigned[decision.id_tag] = pending
+        log.info("card waits for an EV", token=masked(token.id_tag), connectors=list(connectors),
+                 until_s=round(pending.until_s, 1))  # fmt: skip
+        return decision
+
+    def _note(self, cid: str, text: str) -> None:
+        self._notes[cid] = (text, self._clock() + NOTE_S)
+
+    async def _token_on_session(
+        self, cid: str, record: SessionRecord, token: Token, now_s: float
+    ) -> AuthDecision:
+        decision = None
+        owner = same_owner(record.id_tag, None, token.id_tag, None)
+        if not owner and record.parent_id_tag is not None:
+            decision = await self.auth.decide(token, now_s)
+            owner = same_owner(
+                record.id_tag, record.parent_id_tag, token.id_tag, decision.parent_id_tag
+            )
+        if not owner:
+            return AuthDecision(False, token.id_tag, "not the session's owner", AuthStatus.INVALID)
+        await self._apply(cid, sm.StopRequested(sm.StopReason.LOCAL, token.id_tag))
+        return decision or AuthDecision(True, token.id_tag, "own session", AuthStatus.ACCEPTED)
+
+    def _connector_for(self, token: Token) -> str | None:
+        for cid, record in self._actions.open.items():
+            if record.id_tag.upper() == token.id_tag.upper():
+                return cid
+        waiting = [c for c, s in self._states.items() if s.phase is sm.Phase.WAIT_AUTH]
+        if waiting:
+            return min(waiting, key=lambda c: tap_preference(self.reserved(c), token.id_tag))
+        return next(iter(self._states)) if len(self._states) == 1 else None
+
+    async def _after_plug(self, cid: str) -> None:
+        """An EV waits for authorisation: free vend, or a card tapped before it arrived."""
+        free_tag = self.auth.policy.free_vend_id_tag
+        if free_tag is not None:
+            await self._grant(cid, sm.Authorization(free_tag, "free"))
+            return
+        if self._claim is None:
+            auth = self._take_unassigned(None)
+        else:
+            token = self._claim(cid)
+            if token is None:
+                return
+            auth = self._take_unassigned(token.id_tag)
+            if auth is None:  # tapped, but not authorised yet: do it now
+                await self.on_token(token, cid)
+                return
+        if auth is not None:
+            await self._grant(cid, auth)
+
+    def _take_unassigned(self, id_tag: str | None) -> sm.Authorization | None:
+        now_s = self._clock()
+        live = {tag: v for tag, v in self._unassigned.items() if v.until_s > now_s}
+        tag = id_tag if id_tag is not None else min(live, key=lambda t: live[t].until_s,
+                                                    default=None)  # fmt: skip
+        pending = live.pop(tag, None) if tag is not None else None
+        self._unassigned = live
+        return None if pending is None else pending.auth
+
+    async def _tick_connector(self, cid: str) -> None:
+        await self._apply(cid, sm.Tick())
+        async with self._locks[cid]:
+            if self._states[cid].phase is not sm.Phase.ACTIVE:
+                return
+            energy = await self._actions.sample(cid, self.sampling, self._clock())
+            record = self._actions.open.get(cid)
+        if energy is None or record is None or record.energy_cap_wh is None:
+            return
+        if energy.energy_wh - record.meter_start_wh >= record.energy_cap_wh:
+            log.info("offline energy cap reached", connector_id=cid, cap_wh=record.energy_cap_wh)
+            await self._apply(cid, sm.StopRequested(sm.StopReason.OTHER))
+
+    async def _apply(self, cid: str, event: sm.Event) -> None:
+        if cid not in self._states:
+            raise KeyError(f"unknown connector {cid}")
+        async with self._locks[cid]:
+            await self._run(cid, event)
+
+    async def _run(self, cid: str, event: sm.Event) -> None:
+        """Feed ``event`` to the connector's state machine and carry out what it decides (the
+        caller holds the connector's lock)."""
+        pending: list[sm.Event] = [event]
+        while pending:
+            now_s = self._clock()
+            before = self._states[cid]
+            current = pending.pop(0)
+            state, actions = sm.transition(before, current, now_s, self._timeouts)
+            self._states[cid] = state
+            self._follow(cid, before, state, current)
+            for action in actions:
+                follow = await self._actions.perform(cid, action, now_s)
+                if isinstance(follow, sm.Opened) and self.reservations is not None:
+                    await self.reservations.used(cid, action)
+                if follow is not None:
+                    pending.append(follow)
+
+    def _follow(
+        self, cid: str, before: sm.SessionState, state: sm.SessionState, event: sm.Event
+    ) -> None:
+        """Bookkeeping for the views: who waits for a card since when, why a start ended."""
+        now_s = self._clock()
+        if state.phase is not sm.Phase.WAIT_AUTH:
+            self._waiting_since.pop(cid, None)
+        elif cid not in self._waiting_since:
+            self._waiting_since[cid] = now_s
+        if before.phase is not state.phase and state.phase in NEW_START:
+            self._notes.pop(cid, None)  # a new attempt: the old note says nothing about it
+        timed_out = isinstance(event, sm.Tick) and before.phase is not state.phase
+        if timed_out and before.phase is sm.Phase.WAIT_PLUG and before.auth is not None:
+            log.info("authorisation given up: no EV plugged in", connector_id=cid,
+                     token=masked(before.auth.id_tag))  # fmt: skip
+            self._note(cid, "no EV plugged in within ConnectionTimeOut")
+        elif timed_out and before.phase is sm.Phase.AUTHORIZING:
+            self._note(cid, "start given up: authorisation not answered")
+
+
+def _holds(state: sm.SessionState, id_tag: str) -> bool:
+    """Whether the connector is held for (or runs) a start of ``id_tag``."""
+    auth = state.auth
+    return state.phase in HOLDING and auth is not None and auth.id_tag.upper() == id_tag.upper()
+
+
+def _refused(decision: AuthDecision, reason: str) -> AuthDecision:
+    return replace(decision, accepted=False, reason=reason, status=AuthStatus.INVALID)

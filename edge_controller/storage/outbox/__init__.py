@@ -1,0 +1,30 @@
+"""The durable uplink outbox: what the CSMS must receive, in order, at least once.
+
+``store`` (the ``Outbox``), ``rows`` (SQL run inside a caller's transaction, also by the session
+store), ``capacity`` (warnings and thinning), ``journal`` (acks made durable by a file append).
+"""
+
+from edge_controller.storage.outbox.capacity import DEFAULT_CAPACITY, OutboxStats
+from edge_controller.storage.outbox.journal import (
+    AckJournal,
+    journal_path,
+    remove_journals,
+)
+from edge_controller.storage.outbox.rows import (
+    MessageKind,
+    OutboxMessage,
+    append_in,
+)
+from edge_controller.storage.outbox.store import Outbox
+
+__all__ = [
+    "DEFAULT_CAPACITY",
+    "AckJournal",
+    "MessageKind",
+    "Outbox",
+    "OutboxMessage",
+    "OutboxStats",
+    "append_in",
+    "journal_path",
+    "remove_journals",
+]

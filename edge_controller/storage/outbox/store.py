@@ -1,0 +1,281 @@
+"""The durable uplink outbox: every message the CSMS must receive, in order, exactly once.
+
+Usage by a sender, per uplink identity::
+
+    msg = await outbox.peek(identity)        # oldest pending message, or None
+    ... send msg.action / msg.payload (+ msg.remote_transaction_id as "transactionId") ...
+    await outbox.ack(msg.seq)                # on a CALLRESULT
+    await outbox.ack_many([...], remote_ids={local_id: transaction_id})  # one commit
+    outbox.journal_acks(identity, [msg.seq])  # durable against a crash, no commit: fast
+    await outbox.ack_many([], journal=identity)  # marks journaled acks in the table
+    await outbox.record_failure(msg.seq, e)  # on a timeout / lost connection: retry later
+    await outbox.park(msg.seq, e)            # on a CALLERROR that retrying will not fix
+    later = await outbox.peek_many(identity, after_seq=msg.seq, limit=64)  # read ahead
+
+``append`` returns only after the message is durable. Parked messages are kept (with the
+reason) and can be re-queued; they are never silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from edge_controller.log import get_logger
+from edge_controller.storage.outbox.capacity import (
+    DEFAULT_CAPACITY,
+    DEFAULT_WARN_FRACTION,
+    CapacityWatch,
+    OutboxStats,
+    count_pending,
+    read_counter,
+)
+from edge_controller.storage.outbox.journal import AckJournal, journal_path
+from edge_controller.storage.outbox.rows import (
+    SELECT_MESSAGE,
+    MessageKind,
+    OutboxMessage,
+    ack_in,
+    append_in,
+    message_from_row,
+    select_pending,
+    upsert_transaction_id,
+)
+
+if TYPE_CHECKING:  # the database's start-up imports this package (journals)
+    from edge_controller.storage.database import Database
+
+log = get_logger("storage.outbox")
+_MAX_ERROR_CHARS = 500
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+        capacity: int = DEFAULT_CAPACITY,
+        warn_fraction: float = DEFAULT_WARN_FRACTION,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.capacity = CapacityWatch(capacity, warn_fraction)
+        self._journals: dict[str, AckJournal] = {}
+        self._journal_locks: dict[str, asyncio.Lock] = {}
+
+    async def append(
+        self,
+        identity: str,
+        action: str,
+        payload: dict[str, Any],
+        *,
+        session_local_id: int | None = None,
+        kind: MessageKind = "other",
+    ) -> int:
+        """Queue ``action`` for ``identity``; durable when it returns. Returns the sequence."""
+        now_s = self._clock()
+
+        def job(conn: sqlite3.Connection) -> int:
+            seq = append_in(
+                conn, identity, action, payload,
+                now_s=now_s, kind=kind, session_local_id=session_local_id,
+            )  # fmt: skip
+            if self.capacity.due():
+                self.capacity.check(conn)
+            return seq
+
+        return await self._db.write(job)
+
+    async def peek(self, identity: str, after_seq: int | None = None) -> OutboxMessage | None:
+        """The oldest message of ``identity`` neither acked nor parked (after ``after_seq``)."""
+        found = await self.peek_many(identity, after_seq=after_seq, limit=1)
+        return found[0] if found else None
+
+    async def peek_many(
+        self, identity: str, *, after_seq: int | None = None, limit: int = 1
+    ) -> list[OutboxMessage]:
+        """Up to ``limit`` pending messages of ``identity`` in order, all with seq > ``after_seq``.
+
+        Lets a sender read ahead while a message is in flight. Rows read ahead carry the remote
+        transaction id known at read time: read again after recording a new one. Reading from
+        the start of the line first marks the acks journaled for ``identity`` in the table.
+        """
+        journal = self._journal(identity)
+        if after_seq is None and (journal.seqs or journal.recovered):
+            await self.ack_many([], journal=identity)
+        return await self._db.read(lambda conn: select_pending(conn, identity, after_seq, limit))
+
+    async def ack(self, seq: int) -> bool:
+        """The CSMS confirmed ``seq``; it will not be sent again.
+
+        Idempotent: returns False when ``seq`` was already acked (or pruned).
+        """
+        now_s = self._clock()
+        return await self._db.write(lambda conn: ack_in(conn, [seq], now_s) == 1)
+
+    async def ack_many(
+        self,
+        seqs: Sequence[int],
+        *,
+        remote_ids: Mapping[int, int] | None = None,
+        journal: str | None = None,
+    ) -> int:
+        """Ack ``seqs`` and record ``remote_ids`` (session local id -> CSMS transaction id) in
+        one transaction: durable together, or not at all. Returns how many were newly acked.
+        With ``journal``, the acks journaled for that identity are marked too (and forgotten).
+
+        Plain acks survive the process being killed but not a power loss: losing one only means
+        the CSMS gets a message it has again (at-least-once, as OCPP allows), and skipping the
+        fsync lets a sender write each ack before its next CALL. A transaction id is a session
+        fact: that commit stays FULL."""
+        if journal is None:
+            return await self._ack_many(seqs, remote_ids, None)
+        async with self._journal_locks.setdefault(journal, asyncio.Lock()):
+            return await self._ack_many(seqs, remote_ids, self._journal(journal))
+
+    async def _ack_many(
+        self, seqs: Sequence[int], remote_ids: Mapping[int, int] | None, pending: AckJournal | None
+    ) -> int:
+        """``ack_many``; one at a time per journal, which is settled by the count it wrote."""
+        now_s = self._clock()
+        journaled = list(pending.seqs) if pending is not None else []
+        recovered = pending.recovered if pending is not None else []
+        before_s = pending.recovered_before_s if pending is not None else None
+
+        def job(conn: sqlite3.Connection) -> int:
+            for local_id, remote_id in (remote_ids or {}).items():
+                upsert_transaction_id(conn, local_id, remote_id)
+            changed = ack_in(conn, [*journaled, *seqs], now_s)
+            return changed + ack_in(conn, recovered, now_s, created_before_s=before_s)
+
+        changed = await self._db.write(job, sync="full" if remote_ids else "normal")
+        if pending is not None:
+            pending.settled(len(journaled))
+        return changed
+
+    def journal_acks(self, identity: str, seqs: Sequence[int]) -> None:
+        """Make acks of ``identity``'s messages ``seqs`` durable against a crash of the process
+        with one small file append (``journal``), no commit; they are marked in the table
+        by ``ack_many(..., journal=identity)`` or the next read of the line from its start.
+        Until then ``backlog`` still counts them. One ``Outbox`` per database."""
+        self._journal(identity).append(seqs)
+
+    def _journal(self, identity: str) -> AckJournal:
+        found = self._journals.get(identity)
+        if found is None:
+            found = self._journals[identity] = AckJournal(journal_path(self._db.path, identity))
+        return found
+
+    async def park(self, seq: int, error: str) -> None:
+        """Set ``seq`` aside (kept, with ``error``) so the messages behind it can flow."""
+        log.warning("outbox message parked", seq=seq, error=error[:_MAX_ERROR_CHARS])
+        await self._set_state(seq, "parked", error)
+
+    async def requeue(self, seq: int) -> None:
+        """Put a parked message back in line (at its original position)."""
+        await self._set_state(seq, "pending", None, only_from="parked")
+
+    async def record_failure(self, seq: int, error: str) -> int:
+        """Count a failed attempt (the message stays first in line); returns the attempts."""
+        now_s = self._clock()
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                " last_attempt_at_s = ? WHERE seq = ? RETURNING attempts",
+                (error[:_MAX_ERROR_CHARS], now_s, seq),
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise KeyError(f"no outbox message {seq}")
+            return int(row[0])
+
+        return await self._db.write(job)
+
+    async def backlog(self, identity: str | None = None) -> int:
+        """Pending messages (all identities when ``identity`` is None)."""
+        return await self._db.read(lambda conn: count_pending(conn, identity))
+
+    async def identities(self) -> list[str]:
+        """Identities that have pending messages."""
+
+        def job(conn: sqlite3.Connection) -> list[str]:
+            cursor = conn.execute(
+                "SELECT DISTINCT identity FROM outbox WHERE state = 'pending' ORDER BY identity"
+            )
+            return [str(row[0]) for row in cursor.fetchall()]
+
+        return await self._db.read(job)
+
+    async def parked(self, identity: str | None = None, limit: int = 100) -> list[OutboxMessage]:
+        def job(conn: sqlite3.Connection) -> list[OutboxMessage]:
+            where = " WHERE o.state = 'parked'" + (" AND o.identity = ?" if identity else "")
+            params: tuple[Any, ...] = (identity, limit) if identity else (limit,)
+            cursor = conn.execute(SELECT_MESSAGE + where + " ORDER BY o.seq LIMIT ?", params)
+            return [message_from_row(row) for row in cursor.fetchall()]
+
+        return await self._db.read(job)
+
+    async def prune(self, older_than_s: float) -> int:
+        """Delete acked messages acknowledged more than ``older_than_s`` ago; returns count."""
+        cutoff_s = self._clock() - older_than_s
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM outbox WHERE state = 'acked' AND done_at_s < ?", (cutoff_s,)
+            )
+            return max(cursor.rowcount, 0)
+
+        return await self._db.write(job)
+
+    async def set_remote_transaction_id(self, session_local_id: int, remote_id: int) -> None:
+        """Remember the CSMS transaction id of a local session (from StartTransaction.conf)."""
+
+        await self._db.write(lambda conn: upsert_transaction_id(conn, session_local_id, remote_id))
+
+    async def remote_transaction_id(self, session_local_id: int) -> int | None:
+        def job(conn: sqlite3.Connection) -> int | None:
+            cursor = conn.execute(
+                "SELECT remote_transaction_id FROM transaction_ids WHERE session_local_id = ?",
+                (session_local_id,),
+            )
+            row = cursor.fetchone()
+            return None if row is None else int(row[0])
+
+        return await self._db.read(job)
+
+    async def stats(self) -> OutboxStats:
+        def job(conn: sqlite3.Connection) -> OutboxStats:
+            pending = count_pending(conn)
+            cursor = conn.execute("SELECT count(*) FROM outbox WHERE state = 'parked'")
+            row = cursor.fetchone()
+            self.capacity.observe(pending)
+            return OutboxStats(
+                pending=pending,
+                parked=int(row[0]) if row else 0,
+                thinned=read_counter(conn, "thinned"),
+                capacity=self.capacity.capacity,
+                near_capacity=self.capacity.near_capacity,
+            )
+
+        return await self._db.read(job)
+
+    async def _set_state(
+        self, seq: int, state: str, error: str | None, only_from: str = "pending"
+    ) -> None:
+        now_s = self._clock()
+
+        def job(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE outbox SET state = ?, done_at_s = ?,"
+                " last_error = coalesce(?, last_error) WHERE seq = ? AND state = ?",
+                (state, now_s, None if error is None else error[:_MAX_ERROR_CHARS], seq, only_from),
+            )
+            if cursor.rowcount != 1:
+                raise KeyError(f"no {only_from} outbox message {seq}")
+
+        await self._db.write(job)

@@ -1,0 +1,233 @@
+"""Drains the durable outbox of one identity: strictly in order, one CALL in flight.
+
+While a CALL is in flight the sender already reads (``prefetch``) and builds the next
+request; between an answer and the next CALL only the ack is written (``acks``, without an
+fsync): after a crash of the process at most the message in flight is sent again, and the drain
+does not pay a read, a payload build and an fsync per message. A StartTransaction answer is
+written, with its transaction id, in one (fsynced) commit before the next message is sent: it is
+never sent twice, and the messages behind it are read again so they carry the id.
+
+A CALLERROR or a timeout counts as a failed attempt; after ``TransactionMessageAttempts``
+attempts the message is parked (kept with the reason). Between attempts the sender waits
+``TransactionMessageRetryInterval`` x attempts, as OCPP 1.6 (4.10) defines. A lost connection is
+not an attempt: the message stays first in line and is sent again after the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.ocpp_compat import OCPPError, OutgoingCall, frame_call
+from edge_controller.uplink.outbox import payloads
+from edge_controller.uplink.outbox.acks import AckPipeline
+from edge_controller.uplink.outbox.prefetch import Prefetch
+from edge_controller.uplink.outbox.progress import DrainProgress
+from edge_controller.uplink.ports import QueuedMessage
+from edge_controller.uplink.wakeup import Wakeup
+
+T = TypeVar("T")
+IDLE_POLL_S = 1.0
+TABLE_BATCH = 64  # journaled acks marked in the outbox table in one commit
+NOT_SENDABLE = (payloads.NotSendable, KeyError, TypeError, AttributeError, ValueError)
+# The message and its CALL, ready to go out, or why it can never be sent.
+Prepared = tuple[QueuedMessage, OutgoingCall | payloads.NotSendable]
+Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next message meanwhile
+
+
+class CallExchange(Protocol):
+    """The charge point's side of a CALL (``EdgeChargePoint.exchange``)."""
+
+    async def exchange(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
+    ) -> tuple[dict[str, Any], T]: ...
+
+
+def outbox_unique_id(message: QueuedMessage) -> str:
+    """The CALL's unique id, the same every time the message is sent: a message sent again
+    (its answer was lost to a crash or a dropped connection) is byte for byte the same CALL,
+    so a CSMS can recognise the repeat by its id. The time the message was queued keeps ids
+    apart when a new database numbers its messages from 1 again."""
+    return f"ob-{message.seq}-{round(message.created_at_s * 1000)}"
+
+
+class _Failed:
+    """A CALL that counts as a failed attempt (CALLERROR, no answer in time): returned, not
+    raised, so the task group of the sender does not take it for a crash."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+class OutboxSender:
+    def __init__(self, link: IdentityLink, channel: CallExchange, wakeup: Wakeup) -> None:
+        self.link = link
+        self._channel = channel
+        self._wakeup = wakeup
+        self.sent = 0
+        self.progress = DrainProgress(link.log, link.now_s)
+        self.acks = AckPipeline(link.outbox, link.identity)
+        self.idle = asyncio.Event()  # everything settled and written, waiting for messages
+        self._closing = False  # an orderly stop: no new CALL
+        self._settled = asyncio.Event()  # no CALL in flight, its answer taken in
+        self._settled.set()
+
+    async def drained(self) -> None:
+        """Return once nothing is pending for this identity and no CALL is in flight (every
+        answer taken in and written)."""
+        while True:
+            self._wakeup.set()  # messages queued just now are read at once
+            await self.idle.wait()
+            if await self.link.outbox.backlog(self.link.identity) == 0:
+                return
+
+    async def close(self) -> None:
+        """Start no new CALL; return once the one in flight (if any) is answered and taken in.
+        What is still queued stays first in line for the next start."""
+        self._closing = True
+        self._wakeup.set()
+        await self._settled.wait()
+
+    async def run(self) -> None:
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                await self._drain(Prefetch(self.link.outbox, self.link.identity, tasks), tasks)
+        except BaseExceptionGroup as group:
+            # The session handles what ended this sender (a lost connection...), not a group.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            # Written before the next connection reads the outbox: a reconnect resends nothing.
+            await self.acks.flush_on_exit()
+
+    async def _drain(self, queue: Prefetch, tasks: asyncio.TaskGroup) -> None:
+        prepared: Prepared | None = None
+        while True:
+            item = prepared if prepared is not None else await self._prepare(queue)
+            prepared = None
+            if item is None:
+                self.progress.finish()
+                await self.acks.flush()
+                await queue.restart()  # also picks up a parked message put back in line
+                if self._closing:
+                    return
+                self.idle.set()
+                try:
+                    await self._wakeup.wait(IDLE_POLL_S)
+                finally:
+                    self.idle.clear()
+                continue
+            if self._closing:
+                return  # stays first in line for the next start
+            await self.progress.tick(lambda: self.link.outbox.backlog(self.link.identity))
+            # Every confirmed message is acked before the next CALL: a crash resends only one.
+            await self.acks.secure()
+            prepared, keep = await self._settle(item, queue, tasks)
+            if not keep:
+                prepared = None
+                await queue.restart()
+
+    async def _prepare(self, queue: Prefetch) -> Prepared | None:
+        """The next message with its CALL built, framed and schema-checked: done while the one
+        before is in flight, so only the send is left between an answer and the next CALL."""
+        message = await queue.next()
+        if message is None:
+            return None
+        try:
+            payload = self._payload(message)
+            return message, await frame_call(message.action, payload, outbox_unique_id(message))
+        except OCPPError as exc:
+            cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
+            return message, payloads.NotSendable(f"not sendable: {exc.code}: {cause or exc}")
+        except NOT_SENDABLE as exc:
+            return message, payloads.NotSendable(f"not sendable: {exc}")
+
+    async def _settle(
+        self, item: Prepared, queue: Prefetch, tasks: asyncio.TaskGroup
+    ) -> tuple[Prepared | None, bool]:
+        """Send one message and settle it: (the next one, prepared meanwhile; whether what was
+        read ahead is still valid)."""
+        message, outgoing = item
+        if message.action == "StartTransaction" and message.remote_transaction_id is not None:
+            # Answered before a restart cut us off between the two writes: never send twice.
+            self.acks.add(message.seq)
+            return None, True
+        if isinstance(outgoing, payloads.NotSendable):
+            await self._park(message, str(outgoing))
+            return None, False
+        local_id = message.session_local_id if message.action == "StartTransaction" else None
+
+        async def meanwhile() -> Prepared | None:
+            if self.acks.journaled >= TABLE_BATCH:
+                self.acks.flush_soon(tasks)  # acks of messages before this one
+            # What follows a start waits for its transaction id: it is read again after it.
+            return None if local_id is not None else await self._prepare(queue)
+
+        self._settled.clear()
+        try:
+            result = await self._call(outgoing, meanwhile)
+            if not isinstance(result, _Failed):
+                self.sent += 1
+                self.acks.add(message.seq)
+                if local_id is not None:
+                    await self._start_confirmed(local_id, result[0])
+        finally:
+            self._settled.set()
+        if isinstance(result, _Failed):
+            await self._failed(message, result.error)
+            return None, False
+        return (None, False) if local_id is not None else (result[1], True)
+
+    async def _call(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[Prepared | None]]
+    ) -> Answered | _Failed:
+        try:
+            return await self._channel.exchange(outgoing, meanwhile)
+        except OCPPError as exc:
+            return _Failed(f"CALLERROR {exc.code}: {exc.description}")
+        except TimeoutError:
+            return _Failed("no answer within the call timeout")
+
+    def _payload(self, message: QueuedMessage) -> dict[str, Any]:
+        return payloads.build(
+            message.action,
+            payload=message.payload,
+            remote_transaction_id=message.remote_transaction_id,
+            has_session=message.session_local_id is not None,
+            topology=self.link.topology,
+            clock=self.link.clock,
+        )
+
+    async def _start_confirmed(self, session_local_id: int, answer: dict[str, Any]) -> None:
+        remote_id = int(answer["transactionId"])
+        # Durable together with the ack before any message that needs the id is sent.
+        await self.acks.flush(remote_ids={session_local_id: remote_id})
+        if self.link.transactions is not None:
+            status = str(answer["idTagInfo"].get("status", "Invalid"))
+            self.link.transactions.transaction_confirmed(session_local_id, remote_id, status)
+        self.link.log.info(
+            "transaction confirmed", session=session_local_id, transaction_id=remote_id
+        )
+
+    async def _park(self, message: QueuedMessage, error: str) -> None:
+        await self.acks.flush()  # the durable state never shows a later message settled first
+        await self.link.outbox.park(message.seq, error)
+
+    async def _failed(self, message: QueuedMessage, error: str) -> None:
+        await self.acks.flush()
+        attempts = await self.link.outbox.record_failure(message.seq, error)
+        limit = self.link.config.int_value("TransactionMessageAttempts", 3)
+        if attempts >= limit:
+            await self.link.outbox.park(message.seq, f"{attempts} attempts failed, last: {error}")
+            return
+        interval_s = self.link.config.int_value("TransactionMessageRetryInterval", 30)
+        self.link.log.warning(
+            "transaction message failed, will retry",
+            seq=message.seq,
+            attempts=attempts,
+            error=error,
+        )
+        await asyncio.sleep(interval_s * attempts)

@@ -1,0 +1,93 @@
+"""Persisted OCPP state of one identity: configuration values and connector availability.
+
+A small JSON file per identity, replaced atomically (write temp, fsync, rename), so a CSMS
+change survives a restart. Unreadable files are kept aside and defaults are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from edge_controller.log import get_logger
+
+log = get_logger("uplink.config")
+
+
+class OcppStateFile:
+    def __init__(self, path: Path, defaults: dict[str, str]) -> None:
+        self.path = path
+        self._values = dict(defaults)
+        self._inoperative: set[int] = set()
+        self._profiles: list[dict[str, Any]] = []
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data: Any = json.loads(self.path.read_text(encoding="utf-8"))
+            values = {str(k): str(v) for k, v in data.get("configuration", {}).items()}
+            inoperative = {int(n) for n in data.get("inoperative", [])}
+            profiles = [dict(p) for p in data.get("charging_profiles", [])]
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            log.error(
+                "ocpp state file unreadable, using defaults", path=str(self.path), error=str(exc)
+            )
+            self.path.replace(self.path.with_suffix(".bad"))
+            return
+        self._values.update({k: v for k, v in values.items() if k in self._values})
+        self._inoperative = inoperative
+        self._profiles = profiles
+
+    def _save(self) -> None:
+        data = {
+            "configuration": self._values,
+            "inoperative": sorted(self._inoperative),
+            "charging_profiles": self._profiles,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(self.path)
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def items(self) -> dict[str, str]:
+        return dict(self._values)
+
+    def set(self, key: str, value: str) -> None:
+        self._values[key] = value
+        self._save()
+
+    def int_value(self, key: str, fallback: int) -> int:
+        value = self._values.get(key, "")
+        return int(value) if value.isdigit() else fallback
+
+    def list_value(self, key: str) -> list[str]:
+        return [v.strip() for v in self._values.get(key, "").split(",") if v.strip()]
+
+    def inoperative(self, connector: int) -> bool:
+        """Connector 0 stands for the whole charge point."""
+        return connector in self._inoperative or 0 in self._inoperative
+
+    def set_operative(self, connector: int, operative: bool) -> None:
+        if operative:
+            self._inoperative.discard(connector)
+        else:
+            self._inoperative.add(connector)
+        self._save()
+
+    def charging_profiles(self) -> list[dict[str, Any]]:
+        """Stored as ``{"connector": n, "profile": <csChargingProfiles>}``."""
+        return [dict(p) for p in self._profiles]
+
+    def set_charging_profiles(self, profiles: list[dict[str, Any]]) -> None:
+        self._profiles = [dict(p) for p in profiles]
+        self._save()

@@ -1,0 +1,417 @@
+"""The site control loop against in-memory devices.
+
+The ports (edge_controller/ports.py) are our own edge, so small in-memory implementations of them
+are the honest peers for the loop's logic; the whole site over Modbus is tested at integration.
+The clock is injected: steps are driven one by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from structlog.testing import capture_logs
+
+from edge_controller.domain.balancing import Feeder, Policy, Site
+from edge_controller.domain.commands import (
+    SetConnectorEnabled,
+    SetConnectorLimit,
+    SetSiteLimit,
+    StartSession,
+)
+from edge_controller.domain.model import ChargerStatus, CpState, Limit, MeterReading
+from edge_controller.domain.snapshot import Availability
+from edge_controller.ports import DeviceUnavailable, NotSupported
+from edge_controller.services.control.site_controller import (
+    ConnectorSetup,
+    LoopTiming,
+    SiteController,
+)
+
+
+@dataclass
+class Clock:
+    now_s: float = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+@dataclass
+class MemoryCharger:
+    """Charger + BuiltInMeter + DeviceWatchdog; the EV follows the offer at once."""
+
+    name: str
+    log: list[tuple[str, float]]
+    state: CpState = CpState.C
+    ev_phases: int = 3
+    answering: bool = True
+    offered_a: float = 0.0
+    failsafe: list[tuple[float, float]] = field(default_factory=list)
+    energy_wh: float = 0.0
+
+    def _check(self) -> None:
+        if not self.answering:
+            raise DeviceUnavailable(f"{self.name}: timeout")
+
+    async def read_status(self) -> ChargerStatus:
+        self._check()
+        return ChargerStatus(self.state, True, self.offered_a)
+
+    async def set_current(self, current_a: float) -> None:
+        self._check()
+        self.offered_a = current_a
+        self.log.append((self.name, current_a))
+
+    async def set_enabled(self, enabled: bool) -> None:
+        self._check()
+
+    async def read_meter(self) -> MeterReading:
+        self._check()
+        drawing = self.offered_a if self.state.charging else 0.0
+        amps = tuple(drawing if i < self.ev_phases else 0.0 for i in range(3))
+        return MeterReading((230.0,) * 3, amps, (0.0,) * 3, 0.0, self.energy_wh, 0.0, 0.0)  # type: ignore[arg-type]
+
+    async def program_failsafe(self, current_a: float, timeout_s: float) -> None:
+        self._check()
+        self.failsafe.append((current_a, timeout_s))
+
+    def draw_a(self) -> float:
+        return self.offered_a if self.state.charging else 0.0
+
+
+@dataclass
+class GridMeter:
+    """The grid connection: building load plus what every charger draws (straight wiring)."""
+
+    chargers: list[MemoryCharger]
+    building_a: float = 0.0
+    answering: bool = True
+
+    async def read(self) -> MeterReading:
+        if not self.answering:
+            raise DeviceUnavailable("grid meter: timeout")
+        amps = [self.building_a] * 3
+        for charger in self.chargers:
+            for phase in range(charger.ev_phases):
+                amps[phase] += charger.draw_a()
+        return MeterReading((230.0,) * 3, tuple(amps), (0.0,) * 3, 0.0, 0.0, 0.0, 0.0)  # type: ignore[arg-type]
+
+
+@dataclass
+class Rig:
+    clock: Clock
+    chargers: list[MemoryCharger]
+    meter: GridMeter
+    controller: SiteController
+    log: list[tuple[str, float]]
+
+    async def poll(self) -> None:
+        await self.controller._grid.poll_once()  # type: ignore[union-attr]
+        for conn in self.controller._conns.values():
+            await conn.status.poll_once()
+            if conn.meter is not None:
+                await conn.meter.poll_once()
+
+    async def advance(self, seconds: float) -> None:
+        self.clock.now_s += seconds
+        await self.poll()
+        await self.controller.step()
+
+    def offered(self) -> list[float]:
+        return [c.offered_a for c in self.chargers]
+
+
+def make_rig(count: int = 2, grid_limit_a: float = 32.0, **policy: float) -> Rig:
+    clock, log = Clock(), list[tuple[str, float]]()
+    chargers = [MemoryCharger(f"c{i}:1", log) for i in range(1, count + 1)]
+    meter = GridMeter(chargers)
+    setups = [ConnectorSetup(c.name, c, failsafe_current_a=6.0) for c in chargers]
+    site = Site(grid_limit_a=grid_limit_a, feeders=(Feeder("A", 63.0),))
+    controller = SiteController(
+        "test", site, setups, meter, policy=Policy(**policy), timing=LoopTiming(), clock=clock
+    )
+    return Rig(clock, chargers, meter, controller, log)
+
+
+async def test_writes_the_allocation_and_only_changes() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    assert rig.offered() == [16.0, 16.0]
+    written = len(rig.log)
+    await rig.advance(1)
+    assert len(rig.log) == written  # nothing changed, nothing written
+
+
+async def test_overload_is_answered_by_the_next_step() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 10.0
+    await rig.advance(0.1)
+    assert rig.offered() == [11.0, 11.0]
+    assert rig.controller.allocation is not None
+    assert "grid L1 32 A" in rig.controller.allocation.connectors["c1:1"].reason
+
+
+async def test_decreases_are_written_before_increases() -> None:
+    rig = make_rig(grid_limit_a=40.0)
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    rig.chargers[0].state = CpState.A  # unplugged: its 20 A go to the other
+    rig.log.clear()
+    await rig.advance(10)
+    assert rig.log == [("c1:1", 0.0), ("c2:1", 32.0)]
+
+
+async def test_stale_grid_meter_falls_back() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.answering = False
+    with capture_logs() as logs:
+        for _ in range(12):
+            await rig.advance(1)
+    assert rig.offered() == [6.0, 6.0]
+    assert "stale" in rig.controller.allocation.connectors["c1:1"].reason  # type: ignore[union-attr]
+    assert sum(1 for e in logs if e["event"] == "device not answering") == 1
+
+
+async def test_silent_charger_is_assumed_at_its_maximum_then_rewritten() -> None:
+    rig = make_rig(grid_limit_a=63.0)
+    await rig.advance(0)
+    assert rig.offered() == [31.5, 31.5]
+    rig.chargers[0].answering = False
+    for _ in range(11):
+        await rig.advance(1)
+    # What the silent one draws (31.5 A) is building load for all we know, and it may rise to
+    # its 32 A maximum: 63 - 31.5 - 32 leaves nothing for the other.
+    assert rig.chargers[1].offered_a == 0.0
+    alloc = rig.controller.allocation
+    assert alloc is not None and "not answering" in alloc.connectors["c1:1"].reason
+    rig.chargers[0].answering = True
+    rig.chargers[0].offered_a = 6.0  # it fell back on its own while silent
+    failsafe_before = len(rig.chargers[0].failsafe)
+    await rig.advance(1)
+    assert len(rig.chargers[0].failsafe) == failsafe_before + 1  # re-programmed
+    assert rig.log[-1] == ("c1:1", rig.controller.allocation.current_a("c1:1"))  # type: ignore[union-attr]
+
+
+async def test_watchdog_programmed_and_shutdown_sets_safe_current() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    assert rig.chargers[0].failsafe == [(6.0, 15.0)]
+    await rig.controller.shutdown()
+    assert rig.offered() == [6.0, 6.0]
+    rig.log.clear()
+    await rig.advance(5)
+    assert rig.log == []  # no decisions after shutdown
+
+
+async def test_operator_commands_and_external_limits() -> None:
+    rig = make_rig(grid_limit_a=63.0)
+    await rig.controller.apply(SetSiteLimit(20.0))
+    await rig.advance(0)
+    assert rig.offered() == [10.0, 10.0]
+    assert "operator site limit" in rig.controller.snapshot().connectors[0].limit_reason
+    await rig.controller.apply(SetSiteLimit(None))
+    rig.controller.set_external_limits("c2:1", [Limit(7.0, "csms profile 17")])
+    await rig.controller.apply(SetConnectorEnabled("c1:1", False))
+    await rig.advance(10)
+    view = {c.connector_id: c for c in rig.controller.snapshot().connectors}
+    assert view["c1:1"].offered_current_a == 0
+    assert view["c1:1"].availability is Availability.UNAVAILABLE
+    assert view["c2:1"].offered_current_a == 7.0
+    assert view["c2:1"].limit_reason == "csms profile 17"
+    with pytest.raises(ValueError, match="unknown connector"):
+        await rig.controller.apply(SetConnectorLimit("nope:1", 10.0))
+    with pytest.raises(ValueError, match="negative"):
+        await rig.controller.apply(SetConnectorLimit("c1:1", -1.0))
+    with pytest.raises(ValueError, match="not a balancing command"):
+        await rig.controller.apply(StartSession("c1:1", "tag"))  # type: ignore[arg-type]
+
+
+async def test_failed_write_is_logged_once_and_retried() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 12.0
+
+    async def refuse(current_a: float) -> None:
+        raise DeviceUnavailable("bus busy")
+
+    original = rig.chargers[0].set_current
+    rig.chargers[0].set_current = refuse  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        await rig.advance(0.5)
+        await rig.advance(0.5)
+    assert sum(1 for e in logs if e["event"] == "setpoint write failed") == 1
+    rig.chargers[0].set_current = original  # type: ignore[method-assign]
+    await rig.advance(0.5)
+    assert rig.chargers[0].offered_a == rig.controller.allocation.current_a("c1:1")  # type: ignore[union-attr]
+
+
+async def test_unsafe_fallback_budget_is_reported() -> None:
+    clock, log = Clock(), list[tuple[str, float]]()
+    chargers = [MemoryCharger(f"c{i}:1", log) for i in range(6)]
+    setups = [ConnectorSetup(c.name, c, failsafe_current_a=10.0) for c in chargers]
+    controller = SiteController("t", Site(grid_limit_a=32.0), setups, None, clock=clock)
+    assert controller.failsafe_problems == [
+        f"grid L{phase} 32 A: all at failsafe draw 60 A" for phase in (1, 2, 3)
+    ]
+
+
+async def test_watchdog_programming_failures_are_logged_once() -> None:
+    rig = make_rig()
+    calls: list[str] = []
+
+    async def not_supported(current_a: float, timeout_s: float) -> None:
+        calls.append("c1")
+        raise NotSupported("no watchdog register")
+
+    async def busy(current_a: float, timeout_s: float) -> None:
+        calls.append("c2")
+        raise DeviceUnavailable("bus busy")
+
+    rig.chargers[0].program_failsafe = not_supported  # type: ignore[method-assign]
+    rig.chargers[1].program_failsafe = busy  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        for _ in range(3):
+            await rig.advance(1)
+    assert calls.count("c1") == 1  # a model without a watchdog is not asked again
+    assert calls.count("c2") == 3  # a busy bus is retried every step...
+    events = [e["event"] for e in logs]
+    assert events.count("charger has no watchdog") == 1
+    assert events.count("watchdog not programmed") == 1  # ...but logged once
+
+
+async def test_session_gate_offers_nothing_until_authorised_and_relays_statuses() -> None:
+    clock, log = Clock(), list[tuple[str, float]]()
+    chargers = [MemoryCharger(f"c{i}:1", log) for i in (1, 2)]
+    seen: list[tuple[str, CpState]] = []
+    setups = [ConnectorSetup(c.name, c, authorized_at_start=False) for c in chargers]
+    controller = SiteController(
+        "test",
+        Site(grid_limit_a=32.0),
+        setups,
+        GridMeter(chargers),
+        clock=clock,
+        on_status=lambda cid, status: seen.append((cid, status.state)),
+    )
+    rig = Rig(clock, chargers, GridMeter(chargers), controller, log)
+    await rig.advance(0)
+    assert rig.offered() == [0.0, 0.0]
+    view = controller.snapshot().connectors[0]
+    assert view.limit_reason.startswith("waiting for authorisation")
+    assert ("c1:1", CpState.C) in seen and ("c2:1", CpState.C) in seen
+    controller.authorize_charging("c1:1", True)
+    await rig.advance(1)
+    assert rig.offered() == [32.0, 0.0]  # the whole grid goes to the one authorised session
+    controller.authorize_charging("c1:1", False)
+    await rig.advance(1)
+    assert rig.offered() == [0.0, 0.0]  # a decrease is applied at once
+    with pytest.raises(ValueError, match="unknown connector"):
+        controller.authorize_charging("nope:1", True)
+
+
+async def test_a_plugged_ev_waiting_for_a_session_is_preparing() -> None:
+    clock, log = Clock(), list[tuple[str, float]]()
+    charger = MemoryCharger("c1:1", log, state=CpState.B)
+    controller = SiteController(
+        "test",
+        Site(grid_limit_a=32.0),
+        [ConnectorSetup("c1:1", charger, authorized_at_start=False)],
+        GridMeter([charger]),
+        clock=clock,
+    )
+    rig = Rig(clock, [charger], GridMeter([charger]), controller, log)
+    await rig.advance(0)
+    assert controller.snapshot().connectors[0].availability is Availability.PREPARING
+    controller.authorize_charging("c1:1", True)
+    await rig.advance(1)
+    assert controller.snapshot().connectors[0].availability is not Availability.PREPARING
+
+
+async def test_a_charger_reading_newer_than_the_grid_reading_cannot_hide_building_load() -> None:
+    # The grid was sampled before the EV ramped up; its charger was read after. Subtracting the
+    # newer, higher draw would make the building look 22 A lighter and overshoot the fuse.
+    rig = make_rig(count=1, grid_limit_a=40.0, increase_interval_s=0.0, min_increase_a=0.0)
+    rig.meter.building_a = 10.0
+    await rig.advance(0)
+    assert rig.offered() == [30.0]  # 40 A fuse - 10 A building
+    rig.chargers[0].offered_a = 20.0  # the EV drew only 20 A when the grid was sampled ...
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.chargers[0].offered_a = 30.0  # ... and its full 30 A when its own meter was read
+    rig.clock.now_s += 0.5
+    for conn in rig.controller._conns.values():
+        assert conn.meter is not None
+        await conn.meter.poll_once()
+    rig.clock.now_s += 0.1
+    await rig.controller.step()
+    allocation = rig.controller.allocation
+    assert allocation is not None
+    # Building = 30 - 30 = 0 A from the misaligned pair: the offer would rise to the 32 A max.
+    assert rig.offered() == [30.0]
+    assert (
+        allocation.connectors["c1:1"].reason
+        == "grid L1 40 A; waiting for a grid reading after the ramp"
+    )
+
+
+async def test_a_fresh_grid_reading_confirms_the_increase() -> None:
+    rig = make_rig(count=1, grid_limit_a=50.0, increase_interval_s=0.0, min_increase_a=0.0)
+    rig.meter.building_a = 20.0
+    await rig.advance(0)
+    assert rig.offered() == [30.0]
+    rig.meter.building_a = 10.0  # the building needs less: a real increase is allowed
+    await rig.advance(1)
+    await rig.advance(1)
+    assert rig.offered() == [32.0]
+
+
+async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 10.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.clock.now_s += 0.05  # the loop runs 50 ms after the reading arrived
+    with capture_logs() as logs:
+        await rig.controller.step()
+    lowered = [e for e in logs if e["event"] == "setpoints lowered"]
+    assert len(lowered) == 1
+    assert lowered[0]["connectors"] == 2
+    assert lowered[0]["reaction_ms"] == pytest.approx(50.0)
+    with capture_logs() as logs:
+        await rig.advance(0.1)  # nothing lowered: nothing reported
+    assert not [e for e in logs if e["event"] == "setpoints lowered"]
+
+
+async def test_a_lowering_without_an_overload_is_not_timed_as_a_reaction() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    with capture_logs() as logs:
+        await rig.controller.apply(SetSiteLimit(20.0, "operator"))  # lowers, grid not over
+        await rig.advance(0.1)
+    assert rig.offered() == [10.0, 10.0]
+    assert not [e for e in logs if e["event"] == "setpoints lowered"]
+
+
+async def test_each_overloading_reading_is_timed_once() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 10.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.controller._conns["c1:1"].setup.charger.answering = False  # type: ignore[attr-defined]
+    with capture_logs() as logs:
+        await rig.controller.step()  # c2 lowered, c1's write fails
+        rig.controller._conns["c1:1"].setup.charger.answering = True  # type: ignore[attr-defined]
+        rig.clock.now_s += 0.4
+        await rig.controller.step()  # c1 lowered now, on the same reading: not timed again
+    lowered = [e for e in logs if e["event"] == "setpoints lowered"]
+    assert [e["connectors"] for e in lowered] == [2]
+
+
+@pytest.mark.parametrize("wiring", [(), (0, 0, 1), (1, 3), (0, 1, 2, 0)])
+def test_a_connector_must_load_one_to_three_distinct_grid_phases(
+    wiring: tuple[int, ...],
+) -> None:
+    charger = MemoryCharger("c1:1", [])
+    with pytest.raises(ValueError, match="wiring"):
+        ConnectorSetup("c1:1", charger, wiring=wiring)
