@@ -64,6 +64,22 @@ def resume_time(path: Path) -> int:
     return max(schedule.T0_S, last + 1)
 
 
+def after_outage(path: Path) -> int:
+    """The first virtual second, from ``resume_time`` on, at which the EV of a session left open
+    by the kill is gone: the power was off long enough for the driver to leave meanwhile."""
+    start = resume_time(path)
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT connector_id FROM sessions WHERE stop_at_s IS NULL").fetchall()
+    finally:
+        conn.close()
+    indexes = [schedule.CONNECTORS.index(row[0]) for row in rows]
+    for t in range(start, start + 2 * schedule.CYCLE_S):
+        if any(not schedule.status_at(i, t).state.plugged for i in indexes):
+            return t
+    return start
+
+
 def route(connector_id: str) -> str:
     del connector_id
     return IDENTITY

@@ -61,4 +61,8 @@ def test_kills_lose_nothing_and_repeat_at_most_what_was_in_flight(
     assert delivery.duplicate_count <= KILL_CYCLES and delivery.resent_differently == 0
     assert delivery.lost_sessions == 0 and delivery.lost_wh == 0, delivery.report()
     assert delivery.meter_values_outside == 0
-    assert delivery.power_loss_sessions >= 1 and delivery.sessions >= KILL_CYCLES // 3
+    # Every third kill is followed by an outage during which an EV left (see run_lives);
+    # a session the life ended just before its kill leaves nothing open, hence the margin.
+    assert (
+        delivery.power_loss_sessions >= KILL_CYCLES // 6 and delivery.sessions >= KILL_CYCLES // 3
+    )

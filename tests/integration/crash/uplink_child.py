@@ -34,7 +34,14 @@ from edge_controller.systemd import Notifier
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 from tests.integration.crash import schedule
-from tests.integration.crash.child import IDENTITY, Gate, ScheduleMeter, VirtualClock, resume_time
+from tests.integration.crash.child import (
+    IDENTITY,
+    Gate,
+    ScheduleMeter,
+    VirtualClock,
+    after_outage,
+    resume_time,
+)
 
 STEP_S = 0.02
 GRACE_S = 3.0
@@ -173,11 +180,13 @@ async def _manager(db: Database, clock: VirtualClock, outbox_wakeup: list[OcppUp
     )  # fmt: skip
 
 
-async def run(db_path: Path, events: TextIO, url: str, steps: int | None) -> None:
+async def run(
+    db_path: Path, events: TextIO, url: str, steps: int | None, outage: bool = False
+) -> None:
     settings = _settings(url)
     db = await Database.open(db_path)
     try:
-        clock = VirtualClock(resume_time(db_path))
+        clock = VirtualClock(after_outage(db_path) if outage else resume_time(db_path))
         uplinks: list[OcppUplink] = []
         manager = await _manager(db, clock, uplinks)
         for record in await manager.recover():
@@ -196,6 +205,8 @@ async def run(db_path: Path, events: TextIO, url: str, steps: int | None) -> Non
         await db.close()
 
 
-def main(db_path: Path, events_path: Path, url: str, steps: int | None) -> None:
+def main(
+    db_path: Path, events_path: Path, url: str, steps: int | None, outage: bool = False
+) -> None:
     with events_path.open("a", encoding="utf-8") as events:
-        asyncio.run(run(db_path, events, url, steps))
+        asyncio.run(run(db_path, events, url, steps, outage))

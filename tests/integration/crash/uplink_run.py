@@ -8,6 +8,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,16 +62,41 @@ def recording_csms(directory: Path) -> Iterator[Csms]:
         proc.wait(timeout=10)
 
 
+def _wait_for_open_session(db: Path, timeout_s: float = 10.0) -> bool:
+    """True once the database holds a session not yet ended (read as a second process would)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(sqlite3.Error):
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0)
+            try:
+                row = conn.execute(
+                    "SELECT count(*) FROM sessions WHERE stop_at_s IS NULL"
+                ).fetchone()
+            finally:
+                conn.close()
+            if row[0] > 0:
+                return True
+        time.sleep(0.02)
+    return False
+
+
 def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
               cycles: int) -> Run:  # fmt: skip
     """``cycles`` lives, each charging a while and then sent ``sig``; a final life delivers
-    what is left and stops in order; then every invariant is checked."""
+    what is left and stops in order; then every invariant is checked.
+
+    With SIGKILL every third kill comes while a session is open and the next life resumes after
+    an outage during which that EV left: the power loss every site lives through, made certain
+    rather than left to the timing of the kills."""
     db, events = directory / "crash.db", directory / "events.log"
     rng = random.Random(int(sig) * 1000 + cycles)
     codes = []
-    for _ in range(cycles):
-        pid = zygote.child_pid = int(zygote.ask(f"ocpp {db} {events} {csms.url}"))
+    outage = False
+    for cycle in range(cycles):
+        command = "ocpp-outage" if outage else "ocpp"
+        pid = zygote.child_pid = int(zygote.ask(f"{command} {db} {events} {csms.url}"))
         time.sleep(rng.uniform(0.3, 1.2))
+        outage = sig == signal.SIGKILL and cycle % 3 == 2 and _wait_for_open_session(db)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
         codes.append(int(zygote.ask(f"reap {pid}")))

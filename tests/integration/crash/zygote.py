@@ -4,6 +4,8 @@ Commands on stdin, one per line; answers on stdout:
   ``run DB EVENTS``                  fork a child running the schedule forever -> ``pid N``
   ``finish DB EVENTS STEPS``         run STEPS steps in a child, then shut down -> ``exit CODE``
   ``ocpp DB EVENTS URL``             as ``run``, with the uplink to the CSMS at URL -> ``pid N``
+  ``ocpp-outage DB EVENTS URL``      as ``ocpp``, resumed after an outage long enough for the EV
+                                     of a session left open to have gone -> ``pid N``
   ``ocpp-finish DB EVENTS URL STEPS`` as ``finish``, with the uplink; the outbox delivered
                                      before the orderly stop -> ``exit CODE``
   ``reap PID``                       wait for a signalled child -> ``reaped CODE``
@@ -45,8 +47,9 @@ def _life(words: list[str]) -> Callable[[], None]:
         return lambda: child.main(db, events, None)
     if words[0] == "finish":
         return lambda: child.main(db, events, int(words[3]))
-    if words[0] == "ocpp":
-        return lambda: uplink_child.main(db, events, words[3], None)
+    if words[0] in ("ocpp", "ocpp-outage"):
+        outage = words[0] == "ocpp-outage"
+        return lambda: uplink_child.main(db, events, words[3], None, outage)
     return lambda: uplink_child.main(db, events, words[3], int(words[4]))
 
 
@@ -54,7 +57,7 @@ def serve() -> None:
     out = sys.stdout
     for line in sys.stdin:
         words = line.split()
-        if words[0] in ("run", "ocpp"):
+        if words[0] in ("run", "ocpp", "ocpp-outage"):
             out.write(f"pid {_fork(_life(words))}\n")
         elif words[0] in ("finish", "ocpp-finish"):
             out.write(f"exit {_wait(_fork(_life(words)))}\n")
