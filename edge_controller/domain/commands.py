@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 
 class Origin(enum.StrEnum):
-    """Where a command entered. A ``str``: the ``source`` fields still take plain words such as
-    ``"csms hard reset"`` (``domain.sessions.is_remote`` and ``stop_reason_for`` read both)."""
+    """Where a command entered. The session side decides by it whether a start's id tag is
+    authorised here (``domain.sessions.state.needs_authorization``); nothing reads words in it."""
 
     CARD = "card"
     CSMS = "csms"
@@ -19,19 +19,42 @@ class Origin(enum.StrEnum):
     LOCAL = "local"
 
 
+class StartReason(enum.StrEnum):
+    """Why a start command was sent."""
+
+    REQUESTED = "requested"  # an app or operator asked for a start (MQTT, web, console)
+    REMOTE_START = "remote_start"  # the CSMS asked (RemoteStartTransaction)
+
+
+class StopReason(enum.Enum):
+    """Why a session ended (the values are OCPP 1.6 StopTransaction reasons). A stop command
+    carries the one it ends its session with."""
+
+    LOCAL = "Local"
+    REMOTE = "Remote"
+    EV_DISCONNECTED = "EVDisconnected"
+    EMERGENCY_STOP = "EmergencyStop"
+    OTHER = "Other"
+    DEAUTHORIZED = "DeAuthorized"
+    REBOOT = "Reboot"
+    POWER_LOSS = "PowerLoss"
+    HARD_RESET = "HardReset"
+    SOFT_RESET = "SoftReset"
+
+
 @dataclass(frozen=True, slots=True)
 class SetSiteLimit:
     """Cap the grid connection below its configured limit (None lifts the cap)."""
 
     current_a: float | None
-    source: str = "operator"
+    origin: Origin = Origin.OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
 class SetConnectorLimit:
     connector_id: str
     current_a: float | None
-    source: str = "operator"
+    origin: Origin = Origin.OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +63,7 @@ class SetConnectorEnabled:
 
     connector_id: str
     enabled: bool
-    source: str = "operator"
+    origin: Origin = Origin.OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +77,20 @@ class StartSession:
 
     connector_id: str
     id_tag: str
-    source: str = Origin.LOCAL
+    origin: Origin = Origin.LOCAL
     authorize_first: bool = False
     any_of: tuple[str, ...] = ()
+    reason: StartReason = StartReason.REQUESTED
 
 
 @dataclass(frozen=True, slots=True)
 class StopSession:
+    """Stop the session on a connector (or give up a start that waits there); the session
+    ends with ``reason``."""
+
     connector_id: str
-    source: str = Origin.LOCAL
+    origin: Origin = Origin.LOCAL
+    reason: StopReason = StopReason.LOCAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +103,13 @@ class Reserve:
     id_tag: str
     expiry_at_s: float
     parent_id_tag: str | None = None
-    source: str = "csms"
+    origin: Origin = Origin.CSMS
 
 
 @dataclass(frozen=True, slots=True)
 class CancelReservation:
     reservation_id: int
-    source: str = "csms"
+    origin: Origin = Origin.CSMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +125,7 @@ class ChangeSessionRules:
     stop_on_invalid: bool | None = None  # StopTransactionOnInvalidId
     plug_timeout_s: float | None = None  # ConnectionTimeOut
     stop_transaction_data: bool | None = None  # StopTxnSampledData names the energy register
-    source: str = "csms"
+    origin: Origin = Origin.CSMS
 
 
 Command = (

@@ -26,7 +26,7 @@ from edge_controller.domain.commands import (
 from edge_controller.domain.sessions.tokens import normalize_id_tag
 from edge_controller.telemetry.topics import connector_id_from_topic_id
 
-SOURCE = Origin.MQTT
+ORIGIN = Origin.MQTT
 MAX_PAYLOAD_BYTES = 4096
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -125,16 +125,16 @@ class CommandParser:
 
     def _command(self, p: _Payload) -> Command:
         if isinstance(p, SiteLimitPayload):
-            return SetSiteLimit(current_a=p.current_a, source=SOURCE)
+            return SetSiteLimit(current_a=p.current_a, origin=ORIGIN)
         assert isinstance(p, _ConnectorPayload)
         connector_id = self._connector(p.connector)
         if isinstance(p, ConnectorLimitPayload):
-            return SetConnectorLimit(connector_id, p.current_a, source=SOURCE)
+            return SetConnectorLimit(connector_id, p.current_a, origin=ORIGIN)
         if isinstance(p, ConnectorEnabledPayload):
-            return SetConnectorEnabled(connector_id, p.enabled, source=SOURCE)
+            return SetConnectorEnabled(connector_id, p.enabled, origin=ORIGIN)
         if isinstance(p, SessionStartPayload):
-            return StartSession(connector_id, normalize_id_tag(p.id_tag), source=SOURCE)
-        return StopSession(connector_id, source=SOURCE)
+            return StartSession(connector_id, normalize_id_tag(p.id_tag), origin=ORIGIN)
+        return StopSession(connector_id, origin=ORIGIN)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -25,7 +25,7 @@ from websockets.frames import CloseCode
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.charging_profiles import Electrical
-from edge_controller.domain.commands import SetConnectorEnabled
+from edge_controller.domain.commands import Origin, SetConnectorEnabled
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
@@ -254,7 +254,7 @@ class OcppUplink:
                 busy = view is not None and view.session_id is not None
                 if self._applied_enabled.get(local) == wanted or (busy and not wanted):
                     continue
-                if link.commands.submit(SetConnectorEnabled(local, wanted, source="csms")):
+                if link.commands.submit(SetConnectorEnabled(local, wanted, Origin.CSMS)):
                     self._applied_enabled[local] = wanted
             await asyncio.sleep(RECONCILE_S)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from edge_controller.domain.commands import StopSession
+from edge_controller.domain.commands import Origin, StopReason, StopSession
 from edge_controller.uplink import diagnostics
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.link import (
@@ -139,13 +139,12 @@ class LinkSession:
         elif isinstance(followup, UploadDiagnostics):
             await self.upload_diagnostics(followup)
         elif isinstance(followup, Reboot):
+            reason = StopReason.HARD_RESET if followup.kind == "Hard" else StopReason.SOFT_RESET
             for view in self.link.status.connectors():
                 if view.session_id and view.connector_id in self.link.topology.connectors(
                     self.link.identity
                 ):
-                    self.link.commands.submit(
-                        StopSession(view.connector_id, f"csms {followup.kind} reset")
-                    )
+                    self.link.commands.submit(StopSession(view.connector_id, Origin.CSMS, reason))
             raise RebootRequested(followup.kind)
 
     async def _diagnostics_status(self, status: str) -> None:

@@ -3,6 +3,7 @@ reservations, which connector a tap belongs to (``tap_routing``), token normalis
 (``tokens``) and what a connector shows (``connector_status``). Time is an argument.
 """
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.domain.sessions.authorization import (
     AuthDecision,
     AuthEntry,
@@ -23,11 +24,9 @@ from edge_controller.domain.sessions.state import (
     Authorization,
     Phase,
     SessionState,
-    StopReason,
     Timeouts,
     may_start,
     recovering,
-    stop_reason_for,
     transition,
 )
 from edge_controller.domain.sessions.tap_routing import (
@@ -72,7 +71,6 @@ __all__ = [
     "reservation_allows",
     "route_tap",
     "shown",
-    "stop_reason_for",
     "transition",
     "uid_to_token",
 ]

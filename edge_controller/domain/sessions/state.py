@@ -16,20 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-
-class StopReason(enum.Enum):
-    """OCPP 1.6 StopTransaction reasons."""
-
-    LOCAL = "Local"
-    REMOTE = "Remote"
-    EV_DISCONNECTED = "EVDisconnected"
-    EMERGENCY_STOP = "EmergencyStop"
-    OTHER = "Other"
-    DEAUTHORIZED = "DeAuthorized"
-    REBOOT = "Reboot"
-    POWER_LOSS = "PowerLoss"
-    HARD_RESET = "HardReset"
-    SOFT_RESET = "SoftReset"
+from edge_controller.domain.commands import Origin, StopReason
 
 
 class Phase(enum.Enum):
@@ -185,11 +172,11 @@ def may_start(state: SessionState, id_tag: str) -> bool:
     return state.phase is Phase.WAIT_AUTH
 
 
-def needs_authorization(source: str, authorize_first: bool) -> bool:
+def needs_authorization(origin: Origin, authorize_first: bool) -> bool:
     """The one authorization rule of every start command: its id tag is authorised here
     (local list, cache, CSMS, offline rules) unless the CSMS sent it (RemoteStartTransaction,
     authorised there) and did not ask for it again (``authorize_first``)."""
-    return authorize_first or not is_remote(source)
+    return authorize_first or origin is not Origin.CSMS
 
 
 def _waiting(
@@ -290,17 +277,3 @@ def _on_tick(
         # Too late for a card: the EV must be re-plugged to start a session.
         return SessionState(Phase.FINISHED, True), ()
     return state, ()
-
-
-def is_remote(source: str) -> bool:
-    """Whether a command came from the CSMS (``source`` "csms", "csms hard reset", ...)."""
-    words = source.lower().split()
-    return bool(words) and words[0] in ("csms", "remote", "ocpp")
-
-
-def stop_reason_for(source: str) -> StopReason:
-    """The OCPP reason of a StopSession command, from its ``source``."""
-    words = source.lower().split()
-    if "reset" in words:
-        return StopReason.HARD_RESET if "hard" in words else StopReason.SOFT_RESET
-    return StopReason.REMOTE if is_remote(source) else StopReason.LOCAL

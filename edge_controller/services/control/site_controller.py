@@ -31,7 +31,12 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_increases,
     rises,
 )
-from edge_controller.domain.commands import SetConnectorEnabled, SetConnectorLimit, SetSiteLimit
+from edge_controller.domain.commands import (
+    Origin,
+    SetConnectorEnabled,
+    SetConnectorLimit,
+    SetSiteLimit,
+)
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
@@ -120,9 +125,9 @@ class SiteController:
         """Apply an operator command; a bad one raises ValueError and changes nothing."""
         match command:
             case SetSiteLimit():
-                self._site_cap = _limit(command.current_a, command.source, "site limit")
+                self._site_cap = _limit(command.current_a, command.origin, "site limit")
             case SetConnectorLimit():
-                limit = _limit(command.current_a, command.source, "limit")
+                limit = _limit(command.current_a, command.origin, "limit")
                 self._conn(command.connector_id).operator = limit
             case SetConnectorEnabled():
                 self._conn(command.connector_id).enabled = command.enabled
@@ -387,9 +392,9 @@ class SiteController:
         self._view_event = asyncio.Event()
 
 
-def _limit(current_a: float | None, source: str, what: str) -> Limit | None:
+def _limit(current_a: float | None, origin: Origin, what: str) -> Limit | None:
     if current_a is None:
         return None
     if current_a < 0:
         raise ValueError(f"{what} must not be negative: {current_a}")
-    return Limit(current_a, f"{source} {what}")
+    return Limit(current_a, f"{origin.value} {what}")

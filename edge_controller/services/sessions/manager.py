@@ -24,8 +24,10 @@ from edge_controller.domain.commands import (
     CancelReservation,
     ChangeSessionRules,
     CommandResult,
+    Origin,
     Reserve,
     StartSession,
+    StopReason,
     StopSession,
 )
 from edge_controller.domain.model import ChargerStatus, CpState, Token
@@ -151,7 +153,7 @@ class SessionManager:
             cid = record.connector_id
             if cid not in self._states:
                 log.error("open session on an unknown connector", connector_id=cid)
-                close = sm.CloseSession(record.local_id, sm.StopReason.POWER_LOSS, None, True)
+                close = sm.CloseSession(record.local_id, StopReason.POWER_LOSS, None, True)
                 await self._actions.close(cid, close, self._clock())
                 continue
             self._states[cid] = sm.recovering(record.local_id)
@@ -209,18 +211,18 @@ class SessionManager:
         unknown = next((c for c in targets if c not in self._states), None)
         if unknown is not None:
             return CommandResult.failure(f"unknown connector {unknown}")
-        source = "remote" if sm.is_remote(command.source) else str(command.source)
-        auth = sm.Authorization(command.id_tag, source)
-        claim = sm.needs_authorization(command.source, command.authorize_first)
+        remote = command.origin is Origin.CSMS
+        auth = sm.Authorization(command.id_tag, "remote" if remote else command.origin.value)
+        claim = sm.needs_authorization(command.origin, command.authorize_first)
         taken = await self._take(targets, auth, claim=claim)
         cid, claimed = taken.connector_id, taken.auth
         if cid is None or claimed is None:
-            log.info("start refused", token=masked(command.id_tag), source=str(command.source),
-                     reason=taken.refusal)  # fmt: skip
+            log.info("start refused", token=masked(command.id_tag), origin=command.origin.value,
+                     reason=command.reason.value, refusal=taken.refusal)  # fmt: skip
             return CommandResult.failure(taken.refusal)
         if not claim:
             return CommandResult.success(cid)
-        if sm.is_remote(command.source):
+        if remote:
             return await self._authorize_later(cid, claimed)
         decision = await self._decide_claim(cid, claimed, Token(command.id_tag))
         if decision.accepted:
@@ -233,7 +235,7 @@ class SessionManager:
             return CommandResult.failure(f"unknown connector {cid}")
         if self._states[cid].phase not in STOPPABLE:
             return CommandResult.failure(f"{cid}: no session or start to stop")
-        await self._apply(cid, sm.StopRequested(sm.stop_reason_for(command.source)))
+        await self._apply(cid, sm.StopRequested(command.reason))
         return CommandResult.success(cid)
 
     def change_rules(self, command: ChangeSessionRules) -> None:
@@ -275,7 +277,7 @@ class SessionManager:
             return
         for cid, record in list(self._actions.open.items()):
             if record.id_tag.upper() == id_tag.upper():
-                await self._apply(cid, sm.StopRequested(sm.StopReason.DEAUTHORIZED))
+                await self._apply(cid, sm.StopRequested(StopReason.DEAUTHORIZED))
 
     async def tick(self) -> None:
         """Timeouts, meter samples, energy caps and retried stops; call about once a second."""
@@ -299,7 +301,7 @@ class SessionManager:
         session opens (the uplink may still be delivering for a while)."""
         self._actions.stopping = True
         for cid in list(self._actions.open):
-            await self._apply(cid, sm.StopRequested(sm.StopReason.REBOOT))
+            await self._apply(cid, sm.StopRequested(StopReason.REBOOT))
 
     # --- views ----------------------------------------------------------------------------
     def phase(self, connector_id: str) -> sm.Phase:
@@ -482,7 +484,7 @@ class SessionManager:
             )
         if not owner:
             return AuthDecision(False, token.id_tag, "not the session's owner", AuthStatus.INVALID)
-        await self._apply(cid, sm.StopRequested(sm.StopReason.LOCAL, token.id_tag))
+        await self._apply(cid, sm.StopRequested(StopReason.LOCAL, token.id_tag))
         return decision or AuthDecision(True, token.id_tag, "own session", AuthStatus.ACCEPTED)
 
     def _connector_for(self, token: Token) -> str | None:
@@ -533,7 +535,7 @@ class SessionManager:
             return
         if energy.energy_wh - record.meter_start_wh >= record.energy_cap_wh:
             log.info("offline energy cap reached", connector_id=cid, cap_wh=record.energy_cap_wh)
-            await self._apply(cid, sm.StopRequested(sm.StopReason.OTHER))
+            await self._apply(cid, sm.StopRequested(StopReason.OTHER))
 
     async def _apply(self, cid: str, event: sm.Event) -> None:
         if cid not in self._states:

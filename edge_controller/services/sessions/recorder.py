@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.domain.model import MeterReading
-from edge_controller.domain.sessions.state import Authorization, StopReason
+from edge_controller.domain.sessions.state import Authorization
 from edge_controller.log import get_logger
 from edge_controller.ports import BuiltInMeter, DeviceError, Meter
 from edge_controller.services.sessions.messages import (

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from edge_controller.domain import charging_profiles
-from edge_controller.domain.commands import Origin, StartSession, StopSession
+from edge_controller.domain.commands import (
+    Origin,
+    StartReason,
+    StartSession,
+    StopReason,
+    StopSession,
+)
 from edge_controller.domain.sessions.reservations import any_connector_of
 from edge_controller.domain.sessions.tokens import InvalidToken, masked, normalize_id_tag
 from edge_controller.domain.snapshot import Availability, ConnectorView
@@ -81,6 +87,7 @@ class RemoteHandlers:
             Origin.CSMS,
             authorize_first=self.link.config.get("AuthorizeRemoteTxRequests") == "true",
             any_of=() if connector_id is not None else tuple(candidates),
+            reason=StartReason.REMOTE_START,
         )
         # Accepted only when the session side holds a connector for this start now: it starts
         # once the EV is there, or gives up after ConnectionTimeOut (and the status says so).
@@ -117,7 +124,8 @@ class RemoteHandlers:
                     continue
                 remote = await self.link.outbox.remote_transaction_id(int(view.session_id))
                 if remote == transaction_id:
-                    ok = self.link.commands.submit(StopSession(view.connector_id, source="csms"))
+                    stop = StopSession(view.connector_id, Origin.CSMS, StopReason.REMOTE)
+                    ok = self.link.commands.submit(stop)
                     return call_result.RemoteStopTransaction(
                         status="Accepted" if ok else "Rejected"
                     )

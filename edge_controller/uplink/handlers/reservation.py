@@ -93,7 +93,7 @@ class ReservationHandlers:
         request = Reservation(reservation_id, local, tag, expiry_at_s, parent)
         answer = self._decide(connector_id, request)
         if answer is ReserveAnswer.ACCEPTED:
-            command = Reserve(local, reservation_id, tag, expiry_at_s, parent, source=Origin.CSMS)
+            command = Reserve(local, reservation_id, tag, expiry_at_s, parent, origin=Origin.CSMS)
             result = await self.link.commands.decide(command)
             answer = ReserveAnswer(result.answer) if result.answer else _answer_of(result.ok)
         self.link.log.info("ReserveNow answered", reservation_id=reservation_id,
@@ -104,7 +104,7 @@ class ReservationHandlers:
     def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
         shown = any(v.reservation_id == reservation_id for v in self._reservation_views().values())
         known = shown or reservation_id in self.link.status.reservation_ids()
-        if known and self.link.commands.submit(CancelReservation(reservation_id, source="csms")):
+        if known and self.link.commands.submit(CancelReservation(reservation_id, Origin.CSMS)):
             return call_result.CancelReservation(status="Accepted")
         return call_result.CancelReservation(status="Rejected")
 

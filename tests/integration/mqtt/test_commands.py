@@ -11,6 +11,7 @@ from paho.mqtt.properties import Properties
 
 from edge_controller.domain.commands import (
     Command,
+    Origin,
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
@@ -25,24 +26,24 @@ from tests.integration.mqtt.helpers import app_client, as_json, on_topic, topic,
 pytestmark = pytest.mark.integration
 
 GOOD: list[tuple[str, dict[str, Any], Command]] = [
-    ("site_limit", {"current_a": 25}, SetSiteLimit(25.0, source="mqtt")),
-    ("site_limit", {"current_a": None}, SetSiteLimit(None, source="mqtt")),
+    ("site_limit", {"current_a": 25}, SetSiteLimit(25.0, origin=Origin.MQTT)),
+    ("site_limit", {"current_a": None}, SetSiteLimit(None, origin=Origin.MQTT)),
     (
         "connector_limit",
         {"connector": "wb1-1", "current_a": 10},
-        SetConnectorLimit("wb1:1", 10.0, "mqtt"),
+        SetConnectorLimit("wb1:1", 10.0, Origin.MQTT),
     ),
     (
         "connector_enabled",
         {"connector": "wb1:2", "enabled": False},
-        SetConnectorEnabled("wb1:2", False, "mqtt"),
+        SetConnectorEnabled("wb1:2", False, Origin.MQTT),
     ),
     (
         "session_start",
         {"connector": "wb1:1", "id_tag": "APP-42"},
-        StartSession("wb1:1", "APP-42", "mqtt"),
+        StartSession("wb1:1", "APP-42", Origin.MQTT),
     ),
-    ("session_stop", {"connector": "wb1-2"}, StopSession("wb1:2", "mqtt")),
+    ("session_stop", {"connector": "wb1-2"}, StopSession("wb1:2", Origin.MQTT)),
 ]
 
 BAD: list[tuple[str, bytes, str]] = [
@@ -127,7 +128,7 @@ async def test_v5_response_topic_and_correlation_data(
     assert as_json(reply)["ok"] is True
     assert reply.properties is not None
     assert getattr(reply.properties, "CorrelationData", None) == b"corr-123"
-    assert sink.commands == [SetSiteLimit(30.0, source="mqtt")]
+    assert sink.commands == [SetSiteLimit(30.0, origin=Origin.MQTT)]
 
 
 async def test_response_topic_outside_the_prefix_is_not_written(

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from edge_controller.domain.commands import SetConnectorEnabled, StartSession, StopSession
+from edge_controller.domain.commands import (
+    Origin,
+    SetConnectorEnabled,
+    StartReason,
+    StartSession,
+    StopReason,
+    StopSession,
+)
 from edge_controller.domain.snapshot import Availability
 from edge_controller.sim.csms import BenchCsms, CsmsBehaviour
 from tests.integration.ocpp.harness import (
@@ -38,7 +45,11 @@ async def test_remote_start_and_stop_become_domain_commands(tmp_path: Path) -> N
             assert started == {"status": "Accepted"}
             # Without a connector the session side chooses among all of this identity's.
             assert site.commands[-1] == StartSession(
-                "site1:0", "TAG1", "csms", any_of=("c1:1", "c2:1")
+                "site1:0",
+                "TAG1",
+                Origin.CSMS,
+                any_of=("c1:1", "c2:1"),
+                reason=StartReason.REMOTE_START,
             )
             refused = await csms.send(
                 "site1", "RemoteStartTransaction", {"idTag": "TAG1", "connectorId": 7}
@@ -51,7 +62,7 @@ async def test_remote_start_and_stop_become_domain_commands(tmp_path: Path) -> N
                 await asyncio.sleep(0.02)
             stopped = await csms.send("site1", "RemoteStopTransaction", {"transactionId": 1})
             assert stopped == {"status": "Accepted"}
-            assert StopSession("c2:1", "csms") in site.commands
+            assert StopSession("c2:1", Origin.CSMS, StopReason.REMOTE) in site.commands
             unknown = await csms.send("site1", "RemoteStopTransaction", {"transactionId": 5})
             assert unknown == {"status": "Rejected"}
             # With AuthorizeRemoteTxRequests the session side authorises the id first.
@@ -61,7 +72,12 @@ async def test_remote_start_and_stop_become_domain_commands(tmp_path: Path) -> N
             started = await csms.send("site1", "RemoteStartTransaction", {"idTag": "tag2"})
             assert started == {"status": "Accepted"}
             assert site.commands[-1] == StartSession(
-                "site1:0", "TAG2", "csms", authorize_first=True, any_of=("c1:1",)
+                "site1:0",
+                "TAG2",
+                Origin.CSMS,
+                authorize_first=True,
+                any_of=("c1:1",),
+                reason=StartReason.REMOTE_START,
             )
 
 
@@ -78,12 +94,14 @@ async def test_availability_is_persisted_and_reapplied_after_restart(tmp_path: P
                 "site1", "ChangeAvailability", {"connectorId": 2, "type": "Inoperative"}
             )
             assert answer == {"status": "Accepted"}
-            await wait_for(lambda: SetConnectorEnabled("c2:1", False, "csms") in site.commands)
+            await wait_for(lambda: SetConnectorEnabled("c2:1", False, Origin.CSMS) in site.commands)
             await wait_for(lambda: _last_status(csms, 2) == "Unavailable")
         restarted = FakeSite(views=dict(site.views))
         async with running_uplink(settings, restarted, outbox, tmp_path, CHARGERS) as uplink:
-            await wait_for(lambda: SetConnectorEnabled("c2:1", False, "csms") in restarted.commands)
-            assert SetConnectorEnabled("c1:1", True, "csms") in restarted.commands
+            await wait_for(
+                lambda: SetConnectorEnabled("c2:1", False, Origin.CSMS) in restarted.commands
+            )
+            assert SetConnectorEnabled("c1:1", True, Origin.CSMS) in restarted.commands
 
 
 def _last_status(csms: BenchCsms, connector: int) -> str | None:
@@ -157,7 +175,7 @@ async def test_trigger_reset_unlock_and_clear_cache(tmp_path: Path) -> None:
             reset = await csms.send("site1", "Reset", {"type": "Soft"})
             assert reset == {"status": "Accepted"}
             await wait_for(lambda: csms.actions().count("BootNotification") == boots + 1)
-            assert StopSession("c1:1", "csms Soft reset") in site.commands
+            assert StopSession("c1:1", Origin.CSMS, StopReason.SOFT_RESET) in site.commands
 
 
 async def test_refused_status_and_heartbeat_do_not_drop_the_connection(tmp_path: Path) -> None:

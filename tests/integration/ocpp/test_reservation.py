@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge_controller.domain.commands import CancelReservation, Reserve
+from edge_controller.domain.commands import CancelReservation, Origin, Reserve
 from edge_controller.domain.snapshot import Availability
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.uplink.clock import to_iso
@@ -92,7 +92,7 @@ async def test_reserved_status_cancel_and_unavailable(tmp_path: Path) -> None:
     assert (other, again, cancel) == ({"status": "Occupied"}, {"status": "Accepted"},
                                       {"status": "Accepted"})  # fmt: skip
     assert unavailable == {"status": "Unavailable"}
-    assert CancelReservation(11, "csms") in site.commands
+    assert CancelReservation(11, Origin.CSMS) in site.commands
     assert [c.reservation_id for c in site.commands if isinstance(c, Reserve)] == [11]
     keys = {k["key"]: k.get("value") for k in config["configurationKey"]}
     assert "Reservation" in str(keys["SupportedFeatureProfiles"]).split(",")

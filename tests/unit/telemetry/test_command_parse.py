@@ -7,7 +7,7 @@ from typing import get_args
 import pytest
 
 from edge_controller.config.settings import MqttCommand, MqttSettings
-from edge_controller.domain.commands import SetConnectorLimit, SetSiteLimit, StartSession
+from edge_controller.domain.commands import Origin, SetConnectorLimit, SetSiteLimit, StartSession
 from edge_controller.telemetry.command_parse import COMMANDS, MAX_PAYLOAD_BYTES, CommandParser
 
 PARSER = CommandParser(["wb1:1", "wb-2:1"], COMMANDS)
@@ -15,13 +15,13 @@ PARSER = CommandParser(["wb1:1", "wb-2:1"], COMMANDS)
 
 def test_topic_form_of_connector_is_accepted() -> None:
     parsed = PARSER.parse("connector_limit", b'{"connector": "wb-2-1", "current_a": 16}')
-    assert parsed.command == SetConnectorLimit("wb-2:1", 16.0, source="mqtt")
+    assert parsed.command == SetConnectorLimit("wb-2:1", 16.0, origin=Origin.MQTT)
 
 
 def test_zero_and_null_limits_are_valid() -> None:
-    assert PARSER.parse("site_limit", b'{"current_a": 0}').command == SetSiteLimit(0.0, "mqtt")
+    assert PARSER.parse("site_limit", b'{"current_a": 0}').command == SetSiteLimit(0.0, Origin.MQTT)
     parsed = PARSER.parse("connector_limit", b'{"connector": "wb1:1", "current_a": null}')
-    assert parsed.command == SetConnectorLimit("wb1:1", None, "mqtt")
+    assert parsed.command == SetConnectorLimit("wb1:1", None, Origin.MQTT)
 
 
 def test_request_id_is_kept_even_for_an_invalid_payload() -> None:
@@ -56,7 +56,7 @@ def test_id_tag_must_be_printable_without_spaces() -> None:
     bad = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "A B"}')
     good = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "04A1B2C3"}')
     assert bad.command is None
-    assert good.command == StartSession("wb1:1", "04A1B2C3", source="mqtt")
+    assert good.command == StartSession("wb1:1", "04A1B2C3", origin=Origin.MQTT)
 
 
 def test_the_config_knows_every_command_by_its_name() -> None:
@@ -77,12 +77,14 @@ def test_only_allowed_commands_pass() -> None:
     assert start.command is None and start.error is not None
     assert "not allowed" in start.error and "connector_limit, site_limit" not in start.error
     assert "site_limit, connector_limit" in start.error  # listed in the documented order
-    assert limits.parse("site_limit", b'{"current_a": 20}').command == SetSiteLimit(20.0, "mqtt")
+    assert limits.parse("site_limit", b'{"current_a": 20}').command == SetSiteLimit(
+        20.0, Origin.MQTT
+    )
 
 
 def test_a_started_id_tag_is_normalised_like_any_other() -> None:
     parsed = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "04:a1:b2:c3"}')
-    assert parsed.command == StartSession("wb1:1", "04A1B2C3", source="mqtt")
+    assert parsed.command == StartSession("wb1:1", "04A1B2C3", origin=Origin.MQTT)
     too_long = PARSER.parse(
         "session_start", b'{"connector": "wb1:1", "id_tag": "' + b"A" * 21 + b'"}'
     )

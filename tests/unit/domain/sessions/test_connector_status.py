@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.domain.sessions import state as sm
 from edge_controller.domain.sessions.connector_status import ALLOWED, allowed, path, shown
 from edge_controller.domain.snapshot import Availability
@@ -81,7 +82,7 @@ class Connector:
             self.opened += 1
             self.feed(sm.Opened(self.opened))
         if "stop" in step:
-            self.feed(sm.StopRequested(sm.StopReason(step["stop"])))
+            self.feed(sm.StopRequested(StopReason(step["stop"])))
         if "after_s" in step:
             self.now_s += float(step["after_s"])
             self.feed(sm.Tick())

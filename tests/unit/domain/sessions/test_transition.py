@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.domain.sessions.state import (
     AllowCharging,
     Authorization,
@@ -13,7 +14,6 @@ from edge_controller.domain.sessions.state import (
     OpenSession,
     Phase,
     SessionState,
-    StopReason,
     StopRequested,
     Tick,
     Timeouts,

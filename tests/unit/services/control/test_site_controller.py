@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from edge_controller.domain.balancing import Feeder, Policy, Site
 from edge_controller.domain.commands import (
+    Origin,
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
@@ -387,7 +388,7 @@ async def test_a_lowering_without_an_overload_is_not_timed_as_a_reaction() -> No
     rig = make_rig()
     await rig.advance(0)
     with capture_logs() as logs:
-        await rig.controller.apply(SetSiteLimit(20.0, "operator"))  # lowers, grid not over
+        await rig.controller.apply(SetSiteLimit(20.0, Origin.OPERATOR))  # lowers, grid not over
         await rig.advance(0.1)
     assert rig.offered() == [10.0, 10.0]
     assert not [e for e in logs if e["event"] == "setpoints lowered"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_controller.domain.commands import CancelReservation, Reserve, StartSession
+from edge_controller.domain.commands import CancelReservation, Origin, Reserve, StartSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.state import Phase
@@ -46,7 +46,7 @@ async def test_another_tag_is_refused_on_a_reserved_connector(rig: Rig) -> None:
     await rig.manager.on_charger_status("cp1:1", status(CpState.B))
     decision = await rig.manager.on_token(Token("11223344"), "cp1:1")
     assert not decision.accepted and decision.reason == "connector reserved"
-    assert not (await rig.manager.start(StartSession("cp1:1", "11223344", "csms"))).ok
+    assert not (await rig.manager.start(StartSession("cp1:1", "11223344", Origin.CSMS))).ok
     assert rig.manager.phase("cp1:1") is Phase.WAIT_AUTH
     assert rig.manager.reserved("cp1:1") is not None
     # The other connector is not affected.
@@ -67,7 +67,7 @@ async def test_a_tag_of_the_same_group_may_start(rig: Rig) -> None:
 async def test_a_remote_start_finds_the_group_in_the_local_list(rig: Rig) -> None:
     await AuthStore(rig.db).replace_local_list(1, [AuthEntry("55667788", ACCEPT, None, "FLEET")])
     assert await rig.manager.on_reservation(reserve(rig, parent="FLEET"))
-    assert (await rig.manager.start(StartSession("cp1:1", "55667788", "csms"))).ok
+    assert (await rig.manager.start(StartSession("cp1:1", "55667788", Origin.CSMS))).ok
     await rig.manager.on_charger_status("cp1:1", status(CpState.B))
     assert rig.manager.phase("cp1:1") is Phase.ACTIVE
     (start,) = await starts(rig)

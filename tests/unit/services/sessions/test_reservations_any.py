@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_controller.domain.commands import CancelReservation, Reserve, StartSession
+from edge_controller.domain.commands import CancelReservation, Origin, Reserve, StartSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
 from edge_controller.domain.sessions.state import Phase
@@ -64,10 +64,10 @@ async def test_remote_start_and_free_vend_are_refused_too(tmp_path: Path) -> Non
         await vend.manager.on_charger_status("cp1:1", status(CpState.B))
         assert vend.manager.phase("cp1:1") is Phase.ACTIVE
         assert await vend.manager.on_reservation(reserve_any(vend, 1))
-        assert not (await vend.manager.start(StartSession("cp1:2", "11223344", "csms"))).ok
+        assert not (await vend.manager.start(StartSession("cp1:2", "11223344", Origin.CSMS))).ok
         await vend.manager.on_charger_status("cp1:2", status(CpState.B))
         assert vend.manager.phase("cp1:2") is Phase.WAIT_AUTH  # the plug-in did not start
-        assert (await vend.manager.start(StartSession("cp1:2", "AABBCCDD", "csms"))).ok
+        assert (await vend.manager.start(StartSession("cp1:2", "AABBCCDD", Origin.CSMS))).ok
         assert vend.manager.phase("cp1:2") is Phase.ACTIVE
         assert [s.get("reservationId") for s in await starts(vend)] == [None, 1]
     finally:

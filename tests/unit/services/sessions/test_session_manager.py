@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_controller.domain.commands import StartSession, StopSession
+from edge_controller.domain.commands import Origin, StartSession, StopReason, StopSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
 from edge_controller.domain.sessions.state import Phase
@@ -82,10 +82,10 @@ async def test_group_member_stops_session(rig: Rig) -> None:
 
 
 async def test_remote_start_and_stop(rig: Rig) -> None:
-    await rig.manager.start(StartSession("cp1:1", "REMOTE1", source="csms"))
+    await rig.manager.start(StartSession("cp1:1", "REMOTE1", Origin.CSMS))
     await rig.manager.on_charger_status("cp1:1", status(CpState.B))
     assert rig.manager.phase("cp1:1") is Phase.ACTIVE
-    await rig.manager.stop(StopSession("cp1:1", source="csms"))
+    await rig.manager.stop(StopSession("cp1:1", Origin.CSMS, StopReason.REMOTE))
     (record,) = await rig.store.recent()
     assert record.stop_reason == "Remote" and record.source == "remote"
 

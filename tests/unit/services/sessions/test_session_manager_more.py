@@ -3,31 +3,47 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from edge_controller.domain.commands import StartSession, StopSession
+import pytest
+
+from edge_controller.domain.commands import Origin, StartSession, StopReason, StopSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
-from edge_controller.domain.sessions.state import Phase, StopReason, stop_reason_for
+from edge_controller.domain.sessions.state import Phase
 from edge_controller.services.housekeeping import StorageHousekeeping
 from edge_controller.services.readers import ReaderRoute, ReaderService
 from edge_controller.storage.auth_store import AuthStore
 from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
 
 
-def test_stop_reasons_from_command_sources() -> None:
-    assert stop_reason_for("csms") is StopReason.REMOTE
-    assert stop_reason_for("csms hard reset") is StopReason.HARD_RESET
-    assert stop_reason_for("csms soft reset") is StopReason.SOFT_RESET
-    assert stop_reason_for("mqtt") is StopReason.LOCAL
-    assert stop_reason_for("local") is StopReason.LOCAL
+@pytest.mark.parametrize(
+    ("origin", "reason"),
+    [
+        (Origin.CSMS, StopReason.REMOTE),
+        (Origin.CSMS, StopReason.HARD_RESET),
+        (Origin.CSMS, StopReason.SOFT_RESET),
+        (Origin.MQTT, StopReason.LOCAL),
+        # the words of an origin no longer choose the reason: only the typed reason does
+        (Origin.OPERATOR, StopReason.EMERGENCY_STOP),
+    ],
+)
+async def test_a_stop_ends_the_session_with_its_own_reason(
+    rig: Rig, origin: Origin, reason: StopReason
+) -> None:
+    assert (await rig.manager.start(StartSession("cp1:1", "X", Origin.CSMS))).ok
+    await rig.manager.on_charger_status("cp1:1", status(CpState.C))
+    assert (await rig.manager.stop(StopSession("cp1:1", origin, reason))).ok
+    (record,) = await rig.store.recent()
+    assert record.stop_reason == reason.value
 
 
 async def test_commands_report_whether_they_apply(rig: Rig) -> None:
-    assert not (await rig.manager.stop(StopSession("cp1:1", "csms"))).ok
+    assert not (await rig.manager.stop(StopSession("cp1:1", Origin.CSMS))).ok
     assert not (await rig.manager.start(StartSession("nope:1", "X"))).ok
-    assert (await rig.manager.start(StartSession("cp1:1", "X", "csms"))).ok
+    assert (await rig.manager.start(StartSession("cp1:1", "X", Origin.CSMS))).ok
     await rig.manager.on_charger_status("cp1:1", status(CpState.C))
-    assert not (await rig.manager.start(StartSession("cp1:1", "Y", "csms"))).ok
-    assert (await rig.manager.stop(StopSession("cp1:1", "csms hard reset"))).ok
+    assert not (await rig.manager.start(StartSession("cp1:1", "Y", Origin.CSMS))).ok
+    stop = StopSession("cp1:1", Origin.CSMS, StopReason.HARD_RESET)
+    assert (await rig.manager.stop(stop)).ok
     (record,) = await rig.store.recent()
     assert record.stop_reason == "HardReset"
 
