@@ -13,7 +13,7 @@ message type id, or too large. Sizes (``ocpp.max_frame_bytes``, the soft limit):
   connection with 1009 (message too big); the uplink reconnects with its usual backoff and
   sends whatever is queued (nothing recorded is lost). Memory per connection stays bounded.
 
-CALLERRORs use OCPP 1.6 error codes.
+CALLERRORs use the error codes of the connection's version (``dialect``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-CALL, CALLRESULT, CALLERROR = 2, 3, 4
+from edge_controller.uplink.dialect import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    CALLRESULTERROR,
+    OCPP16,
+    Dialect,
+    Fault,
+)
+
 UNKNOWN_ID = "-1"
 MAX_UNIQUE_ID_CHARS = 36
 ID_TAG_MAX_CHARS = 20  # CiString20Type
@@ -51,22 +60,14 @@ def hard_limit_bytes(max_bytes: int) -> int:
     return 2 * max_bytes
 
 
-# The OCPP library uses 2.0.1 spellings for some codes; a 1.6 CSMS expects the 1.6 ones.
-_CODES_16 = {
-    "FormatViolation": "FormationViolation",
-    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
-    "MessageTypeNotSupported": "ProtocolError",
-    "RpcFrameworkError": "ProtocolError",
-}
-
-
-def code_16(code: str) -> str:
-    return _CODES_16.get(code, code)
-
-
 def call_error(unique_id: str, code: str, description: str, details: Any = None) -> str:
-    frame = [CALLERROR, unique_id, code_16(code), description[:255], details or {}]
+    frame = [CALLERROR, unique_id, code, description[:255], details or {}]
     return json.dumps(frame, separators=(",", ":"))
+
+
+def fault_frame(dialect: Dialect, unique_id: str, fault: Fault, description: str) -> str:
+    """The CALLERROR for ``fault``, spelt as the connection's version spells it."""
+    return call_error(unique_id, dialect.code(fault), description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,34 +89,49 @@ def _unique_id(message: list[Any]) -> str | None:
     return None
 
 
-def screen(raw: str | bytes, max_bytes: int) -> Verdict:
-    """Check size, JSON, shape and message type; a CALL passed on has exactly 4 elements."""
+# Elements of a well-formed answer, by message type (CALLRESULTERROR as CALLERROR).
+_ANSWER_LENGTHS = {CALLRESULT: 3, CALLERROR: 5, CALLRESULTERROR: 5}
+
+
+def screen(raw: str | bytes, max_bytes: int, dialect: Dialect = OCPP16) -> Verdict:
+    """Check size, JSON, shape and message type; a CALL (or SEND) passed on has exactly 4
+    elements, a string action and an object payload. A bad SEND is dropped: it is never
+    answered, not even with an error."""
+
+    def refuse(unique_id: str, fault: Fault, description: str) -> Verdict:
+        return Verdict(reply=fault_frame(dialect, unique_id, fault, description))
+
     if isinstance(raw, bytes):
-        return Verdict(reply=call_error(UNKNOWN_ID, "FormationViolation", "binary frame"))
+        return refuse(UNKNOWN_ID, Fault.BAD_FRAME, "binary frame")
     if len(raw) > max_bytes or len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
         head = _HEAD_ID.match(raw[:_HEAD_CHARS])
-        unique_id = head.group(1) if head else UNKNOWN_ID
-        return Verdict(reply=call_error(unique_id, "FormationViolation", "frame too large"))
+        return refuse(head.group(1) if head else UNKNOWN_ID, Fault.TOO_LARGE, "frame too large")
     try:
         message = json.loads(raw)
     except (ValueError, RecursionError):
-        return Verdict(reply=call_error(UNKNOWN_ID, "FormationViolation", "not valid JSON"))
+        return refuse(UNKNOWN_ID, Fault.BAD_FRAME, "not valid JSON")
     if not isinstance(message, list) or not message:
-        return Verdict(reply=call_error(UNKNOWN_ID, "FormationViolation", "not a JSON array"))
+        return refuse(UNKNOWN_ID, Fault.BAD_FRAME, "not a JSON array")
     unique_id = _unique_id(message)
     kind = message[0]
-    if kind in (CALLRESULT, CALLERROR) and not isinstance(kind, bool):
+    known = isinstance(kind, int) and not isinstance(kind, bool)
+    if known and kind in dialect.answers:
         # Never answer a response with an error: a malformed one is only logged.
-        shape_ok = unique_id is not None and len(message) == (3 if kind == CALLRESULT else 5)
+        shape_ok = unique_id is not None and len(message) == _ANSWER_LENGTHS[kind]
         return Verdict(message=message) if shape_ok else Verdict(drop=True)
-    if kind != CALL or isinstance(kind, bool):
-        return Verdict(
-            reply=call_error(unique_id or UNKNOWN_ID, "ProtocolError", "unknown message type id")
-        )
+    if not known or kind not in dialect.calls:
+        return refuse(unique_id or UNKNOWN_ID, Fault.UNKNOWN_TYPE, "unknown message type id")
+    problem = _call_problem(message, unique_id)
+    if problem is None:
+        return Verdict(message=message)
+    return refuse(*problem) if dialect.answered(kind) else Verdict(drop=True)
+
+
+def _call_problem(message: list[Any], unique_id: str | None) -> tuple[str, Fault, str] | None:
     if unique_id is None:
-        return Verdict(reply=call_error(UNKNOWN_ID, "ProtocolError", "missing or bad unique id"))
+        return UNKNOWN_ID, Fault.BAD_CALL, "missing or bad unique id"
     if len(message) != 4 or not isinstance(message[2], str):
-        return Verdict(reply=call_error(unique_id, "ProtocolError", "CALL needs 4 elements"))
+        return unique_id, Fault.BAD_CALL, "CALL needs 4 elements"
     if not isinstance(message[3], dict):
-        return Verdict(reply=call_error(unique_id, "FormationViolation", "payload not an object"))
-    return Verdict(message=message)
+        return unique_id, Fault.BAD_PAYLOAD, "payload not an object"
+    return None

@@ -19,8 +19,9 @@ from typing import Any
 
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ocpp_compat import OCPPError, request
+from edge_controller.uplink.ocpp_compat import request
 from edge_controller.uplink.ports import MeterSample, MeterSource, SessionSample, SessionSamples
+from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import meter_values
 
 TICK_S = 1.0
@@ -122,7 +123,7 @@ class Metering:
                 payload["transactionId"] = remote
             try:
                 await send(request("MeterValues", payload))
-            except (OCPPError, TimeoutError) as exc:
+            except (CallFailed, TimeoutError) as exc:
                 self.link.log.warning("triggered meter values not delivered", error=repr(exc))
 
     def _mine(self) -> list[str]:
@@ -150,5 +151,5 @@ class Metering:
         payload["connectorId"] = self.link.topology.locate(connector_id).connector
         try:
             await send(request("MeterValues", payload))
-        except (OCPPError, TimeoutError) as exc:
+        except (CallFailed, TimeoutError) as exc:
             self.link.log.warning("clock-aligned meter values not delivered", error=repr(exc))

@@ -1,34 +1,21 @@
-"""Typed entry points into the untyped ``ocpp`` package (one place for the type ignores)."""
+"""Typed entry points into the untyped ``ocpp`` package (one place for the type ignores).
+
+Only its public modules: the 1.6 request and answer classes (``call``, ``call_result``), the
+action names, and its camelCase/snake_case conversion of payloads. Framing, schema checks and
+the RPC loop are ours (``rpc``, ``schemas``).
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import dataclasses
+from typing import Any
 
-from ocpp import messages as ocpp_messages  # type: ignore[import-untyped]
 from ocpp.charge_point import (  # type: ignore[import-untyped]
     camel_to_snake_case,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError  # type: ignore[import-untyped]
-from ocpp.messages import Call, validate_payload  # type: ignore[import-untyped]
-from ocpp.routing import on as _on  # type: ignore[import-untyped]
 from ocpp.v16 import call, call_result  # type: ignore[import-untyped]
 from ocpp.v16.enums import Action  # type: ignore[import-untyped]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# Payloads are bounded by max_frame_bytes; validating them inline is cheaper than a hand-off to
-# a worker thread per message (measured in bench/bench_ocpp.py).
-ocpp_messages.ASYNC_VALIDATION = False
-
-
-def on(action: str) -> Callable[[F], F]:
-    """``ocpp.routing.on`` with a type mypy can follow."""
-    decorator: Callable[[F], F] = _on(action)
-    return decorator
 
 
 def request(action: str, payload: dict[str, Any]) -> Any:
@@ -37,30 +24,25 @@ def request(action: str, payload: dict[str, Any]) -> Any:
     return cls(**camel_to_snake_case(payload))
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingCall:
-    """A CALL framed and schema-checked ahead of its turn: sending it is all that is left."""
-
-    unique_id: str
-    action: str
-    frame: str
+def payload_of(message: Any) -> dict[str, Any]:
+    """The camelCase payload of a request or answer object, optional members left out."""
+    data: dict[str, Any] = snake_to_camel_case(without_nulls(dataclasses.asdict(message)))
+    return data
 
 
-async def frame_call(
-    action: str, payload: dict[str, Any], unique_id: str | None = None
-) -> OutgoingCall:
-    """The CALL for a camelCase OCPP 1.6 payload, checked against the library's schema as its
-    own call path checks it (OCPPError when the payload violates it); ``unique_id`` None: a
-    fresh one, as the library makes them."""
-    message = Call(unique_id or str(uuid.uuid4()), action, payload)
-    await validate_payload(message, "1.6")
-    return OutgoingCall(message.unique_id, action, message.to_json())
+def answer_of(action: str, payload: dict[str, Any]) -> Any:
+    """The library's answer object for the camelCase answer to ``action``."""
+    cls = getattr(call_result, action)
+    return cls(**camel_to_snake_case(payload))
 
 
-async def check_answer(action: str, answer: Any) -> None:
-    """Schema check of a CALLRESULT (the library's ``CallResult``), as its call path does it."""
-    answer.action = action
-    await validate_payload(answer, "1.6")
+def without_nulls(data: Any) -> Any:
+    """OCPP leaves optional members out instead of sending null."""
+    if isinstance(data, dict):
+        return {k: without_nulls(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [without_nulls(v) for v in data if v is not None]
+    return data
 
 
 def camel(data: Any) -> Any:
@@ -68,15 +50,18 @@ def camel(data: Any) -> Any:
     return snake_to_camel_case(data)
 
 
+def snake(data: Any) -> Any:
+    """A camelCase payload as the library's keyword arguments."""
+    return camel_to_snake_case(data)
+
+
 __all__ = [
     "Action",
-    "OCPPError",
-    "OutgoingCall",
+    "answer_of",
     "call",
     "call_result",
     "camel",
-    "check_answer",
-    "frame_call",
-    "on",
+    "payload_of",
     "request",
+    "snake",
 ]

@@ -34,7 +34,7 @@ from edge_controller.uplink.connection import open_connection
 from edge_controller.uplink.diagnostics import DiagnosticsSource
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Metering
-from edge_controller.uplink.ocpp_compat import OCPPError, call
+from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import (
     AuthLists,
     CommandSink,
@@ -45,6 +45,7 @@ from edge_controller.uplink.ports import (
     TransactionListener,
     TransactionOutbox,
 )
+from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.session import LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
 from edge_controller.uplink.state_file import OcppStateFile
@@ -57,7 +58,7 @@ log = get_logger("uplink")
 RECONCILE_S = 1.0
 CLOSE_WAIT_S = 1.0
 SEND_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
-CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, OCPPError)
+CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed)
 
 
 class OcppUplink:

@@ -20,8 +20,9 @@ from edge_controller.uplink.link import (
     Trigger,
     UploadDiagnostics,
 )
-from edge_controller.uplink.ocpp_compat import OCPPError, call
+from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.outbox.sender import OutboxSender
+from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.wakeup import Wakeup
@@ -38,18 +39,18 @@ class LinkSession:
     def __init__(self, link: IdentityLink, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
         self.link = link
         self.cp = cp
-        self.sender = OutboxSender(link, cp, wakeup)
+        self.sender = OutboxSender(link, cp.rpc, wakeup)
         self._last_status: dict[int, status_mod.ConnectorStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []
 
     async def call(self, request: Any) -> Any:
-        return await self.cp.call(request, suppress=False)
+        return await self.cp.call(request)
 
     async def call_quietly(self, request: Any) -> Any | None:
         """For messages the CSMS may refuse without consequence: log, and go on."""
         try:
             return await self.call(request)
-        except (OCPPError, TimeoutError) as exc:
+        except (CallFailed, TimeoutError) as exc:
             action = type(request).__name__
             self.link.log.warning("CSMS did not take a message", action=action, error=repr(exc))
             return None
@@ -59,7 +60,7 @@ class LinkSession:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
-            self.tasks.append(group.create_task(self.cp.start()))
+            self.tasks.append(group.create_task(self.cp.rpc.run()))
             await self.boot()
             for job in (self.heartbeats(), self.statuses(), self.sender.run(), self.followups()):
                 self.tasks.append(group.create_task(job))

@@ -107,11 +107,16 @@ async def test_card_tap_starts_a_transaction_the_csms_sees(
     await eventually(started, "StartTransaction with the card's idTag")
     (tx,) = csms.csms.record.transactions.values()
     assert tx["idTag"] == id_tag and tx["connectorId"] == OCPP_NUMBER["hd1:1"]
-    ((local_id, remote_id),) = site.query(
+    linked_sql = (
         "SELECT s.local_id, t.remote_transaction_id FROM sessions s"
-        " JOIN transaction_ids t ON t.session_local_id = s.local_id WHERE s.id_tag = ?",
-        (id_tag,),
+        " JOIN transaction_ids t ON t.session_local_id = s.local_id WHERE s.id_tag = ?"
     )
+
+    async def linked() -> bool:  # the daemon stores the id once the answer is in
+        return bool(site.query(linked_sql, (id_tag,)))
+
+    await eventually(linked, "the session linked to the CSMS's transaction id")
+    ((local_id, remote_id),) = site.query(linked_sql, (id_tag,))
     assert remote_id in csms.csms.record.transactions, (local_id, remote_id)
 
 

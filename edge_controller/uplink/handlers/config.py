@@ -6,7 +6,8 @@ from typing import Any
 
 from edge_controller.uplink.auth_key import parse_key
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ocpp_compat import Action, call_result, on
+from edge_controller.uplink.ocpp_compat import Action, call_result
+from edge_controller.uplink.rpc import on
 from edge_controller.uplink.v16 import config_keys
 
 AUTHORIZATION_KEY = "AuthorizationKey"

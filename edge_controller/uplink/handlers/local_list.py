@@ -8,7 +8,8 @@ from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.tokens import InvalidToken, normalize_id_tag
 from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ocpp_compat import Action, call_result, on
+from edge_controller.uplink.ocpp_compat import Action, call_result
+from edge_controller.uplink.rpc import on
 
 SEND_LOCAL_LIST_MAX = 500
 LOCAL_LIST_MAX = 10000

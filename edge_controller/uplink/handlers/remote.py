@@ -18,7 +18,8 @@ from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.handlers.smart import floats
 from edge_controller.uplink.link import IdentityLink, Reboot, Trigger, UploadDiagnostics
-from edge_controller.uplink.ocpp_compat import Action, call_result, camel, on
+from edge_controller.uplink.ocpp_compat import Action, call_result, camel
+from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
 
 # The hardware says no: no start is offered there. Everything else the session side decides.

@@ -30,7 +30,8 @@ from edge_controller.domain.sessions.tokens import InvalidToken, normalize_id_ta
 from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ocpp_compat import Action, call_result, on
+from edge_controller.uplink.ocpp_compat import Action, call_result
+from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
 
 

@@ -7,7 +7,8 @@ from typing import Any
 from edge_controller.domain import charging_profiles as cp
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ocpp_compat import Action, call_result, camel, on
+from edge_controller.uplink.ocpp_compat import Action, call_result, camel
+from edge_controller.uplink.rpc import on
 
 
 class SmartHandlers:

@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ocpp_compat import OCPPError, OutgoingCall, frame_call
 from edge_controller.uplink.outbox import payloads
 from edge_controller.uplink.outbox.acks import AckPipeline
 from edge_controller.uplink.outbox.prefetch import Prefetch
 from edge_controller.uplink.outbox.progress import DrainProgress
 from edge_controller.uplink.ports import QueuedMessage
+from edge_controller.uplink.rpc import AnswerRefused, CallFailed, OutgoingCall
 from edge_controller.uplink.wakeup import Wakeup
 
 T = TypeVar("T")
@@ -38,7 +38,11 @@ Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next mess
 
 
 class CallExchange(Protocol):
-    """The charge point's side of a CALL (``EdgeChargePoint.exchange``)."""
+    """The connection's side of a CALL (``RpcEndpoint``)."""
+
+    def prepare(
+        self, action: str, payload: dict[str, Any], unique_id: str | None = None
+    ) -> OutgoingCall: ...
 
     async def exchange(
         self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
@@ -138,12 +142,12 @@ class OutboxSender:
             return None
         try:
             payload = self._payload(message)
-            return message, await frame_call(message.action, payload, outbox_unique_id(message))
-        except OCPPError as exc:
-            cause = exc.details.get("cause") if isinstance(exc.details, dict) else None
-            return message, payloads.NotSendable(f"not sendable: {exc.code}: {cause or exc}")
+            outgoing = self._channel.prepare(message.action, payload, outbox_unique_id(message))
+        except CallFailed as exc:
+            return message, payloads.NotSendable(f"not sendable: {exc.code}: {exc.description}")
         except NOT_SENDABLE as exc:
             return message, payloads.NotSendable(f"not sendable: {exc}")
+        return message, outgoing
 
     async def _settle(
         self, item: Prepared, queue: Prefetch, tasks: asyncio.TaskGroup
@@ -186,7 +190,9 @@ class OutboxSender:
     ) -> Answered | _Failed:
         try:
             return await self._channel.exchange(outgoing, meanwhile)
-        except OCPPError as exc:
+        except AnswerRefused as exc:
+            return _Failed(f"answer refused, {exc.code}: {exc.description}")
+        except CallFailed as exc:
             return _Failed(f"CALLERROR {exc.code}: {exc.description}")
         except TimeoutError:
             return _Failed("no answer within the call timeout")

@@ -107,7 +107,7 @@ async def test_connection_loss_mid_transaction_delivers_every_value_once(tmp_pat
             async with running_uplink(settings, site, outbox, tmp_path, CHARGERS) as uplink:
                 await wait_for(lambda: "StartTransaction" in csms.actions())
                 await wait_for(lambda: len(csms.connected) == 1)
-                await csms.connected["site1"]._connection.close()
+                await csms.connected["site1"].connection.close()
                 for i in range(20):
                     payload = meter_payload("c1:1", 2000 + i, "2026-11-27T00:10:00.000Z")
                     await outbox.append("site1", "MeterValues", payload, session_local_id=1)

@@ -84,5 +84,6 @@ async def test_an_answer_the_schema_refuses_is_a_failed_attempt_not_an_ack(tmp_p
             parked = await _parked(outbox)
         assert await outbox.remote_transaction_id(4) is None
     assert [(p.action, p.attempts) for p in parked] == [("StartTransaction", 2)]
-    assert "ProtocolError" in (parked[0].last_error or "")
+    assert "answer refused, OccurenceConstraintViolation" in (parked[0].last_error or "")
+    assert "idTagInfo" in (parked[0].last_error or "")
     assert site.confirmed == [] and csms.connections == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from edge_controller.domain.snapshot import Availability
 from edge_controller.services.sessions.messages import stop_message
 from edge_controller.uplink.link import Trigger
+from edge_controller.uplink.rpc import CallFailed, OutgoingCall
 from tests.integration.ocpp.harness import (
     FakeSite,
     open_outbox,
@@ -95,17 +97,22 @@ async def test_every_message_passes_the_official_schemas(tmp_path: Path) -> None
     assert faulted[0]["errorCode"] == "PowerSwitchFailure"
 
 
-async def test_the_strict_peer_really_rejects_a_schema_violation(tmp_path: Path) -> None:
-    from edge_controller.uplink.ocpp_compat import OCPPError, call
+async def _nothing() -> None:
+    return None
 
+
+async def test_the_strict_peer_really_rejects_a_schema_violation(tmp_path: Path) -> None:
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
         settings = settings_for(f"ws://127.0.0.1:{peer.port}")
         async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}) as uplink:
             await wait_for(lambda: "site1" in uplink.sessions and uplink.online)
-            bad = call.StatusNotification(connector_id=1, error_code="Bogus", status="Available")
-            with pytest.raises(OCPPError):
-                await uplink.sessions["site1"].cp.call(
-                    bad, suppress=False, skip_schema_validation=True
-                )
+            payload = {"connectorId": 1, "errorCode": "Bogus", "status": "Available"}
+            rpc = uplink.sessions["site1"].cp.rpc
+            with pytest.raises(CallFailed):  # ours refuses to send it ...
+                rpc.prepare("StatusNotification", payload)
+            frame = json.dumps([2, "bogus-1", "StatusNotification", payload])
+            bad = OutgoingCall("bogus-1", "StatusNotification", frame)  # ... framed by hand
+            with pytest.raises(CallFailed):
+                await rpc.exchange(bad, _nothing)
             await wait_for(lambda: len(peer.invalid()) == 1)
     assert peer.invalid()[0]["action"] == "StatusNotification"

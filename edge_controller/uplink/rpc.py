@@ -1,0 +1,304 @@
+"""One OCPP-J RPC endpoint on one websocket, for any OCPP version (its ``Dialect``).
+
+Outgoing: one CALL in flight at a time, as OCPP-J demands. ``prepare`` frames and schema-checks
+a CALL ahead of its turn; ``exchange`` sends it, runs ``meanwhile`` (the sender builds the next
+CALL there) and waits for the answer until ``call_timeout_s`` after the send. A CALLERROR
+raises ``CallFailed``, an answer that breaks the schema its subclass ``AnswerRefused``, no
+answer in time ``TimeoutError``, and a connection lost meanwhile ``ConnectionLost`` at once
+(not after the timeout).
+
+Incoming: every frame is screened (``frames``): a bad one gets the CALLERROR its version
+spells, an answer without a pending CALL is logged and ignored. CALLs go through a small
+queue to one worker, so a handler that waits (on the session side, on the disk) never holds
+up the answers to our own CALLs; each is schema-checked, handed to its handler (``on``), and
+the handler's result is schema-checked before it is sent. A handler must never await an
+outgoing CALL (the answer could only come after its own): it stages the work, and
+``answered`` runs once the reply is out. A 2.1 SEND is handled the same way and never
+answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from edge_controller.log import get_logger
+from edge_controller.uplink import frames
+from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, Dialect, Fault
+from edge_controller.uplink.schemas import Schemas, schemas_for
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+# A handler takes the CALL's payload and returns the answer's, both as on the wire.
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+INCOMING_QUEUE = 4  # CALLs waiting for the worker; beyond, reading waits (the peer broke
+# the one-CALL-at-a-time rule, so it waits a little for its answers)
+_ACTION_MARK = "rpc_action"
+
+
+class Connection(Protocol):
+    """The websocket as the endpoint uses it."""
+
+    async def recv(self) -> str | bytes: ...
+
+    async def send(self, message: str) -> None: ...
+
+
+class CallFailed(Exception):
+    """A CALL that got a CALLERROR or an answer we could not accept; also raised by a handler
+    to answer with a given error code."""
+
+    def __init__(self, code: str, description: str, details: Any = None) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+        self.details = details if isinstance(details, dict) else {}
+
+
+class AnswerRefused(CallFailed):
+    """An answer to our CALL that we could not accept (it breaks the schema): the peer sent
+    no CALLERROR, the code says what is wrong with its answer."""
+
+
+class ConnectionLost(ConnectionError):
+    """The connection ended while a CALL waited for its answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingCall:
+    """A CALL framed and schema-checked ahead of its turn: sending it is all that is left."""
+
+    unique_id: str
+    action: str
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    call_timeout_s: float
+    max_frame_bytes: int
+
+
+def on(action: str) -> Callable[[F], F]:
+    """Marks a method as the handler of ``action`` (collected by ``handlers_of``)."""
+
+    def mark(method: F) -> F:
+        setattr(method, _ACTION_MARK, str(getattr(action, "value", action)))
+        return method
+
+    return mark
+
+
+def handlers_of(obj: object) -> dict[str, Callable[..., Any]]:
+    """The bound methods of ``obj`` marked with ``on``, by action."""
+    found: dict[str, Callable[..., Any]] = {}
+    for name in dir(type(obj)):
+        action = getattr(getattr(type(obj), name, None), _ACTION_MARK, None)
+        if isinstance(action, str):
+            found[action] = getattr(obj, name)
+    return found
+
+
+def dumps(message: list[Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), default=_number)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+class RpcEndpoint:
+    def __init__(
+        self,
+        connection: Connection,
+        dialect: Dialect,
+        handlers: Mapping[str, Handler],
+        limits: Limits,
+        answered: Callable[[], None] | None = None,
+    ) -> None:
+        """``answered``: called after each incoming CALL was answered (or failed to be)."""
+        self.dialect = dialect
+        self.schemas: Schemas = schemas_for(dialect)
+        self.log = get_logger("uplink.rpc")
+        self._connection = connection
+        self._handlers = handlers
+        self._limits = limits
+        self._answered = answered
+        self._turn = asyncio.Lock()  # one outgoing CALL in flight
+        self._pending: tuple[str, asyncio.Future[list[Any]]] | None = None
+        # A CALL to answer, or a reply ready to go (a bad frame's CALLERROR), in order.
+        self._incoming: asyncio.Queue[list[Any] | str] = asyncio.Queue(INCOMING_QUEUE)
+        self._lost: BaseException | None = None
+
+    async def run(self) -> None:
+        """Read until the connection ends (its error is raised); answer CALLs meanwhile."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._serve_calls())
+                await self._read()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:  # the caller handles what ended us, not a group
+                raise group.exceptions[0] from None
+            raise
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                self._route(await self._connection.recv())
+                if self._incoming.full():
+                    await self._incoming.join()  # bounded: read on once the worker caught up
+        except BaseException as exc:
+            self._lose(exc)
+            raise
+
+    def _lose(self, cause: BaseException) -> None:
+        self._lost = cause
+        if self._pending is not None and not self._pending[1].done():
+            lost = ConnectionLost(f"connection lost with a CALL in flight: {cause!r}")
+            self._pending[1].set_exception(lost)
+
+    def _route(self, raw: str | bytes) -> None:
+        verdict = frames.screen(raw, self._limits.max_frame_bytes, self.dialect)
+        if verdict.reply is not None:
+            self.log.warning("bad frame from peer answered", reply=verdict.reply[:200])
+            self._incoming.put_nowait(verdict.reply)
+        elif verdict.drop or verdict.message is None:
+            self.log.warning("malformed message from peer ignored")
+        elif verdict.message[0] in self.dialect.calls:
+            self._incoming.put_nowait(verdict.message)
+        elif verdict.message[0] in (CALLRESULT, CALLERROR):
+            self._take_answer(verdict.message)
+        else:  # a 2.1 CALLRESULTERROR: the peer could not accept one of our answers
+            self.log.warning("peer refused our answer", message=verdict.message[:4])
+
+    def _take_answer(self, message: list[Any]) -> None:
+        pending = self._pending
+        if pending is None or pending[0] != message[1] or pending[1].done():
+            self.log.warning("response without a pending call ignored", unique_id=message[1])
+            return
+        pending[1].set_result(message)
+
+    async def _serve_calls(self) -> None:
+        while True:
+            message = await self._incoming.get()
+            try:
+                reply = message if isinstance(message, str) else await self._answer(message)
+                if reply is not None:
+                    await self._connection.send(reply)
+            finally:
+                self._incoming.task_done()
+                if not isinstance(message, str) and self._answered is not None:
+                    self._answered()
+
+    async def _answer(self, message: list[Any]) -> str | None:
+        """The reply frame to a CALL (None for a SEND)."""
+        kind, unique_id, action, payload = message
+        result = await self._handle(action, payload)
+        if isinstance(result, CallFailed):
+            self.log.warning("peer's call refused", action=action, code=result.code,
+                             reason=result.description)  # fmt: skip
+        elif (problem := self.schemas.response_problem(action, result)) is not None:
+            self.log.error("our answer breaks the schema", action=action,
+                           reason=problem.description)  # fmt: skip
+            result = self._failure(Fault.INTERNAL, "answer not valid")
+        if not self.dialect.answered(kind):
+            return None
+        if isinstance(result, CallFailed):
+            return frames.call_error(unique_id, result.code, result.description, result.details)
+        return dumps([CALLRESULT, unique_id, result])
+
+    async def _handle(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | CallFailed:
+        handler = self._handlers.get(action)
+        if handler is None:
+            known = self.schemas.knows(action)
+            fault = Fault.NOT_SUPPORTED if known else Fault.NOT_IMPLEMENTED
+            return self._failure(fault, "action not handled")
+        problem = self.schemas.request_problem(action, payload)
+        if problem is not None:
+            return self._failure(problem.fault, problem.description)
+        try:
+            return await handler(payload)
+        except CallFailed as exc:
+            return exc
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log.exception("handler failed", action=action)
+            return self._failure(Fault.INTERNAL, "handler failed")
+
+    def _failure(self, fault: Fault, description: str) -> CallFailed:
+        return CallFailed(self.dialect.code(fault), description)
+
+    def prepare(
+        self, action: str, payload: dict[str, Any], unique_id: str | None = None
+    ) -> OutgoingCall:
+        """The CALL for ``payload`` (as on the wire), schema-checked: CallFailed when the
+        payload breaks the schema. ``unique_id`` None: a fresh one."""
+        problem = self.schemas.request_problem(action, payload)
+        if problem is not None:
+            raise self._failure(problem.fault, problem.description)
+        unique_id = unique_id or str(uuid.uuid4())
+        return OutgoingCall(unique_id, action, dumps([CALL, unique_id, action, payload]))
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one CALL and return the answer's payload (raises as ``exchange``)."""
+        answer, _ = await self.exchange(self.prepare(action, payload), _nothing)
+        return answer
+
+    async def exchange(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
+    ) -> tuple[dict[str, Any], T]:
+        """Send a prepared CALL, run ``meanwhile`` while the peer works on it, then wait for
+        the answer. Returns the answer's payload, schema-checked, and what ``meanwhile``
+        returned."""
+        async with self._turn:
+            if self._lost is not None:
+                raise ConnectionLost(f"connection lost: {self._lost!r}")
+            loop = asyncio.get_running_loop()
+            answer: asyncio.Future[list[Any]] = loop.create_future()
+            self._pending = (outgoing.unique_id, answer)
+            try:
+                deadline_s = loop.time() + self._limits.call_timeout_s
+                await self._connection.send(outgoing.frame)
+                done = await meanwhile()
+                message = await _by(answer, deadline_s, outgoing.action)
+            finally:
+                self._pending = None
+                if answer.done() and not answer.cancelled():
+                    answer.exception()  # seen: no "never retrieved" warning
+                answer.cancel()
+        return self._accept(outgoing.action, message), done
+
+    def _accept(self, action: str, message: list[Any]) -> dict[str, Any]:
+        if message[0] == CALLERROR:
+            raise CallFailed(str(message[2]), str(message[3]), message[4])
+        payload = message[2]
+        if not isinstance(payload, dict):
+            raise AnswerRefused(self.dialect.code(Fault.BAD_PAYLOAD), "payload not an object")
+        problem = self.schemas.response_problem(action, payload)
+        if problem is not None:
+            code = self.dialect.code(problem.fault)
+            raise AnswerRefused(code, f"answer to {action}: {problem.description}")
+        return payload
+
+
+async def _by(answer: asyncio.Future[list[Any]], deadline_s: float, action: str) -> list[Any]:
+    """The answer, if it came by the deadline (also when it came while ``meanwhile`` ran)."""
+    if answer.done():
+        return answer.result()
+    try:
+        async with asyncio.timeout_at(deadline_s):
+            return await answer
+    except TimeoutError:
+        raise TimeoutError(f"no answer to {action} within the call timeout") from None
+
+
+async def _nothing() -> None:
+    return None

@@ -1,0 +1,130 @@
+"""Schema checks of OCPP payloads with the official JSON schemas the ``ocpp`` package ships.
+
+One ``Schemas`` per version (``schemas_for``), shared by every connection: each schema is read
+and its validator built once, on first use. A valid payload costs one ``is_valid`` pass; only
+an invalid one is walked again for the error that names the fault.
+
+Schemas with ``multipleOf`` (three in 1.6: charging profiles and the composite schedule) are
+read, and payloads checked, with decimals: 21.4 is a multiple of 0.1, its float is not.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from jsonschema import validators  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+
+from edge_controller.uplink.dialect import Dialect, Fault
+
+_FAULTS = {
+    "type": Fault.TYPE,
+    "maxLength": Fault.TYPE,
+    "minLength": Fault.TYPE,
+    "format": Fault.TYPE,
+    "enum": Fault.PROPERTY,
+    "const": Fault.PROPERTY,
+    "pattern": Fault.PROPERTY,
+    "minimum": Fault.PROPERTY,
+    "maximum": Fault.PROPERTY,
+    "exclusiveMinimum": Fault.PROPERTY,
+    "exclusiveMaximum": Fault.PROPERTY,
+    "multipleOf": Fault.PROPERTY,
+    "required": Fault.OCCURRENCE,
+    "minItems": Fault.OCCURRENCE,
+    "maxItems": Fault.OCCURRENCE,
+    "additionalProperties": Fault.BAD_PAYLOAD,
+}
+_REQUEST, _RESPONSE = "request", "response"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    fault: Fault
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    validator: Any
+    decimals: bool  # the payload must be read with decimals first
+
+
+class Schemas:
+    """The request and response schemas of one OCPP version."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self._folder = resources.files("ocpp") / ("v" + dialect.version.replace(".", ""))
+        self._names = self._schema_names()
+        self._checks: dict[tuple[str, str], _Check] = {}
+
+    def _schema_names(self) -> frozenset[str]:
+        return frozenset(
+            entry.name.removesuffix(".json")
+            for entry in (self._folder / "schemas").iterdir()
+            if entry.name.endswith(".json")
+        )
+
+    def _file_name(self, action: str, side: str) -> str:
+        if side == _RESPONSE:
+            return f"{action}Response"
+        # 1.6 names a request schema after its action, the later versions add "Request".
+        return action if self.dialect.version == "1.6" else f"{action}Request"
+
+    def knows(self, action: str) -> bool:
+        """Whether the version defines ``action`` (as a request, either way)."""
+        name = self._file_name(action, _REQUEST)
+        return name in self._names and not action.endswith("Response")
+
+    def request_problem(self, action: str, payload: dict[str, Any]) -> Problem | None:
+        """None when ``payload`` is a valid request of ``action``."""
+        return self._problem(action, _REQUEST, payload)
+
+    def response_problem(self, action: str, payload: dict[str, Any]) -> Problem | None:
+        """None when ``payload`` is a valid answer to ``action``."""
+        return self._problem(action, _RESPONSE, payload)
+
+    def _problem(self, action: str, side: str, payload: dict[str, Any]) -> Problem | None:
+        check = self._check(action, side)
+        if check is None:
+            return Problem(Fault.NOT_IMPLEMENTED, f"no {side} schema for {action!r}")
+        if check.decimals:
+            payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
+        if check.validator.is_valid(payload):
+            return None
+        error: ValidationError = next(iter(check.validator.iter_errors(payload)))
+        where = "/".join(str(p) for p in error.absolute_path) or "payload"
+        fault = _FAULTS.get(str(error.validator), Fault.BAD_PAYLOAD)
+        return Problem(fault, f"{where}: {error.message}"[:255])
+
+    def _check(self, action: str, side: str) -> _Check | None:
+        found = self._checks.get((action, side))
+        if found is not None:
+            return found
+        name = self._file_name(action, side)
+        if name not in self._names:  # also keeps a peer's action name out of file paths
+            return None
+        # The 2.x files start with a byte order mark.
+        text = (self._folder / "schemas" / f"{name}.json").read_text(encoding="utf-8-sig")
+        decimals = '"multipleOf"' in text
+        schema = json.loads(text, parse_float=decimal.Decimal if decimals else float)
+        cls = validators.validator_for(schema, default=validators.Draft4Validator)
+        found = _Check(cls(schema), decimals)
+        self._checks[(action, side)] = found
+        return found
+
+
+_SHARED: dict[str, Schemas] = {}
+
+
+def schemas_for(dialect: Dialect) -> Schemas:
+    """The one ``Schemas`` of the dialect's version in this process."""
+    found = _SHARED.get(dialect.version)
+    if found is None:
+        found = _SHARED[dialect.version] = Schemas(dialect)
+    return found
