@@ -240,6 +240,56 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _daemon_running(settings: Settings) -> bool:
+    from edge_controller.api.client import DaemonNotRunning, fetch_json
+    from edge_controller.api.server import STATUS_SOCKET
+
+    try:
+        await fetch_json(settings.storage.state_dir / STATUS_SOCKET, "/status", 1.0)
+    except DaemonNotRunning:
+        return False
+    return True
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from edge_controller.app import scan
+    from edge_controller.config.settings import RtuBusSettings
+    from edge_controller.drivers.modbus.scan import parse_units
+
+    settings = _load(args.config)
+    bus = settings.buses.get(args.bus)
+    if bus is None:
+        known = ", ".join(settings.buses) or "none"
+        raise UsageError(f"scan: no bus {args.bus!r} in {args.config} (buses: {known})")
+    if args.baud != "auto" and not args.baud.isdigit():
+        raise UsageError(f"scan: --baud must be auto or a number, not {args.baud!r}")
+    try:
+        units = parse_units(args.units or scan.default_units(bus))
+    except ValueError as exc:
+        raise UsageError(f"scan: {exc}") from exc
+    if isinstance(bus, RtuBusSettings) and asyncio.run(_daemon_running(settings)):
+        print(
+            f"edge-controller scan: the daemon is running and owns bus {args.bus}; "
+            "stop it first (systemctl stop edge-controller)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    log.configure("error", "auto", sys.stderr)
+    lines = scan.plan_lines(bus, args.baud)
+    plan = scan.ScanPlan(args.bus, bus, lines, units, args.timeout_s, args.record)
+    progress = None if args.quiet else scan.progress_bar(len(units) * len(lines))
+    try:
+        result = asyncio.run(scan.run_scan(plan, progress))
+    except scan.ScanFailed as exc:
+        print(f"edge-controller scan: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(scan.to_json(result), indent=2))
+    else:
+        print(scan.render_text(result))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-controller", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-controller {__version__}")
@@ -264,6 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
     backup.add_argument("dest", type=Path, help="file or directory to write the copy to")
     backup.set_defaults(handler=cmd_backup)
+    scan = sub.add_parser("scan", help="find and identify the devices on a bus (reads only)")
+    scan.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    scan.add_argument("--bus", required=True, help="bus id from the config")
+    scan.add_argument("--baud", default="auto", help="auto (every setting the profiles use) or N")
+    scan.add_argument("--units", default=None, help="unit ids, e.g. 1-247 or 1,3,10-12")
+    scan.add_argument("--timeout-s", type=float, default=0.3, help="answer timeout per probe")
+    scan.add_argument("--json", action="store_true", help="print JSON for tools")
+    scan.add_argument("--record", type=Path, default=None, help="append a trace of the traffic")
+    scan.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    scan.set_defaults(handler=cmd_scan)
     status = sub.add_parser("status", help="show the live state of a running daemon")
     status.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
     status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")

@@ -447,6 +447,11 @@ class SimulationSettings(Section):
         ".sim", min_length=1, description="RTU bus device PATH is served on PATH + suffix"
     )
     socat_path: str = Field("socat", min_length=1, description="socat binary for RTU pty pairs")
+    device_baud: dict[Ident, Baud] = Field(
+        default_factory=dict,
+        description="baud a simulated device on an RTU line listens at (default: the bus's); "
+        "it answers only requests sent at that baud, as on a real line",
+    )
 
     @model_validator(mode="after")
     def _script_profiles_exist(self) -> SimulationSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_controller.drivers.profiles.schema import Profile
+from edge_controller.sim.device_models import behaviour_for
 from edge_controller.sim.devices import DeviceSim
 from edge_controller.sim.physics_site import MeterModel
 from edge_controller.sim.registers import PointRef
@@ -16,6 +17,11 @@ class MeterDevice(DeviceSim):
     def __init__(self, device_id: str, profile: Profile, model: MeterModel) -> None:
         super().__init__(device_id, profile, 1)
         self.model = model
+        self.power_up(0.0)
+
+    def power_up(self, now_s: float) -> None:
+        defaults = behaviour_for(self.profile).power_up
+        self.stored = {key: defaults[key[0]] for key in self.registers.refs if key[0] in defaults}
 
     def value(self, ref: PointRef, now_s: float) -> float:
         meter = self.model

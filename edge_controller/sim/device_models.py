@@ -59,12 +59,20 @@ ABL = ModelBehaviour(
     set_current_min_a=6.0,
 )
 
+# Meters' identification registers (what `edge-controller scan` reads to tell the models apart).
+EASTRON_SDM630 = ModelBehaviour(power_up={"model_code": 112})
+EASTRON_SDM72D = ModelBehaviour(power_up={"model_code": 137})
+CARLO_GAVAZZI_EM24 = ModelBehaviour(power_up={"model_code": 1651})
+
 BEHAVIOURS: dict[str, ModelBehaviour] = {
     "heidelberg_energy_control": HEIDELBERG,
     "keba_kecontact_p30": KEBA,
     "phoenix_charx_sec3xxx": CHARX,
     "phoenix_em_cp_pp_eth": PHOENIX,
     "abl_emh1": ABL,
+    "eastron_sdm630": EASTRON_SDM630,
+    "eastron_sdm72d": EASTRON_SDM72D,
+    "carlo_gavazzi_em24": CARLO_GAVAZZI_EM24,
 }
 
 

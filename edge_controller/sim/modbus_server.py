@@ -22,6 +22,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from edge_controller.drivers.modbus import wiretime
 from edge_controller.log import get_logger
 from edge_controller.sim.devices import DeviceSim
+from edge_controller.sim.line_sense import LineSense
 
 _BIT_FUNCTIONS = (1, 2)
 _log = get_logger("sim.modbus")
@@ -109,6 +110,7 @@ class _Answering:
     sim_context: SimContext
     wire: WireTiming | None
     framing: str  # rtu, ascii or tcp
+    line: LineSense | None = None  # a pty line: units hear only requests at their baud
 
     def callback_new_connection(self) -> ServerRequestHandler:
         return _SimHandler(self, None, None, None)  # type: ignore[no-untyped-call]
@@ -119,6 +121,8 @@ class _Answering:
             device = context.device(pdu.dev_id)
         except NoSuchIdException:
             return  # no device with this id on the line: nobody answers
+        if self.line is not None and not self.line.hears(pdu.dev_id):
+            return  # sent at another baud: noise to this device
         device.count_request(pdu.function_code)
         if device.faults.silent(context.clock()):
             return
@@ -176,6 +180,7 @@ class SimRtuServer(_Answering, ModbusSerialServer):
         data_bits: int,
         wire: WireTiming | None,
         ascii_framing: bool = False,
+        line: LineSense | None = None,
     ) -> None:
         super().__init__(
             context,
@@ -191,6 +196,7 @@ class SimRtuServer(_Answering, ModbusSerialServer):
         self.sim_context = context
         self.wire = wire
         self.framing = "ascii" if ascii_framing else "rtu"
+        self.line = line
 
 
 class SimRtuOverTcpServer(_Answering, ModbusTcpServer):

@@ -27,6 +27,7 @@ from edge_controller.log import get_logger
 from edge_controller.sim.binding import check_bind, is_loopback
 from edge_controller.sim.control_api import control_app
 from edge_controller.sim.devices import DeviceSim
+from edge_controller.sim.line_sense import LineSense
 from edge_controller.sim.modbus_server import (
     SimContext,
     SimRtuOverTcpServer,
@@ -85,6 +86,13 @@ async def _make_server(
         sim_side, _process = await stack.enter_async_context(
             pty_pair(bus.device, sim.pty_suffix, sim.socat_path)
         )
+        unit_bauds = {
+            unit: sim.device_baud[device.device_id]
+            for unit, device in context.devices.items()
+            if device.device_id in sim.device_baud
+        }
+        line = LineSense(bus.device, bus.baud, unit_bauds)
+        stack.callback(line.close)
         server = SimRtuServer(
             context,
             port=sim_side,
@@ -94,6 +102,7 @@ async def _make_server(
             data_bits=bus.data_bits,
             wire=wire,
             ascii_framing=bus.framing == "ascii",
+            line=line,
         )
         return server, bus.device
     _require_loopback(bus_id, bus.host)

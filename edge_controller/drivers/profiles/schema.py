@@ -52,6 +52,12 @@ Format (every key below; unknown keys are errors)::
       current_off_raw: 1000           # raw value written to set_current to stop (default: 0 A)
       enable_raw: [0, 1]              # raw values written to ``enable`` for off and on
       pause_with_enable: false        # true: 0 A is not writable; pause by writing enable off
+    identify:                         # signature registers `edge-controller scan` reads (reads
+      - point: model_code             #   only, connector 1): all must hold for the model to match
+        values: [112, 121]            # the value must be one of these (engineering values) ...
+        identity: true                # the register names the model (high confidence)
+      - {point: voltage_l1, min: 0, max: 500}   # ... or lie in [min, max]: only plausible for
+                                      #   the model (without an identity check: low confidence)
 
 Point names with a fixed meaning:
     charger status: ``state``, ``plug``, ``enabled``, ``offered_current``, ``fault_code``
@@ -162,6 +168,28 @@ class Setpoints(_Strict):
     pause_with_enable: bool = False
 
 
+class IdentifyCheck(_Strict):
+    """One signature register read by a bus scan, and the values that fit the model."""
+
+    point: str
+    values: tuple[float, ...] | None = Field(None, min_length=1)
+    min: float | None = None
+    max: float | None = None
+    identity: bool = False
+
+    @model_validator(mode="after")
+    def _has_a_rule(self) -> IdentifyCheck:
+        if self.values is None and self.min is None and self.max is None:
+            raise ValueError(f"identify {self.point}: give values, or min and/or max")
+        return self
+
+    def accepts(self, value: float) -> bool:
+        if self.values is not None and value not in self.values:
+            return False
+        too_low = self.min is not None and value < self.min
+        return not too_low and not (self.max is not None and value > self.max)
+
+
 class InitWrite(_Strict):
     point: str
     value: float
@@ -181,6 +209,7 @@ class Profile(_Strict):
     status: Status | None = None
     init: tuple[InitWrite, ...] = ()
     setpoints: Setpoints = Field(default_factory=Setpoints)
+    identify: tuple[IdentifyCheck, ...] = ()
 
     @model_validator(mode="after")
     def _resolve(self) -> Profile:
@@ -198,7 +227,7 @@ class Profile(_Strict):
         return self
 
     def _check_references(self) -> None:
-        named = [w.point for w in self.init]
+        named = [w.point for w in self.init] + [c.point for c in self.identify]
         if self.status is not None:
             named.append(self.status.point)
             named += [self.status.plug_point] if self.status.plug_point else []
