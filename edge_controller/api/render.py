@@ -52,6 +52,15 @@ def _waiting(c: ConnectorView) -> str:
     return f" [{c.status_info}]" if c.status_info else ""
 
 
+def _cost(c: ConnectorView) -> str:
+    """The running session's cost so far (tax included), or the price per kWh of a start."""
+    if c.running_cost is not None:
+        return f" [cost {c.running_cost['incl_tax']} {c.running_cost['currency']}]"
+    if c.price is not None and c.price.get("per_kwh") is not None:
+        return f" [{c.price['per_kwh']} {c.price['currency']}/kWh]"
+    return ""
+
+
 def header(view: SiteView) -> list[str]:
     uplink = "online" if view.uplink_online else "OFFLINE"
     grid = f"grid     A {_phases(view.grid_current_a)}  limit {view.grid_limit_a:g} A"
@@ -89,7 +98,10 @@ def connector_lines(connectors: Sequence[ConnectorView], wide: bool) -> list[str
             f"{c.connector_id:<{id_width}} {c.availability.value:<13} "
             f"{c.offered_current_a:7.1f} {_phases(c.measured_current_a, '4.1f')} "
             f"{_num(c.power_w, '4.1f', 1000):>4} {_num(c.session_energy_wh, '5.1f', 1000):>5}"
-            f"{p99} {c.limit_reason}" + (f" [{c.fault_text}]" if c.fault_text else "") + _waiting(c)
+            f"{p99} {c.limit_reason}"
+            + (f" [{c.fault_text}]" if c.fault_text else "")
+            + _waiting(c)
+            + _cost(c)
         )
     return lines
 

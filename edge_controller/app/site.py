@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_r
 from edge_controller.domain.sessions.authorization import AuthPolicy
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.domain.snapshot import DeviceView
+from edge_controller.log import get_logger
 from edge_controller.ports import BuiltInMeter
 from edge_controller.services.control.site_controller import (
     ConnectorSetup,
@@ -28,6 +30,7 @@ from edge_controller.services.control.status_relay import StatusRelay
 from edge_controller.services.housekeeping import StorageHousekeeping
 from edge_controller.services.readers import ReaderRoute, ReaderService
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import EnergySource
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
@@ -35,7 +38,10 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.tariff_store import SITE, TariffStore
 from edge_controller.systemd import Notifier
+
+log = get_logger("site")
 
 
 def balancing_site(settings: Settings) -> tuple[Site, Policy]:
@@ -154,6 +160,29 @@ def build_readers(
     return service, pcsc.devices
 
 
+def config_tariffs(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The config's tariffs by scope (the site's default: ``SITE``)."""
+    section = settings.tariffs
+    wanted = {ref: t.body() for ref, t in section.connectors.items()}
+    if section.default is not None:
+        wanted[SITE] = section.default.body()
+    return wanted
+
+
+async def start_pricing(
+    settings: Settings, db: Database, sessions: SessionManager
+) -> SessionPricing:
+    """The tariffs of the config applied (each change logged with its source), sessions priced
+    from now on, and any stopped session left without its cost priced now."""
+    pricing = SessionPricing(TariffStore(db), settings.site.zone)
+    await pricing.apply_config(config_tariffs(settings))
+    sessions.recorder.pricing = pricing
+    priced = await sessions.recorder.store.price_unpriced(pricing.price, time.time())
+    if priced:
+        log.info("stopped sessions priced at start", sessions=priced)
+    return pricing
+
+
 @dataclass
 class Core:
     """The site's central services, which the optional ones attach to."""
@@ -204,8 +233,10 @@ async def build_site(
         options=session_options(settings),
     )
     relay_target.append(sessions)
+    pricing = await start_pricing(settings, db, sessions)
     await sessions.recover()
     views = SiteViews(controller, sessions, hw.device_views)
+    views.set_pricing(pricing)
     views.set_storage_alarm(lambda: guard.alarm)
     services: list[Any] = [
         sessions,  # shut down first: closes sessions with their final meter values

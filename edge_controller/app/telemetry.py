@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from edge_controller.app.views import SiteViews
+from edge_controller.domain.pricing import Currency, Money
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.events import SessionEvent
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.storage.sessions_store import PricedCost
 from edge_controller.telemetry import MqttService, SessionNotice
+
+
+def cost_json(cost: PricedCost) -> dict[str, Any]:
+    """A final cost as the session events show it (amounts as decimal strings)."""
+    currency = Currency.of(cost.currency)
+    return {
+        "currency": cost.currency,
+        "excl_tax": str(Money.of_minor(cost.total_excl_tax_minor, currency).amount),
+        "incl_tax": str(Money.of_minor(cost.total_incl_tax_minor, currency).amount),
+        "tariff_id": cost.breakdown.get("tariff_id"),
+        "tariff_version": cost.breakdown.get("tariff_version"),
+    }
 
 
 class MqttFeed:
@@ -40,5 +55,6 @@ class MqttFeed:
                     id_tag=event.id_tag,
                     energy_wh=float(event.energy_wh),
                     reason=event.reason,
+                    cost=None if event.cost is None else cost_json(event.cost),
                 )
             )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from edge_controller.domain.pricing.codec import ad_hoc_json, running_cost_json
 from edge_controller.domain.sessions import connector_status
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.pricing import SessionPricing
 
 NOTED = (Availability.AVAILABLE, Availability.PREPARING)  # where a given-up start is explained
 
@@ -27,6 +30,10 @@ class SiteViews:
         self._site, self._sessions = site, sessions
         self._devices, self._uplink = list(devices), uplink
         self._storage_alarm: Callable[[], str | None] = lambda: None
+        self._pricing: SessionPricing | None = None
+
+    def set_pricing(self, pricing: SessionPricing) -> None:
+        self._pricing = pricing
 
     def add_devices(self, source: Callable[[], Sequence[DeviceView]]) -> None:
         self._devices.append(source)
@@ -74,7 +81,19 @@ class SiteViews:
             plug_wait_token=None if wait is None else wait.token,
             plug_wait_until_s=None if wait is None else wait.until_s,
             status_info=sessions.note(cid) if shown in NOTED else None,
+            **self._prices(cid, record is not None),
         )
+
+    def _prices(self, cid: str, in_session: bool) -> dict[str, Any]:
+        """The price before a start and the running session's cost so far."""
+        if self._pricing is None:
+            return {}
+        offer = self._pricing.ad_hoc(cid)
+        running = self._pricing.running(cid) if in_session else None
+        return {
+            "price": None if offer is None else ad_hoc_json(offer),
+            "running_cost": None if running is None else running_cost_json(running),
+        }
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()

@@ -147,6 +147,10 @@ def _link_checks(data: Mapping[str, Any]) -> list[tuple[PathKey, str]]:
                         f"connector '{ref}' does not exist",
                     )
                 )
+    tariffs = _mapping(_mapping(data.get("tariffs")).get("connectors"))
+    for ref in tariffs:
+        if ref not in refs:
+            problems.append((("tariffs", "connectors", ref), f"connector '{ref}' does not exist"))
     return problems
 
 

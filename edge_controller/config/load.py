@@ -59,20 +59,29 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> PathKey:
 def _model_at(path: PathKey) -> type[BaseModel] | None:
     """The section model that owns the keys at ``path`` (for "did you mean" hints)."""
     model: type[BaseModel] | None = Settings
-    data_keyed = {"buses", "chargers", "meters", "readers", "feeders"}
+    data_keyed = {"buses", "chargers", "meters", "readers", "feeders", "connectors"}
     skip_next = False
     for part in path:
-        if skip_next:
+        if skip_next or isinstance(part, int):  # a key the installer chose, a list index
             skip_next = False
             continue
-        if model is None or not isinstance(part, str) or part not in model.model_fields:
+        if model is None or part not in model.model_fields:
             return None
         annotation = model.model_fields[part].annotation
         args = getattr(annotation, "__args__", ())
-        inner = args[-1] if part in data_keyed and args else annotation
+        inner = args[-1] if part in data_keyed and args else _model_in(annotation)
         model = inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
         skip_next = part in data_keyed
     return model
+
+
+def _model_in(annotation: Any) -> Any:
+    """The section model inside ``X | None`` or ``list[X]`` (else the annotation itself)."""
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if isinstance(found, type) and issubclass(found, BaseModel):
+            return found
+    return annotation
 
 
 def _reason(err: ErrorDetails, path: PathKey) -> str:

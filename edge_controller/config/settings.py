@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge_controller.config.tariffs import TariffsSettings
 
 ENV_PREFIX = "EDGE_CONTROLLER__"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -75,6 +78,9 @@ class FeederSettings(Section):
 
 class SiteSettings(Section):
     id: Ident
+    time_zone: str = Field(
+        "UTC", description="IANA zone of the site (Europe/Berlin): tariff times of day, receipts"
+    )
     grid_limit_a: float = Field(gt=0, le=6300, description="grid connection limit per phase")
     phases: PhaseCount = 3
     nominal_voltage_v: float = Field(230.0, ge=100, le=480)
@@ -118,6 +124,19 @@ class SiteSettings(Section):
         description="a lowered EV may draw its earlier offer this long after the charger's new "
         "signal (IEC 61851 gives EVs 5 s to follow): increases it would overload wait",
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone of the IANA database (e.g. Europe/Berlin)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     @field_validator("fallback_current_a")
     @classmethod
@@ -481,6 +500,7 @@ class Settings(BaseSettings):
     readers: dict[Ident, ReaderSettings] = Field(default_factory=dict)
     ocpp: OcppSettings = Field(default_factory=OcppSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    tariffs: TariffsSettings = Field(default_factory=TariffsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from edge_controller.domain.model import Phases3
 
@@ -54,6 +55,10 @@ class ConnectorView:
     plug_wait_token: str | None = None
     plug_wait_until_s: float | None = None
     status_info: str | None = None  # why the last start here was given up (short, plain words)
+    # The price of a session starting now and the running session's cost so far, as
+    # ``domain.pricing.codec`` shows them (amounts as decimal strings); None: no tariff.
+    price: dict[str, Any] | None = None
+    running_cost: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,12 +116,62 @@ DROP TABLE config_values;
 DROP TABLE connector_availability;
 """
 
+# Prices: every version of every tariff (JSON in the shape of ``domain.pricing.codec``), which
+# tariff each scope uses ('*' the site, or a connector), what the config gave last (so a tariff a
+# CSMS sets later is not undone by a restart), the log of every change with its source; each
+# session's tariff and its priced cost (amounts in the currency's minor units).
+_V6_TARIFFS_AND_COSTS = """
+CREATE TABLE tariffs (
+    tariff_id TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version >= 1),
+    body TEXT NOT NULL,
+    source TEXT NOT NULL,
+    stored_at_s REAL NOT NULL,
+    PRIMARY KEY (tariff_id, version)
+);
+CREATE TABLE tariff_assignments (
+    scope TEXT PRIMARY KEY,
+    tariff_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    assigned_at_s REAL NOT NULL,
+    FOREIGN KEY (tariff_id, version) REFERENCES tariffs(tariff_id, version)
+);
+CREATE TABLE tariff_config (
+    scope TEXT PRIMARY KEY,
+    tariff_id TEXT NOT NULL,
+    version INTEGER NOT NULL
+);
+CREATE TABLE tariff_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_s REAL NOT NULL,
+    scope TEXT NOT NULL,
+    tariff_id TEXT,
+    version INTEGER,
+    source TEXT NOT NULL,
+    change TEXT NOT NULL CHECK (change IN ('new_version', 'assigned', 'cleared'))
+);
+ALTER TABLE sessions ADD COLUMN tariff_id TEXT;
+ALTER TABLE sessions ADD COLUMN tariff_version INTEGER;
+ALTER TABLE sessions ADD COLUMN tariff_source TEXT;
+CREATE TABLE session_costs (
+    session_local_id INTEGER PRIMARY KEY REFERENCES sessions(local_id),
+    currency TEXT NOT NULL,
+    total_excl_tax_minor INTEGER NOT NULL,
+    total_incl_tax_minor INTEGER NOT NULL,
+    breakdown TEXT NOT NULL,
+    priced_at_s REAL NOT NULL
+);
+CREATE INDEX sessions_by_start ON sessions(start_at_s);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
     _V3_SESSION_FLAGS,
     _V4_RESERVATIONS,
     _V5_DROP_UNUSED_CONFIG_TABLES,
+    _V6_TARIFFS_AND_COSTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -6,6 +6,7 @@ both are durable or neither is, so a crash can neither lose nor duplicate a mess
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,38 @@ Render = Callable[[StopFacts], tuple[MessageToQueue, ...]]
 
 
 @dataclass(frozen=True, slots=True)
+class TariffRef:
+    """The tariff that prices a session: id, version (``tariffs`` table) and who gave it."""
+
+    tariff_id: str
+    version: int
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCost:
+    """A session's final cost as the pricing computed it (minor units of ``currency``)."""
+
+    currency: str
+    total_excl_tax_minor: int
+    total_incl_tax_minor: int
+    breakdown: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PricingInput:
+    """What a closed session is priced from: its record, its recorded register readings and
+    the stored tariff JSON that priced it."""
+
+    record: SessionRecord
+    readings: tuple[MeterValueRecord, ...]
+    tariff_body: dict[str, Any]
+
+
+Price = Callable[[PricingInput], PricedCost | None]
+
+
+@dataclass(frozen=True, slots=True)
 class SessionStart:
     connector_id: str
     id_tag: str
@@ -52,6 +85,7 @@ class SessionStart:
     authorized_offline: bool = False
     energy_cap_wh: int | None = None
     messages: tuple[MessageToQueue, ...] = field(default=())
+    tariff: TariffRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +106,15 @@ class SessionRecord:
     authorized_offline: bool
     energy_cap_wh: int | None
     remote_transaction_id: int | None
+    tariff_id: str | None = None
+    tariff_version: int | None = None
+    tariff_source: str | None = None
+
+    @property
+    def tariff(self) -> TariffRef | None:
+        if self.tariff_id is None or self.tariff_version is None:
+            return None
+        return TariffRef(self.tariff_id, self.tariff_version, self.tariff_source or "")
 
     @property
     def open(self) -> bool:
@@ -113,6 +156,49 @@ def _queue(
         )  # fmt: skip
 
 
+def _tariff_columns(ref: TariffRef | None) -> tuple[str | None, int | None, str | None]:
+    return (None, None, None) if ref is None else (ref.tariff_id, ref.version, ref.source)
+
+
+def _readings(conn: sqlite3.Connection, local_id: int) -> list[MeterValueRecord]:
+    cursor = conn.execute(
+        "SELECT session_local_id, at_s, energy_wh, power_w, context FROM meter_values"
+        " WHERE session_local_id = ? ORDER BY id",
+        (local_id,),
+    )
+    return [MeterValueRecord(*row) for row in cursor.fetchall()]
+
+
+def price_in(conn: sqlite3.Connection, local_id: int, price: Price, at_s: float) -> bool:
+    """Price a closed session with ``price`` and keep the cost, once (True when kept now).
+
+    A session without a tariff, already priced, or that ``price`` cannot price (None) keeps
+    no cost; its stop stands either way."""
+    record = _fetch(conn, local_id)
+    ref = record.tariff
+    if record.open or ref is None:
+        return False
+    if conn.execute(
+        "SELECT 1 FROM session_costs WHERE session_local_id = ?", (local_id,)
+    ).fetchone():
+        return False
+    tariff = conn.execute(
+        "SELECT body FROM tariffs WHERE tariff_id = ? AND version = ?", (ref.tariff_id, ref.version)
+    ).fetchone()
+    if tariff is None:
+        return False
+    found = price(PricingInput(record, tuple(_readings(conn, local_id)), json.loads(tariff[0])))
+    if found is None:
+        return False
+    conn.execute(
+        "INSERT INTO session_costs (session_local_id, currency, total_excl_tax_minor,"
+        " total_incl_tax_minor, breakdown, priced_at_s) VALUES (?, ?, ?, ?, ?, ?)",
+        (local_id, found.currency, found.total_excl_tax_minor, found.total_incl_tax_minor,
+         json.dumps(found.breakdown, separators=(",", ":")), at_s),
+    )  # fmt: skip
+    return True
+
+
 def _fetch(conn: sqlite3.Connection, local_id: int) -> SessionRecord:
     cursor = conn.execute(_SELECT + " WHERE s.local_id = ?", (local_id,))
     row = cursor.fetchone()
@@ -133,11 +219,13 @@ class SessionStore:
                 cursor = conn.execute(
                     "INSERT INTO sessions (connector_id, id_tag, parent_id_tag, start_at_s,"
                     " meter_start_wh, last_meter_wh, last_meter_at_s, source,"
-                    " authorized_offline, energy_cap_wh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " authorized_offline, energy_cap_wh, tariff_id, tariff_version,"
+                    " tariff_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         start.connector_id, start.id_tag, start.parent_id_tag, start.at_s,
                         start.meter_wh, start.meter_wh, start.at_s, start.source,
                         int(start.authorized_offline), start.energy_cap_wh,
+                        *(_tariff_columns(start.tariff)),
                     ),
                 )  # fmt: skip
             except sqlite3.IntegrityError as exc:
@@ -203,13 +291,15 @@ class SessionStore:
         last_known: bool = False,
         render: Render | None = None,
         messages: tuple[MessageToQueue, ...] = (),
+        price: Price | None = None,
     ) -> tuple[SessionRecord, bool]:
         """Close a session exactly once; returns (record, whether this call closed it).
 
         The stop is never before nor below the last recorded value. ``last_known`` (a power
         loss: nobody can say when the EV left): the stop is the last recorded register at its
         time. ``render`` builds the messages from the stop as recorded (time, register);
-        without it ``messages`` are queued as given."""
+        without it ``messages`` are queued as given. ``price`` prices the session as
+        stopped, in the same transaction (see ``price_in``)."""
 
         def job(conn: sqlite3.Connection) -> tuple[SessionRecord, bool]:
             row = conn.execute(
@@ -235,6 +325,8 @@ class SessionStore:
                 (local_id, stop.at_s, stop.meter_wh),
             )
             _queue(conn, local_id, stop.at_s, render(stop) if render is not None else messages)
+            if price is not None:
+                price_in(conn, local_id, price, stop.at_s)
             return _fetch(conn, local_id), True
 
         return await self._db.write(job)
@@ -255,13 +347,30 @@ class SessionStore:
         return await self._select(" ORDER BY s.local_id DESC LIMIT ?", (limit,))
 
     async def meter_values(self, local_id: int) -> list[MeterValueRecord]:
-        def job(conn: sqlite3.Connection) -> list[MeterValueRecord]:
-            cursor = conn.execute(
-                "SELECT session_local_id, at_s, energy_wh, power_w, context FROM meter_values"
-                " WHERE session_local_id = ? ORDER BY id",
+        return await self._db.read(lambda conn: _readings(conn, local_id))
+
+    async def price_unpriced(self, price: Price, at_s: float) -> int:
+        """Price every closed session with a tariff and no cost yet (one whose pricing failed
+        or was cut short); how many were priced."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                "SELECT s.local_id FROM sessions AS s LEFT JOIN session_costs AS c"
+                " ON c.session_local_id = s.local_id WHERE s.stop_at_s IS NOT NULL"
+                " AND s.tariff_id IS NOT NULL AND c.session_local_id IS NULL"
+            ).fetchall()
+            return sum(price_in(conn, int(r[0]), price, at_s) for r in rows)
+
+        return await self._db.write(job)
+
+    async def cost(self, local_id: int) -> PricedCost | None:
+        def job(conn: sqlite3.Connection) -> PricedCost | None:
+            row = conn.execute(
+                "SELECT currency, total_excl_tax_minor, total_incl_tax_minor, breakdown"
+                " FROM session_costs WHERE session_local_id = ?",
                 (local_id,),
-            )
-            return [MeterValueRecord(*row) for row in cursor.fetchall()]
+            ).fetchone()
+            return None if row is None else PricedCost(row[0], row[1], row[2], json.loads(row[3]))
 
         return await self._db.read(job)
 

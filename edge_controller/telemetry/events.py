@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +17,5 @@ class SessionNotice:
     id_tag: str | None = None
     energy_wh: float | None = None
     reason: str | None = None
+    # The final cost of a stopped session: currency, excl_tax, incl_tax (decimal strings).
+    cost: dict[str, Any] | None = None

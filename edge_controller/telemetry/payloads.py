@@ -48,6 +48,8 @@ def connector_payload(view: ConnectorView) -> JsonDict:
         "fault_advice": fault_advice(fault_text) if fault_text is not None else None,
         "waiting_for_plug": _plug_wait(view),
         "status_info": view.status_info,
+        "price": view.price,
+        "running_cost": view.running_cost,
         "at_s": _num(view.at_s, 3),
     }
 
@@ -111,5 +113,6 @@ def session_event_payload(event: SessionNotice) -> JsonDict:
         "id_tag": event.id_tag,
         "energy_wh": _num(event.energy_wh, 1),
         "reason": event.reason,
+        "cost": event.cost,
         "at_s": _num(event.at_s, 3),
     }

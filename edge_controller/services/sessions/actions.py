@@ -14,7 +14,7 @@ from edge_controller.services.sessions.events import EventKind, SessionEvent, Se
 from edge_controller.services.sessions.recorder import Energy, SessionRecorder
 from edge_controller.services.sessions.sampling import SampleClock, Sampling
 from edge_controller.storage.errors import StorageError
-from edge_controller.storage.sessions_store import SessionRecord
+from edge_controller.storage.sessions_store import PricedCost, SessionRecord
 
 log = get_logger("sessions")
 
@@ -77,7 +77,11 @@ class SessionActions:
             return
         self._unclosed.pop(record.local_id, None)
         if changed:
-            self._publish("stopped", closed, at_s)
+            try:
+                priced = await self.recorder.store.cost(closed.local_id)
+            except StorageError:
+                priced = None  # the stop is recorded; its cost is shown where it is read
+            self._publish("stopped", closed, at_s, priced)
 
     async def retry_closes(self) -> None:
         for cid, action, at_s in list(self._unclosed.values()):
@@ -103,7 +107,9 @@ class SessionActions:
         at_s = record.last_meter_at_s
         self._samples[record.connector_id] = SampleClock(at_s, at_s)
 
-    def _publish(self, kind: EventKind, record: SessionRecord, now_s: float) -> None:
+    def _publish(
+        self, kind: EventKind, record: SessionRecord, now_s: float, cost: PricedCost | None = None
+    ) -> None:
         self.events.publish(
             SessionEvent(
                 kind=kind,
@@ -114,5 +120,6 @@ class SessionActions:
                 meter_wh=record.meter_stop_wh or record.last_meter_wh,
                 energy_wh=record.energy_wh,
                 reason=record.stop_reason,
+                cost=cost,
             )
         )

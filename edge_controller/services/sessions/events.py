@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edge_controller.log import get_logger
+from edge_controller.storage.sessions_store import PricedCost
 
 log = get_logger("sessions.events")
 
@@ -24,6 +25,7 @@ class SessionEvent:
     meter_wh: int
     energy_wh: int = 0
     reason: str | None = None
+    cost: PricedCost | None = None  # the final cost of a stopped, priced session
 
 
 class SessionEvents:

@@ -158,6 +158,11 @@ class SessionManager:
                 continue
             self._states[cid] = sm.recovering(record.local_id)
             self._actions.track(record)
+            pricing = self._actions.recorder.pricing
+            if pricing is not None:
+                await pricing.resume(
+                    record, await self._actions.recorder.store.meter_values(record.local_id)
+                )
         if self.reservations is not None:
             await self.reservations.load(self._states, self._clock())
         return found

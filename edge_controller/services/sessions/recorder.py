@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.model import MeterReading
+from edge_controller.domain.pricing.recorded import Reading
 from edge_controller.domain.sessions.state import Authorization
 from edge_controller.log import get_logger
 from edge_controller.ports import BuiltInMeter, DeviceError, Meter
@@ -17,12 +18,14 @@ from edge_controller.services.sessions.messages import (
     start_message,
     stop_message,
 )
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.sessions_store import (
     MessageToQueue,
     SessionRecord,
     SessionStart,
     SessionStore,
     StopFacts,
+    TariffRef,
 )
 
 log = get_logger("sessions")
@@ -50,6 +53,7 @@ class SessionRecorder:
         self._on_queued = on_queued
         self._timeout_s = meter_timeout_s
         self._last: dict[str, int] = {}  # last good energy reading per connector
+        self.pricing: SessionPricing | None = None  # tariffs, running and final cost
         # StopTransaction carries the energy register at begin and end (a CSMS may turn it off).
         self.stop_transaction_data = True
 
@@ -106,10 +110,22 @@ class SessionRecorder:
             authorized_offline=auth.offline,
             energy_cap_wh=auth.energy_cap_wh,
             messages=messages,
+            tariff=self._tariff(connector_id),
         )
         record = await self.store.start(start)
         self._queued(messages)
+        if self.pricing is not None:
+            self.pricing.begin(record)
         return record
+
+    def _tariff(self, connector_id: str) -> TariffRef | None:
+        found = None if self.pricing is None else self.pricing.tariff_for(connector_id)
+        return None if found is None else found[1]
+
+    def _priced(self, record: SessionRecord, at_s: float, energy: Energy) -> None:
+        if self.pricing is not None:
+            reading = Reading(at_s, energy.energy_wh, energy.power_w)
+            self.pricing.reading(record.local_id, record.connector_id, reading)
 
     async def sample(self, record: SessionRecord, now_s: float, context: str) -> Energy | None:
         energy = await self.read_energy(record.connector_id)
@@ -127,6 +143,8 @@ class SessionRecorder:
             power_w=energy.power_w, context=context, messages=messages,
         )  # fmt: skip
         self._queued(messages if recorded else ())
+        if recorded:
+            self._priced(record, now_s, energy)
         return energy if recorded else None
 
     async def record_sample(
@@ -152,6 +170,8 @@ class SessionRecorder:
             local_id, at_s, energy_wh, context=context, messages=messages
         )
         self._queued(messages if recorded else ())
+        if recorded and energy_wh is not None and self.pricing is not None:
+            self.pricing.reading(local_id, connector_id, Reading(at_s, energy_wh))
         return recorded
 
     def _dedicated(self, connector_id: str) -> bool:
@@ -193,8 +213,11 @@ class SessionRecorder:
         closed, changed = await self.store.stop(
             record.local_id, now_s, meter_wh, reason.value,
             stop_id_tag=id_tag, last_known=use_last_known, render=render,
+            price=None if self.pricing is None else self.pricing.price,
         )  # fmt: skip
         self._queued((identity,) if changed and identity else ())
+        if self.pricing is not None:
+            self.pricing.end(record.connector_id)
         return closed, changed
 
     def _identity(self, connector_id: str) -> str | None:

@@ -64,7 +64,7 @@ async def test_version_5_drops_the_unused_config_tables_and_keeps_the_rest(
     conn.close()
     db = await Database.open(path)
     try:
-        assert db.schema_version == 5
+        assert db.schema_version == LATEST_VERSION  # 5 and every step after it
 
         def tables(conn: sqlite3.Connection) -> set[str]:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -143,3 +143,24 @@ async def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StateDirUnusable, match=f"{blocker} is a file, not a directory"):
         await Database.open(blocker / "state" / "edge.db")
+
+
+async def test_version_6_adds_tariffs_and_costs_and_old_sessions_have_no_tariff(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "edge.db"
+    _make_at_version(path, 5)
+    db = await Database.open(path)
+    try:
+        (old,) = await SessionStore(db).open_sessions()
+        assert old.id_tag == "OLD" and old.tariff is None
+        assert await SessionStore(db).cost(old.local_id) is None
+
+        def tables(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {str(r[0]) for r in rows}
+
+        found = await db.read(tables)
+        assert {"tariffs", "tariff_assignments", "tariff_changes", "session_costs"} <= found
+    finally:
+        await db.close()

@@ -1,0 +1,191 @@
+"""Which tariff prices a session, its running cost while it charges, its final cost at stop,
+and the price a driver sees before starting.
+
+The tariffs come from the store (``storage.tariff_store``): the config's are applied at start,
+each change logged with its source. A session takes its connector's tariff when it opens
+(connector, then its charger, then the site's) and keeps it (id + version + source) to the end.
+The running cost is ``cost()`` of the session's recorded readings up to the latest one; the
+final cost is priced from the readings as stored, in the stop's own transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from edge_controller.domain.commands import StopReason
+from edge_controller.domain.pricing import CostBreakdown, Tariff, TariffError, TimelineError, cost
+from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
+from edge_controller.domain.pricing.recorded import (
+    AdHocPrice,
+    Reading,
+    ad_hoc_price,
+    moment,
+    recorded_timeline,
+)
+from edge_controller.log import get_logger
+from edge_controller.storage.sessions_store import (
+    MeterValueRecord,
+    PricedCost,
+    PricingInput,
+    SessionRecord,
+    TariffRef,
+)
+from edge_controller.storage.tariff_store import SITE, Assignment, TariffChange, TariffStore
+
+log = get_logger("pricing")
+
+
+@dataclass(slots=True)
+class _Running:
+    record: SessionRecord
+    tariff: Tariff
+    readings: list[Reading] = field(default_factory=list)
+    shown: CostBreakdown | None = None  # cost up to the latest reading (None: not yet priced)
+
+
+def scopes_of(connector_id: str) -> tuple[str, ...]:
+    """Where a connector's tariff is looked up, most specific first."""
+    charger = connector_id.rsplit(":", 1)[0]
+    return (connector_id, charger, SITE) if charger != connector_id else (connector_id, SITE)
+
+
+def final_cost(data: PricingInput, zone: tzinfo) -> CostBreakdown:
+    """The cost of a closed session from what was stored (pure; raises on bad data)."""
+    record = data.record
+    assert record.stop_at_s is not None and record.tariff_version is not None
+    tariff = tariff_from_json(data.tariff_body, record.tariff_version)
+    readings = [Reading(r.at_s, r.energy_wh, r.power_w) for r in data.readings]
+    # A power-loss stop is the last recorded register at its time: nothing after it is known.
+    known = record.stop_reason != StopReason.POWER_LOSS.value
+    line = recorded_timeline(
+        record.start_at_s, record.stop_at_s, readings, stop_register_known=known
+    )
+    return cost(tariff, line, zone)
+
+
+class SessionPricing:
+    def __init__(
+        self, store: TariffStore, zone: tzinfo, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._store, self.zone, self._clock = store, zone, clock
+        self._assigned: dict[str, tuple[Tariff, Assignment]] = {}
+        self._known: dict[tuple[str, int], Tariff] = {}  # every version a session may use
+        self._running: dict[str, _Running] = {}
+
+    async def apply_config(self, wanted: Mapping[str, Mapping[str, Any]]) -> list[TariffChange]:
+        """The config's tariffs (scope -> tariff JSON); each change is logged with its source."""
+        changes = await self._store.apply_config(wanted, self._clock())
+        for change in changes:
+            log.info("tariff changed", change=change.change, scope=change.scope,
+                     tariff_id=change.tariff_id, version=change.version,
+                     source=change.source)  # fmt: skip
+        await self.reload()
+        return changes
+
+    async def reload(self) -> None:
+        """Take the stored assignments (after a change by any source)."""
+        found: dict[str, tuple[Tariff, Assignment]] = {}
+        for scope, assignment in (await self._store.assignments()).items():
+            stored = await self._store.tariff(assignment.tariff_id, assignment.version)
+            if stored is None:
+                continue
+            try:
+                found[scope] = (tariff_from_json(stored.body, stored.version), assignment)
+            except TariffError as exc:
+                log.error("stored tariff unusable", scope=scope, tariff_id=stored.tariff_id,
+                          version=stored.version, error=str(exc))  # fmt: skip
+        self._assigned = found
+        self._known.update({(t.tariff_id, t.version): t for t, _ in found.values()})
+
+    def tariff_for(self, connector_id: str) -> tuple[Tariff, TariffRef] | None:
+        for scope in scopes_of(connector_id):
+            found = self._assigned.get(scope)
+            if found is not None:
+                tariff, assignment = found
+                return tariff, TariffRef(tariff.tariff_id, tariff.version, assignment.source)
+        return None
+
+    def ad_hoc(self, connector_id: str) -> AdHocPrice | None:
+        """The price of a session starting now on this connector (AFIR ad hoc price)."""
+        found = self.tariff_for(connector_id)
+        if found is None:
+            return None
+        return ad_hoc_price(found[0], moment(self._clock()), self.zone)
+
+    # --- running sessions ---------------------------------------------------------------------
+    async def resume(self, record: SessionRecord, readings: Iterable[MeterValueRecord]) -> None:
+        """Follow a session left open by the last run, with what it recorded then."""
+        ref = record.tariff
+        if ref is not None and (ref.tariff_id, ref.version) not in self._known:
+            stored = await self._store.tariff(ref.tariff_id, ref.version)
+            if stored is not None:
+                with contextlib.suppress(TariffError):
+                    self._known[(ref.tariff_id, ref.version)] = tariff_from_json(
+                        stored.body, stored.version
+                    )
+        self.begin(record, readings)
+
+    def begin(self, record: SessionRecord, readings: Iterable[MeterValueRecord] = ()) -> None:
+        """Follow an open session (``readings``: those recorded before a restart)."""
+        ref = record.tariff
+        if ref is None:
+            return
+        tariff = self._tariff_of(ref)
+        if tariff is None:
+            log.warning("session tariff not found", local_id=record.local_id,
+                        tariff_id=ref.tariff_id, version=ref.version)  # fmt: skip
+            return
+        kept = [Reading(r.at_s, r.energy_wh, r.power_w) for r in readings]
+        if not kept:
+            kept = [Reading(record.start_at_s, record.meter_start_wh)]
+        self._running[record.connector_id] = _Running(record, tariff, kept)
+        self._reprice(record.connector_id)
+
+    def reading(self, local_id: int, connector_id: str, at: Reading) -> None:
+        """A register reading recorded for an open session."""
+        running = self._running.get(connector_id)
+        if running is None or running.record.local_id != local_id:
+            return
+        running.readings.append(at)
+        self._reprice(connector_id)
+
+    def end(self, connector_id: str) -> None:
+        self._running.pop(connector_id, None)
+
+    def running(self, connector_id: str) -> CostBreakdown | None:
+        """The open session's cost up to its latest reading (None: no session or tariff)."""
+        found = self._running.get(connector_id)
+        return None if found is None else found.shown
+
+    def price(self, data: PricingInput) -> PricedCost | None:
+        """The stop's pricing (called in the stop's transaction): None when it cannot be
+        priced, which is logged and leaves the stop as recorded."""
+        try:
+            found = final_cost(data, self.zone)
+        except (TariffError, TimelineError, ValueError, ArithmeticError) as exc:
+            log.error("session not priced", local_id=data.record.local_id, error=str(exc))
+            return None
+        return PricedCost(
+            found.currency.code,
+            found.total_excl_tax.minor,
+            found.total_incl_tax.minor,
+            breakdown_to_json(found),
+        )
+
+    def _tariff_of(self, ref: TariffRef) -> Tariff | None:
+        return self._known.get((ref.tariff_id, ref.version))
+
+    def _reprice(self, connector_id: str) -> None:
+        running = self._running[connector_id]
+        record = running.record
+        last_s = max(r.at_s for r in running.readings)
+        try:
+            line = recorded_timeline(record.start_at_s, last_s, running.readings)
+            running.shown = cost(running.tariff, line, self.zone)
+        except (TariffError, TimelineError, ValueError, ArithmeticError) as exc:
+            log.error("running cost not priced", local_id=record.local_id, error=str(exc))

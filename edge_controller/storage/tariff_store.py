@@ -1,0 +1,203 @@
+"""Tariffs with versions, which tariff each scope uses, and the log of every change.
+
+A tariff is stored once per content: the same id with other prices is the next version (1, 2,
+...), the same prices again are the same version. A scope is ``SITE`` (every connector) or a
+connector reference (``charger`` or ``charger:n``). Newest wins: whoever assigned a scope last
+(the config, a CSMS) decides its tariff; the config counts as assigning only when what it says
+for a scope changed since it was last read, so a restart does not undo a CSMS's later tariff.
+Every version stored and every assignment made or cleared is a row of ``tariff_changes`` with its
+source, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from edge_controller.storage.database import Database
+
+SITE = "*"
+CONFIG = "config"
+ChangeKind = Literal["new_version", "assigned", "cleared"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTariff:
+    tariff_id: str
+    version: int
+    body: dict[str, Any]  # the shape of ``domain.pricing.codec``, without the version
+    source: str  # who gave this version first
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    scope: str
+    tariff_id: str
+    version: int
+    source: str
+    assigned_at_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TariffChange:
+    at_s: float
+    scope: str
+    tariff_id: str | None
+    version: int | None
+    source: str
+    change: ChangeKind
+
+
+def same_body(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _log(conn: sqlite3.Connection, change: TariffChange) -> TariffChange:
+    conn.execute(
+        "INSERT INTO tariff_changes (at_s, scope, tariff_id, version, source, change)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (change.at_s, change.scope, change.tariff_id, change.version, change.source,
+         change.change),
+    )  # fmt: skip
+    return change
+
+
+def store_version(
+    conn: sqlite3.Connection, scope: str, body: Mapping[str, Any], source: str, at_s: float
+) -> tuple[int, TariffChange | None]:
+    """The version of ``body`` (its ``id``): the latest one if its content is the same, else a
+    new one (logged for ``scope``, the scope it came for); the change when one was stored."""
+    tariff_id = str(body["id"])
+    row = conn.execute(
+        "SELECT version, body FROM tariffs WHERE tariff_id = ? ORDER BY version DESC LIMIT 1",
+        (tariff_id,),
+    ).fetchone()
+    if row is not None and same_body(json.loads(row[1]), body):
+        return int(row[0]), None
+    version = 1 if row is None else int(row[0]) + 1
+    conn.execute(
+        "INSERT INTO tariffs (tariff_id, version, body, source, stored_at_s)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (tariff_id, version, _canonical(body), source, at_s),
+    )
+    return version, _log(conn, TariffChange(at_s, scope, tariff_id, version, source, "new_version"))
+
+
+def _assign(
+    conn: sqlite3.Connection, scope: str, tariff: tuple[str, int], source: str, at_s: float
+) -> TariffChange | None:
+    row = conn.execute(
+        "SELECT tariff_id, version, source FROM tariff_assignments WHERE scope = ?", (scope,)
+    ).fetchone()
+    if row is not None and (row[0], int(row[1]), row[2]) == (*tariff, source):
+        return None
+    conn.execute(
+        "INSERT OR REPLACE INTO tariff_assignments"
+        " (scope, tariff_id, version, source, assigned_at_s) VALUES (?, ?, ?, ?, ?)",
+        (scope, tariff[0], tariff[1], source, at_s),
+    )
+    return _log(conn, TariffChange(at_s, scope, tariff[0], tariff[1], source, "assigned"))
+
+
+def _clear(conn: sqlite3.Connection, scope: str, source: str, at_s: float) -> TariffChange | None:
+    row = conn.execute(
+        "SELECT tariff_id, version FROM tariff_assignments WHERE scope = ?", (scope,)
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute("DELETE FROM tariff_assignments WHERE scope = ?", (scope,))
+    return _log(conn, TariffChange(at_s, scope, row[0], int(row[1]), source, "cleared"))
+
+
+def _apply_config(
+    conn: sqlite3.Connection, wanted: Mapping[str, Mapping[str, Any]], at_s: float
+) -> list[TariffChange]:
+    changes: list[TariffChange | None] = []
+    seen = {
+        str(r[0]): (str(r[1]), int(r[2]))
+        for r in conn.execute("SELECT scope, tariff_id, version FROM tariff_config")
+    }
+    for scope, body in wanted.items():
+        version, stored = store_version(conn, scope, body, CONFIG, at_s)
+        changes.append(stored)
+        tariff = (str(body["id"]), version)
+        if seen.get(scope) != tariff:
+            changes.append(_assign(conn, scope, tariff, CONFIG, at_s))
+            conn.execute(
+                "INSERT OR REPLACE INTO tariff_config (scope, tariff_id, version) VALUES (?, ?, ?)",
+                (scope, *tariff),
+            )
+    for scope in seen.keys() - wanted.keys():
+        source = conn.execute(
+            "SELECT source FROM tariff_assignments WHERE scope = ?", (scope,)
+        ).fetchone()
+        if source is not None and source[0] == CONFIG:
+            changes.append(_clear(conn, scope, CONFIG, at_s))
+        conn.execute("DELETE FROM tariff_config WHERE scope = ?", (scope,))
+    return [c for c in changes if c is not None]
+
+
+class TariffStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def apply_config(
+        self, wanted: Mapping[str, Mapping[str, Any]], at_s: float
+    ) -> list[TariffChange]:
+        """The config's tariffs (scope -> tariff JSON), in one transaction; the changes made."""
+        return await self._db.write(lambda conn: _apply_config(conn, wanted, at_s))
+
+    async def assign(
+        self, scope: str, body: Mapping[str, Any], source: str, at_s: float
+    ) -> list[TariffChange]:
+        """A tariff given by ``source`` (e.g. a CSMS) for ``scope``: newest wins."""
+
+        def job(conn: sqlite3.Connection) -> list[TariffChange]:
+            version, stored = store_version(conn, scope, body, source, at_s)
+            assigned = _assign(conn, scope, (str(body["id"]), version), source, at_s)
+            return [c for c in (stored, assigned) if c is not None]
+
+        return await self._db.write(job)
+
+    async def clear(self, scope: str, source: str, at_s: float) -> list[TariffChange]:
+        found = await self._db.write(lambda conn: _clear(conn, scope, source, at_s))
+        return [] if found is None else [found]
+
+    async def assignments(self) -> dict[str, Assignment]:
+        def job(conn: sqlite3.Connection) -> dict[str, Assignment]:
+            rows = conn.execute(
+                "SELECT scope, tariff_id, version, source, assigned_at_s FROM tariff_assignments"
+            )
+            return {str(r[0]): Assignment(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows}
+
+        return await self._db.read(job)
+
+    async def tariff(self, tariff_id: str, version: int) -> StoredTariff | None:
+        return await self._db.read(lambda conn: stored_tariff(conn, tariff_id, version))
+
+    async def changes(self) -> list[TariffChange]:
+        def job(conn: sqlite3.Connection) -> list[TariffChange]:
+            rows = conn.execute(
+                "SELECT at_s, scope, tariff_id, version, source, change FROM tariff_changes"
+                " ORDER BY id"
+            )
+            return [TariffChange(*r) for r in rows]
+
+        return await self._db.read(job)
+
+
+def stored_tariff(conn: sqlite3.Connection, tariff_id: str, version: int) -> StoredTariff | None:
+    row = conn.execute(
+        "SELECT body, source FROM tariffs WHERE tariff_id = ? AND version = ?",
+        (tariff_id, version),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredTariff(tariff_id, version, json.loads(row[0]), str(row[1]))

@@ -1,0 +1,133 @@
+"""Every session records the tariff that priced it (id, version, source); its running cost and
+its final cost are cost() of its recorded register readings, in money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edge_controller.domain.model import CpState, Token
+from edge_controller.domain.pricing import Component, cost
+from edge_controller.domain.pricing.codec import tariff_from_json
+from edge_controller.domain.pricing.recorded import Reading, recorded_timeline
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.services.sessions.pricing import SessionPricing
+from edge_controller.storage.sessions_store import SessionRecord, TariffRef
+from edge_controller.storage.tariff_store import SITE, TariffStore
+from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Rig, make_rig, status
+
+BERLIN = ZoneInfo("Europe/Berlin")
+VAT = [{"name": "VAT", "percent": "19"}]
+
+
+def standard(per_kwh: str = "0.40") -> dict[str, Any]:
+    """Net prices: per kWh, and 0.10 EUR a minute idle after 10 minutes of idling."""
+    return {
+        "id": "std",
+        "currency": "EUR",
+        "energy": {"prices": [{"price_per_kwh": per_kwh}], "tax_rates": VAT},
+        "idle_time": {
+            "prices": [{"price_per_minute": "0.10", "conditions": {"min_idle_time_s": 600}}],
+            "tax_rates": VAT,
+        },
+    }
+
+
+async def priced_rig(path: Path, clock: Clock | None = None) -> tuple[Rig, SessionPricing]:
+    meters = {"cp1:1": CounterMeter(), "cp1:2": CounterMeter()}
+    rig = await make_rig(path, clock=clock, meters=meters)
+    pricing = SessionPricing(TariffStore(rig.db), BERLIN, clock=rig.clock)
+    await pricing.apply_config({SITE: standard()})
+    rig.manager.recorder.pricing = pricing
+    return rig, pricing
+
+
+async def start(rig: Rig, cid: str = "cp1:1", tag: str = "AABBCCDD") -> None:
+    rig.csms.answers[tag] = AuthEntry(tag, AuthStatus.ACCEPTED)
+    await rig.manager.on_charger_status(cid, status(CpState.C))
+    assert (await rig.manager.on_token(Token(tag), cid)).accepted
+
+
+async def minutes(rig: Rig, count: int, wh_each: float = 0.0, cid: str = "cp1:1") -> None:
+    for _ in range(count):
+        rig.clock.now_s += 60
+        rig.meters[cid].energy_wh += wh_each
+        await rig.manager.tick()
+
+
+async def recorded_cost(rig: Rig, record: SessionRecord, until_s: float) -> Any:
+    """cost() computed here, independently, from what the database holds."""
+    values = await rig.store.meter_values(record.local_id)
+    readings = [Reading(v.at_s, v.energy_wh, v.power_w) for v in values if v.at_s <= until_s]
+    line = recorded_timeline(record.start_at_s, until_s, readings)
+    return cost(tariff_from_json(standard(), 1), line, BERLIN)
+
+
+async def test_session_records_its_tariff_and_is_priced_from_its_register(tmp_path: Path) -> None:
+    rig, pricing = await priced_rig(tmp_path / "edge.db")
+    events = rig.manager.events.subscribe()
+    await start(rig)
+    (record,) = await rig.store.open_sessions()
+    assert record.tariff == TariffRef("std", 1, "config")
+    await minutes(rig, 5, wh_each=1000)  # 5 kWh in 5 minutes
+    running = pricing.running("cp1:1")
+    assert running is not None
+    assert running.total_excl_tax.amount == Decimal("2.00")  # 5 kWh at 0.40
+    assert running == await recorded_cost(rig, record, rig.clock.now_s)
+    await minutes(rig, 30)  # full: 30 minutes idle, the first 10 free
+    running = pricing.running("cp1:1")
+    assert running is not None and running == await recorded_cost(rig, record, rig.clock.now_s)
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    (closed,) = await rig.store.recent()
+    kept = await rig.store.cost(closed.local_id)
+    assert kept is not None and kept.currency == "EUR"
+    assert kept.total_excl_tax_minor == 400  # 2.00 energy + 20 min * 0.10 idle
+    assert kept.total_incl_tax_minor == 476  # + 19 % VAT
+    final = await recorded_cost(rig, closed, closed.stop_at_s or 0)
+    assert final.component(Component.IDLE_TIME).excl_tax.amount == Decimal("2.00")
+    assert kept.breakdown["total_incl_tax"] == str(final.total_incl_tax.amount) == "4.76"
+    assert pricing.running("cp1:1") is None
+    stopped = [e for e in (events.get_nowait(), events.get_nowait()) if e.kind == "stopped"]
+    assert stopped[0].cost == kept  # the final cost goes out with the stop
+    await rig.db.close()
+
+
+async def test_a_new_tariff_version_prices_new_sessions_only(tmp_path: Path) -> None:
+    rig, pricing = await priced_rig(tmp_path / "edge.db")
+    await start(rig, "cp1:1", "AAAA0001")
+    await pricing.apply_config({SITE: standard("0.60")})  # the installer changed the price
+    await start(rig, "cp1:2", "BBBB0002")
+    await minutes(rig, 10, wh_each=1000, cid="cp1:1")
+    rig.meters["cp1:2"].energy_wh += 10_000
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    await rig.manager.on_charger_status("cp1:2", status(CpState.A))
+    first, second = sorted(await rig.store.recent(), key=lambda r: r.connector_id)
+    assert first.tariff == TariffRef("std", 1, "config")
+    assert second.tariff == TariffRef("std", 2, "config")
+    first_cost = await rig.store.cost(first.local_id)
+    second_cost = await rig.store.cost(second.local_id)
+    assert first_cost is not None and first_cost.total_excl_tax_minor == 400  # 10 kWh at 0.40
+    assert second_cost is not None and second_cost.total_excl_tax_minor == 600  # at 0.60
+    await rig.db.close()
+
+
+async def test_power_loss_is_priced_to_the_last_register_and_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "edge.db"
+    rig, _ = await priced_rig(path)
+    await start(rig)
+    await minutes(rig, 3, wh_each=2000)  # 6 kWh recorded, then the power goes
+    await rig.db.close()
+    meters_after = 99_999.0  # the EV left and another charged meanwhile: never billed here
+    clock = Clock(rig.clock.now_s + 3600)
+    rig, pricing = await priced_rig(path, clock)
+    rig.meters["cp1:1"].energy_wh = meters_after
+    (record,) = await rig.manager.recover()
+    running = pricing.running("cp1:1")
+    assert running is not None and running.total_excl_tax.amount == Decimal("2.40")
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    kept = await rig.store.cost(record.local_id)
+    assert kept is not None and kept.total_excl_tax_minor == 240  # 6 kWh at 0.40
+    assert kept.breakdown["stop_register_unknown"] is True
+    await rig.db.close()
