@@ -1,84 +1,32 @@
-"""The pure reservation rules (domain.reservations), one scenario per test."""
+"""The small helpers of ``domain.sessions.reservations`` that the stories in
+``reservation_stories/`` do not name: connector-0 ids, conditions from the status surface, lookups
+by id, the expired ones to remove, and a charge point with no connectors."""
 
 from __future__ import annotations
 
 from edge_controller.domain.sessions.reservations import (
     Condition,
+    Pool,
     Reservation,
     ReserveAnswer,
+    any_connector_of,
     condition_of,
-    decide_reserve,
+    decide_reserve_any,
     expired,
     find,
-    reservation_allows,
-    tap_preference,
+    identity_of_any,
 )
 from edge_controller.domain.snapshot import Availability
 
 NOW_S = 1_000_000.0
 
 
-def reservation(rid: int = 7, cid: str = "cp1:1", tag: str = "AABB", parent: str | None = None,
-                expiry_at_s: float = NOW_S + 600) -> Reservation:  # fmt: skip
-    return Reservation(rid, cid, tag, expiry_at_s, parent)
-
-
-def test_a_free_connector_is_reserved() -> None:
-    decision = decide_reserve({}, reservation(), Condition.FREE, NOW_S)
-    assert decision.answer is ReserveAnswer.ACCEPTED and decision.replaces is None
-
-
-def test_faulted_unavailable_and_busy_connectors_answer_their_condition() -> None:
-    answers = {
-        c: decide_reserve({}, reservation(), c, NOW_S).answer
-        for c in (Condition.FAULTED, Condition.UNAVAILABLE, Condition.OCCUPIED)
-    }
-    assert answers == {
-        Condition.FAULTED: ReserveAnswer.FAULTED,
-        Condition.UNAVAILABLE: ReserveAnswer.UNAVAILABLE,
-        Condition.OCCUPIED: ReserveAnswer.OCCUPIED,
-    }
-
-
-def test_an_expiry_in_the_past_is_rejected() -> None:
-    late = reservation(expiry_at_s=NOW_S - 1)
-    assert decide_reserve({}, late, Condition.FREE, NOW_S).answer is ReserveAnswer.REJECTED
-
-
-def test_a_connector_reserved_by_another_id_is_occupied() -> None:
-    book = {"cp1:1": reservation(rid=1)}
-    decision = decide_reserve(book, reservation(rid=2), Condition.FREE, NOW_S)
-    assert decision.answer is ReserveAnswer.OCCUPIED
-
-
-def test_an_expired_reservation_does_not_hold_the_connector() -> None:
-    book = {"cp1:1": reservation(rid=1, expiry_at_s=NOW_S)}
-    decision = decide_reserve(book, reservation(rid=2), Condition.FREE, NOW_S)
-    assert decision.answer is ReserveAnswer.ACCEPTED
-    assert expired(book, NOW_S) == [book["cp1:1"]]
-
-
-def test_the_same_reservation_id_replaces_the_old_one_even_elsewhere() -> None:
-    old = reservation(rid=5, cid="cp1:2")
-    decision = decide_reserve({"cp1:2": old}, reservation(rid=5), Condition.FREE, NOW_S)
-    assert decision.answer is ReserveAnswer.ACCEPTED and decision.replaces == old
-    same_place = decide_reserve({"cp1:1": old}, reservation(rid=5, cid="cp1:1"), Condition.FREE,
-                                NOW_S)  # fmt: skip
-    assert same_place.answer is ReserveAnswer.ACCEPTED
-
-
-def test_only_the_reserved_tag_or_its_group_may_start() -> None:
-    held = reservation(tag="AABB", parent="FLEET")
-    assert reservation_allows(held, "aabb", None, NOW_S)
-    assert reservation_allows(held, "CCDD", "fleet", NOW_S)
-    assert not reservation_allows(held, "CCDD", None, NOW_S)
-    assert not reservation_allows(held, "CCDD", "OTHER", NOW_S)
-    assert not reservation_allows(reservation(tag="AABB"), "CCDD", "FLEET", NOW_S)
-
-
-def test_anyone_may_start_without_or_after_a_reservation() -> None:
-    assert reservation_allows(None, "CCDD", None, NOW_S)
-    assert reservation_allows(reservation(expiry_at_s=NOW_S), "CCDD", None, NOW_S)
+def test_the_any_connector_id_names_no_real_connector() -> None:
+    assert any_connector_of("cp1") == "cp1:0"
+    assert identity_of_any("cp1:0") == "cp1" and identity_of_any("site:a:0") == "site:a"
+    assert [identity_of_any(c) for c in ("cp1:1", "cp1:10", ":0", "0")] == [None] * 4
+    anywhere = Reservation(1, "cp1:0", "A", NOW_S)
+    assert anywhere.any_connector and not Reservation(1, "cp1:1", "A", NOW_S).any_connector
 
 
 def test_condition_from_availability() -> None:
@@ -91,12 +39,17 @@ def test_condition_from_availability() -> None:
     assert condition_of(Availability.UNAVAILABLE) is Condition.UNAVAILABLE
 
 
-def test_find_by_id() -> None:
-    book = {"cp1:1": reservation(rid=1), "cp1:2": reservation(rid=2, cid="cp1:2")}
+def test_find_by_id_and_the_expired_ones() -> None:
+    book = {
+        "cp1:1": Reservation(1, "cp1:1", "A", NOW_S),
+        "cp1:2": Reservation(2, "cp1:2", "B", NOW_S + 1),
+    }
     assert find(book, 2) == book["cp1:2"] and find(book, 3) is None
+    assert expired(book, NOW_S) == [book["cp1:1"]]
+    assert expired(book, NOW_S - 1) == []
 
 
-def test_tap_preference_puts_the_own_reservation_first_and_others_last() -> None:
-    mine, other = reservation(tag="AABB"), reservation(tag="CCDD")
-    ranks = [tap_preference(r, "aabb") for r in (other, None, mine)]
-    assert ranks == [2, 1, 0]
+def test_a_charge_point_without_connectors_takes_no_reservation() -> None:
+    request = Reservation(1, "cp1:0", "A", NOW_S + 60)
+    decision = decide_reserve_any(Pool({}), request, NOW_S)
+    assert (decision.answer, decision.reason) == (ReserveAnswer.REJECTED, "no connectors")
