@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
+import termios
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,6 +237,11 @@ async def test_wire_timed_answers_take_the_wire_time_of_the_model(
     config["buses"]["rs485"].update(baud=baud, turnaround_s=turnaround_s)
     async with running_site(Settings.model_validate(config)) as running:
         fd = os.open(running.pty_paths["rs485"], os.O_RDWR | os.O_NOCTTY)
+        # The port at the line's baud, as any master sets it (the simulated devices answer
+        # only requests sent at the baud they listen at).
+        attributes = termios.tcgetattr(fd)
+        attributes[4] = attributes[5] = termios.B9600
+        termios.tcsetattr(fd, termios.TCSANOW, attributes)
         try:
             request = framing.rtu_frame(1, pdu.read_request("input", 4, registers))
             reply_bytes = 5 + 2 * registers
