@@ -290,6 +290,66 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _day(text: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from edge_controller.app import sessions_report as report
+
+    settings = _load(args.config)
+    log.configure("error", "auto", sys.stderr)  # stdout is the report's
+    query = report.Query(
+        settings.database_path, settings.site.id, settings.site.zone,
+        args.from_date, args.to_date, args.show_tokens,
+    )  # fmt: skip
+    out = sys.stdout if args.out is None else args.out.open("w", encoding="utf-8")
+    try:
+        if args.action in ("show", "receipt"):
+            if args.session_id is None:
+                raise UsageError(f"sessions {args.action}: give the session id")
+            try:
+                if args.action == "show":
+                    report.write_show(query, args.session_id, out)
+                else:
+                    report.write_receipt(query, args.session_id, args.html, out)
+            except report.NoSuchSession as exc:
+                print(f"edge-controller sessions: {exc}", file=sys.stderr)
+                return EXIT_FAILURE
+        elif args.summary:
+            report.write_summary(query, args.by, args.format, out)
+        else:
+            report.list_sessions(query, args.format, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return EXIT_OK
+
+
+def _sessions_parser(sub: Any) -> None:
+    sessions = sub.add_parser("sessions", help="list and export sessions with cost; receipts")
+    sessions.add_argument(
+        "action", nargs="?", default="list", choices=("list", "show", "receipt"),
+        help="list (default), show ID (text), receipt ID (JSON, or --html)",
+    )  # fmt: skip
+    sessions.add_argument("session_id", nargs="?", type=int, help="for show and receipt")
+    sessions.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    sessions.add_argument("--from", dest="from_date", type=_day, help="first day (site time)")
+    sessions.add_argument("--to", dest="to_date", type=_day, help="last day, included")
+    sessions.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sessions.add_argument("--summary", action="store_true", help="revenue instead of sessions")
+    sessions.add_argument("--by", choices=("day", "month", "connector", "tariff"), default="day")
+    sessions.add_argument("--show-tokens", action="store_true", help="id tags unmasked")
+    sessions.add_argument("--html", action="store_true", help="receipt as a self-contained page")
+    sessions.add_argument("--out", type=Path, default=None, help="write to FILE, not stdout")
+    sessions.set_defaults(handler=cmd_sessions)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-controller", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-controller {__version__}")
@@ -330,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--interval-s", type=float, default=1.0, help="refresh period with --watch")
     status.set_defaults(handler=cmd_status)
+    _sessions_parser(sub)
     return parser
 
 

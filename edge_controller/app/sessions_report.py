@@ -1,0 +1,290 @@
+"""`edge-controller sessions`: the sessions with energy, tariff and cost, their receipts, and
+the revenue summed by day, month, connector or tariff.
+
+Everything is read from the database as the sessions stored it (registers, the tariff that
+priced them, the cost priced at their stop); nothing is priced again here. Rows stream: an export
+holds one session in memory at a time. Revenue is summed in minor units (integers), so the
+summary's totals equal the sum of the receipts to the cent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from edge_controller.domain.pricing import Currency, Money
+from edge_controller.domain.pricing.receipt import ReceiptFacts, receipt_html, receipt_json
+from edge_controller.domain.sessions.tokens import masked
+from edge_controller.storage import history
+from edge_controller.storage.history import HistoryRow
+
+Format = Literal["table", "csv", "json"]
+GroupBy = Literal["day", "month", "connector", "tariff"]
+COLUMNS = (
+    "session_id",
+    "connector_id",
+    "id_tag",
+    "started_at",
+    "stopped_at",
+    "start_register_wh",
+    "stop_register_wh",
+    "energy_wh",
+    "tariff",
+    "tariff_source",
+    "currency",
+    "excl_tax",
+    "incl_tax",
+    "payment_method",
+    "stop_reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Which sessions: started in [from_date, to_date] (site-local days, both included)."""
+
+    database: Path
+    site_id: str
+    zone: tzinfo
+    from_date: date | None = None
+    to_date: date | None = None
+    show_tokens: bool = False
+
+    def bounds_s(self) -> tuple[float | None, float | None]:
+        def start_of(day: date) -> float:
+            return datetime.combine(day, time(0), self.zone).timestamp()
+
+        low = None if self.from_date is None else start_of(self.from_date)
+        high = None if self.to_date is None else start_of(self.to_date + timedelta(days=1))
+        return low, high
+
+
+def _utc(at_s: float | None) -> str:
+    if at_s is None:
+        return ""
+    return datetime.fromtimestamp(at_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _money(minor: int | None, currency: str | None) -> str:
+    if minor is None or currency is None:
+        return ""
+    return str(Money.of_minor(minor, Currency.of(currency)).amount)
+
+
+def row_fields(row: HistoryRow, show_tokens: bool) -> dict[str, Any]:
+    """One session as the list and the export show it (amounts as decimal strings)."""
+    stop_wh = row.meter_stop_wh if row.meter_stop_wh is not None else row.last_meter_wh
+    return {
+        "session_id": row.local_id,
+        "connector_id": row.connector_id,
+        "id_tag": row.id_tag if show_tokens else masked(row.id_tag),
+        "started_at": _utc(row.start_at_s),
+        "stopped_at": _utc(row.stop_at_s),
+        "start_register_wh": row.meter_start_wh,
+        "stop_register_wh": stop_wh,
+        "energy_wh": row.energy_wh,
+        "tariff": "" if row.tariff_id is None else f"{row.tariff_id} v{row.tariff_version}",
+        "tariff_source": row.tariff_source or "",
+        "currency": row.currency or "",
+        "excl_tax": _money(row.total_excl_tax_minor, row.currency),
+        "incl_tax": _money(row.total_incl_tax_minor, row.currency),
+        "payment_method": "",  # recorded once payments exist
+        "stop_reason": row.stop_reason or ("running" if row.stop_at_s is None else ""),
+    }
+
+
+def write_rows(rows: Iterable[dict[str, Any]], fmt: Format, out: TextIO) -> int:
+    """Write ``rows`` as they come; how many were written."""
+    count = 0
+    if fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer.writeheader()
+    elif fmt == "json":
+        out.write("[")
+    else:
+        out.write(" ".join(_cell(name, name) for name in TABLE) + "\n")
+    for row in rows:
+        count += 1
+        if fmt == "csv":
+            writer.writerow(row)
+        elif fmt == "json":
+            out.write(("\n" if count == 1 else ",\n") + json.dumps(row))
+        else:
+            out.write(" ".join(_cell(name, row[name]) for name in TABLE) + "\n")
+    if fmt == "json":
+        out.write("\n]\n" if count else "]\n")
+    return count
+
+
+TABLE = ("session_id", "connector_id", "id_tag", "started_at", "energy_wh", "tariff", "incl_tax",
+         "currency", "stop_reason")  # fmt: skip
+
+
+def _cell(name: str, value: Any) -> str:
+    return f"{value!s:<20}" if name == "started_at" else f"{value!s:>12}"
+
+
+def list_sessions(query: Query, fmt: Format, out: TextIO) -> int:
+    low, high = query.bounds_s()
+    with history.reading(query.database) as conn:
+        rows = (row_fields(r, query.show_tokens) for r in history.sessions(conn, low, high))
+        return write_rows(rows, fmt, out)
+
+
+# --- revenue ----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Revenue:
+    sessions: int = 0
+    unpriced: int = 0
+    energy_wh: int = 0
+    excl_tax_minor: int = 0
+    incl_tax_minor: int = 0
+
+
+@dataclass(slots=True)
+class Summary:
+    """Revenue by (group, currency); ``total`` by currency."""
+
+    groups: dict[tuple[str, str], Revenue] = field(default_factory=dict)
+    total: dict[str, Revenue] = field(default_factory=dict)
+
+
+def _group_of(row: HistoryRow, by: GroupBy, zone: tzinfo) -> str:
+    if by == "connector":
+        return row.connector_id
+    if by == "tariff":
+        return "(none)" if row.tariff_id is None else f"{row.tariff_id} v{row.tariff_version}"
+    local = datetime.fromtimestamp(row.start_at_s, UTC).astimezone(zone)
+    return local.strftime("%Y-%m-%d" if by == "day" else "%Y-%m")
+
+
+def summarise(rows: Iterable[HistoryRow], by: GroupBy, zone: tzinfo) -> Summary:
+    """Finished sessions summed by ``by`` (running ones are left for when they end)."""
+    found = Summary()
+    for row in rows:
+        if row.stop_at_s is None:
+            continue
+        currency = row.currency or ""
+        for revenue in (
+            found.groups.setdefault((_group_of(row, by, zone), currency), Revenue()),
+            found.total.setdefault(currency, Revenue()),
+        ):
+            revenue.sessions += 1
+            revenue.energy_wh += row.energy_wh
+            if row.total_incl_tax_minor is None or row.total_excl_tax_minor is None:
+                revenue.unpriced += 1
+                continue
+            revenue.excl_tax_minor += row.total_excl_tax_minor
+            revenue.incl_tax_minor += row.total_incl_tax_minor
+    return found
+
+
+def summary_rows(found: Summary, by: GroupBy) -> Iterator[dict[str, Any]]:
+    def fields(group: str, currency: str, r: Revenue) -> dict[str, Any]:
+        return {
+            by: group,
+            "currency": currency,
+            "sessions": r.sessions,
+            "unpriced": r.unpriced,
+            "energy_wh": r.energy_wh,
+            "excl_tax": _money(r.excl_tax_minor, currency or None),
+            "tax": _money(r.incl_tax_minor - r.excl_tax_minor, currency or None),
+            "incl_tax": _money(r.incl_tax_minor, currency or None),
+        }
+
+    for (group, currency), revenue in sorted(found.groups.items()):
+        yield fields(group, currency, revenue)
+    for currency, revenue in sorted(found.total.items()):
+        yield fields("total", currency, revenue)
+
+
+def write_summary(query: Query, by: GroupBy, fmt: Format, out: TextIO) -> int:
+    low, high = query.bounds_s()
+    with history.reading(query.database) as conn:
+        found = summarise(history.sessions(conn, low, high), by, query.zone)
+    rows = list(summary_rows(found, by))
+    names = [by, "currency", "sessions", "unpriced", "energy_wh", "excl_tax", "tax", "incl_tax"]
+    if fmt == "json":
+        out.write(json.dumps(rows, indent=1) + "\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        out.write(" ".join(f"{n:>12}" for n in names) + "\n")
+        for row in rows:
+            out.write(" ".join(f"{row[n]!s:>12}" for n in names) + "\n")
+    return len(rows)
+
+
+# --- receipts ---------------------------------------------------------------------------------
+class NoSuchSession(LookupError):
+    pass
+
+
+def receipt(query: Query, local_id: int) -> dict[str, Any]:
+    """The receipt of a finished session (NoSuchSession: none, or still running)."""
+    with history.reading(query.database) as conn:
+        row = history.session(conn, local_id)
+        if row is None or row.stop_at_s is None:
+            state = "is still running" if row is not None else "does not exist"
+            raise NoSuchSession(f"session {local_id} {state}")
+        tariff = None
+        if row.tariff_id is not None and row.tariff_version is not None:
+            body = history.tariff_body(conn, row.tariff_id, row.tariff_version)
+            tariff = {
+                "id": row.tariff_id,
+                "version": row.tariff_version,
+                "source": row.tariff_source,
+                "descriptions": [] if body is None else json.loads(body).get("descriptions", []),
+            }
+    stop_wh = row.meter_stop_wh if row.meter_stop_wh is not None else row.last_meter_wh
+    facts = ReceiptFacts(
+        site_id=query.site_id,
+        session_id=row.local_id,
+        connector_id=row.connector_id,
+        id_tag=row.id_tag if query.show_tokens else masked(row.id_tag),
+        started_at=datetime.fromtimestamp(row.start_at_s, UTC),
+        stopped_at=datetime.fromtimestamp(row.stop_at_s, UTC),
+        start_register_wh=row.meter_start_wh,
+        stop_register_wh=stop_wh,
+        stop_reason=row.stop_reason,
+        tariff=tariff,
+        breakdown=None if row.breakdown is None else json.loads(row.breakdown),
+    )
+    return receipt_json(facts, query.zone)
+
+
+def write_receipt(query: Query, local_id: int, as_html: bool, out: TextIO) -> None:
+    found = receipt(query, local_id)
+    out.write(receipt_html(found) if as_html else json.dumps(found, indent=1) + "\n")
+
+
+def write_show(query: Query, local_id: int, out: TextIO) -> None:
+    """The receipt as plain text for a terminal."""
+    found = receipt(query, local_id)
+    energy, tariff = found["energy"], found["tariff"] or {}
+    lines = [
+        f"receipt    {found['receipt_id']}",
+        f"connector  {found['connector_id']}   id tag {found['id_tag']}",
+        f"started    {found['started_local']}",
+        f"stopped    {found['stopped_local']}   ({found['stop_reason']})",
+        f"energy     {energy['energy_wh']} Wh (register {energy['start_register_wh']}"
+        f" -> {energy['stop_register_wh']} Wh)"
+        + ("  STOP REGISTER UNKNOWN (power loss)" if energy["stop_register_unknown"] else ""),
+        f"tariff     {tariff.get('id', '-')} v{tariff.get('version', '-')}"
+        f" ({tariff.get('source', 'none')})",
+    ]
+    currency = found["currency"] or ""
+    for line in found["lines"]:
+        lines.append(f"  {line['component']:<18} {line['excl_tax']:>10} {line['incl_tax']:>10}")
+    for tax in found["taxes"]:
+        lines.append(f"  {tax['name'] + ' ' + str(tax['percent']) + ' %':<18} {tax['amount']:>21}")
+    total = found["total_incl_tax"]
+    lines.append(f"total      {total} {currency}" if total is not None else "total      not priced")
+    out.write("\n".join(lines) + "\n")

@@ -1,0 +1,107 @@
+"""Finished and running sessions with their tariff and cost, read for reports and receipts
+(``edge-controller sessions``) from another process while the daemon writes.
+
+Reads stream row by row on a read-only connection (WAL lets the daemon go on writing), so an
+export of a year of sessions needs memory for one row, not for the year.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_controller.storage.errors import StorageError
+from edge_controller.storage.migrations import schema_version
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    local_id: int
+    connector_id: str
+    id_tag: str
+    start_at_s: float
+    stop_at_s: float | None
+    meter_start_wh: int
+    meter_stop_wh: int | None
+    last_meter_wh: int
+    stop_reason: str | None
+    tariff_id: str | None
+    tariff_version: int | None
+    tariff_source: str | None
+    currency: str | None  # None: not priced (no tariff, or still running)
+    total_excl_tax_minor: int | None
+    total_incl_tax_minor: int | None
+    breakdown: str | None  # the stored JSON, parsed only where a receipt needs it
+
+    @property
+    def energy_wh(self) -> int:
+        stop = self.meter_stop_wh if self.meter_stop_wh is not None else self.last_meter_wh
+        return stop - self.meter_start_wh
+
+
+_SELECT = """
+SELECT s.local_id, s.connector_id, s.id_tag, s.start_at_s, s.stop_at_s, s.meter_start_wh,
+       s.meter_stop_wh, s.last_meter_wh, s.stop_reason, s.tariff_id, s.tariff_version,
+       s.tariff_source, c.currency, c.total_excl_tax_minor, c.total_incl_tax_minor, {breakdown}
+FROM sessions AS s LEFT JOIN session_costs AS c ON c.session_local_id = s.local_id
+"""
+MIN_SCHEMA = 6  # sessions with tariffs and costs
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the database at ``path``; StorageError names what is wrong."""
+    if not path.exists():
+        raise StorageError(f"no database at {path} (storage.state_dir / storage.database)")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path}: {exc}") from exc
+    try:
+        version = schema_version(conn)
+        if version < MIN_SCHEMA:
+            raise StorageError(
+                f"{path} has schema {version}: start the daemon once to upgrade it (needs 6)"
+            )
+        yield conn
+    except sqlite3.Error as exc:
+        raise StorageError(f"database read failed: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def sessions(
+    conn: sqlite3.Connection,
+    from_s: float | None = None,
+    to_s: float | None = None,
+    *,
+    with_breakdown: bool = False,
+) -> Iterator[HistoryRow]:
+    """Sessions started in [from_s, to_s), oldest first, one row at a time."""
+    where, params = [], []
+    if from_s is not None:
+        where.append("s.start_at_s >= ?")
+        params.append(from_s)
+    if to_s is not None:
+        where.append("s.start_at_s < ?")
+        params.append(to_s)
+    sql = _SELECT.format(breakdown="c.breakdown" if with_breakdown else "NULL")
+    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.start_at_s, s.local_id"
+    for row in conn.execute(sql, params):
+        yield HistoryRow(*row)
+
+
+def session(conn: sqlite3.Connection, local_id: int) -> HistoryRow | None:
+    sql = _SELECT.format(breakdown="c.breakdown") + " WHERE s.local_id = ?"
+    row = conn.execute(sql, (local_id,)).fetchone()
+    return None if row is None else HistoryRow(*row)
+
+
+def tariff_body(conn: sqlite3.Connection, tariff_id: str, version: int) -> str | None:
+    row = conn.execute(
+        "SELECT body FROM tariffs WHERE tariff_id = ? AND version = ?", (tariff_id, version)
+    ).fetchone()
+    return None if row is None else str(row[0])
