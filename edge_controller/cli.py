@@ -350,6 +350,29 @@ def _sessions_parser(sub: Any) -> None:
     sessions.set_defaults(handler=cmd_sessions)
 
 
+def cmd_web_password(args: argparse.Namespace) -> int:
+    """Read a password (twice on a terminal) and write its hash for web.accounts.*."""
+    import getpass
+
+    from edge_controller.web.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise UsageError("a console password needs at least 8 characters")
+    hashed = hash_password(password) + "\n"
+    if args.output is None:
+        sys.stdout.write(hashed)
+    else:
+        args.output.touch(mode=0o600)
+        args.output.write_text(hashed, encoding="utf-8")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-controller", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-controller {__version__}")
@@ -391,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--interval-s", type=float, default=1.0, help="refresh period with --watch")
     status.set_defaults(handler=cmd_status)
     _sessions_parser(sub)
+    password = sub.add_parser(
+        "web-password", help="hash a console password (stdin) for web.accounts.*.password_hash_file"
+    )
+    password.add_argument("--output", type=Path, default=None, help="file to write (mode 0600)")
+    password.set_defaults(handler=cmd_web_password)
     return parser
 
 

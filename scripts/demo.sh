@@ -218,6 +218,8 @@ start_pcscd
 csms=$(pick_port 18900 EDGE_CONTROLLER__OCPP__URL)
 export EDGE_CONTROLLER__OCPP__URL=ws://127.0.0.1:$csms
 start_sim
+web=$(pick_port 18080 EDGE_CONTROLLER__WEB__PORT)
+export EDGE_CONTROLLER__WEB__PORT=$web
 : >"$STATE/daemon.log"
 start daemon "$STATE/daemon.log" "$BIN/edge-controller" run --config "$CONFIG"
 for ((i = 0; i < 300; i++)); do
@@ -231,6 +233,7 @@ for ((i = 0; i < 300; i++)); do
     sleep 0.1
 done
 say "daemon running (log: $STATE/daemon.log); bench CSMS on ws://127.0.0.1:$csms"
+say "site display: http://127.0.0.1:$web/display (one connector: http://127.0.0.1:$web/display/keba:1)"
 start day "$DAY_LOG" "$BIN/python" -m edge_controller.sim.demo_day --config "$CONFIG" \
     --seconds-per-hour "${DEMO_SECONDS_PER_HOUR:-8}" --csms-log "$STATE/csms-messages.jsonl"
 

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # pcscd/swig/libpcsclite-dev: pyscard builds from source; vsmartcard-vpcd: virtual readers for tests;
 # mosquitto: MQTT broker for tests and the demo; mosquitto-clients: mosquitto_sub/_pub to watch
 # the demo's MQTT (README); socat: RTU over pty pairs; openssl: test certificates for TLS;
-# nodejs/npm: the schema-strict CSMS peer.
-APT_PACKAGES=(swig libpcsclite-dev pcscd vsmartcard-vpcd mosquitto mosquitto-clients socat openssl)
+# nodejs/npm: the schema-strict CSMS peer; chromium/chromium-driver: the web pages' browser tests
+# (selenium drives Debian's browser, nothing downloads one of its own).
+APT_PACKAGES=(swig libpcsclite-dev pcscd vsmartcard-vpcd mosquitto mosquitto-clients socat openssl
+    chromium chromium-driver)
 
 pick_python() {
     for candidate in python3.13 python3.12 python3.11 python3; do

@@ -260,4 +260,8 @@ async def build_site(
 
         mqtt = MqttService.from_settings(settings, CommandRouter(controller, sessions))
         services += [mqtt, MqttFeed(mqtt, views, controller, sessions)]
+    if settings.web.enabled:
+        from edge_controller.app.web import build_web
+
+        services.append(build_web(settings, views, list(hw.chargers)))
     return services

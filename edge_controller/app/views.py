@@ -60,6 +60,10 @@ class SiteViews:
     def current(self) -> SiteView:
         return self.compose(self._site.snapshot())
 
+    async def next_view(self) -> SiteView:
+        """The next control-loop snapshot, joined like ``current``."""
+        return self.compose(await self._site.next_snapshot())
+
     def _connector(self, connector: ConnectorView) -> ConnectorView:
         """The control loop's view of one connector joined with the session side's: its
         status (``domain.connector_status.shown``), session, reservation and plug wait."""
@@ -78,6 +82,7 @@ class SiteViews:
             reservation_id=connector.reservation_id if held is None else held.reservation_id,
             session_id=connector.session_id if record is None else str(record.local_id),
             id_tag=connector.id_tag if record is None else record.id_tag,
+            session_started_s=None if record is None else record.start_at_s,
             plug_wait_token=None if wait is None else wait.token,
             plug_wait_until_s=None if wait is None else wait.until_s,
             status_info=sessions.note(cid) if shown in NOTED else None,

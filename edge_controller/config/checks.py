@@ -369,26 +369,54 @@ def _fallback_checks(settings: Settings, out: Findings) -> None:
         )
 
 
-def _secret_file_checks(settings: Settings, out: Findings) -> None:
+def _secret_files(settings: Settings) -> list[tuple[PathKey, Path]]:
+    found: list[tuple[PathKey, Path]] = []
     for section in ("ocpp", "mqtt"):
         model = getattr(settings, section)
         for key in ("password_file", "client_key_file"):
             path = getattr(model, key)
-            if path is None:
-                continue
-            expanded = Path(os.path.expandvars(str(path)))
-            try:
-                mode = expanded.stat().st_mode
-            except OSError:
-                continue  # a missing password file is an error reported by the model
-            if mode & stat.S_IROTH:
-                out.warnings.append(
-                    (
-                        (section, key),
-                        f"{expanded} is readable by every user (mode {stat.S_IMODE(mode):04o});"
-                        " make it readable by the service only (chmod 0640 or 0600)",
-                    )
+            if path is not None:
+                found.append(((section, key), path))
+    web = settings.web
+    if web.tls_key_file is not None:
+        found.append((("web", "tls_key_file"), web.tls_key_file))
+    for name, account in web.accounts.items():
+        found.append((("web", "accounts", name, "password_hash_file"), account.password_hash_file))
+    for name, token in web.api_tokens.items():
+        found.append((("web", "api_tokens", name, "token_file"), token.token_file))
+    return found
+
+
+def _secret_file_checks(settings: Settings, out: Findings) -> None:
+    for key_path, path in _secret_files(settings):
+        expanded = Path(os.path.expandvars(str(path)))
+        try:
+            mode = expanded.stat().st_mode
+        except OSError:
+            continue  # a missing password file is an error reported by the model
+        if mode & stat.S_IROTH:
+            out.warnings.append(
+                (
+                    key_path,
+                    f"{expanded} is readable by every user (mode {stat.S_IMODE(mode):04o});"
+                    " make it readable by the service only (chmod 0640 or 0600)",
                 )
+            )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def _web_checks(settings: Settings, out: Findings) -> None:
+    web = settings.web
+    if web.enabled and web.accounts and not web.tls and web.host not in LOOPBACK_HOSTS:
+        out.warnings.append(
+            (
+                ("web", "host"),
+                f"console logins on {web.host} travel without TLS; set tls_cert_file and "
+                "tls_key_file (the login cookie is only sent over HTTPS then)",
+            )
+        )
 
 
 def check_settings(settings: Settings) -> Findings:
@@ -399,4 +427,5 @@ def check_settings(settings: Settings) -> Findings:
     _reading_age_checks(settings, out)
     _fallback_checks(settings, out)
     _secret_file_checks(settings, out)
+    _web_checks(settings, out)
     return out

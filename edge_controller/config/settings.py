@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -401,6 +402,108 @@ class LoggingSettings(Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+PASSWORD_HASH_PATTERN = r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
+MIN_TOKEN_CHARS = 24  # an API token shorter than this is guessable
+
+
+def read_password_hash(path: Path) -> SecretStr:
+    """A password hash from ``path`` (one line, ``edge-controller web-password`` writes it)."""
+    import re
+
+    value = read_secret_file(path)
+    if not re.fullmatch(PASSWORD_HASH_PATTERN, value.get_secret_value()):
+        raise ValueError(
+            f"{path} does not hold a password hash (scrypt$n$r$p$salt$hash); "
+            "make one with edge-controller web-password"
+        )
+    return value
+
+
+class WebAccountSettings(Section):
+    """An operator console login. The password hash is read from a file, never the YAML."""
+
+    role: Literal["viewer", "operator"] = Field(
+        "viewer", description="viewer: looks only; operator: also limits and enable/disable"
+    )
+    password_hash_file: Path = Field(description="file with the hash (web-password command)")
+    _hash: SecretStr = PrivateAttr(default_factory=lambda: SecretStr(""))
+
+    @model_validator(mode="after")
+    def _read_hash(self) -> WebAccountSettings:
+        self._hash = read_password_hash(self.password_hash_file)
+        return self
+
+    @property
+    def password_hash(self) -> SecretStr:
+        return self._hash
+
+
+class WebTokenSettings(Section):
+    """A REST API token (sent as ``Authorization: Bearer <token>``), read from a file."""
+
+    token_file: Path = Field(description="file with the token (at least 24 characters)")
+    _token: SecretStr = PrivateAttr(default_factory=lambda: SecretStr(""))
+
+    @model_validator(mode="after")
+    def _read_token(self) -> WebTokenSettings:
+        token = read_secret_file(self.token_file)
+        text = token.get_secret_value()
+        if len(text) < MIN_TOKEN_CHARS or any(c.isspace() for c in text):
+            raise ValueError(
+                f"{self.token_file}: a token needs at least {MIN_TOKEN_CHARS} characters "
+                "and no spaces"
+            )
+        self._token = token
+        return self
+
+    @property
+    def token(self) -> SecretStr:
+        return self._token
+
+
+class WebSettings(Section):
+    """The site's HTTP faces: the display for drivers, the operator console, REST and metrics."""
+
+    enabled: bool = False
+    host: str = Field(
+        "127.0.0.1", min_length=1, description="address to listen on (a site: its LAN address)"
+    )
+    port: int = Field(8080, ge=1, le=65535)
+    tls_cert_file: Path | None = Field(None, description="PEM certificate (chain): serve HTTPS")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file")
+    accounts: dict[Ident, WebAccountSettings] = Field(
+        default_factory=dict, description="console logins by user name"
+    )
+    api_tokens: dict[Ident, WebTokenSettings] = Field(
+        default_factory=dict, description="REST API tokens by name (the name is logged)"
+    )
+    push_interval_s: float = Field(
+        1.0, ge=0.2, le=2.0, description="the display's live updates come at least this often"
+    )
+    max_body_bytes: int = Field(
+        16384, ge=1024, le=1_048_576, description="larger request bodies are refused (413)"
+    )
+    reports_per_hour: int = Field(
+        10, ge=1, le=1000, description="problem reports taken from one client address per hour"
+    )
+    requests_per_minute: int = Field(
+        600, ge=10, le=100_000, description="requests taken from one client address per minute"
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> WebSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give tls_cert_file and tls_key_file together")
+        for path in (self.tls_cert_file, self.tls_key_file):
+            if path is not None and not Path(os.path.expandvars(str(path))).is_file():
+                raise ValueError(f"cannot read TLS file {path}")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+
 class SimEvProfileSettings(Section):
     """A kind of vehicle the simulator can plug in."""
 
@@ -504,6 +607,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -520,6 +624,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, so the log can redact them wherever they appear."""
         values: list[Any] = [self.ocpp.password, self.mqtt.password]
+        values += [t.token for t in self.web.api_tokens.values()]
+        values += [a.password_hash for a in self.web.accounts.values()]
         return [
             v.get_secret_value()
             for v in values

@@ -59,6 +59,7 @@ class ConnectorView:
     # ``domain.pricing.codec`` shows them (amounts as decimal strings); None: no tariff.
     price: dict[str, Any] | None = None
     running_cost: dict[str, Any] | None = None
+    session_started_s: float | None = None  # wall time the open session started (UTC s)
 
 
 @dataclass(frozen=True, slots=True)

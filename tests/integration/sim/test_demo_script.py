@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,15 @@ def _wait_for(path: Path, text: str, within_s: float, demo: subprocess.Popen[byt
         time.sleep(0.2)
 
 
+def _display_answers(said: str) -> None:
+    """The display URL the demo prints serves the demo site's page."""
+    url = re.search(r"site display: (http://\S+/display)", said)
+    assert url is not None, said
+    with urllib.request.urlopen(url[1], timeout=10) as response:
+        page = response.read().decode()
+    assert "Charging at demo-site" in page and 'data-connector="keba:1"' in page, page
+
+
 @pytest.mark.parametrize("victim", ["daemon", "sim"])
 def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
     state = tmp_path / "state"
@@ -53,7 +64,8 @@ def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
             start_new_session=True,
         )
     try:
-        _wait_for(err, "daemon running", 120, demo)
+        _wait_for(err, "site display: ", 120, demo)
+        _display_answers(err.read_text(errors="replace"))
         pids = {name: int((state / f"{name}.pid").read_text()) for name in PARTS}
         os.kill(pids[victim], signal.SIGKILL)
         assert demo.wait(timeout=90) == 1

@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     # the simulator serves register maps (drivers' profiles) and its bench CSMS reuses the
     # uplink's clock and ocpp entry points
     "sim": {"sim", "drivers", "domain", "config", "log", "uplink", "api"},
-    "cli": {"__init__", "cli", "app", "api", "config", "drivers", "log", "sim", "storage"},
+    "cli": {"__init__", "cli", "app", "api", "config", "drivers", "log", "sim", "storage", "web"},
     "__main__": {"cli"},
     "log": set(),
     "systemd": set(),
@@ -50,6 +50,7 @@ ALLOWED: dict[str, set[str]] = {
         "systemd",
         "telemetry",
         "uplink",
+        "web",
     },
 }
 
@@ -65,8 +66,9 @@ OWNERS: dict[str, set[str]] = {
     # the drivers speak Modbus with their own client; pymodbus only serves the simulator
     "pymodbus": {"sim"},
     # api: the status socket's HTTP server; uplink: the GetDiagnostics upload (HTTP client);
-    # sim: its control interface; web: the site display and REST API (to come)
+    # sim: its control interface; web: the site display, REST API and metrics
     "aiohttp": {"api", "uplink", "sim", "web"},
+    "prometheus_client": {"web"},
     "structlog": {"log"},
 }
 # The domain decides; it never waits, opens, reads a clock or a setting.

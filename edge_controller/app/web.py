@@ -1,0 +1,33 @@
+"""The web faces in the site: what the display needs from the config, and the server."""
+
+from __future__ import annotations
+
+from edge_controller.app.views import SiteViews
+from edge_controller.config.settings import Settings
+from edge_controller.web import DisplayHub, DisplaySetup, StartWay, WebServer, build_app
+
+
+def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[StartWay, ...]]:
+    """How a driver starts at each connector: free vend, a card reader that serves it, the
+    operator's app (a CSMS that can start it)."""
+    free = settings.ocpp.authorization.free_vend_id_tag is not None
+    ways: dict[str, tuple[StartWay, ...]] = {}
+    for cid in connector_ids:
+        charger = cid.rsplit(":", 1)[0]
+        card = any(
+            cid in reader.connectors or charger in reader.connectors
+            for reader in settings.readers.values()
+        )
+        found = [StartWay.FREE] if free else []
+        found += [StartWay.CARD] if card and not free else []
+        found += [StartWay.APP] if settings.ocpp.enabled and not free else []
+        ways[cid] = tuple(found)
+    return ways
+
+
+def build_web(settings: Settings, views: SiteViews, connector_ids: list[str]) -> WebServer:
+    setup = DisplaySetup(
+        settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
+    )
+    hub = DisplayHub(views, setup, settings.web.push_interval_s)
+    return WebServer(settings.web, hub, build_app(settings.web, hub))

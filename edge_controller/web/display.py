@@ -1,0 +1,162 @@
+"""The site display: ``/display``, ``/display/<connector>`` and their live stream.
+
+One hub follows the control loop's snapshots and renders each language's update once per
+snapshot; every open page gets that update as a server-sent event (a slow page skips to the
+latest: its mailbox holds one update). Nothing here can change the site."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from edge_controller.domain.snapshot import SiteView
+from edge_controller.log import get_logger
+from edge_controller.web.display_model import DisplaySetup, display_model
+from edge_controller.web.i18n import pick_language, text
+from edge_controller.web.pages import display_page, message_page
+from edge_controller.web.ports import SiteSource
+
+log = get_logger("web")
+
+MAX_STREAMS = 1000  # open display streams at once; more are refused (503)
+KEEPALIVE_S = 15.0  # a comment line keeps proxies and the browser from timing out
+
+
+class DisplayHub:
+    """The latest view and, per language, its rendered update; a new version per snapshot."""
+
+    def __init__(
+        self,
+        source: SiteSource,
+        setup: DisplaySetup,
+        push_interval_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._source, self._setup = source, setup
+        self._interval_s, self._clock = push_interval_s, clock
+        self._view: SiteView | None = None
+        self._now_s = 0.0
+        self._rendered: dict[tuple[str, str | None], bytes] = {}
+        self._changed = asyncio.Event()
+        self.version = 0
+        self.streams = 0
+
+    @property
+    def setup(self) -> DisplaySetup:
+        return self._setup
+
+    def view(self) -> SiteView:
+        return self._view if self._view is not None else self._source.current()
+
+    def model(self, language: str, only: str | None = None) -> dict[str, Any]:
+        return display_model(self.view(), self._setup, language, self._clock(), only)
+
+    def update(self, language: str, only: str | None) -> bytes:
+        """The server-sent event for this version (rendered once per language and page)."""
+        key = (language, only)
+        event = self._rendered.get(key)
+        if event is None:
+            now_s = self._now_s if self._view is not None else self._clock()
+            model = display_model(self.view(), self._setup, language, now_s, only)
+            data = json.dumps(model, separators=(",", ":"), allow_nan=False)
+            event = f"id: {self.version}\ndata: {data}\n\n".encode()
+            self._rendered[key] = event
+        return event
+
+    def publish(self, view: SiteView) -> None:
+        self._view, self._now_s = view, self._clock()
+        self._rendered = {}
+        self.version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def changed(self, seen: int, within_s: float) -> bool:
+        """Wait until a version after ``seen`` exists (False: none within ``within_s``)."""
+        if self.version != seen:
+            return True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within_s):
+                await self._changed.wait()
+                return True
+        return False
+
+    async def run(self) -> None:
+        """Every snapshot is published; without one for ``push_interval_s`` (a slow tick) the
+        current view is, so the running time of a session moves on."""
+        while True:
+            try:
+                async with asyncio.timeout(self._interval_s):
+                    view = await self._source.next_view()
+            except TimeoutError:
+                view = self._source.current()
+            self.publish(view)
+
+
+def _language(request: web.Request) -> str:
+    return pick_language(request.headers.get("Accept-Language"), request.query.get("lang"))
+
+
+def _connector(hub: DisplayHub, request: web.Request) -> str | None:
+    """The connector named in the path or query, or None for the whole site; 404 if unknown."""
+    cid = request.match_info.get("connector") or request.query.get("connector")
+    if cid is None:
+        return None
+    known = hub.setup.connectors or tuple(c.connector_id for c in hub.view().connectors)
+    if cid not in known:
+        lang = _language(request)
+        page = message_page(lang, text(lang, "all"), text(lang, "unknown_connector", name=cid))
+        raise web.HTTPNotFound(text=page, content_type="text/html")
+    return cid
+
+
+class DisplayRoutes:
+    def __init__(self, hub: DisplayHub) -> None:
+        self._hub = hub
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_get("/display", self.page)
+        app.router.add_get("/display/events", self.events)
+        app.router.add_get("/display/{connector}", self.page)
+
+    async def page(self, request: web.Request) -> web.Response:
+        only = _connector(self._hub, request)
+        lang = _language(request)
+        html = display_page(self._hub.model(lang, only), lang, only)
+        return web.Response(
+            text=html,
+            content_type="text/html",
+            headers={"Content-Language": lang, "Vary": "Accept-Language"},
+        )
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        only = _connector(self._hub, request)
+        lang = _language(request)
+        if self._hub.streams >= MAX_STREAMS:
+            raise web.HTTPServiceUnavailable(text="too many display streams")
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        self._hub.streams += 1
+        try:
+            await self._stream(response, lang, only)
+        except ConnectionResetError:
+            pass  # the page went away
+        finally:
+            self._hub.streams -= 1
+        return response
+
+    async def _stream(self, response: web.StreamResponse, lang: str, only: str | None) -> None:
+        seen = -1
+        while True:
+            if seen != self._hub.version:
+                seen = self._hub.version
+                await response.write(self._hub.update(lang, only))
+            elif not await self._hub.changed(seen, KEEPALIVE_S):
+                await response.write(b": keepalive\n\n")

@@ -1,0 +1,160 @@
+"""What the site display shows, computed from the site's status view (pure: time is an
+argument). The page and its live updates carry the same model, so what a driver sees is exactly
+what the view says; the raw figures travel beside the words for anyone who checks them."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.web.i18n import text
+
+
+class DisplayState(enum.StrEnum):
+    FREE = "free"
+    OCCUPIED = "occupied"
+    CHARGING = "charging"
+    OUT_OF_ORDER = "out_of_order"
+    STARTING = "starting"  # the site controller has not read this connector yet
+
+
+class StartWay(enum.StrEnum):
+    """How a driver starts charging at a connector (in the order the page lists them)."""
+
+    FREE = "free"  # free vend: plugging in is enough
+    CARD = "card"  # an RFID reader serves this connector
+    APP = "app"  # the CSMS can start it (remote start from the operator's app)
+
+
+_STATE: dict[Availability, tuple[DisplayState, str | None]] = {
+    Availability.AVAILABLE: (DisplayState.FREE, None),
+    Availability.PREPARING: (DisplayState.OCCUPIED, "detail.preparing"),
+    Availability.CHARGING: (DisplayState.CHARGING, None),
+    Availability.SUSPENDED_EV: (DisplayState.OCCUPIED, "detail.suspended"),
+    Availability.SUSPENDED_EVSE: (DisplayState.OCCUPIED, "detail.suspended"),
+    Availability.FINISHING: (DisplayState.OCCUPIED, "detail.finishing"),
+    Availability.RESERVED: (DisplayState.OCCUPIED, "detail.reserved"),
+    Availability.UNAVAILABLE: (DisplayState.OUT_OF_ORDER, "detail.unavailable"),
+    Availability.FAULTED: (DisplayState.OUT_OF_ORDER, None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DisplaySetup:
+    """What the page needs beyond the live view: the site's name and how each connector is
+    started (from the config)."""
+
+    site_name: str
+    connectors: tuple[str, ...] = ()  # every configured connector, in the page's order
+    start_ways: Mapping[str, tuple[StartWay, ...]] = field(default_factory=dict)
+
+
+def display_state(view: ConnectorView) -> tuple[DisplayState, str | None]:
+    """The state a driver sees and the detail key that explains it (None: nothing to add)."""
+    state, detail = _STATE[view.availability]
+    if view.fault_text is not None and state is not DisplayState.CHARGING:
+        return DisplayState.OUT_OF_ORDER, None
+    return state, detail
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def format_kw(power_w: float | None, language: str) -> str:
+    if power_w is None:
+        return text(language, "none")
+    return _decimal(f"{max(power_w, 0.0) / 1000:.1f}", language) + " kW"
+
+
+def format_kwh(energy_wh: float | None, language: str) -> str:
+    if energy_wh is None:
+        return text(language, "none")
+    return _decimal(f"{max(energy_wh, 0.0) / 1000:.2f}", language) + " kWh"
+
+
+def format_duration(seconds: float | None, language: str) -> str:
+    if seconds is None:
+        return text(language, "none")
+    minutes = int(max(seconds, 0.0) // 60)
+    return f"{minutes // 60}:{minutes % 60:02d} h"
+
+
+def _decimal(number: str, language: str) -> str:
+    return number.replace(".", ",") if language == "de" else number
+
+
+def connector_model(
+    view: ConnectorView, setup: DisplaySetup, language: str, now_s: float
+) -> dict[str, Any]:
+    state, detail = display_state(view)
+    in_session = view.session_id is not None
+    power_w = _finite(view.power_w) if state is not DisplayState.OUT_OF_ORDER else None
+    energy_wh = _finite(view.session_energy_wh) if in_session else None
+    started = _finite(view.session_started_s) if in_session else None
+    elapsed_s = max(now_s - started, 0.0) if started is not None else None
+    ways = setup.start_ways.get(view.connector_id, ())
+    return {
+        "id": view.connector_id,
+        "state": state.value,
+        "state_text": text(language, f"state.{state.value}"),
+        "detail_text": text(language, detail) if detail is not None else "",
+        "help_text": (
+            text(language, "help.out_of_order") if state is DisplayState.OUT_OF_ORDER else ""
+        ),
+        "power_w": power_w,
+        "power_text": format_kw(power_w, language),
+        "session": in_session,
+        "energy_wh": energy_wh,
+        "energy_text": format_kwh(energy_wh, language),
+        "elapsed_s": None if elapsed_s is None else round(elapsed_s),
+        "elapsed_text": format_duration(elapsed_s, language),
+        "start_texts": [text(language, f"how.{way.value}") for way in ways],
+        "at_s": view.at_s,
+    }
+
+
+def display_model(
+    view: SiteView,
+    setup: DisplaySetup,
+    language: str,
+    now_s: float,
+    only: str | None = None,
+) -> dict[str, Any]:
+    """The whole display (or one connector of it, ``only``) in ``language``: every configured
+    connector, those not read yet as starting."""
+    seen = {c.connector_id: c for c in view.connectors}
+    ids = setup.connectors or tuple(seen)
+    connectors = [
+        connector_model(seen[cid], setup, language, now_s)
+        if cid in seen
+        else _starting(cid, setup, language)
+        for cid in ids
+        if only is None or cid == only
+    ]
+    return {"site": setup.site_name, "at_s": view.at_s, "connectors": connectors}
+
+
+def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str, Any]:
+    none = text(language, "none")
+    ways = setup.start_ways.get(connector_id, ())
+    return {
+        "id": connector_id,
+        "state": DisplayState.STARTING.value,
+        "state_text": text(language, "state.starting"),
+        "detail_text": "",
+        "help_text": "",
+        "power_w": None,
+        "power_text": none,
+        "session": False,
+        "energy_wh": None,
+        "energy_text": none,
+        "elapsed_s": None,
+        "elapsed_text": none,
+        "start_texts": [text(language, f"how.{way.value}") for way in ways],
+        "at_s": None,
+    }

@@ -1,0 +1,138 @@
+"""The display's words in English and German, and the language a browser asks for.
+
+``Accept-Language`` is read bounded (its first 32 entries, 512 characters): a hostile header
+costs no more than a normal one. Unknown or unsupported languages get English.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "de")
+DEFAULT_LANGUAGE = "en"
+_MAX_HEADER_CHARS = 512
+_MAX_ENTRIES = 32
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Charging at {site}",
+        "connector": "Charger {name}",
+        "state.free": "Free",
+        "state.occupied": "Occupied",
+        "state.charging": "Charging",
+        "state.out_of_order": "Out of order",
+        "state.starting": "Starting...",
+        "detail.reserved": "Reserved",
+        "detail.preparing": "Waiting for the car or a card",
+        "detail.suspended": "Paused, the car is connected",
+        "detail.finishing": "Finished, please unplug",
+        "detail.unavailable": "Not available at the moment",
+        "power": "Power now",
+        "energy": "Energy this session",
+        "time": "Time this session",
+        "how": "How to start",
+        "how.card": "Hold your charging card to the reader",
+        "how.app": "Start it in your charging app",
+        "how.free": "Plug in: charging starts by itself",
+        "help.out_of_order": "This charger does not work at the moment. Please use another "
+        "one and report the problem below.",
+        "help.wrong": "Something wrong?",
+        "report": "Report a problem",
+        "live": "Live",
+        "stale": "Connection lost, reconnecting...",
+        "all": "All chargers",
+        "none": "-",
+        "unknown_connector": "There is no charger {name} at this site.",
+        "report.title": "Report a problem",
+        "report.connector": "Charger",
+        "report.kind": "What is wrong?",
+        "report.kind.cable": "Cable or plug",
+        "report.kind.card_refused": "My card was refused",
+        "report.kind.no_power": "It does not charge",
+        "report.kind.damaged": "Something is damaged",
+        "report.kind.other": "Something else",
+        "report.text": "Tell us more (optional)",
+        "report.send": "Send report",
+        "report.thanks": "Thank you. Your report was received.",
+        "report.reference": "Your reference number",
+        "report.back": "Back to the chargers",
+        "report.too_many": "Too many reports from this device. Please try again later.",
+        "report.invalid": "Please choose a charger and what is wrong.",
+    },
+    "de": {
+        "title": "Laden bei {site}",
+        "connector": "Ladepunkt {name}",
+        "state.free": "Frei",
+        "state.occupied": "Belegt",
+        "state.charging": "Lädt",
+        "state.out_of_order": "Außer Betrieb",
+        "state.starting": "Startet...",
+        "detail.reserved": "Reserviert",
+        "detail.preparing": "Wartet auf das Fahrzeug oder eine Karte",
+        "detail.suspended": "Pausiert, das Fahrzeug ist angeschlossen",
+        "detail.finishing": "Beendet, bitte Kabel abziehen",
+        "detail.unavailable": "Zurzeit nicht verfügbar",
+        "power": "Leistung jetzt",
+        "energy": "Energie dieser Ladung",
+        "time": "Dauer dieser Ladung",
+        "how": "So starten Sie",
+        "how.card": "Halten Sie Ihre Ladekarte an das Lesegerät",
+        "how.app": "Starten Sie in Ihrer Lade-App",
+        "how.free": "Einstecken: das Laden beginnt von selbst",
+        "help.out_of_order": "Dieser Ladepunkt funktioniert gerade nicht. Bitte nutzen Sie "
+        "einen anderen und melden Sie das Problem unten.",
+        "help.wrong": "Stimmt etwas nicht?",
+        "report": "Problem melden",
+        "live": "Live",
+        "stale": "Verbindung unterbrochen, verbinde neu...",
+        "all": "Alle Ladepunkte",
+        "none": "-",
+        "unknown_connector": "An diesem Standort gibt es keinen Ladepunkt {name}.",
+        "report.title": "Problem melden",
+        "report.connector": "Ladepunkt",
+        "report.kind": "Was ist los?",
+        "report.kind.cable": "Kabel oder Stecker",
+        "report.kind.card_refused": "Meine Karte wurde abgelehnt",
+        "report.kind.no_power": "Es lädt nicht",
+        "report.kind.damaged": "Etwas ist beschädigt",
+        "report.kind.other": "Etwas anderes",
+        "report.text": "Beschreibung (freiwillig)",
+        "report.send": "Meldung senden",
+        "report.thanks": "Danke. Ihre Meldung ist eingegangen.",
+        "report.reference": "Ihre Vorgangsnummer",
+        "report.back": "Zurück zu den Ladepunkten",
+        "report.too_many": "Zu viele Meldungen von diesem Gerät. Bitte später erneut versuchen.",
+        "report.invalid": "Bitte wählen Sie einen Ladepunkt und was los ist.",
+    },
+}
+
+
+def text(language: str, key: str, **values: str) -> str:
+    words = TEXTS.get(language, TEXTS[DEFAULT_LANGUAGE])[key]
+    return words.format(**values) if values else words
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                return 0.0
+            return q if 0.0 <= q <= 1.0 else 0.0
+    return 1.0
+
+
+def pick_language(accept_language: str | None, override: str | None = None) -> str:
+    """``override`` (the page's ``?lang=``) if supported, else the best supported language of
+    the browser's ``Accept-Language`` (by quality, then order), else English."""
+    if override in LANGUAGES:
+        return str(override)
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    entries = (accept_language or "")[:_MAX_HEADER_CHARS].split(",")[:_MAX_ENTRIES]
+    for entry in entries:
+        tag, *params = entry.split(";")
+        primary = tag.strip().lower().split("-", 1)[0]
+        q = _quality(params)
+        if primary in LANGUAGES and q > best_q:
+            best, best_q = primary, q
+    return best

@@ -1,0 +1,91 @@
+"""The display's HTML, rendered on the server from the display model. Every text goes through
+``html.escape``; the page loads nothing but its own stylesheet and script (no external assets:
+a site without internet shows it all)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from edge_controller.web.i18n import text
+
+_HEAD = (
+    '<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<title>{title}</title><link rel="stylesheet" href="/static/display.css"></head>'
+)
+
+
+def _page(lang: str, title: str, body: str, script: bool = False) -> str:
+    tail = '<script src="/static/display.js"></script>' if script else ""
+    return _HEAD.format(lang=lang, title=escape(title)) + f"<body>{body}{tail}</body></html>"
+
+
+def report_link(connector_id: str | None, lang: str) -> str:
+    query = f"?connector={quote(connector_id, safe='')}&lang={lang}" if connector_id else ""
+    return f"/display/report{query or f'?lang={lang}'}"
+
+
+def _row(label: str, field: str, value: str, css: str = "") -> str:
+    extra = f' class="{css}"' if css else ""
+    return (
+        f'<div{extra}><dt>{escape(label)}</dt><dd data-field="{field}">{escape(value)}</dd></div>'
+    )
+
+
+def _at(at_s: float | None) -> str:
+    return "" if at_s is None else repr(at_s)
+
+
+def connector_card(c: dict[str, Any], lang: str) -> str:
+    cid = c["id"]
+    ways = "".join(f"<li>{escape(w)}</li>" for w in c["start_texts"])
+    how = (
+        f'<div class="how"><h3>{escape(text(lang, "how"))}</h3><ul>{ways}</ul></div>'
+        if ways
+        else ""
+    )
+    rows = (
+        _row(text(lang, "power"), "power_text", c["power_text"])
+        + _row(text(lang, "energy"), "energy_text", c["energy_text"], "session")
+        + _row(text(lang, "time"), "elapsed_text", c["elapsed_text"], "session")
+    )
+    return (
+        f'<section class="card" data-connector="{escape(cid)}" data-state="{c["state"]}" '
+        f'data-session="{str(c["session"]).lower()}" data-at="{_at(c["at_s"])}">'
+        f'<h2><a href="/display/{quote(cid, safe=":")}?lang={lang}">'
+        f"{escape(text(lang, 'connector', name=cid))}</a></h2>"
+        f'<p class="state" data-field="state_text">{escape(c["state_text"])}</p>'
+        f'<p class="detail" data-field="detail_text">{escape(c["detail_text"])}</p>'
+        f"<dl>{rows}</dl>{how}"
+        f'<p class="help" data-field="help_text">{escape(c["help_text"])}</p>'
+        f'<p class="wrong">{escape(text(lang, "help.wrong"))} '
+        f'<a class="button" href="{escape(report_link(cid, lang))}">'
+        f"{escape(text(lang, 'report'))}</a></p></section>"
+    )
+
+
+def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
+    title = text(lang, "title", site=model["site"])
+    events = f"/display/events?lang={lang}" + (f"&connector={quote(only, safe='')}" if only else "")
+    cards = "".join(connector_card(c, lang) for c in model["connectors"])
+    back = (
+        f'<nav><a href="/display?lang={lang}">{escape(text(lang, "all"))}</a></nav>' if only else ""
+    )
+    body = (
+        f'<header><h1>{escape(title)}</h1><span id="live" class="live" '
+        f'data-live="{escape(text(lang, "live"))}" data-stale="{escape(text(lang, "stale"))}">'
+        f"{escape(text(lang, 'live'))}</span></header>{back}"
+        f'<main class="grid" data-events="{escape(events)}">{cards}</main>'
+    )
+    return _page(lang, title, body, script=True)
+
+
+def message_page(lang: str, title: str, message: str) -> str:
+    body = (
+        f"<header><h1>{escape(title)}</h1></header><main><p>{escape(message)}</p>"
+        f'<p><a class="button" href="/display?lang={lang}">{escape(text(lang, "all"))}</a></p>'
+        "</main>"
+    )
+    return _page(lang, title, body)

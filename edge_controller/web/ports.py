@@ -1,0 +1,24 @@
+"""What the web needs from the site, as small Protocols; ``app/`` wires the real services."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from edge_controller.domain.commands import Command, CommandResult
+from edge_controller.domain.snapshot import SiteView
+
+
+class SiteSource(Protocol):
+    def current(self) -> SiteView:
+        """The site's status view now."""
+        ...
+
+    async def next_view(self) -> SiteView:
+        """Wait for the control loop's next snapshot."""
+        ...
+
+
+class CommandPort(Protocol):
+    async def submit(self, command: Command) -> CommandResult:
+        """The one command port (``app.commands.CommandRouter``)."""
+        ...

@@ -1,0 +1,133 @@
+"""The web server: one aiohttp application for the site display (and, on the same port, the
+REST API and metrics), run as a daemon service.
+
+Every response carries a strict Content-Security-Policy (our own scripts and styles only);
+every client address has a request budget per minute (429 beyond); bodies over
+``web.max_body_bytes`` are refused (413)."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from edge_controller.config.settings import WebSettings
+from edge_controller.log import get_logger
+from edge_controller.web.display import DisplayHub, DisplayRoutes
+from edge_controller.web.limits import RateLimit
+
+log = get_logger("web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
+REQUEST_BUDGET_KEY = "edge_controller.web.requests"
+
+
+def client_key(request: web.Request) -> str:
+    """The client's address (the server is reached directly, not through a proxy)."""
+    return request.remote or "unknown"
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    folder = resources.files("edge_controller.web") / "static"
+    files = {}
+    for entry in folder.iterdir():
+        suffix = Path(entry.name).suffix
+        if suffix in STATIC_TYPES:
+            files[entry.name] = (entry.read_bytes(), STATIC_TYPES[suffix])
+    return files
+
+
+def _static_handler(files: dict[str, tuple[bytes, str]]) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        found = files.get(request.match_info["name"])
+        if found is None:
+            raise web.HTTPNotFound()
+        body, content_type = found
+        return web.Response(
+            body=body, content_type=content_type, headers={"Cache-Control": "max-age=300"}
+        )
+
+    return serve
+
+
+def _middlewares(budget: RateLimit) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+    @web.middleware
+    async def limit_and_harden(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not budget.allow(client_key(request), time.monotonic()):
+            response: web.StreamResponse = web.json_response(
+                {"code": "too_many_requests", "message": "request budget exceeded"}, status=429
+            )
+            response.headers["Retry-After"] = "60"
+        else:
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                response = exc
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return [limit_and_harden]
+
+
+def build_app(settings: WebSettings, hub: DisplayHub) -> web.Application:
+    budget = RateLimit(settings.requests_per_minute, 60.0)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=_middlewares(budget))
+    DisplayRoutes(hub).add_to(app)
+    app.router.add_get("/static/{name}", _static_handler(_static_files()))
+    app.router.add_get("/", _to_display)
+    return app
+
+
+async def _to_display(_request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/display")
+
+
+def tls_context(settings: WebSettings) -> ssl.SSLContext | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context
+
+
+def urls(settings: WebSettings) -> dict[str, str]:
+    """Where each face is served (for logs and ``make run``)."""
+    scheme = "https" if settings.tls else "http"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    base = f"{scheme}://{host}:{settings.port}"
+    return {"display": f"{base}/display"}
+
+
+class WebServer:
+    """The daemon service: serves the application until cancelled."""
+
+    def __init__(self, settings: WebSettings, hub: DisplayHub, app: web.Application) -> None:
+        self._settings, self._hub, self._app = settings, hub, app
+
+    async def run(self) -> None:
+        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            site = web.TCPSite(
+                runner,
+                self._settings.host,
+                self._settings.port,
+                ssl_context=tls_context(self._settings),
+                reuse_address=True,
+            )
+            await site.start()
+            log.info("web serving", **urls(self._settings))
+            await self._hub.run()
+        finally:
+            await runner.cleanup()

@@ -1,0 +1,34 @@
+// Live updates of the site display: one server-sent event per change carries the display
+// model; every card and field on the page is filled from it. No other script, no libraries.
+"use strict";
+(function () {
+  var main = document.querySelector("main[data-events]");
+  var live = document.getElementById("live");
+  if (!main) return;
+  function setLive(ok) {
+    live.textContent = ok ? live.dataset.live : live.dataset.stale;
+    live.classList.toggle("stale", !ok);
+  }
+  function apply(model) {
+    model.connectors.forEach(function (c) {
+      var card = main.querySelector('section[data-connector="' + CSS.escape(c.id) + '"]');
+      if (!card) return;
+      card.dataset.state = c.state;
+      card.dataset.session = c.session ? "true" : "false";
+      card.dataset.at = c.at_s === null ? "" : String(c.at_s);
+      card.dataset.powerW = c.power_w === null ? "" : String(c.power_w);
+      card.dataset.energyWh = c.energy_wh === null ? "" : String(c.energy_wh);
+      card.querySelectorAll("[data-field]").forEach(function (el) {
+        var value = c[el.dataset.field];
+        el.textContent = value === null || value === undefined ? "" : String(value);
+      });
+    });
+    main.dataset.at = String(model.at_s);
+  }
+  var source = new EventSource(main.dataset.events);
+  source.onmessage = function (event) {
+    setLive(true);
+    apply(JSON.parse(event.data));
+  };
+  source.onerror = function () { setLive(false); };
+})();

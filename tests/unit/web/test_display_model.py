@@ -1,0 +1,118 @@
+"""The display model from a status view: states, figures and words in both languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.web.display_model import (
+    DisplaySetup,
+    DisplayState,
+    StartWay,
+    display_model,
+    display_state,
+)
+from edge_controller.web.pages import display_page
+
+NOW_S = 1_800_000_000.0
+SETUP = DisplaySetup("lot", (), {"a:1": (StartWay.CARD, StartWay.APP)})
+
+
+def connector(availability: Availability, **extra: object) -> ConnectorView:
+    return ConnectorView("a:1", availability, 16.0, "max", at_s=NOW_S - 0.5, **extra)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("availability", "state"),
+    [
+        (Availability.AVAILABLE, DisplayState.FREE),
+        (Availability.PREPARING, DisplayState.OCCUPIED),
+        (Availability.CHARGING, DisplayState.CHARGING),
+        (Availability.SUSPENDED_EV, DisplayState.OCCUPIED),
+        (Availability.SUSPENDED_EVSE, DisplayState.OCCUPIED),
+        (Availability.FINISHING, DisplayState.OCCUPIED),
+        (Availability.RESERVED, DisplayState.OCCUPIED),
+        (Availability.UNAVAILABLE, DisplayState.OUT_OF_ORDER),
+        (Availability.FAULTED, DisplayState.OUT_OF_ORDER),
+    ],
+)
+def test_every_availability_has_a_state_a_driver_understands(
+    availability: Availability, state: DisplayState
+) -> None:
+    assert display_state(connector(availability))[0] is state
+
+
+def test_a_free_connector_with_a_fault_is_out_of_order() -> None:
+    assert display_state(connector(Availability.AVAILABLE, fault_text="RCD"))[0] is (
+        DisplayState.OUT_OF_ORDER
+    )
+
+
+def test_a_session_shows_power_energy_and_time_in_german() -> None:
+    view = connector(
+        Availability.CHARGING,
+        power_w=11_040.0,
+        session_energy_wh=3_456.0,
+        session_id="7",
+        session_started_s=NOW_S - 3_725,
+    )
+    model = display_model(SiteView("s", None, 63.0, None, None, (view,)), SETUP, "de", NOW_S)
+    (c,) = model["connectors"]
+    assert (c["state"], c["state_text"]) == ("charging", "Lädt")
+    assert (c["power_w"], c["power_text"]) == (11_040.0, "11,0 kW")
+    assert (c["energy_wh"], c["energy_text"]) == (3_456.0, "3,46 kWh")
+    assert (c["elapsed_s"], c["elapsed_text"]) == (3_725, "1:02 h")
+    assert c["start_texts"] == [
+        "Halten Sie Ihre Ladekarte an das Lesegerät",
+        "Starten Sie in Ihrer Lade-App",
+    ]
+    assert c["at_s"] == NOW_S - 0.5
+
+
+def test_without_a_session_no_energy_or_time_and_out_of_order_has_no_power() -> None:
+    free = connector(Availability.AVAILABLE, power_w=0.0, session_energy_wh=5.0)
+    (c,) = display_model(SiteView("s", None, 63.0, None, None, (free,)), SETUP, "en", NOW_S)[
+        "connectors"
+    ]
+    assert (c["session"], c["energy_wh"], c["elapsed_s"], c["energy_text"]) == (
+        False, None, None, "-",
+    )  # fmt: skip
+    broken = connector(Availability.FAULTED, power_w=12.0)
+    (c,) = display_model(SiteView("s", None, 63.0, None, None, (broken,)), SETUP, "en", NOW_S)[
+        "connectors"
+    ]
+    assert (c["power_w"], c["power_text"], c["state_text"]) == (None, "-", "Out of order")
+    assert "report the problem" in c["help_text"]
+
+
+def test_one_connector_only_and_non_finite_figures_are_left_out() -> None:
+    views = (
+        connector(Availability.CHARGING, power_w=float("nan"), session_id="1"),
+        ConnectorView("b:1", Availability.AVAILABLE, 0.0, "no vehicle"),
+    )
+    model = display_model(SiteView("s", None, 63.0, None, None, views), SETUP, "en", NOW_S, "a:1")
+    (c,) = model["connectors"]
+    assert (c["id"], c["power_w"], c["power_text"]) == ("a:1", None, "-")
+
+
+def test_a_configured_connector_not_read_yet_is_shown_as_starting() -> None:
+    setup = DisplaySetup("lot", ("a:1", "b:1"), {"b:1": (StartWay.FREE,)})
+    views = (connector(Availability.AVAILABLE),)
+    model = display_model(SiteView("s", None, 63.0, None, None, views), setup, "en", NOW_S)
+    assert [(c["id"], c["state"]) for c in model["connectors"]] == [
+        ("a:1", "free"),
+        ("b:1", "starting"),
+    ]
+    starting = model["connectors"][1]
+    assert (starting["state_text"], starting["at_s"]) == ("Starting...", None)
+    assert starting["start_texts"] == ["Plug in: charging starts by itself"]
+
+
+def test_the_page_escapes_what_it_shows() -> None:
+    setup = DisplaySetup("<b>lot</b>", ("a:1",))
+    views = (connector(Availability.AVAILABLE),)
+    model = display_model(SiteView("s", None, 63.0, None, None, views), setup, "en", NOW_S)
+    html = display_page(model, "en", None)
+    assert "<b>lot</b>" not in html and "&lt;b&gt;lot&lt;/b&gt;" in html
+    assert 'data-connector="a:1"' in html and f'data-at="{NOW_S - 0.5!r}"' in html
+    assert "http" not in html  # nothing from elsewhere: only our own /static files
