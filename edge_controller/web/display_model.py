@@ -88,6 +88,37 @@ def _decimal(number: str, language: str) -> str:
     return number.replace(".", ",") if language == "de" else number
 
 
+def price_text(price: Mapping[str, Any] | None, language: str) -> str:
+    """The price of a session starting now (tax included), as the tariff gives it; empty
+    without a tariff."""
+    if price is None:
+        return ""
+    currency = str(price["currency"])
+    parts = []
+    if price.get("per_kwh") is not None:
+        parts.append(text(language, "price.per_kwh", amount=_decimal(price["per_kwh"], language),
+                          currency=currency))  # fmt: skip
+    if price.get("per_minute_charging") is not None:
+        amount = _decimal(price["per_minute_charging"], language)
+        parts.append(text(language, "price.per_minute", amount=amount, currency=currency))
+    if price.get("per_session") not in (None, "0", "0.00"):
+        amount = _decimal(price["per_session"], language)
+        parts.append(text(language, "price.per_session", amount=amount, currency=currency))
+    if price.get("per_minute_idle") is not None:
+        amount = _decimal(price["per_minute_idle"], language)
+        after = str(int(price.get("idle_after_s") or 0) // 60)
+        key = "price.idle_after" if after != "0" else "price.idle"
+        parts.append(text(language, key, amount=amount, currency=currency, minutes=after))
+    return " · ".join(parts)
+
+
+def cost_text(running_cost: Mapping[str, Any] | None, language: str) -> str:
+    if running_cost is None:
+        return text(language, "none")
+    amount = _decimal(str(running_cost["incl_tax"]), language)
+    return f"{amount} {running_cost['currency']}"
+
+
 def connector_model(
     view: ConnectorView, setup: DisplaySetup, language: str, now_s: float
 ) -> dict[str, Any]:
@@ -114,6 +145,9 @@ def connector_model(
         "elapsed_s": None if elapsed_s is None else round(elapsed_s),
         "elapsed_text": format_duration(elapsed_s, language),
         "start_texts": [text(language, f"how.{way.value}") for way in ways],
+        "price_text": price_text(view.price, language),
+        "cost_incl_tax": view.running_cost["incl_tax"] if view.running_cost else None,
+        "cost_text": cost_text(view.running_cost if in_session else None, language),
         "at_s": view.at_s,
     }
 
@@ -156,5 +190,8 @@ def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str
         "elapsed_s": None,
         "elapsed_text": none,
         "start_texts": [text(language, f"how.{way.value}") for way in ways],
+        "price_text": "",
+        "cost_incl_tax": None,
+        "cost_text": none,
         "at_s": None,
     }

@@ -47,13 +47,16 @@ def connector_card(c: dict[str, Any], lang: str) -> str:
         else ""
     )
     rows = (
-        _row(text(lang, "power"), "power_text", c["power_text"])
+        _row(text(lang, "price"), "price_text", c["price_text"], "price")
+        + _row(text(lang, "power"), "power_text", c["power_text"])
         + _row(text(lang, "energy"), "energy_text", c["energy_text"], "session")
         + _row(text(lang, "time"), "elapsed_text", c["elapsed_text"], "session")
+        + _row(text(lang, "cost"), "cost_text", c["cost_text"], "session cost")
     )
     return (
         f'<section class="card" data-connector="{escape(cid)}" data-state="{c["state"]}" '
-        f'data-session="{str(c["session"]).lower()}" data-at="{_at(c["at_s"])}">'
+        f'data-session="{str(c["session"]).lower()}" data-at="{_at(c["at_s"])}" '
+        f'data-priced="{str(bool(c["price_text"])).lower()}">'
         f'<h2><a href="/display/{quote(cid, safe=":")}?lang={lang}">'
         f"{escape(text(lang, 'connector', name=cid))}</a></h2>"
         f'<p class="state" data-field="state_text">{escape(c["state_text"])}</p>'

@@ -35,13 +35,27 @@ return Array.from(document.querySelectorAll('section[data-connector]')).map(s =>
   energy_text: s.querySelector('[data-field=energy_text]').textContent,
   elapsed_text: s.querySelector('[data-field=elapsed_text]').textContent,
   help_text: s.querySelector('[data-field=help_text]').textContent,
+  price_text: s.querySelector('[data-field=price_text]').textContent,
+  cost_text: s.querySelector('[data-field=cost_text]').textContent,
+  cost_incl_tax: s.dataset.costInclTax,
+  visible_price: s.querySelector('[data-field=price_text]').offsetParent !== null,
   visible_energy: s.querySelector('[data-field=energy_text]').offsetParent !== null,
 }));
 """
 
 
+TARIFF = {
+    "id": "standard",
+    "currency": "EUR",
+    "prices_include_tax": True,
+    "energy": {"prices": [{"price_per_kwh": 0.49}], "tax_rates": [{"name": "VAT", "percent": 19}]},
+    "fixed_fee": {"prices": [{"price": 0.50}], "tax_rates": [{"name": "VAT", "percent": 19}]},
+}
+
+
 def web_config(config: dict[str, Any], broker: Mosquitto) -> dict[str, Any]:
     config["mqtt"] = mqtt_settings(broker)
+    config["tariffs"] = {"default": TARIFF}
     config["web"] = {"enabled": True, "port": free_port(), "push_interval_s": 1.0}
     return config
 
@@ -85,6 +99,16 @@ def agrees(card: dict[str, Any], published: dict[str, Any], language: str) -> li
     energy_wh = _number(card["energy_wh"])
     if energy_wh is not None and round(energy_wh, 1) != published["session_energy_wh"]:
         wrong.append(f"energy {energy_wh} vs {published['session_energy_wh']}")
+    price = published["price"]
+    if price is None or not card["price_text"].startswith(
+        f"{price['per_kwh']} EUR/kWh".replace(".", "," if language == "de" else ".")
+    ):
+        wrong.append(f"price {card['price_text']!r} vs {price}")
+    cost = published["running_cost"]
+    if (cost is None) != (card["cost_incl_tax"] in (None, "")) or (
+        cost is not None and card["cost_incl_tax"] != cost["incl_tax"]
+    ):
+        wrong.append(f"cost {card['cost_incl_tax']!r} vs {cost}")
     if power_w is not None:
         shown = f"{max(power_w, 0) / 1000:.1f}"
         shown = shown.replace(".", ",") if language == "de" else shown
@@ -142,6 +166,7 @@ async def test_the_display_follows_the_site_as_mqtt_shows_it(
                 assert agrees(card, published, "de") == [], (card, published)
                 assert card["session"] == "true" and card["visible_energy"]
             last_card = compared[-1][0]
+            assert last_card["visible_price"] and last_card["cost_text"].endswith(" EUR")
             assert float(last_card["power_w"]) > 1000  # a three-phase EV at >= 6 A
             assert last_card["energy_text"].endswith(" kWh")
             assert last_card["elapsed_text"].endswith(" h")

@@ -18,6 +18,8 @@
       card.dataset.at = c.at_s === null ? "" : String(c.at_s);
       card.dataset.powerW = c.power_w === null ? "" : String(c.power_w);
       card.dataset.energyWh = c.energy_wh === null ? "" : String(c.energy_wh);
+      card.dataset.costInclTax = c.cost_incl_tax === null ? "" : String(c.cost_incl_tax);
+      card.dataset.priced = c.price_text ? "true" : "false";
       card.querySelectorAll("[data-field]").forEach(function (el) {
         var value = c[el.dataset.field];
         el.textContent = value === null || value === undefined ? "" : String(value);

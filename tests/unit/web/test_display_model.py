@@ -116,3 +116,52 @@ def test_the_page_escapes_what_it_shows() -> None:
     assert "<b>lot</b>" not in html and "&lt;b&gt;lot&lt;/b&gt;" in html
     assert 'data-connector="a:1"' in html and f'data-at="{NOW_S - 0.5!r}"' in html
     assert "http" not in html  # nothing from elsewhere: only our own /static files
+
+
+PRICE = {
+    "tariff_id": "standard", "tariff_version": 1, "currency": "EUR", "per_kwh": "0.476",
+    "per_minute_charging": None, "per_session": "0.60", "per_minute_idle": "0.119",
+    "idle_after_s": 3600, "text": "0.476 EUR/kWh",
+}  # fmt: skip
+COST = {
+    "tariff_id": "standard", "tariff_version": 1, "currency": "EUR", "excl_tax": "1.42",
+    "incl_tax": "1.69", "energy_wh": "2300", "until_s": NOW_S - 1,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("language", "price", "cost"),
+    [
+        (
+            "en",
+            "0.476 EUR/kWh · 0.60 EUR per session · "
+            "0.119 EUR/min parked without charging after 60 min",
+            "1.69 EUR",
+        ),
+        (
+            "de",
+            "0,476 EUR/kWh · 0,60 EUR je Ladevorgang · "
+            "0,119 EUR/Min. Standzeit ohne Laden nach 60 Min.",
+            "1,69 EUR",
+        ),
+    ],
+)
+def test_the_price_now_and_the_running_cost_as_the_tariff_gives_them(
+    language: str, price: str, cost: str
+) -> None:
+    view = connector(Availability.CHARGING, session_id="3", price=PRICE, running_cost=COST)
+    (c,) = display_model(SiteView("s", None, 63.0, None, None, (view,)), SETUP, language, NOW_S)[
+        "connectors"
+    ]
+    assert (c["price_text"], c["cost_text"], c["cost_incl_tax"]) == (price, cost, "1.69")
+
+
+def test_without_a_tariff_no_price_is_shown() -> None:
+    (c,) = display_model(
+        SiteView("s", None, 63.0, None, None, (connector(Availability.AVAILABLE),)),
+        SETUP,
+        "en",
+        NOW_S,
+    )["connectors"]
+    assert (c["price_text"], c["cost_text"], c["cost_incl_tax"]) == ("", "-", None)
+    assert 'data-priced="false"' in display_page({"site": "s", "connectors": [c]}, "en", None)
