@@ -16,8 +16,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink import frames
+from edge_controller.uplink.dialect import OCPP16
 
-SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOL = OCPP16.subprotocol  # the one version offered until the 2.x handlers exist
 HANDSHAKE_TIMEOUT_S = 15.0
 
 

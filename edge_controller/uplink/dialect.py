@@ -93,3 +93,20 @@ OCPP21 = Dialect(
     answers=frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR}),
 )
 DIALECTS = {d.version: d for d in (OCPP16, OCPP201, OCPP21)}
+_BY_SUBPROTOCOL = {d.subprotocol: d for d in DIALECTS.values()}
+
+
+class UnknownSubprotocol(ConnectionError):
+    """The connection speaks a subprotocol that is no OCPP version we know (or none we can
+    serve there): the connection is dropped and tried again, as a failed handshake is."""
+
+
+def negotiated(subprotocol: str | None) -> Dialect:
+    """The dialect of the subprotocol the peer chose in the handshake. A CSMS that chose none
+    accepted the only version a charge point offered so far: 1.6."""
+    if subprotocol is None:
+        return OCPP16
+    found = _BY_SUBPROTOCOL.get(subprotocol)
+    if found is None:
+        raise UnknownSubprotocol(f"not an OCPP subprotocol: {subprotocol!r}")
+    return found

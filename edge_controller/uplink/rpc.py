@@ -1,4 +1,5 @@
-"""One OCPP-J RPC endpoint on one websocket, for any OCPP version (its ``Dialect``).
+"""One OCPP-J RPC endpoint on one websocket, for any OCPP version: the subprotocol chosen in
+the handshake decides the ``Dialect`` (message types, error codes) and the schemas.
 
 Outgoing: one CALL in flight at a time, as OCPP-J demands. ``prepare`` frames and schema-checks
 a CALL ahead of its turn; ``exchange`` sends it, runs ``meanwhile`` (the sender builds the next
@@ -29,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 from edge_controller.log import get_logger
 from edge_controller.uplink import frames
-from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, Dialect, Fault
+from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, Fault, negotiated
 from edge_controller.uplink.schemas import Schemas, schemas_for
 
 T = TypeVar("T")
@@ -47,6 +48,9 @@ class Connection(Protocol):
     async def recv(self) -> str | bytes: ...
 
     async def send(self, message: str) -> None: ...
+
+    @property
+    def subprotocol(self) -> str | None: ...
 
 
 class CallFailed(Exception):
@@ -118,14 +122,14 @@ class RpcEndpoint:
     def __init__(
         self,
         connection: Connection,
-        dialect: Dialect,
         handlers: Mapping[str, Handler],
         limits: Limits,
         answered: Callable[[], None] | None = None,
     ) -> None:
-        """``answered``: called after each incoming CALL was answered (or failed to be)."""
-        self.dialect = dialect
-        self.schemas: Schemas = schemas_for(dialect)
+        """``handlers``: by action, for the connection's version. ``answered``: called after
+        each incoming CALL was answered (or failed to be)."""
+        self.dialect = negotiated(connection.subprotocol)
+        self.schemas: Schemas = schemas_for(self.dialect)
         self.log = get_logger("uplink.rpc")
         self._connection = connection
         self._handlers = handlers

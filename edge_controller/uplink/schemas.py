@@ -70,16 +70,21 @@ class Schemas:
             if entry.name.endswith(".json")
         )
 
-    def _file_name(self, action: str, side: str) -> str:
+    def _file_name(self, action: str, side: str) -> str | None:
+        """The schema file's name, None when the version has none for ``action``."""
+        if action.endswith(("Request", "Response")):
+            return None  # a file name, not an action (no action ends so)
         if side == _RESPONSE:
-            return f"{action}Response"
-        # 1.6 names a request schema after its action, the later versions add "Request".
-        return action if self.dialect.version == "1.6" else f"{action}Request"
+            name = f"{action}Response"
+        elif self.dialect.version == "1.6":
+            name = action  # 1.6 names a request schema after its action
+        else:  # later versions add "Request"; a 2.1 SEND (no response) has its action alone
+            name = f"{action}Request" if f"{action}Request" in self._names else action
+        return name if name in self._names else None
 
     def knows(self, action: str) -> bool:
         """Whether the version defines ``action`` (as a request, either way)."""
-        name = self._file_name(action, _REQUEST)
-        return name in self._names and not action.endswith("Response")
+        return self._file_name(action, _REQUEST) is not None
 
     def request_problem(self, action: str, payload: dict[str, Any]) -> Problem | None:
         """None when ``payload`` is a valid request of ``action``."""
@@ -107,7 +112,7 @@ class Schemas:
         if found is not None:
             return found
         name = self._file_name(action, side)
-        if name not in self._names:  # also keeps a peer's action name out of file paths
+        if name is None:  # only names listed in the folder: a peer's action is no path
             return None
         # The 2.x files start with a byte order mark.
         text = (self._folder / "schemas" / f"{name}.json").read_text(encoding="utf-8-sig")

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from edge_controller.uplink.dialect import OCPP16
+from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol
 from edge_controller.uplink.handlers.config import ConfigHandlers
 from edge_controller.uplink.handlers.local_list import LocalListHandlers
 from edge_controller.uplink.handlers.remote import RemoteHandlers
@@ -34,7 +34,9 @@ class EdgeChargePoint(
         self.link = link
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         handlers = {action: _payload_handler(m) for action, m in handlers_of(self).items()}
-        self.rpc = RpcEndpoint(connection, OCPP16, handlers, limits, link.release_staged)
+        self.rpc = RpcEndpoint(connection, handlers, limits, link.release_staged)
+        if self.rpc.dialect is not OCPP16:  # only 1.6 is offered in the handshake so far
+            raise UnknownSubprotocol(f"no 1.6 connection: {connection.subprotocol!r}")
 
     async def call(self, request: Any) -> Any:
         """Send one of the library's request objects; its answer object (raises as
