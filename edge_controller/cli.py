@@ -373,6 +373,31 @@ def cmd_web_password(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from edge_controller.app import selftest
+
+    settings = _load(args.config)
+    if asyncio.run(_daemon_running(settings)):
+        print(
+            "edge-controller selftest: the daemon is running; stop it first "
+            "(systemctl stop edge-controller)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    log.configure("error", "auto", sys.stderr)
+    options = selftest.Options(settle_s=args.settle_s)
+    report = asyncio.run(selftest.run_selftest(settings, options))
+    if args.report is not None:
+        args.report.write_text(selftest.render_html(report), encoding="utf-8")
+        data = json.dumps(selftest.to_json(report), indent=2)
+        args.report.with_suffix(".json").write_text(data + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(selftest.to_json(report), indent=2))
+    else:
+        print(selftest.render_text(report))
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-controller", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-controller {__version__}")
@@ -407,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--record", type=Path, default=None, help="append a trace of the traffic")
     scan.add_argument("--quiet", action="store_true", help="no progress on stderr")
     scan.set_defaults(handler=cmd_scan)
+    selftest = sub.add_parser("selftest", help="prove the site's devices and links (report)")
+    selftest.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    selftest.add_argument("--report", type=Path, default=None, help="write FILE.html and .json")
+    selftest.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    selftest.add_argument(
+        "--settle-s", type=float, default=8.0, help="wait for an EV to follow a pause"
+    )
+    selftest.set_defaults(handler=cmd_selftest)
     status = sub.add_parser("status", help="show the live state of a running daemon")
     status.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
     status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
