@@ -255,6 +255,7 @@ async def build_site(
     if topology is not None:
         core = Core(controller, sessions, views, outbox, db)
         services += build_uplink(settings, topology, link, core)
+    mqtt = None
     if settings.mqtt.enabled:
         from edge_controller.telemetry import MqttService
 
@@ -263,5 +264,5 @@ async def build_site(
     if settings.web.enabled:
         from edge_controller.app.web import build_web
 
-        services.append(build_web(settings, views, list(hw.chargers)))
+        services.append(build_web(settings, views, list(hw.chargers), db, mqtt))
     return services

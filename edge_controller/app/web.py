@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from edge_controller.app.problems import ProblemDesk
 from edge_controller.app.views import SiteViews
 from edge_controller.config.settings import Settings
+from edge_controller.storage.database import Database
+from edge_controller.storage.problems_store import ProblemStore
+from edge_controller.telemetry import MqttService
 from edge_controller.web import DisplayHub, DisplaySetup, StartWay, WebServer, build_app
 
 
@@ -25,9 +29,16 @@ def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[
     return ways
 
 
-def build_web(settings: Settings, views: SiteViews, connector_ids: list[str]) -> WebServer:
+def build_web(
+    settings: Settings,
+    views: SiteViews,
+    connector_ids: list[str],
+    db: Database,
+    mqtt: MqttService | None,
+) -> WebServer:
     setup = DisplaySetup(
         settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
     )
     hub = DisplayHub(views, setup, settings.web.push_interval_s)
-    return WebServer(settings.web, hub, build_app(settings.web, hub))
+    desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None)
+    return WebServer(settings.web, hub, build_app(settings.web, hub, desk))

@@ -165,6 +165,23 @@ CREATE TABLE session_costs (
 CREATE INDEX sessions_by_start ON sessions(start_at_s);
 """
 
+# Problem reports from the site display: stored before the reporter gets its reference.
+_V7_PROBLEM_REPORTS = """
+CREATE TABLE problem_reports (
+    number INTEGER PRIMARY KEY AUTOINCREMENT,
+    submission_id TEXT NOT NULL UNIQUE,
+    connector_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    filed_at_s REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    note TEXT,
+    changed_at_s REAL
+);
+CREATE INDEX problem_reports_open ON problem_reports(state) WHERE state != 'resolved';
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -172,6 +189,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V4_RESERVATIONS,
     _V5_DROP_UNUSED_CONFIG_TABLES,
     _V6_TARIFFS_AND_COSTS,
+    _V7_PROBLEM_REPORTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

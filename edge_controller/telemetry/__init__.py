@@ -5,7 +5,7 @@ Public entry points: :class:`MqttService` (publisher + command receiver), :class
 """
 
 from edge_controller.telemetry.command_port import CommandPort, CommandResult
-from edge_controller.telemetry.events import SessionNotice
+from edge_controller.telemetry.events import ProblemNotice, SessionNotice
 from edge_controller.telemetry.service import MqttService
 
-__all__ = ["CommandPort", "CommandResult", "MqttService", "SessionNotice"]
+__all__ = ["CommandPort", "CommandResult", "MqttService", "ProblemNotice", "SessionNotice"]

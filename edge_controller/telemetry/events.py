@@ -1,4 +1,4 @@
-"""Session start/stop facts as the telemetry publishes them."""
+"""Session start/stop facts and problem reports as the telemetry publishes them."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ class SessionNotice:
     reason: str | None = None
     # The final cost of a stopped session: currency, excl_tax, incl_tax (decimal strings).
     cost: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemNotice:
+    """A problem report was filed (published once, not retained). It carries no reporter."""
+
+    reference: str
+    connector_id: str
+    kind: str
+    text: str
+    source: str
+    at_s: float

@@ -11,7 +11,7 @@ from typing import Any
 from edge_controller.domain.model import Phases3
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.telemetry.advice import fault_advice
-from edge_controller.telemetry.events import SessionNotice
+from edge_controller.telemetry.events import ProblemNotice, SessionNotice
 
 JsonDict = dict[str, Any]
 
@@ -114,5 +114,17 @@ def session_event_payload(event: SessionNotice) -> JsonDict:
         "energy_wh": _num(event.energy_wh, 1),
         "reason": event.reason,
         "cost": event.cost,
+        "at_s": _num(event.at_s, 3),
+    }
+
+
+def problem_event_payload(event: ProblemNotice) -> JsonDict:
+    return {
+        "event": "reported",
+        "reference": event.reference,
+        "connector_id": event.connector_id,
+        "kind": event.kind,
+        "text": event.text,
+        "source": event.source,
         "at_s": _num(event.at_s, 3),
     }

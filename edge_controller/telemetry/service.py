@@ -28,7 +28,7 @@ from edge_controller.telemetry.client_factory import build_client, tls_context
 from edge_controller.telemetry.command_parse import CommandParser
 from edge_controller.telemetry.command_port import CommandPort
 from edge_controller.telemetry.discovery import Discovery
-from edge_controller.telemetry.events import SessionNotice
+from edge_controller.telemetry.events import ProblemNotice, SessionNotice
 from edge_controller.telemetry.outgoing import OutgoingQueue, OutMessage, QueueStats
 from edge_controller.telemetry.receiver import CommandReceiver
 from edge_controller.telemetry.topics import Topics
@@ -156,6 +156,13 @@ class MqttService:
     def publish_device(self, view: DeviceView) -> None:
         topic = self.topics.device_state(view.device_id)
         self._put_state(topic, payloads.encode_json(payloads.device_payload(view)))
+
+    @_contained
+    def publish_problem(self, event: ProblemNotice) -> None:
+        body = payloads.encode_json(payloads.problem_event_payload(event))
+        self._queue.put_event(
+            OutMessage(self.topics.problem_events, body, retain=False, qos=self._settings.qos)
+        )
 
     @_contained
     def publish_session_event(self, event: SessionNotice) -> None:

@@ -47,6 +47,10 @@ class Topics:
         return f"{self.prefix}/sessions/events"
 
     @property
+    def problem_events(self) -> str:
+        return f"{self.prefix}/problems/events"
+
+    @property
     def command_filter(self) -> str:
         return f"{self.prefix}/cmd/+"
 

@@ -98,7 +98,7 @@ class DisplayHub:
             self.publish(view)
 
 
-def _language(request: web.Request) -> str:
+def language_of(request: web.Request) -> str:
     return pick_language(request.headers.get("Accept-Language"), request.query.get("lang"))
 
 
@@ -109,7 +109,7 @@ def _connector(hub: DisplayHub, request: web.Request) -> str | None:
         return None
     known = hub.setup.connectors or tuple(c.connector_id for c in hub.view().connectors)
     if cid not in known:
-        lang = _language(request)
+        lang = language_of(request)
         page = message_page(lang, text(lang, "all"), text(lang, "unknown_connector", name=cid))
         raise web.HTTPNotFound(text=page, content_type="text/html")
     return cid
@@ -126,7 +126,7 @@ class DisplayRoutes:
 
     async def page(self, request: web.Request) -> web.Response:
         only = _connector(self._hub, request)
-        lang = _language(request)
+        lang = language_of(request)
         html = display_page(self._hub.model(lang, only), lang, only)
         return web.Response(
             text=html,
@@ -136,7 +136,7 @@ class DisplayRoutes:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         only = _connector(self._hub, request)
-        lang = _language(request)
+        lang = language_of(request)
         if self._hub.streams >= MAX_STREAMS:
             raise web.HTTPServiceUnavailable(text="too many display streams")
         response = web.StreamResponse(

@@ -17,7 +17,7 @@ _HEAD = (
 )
 
 
-def _page(lang: str, title: str, body: str, script: bool = False) -> str:
+def page(lang: str, title: str, body: str, script: bool = False) -> str:
     tail = '<script src="/static/display.js"></script>' if script else ""
     return _HEAD.format(lang=lang, title=escape(title)) + f"<body>{body}{tail}</body></html>"
 
@@ -82,7 +82,7 @@ def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
         f"{escape(text(lang, 'live'))}</span></header>{back}"
         f'<main class="grid" data-events="{escape(events)}">{cards}</main>'
     )
-    return _page(lang, title, body, script=True)
+    return page(lang, title, body, script=True)
 
 
 def message_page(lang: str, title: str, message: str) -> str:
@@ -91,4 +91,4 @@ def message_page(lang: str, title: str, message: str) -> str:
         f'<p><a class="button" href="/display?lang={lang}">{escape(text(lang, "all"))}</a></p>'
         "</main>"
     )
-    return _page(lang, title, body)
+    return page(lang, title, body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
+from edge_controller.domain.problems import FiledReport, ProblemReport
 from edge_controller.domain.snapshot import SiteView
 
 
@@ -22,3 +23,13 @@ class CommandPort(Protocol):
     async def submit(self, command: Command) -> CommandResult:
         """The one command port (``app.commands.CommandRouter``)."""
         ...
+
+
+class ProblemDesk(Protocol):
+    async def file(self, report: ProblemReport) -> FiledReport:
+        """Store the report (durable when this returns) and tell MQTT and the CSMS."""
+        ...
+
+    async def recent(self, limit: int, open_only: bool) -> list[FiledReport]: ...
+
+    async def open_count(self) -> int: ...

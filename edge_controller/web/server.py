@@ -19,6 +19,8 @@ from edge_controller.config.settings import WebSettings
 from edge_controller.log import get_logger
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.limits import RateLimit
+from edge_controller.web.ports import ProblemDesk
+from edge_controller.web.problems import ProblemRoutes
 
 log = get_logger("web")
 
@@ -26,7 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make a form's Origin "null"
 }
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css"}
 REQUEST_BUDGET_KEY = "edge_controller.web.requests"
@@ -79,9 +81,10 @@ def _middlewares(budget: RateLimit) -> list[Callable[..., Awaitable[web.StreamRe
     return [limit_and_harden]
 
 
-def build_app(settings: WebSettings, hub: DisplayHub) -> web.Application:
+def build_app(settings: WebSettings, hub: DisplayHub, desk: ProblemDesk) -> web.Application:
     budget = RateLimit(settings.requests_per_minute, 60.0)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=_middlewares(budget))
+    ProblemRoutes(hub, desk, settings.reports_per_hour).add_to(app)  # before /display/{id}
     DisplayRoutes(hub).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)

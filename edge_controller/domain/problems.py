@@ -1,0 +1,91 @@
+"""Problem reports from drivers at the site: what may be reported and how it is checked (pure).
+
+A report names a connector and what is wrong; ``other`` needs words. Its reference number is
+``P-`` and its row number (six digits at least): short to read out on a phone call, and it says
+nothing about the reporter."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+
+MAX_TEXT_CHARS = 500
+MAX_SUBMISSION_CHARS = 64
+
+
+class ProblemKind(enum.StrEnum):
+    CABLE = "cable"
+    CARD_REFUSED = "card_refused"
+    NO_POWER = "no_power"
+    DAMAGED = "damaged"
+    OTHER = "other"
+
+
+class ProblemState(enum.StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemReport:
+    """A report as it arrives; ``submission_id`` is the form's one-time id, so the same form sent
+    twice (a double tap, a reload) is one report."""
+
+    connector_id: str
+    kind: ProblemKind
+    text: str
+    submission_id: str
+    source: str = "driver"
+
+
+@dataclass(frozen=True, slots=True)
+class FiledReport:
+    """A stored report: its reference and when it was filed (UTC s)."""
+
+    number: int
+    reference: str
+    report: ProblemReport
+    filed_at_s: float
+    state: ProblemState = ProblemState.OPEN
+    new: bool = True  # False: the same submission was filed before (nothing stored twice)
+
+
+class ReportRefused(ValueError):
+    """Why a report cannot be taken, in plain words for whoever sent it."""
+
+
+def reference(number: int) -> str:
+    return f"P-{number:06d}"
+
+
+def clean_text(raw: str) -> str:
+    """Free text as stored: control characters dropped (newlines and tabs become spaces),
+    whitespace collapsed, at most MAX_TEXT_CHARS characters."""
+    kept = "".join(
+        " " if ch in "\r\n\t" else ch
+        for ch in raw
+        if ch in "\r\n\t" or unicodedata.category(ch)[0] != "C"
+    )
+    return " ".join(kept.split())[:MAX_TEXT_CHARS]
+
+
+def check_report(
+    connector_id: str, kind: str, raw_text: str, submission_id: str, connectors: tuple[str, ...]
+) -> ProblemReport:
+    """The report, or ReportRefused naming what is wrong with it."""
+    if connector_id not in connectors:
+        raise ReportRefused(f"unknown connector {connector_id!r}")
+    try:
+        found = ProblemKind(kind)
+    except ValueError:
+        raise ReportRefused(f"unknown kind of problem {kind!r}") from None
+    if len(raw_text) > 4 * MAX_TEXT_CHARS:
+        raise ReportRefused(f"the text is longer than {MAX_TEXT_CHARS} characters")
+    text = clean_text(raw_text)
+    if found is ProblemKind.OTHER and not text:
+        raise ReportRefused("say what is wrong")
+    if not submission_id or len(submission_id) > MAX_SUBMISSION_CHARS:
+        raise ReportRefused("the form has no valid submission id; reload the page")
+    return ProblemReport(connector_id, found, text, submission_id)

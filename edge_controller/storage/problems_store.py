@@ -1,0 +1,69 @@
+"""Problem reports (schema v7): filed once per submission, then read by operators."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from edge_controller.domain.problems import (
+    FiledReport,
+    ProblemKind,
+    ProblemReport,
+    ProblemState,
+    reference,
+)
+from edge_controller.storage.database import Database
+
+_COLUMNS = "number, submission_id, connector_id, kind, text, source, filed_at_s, state"
+
+
+def _filed(row: sqlite3.Row | tuple[Any, ...], new: bool = False) -> FiledReport:
+    number, submission, connector, kind, text, source, at_s, state = row
+    report = ProblemReport(connector, ProblemKind(kind), text, submission, source)
+    return FiledReport(number, reference(number), report, at_s, ProblemState(state), new)
+
+
+class ProblemStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def file(self, report: ProblemReport, at_s: float) -> FiledReport:
+        """Store ``report`` (committed when this returns); a submission filed before is
+        returned as it was, with ``new`` False."""
+        r = report
+
+        def job(conn: sqlite3.Connection) -> FiledReport:
+            select = f"SELECT {_COLUMNS} FROM problem_reports WHERE submission_id = ?"
+            row = conn.execute(select, (r.submission_id,)).fetchone()
+            if row is not None:
+                return _filed(row)
+            conn.execute(
+                "INSERT INTO problem_reports"
+                " (submission_id, connector_id, kind, text, source, filed_at_s)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (r.submission_id, r.connector_id, r.kind.value, r.text, r.source, at_s),
+            )
+            return _filed(conn.execute(select, (r.submission_id,)).fetchone(), new=True)
+
+        return await self._db.write(job)
+
+    async def recent(self, limit: int = 100, open_only: bool = False) -> list[FiledReport]:
+        where = "WHERE state != 'resolved'" if open_only else ""
+
+        def job(conn: sqlite3.Connection) -> list[FiledReport]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM problem_reports {where} ORDER BY number DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_filed(row) for row in rows]
+
+        return await self._db.read(job)
+
+    async def open_count(self) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM problem_reports WHERE state != 'resolved'"
+            ).fetchone()
+            return int(row[0])
+
+        return await self._db.read(job)
