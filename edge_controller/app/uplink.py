@@ -16,15 +16,17 @@ from edge_controller.app.views import SiteViews
 from edge_controller.config.settings import Settings
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
+from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.log import get_logger
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.sessions_store import MessageToQueue
+from edge_controller.storage.sessions_store import MessageToQueue, SessionStore
 from edge_controller.uplink.ports import MeterSample, SessionSample
 from edge_controller.uplink.topology import Topology
 
@@ -116,6 +118,24 @@ class SessionSampleRecorder:
             sample.session_local_id, sample.connector_id, sample.at_s,
             (sample.energy_wh, sample.context), messages,
         )  # fmt: skip
+
+
+class CentralPriceSink:
+    """Costs and price texts a CSMS calculates, to the pricing that shows them."""
+
+    def __init__(self, store: SessionStore, pricing: SessionPricing) -> None:
+        self._store, self._pricing = store, pricing
+
+    async def transaction_cost(self, transaction_id: int, cost: CentralCost) -> bool:
+        record = await self._store.by_remote_transaction(transaction_id)
+        if record is None or (record.stop_at_s is not None and not cost.final):
+            return False  # a running cost of a session that ended is no longer running
+        self._pricing.central_cost(record.connector_id, record.local_id, cost)
+        return True
+
+    async def user_price(self, id_tag: str, text: str) -> bool:
+        self._pricing.user_price(id_tag, text)
+        return True
 
 
 class CsmsLimits:
@@ -239,6 +259,7 @@ def build_uplink(settings: Settings, topology: Topology, link: UplinkLink, core:
     from edge_controller.uplink.service import OcppUplink
 
     commands = UplinkCommands(CommandRouter(controller, sessions))
+    pricing = sessions.recorder.pricing
     confirmations = TransactionConfirmations(
         sessions, [cid for identity in topology.identities for cid in topology.connectors(identity)]
     )
@@ -258,6 +279,7 @@ def build_uplink(settings: Settings, topology: Topology, link: UplinkLink, core:
         diagnostics=Diagnostics(settings, views, outbox),
         transactions=confirmations,
         connection_timeout_s=settings.storage.sessions.plug_timeout_s,
+        prices=None if pricing is None else CentralPriceSink(sessions.recorder.store, pricing),
         phase_rotations={
             f"{charger_id}:{n}": charger.phase_rotation
             for charger_id, charger in settings.chargers.items()

@@ -12,6 +12,7 @@ from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceV
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.services.sessions.pricing import SessionPricing
+from edge_controller.storage.sessions_store import SessionRecord
 
 NOTED = (Availability.AVAILABLE, Availability.PREPARING)  # where a given-up start is explained
 
@@ -86,18 +87,20 @@ class SiteViews:
             plug_wait_token=None if wait is None else wait.token,
             plug_wait_until_s=None if wait is None else wait.until_s,
             status_info=sessions.note(cid) if shown in NOTED else None,
-            **self._prices(cid, record is not None),
+            **self._prices(cid, record),
         )
 
-    def _prices(self, cid: str, in_session: bool) -> dict[str, Any]:
-        """The price before a start and the running session's cost so far."""
+    def _prices(self, cid: str, record: SessionRecord | None) -> dict[str, Any]:
+        """The price before a start, the running session's cost so far, and what the CSMS
+        calculated."""
         if self._pricing is None:
             return {}
         offer = self._pricing.ad_hoc(cid)
-        running = self._pricing.running(cid) if in_session else None
+        running = self._pricing.running(cid) if record is not None else None
         return {
             "price": None if offer is None else ad_hoc_json(offer),
             "running_cost": None if running is None else running_cost_json(running),
+            "csms_cost": self._pricing.central(cid, None if record is None else record.id_tag),
         }
 
     def reservation_ids(self) -> frozenset[int]:

@@ -59,6 +59,9 @@ class ConnectorView:
     # ``domain.pricing.codec`` shows them (amounts as decimal strings); None: no tariff.
     price: dict[str, Any] | None = None
     running_cost: dict[str, Any] | None = None
+    # What the CSMS calculated (central cost), shown as sent: its cost and its price text for
+    # the session's driver (``domain.pricing.central``); None: it sent nothing.
+    csms_cost: dict[str, Any] | None = None
     session_started_s: float | None = None  # wall time the open session started (UTC s)
 
 

@@ -343,6 +343,13 @@ class SessionStore:
     async def open_sessions(self) -> list[SessionRecord]:
         return await self._select(" WHERE s.stop_at_s IS NULL ORDER BY s.local_id", ())
 
+    async def by_remote_transaction(self, transaction_id: int) -> SessionRecord | None:
+        """The session the CSMS knows by ``transaction_id`` (the latest, should it repeat)."""
+        found = await self._select(
+            " WHERE t.remote_transaction_id = ? ORDER BY s.local_id DESC LIMIT 1", (transaction_id,)
+        )
+        return found[0] if found else None
+
     async def recent(self, limit: int = 50) -> list[SessionRecord]:
         return await self._select(" ORDER BY s.local_id DESC LIMIT ?", (limit,))
 

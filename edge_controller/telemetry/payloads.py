@@ -50,6 +50,7 @@ def connector_payload(view: ConnectorView) -> JsonDict:
         "status_info": view.status_info,
         "price": view.price,
         "running_cost": view.running_cost,
+        "csms_cost": view.csms_cost,
         "at_s": _num(view.at_s, 3),
     }
 

@@ -13,6 +13,7 @@ from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync
 from edge_controller.uplink.ports import (
     AuthLists,
+    CentralPrices,
     CommandSink,
     StatusSource,
     TransactionListener,
@@ -83,6 +84,7 @@ class IdentityLink:
     auth_key: KeyFile | None = None  # where a CSMS-set AuthorizationKey is kept
     # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
     session_key_changed: Callable[[str, str], bool] | None = None
+    prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)

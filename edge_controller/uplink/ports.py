@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
+from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry
 from edge_controller.domain.snapshot import ConnectorView
 
@@ -144,3 +145,15 @@ class AuthLists(Protocol):
     async def update_local_list(
         self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[str] = ...
     ) -> None: ...
+
+
+class CentralPrices(Protocol):
+    """Where prices and costs a CSMS calculates go to be shown (not priced again here)."""
+
+    async def transaction_cost(self, transaction_id: int, cost: CentralCost) -> bool:
+        """False: no session of this site has that CSMS transaction id."""
+        ...
+
+    async def user_price(self, id_tag: str, text: str) -> bool:
+        """A driver's price text, shown with their session."""
+        ...

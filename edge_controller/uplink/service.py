@@ -37,6 +37,7 @@ from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import (
     AuthLists,
+    CentralPrices,
     CommandSink,
     LimitSink,
     MeterSource,
@@ -82,6 +83,7 @@ class OcppUplink:
         now_s: Callable[[], float] = time.time,
         connection_timeout_s: float = 60.0,
         phase_rotations: Mapping[str, str] | None = None,
+        prices: CentralPrices | None = None,
     ) -> None:
         """``meters`` and ``samples``: where MeterValues come from and who records those of a
         running session (both needed for MeterValues). ``phase_rotations``: each connector's
@@ -123,6 +125,7 @@ class OcppUplink:
             link.diagnostics = diagnostics
             link.transactions = transactions
             link.session_key_changed = self._session_key_changed
+            link.prices = prices
             link.auth_key = KeyFile(state_dir / f"ocpp-{link.identity}.key")
         self._share_session_keys()
         if limits is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.pricing import CostBreakdown, Tariff, TariffError, TimelineError, cost
+from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
 from edge_controller.domain.pricing.recorded import (
     AdHocPrice,
@@ -76,6 +77,8 @@ class SessionPricing:
         self._assigned: dict[str, tuple[Tariff, Assignment]] = {}
         self._known: dict[tuple[str, int], Tariff] = {}  # every version a session may use
         self._running: dict[str, _Running] = {}
+        self._central: dict[str, tuple[int, CentralCost]] = {}  # connector -> (session, cost)
+        self._user_prices: dict[str, str] = {}  # id tag (upper case) -> the CSMS's price text
 
     async def apply_config(self, wanted: Mapping[str, Mapping[str, Any]]) -> list[TariffChange]:
         """The config's tariffs (scope -> tariff JSON); each change is logged with its source."""
@@ -143,8 +146,32 @@ class SessionPricing:
         kept = [Reading(r.at_s, r.energy_wh, r.power_w) for r in readings]
         if not kept:
             kept = [Reading(record.start_at_s, record.meter_start_wh)]
+        shown = self._central.get(record.connector_id)
+        if shown is not None and shown[0] != record.local_id:
+            del self._central[record.connector_id]  # the last session's cost was shown enough
         self._running[record.connector_id] = _Running(record, tariff, kept)
         self._reprice(record.connector_id)
+
+    # --- what a CSMS calculates (shown as sent) ------------------------------------------------
+    def central_cost(self, connector_id: str, local_id: int, found: CentralCost) -> None:
+        """A running or final cost the CSMS sent for session ``local_id``; a final cost stays
+        shown until the connector's next session."""
+        shown = self._central.get(connector_id)
+        if shown is not None and shown[0] == local_id and shown[1].final and not found.final:
+            return  # a running cost that arrives after the final one says nothing new
+        self._central[connector_id] = (local_id, found)
+
+    def user_price(self, id_tag: str, text: str) -> None:
+        self._user_prices[id_tag.upper()] = text
+
+    def central(self, connector_id: str, id_tag: str | None) -> dict[str, Any] | None:
+        """The CSMS's cost for the connector's (last) session and its price text for the id."""
+        found = self._central.get(connector_id)
+        text = None if id_tag is None else self._user_prices.get(id_tag.upper())
+        if found is None and text is None:
+            return None
+        shown = {} if found is None else found[1].shown() | {"session_id": str(found[0])}
+        return shown | {"user_price_text": text}
 
     def reading(self, local_id: int, connector_id: str, at: Reading) -> None:
         """A register reading recorded for an open session."""

@@ -21,6 +21,7 @@ from edge_controller.uplink.link import IdentityLink, Reboot, Trigger, UploadDia
 from edge_controller.uplink.ocpp_compat import Action, call_result, camel
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v16 import costmsg
 
 # The hardware says no: no start is offered there. Everything else the session side decides.
 OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
@@ -181,8 +182,26 @@ class RemoteHandlers:
         return call_result.GetDiagnostics(file_name=name)
 
     @on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
-        return call_result.DataTransfer(status="UnknownVendorId")
+    async def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: Any = None, **_: Any
+    ) -> Any:
+        prices = self.link.prices
+        if vendor_id != costmsg.VENDOR_ID or prices is None:
+            return call_result.DataTransfer(status="UnknownVendorId")
+        if message_id not in costmsg.MESSAGE_IDS:
+            return call_result.DataTransfer(status="UnknownMessageId")
+        try:
+            found = costmsg.parse(message_id, data)
+        except ValueError as exc:
+            self.link.log.warning("cost message refused", message_id=message_id, error=str(exc))
+            return call_result.DataTransfer(status="Rejected")
+        if isinstance(found, costmsg.UserPrice):
+            taken = await prices.user_price(found.id_tag, found.text)
+        else:
+            taken = await prices.transaction_cost(found.transaction_id, found.cost)
+        if not taken:
+            self.link.log.info("cost message for no session here", message_id=message_id)
+        return call_result.DataTransfer(status="Accepted" if taken else "Rejected")
 
     @on(Action.clear_cache)
     async def on_clear_cache(self, **_: Any) -> Any:

@@ -23,7 +23,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.uplink.diagnostics import DiagnosticsSource
-from edge_controller.uplink.ports import AuthLists, MeterSample
+from edge_controller.uplink.ports import AuthLists, CentralPrices, MeterSample
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 
@@ -154,6 +154,7 @@ async def running_uplink(
     limits: FakeLimits | None = None,
     auth_lists: AuthLists | None = None,
     diagnostics: DiagnosticsSource | None = None,
+    prices: CentralPrices | None = None,
 ) -> AsyncIterator[OcppUplink]:
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
     uplink = OcppUplink(
@@ -170,6 +171,7 @@ async def running_uplink(
         auth_lists=auth_lists,
         diagnostics=diagnostics,
         transactions=site,
+        prices=prices,
     )
     task = asyncio.create_task(uplink.run())
     try:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from edge_controller.app.commands import CommandRouter
 from edge_controller.app.uplink import UplinkCommands
@@ -23,11 +24,14 @@ from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.tariff_store import TariffStore
+from edge_controller.uplink.ports import CentralPrices
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import FakeSite, running_uplink
 from tests.unit.services.sessions.fixtures import Clock, status
@@ -69,6 +73,7 @@ class LiveSite:
     commands: UplinkCommands
     clock: Clock
     meters: dict[str, HoldableMeter]
+    pricing: SessionPricing | None = None
 
     def submit(self, command: Command) -> bool:
         return self.commands.submit(command)
@@ -81,7 +86,10 @@ class LiveSite:
 
     def connectors(self) -> Sequence[ConnectorView]:
         raw = SiteView("site", None, 32.0, None, None, tuple(self.base.views.values()))
-        return SiteViews(cast(Any, None), self.manager).compose(raw).connectors
+        views = SiteViews(cast(Any, None), self.manager)
+        if self.pricing is not None:
+            views.set_pricing(self.pricing)
+        return views.compose(raw).connectors
 
     def reservation_ids(self) -> frozenset[int]:
         return self.manager.reservation_ids()
@@ -99,8 +107,11 @@ class LiveSite:
 
 
 @asynccontextmanager
-async def live_site(tmp_path: Path) -> AsyncIterator[tuple[LiveSite, Outbox]]:
-    """The session side with its command worker running; ``CARD`` is on the local list."""
+async def live_site(
+    tmp_path: Path, tariffs: Mapping[str, Mapping[str, Any]] | None = None
+) -> AsyncIterator[tuple[LiveSite, Outbox]]:
+    """The session side with its command worker running; ``CARD`` is on the local list.
+    ``tariffs`` (scope -> tariff JSON): sessions are priced as the daemon prices them."""
     db = await Database.open(tmp_path / "edge.db")
     clock = Clock(time.time())
     meters = {c: HoldableMeter() for c in CONNECTORS}
@@ -111,6 +122,11 @@ async def live_site(tmp_path: Path) -> AsyncIterator[tuple[LiveSite, Outbox]]:
             db, CONNECTORS, _Gate(), meters, route=lambda _c: "site1", options=options,
             clock=clock,
         )  # fmt: skip
+        pricing = None
+        if tariffs is not None:
+            pricing = SessionPricing(TariffStore(db), ZoneInfo("Europe/Berlin"), clock=clock)
+            await pricing.apply_config(tariffs)
+            manager.recorder.pricing = pricing
         await manager.recover()
         commands = UplinkCommands(CommandRouter(cast(Any, Controller()), manager))
         base = FakeSite()
@@ -118,7 +134,7 @@ async def live_site(tmp_path: Path) -> AsyncIterator[tuple[LiveSite, Outbox]]:
             base.set(cid, Availability.AVAILABLE)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(commands.run()), group.create_task(manager.run(0.05))]
-            yield LiveSite(base, manager, commands, clock, meters), Outbox(db)
+            yield LiveSite(base, manager, commands, clock, meters, pricing), Outbox(db)
             for task in tasks:
                 task.cancel()
     finally:
@@ -127,10 +143,14 @@ async def live_site(tmp_path: Path) -> AsyncIterator[tuple[LiveSite, Outbox]]:
 
 @asynccontextmanager
 async def uplink_to(
-    settings: OcppSettings, site: LiveSite, outbox: Outbox, tmp_path: Path
+    settings: OcppSettings,
+    site: LiveSite,
+    outbox: Outbox,
+    tmp_path: Path,
+    prices: CentralPrices | None = None,
 ) -> AsyncIterator[OcppUplink]:
     async with running_uplink(
-        settings, cast(FakeSite, site), outbox, tmp_path, {"c1": len(CONNECTORS)}
+        settings, cast(FakeSite, site), outbox, tmp_path, {"c1": len(CONNECTORS)}, prices=prices
     ) as uplink:
         yield uplink
 

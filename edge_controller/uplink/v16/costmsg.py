@@ -1,0 +1,98 @@
+"""The Open Charge Alliance's pricing extension for OCPP 1.6: DataTransfer with vendor
+``org.openchargealliance.costmsg`` whose ``data`` is a JSON text. Pure.
+
+- ``SetUserPrice`` {idToken, priceText}: the price for one driver, for display.
+- ``RunningCost`` {transactionId, timestamp, meterValue (Wh), cost, state (Charging | Idle),
+  chargingPrice {kWhPrice, hourPrice, flatFee}, idlePrice?, nextPeriod?, triggerMeterValue?}.
+- ``FinalCost`` {transactionId, cost, priceText, qrCodeText?}.
+
+Only what the site shows is kept; a message that lacks a required field or has one of the
+wrong type is refused with the reason (the CSMS gets Rejected). The text is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from edge_controller.domain.pricing.central import CentralCost
+from edge_controller.uplink.clock import from_iso
+
+VENDOR_ID = "org.openchargealliance.costmsg"
+MAX_DATA_CHARS = 8192
+MAX_TEXT_CHARS = 512
+MESSAGE_IDS = frozenset({"SetUserPrice", "RunningCost", "FinalCost"})
+
+
+@dataclass(frozen=True, slots=True)
+class UserPrice:
+    id_tag: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionCost:
+    transaction_id: int
+    cost: CentralCost
+
+
+def parse(message_id: str, data: Any) -> UserPrice | TransactionCost:
+    """The message in ``data``; ValueError says what is wrong with it."""
+    if not isinstance(data, str) or len(data) > MAX_DATA_CHARS:
+        raise ValueError(f"data must be a JSON text of at most {MAX_DATA_CHARS} characters")
+    try:
+        body = json.loads(data, parse_float=Decimal, parse_int=int)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"data is not JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise ValueError("data is not a JSON object")
+    if message_id == "SetUserPrice":
+        return UserPrice(_text(body, "idToken", 20), _text(body, "priceText"))
+    if message_id == "RunningCost":
+        state = _text(body, "state")
+        if state not in ("Charging", "Idle"):
+            raise ValueError(f"state {state!r} is neither Charging nor Idle")
+        if not isinstance(body.get("chargingPrice"), dict):
+            raise ValueError("chargingPrice is missing or not an object")
+        cost = CentralCost(
+            _amount(body), False, from_iso(_text(body, "timestamp")), _int(body, "meterValue"),
+            state == "Charging",
+        )  # fmt: skip
+        return TransactionCost(_int(body, "transactionId"), cost)
+    if message_id == "FinalCost":
+        qr = body.get("qrCodeText")
+        cost = CentralCost(
+            _amount(body), True, price_text=_text(body, "priceText"),
+            qr_code_text=None if qr is None else _text(body, "qrCodeText"),
+        )  # fmt: skip
+        return TransactionCost(_int(body, "transactionId"), cost)
+    raise ValueError(f"unknown messageId {message_id!r}")
+
+
+def _text(body: dict[str, Any], name: str, limit: int = MAX_TEXT_CHARS) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise ValueError(f"{name} must be a text of 1 to {limit} characters")
+    return value
+
+
+def _int(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    return value
+
+
+def _amount(body: dict[str, Any]) -> Decimal:
+    value = body.get("cost")
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("cost must be a number")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError("cost must be a number") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("cost must be a finite number of at least 0")
+    return amount
