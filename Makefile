@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint unit bench soak clean
+.PHONY: setup run test lint unit bench soak hil clean
 
 setup:
 	@scripts/setup.sh
@@ -12,8 +12,8 @@ run: setup
 	@scripts/demo.sh
 
 lint: setup
-	$(BIN)/ruff check edge_controller tests bench
-	$(BIN)/ruff format --check edge_controller tests bench
+	$(BIN)/ruff check edge_controller tests bench hil
+	$(BIN)/ruff format --check edge_controller tests bench hil
 	$(BIN)/mypy
 
 test: lint
@@ -24,6 +24,13 @@ bench: setup
 
 soak: setup
 	EDGE_CONTROLLER_SOAK=1 $(BIN)/pytest -m soak $(PYTEST_ARGS)
+
+# The device contract suite against a real bench: make hil BENCH=hil/bench.yaml
+# (JUnit XML and a Markdown report in hil/results/).
+BENCH ?=
+hil: setup
+	EDGE_CONTROLLER_BENCH=$(BENCH) $(BIN)/pytest hil $(PYTEST_ARGS) \
+		--junitxml=hil/results/junit.xml --hil-report=hil/results/report.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
