@@ -16,6 +16,7 @@ commits FULL, and the connection is FULL again after every NORMAL batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
@@ -124,22 +125,40 @@ class Database:
     async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [job for job, _, _ in batch]
         full = any(sync == "full" for _, _, sync in batch)
+        call = asyncio.ensure_future(self._worker.call(_run_batch, jobs, full))
         try:
-            outcomes = await self._worker.call(_run_batch, jobs, full)
+            await asyncio.shield(call)
         except asyncio.CancelledError:
-            _fail(batch, StorageError("write interrupted by shutdown"))
+            # The batch runs on in the thread whoever led it: the other writers in it learn
+            # its real outcome (told "failed", a committed write would be made again).
+            call.add_done_callback(functools.partial(self._settle, batch))
             raise
-        except sqlite3.Error as exc:
+        except sqlite3.Error:
+            pass  # settled below
+        self._settle(batch, call)
+
+    def _settle(self, batch: list[_Pending], call: asyncio.Future[list[_Outcome]]) -> None:
+        if call.cancelled():
+            _fail(batch, StorageError("write interrupted by shutdown"))
+            return
+        exc = call.exception()
+        if isinstance(exc, sqlite3.Error):
             error = StorageError(f"database commit failed: {exc}")
             error.__cause__ = exc
             _fail(batch, error)
             return
+        if exc is not None:
+            _fail(batch, StorageError(f"database commit failed: {exc}"))
+            return
         self.commits += 1
-        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, fut, _), (ok, value) in zip(batch, call.result(), strict=True):
+            if fut.done():  # its writer was cancelled
+                continue
             if ok:
                 fut.set_result(value)
             else:
                 fut.set_exception(value)
+                fut.add_done_callback(_consume_exception)
 
 
 def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]], full: bool) -> list[_Outcome]:

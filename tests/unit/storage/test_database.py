@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +58,50 @@ async def test_cancelled_writer_does_not_break_later_writes(db: Database) -> Non
     seq = await outbox.append("cp", "Heartbeat", {"last": True})
     backlog = await outbox.backlog()
     assert 20 <= backlog <= 21 and seq > 0
+
+
+async def test_a_cancelled_leader_leaves_its_batch_its_real_outcome(db: Database) -> None:
+    """The writer that leads a group commit is cancelled while the batch is on the database
+    thread: the batch still commits, and the other writers in it are told so (told "failed",
+    a caller would record the same sample twice)."""
+    gates = [threading.Event(), threading.Event()]
+    running = [threading.Event(), threading.Event()]
+
+    def held(n: int) -> Callable[[sqlite3.Connection], int]:
+        def job(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO outbox_stats VALUES (?, 0)", (f"held{n}",))
+            running[n].set()
+            gates[n].wait(5)
+            return n
+
+        return job
+
+    def quick(n: int) -> Callable[[sqlite3.Connection], int]:
+        def job(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO outbox_stats VALUES (?, 0)", (f"k{n}",))
+            return n
+
+        return job
+
+    first = asyncio.create_task(db.write(held(0)))
+    await asyncio.to_thread(running[0].wait, 5)
+    # These three queue up behind the first commit and then share one: the leader's job holds.
+    leader = asyncio.create_task(db.write(held(1)))
+    followers = [asyncio.create_task(db.write(quick(n))) for n in range(2)]
+    await asyncio.sleep(0)
+    gates[0].set()
+    assert await first == 0
+    await asyncio.to_thread(running[1].wait, 5)
+    leader.cancel()
+    gates[1].set()
+    assert await asyncio.gather(*followers) == [0, 1]
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+
+    def names(conn: sqlite3.Connection) -> list[str]:
+        return [str(r[0]) for r in conn.execute("SELECT name FROM outbox_stats ORDER BY name")]
+
+    assert await db.read(names) == ["held0", "held1", "k0", "k1"]
 
 
 async def test_online_backup_is_a_consistent_copy(db: Database, tmp_path: Path) -> None:
