@@ -23,11 +23,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from edge_controller.config.settings import OcppSettings
-from edge_controller.domain.commands import Command
+from edge_controller.domain.commands import Command, StopReason
+from edge_controller.domain.sessions.events import (
+    IdToken,
+    MeterSampled,
+    OutboxEvent,
+    Quantity,
+    Reading,
+    ReadingContext,
+    SessionEnded,
+    SessionStarted,
+    TokenType,
+)
 from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.log import configure
 from edge_controller.storage.database import Database
@@ -38,6 +50,7 @@ from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 
 SESSION_MESSAGES = 100
+AT_S = 1_795_737_600.0  # 2026-11-27T00:00:00Z
 WAN_DELAY_S = 0.02
 RTT_SAMPLES = 100
 ROUNDS = 5
@@ -65,34 +78,26 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _message(n: int, total: int) -> tuple[str, dict[str, Any]]:
-    at = "2026-11-27T00:00:00.000Z"
-    position = n % SESSION_MESSAGES
+def _event(n: int, total: int) -> OutboxEvent:
+    """Event ``n`` of the backlog: sessions of ``SESSION_MESSAGES`` events, a start, samples of
+    the register and an end."""
+    position, local_id = n % SESSION_MESSAGES, n // SESSION_MESSAGES + 1
     if position == 0:
-        return "StartTransaction", {
-            "connectorId": 1,
-            "idTag": "BENCH",
-            "meterStart": 0,
-            "timestamp": at,
-        }
+        return SessionStarted(local_id, "c:1", AT_S, 0, IdToken("BENCH", TokenType.CARD))
     if position == SESSION_MESSAGES - 1 or n == total - 1:
-        return "StopTransaction", {"meterStop": n, "timestamp": at}
-    sampled = [{"value": str(n), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
-    return "MeterValues", {
-        "connectorId": 1,
-        "meterValue": [{"timestamp": at, "sampledValue": sampled}],
-    }
+        return SessionEnded(local_id, "c:1", AT_S, n, StopReason.LOCAL, AT_S, 0)
+    register = Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal(n))
+    return MeterSampled(local_id, "c:1", AT_S, ReadingContext.PERIODIC, (register,))
 
 
 async def _fill(db: Database, first: int, count: int, total: int) -> None:
     """Messages ``first`` .. ``first + count - 1`` of the backlog, in one transaction: the
     sender sees the whole round at once (an idle sender is not half-way through it)."""
-    rows = [(n, *_message(n, total)) for n in range(first, first + count)]
+    events = [_event(n, total) for n in range(first, first + count)]
 
     def job(conn: sqlite3.Connection) -> None:
-        for n, action, payload in rows:
-            local_id = n // SESSION_MESSAGES + 1
-            append_in(conn, "bench", action, payload, now_s=time.time(), session_local_id=local_id)
+        for event in events:
+            append_in(conn, "bench", event, now_s=time.time())
 
     await db.write(job)
 

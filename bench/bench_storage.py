@@ -9,19 +9,26 @@ run on the same disk, so the ratio is meaningful on a noisy machine.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from edge_controller.domain.sessions.events import (
+    MeterSampled,
+    Quantity,
+    Reading,
+    ReadingContext,
+)
 from edge_controller.storage.database import Database
 from edge_controller.storage.migrations import migrate
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.sessions_store import MessageToQueue, SessionStart, SessionStore
+from edge_controller.storage.outbox.codec import encode
+from edge_controller.storage.sessions_store import EventToQueue, SessionStart, SessionStore
 from edge_controller.storage.startup import apply_pragmas
 
 EVENTS = 960
@@ -29,7 +36,15 @@ ROUNDS = 8
 CONNECTORS = 24
 OUTBOX_ROWS = 250_000
 OUTBOX_CYCLES = 1_000
-PAYLOAD = {"connectorId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z"}]}
+
+
+def _sample(local_id: int | None, i: int) -> MeterSampled:
+    """A session's meter sample: the register and the power, as the session side takes it."""
+    readings = (
+        Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal(i)),
+        Reading(Quantity.POWER_IMPORT_W, Decimal(7360)),
+    )
+    return MeterSampled(local_id, "c:1", float(i), ReadingContext.PERIODIC, readings)
 
 
 def _p99_ms(latencies_s: list[float]) -> float:
@@ -47,7 +62,6 @@ class _Raw:
             "INSERT INTO sessions (connector_id, id_tag, start_at_s, meter_start_wh,"
             " last_meter_wh, last_meter_at_s) VALUES ('c:1', 'T', 0, 0, 0, 0)"
         )
-        self.payload = json.dumps(PAYLOAD)
 
     def event(self, i: int) -> None:
         conn = self.conn
@@ -58,13 +72,14 @@ class _Raw:
         )
         conn.execute(
             "INSERT INTO meter_values (session_local_id, at_s, energy_wh, context)"
-            " VALUES (1, ?, ?, 'Sample.Periodic')",
+            " VALUES (1, ?, ?, 'periodic')",
             (float(i), i),
         )
+        event_type, body = encode(_sample(1, i))
         conn.execute(
-            "INSERT INTO outbox (identity, action, payload, kind, session_local_id, created_at_s)"
-            " VALUES ('site', 'MeterValues', ?, 'sample', 1, ?)",
-            (self.payload, float(i)),
+            "INSERT INTO outbox (identity, event, body, kind, session_local_id, created_at_s)"
+            " VALUES ('site', ?, ?, 'sample', 1, ?)",
+            (event_type, body, float(i)),
         )
         conn.execute("COMMIT")
 
@@ -93,9 +108,9 @@ async def _open_sessions(store: SessionStore, count: int) -> list[int]:
 
 
 async def _timed_sample(store: SessionStore, local_id: int, i: int, tally: _Tally) -> None:
-    message = MessageToQueue("site", "MeterValues", PAYLOAD, "sample")
     t0 = time.perf_counter()
-    await store.sample(local_id, float(i), i, messages=(message,))
+    event = EventToQueue("site", _sample(local_id, i))
+    await store.sample(local_id, float(i), i, events=(event,))
     tally.latencies_s.append(time.perf_counter() - t0)
     tally.events += 1
 
@@ -139,13 +154,13 @@ async def _compare(root: Path) -> list[dict[str, Any]]:
 
 
 async def _prefill(db: Database, rows: int) -> None:
-    text = json.dumps(PAYLOAD)
-    values = [(f"cp{i % 24}", text, float(i)) for i in range(rows)]
+    event_type, body = encode(_sample(None, 0))
+    values = [(f"cp{i % 24}", event_type, body, float(i)) for i in range(rows)]
 
     def job(conn: sqlite3.Connection) -> None:
         conn.executemany(
-            "INSERT INTO outbox (identity, action, payload, kind, created_at_s)"
-            " VALUES (?, 'MeterValues', ?, 'sample', ?)",
+            "INSERT INTO outbox (identity, event, body, kind, created_at_s)"
+            " VALUES (?, ?, ?, 'sample', ?)",
             values,
         )
 
@@ -160,7 +175,7 @@ async def _outbox_cycles(path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     for i in range(OUTBOX_CYCLES):
         identity = f"cp{i % 24}"
-        await outbox.append(identity, "MeterValues", PAYLOAD, kind="sample")
+        await outbox.append(identity, _sample(None, i))
         message = await outbox.peek(identity)
         assert message is not None
         await outbox.ack(message.seq)

@@ -59,9 +59,9 @@ FLOWS: dict[str, list[str]] = {
         "domain.sessions.state:transition",
         "services.sessions.actions:SessionActions.perform",
         "services.sessions.recorder:SessionRecorder.open",
-        "services.sessions.messages:start_message",
         "storage.sessions_store:SessionStore.start",
         "storage.outbox.rows:append_in",
+        "storage.outbox.codec:encode",
     ],
     "MQTT limit -> setpoint written": [
         "app.site:build_site",

@@ -26,7 +26,7 @@ from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.sessions_store import MessageToQueue, SessionStore
+from edge_controller.storage.sessions_store import EventToQueue, SessionStore
 from edge_controller.uplink.ports import MeterSample, SessionSample
 from edge_controller.uplink.topology import Topology
 
@@ -103,20 +103,19 @@ class ConnectorMeters:
 
 class SessionSampleRecorder:
     """The uplink's samples of running sessions go through the session recorder: the register
-    is kept as the session's last known one in the same commit as the MeterValues message."""
+    is kept as the session's last known one in the same commit as the queued sample."""
 
     def __init__(self, recorder: SessionRecorder) -> None:
         self._recorder = recorder
 
     async def record_sample(self, sample: SessionSample) -> bool:
-        messages = (
-            (MessageToQueue(sample.identity, "MeterValues", sample.payload, "sample"),)
-            if sample.payload is not None
-            else ()
-        )
+        event = sample.event
+        if event.session_local_id is None:
+            raise ValueError("a session sample without its session")
+        events = (EventToQueue(sample.identity, event),) if event.readings else ()
         return await self._recorder.record_sample(
-            sample.session_local_id, sample.connector_id, sample.at_s,
-            (sample.energy_wh, sample.context), messages,
+            event.session_local_id, event.connector_id, event.at_s,
+            (sample.energy_wh, event.context), events,
         )  # fmt: skip
 
 
@@ -255,7 +254,7 @@ def uplink_topology(settings: Settings) -> Topology:
 def build_uplink(settings: Settings, topology: Topology, link: UplinkLink, core: Core) -> list[Any]:
     """The OCPP uplink and the adapters that connect it to the site."""
     controller, sessions, views, outbox = core.controller, core.sessions, core.views, core.outbox
-    from edge_controller.domain.charging_profiles import Electrical
+    from edge_controller.domain.limit_schedule import Electrical
     from edge_controller.uplink.service import OcppUplink
 
     commands = UplinkCommands(CommandRouter(controller, sessions))

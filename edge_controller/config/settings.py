@@ -296,12 +296,10 @@ class OcppSettings(Section):
     transaction_message_retry_interval_s: float = Field(30.0, gt=0, le=3600)
     meter_value_sample_interval_s: float = Field(60.0, ge=0, le=86400, description="0 = off")
     clock_aligned_data_interval_s: float = Field(900.0, ge=0, le=86400, description="0 = off")
-    meter_values_sampled_data: list[str] = Field(
-        default_factory=lambda: ["Energy.Active.Import.Register", "Power.Active.Import"]
-    )
-    meter_values_aligned_data: list[str] = Field(
-        default_factory=lambda: ["Energy.Active.Import.Register"]
-    )
+    # Measurands by their names in the connection's protocol; None: the uplink's defaults
+    # (the energy register and the power during a session, the register when clock-aligned).
+    meter_values_sampled_data: list[str] | None = None
+    meter_values_aligned_data: list[str] | None = None
 
     @model_validator(mode="after")
     def _secrets_and_url(self) -> OcppSettings:

@@ -8,8 +8,13 @@ running every step it has not seen yet.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from edge_controller.storage.errors import SchemaTooNew
+from edge_controller.storage.outbox.from_ocpp16 import migrate_outbox
+
+Step = str | Callable[[sqlite3.Connection], None]
+"""A SQL script, or a function run inside the step's transaction (a data migration)."""
 
 _V1_SESSIONS_AND_OUTBOX = """
 CREATE TABLE sessions (
@@ -182,7 +187,7 @@ CREATE TABLE problem_reports (
 CREATE INDEX problem_reports_open ON problem_reports(state) WHERE state != 'resolved';
 """
 
-MIGRATIONS: tuple[str, ...] = (
+MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
     _V3_SESSION_FLAGS,
@@ -190,6 +195,8 @@ MIGRATIONS: tuple[str, ...] = (
     _V5_DROP_UNUSED_CONFIG_TABLES,
     _V6_TARIFFS_AND_COSTS,
     _V7_PROBLEM_REPORTS,
+    # The outbox stores events instead of OCPP 1.6 messages; pending rows are converted.
+    migrate_outbox,
 )
 LATEST_VERSION = len(MIGRATIONS)
 
@@ -212,13 +219,19 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> int:
             f"({LATEST_VERSION}); refusing to open it"
         )
     for version in range(current + 1, target + 1):
-        script = MIGRATIONS[version - 1]
-        # executescript commits first, so BEGIN/COMMIT go inside the script itself.
+        step = MIGRATIONS[version - 1]
         try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
-        except sqlite3.Error:
+            if isinstance(step, str):
+                # executescript commits first, so BEGIN/COMMIT go inside the script itself.
+                conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;"
+                )
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                step(conn)
+                conn.execute(f"PRAGMA user_version = {version}")
+                conn.execute("COMMIT")
+        except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise

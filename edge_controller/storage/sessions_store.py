@@ -1,7 +1,7 @@
-"""Charging sessions and their meter values; each change commits with its outbox messages.
+"""Charging sessions and their meter values; each change commits with its outbox events.
 
-A start, a sample or a stop and the uplink messages it causes share one transaction: either
-both are durable or neither is, so a crash can neither lose nor duplicate a message.
+A start, a sample or a stop and the events it gives the uplink share one transaction: either
+both are durable or neither is, so a crash can neither lose nor duplicate what the CSMS hears.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_controller.domain.sessions.events import OutboxEvent, ReadingContext
 from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
-from edge_controller.storage.outbox.rows import MessageKind, append_in
+from edge_controller.storage.outbox.rows import append_in
 
 
 class SessionAlreadyOpen(StorageError):
@@ -22,13 +23,11 @@ class SessionAlreadyOpen(StorageError):
 
 
 @dataclass(frozen=True, slots=True)
-class MessageToQueue:
-    """An uplink message to queue together with a session change."""
+class EventToQueue:
+    """An outbox event for the uplink ``identity``, queued together with a session change."""
 
     identity: str
-    action: str
-    payload: dict[str, Any]
-    kind: MessageKind = "other"
+    event: OutboxEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,9 @@ class StopFacts:
     meter_wh: int
 
 
-Render = Callable[[StopFacts], tuple[MessageToQueue, ...]]
+Render = Callable[[StopFacts], tuple[EventToQueue, ...]]
+Announce = Callable[[int], tuple[EventToQueue, ...]]
+"""The events of a new session, given the local id it was recorded under."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ class SessionStart:
     source: str = "local"
     authorized_offline: bool = False
     energy_cap_wh: int | None = None
-    messages: tuple[MessageToQueue, ...] = field(default=())
+    announce: Announce | None = field(default=None)
     tariff: TariffRef | None = None
 
 
@@ -131,7 +132,7 @@ class MeterValueRecord:
     at_s: float
     energy_wh: int
     power_w: float | None
-    context: str
+    context: ReadingContext
 
 
 _SELECT = """
@@ -146,14 +147,9 @@ def _record(row: sqlite3.Row) -> SessionRecord:
     return SessionRecord(**values)
 
 
-def _queue(
-    conn: sqlite3.Connection, local_id: int, at_s: float, messages: tuple[MessageToQueue, ...]
-) -> None:
-    for m in messages:
-        append_in(
-            conn, m.identity, m.action, m.payload,
-            now_s=at_s, kind=m.kind, session_local_id=local_id,
-        )  # fmt: skip
+def _queue(conn: sqlite3.Connection, at_s: float, events: tuple[EventToQueue, ...]) -> None:
+    for queued in events:
+        append_in(conn, queued.identity, queued.event, now_s=at_s)
 
 
 def _tariff_columns(ref: TariffRef | None) -> tuple[str | None, int | None, str | None]:
@@ -166,7 +162,10 @@ def _readings(conn: sqlite3.Connection, local_id: int) -> list[MeterValueRecord]
         " WHERE session_local_id = ? ORDER BY id",
         (local_id,),
     )
-    return [MeterValueRecord(*row) for row in cursor.fetchall()]
+    return [
+        MeterValueRecord(local, at_s, energy_wh, power_w, ReadingContext(context))
+        for local, at_s, energy_wh, power_w, context in cursor.fetchall()
+    ]
 
 
 def price_in(conn: sqlite3.Connection, local_id: int, price: Price, at_s: float) -> bool:
@@ -212,7 +211,8 @@ class SessionStore:
         self._db = db
 
     async def start(self, start: SessionStart) -> SessionRecord:
-        """Record a new open session (and its StartTransaction); durable when it returns."""
+        """Record a new open session (and the events ``announce`` gives for it); durable when
+        it returns."""
 
         def job(conn: sqlite3.Connection) -> SessionRecord:
             try:
@@ -234,10 +234,11 @@ class SessionStore:
             assert local_id is not None
             conn.execute(
                 "INSERT INTO meter_values (session_local_id, at_s, energy_wh, context)"
-                " VALUES (?, ?, ?, 'Transaction.Begin')",
-                (local_id, start.at_s, start.meter_wh),
+                " VALUES (?, ?, ?, ?)",
+                (local_id, start.at_s, start.meter_wh, ReadingContext.BEGIN.value),
             )
-            _queue(conn, local_id, start.at_s, start.messages)
+            if start.announce is not None:
+                _queue(conn, start.at_s, start.announce(local_id))
             return _fetch(conn, local_id)
 
         return await self._db.write(job)
@@ -249,15 +250,15 @@ class SessionStore:
         energy_wh: int | None,
         *,
         power_w: float | None = None,
-        context: str = "Sample.Periodic",
-        messages: tuple[MessageToQueue, ...] = (),
+        context: ReadingContext = ReadingContext.PERIODIC,
+        events: tuple[EventToQueue, ...] = (),
     ) -> bool:
         """Record a meter value of an open session; False (nothing recorded) if it is closed
         or ``at_s`` lies before its start (a value from before the transaction is not its).
 
         The register and its time become the session's last known ones (never lower than
         before): a session closed after a power loss stops there. ``energy_wh`` None: the
-        messages are queued, the register is unknown and stays as it was."""
+        events are queued, the register is unknown and stays as it was."""
 
         def job(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
@@ -273,9 +274,9 @@ class SessionStore:
                 conn.execute(
                     "INSERT INTO meter_values (session_local_id, at_s, energy_wh, power_w,"
                     " context) VALUES (?, ?, ?, ?, ?)",
-                    (local_id, at_s, energy_wh, power_w, context),
+                    (local_id, at_s, energy_wh, power_w, context.value),
                 )
-            _queue(conn, local_id, at_s, messages)
+            _queue(conn, at_s, events)
             return True
 
         return await self._db.write(job)
@@ -290,16 +291,14 @@ class SessionStore:
         stop_id_tag: str | None = None,
         last_known: bool = False,
         render: Render | None = None,
-        messages: tuple[MessageToQueue, ...] = (),
         price: Price | None = None,
     ) -> tuple[SessionRecord, bool]:
         """Close a session exactly once; returns (record, whether this call closed it).
 
         The stop is never before nor below the last recorded value. ``last_known`` (a power
         loss: nobody can say when the EV left): the stop is the last recorded register at its
-        time. ``render`` builds the messages from the stop as recorded (time, register);
-        without it ``messages`` are queued as given. ``price`` prices the session as
-        stopped, in the same transaction (see ``price_in``)."""
+        time. ``render`` builds the events from the stop as recorded (time, register).
+        ``price`` prices the session as stopped, in the same transaction (see ``price_in``)."""
 
         def job(conn: sqlite3.Connection) -> tuple[SessionRecord, bool]:
             row = conn.execute(
@@ -321,10 +320,11 @@ class SessionStore:
             )  # fmt: skip
             conn.execute(
                 "INSERT INTO meter_values (session_local_id, at_s, energy_wh, context)"
-                " VALUES (?, ?, ?, 'Transaction.End')",
-                (local_id, stop.at_s, stop.meter_wh),
+                " VALUES (?, ?, ?, ?)",
+                (local_id, stop.at_s, stop.meter_wh, ReadingContext.END.value),
             )
-            _queue(conn, local_id, stop.at_s, render(stop) if render is not None else messages)
+            if render is not None:
+                _queue(conn, stop.at_s, render(stop))
             if price is not None:
                 price_in(conn, local_id, price, stop.at_s)
             return _fetch(conn, local_id), True

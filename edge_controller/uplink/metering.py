@@ -1,8 +1,8 @@
 """Periodic and clock-aligned MeterValues for the connectors of one identity.
 
 Values of a running session are recorded by the session side (``SessionSamples``): the register
-becomes the session's last known one and the message goes to the durable outbox in one commit
-(they are transaction messages). Aligned values of idle connectors are sent directly when
+becomes the session's last known one and the sample goes to the durable outbox in one commit
+(they are transaction data). Aligned values of idle connectors are sent directly when
 online and dropped when not (they are not transaction data, so there is nothing stale to
 replay).
 
@@ -17,15 +17,15 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from edge_controller.uplink.clock import to_iso
+from edge_controller.domain.sessions.events import MeterSampled, ReadingContext
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import request
-from edge_controller.uplink.ports import MeterSample, MeterSource, SessionSample, SessionSamples
+from edge_controller.uplink.ports import MeterSource, SessionSample, SessionSamples
 from edge_controller.uplink.rpc import CallFailed
-from edge_controller.uplink.v16 import meter_values
+from edge_controller.uplink.v16 import meter_values, render
 
 TICK_S = 1.0
-PERIODIC, CLOCK = "Sample.Periodic", "Sample.Clock"
+PERIODIC, CLOCK = ReadingContext.PERIODIC, ReadingContext.CLOCK_ALIGNED
 
 
 class Metering:
@@ -42,6 +42,7 @@ class Metering:
         self._online_call = online_call
         self._last_sample_s: dict[str, float] = {}
         self._next_aligned_s: float | None = None
+        self._connection = render.Connection(link.topology, link.clock)
 
     def _now_s(self) -> float:
         return self.link.clock.now_s(self.link.now_s())
@@ -91,16 +92,24 @@ class Metering:
             if v.connector_id in mine and v.session_id and v.session_id.isdigit()
         }
 
-    def _payload(self, connector_id: str, sample: MeterSample, context: str, at_s: float
-                 ) -> dict[str, Any] | None:  # fmt: skip
-        key = "MeterValuesAlignedData" if context == CLOCK else "MeterValuesSampledData"
-        values = meter_values.sampled_values(sample, self.link.config.list_value(key), context)
-        if not values:
+    def _sampled(
+        self, connector_id: str, local_id: int | None, context: ReadingContext, at_s: float
+    ) -> tuple[MeterSampled, float | None] | None:
+        """The sample of the measurands the CSMS asked for (and the energy register), or None
+        when the connector has no reading."""
+        sample = self.meters.sample(connector_id)
+        if sample is None:
             return None
-        return {
-            "connectorId": connector_id,
-            "meterValue": [{"timestamp": to_iso(at_s), "sampledValue": values}],
-        }
+        key = "MeterValuesAlignedData" if context is CLOCK else "MeterValuesSampledData"
+        found = meter_values.readings(sample, self.link.config.list_value(key))
+        event = MeterSampled(local_id, connector_id, at_s, context, found)
+        return event, sample.energy_register_wh
+
+    def _request(self, event: MeterSampled, connector: int, remote_id: int | None) -> Any:
+        payload = render.meter_values(event, connector, self._connection)
+        if remote_id is not None:
+            payload["transactionId"] = remote_id
+        return request(render.SAMPLE, payload)
 
     async def triggered(self, connector: int | None, send: Callable[[Any], Any]) -> None:
         """TriggerMessage MeterValues: the current values of one connector (None or 0: all),
@@ -111,18 +120,13 @@ class Metering:
         for number, connector_id in enumerate(self._mine(), start=1):
             if connector not in (None, 0, number):
                 continue
-            sample = self.meters.sample(connector_id)
-            payload = None if sample is None else self._payload(connector_id, sample, "Trigger",
-                                                                at_s)  # fmt: skip
-            if payload is None:
-                continue
-            payload["connectorId"] = number
             local_id = sessions.get(connector_id)
+            taken = self._sampled(connector_id, local_id, ReadingContext.TRIGGER, at_s)
+            if taken is None or not taken[0].readings:
+                continue
             remote = None if local_id is None else await self._remote_id(local_id)
-            if remote is not None:
-                payload["transactionId"] = remote
             try:
-                await send(request("MeterValues", payload))
+                await send(self._request(taken[0], number, remote))
             except (CallFailed, TimeoutError) as exc:
                 self.link.log.warning("triggered meter values not delivered", error=repr(exc))
 
@@ -133,23 +137,20 @@ class Metering:
         return await self.link.outbox.remote_transaction_id(local_id)
 
     async def _record(
-        self, connector_id: str, local_id: int | None, context: str, at_s: float
+        self, connector_id: str, local_id: int | None, context: ReadingContext, at_s: float
     ) -> None:
-        sample = self.meters.sample(connector_id)
-        if sample is None:
+        taken = self._sampled(connector_id, local_id, context, at_s)
+        if taken is None:
             return
-        payload = self._payload(connector_id, sample, context, at_s)
+        event, energy_wh = taken
         if local_id is not None:
-            await self.samples.record_sample(
-                SessionSample(local_id, connector_id, at_s, sample.energy_register_wh, context,
-                              self.link.identity, payload)
-            )  # fmt: skip
+            await self.samples.record_sample(SessionSample(self.link.identity, energy_wh, event))
             return
         send = self._online_call()
-        if send is None or payload is None:
+        if send is None or not event.readings:
             return
-        payload["connectorId"] = self.link.topology.locate(connector_id).connector
+        number = self.link.topology.locate(connector_id).connector
         try:
-            await send(request("MeterValues", payload))
+            await send(self._request(event, number, None))
         except (CallFailed, TimeoutError) as exc:
             self.link.log.warning("clock-aligned meter values not delivered", error=repr(exc))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry
+from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
 from edge_controller.domain.snapshot import ConnectorView
 
 
@@ -65,9 +66,12 @@ class QueuedMessage(Protocol):
     @property
     def identity(self) -> str: ...
     @property
-    def action(self) -> str: ...
+    def event(self) -> OutboxEvent | None:
+        """None when the stored event cannot be read (``unreadable`` says why)."""
+        ...
+
     @property
-    def payload(self) -> dict[str, Any]: ...
+    def unreadable(self) -> str | None: ...
     @property
     def session_local_id(self) -> int | None: ...
     @property
@@ -95,15 +99,12 @@ class TransactionOutbox(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SessionSample:
-    """A running session's meter sample as the uplink took it, with its MeterValues message."""
+    """A running session's meter sample as the uplink took it: the readings the CSMS asked
+    for (none: it asked for nothing this hardware measures) and the energy register."""
 
-    session_local_id: int
-    connector_id: str
-    at_s: float
-    energy_wh: float | None  # the energy register; None when the hardware does not give it
-    context: str  # Sample.Periodic, Sample.Clock
     identity: str
-    payload: dict[str, Any] | None  # the MeterValues payload; None: no configured measurand
+    energy_wh: float | None  # the energy register; None when the hardware does not give it
+    event: MeterSampled  # its ``session_local_id`` is the running session's
 
 
 class SessionSamples(Protocol):
@@ -111,8 +112,9 @@ class SessionSamples(Protocol):
 
     async def record_sample(self, sample: SessionSample) -> bool:
         """Keep the energy register and its time as the session's last known ones (what a
-        session closed after a power loss stops at) and queue the MeterValues message, in one
-        commit; False, and nothing recorded, when the session has ended meanwhile."""
+        session closed after a power loss stops at) and queue the sample (when it has
+        readings), in one commit; False, and nothing recorded, when the session has ended
+        meanwhile."""
         ...
 
 

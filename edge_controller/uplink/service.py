@@ -24,8 +24,8 @@ from websockets.frames import CloseCode
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
-from edge_controller.domain.charging_profiles import Electrical
 from edge_controller.domain.commands import Origin, SetConnectorEnabled
+from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile

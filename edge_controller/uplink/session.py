@@ -25,6 +25,7 @@ from edge_controller.uplink.outbox.sender import OutboxSender
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
+from edge_controller.uplink.v16.render import Connection, Ocpp16Rendering
 from edge_controller.uplink.wakeup import Wakeup
 
 STATUS_POLL_S = 1.0
@@ -39,7 +40,8 @@ class LinkSession:
     def __init__(self, link: IdentityLink, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
         self.link = link
         self.cp = cp
-        self.sender = OutboxSender(link, cp.rpc, wakeup)
+        rendering = Ocpp16Rendering(Connection(link.topology, link.clock))
+        self.sender = OutboxSender(link, cp.rpc, wakeup, rendering)
         self._last_status: dict[int, status_mod.ConnectorStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []
 

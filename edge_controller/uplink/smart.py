@@ -2,19 +2,21 @@
 
 Limits are re-evaluated every few seconds (schedules move with time) and at once when a
 profile changes. A TxProfile lives as long as its transaction. The installed profiles are kept
-(``ProfileStore``) in the identity's state file.
+as the CSMS sent them (``ProfileStore``) in the identity's state file and read as the domain's
+limit schedules (``v16.charging_profiles``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from edge_controller.domain import charging_profiles as cp
+from edge_controller.domain import limit_schedule as cp
 from edge_controller.domain.model import Limit
 from edge_controller.log import get_logger
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import LimitSink
 from edge_controller.uplink.state_file import OcppStateFile
+from edge_controller.uplink.v16.charging_profiles import parse
 from edge_controller.uplink.wakeup import Wakeup
 
 log = get_logger("uplink.smart")
@@ -24,7 +26,7 @@ class ProfileStore:
     def __init__(self, config: OcppStateFile) -> None:
         self._config = config
         self._raw: list[dict[str, Any]] = []
-        self.profiles: list[cp.ChargingProfile] = []
+        self.profiles: list[cp.LimitSchedule] = []
         self.changed = Wakeup()
         for entry in config.charging_profiles():
             try:
@@ -32,8 +34,8 @@ class ProfileStore:
             except (KeyError, ValueError, TypeError) as exc:
                 log.error("stored charging profile dropped", error=repr(exc))
 
-    def _add(self, connector: int, raw: dict[str, Any]) -> cp.ChargingProfile:
-        profile = cp.parse(connector, raw)
+    def _add(self, connector: int, raw: dict[str, Any]) -> cp.LimitSchedule:
+        profile = parse(connector, raw)
         keep = [
             i
             for i, p in enumerate(self.profiles)
@@ -45,7 +47,7 @@ class ProfileStore:
         self._raw = [self._raw[i] for i in keep] + [{"connector": connector, "profile": raw}]
         return profile
 
-    def install(self, connector: int, raw: dict[str, Any]) -> cp.ChargingProfile:
+    def install(self, connector: int, raw: dict[str, Any]) -> cp.LimitSchedule:
         """Add or replace (same id, or same connector+purpose+stack level). Raises ValueError."""
         profile = self._add(connector, raw)
         self._saved()
@@ -65,10 +67,10 @@ class ProfileStore:
         """A TxProfile given with RemoteStartTransaction belongs to the transaction it started."""
         for index, profile in enumerate(self.profiles):
             pending = profile.transaction_id is None and profile.connector == connector
-            if profile.purpose == "TxProfile" and pending:
+            if profile.purpose is cp.Purpose.SESSION and pending:
                 raw = dict(self._raw[index]["profile"], transactionId=transaction_id)
                 self._raw[index] = {"connector": connector, "profile": raw}
-                self.profiles[index] = cp.parse(connector, raw)
+                self.profiles[index] = parse(connector, raw)
                 self._saved()
 
     def _saved(self) -> None:
@@ -146,7 +148,7 @@ class SmartCharging:
         current = tx[0] if tx is not None else None
         self.store.remove(
             lambda p: (
-                p.purpose == "TxProfile"
+                p.purpose is cp.Purpose.SESSION
                 and p.connector == connector
                 and p.transaction_id is not None
                 and p.transaction_id != current

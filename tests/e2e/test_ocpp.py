@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +10,13 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import Server
 
-from edge_controller.services.sessions.messages import iso_utc
+from edge_controller.domain.sessions.events import MeterSampled
 from edge_controller.sim.csms import BenchCsms
+from edge_controller.storage.outbox.codec import decode
+from edge_controller.uplink.clock import ClockSync
+from edge_controller.uplink.clock import to_iso as iso_utc
+from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.v16.render import Connection, meter_values
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
 from tests.e2e.procs import free_port
@@ -28,6 +32,7 @@ IDENTITY = "site1"
 OCPP_NUMBER = {"keba:1": 1, "charx:1": 2, "charx:2": 3, "charx:3": 4, "hd1:1": 5, "hd2:1": 6}
 CYCLES = 9  # per connector: 6 x 9 = 54 sessions while the CSMS is away
 CARD = bytes.fromhex("04C0FFEE")
+RENDERING = Connection(Topology("site", IDENTITY, {}), ClockSync())  # the clock is plausible
 
 
 @dataclass
@@ -176,11 +181,14 @@ def assert_transaction_matches(csms: Csms, row: tuple[Any, ...]) -> None:
 def assert_meter_values_once(site: E2ESite, csms: Csms, remote_ids: dict[int, int]) -> int:
     """Every MeterValues the daemon queued arrived once, in its transaction; returns the count."""
     queued = site.query(
-        "SELECT session_local_id, payload FROM outbox WHERE action = 'MeterValues' ORDER BY seq"
+        "SELECT session_local_id, body FROM outbox WHERE event = 'meter_sampled' ORDER BY seq"
     )
     expected: dict[int, list[Any]] = {}
-    for local_id, payload in queued:
-        expected.setdefault(remote_ids[local_id], []).extend(json.loads(payload)["meterValue"])
+    for local_id, body in queued:
+        sample = decode("meter_sampled", body)  # as an OCPP 1.6 connection renders it
+        assert isinstance(sample, MeterSampled)
+        rendered = meter_values(sample, 1, RENDERING)["meterValue"]
+        expected.setdefault(remote_ids[local_id], []).extend(rendered)
     for remote_id, values in expected.items():
         assert csms.csms.record.transactions[remote_id]["meterValues"] == values, remote_id
     return len(queued)

@@ -45,7 +45,7 @@ def uid_to_token(uid: bytes, *, reverse: bool = False, reader_id: str | None = N
     if not MIN_UID_BYTES <= len(uid) <= MAX_UID_BYTES:
         raise InvalidToken(
             f"UID of {len(uid)} bytes: expected {MIN_UID_BYTES} to {MAX_UID_BYTES} bytes "
-            f"(OCPP 1.6 idTag holds at most {MAX_ID_TAG_CHARS} hex characters)"
+            f"(an OCPP 1.6 id tag holds at most {MAX_ID_TAG_CHARS} hex characters)"
         )
     iso = uid[::-1] if reverse else uid
     return Token(
@@ -80,12 +80,12 @@ def normalize_id_tag(text: str) -> str:
         tag = _SEPARATORS.sub("", tag)
     tag = tag.upper()
     if not tag:
-        raise InvalidToken("empty idTag")
+        raise InvalidToken("empty id tag")
     if not all(" " <= ch <= "~" for ch in tag):
-        raise InvalidToken(f"idTag {tag!r} contains characters outside printable ASCII")
+        raise InvalidToken(f"id tag {tag!r} contains characters outside printable ASCII")
     if len(tag) > MAX_ID_TAG_CHARS:
         raise InvalidToken(
-            f"idTag {tag!r} has {len(tag)} characters; OCPP 1.6 allows at most {MAX_ID_TAG_CHARS}"
+            f"id tag {tag!r} has {len(tag)} characters; OCPP 1.6 allows at most {MAX_ID_TAG_CHARS}"
         )
     return tag
 

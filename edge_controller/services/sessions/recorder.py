@@ -1,26 +1,33 @@
-"""Reads the connector's meter and records session changes with their uplink messages."""
+"""Reads the connector's meter and records session changes with the events the uplink
+reports (``domain.sessions.events``), in the same commit."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.model import MeterReading
-from edge_controller.domain.pricing.recorded import Reading
+from edge_controller.domain.pricing.recorded import Reading as PricedReading
+from edge_controller.domain.sessions.events import (
+    IdToken,
+    MeterSampled,
+    Quantity,
+    Reading,
+    ReadingContext,
+    SessionEnded,
+    SessionStarted,
+    TokenType,
+    token_type_for,
+)
 from edge_controller.domain.sessions.state import Authorization
 from edge_controller.log import get_logger
 from edge_controller.ports import BuiltInMeter, DeviceError, Meter
-from edge_controller.services.sessions.messages import (
-    OutboxRoute,
-    meter_values_message,
-    start_message,
-    stop_message,
-)
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.sessions_store import (
-    MessageToQueue,
+    EventToQueue,
     SessionRecord,
     SessionStart,
     SessionStore,
@@ -30,6 +37,8 @@ from edge_controller.storage.sessions_store import (
 
 log = get_logger("sessions")
 EnergySource = Meter | BuiltInMeter
+OutboxRoute = Callable[[str], str | None]
+"""connector id -> the uplink identity its events go to; None when nothing goes uplink."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +63,7 @@ class SessionRecorder:
         self._timeout_s = meter_timeout_s
         self._last: dict[str, int] = {}  # last good energy reading per connector
         self.pricing: SessionPricing | None = None  # tariffs, running and final cost
-        # StopTransaction carries the energy register at begin and end (a CSMS may turn it off).
+        # The end of a session carries its registers at start and end (a CSMS may turn it off).
         self.stop_transaction_data = True
 
     async def read_energy(self, connector_id: str, *, monotonic: bool = True) -> Energy | None:
@@ -93,13 +102,17 @@ class SessionRecorder:
             log.error("no meter value: session not started", connector_id=connector_id)
             return None
         identity = self._identity(connector_id)
-        messages: tuple[MessageToQueue, ...] = ()
-        if identity:
-            start_msg = start_message(
-                identity, connector_id, auth.id_tag, meter_wh, now_s,
-                reservation_id=auth.reservation_id,
+
+        def announce(local_id: int) -> tuple[EventToQueue, ...]:
+            if not identity:
+                return ()
+            token = IdToken(auth.id_tag, token_type_for(auth.source))
+            started = SessionStarted(
+                local_id, connector_id, now_s, meter_wh, token,
+                reservation_id=auth.reservation_id, authorized_offline=auth.offline,
             )  # fmt: skip
-            messages = (start_msg,)
+            return (EventToQueue(identity, started),)
+
         start = SessionStart(
             connector_id=connector_id,
             id_tag=auth.id_tag,
@@ -109,11 +122,11 @@ class SessionRecorder:
             source=auth.source,
             authorized_offline=auth.offline,
             energy_cap_wh=auth.energy_cap_wh,
-            messages=messages,
+            announce=announce,
             tariff=self._tariff(connector_id),
         )
         record = await self.store.start(start)
-        self._queued(messages)
+        self._queued(bool(identity))
         if self.pricing is not None:
             self.pricing.begin(record)
         return record
@@ -124,25 +137,24 @@ class SessionRecorder:
 
     def _priced(self, record: SessionRecord, at_s: float, energy: Energy) -> None:
         if self.pricing is not None:
-            reading = Reading(at_s, energy.energy_wh, energy.power_w)
+            reading = PricedReading(at_s, energy.energy_wh, energy.power_w)
             self.pricing.reading(record.local_id, record.connector_id, reading)
 
-    async def sample(self, record: SessionRecord, now_s: float, context: str) -> Energy | None:
+    async def sample(
+        self, record: SessionRecord, now_s: float, context: ReadingContext
+    ) -> Energy | None:
         energy = await self.read_energy(record.connector_id)
         if energy is None:
             return None
         identity = self._identity(record.connector_id)
-        values = (energy.energy_wh, energy.power_w)
-        messages = (
-            (meter_values_message(identity, record.connector_id, now_s, values, context),)
-            if identity
-            else ()
+        events = (
+            (EventToQueue(identity, _sampled(record, now_s, energy, context)),) if identity else ()
         )
         recorded = await self.store.sample(
             record.local_id, now_s, energy.energy_wh,
-            power_w=energy.power_w, context=context, messages=messages,
+            power_w=energy.power_w, context=context, events=events,
         )  # fmt: skip
-        self._queued(messages if recorded else ())
+        self._queued(bool(events) and recorded)
         if recorded:
             self._priced(record, now_s, energy)
         return energy if recorded else None
@@ -152,11 +164,11 @@ class SessionRecorder:
         local_id: int,
         connector_id: str,
         at_s: float,
-        energy: tuple[float | None, str],
-        messages: tuple[MessageToQueue, ...],
+        energy: tuple[float | None, ReadingContext],
+        events: tuple[EventToQueue, ...],
     ) -> bool:
         """A sample another part took (the uplink, with OCPP on): its register (``energy``:
-        register, context) becomes the session's last known one, durable with its messages.
+        register, context) becomes the session's last known one, durable with its events.
 
         The register is the session's own meter's: the uplink samples the charger's built-in
         meter, so a connector with a meter of its own is read here instead."""
@@ -167,11 +179,11 @@ class SessionRecorder:
         else:
             energy_wh = None if raw_wh is None else self._kept(connector_id, round(raw_wh))
         recorded = await self.store.sample(
-            local_id, at_s, energy_wh, context=context, messages=messages
+            local_id, at_s, energy_wh, context=context, events=events
         )
-        self._queued(messages if recorded else ())
+        self._queued(bool(events) and recorded)
         if recorded and energy_wh is not None and self.pricing is not None:
-            self.pricing.reading(local_id, connector_id, Reading(at_s, energy_wh))
+            self.pricing.reading(local_id, connector_id, PricedReading(at_s, energy_wh))
         return recorded
 
     def _dedicated(self, connector_id: str) -> bool:
@@ -202,20 +214,26 @@ class SessionRecorder:
         known_wh = max(record.last_meter_wh, self._last.get(record.connector_id, 0))
         meter_wh = max(energy.energy_wh, known_wh) if energy else known_wh
         identity = self._identity(record.connector_id)
-        begin = (record.start_at_s, record.meter_start_wh) if self.stop_transaction_data else None
+        with_registers = self.stop_transaction_data
+        # Only a card tapped to stop names its token.
+        token = None if id_tag is None else IdToken(id_tag, TokenType.CARD)
 
-        def render(stop: StopFacts) -> tuple[MessageToQueue, ...]:
+        def render(stop: StopFacts) -> tuple[EventToQueue, ...]:
             if not identity:
                 return ()
-            return (stop_message(identity, id_tag, stop.meter_wh, stop.at_s, reason.value,
-                                 begin=begin),)  # fmt: skip
+            ended = SessionEnded(
+                record.local_id, record.connector_id, stop.at_s, stop.meter_wh, reason,
+                record.start_at_s, record.meter_start_wh, with_registers=with_registers,
+                id_token=token,
+            )  # fmt: skip
+            return (EventToQueue(identity, ended),)
 
         closed, changed = await self.store.stop(
             record.local_id, now_s, meter_wh, reason.value,
             stop_id_tag=id_tag, last_known=use_last_known, render=render,
             price=None if self.pricing is None else self.pricing.price,
         )  # fmt: skip
-        self._queued((identity,) if changed and identity else ())
+        self._queued(changed and bool(identity))
         if self.pricing is not None:
             self.pricing.end(record.connector_id)
         return closed, changed
@@ -223,10 +241,20 @@ class SessionRecorder:
     def _identity(self, connector_id: str) -> str | None:
         return self._route(connector_id) if self._route else None
 
-    def _queued(self, messages: tuple[object, ...]) -> None:
-        # Tell the sender only after the commit: it must never see a message before it is durable.
-        if messages and self._on_queued is not None:
+    def _queued(self, any_queued: bool) -> None:
+        # Tell the sender only after the commit: it must never see an event before it is durable.
+        if any_queued and self._on_queued is not None:
             self._on_queued()
+
+
+def _sampled(
+    record: SessionRecord, at_s: float, energy: Energy, context: ReadingContext
+) -> MeterSampled:
+    """The session side's own sample: the register in whole Wh, the power in whole W."""
+    readings = [Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal(energy.energy_wh))]
+    if energy.power_w is not None:
+        readings.append(Reading(Quantity.POWER_IMPORT_W, Decimal(f"{energy.power_w:.0f}")))
+    return MeterSampled(record.local_id, record.connector_id, at_s, context, tuple(readings))
 
 
 async def _read(source: EnergySource) -> MeterReading:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PERIODIC = "Sample.Periodic"
-CLOCK = "Sample.Clock"
+from edge_controller.domain.sessions.events import ReadingContext
+
+PERIODIC = ReadingContext.PERIODIC
+CLOCK = ReadingContext.CLOCK_ALIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class SampleClock:
     last_periodic_s: float
     last_aligned_s: float
 
-    def due(self, sampling: Sampling, now_s: float) -> str | None:
+    def due(self, sampling: Sampling, now_s: float) -> ReadingContext | None:
         """The context of the sample due at ``now_s`` (clock-aligned first), or None."""
         if sampling.aligned_s > 0:
             boundary_s = math.floor(now_s / sampling.aligned_s) * sampling.aligned_s
@@ -32,7 +34,7 @@ class SampleClock:
             return PERIODIC
         return None
 
-    def taken(self, context: str, now_s: float) -> None:
+    def taken(self, context: ReadingContext, now_s: float) -> None:
         if context == CLOCK:
             self.last_aligned_s = now_s
         else:

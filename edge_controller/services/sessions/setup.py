@@ -11,8 +11,7 @@ from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.services.sessions.actions import ConnectorGate
 from edge_controller.services.sessions.auth import Authorizer, TokenAuthorizer
 from edge_controller.services.sessions.manager import SessionManager
-from edge_controller.services.sessions.messages import OutboxRoute
-from edge_controller.services.sessions.recorder import EnergySource, SessionRecorder
+from edge_controller.services.sessions.recorder import EnergySource, OutboxRoute, SessionRecorder
 from edge_controller.services.sessions.reservations import ReservationBook
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.storage.auth_store import AuthStore

@@ -1,7 +1,9 @@
-"""The durable uplink outbox: what the CSMS must receive, in order, at least once.
+"""The durable uplink outbox: the events the CSMS must hear of, in order, at least once.
 
 ``store`` (the ``Outbox``), ``rows`` (SQL run inside a caller's transaction, also by the session
-store), ``capacity`` (warnings and thinning), ``journal`` (acks made durable by a file append).
+store), ``codec`` (the stored JSON form of events, versioned), ``capacity`` (warnings and
+thinning), ``journal`` (acks made durable by a file append), ``from_ocpp16`` (the migration of
+rows written as OCPP 1.6 messages before schema 8).
 """
 
 from edge_controller.storage.outbox.capacity import DEFAULT_CAPACITY, OutboxStats

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from edge_controller.domain.sessions.events import (
+    OutboxEvent,
+    SessionEnded,
+    SessionStarted,
+)
+from edge_controller.storage.outbox.codec import UnreadableEvent, decode, encode
 
 _ACK_CHUNK = 500
 
@@ -16,16 +22,17 @@ MessageKind = Literal["start", "stop", "final", "sample", "other"]
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    """One queued uplink message.
+    """One queued event for an uplink identity.
 
-    ``remote_transaction_id`` is the CSMS transaction id known for ``session_local_id`` at
-    read time (None until StartTransaction was answered); the sender puts it into the payload.
+    ``event`` is None when the stored body cannot be read (``unreadable`` says why): the
+    sender parks such a row, it is never dropped. ``remote_transaction_id`` is the CSMS
+    transaction id known for ``session_local_id`` at read time (None until the session's
+    start was answered).
     """
 
     seq: int
     identity: str
-    action: str
-    payload: dict[str, Any]
+    event: OutboxEvent | None
     kind: MessageKind
     session_local_id: int | None
     remote_transaction_id: int | None
@@ -33,21 +40,27 @@ class OutboxMessage:
     attempts: int
     last_error: str | None
     state: Literal["pending", "acked", "parked"] = "pending"
+    unreadable: str | None = None
 
 
 SELECT_MESSAGE = """
-SELECT o.seq, o.identity, o.action, o.payload, o.kind, o.session_local_id, o.created_at_s,
+SELECT o.seq, o.identity, o.event, o.body, o.kind, o.session_local_id, o.created_at_s,
        o.attempts, o.last_error, o.state, t.remote_transaction_id
 FROM outbox AS o LEFT JOIN transaction_ids AS t ON t.session_local_id = o.session_local_id
 """
 
 
 def message_from_row(row: sqlite3.Row) -> OutboxMessage:
+    event: OutboxEvent | None = None
+    unreadable = None
+    try:
+        event = decode(row["event"], row["body"])
+    except UnreadableEvent as exc:
+        unreadable = str(exc)
     return OutboxMessage(
         seq=row["seq"],
         identity=row["identity"],
-        action=row["action"],
-        payload=json.loads(row["payload"]),
+        event=event,
         kind=row["kind"],
         session_local_id=row["session_local_id"],
         remote_transaction_id=row["remote_transaction_id"],
@@ -55,27 +68,28 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
         attempts=row["attempts"],
         last_error=row["last_error"],
         state=row["state"],
+        unreadable=unreadable,
     )
 
 
-def append_in(
-    conn: sqlite3.Connection,
-    identity: str,
-    action: str,
-    payload: dict[str, Any],
-    *,
-    now_s: float,
-    kind: MessageKind = "other",
-    session_local_id: int | None = None,
-) -> int:
-    """Insert one message inside the caller's open transaction; returns its sequence number."""
-    if not identity or not action:
-        raise ValueError("an outbox message needs an identity and an action")
-    text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+def kind_of(event: OutboxEvent) -> MessageKind:
+    if isinstance(event, SessionStarted):
+        return "start"
+    if isinstance(event, SessionEnded):
+        return "stop"
+    return "sample"
+
+
+def append_in(conn: sqlite3.Connection, identity: str, event: OutboxEvent, *, now_s: float) -> int:
+    """Insert one event inside the caller's open transaction; returns its sequence number.
+    Its kind and session come from the event."""
+    if not identity:
+        raise ValueError("an outbox event needs an identity")
+    event_type, body = encode(event)
     cursor = conn.execute(
-        "INSERT INTO outbox (identity, action, payload, kind, session_local_id, created_at_s)"
+        "INSERT INTO outbox (identity, event, body, kind, session_local_id, created_at_s)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (identity, action, text, kind, session_local_id, now_s),
+        (identity, event_type, body, kind_of(event), event.session_local_id, now_s),
     )
     seq = cursor.lastrowid
     if seq is None:

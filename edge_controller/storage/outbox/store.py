@@ -1,9 +1,11 @@
-"""The durable uplink outbox: every message the CSMS must receive, in order, exactly once.
+"""The durable uplink outbox: every event the CSMS must hear of, in order, exactly once.
 
-Usage by a sender, per uplink identity::
+It holds what happened (``domain.sessions.events``, stored in our own versioned JSON,
+``codec``), never a protocol message: the uplink renders each event for its connection when
+it sends it. Usage by a sender, per uplink identity::
 
-    msg = await outbox.peek(identity)        # oldest pending message, or None
-    ... send msg.action / msg.payload (+ msg.remote_transaction_id as "transactionId") ...
+    msg = await outbox.peek(identity)        # oldest pending event, or None
+    ... render msg.event, send it (with msg.remote_transaction_id) ...
     await outbox.ack(msg.seq)                # on a CALLRESULT
     await outbox.ack_many([...], remote_ids={local_id: transaction_id})  # one commit
     outbox.journal_acks(identity, [msg.seq])  # durable against a crash, no commit: fast
@@ -12,7 +14,7 @@ Usage by a sender, per uplink identity::
     await outbox.park(msg.seq, e)            # on a CALLERROR that retrying will not fix
     later = await outbox.peek_many(identity, after_seq=msg.seq, limit=64)  # read ahead
 
-``append`` returns only after the message is durable. Parked messages are kept (with the
+``append`` returns only after the event is durable. Parked events are kept (with the
 reason) and can be re-queued; they are never silently dropped.
 """
 
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from edge_controller.domain.sessions.events import OutboxEvent
 from edge_controller.log import get_logger
 from edge_controller.storage.outbox.capacity import (
     DEFAULT_CAPACITY,
@@ -36,7 +39,6 @@ from edge_controller.storage.outbox.capacity import (
 from edge_controller.storage.outbox.journal import AckJournal, journal_path
 from edge_controller.storage.outbox.rows import (
     SELECT_MESSAGE,
-    MessageKind,
     OutboxMessage,
     ack_in,
     append_in,
@@ -67,23 +69,12 @@ class Outbox:
         self._journals: dict[str, AckJournal] = {}
         self._journal_locks: dict[str, asyncio.Lock] = {}
 
-    async def append(
-        self,
-        identity: str,
-        action: str,
-        payload: dict[str, Any],
-        *,
-        session_local_id: int | None = None,
-        kind: MessageKind = "other",
-    ) -> int:
-        """Queue ``action`` for ``identity``; durable when it returns. Returns the sequence."""
+    async def append(self, identity: str, event: OutboxEvent) -> int:
+        """Queue ``event`` for ``identity``; durable when it returns. Returns the sequence."""
         now_s = self._clock()
 
         def job(conn: sqlite3.Connection) -> int:
-            seq = append_in(
-                conn, identity, action, payload,
-                now_s=now_s, kind=kind, session_local_id=session_local_id,
-            )  # fmt: skip
+            seq = append_in(conn, identity, event, now_s=now_s)
             if self.capacity.due():
                 self.capacity.check(conn)
             return seq

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_controller.domain import charging_profiles
 from edge_controller.domain.commands import (
     Origin,
     StartReason,
@@ -21,7 +20,7 @@ from edge_controller.uplink.link import IdentityLink, Reboot, Trigger, UploadDia
 from edge_controller.uplink.ocpp_compat import Action, call_result, camel
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
-from edge_controller.uplink.v16 import costmsg
+from edge_controller.uplink.v16 import charging_profiles, costmsg
 
 # The hardware says no: no start is offered there. Everything else the session side decides.
 OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)

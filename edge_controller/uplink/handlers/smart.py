@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge_controller.domain import charging_profiles as cp
+from edge_controller.domain import limit_schedule as cp
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import Action, call_result, camel
 from edge_controller.uplink.rpc import on
+from edge_controller.uplink.v16.charging_profiles import PURPOSES
 
 
 class SmartHandlers:
@@ -60,12 +61,14 @@ class SmartHandlers:
         if smart is None:
             return call_result.ClearChargingProfile(status="Unknown")
 
-        def wanted(p: cp.ChargingProfile) -> bool:
+        purpose = PURPOSES.get(charging_profile_purpose or "")
+
+        def wanted(p: cp.LimitSchedule) -> bool:
             if id is not None:
                 return p.id == id
             return (
                 connector_id in (None, p.connector)
-                and charging_profile_purpose in (None, p.purpose)
+                and (charging_profile_purpose is None or purpose is p.purpose)
                 and stack_level in (None, p.stack_level)
             )
 

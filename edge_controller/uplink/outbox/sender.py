@@ -1,16 +1,17 @@
 """Drains the durable outbox of one identity: strictly in order, one CALL in flight.
 
-While a CALL is in flight the sender already reads (``prefetch``) and builds the next
-request; between an answer and the next CALL only the ack is written (``acks``, without an
-fsync): after a crash of the process at most the message in flight is sent again, and the drain
-does not pay a read, a payload build and an fsync per message. A StartTransaction answer is
-written, with its transaction id, in one (fsynced) commit before the next message is sent: it is
-never sent twice, and the messages behind it are read again so they carry the id.
+Each event is rendered for the connection's protocol (``rendering``) as it is about to go out.
+While a CALL is in flight the sender already reads (``prefetch``) and renders the next event;
+between an answer and the next CALL only the ack is written (``acks``, without an fsync): after
+a crash of the process at most the event in flight is sent again, and the drain does not pay a
+read, a rendering and an fsync per event. The answer to a session's start is written, with its
+transaction id, in one (fsynced) commit before the next event is sent: it is never sent twice,
+and the events behind it are read again so they carry the id.
 
 A CALLERROR or a timeout counts as a failed attempt; after ``TransactionMessageAttempts``
-attempts the message is parked (kept with the reason). Between attempts the sender waits
+attempts the event is parked (kept with the reason). Between attempts the sender waits
 ``TransactionMessageRetryInterval`` x attempts, as OCPP 1.6 (4.10) defines. A lost connection is
-not an attempt: the message stays first in line and is sent again after the reconnect.
+not an attempt: the event stays first in line and is sent again after the reconnect.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from edge_controller.domain.sessions.events import SessionStarted
 from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.outbox import payloads
 from edge_controller.uplink.outbox.acks import AckPipeline
 from edge_controller.uplink.outbox.prefetch import Prefetch
 from edge_controller.uplink.outbox.progress import DrainProgress
+from edge_controller.uplink.outbox.rendering import NotSendable, Rendering, outbox_unique_id
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.rpc import AnswerRefused, CallFailed, OutgoingCall
 from edge_controller.uplink.wakeup import Wakeup
@@ -31,9 +33,9 @@ from edge_controller.uplink.wakeup import Wakeup
 T = TypeVar("T")
 IDLE_POLL_S = 1.0
 TABLE_BATCH = 64  # journaled acks marked in the outbox table in one commit
-NOT_SENDABLE = (payloads.NotSendable, KeyError, TypeError, AttributeError, ValueError)
-# The message and its CALL, ready to go out, or why it can never be sent.
-Prepared = tuple[QueuedMessage, OutgoingCall | payloads.NotSendable]
+NOT_SENDABLE = (NotSendable, KeyError, TypeError, AttributeError, ValueError)
+# The event and its CALL, ready to go out, or why it can never be sent.
+Prepared = tuple[QueuedMessage, OutgoingCall | NotSendable]
 Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next message meanwhile
 
 
@@ -49,14 +51,6 @@ class CallExchange(Protocol):
     ) -> tuple[dict[str, Any], T]: ...
 
 
-def outbox_unique_id(message: QueuedMessage) -> str:
-    """The CALL's unique id, the same every time the message is sent: a message sent again
-    (its answer was lost to a crash or a dropped connection) is byte for byte the same CALL,
-    so a CSMS can recognise the repeat by its id. The time the message was queued keeps ids
-    apart when a new database numbers its messages from 1 again."""
-    return f"ob-{message.seq}-{round(message.created_at_s * 1000)}"
-
-
 class _Failed:
     """A CALL that counts as a failed attempt (CALLERROR, no answer in time): returned, not
     raised, so the task group of the sender does not take it for a crash."""
@@ -66,9 +60,12 @@ class _Failed:
 
 
 class OutboxSender:
-    def __init__(self, link: IdentityLink, channel: CallExchange, wakeup: Wakeup) -> None:
+    def __init__(
+        self, link: IdentityLink, channel: CallExchange, wakeup: Wakeup, rendering: Rendering
+    ) -> None:
         self.link = link
         self._channel = channel
+        self._rendering = rendering
         self._wakeup = wakeup
         self.sent = 0
         self.progress = DrainProgress(link.log, link.now_s)
@@ -141,12 +138,12 @@ class OutboxSender:
         if message is None:
             return None
         try:
-            payload = self._payload(message)
-            outgoing = self._channel.prepare(message.action, payload, outbox_unique_id(message))
+            action, payload = self._rendering.request(message)
+            outgoing = self._channel.prepare(action, payload, outbox_unique_id(message))
         except CallFailed as exc:
-            return message, payloads.NotSendable(f"not sendable: {exc.code}: {exc.description}")
+            return message, NotSendable(f"not sendable: {exc.code}: {exc.description}")
         except NOT_SENDABLE as exc:
-            return message, payloads.NotSendable(f"not sendable: {exc}")
+            return message, NotSendable(f"not sendable: {exc}")
         return message, outgoing
 
     async def _settle(
@@ -155,14 +152,15 @@ class OutboxSender:
         """Send one message and settle it: (the next one, prepared meanwhile; whether what was
         read ahead is still valid)."""
         message, outgoing = item
-        if message.action == "StartTransaction" and message.remote_transaction_id is not None:
+        start = isinstance(message.event, SessionStarted)
+        if start and message.remote_transaction_id is not None:
             # Answered before a restart cut us off between the two writes: never send twice.
             self.acks.add(message.seq)
             return None, True
-        if isinstance(outgoing, payloads.NotSendable):
+        if isinstance(outgoing, NotSendable):
             await self._park(message, str(outgoing))
             return None, False
-        local_id = message.session_local_id if message.action == "StartTransaction" else None
+        local_id = message.session_local_id if start else None
 
         async def meanwhile() -> Prepared | None:
             if self.acks.journaled >= TABLE_BATCH:
@@ -197,23 +195,15 @@ class OutboxSender:
         except TimeoutError:
             return _Failed("no answer within the call timeout")
 
-    def _payload(self, message: QueuedMessage) -> dict[str, Any]:
-        return payloads.build(
-            message.action,
-            payload=message.payload,
-            remote_transaction_id=message.remote_transaction_id,
-            has_session=message.session_local_id is not None,
-            topology=self.link.topology,
-            clock=self.link.clock,
-        )
-
     async def _start_confirmed(self, session_local_id: int, answer: dict[str, Any]) -> None:
-        remote_id = int(answer["transactionId"])
-        # Durable together with the ack before any message that needs the id is sent.
+        confirmed = self._rendering.start_confirmed(answer)
+        remote_id = confirmed.remote_transaction_id
+        # Durable together with the ack before any event that needs the id is sent.
         await self.acks.flush(remote_ids={session_local_id: remote_id})
         if self.link.transactions is not None:
-            status = str(answer["idTagInfo"].get("status", "Invalid"))
-            self.link.transactions.transaction_confirmed(session_local_id, remote_id, status)
+            self.link.transactions.transaction_confirmed(
+                session_local_id, remote_id, confirmed.token_status
+            )
         self.link.log.info(
             "transaction confirmed", session=session_local_id, transaction_id=remote_id
         )

@@ -137,6 +137,11 @@ def _session_defaults(
     }
 
 
+# the measurands reported when the settings name none
+SAMPLED_DATA = ("Energy.Active.Import.Register", "Power.Active.Import")
+ALIGNED_DATA = ("Energy.Active.Import.Register",)
+
+
 def _core_defaults(
     settings: OcppSettings, connectors: int, smart: bool, local_list: bool
 ) -> dict[str, str]:
@@ -144,8 +149,8 @@ def _core_defaults(
         "HeartbeatInterval": str(int(settings.heartbeat_interval_s)),
         "MeterValueSampleInterval": str(int(settings.meter_value_sample_interval_s)),
         "ClockAlignedDataInterval": str(int(settings.clock_aligned_data_interval_s)),
-        "MeterValuesSampledData": ",".join(settings.meter_values_sampled_data),
-        "MeterValuesAlignedData": ",".join(settings.meter_values_aligned_data),
+        "MeterValuesSampledData": ",".join(settings.meter_values_sampled_data or SAMPLED_DATA),
+        "MeterValuesAlignedData": ",".join(settings.meter_values_aligned_data or ALIGNED_DATA),
         "TransactionMessageAttempts": str(settings.transaction_message_attempts),
         "TransactionMessageRetryInterval": str(int(settings.transaction_message_retry_interval_s)),
         "AuthorizeRemoteTxRequests": "false",

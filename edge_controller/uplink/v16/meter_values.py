@@ -1,53 +1,56 @@
-"""MeterValues contents: configured measurands from one sample, and clock-aligned times. Pure."""
+"""What the CSMS asked to be measured (the measurand lists of MeterValuesSampledData and
+MeterValuesAlignedData) taken from one sample, and clock-aligned times. Pure."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from decimal import Decimal
 
+from edge_controller.domain.sessions.events import Conductor, Location, Quantity, Reading
 from edge_controller.uplink.ports import MeterSample
 
 DAY_S = 86400.0
-PHASE_NAMES = ("L1", "L2", "L3")
+LINES = (Conductor.L1, Conductor.L2, Conductor.L3)
+TO_NEUTRAL = (Conductor.L1_N, Conductor.L2_N, Conductor.L3_N)
 
 
-def _value(measurand: str, value: float, unit: str, context: str, **extra: str) -> dict[str, Any]:
-    text = str(round(value)) if unit == "Wh" else f"{value:.1f}"
-    return {"value": text, "context": context, "measurand": measurand, "unit": unit, **extra}
+def _reading(
+    quantity: Quantity, value: float, conductor: Conductor | None = None,
+    location: Location | None = None,
+) -> Reading:  # fmt: skip
+    """Registers in whole Wh, everything else to one decimal."""
+    digits = str(round(value)) if quantity is Quantity.ENERGY_IMPORT_REGISTER_WH else f"{value:.1f}"
+    return Reading(quantity, Decimal(digits), conductor, location)
 
 
-def _phase_values(
-    measurand: str, values: tuple[float, float, float] | None, unit: str, context: str, suffix: str
-) -> list[dict[str, Any]]:
+def _per_line(
+    quantity: Quantity, values: tuple[float, float, float] | None, conductors: tuple[Conductor, ...]
+) -> list[Reading]:
     if values is None:
         return []
-    return [
-        _value(measurand, v, unit, context, phase=p + suffix)
-        for p, v in zip(PHASE_NAMES, values, strict=True)
-    ]
+    return [_reading(quantity, v, c) for c, v in zip(conductors, values, strict=True)]
 
 
-def sampled_values(
-    sample: MeterSample, measurands: list[str], context: str
-) -> list[dict[str, Any]]:
-    """The sampledValue list; measurands this hardware does not measure are left out."""
-    out: list[dict[str, Any]] = []
+def readings(sample: MeterSample, measurands: list[str]) -> tuple[Reading, ...]:
+    """The readings of ``measurands`` (OCPP 1.6 names) in their order; what this hardware does
+    not measure is left out."""
+    out: list[Reading] = []
     for measurand in measurands:
         if measurand == "Energy.Active.Import.Register" and sample.energy_register_wh is not None:
-            out.append(
-                _value(measurand, sample.energy_register_wh, "Wh", context, location="Outlet")
-            )
+            out.append(_reading(Quantity.ENERGY_IMPORT_REGISTER_WH, sample.energy_register_wh,
+                                location=Location.OUTLET))  # fmt: skip
         elif measurand == "Power.Active.Import" and sample.power_w is not None:
-            out.append(_value(measurand, sample.power_w, "W", context))
+            out.append(_reading(Quantity.POWER_IMPORT_W, sample.power_w))
         elif measurand == "Current.Import":
-            out += _phase_values(measurand, sample.current_a, "A", context, "")
+            out += _per_line(Quantity.CURRENT_IMPORT_A, sample.current_a, LINES)
         elif measurand == "Voltage":
-            out += _phase_values(measurand, sample.voltage_v, "V", context, "-N")
+            out += _per_line(Quantity.VOLTAGE_V, sample.voltage_v, TO_NEUTRAL)
         elif measurand == "Current.Offered" and sample.offered_current_a is not None:
-            out.append(_value(measurand, sample.offered_current_a, "A", context))
+            out.append(_reading(Quantity.CURRENT_OFFERED_A, sample.offered_current_a))
         elif measurand == "SoC" and sample.soc_pct is not None:
-            out.append(_value(measurand, sample.soc_pct, "Percent", context, location="EV"))
-    return out
+            out.append(_reading(Quantity.STATE_OF_CHARGE_PCT, sample.soc_pct,
+                                location=Location.EV))  # fmt: skip
+    return tuple(out)
 
 
 def next_aligned_s(now_s: float, interval_s: float) -> float:

@@ -42,15 +42,15 @@ def _check_session(conn: sqlite3.Connection, s: sqlite3.Row) -> None:
     )
     energies = [v["energy_wh"] for v in values]
     assert energies == sorted(energies), f"meter values go backwards in {dict(s)}"
-    assert values[0]["context"] == "Transaction.Begin"
+    assert values[0]["context"] == "begin"
     for v in values:
-        if v["context"] != "Transaction.End":
+        if v["context"] != "end":
             assert v["energy_wh"] == schedule.energy_wh(index, v["at_s"]), dict(v)
     if s["stop_at_s"] is None:
-        assert values[-1]["context"] != "Transaction.End"
+        assert values[-1]["context"] != "end"
         return
-    assert values[-1]["context"] == "Transaction.End" and energies[-1] == s["meter_stop_wh"]
-    assert [v["context"] for v in values].count("Transaction.End") == 1
+    assert values[-1]["context"] == "end" and energies[-1] == s["meter_stop_wh"]
+    assert [v["context"] for v in values].count("end") == 1
     if s["stop_reason"] == "PowerLoss":
         assert s["meter_stop_wh"] == energies[-2], "power loss must keep the last known value"
         assert s["stop_at_s"] == values[-2]["at_s"], "and stop at the last known time"
@@ -76,7 +76,7 @@ def _check_outbox(
     # A power-loss stop is dated back to the last known moment; everything else is queued in
     # the order it happened.
     lost = {s["local_id"] for s in sessions if s["stop_reason"] == "PowerLoss"}
-    dated_back = [m["action"] == "StopTransaction" and m["session_local_id"] in lost
+    dated_back = [m["event"] == "session_ended" and m["session_local_id"] in lost
                   for m in outbox]  # fmt: skip
     created = [m["created_at_s"] for m, back in zip(outbox, dated_back, strict=True) if not back]
     assert created == sorted(created), "outbox order differs from event order"
@@ -85,23 +85,23 @@ def _check_outbox(
         per_session.setdefault(m["session_local_id"], []).append(m)
     for s in sessions:
         messages = per_session.pop(s["local_id"], [])
-        actions = [m["action"] for m in messages]
+        events = [m["event"] for m in messages]
         samples = _rows(
             conn,
             "SELECT energy_wh FROM meter_values WHERE session_local_id = ?"
-            " AND context LIKE 'Sample.%' ORDER BY id",
+            " AND context IN ('periodic', 'clock_aligned') ORDER BY id",
             s["local_id"],
         )
         closed = s["stop_at_s"] is not None
-        expected = ["StartTransaction"] + ["MeterValues"] * len(samples)
-        assert actions == expected + (["StopTransaction"] if closed else []), (dict(s), actions)
-        start = json.loads(messages[0]["payload"])
-        assert start["meterStart"] == s["meter_start_wh"]
-        sent = [json.loads(m["payload"])["meterValue"][0]["sampledValue"][0]["value"]
-                for m in messages if m["action"] == "MeterValues"]  # fmt: skip
+        expected = ["session_started"] + ["meter_sampled"] * len(samples)
+        assert events == expected + (["session_ended"] if closed else []), (dict(s), events)
+        start = json.loads(messages[0]["body"])
+        assert start["start_register_wh"] == s["meter_start_wh"]
+        sent = [json.loads(m["body"])["readings"][0]["value"]
+                for m in messages if m["event"] == "meter_sampled"]  # fmt: skip
         assert sent == [str(r["energy_wh"]) for r in samples]
         if closed:
-            assert json.loads(messages[-1]["payload"])["meterStop"] == s["meter_stop_wh"]
+            assert json.loads(messages[-1]["body"])["stop_register_wh"] == s["meter_stop_wh"]
     assert not per_session, f"messages of unknown sessions: {list(per_session)}"
 
 

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_controller.services.sessions.messages import iso_utc
 from edge_controller.uplink.clock import from_iso
+from edge_controller.uplink.clock import to_iso as iso_utc
 from tests.integration.crash import schedule
 
 TRANSACTION_ACTIONS = ("StartTransaction", "MeterValues", "StopTransaction")

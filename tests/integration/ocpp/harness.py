@@ -181,33 +181,6 @@ async def running_uplink(
         await asyncio.gather(task, return_exceptions=True)
 
 
-def start_payload(
-    connector_id: str, id_tag: str = "AABBCCDD", meter_wh: int = 1000
-) -> dict[str, Any]:
-    return {
-        "connectorId": connector_id,
-        "idTag": id_tag,
-        "meterStart": meter_wh,
-        "timestamp": "2026-11-27T00:00:00.000Z",
-    }
-
-
-def meter_payload(connector_id: str, energy_wh: int, at: str) -> dict[str, Any]:
-    sampled = [
-        {
-            "value": str(energy_wh),
-            "measurand": "Energy.Active.Import.Register",
-            "unit": "Wh",
-            "context": "Sample.Periodic",
-        }
-    ]
-    return {"connectorId": connector_id, "meterValue": [{"timestamp": at, "sampledValue": sampled}]}
-
-
-def stop_payload(meter_wh: int, reason: str = "Local") -> dict[str, Any]:
-    return {"meterStop": meter_wh, "timestamp": "2026-11-27T01:00:00.000Z", "reason": reason}
-
-
 @dataclass
 class FakeMeters:
     """Meter samples per connector, as the telemetry side would provide them."""

@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.domain.sessions.events import MeterSampled
 from edge_controller.domain.snapshot import Availability
 from edge_controller.sim.csms import BenchCsms, CsmsBehaviour
+from edge_controller.uplink.clock import from_iso
 from tests.integration.ocpp.harness import (
     FakeSite,
     all_answered,
-    meter_payload,
     open_outbox,
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
-    stop_payload,
     wait_for,
 )
+from tests.outbox_events import T0_S, ended, sampled, started
 
 pytestmark = pytest.mark.integration
 CHARGERS = {"c1": 2}
@@ -53,7 +53,7 @@ async def test_pending_boot_sends_nothing_else_until_accepted(tmp_path: Path) ->
     site = FakeSite()
     site.set("c1:1", Availability.AVAILABLE)
     async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=1)
+        await outbox.append("site1", started(1, "c1:1"))
         settings = settings_for(f"ws://127.0.0.1:{port}")
         async with running_uplink(settings, site, outbox, tmp_path, CHARGERS):
             await wait_for(lambda: csms.actions().count("BootNotification") >= 2)
@@ -70,13 +70,11 @@ async def test_offline_session_replayed_in_order_with_real_transaction_id(tmp_pa
     site.set("c1:1", Availability.CHARGING)
     async with open_outbox(tmp_path / "db.sqlite") as outbox:
         # Recorded while the CSMS is unreachable, with an early (unsynchronised) clock.
-        await outbox.append("site1", "StartTransaction", start_payload("c1:2"), session_local_id=7)
+        await outbox.append("site1", started(7, "c1:2"))
         for i in range(5):
             at = f"1970-01-01T00:0{i}:00.000Z"
-            await outbox.append(
-                "site1", "MeterValues", meter_payload("c1:2", 1000 + i, at), session_local_id=7
-            )
-        await outbox.append("site1", "StopTransaction", stop_payload(1010), session_local_id=7)
+            await outbox.append("site1", sampled(7, 1000 + i, "c1:2", at_s=from_iso(at)))
+        await outbox.append("site1", ended(7, 1010))
         async with running_csms(csms) as port:
             settings = settings_for(f"ws://127.0.0.1:{port}")
             # A controller without RTC: its clock has run only minutes since 1970.
@@ -101,7 +99,7 @@ async def test_connection_loss_mid_transaction_delivers_every_value_once(tmp_pat
     csms = BenchCsms()
     site = FakeSite()
     async with open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=1)
+        await outbox.append("site1", started(1, "c1:1"))
         async with running_csms(csms) as port:
             settings = settings_for(f"ws://127.0.0.1:{port}")
             async with running_uplink(settings, site, outbox, tmp_path, CHARGERS) as uplink:
@@ -109,12 +107,9 @@ async def test_connection_loss_mid_transaction_delivers_every_value_once(tmp_pat
                 await wait_for(lambda: len(csms.connected) == 1)
                 await csms.connected["site1"].connection.close()
                 for i in range(20):
-                    payload = meter_payload("c1:1", 2000 + i, "2026-11-27T00:10:00.000Z")
-                    await outbox.append("site1", "MeterValues", payload, session_local_id=1)
+                    await outbox.append("site1", sampled(1, 2000 + i, "c1:1", at_s=T0_S + 600))
                 uplink.notify_outbox()
-                await outbox.append(
-                    "site1", "StopTransaction", stop_payload(2020), session_local_id=1
-                )
+                await outbox.append("site1", ended(1, 2020))
                 await wait_for(lambda: "StopTransaction" in csms.actions())
     values = [
         int(v["sampledValue"][0]["value"]) for v in csms.record.transactions[1]["meterValues"]
@@ -132,14 +127,9 @@ async def test_callerror_retried_then_parked_and_queue_moves_on(tmp_path: Path) 
     behaviour = CsmsBehaviour(call_errors={"MeterValues": 10}, silent={"StartTransaction": 1})
     csms = BenchCsms(behaviour)
     async with open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=3)
-        await outbox.append(
-            "site1",
-            "MeterValues",
-            meter_payload("c1:1", 5, "2026-11-27T00:00:00Z"),
-            session_local_id=3,
-        )
-        await outbox.append("site1", "StopTransaction", stop_payload(9), session_local_id=3)
+        await outbox.append("site1", started(3, "c1:1"))
+        await outbox.append("site1", sampled(3, 5, "c1:1", at_s=from_iso("2026-11-27T00:00:00Z")))
+        await outbox.append("site1", ended(3, 9))
         async with running_csms(csms) as port:
             settings = settings_for(
                 f"ws://127.0.0.1:{port}", transaction_message_attempts=2, call_timeout_s=1.0
@@ -150,7 +140,7 @@ async def test_callerror_retried_then_parked_and_queue_moves_on(tmp_path: Path) 
     # The unanswered StartTransaction was sent again (a timeout is an attempt), then confirmed.
     assert csms.actions().count("StartTransaction") == 2
     assert csms.actions().count("MeterValues") == 2
-    assert [p.action for p in parked] == ["MeterValues"]
+    assert [type(p.event) for p in parked] == [MeterSampled]
     assert "CALLERROR" in (parked[0].last_error or "")
     assert csms.record.transactions[1]["stop"]["meterStop"] == 9
 
@@ -160,17 +150,9 @@ async def test_fifty_sessions_queued_during_outage_delivered_exactly_once(tmp_pa
     async with open_outbox(tmp_path / "db.sqlite") as outbox:
         for local_id in range(1, 51):
             connector = f"c1:{local_id % 2 + 1}"
-            await outbox.append(
-                "site1",
-                "StartTransaction",
-                start_payload(connector, meter_wh=local_id),
-                session_local_id=local_id,
-            )
-            payload = meter_payload(connector, local_id * 10, "2026-11-27T00:00:00.000Z")
-            await outbox.append("site1", "MeterValues", payload, session_local_id=local_id)
-            await outbox.append(
-                "site1", "StopTransaction", stop_payload(local_id * 100), session_local_id=local_id
-            )
+            await outbox.append("site1", started(local_id, connector, meter_wh=local_id))
+            await outbox.append("site1", sampled(local_id, local_id * 10, connector, at_s=T0_S))
+            await outbox.append("site1", ended(local_id, local_id * 100))
         async with running_csms(csms) as port:
             settings = settings_for(f"ws://127.0.0.1:{port}")
             async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS) as up:
@@ -188,10 +170,8 @@ async def test_fifty_sessions_queued_during_outage_delivered_exactly_once(tmp_pa
 async def test_restart_between_confirmation_and_ack_does_not_resend_start(tmp_path: Path) -> None:
     csms = BenchCsms()
     async with open_outbox(tmp_path / "db.sqlite") as outbox:
-        seq = await outbox.append(
-            "site1", "StartTransaction", start_payload("c1:1"), session_local_id=4
-        )
-        await outbox.append("site1", "StopTransaction", stop_payload(5), session_local_id=4)
+        seq = await outbox.append("site1", started(4, "c1:1"))
+        await outbox.append("site1", ended(4, 5))
         # As if the process died after recording the CSMS answer but before the ack.
         await outbox.set_remote_transaction_id(4, 41)
         async with running_csms(csms) as port:

@@ -23,9 +23,9 @@ from tests.integration.ocpp.harness import (
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
     wait_for,
 )
+from tests.outbox_events import started as start_event
 
 pytestmark = pytest.mark.integration
 CHARGERS = {"c1": 1, "c2": 1}
@@ -37,7 +37,7 @@ async def test_remote_start_and_stop_become_domain_commands(tmp_path: Path) -> N
     site.set("c1:1", Availability.AVAILABLE)
     site.set("c2:1", Availability.PREPARING)
     async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c2:1"), session_local_id=12)
+        await outbox.append("site1", start_event(12, "c2:1"))
         settings = settings_for(f"ws://127.0.0.1:{port}")
         async with running_uplink(settings, site, outbox, tmp_path, CHARGERS) as uplink:
             await wait_for(lambda: uplink.online and "StartTransaction" in csms.actions())

@@ -14,10 +14,9 @@ from tests.integration.ocpp.harness import (
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
-    stop_payload,
     wait_for,
 )
+from tests.outbox_events import ended, started
 
 pytestmark = pytest.mark.integration
 CHARGERS = {"c1": 1}
@@ -28,8 +27,8 @@ async def test_a_start_whose_answer_was_lost_is_sent_again_identical(tmp_path: P
     # process is killed with the CALL in flight); the next life sends it again.
     csms = BenchCsms(CsmsBehaviour(silent={"StartTransaction": 1}))
     async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=1)
-        await outbox.append("site1", "StopTransaction", stop_payload(1500), session_local_id=1)
+        await outbox.append("site1", started(1, "c1:1"))
+        await outbox.append("site1", ended(1, 1500))
         settings = settings_for(f"ws://127.0.0.1:{port}", call_timeout_s=30.0)
         async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS):
             await wait_for(lambda: csms.actions().count("StartTransaction") == 1)
@@ -42,7 +41,7 @@ async def test_a_start_whose_answer_was_lost_is_sent_again_identical(tmp_path: P
     assert len(starts) == 2
     (first, first_id), (again, again_id) = starts
     assert again == first and again_id == first_id, "the repeat is the same CALL"
-    assert first["timestamp"] == start_payload("c1:1")["timestamp"]
-    assert first["meterStart"] == start_payload("c1:1")["meterStart"]
+    assert first["timestamp"] == "2026-11-27T00:00:00.000Z"
+    assert first["meterStart"] == started(1).start_register_wh
     # This CSMS handled only the repeat; the stop goes to the transaction it answered.
     assert csms.record.transactions[1]["stop"] == {"meterStop": 1500, "reason": "Local"}

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.domain.sessions.events import ReadingContext
 from edge_controller.domain.snapshot import Availability
-from edge_controller.storage.sessions_store import MessageToQueue, SessionStart
+from edge_controller.storage.sessions_store import SessionStart
 from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.ports import MeterSample
 from tests.integration.ocpp.harness import (
@@ -18,10 +19,10 @@ from tests.integration.ocpp.harness import (
     running_uplink,
     session_store,
     settings_for,
-    start_payload,
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import strict_peer
+from tests.outbox_events import announcing
 
 pytestmark = pytest.mark.integration
 ALL = [
@@ -49,9 +50,9 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
     idle = MeterSample(at_s=0.0, energy_register_wh=500.0)
     meters = FakeMeters({"c1:1": sample, "c1:2": idle})
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
-        start = MessageToQueue("site1", "StartTransaction", start_payload("c1:1"), "start")
+        start = announcing("site1", "c1:1", 1000)
         record = await session_store(outbox).start(
-            SessionStart("c1:1", "AABBCCDD", time.time() - 60, 1000, messages=(start,))
+            SessionStart("c1:1", "AABBCCDD", time.time() - 60, 1000, announce=start)
         )
         site.set("c1:1", Availability.CHARGING, session_id=str(record.local_id))
         settings = settings_for(
@@ -87,7 +88,9 @@ async def test_sampled_and_aligned_values_with_every_measurand(tmp_path: Path) -
         assert stamps == sorted(stamps), (connector, stamps)
     # Every sample of the running session is kept as its last known register, with its time.
     assert kept is not None and kept.last_meter_wh == 12345
-    samples = [r for r in rows if r.context.startswith("Sample.")]
+    samples = [
+        r for r in rows if r.context in (ReadingContext.PERIODIC, ReadingContext.CLOCK_ALIGNED)
+    ]
     assert kept.last_meter_at_s == max(r.at_s for r in samples)
     recorded = {to_iso(r.at_s) for r in samples}
     assert {p["meterValue"][0]["timestamp"] for p in periodic + aligned

@@ -17,15 +17,13 @@ from edge_controller.storage.outbox import Outbox
 from tests.integration.ocpp.harness import (
     FakeSite,
     all_answered,
-    meter_payload,
     open_outbox,
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
-    stop_payload,
     wait_for,
 )
+from tests.outbox_events import T0_S, ended, sampled, started
 
 pytestmark = pytest.mark.integration
 CHARGERS = {"c1": 2}
@@ -37,17 +35,12 @@ TRANSACTION_ACTIONS = ("StartTransaction", "MeterValues", "StopTransaction")
 async def _queue_session(outbox: Outbox, local_id: int) -> list[tuple[str, int]]:
     """Start, values, stop of one offline session; returns the marker of each message."""
     base = local_id * 1000
-    await outbox.append(
-        "site1", "StartTransaction", start_payload("c1:1", meter_wh=base), session_local_id=local_id
-    )
+    await outbox.append("site1", started(local_id, "c1:1", meter_wh=base))
     markers = [("start", base)]
     for i in range(1, VALUES_PER_SESSION + 1):
-        payload = meter_payload("c1:1", base + i, "2026-11-27T00:10:00.000Z")
-        await outbox.append("site1", "MeterValues", payload, session_local_id=local_id)
+        await outbox.append("site1", sampled(local_id, base + i, "c1:1", at_s=T0_S + 600))
         markers.append(("value", base + i))
-    await outbox.append(
-        "site1", "StopTransaction", stop_payload(base + 999), session_local_id=local_id
-    )
+    await outbox.append("site1", ended(local_id, base + 999))
     return [*markers, ("stop", base + 999)]
 
 

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.sim.csms import BenchCsms
+from edge_controller.uplink.clock import from_iso
 from tests.integration.ocpp.harness import (
     FakeSite,
-    meter_payload,
     open_outbox,
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
-    stop_payload,
     wait_for,
 )
+from tests.outbox_events import ended, sampled, started
 
 pytestmark = pytest.mark.integration
 CHARGERS = {"c1": 1}
@@ -30,12 +30,9 @@ CHARGERS = {"c1": 1}
 async def test_reboot_while_offline_then_stop_after_power_loss(tmp_path: Path) -> None:
     csms = BenchCsms()
     async with open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=2)
+        await outbox.append("site1", started(2, "c1:1"))
         await outbox.append(
-            "site1",
-            "MeterValues",
-            meter_payload("c1:1", 1500, "2026-11-27T00:01:00Z"),
-            session_local_id=2,
+            "site1", sampled(2, 1500, "c1:1", at_s=from_iso("2026-11-27T00:01:00Z"))
         )
         # Offline: nothing listens on this port; then the power goes.
         dead = settings_for("ws://127.0.0.1:9")
@@ -53,9 +50,7 @@ async def test_reboot_while_offline_then_stop_after_power_loss(tmp_path: Path) -
                         break
                     await asyncio.sleep(0.01)
             # Power fails again before the stop; the session ends with reason PowerLoss.
-            await outbox.append(
-                "site1", "StopTransaction", stop_payload(1600, "PowerLoss"), session_local_id=2
-            )
+            await outbox.append("site1", ended(2, 1600, reason=StopReason.POWER_LOSS))
             async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS):
                 await wait_for(lambda: "StopTransaction" in csms.actions())
     assert csms.actions().count("StartTransaction") == 1

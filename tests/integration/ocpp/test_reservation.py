@@ -21,10 +21,10 @@ from tests.integration.ocpp.harness import (
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import strict_peer
+from tests.outbox_events import started
 
 pytestmark = pytest.mark.integration
 CHARGERS = {"c1": 3}
@@ -142,8 +142,7 @@ async def test_the_strict_peer_accepts_reservation_messages(tmp_path: Path) -> N
     sample = MeterSample(at_s=0.0, energy_register_wh=1500.0, power_w=3600.0,
                          current_a=(16.0, 16.0, 16.0), voltage_v=(230.0, 231.0, 229.0))  # fmt: skip
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
-        start = start_payload("c1:2") | {"reservationId": 3}
-        await outbox.append("site1", "StartTransaction", start, session_local_id=1)
+        await outbox.append("site1", started(1, "c1:2", reservation_id=3))
         settings = settings_for(f"ws://127.0.0.1:{peer.port}")
         meters = FakeMeters({"c1:1": sample, "c1:2": sample})
         async with running_uplink(

@@ -17,9 +17,9 @@ from tests.integration.ocpp.harness import (
     running_csms,
     running_uplink,
     settings_for,
-    start_payload,
     wait_for,
 )
+from tests.outbox_events import started
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ async def test_profiles_become_limits_composite_and_clear(tmp_path: Path) -> Non
     site.set("c1:2", Availability.AVAILABLE)
     limits = FakeLimits()
     async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=1)
+        await outbox.append("site1", started(1, "c1:1"))
         settings = settings_for(f"ws://127.0.0.1:{port}")
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2}, limits=limits) as up:
             await wait_for(lambda: up.online and "StartTransaction" in csms.actions())

@@ -2,51 +2,50 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from edge_controller.domain.commands import StopReason
+from edge_controller.domain.sessions.events import (
+    Location,
+    MeterSampled,
+    Quantity,
+    Reading,
+    ReadingContext,
+)
 from edge_controller.domain.snapshot import Availability
-from edge_controller.services.sessions.messages import stop_message
 from edge_controller.uplink.link import Trigger
 from edge_controller.uplink.rpc import CallFailed, OutgoingCall
+from edge_controller.uplink.v16.meter_values import LINES, TO_NEUTRAL
 from tests.integration.ocpp.harness import (
     FakeSite,
     open_outbox,
     running_uplink,
     settings_for,
-    start_payload,
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import strict_peer
+from tests.outbox_events import T0_S, ended, started
 
 pytestmark = pytest.mark.integration
 
 
-def _rich_meter_value(at: str) -> dict[str, Any]:
-    sampled: list[dict[str, Any]] = [
-        {
-            "value": "12345",
-            "measurand": "Energy.Active.Import.Register",
-            "unit": "Wh",
-            "context": "Sample.Periodic",
-            "location": "Outlet",
-        },
-        {"value": "11040.0", "measurand": "Power.Active.Import", "unit": "W"},
-        {"value": "16.0", "measurand": "Current.Offered", "unit": "A"},
-        {"value": "51", "measurand": "SoC", "unit": "Percent", "location": "EV"},
+def _rich_sample(at_s: float) -> MeterSampled:
+    """Every quantity the uplink reports, per phase where it has phases."""
+    readings = [
+        Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal("12345"), location=Location.OUTLET),
+        Reading(Quantity.POWER_IMPORT_W, Decimal("11040.0")),
+        Reading(Quantity.CURRENT_OFFERED_A, Decimal("16.0")),
+        Reading(Quantity.STATE_OF_CHARGE_PCT, Decimal("51.0"), location=Location.EV),
     ]
-    for phase in ("L1", "L2", "L3"):
-        sampled.append(
-            {"value": "15.9", "measurand": "Current.Import", "unit": "A", "phase": phase}
-        )
-        sampled.append(
-            {"value": "230.1", "measurand": "Voltage", "unit": "V", "phase": f"{phase}-N"}
-        )
-    return {"timestamp": at, "sampledValue": sampled}
+    for line, to_neutral in zip(LINES, TO_NEUTRAL, strict=True):
+        readings.append(Reading(Quantity.CURRENT_IMPORT_A, Decimal("15.9"), line))
+        readings.append(Reading(Quantity.VOLTAGE_V, Decimal("230.1"), to_neutral))
+    return MeterSampled(1, "c1:1", at_s, ReadingContext.PERIODIC, tuple(readings))
 
 
 async def test_every_message_passes_the_official_schemas(tmp_path: Path) -> None:
@@ -54,16 +53,13 @@ async def test_every_message_passes_the_official_schemas(tmp_path: Path) -> None
     site.set("c1:1", Availability.CHARGING)
     site.set("c1:2", Availability.FAULTED, fault_text="contactor welded, vendor code 0x2F")
     async with strict_peer() as peer, open_outbox(tmp_path / "db.sqlite") as outbox:
-        await outbox.append("site1", "StartTransaction", start_payload("c1:1"), session_local_id=1)
-        meter = {"connectorId": "c1:1", "meterValue": [_rich_meter_value("2026-11-27T00:05:00Z")]}
-        await outbox.append("site1", "MeterValues", meter, session_local_id=1)
-        # The session side's own StopTransaction (energy register at begin and end) ...
-        begin_s = dt.datetime(2026, 11, 27, tzinfo=dt.UTC).timestamp()
-        stop = stop_message(
-            "site1", "AABBCCDD", 13000, begin_s + 3600, "EVDisconnected", begin=(begin_s, 1000)
-        ).payload
-        stop["transactionData"].append(_rich_meter_value("2026-11-27T00:59:00Z"))  # ... and more
-        await outbox.append("site1", "StopTransaction", stop, session_local_id=1)
+        await outbox.append("site1", started(1, "c1:1"))
+        await outbox.append("site1", _rich_sample(T0_S + 300))
+        # The session side's own end, with the energy register at begin and end
+        stop = ended(1, 13000, reason=StopReason.EV_DISCONNECTED, meter_start_wh=1000)
+        await outbox.append(
+            "site1", replace(stop, with_registers=True, id_token=started(1).id_token)
+        )
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", firmware_version="1.2.3")
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2}) as uplink:
             await wait_for(lambda: len(peer.calls("StopTransaction")) == 1)
@@ -90,7 +86,7 @@ async def test_every_message_passes_the_official_schemas(tmp_path: Path) -> None
     stop_call = peer.calls("StopTransaction")[0]["params"]
     assert stop_call["transactionId"] == 1
     contexts = [v["sampledValue"][0].get("context") for v in stop_call["transactionData"]]
-    assert contexts == ["Transaction.Begin", "Transaction.End", "Sample.Periodic"]
+    assert contexts == ["Transaction.Begin", "Transaction.End"]
     faulted = [
         c["params"] for c in peer.calls("StatusNotification") if c["params"]["connectorId"] == 2
     ]

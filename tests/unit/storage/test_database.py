@@ -12,6 +12,7 @@ from edge_controller.storage.backup import backup_file
 from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.outbox import Outbox
+from tests.outbox_events import sampled
 
 
 async def test_pragmas_are_durable_settings(db: Database) -> None:
@@ -51,11 +52,11 @@ async def test_a_failing_job_does_not_undo_its_batch_neighbours(db: Database) ->
 
 async def test_cancelled_writer_does_not_break_later_writes(db: Database) -> None:
     outbox = Outbox(db)
-    tasks = [asyncio.create_task(outbox.append("cp", "Heartbeat", {})) for _ in range(20)]
+    tasks = [asyncio.create_task(outbox.append("cp", sampled(None, 0))) for _ in range(20)]
     await asyncio.sleep(0)
     tasks[5].cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    seq = await outbox.append("cp", "Heartbeat", {"last": True})
+    seq = await outbox.append("cp", sampled(None, 1))
     backlog = await outbox.backlog()
     assert 20 <= backlog <= 21 and seq > 0
 
@@ -107,7 +108,7 @@ async def test_a_cancelled_leader_leaves_its_batch_its_real_outcome(db: Database
 async def test_online_backup_is_a_consistent_copy(db: Database, tmp_path: Path) -> None:
     outbox = Outbox(db)
     for i in range(10):
-        await outbox.append("cp", "MeterValues", {"i": i})
+        await outbox.append("cp", sampled(None, i))
     dest = await db.backup(tmp_path / "backups" / "copy.db")
     copy = await Database.open(dest)
     try:
@@ -117,7 +118,7 @@ async def test_online_backup_is_a_consistent_copy(db: Database, tmp_path: Path) 
 
 
 async def test_file_backup_while_the_database_is_open(db: Database, tmp_path: Path) -> None:
-    await Outbox(db).append("cp", "Heartbeat", {})
+    await Outbox(db).append("cp", sampled(None, 0))
     dest = await asyncio.to_thread(backup_file, db.path, tmp_path / "cli-copy.db")
     conn = sqlite3.connect(dest)
     try:

@@ -12,6 +12,7 @@ import pytest
 
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
+from tests.outbox_events import sampled, started
 
 FULL, NORMAL = 2, 1  # values of PRAGMA synchronous
 
@@ -69,8 +70,8 @@ async def test_plain_acks_commit_normal_and_a_transaction_id_commits_full(
         return await write(with_level, **kwargs)
 
     outbox = Outbox(db)
-    first = await outbox.append("cp", "StartTransaction", {}, session_local_id=1)
-    second = await outbox.append("cp", "MeterValues", {}, session_local_id=1)
+    first = await outbox.append("cp", started(1))
+    second = await outbox.append("cp", sampled(1, 1000))
     monkeypatch.setattr(db, "write", observed)
     assert await outbox.ack_many([first], remote_ids={1: 42}) == 1
     assert await outbox.ack_many([second]) == 1

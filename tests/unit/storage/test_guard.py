@@ -9,10 +9,8 @@ from pathlib import Path
 
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
-from edge_controller.storage.sessions_store import MessageToQueue, SessionStart, SessionStore
-
-START = MessageToQueue("cp", "StartTransaction", {"meterStart": 100}, "start")
-STOP = MessageToQueue("cp", "StopTransaction", {"meterStop": 1600}, "stop")
+from edge_controller.storage.sessions_store import SessionStart, SessionStore
+from tests.outbox_events import announcing, ending
 
 
 def remove_database(path: Path, suffixes: tuple[str, ...] = ("", "-wal", "-shm")) -> None:
@@ -22,8 +20,11 @@ def remove_database(path: Path, suffixes: tuple[str, ...] = ("", "-wal", "-shm")
 
 
 async def session(store: SessionStore, connector_id: str, at_s: float) -> None:
-    record = await store.start(SessionStart(connector_id, "TAG", at_s, 100, messages=(START,)))
-    await store.stop(record.local_id, at_s + 60, 1600, "Local", messages=(STOP,))
+    start = SessionStart(connector_id, "TAG", at_s, 100, announce=announcing("cp", meter_wh=100))
+    record = await store.start(start)
+    await store.stop(
+        record.local_id, at_s + 60, 1600, "Local", render=ending("cp", record.local_id)
+    )
 
 
 def rows(path: Path) -> list[tuple[str, int, int]]:

@@ -14,6 +14,7 @@ from edge_controller.storage.errors import (
 from edge_controller.storage.migrations import LATEST_VERSION, migrate, schema_version
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
+from tests.outbox_events import sampled
 
 
 def _make_at_version(path: Path, version: int) -> None:
@@ -25,9 +26,14 @@ def _make_at_version(path: Path, version: int) -> None:
                 "INSERT INTO sessions (connector_id, id_tag, start_at_s, meter_start_wh,"
                 " last_meter_wh, last_meter_at_s) VALUES ('cp:1', 'OLD', 10, 100, 150, 20)"
             )
+            start = (
+                '{"connectorId":"cp:1","idTag":"OLD","meterStart":100,'
+                '"timestamp":"2026-11-27T00:00:00.000Z"}'
+            )
             conn.execute(
-                "INSERT INTO outbox (identity, action, payload, created_at_s)"
-                " VALUES ('cp', 'Heartbeat', '{}', 10)"
+                "INSERT INTO outbox (identity, action, payload, kind, session_local_id,"
+                " created_at_s) VALUES ('cp', 'StartTransaction', ?, 'start', 1, 10)",
+                (start,),
             )
     finally:
         conn.close()
@@ -123,7 +129,7 @@ async def test_damaged_pages_fail_the_integrity_check(tmp_path: Path) -> None:
     db = await Database.open(path)
     outbox = Outbox(db)
     for i in range(300):
-        await outbox.append("cp", "MeterValues", {"i": i, "pad": "x" * 200})
+        await outbox.append("cp", sampled(None, i, "x" * 200))
     await db.close()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -2,41 +2,45 @@ from __future__ import annotations
 
 import pytest
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.events import ReadingContext, SessionEnded
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import (
-    MessageToQueue,
+    EventToQueue,
     SessionAlreadyOpen,
     SessionStart,
     SessionStore,
-    StopFacts,
 )
+from tests.outbox_events import T0_S, announcing, ending, sampled, started
 
-START = MessageToQueue("cp", "StartTransaction", {"meterStart": 100}, "start")
-STOP = MessageToQueue("cp", "StopTransaction", {"meterStop": 250}, "stop")
+START = announcing("cp", "cp:1", meter_wh=100)
 
 
 async def test_session_lifecycle_with_messages(db: Database) -> None:
     store, outbox = SessionStore(db), Outbox(db)
-    record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100, messages=(START,)))
+    record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100, announce=START))
     assert record.open and record.meter_start_wh == 100
-    sample = MessageToQueue("cp", "MeterValues", {"v": 180}, "sample")
-    assert await store.sample(record.local_id, 20.0, 180, power_w=7000.0, messages=(sample,))
-    closed, changed = await store.stop(record.local_id, 30.0, 250, "Local", messages=(STOP,))
+    sample = EventToQueue("cp", sampled(record.local_id, 180, "cp:1", at_s=20.0))
+    assert await store.sample(record.local_id, 20.0, 180, power_w=7000.0, events=(sample,))
+    stop = ending("cp", record.local_id, "cp:1")
+    closed, changed = await store.stop(record.local_id, 30.0, 250, "Local", render=stop)
     assert changed and closed.meter_stop_wh == 250 and closed.energy_wh == 150
-    again, changed_again = await store.stop(record.local_id, 40.0, 999, "Other", messages=(STOP,))
+    again, changed_again = await store.stop(record.local_id, 40.0, 999, "Other", render=stop)
     assert not changed_again and again.meter_stop_wh == 250 and again.stop_reason == "Local"
     assert not await store.sample(record.local_id, 50.0, 300)
     contexts = [v.context for v in await store.meter_values(record.local_id)]
-    assert contexts == ["Transaction.Begin", "Sample.Periodic", "Transaction.End"]
-    actions = []
+    assert contexts == [ReadingContext.BEGIN, ReadingContext.PERIODIC, ReadingContext.END]
+    events = []
     while (msg := await outbox.peek("cp")) is not None:
         assert msg.session_local_id == record.local_id
-        actions.append(msg.action)
+        events.append(msg.event)
         await outbox.ack(msg.seq)
-    assert actions == ["StartTransaction", "MeterValues", "StopTransaction"]
+    assert events == [started(record.local_id, "cp:1", 100), sample.event,
+                      SessionEnded(record.local_id, "cp:1", 30.0, 250, StopReason.LOCAL,
+                                   T0_S, 1000)]  # fmt: skip
 
 
 async def test_a_power_loss_stop_is_the_last_register_at_its_time(db: Database) -> None:
@@ -44,20 +48,18 @@ async def test_a_power_loss_stop_is_the_last_register_at_its_time(db: Database) 
     record = await store.start(SessionStart("cp:1", "TAG", 10.0, 100))
     assert await store.sample(record.local_id, 20.0, 180)
     assert await store.sample(record.local_id, 25.0, 175)  # a glitch: the register stays
-    values = MessageToQueue("cp", "MeterValues", {"v": 1}, "sample")
-    assert await store.sample(record.local_id, 26.0, None, messages=(values,))  # no register
+    values = EventToQueue("cp", sampled(record.local_id, 1, "cp:1", at_s=26.0))
+    assert await store.sample(record.local_id, 26.0, None, events=(values,))  # no register
     kept = await store.get(record.local_id)
     assert kept is not None and (kept.last_meter_wh, kept.last_meter_at_s) == (180, 25.0)
 
-    def render(stop: StopFacts) -> tuple[MessageToQueue, ...]:
-        payload = {"meterStop": stop.meter_wh, "at_s": stop.at_s}
-        return (MessageToQueue("cp", "StopTransaction", payload, "stop"),)
-
+    render = ending("cp", record.local_id, "cp:1")
     closed, changed = await store.stop(record.local_id, 500.0, 100, "PowerLoss",
                                        last_known=True, render=render)  # fmt: skip
     assert changed and (closed.stop_at_s, closed.meter_stop_wh) == (25.0, 180)
     queued = await outbox.peek_many("cp", limit=10)
-    assert queued[-1].payload == {"meterStop": 180, "at_s": 25.0}
+    last = queued[-1].event
+    assert isinstance(last, SessionEnded) and (last.at_s, last.stop_register_wh) == (25.0, 180)
 
 
 async def test_a_stop_is_never_before_nor_below_the_last_sample(db: Database) -> None:
@@ -73,7 +75,7 @@ async def test_one_open_session_per_connector(db: Database) -> None:
     store, outbox = SessionStore(db), Outbox(db)
     await store.start(SessionStart("cp:1", "A", 1.0, 0))
     with pytest.raises(SessionAlreadyOpen):
-        await store.start(SessionStart("cp:1", "B", 2.0, 0, messages=(START,)))
+        await store.start(SessionStart("cp:1", "B", 2.0, 0, announce=START))
     assert await outbox.backlog() == 0  # the refused start queued nothing
     assert [s.id_tag for s in await store.open_sessions()] == ["A"]
 

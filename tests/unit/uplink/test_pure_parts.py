@@ -10,15 +10,16 @@ import pytest
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
+from edge_controller.domain.sessions.events import ReadingContext
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.storage.outbox.rows import OutboxMessage
 from edge_controller.uplink import frames
 from edge_controller.uplink.clock import ClockSync, from_iso, to_iso
 from edge_controller.uplink.connection import basic_auth_header, identity_url
-from edge_controller.uplink.outbox import payloads
-from edge_controller.uplink.outbox.sender import outbox_unique_id
+from edge_controller.uplink.outbox.rendering import NotSendable, outbox_unique_id
 from edge_controller.uplink.topology import Endpoint, Topology, UnknownConnector
-from edge_controller.uplink.v16 import config_keys, status
+from edge_controller.uplink.v16 import config_keys, render, status
+from tests.outbox_events import ended, sampled, started
 
 
 def test_site_topology_numbers_connectors_in_config_order() -> None:
@@ -66,7 +67,7 @@ def test_one_clock_for_reports_the_csms_time_only_measures_the_skew() -> None:
 
 
 def test_a_message_keeps_its_unique_id_across_sends() -> None:
-    first = OutboxMessage(7, "cp", "StartTransaction", {}, "start", 1, None, 1.8e9, 0, None)
+    first = OutboxMessage(7, "cp", started(1), "start", 1, None, 1.8e9, 0, None)
     again = dataclasses.replace(first, attempts=1, remote_transaction_id=None)
     other = dataclasses.replace(first, seq=8)
     later_database = dataclasses.replace(first, created_at_s=1.9e9)  # numbered from 1 again
@@ -127,34 +128,19 @@ def test_configuration_change_rules() -> None:
     assert config_keys.change_status("MeterValuesSampledData", "Temperature") == "Rejected"
 
 
-def test_payload_gets_connector_number_and_transaction_id() -> None:
-    topo = Topology("site", "s", {"c1": 2})
+def test_an_event_gets_connector_number_transaction_id_and_repaired_times() -> None:
     clock = ClockSync()
     clock.sync("2026-11-27T00:00:00Z", local_now_s=0.0)
-    source = {
-        "connectorId": "c1:2",
-        "meterValue": [{"timestamp": "1970-01-01T00:00:10Z", "sampledValue": [{"value": "1"}]}],
-    }
-    out = payloads.build(
-        "MeterValues",
-        payload=source,
-        remote_transaction_id=9,
-        has_session=True,
-        topology=topo,
-        clock=clock,
-    )
+    connection = render.Connection(Topology("site", "s", {"c1": 2}), clock)
+    action, out = render.request(sampled(4, 1500, "c1:2", at_s=10.0), 9, connection)
+    assert action == "MeterValues"
     assert out["connectorId"] == 2 and out["transactionId"] == 9
     assert out["meterValue"][0]["timestamp"] == "2026-11-27T00:00:10.000Z"
-    assert source["connectorId"] == "c1:2"  # the stored row is not modified
-    with pytest.raises(payloads.NotSendable):
-        payloads.build(
-            "StopTransaction",
-            payload={"meterStop": 1},
-            remote_transaction_id=None,
-            has_session=True,
-            topology=topo,
-            clock=clock,
-        )
+    assert out["meterValue"][0]["sampledValue"][0]["value"] == "1500"
+    with pytest.raises(NotSendable):
+        render.request(ended(4, 1600), None, connection)  # the start was never confirmed
+    action, out = render.request(started(4, "c1:1"), None, connection)
+    assert action == "StartTransaction" and "transactionId" not in out
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
@@ -186,7 +172,8 @@ def test_sampled_values_skip_what_the_hardware_cannot_measure() -> None:
 
     sample = MeterSample(at_s=0, energy_register_wh=1234.6, current_a=(1.0, 2.0, 3.0))
     wanted = ["Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "SoC"]
-    values = meter_values.sampled_values(sample, wanted, "Sample.Periodic")
+    readings = meter_values.readings(sample, wanted)
+    values = [render.sampled_value(r, ReadingContext.PERIODIC) for r in readings]
     assert [v["measurand"] for v in values] == ["Energy.Active.Import.Register"] + [
         "Current.Import"
     ] * 3

@@ -7,6 +7,7 @@ from pathlib import Path
 from edge_controller.domain.commands import CancelReservation, Origin, Reserve, StartSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.events import SessionStarted
 from edge_controller.domain.sessions.state import Phase
 from edge_controller.storage.auth_store import AuthStore
 from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
@@ -19,11 +20,11 @@ def reserve(rig: Rig, *, rid: int = 7, cid: str = "cp1:1", tag: str = "AABBCCDD"
     return Reserve(cid, rid, tag, rig.clock.now_s + for_s, parent)
 
 
-async def starts(rig: Rig) -> list[dict[str, object]]:
+async def starts(rig: Rig) -> list[SessionStarted]:
     out = []
     while (msg := await rig.outbox.peek("site")) is not None:
-        if msg.action == "StartTransaction":
-            out.append(msg.payload)
+        if isinstance(msg.event, SessionStarted):
+            out.append(msg.event)
         await rig.outbox.ack(msg.seq)
     return out
 
@@ -37,7 +38,7 @@ async def test_the_reserved_tag_starts_and_uses_up_the_reservation(rig: Rig) -> 
     assert decision.accepted and rig.manager.phase("cp1:1") is Phase.ACTIVE
     assert rig.manager.reserved("cp1:1") is None
     (start,) = await starts(rig)
-    assert start["reservationId"] == 7 and start["idTag"] == "AABBCCDD"
+    assert start.reservation_id == 7 and start.id_token.value == "AABBCCDD"
 
 
 async def test_another_tag_is_refused_on_a_reserved_connector(rig: Rig) -> None:
@@ -53,7 +54,7 @@ async def test_another_tag_is_refused_on_a_reserved_connector(rig: Rig) -> None:
     await rig.manager.on_charger_status("cp1:2", status(CpState.B))
     assert (await rig.manager.on_token(Token("11223344"), "cp1:2")).accepted
     (start,) = await starts(rig)
-    assert "reservationId" not in start
+    assert start.reservation_id is None
 
 
 async def test_a_tag_of_the_same_group_may_start(rig: Rig) -> None:
@@ -71,7 +72,7 @@ async def test_a_remote_start_finds_the_group_in_the_local_list(rig: Rig) -> Non
     await rig.manager.on_charger_status("cp1:1", status(CpState.B))
     assert rig.manager.phase("cp1:1") is Phase.ACTIVE
     (start,) = await starts(rig)
-    assert start["reservationId"] == 7
+    assert start.reservation_id == 7
 
 
 async def test_expiry_and_cancel_free_the_connector(rig: Rig) -> None:

@@ -54,7 +54,7 @@ async def test_a_card_tap_is_refused_on_the_last_free_connector(rig: Rig) -> Non
     assert rig.manager.phase("cp1:2") is Phase.WAIT_AUTH
     assert (await rig.manager.on_token(Token("AABBCCDD"), "cp1:2")).accepted
     first, second = await starts(rig)
-    assert "reservationId" not in first and second["reservationId"] == 1
+    assert first.reservation_id is None and second.reservation_id == 1
     assert not await rig.manager.on_reservation(CancelReservation(1))  # used up
 
 
@@ -69,7 +69,7 @@ async def test_remote_start_and_free_vend_are_refused_too(tmp_path: Path) -> Non
         assert vend.manager.phase("cp1:2") is Phase.WAIT_AUTH  # the plug-in did not start
         assert (await vend.manager.start(StartSession("cp1:2", "AABBCCDD", Origin.CSMS))).ok
         assert vend.manager.phase("cp1:2") is Phase.ACTIVE
-        assert [s.get("reservationId") for s in await starts(vend)] == [None, 1]
+        assert [s.reservation_id for s in await starts(vend)] == [None, 1]
     finally:
         await vend.db.close()
 

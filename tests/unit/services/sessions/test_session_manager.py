@@ -5,16 +5,23 @@ from pathlib import Path
 from edge_controller.domain.commands import Origin, StartSession, StopReason, StopSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
+from edge_controller.domain.sessions.events import (
+    MeterSampled,
+    OutboxEvent,
+    SessionEnded,
+    SessionStarted,
+)
 from edge_controller.domain.sessions.state import Phase
 from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Csms, Rig, make_rig, status
 
 ACCEPT = AuthStatus.ACCEPTED
 
 
-async def drain(rig: Rig, identity: str = "site") -> list[tuple[str, dict[str, object]]]:
-    out: list[tuple[str, dict[str, object]]] = []
+async def drain(rig: Rig, identity: str = "site") -> list[OutboxEvent]:
+    out: list[OutboxEvent] = []
     while (msg := await rig.outbox.peek(identity)) is not None:
-        out.append((msg.action, msg.payload))
+        assert msg.event is not None, msg.unreadable
+        out.append(msg.event)
         await rig.outbox.ack(msg.seq)
     return out
 
@@ -35,9 +42,10 @@ async def test_plug_then_card_starts_and_unplug_stops(rig: Rig) -> None:
     assert record.meter_start_wh == 1000 and record.meter_stop_wh == 3500
     assert record.stop_reason == "EVDisconnected"
     assert [e.kind for e in (events.get_nowait(), events.get_nowait())] == ["started", "stopped"]
-    messages = await drain(rig)
-    assert [m[0] for m in messages] == ["StartTransaction", "StopTransaction"]
-    assert messages[0][1]["meterStart"] == 1000 and messages[1][1]["meterStop"] == 3500
+    start, stop = await drain(rig)
+    assert isinstance(start, SessionStarted) and start.start_register_wh == 1000
+    assert isinstance(stop, SessionEnded) and stop.stop_register_wh == 3500
+    assert stop.reason is StopReason.EV_DISCONNECTED and stop.at_s == rig.clock.now_s
 
 
 async def test_card_then_plug_starts_within_timeout(rig: Rig) -> None:
@@ -110,8 +118,11 @@ async def test_samples_are_recorded_and_queued(rig: Rig) -> None:
     assert record is not None
     values = await rig.store.meter_values(record.local_id)
     assert [v.energy_wh for v in values] == [1000, 1100, 1200, 1300]
-    actions = [a for a, _ in await drain(rig)]
-    assert actions == ["StartTransaction"] + ["MeterValues"] * 3
+    start, *samples = await drain(rig)
+    assert isinstance(start, SessionStarted)
+    assert [(s.at_s, s.readings[0].value) for s in samples if isinstance(s, MeterSampled)] == [
+        (1_700_000_100.0 + 60 * step, 1000 + step * 100) for step in range(1, 4)
+    ]
 
 
 async def test_meter_going_backwards_never_lowers_the_record(rig: Rig) -> None:

@@ -12,6 +12,7 @@ from edge_controller.domain.sessions.state import Phase
 from edge_controller.services.housekeeping import StorageHousekeeping
 from edge_controller.services.readers import ReaderRoute, ReaderService
 from edge_controller.storage.auth_store import AuthStore
+from tests.outbox_events import sampled
 from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
 
 
@@ -145,7 +146,7 @@ async def test_housekeeping_prunes_old_acks_and_expired_cache(tmp_path: Path) ->
     clock = Clock()
     rig = await make_rig(tmp_path / "e.db", clock=clock)
     try:
-        seq = await rig.outbox.append("site", "Heartbeat", {})
+        seq = await rig.outbox.append("site", sampled(None, 0))
         await rig.outbox.ack(seq)
         auth = AuthStore(rig.db)
         await auth.cache_put(AuthEntry("AA", AuthStatus.ACCEPTED, clock.now_s + 10), clock.now_s)

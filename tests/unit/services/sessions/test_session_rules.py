@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge_controller.domain.commands import ChangeSessionRules
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
+from edge_controller.domain.sessions.events import SessionEnded
 from edge_controller.domain.sessions.state import Phase
 from edge_controller.storage.auth_store import AuthStore
+from edge_controller.uplink.clock import ClockSync
+from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.v16.render import Connection, request
 from tests.unit.services.sessions.fixtures import Csms, Rig, make_rig, status
 from tests.unit.services.sessions.test_session_manager import drain
+
+CONNECTION = Connection(Topology("site", "site", {"cp1": 2}), ClockSync())
 
 
 async def test_local_authorize_offline_turned_off_refuses_listed_cards(tmp_path: Path) -> None:
@@ -42,17 +49,18 @@ async def test_connection_timeout_shortens_the_wait_for_the_plug(rig: Rig) -> No
 
 
 async def test_stop_transaction_carries_the_register_at_begin_and_end(rig: Rig) -> None:
-    async def one_session(energy_wh: float) -> dict[str, object]:
+    async def one_session(energy_wh: float) -> dict[str, Any]:
         await rig.manager.on_charger_status("cp1:1", status(CpState.B))
         await rig.manager.on_token(Token("AABBCCDD"), "cp1:1")
         rig.meters["cp1:1"].energy_wh = energy_wh
         rig.clock.now_s += 60
         await rig.manager.on_charger_status("cp1:1", status(CpState.A))
-        return next(p for action, p in await drain(rig) if action == "StopTransaction")
+        ended = next(e for e in await drain(rig) if isinstance(e, SessionEnded))
+        return request(ended, 1, CONNECTION)[1]  # as an OCPP 1.6 connection sends it
 
     rig.csms.answers["AABBCCDD"] = AuthEntry("AABBCCDD", AuthStatus.ACCEPTED)
     stop = await one_session(2500)
-    begin, end = stop["transactionData"]  # type: ignore[misc]
+    begin, end = stop["transactionData"]
     assert begin["sampledValue"][0]["value"] == "1000"
     assert begin["sampledValue"][0]["context"] == "Transaction.Begin"
     assert end["sampledValue"][0]["value"] == "2500" == str(stop["meterStop"])

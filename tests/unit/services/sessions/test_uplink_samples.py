@@ -7,12 +7,24 @@ from pathlib import Path
 
 from edge_controller.domain.model import CpState, MeterReading
 from edge_controller.domain.sessions.authorization import AuthPolicy
+from edge_controller.domain.sessions.events import (
+    MeterSampled,
+    ReadingContext,
+    SessionEnded,
+    SessionStarted,
+)
 from edge_controller.domain.sessions.state import Phase
-from edge_controller.storage.sessions_store import MessageToQueue
+from edge_controller.storage.sessions_store import EventToQueue
+from tests.outbox_events import sampled
 from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Rig, make_rig, status
 
 FREE = AuthPolicy(free_vend_id_tag="FREE")
-VALUES = MessageToQueue("site", "MeterValues", {"marker": 1}, "sample")
+PERIODIC = ReadingContext.PERIODIC
+
+
+def values(local_id: int) -> tuple[EventToQueue]:
+    """The sample the uplink queues with the register (its readings do not matter here)."""
+    return (EventToQueue("site", sampled(local_id, 1, "cp1:1")),)
 
 
 @dataclass
@@ -42,8 +54,8 @@ async def test_a_power_loss_after_uplink_samples_stops_at_the_last_one(tmp_path:
     recorder = rig.manager.recorder
     for n in range(1, 4):
         at_s = clock.now_s + 60 * n
-        energy = (1000.0 + 37 * n, "Sample.Periodic")
-        assert await recorder.record_sample(local_id, "cp1:1", at_s, energy, (VALUES,))
+        energy = (1000.0 + 37 * n, PERIODIC)
+        assert await recorder.record_sample(local_id, "cp1:1", at_s, energy, values(local_id))
     last_s = clock.now_s + 180
     await rig.db.close()  # the power goes; the EV leaves meanwhile
 
@@ -56,8 +68,8 @@ async def test_a_power_loss_after_uplink_samples_stops_at_the_last_one(tmp_path:
     assert record.stop_reason == "PowerLoss"
     assert (record.meter_stop_wh, record.stop_at_s) == (1111, last_s)
     assert record.energy_wh == 111
-    queued = [m.action for m in await again.outbox.peek_many("site", limit=20)]
-    assert queued == ["StartTransaction", *["MeterValues"] * 3, "StopTransaction"]
+    queued = [type(m.event) for m in await again.outbox.peek_many("site", limit=20)]
+    assert queued == [SessionStarted, *[MeterSampled] * 3, SessionEnded]
     await again.db.close()
 
 
@@ -67,7 +79,7 @@ async def test_a_connector_with_its_own_meter_keeps_that_meters_register(rig: Ri
     local_id = await _charging(rig)
     rig.meters["cp1:1"].energy_wh = 1500.0
     assert await rig.manager.recorder.record_sample(
-        local_id, "cp1:1", rig.clock.now_s + 60, (99_999.0, "Sample.Periodic"), (VALUES,)
+        local_id, "cp1:1", rig.clock.now_s + 60, (99_999.0, PERIODIC), values(local_id)
     )  # the uplink read the charger's register; billing counts the connector's own meter
     kept = await rig.store.get(local_id)
     assert kept is not None and kept.last_meter_wh == 1500
@@ -81,9 +93,10 @@ async def test_an_uplink_sample_after_the_stop_records_nothing(rig: Rig) -> None
     await rig.manager.on_charger_status("cp1:1", status(CpState.A))
     assert rig.manager.phase("cp1:1") is Phase.IDLE
     assert not await rig.manager.recorder.record_sample(
-        local_id, "cp1:1", rig.clock.now_s + 1, (2000.0, "Sample.Periodic"), (VALUES,)
+        local_id, "cp1:1", rig.clock.now_s + 1, (2000.0, PERIODIC), values(local_id)
     )
-    assert "MeterValues" not in [m.action for m in await rig.outbox.peek_many("site", limit=9)]
+    queued = await rig.outbox.peek_many("site", limit=9)
+    assert not [m for m in queued if isinstance(m.event, MeterSampled)]
     await rig.db.close()
 
 

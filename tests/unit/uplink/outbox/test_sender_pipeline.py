@@ -15,6 +15,7 @@ from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.outbox.journal import AckJournal, journal_path
 from edge_controller.uplink.outbox.acks import AckPipeline
 from edge_controller.uplink.outbox.prefetch import Prefetch
+from tests.outbox_events import sampled, started, value_of
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ async def outbox(tmp_path: Path) -> AsyncIterator[Outbox]:
 
 async def _append(outbox: Outbox, first: int, count: int, local_id: int | None = None) -> None:
     for n in range(first, first + count):
-        await outbox.append("cp", "MeterValues", {"n": n}, session_local_id=local_id)
+        await outbox.append("cp", sampled(local_id, n))
 
 
 async def test_read_ahead_keeps_order_across_refills_and_new_appends(outbox: Outbox) -> None:
@@ -35,23 +36,23 @@ async def test_read_ahead_keeps_order_across_refills_and_new_appends(outbox: Out
     async with asyncio.TaskGroup() as tasks:
         queue = Prefetch(outbox, "cp", tasks, read_ahead=4, low_water=2)
         while (message := await queue.next()) is not None:
-            seen.append(message.payload["n"])
+            seen.append(value_of(message))
             if len(seen) == 5:
                 await _append(outbox, 10, 5)  # appended while the drain runs
     assert seen == list(range(15))
 
 
 async def test_restart_reads_again_with_the_new_transaction_id(outbox: Outbox) -> None:
-    await outbox.append("cp", "StartTransaction", {}, session_local_id=3)
+    await outbox.append("cp", started(3))
     await _append(outbox, 0, 3, local_id=3)
     async with asyncio.TaskGroup() as tasks:
         queue = Prefetch(outbox, "cp", tasks, read_ahead=4, low_water=2)
         start = await queue.next()
-        assert start is not None and start.action == "StartTransaction"
+        assert start is not None and start.event == started(3)
         await outbox.ack_many([start.seq], remote_ids={3: 77})
         await queue.restart()
         following = await queue.next()
-    assert following is not None and following.payload == {"n": 0}
+    assert following is not None and value_of(following) == 0
     assert following.remote_transaction_id == 77
 
 
@@ -68,11 +69,11 @@ async def test_acks_count_as_unwritten_until_a_flush_makes_them_durable(outbox: 
     acks.add(rows[3].seq)
     await acks.flush()
     remaining = await outbox.peek_many("cp", limit=10)
-    assert [m.payload["n"] for m in remaining] == [4, 5]
+    assert [value_of(m) for m in remaining] == [4, 5]
 
 
 async def test_a_flush_with_a_transaction_id_records_it_with_the_ack(outbox: Outbox) -> None:
-    await outbox.append("cp", "StartTransaction", {}, session_local_id=5)
+    await outbox.append("cp", started(5))
     start = await outbox.peek("cp")
     assert start is not None
     acks = AckPipeline(outbox, "cp")
@@ -105,7 +106,7 @@ async def _reopened_backlog(path: Path) -> tuple[int, list[int]]:
     try:
         fresh = Outbox(db)
         before = await fresh.backlog("cp")
-        return before, [m.payload["n"] for m in await fresh.peek_many("cp", limit=20)]
+        return before, [value_of(m) for m in await fresh.peek_many("cp", limit=20)]
     finally:
         await db.close()
 
@@ -180,8 +181,8 @@ async def test_a_journal_left_by_a_crash_counts_only_for_its_own_database(
         assert not journal_path(path, "cp").exists()  # a new database drops old journals
         later = Outbox(db, clock=lambda: time.time() + clock_shift_s)
         for n in range(10, 13):
-            await later.append("cp", "MeterValues", {"n": n})
-        assert [m.payload["n"] for m in await later.peek_many("cp", limit=10)] == [10, 11, 12]
+            await later.append("cp", sampled(None, n))
+        assert [value_of(m) for m in await later.peek_many("cp", limit=10)] == [10, 11, 12]
     finally:
         await db.close()
 

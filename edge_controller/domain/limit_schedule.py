@@ -1,45 +1,80 @@
-"""OCPP 1.6 smart charging as pure math: which profile limits a connector at a given time.
+"""Limits a CSMS schedules for the site, as pure math: which schedule limits a connector when.
 
-Rules (OCPP 1.6 section 3.13): within one purpose the active profile with the highest stack level
-wins; a TxProfile replaces the TxDefaultProfile for its transaction; the ChargePointMaxProfile
-caps the whole charge point. Limits in W become A with the nominal voltage and phase count.
-Times are seconds since the epoch, passed in; nothing here reads a clock.
+A ``LimitSchedule`` says the same whatever protocol brought it (``uplink/v16/
+charging_profiles.py`` translates OCPP 1.6 charging profiles). Rules: within one purpose the
+active schedule with the highest stack level wins; a session's own schedule replaces the
+session default for its transaction; the charger maximum caps the whole charger. Limits in W
+become A with the nominal voltage and phase count. Times are seconds since the epoch, passed
+in; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
 
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
-Purpose = Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"]
+
+
+class Purpose(enum.Enum):
+    CHARGER_MAX = "charger_max"  # caps the charger (or the site's identity) as a whole
+    SESSION_DEFAULT = "session_default"  # for every session on the connector (0: on all)
+    SESSION = "session"  # for one session only
+
+
+class Kind(enum.Enum):
+    ABSOLUTE = "absolute"  # periods count from ``start_s``
+    RECURRING = "recurring"  # from ``start_s``, again every day or week
+    RELATIVE = "relative"  # from the start of the session
+
+
+class Recurrence(enum.Enum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class RateUnit(enum.Enum):
+    AMPS = "A"
+    WATTS = "W"
 
 
 @dataclass(frozen=True, slots=True)
 class SchedulePeriod:
     start_s: float  # offset from the schedule start
-    limit: float  # in the profile's unit
+    limit: float  # in the schedule's unit
     phases: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class ChargingProfile:
+class LimitSchedule:
     id: int
-    connector: int  # 0: the charge point as a whole
+    connector: int  # the connector number on its identity; 0: the charger as a whole
     stack_level: int
     purpose: Purpose
-    kind: Literal["Absolute", "Recurring", "Relative"]
-    unit: Literal["A", "W"]
+    kind: Kind
+    unit: RateUnit
     periods: tuple[SchedulePeriod, ...]
-    recurrency: Literal["Daily", "Weekly"] | None = None
+    recurrence: Recurrence | None = None
     start_s: float | None = None
     duration_s: float | None = None
     valid_from_s: float | None = None
     valid_to_s: float | None = None
-    transaction_id: int | None = None
+    transaction_id: int | None = None  # the CSMS's transaction a session schedule belongs to
+
+    def __post_init__(self) -> None:
+        periods = self.periods
+        if not periods or periods[0].start_s != 0 or list(periods) != sorted(periods, key=_start):
+            raise ValueError("periods must start at 0 and be in order")
+        if self.kind is Kind.RECURRING and self.recurrence is None:
+            raise ValueError("a recurring schedule needs its recurrence (daily or weekly)")
+        if self.kind is not Kind.RELATIVE and self.start_s is None:
+            raise ValueError(f"an {self.kind.value} schedule needs its start")
+
+
+def _start(period: SchedulePeriod) -> float:
+    return period.start_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,66 +83,21 @@ class Electrical:
     phases: int
 
 
-def _time(text: Any) -> float | None:
-    if text is None:
-        return None
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-
-
-def parse(connector: int, raw: Mapping[str, Any]) -> ChargingProfile:
-    """A profile from an OCPP csChargingProfiles object (camelCase). Raises ValueError."""
-    schedule = raw["chargingSchedule"]
-    periods = tuple(
-        SchedulePeriod(float(p["startPeriod"]), float(p["limit"]), p.get("numberPhases"))
-        for p in schedule["chargingSchedulePeriod"]
-    )
-    if not periods or periods[0].start_s != 0 or list(periods) != sorted(periods, key=_start):
-        raise ValueError("periods must start at 0 and be in order")
-    kind = raw["chargingProfileKind"]
-    if kind == "Recurring" and raw.get("recurrencyKind") not in ("Daily", "Weekly"):
-        raise ValueError("a recurring profile needs recurrencyKind")
-    start_s = _time(schedule.get("startSchedule"))
-    if kind in ("Absolute", "Recurring") and start_s is None:
-        raise ValueError(f"an {kind} profile needs startSchedule")
-    duration = schedule.get("duration")
-    return ChargingProfile(
-        id=int(raw["chargingProfileId"]),
-        connector=connector,
-        stack_level=int(raw["stackLevel"]),
-        purpose=raw["chargingProfilePurpose"],
-        kind=kind,
-        unit=schedule["chargingRateUnit"],
-        periods=periods,
-        recurrency=raw.get("recurrencyKind"),
-        start_s=start_s,
-        duration_s=None if duration is None else float(duration),
-        valid_from_s=_time(raw.get("validFrom")),
-        valid_to_s=_time(raw.get("validTo")),
-        transaction_id=raw.get("transactionId"),
-    )
-
-
-def _start(period: SchedulePeriod) -> float:
-    return period.start_s
-
-
-def schedule_start_s(
-    profile: ChargingProfile, at_s: float, tx_start_s: float | None
-) -> float | None:
+def schedule_start_s(profile: LimitSchedule, at_s: float, tx_start_s: float | None) -> float | None:
     """When the schedule that covers ``at_s`` started (None: the profile does not apply)."""
-    if profile.kind == "Relative":
+    if profile.kind is Kind.RELATIVE:
         return tx_start_s if tx_start_s is not None else at_s
     assert profile.start_s is not None
-    if profile.kind == "Absolute":
+    if profile.kind is Kind.ABSOLUTE:
         return profile.start_s if at_s >= profile.start_s else None
-    cycle_s = DAY_S if profile.recurrency == "Daily" else WEEK_S
+    cycle_s = DAY_S if profile.recurrence is Recurrence.DAILY else WEEK_S
     if at_s < profile.start_s:
         return None
     return at_s - (at_s - profile.start_s) % cycle_s
 
 
 def limit_at(
-    profile: ChargingProfile, at_s: float, tx_start_s: float | None
+    profile: LimitSchedule, at_s: float, tx_start_s: float | None
 ) -> SchedulePeriod | None:
     """The period in force at ``at_s``, or None when the profile is not active then."""
     if profile.valid_from_s is not None and at_s < profile.valid_from_s:
@@ -124,19 +114,19 @@ def limit_at(
     return current[-1] if current else None
 
 
-def to_amps(period: SchedulePeriod, unit: str, electrical: Electrical) -> float:
-    if unit == "A":
+def to_amps(period: SchedulePeriod, unit: RateUnit, electrical: Electrical) -> float:
+    if unit is RateUnit.AMPS:
         return period.limit
     phases = period.phases or electrical.phases
     return period.limit / (electrical.voltage_v * phases)
 
 
 def _winner(
-    profiles: Iterable[ChargingProfile],
+    profiles: Iterable[LimitSchedule],
     at_s: float,
     tx_start_s: float | None,
     electrical: Electrical,
-) -> tuple[float, ChargingProfile] | None:
+) -> tuple[float, LimitSchedule] | None:
     active = [(p, limit_at(p, at_s, tx_start_s)) for p in profiles]
     found = [(p, period) for p, period in active if period is not None]
     if not found:
@@ -146,55 +136,55 @@ def _winner(
 
 
 def connector_limit(
-    profiles: Iterable[ChargingProfile],
+    profiles: Iterable[LimitSchedule],
     connector: int,
     at_s: float,
     transaction: tuple[int | None, float] | None,
     electrical: Electrical,
-) -> tuple[float, ChargingProfile] | None:
-    """The Tx or TxDefault limit in A for one connector; ``transaction`` = (id, start)."""
+) -> tuple[float, LimitSchedule] | None:
+    """The session's or the session default limit in A for one connector; ``transaction`` =
+    (the CSMS's id, start) of the session running on it."""
     pool = list(profiles)
     tx_start_s = transaction[1] if transaction else None
     if transaction is not None:
         tx = [
             p
             for p in pool
-            if p.purpose == "TxProfile"
+            if p.purpose is Purpose.SESSION
             and p.connector == connector
             and p.transaction_id in (None, transaction[0])
         ]
         won = _winner(tx, at_s, tx_start_s, electrical)
         if won is not None:
             return won
-    own = [p for p in pool if p.purpose == "TxDefaultProfile" and p.connector == connector]
+    own = [p for p in pool if p.purpose is Purpose.SESSION_DEFAULT and p.connector == connector]
     won = _winner(own, at_s, tx_start_s, electrical)
     if won is not None:
         return won
-    shared = [p for p in pool if p.purpose == "TxDefaultProfile" and p.connector == 0]
+    shared = [p for p in pool if p.purpose is Purpose.SESSION_DEFAULT and p.connector == 0]
     return _winner(shared, at_s, tx_start_s, electrical)
 
 
 def charge_point_limit(
-    profiles: Iterable[ChargingProfile], at_s: float, electrical: Electrical
-) -> tuple[float, ChargingProfile] | None:
-    cp_max = [p for p in profiles if p.purpose == "ChargePointMaxProfile"]
+    profiles: Iterable[LimitSchedule], at_s: float, electrical: Electrical
+) -> tuple[float, LimitSchedule] | None:
+    cp_max = [p for p in profiles if p.purpose is Purpose.CHARGER_MAX]
     return _winner(cp_max, at_s, None, electrical)
 
 
-def _change_points(
-    profiles: Iterable[ChargingProfile], start_s: float, end_s: float
-) -> list[float]:
+def _change_points(profiles: Iterable[LimitSchedule], start_s: float, end_s: float) -> list[float]:
     points = {start_s}
     for profile in profiles:
         for bound in (profile.valid_from_s, profile.valid_to_s):
             if bound is not None:
                 points.add(bound)
         base = profile.start_s if profile.start_s is not None else start_s
-        cycle_s = DAY_S if profile.recurrency == "Daily" else WEEK_S
-        cycles = int((end_s - base) // cycle_s) + 1 if profile.kind == "Recurring" else 1
-        first = max(0, int((start_s - base) // cycle_s)) if profile.kind == "Recurring" else 0
+        cycle_s = DAY_S if profile.recurrence is Recurrence.DAILY else WEEK_S
+        recurring = profile.kind is Kind.RECURRING
+        cycles = int((end_s - base) // cycle_s) + 1 if recurring else 1
+        first = max(0, int((start_s - base) // cycle_s)) if recurring else 0
         for n in range(first, max(first, cycles) + 1):
-            origin = base + n * cycle_s if profile.kind == "Recurring" else base
+            origin = base + n * cycle_s if recurring else base
             points.update(origin + p.start_s for p in profile.periods)
             if profile.duration_s is not None:
                 points.add(origin + profile.duration_s)
@@ -202,7 +192,7 @@ def _change_points(
 
 
 def composite(
-    profiles: Iterable[ChargingProfile],
+    profiles: Iterable[LimitSchedule],
     connector: int,
     *,
     start_s: float,

@@ -1,0 +1,135 @@
+"""What happened to a session, as the outbox keeps it: facts, never a protocol message.
+
+A session's start, its meter samples and its end are committed with the session change that
+caused them; the uplink renders each one for the protocol of its connection when it sends it
+(``uplink/v16/render.py`` for OCPP 1.6). Everything a rendering needs is in the event, so the
+same event renders to the same bytes at every attempt. Times are UTC seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from edge_controller.domain.commands import StopReason
+
+
+class ReadingContext(enum.StrEnum):
+    """Why a reading was taken."""
+
+    BEGIN = "begin"  # the start of a session
+    END = "end"  # the end of a session
+    PERIODIC = "periodic"  # the sample interval of a running session
+    CLOCK_ALIGNED = "clock_aligned"  # a whole interval of the clock (midnight UTC + n x interval)
+    TRIGGER = "trigger"  # asked for by the CSMS
+
+
+class Quantity(enum.StrEnum):
+    """What a reading measures; the unit is in the name."""
+
+    ENERGY_IMPORT_REGISTER_WH = "energy_import_register_wh"
+    POWER_IMPORT_W = "power_import_w"
+    CURRENT_IMPORT_A = "current_import_a"
+    CURRENT_OFFERED_A = "current_offered_a"
+    VOLTAGE_V = "voltage_v"
+    STATE_OF_CHARGE_PCT = "state_of_charge_pct"
+
+
+class Conductor(enum.StrEnum):
+    """The conductor(s) a reading was taken on: a line, or line to neutral."""
+
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+    L1_N = "L1-N"
+    L2_N = "L2-N"
+    L3_N = "L3-N"
+
+
+class Location(enum.StrEnum):
+    """Where a reading was taken."""
+
+    OUTLET = "outlet"  # the connector's side of the charger
+    EV = "ev"  # reported by the vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One measured value at the resolution it was recorded with (``Decimal("7.5")``: one
+    decimal), so every rendering of it writes the same digits."""
+
+    quantity: Quantity
+    value: Decimal
+    conductor: Conductor | None = None
+    location: Location | None = None
+
+
+class TokenType(enum.StrEnum):
+    """Where an id token came from."""
+
+    CARD = "card"  # an RFID card's UID, tapped on a reader
+    CENTRAL = "central"  # given by the CSMS (a remote start)
+    LOCAL = "local"  # given by a local entry point (MQTT, web, operator)
+    FREE_VEND = "free_vend"  # nobody was asked: the site's free-vend token
+
+
+@dataclass(frozen=True, slots=True)
+class IdToken:
+    value: str
+    type: TokenType
+
+
+_TOKEN_TYPES = {
+    "remote": TokenType.CENTRAL,
+    "csms": TokenType.CENTRAL,
+    "free": TokenType.FREE_VEND,
+    "local": TokenType.CARD,
+    "card": TokenType.CARD,
+}
+
+
+def token_type_for(source: str) -> TokenType:
+    """The token type of a session authorised through ``source`` (``Authorization.source``:
+    "local" a card, "remote" the CSMS, "free" free vend, else the ``Origin`` of the command)."""
+    return _TOKEN_TYPES.get(source, TokenType.LOCAL)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    session_local_id: int
+    connector_id: str  # ours: "<charger>:<n>"
+    at_s: float
+    start_register_wh: int
+    id_token: IdToken
+    reservation_id: int | None = None  # the reservation the session used
+    authorized_offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSampled:
+    """Readings of one connector at one moment, in the order they were asked for."""
+
+    session_local_id: int | None  # None: no session was running on the connector
+    connector_id: str
+    at_s: float
+    context: ReadingContext
+    readings: tuple[Reading, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    session_local_id: int
+    connector_id: str
+    at_s: float
+    stop_register_wh: int
+    reason: StopReason
+    started_at_s: float
+    start_register_wh: int
+    # The registers at the start and at the end go along with the end (the CSMS asked for
+    # the energy register in the end data).
+    with_registers: bool = False
+    id_token: IdToken | None = None  # the token that stopped it, if one did
+
+
+OutboxEvent = SessionStarted | MeterSampled | SessionEnded

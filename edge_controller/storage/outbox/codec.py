@@ -1,0 +1,181 @@
+"""The stored form of outbox events: our own JSON, versioned, never a protocol message.
+
+A row's ``event`` column names the event type and its ``body`` holds the event as JSON with the
+format version under ``"v"`` (``FORMAT``). Every field is written, ``null`` where absent, names
+carry their units, times are UTC seconds since the epoch (a JSON number that reads back as the
+same float), reading values are decimal strings that keep their digits (``"7.0"`` stays
+``"7.0"``). The format is described in ``storage/README.md``; a change that old bodies do not
+satisfy is a new version, and ``decode`` goes on reading every earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from edge_controller.domain.commands import StopReason
+from edge_controller.domain.sessions.events import (
+    Conductor,
+    IdToken,
+    Location,
+    MeterSampled,
+    OutboxEvent,
+    Quantity,
+    Reading,
+    ReadingContext,
+    SessionEnded,
+    SessionStarted,
+    TokenType,
+)
+
+FORMAT = 1
+SESSION_STARTED = "session_started"
+METER_SAMPLED = "meter_sampled"
+SESSION_ENDED = "session_ended"
+# Stop reasons by their stored names (the enum's values are what the sessions table shows).
+_REASONS = {reason.name.lower(): reason for reason in StopReason}
+
+
+class UnreadableEvent(ValueError):
+    """A stored body that is not an event of a known type and format."""
+
+
+def encode(event: OutboxEvent) -> tuple[str, str]:
+    """(event type, JSON body) of ``event``."""
+    if isinstance(event, SessionStarted):
+        kind, body = SESSION_STARTED, _started(event)
+    elif isinstance(event, MeterSampled):
+        kind, body = METER_SAMPLED, _sampled(event)
+    else:
+        kind, body = SESSION_ENDED, _ended(event)
+    return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
+
+
+def decode(kind: str, body: str) -> OutboxEvent:
+    """The event stored as ``kind`` with ``body``; raises ``UnreadableEvent``."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict) or data.get("v") != FORMAT:
+            raise UnreadableEvent(f"{kind} body of an unknown format: {body[:80]}")
+        if kind == SESSION_STARTED:
+            return _read_started(data)
+        if kind == METER_SAMPLED:
+            return _read_sampled(data)
+        if kind == SESSION_ENDED:
+            return _read_ended(data)
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        if isinstance(exc, UnreadableEvent):
+            raise
+        raise UnreadableEvent(f"{kind} body not readable: {exc!r}") from exc
+    raise UnreadableEvent(f"unknown event type {kind!r}")
+
+
+def _token(token: IdToken | None) -> dict[str, str] | None:
+    return None if token is None else {"value": token.value, "type": token.type.value}
+
+
+def _read_token(data: Any) -> IdToken | None:
+    return None if data is None else IdToken(str(data["value"]), TokenType(data["type"]))
+
+
+def _started(e: SessionStarted) -> dict[str, Any]:
+    return {
+        "session_local_id": e.session_local_id,
+        "connector_id": e.connector_id,
+        "at_s": e.at_s,
+        "start_register_wh": e.start_register_wh,
+        "id_token": _token(e.id_token),
+        "reservation_id": e.reservation_id,
+        "authorized_offline": e.authorized_offline,
+    }
+
+
+def _read_started(d: dict[str, Any]) -> SessionStarted:
+    token = _read_token(d["id_token"])
+    if token is None:
+        raise UnreadableEvent("a session start without its id token")
+    return SessionStarted(
+        session_local_id=int(d["session_local_id"]),
+        connector_id=str(d["connector_id"]),
+        at_s=float(d["at_s"]),
+        start_register_wh=int(d["start_register_wh"]),
+        id_token=token,
+        reservation_id=_int_or_none(d["reservation_id"]),
+        authorized_offline=bool(d["authorized_offline"]),
+    )
+
+
+def _digits(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"a reading of {value} is no number")
+    return str(value)
+
+
+def _sampled(e: MeterSampled) -> dict[str, Any]:
+    return {
+        "session_local_id": e.session_local_id,
+        "connector_id": e.connector_id,
+        "at_s": e.at_s,
+        "context": e.context.value,
+        "readings": [
+            {
+                "quantity": r.quantity.value,
+                "value": _digits(r.value),
+                "conductor": None if r.conductor is None else r.conductor.value,
+                "location": None if r.location is None else r.location.value,
+            }
+            for r in e.readings
+        ],
+    }
+
+
+def _read_sampled(d: dict[str, Any]) -> MeterSampled:
+    readings = tuple(
+        Reading(
+            Quantity(r["quantity"]),
+            Decimal(r["value"]),
+            None if r["conductor"] is None else Conductor(r["conductor"]),
+            None if r["location"] is None else Location(r["location"]),
+        )
+        for r in d["readings"]
+    )
+    return MeterSampled(
+        session_local_id=_int_or_none(d["session_local_id"]),
+        connector_id=str(d["connector_id"]),
+        at_s=float(d["at_s"]),
+        context=ReadingContext(d["context"]),
+        readings=readings,
+    )
+
+
+def _ended(e: SessionEnded) -> dict[str, Any]:
+    return {
+        "session_local_id": e.session_local_id,
+        "connector_id": e.connector_id,
+        "at_s": e.at_s,
+        "stop_register_wh": e.stop_register_wh,
+        "reason": e.reason.name.lower(),
+        "started_at_s": e.started_at_s,
+        "start_register_wh": e.start_register_wh,
+        "with_registers": e.with_registers,
+        "id_token": _token(e.id_token),
+    }
+
+
+def _read_ended(d: dict[str, Any]) -> SessionEnded:
+    return SessionEnded(
+        session_local_id=int(d["session_local_id"]),
+        connector_id=str(d["connector_id"]),
+        at_s=float(d["at_s"]),
+        stop_register_wh=int(d["stop_register_wh"]),
+        reason=_REASONS[d["reason"]],
+        started_at_s=float(d["started_at_s"]),
+        start_register_wh=int(d["start_register_wh"]),
+        with_registers=bool(d["with_registers"]),
+        id_token=_read_token(d["id_token"]),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,43 @@
+"""The seam between the outbox sender and the protocol of its connection.
+
+The outbox holds events (``domain.sessions.events``); a ``Rendering`` turns one into the request
+of the connection's protocol version when it is sent (``uplink/v16/render.py`` for OCPP 1.6)
+and reads the answer to a session's start. The sender knows no protocol message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edge_controller.uplink.ports import QueuedMessage
+
+
+class NotSendable(ValueError):
+    """The event can never be sent as it is (it is parked with this reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartConfirmed:
+    """The CSMS's answer to a session's start: its transaction id and the token's status
+    (``AuthStatus`` values)."""
+
+    remote_transaction_id: int
+    token_status: str
+
+
+class Rendering(Protocol):
+    def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
+        """(action, payload) of ``message``'s event; raises ``NotSendable``. The connection
+        frames and schema-checks it (``RpcEndpoint.prepare``)."""
+        ...
+
+    def start_confirmed(self, answer: dict[str, Any]) -> StartConfirmed: ...
+
+
+def outbox_unique_id(message: QueuedMessage) -> str:
+    """The CALL's unique id, the same every time the message is sent: a message sent again
+    (its answer was lost to a crash or a dropped connection) is byte for byte the same CALL,
+    so a CSMS can recognise the repeat by its id. The time the message was queued keeps ids
+    apart when a new database numbers its messages from 1 again."""
+    return f"ob-{message.seq}-{round(message.created_at_s * 1000)}"

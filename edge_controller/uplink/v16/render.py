@@ -1,0 +1,163 @@
+"""Outbox events as OCPP 1.6 requests: StartTransaction, MeterValues, StopTransaction. Pure.
+
+An event carries everything but what only the connection knows: the OCPP connector number of
+our ``"<charger>:<n>"`` id (``Topology``), the CSMS's ``transactionId`` of the session and the
+repair of times taken before the site's clock was set (``ClockSync``). The same event renders
+to the same payload at every attempt, so a resent CALL is byte for byte the one sent before.
+Members are written in a fixed order and optional ones left out, as the 1.6 schemas allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from edge_controller.domain.sessions.events import (
+    Conductor,
+    Location,
+    MeterSampled,
+    OutboxEvent,
+    Quantity,
+    Reading,
+    ReadingContext,
+    SessionEnded,
+    SessionStarted,
+)
+from edge_controller.uplink.clock import ClockSync, to_iso
+from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
+from edge_controller.uplink.ports import QueuedMessage
+from edge_controller.uplink.topology import Topology
+
+START, SAMPLE, STOP = "StartTransaction", "MeterValues", "StopTransaction"
+
+CONTEXTS = {
+    ReadingContext.BEGIN: "Transaction.Begin",
+    ReadingContext.END: "Transaction.End",
+    ReadingContext.PERIODIC: "Sample.Periodic",
+    ReadingContext.CLOCK_ALIGNED: "Sample.Clock",
+    ReadingContext.TRIGGER: "Trigger",
+}
+# measurand and unit of each quantity
+MEASURANDS = {
+    Quantity.ENERGY_IMPORT_REGISTER_WH: ("Energy.Active.Import.Register", "Wh"),
+    Quantity.POWER_IMPORT_W: ("Power.Active.Import", "W"),
+    Quantity.CURRENT_IMPORT_A: ("Current.Import", "A"),
+    Quantity.VOLTAGE_V: ("Voltage", "V"),
+    Quantity.CURRENT_OFFERED_A: ("Current.Offered", "A"),
+    Quantity.STATE_OF_CHARGE_PCT: ("SoC", "Percent"),
+}
+LOCATIONS = {Location.OUTLET: "Outlet", Location.EV: "EV"}
+PHASES = {c: c.value for c in Conductor}  # L1, L2-N ...: the 1.6 spelling
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """What the connection adds to an event: connector numbers, repaired times."""
+
+    topology: Topology
+    clock: ClockSync
+
+    def time(self, at_s: float) -> str:
+        return self.clock.repair(to_iso(at_s))
+
+    def connector(self, connector_id: str) -> int:
+        return self.topology.locate(connector_id).connector
+
+
+class Ocpp16Rendering:
+    """The outbox sender's ``Rendering`` on an OCPP 1.6 connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
+        if message.event is None:
+            raise NotSendable(message.unreadable or "the stored event cannot be read")
+        return request(message.event, message.remote_transaction_id, self._connection)
+
+    def start_confirmed(self, answer: dict[str, Any]) -> StartConfirmed:
+        return StartConfirmed(
+            int(answer["transactionId"]), str(answer["idTagInfo"].get("status", "Invalid"))
+        )
+
+
+def request(
+    event: OutboxEvent, remote_transaction_id: int | None, connection: Connection
+) -> tuple[str, dict[str, Any]]:
+    """(action, payload) of ``event``; raises ``NotSendable``."""
+    if isinstance(event, SessionStarted):
+        return START, _start(event, connection)
+    if event.session_local_id is not None and remote_transaction_id is None:
+        raise NotSendable("the session's StartTransaction was never confirmed by the CSMS")
+    if isinstance(event, MeterSampled):
+        payload = meter_values(event, connection.connector(event.connector_id), connection)
+        if remote_transaction_id is not None:
+            payload["transactionId"] = remote_transaction_id
+        return SAMPLE, payload
+    return STOP, _stop(event, remote_transaction_id, connection)
+
+
+def _start(event: SessionStarted, connection: Connection) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "connectorId": connection.connector(event.connector_id),
+        "idTag": event.id_token.value,
+        "meterStart": event.start_register_wh,
+        "timestamp": connection.time(event.at_s),
+    }
+    if event.reservation_id is not None:
+        payload["reservationId"] = event.reservation_id
+    return payload
+
+
+def _stop(
+    event: SessionEnded, remote_transaction_id: int | None, connection: Connection
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "meterStop": event.stop_register_wh,
+        "timestamp": connection.time(event.at_s),
+        "reason": event.reason.value,
+    }
+    if event.id_token is not None:
+        payload["idTag"] = event.id_token.value
+    if event.with_registers:
+        payload["transactionData"] = [
+            _register(event.started_at_s, event.start_register_wh, ReadingContext.BEGIN,
+                      connection),
+            _register(event.at_s, event.stop_register_wh, ReadingContext.END, connection),
+        ]  # fmt: skip
+    if remote_transaction_id is not None:
+        payload["transactionId"] = remote_transaction_id
+    return payload
+
+
+def _register(
+    at_s: float, energy_wh: int, context: ReadingContext, connection: Connection
+) -> dict[str, Any]:
+    reading = Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal(energy_wh))
+    return {"timestamp": connection.time(at_s), "sampledValue": [sampled_value(reading, context)]}
+
+
+def meter_values(event: MeterSampled, connector: int, connection: Connection) -> dict[str, Any]:
+    """The MeterValues payload of a sample for OCPP connector ``connector``, without a
+    transaction id."""
+    values = [sampled_value(reading, event.context) for reading in event.readings]
+    return {
+        "connectorId": connector,
+        "meterValue": [{"timestamp": connection.time(event.at_s), "sampledValue": values}],
+    }
+
+
+def sampled_value(reading: Reading, context: ReadingContext) -> dict[str, Any]:
+    measurand, unit = MEASURANDS[reading.quantity]
+    value: dict[str, Any] = {
+        "value": str(reading.value),
+        "context": CONTEXTS[context],
+        "measurand": measurand,
+        "unit": unit,
+    }
+    if reading.conductor is not None:
+        value["phase"] = PHASES[reading.conductor]
+    if reading.location is not None:
+        value["location"] = LOCATIONS[reading.location]
+    return value
