@@ -26,6 +26,8 @@ from edge_controller.systemd import Notifier
 
 # Keys whose new value takes effect without a restart (everything else is logged as needing one).
 LIVE_KEYS = ("logging.level", "logging.format")
+# Sections a service applies itself on a reload (``Reloadable``): the tariffs.
+LIVE_SECTIONS = ("tariffs.",)
 RELOAD_TIMEOUT_S = 30.0  # a config file not read and checked by then is refused
 DRAIN_SHARE = 0.5  # of the grace, at most, for the uplink after the sessions closed
 CANCEL_MIN_S = 1.0  # tasks always get this long to end after being cancelled
@@ -41,6 +43,13 @@ class Service(Protocol):
 class ShutdownAware(Protocol):
     async def shutdown(self) -> None:
         """Put devices into their safe state before the tasks are cancelled."""
+        ...
+
+
+@runtime_checkable
+class Reloadable(Protocol):
+    async def reload(self, settings: Settings) -> None:
+        """Apply the live sections (``LIVE_SECTIONS``) of a reloaded, checked config."""
         ...
 
 
@@ -102,7 +111,11 @@ class Daemon:
         self.notifier.reloading()
         status = "running (reload refused)"
         try:
-            restart = self._apply(await self._read_config(self.config_path))
+            loaded = await self._read_config(self.config_path)
+            restart = self._apply(loaded)
+            for service in self.services:
+                if isinstance(service, Reloadable):
+                    await service.reload(loaded.settings)
             status = "running"
         except ConfigError as exc:
             self._log.error(
@@ -151,8 +164,9 @@ class Daemon:
         for warning in loaded.warnings:
             self._log.warning("config warning", problem=str(warning))
         keys = changed_keys(self.settings, new)
-        live = [k for k in keys if k in LIVE_KEYS]
-        restart = [k for k in keys if k not in LIVE_KEYS]
+        reloadable = any(isinstance(s, Reloadable) for s in self.services)
+        live = [k for k in keys if k in LIVE_KEYS or (reloadable and k.startswith(LIVE_SECTIONS))]
+        restart = [k for k in keys if k not in live]
         if live:
             log.configure(new.logging.level, new.logging.format)
             self.settings = self.settings.model_copy(update={"logging": new.logging})

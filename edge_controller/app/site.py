@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -183,6 +184,20 @@ async def start_pricing(
     return pricing
 
 
+class TariffReload:
+    """Applies the tariffs of a config reloaded by SIGHUP, without a restart: sessions that
+    start from then on are priced by them; running ones keep the version they started with."""
+
+    def __init__(self, pricing: SessionPricing) -> None:
+        self._pricing = pricing
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()  # all its work happens in reload()
+
+    async def reload(self, settings: Settings) -> None:
+        await self._pricing.apply_config(config_tariffs(settings))
+
+
 @dataclass
 class Core:
     """The site's central services, which the optional ones attach to."""
@@ -243,6 +258,7 @@ async def build_site(
         controller,  # then every charger to its safe current
         relay,
         StatusServer(settings.storage.state_dir / STATUS_SOCKET, views.current),
+        TariffReload(pricing),
         StorageHousekeeping(
             outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400
         ),
