@@ -2,13 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from edge_controller.app.problems import ProblemDesk
 from edge_controller.app.views import SiteViews
 from edge_controller.config.settings import Settings
+from edge_controller.domain.sessions.tokens import masked
 from edge_controller.storage.database import Database
 from edge_controller.storage.problems_store import ProblemStore
+from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
-from edge_controller.web import DisplayHub, DisplaySetup, StartWay, WebServer, build_app
+from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
+
+
+class SessionHistory:
+    """Sessions for the REST API, newest first, id tags masked."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self._store = store
+
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "session_id": r.local_id,
+                "connector_id": r.connector_id,
+                "id_tag": masked(r.id_tag),
+                "start_at_s": r.start_at_s,
+                "stop_at_s": r.stop_at_s,
+                "energy_wh": r.energy_wh,
+                "stop_reason": r.stop_reason,
+                "tariff_id": r.tariff_id,
+                "tariff_version": r.tariff_version,
+            }
+            for r in await self._store.recent(limit)
+        ]
+
+
+def connector_limits(settings: Settings, connector_ids: list[str]) -> dict[str, Any]:
+    """Each connector's configured current range."""
+    found = {}
+    for cid in connector_ids:
+        charger = settings.chargers[cid.rsplit(":", 1)[0]]
+        found[cid] = {
+            "min_current_a": charger.min_current_a,
+            "max_current_a": charger.max_current_a,
+        }
+    return found
 
 
 def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[StartWay, ...]]:
@@ -41,4 +80,7 @@ def build_web(
     )
     hub = DisplayHub(views, setup, settings.web.push_interval_s)
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None)
-    return WebServer(settings.web, hub, build_app(settings.web, hub, desk))
+    sources = Sources(
+        desk, SessionHistory(SessionStore(db)), connector_limits(settings, connector_ids)
+    )
+    return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

@@ -4,6 +4,6 @@ command port."""
 
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.display_model import DisplaySetup, StartWay
-from edge_controller.web.server import WebServer, build_app, urls
+from edge_controller.web.server import Sources, WebServer, build_app, urls
 
-__all__ = ["DisplayHub", "DisplaySetup", "StartWay", "WebServer", "build_app", "urls"]
+__all__ = ["DisplayHub", "DisplaySetup", "Sources", "StartWay", "WebServer", "build_app", "urls"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.problems import FiledReport, ProblemReport
@@ -33,3 +33,9 @@ class ProblemDesk(Protocol):
     async def recent(self, limit: int, open_only: bool) -> list[FiledReport]: ...
 
     async def open_count(self) -> int: ...
+
+
+class SessionHistory(Protocol):
+    async def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The latest sessions, newest first, as JSON objects (id tags masked)."""
+        ...

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from edge_controller.config.settings import WebSettings
 from edge_controller.log import get_logger
+from edge_controller.web.api import ApiRoutes
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.limits import RateLimit
-from edge_controller.web.ports import ProblemDesk
+from edge_controller.web.metrics import MetricsRoute
+from edge_controller.web.ports import ProblemDesk, SessionHistory
 from edge_controller.web.problems import ProblemRoutes
 
 log = get_logger("web")
@@ -81,11 +85,27 @@ def _middlewares(budget: RateLimit) -> list[Callable[..., Awaitable[web.StreamRe
     return [limit_and_harden]
 
 
-def build_app(settings: WebSettings, hub: DisplayHub, desk: ProblemDesk) -> web.Application:
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What the pages and the API read, beside the live view."""
+
+    desk: ProblemDesk
+    sessions: SessionHistory
+    limits: Mapping[str, Any]  # configured limits per connector (min/max current)
+
+
+def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
     budget = RateLimit(settings.requests_per_minute, 60.0)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=_middlewares(budget))
-    ProblemRoutes(hub, desk, settings.reports_per_hour).add_to(app)  # before /display/{id}
+    tokens = {name: t.token.get_secret_value() for name, t in settings.api_tokens.items()}
+    api = ApiRoutes(hub, sources.desk, sources.sessions, tokens, sources.limits)
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[*_middlewares(budget), api.middleware],
+    )
+    ProblemRoutes(hub, sources.desk, settings.reports_per_hour).add_to(app)  # before /display/{id}
     DisplayRoutes(hub).add_to(app)
+    api.add_to(app)
+    MetricsRoute(hub.view, sources.desk, tokens).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app
@@ -109,7 +129,11 @@ def urls(settings: WebSettings) -> dict[str, str]:
     scheme = "https" if settings.tls else "http"
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     base = f"{scheme}://{host}:{settings.port}"
-    return {"display": f"{base}/display"}
+    return {
+        "display": f"{base}/display",
+        "api": f"{base}/api/v1/openapi.json",
+        "metrics": f"{base}/metrics",
+    }
 
 
 class WebServer:

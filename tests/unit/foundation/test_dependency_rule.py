@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "uplink": {"uplink", "domain", "config", "log"},
     "telemetry": {"telemetry", "domain", "config", "log", "__init__"},
     "api": {"api", "domain"},
-    "web": {"web", "api", "domain", "config", "log"},
+    "web": {"web", "api", "domain", "config", "log", "__init__"},
     # config asks the driver registry which device profiles exist (checked at load)
     "config": {"config", "domain", "drivers", "log"},
     # the simulator serves register maps (drivers' profiles) and its bench CSMS reuses the

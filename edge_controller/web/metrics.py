@@ -1,0 +1,132 @@
+"""``/metrics`` in Prometheus' text format (prometheus_client). Every figure is read from the
+site's status view when scraped, so the metrics and the view cannot disagree; nothing here is
+counted twice. The bus counters are the buses' own totals since the start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from edge_controller.domain.snapshot import Availability, SiteView
+from edge_controller.web.api import error, token_name
+from edge_controller.web.ports import ProblemDesk
+
+PHASES = ("L1", "L2", "L3")
+
+
+class SiteCollector(Collector):
+    def __init__(self, view: Callable[[], SiteView], open_problems: Callable[[], int]) -> None:
+        self._view, self._open_problems = view, open_problems
+
+    def collect(self) -> Iterator[Metric]:
+        view = self._view()
+        yield from _connectors(view)
+        yield from _grid(view)
+        yield from _devices(view)
+        uplink = GaugeMetricFamily("edge_uplink_online", "1 while the CSMS connection is up")
+        uplink.add_metric([], 1.0 if view.uplink_online else 0.0)
+        backlog = GaugeMetricFamily("edge_outbox_backlog", "messages waiting for the CSMS")
+        backlog.add_metric([], float(view.outbox_backlog))
+        problems = GaugeMetricFamily("edge_problem_reports_open", "problem reports not resolved")
+        problems.add_metric([], float(self._open_problems()))
+        yield from (uplink, backlog, problems)
+
+
+def _connectors(view: SiteView) -> Iterator[Metric]:
+    labels = ["connector"]
+    offered = GaugeMetricFamily(
+        "edge_connector_offered_current_amperes", "current offered per phase", labels=labels
+    )
+    measured = GaugeMetricFamily(
+        "edge_connector_current_amperes", "measured current", labels=[*labels, "phase"]
+    )
+    power = GaugeMetricFamily("edge_connector_power_watts", "active power", labels=labels)
+    energy = GaugeMetricFamily(
+        "edge_connector_session_energy_watthours", "energy of the running session", labels=labels
+    )
+    state = GaugeMetricFamily(
+        "edge_connector_state", "1 for the connector's state", labels=[*labels, "state"]
+    )
+    for c in view.connectors:
+        cid = [c.connector_id]
+        offered.add_metric(cid, c.offered_current_a)
+        for phase, amps in zip(PHASES, c.measured_current_a, strict=True):
+            measured.add_metric([*cid, phase], amps)
+        if c.power_w is not None:
+            power.add_metric(cid, c.power_w)
+        if c.session_energy_wh is not None:
+            energy.add_metric(cid, c.session_energy_wh)
+        for a in Availability:
+            state.add_metric([*cid, a.value], 1.0 if c.availability is a else 0.0)
+    yield from (offered, measured, power, energy, state)
+
+
+def _grid(view: SiteView) -> Iterator[Metric]:
+    limit = GaugeMetricFamily("edge_grid_limit_amperes", "grid connection limit per phase")
+    limit.add_metric([], view.grid_limit_a)
+    yield limit
+    for name, values, what in (
+        ("edge_grid_current_amperes", view.grid_current_a, "grid current"),
+        ("edge_grid_headroom_amperes", view.headroom_a, "room left under the limits"),
+    ):
+        family = GaugeMetricFamily(name, what, labels=["phase"])
+        for phase, amps in zip(PHASES, values or (), strict=False):
+            family.add_metric([phase], amps)
+        yield family
+    if view.grid_power_w is not None:
+        power = GaugeMetricFamily("edge_grid_power_watts", "grid active power (negative: export)")
+        power.add_metric([], view.grid_power_w)
+        yield power
+
+
+def _devices(view: SiteView) -> Iterator[Metric]:
+    labels = ["device"]
+    requests = CounterMetricFamily("edge_bus_requests", "requests sent", labels=labels)
+    errors = CounterMetricFamily("edge_bus_errors", "failed requests", labels=[*labels, "kind"])
+    up = GaugeMetricFamily("edge_device_available", "1 while the device answers", labels=labels)
+    latency = GaugeMetricFamily(
+        "edge_bus_latency_seconds", "one bus transaction", labels=[*labels, "quantile"]
+    )
+    for d in view.devices:
+        requests.add_metric([d.device_id], float(d.requests))
+        for kind, count in d.errors.items():
+            errors.add_metric([d.device_id, kind], float(count))
+        up.add_metric([d.device_id], 1.0 if d.available else 0.0)
+        for quantile, ms in (("0.5", d.latency_p50_ms), ("0.99", d.latency_p99_ms)):
+            if ms is not None:
+                latency.add_metric([d.device_id, quantile], ms / 1000)
+    yield from (requests, errors, up, latency)
+
+
+def registry(collector: SiteCollector) -> CollectorRegistry:
+    found = CollectorRegistry(auto_describe=False)
+    found.register(collector)
+    return found
+
+
+class MetricsRoute:
+    """``GET /metrics``: needs an API token like ``/api/v1`` (Prometheus: ``authorization``
+    with ``credentials_file``)."""
+
+    def __init__(
+        self, view: Callable[[], SiteView], desk: ProblemDesk, tokens: Mapping[str, str]
+    ) -> None:
+        self._desk, self._tokens = desk, dict(tokens)
+        self._open = 0
+        self._registry = registry(SiteCollector(view, lambda: self._open))
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_get("/metrics", self.metrics)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if token_name(request, self._tokens) is None:
+            response = error(401, "unauthorized", "a valid API token is needed")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="edge-controller"'
+            return response
+        self._open = await self._desk.open_count()
+        body = generate_latest(self._registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
