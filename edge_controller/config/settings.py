@@ -151,6 +151,9 @@ class _BusCommon(Section):
     timeout_s: float = Field(1.0, gt=0, le=30)
     retries: int = Field(2, ge=0, le=10)
     min_gap_s: float = Field(0.0, ge=0, le=5, description="minimum silence between frames")
+    record: Path | None = Field(
+        None, description="append a trace of every request and reply to this file (64 MiB max)"
+    )
 
 
 class TcpBusSettings(_BusCommon):
@@ -538,6 +541,17 @@ class SimBaseLoadStepSettings(Section):
     )
 
 
+class SimReplaySettings(Section):
+    """A recorded trace served as a device (edge_controller/drivers/modbus/trace.py)."""
+
+    bus: Ident
+    unit_id: int = Field(ge=0, le=255, description="unit id it answers on")
+    trace: Path
+    trace_unit: int | None = Field(
+        None, ge=0, le=255, description="the unit id in the trace (default: unit_id)"
+    )
+
+
 class SimulationSettings(Section):
     enabled: bool = Field(False, description="informational; simulate serves simulated: true")
     control_host: str = Field("127.0.0.1", description="control interface address (loopback)")
@@ -567,6 +581,9 @@ class SimulationSettings(Section):
         ".sim", min_length=1, description="RTU bus device PATH is served on PATH + suffix"
     )
     socat_path: str = Field("socat", min_length=1, description="socat binary for RTU pty pairs")
+    replay: list[SimReplaySettings] = Field(
+        default_factory=list, description="recorded traces served as devices"
+    )
     device_baud: dict[Ident, Baud] = Field(
         default_factory=dict,
         description="baud a simulated device on an RTU line listens at (default: the bus's); "

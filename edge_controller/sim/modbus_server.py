@@ -15,7 +15,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
-from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 
@@ -23,6 +23,7 @@ from edge_controller.drivers.modbus import wiretime
 from edge_controller.log import get_logger
 from edge_controller.sim.devices import DeviceSim
 from edge_controller.sim.line_sense import LineSense
+from edge_controller.sim.replay import ReplayDevice
 
 _BIT_FUNCTIONS = (1, 2)
 _log = get_logger("sim.modbus")
@@ -41,12 +42,18 @@ def garble(frame: bytes, framing: str) -> bytes:
 class SimContext(ModbusServerContext):
     """The devices behind one server, by unit id. Unknown unit ids stay silent."""
 
-    def __init__(self, devices: dict[int, DeviceSim], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        devices: dict[int, DeviceSim],
+        clock: Callable[[], float],
+        replays: dict[int, ReplayDevice] | None = None,
+    ) -> None:
         # The base initialiser builds pymodbus's own register store, which is not used here.
         self.old_simulator = True
         self.simdevices = []
         self.devices = devices
         self.clock = clock
+        self.replays = replays or {}
 
     def device(self, unit_id: int) -> DeviceSim:
         device = self.devices.get(unit_id)
@@ -82,7 +89,7 @@ class SimContext(ModbusServerContext):
         return None if code is None else ExcCodes(code)
 
     def device_ids(self) -> list[int]:
-        return list(self.devices)
+        return [*self.devices, *self.replays]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,11 @@ class _Answering:
 
     async def answer(self, handler: ServerRequestHandler, pdu: ModbusPDU, addr: Any) -> None:
         context = self.sim_context
+        replay = context.replays.get(pdu.dev_id)
+        if replay is not None:
+            if self.line is None or self.line.hears(pdu.dev_id):
+                await self._replay(handler, pdu, addr, replay)
+            return
         try:
             device = context.device(pdu.dev_id)
         except NoSuchIdException:
@@ -138,6 +150,27 @@ class _Answering:
             await asyncio.sleep(self.wire.answer_delay_s(request_chars, len(frame), self.framing))
         if device.faults.corrupt(context.clock()):
             frame = garble(frame, self.framing)
+        handler.send(frame, addr=addr)
+
+    async def _replay(
+        self, handler: ServerRequestHandler, pdu: ModbusPDU, addr: Any, replay: ReplayDevice
+    ) -> None:
+        """Answer as the recorded device did (sim/replay.py)."""
+        answer = replay.answer(bytes([pdu.function_code]) + pdu.encode())
+        if answer.kind == "silent":
+            return
+        if answer.kind == "garbled":
+            handler.send(answer.data, addr=addr)
+            return
+        response = DecodePDU(is_server=False).decode(answer.data)
+        if response is None:
+            return  # not a reply pymodbus can frame: nothing goes out
+        response.transaction_id = pdu.transaction_id
+        response.dev_id = pdu.dev_id
+        frame = handler.framer.buildFrame(response)
+        if self.wire is not None:
+            request_chars = len(handler.framer.buildFrame(pdu))
+            await asyncio.sleep(self.wire.answer_delay_s(request_chars, len(frame), self.framing))
         handler.send(frame, addr=addr)
 
     @staticmethod

@@ -23,6 +23,7 @@ from edge_controller.config.settings import (
     SimulationSettings,
     TcpBusSettings,
 )
+from edge_controller.drivers.modbus.trace import TraceError
 from edge_controller.log import get_logger
 from edge_controller.sim.binding import check_bind, is_loopback
 from edge_controller.sim.control_api import control_app
@@ -36,6 +37,7 @@ from edge_controller.sim.modbus_server import (
     WireTiming,
 )
 from edge_controller.sim.pty_pair import pty_pair
+from edge_controller.sim.replay import ReplayDevice
 from edge_controller.sim.sim_site import SimSite, SimStartError
 from edge_controller.sim.site_build import build_sim_site
 
@@ -68,6 +70,21 @@ def devices_by_bus(settings: Settings, site: SimSite) -> dict[str, dict[int, Dev
     for meter_id, meter in site.meters.items():
         meter_config = settings.meters[meter_id]
         buses.setdefault(meter_config.bus, {})[meter_config.unit_id] = meter
+    return buses
+
+
+def replays_by_bus(settings: Settings) -> dict[str, dict[int, ReplayDevice]]:
+    """The recorded traces served as devices (``simulation.replay``), by bus and unit id."""
+    buses: dict[str, dict[int, ReplayDevice]] = {}
+    for replay in settings.simulation.replay:
+        if replay.bus not in settings.buses:
+            raise SimStartError(f"simulation.replay: no bus {replay.bus!r}")
+        unit = replay.trace_unit if replay.trace_unit is not None else replay.unit_id
+        try:
+            device = ReplayDevice.from_file(replay.trace, unit)
+        except TraceError as exc:
+            raise SimStartError(f"simulation.replay: {exc}") from exc
+        buses.setdefault(replay.bus, {})[replay.unit_id] = device
     return buses
 
 
@@ -164,13 +181,15 @@ async def running_site(
     sim = settings.simulation
     check_bind(sim.control_host, "the simulator's control interface", allow_remote)
     site = build_sim_site(settings, clock(), utc_offset_s=float(time.localtime().tm_gmtoff))
-    if not site.devices:
-        raise SimStartError("no device is marked simulated: true")
+    if not site.devices and not sim.replay:
+        raise SimStartError("no device is marked simulated: true and no trace is replayed")
     async with contextlib.AsyncExitStack() as stack:
         control_url = await _start_control(stack, sim, site, clock)
         running = RunningSim(settings, site, control_url, clock)
-        for bus_id, devices in devices_by_bus(settings, site).items():
-            context = SimContext(devices, clock)
+        replays = replays_by_bus(settings)
+        served = devices_by_bus(settings, site)
+        for bus_id in sorted(set(served) | set(replays)):
+            context = SimContext(served.get(bus_id, {}), clock, replays.get(bus_id))
             await _start_bus(stack, bus_id, settings, context, running)
         body_error: BaseException | None = None
         async with asyncio.TaskGroup() as group:

@@ -186,6 +186,8 @@ class ModbusBus:
             if not request.future.done():
                 request.future.set_exception(DeviceUnavailable(f"bus {self.bus_id} closed"))
         await self.transport.link.close()
+        if self.transport.recorder is not None:
+            self.transport.recorder.close()
 
     async def submit(self, channel: DeviceChannel, pdu: bytes, urgent: bool) -> bytes:
         if self._worker_task is None or self._worker_task.done():

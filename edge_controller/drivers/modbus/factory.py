@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 from edge_controller.drivers.modbus.bus import DeviceTiming, LineTiming, ModbusBus
@@ -20,6 +21,7 @@ from edge_controller.drivers.modbus.config import (
 from edge_controller.drivers.modbus.device import ProfileDevice
 from edge_controller.drivers.modbus.links import Link, SerialLink, TcpLink
 from edge_controller.drivers.modbus.meter import ProfileMeter
+from edge_controller.drivers.modbus.trace import TraceHeader, TraceRecorder
 from edge_controller.drivers.modbus.transport import Framing, Transport
 from edge_controller.drivers.profiles.schema import (
     MEASUREMENT_POINTS,
@@ -36,24 +38,38 @@ Clock = Callable[[], float]
 def build_bus(bus_id: str, config: BusConfig, clock: Clock = time.time) -> ModbusBus:
     """An unopened bus; use it as ``async with bus:``."""
     defaults = DeviceTiming(config.timeout_s, config.retries, config.min_gap_s)
-    link: Link
+    link, kind, line = _link(bus_id, config)
+    return ModbusBus(
+        bus_id, Transport(link, kind, _recorder(bus_id, config)), line, defaults, clock
+    )
+
+
+def _link(bus_id: str, config: BusConfig) -> tuple[Link, Framing, LineTiming]:
     if config.type == "tcp":
         tcp = cast(TcpBusConfig, config)
-        link = TcpLink(tcp.host, tcp.port, config.timeout_s)
         # The bus's gap holds between any two frames (a gateway to a serial line needs it).
-        line = LineTiming(gap_s=config.min_gap_s)
-        return ModbusBus(bus_id, Transport(link, "tcp"), line, defaults, clock)
+        return TcpLink(tcp.host, tcp.port, config.timeout_s), "tcp", LineTiming(gap_s=tcp.min_gap_s)
     if config.type == "rtu_over_tcp":
         gateway = cast(RtuOverTcpBusConfig, config)
         link = TcpLink(gateway.host, gateway.port, config.timeout_s)
         line = LineTiming(gateway.baud, config.min_gap_s, gateway.turnaround_s)
-        return ModbusBus(bus_id, Transport(link, _framing(gateway.framing)), line, defaults, clock)
+        return link, _framing(gateway.framing), line
     if config.type == "rtu":
         rtu = cast(RtuBusConfig, config)
-        link = SerialLink(rtu.device, rtu.baud, rtu.parity, rtu.stop_bits, rtu.data_bits)
+        serial_link = SerialLink(rtu.device, rtu.baud, rtu.parity, rtu.stop_bits, rtu.data_bits)
         line = LineTiming(rtu.baud, config.min_gap_s, rtu.turnaround_s)
-        return ModbusBus(bus_id, Transport(link, _framing(rtu.framing)), line, defaults, clock)
+        return serial_link, _framing(rtu.framing), line
     raise NotSupported(f"bus {bus_id}: unknown bus type {config.type!r}")
+
+
+def _recorder(bus_id: str, config: BusConfig) -> TraceRecorder | None:
+    """A bus with ``record:`` appends every transaction to its trace."""
+    path = getattr(config, "record", None)
+    if path is None:
+        return None
+    framing = "tcp" if config.type == "tcp" else str(getattr(config, "framing", "rtu"))
+    baud, parity = getattr(config, "baud", None), getattr(config, "parity", None)
+    return TraceRecorder(Path(path), TraceHeader(bus_id, framing, baud, parity))
 
 
 def _framing(name: str) -> Framing:
