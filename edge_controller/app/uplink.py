@@ -119,6 +119,9 @@ class SessionSampleRecorder:
         )  # fmt: skip
 
 
+DEFAULT_PRICE_SOURCE = "ocpp16:DefaultPrice"
+
+
 class CentralPriceSink:
     """Costs and price texts a CSMS calculates, to the pricing that shows them."""
 
@@ -135,6 +138,9 @@ class CentralPriceSink:
     async def user_price(self, id_tag: str, text: str) -> bool:
         self._pricing.user_price(id_tag, text)
         return True
+
+    async def default_price(self, tariff: dict[str, Any]) -> bool:
+        return await self._pricing.assign_site(tariff, DEFAULT_PRICE_SOURCE)
 
 
 class CsmsLimits:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import Limit
@@ -158,4 +158,9 @@ class CentralPrices(Protocol):
 
     async def user_price(self, id_tag: str, text: str) -> bool:
         """A driver's price text, shown with their session."""
+        ...
+
+    async def default_price(self, tariff: dict[str, Any]) -> bool:
+        """The CSMS's default price as a tariff (``domain.pricing.codec`` shape without its
+        currency) for the whole site; False: the site cannot take it."""
         ...

@@ -90,6 +90,30 @@ class SessionPricing:
         await self.reload()
         return changes
 
+    async def assign_site(self, tariff: Mapping[str, Any], source: str) -> bool:
+        """A tariff another source gives the whole site (newest wins), in the currency of the
+        site's tariff when it names none; False when there is none to take it from or the
+        tariff cannot price (logged)."""
+        body = dict(tariff)
+        if "currency" not in body:
+            current = self._assigned.get(SITE)
+            if current is None:
+                log.warning("tariff refused: no site tariff to take its currency from",
+                            source=source)  # fmt: skip
+                return False
+            body["currency"] = current[0].currency.code
+        try:
+            tariff_from_json(body)
+        except TariffError as exc:
+            log.warning("tariff refused", source=source, error=str(exc))
+            return False
+        for change in await self._store.assign(SITE, body, source, self._clock()):
+            log.info("tariff changed", change=change.change, scope=change.scope,
+                     tariff_id=change.tariff_id, version=change.version,
+                     source=change.source)  # fmt: skip
+        await self.reload()
+        return True
+
     async def reload(self) -> None:
         """Take the stored assignments (after a change by any source)."""
         found: dict[str, tuple[Tariff, Assignment]] = {}

@@ -8,7 +8,7 @@ from edge_controller.uplink.auth_key import parse_key
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import Action, call_result
 from edge_controller.uplink.rpc import on
-from edge_controller.uplink.v16 import config_keys
+from edge_controller.uplink.v16 import config_keys, costmsg
 
 AUTHORIZATION_KEY = "AuthorizationKey"
 
@@ -31,10 +31,12 @@ class ConfigHandlers:
         return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
 
     @on(Action.change_configuration)
-    def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
+    async def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
         if key == AUTHORIZATION_KEY:
             return call_result.ChangeConfiguration(status=self._change_authorization_key(value))
         status = config_keys.change_status(key, value)
+        if status == "Accepted" and key in costmsg.PRICE_KEYS:
+            status = await self._change_default_price(key, value.strip())
         hook = self.link.session_key_changed
         if status == "Accepted" and key in config_keys.SESSION_KEYS and hook is not None:
             status = "Accepted" if hook(key, value.strip()) else "Rejected"
@@ -45,6 +47,24 @@ class ConfigHandlers:
             if key == "HeartbeatInterval":
                 self.link.heartbeat_changed.set()
         return call_result.ChangeConfiguration(status=status)
+
+    async def _change_default_price(self, key: str, value: str) -> str:
+        """DefaultPrice (and its texts) become the site's tariff, source ocpp16:DefaultPrice:
+        newest wins, as with the config's. Rejected when the site cannot take it (no pricing,
+        or no currency: a 1.6 default price names none, the site's tariff gives it)."""
+        prices = self.link.prices
+        if prices is None:
+            return "Rejected"
+        values = self.link.config.items() | {key: value}
+        texts = {
+            lang: costmsg.price_text(values[k])
+            for k, lang in costmsg.PRICE_TEXT_KEYS.items()
+            if values.get(k)
+        }
+        body = costmsg.default_price_body(values.get(costmsg.DEFAULT_PRICE) or "{}", texts)
+        if body is None:
+            return "Accepted"  # a text only: kept with the key, no price to apply
+        return "Accepted" if await prices.default_price(body) else "Rejected"
 
     def _change_authorization_key(self, value: str) -> str:
         """Kept for the next connection; the value is never logged."""

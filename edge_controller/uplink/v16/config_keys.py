@@ -12,6 +12,7 @@ from typing import Any
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import ChangeSessionRules
+from edge_controller.uplink.v16 import costmsg
 
 MEASURANDS = frozenset(
     {
@@ -103,6 +104,11 @@ SPECS: Mapping[str, KeySpec] = {
     "LocalAuthListMaxLength": KeySpec(True),
     "SendLocalListMaxLength": KeySpec(True),
     "ReserveConnectorZeroSupported": KeySpec(True),
+    # The Open Charge Alliance's pricing extension (``costmsg``): a CSMS's default price.
+    "CustomDisplayCostAndPrice": KeySpec(True),
+    "SupportedLanguages": KeySpec(True),
+    costmsg.DEFAULT_PRICE: KeySpec(False, costmsg.valid_default_price),
+    **{key: KeySpec(False, costmsg.valid_price_text) for key in costmsg.PRICE_TEXT_KEYS},
 }
 
 
@@ -172,6 +178,10 @@ def _core_defaults(
         "LocalAuthListMaxLength": "10000",
         "SendLocalListMaxLength": "500",
         "ReserveConnectorZeroSupported": "true",
+        "CustomDisplayCostAndPrice": "true",
+        "SupportedLanguages": ",".join(costmsg.PRICE_TEXT_LANGUAGES),
+        costmsg.DEFAULT_PRICE: "",
+        **dict.fromkeys(costmsg.PRICE_TEXT_KEYS, ""),
     }
 
 

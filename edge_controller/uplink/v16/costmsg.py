@@ -96,3 +96,91 @@ def _amount(body: dict[str, Any]) -> Decimal:
     if not amount.is_finite() or amount < 0:
         raise ValueError("cost must be a finite number of at least 0")
     return amount
+
+
+# --- the configuration keys of the extension --------------------------------------------------
+DEFAULT_PRICE = "DefaultPrice"
+PRICE_TEXT_LANGUAGES = ("en", "de")  # the languages the site's display speaks
+PRICE_TEXT_KEYS = {f"DefaultPriceText,{lang}": lang for lang in PRICE_TEXT_LANGUAGES}
+PRICE_KEYS = frozenset({DEFAULT_PRICE, *PRICE_TEXT_KEYS})
+DEFAULT_TARIFF_ID = "ocpp16-default-price"
+
+
+def _object(value: str) -> dict[str, Any]:
+    if len(value) > MAX_DATA_CHARS:
+        raise ValueError(f"at most {MAX_DATA_CHARS} characters")
+    try:
+        body = json.loads(value, parse_float=Decimal, parse_int=int)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg}") from None
+    if not isinstance(body, dict):
+        raise ValueError("not a JSON object")
+    return body
+
+
+def _price(body: dict[str, Any], name: str) -> Decimal | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0:
+        raise ValueError(f"{name} must be a number of at least 0")
+    return Decimal(value)
+
+
+def default_price_body(value: str, texts: dict[str, str]) -> dict[str, Any] | None:
+    """The tariff (``domain.pricing.codec`` shape, without its currency) a DefaultPrice value
+    stands for: kWhPrice per kWh, hourPrice per hour of charging, flatFee per session,
+    idlePrice.hourPrice per hour idle after graceMinutes; the prices are what the driver pays.
+    None: the value names no price (a text only). ``texts``: language -> DefaultPriceText."""
+    body = _object(value)
+    charging = body.get("chargingPrice") or {}
+    idle = body.get("idlePrice") or {}
+    if not isinstance(charging, dict) or not isinstance(idle, dict):
+        raise ValueError("chargingPrice and idlePrice are objects")
+    kwh, hour, flat = (_price(charging, n) for n in ("kWhPrice", "hourPrice", "flatFee"))
+    idle_hour = _price(idle, "hourPrice")
+    grace = idle.get("graceMinutes", 0)
+    if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+        raise ValueError("idlePrice.graceMinutes must be a whole number of minutes")
+    tariff: dict[str, Any] = {"id": DEFAULT_TARIFF_ID, "prices_include_tax": True}
+    if kwh is not None:
+        tariff["energy"] = {"prices": [{"price_per_kwh": str(kwh)}]}
+    if hour is not None:  # per minute, as the model keeps time prices
+        tariff["charging_time"] = {"prices": [{"price_per_minute": str(hour / 60)}]}
+    if flat is not None:
+        tariff["fixed_fee"] = {"prices": [{"price": str(flat)}]}
+    if idle_hour is not None:
+        element: dict[str, Any] = {"price_per_minute": str(idle_hour / 60)}
+        if grace:
+            element["conditions"] = {"min_idle_time_s": grace * 60}
+        tariff["idle_time"] = {"prices": [element]}
+    if len(tariff) == 2:
+        return None
+    text = body.get("priceText")
+    shown = [{"text": t, "language": lang} for lang, t in sorted(texts.items()) if t]
+    if not shown and isinstance(text, str) and text:
+        shown = [{"text": text[:MAX_TEXT_CHARS]}]
+    if shown:
+        tariff["descriptions"] = shown
+    return tariff
+
+
+def price_text(value: str) -> str:
+    """The priceText of a DefaultPriceText value ({"priceText", "priceTextOffline"})."""
+    return _text(_object(value), "priceText")
+
+
+def valid_default_price(value: str) -> bool:
+    try:
+        default_price_body(value, {})
+    except ValueError:
+        return False
+    return True
+
+
+def valid_price_text(value: str) -> bool:
+    try:
+        price_text(value)
+    except ValueError:
+        return False
+    return True

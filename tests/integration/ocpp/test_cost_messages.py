@@ -100,3 +100,50 @@ async def test_central_costs_are_shown_as_the_csms_sent_them(tmp_path: Path) -> 
             assert shown.csms_cost["cost"] == "4.8"
             assert shown.csms_cost["price_text"] == "4.80 EUR, thank you"
             assert uplink.online and len(csms.connected) == 1
+
+
+async def change(csms: BenchCsms, key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    answer = await csms.send("site1", "ChangeConfiguration", {"key": key, "value": text})
+    return str(answer["status"])
+
+
+async def test_a_default_price_from_the_csms_becomes_the_site_tariff(tmp_path: Path) -> None:
+    csms = BenchCsms()
+    async with (
+        running_csms(csms) as port,
+        live_site(tmp_path, {SITE: TARIFF}) as (site, outbox),
+    ):
+        assert site.pricing is not None
+        sink = CentralPriceSink(site.manager.recorder.store, site.pricing)
+        settings = settings_for(f"ws://127.0.0.1:{port}")
+        async with uplink_to(settings, site, outbox, tmp_path, prices=sink) as uplink:
+            await wait_for(lambda: uplink.online and "site1" in csms.connected)
+            text = {"priceText": "0,49 EUR/kWh", "priceTextOffline": "0,49 EUR/kWh (offline)"}
+            assert await change(csms, "DefaultPriceText,de", text) == "Accepted"
+            price = {
+                "priceText": "0.49 EUR/kWh",
+                "chargingPrice": {"kWhPrice": 0.49, "hourPrice": 1.20, "flatFee": 0.5},
+                "idlePrice": {"graceMinutes": 30, "hourPrice": 6},
+            }
+            assert await change(csms, "DefaultPrice", price) == "Accepted"
+            shown = site.shown("c1:1").price
+            assert shown is not None and shown["tariff_id"] == "ocpp16-default-price"
+            assert shown["per_kwh"] == "0.49" and shown["per_minute_charging"] == "0.02"
+            assert shown["per_session"] == "0.50" and shown["currency"] == "EUR"
+            assert shown["per_minute_idle"] == "0.1" and shown["idle_after_s"] == 1800
+            found = site.pricing.tariff_for("c1:1")
+            assert found is not None and found[1].source == "ocpp16:DefaultPrice"
+            assert {d.language: d.text for d in found[0].descriptions} == {"de": "0,49 EUR/kWh"}
+
+            assert await change(csms, "DefaultPrice", {"chargingPrice": {"kWhPrice": -1}}) == (
+                "Rejected"
+            )
+            assert await change(csms, "DefaultPrice", "{oops") == "Rejected"
+            assert await change(csms, "DefaultPriceText,fr", text) == "NotSupported"
+            kept = await csms.send("site1", "GetConfiguration", {"key": ["DefaultPrice"]})
+            assert json.loads(kept["configurationKey"][0]["value"]) == json.loads(json.dumps(price))
+            shown = site.shown("c1:1").price
+            assert (
+                shown is not None and shown["per_kwh"] == "0.49"
+            )  # the refused ones changed nothing
