@@ -22,20 +22,28 @@ with a 0.3 s timeout and no retries; ``recovery_ms`` is from the fault's end to 
 answer (median of the trials), ``failed`` the failed reads per trial (a failed read is tried
 again after 10 ms, as a poller would). Cancellation: a read is cancelled at a random moment of
 its exchange, then two reads of other sizes follow at once; ``reads_wrong`` counts answers that
-belong to another request. Memory: ``bench/footprint.py``, each client in a process of its own.
+belong to another request. Torn frames: on a pty of its own a responder splits one answer in
+three into halves 5 ms apart and cuts the next after its first half; ``reads_wrong`` counts reads
+whose registers are not their own answer's (the n-th answer holds n). Memory:
+``bench/footprint.py``, each client in a process of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import multiprocessing
+import os
 import random
 import statistics
 import tempfile
 import time
+import tty
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +51,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from bench import footprint
-from edge_controller.drivers.modbus import wiretime
+from edge_controller.drivers.modbus import framing, wiretime
 from edge_controller.drivers.modbus.bus import DeviceTiming, LineTiming, ModbusBus
 from edge_controller.drivers.modbus.links import SerialLink, TcpLink
 from edge_controller.drivers.modbus.pdu import parse_read_response, read_request
@@ -66,6 +74,9 @@ RETRY_PAUSE_S = 0.01
 SHORT = 2
 CANCEL_TRIALS = 40
 CANCEL_TIMEOUT_S = 0.5
+TORN_READS = 60
+TORN_TIMEOUT_S = 0.3
+REQUEST_BYTES = 8  # an RTU FC 04 request
 Read = Callable[[int], Awaitable[list[int]]]  # registers ADDRESS.. (count)
 
 
@@ -365,6 +376,69 @@ async def _cancellation(bus_id: str, bus_config: dict[str, Any]) -> list[dict[st
     return rows
 
 
+def _torn_responder(master_fd: int, stop: Event) -> None:
+    """Answer FC 04 requests on a pty: the n-th answer's registers all hold n. Of every three
+    answers one comes whole, one in two halves 5 ms apart (a USB adapter's split, longer than
+    the 3.5-character silence), one cut after its first half (the rest never comes)."""
+    os.set_blocking(master_fd, True)
+    buffer, served = b"", 0
+    while not stop.is_set():
+        buffer += os.read(master_fd, 256)
+        while len(buffer) >= REQUEST_BYTES:
+            request, buffer = buffer[:REQUEST_BYTES], buffer[REQUEST_BYTES:]
+            count = int.from_bytes(request[4:6], "big")
+            data = (served & 0xFFFF).to_bytes(2, "big") * count
+            reply = framing.rtu_frame(request[0], bytes([4, 2 * count]) + data)
+            half = len(reply) // 2
+            if served % 3 == 0:
+                os.write(master_fd, reply)
+            elif served % 3 == 1:
+                os.write(master_fd, reply[:half])
+                time.sleep(0.005)
+                os.write(master_fd, reply[half:])
+            else:
+                os.write(master_fd, reply[:half])
+            served += 1
+
+
+async def _torn(baud: int) -> list[dict[str, Any]]:
+    rows = []
+    for name in ("ours", "pymodbus"):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        stop = multiprocessing.Event()
+        responder = multiprocessing.Process(
+            target=_torn_responder, args=(master, stop), daemon=True
+        )
+        responder.start()
+        bus_config = {"type": "rtu", "device": os.ttyname(slave), "baud": baud}
+        counts = dict.fromkeys(("right", "wrong", "failed"), 0)
+        try:
+            opener = _ours if name == "ours" else functools.partial(_pymodbus, silence=False)
+            async with opener(bus_config, TORN_TIMEOUT_S) as client:
+                for n in range(TORN_READS):
+                    try:
+                        registers = await client.read(REGISTERS)
+                    except ReadFailed:
+                        counts["failed"] += 1
+                    else:
+                        counts["right" if registers == [n] * REGISTERS else "wrong"] += 1
+        finally:
+            stop.set()
+            responder.kill()
+            responder.join()
+            os.close(master)
+            os.close(slave)
+        rows.append(
+            {
+                "case": f"rtu {baud} baud, 1 in 3 answers split, 1 in 3 cut short x{TORN_READS}",
+                "client": name,
+                **{f"reads_{k}": v for k, v in counts.items()},
+            }
+        )
+    return rows
+
+
 def _footprints(config: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for bus_id in ("lan", f"rtu{BAUDS[0]}"):
@@ -388,6 +462,7 @@ async def _all(work: Path) -> list[dict[str, Any]]:
                 rows += await _faults(bus_id, config["buses"][bus_id], control)
             for bus_id in ("lan", f"rtu{BAUDS[1]}"):
                 rows += await _cancellation(bus_id, config["buses"][bus_id])
+        rows += await _torn(BAUDS[0])
         rows += await asyncio.to_thread(_footprints, config)
         if not sim.alive():
             raise RuntimeError(f"the simulator stopped\n{sim.tail()}")
