@@ -280,5 +280,6 @@ async def build_site(
     if settings.web.enabled:
         from edge_controller.app.web import build_web
 
-        services.append(build_web(settings, views, list(hw.chargers), db, mqtt))
+        core = Core(controller, sessions, views, outbox, db)
+        services.append(build_web(settings, core, list(hw.chargers), mqtt))
     return services

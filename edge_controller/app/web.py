@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edge_controller.app.commands import CommandRouter
 from edge_controller.app.problems import ProblemDesk
-from edge_controller.app.views import SiteViews
 from edge_controller.config.settings import Settings
 from edge_controller.domain.sessions.tokens import masked
-from edge_controller.storage.database import Database
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
+
+if TYPE_CHECKING:
+    from edge_controller.app.site import Core
 
 
 class SessionHistory:
@@ -69,18 +71,19 @@ def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[
 
 
 def build_web(
-    settings: Settings,
-    views: SiteViews,
-    connector_ids: list[str],
-    db: Database,
-    mqtt: MqttService | None,
+    settings: Settings, core: Core, connector_ids: list[str], mqtt: MqttService | None
 ) -> WebServer:
+    views, db = core.views, core.db
+    commands = CommandRouter(core.controller, core.sessions)
     setup = DisplaySetup(
         settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
     )
     hub = DisplayHub(views, setup, settings.web.push_interval_s)
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None)
     sources = Sources(
-        desk, SessionHistory(SessionStore(db)), connector_limits(settings, connector_ids)
+        desk,
+        SessionHistory(SessionStore(db)),
+        connector_limits(settings, connector_ids),
+        commands,
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

@@ -20,10 +20,11 @@ from aiohttp import web
 from edge_controller.config.settings import WebSettings
 from edge_controller.log import get_logger
 from edge_controller.web.api import ApiRoutes
+from edge_controller.web.console import Console
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.metrics import MetricsRoute
-from edge_controller.web.ports import ProblemDesk, SessionHistory
+from edge_controller.web.ports import CommandPort, ProblemDesk, SessionHistory
 from edge_controller.web.problems import ProblemRoutes
 
 log = get_logger("web")
@@ -92,6 +93,7 @@ class Sources:
     desk: ProblemDesk
     sessions: SessionHistory
     limits: Mapping[str, Any]  # configured limits per connector (min/max current)
+    commands: CommandPort
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -106,6 +108,10 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     DisplayRoutes(hub).add_to(app)
     api.add_to(app)
     MetricsRoute(hub.view, sources.desk, tokens).add_to(app)
+    accounts = {
+        user: (a.role, a.password_hash.get_secret_value()) for user, a in settings.accounts.items()
+    }
+    Console(hub, sources.commands, sources.desk, accounts, settings.tls).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app
@@ -133,6 +139,7 @@ def urls(settings: WebSettings) -> dict[str, str]:
         "display": f"{base}/display",
         "api": f"{base}/api/v1/openapi.json",
         "metrics": f"{base}/metrics",
+        "console": f"{base}/console",
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge_controller.config.settings import WebSettings
+from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.problems import FiledReport, ProblemReport
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
@@ -40,9 +41,14 @@ class NoSessions:
         return []
 
 
+class NoCommands:
+    async def submit(self, command: Command) -> CommandResult:
+        return CommandResult.failure("not here")
+
+
 def test_every_api_route_is_in_the_document_and_every_documented_path_is_served() -> None:
     hub = DisplayHub(Site(), DisplaySetup("s"), 1.0)
-    app = build_app(WebSettings(), hub, Sources(NoReports(), NoSessions(), {}))
+    app = build_app(WebSettings(), hub, Sources(NoReports(), NoSessions(), {}, NoCommands()))
     served = {
         r.canonical.removeprefix("/api/v1")
         for r in app.router.resources()
