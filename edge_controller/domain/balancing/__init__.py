@@ -2,7 +2,9 @@
 gives every connector its offer with the reason that bounds it (see ``allocate``).
 
 Modules: ``types`` (value types), ``wiring`` (phase rotation), ``allocate`` (the decision) and
-its steps ``budget``, ``order``, ``classes``, ``fill``, ``outlook``, ``tree``, ``settle``;
+its steps ``offers`` (each connector's offer, own cap and admission order), ``budget`` (fixed
+loads), ``share`` (admission, classes), ``fill`` (water-filling), ``tree`` (the limit tree and
+what is left of it), ``settle`` (increases while lowered EVs follow);
 ``caution`` (increases a misaligned reading pair seems to allow), ``ev_phases`` (the phases an EV
 draws on), ``views`` (charger reports to balancing states and status views).
 """

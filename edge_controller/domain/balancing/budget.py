@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from edge_controller.domain.balancing.offers import Offer
 from edge_controller.domain.balancing.tree import INF, Budget, Tree
 from edge_controller.domain.balancing.types import (
     EPS_A,
@@ -48,14 +49,9 @@ def building_load(
     return (a, b, c)
 
 
-def fixed_budget(
-    tree: Tree,
-    site: Site,
-    building: Phases3,
-    silent: Sequence[tuple[tuple[int, ...], ConnectorDemand]],
-) -> Budget:
-    """What is left once the building and every silent charger (path, demand) are counted; a
-    charger that does not answer is assumed at its maximum on every wired phase."""
+def fixed_budget(tree: Tree, site: Site, building: Phases3, silent: Sequence[Offer]) -> Budget:
+    """What is left once the building and every silent charger are counted; a charger that
+    does not answer is assumed at its maximum on every wired phase."""
     power_cap_a, label = INF, f"{site.grid_label} power"
     if site.power_limit_w is not None:
         power_cap_a = site.power_limit_w / site.nominal_voltage_v
@@ -64,8 +60,8 @@ def fixed_budget(
     for phase in range(PHASE_COUNT):
         budget.left[0][phase] -= building[phase]
     budget.power_left_a -= sum(building)
-    for path, demand in silent:
-        budget.take(path, demand.wiring, demand.max_current_a)
+    for offer in silent:
+        budget.take(offer.path, offer.demand.wiring, offer.demand.max_current_a)
     return budget
 
 

@@ -1,169 +1,104 @@
-"""Water-filling over the limit tree, on per-connector columns.
-
-One decision keeps its working values as columns indexed by connector (``Columns``): a thousand
-connectors cost a few lists instead of a thousand small objects. ``fill`` raises a set of members
-from their floors together; the lowest binding constraint caps its members first.
-"""
+"""Water-filling over the limit tree: one priority class raised from its floors together; the
+lowest binding constraint caps its members first and names itself as their reason."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from edge_controller.domain.balancing.offers import Offer
 from edge_controller.domain.balancing.tree import INF, POWER, Budget, Tree, level_of
-from edge_controller.domain.balancing.types import EPS_A, PHASE_COUNT, ConnectorAllocation
+from edge_controller.domain.balancing.types import EPS_A, PHASE_COUNT
+
+Groups = dict[int, list[Offer]]
+"""The members of one node per constraint key (phase 0..2, or ``POWER``)."""
 
 
-@dataclass(slots=True)
-class Columns:
-    """Per-connector working values of one decision. ``reason`` starts as the cap that bounds
-    the connector and ends as the reason for its offer."""
-
-    paths: list[tuple[int, ...]]  # the connector's node in the tree, its parent, ..., the grid
-    phases: list[tuple[int, ...]]  # grid phases its EV loads
-    before: list[ConnectorAllocation | None]
-    before_a: list[float]
-    floor_a: list[float]
-    ceiling_a: list[float]
-    reason: list[str]
-    offer_a: list[float]
-    settling: bool = False  # some connector's EV may still follow an earlier lowering
-
-    @classmethod
-    def blank(cls, count: int) -> Columns:
-        """Columns for ``count`` connectors, to be filled in by index: no previous allocation,
-        nothing offered."""
-        zeros = [0.0] * count
-        return cls(
-            [()] * count,
-            [()] * count,
-            [None] * count,
-            zeros[:],
-            zeros[:],
-            zeros[:],
-            [""] * count,
-            zeros,
-        )
-
-
-def fill(tree: Tree, budget: Budget, cols: Columns, members: list[int]) -> None:
+def fill(tree: Tree, budget: Budget, members: list[Offer]) -> None:
     """Raise every member's level equally from its floor (already taken from ``budget``),
-    bottom-up through the tree; each constraint that binds caps its members at its water level
-    and names itself as their reason."""
-    if not _may_bind(tree, budget, cols, members):
+    bottom-up through the tree; each constraint that binds lowers its members' ceilings to its
+    water level and names itself as their reason."""
+    if _fits(tree, budget, members):
         return  # the usual case: every member keeps its ceiling
-    groups: list[list[list[int]]] = [[[], [], []] for _ in tree.labels]
-    paths, phases = cols.paths, cols.phases
-    for index in members:
-        wired = phases[index]
-        for node in paths[index]:
-            row = groups[node]
-            for phase in wired:
-                row[phase].append(index)
-    power = bool(members) and budget.power_left_a < INF
+    rows: list[list[list[Offer]]] = [[[], [], []] for _ in tree.labels]
+    for offer in members:
+        for node in offer.path:
+            row = rows[node]
+            for phase in offer.phases:
+                row[phase].append(offer)
+    with_power = bool(members) and budget.power_left_a < INF
     for node in tree.bottom_up:
-        row = groups[node]
-        with_power = power and node == 0
-        if not with_power and not (row[0] or row[1] or row[2]):
-            continue
-        binds = _binds(cols, row, budget.left[node])
-        if binds or (with_power and _power_binds(cols, members, budget.power_left_a)):
-            pending = {key: group for key, group in enumerate(row) if group}
-            if with_power:
-                pending[POWER] = list(members)
-            _settle_node(tree, budget, cols, node, pending)
+        groups: Groups = {phase: group for phase, group in enumerate(rows[node]) if group}
+        binds = any(_binds(group, budget.left[node][phase]) for phase, group in groups.items())
+        if node == 0 and with_power and (binds or _power_binds(members, budget.power_left_a)):
+            groups[POWER] = list(members)
+            binds = True
+        if binds:
+            _settle_node(tree, budget, node, groups)
 
 
-def _may_bind(tree: Tree, budget: Budget, cols: Columns, members: list[int]) -> bool:
-    """False only if no constraint can bind: each one's sum of (ceiling - floor) over its
-    members is within its headroom (``within``: one pass instead of a list per node and phase)."""
-    ceiling, floor = cols.ceiling_a, cols.floor_a
-    heights = [ceiling[i] - floor[i] for i in members]
-    return not within(tree, budget, cols, (members, heights), EPS_A)
-
-
-def within(
-    tree: Tree,
-    budget: Budget,
-    cols: Columns,
-    loads: tuple[list[int], list[float]],
-    allowance_a: float,
-) -> bool:
-    """True if the loads (connectors and their currents), summed for every constraint, leave
-    more than ``-allowance_a`` of each headroom in ``budget`` (and some grid power), also after
-    any rounding that summing in another order than the allocation steps may cost."""
-    members, amounts = loads
-    paths, phases = cols.paths, cols.phases
+def _fits(tree: Tree, budget: Budget, members: list[Offer]) -> bool:
+    """True if each constraint's sum of (ceiling - floor) over its members is within its room
+    (and some grid power is left), also after the rounding that summing in another order than
+    ``level_of`` may cost: then no water level binds."""
     own = [[0.0, 0.0, 0.0] for _ in tree.labels]
     phase_amps = magnitude = 0.0
-    for index, amount_a in zip(members, amounts, strict=True):
-        wired, row = phases[index], own[paths[index][0]]
-        for phase in wired:
-            row[phase] += amount_a
-        phase_amps += amount_a * len(wired)
-        magnitude += abs(amount_a)
+    for offer in members:
+        height_a, phases = offer.ceiling_a - offer.floor_a, offer.phases
+        row = own[offer.path[0]]
+        for phase in phases:
+            row[phase] += height_a
+        phase_amps += height_a * len(phases)
+        magnitude += abs(height_a)
     ulps = 3e-15 * (len(members) + 1)  # relative rounding of sums over that many terms
     left, parents = budget.left, tree.parents
     for node in tree.bottom_up:  # children first: each adds its sums to its parent's
-        row, limit = own[node], left[node]
+        row, limits = own[node], left[node]
         for phase in range(PHASE_COUNT):
-            rounding_a = ulps * (magnitude + abs(limit[phase]) + 1.0)
-            if not row[phase] <= limit[phase] + allowance_a - rounding_a:
+            rounding_a = ulps * (magnitude + abs(limits[phase]) + 1.0)
+            if not row[phase] <= limits[phase] + EPS_A - rounding_a:
                 return False
         if parents[node] >= 0:
             up = own[parents[node]]
-            up[0] += row[0]
-            up[1] += row[1]
-            up[2] += row[2]
+            up[0], up[1], up[2] = up[0] + row[0], up[1] + row[1], up[2] + row[2]
     cap_a = budget.power_left_a
     if not members or not cap_a < INF:
         return True
     rounding_a = ulps * (PHASE_COUNT * magnitude + abs(cap_a) + 1.0)
-    return cap_a > 0 and phase_amps <= cap_a + allowance_a - rounding_a
+    return cap_a > 0 and phase_amps <= cap_a + EPS_A - rounding_a
 
 
-def _binds(cols: Columns, row: list[list[int]], left: list[float]) -> bool:
-    """Whether a phase of this node may bind: the cheap first test of ``level_of``, so a node
-    where nothing binds (the usual case) costs one sum per phase."""
-    ceiling, floor = cols.ceiling_a, cols.floor_a
-    for phase, group in enumerate(row):
-        if group and not sum([ceiling[i] - floor[i] for i in group]) <= left[phase] + EPS_A:
-            return True
-    return False
+def _binds(group: list[Offer], left_a: float) -> bool:
+    """Whether a phase of a node may bind: the cheap first test of ``level_of``."""
+    return not sum([offer.ceiling_a - offer.floor_a for offer in group]) <= left_a + EPS_A
 
 
-def _power_binds(cols: Columns, members: list[int], cap_a: float) -> bool:
+def _power_binds(members: list[Offer], cap_a: float) -> bool:
     if cap_a <= 0:
         return True
-    ceiling, floor, phases = cols.ceiling_a, cols.floor_a, cols.phases
-    phase_amps = sum([len(phases[i]) * (ceiling[i] - floor[i]) for i in members])
+    phase_amps = sum([len(o.phases) * (o.ceiling_a - o.floor_a) for o in members])
     return not phase_amps <= cap_a + EPS_A
 
 
-def _settle_node(
-    tree: Tree, budget: Budget, cols: Columns, node: int, pending: dict[int, list[int]]
-) -> None:
+def _settle_node(tree: Tree, budget: Budget, node: int, pending: Groups) -> None:
     # The lowest water level binds first; freezing its members can only raise the others, so a
     # constraint that does not bind now never will.
-    ceiling, floor, reasons = cols.ceiling_a, cols.floor_a, cols.reason
     while pending:
-        levels = {key: _level(budget, cols, node, key, group) for key, group in pending.items()}
+        levels = {key: _level(budget, node, key, group) for key, group in pending.items()}
         key = min(levels, key=lambda k: (levels[k], k))
         level = levels[key]
         if level == INF:
             return
         reason = budget.power_label if key == POWER else tree.label(node, key)
-        for index in pending.pop(key):
-            if level < ceiling[index] - EPS_A:
-                ceiling[index] = max(level, floor[index])
-                reasons[index] = reason
+        for offer in pending.pop(key):
+            if level < offer.ceiling_a - EPS_A:
+                offer.ceiling_a = max(level, offer.floor_a)
+                offer.reason = reason
         for other in [k for k, value in levels.items() if value == INF]:
             del pending[other]
 
 
-def _level(budget: Budget, cols: Columns, node: int, key: int, group: list[int]) -> float:
-    floors = [cols.floor_a[i] for i in group]
-    ceilings = [cols.ceiling_a[i] for i in group]
+def _level(budget: Budget, node: int, key: int, group: list[Offer]) -> float:
+    floors = [offer.floor_a for offer in group]
+    ceilings = [offer.ceiling_a for offer in group]
     if key == POWER:
-        weights = [len(cols.phases[i]) for i in group]
+        weights = [len(offer.phases) for offer in group]
         return level_of(floors, ceilings, weights, budget.power_left_a)
     return level_of(floors, ceilings, None, budget.left[node][key])

@@ -18,145 +18,108 @@ goes up at once.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-from edge_controller.domain.balancing.fill import Columns
-from edge_controller.domain.balancing.order import SETTLING, Candidate
-from edge_controller.domain.balancing.tree import INF, Budget, Tree
-from edge_controller.domain.balancing.types import EPS_A, ConnectorDemand, DemandState, Policy
+from edge_controller.domain.balancing.offers import SETTLING, Decision, Offer
+from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
+from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
 
 
-def fit_increases(
-    tree: Tree,
-    fixed: Budget,
-    demands: Sequence[ConnectorDemand],
-    cols: Columns,
-    admitted: list[Candidate],
-    *,
-    now_s: float,
-    policy: Policy,
-) -> bool:
-    """Cut the increases in ``cols`` to the room the lowered EVs leave; True if any was cut.
-    A start cut this way has shared the room with the others (they may have been lowered for
-    it): that is how a paused EV takes its turn, once the lowered ones have followed."""
-    offers, before = cols.offer_a, cols.before_a
-    if offers == before:  # the steady state: nothing changes (one comparison in C)
-        return False
-    rises = [index for _, index, _ in admitted if offers[index] > before[index] + EPS_A]
-    if not rises:
-        return False
-    following = still_drawn(demands, cols, now_s)
+def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> None:
+    """Hold each start whose minimum does not fit beside what every connector may draw now
+    (its offer, or more while its EV follows a lowering). Admitted, it would only share the
+    room and be cut (and a lowered EV lowered again would follow later still)."""
+    if not decision.settling:  # the usual case: nobody follows a lowering
+        return
+    following = [offer.may_draw(decision.now_s) for offer in decision.all]
     if not any(following):
-        return False
-    rising = set(rises)
-    counted = [
-        max(before[i] if i in rising else offers[i], following[i]) for i in range(len(offers))
+        return
+    drawing = [
+        (offer, max(offer.before_a, following_a))
+        for offer, following_a in zip(decision.all, following, strict=True)
+        if offer.demand.state in _WANTING
     ]
     budget = fixed.copy()
-    budget.take_each(enumerate(counted), cols.paths, cols.phases)
+    budget.take_tally(Tally.of(tree, [o for o, _ in drawing], [a for _, a in drawing]))
+    for offer in decision.contenders:
+        if offer.hold is None and offer.before_a <= 0:
+            room_a, label = _room(tree, budget, offer)
+            if room_a < offer.floor_a - EPS_A:
+                offer.hold = f"paused: {label}; {SETTLING}"
+
+
+def fit_increases(
+    tree: Tree, fixed: Budget, decision: Decision, admitted: list[Offer], policy: Policy
+) -> bool:
+    """Cut the increases to the room the lowered EVs leave; True if any was cut. A start cut
+    this way has shared the room with the others (they may have been lowered for it): that is
+    how a paused EV takes its turn, once the lowered ones have followed."""
+    rises = [offer for offer in admitted if offer.current_a > offer.before_a + EPS_A]
+    if not rises:
+        return False
+    now_s = decision.now_s
+    following = [_still_drawn(offer, now_s) for offer in decision.all]
+    if not any(following):
+        return False
+    rising = {id(offer) for offer in rises}
+    counted = [
+        max(offer.before_a if id(offer) in rising else offer.current_a, following_a)
+        for offer, following_a in zip(decision.all, following, strict=True)
+    ]
+    budget = fixed.copy()
+    budget.take_tally(Tally.of(tree, decision.all, counted))
     cut = False
-    for index in rises:
-        cut = _grant(tree, budget, cols, (index, following[index]), policy) or cut
+    for offer in rises:  # (a rising EV follows no lowering of this step)
+        cut = _grant(tree, budget, offer, offer.may_draw(now_s), policy) or cut
     return cut
 
 
-def hold_starts(
-    tree: Tree,
-    fixed: Budget,
-    demands: Sequence[ConnectorDemand],
-    cols: Columns,
-    cands: list[Candidate],
-    *,
-    now_s: float,
-) -> list[Candidate]:
-    """``cands`` with each start held whose minimum does not fit beside what every connector
-    may draw now (its offer, or more while its EV follows a lowering). Admitted, it would only
-    share the room and be cut (and a lowered EV lowered again would follow later still)."""
-    if not cols.settling:  # the usual case: nobody follows a lowering
-        return cands
-    following = still_drawn(demands, cols, now_s, earlier_only=True)
-    if not any(following):
-        return cands
-    before = cols.before_a
-    drawing = [
-        max(before[i], following[i]) if demand.state in _WANTING else 0.0
-        for i, demand in enumerate(demands)
-    ]
-    budget = fixed.copy()
-    budget.take_each(enumerate(drawing), cols.paths, cols.phases)
-    checked: list[Candidate] = []
-    for key, index, hold in cands:
-        why = hold
-        if hold is None and before[index] <= 0:
-            room_a, label = _room(tree, budget, cols.paths[index], cols.phases[index])
-            if room_a < cols.floor_a[index] - EPS_A:
-                why = f"paused: {label}; {SETTLING}"
-        checked.append((key, index, why))
-    return checked
+def _still_drawn(offer: Offer, now_s: float) -> float:
+    """What its EV may still draw, a lowering in this very step counted too."""
+    if offer.before is None or offer.demand.state not in _WANTING:
+        return 0.0
+    drawn_a = offer.may_draw(now_s)
+    if offer.current_a < offer.before_a - EPS_A:
+        drawn_a = max(drawn_a, offer.before_a)
+    return drawn_a
 
 
-def still_drawn(
-    demands: Sequence[ConnectorDemand], cols: Columns, now_s: float, *, earlier_only: bool = False
-) -> list[float]:
-    """Per connector: the most its EV may still draw from an earlier, higher offer (0: none),
-    counting a lowering in this step unless ``earlier_only``."""
-    offers, before_a = cols.offer_a, cols.before_a
-    drawn = [0.0] * len(offers)
-    for index, record in enumerate(cols.before):
-        if record is None or demands[index].state not in _WANTING:
-            continue
-        amps = record.settling_from_a if now_s < record.settled_at_s else 0.0
-        if not earlier_only and offers[index] < before_a[index] - EPS_A:
-            amps = max(amps, before_a[index])
-        drawn[index] = amps
-    return drawn
-
-
-def _grant(
-    tree: Tree, budget: Budget, cols: Columns, rising: tuple[int, float], policy: Policy
-) -> bool:
+def _grant(tree: Tree, budget: Budget, offer: Offer, following_a: float, policy: Policy) -> bool:
     """Grant one connector's increase from ``budget`` as far as it fits; True if cut."""
-    index, following_a = rising
-    wanted_a, before_a = cols.offer_a[index], cols.before_a[index]
+    wanted_a, before_a = offer.current_a, offer.before_a
     if following_a > 0:  # lowered and not yet followed: another change would give it more time
-        cols.offer_a[index] = before_a
-        cols.reason[index] = f"{cols.reason[index]}; {SETTLING}"
+        offer.current_a, offer.reason = before_a, f"{offer.reason}; {SETTLING}"
         return True
-    path, phases = cols.paths[index], cols.phases[index]
-    room_a, label = _room(tree, budget, path, phases)
-    base_a = before_a
-    if room_a >= wanted_a - base_a - EPS_A:
-        budget.take(path, phases, wanted_a - base_a)
+    room_a, label = _room(tree, budget, offer)
+    if room_a >= wanted_a - before_a - EPS_A:
+        budget.take(offer.path, offer.phases, wanted_a - before_a)
         return False
     step_a = policy.resolution_a
-    granted_a = round(math.floor((base_a + max(room_a, 0.0)) / step_a + EPS_A) * step_a, 6)
-    if granted_a < cols.floor_a[index] - EPS_A or (
+    granted_a = round(math.floor((before_a + max(room_a, 0.0)) / step_a + EPS_A) * step_a, 6)
+    if granted_a < offer.floor_a - EPS_A or (
         before_a > 0 and granted_a < before_a + policy.min_increase_a
     ):
         granted_a = before_a  # no start below the minimum; no step below the hysteresis
-    if granted_a > base_a:
-        budget.take(path, phases, granted_a - base_a)
-    cols.offer_a[index] = granted_a
+    if granted_a > before_a:
+        budget.take(offer.path, offer.phases, granted_a - before_a)
+    offer.current_a = granted_a
     cut_reason = f"{label}; {SETTLING}"
-    cols.reason[index] = cut_reason if granted_a > 0 else f"paused: {cut_reason}"
+    offer.reason = cut_reason if granted_a > 0 else f"paused: {cut_reason}"
     return True
 
 
-def _room(
-    tree: Tree, budget: Budget, path: tuple[int, ...], phases: tuple[int, ...]
-) -> tuple[float, str]:
+def _room(tree: Tree, budget: Budget, offer: Offer) -> tuple[float, str]:
     """The least room on the connector's constraints (in path order, then phase order) and the
     label of the first constraint with that room."""
     room_a, label = INF, ""
-    for node in path:
+    for node in offer.path:
         row = budget.left[node]
-        for phase in phases:
+        for phase in offer.phases:
             if row[phase] < room_a:
                 room_a, label = row[phase], tree.label(node, phase)
     if budget.power_left_a < INF:
-        power_room_a = budget.power_left_a / len(phases)
+        power_room_a = budget.power_left_a / len(offer.phases)
         if power_room_a < room_a:
             room_a, label = power_room_a, budget.power_label
     return room_a, label

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from edge_controller.domain.balancing.types import EPS_A, PHASE_COUNT, Site
 
@@ -65,8 +66,10 @@ def tree_of(site: Site) -> Tree:
     result is shared: read it, never change it. The same site object as last time is found
     without hashing it (that hashes every feeder)."""
     last = _LAST[0]
-    if last is not None and last[0] is site:
-        return last[1]
+    if last is not None:
+        last_site, last_tree = last
+        if last_site is site:
+            return last_tree
     tree = _tree_of(site)
     _LAST[0] = (site, tree)
     return tree
@@ -112,19 +115,6 @@ class Budget:
                 row[phase] -= current_a
         self.power_left_a -= current_a * len(phases)
 
-    def take_each(
-        self,
-        loads: Iterable[tuple[int, float]],
-        paths: list[tuple[int, ...]],
-        phases: list[tuple[int, ...]],
-    ) -> None:
-        """``take`` for many (connector, current) at once, where ``paths[connector]`` and
-        ``phases[connector]`` say where it draws."""
-        tally = Tally.start(self.tree)
-        for index, current_a in loads:
-            tally.add(paths[index][0], phases[index], current_a)
-        self.take_tally(tally)
-
     def take_tally(self, tally: Tally) -> None:
         """Take what ``tally`` counted: each node's own total is passed up the tree once (cheaper
         than walking every connector's path)."""
@@ -164,6 +154,15 @@ class Budget:
         return None
 
 
+class Drawing(Protocol):
+    """Where a connector draws: its path up the tree and the grid phases it loads."""
+
+    @property
+    def path(self) -> tuple[int, ...]: ...
+    @property
+    def phases(self) -> tuple[int, ...]: ...
+
+
 @dataclass(slots=True)
 class Tally:
     """Currents drawn at each node itself (not yet passed up to its parents), per phase, and
@@ -173,47 +172,25 @@ class Tally:
     phase_amps: float = 0.0
 
     @classmethod
-    def start(cls, tree: Tree) -> Tally:
-        return cls([[0.0, 0.0, 0.0] for _ in tree.labels])
-
-    def add(self, node: int, phases: tuple[int, ...], current_a: float) -> None:
-        if not current_a:  # adding a zero changes no sum: skip the bookkeeping
-            return
-        row = self.own[node]
-        for phase in phases:
-            row[phase] += current_a
-        self.phase_amps += current_a * len(phases)
-
-
-@dataclass(slots=True)
-class Item:
-    """One admitted connector during water-filling; ``ceiling_a`` only ever goes down."""
-
-    index: int
-    floor_a: float
-    ceiling_a: float
-    reason: str
-    path: tuple[int, ...]
-    phases: tuple[int, ...]
-
-    @property
-    def weight(self) -> int:
-        return len(self.phases)
-
-
-def water_level(items: list[Item], cap_a: float, weighted: bool) -> float:
-    """The level t with sum(w * clamp(t, floor, ceiling)) == cap_a, where ``cap_a`` does not yet
-    count the items' floors; INF if nothing binds."""
-    floors = [it.floor_a for it in items]
-    ceilings = [it.ceiling_a for it in items]
-    weights = [it.weight for it in items] if weighted else None
-    return level_of(floors, ceilings, weights, cap_a)
+    def of(cls, tree: Tree, offers: Sequence[Drawing], currents_a: Sequence[float]) -> Tally:
+        """What each of ``offers`` draws at its current in ``currents_a``, added in order."""
+        own = [[0.0, 0.0, 0.0] for _ in tree.labels]
+        phase_amps = 0.0
+        for offer, current_a in zip(offers, currents_a, strict=True):
+            if not current_a:  # adding a zero changes no sum: skip the bookkeeping
+                continue
+            row, phases = own[offer.path[0]], offer.phases
+            for phase in phases:
+                row[phase] += current_a
+            phase_amps += current_a * len(phases)
+        return cls(own, phase_amps)
 
 
 def level_of(
     floors: Sequence[float], ceilings: Sequence[float], weights: list[int] | None, cap_a: float
 ) -> float:
-    """``water_level`` on columns; ``weights`` None: every member counts once."""
+    """The water level t with sum(w * clamp(t, floor, ceiling)) == ``cap_a`` above the floors
+    (``cap_a`` does not count them); INF if nothing binds. ``weights`` None: each counts once."""
     if weights is None:
         if sum([c - f for f, c in zip(floors, ceilings, strict=True)]) <= cap_a + EPS_A:
             return INF
@@ -222,18 +199,36 @@ def level_of(
             return floor + _common_floor_level([c - floor for c in ceilings], cap_a)
     if cap_a <= 0:
         return min(floors)
-    pairs = list(zip(weights or [1] * len(floors), floors, ceilings, strict=True))
-    if sum([w * (c - f) for w, f, c in pairs]) <= cap_a + EPS_A:
+    weights = weights or [1] * len(floors)
+    heights = [w * (c - f) for w, f, c in zip(weights, floors, ceilings, strict=True)]
+    if sum(heights) <= cap_a + EPS_A:
         return INF
-    events = sorted([(f, w) for w, f, _ in pairs] + [(c, -w) for w, _, c in pairs])
-    level, slope, load = events[0][0], 0, 0.0
-    for value, delta in events:
+    return _rising_level(_slope_changes(floors, ceilings, weights), cap_a)
+
+
+def _slope_changes(
+    floors: Sequence[float], ceilings: Sequence[float], weights: list[int]
+) -> dict[float, int]:
+    """How the load's slope changes at each level: a member starts rising at its floor and
+    stops at its ceiling (members share a few distinct levels: far fewer than members)."""
+    changes: dict[float, int] = {}
+    for weight, floor_a, ceiling_a in zip(weights, floors, ceilings, strict=True):
+        changes[floor_a] = changes.get(floor_a, 0) + weight
+        changes[ceiling_a] = changes.get(ceiling_a, 0) - weight
+    return changes
+
+
+def _rising_level(changes: dict[float, int], cap_a: float) -> float:
+    """Raise the level from the lowest floor until the load reaches ``cap_a``."""
+    values = sorted(changes)
+    level, slope, load = values[0], 0, 0.0
+    for value in values:
         if value > level:
             reached = load + slope * (value - level)
             if reached >= cap_a:
                 return level + (cap_a - load) / slope
             load, level = reached, value
-        slope += delta
+        slope += changes[value]
     return level
 
 

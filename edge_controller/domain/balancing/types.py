@@ -115,8 +115,10 @@ class ConnectorDemand:
     @property
     def grid_phases(self) -> tuple[int, ...]:
         """The grid phases this connector's EV loads."""
-        used = len(self.wiring) if self.ev_phases is None else min(self.ev_phases, len(self.wiring))
-        return self.wiring[: max(used, 1)]
+        wiring, ev_phases = self.wiring, self.ev_phases
+        if ev_phases is None or ev_phases >= len(wiring):
+            return wiring
+        return wiring[: max(ev_phases, 1)]
 
 
 class ConnectorAllocation(NamedTuple):

@@ -15,7 +15,7 @@ from edge_controller.domain.balancing import (
     failsafe_problems,
     wiring_from_rotation,
 )
-from edge_controller.domain.balancing.tree import Item, water_level
+from edge_controller.domain.balancing.tree import level_of
 from edge_controller.domain.balancing.views import availability, demand_state
 from edge_controller.domain.model import ChargerStatus, CpState
 from edge_controller.domain.snapshot import Availability
@@ -63,10 +63,13 @@ def test_failsafe_budget_counts_every_wired_phase_per_feeder() -> None:
 
 
 def test_water_level_with_different_floors() -> None:
-    items = [Item(0, 6.0, 32.0, "", (0,), (0,)), Item(1, 10.0, 12.0, "", (0,), (0,))]
-    # 8 A above the floors: the 6 A item rises alone to 10, then both share the rest up to 12.
-    assert water_level(items, 8.0, weighted=False) == pytest.approx(12.0)
-    assert water_level(items, 100.0, weighted=False) == float("inf")
+    floors, ceilings = [6.0, 10.0], [32.0, 12.0]
+    # 8 A above the floors: the 6 A one rises alone to 10, then both share the rest up to 12.
+    assert level_of(floors, ceilings, None, 8.0) == pytest.approx(12.0)
+    assert level_of(floors, ceilings, None, 100.0) == float("inf")
+    # Weighted (the power limit: a three-phase EV counts thrice): 8 phase-amps above the floors
+    # lift the three-phase one (weight 3) from 6 to 8.67 before the other starts to rise.
+    assert level_of(floors, ceilings, [3, 1], 8.0) == pytest.approx(6.0 + 8.0 / 3)
 
 
 def test_state_and_view_mappings() -> None:

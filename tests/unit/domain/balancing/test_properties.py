@@ -165,3 +165,64 @@ def test_sequences_keep_limits_and_ramp_rate(case: tuple, steps: list) -> None: 
                 assert now_s - before.increased_at_s >= policy.increase_interval_s
         previous = alloc
         ds = [replace(d, measured_current_a=None) for d in ds]
+
+
+def _sharing(site: Site, ds: list[ConnectorDemand], d: ConnectorDemand) -> list[list[str]]:
+    """Per constraint the connector loads (its per-phase limits, then the power limit): the
+    connectors that load the same constraint."""
+    found = []
+    for node, phase, _ in _constraints(site, d):
+        below = _subtree(site, node)
+        found.append([o.connector_id for o in ds if o.feeder in below and phase in o.grid_phases])
+    if site.power_limit_w is not None:
+        found.append([o.connector_id for o in ds])
+    return found
+
+
+def _tight_constraints(
+    site: Site, ds: list[ConnectorDemand], alloc: Allocation, d: ConnectorDemand
+) -> list[bool]:
+    """Whether each constraint of ``_sharing`` is full (within what rounding down leaves)."""
+    slack_a = RES_A * len(ds) + 1e-6
+    tight = []
+    for node, phase, limit in _constraints(site, d):
+        tight.append(node_loads(site, ds, alloc, node)[phase] > limit - slack_a)
+    if site.power_limit_w is not None:
+        total_a = sum(node_loads(site, ds, alloc, None))
+        tight.append(total_a > site.power_limit_w / site.nominal_voltage_v - slack_a * 3)
+    return tight
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases())
+def test_max_min_fair_no_connector_can_rise_without_lowering_one_that_has_less(
+    case: tuple,  # type: ignore[type-arg]
+) -> None:
+    # A connector below its own cap is held by a full constraint on which nobody of its
+    # priority or lower has more (beyond rounding) unless that one sits at its minimum (less
+    # would pause it): raising it means lowering one that has no more. Higher priorities are
+    # served first and may have more.
+    site, ds, _, policy = case
+    alloc = _run(case)
+    by_id = {d.connector_id: d for d in ds}
+    for d in ds:
+        offer_a = alloc.current_a(d.connector_id)
+        if offer_a <= 0 or offer_a >= _own_cap(d, alloc, policy) - RES_A - 1e-6:
+            continue
+        held = False
+        for members, tight in zip(
+            _sharing(site, ds, d), _tight_constraints(site, ds, alloc, d), strict=True
+        ):
+            if not tight:
+                continue
+            richer = [
+                cid
+                for cid in members
+                if by_id[cid].priority <= d.priority
+                and alloc.current_a(cid) > offer_a + RES_A + 1e-6
+                and alloc.current_a(cid) > by_id[cid].min_current_a + 1e-6
+            ]
+            if not richer:
+                held = True
+                break
+        assert held, (d.connector_id, offer_a, alloc.connectors)

@@ -1,0 +1,230 @@
+"""Each connector's offer while it is decided, its own caps, and the order of admission.
+
+Admission order within a priority class: sessions protected by their minimum charge time; running
+sessions not yet due for rotation; sessions that have waited a full rotation interval (longest
+wait first); running sessions that have charged a full interval (shortest run first); then the
+other waiting ones. Greedy admission in this order pauses as few sessions as possible, rotates
+paused ones in at the interval and never stops everyone to restart.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from edge_controller.domain.balancing.tree import Tree
+from edge_controller.domain.balancing.types import (
+    ConnectorAllocation,
+    ConnectorDemand,
+    DemandState,
+    Policy,
+)
+from edge_controller.domain.model import Limit
+
+_PROTECTED, _RUNNING, _WAITED, _DUE, _WAITING = range(5)
+_NEVER = float("-inf")
+_UNAVAILABLE = DemandState.UNAVAILABLE
+_WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
+
+SETTLING = "settling after a decrease"
+AdmissionKey = tuple[int, int, float, float, float, str]
+"""Minus the priority, the admission group, the wait, the session's energy and start, the id."""
+
+
+@dataclass(slots=True)
+class Offer:
+    """One connector's offer while it is decided. ``reason`` starts as the cap that bounds the
+    connector and ends as the reason for its offer; ``hold`` says why it may not start now."""
+
+    demand: ConnectorDemand
+    path: tuple[int, ...]  # its node in the tree, that node's parent, ..., the grid
+    phases: tuple[int, ...]  # the grid phases its EV loads
+    before: ConnectorAllocation | None  # its allocation in the previous decision
+    floor_a: float  # its minimum current
+    before_a: float = 0.0  # the offer of that allocation (0 without one)
+    ceiling_a: float = 0.0
+    reason: str = ""
+    current_a: float = 0.0
+    hold: str | None = None
+    key: AdmissionKey = (0, 0, 0.0, 0.0, 0.0, "")
+
+    @property
+    def priority(self) -> int:
+        return self.demand.priority
+
+    def may_draw(self, now_s: float) -> float:
+        """The most its EV may still draw from an earlier, higher offer (0: none)."""
+        before = self.before
+        if before is None or self.demand.state not in _WANTING:
+            return 0.0
+        return before.settling_from_a if now_s < before.settled_at_s else 0.0
+
+
+@dataclass(slots=True)
+class Decision:
+    """The offers of one decision: ``all`` in the order of the demands, ``contenders`` (those
+    that may charge) in admission order, and the ``others`` that get 0 whatever the capacity."""
+
+    all: list[Offer]
+    contenders: list[Offer]
+    others: list[Offer]
+    now_s: float
+    settling: bool  # some connector's EV may still follow an earlier lowering
+
+    @property
+    def silent(self) -> list[Offer]:
+        """Chargers that do not answer: assumed at their maximum on every wired phase."""
+        return [offer for offer in self.others if offer.demand.state is _UNAVAILABLE]
+
+
+@dataclass(slots=True)
+class Rules:
+    """One decision's admission rules; the reason texts are made once per decision."""
+
+    policy: Policy
+    now_s: float
+    fallback: Limit | None  # the stale-meter fallback, if the meter is stale
+    ramp_reason: str
+    max_reasons: dict[float, str] = field(default_factory=dict)  # max current → its reason
+
+    @classmethod
+    def make(cls, policy: Policy, *, now_s: float, stale: bool) -> Rules:
+        fallback_a = policy.fallback_current_a
+        fallback = Limit(fallback_a, f"grid meter stale → fallback {fallback_a:g} A")
+        ramp = f"ramp limit (1 increase / {policy.increase_interval_s:g} s)"
+        return cls(policy, now_s, fallback if stale else None, ramp)
+
+    def own_cap(self, demand: ConnectorDemand) -> tuple[float, str]:
+        """The lowest of the connector's own caps (charger max, cable, EV, CSMS, operator, the
+        stale-meter fallback) and its reason; the first of equal limits names it."""
+        if not demand.limits and self.fallback is None:
+            max_a = demand.max_current_a
+            reason = self.max_reasons.get(max_a)
+            if reason is None:  # a site has a few distinct maximums: each is named once
+                reason = self.max_reasons[max_a] = _max_limit(max_a).source
+            return max_a, reason
+        best = None
+        for limit in demand.limits:
+            if best is None or limit.current_a < best.current_a:
+                best = limit
+        if best is None or demand.max_current_a <= best.current_a:
+            best = _max_limit(demand.max_current_a)
+        if self.fallback is not None and self.fallback.current_a < best.current_a:
+            best = self.fallback
+        return best.current_a, best.source
+
+    def running(self, offer: Offer, since_s: float) -> tuple[int, float]:
+        """A running connector's ceiling (no rise while its EV follows a lowering, or within the
+        ramp interval) and its admission group and wait."""
+        before, now_s, policy = offer.before, self.now_s, self.policy
+        interval_s = policy.increase_interval_s
+        assert before is not None  # running: it had an offer
+        prev_a = offer.before_a
+        if prev_a < offer.ceiling_a and before.settled_at_s > now_s:
+            offer.ceiling_a, offer.reason = prev_a, f"{offer.reason}; {SETTLING}"
+        elif prev_a < offer.ceiling_a and now_s - before.increased_at_s < interval_s:
+            offer.ceiling_a, offer.reason = prev_a, self.ramp_reason
+        if since_s < policy.min_charge_s:
+            return _PROTECTED, 0.0
+        if since_s >= policy.rotation_interval_s:
+            return _DUE, since_s
+        return _RUNNING, 0.0
+
+    def paused(self, offer: Offer, since_s: float) -> tuple[int, float]:
+        """A paused connector's hold (if it may not start yet) and its admission group and wait
+        (longest first)."""
+        policy, before = self.policy, offer.before
+        increased_s = _NEVER if before is None else before.increased_at_s
+        if since_s < policy.min_pause_s:
+            offer.hold = f"paused: min pause {policy.min_pause_s:g} s"
+        elif self.now_s - increased_s < policy.increase_interval_s:
+            offer.hold = "paused: " + self.ramp_reason
+        return (_WAITED if since_s >= policy.rotation_interval_s else _WAITING), -since_s
+
+
+@functools.lru_cache(maxsize=64)
+def _max_limit(current_a: float) -> Limit:
+    return Limit(current_a, f"max {current_a:g} A")
+
+
+def decide_caps(
+    tree: Tree,
+    demands: Sequence[ConnectorDemand],
+    previous: Mapping[str, ConnectorAllocation],
+    rules: Rules,
+) -> Decision:
+    """Every connector's offer record with its own cap (``ceiling_a``) and reason; those that
+    may charge in admission order, the others with their 0 and its reason."""
+    now_s, paths, nodes = rules.now_s, tree.paths, tree.index
+    offers: list[Offer] = []
+    contenders: list[Offer] = []
+    others: list[Offer] = []
+    settling = False
+    for demand in demands:
+        before = previous.get(demand.connector_id)
+        node = nodes.get(demand.feeder)
+        if node is None:
+            raise ValueError(f"unknown feeder {demand.feeder!r}")
+        offer = Offer(demand, paths[node], demand.grid_phases, before, demand.min_current_a)
+        offers.append(offer)
+        if before is not None:
+            offer.before_a = before.current_a
+            settling = settling or before.settled_at_s > now_s
+        if demand.state in _WANTING and demand.enabled and demand.charger_enabled:
+            _rank(offer, rules)
+            contenders.append(offer)
+        else:
+            offer.reason = _other_reason(demand)
+            others.append(offer)
+    contenders.sort(key=operator.attrgetter("key"))
+    return Decision(offers, contenders, others, now_s, settling)
+
+
+def _rank(offer: Offer, rules: Rules) -> None:
+    """A connector that may charge: its ceiling and reason, its hold and its admission key."""
+    demand = offer.demand
+    offer.ceiling_a, offer.reason = rules.own_cap(demand)
+    changed_s = _NEVER if offer.before is None else offer.before.changed_at_s
+    since_s = rules.now_s - changed_s
+    if offer.before_a > 0:
+        group, wait_s = rules.running(offer, since_s)
+    else:
+        group, wait_s = rules.paused(offer, since_s)
+    start_s = rules.now_s if demand.session_start_s is None else demand.session_start_s
+    offer.key = (
+        -demand.priority,
+        group,
+        wait_s,
+        demand.session_energy_wh,
+        start_s,
+        demand.connector_id,
+    )
+
+
+def idle_reason(demand: ConnectorDemand) -> str | None:
+    """Why a connector gets nothing regardless of capacity, or None if it may charge."""
+    if not demand.enabled:
+        return "disabled by operator"
+    if demand.state is DemandState.FAULTED:
+        return "faulted"
+    if demand.state is DemandState.IDLE:
+        return "no vehicle"
+    if not demand.charger_enabled:
+        return "charger disabled"
+    return None
+
+
+def _other_reason(demand: ConnectorDemand) -> str:
+    if demand.state is _UNAVAILABLE:
+        return f"not answering → assumed {demand.max_current_a:g} A"
+    return idle_reason(demand) or ""
+
+
+def below_minimum(offer: Offer) -> str:
+    """Why a connector whose own cap is below its minimum gets nothing: a cap of 0 A says it
+    alone ("waiting for authorisation"), any other is compared with the minimum."""
+    if offer.ceiling_a <= 0:
+        return offer.reason
+    return f"{offer.reason}, below min {offer.floor_a:g} A"
