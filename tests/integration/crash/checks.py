@@ -6,9 +6,13 @@ import itertools
 import json
 import sqlite3
 from collections import Counter
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from edge_controller.domain.pricing import cost
+from edge_controller.domain.pricing.codec import tariff_from_json
+from edge_controller.domain.pricing.recorded import Reading, recorded_timeline
 from tests.integration.crash import schedule
 
 
@@ -26,6 +30,7 @@ def check_database(path: Path) -> dict[str, int]:
         outbox = _rows(conn, "SELECT * FROM outbox ORDER BY seq")
         for s in sessions:
             _check_session(conn, s)
+            _check_cost(conn, s)
         _check_no_overlap(sessions)
         _check_outbox(conn, sessions, outbox)
         reasons = Counter(str(s["stop_reason"]) for s in sessions)
@@ -56,6 +61,30 @@ def _check_session(conn: sqlite3.Connection, s: sqlite3.Row) -> None:
         assert s["stop_at_s"] == values[-2]["at_s"], "and stop at the last known time"
     else:
         assert s["meter_stop_wh"] == schedule.energy_wh(index, s["stop_at_s"]), dict(s)
+
+
+def _check_cost(conn: sqlite3.Connection, s: sqlite3.Row) -> None:
+    """A stopped session is priced once, by its tariff, from its registers as stored."""
+    costs = _rows(conn, "SELECT * FROM session_costs WHERE session_local_id = ?", s["local_id"])
+    if s["stop_at_s"] is None:
+        assert costs == [], f"a running session has a final cost: {dict(s)}"
+        return
+    assert (s["tariff_id"], s["tariff_version"], s["tariff_source"]) == ("crash", 1, "config")
+    assert len(costs) == 1, f"session {s['local_id']} priced {len(costs)} times"
+    values = _rows(
+        conn, "SELECT * FROM meter_values WHERE session_local_id = ? ORDER BY id", s["local_id"]
+    )
+    readings = [Reading(v["at_s"], v["energy_wh"], v["power_w"]) for v in values]
+    line = recorded_timeline(
+        s["start_at_s"], s["stop_at_s"], readings,
+        stop_register_known=s["stop_reason"] != "PowerLoss",
+    )  # fmt: skip
+    tariff = _rows(conn, "SELECT body FROM tariffs WHERE tariff_id = 'crash' AND version = 1")
+    expected = cost(tariff_from_json(json.loads(tariff[0]["body"])), line, UTC)
+    assert costs[0]["total_incl_tax_minor"] == expected.total_incl_tax.minor, dict(s)
+    assert costs[0]["total_excl_tax_minor"] == expected.total_excl_tax.minor, dict(s)
+    flagged = json.loads(costs[0]["breakdown"])["stop_register_unknown"]
+    assert flagged == (s["stop_reason"] == "PowerLoss"), dict(s)
 
 
 def _check_no_overlap(sessions: list[sqlite3.Row]) -> None:

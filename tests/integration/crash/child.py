@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from datetime import UTC
 from pathlib import Path
 from typing import TextIO
 
@@ -17,11 +18,13 @@ from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy,
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.services.sessions.auth import TokenAuthorizer
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.sessions_store import SessionStore
+from edge_controller.storage.tariff_store import SITE, TariffStore
 from tests.integration.crash import schedule
 
 IDENTITY = "crash-site"
@@ -85,6 +88,26 @@ def route(connector_id: str) -> str:
     return IDENTITY
 
 
+# Every session is priced, so a crash at any moment must leave each stopped session priced
+# exactly once (a kill between the stop and its cost is impossible: they share a commit).
+TARIFF = {
+    "id": "crash",
+    "currency": "EUR",
+    "energy": {
+        "prices": [{"price_per_kwh": "0.3333"}],
+        "tax_rates": [{"name": "VAT", "percent": "19"}],
+    },
+    "charging_time": {"prices": [{"price_per_minute": "0.01"}]},
+}
+
+
+async def attach_pricing(recorder: SessionRecorder, db: Database, clock: VirtualClock) -> None:
+    """Tariffs and pricing as the daemon starts them (the same config every life)."""
+    recorder.pricing = SessionPricing(TariffStore(db), UTC, clock=clock)
+    await recorder.pricing.apply_config({SITE: TARIFF})
+    await recorder.store.price_unpriced(recorder.pricing.price, clock())
+
+
 async def _build(db: Database, clock: VirtualClock) -> SessionManager:
     auth_store = AuthStore(db)
     if await auth_store.local_list_version() == 0:
@@ -92,6 +115,7 @@ async def _build(db: Database, clock: VirtualClock) -> SessionManager:
         await auth_store.replace_local_list(1, entries)
     meters = {cid: ScheduleMeter(i, clock) for i, cid in enumerate(schedule.CONNECTORS)}
     recorder = SessionRecorder(SessionStore(db), meters, route)
+    await attach_pricing(recorder, db, clock)
     auth = TokenAuthorizer(auth_store, None, AuthPolicy())
     return SessionManager(
         schedule.CONNECTORS, recorder, auth, Gate(),

@@ -40,6 +40,7 @@ from tests.integration.crash.child import (
     ScheduleMeter,
     VirtualClock,
     after_outage,
+    attach_pricing,
     resume_time,
 )
 
@@ -173,6 +174,7 @@ async def _manager(db: Database, clock: VirtualClock, outbox_wakeup: list[OcppUp
             uplink.notify_outbox()
 
     recorder = SessionRecorder(SessionStore(db), meters, lambda _: IDENTITY, on_queued=queued)
+    await attach_pricing(recorder, db, clock)
     return SessionManager(
         schedule.CONNECTORS, recorder, TokenAuthorizer(auth_store, None, AuthPolicy()), Gate(),
         timeouts=Timeouts(plug_timeout_s=5.0), sampling=Sampling(interval_s=2.0, aligned_s=5.0),
