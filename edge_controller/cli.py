@@ -251,9 +251,38 @@ async def _daemon_running(settings: Settings) -> bool:
     return True
 
 
+def _scan_through_daemon(
+    args: argparse.Namespace, settings: Settings, bus: Any, units: list[int]
+) -> int:
+    """The daemon owns the bus: scan through its queue, at the bus's own line setting."""
+    from edge_controller.api.client import post_json
+    from edge_controller.api.server import STATUS_SOCKET
+    from edge_controller.app import scan
+
+    line = scan.configured_line(bus)
+    print(
+        f"edge-controller scan: the daemon owns bus {args.bus}; scanning through it at "
+        f"{line.label()} (no --baud auto, no progress)",
+        file=sys.stderr,
+    )
+    body = {"bus": args.bus, "units": args.units or scan.default_units(bus),
+            "timeout_s": args.timeout_s}  # fmt: skip
+    wait_s = len(units) * (2 * args.timeout_s + 0.5) + 30
+    socket_path = settings.storage.state_dir / STATUS_SOCKET
+    try:
+        data = asyncio.run(post_json(socket_path, "/scan", body, wait_s))
+    except ValueError as exc:
+        raise UsageError(f"scan: {exc}") from exc
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    plan = scan.ScanPlan(args.bus, bus, [line], units, args.timeout_s)
+    print(scan.render_text(scan.result_from_json(plan, data)))
+    return EXIT_OK
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from edge_controller.app import scan
-    from edge_controller.config.settings import RtuBusSettings
     from edge_controller.drivers.modbus.scan import parse_units
 
     settings = _load(args.config)
@@ -267,13 +296,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         units = parse_units(args.units or scan.default_units(bus))
     except ValueError as exc:
         raise UsageError(f"scan: {exc}") from exc
-    if isinstance(bus, RtuBusSettings) and asyncio.run(_daemon_running(settings)):
-        print(
-            f"edge-controller scan: the daemon is running and owns bus {args.bus}; "
-            "stop it first (systemctl stop edge-controller)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+    if asyncio.run(_daemon_running(settings)):
+        return _scan_through_daemon(args, settings, bus, units)
     log.configure("error", "auto", sys.stderr)
     lines = scan.plan_lines(bus, args.baud)
     plan = scan.ScanPlan(args.bus, bus, lines, units, args.timeout_s, args.record)

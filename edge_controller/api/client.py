@@ -32,3 +32,21 @@ async def fetch_json(socket_path: Path, path: str, timeout_s: float = 3.0) -> An
             return await response.json()
     except (aiohttp.ClientConnectionError, FileNotFoundError, TimeoutError) as exc:
         raise DaemonNotRunning(f"no daemon answers on {socket_path}: {exc}") from exc
+
+
+async def post_json(socket_path: Path, path: str, body: Any, timeout_s: float) -> Any:
+    """POST ``body`` as JSON; a 400 answer raises ValueError with the daemon's reason."""
+    connector = aiohttp.UnixConnector(path=str(socket_path))
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with (
+            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+            session.post(f"http://daemon{path}", json=body) as response,
+        ):
+            data = await response.json()
+            if response.status == 400:
+                raise ValueError(str(data.get("error")))
+            response.raise_for_status()
+            return data
+    except (aiohttp.ClientConnectionError, FileNotFoundError, TimeoutError) as exc:
+        raise DaemonNotRunning(f"no daemon answers on {socket_path}: {exc}") from exc

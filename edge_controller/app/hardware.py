@@ -26,12 +26,13 @@ class Hardware:
     grid_meter: Meter | None = None
     connector_meters: dict[str, Meter] = field(default_factory=dict)
     device_views: list[Callable[[], Sequence[DeviceView]]] = field(default_factory=list)
+    buses: dict[str, Any] = field(default_factory=dict)  # opened ModbusBus by bus id (scans)
 
 
 async def open_hardware(settings: Settings, stack: contextlib.AsyncExitStack) -> Hardware:
     """Open every bus (its lifetime is the daemon's) and build the device ports on it."""
     hw = Hardware()
-    buses: dict[str, Any] = {}
+    buses = hw.buses
     for bus_id, bus_settings in settings.buses.items():
         bus = registry.build_bus(bus_id, bus_settings, time.time)
         buses[bus_id] = await stack.enter_async_context(bus)

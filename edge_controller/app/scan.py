@@ -21,7 +21,9 @@ from edge_controller.drivers.modbus.bus import DeviceTiming, ModbusBus
 from edge_controller.drivers.modbus.scan import (
     Found,
     Line,
+    Match,
     estimate_left_s,
+    parse_units,
     scan_line,
     scannable,
     serial_lines,
@@ -301,3 +303,65 @@ def default_units(bus: BusSettings) -> str:
 
 def progress_bar(total: int) -> ProgressBar:
     return ProgressBar(sys.stderr, total)
+
+
+def configured_line(bus: BusSettings) -> Line:
+    if isinstance(bus, RtuBusSettings):
+        return Line(bus.baud, bus.parity, bus.stop_bits)
+    return Line()
+
+
+async def scan_open_bus(plan: ScanPlan, bus: ModbusBus) -> ScanResult:
+    """A scan through a bus the daemon has open: its probes wait in the bus's queue behind
+    the daemon's writes and grid meter reads, and use the bus's own line setting."""
+    framing = "tcp" if isinstance(plan.bus, TcpBusSettings) else plan.bus.framing
+    profiles = scannable(shipped_profiles(), framing)
+    line = plan.lines[0]
+    timing = DeviceTiming(plan.timeout_s, 0, plan.bus.min_gap_s)
+    started_s = time.monotonic()
+    found = await scan_line(bus, line, plan.units, profiles, timing)
+    result = ScanResult(plan, found, len(plan.units), time.monotonic() - started_s)
+    return result
+
+
+def daemon_scanner(
+    buses: dict[str, ModbusBus], settings: dict[str, BusSettings]
+) -> Callable[[dict[str, Any]], Any]:
+    """The status socket's POST /scan: ``{"bus", "units", "timeout_s"}`` → the scan's JSON."""
+
+    async def scan(request: dict[str, Any]) -> dict[str, Any]:
+        bus_id = str(request.get("bus"))
+        if bus_id not in buses:
+            raise ValueError(f"no bus {bus_id!r} (buses: {', '.join(buses) or 'none'})")
+        units = parse_units(str(request.get("units", "1-247")))
+        timeout_s = float(request.get("timeout_s", 0.3))
+        if not 0 < timeout_s <= 5:
+            raise ValueError("timeout_s must lie in (0, 5]")
+        config = settings[bus_id]
+        plan = ScanPlan(bus_id, config, [configured_line(config)], units, timeout_s)
+        return to_json(await scan_open_bus(plan, buses[bus_id]))
+
+    return scan
+
+
+def result_from_json(plan: ScanPlan, data: dict[str, Any]) -> ScanResult:
+    """A scan the daemon ran, back from its JSON (to print it as text here)."""
+    found = []
+    for device in data["devices"]:
+        line = Line(**device["line"])
+        match = None
+        if device["profile"] is not None:
+            identity = device["confidence"] == "high"
+            match = Match(device["profile"], device["model"], device["kind"], identity, 0)
+        found.append(
+            Found(
+                device["unit"],
+                line,
+                match,
+                device["confidence"],
+                tuple(device["candidates"]),
+                device["values"],
+                device["replies"],
+            )
+        )
+    return ScanResult(plan, found, int(data["probes"]), float(data["elapsed_s"]))

@@ -12,6 +12,7 @@ from typing import Any
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
 from edge_controller.app.commands import CommandRouter
 from edge_controller.app.hardware import Hardware, open_hardware
+from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.telemetry import MqttFeed
 from edge_controller.app.uplink import UplinkLink, build_uplink, uplink_topology
 from edge_controller.app.views import SiteViews
@@ -257,7 +258,11 @@ async def build_site(
         sessions,  # shut down first: closes sessions with their final meter values
         controller,  # then every charger to its safe current
         relay,
-        StatusServer(settings.storage.state_dir / STATUS_SOCKET, views.current),
+        StatusServer(
+            settings.storage.state_dir / STATUS_SOCKET,
+            views.current,
+            daemon_scanner(hw.buses, dict(settings.buses)),
+        ),
         TariffReload(pricing),
         StorageHousekeeping(
             outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400

@@ -162,6 +162,10 @@ class ModbusBus:
         self._channels[device_id] = channel
         return channel
 
+    def detach(self, device_id: str) -> None:
+        """Forget a channel that is done (a scan's probes), so it leaves the device views."""
+        self._channels.pop(device_id, None)
+
     def views(self) -> list[DeviceView]:
         """One row per device asked at least once (before that, nothing is known of it)."""
         return [c.view() for c in self._channels.values() if c.stats.requests > 0]

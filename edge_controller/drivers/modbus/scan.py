@@ -187,6 +187,8 @@ async def probe_unit(
                 used |= {f"{profile.name}.{k}": v for k, v in values.items() if v is not None}
     except _Absent:
         return None
+    finally:
+        bus.detach(channel.device_id)  # a probe is no device of the bus's
     best, confidence, candidates = decide(matches)
     if best is not None:
         used = {k: v for k, v in used.items() if k.split(".")[0] in candidates}

@@ -9,6 +9,7 @@ a pty (Linux ignores it), so a device answers at the first parity tried at its b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from edge_controller.api.server import STATUS_SOCKET, StatusServer
+from edge_controller.app.hardware import open_hardware
+from edge_controller.app.scan import daemon_scanner
 from edge_controller.config.settings import Settings
+from edge_controller.domain.snapshot import SiteView
 from edge_controller.drivers.modbus.trace import read_trace
 from edge_controller.sim.site import RunningSim, running_site
 
@@ -123,6 +128,13 @@ async def scan(config_file: Path, *args: str) -> tuple[int, str, str]:
 def found(report: dict[str, Any]) -> dict[int, tuple[str | None, int | None, str | None]]:
     return {
         d["unit"]: (d["profile"], d["line"]["baud"], d["confidence"]) for d in report["devices"]
+    }
+
+
+def write_counts(sim: RunningSim) -> dict[str, int]:
+    return {
+        device_id: sum(n for fc, n in device.requests.items() if fc not in READS)
+        for device_id, device in sim.site.devices.items()
     }
 
 
@@ -251,3 +263,48 @@ async def test_bad_arguments_exit_2(config_file: Path) -> None:
     assert code == 2 and "no bus 'nope'" in err
     code, _out, err = await scan(config_file, "--bus", "rs485", "--units", "300")
     assert code == 2 and "0..255" in err
+
+
+async def test_through_the_running_daemons_bus(
+    sim: RunningSim, config: dict[str, Any], config_file: Path, tmp_path: Path
+) -> None:
+    """With the daemon running, the scan goes through its open bus (its status socket), at the
+    bus's own baud, between the daemon's own reads; the daemon keeps reading meanwhile and
+    the probes leave no device behind in its views."""
+    settings = Settings.model_validate(config)
+    async with contextlib.AsyncExitStack() as stack:
+        hw = await open_hardware(settings, stack)
+        server = StatusServer(
+            settings.storage.state_dir / STATUS_SOCKET,
+            lambda: SiteView("scantest", None, 63.0, None, None),
+            daemon_scanner(hw.buses, dict(settings.buses)),
+        )
+        reads: list[str] = []
+
+        async def poll() -> None:  # the daemon's own traffic on the line
+            while True:
+                await hw.chargers["hd1:1"].read_status()
+                reads.append("ok")
+                await asyncio.sleep(0.05)
+
+        tasks = [asyncio.create_task(server.run()), asyncio.create_task(poll())]
+        await asyncio.sleep(0.5)
+        try:
+            before, written = len(reads), write_counts(sim)  # the daemon's start-up writes
+            code, out, err = await scan(config_file, "--bus", "rs485", "--units", "1-12", "--json")
+            during = len(reads) - before
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        views = {view.device_id for view in hw.buses["rs485"].views()}
+    assert code == 0, err
+    assert "the daemon owns bus rs485; scanning through it at 19200 8N1" in err
+    # Only the devices listening at the bus's baud: the daemon's line setting is not changed.
+    assert found(json.loads(out)) == {
+        1: ("heidelberg_energy_control", 19200, "high"),
+        4: ("heidelberg_energy_control", 19200, "high"),
+    }
+    assert during >= 5  # the daemon's reads went on during the scan
+    assert views == {"hd1", "hd2", "grid", "sub"} & views and not any("unit" in v for v in views)
+    assert write_counts(sim) == written  # the scan wrote nothing
