@@ -94,18 +94,20 @@ frames = st.one_of(
 
 
 async def test_fuzzed_frames_never_break_the_connection(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(frame=frames)
+    def collect(frame: str) -> None:
+        seen.append(frame)
+
+    # Drawn before the link is up: drawing blocks the event loop, on a busy machine for longer
+    # than the call timeout, and the BootNotification in flight would time out meanwhile.
+    collect()
     async with raw_csms() as (csms, port), open_outbox(tmp_path / "db.sqlite") as outbox:
         settings_ = settings_for(f"ws://127.0.0.1:{port}")
         async with running_uplink(settings_, FakeSite(), outbox, tmp_path, {"c1": 1}):
             await csms.ready.wait()
-            seen: list[str] = []
-
-            @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-            @given(frame=frames)
-            def collect(frame: str) -> None:
-                seen.append(frame)
-
-            collect()
             for frame in seen:
                 if "Reset" in frame:
                     continue  # an accepted Reset reconnects by design; checked elsewhere
