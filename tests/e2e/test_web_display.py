@@ -157,7 +157,8 @@ async def test_the_display_follows_the_site_as_mqtt_shows_it(
                 card = (await cards(browser))[cid]
                 published = matching(mqtt, card)
                 new = not compared or compared[-1][0]["at_s"] != card["at_s"]
-                if published is not None and card["power_w"] and new:
+                drawing = (_number(card["power_w"]) or 0.0) > 1000  # the EV draws (>= 6 A)
+                if published is not None and drawing and new:
                     compared.append((card, published))
                 return len(compared) >= 3
 
@@ -167,7 +168,6 @@ async def test_the_display_follows_the_site_as_mqtt_shows_it(
                 assert card["session"] == "true" and card["visible_energy"]
             last_card = compared[-1][0]
             assert last_card["visible_price"] and last_card["cost_text"].endswith(" EUR")
-            assert float(last_card["power_w"]) > 1000  # a three-phase EV at >= 6 A
             assert last_card["energy_text"].endswith(" kWh")
             assert last_card["elapsed_text"].endswith(" h")
             await browser.screenshot("display-desktop-de", DESKTOP)
