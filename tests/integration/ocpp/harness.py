@@ -115,6 +115,11 @@ async def open_outbox(path: Path) -> AsyncIterator[Outbox]:
         await db.close()
 
 
+def database_of(outbox: Outbox) -> Database:
+    """The database ``outbox`` (from ``open_outbox``) lives in."""
+    return _DATABASES[outbox]
+
+
 def session_store(outbox: Outbox) -> SessionStore:
     """The sessions of the database ``outbox`` (from ``open_outbox``) lives in."""
     return SessionStore(_DATABASES[outbox])

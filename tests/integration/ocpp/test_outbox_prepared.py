@@ -1,9 +1,10 @@
-"""The sender frames and checks each CALL before its turn: what the schema refuses is parked
-unsent, nulls are left out, and the line moves on."""
+"""The sender renders, frames and checks each CALL before its turn: what the schema refuses and
+what cannot be read is parked unsent, and the line moves on."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from edge_controller.storage.outbox.rows import OutboxMessage
 from edge_controller.uplink.clock import from_iso
 from tests.integration.ocpp.harness import (
     FakeSite,
+    database_of,
     open_outbox,
     running_csms,
     running_uplink,
@@ -57,6 +59,37 @@ async def test_a_payload_the_schema_refuses_is_parked_unsent_and_the_line_moves_
         {"value": "6", "context": "Sample.Periodic",
          "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]  # fmt: skip
     assert _values(csms)[0]["meterValue"] == expected
+
+
+async def test_an_event_that_cannot_be_read_is_parked_and_the_line_moves_on(
+    tmp_path: Path,
+) -> None:
+    # A body of a format this release does not know (a database written by a newer one).
+    newer = '{"v": 99, "session_local_id": null, "connector_id": "c1:1"}'
+    csms = BenchCsms()
+    async with open_outbox(tmp_path / "db.sqlite") as outbox:
+        await outbox.append("site1", sampled(None, 5, "c1:1", at_s=from_iso(AT)))
+        await _rewrite_first_body(outbox, newer)
+        await outbox.append("site1", sampled(None, 6, "c1:1", at_s=from_iso(AT)))
+        async with running_csms(csms) as port:
+            settings = settings_for(f"ws://127.0.0.1:{port}")
+            async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 2}):
+                await wait_for(lambda: len(_values(csms)) == 1)
+                await _drained(outbox)
+            (parked,) = await outbox.parked("site1")
+    assert parked.event is None and "unknown format" in (parked.unreadable or "")
+    assert "not sendable" in (parked.last_error or "") and parked.attempts == 0
+    sent = _values(csms)[0]["meterValue"][0]["sampledValue"][0]["value"]  # type: ignore[index]
+    assert sent == "6"
+
+
+async def _rewrite_first_body(outbox: Outbox, body: str) -> None:
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE outbox SET body = ? WHERE seq = (SELECT min(seq) FROM outbox)", (body,)
+        )
+
+    await database_of(outbox).write(job)
 
 
 async def _drained(outbox: Outbox, timeout_s: float = 30.0) -> None:
