@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -141,3 +142,16 @@ def test_waiting_for_first_readings_is_said() -> None:
 def test_json_round_trip_keeps_every_field() -> None:
     view = demo_site()
     assert site_from_json(json.loads(json.dumps(site_to_json(view)))) == view
+
+
+def test_the_running_cost_or_the_price_is_shown_and_survives_json() -> None:
+    view = demo_site(2)
+    running = {"currency": "EUR", "incl_tax": "4.76", "excl_tax": "4.00", "until_s": AT_S}
+    price = {"currency": "EUR", "per_kwh": "0.476", "per_session": None}
+    charging = dataclasses.replace(view.connectors[0], running_cost=running, price=price)
+    free = dataclasses.replace(view.connectors[1], price=price, session_energy_wh=None)
+    shown = dataclasses.replace(view, connectors=(charging, free))
+    text = render(shown)
+    assert "[cost 4.76 EUR]" in text.splitlines()[5]  # the session's cost so far
+    assert "[0.476 EUR/kWh]" in text.splitlines()[6]  # what a start costs here
+    assert site_from_json(json.loads(json.dumps(site_to_json(shown)))) == shown
