@@ -206,11 +206,11 @@ class RpcEndpoint:
         kind, unique_id, action, payload = message
         result = await self._handle(action, payload)
         if isinstance(result, CallFailed):
-            self.log.warning("peer's call refused", action=action, code=result.code,
-                             reason=result.description)  # fmt: skip
+            why = result.description
+            self.log.warning("peer's call refused", action=action, code=result.code, reason=why)
         elif (problem := self.schemas.response_problem(action, result)) is not None:
-            self.log.error("our answer breaks the schema", action=action,
-                           reason=problem.description)  # fmt: skip
+            why = problem.description
+            self.log.error("our answer breaks the schema", action=action, reason=why)
             result = self._failure(Fault.INTERNAL, "answer not valid")
         if not self.dialect.answered(kind):
             return None
@@ -231,8 +231,6 @@ class RpcEndpoint:
             return await handler(payload)
         except CallFailed as exc:
             return exc
-        except asyncio.CancelledError:
-            raise
         except Exception:
             self.log.exception("handler failed", action=action)
             return self._failure(Fault.INTERNAL, "handler failed")

@@ -78,7 +78,22 @@ async def linked(subprotocol: str) -> AsyncIterator[Ends]:
         sends.append(payload)
         return {}
 
-    handlers = {"Reset": reset, "NotifyPeriodicEventStream": stream}
+    async def fails(payload: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    async def answers_wrong(payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Maybe"}
+
+    async def refuses(payload: dict[str, Any]) -> dict[str, Any]:
+        raise CallFailed("SecurityError", "not from you", {"why": "test"})
+
+    handlers = {
+        "Reset": reset,
+        "NotifyPeriodicEventStream": stream,
+        "UnlockConnector": fails,
+        "ClearCache": answers_wrong,
+        "ChangeAvailability": refuses,
+    }
     try:
         async with connect(f"ws://127.0.0.1:{port}/cp", subprotocols=[subprotocol]) as ws:  # type: ignore[list-item]
             endpoint = RpcEndpoint(ws, handlers, LIMITS, lambda: answered.put_nowait(None))
@@ -237,3 +252,19 @@ async def test_a_connection_lost_ends_the_waiting_call_at_once() -> None:
             await ends.reader
         with pytest.raises(ConnectionLost):  # and no CALL starts on it any more
             await ends.endpoint.call("Heartbeat", {})
+
+
+async def test_a_failing_or_wrong_handler_is_an_internal_error_and_a_refusal_keeps_its_code() -> (
+    None
+):
+    async with linked("ocpp1.6") as ends:
+        await ends.peer.send('[2, "u1", "UnlockConnector", {"connectorId": 1}]')
+        assert (await ends.peer.next())[:3] == [4, "u1", "InternalError"]
+        await ends.peer.send('[2, "c1", "ClearCache", {}]')  # its answer breaks the schema
+        assert (await ends.peer.next())[:3] == [4, "c1", "InternalError"]
+        await ends.peer.send(
+            '[2, "a1", "ChangeAvailability", {"connectorId": 0, "type": "Operative"}]'
+        )
+        assert await ends.peer.next() == [4, "a1", "SecurityError", "not from you", {"why": "test"}]
+        await ends.peer.send(json.dumps([2, "ok", "Reset", RESET["ocpp1.6"]]))
+        assert await ends.peer.next() == [3, "ok", {"status": "Accepted"}]
