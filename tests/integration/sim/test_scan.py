@@ -308,3 +308,34 @@ async def test_through_the_running_daemons_bus(
     assert during >= 5  # the daemon's reads went on during the scan
     assert views == {"hd1", "hd2", "grid", "sub"} & views and not any("unit" in v for v in views)
     assert write_counts(sim) == written  # the scan wrote nothing
+
+
+async def test_the_demo_site_is_found_on_both_buses(tmp_path: Path) -> None:
+    """config/demo.yaml (on free ports and a private pty): every simulated device at its unit
+    id with its model, the RTU line's at the right baud with auto, and nothing else."""
+    demo_file = Path(__file__).parents[3] / "config" / "demo.yaml"
+    demo = yaml.safe_load(demo_file.read_text(encoding="utf-8"))
+    demo["buses"]["lan"]["port"] = free_port()
+    demo["buses"]["rs485"]["device"] = str(tmp_path / "ttyDEMO")
+    demo["storage"]["state_dir"] = str(tmp_path / "state")
+    demo["simulation"]["control_port"] = 0
+    demo["simulation"].pop("ev_script", None)
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(demo), encoding="utf-8")
+    async with running_site(Settings.model_validate(demo)):
+        code, out, err = await scan(path, "--bus", "rs485", "--units", "1-16", "--json")
+        assert code == 0, err
+        rtu = json.loads(out)
+        code, out, err = await scan(path, "--bus", "lan", "--units", "1-16,255", "--json")
+        assert code == 0, err
+        lan = json.loads(out)
+    baud = demo["buses"]["rs485"]["baud"]
+    assert found(rtu) == {
+        1: ("heidelberg_energy_control", baud, "high"),
+        2: ("heidelberg_energy_control", baud, "high"),
+        10: ("eastron_sdm630", baud, "high"),
+    }
+    assert found(lan) == {
+        1: ("phoenix_charx_sec3xxx", None, "medium"),
+        255: ("keba_kecontact_p30", None, "medium"),
+    }
