@@ -1,10 +1,11 @@
-"""Problem reports in the site: stored first, then told to MQTT (the CSMS part waits for the
-version-neutral outbox)."""
+"""Problem reports in the site: stored with their outbox event for the CSMS in one commit, then
+told to MQTT and the uplink woken."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from edge_controller.domain.problems import FiledReport, ProblemReport
 from edge_controller.log import get_logger
@@ -12,6 +13,14 @@ from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.telemetry import ProblemNotice
 
 log = get_logger("problems")
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkRoute:
+    """Which uplink identity serves a connector, and how to wake the uplink's sender."""
+
+    route: Callable[[str], str | None]
+    notify: Callable[[], None]
 
 
 class ProblemDesk:
@@ -22,14 +31,19 @@ class ProblemDesk:
         self,
         store: ProblemStore,
         publish: Callable[[ProblemNotice], None] | None,
+        uplink: UplinkRoute | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store, self._publish, self._clock = store, publish, clock
+        self._uplink = uplink
 
     async def file(self, report: ProblemReport) -> FiledReport:
-        filed = await self._store.file(report, self._clock())
+        identity = self._uplink.route(report.connector_id) if self._uplink else None
+        filed = await self._store.file(report, self._clock(), identity)
         if not filed.new:
             return filed
+        if self._uplink is not None and identity is not None:
+            self._uplink.notify()
         log.info(
             "problem reported", reference=filed.reference, connector_id=report.connector_id,
             kind=report.kind.value, source=report.source,

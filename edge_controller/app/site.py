@@ -12,6 +12,7 @@ from typing import Any
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
 from edge_controller.app.commands import CommandRouter
 from edge_controller.app.hardware import Hardware, open_hardware
+from edge_controller.app.problems import UplinkRoute
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.telemetry import MqttFeed
 from edge_controller.app.uplink import UplinkLink, build_uplink, uplink_topology
@@ -286,5 +287,6 @@ async def build_site(
         from edge_controller.app.web import build_web
 
         core = Core(controller, sessions, views, outbox, db)
-        services.append(build_web(settings, core, list(hw.chargers), mqtt))
+        uplink = UplinkRoute(topology.route, link.notify_outbox) if topology is not None else None
+        services.append(build_web(settings, core, list(hw.chargers), mqtt, uplink))
     return services

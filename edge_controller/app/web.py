@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.app.commands import CommandRouter
-from edge_controller.app.problems import ProblemDesk
+from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.storage.problems_store import ProblemStore
@@ -71,7 +71,11 @@ def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[
 
 
 def build_web(
-    settings: Settings, core: Core, connector_ids: list[str], mqtt: MqttService | None
+    settings: Settings,
+    core: Core,
+    connector_ids: list[str],
+    mqtt: MqttService | None,
+    uplink: UplinkRoute | None,
 ) -> WebServer:
     views, db = core.views, core.db
     commands = CommandRouter(core.controller, core.sessions)
@@ -79,7 +83,7 @@ def build_web(
         settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
     )
     hub = DisplayHub(views, setup, settings.web.push_interval_s)
-    desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None)
+    desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None, uplink)
     sources = Sources(
         desk,
         SessionHistory(SessionStore(db)),

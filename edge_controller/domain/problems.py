@@ -89,3 +89,20 @@ def check_report(
     if not submission_id or len(submission_id) > MAX_SUBMISSION_CHARS:
         raise ReportRefused("the form has no valid submission id; reload the page")
     return ProblemReport(connector_id, found, text, submission_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemReported:
+    """A filed report as the outbox keeps it for the CSMS (rendered at send time)."""
+
+    reference: str
+    connector_id: str  # ours: "<charger>:<n>"
+    kind: ProblemKind
+    text: str
+    source: str
+    at_s: float
+
+    @property
+    def session_local_id(self) -> None:
+        """A report belongs to no session (the outbox rows' session column)."""
+        return None

@@ -9,10 +9,12 @@ from edge_controller.domain.problems import (
     FiledReport,
     ProblemKind,
     ProblemReport,
+    ProblemReported,
     ProblemState,
     reference,
 )
 from edge_controller.storage.database import Database
+from edge_controller.storage.outbox.rows import append_in
 
 _COLUMNS = "number, submission_id, connector_id, kind, text, source, filed_at_s, state"
 
@@ -27,9 +29,12 @@ class ProblemStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def file(self, report: ProblemReport, at_s: float) -> FiledReport:
+    async def file(
+        self, report: ProblemReport, at_s: float, identity: str | None = None
+    ) -> FiledReport:
         """Store ``report`` (committed when this returns); a submission filed before is
-        returned as it was, with ``new`` False."""
+        returned as it was, with ``new`` False. With an uplink ``identity``, a new report is
+        queued for the CSMS in the same commit."""
         r = report
 
         def job(conn: sqlite3.Connection) -> FiledReport:
@@ -43,7 +48,13 @@ class ProblemStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (r.submission_id, r.connector_id, r.kind.value, r.text, r.source, at_s),
             )
-            return _filed(conn.execute(select, (r.submission_id,)).fetchone(), new=True)
+            filed = _filed(conn.execute(select, (r.submission_id,)).fetchone(), new=True)
+            if identity is not None:
+                event = ProblemReported(
+                    filed.reference, r.connector_id, r.kind, r.text, r.source, at_s
+                )
+                append_in(conn, identity, event, now_s=at_s)
+            return filed
 
         return await self._db.write(job)
 

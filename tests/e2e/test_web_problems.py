@@ -1,11 +1,11 @@
-"""Report a problem on the site display: in a real browser to the database and MQTT, and what
-bad or hostile submissions get. Real simulator, daemon and Mosquitto.
-
-The CSMS part (1.6 DataTransfer through the outbox) is not built yet: see docs/web.md."""
+"""Report a problem on the site display: in a real browser to the database and MQTT, through
+the outbox to the bench CSMS (OCPP 1.6 DataTransfer), and what bad or hostile submissions get.
+Real simulator, daemon, Mosquitto and bench CSMS."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -15,10 +15,11 @@ import pytest
 from tests.e2e.browser import PHONE, chromium
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.test_views import Recorded, broker, recording
+from tests.e2e.test_ocpp import with_uplink
+from tests.e2e.test_views import Csms, Recorded, broker, csms, recording
 from tests.e2e.test_web_display import display_url, web_config
 
-__all__ = ["broker"]  # the fixture, shared with test_views
+__all__ = ["broker", "csms"]  # the fixtures, shared with test_views
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -88,6 +89,39 @@ async def test_a_driver_reports_a_problem_and_it_is_stored_and_published(
         "event": "reported", "reference": shown, "connector_id": "hd1:1", "kind": "cable",
         "text": "The plug is cracked",
     }  # fmt: skip
+
+
+async def test_a_report_reaches_the_csms_through_the_outbox(
+    launch: Launch, config: dict[str, Any], broker: Any, csms: Csms
+) -> None:
+    site = await launch(with_uplink(web_config(config, broker), csms.port))
+    url = display_url(config, "/display/report")
+    form = {"connector": "charx:2", "kind": "card_refused", "text": "", "submission": "c1"}
+    async with aiohttp.ClientSession() as http:
+        status, body = await _post(http, url, form, Origin=display_url(config, ""))
+    assert status == 200
+    (reference,) = REFERENCE.findall(body)
+
+    def transfers() -> list[dict[str, Any]]:
+        return [p for _, a, p in csms.bench.record.calls if a == "DataTransfer"]
+
+    async def delivered() -> bool:
+        return bool(transfers())
+
+    await eventually(delivered, "the report at the CSMS")
+    (payload,) = transfers()
+    assert (payload["vendorId"], payload["messageId"]) == ("edge_controller", "ProblemReport")
+    data = json.loads(payload["data"])
+    assert (data["reference"], data["kind"], data["connectorId"]) == (
+        reference, "card_refused", 3,  # keba:1, charx:1, charx:2 on the site identity
+    )  # fmt: skip
+
+    async def acked() -> bool:
+        return site.query("SELECT state FROM outbox WHERE event = 'problem_reported'") == [
+            ("acked",)
+        ]
+
+    await eventually(acked, "the outbox row acknowledged once")
 
 
 async def _post(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.problems import ProblemReported
 
 
 class ReadingContext(enum.StrEnum):
@@ -132,4 +133,4 @@ class SessionEnded:
     id_token: IdToken | None = None  # the token that stopped it, if one did
 
 
-OutboxEvent = SessionStarted | MeterSampled | SessionEnded
+OutboxEvent = SessionStarted | MeterSampled | SessionEnded | ProblemReported

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.problems import ProblemKind, ProblemReported
 from edge_controller.domain.sessions.events import (
     Conductor,
     IdToken,
@@ -33,6 +34,7 @@ FORMAT = 1
 SESSION_STARTED = "session_started"
 METER_SAMPLED = "meter_sampled"
 SESSION_ENDED = "session_ended"
+PROBLEM_REPORTED = "problem_reported"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
 
@@ -47,6 +49,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = SESSION_STARTED, _started(event)
     elif isinstance(event, MeterSampled):
         kind, body = METER_SAMPLED, _sampled(event)
+    elif isinstance(event, ProblemReported):
+        kind, body = PROBLEM_REPORTED, _reported(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -64,6 +68,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_sampled(data)
         if kind == SESSION_ENDED:
             return _read_ended(data)
+        if kind == PROBLEM_REPORTED:
+            return _read_reported(data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -174,6 +180,28 @@ def _read_ended(d: dict[str, Any]) -> SessionEnded:
         start_register_wh=int(d["start_register_wh"]),
         with_registers=bool(d["with_registers"]),
         id_token=_read_token(d["id_token"]),
+    )
+
+
+def _reported(e: ProblemReported) -> dict[str, Any]:
+    return {
+        "reference": e.reference,
+        "connector_id": e.connector_id,
+        "kind": e.kind.value,
+        "text": e.text,
+        "source": e.source,
+        "at_s": e.at_s,
+    }
+
+
+def _read_reported(d: dict[str, Any]) -> ProblemReported:
+    return ProblemReported(
+        reference=str(d["reference"]),
+        connector_id=str(d["connector_id"]),
+        kind=ProblemKind(d["kind"]),
+        text=str(d["text"]),
+        source=str(d["source"]),
+        at_s=float(d["at_s"]),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.sessions.events import (
     OutboxEvent,
     SessionEnded,
@@ -73,6 +74,8 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
 
 
 def kind_of(event: OutboxEvent) -> MessageKind:
+    if isinstance(event, ProblemReported):
+        return "other"  # never thinned
     if isinstance(event, SessionStarted):
         return "start"
     if isinstance(event, SessionEnded):

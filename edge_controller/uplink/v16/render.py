@@ -9,10 +9,12 @@ Members are written in a fixed order and optional ones left out, as the 1.6 sche
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.sessions.events import (
     Conductor,
     Location,
@@ -30,6 +32,10 @@ from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.topology import Topology
 
 START, SAMPLE, STOP = "StartTransaction", "MeterValues", "StopTransaction"
+DATA_TRANSFER = "DataTransfer"
+# A problem report travels as DataTransfer with this vendor id and message id (docs/web.md).
+PROBLEM_VENDOR_ID = "edge_controller"
+PROBLEM_MESSAGE_ID = "ProblemReport"
 
 CONTEXTS = {
     ReadingContext.BEGIN: "Transaction.Begin",
@@ -86,6 +92,8 @@ def request(
     event: OutboxEvent, remote_transaction_id: int | None, connection: Connection
 ) -> tuple[str, dict[str, Any]]:
     """(action, payload) of ``event``; raises ``NotSendable``."""
+    if isinstance(event, ProblemReported):
+        return DATA_TRANSFER, problem_report(event, connection)
     if isinstance(event, SessionStarted):
         return START, _start(event, connection)
     if event.session_local_id is not None and remote_transaction_id is None:
@@ -96,6 +104,23 @@ def request(
             payload["transactionId"] = remote_transaction_id
         return SAMPLE, payload
     return STOP, _stop(event, remote_transaction_id, connection)
+
+
+def problem_report(event: ProblemReported, connection: Connection) -> dict[str, Any]:
+    """A driver's problem report: ``data`` is a JSON object (text, as 1.6 wants it)."""
+    data = {
+        "reference": event.reference,
+        "connectorId": connection.connector(event.connector_id),
+        "kind": event.kind.value,
+        "text": event.text,
+        "source": event.source,
+        "timestamp": connection.time(event.at_s),
+    }
+    return {
+        "vendorId": PROBLEM_VENDOR_ID,
+        "messageId": PROBLEM_MESSAGE_ID,
+        "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    }
 
 
 def _start(event: SessionStarted, connection: Connection) -> dict[str, Any]:
