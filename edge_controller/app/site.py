@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -186,15 +185,16 @@ async def start_pricing(
     return pricing
 
 
-class TariffReload:
-    """Applies the tariffs of a config reloaded by SIGHUP, without a restart: sessions that
-    start from then on are priced by them; running ones keep the version they started with."""
+class PricingService:
+    """Keeps the running costs up to date, and applies the tariffs of a config reloaded by
+    SIGHUP without a restart: sessions that start from then on are priced by them; running
+    ones keep the version they started with."""
 
     def __init__(self, pricing: SessionPricing) -> None:
         self._pricing = pricing
 
     async def run(self) -> None:
-        await asyncio.Event().wait()  # all its work happens in reload()
+        await self._pricing.run()
 
     async def reload(self, settings: Settings) -> None:
         await self._pricing.apply_config(config_tariffs(settings))
@@ -264,7 +264,7 @@ async def build_site(
             views.current,
             daemon_scanner(hw.buses, dict(settings.buses)),
         ),
-        TariffReload(pricing),
+        PricingService(pricing),
         StorageHousekeeping(
             outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400
         ),

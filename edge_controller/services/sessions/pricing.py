@@ -10,6 +10,7 @@ final cost is priced from the readings as stored, in the stop's own transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -77,6 +78,8 @@ class SessionPricing:
         self._assigned: dict[str, tuple[Tariff, Assignment]] = {}
         self._known: dict[tuple[str, int], Tariff] = {}  # every version a session may use
         self._running: dict[str, _Running] = {}
+        self._dirty: set[str] = set()  # connectors with readings the running cost lacks
+        self._changed = asyncio.Event()
         self._central: dict[str, tuple[int, CentralCost]] = {}  # connector -> (session, cost)
         self._user_prices: dict[str, str] = {}  # id tag (upper case) -> the CSMS's price text
 
@@ -174,7 +177,7 @@ class SessionPricing:
         if shown is not None and shown[0] != record.local_id:
             del self._central[record.connector_id]  # the last session's cost was shown enough
         self._running[record.connector_id] = _Running(record, tariff, kept)
-        self._reprice(record.connector_id)
+        self._mark(record.connector_id)
 
     # --- what a CSMS calculates (shown as sent) ------------------------------------------------
     def central_cost(self, connector_id: str, local_id: int, found: CentralCost) -> None:
@@ -203,7 +206,7 @@ class SessionPricing:
         if running is None or running.record.local_id != local_id:
             return
         running.readings.append(at)
-        self._reprice(connector_id)
+        self._mark(connector_id)
 
     def end(self, connector_id: str) -> None:
         self._running.pop(connector_id, None)
@@ -231,12 +234,42 @@ class SessionPricing:
     def _tariff_of(self, ref: TariffRef) -> Tariff | None:
         return self._known.get((ref.tariff_id, ref.version))
 
-    def _reprice(self, connector_id: str) -> None:
-        running = self._running[connector_id]
-        record = running.record
-        last_s = max(r.at_s for r in running.readings)
-        try:
-            line = recorded_timeline(record.start_at_s, last_s, running.readings)
-            running.shown = cost(running.tariff, line, self.zone)
-        except (TariffError, TimelineError, ValueError, ArithmeticError) as exc:
-            log.error("running cost not priced", local_id=record.local_id, error=str(exc))
+    def _mark(self, connector_id: str) -> None:
+        self._dirty.add(connector_id)
+        self._changed.set()
+
+    async def refresh(self) -> None:
+        """Bring every running cost up to its latest reading. A long session's cost takes
+        tens of milliseconds: it is computed in a worker thread, so the control loop keeps its
+        turn (the interpreter switches threads every few milliseconds)."""
+        self._changed.clear()
+        dirty, self._dirty = self._dirty, set()
+        for connector_id in sorted(dirty):
+            running = self._running.get(connector_id)
+            if running is None:
+                continue
+            readings = tuple(running.readings)
+            try:
+                found = await asyncio.to_thread(
+                    _running_cost, running.tariff, running.record, readings, self.zone
+                )
+            except (TariffError, TimelineError, ValueError, ArithmeticError) as exc:
+                log.error("running cost not priced", local_id=running.record.local_id,
+                          error=str(exc))  # fmt: skip
+                continue
+            if self._running.get(connector_id) is running:  # still the same session
+                running.shown = found
+
+    async def run(self, coalesce_s: float = 1.0) -> None:
+        """Refresh the running costs as readings arrive (at most once per ``coalesce_s``)."""
+        while True:
+            await self._changed.wait()
+            await self.refresh()
+            await asyncio.sleep(coalesce_s)
+
+
+def _running_cost(
+    tariff: Tariff, record: SessionRecord, readings: tuple[Reading, ...], zone: tzinfo
+) -> CostBreakdown:
+    last_s = max(r.at_s for r in readings)
+    return cost(tariff, recorded_timeline(record.start_at_s, last_s, readings), zone)

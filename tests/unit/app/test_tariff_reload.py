@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge_controller.app.daemon import Daemon
-from edge_controller.app.site import TariffReload, config_tariffs
+from edge_controller.app.site import PricingService, config_tariffs
 from edge_controller.config.load import load_settings
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
@@ -30,7 +30,7 @@ async def test_sighup_applies_new_prices_live(tmp_path: Path) -> None:
     try:
         pricing = SessionPricing(TariffStore(db), ZoneInfo("Europe/Berlin"))
         await pricing.apply_config(config_tariffs(settings))
-        daemon = Daemon(settings, path, Notifier(""), [TariffReload(pricing)])
+        daemon = Daemon(settings, path, Notifier(""), [PricingService(pricing)])
         path.write_text(CONFIG.format(state=tmp_path, price="0.45"), encoding="utf-8")
         needs_restart = await daemon.reload()
         assert needs_restart == []  # the tariff is applied, not waiting for a restart

@@ -72,11 +72,13 @@ async def test_session_records_its_tariff_and_is_priced_from_its_register(tmp_pa
     (record,) = await rig.store.open_sessions()
     assert record.tariff == TariffRef("std", 1, "config")
     await minutes(rig, 5, wh_each=1000)  # 5 kWh in 5 minutes
+    await pricing.refresh()  # as the pricing service does when readings arrive
     running = pricing.running("cp1:1")
     assert running is not None
     assert running.total_excl_tax.amount == Decimal("2.00")  # 5 kWh at 0.40
     assert running == await recorded_cost(rig, record, rig.clock.now_s)
     await minutes(rig, 30)  # full: 30 minutes idle, the first 10 free
+    await pricing.refresh()  # as the pricing service does when readings arrive
     running = pricing.running("cp1:1")
     assert running is not None and running == await recorded_cost(rig, record, rig.clock.now_s)
     await rig.manager.on_charger_status("cp1:1", status(CpState.A))
@@ -124,6 +126,7 @@ async def test_power_loss_is_priced_to_the_last_register_and_flagged(tmp_path: P
     rig, pricing = await priced_rig(path, clock)
     rig.meters["cp1:1"].energy_wh = meters_after
     (record,) = await rig.manager.recover()
+    await pricing.refresh()  # as the pricing service does when readings arrive
     running = pricing.running("cp1:1")
     assert running is not None and running.total_excl_tax.amount == Decimal("2.40")
     await rig.manager.on_charger_status("cp1:1", status(CpState.A))
