@@ -22,7 +22,7 @@ CONNECTORS = [f"wb{i}:1" for i in range(1, 5)]
 
 
 class _Sink:
-    async def submit(self, command: Command) -> CommandResult:
+    async def decide(self, command: Command) -> CommandResult:
         return CommandResult.success()
 
 

@@ -46,6 +46,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.outbox.rows import append_in
 from edge_controller.uplink.ocpp_compat import call
+from edge_controller.uplink.ports import SitePorts
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 
@@ -118,10 +119,8 @@ async def _measure(total: int, workdir: Path, delay_s: float) -> dict[str, Any]:
         uplink = OcppUplink(
             _settings(port),
             Topology("site", "bench", {"c": 1}),
+            SitePorts(_Idle(), _Idle(), outbox),
             state_dir=workdir,
-            commands=_Idle(),
-            status=_Idle(),
-            outbox=outbox,
         )
         async with asyncio.TaskGroup() as tasks:
             runner = tasks.create_task(uplink.run())

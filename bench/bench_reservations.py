@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from edge_controller.app.views import SiteViews
+from edge_controller.app.views import ConnectorViews
 from edge_controller.domain.commands import Reserve
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
@@ -76,7 +76,7 @@ async def _views(reserved: int) -> list[float]:
             manager = await _manager(db, VIEW_CONNECTORS)
             for n in range(reserved):
                 await manager.on_reservation(Reserve(f"cp{n}:1", n + 1, TAG, time.time() + 600))
-            views = SiteViews(cast(Any, None), manager)
+            views = ConnectorViews(cast(Any, None), manager)
             raw = SiteView("site", None, 32.0, None, None, tuple(
                 ConnectorView(f"cp{n}:1", Availability.AVAILABLE, 16.0, "")
                 for n in range(VIEW_CONNECTORS)
@@ -84,7 +84,7 @@ async def _views(reserved: int) -> list[float]:
             samples = []
             for _ in range(VIEW_ROUNDS):
                 started = time.perf_counter()
-                views.compose(raw)
+                views.join(raw)
                 samples.append(time.perf_counter() - started)
             return samples
         finally:

@@ -1,21 +1,25 @@
-"""Builds every service of a site from its settings (the composition root's main part)."""
+"""Builds every service of a site from its settings: the composition root's main part.
+
+``build_site`` makes the channels first, then each service with everything it uses; nothing is
+attached or looked up later. The three main ways through the code start here (see
+``docs/architecture.md``)."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
-from edge_controller.app.commands import CommandRouter
+from edge_controller.app.commands import CommandPort
+from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
 from edge_controller.app.problems import UplinkRoute
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.telemetry import MqttFeed
-from edge_controller.app.uplink import UplinkLink, build_uplink, uplink_topology
-from edge_controller.app.views import SiteViews
+from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_channels
+from edge_controller.app.views import ConnectorViews, SiteViews
 from edge_controller.config.settings import Settings
 from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
 from edge_controller.domain.sessions.authorization import AuthPolicy
@@ -30,8 +34,8 @@ from edge_controller.services.control.site_controller import (
 )
 from edge_controller.services.control.status_relay import StatusRelay
 from edge_controller.services.housekeeping import StorageHousekeeping
-from edge_controller.services.readers import ReaderRoute, ReaderService
-from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.readers import PendingTaps, ReaderRoute, ReaderService
+from edge_controller.services.sessions.manager import SessionChannels, SessionManager
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import EnergySource
 from edge_controller.services.sessions.sampling import Sampling
@@ -139,7 +143,7 @@ def energy_sources(hw: Hardware) -> dict[str, EnergySource]:
 
 
 def build_readers(
-    settings: Settings, sessions: SessionManager
+    settings: Settings, taps: PendingTaps, sessions: SessionManager
 ) -> tuple[ReaderService, Callable[[], Sequence[DeviceView]]]:
     """The PC/SC readers and the service that routes their taps into sessions."""
     from edge_controller.drivers.pcsc.config import ReaderConfig
@@ -151,14 +155,9 @@ def build_readers(
     ]
     pcsc = PcscTokenReader(configs)
     feedback = {rid: f for rid in settings.readers if (f := pcsc.feedback(rid)) is not None}
-    routes = {
-        rid: ReaderRoute(tuple(r.connectors), r.plug_timeout_s)
-        for rid, r in settings.readers.items()
-    }
     service = ReaderService(
-        [pcsc], routes, sessions.on_token, activity=sessions.activity, feedback=feedback
+        [pcsc], taps, sessions.on_token, activity=sessions.activity, feedback=feedback
     )
-    sessions.use_plug_claims(service.claim_for_plug, routes)
     return service, pcsc.devices
 
 
@@ -200,33 +199,23 @@ class PricingService:
         await self._pricing.apply_config(config_tariffs(settings))
 
 
-@dataclass
-class Core:
-    """The site's central services, which the optional ones attach to."""
+def reader_taps(settings: Settings) -> PendingTaps | None:
+    """The channel between shared readers and the session side; None without readers."""
+    if not settings.readers:
+        return None
+    routes = {
+        rid: ReaderRoute(tuple(r.connectors), r.plug_timeout_s)
+        for rid, r in settings.readers.items()
+    }
+    return PendingTaps(routes)
 
-    controller: SiteController
-    sessions: SessionManager
-    views: SiteViews
-    outbox: Outbox
-    db: Database
 
-
-async def build_site(
-    settings: Settings, notifier: Notifier, stack: contextlib.AsyncExitStack
-) -> list[Any]:
-    """Every service of the site, ready for the TaskGroup (order matters only for shutdown)."""
-    db = await Database.open(settings.database_path)  # creates the state directory
-    stack.push_async_callback(db.close)
-    guard = StorageGuard(db)
-    hw = await open_hardware(settings, stack)
+def build_controller(
+    settings: Settings, hw: Hardware, notifier: Notifier, relay: StatusRelay
+) -> SiteController:
+    """The control loop on the devices; charger statuses go out on the status relay."""
     site, policy = balancing_site(settings)
-    relay_target: list[SessionManager] = []
-
-    async def to_sessions(cid: str, status: Any) -> None:
-        await relay_target[0].on_charger_status(cid, status)
-
-    relay = StatusRelay(to_sessions)
-    controller = SiteController(
+    return SiteController(
         settings.site.id,
         site,
         connector_setups(settings, hw),
@@ -236,57 +225,89 @@ async def build_site(
         tick_callback=notifier.ping_watchdog,
         on_status=relay.push,
     )
-    outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
-    link = UplinkLink()
-    topology = uplink_topology(settings) if settings.ocpp.enabled else None
-    sessions = build_session_manager(
-        db,
-        list(hw.chargers),
-        controller,
-        energy_sources(hw),
-        authorizer=link if topology is not None else None,
-        route=topology.route if topology is not None else None,
-        on_queued=link.notify_outbox,
-        options=session_options(settings),
+
+
+def session_channels(
+    relay: StatusRelay, taps: PendingTaps | None, uplink: UplinkChannels | None
+) -> SessionChannels:
+    return SessionChannels(
+        statuses=relay,
+        taps=taps,
+        csms=uplink.authorization if uplink is not None else None,
+        outbox_wakeup=uplink.outbox_wakeup.set if uplink is not None else None,
     )
-    relay_target.append(sessions)
+
+
+def build_faces(
+    settings: Settings, site: SiteServices, uplink: UplinkChannels | None, hw: Hardware
+) -> list[Any]:
+    """The optional faces on the site's services: the OCPP uplink, MQTT and the web."""
+    services: list[Any] = []
+    if uplink is not None:
+        services += build_uplink(settings, uplink, site)
+    mqtt = None
+    if settings.mqtt.enabled:
+        from edge_controller.telemetry import MqttService
+
+        mqtt = MqttService.from_settings(settings, site.commands)
+        services += [mqtt, MqttFeed(mqtt, site.views, site.controller, site.sessions)]
+    if settings.web.enabled:
+        from edge_controller.app.web import build_web
+
+        route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
+        services.append(build_web(settings, site, list(hw.chargers), mqtt, route))
+    return services
+
+
+async def build_site(
+    settings: Settings, notifier: Notifier, stack: contextlib.AsyncExitStack
+) -> list[Any]:
+    """Every service of the site, ready for the TaskGroup (order matters only for shutdown).
+
+    The channels come first (status relay, reader taps, the uplink's outbox wake-up, Authorize
+    requests and status); then the services on them, each given everything it uses when it
+    is made; the command port once its two owners exist, before any entry point."""
+    relay, taps, uplink = StatusRelay(), reader_taps(settings), uplink_channels(settings)
+    db = await Database.open(settings.database_path)  # creates the state directory
+    stack.push_async_callback(db.close)
+    guard = StorageGuard(db)
+    hw = await open_hardware(settings, stack)
+    controller = build_controller(settings, hw, notifier, relay)
+    sessions = build_session_manager(
+        db, list(hw.chargers), controller, energy_sources(hw),
+        channels=session_channels(relay, taps, uplink),
+        route=uplink.topology.route if uplink is not None else None,
+        options=session_options(settings),
+    )  # fmt: skip
     pricing = await start_pricing(settings, db, sessions)
     await sessions.recover()
-    views = SiteViews(controller, sessions, hw.device_views)
-    views.set_pricing(pricing)
-    views.set_storage_alarm(lambda: guard.alarm)
-    services: list[Any] = [
-        sessions,  # shut down first: closes sessions with their final meter values
-        controller,  # then every charger to its safe current
-        relay,
+    # Shut down first: the sessions (closed with their final meter values), then every charger
+    # to its safe current.
+    services: list[Any] = [sessions, controller]
+    devices = list(hw.device_views)
+    if taps is not None:
+        readers, reader_devices = build_readers(settings, taps, sessions)
+        services.append(readers)
+        devices.append(reader_devices)
+    connectors = ConnectorViews(controller, sessions)
+    views = SiteViews(
+        controller, connectors, devices,
+        uplink=uplink.status.state if uplink is not None else lambda: (False, 0),
+        storage_alarm=lambda: guard.alarm,
+    )  # fmt: skip
+    outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
+    commands = CommandPort(controller, sessions)
+    retention_s = settings.storage.outbox_retention_days * 86400
+    services += [
+        commands,
         StatusServer(
             settings.storage.state_dir / STATUS_SOCKET,
             views.current,
             daemon_scanner(hw.buses, dict(settings.buses)),
         ),
         PricingService(pricing),
-        StorageHousekeeping(
-            outbox, AuthStore(db), retention_s=settings.storage.outbox_retention_days * 86400
-        ),
+        StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]
-    if settings.readers:
-        readers = build_readers(settings, sessions)
-        services.append(readers[0])
-        views.add_devices(readers[1])
-    if topology is not None:
-        core = Core(controller, sessions, views, outbox, db)
-        services += build_uplink(settings, topology, link, core)
-    mqtt = None
-    if settings.mqtt.enabled:
-        from edge_controller.telemetry import MqttService
-
-        mqtt = MqttService.from_settings(settings, CommandRouter(controller, sessions))
-        services += [mqtt, MqttFeed(mqtt, views, controller, sessions)]
-    if settings.web.enabled:
-        from edge_controller.app.web import build_web
-
-        core = Core(controller, sessions, views, outbox, db)
-        uplink = UplinkRoute(topology.route, link.notify_outbox) if topology is not None else None
-        services.append(build_web(settings, core, list(hw.chargers), mqtt, uplink))
-    return services
+    site = SiteServices(controller, sessions, connectors, views, commands, outbox, db)
+    return services + build_faces(settings, site, uplink, hw)

@@ -1,5 +1,6 @@
-"""The OCPP uplink in the site: how it is built and the adapters between its small Protocols
-and the site's services."""
+"""The OCPP uplink in the site: its channel for the status views (``UplinkStatus``), the
+adapters between its small Protocols and the site's services, and how it is built
+(``build_uplink``)."""
 
 from __future__ import annotations
 
@@ -8,72 +9,32 @@ import dataclasses
 import json
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.api.codec import site_to_json
-from edge_controller.app.commands import CommandRouter
+from edge_controller.app.core import SiteServices
 from edge_controller.app.views import SiteViews
 from edge_controller.config.settings import Settings
-from edge_controller.domain.commands import Command, CommandResult
-from edge_controller.domain.model import Limit
+from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.pricing.central import CentralCost
-from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
-from edge_controller.domain.snapshot import ConnectorView
-from edge_controller.log import get_logger
+from edge_controller.services.control.csms_limits import CsmsLimits
 from edge_controller.services.control.site_controller import SiteController
-from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import EventToQueue, SessionStore
-from edge_controller.uplink.ports import MeterSample, SessionSample
+from edge_controller.uplink.authorization import CsmsAuthorization
+from edge_controller.uplink.ports import MeterSample, SessionSample, SitePorts, Station
 from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.wakeup import OutboxWakeup
 
 if TYPE_CHECKING:
-    from edge_controller.app.site import Core
+    from edge_controller.uplink.service import OcppUplink
 
-log = get_logger("uplink.adapters")
-
-
-class UplinkCommands:
-    """The uplink's non-blocking command sink: a bounded queue worked off by its own task.
-    Overflow policy: a full queue refuses the command (the CSMS gets Rejected)."""
-
-    def __init__(self, router: CommandRouter, maxsize: int = 64) -> None:
-        self._router = router
-        self._queue: asyncio.Queue[Command] = asyncio.Queue(maxsize)
-
-    def submit(self, command: Command) -> bool:
-        try:
-            self._queue.put_nowait(command)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    async def decide(self, command: Command) -> CommandResult:
-        result = await self._router.submit(command)
-        if not result.ok:
-            log.info("csms command refused", command=type(command).__name__, error=result.error)
-        return result
-
-    async def run(self) -> None:
-        while True:
-            command = await self._queue.get()
-            result = await self._router.submit(command)
-            if not result.ok:
-                log.warning("csms command not applied", command=repr(command), error=result.error)
-
-
-class ConnectorViews:
-    def __init__(self, views: SiteViews) -> None:
-        self._views = views
-
-    def connectors(self) -> tuple[ConnectorView, ...]:
-        return self._views.current().connectors
-
-    def reservation_ids(self) -> frozenset[int]:
-        return self._views.reservation_ids()
+WATCH_S = 0.25  # how often the views' online flag follows the uplink
+BACKLOG_EVERY = 4  # the backlog (a disk read) every fourth look: once a second
 
 
 class ConnectorMeters:
@@ -143,55 +104,6 @@ class CentralPriceSink:
         return await self._pricing.assign_site(tariff, DEFAULT_PRICE_SOURCE)
 
 
-class CsmsLimits:
-    """Charging-profile limits become external limits of the balancer, never setpoints.
-
-    A total for a site-wide identity caps the grid connection; a total for one charger's
-    identity is shared equally by its connectors (safe: the sum never exceeds it)."""
-
-    def __init__(self, controller: SiteController, topology: Topology, site_wide: bool) -> None:
-        self._controller, self._topology, self._site_wide = controller, topology, site_wide
-
-    def set_external_limits(
-        self, scope: str, connectors: Mapping[str, Limit], total: Limit | None
-    ) -> None:
-        ids = self._topology.connectors(scope)
-        for cid in ids:
-            limits = [connectors[cid]] if cid in connectors else []
-            if total is not None and not self._site_wide:
-                limits.append(Limit(total.current_a / len(ids), f"{total.source} (shared)"))
-            self._controller.set_external_limits(cid, limits)
-        if self._site_wide:
-            self._controller.set_site_cap(total)
-
-
-class TransactionConfirmations:
-    """StartTransaction answers reach the session side (StopTransactionOnInvalidId)."""
-
-    def __init__(self, sessions: SessionManager, connector_ids: list[str]) -> None:
-        self._sessions, self._ids = sessions, connector_ids
-        self._queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(256)
-
-    def transaction_confirmed(
-        self, session_local_id: int, transaction_id: int, id_tag_status: str
-    ) -> None:
-        if id_tag_status == AuthStatus.ACCEPTED.value:
-            return
-        try:
-            self._queue.put_nowait((session_local_id, id_tag_status))
-        except asyncio.QueueFull:
-            log.error("too many rejected transactions pending", transaction_id=transaction_id)
-
-    async def run(self) -> None:
-        while True:
-            local_id, status = await self._queue.get()
-            for cid in self._ids:
-                record = self._sessions.open_session(cid)
-                if record is not None and record.local_id == local_id:
-                    entry = AuthEntry(record.id_tag, AuthStatus(status))
-                    await self._sessions.on_remote_auth_result(record.id_tag, entry)
-
-
 class Diagnostics:
     """The GetDiagnostics bundle: config without secrets, live status, storage figures."""
 
@@ -215,38 +127,35 @@ class Diagnostics:
         }
 
 
-class UplinkLink:
-    """Late binding to the uplink (it is built after the sessions that use it) and a cached
-    view of its state for the status surfaces."""
+class UplinkStatus:
+    """The uplink's state for the status views (online, outbox backlog): a channel made
+    before both, written by ``watch`` once the uplink exists. The backlog is a disk read,
+    kept off the control path and the views."""
 
     def __init__(self) -> None:
-        self._uplink: Any = None
-        self._outbox: Outbox | None = None
-        self._backlog = 0
-
-    def attach(self, uplink: Any, outbox: Outbox) -> None:
-        self._uplink, self._outbox = uplink, outbox
-
-    async def authorize(self, id_tag: str) -> AuthResult | None:
-        if self._uplink is None:
-            return None
-        result: AuthResult | None = await self._uplink.authorize(id_tag)
-        return result
-
-    def notify_outbox(self) -> None:
-        if self._uplink is not None:
-            self._uplink.notify_outbox()
+        self.online, self.backlog = False, 0
 
     def state(self) -> tuple[bool, int]:
-        online = bool(self._uplink is not None and self._uplink.online)
-        return online, self._backlog
+        return self.online, self.backlog
+
+    async def watch(self, uplink: OcppUplink, outbox: Outbox) -> None:
+        while True:
+            self.backlog = await outbox.backlog()
+            for _ in range(BACKLOG_EVERY):
+                self.online = uplink.online
+                await asyncio.sleep(WATCH_S)
+
+
+@dataclass(frozen=True)
+class UplinkWatch:
+    """Runs ``UplinkStatus.watch`` as a service of the daemon."""
+
+    status: UplinkStatus
+    uplink: OcppUplink
+    outbox: Outbox
 
     async def run(self) -> None:
-        """Refresh the backlog figure for the views (a disk read, kept off the control path)."""
-        while True:
-            if self._outbox is not None:
-                self._backlog = await self._outbox.backlog()
-            await asyncio.sleep(1.0)
+        await self.status.watch(self.uplink, self.outbox)
 
 
 def uplink_topology(settings: Settings) -> Topology:
@@ -257,40 +166,57 @@ def uplink_topology(settings: Settings) -> Topology:
     )
 
 
-def build_uplink(settings: Settings, topology: Topology, link: UplinkLink, core: Core) -> list[Any]:
-    """The OCPP uplink and the adapters that connect it to the site."""
-    controller, sessions, views, outbox = core.controller, core.sessions, core.views, core.outbox
-    from edge_controller.domain.limit_schedule import Electrical
-    from edge_controller.uplink.service import OcppUplink
-
-    commands = UplinkCommands(CommandRouter(controller, sessions))
-    pricing = sessions.recorder.pricing
-    confirmations = TransactionConfirmations(
-        sessions, [cid for identity in topology.identities for cid in topology.connectors(identity)]
-    )
-    uplink = OcppUplink(
-        settings.ocpp,
-        topology,
-        state_dir=settings.storage.state_dir,
-        commands=commands,
-        status=ConnectorViews(views),
-        outbox=outbox,
-        meters=ConnectorMeters(controller),
-        samples=SessionSampleRecorder(sessions.recorder),
-        limits=CsmsLimits(controller, topology, settings.ocpp.topology == "site"),
+def station(settings: Settings) -> Station:
+    return Station(
         electrical=Electrical(settings.site.nominal_voltage_v, settings.site.phases),
         max_current_a=settings.site.grid_limit_a,
-        auth_lists=AuthStore(core.db),
-        diagnostics=Diagnostics(settings, views, outbox),
-        transactions=confirmations,
         connection_timeout_s=settings.storage.sessions.plug_timeout_s,
-        prices=None if pricing is None else CentralPriceSink(sessions.recorder.store, pricing),
         phase_rotations={
             f"{charger_id}:{n}": charger.phase_rotation
             for charger_id, charger in settings.chargers.items()
             for n in range(1, charger.connectors + 1)
         },
     )
-    link.attach(uplink, outbox)
-    views.set_uplink(link.state)
-    return [uplink, commands, confirmations, link]
+
+
+@dataclass(frozen=True)
+class UplinkChannels:
+    """The uplink's channels, made before the session side and the views that use them."""
+
+    outbox_wakeup: OutboxWakeup
+    authorization: CsmsAuthorization
+    status: UplinkStatus
+    topology: Topology
+
+
+def uplink_channels(settings: Settings) -> UplinkChannels | None:
+    """None on a site without OCPP."""
+    if not settings.ocpp.enabled:
+        return None
+    topology = uplink_topology(settings)
+    return UplinkChannels(OutboxWakeup(), CsmsAuthorization(), UplinkStatus(), topology)
+
+
+def build_uplink(settings: Settings, channels: UplinkChannels, site: SiteServices) -> list[object]:
+    """The OCPP uplink on its channels and the site's ports, and its status watch."""
+    from edge_controller.uplink.service import OcppUplink
+
+    controller, topology = site.controller, channels.topology
+    pricing = site.sessions.recorder.pricing
+    ports = SitePorts(
+        commands=site.commands,
+        status=site.connectors,
+        outbox=site.outbox,
+        outbox_wakeup=channels.outbox_wakeup,
+        authorization=channels.authorization,
+        transactions=site.sessions,
+        meters=ConnectorMeters(controller),
+        samples=SessionSampleRecorder(site.sessions.recorder),
+        limits=CsmsLimits(controller, topology.connectors, settings.ocpp.topology == "site"),
+        auth_lists=AuthStore(site.db),
+        diagnostics=Diagnostics(settings, site.views, site.outbox),
+        prices=None if pricing is None else CentralPriceSink(site.sessions.recorder.store, pricing),
+    )
+    state_dir = settings.storage.state_dir
+    uplink = OcppUplink(settings.ocpp, topology, ports, station(settings), state_dir=state_dir)
+    return [uplink, UplinkWatch(channels.status, uplink, site.outbox)]

@@ -1,57 +1,57 @@
-"""The whole site's status view, joined from the control loop, sessions, uplink and devices."""
+"""The status views: each connector as the control loop and the session side see it together
+(``ConnectorViews``, what the uplink reports), and the whole site's view with the uplink and
+device health added (``SiteViews``, what MQTT, ``status`` and GetDiagnostics show)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from edge_controller.domain.pricing.codec import ad_hoc_json, running_cost_json
-from edge_controller.domain.sessions import connector_status
-from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
+from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.manager import SessionManager
-from edge_controller.services.sessions.pricing import SessionPricing
-from edge_controller.storage.sessions_store import SessionRecord
 
-NOTED = (Availability.AVAILABLE, Availability.PREPARING)  # where a given-up start is explained
+UplinkState = Callable[[], tuple[bool, int]]  # (online, outbox backlog)
+
+
+class ConnectorViews:
+    """Each connector: the control loop's view joined with the session side's
+    (``SessionManager.connector_view``), and the live reservations."""
+
+    def __init__(self, site: SiteController, sessions: SessionManager) -> None:
+        self._site, self._sessions = site, sessions
+
+    def join(self, view: SiteView) -> tuple[ConnectorView, ...]:
+        return tuple(self._sessions.connector_view(c) for c in view.connectors)
+
+    def connectors(self) -> tuple[ConnectorView, ...]:
+        return self.join(self._site.snapshot())
+
+    def reservation_ids(self) -> frozenset[int]:
+        return self._sessions.reservation_ids()
 
 
 class SiteViews:
-    """The whole site's status view: the control loop's snapshot plus sessions, the uplink and
-    device health from the buses and readers."""
+    """The whole site's status view: the control loop's snapshot joined with the session side,
+    plus the uplink's state and the health of the buses, readers and storage."""
 
     def __init__(
         self,
         site: SiteController,
-        sessions: SessionManager,
+        connectors: ConnectorViews,
         devices: Sequence[Callable[[], Sequence[DeviceView]]] = (),
-        uplink: Callable[[], tuple[bool, int]] = lambda: (False, 0),
+        uplink: UplinkState = lambda: (False, 0),
+        storage_alarm: Callable[[], str | None] = lambda: None,
     ) -> None:
-        self._site, self._sessions = site, sessions
-        self._devices, self._uplink = list(devices), uplink
-        self._storage_alarm: Callable[[], str | None] = lambda: None
-        self._pricing: SessionPricing | None = None
-
-    def set_pricing(self, pricing: SessionPricing) -> None:
-        self._pricing = pricing
-
-    def add_devices(self, source: Callable[[], Sequence[DeviceView]]) -> None:
-        self._devices.append(source)
-
-    def set_uplink(self, source: Callable[[], tuple[bool, int]]) -> None:
-        self._uplink = source
-
-    def set_storage_alarm(self, source: Callable[[], str | None]) -> None:
-        self._storage_alarm = source
+        self._site, self._connectors, self._devices = site, connectors, tuple(devices)
+        self._uplink, self._storage_alarm = uplink, storage_alarm
 
     def compose(self, view: SiteView) -> SiteView:
-        connectors = tuple(self._connector(c) for c in view.connectors)
         online, backlog = self._uplink()
         extra = tuple(d for source in self._devices for d in source())
         return dataclasses.replace(
             view,
-            connectors=connectors,
+            connectors=self._connectors.join(view),
             devices=view.devices + extra,
             uplink_online=online,
             outbox_backlog=backlog,
@@ -64,44 +64,3 @@ class SiteViews:
     async def next_view(self) -> SiteView:
         """The next control-loop snapshot, joined like ``current``."""
         return self.compose(await self._site.next_snapshot())
-
-    def _connector(self, connector: ConnectorView) -> ConnectorView:
-        """The control loop's view of one connector joined with the session side's: its
-        status (``domain.connector_status.shown``), session, reservation and plug wait."""
-        cid, sessions = connector.connector_id, self._sessions
-        try:
-            phase = sessions.phase(cid)
-        except KeyError:
-            return connector  # a connector the session side does not run
-        record = sessions.open_session(cid)
-        held = sessions.reserved(cid) if record is None else None
-        shown = connector_status.shown(connector.availability, phase, held is not None)
-        wait = sessions.plug_wait(cid)
-        return dataclasses.replace(
-            connector,
-            availability=shown,
-            reservation_id=connector.reservation_id if held is None else held.reservation_id,
-            session_id=connector.session_id if record is None else str(record.local_id),
-            id_tag=connector.id_tag if record is None else record.id_tag,
-            session_started_s=None if record is None else record.start_at_s,
-            plug_wait_token=None if wait is None else wait.token,
-            plug_wait_until_s=None if wait is None else wait.until_s,
-            status_info=sessions.note(cid) if shown in NOTED else None,
-            **self._prices(cid, record),
-        )
-
-    def _prices(self, cid: str, record: SessionRecord | None) -> dict[str, Any]:
-        """The price before a start, the running session's cost so far, and what the CSMS
-        calculated."""
-        if self._pricing is None:
-            return {}
-        offer = self._pricing.ad_hoc(cid)
-        running = self._pricing.running(cid) if record is not None else None
-        return {
-            "price": None if offer is None else ad_hoc_json(offer),
-            "running_cost": None if running is None else running_cost_json(running),
-            "csms_cost": self._pricing.central(cid, None if record is None else record.id_tag),
-        }
-
-    def reservation_ids(self) -> frozenset[int]:
-        return self._sessions.reservation_ids()

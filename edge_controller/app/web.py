@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edge_controller.app.commands import CommandRouter
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
 from edge_controller.domain.sessions.tokens import masked
@@ -14,7 +13,7 @@ from edge_controller.telemetry import MqttService
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
 
 if TYPE_CHECKING:
-    from edge_controller.app.site import Core
+    from edge_controller.app.core import SiteServices
 
 
 class SessionHistory:
@@ -72,13 +71,12 @@ def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[
 
 def build_web(
     settings: Settings,
-    core: Core,
+    site: SiteServices,
     connector_ids: list[str],
     mqtt: MqttService | None,
     uplink: UplinkRoute | None,
 ) -> WebServer:
-    views, db = core.views, core.db
-    commands = CommandRouter(core.controller, core.sessions)
+    views, db, commands = site.views, site.db, site.commands
     setup = DisplaySetup(
         settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
     )

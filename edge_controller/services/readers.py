@@ -1,9 +1,10 @@
 """Runs the token readers and hands each tap, routed to a connector, to the session layer.
 
 ``on_token(token, connector_id)`` is awaited once per tap. ``connector_id`` is None when a
-shared reader was tapped and no connector is waiting yet: authorise the token now, then call
-``claim_for_plug(connector_id)`` when an EV is plugged in to learn whether a pending tap
-belongs to it (see ``domain.tap_routing``). The ``AuthDecision`` it returns drives the reader's
+shared reader was tapped and no connector is waiting yet: the tap is kept in ``PendingTaps`` (a
+channel the session side shares, made before both), whose ``claim_for_plug(connector_id)`` the
+session side calls when an EV is plugged in to learn whether a pending tap belongs to it (see
+``domain.tap_routing``). The ``AuthDecision`` it returns drives the reader's
 buzzer/LED where the reader has one. Taps queue in the reader driver while ``on_token`` runs
 (bounded there, oldest dropped).
 """
@@ -41,34 +42,24 @@ class ReaderRoute:
     plug_timeout_s: float = 60.0
 
 
-class ReaderService:
+class PendingTaps:
+    """Shared-reader taps waiting for a plug-in, and each reader's route: the channel between
+    the readers (which add taps) and the session side (which claims one on a plug-in)."""
+
     def __init__(
-        self,
-        readers: Sequence[TokenReader],
-        routes: Mapping[str, ReaderRoute],
-        on_token: OnToken,
-        *,
-        activity: Callable[[], ConnectorActivity] | None = None,
-        feedback: Mapping[str, ReaderFeedback] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        self, routes: Mapping[str, ReaderRoute], clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._readers = list(readers)
-        self._routes = dict(routes)
-        self._on_token = on_token
-        self._activity = activity or (lambda: NO_ACTIVITY)
-        self._feedback = dict(feedback or {})
-        self._clock = clock
+        self.routes: Mapping[str, ReaderRoute] = dict(routes)
+        self.clock = clock
         self._pending: tuple[PendingTap, ...] = ()
         self._log = get_logger("readers")
 
-    async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            for reader in self._readers:
-                group.create_task(self._consume(reader))
+    def add(self, tap: PendingTap) -> None:
+        self._pending = add_pending(self._pending, tap, self.clock())
 
     def claim_for_plug(self, connector_id: str) -> Token | None:
         """The pending shared-reader tap that a plug-in at ``connector_id`` claims, if any."""
-        claimed, self._pending = claim_for_plug(self._pending, connector_id, self._clock())
+        claimed, self._pending = claim_for_plug(self._pending, connector_id, self.clock())
         if claimed is not None:
             self._log.info(
                 "tap claimed by plug-in", connector_id=connector_id, reader_id=claimed.reader_id
@@ -77,17 +68,41 @@ class ReaderService:
 
     def pending(self) -> tuple[PendingTap, ...]:
         """Taps of shared readers still waiting for a plug-in."""
-        self._pending = drop_expired(self._pending, self._clock())
+        self._pending = drop_expired(self._pending, self.clock())
         return self._pending
+
+
+class ReaderService:
+    def __init__(
+        self,
+        readers: Sequence[TokenReader],
+        taps: PendingTaps,
+        on_token: OnToken,
+        *,
+        activity: Callable[[], ConnectorActivity] | None = None,
+        feedback: Mapping[str, ReaderFeedback] | None = None,
+    ) -> None:
+        """``taps``: where shared-reader taps wait for a plug-in, with each reader's route."""
+        self._readers = list(readers)
+        self._taps = taps
+        self._on_token = on_token
+        self._activity = activity or (lambda: NO_ACTIVITY)
+        self._feedback = dict(feedback or {})
+        self._log = get_logger("readers")
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for reader in self._readers:
+                group.create_task(self._consume(reader))
 
     async def handle(self, token: Token) -> None:
         """Route one tap and hand it on (``run`` calls this for every token read)."""
-        route = self._routes.get(token.reader_id or "")
+        route = self._taps.routes.get(token.reader_id or "")
         if route is None:
             self._log.warning("tap from a reader without connectors", reader_id=token.reader_id)
             await self._signal(token, await self._on_token(token, None))
             return
-        now_s = self._clock()
+        now_s = self._taps.clock()
         decision = route_tap(
             token,
             str(token.reader_id),
@@ -97,7 +112,7 @@ class ReaderService:
             plug_timeout_s=route.plug_timeout_s,
         )
         if decision.pending is not None:
-            self._pending = add_pending(self._pending, decision.pending, now_s)
+            self._taps.add(decision.pending)
         self._log.info(
             "tap",
             reader_id=token.reader_id,

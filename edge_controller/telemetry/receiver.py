@@ -58,7 +58,7 @@ class CommandReceiver:
             return parsed.request_id, CommandResult.failure(parsed.error or "invalid command")
         try:
             async with asyncio.timeout(self._timeout_s):
-                return parsed.request_id, await self._sink.submit(parsed.command)
+                return parsed.request_id, await self._sink.decide(parsed.command)
         except TimeoutError:
             text = f"no answer within {self._timeout_s:g} s; the command may still be applied"
             return parsed.request_id, CommandResult.failure(text)

@@ -69,6 +69,12 @@ class IdentityLink:
     clock: ClockSync
     now_s: Callable[[], float]
     auth_lists: AuthLists | None = None
+    diagnostics: DiagnosticsSource | None = None
+    transactions: TransactionListener | None = None
+    auth_key: KeyFile | None = None  # where a CSMS-set AuthorizationKey is kept
+    # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
+    session_key_changed: Callable[[str, str], bool] | None = None
+    prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
     accepted: bool = False
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(
@@ -76,15 +82,10 @@ class IdentityLink:
     )
     staged: list[Followup] = field(default_factory=list)
     heartbeat_changed: Wakeup = field(default_factory=Wakeup)
+    # Made with the link (they need it) by ``OcppUplink``, when their ports are wired in.
     smart: SmartCharging | None = None
-    diagnostics: DiagnosticsSource | None = None
+    metering: Metering | None = None
     diagnostics_status: str = "Idle"
-    transactions: TransactionListener | None = None
-    metering: Metering | None = None  # present when meter samples are wired in
-    auth_key: KeyFile | None = None  # where a CSMS-set AuthorizationKey is kept
-    # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
-    session_key_changed: Callable[[str, str], bool] | None = None
-    prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)

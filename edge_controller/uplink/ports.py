@@ -8,15 +8,21 @@ durable outbox (``TransactionOutbox``, implemented by ``storage.outbox``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
+from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.model import Limit
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry
 from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
 from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.uplink.authorization import CsmsAuthorization
+from edge_controller.uplink.wakeup import OutboxWakeup
+
+if TYPE_CHECKING:
+    from edge_controller.uplink.diagnostics import DiagnosticsSource
 
 
 class CommandSink(Protocol):
@@ -164,3 +170,40 @@ class CentralPrices(Protocol):
         """The CSMS's default price as a tariff (``domain.pricing.codec`` shape without its
         currency) for the whole site; False: the site cannot take it."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SitePorts:
+    """Everything the uplink reaches in the site, each a port or a channel made before it.
+
+    ``meters`` and ``samples``: where MeterValues come from and who records those of a running
+    session (both needed for MeterValues). ``authorization``: the session side's Authorize
+    requests, served while the uplink runs. Optional ports leave their feature out (smart
+    charging without ``limits``, the local list without ``auth_lists``)."""
+
+    commands: CommandSink
+    status: StatusSource
+    outbox: TransactionOutbox
+    outbox_wakeup: OutboxWakeup = field(default_factory=OutboxWakeup)
+    authorization: CsmsAuthorization | None = None
+    transactions: TransactionListener | None = None
+    meters: MeterSource | None = None
+    samples: SessionSamples | None = None
+    limits: LimitSink | None = None
+    auth_lists: AuthLists | None = None
+    diagnostics: DiagnosticsSource | None = None
+    prices: CentralPrices | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """Facts about the station the uplink reports or converts with (from the site's config).
+
+    ``phase_rotations``: each connector's wiring (``L2L3L1``; one phase: ``L1``), reported as
+    ConnectorPhaseRotation; ``connection_timeout_s``: the session side's plug timeout
+    (ConnectionTimeOut); ``max_current_a``: the most a charging profile may ask for."""
+
+    electrical: Electrical = field(default_factory=lambda: Electrical(230.0, 3))
+    max_current_a: float = 32.0
+    connection_timeout_s: float = 60.0
+    phase_rotations: Mapping[str, str] = field(default_factory=dict)

@@ -2,11 +2,14 @@
 
 Wiring (in the composition root)::
 
-    uplink = OcppUplink(settings.ocpp, topology, state_dir=..., commands=..., status=...,
-                        outbox=outbox, auth_lists=...)
+    uplink = OcppUplink(settings.ocpp, topology, SitePorts(commands, status, outbox, ...),
+                        Station(...), state_dir=...)
     tasks.create_task(uplink.run())
     await uplink.authorize("04A2B3C4")   # AuthResult | None (None: offline or no answer)
-    uplink.notify_outbox()               # after appending, to send without waiting for a poll
+    ports.outbox_wakeup.set()            # after appending, to send without waiting for a poll
+
+The session side reaches ``authorize`` through ``ports.authorization`` (a channel served
+while the uplink runs), never through the uplink object.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +28,15 @@ from websockets.frames import CloseCode
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.commands import Origin, SetConnectorEnabled
-from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync, from_iso
 from edge_controller.uplink.connection import open_connection
-from edge_controller.uplink.diagnostics import DiagnosticsSource
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.ocpp_compat import call
-from edge_controller.uplink.ports import (
-    AuthLists,
-    CentralPrices,
-    CommandSink,
-    LimitSink,
-    MeterSource,
-    SessionSamples,
-    StatusSource,
-    TransactionListener,
-    TransactionOutbox,
-)
+from edge_controller.uplink.ports import SitePorts, Station
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.session import LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
@@ -53,7 +44,6 @@ from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
-from edge_controller.uplink.wakeup import Wakeup
 
 log = get_logger("uplink")
 RECONCILE_S = 1.0
@@ -67,78 +57,70 @@ class OcppUplink:
         self,
         settings: OcppSettings,
         topology: Topology,
+        ports: SitePorts,
+        station: Station | None = None,
         *,
         state_dir: Path,
-        commands: CommandSink,
-        status: StatusSource,
-        outbox: TransactionOutbox,
-        meters: MeterSource | None = None,
-        samples: SessionSamples | None = None,
-        limits: LimitSink | None = None,
-        electrical: Electrical | None = None,
-        max_current_a: float = 32.0,
-        auth_lists: AuthLists | None = None,
-        diagnostics: DiagnosticsSource | None = None,
-        transactions: TransactionListener | None = None,
         now_s: Callable[[], float] = time.time,
-        connection_timeout_s: float = 60.0,
-        phase_rotations: Mapping[str, str] | None = None,
-        prices: CentralPrices | None = None,
     ) -> None:
-        """``meters`` and ``samples``: where MeterValues come from and who records those of a
-        running session (both needed for MeterValues). ``phase_rotations``: each connector's
-        configured wiring (``L2L3L1``; one phase: ``L1``), reported as ConnectorPhaseRotation.
-        ``connection_timeout_s``: the session side's plug timeout (ConnectionTimeOut)."""
         self.settings = settings
         self.topology = topology
         self.clock = ClockSync()
-        self._wakeup = {identity: Wakeup() for identity in topology.identities}
-        self.links: dict[str, IdentityLink] = {}
+        self._ports = ports
+        self._wakeup = {i: ports.outbox_wakeup.subscribe() for i in topology.identities}
+        station = station or Station()
+        self.links = {
+            identity: self._link(identity, station, state_dir, now_s)
+            for identity in topology.identities
+        }
         self.sessions: dict[str, LinkSession] = {}
-        for identity in topology.identities:
-            count = len(topology.connectors(identity))
-            rotations = [(phase_rotations or {}).get(c, "") for c in topology.connectors(identity)]
-            defaults = config_keys.defaults(
-                settings,
-                count,
-                smart=limits is not None,
-                local_list=auth_lists is not None,
-                connection_timeout_s=connection_timeout_s,
-                phase_rotation=config_keys.phase_rotation(rotations),
-            )
-            config = OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults)
-            self.links[identity] = IdentityLink(
-                identity,
-                settings,
-                topology,
-                config,
-                commands,
-                status,
-                outbox,
-                self.clock,
-                now_s,
-                auth_lists,
-            )
         self._applied_enabled: dict[str, bool] = {}
-        self._commands = commands
-        for link in self.links.values():
-            link.diagnostics = diagnostics
-            link.transactions = transactions
-            link.session_key_changed = self._session_key_changed
-            link.prices = prices
-            link.auth_key = KeyFile(state_dir / f"ocpp-{link.identity}.key")
+        self._commands = ports.commands
         self._share_session_keys()
-        if limits is not None:
-            site = electrical or Electrical(230.0, 3)
+        # Both need their link, so they join it right after it is made.
+        if ports.limits is not None:
             for link in self.links.values():
-                link.smart = SmartCharging(link, limits, site, max_current_a)
+                link.smart = SmartCharging(
+                    link, ports.limits, station.electrical, station.max_current_a
+                )
         self.metering = {
-            identity: Metering(link, meters, samples, self._caller(identity))
+            identity: Metering(link, ports.meters, ports.samples, self._caller(identity))
             for identity, link in self.links.items()
-            if meters is not None and samples is not None
+            if ports.meters is not None and ports.samples is not None
         }
         for identity, metering in self.metering.items():
             self.links[identity].metering = metering
+
+    def _link(
+        self, identity: str, station: Station, state_dir: Path, now_s: Callable[[], float]
+    ) -> IdentityLink:
+        ports, connectors = self._ports, self.topology.connectors(identity)
+        rotations = [station.phase_rotations.get(c, "") for c in connectors]
+        defaults = config_keys.defaults(
+            self.settings,
+            len(connectors),
+            smart=ports.limits is not None,
+            local_list=ports.auth_lists is not None,
+            connection_timeout_s=station.connection_timeout_s,
+            phase_rotation=config_keys.phase_rotation(rotations),
+        )
+        return IdentityLink(
+            identity,
+            self.settings,
+            self.topology,
+            OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults),
+            ports.commands,
+            ports.status,
+            ports.outbox,
+            self.clock,
+            now_s,
+            ports.auth_lists,
+            diagnostics=ports.diagnostics,
+            transactions=ports.transactions,
+            auth_key=KeyFile(state_dir / f"ocpp-{identity}.key"),
+            session_key_changed=self._session_key_changed,
+            prices=ports.prices,
+        )
 
     def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:
         def online_call() -> Callable[[Any], Any] | None:
@@ -189,6 +171,8 @@ class OcppUplink:
                     tasks.create_task(smart.run())
                 if identity in self.metering:
                     tasks.create_task(self.metering[identity].run())
+            if self._ports.authorization is not None:
+                tasks.create_task(self._ports.authorization.serve(self.authorize))
 
     async def _keep_connected(self, identity: str) -> None:
         attempt = 0

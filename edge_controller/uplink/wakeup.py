@@ -40,3 +40,21 @@ class Wakeup:
 def _expire(waiter: asyncio.Future[bool]) -> None:
     if not waiter.done():
         waiter.set_result(False)
+
+
+class OutboxWakeup:
+    """The outbox wake-up channel: the session side sets it after committing messages, and
+    every identity's sender waits on its own ``Wakeup`` from ``subscribe``. Created before
+    both, so neither needs the other."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Wakeup] = []
+
+    def subscribe(self) -> Wakeup:
+        wakeup = Wakeup()
+        self._subscribers.append(wakeup)
+        return wakeup
+
+    def set(self) -> None:
+        for wakeup in self._subscribers:
+            wakeup.set()

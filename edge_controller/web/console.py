@@ -158,7 +158,7 @@ class Console:
     # --- changes ------------------------------------------------------------------------------
 
     async def _submit(self, session: ConsoleSession, command: Command) -> web.StreamResponse:
-        result = await self._commands.submit(command)
+        result = await self._commands.decide(command)
         log.info(
             "operator change", user=session.user, command=repr(command), ok=result.ok,
             error=result.error,

@@ -20,8 +20,8 @@ class SiteSource(Protocol):
 
 
 class CommandPort(Protocol):
-    async def submit(self, command: Command) -> CommandResult:
-        """The one command port (``app.commands.CommandRouter``)."""
+    async def decide(self, command: Command) -> CommandResult:
+        """The one command port (``app.commands.CommandPort``): the owner's own decision."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""Hands charger statuses from the control loop to a slower consumer without ever blocking it.
+"""The status relay: a channel that hands charger statuses from the control loop to a slower
+consumer (the session side) without ever blocking the loop. Created before both.
 
 Overflow policy: the latest status per connector wins; a consumer that falls behind skips
 intermediate statuses of a connector, never a connector.
@@ -7,14 +8,12 @@ intermediate statuses of a connector, never a connector.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from edge_controller.domain.model import ChargerStatus
 
 
 class StatusRelay:
-    def __init__(self, consume: Callable[[str, ChargerStatus], Awaitable[None]]) -> None:
-        self._consume = consume
+    def __init__(self) -> None:
         self._latest: dict[str, ChargerStatus] = {}
         self._ready = asyncio.Event()
 
@@ -23,10 +22,10 @@ class StatusRelay:
         self._latest[connector_id] = status
         self._ready.set()
 
-    async def run(self) -> None:
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            batch, self._latest = self._latest, {}
-            for connector_id, status in batch.items():
-                await self._consume(connector_id, status)
+    async def next_batch(self) -> dict[str, ChargerStatus]:
+        """The latest status of every connector that changed since the last batch (waits for
+        one)."""
+        await self._ready.wait()
+        self._ready.clear()
+        batch, self._latest = self._latest, {}
+        return batch

@@ -1,8 +1,9 @@
 """Runs every connector's session state machine; ``SessionActions`` carries out its decisions.
 
-Inputs: charger states (``on_charger_status``), tokens (``on_token``), start/stop commands of
-every entry point (``start``, ``stop``), late CSMS answers (``on_remote_auth_result``) and the
-clock (``tick``).
+Inputs: charger states (``on_charger_status``, fed by the status relay channel), tokens
+(``on_token``; a shared reader's taps wait in the ``PendingTaps`` channel for a plug-in),
+start/stop commands of every entry point (``start``, ``stop``), late CSMS answers
+(``on_remote_auth_result``, ``transaction_confirmed``) and the clock (``tick``).
 
 Every start passes one rule (``domain.sessions.needs_authorization``): the connector is claimed
 first (nobody else starts there meanwhile), then the id tag is authorised like a card's (local
@@ -16,9 +17,11 @@ time, in arrival order.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from edge_controller.domain.commands import (
     CancelReservation,
@@ -31,9 +34,12 @@ from edge_controller.domain.commands import (
     StopSession,
 )
 from edge_controller.domain.model import ChargerStatus, CpState, Token
+from edge_controller.domain.pricing.codec import ad_hoc_json, running_cost_json
+from edge_controller.domain.sessions import connector_status
 from edge_controller.domain.sessions import state as sm
 from edge_controller.domain.sessions.authorization import (
     AuthDecision,
+    AuthEntry,
     AuthResult,
     AuthStatus,
     late_answer_stops,
@@ -48,10 +54,12 @@ from edge_controller.domain.sessions.reservations import (
 )
 from edge_controller.domain.sessions.tap_routing import ConnectorActivity
 from edge_controller.domain.sessions.tokens import masked
+from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.log import get_logger
-from edge_controller.services.readers import ReaderRoute
+from edge_controller.services.control.status_relay import StatusRelay
+from edge_controller.services.readers import PendingTaps
 from edge_controller.services.sessions.actions import ConnectorGate, SessionActions
-from edge_controller.services.sessions.auth import POLICY_RULES, TokenAuthorizer
+from edge_controller.services.sessions.auth import POLICY_RULES, Authorizer, TokenAuthorizer
 from edge_controller.services.sessions.events import SessionEvents
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.services.sessions.reservations import ReservationBook
@@ -78,8 +86,23 @@ BUSY = {
 NEW_START = HOLDING | {sm.Phase.FINISHED}
 NOTE_S = 300.0  # how long a connector shows why a start was given up
 LATER_QUEUE_SIZE = 16  # CSMS starts waiting for their Authorize; beyond, a start is refused
+REFUSED_QUEUE_SIZE = 256  # CSMS refusals of started transactions waiting to be applied
+NOTED = (Availability.AVAILABLE, Availability.PREPARING)  # where a given-up start is explained
 
-__all__ = ["ConnectorGate", "PlugWait", "SessionManager"]
+__all__ = ["ConnectorGate", "PlugWait", "SessionChannels", "SessionManager"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChannels:
+    """The channels of the session side, made before it (and before whoever is on their other
+    end) by the composition root: charger statuses from the control loop; shared-reader taps
+    waiting for a plug-in (without them, a tap on no particular connector goes to the next
+    plug-in anywhere); the CSMS's Authorize; the outbox wake-up, set after a commit."""
+
+    statuses: StatusRelay | None = None
+    taps: PendingTaps | None = None
+    csms: Authorizer | None = None
+    outbox_wakeup: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +143,7 @@ class SessionManager:
         sampling: Sampling = DEFAULT_SAMPLING,
         clock: Callable[[], float] = time.time,
         reservations: ReservationBook | None = None,
+        channels: SessionChannels | None = None,
     ) -> None:
         self.auth = auth
         self.reservations = reservations
@@ -130,11 +154,11 @@ class SessionManager:
         self._states = {cid: sm.SessionState() for cid in connector_ids}
         self._locks = {cid: asyncio.Lock() for cid in connector_ids}
         self._unassigned: dict[str, _Unassigned] = {}
-        self._claim: Callable[[str], Token | None] | None = None
-        self._routes: Mapping[str, ReaderRoute] = {}
+        self._channels = channels or SessionChannels()
         self._waiting_since: dict[str, float] = {}
         self._notes: dict[str, tuple[str, float]] = {}
         self._later: asyncio.Queue[tuple[str, sm.Authorization]] = asyncio.Queue(LATER_QUEUE_SIZE)
+        self._refused: asyncio.Queue[tuple[int, AuthStatus]] = asyncio.Queue(REFUSED_QUEUE_SIZE)
 
     @property
     def events(self) -> SessionEvents:
@@ -172,16 +196,6 @@ class SessionManager:
         await self._apply(connector_id, sm.ChargerSeen(status.state.plugged, fault))
         if self._states[connector_id].phase is sm.Phase.WAIT_AUTH:
             await self._after_plug(connector_id)
-
-    def use_plug_claims(
-        self, claim: Callable[[str], Token | None], routes: Mapping[str, ReaderRoute] | None = None
-    ) -> None:
-        """Let a plug-in claim a pending shared-reader tap (``ReaderService.claim_for_plug``);
-        ``routes``: each reader's connectors and plug timeout (what status shows as waiting).
-
-        Without it, a tap on no particular connector goes to the next plug-in anywhere."""
-        self._claim = claim
-        self._routes = dict(routes or {})
 
     def activity(self) -> ConnectorActivity:
         """Waiting and charging connectors, for routing taps of shared readers."""
@@ -284,6 +298,36 @@ class SessionManager:
             if record.id_tag.upper() == id_tag.upper():
                 await self._apply(cid, sm.StopRequested(StopReason.DEAUTHORIZED))
 
+    def transaction_confirmed(
+        self, session_local_id: int, transaction_id: int, id_tag_status: str
+    ) -> None:
+        """The CSMS answered a session's start; any status but Accepted is applied by ``run``
+        as StopTransactionOnInvalidId says (``on_remote_auth_result``). Never blocks."""
+        try:
+            status = AuthStatus(id_tag_status)
+        except ValueError:
+            log.warning("unknown id tag status in a transaction answer", status=id_tag_status)
+            return
+        if status is AuthStatus.ACCEPTED:
+            return
+        try:
+            self._refused.put_nowait((session_local_id, status))
+        except asyncio.QueueFull:
+            log.error("too many refused transactions pending", transaction_id=transaction_id)
+
+    async def _apply_refusals(self) -> None:
+        while True:
+            local_id, status = await self._refused.get()
+            for record in list(self._actions.open.values()):
+                if record.local_id == local_id:
+                    entry = AuthEntry(record.id_tag, status)
+                    await self.on_remote_auth_result(record.id_tag, entry)
+
+    async def _follow_chargers(self, statuses: StatusRelay) -> None:
+        while True:
+            for connector_id, status in (await statuses.next_batch()).items():
+                await self.on_charger_status(connector_id, status)
+
     async def tick(self) -> None:
         """Timeouts, meter samples, energy caps and retried stops; call about once a second."""
         await self._actions.retry_closes()
@@ -294,9 +338,13 @@ class SessionManager:
                 group.create_task(self._tick_connector(cid))
 
     async def run(self, interval_s: float = 1.0) -> None:
-        """Ticks, and authorises the CSMS starts answered before their Authorize."""
+        """Ticks; follows the chargers' statuses; authorises the CSMS starts answered before
+        their Authorize; applies the CSMS's refusals of started transactions."""
         async with asyncio.TaskGroup() as group:
             group.create_task(self._authorize_later_claims())
+            group.create_task(self._apply_refusals())
+            if self._channels.statuses is not None:
+                group.create_task(self._follow_chargers(self._channels.statuses))
             while True:
                 await self.tick()
                 await asyncio.sleep(interval_s)
@@ -343,6 +391,45 @@ class SessionManager:
         every free connector of the identity)."""
         book = self.reservations
         return None if book is None else book.shown(connector_id, self._idle(), self._clock())
+
+    def connector_view(self, connector: ConnectorView) -> ConnectorView:
+        """The control loop's view of one connector joined with this side's: its status
+        (``domain.sessions.connector_status.shown``), session, reservation, plug wait, the
+        price before a start and the running session's cost."""
+        cid = connector.connector_id
+        state = self._states.get(cid)
+        if state is None:
+            return connector  # a connector this side does not run
+        record = self.open_session(cid)
+        held = self.reserved(cid) if record is None else None
+        shown = connector_status.shown(connector.availability, state.phase, held is not None)
+        wait = self.plug_wait(cid)
+        return dataclasses.replace(
+            connector,
+            availability=shown,
+            reservation_id=connector.reservation_id if held is None else held.reservation_id,
+            session_id=connector.session_id if record is None else str(record.local_id),
+            id_tag=connector.id_tag if record is None else record.id_tag,
+            session_started_s=None if record is None else record.start_at_s,
+            plug_wait_token=None if wait is None else wait.token,
+            plug_wait_until_s=None if wait is None else wait.until_s,
+            status_info=self.note(cid) if shown in NOTED else None,
+            **self._prices(cid, record),
+        )
+
+    def _prices(self, cid: str, record: SessionRecord | None) -> dict[str, Any]:
+        """The price before a start, the running session's cost so far, and what the CSMS
+        calculated."""
+        pricing = self._actions.recorder.pricing
+        if pricing is None:
+            return {}
+        offer = pricing.ad_hoc(cid)
+        running = pricing.running(cid) if record is not None else None
+        return {
+            "price": None if offer is None else ad_hoc_json(offer),
+            "running_cost": None if running is None else running_cost_json(running),
+            "csms_cost": pricing.central(cid, None if record is None else record.id_tag),
+        }
 
     def reservation_ids(self) -> frozenset[int]:
         """Ids of every live reservation (CancelReservation asks for any of them)."""
@@ -459,7 +546,8 @@ class SessionManager:
         decision = await self.auth.decide(token, self._clock())
         if not decision.accepted:
             return decision
-        route = self._routes.get(token.reader_id or "")
+        taps = self._channels.taps
+        route = taps.routes.get(token.reader_id or "") if taps is not None else None
         connectors = route.connectors if route is not None else tuple(self._states)
         wait_s = self._timeouts.plug_timeout_s
         if route is not None:
@@ -507,10 +595,10 @@ class SessionManager:
         if free_tag is not None:
             await self._grant(cid, sm.Authorization(free_tag, "free"))
             return
-        if self._claim is None:
+        if self._channels.taps is None:
             auth = self._take_unassigned(None)
         else:
-            token = self._claim(cid)
+            token = self._channels.taps.claim_for_plug(cid)
             if token is None:
                 return
             auth = self._take_unassigned(token.id_tag)

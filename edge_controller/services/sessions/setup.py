@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from edge_controller.domain.sessions.authorization import AuthPolicy
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.services.sessions.actions import ConnectorGate
-from edge_controller.services.sessions.auth import Authorizer, TokenAuthorizer
-from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.auth import TokenAuthorizer
+from edge_controller.services.sessions.manager import SessionChannels, SessionManager
 from edge_controller.services.sessions.recorder import EnergySource, OutboxRoute, SessionRecorder
 from edge_controller.services.sessions.reservations import ReservationBook
 from edge_controller.services.sessions.sampling import Sampling
@@ -37,22 +37,22 @@ def build_session_manager(
     gate: ConnectorGate,
     meters: Mapping[str, EnergySource],
     *,
-    authorizer: Authorizer | None = None,
+    channels: SessionChannels | None = None,
     route: OutboxRoute | None = None,
-    on_queued: Callable[[], None] | None = None,
     options: SessionOptions | None = None,
     clock: Callable[[], float] = time.time,
 ) -> SessionManager:
     """``meters``: each connector's energy source (a connector ``Meter`` or the charger's
     ``BuiltInMeter``). ``route``: the uplink identity per connector, None without an uplink.
-    ``on_queued``: called after outbox messages were committed (wake the sender)."""
-    opts = options or SessionOptions()
+    ``channels``: made before the session side (see ``SessionChannels``)."""
+    opts, wired = options or SessionOptions(), channels or SessionChannels()
     recorder = SessionRecorder(
-        SessionStore(db), meters, route, opts.meter_timeout_s, on_queued=on_queued
+        SessionStore(db), meters, route, opts.meter_timeout_s, on_queued=wired.outbox_wakeup
     )
-    auth = TokenAuthorizer(AuthStore(db), authorizer, opts.policy, opts.authorize_timeout_s)
+    auth = TokenAuthorizer(AuthStore(db), wired.csms, opts.policy, opts.authorize_timeout_s)
     return SessionManager(
         connector_ids, recorder, auth, gate,
         timeouts=opts.timeouts, sampling=opts.sampling, clock=clock,
         reservations=ReservationBook(ReservationStore(db), AuthStore(db), route),
+        channels=wired,
     )  # fmt: skip

@@ -31,8 +31,10 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.systemd import Notifier
+from edge_controller.uplink.ports import SitePorts
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.wakeup import OutboxWakeup
 from tests.integration.crash import schedule
 from tests.integration.crash.child import (
     IDENTITY,
@@ -161,19 +163,16 @@ def _settings(url: str) -> Settings:
     return Settings.model_validate({"site": site, "ocpp": ocpp})
 
 
-async def _manager(db: Database, clock: VirtualClock, outbox_wakeup: list[OcppUplink]
+async def _manager(db: Database, clock: VirtualClock, outbox_wakeup: OutboxWakeup
                    ) -> SessionManager:  # fmt: skip
     auth_store = AuthStore(db)
     if await auth_store.local_list_version() == 0:
         entries = [AuthEntry(schedule.id_tag(i), AuthStatus.ACCEPTED) for i in range(4)]
         await auth_store.replace_local_list(1, entries)
     meters = {cid: ScheduleMeter(i, clock) for i, cid in enumerate(schedule.CONNECTORS)}
-
-    def queued() -> None:
-        for uplink in outbox_wakeup:
-            uplink.notify_outbox()
-
-    recorder = SessionRecorder(SessionStore(db), meters, lambda _: IDENTITY, on_queued=queued)
+    recorder = SessionRecorder(
+        SessionStore(db), meters, lambda _: IDENTITY, on_queued=outbox_wakeup.set
+    )
     await attach_pricing(recorder, db, clock)
     return SessionManager(
         schedule.CONNECTORS, recorder, TokenAuthorizer(auth_store, None, AuthPolicy()), Gate(),
@@ -189,15 +188,14 @@ async def run(
     db = await Database.open(db_path)
     try:
         clock = VirtualClock(after_outage(db_path) if outage else resume_time(db_path))
-        uplinks: list[OcppUplink] = []
-        manager = await _manager(db, clock, uplinks)
+        outbox_wakeup = OutboxWakeup()  # the channel first, then both ends
+        manager = await _manager(db, clock, outbox_wakeup)
         for record in await manager.recover():
             events.write(f"recovered {record.local_id}\n")
         outbox = Outbox(db)
         topology = Topology("site", IDENTITY, {"cp1": 2, "cp2": 2})
-        uplink = OcppUplink(settings.ocpp, topology, state_dir=db_path.parent,
-                            commands=Commands(), status=Views(manager), outbox=outbox)  # fmt: skip
-        uplinks.append(uplink)
+        ports = SitePorts(Commands(), Views(manager), outbox, outbox_wakeup)
+        uplink = OcppUplink(settings.ocpp, topology, ports, state_dir=db_path.parent)
         life = Life(manager, clock, events)
         daemon: list[Daemon] = []
         first = Driver(life) if steps is None else Finisher(life, steps, outbox, daemon)

@@ -27,7 +27,7 @@ class RecordingSink:
         self.commands: list[Command] = []
         self.result = CommandResult.success()
 
-    async def submit(self, command: Command) -> CommandResult:
+    async def decide(self, command: Command) -> CommandResult:
         self.commands.append(command)
         return self.result
 

@@ -23,7 +23,13 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.uplink.diagnostics import DiagnosticsSource
-from edge_controller.uplink.ports import AuthLists, CentralPrices, MeterSample
+from edge_controller.uplink.ports import (
+    AuthLists,
+    CentralPrices,
+    CommandSink,
+    MeterSample,
+    SitePorts,
+)
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 
@@ -160,24 +166,23 @@ async def running_uplink(
     auth_lists: AuthLists | None = None,
     diagnostics: DiagnosticsSource | None = None,
     prices: CentralPrices | None = None,
+    commands: CommandSink | None = None,
 ) -> AsyncIterator[OcppUplink]:
+    """``commands``: where CSMS commands go (default: ``site`` records them)."""
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
-    uplink = OcppUplink(
-        settings,
-        topology,
-        state_dir=state_dir,
-        commands=site,
+    ports = SitePorts(
+        commands=commands or site,
         status=site,
         outbox=outbox,
-        now_s=now_s,
+        transactions=site,
         meters=meters,
         samples=sample_recorder(outbox) if meters is not None else None,
         limits=limits,
         auth_lists=auth_lists,
         diagnostics=diagnostics,
-        transactions=site,
         prices=prices,
     )
+    uplink = OcppUplink(settings, topology, ports, state_dir=state_dir, now_s=now_s)
     task = asyncio.create_task(uplink.run())
     try:
         yield uplink

@@ -12,6 +12,7 @@ from pathlib import Path
 from edge_controller.log import configure
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
+from edge_controller.uplink.ports import SitePorts
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 from tests.integration.ocpp.harness import IDENTITY, FakeSite, settings_for
@@ -25,11 +26,8 @@ async def drain(db_path: Path, url: str, state_dir: Path) -> None:
         uplink = OcppUplink(
             settings,
             Topology(settings.topology, IDENTITY, {"c1": 2}),
+            SitePorts(site, site, Outbox(db), transactions=site),
             state_dir=state_dir,
-            commands=site,
-            status=site,
-            outbox=Outbox(db),
-            transactions=site,
         )
         await uplink.run()
     finally:

@@ -1,6 +1,6 @@
 """A site's session side wired to a real uplink as the daemon wires it: the real session
-manager on a real database, the command port (``CommandRouter`` behind ``UplinkCommands``) and
-the composed connector views (``SiteViews``). The charger side is a ``FakeSite`` whose views
+manager on a real database, the command port (``CommandPort``) and the joined connector views
+(``ConnectorViews``). The charger side is a ``FakeSite`` whose views
 the test sets, as the control loop would show them."""
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from edge_controller.app.commands import CommandRouter
-from edge_controller.app.uplink import UplinkCommands
-from edge_controller.app.views import SiteViews
+from edge_controller.app.commands import CommandPort
+from edge_controller.app.views import ConnectorViews
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import CpState, MeterReading
@@ -70,7 +69,7 @@ class LiveSite:
 
     base: FakeSite
     manager: SessionManager
-    commands: UplinkCommands
+    commands: CommandPort
     clock: Clock
     meters: dict[str, HoldableMeter]
     pricing: SessionPricing | None = None
@@ -86,10 +85,7 @@ class LiveSite:
 
     def connectors(self) -> Sequence[ConnectorView]:
         raw = SiteView("site", None, 32.0, None, None, tuple(self.base.views.values()))
-        views = SiteViews(cast(Any, None), self.manager)
-        if self.pricing is not None:
-            views.set_pricing(self.pricing)
-        return views.compose(raw).connectors
+        return ConnectorViews(cast(Any, None), self.manager).join(raw)
 
     def reservation_ids(self) -> frozenset[int]:
         return self.manager.reservation_ids()
@@ -128,7 +124,7 @@ async def live_site(
             await pricing.apply_config(tariffs)
             manager.recorder.pricing = pricing
         await manager.recover()
-        commands = UplinkCommands(CommandRouter(cast(Any, Controller()), manager))
+        commands = CommandPort(cast(Any, Controller()), manager)
         base = FakeSite()
         for cid in CONNECTORS:
             base.set(cid, Availability.AVAILABLE)

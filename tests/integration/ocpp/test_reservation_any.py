@@ -12,8 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from edge_controller.app.commands import CommandRouter
-from edge_controller.app.uplink import UplinkCommands
+from edge_controller.app.commands import CommandPort
 from edge_controller.domain.commands import Command, Reserve, StartSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
@@ -39,13 +38,13 @@ CONNECTORS = ("c1:1", "c1:2")
 RESERVED_TAG, OTHER_TAG, THIRD_TAG = "AABBCCDD", "11223344", "55667788"
 
 
-class Recording(CommandRouter):
-    """The daemon's router, noting what became of each command."""
+class Recording(CommandPort):
+    """The daemon's command port, noting what became of each command."""
 
     results: list[tuple[Command, CommandResult]]
 
-    async def submit(self, command: Command) -> CommandResult:
-        result = await super().submit(command)
+    async def decide(self, command: Command) -> CommandResult:
+        result = await super().decide(command)
         self.results.append((command, result))
         return result
 
@@ -71,13 +70,14 @@ async def wired(tmp_path: Path, csms_port: int, clock: Clock) -> AsyncIterator[
             base.set(cid, Availability.AVAILABLE)
         router = Recording(cast(Any, Controller()), manager)
         router.results = []
-        commands = UplinkCommands(router)
+        commands = router
         settings = settings_for(f"ws://127.0.0.1:{csms_port}")
         views = cast(FakeSite, LiveViews(base, manager, commands))
         async with asyncio.TaskGroup() as group:
             worker = group.create_task(commands.run())
-            async with running_uplink(settings, views, Outbox(db), tmp_path, {"c1": 2}) as uplink:
-                uplink.links["site1"].commands = commands  # the daemon's queue
+            async with running_uplink(
+                settings, views, Outbox(db), tmp_path, {"c1": 2}, commands=commands
+            ) as uplink:
                 await wait(lambda: uplink.online)
                 yield manager, base, router
             worker.cancel()

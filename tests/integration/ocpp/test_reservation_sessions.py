@@ -12,9 +12,8 @@ from typing import Any, cast
 
 import pytest
 
-from edge_controller.app.commands import CommandRouter
-from edge_controller.app.uplink import UplinkCommands
-from edge_controller.app.views import SiteViews
+from edge_controller.app.commands import CommandPort
+from edge_controller.app.views import ConnectorViews
 from edge_controller.domain.commands import Command
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
@@ -37,13 +36,14 @@ CONNECTORS = ("c1:1", "c1:2")
 
 
 class LiveViews:
-    """The charger side (``base``) composed with the session manager, as ``SiteViews`` does."""
+    """The charger side (``base``) joined with the session manager, as ``ConnectorViews``
+    does."""
 
     def __init__(
-        self, base: FakeSite, sessions: SessionManager, commands: UplinkCommands | None = None
+        self, base: FakeSite, sessions: SessionManager, commands: CommandPort | None = None
     ) -> None:
         self.base = base
-        self._views = SiteViews(cast(Any, None), sessions)
+        self._views = ConnectorViews(cast(Any, None), sessions)
         self._sessions = sessions
         self._commands = commands
 
@@ -58,7 +58,7 @@ class LiveViews:
 
     def connectors(self) -> Sequence[ConnectorView]:
         raw = SiteView("site", None, 32.0, None, None, tuple(self.base.views.values()))
-        return self._views.compose(raw).connectors
+        return self._views.join(raw)
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()
@@ -117,15 +117,14 @@ async def test_reserve_start_expire_and_cancel_through_the_session_manager(
         site_with_sessions(tmp_path, clock) as (manager, db),
         asyncio.TaskGroup() as group,
     ):
-        commands = UplinkCommands(CommandRouter(cast(Any, Controller()), manager))
+        commands = CommandPort(cast(Any, Controller()), manager)
         worker = group.create_task(commands.run())
         outbox = Outbox(db)  # the sessions' own database, as in the daemon
         settings = settings_for(f"ws://127.0.0.1:{port}")
         views = LiveViews(base, manager, commands)
         async with running_uplink(
-            settings, cast(FakeSite, views), outbox, tmp_path, {"c1": 2}
+            settings, cast(FakeSite, views), outbox, tmp_path, {"c1": 2}, commands=commands
         ) as uplink:
-            uplink.links["site1"].commands = commands  # the daemon's queue, not the recorder
             await wait(lambda: uplink.online and "site1" in csms.connected)
             assert await csms.send("site1", "ReserveNow", reserve(1, 11)) == {"status": "Accepted"}
             assert await csms.send("site1", "ReserveNow", reserve(2, 12)) == {"status": "Accepted"}

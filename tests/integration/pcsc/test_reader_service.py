@@ -11,7 +11,7 @@ from edge_controller.domain.sessions.authorization import AuthDecision, AuthStat
 from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.drivers.pcsc.feedback import acr122_signal_apdu
 from edge_controller.drivers.pcsc.reader import PcscTokenReader
-from edge_controller.services.readers import ReaderRoute, ReaderService
+from edge_controller.services.readers import PendingTaps, ReaderRoute, ReaderService
 from tests.integration.pcsc.helpers import WAIT_S, readers_available, wait_until
 from tests.integration.pcsc.pcscd import Pcscd
 from tests.integration.pcsc.vcard import VirtualCard
@@ -35,7 +35,8 @@ async def test_taps_reach_the_session_layer_routed(running_pcscd: Pcscd) -> None
 
     door_feedback = reader.feedback("door")
     assert door_feedback is not None
-    service = ReaderService([reader], routes, on_token, feedback={"door": door_feedback})
+    taps = PendingTaps(routes)
+    service = ReaderService([reader], taps, on_token, feedback={"door": door_feedback})
     port0, port1 = running_pcscd.slot_ports
     async with asyncio.TaskGroup() as group:
         task = group.create_task(service.run())
@@ -47,7 +48,7 @@ async def test_taps_reach_the_session_layer_routed(running_pcscd: Pcscd) -> None
             await wait_until(lambda: rejected in card.apdus, "rejection signalled")
         with VirtualCard(port1, bytes.fromhex("04D5E6F7")):
             shared_token, shared_connector = await asyncio.wait_for(seen.get(), WAIT_S)
-        claimed = service.claim_for_plug("c2:2")
+        claimed = taps.claim_for_plug("c2:2")
         task.cancel()
     assert (door_token.id_tag, door_connector) == ("04A1B2C3", "c1:1")
     assert (shared_token.id_tag, shared_connector) == ("04D5E6F7", None)

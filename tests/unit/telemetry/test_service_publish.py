@@ -9,7 +9,7 @@ from edge_controller.telemetry import CommandResult, MqttService
 
 
 class _Sink:
-    async def submit(self, command: Command) -> CommandResult:
+    async def decide(self, command: Command) -> CommandResult:
         return CommandResult.failure("not used")
 
 

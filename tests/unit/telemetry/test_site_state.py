@@ -12,7 +12,7 @@ AT_S = 1_764_204_000.0
 
 
 class _Sink:
-    async def submit(self, command: Command) -> CommandResult:
+    async def decide(self, command: Command) -> CommandResult:
         return CommandResult.failure("not used")
 
 

@@ -42,7 +42,7 @@ class NoSessions:
 
 
 class NoCommands:
-    async def submit(self, command: Command) -> CommandResult:
+    async def decide(self, command: Command) -> CommandResult:
         return CommandResult.failure("not here")
 
 

@@ -14,7 +14,9 @@ from edge_controller.domain.sessions.authorization import (
 )
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.ports import DeviceUnavailable
-from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.control.status_relay import StatusRelay
+from edge_controller.services.readers import PendingTaps
+from edge_controller.services.sessions.manager import SessionChannels, SessionManager
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
 from edge_controller.storage.database import Database
@@ -106,6 +108,8 @@ async def make_rig(
     clock: Clock | None = None,
     meters: dict[str, CounterMeter] | None = None,
     csms: Csms | None = None,
+    taps: PendingTaps | None = None,
+    statuses: StatusRelay | None = None,
 ) -> Rig:
     db = await Database.open(path)
     clock = clock or Clock()
@@ -120,9 +124,12 @@ async def make_rig(
         authorize_timeout_s=1.0,
     )
     queued: list[int] = []
+    channels = SessionChannels(
+        statuses=statuses, taps=taps, csms=csms, outbox_wakeup=lambda: queued.append(1)
+    )
     manager = build_session_manager(
-        db, connectors, gate, meters, authorizer=csms, route=route,
-        on_queued=lambda: queued.append(1), options=options, clock=clock,
+        db, connectors, gate, meters, channels=channels, route=route, options=options,
+        clock=clock,
     )  # fmt: skip
     store = SessionStore(db)
     return Rig(db, manager, meters, gate, csms, clock, Outbox(db, clock=clock), store, queued)

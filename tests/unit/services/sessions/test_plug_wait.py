@@ -3,6 +3,7 @@ on every status surface, and every decision on a token is logged, masked, accept
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -10,19 +11,19 @@ from structlog.testing import capture_logs
 
 from edge_controller.api.codec import site_from_json, site_to_json
 from edge_controller.api.render import render
-from edge_controller.app.views import SiteViews
+from edge_controller.app.views import ConnectorViews
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.log import get_logger
-from edge_controller.services.readers import ReaderRoute, ReaderService
+from edge_controller.services.readers import PendingTaps, ReaderRoute, ReaderService
 from edge_controller.services.sessions import auth as session_auth
 from edge_controller.services.sessions import manager as session_manager
 from edge_controller.services.sessions.manager import PlugWait
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.telemetry.payloads import connector_payload
-from tests.unit.services.sessions.fixtures import Rig, status
+from tests.unit.services.sessions.fixtures import Rig, make_rig, status
 
 UID = "04A1B2C3D4E5F6"
 
@@ -33,8 +34,8 @@ def composed(rig: Rig) -> dict[str, ConnectorView]:
         ConnectorView(cid, Availability.AVAILABLE, 0.0, "no vehicle") for cid in ("cp1:1", "cp1:2")
     )
     site = SiteView("site", None, 32.0, None, None, raw)
-    view = SiteViews(cast(Any, None), rig.manager).compose(site)
-    return {c.connector_id: c for c in view.connectors}
+    joined = ConnectorViews(cast(Any, None), rig.manager).join(site)
+    return {c.connector_id: c for c in joined}
 
 
 def test_a_token_is_masked_to_its_ends() -> None:
@@ -66,11 +67,18 @@ async def test_a_card_tapped_before_the_ev_shows_where_and_until_when(rig: Rig) 
     assert connector_payload(composed(rig)["cp1:1"])["waiting_for_plug"] is None
 
 
-async def test_a_shared_readers_tap_shows_on_each_of_its_free_connectors(rig: Rig) -> None:
+async def test_a_shared_readers_tap_shows_on_each_of_its_free_connectors(tmp_path: Path) -> None:
+    taps = PendingTaps({"door": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=30.0)})
+    rig = await make_rig(tmp_path / "edge.db", taps=taps)
+    try:
+        await _shared_tap_shows_on_each_free_connector(rig, taps)
+    finally:
+        await rig.db.close()
+
+
+async def _shared_tap_shows_on_each_free_connector(rig: Rig, taps: PendingTaps) -> None:
     await AuthStore(rig.db).replace_local_list(1, [AuthEntry(UID, AuthStatus.ACCEPTED)])
-    routes = {"door": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=30.0)}
-    service = ReaderService([], routes, rig.manager.on_token, activity=rig.manager.activity)
-    rig.manager.use_plug_claims(service.claim_for_plug, routes)
+    service = ReaderService([], taps, rig.manager.on_token, activity=rig.manager.activity)
     await service.handle(Token(UID, reader_id="door"))
     until_s = rig.clock.now_s + 30.0  # the reader's own timeout is the shorter one
     assert [rig.manager.plug_wait(c) for c in ("cp1:1", "cp1:2")] == [

@@ -10,7 +10,7 @@ from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.state import Phase
 from edge_controller.services.housekeeping import StorageHousekeeping
-from edge_controller.services.readers import ReaderRoute, ReaderService
+from edge_controller.services.readers import PendingTaps, ReaderRoute, ReaderService
 from edge_controller.storage.auth_store import AuthStore
 from tests.outbox_events import sampled
 from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
@@ -159,12 +159,19 @@ async def test_housekeeping_prunes_old_acks_and_expired_cache(tmp_path: Path) ->
         await rig.db.close()
 
 
-async def test_shared_reader_service_routes_through_the_manager(rig: Rig) -> None:
-    routes = {"r1": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=60.0)}
-    readers = ReaderService(
-        [], routes, rig.manager.on_token, activity=rig.manager.activity, clock=rig.clock
-    )
-    rig.manager.use_plug_claims(readers.claim_for_plug)
+async def test_shared_reader_service_routes_through_the_manager(tmp_path: Path) -> None:
+    # As in the daemon: the reader and the session side share the taps channel.
+    clock = Clock()
+    taps = PendingTaps({"r1": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=60.0)}, clock)
+    rig = await make_rig(tmp_path / "shared.db", clock=clock, taps=taps)
+    try:
+        await _shared_reader_routes_through_the_manager(rig, taps)
+    finally:
+        await rig.db.close()
+
+
+async def _shared_reader_routes_through_the_manager(rig: Rig, taps: PendingTaps) -> None:
+    readers = ReaderService([], taps, rig.manager.on_token, activity=rig.manager.activity)
     for tag in ("AA000001", "BB000002"):
         rig.csms.answers[tag] = AuthEntry(tag, AuthStatus.ACCEPTED)
     await readers.handle(Token("AA000001", reader_id="r1"))  # nobody plugged in yet

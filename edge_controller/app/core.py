@@ -1,0 +1,26 @@
+"""The site's central services, as the optional faces (the OCPP uplink, the web) reach them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_controller.app.commands import CommandPort
+from edge_controller.app.views import ConnectorViews, SiteViews
+from edge_controller.services.control.site_controller import SiteController
+from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.storage.database import Database
+from edge_controller.storage.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class SiteServices:
+    """Made once by ``build_site`` before any face that uses them; a face takes its ports from
+    here when it is made (commands through the one command port)."""
+
+    controller: SiteController
+    sessions: SessionManager
+    connectors: ConnectorViews
+    views: SiteViews
+    commands: CommandPort
+    outbox: Outbox
+    db: Database

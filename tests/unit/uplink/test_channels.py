@@ -1,0 +1,79 @@
+"""The uplink's channels, made before both of their ends: the outbox wake-up (one set wakes
+every identity's sender) and the CSMS Authorize requests of the session side."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
+from edge_controller.uplink.authorization import CsmsAuthorization
+from edge_controller.uplink.wakeup import OutboxWakeup
+
+
+async def test_one_outbox_wake_up_wakes_every_identitys_sender() -> None:
+    channel = OutboxWakeup()
+    first, second = channel.subscribe(), channel.subscribe()
+    channel.set()  # before anyone waits: not lost
+    assert await first.wait(10) and await second.wait(10)
+    assert not await first.wait(0.01)
+
+
+async def test_authorize_requests_are_answered_while_served_and_at_once_when_full() -> None:
+    channel = CsmsAuthorization(maxsize=1)
+    asked: list[str] = []
+
+    async def csms(id_tag: str) -> AuthResult | None:
+        asked.append(id_tag)
+        return AuthEntry(id_tag, AuthStatus.ACCEPTED if id_tag == "GOOD" else AuthStatus.INVALID)
+
+    waiting = asyncio.create_task(channel.authorize("GOOD"))
+    await asyncio.sleep(0)
+    assert await channel.authorize("EXTRA") is None  # the queue is full: no answer, at once
+    server = asyncio.create_task(channel.serve(csms))
+    try:
+        assert await waiting == AuthEntry("GOOD", AuthStatus.ACCEPTED)
+        assert await channel.authorize("BAD") == AuthEntry("BAD", AuthStatus.INVALID)
+    finally:
+        server.cancel()
+    assert asked == ["GOOD", "BAD"]
+
+
+async def test_a_requester_that_gives_up_cancels_its_csms_call() -> None:
+    channel = CsmsAuthorization()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_csms(id_tag: str) -> AuthResult | None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return None
+
+    server = asyncio.create_task(channel.serve(slow_csms))
+    try:
+        request = asyncio.create_task(channel.authorize("04A1B2C3"))
+        await asyncio.wait_for(started.wait(), 5)
+        request.cancel()  # the session side's authorize timeout
+        await asyncio.wait_for(cancelled.wait(), 5)
+        assert not server.done()  # the channel keeps serving
+    finally:
+        server.cancel()
+
+
+async def test_an_unexpected_error_reaches_the_requester_not_the_uplink() -> None:
+    channel = CsmsAuthorization()
+
+    async def broken(id_tag: str) -> AuthResult | None:
+        raise RuntimeError(f"no answer for {id_tag}")
+
+    server = asyncio.create_task(channel.serve(broken))
+    try:
+        with pytest.raises(RuntimeError, match="no answer"):
+            await channel.authorize("X")
+        assert not server.done()
+    finally:
+        server.cancel()
