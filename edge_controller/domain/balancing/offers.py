@@ -26,11 +26,14 @@ from edge_controller.domain.model import Limit
 _PROTECTED, _RUNNING, _WAITED, _DUE, _WAITING = range(5)
 _NEVER = float("-inf")
 _UNAVAILABLE = DemandState.UNAVAILABLE
-_WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
+_WAITING_EV, _CHARGING, _PAUSED = DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED
+_WANTING = (_WAITING_EV, _CHARGING, _PAUSED)
 
 SETTLING = "settling after a decrease"
 AdmissionKey = tuple[int, int, float, float, float, str]
 """Minus the priority, the admission group, the wait, the session's energy and start, the id."""
+Before = ConnectorAllocation | None
+"""A connector's allocation in the previous decision, if it had one."""
 
 
 @dataclass(slots=True)
@@ -41,14 +44,14 @@ class Offer:
     demand: ConnectorDemand
     path: tuple[int, ...]  # its node in the tree, that node's parent, ..., the grid
     phases: tuple[int, ...]  # the grid phases its EV loads
-    before: ConnectorAllocation | None  # its allocation in the previous decision
+    before: Before  # its allocation in the previous decision
     floor_a: float  # its minimum current
     before_a: float = 0.0  # the offer of that allocation (0 without one)
     ceiling_a: float = 0.0
     reason: str = ""
-    current_a: float = 0.0
     hold: str | None = None
     key: AdmissionKey = (0, 0, 0.0, 0.0, 0.0, "")
+    current_a: float = 0.0
 
     @property
     def priority(self) -> int:
@@ -87,6 +90,8 @@ class Rules:
     now_s: float
     fallback: Limit | None  # the stale-meter fallback, if the meter is stale
     ramp_reason: str
+    pause_hold: str
+    ramp_hold: str
     max_reasons: dict[float, str] = field(default_factory=dict)  # max current → its reason
 
     @classmethod
@@ -94,7 +99,8 @@ class Rules:
         fallback_a = policy.fallback_current_a
         fallback = Limit(fallback_a, f"grid meter stale → fallback {fallback_a:g} A")
         ramp = f"ramp limit (1 increase / {policy.increase_interval_s:g} s)"
-        return cls(policy, now_s, fallback if stale else None, ramp)
+        pause = f"paused: min pause {policy.min_pause_s:g} s"
+        return cls(policy, now_s, fallback if stale else None, ramp, pause, "paused: " + ramp)
 
     def own_cap(self, demand: ConnectorDemand) -> tuple[float, str]:
         """The lowest of the connector's own caps (charger max, cable, EV, CSMS, operator, the
@@ -115,33 +121,63 @@ class Rules:
             best = self.fallback
         return best.current_a, best.source
 
-    def running(self, offer: Offer, since_s: float) -> tuple[int, float]:
-        """A running connector's ceiling (no rise while its EV follows a lowering, or within the
-        ramp interval) and its admission group and wait."""
-        before, now_s, policy = offer.before, self.now_s, self.policy
-        interval_s = policy.increase_interval_s
-        assert before is not None  # running: it had an offer
-        prev_a = offer.before_a
-        if prev_a < offer.ceiling_a and before.settled_at_s > now_s:
-            offer.ceiling_a, offer.reason = prev_a, f"{offer.reason}; {SETTLING}"
-        elif prev_a < offer.ceiling_a and now_s - before.increased_at_s < interval_s:
-            offer.ceiling_a, offer.reason = prev_a, self.ramp_reason
-        if since_s < policy.min_charge_s:
-            return _PROTECTED, 0.0
-        if since_s >= policy.rotation_interval_s:
-            return _DUE, since_s
-        return _RUNNING, 0.0
+    def contender(self, demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
+        """The offer of a connector that may charge: its own cap and reason, lowered to its
+        previous offer while it may not rise; its hold if it may not start; its admission key.
+        Built whole in one step: this runs for every connector on every decision."""
+        ceiling_a, reason = self.own_cap(demand)
+        if before is None:
+            before_a, since_s = 0.0, -_NEVER
+            group, wait_s, hold = self._paused(since_s, _NEVER)
+        else:
+            before_a, since_s = before.current_a, self.now_s - before.changed_at_s
+            if before_a > 0:
+                if before_a < ceiling_a:
+                    ceiling_a, reason = self._no_rise(before, before_a, ceiling_a, reason)
+                group, wait_s, hold = self._running(since_s)
+            else:
+                group, wait_s, hold = self._paused(since_s, before.increased_at_s)
+        start_s = self.now_s if demand.session_start_s is None else demand.session_start_s
+        key = (
+            -demand.priority,
+            group,
+            wait_s,
+            demand.session_energy_wh,
+            start_s,
+            demand.connector_id,
+        )
+        phases, floor_a = demand.grid_phases, demand.min_current_a
+        return Offer(demand, path, phases, before, floor_a, before_a, ceiling_a, reason, hold, key)
 
-    def paused(self, offer: Offer, since_s: float) -> tuple[int, float]:
-        """A paused connector's hold (if it may not start yet) and its admission group and wait
-        (longest first)."""
-        policy, before = self.policy, offer.before
-        increased_s = _NEVER if before is None else before.increased_at_s
+    def _no_rise(
+        self, before: ConnectorAllocation, before_a: float, ceiling_a: float, reason: str
+    ) -> tuple[float, str]:
+        """A running connector below its cap keeps its offer while its EV follows a lowering
+        or within the ramp interval; else its cap and reason."""
+        if before.settled_at_s > self.now_s:
+            return before_a, f"{reason}; {SETTLING}"
+        if self.now_s - before.increased_at_s < self.policy.increase_interval_s:
+            return before_a, self.ramp_reason
+        return ceiling_a, reason
+
+    def _running(self, since_s: float) -> tuple[int, float, None]:
+        """A running connector's admission group and wait; it needs no hold."""
+        policy = self.policy
+        if since_s < policy.min_charge_s:
+            return _PROTECTED, 0.0, None
+        if since_s >= policy.rotation_interval_s:
+            return _DUE, since_s, None
+        return _RUNNING, 0.0, None
+
+    def _paused(self, since_s: float, increased_s: float) -> tuple[int, float, str | None]:
+        """A paused connector's admission group and wait (longest first), and its hold if it
+        may not start yet."""
+        policy, hold = self.policy, None
         if since_s < policy.min_pause_s:
-            offer.hold = f"paused: min pause {policy.min_pause_s:g} s"
+            hold = self.pause_hold
         elif self.now_s - increased_s < policy.increase_interval_s:
-            offer.hold = "paused: " + self.ramp_reason
-        return (_WAITED if since_s >= policy.rotation_interval_s else _WAITING), -since_s
+            hold = self.ramp_hold
+        return (_WAITED if since_s >= policy.rotation_interval_s else _WAITING), -since_s, hold
 
 
 @functools.lru_cache(maxsize=64)
@@ -157,50 +193,42 @@ def decide_caps(
 ) -> Decision:
     """Every connector's offer record with its own cap (``ceiling_a``) and reason; those that
     may charge in admission order, the others with their 0 and its reason."""
-    now_s, paths, nodes = rules.now_s, tree.paths, tree.index
+    now_s, paths, nodes, find = rules.now_s, tree.paths, tree.index, previous.get
     offers: list[Offer] = []
     contenders: list[Offer] = []
     others: list[Offer] = []
     settling = False
     for demand in demands:
-        before = previous.get(demand.connector_id)
         node = nodes.get(demand.feeder)
         if node is None:
             raise ValueError(f"unknown feeder {demand.feeder!r}")
-        offer = Offer(demand, paths[node], demand.grid_phases, before, demand.min_current_a)
-        offers.append(offer)
-        if before is not None:
-            offer.before_a = before.current_a
-            settling = settling or before.settled_at_s > now_s
-        if demand.state in _WANTING and demand.enabled and demand.charger_enabled:
-            _rank(offer, rules)
+        before = find(demand.connector_id)
+        if before is not None and before.settled_at_s > now_s:
+            settling = True
+        state = demand.state
+        if (
+            (state is _CHARGING or state is _WAITING_EV or state is _PAUSED)
+            and demand.enabled
+            and demand.charger_enabled
+        ):
+            offer = rules.contender(demand, paths[node], before)
             contenders.append(offer)
         else:
-            offer.reason = _other_reason(demand)
+            offer = _other(demand, paths[node], before)
             others.append(offer)
-    contenders.sort(key=operator.attrgetter("key"))
+        offers.append(offer)
+    contenders.sort(key=_admission_key)
     return Decision(offers, contenders, others, now_s, settling)
 
 
-def _rank(offer: Offer, rules: Rules) -> None:
-    """A connector that may charge: its ceiling and reason, its hold and its admission key."""
-    demand = offer.demand
-    offer.ceiling_a, offer.reason = rules.own_cap(demand)
-    changed_s = _NEVER if offer.before is None else offer.before.changed_at_s
-    since_s = rules.now_s - changed_s
-    if offer.before_a > 0:
-        group, wait_s = rules.running(offer, since_s)
-    else:
-        group, wait_s = rules.paused(offer, since_s)
-    start_s = rules.now_s if demand.session_start_s is None else demand.session_start_s
-    offer.key = (
-        -demand.priority,
-        group,
-        wait_s,
-        demand.session_energy_wh,
-        start_s,
-        demand.connector_id,
-    )
+_admission_key = operator.attrgetter("key")
+
+
+def _other(demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
+    """The offer of a connector that gets 0 whatever the capacity, with its reason."""
+    before_a = 0.0 if before is None else before.current_a
+    floor_a, reason = demand.min_current_a, _other_reason(demand)
+    return Offer(demand, path, demand.grid_phases, before, floor_a, before_a, reason=reason)
 
 
 def idle_reason(demand: ConnectorDemand) -> str | None:

@@ -5,9 +5,10 @@ priority class, highest first, is water-filled over what is left (``fill``) and 
 the charger's resolution (``_round_down``), and its offers are taken before the next class
 shares the rest.
 
-Where no limit can be reached (``_nothing_binds``: every contender at its ceiling fits, with
-room for the rounding), admission would take everyone and the water-filling would change
-nothing: both are skipped, the usual steady state for a fraction of the cost.
+Where ``Outlook.nothing_binds`` shows that no limit can be reached, admission takes everyone
+and a class keeps its ceilings without running either step (the usual steady state, for a
+fraction of the cost); the full steps resume, from an exact replay of the budget, as soon as a
+class might bind.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from itertools import groupby
 
 from edge_controller.domain.balancing.fill import fill
 from edge_controller.domain.balancing.offers import Offer, below_minimum
-from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
+from edge_controller.domain.balancing.outlook import Outlook
+from edge_controller.domain.balancing.tree import Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, Policy
 
 
@@ -25,14 +27,36 @@ def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) ->
     """Decide every contender's offer given the fixed loads; returns the admitted ones, in
     admission order."""
     eligible = [o for o in contenders if o.hold is None and not o.ceiling_a < o.floor_a - EPS_A]
-    if _nothing_binds(tree, fixed, eligible, policy):
-        for offer in contenders:
-            if offer.hold is not None:
-                offer.reason = offer.hold
-            elif offer.ceiling_a < offer.floor_a - EPS_A:
-                offer.reason = below_minimum(offer)
-        _round_down(eligible, policy)
-        return eligible
+    classes = [list(members) for _, members in groupby(eligible, _priority)]
+    outlook = Outlook.of(tree, classes, fixed) if classes else None
+    if classes and not _nothing_binds(outlook, tree, fixed, 0):
+        return _share_in_full(tree, fixed, contenders, policy)
+    for offer in contenders:  # all minimums fit: only these are not admitted
+        if offer.hold is not None:
+            offer.reason = offer.hold
+        elif offer.ceiling_a < offer.floor_a - EPS_A:
+            offer.reason = below_minimum(offer)
+    budget: Budget | None = None  # the full steps' budget, once a class might bind
+    for number, members in enumerate(classes):
+        if budget is None and number > 0 and not _nothing_binds(outlook, tree, fixed, number):
+            budget = _replay(tree, fixed, classes, number)
+        if budget is not None:
+            fill(tree, budget, members)
+        _round_down(members, policy)
+        if number == len(classes) - 1:
+            break  # the next class shares what this one leaves; none is left
+        if budget is not None:
+            above = [offer.current_a - offer.floor_a for offer in members]
+            budget.take_tally(Tally.of(tree, members, above))
+        elif outlook is not None:
+            outlook.take(members)
+    return eligible
+
+
+def _share_in_full(
+    tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy
+) -> list[Offer]:
+    """Admission of the minimums, then each class water-filled over what is left."""
     budget = fixed.copy()
     admitted = _admit(budget, contenders)
     classes = [list(members) for _, members in groupby(admitted, _priority)]
@@ -43,6 +67,24 @@ def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) ->
             above = [offer.current_a - offer.floor_a for offer in members]
             budget.take_tally(Tally.of(tree, members, above))
     return admitted
+
+
+def _nothing_binds(outlook: Outlook | None, tree: Tree, fixed: Budget, number: int) -> bool:
+    return outlook is not None and outlook.nothing_binds(tree, fixed, number)
+
+
+def _replay(tree: Tree, fixed: Budget, classes: list[list[Offer]], number: int) -> Budget:
+    """The budget as the full steps leave it before class ``number`` is filled: every minimum
+    taken in admission order (all fitted: the outlook showed it), then the offers of the
+    classes before, each class as one tally."""
+    budget = fixed.copy()
+    for members in classes:
+        for offer in members:
+            budget.take(offer.path, offer.phases, offer.floor_a)
+    for members in classes[:number]:
+        above = [offer.current_a - offer.floor_a for offer in members]
+        budget.take_tally(Tally.of(tree, members, above))
+    return budget
 
 
 def _priority(offer: Offer) -> int:
@@ -84,38 +126,3 @@ def _round_down(members: list[Offer], policy: Policy) -> None:
             current_a = before_a
             offer.reason = f"{offer.reason}; hysteresis (holding {before_a:g} A)"
         offer.current_a = current_a
-
-
-def _nothing_binds(tree: Tree, fixed: Budget, eligible: list[Offer], policy: Policy) -> bool:
-    """True if every limit holds with each eligible contender at the most it can be offered
-    (the higher of its floor and its ceiling, plus what rounding it to the resolution may add)
-    and grid power is left: then all minimums fit and no water level binds, in any class.
-    These sums run in another order than admission and filling: their rounding is allowed for."""
-    if not eligible:
-        return True
-    floors = [offer.floor_a for offer in eligible]
-    if min(floors) < 0 or math.isnan(sum(floors)):
-        return False  # the bounds below assume neither
-    rounding_up_a = policy.resolution_a * EPS_A + 1e-6
-    # Each at the higher of its ceiling and its floor (a NaN ceiling stays NaN).
-    highs = [
-        (o.ceiling_a if not o.ceiling_a <= o.floor_a else o.floor_a) + rounding_up_a
-        for o in eligible
-    ]
-    tally = Tally.of(tree, eligible, highs)
-    magnitude_a = 3 * tally.phase_amps
-    ulps = 1e-15 * (len(eligible) + 1)  # some 9 units in the last place per term: generous
-    own, parents, left = tally.own, tree.parents, fixed.left
-    for node in tree.bottom_up:  # children first: each adds its sums to its parent's
-        row, limits = own[node], left[node]
-        for phase in range(3):
-            room_a = limits[phase] + EPS_A - ulps * (magnitude_a + abs(limits[phase]) + 1.0)
-            if not row[phase] <= room_a:
-                return False
-        if parents[node] >= 0:
-            up = own[parents[node]]
-            up[0], up[1], up[2] = up[0] + row[0], up[1] + row[1], up[2] + row[2]
-    cap_a = fixed.power_left_a
-    if not cap_a < INF:
-        return True
-    return tally.phase_amps < cap_a - ulps * (magnitude_a + abs(cap_a) + 1.0)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import NoReturn
+
+import pytest
 
 from edge_controller.domain.balancing import (
     Allocation,
@@ -13,6 +16,7 @@ from edge_controller.domain.balancing import (
     GridReading,
     Site,
     allocate,
+    share,
 )
 
 GRID = GridReading((0.0, 0.0, 0.0), 0.0)
@@ -83,3 +87,26 @@ def test_unchanged_offers_keep_every_record_and_the_headroom() -> None:
     assert second == allocate(site, demands, grid=GRID, previous=first, now_s=1.0)
     assert all(second.connectors[cid] is first.connectors[cid] for cid in first.connectors)
     assert second.headroom_a == first.headroom_a
+
+
+def test_a_feeder_exactly_full_at_the_caps_skips_admission_and_filling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 32 + 32 + 16 A on one phase of an 80 A feeder, two priority classes: no limit is passed,
+    # so neither step may change an offer. The short cut is taken (the full steps fail here),
+    # and its offers are those the full steps decide.
+    site = Site(200.0, (Feeder("F", 80.0),), power_limit_w=100_000.0)
+    demands = [
+        ConnectorDemand(f"c{i}:1", DemandState.CHARGING, wiring=(0,), feeder="F",
+                        max_current_a=max_a, priority=i % 2)
+        for i, max_a in enumerate((32.0, 32.0, 16.0))
+    ]  # fmt: skip
+    full = allocate(site, demands, grid=GRID, previous=None, now_s=0.0)
+    assert [full.current_a(d.connector_id) for d in demands] == [32.0, 32.0, 16.0]
+
+    def refused(*args: object) -> NoReturn:
+        raise AssertionError("admitted and filled in full although nothing binds")
+
+    monkeypatch.setattr(share, "_admit", refused)
+    monkeypatch.setattr(share, "fill", refused)
+    assert allocate(site, demands, grid=GRID, previous=None, now_s=0.0) == full
