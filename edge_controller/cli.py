@@ -27,6 +27,7 @@ from typing import Any
 
 from edge_controller import __version__, log
 from edge_controller.api.render import Screen, render
+from edge_controller.config import ocpp_blocks as blocks
 from edge_controller.config.load import LoadedConfig, load_config
 from edge_controller.config.settings import Settings
 from edge_controller.config.yaml_reader import ConfigError
@@ -90,11 +91,14 @@ def summary(settings: Settings) -> list[str]:
     lines.append(
         "ocpp: "
         + (
-            f"{settings.ocpp.url} as {settings.ocpp.topology}"
+            f"{settings.ocpp.url} as {settings.ocpp.topology},"
+            f" versions offered {', '.join(settings.ocpp.versions)}"
             if settings.ocpp.enabled
             else "disabled"
         )
     )
+    if settings.ocpp.enabled:
+        lines.extend(blocks.describe(settings.ocpp.versions))
     lines.append(
         "mqtt: "
         + (

@@ -49,6 +49,7 @@ PhaseCount = Annotated[int, AfterValidator(one_of(1, 3))]
 StopBits = Annotated[int, AfterValidator(one_of(1, 2))]
 DataBits = Annotated[int, AfterValidator(one_of(7, 8))]
 SecurityProfile = Annotated[int, AfterValidator(one_of(0, 1, 2, 3))]
+OcppVersion = Literal["1.6", "2.0.1", "2.1"]
 
 
 class Section(BaseModel):
@@ -277,6 +278,9 @@ class OcppSettings(Section):
     url: str | None = None
     identity: Ident | None = None
     topology: Literal["site", "per_charger"] = "site"
+    # One version, or several in preference order: all are offered as websocket subprotocols
+    # and the CSMS's choice decides.
+    version: OcppVersion | list[OcppVersion] = "1.6"
     security_profile: SecurityProfile = 0
     password: SecretStr | None = None
     password_file: Path | None = None
@@ -319,7 +323,16 @@ class OcppSettings(Section):
             raise ValueError("security profile 3 needs client_cert_file and client_key_file")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
+        if isinstance(self.version, list) and not self.version:
+            raise ValueError("version: name at least one OCPP version")
+        if isinstance(self.version, list) and len(set(self.version)) != len(self.version):
+            raise ValueError("version: each OCPP version at most once")
         return self
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """The OCPP versions offered, in preference order."""
+        return tuple(self.version) if isinstance(self.version, list) else (self.version,)
 
 
 MqttCommand = Literal[

@@ -197,6 +197,8 @@ MIGRATIONS: tuple[Step, ...] = (
     _V7_PROBLEM_REPORTS,
     # The outbox stores events instead of OCPP 1.6 messages; pending rows are converted.
     migrate_outbox,
+    # A message's place in its session (OCPP 2.x seqNo) is counted with this index.
+    "CREATE INDEX outbox_by_session ON outbox(session_local_id, seq);",
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -16,9 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink import frames
-from edge_controller.uplink.dialect import OCPP16
+from edge_controller.uplink.dialect import DIALECTS
 
-SUBPROTOCOL = OCPP16.subprotocol  # the one version offered until the 2.x handlers exist
 HANDSHAKE_TIMEOUT_S = 15.0
 
 
@@ -42,6 +41,11 @@ def tls_context(settings: OcppSettings) -> ssl.SSLContext:
     return context
 
 
+def subprotocols(settings: OcppSettings) -> list[str]:
+    """The subprotocols offered, in the configured preference order; the CSMS picks one."""
+    return [DIALECTS[version].subprotocol for version in settings.versions]
+
+
 def connect_kwargs(
     settings: OcppSettings, identity: str, key: bytes | None = None
 ) -> dict[str, Any]:
@@ -53,7 +57,7 @@ def connect_kwargs(
         headers["Authorization"] = basic_auth_header(identity, secret)
     url = settings.url or ""
     return {
-        "subprotocols": [SUBPROTOCOL],
+        "subprotocols": subprotocols(settings),
         "additional_headers": headers,
         "ssl": tls_context(settings) if url.startswith("wss://") else None,
         "ping_interval": settings.ping_interval_s,

@@ -76,6 +76,7 @@ class IdentityLink:
     session_key_changed: Callable[[str, str], bool] | None = None
     prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
     accepted: bool = False
+    booted: bool = False  # an OCPP 2.x boot was accepted in this process (not sent again)
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(
         default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)

@@ -86,6 +86,10 @@ class QueuedMessage(Protocol):
     def attempts(self) -> int: ...
     @property
     def created_at_s(self) -> float: ...
+    @property
+    def session_position(self) -> int | None:
+        """How many events of its session were queued before it (None: no session)."""
+        ...
 
 
 class TransactionOutbox(Protocol):

@@ -33,6 +33,7 @@ from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync, from_iso
 from edge_controller.uplink.connection import open_connection
+from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.ocpp_compat import call
@@ -44,12 +45,15 @@ from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
+from edge_controller.uplink.v201.session import Session201
+from edge_controller.uplink.v201.station import Station201
 
 log = get_logger("uplink")
 RECONCILE_S = 1.0
 CLOSE_WAIT_S = 1.0
 SEND_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
-CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed)
+CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed, UnknownSubprotocol)
+Session = LinkSession | Session201
 
 
 class OcppUplink:
@@ -73,7 +77,9 @@ class OcppUplink:
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
         }
-        self.sessions: dict[str, LinkSession] = {}
+        self.sessions: dict[str, Session] = {}
+        # remoteStartIds of accepted 2.x remote starts by connector, for the Started event
+        self._remote_start_ids: dict[str, int] = {}
         self._applied_enabled: dict[str, bool] = {}
         self._commands = ports.commands
         self._share_session_keys()
@@ -125,7 +131,9 @@ class OcppUplink:
     def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:
         def online_call() -> Callable[[Any], Any] | None:
             session = self.sessions.get(identity)
-            return session.call if session is not None and session.link.accepted else None
+            if not isinstance(session, LinkSession):  # 2.x samples go by TransactionEvent
+                return None
+            return session.call if session.link.accepted else None
 
         return online_call
 
@@ -211,7 +219,7 @@ class OcppUplink:
             async with open_connection(self.settings, identity, key) as ws:
                 outcome = "was_online"
                 log.info("connected to CSMS", identity=identity)
-                session = LinkSession(link, EdgeChargePoint(link, ws), self._wakeup[identity])
+                session = self._session(link, ws)
                 self.sessions[identity] = session
                 try:
                     await session.run()
@@ -230,6 +238,16 @@ class OcppUplink:
             link.accepted = False
             self.sessions.pop(identity, None)
         return outcome
+
+    def _session(self, link: IdentityLink, ws: ClientConnection) -> Session:
+        """The session of the version the CSMS chose among those offered."""
+        dialect = negotiated(ws.subprotocol)
+        if dialect.version not in self.settings.versions:
+            raise UnknownSubprotocol(f"the CSMS chose {dialect.version}, not offered")
+        wakeup = self._wakeup[link.identity]
+        if dialect is OCPP16:
+            return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
+        return Session201(link, Station201(link, ws, self._remote_start_ids), wakeup)
 
     async def _reconcile_availability(self, identity: str) -> None:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""
@@ -274,13 +292,13 @@ class OcppUplink:
     ) -> str | None:
         """CP-initiated DataTransfer on the first accepted link; the CSMS status, None offline."""
         session = self._accepted_session()
-        if session is None:
-            return None
+        if not isinstance(session, LinkSession):
+            return None  # 2.x DataTransfer is not offered yet
         request = call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
         result = await session.call(request)
         return str(result.status)
 
-    def _accepted_session(self) -> LinkSession | None:
+    def _accepted_session(self) -> Session | None:
         return next((s for s in self.sessions.values() if s.link.accepted), None)
 
     async def authorize(self, id_tag: str) -> AuthResult | None:
@@ -289,6 +307,8 @@ class OcppUplink:
         if session is None:
             return None
         try:
+            if isinstance(session, Session201):
+                return await session.authorize(id_tag)
             result = await session.call(call.Authorize(id_tag=id_tag))
         except (*CONNECTION_ERRORS, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError):

@@ -1,14 +1,19 @@
-// Schema-strict OCPP 1.6J CSMS for the integration tests.
+// Schema-strict OCPP CSMS (1.6J, 2.0.1 or 2.1) for the integration tests.
 // Usage: node strict_csms.js [port]   (port 0 or absent: any free port; PORT env also works)
-// AUTH_STATUS env: the idTagInfo status of every Authorize and StartTransaction answer
-// (default Accepted; e.g. Invalid for a CSMS that refuses every id tag).
+// AUTH_STATUS env: the idTagInfo (2.x: idTokenInfo) status of every Authorize and
+// StartTransaction (2.x: TransactionEvent Started) answer (default Accepted; e.g. Invalid for
+// a CSMS that refuses every id tag).
+// PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
+// ocpp1.6).
+// stdin: one JSON object per line, {"identity":..,"action":..,"params":{..}}: a CALL sent to
+// that charge point; its answer is printed as {"event":"answer",..} or {"event":"error",..}.
 // stdout: one JSON object per line:
 //   {"event":"listening","port":N}
 //   {"event":"call","identity":..,"action":..,"params":{..}}        every valid CALL received
 //   {"event":"invalid","identity":..,"action":..,"error":"..."}     any schema validation failure
 //   {"event":"connect"|"disconnect","identity":..}
 'use strict';
-const { RPCServer } = require('ocpp-rpc');
+const { RPCServer, createValidator } = require('ocpp-rpc');
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const authStatus = process.env.AUTH_STATUS || 'Accepted';
@@ -18,13 +23,26 @@ function emit(obj) {
     process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
-const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true, maxBadMessages: Infinity });
+const protocols = (process.env.PROTOCOLS || 'ocpp1.6').split(',');
+// The package's 2.1 schema set names its schemas "urn:<Action>Request"/"Response", but its
+// strict mode looks them up as "urn:<Action>.req"/".conf" (as for 1.6 and 2.0.1): the same
+// official schemas, renamed to what it looks up.
+const schemas21 = require('ocpp-rpc/lib/schemas/ocpp2_1.json').map((schema) => ({
+    ...schema,
+    $id: schema.$id.replace(/Request$/, '.req').replace(/Response$/, '.conf'),
+}));
+const server = new RPCServer({
+    protocols, strictMode: true, maxBadMessages: Infinity,
+    strictModeValidators: [createValidator('ocpp2.1', schemas21)],
+});
+const clients = new Map();
 
 server.auth((accept, reject, handshake) => accept({ identity: handshake.identity }));
 
 server.on('client', (client) => {
     const identity = client.identity;
-    emit({ event: 'connect', identity });
+    emit({ event: 'connect', identity, protocol: client.protocol });
+    clients.set(identity, client);
     client.on('strictValidationFailure', (ev) => {
         emit({ event: 'invalid', identity, action: ev.method, outbound: ev.outbound,
                error: String(ev.error && ev.error.message), params: ev.params });
@@ -44,10 +62,48 @@ server.on('client', (client) => {
             default: return {};
         }
     };
-    for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
-        'StartTransaction', 'StopTransaction', 'MeterValues', 'DataTransfer',
-        'FirmwareStatusNotification', 'DiagnosticsStatusNotification']) {
-        client.handle(action, record(action));
+    const record2 = (action) => ({ params }) => {
+        emit({ event: 'call', identity, action, params });
+        switch (action) {
+            case 'BootNotification': return { status: 'Accepted', currentTime: now(), interval: 300 };
+            case 'Heartbeat': return { currentTime: now() };
+            case 'Authorize': return { idTokenInfo: { status: authStatus } };
+            case 'TransactionEvent':
+                return params.eventType === 'Started' ? { idTokenInfo: { status: authStatus } } : {};
+            case 'DataTransfer': return { status: 'UnknownVendorId' };
+            default: return {};
+        }
+    };
+    if (client.protocol === 'ocpp1.6') {
+        for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
+            'StartTransaction', 'StopTransaction', 'MeterValues', 'DataTransfer',
+            'FirmwareStatusNotification', 'DiagnosticsStatusNotification']) {
+            client.handle(action, record(action));
+        }
+    } else {
+        for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
+            'TransactionEvent', 'MeterValues', 'DataTransfer', 'NotifyEvent', 'NotifyReport',
+            'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification']) {
+            client.handle(action, record2(action));
+        }
+    }
+});
+
+let input = '';
+process.stdin.on('data', (chunk) => {
+    input += chunk;
+    let end;
+    while ((end = input.indexOf('\n')) >= 0) {
+        const line = input.slice(0, end);
+        input = input.slice(end + 1);
+        if (!line.trim()) continue;
+        const { identity, action, params } = JSON.parse(line);
+        const client = clients.get(identity);
+        if (!client) { emit({ event: 'error', identity, action, error: 'not connected' }); continue; }
+        client.call(action, params).then(
+            (result) => emit({ event: 'answer', identity, action, result }),
+            (err) => emit({ event: 'error', identity, action, error: String(err && err.message),
+                            code: err && err.rpcErrorCode }));
     }
 });
 

@@ -42,11 +42,16 @@ class OutboxMessage:
     last_error: str | None
     state: Literal["pending", "acked", "parked"] = "pending"
     unreadable: str | None = None
+    # How many events of the same session were queued before this one (None: no session):
+    # OCPP 2.x numbers a transaction's messages from it (seqNo), without gaps.
+    session_position: int | None = None
 
 
 SELECT_MESSAGE = """
 SELECT o.seq, o.identity, o.event, o.body, o.kind, o.session_local_id, o.created_at_s,
-       o.attempts, o.last_error, o.state, t.remote_transaction_id
+       o.attempts, o.last_error, o.state, t.remote_transaction_id,
+       (SELECT count(*) FROM outbox AS b WHERE b.session_local_id = o.session_local_id
+        AND b.seq < o.seq) AS session_position
 FROM outbox AS o LEFT JOIN transaction_ids AS t ON t.session_local_id = o.session_local_id
 """
 
@@ -70,6 +75,7 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
         last_error=row["last_error"],
         state=row["state"],
         unreadable=unreadable,
+        session_position=None if row["session_local_id"] is None else row["session_position"],
     )
 
 

@@ -212,12 +212,18 @@ class Outbox:
         return await self._db.read(job)
 
     async def prune(self, older_than_s: float) -> int:
-        """Delete acked messages acknowledged more than ``older_than_s`` ago; returns count."""
+        """Delete acked messages acknowledged more than ``older_than_s`` ago; returns count.
+        Those of a session with messages still to send are kept: they count in the position
+        (``session_position``) of the ones to come."""
         cutoff_s = self._clock() - older_than_s
 
         def job(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "DELETE FROM outbox WHERE state = 'acked' AND done_at_s < ?", (cutoff_s,)
+                "DELETE FROM outbox WHERE state = 'acked' AND done_at_s < ?"
+                " AND (session_local_id IS NULL OR session_local_id NOT IN ("
+                "  SELECT session_local_id FROM outbox WHERE state != 'acked'"
+                "  AND session_local_id IS NOT NULL))",
+                (cutoff_s,),
             )
             return max(cursor.rowcount, 0)
 

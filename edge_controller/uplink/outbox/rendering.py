@@ -19,8 +19,9 @@ class NotSendable(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class StartConfirmed:
-    """The CSMS's answer to a session's start: its transaction id and the token's status
-    (``AuthStatus`` values)."""
+    """The CSMS's answer to a session's start: the transaction id kept for the session (1.6:
+    the CSMS's; 2.x: the number that makes the station's own id unique) and the token's
+    status (``AuthStatus`` values)."""
 
     remote_transaction_id: int
     token_status: str
@@ -32,7 +33,9 @@ class Rendering(Protocol):
         frames and schema-checks it (``RpcEndpoint.prepare``)."""
         ...
 
-    def start_confirmed(self, answer: dict[str, Any]) -> StartConfirmed: ...
+    def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
+        """What the answer to ``message`` (a session's start) confirms."""
+        ...
 
 
 def outbox_unique_id(message: QueuedMessage) -> str:

@@ -175,7 +175,7 @@ class OutboxSender:
                 self.sent += 1
                 self.acks.add(message.seq)
                 if local_id is not None:
-                    await self._start_confirmed(local_id, result[0])
+                    await self._start_confirmed(message, local_id, result[0])
         finally:
             self._settled.set()
         if isinstance(result, _Failed):
@@ -195,8 +195,10 @@ class OutboxSender:
         except TimeoutError:
             return _Failed("no answer within the call timeout")
 
-    async def _start_confirmed(self, session_local_id: int, answer: dict[str, Any]) -> None:
-        confirmed = self._rendering.start_confirmed(answer)
+    async def _start_confirmed(
+        self, message: QueuedMessage, session_local_id: int, answer: dict[str, Any]
+    ) -> None:
+        confirmed = self._rendering.start_confirmed(message, answer)
         remote_id = confirmed.remote_transaction_id
         # Durable together with the ack before any event that needs the id is sent.
         await self.acks.flush(remote_ids={session_local_id: remote_id})

@@ -82,7 +82,7 @@ class Ocpp16Rendering:
             raise NotSendable(message.unreadable or "the stored event cannot be read")
         return request(message.event, message.remote_transaction_id, self._connection)
 
-    def start_confirmed(self, answer: dict[str, Any]) -> StartConfirmed:
+    def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
         return StartConfirmed(
             int(answer["transactionId"]), str(answer["idTagInfo"].get("status", "Invalid"))
         )

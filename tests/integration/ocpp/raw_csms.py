@@ -51,9 +51,9 @@ class RawCsms:
 
 
 @asynccontextmanager
-async def raw_csms() -> AsyncIterator[tuple[RawCsms, int]]:
+async def raw_csms(subprotocol: str = "ocpp1.6") -> AsyncIterator[tuple[RawCsms, int]]:
     csms = RawCsms()
-    server = await serve(csms._handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"], max_size=2**24)  # type: ignore[list-item]
+    server = await serve(csms._handler, "127.0.0.1", 0, subprotocols=[subprotocol], max_size=2**24)  # type: ignore[list-item]
     try:
         yield csms, next(iter(server.sockets)).getsockname()[1]
     finally:

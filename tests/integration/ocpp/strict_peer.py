@@ -19,6 +19,20 @@ PEERS = Path(__file__).resolve().parents[2] / "peers"
 class StrictPeer:
     port: int
     events: list[dict[str, Any]] = field(default_factory=list)
+    process: asyncio.subprocess.Process | None = None
+
+    async def send(self, identity: str, action: str, params: dict[str, Any]) -> None:
+        """Send a CALL to a connected charge point; its answer comes as an ``answer`` (or
+        ``error``) event."""
+        assert self.process is not None and self.process.stdin is not None
+        line = json.dumps({"identity": identity, "action": action, "params": params})
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    def answers(self, action: str) -> list[dict[str, Any]]:
+        return [
+            e for e in self.events if e["event"] in ("answer", "error") and e["action"] == action
+        ]
 
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == "call" and action in (None, e["action"])]
@@ -34,19 +48,23 @@ async def _read(process: asyncio.subprocess.Process, peer: StrictPeer) -> None:
 
 
 @asynccontextmanager
-async def strict_peer(auth_status: str = "Accepted") -> AsyncIterator[StrictPeer]:
-    """``auth_status``: what the peer answers to every Authorize and StartTransaction."""
+async def strict_peer(
+    auth_status: str = "Accepted", protocols: str = "ocpp1.6"
+) -> AsyncIterator[StrictPeer]:
+    """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
+    TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
     process = await asyncio.create_subprocess_exec(
         node, str(PEERS / "strict_csms.js"), "0", cwd=PEERS, stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "AUTH_STATUS": auth_status},
+        stdin=asyncio.subprocess.PIPE,
+        env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols},
     )  # fmt: skip
     try:
         assert process.stdout is not None
         first = json.loads(await asyncio.wait_for(process.stdout.readline(), 15))
-        peer = StrictPeer(port=int(first["port"]))
+        peer = StrictPeer(port=int(first["port"]), process=process)
         reader = asyncio.create_task(_read(process, peer))
         try:
             yield peer

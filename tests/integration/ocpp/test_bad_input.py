@@ -114,3 +114,40 @@ async def test_fuzzed_frames_never_break_the_connection(tmp_path: Path) -> None:
                 await csms.connection.send(frame)  # type: ignore[union-attr]
             await _check_alive(csms)
             assert csms.connections == 1
+
+
+CASES_201 = [
+    ("{not json", "-1", "RpcFrameworkError"),
+    ('[9, "n1", "Heartbeat", {}]', "n1", "MessageTypeNotSupported"),
+    ('[2, "n2", "RequestStopTransaction"]', "n2", "RpcFrameworkError"),
+    ('[2, "n3", "FlyToTheMoon", {}]', "n3", "NotImplemented"),
+    ('[2, "n4", "UpdateFirmware", {}]', "n4", "NotSupported"),
+    ('[2, "n9", "RequestStartTransaction", {"idToken": {"idToken": "A", "type": "Central"}}]',
+     "n9", "OccurenceConstraintViolation"),
+    ('[2, "n5", "RequestStopTransaction", {"transactionId": 5}]', "n5", "TypeConstraintViolation"),
+    ('[2, "n6", "RequestStopTransaction", {"transactionId": "1-2", "x": 1}]', "n6",
+     "FormatViolation"),
+    (  # above the default soft limit (2 MiB), below the hard one: answered, with its id
+        '[2, "n7", "RequestStopTransaction", ' + json.dumps({"transactionId": "x" * 2_200_000})
+        + "]",
+        "n7",
+        "FormatViolation",
+    ),
+]  # fmt: skip
+
+
+async def test_bad_frames_on_201_get_the_201_callerror_and_the_link_survives(
+    tmp_path: Path,
+) -> None:
+    async with raw_csms("ocpp2.0.1") as (csms, port), open_outbox(tmp_path / "db.sqlite") as outbox:
+        settings_ = settings_for(f"ws://127.0.0.1:{port}", version="2.0.1")
+        async with running_uplink(settings_, FakeSite(), outbox, tmp_path, {"c1": 1}):
+            await csms.ready.wait()
+            for frame, unique_id, code in CASES_201:
+                reply = await csms.exchange(frame)
+                assert reply[:3] == [4, unique_id, code], frame[:60]
+            stop = await csms.exchange(
+                '[2, "n8", "RequestStopTransaction", {"transactionId": "424242-1"}]'
+            )
+            assert stop == [3, "n8", {"status": "Rejected"}]
+            assert csms.connections == 1

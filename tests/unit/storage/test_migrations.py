@@ -13,8 +13,9 @@ from edge_controller.storage.errors import (
 )
 from edge_controller.storage.migrations import LATEST_VERSION, migrate, schema_version
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.outbox.rows import append_in
 from edge_controller.storage.sessions_store import SessionStore
-from tests.outbox_events import sampled
+from tests.outbox_events import sampled, started
 
 
 def _make_at_version(path: Path, version: int) -> None:
@@ -30,6 +31,9 @@ def _make_at_version(path: Path, version: int) -> None:
                 '{"connectorId":"cp:1","idTag":"OLD","meterStart":100,'
                 '"timestamp":"2026-11-27T00:00:00.000Z"}'
             )
+            if version >= 8:  # the outbox keeps events from version 8 on
+                append_in(conn, "cp", started(1, "cp:1", 100), now_s=10)
+                return
             conn.execute(
                 "INSERT INTO outbox (identity, action, payload, kind, session_local_id,"
                 " created_at_s) VALUES ('cp', 'StartTransaction', ?, 'start', 1, 10)",

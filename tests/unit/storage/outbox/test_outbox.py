@@ -141,3 +141,37 @@ async def test_a_value_that_is_no_number_is_refused_and_nothing_recorded(db: Dat
     with pytest.raises(ValueError, match="NaN"):
         await outbox.append("cp", replace(sampled(None, 1), readings=(bad,)))
     assert await outbox.backlog() == 0
+
+
+async def test_each_message_knows_its_place_in_its_session(db: Database, clock: FakeClock) -> None:
+    """OCPP 2.x numbers a transaction's messages (seqNo) from this place: the same at every
+    read, and without gaps, also when other sessions' messages are in between."""
+    outbox = Outbox(db, clock=clock)
+    s1 = await outbox.append("cp", started(1))
+    await outbox.append("cp", started(2, "c1:2"))
+    await outbox.append("cp", sampled(1, 2000))
+    await outbox.append("cp", sampled(None, 2000))
+    await outbox.append("cp", ended(2, 3000, "c1:2"))
+    await outbox.append("cp", ended(1, 4000))
+    await outbox.ack(s1)
+    places = [
+        (m.session_local_id, m.session_position) for m in await outbox.peek_many("cp", limit=9)
+    ]
+    assert places == [(2, 0), (1, 1), (None, None), (2, 1), (1, 2)]
+
+
+async def test_prune_keeps_a_session_with_messages_still_to_send(
+    db: Database, clock: FakeClock
+) -> None:
+    """Pruning the acked start of a session whose end is still queued would renumber the end."""
+    outbox = Outbox(db, clock=clock)
+    start = await outbox.append("cp", started(1))
+    await outbox.ack(start)
+    finished = await outbox.append("cp", started(2, "c1:2"))
+    await outbox.ack(finished)
+    await outbox.ack(await outbox.append("cp", ended(2, 3000, "c1:2")))
+    await outbox.append("cp", ended(1, 4000))
+    clock.now_s += 3600
+    assert await outbox.prune(older_than_s=1800) == 2  # only session 2's
+    head = await outbox.peek("cp")
+    assert head is not None and head.session_position == 1

@@ -1,0 +1,231 @@
+"""Outbox events as OCPP 2.0.1/2.1 TransactionEvent requests. Pure.
+
+The station names its transactions: ``transactionId`` is the session's local id and the
+number kept as its remote id once the CSMS took the Started event (the start in whole
+milliseconds, see ``Ocpp201Rendering.start_confirmed``), so a new database counting sessions
+from 1 again names none twice. ``seqNo`` is the event's place among its session's events, so a
+resent event carries the same number and none is skipped. ``offline`` marks what happened
+before the current connection was up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from edge_controller.domain.commands import StopReason
+from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.sessions.events import (
+    Location,
+    MeterSampled,
+    Quantity,
+    Reading,
+    ReadingContext,
+    SessionEnded,
+    SessionStarted,
+    TokenType,
+)
+from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
+from edge_controller.uplink.ports import QueuedMessage
+from edge_controller.uplink.v16.render import DATA_TRANSFER, Connection, problem_report
+
+TRANSACTION_EVENT = "TransactionEvent"
+
+CONTEXTS = {
+    ReadingContext.BEGIN: "Transaction.Begin",
+    ReadingContext.END: "Transaction.End",
+    ReadingContext.PERIODIC: "Sample.Periodic",
+    ReadingContext.CLOCK_ALIGNED: "Sample.Clock",
+    ReadingContext.TRIGGER: "Trigger",
+}
+MEASURANDS = {
+    Quantity.ENERGY_IMPORT_REGISTER_WH: ("Energy.Active.Import.Register", "Wh"),
+    Quantity.POWER_IMPORT_W: ("Power.Active.Import", "W"),
+    Quantity.CURRENT_IMPORT_A: ("Current.Import", "A"),
+    Quantity.VOLTAGE_V: ("Voltage", "V"),
+    Quantity.CURRENT_OFFERED_A: ("Current.Offered", "A"),
+    Quantity.STATE_OF_CHARGE_PCT: ("SoC", "Percent"),
+}
+LOCATIONS = {Location.OUTLET: "Outlet", Location.EV: "EV"}
+TOKEN_TYPES = {
+    TokenType.CARD: "ISO14443",
+    TokenType.CENTRAL: "Central",
+    TokenType.LOCAL: "Local",
+    TokenType.FREE_VEND: "NoAuthorization",
+}
+SAMPLE_TRIGGERS = {
+    ReadingContext.CLOCK_ALIGNED: "MeterValueClock",
+    ReadingContext.TRIGGER: "Trigger",
+}
+# stoppedReason and triggerReason of each way a session ends
+STOPS: dict[StopReason, tuple[str, str]] = {
+    StopReason.LOCAL: ("Local", "StopAuthorized"),
+    StopReason.REMOTE: ("Remote", "RemoteStop"),
+    StopReason.EV_DISCONNECTED: ("EVDisconnected", "EVCommunicationLost"),
+    StopReason.EMERGENCY_STOP: ("EmergencyStop", "AbnormalCondition"),
+    StopReason.OTHER: ("Other", "AbnormalCondition"),
+    StopReason.DEAUTHORIZED: ("DeAuthorized", "Deauthorized"),
+    StopReason.REBOOT: ("Reboot", "ResetCommand"),
+    StopReason.POWER_LOSS: ("PowerLoss", "AbnormalCondition"),
+    StopReason.HARD_RESET: ("ImmediateReset", "ResetCommand"),
+    StopReason.SOFT_RESET: ("Reboot", "ResetCommand"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Link201:
+    """What the connection adds: connector numbers, repaired times, since when it is up, and
+    the remoteStartId of remote starts by connector (kept while the process runs)."""
+
+    connection: Connection
+    online_since_s: float
+    remote_start_ids: dict[str, int]
+
+
+def transaction_id(session_local_id: int, remote_id: int) -> str:
+    return f"{session_local_id}-{remote_id}"
+
+
+def session_of(transaction_id_text: str) -> int | None:
+    """The local session id in a transactionId this station made (None: not one of ours)."""
+    head, _, tail = transaction_id_text.partition("-")
+    return int(head) if head.isdigit() and tail.isdigit() else None
+
+
+class Ocpp201Rendering:
+    """The outbox sender's ``Rendering`` on an OCPP 2.0.1 or 2.1 connection."""
+
+    def __init__(self, link: Link201) -> None:
+        self._link = link
+
+    def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
+        if message.event is None:
+            raise NotSendable(message.unreadable or "the stored event cannot be read")
+        event = message.event
+        if isinstance(event, ProblemReported):  # 2.x DataTransfer takes the 1.6 form as it is
+            return DATA_TRANSFER, problem_report(event, self._link.connection)
+        return TRANSACTION_EVENT, request(message, event, self._link)
+
+    def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
+        info = answer.get("idTokenInfo") or {}
+        status = str(info.get("status", "Accepted"))
+        # The 2.x statuses 1.6 lacks refuse the token alike.
+        if status not in ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"):
+            status = "Invalid"
+        event = message.event
+        assert isinstance(event, SessionStarted)
+        return StartConfirmed(round(event.at_s * 1000), status)
+
+
+def request(
+    message: QueuedMessage, event: SessionStarted | MeterSampled | SessionEnded, link: Link201
+) -> dict[str, Any]:
+    """The TransactionEvent payload of ``event``; raises ``NotSendable``."""
+    local_id = event.session_local_id
+    if local_id is None or message.session_position is None:
+        raise NotSendable("a sample outside a session has no TransactionEvent")
+    if isinstance(event, SessionStarted):
+        remote = round(event.at_s * 1000)
+    elif message.remote_transaction_id is None:
+        raise NotSendable("the session's Started event was never taken by the CSMS")
+    else:
+        remote = message.remote_transaction_id
+    info: dict[str, Any] = {"transactionId": transaction_id(local_id, remote)}
+    payload: dict[str, Any] = {
+        "eventType": "",
+        "timestamp": link.connection.time(event.at_s),
+        "triggerReason": "",
+        "seqNo": message.session_position,
+        "transactionInfo": info,
+    }
+    if event.at_s < link.online_since_s:
+        payload["offline"] = True
+    payload["evse"] = {"id": link.connection.connector(event.connector_id), "connectorId": 1}
+    if isinstance(event, SessionStarted):
+        _started(event, payload, link)
+    elif isinstance(event, MeterSampled):
+        _updated(event, payload)
+    else:
+        _ended(event, payload, link)
+    return payload
+
+
+def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> None:
+    payload["eventType"] = "Started"
+    central = event.id_token.type is TokenType.CENTRAL
+    free = event.id_token.type is TokenType.FREE_VEND
+    payload["triggerReason"] = "RemoteStart" if central else "Authorized"
+    if free:
+        payload["triggerReason"] = "CablePluggedIn"
+    payload["transactionInfo"]["chargingState"] = "EVConnected"
+    remote_start_id = link.remote_start_ids.get(event.connector_id)
+    if central and remote_start_id is not None:
+        payload["transactionInfo"]["remoteStartId"] = remote_start_id
+    payload["idToken"] = id_token(event.id_token.value, event.id_token.type)
+    if event.reservation_id is not None:
+        payload["reservationId"] = event.reservation_id
+    payload["meterValue"] = [
+        _meter_value(event.at_s, [_register(event.start_register_wh, ReadingContext.BEGIN)],
+                     link.connection)
+    ]  # fmt: skip
+
+
+def _updated(event: MeterSampled, payload: dict[str, Any]) -> None:
+    payload["eventType"] = "Updated"
+    payload["triggerReason"] = SAMPLE_TRIGGERS.get(event.context, "MeterValuePeriodic")
+    power = next((r for r in event.readings if r.quantity is Quantity.POWER_IMPORT_W), None)
+    if power is not None:
+        state = "Charging" if power.value > 0 else "SuspendedEV"
+        payload["transactionInfo"]["chargingState"] = state
+    values = [sampled_value(reading, event.context) for reading in event.readings]
+    if values:
+        payload["meterValue"] = [{"timestamp": payload["timestamp"], "sampledValue": values}]
+
+
+def _ended(event: SessionEnded, payload: dict[str, Any], link: Link201) -> None:
+    payload["eventType"] = "Ended"
+    stopped, trigger = STOPS[event.reason]
+    payload["triggerReason"] = trigger
+    info = payload["transactionInfo"]
+    info["chargingState"] = "Idle" if event.reason is StopReason.EV_DISCONNECTED else "EVConnected"
+    info["stoppedReason"] = stopped
+    if event.id_token is not None:
+        payload["idToken"] = id_token(event.id_token.value, event.id_token.type)
+    end = _meter_value(event.at_s, [_register(event.stop_register_wh, ReadingContext.END)],
+                       link.connection)  # fmt: skip
+    if event.with_registers:
+        begin = [_register(event.start_register_wh, ReadingContext.BEGIN)]
+        payload["meterValue"] = [_meter_value(event.started_at_s, begin, link.connection), end]
+    else:
+        payload["meterValue"] = [end]
+
+
+def id_token(value: str, kind: TokenType) -> dict[str, str]:
+    return {"idToken": value, "type": TOKEN_TYPES[kind]}
+
+
+def _register(energy_wh: int, context: ReadingContext) -> dict[str, Any]:
+    reading = Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal(energy_wh))
+    return sampled_value(reading, context)
+
+
+def _meter_value(
+    at_s: float, values: list[dict[str, Any]], connection: Connection
+) -> dict[str, Any]:
+    return {"timestamp": connection.time(at_s), "sampledValue": values}
+
+
+def sampled_value(reading: Reading, context: ReadingContext) -> dict[str, Any]:
+    measurand, unit = MEASURANDS[reading.quantity]
+    value: dict[str, Any] = {
+        "value": reading.value,
+        "context": CONTEXTS[context],
+        "measurand": measurand,
+    }
+    if reading.conductor is not None:
+        value["phase"] = reading.conductor.value
+    if reading.location is not None:
+        value["location"] = LOCATIONS[reading.location]
+    value["unitOfMeasure"] = {"unit": unit}
+    return value

@@ -1,0 +1,138 @@
+"""Everything that happens on one open OCPP 2.0.1/2.1 connection of one identity.
+
+Order: BootNotification (reason PowerUp) until Accepted, once per process (a reconnect does not
+boot again), then fresh StatusNotifications per EVSE, Heartbeats and the outbox sender as
+TransactionEvents, in one TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
+from edge_controller.domain.sessions.events import TokenType
+from edge_controller.uplink.clock import from_iso, to_iso
+from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.outbox.sender import OutboxSender
+from edge_controller.uplink.rpc import CallFailed
+from edge_controller.uplink.v16.render import Connection
+from edge_controller.uplink.v201 import render
+from edge_controller.uplink.v201.station import Station201
+from edge_controller.uplink.v201.status import EvseStatus, evse_status
+from edge_controller.uplink.wakeup import Wakeup
+
+STATUS_POLL_S = 1.0
+BOOT_RETRY_S = 30.0
+_KNOWN_STATUSES = {s.value for s in AuthStatus}
+
+
+class Session201:
+    def __init__(self, link: IdentityLink, station: Station201, wakeup: Wakeup) -> None:
+        self.link = link
+        self.station = station
+        self.rendering_link = render.Link201(
+            Connection(link.topology, link.clock), link.now_s(), station.remote_start_ids
+        )
+        self.sender = OutboxSender(
+            link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link)
+        )
+        self._last_status: dict[int, EvseStatus] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self.station.rpc.call(action, payload)
+
+    async def call_quietly(self, action: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """For messages the CSMS may refuse without consequence: log, and go on."""
+        try:
+            return await self.call(action, payload)
+        except (CallFailed, TimeoutError) as exc:
+            self.link.log.warning("CSMS did not take a message", action=action, error=repr(exc))
+            return None
+
+    def now_iso(self) -> str:
+        return to_iso(self.link.clock.now_s(self.link.now_s()))
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            self.tasks.append(group.create_task(self.station.rpc.run()))
+            if self.link.booted:
+                self.link.accepted = True
+            else:
+                await self.boot("PowerUp")
+            for job in (self.heartbeats(), self.statuses(), self.sender.run()):
+                self.tasks.append(group.create_task(job))
+
+    def cancel_tasks(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+    async def boot(self, reason: str) -> None:
+        settings = self.link.settings
+        station: dict[str, Any] = {
+            "model": settings.charge_point_model,
+            "vendorName": settings.charge_point_vendor,
+        }
+        if settings.firmware_version:
+            station["firmwareVersion"] = settings.firmware_version
+        while True:
+            result = await self.call(
+                "BootNotification", {"chargingStation": station, "reason": reason}
+            )
+            self.link.clock.sync(result["currentTime"], self.link.now_s())
+            interval = int(result["interval"])
+            if result["status"] == "Accepted":
+                if interval > 0:
+                    self.link.config.set("HeartbeatInterval", str(interval))
+                self.link.accepted = self.link.booted = True
+                self.link.log.info("boot accepted", interval_s=interval)
+                return
+            self.link.log.warning("boot not accepted", status=result["status"])
+            await asyncio.sleep(interval if interval > 0 else BOOT_RETRY_S)
+
+    async def heartbeats(self) -> None:
+        while True:
+            interval_s = self.link.config.int_value("HeartbeatInterval", 300) or 300
+            if not await self.link.heartbeat_changed.wait(interval_s):
+                await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        result = await self.call_quietly("Heartbeat", {})
+        if result is not None:
+            self.link.clock.sync(result["currentTime"], self.link.now_s())
+
+    def current_statuses(self) -> list[EvseStatus]:
+        views = {v.connector_id: v for v in self.link.status.connectors()}
+        found = []
+        local_ids = self.link.topology.connectors(self.link.identity)
+        for number, local in enumerate(local_ids, start=1):
+            view = views.get(local)
+            if view is not None:  # not read yet: nothing is said about it
+                found.append(evse_status(number, view, self.link.config.inoperative(number)))
+        return found
+
+    async def statuses(self) -> None:
+        while True:
+            for current in self.current_statuses():
+                if self._last_status.get(current.evse_id) != current:
+                    await self.call_quietly("StatusNotification", current.payload(self.now_iso()))
+                    self._last_status[current.evse_id] = current
+            await asyncio.sleep(STATUS_POLL_S)
+
+    async def authorize(self, id_tag: str) -> AuthResult:
+        """Ask the CSMS about a card's token (raises as ``RpcEndpoint.call``)."""
+        token = render.id_token(id_tag, TokenType.CARD)
+        result = await self.call("Authorize", {"idToken": token})
+        info = result["idTokenInfo"]
+        status = str(info["status"])
+        # The 2.x statuses 1.6 lacks (Unknown, NoCredit...) refuse the token as Invalid does.
+        kept = AuthStatus(status) if status in _KNOWN_STATUSES else AuthStatus.INVALID
+        expiry = info.get("cacheExpiryDateTime")
+        group = info.get("groupIdToken")
+        return AuthEntry(
+            id_tag=id_tag,
+            status=kept,
+            expiry_at_s=from_iso(expiry) if isinstance(expiry, str) else None,
+            parent_id_tag=str(group["idToken"]) if isinstance(group, dict) else None,
+        )

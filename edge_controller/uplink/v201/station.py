@@ -1,0 +1,106 @@
+"""The OCPP 2.0.1/2.1 station on one websocket: the CSMS-initiated operations on an RPC endpoint.
+
+Handlers take and return payloads as on the wire. Remote starts and stops go through the same
+command port and authorization rule as 1.6's (``AuthorizeRemoteTxRequests`` is one store with
+the 1.6 keys). Handlers never await an outgoing CALL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_controller.domain.commands import (
+    Origin,
+    StartReason,
+    StartSession,
+    StopReason,
+    StopSession,
+)
+from edge_controller.domain.sessions.reservations import any_connector_of
+from edge_controller.domain.sessions.tokens import InvalidToken, masked, normalize_id_tag
+from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol
+from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
+from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v201.render import session_of
+
+OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
+REJECTED = {"status": "Rejected"}
+
+
+class Station201:
+    def __init__(
+        self, link: IdentityLink, connection: Connection, remote_start_ids: dict[str, int]
+    ) -> None:
+        """``remote_start_ids``: where an accepted remote start leaves its remoteStartId, by
+        connector, for the session's Started event."""
+        self.link = link
+        self.remote_start_ids = remote_start_ids
+        limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
+        self.rpc = RpcEndpoint(connection, handlers_of(self), limits, link.release_staged)
+        if self.rpc.dialect is OCPP16:
+            raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
+
+    def _views(self) -> dict[str, ConnectorView]:
+        mine = set(self.link.topology.connectors(self.link.identity))
+        return {v.connector_id: v for v in self.link.status.connectors() if v.connector_id in mine}
+
+    def _candidates(self, evse_id: int | None) -> list[str]:
+        """Connectors a remote start may go to: the EVSE named, else every one, operative and
+        not out of order (which is free the session side decides)."""
+        views = self._views()
+        count = len(self.link.topology.connectors(self.link.identity))
+        found = []
+        for number in [evse_id] if evse_id is not None else range(1, count + 1):
+            try:
+                local = self.link.topology.connector_id(self.link.identity, number)
+            except UnknownConnector:
+                continue
+            view = views.get(local)
+            if view is None or view.availability in OUT_OF_ORDER:
+                continue
+            if not self.link.config.inoperative(number):
+                found.append(local)
+        return found
+
+    @on("RequestStartTransaction")
+    async def on_request_start(self, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            tag = normalize_id_tag(str(payload["idToken"]["idToken"]))
+        except InvalidToken:
+            return REJECTED
+        evse_id = payload.get("evseId")
+        if "chargingProfile" in payload:
+            return REJECTED  # charging profiles on 2.x are not taken yet: say so, start nothing
+        candidates = self._candidates(evse_id) if self.link.accepted else []
+        if not candidates:
+            return REJECTED
+        command = StartSession(
+            candidates[0] if evse_id is not None else any_connector_of(self.link.identity),
+            tag,
+            Origin.CSMS,
+            authorize_first=self.link.config.get("AuthorizeRemoteTxRequests") == "true",
+            any_of=() if evse_id is not None else tuple(candidates),
+            reason=StartReason.REMOTE_START,
+        )
+        result = await self.link.commands.decide(command)
+        chosen = result.connector_id
+        self.link.log.info("RequestStartTransaction answered", token=masked(tag),
+                           connector_id=chosen, accepted=result.ok,
+                           reason=result.error)  # fmt: skip
+        if not result.ok or chosen is None:
+            return REJECTED
+        self.remote_start_ids[chosen] = int(payload["remoteStartId"])
+        return {"status": "Accepted"}
+
+    @on("RequestStopTransaction")
+    async def on_request_stop(self, payload: dict[str, Any]) -> dict[str, Any]:
+        wanted = session_of(str(payload["transactionId"]))
+        if not self.link.accepted or wanted is None:
+            return REJECTED
+        for view in self._views().values():
+            if view.session_id == str(wanted):
+                stop = StopSession(view.connector_id, Origin.CSMS, StopReason.REMOTE)
+                return {"status": "Accepted" if self.link.commands.submit(stop) else "Rejected"}
+        return REJECTED

@@ -1,0 +1,193 @@
+"""OCPP 2.0.1 and 2.1 against the schema-strict CSMS (ocpp-rpc strictMode, the official 2.x
+schemas): boot, EVSE statuses, TransactionEvents from the outbox (an offline backlog replayed
+with ``offline`` and ``seqNo`` without gaps, the energy of the end as recorded), remote start
+and stop, Authorize, and a refused token reaching the session side. Zero schema rejections."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_controller.domain.commands import Origin, StartReason, StartSession, StopReason
+from edge_controller.domain.problems import ProblemKind, ProblemReported
+from edge_controller.domain.sessions.authorization import AuthStatus
+from edge_controller.domain.sessions.events import IdToken, SessionStarted, TokenType
+from edge_controller.domain.snapshot import Availability
+from tests.integration.ocpp.harness import (
+    FakeSite,
+    open_outbox,
+    running_uplink,
+    settings_for,
+    wait_for,
+)
+from tests.integration.ocpp.strict_peer import strict_peer
+from tests.outbox_events import T0_S, ended, sampled, started
+
+pytestmark = pytest.mark.integration
+VERSIONS = [("2.0.1", "ocpp2.0.1"), ("2.1", "ocpp2.1")]
+
+
+def _events(peer: Any) -> list[dict[str, Any]]:
+    return [c["params"] for c in peer.calls("TransactionEvent")]
+
+
+@pytest.mark.parametrize(("version", "subprotocol"), VERSIONS)
+async def test_offline_backlog_replays_in_order_with_gapless_seq_no(
+    tmp_path: Path, version: str, subprotocol: str
+) -> None:
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c2:1", Availability.FAULTED, fault_text="contactor welded")
+    async with (
+        strict_peer(protocols=subprotocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        # Two sessions on two EVSEs, interleaved, queued while no CSMS was reachable.
+        await outbox.append("site1", started(1, "c1:1", 1000))
+        await outbox.append("site1", started(2, "c2:1", 5000, id_tag="11223344"))
+        await outbox.append("site1", sampled(1, 4000, "c1:1", power_w=7200))
+        await outbox.append("site1", sampled(2, 6000, "c2:1", power_w=0))
+        report = ProblemReported("P-1", "c2:1", ProblemKind.DAMAGED, "cut", "driver", T0_S)
+        await outbox.append("site1", report)
+        await outbox.append("site1", sampled(1, 8000, "c1:1", at_s=T0_S + 120, power_w=7100))
+        await outbox.append("site1", ended(1, 13000, "c1:1", reason=StopReason.EV_DISCONNECTED))
+        await outbox.append("site1", ended(2, 7000, "c2:1", reason=StopReason.REMOTE,
+                                           meter_start_wh=5000))  # fmt: skip
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=[version, "1.6"])
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
+            await wait_for(lambda: len(_events(peer)) == 7)
+            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
+            await wait_for(lambda: len(peer.calls("DataTransfer")) == 1)
+        assert await outbox.backlog() == 0
+    assert peer.invalid() == []
+    assert [e["protocol"] for e in peer.events if e["event"] == "connect"] == [subprotocol]
+    transfer = peer.calls("DataTransfer")[0]["params"]
+    assert (transfer["vendorId"], transfer["messageId"]) == ("edge_controller", "ProblemReport")
+    assert json.loads(transfer["data"])["reference"] == "P-1"
+    boot = peer.calls("BootNotification")[0]["params"]
+    assert boot["reason"] == "PowerUp" and boot["chargingStation"]["vendorName"]
+    statuses = {c["params"]["evseId"]: c["params"] for c in peer.calls("StatusNotification")}
+    assert statuses[1]["connectorStatus"] == "Available"
+    assert statuses[2]["connectorStatus"] == "Faulted"
+
+    by_tx: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in _events(peer):
+        by_tx[event["transactionInfo"]["transactionId"]].append(event)
+    assert len(by_tx) == 2
+    _check_sessions(*by_tx.values())
+
+
+def _check_sessions(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
+    for events in (first, second):
+        assert [e["seqNo"] for e in events] == list(range(len(events)))
+        assert all(e["offline"] is True for e in events)
+        assert events[0]["eventType"] == "Started" and events[-1]["eventType"] == "Ended"
+    assert [e["eventType"] for e in first] == ["Started", "Updated", "Updated", "Ended"]
+    assert first[0]["evse"] == {"id": 1, "connectorId": 1}
+    assert first[0]["idToken"] == {"idToken": "AABBCCDD", "type": "ISO14443"}
+    assert first[0]["triggerReason"] == "Authorized"
+    assert first[1]["transactionInfo"]["chargingState"] == "Charging"
+    assert first[1]["triggerReason"] == "MeterValuePeriodic"
+    assert second[1]["transactionInfo"]["chargingState"] == "SuspendedEV"
+    # Energy: the registers sent are the ones recorded; Ended - Started = the session's Wh.
+    start_wh = _register(first[0], "Transaction.Begin")
+    end_wh = _register(first[-1], "Transaction.End")
+    assert (start_wh, end_wh, end_wh - start_wh) == (1000, 13000, 12000)
+    assert (
+        _register(second[-1], "Transaction.End") - _register(second[0], "Transaction.Begin") == 2000
+    )
+    assert first[-1]["transactionInfo"]["stoppedReason"] == "EVDisconnected"
+    assert first[-1]["triggerReason"] == "EVCommunicationLost"
+    assert second[-1]["transactionInfo"]["stoppedReason"] == "Remote"
+    assert second[-1]["triggerReason"] == "RemoteStop"
+    assert second[-1]["evse"]["id"] == 2
+
+
+def _register(event: dict[str, Any], context: str) -> float:
+    return next(
+        float(v["value"])
+        for mv in event["meterValue"]
+        for v in mv["sampledValue"]
+        if v.get("context") == context and v["measurand"] == "Energy.Active.Import.Register"
+    )
+
+
+@pytest.mark.parametrize(("version", "subprotocol"), VERSIONS)
+async def test_remote_start_and_stop_go_through_the_command_port(
+    tmp_path: Path, version: str, subprotocol: str
+) -> None:
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c1:2", Availability.AVAILABLE)
+    async with (
+        strict_peer(protocols=subprotocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2}) as uplink:
+            await wait_for(lambda: uplink.online)
+            start = {
+                "evseId": 2,
+                "remoteStartId": 77,
+                "idToken": {"idToken": "CAFE01", "type": "Central"},
+            }
+            await peer.send("site1", "RequestStartTransaction", start)
+            await wait_for(lambda: len(peer.answers("RequestStartTransaction")) == 1)
+            assert peer.answers("RequestStartTransaction")[0]["result"] == {"status": "Accepted"}
+            command = site.commands[-1]
+            assert isinstance(command, StartSession)
+            assert (command.connector_id, command.id_tag, command.origin) == (
+                "c1:2",
+                "CAFE01",
+                Origin.CSMS,
+            )
+            assert command.reason is StartReason.REMOTE_START
+            # The session side starts it: its Started event carries the remoteStartId.
+            now_s = uplink.links["site1"].now_s()
+            token = IdToken("CAFE01", TokenType.CENTRAL)
+            await outbox.append("site1", SessionStarted(1, "c1:2", now_s, 2000, token))
+            uplink.notify_outbox()
+            await wait_for(lambda: len(_events(peer)) == 1)
+            site.set("c1:2", Availability.CHARGING, session_id="1")
+            tx_id = _events(peer)[0]["transactionInfo"]["transactionId"]
+            await peer.send("site1", "RequestStopTransaction", {"transactionId": "999-1"})
+            await peer.send("site1", "RequestStopTransaction", {"transactionId": tx_id})
+            await wait_for(lambda: len(peer.answers("RequestStopTransaction")) == 2)
+            # A card tap asks the CSMS.
+            entry = await uplink.authorize("AABBCCDD")
+    started_event = _events(peer)[0]
+    assert started_event["transactionInfo"]["remoteStartId"] == 77
+    assert started_event["triggerReason"] == "RemoteStart"
+    assert started_event["idToken"] == {"idToken": "CAFE01", "type": "Central"}
+    assert "offline" not in started_event
+    answers = [a["result"]["status"] for a in peer.answers("RequestStopTransaction")]
+    assert answers == ["Rejected", "Accepted"]
+    stop = site.commands[-1]
+    assert (stop.connector_id, stop.reason) == ("c1:2", StopReason.REMOTE)  # type: ignore[union-attr]
+    assert entry is not None and entry.status is AuthStatus.ACCEPTED
+    assert peer.calls("Authorize")[0]["params"]["idToken"] == {
+        "idToken": "AABBCCDD",
+        "type": "ISO14443",
+    }
+    assert peer.invalid() == []
+
+
+async def test_an_invalid_token_in_the_started_answer_reaches_the_session_side(
+    tmp_path: Path,
+) -> None:
+    site = FakeSite()
+    async with (
+        strict_peer("Invalid", protocols="ocpp2.0.1") as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        await outbox.append("site1", started(1, "c1:1"))
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version="2.0.1")
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1}) as uplink:
+            await wait_for(lambda: len(site.confirmed) == 1)
+            assert await uplink.authorize("AABBCCDD") is not None
+    assert site.confirmed[0][0] == 1 and site.confirmed[0][2] == "Invalid"
+    assert peer.invalid() == []
