@@ -44,6 +44,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.storage.tariff_store import SITE, TariffStore
 from edge_controller.systemd import Notifier
 
@@ -170,15 +171,12 @@ def config_tariffs(settings: Settings) -> dict[str, dict[str, Any]]:
     return wanted
 
 
-async def start_pricing(
-    settings: Settings, db: Database, sessions: SessionManager
-) -> SessionPricing:
-    """The tariffs of the config applied (each change logged with its source), sessions priced
-    from now on, and any stopped session left without its cost priced now."""
+async def open_pricing(settings: Settings, db: Database) -> SessionPricing:
+    """The tariffs of the config applied (each change logged with its source), and any stopped
+    session left without its cost priced now; the session side prices with it from its start."""
     pricing = SessionPricing(TariffStore(db), settings.site.zone)
     await pricing.apply_config(config_tariffs(settings))
-    sessions.recorder.pricing = pricing
-    priced = await sessions.recorder.store.price_unpriced(pricing.price, time.time())
+    priced = await SessionStore(db).price_unpriced(pricing.price, time.time())
     if priced:
         log.info("stopped sessions priced at start", sessions=priced)
     return pricing
@@ -273,13 +271,13 @@ async def build_site(
     guard = StorageGuard(db)
     hw = await open_hardware(settings, stack)
     controller = build_controller(settings, hw, notifier, relay)
+    pricing = await open_pricing(settings, db)
     sessions = build_session_manager(
         db, list(hw.chargers), controller, energy_sources(hw),
         channels=session_channels(relay, taps, uplink),
         route=uplink.topology.route if uplink is not None else None,
-        options=session_options(settings),
+        options=session_options(settings), pricing=pricing,
     )  # fmt: skip
-    pricing = await start_pricing(settings, db, sessions)
     await sessions.recover()
     # Shut down first: the sessions (closed with their final meter values), then every charger
     # to its safe current.

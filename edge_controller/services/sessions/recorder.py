@@ -54,7 +54,9 @@ class SessionRecorder:
         meters: Mapping[str, EnergySource],
         route: OutboxRoute | None,
         meter_timeout_s: float = 2.0,
+        *,
         on_queued: Callable[[], None] | None = None,
+        pricing: SessionPricing | None = None,
     ) -> None:
         self.store = store
         self._meters = meters
@@ -62,7 +64,7 @@ class SessionRecorder:
         self._on_queued = on_queued
         self._timeout_s = meter_timeout_s
         self._last: dict[str, int] = {}  # last good energy reading per connector
-        self.pricing: SessionPricing | None = None  # tariffs, running and final cost
+        self.pricing = pricing  # tariffs, running and final cost
         # The end of a session carries its registers at start and end (a CSMS may turn it off).
         self.stop_transaction_data = True
 

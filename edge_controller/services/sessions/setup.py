@@ -11,6 +11,7 @@ from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.services.sessions.actions import ConnectorGate
 from edge_controller.services.sessions.auth import TokenAuthorizer
 from edge_controller.services.sessions.manager import SessionChannels, SessionManager
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.recorder import EnergySource, OutboxRoute, SessionRecorder
 from edge_controller.services.sessions.reservations import ReservationBook
 from edge_controller.services.sessions.sampling import Sampling
@@ -41,14 +42,17 @@ def build_session_manager(
     route: OutboxRoute | None = None,
     options: SessionOptions | None = None,
     clock: Callable[[], float] = time.time,
+    pricing: SessionPricing | None = None,
 ) -> SessionManager:
     """``meters``: each connector's energy source (a connector ``Meter`` or the charger's
     ``BuiltInMeter``). ``route``: the uplink identity per connector, None without an uplink.
-    ``channels``: made before the session side (see ``SessionChannels``)."""
+    ``channels``: made before the session side (see ``SessionChannels``). ``pricing``: prices
+    the sessions (None: not priced)."""
     opts, wired = options or SessionOptions(), channels or SessionChannels()
     recorder = SessionRecorder(
-        SessionStore(db), meters, route, opts.meter_timeout_s, on_queued=wired.outbox_wakeup
-    )
+        SessionStore(db), meters, route, opts.meter_timeout_s, on_queued=wired.outbox_wakeup,
+        pricing=pricing,
+    )  # fmt: skip
     auth = TokenAuthorizer(AuthStore(db), wired.csms, opts.policy, opts.authorize_timeout_s)
     return SessionManager(
         connector_ids, recorder, auth, gate,
