@@ -25,13 +25,17 @@ def fill(tree: Tree, budget: Budget, members: list[Offer]) -> None:
                 row[phase].append(offer)
     with_power = bool(members) and budget.power_left_a < INF
     for node in tree.bottom_up:
-        groups: Groups = {phase: group for phase, group in enumerate(rows[node]) if group}
-        binds = any(_binds(group, budget.left[node][phase]) for phase, group in groups.items())
-        if node == 0 and with_power and (binds or _power_binds(members, budget.power_left_a)):
-            groups[POWER] = list(members)
-            binds = True
-        if binds:
-            _settle_node(tree, budget, node, groups)
+        # Only the constraints that may bind: one that does not now never will (see below).
+        left = budget.left[node]
+        pending: Groups = {
+            phase: group
+            for phase, group in enumerate(rows[node])
+            if group and _binds(group, left[phase])
+        }
+        if node == 0 and with_power and _power_binds(members, budget.power_left_a):
+            pending[POWER] = list(members)
+        if pending:
+            _settle_node(tree, budget, node, pending)
 
 
 def _fits(tree: Tree, budget: Budget, members: list[Offer]) -> bool:
@@ -79,20 +83,26 @@ def _power_binds(members: list[Offer], cap_a: float) -> bool:
 
 def _settle_node(tree: Tree, budget: Budget, node: int, pending: Groups) -> None:
     # The lowest water level binds first; freezing its members can only raise the others, so a
-    # constraint that does not bind now never will.
+    # constraint that does not bind now never will. Only the levels of the constraints that
+    # share a lowered member change: the others are kept (at the grid, hundreds of members).
+    levels = {key: _level(budget, node, key, group) for key, group in pending.items()}
     while pending:
-        levels = {key: _level(budget, node, key, group) for key, group in pending.items()}
         key = min(levels, key=lambda k: (levels[k], k))
-        level = levels[key]
+        level = levels.pop(key)
         if level == INF:
             return
         reason = budget.power_label if key == POWER else tree.label(node, key)
+        lowered: set[int] = set()
         for offer in pending.pop(key):
             if level < offer.ceiling_a - EPS_A:
                 offer.ceiling_a = max(level, offer.floor_a)
                 offer.reason = reason
+                lowered.add(id(offer))
         for other in [k for k, value in levels.items() if value == INF]:
-            del pending[other]
+            del pending[other], levels[other]
+        for other, group in pending.items():
+            if lowered and any(id(offer) in lowered for offer in group):
+                levels[other] = _level(budget, node, other, group)
 
 
 def _level(budget: Budget, node: int, key: int, group: list[Offer]) -> float:

@@ -107,10 +107,7 @@ class Rules:
         stale-meter fallback) and its reason; the first of equal limits names it."""
         if not demand.limits and self.fallback is None:
             max_a = demand.max_current_a
-            reason = self.max_reasons.get(max_a)
-            if reason is None:  # a site has a few distinct maximums: each is named once
-                reason = self.max_reasons[max_a] = _max_limit(max_a).source
-            return max_a, reason
+            return max_a, self.max_reasons.get(max_a) or self._max_reason(max_a)
         best = None
         for limit in demand.limits:
             if best is None or limit.current_a < best.current_a:
@@ -121,11 +118,21 @@ class Rules:
             best = self.fallback
         return best.current_a, best.source
 
+    def _max_reason(self, max_a: float) -> str:
+        """The reason of a connector bound by its maximum (a site has a few distinct ones: each
+        is named once per decision)."""
+        reason = self.max_reasons[max_a] = _max_limit(max_a).source
+        return reason
+
     def contender(self, demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
         """The offer of a connector that may charge: its own cap and reason, lowered to its
         previous offer while it may not rise; its hold if it may not start; its admission key.
         Built whole in one step: this runs for every connector on every decision."""
-        ceiling_a, reason = self.own_cap(demand)
+        if demand.limits or self.fallback is not None:
+            ceiling_a, reason = self.own_cap(demand)
+        else:  # (``own_cap`` of a connector bound by its maximum, inline: the usual case)
+            ceiling_a = demand.max_current_a
+            reason = self.max_reasons.get(ceiling_a) or self._max_reason(ceiling_a)
         if before is None:
             before_a, since_s = 0.0, -_NEVER
             group, wait_s, hold = self._paused(since_s, _NEVER)
