@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from edge_controller.domain.model import ChargerStatus, MeterReading, Token
+from edge_controller.domain.payments import Capture, PaymentAuthorisation, TerminalStatus
+from edge_controller.domain.pricing.money import Money
 
 
 class DeviceError(Exception):
@@ -26,6 +28,14 @@ class DeviceFault(DeviceError):
 
 class NotSupported(DeviceError):
     """The device model cannot do what was asked."""
+
+
+class PaymentDeclined(DeviceFault):
+    """The terminal refused the payment (card declined, aborted by the customer, limit)."""
+
+    def __init__(self, message: str, result_code: int) -> None:
+        super().__init__(message)
+        self.result_code = result_code
 
 
 @runtime_checkable
@@ -68,3 +78,23 @@ class TokenReader(Protocol):
 @runtime_checkable
 class ReaderFeedback(Protocol):
     async def signal(self, accepted: bool) -> None: ...
+
+
+@runtime_checkable
+class PaymentTerminal(Protocol):
+    """A card terminal. Each call is one transaction at the terminal; a call that times out or
+    loses its connection raises ``DeviceUnavailable`` and its outcome is unknown until asked."""
+
+    async def status(self) -> TerminalStatus: ...
+
+    async def pre_authorise(self, amount: Money) -> PaymentAuthorisation:
+        """Reserve ``amount`` on the card presented next; ``PaymentDeclined`` if refused."""
+        ...
+
+    async def capture(self, authorisation: PaymentAuthorisation, amount: Money) -> Capture:
+        """Book ``amount`` (at most the authorised one) and release the rest."""
+        ...
+
+    async def reverse(self, authorisation: PaymentAuthorisation) -> None:
+        """Release the whole reservation (the session never started)."""
+        ...

@@ -1,0 +1,56 @@
+"""Card payments at a terminal: what was pre-authorised, what is captured, pure rules only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from edge_controller.domain.pricing.money import Money
+
+
+class TerminalState(StrEnum):
+    READY = "ready"
+    BUSY = "busy"
+    OUT_OF_ORDER = "out_of_order"
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalStatus:
+    state: TerminalState
+    result_code: int  # the terminal's own code, kept for the operator's log
+    terminal_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAuthorisation:
+    """An approved pre-authorisation. ``reference`` is opaque above the driver: it names the
+    transaction at the terminal and is the session's token. No card number is ever kept."""
+
+    reference: str
+    amount: Money
+    card_name: str = ""
+    receipt_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """The final amount booked against a pre-authorisation."""
+
+    reference: str
+    amount: Money
+    receipt_lines: tuple[str, ...] = ()
+
+
+def pre_authorisation_amount(configured: Money, max_cost: Money | None) -> Money:
+    """What to reserve on the card: the configured amount, never more than the tariff can cost."""
+    if max_cost is None or configured.amount <= max_cost.amount:
+        return configured
+    return Money(max_cost.amount, configured.currency)
+
+
+def capture_amount(authorised: Money, final_cost: Money) -> Money:
+    """What to book: the session's cost, capped at what the card holder allowed (a session is
+    stopped when its cost reaches the pre-authorised amount; rounding may not add a cent)."""
+    if final_cost.amount < 0:
+        raise ValueError(f"final cost {final_cost} is negative")
+    return final_cost if final_cost.amount <= authorised.amount else authorised

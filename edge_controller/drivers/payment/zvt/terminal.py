@@ -1,0 +1,234 @@
+"""The ZVT driver: a ``PaymentTerminal`` spoken to as the electronic cash register (ECR) over TCP.
+
+Each call opens a connection, registers (06 00) and runs one command to its completion (06 0F)
+or abort (06 1E), acknowledging every terminal message with 80 00. A command that outlives its
+timeout is aborted (06 B0) before the connection closes. Nothing of the card but its scheme name
+is kept or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+from edge_controller.domain.payments import (
+    Capture,
+    PaymentAuthorisation,
+    TerminalState,
+    TerminalStatus,
+)
+from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.drivers.payment.zvt import apdu as a
+from edge_controller.drivers.payment.zvt import bmp
+from edge_controller.log import get_logger
+from edge_controller.ports import DeviceFault, DeviceUnavailable, PaymentDeclined
+
+# ISO 4217 numeric codes of the currencies terminals in this market are set up for.
+NUMERIC_CURRENCY = {"EUR": 978, "CHF": 756, "GBP": 826, "USD": 840, "DKK": 208, "SEK": 752}
+# Registration config byte: the ECR prints receipts (terminal sends print lines), the terminal
+# sends intermediate status, amounts are not typed in at the terminal, the ECR runs admin.
+REGISTRATION_CONFIG = 0x02 | 0x04 | 0x08 | 0x10 | 0x20
+TERMINAL_BUSY = {0x83, 0x9C, 0xB4}  # from the status enquiry's result code
+
+
+@dataclass(frozen=True, slots=True)
+class ZvtSettings:
+    host: str
+    port: int = 20007
+    password: int = 0  # six digits, sent as BCD
+    currency: str = "EUR"
+    connect_timeout_s: float = 5.0
+    ack_timeout_s: float = 5.0
+    # how long the terminal may stay silent during a command (the card holder reads, taps, types
+    # a PIN); every intermediate status starts the wait again
+    message_timeout_s: float = 60.0
+
+
+@dataclass(slots=True)
+class _Outcome:
+    fields: dict[int, bytes] = field(default_factory=dict)
+    receipt_lines: list[str] = field(default_factory=list)
+
+
+class ZvtTerminal:
+    def __init__(self, settings: ZvtSettings) -> None:
+        if settings.currency not in NUMERIC_CURRENCY:
+            raise ValueError(f"currency {settings.currency!r} has no ZVT code here")
+        self._settings = settings
+        self._currency = Currency.of(settings.currency)
+        self._lock = asyncio.Lock()  # the terminal runs one command at a time
+        self._log = get_logger("zvt", terminal=f"{settings.host}:{settings.port}")
+
+    async def status(self) -> TerminalStatus:
+        outcome = await self._run(a.Apdu(*a.STATUS_ENQUIRY, self._password()))
+        code = outcome.fields.get(bmp.RESULT_CODE, b"\x00")[0]
+        tid = outcome.fields.get(bmp.TERMINAL_ID, b"").hex()
+        state = TerminalState.READY if code == 0 else TerminalState.OUT_OF_ORDER
+        if code in TERMINAL_BUSY:
+            state = TerminalState.BUSY
+        return TerminalStatus(state, code, tid)
+
+    async def pre_authorise(self, amount: Money) -> PaymentAuthorisation:
+        data = bmp.join((bmp.amount_field(self._minor(amount)), self._currency_field()))
+        outcome = await self._run(a.Apdu(*a.PRE_AUTHORISATION, data))
+        fields = outcome.fields
+        booked = self._amount_of(fields, amount)
+        reference = _reference(fields)
+        self._log.info("pre-authorised", amount=str(booked), reference=reference)
+        return PaymentAuthorisation(
+            reference=reference,
+            amount=booked,
+            card_name=fields.get(bmp.CARD_NAME, b"").decode("latin-1"),
+            receipt_lines=tuple(outcome.receipt_lines),
+        )
+
+    async def capture(self, authorisation: PaymentAuthorisation, amount: Money) -> Capture:
+        if amount.amount > authorisation.amount.amount:
+            raise ValueError(f"capture of {amount} above the authorised {authorisation.amount}")
+        data = _reference_fields(authorisation.reference, bmp.amount_field(self._minor(amount)))
+        outcome = await self._run(a.Apdu(*a.BOOK_TOTAL, data))
+        booked = self._amount_of(outcome.fields, amount)
+        self._log.info("captured", amount=str(booked), reference=authorisation.reference)
+        return Capture(authorisation.reference, booked, tuple(outcome.receipt_lines))
+
+    async def reverse(self, authorisation: PaymentAuthorisation) -> None:
+        data = _reference_fields(authorisation.reference, b"")
+        await self._run(a.Apdu(*a.PRE_AUTHORISATION_REVERSAL, data))
+        self._log.info("pre-authorisation reversed", reference=authorisation.reference)
+
+    # -- one command over one connection ------------------------------------------------------
+
+    async def _run(self, command: a.Apdu) -> _Outcome:
+        async with self._lock, self._connection() as (reader, writer):
+            await self._exchange(reader, writer, self._registration())
+            return await self._exchange(reader, writer, command)
+
+    @asynccontextmanager
+    async def _connection(
+        self,
+    ) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        s = self._settings
+        try:
+            async with asyncio.timeout(s.connect_timeout_s):
+                reader, writer = await asyncio.open_connection(s.host, s.port)
+        except (OSError, TimeoutError) as exc:
+            raise DeviceUnavailable(f"terminal {s.host}:{s.port} not reachable: {exc}") from exc
+        try:
+            yield reader, writer
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            raise DeviceUnavailable(f"terminal connection lost: {exc!r}") from exc
+        except a.FrameError as exc:
+            self._log.warning("malformed terminal message", reason=str(exc))
+            raise DeviceFault(f"terminal sent a malformed message: {exc}") from exc
+        finally:
+            writer.close()
+            with suppress(OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: a.Apdu
+    ) -> _Outcome:
+        writer.write(a.encode(command))
+        await writer.drain()
+        await self._await_ack(reader, command)
+        try:
+            return await self._follow(reader, writer, command)
+        except TimeoutError:
+            await self._abort(writer)
+            raise DeviceUnavailable(f"terminal silent during {command}; aborted") from None
+
+    async def _await_ack(self, reader: asyncio.StreamReader, command: a.Apdu) -> None:
+        try:
+            async with asyncio.timeout(self._settings.ack_timeout_s):
+                reply = await a.read_apdu(reader)
+        except TimeoutError:
+            raise DeviceUnavailable(f"no acknowledgement of {command}") from None
+        if reply.cls == a.NEGATIVE_ACK_CLASS and reply.instr != 0:
+            raise DeviceFault(f"terminal refused {command}: code {reply.instr:02X}")
+        if reply.command not in ((0x80, 0x00), (a.NEGATIVE_ACK_CLASS, 0x00)):
+            raise DeviceFault(f"expected an acknowledgement of {command}, got {reply}")
+
+    async def _follow(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: a.Apdu
+    ) -> _Outcome:
+        outcome = _Outcome()
+        while True:
+            async with asyncio.timeout(self._settings.message_timeout_s):
+                message = await a.read_apdu(reader)
+            writer.write(a.encode(a.ACK))
+            await writer.drain()
+            if message.command == a.COMPLETION:
+                return outcome
+            if message.command == a.ABORT_BY_TERMINAL:
+                code = message.data[0] if message.data else 0xFF
+                self._log.info("terminal aborted", command=str(command), result_code=code)
+                raise PaymentDeclined(f"terminal aborted {command}: code {code:02X}", code)
+            _take(outcome, message)
+
+    async def _abort(self, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(a.encode(a.Apdu(*a.ABORT_BY_ECR)))
+            await writer.drain()
+        except OSError:
+            pass  # the connection is closing anyway; the terminal times out on its side
+
+    # -- fields --------------------------------------------------------------------------------
+
+    def _registration(self) -> a.Apdu:
+        data = self._password() + bytes((REGISTRATION_CONFIG,))
+        return a.Apdu(*a.REGISTRATION, data + bmp.bcd(NUMERIC_CURRENCY[self._currency.code], 2))
+
+    def _password(self) -> bytes:
+        return bmp.bcd(self._settings.password, 3)
+
+    def _currency_field(self) -> bytes:
+        return bmp.field(bmp.CURRENCY, bmp.bcd(NUMERIC_CURRENCY[self._currency.code], 2))
+
+    def _minor(self, amount: Money) -> int:
+        if amount.currency != self._currency:
+            raise ValueError(f"terminal takes {self._currency.code}, not {amount.currency.code}")
+        return amount.minor
+
+    def _amount_of(self, fields: Mapping[int, bytes], asked: Money) -> Money:
+        code = fields.get(bmp.RESULT_CODE, b"\x00")[0]
+        if code != 0:
+            raise PaymentDeclined(f"terminal result code {code:02X}", code)
+        if bmp.AMOUNT not in fields:
+            return asked
+        return Money.of_minor(bmp.from_bcd(fields[bmp.AMOUNT]), self._currency)
+
+
+def _take(outcome: _Outcome, message: a.Apdu) -> None:
+    """Keep what a status or print message says; card numbers are dropped here."""
+    if message.command == a.STATUS_INFORMATION:
+        fields = dict(bmp.parse(message.data))
+        fields.pop(bmp.PAN, None)
+        fields.pop(bmp.EXPIRY, None)
+        outcome.fields.update(fields)
+    elif message.command in (a.PRINT_LINE, a.PRINT_TEXT_BLOCK) and message.data:
+        # 06 D1: an attribute byte, then the line's text
+        outcome.receipt_lines.append(message.data[1:].decode("latin-1", "replace"))
+
+
+def _reference(fields: Mapping[int, bytes]) -> str:
+    """receipt number / trace number / AID: what a later book total or reversal names."""
+    try:
+        receipt = bmp.from_bcd(fields[bmp.RECEIPT_NO])
+        trace = bmp.from_bcd(fields[bmp.TRACE])
+    except KeyError as exc:
+        raise DeviceFault(f"approval without BMP {exc.args[0]:02X}") from None
+    return f"{receipt:04d}/{trace:06d}/{fields.get(bmp.AID, bytes(8)).hex()}"
+
+
+def _reference_fields(reference: str, amount: bytes) -> bytes:
+    receipt, trace, aid = reference.split("/")
+    return bmp.join(
+        (
+            bmp.field(bmp.RECEIPT_NO, bmp.bcd(int(receipt), 2)),
+            amount,
+            bmp.field(bmp.TRACE, bmp.bcd(int(trace), 3)),
+            bmp.field(bmp.AID, bytes.fromhex(aid)),
+        )
+    )

@@ -1,0 +1,250 @@
+"""A simulated ZVT payment terminal: a TCP peer that answers an ECR as an unattended terminal
+does, byte for byte, and keeps a ledger of what it reserved, booked and released.
+
+What the next card presented does is set with ``behaviour``: approve, decline, stay silent
+(the driver's timeout), or drop the connection mid-transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from edge_controller.drivers.payment.zvt import apdu as a
+from edge_controller.drivers.payment.zvt import bmp
+from edge_controller.log import get_logger
+
+# A test card: the terminal sends its number masked, as real terminals do (E for hidden digits).
+MASKED_PAN = bytes.fromhex("67 34 12 EE EE EE EE 00 19".replace(" ", ""))
+TEST_AID = bytes.fromhex("a0000000041010ff")
+DECLINED = 0x05  # "card not admitted / declined" result code
+TERMINAL_ID = 29001234
+
+
+class Behaviour(StrEnum):
+    APPROVE = "approve"
+    DECLINE = "decline"
+    SILENT = "silent"  # answers the command's acknowledgement, then nothing
+    DISCONNECT = "disconnect"  # drops the connection after the intermediate status
+    CAPTURE_FAILS = "capture_fails"  # a book total is aborted
+
+
+@dataclass(slots=True)
+class Reservation:
+    receipt_no: int
+    trace_no: int
+    amount_minor: int
+    captured_minor: int | None = None
+    reversed: bool = False
+
+
+@dataclass(slots=True)
+class Ledger:
+    reservations: dict[int, Reservation] = field(default_factory=dict)
+    captures: list[tuple[int, int]] = field(default_factory=list)  # (receipt_no, minor units)
+    reversals: list[int] = field(default_factory=list)
+    aborts_by_ecr: int = 0
+    commands: list[str] = field(default_factory=list)
+
+
+class SimulatedZvtTerminal:
+    def __init__(self, password: int = 123456, currency_numeric: int = 978) -> None:
+        self.behaviour = Behaviour.APPROVE
+        self.ledger = Ledger()
+        self.port = 0  # the listening port once started
+        self._password = bmp.bcd(password, 3)
+        self._currency = bmp.bcd(currency_numeric, 2)
+        self._next_receipt = 1
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._log = get_logger("sim.zvt")
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._serve, host, port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._clients):
+                writer.close()
+            await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            while True:
+                command = await a.read_apdu(reader)
+                self.ledger.commands.append(f"{command.cls:02X}{command.instr:02X}")
+                if not await self._answer(command, reader, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except a.FrameError as exc:
+            self._log.warning("malformed ECR message", reason=str(exc))
+            writer.write(a.encode(a.Apdu(a.NEGATIVE_ACK_CLASS, 0x9C)))
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _answer(
+        self, command: a.Apdu, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Answer one ECR command; False when the connection is to be dropped."""
+        if command.command == a.ABORT_BY_ECR:
+            self.ledger.aborts_by_ecr += 1
+            await _send(writer, a.ACK)
+            return True
+        if command.command in (a.REGISTRATION, a.STATUS_ENQUIRY):
+            if command.data[:3] != self._password:
+                await _send(writer, a.Apdu(a.NEGATIVE_ACK_CLASS, 0x9E))  # wrong password
+                return True
+            await _send(writer, a.ACK)
+            if command.command == a.STATUS_ENQUIRY:
+                await self._status_info(reader, writer, self._terminal_fields(0))
+            return await self._complete(reader, writer)
+        await _send(writer, a.ACK)
+        return await self._transaction(command, reader, writer)
+
+    async def _transaction(
+        self, command: a.Apdu, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        fields = bmp.parse(command.data)
+        await self._intermediate(reader, writer)
+        if self.behaviour == Behaviour.SILENT:
+            # wait for the ECR's abort (or its hang-up)
+            return True
+        if self.behaviour == Behaviour.DISCONNECT:
+            return False
+        if command.command == a.PRE_AUTHORISATION:
+            return await self._pre_authorise(fields, reader, writer)
+        if command.command == a.BOOK_TOTAL:
+            return await self._book_total(fields, reader, writer)
+        if command.command == a.PRE_AUTHORISATION_REVERSAL:
+            return await self._reverse(fields, reader, writer)
+        return await self._abort(reader, writer, 0x83)  # function not possible
+
+    async def _pre_authorise(
+        self,
+        fields: Mapping[int, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        if self.behaviour == Behaviour.DECLINE:
+            await self._status_info(reader, writer, bmp.field(bmp.RESULT_CODE, bytes((DECLINED,))))
+            return await self._abort(reader, writer, DECLINED)
+        minor = bmp.from_bcd(fields[bmp.AMOUNT])
+        receipt = self._next_receipt
+        self._next_receipt += 1
+        self.ledger.reservations[receipt] = Reservation(receipt, 1000 + receipt, minor)
+        await self._status_info(reader, writer, self._approval(receipt, minor))
+        await self._print(reader, writer, f"PRE-AUTHORISATION {minor / 100:.2f} EUR")
+        return await self._complete(reader, writer)
+
+    async def _book_total(
+        self,
+        fields: Mapping[int, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        held = self._open(fields)
+        minor = bmp.from_bcd(fields[bmp.AMOUNT])
+        if self.behaviour == Behaviour.CAPTURE_FAILS or held is None or minor > held.amount_minor:
+            return await self._abort(reader, writer, 0x64 if held is None else 0x6F)
+        held.captured_minor = minor
+        self.ledger.captures.append((held.receipt_no, minor))
+        await self._status_info(reader, writer, self._approval(held.receipt_no, minor))
+        await self._print(reader, writer, f"BOOK TOTAL {minor / 100:.2f} EUR")
+        return await self._complete(reader, writer)
+
+    async def _reverse(
+        self,
+        fields: Mapping[int, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        held = self._open(fields)
+        if held is None:
+            return await self._abort(reader, writer, 0x64)  # no such transaction
+        held.reversed = True
+        self.ledger.reversals.append(held.receipt_no)
+        await self._status_info(reader, writer, bmp.field(bmp.RESULT_CODE, b"\x00"))
+        return await self._complete(reader, writer)
+
+    def _open(self, fields: Mapping[int, bytes]) -> Reservation | None:
+        """The reservation a book total or reversal names, if it is still open."""
+        if bmp.RECEIPT_NO not in fields or bmp.TRACE not in fields:
+            return None
+        held = self.ledger.reservations.get(bmp.from_bcd(fields[bmp.RECEIPT_NO]))
+        if held is None or held.captured_minor is not None or held.reversed:
+            return None
+        return held if bmp.from_bcd(fields[bmp.TRACE]) == held.trace_no else None
+
+    def _approval(self, receipt: int, minor: int) -> bytes:
+        return bmp.join(
+            (
+                bmp.field(bmp.RESULT_CODE, b"\x00"),
+                bmp.amount_field(minor),
+                bmp.field(bmp.TRACE, bmp.bcd(1000 + receipt, 3)),
+                bmp.field(bmp.RECEIPT_NO, bmp.bcd(receipt, 2)),
+                bmp.field(bmp.CURRENCY, self._currency),
+                bmp.llvar(bmp.PAN, MASKED_PAN),
+                bmp.field(bmp.EXPIRY, bytes.fromhex("2912")),
+                bmp.field(bmp.AID, TEST_AID),
+                bmp.llvar(bmp.CARD_NAME, b"Girocard"),
+                self._terminal_fields(0),
+            )
+        )
+
+    def _terminal_fields(self, code: int) -> bytes:
+        return bmp.join(
+            (
+                bmp.field(bmp.RESULT_CODE, bytes((code,))),
+                bmp.field(bmp.TERMINAL_ID, bmp.bcd(TERMINAL_ID, 4)),
+            )
+        )
+
+    async def _intermediate(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await self._tell(reader, writer, a.Apdu(*a.INTERMEDIATE_STATUS, b"\x0a"))  # insert card
+
+    async def _status_info(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
+    ) -> None:
+        await self._tell(reader, writer, a.Apdu(*a.STATUS_INFORMATION, data))
+
+    async def _print(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str
+    ) -> None:
+        await self._tell(reader, writer, a.Apdu(*a.PRINT_LINE, b"\x00" + line.encode("latin-1")))
+
+    async def _complete(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        await self._tell(reader, writer, a.Apdu(*a.COMPLETION))
+        return True
+
+    async def _abort(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, code: int
+    ) -> bool:
+        await self._tell(reader, writer, a.Apdu(*a.ABORT_BY_TERMINAL, bytes((code,))))
+        return True
+
+    async def _tell(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: a.Apdu
+    ) -> None:
+        """Send a terminal message and wait for the ECR's 80 00."""
+        await _send(writer, message)
+        reply = await asyncio.wait_for(a.read_apdu(reader), 5.0)
+        if reply.command != a.ACK.command:
+            raise a.FrameError(f"expected 80 00, got {reply}")
+
+
+async def _send(writer: asyncio.StreamWriter, message: a.Apdu) -> None:
+    writer.write(a.encode(message))
+    await writer.drain()

@@ -1,0 +1,151 @@
+"""The ZVT driver against the simulated terminal over real TCP: approval, decline, a silent
+terminal, a dropped connection, and money booked exactly once, in minor units."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from structlog.testing import capture_logs
+
+from edge_controller.domain.payments import TerminalState
+from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
+from edge_controller.ports import DeviceFault, DeviceUnavailable, PaymentDeclined, PaymentTerminal
+from edge_controller.sim.zvt_terminal import MASKED_PAN, Behaviour, SimulatedZvtTerminal
+
+EUR = Currency.of("EUR")
+PASSWORD = 123456
+
+
+def eur(text: str) -> Money:
+    return Money(Decimal(text), EUR)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatedZvtTerminal]:
+    terminal = SimulatedZvtTerminal(password=PASSWORD)
+    await terminal.start()
+    yield terminal
+    await terminal.stop()
+
+
+def driver(sim: SimulatedZvtTerminal, **timing: float) -> ZvtTerminal:
+    port = sim.port
+    return ZvtTerminal(ZvtSettings("127.0.0.1", port, password=PASSWORD, **timing))
+
+
+async def test_driver_is_a_payment_terminal(sim: SimulatedZvtTerminal) -> None:
+    terminal = driver(sim)
+    assert isinstance(terminal, PaymentTerminal)
+    status = await terminal.status()
+    assert status.state == TerminalState.READY
+    assert status.terminal_id == "29001234"
+
+
+async def test_pre_authorise_then_capture_books_the_final_cost_once(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    terminal = driver(sim)
+    with capture_logs() as logs:
+        auth = await terminal.pre_authorise(eur("30.00"))
+        capture = await terminal.capture(auth, eur("12.34"))
+    assert auth.amount == eur("30.00")
+    assert auth.card_name == "Girocard"
+    assert capture.amount.minor == 1234
+    assert sim.ledger.captures == [(1, 1234)]
+    assert sim.ledger.reservations[1].amount_minor == 3000
+    assert any("BOOK TOTAL 12.34" in line for line in capture.receipt_lines)
+    # registration before each command; no card number anywhere in what was logged
+    assert sim.ledger.commands == ["0600", "0622", "0600", "0624"]
+    text = repr(logs)
+    assert MASKED_PAN.hex() not in text and "6734" not in text
+    assert "2912" not in repr(auth)  # the expiry date is not kept either
+
+
+async def test_a_second_capture_of_the_same_reservation_is_refused(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    terminal = driver(sim)
+    auth = await terminal.pre_authorise(eur("30.00"))
+    await terminal.capture(auth, eur("5.00"))
+    with pytest.raises(PaymentDeclined):
+        await terminal.capture(auth, eur("5.00"))
+    assert sim.ledger.captures == [(1, 500)]
+
+
+async def test_capture_above_the_reservation_is_refused_before_sending(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    terminal = driver(sim)
+    auth = await terminal.pre_authorise(eur("10.00"))
+    with pytest.raises(ValueError, match="above the authorised"):
+        await terminal.capture(auth, eur("10.01"))
+    assert sim.ledger.captures == []
+
+
+async def test_reversal_releases_the_reservation(sim: SimulatedZvtTerminal) -> None:
+    terminal = driver(sim)
+    auth = await terminal.pre_authorise(eur("30.00"))
+    await terminal.reverse(auth)
+    assert sim.ledger.reversals == [1]
+    assert sim.ledger.reservations[1].reversed
+    with pytest.raises(PaymentDeclined):  # nothing left to book
+        await terminal.capture(auth, eur("1.00"))
+
+
+async def test_declined_card_reserves_nothing(sim: SimulatedZvtTerminal) -> None:
+    sim.behaviour = Behaviour.DECLINE
+    with pytest.raises(PaymentDeclined) as declined:
+        await driver(sim).pre_authorise(eur("30.00"))
+    assert declined.value.result_code == 0x05
+    assert sim.ledger.reservations == {}
+
+
+async def test_silent_terminal_times_out_and_is_aborted(sim: SimulatedZvtTerminal) -> None:
+    sim.behaviour = Behaviour.SILENT
+    with pytest.raises(DeviceUnavailable, match="aborted"):
+        await driver(sim, message_timeout_s=0.3).pre_authorise(eur("30.00"))
+    for _ in range(50):  # the abort reaches the simulator shortly after the driver gives up
+        if sim.ledger.aborts_by_ecr:
+            break
+        await asyncio.sleep(0.02)
+    assert sim.ledger.aborts_by_ecr == 1
+    assert sim.ledger.reservations == {}
+
+
+async def test_connection_dropped_mid_transaction_is_unavailable(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    sim.behaviour = Behaviour.DISCONNECT
+    with pytest.raises(DeviceUnavailable, match="connection lost"):
+        await driver(sim).pre_authorise(eur("30.00"))
+    sim.behaviour = Behaviour.APPROVE
+    auth = await driver(sim).pre_authorise(eur("30.00"))  # the next transaction works
+    assert auth.amount.minor == 3000
+
+
+async def test_capture_failure_is_a_decline_and_books_nothing(sim: SimulatedZvtTerminal) -> None:
+    terminal = driver(sim)
+    auth = await terminal.pre_authorise(eur("30.00"))
+    sim.behaviour = Behaviour.CAPTURE_FAILS
+    with pytest.raises(PaymentDeclined):
+        await terminal.capture(auth, eur("12.34"))
+    sim.behaviour = Behaviour.APPROVE
+    assert (await terminal.capture(auth, eur("12.34"))).amount.minor == 1234
+    assert sim.ledger.captures == [(1, 1234)]
+
+
+async def test_unreachable_terminal_is_unavailable() -> None:
+    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", 1, password=PASSWORD))
+    with pytest.raises(DeviceUnavailable, match="not reachable"):
+        await terminal.status()
+
+
+async def test_wrong_password_is_named(sim: SimulatedZvtTerminal) -> None:
+    port = sim.port
+    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", port, password=111111))
+    with pytest.raises(DeviceFault, match=r"refused 06 00.*9E"):
+        await terminal.status()
