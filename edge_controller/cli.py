@@ -228,9 +228,14 @@ def cmd_csms(args: argparse.Namespace) -> int:
         check_bind(args.host, "the bench CSMS (--host)", args.allow_remote)
     except RemoteBindRefused as exc:
         raise UsageError(f"csms: {exc}") from exc
+    versions = tuple(v.strip() for v in args.versions.split(",") if v.strip())
+    if not versions or not set(versions) <= {"1.6", "2.0.1", "2.1"}:
+        raise UsageError(f"csms: --versions takes 1.6, 2.0.1 and 2.1, not {args.versions!r}")
     log.configure("info", "auto")
     print(f"bench CSMS on ws://{args.host}:{args.port}/<identity> (HTTP control: /state, /send)")
-    serving = serve_csms(args.host, args.port, log_path=args.log, allow_remote=args.allow_remote)
+    serving = serve_csms(
+        args.host, args.port, log_path=args.log, allow_remote=args.allow_remote, versions=versions
+    )
     run_until_signal(serving)
     return EXIT_OK
 
@@ -445,6 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     csms.add_argument("--port", type=int, default=9000)
     csms.add_argument("--log", type=Path, default=None, help="append every message as JSON lines")
     csms.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
+    csms.add_argument(
+        "--versions",
+        default="1.6,2.0.1,2.1",
+        help="OCPP versions served, comma-separated (a charge point's first choice among them)",
+    )
     csms.set_defaults(handler=cmd_csms)
     backup = sub.add_parser("backup", help="copy the database while the daemon runs")
     backup.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")

@@ -6,7 +6,8 @@
 # exits 1: a demo going on without its daemon, simulator or CSMS would only show a broken site.
 #
 # Environment: DEMO_SECONDS_PER_HOUR (default 8) compresses the simulated day; DEMO_STATE_DIR
-# (default state/demo) holds state and logs; DEMO_RFID=off leaves pcscd alone (no card reader).
+# (default state/demo) holds state and logs; DEMO_RFID=off leaves pcscd alone (no card reader);
+# DEMO_OCPP=2.0.1 (or 2.1) runs the site on that OCPP version (default 1.6).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -217,6 +218,10 @@ start_mosquitto
 start_pcscd
 csms=$(pick_port 18900 EDGE_CONTROLLER__OCPP__URL)
 export EDGE_CONTROLLER__OCPP__URL=ws://127.0.0.1:$csms
+if [[ -n ${DEMO_OCPP:-} ]]; then
+    export EDGE_CONTROLLER__OCPP__VERSION=$DEMO_OCPP
+    say "OCPP $DEMO_OCPP (DEMO_OCPP)"
+fi
 start_sim
 web=$(pick_port 18080 EDGE_CONTROLLER__WEB__PORT)
 export EDGE_CONTROLLER__WEB__PORT=$web

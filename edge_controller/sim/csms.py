@@ -1,4 +1,7 @@
-"""A bench CSMS (OCPP 1.6J central system) for commissioning and tests, without the cloud.
+"""A bench CSMS (OCPP 1.6J, 2.0.1 and 2.1) for commissioning and tests, without the cloud.
+
+It serves every version a charge point offers (the charge point's first choice wins, among
+``versions``); the 2.x side is ``sim.csms_v201``.
 
 It accepts every charge point (or answers Boot with a chosen status), records transactions in
 memory and, optionally, every CALL received as a JSON line in a log file (identity, action,
@@ -20,7 +23,7 @@ import hmac
 import itertools
 import json
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -35,8 +38,9 @@ from ocpp.v16 import ChargePoint, call, call_result  # type: ignore[import-untyp
 from ocpp.v16.enums import Action  # type: ignore[import-untyped]
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from edge_controller.log import get_logger
 from edge_controller.sim.binding import check_bind
@@ -47,6 +51,7 @@ _log = get_logger("bench_csms")
 # message (the library's documented switch), and keeps the bench CSMS's round trip short.
 messages.ASYNC_VALIDATION = False
 F = TypeVar("F", bound=Callable[..., Any])
+VERSIONS = ("1.6", "2.0.1", "2.1")
 
 
 def on(action: str) -> Callable[[F], F]:
@@ -71,17 +76,18 @@ class CsmsBehaviour:
 class CsmsRecord:
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     unique_ids: list[str | None] = field(default_factory=list)  # of each call, in order
-    transactions: dict[int, dict[str, Any]] = field(default_factory=dict)
-    unknown_transaction_ids: list[int] = field(default_factory=list)
+    # 1.6: by the CSMS's number; 2.x: by the station's transactionId (the same fields)
+    transactions: dict[int | str, dict[str, Any]] = field(default_factory=dict)
+    unknown_transaction_ids: list[int | str] = field(default_factory=list)
 
 
-class BenchChargePointHandler(ChargePoint):  # type: ignore[misc]
-    """The CSMS side of one charge point connection."""
+class Behaving:
+    """Notes each CALL and answers it as ``CsmsBehaviour`` says (any version's handler)."""
 
-    def __init__(self, identity: str, connection: ServerConnection, csms: BenchCsms) -> None:
-        super().__init__(identity, connection, response_timeout=30)
-        self.csms = csms
-        self.connection = connection
+    csms: BenchCsms
+    connection: ServerConnection
+    id: str
+    requests: Any  # the version's request classes (``ocpp.v16.call``...)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         """Note each CALL and answer it as ``CsmsBehaviour`` says, before the library routes
@@ -92,7 +98,7 @@ class BenchChargePointHandler(ChargePoint):  # type: ignore[misc]
             message = None  # the library logs and drops it
         if isinstance(message, messages.Call) and not await self.behave(message):
             return
-        await super().route_message(raw_msg)
+        await super().route_message(raw_msg)  # type: ignore[misc]
 
     async def behave(self, msg: Any) -> bool:
         """False: the CALL is dealt with here (left unanswered or answered with an error)."""
@@ -109,6 +115,17 @@ class BenchChargePointHandler(ChargePoint):  # type: ignore[misc]
             await self.connection.send(msg.create_call_error(error).to_json())
             return False
         return True
+
+
+class BenchChargePointHandler(Behaving, ChargePoint):  # type: ignore[misc]
+    """The CSMS side of one OCPP 1.6 charge point connection."""
+
+    requests = call
+
+    def __init__(self, identity: str, connection: ServerConnection, csms: BenchCsms) -> None:
+        super().__init__(identity, connection, response_timeout=30)
+        self.csms = csms
+        self.connection = connection
 
     @on(Action.boot_notification)
     def on_boot(self, **_: Any) -> Any:
@@ -184,13 +201,16 @@ class BenchCsms:
         *,
         log_path: Path | None = None,
         now_s: Callable[[], float] | None = None,
+        versions: tuple[str, ...] = VERSIONS,
     ) -> None:
+        """``versions``: the OCPP versions served (subprotocols without the "ocpp")."""
         import time
 
         self.behaviour = behaviour or CsmsBehaviour()
         self.record = CsmsRecord()
         self.ids = itertools.count(1)
-        self.connected: dict[str, BenchChargePointHandler] = {}
+        self.connected: dict[str, Behaving] = {}
+        self.versions = versions
         self.received = asyncio.Condition()
         self._log_path = log_path
         self._now_s = now_s or time.time
@@ -218,8 +238,8 @@ class BenchCsms:
     async def send(self, identity: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send a CSMS→CP command; the CP's answer as a camelCase dict (raises on CALLERROR)."""
         handler = self.connected[identity]
-        request = getattr(call, action)(**camel_to_snake_case(payload))
-        result = await handler.call(request, suppress=False)
+        request = getattr(handler.requests, action)(**camel_to_snake_case(payload))
+        result = await handler.call(request, suppress=False)  # type: ignore[attr-defined]
         answer: dict[str, Any] = snake_to_camel_case(
             {k: v for k, v in vars(result).items() if v is not None}
         )
@@ -227,10 +247,10 @@ class BenchCsms:
 
     async def _on_connection(self, connection: ServerConnection) -> None:
         identity = (connection.request.path if connection.request else "/").strip("/")
-        handler = BenchChargePointHandler(identity or "unknown", connection, self)
+        handler = _handler_class(connection.subprotocol)(identity or "unknown", connection, self)
         self.connected[handler.id] = handler
         try:
-            await handler.start()
+            await handler.start()  # type: ignore[attr-defined]
         except ConnectionClosed:
             pass  # a charge point going away is normal on a bench
         except Exception as exc:
@@ -294,11 +314,37 @@ class BenchCsms:
             self._on_connection,
             host,
             port,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            subprotocols=[f"ocpp{v}" for v in self.versions],  # type: ignore[misc]
+            select_subprotocol=_first_offered,
             process_request=self._process_request,
             max_size=2**22,
             ssl=tls,
         )
+
+
+def _first_offered(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """The charge point's first choice among the versions served (it lists its preference);
+    a charge point that offers none speaks 1.6."""
+    served = connection.protocol.available_subprotocols or []
+    found = next((s for s in offered if s in served), None)
+    if found is None and offered:
+        raise NegotiationError(f"none of {list(offered)} is served")
+    return found
+
+
+def _handler_class(
+    subprotocol: str | None,
+) -> Callable[[str, ServerConnection, BenchCsms], Behaving]:
+    # Imported here: the 2.x side builds on this module's classes.
+    from edge_controller.sim.csms_v201 import Bench21Handler, Bench201Handler
+
+    if subprotocol == "ocpp2.0.1":
+        return Bench201Handler
+    if subprotocol == "ocpp2.1":
+        return Bench21Handler
+    return BenchChargePointHandler
 
 
 def _json(status: HTTPStatus, body: Any) -> Response:
@@ -314,9 +360,10 @@ async def serve_csms(
     behaviour: CsmsBehaviour | None = None,
     log_path: Path | None = None,
     allow_remote: bool = False,
+    versions: tuple[str, ...] = VERSIONS,
 ) -> None:
     """Run the bench CSMS until cancelled; beyond loopback only with ``allow_remote``."""
     check_bind(host, "the bench CSMS", allow_remote)
-    server = await BenchCsms(behaviour, log_path=log_path).start(host, port)
+    server = await BenchCsms(behaviour, log_path=log_path, versions=versions).start(host, port)
     async with server:
         await server.serve_forever()
