@@ -33,6 +33,7 @@ from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync, from_iso
 from edge_controller.uplink.connection import open_connection
+from edge_controller.uplink.device_model import bound_defaults, station_variables
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Metering
@@ -110,6 +111,9 @@ class OcppUplink:
             connection_timeout_s=station.connection_timeout_s,
             phase_rotation=config_keys.phase_rotation(rotations),
         )
+        # The 2.x device model's own entries (MinSet/MaxSet) live in the same store.
+        model = station_variables(self.settings, identity, len(connectors), smart=False)
+        defaults |= bound_defaults(model)
         return IdentityLink(
             identity,
             self.settings,
@@ -216,7 +220,7 @@ class OcppUplink:
         outcome = "failed"
         try:
             key = link.auth_key.load() if link.auth_key is not None else None
-            async with open_connection(self.settings, identity, key) as ws:
+            async with open_connection(_with_ping(self.settings, link), identity, key) as ws:
                 outcome = "was_online"
                 log.info("connected to CSMS", identity=identity)
                 session = self._session(link, ws)
@@ -352,3 +356,10 @@ async def _close_going_away(ws: ClientConnection, reason: str) -> None:
 
 def _first(group: BaseExceptionGroup[BaseException]) -> str:
     return repr(group.exceptions[0])
+
+
+def _with_ping(settings: OcppSettings, link: IdentityLink) -> OcppSettings:
+    """The settings with the ping period the CSMS set (WebSocketPingInterval), taken at each
+    connect."""
+    ping_s = link.config.int_value("WebSocketPingInterval", 0)
+    return settings.model_copy(update={"ping_interval_s": float(ping_s)}) if ping_s else settings

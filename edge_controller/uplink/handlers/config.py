@@ -18,7 +18,8 @@ class ConfigHandlers:
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
-        values = self.link.config.items()
+        # The store also keeps 2.x-only entries (MinSet/MaxSet): 1.6 sees its own keys only.
+        values = {k: v for k, v in self.link.config.items().items() if k in config_keys.SPECS}
         wanted = key or [*values, AUTHORIZATION_KEY]
         known: list[dict[str, Any]] = [
             {"key": k, "readonly": config_keys.SPECS[k].readonly, "value": values[k]}

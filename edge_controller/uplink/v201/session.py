@@ -61,7 +61,8 @@ class Session201:
                 self.link.accepted = True
             else:
                 await self.boot("PowerUp")
-            for job in (self.heartbeats(), self.statuses(), self.sender.run()):
+            reports = self.station.variables.send_reports(self.call)
+            for job in (self.heartbeats(), self.statuses(), self.sender.run(), reports):
                 self.tasks.append(group.create_task(job))
 
     def cancel_tasks(self) -> None:

@@ -19,11 +19,13 @@ from edge_controller.domain.commands import (
 from edge_controller.domain.sessions.reservations import any_connector_of
 from edge_controller.domain.sessions.tokens import InvalidToken, masked, normalize_id_tag
 from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.uplink.device_model import DeviceModel, Variable, station_variables
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.render import session_of
+from edge_controller.uplink.v201.variables import VariableHandlers
 
 OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
 REJECTED = {"status": "Rejected"}
@@ -37,10 +39,16 @@ class Station201:
         connector, for the session's Started event."""
         self.link = link
         self.remote_start_ids = remote_start_ids
+        self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link)))
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
-        self.rpc = RpcEndpoint(connection, handlers_of(self), limits, link.release_staged)
+        handlers = handlers_of(self) | handlers_of(self.variables)
+        self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
+
+    def _answered(self) -> None:
+        self.link.release_staged()
+        self.variables.release()
 
     def _views(self) -> dict[str, ConnectorView]:
         mine = set(self.link.topology.connectors(self.link.identity))
@@ -104,3 +112,9 @@ class Station201:
                 stop = StopSession(view.connector_id, Origin.CSMS, StopReason.REMOTE)
                 return {"status": "Accepted" if self.link.commands.submit(stop) else "Rejected"}
         return REJECTED
+
+
+def variables_of(link: IdentityLink) -> list[Variable]:
+    """The device model of the link's station: one EVSE per connector."""
+    evses = len(link.topology.connectors(link.identity))
+    return station_variables(link.settings, link.identity, evses, smart=link.smart is not None)

@@ -1,0 +1,223 @@
+"""Which components and variables the station reports, their types, mutability and limits. Pure.
+
+A variable with a 1.6 key stores its Actual value under that key: both protocols read and
+write the same text ("true"/"false", integers, comma-separated lists are spelt alike). A
+read-only variable without a key has a fixed value the site's set-up gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from edge_controller.config.settings import OcppSettings
+from edge_controller.uplink.v16.config_keys import MEASURANDS
+
+READ_ONLY, READ_WRITE = "ReadOnly", "ReadWrite"
+BOOLEAN, INTEGER, STRING = "boolean", "integer", "string"
+OPTION_LIST, MEMBER_LIST = "OptionList", "MemberList"
+ACTUAL, TARGET, MIN_SET, MAX_SET = "Actual", "Target", "MinSet", "MaxSet"
+BOUNDS = (MIN_SET, MAX_SET)
+INT_MAX = 999_999_999
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    component: str
+    name: str
+    data_type: str
+    key: str | None = None  # the store's key (a 1.6 key where there is one)
+    fixed: str = ""  # the value of a read-only variable without a key
+    mutability: str = READ_ONLY
+    instance: str | None = None
+    evse: int | None = None
+    connector: int | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    values_list: tuple[str, ...] = ()
+    unit: str | None = None
+    # Taken only when the station connects again: a change answers RebootRequired.
+    reboot: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        """An integer the CSMS may narrow with MinSet/MaxSet (stored with the value)."""
+        return self.data_type == INTEGER and self.mutability == READ_WRITE
+
+    def attributes(self) -> tuple[str, ...]:
+        return (ACTUAL, *BOUNDS) if self.bounded else (ACTUAL,)
+
+    def bound_key(self, kind: str) -> str:
+        """Where a MinSet/MaxSet is kept in the store."""
+        return f"{self.key}#{kind}"
+
+    def address(self) -> tuple[str, int | None, int | None, str, str | None]:
+        return (self.component, self.evse, self.connector, self.name, self.instance)
+
+
+def _flag(component: str, name: str, key: str) -> Variable:
+    return Variable(component, name, BOOLEAN, key, mutability=READ_WRITE)
+
+
+def _seconds(
+    component: str, name: str, key: str, least: int = 0, *, instance: str | None = None
+) -> Variable:
+    return Variable(
+        component,
+        name,
+        INTEGER,
+        key,
+        mutability=READ_WRITE,
+        instance=instance,
+        min_value=least,
+        max_value=INT_MAX,
+        unit="s",
+    )
+
+
+def _fixed(component: str, name: str, value: str, data_type: str = STRING) -> Variable:
+    return Variable(component, name, data_type, fixed=value)
+
+
+def _comm() -> list[Variable]:
+    tx = "TransactionEvent"
+    return [
+        _seconds("OCPPCommCtrlr", "HeartbeatInterval", "HeartbeatInterval", 1),
+        Variable(
+            "OCPPCommCtrlr",
+            "MessageAttempts",
+            INTEGER,
+            "TransactionMessageAttempts",
+            mutability=READ_WRITE,
+            instance=tx,
+            min_value=1,
+            max_value=INT_MAX,
+        ),
+        _seconds(
+            "OCPPCommCtrlr",
+            "MessageAttemptInterval",
+            "TransactionMessageRetryInterval",
+            instance=tx,
+        ),
+        # The ping period is taken when the station connects.
+        replace(
+            _seconds("OCPPCommCtrlr", "WebSocketPingInterval", "WebSocketPingInterval", 1),
+            reboot=True,
+        ),
+        Variable("OCPPCommCtrlr", "ResetRetries", INTEGER, "ResetRetries"),
+    ]
+
+
+def _auth() -> list[Variable]:
+    return [
+        _fixed("AuthCtrlr", "Enabled", "true", BOOLEAN),
+        _flag("AuthCtrlr", "AuthorizeRemoteStart", "AuthorizeRemoteTxRequests"),
+        _flag("AuthCtrlr", "LocalAuthorizeOffline", "LocalAuthorizeOffline"),
+        _flag("AuthCtrlr", "LocalPreAuthorize", "LocalPreAuthorize"),
+        _flag("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "AllowOfflineTxForUnknownId"),
+        _flag("AuthCacheCtrlr", "Enabled", "AuthorizationCacheEnabled"),
+        _flag("LocalAuthListCtrlr", "Enabled", "LocalAuthListEnabled"),
+        Variable("LocalAuthListCtrlr", "ItemsPerMessage", INTEGER, "SendLocalListMaxLength"),
+    ]
+
+
+def _tx() -> list[Variable]:
+    return [
+        _flag("TxCtrlr", "StopTxOnInvalidId", "StopTransactionOnInvalidId"),
+        Variable(
+            "TxCtrlr",
+            "EVConnectionTimeOut",
+            INTEGER,
+            "ConnectionTimeOut",
+            mutability=READ_WRITE,
+            min_value=1,
+            max_value=600,
+            unit="s",
+        ),
+        Variable(
+            "TxCtrlr", "StopTxOnEVSideDisconnect", BOOLEAN, "StopTransactionOnEVSideDisconnect"
+        ),
+        _fixed("TxCtrlr", "TxStartPoint", "Authorized,EVConnected", MEMBER_LIST),
+        _fixed("TxCtrlr", "TxStopPoint", "EVConnected,Authorized", MEMBER_LIST),
+    ]
+
+
+def _metering() -> list[Variable]:
+    members = tuple(sorted(MEASURANDS))
+    return [
+        _seconds("SampledDataCtrlr", "TxUpdatedInterval", "MeterValueSampleInterval"),
+        Variable(
+            "SampledDataCtrlr",
+            "TxUpdatedMeasurands",
+            MEMBER_LIST,
+            "MeterValuesSampledData",
+            mutability=READ_WRITE,
+            values_list=members,
+        ),
+        Variable(
+            "SampledDataCtrlr",
+            "TxEndedMeasurands",
+            MEMBER_LIST,
+            "StopTxnSampledData",
+            mutability=READ_WRITE,
+            values_list=("Energy.Active.Import.Register",),
+        ),
+        _seconds("AlignedDataCtrlr", "Interval", "ClockAlignedDataInterval"),
+        Variable(
+            "AlignedDataCtrlr",
+            "Measurands",
+            MEMBER_LIST,
+            "MeterValuesAlignedData",
+            mutability=READ_WRITE,
+            values_list=members,
+        ),
+        Variable("AlignedDataCtrlr", "TxEndedMeasurands", MEMBER_LIST, "StopTxnAlignedData"),
+    ]
+
+
+def _blocks(smart: bool) -> list[Variable]:
+    return [
+        _fixed("SmartChargingCtrlr", "Enabled", "true" if smart else "false", BOOLEAN),
+        _fixed("SmartChargingCtrlr", "RateUnit", "A,W", MEMBER_LIST),
+        Variable("SmartChargingCtrlr", "PeriodsPerSchedule", INTEGER, "ChargingScheduleMaxPeriods"),
+        Variable("SmartChargingCtrlr", "ProfileStackLevel", INTEGER, "ChargeProfileMaxStackLevel"),
+        _fixed("ReservationCtrlr", "Enabled", "true", BOOLEAN),
+        Variable("ReservationCtrlr", "NonEvseSpecific", BOOLEAN, "ReserveConnectorZeroSupported"),
+        # Tariffs and costs on 2.x come with the prices work: said to be off, not pretended.
+        Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Tariff"),
+        Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Cost"),
+    ]
+
+
+def _station(settings: OcppSettings, identity: str, evses: int) -> list[Variable]:
+    found = [
+        _fixed("SecurityCtrlr", "SecurityProfile", str(settings.security_profile), INTEGER),
+        _fixed("SecurityCtrlr", "Identity", identity),
+        _fixed("ChargingStation", "Available", "true", BOOLEAN),
+        _fixed("ChargingStation", "Model", settings.charge_point_model),
+        _fixed("ChargingStation", "VendorName", settings.charge_point_vendor),
+    ]
+    for evse in range(1, evses + 1):
+        found.append(Variable("EVSE", "Available", BOOLEAN, fixed="true", evse=evse))
+        found.append(
+            Variable("Connector", "Available", BOOLEAN, fixed="true", evse=evse, connector=1)
+        )
+    return found
+
+
+def station_variables(
+    settings: OcppSettings, identity: str, evses: int, *, smart: bool
+) -> list[Variable]:
+    """Every variable of one station, in report order."""
+    return [
+        *_comm(),
+        *_auth(),
+        *_tx(),
+        *_metering(),
+        *_blocks(smart),
+        *_station(settings, identity, evses),
+    ]
+
+
+def bound_defaults(variables: list[Variable]) -> dict[str, str]:
+    """Store entries for the MinSet/MaxSet of every bounded variable (unset: empty)."""
+    return {v.bound_key(kind): "" for v in variables if v.bounded for kind in BOUNDS}

@@ -1,0 +1,64 @@
+"""The device model's value checks (pure) and its reading of the one store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge_controller.config.settings import OcppSettings
+from edge_controller.uplink.device_model import DeviceModel, bound_defaults, station_variables
+from edge_controller.uplink.device_model.store import Address, valid
+from edge_controller.uplink.state_file import OcppStateFile
+from edge_controller.uplink.v16 import config_keys
+
+SETTINGS = OcppSettings()
+VARIABLES = station_variables(SETTINGS, "site1", 2, smart=False)
+
+
+def _named(component: str, name: str) -> object:
+    return next(v for v in VARIABLES if (v.component, v.name) == (component, name))
+
+
+@pytest.mark.parametrize(
+    ("component", "name", "value", "ok"),
+    [
+        ("AuthCtrlr", "LocalPreAuthorize", "true", True),
+        ("AuthCtrlr", "LocalPreAuthorize", "True", False),  # 2.x booleans are lower case
+        ("AuthCtrlr", "LocalPreAuthorize", "1", False),
+        ("TxCtrlr", "EVConnectionTimeOut", "600", True),
+        ("TxCtrlr", "EVConnectionTimeOut", "601", False),
+        ("TxCtrlr", "EVConnectionTimeOut", "-5", False),
+        ("TxCtrlr", "EVConnectionTimeOut", "5.0", False),
+        ("SampledDataCtrlr", "TxUpdatedMeasurands", "Voltage,SoC", True),
+        ("SampledDataCtrlr", "TxUpdatedMeasurands", "", True),
+        ("SampledDataCtrlr", "TxUpdatedMeasurands", "Voltage,Voltage", False),
+        ("SampledDataCtrlr", "TxUpdatedMeasurands", "Frequency", False),
+        ("SampledDataCtrlr", "TxEndedMeasurands", "Power.Active.Import", False),
+    ],
+)
+def test_values_are_checked_by_type_range_and_list(
+    component: str, name: str, value: str, ok: bool
+) -> None:
+    assert valid(_named(component, name), value) is ok  # type: ignore[arg-type]
+
+
+def test_every_key_is_a_1_6_key_and_every_writable_one_writable_there() -> None:
+    for variable in VARIABLES:
+        if variable.key is not None:
+            spec = config_keys.SPECS[variable.key]
+            assert spec.readonly is (variable.mutability == "ReadOnly"), variable
+
+
+def test_a_change_on_either_side_reads_back_on_the_other(tmp_path: Path) -> None:
+    defaults = config_keys.defaults(SETTINGS, 2) | bound_defaults(VARIABLES)
+    store = OcppStateFile(tmp_path / "state.json", defaults)
+    model = DeviceModel(store, VARIABLES)
+    address = Address("AuthCacheCtrlr", "Enabled")
+    checked = model.check(address, "Actual", "false")
+    assert checked.status == "Accepted" and checked.variable is not None
+    model.store_value(checked.variable, "Actual", "false")
+    store.set("MeterValueSampleInterval", "42")
+    again = DeviceModel(OcppStateFile(tmp_path / "state.json", defaults), VARIABLES)
+    assert again.store.get("AuthorizationCacheEnabled") == "false"
+    assert again.get(Address("SampledDataCtrlr", "TxUpdatedInterval")).value == "42"
