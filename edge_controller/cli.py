@@ -201,11 +201,40 @@ def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
     asyncio.run(supervised())
 
 
+def cmd_generate(description_path: Path, out: Path | None) -> int:
+    """Write the config the description makes; it is checked like any config before it is."""
+    import yaml
+
+    from edge_controller.sim.generate import GenerateError, generate_site
+
+    if out is None:
+        raise UsageError("simulate --generate: give --out FILE for the site config")
+    try:
+        description = yaml.safe_load(description_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"simulate --generate: cannot read {description_path}: {exc}") from exc
+    if not isinstance(description, dict):
+        raise UsageError(f"simulate --generate: {description_path}: not a mapping")
+    try:
+        config = generate_site(description)
+    except GenerateError as exc:
+        raise UsageError(f"simulate --generate: {description_path}: {exc}") from exc
+    out.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    settings = _load(out)  # a description that makes a wrong config is named here (exit 2)
+    total = sum(c.connectors for c in settings.chargers.values())
+    print(f"{out}: {len(settings.chargers)} charger(s), {total} connector(s)")
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from edge_controller.sim.binding import RemoteBindRefused, check_bind
     from edge_controller.sim.sim_site import SimStartError
     from edge_controller.sim.site import serve_site
 
+    if args.generate is not None:
+        return cmd_generate(args.generate, args.out)
+    if args.config is None:
+        raise UsageError("simulate: give --config FILE (or --generate DESCRIPTION --out FILE)")
     settings = _load(args.config)
     try:
         check_bind(settings.simulation.control_host, "simulation.control_host", args.allow_remote)
@@ -431,6 +460,20 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
+def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    simulate = sub.add_parser("simulate", help="serve every simulated device of a site config")
+    simulate.add_argument("--config", type=Path, help="site config YAML")
+    simulate.add_argument(
+        "--generate",
+        type=Path,
+        metavar="DESCRIPTION",
+        help="write the site config a compact description makes (to --out) and exit",
+    )
+    simulate.add_argument("--out", type=Path, help="where --generate writes the site config")
+    simulate.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
+    simulate.set_defaults(handler=cmd_simulate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-controller", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edge-controller {__version__}")
@@ -441,10 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a site config and print a summary")
     check.add_argument("file", type=Path)
     check.set_defaults(handler=cmd_check_config)
-    simulate = sub.add_parser("simulate", help="serve every simulated device of a site config")
-    simulate.add_argument("--config", type=Path, required=True, help="site config YAML")
-    simulate.add_argument("--allow-remote", action="store_true", help=ALLOW_REMOTE_HELP)
-    simulate.set_defaults(handler=cmd_simulate)
+    _add_simulate(sub)
     csms = sub.add_parser("csms", help="run a local bench CSMS for commissioning and the demo")
     csms.add_argument("--host", default="127.0.0.1")
     csms.add_argument("--port", type=int, default=9000)

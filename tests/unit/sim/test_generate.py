@@ -1,0 +1,105 @@
+"""The site generator: what a compact description makes, and the key a wrong one names."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edge_controller.cli import main
+from edge_controller.config.load import load_config
+from edge_controller.sim.generate import GenerateError, connector_ids, generate_site
+
+DESCRIPTION = Path(__file__).parents[3] / "config" / "scale-100.gen.yaml"
+
+
+def description(**generate: Any) -> dict[str, Any]:
+    return {"site": {"id": "big", "grid_limit_a": 400}, "generate": generate}
+
+
+def test_the_shipped_description_makes_a_config_the_daemon_loads(tmp_path: Path) -> None:
+    made = generate_site(yaml.safe_load(DESCRIPTION.read_text(encoding="utf-8")))
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(made), encoding="utf-8")
+    settings = load_config(path).settings
+    assert sum(c.connectors for c in settings.chargers.values()) == 100
+    assert all(c.simulated for c in settings.chargers.values())
+    assert len(settings.simulation.ev_script) == 100
+    # every feeder is metered, every charger hangs on a leaf of the tree
+    leaves = {fid for fid in settings.site.feeders} - {
+        f.parent for f in settings.site.feeders.values()
+    }
+    assert {c.feeder for c in settings.chargers.values()} == leaves
+    assert {m.feeder for m in settings.meters.values() if m.role == "feeder"} == set(
+        settings.site.feeders
+    )
+
+
+def test_charx_controllers_fill_gateways_with_distinct_unit_ids() -> None:
+    made = generate_site(
+        description(first_port=30000, charx={"controllers": 70, "per_gateway": 32}, keba=3)
+    )
+    per_bus = Counter((c["bus"], c["unit_id"]) for c in made["chargers"].values())
+    assert max(per_bus.values()) == 1
+    gateways = {c["bus"] for c in made["chargers"].values() if c["bus"].startswith("gw")}
+    assert gateways == {"gw1", "gw2", "gw3"}
+    ports = [b["port"] for b in made["buses"].values()]
+    assert sorted(ports) == list(range(30000, 30000 + len(made["buses"])))
+    assert len(connector_ids(made["chargers"])) == 70 * 8 + 3
+
+
+def test_feeder_tree_levels_multiply() -> None:
+    made = generate_site(
+        description(
+            keba=12,
+            feeders=[{"count": 2, "limit_a": 200}, {"count": 3, "limit_a": 80}],
+        )
+    )
+    feeders = made["site"]["feeders"]
+    assert len(feeders) == 2 + 6
+    assert Counter(f.get("parent") for f in feeders.values()) == {None: 2, "f1_1": 3, "f1_2": 3}
+    assert Counter(c["feeder"] for c in made["chargers"].values()) == {
+        fid: 2 for fid, f in feeders.items() if f.get("parent")
+    }
+
+
+def test_the_description_is_left_as_it_was() -> None:
+    given = description(keba=2)
+    generate_site(given)
+    assert given == description(keba=2)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"site": {"id": "x", "grid_limit_a": 10}}, "generate"),
+        (description(), "no chargers"),
+        (description(charx={"controllers": 1, "connectors": 9}), "generate.charx.connectors"),
+        (description(charx={"controllers": 1, "per_gateway": 248}), "per_gateway"),
+        (description(keba=1, feeders=[{"count": 2}]), "generate.feeders[0].limit_a"),
+        (description(keba=1, arrivals={"every_s": 1}), "generate.arrivals.profiles"),
+        (description(keba=2, first_port=65535), "generate.first_port"),
+        ({**description(keba=1), "chargers": {}}, "chargers"),
+    ],
+)
+def test_a_wrong_description_names_the_key(given: dict[str, Any], named: str) -> None:
+    with pytest.raises(GenerateError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        generate_site(given)
+
+
+def test_cli_writes_the_config_and_refuses_a_wrong_description(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "site.yaml"
+    assert main(["simulate", "--generate", str(DESCRIPTION), "--out", str(out)]) == 0
+    assert "100 connector(s)" in capsys.readouterr().out
+    assert len(load_config(out).settings.chargers) == 23
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(description(charx={"controllers": 0})), encoding="utf-8")
+    assert main(["simulate", "--generate", str(wrong), "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "no chargers" in capsys.readouterr().err
+    assert main(["simulate", "--generate", str(DESCRIPTION)]) == 2
+    assert "--out" in capsys.readouterr().err
