@@ -147,10 +147,28 @@ def _link_checks(data: Mapping[str, Any]) -> list[tuple[PathKey, str]]:
                         f"connector '{ref}' does not exist",
                     )
                 )
+    problems += _payment_links(data, refs)
     tariffs = _mapping(_mapping(data.get("tariffs")).get("connectors"))
     for ref in tariffs:
         if ref not in refs:
             problems.append((("tariffs", "connectors", ref), f"connector '{ref}' does not exist"))
+    return problems
+
+
+def _payment_links(data: Mapping[str, Any], refs: set[str]) -> list[tuple[PathKey, str]]:
+    """Each connector exists and is served by one terminal (the driver must know where to pay)."""
+    problems: list[tuple[PathKey, str]] = []
+    served: dict[str, str] = {}
+    for terminal_id, terminal in _mapping(_mapping(data.get("payments")).get("terminals")).items():
+        connectors = _mapping(terminal).get("connectors")
+        for index, ref in enumerate(connectors if isinstance(connectors, list) else []):
+            where = ("payments", "terminals", terminal_id, "connectors", index)
+            if isinstance(ref, str) and ref not in refs:
+                problems.append((where, f"connector '{ref}' does not exist"))
+            elif isinstance(ref, str) and ref in served:
+                problems.append((where, f"connector '{ref}' is already served by {served[ref]}"))
+            elif isinstance(ref, str):
+                served[ref] = str(terminal_id)
     return problems
 
 

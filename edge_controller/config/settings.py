@@ -8,7 +8,9 @@ sit in the YAML.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge_controller.config.tariffs import TariffsSettings
+from edge_controller.domain.pricing.money import MINOR_UNITS
 
 ENV_PREFIX = "EDGE_CONTROLLER__"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -253,6 +256,42 @@ class ReaderSettings(Section):
         except re.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
+
+
+class PaymentTerminalSettings(Section):
+    """A card terminal shared by one or more connectors."""
+
+    protocol: Literal["zvt"] = "zvt"
+    host: str = Field(min_length=1)
+    port: int = Field(20007, ge=1, le=65535)
+    password: SecretStr | None = Field(None, description="the terminal's six-digit password")
+    password_file: Path | None = None
+    connectors: list[str] = Field(min_length=1)
+    currency: str = "EUR"
+    pre_authorisation_amount: Decimal = Field(
+        gt=0, description="reserved on the card, in the currency (never above the max cost)"
+    )
+    message_timeout_s: float = Field(60.0, gt=0, le=600)
+    simulated: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> PaymentTerminalSettings:
+        self.password = resolve_secret(self.password, self.password_file, "password")
+        if self.password is None or not re.fullmatch(r"\d{6}", self.password.get_secret_value()):
+            raise ValueError("password: the terminal's password is six digits")
+        if self.currency not in MINOR_UNITS:
+            raise ValueError(f"currency: unknown code {self.currency!r} (ISO 4217, e.g. EUR)")
+        quantum = Decimal(1).scaleb(-MINOR_UNITS[self.currency])
+        if self.pre_authorisation_amount != self.pre_authorisation_amount.quantize(quantum):
+            raise ValueError(
+                f"pre_authorisation_amount: {self.pre_authorisation_amount} is not a whole "
+                f"number of {self.currency} minor units"
+            )
+        return self
+
+
+class PaymentsSettings(Section):
+    terminals: dict[Ident, PaymentTerminalSettings] = Field(default_factory=dict)
 
 
 class AuthorizationSettings(Section):
@@ -636,6 +675,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -654,6 +694,7 @@ class Settings(BaseSettings):
         values: list[Any] = [self.ocpp.password, self.mqtt.password]
         values += [t.token for t in self.web.api_tokens.values()]
         values += [a.password_hash for a in self.web.accounts.values()]
+        values += [t.password for t in self.payments.terminals.values()]
         return [
             v.get_secret_value()
             for v in values
