@@ -239,6 +239,7 @@ for ((i = 0; i < 300; i++)); do
 done
 say "daemon running (log: $STATE/daemon.log); bench CSMS on ws://127.0.0.1:$csms"
 say "site display: http://127.0.0.1:$web/display (one connector: http://127.0.0.1:$web/display/keba:1)"
+say "also on that port: /console (operator console: needs web.accounts), /api/v1/openapi.json, /metrics (need web.api_tokens)"
 start day "$DAY_LOG" "$BIN/python" -m edge_controller.sim.demo_day --config "$CONFIG" \
     --seconds-per-hour "${DEMO_SECONDS_PER_HOUR:-8}" --csms-log "$STATE/csms-messages.jsonl"
 
