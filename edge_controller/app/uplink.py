@@ -26,7 +26,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import EventToQueue, SessionStore
 from edge_controller.uplink.authorization import CsmsAuthorization
-from edge_controller.uplink.ports import MeterSample, SessionSample, SitePorts, Station
+from edge_controller.uplink.ports import GridFacts, MeterSample, SessionSample, SitePorts, Station
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import OutboxWakeup
 
@@ -170,6 +170,12 @@ def station(settings: Settings) -> Station:
     return Station(
         electrical=Electrical(settings.site.nominal_voltage_v, settings.site.phases),
         max_current_a=settings.site.grid_limit_a,
+        grid=GridFacts(
+            settings.site.grid_limit_a,
+            settings.site.power_limit_w,
+            settings.site.fallback_current_a,
+            settings.site.grid_stale_s,
+        ),
         connection_timeout_s=settings.storage.sessions.plug_timeout_s,
         phase_rotations={
             f"{charger_id}:{n}": charger.phase_rotation

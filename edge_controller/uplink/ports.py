@@ -200,6 +200,16 @@ class SitePorts:
 
 
 @dataclass(frozen=True, slots=True)
+class GridFacts:
+    """The site's grid connection as configured, reported as the site's own components."""
+
+    limit_a: float  # per phase
+    power_limit_w: float | None = None
+    fallback_current_a: float = 6.0  # per connector while the grid meter is stale
+    stale_after_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Station:
     """Facts about the station the uplink reports or converts with (from the site's config).
 
@@ -211,3 +221,4 @@ class Station:
     max_current_a: float = 32.0
     connection_timeout_s: float = 60.0
     phase_rotations: Mapping[str, str] = field(default_factory=dict)
+    grid: GridFacts | None = None

@@ -73,7 +73,7 @@ class OcppUplink:
         self.clock = ClockSync()
         self._ports = ports
         self._wakeup = {i: ports.outbox_wakeup.subscribe() for i in topology.identities}
-        station = station or Station()
+        station = self._station = station or Station()
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
@@ -251,7 +251,7 @@ class OcppUplink:
         wakeup = self._wakeup[link.identity]
         if dialect is OCPP16:
             return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
-        return Session201(link, Station201(link, ws, self._remote_start_ids), wakeup)
+        return Session201(link, Station201(link, ws, self._remote_start_ids, self._station), wakeup)
 
     async def _reconcile_availability(self, identity: str) -> None:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from edge_controller.config.settings import OcppSettings
+from edge_controller.uplink.ports import Station
 from edge_controller.uplink.v16.config_keys import MEASURANDS
 
 READ_ONLY, READ_WRITE = "ReadOnly", "ReadWrite"
-BOOLEAN, INTEGER, STRING = "boolean", "integer", "string"
+BOOLEAN, INTEGER, DECIMAL, STRING = "boolean", "integer", "decimal", "string"
 OPTION_LIST, MEMBER_LIST = "OptionList", "MemberList"
 ACTUAL, TARGET, MIN_SET, MAX_SET = "Actual", "Target", "MinSet", "MaxSet"
 BOUNDS = (MIN_SET, MAX_SET)
@@ -204,8 +205,42 @@ def _station(settings: OcppSettings, identity: str, evses: int) -> list[Variable
     return found
 
 
+def _site(station: Station | None) -> list[Variable]:
+    """The site's own components: the grid connection's limits as configured. Read-only: the
+    CSMS limits the site through charging profiles, never by raising these."""
+    if station is None or station.grid is None:
+        return []
+    grid, electrical = station.grid, station.electrical
+    found = [
+        Variable("SiteLimits", "GridLimit", DECIMAL, fixed=_number(grid.limit_a), unit="A"),
+        Variable("SiteLimits", "Phases", INTEGER, fixed=str(electrical.phases)),
+        Variable(
+            "SiteLimits", "NominalVoltage", DECIMAL, fixed=_number(electrical.voltage_v), unit="V"
+        ),
+        Variable(
+            "SiteLimits",
+            "FallbackCurrent",
+            DECIMAL,
+            fixed=_number(grid.fallback_current_a),
+            unit="A",
+        ),
+        Variable("GridMeter", "StaleAfter", DECIMAL, fixed=_number(grid.stale_after_s), unit="s"),
+    ]
+    if grid.power_limit_w is not None:
+        found.append(
+            Variable(
+                "SiteLimits", "PowerLimit", DECIMAL, fixed=_number(grid.power_limit_w), unit="W"
+            )
+        )
+    return found
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
 def station_variables(
-    settings: OcppSettings, identity: str, evses: int, *, smart: bool
+    settings: OcppSettings, identity: str, evses: int, *, smart: bool, site: Station | None = None
 ) -> list[Variable]:
     """Every variable of one station, in report order."""
     return [
@@ -215,6 +250,7 @@ def station_variables(
         *_metering(),
         *_blocks(smart),
         *_station(settings, identity, evses),
+        *_site(site),
     ]
 
 

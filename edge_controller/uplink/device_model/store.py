@@ -15,6 +15,7 @@ from edge_controller.uplink.device_model.catalog import (
     ACTUAL,
     BOOLEAN,
     BOUNDS,
+    DECIMAL,
     INTEGER,
     MAX_SET,
     MEMBER_LIST,
@@ -59,6 +60,11 @@ class Outcome:
     value: str | None = None
 
 
+def _is_decimal(text: str) -> bool:
+    whole, _, fraction = text.partition(".")
+    return _is_int(whole) and (fraction == "" or fraction.isdigit()) and len(text) <= 20
+
+
 def _is_int(text: str) -> bool:
     body = text[1:] if text.startswith("-") else text
     return body.isdigit() and len(body) <= 10
@@ -70,6 +76,8 @@ def valid(variable: Variable, value: str) -> bool:
         return value in ("true", "false")
     if variable.data_type == INTEGER:
         return _is_int(value) and _within(variable, int(value))
+    if variable.data_type == DECIMAL:
+        return _is_decimal(value)
     if variable.data_type == MEMBER_LIST:
         items = [v.strip() for v in value.split(",") if v.strip()]
         return len(set(items)) == len(items) and all(i in variable.values_list for i in items)

@@ -22,6 +22,7 @@ from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink.device_model import DeviceModel, Variable, station_variables
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol
 from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.render import session_of
@@ -33,13 +34,18 @@ REJECTED = {"status": "Rejected"}
 
 class Station201:
     def __init__(
-        self, link: IdentityLink, connection: Connection, remote_start_ids: dict[str, int]
+        self,
+        link: IdentityLink,
+        connection: Connection,
+        remote_start_ids: dict[str, int],
+        site: Station | None = None,
     ) -> None:
         """``remote_start_ids``: where an accepted remote start leaves its remoteStartId, by
-        connector, for the session's Started event."""
+        connector, for the session's Started event. ``site``: its facts the device model
+        reports."""
         self.link = link
         self.remote_start_ids = remote_start_ids
-        self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link)))
+        self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link, site)))
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         handlers = handlers_of(self) | handlers_of(self.variables)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
@@ -114,7 +120,9 @@ class Station201:
         return REJECTED
 
 
-def variables_of(link: IdentityLink) -> list[Variable]:
+def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variable]:
     """The device model of the link's station: one EVSE per connector."""
     evses = len(link.topology.connectors(link.identity))
-    return station_variables(link.settings, link.identity, evses, smart=link.smart is not None)
+    return station_variables(
+        link.settings, link.identity, evses, smart=link.smart is not None, site=site
+    )

@@ -29,6 +29,7 @@ from edge_controller.uplink.ports import (
     CommandSink,
     MeterSample,
     SitePorts,
+    Station,
 )
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
@@ -167,6 +168,7 @@ async def running_uplink(
     diagnostics: DiagnosticsSource | None = None,
     prices: CentralPrices | None = None,
     commands: CommandSink | None = None,
+    station: Station | None = None,
 ) -> AsyncIterator[OcppUplink]:
     """``commands``: where CSMS commands go (default: ``site`` records them)."""
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
@@ -182,7 +184,7 @@ async def running_uplink(
         diagnostics=diagnostics,
         prices=prices,
     )
-    uplink = OcppUplink(settings, topology, ports, state_dir=state_dir, now_s=now_s)
+    uplink = OcppUplink(settings, topology, ports, station, state_dir=state_dir, now_s=now_s)
     task = asyncio.create_task(uplink.run())
     try:
         yield uplink

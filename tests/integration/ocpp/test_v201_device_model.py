@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.storage.outbox import Outbox
 from edge_controller.uplink.device_model import DeviceModel, station_variables
 from edge_controller.uplink.device_model.report import ITEMS_PER_REPORT
+from edge_controller.uplink.ports import GridFacts, Station
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import (
     IDENTITY,
@@ -37,13 +39,19 @@ EXPIRY = "2030-01-01T00:00:00Z"
 
 @asynccontextmanager
 async def station(
-    tmp_path: Path, outbox: Outbox, version: str, protocol: str
+    tmp_path: Path, outbox: Outbox, version: str, protocol: str, site: Station | None = None
 ) -> AsyncIterator[tuple[StrictPeer, OcppUplink]]:
     """The uplink on ``version`` against a strict peer, its state kept in ``tmp_path``."""
     async with strict_peer(protocols=protocol) as peer:
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
         async with running_uplink(
-            settings, FakeSite(), outbox, tmp_path, CHARGERS, auth_lists=auth_store(outbox)
+            settings,
+            FakeSite(),
+            outbox,
+            tmp_path,
+            CHARGERS,
+            auth_lists=auth_store(outbox),
+            station=site,
         ) as uplink:
             await wait_for(lambda: len(peer.calls("BootNotification")) == 1)
             await wait_for(lambda: uplink.links[IDENTITY].accepted)
@@ -291,3 +299,30 @@ async def test_local_list_and_cache_on_the_1_6_store(
         # 1.6 sees the same list.
         async with station(tmp_path, outbox, "1.6", "ocpp1.6") as (peer, _):
             assert await ask(peer, "GetLocalListVersion", {}) == {"listVersion": 4}
+
+
+async def test_site_limits_are_reported_as_configured_and_never_set(tmp_path: Path) -> None:
+    grid = GridFacts(limit_a=63.0, power_limit_w=40000.0, fallback_current_a=6.0)
+    site = Station(electrical=Electrical(230.0, 3), max_current_a=63.0, grid=grid)
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        station(tmp_path, outbox, "2.0.1", "ocpp2.0.1", site) as (peer, _),
+    ):
+        assert await get(
+            peer,
+            item("SiteLimits", "GridLimit"),
+            item("SiteLimits", "PowerLimit"),
+            item("SiteLimits", "Phases"),
+            item("GridMeter", "StaleAfter"),
+        ) == [("Accepted", "63"), ("Accepted", "40000"), ("Accepted", "3"), ("Accepted", "10")]
+        # Safety: the CSMS limits the site with charging profiles, never by raising its limit.
+        assert await set_(peer, item("SiteLimits", "GridLimit", attributeValue="100")) == [
+            "Rejected"
+        ]
+        assert await get(peer, item("SiteLimits", "GridLimit")) == [("Accepted", "63")]
+        await ask(peer, "GetReport", {"requestId": 3, "componentVariable": [
+            {"component": {"name": "SiteLimits"}}]})  # fmt: skip
+        await wait_for(lambda: len(_reports(peer, 3)) == 1)
+        units = {d["variable"]["name"]: d["variableCharacteristics"].get("unit")
+                 for d in _flat(_reports(peer, 3))}  # fmt: skip
+        assert units["GridLimit"] == "A" and units["PowerLimit"] == "W"
