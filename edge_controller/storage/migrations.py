@@ -187,6 +187,28 @@ CREATE TABLE problem_reports (
 CREATE INDEX problem_reports_open ON problem_reports(state) WHERE state != 'resolved';
 """
 
+# Card payments: one row per approved pre-authorisation, from approval to capture or reversal.
+_PAYMENTS = """
+CREATE TABLE payments (
+    reference TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    connector_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    authorised_minor INTEGER NOT NULL CHECK (authorised_minor > 0),
+    card_name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (
+        state IN ('authorised', 'started', 'capturing', 'settled', 'reversed', 'failed')
+    ),
+    session_local_id INTEGER UNIQUE REFERENCES sessions(local_id),
+    settled_minor INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    authorised_at_s REAL NOT NULL,
+    changed_at_s REAL NOT NULL
+);
+CREATE INDEX payments_open ON payments(state) WHERE state NOT IN ('settled', 'reversed', 'failed');
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -199,6 +221,7 @@ MIGRATIONS: tuple[Step, ...] = (
     migrate_outbox,
     # A message's place in its session (OCPP 2.x seqNo) is counted with this index.
     "CREATE INDEX outbox_by_session ON outbox(session_local_id, seq);",
+    _PAYMENTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

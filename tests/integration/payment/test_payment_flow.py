@@ -1,0 +1,211 @@
+"""The card payment flow against the simulated ZVT terminal over TCP and a real SQLite store:
+the reservation is capped by the tariff's max cost, the session's priced cost is captured once
+(also across a restart between stop and capture), a session that never starts is reversed."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
+from edge_controller.ports import PaymentDeclined
+from edge_controller.services.payments import PaymentFlow, TerminalPlace
+from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
+from edge_controller.storage.database import Database
+from edge_controller.storage.payments_store import PaymentState, PaymentStore
+
+EUR = Currency.of("EUR")
+PASSWORD = 123456
+
+
+def eur(text: str) -> Money:
+    return Money(Decimal(text), EUR)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1_780_000_000.0
+
+    def __call__(self) -> float:
+        self.now_s += 1
+        return self.now_s
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatedZvtTerminal]:
+    terminal = SimulatedZvtTerminal(password=PASSWORD)
+    await terminal.start()
+    yield terminal
+    await terminal.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "edge.db")
+    yield database
+    await database.close()
+
+
+def flow(sim: SimulatedZvtTerminal, db: Database, **timing: float) -> PaymentFlow:
+    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD, **timing)
+    place = TerminalPlace("entrance", eur("50.00"))
+    return PaymentFlow(place, ZvtTerminal(settings), PaymentStore(db), Clock())
+
+
+class Sessions:
+    """Sessions as the session store leaves them: started with a token, stopped, priced."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.tokens: list[str] = []
+
+    async def start(self, connector_id: str, token: str) -> int:
+        self.tokens.append(token)
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "INSERT INTO sessions (connector_id, id_tag, start_at_s, meter_start_wh,"
+                " last_meter_wh, last_meter_at_s) VALUES (?, ?, 0, 1000, 1000, 0)",
+                (connector_id, token),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self.db.write(job)
+
+    async def never(self, connector_id: str, token: str) -> None:
+        self.tokens.append(token)
+
+    async def stop_and_price(self, local_id: int, total_incl_tax_minor: int) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE sessions SET stop_at_s = 3600, meter_stop_wh = 31000 WHERE local_id = ?",
+                (local_id,),
+            )
+            conn.execute(
+                "INSERT INTO session_costs VALUES (?, 'EUR', ?, ?, '{}', 3600)",
+                (local_id, total_incl_tax_minor * 100 // 119, total_incl_tax_minor),
+            )
+
+        await self.db.write(job)
+
+
+async def test_session_priced_cost_is_captured_once(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    sessions = Sessions(db)
+    payments = flow(sim, db)
+    auth = await payments.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    assert auth.amount == eur("30.00")  # min(50.00 configured, 30.00 max cost)
+    assert sim.ledger.reservations[1].amount_minor == 3000
+    assert sessions.tokens == [auth.reference]
+    assert await payments.settle_due() == 0  # still charging: nothing to capture
+    await sessions.stop_and_price(1, 1234)
+    assert await payments.settle_due() == 1
+    assert await payments.settle_due() == 0
+    assert sim.ledger.captures == [(1, 1234)]
+    stored = await PaymentStore(db).get(auth.reference)
+    assert stored is not None and stored.state == PaymentState.SETTLED
+    assert stored.settled == eur("12.34")
+
+
+async def test_cost_above_the_reservation_captures_the_reservation(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    sessions = Sessions(db)
+    payments = flow(sim, db)
+    await payments.pay_and_start("wb1:1", None, sessions.start)
+    await sessions.stop_and_price(1, 5003)
+    await payments.settle_due()
+    assert sim.ledger.captures == [(1, 5000)]
+
+
+async def test_restart_between_stop_and_capture_settles_once(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    path = tmp_path / "edge.db"
+    first = await Database.open(path)
+    sessions = Sessions(first)
+    await flow(sim, first).pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    await sessions.stop_and_price(1, 789)
+    await first.close()  # the daemon stops here, before the capture
+    again = await Database.open(path)
+    try:
+        restarted = flow(sim, again)
+        assert await restarted.settle_due() == 1
+        assert await flow(sim, again).settle_due() == 0
+    finally:
+        await again.close()
+    assert sim.ledger.captures == [(1, 789)]
+
+
+async def test_lost_answer_to_a_capture_is_never_booked_twice(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """The book total reached the terminal but its answer was lost: the retry is refused by the
+    terminal and the payment goes to the operator instead of being captured again."""
+    sessions = Sessions(db)
+    payments = flow(sim, db)
+    auth = await payments.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    await sessions.stop_and_price(1, 1000)
+    store = PaymentStore(db)
+    await store.capturing(auth.reference, 1.0)  # sent ...
+    await ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)).capture(
+        auth, eur("10.00")
+    )  # ... and booked, then the daemon died before storing the answer
+    assert await payments.settle_due() == 0
+    assert sim.ledger.captures == [(1, 1000)]
+    stored = await store.get(auth.reference)
+    assert stored is not None and stored.state == PaymentState.FAILED
+    assert stored.reason is not None and "retried capture refused" in stored.reason
+
+
+async def test_terminal_offline_at_stop_is_retried(sim: SimulatedZvtTerminal, db: Database) -> None:
+    sessions = Sessions(db)
+    payments = flow(sim, db)
+    await payments.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    await sessions.stop_and_price(1, 555)
+    sim.behaviour = Behaviour.DISCONNECT
+    assert await payments.settle_due() == 0
+    sim.behaviour = Behaviour.APPROVE
+    assert await payments.settle_due() == 1
+    assert sim.ledger.captures == [(1, 555)]
+
+
+async def test_session_that_never_starts_is_reversed(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    sessions = Sessions(db)
+    auth = await flow(sim, db).pay_and_start("wb1:1", eur("30.00"), sessions.never)
+    assert sim.ledger.reversals == [1]
+    assert sim.ledger.captures == []
+    stored = await PaymentStore(db).get(auth.reference)
+    assert stored is not None and stored.state == PaymentState.REVERSED
+
+
+async def test_reservation_left_by_a_crash_before_start_is_reversed_at_start_up(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    sim.behaviour = Behaviour.APPROVE
+    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
+    auth = await terminal.pre_authorise(eur("30.00"))
+    await PaymentStore(db).authorised(auth, "entrance", "wb1:1", 1.0)  # then the crash
+    await flow(sim, db).reverse_unstarted()
+    assert sim.ledger.reversals == [1]
+    await flow(sim, db).reverse_unstarted()
+    assert sim.ledger.reversals == [1]
+
+
+async def test_declined_card_starts_nothing_and_stores_nothing(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    sessions = Sessions(db)
+    sim.behaviour = Behaviour.DECLINE
+    with pytest.raises(PaymentDeclined):
+        await flow(sim, db).pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    assert sessions.tokens == []
+    assert await PaymentStore(db).unstarted() == []
