@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
     from edge_controller.uplink.smart import SmartCharging
+    from edge_controller.uplink.v201.online import OnlinePeriods
 
 FOLLOWUP_QUEUE_SIZE = 16
 
@@ -77,6 +78,7 @@ class IdentityLink:
     prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
     accepted: bool = False
     booted: bool = False  # an OCPP 2.x boot was accepted in this process (not sent again)
+    online_periods: OnlinePeriods | None = None  # when it was online (OCPP 2.x ``offline``)
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(
         default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)

@@ -46,6 +46,7 @@ from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
+from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.session import Session201
 from edge_controller.uplink.v201.station import Station201
 
@@ -130,6 +131,7 @@ class OcppUplink:
             auth_key=KeyFile(state_dir / f"ocpp-{identity}.key"),
             session_key_changed=self._session_key_changed,
             prices=ports.prices,
+            online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
         )
 
     def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:

@@ -5,11 +5,12 @@ number kept as its remote id once the CSMS took the Started event (the start in 
 milliseconds, see ``Ocpp201Rendering.start_confirmed``), so a new database counting sessions
 from 1 again names none twice. ``seqNo`` is the event's place among its session's events, so a
 resent event carries the same number and none is skipped. ``offline`` marks what happened
-before the current connection was up.
+while no connection was up (``online``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -75,11 +76,12 @@ STOPS: dict[StopReason, tuple[str, str]] = {
 
 @dataclass(frozen=True, slots=True)
 class Link201:
-    """What the connection adds: connector numbers, repaired times, since when it is up, and
-    the remoteStartId of remote starts by connector (kept while the process runs)."""
+    """What the connection adds: connector numbers, repaired times, whether the identity was
+    offline at a time (``OnlinePeriods.offline``), and the remoteStartId of remote starts by
+    connector (kept while the process runs)."""
 
     connection: Connection
-    online_since_s: float
+    offline: Callable[[float], bool]
     remote_start_ids: dict[str, int]
 
 
@@ -139,7 +141,7 @@ def request(
         "seqNo": message.session_position,
         "transactionInfo": info,
     }
-    if event.at_s < link.online_since_s:
+    if link.offline(event.at_s):
         payload["offline"] = True
     payload["evse"] = {"id": link.connection.connector(event.connector_id), "connectorId": 1}
     if isinstance(event, SessionStarted):

@@ -18,6 +18,7 @@ from edge_controller.uplink.outbox.sender import OutboxSender
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
+from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.status import EvseStatus, evse_status
 from edge_controller.uplink.wakeup import Wakeup
@@ -31,8 +32,11 @@ class Session201:
     def __init__(self, link: IdentityLink, station: Station201, wakeup: Wakeup) -> None:
         self.link = link
         self.station = station
+        if link.online_periods is None:
+            link.online_periods = OnlinePeriods(None, link.now_s())
+        self.periods = link.online_periods
         self.rendering_link = render.Link201(
-            Connection(link.topology, link.clock), link.now_s(), station.remote_start_ids
+            Connection(link.topology, link.clock), self.periods.offline, station.remote_start_ids
         )
         self.sender = OutboxSender(
             link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link)
@@ -55,15 +59,20 @@ class Session201:
         return to_iso(self.link.clock.now_s(self.link.now_s()))
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self.tasks.append(group.create_task(self.station.rpc.run()))
-            if self.link.booted:
-                self.link.accepted = True
-            else:
-                await self.boot("PowerUp")
-            reports = self.station.variables.send_reports(self.call)
-            for job in (self.heartbeats(), self.statuses(), self.sender.run(), reports):
-                self.tasks.append(group.create_task(job))
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.tasks.append(group.create_task(self.station.rpc.run()))
+                if self.link.booted:
+                    self.link.accepted = True
+                else:
+                    await self.boot("PowerUp")
+                # Written before the first event is rendered on this connection.
+                self.periods.up(self.link.now_s())
+                reports = self.station.variables.send_reports(self.call)
+                for job in (self.heartbeats(), self.statuses(), self.sender.run(), reports):
+                    self.tasks.append(group.create_task(job))
+        finally:
+            self.periods.down(self.link.now_s())
 
     def cancel_tasks(self) -> None:
         for task in self.tasks:
