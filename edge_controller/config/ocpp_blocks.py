@@ -16,6 +16,8 @@ BLOCKS: dict[str, tuple[str, ...]] = {
         "Provisioning (boot, heartbeat, status per EVSE)",
         "Authorization (card taps asked of the CSMS)",
         "Transactions (events, remote start and stop)",
+        "Device model (variables and reports, one store with the 1.6 keys)",
+        "Local authorization list and cache",
     ),
 }
 BLOCKS["2.1"] = BLOCKS["2.0.1"]

@@ -233,8 +233,13 @@ class DemoDay:
                 message, payload = self._remote_start(connector, id_tag)
                 answer = await self.csms.send(self.identity, message, payload)
                 return f"charge point answered {answer.get('status')}"
-            case SendLocalList(_) if self.ocpp2:
-                return "no local list on OCPP 2.x yet: cards are asked of the CSMS"
+            case SendLocalList(id_tags) if self.ocpp2:
+                entries2 = [{"idToken": {"idToken": t, "type": "ISO14443"},
+                             "idTokenInfo": {"status": "Accepted"}} for t in id_tags]  # fmt: skip
+                payload = {"versionNumber": self.day, "updateType": "Full",
+                           "localAuthorizationList": entries2}  # fmt: skip
+                answer = await self.csms.send(self.identity, "SendLocalList", payload)
+                return f"charge point answered {answer.get('status')}"
             case SendLocalList(id_tags):
                 entries = [{"idTag": t, "idTagInfo": {"status": "Accepted"}} for t in id_tags]
                 payload = {"listVersion": self.day, "updateType": "Full",

@@ -66,6 +66,13 @@ async def test_request_start_transaction_carries_its_remote_start_id(tmp_path: P
             assert answer == {"status": "Accepted"}
             await site.plug("c1:2")
             await wait_for(lambda: len(csms.record.transactions) == 1)
+            # The demo day's local list, in the form it sends on 2.x.
+            entry = {"idToken": {"idToken": "STAFF01", "type": "ISO14443"},
+                     "idTokenInfo": {"status": "Accepted"}}  # fmt: skip
+            listed = {"versionNumber": 1, "updateType": "Full", "localAuthorizationList": [entry]}
+            # Answered, not refused by the schema (a CALLERROR would raise); Failed, since this
+            # harness wires no list store.
+            assert await csms.send("site1", "SendLocalList", listed) == {"status": "Failed"}
     started = next(p for _, a, p in csms.record.calls if a == "TransactionEvent")
     assert started["eventType"] == "Started" and started["triggerReason"] == "RemoteStart"
     assert started["transactionInfo"]["remoteStartId"] == 31
