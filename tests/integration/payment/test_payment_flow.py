@@ -111,6 +111,7 @@ async def test_session_priced_cost_is_captured_once(
     stored = await PaymentStore(db).get(auth.reference)
     assert stored is not None and stored.state == PaymentState.SETTLED
     assert stored.settled == eur("12.34")
+    assert not await PaymentStore(db).capturing(auth.reference, 9.0)  # settled stays settled
 
 
 async def test_cost_above_the_reservation_captures_the_reservation(
