@@ -40,6 +40,7 @@ from edge_controller.sim.pty_pair import pty_pair
 from edge_controller.sim.replay import ReplayDevice
 from edge_controller.sim.sim_site import SimSite, SimStartError
 from edge_controller.sim.site_build import build_sim_site
+from edge_controller.sim.zvt_terminal import NUMERIC_CURRENCY, SimulatedZvtTerminal
 
 _log = get_logger("sim")
 Server = SimTcpServer | SimRtuServer | SimRtuOverTcpServer
@@ -55,6 +56,7 @@ class RunningSim:
     clock: Callable[[], float]
     servers: dict[str, Server] = field(default_factory=dict)  # by bus id
     pty_paths: dict[str, str] = field(default_factory=dict)  # bus id → controller-side device
+    terminals: dict[str, SimulatedZvtTerminal] = field(default_factory=dict)  # by terminal id
 
 
 def _require_loopback(bus_id: str, host: str) -> None:
@@ -151,6 +153,25 @@ async def _start_bus(
     _log.info("sim_bus_serving", bus=bus_id, type=bus.type, units=sorted(context.devices))
 
 
+async def _start_terminals(
+    stack: contextlib.AsyncExitStack, settings: Settings, running: RunningSim
+) -> None:
+    """A simulated ZVT terminal on the configured address of each ``simulated: true`` one."""
+    for terminal_id, config in settings.payments.terminals.items():
+        if not config.simulated:
+            continue
+        _require_loopback(f"payments.terminals.{terminal_id}", config.host)
+        password = int(config.password.get_secret_value()) if config.password else 0
+        terminal = SimulatedZvtTerminal(password, NUMERIC_CURRENCY[config.currency])
+        try:
+            await terminal.start(config.host, config.port)
+        except OSError as exc:
+            raise SimStartError(f"cannot serve simulated terminal {terminal_id!r}: {exc}") from exc
+        stack.push_async_callback(terminal.stop)
+        running.terminals[terminal_id] = terminal
+        _log.info("sim_terminal_serving", terminal=terminal_id, port=terminal.port)
+
+
 async def _start_control(
     stack: contextlib.AsyncExitStack,
     sim: SimulationSettings,
@@ -181,7 +202,8 @@ async def running_site(
     sim = settings.simulation
     check_bind(sim.control_host, "the simulator's control interface", allow_remote)
     site = build_sim_site(settings, clock(), utc_offset_s=float(time.localtime().tm_gmtoff))
-    if not site.devices and not sim.replay:
+    terminals = [t for t in settings.payments.terminals.values() if t.simulated]
+    if not site.devices and not sim.replay and not terminals:
         raise SimStartError("no device is marked simulated: true and no trace is replayed")
     async with contextlib.AsyncExitStack() as stack:
         control_url = await _start_control(stack, sim, site, clock)
@@ -191,6 +213,7 @@ async def running_site(
         for bus_id in sorted(set(served) | set(replays)):
             context = SimContext(served.get(bus_id, {}), clock, replays.get(bus_id))
             await _start_bus(stack, bus_id, settings, context, running)
+        await _start_terminals(stack, settings, running)
         body_error: BaseException | None = None
         async with asyncio.TaskGroup() as group:
             ticker = group.create_task(_tick(site, clock, sim.tick_s))

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from edge_controller.drivers.payment.zvt import apdu as a
 from edge_controller.drivers.payment.zvt import bmp
+from edge_controller.drivers.payment.zvt.terminal import NUMERIC_CURRENCY
 from edge_controller.log import get_logger
 
 # A test card: the terminal sends its number masked, as real terminals do (E for hidden digits).
@@ -22,6 +23,9 @@ MASKED_PAN = bytes.fromhex("67 34 12 EE EE EE EE 00 19".replace(" ", ""))
 TEST_AID = bytes.fromhex("a0000000041010ff")
 DECLINED = 0x05  # "card not admitted / declined" result code
 TERMINAL_ID = 29001234
+
+
+__all__ = ["NUMERIC_CURRENCY", "Behaviour", "Ledger", "SimulatedZvtTerminal"]
 
 
 class Behaviour(StrEnum):
