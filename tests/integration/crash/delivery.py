@@ -30,6 +30,7 @@ class Delivery:
     lost_wh: int = 0
     meter_values_outside: int = 0  # MeterValues timestamped outside [start, stop]
     power_loss_sessions: int = 0
+    seq_no_gaps: int = 0  # OCPP 2.x: transactions whose seqNos are not 0..n-1
 
     @property
     def duplicate_count(self) -> int:
@@ -39,9 +40,9 @@ class Delivery:
         return asdict(self) | {"duplicate_count": self.duplicate_count}
 
 
-def _csms_calls(log: Path) -> list[dict[str, Any]]:
+def _csms_calls(log: Path, actions: tuple[str, ...] = TRANSACTION_ACTIONS) -> list[dict[str, Any]]:
     lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-    return [c for c in map(json.loads, lines) if c["action"] in TRANSACTION_ACTIONS]
+    return [c for c in map(json.loads, lines) if c["action"] in actions]
 
 
 def _count_duplicates(calls: list[dict[str, Any]], out: Delivery) -> list[dict[str, Any]]:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.crash.delivery201 import check_delivery_201
 from tests.integration.crash.test_crash_safety import SOAK, Zygote
+from tests.integration.crash.uplink_child import VERSION_ENV
 from tests.integration.crash.uplink_run import Csms, recording_csms, run_lives
 
 SIGTERM_CYCLES = 40 if SOAK else 12
@@ -66,3 +68,30 @@ def test_kills_lose_nothing_and_repeat_at_most_what_was_in_flight(
     assert (
         delivery.power_loss_sessions >= KILL_CYCLES // 6 and delivery.sessions >= KILL_CYCLES // 3
     )
+
+
+@pytest.fixture
+def zygote_201(monkeypatch: pytest.MonkeyPatch) -> Iterator[Zygote]:
+    """Lives that speak OCPP 2.0.1 (the bench CSMS takes the one version offered)."""
+    monkeypatch.setenv(VERSION_ENV, "2.0.1")
+    z = Zygote()
+    yield z
+    z.close()
+
+
+@pytest.mark.integration
+@pytest.mark.soak
+@pytest.mark.timeout(900 if SOAK else 240)
+def test_kills_on_201_lose_nothing_and_repeat_at_most_what_was_in_flight(
+    zygote_201: Zygote, csms: Csms, tmp_path: Path
+) -> None:
+    run = run_lives(
+        zygote_201, tmp_path, csms, signal.SIGKILL, KILL_CYCLES, check=check_delivery_201
+    )
+    delivery = run.delivery
+    print(f"kills on 2.0.1: cycles={KILL_CYCLES} {delivery.report()}")
+    # A kill can repeat the one TransactionEvent in flight, byte for byte (offline included).
+    assert delivery.duplicate_count <= KILL_CYCLES and delivery.resent_differently == 0
+    assert delivery.lost_sessions == 0 and delivery.lost_wh == 0, delivery.report()
+    assert delivery.seq_no_gaps == 0 and delivery.meter_values_outside == 0
+    assert delivery.sessions >= KILL_CYCLES // 3 and delivery.billed_wh > 0

@@ -9,6 +9,7 @@ to keep up, so an orderly stop finds the outbox nearly drained as on a real site
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ from tests.integration.crash.child import (
 STEP_S = 0.02
 GRACE_S = 3.0
 DRAIN_WAIT_S = 60.0  # the final life waits this long at most for the outbox to empty
+VERSION_ENV = "CRASH_OCPP_VERSION"  # the OCPP version the lives speak (default 1.6)
 
 
 class Views:
@@ -158,6 +160,7 @@ def _settings(url: str) -> Settings:
         "reconnect_min_s": 0.05,
         "reconnect_max_s": 0.2,
         "transaction_message_retry_interval_s": 1.0,
+        "version": os.environ.get(VERSION_ENV, "1.6"),
     }
     site = {"id": "crash-site", "grid_limit_a": 63, "shutdown_grace_s": GRACE_S}
     return Settings.model_validate({"site": site, "ocpp": ocpp})

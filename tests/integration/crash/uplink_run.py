@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from tests.integration.crash.delivery import Delivery, check_delivery
 from tests.integration.crash.test_crash_safety import REPO, Zygote
 
 FINAL_STEPS = 40
+Check = Callable[[Path, Path], Delivery]  # the delivery check of the version spoken
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _wait_for_open_session(db: Path, timeout_s: float = 10.0) -> bool:
 
 
 def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
-              cycles: int) -> Run:  # fmt: skip
+              cycles: int, *, check: Check = check_delivery) -> Run:  # fmt: skip
     """``cycles`` lives, each charging a while and then sent ``sig``; a final life delivers
     what is left and stops in order; then every invariant is checked.
 
@@ -107,6 +108,6 @@ def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
     announced = [line for line in events.read_text().splitlines()
                  if not line.startswith("recovered")]  # fmt: skip
     assert check_events(db, announced) == len(announced)
-    delivery = check_delivery(db, csms.log)
+    delivery = check(db, csms.log)
     assert delivery.sessions == counts["sessions"] - counts.get("None", 0)
     return Run(codes, counts, delivery)
