@@ -91,6 +91,15 @@ def _within(variable: Variable, number: int) -> bool:
     return (low is None or number >= low) and (high is None or number <= high)
 
 
+def within_bounds(store: OcppStateFile, key: str, value: str) -> bool:
+    """Whether a 1.6 key's new value keeps to the MinSet/MaxSet a CSMS set on its 2.x
+    variable (both protocols keep to the same bounds)."""
+    low, high = store.get(f"{key}#{MIN_SET}") or "", store.get(f"{key}#{MAX_SET}") or ""
+    if not (low or high) or not _is_int(value):
+        return True
+    return (not low or int(low) <= int(value)) and (not high or int(value) <= int(high))
+
+
 class DeviceModel:
     def __init__(self, store: OcppStateFile, variables: Iterable[Variable]) -> None:
         self.store = store

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge_controller.uplink.auth_key import parse_key
+from edge_controller.uplink.device_model.store import within_bounds
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import Action, call_result
 from edge_controller.uplink.rpc import on
@@ -36,6 +37,8 @@ class ConfigHandlers:
         if key == AUTHORIZATION_KEY:
             return call_result.ChangeConfiguration(status=self._change_authorization_key(value))
         status = config_keys.change_status(key, value)
+        if status == "Accepted" and not within_bounds(self.link.config, key, value.strip()):
+            status = "Rejected"
         if status == "Accepted" and key in costmsg.PRICE_KEYS:
             status = await self._change_default_price(key, value.strip())
         hook = self.link.session_key_changed

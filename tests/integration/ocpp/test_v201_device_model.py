@@ -156,8 +156,14 @@ async def test_1_6_keys_and_2_x_variables_are_one_store_across_restarts(tmp_path
                     item("AlignedDataCtrlr", "Interval", attributeValue="600"),
                     item("AuthCtrlr", "OfflineTxForUnknownIdEnabled", attributeValue="true"),
                     item("TxCtrlr", "EVConnectionTimeOut", attributeValue="45"),
+                    item(
+                        "SampledDataCtrlr",
+                        "TxUpdatedInterval",
+                        attributeValue="100",
+                        attributeType="MaxSet",
+                    ),
                 )
-                == ["Accepted"] * 3
+                == ["Accepted"] * 4
             )
         async with station(tmp_path, outbox, "1.6", "ocpp1.6") as (peer, _):
             keys = ["ClockAlignedDataInterval", "AllowOfflineTxForUnknownId", "ConnectionTimeOut"]
@@ -166,6 +172,9 @@ async def test_1_6_keys_and_2_x_variables_are_one_store_across_restarts(tmp_path
             assert values == dict(zip(keys, ["600", "true", "45"], strict=True))
             everything = await ask(peer, "GetConfiguration", {})
             assert all("#" not in k["key"] for k in everything["configurationKey"])
+            # The 2.x MaxSet holds for the 1.6 key too.
+            too_long = {"key": "MeterValueSampleInterval", "value": "101"}
+            assert await ask(peer, "ChangeConfiguration", too_long) == {"status": "Rejected"}
             change = {"key": "MeterValueSampleInterval", "value": "77"}
             assert await ask(peer, "ChangeConfiguration", change) == {"status": "Accepted"}
         async with station(tmp_path, outbox, "2.0.1", "ocpp2.0.1") as (peer, _):
