@@ -15,6 +15,7 @@ from edge_controller.api.server import STATUS_SOCKET, StatusServer
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
+from edge_controller.app.payments import payment_flows
 from edge_controller.app.problems import UplinkRoute
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.telemetry import MqttFeed
@@ -304,6 +305,8 @@ async def build_site(
             daemon_scanner(hw.buses, dict(settings.buses)),
         ),
         PricingService(pricing),
+        # each terminal's flow: reservations left by a crash reversed, priced sessions captured
+        *payment_flows(settings, db).values(),
         StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]

@@ -70,13 +70,15 @@ class PaymentFlow:
         """Capture every priced, unsettled session's cost; the number settled now."""
         settled = 0
         for due in await self._store.due_captures():
-            settled += await self._capture(due)
+            if due.payment.terminal_id == self._place.terminal_id:  # another terminal's card
+                settled += await self._capture(due)
         return settled
 
     async def reverse_unstarted(self) -> None:
         """Release reservations whose session never started (found at start-up)."""
         for payment in await self._store.unstarted():
-            await self._reverse(payment.authorisation)
+            if payment.terminal_id == self._place.terminal_id:
+                await self._reverse(payment.authorisation)
 
     async def run(self) -> None:
         """At start-up, then every ``retry_s``: reverse what never started, settle what is due."""

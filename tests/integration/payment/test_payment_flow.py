@@ -210,3 +210,33 @@ async def test_declined_card_starts_nothing_and_stores_nothing(
         await flow(sim, db).pay_and_start("wb1:1", eur("30.00"), sessions.start)
     assert sessions.tokens == []
     assert await PaymentStore(db).unstarted() == []
+
+
+async def test_each_terminal_settles_and_reverses_only_its_own_payments(db: Database) -> None:
+    """Two terminals share the payments store: a card paid at one is never booked at the other."""
+    other = SimulatedZvtTerminal(password=PASSWORD)
+    entrance = SimulatedZvtTerminal(password=PASSWORD)
+    await other.start()
+    await entrance.start()
+    try:
+        sessions = Sessions(db)
+        at_entrance = flow(entrance, db)
+        settings = ZvtSettings("127.0.0.1", other.port, password=PASSWORD)
+        at_other = PaymentFlow(
+            TerminalPlace("garage", eur("50.00")), ZvtTerminal(settings), PaymentStore(db), Clock()
+        )
+        await at_entrance.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+        await sessions.stop_and_price(1, 1234)
+        unstarted = await ZvtTerminal(ZvtSettings("127.0.0.1", entrance.port, password=PASSWORD))\
+            .pre_authorise(eur("20.00"))  # fmt: skip
+        await PaymentStore(db).authorised(unstarted, "entrance", "wb2:1", 1.0)
+        assert await at_other.settle_due() == 0
+        await at_other.reverse_unstarted()
+        assert other.ledger.captures == [] and other.ledger.reversals == []
+        assert await at_entrance.settle_due() == 1
+        await at_entrance.reverse_unstarted()
+        assert entrance.ledger.captures == [(1, 1234)]
+        assert entrance.ledger.reversals == [2]
+    finally:
+        await entrance.stop()
+        await other.stop()
