@@ -58,10 +58,11 @@ async def test_offline_backlog_replays_in_order_with_gapless_seq_no(
         await outbox.append("site1", ended(2, 7000, "c2:1", reason=StopReason.REMOTE,
                                            meter_start_wh=5000))  # fmt: skip
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=[version, "1.6"])
-        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}) as up:
             await wait_for(lambda: len(_events(peer)) == 7)
             await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            await wait_for(lambda: len(peer.calls("DataTransfer")) == 1)
+            # The CSMS notes a CALL before it answers: wait until the sender took every answer.
+            await wait_for(lambda: up.sessions["site1"].sender.sent == 8)
         assert await outbox.backlog() == 0
     assert peer.invalid() == []
     assert [e["protocol"] for e in peer.events if e["event"] == "connect"] == [subprotocol]
@@ -191,3 +192,33 @@ async def test_an_invalid_token_in_the_started_answer_reaches_the_session_side(
             assert await uplink.authorize("AABBCCDD") is not None
     assert site.confirmed[0][0] == 1 and site.confirmed[0][2] == "Invalid"
     assert peer.invalid() == []
+
+
+async def test_one_station_per_charger_each_with_its_own_evses(tmp_path: Path) -> None:
+    """Topology per_charger on 2.0.1: each charger is a station of its own, its connectors
+    its EVSEs from 1, and each station's transactions go to its own connection."""
+    site = FakeSite()
+    for cid in ("c1:1", "c1:2", "c2:1"):
+        site.set(cid, Availability.AVAILABLE)
+    async with (
+        strict_peer(protocols="ocpp2.0.1") as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        await outbox.append("c1", started(1, "c1:2"))
+        await outbox.append("c2", started(2, "c2:1"))
+        await outbox.append("c2", ended(2, 2500, "c2:1"))
+        settings = settings_for(
+            f"ws://127.0.0.1:{peer.port}", version="2.0.1", topology="per_charger"
+        )
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 2, "c2": 1}):
+            await wait_for(lambda: len(_events(peer)) == 3)
+            await wait_for(lambda: len(peer.calls("StatusNotification")) == 3)
+    assert peer.invalid() == []
+    by_identity = {(c["identity"], c["params"]["eventType"]): c["params"]
+                   for c in peer.calls("TransactionEvent")}  # fmt: skip
+    assert by_identity[("c1", "Started")]["evse"] == {"id": 2, "connectorId": 1}
+    assert by_identity[("c2", "Started")]["evse"] == {"id": 1, "connectorId": 1}
+    assert by_identity[("c2", "Ended")]["seqNo"] == 1
+    evses = sorted((c["identity"], c["params"]["evseId"]) for c in peer.calls("StatusNotification"))
+    assert evses == [("c1", 1), ("c1", 2), ("c2", 1)]
+    assert {c["identity"] for c in peer.calls("BootNotification")} == {"c1", "c2"}
