@@ -83,7 +83,8 @@ server.on('client', (client) => {
     } else {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
             'TransactionEvent', 'MeterValues', 'DataTransfer', 'NotifyEvent', 'NotifyReport',
-            'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification']) {
+            'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
+            'ReportChargingProfiles']) {
             client.handle(action, record2(action));
         }
     }

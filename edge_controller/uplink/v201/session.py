@@ -69,7 +69,9 @@ class Session201:
                 # Written before the first event is rendered on this connection.
                 self.periods.up(self.link.now_s())
                 reports = self.station.variables.send_reports(self.call)
-                for job in (self.heartbeats(), self.statuses(), self.sender.run(), reports):
+                profiles = self.station.smart.send_reports(self.call)
+                jobs = (self.heartbeats(), self.statuses(), self.sender.run(), reports, profiles)
+                for job in jobs:
                     self.tasks.append(group.create_task(job))
         finally:
             self.periods.down(self.link.now_s())

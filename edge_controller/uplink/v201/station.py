@@ -26,6 +26,7 @@ from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.render import session_of
+from edge_controller.uplink.v201.smart import SmartHandlers201
 from edge_controller.uplink.v201.variables import VariableHandlers
 
 OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
@@ -47,7 +48,8 @@ class Station201:
         self.remote_start_ids = remote_start_ids
         self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link, site)))
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
-        handlers = handlers_of(self) | handlers_of(self.variables)
+        self.smart = SmartHandlers201(link)
+        handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
@@ -55,6 +57,7 @@ class Station201:
     def _answered(self) -> None:
         self.link.release_staged()
         self.variables.release()
+        self.smart.release()
 
     def _views(self) -> dict[str, ConnectorView]:
         mine = set(self.link.topology.connectors(self.link.identity))
