@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from edge_controller.domain.commands import (
     CancelReservation,
     ChangeSessionRules,
     Command,
     CommandResult,
+    Origin,
+    PayAtTerminal,
     Reserve,
     SetConnectorEnabled,
     SetConnectorLimit,
@@ -18,7 +21,9 @@ from edge_controller.domain.commands import (
 )
 from edge_controller.domain.sessions.reservations import ReserveAnswer
 from edge_controller.log import get_logger
+from edge_controller.ports import DeviceError
 from edge_controller.services.control.site_controller import SiteController
+from edge_controller.services.payments import PaymentFlow
 from edge_controller.services.sessions.manager import SessionManager
 
 log = get_logger("commands")
@@ -35,8 +40,15 @@ class CommandPort:
     when sent); ``submit`` queues it without blocking (for an OCPP handler, which must not
     wait), worked off by ``run``. Overflow policy: a full queue refuses the command."""
 
-    def __init__(self, site: SiteController, sessions: SessionManager) -> None:
+    def __init__(
+        self,
+        site: SiteController,
+        sessions: SessionManager,
+        payments: Mapping[str, PaymentFlow] | None = None,
+    ) -> None:
         self._site, self._sessions = site, sessions
+        self._payments = dict(payments or {})  # connector id -> its terminal's flow
+        self._paying: set[asyncio.Future[CommandResult]] = set()
         self._queue: asyncio.Queue[Command] = asyncio.Queue(QUEUE_SIZE)
 
     async def decide(self, command: Command) -> CommandResult:
@@ -78,4 +90,37 @@ class CommandPort:
             case CancelReservation():
                 if not await self._sessions.on_reservation(command):
                     return CommandResult(False, f"reservation {command.reservation_id} refused")
+            case PayAtTerminal():
+                # Shielded: a sender that stops waiting (an MQTT timeout while the driver is at
+                # the terminal) must not cut the payment between its approval and its session.
+                paying = asyncio.ensure_future(self._pay(command.connector_id))
+                self._paying.add(paying)
+                paying.add_done_callback(self._paying.discard)
+                return await asyncio.shield(paying)
         return CommandResult(True)
+
+    async def _pay(self, connector_id: str) -> CommandResult:
+        flow = self._payments.get(connector_id)
+        if flow is None:
+            return CommandResult(False, f"{connector_id}: no card terminal serves this connector")
+        try:
+            await flow.pay_and_start(connector_id, None, self._start_paid)
+        except DeviceError as exc:  # declined, aborted, or the terminal out of reach
+            return CommandResult(False, f"{connector_id}: payment not approved ({exc})")
+        session = self._sessions.open_session(connector_id)
+        if session is None:
+            return CommandResult(False, f"{connector_id}: the session did not start")
+        return CommandResult(True, None, connector_id)
+
+    async def _start_paid(self, connector_id: str, reference: str) -> int | None:
+        """The session of an approved payment, by the one authorization rule; a start that
+        does not open its session at once (no EV) is withdrawn, so the reservation is
+        released and nothing charges unpaid."""
+        start = StartSession(connector_id, reference, Origin.PAYMENT_TERMINAL)
+        if not (await self._sessions.start(start)).ok:
+            return None
+        session = self._sessions.open_session(connector_id)
+        if session is None:
+            await self._sessions.stop(StopSession(connector_id, Origin.PAYMENT_TERMINAL))
+            return None
+        return session.local_id

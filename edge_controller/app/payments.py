@@ -34,3 +34,10 @@ def payment_flows(settings: Settings, db: Database) -> dict[str, PaymentFlow]:
         place = TerminalPlace(terminal_id, reserve)
         flows[terminal_id] = PaymentFlow(place, zvt_terminal(terminal), store, time.time)
     return flows
+
+
+def connector_flows(settings: Settings, flows: dict[str, PaymentFlow]) -> dict[str, PaymentFlow]:
+    """The flow of the terminal serving each connector (the config names one per connector)."""
+    return {
+        cid: flows[tid] for tid, t in settings.payments.terminals.items() for cid in t.connectors
+    }

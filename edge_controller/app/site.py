@@ -15,7 +15,7 @@ from edge_controller.api.server import STATUS_SOCKET, StatusServer
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
-from edge_controller.app.payments import payment_flows
+from edge_controller.app.payments import connector_flows, payment_flows
 from edge_controller.app.problems import UplinkRoute
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.telemetry import MqttFeed
@@ -295,7 +295,8 @@ async def build_site(
         storage_alarm=lambda: guard.alarm,
     )  # fmt: skip
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
-    commands = CommandPort(controller, sessions)
+    flows = payment_flows(settings, db)
+    commands = CommandPort(controller, sessions, connector_flows(settings, flows))
     retention_s = settings.storage.outbox_retention_days * 86400
     services += [
         commands,
@@ -306,7 +307,7 @@ async def build_site(
         ),
         PricingService(pricing),
         # each terminal's flow: reservations left by a crash reversed, priced sessions captured
-        *payment_flows(settings, db).values(),
+        *flows.values(),
         StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]

@@ -375,7 +375,7 @@ class OcppSettings(Section):
 
 
 MqttCommand = Literal[
-    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop"
+    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop", "pay"
 ]
 
 

@@ -17,6 +17,9 @@ class Origin(enum.StrEnum):
     WEB = "web"
     OPERATOR = "operator"
     LOCAL = "local"
+    # a start for an approved card pre-authorisation at the site's terminal: that approval
+    # authorises it (only the payment flow makes these, never an entry point)
+    PAYMENT_TERMINAL = "payment_terminal"
 
 
 class StartReason(enum.StrEnum):
@@ -128,6 +131,15 @@ class ChangeSessionRules:
     origin: Origin = Origin.CSMS
 
 
+@dataclass(frozen=True, slots=True)
+class PayAtTerminal:
+    """A driver pays at the connector's card terminal: on approval the session starts with
+    the payment's reference as its token."""
+
+    connector_id: str
+    origin: Origin = Origin.LOCAL
+
+
 Command = (
     SetSiteLimit
     | SetConnectorLimit
@@ -137,6 +149,7 @@ Command = (
     | Reserve
     | CancelReservation
     | ChangeSessionRules
+    | PayAtTerminal
 )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edge_controller.domain.commands import (
     Command,
     Origin,
+    PayAtTerminal,
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
@@ -67,12 +68,17 @@ class SessionStopPayload(_ConnectorPayload):
     pass
 
 
+class PayPayload(_ConnectorPayload):
+    pass
+
+
 _MODELS: dict[str, type[_Payload]] = {
     "site_limit": SiteLimitPayload,
     "connector_limit": ConnectorLimitPayload,
     "connector_enabled": ConnectorEnabledPayload,
     "session_start": SessionStartPayload,
     "session_stop": SessionStopPayload,
+    "pay": PayPayload,
 }
 
 
@@ -134,6 +140,8 @@ class CommandParser:
             return SetConnectorEnabled(connector_id, p.enabled, origin=ORIGIN)
         if isinstance(p, SessionStartPayload):
             return StartSession(connector_id, normalize_id_tag(p.id_tag), origin=ORIGIN)
+        if isinstance(p, PayPayload):
+            return PayAtTerminal(connector_id, origin=ORIGIN)
         return StopSession(connector_id, origin=ORIGIN)
 
 

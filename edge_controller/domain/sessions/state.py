@@ -175,7 +175,10 @@ def may_start(state: SessionState, id_tag: str) -> bool:
 def needs_authorization(origin: Origin, authorize_first: bool) -> bool:
     """The one authorization rule of every start command: its id tag is authorised here
     (local list, cache, CSMS, offline rules) unless the CSMS sent it (RemoteStartTransaction,
-    authorised there) and did not ask for it again (``authorize_first``)."""
+    authorised there) and did not ask for it again (``authorize_first``), or it is the start of
+    an approved card pre-authorisation (the terminal authorised it)."""
+    if origin is Origin.PAYMENT_TERMINAL:
+        return False
     return authorize_first or origin is not Origin.CSMS
 
 

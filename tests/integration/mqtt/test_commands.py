@@ -12,6 +12,7 @@ from paho.mqtt.properties import Properties
 from edge_controller.domain.commands import (
     Command,
     Origin,
+    PayAtTerminal,
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
@@ -44,6 +45,7 @@ GOOD: list[tuple[str, dict[str, Any], Command]] = [
         StartSession("wb1:1", "APP-42", Origin.MQTT),
     ),
     ("session_stop", {"connector": "wb1-2"}, StopSession("wb1:2", Origin.MQTT)),
+    ("pay", {"connector": "wb1-1"}, PayAtTerminal("wb1:1", Origin.MQTT)),
 ]
 
 BAD: list[tuple[str, bytes, str]] = [
@@ -56,6 +58,8 @@ BAD: list[tuple[str, bytes, str]] = [
     ("connector_enabled", b'{"connector": "wb1:1"}', "enabled"),
     ("session_start", b'{"connector": "wb1:1", "id_tag": ""}', "id_tag"),
     ("reboot", b"{}", "unknown command"),
+    ("pay", b'{"connector": "wb9:1"}', "unknown connector"),
+    ("pay", b'{"connector": "wb1:1", "amount": 5}', "amount: Extra inputs"),
 ]
 
 

@@ -73,6 +73,7 @@ class LiveSite:
     clock: Clock
     meters: dict[str, HoldableMeter]
     pricing: SessionPricing | None = None
+    db: Database | None = None
 
     def submit(self, command: Command) -> bool:
         return self.commands.submit(command)
@@ -130,7 +131,7 @@ async def live_site(
             base.set(cid, Availability.AVAILABLE)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(commands.run()), group.create_task(manager.run(0.05))]
-            yield LiveSite(base, manager, commands, clock, meters, pricing), Outbox(db)
+            yield LiveSite(base, manager, commands, clock, meters, pricing, db), Outbox(db)
             for task in tasks:
                 task.cancel()
     finally:

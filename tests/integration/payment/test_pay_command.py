@@ -1,0 +1,110 @@
+"""Paying at the terminal through the command port, on the real session side and a simulated
+ZVT terminal over TCP: an approved pre-authorisation starts the session with the payment's
+reference as its token (no local list, no CSMS); a declined card or a connector with no EV
+starts nothing and keeps no reservation; the stopped, priced session is captured once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from edge_controller.app.commands import CommandPort
+from edge_controller.domain.commands import Origin, PayAtTerminal, StopSession
+from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
+from edge_controller.services.payments import PaymentFlow, TerminalPlace
+from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
+from edge_controller.storage.payments_store import PaymentState, PaymentStore
+from edge_controller.storage.tariff_store import SITE
+from tests.integration.ocpp.sessions_site import Controller, LiveSite, live_site
+
+PASSWORD = 654321
+EUR = Currency.of("EUR")
+TARIFF = {"id": "t1", "currency": "EUR", "energy": {"prices": [{"price_per_kwh": "0.40"}]}}
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatedZvtTerminal]:
+    terminal = SimulatedZvtTerminal(password=PASSWORD)
+    await terminal.start()
+    yield terminal
+    await terminal.stop()
+
+
+def paying(site: LiveSite, sim: SimulatedZvtTerminal) -> tuple[CommandPort, PaymentFlow]:
+    """The daemon's command port, with the terminal serving c1:1 (c1:2 has none)."""
+    assert site.db is not None
+    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
+    place = TerminalPlace("entrance", Money(Decimal("50.00"), EUR))
+    flow = PaymentFlow(place, terminal, PaymentStore(site.db), site.clock)
+    return CommandPort(cast(Any, Controller()), site.manager, {"c1:1": flow}), flow
+
+
+def store(site: LiveSite) -> PaymentStore:
+    assert site.db is not None
+    return PaymentStore(site.db)
+
+
+async def test_approved_payment_starts_and_settles_the_session_once(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    async with live_site(tmp_path, {SITE: TARIFF}) as (site, _outbox):
+        commands, flow = paying(site, sim)
+        await site.plug("c1:1")
+        result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
+        assert result.ok, result.error
+        session = site.manager.open_session("c1:1")
+        assert session is not None
+        payment = await store(site).get(session.id_tag)  # the token is the payment's reference
+        assert payment is not None and payment.state is PaymentState.STARTED
+        assert payment.session_local_id == session.local_id
+        assert sim.ledger.reservations[1].amount_minor == 5000
+        assert await flow.settle_due() == 0  # still charging
+        site.meters["c1:1"].energy_wh += 10_000
+        site.clock.now_s += 3600  # an hour of charging
+        await commands.decide(StopSession("c1:1", Origin.MQTT))
+        await site.unplug("c1:1")
+        for _ in range(100):  # the stop is recorded and priced by the session side's worker
+            if await flow.settle_due():
+                break
+            await asyncio.sleep(0.05)
+        assert sim.ledger.captures == [(1, 400)]  # 10 kWh at 0.40 EUR
+        assert await flow.settle_due() == 0
+        assert sim.ledger.captures == [(1, 400)]
+
+
+async def test_declined_card_starts_nothing(sim: SimulatedZvtTerminal, tmp_path: Path) -> None:
+    async with live_site(tmp_path) as (site, _outbox):
+        commands, _flow = paying(site, sim)
+        sim.behaviour = Behaviour.DECLINE
+        await site.plug("c1:1")
+        result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
+        assert not result.ok and result.error is not None and "not approved" in result.error
+        assert site.manager.open_session("c1:1") is None
+        assert sim.ledger.captures == []
+
+
+async def test_no_ev_releases_the_reservation(sim: SimulatedZvtTerminal, tmp_path: Path) -> None:
+    async with live_site(tmp_path) as (site, _outbox):
+        commands, _flow = paying(site, sim)
+        result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
+        assert not result.ok
+        assert site.manager.open_session("c1:1") is None
+        assert sim.ledger.reversals == [1]
+        assert await store(site).unstarted() == []
+
+
+async def test_connector_without_terminal_is_refused(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    async with live_site(tmp_path) as (site, _outbox):
+        commands, _flow = paying(site, sim)
+        await site.plug("c1:2")
+        result = await commands.decide(PayAtTerminal("c1:2", Origin.MQTT))
+        assert not result.ok and "no card terminal" in (result.error or "")
+        assert sim.ledger.reservations == {}
