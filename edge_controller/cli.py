@@ -447,7 +447,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     log.configure("error", "auto", sys.stderr)
-    options = selftest.Options(settle_s=args.settle_s)
+    tap_timeout_s = args.tap_timeout_s if args.tap_card else None
+    options = selftest.Options(settle_s=args.settle_s, tap_timeout_s=tap_timeout_s)
     report = asyncio.run(selftest.run_selftest(settings, options))
     if args.report is not None:
         args.report.write_text(selftest.render_html(report), encoding="utf-8")
@@ -516,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true", help="print JSON instead of a table")
     selftest.add_argument(
         "--settle-s", type=float, default=8.0, help="wait for an EV to follow a pause"
+    )
+    selftest.add_argument(
+        "--tap-card", action="store_true", help="wait for a test card on each reader"
+    )
+    selftest.add_argument(
+        "--tap-timeout-s", type=float, default=30.0, help="how long to wait for each card"
     )
     selftest.set_defaults(handler=cmd_selftest)
     status = sub.add_parser("status", help="show the live state of a running daemon")

@@ -14,19 +14,22 @@ import html
 import math
 import re
 import shutil
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from edge_controller.config.settings import Settings
+from edge_controller.config.settings import ReaderSettings, Settings
 from edge_controller.domain.balancing import wiring_from_rotation
 from edge_controller.domain.balancing.wiring import reading_to_grid_phases
 from edge_controller.domain.model import CpState
+from edge_controller.domain.sessions.tokens import masked
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.charger import ProfileCharger
+from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable, Meter
 from edge_controller.telemetry.probe import probe_broker
 from edge_controller.uplink.probe import probe_csms
@@ -76,6 +79,11 @@ HINTS: dict[str, tuple[str, str]] = {
         "enable time synchronisation (systemd-timesyncd or chrony) and check the time zone "
         "is not set on the hardware clock",
     ),
+    "card": (
+        "Test card not read",
+        "hold the card flat on the reader for a second within the timeout; if it still is not "
+        "read, check reverse_uid/uid_from_atr for the card type",
+    ),
     "mqtt": ("MQTT broker unreachable", "correct mqtt.host, port, credentials and tls"),
     "disk": ("Disk full", "free space in storage.state_dir (old logs, backups)"),
 }
@@ -106,6 +114,7 @@ def failed(name: str, seen: str, hint: str) -> Item:
 @dataclass(frozen=True, slots=True)
 class Options:
     settle_s: float = 8.0  # an EV follows a new offer within 5 s (IEC 61851), plus a reading
+    tap_timeout_s: float | None = None  # wait this long for a test card per reader; None: skip
     clock: Callable[[], float] = time.time
 
 
@@ -342,7 +351,42 @@ def _reader_names() -> list[str]:
         pcsc_io.release(context)
 
 
-async def check_readers(settings: Settings) -> list[Item]:
+def _wait_for_card(reader_name: str, config: ReaderConfig, timeout_s: float) -> str | None:
+    """The masked id of the first card put on ``reader_name`` within ``timeout_s``, else None.
+    Blocking (PC/SC)."""
+    from edge_controller.drivers.pcsc import pcsc_io
+    from edge_controller.drivers.pcsc.card_read import read_card
+
+    context = pcsc_io.establish()
+    try:
+        state = pcsc_io.ReaderState(reader_name)
+        deadline_s = time.monotonic() + timeout_s
+        while (left_s := deadline_s - time.monotonic()) > 0:
+            if not pcsc_io.wait_change(context, [state], max(1, int(left_s * 1000))):
+                return None
+            state.current = state.event
+            if state.present:
+                return masked(read_card(context, reader_name, state.atr, config).token.id_tag)
+        return None
+    finally:
+        pcsc_io.release(context)
+
+
+async def _tap_item(reader_id: str, reader: ReaderSettings, name: str, timeout_s: float) -> Item:
+    item_name = f"reader {reader_id} reads a test card"
+    config = ReaderConfig(reader_id, reader.name_pattern, reader.reverse_uid, reader.uid_from_atr)
+    prompt = f"tap a test card on reader {reader_id} ({name}) within {timeout_s:g} s"
+    print(prompt, file=sys.stderr, flush=True)  # stdout may carry the JSON report
+    try:
+        uid = await asyncio.to_thread(_wait_for_card, name, config, timeout_s)
+    except Exception as exc:  # pyscard's and the card read's errors: the card was not read
+        return failed(item_name, f"the card could not be read: {exc}", "card")
+    if uid is None:
+        return failed(item_name, f"no card within {timeout_s:g} s", "card")
+    return passed(item_name, f"card {uid} read")
+
+
+async def check_readers(settings: Settings, options: Options = Options()) -> list[Item]:
     if not settings.readers:
         return []
     try:
@@ -357,9 +401,13 @@ async def check_readers(settings: Settings) -> list[Item]:
                 f"no reader matches /{reader.name_pattern}/ (readers: {', '.join(names) or 'none'})"
             )
             items.append(failed(f"reader {reader_id} present", seen, "reader"))
+        elif options.tap_timeout_s is None:
+            items.append(passed(f"reader {reader_id} present", match))
+            why = "needs a person to tap: run with --tap-card"
+            items.append(skipped(f"reader {reader_id} reads a test card", why))
         else:
             items.append(passed(f"reader {reader_id} present", match))
-            items.append(skipped(f"reader {reader_id} reads a test card", "needs a person to tap"))
+            items.append(await _tap_item(reader_id, reader, match, options.tap_timeout_s))
     return items
 
 
@@ -460,7 +508,7 @@ async def run_selftest(
         await _guarded(report.items, "setpoints", check_setpoints(devices))
         await _guarded(report.items, "watchdogs", check_watchdogs(settings, devices))
         await _guarded(report.items, "phases", check_phases(settings, devices, options))
-    report.items += await check_readers(settings)
+    report.items += await check_readers(settings, options)
     csms_items, skew_s = await check_csms(settings, options)
     report.items += csms_items
     report.items.append(check_clock(skew_s, synchronised))

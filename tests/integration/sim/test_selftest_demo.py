@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from edge_controller.config.settings import Settings
+from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.csms import serve_csms
 from edge_controller.sim.rfid import READERS_ENV
 from edge_controller.sim.site import RunningSim, running_site
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 DEMO = Path(__file__).parents[3] / "config" / "demo.yaml"
 # The items the demo site cannot prove without a person or an EV, and the reason each gives.
 EXPECTED_SKIPS = {
-    "reader entrance reads a test card": "needs a person to tap",
+    "reader entrance reads a test card": "needs a person to tap: run with --tap-card",
     "grid meter phases": "no EV is charging: plug one in to test",
     "charger charx watchdog programmed as configured": (
         "profile phoenix_charx_sec3xxx has no watchdog registers"
@@ -102,8 +103,9 @@ async def test_the_demo_site_passes_its_selftest(
     code, out, err = await run_cli(path, "--report", str(report_path))
     assert code == 0, out + err
     data = json.loads(report_path.with_suffix(".json").read_text(encoding="utf-8"))
-    assert (data["site"], data["passed"]) == ("demo-site", True)
     items = {item["name"]: item for item in data["items"]}
+    assert [i for i in items.values() if i["status"] == "fail"] == []
+    assert (data["site"], data["passed"]) == ("demo-site", True)
     skips = {name: i["seen"] for name, i in items.items() if i["status"] == "skip"}
     assert skips == EXPECTED_SKIPS
     assert all(i["status"] in ("pass", "skip") for i in items.values())
@@ -134,3 +136,42 @@ async def test_the_demo_site_passes_its_selftest(
     assert page.count("<tr class=") == len(data["items"])
     assert out.startswith("selftest of site demo-site: PASSED")
     assert out.count("\n  ") == len(data["items"])
+
+
+async def tap_until(done: asyncio.Task[Any], sim: RunningSim, uid: str) -> None:
+    """A person holding the test card on the reader until the selftest is over."""
+    async with SimControlClient(sim.control_url) as client:
+        while not done.done():
+            await client.tap("entrance", uid, hold_s=1.0)
+            await asyncio.sleep(0.2)
+
+
+async def test_a_tapped_test_card_is_read_and_shown_masked(
+    sim: RunningSim, csms: None, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(demo), encoding="utf-8")
+    args = ("--json", "--tap-card", "--tap-timeout-s", "60")
+    run = asyncio.create_task(run_cli(path, *args))
+    await asyncio.wait_for(tap_until(run, sim, "04:a1:b2:c3:d4:e5:f6"), 120)
+    code, out, err = await run
+    assert code == 0, out + err
+    items = {item["name"]: item for item in json.loads(out)["items"]}
+    card = items["reader entrance reads a test card"]
+    assert (card["status"], card["seen"]) == ("pass", "card 04..F6 read")
+    assert "04A1B2C3D4E5F6" not in out + err  # the whole UID is shown nowhere
+    assert "tap a test card on reader entrance (Virtual PCD 00 00) within 60 s" in err
+
+
+async def test_no_card_before_the_timeout_fails_with_the_hint(
+    sim: RunningSim, csms: None, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(demo), encoding="utf-8")
+    code, out, err = await run_cli(path, "--json", "--tap-card", "--tap-timeout-s", "1.5")
+    assert code == 1, out + err
+    failed = [item for item in json.loads(out)["items"] if item["status"] == "fail"]
+    assert [(f["name"], f["seen"], f["section"]) for f in failed] == [
+        ("reader entrance reads a test card", "no card within 1.5 s", "Test card not read")
+    ]
+    assert "hold the card flat on the reader" in failed[0]["hint"]
