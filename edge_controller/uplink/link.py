@@ -78,6 +78,7 @@ class IdentityLink:
     prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
     accepted: bool = False
     booted: bool = False  # an OCPP 2.x boot was accepted in this process (not sent again)
+    boot_reason: str = "PowerUp"  # of the next 2.x boot (a Reset boots again)
     online_periods: OnlinePeriods | None = None  # when it was online (OCPP 2.x ``offline``)
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(

@@ -19,6 +19,7 @@ from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
 from edge_controller.uplink.v201.online import OnlinePeriods
+from edge_controller.uplink.v201.remote import run_followup
 from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.status import EvseStatus, evse_status
 from edge_controller.uplink.wakeup import Wakeup
@@ -65,13 +66,13 @@ class Session201:
                 if self.link.booted:
                     self.link.accepted = True
                 else:
-                    await self.boot("PowerUp")
+                    await self.boot(self.link.boot_reason)
                 # Written before the first event is rendered on this connection.
                 self.periods.up(self.link.now_s())
                 reports = self.station.variables.send_reports(self.call)
                 profiles = self.station.smart.send_reports(self.call)
-                jobs = (self.heartbeats(), self.statuses(), self.sender.run(), reports, profiles)
-                for job in jobs:
+                jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
+                for job in (*jobs, reports, profiles):
                     self.tasks.append(group.create_task(job))
         finally:
             self.periods.down(self.link.now_s())
@@ -102,6 +103,10 @@ class Session201:
                 return
             self.link.log.warning("boot not accepted", status=result["status"])
             await asyncio.sleep(interval if interval > 0 else BOOT_RETRY_S)
+
+    async def followups(self) -> None:
+        while True:
+            await run_followup(self, await self.link.followups.get())
 
     async def heartbeats(self) -> None:
         while True:

@@ -25,6 +25,7 @@ from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v201.remote import RemoteHandlers201
 from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.smart import SmartHandlers201
 from edge_controller.uplink.v201.variables import VariableHandlers
@@ -49,7 +50,9 @@ class Station201:
         self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link, site)))
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         self.smart = SmartHandlers201(link)
+        self.remote = RemoteHandlers201(link)
         handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
+        handlers |= handlers_of(self.remote)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")

@@ -1,0 +1,188 @@
+"""CSMS-initiated operations on OCPP 2.0.1/2.1 besides transactions and the device model:
+Reset, ChangeAvailability, TriggerMessage, UnlockConnector, ReserveNow, CancelReservation and
+DataTransfer.
+
+Availability and reservations are decided by the same code as 1.6's (the handlers of
+``handlers.remote`` and ``handlers.reservation``, called with the 1.6 spelling of the request),
+so the session side decides through the command port in both versions. What these handlers
+leave to do after the answer is out is staged, and ``run_followup`` does it on the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from edge_controller.domain.commands import Origin, StopReason, StopSession
+from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.uplink.handlers.remote import RemoteHandlers
+from edge_controller.uplink.handlers.reservation import ReservationHandlers
+from edge_controller.uplink.link import Followup, IdentityLink, Reboot, Trigger
+from edge_controller.uplink.rpc import on
+from edge_controller.uplink.session import RebootRequested
+from edge_controller.uplink.topology import UnknownConnector
+
+if TYPE_CHECKING:
+    from edge_controller.uplink.v201.session import Session201
+
+IMMEDIATE, ON_IDLE = "Immediate", "OnIdle"
+IDLE_POLL_S = 0.5
+# What a trigger makes the station send; the rest of 2.x's list is NotImplemented.
+TRIGGERABLE = frozenset(
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "FirmwareStatusNotification",
+        "LogStatusNotification",
+    }
+)
+
+
+class _Shared16(RemoteHandlers, ReservationHandlers):
+    """The 1.6 handlers whose decisions 2.x shares (not registered on the 2.x endpoint)."""
+
+    def __init__(self, link: IdentityLink) -> None:
+        self.link = link
+
+
+class RemoteHandlers201:
+    def __init__(self, link: IdentityLink) -> None:
+        self.link = link
+        self.shared = _Shared16(link)
+
+    def _local_id(self, evse_id: int) -> str | None:
+        try:
+            return self.link.topology.connector_id(self.link.identity, evse_id)
+        except UnknownConnector:
+            return None
+
+    def _busy(self, evse_id: int | None) -> list[ConnectorView]:
+        """The views of this identity's connectors (EVSE ``evse_id`` only, if given) that hold
+        a session."""
+        mine = self.link.topology.connectors(self.link.identity)
+        wanted = mine if evse_id is None else [self._local_id(evse_id)]
+        return [
+            v for v in self.link.status.connectors() if v.connector_id in wanted and v.session_id
+        ]
+
+    @on("Reset")
+    async def on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
+        kind, evse_id = str(payload["type"]), payload.get("evseId")
+        if evse_id is not None:
+            return {"status": self._reset_evse(kind, int(evse_id))}
+        busy = bool(self._busy(None))
+        self.link.stage(Reboot(kind))
+        return {"status": "Scheduled" if kind == ON_IDLE and busy else "Accepted"}
+
+    def _reset_evse(self, kind: str, evse_id: int) -> str:
+        """An EVSE has nothing to restart in software but its session: Immediate ends it,
+        OnIdle lets it run to its end."""
+        if self._local_id(evse_id) is None:
+            return "Rejected"
+        busy = self._busy(evse_id)
+        if kind == ON_IDLE:
+            return "Scheduled" if busy else "Accepted"
+        for view in busy:
+            stop = StopSession(view.connector_id, Origin.CSMS, StopReason.HARD_RESET)
+            if not self.link.commands.submit(stop):
+                return "Rejected"
+        return "Accepted"
+
+    @on("ChangeAvailability")
+    async def on_change_availability(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse = payload.get("evse")
+        if isinstance(evse, dict) and evse.get("connectorId", 1) != 1:
+            return {"status": "Rejected"}  # one connector per EVSE here
+        number = int(evse["id"]) if isinstance(evse, dict) else 0
+        answer = self.shared.on_change_availability(number, str(payload["operationalStatus"]))
+        return {"status": answer.status}
+
+    @on("TriggerMessage")
+    async def on_trigger(self, payload: dict[str, Any]) -> dict[str, Any]:
+        message = str(payload["requestedMessage"])
+        evse = payload.get("evse")
+        evse_id = int(evse["id"]) if isinstance(evse, dict) else None
+        if message not in TRIGGERABLE:
+            return {"status": "NotImplemented"}
+        if evse_id not in (None, 0) and self._local_id(evse_id) is None:
+            return {"status": "Rejected"}
+        if message == "BootNotification" and self.link.accepted:
+            return {"status": "Rejected"}  # booted already: a second boot is refused
+        self.link.stage(Trigger(message, evse_id or None))
+        return {"status": "Accepted"}
+
+    @on("UnlockConnector")
+    async def on_unlock(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse_id, connector_id = int(payload["evseId"]), int(payload["connectorId"])
+        if connector_id != 1 or self._local_id(evse_id) is None:
+            return {"status": "UnknownConnector"}
+        if self._busy(evse_id):
+            return {"status": "OngoingAuthorizedTransaction"}
+        # No charger port drives a lock: the unlock cannot be done, and we say so.
+        return {"status": "UnlockFailed"}
+
+    @on("ReserveNow")
+    async def on_reserve_now(self, payload: dict[str, Any]) -> dict[str, Any]:
+        group = payload.get("groupIdToken")
+        answer = await self.shared.on_reserve_now(
+            connector_id=int(payload.get("evseId", 0)),
+            expiry_date=str(payload["expiryDateTime"]),
+            id_tag=str(payload["idToken"]["idToken"]),
+            reservation_id=int(payload["id"]),
+            parent_id_tag=str(group["idToken"]) if isinstance(group, dict) else None,
+        )
+        return {"status": answer.status}
+
+    @on("CancelReservation")
+    async def on_cancel_reservation(self, payload: dict[str, Any]) -> dict[str, Any]:
+        answer = self.shared.on_cancel_reservation(int(payload["reservationId"]))
+        return {"status": answer.status}
+
+    @on("DataTransfer")
+    async def on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.link.log.info("DataTransfer for no vendor here", vendor_id=payload.get("vendorId"))
+        return {"status": "UnknownVendorId"}
+
+
+async def run_followup(session: Session201, followup: Followup) -> None:
+    """Do what a handler staged, once its answer is out."""
+    if isinstance(followup, Trigger):
+        await _triggered(session, followup)
+    elif isinstance(followup, Reboot):
+        await _reboot(session.link, followup.kind)
+
+
+async def _reboot(link: IdentityLink, kind: str) -> None:
+    mine = link.topology.connectors(link.identity)
+
+    def busy() -> list[str]:
+        views = link.status.connectors()
+        return [v.connector_id for v in views if v.connector_id in mine and v.session_id]
+
+    # OnIdle: the sessions end as they would have (the EV leaves, the driver stops); the
+    # views are polled as the status loop does.
+    while True:
+        if kind != ON_IDLE or not busy():
+            break
+        await asyncio.sleep(IDLE_POLL_S)
+    for connector_id in busy():
+        link.commands.submit(StopSession(connector_id, Origin.CSMS, StopReason.HARD_RESET))
+    link.booted, link.boot_reason = False, "RemoteReset"
+    raise RebootRequested(kind)
+
+
+async def _triggered(session: Session201, trigger: Trigger) -> None:
+    if trigger.message == "BootNotification":
+        await session.boot("Triggered")
+    elif trigger.message == "Heartbeat":
+        await session.heartbeat()
+    elif trigger.message == "StatusNotification":
+        for current in session.current_statuses():
+            if trigger.connector in (None, current.evse_id):
+                await session.call_quietly("StatusNotification", current.payload(session.now_iso()))
+    elif trigger.message == "FirmwareStatusNotification":
+        # Firmware updates are not offered, so the honest status is always Idle.
+        await session.call_quietly("FirmwareStatusNotification", {"status": "Idle"})
+    elif trigger.message == "LogStatusNotification":
+        await session.call_quietly("LogStatusNotification", {"status": "Idle"})

@@ -1,0 +1,219 @@
+"""Reset, ChangeAvailability, TriggerMessage, UnlockConnector, reservations and DataTransfer on
+OCPP 2.0.1 and 2.1 against the schema-strict CSMS (official schemas both ways): each answer
+the state of the site calls for, what is decided reaches the session side as a command, and
+zero schema rejections. The session side is the harness's recording site (the decisions
+taken from its own states are covered by its own tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_controller.domain.commands import CancelReservation, Reserve, StopReason, StopSession
+from edge_controller.domain.snapshot import Availability
+from edge_controller.uplink.service import OcppUplink
+from tests.integration.ocpp.harness import (
+    IDENTITY,
+    FakeSite,
+    open_outbox,
+    running_uplink,
+    settings_for,
+    wait_for,
+)
+from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
+
+pytestmark = pytest.mark.integration
+VERSIONS = [("2.0.1", "ocpp2.0.1"), ("2.1", "ocpp2.1")]
+CHARGERS = {"c1": 1, "c2": 1}
+EXPIRY = "2030-01-01T00:00:00Z"
+
+
+@asynccontextmanager
+async def station(
+    tmp_path: Path, site: FakeSite, protocol: str
+) -> AsyncIterator[tuple[StrictPeer, OcppUplink]]:
+    version = protocol.removeprefix("ocpp")
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        strict_peer(protocols=protocol) as peer,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(settings, site, outbox, tmp_path, CHARGERS) as uplink:
+            await wait_for(lambda: len(peer.calls("BootNotification")) == 1)
+            await wait_for(lambda: uplink.links[IDENTITY].accepted)
+            yield peer, uplink
+        assert peer.invalid() == []
+
+
+async def ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> str:
+    """Send a CALL, wait for its answer and give its status."""
+    count = len(peer.answers(action))
+    await peer.send(IDENTITY, action, params)
+    await wait_for(lambda: len(peer.answers(action)) > count)
+    answer = peer.answers(action)[count]
+    assert answer["event"] == "answer", answer
+    return str(answer["result"]["status"])
+
+
+def site_with(c2: Availability = Availability.AVAILABLE, **c2_changes: Any) -> FakeSite:
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c2:1", c2, **c2_changes)
+    return site
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_reset_on_idle_waits_for_the_session_then_boots_again(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site = site_with(Availability.CHARGING, session_id="7")
+    async with station(tmp_path, site, protocol) as (peer, uplink):
+        assert await ask(peer, "Reset", {"type": "OnIdle"}) == "Scheduled"
+        await asyncio.sleep(1.5)  # the followup runs meanwhile, and must wait
+        assert len(peer.calls("BootNotification")) == 1  # still charging: no reboot yet
+        assert _stops(site) == []
+        site.set("c2:1", Availability.AVAILABLE, session_id=None)  # the EV leaves
+        await wait_for(lambda: len(peer.calls("BootNotification")) == 2)
+        assert peer.calls("BootNotification")[1]["params"]["reason"] == "RemoteReset"
+        await wait_for(lambda: uplink.links[IDENTITY].accepted)
+    # The session ended as it would have: the reset stopped nothing.
+    assert _stops(site) == []
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_reset_immediate_stops_the_sessions_with_immediate_reset(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site = site_with(Availability.CHARGING, session_id="7")
+    async with station(tmp_path, site, protocol) as (peer, _):
+        assert await ask(peer, "Reset", {"type": "Immediate", "evseId": 9}) == "Rejected"
+        assert await ask(peer, "Reset", {"type": "OnIdle", "evseId": 2}) == "Scheduled"
+        assert await ask(peer, "Reset", {"type": "OnIdle", "evseId": 1}) == "Accepted"
+        assert _stops(site) == []
+        assert await ask(peer, "Reset", {"type": "Immediate", "evseId": 2}) == "Accepted"
+        assert _stops(site) == [("c2:1", StopReason.HARD_RESET)]
+        assert await ask(peer, "Reset", {"type": "Immediate"}) == "Accepted"
+        await wait_for(lambda: len(peer.calls("BootNotification")) == 2)
+    assert _stops(site) == [("c2:1", StopReason.HARD_RESET)] * 2
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_change_availability_is_scheduled_while_a_transaction_runs(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site = site_with(Availability.CHARGING, session_id="7")
+    async with station(tmp_path, site, protocol) as (peer, uplink):
+        config = uplink.links[IDENTITY].config
+        inoperative = {"operationalStatus": "Inoperative"}
+        assert await ask(peer, "ChangeAvailability", inoperative | {"evse": {"id": 9}}) == (
+            "Rejected"
+        )
+        assert await ask(peer, "ChangeAvailability", inoperative | {"evse": {"id": 1}}) == (
+            "Accepted"
+        )
+        await wait_for(lambda: _last_status(peer, 1) == "Unavailable")
+        assert await ask(peer, "ChangeAvailability", inoperative | {"evse": {"id": 2}}) == (
+            "Scheduled"
+        )
+        assert config.inoperative(2)
+        site.set("c2:1", Availability.AVAILABLE, session_id=None)
+        await wait_for(lambda: _last_status(peer, 2) == "Unavailable")
+        operative = {"operationalStatus": "Operative"}
+        assert await ask(peer, "ChangeAvailability", operative) == "Accepted"
+        await wait_for(lambda: _last_status(peer, 1) == _last_status(peer, 2) == "Available")
+        assert not config.inoperative(1) and not config.inoperative(2)
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_trigger_message_sends_what_it_can_and_says_what_it_cannot(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    async with station(tmp_path, site_with(), protocol) as (peer, _):
+        await wait_for(lambda: _last_status(peer, 2) == "Available")
+        statuses = len(peer.calls("StatusNotification"))
+        trigger = "TriggerMessage"
+        assert await ask(peer, trigger, {"requestedMessage": "Heartbeat"}) == "Accepted"
+        await wait_for(lambda: len(peer.calls("Heartbeat")) >= 1)
+        status = {"requestedMessage": "StatusNotification", "evse": {"id": 2}}
+        assert await ask(peer, trigger, status) == "Accepted"
+        await wait_for(lambda: len(peer.calls("StatusNotification")) == statuses + 1)
+        assert peer.calls("StatusNotification")[-1]["params"]["evseId"] == 2
+        unknown = {"requestedMessage": "StatusNotification", "evse": {"id": 9}}
+        assert await ask(peer, trigger, unknown) == "Rejected"
+        for message in ("FirmwareStatusNotification", "LogStatusNotification"):
+            assert await ask(peer, trigger, {"requestedMessage": message}) == "Accepted"
+            await wait_for(lambda m=message: len(peer.calls(m)) == 1)  # type: ignore[misc]
+            assert peer.calls(message)[0]["params"] == {"status": "Idle"}
+        assert await ask(peer, trigger, {"requestedMessage": "BootNotification"}) == "Rejected"
+        for message in ("SignChargingStationCertificate", "TransactionEvent", "MeterValues"):
+            assert await ask(peer, trigger, {"requestedMessage": message}) == "NotImplemented"
+        assert len(peer.calls("BootNotification")) == 1
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_unlock_connector_answers_what_the_charger_can_do(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site = site_with(Availability.CHARGING, session_id="7")
+    async with station(tmp_path, site, protocol) as (peer, _):
+        unlock = "UnlockConnector"
+        assert await ask(peer, unlock, {"evseId": 9, "connectorId": 1}) == "UnknownConnector"
+        assert await ask(peer, unlock, {"evseId": 1, "connectorId": 2}) == "UnknownConnector"
+        assert await ask(peer, unlock, {"evseId": 2, "connectorId": 1}) == (
+            "OngoingAuthorizedTransaction"
+        )
+        assert await ask(peer, unlock, {"evseId": 1, "connectorId": 1}) == "UnlockFailed"
+    assert _stops(site) == []
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_reserve_now_with_and_without_evse_and_cancel(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site = site_with(Availability.FAULTED)
+    async with station(tmp_path, site, protocol) as (peer, _):
+
+        def reserve(reservation_id: int, **more: Any) -> dict[str, Any]:
+            token = {"idToken": "CAFE01", "type": "ISO14443"}
+            return {"id": reservation_id, "expiryDateTime": EXPIRY, "idToken": token} | more
+
+        assert await ask(peer, "ReserveNow", reserve(1, evseId=2)) == "Faulted"
+        assert await ask(peer, "ReserveNow", reserve(2, evseId=9)) == "Rejected"
+        group = {"idToken": "GROUP1", "type": "Central"}
+        assert await ask(peer, "ReserveNow", reserve(3, evseId=1, groupIdToken=group)) == (
+            "Accepted"
+        )
+        assert await ask(peer, "ReserveNow", reserve(4)) == "Accepted"
+        site.set("c1:1", Availability.RESERVED, reservation_id=3)
+        assert await ask(peer, "ReserveNow", reserve(5, evseId=1)) == "Occupied"
+        assert await ask(peer, "CancelReservation", {"reservationId": 99}) == "Rejected"
+        assert await ask(peer, "CancelReservation", {"reservationId": 3}) == "Accepted"
+    reserves = [c for c in site.commands if isinstance(c, Reserve)]
+    first = reserves[0]
+    assert (first.connector_id, first.reservation_id, first.id_tag) == ("c1:1", 3, "CAFE01")
+    assert reserves[0].parent_id_tag == "GROUP1"
+    assert [r.reservation_id for r in reserves] == [3, 4]
+    cancels = [c for c in site.commands if isinstance(c, CancelReservation)]
+    assert [c.reservation_id for c in cancels] == [3]
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_data_transfer_is_unknown_vendor(tmp_path: Path, version: str, protocol: str) -> None:
+    async with station(tmp_path, site_with(), protocol) as (peer, _):
+        transfer = {"vendorId": "com.example", "messageId": "x", "data": "y"}
+        assert await ask(peer, "DataTransfer", transfer) == "UnknownVendorId"
+
+
+def _last_status(peer: StrictPeer, evse_id: int) -> str | None:
+    found = [c["params"] for c in peer.calls("StatusNotification")]
+    mine = [p["connectorStatus"] for p in found if p["evseId"] == evse_id]
+    return mine[-1] if mine else None
+
+
+def _stops(site: FakeSite) -> list[tuple[str, StopReason]]:
+    return [(c.connector_id, c.reason) for c in site.commands if isinstance(c, StopSession)]
