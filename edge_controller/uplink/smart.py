@@ -92,6 +92,9 @@ class SmartCharging:
         self.store = ProfileStore(link.config)
         self._seen_start_s: dict[int, float] = {}
         self._pushed: tuple[dict[str, Limit], Limit | None] | None = None
+        # 2.x: the station makes the transaction ids, so a session profile is bound to the
+        # local session id (set by the 2.x station) instead of the CSMS's number
+        self.local_transaction_ids = False
 
     async def transaction(self, connector: int) -> tuple[int | None, float] | None:
         try:
@@ -104,6 +107,8 @@ class SmartCharging:
             return None
         now_s = self.link.clock.csms_now_s(self.link.now_s())
         start_s = self._seen_start_s.setdefault(connector, now_s)
+        if self.local_transaction_ids:
+            return int(view.session_id), start_s
         remote = await self.link.outbox.remote_transaction_id(int(view.session_id))
         return remote, start_s
 

@@ -3,8 +3,8 @@ sent after the answer) and GetCompositeSchedule on 2.x, on the same profile stor
 external-limit path as 1.6's (``uplink.smart``): a profile becomes a limit for the load
 balancer, never a setpoint of its own.
 
-A TxProfile needs the transaction running on its EVSE; it is kept without the CSMS's
-transaction id, which on 2.x is the station's own (the store's ids are 1.6's numbers).
+A TxProfile needs the transaction running on its EVSE; it is kept with the local session id
+its transactionId names (2.x transaction ids are the station's own) and ends with the session.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class SmartHandlers201:
         self.link = link
         self._staged: list[list[dict[str, Any]]] = []
         self._reports: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(REPORTS_WAITING)
+        if link.smart is not None:
+            link.smart.local_transaction_ids = True
 
     def _evse_known(self, evse_id: int) -> bool:
         return evse_id == 0 or evse_id in self.link.connector_numbers()
@@ -78,7 +80,10 @@ class SmartHandlers201:
         refused = self._placement_refused(evse_id, raw)
         if refused is None:
             try:
-                smart.store.install(evse_id, profiles.to_stored(evse_id, raw))
+                stored = profiles.to_stored(evse_id, raw)
+                if raw["chargingProfilePurpose"] == "TxProfile":
+                    stored["transactionId"] = session_of(str(raw["transactionId"]))
+                smart.store.install(evse_id, stored)
             except profiles.ProfileRefused as exc:
                 refused = _rejected(exc.reason_code, exc.info)
         if refused is not None:

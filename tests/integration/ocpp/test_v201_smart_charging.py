@@ -52,7 +52,7 @@ def profile(pid: int, purpose: str, limit: float, unit: str = "A", **more: Any) 
 @asynccontextmanager
 async def station(
     tmp_path: Path, protocol: str, version: str, limits: FakeLimits
-) -> AsyncIterator[StrictPeer]:
+) -> AsyncIterator[tuple[StrictPeer, FakeSite]]:
     site = FakeSite()
     site.set("c1:1", Availability.CHARGING, session_id="5")
     site.set("c2:1", Availability.AVAILABLE)
@@ -64,7 +64,7 @@ async def station(
         chargers = {"c1": 1, "c2": 1}
         async with running_uplink(settings, site, outbox, tmp_path, chargers, limits=limits) as up:
             await wait_for(lambda: up.links[IDENTITY].accepted)
-            yield peer
+            yield peer, site
         assert peer.invalid() == []
 
 
@@ -87,7 +87,7 @@ async def test_profiles_in_a_and_w_become_limits_and_clear(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     limits = FakeLimits()
-    async with station(tmp_path, protocol, version, limits) as peer:
+    async with station(tmp_path, protocol, version, limits) as (peer, site):
         cap = profile(7, "ChargingStationMaxProfile", 13800.0, unit="W")
         assert await set_profile(peer, 0, cap) == {"status": "Accepted"}
         default = profile(8, "TxDefaultProfile", 12.0)
@@ -111,6 +111,14 @@ async def test_profiles_in_a_and_w_become_limits_and_clear(
         cleared = await ask(peer, "ClearChargingProfile", {"chargingProfileId": 9})
         assert cleared == {"status": "Accepted"}
         await wait_for(lambda: "c1:1" not in limits.connectors)
+        tx_again = profile(10, "TxProfile", 8.0, transactionId="5-0")
+        assert await set_profile(peer, 1, tx_again) == {"status": "Accepted"}
+        await wait_for(lambda: limits.connectors.get("c1:1") == Limit(8.0, "csms profile 10"))
+        site.set("c1:1", Availability.AVAILABLE, session_id="")  # the session ends
+        await wait_for(lambda: "c1:1" not in limits.connectors)
+        site.set("c1:1", Availability.CHARGING, session_id="6")  # the next one is not limited
+        gone = await ask(peer, "ClearChargingProfile", {"chargingProfileId": 10})
+        assert gone == {"status": "Unknown"}
         by_purpose = {"chargingProfileCriteria": {"chargingProfilePurpose": "TxDefaultProfile"}}
         assert await ask(peer, "ClearChargingProfile", by_purpose) == {"status": "Accepted"}
         await wait_for(lambda: limits.connectors == {})
@@ -124,7 +132,7 @@ async def test_get_charging_profiles_reports_them_as_sent(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     limits = FakeLimits()
-    async with station(tmp_path, protocol, version, limits) as peer:
+    async with station(tmp_path, protocol, version, limits) as (peer, _):
         cap = profile(7, "ChargingStationMaxProfile", 32.0)
         default = profile(8, "TxDefaultProfile", 6.5)
         assert await set_profile(peer, 0, cap) == {"status": "Accepted"}
@@ -163,7 +171,7 @@ async def test_profiles_it_cannot_follow_are_rejected_with_a_reason(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     limits = FakeLimits()
-    async with station(tmp_path, protocol, version, limits) as peer:
+    async with station(tmp_path, protocol, version, limits) as (peer, _):
         for evse_id, raw, reason in REFUSED:
             answer = await set_profile(peer, evse_id, raw)
             assert answer["status"] == "Rejected", raw
