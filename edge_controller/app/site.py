@@ -16,8 +16,9 @@ from edge_controller.app.commands import CommandPort
 from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
 from edge_controller.app.payments import connector_flows, payment_flows
-from edge_controller.app.problems import UplinkRoute
+from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.app.scan import daemon_scanner
+from edge_controller.app.site_faults import FaultWatch
 from edge_controller.app.telemetry import MqttFeed
 from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_channels
 from edge_controller.app.views import ConnectorViews, SiteViews
@@ -45,6 +46,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.storage.tariff_store import SITE, TariffStore
 from edge_controller.systemd import Notifier
@@ -250,12 +252,23 @@ def build_faces(
 
         mqtt = MqttService.from_settings(settings, site.commands)
         services += [mqtt, MqttFeed(mqtt, site.views, site.controller, site.sessions)]
+    route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
     if settings.web.enabled:
         from edge_controller.app.web import build_web
 
-        route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
         services.append(build_web(settings, site, list(hw.chargers), mqtt, route))
+    services.append(build_fault_watch(settings, site, mqtt, route))
     return services
+
+
+def build_fault_watch(
+    settings: Settings, site: SiteServices, mqtt: Any, route: UplinkRoute | None
+) -> FaultWatch:
+    """Faults the site sees itself become problem reports, with or without the web faces."""
+    store = ProblemStore(site.db)
+    publish = mqtt.publish_problem if mqtt is not None else None
+    desk = ProblemDesk(store, publish, route)
+    return FaultWatch(desk, store, site.views.next_view, settings.web.fault_report_after_s)
 
 
 async def build_site(

@@ -539,6 +539,9 @@ class WebSettings(Section):
     reports_per_hour: int = Field(
         10, ge=1, le=1000, description="problem reports taken from one client address per hour"
     )
+    fault_report_after_s: float = Field(
+        60.0, ge=1.0, le=86400.0, description="a device silent this long raises a problem report"
+    )
     requests_per_minute: int = Field(
         600, ge=10, le=100_000, description="requests taken from one client address per minute"
     )

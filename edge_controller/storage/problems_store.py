@@ -78,3 +78,26 @@ class ProblemStore:
             return int(row[0])
 
         return await self._db.read(job)
+
+    async def open_by_submission_prefix(self, prefix: str) -> dict[str, int]:
+        """The submission ids of reports not resolved whose id starts with ``prefix``, with
+        their numbers."""
+
+        def job(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT submission_id, number FROM problem_reports"
+                " WHERE state != 'resolved' AND substr(submission_id, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchall()
+            return {str(s): int(n) for s, n in rows}
+
+        return await self._db.read(job)
+
+    async def resolve(self, numbers: list[int]) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE problem_reports SET state = 'resolved' WHERE number = ?",
+                [(n,) for n in numbers],
+            )
+
+        await self._db.write(job)
