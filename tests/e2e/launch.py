@@ -64,13 +64,13 @@ class E2ESite:
         self._control = SimControlClient(url, timeout_s=10.0)
         await self._control.__aenter__()
 
-    async def start_daemon(self) -> None:
+    async def start_daemon(self, within_s: float = START_TIMEOUT_S) -> None:
         """Start the daemon and wait until it sees every connector."""
         self._starts += 1
         log_path = self.workdir / f"daemon-{self._starts}.log"
         self.daemon = edge_controller("run", self.config_path, "daemon", log_path)
         self.daemons.append(self.daemon)
-        await eventually(self._daemon_up, "daemon answers with every connector", START_TIMEOUT_S)
+        await eventually(self._daemon_up, "daemon answers with every connector", within_s)
 
     async def _daemon_up(self) -> bool:
         assert self.daemon is not None

@@ -1,0 +1,287 @@
+"""One gateway at 10, 24, 100 and 1,000 connectors: the real ``edge-controller run`` against sites
+made by ``edge-controller simulate --generate`` (CHARX controllers with 8 connectors and KEBAs,
+each on its own Modbus TCP address, grid and feeder meters, a two-level feeder tree),
+the simulator in a process of its own, MQTT to a real Mosquitto, OCPP off.
+
+Per size: every connector gets a three-phase EV within 30 s; 20 s after the last, a steady
+window at the 1 s control tick measures the daemon's CPU (utime + stime from /proc/PID/stat over
+the window's wall time), its RSS (VmRSS at the window's end, VmHWM the peak),
+the Modbus requests the simulated devices answered, the MQTT messages a subscriber to the site's
+prefix received and the database rows written (growth of every table's largest rowid: inserts,
+not updates). Then overload steps of the building load: reaction = the daemon's own timing from
+the overloading grid reading to the last lowered setpoint written ("setpoints lowered"); a site
+whose EVs never ramp up to the limit has nothing to overload and no reaction figure.
+Rows go to bench/results/scale.json, one SVG plot per figure against the connector count to
+bench/results/scale-<figure>.svg (no plotting library is installed here).
+``SCALE_BENCH_SIZES``, ``SCALE_BENCH_WINDOW_S`` and ``SCALE_BENCH_STEPS`` shorten a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from bench.svg_plot import write_plot
+from edge_controller.drivers.modbus.stats import percentile
+from edge_controller.sim.generate import generate_site
+from tests.e2e.checks import charging, grid_a, plugged
+from tests.e2e.launch import E2ESite, eventually
+from tests.e2e.overload import overload_step
+from tests.e2e.procs import free_port
+from tests.integration.mqtt.broker import PREFIX, USERS, Mosquitto
+
+SIZES = tuple(int(n) for n in os.environ.get("SCALE_BENCH_SIZES", "10,24,100,1000").split(","))
+WINDOW_S = float(os.environ.get("SCALE_BENCH_WINDOW_S", "30"))
+STEPS = int(os.environ.get("SCALE_BENCH_STEPS", "5"))
+ARRIVE_WITHIN_S = 30.0
+START_WITHIN_S = 240.0  # a 1,000-connector site reads every device once before it answers
+RESULTS = Path(__file__).parent / "results"
+TARGETS_1000 = {"cpu_share_of_core": 0.5, "rss_mb": 150.0, "reaction_p99_ms": 250.0}
+PLOTTED = (
+    "cpu_share_of_core",
+    "rss_mb",
+    "reaction_p99_ms",
+    "modbus_requests_per_s",
+    "mqtt_messages_per_s",
+    "db_rows_per_s",
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _mix(connectors: int) -> tuple[int, int]:
+    """CHARX controllers and KEBAs: about one connector in 25 on a KEBA, the rest on CHARXs."""
+    kebas = max(2, connectors // 25)
+    kebas += (connectors - kebas) % 8
+    return (connectors - kebas) // 8, kebas
+
+
+def _free_block(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are all free now."""
+    for _ in range(50):
+        first = 20000 + free_port() % 20000
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def site_description(connectors: int, workdir: Path, broker: Mosquitto) -> dict[str, Any]:
+    charx, kebas = _mix(connectors)
+    limit_a = min(6300, max(40, 3 * connectors))
+    return {
+        "generate": {
+            "first_port": _free_block(1 + kebas + charx),
+            # Each CHARX on its own address, as on a real site (a controller is an Ethernet
+            # device); 32 controllers behind one connection overload it at a 1 s poll.
+            "charx": {"controllers": charx, "connectors": 8, "per_gateway": 1},
+            "keba": kebas,
+            "feeders": [
+                {"count": 2, "limit_a": round(0.6 * limit_a)},
+                {"count": 2, "limit_a": round(0.3 * limit_a)},
+            ],
+            "feeder_meters": True,
+            "arrivals": {
+                "first_s": 1,
+                "every_s": ARRIVE_WITHIN_S / connectors,
+                "profiles": ["compact", "van"],
+            },
+        },
+        "site": {
+            "id": f"scale{connectors}",
+            "grid_limit_a": limit_a,
+            "tick_s": 1.0,
+            "increase_interval_s": 1,
+            "shutdown_grace_s": 3,
+            # Short pauses, as in the demo, so the EVs paused by a step resume before the next.
+            "min_pause_s": 10,
+            "min_charge_s": 10,
+            "rotation_interval_s": 60,
+        },
+        "ocpp": {"enabled": False, "authorization": {"free_vend_id_tag": "BENCH-FREE"}},
+        "mqtt": {
+            "enabled": True,
+            "port": broker.port,
+            "username": "edge",
+            "password_file": str(broker.edge_password_file),
+            "prefix": PREFIX,
+            "ha_discovery": False,
+            # The default cap (1,024 state topics) is below a 1,000-connector site's count.
+            "max_state_topics": 4096,
+        },
+        "storage": {"state_dir": str(workdir / "state")},
+        "logging": {"level": "info", "format": "json"},
+        "simulation": {
+            "enabled": True,
+            "control_port": 0,
+            "tick_s": 0.5,
+            "base_load": [{"at": "00:00", "current_a": [5, 5, 5]}],
+            "ev_profiles": {
+                "compact": {"phases": 3, "max_current_a": 16, "response_delay_s": 1},
+                "van": {"phases": 3, "max_current_a": 32, "response_delay_s": 1},
+            },
+        },
+    }
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def _status_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {key} in /proc/{pid}/status")
+
+
+def _modbus_requests(state: dict[str, Any]) -> int:
+    return sum(sum(d["requests"].values()) for d in state["devices"].values())
+
+
+def _db_rows(site: E2ESite) -> int:
+    tables = [t for (t,) in site.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    total = 0
+    for table in tables:
+        with contextlib.suppress(Exception):  # WITHOUT ROWID tables have no rowid
+            ((top,),) = site.query(f'SELECT coalesce(max(rowid), 0) FROM "{table}"')
+            total += int(top)
+    return total
+
+
+class _Counter:
+    """MQTT messages under the site's prefix, counted by an independent subscriber."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self, broker: Mosquitto) -> None:
+        client = aiomqtt.Client(
+            "127.0.0.1", broker.port, username="app", password=USERS["app"], timeout=5.0
+        )
+        async with client:
+            await client.subscribe(f"{PREFIX}/#")
+            async for _ in client.messages:
+                self.count += 1
+
+
+async def _steady(site: E2ESite, limit_a: float, connectors: int) -> None:
+    async def arrived() -> bool:
+        return len(plugged(await site.state())) == connectors
+
+    await eventually(arrived, "every EV plugged in", ARRIVE_WITHIN_S + 60)
+
+    await asyncio.sleep(20)  # ramps and pauses settle
+
+
+async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str, float]:
+    assert site.daemon is not None
+    pid = site.daemon.pid
+    loop = asyncio.get_running_loop()
+    started, cpu0 = loop.time(), _cpu_s(pid)
+    modbus0, mqtt0, rows0 = _modbus_requests(await site.state()), counter.count, _db_rows(site)
+    await asyncio.sleep(WINDOW_S)
+    modbus1, mqtt1, rows1 = _modbus_requests(await site.state()), counter.count, _db_rows(site)
+    wall_s, cpu_s = loop.time() - started, _cpu_s(pid) - cpu0
+    state = await site.state()
+    return {
+        "grid_used_share": round(max(grid_a(state)) / limit_a, 2),
+        "charging": len(charging(state)),
+        "cpu_share_of_core": round(cpu_s / wall_s, 3),
+        "rss_mb": round(_status_mb(pid, "VmRSS"), 1),
+        "peak_rss_mb": round(_status_mb(pid, "VmHWM"), 1),
+        "modbus_requests_per_s": round((modbus1 - modbus0) / wall_s, 1),
+        "mqtt_messages_per_s": round((mqtt1 - mqtt0) / wall_s, 1),
+        "db_rows_per_s": round((rows1 - rows0) / wall_s, 2),
+    }
+
+
+async def _reactions(site: E2ESite, limit_a: float) -> list[float]:
+    low_a, high_a = 5.0, 5.0 + max(10.0, 0.1 * limit_a)
+    for _ in range(STEPS):
+        try:
+            await overload_step(site, limit_a, (low_a, high_a), 60.0)
+        except AssertionError:  # the EVs never ramped up to the limit: nothing to overload
+            break
+        await asyncio.sleep(3.0)
+        await site.control.set_base_load(low_a, low_a, low_a)
+    await asyncio.sleep(2.0)
+    found = []
+    for log in site.workdir.glob("daemon-*.log"):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if '"setpoints lowered"' in line:
+                found.append(float(json.loads(line)["reaction_ms"]))
+    return found
+
+
+async def _measure(connectors: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    broker = Mosquitto(workdir)
+    broker.start()
+    config = generate_site(site_description(connectors, workdir, broker))
+    limit_a = float(config["site"]["grid_limit_a"])
+    site = E2ESite(workdir, workdir / "state", config)
+    counter = _Counter()
+    counting = asyncio.create_task(counter.run(broker))
+    try:
+        await site.start_sim()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await site.start_daemon(START_WITHIN_S)
+        start_s = loop.time() - started
+        await _steady(site, limit_a, connectors)
+        figures = await _window(site, counter, limit_a)
+        reactions_ms = sorted(await _reactions(site, limit_a))
+    finally:
+        counting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await counting
+        await site.close()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "connectors": connectors,
+        "chargers": len(config["chargers"]),
+        "buses": len(config["buses"]),
+        "grid_limit_a": limit_a,
+        "start_s": round(start_s, 1),
+        **figures,
+        "reaction_p50_ms": round(statistics.median(reactions_ms), 1) if reactions_ms else None,
+        "reaction_p99_ms": round(percentile(reactions_ms, 0.99), 1) if reactions_ms else None,
+        "reactions_timed": len(reactions_ms),
+    }
+
+
+def _verdicts(row: dict[str, Any]) -> dict[str, Any]:
+    if row["connectors"] != 1000:
+        return {}
+    return {
+        f"{figure}_target_met": row[figure] is not None and row[figure] <= target
+        for figure, target in TARGETS_1000.items()
+    }
+
+
+def run() -> list[dict[str, Any]]:
+    rows = []
+    for connectors in SIZES:
+        row = asyncio.run(_measure(connectors))
+        rows.append(row | _verdicts(row))
+    xs = [float(r["connectors"]) for r in rows]
+    for figure in PLOTTED:
+        ys = [float(r[figure]) if r[figure] is not None else float("nan") for r in rows]
+        write_plot(RESULTS / f"scale-{figure}.svg", figure, xs, ys)
+    return rows
