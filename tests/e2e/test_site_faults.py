@@ -1,0 +1,64 @@
+"""A device the simulator silences raises one problem report: in the database, on MQTT and at
+the bench CSMS (OCPP 1.6 DataTransfer), and is resolved when it answers again. Real simulator,
+daemon, Mosquitto and bench CSMS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Launch
+from tests.e2e.launch import eventually
+from tests.e2e.test_ocpp import with_uplink
+from tests.e2e.test_views import Csms, broker, csms, recording
+from tests.e2e.test_web_display import web_config
+
+__all__ = ["broker", "csms"]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
+
+
+async def test_a_silent_charger_raises_one_report_everywhere_and_is_resolved(
+    launch: Launch, config: dict[str, Any], broker: Any, csms: Csms
+) -> None:
+    config = with_uplink(web_config(config, broker), csms.port)
+    config["web"]["fault_report_after_s"] = 2.0
+    site = await launch(config)
+
+    def reports() -> list[tuple[Any, ...]]:
+        return site.query(
+            "SELECT number, connector_id, kind, text, source, state FROM problem_reports"
+            " WHERE source = 'site' ORDER BY number"
+        )
+
+    def transfers() -> list[dict[str, Any]]:
+        return [p for _, a, p in csms.bench.record.calls if a == "DataTransfer"]
+
+    async with recording(broker) as mqtt:
+        await site.control.inject_fault("keba", "no_answer")
+
+        async def everywhere() -> bool:
+            return bool(reports() and mqtt.on("problems/events") and transfers())
+
+        await eventually(everywhere, "the report in the database, on MQTT and at the CSMS", 60)
+        await asyncio.sleep(3.0)  # the fault lasts: still one report
+        ((number, connector, kind, text, source, state),) = reports()
+        assert (connector, kind, source, state) == ("keba:1", "other", "site", "open")
+        assert text.startswith("device keba has not answered for ")
+        (event,) = mqtt.on("problems/events")
+        assert (event["reference"], event["connector_id"]) == (f"P-{number:06d}", "keba:1")
+        (payload,) = transfers()
+        data = json.loads(payload["data"])
+        assert (data["reference"], data["source"], data["connectorId"]) == (
+            f"P-{number:06d}", "site", 1,
+        )  # fmt: skip
+        await site.control.clear_faults("keba")
+
+        async def resolved() -> bool:
+            return [r[5] for r in reports()] == ["resolved"]
+
+        await eventually(resolved, "the report resolved once keba answers", 60)
+    assert len(mqtt.on("problems/events")) == 1 and len(transfers()) == 1
