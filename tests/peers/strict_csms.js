@@ -84,7 +84,7 @@ server.on('client', (client) => {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
             'TransactionEvent', 'MeterValues', 'DataTransfer', 'NotifyEvent', 'NotifyReport',
             'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
-            'ReportChargingProfiles']) {
+            'ReportChargingProfiles', 'ReservationStatusUpdate']) {
             client.handle(action, record2(action));
         }
     }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_controller.domain.commands import Origin, StopReason, StopSession
 from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.handlers.remote import RemoteHandlers
 from edge_controller.uplink.handlers.reservation import ReservationHandlers
 from edge_controller.uplink.link import Followup, IdentityLink, Reboot, Trigger
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 IMMEDIATE, ON_IDLE = "Immediate", "OnIdle"
 IDLE_POLL_S = 0.5
+RESERVATION_POLL_S = 1.0
 # What a trigger makes the station send; the rest of 2.x's list is NotImplemented.
 TRIGGERABLE = frozenset(
     {
@@ -50,6 +52,8 @@ class RemoteHandlers201:
     def __init__(self, link: IdentityLink) -> None:
         self.link = link
         self.shared = _Shared16(link)
+        # Accepted reservations by id: until when they hold (our clock), for the Expired update.
+        self.reserved_until_s: dict[int, float] = {}
 
     def _local_id(self, evse_id: int) -> str | None:
         try:
@@ -132,12 +136,29 @@ class RemoteHandlers201:
             reservation_id=int(payload["id"]),
             parent_id_tag=str(group["idToken"]) if isinstance(group, dict) else None,
         )
+        if answer.status == "Accepted":
+            until_s = from_iso(str(payload["expiryDateTime"])) - self.link.clock.offset_s
+            self.reserved_until_s[int(payload["id"])] = until_s
         return {"status": answer.status}
 
     @on("CancelReservation")
     async def on_cancel_reservation(self, payload: dict[str, Any]) -> dict[str, Any]:
         answer = self.shared.on_cancel_reservation(int(payload["reservationId"]))
+        if answer.status == "Accepted":
+            self.reserved_until_s.pop(int(payload["reservationId"]), None)
         return {"status": answer.status}
+
+    def expired(self) -> list[int]:
+        """The accepted reservations the session side no longer holds, past their expiry
+        (forgotten once said). One gone before its expiry was used by its card: nothing to say."""
+        live, now_s = self.link.status.reservation_ids(), self.link.now_s()
+        found = []
+        for reservation_id, until_s in list(self.reserved_until_s.items()):
+            if reservation_id not in live:
+                del self.reserved_until_s[reservation_id]
+                if now_s >= until_s:
+                    found.append(reservation_id)
+        return found
 
     @on("DataTransfer")
     async def on_data_transfer(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +172,15 @@ async def run_followup(session: Session201, followup: Followup) -> None:
         await _triggered(session, followup)
     elif isinstance(followup, Reboot):
         await _reboot(session.link, followup.kind)
+
+
+async def report_expired_reservations(session: Session201) -> None:
+    """ReservationStatusUpdate (Expired) for each reservation that ran out unused."""
+    while True:
+        for reservation_id in session.station.remote.expired():
+            update = {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"}
+            await session.call_quietly("ReservationStatusUpdate", update)
+        await asyncio.sleep(RESERVATION_POLL_S)
 
 
 async def _reboot(link: IdentityLink, kind: str) -> None:

@@ -19,7 +19,7 @@ from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
 from edge_controller.uplink.v201.online import OnlinePeriods
-from edge_controller.uplink.v201.remote import run_followup
+from edge_controller.uplink.v201.remote import report_expired_reservations, run_followup
 from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.status import EvseStatus, evse_status
 from edge_controller.uplink.wakeup import Wakeup
@@ -72,7 +72,8 @@ class Session201:
                 reports = self.station.variables.send_reports(self.call)
                 profiles = self.station.smart.send_reports(self.call)
                 jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
-                for job in (*jobs, reports, profiles):
+                expiries = report_expired_reservations(self)
+                for job in (*jobs, reports, profiles, expiries):
                     self.tasks.append(group.create_task(job))
         finally:
             self.periods.down(self.link.now_s())

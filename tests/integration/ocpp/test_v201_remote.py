@@ -7,15 +7,25 @@ taken from its own states are covered by its own tests)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge_controller.domain.commands import CancelReservation, Reserve, StopReason, StopSession
+from edge_controller.domain.commands import (
+    CancelReservation,
+    Command,
+    CommandResult,
+    Reserve,
+    StopReason,
+    StopSession,
+)
 from edge_controller.domain.snapshot import Availability
+from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import (
     IDENTITY,
@@ -215,5 +225,44 @@ def _last_status(peer: StrictPeer, evse_id: int) -> str | None:
     return mine[-1] if mine else None
 
 
+@dataclass
+class BookingSite(FakeSite):
+    """Holds each reservation it takes in its book until the test drops it."""
+
+    booked: set[int] = field(default_factory=set)
+
+    async def decide(self, command: Command) -> CommandResult:
+        if isinstance(command, Reserve):
+            self.booked.add(command.reservation_id)
+        return await super().decide(command)
+
+    def reservation_ids(self) -> frozenset[int]:
+        return frozenset(self.booked)
+
+
 def _stops(site: FakeSite) -> list[tuple[str, StopReason]]:
     return [(c.connector_id, c.reason) for c in site.commands if isinstance(c, StopSession)]
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_a_reservation_that_runs_out_unused_is_reported_expired(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site = BookingSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c2:1", Availability.AVAILABLE)
+    async with station(tmp_path, site, protocol) as (peer, uplink):
+        soon = to_iso(uplink.links[IDENTITY].clock.now_s(time.time()) + 1.0)
+        token = {"idToken": "CAFE01", "type": "ISO14443"}
+        used = {"id": 5, "expiryDateTime": EXPIRY, "idToken": token, "evseId": 2}
+        assert await ask(peer, "ReserveNow", used) == "Accepted"
+        short = {"id": 4, "expiryDateTime": soon, "idToken": token, "evseId": 1}
+        assert await ask(peer, "ReserveNow", short) == "Accepted"
+        assert site.booked == {4, 5}
+        await asyncio.sleep(1.5)
+        # The session side drops both: 5 before its expiry (its card started a session), 4 after.
+        site.booked -= {4, 5}
+        await wait_for(lambda: len(peer.calls("ReservationStatusUpdate")) == 1)
+        await asyncio.sleep(1.5)
+    updates = [c["params"] for c in peer.calls("ReservationStatusUpdate")]
+    assert updates == [{"reservationId": 4, "reservationUpdateStatus": "Expired"}]
