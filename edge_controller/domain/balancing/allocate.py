@@ -11,7 +11,8 @@ into an offered current per connector, each with the reason that bounds it:
 4. admission of the minimums, then water-filling per priority class over the limit tree, each
    offer rounded down, small increases held (``share``, ``fill``);
 5. increases only from the room that EVs still following a lower offer leave
-   (``settle.fit_increases``); an independent final check that no limit is exceeded.
+   (``settle.fit_increases``); no second lowering of an EV still following one where its offer
+   fits (``settle.keep_following``); an independent final check that no limit is exceeded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from collections.abc import Sequence
 
 from edge_controller.domain.balancing.budget import building_load, fixed_budget
 from edge_controller.domain.balancing.offers import Decision, Offer, Rules, decide_caps
-from edge_controller.domain.balancing.settle import fit_increases, hold_starts
+from edge_controller.domain.balancing.settle import (
+    fit_increases,
+    following_offers,
+    hold_starts,
+    keep_following,
+)
 from edge_controller.domain.balancing.share import share
 from edge_controller.domain.balancing.tree import INF, Budget, Tally, tree_of
 from edge_controller.domain.balancing.types import (
@@ -60,8 +66,10 @@ def allocate(
     decision = decide_caps(tree, demands, previous.connectors if previous else {}, rules)
     fixed = fixed_budget(tree, site, building, decision.silent)
     hold_starts(tree, fixed, decision)
+    following = following_offers(decision)
     admitted = share(tree, fixed, decision.contenders, policy)
     fit_increases(tree, fixed, decision, admitted, policy)
+    keep_following(tree, fixed, admitted, following)
     final, notes = _enforce(fixed, admitted)
     if stale:
         notes.append("grid meter stale")

@@ -13,6 +13,11 @@ may draw, would let it hold its higher draw longer.
 
 Only the constraints that lowered EVs load are held back: a connector on an unrelated feeder
 goes up at once.
+
+For the same reason a connector still following a lowering is not lowered again where its offer
+still fits beside the others: the sharing may lower it to make room for an increase that the
+settling then cuts, and that second change would give its EV another response delay to go on
+drawing the first, higher offer.
 """
 
 from __future__ import annotations
@@ -73,6 +78,41 @@ def fit_increases(
     for offer in rises:  # (a rising EV follows no lowering of this step)
         cut = _grant(tree, budget, offer, offer.may_draw(now_s), policy) or cut
     return cut
+
+
+def following_offers(decision: Decision) -> dict[str, float]:
+    """Each contender whose EV still follows a lowering, with the offer it may keep: its
+    previous one, unless its own cap fell below that (taken before the sharing lowers caps)."""
+    if not decision.settling:
+        return {}
+    now_s = decision.now_s
+    return {
+        offer.demand.connector_id: min(offer.before_a, offer.ceiling_a)
+        for offer in decision.contenders
+        if offer.before_a > 0 and offer.may_draw(now_s) > 0
+    }
+
+
+def keep_following(
+    tree: Tree, fixed: Budget, admitted: list[Offer], following: dict[str, float]
+) -> None:
+    """Give back the offer it may keep to each connector lowered again while its EV still
+    follows an earlier lowering, where that offer fits beside every other offer of this step."""
+    lowered = [
+        (offer, kept_a)
+        for offer in admitted
+        if (kept_a := following.get(offer.demand.connector_id, 0.0)) > offer.current_a + EPS_A
+        and offer.current_a > 0
+    ]
+    if not lowered:
+        return
+    budget = fixed.copy()
+    budget.take_tally(Tally.of(tree, admitted, [offer.current_a for offer in admitted]))
+    for offer, kept_a in lowered:
+        room_a, _ = _room(tree, budget, offer)
+        if room_a >= kept_a - offer.current_a - EPS_A and offer.before is not None:
+            budget.take(offer.path, offer.phases, kept_a - offer.current_a)
+            offer.current_a, offer.reason = kept_a, offer.before.reason
 
 
 def _still_drawn(offer: Offer, now_s: float) -> float:
