@@ -18,7 +18,6 @@ from typing import Any
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.sessions.events import (
-    Location,
     MeterSampled,
     Quantity,
     Reading,
@@ -29,26 +28,19 @@ from edge_controller.domain.sessions.events import (
 )
 from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
 from edge_controller.uplink.ports import QueuedMessage
-from edge_controller.uplink.v16.render import DATA_TRANSFER, Connection, problem_report
+
+# The measurand, context and location words are the same in 1.6 and 2.x: one table each.
+from edge_controller.uplink.v16.render import (
+    CONTEXTS,
+    DATA_TRANSFER,
+    LOCATIONS,
+    MEASURANDS,
+    Connection,
+    problem_report,
+)
 
 TRANSACTION_EVENT = "TransactionEvent"
 
-CONTEXTS = {
-    ReadingContext.BEGIN: "Transaction.Begin",
-    ReadingContext.END: "Transaction.End",
-    ReadingContext.PERIODIC: "Sample.Periodic",
-    ReadingContext.CLOCK_ALIGNED: "Sample.Clock",
-    ReadingContext.TRIGGER: "Trigger",
-}
-MEASURANDS = {
-    Quantity.ENERGY_IMPORT_REGISTER_WH: ("Energy.Active.Import.Register", "Wh"),
-    Quantity.POWER_IMPORT_W: ("Power.Active.Import", "W"),
-    Quantity.CURRENT_IMPORT_A: ("Current.Import", "A"),
-    Quantity.VOLTAGE_V: ("Voltage", "V"),
-    Quantity.CURRENT_OFFERED_A: ("Current.Offered", "A"),
-    Quantity.STATE_OF_CHARGE_PCT: ("SoC", "Percent"),
-}
-LOCATIONS = {Location.OUTLET: "Outlet", Location.EV: "EV"}
 TOKEN_TYPES = {
     TokenType.CARD: "ISO14443",
     TokenType.CENTRAL: "Central",
