@@ -3,6 +3,8 @@
 // AUTH_STATUS env: the idTagInfo (2.x: idTokenInfo) status of every Authorize and
 // StartTransaction (2.x: TransactionEvent Started) answer (default Accepted; e.g. Invalid for
 // a CSMS that refuses every id tag).
+// CALL_ERRORS env: JSON {"<Action>" or "<Action>/<eventType>": N}: the first N such CALLs are
+// answered with a CALLERROR (InternalError) instead (each still printed as a call first).
 // PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
 // ocpp1.6).
 // stdin: one JSON object per line, {"identity":..,"action":..,"params":{..}}: a CALL sent to
@@ -13,11 +15,22 @@
 //   {"event":"invalid","identity":..,"action":..,"error":"..."}     any schema validation failure
 //   {"event":"connect"|"disconnect","identity":..}
 'use strict';
-const { RPCServer, createValidator } = require('ocpp-rpc');
+const { RPCServer, createValidator, createRPCError } = require('ocpp-rpc');
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const authStatus = process.env.AUTH_STATUS || 'Accepted';
 let nextTransactionId = 1;
+const callErrors = JSON.parse(process.env.CALL_ERRORS || '{}');
+
+function failing(action, params) {
+    for (const key of [action, `${action}/${params && params.eventType}`]) {
+        if (callErrors[key] > 0) {
+            callErrors[key] -= 1;
+            return true;
+        }
+    }
+    return false;
+}
 
 function emit(obj) {
     process.stdout.write(JSON.stringify(obj) + '\n');
@@ -64,6 +77,7 @@ server.on('client', (client) => {
     };
     const record2 = (action) => ({ params }) => {
         emit({ event: 'call', identity, action, params });
+        if (failing(action, params)) throw createRPCError('InternalError', 'refused for the test');
         switch (action) {
             case 'BootNotification': return { status: 'Accepted', currentTime: now(), interval: 300 };
             case 'Heartbeat': return { currentTime: now() };

@@ -191,6 +191,22 @@ class Outbox:
         """Pending messages (all identities when ``identity`` is None)."""
         return await self._db.read(lambda conn: count_pending(conn, identity))
 
+    async def session_backlog(self, identity: str, session_local_id: int | None) -> int:
+        """Pending messages of ``identity`` that belong to session ``session_local_id`` (None:
+        to any session, so not a problem report). Acks only journaled still count."""
+        where = "state = 'pending' AND identity = ? AND session_local_id "
+        params: tuple[Any, ...]
+        if session_local_id is None:
+            sql, params = where + "IS NOT NULL", (identity,)
+        else:
+            sql, params = where + "= ?", (identity, session_local_id)
+
+        def job(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT count(*) FROM outbox WHERE " + sql, params).fetchone()
+            return int(row[0]) if row is not None else 0
+
+        return await self._db.read(job)
+
     async def identities(self) -> list[str]:
         """Identities that have pending messages."""
 

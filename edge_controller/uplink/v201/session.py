@@ -42,6 +42,7 @@ class Session201:
         self.sender = OutboxSender(
             link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link)
         )
+        station.settle_acks = self.sender.acks.flush
         self._last_status: dict[int, EvseStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []
 

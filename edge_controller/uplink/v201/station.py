@@ -7,6 +7,7 @@ the 1.6 keys). Handlers never await an outgoing CALL.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edge_controller.domain.commands import (
@@ -47,6 +48,8 @@ class Station201:
         reports."""
         self.link = link
         self.remote_start_ids = remote_start_ids
+        # Writes the acks the outbox sender holds (set by the session that runs the sender).
+        self.settle_acks: Callable[[], Awaitable[None]] | None = None
         self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link, site)))
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         self.smart = SmartHandlers201(link)
@@ -124,6 +127,24 @@ class Station201:
                 stop = StopSession(view.connector_id, Origin.CSMS, StopReason.REMOTE)
                 return {"status": "Accepted" if self.link.commands.submit(stop) else "Rejected"}
         return REJECTED
+
+    @on("GetTransactionStatus")
+    async def on_get_transaction_status(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Whether the transaction still runs, and whether its events (without a
+        transactionId: any transaction's) still wait in the outbox. A parked event waits for
+        no send: it is not counted."""
+        if self.settle_acks is not None:
+            await self.settle_acks()  # an ack only journaled is still pending in the table
+        identity, text = self.link.identity, payload.get("transactionId")
+        if text is None:
+            queued = await self.link.outbox.session_backlog(identity, None)
+            return {"messagesInQueue": queued > 0}
+        local = session_of(str(text))
+        if local is None:
+            return {"ongoingIndicator": False, "messagesInQueue": False}
+        ongoing = any(v.session_id == str(local) for v in self._views().values())
+        queued = await self.link.outbox.session_backlog(identity, local)
+        return {"ongoingIndicator": ongoing, "messagesInQueue": queued > 0}
 
 
 def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variable]:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -44,22 +45,27 @@ class StrictPeer:
 async def _read(process: asyncio.subprocess.Process, peer: StrictPeer) -> None:
     assert process.stdout is not None
     async for line in process.stdout:
-        peer.events.append(json.loads(line))
+        peer.events.append({**json.loads(line), "received_s": time.monotonic()})
 
 
 @asynccontextmanager
 async def strict_peer(
-    auth_status: str = "Accepted", protocols: str = "ocpp1.6"
+    auth_status: str = "Accepted",
+    protocols: str = "ocpp1.6",
+    call_errors: dict[str, int] | None = None,
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
-    TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated."""
+    TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
+    ``call_errors`` (2.x): how many of the first CALLs of an action (``"Action"`` or
+    ``"Action/eventType"``) it answers with a CALLERROR."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
     process = await asyncio.create_subprocess_exec(
         node, str(PEERS / "strict_csms.js"), "0", cwd=PEERS, stdout=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.PIPE,
-        env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols},
+        env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
+             "CALL_ERRORS": json.dumps(call_errors or {})},
     )  # fmt: skip
     try:
         assert process.stdout is not None
