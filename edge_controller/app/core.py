@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.views import ConnectorViews, SiteViews
 from edge_controller.services.control.site_controller import SiteController
+from edge_controller.services.display_board import MessageBoard
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
@@ -24,3 +25,4 @@ class SiteServices:
     commands: CommandPort
     outbox: Outbox
     db: Database
+    board: MessageBoard  # the CSMS's display messages, for the faces that show them

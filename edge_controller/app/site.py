@@ -35,6 +35,7 @@ from edge_controller.services.control.site_controller import (
     SiteController,
 )
 from edge_controller.services.control.status_relay import StatusRelay
+from edge_controller.services.display_board import MessageBoard
 from edge_controller.services.housekeeping import StorageHousekeeping
 from edge_controller.services.readers import PendingTaps, ReaderRoute, ReaderService
 from edge_controller.services.sessions.manager import SessionChannels, SessionManager
@@ -251,7 +252,8 @@ def build_faces(
         from edge_controller.telemetry import MqttService
 
         mqtt = MqttService.from_settings(settings, site.commands)
-        services += [mqtt, MqttFeed(mqtt, site.views, site.controller, site.sessions)]
+        feed = MqttFeed(mqtt, site.views, site.controller, site.sessions, site.board)
+        services += [mqtt, feed]
     route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
     if settings.web.enabled:
         from edge_controller.app.web import build_web
@@ -324,5 +326,6 @@ async def build_site(
         StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]
-    site = SiteServices(controller, sessions, connectors, views, commands, outbox, db)
+    board = MessageBoard()
+    site = SiteServices(controller, sessions, connectors, views, commands, outbox, db, board)
     return services + build_faces(settings, site, uplink, hw)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from edge_controller.app.views import SiteViews
+from edge_controller.domain import display_messages
+from edge_controller.domain.display_messages import DisplayMessage, shown_for_site
 from edge_controller.domain.pricing import Currency, Money
+from edge_controller.domain.snapshot import SiteView
 from edge_controller.services.control.site_controller import SiteController
+from edge_controller.services.display_board import MessageBoard
 from edge_controller.services.sessions.events import SessionEvent
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.sessions_store import PricedCost
@@ -26,12 +31,35 @@ def cost_json(cost: PricedCost) -> dict[str, Any]:
     }
 
 
+class MessageFeed:
+    """Publishes the display messages shown at each connector and for the whole site, when
+    what is shown changes (a message set or cleared, its window opening or closing, its
+    connector's state changing)."""
+
+    def __init__(self, mqtt: MqttService, board: MessageBoard) -> None:
+        self._mqtt, self._board = mqtt, board
+        self._last: dict[str | None, tuple[DisplayMessage, ...]] = {}
+
+    def publish(self, view: SiteView) -> None:
+        messages, now_s = self._board.messages(), time.time()
+        shown: dict[str | None, tuple[DisplayMessage, ...]] = {
+            None: shown_for_site(messages, view.connectors, now_s)
+        }
+        for connector in view.connectors:
+            shown[connector.connector_id] = display_messages.shown(messages, connector, now_s)
+        for where, found in shown.items():
+            if self._last.get(where) != found:
+                self._mqtt.publish_messages(where, found)
+                self._last[where] = found
+
+
 class MqttFeed:
     """Feeds the MQTT publisher: every new site snapshot and every recorded session event."""
 
     def __init__(self, mqtt: MqttService, views: SiteViews, site: SiteController,
-                 sessions: SessionManager) -> None:  # fmt: skip
+                 sessions: SessionManager, board: MessageBoard) -> None:  # fmt: skip
         self._mqtt, self._views, self._site, self._sessions = mqtt, views, site, sessions
+        self._messages = MessageFeed(mqtt, board)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -40,7 +68,9 @@ class MqttFeed:
 
     async def _snapshots(self) -> None:
         while True:
-            self._mqtt.publish_site(self._views.compose(await self._site.next_snapshot()))
+            view = self._views.compose(await self._site.next_snapshot())
+            self._mqtt.publish_site(view)
+            self._messages.publish(view)
 
     async def _events(self) -> None:
         queue = self._sessions.events.subscribe(maxsize=256)

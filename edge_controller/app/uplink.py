@@ -222,6 +222,7 @@ def build_uplink(settings: Settings, channels: UplinkChannels, site: SiteService
         auth_lists=AuthStore(site.db),
         diagnostics=Diagnostics(settings, site.views, site.outbox),
         prices=None if pricing is None else CentralPriceSink(site.sessions.recorder.store, pricing),
+        display=site.board,
     )
     state_dir = settings.storage.state_dir
     uplink = OcppUplink(settings.ocpp, topology, ports, station(settings), state_dir=state_dir)

@@ -80,7 +80,7 @@ def build_web(
     setup = DisplaySetup(
         settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
     )
-    hub = DisplayHub(views, setup, settings.web.push_interval_s)
+    hub = DisplayHub(views, setup, settings.web.push_interval_s, messages=site.board)
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None, uplink)
     sources = Sources(
         desk,

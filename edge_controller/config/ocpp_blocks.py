@@ -18,6 +18,7 @@ BLOCKS: dict[str, tuple[str, ...]] = {
         "Transactions (events, remote start and stop)",
         "Device model (variables and reports, one store with the 1.6 keys)",
         "Local authorization list and cache",
+        "Display messages (shown on MQTT and the site display)",
     ),
 }
 BLOCKS["2.1"] = BLOCKS["2.0.1"]

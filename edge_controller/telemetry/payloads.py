@@ -8,6 +8,7 @@ import json
 import math
 from typing import Any
 
+from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.model import Phases3
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.telemetry.advice import fault_advice
@@ -128,4 +129,26 @@ def problem_event_payload(event: ProblemNotice) -> JsonDict:
         "text": event.text,
         "source": event.source,
         "at_s": _num(event.at_s, 3),
+    }
+
+
+def messages_payload(messages: tuple[DisplayMessage, ...]) -> JsonDict:
+    """The display messages shown now (first first), as the site display shows them; times
+    on the site's clock."""
+    return {
+        "messages": [
+            {
+                "id": m.message_id,
+                "priority": m.priority.value,
+                "format": m.format.value,
+                "language": m.language,
+                "content": m.content,
+                "state": None if m.state is None else m.state.value,
+                "start_s": m.start_s,
+                "end_s": m.end_s,
+                "transaction_id": m.transaction_id,
+                "station": m.station,
+            }
+            for m in messages
+        ]
     }

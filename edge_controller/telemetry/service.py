@@ -21,6 +21,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_controller.config.settings import MqttSettings, Settings
 from edge_controller.domain.backoff import reconnect_delay_s
+from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.log import get_logger
 from edge_controller.telemetry import payloads
@@ -151,6 +152,20 @@ class MqttService:
             self._announce_all([view.connector_id])
         topic = self.topics.connector_state(view.connector_id)
         self._put_state(topic, payloads.encode_json(payloads.connector_payload(view)))
+
+    @_contained
+    def publish_messages(
+        self, connector_id: str | None, messages: tuple[DisplayMessage, ...]
+    ) -> None:
+        """The display messages shown now at a connector (None: the site's own), retained
+        whatever ``retain`` says: a display that connects later shows them."""
+        topic = (
+            self.topics.site_messages
+            if connector_id is None
+            else self.topics.connector_messages(connector_id)
+        )
+        body = payloads.encode_json(payloads.messages_payload(messages))
+        self._queue.put_state(OutMessage(topic, body, retain=True, qos=self._settings.qos))
 
     @_contained
     def publish_device(self, view: DeviceView) -> None:

@@ -54,6 +54,13 @@ class Topics:
     def command_filter(self) -> str:
         return f"{self.prefix}/cmd/+"
 
+    @property
+    def site_messages(self) -> str:
+        return f"{self.prefix}/site/messages"
+
+    def connector_messages(self, connector_id: str) -> str:
+        return f"{self.prefix}/connectors/{connector_topic_id(connector_id)}/messages"
+
     def connector_state(self, connector_id: str) -> str:
         return f"{self.prefix}/connectors/{connector_topic_id(connector_id)}/state"
 

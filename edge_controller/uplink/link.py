@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
     from edge_controller.uplink.smart import SmartCharging
+    from edge_controller.uplink.v201.display import DisplayMessages201
     from edge_controller.uplink.v201.online import OnlinePeriods
 
 FOLLOWUP_QUEUE_SIZE = 16
@@ -89,6 +90,7 @@ class IdentityLink:
     # Made with the link (they need it) by ``OcppUplink``, when their ports are wired in.
     smart: SmartCharging | None = None
     metering: Metering | None = None
+    display: DisplayMessages201 | None = None  # the CSMS's display messages (2.x)
     diagnostics_status: str = "Idle"
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.

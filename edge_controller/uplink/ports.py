@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
+from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.model import Limit
 from edge_controller.domain.pricing.central import CentralCost
@@ -181,6 +182,14 @@ class CentralPrices(Protocol):
         ...
 
 
+class DisplayBoard(Protocol):
+    """Where the display messages a CSMS set go to be shown (the display page, MQTT)."""
+
+    def replace(self, station: str, messages: Sequence[DisplayMessage]) -> None:
+        """Every message of ``station`` (an OCPP identity) now, replacing its earlier ones."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SitePorts:
     """Everything the uplink reaches in the site, each a port or a channel made before it.
@@ -202,6 +211,7 @@ class SitePorts:
     auth_lists: AuthLists | None = None
     diagnostics: DiagnosticsSource | None = None
     prices: CentralPrices | None = None
+    display: DisplayBoard | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
+from edge_controller.uplink.v201.display import DisplayMessages201
 from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.session import Session201
 from edge_controller.uplink.v201.station import Station201
@@ -91,6 +92,8 @@ class OcppUplink:
                 link.smart = SmartCharging(
                     link, ports.limits, station.electrical, station.max_current_a
                 )
+        for link in self.links.values():
+            link.display = DisplayMessages201(link, ports.display)
         self.metering = {
             identity: Metering(link, ports.meters, ports.samples, self._caller(identity))
             for identity, link in self.links.items()
@@ -180,6 +183,9 @@ class OcppUplink:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
                 tasks.create_task(self._reconcile_availability(identity))
+                display = self.links[identity].display
+                if display is not None:
+                    tasks.create_task(display.watch())
                 smart = self.links[identity].smart
                 if smart is not None:
                     tasks.create_task(smart.run())

@@ -22,6 +22,7 @@ class OcppStateFile:
         self._values = dict(defaults)
         self._inoperative: set[int] = set()
         self._profiles: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
         self._load()
 
     def _load(self) -> None:
@@ -30,6 +31,7 @@ class OcppStateFile:
             values = {str(k): str(v) for k, v in data.get("configuration", {}).items()}
             inoperative = {int(n) for n in data.get("inoperative", [])}
             profiles = [dict(p) for p in data.get("charging_profiles", [])]
+            messages = [dict(m) for m in data.get("display_messages", [])]
         except FileNotFoundError:
             return
         except (OSError, ValueError, AttributeError, TypeError) as exc:
@@ -41,12 +43,14 @@ class OcppStateFile:
         self._values.update({k: v for k, v in values.items() if k in self._values})
         self._inoperative = inoperative
         self._profiles = profiles
+        self._messages = messages
 
     def _save(self) -> None:
         data = {
             "configuration": self._values,
             "inoperative": sorted(self._inoperative),
             "charging_profiles": self._profiles,
+            "display_messages": self._messages,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
@@ -90,4 +94,12 @@ class OcppStateFile:
 
     def set_charging_profiles(self, profiles: list[dict[str, Any]]) -> None:
         self._profiles = [dict(p) for p in profiles]
+        self._save()
+
+    def display_messages(self) -> list[dict[str, Any]]:
+        """The CSMS's display messages as ``uplink.v201.display`` keeps them."""
+        return [dict(m) for m in self._messages]
+
+    def set_display_messages(self, messages: list[dict[str, Any]]) -> None:
+        self._messages = [dict(m) for m in messages]
         self._save()

@@ -15,12 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
 from edge_controller.web.display_model import DisplaySetup, display_model
 from edge_controller.web.i18n import pick_language, text
 from edge_controller.web.pages import display_page, message_page
-from edge_controller.web.ports import SiteSource
+from edge_controller.web.ports import MessageSource, SiteSource
 
 log = get_logger("web")
 
@@ -37,8 +38,10 @@ class DisplayHub:
         setup: DisplaySetup,
         push_interval_s: float,
         clock: Callable[[], float] = time.time,
+        messages: MessageSource | None = None,
     ) -> None:
-        self._source, self._setup = source, setup
+        """``messages``: the CSMS's display messages (none without it)."""
+        self._source, self._setup, self._messages = source, setup, messages
         self._interval_s, self._clock = push_interval_s, clock
         self._view: SiteView | None = None
         self._now_s = 0.0
@@ -54,8 +57,14 @@ class DisplayHub:
     def view(self) -> SiteView:
         return self._view if self._view is not None else self._source.current()
 
+    def messages(self) -> tuple[DisplayMessage, ...]:
+        return () if self._messages is None else self._messages.messages()
+
     def model(self, language: str, only: str | None = None) -> dict[str, Any]:
-        return display_model(self.view(), self._setup, language, self._clock(), only)
+        now_s = self._clock()
+        return display_model(
+            self.view(), self._setup, language, now_s, only, messages=self.messages()
+        )
 
     def update(self, language: str, only: str | None) -> bytes:
         """The server-sent event for this version (rendered once per language and page)."""
@@ -63,7 +72,8 @@ class DisplayHub:
         event = self._rendered.get(key)
         if event is None:
             now_s = self._now_s if self._view is not None else self._clock()
-            model = display_model(self.view(), self._setup, language, now_s, only)
+            view, messages = self.view(), self.messages()
+            model = display_model(view, self._setup, language, now_s, only, messages=messages)
             data = json.dumps(model, separators=(",", ":"), allow_nan=False)
             event = f"id: {self.version}\ndata: {data}\n\n".encode()
             self._rendered[key] = event

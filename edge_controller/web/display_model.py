@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_controller.domain.display_messages import (
+    DisplayMessage,
+    connector_messages,
+    for_language,
+    shown_for_site,
+)
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.web.i18n import text
 
@@ -119,8 +125,23 @@ def cost_text(running_cost: Mapping[str, Any] | None, language: str) -> str:
     return f"{amount} {running_cost['currency']}"
 
 
+def message_model(message: DisplayMessage) -> dict[str, Any]:
+    """A display message as the page and its updates carry it."""
+    return {
+        "id": message.message_id,
+        "priority": message.priority.value,
+        "format": message.format.value,
+        "language": message.language,
+        "text": message.content,
+    }
+
+
 def connector_model(
-    view: ConnectorView, setup: DisplaySetup, language: str, now_s: float
+    view: ConnectorView,
+    setup: DisplaySetup,
+    language: str,
+    now_s: float,
+    messages: Sequence[DisplayMessage] = (),
 ) -> dict[str, Any]:
     state, detail = display_state(view)
     in_session = view.session_id is not None
@@ -148,6 +169,7 @@ def connector_model(
         "price_text": price_text(view.price, language),
         "cost_incl_tax": view.running_cost["incl_tax"] if view.running_cost else None,
         "cost_text": cost_text(view.running_cost if in_session else None, language),
+        "messages": [message_model(m) for m in for_language(messages, language)],
         "at_s": view.at_s,
     }
 
@@ -158,19 +180,31 @@ def display_model(
     language: str,
     now_s: float,
     only: str | None = None,
+    *,
+    messages: Sequence[DisplayMessage] = (),
 ) -> dict[str, Any]:
     """The whole display (or one connector of it, ``only``) in ``language``: every configured
-    connector, those not read yet as starting."""
+    connector, those not read yet as starting; the CSMS's messages for the whole site once,
+    each connector's own on its card."""
     seen = {c.connector_id: c for c in view.connectors}
     ids = setup.connectors or tuple(seen)
+    site_wide = shown_for_site(messages, view.connectors, now_s)
     connectors = [
-        connector_model(seen[cid], setup, language, now_s)
+        connector_model(
+            seen[cid], setup, language, now_s,
+            connector_messages(messages, seen[cid], now_s, () if only else site_wide),
+        )
         if cid in seen
         else _starting(cid, setup, language)
         for cid in ids
         if only is None or cid == only
-    ]
-    return {"site": setup.site_name, "at_s": view.at_s, "connectors": connectors}
+    ]  # fmt: skip
+    return {
+        "site": setup.site_name,
+        "at_s": view.at_s,
+        "connectors": connectors,
+        "messages": [] if only else [message_model(m) for m in for_language(site_wide, language)],
+    }
 
 
 def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str, Any]:
@@ -193,5 +227,6 @@ def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str
         "price_text": "",
         "cost_incl_tax": None,
         "cost_text": none,
+        "messages": [],
         "at_s": None,
     }

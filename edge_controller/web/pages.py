@@ -38,6 +38,16 @@ def _at(at_s: float | None) -> str:
     return "" if at_s is None else repr(at_s)
 
 
+def message_list(messages: list[dict[str, Any]], css: str = "messages") -> str:
+    """The CSMS's messages, first first; the live updates refill it (``display.js``)."""
+    items = "".join(
+        f'<li data-priority="{escape(m["priority"])}" data-message="{m["id"]}">'
+        f"{escape(m['text'])}</li>"
+        for m in messages
+    )
+    return f'<ul class="{css}" data-list="messages" aria-live="polite">{items}</ul>'
+
+
 def connector_card(c: dict[str, Any], lang: str) -> str:
     cid = c["id"]
     ways = "".join(f"<li>{escape(w)}</li>" for w in c["start_texts"])
@@ -61,7 +71,7 @@ def connector_card(c: dict[str, Any], lang: str) -> str:
         f"{escape(text(lang, 'connector', name=cid))}</a></h2>"
         f'<p class="state" data-field="state_text">{escape(c["state_text"])}</p>'
         f'<p class="detail" data-field="detail_text">{escape(c["detail_text"])}</p>'
-        f"<dl>{rows}</dl>{how}"
+        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}"
         f'<p class="help" data-field="help_text">{escape(c["help_text"])}</p>'
         f'<p class="wrong">{escape(text(lang, "help.wrong"))} '
         f'<a class="button" href="{escape(report_link(cid, lang))}">'
@@ -76,11 +86,13 @@ def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
     back = (
         f'<nav><a href="/display?lang={lang}">{escape(text(lang, "all"))}</a></nav>' if only else ""
     )
+    site_messages = message_list(model.get("messages", []), "messages site")
     body = (
         f'<header><h1>{escape(title)}</h1><span id="live" class="live" '
         f'data-live="{escape(text(lang, "live"))}" data-stale="{escape(text(lang, "stale"))}">'
         f"{escape(text(lang, 'live'))}</span></header>{back}"
-        f'<main class="grid" data-events="{escape(events)}">{cards}</main>'
+        f'<main data-events="{escape(events)}">{site_messages}'
+        f'<div class="grid">{cards}</div></main>'
     )
     return page(lang, title, body, script=True)
 

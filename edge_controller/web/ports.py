@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
+from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.problems import FiledReport, ProblemReport
 from edge_controller.domain.snapshot import SiteView
 
@@ -38,4 +39,10 @@ class ProblemDesk(Protocol):
 class SessionHistory(Protocol):
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         """The latest sessions, newest first, as JSON objects (id tags masked)."""
+        ...
+
+
+class MessageSource(Protocol):
+    def messages(self) -> tuple[DisplayMessage, ...]:
+        """Every display message the CSMS set (``services.display_board.MessageBoard``)."""
         ...

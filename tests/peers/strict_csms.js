@@ -98,7 +98,7 @@ server.on('client', (client) => {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
             'TransactionEvent', 'MeterValues', 'DataTransfer', 'NotifyEvent', 'NotifyReport',
             'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
-            'ReportChargingProfiles', 'ReservationStatusUpdate']) {
+            'ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages']) {
             client.handle(action, record2(action));
         }
     }

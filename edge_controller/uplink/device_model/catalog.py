@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from edge_controller.config.settings import OcppSettings
+from edge_controller.domain.display_messages import PRIORITY_ORDER
 from edge_controller.uplink.ports import Station
 from edge_controller.uplink.v16.config_keys import MEASURANDS
 
@@ -19,6 +20,7 @@ OPTION_LIST, MEMBER_LIST = "OptionList", "MemberList"
 ACTUAL, TARGET, MIN_SET, MAX_SET = "Actual", "Target", "MinSet", "MaxSet"
 BOUNDS = (MIN_SET, MAX_SET)
 INT_MAX = 999_999_999
+PRIORITIES = tuple(p.value for p in PRIORITY_ORDER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,18 @@ def _blocks(smart: bool) -> list[Variable]:
         # Tariffs and costs on 2.x come with the prices work: said to be off, not pretended.
         Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Tariff"),
         Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Cost"),
+    ]
+
+
+def display_variables(formats: tuple[str, ...], max_messages: int) -> list[Variable]:
+    """DisplayMessageCtrlr: ``DisplayMessages`` reads the number of messages kept (a live
+    reading, ``DeviceModel``'s ``readings``); its maxLimit is how many may be kept."""
+    return [
+        _fixed("DisplayMessageCtrlr", "Enabled", "true", BOOLEAN),
+        _fixed("DisplayMessageCtrlr", "Available", "true", BOOLEAN),
+        Variable("DisplayMessageCtrlr", "DisplayMessages", INTEGER, max_value=max_messages),
+        _fixed("DisplayMessageCtrlr", "SupportedFormats", ",".join(formats), MEMBER_LIST),
+        _fixed("DisplayMessageCtrlr", "SupportedPriorities", ",".join(PRIORITIES), MEMBER_LIST),
     ]
 
 

@@ -7,7 +7,7 @@ other would refuse. Values persist with the store (``OcppStateFile``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,9 +101,16 @@ def within_bounds(store: OcppStateFile, key: str, value: str) -> bool:
 
 
 class DeviceModel:
-    def __init__(self, store: OcppStateFile, variables: Iterable[Variable]) -> None:
+    def __init__(
+        self,
+        store: OcppStateFile,
+        variables: Iterable[Variable],
+        readings: Mapping[Variable, Callable[[], str]] | None = None,
+    ) -> None:
+        """``readings``: read-only variables whose value is read live (a count...)."""
         self.store = store
         self.variables = list(variables)
+        self.readings = dict(readings or {})
 
     def find(self, address: Address) -> Outcome:
         """The variable named (status Accepted), or why there is none."""
@@ -124,6 +131,9 @@ class DeviceModel:
             stored = self.store.get(variable.bound_key(attribute)) or ""
             limit = variable.min_value if attribute == MIN_SET else variable.max_value
             return stored or ("" if limit is None else str(limit))
+        reading = self.readings.get(variable)
+        if reading is not None:
+            return reading()
         if variable.key is None:
             return variable.fixed
         return self.store.get(variable.key) or ""

@@ -76,6 +76,9 @@ class Session201:
                 expiries = report_expired_reservations(self)
                 for job in (*jobs, reports, profiles, expiries):
                     self.tasks.append(group.create_task(job))
+                if self.link.display is not None:
+                    messages = self.link.display.send_reports(self.call)
+                    self.tasks.append(group.create_task(messages))
         finally:
             self.periods.down(self.link.now_s())
 

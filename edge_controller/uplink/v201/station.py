@@ -17,15 +17,18 @@ from edge_controller.domain.commands import (
     StopReason,
     StopSession,
 )
+from edge_controller.domain.display_messages import SUPPORTED_FORMATS, MessageFormat
 from edge_controller.domain.sessions.reservations import any_connector_of
 from edge_controller.domain.sessions.tokens import InvalidToken, masked, normalize_id_tag
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink.device_model import DeviceModel, Variable, station_variables
-from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol
+from edge_controller.uplink.device_model.catalog import display_variables
+from edge_controller.uplink.dialect import OCPP16, OCPP201, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v201.display import MAX_MESSAGES
 from edge_controller.uplink.v201.remote import RemoteHandlers201
 from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.smart import SmartHandlers201
@@ -50,12 +53,14 @@ class Station201:
         self.remote_start_ids = remote_start_ids
         # Writes the acks the outbox sender holds (set by the session that runs the sender).
         self.settle_acks: Callable[[], Awaitable[None]] | None = None
-        self.variables = VariableHandlers(link, DeviceModel(link.config, variables_of(link, site)))
+        self.variables = VariableHandlers(link, device_model(link, connection, site))
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         self.smart = SmartHandlers201(link)
         self.remote = RemoteHandlers201(link)
         handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
         handlers |= handlers_of(self.remote)
+        if link.display is not None:
+            handlers |= handlers_of(link.display)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
@@ -64,6 +69,8 @@ class Station201:
         self.link.release_staged()
         self.variables.release()
         self.smart.release()
+        if self.link.display is not None:
+            self.link.display.release()
 
     def _views(self) -> dict[str, ConnectorView]:
         mine = set(self.link.topology.connectors(self.link.identity))
@@ -153,3 +160,17 @@ def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variab
     return station_variables(
         link.settings, link.identity, evses, smart=link.smart is not None, site=site
     )
+
+
+def device_model(link: IdentityLink, connection: Connection, site: Station | None) -> DeviceModel:
+    """The station's variables, with the display messages' as the version allows them."""
+    variables = variables_of(link, site)
+    display = link.display
+    if display is None:
+        return DeviceModel(link.config, variables)
+    version_formats = [f for f in MessageFormat if f in SUPPORTED_FORMATS]
+    if negotiated(connection.subprotocol) is OCPP201:
+        version_formats.remove(MessageFormat.QRCODE)  # a 2.1 format
+    extra = display_variables(tuple(f.value for f in version_formats), MAX_MESSAGES)
+    count = next(v for v in extra if v.name == "DisplayMessages")
+    return DeviceModel(link.config, variables + extra, {count: lambda: str(display.count())})

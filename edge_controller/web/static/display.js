@@ -9,7 +9,19 @@
     live.textContent = ok ? live.dataset.live : live.dataset.stale;
     live.classList.toggle("stale", !ok);
   }
+  // The CSMS's messages: rebuilt from the model as text (never as markup).
+  function fillMessages(list, messages) {
+    if (!list) return;
+    list.replaceChildren.apply(list, messages.map(function (m) {
+      var item = document.createElement("li");
+      item.dataset.priority = m.priority;
+      item.dataset.message = String(m.id);
+      item.textContent = m.text;
+      return item;
+    }));
+  }
   function apply(model) {
+    fillMessages(main.querySelector('ul.site[data-list="messages"]'), model.messages);
     model.connectors.forEach(function (c) {
       var card = main.querySelector('section[data-connector="' + CSS.escape(c.id) + '"]');
       if (!card) return;
@@ -20,6 +32,7 @@
       card.dataset.energyWh = c.energy_wh === null ? "" : String(c.energy_wh);
       card.dataset.costInclTax = c.cost_incl_tax === null ? "" : String(c.cost_incl_tax);
       card.dataset.priced = c.price_text ? "true" : "false";
+      fillMessages(card.querySelector('[data-list="messages"]'), c.messages);
       card.querySelectorAll("[data-field]").forEach(function (el) {
         var value = c[el.dataset.field];
         el.textContent = value === null || value === undefined ? "" : String(value);

@@ -27,6 +27,7 @@ from edge_controller.uplink.ports import (
     AuthLists,
     CentralPrices,
     CommandSink,
+    DisplayBoard,
     MeterSample,
     SitePorts,
     Station,
@@ -169,6 +170,7 @@ async def running_uplink(
     prices: CentralPrices | None = None,
     commands: CommandSink | None = None,
     station: Station | None = None,
+    display: DisplayBoard | None = None,
 ) -> AsyncIterator[OcppUplink]:
     """``commands``: where CSMS commands go (default: ``site`` records them)."""
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
@@ -183,6 +185,7 @@ async def running_uplink(
         auth_lists=auth_lists,
         diagnostics=diagnostics,
         prices=prices,
+        display=display,
     )
     uplink = OcppUplink(settings, topology, ports, station, state_dir=state_dir, now_s=now_s)
     task = asyncio.create_task(uplink.run())

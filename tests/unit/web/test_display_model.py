@@ -165,3 +165,34 @@ def test_without_a_tariff_no_price_is_shown() -> None:
     )["connectors"]
     assert (c["price_text"], c["cost_text"], c["cost_incl_tax"]) == ("", "-", None)
     assert 'data-priced="false"' in display_page({"site": "s", "connectors": [c]}, "en", None)
+
+
+def test_csms_messages_reach_the_site_part_and_the_cards_in_the_page_language() -> None:
+    from edge_controller.domain.display_messages import DisplayMessage, Priority
+
+    views = (
+        connector(Availability.AVAILABLE),
+        ConnectorView("b:1", Availability.AVAILABLE, 16.0, ""),
+    )
+    everyone = ("a:1", "b:1")
+    normal = Priority.NORMAL_CYCLE
+    messages = [
+        DisplayMessage(1, "cs", normal, "Welcome", language="en", connectors=everyone),
+        DisplayMessage(2, "cs", normal, "Willkommen", language="de", connectors=everyone),
+        DisplayMessage(3, "cs", Priority.IN_FRONT, "<i>Bay A</i> closed at 6", connectors=("a:1",),
+                       evse_id=1),
+    ]  # fmt: skip
+    site = SiteView("s", None, 63.0, None, None, views)
+    model = display_model(site, DisplaySetup("lot", everyone), "de", NOW_S, messages=messages)
+    assert [m["text"] for m in model["messages"]] == ["Willkommen"]
+    cards = {c["id"]: c for c in model["connectors"]}
+    assert [m["text"] for m in cards["a:1"]["messages"]] == ["<i>Bay A</i> closed at 6"]
+    assert cards["b:1"]["messages"] == []
+    # One connector's page shows the site's messages on its card.
+    alone = display_model(
+        site, DisplaySetup("lot", everyone), "en", NOW_S, "b:1", messages=messages
+    )
+    assert [m["text"] for m in alone["connectors"][0]["messages"]] == ["Welcome"]
+    html = display_page(model, "de", None)
+    assert "&lt;i&gt;Bay A&lt;/i&gt;" in html and "<i>Bay A" not in html
+    assert 'data-priority="InFront"' in html and ">Willkommen</li>" in html
