@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -56,38 +56,51 @@ def recorded_timeline(
     stop_register_known: bool = True,
 ) -> Timeline:
     """The timeline of a recorded session from its start to ``until_s`` (its stop, or the
-    last reading for a running cost). Readings outside the session are left out, of two at the
-    same time the later one counts; a register that steps back keeps the value before (the
-    recorder keeps it so)."""
-    start, until = moment(started_at_s), moment(max(until_s, started_at_s))
+    last reading for a running cost); ``readings`` are the session's, in the order recorded.
+
+    Energy is the register difference whatever the clock did. The session runs on its own
+    clock: from the recorded start, each reading (and the stop) is as far after the one
+    recorded before it as the site's clock moved forward meanwhile; a clock stepped back
+    counts as no time, so nothing is counted twice, a stop timed before the start still
+    bills its energy, and the cost of what was already priced never changes. A register that
+    steps back keeps the value before (the recorder keeps it so)."""
+    start = moment(started_at_s)
+    times = _session_times(start, [started_at_s, *(r.at_s for r in readings), until_s])
     kept: list[RegisterReading] = []
-    for r in sorted(readings, key=lambda r: r.at_s):
-        at = moment(r.at_s)
-        if not start <= at <= until:
-            continue
+    for r, at in zip(readings, times[1:-1], strict=True):
         energy = Decimal(r.energy_wh)
         if kept and energy < kept[-1].energy_wh:
             energy = kept[-1].energy_wh
         power = None if r.power_w is None else Decimal(str(round(r.power_w, 3)))
-        if kept and at == kept[-1].at:
-            kept.pop()  # a stop in the second of a sample: the later register counts
         kept.append(RegisterReading(at, energy, power))
     if not kept or kept[0].at != start:
         first = kept[0].energy_wh if kept else Decimal(0)
         kept.insert(0, RegisterReading(start, first))
     return Timeline(
         started_at=start,
-        until=until,
+        until=times[-1],
         readings=tuple(kept),
         activity=_activity(kept),
         stop_register_known=stop_register_known,
     )
 
 
+def _session_times(start: datetime, recorded_s: Sequence[float]) -> list[datetime]:
+    """The session's clock at each recorded time (in the order recorded): only forward steps
+    of the site's clock count."""
+    times, elapsed = [start], timedelta(0)
+    for before_s, after_s in itertools.pairwise(recorded_s):
+        elapsed += max(moment(after_s) - moment(before_s), timedelta(0))
+        times.append(start + elapsed)
+    return times
+
+
 def _activity(readings: Sequence[RegisterReading]) -> tuple[ActivityChange, ...]:
     changes: list[ActivityChange] = []
     current: Activity | None = None
     for before, after in itertools.pairwise(readings):
+        if after.at == before.at:
+            continue  # across a clock step: no time to do anything in
         doing = Activity.CHARGING if after.energy_wh > before.energy_wh else Activity.IDLE
         if doing is not current:
             changes.append(ActivityChange(before.at, doing))

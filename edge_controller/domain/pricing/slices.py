@@ -103,6 +103,8 @@ class _Session:
         points.update(micros(b - self.line.started_at) for b in breaks)
         for start_us, stop_us in pairwise(sorted(p for p in points if 0 <= p <= end_us)):
             yield from self._segment(start_us, stop_us)
+        if end_us == 0 and self._energy_at(0) != self._energy_from(0):
+            yield from self._segment(0, 0)  # no time passed, but energy did (a clock step back)
 
     def _segment(self, start_us: int, stop_us: int) -> Iterator[Slice]:
         number = bisect.bisect_right(self.change_us, start_us) - 1
@@ -144,7 +146,7 @@ class _Session:
         charging = activity is Activity.CHARGING
         time_list = self.tariff.charging_time if charging else self.tariff.idle_time
         time_price = first_applying(time_list.prices, moment) if time_list else None
-        low_wh, high_wh = self._energy_at(low), self._energy_at(high)
+        low_wh, high_wh = self._energy_from(low), self._energy_at(high)
         cuts: list[tuple[Micros, Fraction]] = [(low, low_wh)]
         for mark in self.energy_marks:
             if low_wh < mark < high_wh:
@@ -167,8 +169,14 @@ class _Session:
                 current_sum_a=moment.current_sum_a,
             )
 
-    def _energy_at(self, at_us: int) -> Fraction:
-        """Consumed energy at ``at_us``, spread evenly between the readings around it."""
+    def _energy_from(self, at_us: Micros) -> Fraction:
+        """Consumed energy at the start of a slice beginning at ``at_us``: at the session's
+        start, before any step of the register there."""
+        return self.readings[0].energy_wh if at_us == 0 else self._energy_at(at_us)
+
+    def _energy_at(self, at_us: Micros) -> Fraction:
+        """Consumed energy at ``at_us``, spread evenly between the readings around it (after
+        every reading at that moment)."""
         number = bisect.bisect_right(self.reading_us, at_us) - 1
         if number < 0:
             return ZERO

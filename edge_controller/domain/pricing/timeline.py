@@ -61,9 +61,11 @@ class Timeline:
     """A session from ``started_at`` up to ``until`` (its end, or now for a running cost).
 
     ``readings`` start with the register at the start of the session; energy is the difference
-    of registers. The EV is idle until the first activity change. ``stop_register_known`` is
-    False when the session ended without a final register (power loss): it is then priced up
-    to the last reading."""
+    of registers. Two readings at the same moment (across a clock step back) are a step of the
+    register then; its energy counts in the period that ends there (at the start: the first).
+    The EV is idle until the first activity change. ``stop_register_known`` is False when the
+    session ended without a final register (power loss): it is then priced up to the last
+    reading."""
 
     started_at: datetime
     until: datetime
@@ -128,8 +130,8 @@ def _check_readings(line: Timeline) -> None:
             value = getattr(reading, name)
             if value is not None and (not isinstance(value, Decimal) or not value.is_finite()):
                 raise TimelineError(f"{where}: {name} {value!r} is not a finite Decimal")
-        if previous is not None and reading.at <= previous.at:
-            raise TimelineError(f"{where}: not after the reading before it")
+        if previous is not None and reading.at < previous.at:
+            raise TimelineError(f"{where}: before the reading before it")
         if previous is not None and reading.energy_wh < previous.energy_wh:
             raise TimelineError(
                 f"{where}: register went back from {previous.energy_wh} to {reading.energy_wh} Wh"

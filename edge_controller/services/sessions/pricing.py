@@ -271,5 +271,6 @@ class SessionPricing:
 def _running_cost(
     tariff: Tariff, record: SessionRecord, readings: tuple[Reading, ...], zone: tzinfo
 ) -> CostBreakdown:
-    last_s = max(r.at_s for r in readings)
+    # Up to the latest reading recorded (after a clock step back, not the one latest in time).
+    last_s = readings[-1].at_s
     return cost(tariff, recorded_timeline(record.start_at_s, last_s, readings), zone)

@@ -4,14 +4,12 @@ the invariants, and the running cost on the way (never decreasing, ending at the
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from edge_controller.domain.pricing import Component, CostBreakdown, Period, cost
-from tests.unit.domain.pricing.case_io import Case, load, moment
+from edge_controller.domain.pricing import CostBreakdown, cost
+from tests.unit.domain.pricing.case_io import Case, check_expect, load
 from tests.unit.domain.pricing.invariants import check_all
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.yaml"))
@@ -26,7 +24,7 @@ def test_case(path: Path) -> None:
     case = load(path)
     breakdown = cost(case.tariff, case.timeline, case.zone)
     check_all(breakdown, case.timeline)
-    _check_expect(breakdown, case.expect)
+    check_expect(breakdown, case.expect)
     assert breakdown.tariff_id == case.tariff.tariff_id
     assert breakdown.tariff_version == case.tariff.version
 
@@ -57,43 +55,3 @@ def _moments(case: Case) -> list[datetime]:
         found.add(step)
         step += timedelta(minutes=5)
     return sorted(found)
-
-
-def _check_expect(breakdown: CostBreakdown, expect: dict[str, Any]) -> None:
-    assert breakdown.type_of_cost.value == expect.get("type_of_cost", "normal")
-    assert breakdown.total_excl_tax.amount == Decimal(expect["total_excl_tax"])
-    assert breakdown.total_incl_tax.amount == Decimal(expect["total_incl_tax"])
-    assert breakdown.stop_register_unknown == expect.get("stop_register_unknown", False)
-    for name, (excl, incl) in expect.get("components", {}).items():
-        amount = breakdown.component(Component(name))
-        assert (amount.excl_tax.amount, amount.incl_tax.amount) == (Decimal(excl), Decimal(incl)), (
-            name
-        )
-    if "taxes" in expect:
-        got = {t.name: t.amount.amount for t in breakdown.taxes}
-        assert got == {name: Decimal(value) for name, value in expect["taxes"].items()}
-    for key, value in expect.get("usage", {}).items():
-        assert getattr(breakdown.usage, key) == Decimal(str(value)), key
-    if "periods" in expect:
-        shown = [_shown(p) for p in breakdown.periods]
-        assert len(breakdown.periods) == len(expect["periods"]), shown
-        for period, wanted in zip(breakdown.periods, expect["periods"], strict=True):
-            _check_period(period, wanted)
-
-
-def _check_period(period: Period, wanted: dict[str, Any]) -> None:
-    where = _shown(period)
-    assert period.start == moment(wanted["start"]), where
-    if "activity" in wanted:
-        assert period.activity.value == wanted["activity"], where
-    for key in ("excl_tax", "incl_tax"):
-        if key in wanted:
-            assert getattr(period, key).amount == Decimal(wanted[key]), where
-    for key in ("energy_wh", "max_power_w", "max_current_sum_a"):
-        if key in wanted:
-            assert getattr(period, key) == Decimal(str(wanted[key])), where
-
-
-def _shown(period: Period) -> str:
-    start, activity = period.start.isoformat(), period.activity.value
-    return f"{start} {activity} {period.excl_tax} {period.energy_wh} Wh"

@@ -132,8 +132,14 @@ def _timeline(**change: object) -> Timeline:
             r"readings\[1\]: register went back from 100 to 99 Wh",
         ),
         (
-            {"readings": (RegisterReading(START, Decimal(1)), RegisterReading(START, Decimal(1)))},
-            r"readings\[1\]: not after the reading before it",
+            {
+                "readings": (
+                    RegisterReading(START, Decimal(1)),
+                    RegisterReading(minutes(5), Decimal(1)),
+                    RegisterReading(minutes(4), Decimal(1)),
+                )
+            },
+            r"readings\[2\]: before the reading before it",
         ),
         (
             {"readings": (RegisterReading(minutes(-1), Decimal(0)),)},

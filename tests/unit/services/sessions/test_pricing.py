@@ -134,3 +134,53 @@ async def test_power_loss_is_priced_to_the_last_register_and_flagged(tmp_path: P
     assert kept is not None and kept.total_excl_tax_minor == 240  # 6 kWh at 0.40
     assert kept.breakdown["stop_register_unknown"] is True
     await rig.db.close()
+
+
+async def test_a_clock_stepped_back_past_the_start_still_bills_the_register(
+    tmp_path: Path,
+) -> None:
+    """Just after the start the clock is corrected back by an hour; the EV takes 10 kWh and
+    leaves before the clock is back at the start: the stop is kept at the start's time (never
+    before what was recorded) and the 10 kWh are billed 4.00, never 0.00."""
+    rig, pricing = await priced_rig(tmp_path / "edge.db")
+    await start(rig)
+    rig.clock.now_s -= 3600  # the time source corrects the clock by an hour
+    await minutes(rig, 10, wh_each=1000)
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    (closed,) = await rig.store.recent()
+    assert closed.stop_at_s == closed.start_at_s and closed.energy_wh == 10_000
+    kept = await rig.store.cost(closed.local_id)
+    assert kept is not None and kept.total_excl_tax_minor == 400  # 10 kWh at 0.40
+    assert kept.total_incl_tax_minor == 476
+    assert Decimal(kept.breakdown["usage"]["energy_wh"]) == 10_000
+    assert pricing.running("cp1:1") is None
+    await rig.db.close()
+
+
+async def test_a_clock_stepped_back_while_idle_counts_no_time_twice(tmp_path: Path) -> None:
+    """10 kWh in 10 minutes, 10 minutes idle, the clock goes back 5 minutes, 10 more minutes
+    idle. The recorder samples again once its clock has passed the last sample, so the readings
+    show 15 idle minutes, each counted once: the idle fee (after 10 idle minutes) is 5 minutes,
+    the energy the register difference, the running cost the final one."""
+    rig, pricing = await priced_rig(tmp_path / "edge.db")
+    await start(rig)
+    await minutes(rig, 10, wh_each=1000)
+    await minutes(rig, 10)
+    rig.clock.now_s -= 300
+    await minutes(rig, 10)
+    await pricing.refresh()
+    running = pricing.running("cp1:1")
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    (closed,) = await rig.store.recent()
+    kept = await rig.store.cost(closed.local_id)
+    assert kept is not None and kept.total_excl_tax_minor == 450  # 4.00 energy + 5 min x 0.10
+    assert running is not None and running.total_excl_tax.minor == 450
+    usage = {key: Decimal(value) for key, value in kept.breakdown["usage"].items()}
+    assert usage | {"reservation_time_s": 0} == {
+        "energy_wh": 10_000,
+        "charging_time_s": 600,
+        "idle_time_s": 900,
+        "reservation_time_s": 0,
+    }
+    assert running == await recorded_cost(rig, closed, closed.stop_at_s or 0)
+    await rig.db.close()
