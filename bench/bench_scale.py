@@ -119,8 +119,6 @@ def site_description(connectors: int, workdir: Path, broker: Mosquitto) -> dict[
             "password_file": str(broker.edge_password_file),
             "prefix": PREFIX,
             "ha_discovery": False,
-            # The default cap (1,024 state topics) is below a 1,000-connector site's count.
-            "max_state_topics": 4096,
         },
         "storage": {"state_dir": str(workdir / "state")},
         "logging": {"level": "info", "format": "json"},

@@ -437,6 +437,19 @@ def _web_checks(settings: Settings, out: Findings) -> None:
         )
 
 
+def _mqtt_checks(settings: Settings, out: Findings) -> None:
+    cap, needed = settings.mqtt.max_state_topics, settings.mqtt_state_topics
+    if settings.mqtt.enabled and cap is not None and cap < needed:
+        out.errors.append(
+            (
+                ("mqtt", "max_state_topics"),
+                f"{cap} is below the {needed} state topics this site publishes (the site, "
+                "each connector, each charger, meter and reader): raise it, or leave it out "
+                "to follow the site's size",
+            )
+        )
+
+
 def check_settings(settings: Settings) -> Findings:
     """Every combination of valid values that cannot work (errors) or may surprise (warnings)."""
     out = Findings()
@@ -446,4 +459,5 @@ def check_settings(settings: Settings) -> Findings:
     _fallback_checks(settings, out)
     _secret_file_checks(settings, out)
     _web_checks(settings, out)
+    _mqtt_checks(settings, out)
     return out

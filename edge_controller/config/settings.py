@@ -379,6 +379,9 @@ MqttCommand = Literal[
 ]
 
 
+MIN_MQTT_STATE_TOPIC_CAP = 1024  # a small site's cap: room for connectors added later
+
+
 class MqttSettings(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -399,7 +402,13 @@ class MqttSettings(Section):
     retain: bool = True
     max_queued_events: int = Field(1000, ge=1, le=100_000, description="oldest dropped beyond")
     max_queued_bytes: int = Field(1_000_000, ge=10_000, le=100_000_000)
-    max_state_topics: int = Field(1024, ge=16, le=100_000)
+    max_state_topics: int | None = Field(
+        None,
+        ge=16,
+        le=1_000_000,
+        description="distinct retained state topics kept; default: twice the site's own, "
+        f"at least {MIN_MQTT_STATE_TOPIC_CAP}",
+    )
     reconnect_min_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     publish_timeout_s: float = Field(10.0, gt=0, le=300)
@@ -711,3 +720,18 @@ class Settings(BaseSettings):
     @property
     def mqtt_prefix(self) -> str:
         return self.mqtt.prefix or f"edge/{self.site.id}"
+
+    @property
+    def mqtt_state_topics(self) -> int:
+        """The retained state topics the site publishes: the site's, then one per connector
+        and one per device (charger, meter, reader). Home Assistant's discovery configs are
+        a fixed set on top (the telemetry service adds them to the cap)."""
+        connectors = sum(c.connectors for c in self.chargers.values())
+        return 1 + connectors + len(self.chargers) + len(self.meters) + len(self.readers)
+
+    @property
+    def mqtt_state_topic_cap(self) -> int:
+        """``mqtt.max_state_topics``, or room for twice the site's own state topics."""
+        if self.mqtt.max_state_topics is not None:
+            return self.mqtt.max_state_topics
+        return max(MIN_MQTT_STATE_TOPIC_CAP, 2 * self.mqtt_state_topics)

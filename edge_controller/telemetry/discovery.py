@@ -160,6 +160,11 @@ class Discovery:
     def config_topic(self, obj: str) -> str:
         return f"{self._prefix}/sensor/{self._node}/{obj}/config"
 
+    @staticmethod
+    def topic_count(connectors: int) -> int:
+        """The config topics of a site with ``connectors`` connectors."""
+        return len(SITE_SENSORS) + connectors * len(CONNECTOR_SENSORS)
+
     def site_configs(self) -> list[tuple[str, JsonDict]]:
         device = self._site_device()
         state = self._topics.site_state

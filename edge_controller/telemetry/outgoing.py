@@ -3,7 +3,8 @@
 Overflow policy:
 - state (retained) topics: the latest payload per topic wins; a pending older one is replaced.
   The number of distinct state topics is capped (``max_state_topics``); a new topic beyond the
-  cap is refused, counted and logged.
+  cap is refused and counted each time, and logged once per topic (a refused topic is tried
+  again at every publish: a line each time would flood the log).
 - events (session events, command responses): kept in order up to ``max_events`` messages and
   ``max_bytes`` bytes; beyond that the OLDEST is dropped, counted and logged.
 The last published payload of every state topic is kept, so a reconnect republishes the latest
@@ -50,6 +51,7 @@ class OutgoingQueue:
         self._state_bytes = 0
         self._dropped_events = 0
         self._refused_topics = 0
+        self._refused_logged: set[str] = set()  # bounded: at most max_state_topics names
         self._dropping = False
         self._wakeup = asyncio.Event()
 
@@ -58,12 +60,18 @@ class OutgoingQueue:
         old = self._states.pop(msg.topic, None)
         is_new = old is None and msg.topic not in self._published
         if is_new and self._topic_count() >= self._max_topics:
-            self._refused_topics += 1
-            self._log.warning("mqtt_state_topic_refused", topic=msg.topic, cap=self._max_topics)
+            self._refuse(msg.topic)
             return
         self._state_bytes += len(msg.payload) - (len(old.payload) if old else 0)
         self._states[msg.topic] = msg
         self._wakeup.set()
+
+    def _refuse(self, topic: str) -> None:
+        self._refused_topics += 1
+        if topic in self._refused_logged or len(self._refused_logged) >= self._max_topics:
+            return
+        self._refused_logged.add(topic)
+        self._log.warning("mqtt_state_topic_refused", topic=topic, cap=self._max_topics)
 
     def put_event(self, msg: OutMessage) -> None:
         """Queue an event; drops the oldest events while over the count or byte bound."""

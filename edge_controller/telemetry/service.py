@@ -19,7 +19,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edge_controller.config.settings import MqttSettings, Settings
+from edge_controller.config.settings import MIN_MQTT_STATE_TOPIC_CAP, MqttSettings, Settings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
@@ -81,15 +81,19 @@ class MqttService:
         connector_ids: Collection[str],
         sink: CommandPort,
         rng: random.Random | None = None,
+        state_topic_cap: int | None = None,
     ) -> None:
         self._settings = settings
         self.topics = Topics(prefix)
         self._log = get_logger("mqtt", site_id=site_id)
         self._rng = rng or random.Random()
+        self._discovery = Discovery(settings.discovery_prefix, site_id, self.topics)
+        cap = state_topic_cap or settings.max_state_topics or MIN_MQTT_STATE_TOPIC_CAP
         self._queue = OutgoingQueue(
             max_events=settings.max_queued_events,
             max_bytes=settings.max_queued_bytes,
-            max_state_topics=settings.max_state_topics,
+            # The discovery configs are a fixed set known now: room for them on top.
+            max_state_topics=cap + self._discovery_topics(len(connector_ids)),
             log=self._log,
         )
         self._receiver = CommandReceiver(
@@ -100,7 +104,6 @@ class MqttService:
             timeout_s=settings.command_timeout_s,
             log=self._log,
         )
-        self._discovery = Discovery(settings.discovery_prefix, site_id, self.topics)
         self._announced: set[str] = set()
         client_id = settings.client_id or f"edge-controller-{site_id}"
         self._client_factory = self._make_client_factory(client_id)
@@ -128,7 +131,13 @@ class MqttService:
             site_id=settings.site.id,
             connector_ids=connector_ids,
             sink=sink,
+            state_topic_cap=settings.mqtt_state_topic_cap,
         )
+
+    def _discovery_topics(self, connectors: int) -> int:
+        if not self._settings.ha_discovery:
+            return 0
+        return self._discovery.topic_count(connectors)
 
     # -- publishing (sync, never blocks) ------------------------------------------------------
 

@@ -108,3 +108,16 @@ async def test_get_waits_for_a_message() -> None:
     assert not waiter.done()
     queue.put_event(event(b"late"))
     assert (await asyncio.wait_for(waiter, 5)).payload == b"late"
+
+
+async def test_a_refused_topic_is_counted_each_time_and_logged_once() -> None:
+    log = RecordingLog()
+    queue = OutgoingQueue(max_events=3, max_bytes=10_000, max_state_topics=16, log=log)
+    for n in range(16):
+        queue.put_state(state(f"t{n}", b"1"))
+    for _ in range(50):  # every publish round tries the refused topics again
+        queue.put_state(state("late1", b"1"))
+        queue.put_state(state("late2", b"1"))
+    assert queue.stats().refused_topics == 100
+    refused = [kw["topic"] for event, kw in log.lines if event == "mqtt_state_topic_refused"]
+    assert refused == ["late1", "late2"]
