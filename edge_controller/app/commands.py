@@ -20,14 +20,17 @@ from edge_controller.domain.commands import (
     StopSession,
 )
 from edge_controller.domain.sessions.reservations import ReserveAnswer
+from edge_controller.domain.sessions.state import Phase
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.payments import PaymentFlow
 from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.storage.sessions_store import SessionRecord
 
 log = get_logger("commands")
 QUEUE_SIZE = 64
+PLUG_POLL_S = 0.2  # how often a paid start waiting for its EV looks for the session
 
 
 class CommandPort:
@@ -103,24 +106,37 @@ class CommandPort:
         flow = self._payments.get(connector_id)
         if flow is None:
             return CommandResult(False, f"{connector_id}: no card terminal serves this connector")
+
+        async def start(cid: str, token: str) -> int | None:
+            return await self._start_paid(cid, token, flow.plug_timeout_s)
+
         try:
-            await flow.pay_and_start(connector_id, None, self._start_paid)
+            await flow.pay_and_start(connector_id, start)
         except DeviceError as exc:  # declined, aborted, or the terminal out of reach
             return CommandResult(False, f"{connector_id}: payment not approved ({exc})")
         session = self._sessions.open_session(connector_id)
         if session is None:
-            return CommandResult(False, f"{connector_id}: the session did not start")
+            return CommandResult(False, f"{connector_id}: no EV plugged in; payment reversed")
         return CommandResult(True, None, connector_id)
 
-    async def _start_paid(self, connector_id: str, reference: str) -> int | None:
-        """The session of an approved payment, by the one authorization rule; a start that
-        does not open its session at once (no EV) is withdrawn, so the reservation is
-        released and nothing charges unpaid."""
-        start = StartSession(connector_id, reference, Origin.PAYMENT_TERMINAL)
+    async def _start_paid(self, connector_id: str, token: str, plug_timeout_s: float) -> int | None:
+        """The session of an approved payment, by the one authorization rule. Without an EV the
+        start waits for one up to ``plug_timeout_s``; then it is withdrawn, so the reservation
+        is released and nothing charges unpaid."""
+        start = StartSession(connector_id, token, Origin.PAYMENT_TERMINAL)
         if not (await self._sessions.start(start)).ok:
             return None
+        deadline_s = asyncio.get_running_loop().time() + plug_timeout_s
+        while (session := self._paid_session(connector_id, token)) is None:
+            if self._sessions.phase(connector_id) is not Phase.WAIT_PLUG:
+                break  # the start was given up or stopped meanwhile
+            if asyncio.get_running_loop().time() >= deadline_s:
+                await self._sessions.stop(StopSession(connector_id, Origin.PAYMENT_TERMINAL))
+                break
+            await asyncio.sleep(PLUG_POLL_S)
+        session = self._paid_session(connector_id, token)
+        return None if session is None else session.local_id
+
+    def _paid_session(self, connector_id: str, token: str) -> SessionRecord | None:
         session = self._sessions.open_session(connector_id)
-        if session is None:
-            await self._sessions.stop(StopSession(connector_id, Origin.PAYMENT_TERMINAL))
-            return None
-        return session.local_id
+        return session if session is not None and session.id_tag == token else None

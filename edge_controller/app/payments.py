@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 from edge_controller.config.settings import PaymentTerminalSettings, Settings
+from edge_controller.domain.payments import tariff_cap
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
-from edge_controller.services.payments import PaymentFlow, TerminalPlace
+from edge_controller.services.payments import CostCap, PaymentFlow, TerminalPlace
+from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
 from edge_controller.storage.payments_store import PaymentStore
 
@@ -25,14 +27,27 @@ def zvt_terminal(terminal: PaymentTerminalSettings) -> ZvtTerminal:
     )
 
 
-def payment_flows(settings: Settings, db: Database) -> dict[str, PaymentFlow]:
+def max_cost_of(pricing: SessionPricing) -> CostCap:
+    """The max cost of the tariff a session starting now on a connector would take."""
+
+    def cap(connector_id: str) -> Money | None:
+        found = pricing.tariff_for(connector_id)
+        return None if found is None else tariff_cap(found[0])
+
+    return cap
+
+
+def payment_flows(
+    settings: Settings, db: Database, pricing: SessionPricing | None = None
+) -> dict[str, PaymentFlow]:
     """A flow per configured terminal, by terminal id (empty without a ``payments`` section)."""
     store = PaymentStore(db)
+    cap = max_cost_of(pricing) if pricing is not None else None
     flows = {}
     for terminal_id, terminal in settings.payments.terminals.items():
         reserve = Money(terminal.pre_authorisation_amount, Currency.of(terminal.currency))
-        place = TerminalPlace(terminal_id, reserve)
-        flows[terminal_id] = PaymentFlow(place, zvt_terminal(terminal), store, time.time)
+        place = TerminalPlace(terminal_id, reserve, plug_timeout_s=terminal.plug_timeout_s)
+        flows[terminal_id] = PaymentFlow(place, zvt_terminal(terminal), store, time.time, cap)
     return flows
 
 

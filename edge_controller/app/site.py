@@ -310,7 +310,7 @@ async def build_site(
         storage_alarm=lambda: guard.alarm,
     )  # fmt: skip
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
-    flows = payment_flows(settings, db)
+    flows = payment_flows(settings, db, pricing)
     commands = CommandPort(controller, sessions, connector_flows(settings, flows))
     retention_s = settings.storage.outbox_retention_days * 86400
     services += [

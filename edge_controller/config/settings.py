@@ -272,6 +272,9 @@ class PaymentTerminalSettings(Section):
         gt=0, description="reserved on the card, in the currency (never above the max cost)"
     )
     message_timeout_s: float = Field(60.0, gt=0, le=600)
+    plug_timeout_s: float = Field(
+        60.0, gt=0, le=600, description="a driver who paid first plugs the EV in within this"
+    )
     simulated: bool = False
 
     @model_validator(mode="after")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge_controller.domain.pricing.money import Money
+from edge_controller.domain.pricing.money import Money, round_half_up
+from edge_controller.domain.pricing.tariff import Tariff
 
 
 class TerminalState(StrEnum):
@@ -48,9 +50,33 @@ def pre_authorisation_amount(configured: Money, max_cost: Money | None) -> Money
     return Money(max_cost.amount, configured.currency)
 
 
+def tariff_cap(tariff: Tariff) -> Money | None:
+    """The most a session under ``tariff`` can cost, tax included (None: no max cost)."""
+    if tariff.max_cost is None:
+        return None
+    incl_tax = tariff.max_cost.figures()[1]
+    return Money(round_half_up(incl_tax, tariff.currency.minor_units), tariff.currency)
+
+
+def cost_limit_reached(authorised: Money, running_cost: Money) -> bool:
+    """Whether a paid session must stop: its running cost (tax included) has reached what the
+    card holder allowed."""
+    return running_cost.amount >= authorised.amount
+
+
 def capture_amount(authorised: Money, final_cost: Money) -> Money:
     """What to book: the session's cost, capped at what the card holder allowed (a session is
     stopped when its cost reaches the pre-authorised amount; rounding may not add a cent)."""
     if final_cost.amount < 0:
         raise ValueError(f"final cost {final_cost} is negative")
     return final_cost if final_cost.amount <= authorised.amount else authorised
+
+
+TOKEN_PREFIX = "PAY"
+
+
+def session_token(terminal_id: str, reference: str) -> str:
+    """The token a paid session starts with: unique per terminal and reference (two terminals
+    count their receipts on their own), 20 characters so it is a valid OCPP 1.6 idTag too."""
+    digest = hashlib.sha256(f"{terminal_id}\0{reference}".encode()).hexdigest()
+    return TOKEN_PREFIX + digest[:17].upper()

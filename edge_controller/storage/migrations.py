@@ -209,6 +209,41 @@ CREATE TABLE payments (
 CREATE INDEX payments_open ON payments(state) WHERE state NOT IN ('settled', 'reversed', 'failed');
 """
 
+# Payments keyed by terminal and reference (two terminals may print the same receipt and trace
+# numbers); each has the token its session started with and the receipt lines the terminal
+# printed. Rows of the first payments release keep their reference as their token.
+_PAYMENTS_BY_TERMINAL = """
+CREATE TABLE payments_by_terminal (
+    terminal_id TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    connector_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    authorised_minor INTEGER NOT NULL CHECK (authorised_minor > 0),
+    card_name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (
+        state IN ('authorised', 'started', 'capturing', 'settled', 'reversed', 'failed')
+    ),
+    session_local_id INTEGER UNIQUE REFERENCES sessions(local_id),
+    settled_minor INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    receipt_lines TEXT NOT NULL DEFAULT '[]',
+    authorised_at_s REAL NOT NULL,
+    changed_at_s REAL NOT NULL,
+    PRIMARY KEY (terminal_id, reference)
+);
+INSERT INTO payments_by_terminal (terminal_id, reference, token, connector_id, currency,
+    authorised_minor, card_name, state, session_local_id, settled_minor, attempts, reason,
+    authorised_at_s, changed_at_s)
+SELECT terminal_id, reference, reference, connector_id, currency, authorised_minor, card_name,
+    state, session_local_id, settled_minor, attempts, reason, authorised_at_s, changed_at_s
+FROM payments;
+DROP TABLE payments;
+ALTER TABLE payments_by_terminal RENAME TO payments;
+CREATE INDEX payments_open ON payments(state) WHERE state NOT IN ('settled', 'reversed', 'failed');
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -222,6 +257,7 @@ MIGRATIONS: tuple[Step, ...] = (
     # A message's place in its session (OCPP 2.x seqNo) is counted with this index.
     "CREATE INDEX outbox_by_session ON outbox(session_local_id, seq);",
     _PAYMENTS,
+    _PAYMENTS_BY_TERMINAL,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -1,14 +1,17 @@
-"""Card payments (schema v10): each approved pre-authorisation is stored before its session
-starts, and moves once to settled, reversed or failed. The amount to capture is read from the
-session's priced cost, so a restart between the stop and the capture settles it still, once."""
+"""Card payments: each approved pre-authorisation is stored before its session starts, and
+moves once to settled, reversed or failed. A payment is named by its terminal and the terminal's
+reference (two terminals count on their own); its session's token is unique across terminals.
+The amount to capture is read from the session's priced cost, so a restart between the stop and
+the capture settles it still, once."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge_controller.domain.payments import PaymentAuthorisation
+from edge_controller.domain.payments import Capture, PaymentAuthorisation, session_token
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.storage.database import Database
 
@@ -23,8 +26,14 @@ class PaymentState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentKey:
+    terminal_id: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredPayment:
-    authorisation: PaymentAuthorisation
+    authorisation: PaymentAuthorisation  # its receipt lines: all the terminal printed so far
     terminal_id: str
     connector_id: str
     state: PaymentState
@@ -32,6 +41,11 @@ class StoredPayment:
     attempts: int
     settled: Money | None
     reason: str | None
+    token: str = ""
+
+    @property
+    def key(self) -> PaymentKey:
+        return PaymentKey(self.terminal_id, self.authorisation.reference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +58,20 @@ class DueCapture:
 
 _COLUMNS = (
     "reference, terminal_id, connector_id, currency, authorised_minor, card_name, state,"
-    " session_local_id, attempts, settled_minor, reason"
+    " session_local_id, attempts, settled_minor, reason, token, receipt_lines"
 )
+_KEY = "terminal_id = ? AND reference = ?"
 
 
 def _payment(row: sqlite3.Row | tuple[object, ...]) -> StoredPayment:
-    ref, terminal, connector, code, minor, card, state, session, attempts, settled, reason = row
+    ref, terminal, connector, code, minor, card, state, session, attempts, settled, reason = row[
+        :11
+    ]
+    token, lines = row[11:13]
     currency = Currency.of(str(code))
-    auth = PaymentAuthorisation(str(ref), Money.of_minor(int(str(minor)), currency), str(card))
+    receipt = tuple(str(line) for line in json.loads(str(lines)))
+    amount = Money.of_minor(int(str(minor)), currency)
+    auth = PaymentAuthorisation(str(ref), amount, str(card), receipt)
     return StoredPayment(
         auth,
         str(terminal),
@@ -61,6 +81,7 @@ def _payment(row: sqlite3.Row | tuple[object, ...]) -> StoredPayment:
         int(str(attempts)),
         None if settled is None else Money.of_minor(int(str(settled)), currency),
         None if reason is None else str(reason),
+        str(token),
     )
 
 
@@ -70,106 +91,148 @@ class PaymentStore:
 
     async def authorised(
         self, auth: PaymentAuthorisation, terminal_id: str, connector_id: str, at_s: float
-    ) -> None:
-        """Record an approved pre-authorisation (committed when this returns)."""
+    ) -> str:
+        """Record an approved pre-authorisation (committed when this returns); the token its
+        session is to start with."""
+        token = session_token(terminal_id, auth.reference)
         row = (
             auth.reference,
             terminal_id,
+            token,
             connector_id,
             auth.amount.currency.code,
             auth.amount.minor,
             auth.card_name,
+            json.dumps(list(auth.receipt_lines)),
             at_s,
             at_s,
         )
 
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO payments (reference, terminal_id, connector_id, currency,"
-                " authorised_minor, card_name, state, authorised_at_s, changed_at_s)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'authorised', ?, ?)",
+                "INSERT INTO payments (reference, terminal_id, token, connector_id, currency,"
+                " authorised_minor, card_name, receipt_lines, state, authorised_at_s,"
+                " changed_at_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'authorised', ?, ?)",
                 row,
             )
 
         await self._db.write(job)
+        return token
 
-    async def started(self, reference: str, session_local_id: int, at_s: float) -> None:
+    async def started(self, key: PaymentKey, session_local_id: int, at_s: float) -> None:
         move = _Move((PaymentState.AUTHORISED,), PaymentState.STARTED, "session_local_id = ?")
-        await self._move(reference, move, at_s, (session_local_id,))
+        await self._move(key, move, at_s, (session_local_id,))
 
-    async def reversed(self, reference: str, at_s: float) -> None:
-        await self._move(reference, _Move((PaymentState.AUTHORISED,), PaymentState.REVERSED), at_s)
+    async def reversed(self, key: PaymentKey, at_s: float) -> None:
+        await self._move(key, _Move((PaymentState.AUTHORISED,), PaymentState.REVERSED), at_s)
 
-    async def capturing(self, reference: str, at_s: float) -> bool:
+    async def capturing(self, key: PaymentKey, at_s: float) -> bool:
         """Mark a capture as sent (before sending it); False if it was settled meanwhile."""
         sources = (PaymentState.STARTED, PaymentState.CAPTURING)
         move = _Move(sources, PaymentState.CAPTURING, "attempts = attempts + 1")
-        return await self._move(reference, move, at_s)
+        return await self._move(key, move, at_s)
 
-    async def settled(self, reference: str, amount: Money, at_s: float) -> bool:
-        """Record the capture the terminal confirmed; False if it was already recorded."""
-        move = _Move((PaymentState.CAPTURING,), PaymentState.SETTLED, "settled_minor = ?")
-        return await self._move(reference, move, at_s, (amount.minor,))
-
-    async def failed(self, reference: str, reason: str, at_s: float) -> None:
-        sources = (PaymentState.CAPTURING, PaymentState.AUTHORISED)
-        await self._move(
-            reference, _Move(sources, PaymentState.FAILED, "reason = ?"), at_s, (reason,)
+    async def settled(self, key: PaymentKey, capture: Capture, at_s: float) -> bool:
+        """Record the capture the terminal confirmed, its receipt lines after the
+        pre-authorisation's; False if it was already recorded."""
+        params = (capture.amount.minor, json.dumps(list(capture.receipt_lines)))
+        extra = (
+            "settled_minor = ?, receipt_lines = (SELECT json_group_array(value) FROM"
+            " (SELECT 0 AS part, key, value FROM json_each(receipt_lines) UNION ALL"
+            " SELECT 1, key, value FROM json_each(?) ORDER BY part, key))"
         )
+        move = _Move((PaymentState.CAPTURING,), PaymentState.SETTLED, extra)
+        return await self._move(key, move, at_s, params)
 
-    async def get(self, reference: str) -> StoredPayment | None:
-        def job(conn: sqlite3.Connection) -> StoredPayment | None:
-            sql = f"SELECT {_COLUMNS} FROM payments WHERE reference = ?"
-            row = conn.execute(sql, (reference,)).fetchone()
-            return None if row is None else _payment(row)
+    async def failed(self, key: PaymentKey, reason: str, at_s: float) -> None:
+        sources = (PaymentState.CAPTURING, PaymentState.AUTHORISED)
+        await self._move(key, _Move(sources, PaymentState.FAILED, "reason = ?"), at_s, (reason,))
 
-        return await self._db.read(job)
+    async def get(self, key: PaymentKey) -> StoredPayment | None:
+        return await self._one(f"WHERE {_KEY}", (key.terminal_id, key.reference))
 
-    async def unstarted(self) -> list[StoredPayment]:
-        """Pre-authorisations without a session: to be reversed."""
+    async def by_token(self, token: str) -> StoredPayment | None:
+        """The payment a session's token names (None: the session was not paid at a terminal)."""
+        return await self._one("WHERE token = ?", (token,))
+
+    async def unstarted(self, terminal_id: str | None = None) -> list[StoredPayment]:
+        """Pre-authorisations not yet linked to a session: to be reversed, or linked to the
+        session that started with their token (``session_local_id`` set) before a crash."""
 
         def job(conn: sqlite3.Connection) -> list[StoredPayment]:
-            sql = f"SELECT {_COLUMNS} FROM payments WHERE state = 'authorised'"
-            return [_payment(row) for row in conn.execute(sql)]
+            sql = (
+                f"SELECT {_prefixed('p')}, (SELECT s.local_id FROM sessions s WHERE"
+                " s.id_tag = p.token AND s.connector_id = p.connector_id"
+                " ORDER BY s.local_id DESC LIMIT 1)"
+                " FROM payments p WHERE p.state = 'authorised'"
+                " AND (? IS NULL OR p.terminal_id = ?)"
+            )
+            found = []
+            for row in conn.execute(sql, (terminal_id, terminal_id)):
+                payment = _payment(tuple(row[:-1]))
+                linked = None if row[-1] is None else int(row[-1])
+                found.append(_with_session(payment, linked))
+            return found
 
         return await self._db.read(job)
 
-    async def due_captures(self) -> list[DueCapture]:
+    async def due_captures(self, terminal_id: str | None = None) -> list[DueCapture]:
         """Payments whose session is stopped and priced and that are not settled yet."""
 
         def job(conn: sqlite3.Connection) -> list[DueCapture]:
-            cols = ", ".join(f"p.{c.strip()}" for c in _COLUMNS.split(","))
             sql = (
-                f"SELECT {cols}, c.total_incl_tax_minor, c.currency FROM payments p"
+                f"SELECT {_prefixed('p')}, c.total_incl_tax_minor, c.currency FROM payments p"
                 " JOIN session_costs c ON c.session_local_id = p.session_local_id"
                 " JOIN sessions s ON s.local_id = p.session_local_id"
                 " WHERE p.state IN ('started', 'capturing') AND s.stop_at_s IS NOT NULL"
+                " AND (? IS NULL OR p.terminal_id = ?)"
                 " ORDER BY p.authorised_at_s"
             )
             due = []
-            for row in conn.execute(sql):
+            for row in conn.execute(sql, (terminal_id, terminal_id)):
                 cost = Money.of_minor(int(row[-2]), Currency.of(str(row[-1])))
                 due.append(DueCapture(_payment(tuple(row[:-2])), cost))
             return due
 
         return await self._db.read(job)
 
+    async def _one(self, where: str, params: tuple[object, ...]) -> StoredPayment | None:
+        def job(conn: sqlite3.Connection) -> StoredPayment | None:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM payments {where}", params).fetchone()
+            return None if row is None else _payment(row)
+
+        return await self._db.read(job)
+
     async def _move(
-        self, reference: str, move: _Move, at_s: float, params: tuple[object, ...] = ()
+        self, key: PaymentKey, move: _Move, at_s: float, params: tuple[object, ...] = ()
     ) -> bool:
         """Apply ``move`` to one payment; False if it was in another state (the move happened
         before, or never can)."""
         sets = ", ".join(s for s in ("state = ?", "changed_at_s = ?", move.extra) if s)
         marks = ", ".join("?" for _ in move.sources)
+        where = (key.terminal_id, key.reference, *(s.value for s in move.sources))
 
         def job(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                f"UPDATE payments SET {sets} WHERE reference = ? AND state IN ({marks})",
-                (move.target.value, at_s, *params, reference, *(s.value for s in move.sources)),
+                f"UPDATE payments SET {sets} WHERE {_KEY} AND state IN ({marks})",
+                (move.target.value, at_s, *params, *where),
             )
             return cursor.rowcount == 1
 
         return await self._db.write(job)
+
+
+def _prefixed(table: str) -> str:
+    return ", ".join(f"{table}.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def _with_session(payment: StoredPayment, local_id: int | None) -> StoredPayment:
+    if local_id is None:
+        return payment
+    return StoredPayment(
+        payment.authorisation, payment.terminal_id, payment.connector_id, payment.state,
+        local_id, payment.attempts, payment.settled, payment.reason, payment.token,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

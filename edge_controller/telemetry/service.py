@@ -228,7 +228,13 @@ class MqttService:
     # -- network ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, publish, receive commands; reconnect with backoff forever (until cancelled)."""
+        """Connect, publish, receive commands; reconnect with backoff forever (until cancelled).
+        Long commands (a payment) are worked off beside it, across reconnections."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._receiver.run_long_commands())
+            await self._connect_forever()
+
+    async def _connect_forever(self) -> None:
         attempt = 0
         while True:
             connected_before = self._connects

@@ -1,5 +1,10 @@
 """Paying at a terminal: pre-authorise, start with the payment as token, capture the cost once."""
 
-from edge_controller.services.payments.flow import PaymentFlow, StartSession, TerminalPlace
+from edge_controller.services.payments.flow import (
+    CostCap,
+    PaymentFlow,
+    StartSession,
+    TerminalPlace,
+)
 
-__all__ = ["PaymentFlow", "StartSession", "TerminalPlace"]
+__all__ = ["CostCap", "PaymentFlow", "StartSession", "TerminalPlace"]

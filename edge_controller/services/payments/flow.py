@@ -20,10 +20,12 @@ from edge_controller.domain.payments import (
 from edge_controller.domain.pricing.money import Money
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, DeviceUnavailable, PaymentTerminal
-from edge_controller.storage.payments_store import DueCapture, PaymentStore
+from edge_controller.storage.payments_store import DueCapture, PaymentKey, PaymentStore
 
 # Starts a session on the connector with this token; its local id, or None if it did not start.
 StartSession = Callable[[str, str], Awaitable[int | None]]
+# The most a session starting now on this connector can cost (None: no max cost known).
+CostCap = Callable[[str], Money | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class TerminalPlace:
     terminal_id: str
     pre_authorisation: Money
     retry_s: float = 30.0
+    plug_timeout_s: float = 60.0  # a driver who paid first plugs the EV in within this
 
 
 class PaymentFlow:
@@ -42,43 +45,65 @@ class PaymentFlow:
         terminal: PaymentTerminal,
         store: PaymentStore,
         clock: Callable[[], float],
+        max_cost: CostCap | None = None,
     ) -> None:
         self._place = place
         self._terminal = terminal
         self._store = store
         self._clock = clock
+        self._max_cost = max_cost
+        self._starting: set[PaymentKey] = set()  # approved, their session not yet settled on
         self._log = get_logger("payments", terminal=place.terminal_id)
 
-    async def pay_and_start(
-        self, connector_id: str, max_cost: Money | None, start: StartSession
-    ) -> PaymentAuthorisation:
-        """Pre-authorise at most the tariff's max cost and start the session with the payment's
-        reference as its token; a session that does not start has its reservation reversed.
-        Raises ``PaymentDeclined`` / ``DeviceUnavailable`` from the terminal as they come."""
-        amount = pre_authorisation_amount(self._place.pre_authorisation, max_cost)
+    @property
+    def terminal_id(self) -> str:
+        return self._place.terminal_id
+
+    @property
+    def plug_timeout_s(self) -> float:
+        return self._place.plug_timeout_s
+
+    async def pay_and_start(self, connector_id: str, start: StartSession) -> PaymentAuthorisation:
+        """Pre-authorise the configured amount, never more than the connector's tariff can
+        cost, and start the session with the payment's token; a session that does not start
+        has its reservation reversed. Raises ``PaymentDeclined`` / ``DeviceUnavailable`` from
+        the terminal as they come."""
+        cap = None if self._max_cost is None else self._max_cost(connector_id)
+        amount = pre_authorisation_amount(self._place.pre_authorisation, cap)
         auth = await self._terminal.pre_authorise(amount)
-        await self._store.authorised(auth, self._place.terminal_id, connector_id, self._clock())
-        session = await start(connector_id, auth.reference)
-        if session is None:
-            self._log.info("session did not start; reversing", reference=auth.reference)
-            await self._reverse(auth)
-        else:
-            await self._store.started(auth.reference, session, self._clock())
+        key = PaymentKey(self._place.terminal_id, auth.reference)
+        self._starting.add(key)
+        try:
+            token = await self._store.authorised(
+                auth, self._place.terminal_id, connector_id, self._clock()
+            )
+            session = await start(connector_id, token)
+            if session is None:
+                self._log.info("session did not start; reversing", reference=auth.reference)
+                await self._reverse(key, auth)
+            else:
+                await self._store.started(key, session, self._clock())
+        finally:
+            self._starting.discard(key)
         return auth
 
     async def settle_due(self) -> int:
         """Capture every priced, unsettled session's cost; the number settled now."""
         settled = 0
-        for due in await self._store.due_captures():
-            if due.payment.terminal_id == self._place.terminal_id:  # another terminal's card
-                settled += await self._capture(due)
+        for due in await self._store.due_captures(self._place.terminal_id):
+            settled += await self._capture(due)
         return settled
 
     async def reverse_unstarted(self) -> None:
-        """Release reservations whose session never started (found at start-up)."""
-        for payment in await self._store.unstarted():
-            if payment.terminal_id == self._place.terminal_id:
-                await self._reverse(payment.authorisation)
+        """Release reservations whose session never started (found at start-up); one whose
+        session did start before a crash is linked to it instead."""
+        for payment in await self._store.unstarted(self._place.terminal_id):
+            if payment.key in self._starting:  # its driver is still at the connector
+                continue
+            if payment.session_local_id is not None:
+                await self._store.started(payment.key, payment.session_local_id, self._clock())
+            else:
+                await self._reverse(payment.key, payment.authorisation)
 
     async def run(self) -> None:
         """At start-up, then every ``retry_s``: reverse what never started, settle what is due."""
@@ -89,10 +114,10 @@ class PaymentFlow:
 
     async def _capture(self, due: DueCapture) -> int:
         payment = due.payment
-        auth = payment.authorisation
+        auth, key = payment.authorisation, payment.key
         amount = capture_amount(auth.amount, due.cost)
         retry = payment.attempts > 0  # a book total was sent before; its answer was not stored
-        if not await self._store.capturing(auth.reference, self._clock()):
+        if not await self._store.capturing(key, self._clock()):
             return 0
         try:
             captured = await self._terminal.capture(auth, amount)
@@ -103,20 +128,20 @@ class PaymentFlow:
             # A refusal after an earlier attempt may mean that attempt was booked: the operator
             # decides with the terminal's journal, never a second booking.
             reason = f"{'retried ' if retry else ''}capture refused: {exc}"
-            await self._store.failed(auth.reference, reason, self._clock())
+            await self._store.failed(key, reason, self._clock())
             self._log.error("capture failed", reference=auth.reference, reason=reason)
             return 0
-        await self._store.settled(auth.reference, captured.amount, self._clock())
+        await self._store.settled(key, captured, self._clock())
         self._log.info("settled", reference=auth.reference, amount=str(captured.amount))
         return 1
 
-    async def _reverse(self, auth: PaymentAuthorisation) -> None:
+    async def _reverse(self, key: PaymentKey, auth: PaymentAuthorisation) -> None:
         try:
             await self._terminal.reverse(auth)
         except DeviceUnavailable as exc:
             self._log.warning("reversal to retry", reference=auth.reference, reason=str(exc))
             return
         except DeviceError as exc:
-            await self._store.failed(auth.reference, f"reversal refused: {exc}", self._clock())
+            await self._store.failed(key, f"reversal refused: {exc}", self._clock())
             return
-        await self._store.reversed(auth.reference, self._clock())
+        await self._store.reversed(key, self._clock())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -45,7 +46,6 @@ GOOD: list[tuple[str, dict[str, Any], Command]] = [
         StartSession("wb1:1", "APP-42", Origin.MQTT),
     ),
     ("session_stop", {"connector": "wb1-2"}, StopSession("wb1:2", Origin.MQTT)),
-    ("pay", {"connector": "wb1-1"}, PayAtTerminal("wb1:1", Origin.MQTT)),
 ]
 
 BAD: list[tuple[str, bytes, str]] = [
@@ -93,6 +93,45 @@ async def test_bad_command_changes_nothing_and_gets_a_clear_error(
     assert phrase in reply["error"]
     assert sink.commands == []
     assert service.stats().commands_refused == 1
+
+
+class CardHolderSink(RecordingSink):
+    """A payment that takes the card holder longer than the command timeout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paid = asyncio.Event()
+
+    async def decide(self, command: Command) -> CommandResult:
+        if isinstance(command, PayAtTerminal):
+            await self.paid.wait()
+        return await super().decide(command)
+
+
+async def test_pay_answers_pending_then_its_outcome_after_the_command_timeout(
+    broker: Mosquitto,
+) -> None:
+    """A card holder takes longer than ``command_timeout_s``: the pay command is answered
+    "pending" at once and its outcome later on the same topic; other commands are answered
+    meanwhile (the payment does not hold the command loop)."""
+    sink = CardHolderSink()
+    service = make_service(broker, sink, command_timeout_s=0.3)
+    response = topic("cmd/pay/response")
+    async with running(service), app_client(broker) as app:
+        await app.subscribe(topic("cmd/+/response"))
+        await app.publish(topic("cmd/pay"), b'{"connector": "wb1-1", "request_id": "p1"}', qos=1)
+        first = as_json(await wait_message(app, on_topic(response)))
+        assert first == {"command": "pay", "request_id": "p1", "ok": True, "error": None,
+                         "pending": True}  # fmt: skip
+        await app.publish(topic("cmd/session_stop"), b'{"connector": "wb1:2"}', qos=1)
+        other = as_json(await wait_message(app, on_topic(topic("cmd/session_stop/response"))))
+        assert other["ok"] is True
+        await asyncio.sleep(0.5)  # past the command timeout: no "timed out" answer
+        sink.paid.set()
+        outcome = as_json(await wait_message(app, on_topic(response)))
+    assert outcome == {"command": "pay", "request_id": "p1", "ok": True, "error": None,
+                       "pending": False}  # fmt: skip
+    assert sink.commands == [StopSession("wb1:2", Origin.MQTT), PayAtTerminal("wb1:1", Origin.MQTT)]
 
 
 async def test_refusal_by_the_service_is_reported(broker: Mosquitto, sink: RecordingSink) -> None:

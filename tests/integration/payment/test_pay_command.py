@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 
 from edge_controller.app.commands import CommandPort
+from edge_controller.app.payments import max_cost_of
 from edge_controller.domain.commands import Origin, PayAtTerminal, StopSession
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
@@ -21,6 +22,7 @@ from edge_controller.services.payments import PaymentFlow, TerminalPlace
 from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from edge_controller.storage.payments_store import PaymentState, PaymentStore
 from edge_controller.storage.tariff_store import SITE
+from tests.integration.mqtt.conftest import wait_until
 from tests.integration.ocpp.sessions_site import Controller, LiveSite, live_site
 
 PASSWORD = 654321
@@ -36,12 +38,16 @@ async def sim() -> AsyncIterator[SimulatedZvtTerminal]:
     await terminal.stop()
 
 
-def paying(site: LiveSite, sim: SimulatedZvtTerminal) -> tuple[CommandPort, PaymentFlow]:
-    """The daemon's command port, with the terminal serving c1:1 (c1:2 has none)."""
+def paying(
+    site: LiveSite, sim: SimulatedZvtTerminal, plug_timeout_s: float = 60.0
+) -> tuple[CommandPort, PaymentFlow]:
+    """The daemon's command port, with the terminal serving c1:1 (c1:2 has none), its
+    reservation capped by the tariff's max cost as the daemon wires it."""
     assert site.db is not None
     terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
-    place = TerminalPlace("entrance", Money(Decimal("50.00"), EUR))
-    flow = PaymentFlow(place, terminal, PaymentStore(site.db), site.clock)
+    place = TerminalPlace("entrance", Money(Decimal("50.00"), EUR), plug_timeout_s=plug_timeout_s)
+    cap = None if site.pricing is None else max_cost_of(site.pricing)
+    flow = PaymentFlow(place, terminal, PaymentStore(site.db), site.clock, cap)
     return CommandPort(cast(Any, Controller()), site.manager, {"c1:1": flow}), flow
 
 
@@ -60,7 +66,7 @@ async def test_approved_payment_starts_and_settles_the_session_once(
         assert result.ok, result.error
         session = site.manager.open_session("c1:1")
         assert session is not None
-        payment = await store(site).get(session.id_tag)  # the token is the payment's reference
+        payment = await store(site).by_token(session.id_tag)  # the token names the payment
         assert payment is not None and payment.state is PaymentState.STARTED
         assert payment.session_local_id == session.local_id
         assert sim.ledger.reservations[1].amount_minor == 5000
@@ -89,14 +95,67 @@ async def test_declined_card_starts_nothing(sim: SimulatedZvtTerminal, tmp_path:
         assert sim.ledger.captures == []
 
 
-async def test_no_ev_releases_the_reservation(sim: SimulatedZvtTerminal, tmp_path: Path) -> None:
+async def test_no_ev_within_the_plug_time_releases_the_reservation(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
     async with live_site(tmp_path) as (site, _outbox):
-        commands, _flow = paying(site, sim)
+        commands, _flow = paying(site, sim, plug_timeout_s=0.5)
         result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
-        assert not result.ok
+        assert not result.ok and "no EV plugged in" in (result.error or "")
         assert site.manager.open_session("c1:1") is None
         assert sim.ledger.reversals == [1]
         assert await store(site).unstarted() == []
+        await site.plug("c1:1")  # too late: nothing starts on the withdrawn payment
+        assert site.manager.open_session("c1:1") is None
+
+
+async def test_driver_pays_first_then_plugs_in(sim: SimulatedZvtTerminal, tmp_path: Path) -> None:
+    async with live_site(tmp_path, {SITE: TARIFF}) as (site, _outbox):
+        commands, flow = paying(site, sim, plug_timeout_s=30.0)
+        paying_task = asyncio.create_task(commands.decide(PayAtTerminal("c1:1", Origin.MQTT)))
+        await wait_until(lambda: bool(sim.ledger.reservations))
+        await asyncio.sleep(0.3)  # the driver walks to the EV
+        await flow.reverse_unstarted()  # the flow's periodic sweep meanwhile
+        await site.plug("c1:1")
+        result = await paying_task
+        assert result.ok, result.error
+        session = site.manager.open_session("c1:1")
+        assert session is not None
+        payment = await store(site).by_token(session.id_tag)
+        assert payment is not None and payment.state is PaymentState.STARTED
+        assert sim.ledger.reversals == []
+        site.meters["c1:1"].energy_wh += 5_000
+        site.clock.now_s += 1800
+        await commands.decide(StopSession("c1:1", Origin.MQTT))
+        await site.unplug("c1:1")
+        for _ in range(100):
+            if await flow.settle_due():
+                break
+            await asyncio.sleep(0.05)
+        assert sim.ledger.captures == [(1, 200)]  # 5 kWh at 0.40 EUR
+
+
+async def test_reservation_is_capped_by_the_tariff_max_cost(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """50.00 configured, the connector's tariff costs at most 20.00 incl. tax: 20.00 is
+    reserved; a session that would cost more is captured at 20.00."""
+    capped = {**TARIFF, "max_cost": {"incl_tax": "20.00"}}
+    async with live_site(tmp_path, {SITE: capped}) as (site, _outbox):
+        commands, flow = paying(site, sim)
+        await site.plug("c1:1")
+        result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
+        assert result.ok, result.error
+        assert sim.ledger.reservations[1].amount_minor == 2000
+        site.meters["c1:1"].energy_wh += 60_000  # 24.00 EUR at 0.40 without the cap
+        site.clock.now_s += 3 * 3600
+        await commands.decide(StopSession("c1:1", Origin.MQTT))
+        await site.unplug("c1:1")
+        for _ in range(100):
+            if await flow.settle_due():
+                break
+            await asyncio.sleep(0.05)
+        assert sim.ledger.captures == [(1, 2000)]
 
 
 async def test_connector_without_terminal_is_refused(

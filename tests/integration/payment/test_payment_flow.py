@@ -4,6 +4,7 @@ the reservation is capped by the tariff's max cost, the session's priced cost is
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -11,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.domain.payments import session_token
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.ports import PaymentDeclined
 from edge_controller.services.payments import PaymentFlow, TerminalPlace
 from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from edge_controller.storage.database import Database
-from edge_controller.storage.payments_store import PaymentState, PaymentStore
+from edge_controller.storage.payments_store import PaymentKey, PaymentState, PaymentStore
+from tests.integration.mqtt.conftest import wait_until
 
 EUR = Currency.of("EUR")
 PASSWORD = 123456
@@ -51,10 +54,15 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.close()
 
 
-def flow(sim: SimulatedZvtTerminal, db: Database, **timing: float) -> PaymentFlow:
-    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD, **timing)
+def flow(sim: SimulatedZvtTerminal, db: Database, cap: Money | None = None) -> PaymentFlow:
+    """The entrance terminal's flow; ``cap``: the max cost of every connector's tariff."""
+    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)
     place = TerminalPlace("entrance", eur("50.00"))
-    return PaymentFlow(place, ZvtTerminal(settings), PaymentStore(db), Clock())
+    return PaymentFlow(place, ZvtTerminal(settings), PaymentStore(db), Clock(), lambda _c: cap)
+
+
+def at_entrance(reference: str) -> PaymentKey:
+    return PaymentKey("entrance", reference)
 
 
 class Sessions:
@@ -98,20 +106,22 @@ async def test_session_priced_cost_is_captured_once(
     sim: SimulatedZvtTerminal, db: Database
 ) -> None:
     sessions = Sessions(db)
-    payments = flow(sim, db)
-    auth = await payments.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    payments = flow(sim, db, eur("30.00"))
+    auth = await payments.pay_and_start("wb1:1", sessions.start)
     assert auth.amount == eur("30.00")  # min(50.00 configured, 30.00 max cost)
     assert sim.ledger.reservations[1].amount_minor == 3000
-    assert sessions.tokens == [auth.reference]
+    assert sessions.tokens == [session_token("entrance", auth.reference)]
     assert await payments.settle_due() == 0  # still charging: nothing to capture
     await sessions.stop_and_price(1, 1234)
     assert await payments.settle_due() == 1
     assert await payments.settle_due() == 0
     assert sim.ledger.captures == [(1, 1234)]
-    stored = await PaymentStore(db).get(auth.reference)
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
     assert stored is not None and stored.state == PaymentState.SETTLED
     assert stored.settled == eur("12.34")
-    assert not await PaymentStore(db).capturing(auth.reference, 9.0)  # settled stays settled
+    assert not await PaymentStore(db).capturing(
+        at_entrance(auth.reference), 9.0
+    )  # settled stays settled
 
 
 async def test_cost_above_the_reservation_captures_the_reservation(
@@ -119,7 +129,7 @@ async def test_cost_above_the_reservation_captures_the_reservation(
 ) -> None:
     sessions = Sessions(db)
     payments = flow(sim, db)
-    await payments.pay_and_start("wb1:1", None, sessions.start)
+    await payments.pay_and_start("wb1:1", sessions.start)
     await sessions.stop_and_price(1, 5003)
     await payments.settle_due()
     assert sim.ledger.captures == [(1, 5000)]
@@ -131,7 +141,7 @@ async def test_restart_between_stop_and_capture_settles_once(
     path = tmp_path / "edge.db"
     first = await Database.open(path)
     sessions = Sessions(first)
-    await flow(sim, first).pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    await flow(sim, first, eur("30.00")).pay_and_start("wb1:1", sessions.start)
     await sessions.stop_and_price(1, 789)
     await first.close()  # the daemon stops here, before the capture
     again = await Database.open(path)
@@ -150,25 +160,25 @@ async def test_lost_answer_to_a_capture_is_never_booked_twice(
     """The book total reached the terminal but its answer was lost: the retry is refused by the
     terminal and the payment goes to the operator instead of being captured again."""
     sessions = Sessions(db)
-    payments = flow(sim, db)
-    auth = await payments.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    payments = flow(sim, db, eur("30.00"))
+    auth = await payments.pay_and_start("wb1:1", sessions.start)
     await sessions.stop_and_price(1, 1000)
     store = PaymentStore(db)
-    await store.capturing(auth.reference, 1.0)  # sent ...
+    await store.capturing(at_entrance(auth.reference), 1.0)  # sent ...
     await ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)).capture(
         auth, eur("10.00")
     )  # ... and booked, then the daemon died before storing the answer
     assert await payments.settle_due() == 0
     assert sim.ledger.captures == [(1, 1000)]
-    stored = await store.get(auth.reference)
+    stored = await store.get(at_entrance(auth.reference))
     assert stored is not None and stored.state == PaymentState.FAILED
     assert stored.reason is not None and "retried capture refused" in stored.reason
 
 
 async def test_terminal_offline_at_stop_is_retried(sim: SimulatedZvtTerminal, db: Database) -> None:
     sessions = Sessions(db)
-    payments = flow(sim, db)
-    await payments.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+    payments = flow(sim, db, eur("30.00"))
+    await payments.pay_and_start("wb1:1", sessions.start)
     await sessions.stop_and_price(1, 555)
     sim.behaviour = Behaviour.DISCONNECT
     assert await payments.settle_due() == 0
@@ -181,10 +191,10 @@ async def test_session_that_never_starts_is_reversed(
     sim: SimulatedZvtTerminal, db: Database
 ) -> None:
     sessions = Sessions(db)
-    auth = await flow(sim, db).pay_and_start("wb1:1", eur("30.00"), sessions.never)
+    auth = await flow(sim, db, eur("30.00")).pay_and_start("wb1:1", sessions.never)
     assert sim.ledger.reversals == [1]
     assert sim.ledger.captures == []
-    stored = await PaymentStore(db).get(auth.reference)
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
     assert stored is not None and stored.state == PaymentState.REVERSED
 
 
@@ -207,7 +217,7 @@ async def test_declined_card_starts_nothing_and_stores_nothing(
     sessions = Sessions(db)
     sim.behaviour = Behaviour.DECLINE
     with pytest.raises(PaymentDeclined):
-        await flow(sim, db).pay_and_start("wb1:1", eur("30.00"), sessions.start)
+        await flow(sim, db, eur("30.00")).pay_and_start("wb1:1", sessions.start)
     assert sessions.tokens == []
     assert await PaymentStore(db).unstarted() == []
 
@@ -220,12 +230,12 @@ async def test_each_terminal_settles_and_reverses_only_its_own_payments(db: Data
     await entrance.start()
     try:
         sessions = Sessions(db)
-        at_entrance = flow(entrance, db)
+        entrance_flow = flow(entrance, db, eur("30.00"))
         settings = ZvtSettings("127.0.0.1", other.port, password=PASSWORD)
         at_other = PaymentFlow(
             TerminalPlace("garage", eur("50.00")), ZvtTerminal(settings), PaymentStore(db), Clock()
         )
-        await at_entrance.pay_and_start("wb1:1", eur("30.00"), sessions.start)
+        await entrance_flow.pay_and_start("wb1:1", sessions.start)
         await sessions.stop_and_price(1, 1234)
         unstarted = await ZvtTerminal(ZvtSettings("127.0.0.1", entrance.port, password=PASSWORD))\
             .pre_authorise(eur("20.00"))  # fmt: skip
@@ -233,10 +243,106 @@ async def test_each_terminal_settles_and_reverses_only_its_own_payments(db: Data
         assert await at_other.settle_due() == 0
         await at_other.reverse_unstarted()
         assert other.ledger.captures == [] and other.ledger.reversals == []
-        assert await at_entrance.settle_due() == 1
-        await at_entrance.reverse_unstarted()
+        assert await entrance_flow.settle_due() == 1
+        await entrance_flow.reverse_unstarted()
         assert entrance.ledger.captures == [(1, 1234)]
         assert entrance.ledger.reversals == [2]
     finally:
         await entrance.stop()
         await other.stop()
+
+
+async def test_two_terminals_printing_the_same_reference_keep_both_payments(
+    db: Database,
+) -> None:
+    """Two terminals count receipts and traces on their own, so their first approvals carry the
+    same reference: both payments are kept, each session has its own token, and each is
+    captured at its own terminal."""
+    garage_sim = SimulatedZvtTerminal(password=PASSWORD)
+    entrance_sim = SimulatedZvtTerminal(password=PASSWORD)
+    await garage_sim.start()
+    await entrance_sim.start()
+    try:
+        sessions = Sessions(db)
+        entrance = flow(entrance_sim, db)
+        settings = ZvtSettings("127.0.0.1", garage_sim.port, password=PASSWORD)
+        garage = PaymentFlow(
+            TerminalPlace("garage", eur("20.00")), ZvtTerminal(settings), PaymentStore(db), Clock()
+        )
+        first = await entrance.pay_and_start("wb1:1", sessions.start)
+        second = await garage.pay_and_start("wb2:1", sessions.start)
+        assert first.reference == second.reference  # the collision this guards against
+        assert len(set(sessions.tokens)) == 2
+        assert all(len(token) <= 20 for token in sessions.tokens)  # an OCPP 1.6 idTag
+        await sessions.stop_and_price(1, 1234)
+        await sessions.stop_and_price(2, 567)
+        assert await garage.settle_due() == 1
+        assert await entrance.settle_due() == 1
+        assert entrance_sim.ledger.captures == [(1, 1234)]
+        assert garage_sim.ledger.captures == [(1, 567)]
+        kept = await PaymentStore(db).get(PaymentKey("garage", second.reference))
+        assert kept is not None and kept.settled == eur("5.67") and kept.connector_id == "wb2:1"
+    finally:
+        await entrance_sim.stop()
+        await garage_sim.stop()
+
+
+async def test_session_started_before_a_crash_is_linked_not_reversed(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """The daemon died after the session opened with the payment's token but before the
+    payment was marked started: at start-up it is linked to that session and captured later,
+    never reversed (the EV charged against it)."""
+    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
+    auth = await terminal.pre_authorise(eur("30.00"))
+    token = await PaymentStore(db).authorised(auth, "entrance", "wb1:1", 1.0)
+    local_id = await Sessions(db).start("wb1:1", token)  # then the crash
+    payments = flow(sim, db)
+    await payments.reverse_unstarted()
+    assert sim.ledger.reversals == []
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
+    assert stored is not None and stored.state is PaymentState.STARTED
+    assert stored.session_local_id == local_id
+    await Sessions(db).stop_and_price(local_id, 2222)
+    assert await payments.settle_due() == 1
+    assert sim.ledger.captures == [(1, 2222)]
+
+
+async def test_payment_waiting_for_its_ev_is_not_reversed_by_the_periodic_sweep(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """The driver paid first and walks to the EV: the flow's periodic sweep of reservations
+    without a session leaves this one alone while its start waits for the plug."""
+    payments = flow(sim, db)
+    plugged = asyncio.Event()
+    sessions = Sessions(db)
+
+    async def start_after_plug(connector_id: str, token: str) -> int:
+        await plugged.wait()
+        return await sessions.start(connector_id, token)
+
+    paying = asyncio.create_task(payments.pay_and_start("wb1:1", start_after_plug))
+    await wait_until(lambda: bool(sim.ledger.reservations))
+    await asyncio.sleep(0.05)  # the approval is stored
+    await payments.reverse_unstarted()
+    assert sim.ledger.reversals == []
+    plugged.set()
+    auth = await paying
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
+    assert stored is not None and stored.state is PaymentState.STARTED
+
+
+async def test_receipt_lines_of_pre_authorisation_and_capture_are_kept(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    sessions = Sessions(db)
+    payments = flow(sim, db, eur("30.00"))
+    auth = await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 1234)
+    assert await payments.settle_due() == 1
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
+    assert stored is not None
+    assert stored.authorisation.receipt_lines == (
+        "PRE-AUTHORISATION 30.00 EUR",
+        "BOOK TOTAL 12.34 EUR",
+    )

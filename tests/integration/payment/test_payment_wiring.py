@@ -57,7 +57,7 @@ async def test_each_configured_terminal_gets_its_flow(
         flows = payment_flows(settings, db)
         assert sorted(flows) == ["entrance", "garage"]
         sessions = Sessions(db)
-        await flows["garage"].pay_and_start("wb2:1", None, sessions.start)
+        await flows["garage"].pay_and_start("wb2:1", sessions.start)
         assert garage.ledger.reservations[1].amount_minor == 4000  # garage's configured amount
         await sessions.stop_and_price(1, 2345)
         assert await flows["entrance"].settle_due() == 0
