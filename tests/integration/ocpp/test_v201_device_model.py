@@ -17,9 +17,11 @@ from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.storage.outbox import Outbox
 from edge_controller.uplink.device_model import DeviceModel, station_variables
+from edge_controller.uplink.device_model.catalog import display_variables
 from edge_controller.uplink.device_model.report import ITEMS_PER_REPORT
 from edge_controller.uplink.ports import GridFacts, Station
 from edge_controller.uplink.service import OcppUplink
+from edge_controller.uplink.v201.display import MAX_MESSAGES
 from tests.integration.ocpp.harness import (
     IDENTITY,
     FakeSite,
@@ -204,8 +206,14 @@ async def test_reports_come_in_chunks_with_the_stored_values(
         station(tmp_path, outbox, version, protocol) as (peer, uplink),
     ):
         link = uplink.links[IDENTITY]
+        # The display messages' variables follow the version (QRCODE is a 2.1 format).
+        formats = ("ASCII", "URI", "UTF8") + (("QRCODE",) if version == "2.1" else ())
+        display = display_variables(formats, MAX_MESSAGES)
+        count = next(v for v in display if v.name == "DisplayMessages")
         model = DeviceModel(
-            link.config, station_variables(link.settings, IDENTITY, len(CHARGERS), smart=False)
+            link.config,
+            station_variables(link.settings, IDENTITY, len(CHARGERS), smart=False) + display,
+            {count: lambda: "0"},  # none set
         )
         full = await ask(peer, "GetBaseReport", {"requestId": 7, "reportBase": "FullInventory"})
         assert full == {"status": "Accepted"}
