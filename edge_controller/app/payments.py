@@ -8,7 +8,14 @@ from edge_controller.config.settings import PaymentTerminalSettings, Settings
 from edge_controller.domain.payments import tariff_cap
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
-from edge_controller.services.payments import CostCap, PaymentFlow, TerminalPlace
+from edge_controller.services.payments import (
+    CostCap,
+    CostLimits,
+    PaymentFlow,
+    RunningCost,
+    TerminalPlace,
+)
+from edge_controller.services.payments.limits import Stop
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
 from edge_controller.storage.payments_store import PaymentStore
@@ -56,3 +63,18 @@ def connector_flows(settings: Settings, flows: dict[str, PaymentFlow]) -> dict[s
     return {
         cid: flows[tid] for tid, t in settings.payments.terminals.items() for cid in t.connectors
     }
+
+
+def running_cost_of(pricing: SessionPricing) -> RunningCost:
+    """The open session's cost so far on a connector, tax included."""
+
+    def cost(connector_id: str) -> Money | None:
+        found = pricing.running(connector_id)
+        return None if found is None else found.total_incl_tax
+
+    return cost
+
+
+def cost_limits(db: Database, pricing: SessionPricing, stop: Stop) -> CostLimits:
+    """Stops each paid session at its pre-authorised amount."""
+    return CostLimits(PaymentStore(db), running_cost_of(pricing), stop)

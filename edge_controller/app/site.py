@@ -15,7 +15,7 @@ from edge_controller.api.server import STATUS_SOCKET, StatusServer
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
-from edge_controller.app.payments import connector_flows, payment_flows
+from edge_controller.app.payments import connector_flows, cost_limits, payment_flows
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.site_faults import FaultWatch
@@ -323,6 +323,7 @@ async def build_site(
         PricingService(pricing),
         # each terminal's flow: reservations left by a crash reversed, priced sessions captured
         *flows.values(),
+        *([cost_limits(db, pricing, commands.decide)] if flows else []),
         StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]

@@ -30,8 +30,8 @@ class StartReason(enum.StrEnum):
 
 
 class StopReason(enum.Enum):
-    """Why a session ended (the values are OCPP 1.6 StopTransaction reasons). A stop command
-    carries the one it ends its session with."""
+    """Why a session ended (the values are OCPP 1.6 StopTransaction reasons, but for
+    ``COST_LIMIT``). A stop command carries the one it ends its session with."""
 
     LOCAL = "Local"
     REMOTE = "Remote"
@@ -43,6 +43,8 @@ class StopReason(enum.Enum):
     POWER_LOSS = "PowerLoss"
     HARD_RESET = "HardReset"
     SOFT_RESET = "SoftReset"
+    # Not a 1.6 reason (sent there as "Other"): the running cost reached what was paid for.
+    COST_LIMIT = "CostLimitReached"
 
 
 @dataclass(frozen=True, slots=True)

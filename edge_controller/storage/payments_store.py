@@ -176,6 +176,19 @@ class PaymentStore:
 
         return await self._db.read(job)
 
+    async def charging(self) -> list[StoredPayment]:
+        """Started payments whose session is still open (their cost is watched)."""
+
+        def job(conn: sqlite3.Connection) -> list[StoredPayment]:
+            sql = (
+                f"SELECT {_prefixed('p')} FROM payments p"
+                " JOIN sessions s ON s.local_id = p.session_local_id"
+                " WHERE p.state = 'started' AND s.stop_at_s IS NULL"
+            )
+            return [_payment(row) for row in conn.execute(sql)]
+
+        return await self._db.read(job)
+
     async def due_captures(self, terminal_id: str | None = None) -> list[DueCapture]:
         """Payments whose session is stopped and priced and that are not settled yet."""
 

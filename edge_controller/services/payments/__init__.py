@@ -6,5 +6,6 @@ from edge_controller.services.payments.flow import (
     StartSession,
     TerminalPlace,
 )
+from edge_controller.services.payments.limits import CostLimits, RunningCost
 
-__all__ = ["CostCap", "PaymentFlow", "StartSession", "TerminalPlace"]
+__all__ = ["CostCap", "CostLimits", "PaymentFlow", "RunningCost", "StartSession", "TerminalPlace"]

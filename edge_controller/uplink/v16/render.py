@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from edge_controller.domain.commands import StopReason
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.sessions.events import (
     Conductor,
@@ -55,6 +56,8 @@ MEASURANDS = {
 }
 LOCATIONS = {Location.OUTLET: "Outlet", Location.EV: "EV"}
 PHASES = {c: c.value for c in Conductor}  # L1, L2-N ...: the 1.6 spelling
+# Stop reasons 1.6 has no word for; the others are sent as their value.
+STOP_REASONS = {StopReason.COST_LIMIT: "Other"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,7 @@ def _stop(
     payload: dict[str, Any] = {
         "meterStop": event.stop_register_wh,
         "timestamp": connection.time(event.at_s),
-        "reason": event.reason.value,
+        "reason": STOP_REASONS.get(event.reason, event.reason.value),
     }
     if event.id_token is not None:
         payload["idTag"] = event.id_token.value

@@ -63,7 +63,10 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.POWER_LOSS: ("PowerLoss", "AbnormalCondition"),
     StopReason.HARD_RESET: ("ImmediateReset", "ResetCommand"),
     StopReason.SOFT_RESET: ("Reboot", "ResetCommand"),
+    StopReason.COST_LIMIT: ("LocalOutOfCredit", "CostLimitReached"),
 }
+# Trigger reasons 2.0.1 lacks (added in 2.1), and what a 2.0.1 connection is sent instead.
+TRIGGERS_201 = {"CostLimitReached": "StopAuthorized"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,7 @@ class Link201:
     connection: Connection
     offline: Callable[[float], bool]
     remote_start_ids: dict[str, int]
+    v21: bool = True  # False on a 2.0.1 connection: only its words
 
 
 def transaction_id(session_local_id: int, remote_id: int) -> str:
@@ -180,6 +184,8 @@ def _updated(event: MeterSampled, payload: dict[str, Any]) -> None:
 def _ended(event: SessionEnded, payload: dict[str, Any], link: Link201) -> None:
     payload["eventType"] = "Ended"
     stopped, trigger = STOPS[event.reason]
+    if not link.v21:
+        trigger = TRIGGERS_201.get(trigger, trigger)
     payload["triggerReason"] = trigger
     info = payload["transactionInfo"]
     info["chargingState"] = "Idle" if event.reason is StopReason.EV_DISCONNECTED else "EVConnected"

@@ -13,6 +13,7 @@ from typing import Any
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.domain.sessions.events import TokenType
 from edge_controller.uplink.clock import from_iso, to_iso
+from edge_controller.uplink.dialect import OCPP21
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.outbox.sender import OutboxSender
 from edge_controller.uplink.rpc import CallFailed
@@ -37,8 +38,9 @@ class Session201:
             link.online_periods = OnlinePeriods(None, link.now_s())
         self.periods = link.online_periods
         self.rendering_link = render.Link201(
-            Connection(link.topology, link.clock), self.periods.offline, station.remote_start_ids
-        )
+            Connection(link.topology, link.clock), self.periods.offline, station.remote_start_ids,
+            v21=station.rpc.dialect is OCPP21,
+        )  # fmt: skip
         self.sender = OutboxSender(
             link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link)
         )

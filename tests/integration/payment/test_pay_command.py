@@ -14,11 +14,12 @@ from typing import Any, cast
 import pytest
 
 from edge_controller.app.commands import CommandPort
-from edge_controller.app.payments import max_cost_of
+from edge_controller.app.payments import max_cost_of, running_cost_of
 from edge_controller.domain.commands import Origin, PayAtTerminal, StopSession
 from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.domain.pricing.recorded import Reading
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
-from edge_controller.services.payments import PaymentFlow, TerminalPlace
+from edge_controller.services.payments import CostLimits, PaymentFlow, TerminalPlace
 from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from edge_controller.storage.payments_store import PaymentState, PaymentStore
 from edge_controller.storage.tariff_store import SITE
@@ -167,3 +168,45 @@ async def test_connector_without_terminal_is_refused(
         result = await commands.decide(PayAtTerminal("c1:2", Origin.MQTT))
         assert not result.ok and "no card terminal" in (result.error or "")
         assert sim.ledger.reservations == {}
+
+
+async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """2.00 EUR reserved at 0.40 EUR/kWh: at 6 kWh the running cost (2.40) has reached the
+    reservation, the session is stopped as CostLimitReached and exactly 2.00 is captured."""
+    async with live_site(tmp_path, {SITE: TARIFF}) as (site, _outbox):
+        assert site.db is not None and site.pricing is not None
+        flow = PaymentFlow(
+            TerminalPlace("entrance", Money(Decimal("2.00"), EUR)),
+            ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)),
+            PaymentStore(site.db),
+            site.clock,
+        )
+        commands = CommandPort(cast(Any, Controller()), site.manager, {"c1:1": flow})
+        limits = CostLimits(PaymentStore(site.db), running_cost_of(site.pricing), commands.decide)
+        await site.plug("c1:1")
+        assert (await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))).ok
+        session = site.manager.open_session("c1:1")
+        assert session is not None
+        start_wh = site.meters["c1:1"].energy_wh
+        for kwh in (3, 6):  # readings as the session records them
+            site.clock.now_s += 900
+            site.meters["c1:1"].energy_wh = start_wh + kwh * 1000
+            reading = Reading(site.clock.now_s, round(start_wh) + kwh * 1000)
+            site.pricing.reading(session.local_id, "c1:1", reading)
+            await site.pricing.refresh()
+            stopped = await limits.check()
+            assert stopped == ([] if kwh == 3 else ["c1:1"])
+        assert site.manager.open_session("c1:1") is None
+        assert await limits.check() == []  # stopped once
+        await site.unplug("c1:1")
+        for _ in range(100):
+            if await flow.settle_due():
+                break
+            await asyncio.sleep(0.05)
+        assert sim.ledger.captures == [(1, 200)]
+        reason = await site.db.read(
+            lambda conn: conn.execute("SELECT stop_reason FROM sessions").fetchone()[0]
+        )
+        assert reason == "CostLimitReached"
