@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from edge_controller.config import tls_files
 from edge_controller.config.tariffs import TariffsSettings
 from edge_controller.domain.pricing.money import MINOR_UNITS
 
@@ -363,6 +364,7 @@ class OcppSettings(Section):
             raise ValueError("security profiles 2 and 3 need a wss:// url")
         if self.security_profile == 3 and not (self.client_cert_file and self.client_key_file):
             raise ValueError("security profile 3 needs client_cert_file and client_key_file")
+        self._check_tls_files()
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
         if isinstance(self.version, list) and not self.version:
@@ -370,6 +372,15 @@ class OcppSettings(Section):
         if isinstance(self.version, list) and len(set(self.version)) != len(self.version):
             raise ValueError("version: each OCPP version at most once")
         return self
+
+    def _check_tls_files(self) -> None:
+        """Files named are read now: a wrong one stops the start, not the first connect."""
+        if self.ca_file is not None:
+            tls_files.certificates(self.ca_file, "ca_file")
+        if self.client_cert_file and self.client_key_file:
+            tls_files.check_client_pair(self.client_cert_file, self.client_key_file)
+        elif self.client_cert_file or self.client_key_file:
+            raise ValueError("client_cert_file and client_key_file go together")
 
     @property
     def versions(self) -> tuple[str, ...]:

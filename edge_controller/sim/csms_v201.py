@@ -52,6 +52,15 @@ class Handlers201(Behaving):
     def on_meter_values(self, **_: Any) -> Any:
         return result201.MeterValues()
 
+    @on("SecurityEventNotification")
+    def on_security_event(self, **_: Any) -> Any:
+        return result201.SecurityEventNotification()
+
+    @on("SignCertificate")
+    def on_sign_certificate(self, **_: Any) -> Any:
+        # The bench signs nothing: it says so rather than leaving the station waiting.
+        return result201.SignCertificate(status="Rejected")
+
     @on("TransactionEvent")
     def on_transaction_event(
         self, event_type: str, seq_no: int, transaction_info: dict[str, Any], **rest: Any

@@ -48,9 +48,14 @@ class ClockSync:
         self.synced = False
         self._warned = False
 
-    def sync(self, csms_time_iso: str, local_now_s: float) -> None:
+    def sync(self, csms_time_iso: str, local_now_s: float) -> bool:
+        """Learn the skew; True when this sets the time the site reports (an implausible
+        local clock gets its first offset, or one moved by more than SKEW_WARN_S)."""
+        before_s = self.offset_s if self.synced else None
         self.offset_s = from_iso(csms_time_iso) - local_now_s
         self.synced = True
+        repairing = local_now_s < PLAUSIBLE_AFTER_S
+        moved = before_s is None or abs(self.offset_s - before_s) > SKEW_WARN_S
         large = abs(self.offset_s) > SKEW_WARN_S
         if large and not self._warned and local_now_s >= PLAUSIBLE_AFTER_S:
             log.warning("site clock differs from the CSMS's; timestamps stay on the site clock",
@@ -58,6 +63,7 @@ class ClockSync:
         elif not large and self._warned:
             log.info("site clock agrees with the CSMS's again", skew_s=round(self.offset_s, 3))
         self._warned = large
+        return repairing and moved
 
     def now_s(self, local_now_s: float) -> float:
         """The time to report for ``local_now_s``: the site's clock (repaired if implausible)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from edge_controller.config.settings import OcppSettings
+from edge_controller.domain.security import SecurityEventKind
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync
@@ -26,11 +27,13 @@ from edge_controller.uplink.wakeup import Wakeup
 if TYPE_CHECKING:
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
+    from edge_controller.uplink.security_events import SecurityEvents
     from edge_controller.uplink.smart import SmartCharging
     from edge_controller.uplink.v201.display import DisplayMessages201
     from edge_controller.uplink.v201.online import OnlinePeriods
 
 FOLLOWUP_QUEUE_SIZE = 16
+SETTING_SYSTEM_TIME = SecurityEventKind.SETTING_SYSTEM_TIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,7 @@ class IdentityLink:
     booted: bool = False  # an OCPP 2.x boot was accepted in this process (not sent again)
     boot_reason: str = "PowerUp"  # of the next 2.x boot (a Reset boots again)
     online_periods: OnlinePeriods | None = None  # when it was online (OCPP 2.x ``offline``)
+    security: SecurityEvents | None = None  # where its security events are raised
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(
         default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)
@@ -98,6 +102,13 @@ class IdentityLink:
 
     def __post_init__(self) -> None:
         self.log = get_logger("uplink", identity=self.identity)
+
+    async def synced(self, csms_time_iso: str) -> None:
+        """The CSMS told its time: the skew is learned; a time the site reports that this
+        sets is a security event (SettingSystemTime)."""
+        if self.clock.sync(csms_time_iso, self.now_s()) and self.security is not None:
+            offset = f"offset {self.clock.offset_s:.0f} s"
+            await self.security.raise_event(SETTING_SYSTEM_TIME, offset)
 
     def stage(self, followup: Followup) -> None:
         """Called from a handler; released only after the handler's answer was sent."""

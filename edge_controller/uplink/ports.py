@@ -96,6 +96,10 @@ class QueuedMessage(Protocol):
 class TransactionOutbox(Protocol):
     """The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""
 
+    async def append(self, identity: str, event: OutboxEvent) -> int:
+        """Commit ``event`` for ``identity``'s CSMS (the uplink's own: security events)."""
+        ...
+
     async def peek_many(
         self, identity: str, *, after_seq: int | None = None, limit: int = 1
     ) -> Sequence[QueuedMessage]: ...

@@ -28,6 +28,7 @@ from websockets.frames import CloseCode
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.commands import Origin, SetConnectorEnabled
+from edge_controller.domain.security import SecurityEventKind
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
@@ -40,6 +41,7 @@ from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import SitePorts, Station
 from edge_controller.uplink.rpc import CallFailed
+from edge_controller.uplink.security_events import SecurityEvents, refusal
 from edge_controller.uplink.session import LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
 from edge_controller.uplink.state_file import OcppStateFile
@@ -135,7 +137,15 @@ class OcppUplink:
             session_key_changed=self._session_key_changed,
             prices=ports.prices,
             online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
+            security=self._security_events(identity, now_s),
         )
+
+    def _security_events(self, identity: str, now_s: Callable[[], float]) -> SecurityEvents | None:
+        """Security events go to 2.x CSMSs (1.6 has them only in an extension not spoken
+        here): none are queued where only 1.6 is offered, they would never leave."""
+        if self.settings.versions == (OCPP16.version,):
+            return None
+        return SecurityEvents(self._ports.outbox, identity, self._wakeup[identity].set, now_s)
 
     def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:
         def online_call() -> Callable[[Any], Any] | None:
@@ -179,6 +189,8 @@ class OcppUplink:
         first = next(iter(self.links.values())).config
         if not self._commands.submit(config_keys.session_rules(first.items())):
             log.error("stored session rules not applied, command queue full")
+        for link in self.links.values():
+            await _raise(link, SecurityEventKind.STARTUP_OF_THE_DEVICE)
         async with asyncio.TaskGroup() as tasks:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
@@ -203,6 +215,7 @@ class OcppUplink:
             outcome = await self._finish_on_cancel(identity)
             if outcome == "reboot":
                 attempt = 0
+                await _raise(self.links[identity], SecurityEventKind.RESET_OR_REBOOT)
                 continue
             attempt = 0 if outcome == "was_online" else attempt + 1
             min_s, max_s = self.settings.reconnect_min_s, self.settings.reconnect_max_s
@@ -231,6 +244,8 @@ class OcppUplink:
             async with open_connection(_with_ping(self.settings, link), identity, key) as ws:
                 outcome = "was_online"
                 log.info("connected to CSMS", identity=identity)
+                if link.security is not None:
+                    link.security.once.connected()
                 session = self._session(link, ws)
                 self.sessions[identity] = session
                 try:
@@ -243,9 +258,11 @@ class OcppUplink:
             log.info("reset requested by CSMS, booting again", identity=identity)
             outcome = "reboot"
         except* InvalidHandshake as group:
-            log.error("CSMS refused the connection", identity=identity, error=_first(group))
+            if not await _refused(link, group):
+                log.error("CSMS refused the connection", identity=identity, error=_first(group))
         except* CONNECTION_ERRORS as group:
-            log.warning("CSMS connection lost", identity=identity, error=_first(group))
+            if not await _refused(link, group):
+                log.warning("CSMS connection lost", identity=identity, error=_first(group))
         finally:
             link.accepted = False
             self.sessions.pop(identity, None)
@@ -339,6 +356,21 @@ def _auth_entry(id_tag: str, info: dict[str, object]) -> AuthResult:
         expiry_at_s=from_iso(expiry) if isinstance(expiry, str) else None,
         parent_id_tag=parent if isinstance(parent, str) else None,
     )
+
+
+async def _raise(link: IdentityLink, kind: SecurityEventKind) -> None:
+    if link.security is not None:
+        await link.security.raise_event(kind)
+
+
+async def _refused(link: IdentityLink, group: BaseExceptionGroup[BaseException]) -> bool:
+    """A connection refused for a security reason: logged as such and raised once per outage
+    (True); anything else is for the caller to log (False)."""
+    found = refusal(group.exceptions[0])
+    if found is None or link.security is None:
+        return False
+    await link.security.refused(found)
+    return True
 
 
 def _going_away(exc: BaseException) -> bool:

@@ -81,7 +81,7 @@ class LinkSession:
         )
         while True:
             result = await self.call(request)
-            self.link.clock.sync(result.current_time, self.link.now_s())
+            await self.link.synced(result.current_time)
             if result.status == "Accepted":
                 if result.interval > 0:
                     self.link.config.set("HeartbeatInterval", str(int(result.interval)))
@@ -101,7 +101,7 @@ class LinkSession:
     async def heartbeat(self) -> None:
         result = await self.call_quietly(call.Heartbeat())
         if result is not None:
-            self.link.clock.sync(result.current_time, self.link.now_s())
+            await self.link.synced(result.current_time)
 
     def current_statuses(self) -> list[status_mod.ConnectorStatus]:
         config = self.link.config

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.security import SecurityEventRaised
 
 
 class ReadingContext(enum.StrEnum):
@@ -133,4 +134,4 @@ class SessionEnded:
     id_token: IdToken | None = None  # the token that stopped it, if one did
 
 
-OutboxEvent = SessionStarted | MeterSampled | SessionEnded | ProblemReported
+OutboxEvent = SessionStarted | MeterSampled | SessionEnded | ProblemReported | SecurityEventRaised

@@ -16,6 +16,7 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.problems import ProblemKind, ProblemReported
+from edge_controller.domain.security import SecurityEventKind, SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     Conductor,
     IdToken,
@@ -35,6 +36,7 @@ SESSION_STARTED = "session_started"
 METER_SAMPLED = "meter_sampled"
 SESSION_ENDED = "session_ended"
 PROBLEM_REPORTED = "problem_reported"
+SECURITY_EVENT = "security_event"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
 
@@ -51,6 +53,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = METER_SAMPLED, _sampled(event)
     elif isinstance(event, ProblemReported):
         kind, body = PROBLEM_REPORTED, _reported(event)
+    elif isinstance(event, SecurityEventRaised):
+        kind, body = SECURITY_EVENT, _security(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -70,6 +74,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_ended(data)
         if kind == PROBLEM_REPORTED:
             return _read_reported(data)
+        if kind == SECURITY_EVENT:
+            return _read_security(data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -203,6 +209,14 @@ def _read_reported(d: dict[str, Any]) -> ProblemReported:
         source=str(d["source"]),
         at_s=float(d["at_s"]),
     )
+
+
+def _security(e: SecurityEventRaised) -> dict[str, Any]:
+    return {"kind": e.kind.value, "at_s": e.at_s, "tech_info": e.tech_info}
+
+
+def _read_security(d: dict[str, Any]) -> SecurityEventRaised:
+    return SecurityEventRaised(SecurityEventKind(d["kind"]), float(d["at_s"]), str(d["tech_info"]))
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     OutboxEvent,
     SessionEnded,
@@ -80,7 +81,7 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
 
 
 def kind_of(event: OutboxEvent) -> MessageKind:
-    if isinstance(event, ProblemReported):
+    if isinstance(event, ProblemReported | SecurityEventRaised):
         return "other"  # never thinned
     if isinstance(event, SessionStarted):
         return "start"

@@ -16,6 +16,7 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     Conductor,
     Location,
@@ -97,6 +98,10 @@ def request(
     """(action, payload) of ``event``; raises ``NotSendable``."""
     if isinstance(event, ProblemReported):
         return DATA_TRANSFER, problem_report(event, connection)
+    if isinstance(event, SecurityEventRaised):
+        # 1.6 has them only in its security extension, which this station does not speak:
+        # parked (kept), never sent as something the CSMS might not know.
+        raise NotSendable("security events are sent on OCPP 2.x connections only")
     if isinstance(event, SessionStarted):
         return START, _start(event, connection)
     if event.session_local_id is not None and remote_transaction_id is None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     MeterSampled,
     Quantity,
@@ -40,6 +41,7 @@ from edge_controller.uplink.v16.render import (
 )
 
 TRANSACTION_EVENT = "TransactionEvent"
+SECURITY_EVENT = "SecurityEventNotification"
 
 TOKEN_TYPES = {
     TokenType.CARD: "ISO14443",
@@ -103,6 +105,8 @@ class Ocpp201Rendering:
         event = message.event
         if isinstance(event, ProblemReported):  # 2.x DataTransfer takes the 1.6 form as it is
             return DATA_TRANSFER, problem_report(event, self._link.connection)
+        if isinstance(event, SecurityEventRaised):
+            return SECURITY_EVENT, security_event(event, self._link.connection)
         return TRANSACTION_EVENT, request(message, event, self._link)
 
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
@@ -114,6 +118,13 @@ class Ocpp201Rendering:
         event = message.event
         assert isinstance(event, SessionStarted)
         return StartConfirmed(round(event.at_s * 1000), status)
+
+
+def security_event(event: SecurityEventRaised, connection: Connection) -> dict[str, Any]:
+    payload = {"type": event.kind.value, "timestamp": connection.time(event.at_s)}
+    if event.tech_info:
+        payload["techInfo"] = event.tech_info
+    return payload
 
 
 def request(

@@ -100,7 +100,7 @@ class Session201:
             result = await self.call(
                 "BootNotification", {"chargingStation": station, "reason": reason}
             )
-            self.link.clock.sync(result["currentTime"], self.link.now_s())
+            await self.link.synced(result["currentTime"])
             interval = int(result["interval"])
             if result["status"] == "Accepted":
                 if interval > 0:
@@ -124,7 +124,7 @@ class Session201:
     async def heartbeat(self) -> None:
         result = await self.call_quietly("Heartbeat", {})
         if result is not None:
-            self.link.clock.sync(result["currentTime"], self.link.now_s())
+            await self.link.synced(result["currentTime"])
 
     def current_statuses(self) -> list[EvseStatus]:
         views = {v.connector_id: v for v in self.link.status.connectors()}

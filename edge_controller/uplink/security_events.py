@@ -1,0 +1,103 @@
+"""Raising security events, and what a failed connection says about the CSMS's security.
+
+An event is committed to the outbox first and the identity's sender woken; the sender renders
+it (2.x SecurityEventNotification) when a connection is up. Events about a failing connection
+(an untrusted CSMS certificate, a refused password) are raised once per outage.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from websockets.exceptions import InvalidStatus
+
+from edge_controller.domain.security import RaisedOnce, SecurityEventKind, SecurityEventRaised
+from edge_controller.log import get_logger
+from edge_controller.uplink.ports import TransactionOutbox
+
+Kind = SecurityEventKind
+# OpenSSL's reasons, as ``ssl.SSLError.reason`` names them.
+_TLS_VERSION = {"UNSUPPORTED_PROTOCOL", "WRONG_VERSION_NUMBER", "TLSV1_ALERT_PROTOCOL_VERSION",
+                "NO_PROTOCOLS_AVAILABLE", "TLSV1_ALERT_INSUFFICIENT_SECURITY"}  # fmt: skip
+_TLS_CIPHER = {"NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE", "SSLV3_ALERT_HANDSHAKE_FAILURE"}
+_CLIENT_CERT = {"TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE",
+                "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
+                "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_ACCESS_DENIED"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a connection failed for a security reason: the log line and the event."""
+
+    message: str
+    kind: SecurityEventKind
+    tech_info: str
+
+
+def refusal(error: BaseException) -> Refusal | None:
+    """The security reason ``error`` (from opening the websocket) stands for, or None. A TLS
+    alert that arrives while the HTTP answer is read comes wrapped: its causes are looked at."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        found = _refusal(seen)
+        if found is not None:
+            return found
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _refusal(error: BaseException) -> Refusal | None:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        why = str(error.verify_message or error.reason)
+        return Refusal(f"CSMS certificate not trusted: {why}", Kind.INVALID_CSMS_CERTIFICATE, why)
+    if isinstance(error, ssl.SSLError):
+        reason = str(error.reason or "")
+        if reason in _TLS_VERSION:
+            return Refusal(f"CSMS offers no TLS version >= 1.2 ({reason})",
+                           Kind.INVALID_TLS_VERSION, reason)  # fmt: skip
+        if reason in _TLS_CIPHER:
+            return Refusal(f"no TLS cipher suite in common with the CSMS ({reason})",
+                           Kind.INVALID_TLS_CIPHER_SUITE, reason)  # fmt: skip
+        if reason in _CLIENT_CERT:
+            return Refusal(f"CSMS did not accept our client certificate ({reason})",
+                           Kind.FAILED_TO_AUTHENTICATE_AT_CSMS, reason)  # fmt: skip
+        return None
+    if isinstance(error, InvalidStatus) and error.response.status_code in (401, 403):
+        status = error.response.status_code
+        return Refusal(f"CSMS refused our credentials (HTTP {status})",
+                       Kind.FAILED_TO_AUTHENTICATE_AT_CSMS, f"HTTP {status}")  # fmt: skip
+    return None
+
+
+class SecurityEvents:
+    """One identity's security events: ``raise_event`` commits one and wakes the sender."""
+
+    def __init__(
+        self,
+        outbox: TransactionOutbox,
+        identity: str,
+        wake: Callable[[], None],
+        now_s: Callable[[], float],
+    ) -> None:
+        self._outbox = outbox
+        self._identity = identity
+        self._wake = wake
+        self._now_s = now_s
+        self.once = RaisedOnce()
+        self._log = get_logger("uplink.security", identity=identity)
+
+    async def raise_event(self, kind: SecurityEventKind, tech_info: str = "") -> None:
+        event = SecurityEventRaised(kind, self._now_s(), tech_info)
+        await self._outbox.append(self._identity, event)
+        self._log.info("security event", kind=kind.value, tech_info=event.tech_info)
+        self._wake()
+
+    async def refused(self, found: Refusal) -> None:
+        """A connection refused for ``found``: logged each time, raised once per outage."""
+        self._log.error(found.message)
+        if self.once.first(found.kind):
+            await self.raise_event(found.kind, found.tech_info)
