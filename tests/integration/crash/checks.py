@@ -103,7 +103,9 @@ def _check_outbox(
     conn: sqlite3.Connection, sessions: list[sqlite3.Row], outbox: list[sqlite3.Row]
 ) -> None:
     # A power-loss stop is dated back to the last known moment; everything else is queued in
-    # the order it happened.
+    # the order it happened. Security events (each life's StartupOfTheDevice on 2.x) are the
+    # uplink's, timed by its clock, not the sessions' simulated one.
+    outbox = [m for m in outbox if m["event"] != "security_event"]
     lost = {s["local_id"] for s in sessions if s["stop_reason"] == "PowerLoss"}
     dated_back = [m["event"] == "session_ended" and m["session_local_id"] in lost
                   for m in outbox]  # fmt: skip

@@ -62,7 +62,8 @@ async def test_offline_backlog_replays_in_order_with_gapless_seq_no(
             await wait_for(lambda: len(_events(peer)) == 7)
             await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
             # The CSMS notes a CALL before it answers: wait until the sender took every answer.
-            await wait_for(lambda: up.sessions["site1"].sender.sent == 8)
+            # 8 and the StartupOfTheDevice security event the uplink queued at its start
+            await wait_for(lambda: up.sessions["site1"].sender.sent == 9)
         assert await outbox.backlog() == 0
     assert peer.invalid() == []
     assert [e["protocol"] for e in peer.events if e["event"] == "connect"] == [subprotocol]
