@@ -18,7 +18,7 @@ from edge_controller.services.payments import (
 from edge_controller.services.payments.limits import Stop
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
-from edge_controller.storage.payments_store import PaymentStore
+from edge_controller.storage.payments_store import PaymentStore, SettlementOutbox
 
 
 def zvt_terminal(terminal: PaymentTerminalSettings) -> ZvtTerminal:
@@ -45,10 +45,14 @@ def max_cost_of(pricing: SessionPricing) -> CostCap:
 
 
 def payment_flows(
-    settings: Settings, db: Database, pricing: SessionPricing | None = None
+    settings: Settings,
+    db: Database,
+    pricing: SessionPricing | None = None,
+    outbox: SettlementOutbox | None = None,
 ) -> dict[str, PaymentFlow]:
-    """A flow per configured terminal, by terminal id (empty without a ``payments`` section)."""
-    store = PaymentStore(db)
+    """A flow per configured terminal, by terminal id (empty without a ``payments`` section);
+    ``outbox``: where settlements go to the CSMS (None: no uplink)."""
+    store = PaymentStore(db, outbox)
     cap = max_cost_of(pricing) if pricing is not None else None
     flows = {}
     for terminal_id, terminal in settings.payments.terminals.items():

@@ -47,6 +47,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
 from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.payments_store import SettlementOutbox
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.storage.tariff_store import SITE, TariffStore
@@ -310,7 +311,12 @@ async def build_site(
         storage_alarm=lambda: guard.alarm,
     )  # fmt: skip
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
-    flows = payment_flows(settings, db, pricing)
+    settle_to = None
+    if uplink is not None:
+        settle_to = SettlementOutbox(
+            settings.site.id, uplink.topology.route, uplink.outbox_wakeup.set
+        )
+    flows = payment_flows(settings, db, pricing, settle_to)
     commands = CommandPort(controller, sessions, connector_flows(settings, flows))
     retention_s = settings.storage.outbox_retention_days * 86400
     services += [

@@ -10,6 +10,26 @@ from edge_controller.domain.pricing.money import Money, round_half_up
 from edge_controller.domain.pricing.tariff import Tariff
 
 
+class SettlementStatus(StrEnum):
+    SETTLED = "Settled"  # captured at the terminal
+    FAILED = "Failed"  # the terminal refused the capture: the operator settles it by hand
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRecorded:
+    """The one settlement of a paid session, as the outbox keeps it for the CSMS (rendered at
+    send time: OCPP 2.1 NotifySettlement, 1.6 and 2.0.1 a costmsg FinalCost)."""
+
+    session_local_id: int
+    connector_id: str
+    psp_reference: str  # the session's token: the payment as the CSMS saw it start
+    status: SettlementStatus
+    amount: Money  # booked, or (failed) the priced cost that was to be booked
+    at_s: float
+    receipt_id: str
+    status_info: str = ""
+
+
 class TerminalState(StrEnum):
     READY = "ready"
     BUSY = "busy"

@@ -8,12 +8,31 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge_controller.domain.payments import Capture, PaymentAuthorisation, session_token
+from edge_controller.domain.payments import (
+    Capture,
+    PaymentAuthorisation,
+    SettlementRecorded,
+    SettlementStatus,
+    session_token,
+)
 from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.domain.pricing.receipt import receipt_id
 from edge_controller.storage.database import Database
+from edge_controller.storage.outbox.rows import append_in
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementOutbox:
+    """Where a paid session's settlement goes: the uplink identity of its connector (None:
+    no CSMS), told in the same transaction as the capture; ``notify`` wakes the sender."""
+
+    site_id: str
+    route: Callable[[str], str | None]
+    notify: Callable[[], None] = lambda: None
 
 
 class PaymentState(StrEnum):
@@ -86,8 +105,9 @@ def _payment(row: sqlite3.Row | tuple[object, ...]) -> StoredPayment:
 
 
 class PaymentStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: SettlementOutbox | None = None) -> None:
         self._db = db
+        self._outbox = outbox
 
     async def authorised(
         self, auth: PaymentAuthorisation, terminal_id: str, connector_id: str, at_s: float
@@ -142,11 +162,17 @@ class PaymentStore:
             " SELECT 1, key, value FROM json_each(?) ORDER BY part, key))"
         )
         move = _Move((PaymentState.CAPTURING,), PaymentState.SETTLED, extra)
-        return await self._move(key, move, at_s, params)
+        told = _Told(SettlementStatus.SETTLED, capture.amount)
+        return await self._move(key, move, at_s, params, told)
 
-    async def failed(self, key: PaymentKey, reason: str, at_s: float) -> None:
+    async def failed(
+        self, key: PaymentKey, reason: str, at_s: float, amount: Money | None = None
+    ) -> None:
+        """The terminal refused; a failed capture of ``amount`` is settled as Failed."""
         sources = (PaymentState.CAPTURING, PaymentState.AUTHORISED)
-        await self._move(key, _Move(sources, PaymentState.FAILED, "reason = ?"), at_s, (reason,))
+        move = _Move(sources, PaymentState.FAILED, "reason = ?")
+        told = None if amount is None else _Told(SettlementStatus.FAILED, amount, reason)
+        await self._move(key, move, at_s, (reason,), told)
 
     async def get(self, key: PaymentKey) -> StoredPayment | None:
         return await self._one(f"WHERE {_KEY}", (key.terminal_id, key.reference))
@@ -217,10 +243,15 @@ class PaymentStore:
         return await self._db.read(job)
 
     async def _move(
-        self, key: PaymentKey, move: _Move, at_s: float, params: tuple[object, ...] = ()
+        self,
+        key: PaymentKey,
+        move: _Move,
+        at_s: float,
+        params: tuple[object, ...] = (),
+        told: _Told | None = None,
     ) -> bool:
         """Apply ``move`` to one payment; False if it was in another state (the move happened
-        before, or never can)."""
+        before, or never can). ``told``: the settlement it ends with, in the same transaction."""
         sets = ", ".join(s for s in ("state = ?", "changed_at_s = ?", move.extra) if s)
         marks = ", ".join("?" for _ in move.sources)
         where = (key.terminal_id, key.reference, *(s.value for s in move.sources))
@@ -230,9 +261,36 @@ class PaymentStore:
                 f"UPDATE payments SET {sets} WHERE {_KEY} AND state IN ({marks})",
                 (move.target.value, at_s, *params, *where),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            if told is not None:
+                self._tell(conn, key, told, at_s)
+            return True
 
-        return await self._db.write(job)
+        moved = await self._db.write(job)
+        if moved and told is not None and self._outbox is not None:
+            self._outbox.notify()
+        return moved
+
+    def _tell(self, conn: sqlite3.Connection, key: PaymentKey, told: _Told, at_s: float) -> None:
+        """Queue the settlement of a paid session for the CSMS (inside the caller's
+        transaction); nothing without an uplink or a session."""
+        if self._outbox is None:
+            return
+        row = conn.execute(
+            f"SELECT connector_id, token, session_local_id FROM payments WHERE {_KEY}",
+            (key.terminal_id, key.reference),
+        ).fetchone()
+        connector_id, token, local_id = str(row[0]), str(row[1]), row[2]
+        identity = self._outbox.route(connector_id)
+        if identity is None or local_id is None:
+            return
+        receipt = receipt_id(self._outbox.site_id, int(local_id))
+        event = SettlementRecorded(
+            int(local_id), connector_id, token, told.status, told.amount, at_s, receipt,
+            told.info,
+        )  # fmt: skip
+        append_in(conn, identity, event, now_s=at_s)
 
 
 def _prefixed(table: str) -> str:
@@ -253,3 +311,10 @@ class _Move:
     sources: tuple[PaymentState, ...]
     target: PaymentState
     extra: str = ""  # further assignments, their values passed with the move
+
+
+@dataclass(frozen=True, slots=True)
+class _Told:
+    status: SettlementStatus
+    amount: Money
+    info: str = ""

@@ -98,7 +98,8 @@ server.on('client', (client) => {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
             'TransactionEvent', 'MeterValues', 'DataTransfer', 'NotifyEvent', 'NotifyReport',
             'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
-            'ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages']) {
+            'ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages',
+            'NotifySettlement']) {
             client.handle(action, record2(action));
         }
     }

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 
@@ -134,4 +135,11 @@ class SessionEnded:
     id_token: IdToken | None = None  # the token that stopped it, if one did
 
 
-OutboxEvent = SessionStarted | MeterSampled | SessionEnded | ProblemReported | SecurityEventRaised
+OutboxEvent = (
+    SessionStarted
+    | MeterSampled
+    | SessionEnded
+    | ProblemReported
+    | SecurityEventRaised
+    | SettlementRecorded
+)

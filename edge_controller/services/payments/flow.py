@@ -128,7 +128,7 @@ class PaymentFlow:
             # A refusal after an earlier attempt may mean that attempt was booked: the operator
             # decides with the terminal's journal, never a second booking.
             reason = f"{'retried ' if retry else ''}capture refused: {exc}"
-            await self._store.failed(key, reason, self._clock())
+            await self._store.failed(key, reason, self._clock(), amount)
             self._log.error("capture failed", reference=auth.reference, reason=reason)
             return 0
         await self._store.settled(key, captured, self._clock())

@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.payments import SettlementRecorded, SettlementStatus
+from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.problems import ProblemKind, ProblemReported
 from edge_controller.domain.security import SecurityEventKind, SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -37,6 +39,7 @@ METER_SAMPLED = "meter_sampled"
 SESSION_ENDED = "session_ended"
 PROBLEM_REPORTED = "problem_reported"
 SECURITY_EVENT = "security_event"
+SETTLEMENT_RECORDED = "settlement_recorded"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
 
@@ -55,6 +58,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = PROBLEM_REPORTED, _reported(event)
     elif isinstance(event, SecurityEventRaised):
         kind, body = SECURITY_EVENT, _security(event)
+    elif isinstance(event, SettlementRecorded):
+        kind, body = SETTLEMENT_RECORDED, _settled(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -76,6 +81,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_reported(data)
         if kind == SECURITY_EVENT:
             return _read_security(data)
+        if kind == SETTLEMENT_RECORDED:
+            return _read_settled(data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -217,6 +224,33 @@ def _security(e: SecurityEventRaised) -> dict[str, Any]:
 
 def _read_security(d: dict[str, Any]) -> SecurityEventRaised:
     return SecurityEventRaised(SecurityEventKind(d["kind"]), float(d["at_s"]), str(d["tech_info"]))
+
+
+def _settled(e: SettlementRecorded) -> dict[str, Any]:
+    return {
+        "session_local_id": e.session_local_id,
+        "connector_id": e.connector_id,
+        "psp_reference": e.psp_reference,
+        "status": e.status.value,
+        "currency": e.amount.currency.code,
+        "amount_minor": e.amount.minor,
+        "at_s": e.at_s,
+        "receipt_id": e.receipt_id,
+        "status_info": e.status_info,
+    }
+
+
+def _read_settled(d: dict[str, Any]) -> SettlementRecorded:
+    return SettlementRecorded(
+        session_local_id=int(d["session_local_id"]),
+        connector_id=str(d["connector_id"]),
+        psp_reference=str(d["psp_reference"]),
+        status=SettlementStatus(d["status"]),
+        amount=Money.of_minor(int(d["amount_minor"]), Currency.of(str(d["currency"]))),
+        at_s=float(d["at_s"]),
+        receipt_id=str(d["receipt_id"]),
+        status_info=str(d["status_info"]),
+    )
 
 
 def _int_or_none(value: Any) -> int | None:

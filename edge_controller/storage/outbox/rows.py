@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -81,7 +82,7 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
 
 
 def kind_of(event: OutboxEvent) -> MessageKind:
-    if isinstance(event, ProblemReported | SecurityEventRaised):
+    if isinstance(event, ProblemReported | SecurityEventRaised | SettlementRecorded):
         return "other"  # never thinned
     if isinstance(event, SessionStarted):
         return "start"

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -32,6 +33,7 @@ from edge_controller.uplink.clock import ClockSync, to_iso
 from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.v16 import costmsg
 
 START, SAMPLE, STOP = "StartTransaction", "MeterValues", "StopTransaction"
 DATA_TRANSFER = "DataTransfer"
@@ -102,6 +104,10 @@ def request(
         # 1.6 has them only in its security extension, which this station does not speak:
         # parked (kept), never sent as something the CSMS might not know.
         raise NotSendable("security events are sent on OCPP 2.x connections only")
+    if isinstance(event, SettlementRecorded):
+        if remote_transaction_id is None:
+            raise NotSendable("the session's StartTransaction was never confirmed by the CSMS")
+        return DATA_TRANSFER, final_cost(event, remote_transaction_id)
     if isinstance(event, SessionStarted):
         return START, _start(event, connection)
     if event.session_local_id is not None and remote_transaction_id is None:
@@ -112,6 +118,27 @@ def request(
             payload["transactionId"] = remote_transaction_id
         return SAMPLE, payload
     return STOP, _stop(event, remote_transaction_id, connection)
+
+
+def final_cost(event: SettlementRecorded, transaction_id: int | str) -> dict[str, Any]:
+    """A paid session's settlement as the costmsg FinalCost: the amount booked on the card."""
+    data = {
+        "transactionId": transaction_id,
+        "cost": float(event.amount.amount),
+        "priceText": settlement_text(event),
+    }
+    return {
+        "vendorId": costmsg.VENDOR_ID,
+        "messageId": "FinalCost",
+        "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    }
+
+
+def settlement_text(event: SettlementRecorded) -> str:
+    """The settlement in words: amount, status, payment and receipt."""
+    text = f"{event.amount} {event.status.value.lower()}, card payment {event.psp_reference}"
+    text += f", receipt {event.receipt_id}"
+    return text + (f" ({event.status_info})" if event.status_info else "")
 
 
 def problem_report(event: ProblemReported, connection: Connection) -> dict[str, Any]:

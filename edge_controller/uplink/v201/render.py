@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -37,11 +38,13 @@ from edge_controller.uplink.v16.render import (
     LOCATIONS,
     MEASURANDS,
     Connection,
+    final_cost,
     problem_report,
 )
 
 TRANSACTION_EVENT = "TransactionEvent"
 SECURITY_EVENT = "SecurityEventNotification"
+NOTIFY_SETTLEMENT = "NotifySettlement"
 
 TOKEN_TYPES = {
     TokenType.CARD: "ISO14443",
@@ -107,6 +110,8 @@ class Ocpp201Rendering:
             return DATA_TRANSFER, problem_report(event, self._link.connection)
         if isinstance(event, SecurityEventRaised):
             return SECURITY_EVENT, security_event(event, self._link.connection)
+        if isinstance(event, SettlementRecorded):
+            return settlement(message, event, self._link)
         return TRANSACTION_EVENT, request(message, event, self._link)
 
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
@@ -125,6 +130,28 @@ def security_event(event: SecurityEventRaised, connection: Connection) -> dict[s
     if event.tech_info:
         payload["techInfo"] = event.tech_info
     return payload
+
+
+def settlement(
+    message: QueuedMessage, event: SettlementRecorded, link: Link201
+) -> tuple[str, dict[str, Any]]:
+    """2.1: NotifySettlement; 2.0.1 has none, so the costmsg FinalCost in a DataTransfer."""
+    if message.remote_transaction_id is None:
+        raise NotSendable("the session's Started event was never taken by the CSMS")
+    tx_id = transaction_id(event.session_local_id, message.remote_transaction_id)
+    if not link.v21:
+        return DATA_TRANSFER, final_cost(event, tx_id)
+    payload: dict[str, Any] = {
+        "transactionId": tx_id,
+        "pspRef": event.psp_reference,
+        "status": event.status.value,
+        "settlementAmount": event.amount.amount,
+        "settlementTime": link.connection.time(event.at_s),
+        "receiptId": event.receipt_id,
+    }
+    if event.status_info:
+        payload["statusInfo"] = event.status_info[:500]
+    return NOTIFY_SETTLEMENT, payload
 
 
 def request(

@@ -12,14 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from edge_controller.domain.payments import session_token
+from edge_controller.domain.payments import SettlementRecorded, SettlementStatus, session_token
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.ports import PaymentDeclined
 from edge_controller.services.payments import PaymentFlow, TerminalPlace
 from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from edge_controller.storage.database import Database
-from edge_controller.storage.payments_store import PaymentKey, PaymentState, PaymentStore
+from edge_controller.storage.outbox.codec import decode
+from edge_controller.storage.payments_store import (
+    PaymentKey,
+    PaymentState,
+    PaymentStore,
+    SettlementOutbox,
+)
 from tests.integration.mqtt.conftest import wait_until
 
 EUR = Currency.of("EUR")
@@ -346,3 +352,53 @@ async def test_receipt_lines_of_pre_authorisation_and_capture_are_kept(
         "PRE-AUTHORISATION 30.00 EUR",
         "BOOK TOTAL 12.34 EUR",
     )
+
+
+async def test_one_settlement_per_paid_session_goes_to_the_outbox(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """The capture and its settlement are committed together: one settlement_recorded event
+    with the captured amount, the session's token and receipt, none on a second settle."""
+    woken = []
+    outbox = SettlementOutbox("site1", lambda _c: "site1", lambda: woken.append(1))
+    sessions = Sessions(db)
+    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)
+    payments = PaymentFlow(
+        TerminalPlace("entrance", eur("30.00")), ZvtTerminal(settings),
+        PaymentStore(db, outbox), Clock(),
+    )  # fmt: skip
+    await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 1234)
+    assert await payments.settle_due() == 1
+    assert await payments.settle_due() == 0
+    rows = await db.read(lambda c: c.execute("SELECT event, body FROM outbox").fetchall())
+    assert [r[0] for r in rows] == ["settlement_recorded"]
+    event = decode(rows[0][0], rows[0][1])
+    assert isinstance(event, SettlementRecorded)
+    assert event.amount == eur("12.34") and event.status is SettlementStatus.SETTLED
+    assert event.psp_reference == sessions.tokens[0] and event.session_local_id == 1
+    assert event.receipt_id == "site1-00000001"
+    assert woken == [1]
+
+
+async def test_refused_capture_is_settled_as_failed_once(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    outbox = SettlementOutbox("site1", lambda _c: "site1")
+    sessions = Sessions(db)
+    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)
+    payments = PaymentFlow(
+        TerminalPlace("entrance", eur("30.00")), ZvtTerminal(settings),
+        PaymentStore(db, outbox), Clock(),
+    )  # fmt: skip
+    await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 4000)  # above the reservation: 30.00 is attempted
+    sim.behaviour = Behaviour.CAPTURE_FAILS
+    assert await payments.settle_due() == 0
+    assert await payments.settle_due() == 0
+    rows = await db.read(lambda c: c.execute("SELECT event, body FROM outbox").fetchall())
+    assert len(rows) == 1
+    event = decode(rows[0][0], rows[0][1])
+    assert isinstance(event, SettlementRecorded)
+    assert event.status is SettlementStatus.FAILED and event.amount == eur("30.00")
+    assert "capture refused" in event.status_info
