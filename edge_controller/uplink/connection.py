@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import ssl
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink import frames
+from edge_controller.uplink.certificates import ClientPair
 from edge_controller.uplink.dialect import DIALECTS
 
 HANDSHAKE_TIMEOUT_S = 15.0
@@ -31,14 +34,34 @@ def basic_auth_header(identity: str, password: str | bytes) -> str:
     return f"Basic {token}"
 
 
-def tls_context(settings: OcppSettings) -> ssl.SSLContext:
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """What the station's certificate store adds: CSMS roots the CSMS installed, and the
+    client pair to present (a CSMS-signed one replaces the configured pair)."""
+
+    roots: tuple[Path, ...] = ()
+    client: ClientPair | None = None
+
+
+def tls_context(settings: OcppSettings, files: TlsFiles | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    files = files or TlsFiles()
     if settings.ca_file is not None:
         context.load_verify_locations(cafile=str(settings.ca_file))
-    if settings.security_profile == 3 and settings.client_cert_file and settings.client_key_file:
-        context.load_cert_chain(str(settings.client_cert_file), str(settings.client_key_file))
+    for root in files.roots:
+        context.load_verify_locations(cafile=str(root))
+    if settings.security_profile == 3:
+        pair = files.client or configured_pair(settings)
+        if pair is not None:
+            context.load_cert_chain(str(pair.cert_file), str(pair.key_file))
     return context
+
+
+def configured_pair(settings: OcppSettings) -> ClientPair | None:
+    if settings.client_cert_file and settings.client_key_file:
+        return ClientPair(settings.client_cert_file, settings.client_key_file, new=False)
+    return None
 
 
 def subprotocols(settings: OcppSettings) -> list[str]:
@@ -47,7 +70,7 @@ def subprotocols(settings: OcppSettings) -> list[str]:
 
 
 def connect_kwargs(
-    settings: OcppSettings, identity: str, key: bytes | None = None
+    settings: OcppSettings, identity: str, key: bytes | None = None, tls: TlsFiles | None = None
 ) -> dict[str, Any]:
     """``key``: an AuthorizationKey the CSMS set; it replaces the configured password."""
     headers: dict[str, str] = {}
@@ -59,7 +82,7 @@ def connect_kwargs(
     return {
         "subprotocols": subprotocols(settings),
         "additional_headers": headers,
-        "ssl": tls_context(settings) if url.startswith("wss://") else None,
+        "ssl": tls_context(settings, tls) if url.startswith("wss://") else None,
         "ping_interval": settings.ping_interval_s,
         "ping_timeout": settings.dead_timeout_s,
         # Hard limit above the soft one: oversize frames get a CALLERROR, not a close.
@@ -70,10 +93,12 @@ def connect_kwargs(
     }
 
 
-def open_connection(settings: OcppSettings, identity: str, key: bytes | None = None) -> connect:
+def open_connection(
+    settings: OcppSettings, identity: str, key: bytes | None = None, tls: TlsFiles | None = None
+) -> connect:
     """``async with open_connection(...) as ws`` — one connection's lifetime."""
     url = identity_url(settings.url or "", identity)
-    return connect(url, **connect_kwargs(settings, identity, key))
+    return connect(url, **connect_kwargs(settings, identity, key, tls))
 
 
 __all__ = ["ClientConnection", "connect_kwargs", "identity_url", "open_connection"]

@@ -25,6 +25,7 @@ from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import Wakeup
 
 if TYPE_CHECKING:
+    from edge_controller.uplink.certificates import CertificateStore
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
     from edge_controller.uplink.security_events import SecurityEvents
@@ -85,6 +86,7 @@ class IdentityLink:
     boot_reason: str = "PowerUp"  # of the next 2.x boot (a Reset boots again)
     online_periods: OnlinePeriods | None = None  # when it was online (OCPP 2.x ``offline``)
     security: SecurityEvents | None = None  # where its security events are raised
+    certificates: CertificateStore | None = None  # its client certificate and installed roots
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(
         default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)

@@ -32,8 +32,9 @@ from edge_controller.domain.security import SecurityEventKind
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
+from edge_controller.uplink.certificates import CertificateStore
 from edge_controller.uplink.clock import ClockSync, from_iso
-from edge_controller.uplink.connection import open_connection
+from edge_controller.uplink.connection import TlsFiles, configured_pair, open_connection
 from edge_controller.uplink.device_model import bound_defaults, station_variables
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
@@ -138,6 +139,7 @@ class OcppUplink:
             prices=ports.prices,
             online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
             security=self._security_events(identity, now_s),
+            certificates=CertificateStore(state_dir / f"certs-{identity}", self.settings.ca_file),
         )
 
     def _security_events(self, identity: str, now_s: Callable[[], float]) -> SecurityEvents | None:
@@ -239,11 +241,16 @@ class OcppUplink:
         """One connection's lifetime; says how it ended: reboot, was_online or failed."""
         link = self.links[identity]
         outcome = "failed"
+        tls = TlsFiles()
         try:
             key = link.auth_key.load() if link.auth_key is not None else None
-            async with open_connection(_with_ping(self.settings, link), identity, key) as ws:
+            tls = self._tls_files(link)
+            settings = _with_ping(self.settings, link)
+            async with open_connection(settings, identity, key, tls) as ws:
                 outcome = "was_online"
                 log.info("connected to CSMS", identity=identity)
+                if tls.client is not None and tls.client.new and link.certificates is not None:
+                    link.certificates.new_pair_worked()
                 if link.security is not None:
                     link.security.once.connected()
                 session = self._session(link, ws)
@@ -266,7 +273,19 @@ class OcppUplink:
         finally:
             link.accepted = False
             self.sessions.pop(identity, None)
+        new_pair = tls.client is not None and tls.client.new
+        if outcome == "failed" and new_pair and link.certificates is not None:
+            link.certificates.new_pair_failed()  # the next attempt uses the old pair
         return outcome
+
+    def _tls_files(self, link: IdentityLink) -> TlsFiles:
+        store = link.certificates
+        if store is None:
+            return TlsFiles()
+        client = None
+        if self.settings.security_profile == 3:
+            client = store.client_pair(configured_pair(self.settings))
+        return TlsFiles(tuple(store.csms_root_files()), client)
 
     def _session(self, link: IdentityLink, ws: ClientConnection) -> Session:
         """The session of the version the CSMS chose among those offered."""

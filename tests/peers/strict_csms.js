@@ -85,6 +85,7 @@ server.on('client', (client) => {
             case 'TransactionEvent':
                 return params.eventType === 'Started' ? { idTokenInfo: { status: authStatus } } : {};
             case 'DataTransfer': return { status: 'UnknownVendorId' };
+            case 'SignCertificate': return { status: 'Accepted' };
             default: return {};
         }
     };
@@ -99,7 +100,7 @@ server.on('client', (client) => {
             'TransactionEvent', 'MeterValues', 'DataTransfer', 'NotifyEvent', 'NotifyReport',
             'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
             'ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages',
-            'NotifySettlement']) {
+            'NotifySettlement', 'SignCertificate']) {
             client.handle(action, record2(action));
         }
     }

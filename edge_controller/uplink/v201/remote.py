@@ -22,6 +22,7 @@ from edge_controller.uplink.link import Followup, IdentityLink, Reboot, Trigger
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.session import RebootRequested
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v201.security import send_sign_certificate
 
 if TYPE_CHECKING:
     from edge_controller.uplink.v201.session import Session201
@@ -37,6 +38,7 @@ TRIGGERABLE = frozenset(
         "StatusNotification",
         "FirmwareStatusNotification",
         "LogStatusNotification",
+        "SignChargingStationCertificate",
     }
 )
 
@@ -216,3 +218,5 @@ async def _triggered(session: Session201, trigger: Trigger) -> None:
         await session.call_quietly("FirmwareStatusNotification", {"status": "Idle"})
     elif trigger.message == "LogStatusNotification":
         await session.call_quietly("LogStatusNotification", {"status": "Idle"})
+    elif trigger.message == "SignChargingStationCertificate":
+        await send_sign_certificate(session)

@@ -31,6 +31,7 @@ from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.display import MAX_MESSAGES
 from edge_controller.uplink.v201.remote import RemoteHandlers201
 from edge_controller.uplink.v201.render import session_of
+from edge_controller.uplink.v201.security import SecurityHandlers201
 from edge_controller.uplink.v201.smart import SmartHandlers201
 from edge_controller.uplink.v201.variables import VariableHandlers
 
@@ -58,7 +59,7 @@ class Station201:
         self.smart = SmartHandlers201(link)
         self.remote = RemoteHandlers201(link)
         handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
-        handlers |= handlers_of(self.remote)
+        handlers |= handlers_of(self.remote) | handlers_of(SecurityHandlers201(link))
         if link.display is not None:
             handlers |= handlers_of(link.display)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
