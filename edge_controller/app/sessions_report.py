@@ -234,6 +234,7 @@ def receipt(query: Query, local_id: int) -> dict[str, Any]:
         if row is None or row.stop_at_s is None:
             state = "is still running" if row is not None else "does not exist"
             raise NoSuchSession(f"session {local_id} {state}")
+        paid = history.payment(conn, local_id)
         tariff = None
         if row.tariff_id is not None and row.tariff_version is not None:
             body = history.tariff_body(conn, row.tariff_id, row.tariff_version)
@@ -256,8 +257,22 @@ def receipt(query: Query, local_id: int) -> dict[str, Any]:
         stop_reason=row.stop_reason,
         tariff=tariff,
         breakdown=None if row.breakdown is None else json.loads(row.breakdown),
+        payment=None if paid is None else _payment(paid, query.show_tokens),
     )
     return receipt_json(facts, query.zone)
+
+
+def _payment(paid: history.PaymentRow, show_tokens: bool) -> dict[str, Any]:
+    return {
+        "method": "card_terminal",
+        "reference": paid.token if show_tokens else masked(paid.token),
+        "terminal_id": paid.terminal_id,
+        "card_name": paid.card_name,
+        "reserved": _money(paid.authorised_minor, paid.currency),
+        "captured": _money(paid.settled_minor, paid.currency) or None,
+        "state": paid.state,
+        "terminal_receipt": json.loads(paid.receipt_lines),
+    }
 
 
 def write_receipt(query: Query, local_id: int, as_html: bool, out: TextIO) -> None:

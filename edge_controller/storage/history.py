@@ -100,6 +100,35 @@ def session(conn: sqlite3.Connection, local_id: int) -> HistoryRow | None:
     return None if row is None else HistoryRow(*row)
 
 
+PAYMENTS_SCHEMA = 11  # payments keyed by terminal, with their receipt lines
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    """The card payment of a session, as the payments table keeps it."""
+
+    terminal_id: str
+    token: str
+    currency: str
+    authorised_minor: int
+    settled_minor: int | None
+    card_name: str
+    state: str
+    receipt_lines: str  # JSON list
+
+
+def payment(conn: sqlite3.Connection, local_id: int) -> PaymentRow | None:
+    """The payment that paid session ``local_id`` (None: not paid at a terminal)."""
+    if schema_version(conn) < PAYMENTS_SCHEMA:
+        return None
+    row = conn.execute(
+        "SELECT terminal_id, token, currency, authorised_minor, settled_minor, card_name, state,"
+        " receipt_lines FROM payments WHERE session_local_id = ?",
+        (local_id,),
+    ).fetchone()
+    return None if row is None else PaymentRow(*row)
+
+
 def tariff_body(conn: sqlite3.Connection, tariff_id: str, version: int) -> str | None:
     row = conn.execute(
         "SELECT body FROM tariffs WHERE tariff_id = ? AND version = ?", (tariff_id, version)

@@ -3,8 +3,9 @@
 The receipt is built from what the session stored (its registers, times, tariff and the cost
 breakdown priced at its stop), so it reads the same however often it is made; its id is the
 site's id and the session's. Amounts are decimal strings in the currency's minor unit; the
-lines, the taxes and the total add up to the cent (the breakdown is cut so). Payment method and
-reference are null until a payment records them.
+lines, the taxes and the total add up to the cent (the breakdown is cut so). A session paid at
+a card terminal shows its payment (reserved, captured, the terminal's receipt lines); the
+payment method and reference are null for the others.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class ReceiptFacts:
     stop_reason: str | None
     tariff: Json | None  # {"id", "version", "source", "descriptions"}; None: not priced
     breakdown: Json | None  # ``codec.breakdown_to_json``; None: not priced
+    # {"method", "reference", "terminal_id", "card_name", "reserved", "captured", "state",
+    # "terminal_receipt"}; None: not paid at a terminal
+    payment: Json | None = None
 
 
 def receipt_id(site_id: str, session_id: int) -> str:
@@ -74,8 +78,16 @@ def receipt_json(facts: ReceiptFacts, zone: tzinfo) -> Json:
         "total_excl_tax": None if cost is None else cost["total_excl_tax"],
         "total_incl_tax": None if cost is None else cost["total_incl_tax"],
         "periods": [] if cost is None else cost["periods"],
-        "payment": {"method": None, "reference": None},
+        "payment": facts.payment or {"method": None, "reference": None},
     }
+
+
+def _payment_text(payment: Json, currency: str) -> str:
+    if payment["method"] is None:
+        return "-"
+    captured = payment.get("captured")
+    booked = f"{captured} {currency} captured" if captured is not None else payment["state"]
+    return f"card at terminal {payment['terminal_id']} ({payment['card_name'] or 'card'}): {booked}"
 
 
 def _utc(moment: datetime) -> str:
@@ -122,9 +134,13 @@ def receipt_html(receipt: Json) -> str:
         ("Energy", f"{energy['energy_wh']} Wh"),
         ("Tariff", f"{tariff.get('id', '-')} version {tariff.get('version', '-')}"),
         ("Identification", receipt["id_tag"]),
-        ("Payment", receipt["payment"]["method"] or "-"),
+        ("Payment", _payment_text(receipt["payment"], currency)),
     ]
     listed = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
+    printed = receipt["payment"].get("terminal_receipt") or []  # as the card terminal printed
+    terminal = (
+        f"<h2>Card terminal</h2><pre>{escape(chr(10).join(printed))}</pre>" if printed else ""
+    )
     return (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         f"<title>Receipt {escape(receipt['receipt_id'])}</title><style>"
@@ -135,5 +151,5 @@ def receipt_html(receipt: Json) -> str:
         "</style></head><body>"
         f"<h1>Charging receipt</h1><table>{listed}</table>{flag}"
         "<table><tr><th>Item</th><th>excl. tax</th><th>incl. tax</th></tr>"
-        f"{rows}{taxes}{total}</table></body></html>\n"
+        f"{rows}{taxes}{total}</table>{terminal}</body></html>\n"
     )

@@ -15,14 +15,19 @@ import pytest
 
 from edge_controller.app import sessions_report as report
 from edge_controller.cli import main
+from edge_controller.domain.payments import Capture, PaymentAuthorisation, session_token
+from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.domain.sessions.tokens import masked
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
+from edge_controller.storage.payments_store import PaymentKey, PaymentStore
 from edge_controller.storage.sessions_store import SessionStart, SessionStore, TariffRef
 from edge_controller.storage.tariff_store import SITE, TariffStore
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY0_S = 1_772_434_800.0  # 2026-03-02 08:00 Berlin
 VAT = [{"name": "VAT", "percent": "19"}]
+EUR = Currency.of("EUR")
 
 
 def tariff(per_kwh: str) -> dict[str, Any]:
@@ -161,3 +166,43 @@ async def test_cli_sessions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["sessions", "receipt", "999", "--config", str(config)]) == 1
     assert main(["sessions", "show", "--config", str(config)]) == 2
     assert main(["sessions", "--from", "2026-13-01", "--config", str(config)]) == 2
+
+
+async def test_receipt_of_a_card_paid_session_shows_the_payment_as_stored(
+    tmp_path: Path,
+) -> None:
+    """The receipt's payment is the payments table's: reserved and captured amounts, state and
+    the lines the terminal printed (pre-authorisation, then capture), in HTML as in JSON."""
+    path = tmp_path / "edge.db"
+    ids = await make_history(path)
+    db = await Database.open(path)
+    try:
+        store = PaymentStore(db)
+        auth = PaymentAuthorisation(
+            "0001/001001/00", Money(Decimal("30.00"), EUR), "girocard", ("PRE-AUTH 30.00 EUR",)
+        )
+        await store.authorised(auth, "entrance", "wb1:1", DAY0_S)
+        key = PaymentKey("entrance", auth.reference)
+        await store.started(key, ids[0], DAY0_S)
+        await store.capturing(key, DAY0_S + 700)
+        capture = Capture(auth.reference, Money(Decimal("1.33"), EUR), ("BOOK TOTAL 1.33 EUR",))
+        await store.settled(key, capture, DAY0_S + 701)
+    finally:
+        await db.close()
+    found = report.receipt(query(path), ids[0])
+    assert found["payment"] == {
+        "method": "card_terminal",
+        "reference": masked(session_token("entrance", auth.reference)),
+        "terminal_id": "entrance",
+        "card_name": "girocard",
+        "reserved": "30.00",
+        "captured": found["total_incl_tax"],  # the captured amount is the priced total
+        "state": "settled",
+        "terminal_receipt": ["PRE-AUTH 30.00 EUR", "BOOK TOTAL 1.33 EUR"],
+    }
+    out = io.StringIO()
+    report.write_receipt(query(path), ids[0], True, out)
+    page = out.getvalue()
+    assert "PRE-AUTH 30.00 EUR\nBOOK TOTAL 1.33 EUR" in page
+    assert "card at terminal entrance (girocard): 1.33 EUR captured" in page
+    assert report.receipt(query(path), ids[1])["payment"] == {"method": None, "reference": None}
