@@ -26,7 +26,14 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import EventToQueue, SessionStore
 from edge_controller.uplink.authorization import CsmsAuthorization
-from edge_controller.uplink.ports import GridFacts, MeterSample, SessionSample, SitePorts, Station
+from edge_controller.uplink.ports import (
+    GridFacts,
+    MeterSample,
+    SessionSample,
+    SitePorts,
+    Station,
+    TariffAssigned,
+)
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import OutboxWakeup
 
@@ -96,12 +103,35 @@ class CentralPriceSink:
         self._pricing.central_cost(record.connector_id, record.local_id, cost)
         return True
 
+    async def session_cost(self, session_local_id: int, cost: CentralCost) -> bool:
+        record = await self._store.get(session_local_id)
+        if record is None or (record.stop_at_s is not None and not cost.final):
+            return False
+        self._pricing.central_cost(record.connector_id, record.local_id, cost)
+        return True
+
     async def user_price(self, id_tag: str, text: str) -> bool:
         self._pricing.user_price(id_tag, text)
         return True
 
     async def default_price(self, tariff: dict[str, Any]) -> bool:
         return await self._pricing.assign_site(tariff, DEFAULT_PRICE_SOURCE)
+
+    async def set_tariff(self, scope: str, tariff: dict[str, Any], source: str) -> str | None:
+        return await self._pricing.assign(scope, tariff, source)
+
+    async def clear_tariff(self, scope: str, source: str, tariff_id: str | None) -> str | None:
+        return await self._pricing.clear(scope, source, tariff_id)
+
+    def tariffs(self) -> list[TariffAssigned]:
+        return [
+            TariffAssigned(scope, tariff.tariff_id, source,
+                           None if tariff.valid_from is None else tariff.valid_from.isoformat())
+            for scope, (tariff, source) in sorted(self._pricing.assigned().items())
+        ]  # fmt: skip
+
+    def currency(self) -> str | None:
+        return self._pricing.currency()
 
 
 class Diagnostics:

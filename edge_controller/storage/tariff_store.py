@@ -170,6 +170,28 @@ class TariffStore:
         found = await self._db.write(lambda conn: _clear(conn, scope, source, at_s))
         return [] if found is None else [found]
 
+    async def clear_to_config(
+        self, scope: str, source: str, at_s: float, tariff_id: str | None = None
+    ) -> list[TariffChange]:
+        """Remove what ``scope`` was given (only tariff ``tariff_id``, when named): the
+        config's tariff for it, if it has one, applies again. Both logged, one transaction."""
+
+        def job(conn: sqlite3.Connection) -> list[TariffChange]:
+            row = conn.execute(
+                "SELECT tariff_id FROM tariff_assignments WHERE scope = ?", (scope,)
+            ).fetchone()
+            if row is None or (tariff_id is not None and row[0] != tariff_id):
+                return []
+            changes = [_clear(conn, scope, source, at_s)]
+            config = conn.execute(
+                "SELECT tariff_id, version FROM tariff_config WHERE scope = ?", (scope,)
+            ).fetchone()
+            if config is not None:
+                changes.append(_assign(conn, scope, (config[0], int(config[1])), CONFIG, at_s))
+            return [c for c in changes if c is not None]
+
+        return await self._db.write(job)
+
     async def assignments(self) -> dict[str, Assignment]:
         def job(conn: sqlite3.Connection) -> dict[str, Assignment]:
             rows = conn.execute(

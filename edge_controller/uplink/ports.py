@@ -169,11 +169,27 @@ class AuthLists(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TariffAssigned:
+    """The tariff a scope (``*`` the site, a charger id, a connector id) uses, and its source."""
+
+    scope: str
+    tariff_id: str
+    source: str
+    valid_from: str | None = None  # ISO 8601
+
+
 class CentralPrices(Protocol):
-    """Where prices and costs a CSMS calculates go to be shown (not priced again here)."""
+    """Prices and costs from a CSMS: costs it calculates go to be shown (not priced again
+    here), tariffs it sets are the site's (newest wins, every change logged with its source)."""
 
     async def transaction_cost(self, transaction_id: int, cost: CentralCost) -> bool:
         """False: no session of this site has that CSMS transaction id."""
+        ...
+
+    async def session_cost(self, session_local_id: int, cost: CentralCost) -> bool:
+        """A cost for the site's session ``session_local_id`` (2.x names sessions by theirs);
+        False: no such session, or a running cost of one that ended."""
         ...
 
     async def user_price(self, id_tag: str, text: str) -> bool:
@@ -183,6 +199,21 @@ class CentralPrices(Protocol):
     async def default_price(self, tariff: dict[str, Any]) -> bool:
         """The CSMS's default price as a tariff (``domain.pricing.codec`` shape without its
         currency) for the whole site; False: the site cannot take it."""
+        ...
+
+    async def set_tariff(self, scope: str, tariff: dict[str, Any], source: str) -> str | None:
+        """A tariff (``domain.pricing.codec`` shape) for ``scope``: None when taken, else why
+        not."""
+        ...
+
+    async def clear_tariff(self, scope: str, source: str, tariff_id: str | None) -> str | None:
+        """Remove the tariff of ``scope`` (only ``tariff_id``, when named): the id removed."""
+        ...
+
+    def tariffs(self) -> list[TariffAssigned]: ...
+
+    def currency(self) -> str | None:
+        """The currency the site prices in (None: it has no tariff)."""
         ...
 
 

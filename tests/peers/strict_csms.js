@@ -5,6 +5,10 @@
 // a CSMS that refuses every id tag).
 // CALL_ERRORS env: JSON {"<Action>" or "<Action>/<eventType>": N}: the first N such CALLs are
 // answered with a CALLERROR (InternalError) instead (each still printed as a call first).
+// TOTAL_COST env (2.x): the totalCost of every answer to a TransactionEvent Ended (the CSMS's
+// final cost of the transaction); absent: none.
+// CLOCK_OFFSET_S env: the CSMS's clock runs this many seconds ahead of the machine's (negative:
+// behind); its currentTime says so.
 // PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
 // ocpp1.6).
 // stdin: one JSON object per line, {"identity":..,"action":..,"params":{..}}: a CALL sent to
@@ -21,6 +25,8 @@ const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const authStatus = process.env.AUTH_STATUS || 'Accepted';
 let nextTransactionId = 1;
 const callErrors = JSON.parse(process.env.CALL_ERRORS || '{}');
+const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : undefined;
+const clockOffsetMs = Number(process.env.CLOCK_OFFSET_S || 0) * 1000;
 
 function failing(action, params) {
     for (const key of [action, `${action}/${params && params.eventType}`]) {
@@ -61,7 +67,7 @@ server.on('client', (client) => {
                error: String(ev.error && ev.error.message), params: ev.params });
     });
     client.on('close', () => emit({ event: 'disconnect', identity }));
-    const now = () => new Date().toISOString();
+    const now = () => new Date(Date.now() + clockOffsetMs).toISOString();
     const record = (action) => ({ params }) => {
         emit({ event: 'call', identity, action, params });
         switch (action) {
@@ -83,7 +89,9 @@ server.on('client', (client) => {
             case 'Heartbeat': return { currentTime: now() };
             case 'Authorize': return { idTokenInfo: { status: authStatus } };
             case 'TransactionEvent':
-                return params.eventType === 'Started' ? { idTokenInfo: { status: authStatus } } : {};
+                if (params.eventType === 'Started') return { idTokenInfo: { status: authStatus } };
+                if (params.eventType === 'Ended' && totalCost !== undefined) return { totalCost };
+                return {};
             case 'DataTransfer': return { status: 'UnknownVendorId' };
             case 'SignCertificate': return { status: 'Accepted' };
             default: return {};

@@ -117,6 +117,42 @@ class SessionPricing:
         await self.reload()
         return True
 
+    async def assign(self, scope: str, tariff: Mapping[str, Any], source: str) -> str | None:
+        """A tariff a CSMS gives ``scope`` (newest wins, logged with its source): None when
+        taken, else why not. Sessions already running keep the version they started with."""
+        try:
+            tariff_from_json(tariff)
+        except TariffError as exc:
+            log.warning("tariff refused", source=source, scope=scope, error=str(exc))
+            return str(exc)
+        self._log(await self._store.assign(scope, tariff, source, self._clock()))
+        await self.reload()
+        return None
+
+    async def clear(self, scope: str, source: str, tariff_id: str | None = None) -> str | None:
+        """Remove the tariff ``scope`` was given (only ``tariff_id``, when named); the config's
+        one for it applies again. The id removed, or None when there was none."""
+        changes = await self._store.clear_to_config(scope, source, self._clock(), tariff_id)
+        self._log(changes)
+        await self.reload()
+        return next((c.tariff_id for c in changes if c.change == "cleared"), None)
+
+    def assigned(self) -> dict[str, tuple[Tariff, str]]:
+        """Each scope's tariff and who gave it (``scopes_of`` says which applies where)."""
+        return {scope: (t, a.source) for scope, (t, a) in self._assigned.items()}
+
+    def currency(self) -> str | None:
+        """The site tariff's currency (of any tariff when the site has none)."""
+        found = self._assigned.get(SITE) or next(iter(self._assigned.values()), None)
+        return None if found is None else found[0].currency.code
+
+    @staticmethod
+    def _log(changes: Iterable[TariffChange]) -> None:
+        for change in changes:
+            log.info("tariff changed", change=change.change, scope=change.scope,
+                     tariff_id=change.tariff_id, version=change.version,
+                     source=change.source)  # fmt: skip
+
     async def reload(self) -> None:
         """Take the stored assignments (after a change by any source)."""
         found: dict[str, tuple[Tariff, Assignment]] = {}

@@ -13,6 +13,7 @@ from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.display_messages import PRIORITY_ORDER
 from edge_controller.uplink.ports import Station
 from edge_controller.uplink.v16.config_keys import MEASURANDS
+from edge_controller.uplink.v201.tariff_wire import MAX_ELEMENTS as MAX_TARIFF_ELEMENTS
 
 READ_ONLY, READ_WRITE = "ReadOnly", "ReadWrite"
 BOOLEAN, INTEGER, DECIMAL, STRING = "boolean", "integer", "decimal", "string"
@@ -177,6 +178,38 @@ def _metering() -> list[Variable]:
     ]
 
 
+CURRENCY = ("TariffCostCtrlr", None, None, "Currency", None)  # read live from the site's tariff
+
+
+def _tariff_cost(tariffs: bool) -> list[Variable]:
+    """TariffCostCtrlr: with the site's prices wired, tariffs (2.1 SetDefaultTariff...) and
+    the CSMS's costs (CostUpdated, totalCost) are taken and shown; the currency is the site
+    tariff's. Without them: said to be off, not pretended."""
+    if not tariffs:
+        return [
+            Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Tariff"),
+            Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Cost"),
+        ]
+    on = [
+        Variable("TariffCostCtrlr", name, BOOLEAN, fixed="true", instance=instance)
+        for name in ("Available", "Enabled")
+        for instance in ("Tariff", "Cost")
+    ]
+    return [
+        *on,
+        Variable("TariffCostCtrlr", "Currency", STRING),
+        _fixed("TariffCostCtrlr", "TariffFallbackMessage", "See the price at the charger"),
+        _fixed("TariffCostCtrlr", "TotalCostFallbackMessage", "See your receipt"),
+        Variable(
+            "TariffCostCtrlr",
+            "MaxElements",
+            INTEGER,
+            fixed=str(MAX_TARIFF_ELEMENTS),
+            instance="Tariff",
+        ),
+    ]
+
+
 def _blocks(smart: bool) -> list[Variable]:
     return [
         _fixed("SmartChargingCtrlr", "Enabled", "true" if smart else "false", BOOLEAN),
@@ -185,9 +218,6 @@ def _blocks(smart: bool) -> list[Variable]:
         Variable("SmartChargingCtrlr", "ProfileStackLevel", INTEGER, "ChargeProfileMaxStackLevel"),
         _fixed("ReservationCtrlr", "Enabled", "true", BOOLEAN),
         Variable("ReservationCtrlr", "NonEvseSpecific", BOOLEAN, "ReserveConnectorZeroSupported"),
-        # Tariffs and costs on 2.x come with the prices work: said to be off, not pretended.
-        Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Tariff"),
-        Variable("TariffCostCtrlr", "Enabled", BOOLEAN, fixed="false", instance="Cost"),
     ]
 
 
@@ -254,7 +284,13 @@ def _number(value: float) -> str:
 
 
 def station_variables(
-    settings: OcppSettings, identity: str, evses: int, *, smart: bool, site: Station | None = None
+    settings: OcppSettings,
+    identity: str,
+    evses: int,
+    *,
+    smart: bool,
+    site: Station | None = None,
+    tariffs: bool = False,
 ) -> list[Variable]:
     """Every variable of one station, in report order."""
     return [
@@ -263,6 +299,7 @@ def station_variables(
         *_tx(),
         *_metering(),
         *_blocks(smart),
+        *_tariff_cost(tariffs),
         *_station(settings, identity, evses),
         *_site(site),
     ]

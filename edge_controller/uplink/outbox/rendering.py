@@ -37,6 +37,10 @@ class Rendering(Protocol):
         """What the answer to ``message`` (a session's start) confirms."""
         ...
 
+    async def answered(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
+        """Take in what else an answer says (2.x: the CSMS's cost of the session)."""
+        ...
+
 
 def outbox_unique_id(message: QueuedMessage) -> str:
     """The CALL's unique id, the same every time the message is sent: a message sent again

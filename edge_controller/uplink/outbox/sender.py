@@ -176,6 +176,7 @@ class OutboxSender:
                 self.acks.add(message.seq)
                 if local_id is not None:
                     await self._start_confirmed(message, local_id, result[0])
+                await self._rendering.answered(message, result[0])
         finally:
             self._settled.set()
         if isinstance(result, _Failed):

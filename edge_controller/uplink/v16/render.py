@@ -93,6 +93,9 @@ class Ocpp16Rendering:
             int(answer["transactionId"]), str(answer["idTagInfo"].get("status", "Invalid"))
         )
 
+    async def answered(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
+        """A 1.6 answer says nothing more (costs come by the costmsg DataTransfer)."""
+
 
 def request(
     event: OutboxEvent, remote_transaction_id: int | None, connection: Connection

@@ -10,13 +10,14 @@ while no connection was up (``online``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.payments import SettlementRecorded
+from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -41,10 +42,12 @@ from edge_controller.uplink.v16.render import (
     final_cost,
     problem_report,
 )
+from edge_controller.uplink.v201.tariff_wire import central_cost
 
 TRANSACTION_EVENT = "TransactionEvent"
 SECURITY_EVENT = "SecurityEventNotification"
 NOTIFY_SETTLEMENT = "NotifySettlement"
+CostSink = Callable[[int, CentralCost], Awaitable[bool]]
 
 TOKEN_TYPES = {
     TokenType.CARD: "ISO14443",
@@ -99,8 +102,9 @@ def session_of(transaction_id_text: str) -> int | None:
 class Ocpp201Rendering:
     """The outbox sender's ``Rendering`` on an OCPP 2.0.1 or 2.1 connection."""
 
-    def __init__(self, link: Link201) -> None:
-        self._link = link
+    def __init__(self, link: Link201, costs: CostSink | None = None) -> None:
+        """``costs``: where the CSMS's cost of a session (``totalCost``) goes to be shown."""
+        self._link, self._costs = link, costs
 
     def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
         if message.event is None:
@@ -123,6 +127,15 @@ class Ocpp201Rendering:
         event = message.event
         assert isinstance(event, SessionStarted)
         return StartConfirmed(round(event.at_s * 1000), status)
+
+    async def answered(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
+        """A ``totalCost`` (the CSMS's cost, final with the Ended event) is shown as sent."""
+        local_id = message.session_local_id
+        if "totalCost" not in answer or local_id is None or self._costs is None:
+            return
+        found = central_cost(answer["totalCost"], isinstance(message.event, SessionEnded))
+        if found is not None:
+            await self._costs(local_id, found)
 
 
 def security_event(event: SecurityEventRaised, connection: Connection) -> dict[str, Any]:

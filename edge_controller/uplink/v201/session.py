@@ -41,8 +41,9 @@ class Session201:
             Connection(link.topology, link.clock), self.periods.offline, station.remote_start_ids,
             v21=station.rpc.dialect is OCPP21,
         )  # fmt: skip
+        costs = None if link.prices is None else link.prices.session_cost
         self.sender = OutboxSender(
-            link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link)
+            link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link, costs)
         )
         station.settle_acks = self.sender.acks.flush
         self._last_status: dict[int, EvseStatus] = {}

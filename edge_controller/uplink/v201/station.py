@@ -22,8 +22,8 @@ from edge_controller.domain.sessions.reservations import any_connector_of
 from edge_controller.domain.sessions.tokens import InvalidToken, masked, normalize_id_tag
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink.device_model import DeviceModel, Variable, station_variables
-from edge_controller.uplink.device_model.catalog import display_variables
-from edge_controller.uplink.dialect import OCPP16, OCPP201, UnknownSubprotocol, negotiated
+from edge_controller.uplink.device_model.catalog import CURRENCY, display_variables
+from edge_controller.uplink.dialect import OCPP16, OCPP21, OCPP201, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
@@ -33,6 +33,7 @@ from edge_controller.uplink.v201.remote import RemoteHandlers201
 from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.security import SecurityHandlers201
 from edge_controller.uplink.v201.smart import SmartHandlers201
+from edge_controller.uplink.v201.tariffs import TariffHandlers201, Tariffs21
 from edge_controller.uplink.v201.variables import VariableHandlers
 
 OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
@@ -60,6 +61,11 @@ class Station201:
         self.remote = RemoteHandlers201(link)
         handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
         handlers |= handlers_of(self.remote) | handlers_of(SecurityHandlers201(link))
+        self.tariffs: TariffHandlers201 | None = None
+        if link.prices is not None:
+            is_21 = negotiated(connection.subprotocol) is OCPP21
+            self.tariffs = (Tariffs21 if is_21 else TariffHandlers201)(link, link.prices)
+            handlers |= handlers_of(self.tariffs)
         if link.display is not None:
             handlers |= handlers_of(link.display)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
@@ -159,19 +165,30 @@ def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variab
     """The device model of the link's station: one EVSE per connector."""
     evses = len(link.topology.connectors(link.identity))
     return station_variables(
-        link.settings, link.identity, evses, smart=link.smart is not None, site=site
+        link.settings,
+        link.identity,
+        evses,
+        smart=link.smart is not None,
+        site=site,
+        tariffs=link.prices is not None,
     )
 
 
 def device_model(link: IdentityLink, connection: Connection, site: Station | None) -> DeviceModel:
     """The station's variables, with the display messages' as the version allows them."""
     variables = variables_of(link, site)
+    readings = {}
+    prices = link.prices
+    if prices is not None:
+        currency = next(v for v in variables if v.address() == CURRENCY)
+        readings[currency] = lambda: prices.currency() or ""
     display = link.display
     if display is None:
-        return DeviceModel(link.config, variables)
+        return DeviceModel(link.config, variables, readings)
     version_formats = [f for f in MessageFormat if f in SUPPORTED_FORMATS]
     if negotiated(connection.subprotocol) is OCPP201:
         version_formats.remove(MessageFormat.QRCODE)  # a 2.1 format
     extra = display_variables(tuple(f.value for f in version_formats), MAX_MESSAGES)
     count = next(v for v in extra if v.name == "DisplayMessages")
-    return DeviceModel(link.config, variables + extra, {count: lambda: str(display.count())})
+    readings[count] = lambda: str(display.count())
+    return DeviceModel(link.config, variables + extra, readings)

@@ -53,11 +53,16 @@ async def strict_peer(
     auth_status: str = "Accepted",
     protocols: str = "ocpp1.6",
     call_errors: dict[str, int] | None = None,
+    *,
+    total_cost: float | None = None,
+    clock_offset_s: float = 0.0,
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
     ``call_errors`` (2.x): how many of the first CALLs of an action (``"Action"`` or
-    ``"Action/eventType"``) it answers with a CALLERROR."""
+    ``"Action/eventType"``) it answers with a CALLERROR. ``total_cost`` (2.x): the totalCost
+    of every answer to a TransactionEvent Ended. ``clock_offset_s``: how far the peer's clock
+    (its currentTime) is ahead of this machine's."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
@@ -65,7 +70,8 @@ async def strict_peer(
         node, str(PEERS / "strict_csms.js"), "0", cwd=PEERS, stdout=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.PIPE,
         env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
-             "CALL_ERRORS": json.dumps(call_errors or {})},
+             "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
+             **({} if total_cost is None else {"TOTAL_COST": str(total_cost)})},
     )  # fmt: skip
     try:
         assert process.stdout is not None
