@@ -86,6 +86,7 @@ class StartSession:
     authorize_first: bool = False
     any_of: tuple[str, ...] = ()
     reason: StartReason = StartReason.REQUESTED
+    remote_start_id: int | None = None  # OCPP 2.x: the CSMS's id of its start request
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ class Dialect:
     codes: Mapping[Fault, str]
     calls: frozenset[int] = frozenset({CALL})  # types that carry an action and a payload
     answers: frozenset[int] = frozenset({CALLRESULT, CALLERROR})
+    id_token_chars: int = 20  # the longest id token (1.6 idTag) the version carries
 
     def code(self, fault: Fault) -> str:
         return self.codes[fault]
@@ -84,13 +85,14 @@ class Dialect:
 
 
 OCPP16 = Dialect("1.6", "ocpp1.6", _CODES_16)
-OCPP201 = Dialect("2.0.1", "ocpp2.0.1", _CODES_201)
+OCPP201 = Dialect("2.0.1", "ocpp2.0.1", _CODES_201, id_token_chars=36)
 OCPP21 = Dialect(
     "2.1",
     "ocpp2.1",
     _CODES_21,
     calls=frozenset({CALL, SEND}),
     answers=frozenset({CALLRESULT, CALLERROR, CALLRESULTERROR}),
+    id_token_chars=255,
 )
 DIALECTS = {d.version: d for d in (OCPP16, OCPP201, OCPP21)}
 _BY_SUBPROTOCOL = {d.subprotocol: d for d in DIALECTS.values()}

@@ -102,7 +102,8 @@ class Metering:
             return None
         key = "MeterValuesAlignedData" if context is CLOCK else "MeterValuesSampledData"
         found = meter_values.readings(sample, self.link.config.list_value(key))
-        event = MeterSampled(local_id, connector_id, at_s, context, found)
+        phases = meter_values.phases_drawing(sample)
+        event = MeterSampled(local_id, connector_id, at_s, context, found, phases_used=phases)
         return event, sample.energy_register_wh
 
     def _request(self, event: MeterSampled, connector: int, remote_id: int | None) -> Any:

@@ -84,8 +84,6 @@ class OcppUplink:
             for identity in topology.identities
         }
         self.sessions: dict[str, Session] = {}
-        # remoteStartIds of accepted 2.x remote starts by connector, for the Started event
-        self._remote_start_ids: dict[str, int] = {}
         self._applied_enabled: dict[str, bool] = {}
         self._commands = ports.commands
         self._share_session_keys()
@@ -295,7 +293,7 @@ class OcppUplink:
         wakeup = self._wakeup[link.identity]
         if dialect is OCPP16:
             return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
-        return Session201(link, Station201(link, ws, self._remote_start_ids, self._station), wakeup)
+        return Session201(link, Station201(link, ws, self._station), wakeup)
 
     async def _reconcile_availability(self, identity: str) -> None:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""

@@ -3,6 +3,8 @@
 // AUTH_STATUS env: the idTagInfo (2.x: idTokenInfo) status of every Authorize and
 // StartTransaction (2.x: TransactionEvent Started) answer (default Accepted; e.g. Invalid for
 // a CSMS that refuses every id tag).
+// UPDATED_STATUS env (2.x): an idTokenInfo status given in every answer to a TransactionEvent
+// Updated (default: none given).
 // CALL_ERRORS env: JSON {"<Action>" or "<Action>/<eventType>": N}: the first N such CALLs are
 // answered with a CALLERROR (InternalError) instead (each still printed as a call first).
 // TOTAL_COST env (2.x): the totalCost of every answer to a TransactionEvent Ended (the CSMS's
@@ -23,6 +25,7 @@ const { RPCServer, createValidator, createRPCError } = require('ocpp-rpc');
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const authStatus = process.env.AUTH_STATUS || 'Accepted';
+const updatedStatus = process.env.UPDATED_STATUS || '';
 let nextTransactionId = 1;
 const callErrors = JSON.parse(process.env.CALL_ERRORS || '{}');
 const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : undefined;
@@ -91,7 +94,8 @@ server.on('client', (client) => {
             case 'TransactionEvent':
                 if (params.eventType === 'Started') return { idTokenInfo: { status: authStatus } };
                 if (params.eventType === 'Ended' && totalCost !== undefined) return { totalCost };
-                return {};
+                return params.eventType === 'Updated' && updatedStatus
+                    ? { idTokenInfo: { status: updatedStatus } } : {};
             case 'DataTransfer': return { status: 'UnknownVendorId' };
             case 'SignCertificate': return { status: 'Accepted' };
             default: return {};

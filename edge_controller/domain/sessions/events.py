@@ -107,6 +107,7 @@ class SessionStarted:
     id_token: IdToken
     reservation_id: int | None = None  # the reservation the session used
     authorized_offline: bool = False
+    remote_start_id: int | None = None  # OCPP 2.x: the CSMS's id of the start it requested
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,8 @@ class MeterSampled:
     at_s: float
     context: ReadingContext
     readings: tuple[Reading, ...]
+    # How many of the charger's phases the EV drew on when sampled (None: not known).
+    phases_used: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ class Authorization:
     offline: bool = False
     energy_cap_wh: int | None = None
     reservation_id: int | None = None  # the reservation this start uses (OCPP reservationId)
+    remote_start_id: int | None = None  # the CSMS's id of the remote start (OCPP 2.x)
 
 
 @dataclass(frozen=True, slots=True)

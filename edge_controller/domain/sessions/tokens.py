@@ -8,7 +8,8 @@ Rules:
   Some readers deliver the bytes least-significant first; ``reverse=True`` restores the order.
 - 4-byte UIDs whose first byte is 0x08 are random (RID, ISO 14443-3): a new value on every
   tap. They are flagged ``random_uid`` and must never be cached as an identity.
-- OCPP 1.6 ``idTag`` is a case-insensitive CiString20: at most 20 printable ASCII characters.
+- OCPP 1.6 ``idTag`` is a case-insensitive CiString20: at most 20 printable ASCII characters
+  (the default limit; OCPP 2.0.1 idTokens hold 36, 2.1 255, and their handlers say so).
   Longer ids are refused with :class:`InvalidToken` rather than silently truncated, because a
   truncated id could match someone else's card.
 """
@@ -69,8 +70,9 @@ def atr_to_token(atr: bytes, *, reader_id: str | None = None) -> Token:
     return Token(id_tag=id_tag, reader_id=reader_id, extra={"source": "atr", "atr": atr.hex()})
 
 
-def normalize_id_tag(text: str) -> str:
-    """Normalise an id typed by an operator or received from the CSMS.
+def normalize_id_tag(text: str, max_chars: int = MAX_ID_TAG_CHARS) -> str:
+    """Normalise an id typed by an operator or received from the CSMS (at most
+    ``max_chars`` characters: the protocol's limit, OCPP 1.6's by default).
 
     Surrounding whitespace goes, hex bytes separated by spaces, colons or dashes are joined,
     and letters are upper-cased (OCPP idTags compare case-insensitively).
@@ -83,10 +85,8 @@ def normalize_id_tag(text: str) -> str:
         raise InvalidToken("empty id tag")
     if not all(" " <= ch <= "~" for ch in tag):
         raise InvalidToken(f"id tag {tag!r} contains characters outside printable ASCII")
-    if len(tag) > MAX_ID_TAG_CHARS:
-        raise InvalidToken(
-            f"id tag {tag!r} has {len(tag)} characters; OCPP 1.6 allows at most {MAX_ID_TAG_CHARS}"
-        )
+    if len(tag) > max_chars:
+        raise InvalidToken(f"id tag {tag!r} has {len(tag)} characters; at most {max_chars} allowed")
     return tag
 
 

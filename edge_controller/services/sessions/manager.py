@@ -231,7 +231,8 @@ class SessionManager:
         if unknown is not None:
             return CommandResult.failure(f"unknown connector {unknown}")
         remote = command.origin is Origin.CSMS
-        auth = sm.Authorization(command.id_tag, "remote" if remote else command.origin.value)
+        auth = sm.Authorization(command.id_tag, "remote" if remote else command.origin.value,
+                                remote_start_id=command.remote_start_id)  # fmt: skip
         claim = sm.needs_authorization(command.origin, command.authorize_first)
         taken = await self._take(targets, auth, claim=claim)
         cid, claimed = taken.connector_id, taken.auth

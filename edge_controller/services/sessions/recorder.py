@@ -112,6 +112,7 @@ class SessionRecorder:
             started = SessionStarted(
                 local_id, connector_id, now_s, meter_wh, token,
                 reservation_id=auth.reservation_id, authorized_offline=auth.offline,
+                remote_start_id=auth.remote_start_id,
             )  # fmt: skip
             return (EventToQueue(identity, started),)
 

@@ -107,6 +107,7 @@ def _started(e: SessionStarted) -> dict[str, Any]:
         "id_token": _token(e.id_token),
         "reservation_id": e.reservation_id,
         "authorized_offline": e.authorized_offline,
+        "remote_start_id": e.remote_start_id,
     }
 
 
@@ -122,6 +123,7 @@ def _read_started(d: dict[str, Any]) -> SessionStarted:
         id_token=token,
         reservation_id=_int_or_none(d["reservation_id"]),
         authorized_offline=bool(d["authorized_offline"]),
+        remote_start_id=_int_or_none(d.get("remote_start_id")),  # absent in older bodies
     )
 
 
@@ -146,6 +148,7 @@ def _sampled(e: MeterSampled) -> dict[str, Any]:
             }
             for r in e.readings
         ],
+        "phases_used": e.phases_used,
     }
 
 
@@ -165,6 +168,7 @@ def _read_sampled(d: dict[str, Any]) -> MeterSampled:
         at_s=float(d["at_s"]),
         context=ReadingContext(d["context"]),
         readings=readings,
+        phases_used=_int_or_none(d.get("phases_used")),  # absent in older bodies
     )
 
 

@@ -41,6 +41,11 @@ class Rendering(Protocol):
         """Take in what else an answer says (2.x: the CSMS's cost of the session)."""
         ...
 
+    def token_status(self, message: QueuedMessage, answer: dict[str, Any]) -> str | None:
+        """The status of the session's token in the answer to ``message`` (a later event
+        of a running session; ``AuthStatus`` values), None when the answer gives none."""
+        ...
+
 
 def outbox_unique_id(message: QueuedMessage) -> str:
     """The CALL's unique id, the same every time the message is sent: a message sent again

@@ -176,6 +176,8 @@ class OutboxSender:
                 self.acks.add(message.seq)
                 if local_id is not None:
                     await self._start_confirmed(message, local_id, result[0])
+                else:
+                    self._token_status(message, result[0])
                 await self._rendering.answered(message, result[0])
         finally:
             self._settled.set()
@@ -210,6 +212,18 @@ class OutboxSender:
         self.link.log.info(
             "transaction confirmed", session=session_local_id, transaction_id=remote_id
         )
+
+    def _token_status(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
+        """A refusal of a running session's token in the answer to one of its later events
+        reaches the session side as one in the start's answer does."""
+        local_id, remote_id = message.session_local_id, message.remote_transaction_id
+        status = self._rendering.token_status(message, answer)
+        if status in (None, "Accepted") or local_id is None or remote_id is None:
+            return
+        self.link.log.warning("CSMS refused a running session's token", session=local_id,
+                              status=status)  # fmt: skip
+        if self.link.transactions is not None:
+            self.link.transactions.transaction_confirmed(local_id, remote_id, str(status))
 
     async def _park(self, message: QueuedMessage, error: str) -> None:
         await self.acks.flush()  # the durable state never shows a later message settled first

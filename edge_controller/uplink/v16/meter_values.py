@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from edge_controller.domain.balancing.ev_phases import DEFAULT_RULE
 from edge_controller.domain.sessions.events import Conductor, Location, Quantity, Reading
 from edge_controller.uplink.ports import MeterSample
 
@@ -51,6 +52,16 @@ def readings(sample: MeterSample, measurands: list[str]) -> tuple[Reading, ...]:
             out.append(_reading(Quantity.STATE_OF_CHARGE_PCT, sample.soc_pct,
                                 location=Location.EV))  # fmt: skip
     return tuple(out)
+
+
+def phases_drawing(sample: MeterSample) -> int | None:
+    """On how many of its charger's phases the EV drew when ``sample`` was taken (the same
+    threshold as the balancer's phase rule); None when the charger does not measure its
+    currents or the EV drew on none (paused, it may resume on any)."""
+    if sample.current_a is None:
+        return None
+    drawing = sum(1 for current_a in sample.current_a if current_a > DEFAULT_RULE.drawing_a)
+    return drawing or None
 
 
 def next_aligned_s(now_s: float, interval_s: float) -> float:

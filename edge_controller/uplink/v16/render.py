@@ -93,6 +93,10 @@ class Ocpp16Rendering:
             int(answer["transactionId"]), str(answer["idTagInfo"].get("status", "Invalid"))
         )
 
+    def token_status(self, message: QueuedMessage, answer: dict[str, Any]) -> str | None:
+        """1.6 answers a running session's MeterValues without a token status."""
+        return None
+
     async def answered(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
         """A 1.6 answer says nothing more (costs come by the costmsg DataTransfer)."""
 

@@ -48,6 +48,7 @@ TRANSACTION_EVENT = "TransactionEvent"
 SECURITY_EVENT = "SecurityEventNotification"
 NOTIFY_SETTLEMENT = "NotifySettlement"
 CostSink = Callable[[int, CentralCost], Awaitable[bool]]
+_TOKEN_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 
 TOKEN_TYPES = {
     TokenType.CARD: "ISO14443",
@@ -79,13 +80,11 @@ TRIGGERS_201 = {"CostLimitReached": "StopAuthorized"}
 
 @dataclass(frozen=True, slots=True)
 class Link201:
-    """What the connection adds: connector numbers, repaired times, whether the identity was
-    offline at a time (``OnlinePeriods.offline``), and the remoteStartId of remote starts by
-    connector (kept while the process runs)."""
+    """What the connection adds: connector numbers, repaired times, and whether the identity
+    was offline at a time (``OnlinePeriods.offline``)."""
 
     connection: Connection
     offline: Callable[[float], bool]
-    remote_start_ids: dict[str, int]
     v21: bool = True  # False on a 2.0.1 connection: only its words
 
 
@@ -119,14 +118,21 @@ class Ocpp201Rendering:
         return TRANSACTION_EVENT, request(message, event, self._link)
 
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
-        info = answer.get("idTokenInfo") or {}
-        status = str(info.get("status", "Accepted"))
-        # The 2.x statuses 1.6 lacks refuse the token alike.
-        if status not in ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"):
-            status = "Invalid"
         event = message.event
         assert isinstance(event, SessionStarted)
-        return StartConfirmed(round(event.at_s * 1000), status)
+        return StartConfirmed(
+            round(event.at_s * 1000), self.token_status(message, answer) or "Accepted"
+        )
+
+    def token_status(self, message: QueuedMessage, answer: dict[str, Any]) -> str | None:
+        """A TransactionEventResponse's idTokenInfo status (Started or Updated: the CSMS may
+        withdraw a running session's authorisation in any answer; StopTxOnInvalidId decides)."""
+        info = answer.get("idTokenInfo")
+        if not isinstance(info, dict) or isinstance(message.event, SessionEnded):
+            return None
+        status = str(info.get("status", "Accepted"))
+        # The 2.x statuses 1.6 lacks refuse the token alike.
+        return status if status in _TOKEN_STATUSES else "Invalid"
 
     async def answered(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
         """A ``totalCost`` (the CSMS's cost, final with the Ended event) is shown as sent."""
@@ -208,9 +214,8 @@ def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> N
     if free:
         payload["triggerReason"] = "CablePluggedIn"
     payload["transactionInfo"]["chargingState"] = "EVConnected"
-    remote_start_id = link.remote_start_ids.get(event.connector_id)
-    if central and remote_start_id is not None:
-        payload["transactionInfo"]["remoteStartId"] = remote_start_id
+    if central and event.remote_start_id is not None:
+        payload["transactionInfo"]["remoteStartId"] = event.remote_start_id
     payload["idToken"] = id_token(event.id_token.value, event.id_token.type)
     if event.reservation_id is not None:
         payload["reservationId"] = event.reservation_id
@@ -223,6 +228,8 @@ def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> N
 def _updated(event: MeterSampled, payload: dict[str, Any]) -> None:
     payload["eventType"] = "Updated"
     payload["triggerReason"] = SAMPLE_TRIGGERS.get(event.context, "MeterValuePeriodic")
+    if event.phases_used is not None:
+        payload["numberOfPhasesUsed"] = event.phases_used
     power = next((r for r in event.readings if r.quantity is Quantity.POWER_IMPORT_W), None)
     if power is not None:
         state = "Charging" if power.value > 0 else "SuspendedEV"

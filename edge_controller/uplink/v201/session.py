@@ -38,7 +38,7 @@ class Session201:
             link.online_periods = OnlinePeriods(None, link.now_s())
         self.periods = link.online_periods
         self.rendering_link = render.Link201(
-            Connection(link.topology, link.clock), self.periods.offline, station.remote_start_ids,
+            Connection(link.topology, link.clock), self.periods.offline,
             v21=station.rpc.dialect is OCPP21,
         )  # fmt: skip
         costs = None if link.prices is None else link.prices.session_cost

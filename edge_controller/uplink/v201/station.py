@@ -45,14 +45,10 @@ class Station201:
         self,
         link: IdentityLink,
         connection: Connection,
-        remote_start_ids: dict[str, int],
         site: Station | None = None,
     ) -> None:
-        """``remote_start_ids``: where an accepted remote start leaves its remoteStartId, by
-        connector, for the session's Started event. ``site``: its facts the device model
-        reports."""
+        """``site``: its facts the device model reports."""
         self.link = link
-        self.remote_start_ids = remote_start_ids
         # Writes the acks the outbox sender holds (set by the session that runs the sender).
         self.settle_acks: Callable[[], Awaitable[None]] | None = None
         self.variables = VariableHandlers(link, device_model(link, connection, site))
@@ -71,6 +67,12 @@ class Station201:
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
+        self.variables.id_token_chars = self.rpc.dialect.id_token_chars
+
+    @property
+    def id_token_chars(self) -> int:
+        """The longest id token the connection's version carries (2.0.1: 36, 2.1: 255)."""
+        return self.rpc.dialect.id_token_chars
 
     def _answered(self) -> None:
         self.link.release_staged()
@@ -104,7 +106,7 @@ class Station201:
     @on("RequestStartTransaction")
     async def on_request_start(self, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            tag = normalize_id_tag(str(payload["idToken"]["idToken"]))
+            tag = normalize_id_tag(str(payload["idToken"]["idToken"]), self.id_token_chars)
         except InvalidToken:
             return REJECTED
         evse_id = payload.get("evseId")
@@ -120,6 +122,8 @@ class Station201:
             authorize_first=self.link.config.get("AuthorizeRemoteTxRequests") == "true",
             any_of=() if evse_id is not None else tuple(candidates),
             reason=StartReason.REMOTE_START,
+            # Kept with the session it starts: its Started event carries it, also after a restart.
+            remote_start_id=int(payload["remoteStartId"]),
         )
         result = await self.link.commands.decide(command)
         chosen = result.connector_id
@@ -128,7 +132,6 @@ class Station201:
                            reason=result.error)  # fmt: skip
         if not result.ok or chosen is None:
             return REJECTED
-        self.remote_start_ids[chosen] = int(payload["remoteStartId"])
         return {"status": "Accepted"}
 
     @on("RequestStopTransaction")

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
-from edge_controller.domain.sessions.tokens import InvalidToken, normalize_id_tag
+from edge_controller.domain.sessions.tokens import MAX_ID_TAG_CHARS, InvalidToken, normalize_id_tag
 from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.device_model import report
 from edge_controller.uplink.device_model.catalog import ACTUAL
@@ -50,6 +50,7 @@ class VariableHandlers:
         self.model = model
         self._staged: list[list[dict[str, Any]]] = []
         self._reports: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(REPORTS_WAITING)
+        self.id_token_chars = MAX_ID_TAG_CHARS  # the connection's version's (set by the station)
 
     @on("GetVariables")
     async def on_get_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +150,9 @@ class VariableHandlers:
             return {"status": "Failed"}
         version = int(payload["versionNumber"])
         try:
-            upserts = [_entry(i) for i in items if "idTokenInfo" in i]
-            removals = [normalize_id_tag(i["idToken"]["idToken"]) for i in items
+            chars = self.id_token_chars
+            upserts = [_entry(i, chars) for i in items if "idTokenInfo" in i]
+            removals = [normalize_id_tag(i["idToken"]["idToken"], chars) for i in items
                         if "idTokenInfo" not in i]  # fmt: skip
         except (InvalidToken, ValueError) as exc:
             self.link.log.warning("local list refused", error=str(exc))
@@ -166,15 +168,17 @@ class VariableHandlers:
         return {"status": "Accepted"}
 
 
-def _entry(item: dict[str, Any]) -> AuthEntry:
+def _entry(item: dict[str, Any], chars: int) -> AuthEntry:
     info = item["idTokenInfo"]
     status = str(info["status"])
     expiry = info.get("cacheExpiryDateTime")
     group = info.get("groupIdToken")
     return AuthEntry(
-        id_tag=normalize_id_tag(str(item["idToken"]["idToken"])),
+        id_tag=normalize_id_tag(str(item["idToken"]["idToken"]), chars),
         # The 2.x statuses 1.6 lacks (Unknown, NoCredit...) refuse the token as Invalid does.
         status=AuthStatus(status) if status in _KNOWN_STATUSES else AuthStatus.INVALID,
         expiry_at_s=from_iso(expiry) if isinstance(expiry, str) else None,
-        parent_id_tag=normalize_id_tag(str(group["idToken"])) if isinstance(group, dict) else None,
+        parent_id_tag=normalize_id_tag(str(group["idToken"]), chars)
+        if isinstance(group, dict)
+        else None,
     )

@@ -56,13 +56,15 @@ async def strict_peer(
     *,
     total_cost: float | None = None,
     clock_offset_s: float = 0.0,
+    updated_status: str = "",
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
     ``call_errors`` (2.x): how many of the first CALLs of an action (``"Action"`` or
     ``"Action/eventType"``) it answers with a CALLERROR. ``total_cost`` (2.x): the totalCost
     of every answer to a TransactionEvent Ended. ``clock_offset_s``: how far the peer's clock
-    (its currentTime) is ahead of this machine's."""
+    (its currentTime) is ahead of this machine's. ``updated_status`` (2.x): the idTokenInfo
+    status in its answers to TransactionEvent Updated (empty: none)."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
@@ -71,6 +73,7 @@ async def strict_peer(
         stdin=asyncio.subprocess.PIPE,
         env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
              "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
+             "UPDATED_STATUS": updated_status,
              **({} if total_cost is None else {"TOTAL_COST": str(total_cost)})},
     )  # fmt: skip
     try:

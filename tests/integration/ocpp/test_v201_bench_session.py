@@ -77,3 +77,33 @@ async def test_request_start_transaction_carries_its_remote_start_id(tmp_path: P
     assert started["eventType"] == "Started" and started["triggerReason"] == "RemoteStart"
     assert started["transactionInfo"]["remoteStartId"] == 31
     assert started["evse"] == {"id": 2, "connectorId": 1}
+
+
+async def test_the_remote_start_id_is_kept_with_the_session_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The uplink that accepted the RequestStartTransaction is gone before the EV arrives (a
+    restart of the uplink: only the database is left): the Started event, sent by the next
+    one, still carries the remoteStartId, since it is stored with the session's start."""
+    csms = BenchCsms()
+    async with running_csms(csms) as port, live_site(tmp_path) as (site, outbox):
+        settings = settings_for(f"ws://127.0.0.1:{port}", version="2.0.1")
+        async with uplink_to(settings, site, outbox, tmp_path) as uplink:
+            await wait_for(lambda: uplink.online and "site1" in csms.connected)
+            request = {
+                "evseId": 1,
+                "remoteStartId": 4711,
+                "idToken": {"idToken": CARD, "type": "Central"},
+            }
+            assert await csms.send("site1", "RequestStartTransaction", request) == {
+                "status": "Accepted"
+            }
+        await site.plug("c1:1")
+        await wait_for(lambda: site.shown("c1:1").session_id is not None)
+        assert await outbox.backlog("site1") == 1  # the Started event, queued offline
+        async with uplink_to(settings, site, outbox, tmp_path):
+            await wait_for(lambda: len(csms.record.transactions) == 1)
+    started = next(p for _, a, p in csms.record.calls if a == "TransactionEvent")
+    assert started["eventType"] == "Started" and started["triggerReason"] == "RemoteStart"
+    assert started["transactionInfo"]["remoteStartId"] == 4711
+    assert started["offline"] is True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from edge_controller.domain.sessions.events import IdToken, SessionStarted, Toke
 from edge_controller.domain.snapshot import Availability
 from tests.integration.ocpp.harness import (
     FakeSite,
+    auth_store,
     open_outbox,
     running_uplink,
     settings_for,
@@ -49,7 +51,8 @@ async def test_offline_backlog_replays_in_order_with_gapless_seq_no(
         # Two sessions on two EVSEs, interleaved, queued while no CSMS was reachable.
         await outbox.append("site1", started(1, "c1:1", 1000))
         await outbox.append("site1", started(2, "c2:1", 5000, id_tag="11223344"))
-        await outbox.append("site1", sampled(1, 4000, "c1:1", power_w=7200))
+        await outbox.append("site1", replace(sampled(1, 4000, "c1:1", power_w=7200),
+                                             phases_used=3))  # fmt: skip
         await outbox.append("site1", sampled(2, 6000, "c2:1", power_w=0))
         report = ProblemReported("P-1", "c2:1", ProblemKind.DAMAGED, "cut", "driver", T0_S)
         await outbox.append("site1", report)
@@ -94,6 +97,7 @@ def _check_sessions(first: list[dict[str, Any]], second: list[dict[str, Any]]) -
     assert first[0]["triggerReason"] == "Authorized"
     assert first[1]["transactionInfo"]["chargingState"] == "Charging"
     assert first[1]["triggerReason"] == "MeterValuePeriodic"
+    assert first[1]["numberOfPhasesUsed"] == 3
     assert second[1]["transactionInfo"]["chargingState"] == "SuspendedEV"
     # Energy: the registers sent are the ones recorded; Ended - Started = the session's Wh.
     start_wh = _register(first[0], "Transaction.Begin")
@@ -148,10 +152,12 @@ async def test_remote_start_and_stop_go_through_the_command_port(
                 Origin.CSMS,
             )
             assert command.reason is StartReason.REMOTE_START
+            assert command.remote_start_id == 77
             # The session side starts it: its Started event carries the remoteStartId.
             now_s = uplink.links["site1"].now_s()
             token = IdToken("CAFE01", TokenType.CENTRAL)
-            await outbox.append("site1", SessionStarted(1, "c1:2", now_s, 2000, token))
+            start = SessionStarted(1, "c1:2", now_s, 2000, token, remote_start_id=77)
+            await outbox.append("site1", start)
             uplink.notify_outbox()
             await wait_for(lambda: len(_events(peer)) == 1)
             site.set("c1:2", Availability.CHARGING, session_id="1")
@@ -195,6 +201,30 @@ async def test_an_invalid_token_in_the_started_answer_reaches_the_session_side(
     assert peer.invalid() == []
 
 
+async def test_an_invalid_token_in_an_updated_answer_reaches_the_session_side(
+    tmp_path: Path,
+) -> None:
+    """The CSMS may withdraw a running session's authorisation in any TransactionEvent answer:
+    an Invalid idTokenInfo in the answer to an Updated reaches the session side as one in the
+    Started answer does (it stops the session when StopTxOnInvalidId is true)."""
+    site = FakeSite()
+    async with (
+        strict_peer(protocols="ocpp2.0.1", updated_status="Invalid") as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        await outbox.append("site1", started(1, "c1:1"))
+        await outbox.append("site1", sampled(1, 4000, "c1:1", power_w=7200))
+        await outbox.append("site1", ended(1, 9000, "c1:1"))
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version="2.0.1")
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1}) as uplink:
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
+            await wait_for(lambda: uplink.sessions["site1"].sender.sent == 3)
+    remote = site.confirmed[0][1]
+    # The start was taken, the answer to the update refused the token (the end's says nothing).
+    assert site.confirmed == [(1, remote, "Accepted"), (1, remote, "Invalid")]
+    assert peer.invalid() == []
+
+
 async def test_one_station_per_charger_each_with_its_own_evses(tmp_path: Path) -> None:
     """Topology per_charger on 2.0.1: each charger is a station of its own, its connectors
     its EVSEs from 1, and each station's transactions go to its own connection."""
@@ -223,3 +253,53 @@ async def test_one_station_per_charger_each_with_its_own_evses(tmp_path: Path) -
     evses = sorted((c["identity"], c["params"]["evseId"]) for c in peer.calls("StatusNotification"))
     assert evses == [("c1", 1), ("c1", 2), ("c2", 1)]
     assert {c["identity"] for c in peer.calls("BootNotification")} == {"c1", "c2"}
+
+
+@pytest.mark.parametrize(
+    ("version", "subprotocol", "token"),
+    [
+        ("2.0.1", "ocpp2.0.1", "0f6c1a2e-5b7d-4c3e-9a8b-1d2e3f4a5b6c"),  # a UUID: 36 characters
+        ("2.1", "ocpp2.1", "EMSP." + "A1B2C3D4" * 30),  # 245 characters
+    ],
+)
+async def test_id_tokens_as_long_as_the_version_allows_are_taken(
+    tmp_path: Path, version: str, subprotocol: str, token: str
+) -> None:
+    """1.6 keeps idTags to 20 characters; a 2.0.1 idToken holds 36 and a 2.1 one 255: a remote
+    start and a local list entry take them whole (never cut, a cut id could be someone
+    else's), and the Started event carries the token as given."""
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    async with (
+        strict_peer(protocols=subprotocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        lists = auth_store(outbox)
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(
+            settings, site, outbox, tmp_path, {"c1": 1}, auth_lists=lists
+        ) as uplink:
+            await wait_for(lambda: uplink.online)
+            central = {"idToken": token, "type": "Central"}
+            start = {"evseId": 1, "remoteStartId": 5, "idToken": central}
+            await peer.send("site1", "RequestStartTransaction", start)
+            entry = {"idToken": {"idToken": token, "type": "eMAID"},
+                     "idTokenInfo": {"status": "Accepted"}}  # fmt: skip
+            listed = {"versionNumber": 3, "updateType": "Full", "localAuthorizationList": [entry]}
+            await peer.send("site1", "SendLocalList", listed)
+            await wait_for(lambda: len(peer.answers("SendLocalList")) == 1)
+            command = site.commands[-1]
+            assert isinstance(command, StartSession) and command.id_tag == token.upper()
+            began = SessionStarted(1, "c1:1", uplink.links["site1"].now_s(), 10,
+                                   IdToken(command.id_tag, TokenType.CENTRAL),
+                                   remote_start_id=command.remote_start_id)  # fmt: skip
+            await outbox.append("site1", began)
+            uplink.notify_outbox()
+            await wait_for(lambda: len(_events(peer)) == 1)
+        listed_entry = await lists.local_entry(token.upper())
+    assert peer.answers("RequestStartTransaction")[0]["result"] == {"status": "Accepted"}
+    assert peer.answers("SendLocalList")[0]["result"] == {"status": "Accepted"}
+    assert listed_entry is not None and listed_entry.status is AuthStatus.ACCEPTED
+    assert _events(peer)[0]["idToken"] == {"idToken": token.upper(), "type": "Central"}
+    assert _events(peer)[0]["transactionInfo"]["remoteStartId"] == 5
+    assert peer.invalid() == []

@@ -89,3 +89,14 @@ def test_uid_and_typed_forms_compare_equal(uid: bytes, reverse: bool) -> None:
     token = uid_to_token(uid, reverse=reverse)
     assert normalize_id_tag(token.id_tag.lower()) == token.id_tag
     assert len(token.id_tag) == 2 * len(uid) <= MAX_ID_TAG_CHARS
+
+
+def test_a_longer_limit_is_the_callers_and_is_kept_whole() -> None:
+    """OCPP 2.x carries longer idTokens (2.0.1: 36, 2.1: 255); the default stays 1.6's 20."""
+    uuid = "0f6c1a2e-5b7d-4c3e-9a8b-1d2e3f4a5b6c"
+    with pytest.raises(InvalidToken):
+        normalize_id_tag(uuid)
+    assert normalize_id_tag(uuid, 36) == uuid.upper()
+    with pytest.raises(InvalidToken, match="at most 36"):
+        normalize_id_tag(uuid + "0", 36)
+    assert len(normalize_id_tag("A" * 255, 255)) == 255

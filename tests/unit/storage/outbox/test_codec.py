@@ -34,7 +34,9 @@ EVENTS: list[OutboxEvent] = [
     started(1),
     replace(started(2, "cp:1", 0), reservation_id=17, authorized_offline=True),
     replace(started(3), id_token=IdToken("ANY", TokenType.FREE_VEND)),
+    replace(started(5), id_token=IdToken("CAFE01", TokenType.CENTRAL), remote_start_id=4711),
     SAMPLE,
+    replace(SAMPLE, phases_used=2),
     replace(SAMPLE, session_local_id=None, readings=()),
     ended(1, 2500),
     replace(
@@ -84,3 +86,13 @@ def test_a_body_that_is_not_an_event_is_refused_with_its_reason(
 ) -> None:
     with pytest.raises(UnreadableEvent, match=why):
         decode(event_type, body)
+
+
+def test_bodies_written_before_the_later_fields_read_them_as_unknown() -> None:
+    """A body queued by an earlier release (no ``remote_start_id``, no ``phases_used``) is the
+    same format: it reads back, the missing fields None."""
+    for event, key in ((started(1), "remote_start_id"), (SAMPLE, "phases_used")):
+        event_type, body = encode(event)
+        older = json.loads(body)
+        del older[key]
+        assert decode(event_type, json.dumps(older)) == event

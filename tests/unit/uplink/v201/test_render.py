@@ -4,14 +4,49 @@ of the domain's enums (a new stop reason or token type without a 2.x name fails 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
 import pytest
 
 from edge_controller.domain.commands import StopReason
-from edge_controller.domain.sessions.events import Quantity, ReadingContext, TokenType
+from edge_controller.domain.sessions.events import (
+    IdToken,
+    Quantity,
+    ReadingContext,
+    TokenType,
+)
+from edge_controller.uplink.clock import ClockSync
+from edge_controller.uplink.ports import MeterSample
+from edge_controller.uplink.topology import Topology
+from edge_controller.uplink.v16 import meter_values
+from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
+from tests.outbox_events import sampled, started
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An outbox row as the renderer reads it."""
+
+    event: Any
+    remote_transaction_id: int | None
+    session_position: int | None
+    seq: int = 1
+    identity: str = "site1"
+    unreadable: str | None = None
+    attempts: int = 0
+    created_at_s: float = 0.0
+
+    @property
+    def session_local_id(self) -> int | None:
+        return getattr(self.event, "session_local_id", None)
+
+
+def _link() -> render.Link201:
+    topology = Topology("site", "site1", {"c1": 2})
+    return render.Link201(Connection(topology, ClockSync()), lambda _at_s: False)
 
 
 def _definitions(version: str) -> dict[str, Any]:
@@ -45,3 +80,38 @@ def test_transaction_ids_name_their_session() -> None:
     text = render.transaction_id(17, 1_796_337_177_004)
     assert len(text) <= 36 and render.session_of(text) == 17
     assert render.session_of("17") is None and render.session_of("x-1") is None
+
+
+def _updated(phases_used: int | None) -> dict[str, Any]:
+    sample = replace(sampled(1, 4000, "c1:1", power_w=7200), phases_used=phases_used)
+    message = Queued(sample, remote_transaction_id=1_795_737_600_000, session_position=1)
+    return render.request(message, sample, _link())
+
+
+def test_the_phases_the_ev_drew_on_are_number_of_phases_used() -> None:
+    assert _updated(1)["numberOfPhasesUsed"] == 1
+    assert _updated(3)["numberOfPhasesUsed"] == 3
+    assert "numberOfPhasesUsed" not in _updated(None)  # not measured: not said
+
+
+def test_a_remote_start_id_stored_with_the_start_is_sent_with_it() -> None:
+    token = IdToken("CAFE01", TokenType.CENTRAL)
+    event = replace(started(1, "c1:1"), id_token=token, remote_start_id=31)
+    payload = render.request(Queued(event, None, 0), event, _link())
+    assert payload["transactionInfo"]["remoteStartId"] == 31
+    card = started(2, "c1:1")  # a card's start has none, whatever the connector saw before
+    assert (
+        "remoteStartId"
+        not in render.request(Queued(card, None, 0), card, _link())["transactionInfo"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("currents_a", "expected"),
+    [((16.0, 15.8, 16.1), 3), ((15.9, 0.0, 0.2), 1), ((0.3, 0.0, 0.0), None), (None, None)],
+)
+def test_phases_drawing_counts_the_chargers_measured_currents(
+    currents_a: tuple[float, float, float] | None, expected: int | None
+) -> None:
+    sample = MeterSample(at_s=0.0, current_a=currents_a)
+    assert meter_values.phases_drawing(sample) == expected
