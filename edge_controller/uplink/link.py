@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from edge_controller.uplink.certificates import CertificateStore
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
+    from edge_controller.uplink.network_profiles import NetworkProfiles
     from edge_controller.uplink.security_events import SecurityEvents
     from edge_controller.uplink.smart import SmartCharging
     from edge_controller.uplink.v201.display import DisplayMessages201
@@ -87,6 +88,7 @@ class IdentityLink:
     online_periods: OnlinePeriods | None = None  # when it was online (OCPP 2.x ``offline``)
     security: SecurityEvents | None = None  # where its security events are raised
     certificates: CertificateStore | None = None  # its client certificate and installed roots
+    network: NetworkProfiles | None = None  # the CSMS's network profiles, the security floor
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
     followups: asyncio.Queue[Followup] = field(
         default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)

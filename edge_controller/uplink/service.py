@@ -39,6 +39,7 @@ from edge_controller.uplink.device_model import bound_defaults, station_variable
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Metering
+from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import SitePorts, Station
 from edge_controller.uplink.rpc import CallFailed
@@ -118,6 +119,9 @@ class OcppUplink:
         )
         # The 2.x device model's own entries (MinSet/MaxSet) live in the same store.
         model = station_variables(self.settings, identity, len(connectors), smart=False)
+        configured = NetworkProfile(
+            self.settings.url or "", self.settings.security_profile, self.settings.call_timeout_s
+        )
         defaults |= bound_defaults(model)
         return IdentityLink(
             identity,
@@ -138,6 +142,7 @@ class OcppUplink:
             online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
             security=self._security_events(identity, now_s),
             certificates=CertificateStore(state_dir / f"certs-{identity}", self.settings.ca_file),
+            network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
         )
 
     def _security_events(self, identity: str, now_s: Callable[[], float]) -> SecurityEvents | None:
@@ -240,17 +245,17 @@ class OcppUplink:
         link = self.links[identity]
         outcome = "failed"
         tls = TlsFiles()
+        profile = link.network.next_attempt() if link.network is not None else None
+        if not _above_floor(link, profile):
+            return outcome
         try:
             key = link.auth_key.load() if link.auth_key is not None else None
-            tls = self._tls_files(link)
-            settings = _with_ping(self.settings, link)
+            settings = _with_network(_with_ping(self.settings, link), profile)
+            tls = self._tls_files(link, settings)
             async with open_connection(settings, identity, key, tls) as ws:
                 outcome = "was_online"
                 log.info("connected to CSMS", identity=identity)
-                if tls.client is not None and tls.client.new and link.certificates is not None:
-                    link.certificates.new_pair_worked()
-                if link.security is not None:
-                    link.security.once.connected()
+                _opened(link, profile, tls)
                 session = self._session(link, ws)
                 self.sessions[identity] = session
                 try:
@@ -271,18 +276,17 @@ class OcppUplink:
         finally:
             link.accepted = False
             self.sessions.pop(identity, None)
-        new_pair = tls.client is not None and tls.client.new
-        if outcome == "failed" and new_pair and link.certificates is not None:
-            link.certificates.new_pair_failed()  # the next attempt uses the old pair
+        if outcome == "failed":
+            _not_opened(link, profile, tls)
         return outcome
 
-    def _tls_files(self, link: IdentityLink) -> TlsFiles:
+    def _tls_files(self, link: IdentityLink, settings: OcppSettings) -> TlsFiles:
         store = link.certificates
         if store is None:
             return TlsFiles()
         client = None
-        if self.settings.security_profile == 3:
-            client = store.client_pair(configured_pair(self.settings))
+        if settings.security_profile == 3:
+            client = store.client_pair(configured_pair(settings))
         return TlsFiles(tuple(store.csms_root_files()), client)
 
     def _session(self, link: IdentityLink, ws: ClientConnection) -> Session:
@@ -413,6 +417,42 @@ async def _close_going_away(ws: ClientConnection, reason: str) -> None:
 
 def _first(group: BaseExceptionGroup[BaseException]) -> str:
     return repr(group.exceptions[0])
+
+
+def _above_floor(link: IdentityLink, profile: NetworkProfile | None) -> bool:
+    """The security profile never goes down below one the station connected with."""
+    if link.network is None or profile is None or profile.security_profile >= link.network.floor:
+        return True
+    log.error("not connecting: the security profile never goes down", identity=link.identity,
+              profile=profile.security_profile, used_before=link.network.floor)  # fmt: skip
+    return False
+
+
+def _opened(link: IdentityLink, profile: NetworkProfile | None, tls: TlsFiles) -> None:
+    """The websocket opened: the network profile and a new client pair proved themselves."""
+    if link.network is not None and profile is not None:
+        link.network.connected(profile)
+    if tls.client is not None and tls.client.new and link.certificates is not None:
+        link.certificates.new_pair_worked()
+    if link.security is not None:
+        link.security.once.connected()
+
+
+def _not_opened(link: IdentityLink, profile: NetworkProfile | None, tls: TlsFiles) -> None:
+    """No connection: a new network profile or client pair is given up for the one before."""
+    if link.network is not None and profile is not None:
+        link.network.failed(profile)
+    if tls.client is not None and tls.client.new and link.certificates is not None:
+        link.certificates.new_pair_failed()
+
+
+def _with_network(settings: OcppSettings, profile: NetworkProfile | None) -> OcppSettings:
+    """The settings with the network profile of this attempt (the CSMS may have set one)."""
+    if profile is None:
+        return settings
+    update = {"url": profile.url, "security_profile": profile.security_profile,
+              "call_timeout_s": profile.message_timeout_s}  # fmt: skip
+    return settings.model_copy(update=update)
 
 
 def _with_ping(settings: OcppSettings, link: IdentityLink) -> OcppSettings:

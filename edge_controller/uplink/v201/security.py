@@ -1,11 +1,15 @@
-"""OCPP 2.0.1/2.1 security block (A) and firmware on one connection: the CSMS signs a
-certificate for a key made on the gateway (TriggerMessage SignChargingStationCertificate →
-SignCertificate → CertificateSigned), installs, lists and deletes root certificates, and is
-told honestly that firmware is not updated over OCPP.
+"""OCPP 2.0.1/2.1 security block (A), network profiles (B09) and firmware on one connection.
+
+The CSMS signs a certificate for a key made on the gateway (TriggerMessage
+SignChargingStationCertificate → SignCertificate → CertificateSigned), installs, lists and
+deletes root certificates, sets network profiles, and is told honestly that firmware is not
+updated over OCPP.
 
 A signed certificate is checked (for the key of the request, this station, a chain to a
 trusted root) and used from the next connect; the pair before it is kept until it works
-(``uplink.certificates``). What is refused raises a security event.
+(``uplink.certificates``). A network profile is stored and tried at the next connect, the one
+before kept until it works (``uplink.network_profiles``); none may lower the security profile.
+What is refused raises a security event.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from edge_controller.domain.security import SecurityEventKind
 from edge_controller.uplink.certificates import CertificateRefused, CertificateStore
+from edge_controller.uplink.connection import configured_pair
 from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.network_profiles import NetworkProfile, check_profile
 from edge_controller.uplink.rpc import on
 
 if TYPE_CHECKING:
@@ -96,6 +102,37 @@ class SecurityHandlers201:
             await self._event(SecurityEventKind.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                               "root certificate deleted")  # fmt: skip
         return {"status": status}
+
+    @on("SetNetworkProfile")
+    async def on_set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        network = self.link.network
+        if network is None:
+            return _rejected("NotSupported", "network profiles are not kept here")
+        data, slot = payload["connectionData"], int(payload["configurationSlot"])
+        floor = max(network.floor, network.in_use().security_profile)
+        why = check_profile(data, floor, self._client_pair(), self._secret())
+        if slot < 0:
+            why = why or "configurationSlot must not be negative"
+        if why:
+            self.link.log.warning("SetNetworkProfile rejected", slot=slot, reason=why)
+            return _rejected("InvalidNetworkConf", why)
+        profile = int(data["securityProfile"])
+        timeout_s = float(data["messageTimeout"])
+        network.set(NetworkProfile(str(data["ocppCsmsUrl"]), profile, timeout_s, slot))
+        self.link.log.info("network profile stored; tried at the next connection", slot=slot,
+                           security_profile=profile)  # fmt: skip
+        await self._event(SecurityEventKind.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                          f"network profile {slot}")  # fmt: skip
+        return {"status": "Accepted"}
+
+    def _client_pair(self) -> bool:
+        configured = configured_pair(self.link.settings)
+        store = self.store
+        return (store.client_pair(configured) if store is not None else configured) is not None
+
+    def _secret(self) -> bool:
+        key = self.link.auth_key.load() if self.link.auth_key is not None else None
+        return key is not None or self.link.settings.password is not None
 
     @on("UpdateFirmware")
     async def on_update_firmware(self, payload: dict[str, Any]) -> dict[str, Any]:

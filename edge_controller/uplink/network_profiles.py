@@ -1,0 +1,127 @@
+"""Network connection profiles a CSMS sets (OCPP 2.x SetNetworkProfile), and the security
+profile floor.
+
+A profile the CSMS sets is stored in its slot and tried at the next connect; when it
+connects it becomes the one in use, when it fails the station goes back to the one before
+(the configured one at first). The security profile never goes down: the highest one the
+station ever connected with is the floor, a profile below it is refused when set and never
+used to connect. Kept per identity in a small JSON file, replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_controller.log import get_logger
+
+log = get_logger("uplink.network")
+CONFIGURED = -1  # the slot of the profile the configuration file gives
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkProfile:
+    url: str
+    security_profile: int
+    message_timeout_s: float
+    slot: int = CONFIGURED
+
+
+def check_profile(payload: dict[str, Any], floor: int, client_cert: bool, secret: bool) -> str:
+    """Why a SetNetworkProfile ``connectionData`` cannot be used ("" when it can). Pure."""
+    data = payload
+    profile = int(data["securityProfile"])
+    url = str(data["ocppCsmsUrl"])
+    if data.get("ocppTransport") != "JSON":
+        return "only OCPP-J (JSON) is spoken"
+    if data.get("ocppVersion", "OCPP20") in ("OCPP12", "OCPP15", "OCPP16"):
+        return "the profile names an OCPP version this connection does not use"
+    if profile < floor:
+        return f"security profile {profile} is below {floor}, the one already in use"
+    if not url.startswith(("ws://", "wss://")):
+        return "the CSMS URL is no ws:// or wss:// URL"
+    if profile >= 2 and not url.startswith("wss://"):
+        return "security profiles 2 and 3 need a wss:// URL"
+    if profile in (1, 2) and not secret:
+        return "no password for HTTP Basic authentication"
+    if profile == 3 and not client_cert:
+        return "no client certificate for security profile 3"
+    return ""
+
+
+class NetworkProfiles:
+    def __init__(self, path: Path, configured: NetworkProfile) -> None:
+        self.path = path
+        self.configured = configured
+        self._slots: dict[int, NetworkProfile] = {}
+        self._pending: int | None = None
+        self._active: int | None = None
+        self.floor = 0
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self._slots = {int(k): NetworkProfile(**v) for k, v in data["slots"].items()}
+            self._pending, self._active = data["pending"], data["active"]
+            self.floor = int(data["floor"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("network profile file unreadable", path=str(self.path), error=str(exc))
+
+    def _save(self) -> None:
+        data = {
+            "slots": {str(k): asdict(v) for k, v in self._slots.items()},
+            "pending": self._pending,
+            "active": self._active,
+            "floor": self.floor,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_suffix(".tmp")
+        with temp.open("w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(self.path)
+
+    def set(self, profile: NetworkProfile) -> None:
+        """Store ``profile`` in its slot; it is tried at the next connect."""
+        self._slots[profile.slot] = profile
+        self._pending = profile.slot
+        self._save()
+
+    def in_use(self) -> NetworkProfile:
+        """The profile that last connected (the configured one at first)."""
+        if self._active is not None and self._active in self._slots:
+            return self._slots[self._active]
+        return self.configured
+
+    def next_attempt(self) -> NetworkProfile:
+        if self._pending is not None and self._pending in self._slots:
+            return self._slots[self._pending]
+        return self.in_use()
+
+    def connected(self, profile: NetworkProfile) -> None:
+        """``profile`` connected: it is the one in use, and the floor rises to it."""
+        active = CONFIGURED if self._active is None else self._active
+        changed = profile.slot != active or profile.security_profile > self.floor
+        if profile.slot == self._pending:
+            self._active, self._pending = profile.slot, None
+        self.floor = max(self.floor, profile.security_profile)
+        if changed:
+            self._save()
+
+    def failed(self, profile: NetworkProfile) -> bool:
+        """``profile`` did not connect: a new one is given up (True), the one before is
+        tried next."""
+        if profile.slot == CONFIGURED or profile.slot != self._pending:
+            return False
+        self._pending = None
+        self._save()
+        log.warning("new network profile did not connect; back to the one before",
+                    slot=profile.slot)  # fmt: skip
+        return True
