@@ -35,7 +35,7 @@ async def fetch_json(socket_path: Path, path: str, timeout_s: float = 3.0) -> An
 
 
 async def post_json(socket_path: Path, path: str, body: Any, timeout_s: float) -> Any:
-    """POST ``body`` as JSON; a 400 answer raises ValueError with the daemon's reason."""
+    """POST ``body`` as JSON; a refusal (4xx) raises ValueError with the daemon's reason."""
     connector = aiohttp.UnixConnector(path=str(socket_path))
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
@@ -43,10 +43,15 @@ async def post_json(socket_path: Path, path: str, body: Any, timeout_s: float) -
             aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
             session.post(f"http://daemon{path}", json=body) as response,
         ):
-            data = await response.json()
-            if response.status == 400:
-                raise ValueError(str(data.get("error")))
+            if 400 <= response.status < 500:
+                raise ValueError(await _reason(response))
             response.raise_for_status()
-            return data
+            return await response.json()
     except (aiohttp.ClientConnectionError, FileNotFoundError, TimeoutError) as exc:
         raise DaemonNotRunning(f"no daemon answers on {socket_path}: {exc}") from exc
+
+
+async def _reason(response: aiohttp.ClientResponse) -> str:
+    if response.content_type == "application/json":
+        return str((await response.json()).get("error"))
+    return f"{response.status} {response.reason}"

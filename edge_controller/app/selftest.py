@@ -8,6 +8,7 @@ report (JSON and HTML); the command exits 0 only if nothing failed.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import ctypes
 import html
@@ -24,11 +25,12 @@ from typing import Any, Literal
 from edge_controller.config.settings import ReaderSettings, Settings
 from edge_controller.domain.balancing import wiring_from_rotation
 from edge_controller.domain.balancing.wiring import reading_to_grid_phases
-from edge_controller.domain.model import CpState
+from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.charger import ProfileCharger
+from edge_controller.drivers.modbus.meter import ProfileMeter
 from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable, Meter
 from edge_controller.telemetry.probe import probe_broker
@@ -115,6 +117,7 @@ def failed(name: str, seen: str, hint: str) -> Item:
 class Options:
     settle_s: float = 8.0  # an EV follows a new offer within 5 s (IEC 61851), plus a reading
     tap_timeout_s: float | None = None  # wait this long for a test card per reader; None: skip
+    no_tap_reason: str = "needs a person to tap: run with --tap-card"  # why, when skipped
     clock: Callable[[], float] = time.time
 
 
@@ -142,20 +145,35 @@ def _reading_text(current_a: tuple[float, float, float], voltage_v: tuple[float,
 class SiteDevices:
     """The configured devices on their opened buses, as the daemon would build them."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_only: bool = False) -> None:
         self.chargers: dict[str, list[ProfileCharger]] = {}
-        self.meters: dict[str, Meter] = {}
+        self.meters: dict[str, ProfileMeter] = {}
+        # Read without the start-up writes (the daemon's devices: it made them itself).
+        self.read_only = read_only
 
     async def open(self, settings: Settings, stack: contextlib.AsyncExitStack) -> None:
         buses: dict[str, ModbusBus] = {}
         for bus_id, bus_settings in settings.buses.items():
             bus = registry.build_bus(bus_id, bus_settings)
             buses[bus_id] = await stack.enter_async_context(bus)
+        self.build(settings, buses)
+
+    def build(self, settings: Settings, buses: dict[str, ModbusBus]) -> None:
+        """The ports on ``buses`` (opened here, or the running daemon's: a port on a device
+        the daemon polls shares its channel, so the reads queue behind the daemon's)."""
         for charger_id, charger in settings.chargers.items():
             ports = registry.build_charger(charger_id, charger, buses[charger.bus])
             self.chargers[charger_id] = [p for p in ports if isinstance(p, ProfileCharger)]
         for meter_id, meter in settings.meters.items():
-            self.meters[meter_id] = registry.build_meter(meter_id, meter, buses[meter.bus])
+            port = registry.build_meter(meter_id, meter, buses[meter.bus])
+            assert isinstance(port, ProfileMeter)  # every meter is driven by its profile
+            self.meters[meter_id] = port
+
+    async def charger_status(self, charger: ProfileCharger) -> ChargerStatus:
+        return await (charger.peek_status() if self.read_only else charger.read_status())
+
+    async def meter_reading(self, meter: ProfileMeter) -> MeterReading:
+        return await (meter.peek() if self.read_only else meter.read())
 
 
 async def check_answers(devices: SiteDevices) -> list[Item]:
@@ -164,7 +182,7 @@ async def check_answers(devices: SiteDevices) -> list[Item]:
         for charger in connectors:
             name = f"charger {charger.connector_id} answers"
             try:
-                status = await charger.read_status()
+                status = await devices.charger_status(charger)
             except DeviceError as exc:
                 items.append(_device_failure(name, exc))
                 continue
@@ -173,7 +191,7 @@ async def check_answers(devices: SiteDevices) -> list[Item]:
     for meter_id, meter in devices.meters.items():
         name = f"meter {meter_id} answers with plausible values"
         try:
-            reading = await meter.read()
+            reading = await devices.meter_reading(meter)
         except DeviceError as exc:
             items.append(_device_failure(name, exc))
             continue
@@ -403,8 +421,7 @@ async def check_readers(settings: Settings, options: Options = Options()) -> lis
             items.append(failed(f"reader {reader_id} present", seen, "reader"))
         elif options.tap_timeout_s is None:
             items.append(passed(f"reader {reader_id} present", match))
-            why = "needs a person to tap: run with --tap-card"
-            items.append(skipped(f"reader {reader_id} reads a test card", why))
+            items.append(skipped(f"reader {reader_id} reads a test card", options.no_tap_reason))
         else:
             items.append(passed(f"reader {reader_id} present", match))
             items.append(await _tap_item(reader_id, reader, match, options.tap_timeout_s))
@@ -524,6 +541,13 @@ def to_json(report: Report) -> dict[str, Any]:
         "passed": report.ok,
         "items": [asdict(item) for item in report.items],
     }
+
+
+def report_from_json(data: dict[str, Any]) -> Report:
+    """A report the daemon ran, back from its JSON (to print or write it here)."""
+    at_s = calendar.timegm(time.strptime(str(data["at"]), "%Y-%m-%dT%H:%M:%SZ"))
+    items = [Item(**item) for item in data["items"]]
+    return Report(str(data["site"]), float(at_s), items)
 
 
 def render_text(report: Report) -> str:

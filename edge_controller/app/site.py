@@ -18,6 +18,7 @@ from edge_controller.app.hardware import Hardware, open_hardware
 from edge_controller.app.payments import connector_flows, cost_limits, payment_flows
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.app.scan import daemon_scanner
+from edge_controller.app.selftest_live import DaemonSide, daemon_selftest
 from edge_controller.app.site_faults import FaultWatch
 from edge_controller.app.telemetry import MqttFeed
 from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_channels
@@ -325,6 +326,7 @@ async def build_site(
             settings.storage.state_dir / STATUS_SOCKET,
             views.current,
             daemon_scanner(hw.buses, dict(settings.buses)),
+            daemon_selftest(DaemonSide(settings, hw.buses, lambda: views.current().uplink_online)),
         ),
         PricingService(pricing),
         # each terminal's flow: reservations left by a crash reversed, priced sessions captured

@@ -60,6 +60,11 @@ class ProfileCharger:
 
     async def read_status(self) -> ChargerStatus:
         await self._prepare()
+        return await self.peek_status()
+
+    async def peek_status(self) -> ChargerStatus:
+        """The status, read without the start-up writes: a look that never writes (the
+        selftest's, while the daemon drives the charger)."""
         status = self.device.profile.status
         assert status is not None  # the schema requires it for chargers
         values = await self.device.read(status_names(status))

@@ -24,3 +24,11 @@ class ProfileMeter:
         if reason is not None:
             raise self.device.fault(reason)
         return reading_from(values, self._clock())
+
+    async def peek(self) -> MeterReading:
+        """A plausible reading without the start-up writes: a look that never writes."""
+        values = await self.device.read(MEASUREMENT_POINTS)
+        reason = implausible(values)
+        if reason is not None:
+            raise self.device.fault(reason)
+        return reading_from(values, self._clock())
