@@ -92,6 +92,11 @@ class QueuedMessage(Protocol):
         """How many events of its session were queued before it (None: no session)."""
         ...
 
+    @property
+    def session_cost(self) -> dict[str, Any] | None:
+        """The session's final cost (breakdown JSON) if it was priced when this was queued."""
+        ...
+
 
 class TransactionOutbox(Protocol):
     """The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
@@ -47,13 +48,19 @@ class OutboxMessage:
     # How many events of the same session were queued before this one (None: no session):
     # OCPP 2.x numbers a transaction's messages from it (seqNo), without gaps.
     session_position: int | None = None
+    # The session's final cost (``domain.pricing.codec`` breakdown JSON) when it was priced in
+    # the transaction that queued this event or before: what a resent event carries stays the
+    # same (a cost priced later is not added to an event already queued).
+    session_cost: dict[str, Any] | None = None
 
 
 SELECT_MESSAGE = """
 SELECT o.seq, o.identity, o.event, o.body, o.kind, o.session_local_id, o.created_at_s,
        o.attempts, o.last_error, o.state, t.remote_transaction_id,
        (SELECT count(*) FROM outbox AS b WHERE b.session_local_id = o.session_local_id
-        AND b.seq < o.seq) AS session_position
+        AND b.seq < o.seq) AS session_position,
+       (SELECT c.breakdown FROM session_costs AS c WHERE c.session_local_id = o.session_local_id
+        AND c.priced_at_s <= o.created_at_s) AS session_cost
 FROM outbox AS o LEFT JOIN transaction_ids AS t ON t.session_local_id = o.session_local_id
 """
 
@@ -78,7 +85,17 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
         state=row["state"],
         unreadable=unreadable,
         session_position=None if row["session_local_id"] is None else row["session_position"],
+        session_cost=_cost(row["session_cost"]),
     )
+
+
+def _cost(text: str | None) -> dict[str, Any] | None:
+    """The stored breakdown; one that cannot be read is left out (the event still goes)."""
+    try:
+        found = None if text is None else json.loads(text)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def kind_of(event: OutboxEvent) -> MessageKind:

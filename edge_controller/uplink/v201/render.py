@@ -10,6 +10,7 @@ while no connection was up (``online``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,7 +43,7 @@ from edge_controller.uplink.v16.render import (
     final_cost,
     problem_report,
 )
-from edge_controller.uplink.v201.tariff_wire import central_cost
+from edge_controller.uplink.v201.tariff_wire import central_cost, cost_details
 
 TRANSACTION_EVENT = "TransactionEvent"
 SECURITY_EVENT = "SecurityEventNotification"
@@ -203,7 +204,16 @@ def request(
         _updated(event, payload)
     else:
         _ended(event, payload, link)
+        if link.v21 and message.session_cost is not None:
+            _cost_details(payload, message.session_cost)
     return payload
+
+
+def _cost_details(payload: dict[str, Any], breakdown: dict[str, Any]) -> None:
+    """2.1 local cost calculation: the final cost as priced at the stop (a stored cost this
+    cannot read: the end goes without it)."""
+    with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
+        payload["costDetails"] = cost_details(breakdown)
 
 
 def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> None:

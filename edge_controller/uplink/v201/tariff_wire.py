@@ -142,3 +142,65 @@ def _text(raw: Mapping[str, Any]) -> Json:
     if raw.get("format", "UTF8") != "UTF8":
         out["format"] = str(raw["format"])
     return out
+
+
+# --- the site's cost as OCPP 2.1 CostDetailsType (local cost calculation) ---------------------
+COST_TYPES = {"normal": "NormalCost", "min_cost": "MinCost", "max_cost": "MaxCost"}
+COMPONENTS = {
+    "energy": "energy",
+    "charging_time": "chargingTime",
+    "idle_time": "idleTime",
+    "fixed": "fixed",
+    "reservation_time": "reservationTime",
+    "reservation_fixed": "reservationFixed",
+}
+# The schema's own spelling of the idle dimension ("IdleTIme") is what a strict CSMS checks.
+TIME_DIMENSIONS = {"charging": "ChargingTime", "idle": "IdleTIme"}
+MAX_PERIODS = 48  # more charging periods than this: the totals go alone (a frame stays small)
+
+
+def cost_details(breakdown: Mapping[str, Any]) -> Json:
+    """CostDetailsType of a stored cost breakdown (``domain.pricing.codec.breakdown_to_json``):
+    the same figures, amounts in the currency, energy in Wh, times in whole seconds."""
+    total: Json = {
+        "currency": breakdown["currency"],
+        "typeOfCost": COST_TYPES[breakdown["type_of_cost"]],
+        "total": _price(breakdown["total_excl_tax"], breakdown["total_incl_tax"]),
+    }
+    for part in breakdown["components"]:
+        name = COMPONENTS.get(part["component"])
+        if name is not None:
+            total[name] = _price(part["excl_tax"], part["incl_tax"])
+    usage = breakdown["usage"]
+    found: Json = {
+        "totalCost": total,
+        "totalUsage": {
+            "energy": Decimal(usage["energy_wh"]),
+            "chargingTime": _seconds(usage["charging_time_s"]),
+            "idleTime": _seconds(usage["idle_time_s"]),
+            "reservationTime": _seconds(usage["reservation_time_s"]),
+        },
+    }
+    periods = [p for p in breakdown["periods"] if p["activity"] in TIME_DIMENSIONS]
+    if 0 < len(periods) <= MAX_PERIODS:
+        found["chargingPeriods"] = [_period(p, str(breakdown["tariff_id"])) for p in periods]
+    return found
+
+
+def _price(excl: str, incl: str) -> Json:
+    return {"exclTax": Decimal(excl), "inclTax": Decimal(incl)}
+
+
+def _seconds(value: str) -> int:
+    return int(Decimal(value).to_integral_value())
+
+
+def _period(period: Mapping[str, Any], tariff_id: str) -> Json:
+    return {
+        "tariffId": tariff_id,
+        "startPeriod": period["start"],
+        "dimensions": [
+            {"type": "Energy", "volume": Decimal(period["energy_wh"])},
+            {"type": TIME_DIMENSIONS[period["activity"]], "volume": Decimal(period["duration_s"])},
+        ],
+    }

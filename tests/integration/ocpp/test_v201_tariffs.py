@@ -22,6 +22,7 @@ from edge_controller.domain.pricing import cost
 from edge_controller.domain.pricing.recorded import Reading, recorded_timeline
 from edge_controller.storage.tariff_store import SITE, TariffStore
 from edge_controller.uplink.service import OcppUplink
+from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.tariffs import SITE_SCOPE
 from tests.integration.ocpp.harness import IDENTITY, settings_for, wait_for
 from tests.integration.ocpp.sessions_site import CARD, LiveSite, live_site, uplink_to
@@ -103,6 +104,19 @@ async def expected_cost(site: LiveSite, local_id: int, wire: dict[str, Any]) -> 
     return cost(tariff_from_ocpp(wire), line, ZoneInfo("Europe/Berlin"))
 
 
+def ended(peer: StrictPeer) -> dict[int | None, dict[str, Any]]:
+    """The Ended TransactionEvents the CSMS got, by the site's session id."""
+    return {
+        session_of(c["params"]["transactionInfo"]["transactionId"]): c["params"]
+        for c in peer.calls("TransactionEvent")
+        if c["params"]["eventType"] == "Ended"
+    }
+
+
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
 async def test_a_default_tariff_from_the_csms_prices_the_next_session_to_the_cent(
     tmp_path: Path,
 ) -> None:
@@ -129,6 +143,19 @@ async def test_a_default_tariff_from_the_csms_prices_the_next_session_to_the_cen
             assert kept is not None and record.energy_wh == int(expected.usage.energy_wh)
             assert kept.total_incl_tax_minor == expected.total_incl_tax.minor
             assert kept.total_excl_tax_minor == expected.total_excl_tax.minor
+        # 2.1 local cost calculation: the Ended event carries the same cost, to the cent.
+        await wait_for(lambda: len(ended(peer)) == 2)
+        for local_id, wire in ((first, CSMS_TARIFF), (second, EVSE2_TARIFF)):
+            details = ended(peer)[local_id]["costDetails"]
+            expected = await expected_cost(site, local_id, wire)
+            total = details["totalCost"]
+            assert total["currency"] == "EUR" and total["typeOfCost"] == "NormalCost"
+            assert _dec(total["total"]["inclTax"]) == expected.total_incl_tax.amount
+            assert _dec(total["total"]["exclTax"]) == expected.total_excl_tax.amount
+            assert _dec(details["totalUsage"]["energy"]) == expected.usage.energy_wh
+            volumes = [d["volume"] for p in details["chargingPeriods"] for d in p["dimensions"]
+                       if d["type"] == "Energy"]  # fmt: skip
+            assert sum(_dec(v) for v in volumes) == expected.usage.energy_wh
         # 10 kWh at 0.59 and a 1.00 fee: the figure by hand, too.
         assert (await store.cost(second)).total_incl_tax_minor == 690  # type: ignore[union-attr]
 
@@ -214,4 +241,7 @@ async def test_the_csms_running_and_final_cost_are_shown_as_sent(
         await wait_for(lambda: (site.shown("c1:1").csms_cost or {}).get("final") is True)
         shown = site.shown("c1:1").csms_cost
         assert shown is not None and Decimal(shown["cost"]) == Decimal("4.56")
+        # The site's own cost goes with the end on 2.1 only (local cost calculation).
+        (end,) = ended(peer).values()
+        assert ("costDetails" in end) is (protocol == "ocpp2.1")
         assert sender.sent >= 2
