@@ -1,5 +1,6 @@
 """The AuthorizationKey a CSMS sets for security profiles 1 and 2 (OCPP 1.6 security
-whitepaper): sent hex-encoded, 16 to 20 bytes, write-only.
+whitepaper: sent hex-encoded, 16 to 20 bytes, write-only; OCPP 2.x: the SecurityCtrlr
+BasicAuthPassword variable, 16 to 40 characters).
 
 It is kept in a file of its own (mode 0600, replaced atomically), never in the configuration
 file, never logged, never answered to GetConfiguration, and used from the next connection on
@@ -16,6 +17,7 @@ from edge_controller.log import get_logger
 
 log = get_logger("uplink.auth_key")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){16,20}")
+MAX_KEY_BYTES = 40  # 2.x BasicAuthPassword: up to 40 characters (1.6 keys: 20 bytes)
 
 
 def parse_key(value: str) -> bytes | None:
@@ -39,7 +41,7 @@ class KeyFile:
         except OSError as exc:
             log.error("authorization key unreadable", path=str(self.path), error=str(exc))
             return None
-        if not 16 <= len(key) <= 20:
+        if not 16 <= len(key) <= MAX_KEY_BYTES:
             log.error("authorization key file has a wrong length", path=str(self.path))
             return None
         return key

@@ -15,7 +15,11 @@ from edge_controller.uplink.ports import Station
 from edge_controller.uplink.v16.config_keys import MEASURANDS
 from edge_controller.uplink.v201.tariff_wire import MAX_ELEMENTS as MAX_TARIFF_ELEMENTS
 
-READ_ONLY, READ_WRITE = "ReadOnly", "ReadWrite"
+READ_ONLY, READ_WRITE, WRITE_ONLY = "ReadOnly", "ReadWrite", "WriteOnly"
+# 2.x-only store keys (no 1.6 key holds them).
+ORGANIZATION_KEY = "SecurityCtrlr.OrganizationName"  # the O of the station's CSRs
+# Write-only: kept in the key file 1.6's AuthorizationKey uses, never in the store.
+BASIC_AUTH_PASSWORD = ("SecurityCtrlr", "BasicAuthPassword")
 BOOLEAN, INTEGER, DECIMAL, STRING = "boolean", "integer", "decimal", "string"
 OPTION_LIST, MEMBER_LIST = "OptionList", "MemberList"
 ACTUAL, TARGET, MIN_SET, MAX_SET = "Actual", "Target", "MinSet", "MaxSet"
@@ -237,6 +241,11 @@ def _station(settings: OcppSettings, identity: str, evses: int) -> list[Variable
     found = [
         _fixed("SecurityCtrlr", "SecurityProfile", str(settings.security_profile), INTEGER),
         _fixed("SecurityCtrlr", "Identity", identity),
+        Variable(
+            "SecurityCtrlr", "OrganizationName", STRING, ORGANIZATION_KEY, mutability=READ_WRITE
+        ),
+        _fixed("SecurityCtrlr", "CertificateEntries", "0", INTEGER),
+        Variable(*BASIC_AUTH_PASSWORD, STRING, mutability=WRITE_ONLY, max_value=40),
         _fixed("ChargingStation", "Available", "true", BOOLEAN),
         _fixed("ChargingStation", "Model", settings.charge_point_model),
         _fixed("ChargingStation", "VendorName", settings.charge_point_vendor),
@@ -306,5 +315,7 @@ def station_variables(
 
 
 def bound_defaults(variables: list[Variable]) -> dict[str, str]:
-    """Store entries for the MinSet/MaxSet of every bounded variable (unset: empty)."""
-    return {v.bound_key(kind): "" for v in variables if v.bounded for kind in BOUNDS}
+    """Store entries for the MinSet/MaxSet of every bounded variable and for the 2.x-only
+    variables (unset: empty)."""
+    found = {v.bound_key(kind): "" for v in variables if v.bounded for kind in BOUNDS}
+    return found | {ORGANIZATION_KEY: ""}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from edge_controller.uplink.device_model.catalog import READ_WRITE, Variable
+from edge_controller.uplink.device_model.catalog import READ_WRITE, WRITE_ONLY, Variable
 from edge_controller.uplink.device_model.store import DeviceModel
 
 ITEMS_PER_REPORT = 20  # reportData items per NotifyReport
@@ -55,6 +55,10 @@ def item(model: DeviceModel, variable: Variable) -> dict[str, Any]:
         }
         for kind in variable.attributes()
     ]
+    if variable.mutability == WRITE_ONLY:  # a password: named, its value never told
+        for attribute in attributes:
+            del attribute["value"]
+            attribute["constant"] = False
     return {
         "component": component_of(variable),
         "variable": variable_of(variable),

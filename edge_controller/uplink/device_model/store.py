@@ -22,6 +22,7 @@ from edge_controller.uplink.device_model.catalog import (
     MIN_SET,
     OPTION_LIST,
     READ_ONLY,
+    WRITE_ONLY,
     Variable,
 )
 from edge_controller.uplink.state_file import OcppStateFile
@@ -144,6 +145,8 @@ class DeviceModel:
             return found
         if attribute not in found.variable.attributes():
             return Outcome(NOT_SUPPORTED_ATTRIBUTE, found.variable)
+        if found.variable.mutability == WRITE_ONLY:
+            return Outcome(REJECTED, found.variable)  # a password is never told
         return Outcome(ACCEPTED, found.variable, self.value(found.variable, attribute))
 
     def check(self, address: Address, attribute: str, value: str) -> Outcome:

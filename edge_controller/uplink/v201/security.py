@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from edge_controller.domain.security import SecurityEventKind
 from edge_controller.uplink.certificates import CertificateRefused, CertificateStore
 from edge_controller.uplink.connection import configured_pair
+from edge_controller.uplink.device_model.catalog import ORGANIZATION_KEY
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.network_profiles import NetworkProfile, check_profile
 from edge_controller.uplink.rpc import on
@@ -145,7 +146,7 @@ async def send_sign_certificate(session: Session201) -> None:
     link = session.link
     if link.certificates is None:
         return
-    organization = link.config.get("SecurityCtrlr.OrganizationName") or ""
+    organization = link.config.get(ORGANIZATION_KEY) or ""
     csr = link.certificates.make_csr(link.identity, organization)
     answer = await session.call_quietly(
         "SignCertificate", {"csr": csr, "certificateType": STATION_CERTIFICATE}

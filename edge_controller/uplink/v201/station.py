@@ -177,10 +177,26 @@ def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variab
     )
 
 
+def security_readings(
+    link: IdentityLink, variables: list[Variable]
+) -> dict[Variable, Callable[[], str]]:
+    """SecurityCtrlr values read live: the profile in use, the certificates installed."""
+    found: dict[Variable, Callable[[], str]] = {}
+    by_name = {(v.component, v.name): v for v in variables if v.evse is None}
+    network, store = link.network, link.certificates
+    if network is not None:
+        profile = by_name[("SecurityCtrlr", "SecurityProfile")]
+        found[profile] = lambda: str(network.in_use().security_profile)
+    if store is not None:
+        entries = by_name[("SecurityCtrlr", "CertificateEntries")]
+        found[entries] = lambda: str(len(store.installed(None)))
+    return found
+
+
 def device_model(link: IdentityLink, connection: Connection, site: Station | None) -> DeviceModel:
     """The station's variables, with the display messages' as the version allows them."""
     variables = variables_of(link, site)
-    readings = {}
+    readings = security_readings(link, variables)
     prices = link.prices
     if prices is not None:
         currency = next(v for v in variables if v.address() == CURRENCY)

@@ -16,7 +16,7 @@ from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.tokens import MAX_ID_TAG_CHARS, InvalidToken, normalize_id_tag
 from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.device_model import report
-from edge_controller.uplink.device_model.catalog import ACTUAL
+from edge_controller.uplink.device_model.catalog import ACTUAL, BASIC_AUTH_PASSWORD
 from edge_controller.uplink.device_model.store import (
     ACCEPTED,
     REBOOT_REQUIRED,
@@ -78,6 +78,9 @@ class VariableHandlers:
         return {"setVariableResult": results}
 
     def _set(self, address: Address, attribute: str, value: str) -> str:
+        named = (address.component, address.variable)
+        if named == BASIC_AUTH_PASSWORD and address.evse is None and attribute == ACTUAL:
+            return self._set_password(value)
         found = self.model.check(address, attribute, value)
         variable = found.variable
         if found.status not in (ACCEPTED, REBOOT_REQUIRED) or variable is None:
@@ -93,6 +96,16 @@ class VariableHandlers:
         if key == "HeartbeatInterval":
             self.link.heartbeat_changed.set()
         return found.status
+
+    def _set_password(self, value: str) -> str:
+        """BasicAuthPassword: 16 to 40 printable characters, kept in the key file and used
+        from the next connection; never stored with the other values nor logged."""
+        if self.link.auth_key is None or not 16 <= len(value) <= 40 or not value.isprintable():
+            self.link.log.warning("BasicAuthPassword rejected (16 to 40 printable characters)")
+            return REJECTED
+        self.link.auth_key.save(value.encode())
+        self.link.log.info("BasicAuthPassword set by CSMS; used from the next connection")
+        return ACCEPTED
 
     @on("GetBaseReport")
     async def on_get_base_report(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 
 from edge_controller.sim.csms import BenchCsms
 from tests import pki
@@ -74,11 +75,17 @@ async def test_a02_m03_m05_l01_certificates_and_firmware(
                 {"certificateType": "CSMSRootCertificate",
                  "certificateHashData": _hash_of_root(ca)}
             ]  # fmt: skip
+            assert await _variable(peer, "CertificateEntries") == "1"
+            organization = _item("OrganizationName") | {"attributeValue": "Example Charging"}
+            answer = await ask(peer, "SetVariables", {"setVariableData": [organization]})
+            assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
             # A02: the CSMS asks for a CSR, signs it; a chain for another key or root is refused.
             trigger = {"requestedMessage": "SignChargingStationCertificate"}
             assert (await ask(peer, "TriggerMessage", trigger))["status"] == "Accepted"
             await wait_for(lambda: len(peer.calls("SignCertificate")) == 1)
             csr = peer.calls("SignCertificate")[0]["params"]["csr"]
+            subject = x509.load_pem_x509_csr(csr.encode()).subject.rfc4514_string()
+            assert subject == f"O=Example Charging,CN={IDENTITY}"
             pending = tmp_path / f"certs-{IDENTITY}" / "pending.key"
             assert stat.S_IMODE(pending.stat().st_mode) == 0o600
             key_text = pending.read_text()
@@ -108,6 +115,16 @@ async def test_a02_m03_m05_l01_certificates_and_firmware(
     body = "".join(key_text.splitlines()[1:-1])
     logged = capsys.readouterr().out
     assert body[:40] not in logged and "PRIVATE KEY" not in logged
+
+
+def _item(name: str) -> dict[str, Any]:
+    return {"component": {"name": "SecurityCtrlr"}, "variable": {"name": name}}
+
+
+async def _variable(peer: StrictPeer, name: str) -> str | None:
+    answer = await ask(peer, "GetVariables", {"getVariableData": [_item(name)]})
+    result = answer["getVariableResult"][0]
+    return result.get("attributeValue") if result["attributeStatus"] == "Accepted" else None
 
 
 def _events(peer: StrictPeer) -> list[str]:

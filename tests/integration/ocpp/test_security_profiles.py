@@ -191,3 +191,40 @@ async def test_a00_every_security_event_passes_the_strict_csms(
                        "techInfo": "queued"}  # fmt: skip
     assert sent[-1]["type"] == "StartupOfTheDevice" and "techInfo" not in sent[-1]
     assert peer.invalid() == []
+
+
+async def test_a01_basic_auth_password_set_by_the_csms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SetVariables SecurityCtrlr.BasicAuthPassword: checked, never told back nor logged nor
+    kept with the other values, used from the next connection."""
+    output = Output(capsys)
+    new_password = "n3w-Passw0rd-for-2x-station"
+    csms = BenchCsms(versions=V201)
+    password = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}}
+    async with csms_on(csms, None) as port, open_outbox(tmp_path / "db") as outbox:
+        url = f"ws://127.0.0.1:{port}"
+        settings = settings_for(url, version="2.0.1", security_profile=1, password=PASSWORD)
+        async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}):
+            await _notified(csms, "StartupOfTheDevice")
+            short = [password | {"attribute_value": "short"}]
+            good = [password | {"attribute_value": new_password}]
+            refused = await csms.send(IDENTITY, "SetVariables", {"set_variable_data": short})
+            taken = await csms.send(IDENTITY, "SetVariables", {"set_variable_data": good})
+            told = await csms.send(IDENTITY, "GetVariables", {"get_variable_data": [password]})
+        csms.set_password(new_password)  # the CSMS now expects what it set
+        boots = csms.actions().count("BootNotification")
+        async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}):
+            async with asyncio.timeout(20):
+                while csms.actions().count("BootNotification") == boots:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+    assert refused["setVariableResult"][0]["attributeStatus"] == "Rejected"
+    assert taken["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert told["getVariableResult"][0]["attributeStatus"] == "Rejected"
+    assert "attributeValue" not in told["getVariableResult"][0]
+    stored = await asyncio.to_thread(_state_files_text, tmp_path)
+    assert new_password not in stored and new_password not in output.read()
+
+
+def _state_files_text(directory: Path) -> str:
+    return "".join(p.read_text() for p in directory.glob("ocpp-*.json"))
