@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from edge_controller.domain.pricing.money import Money, round_half_up
-from edge_controller.domain.pricing.tariff import Tariff
+from edge_controller.domain.pricing.tariff import CostLimit, Tariff, TariffError
 
 
 class SettlementStatus(StrEnum):
@@ -76,6 +76,21 @@ def tariff_cap(tariff: Tariff) -> Money | None:
         return None
     incl_tax = tariff.max_cost.figures()[1]
     return Money(round_half_up(incl_tax, tariff.currency.minor_units), tariff.currency)
+
+
+def with_paid_limit(tariff: Tariff, authorised: Money) -> Tariff:
+    """``tariff`` for a session paid by a pre-authorisation: it costs at most the authorised
+    amount (tax included), as if the tariff's max cost were that (a lower one stays)."""
+    if authorised.currency != tariff.currency:
+        return tariff
+    if tariff.max_cost is not None and tariff.max_cost.figures()[1] <= authorised.amount:
+        return tariff
+    rates = tariff.energy.tax_rates if tariff.energy is not None else ()
+    limit = CostLimit(incl_tax=authorised.amount, tax_rates=rates)
+    try:
+        return replace(tariff, max_cost=limit)
+    except TariffError:  # a min cost above it: the capture is capped at the reservation still
+        return tariff
 
 
 def cost_limit_reached(authorised: Money, running_cost: Money) -> bool:

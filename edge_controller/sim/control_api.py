@@ -19,6 +19,7 @@ from edge_controller.sim.registers import TABLE_OF_FUNCTION
 from edge_controller.sim.rfid import ReaderBusy, ReaderUnavailable, VirtualReaders
 from edge_controller.sim.sim_site import SimConflict, SimError, SimSite
 from edge_controller.sim.site_build import base_current, ev_profile
+from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 SITE = web.AppKey("site", SimSite)
@@ -26,6 +27,7 @@ Clock = Callable[[], float]
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock")
 PROFILES = web.AppKey("ev_profiles", dict[str, SimEvProfileSettings])
 READERS = web.AppKey("readers", VirtualReaders)
+TERMINALS = web.AppKey("terminals", dict[str, SimulatedZvtTerminal])
 _READ_FUNCTION = {table: fc for fc, table in TABLE_OF_FUNCTION.items() if fc in (1, 2, 3, 4)}
 
 
@@ -159,15 +161,59 @@ async def tap_card(request: web.Request) -> web.Response:
     return web.json_response(result.as_dict())
 
 
+async def get_terminal(request: web.Request) -> web.Response:
+    """A simulated card terminal: its behaviour and its ledger (what it booked)."""
+    terminal = _terminal(request)
+    ledger = terminal.ledger
+    reservations = [
+        {"receipt_no": r.receipt_no, "amount_minor": r.amount_minor,
+         "captured_minor": r.captured_minor, "reversed": r.reversed}
+        for r in ledger.reservations.values()
+    ]  # fmt: skip
+    return web.json_response(
+        {
+            "terminal": request.match_info["terminal"],
+            "behaviour": terminal.behaviour.value,
+            "reservations": reservations,
+            "captures": [list(c) for c in ledger.captures],
+            "reversals": list(ledger.reversals),
+        }
+    )
+
+
+async def set_terminal_behaviour(request: web.Request) -> web.Response:
+    """How the terminal answers from now on: a card approved, declined, a silent terminal..."""
+    body = await _body(request)
+    terminal = _terminal(request)
+    try:
+        terminal.behaviour = Behaviour(str(body.get("behaviour")))
+    except ValueError:
+        known = [b.value for b in Behaviour]
+        raise ValueError(f"behaviour must be one of {known}") from None
+    return web.json_response({"terminal": request.match_info["terminal"],
+                              "behaviour": terminal.behaviour.value})  # fmt: skip
+
+
+def _terminal(request: web.Request) -> SimulatedZvtTerminal:
+    terminals = request.app[TERMINALS]
+    name = request.match_info["terminal"]
+    if name not in terminals:
+        raise SimError(f"no simulated terminal {name!r} (known: {sorted(terminals)})")
+    return terminals[name]
+
+
 def control_app(
     site: SimSite,
     clock: Callable[[], float],
     ev_profiles: dict[str, SimEvProfileSettings],
     readers: VirtualReaders | None = None,
+    terminals: dict[str, SimulatedZvtTerminal] | None = None,
 ) -> web.Application:
-    """``readers``: the simulated RFID readers (default: from ``EDGE_CONTROLLER_SIM_READERS``)."""
+    """``readers``: the simulated RFID readers (default: from ``EDGE_CONTROLLER_SIM_READERS``);
+    ``terminals``: the simulated card terminals by id."""
     app = web.Application()
     app[SITE], app[CLOCK_KEY], app[PROFILES] = site, clock, ev_profiles
+    app[TERMINALS] = terminals if terminals is not None else {}
     app[READERS] = readers if readers is not None else VirtualReaders.from_environ(os.environ)
     routes = [
         web.get("/state", _guarded(get_state)),
@@ -180,6 +226,8 @@ def control_app(
         web.post("/devices/{device}/faults", _guarded(inject_fault)),
         web.delete("/devices/{device}/faults", _guarded(clear_faults)),
         web.post("/readers/{reader}/tap", _guarded(tap_card)),
+        web.get("/terminals/{terminal}", _guarded(get_terminal)),
+        web.put("/terminals/{terminal}/behaviour", _guarded(set_terminal_behaviour)),
     ]
     app.add_routes(routes)
     return app

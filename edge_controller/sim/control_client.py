@@ -105,3 +105,11 @@ class SimControlClient:
     async def tap(self, reader_id: str, uid: str, hold_s: float = 1.0) -> dict[str, Any]:
         """Hold a card on a simulated reader for ``hold_s`` s (returns after it is lifted)."""
         return await self._call("POST", f"/readers/{reader_id}/tap", {"uid": uid, "hold_s": hold_s})
+
+    async def terminal(self, terminal_id: str) -> dict[str, Any]:
+        """A simulated card terminal's behaviour and ledger (reservations, captures...)."""
+        return await self._call("GET", f"/terminals/{terminal_id}")
+
+    async def terminal_behaviour(self, terminal_id: str, behaviour: str) -> None:
+        """approve, decline, silent, disconnect or capture_fails from now on."""
+        await self._call("PUT", f"/terminals/{terminal_id}/behaviour", {"behaviour": behaviour})

@@ -177,8 +177,10 @@ async def _start_control(
     sim: SimulationSettings,
     site: SimSite,
     clock: Callable[[], float],
+    terminals: dict[str, SimulatedZvtTerminal],
 ) -> str:
-    runner = web.AppRunner(control_app(site, clock, sim.ev_profiles), access_log=None)
+    app = control_app(site, clock, sim.ev_profiles, terminals=terminals)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
     tcp = web.TCPSite(runner, sim.control_host, sim.control_port)
@@ -206,8 +208,9 @@ async def running_site(
     if not site.devices and not sim.replay and not terminals:
         raise SimStartError("no device is marked simulated: true and no trace is replayed")
     async with contextlib.AsyncExitStack() as stack:
-        control_url = await _start_control(stack, sim, site, clock)
-        running = RunningSim(settings, site, control_url, clock)
+        served_terminals: dict[str, SimulatedZvtTerminal] = {}  # filled as they start
+        control_url = await _start_control(stack, sim, site, clock, served_terminals)
+        running = RunningSim(settings, site, control_url, clock, terminals=served_terminals)
         replays = replays_by_bus(settings)
         served = devices_by_bus(settings, site)
         for bus_id in sorted(set(served) | set(replays)):

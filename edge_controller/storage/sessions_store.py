@@ -70,6 +70,8 @@ class PricingInput:
     record: SessionRecord
     readings: tuple[MeterValueRecord, ...]
     tariff_body: dict[str, Any]
+    # (currency, minor units) the card holder pre-authorised for it: the session costs no more
+    paid_limit: tuple[str, int] | None = None
 
 
 Price = Callable[[PricingInput], PricedCost | None]
@@ -186,7 +188,10 @@ def price_in(conn: sqlite3.Connection, local_id: int, price: Price, at_s: float)
     ).fetchone()
     if tariff is None:
         return False
-    found = price(PricingInput(record, tuple(_readings(conn, local_id)), json.loads(tariff[0])))
+    data = PricingInput(
+        record, tuple(_readings(conn, local_id)), json.loads(tariff[0]), _paid_limit(conn, record)
+    )
+    found = price(data)
     if found is None:
         return False
     conn.execute(
@@ -196,6 +201,17 @@ def price_in(conn: sqlite3.Connection, local_id: int, price: Price, at_s: float)
          json.dumps(found.breakdown, separators=(",", ":")), at_s),
     )  # fmt: skip
     return True
+
+
+def _paid_limit(conn: sqlite3.Connection, record: SessionRecord) -> tuple[str, int] | None:
+    """What the card payment of this session allowed (linked, or a session started with its
+    token whose link a crash cut)."""
+    row = conn.execute(
+        "SELECT currency, authorised_minor FROM payments WHERE session_local_id = ?"
+        " OR (session_local_id IS NULL AND token = ? AND connector_id = ?)",
+        (record.local_id, record.id_tag, record.connector_id),
+    ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
 
 
 def _fetch(conn: sqlite3.Connection, local_id: int) -> SessionRecord:

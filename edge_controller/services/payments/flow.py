@@ -34,7 +34,8 @@ class TerminalPlace:
 
     terminal_id: str
     pre_authorisation: Money
-    retry_s: float = 30.0
+    retry_s: float = 30.0  # after the terminal was out of reach
+    poll_s: float = 1.0  # how soon a stopped, priced session is captured
     plug_timeout_s: float = 60.0  # a driver who paid first plugs the EV in within this
 
 
@@ -52,6 +53,7 @@ class PaymentFlow:
         self._store = store
         self._clock = clock
         self._max_cost = max_cost
+        self._unreachable = False  # the terminal was out of reach in this round
         self._starting: set[PaymentKey] = set()  # approved, their session not yet settled on
         self._log = get_logger("payments", terminal=place.terminal_id)
 
@@ -106,11 +108,14 @@ class PaymentFlow:
                 await self._reverse(payment.key, payment.authorisation)
 
     async def run(self) -> None:
-        """At start-up, then every ``retry_s``: reverse what never started, settle what is due."""
+        """At start-up, then every ``poll_s``: reverse what never started, settle what is due;
+        a terminal out of reach is tried again after ``retry_s``."""
         while True:
+            self._unreachable = False
             await self.reverse_unstarted()
             await self.settle_due()
-            await asyncio.sleep(self._place.retry_s)
+            pause_s = self._place.retry_s if self._unreachable else self._place.poll_s
+            await asyncio.sleep(pause_s)
 
     async def _capture(self, due: DueCapture) -> int:
         payment = due.payment
@@ -123,6 +128,7 @@ class PaymentFlow:
             captured = await self._terminal.capture(auth, amount)
         except DeviceUnavailable as exc:
             self._log.warning("capture to retry", reference=auth.reference, reason=str(exc))
+            self._unreachable = True
             return 0
         except DeviceError as exc:
             # A refusal after an earlier attempt may mean that attempt was booked: the operator
@@ -140,6 +146,7 @@ class PaymentFlow:
             await self._terminal.reverse(auth)
         except DeviceUnavailable as exc:
             self._log.warning("reversal to retry", reference=auth.reference, reason=str(exc))
+            self._unreachable = True
             return
         except DeviceError as exc:
             await self._store.failed(key, f"reversal refused: {exc}", self._clock())

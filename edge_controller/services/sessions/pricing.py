@@ -19,9 +19,11 @@ from datetime import tzinfo
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.payments import with_paid_limit
 from edge_controller.domain.pricing import CostBreakdown, Tariff, TariffError, TimelineError, cost
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
+from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.pricing.recorded import (
     AdHocPrice,
     Reading,
@@ -61,6 +63,9 @@ def final_cost(data: PricingInput, zone: tzinfo) -> CostBreakdown:
     record = data.record
     assert record.stop_at_s is not None and record.tariff_version is not None
     tariff = tariff_from_json(data.tariff_body, record.tariff_version)
+    if data.paid_limit is not None:
+        code, minor = data.paid_limit
+        tariff = with_paid_limit(tariff, Money.of_minor(minor, Currency.of(code)))
     readings = [Reading(r.at_s, r.energy_wh, r.power_w) for r in data.readings]
     # A power-loss stop is the last recorded register at its time: nothing after it is known.
     known = record.stop_reason != StopReason.POWER_LOSS.value

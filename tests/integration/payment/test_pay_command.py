@@ -210,3 +210,10 @@ async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
             lambda conn: conn.execute("SELECT stop_reason FROM sessions").fetchone()[0]
         )
         assert reason == "CostLimitReached"
+        priced = await site.db.read(
+            lambda conn: conn.execute(
+                "SELECT total_incl_tax_minor, breakdown FROM session_costs"
+            ).fetchone()
+        )
+        # the session costs what was paid: revenue and settlement agree
+        assert priced[0] == 200 and '"type_of_cost":"max_cost"' in priced[1]

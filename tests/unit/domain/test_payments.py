@@ -6,8 +6,20 @@ from decimal import Decimal
 
 import pytest
 
-from edge_controller.domain.payments import capture_amount, pre_authorisation_amount
+from edge_controller.domain.payments import (
+    capture_amount,
+    cost_limit_reached,
+    pre_authorisation_amount,
+    with_paid_limit,
+)
 from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.domain.pricing.tariff import (
+    CostLimit,
+    EnergyPrice,
+    PriceList,
+    Tariff,
+    TaxRate,
+)
 
 EUR = Currency.of("EUR")
 
@@ -40,3 +52,39 @@ def test_capture_is_the_cost_capped_at_the_reservation(
 def test_a_negative_cost_is_not_captured() -> None:
     with pytest.raises(ValueError, match="negative"):
         capture_amount(eur("30.00"), eur("-0.01"))
+
+
+VAT = (TaxRate("VAT", Decimal("19")),)
+
+
+def _tariff(max_cost: CostLimit | None = None, min_cost: CostLimit | None = None) -> Tariff:
+    energy = PriceList((EnergyPrice(Decimal("0.40")),), VAT)
+    return Tariff("t", EUR, energy=energy, max_cost=max_cost, min_cost=min_cost)
+
+
+@pytest.mark.parametrize(
+    ("max_cost_incl", "min_cost_incl", "expected_incl"),
+    [(None, None, "20.00"), ("60.00", None, "20.00"), ("15.00", None, "15.00"),
+     (None, "25.00", None)],
+)  # fmt: skip
+def test_a_paid_session_costs_at_most_its_pre_authorisation(
+    max_cost_incl: str | None, min_cost_incl: str | None, expected_incl: str | None
+) -> None:
+    """20.00 EUR paid: the tariff's max cost becomes 20.00 incl. tax unless it is lower; a min
+    cost above it leaves the tariff as it is (the capture is capped at the reservation)."""
+    limit = None if max_cost_incl is None else CostLimit(incl_tax=Decimal(max_cost_incl))
+    low = None if min_cost_incl is None else CostLimit(incl_tax=Decimal(min_cost_incl))
+    tariff = _tariff(limit, low)
+    paid = with_paid_limit(tariff, eur("20.00"))
+    if expected_incl is None:
+        assert paid == tariff
+        return
+    assert paid.max_cost is not None
+    assert paid.max_cost.figures()[1] == Decimal(expected_incl)
+    assert paid.energy == tariff.energy
+
+
+def test_running_cost_at_the_pre_authorisation_stops_the_session() -> None:
+    assert not cost_limit_reached(eur("2.00"), eur("1.99"))
+    assert cost_limit_reached(eur("2.00"), eur("2.00"))
+    assert cost_limit_reached(eur("2.00"), eur("2.40"))
