@@ -8,10 +8,10 @@ from the 11th decision on the meter counts as stale and the fallback caps every 
 row "fresh readings" stamps each reading with its decision's time, so the load really steps
 and the limits bind. Allocation times are CPU time of this process (``time.process_time``:
 the machine is shared, wall time would count the others' work), with what start-up built
-frozen out of the collector's generations as the daemon does
-(``app.daemon.keep_start_up_out_of_collections``). Reaction: the running loop with in-memory
-devices; from the moment the meter read returns an overloading reading to the last
-``set_current`` call of the resulting decrease (wall time).
+frozen out of the collector's generations and the young generation's threshold above a
+decision's burst, as the daemon does (``app.daemon.keep_start_up_out_of_collections``).
+Reaction: the running loop with in-memory devices; from the moment the meter read returns an
+overloading reading to the last ``set_current`` call of the resulting decrease (wall time).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import statistics
 import time
 from typing import Any
 
+from edge_controller.app.daemon import keep_start_up_out_of_collections
 from edge_controller.domain.balancing import (
     Allocation,
     ConnectorDemand,
@@ -83,8 +84,8 @@ def _allocation_row(
     grids = [GridReading((count * 4.0,) * 3, 0.0), GridReading((count * 5.5,) * 3, 0.0)]
     previous: Allocation | None = allocate(site, demands, grid=grids[0], previous=None, now_s=0.0)
     samples = []
-    gc.collect()
-    gc.freeze()  # as the daemon after start-up
+    thresholds = gc.get_threshold()
+    keep_start_up_out_of_collections()  # as the daemon after start-up
     try:
         for run in range(runs):
             now_s = 1.0 + run * (1.0 if stepping else 1e-3)
@@ -96,6 +97,7 @@ def _allocation_row(
             samples.append(time.process_time() - started)
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     p50, p99 = _percentiles_ms(samples)
     case = f"allocate {count} connectors" + (", building load stepping" if stepping else "")
     case += ", fresh readings" if fresh else ""

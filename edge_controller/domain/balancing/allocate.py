@@ -67,10 +67,11 @@ def allocate(
     fixed = fixed_budget(tree, site, building, decision.silent)
     hold_starts(tree, fixed, decision)
     following = following_offers(decision)
-    admitted = share(tree, fixed, decision.contenders, policy)
-    fit_increases(tree, fixed, decision, admitted, policy)
-    keep_following(tree, fixed, admitted, following)
-    final, notes = _enforce(fixed, admitted)
+    shared = share(tree, fixed, decision.contenders, policy)
+    admitted = shared.admitted
+    cut = fit_increases(tree, fixed, decision, admitted, policy)
+    kept = keep_following(tree, fixed, admitted, following)
+    final, notes = _enforce(fixed, admitted, None if cut or kept else shared.offered)
     if stale:
         notes.append("grid meter stale")
     return Allocation(
@@ -83,11 +84,14 @@ def allocate(
     )
 
 
-def _enforce(fixed: Budget, admitted: list[Offer]) -> tuple[Budget, list[str]]:
-    """Recount every limit with the offers; pause the last admitted until all hold. Never
-    expected to act — it guards the site against a flaw in the steps above. Returns the
-    recount and what it did."""
-    final = _recount(fixed, admitted)
+def _enforce(
+    fixed: Budget, admitted: list[Offer], offered: Tally | None
+) -> tuple[Budget, list[str]]:
+    """Recount every limit with the offers (``offered``: their count, if none changed since);
+    pause the last admitted until all hold. Never expected to act — it guards the site against
+    a flaw in the steps above. Returns the recount and what it did."""
+    final = fixed.copy()
+    final.take_tally(offered if offered is not None else Tally.of_offers(fixed.tree, admitted))
     notes: list[str] = []
     for offer in reversed(admitted):
         if not _over(fixed, final):
@@ -95,16 +99,9 @@ def _enforce(fixed: Budget, admitted: list[Offer]) -> tuple[Budget, list[str]]:
         if offer.current_a > 0:
             offer.current_a, offer.reason = 0.0, "paused: safety check"
             notes.append(f"safety check paused {offer.demand.connector_id}")
-            final = _recount(fixed, admitted)
+            final = fixed.copy()
+            final.take_tally(Tally.of_offers(fixed.tree, admitted))
     return final, notes
-
-
-def _recount(fixed: Budget, admitted: list[Offer]) -> Budget:
-    """The fixed loads plus every offer, counted afresh in the order the offers were decided
-    (only the admitted ones offer current)."""
-    final = fixed.copy()
-    final.take_tally(Tally.of(fixed.tree, admitted, [offer.current_a for offer in admitted]))
-    return final
 
 
 def _over(fixed: Budget, final: Budget) -> bool:
@@ -120,29 +117,25 @@ def _over(fixed: Budget, final: Budget) -> bool:
 
 def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocation]:
     """Each connector's record; one equal in every field to the previous is that same record
-    (in a steady state most are, and a thousand new ones would cost more than comparing)."""
+    (in a steady state most are, and a thousand new ones would cost more than comparing): the
+    same offer and reason (changed_at/increased_at stay, assumed is the offer), a zero offer
+    only with the same sign (0.0 == -0.0, but they are not the same value)."""
     records: dict[str, ConnectorAllocation] = {}
+    now_s = decision.now_s
     for offer in decision.all:
-        before = offer.before
-        cid = offer.demand.connector_id
-        if before is not None and _unchanged(offer, before):
+        before, current_a, cid = offer.before, offer.current_a, offer.demand.connector_id
+        if (
+            before is not None
+            and before.current_a == current_a == before.assumed_current_a
+            and before.reason == offer.reason
+            and before.connector_id == cid
+            and (current_a != 0 or _same_zeros(current_a, before))
+            and offer.demand.state is not _UNAVAILABLE
+        ):
             records[cid] = before
         else:
-            records[cid] = _record(offer, decision.now_s, settle_s)
+            records[cid] = _record(offer, now_s, settle_s)
     return records
-
-
-def _unchanged(offer: Offer, before: ConnectorAllocation) -> bool:
-    """The same offer and reason as before (changed_at/increased_at stay, assumed is the offer);
-    a zero offer only with the same sign (0.0 == -0.0, but they are not the same value)."""
-    current_a = offer.current_a
-    return (
-        before.current_a == current_a == before.assumed_current_a
-        and before.reason == offer.reason
-        and before.connector_id == offer.demand.connector_id
-        and (current_a != 0 or _same_zeros(current_a, before))
-        and offer.demand.state is not _UNAVAILABLE
-    )
 
 
 def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:

@@ -92,6 +92,9 @@ class Rules:
     ramp_reason: str
     pause_hold: str
     ramp_hold: str
+    min_charge_s: float  # (the policy's, read for every connector)
+    rotation_s: float
+    increase_interval_s: float
     max_reasons: dict[float, str] = field(default_factory=dict)  # max current → its reason
 
     @classmethod
@@ -100,7 +103,9 @@ class Rules:
         fallback = Limit(fallback_a, f"grid meter stale → fallback {fallback_a:g} A")
         ramp = f"ramp limit (1 increase / {policy.increase_interval_s:g} s)"
         pause = f"paused: min pause {policy.min_pause_s:g} s"
-        return cls(policy, now_s, fallback if stale else None, ramp, pause, "paused: " + ramp)
+        rules = (ramp, pause, "paused: " + ramp)
+        timing = (policy.min_charge_s, policy.rotation_interval_s, policy.increase_interval_s)
+        return cls(policy, now_s, fallback if stale else None, *rules, *timing)
 
     def own_cap(self, demand: ConnectorDemand) -> tuple[float, str]:
         """The lowest of the connector's own caps (charger max, cable, EV, CSMS, operator, the
@@ -133,18 +138,18 @@ class Rules:
         else:  # (``own_cap`` of a connector bound by its maximum, inline: the usual case)
             ceiling_a = demand.max_current_a
             reason = self.max_reasons.get(ceiling_a) or self._max_reason(ceiling_a)
-        if before is None:
-            before_a, since_s = 0.0, -_NEVER
-            group, wait_s, hold = self._paused(since_s, _NEVER)
+        now_s, hold = self.now_s, None
+        if before is not None and before.current_a > 0:  # running: in its group, no hold
+            before_a, since_s = before.current_a, now_s - before.changed_at_s
+            if before_a < ceiling_a:
+                ceiling_a, reason = self._no_rise(before, ceiling_a, reason)
+            group, wait_s = _PROTECTED, 0.0
+            if since_s >= self.min_charge_s:
+                group, wait_s = (_DUE, since_s) if since_s >= self.rotation_s else (_RUNNING, 0.0)
         else:
-            before_a, since_s = before.current_a, self.now_s - before.changed_at_s
-            if before_a > 0:
-                if before_a < ceiling_a:
-                    ceiling_a, reason = self._no_rise(before, before_a, ceiling_a, reason)
-                group, wait_s, hold = self._running(since_s)
-            else:
-                group, wait_s, hold = self._paused(since_s, before.increased_at_s)
-        start_s = self.now_s if demand.session_start_s is None else demand.session_start_s
+            before_a = 0.0 if before is None else before.current_a
+            group, wait_s, hold = self._paused(before)
+        start_s = now_s if demand.session_start_s is None else demand.session_start_s
         key = (
             -demand.priority,
             group,
@@ -153,38 +158,35 @@ class Rules:
             start_s,
             demand.connector_id,
         )
-        phases, floor_a = demand.grid_phases, demand.min_current_a
+        wiring, ev_phases = demand.wiring, demand.ev_phases  # (``grid_phases``, inline)
+        phases = wiring if ev_phases is None or ev_phases >= len(wiring) else demand.grid_phases
+        floor_a = demand.min_current_a
         return Offer(demand, path, phases, before, floor_a, before_a, ceiling_a, reason, hold, key)
 
     def _no_rise(
-        self, before: ConnectorAllocation, before_a: float, ceiling_a: float, reason: str
+        self, before: ConnectorAllocation, ceiling_a: float, reason: str
     ) -> tuple[float, str]:
         """A running connector below its cap keeps its offer while its EV follows a lowering
         or within the ramp interval; else its cap and reason."""
         if before.settled_at_s > self.now_s:
-            return before_a, f"{reason}; {SETTLING}"
-        if self.now_s - before.increased_at_s < self.policy.increase_interval_s:
-            return before_a, self.ramp_reason
+            return before.current_a, f"{reason}; {SETTLING}"
+        if self.now_s - before.increased_at_s < self.increase_interval_s:
+            return before.current_a, self.ramp_reason
         return ceiling_a, reason
 
-    def _running(self, since_s: float) -> tuple[int, float, None]:
-        """A running connector's admission group and wait; it needs no hold."""
-        policy = self.policy
-        if since_s < policy.min_charge_s:
-            return _PROTECTED, 0.0, None
-        if since_s >= policy.rotation_interval_s:
-            return _DUE, since_s, None
-        return _RUNNING, 0.0, None
-
-    def _paused(self, since_s: float, increased_s: float) -> tuple[int, float, str | None]:
+    def _paused(self, before: Before) -> tuple[int, float, str | None]:
         """A paused connector's admission group and wait (longest first), and its hold if it
         may not start yet."""
+        if before is None:
+            since_s, increased_s = -_NEVER, _NEVER
+        else:
+            since_s, increased_s = self.now_s - before.changed_at_s, before.increased_at_s
         policy, hold = self.policy, None
         if since_s < policy.min_pause_s:
             hold = self.pause_hold
         elif self.now_s - increased_s < policy.increase_interval_s:
             hold = self.ramp_hold
-        return (_WAITED if since_s >= policy.rotation_interval_s else _WAITING), -since_s, hold
+        return (_WAITED if since_s >= self.rotation_s else _WAITING), -since_s, hold
 
 
 @functools.lru_cache(maxsize=64)
@@ -200,14 +202,14 @@ def decide_caps(
 ) -> Decision:
     """Every connector's offer record with its own cap (``ceiling_a``) and reason; those that
     may charge in admission order, the others with their 0 and its reason."""
-    now_s, paths, nodes, find = rules.now_s, tree.paths, tree.index, previous.get
+    now_s, paths, find = rules.now_s, tree.feeder_paths, previous.get
     offers: list[Offer] = []
     contenders: list[Offer] = []
     others: list[Offer] = []
     settling = False
     for demand in demands:
-        node = nodes.get(demand.feeder)
-        if node is None:
+        path = paths.get(demand.feeder)
+        if path is None:
             raise ValueError(f"unknown feeder {demand.feeder!r}")
         before = find(demand.connector_id)
         if before is not None and before.settled_at_s > now_s:
@@ -218,10 +220,10 @@ def decide_caps(
             and demand.enabled
             and demand.charger_enabled
         ):
-            offer = rules.contender(demand, paths[node], before)
+            offer = rules.contender(demand, path, before)
             contenders.append(offer)
         else:
-            offer = _other(demand, paths[node], before)
+            offer = _other(demand, path, before)
             others.append(offer)
         offers.append(offer)
     contenders.sort(key=_admission_key)
@@ -234,8 +236,12 @@ _admission_key = operator.attrgetter("key")
 def _other(demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
     """The offer of a connector that gets 0 whatever the capacity, with its reason."""
     before_a = 0.0 if before is None else before.current_a
-    floor_a, reason = demand.min_current_a, _other_reason(demand)
-    return Offer(demand, path, demand.grid_phases, before, floor_a, before_a, reason=reason)
+    if demand.state is _UNAVAILABLE:
+        reason = f"not answering → assumed {demand.max_current_a:g} A"
+    else:
+        reason = idle_reason(demand) or ""
+    phases, floor_a = demand.grid_phases, demand.min_current_a
+    return Offer(demand, path, phases, before, floor_a, before_a, 0.0, reason)
 
 
 def idle_reason(demand: ConnectorDemand) -> str | None:
@@ -249,12 +255,6 @@ def idle_reason(demand: ConnectorDemand) -> str | None:
     if not demand.charger_enabled:
         return "charger disabled"
     return None
-
-
-def _other_reason(demand: ConnectorDemand) -> str:
-    if demand.state is _UNAVAILABLE:
-        return f"not answering → assumed {demand.max_current_a:g} A"
-    return idle_reason(demand) or ""
 
 
 def below_minimum(offer: Offer) -> str:

@@ -95,9 +95,12 @@ def following_offers(decision: Decision) -> dict[str, float]:
 
 def keep_following(
     tree: Tree, fixed: Budget, admitted: list[Offer], following: dict[str, float]
-) -> None:
+) -> bool:
     """Give back the offer it may keep to each connector lowered again while its EV still
-    follows an earlier lowering, where that offer fits beside every other offer of this step."""
+    follows an earlier lowering, where that offer fits beside every other offer of this step;
+    True if any was given back."""
+    if not following:  # the usual case: no EV follows a lowering
+        return False
     lowered = [
         (offer, kept_a)
         for offer in admitted
@@ -105,14 +108,17 @@ def keep_following(
         and offer.current_a > 0
     ]
     if not lowered:
-        return
+        return False
     budget = fixed.copy()
-    budget.take_tally(Tally.of(tree, admitted, [offer.current_a for offer in admitted]))
+    budget.take_tally(Tally.of_offers(tree, admitted))
+    kept = False
     for offer, kept_a in lowered:
         room_a, _ = _room(tree, budget, offer)
         if room_a >= kept_a - offer.current_a - EPS_A and offer.before is not None:
             budget.take(offer.path, offer.phases, kept_a - offer.current_a)
             offer.current_a, offer.reason = kept_a, offer.before.reason
+            kept = True
+    return kept
 
 
 def _still_drawn(offer: Offer, now_s: float) -> float:

@@ -14,6 +14,7 @@ class might bind.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import groupby
 
 from edge_controller.domain.balancing.fill import fill
@@ -23,26 +24,31 @@ from edge_controller.domain.balancing.tree import Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, Policy
 
 
-def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) -> list[Offer]:
-    """Decide every contender's offer given the fixed loads; returns the admitted ones, in
-    admission order."""
-    eligible = [o for o in contenders if o.hold is None and not o.ceiling_a < o.floor_a - EPS_A]
-    classes = [list(members) for _, members in groupby(eligible, _priority)]
+@dataclass(slots=True)
+class Shared:
+    """The admitted offers in admission order, and what they draw (counted as each class was
+    rounded, in that order: the recount of the offers as long as none changes)."""
+
+    admitted: list[Offer]
+    offered: Tally
+
+
+def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) -> Shared:
+    """Decide every contender's offer given the fixed loads."""
+    classes, held = _eligible(contenders)
     outlook = Outlook.of(tree, classes, fixed) if classes else None
     if classes and not _nothing_binds(outlook, tree, fixed, 0):
         return _share_in_full(tree, fixed, contenders, policy)
-    for offer in contenders:  # all minimums fit: only these are not admitted
-        if offer.hold is not None:
-            offer.reason = offer.hold
-        elif offer.ceiling_a < offer.floor_a - EPS_A:
-            offer.reason = below_minimum(offer)
+    for offer in held:  # all minimums fit: only these are not admitted
+        offer.reason = offer.hold if offer.hold is not None else below_minimum(offer)
+    offered = Tally.start(tree)
     budget: Budget | None = None  # the full steps' budget, once a class might bind
     for number, members in enumerate(classes):
         if budget is None and number > 0 and not _nothing_binds(outlook, tree, fixed, number):
             budget = _replay(tree, fixed, classes, number)
         if budget is not None:
             fill(tree, budget, members)
-        _round_down(members, policy)
+        _round_down(members, policy, offered)
         if number == len(classes) - 1:
             break  # the next class shares what this one leaves; none is left
         if budget is not None:
@@ -50,23 +56,40 @@ def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) ->
             budget.take_tally(Tally.of(tree, members, above))
         elif outlook is not None:
             outlook.take(members)
-    return eligible
+    return Shared([offer for members in classes for offer in members], offered)
 
 
-def _share_in_full(
-    tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy
-) -> list[Offer]:
+def _eligible(contenders: list[Offer]) -> tuple[list[list[Offer]], list[Offer]]:
+    """Those that may start and whose caps allow their minimum, per priority class (admission
+    order keeps a class together), and the others."""
+    classes: list[list[Offer]] = []
+    held: list[Offer] = []
+    members: list[Offer] = []
+    priority = None
+    for offer in contenders:
+        if offer.hold is not None or offer.ceiling_a < offer.floor_a - EPS_A:
+            held.append(offer)
+            continue
+        if offer.key[0] != priority:  # (minus the priority)
+            priority, members = offer.key[0], []
+            classes.append(members)
+        members.append(offer)
+    return classes, held
+
+
+def _share_in_full(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) -> Shared:
     """Admission of the minimums, then each class water-filled over what is left."""
     budget = fixed.copy()
     admitted = _admit(budget, contenders)
     classes = [list(members) for _, members in groupby(admitted, _priority)]
+    offered = Tally.start(tree)
     for number, members in enumerate(classes):
         fill(tree, budget, members)  # this class's minimums are already taken
-        _round_down(members, policy)
+        _round_down(members, policy, offered)
         if number < len(classes) - 1:  # the next class shares what this one leaves
             above = [offer.current_a - offer.floor_a for offer in members]
             budget.take_tally(Tally.of(tree, members, above))
-    return admitted
+    return Shared(admitted, offered)
 
 
 def _nothing_binds(outlook: Outlook | None, tree: Tree, fixed: Budget, number: int) -> bool:
@@ -109,11 +132,12 @@ def _admit(budget: Budget, contenders: list[Offer]) -> list[Offer]:
     return admitted
 
 
-def _round_down(members: list[Offer], policy: Policy) -> None:
+def _round_down(members: list[Offer], policy: Policy, offered: Tally) -> None:
     """Each offer is its ceiling rounded down to the charger's resolution (never below its
-    minimum); a small increase is held (hysteresis)."""
+    minimum); a small increase is held (hysteresis). Each offer is counted in ``offered``."""
     step_a, min_increase_a = policy.resolution_a, policy.min_increase_a
     rounded: dict[float, tuple[float, float]] = {}  # ceiling → (rounded down, that to 6 places)
+    own, phase_amps = offered.own, offered.phase_amps
     for offer in members:
         ceiling_a = offer.ceiling_a
         if (down := rounded.get(ceiling_a)) is None:  # members share a few ceilings
@@ -126,3 +150,9 @@ def _round_down(members: list[Offer], policy: Policy) -> None:
             current_a = before_a
             offer.reason = f"{offer.reason}; hysteresis (holding {before_a:g} A)"
         offer.current_a = current_a
+        if current_a:  # (as ``Tally.of_offers``, inline: this runs for every admitted one)
+            row, phases = own[offer.path[0]], offer.phases
+            for phase in phases:
+                row[phase] += current_a
+            phase_amps += current_a * len(phases)
+    offered.phase_amps = phase_amps

@@ -27,6 +27,7 @@ class Tree:
     index: dict[str | None, int]
     paths: list[tuple[int, ...]]  # node, its parent, ..., 0
     bottom_up: list[int]  # every node after all of its descendants
+    feeder_paths: dict[str | None, tuple[int, ...]]  # a feeder's (None: the grid's) path
 
     @property
     def nodes(self) -> range:
@@ -48,12 +49,13 @@ class Tree:
             parents.append(index[feeder.parent])
         paths = [_path(parents, node) for node in range(len(labels))]
         order = sorted(range(len(labels)), key=lambda node: -len(paths[node]))
-        return cls(labels, limits, parents, index, paths, order)
+        feeder_paths = {feeder: paths[node] for feeder, node in index.items()}
+        return cls(labels, limits, parents, index, paths, order, feeder_paths)
 
     def path(self, feeder: str | None) -> tuple[int, ...]:
-        if feeder not in self.index:
+        if feeder not in self.feeder_paths:
             raise ValueError(f"unknown feeder {feeder!r}")
-        return self.paths[self.index[feeder]]
+        return self.feeder_paths[feeder]
 
     def label(self, node: int, key: int) -> str:
         if key == POWER:
@@ -163,6 +165,13 @@ class Drawing(Protocol):
     def phases(self) -> tuple[int, ...]: ...
 
 
+class Offered(Drawing, Protocol):
+    """A connector with the current it is offered."""
+
+    @property
+    def current_a(self) -> float: ...
+
+
 @dataclass(slots=True)
 class Tally:
     """Currents drawn at each node itself (not yet passed up to its parents), per phase, and
@@ -170,6 +179,10 @@ class Tally:
 
     own: list[list[float]]
     phase_amps: float = 0.0
+
+    @classmethod
+    def start(cls, tree: Tree) -> Tally:
+        return cls([[0.0, 0.0, 0.0] for _ in tree.labels])
 
     @classmethod
     def of(cls, tree: Tree, offers: Sequence[Drawing], currents_a: Sequence[float]) -> Tally:
@@ -185,6 +198,21 @@ class Tally:
             phase_amps += current_a * len(phases)
         return cls(own, phase_amps)
 
+    @classmethod
+    def of_offers(cls, tree: Tree, offers: Sequence[Offered]) -> Tally:
+        """What each of ``offers`` draws at its offer, added in order (as ``of``)."""
+        own = [[0.0, 0.0, 0.0] for _ in tree.labels]
+        phase_amps = 0.0
+        for offer in offers:
+            current_a = offer.current_a
+            if not current_a:
+                continue
+            row, phases = own[offer.path[0]], offer.phases
+            for phase in phases:
+                row[phase] += current_a
+            phase_amps += current_a * len(phases)
+        return cls(own, phase_amps)
+
 
 def level_of(
     floors: Sequence[float], ceilings: Sequence[float], weights: list[int] | None, cap_a: float
@@ -192,11 +220,12 @@ def level_of(
     """The water level t with sum(w * clamp(t, floor, ceiling)) == ``cap_a`` above the floors
     (``cap_a`` does not count them); INF if nothing binds. ``weights`` None: each counts once."""
     if weights is None:
-        if sum([c - f for f, c in zip(floors, ceilings, strict=True)]) <= cap_a + EPS_A:
+        heights = [c - f for f, c in zip(floors, ceilings, strict=True)]
+        if sum(heights) <= cap_a + EPS_A:
             return INF
         floor = floors[0]
-        if all(f == floor for f in floors):
-            return floor + _common_floor_level([c - floor for c in ceilings], cap_a)
+        if all(f == floor for f in floors):  # then each height is its ceiling minus ``floor``
+            return floor + _common_floor_level(heights, cap_a)
     if cap_a <= 0:
         return min(floors)
     weights = weights or [1] * len(floors)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from edge_controller.app.daemon import Service, run_daemon
+from edge_controller.app.daemon import YOUNG_COLLECTION_THRESHOLD, Service, run_daemon
 from edge_controller.config.settings import Settings
 from edge_controller.systemd import Notifier
 
@@ -18,8 +18,10 @@ from edge_controller.systemd import Notifier
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()  # the other tests run as before
+    gc.set_threshold(*thresholds)
 
 
 class _Probe:
@@ -30,9 +32,11 @@ class _Probe:
         self.built = built
         self.frozen_at_start = -1
         self.built_collectable = True
+        self.young_threshold = 0
 
     async def run(self) -> None:
         self.frozen_at_start = gc.get_freeze_count()
+        self.young_threshold = gc.get_threshold()[0]
         self.built_collectable = any(seen is self.built for seen in gc.get_objects())
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -49,3 +53,4 @@ async def test_what_start_up_built_is_frozen_before_the_services_run(unfrozen: N
     await run_daemon(settings, None, Notifier(""), build)
     assert probe.frozen_at_start > 0
     assert not probe.built_collectable  # built at start-up: no collection walks it again
+    assert probe.young_threshold == YOUNG_COLLECTION_THRESHOLD  # above a decision's burst
