@@ -32,6 +32,7 @@ from edge_controller.log import get_logger
 from edge_controller.ports import BuiltInMeter
 from edge_controller.services.control.site_controller import (
     ConnectorSetup,
+    LoopHooks,
     LoopTiming,
     SiteController,
 )
@@ -226,8 +227,7 @@ def build_controller(
         hw.grid_meter,
         policy=policy,
         timing=loop_timing(settings),
-        tick_callback=notifier.ping_watchdog,
-        on_status=relay.push,
+        hooks=LoopHooks(on_tick=notifier.ping_watchdog, on_status=relay.push),
     )
 
 

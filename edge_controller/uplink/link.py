@@ -64,6 +64,24 @@ class UploadDiagnostics:
 Followup = Trigger | Reboot | UploadDiagnostics
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityCore:
+    """What each part serving one identity reads: who it is, its connectors, its stored
+    configuration, the site's state and outbox, and the clocks. Made first: the parts that
+    need it are made from it, then the link with them."""
+
+    identity: str
+    topology: Topology
+    config: OcppStateFile
+    status: StatusSource
+    outbox: TransactionOutbox
+    clock: ClockSync
+    now_s: Callable[[], float]
+
+    def connector_numbers(self) -> list[int]:
+        return list(range(1, len(self.topology.connectors(self.identity)) + 1))
+
+
 @dataclass
 class IdentityLink:
     identity: str
@@ -95,7 +113,7 @@ class IdentityLink:
     )
     staged: list[Followup] = field(default_factory=list)
     heartbeat_changed: Wakeup = field(default_factory=Wakeup)
-    # Made with the link (they need it) by ``OcppUplink``, when their ports are wired in.
+    # Made before the link from its core by ``OcppUplink``, when their ports are wired in.
     smart: SmartCharging | None = None
     metering: Metering | None = None
     display: DisplayMessages201 | None = None  # the CSMS's display messages (2.x)

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from edge_controller.domain.sessions.events import MeterSampled, ReadingContext
-from edge_controller.uplink.link import IdentityLink
+from edge_controller.log import get_logger
+from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ocpp_compat import request
 from edge_controller.uplink.ports import MeterSource, SessionSample, SessionSamples
 from edge_controller.uplink.rpc import CallFailed
@@ -31,21 +32,22 @@ PERIODIC, CLOCK = ReadingContext.PERIODIC, ReadingContext.CLOCK_ALIGNED
 class Metering:
     def __init__(
         self,
-        link: IdentityLink,
+        core: IdentityCore,
         meters: MeterSource,
         samples: SessionSamples,
         online_call: Callable[[], Callable[[Any], Any] | None],
     ) -> None:
-        self.link = link
+        self.core = core
+        self._log = get_logger("uplink", identity=core.identity)
         self.meters = meters
         self.samples = samples
         self._online_call = online_call
         self._last_sample_s: dict[str, float] = {}
         self._next_aligned_s: float | None = None
-        self._connection = render.Connection(link.topology, link.clock)
+        self._connection = render.Connection(core.topology, core.clock)
 
     def _now_s(self) -> float:
-        return self.link.clock.now_s(self.link.now_s())
+        return self.core.clock.now_s(self.core.now_s())
 
     async def run(self) -> None:
         while True:
@@ -61,7 +63,7 @@ class Metering:
     async def tick(self, now_s: float) -> None:
         sessions = self._sessions()
         await self._aligned(now_s, sessions)  # the boundary lies before now: its sample first
-        interval_s = self.link.config.int_value("MeterValueSampleInterval", 0)
+        interval_s = self.core.config.int_value("MeterValueSampleInterval", 0)
         for connector_id, local_id in sessions.items():
             last_s = self._last_sample_s.setdefault(connector_id, now_s)
             if interval_s > 0 and now_s - last_s >= interval_s:
@@ -71,8 +73,8 @@ class Metering:
             del self._last_sample_s[gone]
 
     async def _aligned(self, now_s: float, sessions: dict[str, int]) -> None:
-        interval_s = self.link.config.int_value("ClockAlignedDataInterval", 0)
-        if interval_s <= 0 or not self.link.clock.synced:
+        interval_s = self.core.config.int_value("ClockAlignedDataInterval", 0)
+        if interval_s <= 0 or not self.core.clock.synced:
             self._next_aligned_s = None
             return
         if self._next_aligned_s is None:
@@ -81,14 +83,14 @@ class Metering:
             return
         at_s = self._next_aligned_s  # the boundary itself, not the moment we noticed it
         self._next_aligned_s = meter_values.next_aligned_s(now_s, interval_s)
-        for connector_id in self.link.topology.connectors(self.link.identity):
+        for connector_id in self.core.topology.connectors(self.core.identity):
             await self._record(connector_id, sessions.get(connector_id), CLOCK, at_s)
 
     def _sessions(self) -> dict[str, int]:
-        mine = set(self.link.topology.connectors(self.link.identity))
+        mine = set(self.core.topology.connectors(self.core.identity))
         return {
             v.connector_id: int(v.session_id)
-            for v in self.link.status.connectors()
+            for v in self.core.status.connectors()
             if v.connector_id in mine and v.session_id and v.session_id.isdigit()
         }
 
@@ -101,7 +103,7 @@ class Metering:
         if sample is None:
             return None
         key = "MeterValuesAlignedData" if context is CLOCK else "MeterValuesSampledData"
-        found = meter_values.readings(sample, self.link.config.list_value(key))
+        found = meter_values.readings(sample, self.core.config.list_value(key))
         phases = meter_values.phases_drawing(sample)
         event = MeterSampled(local_id, connector_id, at_s, context, found, phases_used=phases)
         return event, sample.energy_register_wh
@@ -129,13 +131,13 @@ class Metering:
             try:
                 await send(self._request(taken[0], number, remote))
             except (CallFailed, TimeoutError) as exc:
-                self.link.log.warning("triggered meter values not delivered", error=repr(exc))
+                self._log.warning("triggered meter values not delivered", error=repr(exc))
 
     def _mine(self) -> list[str]:
-        return self.link.topology.connectors(self.link.identity)
+        return self.core.topology.connectors(self.core.identity)
 
     async def _remote_id(self, local_id: int) -> int | None:
-        return await self.link.outbox.remote_transaction_id(local_id)
+        return await self.core.outbox.remote_transaction_id(local_id)
 
     async def _record(
         self, connector_id: str, local_id: int | None, context: ReadingContext, at_s: float
@@ -145,13 +147,13 @@ class Metering:
             return
         event, energy_wh = taken
         if local_id is not None:
-            await self.samples.record_sample(SessionSample(self.link.identity, energy_wh, event))
+            await self.samples.record_sample(SessionSample(self.core.identity, energy_wh, event))
             return
         send = self._online_call()
         if send is None or not event.readings:
             return
-        number = self.link.topology.locate(connector_id).connector
+        number = self.core.topology.locate(connector_id).connector
         try:
             await send(self._request(event, number, None))
         except (CallFailed, TimeoutError) as exc:
-            self.link.log.warning("clock-aligned meter values not delivered", error=repr(exc))
+            self._log.warning("clock-aligned meter values not delivered", error=repr(exc))

@@ -37,7 +37,7 @@ from edge_controller.uplink.clock import ClockSync, from_iso
 from edge_controller.uplink.connection import TlsFiles, configured_pair, open_connection
 from edge_controller.uplink.device_model import bound_defaults, station_variables
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
-from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.link import IdentityCore, IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
 from edge_controller.uplink.ocpp_compat import call
@@ -80,29 +80,14 @@ class OcppUplink:
         self._ports = ports
         self._wakeup = {i: ports.outbox_wakeup.subscribe() for i in topology.identities}
         station = self._station = station or Station()
+        self.sessions: dict[str, Session] = {}
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
         }
-        self.sessions: dict[str, Session] = {}
         self._applied_enabled: dict[str, bool] = {}
         self._commands = ports.commands
         self._share_session_keys()
-        # Both need their link, so they join it right after it is made.
-        if ports.limits is not None:
-            for link in self.links.values():
-                link.smart = SmartCharging(
-                    link, ports.limits, station.electrical, station.max_current_a
-                )
-        for link in self.links.values():
-            link.display = DisplayMessages201(link, ports.display)
-        self.metering = {
-            identity: Metering(link, ports.meters, ports.samples, self._caller(identity))
-            for identity, link in self.links.items()
-            if ports.meters is not None and ports.samples is not None
-        }
-        for identity, metering in self.metering.items():
-            self.links[identity].metering = metering
 
     def _link(
         self, identity: str, station: Station, state_dir: Path, now_s: Callable[[], float]
@@ -123,17 +108,24 @@ class OcppUplink:
             self.settings.url or "", self.settings.security_profile, self.settings.call_timeout_s
         )
         defaults |= bound_defaults(model)
+        config = OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults)
+        core = IdentityCore(
+            identity, self.topology, config, ports.status, ports.outbox, self.clock, now_s
+        )
         return IdentityLink(
             identity,
             self.settings,
             self.topology,
-            OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults),
+            config,
             ports.commands,
             ports.status,
             ports.outbox,
             self.clock,
             now_s,
             ports.auth_lists,
+            smart=self._smart_charging(core, station),
+            metering=self._metering(core),
+            display=DisplayMessages201(core, ports.display),
             diagnostics=ports.diagnostics,
             transactions=ports.transactions,
             auth_key=KeyFile(state_dir / f"ocpp-{identity}.key"),
@@ -151,6 +143,16 @@ class OcppUplink:
         if self.settings.versions == (OCPP16.version,):
             return None
         return SecurityEvents(self._ports.outbox, identity, self._wakeup[identity].set, now_s)
+
+    def _smart_charging(self, core: IdentityCore, station: Station) -> SmartCharging | None:
+        limits = self._ports.limits
+        return None if limits is None else SmartCharging(core, limits, station)
+
+    def _metering(self, core: IdentityCore) -> Metering | None:
+        meters, samples = self._ports.meters, self._ports.samples
+        if meters is None or samples is None:
+            return None
+        return Metering(core, meters, samples, self._caller(core.identity))
 
     def _caller(self, identity: str) -> Callable[[], Callable[[Any], Any] | None]:
         def online_call() -> Callable[[Any], Any] | None:
@@ -206,8 +208,9 @@ class OcppUplink:
                 smart = self.links[identity].smart
                 if smart is not None:
                     tasks.create_task(smart.run())
-                if identity in self.metering:
-                    tasks.create_task(self.metering[identity].run())
+                metering = self.links[identity].metering
+                if metering is not None:
+                    tasks.create_task(metering.run())
             if self._ports.authorization is not None:
                 tasks.create_task(self._ports.authorization.serve(self.authorize))
 

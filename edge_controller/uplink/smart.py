@@ -13,8 +13,8 @@ from typing import Any
 from edge_controller.domain import limit_schedule as cp
 from edge_controller.domain.model import Limit
 from edge_controller.log import get_logger
-from edge_controller.uplink.link import IdentityLink
-from edge_controller.uplink.ports import LimitSink
+from edge_controller.uplink.link import IdentityCore
+from edge_controller.uplink.ports import LimitSink, Station
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16.charging_profiles import parse
 from edge_controller.uplink.wakeup import Wakeup
@@ -82,14 +82,14 @@ EVALUATE_EVERY_S = 5.0
 
 
 class SmartCharging:
-    def __init__(
-        self, link: IdentityLink, sink: LimitSink, electrical: cp.Electrical, max_current_a: float
-    ) -> None:
-        self.link = link
+    def __init__(self, core: IdentityCore, sink: LimitSink, station: Station) -> None:
+        """``station``: the electrical facts that convert W to A, and the most a profile may
+        ask for."""
+        self.core = core
         self.sink = sink
-        self.electrical = electrical
-        self.max_current_a = max_current_a
-        self.store = ProfileStore(link.config)
+        self.electrical = station.electrical
+        self.max_current_a = station.max_current_a
+        self.store = ProfileStore(core.config)
         self._seen_start_s: dict[int, float] = {}
         self._pushed: tuple[dict[str, Limit], Limit | None] | None = None
         # 2.x: the station makes the transaction ids, so a session profile is bound to the
@@ -98,24 +98,24 @@ class SmartCharging:
 
     async def transaction(self, connector: int) -> tuple[int | None, float] | None:
         try:
-            local = self.link.topology.connector_id(self.link.identity, connector)
+            local = self.core.topology.connector_id(self.core.identity, connector)
         except KeyError:
             return None
-        view = next((v for v in self.link.status.connectors() if v.connector_id == local), None)
+        view = next((v for v in self.core.status.connectors() if v.connector_id == local), None)
         if view is None or not view.session_id or not view.session_id.isdigit():
             self._seen_start_s.pop(connector, None)
             return None
-        now_s = self.link.clock.csms_now_s(self.link.now_s())
+        now_s = self.core.clock.csms_now_s(self.core.now_s())
         start_s = self._seen_start_s.setdefault(connector, now_s)
         if self.local_transaction_ids:
             return int(view.session_id), start_s
-        remote = await self.link.outbox.remote_transaction_id(int(view.session_id))
+        remote = await self.core.outbox.remote_transaction_id(int(view.session_id))
         return remote, start_s
 
     def composite(
         self, connector: int, start_s: float, duration_s: float, tx: tuple[int | None, float] | None
     ) -> list[tuple[float, float]]:
-        count = len(self.link.connector_numbers()) if connector == 0 else 1
+        count = len(self.core.connector_numbers()) if connector == 0 else 1
         return cp.composite(
             self.store.profiles,
             connector,
@@ -132,20 +132,20 @@ class SmartCharging:
             await self.store.changed.wait(EVALUATE_EVERY_S)
 
     async def evaluate(self) -> None:
-        now_s = self.link.clock.csms_now_s(self.link.now_s())
+        now_s = self.core.clock.csms_now_s(self.core.now_s())
         limits: dict[str, Limit] = {}
-        for number in self.link.connector_numbers():
+        for number in self.core.connector_numbers():
             tx = await self.transaction(number)
             self._expire_tx_profiles(number, tx)
             found = cp.connector_limit(self.store.profiles, number, now_s, tx, self.electrical)
             if found is not None:
-                local = self.link.topology.connector_id(self.link.identity, number)
+                local = self.core.topology.connector_id(self.core.identity, number)
                 limits[local] = Limit(round(found[0], 2), f"csms profile {found[1].id}")
         top = cp.charge_point_limit(self.store.profiles, now_s, self.electrical)
         total = None if top is None else Limit(round(top[0], 2), f"csms profile {top[1].id}")
         if self._pushed != (limits, total):
             self._pushed = (limits, total)
-            self.sink.set_external_limits(self.link.identity, limits, total)
+            self.sink.set_external_limits(self.core.identity, limits, total)
 
     def _expire_tx_profiles(self, connector: int, tx: tuple[int | None, float] | None) -> None:
         if tx is not None and tx[0] is not None:

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from edge_controller.domain.balancing import (
     Allocation,
@@ -58,7 +58,36 @@ from edge_controller.services.control.views import (
 )
 
 BalancingCommand = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled
-__all__ = ["BalancingCommand", "ConnectorSetup", "LoopTiming", "SiteController"]
+__all__ = [
+    "BalancingCommand",
+    "Clocks",
+    "ConnectorSetup",
+    "LoopHooks",
+    "LoopTiming",
+    "SiteController",
+]
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopHooks:
+    """Who hears from the loop: ``on_tick`` after every step (the service watchdog);
+    ``on_status`` every fresh charger status (sessions follow the plug state). Neither may
+    block: the control path never waits on a consumer."""
+
+    on_tick: Callable[[], None] = _nothing
+    on_status: Callable[[str, ChargerStatus], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Clocks:
+    """``monotonic`` runs the loop; ``wall`` only stamps the published views."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
 
 
 class SiteController:
@@ -71,22 +100,19 @@ class SiteController:
         *,
         policy: Policy | None = None,
         timing: LoopTiming | None = None,
-        tick_callback: Callable[[], None] = lambda: None,
-        on_status: Callable[[str, ChargerStatus], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        hooks: LoopHooks = LoopHooks(),
+        clocks: Clocks = Clocks(),
     ) -> None:
-        """``on_status`` sees every fresh charger status (sessions follow the plug state);
-        it must not block: the control path never waits on a consumer. ``clock`` runs the
-        loop; ``wall_clock`` only stamps the published views."""
         self.site_id, self._site = site_id, site
         self._policy = policy or Policy()
         self._timing = timing or LoopTiming()
-        self._tick_callback, self._clock, self._wall_clock = tick_callback, clock, wall_clock
+        clock, wall_clock = clocks.monotonic, clocks.wall
+        self._tick_callback, self._clock, self._wall_clock = hooks.on_tick, clock, wall_clock
         self._log = get_logger("site_controller", site=site_id)
         self._wake = asyncio.Event()
         self._conns = {
-            s.connector_id: ConnectorRuntime(s, self._timing, clock, on_status) for s in connectors
+            s.connector_id: ConnectorRuntime(s, self._timing, clock, hooks.on_status)
+            for s in connectors
         }
         self._grid: Poller[MeterReading] | None = None
         self._grid_history: deque[Sample] = deque(maxlen=HISTORY_READINGS)

@@ -22,8 +22,9 @@ from edge_controller.domain.display_messages import (
     Priority,
     ended,
 )
+from edge_controller.log import get_logger
 from edge_controller.uplink.clock import from_iso
-from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ports import DisplayBoard
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
@@ -40,9 +41,10 @@ ACCEPTED, REJECTED, UNKNOWN = "Accepted", "Rejected", "Unknown"
 class DisplayMessages201:
     """The display messages of one identity, served on each of its 2.x connections."""
 
-    def __init__(self, link: IdentityLink, board: DisplayBoard | None) -> None:
-        self.link, self._board = link, board
-        self._records = {int(r["info"]["id"]): r for r in link.config.display_messages()}
+    def __init__(self, core: IdentityCore, board: DisplayBoard | None) -> None:
+        self.core, self._board = core, board
+        self._log = get_logger("uplink", identity=core.identity)
+        self._records = {int(r["info"]["id"]): r for r in core.config.display_messages()}
         self._staged: list[list[dict[str, Any]]] = []
         self._reports: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(REPORTS_WAITING)
         self._publish()
@@ -58,7 +60,7 @@ class DisplayMessages201:
         content = info["message"]
         state = info.get("state")
         return DisplayMessage(
-            message_id=int(info["id"]), station=self.link.identity,
+            message_id=int(info["id"]), station=self.core.identity,
             priority=Priority(info["priority"]), content=str(content["content"]),
             format=MessageFormat(content["format"]), language=content.get("language"),
             state=None if state is None else MessageState(state),
@@ -70,10 +72,10 @@ class DisplayMessages201:
 
     def _publish(self) -> None:
         if self._board is not None:
-            self._board.replace(self.link.identity, self.messages())
+            self._board.replace(self.core.identity, self.messages())
 
     def _save(self) -> None:
-        self.link.config.set_display_messages(list(self._records.values()))
+        self.core.config.set_display_messages(list(self._records.values()))
         self._publish()
 
     @on("SetDisplayMessage")
@@ -83,11 +85,11 @@ class DisplayMessages201:
         if record is not None:
             self._records[int(info["id"])] = record
             self._save()
-            self.link.log.info(
+            self._log.info(
                 "display message set", message_id=info["id"], connectors=record["connectors"]
             )
         else:
-            self.link.log.info("display message refused", message_id=info["id"], status=status)
+            self._log.info("display message refused", message_id=info["id"], status=status)
         return {"status": status}
 
     def _checked(self, info: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
@@ -104,7 +106,7 @@ class DisplayMessages201:
         if where is None:
             return "UnknownTransaction" if "transactionId" in info else REJECTED, None
         connectors, session_id = where
-        offset_s = self.link.clock.offset_s
+        offset_s = self.core.clock.offset_s
         start = info.get("startDateTime")
         end = info.get("endDateTime")
         start_s = None if start is None else from_iso(start) - offset_s
@@ -119,11 +121,11 @@ class DisplayMessages201:
     def _where(self, info: dict[str, Any]) -> tuple[list[str], str | None] | None:
         """The connectors a message covers and the session it is bound to (None: an EVSE or
         transaction this station does not have)."""
-        mine = list(self.link.topology.connectors(self.link.identity))
+        mine = list(self.core.topology.connectors(self.core.identity))
         evse_id = _evse_of(info)
         if "transactionId" in info:
             wanted = session_of(str(info["transactionId"]))
-            views = [v for v in self.link.status.connectors() if v.connector_id in mine]
+            views = [v for v in self.core.status.connectors() if v.connector_id in mine]
             running = [v for v in views if wanted is not None and v.session_id == str(wanted)]
             if not running:
                 return None
@@ -131,7 +133,7 @@ class DisplayMessages201:
         if evse_id is None:
             return mine, None
         try:
-            return [self.link.topology.connector_id(self.link.identity, evse_id)], None
+            return [self.core.topology.connector_id(self.core.identity, evse_id)], None
         except UnknownConnector:
             return None
 
@@ -140,7 +142,7 @@ class DisplayMessages201:
         if self._records.pop(int(payload["id"]), None) is None:
             return {"status": UNKNOWN}
         self._save()
-        self.link.log.info("display message cleared", message_id=payload["id"])
+        self._log.info("display message cleared", message_id=payload["id"])
         return {"status": ACCEPTED}
 
     @on("GetDisplayMessages")
@@ -172,12 +174,12 @@ class DisplayMessages201:
 
     def remove_ended(self) -> list[int]:
         """Remove the messages that are over (past their end, or their session gone)."""
-        gone = ended(self.messages(), self.link.status.connectors(), self.link.now_s())
+        gone = ended(self.messages(), self.core.status.connectors(), self.core.now_s())
         for message_id in gone:
             del self._records[message_id]
         if gone:
             self._save()
-            self.link.log.info("display messages ended", message_ids=gone)
+            self._log.info("display messages ended", message_ids=gone)
         return gone
 
     async def watch(self, every_s: float = WATCH_S) -> None:

@@ -195,8 +195,8 @@ async def composite(
     smart: SmartCharging, evse_id: int, duration_s: int, unit: str
 ) -> dict[str, Any]:
     """The CompositeScheduleType of EVSE ``evse_id`` from now for ``duration_s``."""
-    link = smart.link
-    now_s = link.clock.csms_now_s(link.now_s())
+    core = smart.core
+    now_s = core.clock.csms_now_s(core.now_s())
     running = await smart.transaction(evse_id) if evse_id else None
     steps = smart.composite(evse_id, now_s, float(duration_s), running)
     scale_w = smart.electrical.voltage_v * smart.electrical.phases if unit == "W" else 1.0

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading, Phases3
 from edge_controller.services.control.site_controller import (
+    Clocks,
     ConnectorSetup,
     LoopTiming,
     SiteController,
@@ -199,7 +200,7 @@ class PhysicsRig:
             PhysicsGridMeter(self.site),
             policy=plan.policy,
             timing=timing,
-            clock=self.clock,
+            clocks=Clocks(self.clock),
         )
         self._building: deque[tuple[float, Phases3]] = deque()
         self._last_step_s = -TICK_S

@@ -24,7 +24,9 @@ from edge_controller.domain.model import ChargerStatus, CpState, Limit, MeterRea
 from edge_controller.domain.snapshot import Availability
 from edge_controller.ports import DeviceUnavailable, NotSupported
 from edge_controller.services.control.site_controller import (
+    Clocks,
     ConnectorSetup,
+    LoopHooks,
     LoopTiming,
     SiteController,
 )
@@ -130,7 +132,13 @@ def make_rig(count: int = 2, grid_limit_a: float = 32.0, **policy: float) -> Rig
     setups = [ConnectorSetup(c.name, c, failsafe_current_a=6.0) for c in chargers]
     site = Site(grid_limit_a=grid_limit_a, feeders=(Feeder("A", 63.0),))
     controller = SiteController(
-        "test", site, setups, meter, policy=Policy(**policy), timing=LoopTiming(), clock=clock
+        "test",
+        site,
+        setups,
+        meter,
+        policy=Policy(**policy),
+        timing=LoopTiming(),
+        clocks=Clocks(clock),
     )
     return Rig(clock, chargers, meter, controller, log)
 
@@ -253,7 +261,7 @@ async def test_unsafe_fallback_budget_is_reported() -> None:
     clock, log = Clock(), list[tuple[str, float]]()
     chargers = [MemoryCharger(f"c{i}:1", log) for i in range(6)]
     setups = [ConnectorSetup(c.name, c, failsafe_current_a=10.0) for c in chargers]
-    controller = SiteController("t", Site(grid_limit_a=32.0), setups, None, clock=clock)
+    controller = SiteController("t", Site(grid_limit_a=32.0), setups, None, clocks=Clocks(clock))
     assert controller.failsafe_problems == [
         f"grid L{phase} 32 A: all at failsafe draw 60 A" for phase in (1, 2, 3)
     ]
@@ -293,8 +301,8 @@ async def test_session_gate_offers_nothing_until_authorised_and_relays_statuses(
         Site(grid_limit_a=32.0),
         setups,
         GridMeter(chargers),
-        clock=clock,
-        on_status=lambda cid, status: seen.append((cid, status.state)),
+        clocks=Clocks(clock),
+        hooks=LoopHooks(on_status=lambda cid, status: seen.append((cid, status.state))),
     )
     rig = Rig(clock, chargers, GridMeter(chargers), controller, log)
     await rig.advance(0)
@@ -320,7 +328,7 @@ async def test_a_plugged_ev_waiting_for_a_session_is_preparing() -> None:
         Site(grid_limit_a=32.0),
         [ConnectorSetup("c1:1", charger, authorized_at_start=False)],
         GridMeter([charger]),
-        clock=clock,
+        clocks=Clocks(clock),
     )
     rig = Rig(clock, [charger], GridMeter([charger]), controller, log)
     await rig.advance(0)

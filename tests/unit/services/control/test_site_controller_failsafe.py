@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from edge_controller.domain.balancing import Site
 from edge_controller.domain.model import CpState
-from edge_controller.services.control.site_controller import ConnectorSetup, SiteController
+from edge_controller.services.control.site_controller import (
+    Clocks,
+    ConnectorSetup,
+    SiteController,
+)
 from tests.unit.services.control.test_site_controller import Clock, GridMeter, MemoryCharger, Rig
 
 SAFE_A, TIMEOUT_S = 6.0, 15.0
@@ -26,7 +30,7 @@ def _rig(*, free_vend: bool = False) -> Rig:
         for c in chargers
     ]  # fmt: skip
     meter = GridMeter(chargers)
-    controller = SiteController("t", Site(grid_limit_a=32.0), setups, meter, clock=clock)
+    controller = SiteController("t", Site(grid_limit_a=32.0), setups, meter, clocks=Clocks(clock))
     return Rig(clock, chargers, meter, controller, log)
 
 

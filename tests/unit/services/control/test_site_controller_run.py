@@ -12,6 +12,7 @@ from edge_controller.ports import DeviceUnavailable
 from edge_controller.services.control.poller import Poller
 from edge_controller.services.control.site_controller import (
     ConnectorSetup,
+    LoopHooks,
     LoopTiming,
     SiteController,
 )
@@ -39,7 +40,7 @@ async def test_run_reacts_to_an_overload_reading_without_waiting_for_the_tick() 
         meter,
         # A tick far away: only a new grid reading can trigger the reaction.
         timing=LoopTiming(tick_s=3600.0, grid_poll_interval_s=0.02),
-        tick_callback=lambda: ticks.append(1),
+        hooks=LoopHooks(on_tick=lambda: ticks.append(1)),
     )
     task = asyncio.create_task(controller.run())
     try:

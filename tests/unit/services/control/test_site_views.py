@@ -13,7 +13,11 @@ from edge_controller.domain.balancing import Site
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
 from edge_controller.domain.snapshot import Availability
 from edge_controller.ports import DeviceUnavailable
-from edge_controller.services.control.site_controller import ConnectorSetup, SiteController
+from edge_controller.services.control.site_controller import (
+    Clocks,
+    ConnectorSetup,
+    SiteController,
+)
 
 MONOTONIC_S = 812.5  # seconds since boot
 WALL_S = 1_764_204_000.0  # 2025-11-27 00:40 UTC
@@ -81,8 +85,7 @@ def controller(chargers: list[Charger], grid: Grid, clock: Clock | None = None) 
         Site(grid_limit_a=63.0),
         [ConnectorSetup(c.name, c) for c in chargers],
         grid,
-        clock=clock or Clock(MONOTONIC_S),
-        wall_clock=lambda: WALL_S,
+        clocks=Clocks(clock or Clock(MONOTONIC_S), lambda: WALL_S),
     )
 
 
