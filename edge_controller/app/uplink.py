@@ -133,6 +133,14 @@ class CentralPriceSink:
     def currency(self) -> str | None:
         return self._pricing.currency()
 
+    async def tariff_conflicts(self, tariff: dict[str, Any]) -> bool:
+        return await self._pricing.conflicts(tariff)
+
+    async def driver_tariff(
+        self, id_tag: str, tariff: dict[str, Any] | None, source: str
+    ) -> str | None:
+        return await self._pricing.driver_tariff(id_tag, tariff, source)
+
 
 class Diagnostics:
     """The GetDiagnostics bundle: config without secrets, live status, storage figures."""

@@ -21,6 +21,7 @@ from edge_controller.storage.database import Database
 
 SITE = "*"
 CONFIG = "config"
+DRIVER = "driver"  # the scope logged for a tariff given to one driver (by token)
 ChangeKind = Literal["new_version", "assigned", "cleared"]
 
 
@@ -169,6 +170,25 @@ class TariffStore:
     async def clear(self, scope: str, source: str, at_s: float) -> list[TariffChange]:
         found = await self._db.write(lambda conn: _clear(conn, scope, source, at_s))
         return [] if found is None else [found]
+
+    async def keep(self, body: Mapping[str, Any], source: str, at_s: float) -> list[TariffChange]:
+        """Store ``body`` as a version of its tariff without assigning it to a scope (a
+        driver's tariff: it prices that driver's next session only)."""
+
+        def job(conn: sqlite3.Connection) -> list[TariffChange]:
+            _, stored = store_version(conn, DRIVER, body, source, at_s)
+            return [] if stored is None else [stored]
+
+        return await self._db.write(job)
+
+    async def latest(self, tariff_id: str) -> StoredTariff | None:
+        def job(conn: sqlite3.Connection) -> StoredTariff | None:
+            row = conn.execute(
+                "SELECT max(version) FROM tariffs WHERE tariff_id = ?", (tariff_id,)
+            ).fetchone()
+            return None if row[0] is None else stored_tariff(conn, tariff_id, int(row[0]))
+
+        return await self._db.read(job)
 
     async def clear_to_config(
         self, scope: str, source: str, at_s: float, tariff_id: str | None = None

@@ -217,6 +217,17 @@ class CentralPrices(Protocol):
 
     def tariffs(self) -> list[TariffAssigned]: ...
 
+    async def tariff_conflicts(self, tariff: dict[str, Any]) -> bool:
+        """Whether the tariff's id is already stored with other content."""
+        ...
+
+    async def driver_tariff(
+        self, id_tag: str, tariff: dict[str, Any] | None, source: str
+    ) -> str | None:
+        """The tariff for one driver's next session (None: they have none): None when taken,
+        else why not."""
+        ...
+
     def currency(self) -> str | None:
         """The currency the site prices in (None: it has no tariff)."""
         ...

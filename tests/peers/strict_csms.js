@@ -9,6 +9,8 @@
 // answered with a CALLERROR (InternalError) instead (each still printed as a call first).
 // TOTAL_COST env (2.x): the totalCost of every answer to a TransactionEvent Ended (the CSMS's
 // final cost of the transaction); absent: none.
+// AUTHORIZE_TARIFF env (2.1): a TariffType (JSON) every accepted Authorize answer carries, the
+// driver's tariff.
 // CLOCK_OFFSET_S env: the CSMS's clock runs this many seconds ahead of the machine's (negative:
 // behind); its currentTime says so.
 // PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
@@ -29,6 +31,8 @@ const updatedStatus = process.env.UPDATED_STATUS || '';
 let nextTransactionId = 1;
 const callErrors = JSON.parse(process.env.CALL_ERRORS || '{}');
 const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : undefined;
+const authorizeTariff = process.env.AUTHORIZE_TARIFF
+    ? JSON.parse(process.env.AUTHORIZE_TARIFF) : undefined;
 const clockOffsetMs = Number(process.env.CLOCK_OFFSET_S || 0) * 1000;
 
 function failing(action, params) {
@@ -90,7 +94,11 @@ server.on('client', (client) => {
         switch (action) {
             case 'BootNotification': return { status: 'Accepted', currentTime: now(), interval: 300 };
             case 'Heartbeat': return { currentTime: now() };
-            case 'Authorize': return { idTokenInfo: { status: authStatus } };
+            case 'Authorize':
+                if (authorizeTariff && authStatus === 'Accepted' && client.protocol === 'ocpp2.1') {
+                    return { idTokenInfo: { status: authStatus }, tariff: authorizeTariff };
+                }
+                return { idTokenInfo: { status: authStatus } };
             case 'TransactionEvent':
                 if (params.eventType === 'Started') return { idTokenInfo: { status: authStatus } };
                 if (params.eventType === 'Ended' && totalCost !== undefined) return { totalCost };

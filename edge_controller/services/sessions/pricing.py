@@ -39,7 +39,13 @@ from edge_controller.storage.sessions_store import (
     SessionRecord,
     TariffRef,
 )
-from edge_controller.storage.tariff_store import SITE, Assignment, TariffChange, TariffStore
+from edge_controller.storage.tariff_store import (
+    SITE,
+    Assignment,
+    TariffChange,
+    TariffStore,
+    same_body,
+)
 
 log = get_logger("pricing")
 
@@ -87,6 +93,7 @@ class SessionPricing:
         self._changed = asyncio.Event()
         self._central: dict[str, tuple[int, CentralCost]] = {}  # connector -> (session, cost)
         self._user_prices: dict[str, str] = {}  # id tag (upper case) -> the CSMS's price text
+        self._drivers: dict[str, tuple[Tariff, TariffRef]] = {}  # id tag (upper) -> its tariff
 
     async def apply_config(self, wanted: Mapping[str, Mapping[str, Any]]) -> list[TariffChange]:
         """The config's tariffs (scope -> tariff JSON); each change is logged with its source."""
@@ -173,7 +180,41 @@ class SessionPricing:
         self._assigned = found
         self._known.update({(t.tariff_id, t.version): t for t, _ in found.values()})
 
-    def tariff_for(self, connector_id: str) -> tuple[Tariff, TariffRef] | None:
+    async def conflicts(self, tariff: Mapping[str, Any]) -> bool:
+        """Whether a tariff with this id is stored with other content (a tariff id, once
+        given, names one content)."""
+        stored = await self._store.latest(str(tariff["id"]))
+        return stored is not None and not same_body(stored.body, tariff)
+
+    async def driver_tariff(
+        self, id_tag: str, tariff: Mapping[str, Any] | None, source: str
+    ) -> str | None:
+        """The tariff a CSMS gave one driver with their authorization: it prices their next
+        session (None: they have none now). None when taken, else why not (logged)."""
+        self._drivers.pop(id_tag.upper(), None)
+        if tariff is None:
+            return None
+        try:
+            tariff_from_json(tariff)
+        except TariffError as exc:
+            log.warning("driver tariff refused", source=source, error=str(exc))
+            return str(exc)
+        self._log(await self._store.keep(tariff, source, self._clock()))
+        stored = await self._store.latest(str(tariff["id"]))
+        assert stored is not None
+        found = tariff_from_json(stored.body, stored.version)
+        self._known[(found.tariff_id, found.version)] = found
+        self._drivers[id_tag.upper()] = (found, TariffRef(found.tariff_id, found.version, source))
+        return None
+
+    def tariff_for(
+        self, connector_id: str, id_tag: str | None = None
+    ) -> tuple[Tariff, TariffRef] | None:
+        """The tariff a session starting now prices with: the driver's own (``id_tag``), if a
+        CSMS gave them one, else the connector's."""
+        driver = None if id_tag is None else self._drivers.get(id_tag.upper())
+        if driver is not None:
+            return driver
         for scope in scopes_of(connector_id):
             found = self._assigned.get(scope)
             if found is not None:
@@ -211,6 +252,9 @@ class SessionPricing:
             log.warning("session tariff not found", local_id=record.local_id,
                         tariff_id=ref.tariff_id, version=ref.version)  # fmt: skip
             return
+        driver = self._drivers.get(record.id_tag.upper())
+        if driver is not None and driver[1] == ref:
+            del self._drivers[record.id_tag.upper()]  # it priced their session: used
         kept = [Reading(r.at_s, r.energy_wh, r.power_w) for r in readings]
         if not kept:
             kept = [Reading(record.start_at_s, record.meter_start_wh)]

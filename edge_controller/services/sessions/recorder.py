@@ -126,7 +126,7 @@ class SessionRecorder:
             authorized_offline=auth.offline,
             energy_cap_wh=auth.energy_cap_wh,
             announce=announce,
-            tariff=self._tariff(connector_id),
+            tariff=self._tariff(connector_id, auth.id_tag),
         )
         record = await self.store.start(start)
         self._queued(bool(identity))
@@ -134,8 +134,8 @@ class SessionRecorder:
             self.pricing.begin(record)
         return record
 
-    def _tariff(self, connector_id: str) -> TariffRef | None:
-        found = None if self.pricing is None else self.pricing.tariff_for(connector_id)
+    def _tariff(self, connector_id: str, id_tag: str) -> TariffRef | None:
+        found = None if self.pricing is None else self.pricing.tariff_for(connector_id, id_tag)
         return None if found is None else found[1]
 
     def _priced(self, record: SessionRecord, at_s: float, energy: Energy) -> None:

@@ -23,6 +23,7 @@ from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.remote import report_expired_reservations, run_followup
 from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.status import EvseStatus, evse_status
+from edge_controller.uplink.v201.tariffs import take_driver_tariff
 from edge_controller.uplink.wakeup import Wakeup
 
 STATUS_POLL_S = 1.0
@@ -149,6 +150,7 @@ class Session201:
         """Ask the CSMS about a card's token (raises as ``RpcEndpoint.call``)."""
         token = render.id_token(id_tag, TokenType.CARD)
         result = await self.call("Authorize", {"idToken": token})
+        await take_driver_tariff(self.link, id_tag, result)
         info = result["idTokenInfo"]
         status = str(info["status"])
         # The 2.x statuses 1.6 lacks (Unknown, NoCredit...) refuse the token as Invalid does.

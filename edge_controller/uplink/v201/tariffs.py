@@ -28,6 +28,7 @@ from edge_controller.uplink.v201.tariff_wire import (
 
 SITE_SCOPE = "*"  # the scope of every connector of the site (``storage.tariff_store.SITE``)
 SET_DEFAULT = "ocpp21:SetDefaultTariff"
+AUTHORIZE = "ocpp21:Authorize"
 CLEARED = "ocpp21:ClearTariffs"
 CONFIG_SOURCE = "config"
 REASON_CHARS = 512  # statusInfo.additionalInfo
@@ -89,6 +90,8 @@ class Tariffs21(TariffHandlers201):
             body = site_tariff(wire)
         except (WireTariffError, KeyError, TypeError) as exc:
             return _status("Rejected", str(exc))
+        if await self.prices.tariff_conflicts(body):
+            return _status("DuplicateTariffId", "this tariff id names other prices already")
         refused = await self.prices.set_tariff(scope, body, SET_DEFAULT)
         self.link.log.info("SetDefaultTariff", scope=scope, tariff_id=body["id"],
                            accepted=refused is None, reason=refused)  # fmt: skip
@@ -147,6 +150,27 @@ class Tariffs21(TariffHandlers201):
         results += [_result(t, "NoTariff") for t in wanted or () if t not in named]
         self.link.log.info("ClearTariffs", evse_id=evse_id, results=results)
         return {"clearTariffsResult": results or [_result(None, "NoTariff")]}
+
+
+async def take_driver_tariff(link: IdentityLink, id_tag: str, answer: dict[str, Any]) -> None:
+    """An Authorize answer's tariff (2.1) is the driver's for their next session; an answer
+    without one leaves them none. A tariff the site cannot take is logged, the answer stands."""
+    prices = link.prices
+    if prices is None:
+        return
+    accepted = (answer.get("idTokenInfo") or {}).get("status") == "Accepted"
+    wire = answer.get("tariff") if accepted else None
+    try:
+        body = None if not isinstance(wire, dict) else site_tariff(wire)
+    except (WireTariffError, KeyError, TypeError) as exc:
+        link.log.warning("driver tariff refused", error=str(exc))
+        body = None
+    if body is not None and await prices.tariff_conflicts(body):
+        link.log.warning("driver tariff refused: its id names other prices", tariff_id=body["id"])
+        body = None
+    refused = await prices.driver_tariff(id_tag, body, AUTHORIZE)
+    if body is not None:
+        link.log.info("driver tariff", tariff_id=body["id"], taken=refused is None)
 
 
 def _result(tariff_id: str | None, status: str, reason: str | None = None) -> dict[str, Any]:

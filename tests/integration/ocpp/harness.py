@@ -22,6 +22,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
+from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.diagnostics import DiagnosticsSource
 from edge_controller.uplink.ports import (
     AuthLists,
@@ -171,6 +172,7 @@ async def running_uplink(
     commands: CommandSink | None = None,
     station: Station | None = None,
     display: DisplayBoard | None = None,
+    authorization: CsmsAuthorization | None = None,
 ) -> AsyncIterator[OcppUplink]:
     """``commands``: where CSMS commands go (default: ``site`` records them)."""
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
@@ -186,6 +188,7 @@ async def running_uplink(
         diagnostics=diagnostics,
         prices=prices,
         display=display,
+        authorization=authorization,
     )
     uplink = OcppUplink(settings, topology, ports, station, state_dir=state_dir, now_s=now_s)
     task = asyncio.create_task(uplink.run())

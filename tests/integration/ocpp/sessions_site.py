@@ -22,7 +22,7 @@ from edge_controller.domain.model import CpState, MeterReading
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
-from edge_controller.services.sessions.manager import SessionManager
+from edge_controller.services.sessions.manager import SessionChannels, SessionManager
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
@@ -30,6 +30,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.tariff_store import TariffStore
+from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.ports import CentralPrices
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import FakeSite, running_uplink
@@ -105,10 +106,13 @@ class LiveSite:
 
 @asynccontextmanager
 async def live_site(
-    tmp_path: Path, tariffs: Mapping[str, Mapping[str, Any]] | None = None
+    tmp_path: Path,
+    tariffs: Mapping[str, Mapping[str, Any]] | None = None,
+    csms: CsmsAuthorization | None = None,
 ) -> AsyncIterator[tuple[LiveSite, Outbox]]:
     """The session side with its command worker running; ``CARD`` is on the local list.
-    ``tariffs`` (scope -> tariff JSON): sessions are priced as the daemon prices them."""
+    ``tariffs`` (scope -> tariff JSON): sessions are priced as the daemon prices them.
+    ``csms``: where a token the local list lacks is asked about (the uplink serves it)."""
     db = await Database.open(tmp_path / "edge.db")
     clock = Clock(time.time())
     meters = {c: HoldableMeter() for c in CONNECTORS}
@@ -117,7 +121,7 @@ async def live_site(
         options = SessionOptions(timeouts=Timeouts(PLUG_TIMEOUT_S, None), sampling=Sampling(0, 0))
         manager = build_session_manager(
             db, CONNECTORS, _Gate(), meters, route=lambda _c: "site1", options=options,
-            clock=clock,
+            clock=clock, channels=SessionChannels(csms=csms),
         )  # fmt: skip
         pricing = None
         if tariffs is not None:
@@ -145,10 +149,13 @@ async def uplink_to(
     outbox: Outbox,
     tmp_path: Path,
     prices: CentralPrices | None = None,
+    *,
+    authorization: CsmsAuthorization | None = None,
 ) -> AsyncIterator[OcppUplink]:
     async with running_uplink(
-        settings, cast(FakeSite, site), outbox, tmp_path, {"c1": len(CONNECTORS)}, prices=prices
-    ) as uplink:
+        settings, cast(FakeSite, site), outbox, tmp_path, {"c1": len(CONNECTORS)},
+        prices=prices, authorization=authorization,
+    ) as uplink:  # fmt: skip
         yield uplink
 
 

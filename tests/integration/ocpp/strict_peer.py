@@ -57,12 +57,14 @@ async def strict_peer(
     total_cost: float | None = None,
     clock_offset_s: float = 0.0,
     updated_status: str = "",
+    authorize_tariff: dict[str, Any] | None = None,
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
     ``call_errors`` (2.x): how many of the first CALLs of an action (``"Action"`` or
     ``"Action/eventType"``) it answers with a CALLERROR. ``total_cost`` (2.x): the totalCost
-    of every answer to a TransactionEvent Ended. ``clock_offset_s``: how far the peer's clock
+    of every answer to a TransactionEvent Ended. ``authorize_tariff`` (2.1): the driver's
+    tariff every accepted Authorize answer carries. ``clock_offset_s``: how far the peer's clock
     (its currentTime) is ahead of this machine's. ``updated_status`` (2.x): the idTokenInfo
     status in its answers to TransactionEvent Updated (empty: none)."""
     node = shutil.which("node")
@@ -74,7 +76,9 @@ async def strict_peer(
         env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
              "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
              "UPDATED_STATUS": updated_status,
-             **({} if total_cost is None else {"TOTAL_COST": str(total_cost)})},
+             **({} if total_cost is None else {"TOTAL_COST": str(total_cost)}),
+             **({} if authorize_tariff is None
+                else {"AUTHORIZE_TARIFF": json.dumps(authorize_tariff)})},
     )  # fmt: skip
     try:
         assert process.stdout is not None

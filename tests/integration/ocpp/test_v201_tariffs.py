@@ -21,6 +21,7 @@ from edge_controller.domain.model import Token
 from edge_controller.domain.pricing import cost
 from edge_controller.domain.pricing.recorded import Reading, recorded_timeline
 from edge_controller.storage.tariff_store import SITE, TariffStore
+from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.tariffs import SITE_SCOPE
@@ -54,18 +55,29 @@ EVSE2_TARIFF: dict[str, Any] = {
 }
 
 
+DRIVER = "D1D2D3D4"  # not on the local list: the CSMS is asked
+DRIVER_TARIFF: dict[str, Any] = {
+    "tariffId": "driver-contract",
+    "currency": "EUR",
+    "energy": {"prices": [{"priceKwh": 0.25}], "taxRates": [{"type": "VAT", "tax": 19}]},
+}
+
+
 @asynccontextmanager
 async def station(
     tmp_path: Path, protocol: str = "ocpp2.1", **peer_options: Any
 ) -> AsyncIterator[tuple[StrictPeer, LiveSite, OcppUplink]]:
+    csms = CsmsAuthorization()
     async with (
         strict_peer(protocols=protocol, **peer_options) as peer,
-        live_site(tmp_path, {SITE: CONFIG_TARIFF}) as (site, outbox),
+        live_site(tmp_path, {SITE: CONFIG_TARIFF}, csms=csms) as (site, outbox),
     ):
         assert site.pricing is not None
         sink = CentralPriceSink(site.manager.recorder.store, site.pricing)
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=protocol[4:])
-        async with uplink_to(settings, site, outbox, tmp_path, prices=sink) as uplink:
+        async with uplink_to(
+            settings, site, outbox, tmp_path, prices=sink, authorization=csms
+        ) as uplink:
             await wait_for(lambda: uplink.links[IDENTITY].accepted)
             yield peer, site, uplink
         assert peer.invalid() == []
@@ -76,10 +88,10 @@ async def set_default(peer: StrictPeer, evse_id: int, tariff: dict[str, Any]) ->
     return str(result["status"])
 
 
-async def charge(site: LiveSite, cid: str, energy_wh: float) -> int:
+async def charge(site: LiveSite, cid: str, energy_wh: float, tag: str = CARD) -> int:
     """A session on ``cid`` that takes ``energy_wh``; its local id once it is closed."""
     await site.plug(cid)
-    assert (await site.manager.on_token(Token(CARD), cid)).accepted
+    assert (await site.manager.on_token(Token(tag), cid)).accepted
     (record,) = await site.manager.recorder.store.open_sessions()
     for _ in range(4):
         site.clock.now_s += 600
@@ -190,6 +202,9 @@ async def test_get_and_clear_tariffs_and_every_refusal(tmp_path: Path) -> None:
         assert await set_default(peer, 0, {**EVSE2_TARIFF, "energy": many}) == "TooManyElements"
         assert await set_default(peer, 0, CSMS_TARIFF) == "Accepted"
         assert await set_default(peer, 2, EVSE2_TARIFF) == "Accepted"
+        assert await set_default(peer, 2, EVSE2_TARIFF) == "Accepted"  # the same again
+        other_prices = {**CSMS_TARIFF, "energy": {"prices": [{"priceKwh": 0.99}]}}
+        assert await set_default(peer, 1, other_prices) == "DuplicateTariffId"  # an id, one content
         assert (await ask(peer, "GetTariffs", {"evseId": 2}))["tariffAssignments"] == [
             {"tariffId": "bay-2", "tariffKind": "DefaultTariff", "evseIds": [2]}
         ]
@@ -245,3 +260,30 @@ async def test_the_csms_running_and_final_cost_are_shown_as_sent(
         (end,) = ended(peer).values()
         assert ("costDetails" in end) is (protocol == "ocpp2.1")
         assert sender.sent >= 2
+
+
+async def test_a_driver_tariff_in_the_authorize_answer_prices_that_drivers_session(
+    tmp_path: Path,
+) -> None:
+    async with station(tmp_path, authorize_tariff=DRIVER_TARIFF) as (peer, site, _):
+        driver_session = await charge(site, "c1:1", 10_000, tag=DRIVER)
+        assert len(peer.calls("Authorize")) == 1
+        other_session = await charge(site, "c1:2", 10_000)  # the local list's card: no Authorize
+        store = site.manager.recorder.store
+        record = await store.get(driver_session)
+        assert record is not None and record.tariff is not None
+        assert (record.tariff.tariff_id, record.tariff.source) == (
+            "driver-contract", "ocpp21:Authorize"
+        )  # fmt: skip
+        kept = await store.cost(driver_session)
+        expected = await expected_cost(site, driver_session, DRIVER_TARIFF)
+        assert kept is not None and kept.total_incl_tax_minor == expected.total_incl_tax.minor
+        assert kept.total_incl_tax_minor == 298  # 10 kWh x 0.25 x 1.19 = 2.975, half up
+        other = await store.get(other_session)
+        assert other is not None and other.tariff is not None
+        assert other.tariff.tariff_id == "site"  # another driver: the site's tariff
+        other_cost = await store.cost(other_session)
+        assert other_cost is not None and other_cost.total_incl_tax_minor == 400
+        # The driver's tariff priced one session: their next one asks the CSMS again.
+        assert site.pricing is not None and site.pricing.tariff_for("c1:1", DRIVER) is not None
+        assert site.pricing.tariff_for("c1:1", DRIVER)[0].tariff_id == "site"  # type: ignore[index]
