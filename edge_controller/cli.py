@@ -460,6 +460,42 @@ def _selftest_through_daemon(settings: Settings) -> Any:
     return selftest.report_from_json(data)
 
 
+def cmd_qr(args: argparse.Namespace) -> int:
+    """The payment QR stickers of every connector, as a printable sheet."""
+    from edge_controller.app.qr import qr_codes
+    from edge_controller.web import qr_sheet
+
+    settings = _load(args.config)
+    connectors = [f"{cid}:{n}" for cid, c in settings.chargers.items()
+                  for n in range(1, c.connectors + 1)]  # fmt: skip
+    codes = qr_codes(settings, connectors)
+    stickers = []
+    for cid in connectors:
+        code = codes.code(cid, (), {})
+        if code is None:
+            raise UsageError("qr: no payments.web.url_template in the config to make codes from")
+        stickers.append(qr_sheet.Sticker(cid, code.url))
+    kind = args.out.suffix.lower()
+    if kind == ".svg":
+        args.out.write_text(qr_sheet.svg_sheet(stickers), encoding="utf-8")
+    elif kind == ".pdf":
+        args.out.write_bytes(qr_sheet.pdf_sheet(stickers))
+    elif kind == ".png":
+        args.out.write_bytes(qr_sheet.png_sheet(stickers))
+    else:
+        raise UsageError(f"qr: --out must end in .pdf, .svg or .png, not {args.out.name!r}")
+    for sticker in stickers:
+        print(f"{sticker.connector_id}\t{sticker.url}")
+    return EXIT_OK
+
+
+def _qr_parser(sub: Any) -> None:
+    qr = sub.add_parser("qr", help="print the connectors' payment QR stickers (PDF, SVG or PNG)")
+    qr.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    qr.add_argument("--out", type=Path, required=True, help="FILE.pdf, FILE.svg or FILE.png")
+    qr.set_defaults(handler=cmd_qr)
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     from edge_controller.app import selftest
 
@@ -553,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--interval-s", type=float, default=1.0, help="refresh period with --watch")
     status.set_defaults(handler=cmd_status)
     _sessions_parser(sub)
+    _qr_parser(sub)
     password = sub.add_parser(
         "web-password", help="hash a console password (stdin) for web.accounts.*.password_hash_file"
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.views import ConnectorViews, SiteViews
+from edge_controller.domain.web_payment import QrCodes
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.display_board import MessageBoard
 from edge_controller.services.sessions.manager import SessionManager
@@ -25,4 +26,5 @@ class SiteServices:
     commands: CommandPort
     outbox: Outbox
     db: Database
-    board: MessageBoard  # the CSMS's display messages, for the faces that show them
+    board: MessageBoard  # what the CSMS set for drivers, for the faces that show it
+    qr: QrCodes  # the connectors' payment QR codes

@@ -17,10 +17,11 @@ from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
 from edge_controller.app.payments import connector_flows, cost_limits, payment_flows
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
+from edge_controller.app.qr import qr_codes
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.selftest_live import DaemonSide, daemon_selftest
 from edge_controller.app.site_faults import FaultWatch
-from edge_controller.app.telemetry import MqttFeed
+from edge_controller.app.telemetry import MessageFeed, MqttFeed
 from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_channels
 from edge_controller.app.views import ConnectorViews, SiteViews
 from edge_controller.config.settings import Settings
@@ -254,7 +255,8 @@ def build_faces(
         from edge_controller.telemetry import MqttService
 
         mqtt = MqttService.from_settings(settings, site.commands)
-        feed = MqttFeed(mqtt, site.views, site.controller, site.sessions, site.board)
+        messages = MessageFeed(mqtt, site.board, site.qr)
+        feed = MqttFeed(mqtt, site.views, site.controller, site.sessions, messages)
         services += [mqtt, feed]
     route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
     if settings.web.enabled:
@@ -335,6 +337,6 @@ async def build_site(
         StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]
-    board = MessageBoard()
-    site = SiteServices(controller, sessions, connectors, views, commands, outbox, db, board)
+    board, qr = MessageBoard(), qr_codes(settings, list(hw.chargers))
+    site = SiteServices(controller, sessions, connectors, views, commands, outbox, db, board, qr)
     return services + build_faces(settings, site, uplink, hw)

@@ -11,12 +11,14 @@ from edge_controller.domain import display_messages
 from edge_controller.domain.display_messages import DisplayMessage, shown_for_site
 from edge_controller.domain.pricing import Currency, Money
 from edge_controller.domain.snapshot import SiteView
+from edge_controller.domain.web_payment import QrCodes, live_hold
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.display_board import MessageBoard
 from edge_controller.services.sessions.events import SessionEvent
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.sessions_store import PricedCost
 from edge_controller.telemetry import MqttService, SessionNotice
+from edge_controller.telemetry.payloads import payment_payload
 
 
 def cost_json(cost: PricedCost) -> dict[str, Any]:
@@ -36,9 +38,10 @@ class MessageFeed:
     what is shown changes (a message set or cleared, its window opening or closing, its
     connector's state changing)."""
 
-    def __init__(self, mqtt: MqttService, board: MessageBoard) -> None:
-        self._mqtt, self._board = mqtt, board
+    def __init__(self, mqtt: MqttService, board: MessageBoard, qr: QrCodes) -> None:
+        self._mqtt, self._board, self._qr = mqtt, board, qr
         self._last: dict[str | None, tuple[DisplayMessage, ...]] = {}
+        self._last_payment: dict[str, dict[str, Any]] = {}
 
     def publish(self, view: SiteView) -> None:
         messages, now_s = self._board.messages(), time.time()
@@ -51,15 +54,23 @@ class MessageFeed:
             if self._last.get(where) != found:
                 self._mqtt.publish_messages(where, found)
                 self._last[where] = found
+        templates, holds = self._board.templates(), self._board.holds()
+        for connector in view.connectors:
+            cid = connector.connector_id
+            code = self._qr.code(cid, shown[cid], templates)
+            payment = payment_payload(code, live_hold(connector, holds, now_s))
+            if self._last_payment.get(cid) != payment:
+                self._mqtt.publish_payment(cid, payment)
+                self._last_payment[cid] = payment
 
 
 class MqttFeed:
     """Feeds the MQTT publisher: every new site snapshot and every recorded session event."""
 
     def __init__(self, mqtt: MqttService, views: SiteViews, site: SiteController,
-                 sessions: SessionManager, board: MessageBoard) -> None:  # fmt: skip
+                 sessions: SessionManager, messages: MessageFeed) -> None:  # fmt: skip
         self._mqtt, self._views, self._site, self._sessions = mqtt, views, site, sessions
-        self._messages = MessageFeed(mqtt, board)
+        self._messages = messages
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:

@@ -215,6 +215,7 @@ def station(settings: Settings) -> Station:
             settings.site.grid_stale_s,
         ),
         connection_timeout_s=settings.storage.sessions.plug_timeout_s,
+        web_payment_hold_s=settings.payments.web.timeout_s,
         phase_rotations={
             f"{charger_id}:{n}": charger.phase_rotation
             for charger_id, charger in settings.chargers.items()

@@ -78,7 +78,7 @@ def build_web(
 ) -> WebServer:
     views, db, commands = site.views, site.db, site.commands
     setup = DisplaySetup(
-        settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids)
+        settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids), site.qr
     )
     hub = DisplayHub(views, setup, settings.web.push_interval_s, messages=site.board)
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None, uplink)

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from edge_controller.config import tls_files
 from edge_controller.config.tariffs import TariffsSettings
 from edge_controller.domain.pricing.money import MINOR_UNITS
+from edge_controller.domain.web_payment import template_problem
 
 ENV_PREFIX = "EDGE_CONTROLLER__"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -294,8 +295,32 @@ class PaymentTerminalSettings(Section):
         return self
 
 
+class WebPaymentSettings(Section):
+    """Web payment by QR code: each connector's QR code opens ``url_template`` for it."""
+
+    url_template: str | None = Field(
+        None,
+        max_length=400,
+        description="placeholders {site} {connector} {identity} {evse} {nonce}",
+    )
+    key_file: Path | None = Field(
+        None, description="secret the nonces are made from (default: in the state directory)"
+    )
+    timeout_s: float = Field(
+        300.0, gt=0, le=3600, description="longest hold a web payment gets (its timeout caps it)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> WebPaymentSettings:
+        problem = None if self.url_template is None else template_problem(self.url_template)
+        if problem is not None:
+            raise ValueError(f"url_template: {problem}")
+        return self
+
+
 class PaymentsSettings(Section):
     terminals: dict[Ident, PaymentTerminalSettings] = Field(default_factory=dict)
+    web: WebPaymentSettings = Field(default_factory=WebPaymentSettings)
 
 
 class AuthorizationSettings(Section):

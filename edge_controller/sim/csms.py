@@ -43,6 +43,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from edge_controller.log import get_logger
+from edge_controller.sim import web_pay
 from edge_controller.sim.binding import check_bind
 from edge_controller.uplink.clock import to_iso
 
@@ -282,6 +283,8 @@ class BenchCsms:
         try:
             if url.path == "/state":
                 return _json(HTTPStatus.OK, self.state())
+            if url.path.startswith("/pay/"):
+                return await self._payment_page(url.path, parse_qs(url.query))
             if url.path == "/send":
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 payload = json.loads(query.get("payload", "{}"))
@@ -292,6 +295,22 @@ class BenchCsms:
         except (OCPPError, TimeoutError) as exc:
             return _json(HTTPStatus.BAD_GATEWAY, {"error": repr(exc)})
         return _json(HTTPStatus.NOT_FOUND, {"error": "unknown path"})
+
+    async def _payment_page(self, path: str, query: dict[str, list[str]]) -> Response:
+        """``/pay/<identity>/<evse>`` and ``.../confirm`` (``sim.web_pay``)."""
+        parts = path.strip("/").split("/")
+        if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] != "confirm"):
+            return _json(HTTPStatus.NOT_FOUND, {"error": "unknown path"})
+        identity, evse = parts[1], int(parts[2])
+        if len(parts) == 4:
+            status, html = await web_pay.confirm(self, identity, evse)
+        else:
+            status, html = await web_pay.page(self, identity, evse, query.get("n", [""])[0])
+        body = html.encode()
+        headers = Headers(
+            [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
+        )
+        return Response(status.value, status.phrase, headers, body)
 
     def state(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ from typing import Any
 from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.model import Phases3
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
+from edge_controller.domain.web_payment import PaymentCode, PaymentHold
 from edge_controller.telemetry.advice import fault_advice
 from edge_controller.telemetry.events import ProblemNotice, SessionNotice
 
@@ -151,4 +152,14 @@ def messages_payload(messages: tuple[DisplayMessage, ...]) -> JsonDict:
             }
             for m in messages
         ]
+    }
+
+
+def payment_payload(code: PaymentCode | None, hold: PaymentHold | None) -> JsonDict:
+    """A connector's web payment: the URL its QR code opens and where that comes from, and
+    until when it is held for a driver paying on the web (site clock)."""
+    return {
+        "qr_url": None if code is None else code.url,
+        "qr_source": None if code is None else code.source.value,
+        "held_until_s": None if hold is None else _num(hold.until_s, 3),
     }

@@ -177,6 +177,13 @@ class MqttService:
         self._queue.put_state(OutMessage(topic, body, retain=True, qos=self._settings.qos))
 
     @_contained
+    def publish_payment(self, connector_id: str, payment: payloads.JsonDict) -> None:
+        """How a driver pays on the web at a connector now (its QR code, a hold), retained."""
+        topic = self.topics.connector_payment(connector_id)
+        body = payloads.encode_json(payment)
+        self._queue.put_state(OutMessage(topic, body, retain=True, qos=self._settings.qos))
+
+    @_contained
     def publish_device(self, view: DeviceView) -> None:
         topic = self.topics.device_state(view.device_id)
         self._put_state(topic, payloads.encode_json(payloads.device_payload(view)))

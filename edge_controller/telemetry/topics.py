@@ -61,6 +61,9 @@ class Topics:
     def connector_messages(self, connector_id: str) -> str:
         return f"{self.prefix}/connectors/{connector_topic_id(connector_id)}/messages"
 
+    def connector_payment(self, connector_id: str) -> str:
+        return f"{self.prefix}/connectors/{connector_topic_id(connector_id)}/payment"
+
     def connector_state(self, connector_id: str) -> str:
         return f"{self.prefix}/connectors/{connector_topic_id(connector_id)}/state"
 

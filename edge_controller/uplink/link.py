@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from edge_controller.uplink.smart import SmartCharging
     from edge_controller.uplink.v201.display import DisplayMessages201
     from edge_controller.uplink.v201.online import OnlinePeriods
+    from edge_controller.uplink.v201.web_payment import WebPayments201
 
 FOLLOWUP_QUEUE_SIZE = 16
 SETTING_SYSTEM_TIME = SecurityEventKind.SETTING_SYSTEM_TIME
@@ -117,6 +118,7 @@ class IdentityLink:
     smart: SmartCharging | None = None
     metering: Metering | None = None
     display: DisplayMessages201 | None = None  # the CSMS's display messages (2.x)
+    web_payments: WebPayments201 | None = None  # connectors held for web payments (2.1)
     diagnostics_status: str = "Idle"
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.

@@ -19,6 +19,7 @@ from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry
 from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
 from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.domain.web_payment import PaymentHold
 from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.wakeup import OutboxWakeup
 
@@ -234,10 +235,18 @@ class CentralPrices(Protocol):
 
 
 class DisplayBoard(Protocol):
-    """Where the display messages a CSMS set go to be shown (the display page, MQTT)."""
+    """Where what a CSMS sets for drivers goes to be shown (the display page, MQTT)."""
 
     def replace(self, station: str, messages: Sequence[DisplayMessage]) -> None:
         """Every message of ``station`` (an OCPP identity) now, replacing its earlier ones."""
+        ...
+
+    def set_template(self, station: str, template: str | None) -> None:
+        """The payment URL template a 1.6 CSMS set (``WebPaymentUrl``; None: none)."""
+        ...
+
+    def hold(self, hold: PaymentHold) -> None:
+        """A connector held for a web payment (OCPP 2.1 NotifyWebPaymentStarted)."""
         ...
 
 
@@ -288,3 +297,4 @@ class Station:
     connection_timeout_s: float = 60.0
     phase_rotations: Mapping[str, str] = field(default_factory=dict)
     grid: GridFacts | None = None
+    web_payment_hold_s: float = 300.0  # the longest a web payment holds a connector

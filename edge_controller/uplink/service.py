@@ -54,6 +54,7 @@ from edge_controller.uplink.v201.display import DisplayMessages201
 from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.session import Session201
 from edge_controller.uplink.v201.station import Station201
+from edge_controller.uplink.v201.web_payment import WebPayments201
 
 log = get_logger("uplink")
 RECONCILE_S = 1.0
@@ -126,6 +127,9 @@ class OcppUplink:
             smart=self._smart_charging(core, station),
             metering=self._metering(core),
             display=DisplayMessages201(core, ports.display),
+            web_payments=WebPayments201(
+                core, ports.commands, ports.display, station.web_payment_hold_s
+            ),
             diagnostics=ports.diagnostics,
             transactions=ports.transactions,
             auth_key=KeyFile(state_dir / f"ocpp-{identity}.key"),

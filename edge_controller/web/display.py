@@ -15,13 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_controller.domain.display_messages import DisplayMessage
+from edge_controller.domain.display_messages import shown
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
-from edge_controller.web.display_model import DisplaySetup, display_model
+from edge_controller.web.display_model import Board, DisplaySetup, display_model
 from edge_controller.web.i18n import pick_language, text
 from edge_controller.web.pages import display_page, message_page
 from edge_controller.web.ports import MessageSource, SiteSource
+from edge_controller.web.qr import qr_svg
 
 log = get_logger("web")
 
@@ -57,14 +58,25 @@ class DisplayHub:
     def view(self) -> SiteView:
         return self._view if self._view is not None else self._source.current()
 
-    def messages(self) -> tuple[DisplayMessage, ...]:
-        return () if self._messages is None else self._messages.messages()
+    def board(self) -> Board:
+        source = self._messages
+        if source is None:
+            return Board()
+        return Board(source.messages(), source.templates(), source.holds())
+
+    def payment_url(self, connector_id: str) -> str | None:
+        """The URL the connector's QR code opens now (None: it has none)."""
+        view = next((c for c in self.view().connectors if c.connector_id == connector_id), None)
+        if view is None:
+            return None
+        board = self.board()
+        here = shown(board.messages, view, self._clock())
+        code = self._setup.qr.code(connector_id, here, board.templates)
+        return None if code is None else code.url
 
     def model(self, language: str, only: str | None = None) -> dict[str, Any]:
         now_s = self._clock()
-        return display_model(
-            self.view(), self._setup, language, now_s, only, messages=self.messages()
-        )
+        return display_model(self.view(), self._setup, language, now_s, only, board=self.board())
 
     def update(self, language: str, only: str | None) -> bytes:
         """The server-sent event for this version (rendered once per language and page)."""
@@ -72,8 +84,8 @@ class DisplayHub:
         event = self._rendered.get(key)
         if event is None:
             now_s = self._now_s if self._view is not None else self._clock()
-            view, messages = self.view(), self.messages()
-            model = display_model(view, self._setup, language, now_s, only, messages=messages)
+            view, board = self.view(), self.board()
+            model = display_model(view, self._setup, language, now_s, only, board=board)
             data = json.dumps(model, separators=(",", ":"), allow_nan=False)
             event = f"id: {self.version}\ndata: {data}\n\n".encode()
             self._rendered[key] = event
@@ -132,6 +144,7 @@ class DisplayRoutes:
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/display", self.page)
         app.router.add_get("/display/events", self.events)
+        app.router.add_get("/display/qr/{connector}", self.qr)
         app.router.add_get("/display/{connector}", self.page)
 
     async def page(self, request: web.Request) -> web.Response:
@@ -142,6 +155,16 @@ class DisplayRoutes:
             text=html,
             content_type="text/html",
             headers={"Content-Language": lang, "Vary": "Accept-Language"},
+        )
+
+    async def qr(self, request: web.Request) -> web.Response:
+        """The connector's payment QR code now (404: it has none)."""
+        cid = _connector(self._hub, request)
+        url = None if cid is None else self._hub.payment_url(cid)
+        if url is None:
+            raise web.HTTPNotFound(text="no payment QR code here")
+        return web.Response(
+            text=qr_svg(url), content_type="image/svg+xml", headers={"Cache-Control": "no-store"}
         )
 
     async def events(self, request: web.Request) -> web.StreamResponse:

@@ -12,11 +12,13 @@ from typing import Any
 
 from edge_controller.domain.display_messages import (
     DisplayMessage,
-    connector_messages,
+    MessageFormat,
     for_language,
+    shown,
     shown_for_site,
 )
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.domain.web_payment import PaymentHold, QrCodes, live_hold
 from edge_controller.web.i18n import text
 
 
@@ -34,6 +36,7 @@ class StartWay(enum.StrEnum):
     FREE = "free"  # free vend: plugging in is enough
     CARD = "card"  # an RFID reader serves this connector
     APP = "app"  # the CSMS can start it (remote start from the operator's app)
+    WEB = "web"  # scan the connector's QR code and pay on the web
 
 
 _STATE: dict[Availability, tuple[DisplayState, str | None]] = {
@@ -57,6 +60,17 @@ class DisplaySetup:
     site_name: str
     connectors: tuple[str, ...] = ()  # every configured connector, in the page's order
     start_ways: Mapping[str, tuple[StartWay, ...]] = field(default_factory=dict)
+    qr: QrCodes = field(default_factory=QrCodes)  # the payment QR codes
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """What the CSMS set for drivers (``services.display_board``): display messages, 1.6
+    payment URL templates by station, connectors held for a web payment."""
+
+    messages: Sequence[DisplayMessage] = ()
+    templates: Mapping[str, str] = field(default_factory=dict)
+    holds: Mapping[str, PaymentHold] = field(default_factory=dict)
 
 
 def display_state(view: ConnectorView) -> tuple[DisplayState, str | None]:
@@ -136,20 +150,35 @@ def message_model(message: DisplayMessage) -> dict[str, Any]:
     }
 
 
+def _texts(messages: Sequence[DisplayMessage], language: str) -> list[dict[str, Any]]:
+    """The text messages (a QRCODE message is the connector's QR code, not a text)."""
+    texts = [m for m in messages if m.format is not MessageFormat.QRCODE]
+    return [message_model(m) for m in for_language(texts, language)]
+
+
 def connector_model(
     view: ConnectorView,
     setup: DisplaySetup,
     language: str,
     now_s: float,
-    messages: Sequence[DisplayMessage] = (),
+    *,
+    board: Board | None = None,
+    site_part: Sequence[DisplayMessage] = (),
 ) -> dict[str, Any]:
+    """One card; ``site_part``: the messages the site's part shows for every connector."""
+    board = board or Board()
+    here = shown(board.messages, view, now_s)
+    code = setup.qr.code(view.connector_id, here, board.templates)
+    hold = live_hold(view, board.holds, now_s)
     state, detail = display_state(view)
+    if hold is not None:
+        detail = "detail.paying"
     in_session = view.session_id is not None
     power_w = _finite(view.power_w) if state is not DisplayState.OUT_OF_ORDER else None
     energy_wh = _finite(view.session_energy_wh) if in_session else None
     started = _finite(view.session_started_s) if in_session else None
     elapsed_s = max(now_s - started, 0.0) if started is not None else None
-    ways = setup.start_ways.get(view.connector_id, ())
+    ways = setup.start_ways.get(view.connector_id, ()) + ((StartWay.WEB,) if code else ())
     return {
         "id": view.connector_id,
         "state": state.value,
@@ -169,7 +198,9 @@ def connector_model(
         "price_text": price_text(view.price, language),
         "cost_incl_tax": view.running_cost["incl_tax"] if view.running_cost else None,
         "cost_text": cost_text(view.running_cost if in_session else None, language),
-        "messages": [message_model(m) for m in for_language(messages, language)],
+        "messages": _texts([m for m in here if m not in site_part], language),
+        "payment_url": None if code is None else code.url,
+        "paying_until_s": None if hold is None else hold.until_s,
         "at_s": view.at_s,
     }
 
@@ -181,18 +212,18 @@ def display_model(
     now_s: float,
     only: str | None = None,
     *,
-    messages: Sequence[DisplayMessage] = (),
+    board: Board | None = None,
 ) -> dict[str, Any]:
     """The whole display (or one connector of it, ``only``) in ``language``: every configured
     connector, those not read yet as starting; the CSMS's messages for the whole site once,
     each connector's own on its card."""
     seen = {c.connector_id: c for c in view.connectors}
     ids = setup.connectors or tuple(seen)
-    site_wide = shown_for_site(messages, view.connectors, now_s)
+    board = board or Board()
+    site_wide = shown_for_site(board.messages, view.connectors, now_s)
     connectors = [
         connector_model(
-            seen[cid], setup, language, now_s,
-            connector_messages(messages, seen[cid], now_s, () if only else site_wide),
+            seen[cid], setup, language, now_s, board=board, site_part=() if only else site_wide
         )
         if cid in seen
         else _starting(cid, setup, language)
@@ -203,7 +234,7 @@ def display_model(
         "site": setup.site_name,
         "at_s": view.at_s,
         "connectors": connectors,
-        "messages": [] if only else [message_model(m) for m in for_language(site_wide, language)],
+        "messages": [] if only else _texts(site_wide, language),
     }
 
 
@@ -228,5 +259,7 @@ def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str
         "cost_incl_tax": None,
         "cost_text": none,
         "messages": [],
+        "payment_url": None,
+        "paying_until_s": None,
         "at_s": None,
     }

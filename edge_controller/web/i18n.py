@@ -39,6 +39,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "how.card": "Hold your charging card to the reader",
         "how.app": "Start it in your charging app",
         "how.free": "Plug in: charging starts by itself",
+        "how.web": "Scan the QR code to pay on the web",
+        "detail.paying": "Held for a driver paying on the web",
+        "qr.caption": "Scan to pay",
         "help.out_of_order": "This charger does not work at the moment. Please use another "
         "one and report the problem below.",
         "help.wrong": "Something wrong?",
@@ -91,6 +94,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "how.card": "Halten Sie Ihre Ladekarte an das Lesegerät",
         "how.app": "Starten Sie in Ihrer Lade-App",
         "how.free": "Einstecken: das Laden beginnt von selbst",
+        "how.web": "QR-Code scannen und im Web bezahlen",
+        "detail.paying": "Reserviert: eine Zahlung im Web läuft",
+        "qr.caption": "Scannen und bezahlen",
         "help.out_of_order": "Dieser Ladepunkt funktioniert gerade nicht. Bitte nutzen Sie "
         "einen anderen und melden Sie das Problem unten.",
         "help.wrong": "Stimmt etwas nicht?",

@@ -48,6 +48,25 @@ def message_list(messages: list[dict[str, Any]], css: str = "messages") -> str:
     return f'<ul class="{css}" data-list="messages" aria-live="polite">{items}</ul>'
 
 
+def qr_src(connector_id: str, url: str | None) -> str:
+    """The QR image of a connector; the URL in the query makes a new code a new image."""
+    if url is None:
+        return ""
+    return f"/display/qr/{quote(connector_id, safe=':')}?u={quote(url, safe='')}"
+
+
+def qr_figure(c: dict[str, Any], lang: str) -> str:
+    """The connector's payment QR code (hidden while it has none); the live updates refill it."""
+    url = c.get("payment_url")
+    return (
+        f'<figure class="qr" data-qr="{escape(url or "")}">'
+        f'<img src="{escape(qr_src(c["id"], url))}" alt="{escape(text(lang, "qr.caption"))}" '
+        f'width="200" height="200"><figcaption>{escape(text(lang, "qr.caption"))} '
+        f'<a data-field="payment_url" href="{escape(url or "")}">{escape(url or "")}</a>'
+        "</figcaption></figure>"
+    )
+
+
 def connector_card(c: dict[str, Any], lang: str) -> str:
     cid = c["id"]
     ways = "".join(f"<li>{escape(w)}</li>" for w in c["start_texts"])
@@ -66,12 +85,13 @@ def connector_card(c: dict[str, Any], lang: str) -> str:
     return (
         f'<section class="card" data-connector="{escape(cid)}" data-state="{c["state"]}" '
         f'data-session="{str(c["session"]).lower()}" data-at="{_at(c["at_s"])}" '
+        f'data-paying="{str(c.get("paying_until_s") is not None).lower()}" '
         f'data-priced="{str(bool(c["price_text"])).lower()}">'
         f'<h2><a href="/display/{quote(cid, safe=":")}?lang={lang}">'
         f"{escape(text(lang, 'connector', name=cid))}</a></h2>"
         f'<p class="state" data-field="state_text">{escape(c["state_text"])}</p>'
         f'<p class="detail" data-field="detail_text">{escape(c["detail_text"])}</p>'
-        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}"
+        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}{qr_figure(c, lang)}"
         f'<p class="help" data-field="help_text">{escape(c["help_text"])}</p>'
         f'<p class="wrong">{escape(text(lang, "help.wrong"))} '
         f'<a class="button" href="{escape(report_link(cid, lang))}">'

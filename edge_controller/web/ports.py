@@ -8,6 +8,7 @@ from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.problems import FiledReport, ProblemReport
 from edge_controller.domain.snapshot import SiteView
+from edge_controller.domain.web_payment import PaymentHold
 
 
 class SiteSource(Protocol):
@@ -43,6 +44,16 @@ class SessionHistory(Protocol):
 
 
 class MessageSource(Protocol):
+    """What the CSMS set for drivers (``services.display_board.MessageBoard``)."""
+
     def messages(self) -> tuple[DisplayMessage, ...]:
-        """Every display message the CSMS set (``services.display_board.MessageBoard``)."""
+        """Every display message the CSMS set."""
+        ...
+
+    def templates(self) -> dict[str, str]:
+        """Payment URL templates a 1.6 CSMS set, by station."""
+        ...
+
+    def holds(self) -> dict[str, PaymentHold]:
+        """Connectors held for a web payment."""
         ...

@@ -12,6 +12,7 @@ from typing import Any
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import ChangeSessionRules
+from edge_controller.domain.web_payment import template_problem
 from edge_controller.uplink.v16 import costmsg
 
 MEASURANDS = frozenset(
@@ -40,6 +41,7 @@ SESSION_RULE_KEYS = {
 SESSION_KEYS = frozenset({*SESSION_RULE_KEYS, "ConnectionTimeOut", "StopTxnSampledData"})
 """Keys the session side applies (``session_rules``): the same for every identity of a site."""
 GET_CONFIGURATION_MAX_KEYS = 32
+WEB_PAYMENT_URL = "WebPaymentUrl"
 
 
 def _is_uint(value: str) -> bool:
@@ -108,6 +110,9 @@ SPECS: Mapping[str, KeySpec] = {
     "CustomDisplayCostAndPrice": KeySpec(True),
     "SupportedLanguages": KeySpec(True),
     costmsg.DEFAULT_PRICE: KeySpec(False, costmsg.valid_default_price),
+    # The site's own key: the payment page a connector's QR code opens (``domain.web_payment``
+    # placeholders); empty: the site's configured template.
+    WEB_PAYMENT_URL: KeySpec(False, lambda v: v == "" or template_problem(v) is None),
     **{key: KeySpec(False, costmsg.valid_price_text) for key in costmsg.PRICE_TEXT_KEYS},
 }
 
@@ -181,6 +186,7 @@ def _core_defaults(
         "CustomDisplayCostAndPrice": "true",
         "SupportedLanguages": ",".join(costmsg.PRICE_TEXT_LANGUAGES),
         costmsg.DEFAULT_PRICE: "",
+        WEB_PAYMENT_URL: "",
         **dict.fromkeys(costmsg.PRICE_TEXT_KEYS, ""),
     }
 

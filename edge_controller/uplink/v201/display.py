@@ -28,6 +28,7 @@ from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ports import DisplayBoard
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.variables import Call
 
@@ -47,7 +48,9 @@ class DisplayMessages201:
         self._records = {int(r["info"]["id"]): r for r in core.config.display_messages()}
         self._staged: list[list[dict[str, Any]]] = []
         self._reports: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(REPORTS_WAITING)
+        self._template: str | None = None
         self._publish()
+        self.follow_template()
 
     def count(self) -> int:
         return len(self._records)
@@ -182,9 +185,17 @@ class DisplayMessages201:
             self._log.info("display messages ended", message_ids=gone)
         return gone
 
+    def follow_template(self) -> None:
+        """Hand the payment URL template a 1.6 CSMS set (ChangeConfiguration) to the board."""
+        template = self.core.config.get(config_keys.WEB_PAYMENT_URL) or None
+        if template != self._template and self._board is not None:
+            self._board.set_template(self.core.identity, template)
+        self._template = template
+
     async def watch(self, every_s: float = WATCH_S) -> None:
         while True:
             self.remove_ended()
+            self.follow_template()
             await asyncio.sleep(every_s)
 
 

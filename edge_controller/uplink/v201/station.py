@@ -64,6 +64,8 @@ class Station201:
             handlers |= handlers_of(self.tariffs)
         if link.display is not None:
             handlers |= handlers_of(link.display)
+        if link.web_payments is not None:  # a 2.1 action: 2.0.1 refuses it by its schemas
+            handlers |= handlers_of(link.web_payments)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
@@ -115,6 +117,8 @@ class Station201:
         candidates = self._candidates(evse_id) if self.link.accepted else []
         if not candidates:
             return REJECTED
+        if evse_id is not None and self.link.web_payments is not None:
+            await self.link.web_payments.release(candidates[0])  # the paid start lifts its hold
         command = StartSession(
             candidates[0] if evse_id is not None else any_connector_of(self.link.identity),
             tag,

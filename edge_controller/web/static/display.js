@@ -20,6 +20,17 @@
       return item;
     }));
   }
+  // The payment QR code: a new URL is a new image (the URL travels in the image's query).
+  function fillQr(figure, id, url) {
+    if (!figure || figure.dataset.qr === (url || "")) return;
+    figure.dataset.qr = url || "";
+    var img = figure.querySelector("img");
+    img.src = url ? "/display/qr/" + encodeURIComponent(id).replace("%3A", ":") +
+      "?u=" + encodeURIComponent(url) : "";
+    var link = figure.querySelector("a");
+    link.href = url || "";
+    link.textContent = url || "";
+  }
   function apply(model) {
     fillMessages(main.querySelector('ul.site[data-list="messages"]'), model.messages);
     model.connectors.forEach(function (c) {
@@ -33,6 +44,8 @@
       card.dataset.costInclTax = c.cost_incl_tax === null ? "" : String(c.cost_incl_tax);
       card.dataset.priced = c.price_text ? "true" : "false";
       fillMessages(card.querySelector('[data-list="messages"]'), c.messages);
+      card.dataset.paying = c.paying_until_s === null ? "false" : "true";
+      fillQr(card.querySelector("figure.qr"), c.id, c.payment_url);
       card.querySelectorAll("[data-field]").forEach(function (el) {
         var value = c[el.dataset.field];
         el.textContent = value === null || value === undefined ? "" : String(value);

@@ -6,6 +6,7 @@ import pytest
 
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.web.display_model import (
+    Board,
     DisplaySetup,
     DisplayState,
     StartWay,
@@ -183,14 +184,14 @@ def test_csms_messages_reach_the_site_part_and_the_cards_in_the_page_language() 
                        evse_id=1),
     ]  # fmt: skip
     site = SiteView("s", None, 63.0, None, None, views)
-    model = display_model(site, DisplaySetup("lot", everyone), "de", NOW_S, messages=messages)
+    model = display_model(site, DisplaySetup("lot", everyone), "de", NOW_S, board=Board(messages))
     assert [m["text"] for m in model["messages"]] == ["Willkommen"]
     cards = {c["id"]: c for c in model["connectors"]}
     assert [m["text"] for m in cards["a:1"]["messages"]] == ["<i>Bay A</i> closed at 6"]
     assert cards["b:1"]["messages"] == []
     # One connector's page shows the site's messages on its card.
     alone = display_model(
-        site, DisplaySetup("lot", everyone), "en", NOW_S, "b:1", messages=messages
+        site, DisplaySetup("lot", everyone), "en", NOW_S, "b:1", board=Board(messages)
     )
     assert [m["text"] for m in alone["connectors"][0]["messages"]] == ["Welcome"]
     html = display_page(model, "de", None)

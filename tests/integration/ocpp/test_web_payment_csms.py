@@ -1,0 +1,106 @@
+"""The CSMS's side of web payment by QR code, against the schema-strict CSMS: 2.1
+NotifyWebPaymentStarted holds the EVSE (a reservation of its own until the timeout) and the
+RequestStartTransaction for it lifts the hold before starting; a 2.1 QRCODE display message
+and a 1.6 CSMS's WebPaymentUrl key set the QR code a connector shows. Zero schema rejections."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from edge_controller.domain.commands import CancelReservation, Reserve, StartSession
+from edge_controller.domain.snapshot import Availability
+from edge_controller.domain.web_payment import CodeSource, QrCodes, hold_id
+from edge_controller.services.display_board import MessageBoard
+from edge_controller.uplink.v201.web_payment import HOLDER
+from tests.integration.ocpp.harness import (
+    IDENTITY,
+    FakeSite,
+    open_outbox,
+    running_uplink,
+    settings_for,
+    wait_for,
+)
+from tests.integration.ocpp.strict_peer import strict_peer
+from tests.integration.ocpp.test_v201_device_model import ask
+from tests.integration.ocpp.test_v201_display_messages import station
+
+CHARGERS = {"c1": 1, "c2": 1}
+QR = QrCodes(
+    {"c2:1": {"site": "s", "connector": "c2:1", "identity": IDENTITY, "evse": "2", "nonce": "n"}},
+    "https://site.example/{connector}",
+)
+
+
+async def test_a_web_payment_holds_the_evse_until_the_paid_start(tmp_path: Path) -> None:
+    board, site = MessageBoard(), FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c2:1", Availability.AVAILABLE)
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        station(tmp_path, outbox, "ocpp2.1", site, board) as (peer, _),
+    ):
+        before_s = time.time()
+        assert await ask(peer, "NotifyWebPaymentStarted", {"evseId": 2, "timeout": 90}) == {}
+        (reserve,) = [c for c in site.commands if isinstance(c, Reserve)]
+        assert (reserve.connector_id, reserve.reservation_id, reserve.id_tag) == (
+            "c2:1", hold_id("c2:1"), HOLDER,
+        )  # fmt: skip
+        assert before_s + 90 <= reserve.expiry_at_s <= time.time() + 90
+        assert board.holds()["c2:1"].until_s == reserve.expiry_at_s
+        site.set("c2:1", Availability.RESERVED, reservation_id=reserve.reservation_id)
+        start = {"evseId": 2, "remoteStartId": 5, "idToken": {"idToken": "WEB1", "type": "Central"}}
+        assert (await ask(peer, "RequestStartTransaction", start))["status"] == "Accepted"
+        # The hold is lifted first, then the driver's start is decided.
+        kinds = [type(c) for c in site.commands]
+        assert kinds[-2:] == [CancelReservation, StartSession]
+        assert site.commands[-2] == CancelReservation(hold_id("c2:1"))
+        # An EVSE the station does not have holds nothing (the answer has no status).
+        assert await ask(peer, "NotifyWebPaymentStarted", {"evseId": 9, "timeout": 90}) == {}
+        assert len([c for c in site.commands if isinstance(c, Reserve)]) == 1
+
+
+async def test_a_qrcode_message_sets_the_connectors_code(tmp_path: Path) -> None:
+    board, site = MessageBoard(), FakeSite()
+    site.set("c2:1", Availability.AVAILABLE)
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        station(tmp_path, outbox, "ocpp2.1", site, board) as (peer, _),
+    ):
+        before = QR.code("c2:1", board.messages(), board.templates())
+        assert before is not None and before.source is CodeSource.CONFIG
+        qr = {
+            "id": 4,
+            "priority": "NormalCycle",
+            "display": {"name": "Display", "evse": {"id": 2}},
+            "message": {"format": "QRCODE", "content": "https://csms.example/pay/77"},
+        }
+        assert (await ask(peer, "SetDisplayMessage", {"message": qr}))["status"] == "Accepted"
+        code = QR.code("c2:1", board.messages(), board.templates())
+        assert code is not None and code.url == "https://csms.example/pay/77"
+        assert code.source is CodeSource.CSMS_MESSAGE
+
+
+async def test_a_16_csms_sets_the_payment_url_template_by_its_key(tmp_path: Path) -> None:
+    board = MessageBoard()
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        strict_peer() as peer,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}")
+        async with running_uplink(
+            settings, FakeSite(), outbox, tmp_path, CHARGERS, display=board
+        ) as uplink:
+            await wait_for(lambda: uplink.links[IDENTITY].accepted)
+            change = {"key": "WebPaymentUrl", "value": "https://csms.example/{identity}/{evse}"}
+            assert (await ask(peer, "ChangeConfiguration", change))["status"] == "Accepted"
+            await wait_for(lambda: bool(board.templates()), timeout_s=5)
+            code = QR.code("c2:1", (), board.templates())
+            assert code is not None and code.url == f"https://csms.example/{IDENTITY}/2"
+            assert code.source is CodeSource.CSMS_KEY
+            wrong = {"key": "WebPaymentUrl", "value": "https://x/{card}"}
+            assert (await ask(peer, "ChangeConfiguration", wrong))["status"] == "Rejected"
+            cleared = {"key": "WebPaymentUrl", "value": ""}
+            assert (await ask(peer, "ChangeConfiguration", cleared))["status"] == "Accepted"
+            await wait_for(lambda: not board.templates(), timeout_s=5)
+        assert peer.invalid() == []
