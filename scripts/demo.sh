@@ -218,6 +218,8 @@ start_mosquitto
 start_pcscd
 csms=$(pick_port 18900 EDGE_CONTROLLER__OCPP__URL)
 export EDGE_CONTROLLER__OCPP__URL=ws://127.0.0.1:$csms
+# The connectors' QR codes open the bench CSMS's payment page, on the port it got.
+export EDGE_CONTROLLER__PAYMENTS__WEB__URL_TEMPLATE="http://127.0.0.1:$csms/pay/{identity}/{evse}?n={nonce}"
 if [[ -n ${DEMO_OCPP:-} ]]; then
     export EDGE_CONTROLLER__OCPP__VERSION=$DEMO_OCPP
     say "OCPP $DEMO_OCPP (DEMO_OCPP)"

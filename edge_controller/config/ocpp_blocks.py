@@ -21,7 +21,7 @@ BLOCKS: dict[str, tuple[str, ...]] = {
         "Display messages (shown on MQTT and the site display)",
     ),
 }
-BLOCKS["2.1"] = BLOCKS["2.0.1"]
+BLOCKS["2.1"] = (*BLOCKS["2.0.1"], "Web payment (NotifyWebPaymentStarted holds the EVSE)")
 
 
 def describe(versions: tuple[str, ...]) -> list[str]:
