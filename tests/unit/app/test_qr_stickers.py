@@ -103,6 +103,11 @@ def test_without_a_template_nothing_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("EDGE_CONTROLLER__STORAGE__STATE_DIR", str(tmp_path / "state"))
-    assert main(["qr", "--config", str(DEMO), "--out", str(tmp_path / "s.pdf")]) == 2
+    lines = DEMO.read_text().splitlines(keepends=True)
+    start = lines.index("payments:\n")
+    bare = tmp_path / "site.yaml"  # the demo site without its payments section
+    bare.write_text("".join(lines[:start] + lines[start + 3 :]))
+    assert "url_template" not in bare.read_text()
+    assert main(["qr", "--config", str(bare), "--out", str(tmp_path / "s.pdf")]) == 2
     assert "url_template" in capsys.readouterr().err
     assert not (tmp_path / "s.pdf").exists()
