@@ -272,6 +272,7 @@ def _payment(paid: history.PaymentRow, show_tokens: bool) -> dict[str, Any]:
         "captured": _money(paid.settled_minor, paid.currency) or None,
         "state": paid.state,
         "terminal_receipt": json.loads(paid.receipt_lines),
+        "terminal_status": json.loads(paid.status_texts),
     }
 
 

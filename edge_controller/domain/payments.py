@@ -52,6 +52,7 @@ class PaymentAuthorisation:
     amount: Money
     card_name: str = ""
     receipt_lines: tuple[str, ...] = ()
+    status_texts: tuple[str, ...] = ()  # what the terminal showed the card holder meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Capture:
     reference: str
     amount: Money
     receipt_lines: tuple[str, ...] = ()
+    status_texts: tuple[str, ...] = ()
 
 
 def pre_authorisation_amount(configured: Money, max_cost: Money | None) -> Money:

@@ -100,7 +100,7 @@ def session(conn: sqlite3.Connection, local_id: int) -> HistoryRow | None:
     return None if row is None else HistoryRow(*row)
 
 
-PAYMENTS_SCHEMA = 11  # payments keyed by terminal, with their receipt lines
+PAYMENTS_SCHEMA = 12  # payments keyed by terminal, with their receipt lines and status texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,7 @@ class PaymentRow:
     card_name: str
     state: str
     receipt_lines: str  # JSON list
+    status_texts: str  # JSON list
 
 
 def payment(conn: sqlite3.Connection, local_id: int) -> PaymentRow | None:
@@ -123,7 +124,7 @@ def payment(conn: sqlite3.Connection, local_id: int) -> PaymentRow | None:
         return None
     row = conn.execute(
         "SELECT terminal_id, token, currency, authorised_minor, settled_minor, card_name, state,"
-        " receipt_lines FROM payments WHERE session_local_id = ?",
+        " receipt_lines, status_texts FROM payments WHERE session_local_id = ?",
         (local_id,),
     ).fetchone()
     return None if row is None else PaymentRow(*row)

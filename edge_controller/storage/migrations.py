@@ -244,6 +244,9 @@ ALTER TABLE payments_by_terminal RENAME TO payments;
 CREATE INDEX payments_open ON payments(state) WHERE state NOT IN ('settled', 'reversed', 'failed');
 """
 
+# What a card terminal showed the card holder during its payment (intermediate status).
+_PAYMENT_STATUS_TEXTS = "ALTER TABLE payments ADD COLUMN status_texts TEXT NOT NULL DEFAULT '[]';"
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -258,6 +261,7 @@ MIGRATIONS: tuple[Step, ...] = (
     "CREATE INDEX outbox_by_session ON outbox(session_local_id, seq);",
     _PAYMENTS,
     _PAYMENTS_BY_TERMINAL,
+    _PAYMENT_STATUS_TEXTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

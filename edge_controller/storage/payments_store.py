@@ -77,7 +77,7 @@ class DueCapture:
 
 _COLUMNS = (
     "reference, terminal_id, connector_id, currency, authorised_minor, card_name, state,"
-    " session_local_id, attempts, settled_minor, reason, token, receipt_lines"
+    " session_local_id, attempts, settled_minor, reason, token, receipt_lines, status_texts"
 )
 _KEY = "terminal_id = ? AND reference = ?"
 
@@ -86,11 +86,12 @@ def _payment(row: sqlite3.Row | tuple[object, ...]) -> StoredPayment:
     ref, terminal, connector, code, minor, card, state, session, attempts, settled, reason = row[
         :11
     ]
-    token, lines = row[11:13]
+    token, lines, texts = row[11:14]
     currency = Currency.of(str(code))
     receipt = tuple(str(line) for line in json.loads(str(lines)))
+    shown = tuple(str(text) for text in json.loads(str(texts)))
     amount = Money.of_minor(int(str(minor)), currency)
-    auth = PaymentAuthorisation(str(ref), amount, str(card), receipt)
+    auth = PaymentAuthorisation(str(ref), amount, str(card), receipt, shown)
     return StoredPayment(
         auth,
         str(terminal),
@@ -124,6 +125,7 @@ class PaymentStore:
             auth.amount.minor,
             auth.card_name,
             json.dumps(list(auth.receipt_lines)),
+            json.dumps(list(auth.status_texts)),
             at_s,
             at_s,
         )
@@ -131,8 +133,9 @@ class PaymentStore:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO payments (reference, terminal_id, token, connector_id, currency,"
-                " authorised_minor, card_name, receipt_lines, state, authorised_at_s,"
-                " changed_at_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'authorised', ?, ?)",
+                " authorised_minor, card_name, receipt_lines, status_texts, state,"
+                " authorised_at_s, changed_at_s)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'authorised', ?, ?)",
                 row,
             )
 
@@ -153,14 +156,14 @@ class PaymentStore:
         return await self._move(key, move, at_s)
 
     async def settled(self, key: PaymentKey, capture: Capture, at_s: float) -> bool:
-        """Record the capture the terminal confirmed, its receipt lines after the
-        pre-authorisation's; False if it was already recorded."""
-        params = (capture.amount.minor, json.dumps(list(capture.receipt_lines)))
-        extra = (
-            "settled_minor = ?, receipt_lines = (SELECT json_group_array(value) FROM"
-            " (SELECT 0 AS part, key, value FROM json_each(receipt_lines) UNION ALL"
-            " SELECT 1, key, value FROM json_each(?) ORDER BY part, key))"
+        """Record the capture the terminal confirmed, its receipt lines and status texts after
+        the pre-authorisation's; False if it was already recorded."""
+        params = (
+            capture.amount.minor,
+            json.dumps(list(capture.receipt_lines)),
+            json.dumps(list(capture.status_texts)),
         )
+        extra = f"settled_minor = ?, {_appended('receipt_lines')}, {_appended('status_texts')}"
         move = _Move((PaymentState.CAPTURING,), PaymentState.SETTLED, extra)
         told = _Told(SettlementStatus.SETTLED, capture.amount)
         return await self._move(key, move, at_s, params, told)
@@ -291,6 +294,15 @@ class PaymentStore:
             told.info,
         )  # fmt: skip
         append_in(conn, identity, event, now_s=at_s)
+
+
+def _appended(column: str) -> str:
+    """An assignment appending a JSON list (the next parameter) to the list in ``column``."""
+    return (
+        f"{column} = (SELECT json_group_array(value) FROM"
+        f" (SELECT 0 AS part, key, value FROM json_each({column}) UNION ALL"
+        " SELECT 1, key, value FROM json_each(?) ORDER BY part, key))"
+    )
 
 
 def _prefixed(table: str) -> str:

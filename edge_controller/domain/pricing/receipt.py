@@ -43,7 +43,7 @@ class ReceiptFacts:
     tariff: Json | None  # {"id", "version", "source", "descriptions"}; None: not priced
     breakdown: Json | None  # ``codec.breakdown_to_json``; None: not priced
     # {"method", "reference", "terminal_id", "card_name", "reserved", "captured", "state",
-    # "terminal_receipt"}; None: not paid at a terminal
+    # "terminal_receipt", "terminal_status"}; None: not paid at a terminal
     payment: Json | None = None
 
 
@@ -138,9 +138,12 @@ def receipt_html(receipt: Json) -> str:
     ]
     listed = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts)
     printed = receipt["payment"].get("terminal_receipt") or []  # as the card terminal printed
-    terminal = (
-        f"<h2>Card terminal</h2><pre>{escape(chr(10).join(printed))}</pre>" if printed else ""
-    )
+    shown = receipt["payment"].get("terminal_status") or []  # what it showed the card holder
+    terminal = ""
+    if printed or shown:
+        terminal = f"<h2>Card terminal</h2><pre>{escape(chr(10).join(printed))}</pre>"
+    if shown:
+        terminal += f"<p>Terminal showed: {escape(', '.join(shown))}</p>"
     return (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         f"<title>Receipt {escape(receipt['receipt_id'])}</title><style>"

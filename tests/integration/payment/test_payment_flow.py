@@ -352,6 +352,8 @@ async def test_receipt_lines_of_pre_authorisation_and_capture_are_kept(
         "PRE-AUTHORISATION 30.00 EUR",
         "BOOK TOTAL 12.34 EUR",
     )
+    # the intermediate status the terminal showed, during the pre-authorisation and the capture
+    assert stored.authorisation.status_texts == ("insert card", "insert card")
 
 
 async def test_one_settlement_per_paid_session_goes_to_the_outbox(

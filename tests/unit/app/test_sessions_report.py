@@ -179,13 +179,16 @@ async def test_receipt_of_a_card_paid_session_shows_the_payment_as_stored(
     try:
         store = PaymentStore(db)
         auth = PaymentAuthorisation(
-            "0001/001001/00", Money(Decimal("30.00"), EUR), "girocard", ("PRE-AUTH 30.00 EUR",)
-        )
+            "0001/001001/00", Money(Decimal("30.00"), EUR), "girocard", ("PRE-AUTH 30.00 EUR",),
+            ("insert card", "please wait"),
+        )  # fmt: skip
         await store.authorised(auth, "entrance", "wb1:1", DAY0_S)
         key = PaymentKey("entrance", auth.reference)
         await store.started(key, ids[0], DAY0_S)
         await store.capturing(key, DAY0_S + 700)
-        capture = Capture(auth.reference, Money(Decimal("1.33"), EUR), ("BOOK TOTAL 1.33 EUR",))
+        capture = Capture(
+            auth.reference, Money(Decimal("1.33"), EUR), ("BOOK TOTAL 1.33 EUR",), ("wait 2",)
+        )
         await store.settled(key, capture, DAY0_S + 701)
     finally:
         await db.close()
@@ -199,10 +202,12 @@ async def test_receipt_of_a_card_paid_session_shows_the_payment_as_stored(
         "captured": found["total_incl_tax"],  # the captured amount is the priced total
         "state": "settled",
         "terminal_receipt": ["PRE-AUTH 30.00 EUR", "BOOK TOTAL 1.33 EUR"],
+        "terminal_status": ["insert card", "please wait", "wait 2"],
     }
     out = io.StringIO()
     report.write_receipt(query(path), ids[0], True, out)
     page = out.getvalue()
     assert "PRE-AUTH 30.00 EUR\nBOOK TOTAL 1.33 EUR" in page
     assert "card at terminal entrance (girocard): 1.33 EUR captured" in page
+    assert "Terminal showed: insert card, please wait, wait 2" in page
     assert report.receipt(query(path), ids[1])["payment"] == {"method": None, "reference": None}

@@ -31,6 +31,8 @@ NUMERIC_CURRENCY = {"EUR": 978, "CHF": 756, "GBP": 826, "USD": 840, "DKK": 208, 
 # sends intermediate status, amounts are not typed in at the terminal, the ECR runs admin.
 REGISTRATION_CONFIG = 0x02 | 0x04 | 0x08 | 0x10 | 0x20
 TERMINAL_BUSY = {0x83, 0x9C, 0xB4}  # from the status enquiry's result code
+# Intermediate status (04 FF) the card holder sees, in words; others are kept as their code.
+INTERMEDIATE_TEXTS = {0x0A: "insert card", 0x0B: "remove card", 0x0E: "please wait"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class ZvtSettings:
 class _Outcome:
     fields: dict[int, bytes] = field(default_factory=dict)
     receipt_lines: list[str] = field(default_factory=list)
+    status_texts: list[str] = field(default_factory=list)
 
 
 class ZvtTerminal:
@@ -82,6 +85,7 @@ class ZvtTerminal:
             amount=booked,
             card_name=fields.get(bmp.CARD_NAME, b"").decode("latin-1"),
             receipt_lines=tuple(outcome.receipt_lines),
+            status_texts=tuple(outcome.status_texts),
         )
 
     async def capture(self, authorisation: PaymentAuthorisation, amount: Money) -> Capture:
@@ -91,7 +95,8 @@ class ZvtTerminal:
         outcome = await self._run(a.Apdu(*a.BOOK_TOTAL, data))
         booked = self._amount_of(outcome.fields, amount)
         self._log.info("captured", amount=str(booked), reference=authorisation.reference)
-        return Capture(authorisation.reference, booked, tuple(outcome.receipt_lines))
+        lines, texts = tuple(outcome.receipt_lines), tuple(outcome.status_texts)
+        return Capture(authorisation.reference, booked, lines, texts)
 
     async def reverse(self, authorisation: PaymentAuthorisation) -> None:
         data = _reference_fields(authorisation.reference, b"")
@@ -207,6 +212,11 @@ def _take(outcome: _Outcome, message: a.Apdu) -> None:
         fields.pop(bmp.PAN, None)
         fields.pop(bmp.EXPIRY, None)
         outcome.fields.update(fields)
+    elif message.command == a.INTERMEDIATE_STATUS and message.data:
+        code = message.data[0]
+        text = INTERMEDIATE_TEXTS.get(code, f"terminal status {code:02X}")
+        if not outcome.status_texts or outcome.status_texts[-1] != text:
+            outcome.status_texts.append(text)
     elif message.command in (a.PRINT_LINE, a.PRINT_TEXT_BLOCK) and message.data:
         # 06 D1: an attribute byte, then the line's text
         outcome.receipt_lines.append(message.data[1:].decode("latin-1", "replace"))
