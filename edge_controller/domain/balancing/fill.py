@@ -4,7 +4,14 @@ lowest binding constraint caps its members first and names itself as their reaso
 from __future__ import annotations
 
 from edge_controller.domain.balancing.offers import Offer
-from edge_controller.domain.balancing.tree import INF, POWER, Budget, Tree, level_of
+from edge_controller.domain.balancing.tree import (
+    INF,
+    POWER,
+    Budget,
+    Tree,
+    common_floor_level,
+    level_of,
+)
 from edge_controller.domain.balancing.types import EPS_A, PHASE_COUNT
 
 Groups = dict[int, list[Offer]]
@@ -19,9 +26,10 @@ def fill(tree: Tree, budget: Budget, members: list[Offer]) -> None:
         return  # the usual case: every member keeps its ceiling
     rows: list[list[list[Offer]]] = [[[], [], []] for _ in tree.labels]
     for offer in members:
+        phases = offer.phases
         for node in offer.path:
             row = rows[node]
-            for phase in offer.phases:
+            for phase in phases:
                 row[phase].append(offer)
     with_power = bool(members) and budget.power_left_a < INF
     for node in tree.bottom_up:
@@ -106,9 +114,18 @@ def _settle_node(tree: Tree, budget: Budget, node: int, pending: Groups) -> None
 
 
 def _level(budget: Budget, node: int, key: int, group: list[Offer]) -> float:
-    floors = [offer.floor_a for offer in group]
-    ceilings = [offer.ceiling_a for offer in group]
+    """``level_of`` of the group's floors and ceilings; one phase of a node whose members share
+    a floor (the usual case) without the lists of floors and ceilings."""
     if key == POWER:
+        floors = [offer.floor_a for offer in group]
+        ceilings = [offer.ceiling_a for offer in group]
         weights = [len(offer.phases) for offer in group]
         return level_of(floors, ceilings, weights, budget.power_left_a)
-    return level_of(floors, ceilings, None, budget.left[node][key])
+    cap_a, floor_a = budget.left[node][key], group[0].floor_a
+    heights = [offer.ceiling_a - offer.floor_a for offer in group]
+    if sum(heights) <= cap_a + EPS_A:
+        return INF
+    if all(offer.floor_a == floor_a for offer in group):
+        return floor_a + common_floor_level(heights, cap_a)
+    floors = [offer.floor_a for offer in group]
+    return level_of(floors, [offer.ceiling_a for offer in group], None, cap_a)

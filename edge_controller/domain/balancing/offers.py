@@ -25,7 +25,7 @@ from edge_controller.domain.model import Limit
 
 _PROTECTED, _RUNNING, _WAITED, _DUE, _WAITING = range(5)
 _NEVER = float("-inf")
-_UNAVAILABLE = DemandState.UNAVAILABLE
+_UNAVAILABLE, _FAULTED, _IDLE = DemandState.UNAVAILABLE, DemandState.FAULTED, DemandState.IDLE
 _WAITING_EV, _CHARGING, _PAUSED = DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED
 _WANTING = (_WAITING_EV, _CHARGING, _PAUSED)
 
@@ -118,10 +118,14 @@ class Rules:
             if best is None or limit.current_a < best.current_a:
                 best = limit
         if best is None or demand.max_current_a <= best.current_a:
-            best = _max_limit(demand.max_current_a)
-        if self.fallback is not None and self.fallback.current_a < best.current_a:
-            best = self.fallback
-        return best.current_a, best.source
+            cap_a = demand.max_current_a
+            reason = self.max_reasons.get(cap_a) or self._max_reason(cap_a)
+        else:
+            cap_a, reason = best.current_a, best.source
+        fallback = self.fallback
+        if fallback is not None and fallback.current_a < cap_a:
+            return fallback.current_a, fallback.source
+        return cap_a, reason
 
     def _max_reason(self, max_a: float) -> str:
         """The reason of a connector bound by its maximum (a site has a few distinct ones: each
@@ -141,8 +145,11 @@ class Rules:
         now_s, hold = self.now_s, None
         if before is not None and before.current_a > 0:  # running: in its group, no hold
             before_a, since_s = before.current_a, now_s - before.changed_at_s
-            if before_a < ceiling_a:
-                ceiling_a, reason = self._no_rise(before, ceiling_a, reason)
+            if before_a < ceiling_a:  # below its cap: it keeps its offer while it may not rise
+                if before.settled_at_s > now_s:  # its EV still follows a lowering
+                    ceiling_a, reason = before_a, f"{reason}; {SETTLING}"
+                elif now_s - before.increased_at_s < self.increase_interval_s:
+                    ceiling_a, reason = before_a, self.ramp_reason
             group, wait_s = _PROTECTED, 0.0
             if since_s >= self.min_charge_s:
                 group, wait_s = (_DUE, since_s) if since_s >= self.rotation_s else (_RUNNING, 0.0)
@@ -162,17 +169,6 @@ class Rules:
         phases = wiring if ev_phases is None or ev_phases >= len(wiring) else demand.grid_phases
         floor_a = demand.min_current_a
         return Offer(demand, path, phases, before, floor_a, before_a, ceiling_a, reason, hold, key)
-
-    def _no_rise(
-        self, before: ConnectorAllocation, ceiling_a: float, reason: str
-    ) -> tuple[float, str]:
-        """A running connector below its cap keeps its offer while its EV follows a lowering
-        or within the ramp interval; else its cap and reason."""
-        if before.settled_at_s > self.now_s:
-            return before.current_a, f"{reason}; {SETTLING}"
-        if self.now_s - before.increased_at_s < self.increase_interval_s:
-            return before.current_a, self.ramp_reason
-        return ceiling_a, reason
 
     def _paused(self, before: Before) -> tuple[int, float, str | None]:
         """A paused connector's admission group and wait (longest first), and its hold if it
@@ -248,9 +244,9 @@ def idle_reason(demand: ConnectorDemand) -> str | None:
     """Why a connector gets nothing regardless of capacity, or None if it may charge."""
     if not demand.enabled:
         return "disabled by operator"
-    if demand.state is DemandState.FAULTED:
+    if demand.state is _FAULTED:
         return "faulted"
-    if demand.state is DemandState.IDLE:
+    if demand.state is _IDLE:
         return "no vehicle"
     if not demand.charger_enabled:
         return "charger disabled"

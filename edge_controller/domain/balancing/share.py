@@ -137,14 +137,19 @@ def _round_down(members: list[Offer], policy: Policy, offered: Tally) -> None:
     minimum); a small increase is held (hysteresis). Each offer is counted in ``offered``."""
     step_a, min_increase_a = policy.resolution_a, policy.min_increase_a
     rounded: dict[float, tuple[float, float]] = {}  # ceiling → (rounded down, that to 6 places)
+    floors: dict[float, float] = {}  # floor → to 6 places
     own, phase_amps = offered.own, offered.phase_amps
-    for offer in members:
-        ceiling_a = offer.ceiling_a
-        if (down := rounded.get(ceiling_a)) is None:  # members share a few ceilings
+    for offer in members:  # (members share a few ceilings and floors: each rounded once)
+        ceiling_a, floor_a = offer.ceiling_a, offer.floor_a
+        if (down := rounded.get(ceiling_a)) is None:
             down_a = math.floor(ceiling_a / step_a + EPS_A) * step_a
             down = rounded[ceiling_a] = (down_a, round(down_a, 6))
-        down_a, shown_a = down
-        current_a = shown_a if down_a > offer.floor_a else round(offer.floor_a, 6)
+        down_a, current_a = down
+        if not down_a > floor_a:
+            shown_a = floors.get(floor_a) if floor_a else None  # (a zero keeps its own sign)
+            if shown_a is None:
+                shown_a = floors[floor_a] = round(floor_a, 6)
+            current_a = shown_a
         before_a = offer.before_a
         if 0 < before_a < current_a < before_a + min_increase_a:
             current_a = before_a

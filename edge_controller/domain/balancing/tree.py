@@ -225,7 +225,7 @@ def level_of(
             return INF
         floor = floors[0]
         if all(f == floor for f in floors):  # then each height is its ceiling minus ``floor``
-            return floor + _common_floor_level(heights, cap_a)
+            return floor + common_floor_level(heights, cap_a)
     if cap_a <= 0:
         return min(floors)
     weights = weights or [1] * len(floors)
@@ -261,7 +261,7 @@ def _rising_level(changes: dict[float, int], cap_a: float) -> float:
     return level
 
 
-def _common_floor_level(heights: list[float], cap_a: float) -> float:
+def common_floor_level(heights: list[float], cap_a: float) -> float:
     """Equal shares of ``cap_a`` above a common floor, each at most its height."""
     left, count = cap_a, len(heights)
     for height in sorted(heights):
