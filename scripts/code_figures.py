@@ -161,13 +161,24 @@ def figures() -> dict[str, object]:
     }
 
 
+def widest(count: int) -> list[Function]:
+    """The ``count`` functions with the most parameters, then the longest first."""
+    every = [f for module, path in modules().items() for f in functions(module, path)]
+    return sorted(every, key=lambda f: (-f.params, -f.lines, f.module, f.name))[:count]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--top", type=int, default=0, help="also list the N widest functions")
+    args = parser.parse_args()
     result = figures()
-    if parser.parse_args().json:
+    if args.json:
         print(json.dumps(result, indent=2))
         return
+    for function in widest(args.top):
+        print(f"{function.params} parameters, {function.lines} lines: "
+              f"{function.module}:{function.name}")  # fmt: skip
     for key, value in result.items():
         if key == "flows":
             continue

@@ -37,3 +37,11 @@ def test_a_missing_step_is_reported(monkeypatch) -> None:  # type: ignore[no-unt
         assert "no_such_function" in str(exc)
     else:
         raise AssertionError("a missing step went unnoticed")
+
+
+def test_the_widest_functions_come_first() -> None:
+    script = _script()
+    top = script.widest(3)
+    assert len(top) == 3
+    assert top[0].params == script.figures()["largest_parameter_list"]
+    assert [f.params for f in top] == sorted((f.params for f in top), reverse=True)
