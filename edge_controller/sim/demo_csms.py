@@ -93,6 +93,20 @@ class CsmsProcess:
         except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
             raise CsmsUnavailable(f"bench CSMS request failed: {exc!r}") from exc
 
+    async def open_page(self, path: str) -> tuple[int, str]:
+        """A page of the bench CSMS as a browser gets it (its payment page): status and text."""
+        if not self.running:
+            raise CsmsUnavailable("the bench CSMS is down")
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(f"http://{self.host}:{self.port}{path}") as response,
+            ):
+                return response.status, await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CsmsUnavailable(f"bench CSMS request failed: {exc!r}") from exc
+
     async def connected(self) -> list[str]:
         """The identities connected now (empty when the CSMS is down)."""
         try:

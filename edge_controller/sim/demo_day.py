@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlparse
@@ -84,7 +86,17 @@ class Tap:
     uid: str
 
 
-DemoStep = Arrive | Leave | RemoteStart | BaseLoad | CsmsUp | CsmsDown | SendLocalList | Tap
+@dataclass(frozen=True, slots=True)
+class WebPay:
+    """A driver scans the connector's QR code and pays on the web: the bench CSMS's payment
+    page (2.1: NotifyWebPaymentStarted holds the connector), then its Pay link (the start)."""
+
+    connector: str
+
+
+DemoStep = (
+    Arrive | Leave | RemoteStart | WebPay | BaseLoad | CsmsUp | CsmsDown | SendLocalList | Tap
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +120,7 @@ DAY: tuple[Step, ...] = (
     Step(8.9, RemoteStart("hd1:1", "APP-1004")),
     Step(9.0, Arrive("hd1:1", "compact")),
     Step(10.0, BaseLoad((34, 30, 32), "peak: kitchen and heat pumps")),
-    Step(10.9, RemoteStart("charx:3", "APP-1005")),
+    Step(10.9, WebPay("charx:3")),
     Step(11.0, Arrive("charx:3", "plugin")),
     Step(12.0, BaseLoad((16, 13, 14), "peak over")),
     Step(12.5, CsmsDown()),
@@ -141,6 +153,8 @@ def describe(action: DemoStep, ocpp_numbers: dict[str, int]) -> str:
         case RemoteStart(connector, id_tag):
             where = f"connector {ocpp_numbers.get(connector, '?')} ({connector})"
             return f"app start: the backend sends RemoteStartTransaction {id_tag} to {where}"
+        case WebPay(connector):
+            return f"a driver scans the QR code at {connector} and pays on the bench CSMS's page"
         case BaseLoad(current_a, why):
             l1, l2, l3 = current_a
             return f"building load {l1:g}/{l2:g}/{l3:g} A ({why}); the chargers share the rest"
@@ -233,6 +247,8 @@ class DemoDay:
                 message, payload = self._remote_start(connector, id_tag)
                 answer = await self.csms.send(self.identity, message, payload)
                 return f"charge point answered {answer.get('status')}"
+            case WebPay(connector):
+                return await self._web_pay(connector)
             case SendLocalList(id_tags) if self.ocpp2:
                 entries2 = [{"idToken": {"idToken": t, "type": "ISO14443"},
                              "idTokenInfo": {"status": "Accepted"}} for t in id_tags]  # fmt: skip
@@ -261,6 +277,15 @@ class DemoDay:
         token = {"idToken": id_tag, "type": "Central"}
         payload = {"evseId": number, "remoteStartId": self.remote_starts, "idToken": token}
         return "RequestStartTransaction", payload
+
+    async def _web_pay(self, connector: str) -> str:
+        page = f"/pay/{self.identity}/{self.numbers[connector]}"
+        status, _ = await self.csms.open_page(page)
+        if status != HTTPStatus.OK:
+            return f"not done: the payment page answered {status} (is {self.identity} connected?)"
+        _, text = await self.csms.open_page(f"{page}/confirm")
+        found = re.search(r'data-status="([^"]*)"', text)
+        return f"paid; charge point answered {found.group(1) if found else 'nothing'}"
 
     async def _wait_connected(self) -> str:
         loop = asyncio.get_running_loop()

@@ -21,6 +21,7 @@ from edge_controller.sim.demo_day import (
     RemoteStart,
     SendLocalList,
     Tap,
+    WebPay,
 )
 from edge_controller.sim.rfid import READERS_ENV
 from edge_controller.sim.site import running_site
@@ -81,8 +82,11 @@ async def test_a_day_runs_every_step_and_survives_what_it_cannot_do(
     assert len(steps) == len(DAY) + 1  # every step, then "the day is over"
     assert any("cp1 not connected yet" in line for line in lines)
     assert any("RemoteStartTransaction" in line for line in lines)
+    assert any("pays on the bench CSMS's page" in line for line in lines)
     assert any("→ not done: cp1 is not connected to the CSMS" in line for line in lines)
-    needs_peer = [s for s in DAY if isinstance(s.action, RemoteStart | SendLocalList | Tap)]
+    needs_peer = [
+        s for s in DAY if isinstance(s.action, RemoteStart | WebPay | SendLocalList | Tap)
+    ]
     not_done = [line for line in lines if "→ not done" in line]
     assert len(not_done) == len(needs_peer)  # plugs, leaves, loads, CSMS up/down all worked
     assert running_at_end  # the outage ended: the CSMS was started again

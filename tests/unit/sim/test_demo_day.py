@@ -23,6 +23,7 @@ from edge_controller.sim.demo_day import (
     SendLocalList,
     Step,
     Tap,
+    WebPay,
     clock_text,
     describe,
     ocpp_connector_numbers,
@@ -74,7 +75,7 @@ def test_every_step_names_what_the_demo_config_has(demo: Settings) -> None:
     numbers = ocpp_connector_numbers(demo)
     for step in DAY:
         action = step.action
-        if isinstance(action, Arrive | Leave | RemoteStart):
+        if isinstance(action, Arrive | Leave | RemoteStart | WebPay):
             assert action.connector in numbers, step
         if isinstance(action, Arrive):
             assert action.profile in demo.simulation.ev_profiles, step
@@ -103,8 +104,9 @@ def test_every_ev_leaves_after_it_arrives_and_is_started_once() -> None:
     leaves = {a.connector: at_h for at_h, a in _all(Leave)}
     assert arrivals.keys() == leaves.keys()
     assert all(arrivals[c] < leaves[c] for c in arrivals)
-    starts = _all(RemoteStart)
+    starts: list[tuple[float, RemoteStart | WebPay]] = [*_all(RemoteStart), *_all(WebPay)]
     assert all(arrivals[a.connector] - 0.5 < at_h < arrivals[a.connector] for at_h, a in starts)
+    assert len(_all(WebPay)) == 1  # one driver pays on the web by the connector's QR code
     tapped = {a.reader for _, a in _all(Tap)}
     assert len(starts) + len(tapped) == len(arrivals)  # every EV is authorised exactly one way
 
