@@ -83,6 +83,7 @@ async def test_csms_messages_on_mqtt_and_the_display_page(
                 )
 
             await eventually(everywhere, "both messages on MQTT and on the page", 20)
+            await browser.screenshot("display-messages-desktop", DESKTOP)  # a test artefact
             cleared = await csms.csms.send("site1", "ClearDisplayMessage", {"id": 2})
             assert cleared["status"] == "Accepted"
 

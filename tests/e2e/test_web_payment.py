@@ -108,6 +108,7 @@ async def test_a_web_payment_from_the_displays_qr_code_charges_and_is_priced(
                 return bool(shown["qr"]) and shown["img_loaded"]
 
             await eventually(qr_shown, "the QR code on the page", 20)
+            await browser.screenshot("display-payment-qr-phone", PHONE)  # a test artefact
             url = (await card(browser))["qr"]
             # The page shows what MQTT says; the URL is the CSMS's page for this EVSE.
             assert payment(mqtt)["qr_url"] == url and payment(mqtt)["qr_source"] == "config"
