@@ -30,6 +30,7 @@ from edge_controller.domain.sessions.events import (
     SessionStarted,
     TokenType,
 )
+from edge_controller.log import get_logger
 from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
 from edge_controller.uplink.ports import QueuedMessage
 
@@ -45,6 +46,7 @@ from edge_controller.uplink.v16.render import (
 )
 from edge_controller.uplink.v201.tariff_wire import central_cost, cost_details
 
+log = get_logger("uplink.v201")
 TRANSACTION_EVENT = "TransactionEvent"
 SECURITY_EVENT = "SecurityEventNotification"
 NOTIFY_SETTLEMENT = "NotifySettlement"
@@ -141,8 +143,12 @@ class Ocpp201Rendering:
         if "totalCost" not in answer or local_id is None or self._costs is None:
             return
         found = central_cost(answer["totalCost"], isinstance(message.event, SessionEnded))
-        if found is not None:
+        if found is None:
+            return
+        try:
             await self._costs(local_id, found)
+        except Exception:  # showing a cost must never stop what the outbox delivers
+            log.exception("CSMS cost not shown", session=local_id, total_cost=str(found.cost))
 
 
 def security_event(event: SecurityEventRaised, connection: Connection) -> dict[str, Any]:

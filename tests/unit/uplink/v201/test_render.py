@@ -7,10 +7,16 @@ import json
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import jsonschema
 import pytest
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.pricing import cost
+from edge_controller.domain.pricing.central import CentralCost
+from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
+from edge_controller.domain.pricing.recorded import Reading, recorded_timeline
 from edge_controller.domain.sessions.events import (
     IdToken,
     Quantity,
@@ -23,7 +29,7 @@ from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import meter_values
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
-from tests.outbox_events import sampled, started
+from tests.outbox_events import T0_S, ended, sampled, started
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Queued:
     unreadable: str | None = None
     attempts: int = 0
     created_at_s: float = 0.0
+    session_cost: dict[str, Any] | None = None
 
     @property
     def session_local_id(self) -> int | None:
@@ -115,3 +122,44 @@ def test_phases_drawing_counts_the_chargers_measured_currents(
 ) -> None:
     sample = MeterSample(at_s=0.0, current_a=currents_a)
     assert meter_values.phases_drawing(sample) == expected
+
+
+def _priced_breakdown() -> dict[str, Any]:
+    """The stored final cost of 11 kWh at 0.30 + 19 % VAT, then 20 idle minutes free."""
+    body = {"id": "t", "currency": "EUR",
+            "energy": {"prices": [{"price_per_kwh": "0.30"}],
+                       "tax_rates": [{"name": "VAT", "percent": "19"}]}}  # fmt: skip
+    line = recorded_timeline(T0_S, T0_S + 3600, [Reading(T0_S, 1000), Reading(T0_S + 2400, 12000),
+                                                 Reading(T0_S + 3600, 12000)])  # fmt: skip
+    return breakdown_to_json(cost(tariff_from_json(body), line, ZoneInfo("Europe/Berlin")))
+
+
+@pytest.mark.parametrize("v21", [True, False])
+def test_the_end_carries_the_stored_cost_as_cost_details_on_2_1(v21: bool) -> None:
+    event = ended(1, 12000)
+    message = Queued(event, 1_795_737_600_000, 2, session_cost=_priced_breakdown())
+    link = replace(_link(), v21=v21)
+    payload = json.loads(json.dumps(render.request(message, event, link), default=float))
+    if not v21:
+        assert "costDetails" not in payload
+        return
+    schema_dir = resources.files("ocpp") / "v21" / "schemas"
+    schema = json.loads((schema_dir / "TransactionEventRequest.json").read_text("utf-8-sig"))
+    jsonschema.Draft6Validator(schema).validate(payload)
+    details = payload["costDetails"]
+    assert details["totalCost"]["total"] == {"exclTax": 3.3, "inclTax": 3.93}
+    assert details["totalCost"]["energy"] == {"exclTax": 3.3, "inclTax": 3.93}
+    assert details["totalUsage"] == {
+        "energy": 11000, "chargingTime": 2400, "idleTime": 1200, "reservationTime": 0
+    }  # fmt: skip
+    dims = [(d["type"], d["volume"]) for p in details["chargingPeriods"] for d in p["dimensions"]]
+    assert dims == [("Energy", 11000), ("ChargingTime", 2400), ("Energy", 0), ("IdleTIme", 1200)]
+
+
+async def test_a_cost_that_cannot_be_shown_never_stops_the_sender() -> None:
+    async def broken(local_id: int, found: CentralCost) -> bool:
+        raise RuntimeError("the database is gone")
+
+    rendering = render.Ocpp201Rendering(_link(), broken)
+    message = Queued(ended(1, 12000), 1_795_737_600_000, 2)
+    await rendering.answered(message, {"totalCost": 4.56})  # logged, not raised
