@@ -10,7 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from edge_controller.domain.model import ChargerStatus, MeterReading, Token
-from edge_controller.domain.payments import Capture, PaymentAuthorisation, TerminalStatus
+from edge_controller.domain.payments import (
+    Capture,
+    DayClosed,
+    PaymentAuthorisation,
+    TerminalStatus,
+)
 from edge_controller.domain.pricing.money import Money
 
 
@@ -98,3 +103,10 @@ class PaymentTerminal(Protocol):
     async def reverse(self, authorisation: PaymentAuthorisation) -> None:
         """Release the whole reservation (the session never started)."""
         ...
+
+
+@runtime_checkable
+class EndOfDay(Protocol):
+    """A terminal that closes its day on request (submits the day's bookings)."""
+
+    async def end_of_day(self) -> DayClosed: ...

@@ -57,7 +57,11 @@ def payment_flows(
     flows = {}
     for terminal_id, terminal in settings.payments.terminals.items():
         reserve = Money(terminal.pre_authorisation_amount, Currency.of(terminal.currency))
-        place = TerminalPlace(terminal_id, reserve, plug_timeout_s=terminal.plug_timeout_s)
+        closing = terminal.end_of_day_at
+        place = TerminalPlace(
+            terminal_id, reserve, plug_timeout_s=terminal.plug_timeout_s,
+            end_of_day=None if closing is None else (closing, settings.site.zone),
+        )  # fmt: skip
         flows[terminal_id] = PaymentFlow(place, zvt_terminal(terminal), store, time.time, cap)
     return flows
 

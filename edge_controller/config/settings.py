@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -276,6 +277,9 @@ class PaymentTerminalSettings(Section):
     message_timeout_s: float = Field(60.0, gt=0, le=600)
     plug_timeout_s: float = Field(
         60.0, gt=0, le=600, description="a driver who paid first plugs the EV in within this"
+    )
+    end_of_day_at: dt_time | None = Field(
+        None, description="site-local time the terminal closes its day (06 50); none: never"
     )
     simulated: bool = False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from edge_controller.domain.pricing.money import Money, round_half_up
@@ -63,6 +64,26 @@ class Capture:
     amount: Money
     receipt_lines: tuple[str, ...] = ()
     status_texts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DayClosed:
+    """A terminal's end-of-day: what it submitted to the acquirer since the last one."""
+
+    total: Money | None  # None: the terminal did not say
+    receipt_lines: tuple[str, ...] = ()
+
+
+def next_end_of_day_s(now_s: float, at: time, zone: tzinfo) -> float:
+    """When the terminal closes its day next: the first ``at`` (site-local) after ``now_s``."""
+    local = datetime.fromtimestamp(now_s, zone)
+    day = local.date()
+    for _ in range(3):  # today, tomorrow, or the day after (a missing local time is skipped)
+        candidate = datetime.combine(day, at, zone).timestamp()
+        if candidate > now_s:
+            return candidate
+        day += timedelta(days=1)
+    raise ValueError(f"no {at} after {now_s}")
 
 
 def pre_authorisation_amount(configured: Money, max_cost: Money | None) -> Money:

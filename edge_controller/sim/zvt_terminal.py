@@ -51,6 +51,7 @@ class Ledger:
     captures: list[tuple[int, int]] = field(default_factory=list)  # (receipt_no, minor units)
     reversals: list[int] = field(default_factory=list)
     aborts_by_ecr: int = 0
+    days_closed: list[int] = field(default_factory=list)  # each end-of-day's total, minor units
     commands: list[str] = field(default_factory=list)
 
 
@@ -113,6 +114,8 @@ class SimulatedZvtTerminal:
             if command.command == a.STATUS_ENQUIRY:
                 await self._status_info(reader, writer, self._terminal_fields(0))
             return await self._complete(reader, writer)
+        if command.command == a.END_OF_DAY:
+            return await self._end_of_day(command, reader, writer)
         await _send(writer, a.ACK)
         return await self._transaction(command, reader, writer)
 
@@ -189,6 +192,22 @@ class SimulatedZvtTerminal:
         if held is None or held.captured_minor is not None or held.reversed:
             return None
         return held if bmp.from_bcd(fields[bmp.TRACE]) == held.trace_no else None
+
+    async def _end_of_day(
+        self, command: a.Apdu, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Submit the day: the total booked since the last end-of-day, printed and sent back."""
+        if command.data[:3] != self._password:
+            await _send(writer, a.Apdu(a.NEGATIVE_ACK_CLASS, 0x9E))
+            return True
+        await _send(writer, a.ACK)
+        booked = sum(minor for _, minor in self.ledger.captures)
+        total = booked - sum(self.ledger.days_closed)
+        self.ledger.days_closed.append(total)
+        fields = bmp.join((self._terminal_fields(0), bmp.amount_field(total)))
+        await self._status_info(reader, writer, fields)
+        await self._print(reader, writer, f"END OF DAY {total / 100:.2f} EUR")
+        return await self._complete(reader, writer)
 
     def _approval(self, receipt: int, minor: int) -> bytes:
         return bmp.join(

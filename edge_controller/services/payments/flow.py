@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import time, tzinfo
 
 from edge_controller.domain.payments import (
+    DayClosed,
     PaymentAuthorisation,
     capture_amount,
+    next_end_of_day_s,
     pre_authorisation_amount,
 )
 from edge_controller.domain.pricing.money import Money
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceError, DeviceUnavailable, PaymentTerminal
+from edge_controller.ports import DeviceError, DeviceUnavailable, EndOfDay, PaymentTerminal
 from edge_controller.storage.payments_store import DueCapture, PaymentKey, PaymentStore
 
 # Starts a session on the connector with this token; its local id, or None if it did not start.
@@ -37,6 +40,7 @@ class TerminalPlace:
     retry_s: float = 30.0  # after the terminal was out of reach
     poll_s: float = 1.0  # how soon a stopped, priced session is captured
     plug_timeout_s: float = 60.0  # a driver who paid first plugs the EV in within this
+    end_of_day: tuple[time, tzinfo] | None = None  # when the terminal closes its day (local)
 
 
 class PaymentFlow:
@@ -107,15 +111,36 @@ class PaymentFlow:
             else:
                 await self._reverse(payment.key, payment.authorisation)
 
+    async def close_day(self) -> DayClosed | None:
+        """The terminal's end-of-day (None: it cannot, or it failed; logged)."""
+        if not isinstance(self._terminal, EndOfDay):
+            return None
+        try:
+            closed = await self._terminal.end_of_day()
+        except DeviceError as exc:
+            self._log.warning("end of day failed", reason=str(exc))
+            return None
+        self._log.info("day closed", total=str(closed.total), lines=len(closed.receipt_lines))
+        return closed
+
     async def run(self) -> None:
-        """At start-up, then every ``poll_s``: reverse what never started, settle what is due;
-        a terminal out of reach is tried again after ``retry_s``."""
+        """At start-up, then every ``poll_s``: reverse what never started, settle what is due,
+        close the day when it is time; a terminal out of reach is tried after ``retry_s``."""
+        close_at_s = self._next_close_s()
         while True:
             self._unreachable = False
             await self.reverse_unstarted()
             await self.settle_due()
+            if close_at_s is not None and self._clock() >= close_at_s:
+                await self.close_day()
+                close_at_s = self._next_close_s()
             pause_s = self._place.retry_s if self._unreachable else self._place.poll_s
             await asyncio.sleep(pause_s)
+
+    def _next_close_s(self) -> float | None:
+        if self._place.end_of_day is None:
+            return None
+        return next_end_of_day_s(self._clock(), *self._place.end_of_day)
 
     async def _capture(self, due: DueCapture) -> int:
         payment = due.payment

@@ -404,3 +404,17 @@ async def test_refused_capture_is_settled_as_failed_once(
     assert isinstance(event, SettlementRecorded)
     assert event.status is SettlementStatus.FAILED and event.amount == eur("30.00")
     assert "capture refused" in event.status_info
+
+
+async def test_the_flow_closes_the_terminals_day(sim: SimulatedZvtTerminal, db: Database) -> None:
+    sessions = Sessions(db)
+    payments = flow(sim, db, eur("30.00"))
+    await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 999)
+    assert await payments.settle_due() == 1
+    closed = await payments.close_day()
+    assert closed is not None and closed.total == eur("9.99")
+    assert sim.ledger.days_closed == [999]
+    sim.behaviour = Behaviour.DISCONNECT  # an unreachable terminal: nothing closed, no raise
+    await sim.stop()
+    assert await payments.close_day() is None

@@ -13,7 +13,13 @@ from structlog.testing import capture_logs
 from edge_controller.domain.payments import TerminalState
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
-from edge_controller.ports import DeviceFault, DeviceUnavailable, PaymentDeclined, PaymentTerminal
+from edge_controller.ports import (
+    DeviceFault,
+    DeviceUnavailable,
+    EndOfDay,
+    PaymentDeclined,
+    PaymentTerminal,
+)
 from edge_controller.sim.zvt_terminal import MASKED_PAN, Behaviour, SimulatedZvtTerminal
 
 EUR = Currency.of("EUR")
@@ -149,3 +155,19 @@ async def test_wrong_password_is_named(sim: SimulatedZvtTerminal) -> None:
     terminal = ZvtTerminal(ZvtSettings("127.0.0.1", port, password=111111))
     with pytest.raises(DeviceFault, match=r"refused 06 00.*9E"):
         await terminal.status()
+
+
+async def test_end_of_day_submits_what_was_booked_since_the_last_one(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    terminal = driver(sim)
+    assert isinstance(terminal, EndOfDay)
+    for cost in ("12.34", "0.66"):
+        held = await terminal.pre_authorise(eur("30.00"))
+        await terminal.capture(held, eur(cost))
+    await terminal.reverse(await terminal.pre_authorise(eur("30.00")))  # not booked
+    closed = await terminal.end_of_day()
+    assert closed.total == eur("13.00")
+    assert closed.receipt_lines == ("END OF DAY 13.00 EUR",)
+    assert (await terminal.end_of_day()).total == eur("0.00")  # nothing since
+    assert sim.ledger.commands[-2:] == ["0600", "0650"]  # registration, then end-of-day

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge_controller.domain.payments import (
     capture_amount,
     cost_limit_reached,
+    next_end_of_day_s,
     pre_authorisation_amount,
     with_paid_limit,
 )
@@ -88,3 +91,18 @@ def test_running_cost_at_the_pre_authorisation_stops_the_session() -> None:
     assert not cost_limit_reached(eur("2.00"), eur("1.99"))
     assert cost_limit_reached(eur("2.00"), eur("2.00"))
     assert cost_limit_reached(eur("2.00"), eur("2.40"))
+
+
+@pytest.mark.parametrize(
+    ("now_local", "expected_local"),
+    [
+        ("2026-03-02T01:00", "2026-03-02T02:00"),  # later today
+        ("2026-03-02T02:00", "2026-03-03T02:00"),  # just done: tomorrow
+        ("2026-03-28T23:00", "2026-03-29T03:00"),  # 02:00 does not exist that night (DST)
+    ],
+)
+def test_the_day_closes_at_the_next_local_time(now_local: str, expected_local: str) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    now_s = datetime.fromisoformat(now_local).replace(tzinfo=berlin).timestamp()
+    found = datetime.fromtimestamp(next_end_of_day_s(now_s, time(2, 0), berlin), berlin)
+    assert found.isoformat(timespec="minutes").startswith(expected_local)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from edge_controller.domain.payments import (
     Capture,
+    DayClosed,
     PaymentAuthorisation,
     TerminalState,
     TerminalStatus,
@@ -102,6 +103,17 @@ class ZvtTerminal:
         data = _reference_fields(authorisation.reference, b"")
         await self._run(a.Apdu(*a.PRE_AUTHORISATION_REVERSAL, data))
         self._log.info("pre-authorisation reversed", reference=authorisation.reference)
+
+    async def end_of_day(self) -> DayClosed:
+        outcome = await self._run(a.Apdu(*a.END_OF_DAY, self._password()))
+        code = outcome.fields.get(bmp.RESULT_CODE, b"\x00")[0]
+        if code != 0:
+            raise DeviceFault(f"end-of-day refused: result code {code:02X}")
+        total = None
+        if bmp.AMOUNT in outcome.fields:
+            total = Money.of_minor(bmp.from_bcd(outcome.fields[bmp.AMOUNT]), self._currency)
+        self._log.info("end of day", total=str(total))
+        return DayClosed(total, tuple(outcome.receipt_lines))
 
     # -- one command over one connection ------------------------------------------------------
 
