@@ -34,7 +34,6 @@ from edge_controller.drivers.modbus.meter import ProfileMeter
 from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable, Meter
 from edge_controller.telemetry.probe import probe_broker
-from edge_controller.uplink.probe import probe_csms
 
 Status = Literal["pass", "fail", "skip"]
 MAX_SKEW_S = 60.0
@@ -430,6 +429,10 @@ async def check_readers(settings: Settings, options: Options = Options()) -> lis
 
 async def check_csms(settings: Settings, options: Options) -> tuple[list[Item], float | None]:
     """The CSMS item and the clock difference to it (None when unknown)."""
+    # Imported here: the websocket and certificate libraries are the daemon's memory too (it
+    # serves the selftest), and a site without OCPP never needs them.
+    from edge_controller.uplink.probe import probe_csms
+
     ocpp = settings.ocpp
     if not ocpp.enabled:
         return [skipped("CSMS reachable", "ocpp.enabled is false")], None

@@ -28,7 +28,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from edge_controller.config import tls_files
 from edge_controller.config.tariffs import TariffsSettings
 from edge_controller.domain.pricing.money import MINOR_UNITS
 from edge_controller.domain.web_payment import template_problem
@@ -404,6 +403,10 @@ class OcppSettings(Section):
 
     def _check_tls_files(self) -> None:
         """Files named are read now: a wrong one stops the start, not the first connect."""
+        if self.ca_file is None and self.client_cert_file is None and self.client_key_file is None:
+            return  # the cryptography library (~10 MB resident) is not even imported
+        from edge_controller.config import tls_files
+
         if self.ca_file is not None:
             tls_files.certificates(self.ca_file, "ca_file")
         if self.client_cert_file and self.client_key_file:
