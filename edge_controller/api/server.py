@@ -4,25 +4,33 @@ A Unix socket in the state directory needs no port in the config, is reached onl
 machine and is guarded by file permissions. GET /status only reads state, it never drives it.
 The commissioning commands go through the daemon's open buses while it runs: POST /scan runs
 `edge-controller scan` (reads only), POST /selftest the selftest's read-only items. One of them
-at a time (a second is answered 409: two would double the probes on the line); request bodies
-are bounded (a larger one is answered 413 unread).
+at a time (a second is answered 409: two would double the probes on the line); requests are
+bounded in size (http_wire) and in the time they take to arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from edge_controller.api.codec import site_to_json
+from edge_controller.api.http_wire import (
+    MAX_HEAD_BYTES,
+    HttpError,
+    Request,
+    json_response,
+    read_request,
+)
 from edge_controller.domain.snapshot import SiteView
 
 STATUS_SOCKET = "status.sock"
-MAX_REQUEST_BYTES = 4096  # a scan or selftest request is a few fields
+REQUEST_TIMEOUT_S = 10.0  # a request not whole by then is dropped (a stuck client holds nothing)
+BUSY = "a scan or selftest is already running through the daemon: try again later"
 
 
 Job = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -42,40 +50,68 @@ class StatusServer:
             path: job for path, job in (("/scan", scanner), ("/selftest", selftest)) if job
         }
         self._busy = asyncio.Lock()
+        self._connections: set[asyncio.Task[None]] = set()
 
-    async def _status(self, _request: web.Request) -> web.Response:
-        return web.json_response(site_to_json(self._source()))
-
-    async def _job(self, request: web.Request) -> web.Response:
+    async def _answer(self, request: Request, body: bytes) -> tuple[HTTPStatus, Any]:
+        if request.path == "/status" and request.method == "GET":
+            return HTTPStatus.OK, site_to_json(self._source())
+        job = self._jobs.get(request.path)
+        if job is None or request.method != "POST":
+            known = request.path == "/status" or job is not None
+            status = HTTPStatus.METHOD_NOT_ALLOWED if known else HTTPStatus.NOT_FOUND
+            return status, {"error": f"{request.method} {request.path[:80]} is not served"}
         try:
-            body = await request.json()  # past MAX_REQUEST_BYTES aiohttp answers 413
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
-        except ValueError as exc:  # JSON errors included
-            return web.json_response({"error": str(exc)}, status=400)
+            data = json.loads(body)
+        except ValueError as exc:
+            return HTTPStatus.BAD_REQUEST, {"error": f"not JSON: {exc}"}
+        if not isinstance(data, dict):
+            return HTTPStatus.BAD_REQUEST, {"error": "expected a JSON object"}
         if self._busy.locked():
-            error = "a scan or selftest is already running through the daemon: try again later"
-            return web.json_response({"error": error}, status=409)
+            return HTTPStatus.CONFLICT, {"error": BUSY}
         async with self._busy:
             try:
-                return web.json_response(await self._jobs[request.path](body))
+                return HTTPStatus.OK, await job(data)
             except ValueError as exc:
-                return web.json_response({"error": str(exc)}, status=400)
+                return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    request, body = await read_request(reader)
+                status, data = await self._answer(request, body)
+            except HttpError as exc:
+                status, data = exc.status, {"error": str(exc)}
+            except TimeoutError:
+                status, data = HTTPStatus.REQUEST_TIMEOUT, {"error": "the request took too long"}
+            with contextlib.suppress(ConnectionError):
+                writer.write(json_response(status, data))
+                await writer.drain()
+        except asyncio.CancelledError:
+            # Only run() cancels a connection (the server stops): the stream's callback would
+            # report a cancelled handler as an error.
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     async def run(self) -> None:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        app.router.add_get("/status", self._status)
-        for path in self._jobs:
-            app.router.add_post(path, self._job)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
         self._socket_path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self._socket_path.unlink()  # left over from a killed process
-        site = web.UnixSite(runner, str(self._socket_path))
+        server = await asyncio.start_unix_server(
+            self._serve, path=str(self._socket_path), limit=MAX_HEAD_BYTES
+        )
         try:
-            await site.start()
             self._socket_path.chmod(0o660)
-            await asyncio.Event().wait()
+            await server.serve_forever()
         finally:
-            await runner.cleanup()
+            server.close()
+            for task in list(self._connections):  # a scan in flight ends with the daemon
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
