@@ -1,0 +1,41 @@
+"""A small site pays in memory only for what it uses: the daemon's composition root and a
+config without certificate files load neither aiohttp (~12 MB resident, for the web faces)
+nor cryptography (~10 MB, for certificates), nor the OCPP and websocket libraries. The
+figure itself is measured by bench/bench_scale.py (the 24-connector row)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("aiohttp", "cryptography", "websockets", "ocpp", "smartcard")
+CONFIG = """
+site: {id: s, grid_limit_a: 63}
+buses: {lan: {type: tcp, host: 127.0.0.1}}
+chargers: {wb1: {bus: lan, unit_id: 1, profile: keba_kecontact_p30}}
+meters: {grid: {bus: lan, unit_id: 2, profile: eastron_sdm630}}
+mqtt: {enabled: true}
+"""
+PROBE = """
+import json, sys
+from pathlib import Path
+import edge_controller.app.daemon
+from edge_controller.config.load import load_settings
+load_settings(Path(sys.argv[1]))
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def test_a_site_without_web_ocpp_or_certificates_loads_none_of_their_libraries(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(config)], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out))
+    assert "edge_controller" in loaded
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
