@@ -2,6 +2,9 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Test processes for make test (pytest-xdist). Tests that need something the machine has once
+# (pcscd, the demo's default ports) take turns on a lock file.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup run test lint unit bench soak hil clean
 
@@ -17,7 +20,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m bench

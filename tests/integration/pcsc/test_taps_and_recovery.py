@@ -10,7 +10,7 @@ from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.drivers.pcsc.feedback import acr122_signal_apdu
 from edge_controller.drivers.pcsc.reader import PcscTokenReader
 from tests.integration.pcsc.helpers import collecting, wait_until
-from tests.integration.pcsc.pcscd import Pcscd
+from tests.integration.pcsc.pcscd import Pcscd, wait_cards_lifted
 from tests.integration.pcsc.vcard import VirtualCard
 
 pytestmark = pytest.mark.integration
@@ -27,8 +27,13 @@ async def test_resting_card_is_one_tap_and_a_new_tap_is_another(running_pcscd: P
         with VirtualCard(port, UID_A):
             first = await taps.next()
             await asyncio.sleep(RESTING_S)
+        # Each card is off the reader until pcscd has seen it go (as a hand takes longer than
+        # its 400 ms poll): on a loaded machine the next card could otherwise be on before the
+        # poll, and pcscd would report no change at all.
+        await asyncio.to_thread(wait_cards_lifted)
         with VirtualCard(port, UID_B):
             second = await taps.next()  # not A again: the resting card gave one token
+        await asyncio.to_thread(wait_cards_lifted)
         with VirtualCard(port, UID_B):
             third = await taps.next()  # lifted and tapped again: a new token
     ids = [first.id_tag, second.id_tag, third.id_tag]

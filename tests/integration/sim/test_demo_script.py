@@ -7,12 +7,14 @@ without the card reader (the machine's one pcscd belongs to the PC/SC tests)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,16 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).parents[3]
 PARTS = ("daemon", "sim", "day", "mosquitto", "view")
+# The demo takes its default ports when it finds them free: two demos started at once (test
+# processes of make test, other runs on the machine) could both find one free, then both bind it.
+DEMO_LOCK_PATH = Path("/tmp/edge-controller-demo-test.lock")
+
+
+@pytest.fixture(autouse=True)
+def _one_demo_at_a_time() -> Iterator[None]:
+    with DEMO_LOCK_PATH.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _alive(pid: int) -> bool:
