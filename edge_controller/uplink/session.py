@@ -13,6 +13,7 @@ from typing import Any
 from edge_controller.domain.commands import Origin, StopReason, StopSession
 from edge_controller.uplink import diagnostics
 from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.handlers.security import SIGN_16, CertificateOps
 from edge_controller.uplink.link import (
     Followup,
     IdentityLink,
@@ -193,6 +194,19 @@ class LinkSession:
         elif trigger.message == "FirmwareStatusNotification":
             # Firmware updates are not offered, so the honest status is always Idle.
             await self.call_quietly(call.FirmwareStatusNotification(status="Idle"))
+        elif trigger.message == "LogStatusNotification":
+            # No log upload runs: Idle, for no request (requestId left out).
+            await self.call_quietly(call.LogStatusNotification(status="Idle", request_id=None))
+        elif trigger.message == SIGN_16:
+            await self.sign_certificate()
+
+    async def sign_certificate(self) -> None:
+        """SignCertificate (security extension) with a CSR for a key made on the gateway."""
+        csr = CertificateOps(self.link).csr()
+        if csr is not None:
+            answer = await self.call_quietly(call.SignCertificate(csr=csr))
+            status = getattr(answer, "status", None)
+            self.link.log.info("SignCertificate answered", status=status)
 
 
 def _snake(payload: dict[str, object]) -> dict[str, Any]:

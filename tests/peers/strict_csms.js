@@ -85,6 +85,7 @@ server.on('client', (client) => {
                 return { transactionId: nextTransactionId++, idTagInfo: { status: authStatus } };
             case 'StopTransaction': return { idTagInfo: { status: 'Accepted' } };
             case 'DataTransfer': return { status: 'UnknownVendorId' };
+            case 'SignCertificate': return { status: 'Accepted' };
             default: return {};
         }
     };
@@ -112,7 +113,8 @@ server.on('client', (client) => {
     if (client.protocol === 'ocpp1.6') {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
             'StartTransaction', 'StopTransaction', 'MeterValues', 'DataTransfer',
-            'FirmwareStatusNotification', 'DiagnosticsStatusNotification']) {
+            'FirmwareStatusNotification', 'DiagnosticsStatusNotification', 'SignCertificate',
+            'LogStatusNotification']) {
             client.handle(action, record(action));
         }
     } else {

@@ -17,6 +17,7 @@ from edge_controller.uplink.handlers.config import ConfigHandlers
 from edge_controller.uplink.handlers.local_list import LocalListHandlers
 from edge_controller.uplink.handlers.remote import RemoteHandlers
 from edge_controller.uplink.handlers.reservation import ReservationHandlers
+from edge_controller.uplink.handlers.security import SecurityHandlers16
 from edge_controller.uplink.handlers.smart import SmartHandlers
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import answer_of, payload_of, snake
@@ -29,6 +30,7 @@ class EdgeChargePoint(
     SmartHandlers,
     LocalListHandlers,
     ReservationHandlers,
+    SecurityHandlers16,
 ):
     def __init__(self, link: IdentityLink, connection: Connection) -> None:
         self.link = link

@@ -14,13 +14,12 @@ What is refused raises a security event.
 
 from __future__ import annotations
 
-import datetime
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.domain.security import SecurityEventKind
-from edge_controller.uplink.certificates import CertificateRefused, CertificateStore
+from edge_controller.uplink.certificates import CertificateStore
 from edge_controller.uplink.connection import configured_pair
-from edge_controller.uplink.device_model.catalog import ORGANIZATION_KEY
+from edge_controller.uplink.handlers.security import CertificateOps
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.network_profiles import NetworkProfile, check_profile
 from edge_controller.uplink.rpc import on
@@ -40,69 +39,39 @@ def _rejected(reason: str, info: str) -> dict[str, Any]:
 class SecurityHandlers201:
     def __init__(self, link: IdentityLink) -> None:
         self.link = link
+        self.ops = CertificateOps(link)
 
     @property
     def store(self) -> CertificateStore | None:
         return self.link.certificates
 
-    def _now(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.link.now_s(), datetime.UTC)
-
     async def _event(self, kind: SecurityEventKind, info: str = "") -> None:
-        if self.link.security is not None:
-            await self.link.security.raise_event(kind, info)
+        await self.ops.event(kind, info)
 
     @on("CertificateSigned")
     async def on_certificate_signed(self, payload: dict[str, Any]) -> dict[str, Any]:
         kind = payload.get("certificateType", STATION_CERTIFICATE)
-        if self.store is None or kind != STATION_CERTIFICATE:
+        if kind != STATION_CERTIFICATE:
             return _rejected("NotSupported", f"{kind} is not used by this station")
-        chain = str(payload["certificateChain"])
-        try:
-            self.store.take_signed(chain, self.link.identity, self._now())
-        except CertificateRefused as exc:
-            self.link.log.warning("signed certificate refused", reason=str(exc))
-            await self._event(SecurityEventKind.INVALID_CHARGING_STATION_CERTIFICATE, str(exc))
-            return _rejected("InvalidCertificate", str(exc))
-        self.link.log.info("signed certificate taken; used from the next connection")
-        await self._event(SecurityEventKind.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                          "new station certificate")  # fmt: skip
-        return {"status": "Accepted"}
+        refused = await self.ops.signed(str(payload["certificateChain"]))
+        return _rejected("InvalidCertificate", refused) if refused else {"status": "Accepted"}
 
     @on("InstallCertificate")
     async def on_install_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if self.store is None:
-            return _rejected("NotSupported", "no certificate store")
-        kind = str(payload["certificateType"])
-        try:
-            self.store.install(kind, str(payload["certificate"]), self._now())
-        except CertificateRefused as exc:
-            self.link.log.warning("certificate not installed", kind=kind, reason=str(exc))
-            return _rejected("InvalidCertificate", str(exc))
-        self.link.log.info("root certificate installed", kind=kind)
-        await self._event(SecurityEventKind.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                          f"{kind} installed")  # fmt: skip
-        return {"status": "Accepted"}
+        kind, pem = str(payload["certificateType"]), str(payload["certificate"])
+        refused = await self.ops.install(kind, pem)
+        return _rejected("InvalidCertificate", refused) if refused else {"status": "Accepted"}
 
     @on("GetInstalledCertificateIds")
     async def on_get_installed(self, payload: dict[str, Any]) -> dict[str, Any]:
-        kinds = payload.get("certificateType")
-        found = self.store.installed(kinds) if self.store is not None else []
+        found = self.ops.installed(payload.get("certificateType"))
         if not found:
             return {"status": "NotFound"}
         return {"status": "Accepted", "certificateHashDataChain": found}
 
     @on("DeleteCertificate")
     async def on_delete_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        if self.store is None:
-            return {"status": "NotFound"}
-        needs_root = self.link.settings.security_profile >= 2
-        status = self.store.delete(payload["certificateHashData"], needs_root)
-        self.link.log.info("DeleteCertificate answered", status=status)
-        if status == "Accepted":
-            await self._event(SecurityEventKind.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                              "root certificate deleted")  # fmt: skip
-        return {"status": status}
+        return {"status": await self.ops.delete(payload["certificateHashData"])}
 
     @on("SetNetworkProfile")
     async def on_set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -143,13 +112,12 @@ class SecurityHandlers201:
 
 async def send_sign_certificate(session: Session201) -> None:
     """SignCertificate with a CSR for a new key (the CSMS's CertificateSigned follows)."""
-    link = session.link
-    if link.certificates is None:
+    csr = CertificateOps(session.link).csr()
+    if csr is None:
         return
-    organization = link.config.get(ORGANIZATION_KEY) or ""
-    csr = link.certificates.make_csr(link.identity, organization)
     answer = await session.call_quietly(
         "SignCertificate", {"csr": csr, "certificateType": STATION_CERTIFICATE}
     )
-    status = answer.get("status") if answer else None
-    link.log.info("SignCertificate answered", status=status)
+    session.link.log.info(
+        "SignCertificate answered", status=answer.get("status") if answer else None
+    )

@@ -121,7 +121,7 @@ CASES_201 = [
     ('[9, "n1", "Heartbeat", {}]', "n1", "MessageTypeNotSupported"),
     ('[2, "n2", "RequestStopTransaction"]', "n2", "RpcFrameworkError"),
     ('[2, "n3", "FlyToTheMoon", {}]', "n3", "NotImplemented"),
-    ('[2, "n4", "UpdateFirmware", {}]', "n4", "NotSupported"),
+    ('[2, "n4", "PublishFirmware", {}]', "n4", "NotSupported"),  # known, not handled
     ('[2, "n9", "RequestStartTransaction", {"idToken": {"idToken": "A", "type": "Central"}}]',
      "n9", "OccurenceConstraintViolation"),
     ('[2, "n5", "RequestStopTransaction", {"transactionId": 5}]', "n5", "TypeConstraintViolation"),

@@ -117,6 +117,44 @@ async def test_a02_m03_m05_l01_certificates_and_firmware(
     assert body[:40] not in logged and "PRIVATE KEY" not in logged
 
 
+async def test_1_6_security_extension_certificates(tmp_path: Path) -> None:
+    """The same store through OCPP 1.6's security extension (its own names for the types),
+    against the strict CSMS in 1.6 mode."""
+    ca = pki.root("csms-root")
+    async with strict_peer(protocols="ocpp1.6") as peer, open_outbox(tmp_path / "db") as ob:
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}")
+        async with running_uplink(settings, FakeSite(), ob, tmp_path, {"c1": 1}):
+            await wait_for(lambda: len(peer.calls("BootNotification")) == 1)
+            central = "CentralSystemRootCertificate"
+            root = {"certificateType": central, "certificate": ca.cert_pem().decode()}
+            assert (await ask(peer, "InstallCertificate", root))["status"] == "Accepted"
+            leaf = {"certificateType": central,
+                    "certificate": pki.client(ca, "x").cert_pem().decode()}  # fmt: skip
+            assert (await ask(peer, "InstallCertificate", leaf))["status"] == "Rejected"
+            listed = await ask(peer, "GetInstalledCertificateIds", {"certificateType": central})
+            assert listed == {"status": "Accepted", "certificateHashData": [_hash_of_root(ca)]}
+            maker = {"certificateType": "ManufacturerRootCertificate"}
+            assert (await ask(peer, "GetInstalledCertificateIds", maker))["status"] == "NotFound"
+            for message, sent in (("SignChargePointCertificate", "SignCertificate"),
+                                  ("LogStatusNotification", "LogStatusNotification")):  # fmt: skip
+                trigger = {"requestedMessage": message}
+                assert (await ask(peer, "ExtendedTriggerMessage", trigger))["status"] == "Accepted"
+                await wait_for(lambda s=sent: len(peer.calls(s)) == 1)  # type: ignore[misc]
+            unknown = {"requestedMessage": "MeterValues"}  # no meters in this site
+            answer = await ask(peer, "ExtendedTriggerMessage", unknown)
+            assert answer["status"] == "NotImplemented"
+            csr = peer.calls("SignCertificate")[0]["params"]["csr"]
+            wrong = {"certificateChain": pki.client(ca, IDENTITY).cert_pem().decode()}
+            assert (await ask(peer, "CertificateSigned", wrong))["status"] == "Rejected"
+            right = {"certificateChain": pki.sign_csr(ca, csr).decode()}
+            assert (await ask(peer, "CertificateSigned", right))["status"] == "Accepted"
+            delete = {"certificateHashData": _hash_of_root(ca)}
+            assert (await ask(peer, "DeleteCertificate", delete))["status"] == "Accepted"
+            assert (await ask(peer, "DeleteCertificate", delete))["status"] == "NotFound"
+    assert peer.calls("LogStatusNotification")[0]["params"] == {"status": "Idle"}
+    assert peer.invalid() == []
+
+
 def _item(name: str) -> dict[str, Any]:
     return {"component": {"name": "SecurityCtrlr"}, "variable": {"name": name}}
 

@@ -86,7 +86,8 @@ async def test_a_refused_event_is_retried_then_parked_and_the_status_says_so(
             site.set("c1:1", Availability.AVAILABLE, session_id=None)
             uplink.notify_outbox()
             await wait_for(lambda: len(_events(peer, "Ended")) == 1)
-            await wait_for(lambda: uplink.sessions["site1"].sender.sent == 2)
+            # Started, Ended and the StartupOfTheDevice security event queued at the start
+            await wait_for(lambda: uplink.sessions["site1"].sender.sent == 3)
             done = await _ask(peer, {"transactionId": tx_id})
             unknown = await _ask(peer, {"transactionId": "77-1795737600000"})
             assert await _ask(peer, {}) == {"messagesInQueue": False}
