@@ -221,6 +221,19 @@ class TariffStore:
 
         return await self._db.read(job)
 
+    async def history(self, scope: str) -> list[Assignment]:
+        """Every assignment ``scope`` had, newest first (the log keeps them all)."""
+
+        def job(conn: sqlite3.Connection) -> list[Assignment]:
+            rows = conn.execute(
+                "SELECT scope, tariff_id, version, source, at_s FROM tariff_changes"
+                " WHERE scope = ? AND change = 'assigned' ORDER BY id DESC",
+                (scope,),
+            )
+            return [Assignment(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows]
+
+        return await self._db.read(job)
+
     async def tariff(self, tariff_id: str, version: int) -> StoredTariff | None:
         return await self._db.read(lambda conn: stored_tariff(conn, tariff_id, version))
 

@@ -15,7 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
@@ -94,6 +94,7 @@ class SessionPricing:
         self._central: dict[str, tuple[int, CentralCost]] = {}  # connector -> (session, cost)
         self._user_prices: dict[str, str] = {}  # id tag (upper case) -> the CSMS's price text
         self._drivers: dict[str, tuple[Tariff, TariffRef]] = {}  # id tag (upper) -> its tariff
+        self._before: dict[str, tuple[Tariff, Assignment]] = {}  # scope -> until valid_from
 
     async def apply_config(self, wanted: Mapping[str, Mapping[str, Any]]) -> list[TariffChange]:
         """The config's tariffs (scope -> tariff JSON); each change is logged with its source."""
@@ -179,6 +180,30 @@ class SessionPricing:
                           version=stored.version, error=str(exc))  # fmt: skip
         self._assigned = found
         self._known.update({(t.tariff_id, t.version): t for t, _ in found.values()})
+        self._before = {}
+        for scope, (tariff, assignment) in found.items():
+            if tariff.valid_from is not None:
+                before = await self._in_force_before(scope, tariff.valid_from, assignment)
+                if before is not None:
+                    self._before[scope] = before
+
+    async def _in_force_before(
+        self, scope: str, valid_from: datetime, assignment: Assignment
+    ) -> tuple[Tariff, Assignment] | None:
+        """What ``scope`` was given before a tariff valid only from a later time: it prices
+        until then (a CSMS announces a new price ahead)."""
+        for past in await self._store.history(scope):
+            if (past.tariff_id, past.version) == (assignment.tariff_id, assignment.version):
+                continue
+            stored = await self._store.tariff(past.tariff_id, past.version)
+            if stored is None:
+                continue
+            with contextlib.suppress(TariffError):
+                earlier = tariff_from_json(stored.body, stored.version)
+                if earlier.valid_from is None or earlier.valid_from < valid_from:
+                    self._known[(earlier.tariff_id, earlier.version)] = earlier
+                    return earlier, past
+        return None
 
     async def conflicts(self, tariff: Mapping[str, Any]) -> bool:
         """Whether a tariff with this id is stored with other content (a tariff id, once
@@ -215,8 +240,11 @@ class SessionPricing:
         driver = None if id_tag is None else self._drivers.get(id_tag.upper())
         if driver is not None:
             return driver
+        now = moment(self._clock())
         for scope in scopes_of(connector_id):
             found = self._assigned.get(scope)
+            if found is not None and found[0].valid_from is not None and found[0].valid_from > now:
+                found = self._before.get(scope)  # not valid yet: the one before it prices
             if found is not None:
                 tariff, assignment = found
                 return tariff, TariffRef(tariff.tariff_id, tariff.version, assignment.source)

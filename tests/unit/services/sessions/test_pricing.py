@@ -3,6 +3,7 @@ its final cost are cost() of its recorded register readings, in money."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -183,4 +184,28 @@ async def test_a_clock_stepped_back_while_idle_counts_no_time_twice(tmp_path: Pa
         "reservation_time_s": 0,
     }
     assert running == await recorded_cost(rig, closed, closed.stop_at_s or 0)
+    await rig.db.close()
+
+
+async def test_a_tariff_valid_from_a_later_time_waits_for_it(tmp_path: Path) -> None:
+    """A CSMS announces a new price for an hour from now: sessions starting before then pay
+    the price before it, whole; those starting after, the new one."""
+    rig, pricing = await priced_rig(tmp_path / "edge.db")
+    later = datetime.fromtimestamp(rig.clock.now_s + 3600, UTC).isoformat()
+    announced = standard("0.60") | {"id": "csms", "valid_from": later}
+    assert await pricing.assign(SITE, announced, "ocpp21:SetDefaultTariff") is None
+    found = pricing.tariff_for("cp1:1")
+    assert found is not None and found[1] == TariffRef("std", 1, "config")
+    ad_hoc = pricing.ad_hoc("cp1:1")
+    assert ad_hoc is not None and ad_hoc.per_kwh is not None
+    assert ad_hoc.per_kwh.amount == Decimal("0.476")  # 0.40 + 19 %
+    await start(rig)
+    await minutes(rig, 70, wh_each=100)  # 7 kWh, across the hour
+    found = pricing.tariff_for("cp1:2")
+    assert found is not None and found[1] == TariffRef("csms", 1, "ocpp21:SetDefaultTariff")
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    (closed,) = await rig.store.recent()
+    assert closed.tariff == TariffRef("std", 1, "config")
+    kept = await rig.store.cost(closed.local_id)
+    assert kept is not None and kept.total_excl_tax_minor == 280  # 7 kWh at 0.40
     await rig.db.close()
