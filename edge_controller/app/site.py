@@ -255,7 +255,7 @@ def build_faces(
         from edge_controller.telemetry import MqttService
 
         mqtt = MqttService.from_settings(settings, site.commands)
-        messages = MessageFeed(mqtt, site.board, site.qr)
+        messages = MessageFeed(mqtt, site.board, site.qr) if settings.driver_notes else None
         feed = MqttFeed(mqtt, site.views, site.controller, site.sessions, messages)
         services += [mqtt, feed]
     route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None

@@ -68,7 +68,7 @@ class MqttFeed:
     """Feeds the MQTT publisher: every new site snapshot and every recorded session event."""
 
     def __init__(self, mqtt: MqttService, views: SiteViews, site: SiteController,
-                 sessions: SessionManager, messages: MessageFeed) -> None:  # fmt: skip
+                 sessions: SessionManager, messages: MessageFeed | None) -> None:  # fmt: skip
         self._mqtt, self._views, self._site, self._sessions = mqtt, views, site, sessions
         self._messages = messages
 
@@ -81,7 +81,8 @@ class MqttFeed:
         while True:
             view = self._views.compose(await self._site.next_snapshot())
             self._mqtt.publish_site(view)
-            self._messages.publish(view)
+            if self._messages is not None:
+                self._messages.publish(view)
 
     async def _events(self) -> None:
         queue = self._sessions.events.subscribe(maxsize=256)

@@ -444,8 +444,9 @@ def _mqtt_checks(settings: Settings, out: Findings) -> None:
             (
                 ("mqtt", "max_state_topics"),
                 f"{cap} is below the {needed} state topics this site publishes (the site, "
-                "each connector, each charger, meter and reader): raise it, or leave it out "
-                "to follow the site's size",
+                "each connector, each charger, meter and reader, and with OCPP or web payment "
+                "the display messages and web payment of each connector): raise it, or leave "
+                "it out to follow the site's size",
             )
         )
 

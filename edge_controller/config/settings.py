@@ -770,10 +770,20 @@ class Settings(BaseSettings):
     @property
     def mqtt_state_topics(self) -> int:
         """The retained state topics the site publishes: the site's, then one per connector
-        and one per device (charger, meter, reader). Home Assistant's discovery configs are
-        a fixed set on top (the telemetry service adds them to the cap)."""
+        and one per device (charger, meter, reader), and with ``driver_notes`` the display
+        messages' and web payment's. Home Assistant's discovery configs are a fixed set on top
+        (the telemetry service adds them to the cap)."""
         connectors = sum(c.connectors for c in self.chargers.values())
-        return 1 + connectors + len(self.chargers) + len(self.meters) + len(self.readers)
+        own = 1 + connectors + len(self.chargers) + len(self.meters) + len(self.readers)
+        # What a CSMS or the web payment set for drivers: the site's display messages, and
+        # per connector its messages and its web payment.
+        return own + (1 + 2 * connectors if self.driver_notes else 0)
+
+    @property
+    def driver_notes(self) -> bool:
+        """Whether the site publishes display messages and web payment state (a CSMS can set
+        them, or web payment by QR code is configured)."""
+        return self.ocpp.enabled or self.payments.web.url_template is not None
 
     @property
     def mqtt_state_topic_cap(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edge_controller.domain.snapshot import Availability, ConnectorView
 
@@ -69,6 +69,8 @@ class DisplayMessage:
     transaction_id: str | None = None  # as the CSMS named it
     session_id: str | None = None  # the local session it ends with
     seq: int = 0
+    # The same message in other languages (2.1 messageExtra): (language, content) pairs.
+    translations: tuple[tuple[str, str], ...] = ()
 
 
 def connector_states(view: ConnectorView) -> frozenset[MessageState]:
@@ -152,10 +154,22 @@ def ended(
     return found
 
 
+def in_language(message: DisplayMessage, language: str) -> DisplayMessage | None:
+    """The message as shown in ``language`` (its own text, or a translation), None if it
+    has neither in that language."""
+    if message.language is not None and _same_language(message.language, language):
+        return message
+    for tag, content in message.translations:
+        if _same_language(tag, language):
+            return replace(message, content=content, language=tag)
+    return None
+
+
 def for_language(messages: Sequence[DisplayMessage], language: str) -> tuple[DisplayMessage, ...]:
-    """Those in ``language`` and those in none; a message only in other languages is shown
-    rather than nothing, when none is in ``language``."""
-    mine = [m for m in messages if m.language is None or _same_language(m.language, language)]
+    """Each message in ``language`` where it has it, and those in no language; a message only
+    in other languages is shown as it is rather than nothing, when none is in ``language``."""
+    found = [m if m.language is None else in_language(m, language) for m in messages]
+    mine = [m for m in found if m is not None]
     if any(m.language is not None for m in mine):
         return tuple(mine)
     return tuple(messages)

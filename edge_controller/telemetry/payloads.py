@@ -149,6 +149,9 @@ def messages_payload(messages: tuple[DisplayMessage, ...]) -> JsonDict:
                 "end_s": m.end_s,
                 "transaction_id": m.transaction_id,
                 "station": m.station,
+                "translations": [
+                    {"language": tag, "content": text} for tag, text in m.translations
+                ],
             }
             for m in messages
         ]

@@ -129,6 +129,11 @@ async def status_json(site: E2ESite) -> dict[str, Any]:
     return data
 
 
+def _connector_state(topic: str) -> bool:
+    """A connector's state topic (beside it: its display messages and web payment)."""
+    return topic.startswith(f"{PREFIX}/connectors/") and topic.endswith("/state")
+
+
 async def test_after_a_start_nothing_is_shown_before_it_was_read(
     launch: Launch, config: dict[str, Any], broker: Mosquitto, csms: Csms
 ) -> None:
@@ -137,7 +142,7 @@ async def test_after_a_start_nothing_is_shown_before_it_was_read(
         await site.start_daemon()
 
         async def everything_said() -> bool:
-            shown = {t for t, _ in mqtt.messages if t.startswith(f"{PREFIX}/connectors/")}
+            shown = {t for t, _ in mqtt.messages if _connector_state(t)}
             reported = {number for number, _ in csms.statuses()}
             every = set(range(len(CONNECTORS) + 1))
             return (
@@ -147,7 +152,7 @@ async def test_after_a_start_nothing_is_shown_before_it_was_read(
         await eventually(everything_said, "MQTT and OCPP said everything once")
         await asyncio.sleep(2.0)  # and a while after
     # The simulated site answers from the first request on: every first word is the truth.
-    connectors = [b for t, b in mqtt.messages if t.startswith(f"{PREFIX}/connectors/")]
+    connectors = [b for t, b in mqtt.messages if _connector_state(t)]
     assert [c for c in connectors if c["availability"] == "Unavailable"] == []
     headroom = [s["headroom_min_a"] for s in mqtt.on("site/state")]
     assert headroom and all(h is not None and h > 0 for h in headroom), headroom

@@ -71,6 +71,10 @@ class DisplayMessages201:
             connectors=tuple(record["connectors"]), evse_id=_evse_of(info),
             transaction_id=info.get("transactionId"), session_id=record.get("session_id"),
             seq=int(record["seq"]),
+            translations=tuple(
+                (str(extra["language"]), str(extra["content"]))
+                for extra in info.get("messageExtra", []) if "language" in extra
+            ),
         )  # fmt: skip
 
     def _publish(self) -> None:

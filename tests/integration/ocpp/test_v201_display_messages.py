@@ -103,6 +103,13 @@ async def test_O01_O06_set_replace_refuse_and_keep_across_a_restart(
         ]
         if version == "2.1":
             refused.append((message(3, "x", state="Discharging"), "NotSupportedState"))
+            # 2.1: the same message in other languages comes with it.
+            extra = [{"format": "UTF8", "language": "de", "content": "Willkommen"}]
+            translated = message(7, "Welcome", language="en", messageExtra=extra)
+            assert await set_message(peer, translated) == "Accepted"
+            (kept,) = [m for m in board.messages() if m.message_id == 7]
+            assert kept.translations == (("de", "Willkommen"),)
+            assert (await ask(peer, "ClearDisplayMessage", {"id": 7}))["status"] == "Accepted"
         for info, status in refused:
             assert await set_message(peer, info) == status, info
         assert sorted(on_board(board)) == [1, 2]

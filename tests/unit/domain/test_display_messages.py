@@ -69,3 +69,20 @@ def test_a_page_shows_its_language_and_falls_back_to_the_others() -> None:
     assert _ids(for_language(both, "en")) == [1, 3]
     # Nothing in French: rather every message than none.
     assert _ids(for_language(both, "fr")) == [1, 2, 3]
+
+
+def test_a_translation_the_csms_sent_is_shown_in_the_pages_language() -> None:
+    message = DisplayMessage(
+        1, "cs", Priority.NORMAL_CYCLE, "Closed at 8 pm", language="en",
+        translations=(("de", "Ab 20 Uhr geschlossen"), ("fr", "Fermé à 20 h")),
+    )  # fmt: skip
+    other = DisplayMessage(2, "cs", Priority.NORMAL_CYCLE, "Only English", language="en", seq=1)
+    (german,) = for_language([message, other], "de-AT")
+    assert (german.content, german.language) == ("Ab 20 Uhr geschlossen", "de")
+    assert [m.content for m in for_language([message, other], "en")] == [
+        "Closed at 8 pm", "Only English",
+    ]  # fmt: skip
+    # Nobody wrote Italian: every message as it is rather than none.
+    assert [m.content for m in for_language([message, other], "it")] == [
+        "Closed at 8 pm", "Only English",
+    ]  # fmt: skip

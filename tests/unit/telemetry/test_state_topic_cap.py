@@ -86,3 +86,24 @@ def test_a_configured_cap_is_kept_and_refuses_beyond_it(tmp_path: Path) -> None:
     # 37 published (no site state yet): 3 of the 5 extra devices fit, 2 are refused.
     assert service.stats().queue.state_topics == 40
     assert service.stats().queue.refused_topics == 2
+
+
+def test_web_payment_and_display_messages_are_counted_in_the_cap(tmp_path: Path) -> None:
+    """With web payment (or a CSMS) each connector also has its messages and payment topics,
+    and the site its messages: a 1,000-connector site publishes them all under the cap."""
+    config = _site(tmp_path, chargers=125, connectors=8, ha_discovery=False)
+    template = {"url_template": "https://pay.example/{connector}"}
+    settings = Settings.model_validate(
+        config.model_dump() | {"payments": {"terminals": {}, "web": template}}
+    )
+    assert settings.mqtt_state_topics == 1 + 1000 + 125 + 1 + (1 + 2 * 1000)
+    service = MqttService.from_settings(settings, _Sink())
+    _publish_everything(service, settings)
+    service.publish_messages(None, ())
+    for charger_id, charger in settings.chargers.items():
+        for n in range(1, charger.connectors + 1):
+            service.publish_messages(f"{charger_id}:{n}", ())
+            service.publish_payment(f"{charger_id}:{n}", {"qr_url": None})
+    stats = service.stats().queue
+    assert stats.refused_topics == 0
+    assert stats.state_topics == settings.mqtt_state_topics - 1  # no site state yet
