@@ -52,6 +52,10 @@ class Handlers201(Behaving):
     def on_meter_values(self, **_: Any) -> Any:
         return result201.MeterValues()
 
+    @on("NotifyEvent")
+    def on_notify_event(self, **_: Any) -> Any:
+        return result201.NotifyEvent()
+
     @on("SecurityEventNotification")
     def on_security_event(self, **_: Any) -> Any:
         return result201.SecurityEventNotification()

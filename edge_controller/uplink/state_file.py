@@ -23,6 +23,7 @@ class OcppStateFile:
         self._inoperative: set[int] = set()
         self._profiles: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
+        self._monitoring: dict[str, Any] = {}
         self._load()
 
     def _load(self) -> None:
@@ -32,6 +33,7 @@ class OcppStateFile:
             inoperative = {int(n) for n in data.get("inoperative", [])}
             profiles = [dict(p) for p in data.get("charging_profiles", [])]
             messages = [dict(m) for m in data.get("display_messages", [])]
+            monitoring = dict(data.get("variable_monitoring", {}))
         except FileNotFoundError:
             return
         except (OSError, ValueError, AttributeError, TypeError) as exc:
@@ -44,6 +46,7 @@ class OcppStateFile:
         self._inoperative = inoperative
         self._profiles = profiles
         self._messages = messages
+        self._monitoring = monitoring
 
     def _save(self) -> None:
         data = {
@@ -51,6 +54,7 @@ class OcppStateFile:
             "inoperative": sorted(self._inoperative),
             "charging_profiles": self._profiles,
             "display_messages": self._messages,
+            "variable_monitoring": self._monitoring,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
@@ -86,6 +90,14 @@ class OcppStateFile:
             self._inoperative.discard(connector)
         else:
             self._inoperative.add(connector)
+        self._save()
+
+    def monitoring(self) -> dict[str, Any]:
+        """The 2.x monitoring level and custom variable monitors (``v201.monitoring``)."""
+        return dict(self._monitoring)
+
+    def set_monitoring(self, monitoring: dict[str, Any]) -> None:
+        self._monitoring = dict(monitoring)
         self._save()
 
     def charging_profiles(self) -> list[dict[str, Any]]:

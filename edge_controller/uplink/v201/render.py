@@ -42,12 +42,13 @@ from edge_controller.uplink.v16.render import (
     MEASURANDS,
     Connection,
     final_cost,
-    problem_report,
 )
+from edge_controller.uplink.v201.monitoring import problem_event
 from edge_controller.uplink.v201.tariff_wire import central_cost, cost_details
 
 log = get_logger("uplink.v201")
 TRANSACTION_EVENT = "TransactionEvent"
+NOTIFY_EVENT = "NotifyEvent"
 SECURITY_EVENT = "SecurityEventNotification"
 NOTIFY_SETTLEMENT = "NotifySettlement"
 CostSink = Callable[[int, CentralCost], Awaitable[bool]]
@@ -112,8 +113,9 @@ class Ocpp201Rendering:
         if message.event is None:
             raise NotSendable(message.unreadable or "the stored event cannot be read")
         event = message.event
-        if isinstance(event, ProblemReported):  # 2.x DataTransfer takes the 1.6 form as it is
-            return DATA_TRANSFER, problem_report(event, self._link.connection)
+        if isinstance(event, ProblemReported):  # a hard-wired Problem notification
+            evse = self._link.connection.connector(event.connector_id)
+            return NOTIFY_EVENT, problem_event(event, evse, self._link.connection.time(event.at_s))
         if isinstance(event, SecurityEventRaised):
             return SECURITY_EVENT, security_event(event, self._link.connection)
         if isinstance(event, SettlementRecorded):

@@ -29,10 +29,16 @@ from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.display import MAX_MESSAGES
+from edge_controller.uplink.v201.monitoring import (
+    AVAILABILITY_STATE,
+    MonitoringHandlers,
+    monitored_variables,
+)
 from edge_controller.uplink.v201.remote import RemoteHandlers201
 from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.security import SecurityHandlers201
 from edge_controller.uplink.v201.smart import SmartHandlers201
+from edge_controller.uplink.v201.status import evse_status
 from edge_controller.uplink.v201.tariffs import TariffHandlers201, Tariffs21
 from edge_controller.uplink.v201.variables import VariableHandlers
 
@@ -51,12 +57,15 @@ class Station201:
         self.link = link
         # Writes the acks the outbox sender holds (set by the session that runs the sender).
         self.settle_acks: Callable[[], Awaitable[None]] | None = None
-        self.variables = VariableHandlers(link, device_model(link, connection, site))
+        model = device_model(link, connection, site)
+        self.variables = VariableHandlers(link, model)
+        self.monitoring = MonitoringHandlers(link, model)
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         self.smart = SmartHandlers201(link)
         self.remote = RemoteHandlers201(link)
         handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
         handlers |= handlers_of(self.remote) | handlers_of(SecurityHandlers201(link))
+        handlers |= handlers_of(self.monitoring)
         self.tariffs: TariffHandlers201 | None = None
         if link.prices is not None:
             is_21 = negotiated(connection.subprotocol) is OCPP21
@@ -200,7 +209,12 @@ def security_readings(
 def device_model(link: IdentityLink, connection: Connection, site: Station | None) -> DeviceModel:
     """The station's variables, with the display messages' as the version allows them."""
     variables = variables_of(link, site)
-    readings = security_readings(link, variables)
+    evses = len(link.topology.connectors(link.identity))
+    watched = monitored_variables(evses)
+    variables += watched
+    readings = {v: _availability(link, v.evse or 0) for v in watched
+                if v.name == AVAILABILITY_STATE}  # fmt: skip
+    readings |= security_readings(link, variables)
     prices = link.prices
     if prices is not None:
         currency = next(v for v in variables if v.address() == CURRENCY)
@@ -215,3 +229,14 @@ def device_model(link: IdentityLink, connection: Connection, site: Station | Non
     count = next(v for v in extra if v.name == "DisplayMessages")
     readings[count] = lambda: str(display.count())
     return DeviceModel(link.config, variables + extra, readings)
+
+
+def _availability(link: IdentityLink, evse: int) -> Callable[[], str]:
+    """EVSE ``evse``'s AvailabilityState as its StatusNotification says it ("" not read yet)."""
+
+    def read() -> str:
+        local = link.topology.connectors(link.identity)[evse - 1]
+        view = next((v for v in link.status.connectors() if v.connector_id == local), None)
+        return "" if view is None else evse_status(evse, view, link.config.inoperative(evse)).status
+
+    return read

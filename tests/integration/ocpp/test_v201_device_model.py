@@ -22,6 +22,7 @@ from edge_controller.uplink.device_model.report import ITEMS_PER_REPORT
 from edge_controller.uplink.ports import GridFacts, Station
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.v201.display import MAX_MESSAGES
+from edge_controller.uplink.v201.monitoring import monitored_variables
 from tests.integration.ocpp.harness import (
     IDENTITY,
     FakeSite,
@@ -212,7 +213,9 @@ async def test_reports_come_in_chunks_with_the_stored_values(
         count = next(v for v in display if v.name == "DisplayMessages")
         model = DeviceModel(
             link.config,
-            station_variables(link.settings, IDENTITY, len(CHARGERS), smart=False) + display,
+            station_variables(link.settings, IDENTITY, len(CHARGERS), smart=False)
+            + monitored_variables(len(CHARGERS))
+            + display,
             {count: lambda: "0"},  # none set
         )
         full = await ask(peer, "GetBaseReport", {"requestId": 7, "reportBase": "FullInventory"})

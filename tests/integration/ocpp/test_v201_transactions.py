@@ -5,7 +5,6 @@ and stop, Authorize, and a refused token reaching the session side. Zero schema 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -70,9 +69,12 @@ async def test_offline_backlog_replays_in_order_with_gapless_seq_no(
         assert await outbox.backlog() == 0
     assert peer.invalid() == []
     assert [e["protocol"] for e in peer.events if e["event"] == "connect"] == [subprotocol]
-    transfer = peer.calls("DataTransfer")[0]["params"]
-    assert (transfer["vendorId"], transfer["messageId"]) == ("edge_controller", "ProblemReport")
-    assert json.loads(transfer["data"])["reference"] == "P-1"
+
+    # The problem report went through the outbox as a hard-wired Problem notification.
+    ((problem,),) = [c["params"]["eventData"] for c in peer.calls("NotifyEvent")]
+    assert problem["component"] == {"name": "EVSE", "evse": {"id": 2}}
+    assert (problem["variable"], problem["techCode"]) == ({"name": "Problem"}, "damaged")
+    assert problem["techInfo"] == "P-1 (driver): cut" and problem["eventId"] == 1
     boot = peer.calls("BootNotification")[0]["params"]
     assert boot["reason"] == "PowerUp" and boot["chargingStation"]["vendorName"]
     statuses = {c["params"]["evseId"]: c["params"] for c in peer.calls("StatusNotification")}

@@ -1,0 +1,194 @@
+"""Variable monitoring on OCPP 2.0.1/2.1 (functional block N): SetVariableMonitoring,
+ClearVariableMonitoring, SetMonitoringBase and SetMonitoringLevel, and the NotifyEvents the
+station sends.
+
+What the station watches:
+- ``AvailabilityState`` of each EVSE's connector: a Delta monitor a CSMS sets reports every
+  change of the word (Available, Occupied, Reserved, Unavailable, Faulted) while connected, if
+  its severity is within the monitoring level. The words have no magnitude, so threshold and
+  periodic monitors are refused (UnsupportedMonitorType).
+- ``Problem`` of the station and of each EVSE: a charger fault the site sees and a driver's
+  problem report are filed as problem reports and go through the outbox (at least once, kept
+  while offline) as a NotifyEvent (``problem_event``), a hard-wired notification sent whatever
+  the monitors and the level say.
+
+Custom monitors and the level are kept in the identity's state file, so they live across
+restarts; a monitor's id is the station's (the CSMS may name one to replace it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edge_controller.domain.problems import ProblemReported
+from edge_controller.uplink.device_model import DeviceModel, Variable
+from edge_controller.uplink.device_model.catalog import BOOLEAN, OPTION_LIST
+from edge_controller.uplink.device_model.store import ACCEPTED, Address
+from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.rpc import on
+
+AVAILABILITY_STATE, PROBLEM = "AvailabilityState", "Problem"
+AVAILABILITY_WORDS = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
+DELTA = "Delta"
+MAX_SEVERITY = 9  # the lowest priority: every monitor reports at this level
+MONITORS_KEPT = 100  # custom monitors; beyond, a new one is Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    id: int
+    component: str
+    evse: int | None
+    variable: str
+    type: str
+    severity: int
+    value: float
+
+    def watches(self, component: str, evse: int | None, variable: str) -> bool:
+        return (self.component, self.evse, self.variable) == (component, evse, variable)
+
+
+def monitored_variables(evses: int) -> list[Variable]:
+    """The device model's variables monitoring is about (added to the station's)."""
+    found = [Variable("ChargingStation", PROBLEM, BOOLEAN, fixed="false")]
+    for evse in range(1, evses + 1):
+        found.append(Variable("EVSE", PROBLEM, BOOLEAN, fixed="false", evse=evse))
+        found.append(
+            Variable("Connector", AVAILABILITY_STATE, OPTION_LIST, evse=evse, connector=1,
+                     values_list=AVAILABILITY_WORDS)
+        )  # fmt: skip
+    return found
+
+
+def _component(name: str, evse: int | None) -> dict[str, Any]:
+    if evse is None:
+        return {"name": name}
+    if name == "Connector":
+        return {"name": name, "evse": {"id": evse, "connectorId": 1}}
+    return {"name": name, "evse": {"id": evse}}
+
+
+class MonitoringHandlers:
+    def __init__(self, link: IdentityLink, model: DeviceModel) -> None:
+        self.link = link
+        self.model = model
+        stored = link.config.monitoring()
+        self.level = int(stored.get("level", MAX_SEVERITY))
+        self.monitors = {
+            int(m["id"]): Monitor(**m) for m in stored.get("monitors", []) if isinstance(m, dict)
+        }
+
+    def _save(self) -> None:
+        monitors = [asdict(m) for m in self.monitors.values()]
+        self.link.config.set_monitoring({"level": self.level, "monitors": monitors})
+
+    @on("SetVariableMonitoring")
+    async def on_set_variable_monitoring(self, payload: dict[str, Any]) -> dict[str, Any]:
+        results = [self._set(item) for item in payload["setMonitoringData"]]
+        self._save()
+        return {"setMonitoringResult": results}
+
+    def _set(self, item: dict[str, Any]) -> dict[str, Any]:
+        kind, severity = str(item["type"]), int(item["severity"])
+        answer = {"type": kind, "severity": severity, "component": item["component"],
+                  "variable": item["variable"]}  # fmt: skip
+        address = Address.of(item)
+        found = self.model.find(address)
+        if found.status != ACCEPTED or found.variable is None:
+            return {"status": found.status, **answer}
+        if found.variable.name != AVAILABILITY_STATE or kind != DELTA:
+            return {"status": "UnsupportedMonitorType", **answer}
+        wanted = item.get("id")
+        if wanted is not None and int(wanted) not in self.monitors:
+            return {"status": "Rejected", **answer}  # an id names an existing monitor only
+        same = [m for m in self.monitors.values()
+                if m.watches(address.component, address.evse, address.variable)
+                and m.type == kind and m.id != wanted]  # fmt: skip
+        if same:
+            return {"status": "Duplicate", **answer}
+        if wanted is None and len(self.monitors) >= MONITORS_KEPT:
+            return {"status": "Rejected", **answer}
+        number = int(wanted) if wanted is not None else max(self.monitors, default=0) + 1
+        self.monitors[number] = Monitor(number, address.component, address.evse,
+                                        address.variable, kind, severity,
+                                        float(item["value"]))  # fmt: skip
+        self.link.log.info("variable monitor set", id=number, variable=address.variable,
+                           evse=address.evse, severity=severity)  # fmt: skip
+        return {"status": "Accepted", "id": number, **answer}
+
+    @on("ClearVariableMonitoring")
+    async def on_clear_variable_monitoring(self, payload: dict[str, Any]) -> dict[str, Any]:
+        results = []
+        for number in payload["id"]:
+            gone = self.monitors.pop(int(number), None)
+            results.append({"id": int(number), "status": "Accepted" if gone else "NotFound"})
+        self._save()
+        return {"clearMonitoringResult": results}
+
+    @on("SetMonitoringBase")
+    async def on_set_monitoring_base(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # No preconfigured monitors here: All keeps the custom ones, the others start afresh.
+        if payload["monitoringBase"] != "All":
+            self.monitors.clear()
+            self._save()
+        return {"status": "Accepted"}
+
+    @on("SetMonitoringLevel")
+    async def on_set_monitoring_level(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.level = int(payload["severity"])
+        self._save()
+        return {"status": "Accepted"}
+
+    def availability_events(
+        self, before: Mapping[int, str], now: Mapping[int, str], at_iso: str
+    ) -> list[dict[str, Any]]:
+        """The eventData of each EVSE whose AvailabilityState changed from ``before`` to
+        ``now`` (by EVSE number) under a monitor within the level."""
+        found = []
+        for evse, word in sorted(now.items()):
+            if before.get(evse, word) == word:
+                continue
+            for monitor in self.monitors.values():
+                if monitor.watches("Connector", evse, AVAILABILITY_STATE) and (
+                    monitor.severity <= self.level
+                ):
+                    found.append(_event(monitor, word, at_iso))
+        return found
+
+
+def _event(monitor: Monitor, word: str, at_iso: str) -> dict[str, Any]:
+    return {
+        "eventId": monitor.id,
+        "timestamp": at_iso,
+        "trigger": DELTA,
+        "actualValue": word,
+        "eventNotificationType": "CustomMonitor",
+        "variableMonitoringId": monitor.id,
+        "component": _component("Connector", monitor.evse),
+        "variable": {"name": AVAILABILITY_STATE},
+    }
+
+
+def notify_event(generated_iso: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"generatedAt": generated_iso, "seqNo": 0, "eventData": events}
+
+
+def problem_event(report: ProblemReported, evse: int | None, at_iso: str) -> dict[str, Any]:
+    """The NotifyEvent of a filed problem report (a driver's, or a fault the site saw), on
+    EVSE ``evse`` (None: the station). Everything comes from the stored report, so a resent
+    one is the same message."""
+    number = int(report.reference.removeprefix("P-")) if report.reference[2:].isdigit() else 0
+    event = {
+        "eventId": number,
+        "timestamp": at_iso,
+        "trigger": "Alerting",
+        "actualValue": "true",
+        "techCode": report.kind.value,
+        "techInfo": f"{report.reference} ({report.source}): {report.text}"[:500],
+        "eventNotificationType": "HardWiredNotification",
+        "component": _component("EVSE" if evse is not None else "ChargingStation", evse),
+        "variable": {"name": PROBLEM},
+    }
+    return notify_event(at_iso, [event])
