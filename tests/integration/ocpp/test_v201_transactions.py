@@ -220,7 +220,8 @@ async def test_an_invalid_token_in_an_updated_answer_reaches_the_session_side(
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", version="2.0.1")
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1}) as uplink:
             await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
-            await wait_for(lambda: uplink.sessions["site1"].sender.sent == 3)
+            # the three and the StartupOfTheDevice security event queued at the start
+            await wait_for(lambda: uplink.sessions["site1"].sender.sent == 4)
     remote = site.confirmed[0][1]
     # The start was taken, the answer to the update refused the token (the end's says nothing).
     assert site.confirmed == [(1, remote, "Accepted"), (1, remote, "Invalid")]
