@@ -296,8 +296,15 @@ class SessionManager:
         if not late_answer_stops(result, self.auth.policy, now_s):
             return
         for cid, record in list(self._actions.open.items()):
-            if record.id_tag.upper() == id_tag.upper():
-                await self._apply(cid, sm.StopRequested(StopReason.DEAUTHORIZED))
+            if record.id_tag.upper() != id_tag.upper():
+                continue
+            if record.source == Origin.PAYMENT_TERMINAL.value:
+                # Paid by an approved card: the CSMS does not know the payment's token, and
+                # stopping would leave the driver with a reservation and no energy.
+                log.info("CSMS refusal of a paid session's token ignored", connector_id=cid,
+                         status=result.status.value)  # fmt: skip
+                continue
+            await self._apply(cid, sm.StopRequested(StopReason.DEAUTHORIZED))
 
     def transaction_confirmed(
         self, session_local_id: int, transaction_id: int, id_tag_status: str

@@ -16,6 +16,7 @@ import pytest
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.payments import max_cost_of, running_cost_of
 from edge_controller.domain.commands import Origin, PayAtTerminal, StopSession
+from edge_controller.domain.model import Token
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.pricing.recorded import Reading
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
@@ -24,7 +25,7 @@ from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from edge_controller.storage.payments_store import PaymentState, PaymentStore
 from edge_controller.storage.tariff_store import SITE
 from tests.integration.mqtt.conftest import wait_until
-from tests.integration.ocpp.sessions_site import Controller, LiveSite, live_site
+from tests.integration.ocpp.sessions_site import CARD, Controller, LiveSite, live_site
 
 PASSWORD = 654321
 EUR = Currency.of("EUR")
@@ -217,3 +218,26 @@ async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
         )
         # the session costs what was paid: revenue and settlement agree
         assert priced[0] == 200 and '"type_of_cost":"max_cost"' in priced[1]
+
+
+async def test_csms_refusing_the_payment_token_does_not_stop_the_paid_session(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """An OCPP 1.6 CSMS does not know the payment's token and answers the StartTransaction
+    Invalid: the card approval authorised the session, which charges on (an RFID session
+    refused so is stopped, as StopTransactionOnInvalidId says)."""
+    async with live_site(tmp_path) as (site, _outbox):
+        commands, _flow = paying(site, sim)
+        await site.plug("c1:1")
+        assert (await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))).ok
+        paid = site.manager.open_session("c1:1")
+        assert paid is not None
+        await site.plug("c1:2")
+        await site.manager.on_token(Token(CARD), "c1:2")
+        card = site.manager.open_session("c1:2")
+        assert card is not None
+        site.manager.transaction_confirmed(paid.local_id, 1, "Invalid")
+        site.manager.transaction_confirmed(card.local_id, 2, "Invalid")
+        await wait_until(lambda: site.manager.open_session("c1:2") is None)
+        await asyncio.sleep(0.2)  # the refusals are applied in order: the paid one went first
+        assert site.manager.open_session("c1:1") == paid
