@@ -379,6 +379,15 @@ class OcppSettings(Section):
     meter_values_sampled_data: list[str] | None = None
     meter_values_aligned_data: list[str] | None = None
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        """``version: 2.1`` unquoted (or ``EDGE_CONTROLLER__OCPP__VERSION=2.1``) reads as a
+        number: the version meant is its text."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, float) else v for v in value]
+        return str(value) if isinstance(value, float) else value
+
     @model_validator(mode="after")
     def _secrets_and_url(self) -> OcppSettings:
         self.password = resolve_secret(self.password, self.password_file, "password")
