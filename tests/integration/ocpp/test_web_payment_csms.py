@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import cast
 
 from edge_controller.domain.commands import CancelReservation, Reserve, StartSession
+from edge_controller.domain.model import Token
 from edge_controller.domain.snapshot import Availability
 from edge_controller.domain.web_payment import CodeSource, QrCodes, hold_id
 from edge_controller.services.display_board import MessageBoard
@@ -21,6 +23,7 @@ from tests.integration.ocpp.harness import (
     settings_for,
     wait_for,
 )
+from tests.integration.ocpp.sessions_site import CARD, live_site
 from tests.integration.ocpp.strict_peer import strict_peer
 from tests.integration.ocpp.test_v201_device_model import ask
 from tests.integration.ocpp.test_v201_display_messages import station
@@ -103,4 +106,33 @@ async def test_a_16_csms_sets_the_payment_url_template_by_its_key(tmp_path: Path
             cleared = {"key": "WebPaymentUrl", "value": ""}
             assert (await ask(peer, "ChangeConfiguration", cleared))["status"] == "Accepted"
             await wait_for(lambda: not board.templates(), timeout_s=5)
+        assert peer.invalid() == []
+
+
+async def test_the_held_evse_refuses_a_card_and_takes_the_paid_start(tmp_path: Path) -> None:
+    """With the real session side: the hold is a reservation no card matches, so a card
+    on the local list is refused there while the other EVSE takes it; the CSMS's paid start
+    lifts the hold and the driver's session starts when the EV plugs in."""
+    board = MessageBoard()
+    async with (
+        live_site(tmp_path) as (site, outbox),
+        strict_peer(protocols="ocpp2.1") as peer,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version="2.1")
+        async with running_uplink(
+            settings, cast(FakeSite, site), outbox, tmp_path, {"c1": 2}, display=board
+        ) as uplink:
+            await wait_for(lambda: uplink.links[IDENTITY].accepted)
+            await ask(peer, "NotifyWebPaymentStarted", {"evseId": 1, "timeout": 120})
+            await wait_for(lambda: site.shown("c1:1").reservation_id == hold_id("c1:1"))
+            assert site.shown("c1:1").availability is Availability.RESERVED
+            assert not (await site.manager.on_token(Token(CARD), "c1:1")).accepted
+            assert site.shown("c1:1").session_id is None
+            start = {"evseId": 1, "remoteStartId": 9,
+                     "idToken": {"idToken": "WEB77", "type": "Central"}}  # fmt: skip
+            assert (await ask(peer, "RequestStartTransaction", start))["status"] == "Accepted"
+            assert hold_id("c1:1") not in site.reservation_ids()
+            await site.plug("c1:1")
+            await wait_for(lambda: site.shown("c1:1").session_id is not None)
+            assert site.shown("c1:1").id_tag == "WEB77"
         assert peer.invalid() == []
