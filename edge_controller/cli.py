@@ -279,13 +279,21 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 async def _daemon_running(settings: Settings) -> bool:
-    from edge_controller.api.client import DaemonNotRunning, fetch_json
+    """True when a daemon answers on the status socket; one that listens but does not answer
+    stops the command (exit 1): it still owns the buses, and opening a line it drives would
+    garble both processes' frames."""
+    from edge_controller.api.client import DaemonNotAnswering, DaemonNotRunning, fetch_json
     from edge_controller.api.server import STATUS_SOCKET
 
     try:
-        # Generous: a daemon that answers late still owns the line (opening it too would
-        # garble both processes' frames).
         await fetch_json(settings.storage.state_dir / STATUS_SOCKET, "/status", 5.0)
+    except DaemonNotAnswering as exc:
+        print(
+            f"edge-controller: a daemon listens but does not answer ({exc}); it still owns "
+            "the buses: try again, or stop it first (systemctl stop edge-controller)",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_FAILURE) from exc
     except DaemonNotRunning:
         return False
     return True

@@ -15,6 +15,11 @@ class DaemonNotRunning(Exception):
     """Nobody answers on the status socket."""
 
 
+class DaemonNotAnswering(DaemonNotRunning):
+    """Something listens on the status socket but did not answer in time: a daemon that is
+    busy or stuck still owns its buses."""
+
+
 async def fetch_status(socket_path: Path, timeout_s: float = 3.0) -> SiteView:
     data = await fetch_json(socket_path, "/status", timeout_s)
     return site_from_json(data)
@@ -30,7 +35,9 @@ async def fetch_json(socket_path: Path, path: str, timeout_s: float = 3.0) -> An
         ):
             response.raise_for_status()
             return await response.json()
-    except (aiohttp.ClientConnectionError, FileNotFoundError, TimeoutError) as exc:
+    except TimeoutError as exc:  # before ClientConnectionError: a server timeout is both
+        raise DaemonNotAnswering(f"no answer on {socket_path} within {timeout_s:g} s") from exc
+    except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
         raise DaemonNotRunning(f"no daemon answers on {socket_path}: {exc}") from exc
 
 
@@ -47,7 +54,9 @@ async def post_json(socket_path: Path, path: str, body: Any, timeout_s: float) -
                 raise ValueError(await _reason(response))
             response.raise_for_status()
             return await response.json()
-    except (aiohttp.ClientConnectionError, FileNotFoundError, TimeoutError) as exc:
+    except TimeoutError as exc:  # before ClientConnectionError: a server timeout is both
+        raise DaemonNotAnswering(f"no answer on {socket_path} within {timeout_s:g} s") from exc
+    except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
         raise DaemonNotRunning(f"no daemon answers on {socket_path}: {exc}") from exc
 
 

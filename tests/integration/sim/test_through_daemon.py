@@ -122,3 +122,27 @@ async def test_one_job_at_a_time_and_bounded_requests(daemon: Daemon) -> None:
     with pytest.raises(ValueError, match="selftest takes no options"):
         await post_json(daemon.socket, "/selftest", {"write": True}, 10.0)
     assert (await fetch_json(daemon.socket, "/status"))["site_id"] == "scantest"
+
+
+async def test_a_daemon_that_listens_but_does_not_answer_keeps_its_buses(
+    config_file: Path,  # noqa: F811
+    config: dict[str, Any],  # noqa: F811
+) -> None:
+    """A busy or stuck daemon still owns the line: the selftest does not open it itself."""
+    socket_path = Settings.model_validate(config).storage.state_dir / STATUS_SOCKET
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    hung = asyncio.Event()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await hung.wait()
+        writer.close()
+
+    server = await asyncio.start_unix_server(never_answer, path=str(socket_path))
+    try:
+        code, out, err = await run_cli(config_file, "--json")
+    finally:
+        hung.set()
+        server.close()
+    assert code == 1
+    assert "listens but does not answer" in err
+    assert out == ""  # no report: nothing of the site was touched
