@@ -9,7 +9,8 @@ row "fresh readings" stamps each reading with its decision's time, so the load r
 and the limits bind. Allocation times are CPU time of this process (``time.process_time``:
 the machine is shared, wall time would count the others' work), with what start-up built
 frozen out of the collector's generations and the young generation's threshold above a
-decision's burst, as the daemon does (``app.daemon.keep_start_up_out_of_collections``).
+decision's burst, as the daemon does (``app.daemon.keep_start_up_out_of_collections``); each
+decision reuses the last one's offer records, as the control loop does (``OfferRecords``).
 Reaction: the running loop with in-memory devices; from the moment the meter read returns an
 overloading reading to the last ``set_current`` call of the resulting decrease (wall time).
 """
@@ -30,6 +31,7 @@ from edge_controller.domain.balancing import (
     DemandState,
     Feeder,
     GridReading,
+    OfferRecords,
     Policy,
     Site,
     allocate,
@@ -82,7 +84,10 @@ def _allocation_row(
     reading stamped with its decision's time (else the first's: stale after 10 s)."""
     site, demands = _site(count, random.Random(count))
     grids = [GridReading((count * 4.0,) * 3, 0.0), GridReading((count * 5.5,) * 3, 0.0)]
-    previous: Allocation | None = allocate(site, demands, grid=grids[0], previous=None, now_s=0.0)
+    records = OfferRecords()
+    previous: Allocation | None = allocate(
+        site, demands, grid=grids[0], previous=None, now_s=0.0, records=records
+    )
     samples = []
     thresholds = gc.get_threshold()
     keep_start_up_out_of_collections()  # as the daemon after start-up
@@ -93,7 +98,9 @@ def _allocation_row(
             if fresh:
                 grid = GridReading(grid.current_a, now_s)
             started = time.process_time()
-            previous = allocate(site, demands, grid=grid, previous=previous, now_s=now_s)
+            previous = allocate(
+                site, demands, grid=grid, previous=previous, now_s=now_s, records=records
+            )
             samples.append(time.process_time() - started)
     finally:
         gc.unfreeze()

@@ -23,6 +23,7 @@ from edge_controller.domain.balancing.ev_phases import (
     learn_phases,
     phases_in_use,
 )
+from edge_controller.domain.balancing.offers import OfferRecords
 from edge_controller.domain.balancing.types import (
     EPS_A,
     Allocation,
@@ -51,6 +52,7 @@ __all__ = [
     "DemandState",
     "Feeder",
     "GridReading",
+    "OfferRecords",
     "PhaseEvidence",
     "PhaseRule",
     "Policy",

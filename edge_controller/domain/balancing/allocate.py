@@ -21,7 +21,13 @@ import math
 from collections.abc import Sequence
 
 from edge_controller.domain.balancing.budget import building_load, fixed_budget
-from edge_controller.domain.balancing.offers import Decision, Offer, Rules, decide_caps
+from edge_controller.domain.balancing.offers import (
+    Decision,
+    Offer,
+    OfferRecords,
+    Rules,
+    decide_caps,
+)
 from edge_controller.domain.balancing.settle import (
     fit_increases,
     following_offers,
@@ -57,13 +63,18 @@ def allocate(
     previous: Allocation | None,
     now_s: float,
     policy: Policy = DEFAULT_POLICY,
+    records: OfferRecords | None = None,
 ) -> Allocation:
-    """Decide every connector's offered current. Deterministic for equal inputs."""
+    """Decide every connector's offered current. Deterministic for equal inputs. ``records``:
+    the working offer records of a caller that decides again and again, reused (see
+    ``OfferRecords``); the result is the same with or without them."""
     stale = grid is None or now_s - grid.at_s > policy.stale_after_s
     building = building_load(grid, demands, stale, policy)
     tree = tree_of(site)
     rules = Rules.make(policy, now_s=now_s, stale=stale)
-    decision = decide_caps(tree, demands, previous.connectors if previous else {}, rules)
+    prior = previous.connectors if previous else {}
+    records = OfferRecords() if records is None else records
+    decision = decide_caps(tree, demands, prior, rules, records)
     fixed = fixed_budget(tree, site, building, decision.silent)
     hold_starts(tree, fixed, decision)
     following = following_offers(decision)

@@ -65,6 +65,29 @@ class Offer:
         return before.settling_from_a if now_s < before.settled_at_s else 0.0
 
 
+_renew = Offer.__init__
+"""Rewrites every field of an offer record in place (a decision reuses the last one's records)."""
+
+
+class OfferRecords:
+    """Offer records kept from one decision for the next, which rewrites every field of each
+    in place: making a thousand new records per decision costs more than the rest of the scan.
+    A caller that decides again and again (the control loop) holds one and passes it to each
+    decision in turn; no record outlives its decision's ``allocate`` call."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self) -> None:
+        self._records: list[Offer] = []
+
+    def take(self, count: int) -> list[Offer]:
+        """At least ``count`` records, their fields to be rewritten (blank where new)."""
+        records = self._records
+        while len(records) < count:
+            records.append(Offer.__new__(Offer))
+        return records
+
+
 @dataclass(slots=True)
 class Decision:
     """The offers of one decision: ``all`` in the order of the demands, ``contenders`` (those
@@ -133,10 +156,13 @@ class Rules:
         reason = self.max_reasons[max_a] = _max_limit(max_a).source
         return reason
 
-    def contender(self, demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
-        """The offer of a connector that may charge: its own cap and reason, lowered to its
-        previous offer while it may not rise; its hold if it may not start; its admission key.
-        Built whole in one step: this runs for every connector on every decision."""
+    def contender(
+        self, record: Offer, demand: ConnectorDemand, path: tuple[int, ...], before: Before
+    ) -> Offer:
+        """The offer of a connector that may charge, written into ``record``: its own cap and
+        reason, lowered to its previous offer while it may not rise; its hold if it may not
+        start; its admission key. Written whole in one step: this runs for every connector on
+        every decision."""
         if demand.limits or self.fallback is not None:
             ceiling_a, reason = self.own_cap(demand)
         else:  # (``own_cap`` of a connector bound by its maximum, inline: the usual case)
@@ -168,7 +194,10 @@ class Rules:
         wiring, ev_phases = demand.wiring, demand.ev_phases  # (``grid_phases``, inline)
         phases = wiring if ev_phases is None or ev_phases >= len(wiring) else demand.grid_phases
         floor_a = demand.min_current_a
-        return Offer(demand, path, phases, before, floor_a, before_a, ceiling_a, reason, hold, key)
+        _renew(
+            record, demand, path, phases, before, floor_a, before_a, ceiling_a, reason, hold, key
+        )
+        return record
 
     def _paused(self, before: Before) -> tuple[int, float, str | None]:
         """A paused connector's admission group and wait (longest first), and its hold if it
@@ -195,18 +224,20 @@ def decide_caps(
     demands: Sequence[ConnectorDemand],
     previous: Mapping[str, ConnectorAllocation],
     rules: Rules,
+    records: OfferRecords,
 ) -> Decision:
-    """Every connector's offer record with its own cap (``ceiling_a``) and reason; those that
-    may charge in admission order, the others with their 0 and its reason."""
-    now_s, paths, find = rules.now_s, tree.feeder_paths, previous.get
-    offers: list[Offer] = []
+    """Every connector's offer record (from ``records``) with its own cap (``ceiling_a``) and
+    reason; those that may charge in admission order, the others with their 0 and its reason."""
+    now_s, paths, find, contender = rules.now_s, tree.feeder_paths, previous.get, rules.contender
     contenders: list[Offer] = []
     others: list[Offer] = []
     settling = False
-    for demand in demands:
-        path = paths.get(demand.feeder)
-        if path is None:
-            raise ValueError(f"unknown feeder {demand.feeder!r}")
+    offers = records.take(len(demands))[: len(demands)]  # record i holds demand i's offer
+    for demand, record in zip(demands, offers, strict=True):
+        try:
+            path = paths[demand.feeder]
+        except KeyError:  # (a look-up that fails costs less than a test on every connector)
+            raise ValueError(f"unknown feeder {demand.feeder!r}") from None
         before = find(demand.connector_id)
         if before is not None and before.settled_at_s > now_s:
             settling = True
@@ -216,12 +247,9 @@ def decide_caps(
             and demand.enabled
             and demand.charger_enabled
         ):
-            offer = rules.contender(demand, path, before)
-            contenders.append(offer)
+            contenders.append(contender(record, demand, path, before))
         else:
-            offer = _other(demand, path, before)
-            others.append(offer)
-        offers.append(offer)
+            others.append(_other(record, demand, path, before))
     contenders.sort(key=_admission_key)
     return Decision(offers, contenders, others, now_s, settling)
 
@@ -229,15 +257,18 @@ def decide_caps(
 _admission_key = operator.attrgetter("key")
 
 
-def _other(demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
-    """The offer of a connector that gets 0 whatever the capacity, with its reason."""
+def _other(record: Offer, demand: ConnectorDemand, path: tuple[int, ...], before: Before) -> Offer:
+    """The offer of a connector that gets 0 whatever the capacity, with its reason, written
+    into ``record``."""
     before_a = 0.0 if before is None else before.current_a
     if demand.state is _UNAVAILABLE:
         reason = f"not answering → assumed {demand.max_current_a:g} A"
     else:
         reason = idle_reason(demand) or ""
-    phases, floor_a = demand.grid_phases, demand.min_current_a
-    return Offer(demand, path, phases, before, floor_a, before_a, 0.0, reason)
+    wiring, ev_phases = demand.wiring, demand.ev_phases  # (``grid_phases``, inline)
+    phases = wiring if ev_phases is None or ev_phases >= len(wiring) else demand.grid_phases
+    _renew(record, demand, path, phases, before, demand.min_current_a, before_a, 0.0, reason)
+    return record
 
 
 def idle_reason(demand: ConnectorDemand) -> str | None:

@@ -20,6 +20,7 @@ from edge_controller.domain.balancing import (
     ConnectorDemand,
     DemandState,
     GridReading,
+    OfferRecords,
     Policy,
     Site,
     allocate,
@@ -105,6 +106,7 @@ class SiteController:
     ) -> None:
         self.site_id, self._site = site_id, site
         self._policy = policy or Policy()
+        self._offer_records = OfferRecords()  # every decision's working records, reused
         self._timing = timing or LoopTiming()
         clock, wall_clock = clocks.monotonic, clocks.wall
         self._tick_callback, self._clock, self._wall_clock = hooks.on_tick, clock, wall_clock
@@ -253,14 +255,21 @@ class SiteController:
 
     def _decide(self, demands: list[ConnectorDemand], now_s: float) -> Allocation:
         site, grid, previous = self._effective_site(), self._grid_reading(), self._allocation
+        policy, records = self._policy, self._offer_records
         alloc = allocate(
-            site, demands, grid=grid, previous=previous, now_s=now_s, policy=self._policy
+            site, demands, grid=grid, previous=previous, now_s=now_s, policy=policy, records=records
         )
         if grid is None or not rises(alloc, previous):
             return alloc
         paired_grid, cautious = self._paired(demands, grid, now_s)
         safer = allocate(
-            site, cautious, grid=paired_grid, previous=previous, now_s=now_s, policy=self._policy
+            site,
+            cautious,
+            grid=paired_grid,
+            previous=previous,
+            now_s=now_s,
+            policy=policy,
+            records=records,
         )
         return hold_unconfirmed_increases(alloc, safer, previous)
 

@@ -13,6 +13,7 @@ from edge_controller.domain.balancing import (
     DemandState,
     Feeder,
     GridReading,
+    OfferRecords,
     Policy,
     Site,
     allocate,
@@ -165,6 +166,35 @@ def test_sequences_keep_limits_and_ramp_rate(case: tuple, steps: list) -> None: 
                 assert now_s - before.increased_at_s >= policy.increase_interval_s
         previous = alloc
         ds = [replace(d, measured_current_a=None) for d in ds]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(cases(), min_size=1, max_size=3),
+    st.lists(
+        st.tuples(st.sampled_from([0.5, 3.0, 6.0, 61.0, 1000.0]), st.integers(0, 9)), max_size=5
+    ),
+)
+def test_offer_records_reused_by_a_decision_change_nothing(
+    sites: list[tuple],
+    steps: list[tuple[float, int]],  # type: ignore[type-arg]
+) -> None:
+    """Decisions that rewrite the records of the one before (larger and smaller sites in turn,
+    connectors paused and started between them) decide as those that make their own."""
+    records = OfferRecords()
+    for site, first, grid, policy in sites:
+        mine = theirs = None
+        now_s, ds = 0.0, first
+        for dt_s, flipped in [(0.0, -1), *steps]:
+            now_s += dt_s
+            if 0 <= flipped < len(ds):  # the EV of one connector leaves, or one arrives
+                state = DemandState.IDLE if ds[flipped].state.wants_current else DemandState.WAITING
+                ds = [*ds[:flipped], replace(ds[flipped], state=state), *ds[flipped + 1 :]]
+            mine = allocate(
+                site, ds, grid=grid, previous=mine, now_s=now_s, policy=policy, records=records
+            )
+            theirs = allocate(site, ds, grid=grid, previous=theirs, now_s=now_s, policy=policy)
+            assert repr(mine) == repr(theirs)  # (repr: a zero's sign counts too)
 
 
 def _sharing(site: Site, ds: list[ConnectorDemand], d: ConnectorDemand) -> list[list[str]]:
