@@ -39,3 +39,11 @@ def test_a_site_without_web_ocpp_or_certificates_loads_none_of_their_libraries(
     loaded = set(json.loads(out))
     assert "edge_controller" in loaded
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_ocpp_uplink_loads_the_http_client_only_to_upload_diagnostics() -> None:
+    probe = "import sys, edge_controller.uplink.service; print('aiohttp' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
