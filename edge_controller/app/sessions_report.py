@@ -93,7 +93,7 @@ def row_fields(row: HistoryRow, show_tokens: bool) -> dict[str, Any]:
         "currency": row.currency or "",
         "excl_tax": _money(row.total_excl_tax_minor, row.currency),
         "incl_tax": _money(row.total_incl_tax_minor, row.currency),
-        "payment_method": "",  # recorded once payments exist
+        "payment_method": "card_terminal" if row.paid_at_terminal else "",
         "stop_reason": row.stop_reason or ("running" if row.stop_at_s is None else ""),
     }
 

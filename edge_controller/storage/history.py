@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.migrations import schema_version
@@ -35,6 +36,7 @@ class HistoryRow:
     total_excl_tax_minor: int | None
     total_incl_tax_minor: int | None
     breakdown: str | None  # the stored JSON, parsed only where a receipt needs it
+    paid_at_terminal: bool = False  # a card pre-authorisation at a terminal paid it
 
     @property
     def energy_wh(self) -> int:
@@ -45,10 +47,14 @@ class HistoryRow:
 _SELECT = """
 SELECT s.local_id, s.connector_id, s.id_tag, s.start_at_s, s.stop_at_s, s.meter_start_wh,
        s.meter_stop_wh, s.last_meter_wh, s.stop_reason, s.tariff_id, s.tariff_version,
-       s.tariff_source, c.currency, c.total_excl_tax_minor, c.total_incl_tax_minor, {breakdown}
+       s.tariff_source, c.currency, c.total_excl_tax_minor, c.total_incl_tax_minor, {breakdown},
+       {paid}
 FROM sessions AS s LEFT JOIN session_costs AS c ON c.session_local_id = s.local_id
 """
+# Whether a card payment paid the session (payments exist from schema 10 on).
+_PAID = "EXISTS (SELECT 1 FROM payments AS p WHERE p.session_local_id = s.local_id)"
 MIN_SCHEMA = 6  # sessions with tariffs and costs
+PAYMENTS_FIRST_SCHEMA = 10  # the payments table
 
 
 @contextlib.contextmanager
@@ -88,16 +94,26 @@ def sessions(
     if to_s is not None:
         where.append("s.start_at_s < ?")
         params.append(to_s)
-    sql = _SELECT.format(breakdown="c.breakdown" if with_breakdown else "NULL")
+    breakdown = "c.breakdown" if with_breakdown else "NULL"
+    sql = _SELECT.format(breakdown=breakdown, paid=_paid(conn))
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.start_at_s, s.local_id"
     for row in conn.execute(sql, params):
-        yield HistoryRow(*row)
+        yield _row(row)
 
 
 def session(conn: sqlite3.Connection, local_id: int) -> HistoryRow | None:
-    sql = _SELECT.format(breakdown="c.breakdown") + " WHERE s.local_id = ?"
+    sql = _SELECT.format(breakdown="c.breakdown", paid=_paid(conn)) + " WHERE s.local_id = ?"
     row = conn.execute(sql, (local_id,)).fetchone()
-    return None if row is None else HistoryRow(*row)
+    return None if row is None else _row(row)
+
+
+def _row(row: Any) -> HistoryRow:
+    """A row of ``_SELECT``: the session's columns, then whether a card payment paid it."""
+    return replace(HistoryRow(*row[:-1]), paid_at_terminal=bool(row[-1]))
+
+
+def _paid(conn: sqlite3.Connection) -> str:
+    return _PAID if schema_version(conn) >= PAYMENTS_FIRST_SCHEMA else "0"
 
 
 PAYMENTS_SCHEMA = 12  # payments keyed by terminal, with their receipt lines and status texts

@@ -19,6 +19,7 @@ from edge_controller.domain.payments import Capture, PaymentAuthorisation, sessi
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.services.sessions.pricing import SessionPricing
+from edge_controller.storage import history
 from edge_controller.storage.database import Database
 from edge_controller.storage.payments_store import PaymentKey, PaymentStore
 from edge_controller.storage.sessions_store import SessionStart, SessionStore, TariffRef
@@ -211,3 +212,8 @@ async def test_receipt_of_a_card_paid_session_shows_the_payment_as_stored(
     assert "card at terminal entrance (girocard): 1.33 EUR captured" in page
     assert "Terminal showed: insert card, please wait, wait 2" in page
     assert report.receipt(query(path), ids[1])["payment"] == {"method": None, "reference": None}
+    with history.reading(path) as conn:
+        listed = [report.row_fields(r, False) for r in history.sessions(conn)]
+    methods = {row["session_id"]: row["payment_method"] for row in listed}
+    assert methods[ids[0]] == "card_terminal"
+    assert {m for sid, m in methods.items() if sid != ids[0]} == {""}
