@@ -248,7 +248,7 @@ class OcppUplink:
             raise
 
     async def _connect_once(self, identity: str) -> str:
-        """One connection's lifetime; says how it ended: reboot, was_online or failed."""
+        """One connection's lifetime; says how it ended: reboot, was_online, failed or broken."""
         link = self.links[identity]
         outcome = "failed"
         tls = TlsFiles()
@@ -280,6 +280,18 @@ class OcppUplink:
         except* CONNECTION_ERRORS as group:
             if not await _refused(link, group):
                 log.warning("CSMS connection lost", identity=identity, error=_first(group))
+        except* Exception as group:
+            # Our own bug in one message's handling must not end the uplink (and with it the
+            # daemon and every session on site): say what failed, then connect again, backing off
+            # as after a failed attempt (without giving up a new network profile or certificate).
+            outcome = "broken"
+            for error in group.exceptions:
+                log.error(
+                    "uplink session failed, connecting again",
+                    identity=identity,
+                    error=repr(error),
+                    exc_info=error,
+                )
         finally:
             link.accepted = False
             self.sessions.pop(identity, None)
