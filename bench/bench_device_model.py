@@ -28,6 +28,7 @@ from edge_controller.uplink.rpc import Limits, RpcEndpoint, dumps
 from edge_controller.uplink.schemas import schemas_for
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16 import config_keys
+from edge_controller.uplink.v201.monitoring import monitored_variables
 
 EVSES = (2, 24, 100)
 ROUNDS = 20
@@ -35,7 +36,9 @@ SETTINGS = OcppSettings()
 
 
 def _model(work: Path, evses: int) -> DeviceModel:
+    # The station's own variables and those monitoring watches, as a 2.x station reports them.
     variables = station_variables(SETTINGS, "site1", evses, smart=True)
+    variables += monitored_variables(evses)
     defaults = config_keys.defaults(SETTINGS, evses) | bound_defaults(variables)
     return DeviceModel(OcppStateFile(work / f"{evses}.json", defaults), variables)
 
