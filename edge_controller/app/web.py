@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+from edge_controller.app import sessions_report
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
 from edge_controller.domain.sessions.tokens import masked
@@ -17,10 +19,18 @@ if TYPE_CHECKING:
 
 
 class SessionHistory:
-    """Sessions for the REST API, newest first, id tags masked."""
+    """Sessions for the REST API and the console, newest first, id tags masked; receipts as
+    the ``sessions receipt`` command makes them."""
 
-    def __init__(self, store: SessionStore) -> None:
-        self._store = store
+    def __init__(self, store: SessionStore, query: sessions_report.Query) -> None:
+        self._store, self._query = store, query
+
+    async def receipt(self, session_id: int) -> dict[str, Any] | None:
+        try:
+            # The report reads through its own connection: off the event loop.
+            return await asyncio.to_thread(sessions_report.receipt, self._query, session_id)
+        except sessions_report.NoSuchSession:
+            return None
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         return [
@@ -84,7 +94,9 @@ def build_web(
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None, uplink)
     sources = Sources(
         desk,
-        SessionHistory(SessionStore(db)),
+        SessionHistory(
+            SessionStore(db), sessions_report.Query(db.path, settings.site.id, settings.site.zone)
+        ),
         connector_limits(settings, connector_ids),
         commands,
     )

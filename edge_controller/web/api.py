@@ -1,7 +1,8 @@
-"""The read-only REST API, ``/api/v1``: state, connectors, devices, meter, limits, sessions,
-problem reports. Every request needs a token (``Authorization: Bearer <token>``, one of
-``web.api_tokens``): 401 without one or with a wrong one. Errors are JSON: ``{"code": ...,
-"message": ...}``. ``/api/v1/openapi.json`` (no token) describes exactly what is served."""
+"""The read-only REST API, ``/api/v1``: state, connectors, devices, meter, limits, sessions and
+their receipts, problem reports. Every request needs a token (``Authorization: Bearer
+<token>``, one of ``web.api_tokens``): 401 without one or with a wrong one. Errors are JSON:
+``{"code": ..., "message": ...}``. ``/api/v1/openapi.json`` (no token) describes exactly
+what is served."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ def _limit(request: web.Request, default: int) -> int:
     return int(raw)
 
 
+def session_number(raw: str) -> bool:
+    """A session id as a path gives it: ASCII digits that fit SQLite's integer."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def problem_json(filed: FiledReport) -> dict[str, Any]:
     r = filed.report
     return {
@@ -82,6 +88,7 @@ class ApiRoutes:
             "/meter": self.meter,
             "/limits": self.limits,
             "/sessions": self.sessions,
+            "/sessions/{session_id}/receipt": self.receipt,
             "/problems": self.problems,
         }
         if set(handlers) != set(PATHS):
@@ -158,6 +165,13 @@ class ApiRoutes:
 
     async def sessions(self, request: web.Request) -> web.Response:
         return web.json_response(await self._sessions.recent(_limit(request, 50)))
+
+    async def receipt(self, request: web.Request) -> web.Response:
+        raw = request.match_info["session_id"]
+        found = await self._sessions.receipt(int(raw)) if session_number(raw) else None
+        if found is None:
+            return error(404, "unknown_session", f"no finished session {raw[:20]!r}")
+        return web.json_response(found)
 
     async def problems(self, request: web.Request) -> web.Response:
         open_only = request.query.get("open", "false").lower() in ("1", "true", "yes")

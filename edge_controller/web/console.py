@@ -27,13 +27,14 @@ from edge_controller.domain.commands import (
     SetConnectorLimit,
     SetSiteLimit,
 )
+from edge_controller.domain.pricing.receipt import receipt_html
 from edge_controller.log import get_logger
-from edge_controller.web.api import problem_json
+from edge_controller.web.api import problem_json, session_number
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.login import ConsoleSession, Lockout, SessionBook
 from edge_controller.web.pages import page
 from edge_controller.web.passwords import verify_password
-from edge_controller.web.ports import CommandPort, ProblemDesk
+from edge_controller.web.ports import CommandPort, ProblemDesk, SessionHistory
 from edge_controller.web.problems import same_origin
 
 log = get_logger("web.console")
@@ -41,6 +42,8 @@ log = get_logger("web.console")
 COOKIE = "edge_console"
 LOGIN_COOKIE = "edge_console_login"  # double-submit token of the login form
 HTML = "text/html"
+# The receipt is one page with its style inside and no scripts.
+RECEIPT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 def _td(value: Any) -> str:
@@ -59,9 +62,11 @@ class Console:
         accounts: Mapping[str, tuple[str, str]],  # user -> (role, password hash)
         secure_cookie: bool,
         *,
+        sessions: SessionHistory,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._hub, self._commands, self._desk = hub, commands, desk
+        self._history = sessions
         self._accounts, self._secure, self._clock = dict(accounts), secure_cookie, clock
         self._sessions, self._lockout = SessionBook(), Lockout()
 
@@ -73,6 +78,7 @@ class Console:
         app.router.add_post("/console/site/limit", self.site_limit)
         app.router.add_post("/console/connectors/{connector_id}/limit", self.connector_limit)
         app.router.add_post("/console/connectors/{connector_id}/enabled", self.enabled)
+        app.router.add_get("/console/sessions/{session_id}/receipt", self.receipt)
 
     # --- login --------------------------------------------------------------------------------
 
@@ -201,6 +207,32 @@ class Console:
         wanted = str((await request.post()).get("enabled", "")) == "true"
         return await self._submit(session, SetConnectorEnabled(cid, wanted, Origin.WEB))
 
+    # --- sessions -----------------------------------------------------------------------------
+
+    async def receipt(self, request: web.Request) -> web.StreamResponse:
+        if self._session(request) is None:
+            raise web.HTTPSeeOther("/console/login")
+        raw = request.match_info["session_id"]
+        found = await self._history.receipt(int(raw)) if session_number(raw) else None
+        if found is None:
+            raise web.HTTPNotFound(text=f"no finished session {raw[:20]!r}")
+        headers = {"Cache-Control": "no-store", "Content-Security-Policy": RECEIPT_POLICY}
+        return web.Response(text=receipt_html(found), content_type=HTML, headers=headers)
+
+    async def _session_rows(self) -> str:
+        rows = []
+        for s in await self._history.recent(20):
+            sid = s["session_id"]
+            link = (
+                "<td>running</td>" if s["stop_at_s"] is None
+                else f'<td><a href="/console/sessions/{sid}/receipt">receipt</a></td>'
+            )  # fmt: skip
+            rows.append(
+                f'<tr data-session="{sid}">{_td(sid)}{_td(s["connector_id"])}{_td(s["id_tag"])}'
+                f"{_td(s['energy_wh'])}{_td(s['stop_reason'])}{link}</tr>"
+            )
+        return "".join(rows)
+
     # --- the page -----------------------------------------------------------------------------
 
     async def home(self, request: web.Request) -> web.StreamResponse:
@@ -231,7 +263,11 @@ class Console:
             f"<th>Change</th></tr></thead><tbody>{rows}</tbody></table>"
             '<h2>Open problem reports</h2><table id="problems"><thead><tr><th>Reference</th>'
             "<th>Connector</th><th>Kind</th><th>Text</th><th>State</th></tr></thead>"
-            f"<tbody>{problems}</tbody></table></main>"
+            f"<tbody>{problems}</tbody></table>"
+            '<h2>Sessions</h2><table id="sessions"><thead><tr><th>Session</th>'
+            "<th>Connector</th><th>Id tag</th><th>Energy Wh</th><th>Stop reason</th>"
+            f"<th>Receipt</th></tr></thead><tbody>{await self._session_rows()}</tbody></table>"
+            "</main>"
         )
         return web.Response(text=page("en", "Console", body), content_type=HTML,
                             headers={"Cache-Control": "no-store"})  # fmt: skip

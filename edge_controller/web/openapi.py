@@ -16,6 +16,7 @@ _LIMIT = {
 }
 _OPEN = {"name": "open", "in": "query", "required": False, "schema": {"type": "boolean"}}
 _CONNECTOR = {"name": "connector_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SESSION = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 
 # path -> (summary, response type, parameters)
 PATHS: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
@@ -28,6 +29,8 @@ PATHS: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
     "/limits": ("The grid limit, the headroom and each connector's current with its reason",
                 "object", []),
     "/sessions": ("The latest sessions, newest first (id tags masked)", "array", [_LIMIT]),
+    "/sessions/{session_id}/receipt": ("The receipt of a finished session (as "
+                                       "`edge-controller sessions receipt`)", "object", [_SESSION]),
     "/problems": ("Problem reports, newest first", "array", [_LIMIT, _OPEN]),
 }  # fmt: skip
 

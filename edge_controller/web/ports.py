@@ -42,6 +42,11 @@ class SessionHistory(Protocol):
         """The latest sessions, newest first, as JSON objects (id tags masked)."""
         ...
 
+    async def receipt(self, session_id: int) -> dict[str, Any] | None:
+        """The receipt of a finished session as ``edge-controller sessions receipt`` gives it
+        (same content, same receipt id), or None: no such session, or still running."""
+        ...
+
 
 class MessageSource(Protocol):
     """What the CSMS set for drivers (``services.display_board.MessageBoard``)."""

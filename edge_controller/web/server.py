@@ -1,7 +1,8 @@
 """The web server: one aiohttp application for the site display (and, on the same port, the
 REST API and metrics), run as a daemon service.
 
-Every response carries a strict Content-Security-Policy (our own scripts and styles only);
+Every response carries a strict Content-Security-Policy (our own scripts and styles only; a
+page may set a stricter one of its own);
 every client address has a request budget per minute (429 beyond); bodies over
 ``web.max_body_bytes`` are refused (413)."""
 
@@ -80,7 +81,8 @@ def _middlewares(budget: RateLimit) -> list[Callable[..., Awaitable[web.StreamRe
                 response = await handler(request)
             except web.HTTPException as exc:
                 response = exc
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)  # a page may tighten its own policy
         return response
 
     return [limit_and_harden]
@@ -111,7 +113,10 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     accounts = {
         user: (a.role, a.password_hash.get_secret_value()) for user, a in settings.accounts.items()
     }
-    Console(hub, sources.commands, sources.desk, accounts, settings.tls).add_to(app)
+    console = Console(
+        hub, sources.commands, sources.desk, accounts, settings.tls, sessions=sources.sessions
+    )
+    console.add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app

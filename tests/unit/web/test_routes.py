@@ -40,6 +40,9 @@ class NoSessions:
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         return []
 
+    async def receipt(self, session_id: int) -> dict[str, Any] | None:
+        return None
+
 
 class NoCommands:
     async def decide(self, command: Command) -> CommandResult:
