@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_controller.domain.problems import FiledReport, ProblemReport
+from edge_controller.domain.problems import FiledReport, Handling, ProblemReport
 from edge_controller.log import get_logger
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.telemetry import ProblemNotice
@@ -58,6 +58,17 @@ class ProblemDesk:
 
     async def recent(self, limit: int, open_only: bool) -> list[FiledReport]:
         return await self._store.recent(limit, open_only)
+
+    async def handle(self, number: int, wanted: str, by: str, note: str) -> FiledReport | None:
+        """Acknowledge or resolve a report (ChangeRefused: it does not apply; None: no such
+        report)."""
+        handled = await self._store.handle(number, wanted, Handling(by, self._clock(), note))
+        if handled is not None:
+            log.info(
+                "problem report handled", reference=handled.reference,
+                state=handled.state.value, by=by,
+            )  # fmt: skip
+        return handled
 
     async def open_count(self) -> int:
         return await self._store.open_count()

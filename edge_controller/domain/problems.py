@@ -50,6 +50,39 @@ class FiledReport:
     filed_at_s: float
     state: ProblemState = ProblemState.OPEN
     new: bool = True  # False: the same submission was filed before (nothing stored twice)
+    handling: Handling | None = None  # the last acknowledgement or resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Handling:
+    """Who acknowledged or resolved a report, when (UTC s) and what they noted."""
+
+    by: str
+    at_s: float
+    note: str
+
+
+class ChangeRefused(ValueError):
+    """Why a report's state cannot change so, in plain words for the operator."""
+
+
+def next_state(now: ProblemState, wanted: str, raw_note: str) -> tuple[ProblemState, str]:
+    """The state an operator's acknowledgement or resolution leads to, with the note as stored;
+    ChangeRefused when it does not apply (a resolved report stays resolved; an acknowledged one
+    is acknowledged once)."""
+    try:
+        target = ProblemState(wanted)
+    except ValueError:
+        raise ChangeRefused(f"unknown state {wanted[:20]!r}") from None
+    if target is ProblemState.OPEN:
+        raise ChangeRefused("a report cannot be opened again; a new report is filed instead")
+    if now is ProblemState.RESOLVED:
+        raise ChangeRefused("the report is resolved already")
+    if now is target:
+        raise ChangeRefused(f"the report is {target.value} already")
+    if len(raw_note) > 4 * MAX_TEXT_CHARS:
+        raise ChangeRefused(f"the note is longer than {MAX_TEXT_CHARS} characters")
+    return target, clean_text(raw_note)
 
 
 class ReportRefused(ValueError):

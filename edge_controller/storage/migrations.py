@@ -262,6 +262,8 @@ MIGRATIONS: tuple[Step, ...] = (
     _PAYMENTS,
     _PAYMENTS_BY_TERMINAL,
     _PAYMENT_STATUS_TEXTS,
+    # Who acknowledged or resolved a problem report (its note and time have columns since v7).
+    "ALTER TABLE problem_reports ADD COLUMN changed_by TEXT;",
 )
 LATEST_VERSION = len(MIGRATIONS)
 

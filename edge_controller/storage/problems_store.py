@@ -1,4 +1,5 @@
-"""Problem reports (schema v7): filed once per submission, then read by operators."""
+"""Problem reports (schema v7, ``changed_by`` since v13): filed once per submission, then read,
+acknowledged and resolved by operators."""
 
 from __future__ import annotations
 
@@ -7,22 +8,29 @@ from typing import Any
 
 from edge_controller.domain.problems import (
     FiledReport,
+    Handling,
     ProblemKind,
     ProblemReport,
     ProblemReported,
     ProblemState,
+    next_state,
     reference,
 )
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox.rows import append_in
 
-_COLUMNS = "number, submission_id, connector_id, kind, text, source, filed_at_s, state"
+_COLUMNS = (
+    "number, submission_id, connector_id, kind, text, source, filed_at_s, state,"
+    " changed_by, changed_at_s, note"
+)
 
 
 def _filed(row: sqlite3.Row | tuple[Any, ...], new: bool = False) -> FiledReport:
-    number, submission, connector, kind, text, source, at_s, state = row
+    number, submission, connector, kind, text, source, at_s, state, by, changed_s, note = row
     report = ProblemReport(connector, ProblemKind(kind), text, submission, source)
-    return FiledReport(number, reference(number), report, at_s, ProblemState(state), new)
+    # Resolved by the site's own fault watch: no one's name, no time.
+    handling = None if by is None else Handling(by, changed_s, note or "")
+    return FiledReport(number, reference(number), report, at_s, ProblemState(state), new, handling)
 
 
 class ProblemStore:
@@ -92,6 +100,25 @@ class ProblemStore:
             return {str(s): int(n) for s, n in rows}
 
         return await self._db.read(job)
+
+    async def handle(self, number: int, wanted: str, handling: Handling) -> FiledReport | None:
+        """Acknowledge or resolve report ``number`` as ``handling`` says (committed when this
+        returns); None: no such report; ChangeRefused: the change does not apply."""
+
+        def job(conn: sqlite3.Connection) -> FiledReport | None:
+            select = f"SELECT {_COLUMNS} FROM problem_reports WHERE number = ?"
+            row = conn.execute(select, (number,)).fetchone()
+            if row is None:
+                return None
+            state, note = next_state(ProblemState(row[7]), wanted, handling.note)
+            conn.execute(
+                "UPDATE problem_reports SET state = ?, changed_by = ?, changed_at_s = ?,"
+                " note = ? WHERE number = ?",
+                (state.value, handling.by, handling.at_s, note, number),
+            )
+            return _filed(conn.execute(select, (number,)).fetchone())
+
+        return await self._db.write(job)
 
     async def resolve(self, numbers: list[int]) -> None:
         def job(conn: sqlite3.Connection) -> None:

@@ -64,6 +64,9 @@ def problem_json(filed: FiledReport) -> dict[str, Any]:
         "source": r.source,
         "state": filed.state.value,
         "filed_at_s": filed.filed_at_s,
+        "handled_by": None if filed.handling is None else filed.handling.by,
+        "handled_at_s": None if filed.handling is None else filed.handling.at_s,
+        "note": None if filed.handling is None else filed.handling.note,
     }
 
 

@@ -1,5 +1,6 @@
-"""The operator console, ``/console``: log in, see the site and problem reports, set connector
-and site limits and take connectors out of service.
+"""The operator console, ``/console``: log in, see the site, problem reports and sessions with
+their receipts, acknowledge and resolve problem reports, set connector and site limits and take
+connectors out of service.
 
 Logins: accounts from ``web.accounts`` (scrypt hashes), a session cookie that is HttpOnly,
 SameSite=Strict, limited to /console and Secure under TLS; every change needs the session's CSRF
@@ -28,6 +29,7 @@ from edge_controller.domain.commands import (
     SetSiteLimit,
 )
 from edge_controller.domain.pricing.receipt import receipt_html
+from edge_controller.domain.problems import ChangeRefused, FiledReport, ProblemState
 from edge_controller.log import get_logger
 from edge_controller.web.api import problem_json, session_number
 from edge_controller.web.display import DisplayHub
@@ -79,6 +81,7 @@ class Console:
         app.router.add_post("/console/connectors/{connector_id}/limit", self.connector_limit)
         app.router.add_post("/console/connectors/{connector_id}/enabled", self.enabled)
         app.router.add_get("/console/sessions/{session_id}/receipt", self.receipt)
+        app.router.add_post("/console/problems/{number}/state", self.problem_state)
 
     # --- login --------------------------------------------------------------------------------
 
@@ -207,6 +210,25 @@ class Console:
         wanted = str((await request.post()).get("enabled", "")) == "true"
         return await self._submit(session, SetConnectorEnabled(cid, wanted, Origin.WEB))
 
+    async def problem_state(self, request: web.Request) -> web.StreamResponse:
+        """Acknowledge or resolve a problem report, with a note; who and when are recorded."""
+        session = await self._changing(request)
+        raw = request.match_info["number"]
+        form = await request.post()
+        wanted, note = str(form.get("state", "")), str(form.get("note", ""))
+        try:
+            handled = (
+                await self._desk.handle(int(raw), wanted, session.user, note)
+                if session_number(raw) else None
+            )  # fmt: skip
+        except ChangeRefused as exc:
+            log.info("operator change refused", user=session.user, report=raw, reason=str(exc))
+            raise web.HTTPConflict(text=str(exc)) from None
+        if handled is None:
+            raise web.HTTPNotFound(text=f"no problem report {raw[:20]!r}")
+        log.info("operator change", user=session.user, report=handled.reference, state=wanted)
+        raise web.HTTPSeeOther("/console")
+
     # --- sessions -----------------------------------------------------------------------------
 
     async def receipt(self, request: web.Request) -> web.StreamResponse:
@@ -242,10 +264,8 @@ class Console:
         view = self._hub.view()
         rows = "".join(self._connector_row(c, session) for c in view.connectors)
         problems = "".join(
-            "<tr>" + "".join(_td(p[k]) for k in ("reference", "connector_id", "kind", "text",
-                                                  "state")) + "</tr>"
-            for p in (problem_json(f) for f in await self._desk.recent(50, True))
-        )  # fmt: skip
+            self._problem_row(f, session) for f in await self._desk.recent(50, False)
+        )
         grid = view.grid_current_a
         site_form = self._form("/console/site/limit", session, "Site limit A", "current_a")
         body = (
@@ -261,8 +281,9 @@ class Console:
             '<table id="connectors"><thead><tr><th>Connector</th><th>State</th>'
             "<th>Offered A</th><th>Reason</th><th>Power W</th><th>Session Wh</th>"
             f"<th>Change</th></tr></thead><tbody>{rows}</tbody></table>"
-            '<h2>Open problem reports</h2><table id="problems"><thead><tr><th>Reference</th>'
-            "<th>Connector</th><th>Kind</th><th>Text</th><th>State</th></tr></thead>"
+            '<h2>Problem reports</h2><table id="problems"><thead><tr><th>Reference</th>'
+            "<th>Connector</th><th>Kind</th><th>Text</th><th>State</th><th>By</th>"
+            "<th>When (UTC)</th><th>Note</th><th>Change</th></tr></thead>"
             f"<tbody>{problems}</tbody></table>"
             '<h2>Sessions</h2><table id="sessions"><thead><tr><th>Session</th>'
             "<th>Connector</th><th>Id tag</th><th>Energy Wh</th><th>Stop reason</th>"
@@ -284,6 +305,27 @@ class Console:
             f'<label>{escape(label)} <input name="{name}" inputmode="decimal" size="5"></label>'
             '<button type="submit">Set</button></form>'
         )
+
+    def _problem_row(self, filed: FiledReport, session: ConsoleSession) -> str:
+        p = problem_json(filed)
+        when = p["handled_at_s"]
+        shown = None if when is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(when))
+        cells = "".join(_td(p[k]) for k in ("reference", "connector_id", "kind", "text", "state"))
+        cells += _td(p["handled_by"]) + _td(shown) + _td(p["note"])
+        change = ""
+        if session.may_change and filed.state is not ProblemState.RESOLVED:
+            buttons = "".join(
+                f'<button type="submit" name="state" value="{s.value}">{label}</button>'
+                for s, label in ((ProblemState.ACKNOWLEDGED, "Acknowledge"),
+                                 (ProblemState.RESOLVED, "Resolve"))
+                if s is not filed.state
+            )  # fmt: skip
+            change = (
+                f'<form class="inline" method="post" action="/console/problems/{filed.number}'
+                f'/state">{self._csrf(session)}<label>Note <input name="note" maxlength="500">'
+                f"</label>{buttons}</form>"
+            )
+        return f'<tr data-problem="{escape(filed.reference)}">{cells}<td>{change}</td></tr>'
 
     def _connector_row(self, c: Any, session: ConsoleSession) -> str:
         cid = c.connector_id

@@ -53,6 +53,9 @@ class NoReports:
     async def open_count(self) -> int:
         return 0
 
+    async def handle(self, number: int, wanted: str, by: str, note: str) -> FiledReport | None:
+        return None
+
 
 class NoCommands:
     async def decide(self, command: Command) -> CommandResult:

@@ -6,10 +6,13 @@ import pytest
 
 from edge_controller.domain.problems import (
     MAX_TEXT_CHARS,
+    ChangeRefused,
     ProblemKind,
+    ProblemState,
     ReportRefused,
     check_report,
     clean_text,
+    next_state,
     reference,
 )
 
@@ -43,3 +46,28 @@ def test_a_good_report_keeps_clean_text_only() -> None:
     )
     assert clean_text("a" * 2000) == "a" * MAX_TEXT_CHARS
     assert reference(42) == "P-000042" and reference(1234567) == "P-1234567"
+
+
+@pytest.mark.parametrize(
+    ("now", "wanted", "note", "outcome"),
+    [
+        ("open", "acknowledged", " Technician\nbooked ", ("acknowledged", "Technician booked")),
+        ("open", "resolved", "", ("resolved", "")),
+        ("acknowledged", "resolved", "Cable replaced", ("resolved", "Cable replaced")),
+        ("acknowledged", "acknowledged", "", "acknowledged already"),
+        ("resolved", "acknowledged", "", "resolved already"),
+        ("resolved", "resolved", "", "resolved already"),
+        ("acknowledged", "open", "", "cannot be opened again"),
+        ("open", "closed", "", "unknown state 'closed'"),
+        ("open", "resolved", "x" * (4 * MAX_TEXT_CHARS + 1), "longer than 500"),
+    ],
+)
+def test_operators_acknowledge_then_resolve_and_a_resolved_report_stays_resolved(
+    now: str, wanted: str, note: str, outcome: tuple[str, str] | str
+) -> None:
+    if isinstance(outcome, str):
+        with pytest.raises(ChangeRefused, match=outcome):
+            next_state(ProblemState(now), wanted, note)
+        return
+    state, stored = next_state(ProblemState(now), wanted, note)
+    assert (state.value, stored) == outcome

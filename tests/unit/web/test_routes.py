@@ -35,6 +35,9 @@ class NoReports:
     async def open_count(self) -> int:
         return 0
 
+    async def handle(self, number: int, wanted: str, by: str, note: str) -> FiledReport | None:
+        return None
+
 
 class NoSessions:
     async def recent(self, limit: int) -> list[dict[str, Any]]:
