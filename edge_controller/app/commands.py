@@ -19,6 +19,7 @@ from edge_controller.domain.commands import (
     StartSession,
     StopSession,
 )
+from edge_controller.domain.payments import NoTariff
 from edge_controller.domain.sessions.reservations import ReserveAnswer
 from edge_controller.domain.sessions.state import Phase
 from edge_controller.log import get_logger
@@ -112,6 +113,8 @@ class CommandPort:
 
         try:
             await flow.pay_and_start(connector_id, start)
+        except NoTariff as exc:  # the terminal was not armed
+            return CommandResult(False, str(exc))
         except DeviceError as exc:  # declined, aborted, or the terminal out of reach
             return CommandResult(False, f"{connector_id}: payment not approved ({exc})")
         session = self._sessions.open_session(connector_id)

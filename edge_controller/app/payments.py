@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from edge_controller.config.settings import PaymentTerminalSettings, Settings
-from edge_controller.domain.payments import tariff_cap
+from edge_controller.domain.payments import NoTariff, tariff_cap
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.services.payments import (
@@ -35,11 +35,14 @@ def zvt_terminal(terminal: PaymentTerminalSettings) -> ZvtTerminal:
 
 
 def max_cost_of(pricing: SessionPricing) -> CostCap:
-    """The max cost of the tariff a session starting now on a connector would take."""
+    """The max cost of the tariff a session starting now on a connector would take; raises
+    ``NoTariff`` when none would price it (a CSMS cleared it)."""
 
     def cap(connector_id: str) -> Money | None:
         found = pricing.tariff_for(connector_id)
-        return None if found is None else tariff_cap(found[0])
+        if found is None:
+            raise NoTariff(f"{connector_id}: no tariff prices a session here; card payment refused")
+        return tariff_cap(found[0])
 
     return cap
 

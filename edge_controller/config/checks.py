@@ -169,7 +169,22 @@ def _payment_links(data: Mapping[str, Any], refs: set[str]) -> list[tuple[PathKe
                 problems.append((where, f"connector '{ref}' is already served by {served[ref]}"))
             elif isinstance(ref, str):
                 served[ref] = str(terminal_id)
+                problems += _unpriced(data, ref, where)
     return problems
+
+
+def _unpriced(data: Mapping[str, Any], ref: str, where: PathKey) -> list[tuple[PathKey, str]]:
+    """A card paid session on a connector without a tariff would never be priced, so never
+    captured: its pre-authorisation would stay open on the card."""
+    tariffs = _mapping(data.get("tariffs"))
+    priced = _mapping(tariffs.get("connectors"))
+    if tariffs.get("default") is not None or ref in priced or ref.rsplit(":", 1)[0] in priced:
+        return []
+    reason = (
+        f"connector '{ref}' has no tariff (tariffs.default or tariffs.connectors.{ref}):"
+        " a card payment there could never be captured"
+    )
+    return [(where, reason)]
 
 
 def check_references(

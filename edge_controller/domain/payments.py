@@ -14,6 +14,7 @@ from edge_controller.domain.pricing.tariff import CostLimit, Tariff, TariffError
 class SettlementStatus(StrEnum):
     SETTLED = "Settled"  # captured at the terminal
     FAILED = "Failed"  # the terminal refused the capture: the operator settles it by hand
+    CANCELED = "Canceled"  # nothing was booked: the reservation was released (never priced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,14 @@ class SettlementRecorded:
     at_s: float
     receipt_id: str
     status_info: str = ""
+
+
+class NoTariff(Exception):
+    """No tariff prices a session starting on this connector: a card payment there could never
+    be captured, so the terminal is not armed."""
+
+
+UNPRICED = "session not priced (no tariff): pre-authorisation reversed, nothing charged"
 
 
 class TerminalState(StrEnum):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from edge_controller.domain.payments import (
+    UNPRICED,
     Capture,
     PaymentAuthorisation,
     SettlementRecorded,
@@ -149,6 +150,13 @@ class PaymentStore:
     async def reversed(self, key: PaymentKey, at_s: float) -> None:
         await self._move(key, _Move((PaymentState.AUTHORISED,), PaymentState.REVERSED), at_s)
 
+    async def released_unpriced(self, key: PaymentKey, nothing: Money, at_s: float) -> bool:
+        """A started payment whose session ended unpriced, reversed at the terminal: settled as
+        Canceled with ``nothing`` booked; False if it had moved on meanwhile."""
+        move = _Move((PaymentState.STARTED,), PaymentState.REVERSED, "reason = ?")
+        told = _Told(SettlementStatus.CANCELED, nothing, UNPRICED)
+        return await self._move(key, move, at_s, (UNPRICED,), told)
+
     async def capturing(self, key: PaymentKey, at_s: float) -> bool:
         """Mark a capture as sent (before sending it); False if it was settled meanwhile."""
         sources = (PaymentState.STARTED, PaymentState.CAPTURING)
@@ -171,8 +179,9 @@ class PaymentStore:
     async def failed(
         self, key: PaymentKey, reason: str, at_s: float, amount: Money | None = None
     ) -> None:
-        """The terminal refused; a failed capture of ``amount`` is settled as Failed."""
-        sources = (PaymentState.CAPTURING, PaymentState.AUTHORISED)
+        """The terminal refused; a failed capture (or release) of ``amount`` is settled as
+        Failed."""
+        sources = (PaymentState.CAPTURING, PaymentState.AUTHORISED, PaymentState.STARTED)
         move = _Move(sources, PaymentState.FAILED, "reason = ?")
         told = None if amount is None else _Told(SettlementStatus.FAILED, amount, reason)
         await self._move(key, move, at_s, (reason,), told)
@@ -215,6 +224,23 @@ class PaymentStore:
                 " WHERE p.state = 'started' AND s.stop_at_s IS NULL"
             )
             return [_payment(row) for row in conn.execute(sql)]
+
+        return await self._db.read(job)
+
+    async def ended_unpriced(self, terminal_id: str | None = None) -> list[StoredPayment]:
+        """Started payments whose session stopped without a tariff: it is never priced, so
+        never captured (a session with a tariff and no cost yet is priced at the next start)."""
+
+        def job(conn: sqlite3.Connection) -> list[StoredPayment]:
+            sql = (
+                f"SELECT {_prefixed('p')} FROM payments p"
+                " JOIN sessions s ON s.local_id = p.session_local_id"
+                " WHERE p.state = 'started' AND s.stop_at_s IS NOT NULL AND s.tariff_id IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM session_costs c"
+                " WHERE c.session_local_id = s.local_id)"
+                " AND (? IS NULL OR p.terminal_id = ?) ORDER BY p.authorised_at_s"
+            )
+            return [_payment(row) for row in conn.execute(sql, (terminal_id, terminal_id))]
 
         return await self._db.read(job)
 

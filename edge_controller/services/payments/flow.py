@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import time, tzinfo
 
 from edge_controller.domain.payments import (
+    UNPRICED,
     DayClosed,
+    NoTariff,
     PaymentAuthorisation,
     capture_amount,
     next_end_of_day_s,
@@ -27,7 +29,8 @@ from edge_controller.storage.payments_store import DueCapture, PaymentKey, Payme
 
 # Starts a session on the connector with this token; its local id, or None if it did not start.
 StartSession = Callable[[str, str], Awaitable[int | None]]
-# The most a session starting now on this connector can cost (None: no max cost known).
+# The most a session starting now on this connector can cost (None: no max cost known);
+# raises ``NoTariff`` when no tariff would price it.
 CostCap = Callable[[str], Money | None]
 
 
@@ -73,8 +76,12 @@ class PaymentFlow:
         """Pre-authorise the configured amount, never more than the connector's tariff can
         cost, and start the session with the payment's token; a session that does not start
         has its reservation reversed. Raises ``PaymentDeclined`` / ``DeviceUnavailable`` from
-        the terminal as they come."""
-        cap = None if self._max_cost is None else self._max_cost(connector_id)
+        the terminal as they come, ``NoTariff`` before the terminal is armed."""
+        try:
+            cap = None if self._max_cost is None else self._max_cost(connector_id)
+        except NoTariff as exc:
+            self._log.warning("payment refused", connector_id=connector_id, reason=str(exc))
+            raise
         amount = pre_authorisation_amount(self._place.pre_authorisation, cap)
         auth = await self._terminal.pre_authorise(amount)
         key = PaymentKey(self._place.terminal_id, auth.reference)
@@ -99,6 +106,18 @@ class PaymentFlow:
         for due in await self._store.due_captures(self._place.terminal_id):
             settled += await self._capture(due)
         return settled
+
+    async def release_unpriced(self) -> int:
+        """Reverse the reservation of each paid session that ended without a tariff (it can
+        never be priced, so never captured): nothing is charged, and the operator is told by
+        the log and a Canceled settlement. The number released now."""
+        released = 0
+        for payment in await self._store.ended_unpriced(self._place.terminal_id):
+            auth = payment.authorisation
+            self._log.error("paid session ended unpriced", reference=auth.reference,
+                            session=payment.session_local_id, reason=UNPRICED)  # fmt: skip
+            released += await self._reverse(payment.key, auth, unpriced=True)
+        return released
 
     async def reverse_unstarted(self) -> None:
         """Release reservations whose session never started (found at start-up); one whose
@@ -131,6 +150,7 @@ class PaymentFlow:
             self._unreachable = False
             await self.reverse_unstarted()
             await self.settle_due()
+            await self.release_unpriced()
             if close_at_s is not None and self._clock() >= close_at_s:
                 await self.close_day()
                 close_at_s = self._next_close_s()
@@ -166,14 +186,24 @@ class PaymentFlow:
         self._log.info("settled", reference=auth.reference, amount=str(captured.amount))
         return 1
 
-    async def _reverse(self, key: PaymentKey, auth: PaymentAuthorisation) -> None:
+    async def _reverse(
+        self, key: PaymentKey, auth: PaymentAuthorisation, unpriced: bool = False
+    ) -> int:
+        """Release a reservation (``unpriced``: of a session that ended without a price, told
+        to the CSMS as its settlement); 1 if it is released now."""
+        nothing = Money.of_minor(0, auth.amount.currency)
         try:
             await self._terminal.reverse(auth)
         except DeviceUnavailable as exc:
             self._log.warning("reversal to retry", reference=auth.reference, reason=str(exc))
             self._unreachable = True
-            return
+            return 0
         except DeviceError as exc:
-            await self._store.failed(key, f"reversal refused: {exc}", self._clock())
-            return
+            reason = f"{UNPRICED if unpriced else 'reversal'} refused: {exc}"
+            self._log.error("reversal failed", reference=auth.reference, reason=reason)
+            await self._store.failed(key, reason, self._clock(), nothing if unpriced else None)
+            return 0
+        if unpriced:
+            return int(await self._store.released_unpriced(key, nothing, self._clock()))
         await self._store.reversed(key, self._clock())
+        return 1

@@ -17,12 +17,14 @@ from edge_controller.app.commands import CommandPort
 from edge_controller.app.payments import max_cost_of, running_cost_of
 from edge_controller.domain.commands import Origin, PayAtTerminal, StopSession
 from edge_controller.domain.model import Token
+from edge_controller.domain.payments import UNPRICED, SettlementRecorded, SettlementStatus
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.pricing.recorded import Reading
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.services.payments import CostLimits, PaymentFlow, TerminalPlace
 from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
-from edge_controller.storage.payments_store import PaymentState, PaymentStore
+from edge_controller.storage.outbox.codec import decode
+from edge_controller.storage.payments_store import PaymentState, PaymentStore, SettlementOutbox
 from edge_controller.storage.tariff_store import SITE
 from tests.integration.mqtt.conftest import wait_until
 from tests.integration.ocpp.sessions_site import CARD, Controller, LiveSite, live_site
@@ -241,3 +243,66 @@ async def test_csms_refusing_the_payment_token_does_not_stop_the_paid_session(
         await wait_until(lambda: site.manager.open_session("c1:2") is None)
         await asyncio.sleep(0.2)  # the refusals are applied in order: the paid one went first
         assert site.manager.open_session("c1:1") == paid
+
+
+async def test_a_tariff_cleared_by_the_csms_refuses_payment_before_the_terminal_is_armed(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The CSMS cleared the connector's only tariff (ClearTariffs, 1.6 costmsg; the config
+    has none to fall back to): a card paid session there could never be priced, so the pay
+    command says why and the terminal never sees a pre-authorisation."""
+    async with live_site(tmp_path, {}) as (site, _outbox):
+        assert site.pricing is not None
+        assert await site.pricing.assign("c1:1", TARIFF, "csms") is None
+        assert await site.pricing.clear("c1:1", "csms") == "t1"
+        commands, _flow = paying(site, sim)
+        await site.plug("c1:1")
+        result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
+        assert not result.ok
+        assert result.error == "c1:1: no tariff prices a session here; card payment refused"
+        assert sim.ledger.reservations == {}
+        assert site.manager.open_session("c1:1") is None
+
+
+async def test_a_paid_session_that_ends_unpriced_is_reversed_and_told(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The driver pays first; the CSMS clears the tariff before the EV is plugged in, so the
+    session starts without one and is never priced. Its reservation is not left open: the
+    flow reverses it (nothing is charged for the 2 kWh) and records a Canceled settlement."""
+    outbox = SettlementOutbox("site1", lambda _c: "site1")
+    async with live_site(tmp_path, {}) as (site, _outbox):
+        assert site.pricing is not None and site.db is not None
+        assert await site.pricing.assign("c1:1", TARIFF, "csms") is None
+        flow = PaymentFlow(
+            TerminalPlace("entrance", Money(Decimal("50.00"), EUR), poll_s=0.05),
+            ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)),
+            PaymentStore(site.db, outbox), site.clock, max_cost_of(site.pricing),
+        )  # fmt: skip
+        commands = CommandPort(cast(Any, Controller()), site.manager, {"c1:1": flow})
+        paying_task = asyncio.create_task(commands.decide(PayAtTerminal("c1:1", Origin.MQTT)))
+        await wait_until(lambda: bool(sim.ledger.reservations))
+        await site.pricing.clear("c1:1", "csms")
+        await site.plug("c1:1")
+        assert (await paying_task).ok
+        session = site.manager.open_session("c1:1")
+        assert session is not None and session.tariff is None
+        site.meters["c1:1"].energy_wh += 2_000
+        site.clock.now_s += 600
+        await commands.decide(StopSession("c1:1", Origin.MQTT))
+        await site.unplug("c1:1")
+        sweeping = asyncio.create_task(flow.run())
+        try:
+            await wait_until(lambda: sim.ledger.reversals == [1], timeout_s=5.0)
+        finally:
+            sweeping.cancel()
+        assert sim.ledger.captures == []
+        payment = await store(site).by_token(session.id_tag)
+        assert payment is not None and payment.state is PaymentState.REVERSED
+        assert payment.reason == UNPRICED
+        rows = await site.db.read(lambda c: c.execute("SELECT event, body FROM outbox").fetchall())
+        told = [decode(e, b) for e, b in rows if e == "settlement_recorded"]
+        assert len(told) == 1 and isinstance(told[0], SettlementRecorded)
+        assert told[0].status is SettlementStatus.CANCELED
+        assert told[0].amount == Money(Decimal(0), EUR) and told[0].status_info == UNPRICED
+        assert told[0].session_local_id == session.local_id

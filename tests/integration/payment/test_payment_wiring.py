@@ -14,6 +14,7 @@ from edge_controller.config import load_settings
 from edge_controller.sim.zvt_terminal import SimulatedZvtTerminal
 from edge_controller.storage.database import Database
 from tests.integration.payment.test_payment_flow import Sessions
+from tests.unit.config.test_payments_settings import PRICED
 from tests.unit.config.test_settings import GOOD
 from tests.unit.conftest import PROFILES
 
@@ -50,7 +51,7 @@ async def test_each_configured_terminal_gets_its_flow(
 ) -> None:
     entrance, garage = sims
     path = tmp_path / "site.yaml"
-    path.write_text(GOOD + TERMINALS.format(entrance=entrance.port, garage=garage.port))
+    path.write_text(PRICED + TERMINALS.format(entrance=entrance.port, garage=garage.port))
     settings = load_settings(path, PROFILES)
     db = await Database.open(tmp_path / "edge.db")
     try:

@@ -18,10 +18,13 @@ payments:
       connectors: ["wb1:1", "wb2:1"]
       pre_authorisation_amount: "50.00"
 """
+# Every connector a terminal serves needs a tariff (tested below).
+DEFAULT_TARIFF = "{id: standard, currency: EUR, energy: {prices: [{price_per_kwh: 0.4}]}}"
+PRICED = GOOD + f"tariffs:\n  default: {DEFAULT_TARIFF}\n"
 
 
 def test_a_terminal_is_read_with_its_defaults(write_config: WriteConfig) -> None:
-    settings = load_settings(write_config(GOOD + TERMINAL), PROFILES)
+    settings = load_settings(write_config(PRICED + TERMINAL), PROFILES)
     terminal = settings.payments.terminals["entrance"]
     assert terminal.port == 20007
     assert terminal.pre_authorisation_amount == Decimal("50.00")
@@ -47,7 +50,7 @@ def test_bad_terminal_keys_are_named(
     write_config: WriteConfig, change: tuple[str, str], key: str, reason: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(write_config(GOOD + TERMINAL.replace(*change)), PROFILES)
+        load_settings(write_config(PRICED + TERMINAL.replace(*change)), PROFILES)
     issues = by_path(info.value.issues)
     assert key in issues, list(issues)
     assert reason in issues[key].reason
@@ -56,6 +59,32 @@ def test_bad_terminal_keys_are_named(
 def test_a_connector_has_one_terminal(write_config: WriteConfig) -> None:
     second = TERMINAL.replace("payments:\n  terminals:\n", "").replace("entrance", "exit")
     with pytest.raises(ConfigError) as info:
-        load_settings(write_config(GOOD + TERMINAL + second), PROFILES)
+        load_settings(write_config(PRICED + TERMINAL + second), PROFILES)
     issues = by_path(info.value.issues)
     assert "already served by entrance" in issues["payments.terminals.exit.connectors[0]"].reason
+
+
+TARIFF = """\
+tariffs:
+  connectors:
+    wb1:
+      id: wallbox-1
+      currency: EUR
+      energy: {prices: [{price_per_kwh: 0.40}]}
+"""
+
+
+def test_a_terminal_connector_without_a_tariff_is_refused(write_config: WriteConfig) -> None:
+    """wb1 is priced (by its charger's tariff), wb2 is not: a card paid session there would
+    never be priced, so never captured, and its pre-authorisation would stay open."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(GOOD + TERMINAL + TARIFF), PROFILES)
+    issues = by_path(info.value.issues)
+    assert "payments.terminals.entrance.connectors[0]" not in issues
+    reason = issues["payments.terminals.entrance.connectors[1]"].reason
+    assert "connector 'wb2:1' has no tariff" in reason and "never be captured" in reason
+
+
+def test_a_default_tariff_prices_every_terminal_connector(write_config: WriteConfig) -> None:
+    settings = load_settings(write_config(PRICED + TERMINAL), PROFILES)
+    assert settings.payments.terminals["entrance"].connectors == ["wb1:1", "wb2:1"]
