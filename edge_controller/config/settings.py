@@ -555,10 +555,20 @@ class WebAccountSettings(Section):
         return self._hash
 
 
+WebCommand = Literal[
+    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop"
+]
+
+
 class WebTokenSettings(Section):
     """A REST API token (sent as ``Authorization: Bearer <token>``), read from a file."""
 
     token_file: Path = Field(description="file with the token (at least 24 characters)")
+    allowed_commands: list[WebCommand] = Field(
+        default_factory=list,
+        description="commands this token may send to /api/v1/commands/<name> (none: read-only);"
+        " starts are authorised like cards",
+    )
     _token: SecretStr = PrivateAttr(default_factory=lambda: SecretStr(""))
 
     @model_validator(mode="after")
@@ -571,6 +581,8 @@ class WebTokenSettings(Section):
                 "and no spaces"
             )
         self._token = token
+        if len(set(self.allowed_commands)) != len(self.allowed_commands):
+            raise ValueError("allowed_commands names a command twice")
         return self
 
     @property

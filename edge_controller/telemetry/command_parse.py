@@ -95,8 +95,10 @@ COMMANDS = tuple(_MODELS)
 
 
 class CommandParser:
-    def __init__(self, connector_ids: Collection[str], allowed: Collection[str] = ()) -> None:
-        self._connectors = frozenset(connector_ids)
+    def __init__(
+        self, connector_ids: Collection[str], allowed: Collection[str] = (), origin: Origin = ORIGIN
+    ) -> None:
+        self._connectors, self._origin = frozenset(connector_ids), origin
         self._allowed = tuple(name for name in _MODELS if name in allowed)
 
     def parse(self, name: str, raw: bytes) -> Parsed:
@@ -130,19 +132,20 @@ class CommandParser:
         raise ValueError(f"unknown connector {given!r}; known: {known}")
 
     def _command(self, p: _Payload) -> Command:
+        origin = self._origin
         if isinstance(p, SiteLimitPayload):
-            return SetSiteLimit(current_a=p.current_a, origin=ORIGIN)
+            return SetSiteLimit(current_a=p.current_a, origin=origin)
         assert isinstance(p, _ConnectorPayload)
         connector_id = self._connector(p.connector)
         if isinstance(p, ConnectorLimitPayload):
-            return SetConnectorLimit(connector_id, p.current_a, origin=ORIGIN)
+            return SetConnectorLimit(connector_id, p.current_a, origin=origin)
         if isinstance(p, ConnectorEnabledPayload):
-            return SetConnectorEnabled(connector_id, p.enabled, origin=ORIGIN)
+            return SetConnectorEnabled(connector_id, p.enabled, origin=origin)
         if isinstance(p, SessionStartPayload):
-            return StartSession(connector_id, normalize_id_tag(p.id_tag), origin=ORIGIN)
+            return StartSession(connector_id, normalize_id_tag(p.id_tag), origin=origin)
         if isinstance(p, PayPayload):
-            return PayAtTerminal(connector_id, origin=ORIGIN)
-        return StopSession(connector_id, origin=ORIGIN)
+            return PayAtTerminal(connector_id, origin=origin)
+        return StopSession(connector_id, origin=origin)
 
 
 def _describe(exc: ValidationError) -> str:

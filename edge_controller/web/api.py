@@ -1,11 +1,14 @@
-"""The read-only REST API, ``/api/v1``: state, connectors, devices, meter, limits, sessions and
-their receipts, problem reports. Every request needs a token (``Authorization: Bearer
-<token>``, one of ``web.api_tokens``): 401 without one or with a wrong one. Errors are JSON:
-``{"code": ..., "message": ...}``. ``/api/v1/openapi.json`` (no token) describes exactly
-what is served."""
+"""The REST API, ``/api/v1``: state, connectors, devices, meter, limits, sessions and their
+receipts, problem reports; and commands (``POST /api/v1/commands/<name>``) for the tokens whose
+``allowed_commands`` name them, through the one command port (origin ``web``).
+
+Every request needs a token (``Authorization: Bearer <token>``, one of ``web.api_tokens``):
+401 without one or with a wrong one. Errors are JSON: ``{"code": ..., "message": ...}``.
+``/api/v1/openapi.json`` (no token) describes exactly what is served."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -13,16 +16,20 @@ from typing import Any
 from aiohttp import web
 
 from edge_controller.api.codec import site_to_json
+from edge_controller.domain.commands import Origin
 from edge_controller.domain.problems import FiledReport
 from edge_controller.log import get_logger
+from edge_controller.telemetry.command_parse import CommandParser
 from edge_controller.web.display import DisplayHub
-from edge_controller.web.openapi import PATHS, document
-from edge_controller.web.ports import ProblemDesk, SessionHistory
+from edge_controller.web.openapi import COMMAND_NAMES, COMMAND_PATH, PATHS, document
+from edge_controller.web.ports import CommandPort, ProblemDesk, SessionHistory
 
 log = get_logger("web.api")
 
 PREFIX = "/api/v1"
 MAX_LIMIT = 1000
+COMMAND_TIMEOUT_S = 10.0
+TOKEN_KEY = "edge_controller.api.token"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -78,9 +85,13 @@ class ApiRoutes:
         sessions: SessionHistory,
         tokens: Mapping[str, str],
         limits: Mapping[str, Any],
+        *,
+        commands: CommandPort,
+        allowed: Mapping[str, tuple[str, ...]],  # token name -> the commands it may send
     ) -> None:
         self._hub, self._desk, self._sessions = hub, desk, sessions
         self._tokens, self._limits = dict(tokens), limits
+        self._commands, self._allowed = commands, dict(allowed)
 
     def add_to(self, app: web.Application) -> None:
         handlers: dict[str, Handler] = {
@@ -98,6 +109,7 @@ class ApiRoutes:
             raise RuntimeError("the OpenAPI document must list exactly what is served")
         for path, handler in handlers.items():
             app.router.add_get(PREFIX + path, handler)
+        app.router.add_post(PREFIX + COMMAND_PATH, self.command)
         app.router.add_get(PREFIX + "/openapi.json", self.openapi)
 
     @web.middleware
@@ -111,6 +123,7 @@ class ApiRoutes:
                 response = error(401, "unauthorized", "a valid API token is needed")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="edge-controller"'
                 return response
+            request[TOKEN_KEY] = name
         try:
             return await handler(request)
         except web.HTTPException as exc:
@@ -175,6 +188,36 @@ class ApiRoutes:
         if found is None:
             return error(404, "unknown_session", f"no finished session {raw[:20]!r}")
         return web.json_response(found)
+
+    async def command(self, request: web.Request) -> web.Response:
+        name, token = request.match_info["name"], request[TOKEN_KEY]
+        if name not in COMMAND_NAMES:
+            return error(404, "unknown_command", f"known: {', '.join(COMMAND_NAMES)}")
+        if name not in self._allowed.get(token, ()):
+            log.warning("api command refused: not allowed", token=token, command=name)
+            return error(403, "forbidden", f"this token may not send {name!r} "
+                         f"(web.api_tokens.{token}.allowed_commands)")  # fmt: skip
+        connectors = self._hub.setup.connectors or tuple(
+            c.connector_id for c in self._hub.view().connectors
+        )
+        parser = CommandParser(connectors, (name,), origin=Origin.WEB)
+        parsed = parser.parse(name, await request.read())  # bounded by client_max_size
+        if parsed.command is None:
+            return error(400, "invalid_command", parsed.error or "invalid command")
+        try:
+            async with asyncio.timeout(COMMAND_TIMEOUT_S):
+                result = await self._commands.decide(parsed.command)
+        except TimeoutError:
+            message = f"no answer within {COMMAND_TIMEOUT_S:g} s; it may still be applied"
+            return error(504, "timeout", message)
+        log.info(
+            "api command", token=token, command=repr(parsed.command), ok=result.ok,
+            error=result.error,
+        )  # fmt: skip
+        if not result.ok:
+            return error(409, "command_refused", result.error or "refused")
+        answer = {"ok": True, "request_id": parsed.request_id, "connector_id": result.connector_id}
+        return web.json_response(answer)
 
     async def problems(self, request: web.Request) -> web.Response:
         open_only = request.query.get("open", "false").lower() in ("1", "true", "yes")

@@ -35,6 +35,36 @@ PATHS: dict[str, tuple[str, str, list[dict[str, Any]]]] = {
 }  # fmt: skip
 
 
+COMMAND_PATH = "/commands/{name}"
+COMMAND_NAMES = ("site_limit", "connector_limit", "connector_enabled", "session_start",
+                 "session_stop")  # fmt: skip
+_COMMAND = {
+    "post": {
+        "summary": "Send a command to the site's command port: the body is the MQTT command's"
+        " payload (docs/mqtt.md); starts are authorised like cards. Only the commands of the"
+        " token's allowed_commands",
+        "parameters": [
+            {"name": "name", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": list(COMMAND_NAMES)}},
+        ],
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+            "200": {"description": "done",
+                    "content": {"application/json": {"schema": {"type": "object"}}}},
+            **{
+                status: {"description": why, "content": {"application/json": {"schema": _ERROR}}}
+                for status, why in (
+                    ("400", "the payload is wrong"), ("401", "no valid token"),
+                    ("403", "the token may not send this command"), ("404", "no such command"),
+                    ("409", "the site refused the command"), ("504", "no answer in time"),
+                )
+            },
+        },
+    }
+}  # fmt: skip
+
+
 def _operation(summary: str, kind: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": "OK", "content": {"application/json": {"schema": {"type": kind}}}},
@@ -62,7 +92,10 @@ def document() -> dict[str, Any]:
         "info": {"title": "edge_controller site API", "version": __version__},
         "servers": [{"url": "/api/v1"}],
         "security": [{"token": []}],
-        "paths": {path: _operation(*spec) for path, spec in PATHS.items()},
+        "paths": {
+            **{path: _operation(*spec) for path, spec in PATHS.items()},
+            COMMAND_PATH: _COMMAND,
+        },
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
             "schemas": {

@@ -101,7 +101,11 @@ class Sources:
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
     budget = RateLimit(settings.requests_per_minute, 60.0)
     tokens = {name: t.token.get_secret_value() for name, t in settings.api_tokens.items()}
-    api = ApiRoutes(hub, sources.desk, sources.sessions, tokens, sources.limits)
+    allowed = {name: tuple(t.allowed_commands) for name, t in settings.api_tokens.items()}
+    api = ApiRoutes(
+        hub, sources.desk, sources.sessions, tokens, sources.limits,
+        commands=sources.commands, allowed=allowed,
+    )  # fmt: skip
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[*_middlewares(budget), api.middleware],

@@ -64,6 +64,10 @@ async def test_tokens_errors_and_the_openapi_document_match_what_is_served(
         status, doc = await api.get("/api/v1/openapi.json", token=None)
         assert status == 200 and doc["openapi"] == "3.1.0"
         for path in doc["paths"]:
+            if "get" not in doc["paths"][path]:  # commands: POST, tested elsewhere
+                async with http.post(f"{api.base}/api/v1{path}") as response:
+                    assert response.status == 401, path
+                continue
             concrete = path.replace("{connector_id}", "keba:1").replace("{session_id}", "1")
             assert (await api.get(f"/api/v1{concrete}", token=None))[0] == 401, path
             assert (await api.get(f"/api/v1{concrete}", token="x" * 30))[0] == 401, path
@@ -150,3 +154,50 @@ async def _sim_power_w(site: E2ESite, cid: str) -> float:
     """What the simulated charger draws: its phase currents at the simulated voltage."""
     state = await site.state()
     return float(sum(state["connectors"][cid]["drawn_a"]) * state["voltage_v"])
+
+
+async def test_a_token_limits_and_stops_a_session_through_the_command_port(
+    launch: Launch, config: dict[str, Any], tmp_path: Path
+) -> None:
+    config = api_config(config, tmp_path)
+    config["web"]["api_tokens"]["grafana"]["allowed_commands"] = [
+        "connector_limit", "session_stop",
+    ]  # fmt: skip
+    site = await launch(config)
+    cid = CONNECTORS[0]
+    await site.control.plug(cid, profile="car3")
+
+    async def setpoint() -> float:
+        return float((await site.state())["connectors"][cid]["setpoint_a"])
+
+    async def charging() -> bool:
+        return await setpoint() > 8.0
+
+    await eventually(charging, "the EV charges above 8 A", 60)
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{config['web']['port']}/api/v1/commands"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        body = {"connector": cid, "current_a": 8}
+        async with http.post(f"{url}/connector_limit", json=body, headers=auth) as response:
+            assert response.status == 200, await response.text()
+
+        async def lowered() -> bool:
+            return await setpoint() == 8.0
+
+        await eventually(lowered, "the simulated charger's setpoint is 8 A")
+
+        async def named() -> bool:
+            found = [c for c in (await site.status()).connectors if c.connector_id == cid]
+            return "web" in found[0].limit_reason
+
+        await eventually(named, "the connector's limit reason names the web")
+        async with http.post(f"{url}/session_stop", json={"connector": cid}, headers=auth) as r:
+            assert r.status == 200, await r.text()
+
+        async def stopped() -> bool:
+            found = [c for c in (await site.status()).connectors if c.connector_id == cid]
+            return found[0].session_started_s is None
+
+        await eventually(stopped, "the session has stopped")
+        async with http.post(f"{url}/site_limit", json={"current_a": 0}, headers=auth) as r:
+            assert r.status == 403  # not in this token's allowed_commands

@@ -1,0 +1,123 @@
+"""Commands over the REST API (a real aiohttp server): a token sends only the commands its
+``allowed_commands`` name, the payload is checked as MQTT's is, the command reaches the one
+command port with origin ``web`` (so a start is authorised like a card's, the port's own rule),
+and the port's refusal comes back as a JSON error. The command port here records what reaches it
+and answers as told: the real port's rule is tested with the session side
+(tests/unit/app, tests/e2e/test_web_api.py drives the real one)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from edge_controller.config.settings import WebSettings
+from edge_controller.domain.commands import (
+    Command,
+    CommandResult,
+    Origin,
+    SetConnectorLimit,
+    StartSession,
+    StopSession,
+)
+from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
+from tests.integration.web.test_console_problems import NoSessions
+from tests.integration.web.test_console_sessions import NoReports, Site
+
+pytestmark = pytest.mark.integration
+
+TOKENS = {"fleet": "fleet-token-0123456789abcdef", "grafana": "grafana-token-0123456789abcdef"}
+CONNECTORS = ("wb1:1", "wb1:2")
+
+
+@dataclass
+class Port:
+    """Records the commands that reach it; refuses starts of the id tag ``BLOCKED``."""
+
+    seen: list[Command] = field(default_factory=list)
+
+    async def decide(self, command: Command) -> CommandResult:
+        self.seen.append(command)
+        if isinstance(command, StartSession) and command.id_tag == "BLOCKED":
+            return CommandResult.failure("not authorised (local list: Blocked)")
+        return CommandResult.success(getattr(command, "connector_id", None))
+
+
+def web_settings(tmp_path: Path) -> WebSettings:
+    tokens: dict[str, Any] = {}
+    for name, token in TOKENS.items():
+        (tmp_path / name).write_text(token)
+        (tmp_path / name).chmod(0o600)
+        tokens[name] = {"token_file": str(tmp_path / name)}
+    tokens["fleet"]["allowed_commands"] = ["connector_limit", "session_start", "session_stop"]
+    return WebSettings.model_validate({"api_tokens": tokens})
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Port]]:
+    port = Port()
+    hub = DisplayHub(Site(), DisplaySetup("site1", CONNECTORS), 1.0)
+    app = build_app(web_settings(tmp_path), hub, Sources(NoReports(), NoSessions(), {}, port))
+    async with TestClient(TestServer(app)) as client:
+        yield client, port
+
+
+async def send(
+    client: TestClient[Any, Any], name: str, body: Any, token: str | None = "fleet"
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {TOKENS[token]}"} if token else {}
+    kwargs: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"json": body}
+    async with client.post(f"/api/v1/commands/{name}", headers=headers, **kwargs) as response:
+        return response.status, await response.json()
+
+
+async def test_allowed_commands_reach_the_command_port_as_web_commands(
+    api: tuple[TestClient[Any, Any], Port],
+) -> None:
+    client, port = api
+    status, body = await send(client, "connector_limit", {"connector": "wb1-2", "current_a": 8})
+    assert (status, body["ok"], body["connector_id"]) == (200, True, "wb1:2")
+    start = {"connector": "wb1:1", "id_tag": "04a1b2c3", "request_id": "r1"}
+    status, body = await send(client, "session_start", start)
+    assert (status, body["request_id"]) == (200, "r1")
+    assert (await send(client, "session_stop", {"connector": "wb1:1"}))[0] == 200
+    assert port.seen == [
+        SetConnectorLimit("wb1:2", 8.0, Origin.WEB),
+        StartSession("wb1:1", "04A1B2C3", Origin.WEB),  # authorised like a card by the port
+        StopSession("wb1:1", Origin.WEB),
+    ]
+    status, body = await send(client, "session_start", {"connector": "wb1:1", "id_tag": "BLOCKED"})
+    assert (status, body["code"]) == (409, "command_refused")
+    assert body["message"] == "not authorised (local list: Blocked)"
+
+
+async def test_tokens_payloads_and_unknown_commands_are_refused_before_the_port(
+    api: tuple[TestClient[Any, Any], Port],
+) -> None:
+    client, port = api
+    limit = {"connector": "wb1:1", "current_a": 8}
+    status, body = await send(client, "connector_limit", limit, token=None)
+    assert (status, body["code"]) == (401, "unauthorized")
+    status, body = await send(client, "connector_limit", limit, token="grafana")  # read-only
+    assert (status, body["code"]) == (403, "forbidden")
+    assert "web.api_tokens.grafana.allowed_commands" in body["message"]
+    status, body = await send(client, "site_limit", {"current_a": 10})  # not in fleet's list
+    assert (status, body["code"]) == (403, "forbidden")
+    assert (await send(client, "pay", {"connector": "wb1:1"}))[1]["code"] == "unknown_command"
+    for bad, why in (
+        (b"{not json", "invalid payload"),
+        ({"connector": "wb9:1", "current_a": 8}, "unknown connector 'wb9:1'"),
+        ({"connector": "wb1:1", "current_a": 3}, "at least 6 A"),
+        ({"connector": "wb1:1", "current_a": "8"}, "current_a"),
+        ({"connector": "wb1:1", "current_a": 8, "extra": 1}, "extra"),
+    ):
+        status, body = await send(client, "connector_limit", bad)
+        assert (status, body["code"]) == (400, "invalid_command"), bad
+        assert why in body["message"], (bad, body)
+    status, body = await send(client, "connector_limit", b"x" * (2 * 1024 * 1024))
+    assert status == 413
+    assert port.seen == []
