@@ -194,6 +194,10 @@ class BenchChargePointHandler(Behaving, ChargePoint):  # type: ignore[misc]
     def on_firmware_status(self, **_: Any) -> Any:
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.security_event_notification)
+    def on_security_event(self, **_: Any) -> Any:
+        return call_result.SecurityEventNotification()
+
 
 class BenchCsms:
     def __init__(

@@ -1,8 +1,9 @@
 """Raising security events, and what a failed connection says about the CSMS's security.
 
 An event is committed to the outbox first and the identity's sender woken; the sender renders
-it (2.x SecurityEventNotification) when a connection is up. Events about a failing connection
-(an untrusted CSMS certificate, a refused password) are raised once per outage.
+it (SecurityEventNotification, in 2.x or in 1.6's security extension) when a connection is up.
+Events about a failing connection (an untrusted CSMS certificate, a refused password) are
+raised once per outage.
 """
 
 from __future__ import annotations

@@ -141,11 +141,8 @@ class OcppUplink:
             network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
         )
 
-    def _security_events(self, identity: str, now_s: Callable[[], float]) -> SecurityEvents | None:
-        """Security events go to 2.x CSMSs (1.6 has them only in an extension not spoken
-        here): none are queued where only 1.6 is offered, they would never leave."""
-        if self.settings.versions == (OCPP16.version,):
-            return None
+    def _security_events(self, identity: str, now_s: Callable[[], float]) -> SecurityEvents:
+        """Security events go out on every version (1.6 by its security extension)."""
         return SecurityEvents(self._ports.outbox, identity, self._wakeup[identity].set, now_s)
 
     def _smart_charging(self, core: IdentityCore, station: Station) -> SmartCharging | None:

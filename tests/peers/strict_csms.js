@@ -34,6 +34,9 @@ const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : unde
 const authorizeTariff = process.env.AUTHORIZE_TARIFF
     ? JSON.parse(process.env.AUTHORIZE_TARIFF) : undefined;
 const clockOffsetMs = Number(process.env.CLOCK_OFFSET_S || 0) * 1000;
+// Actions this CSMS does not know (answered NotImplemented), e.g. a 1.6 CSMS without the
+// security extension.
+const unknownActions = (process.env.UNKNOWN_ACTIONS || '').split(',').filter(Boolean);
 
 function failing(action, params) {
     for (const key of [action, `${action}/${params && params.eventType}`]) {
@@ -114,8 +117,8 @@ server.on('client', (client) => {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',
             'StartTransaction', 'StopTransaction', 'MeterValues', 'DataTransfer',
             'FirmwareStatusNotification', 'DiagnosticsStatusNotification', 'SignCertificate',
-            'LogStatusNotification']) {
-            client.handle(action, record(action));
+            'LogStatusNotification', 'SecurityEventNotification']) {
+            if (!unknownActions.includes(action)) client.handle(action, record(action));
         }
     } else {
         for (const action of ['BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize',

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import SessionStarted
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.outbox.acks import AckPipeline
@@ -55,8 +56,13 @@ class _Failed:
     """A CALL that counts as a failed attempt (CALLERROR, no answer in time): returned, not
     raised, so the task group of the sender does not take it for a crash."""
 
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, unknown_action: bool = False) -> None:
         self.error = error
+        self.unknown_action = unknown_action  # the CSMS does not know the action at all
+
+
+# CALLERROR codes of a CSMS that does not know an action: asking again will not help.
+UNKNOWN_ACTION = frozenset({"NotImplemented", "NotSupported"})
 
 
 class OutboxSender:
@@ -182,7 +188,12 @@ class OutboxSender:
         finally:
             self._settled.set()
         if isinstance(result, _Failed):
-            await self._failed(message, result.error)
+            if result.unknown_action and isinstance(message.event, SecurityEventRaised):
+                # A 1.6 CSMS without the security extension: kept, and the line moves on now
+                # instead of holding sessions' messages behind the retries.
+                await self._park(message, f"the CSMS does not take it: {result.error}")
+            else:
+                await self._failed(message, result.error)
             return None, False
         return (None, False) if local_id is not None else (result[1], True)
 
@@ -194,7 +205,8 @@ class OutboxSender:
         except AnswerRefused as exc:
             return _Failed(f"answer refused, {exc.code}: {exc.description}")
         except CallFailed as exc:
-            return _Failed(f"CALLERROR {exc.code}: {exc.description}")
+            error = f"CALLERROR {exc.code}: {exc.description}"
+            return _Failed(error, exc.code in UNKNOWN_ACTION)
         except TimeoutError:
             return _Failed("no answer within the call timeout")
 

@@ -1,4 +1,5 @@
-"""Outbox events as OCPP 1.6 requests: StartTransaction, MeterValues, StopTransaction. Pure.
+"""Outbox events as OCPP 1.6 requests: StartTransaction, MeterValues, StopTransaction, and
+SecurityEventNotification of the 1.6 security extension. Pure.
 
 An event carries everything but what only the connection knows: the OCPP connector number of
 our ``"<charger>:<n>"`` id (``Topology``), the CSMS's ``transactionId`` of the session and the
@@ -37,6 +38,7 @@ from edge_controller.uplink.v16 import costmsg
 
 START, SAMPLE, STOP = "StartTransaction", "MeterValues", "StopTransaction"
 DATA_TRANSFER = "DataTransfer"
+SECURITY_EVENT = "SecurityEventNotification"
 # A problem report travels as DataTransfer with this vendor id and message id (docs/web.md).
 PROBLEM_VENDOR_ID = "edge_controller"
 PROBLEM_MESSAGE_ID = "ProblemReport"
@@ -108,9 +110,7 @@ def request(
     if isinstance(event, ProblemReported):
         return DATA_TRANSFER, problem_report(event, connection)
     if isinstance(event, SecurityEventRaised):
-        # 1.6 has them only in its security extension, which this station does not speak:
-        # parked (kept), never sent as something the CSMS might not know.
-        raise NotSendable("security events are sent on OCPP 2.x connections only")
+        return SECURITY_EVENT, security_event(event, connection)
     if isinstance(event, SettlementRecorded):
         if remote_transaction_id is None:
             raise NotSendable("the session's StartTransaction was never confirmed by the CSMS")
@@ -125,6 +125,14 @@ def request(
             payload["transactionId"] = remote_transaction_id
         return SAMPLE, payload
     return STOP, _stop(event, remote_transaction_id, connection)
+
+
+def security_event(event: SecurityEventRaised, connection: Connection) -> dict[str, Any]:
+    """The same payload in the 1.6 security extension and in 2.x; no empty ``techInfo``."""
+    payload = {"type": event.kind.value, "timestamp": connection.time(event.at_s)}
+    if event.tech_info:
+        payload["techInfo"] = event.tech_info
+    return payload
 
 
 def final_cost(event: SettlementRecorded, transaction_id: int | str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from edge_controller.uplink.v16.render import (
     MEASURANDS,
     Connection,
     final_cost,
+    security_event,
 )
 from edge_controller.uplink.v201.monitoring import problem_event
 from edge_controller.uplink.v201.tariff_wire import central_cost, cost_details
@@ -151,13 +152,6 @@ class Ocpp201Rendering:
             await self._costs(local_id, found)
         except Exception:  # showing a cost must never stop what the outbox delivers
             log.exception("CSMS cost not shown", session=local_id, total_cost=str(found.cost))
-
-
-def security_event(event: SecurityEventRaised, connection: Connection) -> dict[str, Any]:
-    payload = {"type": event.kind.value, "timestamp": connection.time(event.at_s)}
-    if event.tech_info:
-        payload["techInfo"] = event.tech_info
-    return payload
 
 
 def settlement(

@@ -104,7 +104,7 @@ def all_answered(uplink: OcppUplink, csms: BenchCsms, identity: str = IDENTITY) 
     """Every transaction message the CSMS noted was answered and taken in by the sender (its
     ack is then written, at the latest when the uplink stops): the CSMS notes a call before
     it answers, so its record alone can be one answer ahead of the sender."""
-    actions = ("StartTransaction", "MeterValues", "StopTransaction")
+    actions = ("StartTransaction", "MeterValues", "StopTransaction", "SecurityEventNotification")
     noted = sum(1 for i, a, _ in csms.record.calls if i == identity and a in actions)
     session = uplink.sessions.get(identity)
     return session is not None and session.sender.sent == noted

@@ -58,6 +58,7 @@ async def strict_peer(
     clock_offset_s: float = 0.0,
     updated_status: str = "",
     authorize_tariff: dict[str, Any] | None = None,
+    unknown_actions: tuple[str, ...] = (),
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
@@ -66,7 +67,8 @@ async def strict_peer(
     of every answer to a TransactionEvent Ended. ``authorize_tariff`` (2.1): the driver's
     tariff every accepted Authorize answer carries. ``clock_offset_s``: how far the peer's clock
     (its currentTime) is ahead of this machine's. ``updated_status`` (2.x): the idTokenInfo
-    status in its answers to TransactionEvent Updated (empty: none)."""
+    status in its answers to TransactionEvent Updated (empty: none). ``unknown_actions`` (1.6):
+    actions it does not know (answered NotImplemented)."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
@@ -75,7 +77,7 @@ async def strict_peer(
         stdin=asyncio.subprocess.PIPE,
         env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
              "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
-             "UPDATED_STATUS": updated_status,
+             "UPDATED_STATUS": updated_status, "UNKNOWN_ACTIONS": ",".join(unknown_actions),
              **({} if total_cost is None else {"TOTAL_COST": str(total_cost)}),
              **({} if authorize_tariff is None
                 else {"AUTHORIZE_TARIFF": json.dumps(authorize_tariff)})},

@@ -80,8 +80,12 @@ async def test_offline_session_replayed_in_order_with_real_transaction_id(tmp_pa
             # A controller without RTC: its clock has run only minutes since 1970.
             async with running_uplink(
                 settings, site, outbox, tmp_path, CHARGERS, now_s=lambda: time.monotonic() % 3600
-            ):
+            ) as up:
                 await wait_for(lambda: "StopTransaction" in csms.actions())
+                # Behind the session: StartupOfTheDevice, and SettingSystemTime (clock set).
+                security = "SecurityEventNotification"
+                await wait_for(lambda: csms.actions().count(security) == 2)
+                await wait_for(lambda: all_answered(up, csms))
         assert await outbox.backlog("site1") == 0
         assert await outbox.remote_transaction_id(7) == 1
     assert site.confirmed == [(7, 1, "Accepted")]

@@ -33,7 +33,8 @@ async def test_a_start_whose_answer_was_lost_is_sent_again_identical(tmp_path: P
         async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS):
             await wait_for(lambda: csms.actions().count("StartTransaction") == 1)
         # Ended with the CALL unanswered (the uplink's task cancelled, as by a kill).
-        assert await outbox.backlog("site1") == 2
+        # The start and the stop, and the StartupOfTheDevice security event behind them.
+        assert await outbox.backlog("site1") == 3
         async with running_uplink(settings, FakeSite(), outbox, tmp_path, CHARGERS):
             await wait_for(lambda: csms.actions().count("StopTransaction") == 1)
     sent = zip(csms.record.calls, csms.record.unique_ids, strict=True)

@@ -26,6 +26,7 @@ from tests.integration.ocpp.harness import (
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import strict_peer
+from tests.outbox_events import sampled
 
 pytestmark = pytest.mark.integration
 PASSWORD = "s3cret-key-0123456"  # 18 bytes: a valid AuthorizationKey
@@ -169,12 +170,13 @@ async def test_a00_profile_3_without_and_with_the_client_certificate(
     assert "PRIVATE KEY" not in output.read()
 
 
-@pytest.mark.parametrize("version", ["2.0.1", "2.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 async def test_a00_every_security_event_passes_the_strict_csms(
     tmp_path: Path, version: str
 ) -> None:
     """Events queued during an outage (one of every kind) reach a schema-strict CSMS in order
-    after the connection is up, with no schema rejection either way."""
+    after the connection is up, with no schema rejection either way (1.6: by its security
+    extension, through the same outbox)."""
     protocol = "ocpp" + version
     async with strict_peer(protocols=protocol) as peer, open_outbox(tmp_path / "db") as outbox:
         for kind in SecurityEventKind:
@@ -190,6 +192,30 @@ async def test_a00_every_security_event_passes_the_strict_csms(
     assert sent[0] == {"type": "StartupOfTheDevice", "timestamp": "2025-12-29T09:20:00.500Z",
                        "techInfo": "queued"}  # fmt: skip
     assert sent[-1]["type"] == "StartupOfTheDevice" and "techInfo" not in sent[-1]
+    assert peer.invalid() == []
+
+
+async def test_a_1_6_csms_without_the_security_extension_holds_nothing_back(
+    tmp_path: Path,
+) -> None:
+    """A 1.6 CSMS that does not know SecurityEventNotification: the event is asked once,
+    kept (parked with the CSMS's answer), and the sample queued behind it goes on."""
+    unknown = ("SecurityEventNotification",)
+    async with strict_peer(unknown_actions=unknown) as peer, open_outbox(tmp_path / "db") as ob:
+        await ob.append(IDENTITY, SecurityEventRaised(Kind.RESET_OR_REBOOT, 1_767_000_000.0))
+        await ob.append(IDENTITY, sampled(None, 1234))
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}")
+        async with running_uplink(settings, FakeSite(), ob, tmp_path, {"c1": 1}):
+            await wait_for(lambda: len(peer.calls("MeterValues")) == 1)
+            parked = await ob.parked(IDENTITY)
+    assert [p.event.kind for p in parked if isinstance(p.event, SecurityEventRaised)][:1] == [
+        Kind.RESET_OR_REBOOT
+    ]
+    error = parked[0].last_error or ""
+    assert parked[0].attempts == 0  # parked at the first answer, not after the retries
+    assert "does not take it" in error and "NotImplemented" in error
+    sent = peer.calls("MeterValues")[0]["params"]["meterValue"][0]["sampledValue"][0]
+    assert sent["value"] == "1234"
     assert peer.invalid() == []
 
 

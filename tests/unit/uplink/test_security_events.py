@@ -1,5 +1,5 @@
 """Security events: which connection failures are security refusals, raised once per outage,
-stored and read back as they were, and rendered for OCPP 2.x (parked, never sent, on 1.6)."""
+stored and read back as they were, and rendered for OCPP 2.x and for 1.6's security extension."""
 
 from __future__ import annotations
 
@@ -119,3 +119,19 @@ def test_a00_rendered_without_empty_tech_info() -> None:
         "type": "StartupOfTheDevice",
         "timestamp": "2020-01-01T00:00:00.000Z",
     }
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_a00_1_6_sends_them_by_its_security_extension(kind: Kind) -> None:
+    from edge_controller.uplink.dialect import OCPP16
+    from edge_controller.uplink.schemas import schemas_for
+    from edge_controller.uplink.topology import Topology
+    from edge_controller.uplink.v16.render import Connection, request
+
+    connection = Connection(Topology("site", "s", {"c1": 1}), ClockSync())
+    event = SecurityEventRaised(kind, PLAUSIBLE_AFTER_S + 0.5, "x" * MAX_TECH_INFO_CHARS)
+    action, payload = request(event, None, connection)
+    assert action == "SecurityEventNotification"
+    assert payload == {"type": kind.value, "timestamp": "2020-01-01T00:00:00.500Z",
+                       "techInfo": "x" * MAX_TECH_INFO_CHARS}  # fmt: skip
+    assert schemas_for(OCPP16).request_problem(action, payload) is None
