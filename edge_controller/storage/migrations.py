@@ -247,6 +247,20 @@ CREATE INDEX payments_open ON payments(state) WHERE state NOT IN ('settled', 're
 # What a card terminal showed the card holder during its payment (intermediate status).
 _PAYMENT_STATUS_TEXTS = "ALTER TABLE payments ADD COLUMN status_texts TEXT NOT NULL DEFAULT '[]';"
 
+# A pre-authorisation about to be asked for (06 22): kept until its approval is stored or it
+# is declined, so a crash in between leaves a trace for the operator ('unknown' outcome).
+_PAYMENT_INTENTS = """
+CREATE TABLE payment_intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    terminal_id TEXT NOT NULL,
+    connector_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_minor INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'authorising' CHECK (state IN ('authorising', 'unknown')),
+    at_s REAL NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -264,6 +278,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _PAYMENT_STATUS_TEXTS,
     # Who acknowledged or resolved a problem report (its note and time have columns since v7).
     "ALTER TABLE problem_reports ADD COLUMN changed_by TEXT;",
+    _PAYMENT_INTENTS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

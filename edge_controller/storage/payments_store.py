@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -111,11 +111,66 @@ class PaymentStore:
         self._db = db
         self._outbox = outbox
 
+    async def authorising(
+        self, terminal_id: str, connector_id: str, amount: Money, at_s: float
+    ) -> int:
+        """Record that a pre-authorisation is about to be asked for (before it is sent); its
+        intent id, dropped by ``authorised`` or ``not_authorised``."""
+        row = (terminal_id, connector_id, amount.currency.code, amount.minor, at_s)
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "INSERT INTO payment_intents (terminal_id, connector_id, currency, amount_minor,"
+                " at_s) VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cursor.lastrowid or 0)
+
+        return await self._db.write(job)
+
+    async def not_authorised(self, intent_id: int) -> None:
+        """The terminal declined or never answered in this run: nothing to keep."""
+        await self._db.write(
+            lambda conn: conn.execute("DELETE FROM payment_intents WHERE id = ?", (intent_id,))
+        )
+
+    async def unknown_outcomes(
+        self, terminal_id: str, asking: Collection[int] = ()
+    ) -> list[tuple[int, str, Money]]:
+        """Intents a crash cut before their outcome was stored (not among ``asking``, still
+        awaited in this run), now marked 'unknown' (each returned once): id, connector, amount."""
+
+        def job(conn: sqlite3.Connection) -> list[tuple[int, str, Money]]:
+            found = [
+                r
+                for r in conn.execute(
+                    "SELECT id, connector_id, currency, amount_minor FROM payment_intents"
+                    " WHERE terminal_id = ? AND state = 'authorising'",
+                    (terminal_id,),
+                )
+                if int(r[0]) not in asking
+            ]
+            conn.executemany(
+                "UPDATE payment_intents SET state = 'unknown' WHERE id = ?",
+                [(r[0],) for r in found],
+            )
+            return [
+                (int(r[0]), str(r[1]), Money.of_minor(int(r[3]), Currency.of(str(r[2]))))
+                for r in found
+            ]
+
+        return await self._db.write(job)
+
     async def authorised(
-        self, auth: PaymentAuthorisation, terminal_id: str, connector_id: str, at_s: float
+        self,
+        auth: PaymentAuthorisation,
+        terminal_id: str,
+        connector_id: str,
+        at_s: float,
+        intent_id: int | None = None,
     ) -> str:
-        """Record an approved pre-authorisation (committed when this returns); the token its
-        session is to start with."""
+        """Record an approved pre-authorisation (committed when this returns), its intent
+        dropped in the same commit; the token its session is to start with."""
         token = session_token(terminal_id, auth.reference)
         row = (
             auth.reference,
@@ -139,6 +194,7 @@ class PaymentStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'authorised', ?, ?)",
                 row,
             )
+            conn.execute("DELETE FROM payment_intents WHERE id = ?", (intent_id,))
 
         await self._db.write(job)
         return token

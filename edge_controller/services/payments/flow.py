@@ -62,6 +62,7 @@ class PaymentFlow:
         self._max_cost = max_cost
         self._unreachable = False  # the terminal was out of reach in this round
         self._starting: set[PaymentKey] = set()  # approved, their session not yet settled on
+        self._asking: set[int] = set()  # intents whose terminal answer this run awaits
         self._log = get_logger("payments", terminal=place.terminal_id)
 
     @property
@@ -83,13 +84,20 @@ class PaymentFlow:
             self._log.warning("payment refused", connector_id=connector_id, reason=str(exc))
             raise
         amount = pre_authorisation_amount(self._place.pre_authorisation, cap)
-        auth = await self._terminal.pre_authorise(amount)
-        key = PaymentKey(self._place.terminal_id, auth.reference)
+        tid = self._place.terminal_id
+        intent = await self._store.authorising(tid, connector_id, amount, self._clock())
+        self._asking.add(intent)
+        try:
+            auth = await self._terminal.pre_authorise(amount)
+        except DeviceError:
+            await self._store.not_authorised(intent)
+            raise
+        finally:
+            self._asking.discard(intent)
+        key = PaymentKey(tid, auth.reference)
         self._starting.add(key)
         try:
-            token = await self._store.authorised(
-                auth, self._place.terminal_id, connector_id, self._clock()
-            )
+            token = await self._store.authorised(auth, tid, connector_id, self._clock(), intent)
             session = await start(connector_id, token)
             if session is None:
                 self._log.info("session did not start; reversing", reference=auth.reference)
@@ -119,6 +127,17 @@ class PaymentFlow:
             released += await self._reverse(payment.key, auth, unpriced=True)
         return released
 
+    async def report_unknown(self) -> int:
+        """Pre-authorisations a crash cut between asking the terminal and storing its answer:
+        a ZVT reversal needs the receipt number the answer carried, so they cannot be released
+        from here. Each is reported once to the operator; the number reported."""
+        unknown = await self._store.unknown_outcomes(self._place.terminal_id, self._asking)
+        for intent_id, connector_id, amount in unknown:
+            self._log.error("pre-authorisation outcome unknown, check the terminal's journal",
+                            intent=intent_id, connector_id=connector_id,
+                            amount=str(amount))  # fmt: skip
+        return len(unknown)
+
     async def reverse_unstarted(self) -> None:
         """Release reservations whose session never started (found at start-up); one whose
         session did start before a crash is linked to it instead."""
@@ -146,6 +165,7 @@ class PaymentFlow:
         """At start-up, then every ``poll_s``: reverse what never started, settle what is due,
         close the day when it is time; a terminal out of reach is tried after ``retry_s``."""
         close_at_s = self._next_close_s()
+        await self.report_unknown()
         while True:
             self._unreachable = False
             await self.reverse_unstarted()

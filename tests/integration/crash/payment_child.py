@@ -5,9 +5,11 @@ simulated terminal that the test runs (and that outlives every kill).
 - ``pay-hang``: pre-authorise, then hang where the session would start (killed there);
 - ``pay-start-hang``: pre-authorise, open the session with the payment's token, hang before the
   payment is marked started (killed there);
+- ``approve-hang``: pre-authorise, and hang once the terminal approved, before the approval is
+  stored (killed there);
 - ``pay``: pre-authorise and start the session, then exit;
-- ``recover``: what the daemon does at start-up (reverse what never started, link what did,
-  capture what is priced), then exit.
+- ``recover``: what the daemon does at start-up (report approvals a kill left unknown,
+  reverse what never started, link what did, capture what is priced), then exit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from edge_controller.domain.payments import PaymentAuthorisation
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.services.payments import PaymentFlow, TerminalPlace
@@ -41,9 +44,19 @@ async def open_session(db: Database, connector_id: str, token: str) -> int:
     return await db.write(job)
 
 
+class HangingAfterApproval(ZvtTerminal):
+    """The real ZVT driver, stuck once the terminal approved (the kill comes then)."""
+
+    async def pre_authorise(self, amount: Money) -> PaymentAuthorisation:
+        await super().pre_authorise(amount)
+        await asyncio.Event().wait()
+        raise AssertionError("killed before")
+
+
 async def life(db_path: Path, port: int, step: str) -> None:
     db = await Database.open(db_path)
-    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", port, password=PASSWORD))
+    kind = HangingAfterApproval if step == "approve-hang" else ZvtTerminal
+    terminal = kind(ZvtSettings("127.0.0.1", port, password=PASSWORD))
     place = TerminalPlace("entrance", Money(Decimal("30.00"), Currency.of("EUR")))
     flow = PaymentFlow(place, terminal, PaymentStore(db), time.time)
     hang = asyncio.Event()  # never set: the test kills the process while it waits
@@ -57,6 +70,7 @@ async def life(db_path: Path, port: int, step: str) -> None:
         return local_id
 
     if step == "recover":
+        await flow.report_unknown()
         await flow.reverse_unstarted()
         await flow.settle_due()
     else:

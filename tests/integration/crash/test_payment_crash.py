@@ -39,9 +39,16 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         return []
 
 
-async def life(db: Path, sim: SimulatedZvtTerminal, step: str, kill_when: str = "") -> None:
+async def life(
+    db: Path,
+    sim: SimulatedZvtTerminal,
+    step: str,
+    kill_when: str = "",
+    approved: bool = False,
+) -> None:
     """Run one child life; with ``kill_when`` (SQL that returns a row once the moment is
-    reached), SIGKILL it at that moment instead of letting it finish."""
+    reached; ``approved``: and the terminal approved), SIGKILL it at that moment instead of
+    letting it finish."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.integration.crash.payment_child", str(db), str(sim.port),
         step, cwd=REPO,
@@ -50,7 +57,7 @@ async def life(db: Path, sim: SimulatedZvtTerminal, step: str, kill_when: str = 
         assert await asyncio.wait_for(child.wait(), 60) == 0
         return
     async with asyncio.timeout(60):
-        while not rows(db, kill_when):
+        while not rows(db, kill_when) or (approved and not sim.ledger.reservations):
             assert child.returncode is None, f"{step} ended before it could be killed"
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)  # whatever it does next, it is stuck there
@@ -119,3 +126,34 @@ async def test_kill_during_the_capture_captures_once_after_restart(
     assert sim.ledger.captures == [(1, 2468)]
     one_outcome_each(sim)
     assert rows(db, "SELECT state, settled_minor FROM payments") == [("settled", 2468)]
+
+
+async def test_kill_after_the_approval_before_it_is_stored_is_reported_as_unknown(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The terminal approved, the kill came before the approval reached the database: only
+    the terminal knows the reservation, and a ZVT reversal needs the receipt number its answer
+    carried. The intent stored before 06 22 is found at the next start-up and reported once
+    as an unknown outcome (terminal, connector, amount), never silently dropped."""
+    db = tmp_path / "pay.db"
+    await life(db, sim, "approve-hang", "SELECT 1 FROM payment_intents", approved=True)
+    assert len(sim.ledger.reservations) == 1 and rows(db, "SELECT * FROM payments") == []
+    assert rows(
+        db, "SELECT terminal_id, connector_id, amount_minor, state FROM payment_intents"
+    ) == [("entrance", "cp1:1", 3000, "authorising")]
+    await life(db, sim, "recover")
+    await life(db, sim, "recover")  # reported once: the second start-up finds it reported
+    assert rows(db, "SELECT state FROM payment_intents") == [("unknown",)]
+    assert sim.ledger.captures == [] and sim.ledger.reversals == []
+
+
+async def test_a_stored_approval_or_a_decline_leaves_no_intent(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    db = tmp_path / "pay.db"
+    await life(db, sim, "pay")
+    sim.behaviour = Behaviour.DECLINE
+    with pytest.raises(AssertionError):  # the declined life ends with the terminal's error
+        await life(db, sim, "pay")
+    assert rows(db, "SELECT * FROM payment_intents") == []
+    assert rows(db, "SELECT state FROM payments") == [("started",)]
