@@ -17,8 +17,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 WARM_UP_S = 8.0
 WINDOW_S = 40.0
-TOLERANCE = 0.08  # per device: the model is an ideal line; a busy host only adds latency (measured
-# on a quiet machine over a minute: within 1.1 % per device)
+# Per device. The model is an ideal line, and a busy host only adds latency, so it only lowers
+# the measured rate (quiet machine, over a minute: within 1.1 % per device). The direction that
+# matters is held tight: check-config trusts the model to refuse a bus that cannot carry its
+# devices, so it must never count fewer requests than the line carries. Below the model, a host
+# running other tests beside this one (make test runs two processes) was measured at -16 %.
+OVER_TOLERANCE = 0.08
+UNDER_TOLERANCE = 0.25
 
 
 async def test_modelled_requests_match_what_the_simulator_receives(
@@ -45,4 +50,5 @@ async def test_modelled_requests_match_what_the_simulator_receives(
             assert model.requests_per_s(device, function) > 0 or per_s == 0, (device, function)
     print("requests/s, modelled and measured:", rates)
     for device, (modelled, measured) in rates.items():
-        assert modelled == pytest.approx(measured, rel=TOLERANCE), (device, rates)
+        assert measured <= modelled * (1 + OVER_TOLERANCE), (device, rates)
+        assert measured >= modelled * (1 - UNDER_TOLERANCE), (device, rates)
