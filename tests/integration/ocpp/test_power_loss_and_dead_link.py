@@ -40,7 +40,12 @@ async def test_reboot_while_offline_then_stop_after_power_loss(tmp_path: Path) -
             await asyncio.sleep(0.3)
             assert not uplink.online
             assert await uplink.authorize("04A2B3C4") is None  # offline: no CSMS answer
-        # The start and the sample, and the StartupOfTheDevice security event behind them.
+            # The start and the sample, and the StartupOfTheDevice security event the uplink
+            # queues as it starts (on a loaded machine that write may come after the sleep).
+            for _ in range(500):
+                if await outbox.backlog("site1") == 3:
+                    break
+                await asyncio.sleep(0.01)
         assert await outbox.backlog("site1") == 3
         async with running_csms(csms) as port:
             settings = settings_for(f"ws://127.0.0.1:{port}")
