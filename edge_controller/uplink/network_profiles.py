@@ -11,12 +11,12 @@ used to connect. Kept per identity in a small JSON file, replaced atomically.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_controller.log import get_logger
+from edge_controller.uplink.json_file import write_json_atomically
 
 log = get_logger("uplink.network")
 CONFIGURED = -1  # the slot of the profile the configuration file gives
@@ -80,13 +80,7 @@ class NetworkProfiles:
             "active": self._active,
             "floor": self.floor,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_suffix(".tmp")
-        with temp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(self.path)
+        write_json_atomically(self.path, data)
 
     def set(self, profile: NetworkProfile) -> None:
         """Store ``profile`` in its slot; it is tried at the next connect."""

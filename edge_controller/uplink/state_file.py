@@ -7,11 +7,11 @@ change survives a restart. Unreadable files are kept aside and defaults are used
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from edge_controller.log import get_logger
+from edge_controller.uplink.json_file import write_json_atomically
 
 log = get_logger("uplink.config")
 
@@ -56,13 +56,7 @@ class OcppStateFile:
             "display_messages": self._messages,
             "variable_monitoring": self._monitoring,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.path)
+        write_json_atomically(self.path, data)
 
     def get(self, key: str) -> str | None:
         return self._values.get(key)

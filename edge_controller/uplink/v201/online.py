@@ -11,8 +11,9 @@ event older than every period kept counts as offline.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from edge_controller.uplink.json_file import write_json_atomically
 
 KEPT = 1000
 
@@ -41,12 +42,7 @@ class OnlinePeriods:
     def _save(self) -> None:
         if self.path is None:
             return
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            json.dump(self._periods[-KEPT:], handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(self.path)
+        write_json_atomically(self.path, self._periods[-KEPT:], readable=False)
 
     def up(self, at_s: float) -> None:
         """The connection is up from ``at_s`` (before anything is sent on it)."""
