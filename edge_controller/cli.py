@@ -363,6 +363,67 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _requeue(args: argparse.Namespace, settings: Settings) -> int:
+    """Through the running daemon (its sender wakes), or into the database when stopped."""
+    from edge_controller.api.client import post_json
+    from edge_controller.api.server import STATUS_SOCKET
+    from edge_controller.app import outbox_admin
+
+    seq = None if args.requeue_all else args.requeue
+    if asyncio.run(_daemon_running(settings)):
+        body = {"all": True} if seq is None else {"seq": seq}
+        socket_path = settings.storage.state_dir / STATUS_SOCKET
+        try:
+            found = asyncio.run(post_json(socket_path, outbox_admin.REQUEUE_PATH, body, 10.0))
+        except ValueError as exc:
+            print(f"edge-controller outbox: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        seqs = [int(s) for s in found["requeued"]]
+    else:
+        if not settings.database_path.exists():
+            raise UsageError(f"outbox: no database at {settings.database_path}")
+        try:
+            seqs = asyncio.run(outbox_admin.requeue_offline(settings.database_path, seq))
+        except ValueError as exc:
+            print(f"edge-controller outbox: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    print(f"requeued {len(seqs)} message(s)" + (f": {' '.join(map(str, seqs))}" if seqs else ""))
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from edge_controller.app import outbox_admin
+    from edge_controller.storage import history
+    from edge_controller.storage.outbox.capacity import count_parked, count_pending
+
+    settings = _load(args.config)
+    log.configure("error", "auto", sys.stderr)  # stdout is the listing's
+    if args.requeue is not None or args.requeue_all:
+        return _requeue(args, settings)
+    with history.reading(settings.database_path) as conn:
+        if args.parked:
+            outbox_admin.write_parked(history.parked_messages(conn), sys.stdout)
+        else:
+            print(f"pending {count_pending(conn)}  parked {count_parked(conn)}")
+    return EXIT_OK
+
+
+def _outbox_parser(sub: Any) -> None:
+    outbox = sub.add_parser("outbox", help="the messages waiting for the CSMS; parked ones")
+    outbox.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site config YAML")
+    outbox.add_argument("--parked", action="store_true", help="list the parked messages")
+    again = outbox.add_mutually_exclusive_group()
+    again.add_argument("--requeue", type=int, metavar="SEQ", help="put one back in line")
+    again.add_argument("--requeue-all", action="store_true", help="put all back in line")
+    outbox.set_defaults(handler=cmd_outbox)
+
+
+def _operator_parsers(sub: Any) -> None:
+    _sessions_parser(sub)
+    _outbox_parser(sub)
+    _qr_parser(sub)
+
+
 def _day(text: str) -> Any:
     from datetime import date
 
@@ -396,6 +457,10 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                 return EXIT_FAILURE
         elif args.summary:
             report.write_summary(query, args.by, args.format, out)
+            # csv and json stay one table for programs: the lines go to stderr there
+            aside = out if args.format == "table" else sys.stderr
+            for line in report.unknown_payment_lines(query):
+                print(line, file=aside)
         else:
             report.list_sessions(query, args.format, out)
     finally:
@@ -596,8 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.add_argument("--interval-s", type=float, default=1.0, help="refresh period with --watch")
     status.set_defaults(handler=cmd_status)
-    _sessions_parser(sub)
-    _qr_parser(sub)
+    _operator_parsers(sub)
     password = sub.add_parser(
         "web-password", help="hash a console password (stdin) for web.accounts.*.password_hash_file"
     )

@@ -82,6 +82,22 @@ def header(view: SiteView) -> list[str]:
         grid,
         headroom,
         *([f"STORAGE ALARM: {view.storage_alarm}"] if view.storage_alarm else []),
+        *(
+            [
+                f"PARKED: {view.outbox_parked} outbox message(s) refused by the CSMS "
+                "(edge-controller outbox --parked)"
+            ]
+            if view.outbox_parked
+            else []
+        ),
+        *(
+            [
+                f"PAYMENT OUTCOME UNKNOWN: {view.payments_unknown} card payment(s), check the "
+                "terminal's journal (edge-controller sessions --summary)"
+            ]
+            if view.payments_unknown
+            else []
+        ),
     ]
 
 

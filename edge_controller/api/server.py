@@ -4,8 +4,10 @@ A Unix socket in the state directory needs no port in the config, is reached onl
 machine and is guarded by file permissions. GET /status only reads state, it never drives it.
 The commissioning commands go through the daemon's open buses while it runs: POST /scan runs
 `edge-controller scan` (reads only), POST /selftest the selftest's read-only items. One of them
-at a time (a second is answered 409: two would double the probes on the line); requests are
-bounded in size (http_wire) and in the time they take to arrive.
+at a time (a second is answered 409: two would double the probes on the line). POST
+/outbox/requeue puts parked outbox messages back in line (`edge-controller outbox`); it touches
+no bus, so it never waits for a scan. Requests are bounded in size (http_wire) and in the time
+they take to arrive.
 """
 
 from __future__ import annotations
@@ -29,11 +31,19 @@ from edge_controller.api.http_wire import (
 from edge_controller.domain.snapshot import SiteView
 
 STATUS_SOCKET = "status.sock"
+REQUEUE = "/outbox/requeue"
 REQUEST_TIMEOUT_S = 10.0  # a request not whole by then is dropped (a stuck client holds nothing)
 BUSY = "a scan or selftest is already running through the daemon: try again later"
 
 
 Job = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _run(job: Job, data: dict[str, Any]) -> tuple[HTTPStatus, Any]:
+    try:
+        return HTTPStatus.OK, await job(data)
+    except ValueError as exc:
+        return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
 
 
 class StatusServer:
@@ -43,11 +53,14 @@ class StatusServer:
         source: Callable[[], SiteView],
         scanner: Job | None = None,
         selftest: Job | None = None,
+        requeue: Job | None = None,
     ) -> None:
         self._socket_path = socket_path
         self._source = source
         self._jobs = {
-            path: job for path, job in (("/scan", scanner), ("/selftest", selftest)) if job
+            path: job
+            for path, job in (("/scan", scanner), ("/selftest", selftest), (REQUEUE, requeue))
+            if job
         }
         self._busy = asyncio.Lock()
         self._connections: set[asyncio.Task[None]] = set()
@@ -66,13 +79,12 @@ class StatusServer:
             return HTTPStatus.BAD_REQUEST, {"error": f"not JSON: {exc}"}
         if not isinstance(data, dict):
             return HTTPStatus.BAD_REQUEST, {"error": "expected a JSON object"}
+        if request.path == REQUEUE:
+            return await _run(job, data)
         if self._busy.locked():
             return HTTPStatus.CONFLICT, {"error": BUSY}
         async with self._busy:
-            try:
-                return HTTPStatus.OK, await job(data)
-            except ValueError as exc:
-                return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+            return await _run(job, data)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -222,6 +222,19 @@ def write_summary(query: Query, by: GroupBy, fmt: Format, out: TextIO) -> int:
     return len(rows)
 
 
+def unknown_payment_lines(query: Query) -> list[str]:
+    """A line per card payment whose outcome a crash left unknown (whatever the dates: each
+    needs an operator until checked in the terminal's journal)."""
+    with history.reading(query.database) as conn:
+        found = history.unknown_intents(conn)
+    return [
+        f"payment outcome unknown: terminal {i.terminal_id}, connector {i.connector_id}, "
+        f"{_money(i.amount_minor, i.currency)} {i.currency}, at {_utc(i.at_s)}"
+        " (check the terminal's journal)"
+        for i in found
+    ]
+
+
 # --- receipts ---------------------------------------------------------------------------------
 class NoSuchSession(LookupError):
     pass

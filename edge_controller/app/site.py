@@ -12,9 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
+from edge_controller.app.attention import Attention
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
+from edge_controller.app.outbox_admin import daemon_requeue
 from edge_controller.app.payments import connector_flows, cost_limits, payment_flows
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.app.qr import qr_codes
@@ -23,7 +25,7 @@ from edge_controller.app.selftest_live import DaemonSide, daemon_selftest
 from edge_controller.app.site_faults import FaultWatch
 from edge_controller.app.telemetry import MessageFeed, MqttFeed
 from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_channels
-from edge_controller.app.views import ConnectorViews, SiteViews
+from edge_controller.app.views import ConnectorViews, SiteViews, StorageState
 from edge_controller.config.settings import Settings
 from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
 from edge_controller.domain.sessions.authorization import AuthPolicy
@@ -308,10 +310,11 @@ async def build_site(
         services.append(readers)
         devices.append(reader_devices)
     connectors = ConnectorViews(controller, sessions)
+    attention = Attention(db)
     views = SiteViews(
         controller, connectors, devices,
         uplink=uplink.status.state if uplink is not None else lambda: (False, 0),
-        storage_alarm=lambda: guard.alarm,
+        storage=StorageState(lambda: guard.alarm, attention.counts),
     )  # fmt: skip
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
     settle_to = None
@@ -329,7 +332,9 @@ async def build_site(
             views.current,
             daemon_scanner(hw.buses, dict(settings.buses)),
             daemon_selftest(DaemonSide(settings, hw.buses, lambda: views.current().uplink_online)),
+            daemon_requeue(outbox, uplink.outbox_wakeup.set if uplink else lambda: None),
         ),
+        attention,
         PricingService(pricing),
         # each terminal's flow: reservations left by a crash reversed, priced sessions captured
         *flows.values(),

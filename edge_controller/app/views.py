@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.manager import SessionManager
 
 UplinkState = Callable[[], tuple[bool, int]]  # (online, outbox backlog)
+Held = Callable[[], tuple[int, int]]  # (parked outbox messages, unknown payment outcomes)
 
 
 class ConnectorViews:
@@ -31,6 +33,15 @@ class ConnectorViews:
         return self._sessions.reservation_ids()
 
 
+@dataclass(frozen=True)
+class StorageState:
+    """What the views show of the storage: the guard's alarm, and what is held for an
+    operator (``app.attention``)."""
+
+    alarm: Callable[[], str | None] = lambda: None
+    held: Held = lambda: (0, 0)
+
+
 class SiteViews:
     """The whole site's status view: the control loop's snapshot joined with the session side,
     plus the uplink's state and the health of the buses, readers and storage."""
@@ -41,13 +52,14 @@ class SiteViews:
         connectors: ConnectorViews,
         devices: Sequence[Callable[[], Sequence[DeviceView]]] = (),
         uplink: UplinkState = lambda: (False, 0),
-        storage_alarm: Callable[[], str | None] = lambda: None,
+        storage: StorageState | None = None,
     ) -> None:
         self._site, self._connectors, self._devices = site, connectors, tuple(devices)
-        self._uplink, self._storage_alarm = uplink, storage_alarm
+        self._uplink, self._storage = uplink, storage or StorageState()
 
     def compose(self, view: SiteView) -> SiteView:
         online, backlog = self._uplink()
+        parked, payments_unknown = self._storage.held()
         extra = tuple(d for source in self._devices for d in source())
         return dataclasses.replace(
             view,
@@ -55,7 +67,9 @@ class SiteViews:
             devices=view.devices + extra,
             uplink_online=online,
             outbox_backlog=backlog,
-            storage_alarm=self._storage_alarm(),
+            outbox_parked=parked,
+            payments_unknown=payments_unknown,
+            storage_alarm=self._storage.alarm(),
         )
 
     def current(self) -> SiteView:

@@ -90,6 +90,8 @@ class SiteView:
     devices: tuple[DeviceView, ...] = ()
     uplink_online: bool = False
     outbox_backlog: int = 0
+    outbox_parked: int = 0  # refused by the CSMS past their attempts; an operator decides
+    payments_unknown: int = 0  # card pre-authorisations a crash left without an outcome
     at_s: float = 0.0  # wall time of the control loop step this view comes from
     # The grid meter's latest reading besides its currents, in grid phase order (None: none).
     grid_voltage_v: Phases3 | None = None

@@ -151,3 +151,65 @@ def tariff_body(conn: sqlite3.Connection, tariff_id: str, version: int) -> str |
         "SELECT body FROM tariffs WHERE tariff_id = ? AND version = ?", (tariff_id, version)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownIntent:
+    """A card pre-authorisation a crash cut before its outcome was stored: the terminal may
+    have reserved the amount; its journal says."""
+
+    intent_id: int
+    terminal_id: str
+    connector_id: str
+    currency: str
+    amount_minor: int
+    at_s: float
+
+
+def _has_intents(conn: sqlite3.Connection) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'payment_intents'"
+    ).fetchone()
+    return found is not None
+
+
+def unknown_intents(conn: sqlite3.Connection) -> list[UnknownIntent]:
+    """Intents in state 'unknown', oldest first (none before the table existed)."""
+    if not _has_intents(conn):
+        return []
+    rows = conn.execute(
+        "SELECT id, terminal_id, connector_id, currency, amount_minor, at_s"
+        " FROM payment_intents WHERE state = 'unknown' ORDER BY at_s, id"
+    ).fetchall()
+    return [UnknownIntent(*row) for row in rows]
+
+
+def count_unknown_intents(conn: sqlite3.Connection) -> int:
+    if not _has_intents(conn):
+        return 0
+    row = conn.execute("SELECT count(*) FROM payment_intents WHERE state = 'unknown'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    """An outbox message the CSMS refused past its attempts (kept, never sent again unless
+    an operator puts it back in line)."""
+
+    seq: int
+    identity: str
+    kind: str
+    event: str
+    session_local_id: int | None
+    created_at_s: float
+    attempts: int
+    last_error: str | None
+
+
+def parked_messages(conn: sqlite3.Connection, limit: int = 1000) -> list[ParkedRow]:
+    rows = conn.execute(
+        "SELECT seq, identity, kind, event, session_local_id, created_at_s, attempts, last_error"
+        " FROM outbox WHERE state = 'parked' ORDER BY seq LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [ParkedRow(*row) for row in rows]

@@ -89,6 +89,8 @@ def site_payload(view: SiteView) -> JsonDict:
         ],
         "uplink_online": view.uplink_online,
         "outbox_backlog": view.outbox_backlog,
+        "outbox_parked": view.outbox_parked,
+        "payments_unknown": view.payments_unknown,
         "storage_alarm": view.storage_alarm,
         "at_s": _num(view.at_s, 3),
     }

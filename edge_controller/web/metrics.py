@@ -31,9 +31,17 @@ class SiteCollector(Collector):
         uplink.add_metric([], 1.0 if view.uplink_online else 0.0)
         backlog = GaugeMetricFamily("edge_outbox_backlog", "messages waiting for the CSMS")
         backlog.add_metric([], float(view.outbox_backlog))
+        parked = GaugeMetricFamily(
+            "edge_outbox_parked", "messages the CSMS refused past their attempts, kept"
+        )
+        parked.add_metric([], float(view.outbox_parked))
+        unknown = GaugeMetricFamily(
+            "edge_payments_unknown", "card payments whose outcome is unknown (check the terminal)"
+        )
+        unknown.add_metric([], float(view.payments_unknown))
         problems = GaugeMetricFamily("edge_problem_reports_open", "problem reports not resolved")
         problems.add_metric([], float(self._open_problems()))
-        yield from (uplink, backlog, problems)
+        yield from (uplink, backlog, parked, unknown, problems)
 
 
 def _connectors(view: SiteView) -> Iterator[Metric]:

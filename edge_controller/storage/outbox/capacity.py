@@ -39,6 +39,12 @@ def count_pending(conn: sqlite3.Connection, identity: str | None = None) -> int:
     return int(row[0]) if row is not None else 0
 
 
+def count_parked(conn: sqlite3.Connection) -> int:
+    """Messages the CSMS refused past their attempts, kept for an operator."""
+    row = conn.execute("SELECT count(*) FROM outbox WHERE state = 'parked'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def read_counter(conn: sqlite3.Connection, name: str) -> int:
     cursor = conn.execute("SELECT value FROM outbox_stats WHERE name = ?", (name,))
     row = cursor.fetchone()

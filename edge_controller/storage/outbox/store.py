@@ -33,6 +33,7 @@ from edge_controller.storage.outbox.capacity import (
     DEFAULT_WARN_FRACTION,
     CapacityWatch,
     OutboxStats,
+    count_parked,
     count_pending,
     read_counter,
 )
@@ -167,8 +168,33 @@ class Outbox:
         await self._set_state(seq, "parked", error)
 
     async def requeue(self, seq: int) -> None:
-        """Put a parked message back in line (at its original position)."""
-        await self._set_state(seq, "pending", None, only_from="parked")
+        """Put a parked message back in line (at its original position), with its attempts
+        counted from zero: otherwise the first failure after it would park it again at once.
+        KeyError: ``seq`` is not parked."""
+        await self._requeue(" AND seq = ?", (seq,), f"no parked outbox message {seq}")
+
+    async def requeue_all(self) -> list[int]:
+        """Put every parked message back in line (one commit); returns their sequences."""
+        return await self._requeue("", (), None)
+
+    async def _requeue(self, where: str, params: tuple[Any, ...], missing: str | None) -> list[int]:
+        now_s = self._clock()
+
+        def job(conn: sqlite3.Connection) -> list[int]:
+            cursor = conn.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, done_at_s = ?"
+                " WHERE state = 'parked'" + where + " RETURNING seq",
+                (now_s, *params),
+            )
+            found = sorted(int(row[0]) for row in cursor.fetchall())
+            if missing is not None and not found:
+                raise KeyError(missing)
+            return found
+
+        return await self._db.write(job)
+
+    async def parked_count(self) -> int:
+        return await self._db.read(count_parked)
 
     async def record_failure(self, seq: int, error: str) -> int:
         """Count a failed attempt (the message stays first in line); returns the attempts."""
@@ -264,12 +290,10 @@ class Outbox:
     async def stats(self) -> OutboxStats:
         def job(conn: sqlite3.Connection) -> OutboxStats:
             pending = count_pending(conn)
-            cursor = conn.execute("SELECT count(*) FROM outbox WHERE state = 'parked'")
-            row = cursor.fetchone()
             self.capacity.observe(pending)
             return OutboxStats(
                 pending=pending,
-                parked=int(row[0]) if row else 0,
+                parked=count_parked(conn),
                 thinned=read_counter(conn, "thinned"),
                 capacity=self.capacity.capacity,
                 near_capacity=self.capacity.near_capacity,
