@@ -146,6 +146,8 @@ async def test_connectors_sessions_and_metrics_are_what_their_sources_say(
     assert first[state] == second[state] == 1.0
     assert second[("edge_grid_limit_amperes", ())] == 50.0
     assert second[("edge_problem_reports_open", ())] == 0.0
+    assert second[("edge_outbox_parked", ())] == 0.0  # read from the database: none refused
+    assert second[("edge_payments_unknown", ())] == 0.0
     grid_requests = ("edge_bus_requests_total", (("device", "grid"),))
     assert 0 < first[grid_requests] < second[grid_requests]  # a counter that counts
     grid_device = next(d for d in view.devices if d.device_id == "grid")
