@@ -1,6 +1,8 @@
-"""GetDiagnostics: a zip of what a technician needs, uploaded to the CSMS's location.
+"""GetDiagnostics (1.6) and GetLog (2.x): a zip of what a technician needs, uploaded to the
+CSMS's location.
 
-``http``/``https``: one POST, multipart/form-data, field ``file``. ``ftp``: passive-mode STOR
+``http``/``https``: one POST, multipart/form-data, field ``file`` (1.6), or one PUT of the zip
+itself (2.x). ``ftp``: passive-mode STOR
 (stdlib ftplib in a worker thread). Credentials may be given in the URL; they are never logged.
 The bundle holds the OCPP state of the identity, the outbox backlog and whatever the daemon's
 ``DiagnosticsSource`` adds (logs, config with secrets removed, database statistics).
@@ -14,10 +16,14 @@ import io
 import json
 import zipfile
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
+if TYPE_CHECKING:
+    from edge_controller.uplink.link import IdentityLink
+
 UPLOAD_TIMEOUT_S = 120.0
+SCHEMES = ("http", "https", "ftp")
 
 
 class DiagnosticsSource(Protocol):
@@ -45,6 +51,14 @@ def own_files(configuration: Mapping[str, str], backlog: int) -> dict[str, bytes
     }
 
 
+async def collect(link: IdentityLink) -> bytes:
+    """The bundle of one identity: its OCPP state, its backlog and the daemon's files."""
+    files = own_files(link.config.items(), await link.outbox.backlog(link.identity))
+    if link.diagnostics is not None:
+        files.update(await link.diagnostics.files())
+    return bundle(files)
+
+
 def safe_location(location: str) -> str:
     """The location without credentials, for logs."""
     parts = urlsplit(location)
@@ -53,10 +67,13 @@ def safe_location(location: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-async def upload(location: str, name: str, data: bytes) -> None:
+async def upload(location: str, name: str, data: bytes, *, put: bool = False) -> None:
+    """``put``: HTTP(S) by a PUT of the zip to ``location`` (2.x) instead of a form POST."""
     scheme = urlsplit(location).scheme.lower()
     try:
-        if scheme in ("http", "https"):
+        if scheme in ("http", "https") and put:
+            await _put_http(location, data)
+        elif scheme in ("http", "https"):
             await _upload_http(location, name, data)
         elif scheme == "ftp":
             # ftplib's own socket timeout bounds the thread.
@@ -79,6 +96,22 @@ async def _upload_http(location: str, name: str, data: bytes) -> None:
         async with (
             aiohttp.ClientSession(timeout=timeout) as http,
             http.post(location, data=form) as answer,
+        ):
+            if answer.status >= 300:
+                raise UploadFailed(f"HTTP {answer.status}")
+    except aiohttp.ClientError as exc:
+        raise UploadFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _put_http(location: str, data: bytes) -> None:
+    import aiohttp  # see _upload_http
+
+    timeout = aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT_S)
+    headers = {"Content-Type": "application/zip"}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.put(location, data=data, headers=headers) as answer,
         ):
             if answer.status >= 300:
                 raise UploadFailed(f"HTTP {answer.status}")

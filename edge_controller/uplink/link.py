@@ -62,7 +62,18 @@ class UploadDiagnostics:
     retry_interval_s: float
 
 
-Followup = Trigger | Reboot | UploadDiagnostics
+@dataclass(frozen=True, slots=True)
+class UploadLog:
+    """A 2.x GetLog accepted: upload the bundle by PUT to ``location``."""
+
+    location: str
+    file_name: str
+    request_id: int
+    retries: int
+    retry_interval_s: float
+
+
+Followup = Trigger | Reboot | UploadDiagnostics | UploadLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +131,9 @@ class IdentityLink:
     display: DisplayMessages201 | None = None  # the CSMS's display messages (2.x)
     web_payments: WebPayments201 | None = None  # connectors held for web payments (2.1)
     diagnostics_status: str = "Idle"
+    # The 2.x GetLog accepted and not yet ended (its requestId), and the one being uploaded.
+    log_accepted: int | None = None
+    log_uploading: int | None = None
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)

@@ -157,12 +157,7 @@ class LinkSession:
 
     async def upload_diagnostics(self, job: UploadDiagnostics) -> None:
         await self._diagnostics_status("Uploading")
-        files = diagnostics.own_files(
-            self.link.config.items(), await self.link.outbox.backlog(self.link.identity)
-        )
-        if self.link.diagnostics is not None:
-            files.update(await self.link.diagnostics.files())
-        data = diagnostics.bundle(files)
+        data = await diagnostics.collect(self.link)
         where = diagnostics.safe_location(job.location)
         for attempt in range(job.retries + 1):
             try:

@@ -1,6 +1,6 @@
 """CSMS-initiated operations on OCPP 2.0.1/2.1 besides transactions and the device model:
 Reset, ChangeAvailability, TriggerMessage, UnlockConnector, ReserveNow, CancelReservation and
-DataTransfer.
+DataTransfer (GetLog: ``v201.logs``).
 
 Availability and reservations are decided by the same code as 1.6's (the handlers of
 ``handlers.remote`` and ``handlers.reservation``, called with the 1.6 spelling of the request),
@@ -18,10 +18,11 @@ from edge_controller.domain.snapshot import ConnectorView
 from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.handlers.remote import RemoteHandlers
 from edge_controller.uplink.handlers.reservation import ReservationHandlers
-from edge_controller.uplink.link import Followup, IdentityLink, Reboot, Trigger
+from edge_controller.uplink.link import Followup, IdentityLink, Reboot, Trigger, UploadLog
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.session import RebootRequested
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v201.logs import log_status, start_upload
 from edge_controller.uplink.v201.security import send_sign_certificate
 
 if TYPE_CHECKING:
@@ -174,6 +175,8 @@ async def run_followup(session: Session201, followup: Followup) -> None:
         await _triggered(session, followup)
     elif isinstance(followup, Reboot):
         await _reboot(session.link, followup.kind)
+    elif isinstance(followup, UploadLog):
+        await start_upload(session, followup)
 
 
 async def report_expired_reservations(session: Session201) -> None:
@@ -217,6 +220,6 @@ async def _triggered(session: Session201, trigger: Trigger) -> None:
         # Firmware updates are not offered, so the honest status is always Idle.
         await session.call_quietly("FirmwareStatusNotification", {"status": "Idle"})
     elif trigger.message == "LogStatusNotification":
-        await session.call_quietly("LogStatusNotification", {"status": "Idle"})
+        await session.call_quietly("LogStatusNotification", log_status(session.link))
     elif trigger.message == "SignChargingStationCertificate":
         await send_sign_certificate(session)

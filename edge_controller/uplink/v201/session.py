@@ -8,6 +8,7 @@ TransactionEvents, in one TaskGroup. Any failure ends the TaskGroup; the caller 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult, AuthStatus
@@ -50,6 +51,15 @@ class Session201:
         station.settle_acks = self.sender.acks.flush
         self._last_status: dict[int, EvseStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.group: asyncio.TaskGroup | None = None
+        self.log_task: asyncio.Task[None] | None = None  # the GetLog upload running
+
+    def start(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``job`` beside the session's work, ended with it."""
+        assert self.group is not None, "the session runs"
+        task = self.group.create_task(job)
+        self.tasks.append(task)
+        return task
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         return await self.station.rpc.call(action, payload)
@@ -68,6 +78,7 @@ class Session201:
     async def run(self) -> None:
         try:
             async with asyncio.TaskGroup() as group:
+                self.group = group
                 self.tasks.append(group.create_task(self.station.rpc.run()))
                 if self.link.booted:
                     self.link.accepted = True

@@ -29,6 +29,7 @@ from edge_controller.uplink.ports import Station
 from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.display import MAX_MESSAGES
+from edge_controller.uplink.v201.logs import LogHandlers201
 from edge_controller.uplink.v201.monitoring import (
     AVAILABILITY_STATE,
     MonitoringHandlers,
@@ -65,7 +66,7 @@ class Station201:
         self.remote = RemoteHandlers201(link)
         handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
         handlers |= handlers_of(self.remote) | handlers_of(SecurityHandlers201(link))
-        handlers |= handlers_of(self.monitoring)
+        handlers |= handlers_of(self.monitoring) | handlers_of(LogHandlers201(link))
         self.tariffs: TariffHandlers201 | None = None
         if link.prices is not None:
             is_21 = negotiated(connection.subprotocol) is OCPP21

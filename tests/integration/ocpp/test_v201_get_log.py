@@ -1,0 +1,182 @@
+"""GetLog on OCPP 2.0.1 and 2.1 against the schema-strict CSMS, with a real HTTP server on
+loopback receiving the PUT: the uploaded bytes are the diagnostics bundle, a failing server is
+retried then reported UploadFailure, a second GetLog cancels the first, a triggered
+LogStatusNotification says the upload running, and no security log is offered."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.integration.ocpp.harness import (
+    IDENTITY,
+    FakeSite,
+    open_outbox,
+    running_uplink,
+    settings_for,
+    wait_for,
+)
+from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
+
+pytestmark = pytest.mark.integration
+VERSIONS = ["ocpp2.0.1", "ocpp2.1"]
+SITE_FILES = {"edge.log": b"line one\nline two\n", "config.json": b'{"password": "***"}'}
+
+
+class Bundle:
+    async def files(self) -> Mapping[str, bytes]:
+        return SITE_FILES
+
+
+@dataclass
+class Sink:
+    """What the HTTP server received: the PUT bodies by path, and every request's path."""
+
+    url: str = ""
+    bodies: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def http_sink() -> AsyncIterator[Sink]:
+    """``/ok`` stores the body, ``/broken`` answers 500, ``/stuck`` never answers."""
+    sink, release = Sink(), asyncio.Event()
+
+    async def take(request: web.Request) -> web.Response:
+        sink.requests.append(request.path)
+        body = await request.read()
+        if request.path == "/broken":
+            return web.Response(status=500)
+        if request.path == "/stuck":
+            await release.wait()  # the client gives up first (the server keeps no timeout)
+            return web.Response(status=503)
+        sink.bodies[request.path] = body
+        return web.Response(status=201)
+
+    app = web.Application()
+    app.router.add_put("/{name}", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    sink.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield sink
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def station(tmp_path: Path, protocol: str) -> AsyncIterator[StrictPeer]:
+    site = FakeSite()
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        strict_peer(protocols=protocol) as peer,
+    ):
+        url = f"ws://127.0.0.1:{peer.port}"
+        settings = settings_for(url, version=protocol.removeprefix("ocpp"), password="pw-secret-9")
+        chargers = {"c1": 1}
+        async with running_uplink(
+            settings, site, outbox, tmp_path, chargers, diagnostics=Bundle()
+        ) as uplink:
+            await wait_for(lambda: uplink.links[IDENTITY].accepted)
+            yield peer
+        assert peer.invalid() == []
+
+
+async def ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    count = len(peer.answers(action))
+    await peer.send(IDENTITY, action, params)
+    await wait_for(lambda: len(peer.answers(action)) > count)
+    answer = peer.answers(action)[count]
+    assert answer["event"] == "answer", answer
+    return dict(answer["result"])
+
+
+def get_log(location: str, request_id: int, **extra: Any) -> dict[str, Any]:
+    log = {"remoteLocation": location}
+    return {"logType": "DiagnosticsLog", "requestId": request_id, "log": log, **extra}
+
+
+def statuses(peer: StrictPeer) -> list[tuple[str, int | None]]:
+    found = [c["params"] for c in peer.calls("LogStatusNotification")]
+    return [(p["status"], p.get("requestId")) for p in found]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_get_log_puts_the_diagnostics_bundle(tmp_path: Path, protocol: str) -> None:
+    async with http_sink() as sink, station(tmp_path, protocol) as peer:
+        window = {
+            "oldestTimestamp": "2026-01-01T00:00:00Z",
+            "latestTimestamp": "2030-01-01T00:00:00Z",
+        }
+        log = {"logType": "DiagnosticsLog", "requestId": 7,
+               "log": {"remoteLocation": f"{sink.url}/ok", **window}}  # fmt: skip
+        answer = await ask(peer, "GetLog", log)
+        assert answer["status"] == "Accepted"
+        assert answer["filename"].startswith(f"diagnostics-{IDENTITY}-")
+        await wait_for(lambda: statuses(peer)[-1:] == [("Uploaded", 7)])
+    assert statuses(peer) == [("Uploading", 7), ("Uploaded", 7)]
+    archive = zipfile.ZipFile(io.BytesIO(sink.bodies["/ok"]))
+    names = {"edge.log", "config.json", "ocpp-configuration.json", "outbox.json"}
+    assert set(archive.namelist()) == names
+    for name, data in SITE_FILES.items():
+        assert archive.read(name) == data
+    configuration = json.loads(archive.read("ocpp-configuration.json"))
+    assert configuration["HeartbeatInterval"]  # the station's own OCPP state
+    assert json.loads(archive.read("outbox.json")) == {"pending_messages": 0}
+    assert b"pw-secret-9" not in sink.bodies["/ok"]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_failing_server_is_retried_then_upload_failure(tmp_path: Path, protocol: str) -> None:
+    async with http_sink() as sink, station(tmp_path, protocol) as peer:
+        request = get_log(f"{sink.url}/broken", 3, retries=2, retryInterval=0)
+        assert (await ask(peer, "GetLog", request))["status"] == "Accepted"
+        await wait_for(lambda: statuses(peer)[-1:] == [("UploadFailure", 3)])
+        triggered = await ask(peer, "TriggerMessage", {"requestedMessage": "LogStatusNotification"})
+        assert triggered["status"] == "Accepted"
+        await wait_for(lambda: len(statuses(peer)) == 3)
+    assert sink.requests == ["/broken"] * 3  # the first try and two retries
+    assert statuses(peer) == [("Uploading", 3), ("UploadFailure", 3), ("Idle", None)]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_second_get_log_cancels_the_running_upload(tmp_path: Path, protocol: str) -> None:
+    async with http_sink() as sink, station(tmp_path, protocol) as peer:
+        assert (await ask(peer, "GetLog", get_log(f"{sink.url}/stuck", 1)))["status"] == "Accepted"
+        await wait_for(lambda: sink.requests == ["/stuck"])
+        trigger = {"requestedMessage": "LogStatusNotification"}
+        assert (await ask(peer, "TriggerMessage", trigger))["status"] == "Accepted"
+        await wait_for(lambda: len(statuses(peer)) == 2)
+        assert statuses(peer) == [("Uploading", 1), ("Uploading", 1)]  # the one running
+        second = await ask(peer, "GetLog", get_log(f"{sink.url}/ok", 2))
+        assert second["status"] == "AcceptedCanceled"
+        await wait_for(lambda: statuses(peer)[-1:] == [("Uploaded", 2)])
+    assert statuses(peer)[2:] == [("AcceptedCanceled", 1), ("Uploading", 2), ("Uploaded", 2)]
+    assert list(sink.bodies) == ["/ok"]
+
+
+@pytest.mark.parametrize("protocol", VERSIONS)
+async def test_security_log_is_rejected_as_not_kept(tmp_path: Path, protocol: str) -> None:
+    async with http_sink() as sink, station(tmp_path, protocol) as peer:
+        request = {**get_log(f"{sink.url}/ok", 4), "logType": "SecurityLog"}
+        answer = await ask(peer, "GetLog", request)
+        assert answer["status"] == "Rejected"
+        assert answer["statusInfo"]["reasonCode"] == "UnsupportedRequest"
+        assert "no security log" in answer["statusInfo"]["additionalInfo"]
+        wrong = await ask(peer, "GetLog", get_log("file:///etc/passwd", 5))
+        assert wrong["status"] == "Rejected"
+        assert (await ask(peer, "GetLog", get_log(f"{sink.url}/ok", 6)))["status"] == "Accepted"
+        await wait_for(lambda: statuses(peer)[-1:] == [("Uploaded", 6)])
+    assert sink.requests == ["/ok"]
