@@ -16,6 +16,7 @@ from edge_controller.domain.commands import (
     SetConnectorEnabled,
     SetConnectorLimit,
     SetSiteLimit,
+    SetTransactionLimit,
     StartSession,
     StopSession,
 )
@@ -94,6 +95,8 @@ class CommandPort:
             case CancelReservation():
                 if not await self._sessions.on_reservation(command):
                     return CommandResult(False, f"reservation {command.reservation_id} refused")
+            case SetTransactionLimit():
+                return await self._sessions.set_limit(command)
             case PayAtTerminal():
                 # Shielded: a sender that stops waiting (an MQTT timeout while the driver is at
                 # the terminal) must not cut the payment between its approval and its session.

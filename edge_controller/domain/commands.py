@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 class Origin(enum.StrEnum):
@@ -43,8 +44,11 @@ class StopReason(enum.Enum):
     POWER_LOSS = "PowerLoss"
     HARD_RESET = "HardReset"
     SOFT_RESET = "SoftReset"
-    # Not a 1.6 reason (sent there as "Other"): the running cost reached what was paid for.
+    # Not 1.6 reasons (sent there as "Other"): the running cost reached what was paid for or
+    # what the CSMS allowed; the energy or time the CSMS allowed was reached.
     COST_LIMIT = "CostLimitReached"
+    ENERGY_LIMIT = "EnergyLimitReached"
+    TIME_LIMIT = "TimeLimitReached"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,28 @@ class PayAtTerminal:
     origin: Origin = Origin.LOCAL
 
 
+@dataclass(frozen=True, slots=True)
+class TransactionLimit:
+    """What the CSMS allows one transaction (2.1 TransactionLimit); None: no limit of that
+    kind. ``max_cost`` is in the tariff's currency, tax included; ``max_soc_pct`` is kept and
+    reported, not enforced (no charger here reports an EV's state of charge)."""
+
+    max_cost: Decimal | None = None
+    max_energy_wh: Decimal | None = None
+    max_time_s: int | None = None
+    max_soc_pct: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetTransactionLimit:
+    """Limit a running session's cost, energy or time; kept with the session, so a restart
+    keeps it (``domain.sessions.limits`` decides when it is reached)."""
+
+    session_local_id: int
+    limit: TransactionLimit
+    origin: Origin = Origin.CSMS
+
+
 Command = (
     SetSiteLimit
     | SetConnectorLimit
@@ -153,6 +179,7 @@ Command = (
     | CancelReservation
     | ChangeSessionRules
     | PayAtTerminal
+    | SetTransactionLimit
 )
 
 

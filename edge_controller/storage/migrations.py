@@ -261,6 +261,16 @@ CREATE TABLE payment_intents (
 );
 """
 
+# What the CSMS allowed a transaction (2.1 TransactionLimit), kept so a restart still ends the
+# session there; ``body`` is ``storage.limits_store``'s JSON.
+_TRANSACTION_LIMITS = """
+CREATE TABLE transaction_limits (
+    session_local_id INTEGER PRIMARY KEY REFERENCES sessions(local_id),
+    body TEXT NOT NULL,
+    set_at_s REAL NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -279,6 +289,7 @@ MIGRATIONS: tuple[Step, ...] = (
     # Who acknowledged or resolved a problem report (its note and time have columns since v7).
     "ALTER TABLE problem_reports ADD COLUMN changed_by TEXT;",
     _PAYMENT_INTENTS,
+    _TRANSACTION_LIMITS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

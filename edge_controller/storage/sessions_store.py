@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_controller.domain.commands import TransactionLimit
 from edge_controller.domain.sessions.events import OutboxEvent, ReadingContext
 from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
+from edge_controller.storage.limits_store import open_limits, set_limit_in
 from edge_controller.storage.outbox.rows import append_in
 
 
@@ -355,6 +357,14 @@ class SessionStore:
                 return None
 
         return await self._db.read(job)
+
+    async def set_limit(self, local_id: int, limit: TransactionLimit, at_s: float) -> bool:
+        """Keep a CSMS's limit with an open session; False: no such open session."""
+        return await self._db.write(lambda conn: set_limit_in(conn, local_id, limit, at_s))
+
+    async def limits_of_open(self) -> dict[int, TransactionLimit]:
+        """The limits of the sessions still open, by local id."""
+        return await self._db.read(open_limits)
 
     async def open_sessions(self) -> list[SessionRecord]:
         return await self._select(" WHERE s.stop_at_s IS NULL ORDER BY s.local_id", ())

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from edge_controller.domain.commands import Command, CommandResult
+from edge_controller.domain.commands import Command, CommandResult, TransactionLimit
 from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.limit_schedule import Electrical
 from edge_controller.domain.model import Limit
@@ -96,6 +96,11 @@ class QueuedMessage(Protocol):
     @property
     def session_cost(self) -> dict[str, Any] | None:
         """The session's final cost (breakdown JSON) if it was priced when this was queued."""
+        ...
+
+    @property
+    def session_limit(self) -> TransactionLimit | None:
+        """The CSMS's limit of the session if it was set when this was queued."""
         ...
 
 

@@ -11,6 +11,8 @@
 // final cost of the transaction); absent: none.
 // AUTHORIZE_TARIFF env (2.1): a TariffType (JSON) every accepted Authorize answer carries, the
 // driver's tariff.
+// TX_LIMIT env (2.1): a TransactionLimitType (JSON) the answer to every TransactionEvent
+// Started carries, the CSMS's limit of the transaction.
 // CLOCK_OFFSET_S env: the CSMS's clock runs this many seconds ahead of the machine's (negative:
 // behind); its currentTime says so.
 // PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
@@ -33,6 +35,7 @@ const callErrors = JSON.parse(process.env.CALL_ERRORS || '{}');
 const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : undefined;
 const authorizeTariff = process.env.AUTHORIZE_TARIFF
     ? JSON.parse(process.env.AUTHORIZE_TARIFF) : undefined;
+const txLimit = process.env.TX_LIMIT ? JSON.parse(process.env.TX_LIMIT) : undefined;
 const clockOffsetMs = Number(process.env.CLOCK_OFFSET_S || 0) * 1000;
 // Actions this CSMS does not know (answered NotImplemented), e.g. a 1.6 CSMS without the
 // security extension.
@@ -104,7 +107,11 @@ server.on('client', (client) => {
                 }
                 return { idTokenInfo: { status: authStatus } };
             case 'TransactionEvent':
-                if (params.eventType === 'Started') return { idTokenInfo: { status: authStatus } };
+                if (params.eventType === 'Started') {
+                    const answer = { idTokenInfo: { status: authStatus } };
+                    if (txLimit && client.protocol === 'ocpp2.1') answer.transactionLimit = txLimit;
+                    return answer;
+                }
                 if (params.eventType === 'Ended' && totalCost !== undefined) return { totalCost };
                 return params.eventType === 'Updated' && updatedStatus
                     ? { idTokenInfo: { status: updatedStatus } } : {};

@@ -29,9 +29,11 @@ from edge_controller.domain.commands import (
     CommandResult,
     Origin,
     Reserve,
+    SetTransactionLimit,
     StartSession,
     StopReason,
     StopSession,
+    TransactionLimit,
 )
 from edge_controller.domain.model import ChargerStatus, CpState, Token
 from edge_controller.domain.pricing.codec import ad_hoc_json, running_cost_json
@@ -45,6 +47,7 @@ from edge_controller.domain.sessions.authorization import (
     late_answer_stops,
     same_owner,
 )
+from edge_controller.domain.sessions.limits import Progress, limit_reached
 from edge_controller.domain.sessions.reservations import (
     Condition,
     Reservation,
@@ -159,6 +162,7 @@ class SessionManager:
         self._notes: dict[str, tuple[str, float]] = {}
         self._later: asyncio.Queue[tuple[str, sm.Authorization]] = asyncio.Queue(LATER_QUEUE_SIZE)
         self._refused: asyncio.Queue[tuple[int, AuthStatus]] = asyncio.Queue(REFUSED_QUEUE_SIZE)
+        self._limits: dict[int, TransactionLimit] = {}  # the CSMS's, by session local id
 
     @property
     def events(self) -> SessionEvents:
@@ -189,6 +193,7 @@ class SessionManager:
                 )
         if self.reservations is not None:
             await self.reservations.load(self._states, self._clock())
+        self._limits = await self._actions.recorder.store.limits_of_open()
         return found
 
     async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
@@ -632,11 +637,43 @@ class SessionManager:
                 return
             energy = await self._actions.sample(cid, self.sampling, self._clock())
             record = self._actions.open.get(cid)
-        if energy is None or record is None or record.energy_cap_wh is None:
+        if energy is None or record is None:
             return
-        if energy.energy_wh - record.meter_start_wh >= record.energy_cap_wh:
+        reason = self._limit_reached(record, energy.energy_wh)
+        if reason is not None:
+            await self._apply(cid, sm.StopRequested(reason))
+
+    def _limit_reached(self, record: SessionRecord, energy_wh: int) -> StopReason | None:
+        """Why the session must end at this sample: the offline energy cap or the CSMS's
+        transaction limit (its register difference, time since start, running cost)."""
+        cid, charged_wh = record.connector_id, energy_wh - record.meter_start_wh
+        if record.energy_cap_wh is not None and charged_wh >= record.energy_cap_wh:
             log.info("offline energy cap reached", connector_id=cid, cap_wh=record.energy_cap_wh)
-            await self._apply(cid, sm.StopRequested(StopReason.OTHER))
+            return StopReason.OTHER
+        limit = self._limits.get(record.local_id)
+        if limit is None:
+            return None
+        pricing = self._actions.recorder.pricing
+        running = None if pricing is None else pricing.running(cid)
+        cost = None if running is None else running.total_incl_tax.amount
+        progress = Progress(charged_wh, self._clock() - record.start_at_s, cost)
+        reason = limit_reached(limit, progress)
+        if reason is not None:
+            log.info("transaction limit reached", connector_id=cid, reason=reason.value,
+                     energy_wh=charged_wh, cost=None if cost is None else str(cost))  # fmt: skip
+        return reason
+
+    async def set_limit(self, command: SetTransactionLimit) -> CommandResult:
+        """Keep the CSMS's limit with its session (stored first: a restart keeps it)."""
+        local_id = command.session_local_id
+        store = self._actions.recorder.store
+        if not await store.set_limit(local_id, command.limit, self._clock()):
+            return CommandResult(False, f"session {local_id} is not running")
+        running = {r.local_id for r in self._actions.open.values()}
+        self._limits = {k: v for k, v in self._limits.items() if k in running}  # ended ones go
+        self._limits[local_id] = command.limit
+        log.info("transaction limit set", session=local_id, origin=command.origin.value)
+        return CommandResult(True)
 
     async def _apply(self, cid: str, event: sm.Event) -> None:
         if cid not in self._states:

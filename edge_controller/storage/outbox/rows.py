@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from edge_controller.domain.commands import TransactionLimit
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
@@ -16,6 +17,7 @@ from edge_controller.domain.sessions.events import (
     SessionEnded,
     SessionStarted,
 )
+from edge_controller.storage.limits_store import limit_from_json
 from edge_controller.storage.outbox.codec import UnreadableEvent, decode, encode
 
 _ACK_CHUNK = 500
@@ -52,6 +54,8 @@ class OutboxMessage:
     # the transaction that queued this event or before: what a resent event carries stays the
     # same (a cost priced later is not added to an event already queued).
     session_cost: dict[str, Any] | None = None
+    # The CSMS's limit of the session when this event was queued (OCPP 2.1 reports it back).
+    session_limit: TransactionLimit | None = None
 
 
 SELECT_MESSAGE = """
@@ -60,7 +64,9 @@ SELECT o.seq, o.identity, o.event, o.body, o.kind, o.session_local_id, o.created
        (SELECT count(*) FROM outbox AS b WHERE b.session_local_id = o.session_local_id
         AND b.seq < o.seq) AS session_position,
        (SELECT c.breakdown FROM session_costs AS c WHERE c.session_local_id = o.session_local_id
-        AND c.priced_at_s <= o.created_at_s) AS session_cost
+        AND c.priced_at_s <= o.created_at_s) AS session_cost,
+       (SELECT l.body FROM transaction_limits AS l WHERE l.session_local_id = o.session_local_id
+        AND l.set_at_s <= o.created_at_s) AS session_limit
 FROM outbox AS o LEFT JOIN transaction_ids AS t ON t.session_local_id = o.session_local_id
 """
 
@@ -86,6 +92,7 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
         unreadable=unreadable,
         session_position=None if row["session_local_id"] is None else row["session_position"],
         session_cost=_cost(row["session_cost"]),
+        session_limit=limit_from_json(row["session_limit"]),
     )
 
 

@@ -62,7 +62,11 @@ MEASURANDS = {
 LOCATIONS = {Location.OUTLET: "Outlet", Location.EV: "EV"}
 PHASES = {c: c.value for c in Conductor}  # L1, L2-N ...: the 1.6 spelling
 # Stop reasons 1.6 has no word for; the others are sent as their value.
-STOP_REASONS = {StopReason.COST_LIMIT: "Other"}
+STOP_REASONS = {
+    StopReason.COST_LIMIT: "Other",
+    StopReason.ENERGY_LIMIT: "Other",
+    StopReason.TIME_LIMIT: "Other",
+}
 
 
 @dataclass(frozen=True, slots=True)

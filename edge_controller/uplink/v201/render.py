@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from edge_controller.domain.commands import StopReason
+from edge_controller.domain.commands import SetTransactionLimit, StopReason, TransactionLimit
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.problems import ProblemReported
@@ -53,6 +53,7 @@ NOTIFY_EVENT = "NotifyEvent"
 SECURITY_EVENT = "SecurityEventNotification"
 NOTIFY_SETTLEMENT = "NotifySettlement"
 CostSink = Callable[[int, CentralCost], Awaitable[bool]]
+LimitSink = Callable[[SetTransactionLimit], bool]
 _TOKEN_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 
 TOKEN_TYPES = {
@@ -78,6 +79,8 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.HARD_RESET: ("ImmediateReset", "ResetCommand"),
     StopReason.SOFT_RESET: ("Reboot", "ResetCommand"),
     StopReason.COST_LIMIT: ("LocalOutOfCredit", "CostLimitReached"),
+    StopReason.ENERGY_LIMIT: ("EnergyLimitReached", "EnergyLimitReached"),
+    StopReason.TIME_LIMIT: ("TimeLimitReached", "TimeLimitReached"),
 }
 # Trigger reasons 2.0.1 lacks (added in 2.1), and what a 2.0.1 connection is sent instead.
 TRIGGERS_201 = {"CostLimitReached": "StopAuthorized"}
@@ -106,9 +109,12 @@ def session_of(transaction_id_text: str) -> int | None:
 class Ocpp201Rendering:
     """The outbox sender's ``Rendering`` on an OCPP 2.0.1 or 2.1 connection."""
 
-    def __init__(self, link: Link201, costs: CostSink | None = None) -> None:
-        """``costs``: where the CSMS's cost of a session (``totalCost``) goes to be shown."""
-        self._link, self._costs = link, costs
+    def __init__(
+        self, link: Link201, costs: CostSink | None = None, limits: LimitSink | None = None
+    ) -> None:
+        """``costs``: where the CSMS's cost of a session (``totalCost``) goes to be shown;
+        ``limits``: where its 2.1 transactionLimit goes (the command port's ``submit``)."""
+        self._link, self._costs, self._limits = link, costs, limits
 
     def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
         if message.event is None:
@@ -141,8 +147,10 @@ class Ocpp201Rendering:
         return status if status in _TOKEN_STATUSES else "Invalid"
 
     async def answered(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
-        """A ``totalCost`` (the CSMS's cost, final with the Ended event) is shown as sent."""
+        """A ``totalCost`` (the CSMS's cost, final with the Ended event) is shown as sent; a
+        2.1 ``transactionLimit`` of a running session becomes a command."""
         local_id = message.session_local_id
+        self._take_limit(message, answer)
         if "totalCost" not in answer or local_id is None or self._costs is None:
             return
         found = central_cost(answer["totalCost"], isinstance(message.event, SessionEnded))
@@ -152,6 +160,42 @@ class Ocpp201Rendering:
             await self._costs(local_id, found)
         except Exception:  # showing a cost must never stop what the outbox delivers
             log.exception("CSMS cost not shown", session=local_id, total_cost=str(found.cost))
+
+    def _take_limit(self, message: QueuedMessage, answer: dict[str, Any]) -> None:
+        local_id, wire = message.session_local_id, answer.get("transactionLimit")
+        if local_id is None or self._limits is None or not self._link.v21:
+            return
+        if not isinstance(wire, dict) or isinstance(message.event, SessionEnded):
+            return
+        limit = transaction_limit(wire)
+        if limit is None or limit == message.session_limit:
+            return  # nothing to take, or the limit the session already has
+        if not self._limits(SetTransactionLimit(local_id, limit)):
+            log.warning("transaction limit not taken (command queue full)", session=local_id)
+
+
+def transaction_limit(wire: dict[str, Any]) -> TransactionLimit | None:
+    """A 2.1 TransactionLimitType as the domain's (None: it limits nothing)."""
+    found = TransactionLimit(
+        max_cost=None if wire.get("maxCost") is None else Decimal(str(wire["maxCost"])),
+        max_energy_wh=None if wire.get("maxEnergy") is None else Decimal(str(wire["maxEnergy"])),
+        max_time_s=None if wire.get("maxTime") is None else int(wire["maxTime"]),
+        max_soc_pct=None if wire.get("maxSoC") is None else int(wire["maxSoC"]),
+    )
+    return None if found == TransactionLimit() else found
+
+
+def limit_wire(limit: TransactionLimit) -> dict[str, Any]:
+    wire: dict[str, Any] = {}
+    if limit.max_cost is not None:
+        wire["maxCost"] = limit.max_cost
+    if limit.max_energy_wh is not None:
+        wire["maxEnergy"] = limit.max_energy_wh
+    if limit.max_time_s is not None:
+        wire["maxTime"] = limit.max_time_s
+    if limit.max_soc_pct is not None:
+        wire["maxSoC"] = limit.max_soc_pct
+    return wire
 
 
 def settlement(
@@ -208,6 +252,8 @@ def request(
         _ended(event, payload, link)
         if link.v21 and message.session_cost is not None:
             _cost_details(payload, message.session_cost)
+    if link.v21 and message.session_limit is not None and not isinstance(event, SessionStarted):
+        info["transactionLimit"] = limit_wire(message.session_limit)
     return payload
 
 

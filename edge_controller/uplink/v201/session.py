@@ -45,9 +45,8 @@ class Session201:
             v21=station.rpc.dialect is OCPP21,
         )  # fmt: skip
         costs = None if link.prices is None else link.prices.session_cost
-        self.sender = OutboxSender(
-            link, station.rpc, wakeup, render.Ocpp201Rendering(self.rendering_link, costs)
-        )
+        rendering = render.Ocpp201Rendering(self.rendering_link, costs, link.commands.submit)
+        self.sender = OutboxSender(link, station.rpc, wakeup, rendering)
         station.settle_acks = self.sender.acks.flush
         self._last_status: dict[int, EvseStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []

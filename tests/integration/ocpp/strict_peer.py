@@ -59,6 +59,7 @@ async def strict_peer(
     updated_status: str = "",
     authorize_tariff: dict[str, Any] | None = None,
     unknown_actions: tuple[str, ...] = (),
+    transaction_limit: dict[str, Any] | None = None,
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
@@ -68,7 +69,8 @@ async def strict_peer(
     tariff every accepted Authorize answer carries. ``clock_offset_s``: how far the peer's clock
     (its currentTime) is ahead of this machine's. ``updated_status`` (2.x): the idTokenInfo
     status in its answers to TransactionEvent Updated (empty: none). ``unknown_actions`` (1.6):
-    actions it does not know (answered NotImplemented)."""
+    actions it does not know (answered NotImplemented). ``transaction_limit`` (2.1): the
+    transactionLimit of every answer to a TransactionEvent Started."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
@@ -79,6 +81,8 @@ async def strict_peer(
              "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
              "UPDATED_STATUS": updated_status, "UNKNOWN_ACTIONS": ",".join(unknown_actions),
              **({} if total_cost is None else {"TOTAL_COST": str(total_cost)}),
+             **({} if transaction_limit is None
+                else {"TX_LIMIT": json.dumps(transaction_limit)}),
              **({} if authorize_tariff is None
                 else {"AUTHORIZE_TARIFF": json.dumps(authorize_tariff)})},
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +13,12 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 
-from edge_controller.domain.commands import StopReason
+from edge_controller.domain.commands import (
+    Command,
+    SetTransactionLimit,
+    StopReason,
+    TransactionLimit,
+)
 from edge_controller.domain.pricing import cost
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
@@ -45,6 +51,7 @@ class Queued:
     attempts: int = 0
     created_at_s: float = 0.0
     session_cost: dict[str, Any] | None = None
+    session_limit: TransactionLimit | None = None
 
     @property
     def session_local_id(self) -> int | None:
@@ -61,6 +68,13 @@ def _definitions(version: str) -> dict[str, Any]:
     text = (folder / "TransactionEventRequest.json").read_text(encoding="utf-8-sig")
     definitions: dict[str, Any] = json.loads(text)["definitions"]
     return definitions
+
+
+def _request_schema(version: str) -> dict[str, Any]:
+    folder = resources.files("ocpp") / f"v{version.replace('.', '')}" / "schemas"
+    text = (folder / "TransactionEventRequest.json").read_text(encoding="utf-8-sig")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def _enum(definitions: dict[str, Any], name: str) -> set[str]:
@@ -163,3 +177,47 @@ async def test_a_cost_that_cannot_be_shown_never_stops_the_sender() -> None:
     rendering = render.Ocpp201Rendering(_link(), broken)
     message = Queued(ended(1, 12000), 1_795_737_600_000, 2)
     await rendering.answered(message, {"totalCost": 4.56})  # logged, not raised
+
+
+LIMIT = TransactionLimit(Decimal("2.38"), Decimal("5000"), 3600, 80)
+LIMIT_WIRE = {"maxCost": 2.38, "maxEnergy": 5000, "maxTime": 3600, "maxSoC": 80}
+
+
+def _limits_taken(link: render.Link201) -> tuple[render.Ocpp201Rendering, list[Command]]:
+    taken: list[Command] = []
+    return render.Ocpp201Rendering(link, None, lambda c: taken.append(c) is None), taken
+
+
+async def test_a_2_1_transaction_limit_in_an_answer_becomes_a_command() -> None:
+    rendering, taken = _limits_taken(_link())
+    await rendering.answered(Queued(started(7), None, 0), {"transactionLimit": LIMIT_WIRE})
+    assert taken == [SetTransactionLimit(7, LIMIT)]
+    # The limit the session already has is not taken again; an Ended answer's never.
+    same = Queued(sampled(7, 3000), 1, 1, session_limit=LIMIT)
+    await rendering.answered(same, {"transactionLimit": LIMIT_WIRE})
+    await rendering.answered(Queued(ended(7, 9000), 1, 2), {"transactionLimit": LIMIT_WIRE})
+    await rendering.answered(Queued(sampled(7, 3000), 1, 1), {"transactionLimit": {}})
+    assert taken == [SetTransactionLimit(7, LIMIT)]
+
+
+async def test_a_2_0_1_connection_takes_no_transaction_limit() -> None:
+    rendering, taken = _limits_taken(replace(_link(), v21=False))
+    await rendering.answered(Queued(started(7), None, 0), {"transactionLimit": LIMIT_WIRE})
+    assert taken == []
+
+
+@pytest.mark.parametrize("v21", [True, False])
+def test_the_kept_limit_is_reported_back_where_the_schema_has_it(v21: bool) -> None:
+    link = replace(_link(), v21=v21)
+    schema = _request_schema("2.1" if v21 else "2.0.1")
+    stop = ended(7, 6000, reason=StopReason.ENERGY_LIMIT)
+    for message in (Queued(sampled(7, 3000), 1, 1, session_limit=LIMIT),
+                    Queued(stop, 1, 2, session_limit=LIMIT)):  # fmt: skip
+        # as sent: Decimals go out as JSON numbers
+        payload = json.loads(
+            json.dumps(render.request(message, message.event, link), default=float)
+        )
+        jsonschema.validate(payload, schema)
+        assert payload["transactionInfo"].get("transactionLimit") == (LIMIT_WIRE if v21 else None)
+    assert payload["transactionInfo"]["stoppedReason"] == "EnergyLimitReached"
+    assert payload["triggerReason"] == "EnergyLimitReached"
