@@ -637,6 +637,10 @@ class SessionManager:
                 return
             energy = await self._actions.sample(cid, self.sampling, self._clock())
             record = self._actions.open.get(cid)
+            if energy is None and record is not None and record.local_id in self._limits:
+                # A CSMS limit is checked every tick, not only at samples: a reading, not
+                # recorded (the stop records the register it ends at).
+                energy = await self._actions.recorder.read_energy(cid)
         if energy is None or record is None:
             return
         reason = self._limit_reached(record, energy.energy_wh)
@@ -644,7 +648,7 @@ class SessionManager:
             await self._apply(cid, sm.StopRequested(reason))
 
     def _limit_reached(self, record: SessionRecord, energy_wh: int) -> StopReason | None:
-        """Why the session must end at this sample: the offline energy cap or the CSMS's
+        """Why the session must end at this reading: the offline energy cap or the CSMS's
         transaction limit (its register difference, time since start, running cost)."""
         cid, charged_wh = record.connector_id, energy_wh - record.meter_start_wh
         if record.energy_cap_wh is not None and charged_wh >= record.energy_cap_wh:

@@ -112,3 +112,22 @@ async def test_a_limit_for_a_session_not_running_is_refused(tmp_path: Path) -> N
     result = await rig.manager.set_limit(SetTransactionLimit(42, FIVE_KWH))
     assert not result.ok and "42" in (result.error or "")
     await rig.db.close()
+
+
+async def test_an_energy_limit_is_checked_between_samples(tmp_path: Path) -> None:
+    """Samples are a minute apart here; the limit is read every tick, so 22 kW do not run a
+    minute past 5,000 Wh."""
+    rig, _ = await priced_rig(tmp_path / "edge.db")
+    await start(rig)
+    (record,) = await rig.store.open_sessions()
+    assert (await rig.manager.set_limit(SetTransactionLimit(record.local_id, FIVE_KWH))).ok
+    await minutes(rig, 4, wh_each=1000)
+    rig.clock.now_s += 10  # mid-way to the next sample
+    rig.meters["cp1:1"].energy_wh += 1000
+    await rig.manager.tick()
+    (closed,) = await rig.store.recent()
+    assert closed.stop_reason == "EnergyLimitReached"
+    assert (closed.meter_stop_wh or 0) - closed.meter_start_wh == 5000
+    kept = await rig.store.cost(closed.local_id)
+    assert kept is not None and kept.total_incl_tax_minor == 238
+    await rig.db.close()
