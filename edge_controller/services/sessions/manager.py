@@ -47,6 +47,7 @@ from edge_controller.domain.sessions.authorization import (
     late_answer_stops,
     same_owner,
 )
+from edge_controller.domain.sessions.events import ReadingContext
 from edge_controller.domain.sessions.limits import Progress, limit_reached
 from edge_controller.domain.sessions.reservations import (
     Condition,
@@ -677,7 +678,17 @@ class SessionManager:
         self._limits = {k: v for k, v in self._limits.items() if k in running}  # ended ones go
         self._limits[local_id] = command.limit
         log.info("transaction limit set", session=local_id, origin=command.origin.value)
+        await self._report_limit(local_id)
         return CommandResult(True)
+
+    async def _report_limit(self, local_id: int) -> None:
+        """A triggered sample, so the CSMS hears back the limit now (its TransactionEvent
+        carries the session's limit), not only with the next periodic one."""
+        record = next((r for r in self._actions.open.values() if r.local_id == local_id), None)
+        if record is None:
+            return
+        async with self._locks[record.connector_id]:
+            await self._actions.recorder.sample(record, self._clock(), ReadingContext.TRIGGER)
 
     async def _apply(self, cid: str, event: sm.Event) -> None:
         if cid not in self._states:

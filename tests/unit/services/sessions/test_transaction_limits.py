@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge_controller.domain.commands import SetTransactionLimit, StopReason, TransactionLimit
 from edge_controller.domain.model import CpState
-from edge_controller.domain.sessions.events import SessionEnded
+from edge_controller.domain.sessions.events import MeterSampled, ReadingContext, SessionEnded
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.tariff_store import SITE, TariffStore
 from tests.unit.services.sessions.fixtures import Clock, CounterMeter, make_rig, status
@@ -130,4 +130,23 @@ async def test_an_energy_limit_is_checked_between_samples(tmp_path: Path) -> Non
     assert (closed.meter_stop_wh or 0) - closed.meter_start_wh == 5000
     kept = await rig.store.cost(closed.local_id)
     assert kept is not None and kept.total_incl_tax_minor == 238
+    await rig.db.close()
+
+
+async def test_the_limit_is_reported_back_at_once_with_a_triggered_sample(tmp_path: Path) -> None:
+    rig, _ = await priced_rig(tmp_path / "edge.db")
+    await start(rig)
+    (record,) = await rig.store.open_sessions()
+    await minutes(rig, 2, wh_each=1000)
+    rig.clock.now_s += 5
+    assert (await rig.manager.set_limit(SetTransactionLimit(record.local_id, FIVE_KWH))).ok
+    queued = []
+    while (message := await rig.outbox.peek("site")) is not None:
+        queued.append(message)
+        await rig.outbox.ack(message.seq)
+    last = queued[-1]
+    assert isinstance(last.event, MeterSampled) and last.event.context is ReadingContext.TRIGGER
+    assert last.event.readings[0].value == 3000  # the register when the limit was taken
+    assert last.session_limit == FIVE_KWH  # what its TransactionEvent reports back
+    assert all(m.session_limit is None for m in queued[:-1])  # queued before the limit
     await rig.db.close()
