@@ -129,13 +129,14 @@ def _file_size_limit() -> None:
 def test_full_disk_exits_1_and_leaves_no_copy(tmp_path: Path, existing: bool) -> None:
     disk = Path(tempfile.mkdtemp(prefix="full-", dir=tmp_path))
     state = disk / "state"
-    with mounted(disk, "-t", "tmpfs", "-o", "size=512k", "tmpfs") as small:
+    # Room for a new database with its write-ahead log (the schema alone is ~170 kB), then filled.
+    with mounted(disk, "-t", "tmpfs", "-o", "size=4m", "tmpfs") as small:
         if existing:
             make_database(state)
         limit = None
         if small:
             fs = os.statvfs(disk)
-            assert fs.f_blocks * fs.f_frsize <= 1 << 20, "not the small file system: not filling"
+            assert fs.f_blocks * fs.f_frsize <= 4 << 20, "not the small file system: not filling"
             filler = disk / "filler"
             with contextlib.suppress(OSError), filler.open("wb", buffering=0) as out:
                 while True:
