@@ -6,17 +6,11 @@ seconds, off the control path and the views."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from edge_controller.storage import history
 from edge_controller.storage.database import Database
-from edge_controller.storage.outbox.capacity import count_parked
 
 EVERY_S = 5.0
-
-
-def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
-    return count_parked(conn), history.count_unknown_intents(conn)
 
 
 class Attention:
@@ -30,7 +24,7 @@ class Attention:
         return self.parked, self.payments_unknown
 
     async def refresh(self) -> None:
-        self.parked, self.payments_unknown = await self._db.read(_counts)
+        self.parked, self.payments_unknown = await self._db.read(history.held_for_operator)
 
     async def run(self) -> None:
         while True:

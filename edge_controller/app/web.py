@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 from edge_controller.app import sessions_report
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
+from edge_controller.domain.commands import Origin
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
+from edge_controller.telemetry.command_parse import CommandParser, Parsed
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
 
 if TYPE_CHECKING:
@@ -79,6 +81,11 @@ def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[
     return ways
 
 
+def web_command(name: str, raw: bytes, connectors: tuple[str, ...]) -> Parsed:
+    """A REST command's payload, read by the rules MQTT commands follow (one parser, origin web)."""
+    return CommandParser(connectors, (name,), origin=Origin.WEB).parse(name, raw)
+
+
 def build_web(
     settings: Settings,
     site: SiteServices,
@@ -99,5 +106,6 @@ def build_web(
         ),
         connector_limits(settings, connector_ids),
         commands,
+        web_command,
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

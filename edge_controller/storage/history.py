@@ -16,6 +16,7 @@ from typing import Any
 
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.migrations import schema_version
+from edge_controller.storage.outbox.capacity import count_parked
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,3 +214,8 @@ def parked_messages(conn: sqlite3.Connection, limit: int = 1000) -> list[ParkedR
         (limit,),
     ).fetchall()
     return [ParkedRow(*row) for row in rows]
+
+
+def held_for_operator(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(outbox messages parked after their attempts, card payments whose outcome is unknown)."""
+    return count_parked(conn), count_unknown_intents(conn)

@@ -16,13 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from edge_controller.api.codec import site_to_json
-from edge_controller.domain.commands import Origin
 from edge_controller.domain.problems import FiledReport
 from edge_controller.log import get_logger
-from edge_controller.telemetry.command_parse import CommandParser
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.openapi import COMMAND_NAMES, COMMAND_PATH, PATHS, document
-from edge_controller.web.ports import CommandPort, ProblemDesk, SessionHistory
+from edge_controller.web.ports import CommandPayloads, CommandPort, ProblemDesk, SessionHistory
 
 log = get_logger("web.api")
 
@@ -87,11 +85,12 @@ class ApiRoutes:
         limits: Mapping[str, Any],
         *,
         commands: CommandPort,
+        payloads: CommandPayloads,
         allowed: Mapping[str, tuple[str, ...]],  # token name -> the commands it may send
     ) -> None:
         self._hub, self._desk, self._sessions = hub, desk, sessions
         self._tokens, self._limits = dict(tokens), limits
-        self._commands, self._allowed = commands, dict(allowed)
+        self._commands, self._payloads, self._allowed = commands, payloads, dict(allowed)
 
     def add_to(self, app: web.Application) -> None:
         handlers: dict[str, Handler] = {
@@ -200,8 +199,7 @@ class ApiRoutes:
         connectors = self._hub.setup.connectors or tuple(
             c.connector_id for c in self._hub.view().connectors
         )
-        parser = CommandParser(connectors, (name,), origin=Origin.WEB)
-        parsed = parser.parse(name, await request.read())  # bounded by client_max_size
+        parsed = self._payloads(name, await request.read(), connectors)  # bounded by max_size
         if parsed.command is None:
             return error(400, "invalid_command", parsed.error or "invalid command")
         try:

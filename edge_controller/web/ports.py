@@ -27,6 +27,25 @@ class CommandPort(Protocol):
         ...
 
 
+class ParsedCommand(Protocol):
+    """A command payload read into a command, or the reason it was refused."""
+
+    @property
+    def request_id(self) -> str | None: ...
+
+    @property
+    def command(self) -> Command | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+class CommandPayloads(Protocol):
+    def __call__(self, name: str, raw: bytes, connectors: tuple[str, ...]) -> ParsedCommand:
+        """Read one command's JSON payload as every other entry point reads it (origin web)."""
+        ...
+
+
 class ProblemDesk(Protocol):
     async def file(self, report: ProblemReport) -> FiledReport:
         """Store the report (durable when this returns) and tell MQTT and the CSMS."""

@@ -25,7 +25,7 @@ from edge_controller.web.console import Console
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.metrics import MetricsRoute
-from edge_controller.web.ports import CommandPort, ProblemDesk, SessionHistory
+from edge_controller.web.ports import CommandPayloads, CommandPort, ProblemDesk, SessionHistory
 from edge_controller.web.problems import ProblemRoutes
 
 log = get_logger("web")
@@ -96,6 +96,7 @@ class Sources:
     sessions: SessionHistory
     limits: Mapping[str, Any]  # configured limits per connector (min/max current)
     commands: CommandPort
+    payloads: CommandPayloads  # the payload rules MQTT commands follow, for the REST API
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -104,7 +105,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     allowed = {name: tuple(t.allowed_commands) for name, t in settings.api_tokens.items()}
     api = ApiRoutes(
         hub, sources.desk, sources.sessions, tokens, sources.limits,
-        commands=sources.commands, allowed=allowed,
+        commands=sources.commands, payloads=sources.payloads, allowed=allowed,
     )  # fmt: skip
     app = web.Application(
         client_max_size=settings.max_body_bytes,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from edge_controller.app.web import web_command
 from edge_controller.config.settings import WebSettings
 from edge_controller.domain.commands import (
     Command,
@@ -61,7 +62,9 @@ def web_settings(tmp_path: Path) -> WebSettings:
 async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Port]]:
     port = Port()
     hub = DisplayHub(Site(), DisplaySetup("site1", CONNECTORS), 1.0)
-    app = build_app(web_settings(tmp_path), hub, Sources(NoReports(), NoSessions(), {}, port))
+    app = build_app(
+        web_settings(tmp_path), hub, Sources(NoReports(), NoSessions(), {}, port, web_command)
+    )
     async with TestClient(TestServer(app)) as client:
         yield client, port
 

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from edge_controller.app.problems import ProblemDesk
+from edge_controller.app.web import web_command
 from edge_controller.config.settings import WebSettings
 from edge_controller.domain.problems import ProblemKind, ProblemReport
 from edge_controller.storage.database import Database
@@ -109,7 +110,7 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
         filed = await desk.file(ProblemReport("wb1:1", kind, f"report {n}", f"sub-{n}"))
         numbers.append(filed.number)
     hub = DisplayHub(Site(), DisplaySetup("site1"), 1.0)
-    sources = Sources(desk, NoSessions(), {}, NoCommands())
+    sources = Sources(desk, NoSessions(), {}, NoCommands(), web_command)
     async with TestClient(TestServer(build_app(web_settings(tmp_path), hub, sources))) as client:
         yield Console(client, path, numbers)
     await db.close()

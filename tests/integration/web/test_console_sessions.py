@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge_controller.app import sessions_report as report
-from edge_controller.app.web import SessionHistory
+from edge_controller.app.web import SessionHistory, web_command
 from edge_controller.config.settings import WebSettings
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.pricing import Currency, Money
@@ -82,7 +82,9 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[TestClient[Any, Any], Pa
     db = await Database.open(path)
     sessions = SessionHistory(SessionStore(db), report.Query(path, "site1", BERLIN))
     hub = DisplayHub(Site(), DisplaySetup("site1"), 1.0)
-    app = build_app(web_settings(tmp_path), hub, Sources(NoReports(), sessions, {}, NoCommands()))
+    app = build_app(
+        web_settings(tmp_path), hub, Sources(NoReports(), sessions, {}, NoCommands(), web_command)
+    )
     async with TestClient(TestServer(app)) as client:
         yield client, path, ids
     await db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge_controller.app.web import web_command
 from edge_controller.config.settings import WebSettings
 from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.problems import FiledReport, ProblemReport
@@ -54,7 +55,9 @@ class NoCommands:
 
 def test_every_api_route_is_in_the_document_and_every_documented_path_is_served() -> None:
     hub = DisplayHub(Site(), DisplaySetup("s"), 1.0)
-    app = build_app(WebSettings(), hub, Sources(NoReports(), NoSessions(), {}, NoCommands()))
+    app = build_app(
+        WebSettings(), hub, Sources(NoReports(), NoSessions(), {}, NoCommands(), web_command)
+    )
     served = {
         r.canonical.removeprefix("/api/v1")
         for r in app.router.resources()
