@@ -9,7 +9,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,6 @@ from pathlib import Path
 
 START_TIMEOUT_S = 30.0  # two Python processes importing everything on a busy 2-core machine
 _CONTROL_URL = re.compile(r"control_url[\"=:\s]+\"?(http://[0-9.]+:[0-9]+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Proc:

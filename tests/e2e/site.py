@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.procs import free_port
+from tests.ports import free_port
 
 FREE_TAG = "FREE-VEND"
 RESPONSE_DELAY_S = 1.0  # every simulated EV follows a new offer after this long

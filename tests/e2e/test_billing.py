@@ -15,9 +15,9 @@ from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.clock import to_iso as iso_utc
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
 from tests.e2e.site import profile_for
 from tests.e2e.test_ocpp import Csms, connected, with_uplink
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -19,10 +19,10 @@ from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16.render import Connection, meter_values
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
 from tests.e2e.site import CONNECTORS, FREE_TAG, profile_for
 from tests.integration.pcsc.pcscd import Pcscd
 from tests.integration.pcsc.vcard import VirtualCard
+from tests.ports import free_port
 
 # The timeout covers waiting for the machine's one pcscd (card test), which other runs may hold.
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]

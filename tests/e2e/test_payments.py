@@ -16,10 +16,10 @@ import pytest
 
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
 from tests.e2e.test_mqtt import broker, mqtt_settings
 from tests.integration.mqtt.broker import PREFIX, Mosquitto
 from tests.integration.mqtt.helpers import app_client, as_json, on_topic, wait_message
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
 __all__ = ["broker"]  # the mosquitto fixture, shared with test_mqtt

@@ -16,7 +16,7 @@ import yaml
 from edge_controller.sim.generate import generate_site
 from tests.e2e.checks import MEASUREMENT_TOLERANCE_A, charging, describe, grid_a, plugged
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

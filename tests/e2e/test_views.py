@@ -23,12 +23,12 @@ import pytest
 from edge_controller.sim.csms import BenchCsms
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
 from tests.e2e.site import CONNECTORS
 from tests.e2e.test_mqtt import mqtt_settings
 from tests.e2e.test_ocpp import with_uplink
 from tests.integration.mqtt.broker import PREFIX, Mosquitto
 from tests.integration.mqtt.helpers import app_client
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
 

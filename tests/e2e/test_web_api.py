@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from edge_controller.domain.sessions.tokens import masked
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
 from tests.e2e.site import CONNECTORS, FREE_TAG
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
 

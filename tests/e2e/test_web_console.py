@@ -16,7 +16,7 @@ from edge_controller.web.passwords import hash_password
 from tests.e2e.browser import DESKTOP, chromium
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.procs import free_port
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -15,11 +15,11 @@ import pytest
 from tests.e2e.browser import DESKTOP, PHONE, Browser, chromium
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import eventually
-from tests.e2e.procs import free_port
 from tests.e2e.site import CONNECTORS
 from tests.e2e.test_mqtt import mqtt_settings
 from tests.e2e.test_views import Recorded, broker, recording
 from tests.integration.mqtt.broker import Mosquitto
+from tests.ports import free_port
 
 __all__ = ["broker"]  # the fixture, shared with test_views
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import struct
 import subprocess
 import time
@@ -26,6 +25,8 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pyModbusTCP.server import DataBank, ModbusServer
+
+from tests.ports import free_port
 
 
 def words(fmt: str, value: float, low_word_first: bool = False) -> list[int]:
@@ -165,13 +166,6 @@ async def serial_server(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.asynccontextmanager

@@ -14,8 +14,7 @@ from edge_controller.config.settings import Settings
 from edge_controller.drivers import registry
 from edge_controller.ports import BuiltInMeter, Charger, DeviceUnavailable, DeviceWatchdog
 from edge_controller.sim.site import RunningSim, running_site
-
-from .conftest import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 WRITE_ONE = 6

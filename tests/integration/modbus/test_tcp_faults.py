@@ -15,8 +15,9 @@ from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
 from edge_controller.ports import DeviceFault, DeviceUnavailable, Meter
+from tests.ports import free_port
 
-from .conftest import free_port, words
+from .conftest import words
 
 pytestmark = pytest.mark.integration
 

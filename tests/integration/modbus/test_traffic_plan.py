@@ -17,8 +17,7 @@ from edge_controller.drivers.modbus.traffic import Exchange
 from edge_controller.drivers.profiles.schema import load_profile
 from edge_controller.ports import BuiltInMeter
 from edge_controller.sim.site import RunningSim, running_site
-
-from .conftest import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 KINDS = registry.profile_kinds()

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 PREFIX = "edge/site1"
 USERS = {"edge": "edge-secret", "app": "app-secret", "ha": "ha-secret"}
 ACL = f"""\
@@ -42,13 +44,6 @@ def make_certificates(workdir: Path) -> None:
     (workdir / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     for command in _CERT_COMMANDS:
         subprocess.run(command.split(), cwd=workdir, check=True, capture_output=True, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Mosquitto:

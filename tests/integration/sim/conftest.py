@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,13 +12,7 @@ import pytest
 from edge_controller.config.settings import Settings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.ports import free_port
 
 
 def site_config(tmp_path: Path, **simulation: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from edge_controller.sim.demo_day import (
 )
 from edge_controller.sim.rfid import READERS_ENV
 from edge_controller.sim.site import running_site
-from tests.integration.sim.conftest import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 PROFILES = {

@@ -16,7 +16,8 @@ import yaml
 from edge_controller.config.settings import Settings
 from edge_controller.sim.binding import RemoteBindRefused
 from edge_controller.sim.site import running_site
-from tests.integration.sim.conftest import free_port, site_config
+from tests.integration.sim.conftest import site_config
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 REFUSE_WITHIN_S = 60.0  # a refusal returns at once; before the check these commands ran forever

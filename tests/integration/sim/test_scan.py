@@ -25,8 +25,7 @@ from edge_controller.config.settings import Settings
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.drivers.modbus.trace import read_trace
 from edge_controller.sim.site import RunningSim, running_site
-
-from .conftest import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,7 @@ from edge_controller.app.selftest import HINTS, Options, Report, run_selftest
 from edge_controller.config.settings import Settings
 from edge_controller.sim.csms import serve_csms
 from edge_controller.sim.site import RunningSim, running_site
-
-from .conftest import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 README = Path(__file__).parents[3] / "README.md"

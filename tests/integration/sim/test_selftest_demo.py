@@ -22,8 +22,8 @@ from edge_controller.sim.rfid import READERS_ENV
 from edge_controller.sim.site import RunningSim, running_site
 from tests.integration.mqtt.broker import Mosquitto
 from tests.integration.pcsc.pcscd import Pcscd, exclusive_pcscd
+from tests.ports import free_port
 
-from .conftest import free_port
 from .test_selftest import run_cli
 
 pytestmark = pytest.mark.integration

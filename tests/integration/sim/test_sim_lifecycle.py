@@ -15,7 +15,8 @@ from edge_controller.config.settings import Settings, TcpBusSettings
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.sim_site import SimStartError
 from edge_controller.sim.site import running_site, serve_site
-from tests.integration.sim.conftest import eventually, free_port
+from tests.integration.sim.conftest import eventually
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

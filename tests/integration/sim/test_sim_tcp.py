@@ -13,7 +13,8 @@ from pyModbusTCP.client import ModbusClient
 from edge_controller.config.settings import Settings, TcpBusSettings
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
-from tests.integration.sim.conftest import eventually, free_port, site_config
+from tests.integration.sim.conftest import eventually, site_config
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 

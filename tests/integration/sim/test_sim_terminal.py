@@ -14,7 +14,8 @@ from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.ports import DeviceFault
 from edge_controller.sim.site import running_site
-from tests.integration.sim.conftest import free_port, site_config
+from tests.integration.sim.conftest import site_config
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
