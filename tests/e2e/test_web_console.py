@@ -84,7 +84,12 @@ async def test_an_operator_sets_a_limit_in_the_browser_and_the_charger_gets_it(
             d.find_element("css selector", "button[type=submit]").click()
 
         await browser.call(log_in)
-        assert (await browser.call(lambda d: d.current_url)).endswith("/console")
+
+        async def logged_in() -> bool:
+            # The click returns before the login's answer (a slow password hash on a busy host).
+            return str(await browser.call(lambda d: d.current_url)).endswith("/console")
+
+        await eventually(logged_in, "the console after the login", 15)
         cookie = await browser.call(lambda d: d.get_cookie("edge_console"))
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert cookie["path"] == "/console"
