@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from edge_controller.storage.errors import SchemaTooNew
 from edge_controller.storage.outbox.from_ocpp16 import migrate_outbox
+from edge_controller.storage.outbox.parked_security import requeue_parked_security_events
 
 Step = str | Callable[[sqlite3.Connection], None]
 """A SQL script, or a function run inside the step's transaction (a data migration)."""
@@ -290,6 +291,8 @@ MIGRATIONS: tuple[Step, ...] = (
     "ALTER TABLE problem_reports ADD COLUMN changed_by TEXT;",
     _PAYMENT_INTENTS,
     _TRANSACTION_LIMITS,
+    # Security events parked on 1.6 before it sent them are sendable now: back in line.
+    requeue_parked_security_events,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

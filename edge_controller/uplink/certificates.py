@@ -248,6 +248,23 @@ class CertificateStore:
                 found.append({"certificateType": kind, "certificateHashData": hash_data(cert)})
         return found
 
+    def is_station_certificate(self, wanted: dict[str, object], configured: Path | None) -> bool:
+        """Whether ``wanted`` (CertificateHashData) names the station's own certificate: the
+        pair in use, a new one not yet tried, or the configured one. An issuer's name and a
+        serial number name one certificate; the issuer's key is not always at hand."""
+        keys = ("issuerNameHash", "serialNumber")
+        for path in (self._path("station.pem"), self._path("new.pem"), configured):
+            if path is None or not path.exists():
+                continue
+            try:
+                leaf = x509.load_pem_x509_certificates(path.read_bytes())[0]
+            except (OSError, ValueError):
+                continue
+            data = hash_data(leaf)
+            if all(str(wanted.get(k, "")).lower() == data[k] for k in keys):
+                return True
+        return False
+
     def delete(self, wanted: dict[str, object], tls_needs_a_root: bool) -> str:
         """DeleteCertificate: Accepted, NotFound, or Failed for the last CSMS root while the
         connection needs one (no ``ca_file`` beside it): the station could not connect again."""

@@ -28,6 +28,7 @@ EXTENDED_TRIGGERABLE = frozenset(
      "LogStatusNotification", "MeterValues", SIGN_16}
 )  # fmt: skip
 RECONFIGURED = SecurityEventKind.RECONFIGURATION_OF_SECURITY_PARAMETERS
+OWN_CERTIFICATE = "the station's own certificate is not deleted by DeleteCertificate"
 
 
 class CertificateOps:
@@ -84,15 +85,24 @@ class CertificateOps:
         return store.installed(kinds) if store is not None else []
 
     async def delete(self, hash_data: dict[str, Any]) -> str:
-        """DeleteCertificate's status."""
+        """DeleteCertificate's status. The station's own certificate is never deleted this
+        way (OCPP 2.0.1 M04.FR.06, 1.6 security extension M04.FR.05): Failed."""
         store = self.link.certificates
         if store is None:
             return "NotFound"
+        if store.is_station_certificate(hash_data, self.link.settings.client_cert_file):
+            self.link.log.warning("DeleteCertificate refused: " + OWN_CERTIFICATE)
+            return "Failed"
         status = store.delete(hash_data, self.link.settings.security_profile >= 2)
         self.link.log.info("DeleteCertificate answered", status=status)
         if status == "Accepted":
             await self.event(RECONFIGURED, "root certificate deleted")
         return status
+
+    def is_own(self, hash_data: dict[str, Any]) -> bool:
+        store = self.link.certificates
+        configured = self.link.settings.client_cert_file
+        return store is not None and store.is_station_certificate(hash_data, configured)
 
 
 class SecurityHandlers16:

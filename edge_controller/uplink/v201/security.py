@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from edge_controller.domain.security import SecurityEventKind
 from edge_controller.uplink.certificates import CertificateStore
 from edge_controller.uplink.connection import configured_pair
-from edge_controller.uplink.handlers.security import CertificateOps
+from edge_controller.uplink.handlers.security import OWN_CERTIFICATE, CertificateOps
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.network_profiles import NetworkProfile, check_profile
 from edge_controller.uplink.rpc import on
@@ -71,7 +71,12 @@ class SecurityHandlers201:
 
     @on("DeleteCertificate")
     async def on_delete_certificate(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"status": await self.ops.delete(payload["certificateHashData"])}
+        wanted = payload["certificateHashData"]
+        own = self.ops.is_own(wanted)
+        answer: dict[str, Any] = {"status": await self.ops.delete(wanted)}
+        if own:
+            answer["statusInfo"] = {"reasonCode": "NotSupported", "additionalInfo": OWN_CERTIFICATE}
+        return answer
 
     @on("SetNetworkProfile")
     async def on_set_network_profile(self, payload: dict[str, Any]) -> dict[str, Any]:

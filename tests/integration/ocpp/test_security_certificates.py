@@ -40,15 +40,19 @@ async def ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str
 
 
 def _hash_of_root(root: pki.Issued) -> dict[str, str]:
+    return _hash_of(root.cert, root)
+
+
+def _hash_of(cert: x509.Certificate, issuer: pki.Issued) -> dict[str, str]:
     """Computed here from the certificate, independently of the station's code."""
-    public = root.cert.public_key().public_bytes(
+    public = issuer.cert.public_key().public_bytes(
         pki.serialization.Encoding.X962, pki.serialization.PublicFormat.UncompressedPoint
     )
     return {
         "hashAlgorithm": "SHA256",
-        "issuerNameHash": hashlib.sha256(root.cert.issuer.public_bytes()).hexdigest(),
+        "issuerNameHash": hashlib.sha256(cert.issuer.public_bytes()).hexdigest(),
         "issuerKeyHash": hashlib.sha256(public).hexdigest(),
-        "serialNumber": format(root.cert.serial_number, "x"),
+        "serialNumber": format(cert.serial_number, "x"),
     }
 
 
@@ -94,21 +98,18 @@ async def test_a02_m03_m05_l01_certificates_and_firmware(
             assert answer["status"] == "Rejected"
             wrong_key = {"certificateChain": pki.client(ca, IDENTITY).cert_pem().decode()}
             assert (await ask(peer, "CertificateSigned", wrong_key))["status"] == "Rejected"
-            signed = {"certificateChain": pki.sign_csr(ca, csr).decode()}
+            chain = pki.sign_csr(ca, csr)
+            signed = {"certificateChain": chain.decode()}
             assert (await ask(peer, "CertificateSigned", signed))["status"] == "Accepted"
             assert (tmp_path / f"certs-{IDENTITY}" / "new.pem").exists()
+            refused = await _delete_own(peer, chain, ca, tmp_path)  # M04.FR.06
+            assert refused["statusInfo"]["reasonCode"] == "NotSupported"
             # M04 delete: once, then it is gone.
             delete = {"certificateHashData": _hash_of_root(ca)}
             assert (await ask(peer, "DeleteCertificate", delete))["status"] == "Accepted"
             assert (await ask(peer, "DeleteCertificate", delete))["status"] == "NotFound"
             assert (await ask(peer, "GetInstalledCertificateIds", {}))["status"] == "NotFound"
-            # L01: firmware is not updated over OCPP, and the answer says so.
-            firmware_file = {"location": "https://fw.example/x.bin",
-                             "retrieveDateTime": "2030-01-01T00:00:00Z"}  # fmt: skip
-            update = {"requestId": 7, "firmware": firmware_file}
-            firmware = await ask(peer, "UpdateFirmware", update)
-            assert firmware["status"] == "Rejected"
-            assert firmware["statusInfo"]["reasonCode"] == "NotSupported"
+            await _firmware_refused(peer)
             await wait_for(lambda: _events(peer).count("InvalidChargingStationCertificate") == 2)
     assert peer.invalid() == []
     assert "ReconfigurationOfSecurityParameters" in _events(peer)
@@ -146,13 +147,36 @@ async def test_1_6_security_extension_certificates(tmp_path: Path) -> None:
             csr = peer.calls("SignCertificate")[0]["params"]["csr"]
             wrong = {"certificateChain": pki.client(ca, IDENTITY).cert_pem().decode()}
             assert (await ask(peer, "CertificateSigned", wrong))["status"] == "Rejected"
-            right = {"certificateChain": pki.sign_csr(ca, csr).decode()}
+            chain = pki.sign_csr(ca, csr)
+            right = {"certificateChain": chain.decode()}
             assert (await ask(peer, "CertificateSigned", right))["status"] == "Accepted"
+            await _delete_own(peer, chain, ca, tmp_path)  # the extension's M04.FR.05
             delete = {"certificateHashData": _hash_of_root(ca)}
             assert (await ask(peer, "DeleteCertificate", delete))["status"] == "Accepted"
             assert (await ask(peer, "DeleteCertificate", delete))["status"] == "NotFound"
     assert peer.calls("LogStatusNotification")[0]["params"] == {"status": "Idle"}
     assert peer.invalid() == []
+
+
+async def _firmware_refused(peer: StrictPeer) -> None:
+    """L01: firmware is not updated over OCPP, and the answer says so."""
+    firmware_file = {"location": "https://fw.example/x.bin",
+                     "retrieveDateTime": "2030-01-01T00:00:00Z"}  # fmt: skip
+    update = {"requestId": 7, "firmware": firmware_file}
+    firmware = await ask(peer, "UpdateFirmware", update)
+    assert firmware["status"] == "Rejected"
+    assert firmware["statusInfo"]["reasonCode"] == "NotSupported"
+
+
+async def _delete_own(
+    peer: StrictPeer, chain: bytes, ca: pki.Issued, state_dir: Path
+) -> dict[str, Any]:
+    """DeleteCertificate of the station's own (just signed) certificate: Failed, and kept."""
+    own = {"certificateHashData": _hash_of(x509.load_pem_x509_certificate(chain), ca)}
+    answer = await ask(peer, "DeleteCertificate", own)
+    assert answer["status"] == "Failed"
+    assert (state_dir / f"certs-{IDENTITY}" / "new.pem").read_bytes() == chain
+    return answer
 
 
 def _item(name: str) -> dict[str, Any]:
