@@ -98,7 +98,7 @@ def summary(settings: Settings) -> list[str]:
         )
     )
     if settings.ocpp.enabled:
-        lines.extend(blocks.describe(settings.ocpp.versions))
+        lines.extend(_ocpp_version_lines(settings))
     lines.append(
         "mqtt: "
         + (
@@ -108,6 +108,19 @@ def summary(settings: Settings) -> list[str]:
         )
     )
     return lines
+
+
+def _ocpp_version_lines(settings: Settings) -> list[str]:
+    """The identities that offer other versions than the site's, then the blocks of every
+    version in use."""
+    by_identity = settings.ocpp_versions()
+    lines = [
+        f"ocpp identity {identity}: versions offered {', '.join(versions)}"
+        for identity, versions in by_identity.items()
+        if versions != settings.ocpp.versions
+    ]
+    in_use = dict.fromkeys(v for versions in by_identity.values() for v in versions)
+    return lines + blocks.describe(tuple(in_use) or settings.ocpp.versions)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -264,5 +264,12 @@ def build_uplink(settings: Settings, channels: UplinkChannels, site: SiteService
         display=site.board,
     )
     state_dir = settings.storage.state_dir
-    uplink = OcppUplink(settings.ocpp, topology, ports, station(settings), state_dir=state_dir)
+    uplink = OcppUplink(
+        settings.ocpp,
+        topology,
+        ports,
+        station(settings),
+        state_dir=state_dir,
+        versions=settings.ocpp_versions(),
+    )
     return [uplink, UplinkWatch(channels.status, uplink, site.outbox)]

@@ -466,6 +466,21 @@ def _mqtt_checks(settings: Settings, out: Findings) -> None:
         )
 
 
+def _ocpp_checks(settings: Settings, out: Findings) -> None:
+    """A charger's own OCPP version needs an identity of its own to speak it on."""
+    if settings.ocpp.topology == "per_charger":
+        return
+    for cid, charger in settings.chargers.items():
+        if charger.ocpp is not None:
+            out.errors.append(
+                (
+                    ("chargers", cid, "ocpp"),
+                    "a charger's own OCPP version needs ocpp.topology per_charger: with "
+                    "topology site every charger speaks through the site's one identity",
+                )
+            )
+
+
 def check_settings(settings: Settings) -> Findings:
     """Every combination of valid values that cannot work (errors) or may surprise (warnings)."""
     out = Findings()
@@ -476,4 +491,5 @@ def check_settings(settings: Settings) -> Findings:
     _secret_file_checks(settings, out)
     _web_checks(settings, out)
     _mqtt_checks(settings, out)
+    _ocpp_checks(settings, out)
     return out

@@ -196,6 +196,47 @@ BusSettings = Annotated[
 PhaseRotation = Literal["L1L2L3", "L2L3L1", "L3L1L2", "L1", "L2", "L3"]
 
 
+def _version_text(value: object) -> object:
+    """``version: 2.1`` unquoted (or ``EDGE_CONTROLLER__OCPP__VERSION=2.1``) reads as a
+    number: the version meant is its text."""
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, float) else v for v in value]
+    return str(value) if isinstance(value, float) else value
+
+
+def _version_problem(version: OcppVersion | list[OcppVersion]) -> str | None:
+    if isinstance(version, list) and not version:
+        return "version: name at least one OCPP version"
+    if isinstance(version, list) and len(set(version)) != len(version):
+        return "version: each OCPP version at most once"
+    return None
+
+
+def _as_versions(version: OcppVersion | list[OcppVersion]) -> tuple[str, ...]:
+    return tuple(version) if isinstance(version, list) else (version,)
+
+
+class ChargerOcppSettings(Section):
+    """What one charger's own OCPP identity does differently from the site's ``ocpp`` section
+    (``ocpp.topology: per_charger`` only)."""
+
+    # One version, or several in preference order, offered instead of the site's.
+    version: OcppVersion | list[OcppVersion]
+
+    _version_as_text = field_validator("version", mode="before")(_version_text)
+
+    @model_validator(mode="after")
+    def _check(self) -> ChargerOcppSettings:
+        problem = _version_problem(self.version)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return _as_versions(self.version)
+
+
 class ChargerSettings(Section):
     bus: Ident
     unit_id: int = Field(ge=0, le=255)
@@ -221,6 +262,9 @@ class ChargerSettings(Section):
         15.0, ge=1, le=600, description="silence after which the charger falls back"
     )
     simulated: bool = False
+    ocpp: ChargerOcppSettings | None = Field(
+        None, description="this charger's own OCPP identity (topology per_charger): version"
+    )
 
 
 class MeterSettings(Section):
@@ -379,14 +423,7 @@ class OcppSettings(Section):
     meter_values_sampled_data: list[str] | None = None
     meter_values_aligned_data: list[str] | None = None
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: object) -> object:
-        """``version: 2.1`` unquoted (or ``EDGE_CONTROLLER__OCPP__VERSION=2.1``) reads as a
-        number: the version meant is its text."""
-        if isinstance(value, list):
-            return [str(v) if isinstance(v, float) else v for v in value]
-        return str(value) if isinstance(value, float) else value
+    _version_as_text = field_validator("version", mode="before")(_version_text)
 
     @model_validator(mode="after")
     def _secrets_and_url(self) -> OcppSettings:
@@ -404,10 +441,9 @@ class OcppSettings(Section):
         self._check_tls_files()
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must not exceed reconnect_max_s")
-        if isinstance(self.version, list) and not self.version:
-            raise ValueError("version: name at least one OCPP version")
-        if isinstance(self.version, list) and len(set(self.version)) != len(self.version):
-            raise ValueError("version: each OCPP version at most once")
+        problem = _version_problem(self.version)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def _check_tls_files(self) -> None:
@@ -426,7 +462,7 @@ class OcppSettings(Section):
     @property
     def versions(self) -> tuple[str, ...]:
         """The OCPP versions offered, in preference order."""
-        return tuple(self.version) if isinstance(self.version, list) else (self.version,)
+        return _as_versions(self.version)
 
 
 MqttCommand = Literal[
@@ -779,6 +815,17 @@ class Settings(BaseSettings):
             for v in values
             if isinstance(v, SecretStr) and v.get_secret_value()
         ]
+
+    def ocpp_versions(self) -> dict[str, tuple[str, ...]]:
+        """The OCPP versions each identity offers, in preference order: with ``per_charger``
+        a charger's own ``ocpp.version`` where it has one, else the site's."""
+        site = self.ocpp.versions
+        if self.ocpp.topology == "site":
+            return {self.ocpp.identity or self.site.id: site}
+        return {
+            cid: charger.ocpp.versions if charger.ocpp is not None else site
+            for cid, charger in self.chargers.items()
+        }
 
     @property
     def database_path(self) -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,16 @@ class OcppUplink:
         *,
         state_dir: Path,
         now_s: Callable[[], float] = time.time,
+        versions: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
+        """``versions``: the OCPP versions an identity offers instead of the settings' (a
+        charger of its own identity that speaks another version than the site's)."""
         self.settings = settings
         self.topology = topology
+        self._settings_of = {
+            identity: _offering(settings, (versions or {}).get(identity))
+            for identity in topology.identities
+        }
         self.clock = ClockSync()
         self._ports = ports
         self._wakeup = {i: ports.outbox_wakeup.subscribe() for i in topology.identities}
@@ -94,9 +101,10 @@ class OcppUplink:
         self, identity: str, station: Station, state_dir: Path, now_s: Callable[[], float]
     ) -> IdentityLink:
         ports, connectors = self._ports, self.topology.connectors(identity)
+        settings = self._settings_of[identity]
         rotations = [station.phase_rotations.get(c, "") for c in connectors]
         defaults = config_keys.defaults(
-            self.settings,
+            settings,
             len(connectors),
             smart=ports.limits is not None,
             local_list=ports.auth_lists is not None,
@@ -104,9 +112,9 @@ class OcppUplink:
             phase_rotation=config_keys.phase_rotation(rotations),
         )
         # The 2.x device model's own entries (MinSet/MaxSet) live in the same store.
-        model = station_variables(self.settings, identity, len(connectors), smart=False)
+        model = station_variables(settings, identity, len(connectors), smart=False)
         configured = NetworkProfile(
-            self.settings.url or "", self.settings.security_profile, self.settings.call_timeout_s
+            settings.url or "", settings.security_profile, settings.call_timeout_s
         )
         defaults |= bound_defaults(model)
         config = OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults)
@@ -115,7 +123,7 @@ class OcppUplink:
         )
         return IdentityLink(
             identity,
-            self.settings,
+            settings,
             self.topology,
             config,
             ports.commands,
@@ -137,7 +145,7 @@ class OcppUplink:
             prices=ports.prices,
             online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
             security=self._security_events(identity, now_s),
-            certificates=CertificateStore(state_dir / f"certs-{identity}", self.settings.ca_file),
+            certificates=CertificateStore(state_dir / f"certs-{identity}", settings.ca_file),
             network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
         )
 
@@ -254,7 +262,7 @@ class OcppUplink:
             return outcome
         try:
             key = link.auth_key.load() if link.auth_key is not None else None
-            settings = _with_network(_with_ping(self.settings, link), profile)
+            settings = _with_network(_with_ping(self._settings_of[identity], link), profile)
             tls = self._tls_files(link, settings)
             async with open_connection(settings, identity, key, tls) as ws:
                 outcome = "was_online"
@@ -308,7 +316,7 @@ class OcppUplink:
     def _session(self, link: IdentityLink, ws: ClientConnection) -> Session:
         """The session of the version the CSMS chose among those offered."""
         dialect = negotiated(ws.subprotocol)
-        if dialect.version not in self.settings.versions:
+        if dialect.version not in self._settings_of[link.identity].versions:
             raise UnknownSubprotocol(f"the CSMS chose {dialect.version}, not offered")
         wakeup = self._wakeup[link.identity]
         if dialect is OCPP16:
@@ -460,6 +468,13 @@ def _not_opened(link: IdentityLink, profile: NetworkProfile | None, tls: TlsFile
         link.network.failed(profile)
     if tls.client is not None and tls.client.new and link.certificates is not None:
         link.certificates.new_pair_failed()
+
+
+def _offering(settings: OcppSettings, versions: tuple[str, ...] | None) -> OcppSettings:
+    """The settings of an identity that offers ``versions`` (None: the settings' own)."""
+    if versions is None or versions == settings.versions:
+        return settings
+    return settings.model_copy(update={"version": list(versions)})
 
 
 def _with_network(settings: OcppSettings, profile: NetworkProfile | None) -> OcppSettings:

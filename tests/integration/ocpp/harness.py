@@ -173,8 +173,10 @@ async def running_uplink(
     station: Station | None = None,
     display: DisplayBoard | None = None,
     authorization: CsmsAuthorization | None = None,
+    versions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> AsyncIterator[OcppUplink]:
-    """``commands``: where CSMS commands go (default: ``site`` records them)."""
+    """``commands``: where CSMS commands go (default: ``site`` records them). ``versions``:
+    the OCPP versions an identity offers instead of ``settings``' (a charger's own)."""
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
     ports = SitePorts(
         commands=commands or site,
@@ -190,7 +192,9 @@ async def running_uplink(
         display=display,
         authorization=authorization,
     )
-    uplink = OcppUplink(settings, topology, ports, station, state_dir=state_dir, now_s=now_s)
+    uplink = OcppUplink(
+        settings, topology, ports, station, state_dir=state_dir, now_s=now_s, versions=versions
+    )
     task = asyncio.create_task(uplink.run())
     try:
         yield uplink

@@ -75,3 +75,27 @@ def test_warnings_are_printed_by_check_config(
     assert cli.main(["check-config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "warning: site.assumed_building_load_a (line 4): 50 A is not below" in out
+
+
+def test_check_config_names_each_chargers_own_ocpp_versions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "site: {id: s1, grid_limit_a: 50}\n"
+        "buses: {lan: {type: tcp, host: 127.0.0.1}}\n"
+        "chargers:\n"
+        "  cp1: {bus: lan, unit_id: 1, profile: heidelberg_energy_control}\n"
+        "  cp2: {bus: lan, unit_id: 2, profile: heidelberg_energy_control,"
+        " ocpp: {version: ['2.1', '2.0.1']}}\n"
+        "ocpp: {enabled: true, url: 'ws://127.0.0.1:9/ocpp', topology: per_charger}\n"
+    )
+    assert cli.main(["check-config", str(config)]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "ocpp identity cp2: versions offered 2.1, 2.0.1" in lines
+    assert not any(line.startswith("ocpp identity cp1") for line in lines)
+    # The blocks of every version some identity offers, the site's first.
+    blocks = [line.split(":")[0] for line in lines if line.startswith("ocpp ") and ": " in line]
+    assert [b for b in blocks if not b.startswith("ocpp identity")] == [
+        "ocpp 1.6", "ocpp 2.1", "ocpp 2.0.1"
+    ]  # fmt: skip
