@@ -77,13 +77,8 @@ def connector_flows(settings: Settings, flows: dict[str, PaymentFlow]) -> dict[s
 
 
 def running_cost_of(pricing: SessionPricing) -> RunningCost:
-    """The open session's cost so far on a connector, tax included."""
-
-    def cost(connector_id: str) -> Money | None:
-        found = pricing.running(connector_id)
-        return None if found is None else found.total_incl_tax
-
-    return cost
+    """The open session's cost on a connector, tax included, now and at its next reading."""
+    return pricing.outlook
 
 
 def cost_limits(db: Database, pricing: SessionPricing, stop: Stop) -> CostLimits:

@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from edge_controller.domain.pricing.money import Money, round_half_up
+from edge_controller.domain.pricing.outlook import CostOutlook, passes
 from edge_controller.domain.pricing.tariff import CostLimit, Tariff, TariffError
 
 
@@ -125,10 +126,10 @@ def with_paid_limit(tariff: Tariff, authorised: Money) -> Tariff:
         return tariff
 
 
-def cost_limit_reached(authorised: Money, running_cost: Money) -> bool:
+def cost_limit_reached(authorised: Money, running_cost: CostOutlook) -> bool:
     """Whether a paid session must stop: its running cost (tax included) has reached what the
-    card holder allowed."""
-    return running_cost.amount >= authorised.amount
+    card holder allowed, or its next reading is projected past it."""
+    return passes(authorised.amount, running_cost)
 
 
 def capture_amount(authorised: Money, final_cost: Money) -> Money:

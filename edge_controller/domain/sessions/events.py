@@ -26,6 +26,8 @@ class ReadingContext(enum.StrEnum):
     PERIODIC = "periodic"  # the sample interval of a running session
     CLOCK_ALIGNED = "clock_aligned"  # a whole interval of the clock (midnight UTC + n x interval)
     TRIGGER = "trigger"  # asked for by the CSMS
+    LIMIT_SET = "limit_set"  # a transaction limit was set: reported back with this reading
+    TARIFF_CHANGED = "tariff_changed"  # the session's tariff changed: reported with this one
 
 
 class Quantity(enum.StrEnum):

@@ -1,5 +1,6 @@
-"""Paid sessions end when their running cost reaches what the card holder allowed: the capture
-is then exactly the pre-authorised amount, never a cent of unpaid energy more than one sample."""
+"""Paid sessions end before their running cost would pass what the card holder allowed: at the
+reading that reaches it, or earlier when the next reading is projected past it
+(``domain.pricing.outlook``). The capture stays capped at the pre-authorised amount."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from collections.abc import Awaitable, Callable
 
 from edge_controller.domain.commands import CommandResult, Origin, StopReason, StopSession
 from edge_controller.domain.payments import cost_limit_reached
-from edge_controller.domain.pricing.money import Money
+from edge_controller.domain.pricing.outlook import CostOutlook
 from edge_controller.log import get_logger
 from edge_controller.storage.payments_store import PaymentStore
 
-# The open session's cost on a connector so far, tax included (None: not priced).
-RunningCost = Callable[[str], Money | None]
+# The open session's cost on a connector, tax included, now and projected to its next reading
+# (None: not priced).
+RunningCost = Callable[[str], CostOutlook | None]
 Stop = Callable[[StopSession], Awaitable[CommandResult]]
 
 log = get_logger("payments")
@@ -43,7 +45,7 @@ class CostLimits:
             reason = StopReason.COST_LIMIT
             result = await self._stop(StopSession(payment.connector_id, ORIGIN, reason))
             log.info("paid amount reached; stopping", connector_id=payment.connector_id,
-                     cost=str(cost), authorised=str(payment.authorisation.amount),
+                     cost=str(cost.now), authorised=str(payment.authorisation.amount),
                      ok=result.ok)  # fmt: skip
             if result.ok:
                 self._stopped.add(local_id)

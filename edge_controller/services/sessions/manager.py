@@ -659,9 +659,10 @@ class SessionManager:
         if limit is None:
             return None
         pricing = self._actions.recorder.pricing
-        running = None if pricing is None else pricing.running(cid)
-        cost = None if running is None else running.total_incl_tax.amount
-        progress = Progress(charged_wh, self._clock() - record.start_at_s, cost)
+        found = None if pricing is None else pricing.outlook(cid)
+        cost = None if found is None else found.now.amount
+        ahead = None if found is None else found.ahead
+        progress = Progress(charged_wh, self._clock() - record.start_at_s, cost, ahead)
         reason = limit_reached(limit, progress)
         if reason is not None:
             log.info("transaction limit reached", connector_id=cid, reason=reason.value,
@@ -688,7 +689,7 @@ class SessionManager:
         if record is None:
             return
         async with self._locks[record.connector_id]:
-            await self._actions.recorder.sample(record, self._clock(), ReadingContext.TRIGGER)
+            await self._actions.recorder.sample(record, self._clock(), ReadingContext.LIMIT_SET)
 
     async def _apply(self, cid: str, event: sm.Event) -> None:
         if cid not in self._states:

@@ -24,6 +24,7 @@ from edge_controller.domain.pricing import CostBreakdown, Tariff, TariffError, T
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
 from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.domain.pricing.outlook import CostOutlook, CostPoint, next_reading_s, outlook
 from edge_controller.domain.pricing.recorded import (
     AdHocPrice,
     Reading,
@@ -56,6 +57,8 @@ class _Running:
     tariff: Tariff
     readings: list[Reading] = field(default_factory=list)
     shown: CostBreakdown | None = None  # cost up to the latest reading (None: not yet priced)
+    point: CostPoint | None = None  # the cost shown, at the reading it was priced to
+    before: CostPoint | None = None  # the one priced before it (the rate it rises at)
 
 
 def scopes_of(connector_id: str) -> tuple[str, ...]:
@@ -329,6 +332,15 @@ class SessionPricing:
         found = self._running.get(connector_id)
         return None if found is None else found.shown
 
+    def outlook(self, connector_id: str) -> CostOutlook | None:
+        """The open session's cost now and projected to its next reading (None: no session
+        or not priced yet); the cost limits stop on it (``domain.pricing.outlook``)."""
+        found = self._running.get(connector_id)
+        if found is None or found.point is None:
+            return None
+        times = [r.at_s for r in found.readings[-2:]]
+        return outlook(found.before, found.point, next_reading_s(times))
+
     def price(self, data: PricingInput) -> PricedCost | None:
         """The stop's pricing (called in the stop's transaction): None when it cannot be
         priced, which is logged and leaves the stop as recorded."""
@@ -372,6 +384,7 @@ class SessionPricing:
                 continue
             if self._running.get(connector_id) is running:  # still the same session
                 running.shown = found
+                _advance(running, CostPoint(readings[-1].at_s, found.total_incl_tax))
 
     async def run(self, coalesce_s: float = 1.0) -> None:
         """Refresh the running costs as readings arrive (at most once per ``coalesce_s``)."""
@@ -379,6 +392,14 @@ class SessionPricing:
             await self._changed.wait()
             await self.refresh()
             await asyncio.sleep(coalesce_s)
+
+
+def _advance(running: _Running, point: CostPoint) -> None:
+    """The newest priced point; the one before it stays as the rate's start."""
+    if running.point is not None and point.at_s <= running.point.at_s:
+        running.point = point  # the same reading priced again (or a clock step back)
+        return
+    running.before, running.point = running.point, point
 
 
 def _running_cost(

@@ -49,6 +49,9 @@ CONTEXTS = {
     ReadingContext.PERIODIC: "Sample.Periodic",
     ReadingContext.CLOCK_ALIGNED: "Sample.Clock",
     ReadingContext.TRIGGER: "Trigger",
+    # Readings taken for a change of the session: triggered, as far as the value goes.
+    ReadingContext.LIMIT_SET: "Trigger",
+    ReadingContext.TARIFF_CHANGED: "Trigger",
 }
 # measurand and unit of each quantity
 MEASURANDS = {

@@ -65,6 +65,8 @@ TOKEN_TYPES = {
 SAMPLE_TRIGGERS = {
     ReadingContext.CLOCK_ALIGNED: "MeterValueClock",
     ReadingContext.TRIGGER: "Trigger",
+    ReadingContext.LIMIT_SET: "LimitSet",
+    ReadingContext.TARIFF_CHANGED: "TariffChanged",
 }
 # stoppedReason and triggerReason of each way a session ends
 STOPS: dict[StopReason, tuple[str, str]] = {
@@ -83,7 +85,11 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.TIME_LIMIT: ("TimeLimitReached", "TimeLimitReached"),
 }
 # Trigger reasons 2.0.1 lacks (added in 2.1), and what a 2.0.1 connection is sent instead.
-TRIGGERS_201 = {"CostLimitReached": "StopAuthorized"}
+TRIGGERS_201 = {
+    "CostLimitReached": "StopAuthorized",
+    "LimitSet": "Trigger",
+    "TariffChanged": "Trigger",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +253,7 @@ def request(
     if isinstance(event, SessionStarted):
         _started(event, payload, link)
     elif isinstance(event, MeterSampled):
-        _updated(event, payload)
+        _updated(event, payload, link)
     else:
         _ended(event, payload, link)
         if link.v21 and message.session_cost is not None:
@@ -283,9 +289,10 @@ def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> N
     ]  # fmt: skip
 
 
-def _updated(event: MeterSampled, payload: dict[str, Any]) -> None:
+def _updated(event: MeterSampled, payload: dict[str, Any], link: Link201) -> None:
     payload["eventType"] = "Updated"
-    payload["triggerReason"] = SAMPLE_TRIGGERS.get(event.context, "MeterValuePeriodic")
+    trigger = SAMPLE_TRIGGERS.get(event.context, "MeterValuePeriodic")
+    payload["triggerReason"] = trigger if link.v21 else TRIGGERS_201.get(trigger, trigger)
     if event.phases_used is not None:
         payload["numberOfPhasesUsed"] = event.phases_used
     power = next((r for r in event.readings if r.quantity is Quantity.POWER_IMPORT_W), None)

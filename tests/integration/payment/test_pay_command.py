@@ -176,8 +176,9 @@ async def test_connector_without_terminal_is_refused(
 async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
     sim: SimulatedZvtTerminal, tmp_path: Path
 ) -> None:
-    """2.00 EUR reserved at 0.40 EUR/kWh: at 6 kWh the running cost (2.40) has reached the
-    reservation, the session is stopped as CostLimitReached and exactly 2.00 is captured."""
+    """2.00 EUR reserved at 0.40 EUR/kWh, a reading per kWh: at 4 kWh (1.60) the next reading
+    is projected to exactly 2.00 and the session goes on; at 5 kWh it reached 2.00 and is
+    stopped as CostLimitReached; exactly 2.00 is captured and no kWh ran past it."""
     async with live_site(tmp_path, {SITE: TARIFF}) as (site, _outbox):
         assert site.db is not None and site.pricing is not None
         flow = PaymentFlow(
@@ -193,14 +194,14 @@ async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
         session = site.manager.open_session("c1:1")
         assert session is not None
         start_wh = site.meters["c1:1"].energy_wh
-        for kwh in (3, 6):  # readings as the session records them
+        for kwh in (1, 2, 3, 4, 5):  # readings as the session records them
             site.clock.now_s += 900
             site.meters["c1:1"].energy_wh = start_wh + kwh * 1000
             reading = Reading(site.clock.now_s, round(start_wh) + kwh * 1000)
             site.pricing.reading(session.local_id, "c1:1", reading)
             await site.pricing.refresh()
             stopped = await limits.check()
-            assert stopped == ([] if kwh == 3 else ["c1:1"])
+            assert stopped == ([] if kwh < 5 else ["c1:1"])
         assert site.manager.open_session("c1:1") is None
         assert await limits.check() == []  # stopped once
         await site.unplug("c1:1")
@@ -218,8 +219,14 @@ async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
                 "SELECT total_incl_tax_minor, breakdown FROM session_costs"
             ).fetchone()
         )
-        # the session costs what was paid: revenue and settlement agree
-        assert priced[0] == 200 and '"type_of_cost":"max_cost"' in priced[1]
+        # the session costs what was paid: revenue and settlement agree, 5 kWh and no more
+        assert priced[0] == 200 and '"type_of_cost":"normal"' in priced[1]
+        energy = await site.db.read(
+            lambda conn: conn.execute(
+                "SELECT meter_stop_wh - meter_start_wh FROM sessions"
+            ).fetchone()[0]
+        )
+        assert energy == 5000
 
 
 async def test_csms_refusing_the_payment_token_does_not_stop_the_paid_session(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +17,7 @@ from edge_controller.domain.payments import (
     with_paid_limit,
 )
 from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.domain.pricing.outlook import CostOutlook
 from edge_controller.domain.pricing.tariff import (
     CostLimit,
     EnergyPrice,
@@ -87,10 +89,19 @@ def test_a_paid_session_costs_at_most_its_pre_authorisation(
     assert paid.energy == tariff.energy
 
 
+def _at(now: str, ahead: str | None = None) -> CostOutlook:
+    return CostOutlook(eur(now), Fraction(ahead or now))
+
+
 def test_running_cost_at_the_pre_authorisation_stops_the_session() -> None:
-    assert not cost_limit_reached(eur("2.00"), eur("1.99"))
-    assert cost_limit_reached(eur("2.00"), eur("2.00"))
-    assert cost_limit_reached(eur("2.00"), eur("2.40"))
+    assert not cost_limit_reached(eur("2.00"), _at("1.99"))
+    assert cost_limit_reached(eur("2.00"), _at("2.00"))
+    assert cost_limit_reached(eur("2.00"), _at("2.40"))
+
+
+def test_a_next_reading_projected_past_the_pre_authorisation_stops_the_session_now() -> None:
+    assert not cost_limit_reached(eur("2.00"), _at("1.50", "2.00"))  # reaches it: goes on
+    assert cost_limit_reached(eur("2.00"), _at("1.50", "2.001"))
 
 
 @pytest.mark.parametrize(

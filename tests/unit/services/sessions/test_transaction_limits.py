@@ -72,7 +72,10 @@ async def test_a_restart_keeps_the_limit(tmp_path: Path) -> None:
     await again.db.close()
 
 
-async def test_cost_limit_stops_within_one_sample_of_the_amount(tmp_path: Path) -> None:
+async def test_cost_limit_stops_before_a_sample_would_pass_the_amount(tmp_path: Path) -> None:
+    """The limit 1.19 at 500 Wh a sample (0.238 EUR gross each): the session stops at the
+    sample that reaches 1.19 (2,500 Wh), billed 1.19, where it ran to 3,000 Wh and 1.43
+    before. The cost is priced after each sample, so the check projects it ahead."""
     rig, pricing = await priced_rig(tmp_path / "edge.db")
     await start(rig)
     (record,) = await rig.store.open_sessions()
@@ -85,10 +88,10 @@ async def test_cost_limit_stops_within_one_sample_of_the_amount(tmp_path: Path) 
             break
     (closed,) = await rig.store.recent()
     assert closed.stop_reason == "CostLimitReached"
-    # The running cost is priced after each sample: the stop comes at the next one.
-    assert (closed.meter_stop_wh or 0) - closed.meter_start_wh == 3000
+    assert (closed.meter_stop_wh or 0) - closed.meter_start_wh == 2500
     kept = await rig.store.cost(closed.local_id)
-    assert kept is not None and kept.total_incl_tax_minor == 143
+    assert kept is not None and kept.total_incl_tax_minor == 119  # 2.5 kWh * 0.476
+    assert kept.total_excl_tax_minor == 100
     await rig.db.close()
 
 
@@ -145,7 +148,7 @@ async def test_the_limit_is_reported_back_at_once_with_a_triggered_sample(tmp_pa
         queued.append(message)
         await rig.outbox.ack(message.seq)
     last = queued[-1]
-    assert isinstance(last.event, MeterSampled) and last.event.context is ReadingContext.TRIGGER
+    assert isinstance(last.event, MeterSampled) and last.event.context is ReadingContext.LIMIT_SET
     assert last.event.readings[0].value == 3000  # the register when the limit was taken
     assert last.session_limit == FIVE_KWH  # what its TransactionEvent reports back
     assert all(m.session_limit is None for m in queued[:-1])  # queued before the limit

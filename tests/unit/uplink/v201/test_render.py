@@ -86,10 +86,11 @@ def test_every_domain_value_has_a_name_the_schema_allows(version: str) -> None:
     d = _definitions(version)
     reasons = {stopped for stopped, _ in (render.STOPS[r] for r in StopReason)}
     triggers = {trigger for _, trigger in (render.STOPS[r] for r in StopReason)}
+    triggers |= set(render.SAMPLE_TRIGGERS.values())
     if version == "2.0.1":
         triggers = {render.TRIGGERS_201.get(t, t) for t in triggers}
     assert reasons <= _enum(d, "ReasonEnumType")
-    assert triggers | set(render.SAMPLE_TRIGGERS.values()) <= _enum(d, "TriggerReasonEnumType")
+    assert triggers <= _enum(d, "TriggerReasonEnumType")
     if "IdTokenEnumType" in d:  # 2.1 names token types in free text
         assert {render.TOKEN_TYPES[t] for t in TokenType} <= _enum(d, "IdTokenEnumType")
     assert {render.CONTEXTS[c] for c in ReadingContext} <= _enum(d, "ReadingContextEnumType")
@@ -204,6 +205,30 @@ async def test_a_2_0_1_connection_takes_no_transaction_limit() -> None:
     rendering, taken = _limits_taken(replace(_link(), v21=False))
     await rendering.answered(Queued(started(7), None, 0), {"transactionLimit": LIMIT_WIRE})
     assert taken == []
+
+
+@pytest.mark.parametrize(
+    ("context", "v21", "trigger"),
+    [
+        (ReadingContext.LIMIT_SET, True, "LimitSet"),
+        (ReadingContext.LIMIT_SET, False, "Trigger"),
+        (ReadingContext.TARIFF_CHANGED, True, "TariffChanged"),
+        (ReadingContext.TARIFF_CHANGED, False, "Trigger"),
+        (ReadingContext.TRIGGER, True, "Trigger"),
+    ],
+)
+def test_a_reading_taken_for_a_change_names_it_as_the_trigger(
+    context: ReadingContext, v21: bool, trigger: str
+) -> None:
+    """2.1 says why the event was sent (a limit set, a tariff changed); 2.0.1 lacks those
+    words and is told Trigger. The value itself is a triggered one on both."""
+    link = replace(_link(), v21=v21)
+    message = Queued(sampled(7, 3000, context=context), 1, 1, session_limit=LIMIT)
+    payload = json.loads(json.dumps(render.request(message, message.event, link), default=float))
+    jsonschema.validate(payload, _request_schema("2.1" if v21 else "2.0.1"))
+    assert payload["triggerReason"] == trigger
+    value = payload["meterValue"][0]["sampledValue"][0]
+    assert (value["context"], Decimal(str(value["value"]))) == ("Trigger", Decimal(3000))
 
 
 @pytest.mark.parametrize("v21", [True, False])
