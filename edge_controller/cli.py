@@ -451,9 +451,12 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     log.configure("error", "auto", sys.stderr)  # stdout is the report's
+    if args.method is not None and args.method not in report.METHODS:
+        raise UsageError(f"--method: one of {', '.join(report.METHODS)}")
     query = report.Query(
         settings.database_path, settings.site.id, settings.site.zone,
         args.from_date, args.to_date, args.show_tokens,
+        connector_id=args.connector, method=args.method, status=args.status,
     )  # fmt: skip
     out = sys.stdout if args.out is None else args.out.open("w", encoding="utf-8")
     try:
@@ -494,7 +497,12 @@ def _sessions_parser(sub: Any) -> None:
     sessions.add_argument("--to", dest="to_date", type=_day, help="last day, included")
     sessions.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sessions.add_argument("--summary", action="store_true", help="revenue instead of sessions")
-    sessions.add_argument("--by", choices=("day", "month", "connector", "tariff"), default="day")
+    sessions.add_argument("--connector", help="only this connector's sessions")
+    sessions.add_argument("--method", help="only sessions paid this way (card_terminal, csms...)")
+    sessions.add_argument("--status", choices=("running", "finished"), help="only these")
+    sessions.add_argument(
+        "--by", choices=("day", "month", "connector", "tariff", "method"), default="day"
+    )
     sessions.add_argument("--show-tokens", action="store_true", help="id tags unmasked")
     sessions.add_argument("--html", action="store_true", help="receipt as a self-contained page")
     sessions.add_argument("--out", type=Path, default=None, help="write to FILE, not stdout")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -24,7 +25,19 @@ from edge_controller.storage import history
 from edge_controller.storage.history import HistoryRow
 
 Format = Literal["table", "csv", "json"]
-GroupBy = Literal["day", "month", "connector", "tariff"]
+GroupBy = Literal["day", "month", "connector", "tariff", "method"]
+# How a session was paid for or started: a card at a payment terminal, the CSMS (the operator's
+# app or a web payment by QR code), an RFID card, free vend, or the entry point that started it.
+METHODS = ("card_terminal", "csms", "rfid", "free_vend", "mqtt", "web", "operator")
+STATUSES = ("running", "finished")
+_METHOD_OF_SOURCE = {
+    "payment_terminal": "card_terminal",
+    "remote": "csms",
+    "csms": "csms",
+    "local": "rfid",
+    "card": "rfid",
+    "free": "free_vend",
+}
 COLUMNS = (
     "session_id",
     "connector_id",
@@ -44,9 +57,17 @@ COLUMNS = (
 )
 
 
+def payment_method(row: HistoryRow) -> str:
+    """One of ``METHODS`` (an unknown source stands for itself)."""
+    if row.paid_at_terminal:
+        return "card_terminal"
+    return _METHOD_OF_SOURCE.get(row.source, row.source)
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
-    """Which sessions: started in [from_date, to_date] (site-local days, both included)."""
+    """Which sessions: started in [from_date, to_date] (site-local days, both included), and
+    optionally only one connector, payment method or status (``STATUSES``)."""
 
     database: Path
     site_id: str
@@ -54,6 +75,17 @@ class Query:
     from_date: date | None = None
     to_date: date | None = None
     show_tokens: bool = False
+    connector_id: str | None = None
+    method: str | None = None
+    status: str | None = None
+
+    def wants(self, row: HistoryRow) -> bool:
+        running = row.stop_at_s is None
+        return (
+            (self.connector_id is None or row.connector_id == self.connector_id)
+            and (self.method is None or payment_method(row) == self.method)
+            and (self.status is None or (self.status == "running") == running)
+        )
 
     def bounds_s(self) -> tuple[float | None, float | None]:
         def start_of(day: date) -> float:
@@ -93,7 +125,7 @@ def row_fields(row: HistoryRow, show_tokens: bool) -> dict[str, Any]:
         "currency": row.currency or "",
         "excl_tax": _money(row.total_excl_tax_minor, row.currency),
         "incl_tax": _money(row.total_incl_tax_minor, row.currency),
-        "payment_method": "card_terminal" if row.paid_at_terminal else "",
+        "payment_method": payment_method(row),
         "stop_reason": row.stop_reason or ("running" if row.stop_at_s is None else ""),
     }
 
@@ -129,10 +161,22 @@ def _cell(name: str, value: Any) -> str:
     return f"{value!s:<20}" if name == "started_at" else f"{value!s:>12}"
 
 
-def list_sessions(query: Query, fmt: Format, out: TextIO) -> int:
+def wanted_rows(conn: Any, query: Query) -> Iterator[HistoryRow]:
+    """The sessions ``query`` selects, oldest first, one at a time."""
     low, high = query.bounds_s()
+    return (r for r in history.sessions(conn, low, high) if query.wants(r))
+
+
+def newest_rows(query: Query, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` sessions ``query`` selects, newest first, as the export rows them."""
     with history.reading(query.database) as conn:
-        rows = (row_fields(r, query.show_tokens) for r in history.sessions(conn, low, high))
+        kept = deque(wanted_rows(conn, query), maxlen=limit)
+    return [row_fields(r, query.show_tokens) for r in reversed(kept)]
+
+
+def list_sessions(query: Query, fmt: Format, out: TextIO) -> int:
+    with history.reading(query.database) as conn:
+        rows = (row_fields(r, query.show_tokens) for r in wanted_rows(conn, query))
         return write_rows(rows, fmt, out)
 
 
@@ -144,6 +188,25 @@ class Revenue:
     energy_wh: int = 0
     excl_tax_minor: int = 0
     incl_tax_minor: int = 0
+    captured_minor: int = 0  # what payment terminals captured for these sessions
+
+    def add(self, row: HistoryRow) -> None:
+        self.sessions += 1
+        self.energy_wh += row.energy_wh
+        self.captured_minor += row.captured_minor or 0
+        if row.total_incl_tax_minor is None or row.total_excl_tax_minor is None:
+            self.unpriced += 1
+            return
+        self.excl_tax_minor += row.total_excl_tax_minor
+        self.incl_tax_minor += row.total_incl_tax_minor
+
+    def merge(self, other: Revenue) -> None:
+        self.sessions += other.sessions
+        self.unpriced += other.unpriced
+        self.energy_wh += other.energy_wh
+        self.excl_tax_minor += other.excl_tax_minor
+        self.incl_tax_minor += other.incl_tax_minor
+        self.captured_minor += other.captured_minor
 
 
 @dataclass(slots=True)
@@ -159,6 +222,8 @@ def _group_of(row: HistoryRow, by: GroupBy, zone: tzinfo) -> str:
         return row.connector_id
     if by == "tariff":
         return "(none)" if row.tariff_id is None else f"{row.tariff_id} v{row.tariff_version}"
+    if by == "method":
+        return payment_method(row)
     local = datetime.fromtimestamp(row.start_at_s, UTC).astimezone(zone)
     return local.strftime("%Y-%m-%d" if by == "day" else "%Y-%m")
 
@@ -170,18 +235,38 @@ def summarise(rows: Iterable[HistoryRow], by: GroupBy, zone: tzinfo) -> Summary:
         if row.stop_at_s is None:
             continue
         currency = row.currency or ""
-        for revenue in (
-            found.groups.setdefault((_group_of(row, by, zone), currency), Revenue()),
-            found.total.setdefault(currency, Revenue()),
-        ):
-            revenue.sessions += 1
-            revenue.energy_wh += row.energy_wh
-            if row.total_incl_tax_minor is None or row.total_excl_tax_minor is None:
-                revenue.unpriced += 1
-                continue
-            revenue.excl_tax_minor += row.total_excl_tax_minor
-            revenue.incl_tax_minor += row.total_incl_tax_minor
+        found.groups.setdefault((_group_of(row, by, zone), currency), Revenue()).add(row)
+        found.total.setdefault(currency, Revenue()).add(row)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class DayRevenue:
+    """The finished sessions of one site-local day paid one way, in one currency."""
+
+    day: str
+    method: str
+    currency: str
+    revenue: Revenue
+
+
+def revenue_by_day_and_method(query: Query) -> list[DayRevenue]:
+    """Finished sessions summed per site-local day, payment method and currency, in minor
+    units; days in order, methods in ``METHODS`` order."""
+    with history.reading(query.database) as conn:
+        found: dict[tuple[str, str, str], Revenue] = {}
+        for row in wanted_rows(conn, query):
+            if row.stop_at_s is None:
+                continue
+            key = (_group_of(row, "day", query.zone), payment_method(row), row.currency or "")
+            found.setdefault(key, Revenue()).add(row)
+
+    def order(key: tuple[str, str, str]) -> tuple[str, int, str, str]:
+        day, method, currency = key
+        rank = METHODS.index(method) if method in METHODS else len(METHODS)
+        return day, rank, method, currency
+
+    return [DayRevenue(*key, found[key]) for key in sorted(found, key=order)]
 
 
 def summary_rows(found: Summary, by: GroupBy) -> Iterator[dict[str, Any]]:
@@ -203,10 +288,43 @@ def summary_rows(found: Summary, by: GroupBy) -> Iterator[dict[str, Any]]:
         yield fields("total", currency, revenue)
 
 
+def _revenue_fields(r: Revenue, currency: str) -> dict[str, Any]:
+    cur = currency or None
+    return {
+        "currency": currency,
+        "sessions": r.sessions,
+        "unpriced": r.unpriced,
+        "energy_wh": r.energy_wh,
+        "excl_tax": _money(r.excl_tax_minor, cur),
+        "tax": _money(r.incl_tax_minor - r.excl_tax_minor, cur),
+        "incl_tax": _money(r.incl_tax_minor, cur),
+        "captured": _money(r.captured_minor, cur),
+    }
+
+
+def revenue_tables(query: Query) -> dict[str, list[dict[str, Any]]]:
+    """The console's revenue page: per day and method, per method, and the total per currency
+    (amounts as decimal strings, summed in minor units)."""
+    days = revenue_by_day_and_method(query)
+    methods: dict[tuple[str, str], Revenue] = {}
+    total: dict[str, Revenue] = {}
+    for d in days:
+        for into in (methods.setdefault((d.method, d.currency), Revenue()),
+                     total.setdefault(d.currency, Revenue())):  # fmt: skip
+            into.merge(d.revenue)
+    return {
+        "days": [
+            {"day": d.day, "method": d.method, **_revenue_fields(d.revenue, d.currency)}
+            for d in days
+        ],
+        "methods": [{"method": m, **_revenue_fields(r, c)} for (m, c), r in methods.items()],
+        "total": [_revenue_fields(r, c) for c, r in sorted(total.items())],
+    }
+
+
 def write_summary(query: Query, by: GroupBy, fmt: Format, out: TextIO) -> int:
-    low, high = query.bounds_s()
     with history.reading(query.database) as conn:
-        found = summarise(history.sessions(conn, low, high), by, query.zone)
+        found = summarise(wanted_rows(conn, query), by, query.zone)
     rows = list(summary_rows(found, by))
     names = [by, "currency", "sessions", "unpriced", "energy_wh", "excl_tax", "tax", "incl_tax"]
     if fmt == "json":

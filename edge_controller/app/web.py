@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.app import sessions_report
@@ -15,6 +17,7 @@ from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
 from edge_controller.telemetry.command_parse import CommandParser, Parsed
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
+from edge_controller.web.ports import SessionFilter
 
 if TYPE_CHECKING:
     from edge_controller.app.core import SiteServices
@@ -24,8 +27,28 @@ class SessionHistory:
     """Sessions for the REST API and the console, newest first, id tags masked; receipts as
     the ``sessions receipt`` command makes them."""
 
+    methods = sessions_report.METHODS
+
     def __init__(self, store: SessionStore, query: sessions_report.Query) -> None:
         self._store, self._query = store, query
+
+    def _selecting(self, wanted: SessionFilter) -> sessions_report.Query:
+        return replace(
+            self._query, from_date=wanted.from_date, to_date=wanted.to_date,
+            connector_id=wanted.connector_id, method=wanted.method, status=wanted.status,
+        )  # fmt: skip
+
+    async def listed(self, wanted: SessionFilter, limit: int) -> list[dict[str, Any]]:
+        query = self._selecting(wanted)
+        return await asyncio.to_thread(sessions_report.newest_rows, query, limit)
+
+    async def export_csv(self, wanted: SessionFilter) -> str:
+        query, out = self._selecting(wanted), io.StringIO()
+        await asyncio.to_thread(sessions_report.list_sessions, query, "csv", out)
+        return out.getvalue()
+
+    async def revenue(self, wanted: SessionFilter) -> dict[str, list[dict[str, Any]]]:
+        return await asyncio.to_thread(sessions_report.revenue_tables, self._selecting(wanted))
 
     async def receipt(self, session_id: int) -> dict[str, Any] | None:
         try:

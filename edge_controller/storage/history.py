@@ -37,7 +37,9 @@ class HistoryRow:
     total_excl_tax_minor: int | None
     total_incl_tax_minor: int | None
     breakdown: str | None  # the stored JSON, parsed only where a receipt needs it
+    source: str = "local"  # how the session was authorised (``SessionStart.source``)
     paid_at_terminal: bool = False  # a card pre-authorisation at a terminal paid it
+    captured_minor: int | None = None  # what the terminal captured (settled payments only)
 
     @property
     def energy_wh(self) -> int:
@@ -49,11 +51,15 @@ _SELECT = """
 SELECT s.local_id, s.connector_id, s.id_tag, s.start_at_s, s.stop_at_s, s.meter_start_wh,
        s.meter_stop_wh, s.last_meter_wh, s.stop_reason, s.tariff_id, s.tariff_version,
        s.tariff_source, c.currency, c.total_excl_tax_minor, c.total_incl_tax_minor, {breakdown},
-       {paid}
+       s.source, {paid}, {captured}
 FROM sessions AS s LEFT JOIN session_costs AS c ON c.session_local_id = s.local_id
 """
 # Whether a card payment paid the session (payments exist from schema 10 on).
 _PAID = "EXISTS (SELECT 1 FROM payments AS p WHERE p.session_local_id = s.local_id)"
+_CAPTURED = (
+    "(SELECT p.settled_minor FROM payments AS p"
+    " WHERE p.session_local_id = s.local_id AND p.state = 'settled')"
+)
 MIN_SCHEMA = 6  # sessions with tariffs and costs
 PAYMENTS_FIRST_SCHEMA = 10  # the payments table
 
@@ -96,25 +102,32 @@ def sessions(
         where.append("s.start_at_s < ?")
         params.append(to_s)
     breakdown = "c.breakdown" if with_breakdown else "NULL"
-    sql = _SELECT.format(breakdown=breakdown, paid=_paid(conn))
+    sql = _SELECT.format(breakdown=breakdown, **_payment_columns(conn))
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY s.start_at_s, s.local_id"
     for row in conn.execute(sql, params):
         yield _row(row)
 
 
 def session(conn: sqlite3.Connection, local_id: int) -> HistoryRow | None:
-    sql = _SELECT.format(breakdown="c.breakdown", paid=_paid(conn)) + " WHERE s.local_id = ?"
+    sql = _SELECT.format(breakdown="c.breakdown", **_payment_columns(conn))
+    sql += " WHERE s.local_id = ?"
     row = conn.execute(sql, (local_id,)).fetchone()
     return None if row is None else _row(row)
 
 
 def _row(row: Any) -> HistoryRow:
-    """A row of ``_SELECT``: the session's columns, then whether a card payment paid it."""
-    return replace(HistoryRow(*row[:-1]), paid_at_terminal=bool(row[-1]))
+    """A row of ``_SELECT``: the session's columns, its source, whether a card payment paid it
+    and what that payment captured."""
+    return replace(
+        HistoryRow(*row[:-3]), source=row[-3], paid_at_terminal=bool(row[-2]),
+        captured_minor=row[-1],
+    )  # fmt: skip
 
 
-def _paid(conn: sqlite3.Connection) -> str:
-    return _PAID if schema_version(conn) >= PAYMENTS_FIRST_SCHEMA else "0"
+def _payment_columns(conn: sqlite3.Connection) -> dict[str, str]:
+    if schema_version(conn) < PAYMENTS_FIRST_SCHEMA:
+        return {"paid": "0", "captured": "NULL"}
+    return {"paid": _PAID, "captured": _CAPTURED}
 
 
 PAYMENTS_SCHEMA = 12  # payments keyed by terminal, with their receipt lines and status texts

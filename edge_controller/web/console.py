@@ -148,6 +148,13 @@ class Console:
     def _session(self, request: web.Request) -> ConsoleSession | None:
         return self._sessions.get(request.cookies.get(COOKIE), self._clock())
 
+    def viewer(self, request: web.Request) -> ConsoleSession:
+        """The logged-in session of a page that only shows (to the login without one)."""
+        session = self._session(request)
+        if session is None:
+            raise web.HTTPSeeOther("/console/login")
+        return session
+
     async def _changing(self, request: web.Request, need_operator: bool = True) -> ConsoleSession:
         """The session of a change: logged in, same-site, the session's CSRF token, and the
         operator role where the change needs it."""
@@ -273,7 +280,8 @@ class Console:
             f"<span>{escape(session.user)} ({escape(session.role)})</span>"
             f'<form method="post" action="/console/logout">{self._csrf(session)}'
             '<button type="submit">Log out</button></form></header><main>'
-            '<p><a href="/console">Refresh</a></p>'
+            '<nav><a href="/console">Refresh</a> <a href="/console/sessions">Sessions</a> '
+            '<a href="/console/revenue">Revenue</a></nav>'
             f"<p>Grid limit {view.grid_limit_a:.0f} A; grid now "
             f"{'-' if grid is None else ' / '.join(f'{a:.1f}' for a in grid)} A; "
             f"uplink {'online' if view.uplink_online else 'offline'}, "

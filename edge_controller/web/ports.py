@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from edge_controller.domain.commands import Command, CommandResult
@@ -61,7 +63,38 @@ class ProblemDesk(Protocol):
     async def open_count(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Which sessions the console lists, exports or sums: started in [from_date, to_date]
+    (site-local days), on one connector, paid one way, running or finished (None: any)."""
+
+    from_date: date | None = None
+    to_date: date | None = None
+    connector_id: str | None = None
+    method: str | None = None
+    status: str | None = None
+
+
 class SessionHistory(Protocol):
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The payment methods a session can have (``sessions --method``)."""
+        ...
+
+    async def listed(self, wanted: SessionFilter, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` sessions ``wanted`` selects, newest first, each as a row of
+        ``edge-controller sessions`` (id tags masked, amounts as decimal strings)."""
+        ...
+
+    async def export_csv(self, wanted: SessionFilter) -> str:
+        """What ``edge-controller sessions --format csv`` writes for the same selection."""
+        ...
+
+    async def revenue(self, wanted: SessionFilter) -> dict[str, list[dict[str, Any]]]:
+        """Finished sessions' revenue per day and method, per method and in total
+        (``sessions_report.revenue_tables``)."""
+        ...
+
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         """The latest sessions, newest first, as JSON objects (id tags masked)."""
         ...

@@ -22,6 +22,7 @@ from edge_controller.config.settings import WebSettings
 from edge_controller.log import get_logger
 from edge_controller.web.api import ApiRoutes
 from edge_controller.web.console import Console
+from edge_controller.web.console_reports import ConsoleReports
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.metrics import MetricsRoute
@@ -122,6 +123,11 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
         hub, sources.commands, sources.desk, accounts, settings.tls, sessions=sources.sessions
     )
     console.add_to(app)
+    known = hub.setup.connectors
+    ConsoleReports(
+        sources.sessions, console.viewer,
+        lambda: known or tuple(c.connector_id for c in hub.view().connectors),
+    ).add_to(app)  # fmt: skip
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app

@@ -216,4 +216,4 @@ async def test_receipt_of_a_card_paid_session_shows_the_payment_as_stored(
         listed = [report.row_fields(r, False) for r in history.sessions(conn)]
     methods = {row["session_id"]: row["payment_method"] for row in listed}
     assert methods[ids[0]] == "card_terminal"
-    assert {m for sid, m in methods.items() if sid != ids[0]} == {""}
+    assert {m for sid, m in methods.items() if sid != ids[0]} == {"rfid"}  # cards tapped
