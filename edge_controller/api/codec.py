@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from edge_controller.domain.snapshot import (
     Availability,
@@ -16,6 +17,10 @@ from edge_controller.domain.snapshot import (
 
 
 def _plain(value: Any) -> Any:
+    """``value`` as JSON values: dataclasses as objects of every field, enums by value, tuples
+    as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple | list):
@@ -26,14 +31,8 @@ def _plain(value: Any) -> Any:
 
 
 def site_to_json(view: SiteView) -> dict[str, Any]:
-    return {f.name: _plain(getattr(view, f.name)) for f in dataclasses.fields(view)} | {
-        "connectors": [_dataclass_json(c) for c in view.connectors],
-        "devices": [_dataclass_json(d) for d in view.devices],
-    }
-
-
-def _dataclass_json(item: Any) -> dict[str, Any]:
-    return {f.name: _plain(getattr(item, f.name)) for f in dataclasses.fields(item)}
+    shown: dict[str, Any] = _plain(view)
+    return shown
 
 
 def _phases(value: Any) -> tuple[float, float, float] | None:
@@ -43,30 +42,22 @@ def _phases(value: Any) -> tuple[float, float, float] | None:
     return (a, b, c)
 
 
+T = TypeVar("T")
+
+
+def _read(cls: Callable[..., T], data: dict[str, Any], **convert: Callable[[Any], Any]) -> T:
+    """``cls`` made from a JSON object: each field as given, or through its converter."""
+    return cls(**{name: convert[name](v) if name in convert else v for name, v in data.items()})
+
+
+def _connector(data: dict[str, Any]) -> ConnectorView:
+    return _read(ConnectorView, data, availability=Availability, measured_current_a=_phases)
+
+
 def site_from_json(data: dict[str, Any]) -> SiteView:
-    connectors = tuple(
-        ConnectorView(
-            **(
-                c
-                | {
-                    "availability": Availability(c["availability"]),
-                    "measured_current_a": _phases(c["measured_current_a"]),
-                }
-            )
-        )
-        for c in data["connectors"]
-    )
-    devices = tuple(DeviceView(**d) for d in data["devices"])
-    return SiteView(
-        **(
-            data
-            | {
-                "connectors": connectors,
-                "devices": devices,
-                "grid_current_a": _phases(data["grid_current_a"]),
-                "headroom_a": _phases(data["headroom_a"]),
-                "grid_voltage_v": _phases(data["grid_voltage_v"]),
-                "waiting_for": tuple(data["waiting_for"]),
-            }
-        )
-    )
+    return _read(
+        SiteView, data,
+        connectors=lambda items: tuple(_connector(c) for c in items),
+        devices=lambda items: tuple(_read(DeviceView, d) for d in items),
+        grid_current_a=_phases, headroom_a=_phases, grid_voltage_v=_phases, waiting_for=tuple,
+    )  # fmt: skip
