@@ -592,7 +592,7 @@ class WebAccountSettings(Section):
 
 
 WebCommand = Literal[
-    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop"
+    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop", "pay"
 ]
 
 
@@ -602,8 +602,8 @@ class WebTokenSettings(Section):
     token_file: Path = Field(description="file with the token (at least 24 characters)")
     allowed_commands: list[WebCommand] = Field(
         default_factory=list,
-        description="commands this token may send to /api/v1/commands/<name> (none: read-only);"
-        " starts are authorised like cards",
+        description="commands this token may send, by their routes or /api/v1/commands/<name>"
+        " (none: read-only); starts are authorised like cards",
     )
     _token: SecretStr = PrivateAttr(default_factory=lambda: SecretStr(""))
 

@@ -1,6 +1,8 @@
 """The REST API, ``/api/v1``: state, connectors, devices, meter, limits, sessions and their
-receipts, problem reports; and commands (``POST /api/v1/commands/<name>``) for the tokens whose
-``allowed_commands`` name them, through the one command port (origin ``web``).
+receipts, problem reports; and writes for the tokens whose ``allowed_commands`` name their
+command: one route per resource (``PUT /api/v1/connectors/<id>/limit``, ``POST .../start``, ...)
+and ``POST /api/v1/commands/<name>`` with MQTT's payloads, all read by MQTT's payload rules and
+sent through the one command port (origin ``web``), so every entry point gets the same answer.
 
 Every request needs a token (``Authorization: Bearer <token>``, one of ``web.api_tokens``):
 401 without one or with a wrong one. Errors are JSON: ``{"code": ..., "message": ...}``.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -19,7 +22,15 @@ from edge_controller.api.codec import site_to_json
 from edge_controller.domain.problems import FiledReport
 from edge_controller.log import get_logger
 from edge_controller.web.display import DisplayHub
-from edge_controller.web.openapi import COMMAND_NAMES, COMMAND_PATH, PATHS, document
+from edge_controller.web.openapi import (
+    COMMAND_NAMES,
+    COMMAND_PATH,
+    METER_KEYS,
+    ROUTES,
+    Route,
+    document,
+    operations,
+)
 from edge_controller.web.ports import CommandPayloads, CommandPort, ProblemDesk, SessionHistory
 
 log = get_logger("web.api")
@@ -27,7 +38,11 @@ log = get_logger("web.api")
 PREFIX = "/api/v1"
 MAX_LIMIT = 1000
 COMMAND_TIMEOUT_S = 10.0
-TOKEN_KEY = "edge_controller.api.token"
+# A payment waits on the driver at the terminal, then on the plug-in (the terminal's and the
+# payment flow's own timeouts end it first); the port finishes it even if this answer is late.
+PAY_TIMEOUT_S = 600.0
+MAX_PAYMENTS_IN_FLIGHT = 16
+TOKEN_KEY = web.RequestKey("edge_controller.api.token", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -91,9 +106,10 @@ class ApiRoutes:
         self._hub, self._desk, self._sessions = hub, desk, sessions
         self._tokens, self._limits = dict(tokens), limits
         self._commands, self._payloads, self._allowed = commands, payloads, dict(allowed)
+        self._paying = 0
 
     def add_to(self, app: web.Application) -> None:
-        handlers: dict[str, Handler] = {
+        reads: dict[str, Handler] = {
             "/state": self.state,
             "/connectors": self.connectors,
             "/connectors/{connector_id}": self.connector,
@@ -104,9 +120,14 @@ class ApiRoutes:
             "/sessions/{session_id}/receipt": self.receipt,
             "/problems": self.problems,
         }
-        if set(handlers) != set(PATHS):
+        served = {("get", path) for path in reads} | {("post", COMMAND_PATH)}
+        for route in ROUTES:
+            if route.command is not None:
+                app.router.add_route(route.method.upper(), PREFIX + route.path, self._write(route))
+                served.add((route.method, route.path))
+        if served != operations():
             raise RuntimeError("the OpenAPI document must list exactly what is served")
-        for path, handler in handlers.items():
+        for path, handler in reads.items():
             app.router.add_get(PREFIX + path, handler)
         app.router.add_post(PREFIX + COMMAND_PATH, self.command)
         app.router.add_get(PREFIX + "/openapi.json", self.openapi)
@@ -144,18 +165,14 @@ class ApiRoutes:
         for found in site_to_json(self._hub.view())["connectors"]:
             if found["connector_id"] == cid:
                 return web.json_response(found)
-        return error(404, "unknown_connector", f"no connector {cid!r} at this site")
+        return _no_connector(cid)
 
     async def devices(self, _request: web.Request) -> web.Response:
         return web.json_response(site_to_json(self._hub.view())["devices"])
 
     async def meter(self, _request: web.Request) -> web.Response:
         shown = site_to_json(self._hub.view())
-        keys = (
-            "grid_current_a", "grid_voltage_v", "grid_power_w", "grid_import_energy_wh",
-            "grid_export_energy_wh", "grid_reading_age_s", "at_s",
-        )  # fmt: skip
-        return web.json_response({k: shown[k] for k in keys})
+        return web.json_response({k: shown[k] for k in METER_KEYS})
 
     async def limits(self, _request: web.Request) -> web.Response:
         view = self._hub.view()
@@ -188,28 +205,78 @@ class ApiRoutes:
             return error(404, "unknown_session", f"no finished session {raw[:20]!r}")
         return web.json_response(found)
 
+    async def problems(self, request: web.Request) -> web.Response:
+        open_only = request.query.get("open", "false").lower() in ("1", "true", "yes")
+        found = await self._desk.recent(_limit(request, 100), open_only)
+        return web.json_response([problem_json(f) for f in found])
+
     async def command(self, request: web.Request) -> web.Response:
-        name, token = request.match_info["name"], request[TOKEN_KEY]
+        """``POST /commands/<name>``: the body is the MQTT command's payload."""
+        name = request.match_info["name"]
         if name not in COMMAND_NAMES:
             return error(404, "unknown_command", f"known: {', '.join(COMMAND_NAMES)}")
-        if name not in self._allowed.get(token, ()):
-            log.warning("api command refused: not allowed", token=token, command=name)
-            return error(403, "forbidden", f"this token may not send {name!r} "
-                         f"(web.api_tokens.{token}.allowed_commands)")  # fmt: skip
-        connectors = self._hub.setup.connectors or tuple(
+        return self._refused(request, name) or await self._send(request, name, await request.read())
+
+    def _write(self, route: Route) -> Handler:
+        """The handler of a resource's write: the path's connector and fixed fields joined to
+        the body make the MQTT command's payload."""
+        assert route.command is not None
+        name = route.command
+
+        async def write(request: web.Request) -> web.Response:
+            refused = self._refused(request, name)
+            if refused is not None:
+                return refused
+            fields = dict(route.fixed)
+            cid = request.match_info.get("connector_id")
+            if cid is not None:
+                if cid not in self._connector_ids():
+                    return _no_connector(cid)
+                fields["connector"] = cid
+            raw = await request.read()  # bounded by max_size
+            given, why = _body_object(raw, required=route.body != "RequestBody")
+            if given is None or set(given) & set(fields):
+                why = why or f"{', '.join(sorted(set(fields)))}: given by the path"
+                return error(400, "invalid_command", f"invalid payload: {why}")
+            return await self._send(request, name, json.dumps(given | fields).encode())
+
+        return write
+
+    def _connector_ids(self) -> tuple[str, ...]:
+        return self._hub.setup.connectors or tuple(
             c.connector_id for c in self._hub.view().connectors
         )
-        parsed = self._payloads(name, await request.read(), connectors)  # bounded by max_size
+
+    def _refused(self, request: web.Request, name: str) -> web.Response | None:
+        """403 unless the request's token may send command ``name``."""
+        token = request[TOKEN_KEY]
+        if name in self._allowed.get(token, ()):
+            return None
+        log.warning("api command refused: not allowed", token=token, command=name)
+        return error(403, "forbidden", f"this token may not send {name!r} "
+                     f"(web.api_tokens.{token}.allowed_commands)")  # fmt: skip
+
+    async def _send(self, request: web.Request, name: str, raw: bytes) -> web.Response:
+        """Read ``raw`` as command ``name``'s payload and hand it to the command port."""
+        parsed = self._payloads(name, raw, self._connector_ids())
         if parsed.command is None:
             return error(400, "invalid_command", parsed.error or "invalid command")
+        paying = name == "pay"
+        if paying and self._paying >= MAX_PAYMENTS_IN_FLIGHT:
+            return error(503, "busy", "too many payments in progress")
+        timeout_s = PAY_TIMEOUT_S if paying else COMMAND_TIMEOUT_S
+        self._paying += int(paying)
         try:
-            async with asyncio.timeout(COMMAND_TIMEOUT_S):
+            async with asyncio.timeout(timeout_s):
                 result = await self._commands.decide(parsed.command)
         except TimeoutError:
-            message = f"no answer within {COMMAND_TIMEOUT_S:g} s; it may still be applied"
-            return error(504, "timeout", message)
+            return error(
+                504, "timeout", f"no answer within {timeout_s:g} s; it may still be applied"
+            )
+        finally:
+            self._paying -= int(paying)
         log.info(
-            "api command", token=token, command=repr(parsed.command), ok=result.ok,
+            "api command", token=request[TOKEN_KEY], command=repr(parsed.command), ok=result.ok,
             error=result.error,
         )  # fmt: skip
         if not result.ok:
@@ -217,7 +284,19 @@ class ApiRoutes:
         answer = {"ok": True, "request_id": parsed.request_id, "connector_id": result.connector_id}
         return web.json_response(answer)
 
-    async def problems(self, request: web.Request) -> web.Response:
-        open_only = request.query.get("open", "false").lower() in ("1", "true", "yes")
-        found = await self._desk.recent(_limit(request, 100), open_only)
-        return web.json_response([problem_json(f) for f in found])
+
+def _no_connector(cid: str) -> web.Response:
+    return error(404, "unknown_connector", f"no connector {cid[:80]!r} at this site")
+
+
+def _body_object(raw: bytes, *, required: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """The body as a JSON object (an empty optional body: ``{}``), or None and why not."""
+    if not raw.strip() and not required:
+        return {}, None
+    try:
+        found = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None, "the body is not JSON"
+    if not isinstance(found, dict):
+        return None, "the body must be a JSON object"
+    return found, None

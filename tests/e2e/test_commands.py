@@ -1,13 +1,16 @@
-"""Commands from MQTT pass the same authorization as a card: the whole daemon, the simulator, a
-real mosquitto and the schema-strict CSMS peer (tests/peers) refusing every id tag."""
+"""Commands from MQTT and the REST API pass the same authorization as a card: the whole daemon,
+the simulator, a real mosquitto and the schema-strict CSMS peer (tests/peers) refusing every id
+tag."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.e2e.conftest import Launch
@@ -17,12 +20,14 @@ from tests.e2e.test_ocpp import with_uplink
 from tests.integration.mqtt.broker import PREFIX, Mosquitto
 from tests.integration.mqtt.helpers import app_client, as_json, on_topic, wait_message
 from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
 __all__ = ["broker"]  # the mosquitto fixture, shared with test_mqtt
 
 CONNECTOR = "hd1:1"
 INTRUDER = "INTRUDER"
+API_TOKEN = "app-token-0123456789abcdefghij"
 WATCH_S = 3.0  # how long nothing may be offered after the refusal (the EV follows in 1 s)
 
 
@@ -98,3 +103,44 @@ async def test_with_the_default_config_mqtt_may_not_start_anything(
     assert limit["ok"] is False and "read-only" in limit["error"]
     await nothing_offered(site)
     assert refusing_csms.calls("Authorize") == [] and refusing_csms.calls("StartTransaction") == []
+
+
+async def test_a_start_refused_by_the_csms_is_refused_alike_over_rest_and_mqtt(
+    launch: Launch,
+    config: dict[str, Any],
+    broker: Mosquitto,
+    refusing_csms: StrictPeer,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "app.token").write_text(API_TOKEN)
+    (tmp_path / "app.token").chmod(0o600)
+    config["web"] = {
+        "enabled": True,
+        "port": free_port(),
+        "api_tokens": {
+            "app": {
+                "token_file": str(tmp_path / "app.token"),
+                "allowed_commands": ["session_start"],
+            }
+        },
+    }
+    mqtt = mqtt_settings(broker) | {"allowed_commands": ["session_start"]}
+    site = await site_on(launch, config, refusing_csms, mqtt)
+    url = f"http://127.0.0.1:{config['web']['port']}/api/v1/connectors/{CONNECTOR}/start"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url,
+            json={"id_tag": INTRUDER, "request_id": "w-1"},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        ) as response,
+    ):
+        status, answer = response.status, await response.json()
+    assert (status, answer["code"]) == (409, "command_refused")
+    assert "not authorised" in answer["message"] and "Invalid" in answer["message"]
+    reply = await command(broker, "session_start", {"connector": CONNECTOR, "id_tag": INTRUDER})
+    assert reply["ok"] is False and reply["error"] == answer["message"]  # the same answer
+    asked = [c["params"]["idTag"] for c in refusing_csms.calls("Authorize")]
+    assert asked == [INTRUDER, INTRUDER]  # asked like a card, once per entry point
+    await nothing_offered(site)
+    assert refusing_csms.calls("StartTransaction") == [] and refusing_csms.invalid() == []

@@ -15,6 +15,7 @@ from edge_controller.domain.sessions.tokens import masked
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
 from tests.e2e.site import CONNECTORS, FREE_TAG
+from tests.openapi_check import check_answer
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
@@ -45,6 +46,14 @@ class Api:
                 return response.status, await response.json()
             return response.status, await response.text()
 
+    async def checked(self, path: str) -> Any:
+        """A GET answered 200, held against the OpenAPI document the daemon serves."""
+        _, doc = await self.get("/api/v1/openapi.json", token=None)
+        status, body = await self.get(f"/api/v1{path}")
+        assert status == 200, (path, body)
+        check_answer(doc, "get", path, status, body)
+        return body
+
 
 def metrics(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {
@@ -63,26 +72,26 @@ async def test_tokens_errors_and_the_openapi_document_match_what_is_served(
         api = Api(http, config)
         status, doc = await api.get("/api/v1/openapi.json", token=None)
         assert status == 200 and doc["openapi"] == "3.1.0"
-        for path in doc["paths"]:
-            if "get" not in doc["paths"][path]:  # commands: POST, tested elsewhere
-                async with http.post(f"{api.base}/api/v1{path}") as response:
-                    assert response.status == 401, path
-                continue
+        for path, operations in doc["paths"].items():
             concrete = path.replace("{connector_id}", "keba:1").replace("{session_id}", "1")
+            for method in set(operations) - {"get"}:  # writes: tested with their tokens below
+                async with http.request(method, f"{api.base}/api/v1{concrete}") as response:
+                    assert response.status == 401, path
+            if "get" not in operations:
+                continue
             assert (await api.get(f"/api/v1{concrete}", token=None))[0] == 401, path
             assert (await api.get(f"/api/v1{concrete}", token="x" * 30))[0] == 401, path
             status, body = await api.get(f"/api/v1{concrete}")
+            check_answer(doc, "get", concrete, status, body)
             if "{session_id}" in path:  # no session has run yet on this site
                 assert (status, body["code"]) == (404, "unknown_session"), path
                 continue
             assert status == 200, (path, body)
-            wanted = doc["paths"][path]["get"]["responses"]["200"]["content"]
-            kind = wanted["application/json"]["schema"]["type"]
-            assert isinstance(body, list if kind == "array" else dict), path
         status, body = await api.get("/api/v1/state", token=None)
         assert status == 401 and body["code"] == "unauthorized"
         status, body = await api.get("/api/v1/connectors/nope:1")
         assert (status, body["code"]) == (404, "unknown_connector")
+        check_answer(doc, "get", "/connectors/nope:1", status, body)
         status, body = await api.get("/api/v1/sessions?limit=0")
         assert status == 400 and "limit must be" in body["message"]
         status, body = await api.get("/api/v1/nothing-here")
@@ -112,17 +121,19 @@ async def test_connectors_sessions_and_metrics_are_what_their_sources_say(
     await eventually(charging, "the EV charges", 60)
     async with aiohttp.ClientSession() as http:
         api = Api(http, config)
-        _, connectors = await api.get("/api/v1/connectors")
+        for path in ("/state", f"/connectors/{cid}", "/devices", "/meter", "/problems"):
+            await api.checked(path)  # every answer as the document describes it
+        connectors = await api.checked("/connectors")
         view = await site.status()
         assert sorted(c["connector_id"] for c in connectors) == sorted(CONNECTORS)
         shown = {c["connector_id"]: c["availability"] for c in connectors}
         assert shown == {c.connector_id: c.availability.value for c in view.connectors}
-        _, limits = await api.get("/api/v1/limits")
+        limits = await api.checked("/limits")
         assert limits["grid_limit_a"] == config["site"]["grid_limit_a"]
         assert {c["connector_id"]: c["max_current_a"] for c in limits["connectors"]} == {
             c: 16 for c in CONNECTORS
         }
-        _, sessions = await api.get("/api/v1/sessions")
+        sessions = await api.checked("/sessions")
         ((local_id, start_s),) = site.query("SELECT local_id, start_at_s FROM sessions")
         assert [(s["session_id"], s["connector_id"], s["id_tag"], s["start_at_s"]) for s in
                 sessions] == [(local_id, cid, masked(FREE_TAG), start_s)]  # fmt: skip
@@ -164,7 +175,7 @@ async def _sim_power_w(site: E2ESite, cid: str) -> float:
     return float(sum(state["connectors"][cid]["drawn_a"]) * state["voltage_v"])
 
 
-async def test_a_token_limits_and_stops_a_session_through_the_command_port(
+async def test_a_token_limits_and_stops_a_session_by_the_connectors_routes(
     launch: Launch, config: dict[str, Any], tmp_path: Path
 ) -> None:
     config = api_config(config, tmp_path)
@@ -183,11 +194,14 @@ async def test_a_token_limits_and_stops_a_session_through_the_command_port(
 
     await eventually(charging, "the EV charges above 8 A", 60)
     async with aiohttp.ClientSession() as http:
-        url = f"http://127.0.0.1:{config['web']['port']}/api/v1/commands"
+        api = Api(http, config)
+        url = f"{api.base}/api/v1"
         auth = {"Authorization": f"Bearer {TOKEN}"}
-        body = {"connector": cid, "current_a": 8}
-        async with http.post(f"{url}/connector_limit", json=body, headers=auth) as response:
+        body = {"current_a": 8, "request_id": "l-1"}
+        async with http.put(f"{url}/connectors/{cid}/limit", json=body, headers=auth) as response:
             assert response.status == 200, await response.text()
+            answer = await response.json()
+            assert (answer["ok"], answer["request_id"]) == (True, "l-1")
 
         async def lowered() -> bool:
             return await setpoint() == 8.0
@@ -199,7 +213,7 @@ async def test_a_token_limits_and_stops_a_session_through_the_command_port(
             return "web" in found[0].limit_reason
 
         await eventually(named, "the connector's limit reason names the web")
-        async with http.post(f"{url}/session_stop", json={"connector": cid}, headers=auth) as r:
+        async with http.post(f"{url}/connectors/{cid}/stop", headers=auth) as r:
             assert r.status == 200, await r.text()
 
         async def stopped() -> bool:
@@ -207,5 +221,11 @@ async def test_a_token_limits_and_stops_a_session_through_the_command_port(
             return found[0].session_started_s is None
 
         await eventually(stopped, "the session has stopped")
-        async with http.post(f"{url}/site_limit", json={"current_a": 0}, headers=auth) as r:
-            assert r.status == 403  # not in this token's allowed_commands
+        ((local_id, start_wh, stop_wh),) = site.query(
+            "SELECT local_id, meter_start_wh, meter_stop_wh FROM sessions"
+        )
+        receipt = await api.checked(f"/sessions/{local_id}/receipt")
+        assert receipt["energy"]["energy_wh"] == stop_wh - start_wh  # as stored
+        for method, path in (("put", "/site/limit"), ("post", "/commands/site_limit")):
+            async with http.request(method, url + path, json={"current_a": 0}, headers=auth) as r:
+                assert r.status == 403  # not in this token's allowed_commands
