@@ -51,6 +51,7 @@ from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.v201.display import DisplayMessages201
+from edge_controller.uplink.v201.monitoring import AvailabilityWatch
 from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.session import Session201
 from edge_controller.uplink.v201.station import Station201
@@ -173,6 +174,11 @@ class OcppUplink:
         return online_call
 
     @property
+    def _monitored(self) -> bool:
+        """Variable monitors exist on 2.x only: where 2.x is not offered, nothing watches."""
+        return any(version != OCPP16.version for version in self.settings.versions)
+
+    @property
     def online(self) -> bool:
         return any(link.accepted for link in self.links.values())
 
@@ -211,6 +217,9 @@ class OcppUplink:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
                 tasks.create_task(self._reconcile_availability(identity))
+                if self._monitored:
+                    wake = self._wakeup[identity].set
+                    tasks.create_task(AvailabilityWatch(self.links[identity], wake).run())
                 display = self.links[identity].display
                 if display is not None:
                     tasks.create_task(display.watch())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
@@ -146,5 +147,6 @@ OutboxEvent = (
     | SessionEnded
     | ProblemReported
     | SecurityEventRaised
+    | MonitorTriggered
     | SettlementRecorded
 )

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded, SettlementStatus
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.problems import ProblemKind, ProblemReported
@@ -39,6 +40,7 @@ METER_SAMPLED = "meter_sampled"
 SESSION_ENDED = "session_ended"
 PROBLEM_REPORTED = "problem_reported"
 SECURITY_EVENT = "security_event"
+MONITOR_TRIGGERED = "monitor_triggered"
 SETTLEMENT_RECORDED = "settlement_recorded"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
@@ -60,6 +62,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = SECURITY_EVENT, _security(event)
     elif isinstance(event, SettlementRecorded):
         kind, body = SETTLEMENT_RECORDED, _settled(event)
+    elif isinstance(event, MonitorTriggered):
+        kind, body = MONITOR_TRIGGERED, _monitored(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -83,6 +87,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_security(data)
         if kind == SETTLEMENT_RECORDED:
             return _read_settled(data)
+        if kind == MONITOR_TRIGGERED:
+            return _read_monitored(data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -228,6 +234,16 @@ def _security(e: SecurityEventRaised) -> dict[str, Any]:
 
 def _read_security(d: dict[str, Any]) -> SecurityEventRaised:
     return SecurityEventRaised(SecurityEventKind(d["kind"]), float(d["at_s"]), str(d["tech_info"]))
+
+
+def _monitored(e: MonitorTriggered) -> dict[str, Any]:
+    return {"monitor_id": e.monitor_id, "connector_id": e.connector_id, "variable": e.variable,
+            "value": e.value, "at_s": e.at_s}  # fmt: skip
+
+
+def _read_monitored(d: dict[str, Any]) -> MonitorTriggered:
+    return MonitorTriggered(int(d["monitor_id"]), str(d["connector_id"]), str(d["variable"]),
+                            str(d["value"]), float(d["at_s"]))  # fmt: skip
 
 
 def _settled(e: SettlementRecorded) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from edge_controller.domain.commands import TransactionLimit
+from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
@@ -106,7 +107,9 @@ def _cost(text: str | None) -> dict[str, Any] | None:
 
 
 def kind_of(event: OutboxEvent) -> MessageKind:
-    if isinstance(event, ProblemReported | SecurityEventRaised | SettlementRecorded):
+    if isinstance(
+        event, ProblemReported | SecurityEventRaised | SettlementRecorded | MonitorTriggered
+    ):
         return "other"  # never thinned
     if isinstance(event, SessionStarted):
         return "start"

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
@@ -122,6 +123,8 @@ def request(
         if remote_transaction_id is None:
             raise NotSendable("the session's StartTransaction was never confirmed by the CSMS")
         return DATA_TRANSFER, final_cost(event, remote_transaction_id)
+    if isinstance(event, MonitorTriggered):  # a 2.x CSMS's monitor, the link now on 1.6
+        raise NotSendable("a monitored change is told by NotifyEvent, on OCPP 2.x only")
     if isinstance(event, SessionStarted):
         return START, _start(event, connection)
     if event.session_local_id is not None and remote_transaction_id is None:

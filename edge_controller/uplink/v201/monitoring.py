@@ -4,9 +4,12 @@ station sends.
 
 What the station watches:
 - ``AvailabilityState`` of each EVSE's connector: a Delta monitor a CSMS sets reports every
-  change of the word (Available, Occupied, Reserved, Unavailable, Faulted) while connected, if
-  its severity is within the monitoring level. The words have no magnitude, so threshold and
-  periodic monitors are refused (UnsupportedMonitorType).
+  change of the word (Available, Occupied, Reserved, Unavailable, Faulted) if its severity is
+  within the monitoring level. The station looks once a second, connected or not
+  (``AvailabilityWatch``), and commits each change to the outbox: one seen while offline
+  reaches the CSMS after the reconnect, in order, once (eventId: its outbox sequence). The
+  words have no magnitude, so threshold and periodic monitors are refused
+  (UnsupportedMonitorType).
 - ``Problem`` of the station and of each EVSE: a charger fault the site sees and a driver's
   problem report are filed as problem reports and go through the outbox (at least once, kept
   while offline) as a NotifyEvent (``problem_event``), a hard-wired notification sent whatever
@@ -18,22 +21,26 @@ restarts; a monitor's id is the station's (the CSMS may name one to replace it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.problems import ProblemReported
 from edge_controller.uplink.device_model import DeviceModel, Variable
 from edge_controller.uplink.device_model.catalog import BOOLEAN, OPTION_LIST
 from edge_controller.uplink.device_model.store import ACCEPTED, Address
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.rpc import on
+from edge_controller.uplink.v201.status import EvseStatus, evse_status
 
 AVAILABILITY_STATE, PROBLEM = "AvailabilityState", "Problem"
 AVAILABILITY_WORDS = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 DELTA = "Delta"
 MAX_SEVERITY = 9  # the lowest priority: every monitor reports at this level
 MONITORS_KEPT = 100  # custom monitors; beyond, a new one is Rejected
+POLL_S = 1.0  # how often the connectors' AvailabilityState is looked at
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +81,7 @@ class MonitoringHandlers:
     def __init__(self, link: IdentityLink, model: DeviceModel) -> None:
         self.link = link
         self.model = model
-        stored = link.config.monitoring()
-        self.level = int(stored.get("level", MAX_SEVERITY))
-        self.monitors = {
-            int(m["id"]): Monitor(**m) for m in stored.get("monitors", []) if isinstance(m, dict)
-        }
+        self.level, self.monitors = stored_monitors(link.config.monitoring())
 
     def _save(self) -> None:
         monitors = [asdict(m) for m in self.monitors.values()]
@@ -141,34 +144,93 @@ class MonitoringHandlers:
         self._save()
         return {"status": "Accepted"}
 
-    def availability_events(
-        self, before: Mapping[int, str], now: Mapping[int, str], at_iso: str
-    ) -> list[dict[str, Any]]:
-        """The eventData of each EVSE whose AvailabilityState changed from ``before`` to
-        ``now`` (by EVSE number) under a monitor within the level."""
-        found = []
-        for evse, word in sorted(now.items()):
-            if before.get(evse, word) == word:
-                continue
-            for monitor in self.monitors.values():
-                if monitor.watches("Connector", evse, AVAILABILITY_STATE) and (
-                    monitor.severity <= self.level
-                ):
-                    found.append(_event(monitor, word, at_iso))
-        return found
+
+def stored_monitors(stored: Mapping[str, Any]) -> tuple[int, dict[int, Monitor]]:
+    """The monitoring level and the custom monitors by id, as the state file keeps them."""
+    level = int(stored.get("level", MAX_SEVERITY))
+    monitors = {
+        int(m["id"]): Monitor(**m) for m in stored.get("monitors", []) if isinstance(m, dict)
+    }
+    return level, monitors
 
 
-def _event(monitor: Monitor, word: str, at_iso: str) -> dict[str, Any]:
-    return {
-        "eventId": monitor.id,
+def availability_changes(
+    monitors: Iterable[Monitor], level: int, before: Mapping[int, str], now: Mapping[int, str]
+) -> list[tuple[Monitor, int, str]]:
+    """(monitor, EVSE, new word) for each EVSE whose AvailabilityState changed from ``before``
+    to ``now`` (by EVSE number) under a monitor within ``level``. Pure."""
+    watching = list(monitors)
+    found = []
+    for evse, word in sorted(now.items()):
+        if before.get(evse, word) == word:
+            continue
+        for monitor in watching:
+            if monitor.watches("Connector", evse, AVAILABILITY_STATE) and monitor.severity <= level:
+                found.append((monitor, evse, word))
+    return found
+
+
+def evse_statuses(link: IdentityLink) -> list[EvseStatus]:
+    """Each EVSE's status as its StatusNotification says it (one not read yet: left out)."""
+    views = {v.connector_id: v for v in link.status.connectors()}
+    found = []
+    local_ids = link.topology.connectors(link.identity)
+    for number, local in enumerate(local_ids, start=1):
+        view = views.get(local)
+        if view is not None:
+            found.append(evse_status(number, view, link.config.inoperative(number)))
+    return found
+
+
+class AvailabilityWatch:
+    """One identity's AvailabilityState changes under its monitors, committed to the outbox
+    whether a connection is up or not (the first look is the baseline)."""
+
+    def __init__(self, link: IdentityLink, wake: Callable[[], None]) -> None:
+        self.link = link
+        self._wake = wake
+        self._before: dict[int, str] | None = None
+
+    async def run(self) -> None:
+        while True:
+            await self.look()
+            await asyncio.sleep(POLL_S)
+
+    async def look(self) -> int:
+        """Compare with the last look; returns the changes committed."""
+        now = {s.evse_id: s.status for s in evse_statuses(self.link)}
+        before, self._before = self._before, now
+        if before is None:
+            return 0
+        level, monitors = stored_monitors(self.link.config.monitoring())
+        changes = availability_changes(monitors.values(), level, before, now)
+        if not changes:
+            return 0
+        at_s = self.link.now_s()
+        local_ids = self.link.topology.connectors(self.link.identity)
+        for monitor, evse, word in changes:
+            event = MonitorTriggered(monitor.id, local_ids[evse - 1], AVAILABILITY_STATE, word,
+                                     at_s)  # fmt: skip
+            await self.link.outbox.append(self.link.identity, event)
+            self.link.log.info("monitored change", monitor=monitor.id, evse=evse, value=word)
+        self._wake()
+        return len(changes)
+
+
+def monitor_event(event: MonitorTriggered, evse: int, at_iso: str, event_id: int) -> dict[str, Any]:
+    """The NotifyEvent of a monitored change on EVSE ``evse``; ``event_id`` is its outbox
+    sequence, so a resent one is the same message and no two changes share an id."""
+    data = {
+        "eventId": event_id,
         "timestamp": at_iso,
         "trigger": DELTA,
-        "actualValue": word,
+        "actualValue": event.value,
         "eventNotificationType": "CustomMonitor",
-        "variableMonitoringId": monitor.id,
-        "component": _component("Connector", monitor.evse),
-        "variable": {"name": AVAILABILITY_STATE},
+        "variableMonitoringId": event.monitor_id,
+        "component": _component("Connector", evse),
+        "variable": {"name": event.variable},
     }
+    return notify_event(at_iso, [data])
 
 
 def notify_event(generated_iso: str, events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from edge_controller.domain.commands import SetTransactionLimit, StopReason, TransactionLimit
+from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.problems import ProblemReported
@@ -44,7 +45,7 @@ from edge_controller.uplink.v16.render import (
     final_cost,
     security_event,
 )
-from edge_controller.uplink.v201.monitoring import problem_event
+from edge_controller.uplink.v201.monitoring import monitor_event, problem_event
 from edge_controller.uplink.v201.tariff_wire import central_cost, cost_details
 
 log = get_logger("uplink.v201")
@@ -131,6 +132,10 @@ class Ocpp201Rendering:
             return NOTIFY_EVENT, problem_event(event, evse, self._link.connection.time(event.at_s))
         if isinstance(event, SecurityEventRaised):
             return SECURITY_EVENT, security_event(event, self._link.connection)
+        if isinstance(event, MonitorTriggered):
+            evse = self._link.connection.connector(event.connector_id)
+            at_iso = self._link.connection.time(event.at_s)
+            return NOTIFY_EVENT, monitor_event(event, evse, at_iso, message.seq)
         if isinstance(event, SettlementRecorded):
             return settlement(message, event, self._link)
         return TRANSACTION_EVENT, request(message, event, self._link)

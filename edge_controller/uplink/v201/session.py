@@ -20,11 +20,11 @@ from edge_controller.uplink.outbox.sender import OutboxSender
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
-from edge_controller.uplink.v201.monitoring import notify_event
+from edge_controller.uplink.v201.monitoring import evse_statuses
 from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.remote import report_expired_reservations, run_followup
 from edge_controller.uplink.v201.station import Station201
-from edge_controller.uplink.v201.status import EvseStatus, evse_status
+from edge_controller.uplink.v201.status import EvseStatus
 from edge_controller.uplink.v201.tariffs import take_driver_tariff
 from edge_controller.uplink.wakeup import Wakeup
 
@@ -89,26 +89,13 @@ class Session201:
                 profiles = self.station.smart.send_reports(self.call)
                 jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
                 expiries = report_expired_reservations(self)
-                events = self.availability_events()
-                for job in (*jobs, reports, profiles, expiries, events):
+                for job in (*jobs, reports, profiles, expiries):
                     self.tasks.append(group.create_task(job))
                 if self.link.display is not None:
                     messages = self.link.display.send_reports(self.call)
                     self.tasks.append(group.create_task(messages))
         finally:
             self.periods.down(self.link.now_s())
-
-    async def availability_events(self) -> None:
-        """NotifyEvent for each change of an EVSE's AvailabilityState a monitor watches (said
-        while connected: a change while offline shows in the StatusNotification after it)."""
-        before = {s.evse_id: s.status for s in self.current_statuses()}
-        while True:
-            await asyncio.sleep(STATUS_POLL_S)
-            now = {s.evse_id: s.status for s in self.current_statuses()}
-            events = self.station.monitoring.availability_events(before, now, self.now_iso())
-            if events:
-                await self.call_quietly("NotifyEvent", notify_event(self.now_iso(), events))
-            before = now
 
     def cancel_tasks(self) -> None:
         for task in self.tasks:
@@ -153,14 +140,7 @@ class Session201:
             await self.link.synced(result["currentTime"])
 
     def current_statuses(self) -> list[EvseStatus]:
-        views = {v.connector_id: v for v in self.link.status.connectors()}
-        found = []
-        local_ids = self.link.topology.connectors(self.link.identity)
-        for number, local in enumerate(local_ids, start=1):
-            view = views.get(local)
-            if view is not None:  # not read yet: nothing is said about it
-                found.append(evse_status(number, view, self.link.config.inoperative(number)))
-        return found
+        return evse_statuses(self.link)
 
     async def statuses(self) -> None:
         while True:

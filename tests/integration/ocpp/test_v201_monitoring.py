@@ -3,11 +3,13 @@ item (Accepted, Duplicate, UnsupportedMonitorType, UnknownComponent, Rejected), 
 monitor on a connector's AvailabilityState reports each change as a NotifyEvent within the
 monitoring level and lives across a restart, ClearVariableMonitoring and SetMonitoringBase
 remove monitors, and a charger fault the site filed goes through the outbox as a hard-wired
-Problem NotifyEvent. Zero schema rejections."""
+Problem NotifyEvent. A change seen while the CSMS is unreachable reaches it after the
+reconnect, in order, once. Zero schema rejections."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ import pytest
 
 from edge_controller.domain.problems import ProblemKind, ProblemReported
 from edge_controller.domain.snapshot import Availability
+from edge_controller.storage.outbox import Outbox
+from edge_controller.uplink.clock import from_iso
 from tests.integration.ocpp.harness import (
     FakeSite,
     open_outbox,
@@ -22,6 +26,7 @@ from tests.integration.ocpp.harness import (
     settings_for,
     wait_for,
 )
+from tests.integration.ocpp.relay import relay
 from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
 from tests.outbox_events import T0_S
 
@@ -123,3 +128,50 @@ async def test_monitors_report_availability_changes_and_faults_go_through_the_ou
     )
     assert problem["techInfo"] == "P-000007 (site): charger fault: contactor welded"
     assert peer.invalid() == []
+
+
+async def test_n_changes_while_offline_reach_the_csms_after_the_reconnect_in_order_once(
+    tmp_path: Path,
+) -> None:
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    changes = [Availability.FAULTED, Availability.AVAILABLE, Availability.UNAVAILABLE]
+    seen_s: list[tuple[float, float]] = []  # (changed, committed) per change
+    async with (
+        strict_peer(protocols="ocpp2.0.1") as peer,
+        relay(peer.port) as path,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{path.port}", version="2.0.1")
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1}) as uplink:
+            await wait_for(lambda: uplink.online)
+            answer = await _ask(peer, "SetVariableMonitoring", {"setMonitoringData": [_item(1)]})
+            assert answer["setMonitoringResult"][0]["status"] == "Accepted"
+            await wait_for(lambda: len(peer.calls("SecurityEventNotification")) == 1)
+            path.cut()
+            await wait_for(lambda: not uplink.online)
+            for number, word in enumerate(changes, start=1):
+                changed_s = time.time()
+                site.set("c1:1", word, fault_text="contactor welded" if number == 1 else None)
+                await _backlog(outbox, number)
+                seen_s.append((changed_s, time.time()))
+            assert _changes(peer) == []  # nothing said while offline
+            path.restore()
+            await wait_for(lambda: len(_changes(peer)) == len(changes))
+            await _backlog(outbox, 0)
+            await asyncio.sleep(POLL_S * 1.5)  # nothing more comes
+    assert _changes(peer) == [(1, "Faulted", 1), (1, "Available", 1), (1, "Unavailable", 1)]
+    events = [e for c in peer.calls("NotifyEvent") for e in c["params"]["eventData"]]
+    assert len({e["eventId"] for e in events}) == len(changes)
+    for event, (changed_s, committed_s) in zip(events, seen_s, strict=True):
+        at_s = from_iso(event["timestamp"])  # when it changed, not when it was sent
+        assert changed_s - 0.01 <= at_s <= committed_s + 0.01
+    assert peer.invalid() == []
+
+
+async def _backlog(outbox: Outbox, count: int) -> None:
+    for _ in range(1000):
+        if await outbox.backlog("site1") == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backlog never {count}: {await outbox.backlog('site1')}")
