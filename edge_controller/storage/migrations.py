@@ -272,6 +272,18 @@ CREATE TABLE transaction_limits (
 );
 """
 
+# The tariff a CSMS gave one driver with their authorisation (2.1 AuthorizeResponse.tariff),
+# kept until a session of theirs starts with it, so a restart in between still prices it.
+_DRIVER_TARIFFS = """
+CREATE TABLE driver_tariffs (
+    id_tag TEXT PRIMARY KEY,
+    tariff_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    given_at_s REAL NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -293,6 +305,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _TRANSACTION_LIMITS,
     # Security events parked on 1.6 before it sent them are sendable now: back in line.
     requeue_parked_security_events,
+    _DRIVER_TARIFFS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

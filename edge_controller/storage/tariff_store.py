@@ -43,6 +43,15 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class DriverTariff:
+    id_tag: str  # upper case
+    tariff_id: str
+    version: int
+    source: str
+    given_at_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class TariffChange:
     at_s: float
     scope: str
@@ -171,15 +180,52 @@ class TariffStore:
         found = await self._db.write(lambda conn: _clear(conn, scope, source, at_s))
         return [] if found is None else [found]
 
-    async def keep(self, body: Mapping[str, Any], source: str, at_s: float) -> list[TariffChange]:
-        """Store ``body`` as a version of its tariff without assigning it to a scope (a
-        driver's tariff: it prices that driver's next session only)."""
+    async def give_driver(
+        self, id_tag: str, body: Mapping[str, Any] | None, source: str, at_s: float
+    ) -> tuple[StoredTariff | None, list[TariffChange]]:
+        """The tariff a driver (``id_tag``, any case) was given, stored as a version of its
+        tariff and kept for them until a session of theirs starts (None: they have none now).
+        The version kept, and the change when a new version was stored."""
+        key = id_tag.upper()
 
-        def job(conn: sqlite3.Connection) -> list[TariffChange]:
-            _, stored = store_version(conn, DRIVER, body, source, at_s)
-            return [] if stored is None else [stored]
+        def job(conn: sqlite3.Connection) -> tuple[StoredTariff | None, list[TariffChange]]:
+            conn.execute("DELETE FROM driver_tariffs WHERE id_tag = ?", (key,))
+            if body is None:
+                return None, []
+            version, stored = store_version(conn, DRIVER, body, source, at_s)
+            conn.execute(
+                "INSERT INTO driver_tariffs (id_tag, tariff_id, version, source, given_at_s)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key, str(body["id"]), version, source, at_s),
+            )
+            found = stored_tariff(conn, str(body["id"]), version)
+            return found, [] if stored is None else [stored]
 
         return await self._db.write(job)
+
+    async def drivers(self) -> dict[str, DriverTariff]:
+        """Each driver's kept tariff (upper-case id tag). One a session of theirs started with
+        since it was given is dropped here: it priced that session."""
+
+        def job(conn: sqlite3.Connection) -> dict[str, DriverTariff]:
+            conn.execute(
+                "DELETE FROM driver_tariffs WHERE EXISTS (SELECT 1 FROM sessions AS s"
+                " WHERE upper(s.id_tag) = driver_tariffs.id_tag"
+                " AND s.start_at_s >= driver_tariffs.given_at_s)"
+            )
+            rows = conn.execute(
+                "SELECT id_tag, tariff_id, version, source, given_at_s FROM driver_tariffs"
+            ).fetchall()
+            return {str(r[0]): DriverTariff(r[0], r[1], int(r[2]), r[3], r[4]) for r in rows}
+
+        return await self._db.write(job)
+
+    async def used_by_driver(self, id_tag: str) -> None:
+        """A session of the driver started with their tariff: it is theirs no more."""
+        key = id_tag.upper()
+        await self._db.write(
+            lambda conn: conn.execute("DELETE FROM driver_tariffs WHERE id_tag = ?", (key,))
+        )
 
     async def latest(self, tariff_id: str) -> StoredTariff | None:
         def job(conn: sqlite3.Connection) -> StoredTariff | None:

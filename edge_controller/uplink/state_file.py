@@ -24,6 +24,7 @@ class OcppStateFile:
         self._profiles: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
         self._monitoring: dict[str, Any] = {}
+        self._holds: list[dict[str, Any]] = []
         self._load()
 
     def _load(self) -> None:
@@ -34,6 +35,7 @@ class OcppStateFile:
             profiles = [dict(p) for p in data.get("charging_profiles", [])]
             messages = [dict(m) for m in data.get("display_messages", [])]
             monitoring = dict(data.get("variable_monitoring", {}))
+            holds = [dict(h) for h in data.get("web_payment_holds", [])]
         except FileNotFoundError:
             return
         except (OSError, ValueError, AttributeError, TypeError) as exc:
@@ -47,6 +49,7 @@ class OcppStateFile:
         self._profiles = profiles
         self._messages = messages
         self._monitoring = monitoring
+        self._holds = holds
 
     def _save(self) -> None:
         data = {
@@ -55,6 +58,7 @@ class OcppStateFile:
             "charging_profiles": self._profiles,
             "display_messages": self._messages,
             "variable_monitoring": self._monitoring,
+            "web_payment_holds": self._holds,
         }
         write_json_atomically(self.path, data)
 
@@ -108,4 +112,12 @@ class OcppStateFile:
 
     def set_display_messages(self, messages: list[dict[str, Any]]) -> None:
         self._messages = [dict(m) for m in messages]
+        self._save()
+
+    def web_payment_holds(self) -> list[dict[str, Any]]:
+        """Connectors held for a web payment, as ``uplink.v201.web_payment`` keeps them."""
+        return [dict(h) for h in self._holds]
+
+    def set_web_payment_holds(self, holds: list[dict[str, Any]]) -> None:
+        self._holds = [dict(h) for h in holds]
         self._save()

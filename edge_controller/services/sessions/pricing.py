@@ -183,6 +183,7 @@ class SessionPricing:
                           version=stored.version, error=str(exc))  # fmt: skip
         self._assigned = found
         self._known.update({(t.tariff_id, t.version): t for t, _ in found.values()})
+        await self._load_drivers()
         self._before = {}
         for scope, (tariff, assignment) in found.items():
             if tariff.valid_from is not None:
@@ -220,20 +221,36 @@ class SessionPricing:
         """The tariff a CSMS gave one driver with their authorization: it prices their next
         session (None: they have none now). None when taken, else why not (logged)."""
         self._drivers.pop(id_tag.upper(), None)
-        if tariff is None:
-            return None
-        try:
-            tariff_from_json(tariff)
-        except TariffError as exc:
-            log.warning("driver tariff refused", source=source, error=str(exc))
-            return str(exc)
-        self._log(await self._store.keep(tariff, source, self._clock()))
-        stored = await self._store.latest(str(tariff["id"]))
-        assert stored is not None
-        found = tariff_from_json(stored.body, stored.version)
+        refused = None
+        if tariff is not None:
+            try:
+                tariff_from_json(tariff)
+            except TariffError as exc:
+                log.warning("driver tariff refused", source=source, error=str(exc))
+                refused, tariff = str(exc), None
+        # Stored, so a restart before their session starts still prices it with this one.
+        stored, changes = await self._store.give_driver(id_tag, tariff, source, self._clock())
+        self._log(changes)
+        if stored is not None:
+            self._take_driver(id_tag, stored.body, stored.version, source)
+        return refused
+
+    def _take_driver(self, id_tag: str, body: Mapping[str, Any], version: int, source: str) -> None:
+        found = tariff_from_json(body, version)
         self._known[(found.tariff_id, found.version)] = found
         self._drivers[id_tag.upper()] = (found, TariffRef(found.tariff_id, found.version, source))
-        return None
+
+    async def _load_drivers(self) -> None:
+        """The drivers' tariffs kept over a restart (those not used by a session yet)."""
+        for key, kept in (await self._store.drivers()).items():
+            stored = await self._store.tariff(kept.tariff_id, kept.version)
+            if stored is None or key in self._drivers:
+                continue
+            try:
+                self._take_driver(key, stored.body, stored.version, kept.source)
+            except TariffError as exc:
+                log.error("stored driver tariff unusable", tariff_id=kept.tariff_id,
+                          version=kept.version, error=str(exc))  # fmt: skip
 
     def tariff_for(
         self, connector_id: str, id_tag: str | None = None

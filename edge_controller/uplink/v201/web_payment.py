@@ -4,7 +4,8 @@ QR code and pays on the web, until the CSMS's RequestStartTransaction for it or 
 The hold is a reservation of the session side (so a card tap there is refused meanwhile and the
 connector reports Reserved), with an id of its own (``domain.web_payment.hold_id``); the
 start for the EVSE lifts it first. The session side drops it at its end: the timeout frees the
-connector.
+connector. The hold's details are kept in the identity's state file, so after a restart the
+connector still says "web payment in progress" (the reservation itself the session side keeps).
 """
 
 from __future__ import annotations
@@ -30,6 +31,32 @@ class WebPayments201:
         """``longest_s``: the longest hold, whatever timeout the CSMS gives."""
         self.core, self._commands, self._board, self._longest_s = core, commands, board, longest_s
         self._log = get_logger("uplink", identity=core.identity)
+        self._holds = self._kept()
+        for hold in self._holds.values():
+            if board is not None:
+                board.hold(hold)
+
+    def _kept(self) -> dict[str, PaymentHold]:
+        """The holds the last run kept that are not over yet."""
+        now_s, found = self.core.now_s(), {}
+        for raw in self.core.config.web_payment_holds():
+            try:
+                hold = PaymentHold(str(raw["connector_id"]), int(raw["reservation_id"]),
+                                   float(raw["until_s"]))  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                self._log.warning("kept web payment hold unreadable", hold=str(raw)[:200])
+                continue
+            if hold.until_s > now_s:
+                found[hold.connector_id] = hold
+        return found
+
+    def _keep(self) -> None:
+        now_s = self.core.now_s()
+        self._holds = {c: h for c, h in self._holds.items() if h.until_s > now_s}
+        self.core.config.set_web_payment_holds(
+            [{"connector_id": h.connector_id, "reservation_id": h.reservation_id,
+              "until_s": h.until_s} for h in self._holds.values()]
+        )  # fmt: skip
 
     @on("NotifyWebPaymentStarted")
     async def on_started(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +73,11 @@ class WebPayments201:
         # The answer has no status: a connector that cannot be held is only logged.
         self._log.info("web payment started", connector_id=connector_id,
                            timeout_s=timeout_s, held=result.ok, reason=result.error)  # fmt: skip
-        if result.ok and self._board is not None:
-            self._board.hold(hold)
+        if result.ok:
+            self._holds[connector_id] = hold
+            self._keep()
+            if self._board is not None:
+                self._board.hold(hold)
         return {}
 
     async def release(self, connector_id: str) -> None:
@@ -55,3 +85,5 @@ class WebPayments201:
         wanted = hold_id(connector_id)
         if wanted in self.core.status.reservation_ids():
             await self._commands.decide(CancelReservation(wanted, Origin.CSMS))
+        if self._holds.pop(connector_id, None) is not None:
+            self._keep()

@@ -5,6 +5,7 @@ and a 1.6 CSMS's WebPaymentUrl key set the QR code a connector shows. Zero schem
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import cast
@@ -15,6 +16,7 @@ from edge_controller.domain.snapshot import Availability
 from edge_controller.domain.web_payment import CodeSource, QrCodes, hold_id
 from edge_controller.services.display_board import MessageBoard
 from edge_controller.uplink.v201.web_payment import HOLDER
+from edge_controller.web.display_model import Board, DisplaySetup, connector_model
 from tests.integration.ocpp.harness import (
     IDENTITY,
     FakeSite,
@@ -136,3 +138,38 @@ async def test_the_held_evse_refuses_a_card_and_takes_the_paid_start(tmp_path: P
             await wait_for(lambda: site.shown("c1:1").session_id is not None)
             assert site.shown("c1:1").id_tag == "WEB77"
         assert peer.invalid() == []
+
+
+async def test_a_restart_keeps_the_hold_shown_as_a_web_payment(tmp_path: Path) -> None:
+    """The hold's details are kept with the identity's state: after a restart the held
+    connector still says "web payment in progress", until the hold's own time (the reservation
+    itself the session side keeps); a hold over by then is dropped."""
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c2:1", Availability.AVAILABLE)
+    async with open_outbox(tmp_path / "db.sqlite") as outbox:
+        board = MessageBoard()
+        async with station(tmp_path, outbox, "ocpp2.1", site, board) as (peer, _):
+            assert await ask(peer, "NotifyWebPaymentStarted", {"evseId": 2, "timeout": 90}) == {}
+            assert await ask(peer, "NotifyWebPaymentStarted", {"evseId": 1, "timeout": 1}) == {}
+            held = board.holds()["c2:1"]
+        site.set("c2:1", Availability.RESERVED, reservation_id=held.reservation_id)
+        await asyncio.sleep(1.1)  # the 1 s hold of c1:1 is over
+
+        again = MessageBoard()
+        async with station(tmp_path, outbox, "ocpp2.1", site, again) as (peer, _):
+            assert again.holds() == {"c2:1": held}
+            card = connector_model(
+                site.views["c2:1"], DisplaySetup("s", qr=QR), "en", time.time(),
+                board=Board(holds=again.holds()),
+            )  # fmt: skip
+            assert card["detail_text"] == "Held for a driver paying on the web"
+            assert card["paying_until_s"] == held.until_s
+            start = {"evseId": 2, "remoteStartId": 6,
+                     "idToken": {"idToken": "WEB2", "type": "Central"}}  # fmt: skip
+            assert (await ask(peer, "RequestStartTransaction", start))["status"] == "Accepted"
+            assert site.commands[-2] == CancelReservation(held.reservation_id)
+
+        last = MessageBoard()
+        async with station(tmp_path, outbox, "ocpp2.1", site, last):
+            assert last.holds() == {}  # the paid start lifted it: not kept either
