@@ -22,7 +22,7 @@ REQUEUE_PATH = REQUEUE
 _ERROR_CHARS = 120
 
 
-def _utc(at_s: float) -> str:
+def utc(at_s: float) -> str:
     return datetime.fromtimestamp(at_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -37,7 +37,7 @@ def write_parked(rows: list[history.ParkedRow], out: TextIO) -> None:
         session = "-" if r.session_local_id is None else str(r.session_local_id)
         error = (r.last_error or "").replace("\n", " ")[:_ERROR_CHARS]
         out.write(f"{r.seq:>8} {r.identity:<16} {r.event or r.kind:<20} {session:>7} "
-                  f"{_utc(r.created_at_s):<20} {r.attempts:>5}  {error}\n")  # fmt: skip
+                  f"{utc(r.created_at_s):<20} {r.attempts:>5}  {error}\n")  # fmt: skip
 
 
 def parse_request(body: dict[str, Any]) -> int | None:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from edge_controller.app import sessions_report
+from edge_controller.app import outbox_admin, sessions_report
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
 from edge_controller.domain.commands import Origin
+from edge_controller.domain.pricing import Currency, Money
 from edge_controller.domain.sessions.tokens import masked
+from edge_controller.storage import history
+from edge_controller.storage.database import Database
+from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
@@ -74,6 +79,47 @@ class SessionHistory:
         ]
 
 
+class OperatorQueue:
+    """Parked outbox messages and unknown card payment outcomes for the console, read on the
+    daemon's own connection; a requeue wakes the uplink's sender (as the status socket's)."""
+
+    def __init__(self, db: Database, outbox: Outbox, wake: Callable[[], None]) -> None:
+        self._db, self._outbox, self._wake = db, outbox, wake
+
+    async def parked(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.read(lambda conn: history.parked_messages(conn, limit))
+        return [
+            {
+                "seq": r.seq,
+                "identity": r.identity,
+                "event": r.event or r.kind,
+                "session_id": r.session_local_id,
+                "queued_at": outbox_admin.utc(r.created_at_s),
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+            }
+            for r in rows
+        ]
+
+    async def unknown_payments(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "terminal_id": i.terminal_id,
+                "connector_id": i.connector_id,
+                "amount": str(Money.of_minor(i.amount_minor, Currency.of(i.currency)).amount),
+                "currency": i.currency,
+                "at": outbox_admin.utc(i.at_s),
+            }
+            for i in await self._db.read(history.unknown_intents)
+        ]
+
+    async def requeue(self, seq: int | None) -> list[int]:
+        seqs = await outbox_admin.requeue(self._outbox, seq)
+        if seqs:
+            self._wake()
+        return seqs
+
+
 def connector_limits(settings: Settings, connector_ids: list[str]) -> dict[str, Any]:
     """Each connector's configured current range."""
     found = {}
@@ -130,5 +176,6 @@ def build_web(
         connector_limits(settings, connector_ids),
         commands,
         web_command,
+        OperatorQueue(db, site.outbox, uplink.notify if uplink is not None else lambda: None),
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

@@ -32,11 +32,19 @@ from edge_controller.domain.pricing.receipt import receipt_html
 from edge_controller.domain.problems import ChangeRefused, FiledReport, ProblemState
 from edge_controller.log import get_logger
 from edge_controller.web.api import problem_json, session_number
+from edge_controller.web.console_live import (
+    PARKED_LISTED,
+    ConsoleLive,
+    connector_cells,
+    held_section,
+    shown,
+    site_line,
+)
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.login import ConsoleSession, Lockout, SessionBook
 from edge_controller.web.pages import page
 from edge_controller.web.passwords import verify_password
-from edge_controller.web.ports import CommandPort, ProblemDesk, SessionHistory
+from edge_controller.web.ports import CommandPort, HeldForOperator, ProblemDesk, SessionHistory
 from edge_controller.web.problems import same_origin
 
 log = get_logger("web.console")
@@ -49,10 +57,7 @@ RECEIPT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors
 
 
 def _td(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "<td>-</td>"
-    shown = f"{value:.1f}" if isinstance(value, float) else str(value)
-    return f"<td>{escape(shown)}</td>"
+    return f"<td>{escape(shown(value))}</td>"
 
 
 class Console:
@@ -65,10 +70,12 @@ class Console:
         secure_cookie: bool,
         *,
         sessions: SessionHistory,
+        held: HeldForOperator | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``held``: what waits for an operator (none listed without it)."""
         self._hub, self._commands, self._desk = hub, commands, desk
-        self._history = sessions
+        self._history, self._held = sessions, held
         self._accounts, self._secure, self._clock = dict(accounts), secure_cookie, clock
         self._sessions, self._lockout = SessionBook(), Lockout()
 
@@ -82,6 +89,9 @@ class Console:
         app.router.add_post("/console/connectors/{connector_id}/enabled", self.enabled)
         app.router.add_get("/console/sessions/{session_id}/receipt", self.receipt)
         app.router.add_post("/console/problems/{number}/state", self.problem_state)
+        app.router.add_post("/console/outbox/requeue", self.requeue)
+        app.router.add_get("/console/held", self.held)
+        ConsoleLive(self._hub, self._session).add_to(app)
 
     # --- login --------------------------------------------------------------------------------
 
@@ -236,6 +246,35 @@ class Console:
         log.info("operator change", user=session.user, report=handled.reference, state=wanted)
         raise web.HTTPSeeOther("/console")
 
+    async def requeue(self, request: web.Request) -> web.StreamResponse:
+        """Put one parked outbox message (``seq``) or all (``all=true``) back in line."""
+        session = await self._changing(request)
+        if self._held is None:
+            raise web.HTTPNotFound(text="nothing is held here")
+        form = await request.post()
+        raw = str(form.get("seq", ""))
+        every = str(form.get("all", "")) == "true"
+        if every == bool(raw) or (raw and not session_number(raw)):
+            raise web.HTTPBadRequest(text="give seq (a message's number) or all=true")
+        try:
+            seqs = await self._held.requeue(None if every else int(raw))
+        except ValueError as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+        log.info("operator change", user=session.user, requeued=seqs)
+        raise web.HTTPSeeOther("/console")
+
+    async def _held_html(self, session: ConsoleSession) -> str:
+        if self._held is None:
+            return ""
+        parked = await self._held.parked(PARKED_LISTED)
+        unknown = await self._held.unknown_payments()
+        return held_section(parked, unknown, session.csrf if session.may_change else None)
+
+    async def held(self, request: web.Request) -> web.Response:
+        """The lists alone, for the live page to refill when their counts change."""
+        html = await self._held_html(self.viewer(request))
+        return web.Response(text=html, content_type=HTML, headers={"Cache-Control": "no-store"})
+
     # --- sessions -----------------------------------------------------------------------------
 
     async def receipt(self, request: web.Request) -> web.StreamResponse:
@@ -273,19 +312,17 @@ class Console:
         problems = "".join(
             self._problem_row(f, session) for f in await self._desk.recent(50, False)
         )
-        grid = view.grid_current_a
         site_form = self._form("/console/site/limit", session, "Site limit A", "current_a")
+        counts = f"{view.outbox_parked}/{view.payments_unknown}"
         body = (
             f"<header><h1>Console: {escape(view.site_id)}</h1>"
+            '<span id="live" class="live" data-live="live" data-stale="not updating">live</span>'
             f"<span>{escape(session.user)} ({escape(session.role)})</span>"
             f'<form method="post" action="/console/logout">{self._csrf(session)}'
-            '<button type="submit">Log out</button></form></header><main>'
-            '<nav><a href="/console">Refresh</a> <a href="/console/sessions">Sessions</a> '
-            '<a href="/console/revenue">Revenue</a></nav>'
-            f"<p>Grid limit {view.grid_limit_a:.0f} A; grid now "
-            f"{'-' if grid is None else ' / '.join(f'{a:.1f}' for a in grid)} A; "
-            f"uplink {'online' if view.uplink_online else 'offline'}, "
-            f"backlog {view.outbox_backlog}</p>{site_form}"
+            '<button type="submit">Log out</button></form></header>'
+            '<nav><a href="/console/sessions">Sessions</a> '
+            '<a href="/console/revenue">Revenue</a></nav><main data-live="/console/live">'
+            f"{site_line(view)}{site_form}"
             '<table id="connectors"><thead><tr><th>Connector</th><th>State</th>'
             "<th>Offered A</th><th>Reason</th><th>Power W</th><th>Session Wh</th>"
             f"<th>Change</th></tr></thead><tbody>{rows}</tbody></table>"
@@ -296,10 +333,11 @@ class Console:
             '<h2>Sessions</h2><table id="sessions"><thead><tr><th>Session</th>'
             "<th>Connector</th><th>Id tag</th><th>Energy Wh</th><th>Stop reason</th>"
             f"<th>Receipt</th></tr></thead><tbody>{await self._session_rows()}</tbody></table>"
+            f'<div id="held" data-counts="{counts}">{await self._held_html(session)}</div>'
             "</main>"
         )
-        return web.Response(text=page("en", "Console", body), content_type=HTML,
-                            headers={"Cache-Control": "no-store"})  # fmt: skip
+        return web.Response(text=page("en", "Console", body, script="console.js"),
+                            content_type=HTML, headers={"Cache-Control": "no-store"})  # fmt: skip
 
     @staticmethod
     def _csrf(session: ConsoleSession) -> str:
@@ -347,8 +385,8 @@ class Console:
                 f'<button type="submit">{"Disable" if enable == "false" else "Enable"}</button>'
                 "</form>"
             )
-        return (
-            f'<tr data-connector="{escape(cid)}">{_td(cid)}{_td(c.availability.value)}'
-            f"{_td(c.offered_current_a)}{_td(c.limit_reason)}{_td(c.power_w)}"
-            f"{_td(c.session_energy_wh)}<td>{change}</td></tr>"
+        cells = "".join(
+            f'<td data-col="{name}">{escape(text)}</td>'
+            for name, text in connector_cells(c).items()
         )
+        return f'<tr data-connector="{escape(cid)}">{_td(cid)}{cells}<td>{change}</td></tr>'

@@ -17,8 +17,9 @@ _HEAD = (
 )
 
 
-def page(lang: str, title: str, body: str, script: bool = False) -> str:
-    tail = '<script src="/static/display.js"></script>' if script else ""
+def page(lang: str, title: str, body: str, script: str | None = None) -> str:
+    """A whole page; ``script``: the name of one of our static scripts to run on it."""
+    tail = f'<script src="/static/{script}"></script>' if script else ""
     return _HEAD.format(lang=lang, title=escape(title)) + f"<body>{body}{tail}</body></html>"
 
 
@@ -114,7 +115,7 @@ def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
         f'<main data-events="{escape(events)}">{site_messages}'
         f'<div class="grid">{cards}</div></main>'
     )
-    return page(lang, title, body, script=True)
+    return page(lang, title, body, script="display.js")
 
 
 def message_page(lang: str, title: str, message: str) -> str:

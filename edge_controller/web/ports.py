@@ -119,3 +119,22 @@ class MessageSource(Protocol):
     def holds(self) -> dict[str, PaymentHold]:
         """Connectors held for a web payment."""
         ...
+
+
+class HeldForOperator(Protocol):
+    """What waits for an operator (``app.web.OperatorQueue``)."""
+
+    async def parked(self, limit: int) -> list[dict[str, Any]]:
+        """Outbox messages the CSMS refused past their attempts, oldest first: seq, identity,
+        event, session_id, queued_at (UTC), attempts, last_error."""
+        ...
+
+    async def unknown_payments(self) -> list[dict[str, Any]]:
+        """Card pre-authorisations of unknown outcome, oldest first: terminal_id, connector_id,
+        amount (decimal string), currency, at (UTC)."""
+        ...
+
+    async def requeue(self, seq: int | None) -> list[int]:
+        """Put message ``seq`` (None: every parked one) back in line and wake the sender;
+        ValueError: ``seq`` is not parked."""
+        ...

@@ -26,7 +26,13 @@ from edge_controller.web.console_reports import ConsoleReports
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.metrics import MetricsRoute
-from edge_controller.web.ports import CommandPayloads, CommandPort, ProblemDesk, SessionHistory
+from edge_controller.web.ports import (
+    CommandPayloads,
+    CommandPort,
+    HeldForOperator,
+    ProblemDesk,
+    SessionHistory,
+)
 from edge_controller.web.problems import ProblemRoutes
 
 log = get_logger("web")
@@ -98,6 +104,7 @@ class Sources:
     limits: Mapping[str, Any]  # configured limits per connector (min/max current)
     commands: CommandPort
     payloads: CommandPayloads  # the payload rules MQTT commands follow, for the REST API
+    held: HeldForOperator | None = None  # what waits for an operator, listed in the console
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -120,8 +127,9 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
         user: (a.role, a.password_hash.get_secret_value()) for user, a in settings.accounts.items()
     }
     console = Console(
-        hub, sources.commands, sources.desk, accounts, settings.tls, sessions=sources.sessions
-    )
+        hub, sources.commands, sources.desk, accounts, settings.tls, sessions=sources.sessions,
+        held=sources.held,
+    )  # fmt: skip
     console.add_to(app)
     known = hub.setup.connectors
     ConsoleReports(

@@ -161,3 +161,74 @@ async def test_viewers_stray_posts_and_failed_logins_change_nothing(
     lines = site.daemon.tail().splitlines()
     assert sum("console login failed" in line for line in lines) == 5
     assert PASSWORDS["ops"] not in "\n".join(lines) and "guess" not in "\n".join(lines)
+
+
+ROW_JS = """
+const row = document.querySelector('tr[data-connector="' + arguments[0] + '"]');
+const cells = {};
+row.querySelectorAll('[data-col]').forEach(td => { cells[td.dataset.col] = td.textContent; });
+return {cells: cells, at: document.getElementById('site').dataset.at, marker: window.kept || null,
+        live: document.getElementById('live').textContent};
+"""
+
+
+async def test_the_console_follows_the_site_without_a_reload(
+    launch: Launch, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """An EV plugged in shows on the open console by itself (its live stream), with the
+    figures the daemon's status gives for the same control-loop moment."""
+    site = await launch(console_config(config, tmp_path))
+    with chromium("en", DESKTOP) as browser:
+        await browser.open(f"{base(config)}/console/login")
+
+        def log_in(d: Any) -> None:
+            d.find_element("css selector", "#user").send_keys("eve")
+            d.find_element("css selector", "#password").send_keys(PASSWORDS["eve"])
+            d.find_element("css selector", "button[type=submit]").click()
+
+        await browser.call(log_in)
+
+        async def on_console() -> bool:
+            return str(await browser.call(lambda d: d.current_url)).endswith("/console")
+
+        await eventually(on_console, "the console after the login", 15)
+        await browser.script("window.kept = 'this page';")  # gone if the page reloads
+
+        async def row() -> dict[str, Any]:
+            found: dict[str, Any] = await browser.script(ROW_JS, CID)
+            return found
+
+        async def streaming() -> bool:
+            return (await row())["live"] == "live"
+
+        await eventually(streaming, "the console's live stream open", 15)
+        assert (await row())["cells"]["state"] == "Available"
+        await site.control.plug(CID, profile="car3")
+
+        async def daemon_charging() -> bool:
+            view = await site.status()
+            return any(c.availability.value == "Charging" for c in view.connectors)
+
+        async def charging() -> bool:
+            return (await row())["cells"]["state"] == "Charging"
+
+        daemon_s = await eventually(daemon_charging, "the daemon sees the EV charging", 60)
+        page_s = await eventually(charging, "the console shows the EV charging", 60)
+        print(f"charging: in the daemon {daemon_s:.2f} s after the plug, on the console "
+              f"{page_s:.2f} s later")  # fmt: skip
+        compared: list[dict[str, Any]] = []
+
+        async def same_moment() -> bool:
+            shown, view = await row(), await site.status()
+            if shown["at"] and float(shown["at"]) == view.at_s:
+                (c,) = [c for c in view.connectors if c.connector_id == CID]
+                compared.append({"shown": shown["cells"], "status": c})
+            return bool(compared)
+
+        await eventually(same_moment, "a moment the page and the status both show", 30)
+        shown, status = compared[0]["shown"], compared[0]["status"]
+        assert shown["state"] == status.availability.value
+        assert shown["offered_a"] == f"{status.offered_current_a:.1f}"
+        assert shown["power_w"] == ("-" if status.power_w is None else f"{status.power_w:.1f}")
+        assert shown["reason"] == status.limit_reason
+        assert (await row())["marker"] == "this page"  # no reload happened
