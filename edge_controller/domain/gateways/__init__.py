@@ -1,0 +1,72 @@
+"""Several gateways behind one grid connection, pure: the parent hands each child a budget
+(current per grid phase, optionally power) with a lease; a child allocates its own connectors
+within it and falls back to its safe budget when the lease runs out.
+
+Modules: ``messages`` (the budget and demand messages, their bounds and validation), ``lease``
+(a child's effective budget), ``parent`` (the parent's decision: children as feeders of its
+limit tree, silent ones counted at their last budget, then at their safe budget).
+"""
+
+from edge_controller.domain.gateways.lease import (
+    EffectiveBudget,
+    HeldBudget,
+    effective_budget,
+    hold,
+    newer,
+)
+from edge_controller.domain.gateways.messages import (
+    MAX_BUDGET_BYTES,
+    MAX_DEMAND_BYTES,
+    BudgetMessage,
+    ChildDemand,
+    DemandEntry,
+    MessageError,
+    demand_of,
+    encode_budget,
+    encode_demand,
+    parse_budget,
+    parse_demand,
+)
+from edge_controller.domain.gateways.parent import (
+    ChildFeeder,
+    ChildReport,
+    Decision,
+    Issued,
+    ParentInputs,
+    ParentSetup,
+    ParentState,
+    ParentTiming,
+    decide_budgets,
+    fit,
+    gateway_site,
+)
+
+__all__ = [
+    "MAX_BUDGET_BYTES",
+    "MAX_DEMAND_BYTES",
+    "BudgetMessage",
+    "ChildDemand",
+    "ChildFeeder",
+    "ChildReport",
+    "Decision",
+    "DemandEntry",
+    "EffectiveBudget",
+    "HeldBudget",
+    "Issued",
+    "MessageError",
+    "ParentInputs",
+    "ParentSetup",
+    "ParentState",
+    "ParentTiming",
+    "decide_budgets",
+    "demand_of",
+    "effective_budget",
+    "encode_budget",
+    "encode_demand",
+    "fit",
+    "gateway_site",
+    "hold",
+    "newer",
+    "parse_budget",
+    "parse_demand",
+]

@@ -1,0 +1,496 @@
+"""The parent's decision: every child is a feeder of the parent's limit tree, its connectors
+allocated by the same ``allocate`` (fairness, priorities, phase rules) as a gateway's own; a
+child's budget is what its connectors were offered, per grid phase, and never below its safe
+budget.
+
+What a child may draw is not what it was last handed: it may still run on an earlier budget
+(the new one not yet received, or its EVs still following a lowering) until that lease ends,
+and it falls back to its safe budget whenever a lease ends. So every budget issued is
+*counted* until the child reports running on a later one plus the time its EVs take to follow,
+or until its lease is over (plus the clock tolerance the child allows, twice, and that
+settling time); a child is counted at least at its safe budget, always. A child that has not
+reported within ``report_stale_s`` is silent: it gets no new budget (its lease runs out) and is
+counted as above. Increases are then cut so that the building load plus everything counted
+stays within every limit of the tree: the invariant the site's safety rests on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from edge_controller.domain.balancing import (
+    DEFAULT_POLICY,
+    EPS_A,
+    Allocation,
+    ConnectorDemand,
+    DemandState,
+    Feeder,
+    GridReading,
+    Policy,
+    Site,
+    allocate,
+)
+from edge_controller.domain.balancing.tree import tree_of
+from edge_controller.domain.gateways.messages import BudgetMessage, ChildDemand
+from edge_controller.domain.model import Phases3
+
+PHASES = (0, 1, 2)
+_ZERO: Phases3 = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildFeeder:
+    """A child as the parent sees it: its feeder (per-phase limit, the feeder above it; None:
+    the grid), the budget it falls back to, and the lease of its budgets."""
+
+    child_id: str
+    limit_a: float
+    parent: str | None
+    safe_budget_a: float
+    lease_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChildReport:
+    """A child's latest demand and when it arrived (the parent's monotonic clock), with the
+    draw of the report before it and when that one arrived."""
+
+    demand: ChildDemand
+    received_s: float
+    earlier_draw_a: Phases3 | None = None
+    earlier_s: float | None = None
+
+    def then(self, demand: ChildDemand, received_s: float) -> ChildReport:
+        """The report that follows this one."""
+        return ChildReport(demand, received_s, self.demand.draw_a, self.received_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ParentTiming:
+    """``settle_s``: from a child taking a lower budget to its EVs drawing no more than it;
+    ``tolerance_s``: how far the gateways' wall clocks may differ (the children allow as much)."""
+
+    report_stale_s: float = 5.0
+    settle_s: float = 7.0
+    tolerance_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ParentSetup:
+    site: Site  # the parent's limit tree with every child's feeder (``gateway_site``)
+    children: tuple[ChildFeeder, ...]
+    policy: Policy = DEFAULT_POLICY
+    timing: ParentTiming = field(default_factory=ParentTiming)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A budget handed to a child: issued at ``issued_s`` and counted until ``counted_until_s``
+    (the parent's monotonic clock)."""
+
+    version: int
+    current_a: Phases3
+    issued_s: float
+    counted_until_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """One child's budgets still counted (oldest first), the latest one issued (counted or
+    not), and the highest version it reported running on, since when."""
+
+    counted: tuple[Issued, ...] = ()
+    latest: Issued | None = None
+    confirmed: int = -1
+    confirmed_at_s: float = -math.inf
+    heard: bool = False  # reported since this run of the parent started
+
+
+@dataclass(frozen=True, slots=True)
+class ParentState:
+    """``started_s``: when this run of the parent started (its monotonic clock); a child not
+    heard from since may hold a budget of the run before, up to its feeder limit."""
+
+    epoch: str
+    started_s: float
+    next_version: int = 1
+    ledgers: Mapping[str, Ledger] = field(default_factory=dict)
+    allocation: Allocation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParentInputs:
+    """``grids``: the recent grid readings, oldest first (``at_s`` when each arrived)."""
+
+    reports: Mapping[str, ChildReport]
+    grids: Sequence[GridReading]
+    now_s: float  # monotonic
+    wall_s: float  # stamps the issued budgets
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The new state, the budgets to publish now, what each child is counted at, and what the
+    parent's allocation noted (plus any limit the counted budgets alone exceed)."""
+
+    state: ParentState
+    publish: tuple[BudgetMessage, ...]
+    counted_a: Mapping[str, Phases3]
+    building_load_a: Phases3
+    notes: tuple[str, ...]
+
+
+def gateway_site(site: Site, children: Sequence[ChildFeeder]) -> Site:
+    """The parent's limit tree with a feeder per child (named after it)."""
+    feeders = tuple(Feeder(c.child_id, c.limit_a, c.parent) for c in children)
+    return replace(site, feeders=site.feeders + feeders)
+
+
+def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs) -> Decision:
+    """One decision: reports confirm budgets, the children's connectors are allocated (silent
+    children and those following a lower budget counted as fixed loads), and each live
+    child's increase is held to what fits over a building load from a grid reading paired
+    with the children's reports; lowerings go out at once."""
+    now_s, timing = inputs.now_s, setup.timing
+    ledgers = {
+        c.child_id: _confirm(state, c, inputs.reports.get(c.child_id), now_s, timing)
+        for c in setup.children
+    }
+    floors = _floors(setup, state, inputs, ledgers)
+    live = {c.child_id for c in setup.children if _live(c, inputs, ledgers[c.child_id], timing)}
+    demands: list[ConnectorDemand] = []
+    for child in setup.children:
+        cid = child.child_id
+        if cid in live:
+            demands += _pseudo_connectors(child, inputs.reports[cid].demand)
+        else:
+            demands += _fixed_load(cid, floors[cid])
+    alloc = allocate(
+        setup.site,
+        demands,
+        grid=_newest_reading(setup, inputs),
+        previous=state.allocation,
+        now_s=now_s,
+        policy=setup.policy,
+    )
+    wanted = {c.child_id: _wanted(c, demands, alloc) for c in setup.children if c.child_id in live}
+    building_a = alloc.building_load_a
+    paired_a = _paired_building(setup, inputs) or building_a
+    a, b, c = (max(building_a[p], paired_a[p]) for p in PHASES)
+    budgets = fit(setup, (a, b, c), floors, wanted)
+    over = over_limits(setup, building_a, floors)
+    ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
+    return Decision(
+        state=replace(state, next_version=next_version, ledgers=ledgers, allocation=alloc),
+        publish=publish,
+        counted_a=_floors(setup, state, inputs, ledgers),
+        building_load_a=building_a,
+        notes=alloc.notes + tuple(over),
+    )
+
+
+def _confirm(
+    state: ParentState, child: ChildFeeder, report: ChildReport | None, now_s: float,
+    timing: ParentTiming,
+) -> Ledger:  # fmt: skip
+    """The child's ledger with what its report confirms, budgets no longer counted dropped."""
+    ledger = state.ledgers.get(child.child_id, Ledger())
+    if report is not None and not ledger.heard:
+        ledger = replace(ledger, heard=True)
+    applied = report.demand.applied if report is not None else None
+    if applied is not None and applied[0] == state.epoch and applied[1] > ledger.confirmed:
+        ledger = replace(ledger, confirmed=applied[1], confirmed_at_s=now_s)
+    elif report is not None and applied is not None and applied[0] != state.epoch:
+        ledger = _foreign(child, ledger, report, timing)
+    settled_s = ledger.confirmed_at_s + timing.settle_s
+    counted = []
+    for issued in ledger.counted:
+        until_s = issued.counted_until_s
+        if issued.version < ledger.confirmed:
+            until_s = min(until_s, settled_s)
+        if until_s > now_s:
+            counted.append(replace(issued, counted_until_s=until_s))
+    return replace(ledger, counted=tuple(counted))
+
+
+def _foreign(
+    child: ChildFeeder, ledger: Ledger, report: ChildReport, timing: ParentTiming
+) -> Ledger:
+    """A child running on a budget of an earlier run of the parent: counted at it (as a budget
+    of version -1, superseded once it runs on one of ours) until its lease could be over."""
+    until_s = report.received_s + _counted_s(child, timing)
+    foreign = Issued(-1, report.demand.budget_a, report.received_s, until_s)
+    kept = tuple(i for i in ledger.counted if i.version != -1)
+    return replace(ledger, counted=(foreign, *kept))
+
+
+def _unknown(
+    child: ChildFeeder, setup: ParentSetup, state: ParentState, inputs: ParentInputs, heard: bool
+) -> bool:
+    """Not heard from since this run started, and a budget of the run before could still
+    hold: the child may draw up to its feeder limit."""
+    return not heard and inputs.now_s < state.started_s + _counted_s(child, setup.timing)
+
+
+def _counted_s(child: ChildFeeder, timing: ParentTiming) -> float:
+    """How long a budget counts from its issue: its lease, the clock tolerance on either
+    side, and the time EVs take to follow what comes after it."""
+    return child.lease_s + 2 * timing.tolerance_s + timing.settle_s
+
+
+def _floors(
+    setup: ParentSetup, state: ParentState, inputs: ParentInputs, ledgers: Mapping[str, Ledger]
+) -> dict[str, Phases3]:
+    """What each child is counted at, at least."""
+    floors = {}
+    for child in setup.children:
+        if _unknown(child, setup, state, inputs, ledgers[child.child_id].heard):
+            floors[child.child_id] = (child.limit_a, child.limit_a, child.limit_a)
+        else:
+            floors[child.child_id] = _floor(child, ledgers[child.child_id])
+    return floors
+
+
+def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
+    """The least the child is counted at: its safe budget, and every budget still counted."""
+    safe_a = min(child.safe_budget_a, child.limit_a)
+    a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
+    return (a, b, c)
+
+
+def _live(child: ChildFeeder, inputs: ParentInputs, ledger: Ledger, timing: ParentTiming) -> bool:
+    """Heard from lately, and not following a lower budget: its connectors are allocated.
+    (While it follows one, it is counted at the higher until that settles.)"""
+    if not _reported(child, inputs, timing):
+        return False
+    latest = ledger.latest
+    if latest is None:
+        return True
+    return not any(
+        issued.current_a[p] > latest.current_a[p] + EPS_A
+        for issued in ledger.counted
+        for p in PHASES
+    )
+
+
+def _newest_reading(setup: ParentSetup, inputs: ParentInputs) -> GridReading | None:
+    """The newest grid reading less what the reporting children drew at their last report:
+    the allocation's view (quick to follow a rising building load). A silent child's draw
+    stays in: its last report may be older than what it draws now."""
+    if not inputs.grids:
+        return None
+    newest = inputs.grids[-1]
+    load = list(newest.current_a)
+    for child in setup.children:
+        if _reported(child, inputs, setup.timing):
+            draw_a = inputs.reports[child.child_id].demand.draw_a
+            for p in PHASES:
+                load[p] -= draw_a[p]
+    a, b, c = (max(0.0, value) for value in load)
+    return GridReading((a, b, c), newest.at_s)
+
+
+def _paired_building(setup: ParentSetup, inputs: ParentInputs) -> Phases3 | None:
+    """The building load increases are held to: a grid reading less what the reporting
+    children drew then: the newest reading taken
+    between every such child's last two reports, less the lower of the two draws (a draw
+    between two reports is taken to lie between them; a reading outside them could follow a
+    fall in a draw not reported yet, and subtracting the older, higher one would hide load).
+    Without such a reading, the newest with nothing subtracted."""
+    if not inputs.grids:
+        return None
+    reporting = [
+        inputs.reports[c.child_id] for c in setup.children if _reported(c, inputs, setup.timing)
+    ]
+    newest = inputs.grids[-1].current_a
+    if not reporting or any(r.earlier_s is None for r in reporting):
+        return newest
+    low_s = max(r.earlier_s for r in reporting if r.earlier_s is not None)
+    high_s = min(r.received_s for r in reporting)
+    paired = [g for g in inputs.grids if low_s <= g.at_s <= high_s]
+    if not paired:
+        return newest
+    load = list(paired[-1].current_a)
+    for report in reporting:
+        earlier = report.earlier_draw_a or _ZERO
+        for p in PHASES:
+            load[p] -= min(earlier[p], report.demand.draw_a[p])
+    a, b, c = (max(0.0, value) for value in load)
+    return (a, b, c)
+
+
+def _pseudo_connectors(child: ChildFeeder, demand: ChildDemand) -> list[ConnectorDemand]:
+    return [
+        ConnectorDemand(
+            f"{child.child_id}/{entry.connector_id}",
+            entry.state,
+            wiring=entry.wiring,
+            feeder=child.child_id,
+            ev_phases=entry.ev_phases,
+            min_current_a=entry.min_current_a,
+            max_current_a=entry.max_current_a,
+            priority=entry.priority,
+        )
+        for entry in demand.connectors
+    ]
+
+
+def _fixed_load(child_id: str, floor: Phases3) -> list[ConnectorDemand]:
+    """A child counted at ``floor``: one silent load per grid phase on its feeder."""
+    return [
+        ConnectorDemand(
+            f"{child_id}/L{p + 1}",
+            DemandState.UNAVAILABLE,
+            wiring=(p,),
+            feeder=child_id,
+            min_current_a=0.0,
+            max_current_a=floor[p],
+        )
+        for p in PHASES
+        if floor[p] > 0
+    ]
+
+
+def _wanted(child: ChildFeeder, demands: Sequence[ConnectorDemand], alloc: Allocation) -> Phases3:
+    """What the allocation offered the child's connectors, per grid phase, within its feeder
+    and at least its safe budget."""
+    total = [0.0, 0.0, 0.0]
+    prefix = f"{child.child_id}/"
+    for demand in demands:
+        if demand.feeder == child.child_id and demand.connector_id.startswith(prefix):
+            offered_a = alloc.current_a(demand.connector_id)
+            for phase in demand.grid_phases:
+                total[phase] += offered_a
+    safe_a = min(child.safe_budget_a, child.limit_a)
+    a, b, c = (min(max(total[p], safe_a), child.limit_a) for p in PHASES)
+    return (a, b, c)
+
+
+def _base(
+    setup: ParentSetup, building_a: Phases3, floors: Mapping[str, Phases3]
+) -> list[list[float]]:
+    """Per node of the tree and phase: the building load (at the grid) and the floors."""
+    tree = tree_of(setup.site)
+    base = [[0.0, 0.0, 0.0] for _ in tree.nodes]
+    base[0] = list(building_a)
+    for cid, floor in floors.items():
+        for node in tree.path(cid):
+            for p in PHASES:
+                base[node][p] += floor[p]
+    return base
+
+
+def over_limits(
+    setup: ParentSetup, building_a: Phases3, floors: Mapping[str, Phases3]
+) -> list[str]:
+    """The limits the building load and the children's floors alone exceed (nothing can be
+    cut there: the floors are what the children may be drawing)."""
+    tree = tree_of(setup.site)
+    base = _base(setup, building_a, floors)
+    return [
+        f"{tree.label(node, p)}: counted {base[node][p]:.1f} A"
+        for node in tree.nodes
+        for p in PHASES
+        if base[node][p] > tree.limits[node] + EPS_A
+    ]
+
+
+def fit(
+    setup: ParentSetup,
+    building_a: Phases3,
+    floors: Mapping[str, Phases3],
+    wanted: Mapping[str, Phases3],
+) -> dict[str, Phases3]:
+    """Each live child's new budget: ``wanted`` where it is no more than the child's floor,
+    else its floor plus the part of the increase that fits over the building load and every
+    child's floor."""
+    tree = tree_of(setup.site)
+    paths = {c.child_id: tree.path(c.child_id) for c in setup.children}
+    base = _base(setup, building_a, floors)
+    rises = {cid: [max(0.0, w[p] - floors[cid][p]) for p in PHASES] for cid, w in wanted.items()}
+    for node in tree.bottom_up:
+        under = [rises[cid] for cid in rises if node in paths[cid]]
+        for p in PHASES:
+            room_a = tree.limits[node] - base[node][p]
+            _cut([(r, p) for r in under], max(room_a, 0.0))
+    power_w = setup.site.power_limit_w
+    if power_w is not None:
+        room_a = power_w / setup.site.nominal_voltage_v - sum(base[0])
+        _cut([(r, p) for r in rises.values() for p in PHASES], max(room_a, 0.0))
+    step_a = setup.policy.resolution_a
+    budgets: dict[str, Phases3] = {}
+    for cid, want in wanted.items():
+        floor, rise = floors[cid], rises[cid]
+        a, b, c = (
+            want[p] if want[p] <= floor[p] else floor[p] + _round_down(rise[p], step_a)
+            for p in PHASES
+        )
+        budgets[cid] = (a, b, c)
+    return budgets
+
+
+def _cut(rises: list[tuple[list[float], int]], room_a: float) -> None:
+    """Scale the given increases (each a child's per-phase list and the phase) down alike
+    until together they fit ``room_a``."""
+    total_a = sum(r[p] for r, p in rises)
+    if total_a <= room_a + EPS_A:
+        return
+    factor = room_a / total_a
+    for r, p in rises:
+        r[p] *= factor
+
+
+def _round_down(value_a: float, step_a: float) -> float:
+    return max(0.0, math.floor(value_a / step_a + 1e-9) * step_a)
+
+
+def _issue(
+    setup: ParentSetup,
+    state: ParentState,
+    ledgers: dict[str, Ledger],
+    budgets: Mapping[str, Phases3],
+    inputs: ParentInputs,
+) -> tuple[dict[str, Ledger], tuple[BudgetMessage, ...], int]:
+    """A new budget for every live child whose budget changed or whose lease is a third
+    over; a child that reports but follows a lower budget has its latest renewed likewise; a
+    silent child gets nothing (its lease runs out)."""
+    now_s, timing, version = inputs.now_s, setup.timing, state.next_version
+    publish: list[BudgetMessage] = []
+    for child in setup.children:
+        cid, ledger = child.child_id, ledgers[child.child_id]
+        latest = ledger.latest
+        amounts = budgets.get(cid)
+        if amounts is None:
+            if latest is None or not _reported(child, inputs, timing):
+                continue
+            amounts = latest.current_a
+        due = latest is None or now_s - latest.issued_s >= child.lease_s / 3
+        if not due and not _differs(amounts, latest.current_a if latest else _ZERO):
+            continue
+        issued = Issued(version, amounts, now_s, now_s + _counted_s(child, timing))
+        ledgers[cid] = replace(ledger, counted=(*ledger.counted, issued), latest=issued)
+        publish.append(_message(setup.site, child, state.epoch, issued, inputs.wall_s))
+        version += 1
+    return ledgers, tuple(publish), version
+
+
+def _reported(child: ChildFeeder, inputs: ParentInputs, timing: ParentTiming) -> bool:
+    report = inputs.reports.get(child.child_id)
+    return report is not None and 0 <= inputs.now_s - report.received_s <= timing.report_stale_s
+
+
+def _differs(one: Phases3, other: Phases3) -> bool:
+    return any(abs(one[p] - other[p]) > EPS_A for p in PHASES)
+
+
+def _message(
+    site: Site, child: ChildFeeder, epoch: str, issued: Issued, wall_s: float
+) -> BudgetMessage:
+    power_w = None
+    if site.power_limit_w is not None:  # the budget's share of the power limit, as currents
+        power_w = sum(issued.current_a) * site.nominal_voltage_v
+    return BudgetMessage(
+        child.child_id, issued.current_a, power_w, epoch, issued.version, wall_s, child.lease_s
+    )

@@ -1,0 +1,145 @@
+"""The budget and demand messages: what goes out comes back the same; anything else is refused
+with the field named, and nothing of it is used."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edge_controller.domain.balancing import ConnectorDemand, DemandState
+from edge_controller.domain.gateways import (
+    MAX_BUDGET_BYTES,
+    MAX_DEMAND_BYTES,
+    BudgetMessage,
+    MessageError,
+    demand_of,
+    encode_budget,
+    encode_demand,
+    parse_budget,
+    parse_demand,
+)
+from edge_controller.domain.model import Limit
+
+BUDGET = BudgetMessage("hall-b", (20.0, 18.5, 20.0), 13_000.0, "e1", 7, 1_764_800_000.5, 10.0)
+
+
+def test_budget_round_trip() -> None:
+    assert parse_budget(encode_budget(BUDGET), "hall-b") == BUDGET
+
+
+def _budget(**changes: object) -> bytes:
+    data = json.loads(encode_budget(BUDGET))
+    data.update(changes)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b"not json", "payload"),
+        (b"[1, 2]", "payload"),
+        (b" " * (MAX_BUDGET_BYTES + 1), "payload"),
+        (_budget(child_id="hall-c"), "child_id"),
+        (_budget(current_a=[20, 20]), "current_a"),
+        (_budget(current_a=[20, -1, 20]), "current_a"),
+        (_budget(current_a=[20, 1e9, 20]), "current_a"),
+        (_budget(current_a=[20, "20", 20]), "current_a"),
+        (_budget(current_a=[20, True, 20]), "current_a"),
+        (_budget(power_w=-5), "power_w"),
+        (_budget(epoch=""), "epoch"),
+        (_budget(epoch=None), "epoch"),
+        (_budget(version=1.5), "version"),
+        (_budget(version=-1), "version"),
+        (_budget(issued_at_s=None), "issued_at_s"),
+        (_budget(lease_s=0), "lease_s"),
+        (_budget(lease_s=86400), "lease_s"),
+        (
+            json.dumps(
+                {**json.loads(encode_budget(BUDGET)), "current_a": [1, 2, float("nan")]}
+            ).encode(),
+            "current_a",
+        ),
+    ],
+)
+def test_bad_budget_is_refused_naming_the_field(payload: bytes, field: str) -> None:
+    with pytest.raises(MessageError, match=f"^{field}"):
+        parse_budget(payload, "hall-b")
+
+
+def _demands() -> list[ConnectorDemand]:
+    return [
+        ConnectorDemand(
+            "c1:1",
+            DemandState.CHARGING,
+            wiring=(1, 2, 0),
+            measured_current_a=(10.0, 11.0, -0.05),
+            limits=(Limit(16.0, "csms profile 3"),),
+            priority=2,
+        ),
+        ConnectorDemand("c1:2", DemandState.WAITING, wiring=(0,), ev_phases=1),
+        ConnectorDemand("c2:1", DemandState.IDLE, measured_current_a=(0.0, 0.0, 0.0)),
+        ConnectorDemand("c2:2", DemandState.CHARGING, enabled=False),
+        ConnectorDemand("c3:1", DemandState.CHARGING, limits=(Limit(3.0, "operator limit"),)),
+        ConnectorDemand("c3:2", DemandState.UNAVAILABLE, measured_current_a=(30.0, 30.0, 30.0)),
+    ]
+
+
+def test_demand_carries_the_connectors_that_can_take_current() -> None:
+    demand = demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0)
+    assert [e.connector_id for e in demand.connectors] == ["c1:1", "c1:2"]
+    first = demand.connectors[0]
+    assert first.max_current_a == 16.0  # its own cap, the CSMS's profile included
+    assert first.priority == 2
+    assert first.measured_current_a == (10.0, 11.0, 0.0)  # no negative noise
+    # The draw per grid phase: c1:1's L1 lands on L2, L2 on L3, L3 on L1; the silent
+    # charger's old reading is not counted as a draw.
+    assert demand.draw_a == pytest.approx((0.0, 10.0, 11.0))
+
+
+def test_demand_round_trip() -> None:
+    demand = demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0)
+    assert parse_demand(encode_demand(demand), "hall-b") == demand
+    safe = demand_of("hall-b", _demands(), (None, (6.0, 6.0, 6.0)), 100.0)
+    assert parse_demand(encode_demand(safe), "hall-b") == safe
+
+
+def _demand(**changes: object) -> bytes:
+    demand = demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0)
+    data = json.loads(encode_demand(demand))
+    data.update(changes)
+    return json.dumps(data).encode()
+
+
+def _entry(**changes: object) -> bytes:
+    data = json.loads(_demand())
+    data["connectors"][0].update(changes)
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (b"{", "payload"),
+        (b" " * (MAX_DEMAND_BYTES + 1), "payload"),
+        (_demand(child_id="hall-a"), "child_id"),
+        (_demand(budget=5), "budget"),
+        (_demand(budget={"epoch": "e1", "version": "7"}), "budget.version"),
+        (_demand(connectors={"c1:1": {}}), "connectors"),
+        (_demand(connectors=[{"id": "x"}] * 1001), "connectors"),
+        (_demand(draw_a=None), "draw_a"),
+        (_demand(budget_a=[1, 2]), "budget_a"),
+        (_entry(state="idle"), r"connectors\[0\].state"),
+        (_entry(wiring=[0, 0, 1]), r"connectors\[0\].wiring"),
+        (_entry(wiring=[0, 1]), r"connectors\[0\].wiring"),
+        (_entry(wiring=[3]), r"connectors\[0\].wiring"),
+        (_entry(min_a=10, max_a=8), r"connectors\[0\].max_a"),
+        (_entry(priority=10), r"connectors\[0\].priority"),
+        (_entry(ev_phases=0), r"connectors\[0\].ev_phases"),
+        (_entry(id=""), r"connectors\[0\].id"),
+        (_entry(id="c1:2"), "connectors"),
+    ],
+)
+def test_bad_demand_is_refused_naming_the_field(payload: bytes, field: str) -> None:
+    with pytest.raises(MessageError, match=f"^{field}"):
+        parse_demand(payload, "hall-b")

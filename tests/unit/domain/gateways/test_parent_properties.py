@@ -1,0 +1,137 @@
+"""The protocol as a whole, under any order of events: a parent and two children exchange
+budgets and demands while messages are delayed or lost, children go silent and come back, and
+the gateways' clocks differ within the tolerance. Each child draws the worst it may: all of its
+effective budget its EVs can take, and for 5 s after a lowering still the higher one (IEC
+61851's time to follow). The grid's real load never exceeds its limit."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_controller.domain.balancing import DemandState, GridReading, Policy, Site
+from edge_controller.domain.gateways import (
+    BudgetMessage,
+    ChildDemand,
+    ChildFeeder,
+    ChildReport,
+    DemandEntry,
+    HeldBudget,
+    ParentInputs,
+    ParentSetup,
+    ParentState,
+    ParentTiming,
+    decide_budgets,
+    effective_budget,
+    gateway_site,
+    hold,
+    newer,
+)
+
+GRID_A = 63.0
+FOLLOW_S = 5.0
+TOLERANCE_S = 2.0
+WALL_BASE_S = 1_700_000_000.0
+
+
+@dataclass
+class Child:
+    feeder: ChildFeeder
+    evs: int
+    skew_s: float
+    inbox: deque[BudgetMessage] = field(default_factory=deque)
+    last: BudgetMessage | None = None
+    held: HeldBudget | None = None
+    offers: list[tuple[float, tuple[float, float, float]]] = field(default_factory=list)
+    budgets: list[tuple[float, tuple[float, float, float]]] = field(default_factory=list)
+
+    def receive(self, now_s: float) -> None:
+        while self.inbox:
+            message = self.inbox.popleft()
+            if newer(message, self.last):
+                self.last = message
+                self.held = hold(message, now_s, WALL_BASE_S + now_s + self.skew_s, TOLERANCE_S)
+
+    def draw(self, now_s: float) -> tuple[float, float, float]:
+        """The worst its EVs may draw now: each phase at the highest offer of the last 5 s."""
+        budget = effective_budget(self.held, now_s, self.feeder.limit_a, self.feeder.safe_budget_a)
+        want_a = 32.0 * self.evs
+        self.budgets.append((now_s, budget.current_a))
+        self.offers.append((now_s, tuple(min(b, want_a) for b in budget.current_a)))  # type: ignore[arg-type]
+        recent = [o for t, o in self.offers if t >= now_s - FOLLOW_S]
+        a, b, c = (max(o[p] for o in recent) for p in range(3))
+        return (a, b, c)
+
+    def report(self, now_s: float, draw: tuple[float, float, float]) -> ChildDemand:
+        budget = effective_budget(self.held, now_s, self.feeder.limit_a, self.feeder.safe_budget_a)
+        recent = [b for t, b in self.budgets if t >= now_s - FOLLOW_S]
+        may_a = (max(b[0] for b in recent), max(b[1] for b in recent), max(b[2] for b in recent))
+        share = tuple(d / self.evs for d in draw) if self.evs else None
+        entries = tuple(
+            DemandEntry(f"c{n}", DemandState.CHARGING, (0, 1, 2), None, 6.0, 32.0, 0, share)  # type: ignore[arg-type]
+            for n in range(self.evs)
+        )
+        cid = self.feeder.child_id
+        return ChildDemand(cid, now_s, budget.applied, may_a, draw, entries)
+
+
+events = st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    building_a=st.floats(0, 20),
+    evs=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    safes=st.tuples(st.sampled_from([0.0, 6.0, 16.0]), st.sampled_from([0.0, 6.0, 16.0])),
+    skews=st.tuples(st.floats(-TOLERANCE_S, TOLERANCE_S), st.floats(-TOLERANCE_S, TOLERANCE_S)),
+    steps=st.lists(events, min_size=10, max_size=60),
+    restart_at=st.integers(0, 80),
+)
+def test_grid_limit_holds_whatever_the_messages_do(
+    *,
+    building_a: float,
+    evs: tuple[int, int],
+    safes: tuple[float, float],
+    skews: tuple[float, float],
+    steps: list[tuple[bool, bool, bool, bool]],
+    restart_at: int,
+) -> None:
+    feeders = tuple(
+        ChildFeeder(name, 50.0, None, safe, 6.0) for name, safe in zip("ab", safes, strict=True)
+    )
+    site = gateway_site(Site(grid_limit_a=GRID_A), feeders)
+    policy = Policy(increase_interval_s=1.0, min_increase_a=0.0)
+    setup = ParentSetup(site, feeders, policy, ParentTiming(5.0, FOLLOW_S + 2.0, TOLERANCE_S))
+    children = [Child(f, n, s) for f, n, s in zip(feeders, evs, skews, strict=True)]
+    state = ParentState("run-1", started_s=0.0)
+    reports: dict[str, ChildReport] = {}
+    grids: list[GridReading] = []
+    for number, (deliver_a, deliver_b, report_a, report_b) in enumerate(steps):
+        now_s = float(number)
+        if number == restart_at:  # the parent restarts: it forgets everything
+            state, reports = ParentState(f"run-{number}", started_s=now_s), {}
+        draws = []
+        for child, deliver, report in zip(
+            children, (deliver_a, deliver_b), (report_a, report_b), strict=True
+        ):
+            if deliver:
+                child.receive(now_s)
+            draw = child.draw(now_s)
+            draws.append(draw)
+            if report:
+                demand = child.report(now_s, draw)
+                before = reports.get(child.feeder.child_id)
+                reports[child.feeder.child_id] = (
+                    before.then(demand, now_s) if before else ChildReport(demand, now_s)
+                )
+        grid = tuple(building_a + sum(d[p] for d in draws) for p in range(3))
+        assert max(grid) <= GRID_A + 1e-6, (number, grid, draws)
+        grids.append(GridReading(grid, now_s))  # type: ignore[arg-type]
+        inputs = ParentInputs(dict(reports), tuple(grids[-5:]), now_s, WALL_BASE_S + now_s)
+        decision = decide_budgets(setup, state, inputs)
+        state = decision.state
+        for message in decision.publish:
+            children["ab".index(message.child_id)].inbox.append(message)
