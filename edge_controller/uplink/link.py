@@ -64,13 +64,18 @@ class UploadDiagnostics:
 
 @dataclass(frozen=True, slots=True)
 class UploadLog:
-    """A 2.x GetLog accepted: upload the bundle by PUT to ``location``."""
+    """A 2.x GetLog accepted: upload the bundle by PUT to ``location``. ``security``: the
+    security log's entries between ``oldest_s`` and ``latest_s`` (None: open), instead of the
+    diagnostics bundle."""
 
     location: str
     file_name: str
     request_id: int
     retries: int
     retry_interval_s: float
+    security: bool = False
+    oldest_s: float | None = None
+    latest_s: float | None = None
 
 
 Followup = Trigger | Reboot | UploadDiagnostics | UploadLog

@@ -1,7 +1,8 @@
 """Raising security events, and what a failed connection says about the CSMS's security.
 
 An event is committed to the outbox first and the identity's sender woken; the sender renders
-it (SecurityEventNotification, in 2.x or in 1.6's security extension) when a connection is up.
+it (SecurityEventNotification, in 2.x or in 1.6's security extension) when a connection is up;
+it is also kept in the identity's security log (``uplink.security_log``).
 Events about a failing connection (an untrusted CSMS certificate, a refused password) are
 raised once per outage.
 """
@@ -17,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from edge_controller.domain.security import RaisedOnce, SecurityEventKind, SecurityEventRaised
 from edge_controller.log import get_logger
 from edge_controller.uplink.ports import TransactionOutbox
+from edge_controller.uplink.security_log import SecurityLog
 
 Kind = SecurityEventKind
 # OpenSSL's reasons, as ``ssl.SSLError.reason`` names them.
@@ -83,7 +85,10 @@ class SecurityEvents:
         identity: str,
         wake: Callable[[], None],
         now_s: Callable[[], float],
+        log_file: SecurityLog | None = None,
     ) -> None:
+        """``log_file``: where the events are kept on the gateway (GetLog SecurityLog)."""
+        self.log_file = log_file
         self._outbox = outbox
         self._identity = identity
         self._wake = wake
@@ -94,6 +99,8 @@ class SecurityEvents:
     async def raise_event(self, kind: SecurityEventKind, tech_info: str = "") -> None:
         event = SecurityEventRaised(kind, self._now_s(), tech_info)
         await self._outbox.append(self._identity, event)
+        if self.log_file is not None:
+            self.log_file.append(event)
         self._log.info("security event", kind=kind.value, tech_info=event.tech_info)
         self._wake()
 

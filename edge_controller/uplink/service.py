@@ -44,6 +44,7 @@ from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import SitePorts, Station
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.security_events import SecurityEvents, refusal
+from edge_controller.uplink.security_log import SecurityLog
 from edge_controller.uplink.session import LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
 from edge_controller.uplink.state_file import OcppStateFile
@@ -145,14 +146,19 @@ class OcppUplink:
             session_key_changed=self._session_key_changed,
             prices=ports.prices,
             online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
-            security=self._security_events(identity, now_s),
+            security=self._security_events(identity, now_s, state_dir),
             certificates=CertificateStore(state_dir / f"certs-{identity}", settings.ca_file),
             network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
         )
 
-    def _security_events(self, identity: str, now_s: Callable[[], float]) -> SecurityEvents:
-        """Security events go out on every version (1.6 by its security extension)."""
-        return SecurityEvents(self._ports.outbox, identity, self._wakeup[identity].set, now_s)
+    def _security_events(
+        self, identity: str, now_s: Callable[[], float], state_dir: Path
+    ) -> SecurityEvents:
+        """Security events go out on every version (1.6 by its security extension), and are
+        kept in the identity's security log."""
+        kept = SecurityLog(state_dir / f"security-{identity}.log")
+        wake = self._wakeup[identity].set
+        return SecurityEvents(self._ports.outbox, identity, wake, now_s, kept)
 
     def _smart_charging(self, core: IdentityCore, station: Station) -> SmartCharging | None:
         limits = self._ports.limits

@@ -1,10 +1,12 @@
-"""GetLog on OCPP 2.0.1/2.1: the diagnostics bundle (the one 1.6's GetDiagnostics sends) is
-uploaded by HTTP(S) PUT to the CSMS's location, with LogStatusNotification for each step.
+"""GetLog on OCPP 2.0.1/2.1: the diagnostics bundle (the one 1.6's GetDiagnostics sends), or
+the security log, is uploaded by HTTP(S) PUT to the CSMS's location, with LogStatusNotification
+for each step.
 
 One upload at a time: a new GetLog cancels the running one (answered AcceptedCanceled, and the
-cancelled request reported AcceptedCanceled). No security log is kept, so SecurityLog (and 2.1's
-DataCollectorLog) is rejected with the reason. The bundle's files carry no timed entries, so
-oldestTimestamp/latestTimestamp leave it whole.
+cancelled request reported AcceptedCanceled). SecurityLog uploads a zip holding
+``security.log``: the identity's security events (``uplink.security_log``) whose time is within
+oldestTimestamp and latestTimestamp. The diagnostics bundle's files carry no dated entries, so
+the window leaves it whole. 2.1's DataCollectorLog is rejected with the reason.
 """
 
 from __future__ import annotations
@@ -14,19 +16,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from edge_controller.uplink import diagnostics
-from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.link import IdentityLink, UploadLog
 from edge_controller.uplink.rpc import on
+from edge_controller.uplink.security_log import SecurityLog, Window
 
 if TYPE_CHECKING:
     from edge_controller.uplink.v201.session import Session201
 
 MAX_RETRIES = 5
 DEFAULT_RETRY_INTERVAL_S = 60.0
-NOT_KEPT = {
-    "SecurityLog": "this station keeps no security log",
-    "DataCollectorLog": "this station keeps no data collector log",
-}
+SECURITY_LOG = "SecurityLog"
+NOT_KEPT = {"DataCollectorLog": "this station keeps no data collector log"}
 
 
 def _rejected(reason: str, info: str) -> dict[str, Any]:
@@ -39,25 +40,43 @@ class LogHandlers201:
 
     @on("GetLog")
     async def on_get_log(self, payload: dict[str, Any]) -> dict[str, Any]:
-        kind = str(payload["logType"])
+        kind, log = str(payload["logType"]), payload["log"]
         if kind in NOT_KEPT:
             return _rejected("UnsupportedRequest", NOT_KEPT[kind])
-        location = str(payload["log"]["remoteLocation"])
+        security = kind == SECURITY_LOG
+        if security and security_log(self.link) is None:
+            return _rejected("UnsupportedRequest", "this station keeps no security log")
+        location = str(log["remoteLocation"])
         if urlsplit(location).scheme.lower() not in diagnostics.SCHEMES:
             return _rejected("InvalidURL", "http, https or ftp locations only")
         request_id = int(payload["requestId"])
         replaces = self.link.log_accepted is not None
         self.link.log_accepted = request_id
-        name = self._file_name()
+        name = self._file_name("security" if security else "diagnostics")
         retries = min(int(payload.get("retries", 0)), MAX_RETRIES)
         interval_s = float(payload.get("retryInterval", DEFAULT_RETRY_INTERVAL_S))
-        self.link.stage(UploadLog(location, name, request_id, retries, interval_s))
+        oldest, latest = log.get("oldestTimestamp"), log.get("latestTimestamp")
+        job = UploadLog(location, name, request_id, retries, interval_s, security,
+                        None if oldest is None else from_iso(str(oldest)),
+                        None if latest is None else from_iso(str(latest)))  # fmt: skip
+        self.link.stage(job)
         return {"status": "AcceptedCanceled" if replaces else "Accepted", "filename": name}
 
-    def _file_name(self) -> str:
+    def _file_name(self, what: str) -> str:
         stamp = to_iso(self.link.clock.now_s(self.link.now_s()))
         compact = stamp.replace(":", "").replace("-", "")[:15]
-        return f"diagnostics-{self.link.identity}-{compact}.zip"
+        return f"{what}-{self.link.identity}-{compact}.zip"
+
+
+def security_log(link: IdentityLink) -> SecurityLog | None:
+    return None if link.security is None else link.security.log_file
+
+
+def security_bundle(link: IdentityLink, job: UploadLog) -> bytes:
+    """The zip of the security log's entries within the job's window."""
+    kept = security_log(link)
+    text = b"" if kept is None else kept.text(Window(job.oldest_s, job.latest_s))
+    return diagnostics.bundle({"security.log": text})
 
 
 def log_status(link: IdentityLink) -> dict[str, Any]:
@@ -87,7 +106,11 @@ async def upload(session: Session201, job: UploadLog) -> None:
     try:
         await _status(session, "Uploading", job.request_id)
         status = "UploadFailure"
-        if await _attempts(link, job, await diagnostics.collect(link)):
+        if job.security:
+            data = await asyncio.to_thread(security_bundle, link, job)
+        else:
+            data = await diagnostics.collect(link)
+        if await _attempts(link, job, data):
             status = "Uploaded"
         _ended(link, job.request_id)
         await _status(session, status, job.request_id)

@@ -1,7 +1,8 @@
 """GetLog on OCPP 2.0.1 and 2.1 against the schema-strict CSMS, with a real HTTP server on
 loopback receiving the PUT: the uploaded bytes are the diagnostics bundle, a failing server is
 retried then reported UploadFailure, a second GetLog cancels the first, a triggered
-LogStatusNotification says the upload running, and no security log is offered."""
+LogStatusNotification says the upload running, and the security log is uploaded with the
+events the CSMS was told of, within oldestTimestamp and latestTimestamp."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from edge_controller.uplink.clock import from_iso, to_iso
+from tests import pki
 from tests.integration.ocpp.harness import (
     IDENTITY,
     FakeSite,
@@ -168,15 +171,45 @@ async def test_second_get_log_cancels_the_running_upload(tmp_path: Path, protoco
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
-async def test_security_log_is_rejected_as_not_kept(tmp_path: Path, protocol: str) -> None:
+async def test_security_log_is_uploaded_within_the_window(tmp_path: Path, protocol: str) -> None:
+    """The events kept are those the CSMS was told of, and oldest/latestTimestamp choose among
+    them by their time."""
+    root = {"certificateType": "CSMSRootCertificate",
+            "certificate": pki.root("csms-root").cert_pem().decode()}  # fmt: skip
     async with http_sink() as sink, station(tmp_path, protocol) as peer:
-        request = {**get_log(f"{sink.url}/ok", 4), "logType": "SecurityLog"}
-        answer = await ask(peer, "GetLog", request)
-        assert answer["status"] == "Rejected"
-        assert answer["statusInfo"]["reasonCode"] == "UnsupportedRequest"
-        assert "no security log" in answer["statusInfo"]["additionalInfo"]
+        await wait_for(lambda: len(peer.calls("SecurityEventNotification")) == 1)
+        assert (await ask(peer, "InstallCertificate", root))["status"] == "Accepted"
+        await wait_for(lambda: len(peer.calls("SecurityEventNotification")) == 2)
+        told = [(c["params"]["type"], c["params"]["timestamp"])
+                for c in peer.calls("SecurityEventNotification")]  # fmt: skip
+        started_at = told[0][1]
+        after_start = to_iso(from_iso(started_at) + 0.001)
+        windows = [{}, {"oldestTimestamp": after_start},
+                   {"latestTimestamp": to_iso(from_iso(started_at) - 0.001)}]  # fmt: skip
+        for number, window in enumerate(windows, start=1):
+            request = {"logType": "SecurityLog", "requestId": number,
+                       "log": {"remoteLocation": f"{sink.url}/s{number}", **window}}  # fmt: skip
+            answer = await ask(peer, "GetLog", request)
+            assert answer["status"] == "Accepted"
+            assert answer["filename"].startswith(f"security-{IDENTITY}-")
+            await wait_for(lambda n=number: statuses(peer)[-1:] == [("Uploaded", n)])  # type: ignore[misc]
+        if protocol == "ocpp2.1":
+            collector = {**get_log(f"{sink.url}/ok", 9), "logType": "DataCollectorLog"}
+            refused = await ask(peer, "GetLog", collector)
+            assert refused["status"] == "Rejected"
+            assert refused["statusInfo"]["reasonCode"] == "UnsupportedRequest"
         wrong = await ask(peer, "GetLog", get_log("file:///etc/passwd", 5))
         assert wrong["status"] == "Rejected"
-        assert (await ask(peer, "GetLog", get_log(f"{sink.url}/ok", 6)))["status"] == "Accepted"
-        await wait_for(lambda: statuses(peer)[-1:] == [("Uploaded", 6)])
-    assert sink.requests == ["/ok"]
+    kept = [_security_entries(sink.bodies[f"/s{n}"]) for n in (1, 2, 3)]
+    assert kept[0] == told
+    assert told[1][0] == "ReconfigurationOfSecurityParameters"
+    assert kept[1] == told[1:]
+    assert kept[2] == []
+    assert sorted(sink.requests) == ["/s1", "/s2", "/s3"]
+
+
+def _security_entries(zipped: bytes) -> list[tuple[str, str]]:
+    archive = zipfile.ZipFile(io.BytesIO(zipped))
+    assert archive.namelist() == ["security.log"]
+    lines = archive.read("security.log").decode().splitlines()
+    return [(e["type"], e["timestamp"]) for e in map(json.loads, lines)]
