@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge_controller.config.gateway_checks import gateway_checks
 from edge_controller.config.settings import Settings
 from edge_controller.config.yaml_reader import PathKey
 from edge_controller.domain.balancing import (
@@ -492,4 +493,5 @@ def check_settings(settings: Settings) -> Findings:
     _web_checks(settings, out)
     _mqtt_checks(settings, out)
     _ocpp_checks(settings, out)
+    gateway_checks(settings, out)
     return out

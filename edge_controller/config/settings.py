@@ -83,8 +83,61 @@ class FeederSettings(Section):
     parent: Ident | None = Field(None, description="feeder above this one; none: the grid")
 
 
+class ChildGatewaySettings(Section):
+    """A child gateway as its parent sees it: the feeder it hangs on and its budgets' terms."""
+
+    limit_a: float = Field(gt=0, le=6300, description="per-phase limit of the child's feeder")
+    parent: Ident | None = Field(None, description="feeder above the child's; none: the grid")
+    safe_budget_a: float = Field(
+        ge=0,
+        le=6300,
+        description="per-phase current the child falls back to without a budget: the same as "
+        "the child's own site.gateways.safe_budget_a",
+    )
+    lease_s: float = Field(
+        30.0, ge=2, le=3600, description="how long a budget holds; renewed every third of it"
+    )
+
+
+class GatewaysSettings(Section):
+    """Several gateways behind one grid connection: the parent (site.role parent) hands each
+    child (site.role child) a budget over MQTT; see README, "Several gateways"."""
+
+    topic_prefix: str = Field(
+        "edge/gateways", description="MQTT topic prefix shared by the parent and its children"
+    )
+    children: dict[Ident, ChildGatewaySettings] = Field(
+        default_factory=dict, description="parent: each child gateway by its child_id"
+    )
+    child_id: Ident | None = Field(None, description="child: its name at the parent")
+    safe_budget_a: float | None = Field(
+        None, ge=0, le=6300, description="child: per-phase current it uses without a budget"
+    )
+    report_interval_s: float = Field(
+        1.0, gt=0, le=10, description="child: how often it reports its demand"
+    )
+    report_stale_s: float = Field(
+        5.0, gt=0, le=120, description="parent: a child not heard from this long is silent"
+    )
+    clock_tolerance_s: float = Field(
+        2.0, ge=0, le=60, description="how far the gateways' clocks may differ (both sides)"
+    )
+
+    @model_validator(mode="after")
+    def _prefix(self) -> GatewaysSettings:
+        if not _is_topic_prefix(self.topic_prefix):
+            raise ValueError("topic_prefix must be topic levels without +, # or empty levels")
+        return self
+
+
 class SiteSettings(Section):
     id: Ident
+    role: Literal["standalone", "parent", "child"] = Field(
+        "standalone",
+        description="parent: owns the grid meter and hands budgets to child gateways; child: "
+        "runs its chargers within the budget its parent hands it",
+    )
+    gateways: GatewaysSettings = Field(default_factory=GatewaysSettings)
     time_zone: str = Field(
         "UTC", description="IANA zone of the site (Europe/Berlin): tariff times of day, receipts"
     )
