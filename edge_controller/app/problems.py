@@ -1,5 +1,5 @@
 """Problem reports in the site: stored with their outbox event for the CSMS in one commit, then
-told to MQTT and the uplink woken."""
+told to MQTT and the uplink woken; so is every acknowledgement and resolution."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_controller.domain.problems import FiledReport, Handling, ProblemReport
+from edge_controller.domain.problems import (
+    FiledReport,
+    Handling,
+    ProblemHandled,
+    ProblemReport,
+    handled,
+)
 from edge_controller.log import get_logger
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.telemetry import ProblemNotice
@@ -25,12 +31,12 @@ class UplinkRoute:
 
 class ProblemDesk:
     """Files a report durably, then publishes it once (a repeated submission is not told
-    again)."""
+    again); acknowledgements and resolutions alike."""
 
     def __init__(
         self,
         store: ProblemStore,
-        publish: Callable[[ProblemNotice], None] | None,
+        publish: Callable[[ProblemNotice | ProblemHandled], None] | None,
         uplink: UplinkRoute | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -62,13 +68,27 @@ class ProblemDesk:
     async def handle(self, number: int, wanted: str, by: str, note: str) -> FiledReport | None:
         """Acknowledge or resolve a report (ChangeRefused: it does not apply; None: no such
         report)."""
-        handled = await self._store.handle(number, wanted, Handling(by, self._clock(), note))
-        if handled is not None:
+        route = self._uplink.route if self._uplink is not None else None
+        done = await self._store.handle(number, wanted, Handling(by, self._clock(), note), route)
+        if done is not None:
             log.info(
-                "problem report handled", reference=handled.reference,
-                state=handled.state.value, by=by,
+                "problem report handled", reference=done.reference, state=done.state.value, by=by,
             )  # fmt: skip
-        return handled
+            self._tell(handled(done))
+        return done
+
+    async def resolve_faults(self, numbers: list[int]) -> None:
+        """Resolve the site's own reports whose faults have cleared."""
+        route = self._uplink.route if self._uplink is not None else None
+        for change in await self._store.resolve(numbers, self._clock(), route):
+            self._tell(change)
+
+    def _tell(self, change: ProblemHandled) -> None:
+        """A stored change, on MQTT, and the uplink woken when it was queued for the CSMS."""
+        if self._uplink is not None and self._uplink.route(change.connector_id) is not None:
+            self._uplink.notify()
+        if self._publish is not None:
+            self._publish(change)
 
     async def open_count(self) -> int:
         return await self._store.open_count()

@@ -56,5 +56,5 @@ class FaultWatch:
             )  # fmt: skip
             open_reports[fault.key] = (await self._desk.file(report)).number
         if todo.resolve:
-            await self._store.resolve([open_reports.pop(key) for key in todo.resolve])
+            await self._desk.resolve_faults([open_reports.pop(key) for key in todo.resolve])
             log.info("site faults cleared", keys=list(todo.resolve))

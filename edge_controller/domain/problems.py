@@ -139,3 +139,31 @@ class ProblemReported:
     def session_local_id(self) -> None:
         """A report belongs to no session (the outbox rows' session column)."""
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemHandled:
+    """A report acknowledged or resolved, with its note, as the outbox keeps it for the CSMS and
+    MQTT tells it: by an operator (their user name), or by the site when the fault it raised
+    the report for has cleared (``by`` ``"site"``)."""
+
+    reference: str
+    connector_id: str  # the report's
+    state: ProblemState
+    by: str
+    note: str
+    at_s: float
+
+    @property
+    def session_local_id(self) -> None:
+        """A report belongs to no session (the outbox rows' session column)."""
+        return None
+
+
+def handled(filed: FiledReport) -> ProblemHandled:
+    """The event of a report whose state just changed (``filed.handling`` set)."""
+    assert filed.handling is not None
+    h = filed.handling
+    return ProblemHandled(
+        filed.reference, filed.report.connector_id, filed.state, h.by, h.note, h.at_s
+    )

@@ -4,21 +4,26 @@ acknowledged and resolved by operators."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from edge_controller.domain.problems import (
     FiledReport,
     Handling,
+    ProblemHandled,
     ProblemKind,
     ProblemReport,
     ProblemReported,
     ProblemState,
+    handled,
     next_state,
     reference,
 )
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox.rows import append_in
 
+Route = Callable[[str], str | None]  # a connector's uplink identity (None: not sent)
+SITE_NOTE = "the fault has cleared"
 _COLUMNS = (
     "number, submission_id, connector_id, kind, text, source, filed_at_s, state,"
     " changed_by, changed_at_s, note"
@@ -101,9 +106,13 @@ class ProblemStore:
 
         return await self._db.read(job)
 
-    async def handle(self, number: int, wanted: str, handling: Handling) -> FiledReport | None:
+    async def handle(
+        self, number: int, wanted: str, handling: Handling, route: Route | None = None
+    ) -> FiledReport | None:
         """Acknowledge or resolve report ``number`` as ``handling`` says (committed when this
-        returns); None: no such report; ChangeRefused: the change does not apply."""
+        returns); None: no such report; ChangeRefused: the change does not apply. With a
+        ``route`` that names the report's uplink identity, the change is queued for the CSMS
+        in the same commit."""
 
         def job(conn: sqlite3.Connection) -> FiledReport | None:
             select = f"SELECT {_COLUMNS} FROM problem_reports WHERE number = ?"
@@ -116,15 +125,39 @@ class ProblemStore:
                 " note = ? WHERE number = ?",
                 (state.value, handling.by, handling.at_s, note, number),
             )
-            return _filed(conn.execute(select, (number,)).fetchone())
+            filed = _filed(conn.execute(select, (number,)).fetchone())
+            _queue(conn, handled(filed), route)
+            return filed
 
         return await self._db.write(job)
 
-    async def resolve(self, numbers: list[int]) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE problem_reports SET state = 'resolved' WHERE number = ?",
-                [(n,) for n in numbers],
-            )
+    async def resolve(
+        self, numbers: list[int], at_s: float, route: Route | None = None
+    ) -> list[ProblemHandled]:
+        """Resolve the site's own reports whose faults have cleared (no one's name is
+        stored); their resolutions, queued for the CSMS as ``handle`` does."""
 
-        await self._db.write(job)
+        def job(conn: sqlite3.Connection) -> list[ProblemHandled]:
+            done = []
+            for number in numbers:
+                row = conn.execute(
+                    "UPDATE problem_reports SET state = 'resolved' WHERE number = ?"
+                    " AND state != 'resolved' RETURNING connector_id",
+                    (number,),
+                ).fetchone()
+                if row is None:
+                    continue
+                change = ProblemHandled(
+                    reference(number), str(row[0]), ProblemState.RESOLVED, "site", SITE_NOTE, at_s
+                )
+                _queue(conn, change, route)
+                done.append(change)
+            return done
+
+        return await self._db.write(job)
+
+
+def _queue(conn: sqlite3.Connection, change: ProblemHandled, route: Route | None) -> None:
+    identity = None if route is None else route(change.connector_id)
+    if identity is not None:
+        append_in(conn, identity, change, now_s=change.at_s)

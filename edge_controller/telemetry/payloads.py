@@ -10,6 +10,7 @@ from typing import Any
 
 from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.model import Phases3
+from edge_controller.domain.problems import ProblemHandled
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.domain.web_payment import PaymentCode, PaymentHold
 from edge_controller.telemetry.advice import fault_advice
@@ -123,7 +124,17 @@ def session_event_payload(event: SessionNotice) -> JsonDict:
     }
 
 
-def problem_event_payload(event: ProblemNotice) -> JsonDict:
+def problem_event_payload(event: ProblemNotice | ProblemHandled) -> JsonDict:
+    if isinstance(event, ProblemHandled):
+        return {
+            "event": event.state.value,
+            "reference": event.reference,
+            "connector_id": event.connector_id,
+            "state": event.state.value,
+            "by": event.by,
+            "note": event.note,
+            "at_s": _num(event.at_s, 3),
+        }
     return {
         "event": "reported",
         "reference": event.reference,

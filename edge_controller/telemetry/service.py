@@ -22,6 +22,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from edge_controller.config.settings import MIN_MQTT_STATE_TOPIC_CAP, MqttSettings, Settings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.display_messages import DisplayMessage
+from edge_controller.domain.problems import ProblemHandled
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.log import get_logger
 from edge_controller.telemetry import payloads
@@ -189,7 +190,8 @@ class MqttService:
         self._put_state(topic, payloads.encode_json(payloads.device_payload(view)))
 
     @_contained
-    def publish_problem(self, event: ProblemNotice) -> None:
+    def publish_problem(self, event: ProblemNotice | ProblemHandled) -> None:
+        """A report filed, acknowledged or resolved (published once, not retained)."""
         body = payloads.encode_json(payloads.problem_event_payload(event))
         self._queue.put_event(
             OutMessage(self.topics.problem_events, body, retain=False, qos=self._settings.qos)

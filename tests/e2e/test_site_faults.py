@@ -1,5 +1,6 @@
 """A device the simulator silences raises one problem report: in the database, on MQTT and at
-the bench CSMS (OCPP 1.6 DataTransfer), and is resolved when it answers again. Real simulator,
+the bench CSMS (OCPP 1.6 DataTransfer), and is resolved when it answers again, the resolution
+told on MQTT and to the CSMS once. Real simulator,
 daemon, Mosquitto and bench CSMS."""
 
 from __future__ import annotations
@@ -61,4 +62,13 @@ async def test_a_silent_charger_raises_one_report_everywhere_and_is_resolved(
             return [r[5] for r in reports()] == ["resolved"]
 
         await eventually(resolved, "the report resolved once keba answers", 60)
-    assert len(mqtt.on("problems/events")) == 1 and len(transfers()) == 1
+
+        async def resolution_told() -> bool:
+            return len(mqtt.on("problems/events")) == 2 and len(transfers()) == 2
+
+        await eventually(resolution_told, "the resolution on MQTT and at the CSMS")
+    reported, cleared = mqtt.on("problems/events")  # one report, one resolution: nothing more
+    assert (cleared["event"], cleared["reference"], cleared["by"]) == (
+        "resolved", reported["reference"], "site",
+    )  # fmt: skip
+    assert [t["messageId"] for t in transfers()] == ["ProblemReport", "ProblemHandled"]

@@ -15,7 +15,7 @@ from decimal import Decimal
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
-from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 
 
@@ -146,6 +146,7 @@ OutboxEvent = (
     | MeterSampled
     | SessionEnded
     | ProblemReported
+    | ProblemHandled
     | SecurityEventRaised
     | MonitorTriggered
     | SettlementRecorded

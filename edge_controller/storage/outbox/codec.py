@@ -18,7 +18,12 @@ from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded, SettlementStatus
 from edge_controller.domain.pricing.money import Currency, Money
-from edge_controller.domain.problems import ProblemKind, ProblemReported
+from edge_controller.domain.problems import (
+    ProblemHandled,
+    ProblemKind,
+    ProblemReported,
+    ProblemState,
+)
 from edge_controller.domain.security import SecurityEventKind, SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     Conductor,
@@ -39,6 +44,7 @@ SESSION_STARTED = "session_started"
 METER_SAMPLED = "meter_sampled"
 SESSION_ENDED = "session_ended"
 PROBLEM_REPORTED = "problem_reported"
+PROBLEM_HANDLED = "problem_handled"
 SECURITY_EVENT = "security_event"
 MONITOR_TRIGGERED = "monitor_triggered"
 SETTLEMENT_RECORDED = "settlement_recorded"
@@ -58,6 +64,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = METER_SAMPLED, _sampled(event)
     elif isinstance(event, ProblemReported):
         kind, body = PROBLEM_REPORTED, _reported(event)
+    elif isinstance(event, ProblemHandled):
+        kind, body = PROBLEM_HANDLED, _handled(event)
     elif isinstance(event, SecurityEventRaised):
         kind, body = SECURITY_EVENT, _security(event)
     elif isinstance(event, SettlementRecorded):
@@ -83,6 +91,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_ended(data)
         if kind == PROBLEM_REPORTED:
             return _read_reported(data)
+        if kind == PROBLEM_HANDLED:
+            return _read_handled(data)
         if kind == SECURITY_EVENT:
             return _read_security(data)
         if kind == SETTLEMENT_RECORDED:
@@ -224,6 +234,28 @@ def _read_reported(d: dict[str, Any]) -> ProblemReported:
         kind=ProblemKind(d["kind"]),
         text=str(d["text"]),
         source=str(d["source"]),
+        at_s=float(d["at_s"]),
+    )
+
+
+def _handled(e: ProblemHandled) -> dict[str, Any]:
+    return {
+        "reference": e.reference,
+        "connector_id": e.connector_id,
+        "state": e.state.value,
+        "by": e.by,
+        "note": e.note,
+        "at_s": e.at_s,
+    }
+
+
+def _read_handled(d: dict[str, Any]) -> ProblemHandled:
+    return ProblemHandled(
+        reference=str(d["reference"]),
+        connector_id=str(d["connector_id"]),
+        state=ProblemState(d["state"]),
+        by=str(d["by"]),
+        note=str(d["note"]),
         at_s=float(d["at_s"]),
     )
 

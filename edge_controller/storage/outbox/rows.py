@@ -11,7 +11,7 @@ from typing import Any, Literal
 from edge_controller.domain.commands import TransactionLimit
 from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
-from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     OutboxEvent,
@@ -108,7 +108,12 @@ def _cost(text: str | None) -> dict[str, Any] | None:
 
 def kind_of(event: OutboxEvent) -> MessageKind:
     if isinstance(
-        event, ProblemReported | SecurityEventRaised | SettlementRecorded | MonitorTriggered
+        event,
+        ProblemReported
+        | ProblemHandled
+        | SecurityEventRaised
+        | SettlementRecorded
+        | MonitorTriggered,
     ):
         return "other"  # never thinned
     if isinstance(event, SessionStarted):

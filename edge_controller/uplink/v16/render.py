@@ -18,7 +18,7 @@ from typing import Any
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
-from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     Conductor,
@@ -43,6 +43,7 @@ SECURITY_EVENT = "SecurityEventNotification"
 # A problem report travels as DataTransfer with this vendor id and message id (docs/web.md).
 PROBLEM_VENDOR_ID = "edge_controller"
 PROBLEM_MESSAGE_ID = "ProblemReport"
+PROBLEM_HANDLED_MESSAGE_ID = "ProblemHandled"
 
 CONTEXTS = {
     ReadingContext.BEGIN: "Transaction.Begin",
@@ -117,6 +118,8 @@ def request(
     """(action, payload) of ``event``; raises ``NotSendable``."""
     if isinstance(event, ProblemReported):
         return DATA_TRANSFER, problem_report(event, connection)
+    if isinstance(event, ProblemHandled):
+        return DATA_TRANSFER, problem_handled(event, connection)
     if isinstance(event, SecurityEventRaised):
         return SECURITY_EVENT, security_event(event, connection)
     if isinstance(event, SettlementRecorded):
@@ -179,6 +182,23 @@ def problem_report(event: ProblemReported, connection: Connection) -> dict[str, 
     return {
         "vendorId": PROBLEM_VENDOR_ID,
         "messageId": PROBLEM_MESSAGE_ID,
+        "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    }
+
+
+def problem_handled(event: ProblemHandled, connection: Connection) -> dict[str, Any]:
+    """A report acknowledged or resolved: ``data`` is a JSON object (text) naming the report."""
+    data = {
+        "reference": event.reference,
+        "connectorId": connection.connector(event.connector_id),
+        "state": event.state.value,
+        "by": event.by,
+        "note": event.note,
+        "timestamp": connection.time(event.at_s),
+    }
+    return {
+        "vendorId": PROBLEM_VENDOR_ID,
+        "messageId": PROBLEM_HANDLED_MESSAGE_ID,
         "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
     }
 

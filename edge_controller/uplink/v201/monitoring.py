@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edge_controller.domain.monitoring import MonitorTriggered
-from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.problems import ProblemHandled, ProblemReported, ProblemState
 from edge_controller.uplink.device_model import DeviceModel, Variable
 from edge_controller.uplink.device_model.catalog import BOOLEAN, OPTION_LIST
 from edge_controller.uplink.device_model.store import ACCEPTED, Address
@@ -36,6 +36,10 @@ from edge_controller.uplink.rpc import on
 from edge_controller.uplink.v201.status import EvseStatus, evse_status
 
 AVAILABILITY_STATE, PROBLEM = "AvailabilityState", "Problem"
+# A report's own event id is its number; an acknowledgement's or a resolution's is this plus its
+# outbox sequence number: apart from report numbers and monitors' events (their sequence number
+# alone), and the same at a resend.
+HANDLED_EVENT_ID_BASE = 1_000_000_000
 AVAILABILITY_WORDS = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 DELTA = "Delta"
 MAX_SEVERITY = 9  # the lowest priority: every monitor reports at this level
@@ -241,9 +245,8 @@ def problem_event(report: ProblemReported, evse: int | None, at_iso: str) -> dic
     """The NotifyEvent of a filed problem report (a driver's, or a fault the site saw), on
     EVSE ``evse`` (None: the station). Everything comes from the stored report, so a resent
     one is the same message."""
-    number = int(report.reference.removeprefix("P-")) if report.reference[2:].isdigit() else 0
     event = {
-        "eventId": number,
+        "eventId": _number(report.reference),
         "timestamp": at_iso,
         "trigger": "Alerting",
         "actualValue": "true",
@@ -253,4 +256,32 @@ def problem_event(report: ProblemReported, evse: int | None, at_iso: str) -> dic
         "component": _component("EVSE" if evse is not None else "ChargingStation", evse),
         "variable": {"name": PROBLEM},
     }
+    return notify_event(at_iso, [event])
+
+
+def _number(reference: str) -> int:
+    return int(reference.removeprefix("P-")) if reference[2:].isdigit() else 0
+
+
+def problem_handled_event(
+    change: ProblemHandled, seq: int, evse: int | None, at_iso: str
+) -> dict[str, Any]:
+    """The NotifyEvent of a report acknowledged or resolved (outbox row ``seq``): caused by the
+    report's event; a resolution clears the Problem (``cleared``, actual value false)."""
+    resolved = change.state is ProblemState.RESOLVED
+    info = f"{change.reference} {change.state.value} by {change.by}"
+    event: dict[str, Any] = {
+        "eventId": HANDLED_EVENT_ID_BASE + seq,
+        "timestamp": at_iso,
+        "trigger": "Alerting",
+        "cause": _number(change.reference),
+        "actualValue": "false" if resolved else "true",
+        "techCode": change.state.value,
+        "techInfo": (f"{info}: {change.note}" if change.note else info)[:500],
+        "eventNotificationType": "HardWiredNotification",
+        "component": _component("EVSE" if evse is not None else "ChargingStation", evse),
+        "variable": {"name": PROBLEM},
+    }
+    if resolved:
+        event["cleared"] = True
     return notify_event(at_iso, [event])

@@ -20,7 +20,7 @@ from edge_controller.domain.commands import SetTransactionLimit, StopReason, Tra
 from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.payments import SettlementRecorded
 from edge_controller.domain.pricing.central import CentralCost
-from edge_controller.domain.problems import ProblemReported
+from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     MeterSampled,
@@ -45,7 +45,11 @@ from edge_controller.uplink.v16.render import (
     final_cost,
     security_event,
 )
-from edge_controller.uplink.v201.monitoring import monitor_event, problem_event
+from edge_controller.uplink.v201.monitoring import (
+    monitor_event,
+    problem_event,
+    problem_handled_event,
+)
 from edge_controller.uplink.v201.tariff_wire import central_cost, cost_details
 
 log = get_logger("uplink.v201")
@@ -130,6 +134,10 @@ class Ocpp201Rendering:
         if isinstance(event, ProblemReported):  # a hard-wired Problem notification
             evse = self._link.connection.connector(event.connector_id)
             return NOTIFY_EVENT, problem_event(event, evse, self._link.connection.time(event.at_s))
+        if isinstance(event, ProblemHandled):
+            evse = self._link.connection.connector(event.connector_id)
+            at_iso = self._link.connection.time(event.at_s)
+            return NOTIFY_EVENT, problem_handled_event(event, message.seq, evse, at_iso)
         if isinstance(event, SecurityEventRaised):
             return SECURITY_EVENT, security_event(event, self._link.connection)
         if isinstance(event, MonitorTriggered):

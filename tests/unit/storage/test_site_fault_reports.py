@@ -1,5 +1,6 @@
 """Faults the site sees itself, filed through the problem desk into a real database: one report
-per fault with its outbox row and one notice, none again after a restart, resolved on clearing."""
+per fault with its outbox row and one notice, none again after a restart, resolved on clearing
+(the resolution told and queued for the CSMS like the report)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.app.site_faults import FaultWatch
+from edge_controller.domain.problems import ProblemHandled, ProblemState
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.storage.database import Database
 from edge_controller.storage.problems_store import ProblemStore
@@ -23,7 +25,10 @@ def view(at_s: float, faulted: bool, meter_up: bool) -> SiteView:
     return SiteView("s", None, 32.0, None, None, (connector,), devices, at_s=at_s)
 
 
-def watch(db: Database, notices: list[ProblemNotice]) -> FaultWatch:
+Notices = list[ProblemNotice | ProblemHandled]
+
+
+def watch(db: Database, notices: Notices) -> FaultWatch:
     store = ProblemStore(db)
     desk = ProblemDesk(store, notices.append, UplinkRoute(lambda _c: "site", lambda: None))
 
@@ -43,11 +48,13 @@ async def states(db: Database) -> list[str]:
 
 
 async def test_each_fault_is_reported_once_and_resolved_when_it_clears(db: Database) -> None:
-    notices: list[ProblemNotice] = []
+    notices: Notices = []
     first = watch(db, notices)
     for at_s in (120.0, 150.0, 160.0, 161.0):
         await first.step(view(at_s, faulted=True, meter_up=False))
-    assert [(n.connector_id, n.kind, n.text, n.source) for n in notices] == [
+    assert [
+        (n.connector_id, n.kind, n.text, n.source) for n in notices if isinstance(n, ProblemNotice)
+    ] == [
         ("wb1:1", "other", "charger fault: CP state F", "site"),
         ("meter", "other", "device meter has not answered for 60 s", "site"),
     ]
@@ -60,6 +67,13 @@ async def test_each_fault_is_reported_once_and_resolved_when_it_clears(db: Datab
 
     await restarted.step(view(210.0, faulted=False, meter_up=True))
     assert await states(db) == ["resolved", "resolved"]
+    resolved = [n for n in notices if isinstance(n, ProblemHandled)]
+    assert [(n.reference, n.connector_id, n.state, n.by) for n in resolved] == [
+        ("P-000001", "wb1:1", ProblemState.RESOLVED, "site"),
+        ("P-000002", "meter", ProblemState.RESOLVED, "site"),
+    ]
+    outbox = await rows(db, "SELECT event FROM outbox ORDER BY seq")
+    assert outbox == [("problem_reported",)] * 2 + [("problem_handled",)] * 2
     await restarted.step(view(220.0, faulted=True, meter_up=True))  # the fault comes back
-    assert len(notices) == 3
+    assert len(notices) == 5
     assert await states(db) == ["resolved", "resolved", "open"]
