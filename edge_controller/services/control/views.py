@@ -32,6 +32,7 @@ def _view(
     d: ConnectorDemand, alloc: Allocation, conn: ConnectorRuntime, at_s: float
 ) -> ConnectorView:
     reading = conn.meter.fresh() if conn.meter is not None else None
+    status = conn.status.fresh()
     return ConnectorView(
         connector_id=d.connector_id,
         availability=_availability(d, alloc, conn.authorized),
@@ -40,6 +41,9 @@ def _view(
         measured_current_a=d.measured_current_a or (0.0, 0.0, 0.0),
         power_w=reading.total_power_w if reading is not None else None,
         session_energy_wh=d.session_energy_wh if d.session_start_s is not None else None,
+        # What the charger says is wrong (its vendor code in words): drivers, operators and the
+        # site's own fault reports read it.
+        fault_text=status.fault_text if status is not None else None,
         at_s=at_s,
         status_read_p99_ms=conn.status.stats().latency_p99_ms,
     )

@@ -32,11 +32,12 @@ class Charger:
     drawn_a: float = 16.0
     energy_wh: float = 5_000.0
     answering: bool = True
+    fault_text: str | None = None
 
     async def read_status(self) -> ChargerStatus:
         if not self.answering:
             raise DeviceUnavailable(f"{self.name}: timeout")
-        return ChargerStatus(self.state, True, 16.0)
+        return ChargerStatus(self.state, True, 16.0, fault_text=self.fault_text)
 
     async def set_current(self, current_a: float) -> None:
         if not self.answering:
@@ -187,3 +188,20 @@ async def test_a_first_read_ending_during_a_step_is_published_by_the_next_step()
     await site.step()
     shown = {c.connector_id: c.availability for c in site.snapshot().connectors}
     assert shown == {"c1:1": Availability.CHARGING, "c2:1": Availability.CHARGING}
+
+
+async def test_a_faulted_connector_shows_what_its_charger_reports() -> None:
+    faulty = Charger("c1:1", state=CpState.F, drawn_a=0.0, fault_text="charging station error")
+    site = controller([faulty, Charger("c2:1")], Grid())
+    await poll(site)
+    await site.step()
+    shown = {c.connector_id: c for c in site.snapshot().connectors}
+    assert shown["c1:1"].availability is Availability.FAULTED
+    assert shown["c1:1"].fault_text == "charging station error"  # what drivers and reports say
+    assert shown["c2:1"].fault_text is None
+    faulty.state, faulty.fault_text = CpState.A, None  # the fault has cleared
+    await poll(site)
+    await site.step()
+    assert {c.connector_id: c.fault_text for c in site.snapshot().connectors} == {
+        "c1:1": None, "c2:1": None,
+    }  # fmt: skip
