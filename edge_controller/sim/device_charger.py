@@ -7,6 +7,7 @@ from collections.abc import Callable
 from edge_controller.drivers.profiles.schema import Profile
 from edge_controller.sim.device_models import behaviour_for, enabled_code, plug_code, state_code
 from edge_controller.sim.devices import DeviceSim
+from edge_controller.sim.faults import Fault
 from edge_controller.sim.physics_charger import ChargerModel, Connector
 from edge_controller.sim.registers import ILLEGAL_VALUE, PointRef
 
@@ -27,6 +28,7 @@ class ChargerDevice(DeviceSim):
         self.model = model
         self.behaviour = behaviour_for(profile)
         self._voltage_v = voltage_v
+        self._error_code: int | None = None  # the status code an injected fault shows
         self._power_up_config = (model.config.failsafe_current_a, model.config.watchdog_timeout_s)
         self._energy_at_power_up_wh: dict[int, float] = {}
         self.power_up(0.0)
@@ -102,6 +104,8 @@ class ChargerDevice(DeviceSim):
         return current if kind == "current" else current * voltage
 
     def _state_code(self, connector: Connector) -> int:
+        if self.model.fault and self._error_code is not None:
+            return self._error_code
         letter = "F" if self.model.fault else connector.state
         return state_code(self.profile, self.behaviour, letter, connector.offered_a > 0)
 
@@ -109,6 +113,21 @@ class ChargerDevice(DeviceSim):
         if not self.model.fault:
             return 0
         return self._state_code(self.model.connectors[0])
+
+    def check_fault(self, fault: Fault) -> None:
+        assert self.profile.status is not None  # the schema requires it for chargers
+        known = self.profile.status.faults
+        if fault.kind == "charger_fault" and fault.error_code not in (None, *known):
+            raise ValueError(
+                f"error_code {fault.error_code} is not a fault code of profile "
+                f"{self.profile.name} ({', '.join(str(c) for c in sorted(known)) or 'none'})"
+            )
+
+    def sync_fault(self, now_s: float) -> None:
+        """The physics follows the injected charger fault (it may end by its duration)."""
+        fault = self.faults.get("charger_fault", now_s)
+        self.model.fault = fault is not None
+        self._error_code = None if fault is None else fault.error_code
 
     def apply(self, ref: PointRef, value: float, now_s: float) -> int | None:
         # Any accepted write counts as the controller being alive (feeds the watchdog).

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from edge_controller.drivers.modbus.codec import CodecError, decode, encode
 from edge_controller.drivers.profiles.schema import Point, Profile
-from edge_controller.sim.faults import FaultSet, make_fault
+from edge_controller.sim.faults import Fault, FaultSet, make_fault
 from edge_controller.sim.registers import (
     ILLEGAL_ADDRESS,
     ILLEGAL_VALUE,
@@ -130,6 +130,7 @@ class DeviceSim:
 
     def inject(self, kind: str, now_s: float, **options: float | int | str | None) -> None:
         fault = make_fault(kind, now_s, **options)
+        self.check_fault(fault)
         if fault.kind == "reboot":
             self.power_up(now_s)
         if fault.kind == "stuck":
@@ -141,6 +142,11 @@ class DeviceSim:
             if not self._stuck:
                 raise ValueError(f"no point {fault.point!r} in profile {self.profile.name}")
         self.faults.inject(fault)
+
+    def check_fault(self, fault: Fault) -> None:
+        """ValueError when this device cannot have ``fault``."""
+        if fault.kind == "charger_fault":
+            raise ValueError(f"{self.device_id} is not a charger: no charger fault")
 
     def clear_faults(self, kind: str | None = None) -> None:
         self.faults.clear(kind)

@@ -9,6 +9,9 @@ Kinds (each may carry ``duration_s``; without it the fault holds until cleared):
 - ``reboot``: silent for ``duration_s`` (default 3 s), then every volatile register is back at
   its power-up value (setpoints, watchdog settings); energy counters survive.
 - ``stuck``: register values freeze where they are (one ``point`` or the whole device).
+- ``charger_fault`` (chargers only): the charger is in its fault state, pilot state F: it offers
+  no current and its status register shows a fault code of its profile, ``error_code`` if
+  given (one of the profile's ``status.faults``), else the code the model shows for state F.
 """
 
 from __future__ import annotations
@@ -16,8 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["no_answer", "slow", "exception", "corrupt", "reboot", "stuck"]
-FAULT_KINDS: tuple[str, ...] = ("no_answer", "slow", "exception", "corrupt", "reboot", "stuck")
+FaultKind = Literal["no_answer", "slow", "exception", "corrupt", "reboot", "stuck", "charger_fault"]
+FAULT_KINDS: tuple[str, ...] = (
+    "no_answer",
+    "slow",
+    "exception",
+    "corrupt",
+    "reboot",
+    "stuck",
+    "charger_fault",
+)
 REBOOT_DEFAULT_S = 3.0
 EXCEPTION_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 10, 11})
 
@@ -30,6 +41,7 @@ class Fault:
     delay_s: float = 0.0
     code: int = 4
     point: str | None = None
+    error_code: int | None = None  # charger_fault: the status code shown
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -52,6 +64,7 @@ class Fault:
             "delay_s": self.delay_s,
             "code": self.code,
             "point": self.point,
+            "error_code": self.error_code,
         }
 
 
@@ -62,7 +75,7 @@ def make_fault(kind: str, now_s: float, **options: float | int | str | None) -> 
     duration = options.get("duration_s")
     if kind == "reboot" and duration is None:
         duration = REBOOT_DEFAULT_S
-    point = options.get("point")
+    point, error_code = options.get("point"), options.get("error_code")
     return Fault(
         kind=kind,  # type: ignore[arg-type]
         since_s=now_s,
@@ -70,6 +83,7 @@ def make_fault(kind: str, now_s: float, **options: float | int | str | None) -> 
         delay_s=float(options.get("delay_s") or 0.0),
         code=int(options.get("code") or 4),
         point=None if point is None else str(point),
+        error_code=None if error_code is None else int(error_code),
     )
 
 

@@ -89,6 +89,8 @@ class SimSite:
 
     def step(self, now_s: float) -> None:
         self._run_script(now_s)
+        for charger in self.chargers.values():
+            charger.sync_fault(now_s)
         self.model.step(now_s)
 
     def _run_script(self, now_s: float) -> None:

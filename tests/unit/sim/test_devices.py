@@ -151,3 +151,32 @@ def test_charx_answers_input_reads_with_its_holding_registers() -> None:
         assert charx.read(READ_INPUT, address, count, 1.0) == holding
     assert charx.read(READ_INPUT, 2299, 1, 1.0) == [ord("B") << 8]
     assert charx.write(WRITE_MANY, 1301, [16], 1.0) is None  # writes still go to holding
+
+
+def test_a_charger_fault_shows_its_fault_code_offers_nothing_and_ends_when_cleared() -> None:
+    device = _heidelberg(watchdog_timeout_s=0.0)
+    device.model.plug(0.0, 1, EvProfile(response_delay_s=0.0))
+    device.write(WRITE_ONE, 261, [160], 0.0)
+    device.inject("charger_fault", 1.0)
+    for now_s in (1.0, 2.0):
+        device.sync_fault(now_s)
+        device.model.step(now_s, 230.0)
+    assert device.model.connector(1).state == "F"
+    assert _point(device, "state", 2.0) == 11  # the model's own state-F code: "charger error"
+    assert _point(device, "current_l1", 2.0) == 0.0
+    device.inject("charger_fault", 2.0, error_code=10, duration_s=5.0)
+    device.sync_fault(3.0)
+    assert _point(device, "state", 3.0) == 10  # the error code asked for
+    for now_s in (7.5, 8.0, 9.0):  # the fault's time is over: charging again
+        device.sync_fault(now_s)
+        device.model.step(now_s, 230.0)
+    assert _point(device, "state", 9.0) == 7 and device.model.connector(1).state == "C"
+    device.inject("charger_fault", 9.0)
+    device.clear_faults("charger_fault")
+    device.sync_fault(9.5)
+    assert not device.model.fault
+
+
+def test_a_charger_fault_needs_a_charger_and_one_of_its_profiles_fault_codes() -> None:
+    with pytest.raises(ValueError, match="not a fault code of profile"):
+        _heidelberg().inject("charger_fault", 0.0, error_code=7)
