@@ -146,6 +146,8 @@ def start_ways(settings: Settings, connector_ids: list[str]) -> dict[str, tuple[
         found = [StartWay.FREE] if free else []
         found += [StartWay.CARD] if card and not free else []
         found += [StartWay.APP] if settings.ocpp.enabled and not free else []
+        paid_at = any(cid in t.connectors for t in settings.payments.terminals.values())
+        found += [StartWay.TERMINAL] if paid_at and not free else []
         ways[cid] = tuple(found)
     return ways
 
@@ -163,9 +165,11 @@ def build_web(
     uplink: UplinkRoute | None,
 ) -> WebServer:
     views, db, commands = site.views, site.db, site.commands
+    terminals = {t: tuple(s.connectors) for t, s in settings.payments.terminals.items()}
     setup = DisplaySetup(
-        settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids), site.qr
-    )
+        settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids), site.qr,
+        terminals,
+    )  # fmt: skip
     hub = DisplayHub(views, setup, settings.web.push_interval_s, messages=site.board)
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None, uplink)
     sources = Sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -148,3 +149,22 @@ def session_token(terminal_id: str, reference: str) -> str:
     count their receipts on their own), 20 characters so it is a valid OCPP 1.6 idTag too."""
     digest = hashlib.sha256(f"{terminal_id}\0{reference}".encode()).hexdigest()
     return TOKEN_PREFIX + digest[:17].upper()
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalChoice:
+    """Which connector a card presented at a shared terminal now pays for.
+
+    ``connector_id`` None: the terminal is not armed, because no EV or several EVs wait for
+    authorisation at the connectors it serves (``waiting``, in the terminal's order)."""
+
+    connector_id: str | None
+    waiting: tuple[str, ...]
+
+
+def terminal_choice(served: Sequence[str], waiting: Collection[str]) -> TerminalChoice:
+    """A press of "pay at this terminal" without naming a connector is for the only EV
+    waiting for authorisation at a connector the terminal serves; with none, or with several
+    (the choice is ambiguous), nothing is armed and the driver names the connector first."""
+    found = tuple(cid for cid in served if cid in waiting)
+    return TerminalChoice(found[0] if len(found) == 1 else None, found)

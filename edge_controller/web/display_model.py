@@ -17,6 +17,7 @@ from edge_controller.domain.display_messages import (
     shown,
     shown_for_site,
 )
+from edge_controller.domain.payments import terminal_choice
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.domain.web_payment import PaymentHold, QrCodes, live_hold
 from edge_controller.web.i18n import text
@@ -37,6 +38,7 @@ class StartWay(enum.StrEnum):
     CARD = "card"  # an RFID reader serves this connector
     APP = "app"  # the CSMS can start it (remote start from the operator's app)
     WEB = "web"  # scan the connector's QR code and pay on the web
+    TERMINAL = "terminal"  # pay by bank card at the site's card terminal that serves it
 
 
 _STATE: dict[Availability, tuple[DisplayState, str | None]] = {
@@ -61,6 +63,11 @@ class DisplaySetup:
     connectors: tuple[str, ...] = ()  # every configured connector, in the page's order
     start_ways: Mapping[str, tuple[StartWay, ...]] = field(default_factory=dict)
     qr: QrCodes = field(default_factory=QrCodes)  # the payment QR codes
+    # card terminals by id: the connectors each serves, in the config's order
+    terminals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def terminal_of(self, connector_id: str) -> str | None:
+        return next((t for t, served in self.terminals.items() if connector_id in served), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +157,72 @@ def message_model(message: DisplayMessage) -> dict[str, Any]:
     }
 
 
+def waiting_for_authorisation(connectors: Sequence[ConnectorView]) -> frozenset[str]:
+    """Connectors with an EV plugged in and nobody's authorisation yet."""
+    return frozenset(
+        c.connector_id
+        for c in connectors
+        if c.availability is Availability.PREPARING
+        and c.session_id is None
+        and c.plug_wait_token is None
+    )
+
+
+def _names(connector_ids: Sequence[str]) -> str:
+    return ", ".join(connector_ids)
+
+
+def terminal_model(
+    terminal_id: str, setup: DisplaySetup, waiting: frozenset[str], language: str
+) -> dict[str, Any]:
+    """A shared terminal as the site's page shows it: whom a card there pays for now, or why
+    it is not armed and what to do."""
+    served = setup.terminals[terminal_id]
+    choice = terminal_choice(served, waiting)
+    if choice.connector_id is not None:
+        state, note = "ready", text(language, "terminal.ready", name=choice.connector_id)
+    elif choice.waiting:
+        state = "ambiguous"
+        note = text(language, "terminal.ambiguous", names=_names(choice.waiting))
+    else:
+        state, note = "none", text(language, "terminal.none")
+    return {
+        "id": terminal_id,
+        "connectors": list(served),
+        "title": text(language, "terminal.title", terminal=terminal_id),
+        "serves_text": text(language, "terminal.serves", names=_names(served)),
+        "state": state,
+        "for": choice.connector_id,
+        "note_text": note,
+    }
+
+
+def _start_texts(ways: Sequence[StartWay], terminal: str | None, language: str) -> list[str]:
+    return [
+        text(language, f"how.{way.value}", terminal=terminal or "")
+        for way in ways
+        if way is not StartWay.TERMINAL or terminal is not None
+    ]
+
+
+def _terminal_note(
+    connector_id: str,
+    terminal: str | None,
+    setup: DisplaySetup,
+    waiting: frozenset[str],
+    language: str,
+) -> str:
+    """What a driver at this connector does to pay at its terminal, and why the terminal is
+    not armed by itself when EVs wait at several of its connectors."""
+    if terminal is None:
+        return ""
+    choice = terminal_choice(setup.terminals[terminal], waiting)
+    if choice.connector_id is None and connector_id in choice.waiting:
+        return text(language, "terminal.ambiguous_here", terminal=terminal,
+                    names=_names(choice.waiting))  # fmt: skip
+    return text(language, "terminal.do", terminal=terminal)
+
+
 def _texts(messages: Sequence[DisplayMessage], language: str) -> list[dict[str, Any]]:
     """The text messages (a QRCODE message is the connector's QR code, not a text)."""
     texts = [m for m in messages if m.format is not MessageFormat.QRCODE]
@@ -164,8 +237,10 @@ def connector_model(
     *,
     board: Board | None = None,
     site_part: Sequence[DisplayMessage] = (),
+    waiting: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """One card; ``site_part``: the messages the site's part shows for every connector."""
+    """One card; ``site_part``: the messages the site's part shows for every connector;
+    ``waiting``: the site's connectors whose EV waits for authorisation."""
     board = board or Board()
     here = shown(board.messages, view, now_s)
     code = setup.qr.code(view.connector_id, here, board.templates)
@@ -179,6 +254,7 @@ def connector_model(
     started = _finite(view.session_started_s) if in_session else None
     elapsed_s = max(now_s - started, 0.0) if started is not None else None
     ways = setup.start_ways.get(view.connector_id, ()) + ((StartWay.WEB,) if code else ())
+    terminal = setup.terminal_of(view.connector_id)
     return {
         "id": view.connector_id,
         "state": state.value,
@@ -194,7 +270,9 @@ def connector_model(
         "energy_text": format_kwh(energy_wh, language),
         "elapsed_s": None if elapsed_s is None else round(elapsed_s),
         "elapsed_text": format_duration(elapsed_s, language),
-        "start_texts": [text(language, f"how.{way.value}") for way in ways],
+        "start_texts": _start_texts(ways, terminal, language),
+        "terminal": terminal,
+        "terminal_text": _terminal_note(view.connector_id, terminal, setup, waiting, language),
         "price_text": price_text(view.price, language),
         "cost_incl_tax": view.running_cost["incl_tax"] if view.running_cost else None,
         "cost_text": cost_text(view.running_cost if in_session else None, language),
@@ -221,9 +299,11 @@ def display_model(
     ids = setup.connectors or tuple(seen)
     board = board or Board()
     site_wide = shown_for_site(board.messages, view.connectors, now_s)
+    waiting = waiting_for_authorisation(view.connectors)
     connectors = [
         connector_model(
-            seen[cid], setup, language, now_s, board=board, site_part=() if only else site_wide
+            seen[cid], setup, language, now_s, board=board, site_part=() if only else site_wide,
+            waiting=waiting,
         )
         if cid in seen
         else _starting(cid, setup, language)
@@ -235,12 +315,19 @@ def display_model(
         "at_s": view.at_s,
         "connectors": connectors,
         "messages": [] if only else _texts(site_wide, language),
+        # shared terminals, on the whole site's page only
+        "terminals": [
+            terminal_model(t, setup, waiting, language)
+            for t, served in setup.terminals.items()
+            if len(served) > 1 and only is None
+        ],
     }
 
 
 def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str, Any]:
     none = text(language, "none")
     ways = setup.start_ways.get(connector_id, ())
+    terminal = setup.terminal_of(connector_id)
     return {
         "id": connector_id,
         "state": DisplayState.STARTING.value,
@@ -254,7 +341,9 @@ def _starting(connector_id: str, setup: DisplaySetup, language: str) -> dict[str
         "energy_text": none,
         "elapsed_s": None,
         "elapsed_text": none,
-        "start_texts": [text(language, f"how.{way.value}") for way in ways],
+        "start_texts": _start_texts(ways, terminal, language),
+        "terminal": terminal,
+        "terminal_text": "",
         "price_text": "",
         "cost_incl_tax": None,
         "cost_text": none,

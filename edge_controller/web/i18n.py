@@ -40,6 +40,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "how.app": "Start it in your charging app",
         "how.free": "Plug in: charging starts by itself",
         "how.web": "Scan the QR code to pay on the web",
+        "how.terminal": "Pay by bank card at terminal “{terminal}”",
+        "terminal.title": "Card terminal “{terminal}”",
+        "terminal.serves": "For chargers {names}",
+        "terminal.do": "Plug in, tap “Pay by card” on this charger, then hold your "
+        "card to terminal “{terminal}”.",
+        "terminal.ready": "A card here now pays for the car waiting at {name}.",
+        "terminal.none": "No car is waiting: plug in first, then pay.",
+        "terminal.ambiguous": "Not ready: cars wait at {names}, so the terminal cannot tell "
+        "which one a card pays for. Tap “Pay by card” on your charger first.",
+        "terminal.ambiguous_here": "Terminal “{terminal}” is not ready by itself: cars "
+        "wait at {names}. Tap “Pay by card” here first, then hold your card to it.",
+        "terminal.button": "Pay by card",
+        "terminal.site_button": "Pay for the waiting car",
+        "pay.title": "Pay by card",
+        "pay.ok": "Paid. Charging starts at {name}.",
+        "pay.refused": "The payment did not go through ({reason}). Try again, or use another "
+        "way to pay.",
+        "pay.not_armed": "Terminal “{terminal}” was not armed. {why}",
+        "pay.busy": "Too many payments at once. Please try again in a minute.",
         "detail.paying": "Held for a driver paying on the web",
         "qr.caption": "Scan to pay",
         "help.out_of_order": "This charger does not work at the moment. Please use another "
@@ -95,6 +114,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "how.app": "Starten Sie in Ihrer Lade-App",
         "how.free": "Einstecken: das Laden beginnt von selbst",
         "how.web": "QR-Code scannen und im Web bezahlen",
+        "how.terminal": "Mit Bankkarte am Terminal „{terminal}“ bezahlen",
+        "terminal.title": "Kartenterminal „{terminal}“",
+        "terminal.serves": "Für die Ladepunkte {names}",
+        "terminal.do": "Einstecken, bei diesem Ladepunkt auf „Mit Karte bezahlen“ "
+        "tippen, dann die Karte an das Terminal „{terminal}“ halten.",
+        "terminal.ready": "Eine Karte hier bezahlt jetzt für das Auto an {name}.",
+        "terminal.none": "Kein Auto wartet: erst einstecken, dann bezahlen.",
+        "terminal.ambiguous": "Nicht bereit: An {names} warten Autos, das Terminal weiß "
+        "nicht, für welches eine Karte bezahlt. Tippen Sie zuerst bei Ihrem Ladepunkt auf "
+        "„Mit Karte bezahlen“.",
+        "terminal.ambiguous_here": "Das Terminal „{terminal}“ ist nicht von selbst "
+        "bereit: An {names} warten Autos. Tippen Sie zuerst hier auf „Mit Karte bezahlen"
+        "“, dann halten Sie Ihre Karte daran.",
+        "terminal.button": "Mit Karte bezahlen",
+        "terminal.site_button": "Für das wartende Auto bezahlen",
+        "pay.title": "Mit Karte bezahlen",
+        "pay.ok": "Bezahlt. Das Laden an {name} beginnt.",
+        "pay.refused": "Die Zahlung ist nicht durchgegangen ({reason}). Bitte erneut versuchen "
+        "oder anders bezahlen.",
+        "pay.not_armed": "Das Terminal „{terminal}“ wurde nicht bereit gemacht. {why}",
+        "pay.busy": "Zu viele Zahlungen gleichzeitig. Bitte in einer Minute erneut versuchen.",
         "detail.paying": "Reserviert: eine Zahlung im Web läuft",
         "qr.caption": "Scannen und bezahlen",
         "help.out_of_order": "Dieser Ladepunkt funktioniert gerade nicht. Bitte nutzen Sie "

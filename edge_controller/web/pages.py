@@ -68,6 +68,38 @@ def qr_figure(c: dict[str, Any], lang: str) -> str:
     )
 
 
+def pay_form(lang: str, field: str, value: str, label_key: str) -> str:
+    """A "pay by card" button: arms the terminal for a connector (or the terminal's only
+    waiting EV); the answer comes when the card holder is done."""
+    return (
+        f'<form class="pay" method="post" action="/display/pay?lang={lang}">'
+        f'<input type="hidden" name="{field}" value="{escape(value)}">'
+        f'<button type="submit">{escape(text(lang, label_key))}</button></form>'
+    )
+
+
+def terminal_box(c: dict[str, Any], lang: str) -> str:
+    """How to pay at the connector's card terminal (nothing without one)."""
+    if not c.get("terminal"):
+        return ""
+    return (
+        f'<div class="terminal" data-terminal="{escape(c["terminal"])}">'
+        f'<p data-field="terminal_text">{escape(c["terminal_text"])}</p>'
+        f"{pay_form(lang, 'connector', c['id'], 'terminal.button')}</div>"
+    )
+
+
+def terminal_section(t: dict[str, Any], lang: str) -> str:
+    """A terminal shared by several connectors, on the whole site's page."""
+    return (
+        f'<section class="card terminal" data-terminal="{escape(t["id"])}" '
+        f'data-state="{escape(t["state"])}"><h2>{escape(t["title"])}</h2>'
+        f"<p>{escape(t['serves_text'])}</p>"
+        f'<p class="note" data-field="note_text">{escape(t["note_text"])}</p>'
+        f"{pay_form(lang, 'terminal', t['id'], 'terminal.site_button')}</section>"
+    )
+
+
 def connector_card(c: dict[str, Any], lang: str) -> str:
     cid = c["id"]
     ways = "".join(f"<li>{escape(w)}</li>" for w in c["start_texts"])
@@ -92,7 +124,8 @@ def connector_card(c: dict[str, Any], lang: str) -> str:
         f"{escape(text(lang, 'connector', name=cid))}</a></h2>"
         f'<p class="state" data-field="state_text">{escape(c["state_text"])}</p>'
         f'<p class="detail" data-field="detail_text">{escape(c["detail_text"])}</p>'
-        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}{qr_figure(c, lang)}"
+        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}{terminal_box(c, lang)}"
+        f"{qr_figure(c, lang)}"
         f'<p class="help" data-field="help_text">{escape(c["help_text"])}</p>'
         f'<p class="wrong">{escape(text(lang, "help.wrong"))} '
         f'<a class="button" href="{escape(report_link(cid, lang))}">'
@@ -104,6 +137,7 @@ def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
     title = text(lang, "title", site=model["site"])
     events = f"/display/events?lang={lang}" + (f"&connector={quote(only, safe='')}" if only else "")
     cards = "".join(connector_card(c, lang) for c in model["connectors"])
+    cards += "".join(terminal_section(t, lang) for t in model.get("terminals", []))
     back = (
         f'<nav><a href="/display?lang={lang}">{escape(text(lang, "all"))}</a></nav>' if only else ""
     )

@@ -24,6 +24,7 @@ from edge_controller.web.api import ApiRoutes
 from edge_controller.web.console import Console
 from edge_controller.web.console_reports import ConsoleReports
 from edge_controller.web.display import DisplayHub, DisplayRoutes
+from edge_controller.web.display_pay import PayRoutes
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.metrics import MetricsRoute
 from edge_controller.web.ports import (
@@ -120,6 +121,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
         middlewares=[*_middlewares(budget), api.middleware],
     )
     ProblemRoutes(hub, sources.desk, settings.reports_per_hour).add_to(app)  # before /display/{id}
+    PayRoutes(hub, sources.commands).add_to(app)  # before /display/{connector} too
     DisplayRoutes(hub).add_to(app)
     api.add_to(app)
     MetricsRoute(hub.view, sources.desk, tokens).add_to(app)

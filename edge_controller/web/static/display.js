@@ -51,6 +51,15 @@
         el.textContent = value === null || value === undefined ? "" : String(value);
       });
     });
+    // Shared card terminals: whom a card there pays for now, or why it is not armed.
+    (model.terminals || []).forEach(function (t) {
+      var box = main.querySelector('section[data-terminal="' + CSS.escape(t.id) + '"]');
+      if (!box) return;
+      box.dataset.state = t.state;
+      box.querySelectorAll("[data-field]").forEach(function (el) {
+        el.textContent = t[el.dataset.field] || "";
+      });
+    });
     main.dataset.at = String(model.at_s);
   }
   var source = new EventSource(main.dataset.events);

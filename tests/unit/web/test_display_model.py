@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.domain.web_payment import QrCodes
 from edge_controller.web.display_model import (
     Board,
     DisplaySetup,
@@ -197,3 +198,87 @@ def test_csms_messages_reach_the_site_part_and_the_cards_in_the_page_language() 
     html = display_page(model, "de", None)
     assert "&lt;i&gt;Bay A&lt;/i&gt;" in html and "<i>Bay A" not in html
     assert 'data-priority="InFront"' in html and ">Willkommen</li>" in html
+
+
+PAY_SETUP = DisplaySetup(
+    "lot",
+    ("a:1", "a:2", "b:1"),
+    {
+        "a:1": (StartWay.CARD, StartWay.APP, StartWay.TERMINAL),
+        "a:2": (StartWay.CARD, StartWay.TERMINAL),
+        "b:1": (StartWay.CARD, StartWay.TERMINAL),
+    },
+    terminals={"entrance": ("a:1", "a:2"), "kiosk": ("b:1",)},
+)
+
+
+def waiting_site(*waiting: str) -> SiteView:
+    views = tuple(
+        ConnectorView(
+            cid,
+            Availability.PREPARING if cid in waiting else Availability.AVAILABLE,
+            0.0,
+            "no EV",
+            at_s=NOW_S,
+        )
+        for cid in ("a:1", "a:2", "b:1")
+    )
+    return SiteView("s", None, 63.0, None, None, views)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_every_way_to_pay_is_listed_with_the_terminal_by_name(language: str) -> None:
+    """RFID, app, card at a named terminal, and the QR code when the connector has one."""
+    model = display_model(waiting_site(), PAY_SETUP, language, NOW_S)
+    cards = {c["id"]: c for c in model["connectors"]}
+    first = cards["a:1"]
+    expected = {
+        "en": ["Hold your charging card to the reader", "Start it in your charging app",
+               "Pay by bank card at terminal \u201centrance\u201d"],
+        "de": ["Halten Sie Ihre Ladekarte an das Lesegerät", "Starten Sie in Ihrer Lade-App",
+               "Mit Bankkarte am Terminal \u201eentrance\u201c bezahlen"],
+    }[language]  # fmt: skip
+    assert first["start_texts"] == expected
+    assert first["terminal"] == "entrance" and "entrance" in first["terminal_text"]
+    assert cards["b:1"]["terminal"] == "kiosk" and "kiosk" in cards["b:1"]["terminal_text"]
+    html = display_page(model, language, None)
+    assert 'action="/display/pay?lang=' + language in html
+    assert html.count('name="connector" value="') == 3  # a button on each served card
+    assert 'name="terminal" value="entrance"' in html  # the shared terminal's own box
+    assert 'name="terminal" value="kiosk"' not in html  # one connector: its card's button only
+
+
+@pytest.mark.parametrize(
+    ("waiting", "state", "paid_for", "en", "de"),
+    [
+        ((), "none", None, "No car is waiting", "Kein Auto wartet"),
+        (("a:2",), "ready", "a:2", "the car waiting at a:2", "das Auto an a:2"),
+        (("a:1", "a:2", "b:1"), "ambiguous", None, "cars wait at a:1, a:2", "An a:1, a:2 warten"),
+    ],
+)
+def test_a_shared_terminal_says_whom_it_pays_for_or_why_it_is_not_armed(
+    waiting: tuple[str, ...], state: str, paid_for: str | None, en: str, de: str
+) -> None:
+    for language, words in (("en", en), ("de", de)):
+        model = display_model(waiting_site(*waiting), PAY_SETUP, language, NOW_S)
+        (terminal,) = model["terminals"]
+        assert (terminal["id"], terminal["state"], terminal["for"]) == ("entrance", state, paid_for)
+        assert words in terminal["note_text"]
+        cards = {c["id"]: c for c in model["connectors"]}
+        for cid in ("a:1", "a:2"):  # the card of a waiting EV says what to do when ambiguous
+            ambiguous = state == "ambiguous" and cid in waiting
+            assert ("a:1, a:2" in cards[cid]["terminal_text"]) is ambiguous
+    one = display_model(waiting_site(*waiting), PAY_SETUP, "en", NOW_S, "a:1")
+    assert one["terminals"] == []  # a connector's own page has its card's button
+
+
+def test_a_qr_code_adds_web_payment_beside_the_terminal() -> None:
+    setup = DisplaySetup(
+        "lot", ("a:1",), {"a:1": (StartWay.TERMINAL,)}, QrCodes({"a:1": {"connector": "a:1"}}, "https://p/{connector}"),
+        {"entrance": ("a:1",)},
+    )  # fmt: skip
+    model = display_model(waiting_site(), setup, "en", NOW_S)
+    assert model["connectors"][0]["start_texts"] == [
+        "Pay by bank card at terminal \u201centrance\u201d",
+        "Scan the QR code to pay on the web",
+    ]
