@@ -58,6 +58,15 @@ def tls_context(settings: OcppSettings, files: TlsFiles | None = None) -> ssl.SS
     return context
 
 
+def loadable(pair: ClientPair) -> bool:
+    """Whether the pair's files make a usable client certificate and key."""
+    try:
+        ssl.create_default_context().load_cert_chain(str(pair.cert_file), str(pair.key_file))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def configured_pair(settings: OcppSettings) -> ClientPair | None:
     if settings.client_cert_file and settings.client_key_file:
         return ClientPair(settings.client_cert_file, settings.client_key_file, new=False)

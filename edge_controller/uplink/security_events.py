@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from edge_controller.domain.security import RaisedOnce, SecurityEventKind, SecurityEventRaised
 from edge_controller.log import get_logger
@@ -28,6 +28,7 @@ _TLS_CIPHER = {"NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE", "SSLV3_ALERT_HANDSHAK
 _CLIENT_CERT = {"TLSV13_ALERT_CERTIFICATE_REQUIRED", "SSLV3_ALERT_BAD_CERTIFICATE",
                 "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
                 "SSLV3_ALERT_CERTIFICATE_EXPIRED", "TLSV1_ALERT_ACCESS_DENIED"}  # fmt: skip
+_HANDSHAKE = {"SSLV3_ALERT_HANDSHAKE_FAILURE"}  # TLS 1.2 servers may refuse a certificate so
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,25 @@ def _refusal(error: BaseException) -> Refusal | None:
         return Refusal(f"CSMS refused our credentials (HTTP {status})",
                        Kind.FAILED_TO_AUTHENTICATE_AT_CSMS, f"HTTP {status}")  # fmt: skip
     return None
+
+
+def pair_refused(error: BaseException) -> bool:
+    """Whether the CSMS's TLS refused our client certificate (``error`` from opening the
+    websocket over TLS, its causes looked at as ``refusal`` does): an alert naming it, or a
+    CSMS that hung up once TLS was set up, before its HTTP answer (how a TLS 1.3 server
+    refuses a client certificate: the handshake ends on our side before it looks at it). A
+    CSMS that could not be reached, answered HTTP, or whose own certificate we refused says
+    nothing against the pair."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None or isinstance(seen, ssl.SSLCertVerificationError | InvalidStatus):
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return str(seen.reason or "") in _CLIENT_CERT | _HANDSHAKE
+        if isinstance(seen, InvalidMessage):
+            return isinstance(seen.__cause__, EOFError | ConnectionResetError)
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class SecurityEvents:

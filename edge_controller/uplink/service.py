@@ -34,8 +34,9 @@ from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.certificates import CertificateStore
 from edge_controller.uplink.clock import ClockSync, from_iso
-from edge_controller.uplink.connection import TlsFiles, configured_pair, open_connection
+from edge_controller.uplink.connection import TlsFiles, configured_pair, loadable, open_connection
 from edge_controller.uplink.device_model import bound_defaults, station_variables
+from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityCore, IdentityLink
 from edge_controller.uplink.metering import Metering
@@ -43,7 +44,7 @@ from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfi
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import SitePorts, Station
 from edge_controller.uplink.rpc import CallFailed
-from edge_controller.uplink.security_events import SecurityEvents, refusal
+from edge_controller.uplink.security_events import SecurityEvents, pair_refused, refusal
 from edge_controller.uplink.security_log import SecurityLog
 from edge_controller.uplink.session import LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
@@ -272,8 +273,10 @@ class OcppUplink:
         link = self.links[identity]
         outcome = "failed"
         tls = TlsFiles()
+        failure: BaseException | None = None
         profile = link.network.next_attempt() if link.network is not None else None
         if not _above_floor(link, profile):
+            _not_opened(link, profile, tls, None)
             return outcome
         try:
             key = link.auth_key.load() if link.auth_key is not None else None
@@ -295,9 +298,11 @@ class OcppUplink:
             log.info("reset requested by CSMS, booting again", identity=identity)
             outcome = "reboot"
         except* InvalidHandshake as group:
+            failure = group.exceptions[0]
             if not await _refused(link, group):
                 log.error("CSMS refused the connection", identity=identity, error=_first(group))
         except* CONNECTION_ERRORS as group:
+            failure = group.exceptions[0]
             if not await _refused(link, group):
                 log.warning("CSMS connection lost", identity=identity, error=_first(group))
         except* Exception as group:
@@ -316,7 +321,7 @@ class OcppUplink:
             link.accepted = False
             self.sessions.pop(identity, None)
         if outcome == "failed":
-            _not_opened(link, profile, tls)
+            _not_opened(link, profile, tls, failure)
         return outcome
 
     def _tls_files(self, link: IdentityLink, settings: OcppSettings) -> TlsFiles:
@@ -326,6 +331,9 @@ class OcppUplink:
         client = None
         if settings.security_profile == 3:
             client = store.client_pair(configured_pair(settings))
+            if client is not None and client.new and not loadable(client):
+                store.new_pair_failed()  # never offered: the old pair goes at once
+                client = store.client_pair(configured_pair(settings))
         return TlsFiles(tuple(store.csms_root_files()), client)
 
     def _session(self, link: IdentityLink, ws: ClientConnection) -> Session:
@@ -477,12 +485,19 @@ def _opened(link: IdentityLink, profile: NetworkProfile | None, tls: TlsFiles) -
         link.security.once.connected()
 
 
-def _not_opened(link: IdentityLink, profile: NetworkProfile | None, tls: TlsFiles) -> None:
-    """No connection: a new network profile or client pair is given up for the one before."""
+def _not_opened(
+    link: IdentityLink, profile: NetworkProfile | None, tls: TlsFiles, error: BaseException | None
+) -> None:
+    """No connection: a new network profile is given up for the one before (by priority: the
+    next is tried after NetworkProfileConnectionAttempts); a new client pair only when the
+    CSMS's TLS refused it, not when the CSMS could not be reached."""
     if link.network is not None and profile is not None:
-        link.network.failed(profile)
-    if tls.client is not None and tls.client.new and link.certificates is not None:
+        link.network.failed(profile, link.config.int_value(CONNECTION_ATTEMPTS_KEY, 3))
+    new_pair = tls.client is not None and tls.client.new and link.certificates is not None
+    if new_pair and link.certificates is not None and error is not None and pair_refused(error):
         link.certificates.new_pair_failed()
+    elif new_pair:
+        log.info("new station certificate kept: the CSMS was not reached", identity=link.identity)
 
 
 def _offering(settings: OcppSettings, versions: tuple[str, ...] | None) -> OcppSettings:

@@ -18,10 +18,14 @@ from edge_controller.uplink.v201.tariff_wire import MAX_ELEMENTS as MAX_TARIFF_E
 READ_ONLY, READ_WRITE, WRITE_ONLY = "ReadOnly", "ReadWrite", "WriteOnly"
 # 2.x-only store keys (no 1.6 key holds them).
 ORGANIZATION_KEY = "SecurityCtrlr.OrganizationName"  # the O of the station's CSRs
+# Failed connects in a row with a network profile before the next by priority is tried.
+CONNECTION_ATTEMPTS_KEY = "OCPPCommCtrlr.NetworkProfileConnectionAttempts"
+# Read and set through the network profiles (``uplink.network_profiles``), not the store.
+NETWORK_PRIORITY = ("OCPPCommCtrlr", "NetworkConfigurationPriority")
 # Write-only: kept in the key file 1.6's AuthorizationKey uses, never in the store.
 BASIC_AUTH_PASSWORD = ("SecurityCtrlr", "BasicAuthPassword")
 BOOLEAN, INTEGER, DECIMAL, STRING = "boolean", "integer", "decimal", "string"
-OPTION_LIST, MEMBER_LIST = "OptionList", "MemberList"
+OPTION_LIST, MEMBER_LIST, SEQUENCE_LIST = "OptionList", "MemberList", "SequenceList"
 ACTUAL, TARGET, MIN_SET, MAX_SET = "Actual", "Target", "MinSet", "MaxSet"
 BOUNDS = (MIN_SET, MAX_SET)
 INT_MAX = 999_999_999
@@ -112,6 +116,16 @@ def _comm() -> list[Variable]:
             reboot=True,
         ),
         Variable("OCPPCommCtrlr", "ResetRetries", INTEGER, "ResetRetries"),
+        Variable("OCPPCommCtrlr", NETWORK_PRIORITY[1], SEQUENCE_LIST, mutability=READ_WRITE),
+        Variable(
+            "OCPPCommCtrlr",
+            "NetworkProfileConnectionAttempts",
+            INTEGER,
+            CONNECTION_ATTEMPTS_KEY,
+            mutability=READ_WRITE,
+            min_value=1,
+            max_value=INT_MAX,
+        ),
     ]
 
 
@@ -318,4 +332,4 @@ def bound_defaults(variables: list[Variable]) -> dict[str, str]:
     """Store entries for the MinSet/MaxSet of every bounded variable and for the 2.x-only
     variables (unset: empty)."""
     found = {v.bound_key(kind): "" for v in variables if v.bounded for kind in BOUNDS}
-    return found | {ORGANIZATION_KEY: ""}
+    return found | {ORGANIZATION_KEY: "", CONNECTION_ATTEMPTS_KEY: "3"}

@@ -22,7 +22,11 @@ from edge_controller.domain.sessions.reservations import any_connector_of
 from edge_controller.domain.sessions.tokens import InvalidToken, masked, normalize_id_tag
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink.device_model import DeviceModel, Variable, station_variables
-from edge_controller.uplink.device_model.catalog import CURRENCY, display_variables
+from edge_controller.uplink.device_model.catalog import (
+    CURRENCY,
+    NETWORK_PRIORITY,
+    display_variables,
+)
 from edge_controller.uplink.dialect import OCPP16, OCPP21, OCPP201, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import Station
@@ -194,13 +198,16 @@ def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variab
 def security_readings(
     link: IdentityLink, variables: list[Variable]
 ) -> dict[Variable, Callable[[], str]]:
-    """SecurityCtrlr values read live: the profile in use, the certificates installed."""
+    """Security values read live: the profile in use, the certificates installed, the
+    network profiles' priority."""
     found: dict[Variable, Callable[[], str]] = {}
     by_name = {(v.component, v.name): v for v in variables if v.evse is None}
     network, store = link.network, link.certificates
     if network is not None:
         profile = by_name[("SecurityCtrlr", "SecurityProfile")]
         found[profile] = lambda: str(network.in_use().security_profile)
+        priority = by_name[NETWORK_PRIORITY]
+        found[priority] = lambda: ",".join(str(slot) for slot in network.priority)
     if store is not None:
         entries = by_name[("SecurityCtrlr", "CertificateEntries")]
         found[entries] = lambda: str(len(store.installed(None)))

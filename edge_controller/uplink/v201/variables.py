@@ -16,7 +16,11 @@ from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.tokens import MAX_ID_TAG_CHARS, InvalidToken, normalize_id_tag
 from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.device_model import report
-from edge_controller.uplink.device_model.catalog import ACTUAL, BASIC_AUTH_PASSWORD
+from edge_controller.uplink.device_model.catalog import (
+    ACTUAL,
+    BASIC_AUTH_PASSWORD,
+    NETWORK_PRIORITY,
+)
 from edge_controller.uplink.device_model.store import (
     ACCEPTED,
     REBOOT_REQUIRED,
@@ -81,6 +85,8 @@ class VariableHandlers:
         named = (address.component, address.variable)
         if named == BASIC_AUTH_PASSWORD and address.evse is None and attribute == ACTUAL:
             return self._set_password(value)
+        if named == NETWORK_PRIORITY and address.evse is None and attribute == ACTUAL:
+            return self._set_priority(value)
         found = self.model.check(address, attribute, value)
         variable = found.variable
         if found.status not in (ACCEPTED, REBOOT_REQUIRED) or variable is None:
@@ -105,6 +111,23 @@ class VariableHandlers:
             return REJECTED
         self.link.auth_key.save(value.encode())
         self.link.log.info("BasicAuthPassword set by CSMS; used from the next connection")
+        return ACCEPTED
+
+    def _set_priority(self, value: str) -> str:
+        """NetworkConfigurationPriority: stored slots, comma-separated, each once, none below
+        the security profile in use; the next connect tries the first."""
+        network = self.link.network
+        parts = [part.strip() for part in value.split(",")] if value else []
+        if network is None or not all(part.isdigit() and len(part) < 6 for part in parts):
+            self.link.log.warning("NetworkConfigurationPriority rejected", value=value)
+            return REJECTED
+        slots = tuple(int(part) for part in parts)
+        why = network.why_not_priority(slots)
+        if why:
+            self.link.log.warning("NetworkConfigurationPriority rejected", value=value, reason=why)
+            return REJECTED
+        network.set_priority(slots)
+        self.link.log.info("network profile priority set by CSMS", slots=list(slots))
         return ACCEPTED
 
     @on("GetBaseReport")

@@ -8,7 +8,7 @@ import pytest
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink.device_model import DeviceModel, bound_defaults, station_variables
-from edge_controller.uplink.device_model.catalog import ORGANIZATION_KEY
+from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY, ORGANIZATION_KEY
 from edge_controller.uplink.device_model.store import Address, valid
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16 import config_keys
@@ -44,7 +44,7 @@ def test_values_are_checked_by_type_range_and_list(
     assert valid(_named(component, name), value) is ok  # type: ignore[arg-type]
 
 
-TWO_X_ONLY = {ORGANIZATION_KEY}  # no 1.6 key holds it
+TWO_X_ONLY = {ORGANIZATION_KEY, CONNECTION_ATTEMPTS_KEY}  # no 1.6 key holds them
 
 
 def test_every_key_is_a_1_6_key_and_every_writable_one_writable_there() -> None:

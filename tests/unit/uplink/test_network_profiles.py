@@ -72,3 +72,52 @@ def test_a05_the_floor_is_the_highest_profile_that_connected(tmp_path: Path) -> 
     profiles.connected(CONFIGURED)
     assert profiles.floor == 1
     assert NetworkProfiles(tmp_path / "network.json", NetworkProfile("ws://x/", 0, 30.0)).floor == 1
+
+
+def _three(tmp_path: Path) -> tuple[NetworkProfiles, NetworkProfile, NetworkProfile]:
+    profiles = NetworkProfiles(tmp_path / "network.json", CONFIGURED)
+    one = NetworkProfile("wss://one.example/o", 2, 20.0, slot=1)
+    two = NetworkProfile("wss://two.example/o", 2, 20.0, slot=2)
+    profiles.set(one)
+    profiles.set(two)
+    return profiles, one, two
+
+
+def test_b10_a_priority_names_stored_usable_slots_once(tmp_path: Path) -> None:
+    profiles, _, _ = _three(tmp_path)
+    assert profiles.why_not_priority((2, 1)) == ""
+    assert "twice" in profiles.why_not_priority((1, 1))
+    assert "slot 3 holds no" in profiles.why_not_priority((1, 3))
+    profiles.floor = 3
+    assert "below 3" in profiles.why_not_priority((1,))
+
+
+def test_b10_the_priority_is_tried_in_order_after_the_attempts_then_again(
+    tmp_path: Path,
+) -> None:
+    profiles, one, two = _three(tmp_path)
+    profiles.set_priority((2, 1))
+    tried = []
+    for _ in range(7):
+        attempt = profiles.next_attempt()
+        tried.append(attempt.slot)
+        assert not profiles.failed(attempt, attempts=2)
+    assert tried == [2, 2, 1, 1, -1, -1, 2]  # the configured one last, then the first again
+    profiles.connected(one)
+    assert profiles.in_use() == one
+    assert not profiles.failed(one, attempts=2)
+    assert profiles.next_attempt() == one  # one failure: still the one that worked
+    again = NetworkProfiles(tmp_path / "network.json", CONFIGURED)  # after a restart
+    assert again.priority == (2, 1) and again.next_attempt() == two and again.in_use() == one
+
+
+def test_b10_with_a_priority_a_profile_set_is_only_stored(tmp_path: Path) -> None:
+    profiles, one, two = _three(tmp_path)
+    assert profiles.next_attempt() == two  # no priority: the one set last is tried next
+    profiles.set_priority((1,))
+    assert profiles.next_attempt() == one
+    three = NetworkProfile("wss://three.example/o", 2, 20.0, slot=3)
+    profiles.set(three)
+    assert profiles.next_attempt() == one
+    assert not profiles.failed(one)
+    assert profiles.next_attempt() == CONFIGURED

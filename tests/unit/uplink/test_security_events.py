@@ -19,7 +19,7 @@ from edge_controller.domain.security import (
 )
 from edge_controller.storage.outbox.codec import decode, encode
 from edge_controller.uplink.clock import PLAUSIBLE_AFTER_S, ClockSync, to_iso
-from edge_controller.uplink.security_events import refusal
+from edge_controller.uplink.security_events import pair_refused, refusal
 
 Kind = SecurityEventKind
 
@@ -135,3 +135,33 @@ def test_a00_1_6_sends_them_by_its_security_extension(kind: Kind) -> None:
     assert payload == {"type": kind.value, "timestamp": "2020-01-01T00:00:00.500Z",
                        "techInfo": "x" * MAX_TECH_INFO_CHARS}  # fmt: skip
     assert schemas_for(OCPP16).request_problem(action, payload) is None
+
+
+def _hung_up(cause: BaseException) -> InvalidMessage:
+    try:
+        raise InvalidMessage("did not receive a valid HTTP response") from cause
+    except InvalidMessage as error:
+        return error
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        (_ssl_error("TLSV13_ALERT_CERTIFICATE_REQUIRED"), True),
+        (_ssl_error("TLSV1_ALERT_UNKNOWN_CA"), True),
+        (_ssl_error("SSLV3_ALERT_HANDSHAKE_FAILURE"), True),
+        (_hung_up(EOFError("connection closed while reading HTTP status line")), True),
+        (_hung_up(ConnectionResetError()), True),
+        (ConnectionRefusedError(111, "Connection refused"), False),  # the CSMS is down
+        (TimeoutError(), False),
+        (OSError(113, "No route to host"), False),
+        (_verify_failed(), False),  # the CSMS's certificate, not ours
+        (_status(401), False),  # TLS took the pair; the password is wrong
+        (_status(503), False),
+        (_ssl_error("UNEXPECTED_EOF_WHILE_READING"), False),
+    ],
+)  # fmt: skip
+def test_a02_a_new_pair_is_given_up_only_when_tls_refused_it(
+    error: BaseException, refused: bool
+) -> None:
+    assert pair_refused(error) is refused
