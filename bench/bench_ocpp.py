@@ -26,7 +26,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.outbox.rows import append_in
 from edge_controller.uplink.ocpp_compat import call
-from edge_controller.uplink.ports import SitePorts
+from edge_controller.uplink.ports import SitePorts, views_among
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v201.session import Session201
@@ -74,6 +74,9 @@ class _Idle:
 
     def connectors(self) -> Sequence[ConnectorView]:
         return []
+
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        return views_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset()

@@ -5,7 +5,7 @@ device health added (``SiteViews``, what MQTT, ``status`` and GetDiagnostics sho
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
@@ -22,12 +22,23 @@ class ConnectorViews:
 
     def __init__(self, site: SiteController, sessions: SessionManager) -> None:
         self._site, self._sessions = site, sessions
+        self._indexed: SiteView | None = None  # the snapshot ``_by_id`` was made from
+        self._by_id: dict[str, ConnectorView] = {}
 
     def join(self, view: SiteView) -> tuple[ConnectorView, ...]:
         return tuple(self._sessions.connector_view(c) for c in view.connectors)
 
     def connectors(self) -> tuple[ConnectorView, ...]:
         return self.join(self._site.snapshot())
+
+    def connectors_of(self, connector_ids: Collection[str]) -> list[ConnectorView]:
+        """Only these connectors joined; the snapshot's index is made once per snapshot."""
+        snapshot = self._site.snapshot()
+        if snapshot is not self._indexed:
+            self._by_id = {c.connector_id: c for c in snapshot.connectors}
+            self._indexed = snapshot
+        found = (self._by_id.get(cid) for cid in connector_ids)
+        return [self._sessions.connector_view(c) for c in found if c is not None]
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()

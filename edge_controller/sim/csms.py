@@ -9,6 +9,8 @@ payload, uniqueId: a repeated CALL shows as the same line again), and can send c
 connected charge point through a small HTTP interface on the same port (loopback use only)::
 
     GET /state                         -> {"connected": [...], "transactions": {...}, "calls": n}
+    GET /stats                         -> {"connected": n, "calls": n, "frames_out": n}: cheap
+                                          at any size (benchmarks poll it)
     GET /send?identity=CP1&action=RemoteStartTransaction&payload={"idTag":"AB12"}
                                        -> the charge point's answer as JSON (502 on CALLERROR)
 
@@ -80,6 +82,7 @@ class CsmsRecord:
     # 1.6: by the CSMS's number; 2.x: by the station's transactionId (the same fields)
     transactions: dict[int | str, dict[str, Any]] = field(default_factory=dict)
     unknown_transaction_ids: list[int | str] = field(default_factory=list)
+    frames_out: int = 0  # CALLRESULTs, CALLERRORs and CALLs sent to charge points
 
 
 class Behaving:
@@ -110,6 +113,7 @@ class Behaving:
         if behaviour.silent.get(msg.action, 0) > 0:
             behaviour.silent[msg.action] -= 1
             return False
+        self.csms.record.frames_out += 1  # an answer or an error goes back either way
         if behaviour.call_errors.get(msg.action, 0) > 0:
             behaviour.call_errors[msg.action] -= 1
             error = InternalError(description="bench CSMS told to fail")
@@ -244,6 +248,7 @@ class BenchCsms:
         """Send a CSMS→CP command; the CP's answer as a camelCase dict (raises on CALLERROR)."""
         handler = self.connected[identity]
         request = getattr(handler.requests, action)(**camel_to_snake_case(payload))
+        self.record.frames_out += 1
         result = await handler.call(request, suppress=False)  # type: ignore[attr-defined]
         answer: dict[str, Any] = snake_to_camel_case(
             {k: v for k, v in vars(result).items() if v is not None}
@@ -287,6 +292,8 @@ class BenchCsms:
         try:
             if url.path == "/state":
                 return _json(HTTPStatus.OK, self.state())
+            if url.path == "/stats":
+                return _json(HTTPStatus.OK, self.stats())
             if url.path.startswith("/pay/"):
                 return await self._payment_page(url.path, parse_qs(url.query))
             if url.path == "/send":
@@ -322,6 +329,12 @@ class BenchCsms:
             "transactions": {str(k): v for k, v in self.record.transactions.items()},
             "calls": len(self.record.calls),
         }
+
+    def stats(self) -> dict[str, int]:
+        """Counts only: /state carries every transaction and grows with the run."""
+        record = self.record
+        calls = len(record.calls)
+        return {"connected": len(self.connected), "calls": calls, "frames_out": record.frames_out}
 
     async def start(
         self,

@@ -87,11 +87,10 @@ class Metering:
             await self._record(connector_id, sessions.get(connector_id), CLOCK, at_s)
 
     def _sessions(self) -> dict[str, int]:
-        mine = set(self.core.topology.connectors(self.core.identity))
         return {
             v.connector_id: int(v.session_id)
-            for v in self.core.status.connectors()
-            if v.connector_id in mine and v.session_id and v.session_id.isdigit()
+            for v in self.core.status.connectors_of(self._mine())
+            if v.session_id and v.session_id.isdigit()
         }
 
     def _sampled(

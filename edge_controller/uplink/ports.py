@@ -7,7 +7,7 @@ durable outbox (``TransactionOutbox``, implemented by ``storage.outbox``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,9 +44,23 @@ class StatusSource(Protocol):
         """The latest view of every connector (ids ``<charger>:<n>``)."""
         ...
 
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        """The latest views of these connectors only (a connector not read yet is left out).
+        Each identity's loops ask every second: with an identity per charger, joining the
+        whole site for each would cost connectors x identities."""
+        ...
+
     def reservation_ids(self) -> frozenset[int]:
         """Ids of every live reservation, also those no connector shows (connector 0)."""
         ...
+
+
+def views_among(
+    views: Iterable[ConnectorView], connector_ids: Collection[str]
+) -> list[ConnectorView]:
+    """``StatusSource.connectors_of`` for a source that holds few connectors (tests, benchmarks)."""
+    wanted = set(connector_ids)
+    return [v for v in views if v.connector_id in wanted]
 
 
 @dataclass(frozen=True, slots=True)

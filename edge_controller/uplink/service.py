@@ -89,7 +89,7 @@ class OcppUplink:
         }
         self.clock = ClockSync()
         self._ports = ports
-        self._wakeup = {i: ports.outbox_wakeup.subscribe() for i in topology.identities}
+        self._wakeup = {i: ports.outbox_wakeup.subscribe(i) for i in topology.identities}
         station = self._station = station or Station()
         self.sessions: dict[str, Session] = {}
         self.links = {
@@ -350,8 +350,9 @@ class OcppUplink:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""
         link = self.links[identity]
         while True:
-            views = {v.connector_id: v for v in link.status.connectors()}
-            for number, local in enumerate(self.topology.connectors(identity), start=1):
+            mine = self.topology.connectors(identity)
+            views = {v.connector_id: v for v in link.status.connectors_of(mine)}
+            for number, local in enumerate(mine, start=1):
                 wanted = not link.config.inoperative(number)
                 view = views.get(local)
                 busy = view is not None and view.session_id is not None

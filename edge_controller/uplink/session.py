@@ -107,7 +107,7 @@ class LinkSession:
     def current_statuses(self) -> list[status_mod.ConnectorStatus]:
         config = self.link.config
         local_ids = self.link.topology.connectors(self.link.identity)
-        views = {v.connector_id: v for v in self.link.status.connectors()}
+        views = {v.connector_id: v for v in self.link.status.connectors_of(local_ids)}
         found = [status_mod.charge_point_status(config.inoperative(0))]
         for number, local in enumerate(local_ids, start=1):
             view = views.get(local)
@@ -144,10 +144,9 @@ class LinkSession:
             await self.upload_diagnostics(followup)
         elif isinstance(followup, Reboot):
             reason = StopReason.HARD_RESET if followup.kind == "Hard" else StopReason.SOFT_RESET
-            for view in self.link.status.connectors():
-                if view.session_id and view.connector_id in self.link.topology.connectors(
-                    self.link.identity
-                ):
+            mine = self.link.topology.connectors(self.link.identity)
+            for view in self.link.status.connectors_of(mine):
+                if view.session_id:
                     self.link.commands.submit(StopSession(view.connector_id, Origin.CSMS, reason))
             raise RebootRequested(followup.kind)
 

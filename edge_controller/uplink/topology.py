@@ -32,6 +32,8 @@ class Topology:
         self.mode = mode
         self._by_local: dict[str, Endpoint] = {}
         self._by_endpoint: dict[Endpoint, str] = {}
+        # Each identity's connectors in OCPP order, kept: every identity's loops ask each second.
+        self._mine: dict[str, list[str]] = {}
         number = 0
         for charger_id, count in connectors_per_charger.items():
             for n in range(1, count + 1):
@@ -40,6 +42,7 @@ class Topology:
                 endpoint = Endpoint(identity, number if mode == "site" else n)
                 self._by_local[f"{charger_id}:{n}"] = endpoint
                 self._by_endpoint[endpoint] = f"{charger_id}:{n}"
+                self._mine.setdefault(identity, []).append(f"{charger_id}:{n}")
         ids = [site_identity] if mode == "site" else list(connectors_per_charger)
         self._identities = tuple(ids)
 
@@ -61,10 +64,7 @@ class Topology:
 
     def connectors(self, identity: str) -> list[str]:
         """Our connector ids behind one identity, in OCPP connector order."""
-        found = [
-            (e.connector, cid) for e, cid in self._by_endpoint.items() if e.identity == identity
-        ]
-        return [cid for _, cid in sorted(found)]
+        return list(self._mine.get(identity, ()))
 
     def route(self, connector_id: str) -> str | None:
         """The identity a connector's outbox messages go to (None: not part of this site)."""

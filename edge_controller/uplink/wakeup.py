@@ -45,16 +45,25 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
 class OutboxWakeup:
     """The outbox wake-up channel: the session side sets it after committing messages, and
     every identity's sender waits on its own ``Wakeup`` from ``subscribe``. Created before
-    both, so neither needs the other."""
+    both, so neither needs the other.
+
+    A session's messages wake only their identity's sender: with an identity per charger,
+    waking every sender for each sample would cost a database read per identity per message."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Wakeup] = []
+        self._subscribers: dict[str | None, list[Wakeup]] = {}
 
-    def subscribe(self) -> Wakeup:
+    def subscribe(self, identity: str | None = None) -> Wakeup:
+        """The wake-up of ``identity``'s sender (None: woken for every identity's messages)."""
         wakeup = Wakeup()
-        self._subscribers.append(wakeup)
+        self._subscribers.setdefault(identity, []).append(wakeup)
         return wakeup
 
-    def set(self) -> None:
-        for wakeup in self._subscribers:
+    def set(self, identity: str | None = None) -> None:
+        """Messages of ``identity`` were committed (None: of any, or of several)."""
+        if identity is None:
+            woken = [w for found in self._subscribers.values() for w in found]
+        else:
+            woken = self._subscribers.get(identity, []) + self._subscribers.get(None, [])
+        for wakeup in woken:
             wakeup.set()

@@ -106,7 +106,7 @@ class SessionChannels:
     statuses: StatusRelay | None = None
     taps: PendingTaps | None = None
     csms: Authorizer | None = None
-    outbox_wakeup: Callable[[], None] | None = None
+    outbox_wakeup: Callable[[str], None] | None = None  # the identity whose messages were queued
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ class SessionRecorder:
         route: OutboxRoute | None,
         meter_timeout_s: float = 2.0,
         *,
-        on_queued: Callable[[], None] | None = None,
+        on_queued: Callable[[str], None] | None = None,
         pricing: SessionPricing | None = None,
     ) -> None:
         self.store = store
@@ -129,7 +129,7 @@ class SessionRecorder:
             tariff=self._tariff(connector_id, auth.id_tag),
         )
         record = await self.store.start(start)
-        self._queued(bool(identity))
+        self._queued(identity)
         if self.pricing is not None:
             self.pricing.begin(record)
         return record
@@ -157,7 +157,7 @@ class SessionRecorder:
             record.local_id, now_s, energy.energy_wh,
             power_w=energy.power_w, context=context, events=events,
         )  # fmt: skip
-        self._queued(bool(events) and recorded)
+        self._queued(*(e.identity for e in events if recorded))
         if recorded:
             self._priced(record, now_s, energy)
         return energy if recorded else None
@@ -184,7 +184,7 @@ class SessionRecorder:
         recorded = await self.store.sample(
             local_id, at_s, energy_wh, context=context, events=events
         )
-        self._queued(bool(events) and recorded)
+        self._queued(*(e.identity for e in events if recorded))
         if recorded and energy_wh is not None and self.pricing is not None:
             self.pricing.reading(local_id, connector_id, PricedReading(at_s, energy_wh))
         return recorded
@@ -236,7 +236,7 @@ class SessionRecorder:
             stop_id_tag=id_tag, last_known=use_last_known, render=render,
             price=None if self.pricing is None else self.pricing.price,
         )  # fmt: skip
-        self._queued(changed and bool(identity))
+        self._queued(identity if changed else None)
         if self.pricing is not None:
             self.pricing.end(record.connector_id)
         return closed, changed
@@ -244,10 +244,14 @@ class SessionRecorder:
     def _identity(self, connector_id: str) -> str | None:
         return self._route(connector_id) if self._route else None
 
-    def _queued(self, any_queued: bool) -> None:
-        # Tell the sender only after the commit: it must never see an event before it is durable.
-        if any_queued and self._on_queued is not None:
-            self._on_queued()
+    def _queued(self, *identities: str | None) -> None:
+        """Wake the senders of these identities (None and repeats are skipped). Only after the
+        commit: a sender must never see an event before it is durable."""
+        if self._on_queued is None:
+            return
+        for identity in dict.fromkeys(identities):
+            if identity:
+                self._on_queued(identity)
 
 
 def _sampled(

@@ -39,8 +39,8 @@ class RemoteHandlers:
     link: IdentityLink
 
     def _views(self) -> dict[str, ConnectorView]:
-        mine = set(self.link.topology.connectors(self.link.identity))
-        return {v.connector_id: v for v in self.link.status.connectors() if v.connector_id in mine}
+        mine = self.link.topology.connectors(self.link.identity)
+        return {v.connector_id: v for v in self.link.status.connectors_of(mine)}
 
     def _local_id(self, connector: int) -> str | None:
         try:

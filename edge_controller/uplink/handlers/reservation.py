@@ -39,8 +39,8 @@ class ReservationHandlers:
     link: IdentityLink
 
     def _reservation_views(self) -> dict[str, ConnectorView]:
-        mine = set(self.link.topology.connectors(self.link.identity))
-        return {v.connector_id: v for v in self.link.status.connectors() if v.connector_id in mine}
+        mine = self.link.topology.connectors(self.link.identity)
+        return {v.connector_id: v for v in self.link.status.connectors_of(mine)}
 
     def _condition(self, number: int, view: ConnectorView | None, reservation_id: int) -> Condition:
         if view is None:

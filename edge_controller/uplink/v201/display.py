@@ -132,7 +132,7 @@ class DisplayMessages201:
         evse_id = _evse_of(info)
         if "transactionId" in info:
             wanted = session_of(str(info["transactionId"]))
-            views = [v for v in self.core.status.connectors() if v.connector_id in mine]
+            views = self.core.status.connectors_of(mine)
             running = [v for v in views if wanted is not None and v.session_id == str(wanted)]
             if not running:
                 return None
@@ -181,7 +181,11 @@ class DisplayMessages201:
 
     def remove_ended(self) -> list[int]:
         """Remove the messages that are over (past their end, or their session gone)."""
-        gone = ended(self.messages(), self.core.status.connectors(), self.core.now_s())
+        messages = self.messages()
+        if not messages:
+            return []
+        views = self.core.status.connectors_of(self.core.topology.connectors(self.core.identity))
+        gone = ended(messages, views, self.core.now_s())
         for message_id in gone:
             del self._records[message_id]
         if gone:

@@ -68,10 +68,9 @@ class RemoteHandlers201:
         """The views of this identity's connectors (EVSE ``evse_id`` only, if given) that hold
         a session."""
         mine = self.link.topology.connectors(self.link.identity)
-        wanted = mine if evse_id is None else [self._local_id(evse_id)]
-        return [
-            v for v in self.link.status.connectors() if v.connector_id in wanted and v.session_id
-        ]
+        local = None if evse_id is None else self._local_id(evse_id)
+        wanted = mine if evse_id is None else [local] if local is not None else []
+        return [v for v in self.link.status.connectors_of(wanted) if v.session_id]
 
     @on("Reset")
     async def on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -192,8 +191,7 @@ async def _reboot(link: IdentityLink, kind: str) -> None:
     mine = link.topology.connectors(link.identity)
 
     def busy() -> list[str]:
-        views = link.status.connectors()
-        return [v.connector_id for v in views if v.connector_id in mine and v.session_id]
+        return [v.connector_id for v in link.status.connectors_of(mine) if v.session_id]
 
     # OnIdle: the sessions end as they would have (the EV leaves, the driver stops); the
     # views are polled as the status loop does.

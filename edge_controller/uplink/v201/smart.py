@@ -51,7 +51,7 @@ class SmartHandlers201:
             local = self.link.topology.connector_id(self.link.identity, evse_id)
         except KeyError:  # UnknownConnector among them
             return None
-        view = next((v for v in self.link.status.connectors() if v.connector_id == local), None)
+        view = next(iter(self.link.status.connectors_of((local,))), None)
         return view.session_id if view is not None and view.session_id else None
 
     def _placement_refused(self, evse_id: int, raw: dict[str, Any]) -> dict[str, Any] | None:

@@ -98,8 +98,8 @@ class Station201:
             self.link.display.release()
 
     def _views(self) -> dict[str, ConnectorView]:
-        mine = set(self.link.topology.connectors(self.link.identity))
-        return {v.connector_id: v for v in self.link.status.connectors() if v.connector_id in mine}
+        mine = self.link.topology.connectors(self.link.identity)
+        return {v.connector_id: v for v in self.link.status.connectors_of(mine)}
 
     def _candidates(self, evse_id: int | None) -> list[str]:
         """Connectors a remote start may go to: the EVSE named, else every one, operative and
@@ -244,7 +244,7 @@ def _availability(link: IdentityLink, evse: int) -> Callable[[], str]:
 
     def read() -> str:
         local = link.topology.connectors(link.identity)[evse - 1]
-        view = next((v for v in link.status.connectors() if v.connector_id == local), None)
+        view = next(iter(link.status.connectors_of((local,))), None)
         return "" if view is None else evse_status(evse, view, link.config.inoperative(evse)).status
 
     return read

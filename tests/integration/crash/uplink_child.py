@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -32,7 +32,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.systemd import Notifier
-from edge_controller.uplink.ports import SitePorts
+from edge_controller.uplink.ports import SitePorts, views_among
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import OutboxWakeup
@@ -67,6 +67,9 @@ class Views:
             session_id = str(record.local_id) if record else None
             views.append(ConnectorView(cid, shown, 16.0, "", session_id=session_id))
         return views
+
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        return views_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset()

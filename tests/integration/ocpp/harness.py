@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +32,7 @@ from edge_controller.uplink.ports import (
     MeterSample,
     SitePorts,
     Station,
+    views_among,
 )
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
@@ -67,6 +68,9 @@ class FakeSite:
 
     def connectors(self) -> Sequence[ConnectorView]:
         return list(self.views.values())
+
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        return views_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset(v.reservation_id for v in self.views.values() if v.reservation_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.tariff_store import TariffStore
 from edge_controller.uplink.authorization import CsmsAuthorization
-from edge_controller.uplink.ports import CentralPrices
+from edge_controller.uplink.ports import CentralPrices, views_among
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import FakeSite, running_uplink
 from tests.unit.services.sessions.fixtures import Clock, status
@@ -88,6 +88,9 @@ class LiveSite:
     def connectors(self) -> Sequence[ConnectorView]:
         raw = SiteView("site", None, 32.0, None, None, tuple(self.base.views.values()))
         return ConnectorViews(cast(Any, None), self.manager).join(raw)
+
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        return views_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return self.manager.reservation_ids()

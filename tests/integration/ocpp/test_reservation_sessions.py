@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -27,6 +27,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.ports import views_among
 from tests.integration.ocpp.harness import FakeSite, running_csms, running_uplink, settings_for
 from tests.integration.ocpp.harness import wait_for as wait
 from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Gate, status
@@ -59,6 +60,9 @@ class LiveViews:
     def connectors(self) -> Sequence[ConnectorView]:
         raw = SiteView("site", None, 32.0, None, None, tuple(self.base.views.values()))
         return self._views.join(raw)
+
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        return views_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()

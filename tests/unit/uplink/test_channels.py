@@ -1,5 +1,6 @@
 """The uplink's channels, made before both of their ends: the outbox wake-up (one set wakes
-every identity's sender) and the CSMS Authorize requests of the session side."""
+every identity's sender, or only the one whose messages were queued) and the CSMS Authorize
+requests of the session side."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ async def test_one_outbox_wake_up_wakes_every_identitys_sender() -> None:
     channel.set()  # before anyone waits: not lost
     assert await first.wait(10) and await second.wait(10)
     assert not await first.wait(0.01)
+
+
+async def test_messages_of_one_identity_wake_only_its_sender() -> None:
+    channel = OutboxWakeup()
+    cp1, cp2, every = channel.subscribe("cp1"), channel.subscribe("cp2"), channel.subscribe()
+    channel.set("cp1")
+    assert await cp1.wait(10) and await every.wait(10)
+    assert not await cp2.wait(0.01)
+    channel.set()  # of any identity: all of them
+    assert await cp1.wait(10) and await cp2.wait(10) and await every.wait(10)
 
 
 async def test_authorize_requests_are_answered_while_served_and_at_once_when_full() -> None:

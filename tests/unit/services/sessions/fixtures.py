@@ -125,7 +125,7 @@ async def make_rig(
     )
     queued: list[int] = []
     channels = SessionChannels(
-        statuses=statuses, taps=taps, csms=csms, outbox_wakeup=lambda: queued.append(1)
+        statuses=statuses, taps=taps, csms=csms, outbox_wakeup=lambda _identity: queued.append(1)
     )
     manager = build_session_manager(
         db, connectors, gate, meters, channels=channels, route=route, options=options,

@@ -1,0 +1,129 @@
+"""With an OCPP identity per charger, what the uplink does per second grows with the site, not
+with its square: each identity's loops (statuses, availability, display messages, samples) look
+at the views of their own connectors, and a sample queued for one identity wakes only its sender.
+
+Counted, not timed (the machine is shared): the connector views the uplink asks the daemon side
+for, and the outbox reads its senders make, against a real CSMS and a real outbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from edge_controller.domain.sessions.events import (
+    IdToken,
+    MeterSampled,
+    Quantity,
+    Reading,
+    ReadingContext,
+    SessionStarted,
+    TokenType,
+)
+from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.sim.csms import BenchCsms
+from edge_controller.storage.outbox import Outbox, OutboxMessage
+from edge_controller.uplink.service import OcppUplink
+from tests.integration.ocpp.harness import (
+    FakeSite,
+    database_of,
+    open_outbox,
+    running_csms,
+    running_uplink,
+    settings_for,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+CHARGERS = 40
+WINDOW_S = 3.0
+
+
+@dataclass
+class CountingSite(FakeSite):
+    """Counts each connector view it serves."""
+
+    served: int = 0
+
+    def connectors(self) -> Sequence[ConnectorView]:
+        self.served += len(self.views)
+        return list(self.views.values())
+
+    def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
+        found = [self.views[c] for c in connector_ids if c in self.views]
+        self.served += len(found)
+        return found
+
+
+class CountingOutbox(Outbox):
+    """Counts the reads of each identity's pending messages."""
+
+    reads: dict[str, int]
+
+    async def peek_many(
+        self, identity: str, *, after_seq: int | None = None, limit: int = 1
+    ) -> list[OutboxMessage]:
+        self.reads[identity] = self.reads.get(identity, 0) + 1
+        return await super().peek_many(identity, after_seq=after_seq, limit=limit)
+
+
+def _chargers() -> dict[str, int]:
+    return {f"cp{n}": 1 for n in range(1, CHARGERS + 1)}
+
+
+async def _online(uplink: OcppUplink, csms: BenchCsms) -> None:
+    await wait_for(lambda: len(csms.connected) == CHARGERS and uplink.online)
+    await wait_for(lambda: all(link.accepted for link in uplink.links.values()))
+    await asyncio.sleep(1.5)  # first statuses and security events sent
+
+
+async def test_views_asked_per_second_grow_with_connectors_not_identities(tmp_path: Path) -> None:
+    site = CountingSite()
+    for charger in _chargers():
+        site.set(f"{charger}:1", Availability.AVAILABLE)
+    csms = BenchCsms()
+    async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
+        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+        async with running_uplink(settings, site, outbox, tmp_path, _chargers()) as uplink:
+            await _online(uplink, csms)
+            site.served = 0
+            await asyncio.sleep(WINDOW_S)
+            per_connector_per_s = site.served / WINDOW_S / CHARGERS
+    # Each identity has four loops at 1 s; joining the whole site for each made it 4 x 40 = 160.
+    assert per_connector_per_s <= 8, per_connector_per_s
+
+
+async def test_a_sample_wakes_only_its_identitys_sender(tmp_path: Path) -> None:
+    site = FakeSite()
+    csms = BenchCsms()
+    async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as plain:
+        outbox = CountingOutbox(database_of(plain))
+        outbox.reads = {}
+        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+        async with running_uplink(settings, site, outbox, tmp_path, _chargers()) as uplink:
+            await _online(uplink, csms)
+            wakeup = uplink._ports.outbox_wakeup
+            started = SessionStarted(
+                1, "cp1:1", 1_795_737_600.0, 1000, IdToken("TAG1", TokenType.CARD)
+            )
+            await outbox.append("cp1", started)
+            wakeup.set("cp1")
+            await wait_for(lambda: any(a == "StartTransaction" for _, a, _ in csms.record.calls))
+            before = dict(outbox.reads)
+            for n in range(20):  # samples of one session, each woken at once as the daemon does
+                reading = Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal(1000 + n))
+                sample = MeterSampled(
+                    1, "cp1:1", 1_795_737_601.0 + n, ReadingContext.PERIODIC, (reading,)
+                )
+                await outbox.append("cp1", sample)
+                wakeup.set("cp1")
+                await asyncio.sleep(0.02)
+            await wait_for(lambda: sum(a == "MeterValues" for _, a, _ in csms.record.calls) == 20)
+            others = sum(outbox.reads.get(i, 0) - before.get(i, 0) for i in before if i != "cp1")
+    # Idle senders read once a second (1 s poll) whatever happens elsewhere: at most a few
+    # reads each over the run, not one per message of cp1.
+    assert others <= 4 * (CHARGERS - 1), others
