@@ -59,8 +59,9 @@ from edge_controller.drivers.modbus.transport import Transport
 from edge_controller.log import configure as configure_logging
 from edge_controller.ports import DeviceError
 from edge_controller.sim.control_client import SimControlClient
-from tests.e2e.procs import Proc, edge_controller, free_port, wait_control_url
+from tests.e2e.procs import Proc, edge_controller, wait_control_url
 from tests.e2e.site import write_config
+from tests.ports import free_port
 
 ADDRESS, REGISTERS, UNIT = 5, 10, 1
 BAUDS = (19200, 9600)

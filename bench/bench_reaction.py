@@ -27,7 +27,7 @@ import yaml
 from edge_controller.drivers.modbus.stats import percentile
 from tests.e2e.launch import E2ESite, eventually
 from tests.e2e.overload import overload_step
-from tests.e2e.procs import free_port
+from tests.ports import free_port
 
 DEMO_CONFIG = Path(__file__).parent.parent / "config" / "demo.yaml"
 STEPS = int(os.environ.get("REACTION_BENCH_STEPS", "20"))

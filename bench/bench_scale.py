@@ -41,8 +41,8 @@ from edge_controller.sim.generate import generate_site
 from tests.e2e.checks import charging, grid_a, plugged
 from tests.e2e.launch import E2ESite, eventually
 from tests.e2e.overload import overload_step
-from tests.e2e.procs import free_port
 from tests.integration.mqtt.broker import PREFIX, USERS, Mosquitto
+from tests.ports import free_port
 
 SIZES = tuple(int(n) for n in os.environ.get("SCALE_BENCH_SIZES", "10,24,100,1000").split(","))
 WINDOW_S = float(os.environ.get("SCALE_BENCH_WINDOW_S", "30"))

@@ -36,7 +36,7 @@ from edge_controller.web.display_model import DisplaySetup, StartWay, display_mo
 from edge_controller.web.pages import display_page
 from tests.e2e.launch import E2ESite, eventually
 from tests.e2e.overload import overload_step
-from tests.e2e.procs import free_port
+from tests.ports import free_port
 
 CONNECTORS = 24
 RENDERS = 500

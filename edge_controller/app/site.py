@@ -258,7 +258,7 @@ def build_faces(
 
         mqtt = MqttService.from_settings(settings, site.commands)
         messages = MessageFeed(mqtt, site.board, site.qr) if settings.driver_notes else None
-        feed = MqttFeed(mqtt, site.views, site.controller, site.sessions, messages)
+        feed = MqttFeed(mqtt, site.views, site.sessions, messages)
         services += [mqtt, feed]
     route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
     if settings.web.enabled:

@@ -12,7 +12,6 @@ from edge_controller.domain.display_messages import DisplayMessage, shown_for_si
 from edge_controller.domain.pricing import Currency, Money
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.domain.web_payment import QrCodes, live_hold
-from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.display_board import MessageBoard
 from edge_controller.services.sessions.events import SessionEvent
 from edge_controller.services.sessions.manager import SessionManager
@@ -67,9 +66,9 @@ class MessageFeed:
 class MqttFeed:
     """Feeds the MQTT publisher: every new site snapshot and every recorded session event."""
 
-    def __init__(self, mqtt: MqttService, views: SiteViews, site: SiteController,
-                 sessions: SessionManager, messages: MessageFeed | None) -> None:  # fmt: skip
-        self._mqtt, self._views, self._site, self._sessions = mqtt, views, site, sessions
+    def __init__(self, mqtt: MqttService, views: SiteViews, sessions: SessionManager,
+                 messages: MessageFeed | None) -> None:  # fmt: skip
+        self._mqtt, self._views, self._sessions = mqtt, views, sessions
         self._messages = messages
 
     async def run(self) -> None:
@@ -79,7 +78,7 @@ class MqttFeed:
 
     async def _snapshots(self) -> None:
         while True:
-            view = self._views.compose(await self._site.next_snapshot())
+            view = await self._views.next_view()
             self._mqtt.publish_site(view)
             if self._messages is not None:
                 self._messages.publish(view)

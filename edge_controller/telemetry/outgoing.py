@@ -1,7 +1,8 @@
 """The bounded outgoing queue between the sync publish calls and the network task.
 
 Overflow policy:
-- state (retained) topics: the latest payload per topic wins; a pending older one is replaced.
+- state (retained) topics: the latest payload per topic wins; a pending older one is replaced
+  where it waits, so every topic is sent in turn however many change.
   The number of distinct state topics is capped (``max_state_topics``); a new topic beyond the
   cap is refused and counted each time, and logged once per topic (a refused topic is tried
   again at every publish: a line each time would flood the log).
@@ -56,8 +57,10 @@ class OutgoingQueue:
         self._wakeup = asyncio.Event()
 
     def put_state(self, msg: OutMessage) -> None:
-        """Queue a retained state message; replaces a pending one of the same topic."""
-        old = self._states.pop(msg.topic, None)
+        """Queue a retained state message; replaces a pending one of the same topic in its place
+        in line (moving it to the back would starve the topics behind it whenever more topics
+        change each tick than the link sends: they would be passed over at every tick)."""
+        old = self._states.get(msg.topic)
         is_new = old is None and msg.topic not in self._published
         if is_new and self._topic_count() >= self._max_topics:
             self._refuse(msg.topic)

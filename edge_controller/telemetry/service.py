@@ -38,6 +38,13 @@ from edge_controller.telemetry.topics import Topics
 ClientFactory = Callable[[], aiomqtt.Client]
 # Retained commands are never replayed on subscribe, and a live one keeps its retain flag so the
 # receiver can refuse it (a retained command would otherwise run again on every reconnect).
+# What a state message carries besides the state itself: a connector's is taken again at every
+# tick, a device's counters move at every request. A topic is published again when anything
+# else changes, and a device's counters at most every DEVICE_COUNTERS_EVERY_S.
+CONNECTOR_TIME = frozenset({"at_s"})
+DEVICE_COUNTERS = frozenset({"requests", "latency_p50_ms", "latency_p99_ms", "last_success_s"})
+DEVICE_COUNTERS_EVERY_S = 10.0
+
 _COMMAND_OPTIONS = SubscribeOptions(
     qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
 )
@@ -106,6 +113,8 @@ class MqttService:
             log=self._log,
         )
         self._announced: set[str] = set()
+        # State topic -> (what was last queued on it but its time and counters, when it was).
+        self._shown: dict[str, tuple[payloads.JsonDict, float | None]] = {}
         client_id = settings.client_id or f"edge-controller-{site_id}"
         self._client_factory = self._make_client_factory(client_id)
         self._connected = False
@@ -154,14 +163,17 @@ class MqttService:
         for connector in view.connectors:
             self.publish_connector(connector)
         for device in view.devices:
-            self.publish_device(device)
+            self.publish_device(device, view.at_s)
 
     @_contained
     def publish_connector(self, view: ConnectorView) -> None:
+        """Queue a connector's state if it changed (its ``at_s`` aside: that is when it was
+        taken, at every tick; a thousand unchanged states a second would crowd out the ones
+        that did change)."""
         if view.connector_id not in self._announced:
             self._announce_all([view.connector_id])
         topic = self.topics.connector_state(view.connector_id)
-        self._put_state(topic, payloads.encode_json(payloads.connector_payload(view)))
+        self._put_changed(topic, payloads.connector_payload(view), CONNECTOR_TIME, None)
 
     @_contained
     def publish_messages(
@@ -185,9 +197,11 @@ class MqttService:
         self._queue.put_state(OutMessage(topic, body, retain=True, qos=self._settings.qos))
 
     @_contained
-    def publish_device(self, view: DeviceView) -> None:
+    def publish_device(self, view: DeviceView, at_s: float | None = None) -> None:
+        """Queue a device's state if its health changed, or if only its counters did and they
+        were last queued ``DEVICE_COUNTERS_EVERY_S`` before ``at_s`` (None: queue it)."""
         topic = self.topics.device_state(view.device_id)
-        self._put_state(topic, payloads.encode_json(payloads.device_payload(view)))
+        self._put_changed(topic, payloads.device_payload(view), DEVICE_COUNTERS, at_s)
 
     @_contained
     def publish_problem(self, event: ProblemNotice | ProblemHandled) -> None:
@@ -213,6 +227,18 @@ class MqttService:
             publish_errors=self._publish_errors,
             queue=self._queue.stats(),
         )
+
+    def _put_changed(
+        self, topic: str, payload: payloads.JsonDict, moving: frozenset[str], at_s: float | None
+    ) -> None:
+        state = {k: v for k, v in payload.items() if k not in moving}
+        last = self._shown.get(topic)
+        if last is not None and last[0] == state:
+            last_at_s = last[1]
+            if at_s is None or last_at_s is None or at_s - last_at_s < DEVICE_COUNTERS_EVERY_S:
+                return
+        self._shown[topic] = (state, at_s)
+        self._put_state(topic, payloads.encode_json(payload))
 
     def _put_state(self, topic: str, body: bytes) -> None:
         msg = OutMessage(topic, body, retain=self._settings.retain, qos=self._settings.qos)

@@ -74,11 +74,17 @@ def mqtt_connector(mqtt: Recorded, cid: str) -> list[dict[str, Any]]:
 
 
 def matching(mqtt: Recorded, card: dict[str, Any]) -> dict[str, Any] | None:
-    """The MQTT state published for the same control-loop moment as the card shows."""
+    """The MQTT state standing at the control-loop moment the card shows: the newest published
+    at or before it (a connector's state is published when it changes). Known once a site
+    state of a later moment has arrived: that one is published after the connector states of
+    the moments before it."""
     if not card.get("at_s"):
         return None
     at_s = round(float(card["at_s"]), 3)
-    return next((m for m in mqtt_connector(mqtt, card["id"]) if m["at_s"] == at_s), None)
+    if not any(s["at_s"] > at_s for s in mqtt.on("site/state")):
+        return None
+    standing = [m for m in mqtt_connector(mqtt, card["id"]) if m["at_s"] <= at_s]
+    return standing[-1] if standing else None
 
 
 def _number(value: str | None) -> float | None:
@@ -150,16 +156,21 @@ async def test_the_display_follows_the_site_as_mqtt_shows_it(
                 f"charging: on MQTT {mqtt_s:.2f} s after the plug, on the page {page_s:.2f} s later"
             )
 
-            # Every moment the page shows is the moment MQTT published: same figures.
+            # Every moment the page shows is what MQTT shows for it: same figures. A moment
+            # waits until MQTT has published past it.
             compared: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            waiting: dict[str, dict[str, Any]] = {}
 
             async def three_moments_compared() -> bool:
                 card = (await cards(browser))[cid]
-                published = matching(mqtt, card)
-                new = not compared or compared[-1][0]["at_s"] != card["at_s"]
                 drawing = (_number(card["power_w"]) or 0.0) > 1000  # the EV draws (>= 6 A)
-                if published is not None and drawing and new:
-                    compared.append((card, published))
+                if drawing and card.get("at_s"):
+                    waiting.setdefault(card["at_s"], card)
+                for at_s, shown in list(waiting.items()):
+                    published = matching(mqtt, shown)
+                    if published is not None:
+                        compared.append((shown, published))
+                        del waiting[at_s]
                 return len(compared) >= 3
 
             await eventually(three_moments_compared, "three moments of the page found on MQTT")

@@ -57,9 +57,14 @@ def bracketed(
     """The newest grid reading that each connector's readings bracket, with every connector's
     draw around it; None if there is none (``grids`` oldest first)."""
     for grid in reversed(grids):
-        found = [draw_around(samples, grid) for samples in draws]
-        if all(draw is not None for draw in found):
-            return grid, [draw for draw in found if draw is not None]
+        found = []
+        for samples in draws:
+            draw = draw_around(samples, grid)
+            if draw is None:
+                break  # this grid reading is not bracketed: the rest need not be looked at
+            found.append(draw)
+        else:
+            return grid, found
     return None
 
 

@@ -45,6 +45,7 @@ class ProfileDevice:
         self.profile = profile
         self.connector = connector
         self._ready_epoch: int | None = None  # the channel's outage count when set up
+        self._plans: dict[tuple[str, ...], list[tuple[bytes, Block]]] = {}
 
     @property
     def initialised(self) -> bool:
@@ -62,14 +63,23 @@ class ProfileDevice:
     async def read(self, names: Iterable[str], urgent: bool = False) -> dict[str, float]:
         """Engineering values of the named points (those the profile defines)."""
         values: dict[str, float] = {}
-        for block in read_blocks(self.profile, names, self.connector):
-            request = pdu.read_request(block.table, block.start, block.count)
+        for request, block in self._planned(tuple(names)):
             words = await self._call(request, urgent, parse=True)
             for member in block.members:
                 chunk = words[member.offset : member.offset + member.point.words]
                 values[member.name] = self._checked(member.name, member.point, chunk)
         self.channel.note_ok()
         return values
+
+    def _planned(self, names: tuple[str, ...]) -> list[tuple[bytes, Block]]:
+        """The requests reading ``names``, planned once: a poll asks for the same points every
+        second, and planning them cost as much as decoding the answer."""
+        plan = self._plans.get(names)
+        if plan is None:
+            blocks = read_blocks(self.profile, names, self.connector)
+            plan = [(pdu.read_request(b.table, b.start, b.count), b) for b in blocks]
+            self._plans[names] = plan
+        return plan
 
     async def write(self, name: str, value: float) -> None:
         await self.write_raw(name, self._encoded(name, value))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 
+from edge_controller.domain.latency import SortedWindow
 from edge_controller.domain.snapshot import DeviceView
 
 LATENCY_SAMPLES = 512
@@ -21,12 +22,12 @@ class DeviceStats:
         self.available = True
         self.requests = 0
         self.errors: Counter[str] = Counter()
-        self.latencies_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.latencies_s = SortedWindow(LATENCY_SAMPLES)
         self.last_success_s: float | None = None
 
     def record_success(self, latency_s: float, at_s: float) -> None:
         self.requests += 1
-        self.latencies_s.append(latency_s)
+        self.latencies_s.add(latency_s)
         self.last_success_s = at_s
 
     def record_error(self, kind: str) -> None:
@@ -34,14 +35,14 @@ class DeviceStats:
         self.errors[kind] += 1
 
     def view(self, fault_text: str | None = None) -> DeviceView:
-        ordered = sorted(self.latencies_s)
+        window = self.latencies_s
         return DeviceView(
             device_id=self.device_id,
             available=self.available,
             requests=self.requests,
             errors=dict(self.errors),
-            latency_p50_ms=percentile(ordered, 0.50) * 1000 if ordered else None,
-            latency_p99_ms=percentile(ordered, 0.99) * 1000 if ordered else None,
+            latency_p50_ms=window.nearest_rank(0.50) * 1000 if window else None,
+            latency_p99_ms=window.nearest_rank(0.99) * 1000 if window else None,
             last_success_s=self.last_success_s,
             fault_text=fault_text if self.available else None,
         )

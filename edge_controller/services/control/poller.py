@@ -9,13 +9,13 @@ inside the daemon; the health of a device as people see it is its bus's view of 
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from edge_controller.domain.latency import SortedWindow
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError
 
@@ -59,7 +59,7 @@ class Poller(Generic[T]):
         self._wake = asyncio.Event()
         self._requests = 0
         self._errors: Counter[str] = Counter()
-        self._latencies_s: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._latencies_s = SortedWindow(LATENCY_WINDOW)
         self._stats: ReadStats | None = None  # cached until the next read ends
         self._log = get_logger("poller", device=device_id)
 
@@ -111,7 +111,7 @@ class Poller(Generic[T]):
         except (DeviceError, TimeoutError) as exc:
             self._failed(exc)
             return False
-        self._latencies_s.append(time.perf_counter() - started_s)
+        self._latencies_s.add(time.perf_counter() - started_s)
         self._stats = None
         self._latest, self._latest_at_s = value, self._clock()
         self._latest_started_at_s = began_at_s
@@ -131,20 +131,24 @@ class Poller(Generic[T]):
             self._log.warning("device not answering", error=kind, detail=str(exc))
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self.poll_once()
             self._wake.clear()
+            # A timer that wakes it, not a timeout around the wait: a timeout that expires
+            # raises, and a thousand connectors' pollers raised two thousand times a second.
+            waking = loop.call_later(self.interval_s, self._wake.set)
             try:
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                waking.cancel()
 
     def stats(self) -> ReadStats:
         if self._stats is None:
             p50_ms = p99_ms = None
-            if len(self._latencies_s) >= 2:
-                cuts = statistics.quantiles(self._latencies_s, n=100)
-                p50_ms, p99_ms = statistics.median(self._latencies_s) * 1000, cuts[98] * 1000
+            window = self._latencies_s
+            if len(window) >= 2:
+                p50_ms = window.median() * 1000
+                p99_ms = window.exclusive_percentile(99) * 1000
             self._stats = ReadStats(self._requests, dict(self._errors), p50_ms, p99_ms)
         return self._stats

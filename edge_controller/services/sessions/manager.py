@@ -404,7 +404,7 @@ class SessionManager:
         """The live reservation holding a connector, if any (a connector-0 one once those need
         every free connector of the identity)."""
         book = self.reservations
-        return None if book is None else book.shown(connector_id, self._idle(), self._clock())
+        return None if book is None else book.shown(connector_id, self._idle, self._clock())
 
     def connector_view(self, connector: ConnectorView) -> ConnectorView:
         """The control loop's view of one connector joined with this side's: its status

@@ -89,15 +89,16 @@ class ReservationBook:
         )
 
     def shown(
-        self, connector_id: str, idle: Mapping[str, bool], now_s: float
+        self, connector_id: str, idle: Callable[[], Mapping[str, bool]], now_s: float
     ) -> Reservation | None:
         """What holds a connector on the status surfaces: its own reservation, or a connector-0
-        reservation once those need every free connector of its identity."""
+        reservation once those need every free connector of its identity. ``idle`` is asked
+        only then: it walks every connector, and the views ask this for each of them."""
         held = self.held(connector_id, now_s)
         identity = self._identity(connector_id)
         if held is not None or identity is None or not self._any:
             return held
-        return rules.shown_reserved(self.pool(identity, idle, now_s), now_s).get(connector_id)
+        return rules.shown_reserved(self.pool(identity, idle(), now_s), now_s).get(connector_id)
 
     def pool(
         self, identity: str, idle: Mapping[str, bool], now_s: float, but_id: int | None = None

@@ -49,6 +49,34 @@ async def test_retained_state_is_there_for_a_late_subscriber(
     assert body["session_energy_wh"] == 1234.5
 
 
+async def test_a_state_is_published_when_it_changes_not_at_every_tick(
+    broker: Mosquitto, sink: RecordingSink
+) -> None:
+    # A thousand connectors' unchanged states every second crowded out the changed ones.
+    service = make_service(broker, sink)
+    ticks = [(1.0, 7360.0), (2.0, 7360.0), (3.0, 7360.0), (4.0, 3680.0), (14.0, 3680.0)]
+    ticks.append((15.0, 3680.0))  # after every message of the tick before
+    seen: list[tuple[str, float]] = []
+    async with running(service), app_client(broker) as app:
+        await app.subscribe(topic("#"))
+        for at_s, power_w in ticks:  # the first three change nothing but the time
+            service.publish_site(site_view(at_s, power_w))
+            await wait_until(lambda: service.stats().queue.pending_states == 0)
+        while ("site/state", 15.0) not in seen:
+            message = await wait_message(app, lambda m: str(m.topic) != topic("status"))
+            body = as_json(message)
+            seen.append((str(message.topic).removeprefix(topic("")), body.get("at_s", 0.0)))
+
+    def published(state: str) -> list[float]:
+        return [at_s for shown, at_s in seen if shown == state]
+
+    assert published("site/state") == [1.0, 2.0, 3.0, 4.0, 14.0, 15.0]
+    assert published("connectors/wb1-1/state") == [1.0, 4.0]  # its power changed at 4 s
+    assert published("connectors/wb1-2/state") == [1.0]
+    # A device's counters are published again 10 s later (here they did not move).
+    assert len(published("devices/wb1/state")) == 2
+
+
 async def test_site_device_and_fault_topics(broker: Mosquitto, sink: RecordingSink) -> None:
     service = make_service(broker, sink)
     async with running(service), app_client(broker) as app:
@@ -117,7 +145,7 @@ async def test_memory_stays_bounded_while_broker_is_down(
     service = make_service(broker, sink, max_queued_events=50, max_queued_bytes=20_000)
     async with running(service, wait_connected=False):
         for i in range(5000):
-            service.publish_site(site_view(at_s=float(i)))
+            service.publish_site(site_view(at_s=float(i), power_w=float(i)))
             service.publish_session_event(
                 SessionNotice("started", "wb1:1", f"s-{i}", at_s=float(i))
             )

@@ -50,6 +50,20 @@ async def test_latest_state_wins_per_topic() -> None:
     assert [(m.topic, m.payload) for m in sent] == [("a", b"99"), ("b", b"x")]
 
 
+async def test_every_topic_is_sent_in_turn_when_more_change_than_the_link_sends() -> None:
+    # Six topics change every tick and the link sends two a tick: each is sent within three
+    # ticks, with its latest payload (a replaced topic moved to the back was never sent).
+    queue, sent = make(), []
+    for tick in range(6):
+        for topic in "abcdef":
+            queue.put_state(state(topic, f"{topic}{tick}".encode()))
+        for _ in range(2):
+            msg = await queue.get()
+            queue.sent(msg)
+            sent.append(msg.payload.decode())
+    assert sent == ["a0", "b0", "c1", "d1", "e2", "f2", "a3", "b3", "c4", "d4", "e5", "f5"]
+
+
 async def test_oldest_events_are_dropped_counted_and_logged_once() -> None:
     log = RecordingLog()
     queue = OutgoingQueue(max_events=3, max_bytes=10_000, max_state_topics=16, log=log)

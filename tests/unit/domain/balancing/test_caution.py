@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from edge_controller.domain.balancing import Allocation, ConnectorAllocation
 from edge_controller.domain.balancing.caution import (
     Sample,
@@ -41,6 +44,29 @@ def test_the_newest_grid_reading_every_connector_brackets_is_taken() -> None:
     grid, draws = found
     assert grid is older and draws == [(10.0, 10.0, 10.0), (18.0, 18.0, 18.0)]
     assert bracketed([newer], [quick, slow]) is None
+
+
+def _bracketed_by_definition(
+    grids: list[Sample], draws: list[list[Sample]]
+) -> tuple[Sample, list[tuple[float, float, float]]] | None:
+    """Every connector's draw around each grid reading, newest first, the first all have."""
+    for grid in reversed(grids):
+        found = [draw_around(samples, grid) for samples in draws]
+        if all(draw is not None for draw in found):
+            return grid, [draw for draw in found if draw is not None]
+    return None
+
+
+_times = st.lists(st.integers(0, 40), max_size=6).map(lambda ts: sorted(t / 4 for t in ts))
+
+
+@given(_times, st.lists(_times, max_size=5))
+def test_the_pairing_stops_at_the_first_unbracketed_connector_with_the_same_answer(
+    grid_starts: list[float], connectors: list[list[float]]
+) -> None:
+    grids = [Sample(t, t + 0.05, (40.0,) * 3) for t in grid_starts]  # type: ignore[arg-type]
+    draws = [[_reading(t, t * 2) for t in starts] for starts in connectors]
+    assert bracketed(grids, draws) == _bracketed_by_definition(grids, draws)
 
 
 def _allocation(at_s: float, *entries: ConnectorAllocation) -> Allocation:

@@ -106,3 +106,23 @@ async def test_connector_zero_reservations_survive_a_restart(tmp_path: Path) -> 
         assert not await second.manager.on_reservation(CancelReservation(1))
     finally:
         await second.db.close()
+
+
+async def test_status_asks_which_connectors_are_idle_only_for_connector_0_ones(rig: Rig) -> None:
+    # The status views ask this for each connector every tick: walking every connector each
+    # time made a 1,000-connector site's views cost a million steps per tick.
+    book = rig.manager.reservations
+    assert book is not None
+    asked: list[int] = []
+
+    def idle() -> dict[str, bool]:
+        asked.append(1)
+        return {"cp1:1": True, "cp1:2": True}
+
+    assert await rig.manager.on_reservation(Reserve("cp1:1", 7, "X", rig.clock.now_s + 60))
+    assert book.shown("cp1:1", idle, rig.clock.now_s).reservation_id == 7  # type: ignore[union-attr]
+    assert book.shown("cp1:2", idle, rig.clock.now_s) is None
+    assert asked == []
+    assert await rig.manager.on_reservation(reserve_any(rig, 1))
+    held = book.shown("cp1:2", idle, rig.clock.now_s)
+    assert held is not None and held.reservation_id == 1 and asked == [1]

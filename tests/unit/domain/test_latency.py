@@ -1,0 +1,39 @@
+"""The sorted latency window gives the same percentiles as sorting the last N values."""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_controller.domain.latency import SortedWindow
+from edge_controller.drivers.modbus.stats import percentile
+
+latencies = st.lists(st.floats(0.0, 5.0, allow_nan=False), min_size=2, max_size=80)
+
+
+@given(latencies, st.integers(2, 40))
+def test_window_matches_the_sorted_last_values(values: list[float], size: int) -> None:
+    window, last = SortedWindow(size), deque[float](maxlen=size)
+    for value in values:
+        window.add(value)
+        last.append(value)
+        ordered = sorted(last)
+        assert len(window) == len(last)
+        assert window.nearest_rank(0.5) == percentile(ordered, 0.5)
+        assert window.nearest_rank(0.99) == percentile(ordered, 0.99)
+        assert window.median() == statistics.median(last)
+        if len(last) >= 2:
+            assert window.exclusive_percentile(99) == statistics.quantiles(last, n=100)[98]
+            assert window.exclusive_percentile(1) == statistics.quantiles(last, n=100)[0]
+
+
+def test_repeated_values_leave_in_arrival_order() -> None:
+    window = SortedWindow(3)
+    for value in (0.2, 0.2, 0.1, 0.2, 0.9):  # the oldest 0.2s leave, one 0.2 stays
+        window.add(value)
+    assert (window.nearest_rank(0.01), window.median(), window.nearest_rank(0.99)) == (
+        0.1, 0.2, 0.9,
+    )  # fmt: skip
