@@ -66,8 +66,8 @@ class ProblemDesk:
         return await self._store.recent(limit, open_only)
 
     async def handle(self, number: int, wanted: str, by: str, note: str) -> FiledReport | None:
-        """Acknowledge or resolve a report (ChangeRefused: it does not apply; None: no such
-        report)."""
+        """Acknowledge, resolve or note on a report (ChangeRefused: it does not apply; None: no
+        such report)."""
         route = self._uplink.route if self._uplink is not None else None
         done = await self._store.handle(number, wanted, Handling(by, self._clock(), note), route)
         if done is not None:

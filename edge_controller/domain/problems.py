@@ -50,26 +50,40 @@ class FiledReport:
     filed_at_s: float
     state: ProblemState = ProblemState.OPEN
     new: bool = True  # False: the same submission was filed before (nothing stored twice)
-    handling: Handling | None = None  # the last acknowledgement or resolution
+    handling: Handling | None = None  # the last acknowledgement, resolution or note
+    history: tuple[Handling, ...] = ()  # every one of them, first first (when read with it)
 
 
 @dataclass(frozen=True, slots=True)
 class Handling:
-    """Who acknowledged or resolved a report, when (UTC s) and what they noted."""
+    """Who acknowledged, resolved or noted on a report (``action``: ``acknowledged``,
+    ``resolved`` or ``noted``), when (UTC s) and what they noted."""
 
     by: str
     at_s: float
     note: str
+    action: str = ""
 
 
 class ChangeRefused(ValueError):
     """Why a report's state cannot change so, in plain words for the operator."""
 
 
+NOTED = "noted"  # an operator's note alone: the state stays
+
+
 def next_state(now: ProblemState, wanted: str, raw_note: str) -> tuple[ProblemState, str]:
-    """The state an operator's acknowledgement or resolution leads to, with the note as stored;
-    ChangeRefused when it does not apply (a resolved report stays resolved; an acknowledged one
-    is acknowledged once)."""
+    """The state an operator's acknowledgement, resolution or note (``wanted``: ``acknowledged``,
+    ``resolved`` or ``noted``) leads to, with the note as stored; ChangeRefused when it does
+    not apply (a resolved report stays resolved; an acknowledged one is acknowledged once; a
+    note alone needs words, and may be added in any state)."""
+    if len(raw_note) > 4 * MAX_TEXT_CHARS:
+        raise ChangeRefused(f"the note is longer than {MAX_TEXT_CHARS} characters")
+    if wanted == NOTED:
+        note = clean_text(raw_note)
+        if not note:
+            raise ChangeRefused("a note needs words")
+        return now, note
     try:
         target = ProblemState(wanted)
     except ValueError:
@@ -80,8 +94,6 @@ def next_state(now: ProblemState, wanted: str, raw_note: str) -> tuple[ProblemSt
         raise ChangeRefused("the report is resolved already")
     if now is target:
         raise ChangeRefused(f"the report is {target.value} already")
-    if len(raw_note) > 4 * MAX_TEXT_CHARS:
-        raise ChangeRefused(f"the note is longer than {MAX_TEXT_CHARS} characters")
     return target, clean_text(raw_note)
 
 
@@ -143,9 +155,10 @@ class ProblemReported:
 
 @dataclass(frozen=True, slots=True)
 class ProblemHandled:
-    """A report acknowledged or resolved, with its note, as the outbox keeps it for the CSMS and
-    MQTT tells it: by an operator (their user name), or by the site when the fault it raised
-    the report for has cleared (``by`` ``"site"``)."""
+    """A report acknowledged, resolved or noted on (``action``), with the state it is in and
+    the note, as the outbox keeps it for the CSMS and MQTT tells it: by an operator (their user
+    name), or by the site when the fault it raised the report for has cleared (``by``
+    ``"site"``)."""
 
     reference: str
     connector_id: str  # the report's
@@ -153,17 +166,23 @@ class ProblemHandled:
     by: str
     note: str
     at_s: float
+    action: str = ""  # empty: the state's name (events stored before notes existed)
 
     @property
     def session_local_id(self) -> None:
         """A report belongs to no session (the outbox rows' session column)."""
         return None
 
+    @property
+    def done(self) -> str:
+        """What was done: ``acknowledged``, ``resolved`` or ``noted``."""
+        return self.action or self.state.value
+
 
 def handled(filed: FiledReport) -> ProblemHandled:
-    """The event of a report whose state just changed (``filed.handling`` set)."""
+    """The event of a report just handled (``filed.handling`` set)."""
     assert filed.handling is not None
     h = filed.handling
     return ProblemHandled(
-        filed.reference, filed.report.connector_id, filed.state, h.by, h.note, h.at_s
+        filed.reference, filed.report.connector_id, filed.state, h.by, h.note, h.at_s, h.action
     )

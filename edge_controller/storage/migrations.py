@@ -284,6 +284,24 @@ CREATE TABLE driver_tariffs (
 );
 """
 
+# Every acknowledgement, resolution and note on a problem report, kept (the report's row holds
+# only the last one); the last one of each report so far is its first entry.
+_PROBLEM_NOTES = """
+CREATE TABLE problem_notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    number INTEGER NOT NULL REFERENCES problem_reports(number),
+    action TEXT NOT NULL CHECK (action IN ('acknowledged', 'resolved', 'noted')),
+    changed_by TEXT NOT NULL,
+    at_s REAL NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE INDEX problem_notes_by_report ON problem_notes(number, id);
+INSERT INTO problem_notes (number, action, changed_by, at_s, note)
+SELECT number, state, changed_by, changed_at_s, COALESCE(note, '') FROM problem_reports
+WHERE changed_by IS NOT NULL AND changed_at_s IS NOT NULL AND state != 'open'
+ORDER BY changed_at_s, number;
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -306,6 +324,7 @@ MIGRATIONS: tuple[Step, ...] = (
     # Security events parked on 1.6 before it sent them are sendable now: back in line.
     requeue_parked_security_events,
     _DRIVER_TARIFFS,
+    _PROBLEM_NOTES,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

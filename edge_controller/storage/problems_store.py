@@ -30,12 +30,39 @@ _COLUMNS = (
 )
 
 
-def _filed(row: sqlite3.Row | tuple[Any, ...], new: bool = False) -> FiledReport:
+def _filed(
+    row: sqlite3.Row | tuple[Any, ...], new: bool = False, history: tuple[Handling, ...] = ()
+) -> FiledReport:
     number, submission, connector, kind, text, source, at_s, state, by, changed_s, note = row
     report = ProblemReport(connector, ProblemKind(kind), text, submission, source)
-    # Resolved by the site's own fault watch: no one's name, no time.
-    handling = None if by is None else Handling(by, changed_s, note or "")
-    return FiledReport(number, reference(number), report, at_s, ProblemState(state), new, handling)
+    # Resolved by the site's own fault watch: no one's name, no time (its history has it).
+    last = history[-1].action if history else ""
+    handling = None if by is None else Handling(by, changed_s, note or "", last)
+    return FiledReport(
+        number, reference(number), report, at_s, ProblemState(state), new, handling, history
+    )
+
+
+def _histories(conn: sqlite3.Connection, numbers: list[int]) -> dict[int, tuple[Handling, ...]]:
+    """Every acknowledgement, resolution and note of reports ``numbers``, first first."""
+    found: dict[int, list[Handling]] = {n: [] for n in numbers}
+    marks = ",".join("?" * len(numbers))
+    rows = conn.execute(
+        f"SELECT number, changed_by, at_s, note, action FROM problem_notes"
+        f" WHERE number IN ({marks}) ORDER BY id",
+        numbers,
+    ).fetchall()
+    for number, by, at_s, note, action in rows:
+        found[int(number)].append(Handling(by, at_s, note, action))
+    return {n: tuple(h) for n, h in found.items()}
+
+
+def _note(conn: sqlite3.Connection, number: int, handling: Handling) -> None:
+    h = handling
+    conn.execute(
+        "INSERT INTO problem_notes (number, action, changed_by, at_s, note) VALUES (?, ?, ?, ?, ?)",
+        (number, h.action, h.by, h.at_s, h.note),
+    )
 
 
 class ProblemStore:
@@ -79,7 +106,8 @@ class ProblemStore:
                 f"SELECT {_COLUMNS} FROM problem_reports {where} ORDER BY number DESC LIMIT ?",
                 (limit,),
             ).fetchall()
-            return [_filed(row) for row in rows]
+            histories = _histories(conn, [int(row[0]) for row in rows])
+            return [_filed(row, history=histories[int(row[0])]) for row in rows]
 
         return await self._db.read(job)
 
@@ -109,10 +137,10 @@ class ProblemStore:
     async def handle(
         self, number: int, wanted: str, handling: Handling, route: Route | None = None
     ) -> FiledReport | None:
-        """Acknowledge or resolve report ``number`` as ``handling`` says (committed when this
-        returns); None: no such report; ChangeRefused: the change does not apply. With a
-        ``route`` that names the report's uplink identity, the change is queued for the CSMS
-        in the same commit."""
+        """Acknowledge, resolve or note on report ``number`` as ``handling`` says (committed
+        when this returns; every one is kept); None: no such report; ChangeRefused: it does not
+        apply. With a ``route`` that names the report's uplink identity, the change is queued
+        for the CSMS in the same commit."""
 
         def job(conn: sqlite3.Connection) -> FiledReport | None:
             select = f"SELECT {_COLUMNS} FROM problem_reports WHERE number = ?"
@@ -120,12 +148,15 @@ class ProblemStore:
             if row is None:
                 return None
             state, note = next_state(ProblemState(row[7]), wanted, handling.note)
+            done = Handling(handling.by, handling.at_s, note, wanted)
             conn.execute(
                 "UPDATE problem_reports SET state = ?, changed_by = ?, changed_at_s = ?,"
                 " note = ? WHERE number = ?",
-                (state.value, handling.by, handling.at_s, note, number),
+                (state.value, done.by, done.at_s, note, number),
             )
-            filed = _filed(conn.execute(select, (number,)).fetchone())
+            _note(conn, number, done)
+            history = _histories(conn, [number])[number]
+            filed = _filed(conn.execute(select, (number,)).fetchone(), history=history)
             _queue(conn, handled(filed), route)
             return filed
 
@@ -148,8 +179,10 @@ class ProblemStore:
                 if row is None:
                     continue
                 change = ProblemHandled(
-                    reference(number), str(row[0]), ProblemState.RESOLVED, "site", SITE_NOTE, at_s
-                )
+                    reference(number), str(row[0]), ProblemState.RESOLVED, "site", SITE_NOTE, at_s,
+                    ProblemState.RESOLVED.value,
+                )  # fmt: skip
+                _note(conn, number, Handling("site", at_s, SITE_NOTE, change.done))
                 _queue(conn, change, route)
                 done.append(change)
             return done

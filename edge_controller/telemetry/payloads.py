@@ -127,7 +127,7 @@ def session_event_payload(event: SessionNotice) -> JsonDict:
 def problem_event_payload(event: ProblemNotice | ProblemHandled) -> JsonDict:
     if isinstance(event, ProblemHandled):
         return {
-            "event": event.state.value,
+            "event": event.done,
             "reference": event.reference,
             "connector_id": event.connector_id,
             "state": event.state.value,

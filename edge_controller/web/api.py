@@ -87,6 +87,9 @@ def problem_json(filed: FiledReport) -> dict[str, Any]:
         "handled_by": None if filed.handling is None else filed.handling.by,
         "handled_at_s": None if filed.handling is None else filed.handling.at_s,
         "note": None if filed.handling is None else filed.handling.note,
+        "notes": [
+            {"action": h.action, "by": h.by, "at_s": h.at_s, "note": h.note} for h in filed.history
+        ],
     }
 
 

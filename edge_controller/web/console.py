@@ -1,6 +1,6 @@
 """The operator console, ``/console``: log in, see the site, problem reports and sessions with
-their receipts, acknowledge and resolve problem reports, set connector and site limits and take
-connectors out of service.
+their receipts, acknowledge, resolve and note on problem reports, set connector and site limits
+and take connectors out of service.
 
 Logins: accounts from ``web.accounts`` (scrypt hashes), a session cookie that is HttpOnly,
 SameSite=Strict, limited to /console and Secure under TLS; every change needs the session's CSRF
@@ -29,7 +29,7 @@ from edge_controller.domain.commands import (
     SetSiteLimit,
 )
 from edge_controller.domain.pricing.receipt import receipt_html
-from edge_controller.domain.problems import ChangeRefused, FiledReport, ProblemState
+from edge_controller.domain.problems import NOTED, ChangeRefused, FiledReport, ProblemState
 from edge_controller.log import get_logger
 from edge_controller.web.api import problem_json, session_number
 from edge_controller.web.console_live import (
@@ -54,6 +54,18 @@ LOGIN_COOKIE = "edge_console_login"  # double-submit token of the login form
 HTML = "text/html"
 # The receipt is one page with its style inside and no scripts.
 RECEIPT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+def _notes(filed: FiledReport) -> str:
+    """Every acknowledgement, resolution and note of a report, first first (the last one's
+    note alone when its history was not read)."""
+    if not filed.history:
+        return "" if filed.handling is None else escape(filed.handling.note)
+    return "<br>".join(
+        escape(f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(h.at_s))} {h.by} {h.action}"
+               + (f": {h.note}" if h.note else ""))
+        for h in filed.history
+    )  # fmt: skip
 
 
 def _td(value: Any) -> str:
@@ -228,7 +240,8 @@ class Console:
         return await self._submit(session, SetConnectorEnabled(cid, wanted, Origin.WEB))
 
     async def problem_state(self, request: web.Request) -> web.StreamResponse:
-        """Acknowledge or resolve a problem report, with a note; who and when are recorded."""
+        """Acknowledge or resolve a problem report with a note, or add a note alone; who and when
+        are recorded, every one kept."""
         session = await self._changing(request)
         raw = request.match_info["number"]
         form = await request.post()
@@ -357,14 +370,14 @@ class Console:
         when = p["handled_at_s"]
         shown = None if when is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(when))
         cells = "".join(_td(p[k]) for k in ("reference", "connector_id", "kind", "text", "state"))
-        cells += _td(p["handled_by"]) + _td(shown) + _td(p["note"])
+        cells += _td(p["handled_by"]) + _td(shown) + f"<td>{_notes(filed)}</td>"
         change = ""
-        if session.may_change and filed.state is not ProblemState.RESOLVED:
+        if session.may_change:
             buttons = "".join(
-                f'<button type="submit" name="state" value="{s.value}">{label}</button>'
-                for s, label in ((ProblemState.ACKNOWLEDGED, "Acknowledge"),
-                                 (ProblemState.RESOLVED, "Resolve"))
-                if s is not filed.state
+                f'<button type="submit" name="state" value="{s}">{label}</button>'
+                for s, label in (("acknowledged", "Acknowledge"), ("resolved", "Resolve"),
+                                 (NOTED, "Add note"))
+                if s == NOTED or filed.state not in (ProblemState(s), ProblemState.RESOLVED)
             )  # fmt: skip
             change = (
                 f'<form class="inline" method="post" action="/console/problems/{filed.number}'

@@ -146,6 +146,16 @@ def _schemas() -> dict[str, Schema]:
                 "handled_by": _MAYBE_STRING,
                 "handled_at_s": _MAYBE_NUMBER,
                 "note": _MAYBE_STRING,
+                "notes": _array(
+                    _object(
+                        {
+                            "action": {"enum": ["acknowledged", "resolved", "noted"]},
+                            "by": _STRING,
+                            "at_s": _NUMBER,
+                            "note": _STRING,
+                        }
+                    )
+                ),
             }
         ),
         "CommandAnswer": _object(

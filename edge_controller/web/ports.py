@@ -56,8 +56,9 @@ class ProblemDesk(Protocol):
     async def recent(self, limit: int, open_only: bool) -> list[FiledReport]: ...
 
     async def handle(self, number: int, wanted: str, by: str, note: str) -> FiledReport | None:
-        """Acknowledge or resolve report ``number`` (``domain.problems.next_state``; raises
-        ChangeRefused); None: no such report."""
+        """Acknowledge, resolve or note on report ``number`` (``wanted``: ``acknowledged``,
+        ``resolved`` or ``noted``; ``domain.problems.next_state``; raises ChangeRefused); None:
+        no such report."""
         ...
 
     async def open_count(self) -> int: ...

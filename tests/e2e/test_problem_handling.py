@@ -1,7 +1,7 @@
-"""An operator acknowledges and resolves a driver's problem report in the console: each change is
-published once on MQTT and sent to the CSMS through the outbox after the report (OCPP 1.6
-DataTransfer, message id ``ProblemHandled``). Real simulator, daemon, Mosquitto and the
-schema-strict CSMS (tests/peers); zero schema rejections."""
+"""An operator acknowledges, resolves and notes on a driver's problem report in the console:
+each change is kept, published once on MQTT and sent to the CSMS through the outbox after the
+report (OCPP 1.6 DataTransfer, message id ``ProblemHandled``). Real simulator, daemon, Mosquitto
+and the schema-strict CSMS (tests/peers); zero schema rejections."""
 
 from __future__ import annotations
 
@@ -62,7 +62,10 @@ async def test_acknowledged_and_resolved_reports_reach_mqtt_and_the_csms(
             (reference,) = REFERENCE.findall(await r.text())
         number = int(reference.removeprefix("P-"))
         csrf = CSRF.findall(await login(http, url, "ops", PASSWORDS["ops"]))[0]
-        for state, note in (("acknowledged", "Technician booked"), ("resolved", "Cable replaced")):
+        for state, note in (
+            ("acknowledged", "Technician booked"), ("resolved", "Cable replaced"),
+            ("noted", "Invoice sent"),
+        ):  # fmt: skip
             form = {"csrf": csrf, "state": state, "note": note}
             async with http.post(
                 f"{url}/console/problems/{number}/state", data=form, headers={"Origin": url},
@@ -71,31 +74,38 @@ async def test_acknowledged_and_resolved_reports_reach_mqtt_and_the_csms(
                 assert r.status == 303, await r.text()
 
         async def told() -> bool:
-            return len(mqtt.on("problems/events")) == 3 and len(problem_transfers(peer)) == 3
+            return len(mqtt.on("problems/events")) == 4 and len(problem_transfers(peer)) == 4
 
-        await eventually(told, "the report and both changes on MQTT and at the CSMS", 30)
+        await eventually(told, "the report and every change on MQTT and at the CSMS", 30)
     events = [(e["event"], e["reference"], e.get("by"), e.get("note"))
               for e in mqtt.on("problems/events")]  # fmt: skip
     assert events == [
         ("reported", reference, None, None),
         ("acknowledged", reference, "ops", "Technician booked"),
         ("resolved", reference, "ops", "Cable replaced"),
+        ("noted", reference, "ops", "Invoice sent"),
     ]
-    sent = [(m, d["reference"], d.get("state"), d.get("note")) for m, d in problem_transfers(peer)]
+    sent = [(m, d["reference"], d.get("action"), d.get("note")) for m, d in problem_transfers(peer)]
     assert sent == [
         ("ProblemReport", reference, None, None),
         ("ProblemHandled", reference, "acknowledged", "Technician booked"),
         ("ProblemHandled", reference, "resolved", "Cable replaced"),
+        ("ProblemHandled", reference, "noted", "Invoice sent"),
     ]
     assert {d["connectorId"] for _, d in problem_transfers(peer)} == {3}  # charx:2
     assert peer.invalid() == []
     stored = site.query("SELECT state, changed_by, note FROM problem_reports")
-    assert stored == [("resolved", "ops", "Cable replaced")]  # what was told is what is stored
+    assert stored == [("resolved", "ops", "Invoice sent")]  # the last change, as told
+    notes = site.query("SELECT action, changed_by, note FROM problem_notes ORDER BY id")
+    assert notes == [
+        ("acknowledged", "ops", "Technician booked"), ("resolved", "ops", "Cable replaced"),
+        ("noted", "ops", "Invoice sent"),
+    ]  # fmt: skip
 
     async def acked() -> bool:
         rows = site.query(
             "SELECT event, state FROM outbox WHERE event LIKE 'problem_%' ORDER BY seq"
         )
-        return rows == [("problem_reported", "acked")] + [("problem_handled", "acked")] * 2
+        return rows == [("problem_reported", "acked")] + [("problem_handled", "acked")] * 3
 
     await eventually(acked, "every outbox row acknowledged once")

@@ -246,6 +246,7 @@ def _handled(e: ProblemHandled) -> dict[str, Any]:
         "by": e.by,
         "note": e.note,
         "at_s": e.at_s,
+        "action": e.done,
     }
 
 
@@ -257,6 +258,7 @@ def _read_handled(d: dict[str, Any]) -> ProblemHandled:
         by=str(d["by"]),
         note=str(d["note"]),
         at_s=float(d["at_s"]),
+        action=str(d.get("action") or d["state"]),  # written since notes are kept
     )
 
 

@@ -187,10 +187,12 @@ def problem_report(event: ProblemReported, connection: Connection) -> dict[str, 
 
 
 def problem_handled(event: ProblemHandled, connection: Connection) -> dict[str, Any]:
-    """A report acknowledged or resolved: ``data`` is a JSON object (text) naming the report."""
+    """A report acknowledged, resolved or noted on: ``data`` is a JSON object (text) naming the
+    report."""
     data = {
         "reference": event.reference,
         "connectorId": connection.connector(event.connector_id),
+        "action": event.done,
         "state": event.state.value,
         "by": event.by,
         "note": event.note,

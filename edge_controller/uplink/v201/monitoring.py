@@ -266,22 +266,23 @@ def _number(reference: str) -> int:
 def problem_handled_event(
     change: ProblemHandled, seq: int, evse: int | None, at_iso: str
 ) -> dict[str, Any]:
-    """The NotifyEvent of a report acknowledged or resolved (outbox row ``seq``): caused by the
-    report's event; a resolution clears the Problem (``cleared``, actual value false)."""
+    """The NotifyEvent of a report acknowledged, resolved or noted on (outbox row ``seq``):
+    caused by the report's event; the Problem's value is whether the report is still open, and
+    the resolution clears it (``cleared``)."""
     resolved = change.state is ProblemState.RESOLVED
-    info = f"{change.reference} {change.state.value} by {change.by}"
+    info = f"{change.reference} {change.done} by {change.by}"
     event: dict[str, Any] = {
         "eventId": HANDLED_EVENT_ID_BASE + seq,
         "timestamp": at_iso,
         "trigger": "Alerting",
         "cause": _number(change.reference),
         "actualValue": "false" if resolved else "true",
-        "techCode": change.state.value,
+        "techCode": change.done,
         "techInfo": (f"{info}: {change.note}" if change.note else info)[:500],
         "eventNotificationType": "HardWiredNotification",
         "component": _component("EVSE" if evse is not None else "ChargingStation", evse),
         "variable": {"name": PROBLEM},
     }
-    if resolved:
+    if change.done == ProblemState.RESOLVED.value:
         event["cleared"] = True
     return notify_event(at_iso, [event])

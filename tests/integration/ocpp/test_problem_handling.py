@@ -1,5 +1,5 @@
-"""A problem report's acknowledgement and resolution reach the CSMS through the outbox like the
-report itself: OCPP 1.6 DataTransfer (vendor id ``edge_controller``, message ids
+"""A problem report's acknowledgement, resolution and notes reach the CSMS through the outbox
+like the report itself: OCPP 1.6 DataTransfer (vendor id ``edge_controller``, message ids
 ``ProblemReport`` then ``ProblemHandled``), OCPP 2.0.1 and 2.1 NotifyEvent (the report's
 hard-wired Problem, then events caused by it; the resolution clears it). The real problem desk
 and database, the uplink, and the schema-strict CSMS; zero schema rejections. MQTT's side is in
@@ -61,31 +61,35 @@ async def test_acknowledged_and_resolved_reports_reach_the_csms_after_the_report
             number = (await desk.file(report)).number
             await desk.handle(number, "acknowledged", "ops", "Technician\nbooked")
             await desk.handle(number, "resolved", "ops", "Cable replaced")
+            await desk.handle(number, "noted", "viv", "Invoice sent")
             fault = ProblemReport("c1:1", ProblemKind.OTHER, "charger fault: F", "f1", "site")
             fault_number = (await desk.file(fault)).number
             await desk.resolve_faults([fault_number])
-            await wait_for(lambda: _sent(peer.calls(), version) == 5, timeout_s=15)
+            await wait_for(lambda: _sent(peer.calls(), version) == 6, timeout_s=15)
             await _drained(outbox)
     assert peer.invalid() == []
-    assert [(type(t).__name__, getattr(t, "state", None)) for t in told] == [
+    assert [(type(t).__name__, getattr(t, "done", None)) for t in told] == [
         ("ProblemNotice", None), ("ProblemHandled", "acknowledged"),
-        ("ProblemHandled", "resolved"), ("ProblemNotice", None), ("ProblemHandled", "resolved"),
+        ("ProblemHandled", "resolved"), ("ProblemHandled", "noted"),
+        ("ProblemNotice", None), ("ProblemHandled", "resolved"),
     ]  # fmt: skip
     shown = _problems(peer.calls(), version)
     reference, fault_reference = f"P-{number:06d}", f"P-{fault_number:06d}"
     if version == "1.6":
-        keys = ("reference", "state", "by", "note")
+        keys = ("reference", "action", "by", "note")
         assert [(m, *(d.get(k) for k in keys)) for m, d in shown] == [
             ("ProblemReport", reference, None, None, None),
             ("ProblemHandled", reference, "acknowledged", "ops", "Technician booked"),
             ("ProblemHandled", reference, "resolved", "ops", "Cable replaced"),
+            ("ProblemHandled", reference, "noted", "viv", "Invoice sent"),
             ("ProblemReport", fault_reference, None, None, None),
             ("ProblemHandled", fault_reference, "resolved", "site", "the fault has cleared"),
         ]  # fmt: skip
-        assert {d["connectorId"] for _, d in shown[:3]} == {2}
+        assert {d["connectorId"] for _, d in shown[:4]} == {2}
+        assert shown[3][1]["state"] == "resolved"  # a note leaves the state as it is
         assert shown[1][1]["timestamp"] == "2026-03-02T07:00:00.000Z"
         return
-    report_event, ack, resolved, _, fault_cleared = (d for _, d in shown)
+    report_event, ack, resolved, noted, _, fault_cleared = (d for _, d in shown)
     assert (report_event["eventId"], report_event["actualValue"]) == (number, "true")
     assert (ack["cause"], ack["actualValue"], ack["techCode"]) == (number, "true", "acknowledged")
     assert ack["techInfo"] == f"{reference} acknowledged by ops: Technician booked"
@@ -94,7 +98,9 @@ async def test_acknowledged_and_resolved_reports_reach_the_csms_after_the_report
         number, "false", True,
     )  # fmt: skip
     assert resolved["component"] == {"name": "EVSE", "evse": {"id": 2}}
-    assert resolved["eventId"] != ack["eventId"]
+    assert len({ack["eventId"], resolved["eventId"], noted["eventId"]}) == 3
+    assert (noted["techCode"], noted["actualValue"], noted["cause"]) == ("noted", "false", number)
+    assert noted["techInfo"] == f"{reference} noted by viv: Invoice sent"
     assert fault_cleared["techInfo"] == f"{fault_reference} resolved by site: the fault has cleared"
 
 

@@ -127,7 +127,7 @@ async def test_an_operator_acknowledges_then_resolves_and_the_open_count_falls(
     assert console.stored(first) == ("acknowledged", "ops", AT_S, "Technician booked for Monday")
     row = await console.row(f"P-{first:06d}")
     assert "<td>acknowledged</td><td>ops</td><td>2026-03-02 07:00</td>" in row
-    assert "<td>Technician booked for Monday</td>" in row
+    assert "<td>2026-03-02 07:00 ops acknowledged: Technician booked for Monday</td>" in row
     assert 'value="resolved"' in row and 'value="acknowledged"' not in row
     assert await console.open_count() == 2  # acknowledged is still open
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -145,8 +145,25 @@ async def test_an_operator_acknowledges_then_resolves_and_the_open_count_falls(
     assert await console.open_count() == 1
     assert console.stored(first) == ("resolved", "ops", AT_S, "Cable replaced")
     row = await console.row(f"P-{first:06d}")
-    assert "<td>resolved</td>" in row and "<form" not in row  # shown, not changeable
+    assert "<td>resolved</td>" in row  # shown, not changeable: only a note may be added
+    assert 'value="noted"' in row and 'value="resolved"' not in row
     assert await console.change(first, done) == 409
+    note = {"csrf": csrf, "state": "noted", "note": "Invoice sent"}
+    assert await console.change(first, note) == 303
+    assert await console.change(first, note | {"note": " "}) == 409  # a note needs words
+    assert console.stored(first) == ("resolved", "ops", AT_S, "Invoice sent")
+    row = await console.row(f"P-{first:06d}")
+    assert (
+        "<td>2026-03-02 07:00 ops acknowledged: Technician booked for Monday<br>"
+        "2026-03-02 07:00 ops resolved: Cable replaced<br>"
+        "2026-03-02 07:00 ops noted: Invoice sent</td>"
+    ) in row  # every one kept, none overwritten
+    async with console.client.get("/api/v1/problems", headers=auth) as response:
+        listed = {p["reference"]: p for p in await response.json()}
+    assert [(n["action"], n["note"]) for n in listed[f"P-{first:06d}"]["notes"]] == [
+        ("acknowledged", "Technician booked for Monday"), ("resolved", "Cable replaced"),
+        ("noted", "Invoice sent"),
+    ]  # fmt: skip
     assert await console.change(second, {"csrf": csrf, "state": "open"}) == 409
     assert await console.change(99999, done) == 404
     assert console.stored(second) == ("open", None, None, None)

@@ -60,6 +60,11 @@ def test_a_good_report_keeps_clean_text_only() -> None:
         ("acknowledged", "open", "", "cannot be opened again"),
         ("open", "closed", "", "unknown state 'closed'"),
         ("open", "resolved", "x" * (4 * MAX_TEXT_CHARS + 1), "longer than 500"),
+        ("open", "noted", " Driver\ncalled ", ("open", "Driver called")),
+        ("acknowledged", "noted", "Parts ordered", ("acknowledged", "Parts ordered")),
+        ("resolved", "noted", "Invoice sent", ("resolved", "Invoice sent")),
+        ("open", "noted", " \t\n", "needs words"),
+        ("resolved", "noted", "x" * (4 * MAX_TEXT_CHARS + 1), "longer than 500"),
     ],
 )
 def test_operators_acknowledge_then_resolve_and_a_resolved_report_stays_resolved(

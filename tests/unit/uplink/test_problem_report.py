@@ -46,7 +46,9 @@ def test_a_report_is_rendered_as_data_transfer_with_the_documented_ids() -> None
     assert request(EVENT, None, CONNECTION) == (action, payload)  # the same at every attempt
 
 
-HANDLED = ProblemHandled("P-000007", "cp2:1", ProblemState.RESOLVED, "ops", "Kabel ä new", 1e9)
+HANDLED = ProblemHandled(
+    "P-000007", "cp2:1", ProblemState.RESOLVED, "ops", "Kabel ä new", 1e9, "resolved"
+)
 
 
 def test_a_handled_report_is_stored_and_read_back_as_it_was_and_never_thinned() -> None:
@@ -54,6 +56,8 @@ def test_a_handled_report_is_stored_and_read_back_as_it_was_and_never_thinned() 
     assert kind == "problem_handled" and json.loads(body)["v"] == 1
     assert decode(kind, body) == HANDLED
     assert kind_of(HANDLED) == "other"
+    earlier = body.replace(',"action":"resolved"', "")  # written before notes were kept
+    assert '"action"' not in earlier and decode(kind, earlier) == HANDLED
 
 
 def test_a_handled_report_is_rendered_as_data_transfer_naming_its_report() -> None:
@@ -63,6 +67,7 @@ def test_a_handled_report_is_rendered_as_data_transfer_naming_its_report() -> No
     assert json.loads(payload["data"]) == {
         "reference": "P-000007",
         "connectorId": 3,
+        "action": "resolved",
         "state": "resolved",
         "by": "ops",
         "note": "Kabel ä new",
@@ -70,8 +75,9 @@ def test_a_handled_report_is_rendered_as_data_transfer_naming_its_report() -> No
     }
 
 
-def test_on_2x_a_resolution_clears_the_reports_problem_and_is_caused_by_it() -> None:
-    acknowledged = replace(HANDLED, state=ProblemState.ACKNOWLEDGED, note="")
+def test_on_2x_a_resolution_clears_the_reports_problem_and_every_change_is_caused_by_it() -> None:
+    acknowledged = replace(HANDLED, state=ProblemState.ACKNOWLEDGED, note="", action="acknowledged")
+    noted = replace(HANDLED, action="noted", note="Invoice sent")  # on the resolved report
     at = "2001-09-09T01:46:40.000Z"
     (ack,) = problem_handled_event(acknowledged, 41, 2, at)["eventData"]
     (done,) = problem_handled_event(HANDLED, 42, 2, at)["eventData"]
@@ -82,3 +88,6 @@ def test_on_2x_a_resolution_clears_the_reports_problem_and_is_caused_by_it() -> 
     )  # fmt: skip
     assert done["techInfo"] == "P-000007 resolved by ops: Kabel ä new"
     assert done["component"] == {"name": "EVSE", "evse": {"id": 2}}
+    (note,) = problem_handled_event(noted, 43, 2, at)["eventData"]
+    assert (note["techCode"], note["actualValue"], note["cause"]) == ("noted", "false", 7)
+    assert "cleared" not in note  # only the resolution clears it
