@@ -280,7 +280,7 @@ async def test_reports_come_in_chunks_with_the_stored_values(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_local_list_and_cache_on_the_1_6_store(
+async def test_c11_d01_d02_local_list_and_cache_on_the_1_6_store(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     async with open_outbox(tmp_path / "db.sqlite") as outbox:

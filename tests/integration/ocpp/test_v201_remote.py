@@ -2,7 +2,12 @@
 OCPP 2.0.1 and 2.1 against the schema-strict CSMS (official schemas both ways): each answer
 the state of the site calls for, what is decided reaches the session side as a command, and
 zero schema rejections. The session side is the harness's recording site (the decisions
-taken from its own states are covered by its own tests)."""
+taken from its own states are covered by its own tests).
+
+Reservation cases of OCPP 2.0.1 (H): H01 ReserveNow for an EVSE or any, with a group id (C09)
+naming who else may use it; H02 CancelReservation; H03 the reserved EVSE used by its token, the
+Started event naming the reservation; H04 a reservation that ran out unused reported Expired
+by ReservationStatusUpdate."""
 
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from tests.integration.ocpp.harness import (
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
+from tests.outbox_events import started
 
 pytestmark = pytest.mark.integration
 VERSIONS = [("2.0.1", "ocpp2.0.1"), ("2.1", "ocpp2.1")]
@@ -183,7 +189,7 @@ async def test_unlock_connector_answers_what_the_charger_can_do(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_reserve_now_with_and_without_evse_and_cancel(
+async def test_h01_h02_reserve_now_with_and_without_evse_and_cancel(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     site = site_with(Availability.FAULTED)
@@ -211,6 +217,29 @@ async def test_reserve_now_with_and_without_evse_and_cancel(
     assert [r.reservation_id for r in reserves] == [3, 4]
     cancels = [c for c in site.commands if isinstance(c, CancelReservation)]
     assert [c.reservation_id for c in cancels] == [3]
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_h03_the_reserved_evse_used_by_its_token_names_the_reservation(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    """The holder's card starts on the reserved EVSE (the session side's decision, the story
+    holder_arrives_and_uses_the_reservation); its Started event names the reservation."""
+    site = site_with()
+    token = {"idToken": "CAFE01", "type": "ISO14443"}
+    async with station(tmp_path, site, protocol) as (peer, uplink):
+        reserve = {"id": 6, "expiryDateTime": EXPIRY, "idToken": token, "evseId": 2}
+        assert await ask(peer, "ReserveNow", reserve) == "Accepted"
+        (taken,) = [c for c in site.commands if isinstance(c, Reserve)]
+        assert (taken.connector_id, taken.reservation_id) == ("c2:1", 6)
+        start = started(1, "c2:1", 500, id_tag="CAFE01", at_s=time.time(), reservation_id=6)
+        await uplink.links[IDENTITY].outbox.append(IDENTITY, start)
+        uplink.notify_outbox()
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
+    (event,) = [c["params"] for c in peer.calls("TransactionEvent")]
+    assert (event["eventType"], event["reservationId"]) == ("Started", 6)
+    assert event["evse"] == {"id": 2, "connectorId": 1}
+    assert event["idToken"] == token
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
@@ -246,7 +275,7 @@ def _stops(site: FakeSite) -> list[tuple[str, StopReason]]:
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_a_reservation_that_runs_out_unused_is_reported_expired(
+async def test_h04_a_reservation_that_runs_out_unused_is_reported_expired(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     site = BookingSite()

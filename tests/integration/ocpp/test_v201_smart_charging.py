@@ -2,7 +2,11 @@
 ways, zero rejections): SetChargingProfile of the three purposes in A and W becomes the load
 balancer's external limits, ClearChargingProfile lifts them, GetChargingProfiles answers with
 ReportChargingProfiles holding the profiles as sent, GetCompositeSchedule combines them, and
-a profile the station cannot follow is Rejected with its reason and changes no limit."""
+a profile the station cannot follow is Rejected with its reason and changes no limit.
+
+Smart charging cases of OCPP 2.0.1 (K): K01 SetChargingProfile (ChargingStationMaxProfile,
+TxDefaultProfile, TxProfile; what cannot be followed Rejected), K08 GetCompositeSchedule, K09
+GetChargingProfiles → ReportChargingProfiles, K10 ClearChargingProfile by id and by purpose."""
 
 from __future__ import annotations
 
@@ -83,7 +87,7 @@ async def set_profile(peer: StrictPeer, evse_id: int, raw: dict[str, Any]) -> di
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_profiles_in_a_and_w_become_limits_and_clear(
+async def test_k01_k08_k10_profiles_in_a_and_w_become_limits_and_clear(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     limits = FakeLimits()
@@ -128,7 +132,7 @@ async def test_profiles_in_a_and_w_become_limits_and_clear(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_get_charging_profiles_reports_them_as_sent(
+async def test_k09_get_charging_profiles_reports_them_as_sent(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     limits = FakeLimits()
@@ -167,7 +171,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_profiles_it_cannot_follow_are_rejected_with_a_reason(
+async def test_k01_profiles_it_cannot_follow_are_rejected_with_a_reason(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     limits = FakeLimits()

@@ -1,7 +1,13 @@
 """OCPP 2.0.1 and 2.1 against the schema-strict CSMS (ocpp-rpc strictMode, the official 2.x
 schemas): boot, EVSE statuses, TransactionEvents from the outbox (an offline backlog replayed
 with ``offline`` and ``seqNo`` without gaps, the energy of the end as recorded), remote start
-and stop, Authorize, and a refused token reaching the session side. Zero schema rejections."""
+and stop, Authorize, and a refused token reaching the session side. Zero schema rejections.
+
+Authorization cases of OCPP 2.0.1 (C) here: C01 a card's ISO14443 token authorized by the
+CSMS, C02 a free-vend session (NoAuthorization, started by plugging in), C05 a remote start the
+station authorizes first when AuthorizeRemoteStart is set; C11 and the local list (D01, D02)
+are in ``test_v201_device_model``, the offline rules (C10, C12-C15) in the session side's
+authorization cases."""
 
 from __future__ import annotations
 
@@ -126,7 +132,7 @@ def _register(event: dict[str, Any], context: str) -> float:
 
 
 @pytest.mark.parametrize(("version", "subprotocol"), VERSIONS)
-async def test_remote_start_and_stop_go_through_the_command_port(
+async def test_c01_f01_f03_remote_start_and_stop_go_through_the_command_port(
     tmp_path: Path, version: str, subprotocol: str
 ) -> None:
     site = FakeSite()
@@ -307,4 +313,52 @@ async def test_id_tokens_as_long_as_the_version_allows_are_taken(
     assert listed_entry is not None and listed_entry.status is AuthStatus.ACCEPTED
     assert _events(peer)[0]["idToken"] == {"idToken": token.upper(), "type": "Central"}
     assert _events(peer)[0]["transactionInfo"]["remoteStartId"] == 5
+    assert peer.invalid() == []
+
+
+async def test_c02_a_free_vend_session_starts_without_authorization(tmp_path: Path) -> None:
+    async with (
+        strict_peer(protocols="ocpp2.0.1") as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version="2.0.1")
+        async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}) as uplink:
+            await wait_for(lambda: uplink.online)
+            free = replace(started(1, "c1:1"), id_token=IdToken("site-a", TokenType.FREE_VEND))
+            await outbox.append("site1", free)
+            uplink.notify_outbox()
+            await wait_for(lambda: len(_events(peer)) == 1)
+    (event,) = _events(peer)
+    assert event["idToken"] == {"idToken": "site-a", "type": "NoAuthorization"}
+    assert event["triggerReason"] == "CablePluggedIn"
+    assert peer.calls("Authorize") == []
+    assert peer.invalid() == []
+
+
+@pytest.mark.parametrize("authorize_first", [False, True])
+async def test_c05_a_remote_start_is_authorized_first_when_the_csms_says_so(
+    tmp_path: Path, authorize_first: bool
+) -> None:
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    async with (
+        strict_peer(protocols="ocpp2.0.1") as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version="2.0.1")
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1}) as uplink:
+            await wait_for(lambda: uplink.online)
+            flag = {"component": {"name": "AuthCtrlr"},
+                    "variable": {"name": "AuthorizeRemoteStart"},
+                    "attributeValue": str(authorize_first).lower()}  # fmt: skip
+            await peer.send("site1", "SetVariables", {"setVariableData": [flag]})
+            await wait_for(lambda: len(peer.answers("SetVariables")) == 1)
+            start = {"evseId": 1, "remoteStartId": 5,
+                     "idToken": {"idToken": "CAFE01", "type": "Central"}}  # fmt: skip
+            await peer.send("site1", "RequestStartTransaction", start)
+            await wait_for(lambda: len(peer.answers("RequestStartTransaction")) == 1)
+    (set_answer,) = peer.answers("SetVariables")
+    assert set_answer["result"]["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    command = site.commands[-1]
+    assert isinstance(command, StartSession) and command.authorize_first is authorize_first
     assert peer.invalid() == []

@@ -1,5 +1,6 @@
 """Authorization decisions (``domain.sessions.authorization``), one case per file in
-``authorization_cases/``, named after the case.
+``authorization_cases/``, named after the case; ``OCPP_201_CASES`` names the OCPP 2.0.1
+authorization cases (C01, C09, C10, C12-C15) they follow.
 
 A case gives the ``token`` tapped (``id_tag``, ``random_uid``), the site's ``policy``
 (``AuthPolicy`` fields), what is known about the token: its ``local`` list entry, its ``cached``
@@ -35,6 +36,26 @@ from edge_controller.domain.sessions.authorization import (
 )
 
 CASES = sorted((Path(__file__).parent / "authorization_cases").glob("*.yaml"))
+# The OCPP 2.0.1 authorization cases (C) these decisions follow, and the files that show them
+# (the 1.6 key names are the same store: LocalAuthorizeOffline, AllowOfflineTxForUnknownId).
+OCPP_201_CASES = {
+    "C01 authorization of a card by the CSMS": ["card_refused_by_the_csms"],
+    "C09 authorization by group id": ["fleet_colleague_may_stop_the_session"],
+    "C10 authorization data stored in the cache": [
+        "online_accepted_is_cached", "phone_with_a_random_uid_is_never_cached",
+        "cache_switched_off_online",
+    ],
+    "C12 start with a cached id": ["offline_card_in_the_cache", "cache_switched_off"],
+    "C13 offline authorization through the local list": [
+        "offline_card_on_the_local_list", "local_list_entry_expires",
+        "local_list_not_trusted_offline",
+    ],
+    "C14 online authorization through the local list": ["online_blocked_wins_over_the_local_list"],
+    "C15 offline authorization of an unknown id": [
+        "offline_unknown_card_refused", "offline_unknown_card_allowed_with_an_energy_cap",
+        "offline_blocked_card_refused_even_when_unknown_cards_may_charge",
+    ],
+}  # fmt: skip
 
 
 def _entry(id_tag: str, raw: dict[str, Any] | None) -> AuthEntry | None:
@@ -59,6 +80,12 @@ def _check_decision(decision: AuthDecision, want: dict[str, Any]) -> None:
 
 def test_there_are_cases() -> None:
     assert len(CASES) >= 15
+
+
+def test_every_2_0_1_case_cited_has_its_files() -> None:
+    names = {path.stem for path in CASES}
+    for case, files in OCPP_201_CASES.items():
+        assert set(files) <= names, case
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)

@@ -1,5 +1,6 @@
 """Reservations (``domain.sessions.reservations``), one story per file in
-``reservation_stories/``, named after what the site lives through.
+``reservation_stories/``, named after what the site lives through; ``OCPP_201_CASES`` names
+the OCPP 2.0.1 reservation cases (H01-H04) they follow.
 
 A story names its ``connectors`` and their condition (free, occupied, faulted, unavailable) and
 runs steps, each at its ``at_s`` (kept from the step before when missing):
@@ -38,6 +39,28 @@ from edge_controller.domain.sessions.reservations import (
 )
 
 STORIES = sorted((Path(__file__).parent / "reservation_stories").glob("*.yaml"))
+# The OCPP 2.0.1 reservation cases (H) these stories follow.
+OCPP_201_CASES = {
+    "H01 reservation of an EVSE or of any": [
+        "reserve_answers_follow_the_connector", "any_connector_reservations_keep_enough_free",
+        "expiry_already_passed_is_rejected", "same_reservation_id_moves_it",
+    ],
+    "H02 cancel reservation": ["cancelled_reservation_frees_the_connector"],
+    "H03 use a reserved EVSE": [
+        "holder_arrives_and_uses_the_reservation", "fleet_colleague_uses_the_fleet_reservation",
+        "any_connector_holder_uses_the_one_expiring_first",
+    ],
+    "H04 reservation ended, not used": [
+        "reservation_expires_while_a_different_card_taps",
+        "any_connector_reservation_expires_while_another_card_starts",
+    ],
+}  # fmt: skip
+
+
+def test_every_2_0_1_case_cited_has_its_stories() -> None:
+    names = {path.stem for path in STORIES}
+    for case, files in OCPP_201_CASES.items():
+        assert set(files) <= names, case
 
 
 def _identity(connector_id: str) -> str:
