@@ -339,6 +339,7 @@ class Console:
             '<table id="connectors"><thead><tr><th>Connector</th><th>State</th>'
             "<th>Offered A</th><th>Reason</th><th>Power W</th><th>Session Wh</th>"
             f"<th>Change</th></tr></thead><tbody>{rows}</tbody></table>"
+            f'<div id="held" data-counts="{counts}">{await self._held_html(session)}</div>'
             '<h2>Problem reports</h2><table id="problems"><thead><tr><th>Reference</th>'
             "<th>Connector</th><th>Kind</th><th>Text</th><th>State</th><th>By</th>"
             "<th>When (UTC)</th><th>Note</th><th>Change</th></tr></thead>"
@@ -346,7 +347,6 @@ class Console:
             '<h2>Sessions</h2><table id="sessions"><thead><tr><th>Session</th>'
             "<th>Connector</th><th>Id tag</th><th>Energy Wh</th><th>Stop reason</th>"
             f"<th>Receipt</th></tr></thead><tbody>{await self._session_rows()}</tbody></table>"
-            f'<div id="held" data-counts="{counts}">{await self._held_html(session)}</div>'
             "</main>"
         )
         return web.Response(text=page("en", "Console", body, script="console.js"),

@@ -68,9 +68,8 @@ def site_line(view: SiteView) -> str:
     s = {k: cell(k, v) for k, v in site_cells(view).items()}
     return (
         f'<p id="site" data-at="{view.at_s!r}">Grid limit {s["grid_limit_a"]} A; grid now '
-        f"{s['grid_a']} A; uplink {s['uplink']}, backlog {s['backlog']}; waiting for an "
-        f"operator: {s['parked']} parked messages, {s['payments_unknown']} payments of unknown "
-        "outcome</p>"
+        f"{s['grid_a']} A; uplink {s['uplink']}, backlog {s['backlog']}. For an operator: "
+        f"parked messages {s['parked']}, payments of unknown outcome {s['payments_unknown']}</p>"
     )
 
 
