@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from edge_controller.domain.commands import (
     CancelReservation,
     ChangeSessionRules,
+    ChangeSessionTariff,
     Command,
     CommandResult,
     Origin,
@@ -97,6 +98,8 @@ class CommandPort:
                     return CommandResult(False, f"reservation {command.reservation_id} refused")
             case SetTransactionLimit():
                 return await self._sessions.set_limit(command)
+            case ChangeSessionTariff():
+                return await self._sessions.change_tariff(command)
             case PayAtTerminal():
                 # Shielded: a sender that stops waiting (an MQTT timeout while the driver is at
                 # the terminal) must not cut the payment between its approval and its session.

@@ -4,8 +4,10 @@ the services that own the state apply them. Connector ids are ``<charger id>:<n>
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 
 class Origin(enum.StrEnum):
@@ -169,6 +171,17 @@ class SetTransactionLimit:
     origin: Origin = Origin.CSMS
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeSessionTariff:
+    """From now on ``tariff`` (``domain.pricing.codec`` shape) prices a running session (OCPP
+    2.1 ChangeTransactionTariff); ``source`` names who gave it, as the session records it."""
+
+    session_local_id: int
+    tariff: Mapping[str, Any]
+    source: str
+    origin: Origin = Origin.CSMS
+
+
 Command = (
     SetSiteLimit
     | SetConnectorLimit
@@ -180,6 +193,7 @@ Command = (
     | ChangeSessionRules
     | PayAtTerminal
     | SetTransactionLimit
+    | ChangeSessionTariff
 )
 
 

@@ -302,6 +302,20 @@ WHERE changed_by IS NOT NULL AND changed_at_s IS NOT NULL AND state != 'open'
 ORDER BY changed_at_s, number;
 """
 
+# A running session's tariff changed (2.1 ChangeTransactionTariff): from ``at_s`` the tariff
+# version named here prices it; the session's own tariff columns keep the one it started with.
+_SESSION_TARIFF_CHANGES = """
+CREATE TABLE session_tariff_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_local_id INTEGER NOT NULL REFERENCES sessions(local_id),
+    at_s REAL NOT NULL,
+    tariff_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX session_tariff_changes_by_session ON session_tariff_changes(session_local_id, id);
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -325,6 +339,7 @@ MIGRATIONS: tuple[Step, ...] = (
     requeue_parked_security_events,
     _DRIVER_TARIFFS,
     _PROBLEM_NOTES,
+    _SESSION_TARIFF_CHANGES,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -18,6 +18,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.limits_store import open_limits, set_limit_in
 from edge_controller.storage.outbox.rows import append_in
+from edge_controller.storage.tariff_store import SessionSwitch, session_switches
 
 
 class SessionAlreadyOpen(StorageError):
@@ -74,6 +75,8 @@ class PricingInput:
     tariff_body: dict[str, Any]
     # (currency, minor units) the card holder pre-authorised for it: the session costs no more
     paid_limit: tuple[str, int] | None = None
+    # Its tariff changed while it ran (2.1 ChangeTransactionTariff), in the order made.
+    switches: tuple[SessionSwitch, ...] = ()
 
 
 Price = Callable[[PricingInput], PricedCost | None]
@@ -191,8 +194,9 @@ def price_in(conn: sqlite3.Connection, local_id: int, price: Price, at_s: float)
     if tariff is None:
         return False
     data = PricingInput(
-        record, tuple(_readings(conn, local_id)), json.loads(tariff[0]), _paid_limit(conn, record)
-    )
+        record, tuple(_readings(conn, local_id)), json.loads(tariff[0]),
+        _paid_limit(conn, record), tuple(session_switches(conn, local_id)),
+    )  # fmt: skip
     found = price(data)
     if found is None:
         return False

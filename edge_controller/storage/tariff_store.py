@@ -43,6 +43,15 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionSwitch:
+    """A session's tariff changed at ``at_s`` to ``tariff`` (given by ``source``)."""
+
+    at_s: float
+    tariff: StoredTariff
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class DriverTariff:
     id_tag: str  # upper case
     tariff_id: str
@@ -227,6 +236,34 @@ class TariffStore:
             lambda conn: conn.execute("DELETE FROM driver_tariffs WHERE id_tag = ?", (key,))
         )
 
+    async def change_session_tariff(
+        self, local_id: int, body: Mapping[str, Any], source: str, at_s: float
+    ) -> tuple[StoredTariff, list[TariffChange]] | None:
+        """From ``at_s`` the open session ``local_id`` is priced by ``body`` (stored as a
+        version of its tariff, the change logged with the session): the version, and the
+        change when a new version was stored. None: the session is not open."""
+
+        def job(conn: sqlite3.Connection) -> tuple[StoredTariff, list[TariffChange]] | None:
+            row = conn.execute(
+                "SELECT 1 FROM sessions WHERE local_id = ? AND stop_at_s IS NULL", (local_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            version, stored = store_version(conn, f"session:{local_id}", body, source, at_s)
+            conn.execute(
+                "INSERT INTO session_tariff_changes (session_local_id, at_s, tariff_id, version,"
+                " source) VALUES (?, ?, ?, ?, ?)",
+                (local_id, at_s, str(body["id"]), version, source),
+            )
+            found = stored_tariff(conn, str(body["id"]), version)
+            assert found is not None
+            return found, [] if stored is None else [stored]
+
+        return await self._db.write(job)
+
+    async def session_switches(self, local_id: int) -> list[SessionSwitch]:
+        return await self._db.read(lambda conn: session_switches(conn, local_id))
+
     async def latest(self, tariff_id: str) -> StoredTariff | None:
         def job(conn: sqlite3.Connection) -> StoredTariff | None:
             row = conn.execute(
@@ -302,3 +339,19 @@ def stored_tariff(conn: sqlite3.Connection, tariff_id: str, version: int) -> Sto
     if row is None:
         return None
     return StoredTariff(tariff_id, version, json.loads(row[0]), str(row[1]))
+
+
+def session_switches(conn: sqlite3.Connection, local_id: int) -> list[SessionSwitch]:
+    """Every change of a session's tariff, in the order made (a version not found is left
+    out: the tariffs table keeps every version, so only a damaged database lacks one)."""
+    rows = conn.execute(
+        "SELECT at_s, tariff_id, version, source FROM session_tariff_changes"
+        " WHERE session_local_id = ? ORDER BY id",
+        (local_id,),
+    ).fetchall()
+    found = []
+    for at_s, tariff_id, version, source in rows:
+        stored = stored_tariff(conn, tariff_id, int(version))
+        if stored is not None:
+            found.append(SessionSwitch(float(at_s), stored, str(source)))
+    return found

@@ -117,6 +117,11 @@ class QueuedMessage(Protocol):
         """The CSMS's limit of the session if it was set when this was queued."""
         ...
 
+    @property
+    def session_tariff_id(self) -> str | None:
+        """The tariff pricing the session when this was queued (None: it has none)."""
+        ...
+
 
 class TransactionOutbox(Protocol):
     """The outbox as the uplink uses it (``storage.outbox.Outbox`` satisfies it)."""

@@ -55,6 +55,14 @@ Rounding
     within one minor unit of its exact value. The energy per period is cut the same way from
     the register difference, the duration per period to the microsecond.
 
+A tariff changed during the session (OCPP 2.1 ChangeTransactionTariff)
+    ``cost(tariff, timeline, zone, switches)``: each tariff prices what happens from its
+    switch to the next (periods split there and name their tariff); conditions on duration,
+    charging time, idle time and energy count from the session's start under every tariff;
+    the fixed fee and the reservation are the first tariff's, chosen at the start; the min and
+    max cost of the tariff in force at the end apply to the whole session's sum. All tariffs
+    share one currency.
+
 Running cost
     ``cost()`` of ``timeline.prefix(now)`` is the cost so far. As a session goes on the total
     excluding tax never decreases (a maximum cost holds it still); so does the total including
@@ -115,6 +123,7 @@ from edge_controller.domain.pricing.tariff import (
     PriceList,
     Tariff,
     TariffError,
+    TariffSwitch,
     TaxRate,
     TimePrice,
     Weekday,
@@ -156,6 +165,7 @@ __all__ = [
     "SessionContext",
     "Tariff",
     "TariffError",
+    "TariffSwitch",
     "TaxAmount",
     "TaxRate",
     "TimePrice",

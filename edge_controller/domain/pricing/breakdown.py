@@ -62,6 +62,7 @@ class Period:
     max_power_w: Decimal | None = None
     min_current_sum_a: Decimal | None = None
     max_current_sum_a: Decimal | None = None
+    tariff_id: str | None = None  # the tariff that priced it, when the session's changed
 
 
 @dataclass(frozen=True, slots=True)

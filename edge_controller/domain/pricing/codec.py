@@ -320,7 +320,9 @@ def breakdown_to_json(found: CostBreakdown) -> Json:
 
 
 def _period_json(period: Period) -> Json:
-    return {
+    # The tariff of a period only where the session's tariff changed (older costs have none).
+    named: Json = {} if period.tariff_id is None else {"tariff_id": period.tariff_id}
+    return named | {
         "start": _utc(period.start),
         "end": _utc(period.end),
         "activity": period.activity.value,

@@ -25,13 +25,17 @@ from edge_controller.domain.pricing.rounding import apportion, apportion_to
 from edge_controller.domain.pricing.slices import (
     Slice,
     instant,
+    micros,
     reservation_slices,
     session_slices,
+    switched_slices,
 )
 from edge_controller.domain.pricing.tariff import (
     CostLimit,
     PriceList,
     Tariff,
+    TariffError,
+    TariffSwitch,
     TaxRate,
     TimePrice,
     tax_factor,
@@ -70,22 +74,65 @@ class _Limit:
     limit: CostLimit | None
 
 
-def cost(tariff: Tariff, timeline: Timeline, zone: tzinfo) -> CostBreakdown:
+def cost(
+    tariff: Tariff, timeline: Timeline, zone: tzinfo, switches: Sequence[TariffSwitch] = ()
+) -> CostBreakdown:
     """The cost of ``timeline`` under ``tariff``; ``zone`` is the site's time zone, in which
     the tariff's times of day, days of week and dates are read. A timeline that ends now gives
-    the running cost."""
+    the running cost. ``switches``: the session's tariff changed while it ran (see
+    ``_switched`` for how the tariffs combine)."""
+    tariffs, from_us = _switched(tariff, timeline, switches)
     groups = _groups(reservation_slices(tariff, timeline, zone))
     first_session = len(groups)
-    groups += _groups(session_slices(tariff, timeline, zone)) or [[_empty_slice(timeline)]]
+    if len(tariffs) == 1:
+        session = session_slices(tariff, timeline, zone)
+    else:
+        session = switched_slices(tariffs, from_us, timeline, zone)
+    groups += _groups(session) or [[_empty_slice(timeline)]]
     cells = [
-        cell for number, group in enumerate(groups) for cell in _period_cells(tariff, number, group)
+        cell
+        for number, group in enumerate(groups)
+        for cell in _period_cells(tariffs[group[0].tariff], number, group)
     ]
     cells += _fixed_cells(tariff, timeline, zone, first_session)
-    limit = _limit(tariff, cells)
+    limit = _limit(tariffs[-1], cells)
     if limit.kind is not CostType.NORMAL:
         cells.append(_Cell(len(groups) - 1, Component.COST_LIMIT, limit.net, limit.gross))
     cells.sort(key=lambda c: (c.period, ORDER.index(c.component)))
-    return _assemble(tariff, timeline, groups, cells, limit)
+    found = _assemble(tariff, timeline, groups, cells, limit, tariffs=tariffs)
+    if len(tariffs) == 1:
+        return found
+    named = tuple(
+        replace(period, tariff_id=tariffs[group[0].tariff].tariff_id)
+        for period, group in zip(found.periods, groups, strict=True)
+    )
+    return replace(found, periods=named)
+
+
+def _switched(
+    tariff: Tariff, line: Timeline, switches: Sequence[TariffSwitch]
+) -> tuple[list[Tariff], list[int]]:
+    """The session's tariffs in order and where each starts pricing (microseconds from the
+    start). Rules of a change: the tariff in force prices what happens in its stretch, its
+    conditions on duration, charging and idle time and energy counting from the session's
+    start; the fixed fee (and the reservation) are the first tariff's, decided at the start;
+    the minimum and maximum cost of the tariff in force at the end apply to the whole
+    session. A change before the start prices from the start; one after ``until`` does not
+    count yet. A change to another currency cannot be priced."""
+    tariffs, from_us = [tariff], [0]
+    end_us = micros(line.until - line.started_at)
+    for switch in sorted(switches, key=lambda s: s.at):
+        if switch.tariff.currency != tariff.currency:
+            raise TariffError(
+                f"tariff {switch.tariff.tariff_id}: currency {switch.tariff.currency.code}"
+                f" differs from the session's {tariff.currency.code}"
+            )
+        at_us = max(micros(switch.at - line.started_at), 0)
+        if at_us > end_us:
+            break
+        tariffs.append(switch.tariff)
+        from_us.append(at_us)
+    return tariffs, from_us
 
 
 def _groups(slices: list[Slice]) -> list[list[Slice]]:
@@ -93,8 +140,8 @@ def _groups(slices: list[Slice]) -> list[list[Slice]]:
     return [list(run) for _, run in groupby(slices, key=_same_prices)]
 
 
-def _same_prices(piece: Slice) -> tuple[Activity, int | None, int | None]:
-    return piece.activity, piece.time_price, piece.energy_price
+def _same_prices(piece: Slice) -> tuple[Activity, int | None, int | None, int]:
+    return piece.activity, piece.time_price, piece.energy_price, piece.tariff
 
 
 def _empty_slice(line: Timeline) -> Slice:
@@ -177,7 +224,13 @@ def _limit(tariff: Tariff, cells: Sequence[_Cell]) -> _Limit:
 
 
 def _assemble(
-    tariff: Tariff, line: Timeline, groups: list[list[Slice]], cells: list[_Cell], limit: _Limit
+    tariff: Tariff,
+    line: Timeline,
+    groups: list[list[Slice]],
+    cells: list[_Cell],
+    limit: _Limit,
+    *,
+    tariffs: Sequence[Tariff],
 ) -> CostBreakdown:
     currency = tariff.currency
     nets = apportion([c.net for c in cells], currency.minor_units)
@@ -199,7 +252,7 @@ def _assemble(
         type_of_cost=limit.kind,
         total_excl_tax=Money(total_net, currency),
         total_incl_tax=Money(total_gross, currency),
-        components=_components(tariff, cells),
+        components=_components(tariffs, cells),
         taxes=_taxes(cells, limit, total_gross - total_net, currency),
         periods=periods,
         usage=_usage(periods),
@@ -208,20 +261,23 @@ def _assemble(
     )
 
 
-def _components(tariff: Tariff, cells: list[_Cell]) -> tuple[Amount, ...]:
-    """One amount per component the tariff prices (and the cost limit, when it applied)."""
-    listed = {
-        Component.ENERGY: tariff.energy,
-        Component.CHARGING_TIME: tariff.charging_time,
-        Component.IDLE_TIME: tariff.idle_time,
-        Component.FIXED: tariff.fixed_fee,
-        Component.RESERVATION_TIME: tariff.reservation_time,
-        Component.RESERVATION_FIXED: tariff.reservation_fixed,
-    }
-    shown = {c for c, price_list in listed.items() if price_list is not None}
-    shown.update(c.component for c in cells)
+def _components(tariffs: Sequence[Tariff], cells: list[_Cell]) -> tuple[Amount, ...]:
+    """One amount per component the session's tariffs price (and the cost limit, when it
+    applied)."""
+    shown = {c.component for c in cells}
+    for tariff in tariffs:
+        listed = {
+            Component.ENERGY: tariff.energy,
+            Component.CHARGING_TIME: tariff.charging_time,
+            Component.IDLE_TIME: tariff.idle_time,
+            Component.FIXED: tariff.fixed_fee,
+            Component.RESERVATION_TIME: tariff.reservation_time,
+            Component.RESERVATION_FIXED: tariff.reservation_fixed,
+        }
+        shown.update(c for c, price_list in listed.items() if price_list is not None)
+    currency = tariffs[0].currency
     return tuple(
-        _amount(component, [c for c in cells if c.component is component], tariff.currency)
+        _amount(component, [c for c in cells if c.component is component], currency)
         for component in ORDER
         if component in shown
     )

@@ -11,7 +11,7 @@ the Wh where its conditions say it does."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -38,6 +38,7 @@ class Slice:
     energy_wh: Fraction
     power_w: Decimal | None
     current_sum_a: Decimal | None
+    tariff: int = 0  # which of the session's tariffs prices it (0: the one it started with)
 
     @property
     def duration_s(self) -> Fraction:
@@ -64,8 +65,11 @@ class _Reading:
 class _Session:
     """The sweep over a session: running totals of charging and idle time as it goes."""
 
-    def __init__(self, tariff: Tariff, line: Timeline, zone: tzinfo) -> None:
+    def __init__(
+        self, tariff: Tariff, line: Timeline, zone: tzinfo, cuts: Iterable[int] = ()
+    ) -> None:
         self.tariff, self.line, self.zone = tariff, line, zone
+        self.cuts = frozenset(cuts)  # where slices must end (a change of tariff)
         start_wh = line.readings[0].energy_wh
         self.readings = [
             _Reading(
@@ -96,7 +100,7 @@ class _Session:
 
     def slices(self) -> Iterator[Slice]:
         end_us = micros(self.line.until - self.line.started_at)
-        points = {0, end_us, *self.reading_us, *self.change_us, *self.elapsed_marks}
+        points = {0, end_us, *self.reading_us, *self.change_us, *self.elapsed_marks, *self.cuts}
         breaks = calendar_breaks(
             self.line.started_at, self.line.until, self.zone, self.tariff.time_of_day_boundaries()
         )
@@ -190,6 +194,24 @@ class _Session:
 
 def session_slices(tariff: Tariff, line: Timeline, zone: tzinfo) -> list[Slice]:
     return list(_Session(tariff, line, zone).slices())
+
+
+def switched_slices(
+    tariffs: Sequence[Tariff], from_us: Sequence[int], line: Timeline, zone: tzinfo
+) -> list[Slice]:
+    """The slices of a session whose tariff changed: ``tariffs[k]`` prices from ``from_us[k]``
+    (``from_us[0]`` is 0) until the next one. Each tariff sweeps the whole session, so its
+    conditions on duration, charging and idle time count from the session's start; its slices
+    in its own stretch are kept, marked with its place."""
+    found: list[Slice] = []
+    last = len(tariffs) - 1
+    for number, tariff in enumerate(tariffs):
+        low = from_us[number]
+        high = from_us[number + 1] if number < last else None
+        for piece in _Session(tariff, line, zone, from_us[1:]).slices():
+            if low <= piece.start_us and (high is None or piece.start_us < high):
+                found.append(replace(piece, tariff=number))
+    return sorted(found, key=lambda p: (p.start_us, p.end_us))
 
 
 def reservation_slices(tariff: Tariff, line: Timeline, zone: tzinfo) -> list[Slice]:

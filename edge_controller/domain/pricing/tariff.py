@@ -188,6 +188,15 @@ class Tariff:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class TariffSwitch:
+    """A running session's tariff changed (OCPP 2.1 ChangeTransactionTariff) at ``at``:
+    ``tariff`` prices what happens from then on."""
+
+    at: datetime
+    tariff: Tariff
+
+
 @cache  # a tariff has a handful of rate sets; a session asks for them per period
 def tax_factor(rates: tuple[TaxRate, ...]) -> Fraction:
     """Net price times this factor is the price including every tax (stacks compound)."""

@@ -26,6 +26,7 @@ from typing import Any
 from edge_controller.domain.commands import (
     CancelReservation,
     ChangeSessionRules,
+    ChangeSessionTariff,
     CommandResult,
     Origin,
     Reserve,
@@ -690,6 +691,23 @@ class SessionManager:
             return
         async with self._locks[record.connector_id]:
             await self._actions.recorder.sample(record, self._clock(), ReadingContext.LIMIT_SET)
+
+    async def change_tariff(self, command: ChangeSessionTariff) -> CommandResult:
+        """Price a running session by another tariff from now on (kept with the session); a
+        sample then tells the CSMS (2.1 triggerReason TariffChanged). ``answer`` is 2.1's."""
+        local_id = command.session_local_id
+        record = next((r for r in self._actions.open.values() if r.local_id == local_id), None)
+        pricing = self._actions.recorder.pricing
+        if record is None or pricing is None:
+            missing = f"session {local_id} is not running" if record is None else "no pricing"
+            answer = "TxNotFound" if record is None else "Rejected"
+            return CommandResult(False, missing, None, answer)
+        async with self._locks[record.connector_id]:
+            answer, why = await pricing.change_tariff(record, command.tariff, command.source)
+            if answer == "Accepted":
+                now_s = self._clock()
+                await self._actions.recorder.sample(record, now_s, ReadingContext.TARIFF_CHANGED)
+        return CommandResult(answer == "Accepted", why, record.connector_id, answer)
 
     async def _apply(self, cid: str, event: sm.Event) -> None:
         if cid not in self._states:

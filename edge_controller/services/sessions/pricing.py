@@ -14,13 +14,20 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.payments import with_paid_limit
-from edge_controller.domain.pricing import CostBreakdown, Tariff, TariffError, TimelineError, cost
+from edge_controller.domain.pricing import (
+    CostBreakdown,
+    Tariff,
+    TariffError,
+    TariffSwitch,
+    TimelineError,
+    cost,
+)
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
 from edge_controller.domain.pricing.money import Currency, Money
@@ -57,6 +64,7 @@ class _Running:
     tariff: Tariff
     readings: list[Reading] = field(default_factory=list)
     shown: CostBreakdown | None = None  # cost up to the latest reading (None: not yet priced)
+    switches: list[TariffSwitch] = field(default_factory=list)  # its tariff changed (2.1)
     point: CostPoint | None = None  # the cost shown, at the reading it was priced to
     before: CostPoint | None = None  # the one priced before it (the rate it rises at)
 
@@ -72,16 +80,25 @@ def final_cost(data: PricingInput, zone: tzinfo) -> CostBreakdown:
     record = data.record
     assert record.stop_at_s is not None and record.tariff_version is not None
     tariff = tariff_from_json(data.tariff_body, record.tariff_version)
+    switches = [
+        TariffSwitch(moment(s.at_s), tariff_from_json(s.tariff.body, s.tariff.version))
+        for s in data.switches
+    ]
     if data.paid_limit is not None:
+        # The paid amount caps the session: as the max cost of the tariff in force at its end.
         code, minor = data.paid_limit
-        tariff = with_paid_limit(tariff, Money.of_minor(minor, Currency.of(code)))
+        paid = Money.of_minor(minor, Currency.of(code))
+        if switches:
+            switches[-1] = replace(switches[-1], tariff=with_paid_limit(switches[-1].tariff, paid))
+        else:
+            tariff = with_paid_limit(tariff, paid)
     readings = [Reading(r.at_s, r.energy_wh, r.power_w) for r in data.readings]
     # A power-loss stop is the last recorded register at its time: nothing after it is known.
     known = record.stop_reason != StopReason.POWER_LOSS.value
     line = recorded_timeline(
         record.start_at_s, record.stop_at_s, readings, stop_register_known=known
     )
-    return cost(tariff, line, zone)
+    return cost(tariff, line, zone, switches)
 
 
 class SessionPricing:
@@ -289,6 +306,48 @@ class SessionPricing:
                         stored.body, stored.version
                     )
         self.begin(record, readings)
+        running = self._running.get(record.connector_id)
+        if running is None or running.record.local_id != record.local_id:
+            return
+        for kept in await self._store.session_switches(record.local_id):
+            try:
+                tariff = tariff_from_json(kept.tariff.body, kept.tariff.version)
+            except TariffError as exc:
+                log.error("session tariff change unusable", local_id=record.local_id,
+                          tariff_id=kept.tariff.tariff_id, error=str(exc))  # fmt: skip
+                continue
+            running.switches.append(TariffSwitch(moment(kept.at_s), tariff))
+
+    async def change_tariff(
+        self, record: SessionRecord, tariff: Mapping[str, Any], source: str
+    ) -> tuple[str, str | None]:
+        """From now on ``tariff`` prices the open session ``record`` (OCPP 2.1
+        ChangeTransactionTariff; ``domain.pricing.cost`` says how the tariffs combine). The
+        answer in 2.1's words (Accepted, TxNotFound, NoCurrencyChange, Rejected) and why not."""
+        running = self._running.get(record.connector_id)
+        if running is None or running.record.local_id != record.local_id:
+            return "TxNotFound", f"session {record.local_id} is not running with a tariff"
+        try:
+            new = tariff_from_json(tariff)
+        except TariffError as exc:
+            return "Rejected", str(exc)
+        if new.currency != running.tariff.currency:
+            return "NoCurrencyChange", (
+                f"the session is priced in {running.tariff.currency.code}, not {new.currency.code}"
+            )
+        at_s = self._clock()
+        kept = await self._store.change_session_tariff(record.local_id, tariff, source, at_s)
+        if kept is None:
+            return "TxNotFound", f"session {record.local_id} has ended"
+        stored, changes = kept
+        self._log(changes)
+        found = tariff_from_json(stored.body, stored.version)
+        self._known[(found.tariff_id, found.version)] = found
+        running.switches.append(TariffSwitch(moment(at_s), found))
+        self._mark(record.connector_id)
+        log.info("session tariff changed", local_id=record.local_id, tariff_id=found.tariff_id,
+                 version=found.version, source=source)  # fmt: skip
+        return "Accepted", None
 
     def begin(self, record: SessionRecord, readings: Iterable[MeterValueRecord] = ()) -> None:
         """Follow an open session (``readings``: those recorded before a restart)."""
@@ -392,8 +451,9 @@ class SessionPricing:
                 continue
             readings = tuple(running.readings)
             try:
+                switches = tuple(running.switches)
                 found = await asyncio.to_thread(
-                    _running_cost, running.tariff, running.record, readings, self.zone
+                    _running_cost, running.tariff, running.record, readings, self.zone, switches
                 )
             except (TariffError, TimelineError, ValueError, ArithmeticError) as exc:
                 log.error("running cost not priced", local_id=running.record.local_id,
@@ -420,8 +480,13 @@ def _advance(running: _Running, point: CostPoint) -> None:
 
 
 def _running_cost(
-    tariff: Tariff, record: SessionRecord, readings: tuple[Reading, ...], zone: tzinfo
+    tariff: Tariff,
+    record: SessionRecord,
+    readings: tuple[Reading, ...],
+    zone: tzinfo,
+    switches: tuple[TariffSwitch, ...],
 ) -> CostBreakdown:
     # Up to the latest reading recorded (after a clock step back, not the one latest in time).
     last_s = readings[-1].at_s
-    return cost(tariff, recorded_timeline(record.start_at_s, last_s, readings), zone)
+    line = recorded_timeline(record.start_at_s, last_s, readings)
+    return cost(tariff, line, zone, switches)

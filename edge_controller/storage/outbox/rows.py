@@ -57,6 +57,9 @@ class OutboxMessage:
     session_cost: dict[str, Any] | None = None
     # The CSMS's limit of the session when this event was queued (OCPP 2.1 reports it back).
     session_limit: TransactionLimit | None = None
+    # The tariff pricing the session when this event was queued (its own, or the one a 2.1
+    # ChangeTransactionTariff gave it since); OCPP 2.1 names it in transactionInfo.
+    session_tariff_id: str | None = None
 
 
 SELECT_MESSAGE = """
@@ -67,7 +70,12 @@ SELECT o.seq, o.identity, o.event, o.body, o.kind, o.session_local_id, o.created
        (SELECT c.breakdown FROM session_costs AS c WHERE c.session_local_id = o.session_local_id
         AND c.priced_at_s <= o.created_at_s) AS session_cost,
        (SELECT l.body FROM transaction_limits AS l WHERE l.session_local_id = o.session_local_id
-        AND l.set_at_s <= o.created_at_s) AS session_limit
+        AND l.set_at_s <= o.created_at_s) AS session_limit,
+       COALESCE((SELECT x.tariff_id FROM session_tariff_changes AS x
+                 WHERE x.session_local_id = o.session_local_id AND x.at_s <= o.created_at_s
+                 ORDER BY x.id DESC LIMIT 1),
+                (SELECT s.tariff_id FROM sessions AS s WHERE s.local_id = o.session_local_id))
+         AS session_tariff_id
 FROM outbox AS o LEFT JOIN transaction_ids AS t ON t.session_local_id = o.session_local_id
 """
 
@@ -94,6 +102,7 @@ def message_from_row(row: sqlite3.Row) -> OutboxMessage:
         session_position=None if row["session_local_id"] is None else row["session_position"],
         session_cost=_cost(row["session_cost"]),
         session_limit=limit_from_json(row["session_limit"]),
+        session_tariff_id=row["session_tariff_id"],
     )
 
 

@@ -273,6 +273,8 @@ def request(
             _cost_details(payload, message.session_cost)
     if link.v21 and message.session_limit is not None and not isinstance(event, SessionStarted):
         info["transactionLimit"] = limit_wire(message.session_limit)
+    if link.v21 and message.session_tariff_id is not None:
+        info["tariffId"] = message.session_tariff_id[:60]  # the tariff in use (2.1 only)
     return payload
 
 

@@ -197,7 +197,7 @@ def _seconds(value: str) -> int:
 
 def _period(period: Mapping[str, Any], tariff_id: str) -> Json:
     return {
-        "tariffId": tariff_id,
+        "tariffId": str(period.get("tariff_id", tariff_id)),  # its own after a change
         "startPeriod": period["start"],
         "dimensions": [
             {"type": "Energy", "volume": Decimal(period["energy_wh"])},

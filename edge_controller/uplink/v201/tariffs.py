@@ -1,6 +1,14 @@
 """OCPP 2.x tariffs and costs on one station: 2.1 SetDefaultTariff, GetTariffs and
-ClearTariffs on the site's tariffs (``CentralPrices``), and the CSMS's own cost (2.0.1 and
-2.1 CostUpdated, ``totalCost`` in a TransactionEvent answer) shown as it was sent.
+ClearTariffs on the site's tariffs (``CentralPrices``), ChangeTransactionTariff on a running
+session (a command to the session side, which keeps the change with the session), and the
+CSMS's own cost (2.0.1 and 2.1 CostUpdated, ``totalCost`` in a TransactionEvent answer) shown
+as it was sent.
+
+ChangeTransactionTariff answers: TxNotFound for a transaction this station did not name or that
+is not running; TooManyElements above 50 price elements; NoCurrencyChange for a tariff in
+another currency than the session's; Rejected for prices the site cannot use or a tariff id
+already naming other prices; ConditionNotSupported is never needed (every TariffType
+condition is priced).
 
 EVSE 0 is the station: the whole site on a site-wide identity, the charger on a per-charger
 one; EVSE n is its connector. A tariff the CSMS sets is stored with its source
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge_controller.domain.commands import ChangeSessionTariff
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import CentralPrices, TariffAssigned
 from edge_controller.uplink.rpc import on
@@ -30,6 +39,7 @@ SITE_SCOPE = "*"  # the scope of every connector of the site (``storage.tariff_s
 SET_DEFAULT = "ocpp21:SetDefaultTariff"
 AUTHORIZE = "ocpp21:Authorize"
 CLEARED = "ocpp21:ClearTariffs"
+CHANGED = "ocpp21:ChangeTransactionTariff"
 CONFIG_SOURCE = "config"
 REASON_CHARS = 512  # statusInfo.additionalInfo
 
@@ -110,6 +120,35 @@ class Tariffs21(TariffHandlers201):
             for a in self.prices.tariffs()
             if a.scope in scopes and (evse_id in (None, scopes[a.scope]))
         ]
+
+    @on("ChangeTransactionTariff")
+    async def on_change_transaction_tariff(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The running transaction is priced by the new tariff from now on, by the old one
+        up to now (``domain.pricing.cost``); its next TransactionEvent says TariffChanged."""
+        wire, tx_id = payload["tariff"], str(payload["transactionId"])
+        answer = await self._change(wire, tx_id)
+        self.link.log.info("ChangeTransactionTariff", transaction_id=tx_id,
+                           tariff_id=wire.get("tariffId"), status=answer["status"])  # fmt: skip
+        return answer
+
+    async def _change(self, wire: dict[str, Any], tx_id: str) -> dict[str, Any]:
+        local_id = session_of(tx_id)
+        if local_id is None:
+            return _status("TxNotFound", "not a transaction of this station", "UnknownTxId")
+        if element_count(wire) > MAX_ELEMENTS:
+            return _status("TooManyElements", f"at most {MAX_ELEMENTS} price elements")
+        try:
+            body = site_tariff(wire)
+        except (WireTariffError, KeyError, TypeError) as exc:
+            return _status("Rejected", str(exc))
+        if self._installers(body["id"]) or await self.prices.tariff_conflicts(body):
+            return _status("Rejected", "this tariff id names other prices already")
+        result = await self.link.commands.decide(ChangeSessionTariff(local_id, body, CHANGED))
+        status = result.answer or ("Accepted" if result.ok else "Rejected")
+        if status == "Accepted":
+            return _status(status)
+        code = {"TxNotFound": "UnknownTxId", "NoCurrencyChange": "InvalidValue"}.get(status)
+        return _status(status, result.error or status, code or "InvalidValue")
 
     @on("GetTariffs")
     async def on_get_tariffs(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -287,3 +287,94 @@ async def test_a_driver_tariff_in_the_authorize_answer_prices_that_drivers_sessi
         # The driver's tariff priced one session: their next one asks the CSMS again.
         assert site.pricing is not None and site.pricing.tariff_for("c1:1", DRIVER) is not None
         assert site.pricing.tariff_for("c1:1", DRIVER)[0].tariff_id == "site"  # type: ignore[index]
+
+
+PEAK: dict[str, Any] = {
+    "tariffId": "peak",
+    "currency": "EUR",
+    "energy": {"prices": [{"priceKwh": 0.60}], "taxRates": [{"type": "VAT", "tax": 19}]},
+}
+
+
+async def steps(site: LiveSite, cid: str, count: int, wh_each: float) -> None:
+    for _ in range(count):
+        site.clock.now_s += 600
+        site.meters[cid].energy_wh += wh_each
+        await site.manager.tick()
+
+
+async def change(peer: StrictPeer, tx_id: str, tariff: dict[str, Any]) -> dict[str, Any]:
+    return await ask(peer, "ChangeTransactionTariff", {"transactionId": tx_id, "tariff": tariff})
+
+
+async def test_a_tariff_changed_mid_session_prices_each_part_by_its_tariff(
+    tmp_path: Path,
+) -> None:
+    """5 kWh at the site's 0.40 (no tax), then ChangeTransactionTariff to 0.60 + 19 % VAT and
+    5 kWh more: 2.00 + 3.00 = 5.00 excl. tax, 2.00 + 3.57 = 5.57 incl.; the session keeps both
+    tariffs; the CSMS hears TariffChanged at once and gets both tariffs' periods at the end."""
+    async with station(tmp_path) as (peer, site, _):
+        store = site.manager.recorder.store
+        await site.plug("c1:1")
+        assert (await site.manager.on_token(Token(CARD), "c1:1")).accepted
+        (record,) = await store.open_sessions()
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) >= 1)
+        tx_id = peer.calls("TransactionEvent")[0]["params"]["transactionInfo"]["transactionId"]
+        await steps(site, "c1:1", 2, 2500)
+        changed_at_s = site.clock.now_s
+        assert await change(peer, tx_id, PEAK) == {"status": "Accepted"}
+        await wait_for(lambda: any(
+            c["params"]["triggerReason"] == "TariffChanged" for c in peer.calls("TransactionEvent")
+        ))  # fmt: skip
+        events = [c["params"] for c in peer.calls("TransactionEvent")]
+        assert events[0]["transactionInfo"]["tariffId"] == "site"
+        told = next(e for e in events if e["triggerReason"] == "TariffChanged")
+        assert told["transactionInfo"]["tariffId"] == "peak"
+        await steps(site, "c1:1", 2, 2500)
+        await site.unplug("c1:1")
+        await wait_for(lambda: record.local_id in ended(peer))
+        kept = await store.cost(record.local_id)
+        closed = await store.get(record.local_id)
+        assert closed is not None and closed.tariff is not None
+        assert (closed.tariff.tariff_id, closed.tariff.version) == ("site", 1)
+        assert site.db is not None
+        rows = await site.db.read(lambda conn: conn.execute(
+            "SELECT at_s, tariff_id, version, source FROM session_tariff_changes"
+        ).fetchall())  # fmt: skip
+        # Refused afterwards: the transaction has ended.
+        assert (await change(peer, tx_id, PEAK))["status"] == "TxNotFound"
+    assert [tuple(r) for r in rows] == [(changed_at_s, "peak", 1, "ocpp21:ChangeTransactionTariff")]
+    assert kept is not None and (kept.total_excl_tax_minor, kept.total_incl_tax_minor) == (500, 557)
+    periods = kept.breakdown["periods"]
+    assert [(p["tariff_id"], _dec(p["energy_wh"]), p["incl_tax"]) for p in periods] == [
+        ("site", 5000, "2.00"), ("peak", 5000, "3.57")
+    ]  # fmt: skip
+    end = ended(peer)[record.local_id]
+    assert end["transactionInfo"]["tariffId"] == "peak"  # the tariff in use (I08.FR.13)
+    details = end["costDetails"]
+    assert _dec(details["totalCost"]["total"]["inclTax"]) == Decimal("5.57")
+    assert [p["tariffId"] for p in details["chargingPeriods"]] == ["site", "peak"]
+    assert _dec(details["totalUsage"]["energy"]) == 10_000
+
+
+async def test_a_tariff_change_is_refused_where_the_spec_says(tmp_path: Path) -> None:
+    chf = PEAK | {"tariffId": "chf", "currency": "CHF"}
+    many = PEAK | {"tariffId": "many", "energy": {"prices": [{"priceKwh": 0.3}] * 51}}
+    async with station(tmp_path) as (peer, site, _):
+        await site.plug("c1:1")
+        assert (await site.manager.on_token(Token(CARD), "c1:1")).accepted
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) >= 1)
+        tx_id = peer.calls("TransactionEvent")[0]["params"]["transactionInfo"]["transactionId"]
+        assert (await change(peer, tx_id, chf))["status"] == "NoCurrencyChange"
+        assert (await change(peer, tx_id, many))["status"] == "TooManyElements"
+        assert (await change(peer, "999-1", PEAK))["status"] == "TxNotFound"
+        assert (await change(peer, "not-ours", PEAK))["status"] == "TxNotFound"
+        other = PEAK | {"energy": {"prices": [{"priceKwh": 0.9}]}}
+        assert await change(peer, tx_id, PEAK) == {"status": "Accepted"}
+        # The id now names 0.60: other prices under it are refused, as SetDefaultTariff does.
+        assert (await change(peer, tx_id, other))["status"] == "Rejected"
+        await steps(site, "c1:1", 1, 1000)
+        await site.unplug("c1:1")
+        (closed,) = await site.manager.recorder.store.recent()
+        kept = await site.manager.recorder.store.cost(closed.local_id)
+    assert kept is not None and kept.total_incl_tax_minor == 71  # 1 kWh x 0.60 x 1.19 = 0.714

@@ -52,6 +52,7 @@ class Queued:
     created_at_s: float = 0.0
     session_cost: dict[str, Any] | None = None
     session_limit: TransactionLimit | None = None
+    session_tariff_id: str | None = None
 
     @property
     def session_local_id(self) -> int | None:
