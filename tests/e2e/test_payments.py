@@ -2,7 +2,8 @@
 simulator's ZVT terminal and a real mosquitto. A declined card starts nothing; an approved one
 starts the session, which stops when its cost reaches the pre-authorised amount; a SIGTERM
 while the capture cannot reach the terminal leaves exactly one capture of the priced cost after
-the restart; and the revenue summary is the sum of the settlements."""
+the restart; and the revenue summary is the sum of the settlements. Paying through the REST
+API takes the same way."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.e2e.conftest import Launch
@@ -58,6 +61,12 @@ async def pay(broker: Mosquitto) -> tuple[dict[str, Any], dict[str, Any]]:
 @pytest.fixture
 async def site(launch: Launch, config: dict[str, Any], broker: Mosquitto) -> AsyncIterator[E2ESite]:
     site = await launch(paying_site(config, broker))
+    await plugged(site)
+    yield site
+
+
+async def plugged(site: E2ESite) -> None:
+    """An EV plugged in at CONNECTOR, and the daemon has seen it."""
     await site.control.plug(CONNECTOR, profile="car3")
 
     async def waiting() -> bool:
@@ -65,7 +74,6 @@ async def site(launch: Launch, config: dict[str, Any], broker: Mosquitto) -> Asy
         return shown[CONNECTOR].availability.value == "Preparing"
 
     await eventually(waiting, f"{CONNECTOR} shown Preparing (an EV waits)")
-    yield site
 
 
 def summary(site: E2ESite) -> list[dict[str, Any]]:
@@ -123,3 +131,47 @@ async def test_card_paid_session_stops_at_its_reservation_and_is_captured_once(
     assert 0 < priced == settled_minor <= RESERVED_MINOR
     (total,) = [row for row in summary(site) if row["day"] == "total"]
     assert total["incl_tax"] == f"{priced / 100:.2f}" and total["sessions"] == 1
+
+
+async def test_pay_over_rest_arms_the_terminal_and_answers_with_the_outcome(
+    launch: Launch, config: dict[str, Any], broker: Mosquitto, tmp_path: Path
+) -> None:
+    token = "kiosk-token-0123456789abcdef"
+    (tmp_path / "kiosk.token").write_text(token)
+    (tmp_path / "kiosk.token").chmod(0o600)
+    config = paying_site(config, broker)
+    config["web"] = {"enabled": True, "port": free_port(), "api_tokens": {"kiosk": {
+        "token_file": str(tmp_path / "kiosk.token"), "allowed_commands": ["pay"],
+    }}}  # fmt: skip
+    site = await launch(config)
+    await plugged(site)
+    base, auth = (
+        f"http://127.0.0.1:{config['web']['port']}/api/v1",
+        {"Authorization": f"Bearer {token}"},
+    )
+
+    async def pay_rest(http: aiohttp.ClientSession, cid: str) -> tuple[int, dict[str, Any]]:
+        async with http.post(f"{base}/connectors/{cid}/pay", headers=auth) as response:
+            return response.status, await response.json()
+
+    async with aiohttp.ClientSession() as http:
+        status, answer = await pay_rest(http, "keba:1")  # no terminal serves it
+        assert (status, answer["code"]) == (409, "command_refused")
+        assert "no card terminal serves this connector" in answer["message"]
+        await site.control.terminal_behaviour(TERMINAL, "decline")
+        status, answer = await pay_rest(http, CONNECTOR)
+        assert (status, answer["code"]) == (409, "command_refused")
+        assert "not approved" in answer["message"]
+        assert site.query("SELECT local_id FROM sessions") == []
+        await site.control.terminal_behaviour(TERMINAL, "approve")
+        status, answer = await pay_rest(http, CONNECTOR)
+    assert (status, answer["ok"], answer["connector_id"]) == (200, True, CONNECTOR)
+    ((id_tag,),) = site.query("SELECT id_tag FROM sessions")
+    assert id_tag.startswith("PAY")  # started by the payment, by the one authorization rule
+    ledger = await site.control.terminal(TERMINAL)
+    assert [r["amount_minor"] for r in ledger["reservations"]] == [RESERVED_MINOR]
+
+    async def charging() -> bool:
+        return float((await site.state())["connectors"][CONNECTOR]["offered_a"]) > 0
+
+    await eventually(charging, "the paid session charges")
