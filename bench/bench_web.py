@@ -29,6 +29,7 @@ from bench.bench_reaction import (
     _summary_ms,
     demo_config,
 )
+from bench.proc_stats import cpu_s, status_mb
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.drivers.modbus.stats import percentile
 from edge_controller.web.display import DisplayHub
@@ -42,7 +43,6 @@ CONNECTORS = 24
 RENDERS = 500
 CLIENTS = 200
 STEPS = int(os.environ.get("WEB_BENCH_STEPS", "8"))  # overload steps per phase
-TICKS_S = os.sysconf("SC_CLK_TCK")
 
 
 def _view(now_s: float) -> SiteView:
@@ -108,18 +108,6 @@ def _render_rows() -> list[dict[str, Any]]:
     ]
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS_S  # utime + stime
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
-
-
 async def _client(http: aiohttp.ClientSession, url: str, counts: list[int], i: int) -> None:
     with contextlib.suppress(aiohttp.ClientError, asyncio.CancelledError):
         async with http.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response:
@@ -139,15 +127,15 @@ async def _steps(site: E2ESite, limit_a: float) -> None:
 
 async def _phase(site: E2ESite, pid: int, limit_a: float, work: Path) -> dict[str, Any]:
     before = len(_reactions_ms(work))
-    cpu0, wall0 = _cpu_s(pid), time.monotonic()
+    cpu0, wall0 = cpu_s(pid), time.monotonic()
     await _steps(site, limit_a)
-    cpu_share = (_cpu_s(pid) - cpu0) / (time.monotonic() - wall0)
+    cpu_share = (cpu_s(pid) - cpu0) / (time.monotonic() - wall0)
     reactions = _reactions_ms(work)[before:]
     return {
         "timed": len(reactions),
         **_summary_ms(reactions),
         "daemon_cpu_percent": round(cpu_share * 100, 1),
-        "daemon_rss_mb": _rss_mb(pid),
+        "daemon_rss_mb": round(status_mb(pid), 1),
     }
 
 

@@ -6,11 +6,16 @@ The description is a site config without ``buses``, ``chargers`` and ``meters`` 
     generate:
       host: 127.0.0.1        # every Modbus TCP server of the site (loopback for the simulator)
       first_port: 21000      # buses take consecutive ports from here
-      charx: {controllers: 12, connectors: 8, per_gateway: 16}
+      charx: {controllers: 12, connectors: 8}   # per_gateway: 1, each on its own address
       keba: 4                # one KEBA P30 per address (its unit id is fixed at 255)
       feeders: [{count: 2, limit_a: 250}, {count: 2, limit_a: 125}]
       feeder_meters: true
       arrivals: {every_s: 1, profiles: [compact, van], first_s: 5}
+
+A CHARX controller is an Ethernet device: each has an address of its own on a real site, and
+so it does here unless ``per_gateway`` puts several behind one Modbus TCP address (unit ids 1..n,
+as behind a serial gateway). One TCP connection answers one request at a time, and 32
+controllers' 512 reads a second behind one address were more than it carries at a 1 s poll.
 
 ``feeders`` is the tree, level by level: ``count`` feeders under each feeder of the level above
 (under the grid for the first level). Chargers are dealt round-robin over the leaves. The grid
@@ -79,11 +84,12 @@ def _feeder_leaves(levels: list[dict[str, Any]]) -> tuple[dict[str, Any], list[s
 
 
 def _chargers(gen: dict[str, Any], ports: _Ports) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Buses and chargers: CHARX controllers on shared gateways, then one bus per KEBA."""
+    """Buses and chargers: CHARX controllers (``per_gateway`` to an address), then one bus per
+    KEBA."""
     charx = gen.get("charx") or {}
     controllers = _int(charx, "controllers", "generate.charx", (0, 10000))
     connectors = _int(charx, "connectors", "generate.charx", (1, 8), default=8)
-    per_gateway = _int(charx, "per_gateway", "generate.charx", (1, MAX_TCP_UNITS), default=32)
+    per_gateway = _int(charx, "per_gateway", "generate.charx", (1, MAX_TCP_UNITS), default=1)
     kebas = _int(gen, "keba", "generate", (0, 10000))
     buses: dict[str, Any] = {}
     chargers: dict[str, Any] = {}

@@ -97,6 +97,10 @@ class OutgoingQueue:
     def _topic_count(self) -> int:
         return len(self._published) + sum(1 for t in self._states if t not in self._published)
 
+    def pending(self) -> bool:
+        """Whether a message waits to be sent."""
+        return bool(self._events or self._states)
+
     async def get(self) -> OutMessage:
         """The next message to send: events first (in order), then state topics."""
         while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
+from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Concatenate, ParamSpec
@@ -44,6 +45,7 @@ ClientFactory = Callable[[], aiomqtt.Client]
 CONNECTOR_TIME = frozenset({"at_s"})
 DEVICE_COUNTERS = frozenset({"requests", "latency_p50_ms", "latency_p99_ms", "last_success_s"})
 DEVICE_COUNTERS_EVERY_S = 10.0
+PUBLISH_WINDOW = 16  # messages awaiting the broker's acknowledgement at once
 
 _COMMAND_OPTIONS = SubscribeOptions(
     qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
@@ -317,23 +319,41 @@ class MqttService:
         return f"{self._settings.discovery_prefix}/status"
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        while True:
-            msg = await self._queue.get()
-            try:
-                await client.publish(
-                    msg.topic,
-                    msg.payload,
-                    qos=msg.qos,
-                    retain=msg.retain,
-                    properties=_properties(msg),
-                    timeout=self._settings.publish_timeout_s,
-                )
-            except (aiomqtt.MqttError, asyncio.CancelledError):
+        """Publish what is queued, up to ``PUBLISH_WINDOW`` messages awaiting the broker's
+        acknowledgement at once (they go out in queue order: waiting for each before sending
+        the next carried some sixty messages a second, fewer than a large site changes). A
+        failure puts back every message not yet acknowledged, in order."""
+        window: deque[tuple[OutMessage, asyncio.Task[None]]] = deque()
+        try:
+            while True:
+                if not window or self._queue.pending():
+                    msg = await self._queue.get()
+                    publishing = asyncio.ensure_future(self._publish(client, msg))
+                    window.append((msg, publishing))
+                while window and (window[0][1].done() or len(window) >= PUBLISH_WINDOW
+                                  or not self._queue.pending()):  # fmt: skip
+                    msg, publishing = window[0]
+                    await publishing
+                    window.popleft()
+                    self._queue.sent(msg)
+                    self._published += 1
+                _raise_if_cancelled()
+        except BaseException:
+            for msg, publishing in reversed(window):
+                publishing.cancel()
+                publishing.add_done_callback(_retrieved)  # its failure is the one raised
                 self._queue.retry(msg)
-                raise
-            self._queue.sent(msg)
-            self._published += 1
-            _raise_if_cancelled()
+            raise
+
+    async def _publish(self, client: aiomqtt.Client, msg: OutMessage) -> None:
+        await client.publish(
+            msg.topic,
+            msg.payload,
+            qos=msg.qos,
+            retain=msg.retain,
+            properties=_properties(msg),
+            timeout=self._settings.publish_timeout_s,
+        )
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -351,6 +371,11 @@ class MqttService:
             await client.publish(self.topics.status, b"offline", qos=1, retain=True, timeout=2.0)
         except aiomqtt.MqttError as exc:
             self._log.warning("mqtt_offline_not_sent", error=str(exc))
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _raise_if_cancelled() -> None:

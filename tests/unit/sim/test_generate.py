@@ -51,6 +51,16 @@ def test_charx_controllers_fill_gateways_with_distinct_unit_ids() -> None:
     assert len(connector_ids(made["chargers"])) == 70 * 8 + 3
 
 
+def test_each_charx_has_its_own_address_unless_told_otherwise() -> None:
+    # As on a real site (each controller is an Ethernet device); 32 behind one address were
+    # more than one connection carries at a 1 s poll.
+    made = generate_site(description(first_port=30000, charx={"controllers": 3}))
+    assert [(c["bus"], c["unit_id"]) for c in made["chargers"].values()] == [
+        ("gw1", 1), ("gw2", 1), ("gw3", 1),
+    ]  # fmt: skip
+    assert [b["port"] for b in made["buses"].values()] == [30000, 30001, 30002, 30003]
+
+
 def test_feeder_tree_levels_multiply() -> None:
     made = generate_site(
         description(
