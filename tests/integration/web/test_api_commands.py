@@ -9,6 +9,7 @@ and answers as told: the real port's rule is tested with the session side
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from edge_controller.domain.commands import (
     StopSession,
 )
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
+from edge_controller.web import api as rest
 from edge_controller.web.openapi import document
 from tests.integration.web.test_console_problems import NoSessions
 from tests.integration.web.test_console_sessions import NoReports, Site
@@ -49,12 +51,16 @@ ALL = ["site_limit", "connector_limit", "connector_enabled", "session_start", "s
 
 @dataclass
 class Port:
-    """Records the commands that reach it; refuses starts of the id tag ``BLOCKED``."""
+    """Records the commands that reach it; refuses starts of the id tag ``BLOCKED``; with
+    ``held``, answers only once it is set (a payment waiting on the driver)."""
 
     seen: list[Command] = field(default_factory=list)
+    held: asyncio.Event | None = None
 
     async def decide(self, command: Command) -> CommandResult:
         self.seen.append(command)
+        if self.held is not None:
+            await self.held.wait()
         if isinstance(command, StartSession) and command.id_tag == "BLOCKED":
             return CommandResult.failure("not authorised (local list: Blocked)")
         return CommandResult.success(getattr(command, "connector_id", None))
@@ -217,3 +223,30 @@ async def test_resource_routes_refuse_tokens_connectors_and_bodies_before_the_po
     ) as response:
         assert response.status == 405
     assert port.seen == []
+
+
+async def test_a_late_answer_is_a_timeout_but_a_payment_waits_for_the_driver(
+    api: tuple[TestClient[Any, Any], Port], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, port = api
+    monkeypatch.setattr(rest, "COMMAND_TIMEOUT_S", 0.2)
+    port.held = asyncio.Event()
+    status, answer = await call(client, "PUT", "/connectors/wb1:1/limit", {"current_a": 8})
+    assert (status, answer["code"]) == (504, "timeout") and "may still be applied" in answer[
+        "message"
+    ]
+    paying = [
+        asyncio.create_task(call(client, "POST", f"/connectors/{CONNECTORS[n % 2]}/pay",
+                                 token="operator"))
+        for n in range(rest.MAX_PAYMENTS_IN_FLIGHT)
+    ]  # fmt: skip
+    for _ in range(500):  # every payment reached the port
+        if len(port.seen) == 1 + rest.MAX_PAYMENTS_IN_FLIGHT:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # past the command timeout: the payments still wait
+    status, answer = await call(client, "POST", "/connectors/wb1:1/pay", token="operator")
+    assert (status, answer["code"]) == (503, "busy")
+    port.held.set()
+    assert {(await task)[0] for task in paying} == {200}
+    assert (await call(client, "POST", "/connectors/wb1:1/pay", token="operator"))[0] == 200
