@@ -59,6 +59,7 @@ class Site:
     def __init__(self) -> None:
         self.now = view(Availability.AVAILABLE, None, T0_S)
         self.next: asyncio.Queue[SiteView] = asyncio.Queue()
+        self.woken: list[int] = []  # the uplink sender's wake-ups
 
     def current(self) -> SiteView:
         return self.now
@@ -90,7 +91,6 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     await payments.authorising("t1", "wb1:2", Money.of_minor(5000, EUR), T0_S)
     await payments.authorising("t1", "wb1:1", Money.of_minor(2550, EUR), T0_S + 60)
     assert len(await payments.unknown_outcomes("t1")) == 2
-    woken: list[int] = []
     site = Site()
     hub = DisplayHub(site, DisplaySetup("site1", ("wb1:1", "wb1:2")), 5.0)
     sources = Sources(
@@ -99,7 +99,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         {},
         NoCommands(),
         web_command,
-        OperatorQueue(db, outbox, lambda: woken.append(1)),
+        OperatorQueue(db, outbox, lambda: site.woken.append(1)),
     )
     app = build_app(settings(tmp_path), hub, sources)
     runner = asyncio.create_task(hub.run())
@@ -206,7 +206,7 @@ async def test_parked_messages_and_unknown_payments_are_the_stored_ones(served: 
 
 
 async def test_an_operator_puts_parked_messages_back_in_line(served: Served) -> None:
-    client, _, path, seqs = served
+    client, site, path, seqs = served
     origin = {"Origin": str(client.make_url("")).rstrip("/")}
     page = await log_in(client, "eve")
     token = CSRF.findall(page)[0]
@@ -227,12 +227,14 @@ async def test_an_operator_puts_parked_messages_back_in_line(served: Served) -> 
         async with client.post("/console/outbox/requeue", data=form, headers=origin) as response:
             assert response.status == status, form
     assert [r.seq for r in stored_parked(path)] == seqs  # nothing above changed anything
+    assert site.woken == []
     form = {"seq": str(seqs[1]), "csrf": token}
     async with client.post(
         "/console/outbox/requeue", data=form, headers=origin, allow_redirects=False
     ) as response:
         assert response.status == 303
     assert [r.seq for r in stored_parked(path)] == [seqs[0], seqs[2]]
+    assert site.woken == [1]  # the sender sends it at once
     async with client.post(
         "/console/outbox/requeue", data={"all": "true", "csrf": token}, headers=origin
     ) as response:
