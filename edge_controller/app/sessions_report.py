@@ -10,9 +10,10 @@ summary's totals equal the sum of the receipts to the cent.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -172,6 +173,23 @@ def newest_rows(query: Query, limit: int) -> list[dict[str, Any]]:
     with history.reading(query.database) as conn:
         kept = deque(wanted_rows(conn, query), maxlen=limit)
     return [row_fields(r, query.show_tokens) for r in reversed(kept)]
+
+
+def csv_pieces(query: Query, rows_per_piece: int = 500) -> Generator[str, None, None]:
+    """What ``list_sessions`` writes as CSV, in pieces of ``rows_per_piece`` rows, so a reader
+    that sends them on (the console's export) holds one piece at a time. The database stays
+    open until the generator ends or is closed, in the thread that runs it."""
+    with history.reading(query.database) as conn:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        for count, row in enumerate(wanted_rows(conn, query), 1):
+            writer.writerow(row_fields(row, query.show_tokens))
+            if count % rows_per_piece == 0:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
 
 
 def list_sessions(query: Query, fmt: Format, out: TextIO) -> int:

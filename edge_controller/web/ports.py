@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -87,8 +88,9 @@ class SessionHistory(Protocol):
         ``edge-controller sessions`` (id tags masked, amounts as decimal strings)."""
         ...
 
-    async def export_csv(self, wanted: SessionFilter) -> str:
-        """What ``edge-controller sessions --format csv`` writes for the same selection."""
+    def export_csv(self, wanted: SessionFilter) -> AsyncGenerator[str, None]:
+        """What ``edge-controller sessions --format csv`` writes for the same selection, in
+        pieces as they are read (close it to stop early)."""
         ...
 
     async def revenue(self, wanted: SessionFilter) -> dict[str, list[dict[str, Any]]]:

@@ -162,6 +162,7 @@ async def test_each_filter_lists_and_exports_what_the_cli_exports(
         async with client.get("/console/sessions.csv", params=params) as response:
             assert response.status == 200 and response.content_type == "text/csv"
             assert "attachment" in response.headers["Content-Disposition"]
+            assert response.headers["Transfer-Encoding"] == "chunked"  # streamed as read
             exported = await response.text()
         assert exported == cli_csv(path, options, capsys), params
         rows = list(csv.DictReader(io.StringIO(exported)))
@@ -286,3 +287,14 @@ async def test_revenue_per_day_and_method_is_the_stored_costs_and_settlements(
     one_day = report.Query(path, "site1", BERLIN, connector_id="wb1:1")
     report.write_summary(one_day, "method", "json", cli)
     assert '"method": "card_terminal"' in cli.getvalue()
+
+
+async def test_the_export_pieces_make_the_cli_text(served: Served) -> None:
+    """Streamed in pieces of a few rows, the export is still the command's text."""
+    _, path, _ = served
+    query = report.Query(path, "site1", BERLIN, connector_id="wb1:2")
+    pieces = list(report.csv_pieces(query, rows_per_piece=3))
+    whole = io.StringIO()
+    count = report.list_sessions(query, "csv", whole)
+    assert "".join(pieces) == whole.getvalue() and count == 13
+    assert len(pieces) == 5 and all(p.count("\n") == 3 for p in pieces[1:-1])
