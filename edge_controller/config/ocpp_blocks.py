@@ -21,7 +21,11 @@ BLOCKS: dict[str, tuple[str, ...]] = {
         "Display messages (shown on MQTT and the site display)",
     ),
 }
-BLOCKS["2.1"] = (*BLOCKS["2.0.1"], "Web payment (NotifyWebPaymentStarted holds the EVSE)")
+BLOCKS["2.1"] = (
+    *BLOCKS["2.0.1"],
+    "Web payment (NotifyWebPaymentStarted holds the EVSE)",
+    "Periodic event streams (an EVSE's power, when a monitor asks for one)",
+)
 
 
 def describe(versions: tuple[str, ...]) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 from edge_controller.log import get_logger
 from edge_controller.uplink import frames
-from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, Fault, negotiated
+from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, SEND, Fault, negotiated
 from edge_controller.uplink.schemas import Schemas, schemas_for
 
 T = TypeVar("T")
@@ -248,6 +248,18 @@ class RpcEndpoint:
             raise self._failure(problem.fault, problem.description)
         unique_id = unique_id or str(uuid.uuid4())
         return OutgoingCall(unique_id, action, dumps([CALL, unique_id, action, payload]))
+
+    async def send_unconfirmed(self, action: str, payload: dict[str, Any]) -> None:
+        """A 2.1 SEND: schema-checked and sent, never answered, so it may go while a CALL is
+        in flight. CallFailed when the payload breaks the schema or the version has no SEND."""
+        if SEND not in self.dialect.calls:
+            raise self._failure(Fault.NOT_SUPPORTED, f"OCPP {self.dialect.version} has no SEND")
+        problem = self.schemas.request_problem(action, payload)
+        if problem is not None:
+            raise self._failure(problem.fault, problem.description)
+        if self._lost is not None:
+            raise ConnectionLost(f"connection lost: {self._lost!r}")
+        await self._connection.send(dumps([SEND, str(uuid.uuid4()), action, payload]))
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send one CALL and return the answer's payload (raises as ``exchange``)."""

@@ -15,6 +15,8 @@
 // Started carries, the CSMS's limit of the transaction.
 // CLOCK_OFFSET_S env: the CSMS's clock runs this many seconds ahead of the machine's (negative:
 // behind); its currentTime says so.
+// STREAM_STATUS env (2.1): the status of every answer to OpenPeriodicEventStream (default
+// Accepted).
 // PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
 // ocpp1.6).
 // stdin: one JSON object per line, {"identity":..,"action":..,"params":{..}}: a CALL sent to
@@ -24,6 +26,10 @@
 //   {"event":"call","identity":..,"action":..,"params":{..}}        every valid CALL received
 //   {"event":"invalid","identity":..,"action":..,"error":"..."}     any schema validation failure
 //   {"event":"connect"|"disconnect","identity":..}
+//   {"event":"send","identity":..,"action":..,"params":{..}}        every valid 2.1 SEND received
+// ocpp-rpc 2.2.1 knows no SEND (message type 6): this peer checks each against its schema
+// itself, and the library still answers it with a CALLERROR MessageTypeNotSupported, as the
+// OCPP-J extension fallback says for an unknown message type.
 'use strict';
 const { RPCServer, createValidator, createRPCError } = require('ocpp-rpc');
 
@@ -35,6 +41,7 @@ const callErrors = JSON.parse(process.env.CALL_ERRORS || '{}');
 const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : undefined;
 const authorizeTariff = process.env.AUTHORIZE_TARIFF
     ? JSON.parse(process.env.AUTHORIZE_TARIFF) : undefined;
+const streamStatus = process.env.STREAM_STATUS || 'Accepted';
 const txLimit = process.env.TX_LIMIT ? JSON.parse(process.env.TX_LIMIT) : undefined;
 const clockOffsetMs = Number(process.env.CLOCK_OFFSET_S || 0) * 1000;
 // Actions this CSMS does not know (answered NotImplemented), e.g. a 1.6 CSMS without the
@@ -63,10 +70,27 @@ const schemas21 = require('ocpp-rpc/lib/schemas/ocpp2_1.json').map((schema) => (
     ...schema,
     $id: schema.$id.replace(/Request$/, '.req').replace(/Response$/, '.conf'),
 }));
+const validator21 = createValidator('ocpp2.1', schemas21);
 const server = new RPCServer({
     protocols, strictMode: true, maxBadMessages: Infinity,
-    strictModeValidators: [createValidator('ocpp2.1', schemas21)],
+    strictModeValidators: [validator21],
 });
+
+// A 2.1 SEND ([6, id, action, payload]), checked against its schema ("urn:<Action>" in the
+// package's set: a SEND has no request/response pair).
+function takeSend(identity, message) {
+    let frame;
+    try { frame = JSON.parse(String(message)); } catch (err) { return; }
+    if (!Array.isArray(frame) || frame[0] !== 6) return;
+    const [, , action, params] = frame;
+    try {
+        validator21.validate(`urn:${action}`, params);
+        emit({ event: 'send', identity, action, params });
+    } catch (err) {
+        emit({ event: 'invalid', identity, action, outbound: false,
+               error: String(err && err.message), params });
+    }
+}
 const clients = new Map();
 
 server.auth((accept, reject, handshake) => accept({ identity: handshake.identity }));
@@ -80,6 +104,9 @@ server.on('client', (client) => {
                error: String(ev.error && ev.error.message), params: ev.params });
     });
     client.on('close', () => emit({ event: 'disconnect', identity }));
+    if (client.protocol === 'ocpp2.1') {
+        client.on('message', ({ message, outbound }) => { if (!outbound) takeSend(identity, message); });
+    }
     const now = () => new Date(Date.now() + clockOffsetMs).toISOString();
     const record = (action) => ({ params }) => {
         emit({ event: 'call', identity, action, params });
@@ -117,6 +144,7 @@ server.on('client', (client) => {
                     ? { idTokenInfo: { status: updatedStatus } } : {};
             case 'DataTransfer': return { status: 'UnknownVendorId' };
             case 'SignCertificate': return { status: 'Accepted' };
+            case 'OpenPeriodicEventStream': return { status: streamStatus };
             default: return {};
         }
     };
@@ -134,6 +162,11 @@ server.on('client', (client) => {
             'ReportChargingProfiles', 'ReservationStatusUpdate', 'NotifyDisplayMessages',
             'NotifySettlement', 'SignCertificate']) {
             client.handle(action, record2(action));
+        }
+        if (client.protocol === 'ocpp2.1') {
+            for (const action of ['OpenPeriodicEventStream', 'ClosePeriodicEventStream']) {
+                client.handle(action, record2(action));
+            }
         }
     }
 });

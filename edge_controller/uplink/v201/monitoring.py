@@ -10,6 +10,9 @@ What the station watches:
   reaches the CSMS after the reconnect, in order, once (eventId: its outbox sequence). The
   words have no magnitude, so threshold and periodic monitors are refused
   (UnsupportedMonitorType).
+- ``Power`` of each EVSE (W, as its meter reads it now): a Periodic monitor with a 2.1
+  ``periodicEventStream`` streams it (``streams``); other monitors on it are refused
+  (UnsupportedMonitorType), as periodic NotifyEvents are not sent.
 - ``Problem`` of the station and of each EVSE: a charger fault the site sees and a driver's
   problem report are filed as problem reports and go through the outbox (at least once, kept
   while offline) as a NotifyEvent (``problem_event``), a hard-wired notification sent whatever
@@ -23,25 +26,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from edge_controller.domain.monitoring import MonitorTriggered
 from edge_controller.domain.problems import ProblemHandled, ProblemReported, ProblemState
 from edge_controller.uplink.device_model import DeviceModel, Variable
-from edge_controller.uplink.device_model.catalog import BOOLEAN, OPTION_LIST
+from edge_controller.uplink.device_model.catalog import BOOLEAN, DECIMAL, OPTION_LIST
 from edge_controller.uplink.device_model.store import ACCEPTED, Address
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.v201.status import EvseStatus, evse_status
 
-AVAILABILITY_STATE, PROBLEM = "AvailabilityState", "Problem"
+AVAILABILITY_STATE, PROBLEM, POWER = "AvailabilityState", "Problem", "Power"
 # A report's own event id is its number; an acknowledgement's or a resolution's is this plus its
 # outbox sequence number: apart from report numbers and monitors' events (their sequence number
 # alone), and the same at a resend.
 HANDLED_EVENT_ID_BASE = 1_000_000_000
 AVAILABILITY_WORDS = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
-DELTA = "Delta"
+DELTA, PERIODIC = "Delta", "Periodic"
 MAX_SEVERITY = 9  # the lowest priority: every monitor reports at this level
 MONITORS_KEPT = 100  # custom monitors; beyond, a new one is Rejected
 POLL_S = 1.0  # how often the connectors' AvailabilityState is looked at
@@ -56,6 +59,9 @@ class Monitor:
     type: str
     severity: int
     value: float
+    # A 2.1 periodic event stream's interval (s) and values; None: the monitor streams not.
+    stream_interval_s: int | None = None
+    stream_values: int | None = None
 
     def watches(self, component: str, evse: int | None, variable: str) -> bool:
         return (self.component, self.evse, self.variable) == (component, evse, variable)
@@ -66,6 +72,7 @@ def monitored_variables(evses: int) -> list[Variable]:
     found = [Variable("ChargingStation", PROBLEM, BOOLEAN, fixed="false")]
     for evse in range(1, evses + 1):
         found.append(Variable("EVSE", PROBLEM, BOOLEAN, fixed="false", evse=evse))
+        found.append(Variable("EVSE", POWER, DECIMAL, evse=evse, unit="W"))
         found.append(
             Variable("Connector", AVAILABILITY_STATE, OPTION_LIST, evse=evse, connector=1,
                      values_list=AVAILABILITY_WORDS)
@@ -105,7 +112,8 @@ class MonitoringHandlers:
         found = self.model.find(address)
         if found.status != ACCEPTED or found.variable is None:
             return {"status": found.status, **answer}
-        if found.variable.name != AVAILABILITY_STATE or kind != DELTA:
+        stream = item.get("periodicEventStream")
+        if not _supported(found.variable, kind, stream):
             return {"status": "UnsupportedMonitorType", **answer}
         wanted = item.get("id")
         if wanted is not None and int(wanted) not in self.monitors:
@@ -118,12 +126,23 @@ class MonitoringHandlers:
         if wanted is None and len(self.monitors) >= MONITORS_KEPT:
             return {"status": "Rejected", **answer}
         number = int(wanted) if wanted is not None else max(self.monitors, default=0) + 1
+        interval_s, values = (None, None) if stream is None else _stream_params(stream)
         self.monitors[number] = Monitor(number, address.component, address.evse,
                                         address.variable, kind, severity,
-                                        float(item["value"]))  # fmt: skip
+                                        float(item["value"]), interval_s, values)  # fmt: skip
         self.link.log.info("variable monitor set", id=number, variable=address.variable,
                            evse=address.evse, severity=severity)  # fmt: skip
         return {"status": "Accepted", "id": number, **answer}
+
+    def adjust_stream(self, number: int, interval_s: int, values: int) -> None:
+        """A stream's new interval and values (AdjustPeriodicEventStream), kept with its
+        monitor."""
+        monitor = self.monitors.get(number)
+        if monitor is not None:
+            self.monitors[number] = replace(
+                monitor, stream_interval_s=interval_s, stream_values=values
+            )
+            self._save()
 
     @on("ClearVariableMonitoring")
     async def on_clear_variable_monitoring(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -286,3 +305,15 @@ def problem_handled_event(
     if change.done == ProblemState.RESOLVED.value:
         event["cleared"] = True
     return notify_event(at_iso, [event])
+
+
+def _supported(variable: Variable, kind: str, stream: object) -> bool:
+    """Delta on the availability word; a streaming Periodic monitor on an EVSE's power (a
+    monitor value is its read interval, at least a tenth of a second)."""
+    if variable.name == AVAILABILITY_STATE:
+        return kind == DELTA and stream is None
+    return variable.name == POWER and kind == PERIODIC and isinstance(stream, dict)
+
+
+def _stream_params(stream: dict[str, Any]) -> tuple[int, int]:
+    return int(stream.get("interval", 0)), int(stream.get("values", 0))

@@ -94,6 +94,9 @@ class Session201:
                 if self.link.display is not None:
                     messages = self.link.display.send_reports(self.call)
                     self.tasks.append(group.create_task(messages))
+                if self.station.streams is not None:
+                    streams = self.station.streams.run(self.station.rpc)
+                    self.tasks.append(group.create_task(streams))
         finally:
             self.periods.down(self.link.now_s())
 

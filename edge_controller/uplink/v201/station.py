@@ -36,6 +36,7 @@ from edge_controller.uplink.v201.display import MAX_MESSAGES
 from edge_controller.uplink.v201.logs import LogHandlers201
 from edge_controller.uplink.v201.monitoring import (
     AVAILABILITY_STATE,
+    POWER,
     MonitoringHandlers,
     monitored_variables,
 )
@@ -44,6 +45,7 @@ from edge_controller.uplink.v201.render import session_of
 from edge_controller.uplink.v201.security import SecurityHandlers201
 from edge_controller.uplink.v201.smart import SmartHandlers201
 from edge_controller.uplink.v201.status import evse_status
+from edge_controller.uplink.v201.streams import PeriodicStreams
 from edge_controller.uplink.v201.tariffs import TariffHandlers201, Tariffs21
 from edge_controller.uplink.v201.variables import VariableHandlers
 
@@ -80,6 +82,10 @@ class Station201:
             handlers |= handlers_of(link.display)
         if link.web_payments is not None:  # a 2.1 action: 2.0.1 refuses it by its schemas
             handlers |= handlers_of(link.web_payments)
+        self.streams: PeriodicStreams | None = None
+        if negotiated(connection.subprotocol) is OCPP21:
+            self.streams = PeriodicStreams(link, self.monitoring, lambda e: power_of(link, e))
+            handlers |= handlers_of(self.streams)
         self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
@@ -222,6 +228,7 @@ def device_model(link: IdentityLink, connection: Connection, site: Station | Non
     variables += watched
     readings = {v: _availability(link, v.evse or 0) for v in watched
                 if v.name == AVAILABILITY_STATE}  # fmt: skip
+    readings |= {v: _power_reading(link, v.evse or 0) for v in watched if v.name == POWER}
     readings |= security_readings(link, variables)
     prices = link.prices
     if prices is not None:
@@ -237,6 +244,22 @@ def device_model(link: IdentityLink, connection: Connection, site: Station | Non
     count = next(v for v in extra if v.name == "DisplayMessages")
     readings[count] = lambda: str(display.count())
     return DeviceModel(link.config, variables + extra, readings)
+
+
+def power_of(link: IdentityLink, evse: int) -> str:
+    """EVSE ``evse``'s power as its meter reads it now (W; "" not measured)."""
+    metering = link.metering
+    connectors = link.topology.connectors(link.identity)
+    if metering is None or not 1 <= evse <= len(connectors):
+        return ""
+    sample = metering.meters.sample(connectors[evse - 1])
+    if sample is None or sample.power_w is None:
+        return ""
+    return str(round(sample.power_w, 1))
+
+
+def _power_reading(link: IdentityLink, evse: int) -> Callable[[], str]:
+    return lambda: power_of(link, evse)
 
 
 def _availability(link: IdentityLink, evse: int) -> Callable[[], str]:

@@ -38,6 +38,10 @@ class StrictPeer:
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == "call" and action in (None, e["action"])]
 
+    def sends(self, action: str) -> list[dict[str, Any]]:
+        """The 2.1 SENDs of ``action`` received (valid ones; a bad one is ``invalid``)."""
+        return [e for e in self.events if e["event"] == "send" and e["action"] == action]
+
     def invalid(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["event"] == "invalid"]
 
@@ -60,6 +64,7 @@ async def strict_peer(
     authorize_tariff: dict[str, Any] | None = None,
     unknown_actions: tuple[str, ...] = (),
     transaction_limit: dict[str, Any] | None = None,
+    stream_status: str = "Accepted",
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
@@ -70,7 +75,8 @@ async def strict_peer(
     (its currentTime) is ahead of this machine's. ``updated_status`` (2.x): the idTokenInfo
     status in its answers to TransactionEvent Updated (empty: none). ``unknown_actions`` (1.6):
     actions it does not know (answered NotImplemented). ``transaction_limit`` (2.1): the
-    transactionLimit of every answer to a TransactionEvent Started."""
+    transactionLimit of every answer to a TransactionEvent Started. ``stream_status`` (2.1):
+    its answer to every OpenPeriodicEventStream."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
@@ -80,6 +86,7 @@ async def strict_peer(
         env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
              "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
              "UPDATED_STATUS": updated_status, "UNKNOWN_ACTIONS": ",".join(unknown_actions),
+             "STREAM_STATUS": stream_status,
              **({} if total_cost is None else {"TOTAL_COST": str(total_cost)}),
              **({} if transaction_limit is None
                 else {"TX_LIMIT": json.dumps(transaction_limit)}),
