@@ -30,6 +30,21 @@ class StrictPeer:
         self.process.stdin.write(line.encode() + b"\n")
         await self.process.stdin.drain()
 
+    async def ask(
+        self, identity: str, action: str, params: dict[str, Any], timeout_s: float = 30.0
+    ) -> dict[str, Any]:
+        """Send a CALL and return the answer's payload once it came (a CALLERROR fails)."""
+        count = len(self.answers(action))
+        await self.send(identity, action, params)
+        deadline_s = time.monotonic() + timeout_s
+        while len(self.answers(action)) <= count:
+            assert time.monotonic() < deadline_s, f"no answer to {action} in time"
+            await asyncio.sleep(0.02)
+        answer = self.answers(action)[count]
+        assert answer["event"] == "answer", answer
+        result: dict[str, Any] = answer["result"]
+        return result
+
     def answers(self, action: str) -> list[dict[str, Any]]:
         return [
             e for e in self.events if e["event"] in ("answer", "error") and e["action"] == action

@@ -64,13 +64,7 @@ async def station(
 
 async def ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str, Any]:
     """Send a CALL and wait for its answer."""
-    count = len(peer.answers(action))
-    await peer.send(IDENTITY, action, params)
-    await wait_for(lambda: len(peer.answers(action)) > count)
-    answer = peer.answers(action)[count]
-    assert answer["event"] == "answer", answer
-    result: dict[str, Any] = answer["result"]
-    return result
+    return await peer.ask(IDENTITY, action, params)
 
 
 def item(component: str, variable: str, **more: Any) -> dict[str, Any]:

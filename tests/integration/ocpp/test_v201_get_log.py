@@ -98,12 +98,7 @@ async def station(tmp_path: Path, protocol: str) -> AsyncIterator[StrictPeer]:
 
 
 async def ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    count = len(peer.answers(action))
-    await peer.send(IDENTITY, action, params)
-    await wait_for(lambda: len(peer.answers(action)) > count)
-    answer = peer.answers(action)[count]
-    assert answer["event"] == "answer", answer
-    return dict(answer["result"])
+    return await peer.ask(IDENTITY, action, params)
 
 
 def get_log(location: str, request_id: int, **extra: Any) -> dict[str, Any]:

@@ -42,13 +42,7 @@ def _item(evse: int, kind: str = "Delta", component: str = "Connector", **more: 
 
 
 async def _ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    before = len(peer.answers(action))
-    await peer.send("site1", action, params)
-    await wait_for(lambda: len(peer.answers(action)) > before)
-    answer = peer.answers(action)[-1]
-    assert answer["event"] == "answer", answer
-    result: dict[str, Any] = answer["result"]
-    return result
+    return await peer.ask("site1", action, params)
 
 
 def _changes(peer: StrictPeer) -> list[tuple[int, str, int]]:

@@ -68,12 +68,7 @@ async def station(
 
 async def ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> str:
     """Send a CALL, wait for its answer and give its status."""
-    count = len(peer.answers(action))
-    await peer.send(IDENTITY, action, params)
-    await wait_for(lambda: len(peer.answers(action)) > count)
-    answer = peer.answers(action)[count]
-    assert answer["event"] == "answer", answer
-    return str(answer["result"]["status"])
+    return str((await peer.ask(IDENTITY, action, params))["status"])
 
 
 def site_with(c2: Availability = Availability.AVAILABLE, **c2_changes: Any) -> FakeSite:

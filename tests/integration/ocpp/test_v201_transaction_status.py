@@ -34,13 +34,7 @@ def _events(peer: StrictPeer, kind: str) -> list[dict[str, Any]]:
 
 
 async def _ask(peer: StrictPeer, params: dict[str, Any]) -> dict[str, Any]:
-    before = len(peer.answers("GetTransactionStatus"))
-    await peer.send("site1", "GetTransactionStatus", params)
-    await wait_for(lambda: len(peer.answers("GetTransactionStatus")) > before)
-    answer = peer.answers("GetTransactionStatus")[-1]
-    assert answer["event"] == "answer", answer
-    result: dict[str, Any] = answer["result"]
-    return result
+    return await peer.ask("site1", "GetTransactionStatus", params)
 
 
 async def _set_attempts(peer: StrictPeer) -> None:

@@ -41,13 +41,7 @@ def _power_monitor(values: int, interval_s: int = 30) -> dict[str, Any]:
 
 
 async def _ask(peer: StrictPeer, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    before = len(peer.answers(action))
-    await peer.send(IDENTITY, action, params)
-    await wait_for(lambda: len(peer.answers(action)) > before)
-    answer = peer.answers(action)[-1]
-    assert answer["event"] == "answer", answer
-    result: dict[str, Any] = answer["result"]
-    return result
+    return await peer.ask(IDENTITY, action, params)
 
 
 def _meters(power_w: float) -> FakeMeters:
