@@ -21,6 +21,7 @@ from tests.e2e.test_views import recording
 from tests.e2e.test_web_console import PASSWORDS, base, console_config, login
 from tests.integration.mqtt.broker import Mosquitto
 from tests.integration.ocpp.strict_peer import StrictPeer
+from tests.openapi_check import check_answer
 
 __all__ = ["broker", "peer"]
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
@@ -94,6 +95,16 @@ async def test_a_charger_fault_raises_one_report_everywhere_while_it_lasts(
             return len(mqtt.on("problems/events")) == 2
 
         await eventually(resolution_on_mqtt, "the resolution on MQTT")
+        async with http.get(f"{url}/api/v1/openapi.json") as r:
+            doc = await r.json()
+        async with http.get(f"{url}/api/v1/problems", headers=auth) as r:
+            listed = await r.json()
+        check_answer(doc, "get", "/problems", r.status, listed)
+    (shown_report,) = listed
+    assert (shown_report["state"], shown_report["handled_by"]) == ("resolved", None)
+    assert [(n["action"], n["by"], n["note"]) for n in shown_report["notes"]] == [
+        ("resolved", "site", "the fault has cleared")
+    ]  # the site's resolution is kept with who made it
     _, resolved = mqtt.on("problems/events")
     assert (resolved["event"], resolved["reference"], resolved["by"]) == (
         "resolved",
