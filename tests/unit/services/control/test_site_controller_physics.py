@@ -11,15 +11,14 @@ building step causes before a reading can show it and the EVs can follow the low
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 
 import pytest
-import structlog
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from edge_controller import log
 from edge_controller.domain.balancing import Feeder, Policy
 from tests.unit.services.control.physics_rig import (
     BUILDING_STEP_WINDOW_S,
@@ -41,10 +40,12 @@ DEMO_POLICY = Policy(rotation_interval_s=60, min_pause_s=10, min_charge_s=10, in
 
 @pytest.fixture(autouse=True)
 def _quiet() -> Iterator[None]:
-    """The loop logs every overload reaction; thousands of them would only slow the run."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    """The loop logs every overload reaction; thousands of them would only slow the run. The
+    project's own configuration is set back after (structlog's defaults would leave the loggers
+    bound at import on a processor list no later ``capture_logs`` reaches)."""
+    log.configure("warning")
     yield
-    structlog.reset_defaults()
+    log.configure()
 
 
 @st.composite
