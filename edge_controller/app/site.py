@@ -260,6 +260,11 @@ def build_faces(
         messages = MessageFeed(mqtt, site.board, site.qr) if settings.driver_notes else None
         feed = MqttFeed(mqtt, site.views, site.sessions, messages)
         services += [mqtt, feed]
+        if settings.site.role != "standalone":
+            from edge_controller.app.gateways import build_gateway
+
+            tree = balancing_site(settings)
+            services.append(build_gateway(settings, site.controller, mqtt, tree))
     route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
     if settings.web.enabled:
         from edge_controller.app.web import build_web

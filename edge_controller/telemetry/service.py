@@ -37,6 +37,7 @@ from edge_controller.telemetry.receiver import CommandReceiver
 from edge_controller.telemetry.topics import Topics
 
 ClientFactory = Callable[[], aiomqtt.Client]
+Handler = Callable[[str, bytes], None]
 # Retained commands are never replayed on subscribe, and a live one keeps its retain flag so the
 # receiver can refuse it (a retained command would otherwise run again on every reconnect).
 # What a state message carries besides the state itself: a connector's is taken again at every
@@ -117,6 +118,7 @@ class MqttService:
         self._announced: set[str] = set()
         # State topic -> (what was last queued on it but its time and counters, when it was).
         self._shown: dict[str, tuple[payloads.JsonDict, float | None]] = {}
+        self._listeners: list[tuple[str, Handler]] = []
         client_id = settings.client_id or f"edge-controller-{site_id}"
         self._client_factory = self._make_client_factory(client_id)
         self._connected = False
@@ -143,7 +145,7 @@ class MqttService:
             site_id=settings.site.id,
             connector_ids=connector_ids,
             sink=sink,
-            state_topic_cap=settings.mqtt_state_topic_cap,
+            state_topic_cap=settings.mqtt_state_topic_cap + _gateway_topics(settings),
         )
 
     def _discovery_topics(self, connectors: int) -> int:
@@ -219,6 +221,18 @@ class MqttService:
         self._queue.put_event(
             OutMessage(self.topics.session_events, body, retain=False, qos=self._settings.qos)
         )
+
+    @_contained
+    def publish_other(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """A message of another part of the site under its own topic (the gateways' budgets
+        and demands): the latest per topic wins while queued."""
+        self._queue.put_state(OutMessage(topic, payload, retain=retain, qos=self._settings.qos))
+
+    def listen(self, topic_filter: str, handler: Handler) -> None:
+        """Hand every message on ``topic_filter`` to ``handler`` (topic, payload), subscribed
+        on every connection. The handler must not block; an exception from it is logged and
+        the message dropped. Call before ``run``."""
+        self._listeners.append((topic_filter, handler))
 
     def stats(self) -> MqttStats:
         return MqttStats(
@@ -301,6 +315,8 @@ class MqttService:
         )
         if self._settings.ha_discovery:
             await client.subscribe(self._ha_status_topic, qos=1, timeout=timeout_s)
+        for topic_filter, _ in self._listeners:
+            await client.subscribe(topic_filter, qos=1, timeout=timeout_s)
         self._queue.replay_states()
         self._connected = True
         self._log.info("mqtt_connected", host=self._settings.host, port=self._settings.port)
@@ -361,9 +377,24 @@ class MqttService:
                 if message.payload == b"online":  # Home Assistant restarted: announce again
                     self._announce_all(sorted(self._announced))
                 continue
+            if self._hand_over(message):
+                continue
             await self._receiver.handle(message)
             _raise_if_cancelled()
         raise aiomqtt.MqttError("message stream ended")
+
+    def _hand_over(self, message: aiomqtt.Message) -> bool:
+        """Give a message on a listened-to topic to its handler; False if none listens."""
+        for topic_filter, handler in self._listeners:
+            if message.topic.matches(topic_filter):
+                payload = message.payload
+                body = payload if isinstance(payload, bytes) else str(payload).encode()
+                try:
+                    handler(message.topic.value, body)
+                except Exception:
+                    self._log.exception("mqtt_handler_failed", topic=message.topic.value)
+                return True
+        return False
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """A clean stop sends no will, so say offline ourselves (best effort)."""
@@ -376,6 +407,11 @@ class MqttService:
 def _retrieved(task: asyncio.Task[None]) -> None:
     if not task.cancelled():
         task.exception()
+
+
+def _gateway_topics(settings: Settings) -> int:
+    """The gateways' topics on top: a parent's budget per child, a child's demand."""
+    return {"parent": len(settings.site.gateways.children), "child": 1}.get(settings.site.role, 0)
 
 
 def _raise_if_cancelled() -> None:

@@ -24,6 +24,7 @@ MAX_DEMAND_BYTES = 256 * 1024
 MAX_DEMAND_CONNECTORS = 1000
 MAX_CURRENT_A = 6300.0  # the largest grid limit a site may have
 MAX_LEASE_S = 3600.0
+MAX_DRAW_AGE_S = 60.0
 _ID_CHARS = 64
 _WANTING = {s.value: s for s in (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)}
 
@@ -65,7 +66,8 @@ class ChildDemand:
     """``applied``: the (epoch, version) of the budget the child runs on, None: its safe
     budget; ``budget_a``: the most it may draw now per grid phase, the highest budget it ran on
     within the time its EVs take to follow a lowering (a parent that restarted counts it);
-    ``draw_a``: what all its connectors draw now, per grid phase."""
+    ``draw_a``: what all its connectors draw, per grid phase, as measured ``draw_age_s`` before
+    it was sent (the parent pairs it with a grid reading of that moment)."""
 
     child_id: str
     sent_at_s: float
@@ -73,6 +75,7 @@ class ChildDemand:
     budget_a: Phases3
     draw_a: Phases3
     connectors: tuple[DemandEntry, ...]
+    draw_age_s: float = 0.0
 
 
 def encode_budget(budget: BudgetMessage) -> bytes:
@@ -111,6 +114,7 @@ def demand_of(
     demands: Sequence[ConnectorDemand],
     budget: tuple[tuple[str, int] | None, Phases3],
     sent_at_s: float,
+    draw_age_s: float = 0.0,
 ) -> ChildDemand:
     """A child's demand from its connectors' demands: the ones that want current and could
     take at least their minimum under their own caps; ``draw_a`` sums every measured one.
@@ -142,7 +146,8 @@ def demand_of(
         )
     applied, budget_a = budget
     draw_a = (draw[0], draw[1], draw[2])
-    return ChildDemand(child_id, sent_at_s, applied, budget_a, draw_a, tuple(entries))
+    age_s = min(max(draw_age_s, 0.0), MAX_DRAW_AGE_S)
+    return ChildDemand(child_id, sent_at_s, applied, budget_a, draw_a, tuple(entries), age_s)
 
 
 def _non_negative(current_a: Phases3 | None) -> Phases3 | None:
@@ -162,6 +167,7 @@ def encode_demand(demand: ChildDemand) -> bytes:
             "budget": None if applied is None else {"epoch": applied[0], "version": applied[1]},
             "budget_a": list(demand.budget_a),
             "draw_a": list(demand.draw_a),
+            "draw_age_s": demand.draw_age_s,
             "connectors": [_entry_json(e) for e in demand.connectors],
         }
     )
@@ -208,6 +214,7 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
         budget_a=_phases(data.get("budget_a"), "budget_a"),
         draw_a=_phases(data.get("draw_a"), "draw_a"),
         connectors=entries,
+        draw_age_s=_number(data.get("draw_age_s", 0.0), "draw_age_s", 0.0, MAX_DRAW_AGE_S),
     )
 
 

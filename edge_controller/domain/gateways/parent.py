@@ -16,6 +16,7 @@ stays within every limit of the tree: the invariant the site's safety rests on.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,29 +53,52 @@ class ChildFeeder:
     lease_s: float
 
 
+REPORTS_KEPT = 8  # a child's recent draws, to pair with a grid reading taken between two
+
+
 @dataclass(frozen=True, slots=True)
 class ChildReport:
     """A child's latest demand and when it arrived (the parent's monotonic clock), with the
-    draw of the report before it and when that one arrived."""
+    draws of its recent reports (when measured: arrival less the draw's age; the draw per grid
+    phase), oldest first, this one last."""
 
     demand: ChildDemand
     received_s: float
-    earlier_draw_a: Phases3 | None = None
-    earlier_s: float | None = None
+    draws: tuple[tuple[float, Phases3], ...] = ()
 
     def then(self, demand: ChildDemand, received_s: float) -> ChildReport:
         """The report that follows this one."""
-        return ChildReport(demand, received_s, self.demand.draw_a, self.received_s)
+        measured = (received_s - demand.draw_age_s, demand.draw_a)
+        return ChildReport(demand, received_s, (*self.history[1 - REPORTS_KEPT :], measured))
+
+    @property
+    def history(self) -> tuple[tuple[float, Phases3], ...]:
+        return self.draws or ((self.received_s - self.demand.draw_age_s, self.demand.draw_a),)
+
+    def draw_around(self, at_s: float, *, lower: bool) -> Phases3 | None:
+        """The draw at ``at_s`` from the two measurements around it: the lower of the two
+        (``lower``), else the nearer; None if no two are around it."""
+        for (before_s, before), (after_s, after) in itertools.pairwise(self.history):
+            if before_s <= at_s <= after_s:
+                if not lower:
+                    return before if at_s - before_s < after_s - at_s else after
+                a, b, c = (min(before[p], after[p]) for p in PHASES)
+                return (a, b, c)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
 class ParentTiming:
     """``settle_s``: from a child taking a lower budget to its EVs drawing no more than it;
-    ``tolerance_s``: how far the gateways' wall clocks may differ (the children allow as much)."""
+    ``tolerance_s``: how far the gateways' wall clocks may differ (the children allow as much);
+    ``building_window_s``: the grid meter and the children's reports are read at different
+    moments, so a building load worked out from them dips for a moment whenever a draw falls
+    between the two: increases are held to the highest of this window."""
 
     report_stale_s: float = 5.0
     settle_s: float = 7.0
     tolerance_s: float = 2.0
+    building_window_s: float = 3.0  # increases are held to the highest building load of this
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +142,7 @@ class ParentState:
     next_version: int = 1
     ledgers: Mapping[str, Ledger] = field(default_factory=dict)
     allocation: Allocation | None = None
+    buildings: tuple[tuple[float, Phases3], ...] = ()  # (when, building load) of the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,23 +192,29 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
             demands += _pseudo_connectors(child, inputs.reports[cid].demand)
         else:
             demands += _fixed_load(cid, floors[cid])
+    nearest = _paired_building(setup, inputs, lower=False)
     alloc = allocate(
         setup.site,
         demands,
-        grid=_newest_reading(setup, inputs),
+        grid=nearest or _newest_reading(setup, inputs),
         previous=state.allocation,
         now_s=now_s,
         policy=setup.policy,
     )
     wanted = {c.child_id: _wanted(c, demands, alloc) for c in setup.children if c.child_id in live}
     building_a = alloc.building_load_a
-    paired_a = _paired_building(setup, inputs) or building_a
-    a, b, c = (max(building_a[p], paired_a[p]) for p in PHASES)
-    budgets = fit(setup, (a, b, c), floors, wanted)
+    buildings = _buildings(setup, state, inputs, _paired_building(setup, inputs, lower=True))
+    budgets = fit(setup, _highest(buildings), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
     return Decision(
-        state=replace(state, next_version=next_version, ledgers=ledgers, allocation=alloc),
+        state=replace(
+            state,
+            next_version=next_version,
+            ledgers=ledgers,
+            allocation=alloc,
+            buildings=buildings,
+        ),
         publish=publish,
         counted_a=_floors(setup, state, inputs, ledgers),
         building_load_a=building_a,
@@ -275,10 +306,32 @@ def _live(child: ChildFeeder, inputs: ParentInputs, ledger: Ledger, timing: Pare
     )
 
 
+def _buildings(
+    setup: ParentSetup, state: ParentState, inputs: ParentInputs, paired: GridReading | None
+) -> tuple[tuple[float, Phases3], ...]:
+    """The window's building loads with this decision's: from a reading paired with the
+    reports, else the newest reading with nothing subtracted."""
+    if paired is not None:
+        building_a = paired.current_a
+    elif inputs.grids:
+        building_a = inputs.grids[-1].current_a
+    else:
+        assumed_a = setup.policy.assumed_building_load_a
+        building_a = (assumed_a, assumed_a, assumed_a)
+    since_s = inputs.now_s - setup.timing.building_window_s
+    kept = tuple(item for item in state.buildings if item[0] > since_s)
+    return (*kept, (inputs.now_s, building_a))
+
+
+def _highest(buildings: Sequence[tuple[float, Phases3]]) -> Phases3:
+    a, b, c = (max(load[p] for _, load in buildings) for p in PHASES)
+    return (a, b, c)
+
+
 def _newest_reading(setup: ParentSetup, inputs: ParentInputs) -> GridReading | None:
-    """The newest grid reading less what the reporting children drew at their last report:
-    the allocation's view (quick to follow a rising building load). A silent child's draw
-    stays in: its last report may be older than what it draws now."""
+    """Without a paired reading: the newest less what the reporting children last reported
+    (increases are held to the newest with nothing subtracted meanwhile). A silent child's
+    draw stays in: its last report may be older than what it draws now."""
     if not inputs.grids:
         return None
     newest = inputs.grids[-1]
@@ -292,33 +345,30 @@ def _newest_reading(setup: ParentSetup, inputs: ParentInputs) -> GridReading | N
     return GridReading((a, b, c), newest.at_s)
 
 
-def _paired_building(setup: ParentSetup, inputs: ParentInputs) -> Phases3 | None:
-    """The building load increases are held to: a grid reading less what the reporting
-    children drew then: the newest reading taken
-    between every such child's last two reports, less the lower of the two draws (a draw
-    between two reports is taken to lie between them; a reading outside them could follow a
-    fall in a draw not reported yet, and subtracting the older, higher one would hide load).
-    Without such a reading, the newest with nothing subtracted."""
+def _paired_building(
+    setup: ParentSetup, inputs: ParentInputs, *, lower: bool
+) -> GridReading | None:
+    """The newest grid reading taken between two measured draws of every reporting child, less
+    each child's draw then: the nearer of its two measurements for the allocation (quick to
+    follow the building), the lower for increases (a draw between two measurements is taken to
+    lie between them; a reading after the last could follow a fall in a draw not reported yet,
+    and subtracting the higher one would hide load); None without such a reading."""
     if not inputs.grids:
         return None
     reporting = [
         inputs.reports[c.child_id] for c in setup.children if _reported(c, inputs, setup.timing)
     ]
-    newest = inputs.grids[-1].current_a
-    if not reporting or any(r.earlier_s is None for r in reporting):
-        return newest
-    low_s = max(r.earlier_s for r in reporting if r.earlier_s is not None)
-    high_s = min(r.received_s for r in reporting)
-    paired = [g for g in inputs.grids if low_s <= g.at_s <= high_s]
-    if not paired:
-        return newest
-    load = list(paired[-1].current_a)
-    for report in reporting:
-        earlier = report.earlier_draw_a or _ZERO
-        for p in PHASES:
-            load[p] -= min(earlier[p], report.demand.draw_a[p])
-    a, b, c = (max(0.0, value) for value in load)
-    return (a, b, c)
+    for grid in reversed(inputs.grids):
+        draws = [report.draw_around(grid.at_s, lower=lower) for report in reporting]
+        if all(draw is not None for draw in draws):
+            load = list(grid.current_a)
+            for draw in draws:
+                assert draw is not None
+                for p in PHASES:
+                    load[p] -= draw[p]
+            a, b, c = (max(0.0, value) for value in load)
+            return GridReading((a, b, c), grid.at_s)
+    return None
 
 
 def _pseudo_connectors(child: ChildFeeder, demand: ChildDemand) -> list[ConnectorDemand]:

@@ -10,6 +10,7 @@ while a session is authorised and to 0 A otherwise (free vend: always the safe c
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from edge_controller.domain.commands import (
     SetConnectorLimit,
     SetSiteLimit,
 )
+from edge_controller.domain.gateways import EffectiveBudget
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
@@ -130,6 +132,9 @@ class SiteController:
             )
         self._site_cap: Limit | None = None
         self._csms_site_cap: Limit | None = None  # ChargePointMaxProfile of a site-wide identity
+        self._budget: EffectiveBudget | None = None  # a child gateway's budget from its parent
+        self._demands: list[ConnectorDemand] = []
+        self._draws_at_s: float | None = None
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
         self._stopping = False
@@ -177,6 +182,37 @@ class SiteController:
         one binds)."""
         self._csms_site_cap = limit
         self._wake.set()
+
+    def set_budget(self, budget: EffectiveBudget) -> None:
+        """A child gateway's budget from its parent (or its safe budget): a cap on the site
+        per phase (and on its power), through the same path as the other site caps."""
+        if budget != self._budget:
+            self._budget = budget
+            self._wake.set()
+
+    @property
+    def demands(self) -> list[ConnectorDemand]:
+        """Every connector's demand as of the latest decision (what a child reports)."""
+        return self._demands
+
+    def draw_taken_at_s(self) -> float | None:
+        """When the oldest of the meter readings in ``demands`` was taken (the loop's
+        monotonic clock): what a child's reported draw is as of; None without readings."""
+        return self._draws_at_s
+
+    def _oldest_reading_s(self) -> float | None:
+        taken = [
+            conn.meter.latest_at_s
+            for conn in self._conns.values()
+            if conn.meter is not None
+            and conn.meter.latest_at_s is not None
+            and conn.meter.fresh() is not None
+        ]
+        return min(taken, default=None)
+
+    def grid_reading(self) -> GridReading | None:
+        """The latest grid reading, ``at_s`` on the loop's monotonic clock."""
+        return self._grid_reading()
 
     def latest_meter(self, connector_id: str) -> MeterReading | None:
         """The connector's latest fresh built-in meter reading, if it has one."""
@@ -240,6 +276,7 @@ class SiteController:
                 return self._allocation
             now_s = self._clock()
             demands = [conn.demand(now_s) for conn in self._conns.values()]
+            self._demands, self._draws_at_s = demands, self._oldest_reading_s()
             unread = self._unread()  # as of these demands: only what was read is published
             # Timed against the connection itself: the fuse, not a cap below it.
             overload_at_s = self._reaction.begin(self._grid_reading(), self._site.grid_limit_a)
@@ -316,10 +353,17 @@ class SiteController:
 
     def _effective_site(self) -> Site:
         caps = [c for c in (self._site_cap, self._csms_site_cap) if c is not None]
+        site = self._site
+        budget = self._budget
+        if budget is not None:
+            # Per phase the lowest binds: a budget uneven between phases is taken at its least.
+            caps.append(Limit(min(budget.current_a), budget.source))
+            if budget.power_w is not None and budget.power_w < (site.power_limit_w or math.inf):
+                site = replace(site, power_limit_w=budget.power_w)
         cap = min(caps, key=lambda c: c.current_a) if caps else None
-        if cap is None or cap.current_a >= self._site.grid_limit_a:
-            return self._site
-        return replace(self._site, grid_limit_a=cap.current_a, grid_label=cap.source)
+        if cap is None or cap.current_a >= site.grid_limit_a:
+            return site
+        return replace(site, grid_limit_a=cap.current_a, grid_label=cap.source)
 
     def _grid_reading(self) -> GridReading | None:
         if self._grid is None or self._grid.latest is None or self._grid.latest_at_s is None:

@@ -1,0 +1,284 @@
+"""Several gateways behind one grid connection, on the wire: the parent's and a child's
+service (the rules are ``domain.gateways``).
+
+The parent decides every ``tick_s`` from the children's latest demands and its grid meter and
+publishes each changed or renewed budget, retained, on ``<prefix>/budget/<child>``. A child
+takes the budgets on its topic, caps its site with the effective one (its safe budget from the
+start, and whenever no budget holds) and reports its demand on ``<prefix>/demand/<child>``
+every ``report_interval_s``. Messages travel through a ``Link`` (the site's MQTT client); a
+malformed message, or a budget older than the last one taken, is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge_controller.domain.balancing import GridReading
+from edge_controller.domain.gateways import (
+    BudgetMessage,
+    ChildReport,
+    EffectiveBudget,
+    HeldBudget,
+    MessageError,
+    ParentInputs,
+    ParentSetup,
+    ParentState,
+    decide_budgets,
+    demand_of,
+    effective_budget,
+    encode_budget,
+    encode_demand,
+    hold,
+    newer,
+    parse_budget,
+    parse_demand,
+)
+from edge_controller.domain.model import Phases3
+from edge_controller.log import get_logger
+from edge_controller.services.control.site_controller import SiteController
+
+GRID_HISTORY = 16  # grid readings kept to pair with the children's reports
+WARN_EVERY_S = 10.0  # a stream of bad messages is logged once per this, with a count
+
+
+class Link(Protocol):
+    """Where the gateways' messages go out (the site's MQTT client)."""
+
+    def publish_other(self, topic: str, payload: bytes, *, retain: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTopics:
+    prefix: str
+
+    def budget(self, child_id: str) -> str:
+        return f"{self.prefix}/budget/{child_id}"
+
+    def demand(self, child_id: str) -> str:
+        return f"{self.prefix}/demand/{child_id}"
+
+    @property
+    def budget_filter(self) -> str:
+        return f"{self.prefix}/budget/+"
+
+    @property
+    def demand_filter(self) -> str:
+        return f"{self.prefix}/demand/+"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayClocks:
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+
+
+class _Refusals:
+    """Counts refused messages; logs the first, then at most once per ``WARN_EVERY_S``."""
+
+    def __init__(self, log: object, clock: Callable[[], float]) -> None:
+        self._log, self._clock = log, clock
+        self.count = 0
+        self._logged_s = -WARN_EVERY_S
+
+    def refuse(self, event: str, **fields: object) -> None:
+        self.count += 1
+        now_s = self._clock()
+        if now_s - self._logged_s >= WARN_EVERY_S:
+            self._logged_s = now_s
+            self._log.warning(event, refused=self.count, **fields)  # type: ignore[attr-defined]
+
+
+class ParentService:
+    """Hands every child its budget from the children's demands and the grid meter."""
+
+    def __init__(
+        self,
+        setup: ParentSetup,
+        controller: SiteController,
+        link: Link,
+        topics: GatewayTopics,
+        *,
+        tick_s: float = 1.0,
+        clocks: GatewayClocks = GatewayClocks(),
+    ) -> None:
+        self._setup, self._controller, self._link, self._topics = setup, controller, link, topics
+        self._tick_s, self._clocks = tick_s, clocks
+        self._state = ParentState(secrets.token_hex(4), started_s=clocks.monotonic())
+        self._reports: dict[str, ChildReport] = {}
+        self._grids: deque[GridReading] = deque(maxlen=GRID_HISTORY)
+        self._children = {c.child_id for c in setup.children}
+        self._log = get_logger("gateways", role="parent")
+        self._refusals = _Refusals(self._log, clocks.monotonic)
+        self._notes: tuple[str, ...] = ()
+        self.counted_a: dict[str, Phases3] = {}
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """A child's demand (the topic names the child)."""
+        child_id = topic.rsplit("/", 1)[-1]
+        if child_id not in self._children:
+            self._refusals.refuse("demand from an unknown child refused", topic=topic)
+            return
+        try:
+            demand = parse_demand(payload, child_id)
+        except MessageError as exc:
+            self._refusals.refuse("malformed demand refused", child=child_id, reason=str(exc))
+            return
+        now_s = self._clocks.monotonic()
+        before = self._reports.get(child_id)
+        self._reports[child_id] = (
+            before.then(demand, now_s) if before else ChildReport(demand, now_s)
+        )
+
+    async def run(self) -> None:
+        while True:
+            self.step()
+            await asyncio.sleep(self._tick_s)
+
+    def step(self) -> None:
+        grid = self._controller.grid_reading()
+        if grid is not None and (not self._grids or self._grids[-1].at_s != grid.at_s):
+            self._grids.append(grid)
+        inputs = ParentInputs(
+            dict(self._reports), tuple(self._grids), self._clocks.monotonic(), self._clocks.wall()
+        )
+        decision = decide_budgets(self._setup, self._state, inputs)
+        self._state = decision.state
+        for budget in decision.publish:
+            self._link.publish_other(
+                self._topics.budget(budget.child_id), encode_budget(budget), retain=True
+            )
+        self.counted_a = dict(decision.counted_a)
+        if decision.notes != self._notes:
+            self._notes = decision.notes
+            self._log.info("budget notes", notes=list(decision.notes), counted=self.counted_a)
+
+
+class ChildService:
+    """Runs the site within its parent's budget and reports its demand."""
+
+    def __init__(
+        self,
+        child: ChildTerms,
+        controller: SiteController,
+        link: Link,
+        topics: GatewayTopics,
+        *,
+        clocks: GatewayClocks = GatewayClocks(),
+    ) -> None:
+        self._child, self._controller, self._link, self._topics = child, controller, link, topics
+        self._clocks = clocks
+        self._last: BudgetMessage | None = None
+        self._held: HeldBudget | None = None
+        self._log = get_logger("gateways", role="child", child=child.child_id)
+        self._refusals = _Refusals(self._log, clocks.monotonic)
+        self._recent: deque[tuple[float, Phases3]] = deque()
+        self._budget_source = ""
+        self._budget = self._effective()
+        controller.set_budget(self._budget)  # the safe budget from the very start
+        self._note(self._budget)
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """A budget on this child's topic (other children's are not listened to)."""
+        if topic != self._topics.budget(self._child.child_id):
+            return
+        try:
+            message = parse_budget(payload, self._child.child_id)
+        except MessageError as exc:
+            self._refusals.refuse("malformed budget refused", reason=str(exc))
+            return
+        if not newer(message, self._last):
+            last = self._last
+            self._refusals.refuse(
+                "stale budget refused",
+                version=message.version,
+                last=None if last is None else last.version,
+            )
+            return
+        self._last = message
+        now_s, wall_s = self._clocks.monotonic(), self._clocks.wall()
+        self._held = hold(message, now_s, wall_s, self._child.tolerance_s)
+        if self._held is None:
+            self._log.warning("budget expired on arrival", version=message.version)
+        self.apply()
+
+    def apply(self) -> None:
+        """Cap the site at the budget that holds now (the safe budget if none does)."""
+        budget = self._effective()
+        if budget != self._budget:
+            self._budget = budget
+            self._controller.set_budget(budget)
+            self._note(budget)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._expiry())
+            group.create_task(self._reports())
+
+    async def _expiry(self) -> None:
+        """A lease ends without a message: look often enough to fall back in time."""
+        while True:
+            self.apply()
+            await asyncio.sleep(0.25)
+
+    async def _reports(self) -> None:
+        while True:
+            self.report()
+            await asyncio.sleep(self._child.report_interval_s)
+
+    def report(self) -> None:
+        budget, now_s = self._budget, self._clocks.monotonic()
+        taken_s = self._controller.draw_taken_at_s()
+        demand = demand_of(
+            self._child.child_id,
+            self._controller.demands,
+            (budget.applied, self._may_draw(now_s)),
+            self._clocks.wall(),
+            draw_age_s=0.0 if taken_s is None else now_s - taken_s,
+        )
+        topic = self._topics.demand(self._child.child_id)
+        self._link.publish_other(topic, encode_demand(demand), retain=False)
+
+    @property
+    def budget(self) -> EffectiveBudget:
+        return self._budget
+
+    def _effective(self) -> EffectiveBudget:
+        now_s = self._clocks.monotonic()
+        child = self._child
+        budget = effective_budget(self._held, now_s, child.feeder_limit_a, child.safe_budget_a)
+        self._recent.append((now_s, budget.current_a))
+        return budget
+
+    def _may_draw(self, now_s: float) -> Phases3:
+        """The highest budget within the time EVs take to follow a lowering."""
+        recent = self._recent
+        while len(recent) > 1 and recent[1][0] <= now_s - self._child.follow_s:
+            recent.popleft()
+        a, b, c = (max(amounts[p] for _, amounts in recent) for p in range(3))
+        return (a, b, c)
+
+    def _note(self, budget: EffectiveBudget) -> None:
+        """Log when the child goes from its safe budget to its parent's, or back."""
+        kind = budget.source.split(" v", 1)[0]
+        if kind != self._budget_source:
+            self._budget_source = kind
+            self._log.info("budget", source=budget.source, current_a=list(budget.current_a))
+
+
+@dataclass(frozen=True, slots=True)
+class ChildTerms:
+    """A child's own terms: its name, its feeder (its site's grid limit), its safe budget, how
+    often it reports, the clock tolerance, and how long its EVs take to follow a lowering."""
+
+    child_id: str
+    feeder_limit_a: float
+    safe_budget_a: float
+    report_interval_s: float = 1.0
+    tolerance_s: float = 2.0
+    follow_s: float = 7.0

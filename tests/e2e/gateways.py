@@ -1,0 +1,409 @@
+"""Three gateways on one simulated site: a parent with the grid meter, two children with two
+chargers' worth of connectors each, a real Mosquitto between them, and a cuttable line from
+one child to the broker (a TCP relay the test can cut and restore).
+
+The simulator runs the whole site (grid meter, one feeder meter per child, the chargers on
+their feeders); each daemon's config is the part of it its gateway owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import signal
+import tempfile
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_controller.api.client import DaemonNotRunning, fetch_status
+from edge_controller.api.server import STATUS_SOCKET
+from edge_controller.domain.snapshot import SiteView
+from edge_controller.sim.control_client import SimControlClient
+from tests.e2e.checks import grid_a, offers_a
+from tests.e2e.launch import eventually
+from tests.e2e.procs import Proc, edge_controller, wait_control_url
+from tests.e2e.site import FREE_TAG, write_config
+from tests.integration.mqtt.broker import Mosquitto
+from tests.ports import free_port
+
+GRID_LIMIT_A = 50.0
+FEEDER_LIMIT_A = 32.0
+SAFE_BUDGET_A = 12.0
+LEASE_S = 3.0
+BASE_LOAD_A = 2.0
+CHILDREN = ("hall-a", "hall-b")
+CONNECTORS = {"hall-a": ("ca:1", "ca:2"), "hall-b": ("cb:1", "cb:2")}
+ACL = "user edge\ntopic readwrite edge/#\n"
+
+
+def whole_site(workdir: Path) -> dict[str, Any]:
+    """The simulator's config: the site as it is wired."""
+    port = free_port()
+    charger = {
+        "bus": "lan",
+        "profile": "phoenix_charx_sec3xxx",
+        "connectors": 2,
+        "max_current_a": 16,
+        "min_current_a": 6,
+        "poll_interval_s": 0.5,
+        "failsafe_current_a": 6,
+        "failsafe_timeout_s": 3,
+        "simulated": True,
+    }
+    meter = {"bus": "lan", "profile": "eastron_sdm630", "poll_interval_s": 0.5, "simulated": True}
+    return {
+        "site": {
+            "id": "depot",
+            "grid_limit_a": GRID_LIMIT_A,
+            "feeders": {c: {"limit_a": FEEDER_LIMIT_A} for c in CHILDREN},
+            "tick_s": 0.5,
+            "shutdown_grace_s": 3,
+            "grid_stale_s": 3,
+            "increase_interval_s": 1,
+            "decrease_settle_s": 5,
+            "min_increase_a": 1,
+            "min_pause_s": 2,
+            "min_charge_s": 2,
+            "current_resolution_a": 0.5,
+        },
+        "buses": {"lan": {"type": "tcp", "host": "127.0.0.1", "port": port, "timeout_s": 0.5}},
+        "chargers": {
+            "ca": {**charger, "unit_id": 1, "feeder": "hall-a"},
+            "cb": {**charger, "unit_id": 2, "feeder": "hall-b"},
+        },
+        "meters": {
+            "grid": {**meter, "unit_id": 10},
+            "ma": {**meter, "unit_id": 11, "role": "feeder", "feeder": "hall-a"},
+            "mb": {**meter, "unit_id": 12, "role": "feeder", "feeder": "hall-b"},
+        },
+        "ocpp": {"authorization": {"free_vend_id_tag": FREE_TAG}},
+        "logging": {"level": "info", "format": "json"},
+        "simulation": {
+            "control_port": 0,
+            "tick_s": 0.1,
+            "base_load": [{"at": "00:00", "current_a": [BASE_LOAD_A] * 3}],
+            "ev_profiles": {
+                "car3": {"phases": 3, "max_current_a": 16, "response_delay_s": 1.0},
+            },
+        },
+    }
+
+
+def _mqtt(port: int, broker: Mosquitto, site_id: str) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "port": port,
+        "username": "edge",
+        "password_file": str(broker.edge_password_file),
+        "prefix": f"edge/{site_id}",
+        "ha_discovery": False,
+        "keepalive_s": 5,
+        "reconnect_min_s": 0.2,
+        "reconnect_max_s": 1.0,
+    }
+
+
+def parent_config(whole: dict[str, Any], broker: Mosquitto, state_dir: Path) -> dict[str, Any]:
+    config = copy.deepcopy(whole)
+    site = config["site"]
+    site.pop("feeders")
+    site["role"] = "parent"
+    site["gateways"] = {
+        "topic_prefix": "edge/gateways",
+        "report_stale_s": 2,
+        "clock_tolerance_s": 0.5,
+        "children": {
+            c: {"limit_a": FEEDER_LIMIT_A, "safe_budget_a": SAFE_BUDGET_A, "lease_s": LEASE_S}
+            for c in CHILDREN
+        },
+    }
+    config["chargers"] = {}
+    config["meters"] = {"grid": config["meters"]["grid"]}
+    config["mqtt"] = _mqtt(broker.port, broker, "depot")
+    config["storage"] = {"state_dir": str(state_dir)}
+    config.pop("simulation")
+    return config
+
+
+def child_config(
+    whole: dict[str, Any], child: str, mqtt_port: int, broker: Mosquitto, state_dir: Path
+) -> dict[str, Any]:
+    config = copy.deepcopy(whole)
+    site = config["site"]
+    site.pop("feeders")
+    site.update(id=child, grid_limit_a=FEEDER_LIMIT_A, role="child")
+    site["gateways"] = {
+        "topic_prefix": "edge/gateways",
+        "child_id": child,
+        "safe_budget_a": SAFE_BUDGET_A,
+        "report_interval_s": 0.5,
+        "clock_tolerance_s": 0.5,
+    }
+    charger_id, meter_id = ("ca", "ma") if child == "hall-a" else ("cb", "mb")
+    charger = config["chargers"][charger_id]
+    charger.pop("feeder")
+    config["chargers"] = {charger_id: charger}
+    meter = {k: v for k, v in config["meters"][meter_id].items() if k != "feeder"}
+    config["meters"] = {"grid": {**meter, "role": "grid"}}  # its feeder is its grid
+    config["mqtt"] = _mqtt(mqtt_port, broker, child)
+    config["storage"] = {"state_dir": str(state_dir)}
+    config.pop("simulation")
+    return config
+
+
+class Relay:
+    """A TCP relay to the broker that the test can cut (every connection closed, no new ones
+    taken) and restore, on the same port: one child's line to the broker."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self._target = free_port(), target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_pipe(reader, up_writer))
+            group.create_task(_pipe(up_reader, writer))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError, ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.transport.abort()
+
+
+@dataclass
+class GridWatch:
+    """The grid meter as the simulator measures it, sampled every 0.1 s throughout."""
+
+    limit_a: float
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (time, highest phase)
+
+    @property
+    def highest_a(self) -> float:
+        return max((a for _, a in self.samples), default=0.0)
+
+    def check(self) -> None:
+        assert len(self.samples) > 100, "the grid meter was sampled"
+        assert self.highest_a <= self.limit_a, (self.highest_a, self.overshoot_as)
+        assert self.overshoot_as == 0.0
+
+    @property
+    def overshoot_as(self) -> float:
+        """Ampere-seconds above the limit on the worst phase."""
+        total = 0.0
+        for (t0, a0), (t1, _) in zip(self.samples, self.samples[1:], strict=False):
+            total += max(0.0, a0 - self.limit_a) * (t1 - t0)
+        return total
+
+
+@dataclass
+class Gateways:
+    workdir: Path
+    broker: Mosquitto
+    whole: dict[str, Any]
+    sim: Proc | None = None
+    control: SimControlClient | None = None
+    relay: Relay | None = None
+    procs: dict[str, Proc] = field(default_factory=dict)
+    state_dirs: dict[str, Path] = field(default_factory=dict)
+    configs: dict[str, Path] = field(default_factory=dict)
+    all_procs: list[Proc] = field(default_factory=list)
+    watch: GridWatch = field(default_factory=lambda: GridWatch(GRID_LIMIT_A))
+
+    async def start(self) -> None:
+        sim_config = write_config(self.whole, self.workdir / "sim.yaml")
+        self.sim = edge_controller("simulate", sim_config, "sim", self.workdir / "sim.log")
+        url = await asyncio.to_thread(wait_control_url, self.sim)
+        self.control = SimControlClient(url, timeout_s=10.0)
+        await self.control.__aenter__()
+        self.relay = Relay(self.broker.port)
+        await self.relay.start()
+        for name in ("depot", *CHILDREN):
+            self.state_dirs[name] = Path(tempfile.mkdtemp(prefix="gw-"))
+        self.configs["depot"] = write_config(
+            parent_config(self.whole, self.broker, self.state_dirs["depot"]),
+            self.workdir / "depot.yaml",
+        )
+        for child in CHILDREN:
+            port = self.relay.port if child == "hall-b" else self.broker.port
+            config = child_config(self.whole, child, port, self.broker, self.state_dirs[child])
+            self.configs[child] = write_config(config, self.workdir / f"{child}.yaml")
+        for name in self.configs:
+            await self.start_daemon(name)
+
+    async def start_daemon(self, name: str) -> None:
+        log = self.workdir / f"{name}-{len(self.all_procs)}.log"
+        proc = edge_controller("run", self.configs[name], name, log)
+        self.procs[name] = proc
+        self.all_procs.append(proc)
+
+        async def answers() -> bool:
+            if not proc.alive():
+                raise AssertionError(f"{name} exited\n{proc.tail()}")
+            with contextlib.suppress(DaemonNotRunning):
+                await self.status(name)
+                return True
+            return False
+
+        await eventually(answers, f"{name} answers", 30)
+
+    def kill(self, name: str) -> None:
+        self.procs.pop(name).kill(signal.SIGKILL)
+
+    async def status(self, name: str) -> SiteView:
+        return await fetch_status(self.state_dirs[name] / STATUS_SOCKET, timeout_s=5.0)
+
+    async def offers(self) -> dict[str, float]:
+        assert self.control is not None
+        return offers_a(await self.control.state())
+
+    async def sample(self) -> None:
+        """Sample the grid meter until cancelled."""
+        assert self.control is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            state = await self.control.state()
+            self.watch.samples.append((loop.time(), max(grid_a(state))))
+            await asyncio.sleep(0.1)
+
+    async def watched(self, scenario: Awaitable[None]) -> None:
+        """Run ``scenario`` with the grid meter sampled throughout."""
+        async with asyncio.TaskGroup() as group:
+            sampler = group.create_task(self.sample())
+            try:
+                await scenario
+            finally:
+                sampler.cancel()
+
+    async def plug(self, child: str) -> None:
+        assert self.control is not None
+        for cid in CONNECTORS[child]:
+            await self.control.plug(cid, profile="car3")
+
+    async def reach(
+        self, wanted: dict[str, float], what: str, within_s: float = 40.0, below_a: float = 0.6
+    ) -> float:
+        """Until every named connector is offered ``wanted`` (from ``below_a`` under it to 0.6 A
+        over it): the seconds it took."""
+
+        seen: list[dict[str, float]] = [{}]
+
+        async def check() -> bool:
+            offers = seen[0] = await self.offers()
+            return all(a - below_a <= offers[c] <= a + 0.6 for c, a in wanted.items())
+
+        try:
+            return await eventually(check, f"{what}: {wanted}", within_s)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; offered {seen[0]}") from None
+
+    async def close(self) -> None:
+        if self.relay is not None:
+            await self.relay.cut()
+        if self.control is not None:
+            await self.control.close()
+        for proc in self.all_procs:
+            proc.kill()
+        if self.sim is not None:
+            self.sim.stop()
+        for path in self.state_dirs.values():
+            for item in sorted(path.rglob("*"), reverse=True):
+                with contextlib.suppress(OSError):
+                    item.unlink() if not item.is_dir() else item.rmdir()
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+    def logs(self) -> str:
+        procs = [p for p in [self.sim, *self.all_procs] if p is not None]
+        return "\n".join(p.tail() for p in procs)
+
+
+@contextlib.asynccontextmanager
+async def three_gateways(workdir: Path) -> AsyncIterator[tuple[Gateways, Mosquitto]]:
+    broker_dir = workdir / "mosquitto"
+    broker_dir.mkdir()
+    broker = Mosquitto(broker_dir)
+    (broker_dir / "acl").write_text(ACL)
+    broker.start()
+    gateways = Gateways(workdir, broker, whole_site(workdir))
+    try:
+        yield gateways, broker
+    finally:
+        await gateways.close()
+        broker.stop()
+        print(gateways.logs())
+
+
+SHARE_A = 12.0  # (50 - 2) / 4 EVs
+ALONE_A = 16.0  # two EVs at one child, the other idle: the EVs' own maximum
+SAFE_A = 6.0  # 12 A safe budget, two EVs
+
+
+def each(child: str, current_a: float) -> dict[str, float]:
+    return dict.fromkeys(CONNECTORS[child], current_a)
+
+
+SHARED = each("hall-a", SHARE_A) | each("hall-b", SHARE_A)
+SAFE = each("hall-a", SAFE_A) | each("hall-b", SAFE_A)
+# Sharing: every EV within 2 A under its equal share (the parent's and the children's own
+# hysteresis and rounding hold small increases back), none over it.
+SHARE_SLACK_A = 2.0
+
+
+async def sharing_ramping_and_cut_off(gateways: Gateways, broker: Mosquitto) -> None:
+    """hall-a alone (its EVs at their maximum: 32 A of 50 - 2 - 12 for hall-b's safe budget);
+    hall-b's EVs arrive (hall-a lowered, then hall-b raised); hall-b cut off from the broker
+    (its lease runs out: its safe budget; hall-a not raised meanwhile), then back."""
+    del broker
+    await gateways.plug("hall-a")
+    await gateways.reach(each("hall-a", ALONE_A), "hall-a's EVs at their maximum")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    assert gateways.relay is not None
+    await gateways.relay.cut()
+    await gateways.reach(each("hall-b", SAFE_A), "hall-b on its safe budget", 20)
+    offers = await gateways.offers()
+    assert all(offers[c] <= SHARE_A + 0.5 for c in CONNECTORS["hall-a"]), offers
+    await gateways.relay.start()
+    await gateways.reach(SHARED, "hall-b back to its share", below_a=SHARE_SLACK_A)
+
+
+async def parent_and_broker_failures(gateways: Gateways, broker: Mosquitto) -> None:
+    """The parent killed (both leases run out: safe budgets) and started again (a new run that
+    counts what the children report); then the broker stopped (without persistence: its
+    retained budgets are gone) and started again."""
+    await gateways.plug("hall-a")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    gateways.kill("depot")
+    await gateways.reach(SAFE, "both children on their safe budget", 20)
+    await gateways.start_daemon("depot")
+    await gateways.reach(SHARED, "both children back to their share", below_a=SHARE_SLACK_A)
+    broker.stop()
+    await gateways.reach(SAFE, "both children on their safe budget", 20)
+    broker.start()
+    await gateways.reach(
+        SHARED, "both children back to their share after the broker", below_a=SHARE_SLACK_A
+    )

@@ -1,0 +1,35 @@
+"""Several gateways behind one grid connection, as real processes: the simulator, a real
+Mosquitto, a parent daemon with the grid meter and two child daemons with two connectors each
+(budgets leased for 3 s). The grid meter is sampled every 0.1 s throughout each test and never
+goes over the limit; after every failure each child is back to its share.
+
+Shares: the grid (50 A) less the building (2 A) is 48 A per phase; with two EVs at each child,
+12 A per EV (24 A per child). Safe budget 12 A per child: 6 A per EV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.gateways import (
+    parent_and_broker_failures,
+    sharing_ramping_and_cut_off,
+    three_gateways,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(240)]
+
+
+async def test_sharing_ramping_and_a_child_cut_off_from_the_broker(tmp_path: Path) -> None:
+    async with three_gateways(tmp_path) as (gateways, broker):
+        await gateways.start()
+        await gateways.watched(sharing_ramping_and_cut_off(gateways, broker))
+    gateways.watch.check()
+
+
+async def test_parent_killed_and_broker_restarted(tmp_path: Path) -> None:
+    async with three_gateways(tmp_path) as (gateways, broker):
+        await gateways.start()
+        await gateways.watched(parent_and_broker_failures(gateways, broker))
+    gateways.watch.check()

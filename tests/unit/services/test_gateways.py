@@ -1,0 +1,151 @@
+"""The gateways' services on a real site controller: a child caps its site with the budget that
+holds (its safe budget from the start and whenever none does), never takes a malformed or stale
+budget, and reports its demand; a parent takes only well-formed demands of its own children.
+The link is a recording of what would go to the MQTT client (the broker is in the e2e tests)."""
+
+from __future__ import annotations
+
+import json
+
+from edge_controller.domain.balancing import Site
+from edge_controller.domain.gateways import (
+    BudgetMessage,
+    ChildFeeder,
+    ParentSetup,
+    encode_budget,
+    gateway_site,
+    parse_budget,
+    parse_demand,
+)
+from edge_controller.services.control.site_controller import SiteController
+from edge_controller.services.gateways import (
+    ChildService,
+    ChildTerms,
+    GatewayClocks,
+    GatewayTopics,
+    ParentService,
+)
+
+TOPICS = GatewayTopics("edge/gw")
+WALL_S = 1_764_800_000.0
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bool]] = []
+
+    def publish_other(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        self.sent.append((topic, payload, retain))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def monotonic(self) -> float:
+        return self.now_s
+
+    def wall(self) -> float:
+        return WALL_S + self.now_s - 100.0
+
+
+def _child() -> tuple[ChildService, SiteController, Recording, Clock]:
+    controller = SiteController("hall-a", Site(grid_limit_a=32.0), [], None)
+    link, clock = Recording(), Clock()
+    terms = ChildTerms("hall-a", feeder_limit_a=32.0, safe_budget_a=12.0)
+    clocks = GatewayClocks(clock.monotonic, clock.wall)
+    return ChildService(terms, controller, link, TOPICS, clocks=clocks), controller, link, clock
+
+
+def _budget(version: int, current_a: float, *, epoch: str = "e1") -> bytes:
+    message = BudgetMessage(
+        "hall-a",
+        (current_a,) * 3,
+        None,
+        epoch,
+        version,
+        WALL_S,
+        3.0,  # type: ignore[arg-type]
+    )
+    return encode_budget(message)
+
+
+async def _limit(controller: SiteController) -> float:
+    await controller.step()
+    return controller.snapshot().grid_limit_a
+
+
+async def test_child_runs_on_its_safe_budget_until_a_budget_holds() -> None:
+    child, controller, _, clock = _child()
+    assert await _limit(controller) == 12.0
+    child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0))
+    assert await _limit(controller) == 20.0
+    clock.now_s += 3.0  # the lease is over
+    child.apply()
+    assert await _limit(controller) == 12.0
+
+
+async def test_child_ignores_malformed_stale_and_foreign_budgets() -> None:
+    child, controller, _, _ = _child()
+    topic = TOPICS.budget("hall-a")
+    child.on_message(topic, _budget(5, 20.0))
+    bad = json.loads(_budget(6, 30.0))
+    bad["current_a"] = [30, "x", 30]
+    for payload in (b"\\xff\\x00", b"{" * 5000, json.dumps(bad).encode(), _budget(4, 30.0)):
+        child.on_message(topic, payload)
+    child.on_message(TOPICS.budget("hall-b"), _budget(9, 30.0))  # another child's
+    assert await _limit(controller) == 20.0
+    child.on_message(topic, _budget(6, 80.0))  # above the feeder: clamped
+    assert await _limit(controller) == 32.0
+
+
+async def test_a_bad_first_message_leaves_the_child_on_its_safe_budget() -> None:
+    child, controller, _, _ = _child()
+    child.on_message(TOPICS.budget("hall-a"), b'{"child_id": "hall-a", "current_a": [40, 40, 40]}')
+    assert await _limit(controller) == 12.0
+
+
+async def test_child_reports_the_budget_it_runs_on() -> None:
+    child, controller, link, _ = _child()
+    child.on_message(TOPICS.budget("hall-a"), _budget(3, 20.0))
+    await controller.step()
+    child.report()
+    topic, payload, retain = link.sent[-1]
+    assert topic == TOPICS.demand("hall-a") and not retain
+    demand = parse_demand(payload, "hall-a")
+    assert demand.applied == ("e1", 3)
+    assert demand.budget_a == (20.0, 20.0, 20.0)
+
+
+def test_parent_takes_only_well_formed_demands_of_its_children() -> None:
+    children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    controller = SiteController("depot", site, [], None)
+    link, clock = Recording(), Clock()
+    parent = ParentService(
+        ParentSetup(site, children),
+        controller,
+        link,
+        TOPICS,
+        clocks=GatewayClocks(clock.monotonic, clock.wall),
+    )
+    demand = {
+        "child_id": "hall-a",
+        "sent_at_s": WALL_S,
+        "budget": None,
+        "budget_a": [12, 12, 12],
+        "draw_a": [0, 0, 0],
+        "connectors": [{"id": "c1:1", "state": "waiting", "wiring": [0, 1, 2], "ev_phases": None,
+                        "min_a": 6, "max_a": 16, "priority": 0, "measured_a": None}],
+    }  # fmt: skip
+    parent.on_message(TOPICS.demand("hall-x"), json.dumps(demand).encode())  # not a child
+    parent.on_message(TOPICS.demand("hall-a"), b"not json")
+    clock.now_s += 30.0  # past the start-up window: the child is no longer counted at its feeder
+    parent.step()
+    assert link.sent == []  # nothing heard: nothing handed out
+    parent.on_message(TOPICS.demand("hall-a"), json.dumps(demand).encode())
+    parent.step()
+    topic, payload, retain = link.sent[-1]
+    assert topic == TOPICS.budget("hall-a") and retain
+    # No grid reading: the EV gets the fallback current (6 A), the child its safe budget.
+    assert parse_budget(payload, "hall-a").current_a == (12.0, 12.0, 12.0)
