@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
@@ -124,6 +125,9 @@ class MeterSampled:
     readings: tuple[Reading, ...]
     # How many of the charger's phases the EV drew on when sampled (None: not known).
     phases_used: int | None = None
+    # The session's running cost up to this reading (``domain.pricing.codec`` breakdown JSON;
+    # None: not priced), kept with the event so a resent one says the same.
+    cost: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -408,6 +408,24 @@ class SessionPricing:
         found = self._running.get(connector_id)
         return None if found is None else found.shown
 
+    async def cost_with(self, local_id: int, connector_id: str, at: Reading) -> Any | None:
+        """The running cost of the open session ``local_id`` up to a reading about to be
+        recorded (breakdown JSON), priced in a worker thread; None: not priced. The reading
+        itself is taken by ``reading`` once recorded."""
+        running = self._running.get(connector_id)
+        if running is None or running.record.local_id != local_id:
+            return None
+        readings = (*running.readings, at)
+        try:
+            found = await asyncio.to_thread(
+                _running_cost, running.tariff, running.record, readings, self.zone,
+                tuple(running.switches),
+            )  # fmt: skip
+        except (TariffError, TimelineError, ValueError, ArithmeticError) as exc:
+            log.error("running cost not priced", local_id=local_id, error=str(exc))
+            return None
+        return breakdown_to_json(found)
+
     def outlook(self, connector_id: str) -> CostOutlook | None:
         """The open session's cost now and projected to its next reading (None: no session
         or not priced yet); the cost limits stop on it (``domain.pricing.outlook``)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.model import MeterReading
@@ -150,9 +151,10 @@ class SessionRecorder:
         if energy is None:
             return None
         identity = self._identity(record.connector_id)
-        events = (
-            (EventToQueue(identity, _sampled(record, now_s, energy, context)),) if identity else ()
-        )
+        sampled = _sampled(record, now_s, energy, context)
+        cost = await self._cost(record.local_id, record.connector_id, now_s, energy, context)
+        sampled = sampled if cost is None else replace(sampled, cost=cost)
+        events = (EventToQueue(identity, sampled),) if identity else ()
         recorded = await self.store.sample(
             record.local_id, now_s, energy.energy_wh,
             power_w=energy.power_w, context=context, events=events,
@@ -181,6 +183,10 @@ class SessionRecorder:
             energy_wh = None if fresh is None else fresh.energy_wh
         else:
             energy_wh = None if raw_wh is None else self._kept(connector_id, round(raw_wh))
+        if energy_wh is not None:
+            measured = Energy(energy_wh, None)
+            cost = await self._cost(local_id, connector_id, at_s, measured, context)
+            events = tuple(_with_cost(e, cost) for e in events)
         recorded = await self.store.sample(
             local_id, at_s, energy_wh, context=context, events=events
         )
@@ -188,6 +194,18 @@ class SessionRecorder:
         if recorded and energy_wh is not None and self.pricing is not None:
             self.pricing.reading(local_id, connector_id, PricedReading(at_s, energy_wh))
         return recorded
+
+    async def _cost(
+        self, local_id: int, connector_id: str, at_s: float, energy: Energy,
+        context: ReadingContext,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """The running cost up to a periodic sample, to go with it (OCPP 2.1 costDetails of
+        an Updated event; the other samples go without, to keep them small)."""
+        if self.pricing is None or context is not ReadingContext.PERIODIC:
+            return None
+        reading = PricedReading(at_s, energy.energy_wh, energy.power_w)
+        found: dict[str, Any] | None = await self.pricing.cost_with(local_id, connector_id, reading)
+        return found
 
     def _dedicated(self, connector_id: str) -> bool:
         source = self._meters.get(connector_id)
@@ -252,6 +270,12 @@ class SessionRecorder:
         for identity in dict.fromkeys(identities):
             if identity:
                 self._on_queued(identity)
+
+
+def _with_cost(queued: EventToQueue, cost: dict[str, Any] | None) -> EventToQueue:
+    if cost is None or not isinstance(queued.event, MeterSampled):
+        return queued
+    return replace(queued, event=replace(queued.event, cost=cost))
 
 
 def _sampled(

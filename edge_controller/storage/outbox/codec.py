@@ -165,6 +165,7 @@ def _sampled(e: MeterSampled) -> dict[str, Any]:
             for r in e.readings
         ],
         "phases_used": e.phases_used,
+        **({} if e.cost is None else {"cost": e.cost}),
     }
 
 
@@ -185,6 +186,7 @@ def _read_sampled(d: dict[str, Any]) -> MeterSampled:
         context=ReadingContext(d["context"]),
         readings=readings,
         phases_used=_int_or_none(d.get("phases_used")),  # absent in older bodies
+        cost=d["cost"] if isinstance(d.get("cost"), dict) else None,
     )
 
 

@@ -279,8 +279,8 @@ def request(
 
 
 def _cost_details(payload: dict[str, Any], breakdown: dict[str, Any]) -> None:
-    """2.1 local cost calculation: the final cost as priced at the stop (a stored cost this
-    cannot read: the end goes without it)."""
+    """2.1 local cost calculation: the running cost kept with a sample, or the final cost as
+    priced at the stop (a stored cost this cannot read: the event goes without it)."""
     with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
         payload["costDetails"] = cost_details(breakdown)
 
@@ -317,6 +317,8 @@ def _updated(event: MeterSampled, payload: dict[str, Any], link: Link201) -> Non
     values = [sampled_value(reading, event.context) for reading in event.readings]
     if values:
         payload["meterValue"] = [{"timestamp": payload["timestamp"], "sampledValue": values}]
+    if link.v21 and event.cost is not None:
+        _cost_details(payload, event.cost)  # local cost calculation: the running cost
 
 
 def _ended(event: SessionEnded, payload: dict[str, Any], link: Link201) -> None:

@@ -20,7 +20,9 @@ from edge_controller.app.uplink import CentralPriceSink
 from edge_controller.domain.model import Token
 from edge_controller.domain.pricing import cost
 from edge_controller.domain.pricing.recorded import Reading, recorded_timeline
+from edge_controller.domain.sessions.events import ReadingContext
 from edge_controller.storage.tariff_store import SITE, TariffStore
+from edge_controller.telemetry.payloads import connector_payload
 from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.v201.render import session_of
@@ -378,3 +380,48 @@ async def test_a_tariff_change_is_refused_where_the_spec_says(tmp_path: Path) ->
         (closed,) = await site.manager.recorder.store.recent()
         kept = await site.manager.recorder.store.cost(closed.local_id)
     assert kept is not None and kept.total_incl_tax_minor == 71  # 1 kWh x 0.60 x 1.19 = 0.714
+
+
+async def test_updated_events_carry_the_running_cost_shown_on_mqtt(tmp_path: Path) -> None:
+    """2.1 local cost calculation while charging: each periodic Updated TransactionEvent
+    carries costDetails of the cost up to its reading, the same figures the connector's MQTT
+    state shows (``running_cost``), and the Ended event the final cost. 2.5 kWh a sample at
+    the site's 0.40: 1.00, 2.00, 3.00."""
+    async with station(tmp_path) as (peer, site, _):
+        assert site.pricing is not None
+        await site.plug("c1:1")
+        assert (await site.manager.on_token(Token(CARD), "c1:1")).accepted
+        (record,) = await site.manager.recorder.store.open_sessions()
+        shown = []
+        recorder = site.manager.recorder
+        for count in (1, 2, 3):
+            # A periodic sample, as the session side takes one each MeterValueSampleInterval
+            # (this harness leaves sampling to the test).
+            site.clock.now_s += 600
+            site.meters["c1:1"].energy_wh += 2500
+            assert await recorder.sample(record, site.clock.now_s, ReadingContext.PERIODIC)
+            await site.pricing.refresh()  # as the pricing service does after a reading
+            shown.append(connector_payload(site.shown("c1:1"))["running_cost"])
+            await wait_for(lambda n=count: len(updated(peer)) >= n)  # type: ignore[misc]
+        await site.unplug("c1:1")
+        await wait_for(lambda: record.local_id in ended(peer))
+        kept = await site.manager.recorder.store.cost(record.local_id)
+    sent = [u["costDetails"] for u in updated(peer)]
+    assert [_dec(d["totalCost"]["total"]["inclTax"]) for d in sent] == [
+        Decimal("1.00"), Decimal("2.00"), Decimal("3.00")
+    ]  # fmt: skip
+    for details, mqtt in zip(sent, shown, strict=True):
+        assert _dec(details["totalCost"]["total"]["inclTax"]) == Decimal(mqtt["incl_tax"])
+        assert _dec(details["totalCost"]["total"]["exclTax"]) == Decimal(mqtt["excl_tax"])
+        assert _dec(details["totalUsage"]["energy"]) == Decimal(mqtt["energy_wh"])
+    final = ended(peer)[record.local_id]["costDetails"]["totalCost"]["total"]
+    assert kept is not None and _dec(final["inclTax"]) * 100 == kept.total_incl_tax_minor == 300
+
+
+def updated(peer: StrictPeer) -> list[dict[str, Any]]:
+    return [
+        c["params"]
+        for c in peer.calls("TransactionEvent")
+        if c["params"]["eventType"] == "Updated"
+        and c["params"]["triggerReason"] == "MeterValuePeriodic"
+    ]

@@ -16,8 +16,9 @@ from edge_controller.domain.problems import (
     ProblemReport,
     ProblemState,
 )
+from edge_controller.storage import migrations
 from edge_controller.storage.database import Database
-from edge_controller.storage.migrations import LATEST_VERSION, migrate
+from edge_controller.storage.migrations import migrate
 from edge_controller.storage.problems_store import ProblemStore
 
 
@@ -93,7 +94,8 @@ async def test_every_acknowledgement_note_and_resolution_is_kept_and_queued(
 async def test_the_last_handling_of_each_report_is_kept_when_notes_start(tmp_path: Path) -> None:
     path = tmp_path / "edge.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn, target=LATEST_VERSION - 1)  # before notes were kept
+    # The step before notes were kept (later steps may follow it).
+    migrate(conn, target=migrations.MIGRATIONS.index(migrations._PROBLEM_NOTES))
     conn.executescript(
         "INSERT INTO problem_reports (submission_id, connector_id, kind, text, source,"
         " filed_at_s, state, changed_by, changed_at_s, note) VALUES"

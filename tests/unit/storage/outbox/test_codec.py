@@ -37,6 +37,7 @@ EVENTS: list[OutboxEvent] = [
     replace(started(5), id_token=IdToken("CAFE01", TokenType.CENTRAL), remote_start_id=4711),
     SAMPLE,
     replace(SAMPLE, phases_used=2),
+    replace(SAMPLE, cost={"currency": "EUR", "total_incl_tax": "1.19", "periods": []}),
     replace(SAMPLE, session_local_id=None, readings=()),
     ended(1, 2500),
     replace(

@@ -172,6 +172,22 @@ def test_the_end_carries_the_stored_cost_as_cost_details_on_2_1(v21: bool) -> No
     assert dims == [("Energy", 11000), ("ChargingTime", 2400), ("Energy", 0), ("IdleTIme", 1200)]
 
 
+@pytest.mark.parametrize("v21", [True, False])
+def test_a_periodic_sample_carries_its_running_cost_as_cost_details_on_2_1(v21: bool) -> None:
+    event = replace(sampled(1, 12000), cost=_priced_breakdown())
+    message = Queued(event, 1_795_737_600_000, 1)
+    link = replace(_link(), v21=v21)
+    payload = json.loads(json.dumps(render.request(message, event, link), default=float))
+    jsonschema.validate(payload, _request_schema("2.1" if v21 else "2.0.1"))
+    assert payload["eventType"] == "Updated"
+    if not v21:
+        assert "costDetails" not in payload
+        return
+    details = payload["costDetails"]
+    assert details["totalCost"]["total"] == {"exclTax": 3.3, "inclTax": 3.93}
+    assert details["totalUsage"]["energy"] == 11000
+
+
 async def test_a_cost_that_cannot_be_shown_never_stops_the_sender() -> None:
     async def broken(local_id: int, found: CentralCost) -> bool:
         raise RuntimeError("the database is gone")
