@@ -20,6 +20,7 @@ from edge_controller.uplink.link import (
     Reboot,
     Trigger,
     UploadDiagnostics,
+    UploadLog,
 )
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.outbox.sender import OutboxSender
@@ -27,6 +28,7 @@ from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.v16.render import Connection, Ocpp16Rendering
+from edge_controller.uplink.v201 import logs
 from edge_controller.uplink.wakeup import Wakeup
 
 STATUS_POLL_S = 1.0
@@ -142,6 +144,8 @@ class LinkSession:
             await self.triggered(followup)
         elif isinstance(followup, UploadDiagnostics):
             await self.upload_diagnostics(followup)
+        elif isinstance(followup, UploadLog):
+            await logs.run_upload(self.link, followup, self._log_status)
         elif isinstance(followup, Reboot):
             reason = StopReason.HARD_RESET if followup.kind == "Hard" else StopReason.SOFT_RESET
             mine = self.link.topology.connectors(self.link.identity)
@@ -149,6 +153,9 @@ class LinkSession:
                 if view.session_id:
                     self.link.commands.submit(StopSession(view.connector_id, Origin.CSMS, reason))
             raise RebootRequested(followup.kind)
+
+    async def _log_status(self, status: str, request_id: int) -> None:
+        await self.call_quietly(call.LogStatusNotification(status=status, request_id=request_id))
 
     async def _diagnostics_status(self, status: str) -> None:
         self.link.diagnostics_status = status
@@ -189,8 +196,12 @@ class LinkSession:
             # Firmware updates are not offered, so the honest status is always Idle.
             await self.call_quietly(call.FirmwareStatusNotification(status="Idle"))
         elif trigger.message == "LogStatusNotification":
-            # No log upload runs: Idle, for no request (requestId left out).
-            await self.call_quietly(call.LogStatusNotification(status="Idle", request_id=None))
+            # The upload running, else Idle for no request (requestId left out).
+            state = logs.log_status(self.link)
+            request_id = state.get("requestId")
+            await self.call_quietly(
+                call.LogStatusNotification(status=state["status"], request_id=request_id)
+            )
         elif trigger.message == SIGN_16:
             await self.sign_certificate()
 

@@ -17,6 +17,7 @@ from edge_controller.uplink.device_model.catalog import ORGANIZATION_KEY
 from edge_controller.uplink.link import IdentityLink, Trigger
 from edge_controller.uplink.ocpp_compat import call_result
 from edge_controller.uplink.rpc import on
+from edge_controller.uplink.v201.logs import get_log
 
 TYPES_16 = {"CentralSystemRootCertificate": "CSMSRootCertificate"}
 NAMES_16 = {v: k for k, v in TYPES_16.items()}
@@ -140,6 +141,25 @@ class SecurityHandlers16:
     async def on_delete_certificate(self, certificate_hash_data: dict[str, Any], **_: Any) -> Any:
         wanted = {_CAMEL.get(k, k): v for k, v in certificate_hash_data.items()}
         return call_result.DeleteCertificate(status=await self._ops.delete(wanted))
+
+    @on("GetLog")
+    def on_get_log(
+        self, log: dict[str, Any], log_type: str, request_id: int, retries: int | None = None,
+        retry_interval: int | None = None, **_: Any,
+    ) -> Any:  # fmt: skip
+        """The security extension's GetLog, as 2.x's: one upload at a time (a second request
+        while one runs is Rejected: 1.6 has no AcceptedCanceled status to report)."""
+        request = {"logType": log_type, "requestId": request_id, "retries": retries,
+                   "retryInterval": retry_interval,
+                   "log": {"remoteLocation": log["remote_location"],
+                           "oldestTimestamp": log.get("oldest_timestamp"),
+                           "latestTimestamp": log.get("latest_timestamp")}}  # fmt: skip
+        answer = get_log(self.link, request, replaces=False)
+        if answer["status"] != "Accepted":
+            reason = answer.get("statusInfo", {}).get("additionalInfo")
+            self.link.log.warning("GetLog rejected", log_type=log_type, reason=reason)
+            return call_result.GetLog(status="Rejected")
+        return call_result.GetLog(status="Accepted", filename=answer["filename"])
 
     @on("ExtendedTriggerMessage")
     def on_extended_trigger(

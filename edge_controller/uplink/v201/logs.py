@@ -12,6 +12,7 @@ the window leaves it whole. 2.1's DataCollectorLog is rejected with the reason.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -40,32 +41,44 @@ class LogHandlers201:
 
     @on("GetLog")
     async def on_get_log(self, payload: dict[str, Any]) -> dict[str, Any]:
-        kind, log = str(payload["logType"]), payload["log"]
-        if kind in NOT_KEPT:
-            return _rejected("UnsupportedRequest", NOT_KEPT[kind])
-        security = kind == SECURITY_LOG
-        if security and security_log(self.link) is None:
-            return _rejected("UnsupportedRequest", "this station keeps no security log")
-        location = str(log["remoteLocation"])
-        if urlsplit(location).scheme.lower() not in diagnostics.SCHEMES:
-            return _rejected("InvalidURL", "http, https or ftp locations only")
-        request_id = int(payload["requestId"])
-        replaces = self.link.log_accepted is not None
-        self.link.log_accepted = request_id
-        name = self._file_name("security" if security else "diagnostics")
-        retries = min(int(payload.get("retries", 0)), MAX_RETRIES)
-        interval_s = float(payload.get("retryInterval", DEFAULT_RETRY_INTERVAL_S))
-        oldest, latest = log.get("oldestTimestamp"), log.get("latestTimestamp")
-        job = UploadLog(location, name, request_id, retries, interval_s, security,
-                        None if oldest is None else from_iso(str(oldest)),
-                        None if latest is None else from_iso(str(latest)))  # fmt: skip
-        self.link.stage(job)
-        return {"status": "AcceptedCanceled" if replaces else "Accepted", "filename": name}
+        return get_log(self.link, payload)
 
-    def _file_name(self, what: str) -> str:
-        stamp = to_iso(self.link.clock.now_s(self.link.now_s()))
-        compact = stamp.replace(":", "").replace("-", "")[:15]
-        return f"{what}-{self.link.identity}-{compact}.zip"
+
+def get_log(
+    link: IdentityLink, payload: dict[str, Any], *, replaces: bool = True
+) -> dict[str, Any]:
+    """Accept a GetLog (its job staged) or refuse it: the answer. ``replaces``: whether a new
+    request may cancel one accepted before (AcceptedCanceled); otherwise it is Rejected."""
+    kind, log = str(payload["logType"]), payload["log"]
+    if kind in NOT_KEPT:
+        return _rejected("UnsupportedRequest", NOT_KEPT[kind])
+    security = kind == SECURITY_LOG
+    if security and security_log(link) is None:
+        return _rejected("UnsupportedRequest", "this station keeps no security log")
+    location = str(log["remoteLocation"])
+    if urlsplit(location).scheme.lower() not in diagnostics.SCHEMES:
+        return _rejected("InvalidURL", "http, https or ftp locations only")
+    running = link.log_accepted is not None
+    if running and not replaces:
+        return _rejected("UploadRunning", "a log upload runs; ask again when it has ended")
+    request_id = int(payload["requestId"])
+    link.log_accepted = request_id
+    name = _file_name(link, "security" if security else "diagnostics")
+    retries, interval = payload.get("retries"), payload.get("retryInterval")
+    retries = min(0 if retries is None else int(retries), MAX_RETRIES)
+    interval_s = DEFAULT_RETRY_INTERVAL_S if interval is None else float(interval)
+    oldest, latest = log.get("oldestTimestamp"), log.get("latestTimestamp")
+    job = UploadLog(location, name, request_id, retries, interval_s, security,
+                    None if oldest is None else from_iso(str(oldest)),
+                    None if latest is None else from_iso(str(latest)))  # fmt: skip
+    link.stage(job)
+    return {"status": "AcceptedCanceled" if running else "Accepted", "filename": name}
+
+
+def _file_name(link: IdentityLink, what: str) -> str:
+    stamp = to_iso(link.clock.now_s(link.now_s()))
+    compact = stamp.replace(":", "").replace("-", "")[:15]
+    return f"{what}-{link.identity}-{compact}.zip"
 
 
 def security_log(link: IdentityLink) -> SecurityLog | None:
@@ -102,9 +115,19 @@ async def start_upload(session: Session201, job: UploadLog) -> None:
 
 
 async def upload(session: Session201, job: UploadLog) -> None:
-    link = session.link
+    async def told(status: str, request_id: int) -> None:
+        await _status(session, status, request_id)
+
+    await run_upload(session.link, job, told)
+
+
+async def run_upload(
+    link: IdentityLink, job: UploadLog, told: Callable[[str, int], Awaitable[None]]
+) -> None:
+    """Upload ``job``'s bundle, each step told by ``told`` (LogStatusNotification)."""
+    link.log_uploading = job.request_id
     try:
-        await _status(session, "Uploading", job.request_id)
+        await told("Uploading", job.request_id)
         status = "UploadFailure"
         if job.security:
             data = await asyncio.to_thread(security_bundle, link, job)
@@ -113,7 +136,7 @@ async def upload(session: Session201, job: UploadLog) -> None:
         if await _attempts(link, job, data):
             status = "Uploaded"
         _ended(link, job.request_id)
-        await _status(session, status, job.request_id)
+        await told(status, job.request_id)
     finally:
         _ended(link, job.request_id)
 

@@ -208,3 +208,27 @@ def _security_entries(zipped: bytes) -> list[tuple[str, str]]:
     assert archive.namelist() == ["security.log"]
     lines = archive.read("security.log").decode().splitlines()
     return [(e["type"], e["timestamp"]) for e in map(json.loads, lines)]
+
+
+async def test_1_6_security_extension_get_log_uploads_the_security_log(tmp_path: Path) -> None:
+    """The same uploads through OCPP 1.6's security extension (GetLog, LogStatusNotification),
+    against the strict CSMS in 1.6 mode."""
+    async with http_sink() as sink, station(tmp_path, "ocpp1.6") as peer:
+        await wait_for(lambda: len(peer.calls("SecurityEventNotification")) == 1)
+        (told,) = [(c["params"]["type"], c["params"]["timestamp"])
+                   for c in peer.calls("SecurityEventNotification")]  # fmt: skip
+        broken = {"logType": "DiagnosticsLog", "requestId": 1, "retries": 0,
+                  "log": {"remoteLocation": f"{sink.url}/broken"}}  # fmt: skip
+        assert (await ask(peer, "GetLog", broken))["status"] == "Accepted"
+        await wait_for(lambda: statuses(peer)[-1:] == [("UploadFailure", 1)])
+        security = {"logType": "SecurityLog", "requestId": 2,
+                    "log": {"remoteLocation": f"{sink.url}/s"}}  # fmt: skip
+        answer = await ask(peer, "GetLog", security)
+        assert answer["status"] == "Accepted"
+        assert answer["filename"].startswith(f"security-{IDENTITY}-")
+        await wait_for(lambda: statuses(peer)[-1:] == [("Uploaded", 2)])
+        wrong = {**security, "log": {"remoteLocation": "file:///etc/passwd"}}
+        assert (await ask(peer, "GetLog", wrong))["status"] == "Rejected"
+    assert statuses(peer) == [("Uploading", 1), ("UploadFailure", 1), ("Uploading", 2),
+                              ("Uploaded", 2)]  # fmt: skip
+    assert _security_entries(sink.bodies["/s"]) == [told]
