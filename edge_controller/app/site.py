@@ -324,9 +324,11 @@ async def build_site(
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
     settle_to = None
     if uplink is not None:
+        versions = settings.ocpp_versions()
         settle_to = SettlementOutbox(
-            settings.site.id, uplink.topology.route, uplink.outbox_wakeup.set
-        )
+            settings.site.id, uplink.topology.route, uplink.outbox_wakeup.set,
+            tells_token=lambda identity: versions.get(identity, ())[:1] == ("1.6",),
+        )  # fmt: skip
     flows = payment_flows(settings, db, pricing, settle_to)
     commands = CommandPort(controller, sessions, connector_flows(settings, flows))
     retention_s = settings.storage.outbox_retention_days * 86400

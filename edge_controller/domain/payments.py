@@ -34,6 +34,23 @@ class SettlementRecorded:
     status_info: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PaymentTokenIssued:
+    """A card pre-authorisation approved: its session is to start with ``token`` (OCPP 1.6 has
+    no token type for a direct payment, so a 1.6 CSMS is told of the token before the
+    StartTransaction that names it; rendered as a DataTransfer of the site's vendor id)."""
+
+    connector_id: str
+    token: str
+    amount: Money  # what the card holder pre-authorised
+    at_s: float
+
+    @property
+    def session_local_id(self) -> None:
+        """Told before any session: none is named."""
+        return None
+
+
 class NoTariff(Exception):
     """No tariff prices a session starting on this connector: a card payment there could never
     be captured, so the terminal is not armed."""

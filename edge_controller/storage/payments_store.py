@@ -16,6 +16,7 @@ from edge_controller.domain.payments import (
     UNPRICED,
     Capture,
     PaymentAuthorisation,
+    PaymentTokenIssued,
     SettlementRecorded,
     SettlementStatus,
     session_token,
@@ -34,6 +35,9 @@ class SettlementOutbox:
     site_id: str
     route: Callable[[str], str | None]
     notify: Callable[[], None] = lambda: None
+    # Whether an identity's CSMS is told of a paid session's token before its start (OCPP
+    # 1.6: no token type says "paid by card"), in the same transaction as the approval.
+    tells_token: Callable[[str], bool] = lambda _identity: False
 
 
 class PaymentState(StrEnum):
@@ -186,7 +190,7 @@ class PaymentStore:
             at_s,
         )
 
-        def job(conn: sqlite3.Connection) -> None:
+        def job(conn: sqlite3.Connection) -> bool:
             conn.execute(
                 "INSERT INTO payments (reference, terminal_id, token, connector_id, currency,"
                 " authorised_minor, card_name, receipt_lines, status_texts, state,"
@@ -195,9 +199,22 @@ class PaymentStore:
                 row,
             )
             conn.execute("DELETE FROM payment_intents WHERE id = ?", (intent_id,))
+            return self._tell_token(
+                conn, PaymentTokenIssued(connector_id, token, auth.amount, at_s)
+            )
 
-        await self._db.write(job)
+        if await self._db.write(job) and self._outbox is not None:
+            self._outbox.notify()
         return token
+
+    def _tell_token(self, conn: sqlite3.Connection, issued: PaymentTokenIssued) -> bool:
+        """Queue the token for a CSMS that is to be told of it (inside the caller's
+        transaction, before the session's start is queued); whether one was queued."""
+        identity = None if self._outbox is None else self._outbox.route(issued.connector_id)
+        if identity is None or self._outbox is None or not self._outbox.tells_token(identity):
+            return False
+        append_in(conn, identity, issued, now_s=issued.at_s)
+        return True
 
     async def started(self, key: PaymentKey, session_local_id: int, at_s: float) -> None:
         move = _Move((PaymentState.AUTHORISED,), PaymentState.STARTED, "session_local_id = ?")

@@ -15,7 +15,7 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
-from edge_controller.domain.payments import SettlementRecorded
+from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecorded
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 
@@ -154,4 +154,5 @@ OutboxEvent = (
     | SecurityEventRaised
     | MonitorTriggered
     | SettlementRecorded
+    | PaymentTokenIssued
 )

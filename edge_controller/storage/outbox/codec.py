@@ -16,7 +16,11 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
-from edge_controller.domain.payments import SettlementRecorded, SettlementStatus
+from edge_controller.domain.payments import (
+    PaymentTokenIssued,
+    SettlementRecorded,
+    SettlementStatus,
+)
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.problems import (
     ProblemHandled,
@@ -48,6 +52,7 @@ PROBLEM_HANDLED = "problem_handled"
 SECURITY_EVENT = "security_event"
 MONITOR_TRIGGERED = "monitor_triggered"
 SETTLEMENT_RECORDED = "settlement_recorded"
+PAYMENT_TOKEN = "payment_token"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
 
@@ -72,6 +77,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = SETTLEMENT_RECORDED, _settled(event)
     elif isinstance(event, MonitorTriggered):
         kind, body = MONITOR_TRIGGERED, _monitored(event)
+    elif isinstance(event, PaymentTokenIssued):
+        kind, body = PAYMENT_TOKEN, _payment_token(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -99,6 +106,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_settled(data)
         if kind == MONITOR_TRIGGERED:
             return _read_monitored(data)
+        if kind == PAYMENT_TOKEN:
+            return _read_payment_token(data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -311,3 +320,18 @@ def _read_settled(d: dict[str, Any]) -> SettlementRecorded:
 
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _payment_token(e: PaymentTokenIssued) -> dict[str, Any]:
+    return {
+        "connector_id": e.connector_id,
+        "token": e.token,
+        "currency": e.amount.currency.code,
+        "amount_minor": e.amount.minor,
+        "at_s": e.at_s,
+    }
+
+
+def _read_payment_token(d: dict[str, Any]) -> PaymentTokenIssued:
+    amount = Money.of_minor(int(d["amount_minor"]), Currency.of(str(d["currency"])))
+    return PaymentTokenIssued(str(d["connector_id"]), str(d["token"]), amount, float(d["at_s"]))

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from edge_controller.domain.commands import TransactionLimit
 from edge_controller.domain.monitoring import MonitorTriggered
-from edge_controller.domain.payments import SettlementRecorded
+from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecorded
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -122,6 +122,7 @@ def kind_of(event: OutboxEvent) -> MessageKind:
         | ProblemHandled
         | SecurityEventRaised
         | SettlementRecorded
+        | PaymentTokenIssued
         | MonitorTriggered,
     ):
         return "other"  # never thinned

@@ -17,7 +17,7 @@ from typing import Any
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.monitoring import MonitorTriggered
-from edge_controller.domain.payments import SettlementRecorded
+from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecorded
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
@@ -44,6 +44,7 @@ SECURITY_EVENT = "SecurityEventNotification"
 PROBLEM_VENDOR_ID = "edge_controller"
 PROBLEM_MESSAGE_ID = "ProblemReport"
 PROBLEM_HANDLED_MESSAGE_ID = "ProblemHandled"
+PAYMENT_TOKEN_MESSAGE_ID = "PaymentToken"
 
 CONTEXTS = {
     ReadingContext.BEGIN: "Transaction.Begin",
@@ -122,6 +123,8 @@ def request(
         return DATA_TRANSFER, problem_handled(event, connection)
     if isinstance(event, SecurityEventRaised):
         return SECURITY_EVENT, security_event(event, connection)
+    if isinstance(event, PaymentTokenIssued):
+        return DATA_TRANSFER, payment_token(event, connection)
     if isinstance(event, SettlementRecorded):
         if remote_transaction_id is None:
             raise NotSendable("the session's StartTransaction was never confirmed by the CSMS")
@@ -182,6 +185,23 @@ def problem_report(event: ProblemReported, connection: Connection) -> dict[str, 
     return {
         "vendorId": PROBLEM_VENDOR_ID,
         "messageId": PROBLEM_MESSAGE_ID,
+        "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    }
+
+
+def payment_token(event: PaymentTokenIssued, connection: Connection) -> dict[str, Any]:
+    """A card payment's token, told before the StartTransaction that names it: ``data`` is a
+    JSON object (text) with the idTag, the connector and the amount pre-authorised."""
+    data = {
+        "idTag": event.token,
+        "connectorId": connection.connector(event.connector_id),
+        "amount": str(event.amount.amount),
+        "currency": event.amount.currency.code,
+        "timestamp": connection.time(event.at_s),
+    }
+    return {
+        "vendorId": PROBLEM_VENDOR_ID,
+        "messageId": PAYMENT_TOKEN_MESSAGE_ID,
         "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
     }
 

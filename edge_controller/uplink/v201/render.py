@@ -18,7 +18,7 @@ from typing import Any
 
 from edge_controller.domain.commands import SetTransactionLimit, StopReason, TransactionLimit
 from edge_controller.domain.monitoring import MonitorTriggered
-from edge_controller.domain.payments import SettlementRecorded
+from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecorded
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
@@ -43,6 +43,7 @@ from edge_controller.uplink.v16.render import (
     MEASURANDS,
     Connection,
     final_cost,
+    payment_token,
     security_event,
 )
 from edge_controller.uplink.v201.monitoring import (
@@ -146,6 +147,8 @@ class Ocpp201Rendering:
             return NOTIFY_EVENT, monitor_event(event, evse, at_iso, message.seq)
         if isinstance(event, SettlementRecorded):
             return settlement(message, event, self._link)
+        if isinstance(event, PaymentTokenIssued):  # queued for a 1.6 CSMS, the link now on 2.x
+            return DATA_TRANSFER, payment_token(event, self._link.connection)
         return TRANSACTION_EVENT, request(message, event, self._link)
 
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:

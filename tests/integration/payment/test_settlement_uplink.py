@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from edge_controller.domain.commands import StopReason
-from edge_controller.domain.payments import SettlementRecorded, SettlementStatus
+from edge_controller.domain.payments import (
+    PaymentTokenIssued,
+    SettlementRecorded,
+    SettlementStatus,
+)
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.snapshot import Availability
 from edge_controller.uplink.service import OcppUplink
@@ -35,6 +39,9 @@ SETTLED = SettlementRecorded(
 )  # fmt: skip
 
 
+ISSUED = PaymentTokenIssued("c1:1", TOKEN, Money(Decimal("25.00"), Currency.of("EUR")), T0_S)
+
+
 def sent(uplink: OcppUplink) -> int:
     """Messages the sender has had answered (the CSMS notes a call before it answers)."""
     session = uplink.sessions.get("site1")
@@ -51,6 +58,7 @@ async def test_settlement_reaches_the_csms_once_after_the_session(
         strict_peer(protocols=f"ocpp{version}") as peer,
         open_outbox(tmp_path / "db.sqlite") as outbox,
     ):
+        await outbox.append("site1", ISSUED)
         await outbox.append("site1", started(1, "c1:1", 1000, id_tag=TOKEN))
         await outbox.append("site1", ended(1, 31_850, "c1:1", reason=StopReason.COST_LIMIT))
         await outbox.append("site1", SETTLED)
@@ -59,13 +67,22 @@ async def test_settlement_reaches_the_csms_once_after_the_session(
             # The connection also queues its StartupOfTheDevice security event, sent (or, to a
             # 1.6 CSMS without the security extension, parked) around the session's messages:
             # at least the three are answered, then nothing is left pending.
-            await wait_for(lambda: sent(up) >= 3)
+            await wait_for(lambda: sent(up) >= 4)
             for _ in range(500):
                 if await outbox.backlog() == 0:
                     break
                 await asyncio.sleep(0.02)
         assert await outbox.backlog() == 0
     assert peer.invalid() == []
+    # The token was told first: a DataTransfer of the site's vendor id, then the start.
+    (told,) = [c for c in peer.calls("DataTransfer") if c["params"]["messageId"] == "PaymentToken"]
+    assert told["params"]["vendorId"] == "edge_controller"
+    data = json.loads(told["params"]["data"])
+    assert (data["idTag"], data["connectorId"]) == (TOKEN, 1)
+    assert (Decimal(data["amount"]), data["currency"]) == (Decimal("25.00"), "EUR")
+    order = [c["action"] for c in peer.calls() if c["action"] in ("DataTransfer",
+             "StartTransaction", "TransactionEvent")]  # fmt: skip
+    assert order[0] == "DataTransfer"
     if version == "2.1":
         (call,) = peer.calls("NotifySettlement")
         settlement = call["params"]
@@ -80,7 +97,9 @@ async def test_settlement_reaches_the_csms_once_after_the_session(
         assert ended_tx["transactionInfo"]["stoppedReason"] == "LocalOutOfCredit"
         return
     assert peer.calls("NotifySettlement") == []
-    (transfer,) = [c["params"] for c in peer.calls("DataTransfer")]
+    (transfer,) = [
+        c["params"] for c in peer.calls("DataTransfer") if c["params"]["messageId"] == "FinalCost"
+    ]
     assert transfer["vendorId"] == "org.openchargealliance.costmsg"
     assert transfer["messageId"] == "FinalCost"
     data = json.loads(transfer["data"])

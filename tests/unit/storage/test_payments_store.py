@@ -4,12 +4,20 @@ release keep their reference as their session's token, so their sessions still s
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
+from edge_controller.domain.payments import PaymentAuthorisation, PaymentTokenIssued, session_token
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.storage.database import Database
 from edge_controller.storage.migrations import migrate
-from edge_controller.storage.payments_store import PaymentKey, PaymentState, PaymentStore
+from edge_controller.storage.outbox import Outbox
+from edge_controller.storage.payments_store import (
+    PaymentKey,
+    PaymentState,
+    PaymentStore,
+    SettlementOutbox,
+)
 
 PAYMENTS_V10 = 10
 
@@ -39,5 +47,29 @@ async def test_payment_of_schema_10_keeps_its_reference_as_token(tmp_path: Path)
         assert kept.state is PaymentState.STARTED and kept.session_local_id == 1
         assert kept.authorisation.amount == Money.of_minor(3000, Currency.of("EUR"))
         assert kept.authorisation.receipt_lines == ()
+    finally:
+        await db.close()
+
+
+async def test_an_approval_tells_a_16_csms_the_token_in_the_same_commit(tmp_path: Path) -> None:
+    """The token of a card paid session is queued for a CSMS that is told of tokens (1.6) with
+    the approval, so it goes before the session's StartTransaction; not for the others."""
+    db = await Database.open(tmp_path / "edge.db")
+    woken: list[bool] = []
+    routes = {"wb1:1": "site16", "wb2:1": "site21"}
+    outbox = SettlementOutbox(
+        "site", routes.get, lambda: woken.append(True), tells_token=lambda i: i == "site16"
+    )
+    try:
+        store = PaymentStore(db, outbox)
+        amount = Money(Decimal("25.00"), Currency.of("EUR"))
+        token = await store.authorised(PaymentAuthorisation("000123", amount), "t1", "wb1:1", 50.0)
+        await store.authorised(PaymentAuthorisation("000124", amount), "t1", "wb2:1", 51.0)
+        queue = Outbox(db)
+        told = await queue.peek("site16")
+        assert told is not None and told.event == PaymentTokenIssued("wb1:1", token, amount, 50.0)
+        assert told.session_local_id is None
+        assert await queue.peek("site21") is None and woken == [True]
+        assert token == session_token("t1", "000123")
     finally:
         await db.close()

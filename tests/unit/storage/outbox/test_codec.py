@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.payments import PaymentTokenIssued
+from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.sessions.events import (
     Conductor,
     IdToken,
@@ -24,6 +26,7 @@ from edge_controller.domain.sessions.events import (
 from edge_controller.storage.outbox.codec import FORMAT, UnreadableEvent, decode, encode
 from tests.outbox_events import ended, started
 
+EUR_TEST = Currency.of("EUR")
 SAMPLE = MeterSampled(
     7, "cp:2", 1_795_737_600.123, ReadingContext.CLOCK_ALIGNED,
     (Reading(Quantity.ENERGY_IMPORT_REGISTER_WH, Decimal("12345"), location=Location.OUTLET),
@@ -40,6 +43,7 @@ EVENTS: list[OutboxEvent] = [
     replace(SAMPLE, cost={"currency": "EUR", "total_incl_tax": "1.19", "periods": []}),
     replace(SAMPLE, session_local_id=None, readings=()),
     ended(1, 2500),
+    PaymentTokenIssued("cp:1", "PAY0123456789ABCDEF0", Money.of_minor(2500, EUR_TEST), 1.5),
     replace(
         ended(4, 9, reason=StopReason.POWER_LOSS),
         with_registers=True,
