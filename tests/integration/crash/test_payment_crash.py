@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 import sqlite3
 import sys
@@ -18,7 +19,7 @@ import pytest
 from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from tests.integration.crash.payment_child import PASSWORD
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -157,3 +158,80 @@ async def test_a_stored_approval_or_a_decline_leaves_no_intent(
         await life(db, sim, "pay")
     assert rows(db, "SELECT * FROM payment_intents") == []
     assert rows(db, "SELECT state FROM payments") == [("started",)]
+
+
+async def killed_at_random(db: Path, sim: SimulatedZvtTerminal, rng: random.Random) -> None:
+    """A life of paid sessions one after another, SIGKILLed a random moment after its
+    start-up work (its imports do not count)."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.integration.crash.payment_cycles_child", str(db),
+        str(sim.port), "1", cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert child.stdout is not None
+    async with asyncio.timeout(60):
+        while (line := await child.stdout.readline()) != b"ready\n":  # log lines before it
+            assert line, "the life ended before its start-up work was done"
+    await asyncio.sleep(rng.uniform(0.0, 0.4))
+    child.send_signal(signal.SIGKILL)
+    await child.stdout.read()
+    await child.wait()
+
+
+async def test_paid_sessions_survive_random_sigkill(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """14 lives of back-to-back paid sessions, each SIGKILLed at a random moment (during a
+    pre-authorisation, between the approval and its storing, before the session is linked,
+    before it is priced, during a capture...), then two clean start-ups. Exactly one capture or
+    one reversal per pre-authorisation the site knows, never two; one the kill hid from it is
+    an intent reported unknown; every paid session settled for its priced cost, capped at the
+    30.00 reserved, with one settlement in the outbox."""
+    db, rng = tmp_path / "pay.db", random.Random(20261204)
+    for _ in range(14):
+        await killed_at_random(db, sim, rng)
+    for _ in range(2):
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.integration.crash.payment_cycles_child", str(db),
+            str(sim.port), "0", cwd=REPO, stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert await asyncio.wait_for(child.wait(), 60) == 0
+    ledger = sim.ledger
+    captured = [receipt for receipt, _ in ledger.captures]
+    outcomes = {r: captured.count(r) + ledger.reversals.count(r) for r in ledger.reservations}
+    assert all(n <= 1 for n in outcomes.values()), ledger  # never captured or reversed twice
+    hidden = sum(1 for n in outcomes.values() if n == 0)
+    assert hidden <= len(rows(db, "SELECT 1 FROM payment_intents WHERE state = 'unknown'"))
+    states = dict(rows(db, "SELECT state, count(*) FROM payments GROUP BY state"))
+    # A kill after the terminal booked a capture, before its answer was stored: the retry is
+    # refused (no second booking) and the payment is held for the operator as failed.
+    held_for_operator = rows(
+        db, "SELECT count(*) FROM payments WHERE state = 'failed'"
+        " AND reason LIKE 'retried capture refused:%' AND attempts >= 2"
+    )[0][0]  # fmt: skip
+    assert set(states) <= {"settled", "reversed", "failed"}, states
+    assert states.get("failed", 0) == held_for_operator, states
+    settled = rows(db, "SELECT p.settled_minor, c.total_incl_tax_minor, p.authorised_minor"
+                       " FROM payments AS p JOIN session_costs AS c"
+                       " ON c.session_local_id = p.session_local_id"
+                       " WHERE p.state = 'settled'")  # fmt: skip
+    assert len(settled) + held_for_operator == len(ledger.captures), (settled, ledger)
+    assert len(settled) >= 5, settled
+    assert all(paid == min(priced, held) for paid, priced, held in settled), settled
+    # Each settled payment is the terminal's booking of its own reservation, to the cent.
+    by_trace = {r.trace_no: r for r in ledger.reservations.values()}
+    for reference, paid in rows(
+        db, "SELECT reference, settled_minor FROM payments WHERE state = 'settled'"
+    ):
+        held = by_trace[int(str(reference).split("/")[1])]
+        assert held.captured_minor == paid and not held.reversed, (reference, held)
+    assert any(priced > held for _, priced, held in settled)  # the cap was needed and held
+    reversed_ = rows(db, "SELECT count(*) FROM payments WHERE state = 'reversed'")
+    assert reversed_ == [(len(ledger.reversals),)]
+    per_session = rows(
+        db,
+        "SELECT session_local_id, count(*) FROM outbox"
+        " WHERE event = 'settlement_recorded' GROUP BY session_local_id",
+    )
+    # One settlement per paid session: Settled, or Failed for the operator.
+    assert len(per_session) == len(settled) + held_for_operator
+    assert all(n == 1 for _, n in per_session), per_session
