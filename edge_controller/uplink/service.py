@@ -218,8 +218,10 @@ class OcppUplink:
         first = next(iter(self.links.values())).config
         if not self._commands.submit(config_keys.session_rules(first.items())):
             log.error("stored session rules not applied, command queue full")
-        for link in self.links.values():
-            await _raise(link, SecurityEventKind.STARTUP_OF_THE_DEVICE)
+        # All at once: the database commits them together. One by one, each waited for its
+        # own fsync, and a thousand identities waited minutes before the first connected.
+        startup = SecurityEventKind.STARTUP_OF_THE_DEVICE
+        await asyncio.gather(*(_raise(link, startup) for link in self.links.values()))
         async with asyncio.TaskGroup() as tasks:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
