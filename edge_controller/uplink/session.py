@@ -87,7 +87,7 @@ class LinkSession:
             await self.link.synced(result.current_time)
             if result.status == "Accepted":
                 if result.interval > 0:
-                    self.link.config.set("HeartbeatInterval", str(int(result.interval)))
+                    self.link.config.follow("HeartbeatInterval", str(int(result.interval)))
                 self.link.accepted = True
                 self.link.log.info("boot accepted", interval_s=result.interval)
                 return

@@ -69,8 +69,17 @@ class OcppStateFile:
         return dict(self._values)
 
     def set(self, key: str, value: str) -> None:
+        if self._values.get(key) == value and self.path.exists():
+            return  # an fsync in the event loop for nothing
         self._values[key] = value
         self._save()
+
+    def follow(self, key: str, value: str) -> None:
+        """A value the CSMS gives again at every boot (HeartbeatInterval): written only when it
+        differs from the one in use. Written at each boot, 1,000 per-charger identities held
+        the event loop for over a minute with their fsyncs."""
+        if self._values.get(key) != value:
+            self.set(key, value)
 
     def int_value(self, key: str, fallback: int) -> int:
         value = self._values.get(key, "")

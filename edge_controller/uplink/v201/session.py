@@ -120,7 +120,7 @@ class Session201:
             interval = int(result["interval"])
             if result["status"] == "Accepted":
                 if interval > 0:
-                    self.link.config.set("HeartbeatInterval", str(interval))
+                    self.link.config.follow("HeartbeatInterval", str(interval))
                 self.link.accepted = self.link.booted = True
                 self.link.log.info("boot accepted", interval_s=interval)
                 return
