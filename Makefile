@@ -25,8 +25,12 @@ test: lint
 bench: setup
 	$(BIN)/python -m bench
 
+# The randomized crash soaks, then the daemon's soak: a generated site with OCPP and MQTT for
+# SOAK_MINUTES (60; SOAK_MINUTES=5 for the short mode), flat RSS, files, backlog and database
+# (bench/results/soak.json).
 soak: setup
 	EDGE_CONTROLLER_SOAK=1 $(BIN)/pytest -m soak $(PYTEST_ARGS)
+	$(BIN)/python -m bench.soak
 
 # The device contract suite against a real bench: make hil BENCH=hil/bench.yaml
 # (JUnit XML and a Markdown report in hil/results/).

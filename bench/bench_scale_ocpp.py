@@ -1,0 +1,382 @@
+"""One gateway with OCPP on at 10, 100 and 1,000 connectors: the real ``edge-controller run``
+against a generated site, the simulator, a real Mosquitto and the bench CSMS
+(``edge-controller csms``), each in a process of its own, so the CSMS's CPU is measured apart
+from the daemon's.
+
+The site: single-connector CHARX controllers, eight behind each Modbus TCP address, so that
+``per_charger`` gives one OCPP identity (one websocket) per connector: 1,000 websockets at 1,000
+connectors. The same site runs a second time as one station of many EVSEs (``site``: one
+identity, connectors 1..N). OCPP 1.6 at the default sampling (MeterValueSampleInterval 60 s,
+ClockAlignedDataInterval 900 s, heartbeat 300 s); every connector gets an EV within 30 s, free
+vend starts a session on each.
+
+Per row:
+- ``connect_all_s``: from the daemon's start until every identity is connected to the CSMS;
+- a steady window (``SCALE_OCPP_WINDOW_S``, two sample intervals by default): CALLs/s the CSMS
+  took in (``ocpp_in_per_s``) and frames it sent back (``ocpp_out_per_s``), CPU share of one core
+  and RSS of the daemon and of the CSMS;
+- backlog replay: the CSMS sets MeterValueSampleInterval to 6 s on every identity, then goes
+  away for ``SCALE_OCPP_OUTAGE_S`` (60 s: the messages of a 10-minute outage at the default
+  60 s), comes back on the same port; ``reconnect_all_s`` until every identity is back,
+  ``drain_s`` from then until the daemon's outbox is empty (``replay_s`` the two together: the
+  identities back first drain meanwhile), the rates and the CPU per replayed message on both
+  sides. The outbox's record size comes from the database.
+Rows go to bench/results/scale_ocpp.json (``bench_scale`` keeps scale.json: OCPP off), one SVG
+plot per figure and topology against the connector count.
+``SCALE_OCPP_SIZES`` and ``SCALE_OCPP_TOPOLOGIES`` shorten a run; rows left out are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.procstat import CpuWindow, open_fds, status_mb
+from bench.svg_plot import write_plot
+from edge_controller.api.client import DaemonNotRunning
+from edge_controller.sim.generate import generate_site
+from tests.e2e.checks import plugged
+from tests.e2e.launch import E2ESite, eventually
+from tests.e2e.procs import Proc
+from tests.integration.mqtt.broker import PREFIX, Mosquitto
+from tests.ports import free_port
+
+SIZES = tuple(int(n) for n in os.environ.get("SCALE_OCPP_SIZES", "10,100,1000").split(","))
+TOPOLOGIES = tuple(os.environ.get("SCALE_OCPP_TOPOLOGIES", "per_charger,site").split(","))
+SAMPLE_S = 60  # the default MeterValueSampleInterval
+WINDOW_S = float(os.environ.get("SCALE_OCPP_WINDOW_S", str(2 * SAMPLE_S)))
+OUTAGE_S = float(os.environ.get("SCALE_OCPP_OUTAGE_S", "60"))
+OUTAGE_SAMPLE_S = 6  # 60 s of outage at 6 s carries the samples of 10 minutes at 60 s
+ARRIVE_WITHIN_S = 30.0
+START_WITHIN_S = 300.0
+DRAIN_WITHIN_S = 900.0
+RESULTS = Path(__file__).parent / "results"
+PLOTTED = (
+    "daemon_cpu_share_of_core",
+    "daemon_rss_mb",
+    "ocpp_in_per_s",
+    "connect_all_s",
+    "drain_per_s",
+    "csms_cpu_share_of_core",
+)
+
+
+def _port_block(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports free now, below the test processes'
+    blocks (tests/ports.py) and the kernel's ephemeral range."""
+    for _ in range(50):
+        first = random.randrange(12000, 19500 - count)
+        with contextlib.ExitStack() as held:
+            try:
+                for port in range(first, first + count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def site_description(
+    connectors: int, topology: str, workdir: Path, broker: Mosquitto, csms_port: int
+) -> dict[str, Any]:
+    limit_a = min(6300, max(40, 3 * connectors))
+    return {
+        "generate": {
+            "first_port": _port_block(2 + connectors // 8),
+            "charx": {"controllers": connectors, "connectors": 1, "per_gateway": 8},
+            "feeders": [
+                {"count": 2, "limit_a": round(0.6 * limit_a)},
+                {"count": 2, "limit_a": round(0.3 * limit_a)},
+            ],
+            "feeder_meters": True,
+            "arrivals": {
+                "first_s": 1,
+                "every_s": ARRIVE_WITHIN_S / connectors,
+                "profiles": ["compact", "van"],
+            },
+        },
+        "site": {
+            "id": f"ocpp{connectors}",
+            "grid_limit_a": limit_a,
+            "tick_s": 1.0,
+            "increase_interval_s": 1,
+            "shutdown_grace_s": 3,
+            "min_pause_s": 10,
+            "min_charge_s": 10,
+        },
+        "ocpp": {
+            "enabled": True,
+            "url": f"ws://127.0.0.1:{csms_port}",
+            "identity": f"ocpp{connectors}",
+            "topology": topology,
+            "version": "1.6",
+            # The drain is measured from the reconnect; a short back-off keeps the run short.
+            "reconnect_max_s": 5,
+            "authorization": {"free_vend_id_tag": "BENCH-FREE"},
+        },
+        "mqtt": {
+            "enabled": True,
+            "port": broker.port,
+            "username": "edge",
+            "password_file": str(broker.edge_password_file),
+            "prefix": PREFIX,
+            "ha_discovery": False,
+        },
+        "storage": {"state_dir": str(workdir / "state")},
+        "logging": {"level": "info", "format": "json"},
+        "simulation": {
+            "enabled": True,
+            "control_port": 0,
+            "tick_s": 0.5,
+            "base_load": [{"at": "00:00", "current_a": [5, 5, 5]}],
+            "ev_profiles": {
+                "compact": {"phases": 3, "max_current_a": 16, "response_delay_s": 1},
+                "van": {"phases": 3, "max_current_a": 32, "response_delay_s": 1},
+            },
+        },
+    }
+
+
+class Csms:
+    """The bench CSMS process and its HTTP control interface."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir, self.port = workdir, port
+        self.proc: Proc | None = None
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "edge_controller", "csms", "--port", str(self.port),
+                "--versions", "1.6"]  # fmt: skip
+        self.proc = Proc("csms", args, self.workdir / "csms.log")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill(signal.SIGKILL)  # the CSMS vanishes, as in an outage
+            self.proc = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def stats(self) -> dict[str, int]:
+        for _ in range(100):
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with self._http.get(f"http://127.0.0.1:{self.port}/stats") as answer:
+                    stats: dict[str, int] = await answer.json()
+                    return stats
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"the bench CSMS does not answer\n{self.proc and self.proc.tail()}")
+
+    async def send(self, identity: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        query = {"identity": identity, "action": action, "payload": json.dumps(payload)}
+        url = f"http://127.0.0.1:{self.port}/send"
+        async with self._http.get(url, params=query) as answer:
+            result: dict[str, Any] = await answer.json()
+            return result
+
+    async def close(self) -> None:
+        self.stop()
+        await self._http.close()
+
+
+async def _all_connected(csms: Csms, identities: int, within_s: float) -> float:
+    async def connected() -> bool:
+        return (await csms.stats())["connected"] >= identities
+
+    return await eventually(connected, f"{identities} identities connected", within_s)
+
+
+async def _set_sampling(csms: Csms, identities: list[str], interval_s: int) -> None:
+    limit = asyncio.Semaphore(16)
+    payload = {"key": "MeterValueSampleInterval", "value": str(interval_s)}
+
+    async def one(identity: str) -> None:
+        async with limit:
+            answer = await csms.send(identity, "ChangeConfiguration", payload)
+            if answer.get("status") != "Accepted":
+                raise RuntimeError(f"{identity}: ChangeConfiguration answered {answer}")
+
+    await asyncio.gather(*(one(i) for i in identities))
+
+
+async def _backlog(site: E2ESite) -> int:
+    return (await site.status()).outbox_backlog
+
+
+def _record_bytes(site: E2ESite) -> float:
+    """Bytes per outbox row: its payload and fixed columns, as SQLite stores them."""
+    ((avg,),) = site.query(
+        "SELECT avg(length(body) + length(identity) + length(event) + length(kind) + 48) "
+        "FROM outbox"
+    )
+    return round(float(avg or 0.0), 1)
+
+
+def _db_bytes(site: E2ESite) -> int:
+    files = [site.db_path, site.db_path.with_name(site.db_path.name + "-wal")]
+    return sum(f.stat().st_size for f in files if f.exists())
+
+
+async def _window(site: E2ESite, csms: Csms) -> dict[str, float]:
+    assert site.daemon is not None
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    daemon, central = CpuWindow(site.daemon.pid, started), CpuWindow(csms.pid, started)
+    before = await csms.stats()
+    await asyncio.sleep(WINDOW_S)
+    after = await csms.stats()
+    now = loop.time()
+    wall_s = now - started
+    return {
+        "daemon_cpu_share_of_core": round(daemon.share(now), 3),
+        "daemon_rss_mb": round(status_mb(site.daemon.pid, "VmRSS"), 1),
+        "daemon_open_fds": open_fds(site.daemon.pid),
+        "csms_cpu_share_of_core": round(central.share(now), 3),
+        "csms_rss_mb": round(status_mb(csms.pid, "VmRSS"), 1),
+        "ocpp_in_per_s": round((after["calls"] - before["calls"]) / wall_s, 2),
+        "ocpp_out_per_s": round((after["frames_out"] - before["frames_out"]) / wall_s, 2),
+    }
+
+
+async def _replay(site: E2ESite, csms: Csms, identities: list[str]) -> dict[str, Any]:
+    assert site.daemon is not None
+    await _set_sampling(csms, identities, OUTAGE_SAMPLE_S)
+    await asyncio.sleep(OUTAGE_SAMPLE_S + 2)  # each session's next sample comes at the new pace
+    await eventually(lambda: _empty(site), "outbox empty before the outage", 120)
+    db0 = _db_bytes(site)
+    csms.stop()
+    await asyncio.sleep(OUTAGE_S)
+    queued, db1 = await _backlog(site), _db_bytes(site)
+    loop = asyncio.get_running_loop()
+    daemon = CpuWindow(site.daemon.pid, loop.time())
+    csms.start()
+    central = CpuWindow(csms.pid, loop.time())
+    reconnect_s = await _all_connected(csms, len(identities), DRAIN_WITHIN_S)
+    left = await _backlog(site)
+    drain_s = await eventually(lambda: _empty(site), "outbox drained", DRAIN_WITHIN_S)
+    drained = queued  # every message queued by the end of the outage, and those meanwhile
+    return {
+        "outage_messages": queued,
+        "outage_db_growth_bytes_per_message": round((db1 - db0) / queued, 1) if queued else None,
+        "outbox_record_bytes": _record_bytes(site),
+        "reconnect_all_s": round(reconnect_s, 1),
+        "backlog_at_reconnect": left,
+        "drain_s": round(drain_s, 1),
+        "drain_per_s": round(left / drain_s, 1) if drain_s > 0 else None,
+        # From the CSMS's return to an empty outbox: identities back early drain meanwhile.
+        "replay_s": round(reconnect_s + drain_s, 1),
+        "replay_per_s": round(queued / (reconnect_s + drain_s), 1),
+        "replay_daemon_cpu_ms_per_message": round(1000 * daemon.used_s() / drained, 2)
+        if drained
+        else None,
+        "replay_csms_cpu_ms_per_message": round(1000 * central.used_s() / drained, 2)
+        if drained
+        else None,
+        "daemon_peak_rss_mb": round(status_mb(site.daemon.pid, "VmHWM"), 1),
+    }
+
+
+async def _empty(site: E2ESite) -> bool:
+    return await _backlog(site) == 0
+
+
+async def _measure(connectors: int, topology: str) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-ocpp-"))
+    broker = Mosquitto(workdir)
+    broker.start()
+    csms = Csms(workdir, free_port())
+    config = generate_site(site_description(connectors, topology, workdir, broker, csms.port))
+    identities = list(config["chargers"]) if topology == "per_charger" else [f"ocpp{connectors}"]
+    site = E2ESite(workdir, workdir / "state", config)
+    try:
+        csms.start()
+        await csms.stats()
+        await site.start_sim()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await site.start_daemon(START_WITHIN_S)
+        start_s = loop.time() - started
+        connect_s = start_s + await _all_connected(csms, len(identities), START_WITHIN_S)
+        await _plugged(site, connectors)
+        figures = await _window(site, csms)
+        replay = await _replay(site, csms, identities)
+    finally:
+        await site.close()
+        await csms.close()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {
+        "connectors": connectors,
+        "topology": topology,
+        "websockets": len(identities),
+        "start_s": round(start_s, 1),
+        "connect_all_s": round(connect_s, 1),
+        **figures,
+        **replay,
+    }
+
+
+async def _plugged(site: E2ESite, connectors: int) -> None:
+    async def arrived() -> bool:
+        return len(plugged(await site.state())) == connectors
+
+    await eventually(arrived, "every EV plugged in", ARRIVE_WITHIN_S + 60)
+
+    async def sessions() -> bool:
+        view = await site.status()
+        return sum(1 for c in view.connectors if c.session_id) == connectors
+
+    await eventually(sessions, "a session on every connector", START_WITHIN_S)
+    await asyncio.sleep(SAMPLE_S / 2)  # starts and status changes settle
+
+
+def _earlier_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [
+        row | {"measured_at": row.get("measured_at", earlier.get("at"))}
+        for row in earlier.get("rows", [])
+        if row.get("connectors") not in SIZES or row.get("topology") not in TOPOLOGIES
+    ]
+
+
+def run() -> list[dict[str, Any]]:
+    rows = _earlier_rows(RESULTS / "scale_ocpp.json")
+    for topology in TOPOLOGIES:
+        for connectors in SIZES:
+            try:
+                row = asyncio.run(_measure(connectors, topology))
+            except (AssertionError, RuntimeError, OSError, DaemonNotRunning) as exc:
+                # A size the machine cannot carry is a result too: the row says what failed.
+                row = {"connectors": connectors, "topology": topology, "failed": str(exc)[:300]}
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            rows.append(row | {"measured_at": stamp})
+            print(json.dumps(rows[-1]), flush=True)
+    rows.sort(key=lambda r: (str(r["topology"]), int(r["connectors"])))
+    for topology in {str(r["topology"]) for r in rows}:
+        mine = [r for r in rows if r["topology"] == topology and "failed" not in r]
+        if not mine:
+            continue
+        xs = [float(r["connectors"]) for r in mine]
+        for figure in PLOTTED:
+            ys = [float(r[figure]) if r.get(figure) is not None else float("nan") for r in mine]
+            name = f"scale_ocpp-{topology}-{figure}.svg"
+            write_plot(RESULTS / name, f"{figure} ({topology})", xs, ys)
+    return rows
