@@ -340,8 +340,13 @@ class SessionManager:
 
     async def _follow_chargers(self, statuses: StatusRelay) -> None:
         while True:
-            for connector_id, status in (await statuses.next_batch()).items():
-                await self.on_charger_status(connector_id, status)
+            batch = await statuses.next_batch()  # one status per connector
+            # The connectors at once: a start reads its meter and waits for its commit (the
+            # database commits concurrent writes together). One after the other, 1,000 EVs
+            # plugged together started at about one a second.
+            async with asyncio.TaskGroup() as group:
+                for connector_id, status in batch.items():
+                    group.create_task(self.on_charger_status(connector_id, status))
 
     async def tick(self) -> None:
         """Timeouts, meter samples, energy caps and retried stops; call about once a second."""
