@@ -115,6 +115,7 @@ class Outbox:
         *,
         remote_ids: Mapping[int, int] | None = None,
         journal: str | None = None,
+        power_safe: bool = True,
     ) -> int:
         """Ack ``seqs`` and record ``remote_ids`` (session local id -> CSMS transaction id) in
         one transaction: durable together, or not at all. Returns how many were newly acked.
@@ -122,15 +123,21 @@ class Outbox:
 
         Plain acks survive the process being killed but not a power loss: losing one only means
         the CSMS gets a message it has again (at-least-once, as OCPP allows), and skipping the
-        fsync lets a sender write each ack before its next CALL. A transaction id is a session
-        fact: that commit stays FULL."""
+        fsync lets a sender write each ack before its next CALL. A transaction id the CSMS gave
+        is a session fact: that commit stays FULL. ``power_safe`` False: the ids are the
+        station's own (2.x), made again from the session, so NORMAL will do."""
+        full = bool(remote_ids) and power_safe
         if journal is None:
-            return await self._ack_many(seqs, remote_ids, None)
+            return await self._ack_many(seqs, remote_ids, None, full)
         async with self._journal_locks.setdefault(journal, asyncio.Lock()):
-            return await self._ack_many(seqs, remote_ids, self._journal(journal))
+            return await self._ack_many(seqs, remote_ids, self._journal(journal), full)
 
     async def _ack_many(
-        self, seqs: Sequence[int], remote_ids: Mapping[int, int] | None, pending: AckJournal | None
+        self,
+        seqs: Sequence[int],
+        remote_ids: Mapping[int, int] | None,
+        pending: AckJournal | None,
+        full: bool,
     ) -> int:
         """``ack_many``; one at a time per journal, which is settled by the count it wrote."""
         now_s = self._clock()
@@ -144,7 +151,7 @@ class Outbox:
             changed = ack_in(conn, [*journaled, *seqs], now_s)
             return changed + ack_in(conn, recovered, now_s, created_before_s=before_s)
 
-        changed = await self._db.write(job, sync="full" if remote_ids else "normal")
+        changed = await self._db.write(job, sync="full" if full else "normal")
         if pending is not None:
             pending.settled(len(journaled))
         return changed

@@ -31,6 +31,7 @@ class JournalingOutbox(Protocol):
         *,
         remote_ids: Mapping[int, int] | None = None,
         journal: str | None = None,
+        power_safe: bool = True,
     ) -> int: ...
 
 
@@ -74,8 +75,11 @@ class AckPipeline:
         if self._journal is not None and (self._background is None or self._background.done()):
             self._background = tasks.create_task(self.flush())
 
-    async def flush(self, remote_ids: Mapping[int, int] | None = None) -> None:
-        """Return once every ack added so far (and ``remote_ids``) is marked in the table."""
+    async def flush(
+        self, remote_ids: Mapping[int, int] | None = None, *, power_safe: bool = True
+    ) -> None:
+        """Return once every ack added so far (and ``remote_ids``) is marked in the table;
+        ``power_safe`` False: ``remote_ids`` need not survive a power loss (no fsync)."""
         async with self._lock:
             if not self._queued and not self.journaled and not remote_ids:
                 return
@@ -84,10 +88,11 @@ class AckPipeline:
             try:
                 if self._journal is not None:
                     await self._journal.ack_many(
-                        batch, remote_ids=remote_ids, journal=self._identity
-                    )
+                        batch, remote_ids=remote_ids, journal=self._identity,
+                        power_safe=power_safe,
+                    )  # fmt: skip
                 else:
-                    await self._outbox.ack_many(batch, remote_ids=remote_ids)
+                    await self._outbox.ack_many(batch, remote_ids=remote_ids, power_safe=power_safe)
             except BaseException:
                 # Kept for the next write (acks are idempotent): a cancelled or failed write
                 # may or may not have committed; journaled acks stay in the journal.

@@ -28,6 +28,11 @@ class StartConfirmed:
 
 
 class Rendering(Protocol):
+    # Whether the answer to a session's start says what only the CSMS knows (1.6: its
+    # transaction id): then it must survive a power loss before anything behind it is sent.
+    # On 2.x the transaction id is the station's own, made from the session's start.
+    start_answer_power_safe: bool
+
     def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
         """(action, payload) of ``message``'s event; raises ``NotSendable``. The connection
         frames and schema-checks it (``RpcEndpoint.prepare``)."""

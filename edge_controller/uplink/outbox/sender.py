@@ -215,8 +215,10 @@ class OutboxSender:
     ) -> None:
         confirmed = self._rendering.start_confirmed(message, answer)
         remote_id = confirmed.remote_transaction_id
-        # Durable together with the ack before any event that needs the id is sent.
-        await self.acks.flush(remote_ids={session_local_id: remote_id})
+        # Durable together with the ack before any event that needs the id is sent; against a
+        # power loss too where asking again would give another id (the commit's fsync).
+        power_safe = self._rendering.start_answer_power_safe
+        await self.acks.flush(remote_ids={session_local_id: remote_id}, power_safe=power_safe)
         if self.link.transactions is not None:
             self.link.transactions.transaction_confirmed(
                 session_local_id, remote_id, confirmed.token_status

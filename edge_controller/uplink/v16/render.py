@@ -92,6 +92,8 @@ class Connection:
 class Ocpp16Rendering:
     """The outbox sender's ``Rendering`` on an OCPP 1.6 connection."""
 
+    start_answer_power_safe = True  # the CSMS's transaction id: asked for again, it differs
+
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 

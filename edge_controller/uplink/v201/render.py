@@ -121,6 +121,10 @@ def session_of(transaction_id_text: str) -> int | None:
 class Ocpp201Rendering:
     """The outbox sender's ``Rendering`` on an OCPP 2.0.1 or 2.1 connection."""
 
+    # The transactionId is the station's: a Started sent again after a power loss is the same
+    # transaction, as any other message repeated then.
+    start_answer_power_safe = False
+
     def __init__(
         self, link: Link201, costs: CostSink | None = None, limits: LimitSink | None = None
     ) -> None:

@@ -77,3 +77,27 @@ async def test_plain_acks_commit_normal_and_a_transaction_id_commits_full(
     assert await outbox.ack_many([second]) == 1
     assert levels == [FULL, NORMAL]
     assert await outbox.backlog() == 0
+
+
+async def test_a_transaction_id_of_the_stations_own_commits_normal(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2.x: the id is made from the session's start, so a power loss costs at most the same
+    Started sent again; no fsync holds up the next CALL."""
+    levels: list[int] = []
+    write = db.write
+
+    async def observed(job: Callable[[sqlite3.Connection], Any], **kwargs: Any) -> Any:
+        def with_level(conn: sqlite3.Connection) -> Any:
+            levels.append(_level(conn))
+            return job(conn)
+
+        return await write(with_level, **kwargs)
+
+    outbox = Outbox(db)
+    first = await outbox.append("cp", started(1))
+    monkeypatch.setattr(db, "write", observed)
+    assert await outbox.ack_many([first], remote_ids={1: 42}, power_safe=False) == 1
+    assert levels == [NORMAL]
+    sql = "SELECT remote_transaction_id FROM transaction_ids"
+    assert await db.read(lambda conn: [tuple(r) for r in conn.execute(sql)]) == [(42,)]

@@ -179,3 +179,12 @@ def test_sampled_values_skip_what_the_hardware_cannot_measure() -> None:
     ] * 3
     assert values[0]["value"] == "1235" and values[0]["unit"] == "Wh"
     assert [v["phase"] for v in values[1:]] == ["L1", "L2", "L3"]
+
+
+def test_only_a_csms_given_transaction_id_is_written_power_safe() -> None:
+    """The sender fsyncs a start's answer only where asking again would give another id."""
+    from edge_controller.uplink.v16.render import Ocpp16Rendering
+    from edge_controller.uplink.v201.render import Ocpp201Rendering
+
+    assert Ocpp16Rendering.start_answer_power_safe is True
+    assert Ocpp201Rendering.start_answer_power_safe is False
