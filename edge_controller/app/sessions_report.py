@@ -392,6 +392,10 @@ def receipt(query: Query, local_id: int) -> dict[str, Any]:
                 "version": row.tariff_version,
                 "source": row.tariff_source,
                 "descriptions": [] if body is None else json.loads(body).get("descriptions", []),
+                "changes": [
+                    {"at_s": at_s, "id": tariff_id, "version": version, "source": source}
+                    for at_s, tariff_id, version, source in history.tariff_changes(conn, local_id)
+                ],
             }
     stop_wh = row.meter_stop_wh if row.meter_stop_wh is not None else row.last_meter_wh
     facts = ReceiptFacts(

@@ -167,6 +167,17 @@ def tariff_body(conn: sqlite3.Connection, tariff_id: str, version: int) -> str |
     return None if row is None else str(row[0])
 
 
+def tariff_changes(conn: sqlite3.Connection, local_id: int) -> list[tuple[float, str, int, str]]:
+    """A session's tariff changes (2.1 ChangeTransactionTariff) in the order made: (at_s,
+    tariff id, version, source)."""
+    rows = conn.execute(
+        "SELECT at_s, tariff_id, version, source FROM session_tariff_changes"
+        " WHERE session_local_id = ? ORDER BY id",
+        (local_id,),
+    ).fetchall()
+    return [(float(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+
 @dataclass(frozen=True, slots=True)
 class UnknownIntent:
     """A card pre-authorisation a crash cut before its outcome was stored: the terminal may

@@ -40,7 +40,9 @@ class ReceiptFacts:
     start_register_wh: int
     stop_register_wh: int
     stop_reason: str | None
-    tariff: Json | None  # {"id", "version", "source", "descriptions"}; None: not priced
+    # {"id", "version", "source", "descriptions", "changes": [{"at_s", "id", "version",
+    # "source"}] (2.1 ChangeTransactionTariff)}; None: not priced
+    tariff: Json | None
     breakdown: Json | None  # ``codec.breakdown_to_json``; None: not priced
     # {"method", "reference", "terminal_id", "card_name", "reserved", "captured", "state",
     # "terminal_receipt", "terminal_status"}; None: not paid at a terminal
@@ -90,6 +92,16 @@ def _payment_text(payment: Json, currency: str) -> str:
     return f"card at terminal {payment['terminal_id']} ({payment['card_name'] or 'card'}): {booked}"
 
 
+def _tariff_text(tariff: Json, started_local: str) -> str:
+    """The tariff, and each tariff it was changed to while charging, from when (site time)."""
+    text = f"{tariff.get('id', '-')} version {tariff.get('version', '-')}"
+    zone = datetime.fromisoformat(started_local).tzinfo
+    for change in tariff.get("changes") or ():
+        local = datetime.fromtimestamp(change["at_s"], zone).strftime("%H:%M:%S")
+        text += f"; from {local} {change['id']} version {change['version']}"
+    return text
+
+
 def _utc(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
@@ -132,7 +144,7 @@ def receipt_html(receipt: Json) -> str:
         ("Meter at start", f"{energy['start_register_wh']} Wh"),
         ("Meter at stop", f"{energy['stop_register_wh']} Wh"),
         ("Energy", f"{energy['energy_wh']} Wh"),
-        ("Tariff", f"{tariff.get('id', '-')} version {tariff.get('version', '-')}"),
+        ("Tariff", _tariff_text(tariff, receipt["started_local"])),
         ("Identification", receipt["id_tag"]),
         ("Payment", _payment_text(receipt["payment"], currency)),
     ]

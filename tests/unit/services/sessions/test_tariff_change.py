@@ -4,12 +4,15 @@ with a TariffChanged sample, and still in force after a restart (power loss mid-
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from edge_controller.app import sessions_report as report
 from edge_controller.domain.commands import ChangeSessionTariff
 from edge_controller.domain.model import CpState
+from edge_controller.domain.pricing.receipt import receipt_html as report_html
 from edge_controller.domain.sessions.events import MeterSampled, ReadingContext
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.tariff_store import SITE, TariffStore
@@ -44,6 +47,7 @@ async def test_a_changed_tariff_prices_from_its_moment_and_survives_a_restart(
     await start(rig)
     (record,) = await rig.store.open_sessions()
     await minutes(rig, 5, wh_each=1000)  # 5 kWh at the site's 0.40
+    changed_at_s = clock.now_s
     result = await rig.manager.change_tariff(ChangeSessionTariff(record.local_id, peak(), SOURCE))
     assert (result.ok, result.answer) == (True, "Accepted")
     told = []
@@ -75,6 +79,17 @@ async def test_a_changed_tariff_prices_from_its_moment_and_survives_a_restart(
     assert kept.total_excl_tax_minor == 500  # 5 kWh x 0.40 + 5 kWh x 0.60
     assert kept.total_incl_tax_minor == 595  # + 19 % VAT
     await again.db.close()
+    # The receipt names both tariffs, as the session stored them, and the two periods' money.
+    found = report.receipt(report.Query(path, "site1", BERLIN), closed.local_id)
+    (change,) = found["tariff"]["changes"]
+    assert (found["tariff"]["id"], change["id"], change["version"]) == ("std", "peak", 1)
+    assert change["at_s"] == changed_at_s and change["source"] == SOURCE
+    assert [(p["tariff_id"], p["incl_tax"]) for p in found["periods"]] == [
+        ("std", "2.38"), ("peak", "3.57")
+    ]  # fmt: skip
+    assert found["total_incl_tax"] == "5.95"
+    local = datetime.fromtimestamp(changed_at_s, BERLIN).strftime("%H:%M:%S")
+    assert f"std version 1; from {local} peak version 1" in report_html(found)
 
 
 async def test_a_change_to_another_currency_or_of_no_running_session_is_refused(
