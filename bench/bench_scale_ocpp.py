@@ -15,14 +15,15 @@ Per row:
 - a steady window (``SCALE_OCPP_WINDOW_S``, two sample intervals by default): CALLs/s the CSMS
   took in (``ocpp_in_per_s``) and frames it sent back (``ocpp_out_per_s``), CPU share of one core
   and RSS of the daemon and of the CSMS;
-- backlog replay: the CSMS sets MeterValueSampleInterval to 6 s on every identity, then goes
-  away for ``SCALE_OCPP_OUTAGE_S`` (60 s: the messages of a 10-minute outage at the default
-  60 s), comes back on the same port; ``reconnect_all_s`` until every identity is back,
+- backlog replay: the CSMS sets MeterValueSampleInterval to 6 s (``SCALE_OCPP_OUTAGE_SAMPLE_S``)
+  on every identity, waits for an empty outbox, then goes away for ``SCALE_OCPP_OUTAGE_S``
+  (60 s: the messages of a 10-minute outage at the default 60 s), comes back on the same port; ``reconnect_all_s`` until every identity is back,
   ``drain_s`` from then until the daemon's outbox is empty (``replay_s`` the two together: the
   identities back first drain meanwhile), the rates and the CPU per replayed message on both
   sides. The outbox's record size comes from the database.
 Rows go to bench/results/scale_ocpp.json (``bench_scale`` keeps scale.json: OCPP off), one SVG
-plot per figure and topology against the connector count.
+plot per figure and topology against the connector count. A run that cannot finish keeps what
+it measured and says what failed (``failed``).
 ``SCALE_OCPP_SIZES`` and ``SCALE_OCPP_TOPOLOGIES`` shorten a run; rows left out are kept.
 """
 
@@ -59,7 +60,8 @@ TOPOLOGIES = tuple(os.environ.get("SCALE_OCPP_TOPOLOGIES", "per_charger,site").s
 SAMPLE_S = 60  # the default MeterValueSampleInterval
 WINDOW_S = float(os.environ.get("SCALE_OCPP_WINDOW_S", str(2 * SAMPLE_S)))
 OUTAGE_S = float(os.environ.get("SCALE_OCPP_OUTAGE_S", "60"))
-OUTAGE_SAMPLE_S = 6  # 60 s of outage at 6 s carries the samples of 10 minutes at 60 s
+# 60 s of outage at 6 s carries the samples of 10 minutes at 60 s (SCALE_OCPP_OUTAGE_SAMPLE_S)
+OUTAGE_SAMPLE_S = int(os.environ.get("SCALE_OCPP_OUTAGE_SAMPLE_S", "6"))
 ARRIVE_WITHIN_S = 30.0
 START_WITHIN_S = 300.0
 DRAIN_WITHIN_S = 900.0
@@ -303,6 +305,8 @@ async def _measure(connectors: int, topology: str) -> dict[str, Any]:
     config = generate_site(site_description(connectors, topology, workdir, broker, csms.port))
     identities = list(config["chargers"]) if topology == "per_charger" else [f"ocpp{connectors}"]
     site = E2ESite(workdir, workdir / "state", config)
+    row: dict[str, Any] = {"connectors": connectors, "topology": topology}
+    row |= {"websockets": len(identities), "outage_sample_s": OUTAGE_SAMPLE_S}
     try:
         csms.start()
         await csms.stats()
@@ -310,25 +314,21 @@ async def _measure(connectors: int, topology: str) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         await site.start_daemon(START_WITHIN_S)
-        start_s = loop.time() - started
-        connect_s = start_s + await _all_connected(csms, len(identities), START_WITHIN_S)
+        row["start_s"] = round(loop.time() - started, 1)
+        connect_s = await _all_connected(csms, len(identities), START_WITHIN_S)
+        row["connect_all_s"] = round(row["start_s"] + connect_s, 1)
         await _plugged(site, connectors)
-        figures = await _window(site, csms)
-        replay = await _replay(site, csms, identities)
+        row |= await _window(site, csms)
+        row |= await _replay(site, csms, identities)
+    except (AssertionError, RuntimeError, OSError, DaemonNotRunning) as exc:
+        # A size the machine cannot carry is a result too: what was measured, and what failed.
+        row["failed"] = str(exc)[:300]
     finally:
         await site.close()
         await csms.close()
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    return {
-        "connectors": connectors,
-        "topology": topology,
-        "websockets": len(identities),
-        "start_s": round(start_s, 1),
-        "connect_all_s": round(connect_s, 1),
-        **figures,
-        **replay,
-    }
+    return row
 
 
 async def _plugged(site: E2ESite, connectors: int) -> None:
@@ -361,17 +361,13 @@ def run() -> list[dict[str, Any]]:
     rows = _earlier_rows(RESULTS / "scale_ocpp.json")
     for topology in TOPOLOGIES:
         for connectors in SIZES:
-            try:
-                row = asyncio.run(_measure(connectors, topology))
-            except (AssertionError, RuntimeError, OSError, DaemonNotRunning) as exc:
-                # A size the machine cannot carry is a result too: the row says what failed.
-                row = {"connectors": connectors, "topology": topology, "failed": str(exc)[:300]}
+            row = asyncio.run(_measure(connectors, topology))
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             rows.append(row | {"measured_at": stamp})
             print(json.dumps(rows[-1]), flush=True)
     rows.sort(key=lambda r: (str(r["topology"]), int(r["connectors"])))
     for topology in {str(r["topology"]) for r in rows}:
-        mine = [r for r in rows if r["topology"] == topology and "failed" not in r]
+        mine = [r for r in rows if r["topology"] == topology]
         if not mine:
             continue
         xs = [float(r["connectors"]) for r in mine]
