@@ -17,10 +17,11 @@ Per row:
   and RSS of the daemon and of the CSMS;
 - backlog replay: the CSMS sets MeterValueSampleInterval to 6 s (``SCALE_OCPP_OUTAGE_SAMPLE_S``)
   on every identity, waits for an empty outbox, then goes away for ``SCALE_OCPP_OUTAGE_S``
-  (60 s: the messages of a 10-minute outage at the default 60 s), comes back on the same port; ``reconnect_all_s`` until every identity is back,
-  ``drain_s`` from then until the daemon's outbox is empty (``replay_s`` the two together: the
-  identities back first drain meanwhile), the rates and the CPU per replayed message on both
-  sides. The outbox's record size comes from the database.
+  (60 s: the messages of a 10-minute outage at the default 60 s) and comes back on the same
+  port: ``reconnect_all_s`` until every identity is back, ``drain_s`` from then until the
+  daemon's outbox is empty (``replay_s`` the two together: the identities back first drain
+  meanwhile), the rates and the CPU per replayed message on both sides. The outbox's record
+  size comes from the database.
 Rows go to bench/results/scale_ocpp.json (``bench_scale`` keeps scale.json: OCPP off), one SVG
 plot per figure and topology against the connector count. A run that cannot finish keeps what
 it measured and says what failed (``failed``).
