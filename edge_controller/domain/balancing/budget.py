@@ -57,7 +57,10 @@ def fixed_budget(tree: Tree, site: Site, building: Phases3, silent: Sequence[Off
         power_cap_a = site.power_limit_w / site.nominal_voltage_v
         label = f"{site.grid_label} power {site.power_limit_w:g} W"
     budget = Budget.start(tree, power_cap_a, label)
+    phase_limits = site.phase_limits_a
     for phase in range(PHASE_COUNT):
+        if phase_limits is not None:
+            budget.left[0][phase] = min(budget.left[0][phase], phase_limits[phase])
         budget.left[0][phase] -= building[phase]
     budget.power_left_a -= sum(building)
     for offer in silent:

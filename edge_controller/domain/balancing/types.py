@@ -40,18 +40,23 @@ class Feeder:
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """The limit tree: the grid connection (per phase, optional total power) and its feeders."""
+    """The limit tree: the grid connection (per phase, optional total power) and its feeders.
+    ``phase_limits_a``: a lower limit on some phases of the connection than ``grid_limit_a``
+    (a child gateway's budget from its parent, which may differ between phases)."""
 
     grid_limit_a: float
     feeders: tuple[Feeder, ...] = ()
     power_limit_w: float | None = None
     nominal_voltage_v: float = 230.0
     grid_label: str = "grid"
+    phase_limits_a: Phases3 | None = None
 
     def __post_init__(self) -> None:
         _check_limit(self.grid_limit_a, "grid_limit_a")
         if self.power_limit_w is not None:
             _check_limit(self.power_limit_w, "power_limit_w")
+        for phase_limit_a in self.phase_limits_a or ():
+            _check_limit(phase_limit_a, "phase_limits_a")
 
 
 def _check_limit(value: float, what: str) -> None:

@@ -355,9 +355,9 @@ class SiteController:
         caps = [c for c in (self._site_cap, self._csms_site_cap) if c is not None]
         site = self._site
         budget = self._budget
-        if budget is not None:
-            # Per phase the lowest binds: a budget uneven between phases is taken at its least.
-            caps.append(Limit(min(budget.current_a), budget.source))
+        if budget is not None:  # per phase: a single-phase EV may have more on its phase
+            caps.append(Limit(max(budget.current_a), budget.source))
+            site = replace(site, phase_limits_a=budget.current_a)
             if budget.power_w is not None and budget.power_w < (site.power_limit_w or math.inf):
                 site = replace(site, power_limit_w=budget.power_w)
         cap = min(caps, key=lambda c: c.current_a) if caps else None

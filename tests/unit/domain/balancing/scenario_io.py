@@ -94,6 +94,7 @@ def load(path: Path) -> Scenario:
         grid_limit_a=float(site_raw["grid_limit_a"]),
         feeders=feeders,
         power_limit_w=site_raw.get("power_limit_w"),
+        phase_limits_a=tuple(site_raw["phase_limits_a"]) if "phase_limits_a" in site_raw else None,
     )
     policy = Policy(**raw.get("policy", {}))
     steps = [_step(step, raw["connectors"]) for step in raw["steps"]]
