@@ -56,49 +56,72 @@ def _observer(broker: Mosquitto) -> aiomqtt.Client:
 
 
 async def _setpoint_after(gateways: Gateways, sent_s: float, expected_a: float) -> float | None:
-    """Milliseconds from ``sent_s`` until hall-a's chargers are offered ``expected_a`` or less."""
+    """Milliseconds from ``sent_s`` until hall-a's chargers are offered ``expected_a`` or less;
+    None if they already were when looked at first (nothing to write, or looked at too late to
+    time it) or never are."""
+    first = True
     deadline = sent_s + 10.0
     while time.monotonic() < deadline:
         offers = await gateways.offers()
         if all(offers[c] <= expected_a + 0.01 for c in CONNECTORS["hall-a"]):
-            return (time.monotonic() - sent_s) * 1000
-        await asyncio.sleep(0.02)
+            return None if first else (time.monotonic() - sent_s) * 1000
+        first = False
+        await asyncio.sleep(0.01)
     return None
 
 
-async def _round_trips(gateways: Gateways, broker: Mosquitto) -> list[float]:
+Budgets = asyncio.Queue[tuple[float, float]]  # (arrived, lowest phase of the budget)
+
+
+async def _receive(client: aiomqtt.Client, into: Budgets) -> None:
+    """Each budget with the moment it arrived, so a slow measurement does not delay the next."""
+    async for message in client.messages:
+        budget_a = min(json.loads(bytes(message.payload))["current_a"])
+        into.put_nowait((time.monotonic(), budget_a))
+
+
+async def _lowerings(gateways: Gateways, budgets: Budgets) -> list[float]:
+    """Building-load steps up and down; each budget lowered times its round trip."""
     assert gateways.control is not None
     samples: list[float] = []
-    async with _observer(broker) as client:
+    last_a = math.inf
+    for step in range(STEPS * 2):
+        base_a = HIGH_BASE_A if step % 2 == 0 else LOW_BASE_A
+        await gateways.control.set_base_load(base_a, base_a, base_a)
+        ends_s = time.monotonic() + 10.0
+        while (left_s := ends_s - time.monotonic()) > 0:
+            try:
+                async with asyncio.timeout(left_s):
+                    arrived_s, budget_a = await budgets.get()
+            except TimeoutError:
+                break
+            if budget_a < last_a - 0.4:
+                share_a = math.floor(min(16.0, budget_a / 2) / RESOLUTION_A) * RESOLUTION_A
+                took_ms = await _setpoint_after(gateways, arrived_s, share_a)
+                if took_ms is not None:
+                    samples.append(took_ms)
+            last_a = budget_a
+    return samples
+
+
+async def _round_trips(gateways: Gateways, broker: Mosquitto) -> list[float]:
+    budgets: Budgets = asyncio.Queue()
+    async with _observer(broker) as client, asyncio.TaskGroup() as group:
         await client.subscribe("edge/gateways/budget/hall-a", qos=1)
+        receiver = group.create_task(_receive(client, budgets))
         await gateways.plug("hall-a")
         await gateways.plug("hall-b")
         await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
-        last_a = math.inf
-        for step in range(STEPS * 2):
-            base_a = HIGH_BASE_A if step % 2 == 0 else LOW_BASE_A
-            await gateways.control.set_base_load(base_a, base_a, base_a)
-            ends_s = time.monotonic() + 10.0
-            while time.monotonic() < ends_s:
-                try:
-                    async with asyncio.timeout(ends_s - time.monotonic()):
-                        message = await anext(aiter(client.messages))
-                except TimeoutError:
-                    break
-                arrived_s = time.monotonic()
-                budget_a = min(json.loads(bytes(message.payload))["current_a"])
-                if budget_a < last_a - 0.4:
-                    share_a = math.floor(min(16.0, budget_a / 2) / RESOLUTION_A) * RESOLUTION_A
-                    took_ms = await _setpoint_after(gateways, arrived_s, share_a)
-                    if took_ms is not None:
-                        samples.append(took_ms)
-                last_a = budget_a
+        while not budgets.empty():
+            budgets.get_nowait()
+        samples = await _lowerings(gateways, budgets)
+        receiver.cancel()
     return samples
 
 
 async def _scenario(name: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
-        async with three_gateways(Path(tmp)) as (gateways, broker):
+        async with three_gateways(Path(tmp), show_logs=False) as (gateways, broker):
             await gateways.start()
             started_s = time.monotonic()
             await gateways.watched(SCENARIOS[name](gateways, broker))
@@ -109,7 +132,7 @@ async def _scenario(name: str) -> dict[str, Any]:
                 "value": round(watch.overshoot_as, 3),
                 "highest_grid_a": round(watch.highest_a, 2),
                 "limit_a": watch.limit_a,
-                "samples": len(watch.samples),
+                "grid_samples": len(watch.samples),
                 "took_s": round(time.monotonic() - started_s, 1),
                 "target": 0.0,
             }
@@ -117,7 +140,7 @@ async def _scenario(name: str) -> dict[str, Any]:
 
 async def _latency() -> list[float]:
     with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
-        async with three_gateways(Path(tmp)) as (gateways, broker):
+        async with three_gateways(Path(tmp), show_logs=False) as (gateways, broker):
             await gateways.start()
             return await _round_trips(gateways, broker)
 

@@ -302,6 +302,19 @@ class Gateways:
         for cid in CONNECTORS[child]:
             await self.control.plug(cid, profile="car3")
 
+    async def on_parent_budget(self, children: tuple[str, ...], what: str) -> float:
+        """Until every connector of ``children`` is bound by its parent's budget."""
+
+        async def check() -> bool:
+            for child in children:
+                view = await self.status(child)
+                reasons = [c.limit_reason or "" for c in view.connectors]
+                if not reasons or not all("parent budget" in r for r in reasons):
+                    return False
+            return True
+
+        return await eventually(check, what, 40.0)
+
     async def reach(
         self, wanted: dict[str, float], what: str, within_s: float = 40.0, below_a: float = 0.6
     ) -> float:
@@ -341,19 +354,27 @@ class Gateways:
 
 
 @contextlib.asynccontextmanager
-async def three_gateways(workdir: Path) -> AsyncIterator[tuple[Gateways, Mosquitto]]:
+async def three_gateways(
+    workdir: Path, *, show_logs: bool = True
+) -> AsyncIterator[tuple[Gateways, Mosquitto]]:
+    """The broker and the gateways (``start()`` them); every process's log tail is printed at
+    the end (pytest shows it for a failed test) unless ``show_logs`` is False and all went
+    well."""
     broker_dir = workdir / "mosquitto"
     broker_dir.mkdir()
     broker = Mosquitto(broker_dir)
     (broker_dir / "acl").write_text(ACL)
     broker.start()
     gateways = Gateways(workdir, broker, whole_site(workdir))
+    failed = True
     try:
         yield gateways, broker
+        failed = False
     finally:
         await gateways.close()
         broker.stop()
-        print(gateways.logs())
+        if show_logs or failed:
+            print(gateways.logs())
 
 
 SHARE_A = 12.0  # (50 - 2) / 4 EVs
@@ -404,6 +425,6 @@ async def parent_and_broker_failures(gateways: Gateways, broker: Mosquitto) -> N
     broker.stop()
     await gateways.reach(SAFE, "both children on their safe budget", 20)
     broker.start()
-    await gateways.reach(
-        SHARED, "both children back to their share after the broker", below_a=SHARE_SLACK_A
-    )
+    # Back on their parent's budgets. (Their shares are not checked here: a child lowered to
+    # its safe budget while the other was still silent may stay there; see the README.)
+    await gateways.on_parent_budget(CHILDREN, "both children back on their parent's budget")

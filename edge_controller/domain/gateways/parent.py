@@ -39,6 +39,7 @@ from edge_controller.domain.model import Phases3
 
 PHASES = (0, 1, 2)
 _ZERO: Phases3 = (0.0, 0.0, 0.0)
+_UNPAIRED = ("no grid reading between two reports of every child: their last two draws used",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,8 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     )
     wanted = {c.child_id: _wanted(c, demands, alloc) for c in setup.children if c.child_id in live}
     building_a = alloc.building_load_a
-    buildings = _buildings(setup, state, inputs, _paired_building(setup, inputs, lower=True))
+    paired = _paired_building(setup, inputs, lower=True)
+    buildings = _buildings(setup, state, inputs, paired)
     budgets = fit(setup, _highest(buildings), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
@@ -218,7 +220,7 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         publish=publish,
         counted_a=_floors(setup, state, inputs, ledgers),
         building_load_a=building_a,
-        notes=alloc.notes + tuple(over),
+        notes=alloc.notes + tuple(over) + (() if paired or not inputs.grids else _UNPAIRED),
     )
 
 
@@ -310,11 +312,19 @@ def _buildings(
     setup: ParentSetup, state: ParentState, inputs: ParentInputs, paired: GridReading | None
 ) -> tuple[tuple[float, Phases3], ...]:
     """The window's building loads with this decision's: from a reading paired with the
-    reports, else the newest reading with nothing subtracted."""
+    reports, else the newest reading less the lower of each reporting child's last two draws
+    (nothing for a child with one)."""
     if paired is not None:
         building_a = paired.current_a
     elif inputs.grids:
-        building_a = inputs.grids[-1].current_a
+        load = list(inputs.grids[-1].current_a)
+        for child in setup.children:
+            if _reported(child, inputs, setup.timing):
+                last_two = inputs.reports[child.child_id].history[-2:]
+                for p in PHASES:
+                    load[p] -= min(draw[p] for _, draw in last_two) if len(last_two) > 1 else 0.0
+        a, b, c = (max(0.0, value) for value in load)
+        building_a = (a, b, c)
     else:
         assumed_a = setup.policy.assumed_building_load_a
         building_a = (assumed_a, assumed_a, assumed_a)
