@@ -8,9 +8,11 @@ window at the 1 s control tick measures the daemon's CPU (utime + stime from /pr
 the window's wall time), its RSS (VmRSS at the window's end, VmHWM the peak),
 the Modbus requests the simulated devices answered, the MQTT messages a subscriber to the site's
 prefix received and the database rows written (growth of every table's largest rowid: inserts,
-not updates). Then overload steps of the building load: reaction = the daemon's own timing from
-the overloading grid reading to the last lowered setpoint written ("setpoints lowered"); a site
-whose EVs never ramp up to the limit has nothing to overload and no reaction figure.
+not updates). Then overload steps of the building load, each sized from the grid's use at
+that moment to overload the connection by a tenth of its limit (on a busy host unanswered
+chargers count at their maximum and the EVs fill less of it; the row says how full it was, and
+the simulator's building load stops at 1,000 A a phase): reaction = the daemon's own timing
+from the overloading grid reading to the last lowered setpoint written ("setpoints lowered").
 Rows go to bench/results/scale.json, one SVG plot per figure against the connector count to
 bench/results/scale-<figure>.svg (no plotting library is installed here).
 ``SCALE_BENCH_SIZES``, ``SCALE_BENCH_WINDOW_S`` and ``SCALE_BENCH_STEPS`` shorten a run; the
@@ -41,7 +43,6 @@ from edge_controller.drivers.modbus.stats import percentile
 from edge_controller.sim.generate import generate_site
 from tests.e2e.checks import charging, grid_a, plugged
 from tests.e2e.launch import E2ESite, eventually
-from tests.e2e.overload import overload_step
 from tests.integration.mqtt.broker import PREFIX, USERS, Mosquitto
 from tests.ports import free_port
 
@@ -51,6 +52,7 @@ SIZES = tuple(int(n) for n in os.environ.get("SCALE_BENCH_SIZES", "10,24,100,100
 WINDOW_S = float(os.environ.get("SCALE_BENCH_WINDOW_S", "60"))
 STEPS = int(os.environ.get("SCALE_BENCH_STEPS", "5"))
 ARRIVE_WITHIN_S = 30.0
+SIM_BASE_LOAD_MAX_A = 1000.0  # the simulator's bound on the building load per phase
 START_WITHIN_S = 240.0  # a 1,000-connector site reads every device once before it answers
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {
@@ -209,22 +211,45 @@ async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str,
     }
 
 
-async def _reactions(site: E2ESite, limit_a: float) -> list[float]:
-    low_a, high_a = 5.0, 5.0 + max(10.0, 0.1 * limit_a)
-    for _ in range(STEPS):
-        try:
-            await overload_step(site, limit_a, (low_a, high_a), 60.0)
-        except AssertionError:  # the EVs never ramped up to the limit: nothing to overload
-            break
+async def _overload(site: E2ESite, limit_a: float, low_a: float) -> float | None:
+    """One building-load step sized from the grid's use now, so that it overloads the
+    connection by a tenth of its limit however far the EVs have filled it (a busy host leaves
+    chargers unanswered, and those count at their maximum: then the EVs fill it less); the
+    grid's use before the step, or None if no overload was seen."""
+    used_a = max(grid_a(await site.state()))
+    wanted_a = low_a + max(0.0, limit_a - used_a) + max(10.0, 0.1 * limit_a)
+    high_a = min(wanted_a, SIM_BASE_LOAD_MAX_A)
+    await site.control.set_base_load(high_a, high_a, high_a)
+    try:
+        await eventually(lambda: _grid_above(site, limit_a, True), "overload seen", 5.0)
+        await eventually(lambda: _grid_above(site, limit_a, False), "grid back under", 60.0)
+    except AssertionError:
+        return None
+    finally:
         await asyncio.sleep(3.0)
         await site.control.set_base_load(low_a, low_a, low_a)
+    return used_a / limit_a
+
+
+async def _grid_above(site: E2ESite, limit_a: float, above: bool) -> bool:
+    return (max(grid_a(await site.state())) > limit_a) == above
+
+
+async def _reactions(site: E2ESite, limit_a: float) -> tuple[list[float], list[float]]:
+    """The daemon's reaction times to the overload steps, and the grid's use before each."""
+    low_a, used = 5.0, []
+    for _ in range(STEPS):
+        share = await _overload(site, limit_a, low_a)
+        if share is not None:
+            used.append(share)
+        await asyncio.sleep(5.0)  # EVs paused by the step resume before the next
     await asyncio.sleep(2.0)
     found = []
     for log in site.workdir.glob("daemon-*.log"):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if '"setpoints lowered"' in line:
                 found.append(float(json.loads(line)["reaction_ms"]))
-    return found
+    return found, used
 
 
 async def _measure(connectors: int) -> dict[str, Any]:
@@ -244,7 +269,8 @@ async def _measure(connectors: int) -> dict[str, Any]:
         start_s = loop.time() - started
         await _steady(site, limit_a, connectors)
         figures = await _window(site, counter, limit_a)
-        reactions_ms = sorted(await _reactions(site, limit_a))
+        reactions_ms, used = await _reactions(site, limit_a)
+        reactions_ms.sort()
     finally:
         counting.cancel()
         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
@@ -262,6 +288,7 @@ async def _measure(connectors: int) -> dict[str, Any]:
         "reaction_p50_ms": round(statistics.median(reactions_ms), 1) if reactions_ms else None,
         "reaction_p99_ms": round(percentile(reactions_ms, 0.99), 1) if reactions_ms else None,
         "reactions_timed": len(reactions_ms),
+        "grid_used_share_at_steps": round(min(used), 2) if used else None,
     }
 
 
