@@ -322,7 +322,7 @@ class MqttService:
         self._log.info("mqtt_connected", host=self._settings.host, port=self._settings.port)
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._drain(client))
+                tasks.create_task(self._send_pending(client))
                 # Receiving runs in the group's body, not as a second task: on Python 3.11 a
                 # child failing after the body has finished leaves this task marked cancelled.
                 await self._receive(client)
@@ -334,7 +334,7 @@ class MqttService:
     def _ha_status_topic(self) -> str:
         return f"{self._settings.discovery_prefix}/status"
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
+    async def _send_pending(self, client: aiomqtt.Client) -> None:
         """Publish what is queued, up to ``PUBLISH_WINDOW`` messages awaiting the broker's
         acknowledgement at once (they go out in queue order: waiting for each before sending
         the next carried some sixty messages a second, fewer than a large site changes). A

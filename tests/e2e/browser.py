@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 
@@ -44,6 +45,34 @@ class Browser:
 
     async def script(self, source: str, *args: Any) -> Any:
         return await self.call(lambda d: d.execute_script(source, *args))
+
+    async def click(self, css: str) -> None:
+        """Click the element ``css`` finds."""
+        await self._fresh(lambda d: d.find_element("css selector", css).click())
+
+    async def text(self, css: str = "body") -> str:
+        """The text of the element ``css`` finds."""
+        return await self._fresh(lambda d: str(d.find_element("css selector", css).text))
+
+    async def wait_for_text(self, wanted: str, timeout_s: float = 15.0) -> None:
+        """Until the page's text has ``wanted`` (a form's answer comes as a new page)."""
+        deadline_s = asyncio.get_running_loop().time() + timeout_s
+        while wanted not in (shown := await self.text()):
+            if asyncio.get_running_loop().time() > deadline_s:
+                raise AssertionError(f"{wanted!r} not shown in {timeout_s} s; shown: {shown}")
+            await asyncio.sleep(0.2)
+
+    async def _fresh(self, action: Callable[[WebDriver], T], attempts: int = 5) -> T:
+        """A live page replaces its parts when the site's state changes, and a form's answer
+        replaces the page: an element found may be gone a moment later. Then it is found again."""
+        for attempt in range(attempts):
+            try:
+                return await self.call(action)
+            except StaleElementReferenceException:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2)
+        raise AssertionError("unreachable")
 
     async def screenshot(self, name: str, size: tuple[int, int]) -> Path:
         path = artifacts_dir() / f"{name}.png"

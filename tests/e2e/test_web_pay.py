@@ -75,24 +75,16 @@ async def test_a_shared_terminal_is_armed_only_for_the_connector_the_driver_name
         assert "nicht von selbst bereit" in shown["here"]
         await browser.screenshot("display-terminal-ambiguous-de", DESKTOP)
 
-        await browser.call(
-            lambda d: d.find_element(
-                "css selector", 'section[data-terminal="entrance"] form.pay button'
-            ).click()
-        )
-        body = await browser.call(lambda d: d.find_element("tag name", "body").text)
-        assert "wurde nicht bereit gemacht" in body and "hd1:1, keba:1" in body
+        await browser.click('section[data-terminal="entrance"] form.pay button')
+        await browser.wait_for_text("wurde nicht bereit gemacht")
+        assert "hd1:1, keba:1" in await browser.text()
         assert site.query("SELECT local_id FROM sessions") == []
         assert (await site.control.terminal(TERMINAL))["reservations"] == []
 
         await browser.open(url)
-        await browser.call(
-            lambda d: d.find_element(
-                "css selector", 'section[data-connector="hd1:1"] form.pay button'
-            ).click()
-        )  # the answer comes once the (simulated) card holder is done
-        body = await browser.call(lambda d: d.find_element("tag name", "body").text)
-        assert "Bezahlt. Das Laden an hd1:1 beginnt." in body
+        await browser.click('section[data-connector="hd1:1"] form.pay button')
+        # the answer comes once the (simulated) card holder is done
+        await browser.wait_for_text("Bezahlt. Das Laden an hd1:1 beginnt.")
     sessions = site.query("SELECT connector_id, id_tag, source FROM sessions")
     assert len(sessions) == 1 and sessions[0][0] == "hd1:1"
     assert sessions[0][1].startswith("PAY") and sessions[0][2] == "payment_terminal"

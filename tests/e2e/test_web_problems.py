@@ -45,11 +45,7 @@ async def test_a_driver_reports_a_problem_and_it_is_stored_and_published(
         with chromium("en", PHONE) as browser:
             await browser.open(display_url(config))
 
-            def to_form(d: Any) -> None:
-                card = d.find_element("css selector", 'section[data-connector="hd1:1"]')
-                card.find_element("css selector", "a.button").click()
-
-            await browser.call(to_form)
+            await browser.click('section[data-connector="hd1:1"] a.button')
             await browser.screenshot("report-form-phone-en", PHONE)
 
             def fill_and_send(d: Any) -> str:

@@ -73,7 +73,7 @@ async def test_publishes_wait_for_their_acknowledgement_together_and_in_order() 
     for n in range(40):
         service.publish_device(DeviceView(f"d{n:02}", available=True))
     broker = _SlowBroker()
-    draining = asyncio.create_task(service._drain(broker))  # type: ignore[arg-type]
+    draining = asyncio.create_task(service._send_pending(broker))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
     assert broker.sent == [f"edge/s/devices/d{n:02}/state" for n in range(PUBLISH_WINDOW)]
     for acknowledged in broker.waiting[:4]:
