@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -76,6 +76,11 @@ def _static_handler(files: dict[str, tuple[bytes, str]]) -> Handler:
     return serve
 
 
+def _harden(headers: MutableMapping[str, str]) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)  # a page may tighten its own policy
+
+
 def _middlewares(budget: RateLimit) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
     @web.middleware
     async def limit_and_harden(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -88,9 +93,9 @@ def _middlewares(budget: RateLimit) -> list[Callable[..., Awaitable[web.StreamRe
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
-                response = exc
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)  # a page may tighten its own policy
+                _harden(exc.headers)
+                raise  # aiohttp answers a raised one (returning it is deprecated)
+        _harden(response.headers)
         return response
 
     return [limit_and_harden]
