@@ -644,8 +644,15 @@ class WebAccountSettings(Section):
         return self._hash
 
 
+# "problems": acknowledge, resolve and note on problem reports (/api/v1/problems/<ref>/...)
 WebCommand = Literal[
-    "site_limit", "connector_limit", "connector_enabled", "session_start", "session_stop", "pay"
+    "site_limit",
+    "connector_limit",
+    "connector_enabled",
+    "session_start",
+    "session_stop",
+    "pay",
+    "problems",
 ]
 
 

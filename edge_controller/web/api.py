@@ -19,13 +19,15 @@ from typing import Any
 from aiohttp import web
 
 from edge_controller.api.codec import site_to_json
-from edge_controller.domain.problems import FiledReport
+from edge_controller.domain.problems import NOTED, ChangeRefused, FiledReport
 from edge_controller.log import get_logger
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.openapi import (
     COMMAND_NAMES,
     COMMAND_PATH,
     METER_KEYS,
+    OPTIONAL_BODIES,
+    PROBLEMS,
     ROUTES,
     Route,
     document,
@@ -125,8 +127,9 @@ class ApiRoutes:
         }
         served = {("get", path) for path in reads} | {("post", COMMAND_PATH)}
         for route in ROUTES:
-            if route.command is not None:
-                app.router.add_route(route.method.upper(), PREFIX + route.path, self._write(route))
+            if route.writes:
+                write = self._write(route) if route.command else self._problem_change(route)
+                app.router.add_route(route.method.upper(), PREFIX + route.path, write)
                 served.add((route.method, route.path))
         if served != operations():
             raise RuntimeError("the OpenAPI document must list exactly what is served")
@@ -237,7 +240,7 @@ class ApiRoutes:
                     return _no_connector(cid)
                 fields["connector"] = cid
             raw = await request.read()  # bounded by max_size
-            given, why = _body_object(raw, required=route.body != "RequestBody")
+            given, why = _body_object(raw, required=route.body not in OPTIONAL_BODIES)
             if given is None or set(given) & set(fields):
                 why = why or f"{', '.join(sorted(set(fields)))}: given by the path"
                 return error(400, "invalid_command", f"invalid payload: {why}")
@@ -245,18 +248,50 @@ class ApiRoutes:
 
         return write
 
+    def _problem_change(self, route: Route) -> Handler:
+        """The handler of a problem report's acknowledgement, resolution or note: the desk's
+        one rule and records, as the console's (``by``: ``token:<name>``)."""
+        assert route.handles is not None
+        wanted = route.handles
+
+        async def change(request: web.Request) -> web.Response:
+            refused = self._refused(request, PROBLEMS)
+            if refused is not None:
+                return refused
+            raw_reference = request.match_info["reference"]
+            number = report_number(raw_reference)
+            given, why = _body_object(await request.read(), required=wanted == NOTED)
+            note = None if given is None else given.get("note", "")
+            if given is not None and (set(given) - {"note"} or not isinstance(note, str)):
+                why = "the body may hold only a note (a string)"
+            if why is not None or not isinstance(note, str):
+                return error(400, "invalid_body", why or "invalid body")
+            by = f"token:{request[TOKEN_KEY]}"
+            try:
+                done = None if number is None else await self._desk.handle(number, wanted, by, note)
+            except ChangeRefused as exc:
+                log.info("api change refused", token=by, report=raw_reference[:20], reason=str(exc))
+                return error(409, "change_refused", str(exc))
+            if done is None:
+                return error(404, "unknown_problem", f"no problem report {raw_reference[:20]!r}")
+            log.info("api change", token=by, report=done.reference, action=wanted)
+            return web.json_response(problem_json(done))
+
+        return change
+
     def _connector_ids(self) -> tuple[str, ...]:
         return self._hub.setup.connectors or tuple(
             c.connector_id for c in self._hub.view().connectors
         )
 
     def _refused(self, request: web.Request, name: str) -> web.Response | None:
-        """403 unless the request's token may send command ``name``."""
+        """403 unless the request's token may send command ``name`` (or change ``PROBLEMS``)."""
         token = request[TOKEN_KEY]
         if name in self._allowed.get(token, ()):
             return None
         log.warning("api command refused: not allowed", token=token, command=name)
-        return error(403, "forbidden", f"this token may not send {name!r} "
+        verb = "change" if name == PROBLEMS else "send"
+        return error(403, "forbidden", f"this token may not {verb} {name!r} "
                      f"(web.api_tokens.{token}.allowed_commands)")  # fmt: skip
 
     async def _send(self, request: web.Request, name: str, raw: bytes) -> web.Response:
@@ -286,6 +321,12 @@ class ApiRoutes:
             return error(409, "command_refused", result.error or "refused")
         answer = {"ok": True, "request_id": parsed.request_id, "connector_id": result.connector_id}
         return web.json_response(answer)
+
+
+def report_number(raw: str) -> int | None:
+    """The row number of a report's reference as a path gives it (``P-000012``), or None."""
+    digits = raw.removeprefix("P-")
+    return int(digits) if digits != raw and session_number(digits) else None
 
 
 def _no_connector(cid: str) -> web.Response:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from edge_controller import __version__
-from edge_controller.domain.problems import ProblemKind, ProblemState
+from edge_controller.domain.problems import MAX_TEXT_CHARS, ProblemKind, ProblemState
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 
 Schema = dict[str, Any]
@@ -98,6 +98,11 @@ _NUMBER, _INTEGER, _STRING = {"type": "number"}, {"type": "integer"}, {"type": "
 _MAYBE_NUMBER, _MAYBE_STRING = _nullable(_NUMBER), _nullable(_STRING)
 _MAYBE_INTEGER = _nullable(_INTEGER)
 _REQUEST_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+_NOTE: Schema = {
+    "type": "string", "maxLength": 4 * MAX_TEXT_CHARS,
+    "description": f"stored cleaned (control characters dropped), at most {MAX_TEXT_CHARS} "
+    "characters",
+}  # fmt: skip
 
 
 def _schemas() -> dict[str, Schema]:
@@ -210,13 +215,17 @@ def _bodies() -> dict[str, Schema]:
             ("request_id",),
         ),
         "RequestBody": _object({"request_id": _REQUEST_ID}, ("request_id",)),
+        "ProblemChangeBody": _object({"note": _NOTE}, ("note",)),
+        "ProblemNoteBody": _object({"note": {**_NOTE, "minLength": 1}}),
     }
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     """One operation of the API. A write (``command`` set) sends that command (MQTT's name,
-    what ``allowed_commands`` lists) with the path's connector and ``fixed`` fields."""
+    what ``allowed_commands`` lists) with the path's connector and ``fixed`` fields; a problem
+    report's change (``handles``: ``acknowledged``, ``resolved`` or ``noted``) needs
+    ``PROBLEMS`` in ``allowed_commands``."""
 
     method: str
     path: str
@@ -226,6 +235,11 @@ class Route:
     command: str | None = None
     body: str | None = None  # request body schema (component); required unless RequestBody
     fixed: Mapping[str, Any] = field(default_factory=dict)
+    handles: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        return self.command is not None or self.handles is not None
 
 
 _LIMIT_PARAM = {
@@ -235,16 +249,32 @@ _LIMIT_PARAM = {
 _OPEN = {"name": "open", "in": "query", "required": False, "schema": {"type": "boolean"}}
 CONNECTOR = {"name": "connector_id", "in": "path", "required": True, "schema": _STRING}
 _SESSION = {"name": "session_id", "in": "path", "required": True, "schema": _INTEGER}
+_REFERENCE = {
+    "name": "reference", "in": "path", "required": True,
+    "schema": {"type": "string", "pattern": "^P-[0-9]{6,}$"},
+}  # fmt: skip
 _C = "/connectors/{connector_id}"
 COMMAND_PATH = "/commands/{name}"
 COMMAND_NAMES = ("site_limit", "connector_limit", "connector_enabled", "session_start",
                  "session_stop", "pay")  # fmt: skip
+PROBLEMS = "problems"  # what allowed_commands names for acknowledging, resolving and noting
 _ANSWER = _ref("CommandAnswer")
+OPTIONAL_BODIES = ("RequestBody", "ProblemChangeBody")
 
 
 def _write(method: str, path: str, summary: str, command: str, body: str, **fixed: Any) -> Route:
     parameters = (CONNECTOR,) if "{connector_id}" in path else ()
     return Route(method, path, summary, _ANSWER, parameters, command, body, fixed)
+
+
+def _problem(verb: str, handles: str, body: str, summary: str) -> Route:
+    path = f"/problems/{{reference}}/{verb}"
+    summary += (
+        "; recorded with the token's name as `token:<name>`, sent on MQTT and to the CSMS as "
+        f"the console's are (the token's allowed_commands must name `{PROBLEMS}`)"
+    )
+    return Route("post", path, summary, _ref("Problem"), (_REFERENCE,), None, body,
+                 handles=handles)  # fmt: skip
 
 
 ROUTES: tuple[Route, ...] = (
@@ -278,6 +308,11 @@ ROUTES: tuple[Route, ...] = (
     _write("post", f"{_C}/pay", "Pay at the card terminal that serves the connector, then "
            "charge (command pay); answered when the payment and the start are decided",
            "pay", "RequestBody"),
+    _problem("acknowledge", "acknowledged", "ProblemChangeBody",
+             "Acknowledge a problem report, with an optional note"),
+    _problem("resolve", "resolved", "ProblemChangeBody",
+             "Resolve a problem report, with an optional note"),
+    _problem("notes", "noted", "ProblemNoteBody", "Add a note to a problem report, in any state"),
 )  # fmt: skip
 
 _WHY = {
@@ -285,7 +320,7 @@ _WHY = {
     "401": "no valid token",
     "403": "the token may not send this command",
     "404": "no such item",
-    "409": "the site refused the command",
+    "409": "the site refused the command, or the report's change does not apply",
     "503": "too many payments in progress",
     "504": "no answer in time; the command may still be applied",
 }
@@ -305,7 +340,8 @@ def _operation(route: Route) -> Schema:
     statuses = ["401"]
     statuses += ["400"] if route.parameters or route.body else []
     statuses += ["404"] if any(p["in"] == "path" for p in route.parameters) else []
-    statuses += ["403", "409", "504"] if route.command else []
+    statuses += ["403", "409"] if route.writes else []
+    statuses += ["504"] if route.command else []
     statuses += ["503"] if route.command == "pay" else []
     operation: Schema = {
         "summary": route.summary,
@@ -314,7 +350,7 @@ def _operation(route: Route) -> Schema:
     }
     if route.body is not None:
         operation["requestBody"] = {
-            "required": route.body != "RequestBody",
+            "required": route.body not in OPTIONAL_BODIES,
             "content": {"application/json": {"schema": _ref(route.body)}},
         }
     return operation

@@ -1,7 +1,8 @@
-"""An operator acknowledges, resolves and notes on a driver's problem report in the console:
-each change is kept, published once on MQTT and sent to the CSMS through the outbox after the
-report (OCPP 1.6 DataTransfer, message id ``ProblemHandled``). Real simulator, daemon, Mosquitto
-and the schema-strict CSMS (tests/peers); zero schema rejections."""
+"""An operator acknowledges and notes on a driver's problem report in the console and an
+operator's app resolves it over the REST API: each change is kept, published once on MQTT and
+sent to the CSMS through the outbox after the report (OCPP 1.6 DataTransfer, message id
+``ProblemHandled``), the API's as the console's with the token's name as who. Real simulator,
+daemon, Mosquitto and the schema-strict CSMS (tests/peers); zero schema rejections."""
 
 from __future__ import annotations
 
@@ -27,6 +28,18 @@ __all__ = ["broker"]
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(180)]
 
 REFERENCE = re.compile(r'data-reference="(P-\d{6,})"')
+APP_TOKEN = "ops-app-token-0123456789abcdef"
+
+
+def with_app_token(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """A REST API token that may change problem reports."""
+    path = tmp_path / "ops-app.token"
+    path.write_text(APP_TOKEN + "\n")
+    path.chmod(0o600)
+    config["web"]["api_tokens"] = {
+        "ops-app": {"token_file": str(path), "allowed_commands": ["problems"]}
+    }
+    return config
 
 
 @pytest.fixture
@@ -46,7 +59,7 @@ def problem_transfers(peer: StrictPeer) -> list[tuple[str, dict[str, Any]]]:
 async def test_acknowledged_and_resolved_reports_reach_mqtt_and_the_csms(
     launch: Launch, config: dict[str, Any], broker: Mosquitto, peer: StrictPeer, tmp_path: Path
 ) -> None:
-    config = with_uplink(console_config(config, tmp_path), peer.port)
+    config = with_uplink(with_app_token(console_config(config, tmp_path), tmp_path), peer.port)
     config["mqtt"] = mqtt_settings(broker)
     site = await launch(config)
     url = base(config)
@@ -66,6 +79,13 @@ async def test_acknowledged_and_resolved_reports_reach_mqtt_and_the_csms(
             ("acknowledged", "Technician booked"), ("resolved", "Cable replaced"),
             ("noted", "Invoice sent"),
         ):  # fmt: skip
+            if state == "resolved":  # the operator's app, over the REST API
+                async with http.post(
+                    f"{url}/api/v1/problems/{reference}/resolve", json={"note": note},
+                    headers={"Authorization": f"Bearer {APP_TOKEN}"},
+                ) as r:  # fmt: skip
+                    assert r.status == 200, await r.text()
+                continue
             form = {"csrf": csrf, "state": state, "note": note}
             async with http.post(
                 f"{url}/console/problems/{number}/state", data=form, headers={"Origin": url},
@@ -82,15 +102,16 @@ async def test_acknowledged_and_resolved_reports_reach_mqtt_and_the_csms(
     assert events == [
         ("reported", reference, None, None),
         ("acknowledged", reference, "ops", "Technician booked"),
-        ("resolved", reference, "ops", "Cable replaced"),
+        ("resolved", reference, "token:ops-app", "Cable replaced"),
         ("noted", reference, "ops", "Invoice sent"),
     ]
-    sent = [(m, d["reference"], d.get("action"), d.get("note")) for m, d in problem_transfers(peer)]
+    sent = [(m, d["reference"], d.get("action"), d.get("by"), d.get("note"))
+            for m, d in problem_transfers(peer)]  # fmt: skip
     assert sent == [
-        ("ProblemReport", reference, None, None),
-        ("ProblemHandled", reference, "acknowledged", "Technician booked"),
-        ("ProblemHandled", reference, "resolved", "Cable replaced"),
-        ("ProblemHandled", reference, "noted", "Invoice sent"),
+        ("ProblemReport", reference, None, None, None),
+        ("ProblemHandled", reference, "acknowledged", "ops", "Technician booked"),
+        ("ProblemHandled", reference, "resolved", "token:ops-app", "Cable replaced"),
+        ("ProblemHandled", reference, "noted", "ops", "Invoice sent"),
     ]
     assert {d["connectorId"] for _, d in problem_transfers(peer)} == {3}  # charx:2
     assert peer.invalid() == []
@@ -98,8 +119,8 @@ async def test_acknowledged_and_resolved_reports_reach_mqtt_and_the_csms(
     assert stored == [("resolved", "ops", "Invoice sent")]  # the last change, as told
     notes = site.query("SELECT action, changed_by, note FROM problem_notes ORDER BY id")
     assert notes == [
-        ("acknowledged", "ops", "Technician booked"), ("resolved", "ops", "Cable replaced"),
-        ("noted", "ops", "Invoice sent"),
+        ("acknowledged", "ops", "Technician booked"),
+        ("resolved", "token:ops-app", "Cable replaced"), ("noted", "ops", "Invoice sent"),
     ]  # fmt: skip
 
     async def acked() -> bool:
