@@ -4,7 +4,9 @@ it to the last lowered setpoint written on the bus.
 Only a reading over the grid limit starts a timing, and each reading at most once (the first
 step that sees it): lowerings for other reasons (an operator cap, rotation, an EV taking less)
 are not an overload reaction, and a later tick must not report the same reading again with the
-time it merely waited.
+time it merely waited. The line says where the time went: ``waited_ms`` from the reading's
+arrival until the loop's step began (a step already under way finishes first), the rest in
+deciding and writing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class OverloadReaction:
         self._clock = clock
         self._log = log
         self._seen_at_s: float | None = None  # arrival of the last overloading reading timed
+        self._step_at_s = 0.0  # when the step timing it began
 
     def begin(self, reading: GridReading | None, limit_a: float) -> float | None:
         """The arrival time of ``reading`` when it shows an overload not timed before."""
@@ -28,6 +31,7 @@ class OverloadReaction:
         if max(reading.current_a) <= limit_a:
             return None
         self._seen_at_s = reading.at_s
+        self._step_at_s = self._clock()
         return reading.at_s
 
     def lowered(self, reading_at_s: float | None, connectors: int) -> None:
@@ -35,6 +39,10 @@ class OverloadReaction:
         if reading_at_s is None or connectors == 0:
             return
         reaction_ms = (self._clock() - reading_at_s) * 1000
+        waited_ms = (self._step_at_s - reading_at_s) * 1000
         self._log.info(
-            "setpoints lowered", connectors=connectors, reaction_ms=round(reaction_ms, 1)
+            "setpoints lowered",
+            connectors=connectors,
+            reaction_ms=round(reaction_ms, 1),
+            waited_ms=round(waited_ms, 1),
         )

@@ -387,6 +387,7 @@ async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> N
     assert len(lowered) == 1
     assert lowered[0]["connectors"] == 2
     assert lowered[0]["reaction_ms"] == pytest.approx(50.0)
+    assert lowered[0]["waited_ms"] == pytest.approx(50.0)  # all of it before the step began
     with capture_logs() as logs:
         await rig.advance(0.1)  # nothing lowered: nothing reported
     assert not [e for e in logs if e["event"] == "setpoints lowered"]
@@ -424,3 +425,21 @@ def test_a_connector_must_load_one_to_three_distinct_grid_phases(
     charger = MemoryCharger("c1:1", [])
     with pytest.raises(ValueError, match="wiring"):
         ConnectorSetup("c1:1", charger, wiring=wiring)
+
+
+async def test_a_setpoint_written_again_for_the_watchdog_asks_for_no_early_read() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    conn = rig.controller._conns["c1:1"]
+    assert conn.status._wake.is_set()  # a new setpoint: its answer is read early
+    assert conn.meter is not None and conn.meter._wake.is_set()
+    conn.status._wake.clear()
+    conn.meter._wake.clear()
+    written = len(rig.log)
+    await rig.advance(conn.setup.failsafe_timeout_s / 3)  # the same value, for the watchdog
+    assert len(rig.log) == written + 2
+    assert not conn.status._wake.is_set()
+    assert not conn.meter._wake.is_set()
+    rig.meter.building_a = 10.0
+    await rig.advance(0.1)  # lowered: read early again
+    assert conn.status._wake.is_set() and conn.meter._wake.is_set()
