@@ -13,8 +13,8 @@ that moment to overload the connection by a tenth of its limit (on a busy host u
 chargers count at their maximum and the EVs fill less of it; the row says how full it was, and
 the simulator's building load stops at 1,000 A a phase): reaction = the daemon's own timing
 from the overloading grid reading to the last lowered setpoint written ("setpoints lowered").
-Rows go to bench/results/scale.json, one SVG plot per figure against the connector count to
-bench/results/scale-<figure>.svg (no plotting library is installed here).
+Rows go to bench/results/scale.json, one plot per figure against the connector count to
+bench/results/scale-<figure>.png (matplotlib, the ``bench`` extra) and .svg (no library).
 ``SCALE_BENCH_SIZES``, ``SCALE_BENCH_WINDOW_S`` and ``SCALE_BENCH_STEPS`` shorten a run; the
 rows of sizes left out are kept from the last run, each row saying when it was measured.
 Targets: 1,000 connectors < 50 % of a core, RSS <= 150 MB, reaction p99 <= 250 ms; 24
@@ -37,6 +37,7 @@ from typing import Any
 
 import aiomqtt
 
+from bench.png_plot import write_png
 from bench.proc_stats import cpu_s, status_mb
 from bench.svg_plot import write_plot
 from edge_controller.drivers.modbus.stats import percentile
@@ -323,4 +324,5 @@ def run() -> list[dict[str, Any]]:
     for figure in PLOTTED:
         ys = [float(r[figure]) if r[figure] is not None else float("nan") for r in rows]
         write_plot(RESULTS / f"scale-{figure}.svg", figure, xs, ys)
+        write_png(RESULTS / f"scale-{figure}.png", figure, xs, ys)
     return rows

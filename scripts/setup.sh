@@ -58,7 +58,7 @@ fi
 if [[ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp_src" ]]; then
     echo "setup: installing the package and its dependencies into .venv"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,bench]'
     echo "$stamp_src" > .venv/.setup-stamp
 fi
 
