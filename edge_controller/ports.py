@@ -110,3 +110,13 @@ class EndOfDay(Protocol):
     """A terminal that closes its day on request (submits the day's bookings)."""
 
     async def end_of_day(self) -> DayClosed: ...
+
+
+@runtime_checkable
+class CaptureLookup(Protocol):
+    """A terminal that can say whether a capture whose answer was lost was booked."""
+
+    async def booked_capture(self, authorisation: PaymentAuthorisation) -> Capture | None:
+        """The booking of ``authorisation``'s reservation if the terminal's last transaction
+        is that booking; None if it is anything else (nothing known to be booked)."""
+        ...

@@ -2,7 +2,10 @@
 does, byte for byte, and keeps a ledger of what it reserved, booked and released.
 
 What the next card presented does is set with ``behaviour``: approve, decline, stay silent
-(the driver's timeout), or drop the connection mid-transaction.
+(the driver's timeout), or drop the connection mid-transaction (before a book total is booked,
+or after it). Each transaction has its own trace number; a booking names its reservation by
+receipt number and original trace. Repeat receipt (06 20) sends the last transaction's status
+information and receipt lines again.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class Behaviour(StrEnum):
     SILENT = "silent"  # answers the command's acknowledgement, then nothing
     DISCONNECT = "disconnect"  # drops the connection after the intermediate status
     CAPTURE_FAILS = "capture_fails"  # a book total is aborted
+    # a book total is booked, then the connection drops before its answer, or it never comes
+    DISCONNECT_AFTER_BOOKING = "disconnect_after_booking"
+    SILENT_AFTER_BOOKING = "silent_after_booking"
 
 
 @dataclass(slots=True)
@@ -53,6 +59,7 @@ class Ledger:
     aborts_by_ecr: int = 0
     days_closed: list[int] = field(default_factory=list)  # each end-of-day's total, minor units
     commands: list[str] = field(default_factory=list)
+    repeats: int = 0  # receipts repeated (06 20)
 
 
 class SimulatedZvtTerminal:
@@ -63,6 +70,9 @@ class SimulatedZvtTerminal:
         self._password = bmp.bcd(password, 3)
         self._currency = bmp.bcd(currency_numeric, 2)
         self._next_receipt = 1
+        self._next_trace = 1001
+        # the last transaction's status information and printed lines, for a repeat receipt
+        self._last: tuple[bytes, tuple[str, ...]] | None = None
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
         self._log = get_logger("sim.zvt")
@@ -116,6 +126,8 @@ class SimulatedZvtTerminal:
             return await self._complete(reader, writer)
         if command.command == a.END_OF_DAY:
             return await self._end_of_day(command, reader, writer)
+        if command.command == a.REPEAT_RECEIPT:
+            return await self._repeat(command, reader, writer)
         await _send(writer, a.ACK)
         return await self._transaction(command, reader, writer)
 
@@ -147,11 +159,14 @@ class SimulatedZvtTerminal:
             await self._status_info(reader, writer, bmp.field(bmp.RESULT_CODE, bytes((DECLINED,))))
             return await self._abort(reader, writer, DECLINED)
         minor = bmp.from_bcd(fields[bmp.AMOUNT])
-        receipt = self._next_receipt
+        receipt, trace = self._next_receipt, self._trace()
         self._next_receipt += 1
-        self.ledger.reservations[receipt] = Reservation(receipt, 1000 + receipt, minor)
-        await self._status_info(reader, writer, self._approval(receipt, minor))
-        await self._print(reader, writer, f"PRE-AUTHORISATION {minor / 100:.2f} EUR")
+        self.ledger.reservations[receipt] = Reservation(receipt, trace, minor)
+        info = self._approval(receipt, trace, minor)
+        line = f"PRE-AUTHORISATION {minor / 100:.2f} EUR"
+        self._last = (info, (line,))
+        await self._status_info(reader, writer, info)
+        await self._print(reader, writer, line)
         return await self._complete(reader, writer)
 
     async def _book_total(
@@ -166,8 +181,15 @@ class SimulatedZvtTerminal:
             return await self._abort(reader, writer, 0x64 if held is None else 0x6F)
         held.captured_minor = minor
         self.ledger.captures.append((held.receipt_no, minor))
-        await self._status_info(reader, writer, self._approval(held.receipt_no, minor))
-        await self._print(reader, writer, f"BOOK TOTAL {minor / 100:.2f} EUR")
+        info = self._approval(held.receipt_no, self._trace(), minor, held.trace_no)
+        line = f"BOOK TOTAL {minor / 100:.2f} EUR"
+        self._last = (info, (line,))
+        if self.behaviour == Behaviour.DISCONNECT_AFTER_BOOKING:
+            return False
+        if self.behaviour == Behaviour.SILENT_AFTER_BOOKING:
+            return True  # the ECR times out (or is killed) waiting
+        await self._status_info(reader, writer, info)
+        await self._print(reader, writer, line)
         return await self._complete(reader, writer)
 
     async def _reverse(
@@ -181,7 +203,9 @@ class SimulatedZvtTerminal:
             return await self._abort(reader, writer, 0x64)  # no such transaction
         held.reversed = True
         self.ledger.reversals.append(held.receipt_no)
-        await self._status_info(reader, writer, bmp.field(bmp.RESULT_CODE, b"\x00"))
+        info = bmp.field(bmp.RESULT_CODE, b"\x00")
+        self._last = (info, ())
+        await self._status_info(reader, writer, info)
         return await self._complete(reader, writer)
 
     def _open(self, fields: Mapping[int, bytes]) -> Reservation | None:
@@ -205,16 +229,46 @@ class SimulatedZvtTerminal:
         total = booked - sum(self.ledger.days_closed)
         self.ledger.days_closed.append(total)
         fields = bmp.join((self._terminal_fields(0), bmp.amount_field(total)))
+        line = f"END OF DAY {total / 100:.2f} EUR"
+        self._last = (fields, (line,))
         await self._status_info(reader, writer, fields)
-        await self._print(reader, writer, f"END OF DAY {total / 100:.2f} EUR")
+        await self._print(reader, writer, line)
         return await self._complete(reader, writer)
 
-    def _approval(self, receipt: int, minor: int) -> bytes:
+    async def _repeat(
+        self, command: a.Apdu, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Repeat receipt: the last transaction's status information and lines again."""
+        if command.data[:3] != self._password:
+            await _send(writer, a.Apdu(a.NEGATIVE_ACK_CLASS, 0x9E))
+            return True
+        await _send(writer, a.ACK)
+        if self.behaviour in (Behaviour.SILENT, Behaviour.DISCONNECT):
+            return self.behaviour == Behaviour.SILENT
+        if self._last is None:
+            return await self._abort(reader, writer, 0x83)  # nothing to repeat
+        self.ledger.repeats += 1
+        info, lines = self._last
+        await self._status_info(reader, writer, info)
+        for line in lines:
+            await self._print(reader, writer, line)
+        return await self._complete(reader, writer)
+
+    def _trace(self) -> int:
+        """The next transaction's trace number."""
+        trace, self._next_trace = self._next_trace, self._next_trace + 1
+        return trace
+
+    def _approval(self, receipt: int, trace: int, minor: int, original: int = 0) -> bytes:
+        """An approved transaction's status information (``original``: the trace number of
+        the reservation a booking books)."""
+        named = (bmp.field(bmp.ORIGINAL_TRACE, bmp.bcd(original, 3)),) if original else ()
         return bmp.join(
             (
                 bmp.field(bmp.RESULT_CODE, b"\x00"),
                 bmp.amount_field(minor),
-                bmp.field(bmp.TRACE, bmp.bcd(1000 + receipt, 3)),
+                bmp.field(bmp.TRACE, bmp.bcd(trace, 3)),
+                *named,
                 bmp.field(bmp.RECEIPT_NO, bmp.bcd(receipt, 2)),
                 bmp.field(bmp.CURRENCY, self._currency),
                 bmp.llvar(bmp.PAN, MASKED_PAN),

@@ -15,6 +15,7 @@ from datetime import time, tzinfo
 
 from edge_controller.domain.payments import (
     UNPRICED,
+    Capture,
     DayClosed,
     NoTariff,
     PaymentAuthorisation,
@@ -24,7 +25,14 @@ from edge_controller.domain.payments import (
 )
 from edge_controller.domain.pricing.money import Money
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceError, DeviceUnavailable, EndOfDay, PaymentTerminal
+from edge_controller.ports import (
+    CaptureLookup,
+    DeviceError,
+    DeviceFault,
+    DeviceUnavailable,
+    EndOfDay,
+    PaymentTerminal,
+)
 from edge_controller.storage.payments_store import DueCapture, PaymentKey, PaymentStore
 
 # Starts a session on the connector with this token; its local id, or None if it did not start.
@@ -187,6 +195,15 @@ class PaymentFlow:
         auth, key = payment.authorisation, payment.key
         amount = capture_amount(auth.amount, due.cost)
         retry = payment.attempts > 0  # a book total was sent before; its answer was not stored
+        if retry:
+            try:
+                booked = await self._booked_before(auth)
+            except DeviceUnavailable as exc:
+                self._log.warning("capture to retry", reference=auth.reference, reason=str(exc))
+                self._unreachable = True
+                return 0
+            if booked is not None:
+                return int(await self._store.settled(key, booked, self._clock()))
         if not await self._store.capturing(key, self._clock()):
             return 0
         try:
@@ -205,6 +222,23 @@ class PaymentFlow:
         await self._store.settled(key, captured, self._clock())
         self._log.info("settled", reference=auth.reference, amount=str(captured.amount))
         return 1
+
+    async def _booked_before(self, auth: PaymentAuthorisation) -> Capture | None:
+        """The booking an earlier book total made, if the terminal can tell and did book it
+        (its answer was lost): settled from it, never booked a second time. A terminal that
+        cannot tell answers None and the book total is sent again (a booked reservation is
+        refused by the terminal and goes to the operator)."""
+        if not isinstance(self._terminal, CaptureLookup):
+            return None
+        try:
+            booked = await self._terminal.booked_capture(auth)
+        except DeviceFault as exc:
+            self._log.warning("last receipt not read", reference=auth.reference, reason=str(exc))
+            return None
+        if booked is not None:
+            self._log.info("settled from the terminal's last receipt", reference=auth.reference,
+                           amount=str(booked.amount))  # fmt: skip
+        return booked
 
     async def _reverse(
         self, key: PaymentKey, auth: PaymentAuthorisation, unpriced: bool = False

@@ -45,11 +45,13 @@ async def life(
     sim: SimulatedZvtTerminal,
     step: str,
     kill_when: str = "",
+    *,
     approved: bool = False,
+    booked: bool = False,
 ) -> None:
     """Run one child life; with ``kill_when`` (SQL that returns a row once the moment is
-    reached; ``approved``: and the terminal approved), SIGKILL it at that moment instead of
-    letting it finish."""
+    reached; ``approved``: and the terminal approved; ``booked``: and it booked a capture),
+    SIGKILL it at that moment instead of letting it finish."""
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.integration.crash.payment_child", str(db), str(sim.port),
         step, cwd=REPO,
@@ -58,7 +60,11 @@ async def life(
         assert await asyncio.wait_for(child.wait(), 60) == 0
         return
     async with asyncio.timeout(60):
-        while not rows(db, kill_when) or (approved and not sim.ledger.reservations):
+        while (
+            not rows(db, kill_when)
+            or (approved and not sim.ledger.reservations)
+            or (booked and not sim.ledger.captures)
+        ):
             assert child.returncode is None, f"{step} ended before it could be killed"
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)  # whatever it does next, it is stuck there
@@ -125,6 +131,27 @@ async def test_kill_during_the_capture_captures_once_after_restart(
     await life(db, sim, "recover")
     await life(db, sim, "recover")
     assert sim.ledger.captures == [(1, 2468)]
+    one_outcome_each(sim)
+    assert rows(db, "SELECT state, settled_minor FROM payments") == [("settled", 2468)]
+
+
+async def test_kill_after_the_terminal_booked_the_capture_settles_it_once(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The terminal booked the capture; the kill came before its answer: the next start-up
+    reads the terminal's last receipt (06 20), finds the booking and settles the payment for
+    it, without a second book total."""
+    db = tmp_path / "pay.db"
+    await life(db, sim, "pay")
+    price(db, 2468)
+    sim.behaviour = Behaviour.SILENT_AFTER_BOOKING
+    await life(db, sim, "recover", "SELECT 1 FROM payments WHERE state = 'capturing'", booked=True)
+    assert sim.ledger.captures == [(1, 2468)]
+    sim.behaviour = Behaviour.APPROVE
+    await life(db, sim, "recover")
+    await life(db, sim, "recover")
+    assert sim.ledger.captures == [(1, 2468)] and sim.ledger.repeats == 1
+    assert sim.ledger.commands.count("0624") == 1
     one_outcome_each(sim)
     assert rows(db, "SELECT state, settled_minor FROM payments") == [("settled", 2468)]
 
@@ -202,7 +229,8 @@ async def test_paid_sessions_survive_random_sigkill(
     hidden = sum(1 for n in outcomes.values() if n == 0)
     assert hidden <= len(rows(db, "SELECT 1 FROM payment_intents WHERE state = 'unknown'"))
     states = dict(rows(db, "SELECT state, count(*) FROM payments GROUP BY state"))
-    # A kill after the terminal booked a capture, before its answer was stored: the retry is
+    # A kill after the terminal booked a capture, before its answer was stored, is settled from
+    # the terminal's last receipt; when a later pre-authorisation hid it there, the retry is
     # refused (no second booking) and the payment is held for the operator as failed.
     held_for_operator = rows(
         db, "SELECT count(*) FROM payments WHERE state = 'failed'"

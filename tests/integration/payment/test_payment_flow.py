@@ -160,11 +160,12 @@ async def test_restart_between_stop_and_capture_settles_once(
     assert sim.ledger.captures == [(1, 789)]
 
 
-async def test_lost_answer_to_a_capture_is_never_booked_twice(
+async def test_lost_answer_to_a_capture_is_settled_from_the_terminals_last_receipt(
     sim: SimulatedZvtTerminal, db: Database
 ) -> None:
-    """The book total reached the terminal but its answer was lost: the retry is refused by the
-    terminal and the payment goes to the operator instead of being captured again."""
+    """The book total reached the terminal and was booked, but the daemon died before storing
+    its answer: the terminal's repeated last receipt (06 20) shows the booking, so the payment
+    is settled for it without a second book total."""
     sessions = Sessions(db)
     payments = flow(sim, db, eur("30.00"))
     auth = await payments.pay_and_start("wb1:1", sessions.start)
@@ -174,11 +175,83 @@ async def test_lost_answer_to_a_capture_is_never_booked_twice(
     await ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)).capture(
         auth, eur("10.00")
     )  # ... and booked, then the daemon died before storing the answer
+    assert await payments.settle_due() == 1
+    assert await payments.settle_due() == 0
+    assert sim.ledger.captures == [(1, 1000)] and sim.ledger.repeats == 1
+    assert sim.ledger.commands.count("0624") == 1
+    stored = await store.get(at_entrance(auth.reference))
+    assert stored is not None and stored.state == PaymentState.SETTLED
+    assert stored.settled == eur("10.00")
+
+
+async def test_booked_capture_hidden_by_a_later_transaction_goes_to_the_operator(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """The booking's answer was lost and another card was pre-authorised at the terminal
+    since: its last receipt no longer tells, the retried book total is refused, and the
+    payment is held for the operator (never booked twice)."""
+    sessions = Sessions(db)
+    payments = flow(sim, db, eur("30.00"))
+    auth = await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 1000)
+    store = PaymentStore(db)
+    await store.capturing(at_entrance(auth.reference), 1.0)
+    terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
+    await terminal.capture(auth, eur("10.00"))
+    await payments.pay_and_start("wb1:2", sessions.start)  # the next driver pays meanwhile
     assert await payments.settle_due() == 0
     assert sim.ledger.captures == [(1, 1000)]
     stored = await store.get(at_entrance(auth.reference))
     assert stored is not None and stored.state == PaymentState.FAILED
     assert stored.reason is not None and "retried capture refused" in stored.reason
+
+
+def settled_flow(sim: SimulatedZvtTerminal, db: Database) -> PaymentFlow:
+    """A flow whose store puts each settlement in the outbox."""
+    outbox = SettlementOutbox("site1", lambda _c: "site1")
+    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)
+    return PaymentFlow(
+        TerminalPlace("entrance", eur("30.00")), ZvtTerminal(settings),
+        PaymentStore(db, outbox), Clock(),
+    )  # fmt: skip
+
+
+async def settlements(db: Database) -> list[SettlementRecorded]:
+    rows = await db.read(lambda c: c.execute("SELECT event, body FROM outbox").fetchall())
+    found = [decode(event, body) for event, body in rows]
+    return [event for event in found if isinstance(event, SettlementRecorded)]
+
+
+@pytest.mark.parametrize(
+    ("cut", "book_totals_sent"),
+    [(Behaviour.DISCONNECT_AFTER_BOOKING, 1), (Behaviour.DISCONNECT, 2)],
+    ids=["after_the_terminal_booked", "before_the_terminal_booked"],
+)
+async def test_connection_cut_during_the_capture_books_once_and_settles_once(
+    sim: SimulatedZvtTerminal, db: Database, cut: Behaviour, book_totals_sent: int
+) -> None:
+    """The connection drops mid book total, after the terminal booked it or before: the next
+    round asks the terminal for its last receipt, and settles from the booking it shows, or
+    sends the book total again. Either way: one booking in the terminal's journal and one
+    settlement of the priced amount."""
+    sessions = Sessions(db)
+    payments = settled_flow(sim, db)
+    auth = await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 1717)
+    sim.behaviour = cut
+    assert await payments.settle_due() == 0  # the answer is lost
+    assert await settlements(db) == []
+    sim.behaviour = Behaviour.APPROVE
+    assert await payments.settle_due() == 1
+    assert await payments.settle_due() == 0
+    assert sim.ledger.captures == [(1, 1717)] and sim.ledger.repeats == 1
+    assert sim.ledger.commands.count("0624") == book_totals_sent
+    events = await settlements(db)
+    assert len(events) == 1
+    assert events[0].status is SettlementStatus.SETTLED and events[0].amount == eur("17.17")
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
+    assert stored is not None and stored.state == PaymentState.SETTLED
+    assert stored.settled == eur("17.17") and stored.attempts == book_totals_sent
 
 
 async def test_terminal_offline_at_stop_is_retried(sim: SimulatedZvtTerminal, db: Database) -> None:

@@ -10,10 +10,11 @@ from decimal import Decimal
 import pytest
 from structlog.testing import capture_logs
 
-from edge_controller.domain.payments import TerminalState
+from edge_controller.domain.payments import PaymentAuthorisation, TerminalState
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.ports import (
+    CaptureLookup,
     DeviceFault,
     DeviceUnavailable,
     EndOfDay,
@@ -171,3 +172,32 @@ async def test_end_of_day_submits_what_was_booked_since_the_last_one(
     assert closed.receipt_lines == ("END OF DAY 13.00 EUR",)
     assert (await terminal.end_of_day()).total == eur("0.00")  # nothing since
     assert sim.ledger.commands[-2:] == ["0600", "0650"]  # registration, then end-of-day
+
+
+async def test_repeat_receipt_tells_whether_a_capture_was_booked(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    """06 20 repeats the last transaction's status information: a booking of the reservation
+    (its receipt number, its trace as the original trace, a trace of its own) is found with
+    its amount; the reservation's own approval, another card's, or a fresh terminal is not."""
+    terminal = driver(sim)
+    assert isinstance(terminal, CaptureLookup)
+    assert await terminal.booked_capture(unknown_reservation()) is None  # nothing to repeat yet
+    auth = await terminal.pre_authorise(eur("30.00"))
+    assert await terminal.booked_capture(auth) is None  # the last one is the reservation
+    sim.behaviour = Behaviour.DISCONNECT_AFTER_BOOKING
+    with pytest.raises(DeviceUnavailable, match="connection lost"):
+        await terminal.capture(auth, eur("12.34"))
+    sim.behaviour = Behaviour.APPROVE
+    found = await terminal.booked_capture(auth)
+    assert found is not None and found.amount == eur("12.34")
+    assert found.reference == auth.reference and found.receipt_lines == ("BOOK TOTAL 12.34 EUR",)
+    assert sim.ledger.captures == [(1, 1234)] and sim.ledger.repeats == 2
+    assert await terminal.booked_capture(await terminal.pre_authorise(eur("30.00"))) is None
+    assert await terminal.booked_capture(auth) is None  # hidden by the later transaction
+    assert sim.ledger.commands.count("0624") == 1
+
+
+def unknown_reservation() -> PaymentAuthorisation:
+    """A reservation the terminal never made."""
+    return PaymentAuthorisation("0001/001001/a0000000041010ff", eur("30.00"))

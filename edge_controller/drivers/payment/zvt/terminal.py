@@ -104,6 +104,28 @@ class ZvtTerminal:
         await self._run(a.Apdu(*a.PRE_AUTHORISATION_REVERSAL, data))
         self._log.info("pre-authorisation reversed", reference=authorisation.reference)
 
+    async def booked_capture(self, authorisation: PaymentAuthorisation) -> Capture | None:
+        """Whether a book total whose answer was lost (connection cut mid-command) was booked:
+        the terminal repeats its last receipt (06 20) with that transaction's status
+        information; None unless it is a booking of this reservation."""
+        try:
+            outcome = await self._run(a.Apdu(*a.REPEAT_RECEIPT, self._password()))
+        except PaymentDeclined as exc:  # nothing stored to repeat
+            self._log.info("no receipt to repeat", reason=str(exc))
+            return None
+        fields = outcome.fields
+        if not _books(fields, authorisation.reference):
+            return None
+        booked = Money.of_minor(bmp.from_bcd(fields[bmp.AMOUNT]), self._currency)
+        if booked.amount > authorisation.amount.amount:
+            self._log.warning("last booking above the reservation", amount=str(booked),
+                              reference=authorisation.reference)  # fmt: skip
+            return None
+        self._log.info("capture found booked", amount=str(booked),
+                       reference=authorisation.reference)  # fmt: skip
+        lines, texts = tuple(outcome.receipt_lines), tuple(outcome.status_texts)
+        return Capture(authorisation.reference, booked, lines, texts)
+
     async def end_of_day(self) -> DayClosed:
         outcome = await self._run(a.Apdu(*a.END_OF_DAY, self._password()))
         code = outcome.fields.get(bmp.RESULT_CODE, b"\x00")[0]
@@ -242,6 +264,24 @@ def _reference(fields: Mapping[int, bytes]) -> str:
     except KeyError as exc:
         raise DeviceFault(f"approval without BMP {exc.args[0]:02X}") from None
     return f"{receipt:04d}/{trace:06d}/{fields.get(bmp.AID, bytes(8)).hex()}"
+
+
+def _books(fields: Mapping[int, bytes], reference: str) -> bool:
+    """Whether a transaction's status information is an approved booking of the reservation
+    ``reference`` names: it names the reservation (its receipt number, or its trace number as
+    the original trace) and is not the reservation itself (its own trace number differs)."""
+    receipt, trace = (int(part) for part in reference.split("/")[:2])
+    if fields.get(bmp.RESULT_CODE, b"\xff")[0] != 0:
+        return False
+    if bmp.AMOUNT not in fields or bmp.TRACE not in fields:
+        return False
+    if bmp.from_bcd(fields[bmp.TRACE]) == trace:
+        return False
+    original = fields.get(bmp.ORIGINAL_TRACE)
+    if original is not None and bmp.from_bcd(original) == trace:
+        return True
+    number = fields.get(bmp.RECEIPT_NO)
+    return number is not None and bmp.from_bcd(number) == receipt
 
 
 def _reference_fields(reference: str, amount: bytes) -> bytes:
