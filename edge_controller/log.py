@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections import deque
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -90,6 +91,26 @@ def _level_filter(
     return event
 
 
+RECENT_LINES = 500
+_recent: deque[dict[str, Any]] = deque(maxlen=RECENT_LINES)
+_recent_lock = threading.Lock()  # lines come from worker threads too
+
+
+def _keep(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The last lines written, redacted, for the operator console."""
+    with _recent_lock:
+        _recent.append(dict(event))
+    return event
+
+
+def recent_lines(limit: int = RECENT_LINES) -> list[dict[str, Any]]:
+    """The last ``limit`` lines written (at the level in force then), oldest first, as their
+    event dictionaries after redaction: ``timestamp``, ``level``, ``event``, ``component``..."""
+    with _recent_lock:
+        kept = list(_recent)
+    return kept[-limit:] if limit > 0 else []
+
+
 def _render(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
     return _current.renderer(logger, method, event)
 
@@ -117,6 +138,7 @@ _PROCESSORS: list[Any] = [
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.processors.format_exc_info,
     redactor,
+    _keep,
     _render,
 ]
 

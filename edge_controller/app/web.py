@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.app import outbox_admin, sessions_report
+from edge_controller.app.config_report import check_lines
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
 from edge_controller.domain.commands import Origin
@@ -187,5 +188,6 @@ def build_web(
         commands,
         web_command,
         OperatorQueue(db, site.outbox, uplink.notify if uplink is not None else lambda: None),
+        tuple(check_lines(settings)),
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

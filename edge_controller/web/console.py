@@ -334,7 +334,8 @@ class Console:
             f'<form method="post" action="/console/logout">{self._csrf(session)}'
             '<button type="submit">Log out</button></form></header>'
             '<nav><a href="/console/sessions">Sessions</a> '
-            '<a href="/console/revenue">Revenue</a></nav><main data-live="/console/live">'
+            '<a href="/console/revenue">Revenue</a> <a href="/console/system">System</a></nav>'
+            '<main data-live="/console/live">'
             f"{site_line(view)}{site_form}"
             '<table id="connectors"><thead><tr><th>Connector</th><th>State</th>'
             "<th>Offered A</th><th>Reason</th><th>Power W</th><th>Session Wh</th>"

@@ -178,7 +178,7 @@ class ConsoleReports:
     def _page(title: str, body: str) -> web.Response:
         nav = (
             '<nav><a href="/console">Live site</a> <a href="/console/sessions">Sessions</a> '
-            '<a href="/console/revenue">Revenue</a></nav>'
+            '<a href="/console/revenue">Revenue</a> <a href="/console/system">System</a></nav>'
         )
         head = f"<header><h1>{escape(title)}</h1></header>{nav}"
         html = page("en", title, f"{head}<main>{body}</main>")

@@ -23,6 +23,7 @@ from edge_controller.log import get_logger
 from edge_controller.web.api import ApiRoutes
 from edge_controller.web.console import Console
 from edge_controller.web.console_reports import ConsoleReports
+from edge_controller.web.console_system import ConsoleSystem
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.display_pay import PayRoutes
 from edge_controller.web.limits import RateLimit
@@ -111,6 +112,7 @@ class Sources:
     commands: CommandPort
     payloads: CommandPayloads  # the payload rules MQTT commands follow, for the REST API
     held: HeldForOperator | None = None  # what waits for an operator, listed in the console
+    checks: tuple[str, ...] = ()  # check-config's lines for the running config
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -143,6 +145,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
         sources.sessions, console.viewer,
         lambda: known or tuple(c.connector_id for c in hub.view().connectors),
     ).add_to(app)  # fmt: skip
+    ConsoleSystem(console.viewer, lambda: hub.view().devices, sources.checks).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app
