@@ -145,11 +145,13 @@ def test_only_the_app_wires_drivers() -> None:
         for p in _modules()
         if "drivers" in _internal_imports(p) and _layer(p) not in {"drivers", "sim"}
     }
-    # config.load only asks the registry which profiles exist; cli reports bus timing;
+    # config.load only asks the registry which profiles exist; cli and app/config_report.py
+    # (check-config's lines, for the command and the console) report bus timing;
     # app/scan.py and app/selftest.py (and selftest_live.py, its read-only part through the
     # running daemon) are the commissioning commands, which probe devices;
     # app/payments.py builds the payment terminals of the composition root.
-    wiring = {"app/hardware.py", "app/site.py", "app/payments.py", "config/load.py", "cli.py"}
+    wiring = {"app/hardware.py", "app/site.py", "app/payments.py", "config/load.py", "cli.py",
+              "app/config_report.py"}  # fmt: skip
     assert importers <= wiring | {"app/scan.py", "app/selftest.py", "app/selftest_live.py"}
 
 
