@@ -209,15 +209,6 @@ class Findings:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def _feeder_chain(settings: Settings, feeder: str | None) -> list[str]:
-    """The feeders above a charger hung on ``feeder``, nearest first (stops at a cycle)."""
-    chain: list[str] = []
-    while feeder is not None and feeder not in chain and feeder in settings.site.feeders:
-        chain.append(feeder)
-        feeder = settings.site.feeders[feeder].parent
-    return chain
-
-
 def _feeder_cycles(settings: Settings, out: Findings) -> None:
     for feeder_id in settings.site.feeders:
         seen = [feeder_id]
@@ -264,7 +255,7 @@ def _limit_checks(settings: Settings, out: Findings) -> None:
         below = {
             cid: c.min_current_a
             for cid, c in settings.chargers.items()
-            if feeder_id in _feeder_chain(settings, c.feeder)
+            if feeder_id in settings.site.feeder_chain(c.feeder)
         }
         if feeder.limit_a < IEC_MIN_CURRENT_A:
             out.errors.append(

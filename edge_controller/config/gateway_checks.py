@@ -84,7 +84,7 @@ def _safe_budgets_fit(settings: Settings, out: Findings) -> None:
             )
         )
     for fid, feeder in site.feeders.items():
-        under = [cid for cid, c in children.items() if fid in _chain(settings, c.parent)]
+        under = [cid for cid, c in children.items() if fid in settings.site.feeder_chain(c.parent)]
         total_a = sum(children[cid].safe_budget_a for cid in under)
         if total_a > feeder.limit_a:
             out.errors.append(
@@ -104,14 +104,6 @@ def _safe_budgets_fit(settings: Settings, out: Findings) -> None:
                     f"{power_w:g} W, above site.power_limit_w ({site.power_limit_w:g} W)",
                 )
             )
-
-
-def _chain(settings: Settings, feeder: str | None) -> list[str]:
-    chain: list[str] = []
-    while feeder is not None and feeder not in chain and feeder in settings.site.feeders:
-        chain.append(feeder)
-        feeder = settings.site.feeders[feeder].parent
-    return chain
 
 
 def _child_checks(settings: Settings, out: Findings) -> None:

@@ -198,6 +198,15 @@ class SiteSettings(Section):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
 
+    def feeder_chain(self, feeder: str | None) -> list[str]:
+        """``feeder`` and the configured feeders above it, nearest first (stops at a cycle or an
+        unknown feeder, which the checks report)."""
+        chain: list[str] = []
+        while feeder is not None and feeder not in chain and feeder in self.feeders:
+            chain.append(feeder)
+            feeder = self.feeders[feeder].parent
+        return chain
+
     @field_validator("fallback_current_a")
     @classmethod
     def _fallback_is_offerable(cls, value: float) -> float:

@@ -9,7 +9,6 @@ from edge_controller.config.settings import (
     MeterSettings,
     Settings,
     SimEvProfileSettings,
-    SiteSettings,
 )
 from edge_controller.domain.model import Phases3
 from edge_controller.drivers.profiles.schema import Profile, load_profile
@@ -71,16 +70,6 @@ def _charger_model(settings: ChargerSettings, profile: Profile, startup_a: float
     )
 
 
-def _feeder_chain(site: SiteSettings, feeder: str | None) -> set[str]:
-    """A feeder and every feeder above it."""
-    chain: set[str] = set()
-    while feeder is not None and feeder not in chain:
-        chain.add(feeder)
-        parent = site.feeders.get(feeder)
-        feeder = parent.parent if parent is not None else None
-    return chain
-
-
 def _meter_model(meter: MeterSettings, settings: Settings, chargers: list[str]) -> MeterModel:
     if meter.role == "connector" and meter.connector is not None:
         charger_id, _, number = meter.connector.partition(":")
@@ -92,7 +81,7 @@ def _meter_model(meter: MeterSettings, settings: Settings, chargers: list[str]) 
         chosen = [
             cid
             for cid in chargers
-            if meter.feeder in _feeder_chain(settings.site, settings.chargers[cid].feeder)
+            if meter.feeder in settings.site.feeder_chain(settings.chargers[cid].feeder)
         ]
         return MeterModel("feeder", chosen, None, meter.phase_rotation)
     return MeterModel("grid", list(chargers), None, meter.phase_rotation)
