@@ -59,6 +59,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "way to pay.",
         "pay.not_armed": "Terminal “{terminal}” was not armed. {why}",
         "pay.busy": "Too many payments at once. Please try again in a minute.",
+        "pay.present": "Present your card at terminal “{terminal}” now: it pays for charging "
+        "at {name}. This page updates by itself.",
+        "pay.gone": "This payment is not known (any more). Look at the charger's state on the "
+        "display.",
         "detail.paying": "Held for a driver paying on the web",
         "qr.caption": "Scan to pay",
         "help.out_of_order": "This charger does not work at the moment. Please use another "
@@ -135,6 +139,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "oder anders bezahlen.",
         "pay.not_armed": "Das Terminal „{terminal}“ wurde nicht bereit gemacht. {why}",
         "pay.busy": "Zu viele Zahlungen gleichzeitig. Bitte in einer Minute erneut versuchen.",
+        "pay.present": "Halten Sie Ihre Karte jetzt an das Terminal „{terminal}“: Sie bezahlt "
+        "das Laden an {name}. Diese Seite aktualisiert sich selbst.",
+        "pay.gone": "Diese Zahlung ist (nicht mehr) bekannt. Den Zustand des Ladepunkts zeigt "
+        "die Anzeige.",
         "detail.paying": "Reserviert: eine Zahlung im Web läuft",
         "qr.caption": "Scannen und bezahlen",
         "help.out_of_order": "Dieser Ladepunkt funktioniert gerade nicht. Bitte nutzen Sie "

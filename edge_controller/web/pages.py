@@ -17,10 +17,16 @@ _HEAD = (
 )
 
 
-def page(lang: str, title: str, body: str, script: str | None = None) -> str:
-    """A whole page; ``script``: the name of one of our static scripts to run on it."""
+def page(
+    lang: str, title: str, body: str, script: str | None = None, refresh_s: int | None = None
+) -> str:
+    """A whole page; ``script``: the name of one of our static scripts to run on it;
+    ``refresh_s``: the browser loads it again after so many seconds (no script needed)."""
     tail = f'<script src="/static/{script}"></script>' if script else ""
-    return _HEAD.format(lang=lang, title=escape(title)) + f"<body>{body}{tail}</body></html>"
+    head = _HEAD.format(lang=lang, title=escape(title))
+    if refresh_s is not None:
+        head = head.replace("</head>", f'<meta http-equiv="refresh" content="{refresh_s}"></head>')
+    return head + f"<body>{body}{tail}</body></html>"
 
 
 def report_link(connector_id: str | None, lang: str) -> str:
@@ -152,10 +158,10 @@ def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
     return page(lang, title, body, script="display.js")
 
 
-def message_page(lang: str, title: str, message: str) -> str:
+def message_page(lang: str, title: str, message: str, refresh_s: int | None = None) -> str:
     body = (
-        f"<header><h1>{escape(title)}</h1></header><main><p>{escape(message)}</p>"
+        f'<header><h1>{escape(title)}</h1></header><main><p role="status">{escape(message)}</p>'
         f'<p><a class="button" href="/display?lang={lang}">{escape(text(lang, "all"))}</a></p>'
         "</main>"
     )
-    return page(lang, title, body)
+    return page(lang, title, body, refresh_s=refresh_s)
