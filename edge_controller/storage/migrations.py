@@ -340,6 +340,8 @@ MIGRATIONS: tuple[Step, ...] = (
     _DRIVER_TARIFFS,
     _PROBLEM_NOTES,
     _SESSION_TARIFF_CHANGES,
+    # Where a change falls on the session's own clock (later than at_s after a clock step back).
+    "ALTER TABLE session_tariff_changes ADD COLUMN session_at_s REAL;",
 )
 LATEST_VERSION = len(MIGRATIONS)
 

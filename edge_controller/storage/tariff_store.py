@@ -44,11 +44,14 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class SessionSwitch:
-    """A session's tariff changed at ``at_s`` to ``tariff`` (given by ``source``)."""
+    """A session's tariff changed at ``at_s`` to ``tariff`` (given by ``source``);
+    ``session_at_s``: that moment on the session's own clock (None: stored before it was kept,
+    taken as ``at_s``)."""
 
     at_s: float
     tariff: StoredTariff
     source: str
+    session_at_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,11 +240,17 @@ class TariffStore:
         )
 
     async def change_session_tariff(
-        self, local_id: int, body: Mapping[str, Any], source: str, at_s: float
+        self,
+        local_id: int,
+        body: Mapping[str, Any],
+        source: str,
+        at: tuple[float, float],
     ) -> tuple[StoredTariff, list[TariffChange]] | None:
-        """From ``at_s`` the open session ``local_id`` is priced by ``body`` (stored as a
-        version of its tariff, the change logged with the session): the version, and the
-        change when a new version was stored. None: the session is not open."""
+        """From ``at`` (the site's time, and the same moment on the session's clock) the open
+        session ``local_id`` is priced by ``body`` (stored as a version of its tariff, the
+        change logged with the session): the version, and the change when a new version was
+        stored. None: the session is not open."""
+        at_s, session_at_s = at
 
         def job(conn: sqlite3.Connection) -> tuple[StoredTariff, list[TariffChange]] | None:
             row = conn.execute(
@@ -252,8 +261,8 @@ class TariffStore:
             version, stored = store_version(conn, f"session:{local_id}", body, source, at_s)
             conn.execute(
                 "INSERT INTO session_tariff_changes (session_local_id, at_s, tariff_id, version,"
-                " source) VALUES (?, ?, ?, ?, ?)",
-                (local_id, at_s, str(body["id"]), version, source),
+                " source, session_at_s) VALUES (?, ?, ?, ?, ?, ?)",
+                (local_id, at_s, str(body["id"]), version, source, session_at_s),
             )
             found = stored_tariff(conn, str(body["id"]), version)
             assert found is not None
@@ -345,13 +354,14 @@ def session_switches(conn: sqlite3.Connection, local_id: int) -> list[SessionSwi
     """Every change of a session's tariff, in the order made (a version not found is left
     out: the tariffs table keeps every version, so only a damaged database lacks one)."""
     rows = conn.execute(
-        "SELECT at_s, tariff_id, version, source FROM session_tariff_changes"
+        "SELECT at_s, tariff_id, version, source, session_at_s FROM session_tariff_changes"
         " WHERE session_local_id = ? ORDER BY id",
         (local_id,),
     ).fetchall()
     found = []
-    for at_s, tariff_id, version, source in rows:
+    for at_s, tariff_id, version, source, session_at_s in rows:
         stored = stored_tariff(conn, tariff_id, int(version))
         if stored is not None:
-            found.append(SessionSwitch(float(at_s), stored, str(source)))
+            on_session = None if session_at_s is None else float(session_at_s)
+            found.append(SessionSwitch(float(at_s), stored, str(source), on_session))
     return found

@@ -85,6 +85,15 @@ def recorded_timeline(
     )
 
 
+def session_moment(started_at_s: float, readings: Sequence[Reading], at_s: float) -> datetime:
+    """Where ``at_s`` (the site's clock), taken after ``readings`` were recorded (the session's
+    so far, in the order recorded), falls on the session's own clock (``recorded_timeline``'s):
+    after a clock stepped back in the session it is later than the site's time by the step, so
+    a tariff change taken then never reprices what was priced before it."""
+    start = moment(started_at_s)
+    return _session_times(start, [started_at_s, *(r.at_s for r in readings), at_s])[-1]
+
+
 def _session_times(start: datetime, recorded_s: Sequence[float]) -> list[datetime]:
     """The session's clock at each recorded time (in the order recorded): only forward steps
     of the site's clock count."""

@@ -38,6 +38,7 @@ from edge_controller.domain.pricing.recorded import (
     ad_hoc_price,
     moment,
     recorded_timeline,
+    session_moment,
 )
 from edge_controller.log import get_logger
 from edge_controller.storage.sessions_store import (
@@ -50,6 +51,7 @@ from edge_controller.storage.sessions_store import (
 from edge_controller.storage.tariff_store import (
     SITE,
     Assignment,
+    SessionSwitch,
     TariffChange,
     TariffStore,
     same_body,
@@ -81,7 +83,7 @@ def final_cost(data: PricingInput, zone: tzinfo) -> CostBreakdown:
     assert record.stop_at_s is not None and record.tariff_version is not None
     tariff = tariff_from_json(data.tariff_body, record.tariff_version)
     switches = [
-        TariffSwitch(moment(s.at_s), tariff_from_json(s.tariff.body, s.tariff.version))
+        TariffSwitch(_on_session_clock(s), tariff_from_json(s.tariff.body, s.tariff.version))
         for s in data.switches
     ]
     if data.paid_limit is not None:
@@ -316,7 +318,7 @@ class SessionPricing:
                 log.error("session tariff change unusable", local_id=record.local_id,
                           tariff_id=kept.tariff.tariff_id, error=str(exc))  # fmt: skip
                 continue
-            running.switches.append(TariffSwitch(moment(kept.at_s), tariff))
+            running.switches.append(TariffSwitch(_on_session_clock(kept), tariff))
 
     async def change_tariff(
         self, record: SessionRecord, tariff: Mapping[str, Any], source: str
@@ -336,14 +338,19 @@ class SessionPricing:
                 f"the session is priced in {running.tariff.currency.code}, not {new.currency.code}"
             )
         at_s = self._clock()
-        kept = await self._store.change_session_tariff(record.local_id, tariff, source, at_s)
+        # On the session's clock: after a clock step back the change is as far after the last
+        # reading as the site's clock moved on since, so it reprices nothing priced before it.
+        on_session = session_moment(record.start_at_s, running.readings, at_s).timestamp()
+        kept = await self._store.change_session_tariff(
+            record.local_id, tariff, source, (at_s, on_session)
+        )
         if kept is None:
             return "TxNotFound", f"session {record.local_id} has ended"
         stored, changes = kept
         self._log(changes)
         found = tariff_from_json(stored.body, stored.version)
         self._known[(found.tariff_id, found.version)] = found
-        running.switches.append(TariffSwitch(moment(at_s), found))
+        running.switches.append(TariffSwitch(moment(on_session), found))
         self._mark(record.connector_id)
         log.info("session tariff changed", local_id=record.local_id, tariff_id=found.tariff_id,
                  version=found.version, source=source)  # fmt: skip
@@ -495,6 +502,11 @@ def _advance(running: _Running, point: CostPoint) -> None:
         running.point = point  # the same reading priced again (or a clock step back)
         return
     running.before, running.point = running.point, point
+
+
+def _on_session_clock(switch: SessionSwitch) -> datetime:
+    """A stored tariff change's moment on its session's clock."""
+    return moment(switch.at_s if switch.session_at_s is None else switch.session_at_s)
 
 
 def _running_cost(

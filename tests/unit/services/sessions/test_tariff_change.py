@@ -110,3 +110,50 @@ async def test_a_change_to_another_currency_or_of_no_running_session_is_refused(
     kept = await rig.store.cost(closed.local_id)
     assert kept is not None and kept.total_excl_tax_minor == 200  # 5 kWh at 0.40: unchanged
     await rig.db.close()
+
+
+def cheaper() -> dict[str, Any]:
+    return {
+        "id": "cheaper",
+        "currency": "EUR",
+        "energy": {"prices": [{"price_per_kwh": "0.20"}], "tax_rates": VAT},
+    }
+
+
+async def test_a_change_after_a_clock_step_back_reprices_nothing_before_it(
+    tmp_path: Path,
+) -> None:
+    """The site's clock is corrected back 5 minutes mid-session (periodic samples wait until
+    it passes the last one again), then the CSMS changes the session's tariff: on the
+    session's clock (forward steps only) the change comes after all the energy recorded
+    before it, so the running cost never goes back; the 7 kWh before the change keep 0.40,
+    the 4 kWh after it cost 0.20, and the energy billed is the register difference."""
+    path, clock = tmp_path / "edge.db", Clock()
+    rig, pricing = await priced_rig(path, clock)
+    await start(rig)
+    (record,) = await rig.store.open_sessions()
+    await minutes(rig, 5, wh_each=1000)
+    await pricing.refresh()
+    shown = [pricing.running("cp1:1")]
+    clock.now_s -= 300  # the clock is corrected back
+    await minutes(rig, 2, wh_each=1000)  # no periodic sample: the clock is behind the last
+    result = await rig.manager.change_tariff(
+        ChangeSessionTariff(record.local_id, cheaper(), SOURCE)
+    )
+    assert result.answer == "Accepted"
+    await pricing.refresh()
+    shown.append(pricing.running("cp1:1"))
+    for _ in range(4):
+        await minutes(rig, 1, wh_each=1000)
+        await pricing.refresh()
+        shown.append(pricing.running("cp1:1"))
+    totals = [c.total_excl_tax.amount for c in shown if c is not None]
+    assert len(totals) == len(shown) and totals == sorted(totals), totals
+    assert totals[:2] == [Decimal("2.00"), Decimal("2.80")], totals  # 5, then 7 kWh at 0.40
+    assert totals[-1] == Decimal("3.60"), totals  # + 4 kWh at 0.20
+    await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+    (closed,) = await rig.store.recent()
+    assert (closed.meter_stop_wh or 0) - closed.meter_start_wh == 11_000
+    kept = await rig.store.cost(closed.local_id)
+    assert kept is not None and kept.total_excl_tax_minor == 360  # 7 x 0.40 + 4 x 0.20
+    await rig.db.close()
