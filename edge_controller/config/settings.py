@@ -447,6 +447,13 @@ class AuthorizationSettings(Section):
         None, min_length=1, max_length=20, description="accept everyone, recorded as this id"
     )
     stop_on_invalid: bool = True  # StopTransactionOnInvalidId
+    master_pass_group_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=36,
+        description="tokens of this group id (parent id tag) stop any session and start none "
+        "(AuthCtrlr.MasterPassGroupId; a 2.x CSMS may change it)",
+    )
     authorize_timeout_s: float = Field(5.0, gt=0, le=60, description="then count as offline")
 
 

@@ -51,6 +51,8 @@ class StopReason(enum.Enum):
     COST_LIMIT = "CostLimitReached"
     ENERGY_LIMIT = "EnergyLimitReached"
     TIME_LIMIT = "TimeLimitReached"
+    # Stopped by a master pass token (OCPP 2.x; 1.6 says Local).
+    MASTER_PASS = "MasterPass"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,7 @@ class ChangeSessionRules:
     offline_authorize_from_list: bool | None = None  # LocalAuthorizeOffline
     allow_unknown_offline: bool | None = None  # AllowOfflineTxForUnknownId
     stop_on_invalid: bool | None = None  # StopTransactionOnInvalidId
+    master_pass_group_id: str | None = None  # AuthCtrlr.MasterPassGroupId ("": none)
     plug_timeout_s: float | None = None  # ConnectionTimeOut
     stop_transaction_data: bool | None = None  # StopTxnSampledData names the energy register
     origin: Origin = Origin.CSMS

@@ -15,6 +15,8 @@
 // Started carries, the CSMS's limit of the transaction.
 // CLOCK_OFFSET_S env: the CSMS's clock runs this many seconds ahead of the machine's (negative:
 // behind); its currentTime says so.
+// GROUP_IDS env: JSON {"<idToken>": "<group>"}: the group an Authorize answer gives that token
+// (2.x: groupIdToken, type Central; 1.6: parentIdTag).
 // STREAM_STATUS env (2.1): the status of every answer to OpenPeriodicEventStream (default
 // Accepted).
 // PROTOCOLS env: the subprotocols served, comma-separated, in preference order (default
@@ -42,6 +44,12 @@ const totalCost = process.env.TOTAL_COST ? Number(process.env.TOTAL_COST) : unde
 const authorizeTariff = process.env.AUTHORIZE_TARIFF
     ? JSON.parse(process.env.AUTHORIZE_TARIFF) : undefined;
 const streamStatus = process.env.STREAM_STATUS || 'Accepted';
+const groupIds = JSON.parse(process.env.GROUP_IDS || '{}');
+const tokenInfo = (token, withGroup) => {
+    const group = groupIds[token];
+    if (group === undefined) return { status: authStatus };
+    return withGroup(group);
+};
 const txLimit = process.env.TX_LIMIT ? JSON.parse(process.env.TX_LIMIT) : undefined;
 const clockOffsetMs = Number(process.env.CLOCK_OFFSET_S || 0) * 1000;
 // Actions this CSMS does not know (answered NotImplemented), e.g. a 1.6 CSMS without the
@@ -113,7 +121,9 @@ server.on('client', (client) => {
         switch (action) {
             case 'BootNotification': return { status: 'Accepted', currentTime: now(), interval: 300 };
             case 'Heartbeat': return { currentTime: now() };
-            case 'Authorize': return { idTagInfo: { status: authStatus } };
+            case 'Authorize':
+                return { idTagInfo: tokenInfo(params.idTag,
+                    (g) => ({ status: authStatus, parentIdTag: g })) };
             case 'StartTransaction':
                 return { transactionId: nextTransactionId++, idTagInfo: { status: authStatus } };
             case 'StopTransaction': return { idTagInfo: { status: 'Accepted' } };
@@ -129,10 +139,14 @@ server.on('client', (client) => {
             case 'BootNotification': return { status: 'Accepted', currentTime: now(), interval: 300 };
             case 'Heartbeat': return { currentTime: now() };
             case 'Authorize':
+            {
+                const idTokenInfo = tokenInfo(params.idToken.idToken, (g) => ({
+                    status: authStatus, groupIdToken: { idToken: g, type: 'Central' } }));
                 if (authorizeTariff && authStatus === 'Accepted' && client.protocol === 'ocpp2.1') {
-                    return { idTokenInfo: { status: authStatus }, tariff: authorizeTariff };
+                    return { idTokenInfo, tariff: authorizeTariff };
                 }
-                return { idTokenInfo: { status: authStatus } };
+                return { idTokenInfo };
+            }
             case 'TransactionEvent':
                 if (params.eventType === 'Started') {
                     const answer = { idTokenInfo: { status: authStatus } };

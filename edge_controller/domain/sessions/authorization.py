@@ -55,6 +55,8 @@ class AuthPolicy:
     unknown_offline_energy_cap_wh: int | None = None
     free_vend_id_tag: str | None = None  # every token is accepted, recorded as this id
     stop_on_invalid: bool = True  # StopTransactionOnInvalidId
+    # AuthCtrlr.MasterPassGroupId: a token of this group stops sessions and starts none.
+    master_pass_group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +70,32 @@ class AuthDecision:
     energy_cap_wh: int | None = None
     cache: AuthEntry | None = None
     """An entry the caller should store in the authorization cache (None: store nothing)."""
+    master_pass: bool = False
+    """A valid token of the master pass group: refused for a start, it may stop any session."""
 
 
 def _from_entry(
-    token: Token, entry: AuthEntry, now_s: float, source: str, offline: bool
+    token: Token, entry: AuthEntry, now_s: float, source: str, policy: AuthPolicy
 ) -> AuthDecision:
     status = entry.status_at(now_s)
+    valid = status is AuthStatus.ACCEPTED
+    master = valid and in_master_pass_group(entry.parent_id_tag, policy)
+    said = ", master pass: stops, never starts" if master else ""
     return AuthDecision(
-        accepted=status is AuthStatus.ACCEPTED,
+        accepted=valid and not master,
         id_tag=token.id_tag,
-        reason=f"{source}: {status.value}",
+        reason=f"{source}: {status.value}{said}",
         status=status,
         parent_id_tag=entry.parent_id_tag,
-        offline=offline,
+        master_pass=master,
     )
+
+
+def in_master_pass_group(group: str | None, policy: AuthPolicy) -> bool:
+    """Whether a token of ``group`` is a master pass (OCPP 2.0.1 C16: it may stop any session
+    and start none)."""
+    master = policy.master_pass_group_id
+    return bool(master) and group is not None and group.upper() == (master or "").upper()
 
 
 def decide(
@@ -101,7 +115,7 @@ def decide(
     if policy.free_vend_id_tag is not None:
         return AuthDecision(True, policy.free_vend_id_tag, "free vend", AuthStatus.ACCEPTED)
     if online is not None:
-        decision = _from_entry(token, online, now_s, "csms", offline=False)
+        decision = _from_entry(token, online, now_s, "csms", policy)
         keep = policy.cache_enabled and not token.random_uid
         return _with_cache(decision, online if keep else None)
     known = pre_authorize(token, local, cached, policy, now_s)
@@ -135,9 +149,9 @@ def pre_authorize(
     Online with ``local_pre_authorize``, an accepted answer here lets charging start at once.
     """
     if local is not None and policy.local_list_enabled:
-        return _from_entry(token, local, now_s, "local list", offline=False)
+        return _from_entry(token, local, now_s, "local list", policy)
     if cached is not None and policy.cache_enabled and not token.random_uid:
-        decision = _from_entry(token, cached, now_s, "cache", offline=False)
+        decision = _from_entry(token, cached, now_s, "cache", policy)
         # An expired cache entry says nothing certain; let the CSMS or the policy decide.
         return decision if decision.status is not AuthStatus.EXPIRED else None
     return None

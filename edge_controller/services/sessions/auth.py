@@ -74,7 +74,7 @@ class TokenAuthorizer:
         cached = await self.store.cached(tag) if cacheable else None
         if policy.free_vend_id_tag is None and policy.local_pre_authorize:
             known = pre_authorize(token, local, cached, policy, now_s)
-            if known is not None and known.accepted:
+            if known is not None and (known.accepted or known.master_pass):
                 return known
         online = None if policy.free_vend_id_tag else await self._ask(tag)
         decision = decide(token, local, cached, online, policy, now_s=now_s)
@@ -90,6 +90,11 @@ class TokenAuthorizer:
         rules: dict[str, Any] = dict(changes)  # every name checked above: all are bool fields
         self.policy = replace(self.policy, **rules)
         log.info("authorization rules changed", **changes)
+
+    def change_master_pass(self, group_id: str) -> None:
+        """AuthCtrlr.MasterPassGroupId set by the CSMS ("": no master pass group)."""
+        self.policy = replace(self.policy, master_pass_group_id=group_id or None)
+        log.info("master pass group changed", group_set=bool(group_id))
 
     async def remember(self, token: Token, result: AuthResult, now_s: float) -> None:
         """Cache a CSMS answer that arrived outside ``decide`` (StartTransaction.conf)."""

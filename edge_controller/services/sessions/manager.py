@@ -219,17 +219,46 @@ class SessionManager:
         record = self._actions.open.get(target) if target else None
         try:
             if target is not None and record is not None:
-                return await self._token_on_session(target, record, token, self._clock())
-            if target is None:
-                return await self._token_for_next_plug(token)
+                decision = await self._token_on_session(target, record, token, self._clock())
+            elif target is None:
+                decision = await self._token_for_next_plug(token)
+            else:
+                decision = await self._token_at_free_connector(target, token)
         except StorageError as exc:
             log.error("token lookup failed", token=masked(token.id_tag), error=str(exc))
             return AuthDecision(False, token.id_tag, "storage unavailable", AuthStatus.INVALID)
+        if decision.master_pass:
+            return await self._stop_by_master_pass(decision, self._reach(token, connector_id))
+        return decision
+
+    async def _token_at_free_connector(self, target: str, token: Token) -> AuthDecision:
         taken = await self._take((target,), sm.Authorization(token.id_tag, "local"), claim=True)
         if taken.connector_id is None or taken.auth is None:
             log.info("card refused", token=masked(token.id_tag), reason=taken.refusal)
             return AuthDecision(False, token.id_tag, taken.refusal, AuthStatus.INVALID)
         return await self._decide_claim(target, taken.auth, token)
+
+    def _reach(self, token: Token, connector_id: str | None) -> tuple[str, ...]:
+        """The connectors a tap speaks for: its reader's one, else those its shared reader
+        serves (a station without a screen: a master pass stops them all, OCPP 2.0.1 C16)."""
+        if connector_id is not None:
+            return (connector_id,)
+        taps = self._channels.taps
+        route = taps.routes.get(token.reader_id or "") if taps is not None else None
+        return route.connectors if route is not None else tuple(self._states)
+
+    async def _stop_by_master_pass(
+        self, decision: AuthDecision, reach: Sequence[str]
+    ) -> AuthDecision:
+        """A master pass never starts a session; it stops every one within its reach."""
+        running = [cid for cid in reach if cid in self._actions.open]
+        for cid in running:
+            await self._apply(cid, sm.StopRequested(StopReason.MASTER_PASS, decision.id_tag))
+        log.info("master pass", token=masked(decision.id_tag), stopped=running)
+        if not running:
+            return replace(decision, reason=f"{decision.reason}; no session to stop")
+        said = ", ".join(running)
+        return replace(decision, accepted=True, reason=f"master pass stopped {said}")
 
     async def start(self, command: StartSession) -> CommandResult:
         """A start from the command port (MQTT, the CSMS, the web...), by the one rule."""
@@ -272,6 +301,8 @@ class SessionManager:
             raise ValueError(f"connection timeout must be positive: {command.plug_timeout_s}")
         rules = {name: getattr(command, name) for name in POLICY_RULES}
         self.auth.change_policy({name: on for name, on in rules.items() if on is not None})
+        if command.master_pass_group_id is not None:
+            self.auth.change_master_pass(command.master_pass_group_id)
         if command.plug_timeout_s is not None:
             self._timeouts = replace(self._timeouts, plug_timeout_s=command.plug_timeout_s)
         if command.stop_transaction_data is not None:
@@ -590,11 +621,14 @@ class SessionManager:
     ) -> AuthDecision:
         decision = None
         owner = same_owner(record.id_tag, None, token.id_tag, None)
-        if not owner and record.parent_id_tag is not None:
+        master_pass = self.auth.policy.master_pass_group_id is not None
+        if not owner and (record.parent_id_tag is not None or master_pass):
             decision = await self.auth.decide(token, now_s)
             owner = same_owner(
                 record.id_tag, record.parent_id_tag, token.id_tag, decision.parent_id_tag
             )
+            if not owner and decision.master_pass:
+                return decision  # the caller stops what it reaches
         if not owner:
             return AuthDecision(False, token.id_tag, "not the session's owner", AuthStatus.INVALID)
         await self._apply(cid, sm.StopRequested(StopReason.LOCAL, token.id_tag))

@@ -12,7 +12,11 @@ from dataclasses import dataclass, replace
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.display_messages import PRIORITY_ORDER
 from edge_controller.uplink.ports import Station
-from edge_controller.uplink.v16.config_keys import MEASURANDS
+from edge_controller.uplink.v16.config_keys import (
+    MASTER_PASS_KEY,
+    MASTER_PASS_MAX_CHARS,
+    MEASURANDS,
+)
 from edge_controller.uplink.v201.tariff_wire import MAX_ELEMENTS as MAX_TARIFF_ELEMENTS
 
 READ_ONLY, READ_WRITE, WRITE_ONLY = "ReadOnly", "ReadWrite", "WriteOnly"
@@ -136,6 +140,14 @@ def _auth() -> list[Variable]:
         _flag("AuthCtrlr", "LocalAuthorizeOffline", "LocalAuthorizeOffline"),
         _flag("AuthCtrlr", "LocalPreAuthorize", "LocalPreAuthorize"),
         _flag("AuthCtrlr", "OfflineTxForUnknownIdEnabled", "AllowOfflineTxForUnknownId"),
+        Variable(
+            "AuthCtrlr",
+            "MasterPassGroupId",
+            STRING,
+            MASTER_PASS_KEY,
+            mutability=READ_WRITE,
+            max_value=MASTER_PASS_MAX_CHARS,
+        ),
         _flag("AuthCacheCtrlr", "Enabled", "AuthorizationCacheEnabled"),
         _flag("LocalAuthListCtrlr", "Enabled", "LocalAuthListEnabled"),
         Variable("LocalAuthListCtrlr", "ItemsPerMessage", INTEGER, "SendLocalListMaxLength"),

@@ -84,7 +84,7 @@ def valid(variable: Variable, value: str) -> bool:
         return len(set(items)) == len(items) and all(i in variable.values_list for i in items)
     if variable.data_type == OPTION_LIST:
         return value in variable.values_list
-    return len(value) <= 2500
+    return len(value) <= (variable.max_value or 2500)  # a string's maxLimit is its length
 
 
 def _within(variable: Variable, number: int) -> bool:

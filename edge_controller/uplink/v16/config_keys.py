@@ -38,7 +38,13 @@ SESSION_RULE_KEYS = {
     "StopTransactionOnInvalidId": "stop_on_invalid",
 }
 """Boolean OCPP keys of the session side and the ``ChangeSessionRules`` field each sets."""
-SESSION_KEYS = frozenset({*SESSION_RULE_KEYS, "ConnectionTimeOut", "StopTxnSampledData"})
+# A 2.x variable without a 1.6 key (AuthCtrlr.MasterPassGroupId): kept in the same store, so
+# it is the site's and survives restarts; empty: no master pass group.
+MASTER_PASS_KEY = "AuthCtrlr.MasterPassGroupId"
+MASTER_PASS_MAX_CHARS = 36  # an IdTokenType's idToken in 2.0.1
+SESSION_KEYS = frozenset(
+    {*SESSION_RULE_KEYS, "ConnectionTimeOut", "StopTxnSampledData", MASTER_PASS_KEY}
+)
 """Keys the session side applies (``session_rules``): the same for every identity of a site."""
 GET_CONFIGURATION_MAX_KEYS = 32
 WEB_PAYMENT_URL = "WebPaymentUrl"
@@ -145,6 +151,7 @@ def _session_defaults(
         "StopTxnAlignedDataMaxLength": "0",
         "ConnectorPhaseRotation": phase_rotation,
         "ResetRetries": "0",
+        MASTER_PASS_KEY: auth.master_pass_group_id or "",
     }
 
 
@@ -208,6 +215,7 @@ def session_rules(values: Mapping[str, str]) -> ChangeSessionRules:
     stop_data = values.get("StopTxnSampledData")
     return ChangeSessionRules(
         **flags,
+        master_pass_group_id=values.get(MASTER_PASS_KEY),
         plug_timeout_s=float(timeout) if _is_uint(timeout) and int(timeout) >= 1 else None,
         stop_transaction_data=None if stop_data is None else ENERGY_REGISTER in stop_data,
     )

@@ -72,6 +72,7 @@ STOP_REASONS = {
     StopReason.COST_LIMIT: "Other",
     StopReason.ENERGY_LIMIT: "Other",
     StopReason.TIME_LIMIT: "Other",
+    StopReason.MASTER_PASS: "Local",
 }
 
 

@@ -89,6 +89,7 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.COST_LIMIT: ("LocalOutOfCredit", "CostLimitReached"),
     StopReason.ENERGY_LIMIT: ("EnergyLimitReached", "EnergyLimitReached"),
     StopReason.TIME_LIMIT: ("TimeLimitReached", "TimeLimitReached"),
+    StopReason.MASTER_PASS: ("MasterPass", "StopAuthorized"),
 }
 # Trigger reasons 2.0.1 lacks (added in 2.1), and what a 2.0.1 connection is sent instead.
 TRIGGERS_201 = {

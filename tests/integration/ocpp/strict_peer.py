@@ -80,6 +80,7 @@ async def strict_peer(
     unknown_actions: tuple[str, ...] = (),
     transaction_limit: dict[str, Any] | None = None,
     stream_status: str = "Accepted",
+    group_ids: dict[str, str] | None = None,
 ) -> AsyncIterator[StrictPeer]:
     """``auth_status``: what the peer answers to every Authorize and StartTransaction (2.x:
     TransactionEvent Started). ``protocols``: the subprotocols it serves, comma-separated.
@@ -91,7 +92,8 @@ async def strict_peer(
     status in its answers to TransactionEvent Updated (empty: none). ``unknown_actions`` (1.6):
     actions it does not know (answered NotImplemented). ``transaction_limit`` (2.1): the
     transactionLimit of every answer to a TransactionEvent Started. ``stream_status`` (2.1):
-    its answer to every OpenPeriodicEventStream."""
+    its answer to every OpenPeriodicEventStream. ``group_ids``: idToken -> the group its
+    Authorize answer gives (2.x groupIdToken, 1.6 parentIdTag)."""
     node = shutil.which("node")
     assert node is not None, "node is required for the strict CSMS peer"
     assert (PEERS / "node_modules" / "ocpp-rpc").is_dir(), "run npm install in tests/peers"
@@ -101,7 +103,7 @@ async def strict_peer(
         env={**os.environ, "AUTH_STATUS": auth_status, "PROTOCOLS": protocols,
              "CALL_ERRORS": json.dumps(call_errors or {}), "CLOCK_OFFSET_S": str(clock_offset_s),
              "UPDATED_STATUS": updated_status, "UNKNOWN_ACTIONS": ",".join(unknown_actions),
-             "STREAM_STATUS": stream_status,
+             "STREAM_STATUS": stream_status, "GROUP_IDS": json.dumps(group_ids or {}),
              **({} if total_cost is None else {"TOTAL_COST": str(total_cost)}),
              **({} if transaction_limit is None
                 else {"TX_LIMIT": json.dumps(transaction_limit)}),

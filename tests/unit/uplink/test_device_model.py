@@ -12,6 +12,7 @@ from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY,
 from edge_controller.uplink.device_model.store import Address, valid
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16 import config_keys
+from edge_controller.uplink.v16.config_keys import MASTER_PASS_KEY
 
 SETTINGS = OcppSettings()
 VARIABLES = station_variables(SETTINGS, "site1", 2, smart=False)
@@ -44,7 +45,7 @@ def test_values_are_checked_by_type_range_and_list(
     assert valid(_named(component, name), value) is ok  # type: ignore[arg-type]
 
 
-TWO_X_ONLY = {ORGANIZATION_KEY, CONNECTION_ATTEMPTS_KEY}  # no 1.6 key holds them
+TWO_X_ONLY = {ORGANIZATION_KEY, CONNECTION_ATTEMPTS_KEY, MASTER_PASS_KEY}  # no 1.6 key holds them
 
 
 def test_every_key_is_a_1_6_key_and_every_writable_one_writable_there() -> None:
@@ -52,6 +53,15 @@ def test_every_key_is_a_1_6_key_and_every_writable_one_writable_there() -> None:
         if variable.key is not None and variable.key not in TWO_X_ONLY:
             spec = config_keys.SPECS[variable.key]
             assert spec.readonly is (variable.mutability == "ReadOnly"), variable
+
+
+def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
+    (master,) = [v for v in VARIABLES if v.key == MASTER_PASS_KEY]
+    assert (master.component, master.name, master.mutability) == (
+        "AuthCtrlr", "MasterPassGroupId", "ReadWrite",
+    )  # fmt: skip
+    assert valid(master, "G" * 36) and valid(master, "")
+    assert not valid(master, "G" * 37)
 
 
 def test_a_change_on_either_side_reads_back_on_the_other(tmp_path: Path) -> None:

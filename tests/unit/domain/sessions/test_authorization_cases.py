@@ -1,13 +1,14 @@
 """Authorization decisions (``domain.sessions.authorization``), one case per file in
 ``authorization_cases/``, named after the case; ``OCPP_201_CASES`` names the OCPP 2.0.1
-authorization cases (C01, C09, C10, C12-C15) they follow.
+authorization cases (C01, C09, C10, C12-C16) they follow.
 
 A case gives the ``token`` tapped (``id_tag``, ``random_uid``), the site's ``policy``
 (``AuthPolicy`` fields), what is known about the token: its ``local`` list entry, its ``cached``
 entry and the ``csms`` answer (each ``status`` with optional ``expiry_at_s`` and ``parent``; a
 missing ``csms`` means the uplink is down or did not answer in time), and ``now_s``. Expected:
   expect        the decision: accepted, status, reason (whole), id_tag, offline, energy_cap_wh,
-                parent, cached (the entry to store in the cache: its status, or null)
+                parent, cached (the entry to store in the cache: its status, or null),
+                master_pass (a token of AuthCtrlr.MasterPassGroupId: stops, never starts)
   local_answer  what the local list and cache say before the CSMS answers (pre-authorize):
                 null when they do not know the token, else accepted and reason
   later         the CSMS's answer arriving during the session (``csms`` and ``now_s``) and
@@ -55,6 +56,10 @@ OCPP_201_CASES = {
         "offline_unknown_card_refused", "offline_unknown_card_allowed_with_an_energy_cap",
         "offline_blocked_card_refused_even_when_unknown_cards_may_charge",
     ],
+    "C16 stop with a master pass": [
+        "master_pass_card_starts_nothing", "master_pass_offline_from_the_local_list",
+        "blocked_card_of_the_master_pass_group_is_no_master_pass",
+    ],
 }  # fmt: skip
 
 
@@ -74,6 +79,7 @@ def _check_decision(decision: AuthDecision, want: dict[str, Any]) -> None:
         "energy_cap_wh": decision.energy_cap_wh,
         "parent": decision.parent_id_tag,
         "cached": None if decision.cache is None else decision.cache.status.value,
+        "master_pass": decision.master_pass,
     }
     assert {key: got[key] for key in want} == want, got
 
