@@ -27,6 +27,7 @@ from edge_controller.uplink.v16 import meter_values, render
 
 TICK_S = 1.0
 PERIODIC, CLOCK = ReadingContext.PERIODIC, ReadingContext.CLOCK_ALIGNED
+TRIGGER = ReadingContext.TRIGGER
 
 
 class Metering:
@@ -117,20 +118,43 @@ class Metering:
         """TriggerMessage MeterValues: the current values of one connector (None or 0: all),
         sent now. They are not transaction data, so they skip the outbox; a running session's
         transactionId is added once the CSMS has given one."""
-        at_s = self._now_s()
-        sessions = self._sessions()
+        for number, event in self.triggered_samples(connector):
+            local_id = event.session_local_id
+            remote = None if local_id is None else await self._remote_id(local_id)
+            try:
+                await send(self._request(event, number, remote))
+            except (CallFailed, TimeoutError) as exc:
+                self._log.warning("triggered meter values not delivered", error=repr(exc))
+
+    def triggered_samples(self, connector: int | None) -> list[tuple[int, MeterSampled]]:
+        """The current values (context Trigger) of connector number ``connector`` (None or
+        0: each), with its number; a connector without a reading is left out."""
+        at_s, sessions = self._now_s(), self._sessions()
+        found = []
         for number, connector_id in enumerate(self._mine(), start=1):
             if connector not in (None, 0, number):
                 continue
-            local_id = sessions.get(connector_id)
-            taken = self._sampled(connector_id, local_id, ReadingContext.TRIGGER, at_s)
-            if taken is None or not taken[0].readings:
-                continue
-            remote = None if local_id is None else await self._remote_id(local_id)
-            try:
-                await send(self._request(taken[0], number, remote))
-            except (CallFailed, TimeoutError) as exc:
-                self._log.warning("triggered meter values not delivered", error=repr(exc))
+            taken = self._sampled(connector_id, sessions.get(connector_id), TRIGGER, at_s)
+            if taken is not None and taken[0].readings:
+                found.append((number, taken[0]))
+        return found
+
+    def running(self, connector: int | None) -> list[str]:
+        """The connectors with a running session among number ``connector`` (None or 0: all)."""
+        sessions = self._sessions()
+        return [
+            connector_id
+            for number, connector_id in enumerate(self._mine(), start=1)
+            if connector in (None, 0, number) and connector_id in sessions
+        ]
+
+    async def record_triggered(self, connector: int | None) -> None:
+        """TriggerMessage TransactionEvent (2.x): a sample of each running session on
+        connector number ``connector`` (None or 0: all), recorded as every sample is, so it
+        goes through the outbox as an Updated event with triggerReason Trigger."""
+        at_s, sessions = self._now_s(), self._sessions()
+        for connector_id in self.running(connector):
+            await self._record(connector_id, sessions[connector_id], TRIGGER, at_s)
 
     def _mine(self) -> list[str]:
         return self.core.topology.connectors(self.core.identity)

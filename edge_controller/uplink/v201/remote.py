@@ -1,5 +1,6 @@
 """CSMS-initiated operations on OCPP 2.0.1/2.1 besides transactions and the device model:
-Reset, ChangeAvailability, TriggerMessage, UnlockConnector, ReserveNow, CancelReservation and
+Reset, ChangeAvailability, TriggerMessage (every trigger this station has something to send
+for), UnlockConnector, ReserveNow, CancelReservation and
 DataTransfer (GetLog: ``v201.logs``).
 
 Availability and reservations are decided by the same code as 1.6's (the handlers of
@@ -22,16 +23,20 @@ from edge_controller.uplink.link import Followup, IdentityLink, Reboot, Trigger,
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.session import RebootRequested
 from edge_controller.uplink.topology import UnknownConnector
+from edge_controller.uplink.v201 import render
 from edge_controller.uplink.v201.logs import log_status, start_upload
 from edge_controller.uplink.v201.security import send_sign_certificate
 
 if TYPE_CHECKING:
+    from edge_controller.uplink.metering import Metering
     from edge_controller.uplink.v201.session import Session201
 
 IMMEDIATE, ON_IDLE = "Immediate", "OnIdle"
 IDLE_POLL_S = 0.5
 RESERVATION_POLL_S = 1.0
-# What a trigger makes the station send; the rest of 2.x's list is NotImplemented.
+# What a trigger makes the station send; the rest of 2.x's list is NotImplemented (no ISO 15118
+# certificates, no local firmware publishing).
+METERED = frozenset({"MeterValues", "TransactionEvent"})  # with the connectors' meters wired
 TRIGGERABLE = frozenset(
     {
         "BootNotification",
@@ -109,10 +114,13 @@ class RemoteHandlers201:
         message = str(payload["requestedMessage"])
         evse = payload.get("evse")
         evse_id = int(evse["id"]) if isinstance(evse, dict) else None
-        if message not in TRIGGERABLE:
+        metered = message in METERED and self.link.metering is not None
+        if message not in TRIGGERABLE and not metered:
             return {"status": "NotImplemented"}
         if evse_id not in (None, 0) and self._local_id(evse_id) is None:
             return {"status": "Rejected"}
+        if message == "TransactionEvent" and not self._busy(evse_id or None):
+            return {"status": "Rejected"}  # no transaction there to report on
         if message == "BootNotification" and self.link.accepted:
             return {"status": "Rejected"}  # booted already: a second boot is refused
         self.link.stage(Trigger(message, evse_id or None))
@@ -221,3 +229,17 @@ async def _triggered(session: Session201, trigger: Trigger) -> None:
         await session.call_quietly("LogStatusNotification", log_status(session.link))
     elif trigger.message == "SignChargingStationCertificate":
         await send_sign_certificate(session)
+    elif trigger.message in METERED and session.link.metering is not None:
+        await _metered(session, session.link.metering, trigger)
+
+
+async def _metered(session: Session201, metering: Metering, trigger: Trigger) -> None:
+    """MeterValues: each EVSE's readings now; TransactionEvent: an Updated event of each
+    running transaction (triggerReason Trigger), through the outbox as every sample."""
+    if trigger.message == "TransactionEvent":
+        await metering.record_triggered(trigger.connector)
+        return
+    connection = session.rendering_link.connection
+    for evse_id, event in metering.triggered_samples(trigger.connector):
+        payload = render.meter_values(evse_id, event, connection)
+        await session.call_quietly("MeterValues", payload)

@@ -358,6 +358,12 @@ def _register(energy_wh: int, context: ReadingContext) -> dict[str, Any]:
     return sampled_value(reading, context)
 
 
+def meter_values(evse_id: int, event: MeterSampled, connection: Connection) -> dict[str, Any]:
+    """A MeterValuesRequest of one EVSE's readings (not transaction data: sent at once)."""
+    values = [sampled_value(reading, event.context) for reading in event.readings]
+    return {"evseId": evse_id, "meterValue": [_meter_value(event.at_s, values, connection)]}
+
+
 def _meter_value(
     at_s: float, values: list[dict[str, Any]], connection: Connection
 ) -> dict[str, Any]:

@@ -30,18 +30,22 @@ from edge_controller.domain.commands import (
     StopSession,
 )
 from edge_controller.domain.snapshot import Availability
+from edge_controller.storage.sessions_store import SessionStart
 from edge_controller.uplink.clock import to_iso
+from edge_controller.uplink.ports import MeterSample
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import (
     IDENTITY,
+    FakeMeters,
     FakeSite,
     open_outbox,
     running_uplink,
+    session_store,
     settings_for,
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
-from tests.outbox_events import started
+from tests.outbox_events import announcing, started
 
 pytestmark = pytest.mark.integration
 VERSIONS = [("2.0.1", "ocpp2.0.1"), ("2.1", "ocpp2.1")]
@@ -161,10 +165,64 @@ async def test_trigger_message_sends_what_it_can_and_says_what_it_cannot(
             await wait_for(lambda m=message: len(peer.calls(m)) == 1)  # type: ignore[misc]
             assert peer.calls(message)[0]["params"] == {"status": "Idle"}
         assert await ask(peer, trigger, {"requestedMessage": "BootNotification"}) == "Rejected"
-        # SignChargingStationCertificate is triggerable (test_security_certificates.py).
+        # SignChargingStationCertificate is triggerable (test_security_certificates.py);
+        # TransactionEvent and MeterValues where meters are wired (the next test).
         for message in ("TransactionEvent", "MeterValues"):
             assert await ask(peer, trigger, {"requestedMessage": message}) == "NotImplemented"
         assert len(peer.calls("BootNotification")) == 1
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_f06_triggered_transaction_event_and_meter_values_carry_the_readings_now(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    """TriggerMessage TransactionEvent: an Updated event of the running transaction (trigger
+    Trigger, recorded and sent through the outbox as every sample); none where no transaction
+    runs. TriggerMessage MeterValues: each EVSE's readings, sent at once."""
+    site = site_with()
+    charging = MeterSample(at_s=0.0, energy_register_wh=5400.4, power_w=7200.0)
+    meters = FakeMeters({"c1:1": charging, "c2:1": MeterSample(at_s=0.0, energy_register_wh=800)})
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        strict_peer(protocols=protocol) as peer,
+    ):
+        start = SessionStart("c1:1", "AABBCCDD", time.time() - 60, 1000,
+                             announce=announcing(IDENTITY, "c1:1", 1000))  # fmt: skip
+        record = await session_store(outbox).start(start)
+        site.set("c1:1", Availability.CHARGING, session_id=str(record.local_id))
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version,
+                                meter_value_sample_interval_s=0)  # fmt: skip
+        async with running_uplink(settings, site, outbox, tmp_path, CHARGERS, meters=meters):
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
+            trigger = "TriggerMessage"
+            idle = {"requestedMessage": "TransactionEvent", "evse": {"id": 2}}
+            assert await ask(peer, trigger, idle) == "Rejected"
+            assert await ask(peer, trigger, {"requestedMessage": "TransactionEvent"}) == "Accepted"
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+            one = {"requestedMessage": "MeterValues", "evse": {"id": 2}}
+            assert await ask(peer, trigger, one) == "Accepted"
+            await wait_for(lambda: len(peer.calls("MeterValues")) == 1)
+            assert await ask(peer, trigger, {"requestedMessage": "MeterValues"}) == "Accepted"
+            await wait_for(lambda: len(peer.calls("MeterValues")) == 3)
+        kept = await session_store(outbox).get(record.local_id)
+    begin, updated = (c["params"] for c in peer.calls("TransactionEvent"))
+    assert (updated["eventType"], updated["triggerReason"]) == ("Updated", "Trigger")
+    assert updated["transactionInfo"]["transactionId"] == begin["transactionInfo"]["transactionId"]
+    assert updated["seqNo"] == begin["seqNo"] + 1 and updated["evse"]["id"] == 1
+    # Recorded as transaction data (whole Wh), sent as recorded.
+    assert kept is not None and kept.last_meter_wh == 5400 == _energy(updated["meterValue"][0])
+    sent = [c["params"] for c in peer.calls("MeterValues")]
+    assert [(p["evseId"], _energy(p["meterValue"][0])) for p in sent] == [
+        (2, 800), (1, 5400), (2, 800),
+    ]  # fmt: skip
+    contexts = {v["context"] for p in sent for v in p["meterValue"][0]["sampledValue"]}
+    assert contexts == {"Trigger"}
+    assert peer.invalid() == []
+
+
+def _energy(meter_value: dict[str, Any]) -> float:
+    return float(next(v["value"] for v in meter_value["sampledValue"]
+                      if v["measurand"] == "Energy.Active.Import.Register"))  # fmt: skip
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
