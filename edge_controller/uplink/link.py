@@ -139,6 +139,8 @@ class IdentityLink:
     # The 2.x GetLog accepted and not yet ended (its requestId), and the one being uploaded.
     log_accepted: int | None = None
     log_uploading: int | None = None
+    # An upload the end of its connection cut off: told UploadFailure after the next connect.
+    log_interrupted: int | None = None
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)

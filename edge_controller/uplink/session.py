@@ -67,7 +67,9 @@ class LinkSession:
         async with asyncio.TaskGroup() as group:
             self.tasks.append(group.create_task(self.cp.rpc.run()))
             await self.boot()
-            for job in (self.heartbeats(), self.statuses(), self.sender.run(), self.followups()):
+            cut_off = logs.report_interrupted(self.link, self._log_status)
+            jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
+            for job in (*jobs, cut_off):
                 self.tasks.append(group.create_task(job))
 
     def cancel_tasks(self) -> None:

@@ -115,10 +115,18 @@ async def start_upload(session: Session201, job: UploadLog) -> None:
 
 
 async def upload(session: Session201, job: UploadLog) -> None:
+    await run_upload(session.link, job, _teller(session))
+
+
+async def report_interrupted_upload(session: Session201) -> None:
+    await report_interrupted(session.link, _teller(session))
+
+
+def _teller(session: Session201) -> Callable[[str, int], Awaitable[None]]:
     async def told(status: str, request_id: int) -> None:
         await _status(session, status, request_id)
 
-    await run_upload(session.link, job, told)
+    return told
 
 
 async def run_upload(
@@ -137,8 +145,25 @@ async def run_upload(
             status = "Uploaded"
         _ended(link, job.request_id)
         await told(status, job.request_id)
+    except asyncio.CancelledError:
+        # Cut off by the connection's end (a newer GetLog has taken ``log_accepted``, and
+        # its canceller reports this one): the CSMS still waits for this upload's end.
+        if link.log_accepted == job.request_id:
+            link.log_interrupted = job.request_id
+        raise
     finally:
         _ended(link, job.request_id)
+
+
+async def report_interrupted(
+    link: IdentityLink, told: Callable[[str, int], Awaitable[None]]
+) -> None:
+    """After a connect: an upload the last connection's end cut off is told UploadFailure (a
+    new GetLog may try again)."""
+    request_id, link.log_interrupted = link.log_interrupted, None
+    if request_id is not None:
+        link.log.warning("log upload cut off by the connection's end", request_id=request_id)
+        await told("UploadFailure", request_id)
 
 
 async def _attempts(link: IdentityLink, job: UploadLog, data: bytes) -> bool:

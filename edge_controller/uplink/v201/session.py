@@ -20,6 +20,7 @@ from edge_controller.uplink.outbox.sender import OutboxSender
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
+from edge_controller.uplink.v201.logs import report_interrupted_upload
 from edge_controller.uplink.v201.monitoring import evse_statuses
 from edge_controller.uplink.v201.online import OnlinePeriods
 from edge_controller.uplink.v201.remote import report_expired_reservations, run_followup
@@ -89,7 +90,8 @@ class Session201:
                 profiles = self.station.smart.send_reports(self.call)
                 jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
                 expiries = report_expired_reservations(self)
-                for job in (*jobs, reports, profiles, expiries):
+                cut_off = report_interrupted_upload(self)
+                for job in (*jobs, reports, profiles, expiries, cut_off):
                     self.tasks.append(group.create_task(job))
                 if self.link.display is not None:
                     messages = self.link.display.send_reports(self.call)

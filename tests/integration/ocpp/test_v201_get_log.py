@@ -1,6 +1,7 @@
 """GetLog on OCPP 2.0.1 and 2.1 against the schema-strict CSMS, with a real HTTP server on
 loopback receiving the PUT: the uploaded bytes are the diagnostics bundle, a failing server is
-retried then reported UploadFailure, a second GetLog cancels the first, a triggered
+retried then reported UploadFailure, an upload the connection's end cut off is reported
+UploadFailure after the reconnect, a second GetLog cancels the first, a triggered
 LogStatusNotification says the upload running, and the security log is uploaded with the
 events the CSMS was told of, within oldestTimestamp and latestTimestamp."""
 
@@ -29,6 +30,7 @@ from tests.integration.ocpp.harness import (
     settings_for,
     wait_for,
 )
+from tests.integration.ocpp.relay import relay
 from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
 
 pytestmark = pytest.mark.integration
@@ -163,6 +165,37 @@ async def test_second_get_log_cancels_the_running_upload(tmp_path: Path, protoco
         await wait_for(lambda: statuses(peer)[-1:] == [("Uploaded", 2)])
     assert statuses(peer)[2:] == [("AcceptedCanceled", 1), ("Uploading", 2), ("Uploaded", 2)]
     assert list(sink.bodies) == ["/ok"]
+
+
+@pytest.mark.parametrize("protocol", ["ocpp1.6", *VERSIONS])
+async def test_an_upload_the_connection_loss_cut_off_is_reported_after_the_reconnect(
+    tmp_path: Path, protocol: str
+) -> None:
+    async with (
+        http_sink() as sink,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        strict_peer(protocols=protocol) as peer,
+        relay(peer.port) as path,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{path.port}", version=protocol[4:])
+        async with running_uplink(
+            settings, FakeSite(), outbox, tmp_path, {"c1": 1}, diagnostics=Bundle()
+        ) as uplink:
+            await wait_for(lambda: uplink.online)
+            request = get_log(f"{sink.url}/stuck", 7)
+            assert (await ask(peer, "GetLog", request))["status"] == "Accepted"
+            await wait_for(lambda: sink.requests == ["/stuck"])
+            path.cut()
+            await wait_for(lambda: not uplink.online)
+            path.restore()
+            await wait_for(lambda: statuses(peer)[-1:] == [("UploadFailure", 7)])
+            trigger = {"requestedMessage": "LogStatusNotification"}
+            action = "ExtendedTriggerMessage" if protocol == "ocpp1.6" else "TriggerMessage"
+            assert (await ask(peer, action, trigger))["status"] == "Accepted"
+            await wait_for(lambda: len(statuses(peer)) == 3)
+    assert statuses(peer) == [("Uploading", 7), ("UploadFailure", 7), ("Idle", None)]
+    assert sink.bodies == {}
+    assert peer.invalid() == []
 
 
 @pytest.mark.parametrize("protocol", VERSIONS)
