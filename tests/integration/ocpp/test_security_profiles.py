@@ -1,13 +1,19 @@
 """OCPP 2.0.1 security block A00 (generic security profile rules): profiles 1-3 with real TLS
 (certificates made with ``cryptography`` at test time), each refusal logged plainly and told
-to the CSMS as a security event through the outbox, once per outage, after it."""
+to the CSMS as a security event through the outbox, once per outage, after it: an untrusted
+CSMS certificate, HTTP 401, a refused client certificate, and real handshakes with a server
+offering only TLS 1.0/1.1 or only a cipher suite the station does not offer."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ from tests.integration.ocpp.harness import (
 )
 from tests.integration.ocpp.strict_peer import strict_peer
 from tests.outbox_events import sampled
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 PASSWORD = "s3cret-key-0123456"  # 18 bytes: a valid AuthorizationKey
@@ -119,6 +126,81 @@ async def test_a00_wrong_csms_root_is_refused_and_told_after_the_outage(
             await asyncio.sleep(0)
     assert _notified_kinds(csms).count("InvalidCsmsCertificate") == 1
     assert _notified_kinds(csms).count("StartupOfTheDevice") >= 1
+    assert PASSWORD not in output.read()
+
+
+def _old_tls_only(context: ssl.SSLContext) -> None:
+    with warnings.catch_warnings():  # a CSMS stuck on TLS 1.0/1.1 is what this server plays
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+
+
+def _cipher_we_do_not_offer(context: ssl.SSLContext) -> None:
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("AES128-SHA256")  # RSA key exchange: no forward secrecy, not offered
+
+
+@contextmanager
+def refusing_tls(certs: dict[str, Any], narrow: Callable[[ssl.SSLContext], None]) -> Iterator[int]:
+    """A TLS server that refuses every handshake the way ``narrow`` makes it, with the TLS
+    alert a real server sends (blocking OpenSSL in a thread: asyncio's server drops the
+    connection without the alert, which the station sees as a reset)."""
+    context = _server_tls(certs)
+    narrow(context)
+    port = free_port()
+    listener = socket.create_server(("127.0.0.1", port))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5.0)
+                with contextlib.suppress(ssl.SSLError, OSError):  # the refusal it is for
+                    context.wrap_socket(conn, server_side=True).close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+REFUSALS = {
+    "old_tls": (_old_tls_only, "CSMS offers no TLS version >= 1.2", "InvalidTLSVersion"),
+    "no_common_cipher": (
+        _cipher_we_do_not_offer, "no TLS cipher suite in common", "InvalidTLSCipherSuite",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+async def test_a00_a_csms_with_old_tls_or_no_common_cipher_is_refused_and_told(
+    tmp_path: Path, certs: dict[str, Any], capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """A real handshake against a server that offers only TLS 1.0/1.1, or only a cipher suite
+    the station does not offer: the refusal is logged as what it is and queued once per
+    outage as its security event."""
+    narrow, said, kind = REFUSALS[case]
+    output = Output(capsys)
+    async with open_outbox(tmp_path / "db") as outbox:
+        with refusing_tls(certs, narrow) as port:
+            settings = settings_for(f"wss://127.0.0.1:{port}", version="2.0.1",
+                                    security_profile=2, password=PASSWORD,
+                                    ca_file=certs["ca_pem"])  # fmt: skip
+            async with running_uplink(settings, FakeSite(), outbox, tmp_path, {"c1": 1}):
+                await output.until(said, times=3)
+        assert await _security_events(outbox) == ["StartupOfTheDevice", kind]
+    assert "connection reset" not in output.read().lower()
     assert PASSWORD not in output.read()
 
 
