@@ -170,7 +170,10 @@ def _tx() -> list[Variable]:
         Variable(
             "TxCtrlr", "StopTxOnEVSideDisconnect", BOOLEAN, "StopTransactionOnEVSideDisconnect"
         ),
-        _fixed("TxCtrlr", "TxStartPoint", "Authorized,EVConnected", MEMBER_LIST),
+        # A session starts once it is both authorised and plugged in (whichever comes last:
+        # PowerPathClosed; "Authorized,EVConnected" would start at whichever comes first) and
+        # ends when either is lost. Fixed: the session side has no other start points.
+        _fixed("TxCtrlr", "TxStartPoint", "PowerPathClosed", MEMBER_LIST),
         _fixed("TxCtrlr", "TxStopPoint", "EVConnected,Authorized", MEMBER_LIST),
     ]
 

@@ -64,6 +64,20 @@ def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
     assert not valid(master, "G" * 37)
 
 
+def test_the_transaction_start_and_stop_points_are_those_the_session_side_keeps(
+    tmp_path: Path,
+) -> None:
+    """A session starts when it is authorised and plugged in, whichever comes last (the
+    session side's tests), which 2.0.1 calls PowerPathClosed; it ends when either is lost."""
+    store = OcppStateFile(tmp_path / "state.json", config_keys.defaults(SETTINGS, 2))
+    model = DeviceModel(store, VARIABLES)
+    start = model.get(Address("TxCtrlr", "TxStartPoint"))
+    stop = model.get(Address("TxCtrlr", "TxStopPoint"))
+    assert (start.value, stop.value) == ("PowerPathClosed", "EVConnected,Authorized")
+    refused = model.check(Address("TxCtrlr", "TxStartPoint"), "Actual", "EVConnected")
+    assert refused.status == "Rejected"
+
+
 def test_a_change_on_either_side_reads_back_on_the_other(tmp_path: Path) -> None:
     defaults = config_keys.defaults(SETTINGS, 2) | bound_defaults(VARIABLES)
     store = OcppStateFile(tmp_path / "state.json", defaults)
