@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from edge_controller.drivers.profiles.schema import Point
 
 _FORMATS = {"u16": ">H", "s16": ">h", "u32": ">I", "s32": ">i", "u64": ">Q", "float32": ">f"}
+_TYPES = {name: struct.Struct(fmt) for name, fmt in _FORMATS.items()}
+_REGISTERS = {count: struct.Struct(f">{count}H") for count in (1, 2, 4)}
 
 
 class CodecError(ValueError):
@@ -36,21 +38,35 @@ def _to_wire(words: list[int], point: Point) -> list[int]:
 
 def decode(words: Sequence[int], point: Point) -> float:
     """Engineering value of ``point`` from its registers (raw × scale)."""
-    if len(words) != point.words:
-        raise CodecError(f"{point.type} needs {point.words} registers, got {len(words)}")
-    if any(not 0 <= w <= 0xFFFF for w in words):
-        raise CodecError("register value out of 0..65535")
+    count = len(words)
+    if count != point.words:
+        raise CodecError(f"{point.type} needs {point.words} registers, got {count}")
+    try:
+        # One pack of the registers as they came: every poll decodes each point of its reply.
+        raw_bytes = _REGISTERS[count].pack(*words)
+    except (KeyError, struct.error):
+        raise CodecError("register value out of 0..65535") from None
     if point.type == "bool":
         return float(bool(words[0])) * point.scale
-    canonical = _to_wire(list(words), point)
-    raw_bytes = b"".join(w.to_bytes(2, "big") for w in canonical)
-    (raw,) = struct.unpack(_FORMATS[point.type], raw_bytes)
+    if point.word_order == "little" or point.byte_order == "little":
+        raw_bytes = _canonical(raw_bytes, point)
+    (raw,) = _TYPES[point.type].unpack(raw_bytes)
     if point.shift or point.mask is not None:
         raw = (int(raw) >> point.shift) & (point.mask if point.mask is not None else -1)
     value = float(raw)
     if not math.isfinite(value):
         raise CodecError(f"{point.type} is not a finite number")
     return value * point.scale
+
+
+def _canonical(raw_bytes: bytes, point: Point) -> bytes:
+    """Wire-order register bytes → big-endian words (the transform is its own inverse)."""
+    words = [raw_bytes[i : i + 2] for i in range(0, len(raw_bytes), 2)]
+    if point.word_order == "little":
+        words.reverse()
+    if point.byte_order == "little":
+        words = [w[::-1] for w in words]
+    return b"".join(words)
 
 
 def encode(value: float, point: Point) -> list[int]:

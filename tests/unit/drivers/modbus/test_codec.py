@@ -103,3 +103,14 @@ def test_u64_round_trips_in_every_order(value: int, word_order: str, byte_order:
 def test_float32_round_trips(value: float, word_order: str) -> None:
     point = _point("float32", word_order)
     assert decode(encode(value, point), point) == value
+
+
+@pytest.mark.parametrize("byte_order", ["big", "little"])
+@pytest.mark.parametrize("words", [[0x10000], [-1]])
+def test_a_register_outside_16_bits_is_rejected_in_any_order(
+    words: list[int], byte_order: str
+) -> None:
+    with pytest.raises(CodecError, match=r"out of 0\.\.65535"):
+        decode(words, _point("u16", byte_order=byte_order))
+    with pytest.raises(CodecError, match=r"out of 0\.\.65535"):
+        decode([*words, 0], _point("s32", word_order="little", byte_order=byte_order))
