@@ -8,11 +8,14 @@ window at the 1 s control tick measures the daemon's CPU (utime + stime from /pr
 the window's wall time), its RSS (VmRSS at the window's end, VmHWM the peak),
 the Modbus requests the simulated devices answered, the MQTT messages a subscriber to the site's
 prefix received and the database rows written (growth of every table's largest rowid: inserts,
-not updates). Then overload steps of the building load, each sized from the grid's use at
-that moment to overload the connection by a tenth of its limit (on a busy host unanswered
-chargers count at their maximum and the EVs fill less of it; the row says how full it was, and
-the simulator's building load stops at 1,000 A a phase): reaction = the daemon's own timing
-from the overloading grid reading to the last lowered setpoint written ("setpoints lowered").
+not updates; per table and per meter-value context in ``db_rows_in_window``, beside the open
+sessions, each of which records a meter value per sample interval). Then 20 overload steps of
+the building load, each sized from the grid's use at that moment to overload the connection by
+a tenth of its limit (on a busy host unanswered chargers count at their maximum and the EVs
+fill less of it; the row says how full it was, and the simulator's building load stops at
+1,000 A a phase): reaction = the daemon's own timing from the overloading grid reading to the
+last lowered setpoint written ("setpoints lowered"), and of it the wait for the loop's step to
+begin (``reaction_waited_p99_ms``).
 Rows go to bench/results/scale.json, one plot per figure against the connector count to
 bench/results/scale-<figure>.png (matplotlib, the ``bench`` extra) and .svg (no library).
 ``SCALE_BENCH_SIZES``, ``SCALE_BENCH_WINDOW_S`` and ``SCALE_BENCH_STEPS`` shorten a run; the
@@ -51,7 +54,8 @@ SIZES = tuple(int(n) for n in os.environ.get("SCALE_BENCH_SIZES", "10,24,100,100
 # One meter-value sample interval (60 s by default): each charging session writes its one sample
 # row in the window wherever its minute began; a shorter window saw all, some or none of them.
 WINDOW_S = float(os.environ.get("SCALE_BENCH_WINDOW_S", "60"))
-STEPS = int(os.environ.get("SCALE_BENCH_STEPS", "5"))
+# Twenty steps, so that a p99 is more than the slowest of a handful.
+STEPS = int(os.environ.get("SCALE_BENCH_STEPS", "20"))
 ARRIVE_WITHIN_S = 30.0
 SIM_BASE_LOAD_MAX_A = 1000.0  # the simulator's bound on the building load per phase
 START_WITHIN_S = 240.0  # a 1,000-connector site reads every device once before it answers
@@ -151,14 +155,28 @@ def _modbus_requests(state: dict[str, Any]) -> int:
     return sum(sum(d["requests"].values()) for d in state["devices"].values())
 
 
-def _db_rows(site: E2ESite) -> int:
+def _db_rows(site: E2ESite) -> dict[str, int]:
+    """Each table's largest rowid (its rows inserted so far)."""
     tables = [t for (t,) in site.query("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    total = 0
+    tops = {}
     for table in tables:
         with contextlib.suppress(Exception):  # WITHOUT ROWID tables have no rowid
             ((top,),) = site.query(f'SELECT coalesce(max(rowid), 0) FROM "{table}"')
-            total += int(top)
-    return total
+            tops[table] = int(top)
+    return tops
+
+
+def _rows_written(site: E2ESite, before: dict[str, int]) -> dict[str, int]:
+    """Rows inserted since ``before`` per table, and the meter values per reading context
+    (``meter_values:<context>``): which writes the database rows are."""
+    after = _db_rows(site)
+    written = {t: n - before.get(t, 0) for t, n in after.items() if n > before.get(t, 0)}
+    first = before.get("meter_values", 0)
+    for context, count in site.query(
+        "SELECT context, count(*) FROM meter_values WHERE id > ? GROUP BY context", (first,)
+    ):
+        written[f"meter_values:{context}"] = int(count)
+    return written
 
 
 class _Counter:
@@ -194,9 +212,11 @@ async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str,
     started, cpu0, sim0 = loop.time(), cpu_s(pid), cpu_s(sim_pid)
     modbus0, mqtt0, rows0 = _modbus_requests(await site.state()), counter.count, _db_rows(site)
     await asyncio.sleep(WINDOW_S)
-    modbus1, mqtt1, rows1 = _modbus_requests(await site.state()), counter.count, _db_rows(site)
+    modbus1, mqtt1 = _modbus_requests(await site.state()), counter.count
+    rows = _rows_written(site, rows0)
     wall_s, used_s = loop.time() - started, cpu_s(pid) - cpu0
     state = await site.state()
+    ((sessions,),) = site.query("SELECT count(*) FROM sessions WHERE stop_at_s IS NULL")
     return {
         "grid_used_share": round(max(grid_a(state)) / limit_a, 2),
         "charging": len(charging(state)),
@@ -208,7 +228,9 @@ async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str,
         "peak_rss_mb": round(status_mb(pid, "VmHWM"), 1),
         "modbus_requests_per_s": round((modbus1 - modbus0) / wall_s, 1),
         "mqtt_messages_per_s": round((mqtt1 - mqtt0) / wall_s, 1),
-        "db_rows_per_s": round((rows1 - rows0) / wall_s, 2),
+        "db_rows_per_s": round(sum(n for t, n in rows.items() if ":" not in t) / wall_s, 2),
+        "db_rows_in_window": rows,
+        "open_sessions": int(sessions),  # each records a meter value per sample interval
     }
 
 
@@ -236,8 +258,11 @@ async def _grid_above(site: E2ESite, limit_a: float, above: bool) -> bool:
     return (max(grid_a(await site.state())) > limit_a) == above
 
 
-async def _reactions(site: E2ESite, limit_a: float) -> tuple[list[float], list[float]]:
-    """The daemon's reaction times to the overload steps, and the grid's use before each."""
+async def _reactions(
+    site: E2ESite, limit_a: float
+) -> tuple[list[tuple[float, float]], list[float]]:
+    """The daemon's reaction times to the overload steps with the part of each spent waiting
+    for the loop's step to begin, and the grid's use before each step."""
     low_a, used = 5.0, []
     for _ in range(STEPS):
         share = await _overload(site, limit_a, low_a)
@@ -249,7 +274,8 @@ async def _reactions(site: E2ESite, limit_a: float) -> tuple[list[float], list[f
     for log in site.workdir.glob("daemon-*.log"):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if '"setpoints lowered"' in line:
-                found.append(float(json.loads(line)["reaction_ms"]))
+                logged = json.loads(line)
+                found.append((float(logged["reaction_ms"]), float(logged["waited_ms"])))
     return found, used
 
 
@@ -270,8 +296,9 @@ async def _measure(connectors: int) -> dict[str, Any]:
         start_s = loop.time() - started
         await _steady(site, limit_a, connectors)
         figures = await _window(site, counter, limit_a)
-        reactions_ms, used = await _reactions(site, limit_a)
-        reactions_ms.sort()
+        timed, used = await _reactions(site, limit_a)
+        reactions_ms = sorted(reaction for reaction, _ in timed)
+        waits_ms = sorted(waited for _, waited in timed)
     finally:
         counting.cancel()
         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
@@ -289,6 +316,8 @@ async def _measure(connectors: int) -> dict[str, Any]:
         "reaction_p50_ms": round(statistics.median(reactions_ms), 1) if reactions_ms else None,
         "reaction_p99_ms": round(percentile(reactions_ms, 0.99), 1) if reactions_ms else None,
         "reactions_timed": len(reactions_ms),
+        # Of the reaction, the wait for the loop's step (one under way finishes first).
+        "reaction_waited_p99_ms": round(percentile(waits_ms, 0.99), 1) if waits_ms else None,
         "grid_used_share_at_steps": round(min(used), 2) if used else None,
     }
 
