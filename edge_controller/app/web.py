@@ -189,5 +189,6 @@ def build_web(
         web_command,
         OperatorQueue(db, site.outbox, uplink.notify if uplink is not None else lambda: None),
         tuple(check_lines(settings)),
+        site.controller.reactions,
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

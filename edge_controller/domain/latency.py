@@ -44,3 +44,35 @@ class SortedWindow:
         j = min(max(scaled // 100, 1), count - 1)
         delta = scaled - j * 100
         return (ordered[j - 1] * (100 - delta) + ordered[j] * delta) / 100
+
+
+# Upper bounds of the control loop's overload reaction buckets (s): the target is 250 ms.
+REACTION_BOUNDS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Histogram:
+    """Counts of observed durations per upper bound (cumulative, as Prometheus has them), their
+    number and their sum, since the start."""
+
+    def __init__(self, bounds_s: tuple[float, ...] = REACTION_BOUNDS_S) -> None:
+        if list(bounds_s) != sorted(set(bounds_s)):
+            raise ValueError("bounds must rise")
+        self.bounds_s = bounds_s
+        self._counts = [0] * len(bounds_s)  # per bucket, not cumulative
+        self.count = 0
+        self.sum_s = 0.0
+
+    def observe(self, value_s: float) -> None:
+        index = bisect_left(self.bounds_s, value_s)  # a value on a bound belongs to it
+        if index < len(self._counts):
+            self._counts[index] += 1
+        self.count += 1
+        self.sum_s += value_s
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, observations at most that), then (inf, every observation)."""
+        running, out = 0, []
+        for bound, n in zip(self.bounds_s, self._counts, strict=True):
+            running += n
+            out.append((bound, running))
+        return [*out, (float("inf"), self.count)]

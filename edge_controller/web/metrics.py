@@ -8,9 +8,15 @@ from collections.abc import Callable, Iterator, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from edge_controller.domain.latency import Histogram
 from edge_controller.domain.snapshot import Availability, SiteView
 from edge_controller.web.api import error, token_name
 from edge_controller.web.ports import ProblemDesk
@@ -19,8 +25,13 @@ PHASES = ("L1", "L2", "L3")
 
 
 class SiteCollector(Collector):
-    def __init__(self, view: Callable[[], SiteView], open_problems: Callable[[], int]) -> None:
-        self._view, self._open_problems = view, open_problems
+    def __init__(
+        self,
+        view: Callable[[], SiteView],
+        open_problems: Callable[[], int],
+        reactions: Histogram | None = None,
+    ) -> None:
+        self._view, self._open_problems, self._reactions = view, open_problems, reactions
 
     def collect(self) -> Iterator[Metric]:
         view = self._view()
@@ -42,6 +53,19 @@ class SiteCollector(Collector):
         problems = GaugeMetricFamily("edge_problem_reports_open", "problem reports not resolved")
         problems.add_metric([], float(self._open_problems()))
         yield from (uplink, backlog, parked, unknown, problems)
+        if self._reactions is not None:
+            yield _reaction(self._reactions)
+
+
+def _reaction(histogram: Histogram) -> Metric:
+    """The control loop's overload reactions: from the grid reading that showed an overload to
+    the last lowered setpoint written (the loop's ``setpoints lowered`` lines)."""
+    family = HistogramMetricFamily(
+        "edge_control_reaction_seconds", "overload reading to lowered setpoints written"
+    )
+    buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in histogram.cumulative()]
+    family.add_metric([], buckets, histogram.sum_s)
+    return family
 
 
 def _connectors(view: SiteView) -> Iterator[Metric]:
@@ -121,11 +145,15 @@ class MetricsRoute:
     with ``credentials_file``)."""
 
     def __init__(
-        self, view: Callable[[], SiteView], desk: ProblemDesk, tokens: Mapping[str, str]
+        self,
+        view: Callable[[], SiteView],
+        desk: ProblemDesk,
+        tokens: Mapping[str, str],
+        reactions: Histogram | None = None,
     ) -> None:
         self._desk, self._tokens = desk, dict(tokens)
         self._open = 0
-        self._registry = registry(SiteCollector(view, lambda: self._open))
+        self._registry = registry(SiteCollector(view, lambda: self._open, reactions))
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/metrics", self.metrics)

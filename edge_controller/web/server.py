@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from edge_controller.config.settings import WebSettings
+from edge_controller.domain.latency import Histogram
 from edge_controller.log import get_logger
 from edge_controller.web.api import ApiRoutes
 from edge_controller.web.console import Console
@@ -113,6 +114,7 @@ class Sources:
     payloads: CommandPayloads  # the payload rules MQTT commands follow, for the REST API
     held: HeldForOperator | None = None  # what waits for an operator, listed in the console
     checks: tuple[str, ...] = ()  # check-config's lines for the running config
+    reactions: Histogram | None = None  # the control loop's overload reactions, for /metrics
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -131,7 +133,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     PayRoutes(hub, sources.commands).add_to(app)  # before /display/{connector} too
     DisplayRoutes(hub).add_to(app)
     api.add_to(app)
-    MetricsRoute(hub.view, sources.desk, tokens).add_to(app)
+    MetricsRoute(hub.view, sources.desk, tokens, sources.reactions).add_to(app)
     accounts = {
         user: (a.role, a.password_hash.get_secret_value()) for user, a in settings.accounts.items()
     }

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from edge_controller.domain.balancing import GridReading
+from edge_controller.domain.latency import Histogram
 
 
 class OverloadReaction:
@@ -23,6 +24,7 @@ class OverloadReaction:
         self._log = log
         self._seen_at_s: float | None = None  # arrival of the last overloading reading timed
         self._step_at_s = 0.0  # when the step timing it began
+        self.histogram = Histogram()  # every reaction timed since the start (for /metrics)
 
     def begin(self, reading: GridReading | None, limit_a: float) -> float | None:
         """The arrival time of ``reading`` when it shows an overload not timed before."""
@@ -40,6 +42,7 @@ class OverloadReaction:
             return
         reaction_ms = (self._clock() - reading_at_s) * 1000
         waited_ms = (self._step_at_s - reading_at_s) * 1000
+        self.histogram.observe(reaction_ms / 1000)
         self._log.info(
             "setpoints lowered",
             connectors=connectors,

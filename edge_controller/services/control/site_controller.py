@@ -40,6 +40,7 @@ from edge_controller.domain.commands import (
     SetSiteLimit,
 )
 from edge_controller.domain.gateways import EffectiveBudget
+from edge_controller.domain.latency import Histogram
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
@@ -241,6 +242,11 @@ class SiteController:
         """Wait for the next published snapshot (a slow reader simply gets the latest one)."""
         await self._view_event.wait()
         return self._view
+
+    @property
+    def reactions(self) -> Histogram:
+        """Every overload reaction timed since the start (``services.control.reaction``)."""
+        return self._reaction.histogram
 
     @property
     def allocation(self) -> Allocation | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import statistics
 from collections import deque
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_controller.domain.latency import SortedWindow
+from edge_controller.domain.latency import Histogram, SortedWindow
 from edge_controller.drivers.modbus.stats import percentile
 
 latencies = st.lists(st.floats(0.0, 5.0, allow_nan=False), min_size=2, max_size=80)
@@ -37,3 +38,17 @@ def test_repeated_values_leave_in_arrival_order() -> None:
     assert (window.nearest_rank(0.01), window.median(), window.nearest_rank(0.99)) == (
         0.1, 0.2, 0.9,
     )  # fmt: skip
+
+
+def test_a_histogram_counts_each_value_in_its_bucket_and_below_every_higher_bound() -> None:
+    histogram = Histogram((0.1, 0.25, 1.0))
+    for value_s in (0.02, 0.1, 0.2, 0.25, 0.9, 3.0):
+        histogram.observe(value_s)
+    assert histogram.cumulative() == [(0.1, 2), (0.25, 4), (1.0, 5), (float("inf"), 6)]
+    assert histogram.count == 6 and histogram.sum_s == pytest.approx(4.47)
+    assert Histogram().cumulative()[-1] == (float("inf"), 0)
+
+
+def test_a_histogram_needs_rising_bounds() -> None:
+    with pytest.raises(ValueError, match="rise"):
+        Histogram((0.5, 0.1))

@@ -388,9 +388,13 @@ async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> N
     assert lowered[0]["connectors"] == 2
     assert lowered[0]["reaction_ms"] == pytest.approx(50.0)
     assert lowered[0]["waited_ms"] == pytest.approx(50.0)  # all of it before the step began
+    reactions = rig.controller.reactions  # /metrics' histogram has the same reaction
+    assert (reactions.count, reactions.sum_s) == (1, pytest.approx(0.05))
+    assert dict(reactions.cumulative())[0.025] == 0 and dict(reactions.cumulative())[0.05] == 1
     with capture_logs() as logs:
         await rig.advance(0.1)  # nothing lowered: nothing reported
     assert not [e for e in logs if e["event"] == "setpoints lowered"]
+    assert rig.controller.reactions.count == 1
 
 
 async def test_a_lowering_without_an_overload_is_not_timed_as_a_reaction() -> None:
@@ -401,6 +405,7 @@ async def test_a_lowering_without_an_overload_is_not_timed_as_a_reaction() -> No
         await rig.advance(0.1)
     assert rig.offered() == [10.0, 10.0]
     assert not [e for e in logs if e["event"] == "setpoints lowered"]
+    assert rig.controller.reactions.count == 0
 
 
 async def test_each_overloading_reading_is_timed_once() -> None:
@@ -416,6 +421,7 @@ async def test_each_overloading_reading_is_timed_once() -> None:
         await rig.controller.step()  # c1 lowered now, on the same reading: not timed again
     lowered = [e for e in logs if e["event"] == "setpoints lowered"]
     assert [e["connectors"] for e in lowered] == [2]
+    assert rig.controller.reactions.count == 1
 
 
 @pytest.mark.parametrize("wiring", [(), (0, 0, 1), (1, 3), (0, 1, 2, 0)])
