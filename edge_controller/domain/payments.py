@@ -57,6 +57,7 @@ class NoTariff(Exception):
 
 
 UNPRICED = "session not priced (no tariff): pre-authorisation reversed, nothing charged"
+NOTHING_DUE = "session cost nothing (no energy flowed): pre-authorisation reversed"
 
 
 class TerminalState(StrEnum):

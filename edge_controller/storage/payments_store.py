@@ -223,12 +223,15 @@ class PaymentStore:
     async def reversed(self, key: PaymentKey, at_s: float) -> None:
         await self._move(key, _Move((PaymentState.AUTHORISED,), PaymentState.REVERSED), at_s)
 
-    async def released_unpriced(self, key: PaymentKey, nothing: Money, at_s: float) -> bool:
-        """A started payment whose session ended unpriced, reversed at the terminal: settled as
-        Canceled with ``nothing`` booked; False if it had moved on meanwhile."""
+    async def released(
+        self, key: PaymentKey, nothing: Money, at_s: float, reason: str = UNPRICED
+    ) -> bool:
+        """A started payment whose session ended with nothing to capture (unpriced, or priced
+        0.00), reversed at the terminal: settled as Canceled with ``nothing`` booked and
+        ``reason``; False if it had moved on meanwhile."""
         move = _Move((PaymentState.STARTED,), PaymentState.REVERSED, "reason = ?")
-        told = _Told(SettlementStatus.CANCELED, nothing, UNPRICED)
-        return await self._move(key, move, at_s, (UNPRICED,), told)
+        told = _Told(SettlementStatus.CANCELED, nothing, reason)
+        return await self._move(key, move, at_s, (reason,), told)
 
     async def capturing(self, key: PaymentKey, at_s: float) -> bool:
         """Mark a capture as sent (before sending it); False if it was settled meanwhile."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import time, tzinfo
 
 from edge_controller.domain.payments import (
+    NOTHING_DUE,
     UNPRICED,
     Capture,
     DayClosed,
@@ -132,7 +133,7 @@ class PaymentFlow:
             auth = payment.authorisation
             self._log.error("paid session ended unpriced", reference=auth.reference,
                             session=payment.session_local_id, reason=UNPRICED)  # fmt: skip
-            released += await self._reverse(payment.key, auth, unpriced=True)
+            released += await self._reverse(payment.key, auth, canceled=UNPRICED)
         return released
 
     async def report_unknown(self) -> int:
@@ -195,6 +196,11 @@ class PaymentFlow:
         auth, key = payment.authorisation, payment.key
         amount = capture_amount(auth.amount, due.cost)
         retry = payment.attempts > 0  # a book total was sent before; its answer was not stored
+        if amount.amount == 0 and not retry:
+            # Nothing to book (no energy flowed, nothing else priced): the reservation is
+            # released instead, a book total of 0.00 is no payment.
+            self._log.info("nothing to capture; reversing", reference=auth.reference)
+            return await self._reverse(key, auth, canceled=NOTHING_DUE)
         if retry:
             try:
                 booked = await self._booked_before(auth)
@@ -241,10 +247,11 @@ class PaymentFlow:
         return booked
 
     async def _reverse(
-        self, key: PaymentKey, auth: PaymentAuthorisation, unpriced: bool = False
+        self, key: PaymentKey, auth: PaymentAuthorisation, canceled: str | None = None
     ) -> int:
-        """Release a reservation (``unpriced``: of a session that ended without a price, told
-        to the CSMS as its settlement); 1 if it is released now."""
+        """Release a reservation (``canceled``: of a session that ended with nothing to
+        capture, told to the CSMS as its Canceled settlement for this reason); 1 if it is
+        released now."""
         nothing = Money.of_minor(0, auth.amount.currency)
         try:
             await self._terminal.reverse(auth)
@@ -253,11 +260,12 @@ class PaymentFlow:
             self._unreachable = True
             return 0
         except DeviceError as exc:
-            reason = f"{UNPRICED if unpriced else 'reversal'} refused: {exc}"
+            reason = f"{canceled or 'reversal'} refused: {exc}"
             self._log.error("reversal failed", reference=auth.reference, reason=reason)
-            await self._store.failed(key, reason, self._clock(), nothing if unpriced else None)
+            told = None if canceled is None else nothing
+            await self._store.failed(key, reason, self._clock(), told)
             return 0
-        if unpriced:
-            return int(await self._store.released_unpriced(key, nothing, self._clock()))
+        if canceled is not None:
+            return int(await self._store.released(key, nothing, self._clock(), canceled))
         await self._store.reversed(key, self._clock())
         return 1

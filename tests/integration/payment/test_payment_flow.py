@@ -491,3 +491,23 @@ async def test_the_flow_closes_the_terminals_day(sim: SimulatedZvtTerminal, db: 
     sim.behaviour = Behaviour.DISCONNECT  # an unreachable terminal: nothing closed, no raise
     await sim.stop()
     assert await payments.close_day() is None
+
+
+async def test_a_paid_session_that_cost_nothing_is_reversed_not_booked(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """The EV took no energy and nothing else was priced: the reservation is released (06 25),
+    never booked for 0.00, and the session's one settlement is Canceled with nothing charged."""
+    sessions = Sessions(db)
+    payments = settled_flow(sim, db)
+    auth = await payments.pay_and_start("wb1:1", sessions.start)
+    await sessions.stop_and_price(1, 0)
+    assert await payments.settle_due() == 1
+    assert await payments.settle_due() == 0
+    assert sim.ledger.reversals == [1] and sim.ledger.captures == []
+    assert "0624" not in sim.ledger.commands
+    stored = await PaymentStore(db).get(at_entrance(auth.reference))
+    assert stored is not None and stored.state == PaymentState.REVERSED
+    (event,) = await settlements(db)
+    assert event.status is SettlementStatus.CANCELED and event.amount == eur("0.00")
+    assert "nothing" in event.status_info and event.psp_reference == sessions.tokens[0]
