@@ -127,8 +127,11 @@ class _Output:
     log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
 
 
+_OUTPUT = _Output()
+
+
 def _output(*args: Any) -> _Output:
-    return _Output()
+    return _OUTPUT  # one for all: it keeps nothing, and every bound logger would keep its own
 
 
 _PROCESSORS: list[Any] = [

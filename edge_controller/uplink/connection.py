@@ -22,6 +22,7 @@ from edge_controller.uplink.certificates import ClientPair
 from edge_controller.uplink.dialect import DIALECTS
 
 HANDSHAKE_TIMEOUT_S = 15.0
+MAX_QUEUED_FRAMES = 4
 
 
 def identity_url(base_url: str, identity: str) -> str:
@@ -96,6 +97,9 @@ def connect_kwargs(
         "ping_timeout": settings.dead_timeout_s,
         # Hard limit above the soft one: oversize frames get a CALLERROR, not a close.
         "max_size": frames.hard_limit_bytes(settings.max_frame_bytes),
+        # Frames read ahead of the endpoint, each up to max_size: the endpoint reads one at a
+        # time, so a few suffice, and a thousand connections cannot each hold sixteen.
+        "max_queue": MAX_QUEUED_FRAMES,
         "open_timeout": HANDSHAKE_TIMEOUT_S,
         "close_timeout": min(2.0, settings.dead_timeout_s),  # a dead peer answers no close
         "compression": None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.security import SecurityEventKind
@@ -99,7 +99,7 @@ class IdentityCore:
         return list(range(1, len(self.topology.connectors(self.identity)) + 1))
 
 
-@dataclass
+@dataclass(slots=True)  # one per identity: no instance dict of some forty entries each
 class IdentityLink:
     identity: str
     settings: OcppSettings
@@ -144,6 +144,7 @@ class IdentityLink:
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)
+    log: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.log = get_logger("uplink", identity=self.identity)

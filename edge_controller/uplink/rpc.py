@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -89,7 +89,7 @@ class Limits:
 
 
 def on(action: str) -> Callable[[F], F]:
-    """Marks a method as the handler of ``action`` (collected by ``handlers_of``)."""
+    """Marks a method as the handler of ``action`` (collected by ``HandlersOf``)."""
 
     def mark(method: F) -> F:
         setattr(method, _ACTION_MARK, str(getattr(action, "value", action)))
@@ -98,14 +98,39 @@ def on(action: str) -> Callable[[F], F]:
     return mark
 
 
-def handlers_of(obj: object) -> dict[str, Callable[..., Any]]:
-    """The bound methods of ``obj`` marked with ``on``, by action."""
-    found: dict[str, Callable[..., Any]] = {}
-    for name in dir(type(obj)):
-        action = getattr(getattr(type(obj), name, None), _ACTION_MARK, None)
-        if isinstance(action, str):
-            found[action] = getattr(obj, name)
+def _marked(cls: type) -> dict[str, str]:
+    """The names of the methods of ``cls`` marked with ``on``, by action: once per class."""
+    found = _TABLES.get(cls)
+    if found is None:
+        marks = ((getattr(getattr(cls, n, None), _ACTION_MARK, None), n) for n in dir(cls))
+        found = _TABLES[cls] = {action: n for action, n in marks if isinstance(action, str)}
     return found
+
+
+_TABLES: dict[type, dict[str, str]] = {}
+
+
+class HandlersOf(Mapping[str, Callable[..., Any]]):
+    """The methods of ``objects`` marked with ``on``, by action; a later object's handler of
+    an action replaces an earlier one's. A method is bound when it is asked for: a connection
+    keeps only its objects, not a bound method per action (tens of them per connection, at a
+    thousand identities a site's megabytes), and the tables of names are the classes'."""
+
+    def __init__(self, *objects: object) -> None:
+        self._objects = objects
+
+    def __getitem__(self, action: str) -> Callable[..., Any]:
+        for obj in reversed(self._objects):
+            name = _marked(type(obj)).get(action)
+            if name is not None:
+                return getattr(obj, name)  # type: ignore[no-any-return]
+        raise KeyError(action)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(a for obj in self._objects for a in _marked(type(obj))))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def dumps(message: list[Any]) -> str:

@@ -516,6 +516,8 @@ def _with_network(settings: OcppSettings, profile: NetworkProfile | None) -> Ocp
         return settings
     update = {"url": profile.url, "security_profile": profile.security_profile,
               "call_timeout_s": profile.message_timeout_s}  # fmt: skip
+    if all(getattr(settings, key) == value for key, value in update.items()):
+        return settings  # the configured profile: no copy for the connection to keep
     return settings.model_copy(update=update)
 
 
@@ -523,4 +525,6 @@ def _with_ping(settings: OcppSettings, link: IdentityLink) -> OcppSettings:
     """The settings with the ping period the CSMS set (WebSocketPingInterval), taken at each
     connect."""
     ping_s = link.config.int_value("WebSocketPingInterval", 0)
-    return settings.model_copy(update={"ping_interval_s": float(ping_s)}) if ping_s else settings
+    if not ping_s or float(ping_s) == settings.ping_interval_s:
+        return settings  # a copy would be kept by every connection for its lifetime
+    return settings.model_copy(update={"ping_interval_s": float(ping_s)})

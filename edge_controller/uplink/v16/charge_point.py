@@ -9,7 +9,7 @@ staged as a follow-up and released after the handler's answer was sent.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol
@@ -21,7 +21,7 @@ from edge_controller.uplink.handlers.security import SecurityHandlers16
 from edge_controller.uplink.handlers.smart import SmartHandlers
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ocpp_compat import answer_of, payload_of, snake
-from edge_controller.uplink.rpc import Connection, Handler, Limits, RpcEndpoint, handlers_of
+from edge_controller.uplink.rpc import Connection, Handler, HandlersOf, Limits, RpcEndpoint
 
 
 class EdgeChargePoint(
@@ -35,8 +35,7 @@ class EdgeChargePoint(
     def __init__(self, link: IdentityLink, connection: Connection) -> None:
         self.link = link
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
-        handlers = {action: _payload_handler(m) for action, m in handlers_of(self).items()}
-        self.rpc = RpcEndpoint(connection, handlers, limits, link.release_staged)
+        self.rpc = RpcEndpoint(connection, _PayloadHandlers(self), limits, link.release_staged)
         if self.rpc.dialect is not OCPP16:  # only 1.6 is offered in the handshake so far
             raise UnknownSubprotocol(f"no 1.6 connection: {connection.subprotocol!r}")
 
@@ -45,6 +44,23 @@ class EdgeChargePoint(
         ``RpcEndpoint.exchange``)."""
         action = type(request).__name__
         return answer_of(action, await self.rpc.call(action, payload_of(request)))
+
+
+class _PayloadHandlers(Mapping[str, Handler]):
+    """The charge point's handlers as the endpoint calls them, each made when its CALL comes:
+    every connection shares its class's table (``HandlersOf``)."""
+
+    def __init__(self, charge_point: EdgeChargePoint) -> None:
+        self._methods = HandlersOf(charge_point)
+
+    def __getitem__(self, action: str) -> Handler:
+        return _payload_handler(self._methods[action])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._methods)
+
+    def __len__(self) -> int:
+        return len(self._methods)
 
 
 def _payload_handler(method: Callable[..., Any]) -> Handler:

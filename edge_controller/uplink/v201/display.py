@@ -47,7 +47,8 @@ class DisplayMessages201:
         self._log = get_logger("uplink", identity=core.identity)
         self._records = {int(r["info"]["id"]): r for r in core.config.display_messages()}
         self._staged: list[list[dict[str, Any]]] = []
-        self._reports: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(REPORTS_WAITING)
+        # Made when a 2.x connection first serves reports: a 1.6 identity never needs one.
+        self._queue: asyncio.Queue[list[dict[str, Any]]] | None = None
         self._template: str | None = None
         self._publish()
         self.follow_template()
@@ -178,6 +179,12 @@ class DisplayMessages201:
         while True:
             for part in await self._reports.get():
                 await call("NotifyDisplayMessages", part)
+
+    @property
+    def _reports(self) -> asyncio.Queue[list[dict[str, Any]]]:
+        if self._queue is None:
+            self._queue = asyncio.Queue(REPORTS_WAITING)
+        return self._queue
 
     def remove_ended(self) -> list[int]:
         """Remove the messages that are over (past their end, or their session gone)."""

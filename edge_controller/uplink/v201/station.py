@@ -30,7 +30,7 @@ from edge_controller.uplink.device_model.catalog import (
 from edge_controller.uplink.dialect import OCPP16, OCPP21, OCPP201, UnknownSubprotocol, negotiated
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.ports import Station
-from edge_controller.uplink.rpc import Connection, Limits, RpcEndpoint, handlers_of, on
+from edge_controller.uplink.rpc import Connection, HandlersOf, Limits, RpcEndpoint, on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v201.display import MAX_MESSAGES
 from edge_controller.uplink.v201.logs import LogHandlers201
@@ -70,23 +70,22 @@ class Station201:
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
         self.smart = SmartHandlers201(link)
         self.remote = RemoteHandlers201(link)
-        handlers = handlers_of(self) | handlers_of(self.variables) | handlers_of(self.smart)
-        handlers |= handlers_of(self.remote) | handlers_of(SecurityHandlers201(link))
-        handlers |= handlers_of(self.monitoring) | handlers_of(LogHandlers201(link))
+        handlers: list[object] = [self, self.variables, self.smart, self.remote]
+        handlers += [SecurityHandlers201(link), self.monitoring, LogHandlers201(link)]
         self.tariffs: TariffHandlers201 | None = None
         if link.prices is not None:
             is_21 = negotiated(connection.subprotocol) is OCPP21
             self.tariffs = (Tariffs21 if is_21 else TariffHandlers201)(link, link.prices)
-            handlers |= handlers_of(self.tariffs)
+            handlers.append(self.tariffs)
         if link.display is not None:
-            handlers |= handlers_of(link.display)
+            handlers.append(link.display)
         if link.web_payments is not None:  # a 2.1 action: 2.0.1 refuses it by its schemas
-            handlers |= handlers_of(link.web_payments)
+            handlers.append(link.web_payments)
         self.streams: PeriodicStreams | None = None
         if negotiated(connection.subprotocol) is OCPP21:
             self.streams = PeriodicStreams(link, self.monitoring, lambda e: power_of(link, e))
-            handlers |= handlers_of(self.streams)
-        self.rpc = RpcEndpoint(connection, handlers, limits, self._answered)
+            handlers.append(self.streams)
+        self.rpc = RpcEndpoint(connection, HandlersOf(*handlers), limits, self._answered)
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
         self.variables.id_token_chars = self.rpc.dialect.id_token_chars
