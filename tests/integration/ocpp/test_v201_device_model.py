@@ -2,7 +2,10 @@
 2.0.1 and 2.1 schemas both ways): GetVariables/SetVariables with every attribute type and
 status, the 1.6 keys and the 2.x variables as one store that survives restarts, base and
 custom reports in NotifyReport chunks, and SendLocalList/GetLocalListVersion/ClearCache on
-the store 1.6's local list uses. Zero schema rejections."""
+the store 1.6's local list uses. Zero schema rejections.
+
+Provisioning cases of OCPP 2.0.1: B05 SetVariables, B06 GetVariables, B07 GetBaseReport, B08
+GetReport (a custom report); C11 and the local list (D01, D02)."""
 
 from __future__ import annotations
 
@@ -87,7 +90,7 @@ async def set_(peer: StrictPeer, *items: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_get_and_set_variables_answer_every_status(
+async def test_b05_b06_get_and_set_variables_answer_every_status(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     async with (
@@ -193,7 +196,7 @@ def _flat(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_reports_come_in_chunks_with_the_stored_values(
+async def test_b07_b08_reports_come_in_chunks_with_the_stored_values(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     async with (

@@ -4,6 +4,10 @@ the state of the site calls for, what is decided reaches the session side as a c
 zero schema rejections. The session side is the harness's recording site (the decisions
 taken from its own states are covered by its own tests).
 
+Provisioning and remote control cases of OCPP 2.0.1: B12 Reset with a transaction running
+(OnIdle and Immediate), G03 ChangeAvailability of an EVSE, F05 UnlockConnector, F06
+TriggerMessage, P01 DataTransfer.
+
 Reservation cases of OCPP 2.0.1 (H): H01 ReserveNow for an EVSE or any, with a group id (C09)
 naming who else may use it; H02 CancelReservation; H03 the reserved EVSE used by its token, the
 Started event naming the reservation; H04 a reservation that ran out unused reported Expired
@@ -83,7 +87,7 @@ def site_with(c2: Availability = Availability.AVAILABLE, **c2_changes: Any) -> F
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_reset_on_idle_waits_for_the_session_then_boots_again(
+async def test_b12_reset_on_idle_waits_for_the_session_then_boots_again(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     site = site_with(Availability.CHARGING, session_id="7")
@@ -101,7 +105,7 @@ async def test_reset_on_idle_waits_for_the_session_then_boots_again(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_reset_immediate_stops_the_sessions_with_immediate_reset(
+async def test_b12_reset_immediate_stops_the_sessions_with_immediate_reset(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     site = site_with(Availability.CHARGING, session_id="7")
@@ -118,7 +122,7 @@ async def test_reset_immediate_stops_the_sessions_with_immediate_reset(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_change_availability_is_scheduled_while_a_transaction_runs(
+async def test_g03_change_availability_is_scheduled_while_a_transaction_runs(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     site = site_with(Availability.CHARGING, session_id="7")
@@ -145,7 +149,7 @@ async def test_change_availability_is_scheduled_while_a_transaction_runs(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_trigger_message_sends_what_it_can_and_says_what_it_cannot(
+async def test_f06_trigger_message_sends_what_it_can_and_says_what_it_cannot(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     async with station(tmp_path, site_with(), protocol) as (peer, _):
@@ -226,7 +230,7 @@ def _energy(meter_value: dict[str, Any]) -> float:
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_unlock_connector_answers_what_the_charger_can_do(
+async def test_f05_unlock_connector_answers_what_the_charger_can_do(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
     site = site_with(Availability.CHARGING, session_id="7")
@@ -296,7 +300,9 @@ async def test_h03_the_reserved_evse_used_by_its_token_names_the_reservation(
 
 
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
-async def test_data_transfer_is_unknown_vendor(tmp_path: Path, version: str, protocol: str) -> None:
+async def test_p01_data_transfer_is_unknown_vendor(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
     async with station(tmp_path, site_with(), protocol) as (peer, _):
         transfer = {"vendorId": "com.example", "messageId": "x", "data": "y"}
         assert await ask(peer, "DataTransfer", transfer) == "UnknownVendorId"

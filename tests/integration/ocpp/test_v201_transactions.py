@@ -3,11 +3,14 @@ schemas): boot, EVSE statuses, TransactionEvents from the outbox (an offline bac
 with ``offline`` and ``seqNo`` without gaps, the energy of the end as recorded), remote start
 and stop, Authorize, and a refused token reaching the session side. Zero schema rejections.
 
+Transaction cases of OCPP 2.0.1 (E) here: E04 transactions that ran while the station was
+offline and E12 their events sent after the reconnect (``offline``, seqNo without gaps); E13 and
+E14 are in ``test_v201_transaction_status``.
 Authorization cases of OCPP 2.0.1 (C) here: C01 a card's ISO14443 token authorized by the
 CSMS, C02 a free-vend session (NoAuthorization, started by plugging in), C05 a remote start the
 station authorizes first when AuthorizeRemoteStart is set; C11 and the local list (D01, D02)
-are in ``test_v201_device_model``, the offline rules (C10, C12-C15) in the session side's
-authorization cases."""
+are in ``test_v201_device_model``, C16 (master pass) in ``test_v201_master_pass``, the offline
+rules (C10, C12-C15) in the session side's authorization cases."""
 
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ def _events(peer: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("version", "subprotocol"), VERSIONS)
-async def test_offline_backlog_replays_in_order_with_gapless_seq_no(
+async def test_e04_e12_offline_backlog_replays_in_order_with_gapless_seq_no(
     tmp_path: Path, version: str, subprotocol: str
 ) -> None:
     site = FakeSite()
