@@ -25,7 +25,15 @@ class SampleClock:
     last_aligned_s: float
 
     def due(self, sampling: Sampling, now_s: float) -> ReadingContext | None:
-        """The context of the sample due at ``now_s`` (clock-aligned first), or None."""
+        """The context of the sample due at ``now_s`` (clock-aligned first), or None. After the
+        site's clock stepped back, both kinds count from the step: a periodic sample at once,
+        clock-aligned ones from the next boundary (instead of none until the clock passes the
+        last sample's time again: the time across the step is then lost, and with it a paid
+        session's cost checks)."""
+        if now_s < self.last_periodic_s:
+            self.last_periodic_s = now_s - sampling.interval_s
+        if sampling.aligned_s > 0 and now_s < self.last_aligned_s:
+            self.last_aligned_s = math.floor(now_s / sampling.aligned_s) * sampling.aligned_s
         if sampling.aligned_s > 0:
             boundary_s = math.floor(now_s / sampling.aligned_s) * sampling.aligned_s
             if boundary_s > self.last_aligned_s:

@@ -160,9 +160,10 @@ async def test_a_clock_stepped_back_past_the_start_still_bills_the_register(
 
 async def test_a_clock_stepped_back_while_idle_counts_no_time_twice(tmp_path: Path) -> None:
     """10 kWh in 10 minutes, 10 minutes idle, the clock goes back 5 minutes, 10 more minutes
-    idle. The recorder samples again once its clock has passed the last sample, so the readings
-    show 15 idle minutes, each counted once: the idle fee (after 10 idle minutes) is 5 minutes,
-    the energy the register difference, the running cost the final one."""
+    idle. The recorder samples at once after the step, so the readings show 19 idle minutes
+    (the one across the step is not known), each counted once: the idle fee (after 10 idle
+    minutes) is 9 minutes, the energy the register difference, the running cost the final
+    one."""
     rig, pricing = await priced_rig(tmp_path / "edge.db")
     await start(rig)
     await minutes(rig, 10, wh_each=1000)
@@ -174,13 +175,13 @@ async def test_a_clock_stepped_back_while_idle_counts_no_time_twice(tmp_path: Pa
     await rig.manager.on_charger_status("cp1:1", status(CpState.A))
     (closed,) = await rig.store.recent()
     kept = await rig.store.cost(closed.local_id)
-    assert kept is not None and kept.total_excl_tax_minor == 450  # 4.00 energy + 5 min x 0.10
-    assert running is not None and running.total_excl_tax.minor == 450
+    assert kept is not None and kept.total_excl_tax_minor == 490  # 4.00 energy + 9 min x 0.10
+    assert running is not None and running.total_excl_tax.minor == 490
     usage = {key: Decimal(value) for key, value in kept.breakdown["usage"].items()}
     assert usage | {"reservation_time_s": 0} == {
         "energy_wh": 10_000,
         "charging_time_s": 600,
-        "idle_time_s": 900,
+        "idle_time_s": 1140,
         "reservation_time_s": 0,
     }
     assert running == await recorded_cost(rig, closed, closed.stop_at_s or 0)

@@ -123,11 +123,11 @@ def cheaper() -> dict[str, Any]:
 async def test_a_change_after_a_clock_step_back_reprices_nothing_before_it(
     tmp_path: Path,
 ) -> None:
-    """The site's clock is corrected back 5 minutes mid-session (periodic samples wait until
-    it passes the last one again), then the CSMS changes the session's tariff: on the
-    session's clock (forward steps only) the change comes after all the energy recorded
-    before it, so the running cost never goes back; the 7 kWh before the change keep 0.40,
-    the 4 kWh after it cost 0.20, and the energy billed is the register difference."""
+    """The site's clock is corrected back 5 minutes mid-session, then the CSMS changes the
+    session's tariff: on the session's clock (forward steps only) the change comes after all
+    the energy recorded before it, so the running cost never goes back; the 7 kWh before the
+    change keep 0.40, the 4 kWh after it cost 0.20, and the energy billed is the register
+    difference."""
     path, clock = tmp_path / "edge.db", Clock()
     rig, pricing = await priced_rig(path, clock)
     await start(rig)
@@ -136,7 +136,7 @@ async def test_a_change_after_a_clock_step_back_reprices_nothing_before_it(
     await pricing.refresh()
     shown = [pricing.running("cp1:1")]
     clock.now_s -= 300  # the clock is corrected back
-    await minutes(rig, 2, wh_each=1000)  # no periodic sample: the clock is behind the last
+    await minutes(rig, 2, wh_each=1000)
     result = await rig.manager.change_tariff(
         ChangeSessionTariff(record.local_id, cheaper(), SOURCE)
     )
