@@ -166,6 +166,8 @@ class IdentityLink:
                 self.followups.put_nowait(followup)
             except asyncio.QueueFull:
                 self.log.warning("follow-up dropped, queue full", followup=repr(followup))
+                if isinstance(followup, UploadLog) and self.log_accepted == followup.request_id:
+                    self.log_accepted = None  # it never runs: no later GetLog waits for it
         self.staged.clear()
 
     def connector_numbers(self) -> list[int]:
