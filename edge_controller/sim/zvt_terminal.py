@@ -25,6 +25,9 @@ from edge_controller.log import get_logger
 MASKED_PAN = bytes.fromhex("67 34 12 EE EE EE EE 00 19".replace(" ", ""))
 TEST_AID = bytes.fromhex("a0000000041010ff")
 DECLINED = 0x05  # "card not admitted / declined" result code
+BUSY_CODE = 0x9C  # status enquiry result and negative acknowledgement of a busy terminal
+WATCH_PIN_PAD = 0x01  # intermediate status: the card holder types a PIN
+LIMIT_NOT_SUFFICIENT = 0x16  # intermediate status: the card's limit does not cover it
 TERMINAL_ID = 29001234
 
 
@@ -40,6 +43,9 @@ class Behaviour(StrEnum):
     # a book total is booked, then the connection drops before its answer, or it never comes
     DISCONNECT_AFTER_BOOKING = "disconnect_after_booking"
     SILENT_AFTER_BOOKING = "silent_after_booking"
+    PIN_REQUIRED = "pin_required"  # the card holder is asked for a PIN, then approved
+    BUSY = "busy"  # another transaction runs: commands are refused, status says busy
+    AMOUNT_LIMIT = "amount_limit"  # a reservation above ``card_limit_minor`` is declined
 
 
 @dataclass(slots=True)
@@ -65,6 +71,7 @@ class Ledger:
 class SimulatedZvtTerminal:
     def __init__(self, password: int = 123456, currency_numeric: int = 978) -> None:
         self.behaviour = Behaviour.APPROVE
+        self.card_limit_minor = 2000  # what the card allows with ``AMOUNT_LIMIT``
         self.ledger = Ledger()
         self.port = 0  # the listening port once started
         self._password = bmp.bcd(password, 3)
@@ -122,8 +129,12 @@ class SimulatedZvtTerminal:
                 return True
             await _send(writer, a.ACK)
             if command.command == a.STATUS_ENQUIRY:
-                await self._status_info(reader, writer, self._terminal_fields(0))
+                code = BUSY_CODE if self.behaviour == Behaviour.BUSY else 0
+                await self._status_info(reader, writer, self._terminal_fields(code))
             return await self._complete(reader, writer)
+        if self.behaviour == Behaviour.BUSY:
+            await _send(writer, a.Apdu(a.NEGATIVE_ACK_CLASS, BUSY_CODE))
+            return True
         if command.command == a.END_OF_DAY:
             return await self._end_of_day(command, reader, writer)
         if command.command == a.REPEAT_RECEIPT:
@@ -155,10 +166,19 @@ class SimulatedZvtTerminal:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> bool:
-        if self.behaviour == Behaviour.DECLINE:
+        minor = bmp.from_bcd(fields[bmp.AMOUNT])
+        over_limit = self.behaviour == Behaviour.AMOUNT_LIMIT and minor > self.card_limit_minor
+        if over_limit:
+            await self._tell(
+                reader, writer, a.Apdu(*a.INTERMEDIATE_STATUS, bytes((LIMIT_NOT_SUFFICIENT,)))
+            )
+        if self.behaviour == Behaviour.DECLINE or over_limit:
             await self._status_info(reader, writer, bmp.field(bmp.RESULT_CODE, bytes((DECLINED,))))
             return await self._abort(reader, writer, DECLINED)
-        minor = bmp.from_bcd(fields[bmp.AMOUNT])
+        if self.behaviour == Behaviour.PIN_REQUIRED:
+            await self._tell(
+                reader, writer, a.Apdu(*a.INTERMEDIATE_STATUS, bytes((WATCH_PIN_PAD,)))
+            )
         receipt, trace = self._next_receipt, self._trace()
         self._next_receipt += 1
         self.ledger.reservations[receipt] = Reservation(receipt, trace, minor)

@@ -201,3 +201,35 @@ async def test_repeat_receipt_tells_whether_a_capture_was_booked(
 def unknown_reservation() -> PaymentAuthorisation:
     """A reservation the terminal never made."""
     return PaymentAuthorisation("0001/001001/a0000000041010ff", eur("30.00"))
+
+
+async def test_a_pin_asked_for_is_kept_with_the_approval(sim: SimulatedZvtTerminal) -> None:
+    sim.behaviour = Behaviour.PIN_REQUIRED
+    auth = await driver(sim).pre_authorise(eur("30.00"))
+    assert auth.amount == eur("30.00")
+    assert auth.status_texts == ("insert card", "watch PIN pad")
+
+
+async def test_a_card_limit_below_the_amount_declines_it(sim: SimulatedZvtTerminal) -> None:
+    """The card allows 20.00: a reservation of 30.00 is declined and reserves nothing, one of
+    20.00 is approved."""
+    sim.behaviour, sim.card_limit_minor = Behaviour.AMOUNT_LIMIT, 2000
+    terminal = driver(sim)
+    with pytest.raises(PaymentDeclined) as declined:
+        await terminal.pre_authorise(eur("30.00"))
+    assert declined.value.result_code == 0x05 and sim.ledger.reservations == {}
+    assert (await terminal.pre_authorise(eur("20.00"))).amount == eur("20.00")
+
+
+async def test_a_busy_terminal_is_unavailable_not_a_refusal(sim: SimulatedZvtTerminal) -> None:
+    """Another transaction runs at the terminal: its status says busy, and a capture sent now
+    is to be tried again (unavailable), never taken for a refusal the operator must settle."""
+    terminal = driver(sim)
+    auth = await terminal.pre_authorise(eur("30.00"))
+    sim.behaviour = Behaviour.BUSY
+    assert (await terminal.status()).state == TerminalState.BUSY
+    with pytest.raises(DeviceUnavailable, match="busy"):
+        await terminal.capture(auth, eur("12.34"))
+    sim.behaviour = Behaviour.APPROVE
+    assert (await terminal.capture(auth, eur("12.34"))).amount == eur("12.34")
+    assert sim.ledger.captures == [(1, 1234)]

@@ -32,8 +32,16 @@ NUMERIC_CURRENCY = {"EUR": 978, "CHF": 756, "GBP": 826, "USD": 840, "DKK": 208, 
 # sends intermediate status, amounts are not typed in at the terminal, the ECR runs admin.
 REGISTRATION_CONFIG = 0x02 | 0x04 | 0x08 | 0x10 | 0x20
 TERMINAL_BUSY = {0x83, 0x9C, 0xB4}  # from the status enquiry's result code
+BUSY_ACK = 0x9C  # a command refused because another runs: try again later, not a refusal
 # Intermediate status (04 FF) the card holder sees, in words; others are kept as their code.
-INTERMEDIATE_TEXTS = {0x0A: "insert card", 0x0B: "remove card", 0x0E: "please wait"}
+INTERMEDIATE_TEXTS = {
+    0x01: "watch PIN pad",
+    0x0A: "insert card",
+    0x0B: "remove card",
+    0x0E: "please wait",
+    0x15: "incorrect PIN",
+    0x16: "limit not sufficient",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +192,8 @@ class ZvtTerminal:
                 reply = await a.read_apdu(reader)
         except TimeoutError:
             raise DeviceUnavailable(f"no acknowledgement of {command}") from None
+        if reply.cls == a.NEGATIVE_ACK_CLASS and reply.instr == BUSY_ACK:
+            raise DeviceUnavailable(f"terminal busy: {command} refused for now")
         if reply.cls == a.NEGATIVE_ACK_CLASS and reply.instr != 0:
             raise DeviceFault(f"terminal refused {command}: code {reply.instr:02X}")
         if reply.command not in ((0x80, 0x00), (a.NEGATIVE_ACK_CLASS, 0x00)):
