@@ -372,7 +372,6 @@ def _wait_for_card(reader_name: str, config: ReaderConfig, timeout_s: float) -> 
     """The masked id of the first card put on ``reader_name`` within ``timeout_s``, else None.
     Blocking (PC/SC)."""
     from edge_controller.drivers.pcsc import pcsc_io
-    from edge_controller.drivers.pcsc.card_read import read_card
 
     context = pcsc_io.establish()
     try:
@@ -383,10 +382,31 @@ def _wait_for_card(reader_name: str, config: ReaderConfig, timeout_s: float) -> 
                 return None
             state.current = state.event
             if state.present:
-                return masked(read_card(context, reader_name, state.atr, config).token.id_tag)
+                return _read_held_card(context, reader_name, state.atr, config, deadline_s)
         return None
     finally:
         pcsc_io.release(context)
+
+
+READ_ATTEMPTS = 3
+
+
+def _read_held_card(
+    context: Any, reader_name: str, atr: bytes, config: ReaderConfig, deadline_s: float
+) -> str:
+    """The masked id of the card on the reader. A card moving on the reader may fail one
+    exchange: it is read again (up to READ_ATTEMPTS, within the deadline) before the item fails
+    with the last error."""
+    from edge_controller.drivers.pcsc.card_read import read_card
+
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return masked(read_card(context, reader_name, atr, config).token.id_tag)
+        except Exception:
+            if attempt == READ_ATTEMPTS or time.monotonic() + 0.2 > deadline_s:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 async def _tap_item(reader_id: str, reader: ReaderSettings, name: str, timeout_s: float) -> Item:
