@@ -117,7 +117,8 @@ def test_sighup_applies_live_keys_and_names_the_rest(tmp_path: Path, notify: Not
     config = write_config(tmp_path, level="info")
     proc = start(config, notify)
     notify.wait_for("READY=1")
-    text = config.read_text().replace("level: info", "level: debug").replace("32", "40")
+    text = config.read_text().replace("level: info", "level: debug")
+    text = text.replace("grid_limit_a: 32", "grid_limit_a: 40")  # not "32" in the path
     config.write_text(text)
     seen = len(notify.messages)
     proc.send_signal(signal.SIGHUP)
