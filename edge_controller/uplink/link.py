@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
     from edge_controller.uplink.network_profiles import NetworkProfiles
+    from edge_controller.uplink.repeated_lines import RepeatedLines
     from edge_controller.uplink.security_events import SecurityEvents
     from edge_controller.uplink.smart import SmartCharging
     from edge_controller.uplink.v201.display import DisplayMessages201
@@ -145,6 +146,8 @@ class IdentityLink:
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)
     log: Any = field(init=False, repr=False, compare=False)
+    # Where lines every identity writes at once go (folded); None: to ``log``.
+    lines: RepeatedLines | None = None
 
     def __post_init__(self) -> None:
         self.log = get_logger("uplink", identity=self.identity)
@@ -172,3 +175,10 @@ class IdentityLink:
 
     def connector_numbers(self) -> list[int]:
         return list(range(1, len(self.topology.connectors(self.identity)) + 1))
+
+    def info_repeated(self, event: str, **fields: Any) -> None:
+        """A line each identity writes at once (each boot after an outage): folded."""
+        if self.lines is None:
+            self.log.info(event, **fields)
+        else:
+            self.lines.info(event, self.identity, **fields)

@@ -43,6 +43,7 @@ from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import SitePorts, Station
+from edge_controller.uplink.repeated_lines import RepeatedLines
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.security_events import SecurityEvents, pair_refused, refusal
 from edge_controller.uplink.security_log import SecurityLog
@@ -89,6 +90,8 @@ class OcppUplink:
         }
         self.clock = ClockSync()
         self._ports = ports
+        # Every identity connects, and loses the CSMS, at once: their lines are folded.
+        self._lines = RepeatedLines(log)
         self._wakeup = {i: ports.outbox_wakeup.subscribe(i) for i in topology.identities}
         station = self._station = station or Station()
         self.sessions: dict[str, Session] = {}
@@ -98,6 +101,8 @@ class OcppUplink:
         }
         self._applied_enabled: dict[str, bool] = {}
         self._commands = ports.commands
+        for link in self.links.values():
+            link.lines = self._lines
         self._share_session_keys()
 
     def _link(
@@ -222,6 +227,12 @@ class OcppUplink:
         # own fsync, and a thousand identities waited minutes before the first connected.
         startup = SecurityEventKind.STARTUP_OF_THE_DEVICE
         await asyncio.gather(*(_raise(link, startup) for link in self.links.values()))
+        try:
+            await self._serve()
+        finally:
+            self._lines.flush()
+
+    async def _serve(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
@@ -286,7 +297,7 @@ class OcppUplink:
             tls = self._tls_files(link, settings)
             async with open_connection(settings, identity, key, tls) as ws:
                 outcome = "was_online"
-                log.info("connected to CSMS", identity=identity)
+                self._lines.info("connected to CSMS", identity)
                 _opened(link, profile, tls)
                 session = self._session(link, ws)
                 self.sessions[identity] = session
@@ -302,11 +313,11 @@ class OcppUplink:
         except* InvalidHandshake as group:
             failure = group.exceptions[0]
             if not await _refused(link, group):
-                log.error("CSMS refused the connection", identity=identity, error=_first(group))
+                self._lines.error("CSMS refused the connection", identity, error=_first(group))
         except* CONNECTION_ERRORS as group:
             failure = group.exceptions[0]
             if not await _refused(link, group):
-                log.warning("CSMS connection lost", identity=identity, error=_first(group))
+                self._lines.warning("CSMS connection lost", identity, error=_first(group))
         except* Exception as group:
             # Our own bug in one message's handling must not end the uplink (and with it the
             # daemon and every session on site): say what failed, then connect again, backing off

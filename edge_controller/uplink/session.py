@@ -91,7 +91,7 @@ class LinkSession:
                 if result.interval > 0:
                     self.link.config.follow("HeartbeatInterval", str(int(result.interval)))
                 self.link.accepted = True
-                self.link.log.info("boot accepted", interval_s=result.interval)
+                self.link.info_repeated("boot accepted", interval_s=result.interval)
                 return
             self.link.log.warning("boot not accepted", status=result.status)
             await asyncio.sleep(result.interval if result.interval > 0 else BOOT_RETRY_S)

@@ -124,7 +124,7 @@ class Session201:
                 if interval > 0:
                     self.link.config.follow("HeartbeatInterval", str(interval))
                 self.link.accepted = self.link.booted = True
-                self.link.log.info("boot accepted", interval_s=interval)
+                self.link.info_repeated("boot accepted", interval_s=interval)
                 return
             self.link.log.warning("boot not accepted", status=result["status"])
             await asyncio.sleep(interval if interval > 0 else BOOT_RETRY_S)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +37,7 @@ from edge_controller.domain.sessions.events import (
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.outbox import Outbox, OutboxMessage
+from edge_controller.uplink.repeated_lines import FIRST_WRITTEN
 from edge_controller.uplink.service import OcppUplink
 from tests.e2e.procs import Proc
 from tests.integration.ocpp.harness import (
@@ -165,9 +168,9 @@ async def test_the_start_up_events_of_every_identity_are_committed_together(
 
 
 @asynccontextmanager
-async def csms_process(workdir: Path) -> AsyncIterator[int]:
+async def csms_process(workdir: Path, port: int | None = None) -> AsyncIterator[int]:
     """The bench CSMS in a process of its own: its memory is not counted with ours."""
-    port = free_port()
+    port = port or free_port()
     args = [sys.executable, "-m", "edge_controller", "csms", "--port", str(port)]
     csms = Proc("csms", [*args, "--versions", "1.6"], workdir / "csms.log")
     try:
@@ -203,3 +206,40 @@ async def test_an_identity_s_memory_once_connected(tmp_path: Path) -> None:
         finally:
             tracemalloc.stop()
     assert per_identity < 70_000, per_identity
+
+
+def _events(logged: str, event: str) -> list[dict[str, Any]]:
+    found = []
+    for line in logged.splitlines():
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == event:
+                found.append(entry)
+    return found
+
+
+async def test_an_outage_and_the_return_are_told_in_a_few_lines_not_one_per_identity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every identity loses the CSMS at each attempt, then connects and boots when it is back:
+    40 identities wrote 40 lines of each at once (a thousand, thousands). The first few of
+    each are written, the others counted in one line with the number of identities."""
+    site = FakeSite()
+    port = free_port()
+    settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+    async with (
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        running_uplink(settings, site, outbox, tmp_path, _chargers()) as uplink,
+    ):
+        await asyncio.sleep(1.0)  # attempts of every identity to a port nobody listens on
+        async with csms_process(tmp_path, port):
+            await wait_for(lambda: all(link.accepted for link in uplink.links.values()))
+    logged = capsys.readouterr().out
+    for event in ("CSMS connection lost", "connected to CSMS", "boot accepted"):
+        lines = _events(logged, event)
+        written = [e for e in lines if "identity" in e]
+        told = [e for e in lines if "folded_lines" in e]
+        assert len(written) == FIRST_WRITTEN, (event, len(lines))
+        assert len(told) == 1 and told[0]["identities"] >= CHARGERS - FIRST_WRITTEN, told
+    connected = _events(logged, "connected to CSMS")
+    assert len(connected) - 1 + connected[-1]["folded_lines"] == CHARGERS  # none lost count
