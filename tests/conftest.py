@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from edge_controller import log
+
+# No time limit per generated example: this machine is shared, and speed is measured by the
+# benchmarks, never by a test (one example over Hypothesis's default 200 ms failed a run).
+settings.register_profile("edge_controller", deadline=None)
+settings.load_profile("edge_controller")
 
 
 @pytest.fixture(autouse=True)
