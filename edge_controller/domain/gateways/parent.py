@@ -176,16 +176,19 @@ def gateway_site(site: Site, children: Sequence[ChildFeeder]) -> Site:
 
 def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs) -> Decision:
     """One decision: reports confirm budgets, the children's connectors are allocated (silent
-    children and those following a lower budget counted as fixed loads), and each live
-    child's increase is held to what fits over a building load from a grid reading paired
-    with the children's reports; lowerings go out at once."""
+    children counted as fixed loads), and each live child's increase is held to what fits
+    over a building load from a grid reading paired with the children's reports and every
+    child's floor; lowerings go out at once."""
     now_s, timing = inputs.now_s, setup.timing
     ledgers = {
         c.child_id: _confirm(state, c, inputs.reports.get(c.child_id), now_s, timing)
         for c in setup.children
     }
     floors = _floors(setup, state, inputs, ledgers)
-    live = {c.child_id for c in setup.children if _live(c, inputs, ledgers[c.child_id], timing)}
+    # A child heard from lately is allocated also while its EVs follow a lowering (its floor
+    # counts the higher budget meanwhile): out of the allocation it would come back as new
+    # connectors and take the room the other children's increases wait for.
+    live = {c.child_id for c in setup.children if _reported(c, inputs, timing)}
     demands: list[ConnectorDemand] = []
     for child in setup.children:
         cid = child.child_id
@@ -200,7 +203,7 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         grid=nearest or _newest_reading(setup, inputs),
         previous=state.allocation,
         now_s=now_s,
-        policy=setup.policy,
+        policy=_unheld(setup.policy),
     )
     wanted = {c.child_id: _wanted(c, demands, alloc) for c in setup.children if c.child_id in live}
     building_a = alloc.building_load_a
@@ -222,6 +225,13 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         building_load_a=building_a,
         notes=alloc.notes + tuple(over) + (() if paired or not inputs.grids else _UNPAIRED),
     )
+
+
+def _unheld(policy: Policy) -> Policy:
+    """The policy for the children's connectors: one the parent pauses is not paused at its
+    child (the child's safe budget still feeds it, under the child's own pause rules), so no
+    minimum pause holds it back once there is room again."""
+    return replace(policy, min_pause_s=0.0)
 
 
 def _confirm(
@@ -291,21 +301,6 @@ def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
     safe_a = min(child.safe_budget_a, child.limit_a)
     a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
     return (a, b, c)
-
-
-def _live(child: ChildFeeder, inputs: ParentInputs, ledger: Ledger, timing: ParentTiming) -> bool:
-    """Heard from lately, and not following a lower budget: its connectors are allocated.
-    (While it follows one, it is counted at the higher until that settles.)"""
-    if not _reported(child, inputs, timing):
-        return False
-    latest = ledger.latest
-    if latest is None:
-        return True
-    return not any(
-        issued.current_a[p] > latest.current_a[p] + EPS_A
-        for issued in ledger.counted
-        for p in PHASES
-    )
 
 
 def _buildings(
@@ -514,8 +509,7 @@ def _issue(
     inputs: ParentInputs,
 ) -> tuple[dict[str, Ledger], tuple[BudgetMessage, ...], int]:
     """A new budget for every live child whose budget changed or whose lease is a third
-    over; a child that reports but follows a lower budget has its latest renewed likewise; a
-    silent child gets nothing (its lease runs out)."""
+    over; a silent child gets nothing (its lease runs out)."""
     now_s, timing, version = inputs.now_s, setup.timing, state.next_version
     publish: list[BudgetMessage] = []
     for child in setup.children:
@@ -523,9 +517,7 @@ def _issue(
         latest = ledger.latest
         amounts = budgets.get(cid)
         if amounts is None:
-            if latest is None or not _reported(child, inputs, timing):
-                continue
-            amounts = latest.current_a
+            continue
         due = latest is None or now_s - latest.issued_s >= child.lease_s / 3
         if not due and not _differs(amounts, latest.current_a if latest else _ZERO):
             continue
