@@ -11,6 +11,11 @@ from dataclasses import dataclass, replace
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.display_messages import PRIORITY_ORDER
+from edge_controller.uplink.device_model.tx_points import (
+    START_POINT_DEFAULT,
+    STOP_POINT_DEFAULT,
+    TX_POINTS,
+)
 from edge_controller.uplink.ports import Station
 from edge_controller.uplink.v16.config_keys import (
     MASTER_PASS_KEY,
@@ -24,6 +29,7 @@ READ_ONLY, READ_WRITE, WRITE_ONLY = "ReadOnly", "ReadWrite", "WriteOnly"
 ORGANIZATION_KEY = "SecurityCtrlr.OrganizationName"  # the O of the station's CSRs
 # Failed connects in a row with a network profile before the next by priority is tried.
 CONNECTION_ATTEMPTS_KEY = "OCPPCommCtrlr.NetworkProfileConnectionAttempts"
+TX_START_POINT_KEY, TX_STOP_POINT_KEY = "TxCtrlr.TxStartPoint", "TxCtrlr.TxStopPoint"
 # Read and set through the network profiles (``uplink.network_profiles``), not the store.
 NETWORK_PRIORITY = ("OCPPCommCtrlr", "NetworkConfigurationPriority")
 # Write-only: kept in the key file 1.6's AuthorizationKey uses, never in the store.
@@ -170,12 +176,14 @@ def _tx() -> list[Variable]:
         Variable(
             "TxCtrlr", "StopTxOnEVSideDisconnect", BOOLEAN, "StopTransactionOnEVSideDisconnect"
         ),
-        # A session starts once it is both authorised and plugged in (whichever comes last:
-        # PowerPathClosed; "Authorized,EVConnected" would start at whichever comes first) and
-        # ends when either is lost. Fixed: the session side has no other start points.
-        _fixed("TxCtrlr", "TxStartPoint", "PowerPathClosed", MEMBER_LIST),
-        _fixed("TxCtrlr", "TxStopPoint", "EVConnected,Authorized", MEMBER_LIST),
+        # Settable to the lists meaning what the session side does (``tx_points``).
+        _points("TxStartPoint", TX_START_POINT_KEY),
+        _points("TxStopPoint", TX_STOP_POINT_KEY),
     ]
+
+
+def _points(name: str, key: str) -> Variable:
+    return Variable("TxCtrlr", name, MEMBER_LIST, key, mutability=READ_WRITE, values_list=TX_POINTS)
 
 
 def _metering() -> list[Variable]:
@@ -347,4 +355,9 @@ def bound_defaults(variables: list[Variable]) -> dict[str, str]:
     """Store entries for the MinSet/MaxSet of every bounded variable and for the 2.x-only
     variables (unset: empty)."""
     found = {v.bound_key(kind): "" for v in variables if v.bounded for kind in BOUNDS}
-    return found | {ORGANIZATION_KEY: "", CONNECTION_ATTEMPTS_KEY: "3"}
+    return found | {
+        ORGANIZATION_KEY: "",
+        CONNECTION_ATTEMPTS_KEY: "3",
+        TX_START_POINT_KEY: START_POINT_DEFAULT,
+        TX_STOP_POINT_KEY: STOP_POINT_DEFAULT,
+    }

@@ -22,15 +22,23 @@ from edge_controller.uplink.device_model.catalog import (
     MIN_SET,
     OPTION_LIST,
     READ_ONLY,
+    TX_START_POINT_KEY,
+    TX_STOP_POINT_KEY,
     WRITE_ONLY,
     Variable,
 )
+from edge_controller.uplink.device_model.tx_points import why_not_start_point, why_not_stop_point
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16 import config_keys
 
 ACCEPTED, REJECTED, REBOOT_REQUIRED = "Accepted", "Rejected", "RebootRequired"
 UNKNOWN_COMPONENT, UNKNOWN_VARIABLE = "UnknownComponent", "UnknownVariable"
 NOT_SUPPORTED_ATTRIBUTE = "NotSupportedAttributeType"
+# Values a variable's type allows but the site cannot follow: why not (``Outcome.reason``).
+SITE_RULES: dict[str, Callable[[str], str]] = {
+    TX_START_POINT_KEY: why_not_start_point,
+    TX_STOP_POINT_KEY: why_not_stop_point,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,7 @@ class Outcome:
     status: str
     variable: Variable | None = None
     value: str | None = None
+    reason: str = ""  # why a valid value is Rejected (the site cannot follow it)
 
 
 def _is_decimal(text: str) -> bool:
@@ -161,6 +170,10 @@ class DeviceModel:
             return Outcome(REJECTED, variable)
         if not self._allowed(variable, attribute, value):
             return Outcome(REJECTED, variable)
+        rule = SITE_RULES.get(variable.key)
+        why = "" if rule is None else rule(value)
+        if why:
+            return Outcome(REJECTED, variable, reason=why)
         return Outcome(REBOOT_REQUIRED if variable.reboot else ACCEPTED, variable, value)
 
     def _allowed(self, variable: Variable, attribute: str, value: str) -> bool:

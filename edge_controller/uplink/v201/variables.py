@@ -32,6 +32,7 @@ from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.rpc import CallFailed, on
 from edge_controller.uplink.v16 import config_keys
 
+UNSUPPORTED_VALUE = "UnsupportedValue"  # the reasonCode of a valid value the site cannot follow
 ITEMS_PER_MESSAGE = 50  # GetVariables / SetVariables items in one request
 SEND_LOCAL_LIST_MAX = 500
 REPORTS_WAITING = 4  # requested reports not yet sent; beyond, a request is Rejected
@@ -77,31 +78,40 @@ class VariableHandlers:
         results = []
         for item in items:
             attribute = item.get("attributeType", ACTUAL)
-            status = self._set(Address.of(item), attribute, str(item["attributeValue"]).strip())
-            results.append({"attributeStatus": status, "attributeType": attribute, **_echo(item)})
+            status, why = self._set(
+                Address.of(item), attribute, str(item["attributeValue"]).strip()
+            )
+            result = {"attributeStatus": status, "attributeType": attribute, **_echo(item)}
+            if why:
+                result["attributeStatusInfo"] = {
+                    "reasonCode": UNSUPPORTED_VALUE,
+                    "additionalInfo": why[:512],
+                }
+            results.append(result)
         return {"setVariableResult": results}
 
-    def _set(self, address: Address, attribute: str, value: str) -> str:
+    def _set(self, address: Address, attribute: str, value: str) -> tuple[str, str]:
+        """The status of one change and, for a value the site cannot follow, why."""
         named = (address.component, address.variable)
         if named == BASIC_AUTH_PASSWORD and address.evse is None and attribute == ACTUAL:
-            return self._set_password(value)
+            return self._set_password(value), ""
         if named == NETWORK_PRIORITY and address.evse is None and attribute == ACTUAL:
-            return self._set_priority(value)
+            return self._set_priority(value), ""
         found = self.model.check(address, attribute, value)
         variable = found.variable
         if found.status not in (ACCEPTED, REBOOT_REQUIRED) or variable is None:
-            return found.status
+            return found.status, found.reason
         key = variable.key or ""
         hook = self.link.session_key_changed
         session_key = attribute == ACTUAL and key in config_keys.SESSION_KEYS
         if session_key and hook is not None and not hook(key, value):
-            return REJECTED
+            return REJECTED, ""
         self.model.store_value(variable, attribute, value)
         self.link.log.info("variable set by CSMS", component=address.component,
                            variable=address.variable, attribute=attribute, value=value)  # fmt: skip
         if key == "HeartbeatInterval":
             self.link.heartbeat_changed.set()
-        return found.status
+        return found.status, ""
 
     def _set_password(self, value: str) -> str:
         """BasicAuthPassword: 16 to 40 printable characters, kept in the key file and used

@@ -185,6 +185,37 @@ async def test_1_6_keys_and_2_x_variables_are_one_store_across_restarts(tmp_path
             ) == [("Accepted", "77"), ("Accepted", "600")]
 
 
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_b05_the_transaction_points_are_set_to_what_the_site_does_or_refused_with_why(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    """TxStartPoint/TxStopPoint take the lists meaning what the session side does (kept
+    across a restart); any other is Rejected with a reason the CSMS can show."""
+    start, stop = item("TxCtrlr", "TxStartPoint"), item("TxCtrlr", "TxStopPoint")
+    async with open_outbox(tmp_path / "db.sqlite") as outbox:
+        async with station(tmp_path, outbox, version, protocol) as (peer, _):
+            answer = await ask(peer, "SetVariables", {"setVariableData": [
+                stop | {"attributeValue": "PowerPathClosed"},
+                start | {"attributeValue": "EVConnected"},
+                stop | {"attributeValue": "EnergyTransfer"},
+                start | {"attributeValue": "PowerPathClosed"},
+            ]})  # fmt: skip
+            results = answer["setVariableResult"]
+            assert [r["attributeStatus"] for r in results] == [
+                "Accepted", "Rejected", "Rejected", "Accepted",
+            ]  # fmt: skip
+            assert "attributeStatusInfo" not in results[0]
+            refused = results[1]["attributeStatusInfo"]
+            assert refused["reasonCode"] == "UnsupportedValue"
+            assert "authorised and plugged in (PowerPathClosed)" in refused["additionalInfo"]
+            info = results[2]["attributeStatusInfo"]["additionalInfo"]
+            assert info.startswith("EnergyTransfer not supported"), info
+        async with station(tmp_path, outbox, version, protocol) as (peer, _):
+            assert await get(peer, start, stop) == [
+                ("Accepted", "PowerPathClosed"), ("Accepted", "PowerPathClosed"),
+            ]  # fmt: skip
+
+
 def _reports(peer: StrictPeer, request_id: int) -> list[dict[str, Any]]:
     return [
         c["params"] for c in peer.calls("NotifyReport") if c["params"]["requestId"] == request_id

@@ -8,7 +8,12 @@ import pytest
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.uplink.device_model import DeviceModel, bound_defaults, station_variables
-from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY, ORGANIZATION_KEY
+from edge_controller.uplink.device_model.catalog import (
+    CONNECTION_ATTEMPTS_KEY,
+    ORGANIZATION_KEY,
+    TX_START_POINT_KEY,
+    TX_STOP_POINT_KEY,
+)
 from edge_controller.uplink.device_model.store import Address, valid
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16 import config_keys
@@ -45,7 +50,13 @@ def test_values_are_checked_by_type_range_and_list(
     assert valid(_named(component, name), value) is ok  # type: ignore[arg-type]
 
 
-TWO_X_ONLY = {ORGANIZATION_KEY, CONNECTION_ATTEMPTS_KEY, MASTER_PASS_KEY}  # no 1.6 key holds them
+TWO_X_ONLY = {
+    ORGANIZATION_KEY,
+    CONNECTION_ATTEMPTS_KEY,
+    MASTER_PASS_KEY,
+    TX_START_POINT_KEY,
+    TX_STOP_POINT_KEY,
+}  # no 1.6 key holds them
 
 
 def test_every_key_is_a_1_6_key_and_every_writable_one_writable_there() -> None:
@@ -64,18 +75,53 @@ def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
     assert not valid(master, "G" * 37)
 
 
-def test_the_transaction_start_and_stop_points_are_those_the_session_side_keeps(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("TxStartPoint", "PowerPathClosed", ""),
+        ("TxStartPoint", " PowerPathClosed ", ""),
+        ("TxStartPoint", "EVConnected", "not supported: a session starts when it is authorised"),
+        ("TxStartPoint", "Authorized,EVConnected", "not supported"),  # at the first of the two
+        ("TxStartPoint", "EnergyTransfer", "not supported"),
+        ("TxStartPoint", "", "not supported"),
+        ("TxStopPoint", "EVConnected,Authorized", ""),
+        ("TxStopPoint", "Authorized,EVConnected", ""),
+        ("TxStopPoint", "PowerPathClosed", ""),
+        ("TxStopPoint", "EVConnected,PowerPathClosed", ""),
+        ("TxStopPoint", "EVConnected", "not supported: a session ends when the EV leaves or"),
+        ("TxStopPoint", "Authorized", "(EVConnected,Authorized)"),
+        ("TxStopPoint", "EVConnected,EnergyTransfer", "EnergyTransfer not supported"),
+        ("TxStopPoint", "ParkingBayOccupancy,DataSigned", "DataSigned, ParkingBayOccupancy not"),
+    ],
+)
+def test_the_transaction_points_take_the_lists_meaning_what_the_session_side_does(
+    tmp_path: Path, name: str, value: str, why: str
 ) -> None:
     """A session starts when it is authorised and plugged in, whichever comes last (the
-    session side's tests), which 2.0.1 calls PowerPathClosed; it ends when either is lost."""
-    store = OcppStateFile(tmp_path / "state.json", config_keys.defaults(SETTINGS, 2))
+    session side's tests), which 2.0.1 calls PowerPathClosed; it ends when either is lost.
+    Any other list is Rejected with why, and the stored value stays."""
+    store = OcppStateFile(tmp_path / "state.json", bound_defaults(VARIABLES))
     model = DeviceModel(store, VARIABLES)
-    start = model.get(Address("TxCtrlr", "TxStartPoint"))
-    stop = model.get(Address("TxCtrlr", "TxStopPoint"))
-    assert (start.value, stop.value) == ("PowerPathClosed", "EVConnected,Authorized")
-    refused = model.check(Address("TxCtrlr", "TxStartPoint"), "Actual", "EVConnected")
-    assert refused.status == "Rejected"
+    address = Address("TxCtrlr", name)
+    before = model.get(address).value
+    assert (
+        before == {"TxStartPoint": "PowerPathClosed", "TxStopPoint": "EVConnected,Authorized"}[name]
+    )
+    checked = model.check(address, "Actual", value.strip())
+    assert checked.status == ("Rejected" if why else "Accepted")
+    assert why in checked.reason and bool(checked.reason) is bool(why)
+    if checked.variable is not None and checked.status == "Accepted":
+        model.store_value(checked.variable, "Actual", value.strip())
+    again = DeviceModel(
+        OcppStateFile(tmp_path / "state.json", bound_defaults(VARIABLES)), VARIABLES
+    )
+    assert again.get(address).value == (before if why else value.strip())
+
+
+def test_a_transaction_point_outside_the_2_0_1_list_is_refused_by_type(tmp_path: Path) -> None:
+    store = OcppStateFile(tmp_path / "state.json", bound_defaults(VARIABLES))
+    refused = DeviceModel(store, VARIABLES).check(Address("TxCtrlr", "TxStopPoint"), "Actual", "X")
+    assert (refused.status, refused.reason) == ("Rejected", "")
 
 
 def test_a_change_on_either_side_reads_back_on_the_other(tmp_path: Path) -> None:

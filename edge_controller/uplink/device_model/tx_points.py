@@ -1,0 +1,48 @@
+"""Which TxStartPoint and TxStopPoint values the site honours. Pure.
+
+The session side starts a session once it is both authorised and plugged in, whichever comes
+last, which 2.0.1 calls PowerPathClosed, and ends it when either is lost: the EV leaves, or its
+authorisation ends (a card, a stop command, an invalid id token). A start point list starts a
+transaction at the first of its points, a stop point list ends it at the first one lost, so
+only the lists meaning just that are taken; any other is refused with the reason, not stored
+and then silently not followed.
+"""
+
+from __future__ import annotations
+
+# The TxStartPoint/TxStopPoint members 2.0.1 defines (the values_list of both variables).
+TX_POINTS = (
+    "ParkingBayOccupancy",
+    "EVConnected",
+    "Authorized",
+    "DataSigned",
+    "PowerPathClosed",
+    "EnergyTransfer",
+)
+START_POINT_DEFAULT = "PowerPathClosed"
+STOP_POINT_DEFAULT = "EVConnected,Authorized"
+_START_DOES = "a session starts when it is authorised and plugged in (PowerPathClosed)"
+_STOP_DOES = "a session ends when the EV leaves or its authorisation ends"
+
+
+def _members(value: str) -> set[str]:
+    return {item.strip() for item in value.split(",") if item.strip()}
+
+
+def why_not_start_point(value: str) -> str:
+    """Why the site cannot start transactions at ``value`` ("": it does so already)."""
+    members = _members(value)
+    if members == {"PowerPathClosed"}:
+        return ""
+    return f"not supported: {_START_DOES}"
+
+
+def why_not_stop_point(value: str) -> str:
+    """Why the site cannot end transactions at ``value`` ("": it does so already)."""
+    members = _members(value)
+    others = members - {"EVConnected", "Authorized", "PowerPathClosed"}
+    if others:
+        return f"{', '.join(sorted(others))} not supported: {_STOP_DOES}"
+    if "PowerPathClosed" in members or members == {"EVConnected", "Authorized"}:
+        return ""
+    return f"not supported: {_STOP_DOES} (EVConnected,Authorized)"
