@@ -106,7 +106,8 @@ class Behaving:
 
     async def behave(self, msg: Any) -> bool:
         """False: the CALL is dealt with here (left unanswered or answered with an error)."""
-        self.csms.note(self.id, msg.action, msg.payload, msg.unique_id)
+        version = (self.connection.subprotocol or "ocpp1.6").removeprefix("ocpp")
+        self.csms.note(self.id, msg.action, msg.payload, msg.unique_id, version)
         behaviour = self.csms.behaviour
         if behaviour.answer_delay_s > 0:
             await asyncio.sleep(behaviour.answer_delay_s)
@@ -229,14 +230,23 @@ class BenchCsms:
         return to_iso(self._now_s())
 
     def note(
-        self, identity: str, action: str, payload: dict[str, Any], unique_id: str | None = None
+        self,
+        identity: str,
+        action: str,
+        payload: dict[str, Any],
+        unique_id: str | None = None,
+        version: str | None = None,
     ) -> None:
+        """Keep a CALL the charge point sent; ``version``: the OCPP version it came on (logged
+        with it, so a log shows which version a site spoke)."""
         self.record.calls.append((identity, action, payload))
         self.record.unique_ids.append(unique_id)
         if self._log_path is not None:
-            line = {"identity": identity, "action": action, "payload": payload}
+            line: dict[str, Any] = {"identity": identity, "action": action, "payload": payload}
             if unique_id is not None:
                 line["uniqueId"] = unique_id
+            if version is not None:
+                line["ocpp"] = version
             with self._log_path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(line))
                 handle.write("\n")

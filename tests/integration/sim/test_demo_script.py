@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,6 +91,67 @@ def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
         )
         left = [name for name, pid in pids.items() if _alive(pid)]
         assert left == [], f"still running: {left}"
+    finally:
+        if demo.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(demo.pid, signal.SIGTERM)
+            demo.wait(timeout=60)
+
+
+def _csms_calls(log: Path) -> list[dict[str, Any]]:
+    if not log.exists():
+        return []
+    lines = log.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def _started_on_201(log: Path) -> bool:
+    calls = _csms_calls(log)
+    boots = [c for c in calls if c["action"] == "BootNotification"]
+    started = [
+        c for c in calls
+        if c["action"] == "TransactionEvent" and c["payload"]["eventType"] == "Started"
+    ]  # fmt: skip
+    return bool(boots) and bool(started)
+
+
+def test_demo_ocpp_2_0_1_runs_the_demo_site_on_2_0_1(tmp_path: Path) -> None:
+    """`DEMO_OCPP=2.0.1 make run`: the bench CSMS sees the site boot on 2.0.1 (a 2.0.1
+    BootNotification) and a remote-started session of the demo day as a TransactionEvent."""
+    state = tmp_path / "state"
+    err = tmp_path / "demo.err"
+    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off", "DEMO_OCPP": "2.0.1"}
+    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
+    log = state / "csms-messages.jsonl"
+    with err.open("wb") as err_file:
+        demo = subprocess.Popen(
+            ["bash", str(ROOT / "scripts/demo.sh")],
+            cwd=ROOT,
+            env=env | {"DEMO_SECONDS_PER_HOUR": "4"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(err, "site display: ", 120, demo)
+        assert "OCPP 2.0.1 (DEMO_OCPP)" in err.read_text(errors="replace")
+        deadline = time.monotonic() + 90
+        while not _started_on_201(log):
+            assert demo.poll() is None, err.read_text(errors="replace")
+            assert time.monotonic() < deadline, _csms_calls(log)
+            time.sleep(0.5)
+        calls = _csms_calls(log)
+        assert {c["ocpp"] for c in calls} == {"2.0.1"}, calls
+        boot = next(c for c in calls if c["action"] == "BootNotification")
+        assert boot["payload"]["reason"] == "PowerUp"
+        assert boot["payload"]["chargingStation"]["model"], boot
+        started = next(c for c in calls if c["action"] == "TransactionEvent")
+        assert started["payload"]["triggerReason"] == "RemoteStart", started
+        token = started["payload"]["idToken"]
+        assert token["type"] == "Central" and token["idToken"].startswith("APP-100"), token
+        booted = {c["identity"] for c in calls if c["action"] == "BootNotification"}
+        assert started["identity"] in booted, calls
     finally:
         if demo.poll() is None:
             with contextlib.suppress(ProcessLookupError):
