@@ -174,6 +174,7 @@ async def get_terminal(request: web.Request) -> web.Response:
         {
             "terminal": request.match_info["terminal"],
             "behaviour": terminal.behaviour.value,
+            "card_limit_minor": terminal.card_limit_minor,
             "reservations": reservations,
             "captures": [list(c) for c in ledger.captures],
             "reversals": list(ledger.reversals),
@@ -192,6 +193,19 @@ async def set_terminal_behaviour(request: web.Request) -> web.Response:
         raise ValueError(f"behaviour must be one of {known}") from None
     return web.json_response({"terminal": request.match_info["terminal"],
                               "behaviour": terminal.behaviour.value})  # fmt: skip
+
+
+async def set_terminal_card_limit(request: web.Request) -> web.Response:
+    """What the presented card allows from now on, in minor units (``card_limit_minor``): a
+    reservation above it is declined while the behaviour is ``amount_limit``."""
+    body = await _body(request)
+    terminal = _terminal(request)
+    limit = body.get("card_limit_minor")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError("card_limit_minor must be a whole number of minor units, 0 or more")
+    terminal.card_limit_minor = limit
+    return web.json_response({"terminal": request.match_info["terminal"],
+                              "card_limit_minor": terminal.card_limit_minor})  # fmt: skip
 
 
 def _terminal(request: web.Request) -> SimulatedZvtTerminal:
@@ -228,6 +242,7 @@ def control_app(
         web.post("/readers/{reader}/tap", _guarded(tap_card)),
         web.get("/terminals/{terminal}", _guarded(get_terminal)),
         web.put("/terminals/{terminal}/behaviour", _guarded(set_terminal_behaviour)),
+        web.put("/terminals/{terminal}/card_limit", _guarded(set_terminal_card_limit)),
     ]
     app.add_routes(routes)
     return app

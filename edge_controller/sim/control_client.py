@@ -111,5 +111,11 @@ class SimControlClient:
         return await self._call("GET", f"/terminals/{terminal_id}")
 
     async def terminal_behaviour(self, terminal_id: str, behaviour: str) -> None:
-        """approve, decline, silent, disconnect or capture_fails from now on."""
+        """approve, decline, silent, disconnect, capture_fails, pin_required, busy or
+        amount_limit from now on."""
         await self._call("PUT", f"/terminals/{terminal_id}/behaviour", {"behaviour": behaviour})
+
+    async def terminal_card_limit(self, terminal_id: str, card_limit_minor: int) -> None:
+        """What the card allows (minor units) while the behaviour is amount_limit."""
+        body = {"card_limit_minor": card_limit_minor}
+        await self._call("PUT", f"/terminals/{terminal_id}/card_limit", body)

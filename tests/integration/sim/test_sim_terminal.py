@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,8 @@ from edge_controller.config.settings import Settings
 from edge_controller.domain.payments import TerminalState
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
-from edge_controller.ports import DeviceFault
+from edge_controller.ports import DeviceFault, PaymentDeclined
+from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.site import running_site
 from tests.integration.sim.conftest import site_config
 from tests.ports import free_port
@@ -20,9 +22,7 @@ from tests.ports import free_port
 pytestmark = pytest.mark.integration
 
 
-async def test_simulated_terminal_is_served_where_configured(tmp_path: Path) -> None:
-    config = site_config(tmp_path)
-    port = free_port()
+def with_terminal(config: dict[str, Any], port: int) -> dict[str, Any]:
     config["payments"] = {
         "terminals": {
             "entrance": {
@@ -35,6 +35,12 @@ async def test_simulated_terminal_is_served_where_configured(tmp_path: Path) -> 
             }
         }
     }
+    return config
+
+
+async def test_simulated_terminal_is_served_where_configured(tmp_path: Path) -> None:
+    port = free_port()
+    config = with_terminal(site_config(tmp_path), port)
     async with running_site(Settings.model_validate(config)) as sim:
         terminal = ZvtTerminal(ZvtSettings("127.0.0.1", port, password=246810))
         assert (await terminal.status()).state == TerminalState.READY
@@ -43,3 +49,27 @@ async def test_simulated_terminal_is_served_where_configured(tmp_path: Path) -> 
         assert auth.amount.minor == 4000
         with pytest.raises(DeviceFault, match="9E"):  # the configured password is checked
             await ZvtTerminal(ZvtSettings("127.0.0.1", port, password=111111)).status()
+
+
+async def test_the_card_limit_is_set_through_the_control_api(tmp_path: Path) -> None:
+    """The card's limit comes from the control API (not fixed at 20.00): at 15.00 a
+    pre-authorisation of 15.01 is declined and one of 15.00 approved; a bad limit is refused by
+    name and changes nothing."""
+    port = free_port()
+    config = with_terminal(site_config(tmp_path), port)
+    eur = Currency.of("EUR")
+    async with (
+        running_site(Settings.model_validate(config)) as sim,
+        SimControlClient(sim.control_url) as control,
+    ):
+        await control.terminal_behaviour("entrance", "amount_limit")
+        await control.terminal_card_limit("entrance", 1500)
+        with pytest.raises(SimControlError, match="card_limit_minor"):
+            await control.terminal_card_limit("entrance", -1)
+        assert (await control.terminal("entrance"))["card_limit_minor"] == 1500
+        terminal = ZvtTerminal(ZvtSettings("127.0.0.1", port, password=246810))
+        with pytest.raises(PaymentDeclined):
+            await terminal.pre_authorise(Money(Decimal("15.01"), eur))
+        assert (await terminal.pre_authorise(Money(Decimal("15.00"), eur))).amount.minor == 1500
+        shown = await control.terminal("entrance")
+        assert [r["amount_minor"] for r in shown["reservations"]] == [1500]
