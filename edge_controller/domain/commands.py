@@ -95,6 +95,7 @@ class StartSession:
     any_of: tuple[str, ...] = ()
     reason: StartReason = StartReason.REQUESTED
     remote_start_id: int | None = None  # OCPP 2.x: the CSMS's id of its start request
+    key_code: bool = False  # OCPP 2.x: the CSMS gave the id tag as a KeyCode token
 
 
 @dataclass(frozen=True, slots=True)

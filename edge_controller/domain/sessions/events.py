@@ -79,6 +79,7 @@ class TokenType(enum.StrEnum):
     CENTRAL = "central"  # given by the CSMS (a remote start)
     LOCAL = "local"  # given by a local entry point (MQTT, web, operator)
     FREE_VEND = "free_vend"  # nobody was asked: the site's free-vend token
+    KEY_CODE = "key_code"  # a code typed in (OCPP 2.x KeyCode), given by the CSMS in a start
 
 
 @dataclass(frozen=True, slots=True)

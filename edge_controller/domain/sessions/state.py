@@ -39,6 +39,7 @@ class Authorization:
     energy_cap_wh: int | None = None
     reservation_id: int | None = None  # the reservation this start uses (OCPP reservationId)
     remote_start_id: int | None = None  # the CSMS's id of the remote start (OCPP 2.x)
+    key_code: bool = False  # the CSMS's start gave the id tag as a KeyCode token (OCPP 2.x)
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,7 +268,8 @@ class SessionManager:
             return CommandResult.failure(f"unknown connector {unknown}")
         remote = command.origin is Origin.CSMS
         auth = sm.Authorization(command.id_tag, "remote" if remote else command.origin.value,
-                                remote_start_id=command.remote_start_id)  # fmt: skip
+                                remote_start_id=command.remote_start_id,
+                                key_code=command.key_code)  # fmt: skip
         claim = sm.needs_authorization(command.origin, command.authorize_first)
         taken = await self._take(targets, auth, claim=claim)
         cid, claimed = taken.connector_id, taken.auth

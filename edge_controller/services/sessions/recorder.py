@@ -109,7 +109,8 @@ class SessionRecorder:
         def announce(local_id: int) -> tuple[EventToQueue, ...]:
             if not identity:
                 return ()
-            token = IdToken(auth.id_tag, token_type_for(auth.source))
+            kind = TokenType.KEY_CODE if auth.key_code else token_type_for(auth.source)
+            token = IdToken(auth.id_tag, kind)
             started = SessionStarted(
                 local_id, connector_id, now_s, meter_wh, token,
                 reservation_id=auth.reservation_id, authorized_offline=auth.offline,

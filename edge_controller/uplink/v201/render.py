@@ -67,6 +67,7 @@ TOKEN_TYPES = {
     TokenType.CENTRAL: "Central",
     TokenType.LOCAL: "Local",
     TokenType.FREE_VEND: "NoAuthorization",
+    TokenType.KEY_CODE: "KeyCode",
 }
 SAMPLE_TRIGGERS = {
     ReadingContext.CLOCK_ALIGNED: "MeterValueClock",
@@ -295,13 +296,14 @@ def _cost_details(payload: dict[str, Any], breakdown: dict[str, Any]) -> None:
 
 def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> None:
     payload["eventType"] = "Started"
-    central = event.id_token.type is TokenType.CENTRAL
+    # A CSMS start: a Central token, or another type it gave (KeyCode) with its start's id.
+    remote = event.id_token.type is TokenType.CENTRAL or event.remote_start_id is not None
     free = event.id_token.type is TokenType.FREE_VEND
-    payload["triggerReason"] = "RemoteStart" if central else "Authorized"
+    payload["triggerReason"] = "RemoteStart" if remote else "Authorized"
     if free:
         payload["triggerReason"] = "CablePluggedIn"
     payload["transactionInfo"]["chargingState"] = "EVConnected"
-    if central and event.remote_start_id is not None:
+    if remote and event.remote_start_id is not None:
         payload["transactionInfo"]["remoteStartId"] = event.remote_start_id
     payload["idToken"] = id_token(event.id_token.value, event.id_token.type)
     if event.reservation_id is not None:

@@ -147,6 +147,7 @@ class Station201:
             reason=StartReason.REMOTE_START,
             # Kept with the session it starts: its Started event carries it, also after a restart.
             remote_start_id=int(payload["remoteStartId"]),
+            key_code=payload["idToken"]["type"] == "KeyCode",
         )
         result = await self.link.commands.decide(command)
         chosen = result.connector_id

@@ -319,6 +319,51 @@ async def test_id_tokens_as_long_as_the_version_allows_are_taken(
     assert peer.invalid() == []
 
 
+@pytest.mark.parametrize(("version", "subprotocol"), VERSIONS)
+async def test_a_key_code_token_is_listed_started_and_sent_as_a_key_code(
+    tmp_path: Path, version: str, subprotocol: str
+) -> None:
+    """A KeyCode idToken from the CSMS: a local list entry of that type is taken, a remote
+    start with one reaches the session side as a key code, and the Started event carries it
+    as a KeyCode with the start's remoteStartId."""
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    code = {"idToken": "4711", "type": "KeyCode"}
+    async with (
+        strict_peer(protocols=subprotocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        lists = auth_store(outbox)
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(
+            settings, site, outbox, tmp_path, {"c1": 1}, auth_lists=lists
+        ) as uplink:
+            await wait_for(lambda: uplink.online)
+            entry = {"idToken": code, "idTokenInfo": {"status": "Accepted"}}
+            listed = {"versionNumber": 4, "updateType": "Full", "localAuthorizationList": [entry]}
+            await peer.send("site1", "SendLocalList", listed)
+            await wait_for(lambda: len(peer.answers("SendLocalList")) == 1)
+            start = {"evseId": 1, "remoteStartId": 9, "idToken": code}
+            await peer.send("site1", "RequestStartTransaction", start)
+            await wait_for(lambda: len(peer.answers("RequestStartTransaction")) == 1)
+            command = site.commands[-1]
+            assert isinstance(command, StartSession) and command.key_code
+            began = SessionStarted(1, "c1:1", uplink.links["site1"].now_s(), 10,
+                                   IdToken(command.id_tag, TokenType.KEY_CODE),
+                                   remote_start_id=command.remote_start_id)  # fmt: skip
+            await outbox.append("site1", began)
+            uplink.notify_outbox()
+            await wait_for(lambda: len(_events(peer)) == 1)
+        listed_entry = await lists.local_entry("4711")
+    assert peer.answers("SendLocalList")[0]["result"] == {"status": "Accepted"}
+    assert peer.answers("RequestStartTransaction")[0]["result"] == {"status": "Accepted"}
+    assert listed_entry is not None and listed_entry.status is AuthStatus.ACCEPTED
+    (event,) = _events(peer)
+    assert event["idToken"] == code and event["triggerReason"] == "RemoteStart"
+    assert event["transactionInfo"]["remoteStartId"] == 9
+    assert peer.invalid() == []
+
+
 async def test_c02_a_free_vend_session_starts_without_authorization(tmp_path: Path) -> None:
     async with (
         strict_peer(protocols="ocpp2.0.1") as peer,

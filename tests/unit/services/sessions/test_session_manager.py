@@ -6,10 +6,12 @@ from edge_controller.domain.commands import Origin, StartSession, StopReason, St
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
 from edge_controller.domain.sessions.events import (
+    IdToken,
     MeterSampled,
     OutboxEvent,
     SessionEnded,
     SessionStarted,
+    TokenType,
 )
 from edge_controller.domain.sessions.state import Phase
 from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Csms, Rig, make_rig, status
@@ -96,6 +98,25 @@ async def test_remote_start_and_stop(rig: Rig) -> None:
     await rig.manager.stop(StopSession("cp1:1", Origin.CSMS, StopReason.REMOTE))
     (record,) = await rig.store.recent()
     assert record.stop_reason == "Remote" and record.source == "remote"
+
+
+async def test_a_key_code_from_the_csms_is_kept_as_the_start_token_type(rig: Rig) -> None:
+    """A remote start whose token the CSMS gave as a KeyCode starts with a KeyCode token
+    (authorised first: ``test_start_rule``)."""
+    await rig.manager.start(StartSession("cp1:1", "4711", Origin.CSMS, remote_start_id=7,
+                                         key_code=True))  # fmt: skip
+    await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+    starts = {e.connector_id: e for e in await drain(rig) if isinstance(e, SessionStarted)}
+    kinds = {cid: (e.id_token.value, e.id_token.type) for cid, e in starts.items()}
+    assert kinds == {"cp1:1": ("4711", TokenType.KEY_CODE)}
+    assert starts["cp1:1"].remote_start_id == 7
+
+
+async def test_a_central_token_stays_central(rig: Rig) -> None:
+    await rig.manager.start(StartSession("cp1:1", "REMOTE1", Origin.CSMS))
+    await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+    (start,) = [e for e in await drain(rig) if isinstance(e, SessionStarted)]
+    assert start.id_token == IdToken("REMOTE1", TokenType.CENTRAL)
 
 
 async def test_fault_stops_with_other(rig: Rig) -> None:

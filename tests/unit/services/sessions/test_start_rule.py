@@ -14,6 +14,7 @@ import pytest
 from edge_controller.domain.commands import Origin, StartSession, StopSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
+from edge_controller.domain.sessions.events import IdToken, SessionStarted, TokenType
 from edge_controller.domain.sessions.state import Phase
 from edge_controller.storage.auth_store import AuthStore
 from tests.unit.services.sessions.fixtures import Csms, Rig, make_rig, status
@@ -124,6 +125,22 @@ async def test_authorize_first_is_answered_at_once_and_authorised_after(rig: Rig
         await settle(rig, "cp1:2", Phase.WAIT_PLUG)
     assert sorted(rig.csms.asked) == ["APP42", "INTRUDER"]
     assert rig.manager.note("cp1:1") == "start refused: csms: Invalid"
+
+
+async def test_a_key_code_authorised_first_starts_as_a_key_code(rig: Rig) -> None:
+    """AuthorizeRemoteStart: the KeyCode the CSMS gave is authorised here (its answer, the
+    local list...) and the session starts with it as a KeyCode, not a Central token."""
+    rig.csms.answers["4712"] = AuthEntry("4712", AuthStatus.ACCEPTED)
+    start = StartSession("cp1:1", "4712", Origin.CSMS, authorize_first=True, key_code=True)
+    assert (await rig.manager.start(start)).ok
+    async with running(rig):
+        await settle(rig, "cp1:1", Phase.WAIT_PLUG)
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        await settle(rig, "cp1:1", Phase.ACTIVE)
+    assert rig.csms.asked == ["4712"]
+    message = await rig.outbox.peek("site")
+    assert message is not None and isinstance(message.event, SessionStarted)
+    assert message.event.id_token == IdToken("4712", TokenType.KEY_CODE)
 
 
 async def test_two_starts_never_take_the_same_connector(tmp_path: Path) -> None:

@@ -129,6 +129,15 @@ def test_a_remote_start_id_stored_with_the_start_is_sent_with_it() -> None:
     )
 
 
+def test_a_key_code_the_csms_started_with_is_sent_as_a_key_code_remote_start() -> None:
+    token = IdToken("4711", TokenType.KEY_CODE)
+    event = replace(started(1, "c1:1"), id_token=token, remote_start_id=31)
+    payload = render.request(Queued(event, None, 0), event, _link())
+    assert payload["idToken"] == {"idToken": "4711", "type": "KeyCode"}
+    assert payload["triggerReason"] == "RemoteStart"
+    assert payload["transactionInfo"]["remoteStartId"] == 31
+
+
 @pytest.mark.parametrize(
     ("currents_a", "expected"),
     [((16.0, 15.8, 16.1), 3), ((15.9, 0.0, 0.2), 1), ((0.3, 0.0, 0.0), None), (None, None)],
