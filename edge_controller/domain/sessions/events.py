@@ -80,6 +80,7 @@ class TokenType(enum.StrEnum):
     LOCAL = "local"  # given by a local entry point (MQTT, web, operator)
     FREE_VEND = "free_vend"  # nobody was asked: the site's free-vend token
     KEY_CODE = "key_code"  # a code typed in (OCPP 2.x KeyCode), given by the CSMS in a start
+    DIRECT_PAYMENT = "direct_payment"  # a payment card approved at the site's terminal
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +95,14 @@ _TOKEN_TYPES = {
     "free": TokenType.FREE_VEND,
     "local": TokenType.CARD,
     "card": TokenType.CARD,
+    "payment_terminal": TokenType.DIRECT_PAYMENT,  # Origin.PAYMENT_TERMINAL
 }
 
 
 def token_type_for(source: str) -> TokenType:
     """The token type of a session authorised through ``source`` (``Authorization.source``:
-    "local" a card, "remote" the CSMS, "free" free vend, else the ``Origin`` of the command)."""
+    "local" a card, "remote" the CSMS, "free" free vend, else the ``Origin`` of the command:
+    "payment_terminal" a card paid at the site's terminal)."""
     return _TOKEN_TYPES.get(source, TokenType.LOCAL)
 
 

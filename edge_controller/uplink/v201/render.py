@@ -68,7 +68,11 @@ TOKEN_TYPES = {
     TokenType.LOCAL: "Local",
     TokenType.FREE_VEND: "NoAuthorization",
     TokenType.KEY_CODE: "KeyCode",
+    TokenType.DIRECT_PAYMENT: "DirectPayment",
 }
+# 2.1 widened IdTokenEnumType to a string with DirectPayment (a payment card authorised at a
+# terminal); 2.0.1's enumeration has no such value, so a card paid session there stays Local.
+TOKEN_TYPES_201 = TOKEN_TYPES | {TokenType.DIRECT_PAYMENT: "Local"}
 SAMPLE_TRIGGERS = {
     ReadingContext.CLOCK_ALIGNED: "MeterValueClock",
     ReadingContext.TRIGGER: "Trigger",
@@ -305,7 +309,7 @@ def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> N
     payload["transactionInfo"]["chargingState"] = "EVConnected"
     if remote and event.remote_start_id is not None:
         payload["transactionInfo"]["remoteStartId"] = event.remote_start_id
-    payload["idToken"] = id_token(event.id_token.value, event.id_token.type)
+    payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
     if event.reservation_id is not None:
         payload["reservationId"] = event.reservation_id
     payload["meterValue"] = [
@@ -341,7 +345,7 @@ def _ended(event: SessionEnded, payload: dict[str, Any], link: Link201) -> None:
     info["chargingState"] = "Idle" if event.reason is StopReason.EV_DISCONNECTED else "EVConnected"
     info["stoppedReason"] = stopped
     if event.id_token is not None:
-        payload["idToken"] = id_token(event.id_token.value, event.id_token.type)
+        payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
     end = _meter_value(event.at_s, [_register(event.stop_register_wh, ReadingContext.END)],
                        link.connection)  # fmt: skip
     if event.with_registers:
@@ -351,8 +355,9 @@ def _ended(event: SessionEnded, payload: dict[str, Any], link: Link201) -> None:
         payload["meterValue"] = [end]
 
 
-def id_token(value: str, kind: TokenType) -> dict[str, str]:
-    return {"idToken": value, "type": TOKEN_TYPES[kind]}
+def id_token(value: str, kind: TokenType, *, v21: bool = True) -> dict[str, str]:
+    """An IdTokenType; ``v21`` False: in 2.0.1's words."""
+    return {"idToken": value, "type": (TOKEN_TYPES if v21 else TOKEN_TYPES_201)[kind]}
 
 
 def _register(energy_wh: int, context: ReadingContext) -> dict[str, Any]:

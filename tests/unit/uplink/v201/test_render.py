@@ -93,7 +93,9 @@ def test_every_domain_value_has_a_name_the_schema_allows(version: str) -> None:
     assert reasons <= _enum(d, "ReasonEnumType")
     assert triggers <= _enum(d, "TriggerReasonEnumType")
     if "IdTokenEnumType" in d:  # 2.1 names token types in free text
-        assert {render.TOKEN_TYPES[t] for t in TokenType} <= _enum(d, "IdTokenEnumType")
+        assert {render.TOKEN_TYPES_201[t] for t in TokenType} <= _enum(d, "IdTokenEnumType")
+    else:
+        assert render.TOKEN_TYPES[TokenType.DIRECT_PAYMENT] == "DirectPayment"
     assert {render.CONTEXTS[c] for c in ReadingContext} <= _enum(d, "ReadingContextEnumType")
     measurands = {render.MEASURANDS[q][0] for q in Quantity}
     assert measurands <= _enum(d, "MeasurandEnumType")
