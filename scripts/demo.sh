@@ -227,6 +227,11 @@ fi
 start_sim
 web=$(pick_port 18080 EDGE_CONTROLLER__WEB__PORT)
 export EDGE_CONTROLLER__WEB__PORT=$web
+# An operator login for the console (the hash is read from a file, never from the YAML).
+console_password=${DEMO_CONSOLE_PASSWORD:-demo-operator}
+printf '%s\n' "$console_password" |
+    "$BIN/edge-controller" web-password --output "$STATE/console-ops.hash"
+export EDGE_CONTROLLER__WEB__ACCOUNTS="{\"ops\": {\"role\": \"operator\", \"password_hash_file\": \"$STATE/console-ops.hash\"}}"
 : >"$STATE/daemon.log"
 start daemon "$STATE/daemon.log" "$BIN/edge-controller" run --config "$CONFIG"
 for ((i = 0; i < 300; i++)); do
@@ -241,7 +246,8 @@ for ((i = 0; i < 300; i++)); do
 done
 say "daemon running (log: $STATE/daemon.log); bench CSMS on ws://127.0.0.1:$csms"
 say "site display: http://127.0.0.1:$web/display (one connector: http://127.0.0.1:$web/display/keba:1)"
-say "also on that port: /console (operator console: needs web.accounts), /api/v1/openapi.json, /metrics (need web.api_tokens)"
+say "operator console: http://127.0.0.1:$web/console (user ops, password $console_password; DEMO_CONSOLE_PASSWORD)"
+say "also on that port: /api/v1/openapi.json, /metrics (need web.api_tokens)"
 start day "$DAY_LOG" "$BIN/python" -m edge_controller.sim.demo_day --config "$CONFIG" \
     --seconds-per-hour "${DEMO_SECONDS_PER_HOUR:-8}" --csms-log "$STATE/csms-messages.jsonl"
 

@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,23 @@ def _display_answers(said: str) -> None:
     assert "Charging at demo-site" in page and 'data-connector="keba:1"' in page, page
 
 
+def _console_answers(said: str) -> None:
+    """The console URL the demo prints takes the login it prints and shows the demo site."""
+    found = re.search(r"operator console: (http://\S+/console) \(user (\w+), password (\S+);", said)
+    assert found is not None, said
+    url, user, password = found[1], found[2], found[3]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(f"{url}/login", timeout=10) as response:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', response.read().decode())
+    assert csrf is not None
+    form = urllib.parse.urlencode({"user": user, "password": password, "csrf": csrf[1]})
+    origin = url.removesuffix("/console")
+    request = urllib.request.Request(f"{url}/login", form.encode(), {"Origin": origin})
+    with opener.open(request, timeout=10) as response:  # 303 to /console, followed
+        page = response.read().decode()
+    assert response.url == url and "Console: demo-site" in page and "ops (operator)" in page
+
+
 @pytest.mark.parametrize("victim", ["daemon", "sim"])
 def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
     state = tmp_path / "state"
@@ -80,6 +98,7 @@ def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
     try:
         _wait_for(err, "site display: ", 120, demo)
         _display_answers(err.read_text(errors="replace"))
+        _console_answers(err.read_text(errors="replace"))
         pids = {name: int((state / f"{name}.pid").read_text()) for name in PARTS}
         os.kill(pids[victim], signal.SIGKILL)
         assert demo.wait(timeout=90) == 1
