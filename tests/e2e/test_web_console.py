@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from edge_controller.web.passwords import hash_password
-from tests.e2e.browser import DESKTOP, chromium
+from tests.e2e.browser import DESKTOP, PHONE, chromium
 from tests.e2e.conftest import Launch
 from tests.e2e.launch import E2ESite, eventually
 from tests.ports import free_port
@@ -112,9 +112,22 @@ async def test_an_operator_sets_a_limit_in_the_browser_and_the_charger_gets_it(
         )
         assert "P-000001 keba:1 damaged Cover cracked open" in problems
         await browser.screenshot("console-desktop", DESKTOP)
+        await browser.screenshot("console-phone", PHONE)
         view = await site.status()
         (shown,) = [c for c in view.connectors if c.connector_id == CID]
         assert shown.offered_current_a == 8.0 and "web" in shown.limit_reason
+        await browser.open(f"{base(config)}/console/system")
+        system = await browser.call(lambda d: {
+            "devices": [e.get_attribute("data-device")
+                        for e in d.find_elements("css selector", "#devices tbody tr")],
+            "check": d.find_element("css selector", "#check-config").text,
+            "log": d.find_element("css selector", "#log tbody").text,
+        })  # fmt: skip
+        assert system["devices"] == [d.device_id for d in view.devices]
+        lines = system["check"].splitlines()  # check-config's warnings, then the summary
+        assert any(line.startswith(f"site {view.site_id}: ") for line in lines), lines
+        assert "operator change" in system["log"] and "SetConnectorLimit" in system["log"]
+        await browser.screenshot("console-system-desktop", DESKTOP)
     changes = [line for line in site.daemon.tail().splitlines() if "operator change" in line]
     assert changes and '"user": "ops"' in changes[-1] and "SetConnectorLimit" in changes[-1]
 

@@ -284,7 +284,9 @@ async def test_the_console_reaches_aa_on_every_page(base: str) -> None:
         )
         pages["sessions"] = await measured(browser, f"{base}/console/sessions")
         pages["revenue"] = await measured(browser, f"{base}/console/revenue")
+        pages["system"] = await measured(browser, f"{base}/console/system")
         await browser.screenshot("contrast-console-revenue", DESKTOP)
     assert len(pages["console"]) > 60 and len(pages["sessions"]) > 100
+    assert len(pages["system"]) > 20
     faint = {name: too_faint(found) for name, found in pages.items()}
     assert faint == {name: [] for name in pages}
