@@ -30,6 +30,8 @@ ORGANIZATION_KEY = "SecurityCtrlr.OrganizationName"  # the O of the station's CS
 # Failed connects in a row with a network profile before the next by priority is tried.
 CONNECTION_ATTEMPTS_KEY = "OCPPCommCtrlr.NetworkProfileConnectionAttempts"
 TX_START_POINT_KEY, TX_STOP_POINT_KEY = "TxCtrlr.TxStartPoint", "TxCtrlr.TxStopPoint"
+# Not a variable: the log upload the CSMS was not yet told the end of (``v201.logs``).
+LOG_UPLOAD_KEY = "GetLog.Pending"
 # Read and set through the network profiles (``uplink.network_profiles``), not the store.
 NETWORK_PRIORITY = ("OCPPCommCtrlr", "NetworkConfigurationPriority")
 # Write-only: kept in the key file 1.6's AuthorizationKey uses, never in the store.
@@ -360,4 +362,5 @@ def bound_defaults(variables: list[Variable]) -> dict[str, str]:
         CONNECTION_ATTEMPTS_KEY: "3",
         TX_START_POINT_KEY: START_POINT_DEFAULT,
         TX_STOP_POINT_KEY: STOP_POINT_DEFAULT,
+        LOG_UPLOAD_KEY: "",
     }

@@ -7,6 +7,10 @@ cancelled request reported AcceptedCanceled). SecurityLog uploads a zip holding
 ``security.log``: the identity's security events (``uplink.security_log``) whose time is within
 oldestTimestamp and latestTimestamp. The diagnostics bundle's files carry no dated entries, so
 the window leaves it whole. 2.1's DataCollectorLog is rejected with the reason.
+
+The upload the CSMS has not been told the end of is kept in the identity's state file (its
+request id, and its end once known), so one a kill or power loss cut off is told UploadFailure
+after the restart, as one the connection's end cut off is after the reconnect.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import urlsplit
 
 from edge_controller.uplink import diagnostics
 from edge_controller.uplink.clock import from_iso, to_iso
+from edge_controller.uplink.device_model.catalog import LOG_UPLOAD_KEY
 from edge_controller.uplink.link import IdentityLink, UploadLog
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.security_log import SecurityLog, Window
@@ -63,6 +68,7 @@ def get_log(
         return _rejected("UploadRunning", "a log upload runs; ask again when it has ended")
     request_id = int(payload["requestId"])
     link.log_accepted = request_id
+    link.config.set(LOG_UPLOAD_KEY, str(request_id))  # until its end is told
     name = _file_name(link, "security" if security else "diagnostics")
     retries, interval = payload.get("retries"), payload.get("retryInterval")
     retries = min(0 if retries is None else int(retries), MAX_RETRIES)
@@ -144,7 +150,9 @@ async def run_upload(
         if await _attempts(link, job, data):
             status = "Uploaded"
         _ended(link, job.request_id)
+        _pending(link, job.request_id, status)  # told at the next connect if cut off now
         await told(status, job.request_id)
+        _pending(link, job.request_id, "")
     except asyncio.CancelledError:
         # Cut off by the connection's end (a newer GetLog has taken ``log_accepted``, and
         # its canceller reports this one): the CSMS still waits for this upload's end.
@@ -158,12 +166,25 @@ async def run_upload(
 async def report_interrupted(
     link: IdentityLink, told: Callable[[str, int], Awaitable[None]]
 ) -> None:
-    """After a connect: an upload the last connection's end cut off is told UploadFailure (a
-    new GetLog may try again)."""
+    """After a connect: an upload the last connection's end, or the process's, cut off is told
+    UploadFailure (a new GetLog may try again); one whose end was known but not told, that."""
     request_id, link.log_interrupted = link.log_interrupted, None
+    status = "UploadFailure"
+    kept = (link.config.get(LOG_UPLOAD_KEY) or "").split()
+    if request_id is None and link.log_accepted is None and kept and kept[0].isdigit():
+        request_id, status = int(kept[0]), kept[1] if len(kept) > 1 else status
     if request_id is not None:
-        link.log.warning("log upload cut off by the connection's end", request_id=request_id)
-        await told("UploadFailure", request_id)
+        link.log.warning("log upload cut off", request_id=request_id, status=status)
+        await told(status, request_id)
+        _pending(link, request_id, "")
+
+
+def _pending(link: IdentityLink, request_id: int, status: str) -> None:
+    """Keep the end of ``request_id`` to be told (``status``; "" once told), unless a newer
+    request took its place."""
+    kept = (link.config.get(LOG_UPLOAD_KEY) or "").split()
+    if kept[:1] == [str(request_id)]:
+        link.config.set(LOG_UPLOAD_KEY, f"{request_id} {status}" if status else "")
 
 
 async def _attempts(link: IdentityLink, job: UploadLog, data: bytes) -> bool:

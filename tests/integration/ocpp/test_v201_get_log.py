@@ -198,6 +198,40 @@ async def test_an_upload_the_connection_loss_cut_off_is_reported_after_the_recon
     assert peer.invalid() == []
 
 
+@pytest.mark.parametrize("protocol", ["ocpp1.6", *VERSIONS])
+async def test_an_upload_the_process_end_cut_off_is_reported_after_the_restart(
+    tmp_path: Path, protocol: str
+) -> None:
+    """The accepted upload is kept in the identity's state file until its end is told: a new
+    process on that state (what a SIGKILL leaves: nothing on the cancel path writes it) tells
+    the CSMS UploadFailure once, and the one after that tells nothing again."""
+    async with (
+        http_sink() as sink,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+        strict_peer(protocols=protocol) as peer,
+    ):
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=protocol[4:])
+        for run in range(3):
+            async with running_uplink(
+                settings, FakeSite(), outbox, tmp_path, {"c1": 1}, diagnostics=Bundle()
+            ) as uplink:
+                await wait_for(lambda: uplink.links[IDENTITY].accepted)
+                if run == 0:
+                    request = get_log(f"{sink.url}/stuck", 7)
+                    assert (await ask(peer, "GetLog", request))["status"] == "Accepted"
+                    await wait_for(lambda: sink.requests == ["/stuck"])
+                if run == 1:
+                    await wait_for(lambda: statuses(peer)[-1:] == [("UploadFailure", 7)])
+                if run == 2:  # told once: nothing kept any more
+                    trigger = {"requestedMessage": "LogStatusNotification"}
+                    action = "ExtendedTriggerMessage" if protocol == "ocpp1.6" else "TriggerMessage"
+                    assert (await ask(peer, action, trigger))["status"] == "Accepted"
+                    await wait_for(lambda: len(statuses(peer)) >= 3)
+    assert statuses(peer) == [("Uploading", 7), ("UploadFailure", 7), ("Idle", None)]
+    assert sink.bodies == {}
+    assert peer.invalid() == []
+
+
 @pytest.mark.parametrize("protocol", VERSIONS)
 async def test_security_log_is_uploaded_within_the_window(tmp_path: Path, protocol: str) -> None:
     """The events kept are those the CSMS was told of, and oldest/latestTimestamp choose among
