@@ -45,7 +45,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "terminal.serves": "For chargers {names}",
         "terminal.do": "Plug in, tap “Pay by card” on this charger, then hold your "
         "card to terminal “{terminal}”.",
-        "terminal.ready": "A card here now pays for the car waiting at {name}.",
+        "terminal.ready": "Tap “Pay for the waiting car”, then hold your card to this terminal: "
+        "it pays for the car waiting at {name}.",
         "terminal.none": "No car is waiting: plug in first, then pay.",
         "terminal.ambiguous": "Not ready: cars wait at {names}, so the terminal cannot tell "
         "which one a card pays for. Tap “Pay by card” on your charger first.",
@@ -123,7 +124,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "terminal.serves": "Für die Ladepunkte {names}",
         "terminal.do": "Einstecken, bei diesem Ladepunkt auf „Mit Karte bezahlen“ "
         "tippen, dann die Karte an das Terminal „{terminal}“ halten.",
-        "terminal.ready": "Eine Karte hier bezahlt jetzt für das Auto an {name}.",
+        "terminal.ready": "„Für das wartende Auto bezahlen“ antippen, dann die Karte an dieses "
+        "Terminal halten: Sie bezahlt für das Auto an {name}.",
         "terminal.none": "Kein Auto wartet: erst einstecken, dann bezahlen.",
         "terminal.ambiguous": "Nicht bereit: An {names} warten Autos, das Terminal weiß "
         "nicht, für welches eine Karte bezahlt. Tippen Sie zuerst bei Ihrem Ladepunkt auf "

@@ -252,7 +252,16 @@ def test_every_way_to_pay_is_listed_with_the_terminal_by_name(language: str) -> 
     ("waiting", "state", "paid_for", "en", "de"),
     [
         ((), "none", None, "No car is waiting", "Kein Auto wartet"),
-        (("a:2",), "ready", "a:2", "the car waiting at a:2", "das Auto an a:2"),
+        # not armed by itself: the driver taps the terminal's button first
+        (
+            ("a:2",),
+            "ready",
+            "a:2",
+            "Tap “Pay for the waiting car”, then hold your card to this "
+            "terminal: it pays for the car waiting at a:2.",
+            "„Für das wartende Auto bezahlen“ "
+            "antippen, dann die Karte an dieses Terminal halten: Sie bezahlt für das Auto an a:2.",
+        ),
         (("a:1", "a:2", "b:1"), "ambiguous", None, "cars wait at a:1, a:2", "An a:1, a:2 warten"),
     ],
 )
