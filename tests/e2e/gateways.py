@@ -255,8 +255,10 @@ class Gateways:
             port = self.relay.port if child == "hall-b" else self.broker.port
             config = child_config(self.whole, child, port, self.broker, self.state_dirs[child])
             self.configs[child] = write_config(config, self.workdir / f"{child}.yaml")
-        for name in self.configs:
-            await self.start_daemon(name)
+        # Together: each takes seconds to start, and none needs another to start.
+        async with asyncio.TaskGroup() as group:
+            for name in self.configs:
+                group.create_task(self.start_daemon(name))
 
     async def start_daemon(self, name: str) -> None:
         log = self.workdir / f"{name}-{len(self.all_procs)}.log"
@@ -352,7 +354,9 @@ class Gateways:
 
     async def budgets_reach(self, low_a: float, high_a: float, what: str) -> None:
         """Until the latest budget of every child (its lowest phase), as the broker delivers
-        it, lies within ``low_a``..``high_a`` for all children at once."""
+        it, lies within ``low_a``..``high_a`` for all children at once. Retained ones are passed
+        over: they may be an earlier run's (the parent renews every budget each third of a
+        lease)."""
         latest: dict[str, float] = {}
         client = aiomqtt.Client(
             "127.0.0.1",
@@ -367,6 +371,8 @@ class Gateways:
             async with client:
                 await client.subscribe("edge/gateways/budget/+", qos=1)
                 async for message in client.messages:
+                    if message.retain:
+                        continue
                     body = json.loads(bytes(message.payload))
                     latest[body["child_id"]] = min(body["current_a"])
 
@@ -464,6 +470,8 @@ def each(child: str, current_a: float) -> dict[str, float]:
 
 SHARED = each("hall-a", SHARE_A) | each("hall-b", SHARE_A)
 SAFE = each("hall-a", SAFE_A) | each("hall-b", SAFE_A)
+# On its safe budget a child's EVs get at most their part of it; its own allocation may pause
+# one for a while (see the README's several-gateway limits), so no lower bound is checked.
 # Sharing: every EV within 2 A under its equal share (the parent's and the children's own
 # hysteresis and rounding hold small increases back), none over it.
 SHARE_SLACK_A = 2.0
@@ -483,7 +491,7 @@ async def sharing_ramping_and_cut_off(gateways: Gateways, broker: Mosquitto) -> 
     loop = asyncio.get_running_loop()
     cut_s = loop.time()
     await gateways.relay.cut()
-    await gateways.reach(each("hall-b", SAFE_A), "hall-b on its safe budget", 20)
+    await gateways.reach(each("hall-b", SAFE_A), "hall-b on its safe budget", 20, below_a=SAFE_A)
     now_s = loop.time()
     held_a = gateways.offered_most("hall-a", cut_s, min(now_s, cut_s + HELD_S))
     assert held_a <= SHARE_A + 0.6, f"hall-a offered {held_a} A while hall-b's budget counted"
@@ -502,14 +510,19 @@ async def parent_and_broker_failures(gateways: Gateways, broker: Mosquitto) -> N
     await gateways.plug("hall-b")
     await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
     gateways.kill("depot")
-    await gateways.reach(SAFE, "both children on their safe budget", 20)
+    await gateways.reach(SAFE, "both children on their safe budget", 20, below_a=SAFE_A)
     await gateways.start_daemon("depot")
-    await gateways.reach(SHARED, "both children back to their share", below_a=SHARE_SLACK_A)
+    await back_to_their_share(gateways, "after the parent's restart")
     broker.stop()
-    await gateways.reach(SAFE, "both children on their safe budget", 20)
+    await gateways.reach(SAFE, "both children on their safe budget", 20, below_a=SAFE_A)
     broker.start()
-    # Their budgets, not their EVs' offers: a child at its budget may still lower its EVs for a
-    # while after raising them (see the README's several-gateway limits).
+    await back_to_their_share(gateways, "after the broker's restart")
+
+
+async def back_to_their_share(gateways: Gateways, when: str) -> None:
+    """Both children's budgets at their share, and both running on them. (Their budgets, not
+    their EVs' offers: a child whose budget rose from its safe budget to its share at once may
+    lower its EVs again for a while; see the README's several-gateway limits.)"""
     low_a, high_a = 2 * (SHARE_A - SHARE_SLACK_A), 2 * SHARE_A + 0.5
-    await gateways.budgets_reach(low_a, high_a, "both children's budgets back to their share")
-    await gateways.on_parent_budget(CHILDREN, "both children back on their parent's budget")
+    await gateways.budgets_reach(low_a, high_a, f"both children's budgets at their share {when}")
+    await gateways.on_parent_budget(CHILDREN, f"both children on their parent's budget {when}")
