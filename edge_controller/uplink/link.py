@@ -25,6 +25,7 @@ from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import Wakeup
 
 if TYPE_CHECKING:
+    from edge_controller.domain.pricing.central import CentralCost
     from edge_controller.uplink.certificates import CertificateStore
     from edge_controller.uplink.diagnostics import DiagnosticsSource
     from edge_controller.uplink.metering import Metering
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from edge_controller.uplink.repeated_lines import RepeatedLines
     from edge_controller.uplink.security_events import SecurityEvents
     from edge_controller.uplink.smart import SmartCharging
+    from edge_controller.uplink.v16.cost_triggers import NextPeriod, TriggerState
     from edge_controller.uplink.v201.display import DisplayMessages201
     from edge_controller.uplink.v201.online import OnlinePeriods
     from edge_controller.uplink.v201.web_payment import WebPayments201
@@ -100,6 +102,17 @@ class IdentityCore:
         return list(range(1, len(self.topology.connectors(self.identity)) + 1))
 
 
+@dataclass(slots=True)
+class CostWatch:
+    """What a 1.6 RunningCost asked for on connector number ``connector``: MeterValues when
+    its trigger is met, its next period's price text shown (with ``cost``) when it starts."""
+
+    connector: int
+    cost: CentralCost
+    trigger: TriggerState | None = None
+    next_period: NextPeriod | None = None
+
+
 @dataclass(slots=True)  # one per identity: no instance dict of some forty entries each
 class IdentityLink:
     identity: str
@@ -145,6 +158,8 @@ class IdentityLink:
     # The status last reported per connector number, across connections: the next report
     # starts from it (``uplink.status.steps``), so no change the OCPP table forbids is sent.
     reported: dict[int, str] = field(default_factory=dict)
+    # 1.6 costmsg RunningCost triggers and next periods, by the CSMS's transaction id.
+    cost_watches: dict[int, CostWatch] = field(default_factory=dict)
     log: Any = field(init=False, repr=False, compare=False)
     # Where lines every identity writes at once go (folded); None: to ``log``.
     lines: RepeatedLines | None = None

@@ -21,7 +21,7 @@ from edge_controller.domain.sessions.events import MeterSampled, ReadingContext
 from edge_controller.log import get_logger
 from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ocpp_compat import request
-from edge_controller.uplink.ports import MeterSource, SessionSample, SessionSamples
+from edge_controller.uplink.ports import MeterSample, MeterSource, SessionSample, SessionSamples
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import meter_values, render
 
@@ -155,6 +155,21 @@ class Metering:
         at_s, sessions = self._now_s(), self._sessions()
         for connector_id in self.running(connector):
             await self._record(connector_id, sessions[connector_id], TRIGGER, at_s)
+
+    async def connector_of(self, transaction_id: int) -> int | None:
+        """The number of the connector whose running session has the CSMS's
+        ``transaction_id`` (None: none here)."""
+        sessions = self._sessions()
+        for number, connector_id in enumerate(self._mine(), start=1):
+            local_id = sessions.get(connector_id)
+            if local_id is not None and await self._remote_id(local_id) == transaction_id:
+                return number
+        return None
+
+    def sample_of(self, connector: int) -> MeterSample | None:
+        """The latest values of connector number ``connector`` (None: no reading)."""
+        mine = self._mine()
+        return self.meters.sample(mine[connector - 1]) if 0 < connector <= len(mine) else None
 
     def _mine(self) -> list[str]:
         return self.core.topology.connectors(self.core.identity)

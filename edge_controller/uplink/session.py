@@ -8,6 +8,7 @@ TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from edge_controller.domain.commands import Origin, StopReason, StopSession
@@ -27,6 +28,7 @@ from edge_controller.uplink.outbox.sender import OutboxSender
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
+from edge_controller.uplink.v16.cost_triggers import due
 from edge_controller.uplink.v16.render import Connection, Ocpp16Rendering
 from edge_controller.uplink.v201 import logs
 from edge_controller.uplink.wakeup import Wakeup
@@ -124,7 +126,33 @@ class LinkSession:
             for current in self.current_statuses():
                 if self._last_status.get(current.connector) != current:
                     await self.send_status(current)
+            await self.watch_costs()  # after the statuses: an atCPStatus follows its report
             await asyncio.sleep(STATUS_POLL_S)
+
+    async def watch_costs(self) -> None:
+        """The costmsg RunningCost triggers met now send MeterValues; a next period that has
+        started is shown with the last running cost."""
+        link, metering = self.link, self.link.metering
+        if not link.cost_watches or metering is None:
+            return
+        now_s = link.clock.now_s(link.now_s())
+        for transaction_id, watch in list(link.cost_watches.items()):
+            if not metering.running(watch.connector):
+                del link.cost_watches[transaction_id]
+                continue
+            sample = metering.sample_of(watch.connector)
+            energy_wh = None if sample is None else sample.energy_register_wh
+            power_w = None if sample is None else sample.power_w
+            status = link.reported.get(watch.connector)
+            if watch.trigger is not None and due(watch.trigger, now_s, energy_wh, power_w, status):
+                link.log.info("cost trigger met, meter values sent", transaction_id=transaction_id,
+                              met=watch.trigger.met[-1])  # fmt: skip
+                await metering.triggered(watch.connector, self.call)
+            period = watch.next_period
+            if period is not None and now_s >= period.at_s and link.prices is not None:
+                watch.next_period = None
+                shown = replace(watch.cost, price_text=period.price_text)
+                await link.prices.transaction_cost(transaction_id, shown)
 
     async def send_status(self, current: status_mod.ConnectorStatus) -> None:
         previous = self.link.reported.get(current.connector)

@@ -16,11 +16,18 @@ from edge_controller.domain.sessions.tokens import InvalidToken, masked, normali
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.uplink.clock import to_iso
 from edge_controller.uplink.handlers.smart import floats
-from edge_controller.uplink.link import IdentityLink, Reboot, Trigger, UploadDiagnostics
+from edge_controller.uplink.link import (
+    CostWatch,
+    IdentityLink,
+    Reboot,
+    Trigger,
+    UploadDiagnostics,
+)
 from edge_controller.uplink.ocpp_compat import Action, call_result, camel
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v16 import charging_profiles, costmsg
+from edge_controller.uplink.v16.cost_triggers import TriggerState
 
 # The hardware says no: no start is offered there. Everything else the session side decides.
 OUT_OF_ORDER = (Availability.FAULTED, Availability.UNAVAILABLE)
@@ -198,9 +205,27 @@ class RemoteHandlers:
             taken = await prices.user_price(found.id_tag, found.text)
         else:
             taken = await prices.transaction_cost(found.transaction_id, found.cost)
+            if taken:
+                await self._watch_cost(found)
         if not taken:
             self.link.log.info("cost message for no session here", message_id=message_id)
         return call_result.DataTransfer(status="Accepted" if taken else "Rejected")
+
+    async def _watch_cost(self, found: costmsg.TransactionCost) -> None:
+        """A RunningCost's trigger and next period, watched by the session's status loop until
+        the next cost message of that transaction replaces them or the transaction ends."""
+        watches, metering = self.link.cost_watches, self.link.metering
+        watches.pop(found.transaction_id, None)
+        wanted = found.trigger is not None or found.next_period is not None
+        if found.cost.final or not wanted or metering is None:
+            return
+        connector = await metering.connector_of(found.transaction_id)
+        if connector is None:
+            return
+        trigger = None
+        if found.trigger is not None:
+            trigger = TriggerState(found.trigger, last_status=self.link.reported.get(connector))
+        watches[found.transaction_id] = CostWatch(connector, found.cost, trigger, found.next_period)
 
     @on(Action.clear_cache)
     async def on_clear_cache(self, **_: Any) -> Any:

@@ -3,7 +3,8 @@
 
 - ``SetUserPrice`` {idToken, priceText}: the price for one driver, for display.
 - ``RunningCost`` {transactionId, timestamp, meterValue (Wh), cost, state (Charging | Idle),
-  chargingPrice {kWhPrice, hourPrice, flatFee}, idlePrice?, nextPeriod?, triggerMeterValue?}.
+  chargingPrice {kWhPrice, hourPrice, flatFee}, idlePrice?, nextPeriod?, triggerMeterValue?};
+  the last two are acted on (``cost_triggers``).
 - ``FinalCost`` {transactionId, cost, priceText, qrCodeText?}.
 
 Only what the site shows is kept; a message that lacks a required field or has one of the
@@ -19,6 +20,12 @@ from typing import Any
 
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.uplink.clock import from_iso
+from edge_controller.uplink.v16.cost_triggers import (
+    MeterTrigger,
+    NextPeriod,
+    parse_next_period,
+    parse_trigger,
+)
 
 VENDOR_ID = "org.openchargealliance.costmsg"
 MAX_DATA_CHARS = 8192
@@ -36,6 +43,8 @@ class UserPrice:
 class TransactionCost:
     transaction_id: int
     cost: CentralCost
+    trigger: MeterTrigger | None = None  # RunningCost: when to send the next MeterValues
+    next_period: NextPeriod | None = None  # RunningCost: the prices from a time on
 
 
 def parse(message_id: str, data: Any) -> UserPrice | TransactionCost:
@@ -60,7 +69,12 @@ def parse(message_id: str, data: Any) -> UserPrice | TransactionCost:
             _amount(body), False, from_iso(_text(body, "timestamp")), _int(body, "meterValue"),
             state == "Charging",
         )  # fmt: skip
-        return TransactionCost(_int(body, "transactionId"), cost)
+        trigger, period = body.get("triggerMeterValue"), body.get("nextPeriod")
+        return TransactionCost(
+            _int(body, "transactionId"), cost,
+            None if trigger is None else parse_trigger(trigger),
+            None if period is None else parse_next_period(period),
+        )  # fmt: skip
     if message_id == "FinalCost":
         qr = body.get("qrCodeText")
         cost = CentralCost(

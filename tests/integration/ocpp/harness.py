@@ -128,6 +128,13 @@ async def open_outbox(path: Path) -> AsyncIterator[Outbox]:
         await db.close()
 
 
+def outbox_on(db: Database) -> Outbox:
+    """An outbox on ``db``, known to ``database_of`` (as ``open_outbox``'s are)."""
+    outbox = Outbox(db)
+    _DATABASES[outbox] = db
+    return outbox
+
+
 def database_of(outbox: Outbox) -> Database:
     """The database ``outbox`` (from ``open_outbox``) lives in."""
     return _DATABASES[outbox]

@@ -33,7 +33,7 @@ from edge_controller.storage.tariff_store import TariffStore
 from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.ports import CentralPrices, views_among
 from edge_controller.uplink.service import OcppUplink
-from tests.integration.ocpp.harness import FakeSite, running_uplink
+from tests.integration.ocpp.harness import FakeMeters, FakeSite, outbox_on, running_uplink
 from tests.unit.services.sessions.fixtures import Clock, status
 
 CONNECTORS = ("c1:1", "c1:2")
@@ -138,7 +138,7 @@ async def live_site(
             base.set(cid, Availability.AVAILABLE)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(commands.run()), group.create_task(manager.run(0.05))]
-            yield LiveSite(base, manager, commands, clock, meters, pricing, db), Outbox(db)
+            yield LiveSite(base, manager, commands, clock, meters, pricing, db), outbox_on(db)
             for task in tasks:
                 task.cancel()
     finally:
@@ -154,10 +154,11 @@ async def uplink_to(
     prices: CentralPrices | None = None,
     *,
     authorization: CsmsAuthorization | None = None,
+    meters: FakeMeters | None = None,
 ) -> AsyncIterator[OcppUplink]:
     async with running_uplink(
         settings, cast(FakeSite, site), outbox, tmp_path, {"c1": len(CONNECTORS)},
-        prices=prices, authorization=authorization,
+        prices=prices, authorization=authorization, meters=meters,
     ) as uplink:  # fmt: skip
         yield uplink
 

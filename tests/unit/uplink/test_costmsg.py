@@ -37,3 +37,13 @@ def test_case(path: Path) -> None:
     shown = found.cost.shown() | {"transaction_id": found.transaction_id}
     for key, value in expect.items():
         assert shown[key] == value, key
+    trigger = found.trigger
+    if "expect_trigger" in case:
+        assert trigger is not None
+        assert {"at_s": trigger.at_s, "at_energy_wh": str(trigger.at_energy_wh),
+                "at_power_w": str(trigger.at_power_w),
+                "at_statuses": sorted(trigger.at_statuses)} == case["expect_trigger"]  # fmt: skip
+    period = found.next_period
+    if "expect_next_period" in case:
+        assert period is not None
+        assert {"at_s": period.at_s, "price_text": period.price_text} == case["expect_next_period"]
