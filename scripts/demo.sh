@@ -207,7 +207,8 @@ start_sim() {
         cleanup
         exit 1
     fi
-    say "simulator: 4 chargers, 6 connectors, grid meter (TCP :$lan, RTU $STATE/ttyDEMO)"
+    say "simulator: 4 chargers, 6 connectors, grid meter (TCP :$lan, RTU $STATE/ttyDEMO),"
+    say "  card terminal 'lobby' for hd1:1 (ZVT :$terminal)"
 }
 
 stop_leftovers
@@ -224,6 +225,9 @@ if [[ -n ${DEMO_OCPP:-} ]]; then
     export EDGE_CONTROLLER__OCPP__VERSION=$DEMO_OCPP
     say "OCPP $DEMO_OCPP (DEMO_OCPP)"
 fi
+# The card terminal the simulator plays (ZVT over TCP), on a free port.
+terminal=$(pick_port 20007 EDGE_CONTROLLER__PAYMENTS__TERMINALS__LOBBY__PORT)
+export EDGE_CONTROLLER__PAYMENTS__TERMINALS__LOBBY__PORT=$terminal
 start_sim
 web=$(pick_port 18080 EDGE_CONTROLLER__WEB__PORT)
 export EDGE_CONTROLLER__WEB__PORT=$web

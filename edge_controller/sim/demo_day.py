@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import re
 import signal
 import sys
@@ -38,6 +39,7 @@ DEFAULT_SECONDS_PER_HOUR = 8.0
 TAP_HOLD_S = 1.5
 CONNECT_WAIT_S = 10.0
 SESSION_WAIT_S = 6.0
+PAY_OUTCOME_POLLS = 60  # a second each: the card, then the EV plugged in
 ViewSource = Callable[[], Awaitable[SiteView]]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -94,8 +96,26 @@ class WebPay:
     connector: str
 
 
+@dataclass(frozen=True, slots=True)
+class PayByCard:
+    """A driver presses "Pay by card" for the connector on the site's display page and
+    presents a card at its terminal (the simulator's ZVT terminal approves it at once); the
+    session starts when the EV is plugged in and its cost is captured when it ends."""
+
+    connector: str
+
+
 DemoStep = (
-    Arrive | Leave | RemoteStart | WebPay | BaseLoad | CsmsUp | CsmsDown | SendLocalList | Tap
+    Arrive
+    | Leave
+    | RemoteStart
+    | WebPay
+    | PayByCard
+    | BaseLoad
+    | CsmsUp
+    | CsmsDown
+    | SendLocalList
+    | Tap
 )
 
 
@@ -117,7 +137,7 @@ DAY: tuple[Step, ...] = (
     Step(7.75, Arrive("charx:1", "van")),
     Step(8.4, RemoteStart("charx:2", "APP-1003")),
     Step(8.5, Arrive("charx:2", "hatch1")),
-    Step(8.9, RemoteStart("hd1:1", "APP-1004")),
+    Step(8.9, PayByCard("hd1:1")),
     Step(9.0, Arrive("hd1:1", "compact")),
     Step(10.0, BaseLoad((34, 30, 32), "peak: kitchen and heat pumps")),
     Step(10.9, WebPay("charx:3")),
@@ -138,6 +158,12 @@ DAY: tuple[Step, ...] = (
 DAY_END_H = 19.0
 
 
+def _message(page: str) -> str:
+    """The message of one of the display's message pages (its first paragraph), as text."""
+    found = re.search(r"<p[^>]*>(.*?)</p>", page, re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()[:200] if found else ""
+
+
 def clock_text(at_h: float) -> str:
     minutes = round(at_h * 60)
     return f"{minutes // 60 % 24:02d}:{minutes % 60:02d}"
@@ -155,6 +181,8 @@ def describe(action: DemoStep, ocpp_numbers: dict[str, int]) -> str:
             return f"app start: the backend sends RemoteStartTransaction {id_tag} to {where}"
         case WebPay(connector):
             return f"a driver scans the QR code at {connector} and pays on the bench CSMS's page"
+        case PayByCard(connector):
+            return f"a driver presses 'Pay by card' for {connector} and pays at the terminal"
         case BaseLoad(current_a, why):
             l1, l2, l3 = current_a
             return f"building load {l1:g}/{l2:g}/{l3:g} A ({why}); the chargers share the rest"
@@ -204,6 +232,9 @@ class DemoDay:
         # The daemon offers its first version first; the bench CSMS takes its first choice.
         self.ocpp2 = settings.ocpp.versions[0] != "1.6"
         self.remote_starts = 0
+        web = settings.web
+        self.web_url = f"http://{web.host}:{web.port}" if web.enabled else None
+        self._reports: set[asyncio.Task[None]] = set()  # card payments whose outcome is awaited
 
     def say(self, at_h: float, text: str) -> None:
         print(f"[day {self.day} {clock_text(at_h)}] {text}", file=self.out, flush=True)
@@ -222,6 +253,8 @@ class DemoDay:
             end_s = start_s + (DAY_END_H - DAY_START_H) * seconds_per_hour
             await asyncio.sleep(max(0.0, end_s - loop.time()))
             self.say(DAY_END_H, "the day is over; the next one starts (Ctrl-C ends the demo)")
+        for task in self._reports:  # the demo ends: no outcome is awaited any more
+            task.cancel()
 
     async def perform(self, action: DemoStep) -> str:
         """Do one step; a failure is reported as its outcome and the day goes on."""
@@ -249,6 +282,8 @@ class DemoDay:
                 return f"charge point answered {answer.get('status')}"
             case WebPay(connector):
                 return await self._web_pay(connector)
+            case PayByCard(connector):
+                return await self._pay_by_card(connector)
             case SendLocalList(id_tags) if self.ocpp2:
                 entries2 = [{"idToken": {"idToken": t, "type": "ISO14443"},
                              "idTokenInfo": {"status": "Accepted"}} for t in id_tags]  # fmt: skip
@@ -286,6 +321,38 @@ class DemoDay:
         _, text = await self.csms.open_page(f"{page}/confirm")
         found = re.search(r'data-status="([^"]*)"', text)
         return f"paid; charge point answered {found.group(1) if found else 'nothing'}"
+
+    async def _pay_by_card(self, connector: str) -> str:
+        """Press the display's "Pay by card" button; how the payment ends is told later (the
+        EV may plug in after the card was approved)."""
+        if self.web_url is None:
+            return "not done: the site's web display is off (web.enabled)"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            form = {"connector": connector}
+            url = f"{self.web_url}/display/pay?lang=en"
+            async with http.post(url, data=form, allow_redirects=False) as answer:
+                page = answer.headers.get("Location")
+                if answer.status != HTTPStatus.SEE_OTHER or page is None:
+                    shown = _message(await answer.text())
+                    return f"not done: the display answered {answer.status}: {shown}"
+        task = asyncio.create_task(self._payment_outcome(connector, page))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+        return "terminal armed: the card is presented (the simulated terminal approves it)"
+
+    async def _payment_outcome(self, connector: str, page: str) -> None:
+        """Follow the payment's page until it says how the payment ended."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            for _ in range(PAY_OUTCOME_POLLS):
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with http.get(f"{self.web_url}{page}") as answer:
+                        text = await answer.text()
+                    if 'http-equiv="refresh"' not in text:
+                        print(f"  → card payment at {connector}: {_message(text)}",
+                              file=self.out, flush=True)  # fmt: skip
+                        return
+        print(f"  → card payment at {connector}: no outcome yet", file=self.out, flush=True)
 
     async def _wait_connected(self) -> str:
         loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from edge_controller.sim.demo_day import (
     Arrive,
     DemoDay,
     Leave,
+    PayByCard,
     RemoteStart,
     SendLocalList,
     Tap,
@@ -85,7 +86,9 @@ async def test_a_day_runs_every_step_and_survives_what_it_cannot_do(
     assert any("pays on the bench CSMS's page" in line for line in lines)
     assert any("→ not done: cp1 is not connected to the CSMS" in line for line in lines)
     needs_peer = [
-        s for s in DAY if isinstance(s.action, RemoteStart | WebPay | SendLocalList | Tap)
+        s
+        for s in DAY
+        if isinstance(s.action, RemoteStart | WebPay | PayByCard | SendLocalList | Tap)
     ]
     not_done = [line for line in lines if "→ not done" in line]
     assert len(not_done) == len(needs_peer)  # plugs, leaves, loads, CSMS up/down all worked

@@ -176,3 +176,47 @@ def test_demo_ocpp_2_0_1_runs_the_demo_site_on_2_0_1(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(demo.pid, signal.SIGTERM)
             demo.wait(timeout=60)
+
+
+def test_the_demo_shows_the_ways_to_pay_and_a_driver_pays_by_card(tmp_path: Path) -> None:
+    """`make run`: the display of the terminal's connector offers the QR code and "Pay by
+    card"; the demo day's driver presses it, the simulated terminal approves the card and the
+    session starts with the payment's token (the 1.6 CSMS is told of it first)."""
+    state = tmp_path / "state"
+    err = tmp_path / "demo.err"
+    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off"}
+    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
+    with err.open("wb") as err_file:
+        demo = subprocess.Popen(
+            ["bash", str(ROOT / "scripts/demo.sh")],
+            cwd=ROOT,
+            env=env | {"DEMO_SECONDS_PER_HOUR": "3"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            start_new_session=True,
+        )
+    try:
+        _wait_for(err, "site display: ", 120, demo)
+        said = err.read_text(errors="replace")
+        assert "card terminal 'lobby' for hd1:1" in said, said
+        url = re.search(r"site display: (http://\S+/display)", said)
+        assert url is not None, said
+        with urllib.request.urlopen(f"{url[1]}/hd1:1?lang=en", timeout=10) as response:
+            page = response.read().decode()
+        assert "Scan to pay" in page and "Pay by card" in page, page
+        _wait_for(state / "demo-day.log", "card payment at hd1:1:", 90, demo)
+        day = (state / "demo-day.log").read_text(errors="replace")
+        assert "card payment at hd1:1: Paid. Charging starts at hd1:1." in day, day
+        calls = _csms_calls(state / "csms-messages.jsonl")
+        told = [c["payload"] for c in calls if c["action"] == "DataTransfer"
+                and c["payload"].get("messageId") == "PaymentToken"]  # fmt: skip
+        assert len(told) == 1, calls
+        token = json.loads(told[0]["data"])["idTag"]
+        starts = [c["payload"] for c in calls if c["action"] == "StartTransaction"]
+        assert token.startswith("PAY") and token in [s["idTag"] for s in starts], calls
+    finally:
+        if demo.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(demo.pid, signal.SIGTERM)
+            demo.wait(timeout=60)

@@ -19,6 +19,7 @@ from edge_controller.sim.demo_day import (
     CsmsDown,
     CsmsUp,
     Leave,
+    PayByCard,
     RemoteStart,
     SendLocalList,
     Step,
@@ -75,7 +76,7 @@ def test_every_step_names_what_the_demo_config_has(demo: Settings) -> None:
     numbers = ocpp_connector_numbers(demo)
     for step in DAY:
         action = step.action
-        if isinstance(action, Arrive | Leave | RemoteStart | WebPay):
+        if isinstance(action, Arrive | Leave | RemoteStart | WebPay | PayByCard):
             assert action.connector in numbers, step
         if isinstance(action, Arrive):
             assert action.profile in demo.simulation.ev_profiles, step
@@ -104,9 +105,12 @@ def test_every_ev_leaves_after_it_arrives_and_is_started_once() -> None:
     leaves = {a.connector: at_h for at_h, a in _all(Leave)}
     assert arrivals.keys() == leaves.keys()
     assert all(arrivals[c] < leaves[c] for c in arrivals)
-    starts: list[tuple[float, RemoteStart | WebPay]] = [*_all(RemoteStart), *_all(WebPay)]
+    starts: list[tuple[float, RemoteStart | WebPay | PayByCard]] = [
+        *_all(RemoteStart), *_all(WebPay), *_all(PayByCard)
+    ]  # fmt: skip
     assert all(arrivals[a.connector] - 0.5 < at_h < arrivals[a.connector] for at_h, a in starts)
     assert len(_all(WebPay)) == 1  # one driver pays on the web by the connector's QR code
+    assert len(_all(PayByCard)) == 1  # one pays by card at the terminal
     tapped = {a.reader for _, a in _all(Tap)}
     assert len(starts) + len(tapped) == len(arrivals)  # every EV is authorised exactly one way
 
@@ -125,3 +129,12 @@ def test_the_staff_card_is_listed_then_tapped_during_the_outage(demo: Settings) 
 def test_the_day_has_a_base_load_peak_above_the_rest() -> None:
     loads = [max(a.current_a) for _, a in _all(BaseLoad)]
     assert len(loads) >= 3 and max(loads) > 1.5 * min(loads)
+
+
+def test_the_card_payment_is_at_a_terminal_of_the_demo_that_a_tariff_prices(
+    demo: Settings,
+) -> None:
+    (_, paid), *_ = _all(PayByCard)
+    terminals = [t for t in demo.payments.terminals.values() if paid.connector in t.connectors]
+    assert len(terminals) == 1 and terminals[0].simulated
+    assert demo.tariffs.default is not None and demo.web.enabled
