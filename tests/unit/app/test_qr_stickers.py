@@ -105,8 +105,9 @@ def test_without_a_template_nothing_is_written(
     monkeypatch.setenv("EDGE_CONTROLLER__STORAGE__STATE_DIR", str(tmp_path / "state"))
     lines = DEMO.read_text().splitlines(keepends=True)
     start = lines.index("payments:\n")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i][:1].isalpha())
     bare = tmp_path / "site.yaml"  # the demo site without its payments section
-    bare.write_text("".join(lines[:start] + lines[start + 3 :]))
+    bare.write_text("".join(lines[:start] + lines[end:]))
     assert "url_template" not in bare.read_text()
     assert main(["qr", "--config", str(bare), "--out", str(tmp_path / "s.pdf")]) == 2
     assert "url_template" in capsys.readouterr().err
