@@ -269,7 +269,7 @@ def build_faces(
     if settings.web.enabled:
         from edge_controller.app.web import build_web
 
-        services.append(build_web(settings, site, list(hw.chargers), mqtt, route))
+        services.append(build_web(settings, site, list(hw.chargers), mqtt, route, buses=hw.buses))
     services.append(build_fault_watch(settings, site, mqtt, route))
     return services
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from edge_controller.app.config_report import check_lines
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.config.settings import Settings
 from edge_controller.domain.commands import Origin
+from edge_controller.domain.latency import Histogram
 from edge_controller.domain.pricing import Currency, Money
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.storage import history
@@ -23,6 +24,7 @@ from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
 from edge_controller.telemetry.command_parse import CommandParser, Parsed
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
+from edge_controller.web.metrics import BusLatency
 from edge_controller.web.ports import SessionFilter
 
 if TYPE_CHECKING:
@@ -164,12 +166,27 @@ def web_command(name: str, raw: bytes, connectors: tuple[str, ...]) -> Parsed:
     return CommandParser(connectors, (name,), origin=Origin.WEB).parse(name, raw)
 
 
+def bus_latency(buses: Mapping[str, Any]) -> BusLatency:
+    """Each opened bus's per-device request durations (``ModbusBus.latency_histograms``)."""
+
+    def read() -> list[tuple[str, str, Histogram]]:
+        return [
+            (bus_id, device_id, histogram)
+            for bus_id, bus in buses.items()
+            for device_id, histogram in bus.latency_histograms()
+        ]
+
+    return read
+
+
 def build_web(
     settings: Settings,
     site: SiteServices,
     connector_ids: list[str],
     mqtt: MqttService | None,
     uplink: UplinkRoute | None,
+    *,
+    buses: Mapping[str, Any] | None = None,
 ) -> WebServer:
     views, db, commands = site.views, site.db, site.commands
     terminals = {t: tuple(s.connectors) for t, s in settings.payments.terminals.items()}
@@ -190,5 +207,6 @@ def build_web(
         OperatorQueue(db, site.outbox, uplink.notify if uplink is not None else lambda: None),
         tuple(check_lines(settings)),
         site.controller.reactions,
+        bus_latency(buses or {}),
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

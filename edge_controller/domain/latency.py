@@ -48,6 +48,8 @@ class SortedWindow:
 
 # Upper bounds of the control loop's overload reaction buckets (s): the target is 250 ms.
 REACTION_BOUNDS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Upper bounds of one answered bus transaction (s): a LAN answers in ms, 9600 baud RTU in tens.
+BUS_BOUNDS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Histogram:

@@ -28,7 +28,7 @@ from edge_controller.web.console_system import ConsoleSystem
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.display_pay import PayRoutes
 from edge_controller.web.limits import RateLimit
-from edge_controller.web.metrics import MetricsRoute
+from edge_controller.web.metrics import BusLatency, MetricsRoute
 from edge_controller.web.ports import (
     CommandPayloads,
     CommandPort,
@@ -115,6 +115,7 @@ class Sources:
     held: HeldForOperator | None = None  # what waits for an operator, listed in the console
     checks: tuple[str, ...] = ()  # check-config's lines for the running config
     reactions: Histogram | None = None  # the control loop's overload reactions, for /metrics
+    bus_latency: BusLatency | None = None  # the buses' request durations, for /metrics
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -133,7 +134,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     PayRoutes(hub, sources.commands).add_to(app)  # before /display/{connector} too
     DisplayRoutes(hub).add_to(app)
     api.add_to(app)
-    MetricsRoute(hub.view, sources.desk, tokens, sources.reactions).add_to(app)
+    MetricsRoute(hub.view, sources.desk, tokens, sources.reactions, sources.bus_latency).add_to(app)
     accounts = {
         user: (a.role, a.password_hash.get_secret_value()) for user, a in settings.accounts.items()
     }

@@ -163,6 +163,13 @@ async def test_connectors_sessions_and_metrics_are_what_their_sources_say(
     assert 0 < first[grid_requests] < second[grid_requests]  # a counter that counts
     grid_device = next(d for d in view.devices if d.device_id == "grid")
     assert second[grid_requests] <= grid_device.requests  # never ahead of the bus itself
+    # The histogram is the bus's live count, the counters the latest control step's view:
+    # between that view and the later status, answered requests are requests less errors.
+    answered = second[("edge_bus_request_seconds_count", (("bus", "rs485"), ("device", "grid")))]
+    grid_errors = sum(v for (n, labels), v in second.items()
+                      if n == "edge_bus_errors_total" and ("device", "grid") in labels)  # fmt: skip
+    assert second[grid_requests] - grid_errors <= answered
+    assert answered <= grid_device.requests - sum(grid_device.errors.values())
 
 
 async def _later(site: E2ESite, at_s: float) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from edge_controller.domain.backoff import reconnect_delay_s
+from edge_controller.domain.latency import Histogram
 from edge_controller.domain.snapshot import DeviceView
 from edge_controller.drivers.modbus import errors, wiretime
 from edge_controller.drivers.modbus.pdu import FrameError, check_exception, response_pdu_size
@@ -169,6 +170,14 @@ class ModbusBus:
     def views(self) -> list[DeviceView]:
         """One row per device asked at least once (before that, nothing is known of it)."""
         return [c.view() for c in self._channels.values() if c.stats.requests > 0]
+
+    def latency_histograms(self) -> list[tuple[str, Histogram]]:
+        """Each device's answered-request durations, for the devices that have ``views`` rows."""
+        return [
+            (c.device_id, c.stats.latency_histogram)
+            for c in self._channels.values()
+            if c.stats.requests > 0
+        ]
 
     async def __aenter__(self) -> ModbusBus:
         self._stack = contextlib.AsyncExitStack()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from edge_controller.domain.latency import SortedWindow
+from edge_controller.domain.latency import BUS_BOUNDS_S, Histogram, SortedWindow
 from edge_controller.domain.snapshot import DeviceView
 
 LATENCY_SAMPLES = 512
@@ -23,11 +23,13 @@ class DeviceStats:
         self.requests = 0
         self.errors: Counter[str] = Counter()
         self.latencies_s = SortedWindow(LATENCY_SAMPLES)
+        self.latency_histogram = Histogram(BUS_BOUNDS_S)  # every answered request since the start
         self.last_success_s: float | None = None
 
     def record_success(self, latency_s: float, at_s: float) -> None:
         self.requests += 1
         self.latencies_s.add(latency_s)
+        self.latency_histogram.observe(latency_s)
         self.last_success_s = at_s
 
     def record_error(self, kind: str) -> None:
