@@ -16,6 +16,7 @@ import contextlib
 import html
 import re
 import signal
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,10 +29,18 @@ import aiohttp
 
 from edge_controller.api.client import DaemonNotRunning, fetch_status
 from edge_controller.api.server import STATUS_SOCKET
+from edge_controller.app.sessions_report import (
+    DayRevenue,
+    Query,
+    Revenue,
+    revenue_by_day_and_method,
+)
 from edge_controller.config.settings import Settings
+from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.demo_csms import CsmsProcess, CsmsUnavailable
+from edge_controller.storage.errors import StorageError
 
 STAFF_CARD_UID = "04A1B2C3D4E5F6"  # in the local list the CSMS sends; taps on reader "entrance"
 DAY_START_H = 7.0
@@ -158,6 +167,26 @@ DAY: tuple[Step, ...] = (
 DAY_END_H = 19.0
 
 
+def revenue_text(days: Sequence[DayRevenue]) -> str:
+    """Finished sessions and their priced total per payment method (all days summed), e.g.
+    "revenue: card_terminal 1 session 2.45 EUR (captured 2.45), csms 4 sessions 9.80 EUR"."""
+    summed: dict[tuple[str, str], Revenue] = {}
+    for day in days:
+        summed.setdefault((day.method, day.currency), Revenue()).merge(day.revenue)
+    if not summed:
+        return "revenue: no finished session yet"
+    parts = []
+    for (method, currency), revenue in summed.items():
+        money = Money.of_minor(revenue.incl_tax_minor, Currency.of(currency or "EUR")).amount
+        count = f"{revenue.sessions} session{'s' if revenue.sessions != 1 else ''}"
+        text = f"{method} {count} {money} {currency}"
+        if revenue.captured_minor:
+            captured = Money.of_minor(revenue.captured_minor, Currency.of(currency)).amount
+            text += f" (captured {captured})"
+        parts.append(text)
+    return "revenue: " + ", ".join(parts)
+
+
 def _message(page: str) -> str:
     """The message of one of the display's message pages (its first paragraph), as text."""
     found = re.search(r"<p[^>]*>(.*?)</p>", page, re.S)
@@ -232,6 +261,11 @@ class DemoDay:
         # The daemon offers its first version first; the bench CSMS takes its first choice.
         self.ocpp2 = settings.ocpp.versions[0] != "1.6"
         self.remote_starts = 0
+        self.database, self.site_id, self.zone = (
+            settings.database_path,
+            settings.site.id,
+            settings.site.zone,
+        )
         web = settings.web
         self.web_url = f"http://{web.host}:{web.port}" if web.enabled else None
         self._reports: set[asyncio.Task[None]] = set()  # card payments whose outcome is awaited
@@ -252,6 +286,7 @@ class DemoDay:
                     self.say(step.at_h, f"  → {outcome}")
             end_s = start_s + (DAY_END_H - DAY_START_H) * seconds_per_hour
             await asyncio.sleep(max(0.0, end_s - loop.time()))
+            self.say(DAY_END_H, self.revenue())
             self.say(DAY_END_H, "the day is over; the next one starts (Ctrl-C ends the demo)")
         for task in self._reports:  # the demo ends: no outcome is awaited any more
             task.cancel()
@@ -321,6 +356,16 @@ class DemoDay:
         _, text = await self.csms.open_page(f"{page}/confirm")
         found = re.search(r'data-status="([^"]*)"', text)
         return f"paid; charge point answered {found.group(1) if found else 'nothing'}"
+
+    def revenue(self) -> str:
+        """The revenue summary of the sessions the site recorded (``sessions --summary``)."""
+        query = Query(self.database, self.site_id, self.zone)
+        if not self.database.exists():
+            return "revenue: no session recorded yet"
+        try:
+            return revenue_text(revenue_by_day_and_method(query))
+        except (StorageError, sqlite3.Error) as exc:
+            return f"revenue: not read ({exc})"
 
     async def _pay_by_card(self, connector: str) -> str:
         """Press the display's "Pay by card" button; how the payment ends is told later (the

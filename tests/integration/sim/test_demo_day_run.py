@@ -80,7 +80,8 @@ async def test_a_day_runs_every_step_and_survives_what_it_cannot_do(
             await csms.stop()
     lines = out.getvalue().splitlines()
     steps = [line for line in lines if "→" not in line]
-    assert len(steps) == len(DAY) + 1  # every step, then "the day is over"
+    assert len(steps) == len(DAY) + 2  # every step, the revenue, then "the day is over"
+    assert "revenue: no session recorded yet" in steps[-2]  # no daemon recorded any
     assert any("cp1 not connected yet" in line for line in lines)
     assert any("RemoteStartTransaction" in line for line in lines)
     assert any("pays on the bench CSMS's page" in line for line in lines)

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import pytest
 
+from edge_controller.app.sessions_report import DayRevenue, Revenue
 from edge_controller.config.load import load_settings
 from edge_controller.config.settings import Settings
 from edge_controller.sim.demo_day import (
@@ -28,6 +29,7 @@ from edge_controller.sim.demo_day import (
     clock_text,
     describe,
     ocpp_connector_numbers,
+    revenue_text,
     timeline,
 )
 
@@ -138,3 +140,16 @@ def test_the_card_payment_is_at_a_terminal_of_the_demo_that_a_tariff_prices(
     terminals = [t for t in demo.payments.terminals.values() if paid.connector in t.connectors]
     assert len(terminals) == 1 and terminals[0].simulated
     assert demo.tariffs.default is not None and demo.web.enabled
+
+
+def test_the_revenue_line_sums_each_payment_method_over_the_days() -> None:
+    def day(name: str, method: str, sessions: int, minor: int, captured: int = 0) -> DayRevenue:
+        revenue = Revenue(sessions, 0, 1000, minor, minor, captured)
+        return DayRevenue(name, method, "EUR", revenue)
+
+    days = [day("2026-12-03", "card_terminal", 1, 245, 245), day("2026-12-03", "csms", 2, 980),
+            day("2026-12-04", "csms", 1, 1)]  # fmt: skip
+    assert revenue_text(days) == (
+        "revenue: card_terminal 1 session 2.45 EUR (captured 2.45), csms 3 sessions 9.81 EUR"
+    )
+    assert revenue_text([]) == "revenue: no finished session yet"
