@@ -34,6 +34,7 @@ from edge_controller.storage.sessions_store import SessionRecord
 log = get_logger("commands")
 QUEUE_SIZE = 64
 PLUG_POLL_S = 0.2  # how often a paid start waiting for its EV looks for the session
+OPENING_GRACE_S = 30.0  # a plugged EV's paid start may still be checked this long after
 
 
 class CommandPort:
@@ -135,11 +136,15 @@ class CommandPort:
         start = StartSession(connector_id, token, Origin.PAYMENT_TERMINAL)
         if not (await self._sessions.start(start)).ok:
             return None
-        deadline_s = asyncio.get_running_loop().time() + plug_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline_s = loop.time() + plug_timeout_s
         while (session := self._paid_session(connector_id, token)) is None:
-            if self._sessions.phase(connector_id) is not Phase.WAIT_PLUG:
+            phase = self._sessions.phase(connector_id)
+            # The EV plugged in: its start is checked and recorded before the session opens.
+            if phase not in (Phase.WAIT_PLUG, Phase.AUTHORIZING, Phase.OPENING):
                 break  # the start was given up or stopped meanwhile
-            if asyncio.get_running_loop().time() >= deadline_s:
+            late = phase is Phase.WAIT_PLUG or loop.time() >= deadline_s + OPENING_GRACE_S
+            if late and loop.time() >= deadline_s:
                 await self._sessions.stop(StopSession(connector_id, Origin.PAYMENT_TERMINAL))
                 break
             await asyncio.sleep(PLUG_POLL_S)
