@@ -16,6 +16,7 @@ from edge_controller.domain.commands import Origin
 from edge_controller.domain.latency import Histogram
 from edge_controller.domain.pricing import Currency, Money
 from edge_controller.domain.sessions.tokens import masked
+from edge_controller.domain.snapshot import ErrorEvent
 from edge_controller.storage import history
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
@@ -24,6 +25,7 @@ from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.telemetry import MqttService
 from edge_controller.telemetry.command_parse import CommandParser, Parsed
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, StartWay, WebServer, build_app
+from edge_controller.web.console_system import ErrorHistory
 from edge_controller.web.metrics import BusLatency
 from edge_controller.web.ports import SessionFilter
 
@@ -179,6 +181,15 @@ def bus_latency(buses: Mapping[str, Any]) -> BusLatency:
     return read
 
 
+def device_errors(buses: Mapping[str, Any]) -> ErrorHistory:
+    """Each opened bus's devices' last error events (``ModbusBus.error_histories``)."""
+
+    def read() -> dict[str, tuple[ErrorEvent, ...]]:
+        return {d: events for bus in buses.values() for d, events in bus.error_histories().items()}
+
+    return read
+
+
 def build_web(
     settings: Settings,
     site: SiteServices,
@@ -208,5 +219,6 @@ def build_web(
         tuple(check_lines(settings)),
         site.controller.reactions,
         bus_latency(buses or {}),
+        device_errors(buses or {}),
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

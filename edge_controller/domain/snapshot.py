@@ -66,6 +66,15 @@ class ConnectorView:
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """One failed request of a device, as its bus counted it (time: the bus's wall clock)."""
+
+    at_s: float
+    kind: str  # the key it is counted under in DeviceView.errors
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceView:
     """One device on a bus (one row per Modbus unit or reader), as its bus sees it."""
 

@@ -1,6 +1,7 @@
 """The console's system page, ``/console/system`` (any role): each bus device's health (answers,
 errors by kind, latency, last answer, what is wrong now), the ``check-config`` result of the
-running config, and the daemon's last log lines (as written: redacted, at the level in force)."""
+running config, the daemon's last log lines (as written: redacted, at the level in force) and
+each device's last error events."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_controller.domain.snapshot import DeviceView
+from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 from edge_controller.log import recent_lines
 from edge_controller.web.console_live import shown
 from edge_controller.web.pages import page
 
 LOG_LINES = 200
+# Each device's last error events, newest first (the buses keep a bounded number).
+ErrorHistory = Callable[[], Mapping[str, Sequence[ErrorEvent]]]
 HTML = "text/html"
 _LOG_KEYS = ("timestamp", "level", "component", "event")  # their own columns
 
@@ -40,6 +43,24 @@ def device_row(d: DeviceView) -> str:
     }
     tds = "".join(f'<td data-col="{k}">{escape(v)}</td>' for k, v in cells.items())
     return f'<tr data-device="{escape(d.device_id)}">{tds}</tr>'
+
+
+def error_rows(device_id: str, events: Sequence[ErrorEvent]) -> str:
+    rows = "".join(
+        f'<tr><td data-col="at">{_utc(e.at_s)}</td><td data-col="kind">{escape(e.kind)}</td>'
+        f'<td data-col="message">{escape(e.message)}</td></tr>'
+        for e in events
+    )
+    return (
+        f'<h3>{escape(device_id)}</h3><table data-errors="{escape(device_id)}"><thead><tr>'
+        "<th>Time (UTC)</th><th>Kind</th><th>Message</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def errors_body(history: Mapping[str, Sequence[ErrorEvent]]) -> str:
+    shown_ = "".join(error_rows(d, events) for d, events in sorted(history.items()) if events)
+    return f"<h2>Error history (newest first)</h2>{shown_ or '<p>No errors.</p>'}"
 
 
 def _value(value: Any) -> str:
@@ -82,8 +103,10 @@ class ConsoleSystem:
         viewer: Callable[[web.Request], object],
         devices: Callable[[], Sequence[DeviceView]],
         checks: Sequence[str],
+        errors: ErrorHistory | None = None,
     ) -> None:
         self._viewer, self._devices, self._checks = viewer, devices, tuple(checks)
+        self._errors = errors
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/console/system", self.system)
@@ -95,5 +118,7 @@ class ConsoleSystem:
             '<a href="/console/revenue">Revenue</a> <a href="/console/system">System</a></nav>'
         )
         body = system_body(self._devices(), self._checks, recent_lines(LOG_LINES))
+        if self._errors is not None:
+            body += errors_body(self._errors())
         html = page("en", "System", f"<header><h1>System</h1></header>{nav}<main>{body}</main>")
         return web.Response(text=html, content_type=HTML, headers={"Cache-Control": "no-store"})

@@ -24,7 +24,7 @@ from edge_controller.log import get_logger
 from edge_controller.web.api import ApiRoutes
 from edge_controller.web.console import Console
 from edge_controller.web.console_reports import ConsoleReports
-from edge_controller.web.console_system import ConsoleSystem
+from edge_controller.web.console_system import ConsoleSystem, ErrorHistory
 from edge_controller.web.display import DisplayHub, DisplayRoutes
 from edge_controller.web.display_pay import PayRoutes
 from edge_controller.web.limits import RateLimit
@@ -116,6 +116,7 @@ class Sources:
     checks: tuple[str, ...] = ()  # check-config's lines for the running config
     reactions: Histogram | None = None  # the control loop's overload reactions, for /metrics
     bus_latency: BusLatency | None = None  # the buses' request durations, for /metrics
+    device_errors: ErrorHistory | None = None  # the buses' last error events per device
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -148,7 +149,9 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
         sources.sessions, console.viewer,
         lambda: known or tuple(c.connector_id for c in hub.view().connectors),
     ).add_to(app)  # fmt: skip
-    ConsoleSystem(console.viewer, lambda: hub.view().devices, sources.checks).add_to(app)
+    ConsoleSystem(
+        console.viewer, lambda: hub.view().devices, sources.checks, sources.device_errors
+    ).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app

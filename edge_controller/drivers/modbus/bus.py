@@ -17,7 +17,7 @@ from types import TracebackType
 
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.latency import Histogram
-from edge_controller.domain.snapshot import DeviceView
+from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 from edge_controller.drivers.modbus import errors, wiretime
 from edge_controller.drivers.modbus.pdu import FrameError, check_exception, response_pdu_size
 from edge_controller.drivers.modbus.scheduler import QueueFull, RequestQueue
@@ -179,6 +179,14 @@ class ModbusBus:
             if c.stats.requests > 0
         ]
 
+    def error_histories(self) -> dict[str, tuple[ErrorEvent, ...]]:
+        """Each asked device's last error events, newest first."""
+        return {
+            c.device_id: c.stats.error_history()
+            for c in self._channels.values()
+            if c.stats.requests > 0
+        }
+
     async def __aenter__(self) -> ModbusBus:
         self._stack = contextlib.AsyncExitStack()
         group = await self._stack.enter_async_context(asyncio.TaskGroup())
@@ -209,7 +217,9 @@ class ModbusBus:
         try:
             self._queue.put(channel.device_id, _Request(channel, pdu, future), urgent)
         except QueueFull as exc:
-            channel.stats.record_error("queue_full")
+            channel.stats.record_error(
+                "queue_full", self._clock(), "the bus's request queue is full"
+            )
             raise DeviceUnavailable(f"{channel.device_id}: bus {self.bus_id} overloaded") from exc
         self._wakeup.set()
         try:
@@ -252,7 +262,8 @@ class ModbusBus:
                 reply = await self._attempt(channel, pdu)
             except errors.TRANSLATED as exc:
                 failure = exc
-                channel.stats.record_error(errors.error_kind(exc))
+                message = str(errors.translate(exc, channel.device_id))
+                channel.stats.record_error(errors.error_kind(exc), self._clock(), message)
                 if not errors.is_retryable(exc):
                     break
             else:

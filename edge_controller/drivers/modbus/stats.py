@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 
 from edge_controller.domain.latency import BUS_BOUNDS_S, Histogram, SortedWindow
-from edge_controller.domain.snapshot import DeviceView
+from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 
 LATENCY_SAMPLES = 512
+ERROR_HISTORY = 50  # error events kept per device (the counters keep counting past them)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -25,6 +26,7 @@ class DeviceStats:
         self.latencies_s = SortedWindow(LATENCY_SAMPLES)
         self.latency_histogram = Histogram(BUS_BOUNDS_S)  # every answered request since the start
         self.last_success_s: float | None = None
+        self.recent_errors: deque[ErrorEvent] = deque(maxlen=ERROR_HISTORY)  # oldest first
 
     def record_success(self, latency_s: float, at_s: float) -> None:
         self.requests += 1
@@ -32,9 +34,14 @@ class DeviceStats:
         self.latency_histogram.observe(latency_s)
         self.last_success_s = at_s
 
-    def record_error(self, kind: str) -> None:
+    def record_error(self, kind: str, at_s: float, message: str) -> None:
         self.requests += 1
         self.errors[kind] += 1
+        self.recent_errors.append(ErrorEvent(at_s, kind, message))
+
+    def error_history(self) -> tuple[ErrorEvent, ...]:
+        """The last ``ERROR_HISTORY`` error events, newest first."""
+        return tuple(reversed(self.recent_errors))
 
     def view(self, fault_text: str | None = None) -> DeviceView:
         window = self.latencies_s
