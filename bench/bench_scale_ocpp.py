@@ -188,9 +188,17 @@ class Csms:
     async def send(self, identity: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         query = {"identity": identity, "action": action, "payload": json.dumps(payload)}
         url = f"http://127.0.0.1:{self.port}/send"
-        async with self._http.get(url, params=query) as answer:
-            result: dict[str, Any] = await answer.json()
-            return result
+        for attempt in range(2):
+            try:
+                async with self._http.get(url, params=query) as answer:
+                    result: dict[str, Any] = await answer.json()
+                    return result
+            except aiohttp.ServerDisconnectedError:
+                # A kept-alive connection the CSMS closed as it was reused (after the steady
+                # window's idle minutes): the commands sent here may be sent again.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         self.stop()
