@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,12 @@ from edge_controller.api.http_wire import (
     json_response,
     read_request,
 )
+from edge_controller.api.jobs import BUSY, Busy, CommissioningRuns, Job, Run
 from edge_controller.domain.snapshot import SiteView
 
 STATUS_SOCKET = "status.sock"
 REQUEUE = "/outbox/requeue"
 REQUEST_TIMEOUT_S = 10.0  # a request not whole by then is dropped (a stuck client holds nothing)
-BUSY = "a scan or selftest is already running through the daemon: try again later"
-
-
-Job = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 async def _run(job: Job, data: dict[str, Any]) -> tuple[HTTPStatus, Any]:
@@ -54,7 +51,11 @@ class StatusServer:
         scanner: Job | None = None,
         selftest: Job | None = None,
         requeue: Job | None = None,
+        *,
+        runs: CommissioningRuns | None = None,
     ) -> None:
+        """``runs``: the daemon's scan and selftest, shared with the console (one at a time
+        whoever starts them); without it, ``scanner`` and ``selftest`` run here alone."""
         self._socket_path = socket_path
         self._source = source
         self._jobs = {
@@ -63,6 +64,9 @@ class StatusServer:
             if job
         }
         self._busy = asyncio.Lock()
+        self._runs = runs
+        if runs is not None:
+            self._jobs |= {f"/{kind}": job for kind, job in runs.jobs.items()}
         self._connections: set[asyncio.Task[None]] = set()
 
     async def _answer(self, request: Request, body: bytes) -> tuple[HTTPStatus, Any]:
@@ -81,10 +85,20 @@ class StatusServer:
             return HTTPStatus.BAD_REQUEST, {"error": "expected a JSON object"}
         if request.path == REQUEUE:
             return await _run(job, data)
+        if self._runs is not None:
+            try:
+                run = self._runs.begin(request.path[1:], "command line")
+            except Busy:
+                return HTTPStatus.CONFLICT, {"error": BUSY}
+            return await _run(lambda d: self._runs_finish(run, d), data)
         if self._busy.locked():
             return HTTPStatus.CONFLICT, {"error": BUSY}
         async with self._busy:
             return await _run(job, data)
+
+    async def _runs_finish(self, run: Run, data: dict[str, Any]) -> dict[str, Any]:
+        assert self._runs is not None
+        return await self._runs.finish(run, data)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.views import ConnectorViews, SiteViews
 from edge_controller.domain.web_payment import QrCodes
@@ -28,3 +29,4 @@ class SiteServices:
     db: Database
     board: MessageBoard  # what the CSMS set for drivers, for the faces that show it
     qr: QrCodes  # the connectors' payment QR codes
+    runs: CommissioningRuns | None = None  # scan and selftest through the daemon's buses

@@ -58,6 +58,9 @@ class ScanResult:
     elapsed_s: float = 0.0
 
 
+Progress = Callable[[int, int, int], None]  # (done, in all, found)
+
+
 def shipped_profiles() -> list[Profile]:
     return [load_profile(name) for name in sorted(registry.profile_kinds())]
 
@@ -311,21 +314,29 @@ def configured_line(bus: BusSettings) -> Line:
     return Line()
 
 
-async def scan_open_bus(plan: ScanPlan, bus: ModbusBus) -> ScanResult:
+async def scan_open_bus(
+    plan: ScanPlan, bus: ModbusBus, progress: Progress | None = None
+) -> ScanResult:
     """A scan through a bus the daemon has open: its probes wait in the bus's queue behind
-    the daemon's writes and grid meter reads, and use the bus's own line setting."""
+    the daemon's writes and grid meter reads, and use the bus's own line setting.
+    ``progress(probes done, probes in all, found)`` after each probe."""
     framing = "tcp" if isinstance(plan.bus, TcpBusSettings) else plan.bus.framing
     profiles = scannable(shipped_profiles(), framing)
     line = plan.lines[0]
     timing = DeviceTiming(plan.timeout_s, 0, plan.bus.min_gap_s)
     started_s = time.monotonic()
-    found = await scan_line(bus, line, plan.units, profiles, timing)
+    total = len(plan.units)
+    report = None
+    if progress is not None:
+        progress(0, total, 0)
+        report = lambda done, n: progress(done, total, n)  # noqa: E731
+    found = await scan_line(bus, line, plan.units, profiles, timing, progress=report)
     result = ScanResult(plan, found, len(plan.units), time.monotonic() - started_s)
     return result
 
 
 def daemon_scanner(
-    buses: dict[str, ModbusBus], settings: dict[str, BusSettings]
+    buses: dict[str, ModbusBus], settings: dict[str, BusSettings], progress: Progress | None = None
 ) -> Callable[[dict[str, Any]], Any]:
     """The status socket's POST /scan: ``{"bus", "units", "timeout_s"}`` → the scan's JSON."""
 
@@ -339,7 +350,7 @@ def daemon_scanner(
             raise ValueError("timeout_s must lie in (0, 5]")
         config = settings[bus_id]
         plan = ScanPlan(bus_id, config, [configured_line(config)], units, timeout_s)
-        return to_json(await scan_open_bus(plan, buses[bus_id]))
+        return to_json(await scan_open_bus(plan, buses[bus_id], progress))
 
     return scan
 

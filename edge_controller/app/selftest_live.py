@@ -73,27 +73,46 @@ def check_link(settings: Settings, online: bool) -> list[Item]:
     return [failed(name, "the daemon is not connected to the CSMS (see its log)", "csms")]
 
 
-async def run_live_selftest(side: DaemonSide) -> Report:
+STAGES = 7  # the groups of items below, for the progress shown
+
+
+async def run_live_selftest(
+    side: DaemonSide, progress: Callable[[int, int, int], None] | None = None
+) -> Report:
+    """``progress(stages done, STAGES, items so far)`` after each group of items."""
     settings = side.settings
     report = Report(settings.site.id, Options().clock())
     devices = SiteDevices(read_only=True)
     devices.build(settings, side.buses)
+
+    def stage(done: int) -> None:
+        if progress is not None:
+            progress(done, STAGES, len(report.items))
+
     report.items += await check_answers(devices)
+    stage(1)
     report.items += write_items_skipped(settings)
     report.items += await check_readers(settings, Options(no_tap_reason=TAP_SKIP))
+    stage(2)
     report.items += check_link(settings, side.uplink_online())
+    stage(3)
     report.items.append(check_clock(None, side.synchronised))
+    stage(4)
     report.items += await check_mqtt(settings)
+    stage(5)
     report.items.append(check_disk(settings))
+    stage(STAGES)
     return report
 
 
-def daemon_selftest(side: DaemonSide) -> Callable[[dict[str, Any]], Any]:
+def daemon_selftest(
+    side: DaemonSide, progress: Callable[[int, int, int], None] | None = None
+) -> Callable[[dict[str, Any]], Any]:
     """The status socket's POST /selftest: ``{}`` → the report's JSON."""
 
     async def selftest(request: dict[str, Any]) -> dict[str, Any]:
         if request:
             raise ValueError(f"selftest takes no options, not {', '.join(sorted(request))}")
-        return to_json(await run_live_selftest(side))
+        return to_json(await run_live_selftest(side, progress))
 
     return selftest

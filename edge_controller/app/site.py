@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
 from edge_controller.app.attention import Attention
 from edge_controller.app.commands import CommandPort
@@ -332,14 +333,17 @@ async def build_site(
     flows = payment_flows(settings, db, pricing, settle_to)
     commands = CommandPort(controller, sessions, connector_flows(settings, flows))
     retention_s = settings.storage.outbox_retention_days * 86400
+    runs = CommissioningRuns()  # scan and selftest, from the command line or the console
+    runs.jobs["scan"] = daemon_scanner(hw.buses, dict(settings.buses), runs.note)
+    side = DaemonSide(settings, hw.buses, lambda: views.current().uplink_online)
+    runs.jobs["selftest"] = daemon_selftest(side, runs.note)
     services += [
         commands,
         StatusServer(
             settings.storage.state_dir / STATUS_SOCKET,
             views.current,
-            daemon_scanner(hw.buses, dict(settings.buses)),
-            daemon_selftest(DaemonSide(settings, hw.buses, lambda: views.current().uplink_online)),
-            daemon_requeue(outbox, uplink.outbox_wakeup.set if uplink else lambda: None),
+            requeue=daemon_requeue(outbox, uplink.outbox_wakeup.set if uplink else lambda: None),
+            runs=runs,
         ),
         attention,
         PricingService(pricing),
@@ -350,5 +354,7 @@ async def build_site(
         guard,
     ]
     board, qr = MessageBoard(), qr_codes(settings, list(hw.chargers))
-    site = SiteServices(controller, sessions, connectors, views, commands, outbox, db, board, qr)
+    site = SiteServices(
+        controller, sessions, connectors, views, commands, outbox, db, board, qr, runs
+    )
     return services + build_faces(settings, site, uplink, hw)

@@ -220,5 +220,7 @@ def build_web(
         site.controller.reactions,
         bus_latency(buses or {}),
         device_errors(buses or {}),
+        site.runs,
+        tuple(settings.buses),
     )
     return WebServer(settings.web, hub, build_app(settings.web, hub, sources))

@@ -177,6 +177,10 @@ class Console:
             raise web.HTTPSeeOther("/console/login")
         return session
 
+    async def operator(self, request: web.Request) -> ConsoleSession:
+        """The session of an operator's change (logged in, same-site, CSRF, operator role)."""
+        return await self._changing(request)
+
     async def _changing(self, request: web.Request, need_operator: bool = True) -> ConsoleSession:
         """The session of a change: logged in, same-site, the session's CSRF token, and the
         operator role where the change needs it."""

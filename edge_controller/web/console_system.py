@@ -115,7 +115,8 @@ class ConsoleSystem:
         self._viewer(request)
         nav = (
             '<nav><a href="/console">Live site</a> <a href="/console/sessions">Sessions</a> '
-            '<a href="/console/revenue">Revenue</a> <a href="/console/system">System</a></nav>'
+            '<a href="/console/revenue">Revenue</a> <a href="/console/system">System</a> '
+            '<a href="/console/commissioning">Commissioning</a></nav>'
         )
         body = system_body(self._devices(), self._checks, recent_lines(LOG_LINES))
         if self._errors is not None:

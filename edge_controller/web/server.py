@@ -18,11 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.config.settings import WebSettings
 from edge_controller.domain.latency import Histogram
 from edge_controller.log import get_logger
 from edge_controller.web.api import ApiRoutes
 from edge_controller.web.console import Console
+from edge_controller.web.console_commissioning import ConsoleCommissioning
 from edge_controller.web.console_reports import ConsoleReports
 from edge_controller.web.console_system import ConsoleSystem, ErrorHistory
 from edge_controller.web.display import DisplayHub, DisplayRoutes
@@ -117,6 +119,8 @@ class Sources:
     reactions: Histogram | None = None  # the control loop's overload reactions, for /metrics
     bus_latency: BusLatency | None = None  # the buses' request durations, for /metrics
     device_errors: ErrorHistory | None = None  # the buses' last error events per device
+    runs: CommissioningRuns | None = None  # the daemon's scan and selftest, for the console
+    scan_buses: tuple[str, ...] = ()  # the buses a scan may go through
 
 
 def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.Application:
@@ -152,6 +156,10 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     ConsoleSystem(
         console.viewer, lambda: hub.view().devices, sources.checks, sources.device_errors
     ).add_to(app)
+    if sources.runs is not None:
+        ConsoleCommissioning(
+            console.viewer, console.operator, sources.runs, sources.scan_buses
+        ).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)
     return app

@@ -128,8 +128,16 @@ async def test_an_operator_sets_a_limit_in_the_browser_and_the_charger_gets_it(
         assert any(line.startswith(f"site {view.site_id}: ") for line in lines), lines
         assert "operator change" in system["log"] and "SetConnectorLimit" in system["log"]
         await browser.screenshot("console-system-desktop", DESKTOP)
+        # The selftest through the running daemon, started from the console's page.
+        await browser.open(f"{base(config)}/console/commissioning")
+        await browser.click('form[action$="/selftest"] button')
+        await browser.wait_for_text("selftest started by ops")
+        await browser.wait_for_text(": done", 60)  # the page reloads itself meanwhile
+        assert '"name": "charger keba:1 answers"' in await browser.text("#result")
     changes = [line for line in site.daemon.tail().splitlines() if "operator change" in line]
-    assert changes and '"user": "ops"' in changes[-1] and "SetConnectorLimit" in changes[-1]
+    limit, selftest = changes[-2:]
+    assert '"user": "ops"' in limit and "SetConnectorLimit" in limit
+    assert '"user": "ops"' in selftest and '"commissioning": "selftest"' in selftest
 
 
 async def test_viewers_stray_posts_and_failed_logins_change_nothing(
