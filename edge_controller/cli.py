@@ -538,6 +538,28 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
+def cmd_demo_day(args: argparse.Namespace) -> int:
+    from edge_controller.app.sessions_report import revenue_line
+    from edge_controller.sim import demo_day
+
+    def revenue_of(settings: Settings) -> demo_day.RevenueSource:
+        site = settings.site
+        return lambda: revenue_line(settings.database_path, site.id, site.zone)
+
+    argv = ["--config", str(args.config), "--seconds-per-hour", str(args.seconds_per_hour)]
+    argv += ["--days", str(args.days), "--csms-log", str(args.csms_log)]
+    return demo_day.main(argv, revenue_of, prog="edge-controller demo-day")
+
+
+def _add_demo_day(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    day = sub.add_parser("demo-day", help="play the demo site's day against it (make run does)")
+    day.add_argument("--config", type=Path, required=True, help="site config YAML")
+    day.add_argument("--seconds-per-hour", type=float, default=8.0)
+    day.add_argument("--days", type=int, default=0, help="0: repeat until stopped")
+    day.add_argument("--csms-log", type=Path, default=Path("csms-messages.jsonl"))
+    day.set_defaults(handler=cmd_demo_day)
+
+
 def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate = sub.add_parser("simulate", help="serve every simulated device of a site config")
     simulate.add_argument("--config", type=Path, help="site config YAML")
@@ -563,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     check.set_defaults(handler=cmd_check_config)
     _add_simulate(sub)
+    _add_demo_day(sub)
     csms = sub.add_parser("csms", help="run a local bench CSMS for commissioning and the demo")
     csms.add_argument("--host", default="127.0.0.1")
     csms.add_argument("--port", type=int, default=9000)

@@ -252,7 +252,7 @@ say "daemon running (log: $STATE/daemon.log); bench CSMS on ws://127.0.0.1:$csms
 say "site display: http://127.0.0.1:$web/display (one connector: http://127.0.0.1:$web/display/keba:1)"
 say "operator console: http://127.0.0.1:$web/console (user ops, password $console_password; DEMO_CONSOLE_PASSWORD)"
 say "also on that port: /api/v1/openapi.json, /metrics (need web.api_tokens)"
-start day "$DAY_LOG" "$BIN/python" -m edge_controller.sim.demo_day --config "$CONFIG" \
+start day "$DAY_LOG" "$BIN/python" -m edge_controller demo-day --config "$CONFIG" \
     --seconds-per-hour "${DEMO_SECONDS_PER_HOUR:-8}" --csms-log "$STATE/csms-messages.jsonl"
 
 # The log of each part, to point at when it dies.

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -457,3 +457,34 @@ def write_show(query: Query, local_id: int, out: TextIO) -> None:
     total = found["total_incl_tax"]
     lines.append(f"total      {total} {currency}" if total is not None else "total      not priced")
     out.write("\n".join(lines) + "\n")
+
+
+def revenue_text(days: Sequence[DayRevenue]) -> str:
+    """Finished sessions and their priced total per payment method (all days summed), e.g.
+    "revenue: card_terminal 1 session 2.45 EUR (captured 2.45), csms 4 sessions 9.80 EUR"."""
+    summed: dict[tuple[str, str], Revenue] = {}
+    for day in days:
+        summed.setdefault((day.method, day.currency), Revenue()).merge(day.revenue)
+    if not summed:
+        return "revenue: no finished session yet"
+    parts = []
+    for (method, currency), revenue in summed.items():
+        money = Money.of_minor(revenue.incl_tax_minor, Currency.of(currency or "EUR")).amount
+        count = f"{revenue.sessions} session{'s' if revenue.sessions != 1 else ''}"
+        text = f"{method} {count} {money} {currency}"
+        if revenue.captured_minor:
+            captured = Money.of_minor(revenue.captured_minor, Currency.of(currency)).amount
+            text += f" (captured {captured})"
+        parts.append(text)
+    return "revenue: " + ", ".join(parts)
+
+
+def revenue_line(database: Path, site_id: str, zone: tzinfo) -> str:
+    """``revenue_text`` of what the site recorded so far (the demo day's line at each day's
+    end); a database that cannot be read gives a line saying so, never an error."""
+    if not database.exists():
+        return "revenue: no session recorded yet"
+    try:
+        return revenue_text(revenue_by_day_and_method(Query(database, site_id, zone)))
+    except Exception as exc:  # a line of the demo's log: it must not end the day
+        return f"revenue: not read ({exc})"

@@ -16,7 +16,6 @@ import contextlib
 import html
 import re
 import signal
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,18 +28,10 @@ import aiohttp
 
 from edge_controller.api.client import DaemonNotRunning, fetch_status
 from edge_controller.api.server import STATUS_SOCKET
-from edge_controller.app.sessions_report import (
-    DayRevenue,
-    Query,
-    Revenue,
-    revenue_by_day_and_method,
-)
 from edge_controller.config.settings import Settings
-from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.demo_csms import CsmsProcess, CsmsUnavailable
-from edge_controller.storage.errors import StorageError
 
 STAFF_CARD_UID = "04A1B2C3D4E5F6"  # in the local list the CSMS sends; taps on reader "entrance"
 DAY_START_H = 7.0
@@ -50,6 +41,9 @@ CONNECT_WAIT_S = 10.0
 SESSION_WAIT_S = 6.0
 PAY_OUTCOME_POLLS = 60  # a second each: the card, then the EV plugged in
 ViewSource = Callable[[], Awaitable[SiteView]]
+# The revenue line of the sessions the site recorded; the site's records are not the
+# simulator's to read, so whoever runs the day passes it (``edge-controller demo-day`` does).
+RevenueSource = Callable[[], str]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -167,26 +161,6 @@ DAY: tuple[Step, ...] = (
 DAY_END_H = 19.0
 
 
-def revenue_text(days: Sequence[DayRevenue]) -> str:
-    """Finished sessions and their priced total per payment method (all days summed), e.g.
-    "revenue: card_terminal 1 session 2.45 EUR (captured 2.45), csms 4 sessions 9.80 EUR"."""
-    summed: dict[tuple[str, str], Revenue] = {}
-    for day in days:
-        summed.setdefault((day.method, day.currency), Revenue()).merge(day.revenue)
-    if not summed:
-        return "revenue: no finished session yet"
-    parts = []
-    for (method, currency), revenue in summed.items():
-        money = Money.of_minor(revenue.incl_tax_minor, Currency.of(currency or "EUR")).amount
-        count = f"{revenue.sessions} session{'s' if revenue.sessions != 1 else ''}"
-        text = f"{method} {count} {money} {currency}"
-        if revenue.captured_minor:
-            captured = Money.of_minor(revenue.captured_minor, Currency.of(currency)).amount
-            text += f" (captured {captured})"
-        parts.append(text)
-    return "revenue: " + ", ".join(parts)
-
-
 def _message(page: str) -> str:
     """The message of one of the display's message pages (its first paragraph), as text."""
     found = re.search(r"<p[^>]*>(.*?)</p>", page, re.S)
@@ -251,8 +225,10 @@ class DemoDay:
         status: ViewSource,
         *,
         connect_wait_s: float = CONNECT_WAIT_S,
+        revenue: RevenueSource | None = None,
     ) -> None:
         self.sim, self.csms, self.out, self.status = sim, csms, out, status
+        self._revenue = revenue
         self.connect_wait_s = connect_wait_s
         self.identity = settings.ocpp.identity or settings.site.id
         self.numbers = ocpp_connector_numbers(settings)
@@ -261,11 +237,6 @@ class DemoDay:
         # The daemon offers its first version first; the bench CSMS takes its first choice.
         self.ocpp2 = settings.ocpp.versions[0] != "1.6"
         self.remote_starts = 0
-        self.database, self.site_id, self.zone = (
-            settings.database_path,
-            settings.site.id,
-            settings.site.zone,
-        )
         web = settings.web
         self.web_url = f"http://{web.host}:{web.port}" if web.enabled else None
         self._reports: set[asyncio.Task[None]] = set()  # card payments whose outcome is awaited
@@ -359,13 +330,9 @@ class DemoDay:
 
     def revenue(self) -> str:
         """The revenue summary of the sessions the site recorded (``sessions --summary``)."""
-        query = Query(self.database, self.site_id, self.zone)
-        if not self.database.exists():
-            return "revenue: no session recorded yet"
-        try:
-            return revenue_text(revenue_by_day_and_method(query))
-        except (StorageError, sqlite3.Error) as exc:
-            return f"revenue: not read ({exc})"
+        if self._revenue is None:
+            return "revenue: see edge-controller sessions --summary"
+        return self._revenue()
 
     async def _pay_by_card(self, connector: str) -> str:
         """Press the display's "Pay by card" button; how the payment ends is told later (the
@@ -420,22 +387,33 @@ class DemoDay:
         return "read, but no session started (daemon log: 'token decided' says why)"
 
 
-async def run(settings: Settings, seconds_per_hour: float, days: int, csms_log: Path) -> None:
+async def run(
+    settings: Settings,
+    seconds_per_hour: float,
+    days: int,
+    csms_log: Path,
+    revenue: RevenueSource | None = None,
+) -> None:
     url = urlparse(settings.ocpp.url or "ws://127.0.0.1:18900")
     csms = CsmsProcess(url.hostname or "127.0.0.1", url.port or 80, csms_log)
     sim_url = f"http://{settings.simulation.control_host}:{settings.simulation.control_port}"
     socket_path = settings.storage.state_dir / STATUS_SOCKET
     try:
         async with SimControlClient(sim_url) as sim:
-            day = DemoDay(settings, sim, csms, sys.stdout, lambda: fetch_status(socket_path))
+            day = DemoDay(
+                settings, sim, csms, sys.stdout, lambda: fetch_status(socket_path), revenue=revenue
+            )
             await day.run(seconds_per_hour, days)
     finally:
         await csms.stop()
 
 
-async def _main_async(settings: Settings, args: argparse.Namespace) -> None:
+async def _main_async(
+    settings: Settings, args: argparse.Namespace, revenue: RevenueSource | None
+) -> None:
     loop = asyncio.get_running_loop()
-    task = asyncio.create_task(run(settings, args.seconds_per_hour, args.days, args.csms_log))
+    day = run(settings, args.seconds_per_hour, args.days, args.csms_log, revenue)
+    task = asyncio.create_task(day)
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, task.cancel)  # the finally blocks stop the CSMS
     try:
@@ -446,16 +424,22 @@ async def _main_async(settings: Settings, args: argparse.Namespace) -> None:
             loop.remove_signal_handler(sig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    revenue_of: Callable[[Settings], RevenueSource] | None = None,
+    prog: str = "python -m edge_controller.sim.demo_day",
+) -> int:
     from edge_controller.config.load import load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m edge_controller.sim.demo_day")
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--seconds-per-hour", type=float, default=DEFAULT_SECONDS_PER_HOUR)
     parser.add_argument("--days", type=int, default=0, help="0: repeat until stopped")
     parser.add_argument("--csms-log", type=Path, default=Path("csms-messages.jsonl"))
     args = parser.parse_args(argv)
-    asyncio.run(_main_async(load_settings(args.config), args))
+    settings = load_settings(args.config)
+    revenue = None if revenue_of is None else revenue_of(settings)
+    asyncio.run(_main_async(settings, args, revenue))
     return 0
 
 

@@ -4,11 +4,13 @@ every step that needs the charge point reports why it was not done, and the day 
 from __future__ import annotations
 
 import io
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from edge_controller.api.client import DaemonNotRunning
+from edge_controller.app.sessions_report import revenue_line
 from edge_controller.config.settings import Settings
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.sim.control_client import SimControlClient
@@ -71,7 +73,9 @@ async def test_a_day_runs_every_step_and_survives_what_it_cannot_do(
     csms = CsmsProcess("127.0.0.1", port, tmp_path / "csms.jsonl")
     out = io.StringIO()
     async with running_site(settings) as sim, SimControlClient(sim.control_url) as client:
-        day = DemoDay(settings, client, csms, out, no_daemon, connect_wait_s=0.5)
+        site = settings.site
+        revenue = partial(revenue_line, settings.database_path, site.id, site.zone)
+        day = DemoDay(settings, client, csms, out, no_daemon, connect_wait_s=0.5, revenue=revenue)
         try:
             await day.run(seconds_per_hour=0.2, days=1)
             running_at_end = csms.running

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import pytest
 
-from edge_controller.app.sessions_report import DayRevenue, Revenue
+from edge_controller.app.sessions_report import DayRevenue, Revenue, revenue_text
 from edge_controller.config.load import load_settings
 from edge_controller.config.settings import Settings
 from edge_controller.sim.demo_day import (
@@ -29,7 +29,6 @@ from edge_controller.sim.demo_day import (
     clock_text,
     describe,
     ocpp_connector_numbers,
-    revenue_text,
     timeline,
 )
 
