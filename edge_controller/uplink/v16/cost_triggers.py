@@ -96,7 +96,10 @@ def parse_trigger(value: Any) -> MeterTrigger:
     statuses = value.get("atCPStatus", [])
     if not isinstance(statuses, list) or not set(statuses) <= STATUSES:
         raise ValueError(f"atCPStatus must be a list of OCPP 1.6 statuses {sorted(STATUSES)}")
-    energy_kwh, power_kw = _number(value, "atEnergykWh"), _number(value, "atPowerkW")
+    energy_kwh, power_kw = (
+        non_negative_number(value, "atEnergykWh"),
+        non_negative_number(value, "atPowerkW"),
+    )
     return MeterTrigger(
         at_s=_time(value, "atTime"),
         at_energy_wh=None if energy_kwh is None else energy_kwh * 1000,
@@ -123,18 +126,20 @@ def price_text(charging: dict[str, Any], idle: dict[str, Any]) -> str:
     after 10 min" (the CSMS's currency, which the message does not name)."""
     parts = []
     for name, unit in (("kWhPrice", "/kWh"), ("hourPrice", "/h"), ("flatFee", " per session")):
-        amount = _number(charging, name)
+        amount = non_negative_number(charging, name)
         if amount is not None:
             parts.append(f"{amount}{unit}")
     text = ", ".join(parts) or "no charging price"
-    idle_hour = _number(idle, "hourPrice")
+    idle_hour = non_negative_number(idle, "hourPrice")
     if idle_hour is not None:
         grace = idle.get("graceMinutes", 0)
         text += f"; idle {idle_hour}/h" + (f" after {grace} min" if grace else "")
     return text
 
 
-def _number(body: dict[str, Any], name: str) -> Decimal | None:
+def non_negative_number(body: dict[str, Any], name: str) -> Decimal | None:
+    """``body[name]`` as a Decimal (None when absent); ValueError for anything but a number
+    of at least 0 (the pricing extension's prices and thresholds)."""
     value = body.get(name)
     if value is None:
         return None

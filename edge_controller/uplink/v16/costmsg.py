@@ -23,6 +23,7 @@ from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.v16.cost_triggers import (
     MeterTrigger,
     NextPeriod,
+    non_negative_number,
     parse_next_period,
     parse_trigger,
 )
@@ -132,15 +133,6 @@ def _object(value: str) -> dict[str, Any]:
     return body
 
 
-def _price(body: dict[str, Any], name: str) -> Decimal | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0:
-        raise ValueError(f"{name} must be a number of at least 0")
-    return Decimal(value)
-
-
 def default_price_body(value: str, texts: dict[str, str]) -> dict[str, Any] | None:
     """The tariff (``domain.pricing.codec`` shape, without its currency) a DefaultPrice value
     stands for: kWhPrice per kWh, hourPrice per hour of charging, flatFee per session,
@@ -151,8 +143,10 @@ def default_price_body(value: str, texts: dict[str, str]) -> dict[str, Any] | No
     idle = body.get("idlePrice") or {}
     if not isinstance(charging, dict) or not isinstance(idle, dict):
         raise ValueError("chargingPrice and idlePrice are objects")
-    kwh, hour, flat = (_price(charging, n) for n in ("kWhPrice", "hourPrice", "flatFee"))
-    idle_hour = _price(idle, "hourPrice")
+    kwh, hour, flat = (
+        non_negative_number(charging, n) for n in ("kWhPrice", "hourPrice", "flatFee")
+    )
+    idle_hour = non_negative_number(idle, "hourPrice")
     grace = idle.get("graceMinutes", 0)
     if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
         raise ValueError("idlePrice.graceMinutes must be a whole number of minutes")
