@@ -144,15 +144,16 @@ class LinkSession:
             energy_wh = None if sample is None else sample.energy_register_wh
             power_w = None if sample is None else sample.power_w
             status = link.reported.get(watch.connector)
-            if watch.trigger is not None and due(watch.trigger, now_s, energy_wh, power_w, status):
-                link.log.info("cost trigger met, meter values sent", transaction_id=transaction_id,
-                              met=watch.trigger.met[-1])  # fmt: skip
-                await metering.triggered(watch.connector, self.call)
+            # The new prices are shown first: a MeterValues call may wait on the CSMS.
             period = watch.next_period
             if period is not None and now_s >= period.at_s and link.prices is not None:
                 watch.next_period = None
                 shown = replace(watch.cost, price_text=period.price_text)
                 await link.prices.transaction_cost(transaction_id, shown)
+            if watch.trigger is not None and due(watch.trigger, now_s, energy_wh, power_w, status):
+                link.log.info("cost trigger met, meter values sent", transaction_id=transaction_id,
+                              met=watch.trigger.met[-1])  # fmt: skip
+                await metering.triggered(watch.connector, self.call)
 
     async def send_status(self, current: status_mod.ConnectorStatus) -> None:
         previous = self.link.reported.get(current.connector)

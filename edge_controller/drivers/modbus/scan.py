@@ -135,7 +135,7 @@ class UnitProbe:
             return self._replies[request]
         words: list[int] | None = None
         try:
-            reply = await self.channel.request(request)
+            reply = await self._request(request)
         except DeviceUnavailable as exc:
             self.replies[request.hex()] = "no answer"
             if not self.answered:
@@ -152,6 +152,17 @@ class UnitProbe:
                 self.replies[request.hex()] = f"bad reply: {exc}"
         self._replies[request] = words
         return words
+
+    async def _request(self, request: bytes) -> bytes:
+        """One read; a unit that has answered is asked once more when a reply is missing (a
+        frame lost on the line must not make a known model "unknown"). A silent unit is asked
+        only once, so a scan over empty addresses stays as quick as the timeout allows."""
+        try:
+            return await self.channel.request(request)
+        except DeviceUnavailable:
+            if not self.answered:
+                raise
+        return await self.channel.request(request)
 
     async def values(self, profile: Profile) -> dict[str, float | None]:
         values: dict[str, float | None] = {}

@@ -3,13 +3,19 @@ the time-left estimate, and the read-only guard."""
 
 from __future__ import annotations
 
+import struct
+from typing import cast
+
 import pytest
 
 from edge_controller.drivers.modbus import pdu
+from edge_controller.drivers.modbus.bus import DeviceChannel
 from edge_controller.drivers.modbus.scan import (
     Line,
     Match,
+    UnitProbe,
     WriteRefused,
+    _Absent,
     decide,
     estimate_left_s,
     evaluate,
@@ -20,6 +26,7 @@ from edge_controller.drivers.modbus.scan import (
 )
 from edge_controller.drivers.profiles.schema import ProfileError, load_profile, load_profile_file
 from edge_controller.drivers.registry import profile_kinds
+from edge_controller.ports import DeviceUnavailable
 
 SHIPPED = [load_profile(name) for name in sorted(profile_kinds())]
 
@@ -143,3 +150,49 @@ def test_a_signature_naming_an_unknown_point_is_refused(tmp_path: object) -> Non
     )
     with pytest.raises(ProfileError, match="give values, or min"):
         load_profile_file(path)
+
+
+class _LossyChannel:
+    """Answers input reads from ``words`` (0 elsewhere) and loses the replies numbered in
+    ``lost``. Scripted, not the simulator: the test needs one reply lost at a chosen moment."""
+
+    device_id = "unit 4 at 19200 8N1"
+
+    def __init__(self, words: dict[int, int], lost: set[int]) -> None:
+        self.words, self.lost, self.sent = words, lost, 0
+
+    async def request(self, request: bytes) -> bytes:
+        self.sent += 1
+        if self.sent in self.lost:
+            raise DeviceUnavailable(f"{self.device_id}: no answer (timeout)")
+        fc, address, count = struct.unpack(">BHH", request)
+        values = [self.words.get(address + i, 0) for i in range(count)]
+        return bytes([fc, 2 * count]) + b"".join(v.to_bytes(2, "big") for v in values)
+
+
+HEIDELBERG_WORDS = {4: 0x0108, 5: 2}  # layout 1.0.8, state A
+
+
+async def _probe(channel: _LossyChannel) -> Match | None:
+    probe = UnitProbe(cast(DeviceChannel, channel), Line(19200, "N", 1))
+    sdm630 = load_profile("eastron_sdm630")
+    assert evaluate(sdm630, await probe.values(sdm630)) is None  # answers, but is no SDM630
+    heidelberg = load_profile("heidelberg_energy_control")
+    return evaluate(heidelberg, await probe.values(heidelberg))
+
+
+async def test_a_unit_that_answered_is_asked_again_when_one_reply_is_lost() -> None:
+    # Request 3 is the Heidelberg's first read, after the SDM630's two: its reply is lost once.
+    channel = _LossyChannel(HEIDELBERG_WORDS, lost={3})
+    match = await _probe(channel)
+    assert match is not None and match.profile == "heidelberg_energy_control"
+    assert channel.sent == 4
+
+
+async def test_a_reply_lost_twice_is_an_unknown_model_and_a_silent_unit_is_asked_once() -> None:
+    assert await _probe(_LossyChannel(HEIDELBERG_WORDS, lost={3, 4})) is None
+    silent = _LossyChannel({}, lost={1, 2})
+    probe = UnitProbe(cast(DeviceChannel, silent), Line(19200, "N", 1))
+    with pytest.raises(_Absent):
+        await probe.values(load_profile("heidelberg_energy_control"))
+    assert silent.sent == 1
