@@ -43,6 +43,11 @@ class PaymentDeclined(DeviceFault):
         self.result_code = result_code
 
 
+class PaymentAborted(PaymentDeclined):
+    """The pending pre-authorisation was taken back by ``PaymentTerminal.abort`` before a card
+    was read: nothing was reserved."""
+
+
 @runtime_checkable
 class Charger(Protocol):
     async def read_status(self) -> ChargerStatus: ...
@@ -102,6 +107,13 @@ class PaymentTerminal(Protocol):
 
     async def reverse(self, authorisation: PaymentAuthorisation) -> None:
         """Release the whole reservation (the session never started)."""
+        ...
+
+    async def abort(self) -> bool:
+        """Take back the pending ``pre_authorise`` while it waits for a card: True if the
+        terminal accepted (that call then raises ``PaymentAborted``); False if nothing is
+        pending or the terminal refused (a card is read or being authorised: that call goes on
+        to its end, and its outcome is handled as any other)."""
         ...
 
 

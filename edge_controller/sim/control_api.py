@@ -178,8 +178,37 @@ async def get_terminal(request: web.Request) -> web.Response:
             "reservations": reservations,
             "captures": [list(c) for c in ledger.captures],
             "reversals": list(ledger.reversals),
+            "wait_for_card": terminal.wait_for_card,
+            "waiting_for_card": terminal.waiting_for_card,
+            "aborts_by_ecr": ledger.aborts_by_ecr,
+            "aborts_refused": ledger.aborts_refused,
         }
     )
+
+
+async def set_terminal_card_wait(request: web.Request) -> web.Response:
+    """Whether a pre-authorisation waits for a card presented through ``/card``
+    (``wait_for_card``), and how long the authorisation of a read card takes (``authorising_s``,
+    0 to 30; an abort meanwhile is refused)."""
+    body = await _body(request)
+    terminal = _terminal(request)
+    wait, authorising_s = body.get("wait_for_card"), body.get("authorising_s", 0.0)
+    if not isinstance(wait, bool):
+        raise ValueError("wait_for_card must be true or false")
+    if isinstance(authorising_s, bool) or not isinstance(authorising_s, int | float):
+        raise ValueError("authorising_s must be a number of seconds")
+    if not 0 <= authorising_s <= 30:
+        raise ValueError("authorising_s must be from 0 to 30")
+    terminal.wait_for_card, terminal.authorising_s = wait, float(authorising_s)
+    return web.json_response({"terminal": request.match_info["terminal"], "wait_for_card": wait,
+                              "authorising_s": terminal.authorising_s})  # fmt: skip
+
+
+async def present_card(request: web.Request) -> web.Response:
+    """The card holder presents a card to the terminal; 409 when it waits for none."""
+    if not _terminal(request).present_card():
+        return _error(409, "the terminal waits for no card (not armed)")
+    return web.json_response({"terminal": request.match_info["terminal"], "presented": True})
 
 
 async def set_terminal_behaviour(request: web.Request) -> web.Response:
@@ -243,6 +272,8 @@ def control_app(
         web.get("/terminals/{terminal}", _guarded(get_terminal)),
         web.put("/terminals/{terminal}/behaviour", _guarded(set_terminal_behaviour)),
         web.put("/terminals/{terminal}/card_limit", _guarded(set_terminal_card_limit)),
+        web.put("/terminals/{terminal}/card_wait", _guarded(set_terminal_card_wait)),
+        web.post("/terminals/{terminal}/card", _guarded(present_card)),
     ]
     app.add_routes(routes)
     return app

@@ -119,3 +119,15 @@ class SimControlClient:
         """What the card allows (minor units) while the behaviour is amount_limit."""
         body = {"card_limit_minor": card_limit_minor}
         await self._call("PUT", f"/terminals/{terminal_id}/card_limit", body)
+
+    async def terminal_card_wait(
+        self, terminal_id: str, wait_for_card: bool, authorising_s: float = 0.0
+    ) -> None:
+        """Whether a pre-authorisation waits for ``present_card`` (and how long a read card's
+        authorisation takes, during which an abort is refused)."""
+        body = {"wait_for_card": wait_for_card, "authorising_s": authorising_s}
+        await self._call("PUT", f"/terminals/{terminal_id}/card_wait", body)
+
+    async def present_card(self, terminal_id: str) -> dict[str, Any]:
+        """Present a card to a terminal that waits for one (an error when it is not armed)."""
+        return await self._call("POST", f"/terminals/{terminal_id}/card")

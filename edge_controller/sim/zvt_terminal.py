@@ -6,6 +6,11 @@ What the next card presented does is set with ``behaviour``: approve, decline, s
 or after it). Each transaction has its own trace number; a booking names its reservation by
 receipt number and original trace. Repeat receipt (06 20) sends the last transaction's status
 information and receipt lines again.
+
+With ``wait_for_card`` a pre-authorisation waits for ``present_card`` as an unattended terminal
+waits for the card holder: until then an abort (06 B0) is acknowledged (80 00) and the command
+ends with 06 1E 6C; once the card is read the authorisation takes ``authorising_s`` and an
+abort meanwhile is refused (84 83), so the payment goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ BUSY_CODE = 0x9C  # status enquiry result and negative acknowledgement of a busy
 WATCH_PIN_PAD = 0x01  # intermediate status: the card holder types a PIN
 LIMIT_NOT_SUFFICIENT = 0x16  # intermediate status: the card's limit does not cover it
 TERMINAL_ID = 29001234
+ABORTED = 0x6C  # "abort via timeout or abort key": how an aborted command ends
+FUNCTION_NOT_POSSIBLE = 0x83  # the negative acknowledgement of an abort that comes too late
+PLEASE_WAIT = 0x0E  # intermediate status: the card is read, the authorisation runs
 
 
 __all__ = ["NUMERIC_CURRENCY", "Behaviour", "Ledger", "SimulatedZvtTerminal"]
@@ -62,7 +70,8 @@ class Ledger:
     reservations: dict[int, Reservation] = field(default_factory=dict)
     captures: list[tuple[int, int]] = field(default_factory=list)  # (receipt_no, minor units)
     reversals: list[int] = field(default_factory=list)
-    aborts_by_ecr: int = 0
+    aborts_by_ecr: int = 0  # 06 B0 received
+    aborts_refused: int = 0  # of them, refused: a card was read already
     days_closed: list[int] = field(default_factory=list)  # each end-of-day's total, minor units
     commands: list[str] = field(default_factory=list)
     repeats: int = 0  # receipts repeated (06 20)
@@ -72,6 +81,11 @@ class SimulatedZvtTerminal:
     def __init__(self, password: int = 123456, currency_numeric: int = 978) -> None:
         self.behaviour = Behaviour.APPROVE
         self.card_limit_minor = 2000  # what the card allows with ``AMOUNT_LIMIT``
+        self.wait_for_card = False  # a pre-authorisation waits for ``present_card``
+        self.authorising_s = 0.0  # after the card, before the approval (abort refused)
+        self._card = asyncio.Event()
+        self._abortable = False  # a pre-authorisation waits for its card now
+        self._abort_asked = False  # and the ECR took it back
         self.ledger = Ledger()
         self.port = 0  # the listening port once started
         self._password = bmp.bcd(password, 3)
@@ -88,6 +102,18 @@ class SimulatedZvtTerminal:
         self._server = await asyncio.start_server(self._serve, host, port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
+
+    @property
+    def waiting_for_card(self) -> bool:
+        """Whether a pre-authorisation waits for a card now (the terminal is armed)."""
+        return self._abortable and not self._abort_asked
+
+    def present_card(self) -> bool:
+        """The card holder presents a card; False when no pre-authorisation waits for one."""
+        if not self.waiting_for_card:
+            return False
+        self._card.set()
+        return True
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -146,6 +172,21 @@ class SimulatedZvtTerminal:
         self, command: a.Apdu, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> bool:
         fields = bmp.parse(command.data)
+        self._abortable = self.wait_for_card and command.command == a.PRE_AUTHORISATION
+        self._abort_asked = False
+        self._card.clear()
+        try:
+            return await self._transact(command, fields, reader, writer)
+        finally:
+            self._abortable = self._abort_asked = False
+
+    async def _transact(
+        self,
+        command: a.Apdu,
+        fields: Mapping[int, bytes],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         await self._intermediate(reader, writer)
         if self.behaviour == Behaviour.SILENT:
             # wait for the ECR's abort (or its hang-up)
@@ -166,6 +207,10 @@ class SimulatedZvtTerminal:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> bool:
+        if self._abortable:
+            if not await self._card_or_abort(reader, writer):
+                return await self._abort(reader, writer, ABORTED)
+            await self._authorising(reader, writer)
         minor = bmp.from_bcd(fields[bmp.AMOUNT])
         over_limit = self.behaviour == Behaviour.AMOUNT_LIMIT and minor > self.card_limit_minor
         if over_limit:
@@ -188,6 +233,49 @@ class SimulatedZvtTerminal:
         await self._status_info(reader, writer, info)
         await self._print(reader, writer, line)
         return await self._complete(reader, writer)
+
+    async def _card_or_abort(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Wait for the card (True) or the ECR's abort (False)."""
+        while not self._abort_asked:
+            reading = asyncio.ensure_future(a.read_apdu(reader))
+            card = asyncio.ensure_future(self._card.wait())
+            done, _ = await asyncio.wait({reading, card}, return_when=asyncio.FIRST_COMPLETED)
+            if reading not in done:
+                reading.cancel()
+                self._abortable = False
+                return True
+            card.cancel()
+            await self._unasked(reading.result(), writer)
+        return False
+
+    async def _authorising(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """The card is read; the authorisation runs ``authorising_s`` (no abort now)."""
+        await self._tell(reader, writer, a.Apdu(*a.INTERMEDIATE_STATUS, bytes((PLEASE_WAIT,))))
+        loop = asyncio.get_running_loop()
+        until_s = loop.time() + self.authorising_s
+        while (left_s := until_s - loop.time()) > 0:
+            try:
+                message = await asyncio.wait_for(a.read_apdu(reader), left_s)
+            except TimeoutError:
+                return
+            await self._unasked(message, writer)
+
+    async def _unasked(self, message: a.Apdu, writer: asyncio.StreamWriter) -> None:
+        """A message from the ECR in the middle of a transaction: only an abort is answered."""
+        self.ledger.commands.append(f"{message.cls:02X}{message.instr:02X}")
+        if message.command != a.ABORT_BY_ECR:
+            raise a.FrameError(f"unexpected {message} during a transaction")
+        self.ledger.aborts_by_ecr += 1
+        if self._abortable:
+            self._abort_asked = True
+            await _send(writer, a.ACK)
+        else:
+            self.ledger.aborts_refused += 1
+            await _send(writer, a.Apdu(a.NEGATIVE_ACK_CLASS, FUNCTION_NOT_POSSIBLE))
 
     async def _book_total(
         self,
@@ -335,11 +423,13 @@ class SimulatedZvtTerminal:
     async def _tell(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: a.Apdu
     ) -> None:
-        """Send a terminal message and wait for the ECR's 80 00."""
+        """Send a terminal message and wait for the ECR's 80 00 (an abort crossing it on
+        the wire is answered on the way)."""
         await _send(writer, message)
-        reply = await asyncio.wait_for(a.read_apdu(reader), 5.0)
-        if reply.command != a.ACK.command:
-            raise a.FrameError(f"expected 80 00, got {reply}")
+        while (reply := await asyncio.wait_for(a.read_apdu(reader), 5.0)).command != a.ACK.command:
+            if reply.command != a.ABORT_BY_ECR:
+                raise a.FrameError(f"expected 80 00, got {reply}")
+            await self._unasked(reply, writer)
 
 
 async def _send(writer: asyncio.StreamWriter, message: a.Apdu) -> None:

@@ -18,6 +18,7 @@ from edge_controller.ports import (
     DeviceFault,
     DeviceUnavailable,
     EndOfDay,
+    PaymentAborted,
     PaymentDeclined,
     PaymentTerminal,
 )
@@ -233,3 +234,63 @@ async def test_a_busy_terminal_is_unavailable_not_a_refusal(sim: SimulatedZvtTer
     sim.behaviour = Behaviour.APPROVE
     assert (await terminal.capture(auth, eur("12.34"))).amount == eur("12.34")
     assert sim.ledger.captures == [(1, 1234)]
+
+
+async def armed(sim: SimulatedZvtTerminal) -> None:
+    """Until the terminal waits for the card holder's card."""
+    for _ in range(250):
+        if sim.waiting_for_card:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the terminal never waited for a card")
+
+
+async def test_an_abort_while_the_terminal_waits_for_a_card_reserves_nothing(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    """06 B0 on the pre-authorisation's connection: the terminal acknowledges it and ends the
+    command with 06 1E 6C; the pending call raises PaymentAborted; no card is taken after."""
+    sim.wait_for_card = True
+    terminal = driver(sim)
+    assert not await terminal.abort()  # nothing pending: nothing sent
+    pending = asyncio.ensure_future(terminal.pre_authorise(eur("30.00")))
+    await armed(sim)
+    assert await terminal.abort()
+    with pytest.raises(PaymentAborted) as aborted:
+        await pending
+    assert aborted.value.result_code == 0x6C
+    assert sim.ledger.reservations == {} and sim.ledger.aborts_by_ecr == 1
+    assert sim.ledger.commands == ["0600", "0622", "06B0"]
+    assert not sim.present_card()  # the terminal is not armed any more
+
+
+async def test_an_abort_after_the_card_was_read_is_refused_and_the_payment_goes_on(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    sim.wait_for_card, sim.authorising_s = True, 1.0
+    terminal = driver(sim)
+    pending = asyncio.ensure_future(terminal.pre_authorise(eur("30.00")))
+    await armed(sim)
+    assert sim.present_card()
+    for _ in range(100):  # the card is being authorised
+        if not sim.waiting_for_card:
+            break
+        await asyncio.sleep(0.01)
+    assert not await terminal.abort()
+    auth = await pending
+    assert auth.amount == eur("30.00") and auth.status_texts == ("insert card", "please wait")
+    assert sim.ledger.aborts_refused == 1 and sim.ledger.reservations[1].amount_minor == 3000
+    assert not await terminal.abort()  # over: nothing pending
+
+
+async def test_a_card_presented_to_an_armed_terminal_is_approved(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    sim.wait_for_card = True
+    terminal = driver(sim)
+    assert not sim.present_card()  # not armed yet: the card does nothing
+    pending = asyncio.ensure_future(terminal.pre_authorise(eur("25.00")))
+    await armed(sim)
+    assert sim.present_card()
+    assert (await pending).amount == eur("25.00")
+    assert sim.ledger.aborts_by_ecr == 0

@@ -2,8 +2,10 @@
 
 Each call opens a connection, registers (06 00) and runs one command to its completion (06 0F)
 or abort (06 1E), acknowledging every terminal message with 80 00. A command that outlives its
-timeout is aborted (06 B0) before the connection closes. Nothing of the card but its scheme name
-is kept or logged.
+timeout is aborted (06 B0) before the connection closes. A pre-authorisation waiting for a card
+can be taken back (``abort``): 06 B0 on its connection, which the terminal acknowledges (80 00)
+and then ends the command with 06 1E, or refuses (84 xx) once a card is read. Nothing of the card
+but its scheme name is kept or logged.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import apdu as a
 from edge_controller.drivers.payment.zvt import bmp
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceFault, DeviceUnavailable, PaymentDeclined
+from edge_controller.ports import DeviceFault, DeviceUnavailable, PaymentAborted, PaymentDeclined
 
 # ISO 4217 numeric codes of the currencies terminals in this market are set up for.
 NUMERIC_CURRENCY = {"EUR": 978, "CHF": 756, "GBP": 826, "USD": 840, "DKK": 208, "SEK": 752}
@@ -58,6 +60,15 @@ class ZvtSettings:
 
 
 @dataclass(slots=True)
+class _Pending:
+    """A pre-authorisation under way: its connection, and once 06 B0 was sent on it, the
+    terminal's answer (True: accepted, the command ends aborted; False: refused)."""
+
+    writer: asyncio.StreamWriter
+    answer: asyncio.Future[bool] | None = None
+
+
+@dataclass(slots=True)
 class _Outcome:
     fields: dict[int, bytes] = field(default_factory=dict)
     receipt_lines: list[str] = field(default_factory=list)
@@ -71,6 +82,7 @@ class ZvtTerminal:
         self._settings = settings
         self._currency = Currency.of(settings.currency)
         self._lock = asyncio.Lock()  # the terminal runs one command at a time
+        self._pending: _Pending | None = None  # the pre-authorisation an abort takes back
         self._log = get_logger("zvt", terminal=f"{settings.host}:{settings.port}")
 
     async def status(self) -> TerminalStatus:
@@ -84,7 +96,7 @@ class ZvtTerminal:
 
     async def pre_authorise(self, amount: Money) -> PaymentAuthorisation:
         data = bmp.join((bmp.amount_field(self._minor(amount)), self._currency_field()))
-        outcome = await self._run(a.Apdu(*a.PRE_AUTHORISATION, data))
+        outcome = await self._run(a.Apdu(*a.PRE_AUTHORISATION, data), abortable=True)
         fields = outcome.fields
         booked = self._amount_of(fields, amount)
         reference = _reference(fields)
@@ -111,6 +123,27 @@ class ZvtTerminal:
         data = _reference_fields(authorisation.reference, b"")
         await self._run(a.Apdu(*a.PRE_AUTHORISATION_REVERSAL, data))
         self._log.info("pre-authorisation reversed", reference=authorisation.reference)
+
+    async def abort(self) -> bool:
+        pending = self._pending
+        if pending is None:
+            return False
+        if pending.answer is None:
+            pending.answer = asyncio.get_running_loop().create_future()
+            try:
+                pending.writer.write(a.encode(a.Apdu(*a.ABORT_BY_ECR)))
+                await pending.writer.drain()
+            except OSError as exc:
+                self._log.warning("abort not sent", reason=str(exc))
+                return False
+        try:
+            async with asyncio.timeout(self._settings.ack_timeout_s):
+                accepted = await asyncio.shield(pending.answer)
+        except TimeoutError:
+            self._log.warning("abort not acknowledged")
+            return False
+        self._log.info("abort", accepted=accepted)
+        return accepted
 
     async def booked_capture(self, authorisation: PaymentAuthorisation) -> Capture | None:
         """Whether a book total whose answer was lost (connection cut mid-command) was booked:
@@ -147,10 +180,18 @@ class ZvtTerminal:
 
     # -- one command over one connection ------------------------------------------------------
 
-    async def _run(self, command: a.Apdu) -> _Outcome:
+    async def _run(self, command: a.Apdu, abortable: bool = False) -> _Outcome:
         async with self._lock, self._connection() as (reader, writer):
             await self._exchange(reader, writer, self._registration())
-            return await self._exchange(reader, writer, command)
+            if not abortable:
+                return await self._exchange(reader, writer, command)
+            self._pending = _Pending(writer)
+            try:
+                return await self._exchange(reader, writer, command)
+            finally:
+                pending, self._pending = self._pending, None
+                if pending.answer is not None and not pending.answer.done():
+                    pending.answer.set_result(False)  # ended before the terminal answered
 
     @asynccontextmanager
     async def _connection(
@@ -206,6 +247,8 @@ class ZvtTerminal:
         while True:
             async with asyncio.timeout(self._settings.message_timeout_s):
                 message = await a.read_apdu(reader)
+            if self._answers_abort(message):
+                continue  # an acknowledgement is not acknowledged
             writer.write(a.encode(a.ACK))
             await writer.drain()
             if message.command == a.COMPLETION:
@@ -213,8 +256,29 @@ class ZvtTerminal:
             if message.command == a.ABORT_BY_TERMINAL:
                 code = message.data[0] if message.data else 0xFF
                 self._log.info("terminal aborted", command=str(command), result_code=code)
+                if self._taken_back():
+                    raise PaymentAborted(f"{command} taken back: code {code:02X}", code)
                 raise PaymentDeclined(f"terminal aborted {command}: code {code:02X}", code)
             _take(outcome, message)
+
+    def _taken_back(self) -> bool:
+        """Whether the terminal accepted an abort of the pending command."""
+        answer = None if self._pending is None else self._pending.answer
+        return answer is not None and answer.done() and answer.result()
+
+    def _answers_abort(self, message: a.Apdu) -> bool:
+        """Whether ``message`` is the terminal's answer to an abort sent during the command
+        (80 00 accepted, 84 xx refused); it settles what ``abort`` waits for."""
+        pending = self._pending
+        if pending is None or pending.answer is None or pending.answer.done():
+            return False
+        if message.cls not in (a.ACK.cls, a.NEGATIVE_ACK_CLASS):
+            return False
+        accepted = message.instr == 0  # 80 00 (or the positive 84 00)
+        if not accepted:
+            self._log.info("abort refused", code=f"{message.instr:02X}")
+        pending.answer.set_result(accepted)
+        return True
 
     async def _abort(self, writer: asyncio.StreamWriter) -> None:
         try:

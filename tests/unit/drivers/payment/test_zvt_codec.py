@@ -13,6 +13,7 @@ from edge_controller.drivers.payment.zvt import bmp
 def test_short_apdu_has_one_length_byte() -> None:
     assert a.encode(a.Apdu(0x06, 0x22, bytes(9))) == bytes.fromhex("062209") + bytes(9)
     assert a.encode(a.ACK) == bytes.fromhex("800000")
+    assert a.encode(a.Apdu(*a.ABORT_BY_ECR)) == bytes.fromhex("06b000")
 
 
 def test_long_apdu_uses_ff_and_little_endian_length() -> None:
