@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.views import ConnectorViews, SiteViews
+from edge_controller.domain.snapshot import ErrorEvent
 from edge_controller.domain.web_payment import QrCodes
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.display_board import MessageBoard
@@ -30,3 +32,5 @@ class SiteServices:
     board: MessageBoard  # what the CSMS set for drivers, for the faces that show it
     qr: QrCodes  # the connectors' payment QR codes
     runs: CommissioningRuns | None = None  # scan and selftest through the daemon's buses
+    # the card readers' last error events, newest first, by reader id
+    reader_errors: Callable[[], Mapping[str, Sequence[ErrorEvent]]] | None = None

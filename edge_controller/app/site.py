@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.api.server import STATUS_SOCKET, StatusServer
@@ -31,7 +30,6 @@ from edge_controller.config.settings import Settings
 from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
 from edge_controller.domain.sessions.authorization import AuthPolicy
 from edge_controller.domain.sessions.state import Timeouts
-from edge_controller.domain.snapshot import DeviceView
 from edge_controller.log import get_logger
 from edge_controller.ports import BuiltInMeter
 from edge_controller.services.control.site_controller import (
@@ -58,6 +56,9 @@ from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.storage.tariff_store import SITE, TariffStore
 from edge_controller.systemd import Notifier
+
+if TYPE_CHECKING:
+    from edge_controller.drivers.pcsc.reader import PcscTokenReader  # pyscard, loaded lazily
 
 log = get_logger("site")
 
@@ -156,7 +157,7 @@ def energy_sources(hw: Hardware) -> dict[str, EnergySource]:
 
 def build_readers(
     settings: Settings, taps: PendingTaps, sessions: SessionManager
-) -> tuple[ReaderService, Callable[[], Sequence[DeviceView]]]:
+) -> tuple[ReaderService, PcscTokenReader]:
     """The PC/SC readers and the service that routes their taps into sessions."""
     from edge_controller.drivers.pcsc.config import ReaderConfig
     from edge_controller.drivers.pcsc.reader import PcscTokenReader
@@ -170,7 +171,7 @@ def build_readers(
     service = ReaderService(
         [pcsc], taps, sessions.on_token, activity=sessions.activity, feedback=feedback
     )
-    return service, pcsc.devices
+    return service, pcsc
 
 
 def config_tariffs(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -311,10 +312,12 @@ async def build_site(
     # to its safe current.
     services: list[Any] = [sessions, controller]
     devices = list(hw.device_views)
+    reader_errors = None
     if taps is not None:
-        readers, reader_devices = build_readers(settings, taps, sessions)
+        readers, pcsc = build_readers(settings, taps, sessions)
         services.append(readers)
-        devices.append(reader_devices)
+        devices.append(pcsc.devices)
+        reader_errors = pcsc.error_histories
     connectors = ConnectorViews(controller, sessions)
     attention = Attention(db)
     views = SiteViews(
@@ -355,6 +358,7 @@ async def build_site(
     ]
     board, qr = MessageBoard(), qr_codes(settings, list(hw.chargers))
     site = SiteServices(
-        controller, sessions, connectors, views, commands, outbox, db, board, qr, runs
-    )
+        controller, sessions, connectors, views, commands, outbox, db, board, qr, runs,
+        reader_errors,
+    )  # fmt: skip
     return services + build_faces(settings, site, uplink, hw)

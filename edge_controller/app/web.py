@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -181,11 +181,13 @@ def bus_latency(buses: Mapping[str, Any]) -> BusLatency:
     return read
 
 
-def device_errors(buses: Mapping[str, Any]) -> ErrorHistory:
-    """Each opened bus's devices' last error events (``ModbusBus.error_histories``)."""
+def device_errors(buses: Mapping[str, Any], readers: ErrorHistory | None = None) -> ErrorHistory:
+    """Each opened bus's devices' last error events (``ModbusBus.error_histories``) and the
+    card readers' (``PcscTokenReader.error_histories``)."""
 
-    def read() -> dict[str, tuple[ErrorEvent, ...]]:
-        return {d: events for bus in buses.values() for d, events in bus.error_histories().items()}
+    def read() -> dict[str, Sequence[ErrorEvent]]:
+        found = {d: e for bus in buses.values() for d, e in bus.error_histories().items()}
+        return found | (dict(readers()) if readers is not None else {})
 
     return read
 
@@ -219,7 +221,7 @@ def build_web(
         tuple(check_lines(settings)),
         site.controller.reactions,
         bus_latency(buses or {}),
-        device_errors(buses or {}),
+        device_errors(buses or {}, site.reader_errors),
         site.runs,
         tuple(settings.buses),
     )

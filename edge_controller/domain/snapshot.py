@@ -67,7 +67,8 @@ class ConnectorView:
 
 @dataclass(frozen=True, slots=True)
 class ErrorEvent:
-    """One failed request of a device, as its bus counted it (time: the bus's wall clock)."""
+    """One error of a device as its driver counted it (a failed request, a reader gone, ...;
+    time: the driver's wall clock)."""
 
     at_s: float
     kind: str  # the key it is counted under in DeviceView.errors

@@ -20,7 +20,9 @@ from aiohttp import web
 
 from edge_controller.api.codec import site_to_json
 from edge_controller.domain.problems import NOTED, ChangeRefused, FiledReport
+from edge_controller.domain.snapshot import ErrorEvent
 from edge_controller.log import get_logger
+from edge_controller.web.console_system import ErrorHistory
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.openapi import (
     COMMAND_NAMES,
@@ -46,6 +48,10 @@ PAY_TIMEOUT_S = 600.0
 MAX_PAYMENTS_IN_FLIGHT = 16
 TOKEN_KEY = web.RequestKey("edge_controller.api.token", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _event(event: ErrorEvent) -> dict[str, Any]:
+    return {"at_s": event.at_s, "kind": event.kind, "message": event.message}
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -107,10 +113,12 @@ class ApiRoutes:
         commands: CommandPort,
         payloads: CommandPayloads,
         allowed: Mapping[str, tuple[str, ...]],  # token name -> the commands it may send
+        errors: ErrorHistory | None = None,  # each device's last error events, newest first
     ) -> None:
         self._hub, self._desk, self._sessions = hub, desk, sessions
         self._tokens, self._limits = dict(tokens), limits
         self._commands, self._payloads, self._allowed = commands, payloads, dict(allowed)
+        self._errors = errors
         self._paying = 0
 
     def add_to(self, app: web.Application) -> None:
@@ -174,7 +182,13 @@ class ApiRoutes:
         return _no_connector(cid)
 
     async def devices(self, _request: web.Request) -> web.Response:
-        return web.json_response(site_to_json(self._hub.view())["devices"])
+        history = self._errors() if self._errors is not None else {}
+        return web.json_response(
+            [
+                d | {"error_history": [_event(e) for e in history.get(d["device_id"], ())]}
+                for d in site_to_json(self._hub.view())["devices"]
+            ]
+        )
 
     async def meter(self, _request: web.Request) -> web.Response:
         shown = site_to_json(self._hub.view())

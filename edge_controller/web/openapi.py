@@ -16,7 +16,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from edge_controller import __version__
 from edge_controller.domain.problems import MAX_TEXT_CHARS, ProblemKind, ProblemState
-from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
+from edge_controller.domain.snapshot import ConnectorView, DeviceView, ErrorEvent, SiteView
 
 Schema = dict[str, Any]
 _VIEWS: dict[type, str] = {SiteView: "Site", ConnectorView: "Connector", DeviceView: "Device"}
@@ -114,8 +114,13 @@ def _schemas() -> dict[str, Schema]:
         },
         optional=("min_current_a", "max_current_a"),
     )  # fmt: skip
+    device = dataclass_schema(DeviceView)
     return {
         **{name: dataclass_schema(cls) for cls, name in _VIEWS.items()},
+        "ErrorEvent": dataclass_schema(ErrorEvent),
+        "DeviceHealth": _object(
+            device["properties"] | {"error_history": _array(_ref("ErrorEvent"))}
+        ),
         "Meter": _object({key: site["properties"][key] for key in METER_KEYS}),
         "Limits": _object(
             {
@@ -282,8 +287,9 @@ ROUTES: tuple[Route, ...] = (
           "--json`)", _ref("Site")),
     Route("get", "/connectors", "Every connector's live state", _array(_ref("Connector"))),
     Route("get", _C, "One connector's live state", _ref("Connector"), (CONNECTOR,)),
-    Route("get", "/devices", "Every bus device and card reader with its health",
-          _array(_ref("Device"))),
+    Route("get", "/devices", "Every bus device and card reader with its health and its last "
+          "error events (at most 50, newest first; kept in memory since the daemon started)",
+          _array(_ref("DeviceHealth"))),
     Route("get", "/meter", "The grid meter's latest reading", _ref("Meter")),
     Route("get", "/limits", "The grid limit, the headroom and each connector's current with its "
           "reason and configured range", _ref("Limits")),

@@ -118,7 +118,7 @@ class Sources:
     checks: tuple[str, ...] = ()  # check-config's lines for the running config
     reactions: Histogram | None = None  # the control loop's overload reactions, for /metrics
     bus_latency: BusLatency | None = None  # the buses' request durations, for /metrics
-    device_errors: ErrorHistory | None = None  # the buses' last error events per device
+    device_errors: ErrorHistory | None = None  # buses' and readers' last error events per device
     runs: CommissioningRuns | None = None  # the daemon's scan and selftest, for the console
     scan_buses: tuple[str, ...] = ()  # the buses a scan may go through
 
@@ -130,6 +130,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     api = ApiRoutes(
         hub, sources.desk, sources.sessions, tokens, sources.limits,
         commands=sources.commands, payloads=sources.payloads, allowed=allowed,
+        errors=sources.device_errors,
     )  # fmt: skip
     app = web.Application(
         client_max_size=settings.max_body_bytes,

@@ -45,6 +45,7 @@ class PcscMonitor:
         self._bound_ids: list[str] = []
         self._lock = threading.Lock()
         self._log = get_logger("pcsc")
+        self._pcsc_failing = False  # an outage is counted once, not once per retry
 
     def run(self, stop: threading.Event) -> None:
         """Watch until ``stop`` is set (then call ``wake`` to return promptly)."""
@@ -53,7 +54,7 @@ class PcscMonitor:
             try:
                 context = pcsc_io.establish()
             except pcsc_io.PcscError as exc:
-                self._lose_all(str(exc))
+                self._lose_all(exc)
                 stop.wait(delay_s)
                 delay_s = min(RETRY_MAX_S, delay_s * 2)
                 continue
@@ -63,7 +64,7 @@ class PcscMonitor:
             try:
                 self._watch(context, stop)
             except pcsc_io.PcscError as exc:
-                self._lose_all(str(exc))
+                self._lose_all(exc)
                 stop.wait(self._retry_s)
             finally:
                 with self._lock:
@@ -91,11 +92,16 @@ class PcscMonitor:
         names = pcsc_io.list_readers(context)
         binding = bind_readers(list(self._configs.values()), names)
         self._bound_ids = [rid for rid, name in binding.items() if name is not None]
+        self._pcsc_failing = False
         for reader_id, name in binding.items():
+            before = self._stats.pcsc_name(reader_id)
             if name is None:
                 self._detectors[reader_id].lost()
             if self._stats.set_available(reader_id, name):
                 self._log.info("reader availability", reader_id=reader_id, pcsc_name=name)
+                if name is None and before is not None:
+                    message = f"reader gone: pcscd no longer lists {before!r}"
+                    self._stats.count_error(reader_id, "reader_gone", message)
         states = [pcsc_io.ReaderState(str(binding[rid])) for rid in self._bound_ids]
         pnp = pcsc_io.ReaderState(pcsc_io.PNP_NOTIFICATION)
         pcsc_io.wait_change(context, [*states, pnp], 0)  # learn the current states
@@ -128,14 +134,24 @@ class PcscMonitor:
                 if exc.kind == "card_io" and attempt + 1 < READ_ATTEMPTS:
                     time.sleep(READ_RETRY_S)
                     continue
-                self._stats.count_error(reader_id, exc.kind)
+                self._stats.count_error(reader_id, exc.kind, f"card read failed: {exc}")
                 self._log.warning("card not read", reader_id=reader_id, error=str(exc))
                 break
         return None
 
-    def _lose_all(self, reason: str) -> None:
+    def _lose_all(self, exc: pcsc_io.PcscError) -> None:
         lost = [rid for rid in self._configs if self._stats.set_available(rid, None)]
         for reader_id in self._configs:
             self._detectors[reader_id].lost()
+            if not self._pcsc_failing:
+                self._stats.count_error(reader_id, *pcsc_failure(exc))
+        self._pcsc_failing = True
         if lost:
-            self._log.warning("readers unavailable", readers=lost, reason=reason)
+            self._log.warning("readers unavailable", readers=lost, reason=str(exc))
+
+
+def pcsc_failure(exc: pcsc_io.PcscError) -> tuple[str, str]:
+    """The error kind and message every reader gets when PC/SC itself fails."""
+    if isinstance(exc, pcsc_io.ServiceGone):
+        return "pcscd_unreachable", f"pcscd unreachable: {exc}"
+    return "pcsc_error", f"PC/SC failed: {exc}"

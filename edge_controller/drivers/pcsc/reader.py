@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from edge_controller.domain.model import Token
-from edge_controller.domain.snapshot import DeviceView
+from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 from edge_controller.drivers.pcsc.bridge import DropOldestQueue
 from edge_controller.drivers.pcsc.config import ReaderConfig
 from edge_controller.drivers.pcsc.feedback import PcscFeedback, feedback_for
@@ -45,6 +45,10 @@ class PcscTokenReader:
         """Availability and counters of every configured reader."""
         return self.stats.views()
 
+    def error_histories(self) -> dict[str, tuple[ErrorEvent, ...]]:
+        """Every configured reader's last error events, newest first."""
+        return self.stats.error_histories()
+
     def feedback(self, reader_id: str) -> PcscFeedback | None:
         """The buzzer/LED capability of a reader, or None when its model has none we know."""
         config = next(c for c in self._configs if c.reader_id == reader_id)
@@ -52,7 +56,8 @@ class PcscTokenReader:
 
     def _dropped(self, item: Token | BaseException) -> None:
         if isinstance(item, Token) and item.reader_id is not None:
-            self.stats.count_error(item.reader_id, "queue_overflow")
+            message = "tap dropped: taps came faster than they were handled"
+            self.stats.count_error(item.reader_id, "queue_overflow", message)
 
     async def tokens(self) -> AsyncIterator[Token]:
         """Yield one token per tap until the iteration is closed (one iteration at a time)."""

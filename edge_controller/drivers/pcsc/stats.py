@@ -1,13 +1,17 @@
-"""Per-reader availability and counters, written by the worker thread, read by status surfaces."""
+"""Per-reader availability, counters and last error events, written by the worker thread, read by
+status surfaces."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from edge_controller.domain.snapshot import DeviceView
+from edge_controller.domain.snapshot import DeviceView, ErrorEvent
+
+ERROR_HISTORY = 50  # error events kept per reader (the counters keep counting past them)
 
 
 @dataclass
@@ -17,6 +21,7 @@ class _Entry:
     taps: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     last_success_s: float | None = None
+    recent_errors: deque[ErrorEvent] = field(default_factory=lambda: deque(maxlen=ERROR_HISTORY))
 
 
 class ReaderStats:
@@ -43,10 +48,17 @@ class ReaderStats:
             entry.taps += 1
             entry.last_success_s = self._clock()
 
-    def count_error(self, reader_id: str, kind: str) -> None:
+    def count_error(self, reader_id: str, kind: str, message: str) -> None:
+        """Count an error under ``kind`` and keep it, timed now, in the reader's history."""
         with self._lock:
-            errors = self._entries[reader_id].errors
-            errors[kind] = errors.get(kind, 0) + 1
+            entry = self._entries[reader_id]
+            entry.errors[kind] = entry.errors.get(kind, 0) + 1
+            entry.recent_errors.append(ErrorEvent(self._clock(), kind, message))
+
+    def error_histories(self) -> dict[str, tuple[ErrorEvent, ...]]:
+        """Each reader's last ``ERROR_HISTORY`` error events, newest first."""
+        with self._lock:
+            return {rid: tuple(reversed(e.recent_errors)) for rid, e in self._entries.items()}
 
     def views(self) -> tuple[DeviceView, ...]:
         with self._lock:

@@ -112,7 +112,10 @@ def test_the_site_schema_holds_what_the_codec_writes_and_nothing_else() -> None:
     shown = site_to_json(FULL)
     check_answer(doc, "get", "/state", 200, shown)
     check_answer(doc, "get", "/connectors", 200, shown["connectors"])
-    check_answer(doc, "get", "/devices", 200, shown["devices"])
+    history = [{"at_s": 1764199990.25, "kind": "timeout", "message": "wb1: no answer (timeout)"}]
+    check_answer(doc, "get", "/devices", 200, [shown["devices"][0] | {"error_history": history}])
+    with pytest.raises(AssertionError):  # the devices resource always carries the history
+        check_answer(doc, "get", "/devices", 200, shown["devices"])
     for drift in (
         shown | {"new_figure_w": 1.0},  # a field the document does not know
         {k: v for k, v in shown.items() if k != "grid_limit_a"},  # one it says is always there

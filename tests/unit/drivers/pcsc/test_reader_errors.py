@@ -1,0 +1,37 @@
+"""A reader's error history: bounded to the newest ``ERROR_HISTORY`` events, newest first, timed
+by the reader's clock, while its counters keep counting; PC/SC failures get their own kinds."""
+
+from __future__ import annotations
+
+from smartcard import scard
+
+from edge_controller.domain.snapshot import ErrorEvent
+from edge_controller.drivers.pcsc import pcsc_io
+from edge_controller.drivers.pcsc.monitor import pcsc_failure
+from edge_controller.drivers.pcsc.stats import ERROR_HISTORY, ReaderStats
+
+
+def test_the_newest_errors_are_kept_newest_first_and_counted_past_the_bound() -> None:
+    now_s = [1000.0]
+    stats = ReaderStats(["r1", "r2"], clock=lambda: now_s[0])
+    stats.set_available("r1", "Virtual PCD 00 00")
+    for n in range(ERROR_HISTORY + 3):
+        now_s[0] += 1.0
+        stats.count_error("r1", "card_io" if n % 2 else "uid_failed", f"error {n}")
+    history = stats.error_histories()
+    assert history["r2"] == ()
+    assert len(history["r1"]) == ERROR_HISTORY
+    newest = ERROR_HISTORY + 2
+    assert history["r1"][0] == ErrorEvent(1000.0 + newest + 1, "uid_failed", f"error {newest}")
+    assert [e.message for e in history["r1"]] == [f"error {n}" for n in range(newest, 2, -1)]
+    (view,) = stats.views()
+    assert view.errors == {"uid_failed": 27, "card_io": 26}
+
+
+def test_pcscd_gone_and_other_pcsc_failures_are_told_apart() -> None:
+    gone = pcsc_io.ServiceGone("SCardEstablishContext", scard.SCARD_E_NO_SERVICE)
+    kind, message = pcsc_failure(gone)
+    assert kind == "pcscd_unreachable"
+    assert message.startswith("pcscd unreachable: SCardEstablishContext: ")
+    other = pcsc_io.PcscError("SCardListReaders", scard.SCARD_E_NO_MEMORY)
+    assert pcsc_failure(other)[0] == "pcsc_error"
