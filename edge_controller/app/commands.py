@@ -28,6 +28,7 @@ from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.payments import PaymentFlow
+from edge_controller.services.payments.auto_arm import AutoArm
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.sessions_store import SessionRecord
 
@@ -56,7 +57,12 @@ class CommandPort:
         self._site, self._sessions = site, sessions
         self._payments = dict(payments or {})  # connector id -> its terminal's flow
         self._paying: set[asyncio.Future[CommandResult]] = set()
+        self._arms: dict[str, AutoArm] = {}  # connector id -> its self-arming terminal
         self._queue: asyncio.Queue[Command] = asyncio.Queue(QUEUE_SIZE)
+
+    def arm_with(self, arms: Mapping[str, AutoArm]) -> None:
+        """The self-arming terminals by connector: a press there joins what they armed."""
+        self._arms = dict(arms)
 
     async def decide(self, command: Command) -> CommandResult:
         try:
@@ -104,13 +110,26 @@ class CommandPort:
             case PayAtTerminal():
                 # Shielded: a sender that stops waiting (an MQTT timeout while the driver is at
                 # the terminal) must not cut the payment between its approval and its session.
-                paying = asyncio.ensure_future(self._pay(command.connector_id))
+                paying = asyncio.ensure_future(self._pressed(command.connector_id))
                 self._paying.add(paying)
                 paying.add_done_callback(self._paying.discard)
                 return await asyncio.shield(paying)
         return CommandResult(True)
 
-    async def _pay(self, connector_id: str) -> CommandResult:
+    async def _pressed(self, connector_id: str) -> CommandResult:
+        """A payment asked for from an entry point: where the terminal armed itself for this
+        connector, its outcome; for another connector, that one is taken back first."""
+        arm = self._arms.get(connector_id)
+        if arm is None:
+            return await self.pay_now(connector_id)
+        async with arm.press(connector_id) as armed:
+            if armed is not None:
+                return await armed
+            return await self.pay_now(connector_id)
+
+    async def pay_now(self, connector_id: str) -> CommandResult:
+        """Arm the connector's terminal for it and wait for the card holder: the payment's
+        session started with its token, or why not."""
         flow = self._payments.get(connector_id)
         if flow is None:
             return CommandResult(False, f"{connector_id}: no card terminal serves this connector")

@@ -41,6 +41,13 @@ def summary(settings: Settings) -> list[str]:
         )
     for rid, r in settings.readers.items():
         lines.append(f"reader {rid}: /{r.name_pattern}/ → {', '.join(r.connectors)}")
+    for tid, t in settings.payments.terminals.items():
+        lines.append(
+            f"terminal {tid}: {t.protocol} {t.host}:{t.port} → {', '.join(t.connectors)}, "
+            f"pre-authorisation {t.pre_authorisation_amount} {t.currency}, "
+            + ("arms itself for the only waiting EV" if t.auto_arm else "armed from the display")
+            + (" (simulated)" if t.simulated else "")
+        )
     lines.append(
         f"total: {len(settings.chargers)} charger(s), {connectors} connector(s), "
         f"{len(settings.meters)} meter(s), {len(settings.readers)} reader(s)"

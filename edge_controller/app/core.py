@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.app.commands import CommandPort
@@ -12,6 +12,7 @@ from edge_controller.domain.snapshot import ErrorEvent
 from edge_controller.domain.web_payment import QrCodes
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.display_board import MessageBoard
+from edge_controller.services.payments.auto_arm import AutoArm
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
@@ -34,3 +35,5 @@ class SiteServices:
     runs: CommissioningRuns | None = None  # scan and selftest through the daemon's buses
     # the card readers' last error events, newest first, by reader id
     reader_errors: Callable[[], Mapping[str, Sequence[ErrorEvent]]] | None = None
+    # the terminals that arm themselves, by terminal id (what the display says of them)
+    arms: Mapping[str, AutoArm] = field(default_factory=dict)

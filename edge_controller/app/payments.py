@@ -15,6 +15,7 @@ from edge_controller.services.payments import (
     RunningCost,
     TerminalPlace,
 )
+from edge_controller.services.payments.auto_arm import AutoArm, Pay, Waiting
 from edge_controller.services.payments.limits import Stop
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
@@ -73,6 +74,17 @@ def connector_flows(settings: Settings, flows: dict[str, PaymentFlow]) -> dict[s
     """The flow of the terminal serving each connector (the config names one per connector)."""
     return {
         cid: flows[tid] for tid, t in settings.payments.terminals.items() for cid in t.connectors
+    }
+
+
+def auto_arms(
+    settings: Settings, flows: dict[str, PaymentFlow], pay: Pay, waiting: Waiting
+) -> dict[str, AutoArm]:
+    """A self-arming service per terminal with ``auto_arm`` on, by terminal id."""
+    return {
+        tid: AutoArm(t.connectors, flows[tid], pay, waiting)
+        for tid, t in settings.payments.terminals.items()
+        if t.auto_arm
     }
 
 

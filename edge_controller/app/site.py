@@ -17,7 +17,7 @@ from edge_controller.app.commands import CommandPort
 from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
 from edge_controller.app.outbox_admin import daemon_requeue
-from edge_controller.app.payments import connector_flows, cost_limits, payment_flows
+from edge_controller.app.payments import auto_arms, connector_flows, cost_limits, payment_flows
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
 from edge_controller.app.qr import qr_codes
 from edge_controller.app.scan import daemon_scanner
@@ -28,6 +28,7 @@ from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_chan
 from edge_controller.app.views import ConnectorViews, SiteViews, StorageState
 from edge_controller.config.settings import Settings
 from edge_controller.domain.balancing import Feeder, Policy, Site, wiring_from_rotation
+from edge_controller.domain.payments import waiting_for_authorisation
 from edge_controller.domain.sessions.authorization import AuthPolicy
 from edge_controller.domain.sessions.state import Timeouts
 from edge_controller.log import get_logger
@@ -335,6 +336,9 @@ async def build_site(
         )  # fmt: skip
     flows = payment_flows(settings, db, pricing, settle_to)
     commands = CommandPort(controller, sessions, connector_flows(settings, flows))
+    arms = auto_arms(settings, flows, commands.pay_now,
+                     lambda: waiting_for_authorisation(views.current().connectors))  # fmt: skip
+    commands.arm_with({cid: arm for arm in arms.values() for cid in arm.served})
     retention_s = settings.storage.outbox_retention_days * 86400
     runs = CommissioningRuns()  # scan and selftest, from the command line or the console
     runs.jobs["scan"] = daemon_scanner(hw.buses, dict(settings.buses), runs.note)
@@ -353,12 +357,13 @@ async def build_site(
         # each terminal's flow: reservations left by a crash reversed, priced sessions captured
         *flows.values(),
         *([cost_limits(db, pricing, commands.decide)] if flows else []),
+        *arms.values(),  # each self-arming terminal: armed for the only EV waiting there
         StorageHousekeeping(outbox, AuthStore(db), retention_s=retention_s),
         guard,
     ]
     board, qr = MessageBoard(), qr_codes(settings, list(hw.chargers))
     site = SiteServices(
         controller, sessions, connectors, views, commands, outbox, db, board, qr, runs,
-        reader_errors,
+        reader_errors, arms,
     )  # fmt: skip
     return services + build_faces(settings, site, uplink, hw)

@@ -207,7 +207,11 @@ def build_web(
         settings.site.id, tuple(connector_ids), start_ways(settings, connector_ids), site.qr,
         terminals,
     )  # fmt: skip
-    hub = DisplayHub(views, setup, settings.web.push_interval_s, messages=site.board)
+    arms = site.arms
+    hub = DisplayHub(
+        views, setup, settings.web.push_interval_s, messages=site.board,
+        arming=lambda: {t: arm.decision for t, arm in arms.items()},
+    )  # fmt: skip
     desk = ProblemDesk(ProblemStore(db), mqtt.publish_problem if mqtt is not None else None, uplink)
     sources = Sources(
         desk,

@@ -386,6 +386,11 @@ class PaymentTerminalSettings(Section):
     end_of_day_at: dt_time | None = Field(
         None, description="site-local time the terminal closes its day (06 50); none: never"
     )
+    auto_arm: bool = Field(
+        True,
+        description="arm by itself for the only EV waiting at its connectors (false: only "
+        "when the driver presses Pay on the display)",
+    )
     simulated: bool = False
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from enum import StrEnum
 from edge_controller.domain.pricing.money import Money, round_half_up
 from edge_controller.domain.pricing.outlook import CostOutlook, passes
 from edge_controller.domain.pricing.tariff import CostLimit, Tariff, TariffError
+from edge_controller.domain.snapshot import Availability, ConnectorView
 
 
 class SettlementStatus(StrEnum):
@@ -186,3 +187,58 @@ def terminal_choice(served: Sequence[str], waiting: Collection[str]) -> Terminal
     (the choice is ambiguous), nothing is armed and the driver names the connector first."""
     found = tuple(cid for cid in served if cid in waiting)
     return TerminalChoice(found[0] if len(found) == 1 else None, found)
+
+
+def waiting_for_authorisation(connectors: Sequence[ConnectorView]) -> frozenset[str]:
+    """Connectors with an EV plugged in and nobody's authorisation yet."""
+    return frozenset(
+        c.connector_id
+        for c in connectors
+        if c.availability is Availability.PREPARING
+        and c.session_id is None
+        and c.plug_wait_token is None
+    )
+
+
+class NotArmed(StrEnum):
+    """Why a terminal that arms itself is not armed now."""
+
+    NONE_WAITING = "none_waiting"  # no EV waits for authorisation at its connectors
+    SEVERAL_WAITING = "several_waiting"  # the driver names the connector first
+    TERMINAL_BUSY = "terminal_busy"  # another payment runs at it
+    TERMINAL_OFFLINE = "terminal_offline"  # it did not answer lately
+    NO_TARIFF = "no_tariff"  # nothing prices a session at the waiting EV's connector
+
+
+@dataclass(frozen=True, slots=True)
+class ArmDecision:
+    """Whom a terminal arms itself for (``connector_id``), or why it arms for nobody."""
+
+    connector_id: str | None
+    reason: NotArmed | None = None
+    waiting: tuple[str, ...] = ()  # the EVs waiting at its connectors, in its order
+
+
+def arm_decision(
+    served: Sequence[str],
+    waiting: Collection[str],
+    terminal: TerminalState,
+    unpriced: Collection[str] = (),
+) -> ArmDecision:
+    """Whether a shared terminal arms itself, and for which connector: for the only EV waiting
+    for authorisation at a connector it serves, while it is ready and that session is priced
+    (``unpriced``: connectors no tariff prices now). A terminal out of order or busy with
+    another payment arms for nobody; so do none and several waiting EVs (then the driver picks
+    the connector on the display)."""
+    found = terminal_choice(served, waiting).waiting
+    if terminal is TerminalState.OUT_OF_ORDER:
+        return ArmDecision(None, NotArmed.TERMINAL_OFFLINE, found)
+    if terminal is TerminalState.BUSY:
+        return ArmDecision(None, NotArmed.TERMINAL_BUSY, found)
+    if not found:
+        return ArmDecision(None, NotArmed.NONE_WAITING, found)
+    if len(found) > 1:
+        return ArmDecision(None, NotArmed.SEVERAL_WAITING, found)
+    if found[0] in unpriced:
+        return ArmDecision(None, NotArmed.NO_TARIFF, found)
+    return ArmDecision(found[0], None, found)

@@ -163,6 +163,9 @@ async def _start_terminals(
         _require_loopback(f"payments.terminals.{terminal_id}", config.host)
         password = int(config.password.get_secret_value()) if config.password else 0
         terminal = SimulatedZvtTerminal(password, NUMERIC_CURRENCY[config.currency])
+        # a terminal that arms itself waits for the card holder, as a real one does (one
+        # armed by a press approves at once, the press standing for the card presented)
+        terminal.wait_for_card = config.auto_arm
         try:
             await terminal.start(config.host, config.port)
         except OSError as exc:

@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from edge_controller.domain.display_messages import shown
+from edge_controller.domain.payments import ArmDecision
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
 from edge_controller.web.display_model import Board, DisplaySetup, display_model
@@ -39,10 +40,14 @@ class DisplayHub:
         setup: DisplaySetup,
         push_interval_s: float,
         clock: Callable[[], float] = time.time,
+        *,
         messages: MessageSource | None = None,
+        arming: Callable[[], Mapping[str, ArmDecision]] | None = None,
     ) -> None:
-        """``messages``: the CSMS's display messages (none without it)."""
+        """``messages``: the CSMS's display messages (none without it); ``arming``: the
+        decisions of the terminals that arm themselves, by terminal id."""
         self._source, self._setup, self._messages = source, setup, messages
+        self._arming = arming
         self._interval_s, self._clock = push_interval_s, clock
         self._view: SiteView | None = None
         self._now_s = 0.0
@@ -59,10 +64,10 @@ class DisplayHub:
         return self._view if self._view is not None else self._source.current()
 
     def board(self) -> Board:
-        source = self._messages
+        source, arms = self._messages, self._arming() if self._arming is not None else {}
         if source is None:
-            return Board()
-        return Board(source.messages(), source.templates(), source.holds())
+            return Board(arms=arms)
+        return Board(source.messages(), source.templates(), source.holds(), arms)
 
     def payment_url(self, connector_id: str) -> str | None:
         """The URL the connector's QR code opens now (None: it has none)."""

@@ -17,7 +17,12 @@ from edge_controller.domain.display_messages import (
     shown,
     shown_for_site,
 )
-from edge_controller.domain.payments import terminal_choice
+from edge_controller.domain.payments import (
+    ArmDecision,
+    NotArmed,
+    terminal_choice,
+    waiting_for_authorisation,
+)
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.domain.web_payment import PaymentHold, QrCodes, live_hold
 from edge_controller.web.i18n import text
@@ -78,6 +83,8 @@ class Board:
     messages: Sequence[DisplayMessage] = ()
     templates: Mapping[str, str] = field(default_factory=dict)
     holds: Mapping[str, PaymentHold] = field(default_factory=dict)
+    # the self-arming terminals' decisions by terminal id (others are armed by a press)
+    arms: Mapping[str, ArmDecision] = field(default_factory=dict)
 
 
 def display_state(view: ConnectorView) -> tuple[DisplayState, str | None]:
@@ -157,29 +164,42 @@ def message_model(message: DisplayMessage) -> dict[str, Any]:
     }
 
 
-def waiting_for_authorisation(connectors: Sequence[ConnectorView]) -> frozenset[str]:
-    """Connectors with an EV plugged in and nobody's authorisation yet."""
-    return frozenset(
-        c.connector_id
-        for c in connectors
-        if c.availability is Availability.PREPARING
-        and c.session_id is None
-        and c.plug_wait_token is None
-    )
-
-
 def _names(connector_ids: Sequence[str]) -> str:
     return ", ".join(connector_ids)
 
 
+_NOT_ARMED = {
+    NotArmed.NONE_WAITING: ("none", "terminal.none"),
+    NotArmed.SEVERAL_WAITING: ("ambiguous", "terminal.choose"),
+    NotArmed.TERMINAL_BUSY: ("busy", "terminal.busy"),
+    NotArmed.TERMINAL_OFFLINE: ("offline", "terminal.offline"),
+    NotArmed.NO_TARIFF: ("no_tariff", "terminal.no_tariff"),
+}
+
+
+def _armed_note(arm: ArmDecision, language: str) -> tuple[str, str]:
+    """A self-arming terminal's state and what it says: whom a card pays for, or why nobody."""
+    if arm.connector_id is not None:
+        return "armed", text(language, "terminal.armed", name=arm.connector_id)
+    state, key = _NOT_ARMED[arm.reason or NotArmed.NONE_WAITING]
+    names = _names(arm.waiting)
+    return state, text(language, key, names=names, name=names)
+
+
 def terminal_model(
-    terminal_id: str, setup: DisplaySetup, waiting: frozenset[str], language: str
+    terminal_id: str,
+    setup: DisplaySetup,
+    waiting: frozenset[str],
+    language: str,
+    arm: ArmDecision | None = None,
 ) -> dict[str, Any]:
     """A shared terminal as the site's page shows it: whom a card there pays for now, or why
-    it is not armed and what to do."""
+    it is not armed and what to do (``arm``: the decision of a terminal that arms itself)."""
     served = setup.terminals[terminal_id]
     choice = terminal_choice(served, waiting)
-    if choice.connector_id is not None:
+    if arm is not None:
+        state, note = _armed_note(arm, language)
+    elif choice.connector_id is not None:
         state, note = "ready", text(language, "terminal.ready", name=choice.connector_id)
     elif choice.waiting:
         state = "ambiguous"
@@ -192,7 +212,7 @@ def terminal_model(
         "title": text(language, "terminal.title", terminal=terminal_id),
         "serves_text": text(language, "terminal.serves", names=_names(served)),
         "state": state,
-        "for": choice.connector_id,
+        "for": arm.connector_id if arm is not None else choice.connector_id,
         "note_text": note,
     }
 
@@ -211,11 +231,15 @@ def _terminal_note(
     setup: DisplaySetup,
     waiting: frozenset[str],
     language: str,
+    *,
+    arm: ArmDecision | None = None,
 ) -> str:
     """What a driver at this connector does to pay at its terminal, and why the terminal is
     not armed by itself when EVs wait at several of its connectors."""
     if terminal is None:
         return ""
+    if arm is not None and arm.connector_id == connector_id:
+        return text(language, "terminal.armed_here", terminal=terminal)
     choice = terminal_choice(setup.terminals[terminal], waiting)
     if choice.connector_id is None and connector_id in choice.waiting:
         return text(language, "terminal.ambiguous_here", terminal=terminal,
@@ -255,6 +279,7 @@ def connector_model(
     elapsed_s = max(now_s - started, 0.0) if started is not None else None
     ways = setup.start_ways.get(view.connector_id, ()) + ((StartWay.WEB,) if code else ())
     terminal = setup.terminal_of(view.connector_id)
+    arm = board.arms.get(terminal) if terminal is not None else None
     return {
         "id": view.connector_id,
         "state": state.value,
@@ -272,7 +297,9 @@ def connector_model(
         "elapsed_text": format_duration(elapsed_s, language),
         "start_texts": _start_texts(ways, terminal, language),
         "terminal": terminal,
-        "terminal_text": _terminal_note(view.connector_id, terminal, setup, waiting, language),
+        "terminal_text": _terminal_note(
+            view.connector_id, terminal, setup, waiting, language, arm=arm
+        ),
         "price_text": price_text(view.price, language),
         "cost_incl_tax": view.running_cost["incl_tax"] if view.running_cost else None,
         "cost_text": cost_text(view.running_cost if in_session else None, language),
@@ -317,7 +344,7 @@ def display_model(
         "messages": [] if only else _texts(site_wide, language),
         # shared terminals, on the whole site's page only
         "terminals": [
-            terminal_model(t, setup, waiting, language)
+            terminal_model(t, setup, waiting, language, board.arms.get(t))
             for t, served in setup.terminals.items()
             if len(served) > 1 and only is None
         ],

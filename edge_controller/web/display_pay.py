@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from edge_controller.domain.commands import CommandResult, Origin, PayAtTerminal
-from edge_controller.domain.payments import terminal_choice
+from edge_controller.domain.payments import terminal_choice, waiting_for_authorisation
 from edge_controller.log import get_logger
 from edge_controller.web.display import DisplayHub, language_of
-from edge_controller.web.display_model import terminal_model, waiting_for_authorisation
+from edge_controller.web.display_model import terminal_model
 from edge_controller.web.i18n import text
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.pages import message_page

@@ -53,6 +53,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "terminal.ambiguous_here": "Terminal “{terminal}” is not ready by itself: cars "
         "wait at {names}. Tap “Pay by card” here first, then hold your card to it.",
         "terminal.button": "Pay by card",
+        "terminal.armed": "Ready for the car at {name}: hold your card to this terminal now, "
+        "it pays for charging there.",
+        "terminal.armed_here": "Terminal “{terminal}” is ready for this charger: hold your "
+        "card to it now.",
+        "terminal.choose": "Not ready: cars wait at {names}. Choose your connector: tap “Pay by "
+        "card” on your charger, then hold your card to the terminal.",
+        "terminal.busy": "Not ready: another payment is under way at this terminal. Please "
+        "wait a moment.",
+        "terminal.offline": "Not ready: the terminal does not answer. Please use another way "
+        "to pay.",
+        "terminal.no_tariff": "Not ready: no price is set for {name}, so it cannot be paid by "
+        "card here.",
         "terminal.site_button": "Pay for the waiting car",
         "pay.title": "Pay by card",
         "pay.ok": "Paid. Charging starts at {name}.",
@@ -134,6 +146,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "bereit: An {names} warten Autos. Tippen Sie zuerst hier auf „Mit Karte bezahlen"
         "“, dann halten Sie Ihre Karte daran.",
         "terminal.button": "Mit Karte bezahlen",
+        "terminal.armed": "Bereit für das Auto an {name}: Halten Sie jetzt Ihre Karte an dieses "
+        "Terminal, sie bezahlt das Laden dort.",
+        "terminal.armed_here": "Das Terminal „{terminal}“ ist für diesen Ladepunkt bereit: "
+        "Halten Sie jetzt Ihre Karte daran.",
+        "terminal.choose": "Nicht bereit: An {names} warten Autos. Wählen Sie Ihren Ladepunkt: "
+        "dort auf „Mit Karte bezahlen“ tippen, dann die Karte an das Terminal halten.",
+        "terminal.busy": "Nicht bereit: An diesem Terminal läuft gerade eine andere Zahlung. "
+        "Bitte einen Moment warten.",
+        "terminal.offline": "Nicht bereit: Das Terminal antwortet nicht. Bitte anders bezahlen.",
+        "terminal.no_tariff": "Nicht bereit: Für {name} ist kein Preis festgelegt, daher ist "
+        "Kartenzahlung hier nicht möglich.",
         "terminal.site_button": "Für das wartende Auto bezahlen",
         "pay.title": "Mit Karte bezahlen",
         "pay.ok": "Bezahlt. Das Laden an {name} beginnt.",

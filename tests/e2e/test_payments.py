@@ -43,6 +43,7 @@ def paying_site(config: dict[str, Any], broker: Mosquitto) -> dict[str, Any]:
     config["payments"] = {"terminals": {TERMINAL: {
         "host": "127.0.0.1", "port": free_port(), "password": "135790",
         "connectors": [CONNECTOR], "pre_authorisation_amount": "0.50", "simulated": True,
+        "auto_arm": False,
     }}}  # fmt: skip
     return config
 

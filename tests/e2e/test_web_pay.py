@@ -38,6 +38,7 @@ def pay_config(config: dict[str, Any]) -> dict[str, Any]:
     config["payments"] = {"terminals": {TERMINAL: {
         "host": "127.0.0.1", "port": free_port(), "password": "135790",
         "connectors": list(SHARED), "pre_authorisation_amount": "30.00", "simulated": True,
+        "auto_arm": False,
     }}}  # fmt: skip
     config["web"] = {"enabled": True, "port": free_port(), "push_interval_s": 1.0}
     return config

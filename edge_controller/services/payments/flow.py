@@ -72,6 +72,7 @@ class PaymentFlow:
         self._unreachable = False  # the terminal was out of reach in this round
         self._starting: set[PaymentKey] = set()  # approved, their session not yet settled on
         self._asking: set[int] = set()  # intents whose terminal answer this run awaits
+        self.last_error: DeviceError | None = None  # of the last pre-authorisation asked for
         self._log = get_logger("payments", terminal=place.terminal_id)
 
     @property
@@ -81,6 +82,30 @@ class PaymentFlow:
     @property
     def plug_timeout_s(self) -> float:
         return self._place.plug_timeout_s
+
+    @property
+    def authorising(self) -> bool:
+        """Whether a pre-authorisation waits for the terminal's answer now."""
+        return bool(self._asking)
+
+    def priced(self, connector_id: str) -> bool:
+        """Whether a session starting now on the connector would be priced (a tariff)."""
+        if self._max_cost is None:
+            return True
+        try:
+            self._max_cost(connector_id)
+        except NoTariff:
+            return False
+        return True
+
+    async def abort(self) -> bool:
+        """Take back the pre-authorisation that waits for a card (``PaymentTerminal.abort``);
+        False if none waits or the terminal refused (its payment goes on)."""
+        try:
+            return await self._terminal.abort()
+        except DeviceError as exc:
+            self._log.warning("abort failed", reason=str(exc))
+            return False
 
     async def pay_and_start(self, connector_id: str, start: StartSession) -> PaymentAuthorisation:
         """Pre-authorise the configured amount, never more than the connector's tariff can
@@ -96,9 +121,11 @@ class PaymentFlow:
         tid = self._place.terminal_id
         intent = await self._store.authorising(tid, connector_id, amount, self._clock())
         self._asking.add(intent)
+        self.last_error = None
         try:
             auth = await self._terminal.pre_authorise(amount)
-        except DeviceError:
+        except DeviceError as exc:
+            self.last_error = exc
             await self._store.not_authorised(intent)
             raise
         finally:

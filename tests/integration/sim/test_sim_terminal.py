@@ -32,6 +32,7 @@ def with_terminal(config: dict[str, Any], port: int) -> dict[str, Any]:
                 "password": "246810",
                 "connectors": ["keba:1"],
                 "pre_authorisation_amount": "40.00",
+                "auto_arm": False,  # the simulated terminal approves at once
                 "simulated": True,
             }
         }
@@ -79,16 +80,18 @@ async def test_the_card_limit_is_set_through_the_control_api(tmp_path: Path) -> 
 async def test_a_card_is_presented_and_an_abort_counted_through_the_control_api(
     tmp_path: Path,
 ) -> None:
-    """With card_wait the terminal waits for a card: a card presented while nothing waits is
-    refused (409), one presented to the armed terminal is approved; an abort is counted."""
+    """A terminal that arms itself is simulated waiting for a card: a card presented while
+    nothing waits is refused (409), one presented to the armed terminal is approved; an abort
+    is counted."""
     port = free_port()
     config = with_terminal(site_config(tmp_path), port)
+    del config["payments"]["terminals"]["entrance"]["auto_arm"]  # default: arms itself
     amount = Money(Decimal("40.00"), Currency.of("EUR"))
     async with (
         running_site(Settings.model_validate(config)) as sim,
         SimControlClient(sim.control_url) as control,
     ):
-        await control.terminal_card_wait("entrance", True)
+        assert (await control.terminal("entrance"))["wait_for_card"]
         with pytest.raises(SimControlError, match="not armed"):
             await control.present_card("entrance")
         with pytest.raises(SimControlError, match="authorising_s"):

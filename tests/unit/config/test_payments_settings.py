@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from edge_controller.app.config_report import check_lines
 from edge_controller.config import ConfigError, load_settings
 from tests.unit.config.test_settings import GOOD, PROFILES, WriteConfig, by_path
 
@@ -30,6 +31,23 @@ def test_a_terminal_is_read_with_its_defaults(write_config: WriteConfig) -> None
     assert terminal.pre_authorisation_amount == Decimal("50.00")
     assert terminal.connectors == ["wb1:1", "wb2:1"]
     assert "123456" in settings.secrets()
+    assert terminal.auto_arm  # a public site's terminal arms itself for the waiting EV
+
+
+def test_check_config_says_whether_a_terminal_arms_itself(write_config: WriteConfig) -> None:
+    on = load_settings(write_config(PRICED + TERMINAL), PROFILES)
+    (line,) = [x for x in check_lines(on) if x.startswith("terminal entrance:")]
+    assert line == (
+        "terminal entrance: zvt 192.0.2.10:20007 → wb1:1, wb2:1, pre-authorisation 50.00 EUR, "
+        "arms itself for the only waiting EV"
+    )
+    off = TERMINAL + "      auto_arm: false\n"
+    (line,) = [x for x in check_lines(load_settings(write_config(PRICED + off), PROFILES))
+               if x.startswith("terminal entrance:")]  # fmt: skip
+    assert line.endswith("armed from the display")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(PRICED + TERMINAL + "      auto_arm: maybe\n"), PROFILES)
+    assert "payments.terminals.entrance.auto_arm" in by_path(info.value.issues)
 
 
 @pytest.mark.parametrize(

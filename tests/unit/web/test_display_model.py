@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from edge_controller.domain.payments import ArmDecision, NotArmed
 from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
 from edge_controller.domain.web_payment import QrCodes
 from edge_controller.web.display_model import (
@@ -291,3 +292,35 @@ def test_a_qr_code_adds_web_payment_beside_the_terminal() -> None:
         "Pay by bank card at terminal \u201centrance\u201d",
         "Scan the QR code to pay on the web",
     ]
+
+
+@pytest.mark.parametrize(
+    ("arm", "state", "en", "de"),
+    [
+        (ArmDecision("a:2", None, ("a:2",)), "armed", "Ready for the car at a:2",
+         "Bereit für das Auto an a:2"),
+        (ArmDecision(None, NotArmed.NONE_WAITING), "none", "No car is waiting", "Kein Auto wartet"),
+        (ArmDecision(None, NotArmed.SEVERAL_WAITING, ("a:1", "a:2")), "ambiguous",
+         "cars wait at a:1, a:2. Choose your connector", "Wählen Sie Ihren Ladepunkt"),
+        (ArmDecision(None, NotArmed.TERMINAL_BUSY, ("a:1",)), "busy", "another payment",
+         "andere Zahlung"),
+        (ArmDecision(None, NotArmed.TERMINAL_OFFLINE), "offline", "does not answer",
+         "antwortet nicht"),
+        (ArmDecision(None, NotArmed.NO_TARIFF, ("a:1",)), "no_tariff", "no price is set for a:1",
+         "Für a:1 ist kein Preis"),
+    ],
+)  # fmt: skip
+def test_a_self_arming_terminal_says_whom_a_card_pays_for_or_why_nobody(
+    arm: ArmDecision, state: str, en: str, de: str
+) -> None:
+    """The service's decision, not the page's own guess, is what the terminal's box shows."""
+    for language, expected in (("en", en), ("de", de)):
+        board = Board(arms={"entrance": arm})
+        model = display_model(waiting_site("a:2"), PAY_SETUP, language, NOW_S, board=board)
+        (box,) = model["terminals"]
+        assert box["state"] == state and box["for"] == arm.connector_id
+        assert expected in box["note_text"]
+        cards = {c["id"]: c for c in model["connectors"]}
+        armed_here = "is ready for this charger" if language == "en" else "für diesen Ladepunkt"
+        assert (armed_here in cards["a:2"]["terminal_text"]) is (state == "armed")
+        assert armed_here not in cards["a:1"]["terminal_text"]

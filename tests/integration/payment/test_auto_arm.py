@@ -1,0 +1,225 @@
+"""A terminal shared by two connectors arms itself for the only EV waiting there, on the real
+session side and a simulated ZVT terminal over TCP that waits for a card: a card then starts the
+session with the payment's token and its priced cost is captured at stop; a second EV, or the
+EV started by a card at the reader, takes the armed payment back (06 B0) before any card; an EV
+that leaves once the card was read gets its reservation reversed, and no settlement."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from edge_controller.app.commands import CommandPort
+from edge_controller.app.payments import max_cost_of
+from edge_controller.domain.commands import Origin, PayAtTerminal, StartSession, StopSession
+from edge_controller.domain.payments import (
+    NotArmed,
+    SettlementRecorded,
+    waiting_for_authorisation,
+)
+from edge_controller.domain.pricing.money import Currency, Money
+from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
+from edge_controller.services.payments import PaymentFlow, TerminalPlace
+from edge_controller.services.payments.auto_arm import AutoArm
+from edge_controller.sim.zvt_terminal import SimulatedZvtTerminal
+from edge_controller.storage.outbox.codec import decode
+from edge_controller.storage.payments_store import PaymentState, PaymentStore, SettlementOutbox
+from edge_controller.storage.tariff_store import SITE
+from edge_controller.web.display_model import DisplaySetup, terminal_model
+from tests.integration.mqtt.conftest import wait_until
+from tests.integration.ocpp.sessions_site import CARD, Controller, LiveSite, live_site
+
+PASSWORD = 654321
+EUR = Currency.of("EUR")
+TARIFF = {"id": "t1", "currency": "EUR", "energy": {"prices": [{"price_per_kwh": "0.40"}]}}
+SERVED = ("c1:1", "c1:2")
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimulatedZvtTerminal]:
+    terminal = SimulatedZvtTerminal(password=PASSWORD)
+    terminal.wait_for_card = True  # an unattended terminal waits for the card holder
+    await terminal.start()
+    yield terminal
+    await terminal.stop()
+
+
+@dataclass
+class Armed:
+    site: LiveSite
+    flow: PaymentFlow
+    commands: CommandPort
+    arm: AutoArm
+
+    async def settled(self) -> None:
+        """The flow's sweep until the stopped session's cost is captured."""
+        for _ in range(100):
+            if await self.flow.settle_due():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("nothing was captured")
+
+    async def settlements(self) -> list[SettlementRecorded]:
+        assert self.site.db is not None
+        rows = await self.site.db.read(
+            lambda c: c.execute("SELECT event, body FROM outbox").fetchall()
+        )
+        return [decode(e, b) for e, b in rows if e == "settlement_recorded"]
+
+
+@asynccontextmanager
+async def arming(
+    tmp_path: Path, sim: SimulatedZvtTerminal, plug_timeout_s: float = 60.0
+) -> AsyncIterator[Armed]:
+    """The daemon's wiring of a self-arming terminal serving c1:1 and c1:2, running."""
+    outbox = SettlementOutbox("site1", lambda _c: "site1")
+    async with live_site(tmp_path, {SITE: TARIFF}) as (site, _outbox):
+        assert site.db is not None and site.pricing is not None
+        place = TerminalPlace("lobby", Money(Decimal("30.00"), EUR), plug_timeout_s=plug_timeout_s)
+        terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
+        store = PaymentStore(site.db, outbox)
+        flow = PaymentFlow(place, terminal, store, site.clock, max_cost_of(site.pricing))
+        commands = CommandPort(cast(Any, Controller()), site.manager, dict.fromkeys(SERVED, flow))
+        arm = AutoArm(
+            SERVED, flow, commands.pay_now, lambda: waiting_for_authorisation(site.connectors()),
+            poll_s=0.05, rearm_s=0.2,
+        )  # fmt: skip
+        commands.arm_with(dict.fromkeys(SERVED, arm))
+        running = asyncio.create_task(arm.run())
+        try:
+            yield Armed(site, flow, commands, arm)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+
+def shown(armed: Armed, language: str = "en") -> dict[str, Any]:
+    """The terminal's box on the site display, from the service's decision."""
+    setup = DisplaySetup("site1", SERVED, terminals={"lobby": SERVED})
+    waiting = waiting_for_authorisation(armed.site.connectors())
+    return terminal_model("lobby", setup, waiting, language, armed.arm.decision)
+
+
+async def armed_for(armed: Armed, sim: SimulatedZvtTerminal, connector_id: str) -> None:
+    await wait_until(lambda: sim.waiting_for_card and armed.arm.armed_for == connector_id)
+
+
+async def test_the_only_waiting_ev_is_paid_by_card_and_its_cost_captured(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    async with arming(tmp_path, sim) as armed:
+        site = armed.site
+        assert shown(armed)["state"] == "none"
+        await site.plug("c1:2")
+        await armed_for(armed, sim, "c1:2")
+        box = shown(armed)
+        assert box["state"] == "armed" and box["for"] == "c1:2"
+        assert "Ready for the car at c1:2" in box["note_text"]
+        assert sim.present_card()
+        await wait_until(lambda: site.manager.open_session("c1:2") is not None)
+        session = site.manager.open_session("c1:2")
+        assert session is not None and session.id_tag.startswith("PAY")
+        payment = await PaymentStore(cast(Any, site.db)).by_token(session.id_tag)
+        assert payment is not None and payment.state is PaymentState.STARTED
+        assert payment.connector_id == "c1:2"
+        site.meters["c1:2"].energy_wh += 12_345
+        site.clock.now_s += 3600
+        await armed.commands.decide(StopSession("c1:2", Origin.MQTT))
+        await site.unplug("c1:2")
+        await armed.settled()
+        priced = await cast(Any, site.db).read(
+            lambda c: c.execute("SELECT total_incl_tax_minor FROM session_costs").fetchone()[0]
+        )
+        assert priced == 494  # 12.345 kWh at 0.40 EUR, rounded half up
+        assert sim.ledger.captures == [(1, priced)]
+        (told,) = await armed.settlements()
+        assert told.amount == Money.of_minor(priced, EUR) and told.connector_id == "c1:2"
+        assert sim.ledger.aborts_by_ecr == 0
+
+
+async def test_a_second_ev_before_the_card_takes_the_armed_payment_back(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    async with arming(tmp_path, sim) as armed:
+        await armed.site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        await armed.site.plug("c1:2")
+        await wait_until(lambda: sim.ledger.aborts_by_ecr == 1 and armed.arm.armed_for is None)
+        assert armed.arm.decision.reason is NotArmed.SEVERAL_WAITING
+        assert not sim.present_card()  # the terminal takes no card now
+        box = shown(armed)
+        assert box["state"] == "ambiguous" and box["for"] is None
+        assert "Choose your connector" in box["note_text"] and "c1:1, c1:2" in box["note_text"]
+        assert "Wählen Sie Ihren Ladepunkt" in shown(armed, "de")["note_text"]
+        assert sim.ledger.reservations == {} and sim.ledger.aborts_refused == 0
+        assert armed.site.manager.open_session("c1:1") is None
+        await armed.site.unplug("c1:2")  # one EV waits again: armed for it once more
+        await armed_for(armed, sim, "c1:1")
+
+
+async def test_an_ev_started_at_the_reader_meanwhile_takes_it_back_and_nothing_is_captured(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    async with arming(tmp_path, sim) as armed:
+        site = armed.site
+        await site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        started = await armed.commands.decide(StartSession("c1:1", CARD, Origin.CARD))
+        assert started.ok, started.error
+        await wait_until(lambda: sim.ledger.aborts_by_ecr == 1 and armed.arm.armed_for is None)
+        session = site.manager.open_session("c1:1")
+        assert session is not None and session.id_tag == CARD
+        site.meters["c1:1"].energy_wh += 2_000
+        site.clock.now_s += 600
+        await armed.commands.decide(StopSession("c1:1", Origin.MQTT))
+        await site.unplug("c1:1")
+        await asyncio.sleep(0.2)
+        assert await armed.flow.settle_due() == 0
+        assert sim.ledger.reservations == {} and sim.ledger.captures == []
+        assert await armed.settlements() == []
+
+
+async def test_an_ev_leaving_after_the_card_was_read_gets_the_reservation_reversed(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The terminal refuses the abort (the card is being authorised), the payment is approved,
+    its session cannot start without the EV: the reservation is released, nothing settled."""
+    sim.authorising_s = 1.0
+    async with arming(tmp_path, sim, plug_timeout_s=0.5) as armed:
+        site = armed.site
+        await site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        assert sim.present_card()
+        await site.unplug("c1:1")
+        await wait_until(lambda: sim.ledger.aborts_refused == 1)
+        await wait_until(lambda: sim.ledger.reversals == [1], timeout_s=10.0)
+        assert sim.ledger.reservations[1].amount_minor == 3000
+        assert sim.ledger.captures == [] and site.manager.open_session("c1:1") is None
+        (payment,) = await PaymentStore(cast(Any, site.db)).unstarted() or [None]
+        assert payment is None  # nothing left open
+        assert await armed.settlements() == []  # no paid session: no settlement
+
+
+async def test_a_press_for_the_armed_connector_joins_its_payment(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The driver also taps "Pay by card" for the connector the terminal is armed for: one
+    card, one reservation, and the press tells the outcome."""
+    async with arming(tmp_path, sim) as armed:
+        await armed.site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        pressed = asyncio.create_task(armed.commands.decide(PayAtTerminal("c1:1", Origin.WEB)))
+        await asyncio.sleep(0.2)
+        assert sim.present_card()
+        result = await pressed
+        assert result.ok, result.error
+        assert list(sim.ledger.reservations) == [1] and sim.ledger.aborts_by_ecr == 0
+        session = armed.site.manager.open_session("c1:1")
+        assert session is not None and session.id_tag.startswith("PAY")
