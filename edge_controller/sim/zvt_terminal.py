@@ -242,9 +242,13 @@ class SimulatedZvtTerminal:
             reading = asyncio.ensure_future(a.read_apdu(reader))
             card = asyncio.ensure_future(self._card.wait())
             done, _ = await asyncio.wait({reading, card}, return_when=asyncio.FIRST_COMPLETED)
-            if reading not in done:
-                reading.cancel()
+            if self._card.is_set():  # the card wins over an abort crossing it: that is refused
                 self._abortable = False
+                card.cancel()
+                if reading in done:
+                    await self._unasked(reading.result(), writer)
+                else:
+                    reading.cancel()
                 return True
             card.cancel()
             await self._unasked(reading.result(), writer)

@@ -76,14 +76,20 @@ class Armed:
 
 @asynccontextmanager
 async def arming(
-    tmp_path: Path, sim: SimulatedZvtTerminal, plug_timeout_s: float = 60.0
+    tmp_path: Path,
+    sim: SimulatedZvtTerminal,
+    plug_timeout_s: float = 60.0,
+    message_timeout_s: float = 60.0,
 ) -> AsyncIterator[Armed]:
     """The daemon's wiring of a self-arming terminal serving c1:1 and c1:2, running."""
     outbox = SettlementOutbox("site1", lambda _c: "site1")
     async with live_site(tmp_path, {SITE: TARIFF}) as (site, _outbox):
         assert site.db is not None and site.pricing is not None
         place = TerminalPlace("lobby", Money(Decimal("30.00"), EUR), plug_timeout_s=plug_timeout_s)
-        terminal = ZvtTerminal(ZvtSettings("127.0.0.1", sim.port, password=PASSWORD))
+        terminal = ZvtTerminal(
+            ZvtSettings("127.0.0.1", sim.port, password=PASSWORD,
+                        message_timeout_s=message_timeout_s)
+        )  # fmt: skip
         store = PaymentStore(site.db, outbox)
         flow = PaymentFlow(place, terminal, store, site.clock, max_cost_of(site.pricing))
         commands = CommandPort(cast(Any, Controller()), site.manager, dict.fromkeys(SERVED, flow))
@@ -223,3 +229,18 @@ async def test_a_press_for_the_armed_connector_joins_its_payment(
         assert list(sim.ledger.reservations) == [1] and sim.ledger.aborts_by_ecr == 0
         session = armed.site.manager.open_session("c1:1")
         assert session is not None and session.id_tag.startswith("PAY")
+
+
+async def test_a_terminal_waiting_long_for_a_card_is_armed_again_not_taken_for_offline(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """Nobody holds a card to it within the driver's message timeout: the pre-authorisation is
+    taken back and the terminal armed again at once for the same EV."""
+    async with arming(tmp_path, sim, message_timeout_s=0.3) as armed:
+        await armed.site.plug("c1:1")
+        await wait_until(lambda: sim.ledger.aborts_by_ecr >= 2)
+        assert armed.arm.decision.reason is None and armed.arm.decision.connector_id == "c1:1"
+        await armed_for(armed, sim, "c1:1")
+        assert sim.present_card()
+        await wait_until(lambda: armed.site.manager.open_session("c1:1") is not None)
+        assert list(sim.ledger.reservations) == [1]

@@ -294,3 +294,15 @@ async def test_a_card_presented_to_an_armed_terminal_is_approved(
     assert sim.present_card()
     assert (await pending).amount == eur("25.00")
     assert sim.ledger.aborts_by_ecr == 0
+
+
+async def test_an_armed_terminal_without_a_card_in_time_is_taken_back_not_offline(
+    sim: SimulatedZvtTerminal,
+) -> None:
+    """Nobody presents a card within the message timeout: the driver takes the command back
+    (06 B0); the terminal, alive, agrees, so nothing is reserved and it is no fault."""
+    sim.wait_for_card = True
+    with pytest.raises(PaymentAborted):
+        await driver(sim, message_timeout_s=0.3).pre_authorise(eur("30.00"))
+    assert sim.ledger.aborts_by_ecr == 1 and sim.ledger.reservations == {}
+    assert not sim.waiting_for_card

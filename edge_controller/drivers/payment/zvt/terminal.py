@@ -224,7 +224,8 @@ class ZvtTerminal:
         try:
             return await self._follow(reader, writer, command)
         except TimeoutError:
-            await self._abort(writer)
+            if self._pending is None or self._pending.answer is None:  # not sent already
+                await self._abort(writer)
             raise DeviceUnavailable(f"terminal silent during {command}; aborted") from None
 
     async def _await_ack(self, reader: asyncio.StreamReader, command: a.Apdu) -> None:
@@ -245,8 +246,13 @@ class ZvtTerminal:
     ) -> _Outcome:
         outcome = _Outcome()
         while True:
-            async with asyncio.timeout(self._settings.message_timeout_s):
-                message = await a.read_apdu(reader)
+            try:
+                async with asyncio.timeout(self._settings.message_timeout_s):
+                    message = await a.read_apdu(reader)
+            except TimeoutError:
+                if not await self._abort_unread(writer):
+                    raise
+                continue
             if self._answers_abort(message):
                 continue  # an acknowledgement is not acknowledged
             writer.write(a.encode(a.ACK))
@@ -260,6 +266,22 @@ class ZvtTerminal:
                     raise PaymentAborted(f"{command} taken back: code {code:02X}", code)
                 raise PaymentDeclined(f"terminal aborted {command}: code {code:02X}", code)
             _take(outcome, message)
+
+    async def _abort_unread(self, writer: asyncio.StreamWriter) -> bool:
+        """A pre-authorisation silent for ``message_timeout_s`` most likely still waits for a
+        card (an armed terminal may wait long): it is taken back, and ends as aborted when the
+        terminal agrees. False when there is none to take back (the silence is a fault)."""
+        pending = self._pending
+        if pending is None or pending.answer is not None:
+            return False
+        pending.answer = asyncio.get_running_loop().create_future()
+        self._log.info("no card presented in time; taking the pre-authorisation back")
+        try:
+            writer.write(a.encode(a.Apdu(*a.ABORT_BY_ECR)))
+            await writer.drain()
+        except OSError:
+            return False
+        return True
 
     def _taken_back(self) -> bool:
         """Whether the terminal accepted an abort of the pending command."""
