@@ -57,6 +57,7 @@ class Armed:
     flow: PaymentFlow
     commands: CommandPort
     arm: AutoArm
+    running: asyncio.Task[None]  # the service's run, as the daemon's task group has it
 
     async def settled(self) -> None:
         """The flow's sweep until the stopped session's cost is captured."""
@@ -100,7 +101,7 @@ async def arming(
         commands.arm_with(dict.fromkeys(SERVED, arm))
         running = asyncio.create_task(arm.run())
         try:
-            yield Armed(site, flow, commands, arm)
+            yield Armed(site, flow, commands, arm, running)
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
@@ -244,3 +245,17 @@ async def test_a_terminal_waiting_long_for_a_card_is_armed_again_not_taken_for_o
         assert sim.present_card()
         await wait_until(lambda: armed.site.manager.open_session("c1:1") is not None)
         assert list(sim.ledger.reservations) == [1]
+
+
+async def test_a_daemon_stopping_leaves_no_terminal_waiting_for_a_card(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The service is stopped (SIGTERM) while the terminal is armed: it takes the payment back
+    first, so no card is taken for a session nobody will start."""
+    async with arming(tmp_path, sim) as armed:
+        await armed.site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        armed.running.cancel()
+        await asyncio.gather(armed.running, return_exceptions=True)
+        assert sim.ledger.aborts_by_ecr == 1 and not sim.waiting_for_card
+        assert sim.ledger.reservations == {}
