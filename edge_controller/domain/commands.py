@@ -141,6 +141,7 @@ class ChangeSessionRules:
     master_pass_group_id: str | None = None  # AuthCtrlr.MasterPassGroupId ("": none)
     plug_timeout_s: float | None = None  # ConnectionTimeOut
     stop_transaction_data: bool | None = None  # StopTxnSampledData names the energy register
+    start_at_plug: bool | None = None  # TxStartPoint EVConnected: a transaction at the plug-in
     origin: Origin = Origin.CSMS
 
 

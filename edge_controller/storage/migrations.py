@@ -316,6 +316,19 @@ CREATE TABLE session_tariff_changes (
 CREATE INDEX session_tariff_changes_by_session ON session_tariff_changes(session_local_id, id);
 """
 
+# Transactions begun at a plug-in before any authorisation (OCPP 2.x TxStartPoint EVConnected):
+# open until the session that takes their local id joins them, or they end unjoined.
+_PLUG_TRANSACTIONS = """
+CREATE TABLE plug_transactions (
+    local_id INTEGER PRIMARY KEY,
+    connector_id TEXT NOT NULL,
+    plugged_at_s REAL NOT NULL,
+    closed_at_s REAL
+);
+CREATE UNIQUE INDEX plug_transactions_open ON plug_transactions(connector_id)
+    WHERE closed_at_s IS NULL;
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -342,6 +355,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _SESSION_TARIFF_CHANGES,
     # Where a change falls on the session's own clock (later than at_s after a clock step back).
     "ALTER TABLE session_tariff_changes ADD COLUMN session_at_s REAL;",
+    _PLUG_TRANSACTIONS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

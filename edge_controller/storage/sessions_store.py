@@ -18,6 +18,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.limits_store import open_limits, set_limit_in
 from edge_controller.storage.outbox.rows import append_in
+from edge_controller.storage.plugs_store import PlugStore, join_in
 from edge_controller.storage.tariff_store import SessionSwitch, session_switches
 
 
@@ -94,6 +95,7 @@ class SessionStart:
     energy_cap_wh: int | None = None
     announce: Announce | None = field(default=None)
     tariff: TariffRef | None = None
+    joins: int | None = None  # the plug-in transaction it joins: recorded under its local id
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +233,7 @@ def _fetch(conn: sqlite3.Connection, local_id: int) -> SessionRecord:
 class SessionStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.plugs = PlugStore(db)  # transactions begun at a plug-in, before their session
 
     async def start(self, start: SessionStart) -> SessionRecord:
         """Record a new open session (and the events ``announce`` gives for it); durable when
@@ -239,13 +242,13 @@ class SessionStore:
         def job(conn: sqlite3.Connection) -> SessionRecord:
             try:
                 cursor = conn.execute(
-                    "INSERT INTO sessions (connector_id, id_tag, parent_id_tag, start_at_s,"
-                    " meter_start_wh, last_meter_wh, last_meter_at_s, source,"
+                    "INSERT INTO sessions (local_id, connector_id, id_tag, parent_id_tag,"
+                    " start_at_s, meter_start_wh, last_meter_wh, last_meter_at_s, source,"
                     " authorized_offline, energy_cap_wh, tariff_id, tariff_version,"
-                    " tariff_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " tariff_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        start.connector_id, start.id_tag, start.parent_id_tag, start.at_s,
-                        start.meter_wh, start.meter_wh, start.at_s, start.source,
+                        start.joins, start.connector_id, start.id_tag, start.parent_id_tag,
+                        start.at_s, start.meter_wh, start.meter_wh, start.at_s, start.source,
                         int(start.authorized_offline), start.energy_cap_wh,
                         *(_tariff_columns(start.tariff)),
                     ),
@@ -254,6 +257,8 @@ class SessionStore:
                 raise SessionAlreadyOpen(f"{start.connector_id} already has a session") from exc
             local_id = cursor.lastrowid
             assert local_id is not None
+            if start.joins is not None:
+                join_in(conn, start.joins, start.at_s)
             conn.execute(
                 "INSERT INTO meter_values (session_local_id, at_s, energy_wh, context)"
                 " VALUES (?, ?, ?, ?)",

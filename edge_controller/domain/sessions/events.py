@@ -149,8 +149,34 @@ class SessionEnded:
     id_token: IdToken | None = None  # the token that stopped it, if one did
 
 
+@dataclass(frozen=True, slots=True)
+class EvConnected:
+    """An EV plugged in, not yet authorised, where a transaction starts with the cable (OCPP
+    2.x TxStartPoint EVConnected). Its local id is kept for the session that joins it once
+    authorised (that session's ``SessionStarted``, with the register its energy counts from),
+    so the events of both are one transaction; nothing is charged or billed before that."""
+
+    session_local_id: int
+    connector_id: str
+    at_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EvWaitEnded:
+    """A transaction begun by ``EvConnected`` ended before any session joined it: the EV left
+    unauthorised (``EV_DISCONNECTED``), the wait was given up (``OTHER``), or the daemon
+    stopped (``REBOOT``). No energy: nothing flows before the authorisation."""
+
+    session_local_id: int
+    connector_id: str
+    at_s: float
+    reason: StopReason
+
+
 OutboxEvent = (
     SessionStarted
+    | EvConnected
+    | EvWaitEnded
     | MeterSampled
     | SessionEnded
     | ProblemReported

@@ -30,6 +30,11 @@ class Phase(enum.Enum):
     FINISHED = "finished"  # session closed, EV still plugged; unplug to start over
 
 
+# Where an EV is plugged in and no session runs yet, but one may still start without a new
+# plug-in (a transaction begun at the plug-in lasts through them).
+PLUGGED_WAITING = frozenset({Phase.WAIT_AUTH, Phase.AUTHORIZING, Phase.OPENING})
+
+
 @dataclass(frozen=True, slots=True)
 class Authorization:
     id_tag: str

@@ -193,6 +193,9 @@ class SessionManager:
                 await pricing.resume(
                     record, await self._actions.recorder.store.meter_values(record.local_id)
                 )
+        for plug in await self._actions.recorder.store.plugs.open_ones():
+            if plug.connector_id in self._states:
+                self._actions.resume_plug(plug.connector_id, plug.local_id)
         if self.reservations is not None:
             await self.reservations.load(self._states, self._clock())
         self._limits = await self._actions.recorder.store.limits_of_open()
@@ -308,6 +311,8 @@ class SessionManager:
             self._timeouts = replace(self._timeouts, plug_timeout_s=command.plug_timeout_s)
         if command.stop_transaction_data is not None:
             self._actions.recorder.stop_transaction_data = command.stop_transaction_data
+        if command.start_at_plug is not None:
+            self._actions.start_at_plug = command.start_at_plug
 
     async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
         """Reserve a connector or cancel a reservation; False when refused (or not offered)."""
@@ -407,6 +412,9 @@ class SessionManager:
         self._actions.stopping = True
         for cid in list(self._actions.open):
             await self._apply(cid, sm.StopRequested(StopReason.REBOOT))
+        for cid in list(self._actions.plugs):
+            async with self._locks[cid]:
+                await self._actions.end_plug(cid, StopReason.REBOOT, self._clock())
 
     # --- views ----------------------------------------------------------------------------
     def phase(self, connector_id: str) -> sm.Phase:
@@ -772,6 +780,8 @@ class SessionManager:
                     await self.reservations.used(cid, action)
                 if follow is not None:
                     pending.append(follow)
+        seen = isinstance(event, sm.ChargerSeen)
+        await self._actions.follow_plug(cid, self._states[cid], self._clock(), seen=seen)
 
     def _follow(
         self, cid: str, before: sm.SessionState, state: sm.SessionState, event: sm.Event

@@ -13,6 +13,7 @@ from edge_controller.domain.commands import StopReason
 from edge_controller.domain.model import MeterReading
 from edge_controller.domain.pricing.recorded import Reading as PricedReading
 from edge_controller.domain.sessions.events import (
+    EvWaitEnded,
     IdToken,
     MeterSampled,
     Quantity,
@@ -96,9 +97,10 @@ class SessionRecorder:
         self._last[connector_id] = energy_wh
 
     async def open(
-        self, connector_id: str, auth: Authorization, now_s: float
+        self, connector_id: str, auth: Authorization, now_s: float, joins: int | None = None
     ) -> SessionRecord | None:
-        """Record a start with a fresh (or last known) meter value; None if there is none."""
+        """Record a start with a fresh (or last known) meter value; None if there is none.
+        ``joins``: the plug-in transaction it joins (it takes its local id)."""
         energy = await self.read_energy(connector_id, monotonic=False)
         meter_wh = energy.energy_wh if energy else self._last.get(connector_id)
         if meter_wh is None:
@@ -129,12 +131,32 @@ class SessionRecorder:
             energy_cap_wh=auth.energy_cap_wh,
             announce=announce,
             tariff=self._tariff(connector_id, auth.id_tag),
+            joins=joins,
         )
         record = await self.store.start(start)
         self._queued(identity)
         if self.pricing is not None:
             self.pricing.begin(record)
         return record
+
+    async def open_plug(self, connector_id: str, now_s: float) -> int | None:
+        """Start a transaction at a plug-in, before any authorisation (its ``EvConnected``); its
+        local id, None where no uplink takes the connector's events."""
+        identity = self._identity(connector_id)
+        if not identity:
+            return None
+        local_id = await self.store.plugs.open(connector_id, identity, now_s)
+        self._queued(identity)
+        return local_id
+
+    async def end_plug(
+        self, connector_id: str, local_id: int, reason: StopReason, now_s: float
+    ) -> None:
+        """End a plug-in transaction no session joined (its ``EvWaitEnded``)."""
+        identity = self._identity(connector_id)
+        ended = EvWaitEnded(local_id, connector_id, now_s, reason)
+        if await self.store.plugs.end(identity, ended) and identity:
+            self._queued(identity)
 
     def _tariff(self, connector_id: str, id_tag: str) -> TariffRef | None:
         found = None if self.pricing is None else self.pricing.tariff_for(connector_id, id_tag)

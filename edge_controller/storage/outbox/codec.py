@@ -31,6 +31,8 @@ from edge_controller.domain.problems import (
 from edge_controller.domain.security import SecurityEventKind, SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     Conductor,
+    EvConnected,
+    EvWaitEnded,
     IdToken,
     Location,
     MeterSampled,
@@ -53,6 +55,8 @@ SECURITY_EVENT = "security_event"
 MONITOR_TRIGGERED = "monitor_triggered"
 SETTLEMENT_RECORDED = "settlement_recorded"
 PAYMENT_TOKEN = "payment_token"
+EV_CONNECTED = "ev_connected"
+EV_WAIT_ENDED = "ev_wait_ended"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
 
@@ -79,6 +83,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = MONITOR_TRIGGERED, _monitored(event)
     elif isinstance(event, PaymentTokenIssued):
         kind, body = PAYMENT_TOKEN, _payment_token(event)
+    elif isinstance(event, EvConnected | EvWaitEnded):
+        kind, body = _plug(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -108,6 +114,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_monitored(data)
         if kind == PAYMENT_TOKEN:
             return _read_payment_token(data)
+        if kind in (EV_CONNECTED, EV_WAIT_ENDED):
+            return _read_plug(kind, data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -335,3 +343,17 @@ def _payment_token(e: PaymentTokenIssued) -> dict[str, Any]:
 def _read_payment_token(d: dict[str, Any]) -> PaymentTokenIssued:
     amount = Money.of_minor(int(d["amount_minor"]), Currency.of(str(d["currency"])))
     return PaymentTokenIssued(str(d["connector_id"]), str(d["token"]), amount, float(d["at_s"]))
+
+
+def _plug(e: EvConnected | EvWaitEnded) -> tuple[str, dict[str, Any]]:
+    body = {"session_local_id": e.session_local_id, "connector_id": e.connector_id, "at_s": e.at_s}
+    if isinstance(e, EvConnected):
+        return EV_CONNECTED, body
+    return EV_WAIT_ENDED, body | {"reason": e.reason.name.lower()}
+
+
+def _read_plug(kind: str, d: dict[str, Any]) -> EvConnected | EvWaitEnded:
+    local_id, cid, at_s = int(d["session_local_id"]), str(d["connector_id"]), float(d["at_s"])
+    if kind == EV_CONNECTED:
+        return EvConnected(local_id, cid, at_s)
+    return EvWaitEnded(local_id, cid, at_s, _REASONS[d["reason"]])

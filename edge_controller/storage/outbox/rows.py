@@ -14,6 +14,8 @@ from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecord
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
+    EvConnected,
+    EvWaitEnded,
     OutboxEvent,
     SessionEnded,
     SessionStarted,
@@ -126,9 +128,9 @@ def kind_of(event: OutboxEvent) -> MessageKind:
         | MonitorTriggered,
     ):
         return "other"  # never thinned
-    if isinstance(event, SessionStarted):
+    if isinstance(event, SessionStarted | EvConnected):
         return "start"
-    if isinstance(event, SessionEnded):
+    if isinstance(event, SessionEnded | EvWaitEnded):
         return "stop"
     return "sample"
 

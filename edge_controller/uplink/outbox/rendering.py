@@ -17,6 +17,11 @@ class NotSendable(ValueError):
     """The event can never be sent as it is (it is parked with this reason)."""
 
 
+class NothingToSend(Exception):
+    """The event means nothing on this connection's protocol (1.6: a transaction begun at a
+    plug-in, which 1.6 starts at the authorisation): acked without a CALL."""
+
+
 @dataclass(frozen=True, slots=True)
 class StartConfirmed:
     """The CSMS's answer to a session's start: the transaction id kept for the session (1.6:
@@ -34,8 +39,14 @@ class Rendering(Protocol):
     start_answer_power_safe: bool
 
     def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
-        """(action, payload) of ``message``'s event; raises ``NotSendable``. The connection
+        """(action, payload) of ``message``'s event; raises ``NotSendable``, or ``NothingToSend``
+        for an event this protocol has no message for. The connection
         frames and schema-checks it (``RpcEndpoint.prepare``)."""
+        ...
+
+    def starts_transaction(self, message: QueuedMessage) -> bool:
+        """Whether ``message`` starts its transaction: its answer confirms the transaction id
+        the events behind it need (1.6: a session's start; 2.x: the first event of one)."""
         ...
 
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:

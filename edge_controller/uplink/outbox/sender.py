@@ -21,12 +21,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from edge_controller.domain.security import SecurityEventRaised
-from edge_controller.domain.sessions.events import SessionStarted
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.outbox.acks import AckPipeline
 from edge_controller.uplink.outbox.prefetch import Prefetch
 from edge_controller.uplink.outbox.progress import DrainProgress
-from edge_controller.uplink.outbox.rendering import NotSendable, Rendering, outbox_unique_id
+from edge_controller.uplink.outbox.rendering import (
+    NothingToSend,
+    NotSendable,
+    Rendering,
+    outbox_unique_id,
+)
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.rpc import AnswerRefused, CallFailed, OutgoingCall
 from edge_controller.uplink.wakeup import Wakeup
@@ -35,8 +39,8 @@ T = TypeVar("T")
 IDLE_POLL_S = 1.0
 TABLE_BATCH = 64  # journaled acks marked in the outbox table in one commit
 NOT_SENDABLE = (NotSendable, KeyError, TypeError, AttributeError, ValueError)
-# The event and its CALL, ready to go out, or why it can never be sent.
-Prepared = tuple[QueuedMessage, OutgoingCall | NotSendable]
+# The event and its CALL, ready to go out, or why it can never (or need never) be sent.
+Prepared = tuple[QueuedMessage, OutgoingCall | NotSendable | NothingToSend]
 Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next message meanwhile
 
 
@@ -146,6 +150,8 @@ class OutboxSender:
         try:
             action, payload = self._rendering.request(message)
             outgoing = self._channel.prepare(action, payload, outbox_unique_id(message))
+        except NothingToSend as exc:
+            return message, exc
         except CallFailed as exc:
             return message, NotSendable(f"not sendable: {exc.code}: {exc.description}")
         except NOT_SENDABLE as exc:
@@ -158,9 +164,11 @@ class OutboxSender:
         """Send one message and settle it: (the next one, prepared meanwhile; whether what was
         read ahead is still valid)."""
         message, outgoing = item
-        start = isinstance(message.event, SessionStarted)
-        if start and message.remote_transaction_id is not None:
+        start = self._rendering.starts_transaction(message)
+        answered = start and message.remote_transaction_id is not None
+        if answered or isinstance(outgoing, NothingToSend):
             # Answered before a restart cut us off between the two writes: never send twice.
+            # Or nothing on this protocol: settled as it is.
             self.acks.add(message.seq)
             return None, True
         if isinstance(outgoing, NotSendable):

@@ -42,9 +42,12 @@ SESSION_RULE_KEYS = {
 # it is the site's and survives restarts; empty: no master pass group.
 MASTER_PASS_KEY = "AuthCtrlr.MasterPassGroupId"
 MASTER_PASS_MAX_CHARS = 36  # an IdTokenType's idToken in 2.0.1
+# A 2.x variable as well: where a transaction starts (``device_model.tx_points``).
+TX_START_POINT_KEY = "TxCtrlr.TxStartPoint"
 SESSION_KEYS = frozenset(
-    {*SESSION_RULE_KEYS, "ConnectionTimeOut", "StopTxnSampledData", MASTER_PASS_KEY}
-)
+    {*SESSION_RULE_KEYS, "ConnectionTimeOut", "StopTxnSampledData", MASTER_PASS_KEY,
+     TX_START_POINT_KEY}
+)  # fmt: skip
 """Keys the session side applies (``session_rules``): the same for every identity of a site."""
 GET_CONFIGURATION_MAX_KEYS = 32
 WEB_PAYMENT_URL = "WebPaymentUrl"
@@ -213,12 +216,20 @@ def session_rules(values: Mapping[str, str]) -> ChangeSessionRules:
     }
     timeout = values.get("ConnectionTimeOut", "")
     stop_data = values.get("StopTxnSampledData")
+    start_point = values.get(TX_START_POINT_KEY)
     return ChangeSessionRules(
         **flags,
         master_pass_group_id=values.get(MASTER_PASS_KEY),
         plug_timeout_s=float(timeout) if _is_uint(timeout) and int(timeout) >= 1 else None,
         stop_transaction_data=None if stop_data is None else ENERGY_REGISTER in stop_data,
+        start_at_plug=None if start_point is None else _starts_at_plug(start_point),
     )
+
+
+def _starts_at_plug(start_point: str) -> bool:
+    """A TxStartPoint list with EVConnected starts a transaction at the plug-in (the first of
+    its points; the values the site refuses never get stored)."""
+    return "EVConnected" in {item.strip() for item in start_point.split(",")}
 
 
 def change_status(key: str, value: str) -> str:

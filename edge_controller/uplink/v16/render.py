@@ -22,6 +22,8 @@ from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
     Conductor,
+    EvConnected,
+    EvWaitEnded,
     Location,
     MeterSampled,
     OutboxEvent,
@@ -32,7 +34,7 @@ from edge_controller.domain.sessions.events import (
     SessionStarted,
 )
 from edge_controller.uplink.clock import ClockSync, to_iso
-from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
+from edge_controller.uplink.outbox.rendering import NothingToSend, NotSendable, StartConfirmed
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import costmsg
@@ -103,6 +105,9 @@ class Ocpp16Rendering:
             raise NotSendable(message.unreadable or "the stored event cannot be read")
         return request(message.event, message.remote_transaction_id, self._connection)
 
+    def starts_transaction(self, message: QueuedMessage) -> bool:
+        return isinstance(message.event, SessionStarted)
+
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
         return StartConfirmed(
             int(answer["transactionId"]), str(answer["idTagInfo"].get("status", "Invalid"))
@@ -134,6 +139,9 @@ def request(
         return DATA_TRANSFER, final_cost(event, remote_transaction_id)
     if isinstance(event, MonitorTriggered):  # a 2.x CSMS's monitor, the link now on 1.6
         raise NotSendable("a monitored change is told by NotifyEvent, on OCPP 2.x only")
+    if isinstance(event, EvConnected | EvWaitEnded):
+        # A 2.x CSMS's TxStartPoint, the link now on 1.6: its transaction is the session's.
+        raise NothingToSend("1.6 starts a transaction at the authorisation")
     if isinstance(event, SessionStarted):
         return START, _start(event, connection)
     if event.session_local_id is not None and remote_transaction_id is None:

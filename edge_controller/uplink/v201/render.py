@@ -23,6 +23,8 @@ from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
+    EvConnected,
+    EvWaitEnded,
     MeterSampled,
     Quantity,
     Reading,
@@ -161,9 +163,12 @@ class Ocpp201Rendering:
             return DATA_TRANSFER, payment_token(event, self._link.connection)
         return TRANSACTION_EVENT, request(message, event, self._link)
 
+    def starts_transaction(self, message: QueuedMessage) -> bool:
+        return starts_transaction(message)
+
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
         event = message.event
-        assert isinstance(event, SessionStarted)
+        assert isinstance(event, SessionStarted | EvConnected)
         return StartConfirmed(
             round(event.at_s * 1000), self.token_status(message, answer) or "Accepted"
         )
@@ -172,8 +177,10 @@ class Ocpp201Rendering:
         """A TransactionEventResponse's idTokenInfo status (Started or Updated: the CSMS may
         withdraw a running session's authorisation in any answer; StopTxOnInvalidId decides)."""
         info = answer.get("idTokenInfo")
-        if not isinstance(info, dict) or isinstance(message.event, SessionEnded):
+        if not isinstance(info, dict) or isinstance(message.event, SessionEnded | EvWaitEnded):
             return None
+        if isinstance(message.event, EvConnected):
+            return None  # a start without an idToken: there is no token to refuse
         status = str(info.get("status", "Accepted"))
         # The 2.x statuses 1.6 lacks refuse the token alike.
         return status if status in _TOKEN_STATUSES else "Invalid"
@@ -252,14 +259,22 @@ def settlement(
     return NOTIFY_SETTLEMENT, payload
 
 
-def request(
-    message: QueuedMessage, event: SessionStarted | MeterSampled | SessionEnded, link: Link201
-) -> dict[str, Any]:
+def starts_transaction(message: QueuedMessage) -> bool:
+    """A session's start, or a plug-in's, that no event of the same transaction came before
+    (a session that joined a plug-in's transaction goes on with it)."""
+    started = isinstance(message.event, SessionStarted | EvConnected)
+    return started and message.session_position == 0
+
+
+TransactionFact = SessionStarted | MeterSampled | SessionEnded | EvConnected | EvWaitEnded
+
+
+def request(message: QueuedMessage, event: TransactionFact, link: Link201) -> dict[str, Any]:
     """The TransactionEvent payload of ``event``; raises ``NotSendable``."""
     local_id = event.session_local_id
     if local_id is None or message.session_position is None:
         raise NotSendable("a sample outside a session has no TransactionEvent")
-    if isinstance(event, SessionStarted):
+    if starts_transaction(message):
         remote = round(event.at_s * 1000)
     elif message.remote_transaction_id is None:
         raise NotSendable("the session's Started event was never taken by the CSMS")
@@ -276,7 +291,11 @@ def request(
     if link.offline(event.at_s):
         payload["offline"] = True
     payload["evse"] = {"id": link.connection.connector(event.connector_id), "connectorId": 1}
-    if isinstance(event, SessionStarted):
+    if isinstance(event, EvConnected | EvWaitEnded):
+        _plugged(event, payload, link)
+    elif isinstance(event, SessionStarted) and not starts_transaction(message):
+        _authorized(event, payload, link)
+    elif isinstance(event, SessionStarted):
         _started(event, payload, link)
     elif isinstance(event, MeterSampled):
         _updated(event, payload, link)
@@ -316,6 +335,38 @@ def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> N
         _meter_value(event.at_s, [_register(event.start_register_wh, ReadingContext.BEGIN)],
                      link.connection)
     ]  # fmt: skip
+
+
+def _plugged(event: EvConnected | EvWaitEnded, payload: dict[str, Any], link: Link201) -> None:
+    """The start of a transaction at a plug-in (no idToken yet), or its end unauthorised: no
+    meter values, as no energy may flow before the authorisation."""
+    info = payload["transactionInfo"]
+    if isinstance(event, EvConnected):
+        payload["eventType"], payload["triggerReason"] = "Started", "CablePluggedIn"
+        info["chargingState"] = "EVConnected"
+        return
+    stopped, trigger = STOPS[event.reason]
+    payload["eventType"] = "Ended"
+    payload["triggerReason"] = trigger if link.v21 else TRIGGERS_201.get(trigger, trigger)
+    info["chargingState"] = "Idle" if event.reason is StopReason.EV_DISCONNECTED else "EVConnected"
+    info["stoppedReason"] = stopped
+
+
+def _authorized(event: SessionStarted, payload: dict[str, Any], link: Link201) -> None:
+    """A session joined the transaction its EV's plug-in started (2.0.1 E02): the idToken now,
+    and the register the session's energy counts from (Transaction.Begin), charging allowed
+    from here."""
+    payload["eventType"] = "Updated"
+    remote = event.id_token.type is TokenType.CENTRAL or event.remote_start_id is not None
+    payload["triggerReason"] = "RemoteStart" if remote else "Authorized"
+    payload["transactionInfo"]["chargingState"] = "EVConnected"
+    if remote and event.remote_start_id is not None:
+        payload["transactionInfo"]["remoteStartId"] = event.remote_start_id
+    payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
+    if event.reservation_id is not None:
+        payload["reservationId"] = event.reservation_id
+    begin = [_register(event.start_register_wh, ReadingContext.BEGIN)]
+    payload["meterValue"] = [_meter_value(event.at_s, begin, link.connection)]
 
 
 def _updated(event: MeterSampled, payload: dict[str, Any], link: Link201) -> None:

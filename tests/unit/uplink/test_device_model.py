@@ -80,7 +80,9 @@ def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
     [
         ("TxStartPoint", "PowerPathClosed", ""),
         ("TxStartPoint", " PowerPathClosed ", ""),
-        ("TxStartPoint", "EVConnected", "not supported: a session starts when it is authorised"),
+        ("TxStartPoint", "EVConnected", ""),
+        ("TxStartPoint", "PowerPathClosed,EVConnected", ""),  # the plug-in comes first
+        ("TxStartPoint", "Authorized", "not supported: a session starts when it is authorised"),
         ("TxStartPoint", "Authorized,EVConnected", "not supported"),  # at the first of the two
         ("TxStartPoint", "EnergyTransfer", "not supported"),
         ("TxStartPoint", "", "not supported"),

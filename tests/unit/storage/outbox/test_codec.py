@@ -14,6 +14,8 @@ from edge_controller.domain.payments import PaymentTokenIssued
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.sessions.events import (
     Conductor,
+    EvConnected,
+    EvWaitEnded,
     IdToken,
     Location,
     MeterSampled,
@@ -44,6 +46,9 @@ EVENTS: list[OutboxEvent] = [
     replace(SAMPLE, session_local_id=None, readings=()),
     ended(1, 2500),
     PaymentTokenIssued("cp:1", "PAY0123456789ABCDEF0", Money.of_minor(2500, EUR_TEST), 1.5),
+    EvConnected(8, "cp:2", 1_795_737_600.123),
+    EvWaitEnded(8, "cp:2", 1_795_737_660.5, StopReason.EV_DISCONNECTED),
+    EvWaitEnded(9, "cp:1", 1_795_737_661.0, StopReason.REBOOT),
     replace(
         ended(4, 9, reason=StopReason.POWER_LOSS),
         with_registers=True,

@@ -1,0 +1,163 @@
+"""A transaction begun at the plug-in (OCPP 2.x TxStartPoint EVConnected): its session joins it
+under the same local id once authorised; an EV that leaves unauthorised ends it without energy;
+a restart neither starts it twice nor leaves it without its end. Charging only once authorised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge_controller.domain.commands import ChangeSessionRules, StopReason
+from edge_controller.domain.model import CpState, Token
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.sessions.events import (
+    EvConnected,
+    EvWaitEnded,
+    OutboxEvent,
+    SessionEnded,
+    SessionStarted,
+)
+from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
+
+CARD = "AABBCCDD"
+
+
+async def _rig(path: Path, clock: Clock | None = None) -> Rig:
+    rig = await make_rig(path, clock=clock)
+    rig.csms.answers[CARD] = AuthEntry(CARD, AuthStatus.ACCEPTED)
+    rig.manager.change_rules(ChangeSessionRules(start_at_plug=True))
+    return rig
+
+
+async def _queued(rig: Rig) -> list[tuple[OutboxEvent, int | None]]:
+    """The events queued so far with their place in their transaction (seqNo), acked."""
+    out = []
+    while (msg := await rig.outbox.peek("site")) is not None:
+        assert msg.event is not None, msg.unreadable
+        out.append((msg.event, msg.session_position))
+        await rig.outbox.ack(msg.seq)
+    return out
+
+
+async def test_the_session_joins_the_transaction_its_plug_in_started(tmp_path: Path) -> None:
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        rig.meters["cp1:1"].energy_wh = 1000
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        assert rig.gate.allowed("cp1:1") is not True  # plugged, not authorised: no energy
+        ((plugged, position),) = await _queued(rig)
+        assert isinstance(plugged, EvConnected) and position == 0
+        assert rig.queued, "the sender was woken after the commit"
+        rig.clock.now_s += 30
+        rig.meters["cp1:1"].energy_wh = 1004  # the meter's own drift, before any charging
+        assert (await rig.manager.on_token(Token(CARD), "cp1:1")).accepted
+        assert rig.gate.allowed("cp1:1") is True
+        rig.meters["cp1:1"].energy_wh = 8004
+        rig.clock.now_s += 3600
+        await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+        queued = await _queued(rig)
+        (started, p1), (ended, p2) = queued
+        assert isinstance(started, SessionStarted) and isinstance(ended, SessionEnded)
+        assert started.session_local_id == ended.session_local_id == plugged.session_local_id
+        assert (p1, p2) == (1, 2)  # seqNo 0, 1, 2 of one transaction
+        assert started.at_s == plugged.at_s + 30
+        # The session's energy counts from its authorisation: what it charged, nothing before.
+        record = await rig.store.get(started.session_local_id)
+        assert record is not None
+        assert (record.meter_start_wh, record.meter_stop_wh, record.energy_wh) == (1004, 8004, 7000)
+        assert ended.start_register_wh == 1004 and ended.stop_register_wh == 8004
+        # The next plug-in is a new transaction, under a new id.
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        ((again, _),) = await _queued(rig)
+        assert isinstance(again, EvConnected)
+        assert again.session_local_id > plugged.session_local_id
+    finally:
+        await rig.db.close()
+
+
+async def test_an_ev_leaving_unauthorised_ends_its_transaction_without_a_session(
+    tmp_path: Path,
+) -> None:
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        rig.clock.now_s += 20
+        await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+        (plugged, _), (left, position) = await _queued(rig)
+        assert isinstance(plugged, EvConnected) and isinstance(left, EvWaitEnded)
+        assert left.session_local_id == plugged.session_local_id and position == 1
+        assert left.reason is StopReason.EV_DISCONNECTED and left.at_s == plugged.at_s + 20
+        assert await rig.store.get(plugged.session_local_id) is None  # nothing billed
+        assert rig.gate.allowed("cp1:1") is not True
+        # A session after it takes an id of its own (the sessions' numbering skips the plug's).
+        await rig.manager.on_charger_status("cp1:2", status(CpState.B))
+        await rig.manager.on_token(Token(CARD), "cp1:2")
+        ids = [e.session_local_id for e, _ in await _queued(rig)]
+        assert len(set(ids)) == 1 and ids[0] > plugged.session_local_id
+    finally:
+        await rig.db.close()
+
+
+async def test_without_the_rule_a_plug_in_queues_nothing(tmp_path: Path) -> None:
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        rig.manager.change_rules(ChangeSessionRules(start_at_plug=False))
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        assert await _queued(rig) == []
+        await rig.manager.on_token(Token(CARD), "cp1:1")
+        ((started, position),) = await _queued(rig)
+        assert isinstance(started, SessionStarted) and position == 0
+    finally:
+        await rig.db.close()
+
+
+async def test_a_card_before_the_plug_starts_the_session_with_the_plug_in(tmp_path: Path) -> None:
+    """Authorised first: plugging in starts both at once, one Started (the session's)."""
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        await rig.manager.on_token(Token(CARD), "cp1:1")
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        ((started, position),) = await _queued(rig)
+        assert isinstance(started, SessionStarted) and position == 0
+    finally:
+        await rig.db.close()
+
+
+async def test_a_restart_goes_on_with_the_transaction_of_an_ev_still_plugged(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    rig = await _rig(tmp_path / "e.db", clock)
+    await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+    await rig.manager.on_charger_status("cp1:2", status(CpState.B))
+    plugs = [e for e, _ in await _queued(rig)]
+    await rig.db.close()  # killed: no orderly stop
+
+    after = await _rig(tmp_path / "e.db", clock)
+    try:
+        await after.manager.recover()
+        clock.now_s += 5
+        await after.manager.tick()  # before the chargers are seen: nothing decided yet
+        assert await _queued(after) == []
+        await after.manager.on_charger_status("cp1:1", status(CpState.B))  # still there
+        await after.manager.on_charger_status("cp1:2", status(CpState.A))  # left meanwhile
+        await after.manager.on_token(Token(CARD), "cp1:1")
+        (left, p1), (started, p2) = await _queued(after)
+        assert isinstance(left, EvWaitEnded) and left.reason is StopReason.EV_DISCONNECTED
+        assert left.session_local_id == plugs[1].session_local_id and p1 == 1
+        assert isinstance(started, SessionStarted) and p2 == 1
+        assert started.session_local_id == plugs[0].session_local_id
+    finally:
+        await after.db.close()
+
+
+async def test_an_orderly_stop_ends_the_transaction_of_an_unauthorised_ev(tmp_path: Path) -> None:
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        await rig.manager.shutdown()
+        (plugged, _), (ended, position) = await _queued(rig)
+        assert isinstance(ended, EvWaitEnded) and ended.reason is StopReason.REBOOT
+        assert ended.session_local_id == plugged.session_local_id and position == 1
+        assert await rig.store.plugs.open_ones() == []
+    finally:
+        await rig.db.close()
