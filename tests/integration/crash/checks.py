@@ -116,6 +116,8 @@ def _check_outbox(
         per_session.setdefault(m["session_local_id"], []).append(m)
     for s in sessions:
         messages = per_session.pop(s["local_id"], [])
+        if messages and messages[0]["event"] == "ev_connected":
+            messages = messages[1:]  # the session joined the transaction of its plug-in
         events = [m["event"] for m in messages]
         samples = _rows(
             conn,
@@ -133,6 +135,13 @@ def _check_outbox(
         assert sent == [str(r["energy_wh"]) for r in samples]
         if closed:
             assert json.loads(messages[-1]["body"])["stop_register_wh"] == s["meter_stop_wh"]
+    rows = conn.execute("SELECT local_id, closed_at_s FROM plug_transactions").fetchall()
+    plugs = {local_id: closed_at_s for local_id, closed_at_s in rows}
+    for local_id, messages in list(per_session.items()):
+        if local_id in plugs:  # a plug-in's transaction no session joined: its start, its end
+            ended = [] if plugs.pop(local_id) is None else ["ev_wait_ended"]
+            assert [m["event"] for m in messages] == ["ev_connected", *ended], messages
+            del per_session[local_id]
     assert not per_session, f"messages of unknown sessions: {list(per_session)}"
 
 

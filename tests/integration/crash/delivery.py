@@ -31,6 +31,10 @@ class Delivery:
     meter_values_outside: int = 0  # MeterValues timestamped outside [start, stop]
     power_loss_sessions: int = 0
     seq_no_gaps: int = 0  # OCPP 2.x: transactions whose seqNos are not 0..n-1
+    # OCPP 2.x: transactions without exactly one Started and one Ended.
+    not_one_start_and_end: int = 0
+    plug_transactions: int = 0  # 2.x TxStartPoint EVConnected: begun at a plug-in
+    plugs_unjoined: int = 0  # of those, ended with no session (the EV left unauthorised...)
 
     @property
     def duplicate_count(self) -> int:

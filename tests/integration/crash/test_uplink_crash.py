@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.crash.delivery201 import check_delivery_201
 from tests.integration.crash.test_crash_safety import SOAK, Zygote
-from tests.integration.crash.uplink_child import VERSION_ENV
+from tests.integration.crash.uplink_child import START_POINT_ENV, VERSION_ENV
 from tests.integration.crash.uplink_run import Csms, recording_csms, run_lives
 
 SIGTERM_CYCLES = 40 if SOAK else 12
@@ -95,3 +95,40 @@ def test_kills_on_201_lose_nothing_and_repeat_at_most_what_was_in_flight(
     assert delivery.lost_sessions == 0 and delivery.lost_wh == 0, delivery.report()
     assert delivery.seq_no_gaps == 0 and delivery.meter_values_outside == 0
     assert delivery.sessions >= KILL_CYCLES // 3 and delivery.billed_wh > 0
+
+
+PLUG_KILL_CYCLES = 60 if SOAK else 12
+
+
+@pytest.fixture
+def zygote_201_plug(monkeypatch: pytest.MonkeyPatch) -> Iterator[Zygote]:
+    """Lives on OCPP 2.0.1 whose transactions start at the plug-in (TxStartPoint EVConnected)."""
+    monkeypatch.setenv(VERSION_ENV, "2.0.1")
+    monkeypatch.setenv(START_POINT_ENV, "EVConnected")
+    z = Zygote()
+    yield z
+    z.close()
+
+
+@pytest.mark.integration
+@pytest.mark.soak
+@pytest.mark.timeout(900 if SOAK else 240)
+def test_kills_on_201_between_the_plug_in_and_the_card_start_and_end_each_transaction_once(
+    zygote_201_plug: Zygote, csms: Csms, tmp_path: Path
+) -> None:
+    """Kills between a plug-in's Started and the authorisation, and after it: one Started and
+    one Ended per transaction, seqNo without gaps, every session billed as recorded."""
+    run = run_lives(zygote_201_plug, tmp_path, csms, signal.SIGKILL, PLUG_KILL_CYCLES,
+                    check=check_delivery_201, plug_kills=True)  # fmt: skip
+    delivery = run.delivery
+    print(f"kills on 2.0.1 at the plug-in: cycles={PLUG_KILL_CYCLES}"
+          f" while plugged={run.kills_while_plugged} {delivery.report()}")  # fmt: skip
+    assert run.kills_while_plugged >= PLUG_KILL_CYCLES // 6, "kills came before the card"
+    assert delivery.duplicate_count <= PLUG_KILL_CYCLES and delivery.resent_differently == 0
+    assert delivery.lost_sessions == 0 and delivery.lost_wh == 0, delivery.report()
+    assert delivery.seq_no_gaps == 0 and delivery.not_one_start_and_end == 0
+    assert delivery.meter_values_outside == 0
+    # Every session joined its plug-in's transaction (the card comes after the plug-in); some
+    # EVs left unauthorised while the power was off.
+    assert delivery.plug_transactions == delivery.sessions + delivery.plugs_unjoined
+    assert delivery.sessions >= PLUG_KILL_CYCLES // 3 and delivery.billed_wh > 0

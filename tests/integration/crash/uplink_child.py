@@ -17,7 +17,7 @@ from typing import TextIO
 
 from edge_controller.app.daemon import Daemon
 from edge_controller.config.settings import Settings
-from edge_controller.domain.commands import Command
+from edge_controller.domain.commands import ChangeSessionRules, Command
 from edge_controller.domain.model import Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
 from edge_controller.domain.sessions.state import Timeouts
@@ -51,6 +51,9 @@ STEP_S = 0.02
 GRACE_S = 3.0
 DRAIN_WAIT_S = 60.0  # the final life waits this long at most for the outbox to empty
 VERSION_ENV = "CRASH_OCPP_VERSION"  # the OCPP version the lives speak (default 1.6)
+# "EVConnected": the lives start a transaction at the plug-in (2.x TxStartPoint), which the
+# CSMS would have set; the session joins it at the card a virtual second later.
+START_POINT_ENV = "CRASH_TX_START_POINT"
 
 
 class Views:
@@ -180,11 +183,14 @@ async def _manager(db: Database, clock: VirtualClock, outbox_wakeup: OutboxWakeu
         SessionStore(db), meters, lambda _: IDENTITY, on_queued=outbox_wakeup.set
     )
     await attach_pricing(recorder, db, clock)
-    return SessionManager(
+    manager = SessionManager(
         schedule.CONNECTORS, recorder, TokenAuthorizer(auth_store, None, AuthPolicy()), Gate(),
         timeouts=Timeouts(plug_timeout_s=5.0), sampling=Sampling(interval_s=2.0, aligned_s=5.0),
         clock=clock,
     )  # fmt: skip
+    if os.environ.get(START_POINT_ENV) == "EVConnected":
+        manager.change_rules(ChangeSessionRules(start_at_plug=True))
+    return manager
 
 
 async def run(

@@ -35,6 +35,8 @@ class Run:
     codes: list[int]  # exit code of every signalled life
     counts: dict[str, int]  # check_database: sessions, messages, per stop reason
     delivery: Delivery
+    # Kills that came while an EV waited unauthorised in a transaction begun at its plug-in.
+    kills_while_plugged: int = 0
 
 
 def _free_port() -> int:
@@ -63,45 +65,58 @@ def recording_csms(directory: Path) -> Iterator[Csms]:
         proc.wait(timeout=10)
 
 
-def _wait_for_open_session(db: Path, timeout_s: float = 10.0) -> bool:
-    """True once the database holds a session not yet ended (read as a second process would)."""
+OPEN_SESSIONS = "SELECT count(*) FROM sessions WHERE stop_at_s IS NULL"
+OPEN_PLUGS = "SELECT count(*) FROM plug_transactions WHERE closed_at_s IS NULL"
+
+
+def _count(db: Path, sql: str) -> int:
+    """Read as a second process would (0 while the database cannot be read)."""
+    with contextlib.suppress(sqlite3.Error):
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0)
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+    return 0
+
+
+def _wait_for(db: Path, sql: str, timeout_s: float = 10.0) -> bool:
+    """True once ``sql`` counts a row: a session not yet ended, a plug-in's open transaction."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with contextlib.suppress(sqlite3.Error):
-            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0)
-            try:
-                row = conn.execute(
-                    "SELECT count(*) FROM sessions WHERE stop_at_s IS NULL"
-                ).fetchone()
-            finally:
-                conn.close()
-            if row[0] > 0:
-                return True
+        if _count(db, sql) > 0:
+            return True
         time.sleep(0.02)
     return False
 
 
 def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
-              cycles: int, *, check: Check = check_delivery) -> Run:  # fmt: skip
+              cycles: int, *, check: Check = check_delivery, plug_kills: bool = False
+              ) -> Run:  # fmt: skip
     """``cycles`` lives, each charging a while and then sent ``sig``; a final life delivers
     what is left and stops in order; then every invariant is checked.
 
     With SIGKILL every third kill comes while a session is open and the next life resumes after
     an outage during which that EV left: the power loss every site lives through, made certain
-    rather than left to the timing of the kills."""
+    rather than left to the timing of the kills. ``plug_kills``: every third kill waits for an EV
+    in a plug-in's transaction, not yet authorised."""
     db, events = directory / "crash.db", directory / "events.log"
     rng = random.Random(int(sig) * 1000 + cycles)
     codes = []
     outage = False
+    plugged = 0
     for cycle in range(cycles):
         command = "ocpp-outage" if outage else "ocpp"
         pid = zygote.child_pid = int(zygote.ask(f"{command} {db} {events} {csms.url}"))
         time.sleep(rng.uniform(0.3, 1.2))
-        outage = sig == signal.SIGKILL and cycle % 3 == 2 and _wait_for_open_session(db)
+        outage = sig == signal.SIGKILL and cycle % 3 == 2 and _wait_for(db, OPEN_SESSIONS)
+        if plug_kills and cycle % 3 == 1:
+            _wait_for(db, OPEN_PLUGS)  # between a plug-in's Started and the card, if any
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
         codes.append(int(zygote.ask(f"reap {pid}")))
         zygote.child_pid = None
+        plugged += _count(db, OPEN_PLUGS) > 0
     final = zygote.ask(f"ocpp-finish {db} {events} {csms.url} {FINAL_STEPS}")
     assert final == "0", "the final life failed"
     counts = check_database(db)
@@ -110,4 +125,4 @@ def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
     assert check_events(db, announced) == len(announced)
     delivery = check(db, csms.log)
     assert delivery.sessions == counts["sessions"] - counts.get("None", 0)
-    return Run(codes, counts, delivery)
+    return Run(codes, counts, delivery, plugged)
