@@ -112,7 +112,7 @@ async def inject_fault(request: web.Request) -> web.Response:
     body = await _body(request)
     device = request.app[SITE].device(request.match_info["device"])
     kind = str(body.pop("kind", ""))
-    allowed = {"duration_s", "delay_s", "code", "point", "error_code"}
+    allowed = {"duration_s", "delay_s", "code", "point", "error_code", "value"}
     if set(body) - allowed:
         raise ValueError(f"unknown fault options {sorted(set(body) - allowed)}")
     device.inject(kind, _now(request), **body)

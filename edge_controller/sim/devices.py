@@ -6,6 +6,7 @@ decode with. Exception codes are returned as plain ints (2 illegal address, 3 il
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -118,6 +119,9 @@ class DeviceSim:
 
     def _encoded(self, key: Key, now_s: float) -> list[int]:
         ref = self.registers.refs[key]
+        bad = self.faults.get("bad_value", now_s)
+        if bad is not None and bad.point == key[0]:
+            return unusable_words(bad.value, ref)
         value = self._stuck.get(key)
         if value is None:
             value = self.value(ref, now_s)
@@ -133,6 +137,8 @@ class DeviceSim:
         self.check_fault(fault)
         if fault.kind == "reboot":
             self.power_up(now_s)
+        if fault.kind == "bad_value" and all(n != fault.point for n, _ in self.registers.refs):
+            raise ValueError(f"no point {fault.point!r} in profile {self.profile.name}")
         if fault.kind == "stuck":
             self._stuck = {
                 key: self.value(ref, now_s)
@@ -198,3 +204,18 @@ def encode_clamped(value: float, ref: PointRef) -> list[int]:
         except CodecError:
             return [0] * words
     return [0xFFFF] * words if ref.point.type.startswith("u") else [0x7FFF] + [0xFFFF] * (words - 1)
+
+
+def unusable_words(value: float | None, ref: PointRef) -> list[int]:
+    """The registers of a point under the ``bad_value`` fault: ``value`` whatever the profile's
+    range (the type's limits kept); without it NaN for a float point, else the largest raw
+    value of the type (what many meters show for "not available")."""
+    point = ref.point
+    if value is not None or point.type != "float32":
+        return encode_clamped(math.inf if value is None else value, ref)
+    words = [0x7FC0, 0x0000]  # a quiet NaN, high word first
+    if point.word_order == "little":
+        words.reverse()
+    if point.byte_order == "little":
+        words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+    return words

@@ -9,6 +9,9 @@ Kinds (each may carry ``duration_s``; without it the fault holds until cleared):
 - ``reboot``: silent for ``duration_s`` (default 3 s), then every volatile register is back at
   its power-up value (setpoints, watchdog settings); energy counters survive.
 - ``stuck``: register values freeze where they are (one ``point`` or the whole device).
+- ``bad_value``: one ``point`` is served as a value its driver must refuse: ``value`` (outside
+  the profile's range, the type's limits kept) or, without it, NaN for a float point and the
+  type's largest raw value for an integer one.
 - ``charger_fault`` (chargers only): the charger is in its fault state, pilot state F: it offers
   no current and its status register shows a fault code of its profile, ``error_code`` if
   given (one of the profile's ``status.faults``), else the code the model shows for state F.
@@ -19,7 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["no_answer", "slow", "exception", "corrupt", "reboot", "stuck", "charger_fault"]
+FaultKind = Literal[
+    "no_answer", "slow", "exception", "corrupt", "reboot", "stuck", "charger_fault", "bad_value"
+]
 FAULT_KINDS: tuple[str, ...] = (
     "no_answer",
     "slow",
@@ -28,6 +33,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "reboot",
     "stuck",
     "charger_fault",
+    "bad_value",
 )
 REBOOT_DEFAULT_S = 3.0
 EXCEPTION_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 10, 11})
@@ -42,6 +48,7 @@ class Fault:
     code: int = 4
     point: str | None = None
     error_code: int | None = None  # charger_fault: the status code shown
+    value: float | None = None  # bad_value: the value served (None: NaN or the type's largest)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -52,6 +59,8 @@ class Fault:
             raise ValueError("delay_s must be in [0, 60]")
         if self.code not in EXCEPTION_CODES:
             raise ValueError(f"code must be a Modbus exception code {sorted(EXCEPTION_CODES)}")
+        if self.kind == "bad_value" and self.point is None:
+            raise ValueError("a bad_value fault needs the point it spoils")
 
     def active(self, now_s: float) -> bool:
         return self.duration_s is None or now_s < self.since_s + self.duration_s
@@ -65,6 +74,7 @@ class Fault:
             "code": self.code,
             "point": self.point,
             "error_code": self.error_code,
+            "value": self.value,
         }
 
 
@@ -75,7 +85,7 @@ def make_fault(kind: str, now_s: float, **options: float | int | str | None) -> 
     duration = options.get("duration_s")
     if kind == "reboot" and duration is None:
         duration = REBOOT_DEFAULT_S
-    point, error_code = options.get("point"), options.get("error_code")
+    point, error_code, value = options.get("point"), options.get("error_code"), options.get("value")
     return Fault(
         kind=kind,  # type: ignore[arg-type]
         since_s=now_s,
@@ -84,6 +94,7 @@ def make_fault(kind: str, now_s: float, **options: float | int | str | None) -> 
         code=int(options.get("code") or 4),
         point=None if point is None else str(point),
         error_code=None if error_code is None else int(error_code),
+        value=None if value is None else float(value),
     )
 
 

@@ -139,8 +139,12 @@ def _grid(view: SiteView) -> Iterator[Metric]:
 def _devices(view: SiteView) -> Iterator[Metric]:
     labels = ["device"]
     requests = CounterMetricFamily("edge_bus_requests", "requests sent", labels=labels)
-    errors = CounterMetricFamily("edge_bus_errors", "failed requests", labels=[*labels, "kind"])
-    up = GaugeMetricFamily("edge_device_available", "1 while the device answers", labels=labels)
+    errors = CounterMetricFamily(
+        "edge_bus_errors", "failed requests and unusable replies", labels=[*labels, "kind"]
+    )
+    up = GaugeMetricFamily(
+        "edge_device_available", "1 while the device answers usably", labels=labels
+    )
     latency = GaugeMetricFamily(
         "edge_bus_latency_seconds", "one bus transaction", labels=[*labels, "quantile"]
     )

@@ -124,7 +124,20 @@ class DeviceChannel:
             self.log.warning("device fault", error=message)
 
     def note_ok(self) -> None:
+        """Its replies were used: what was wrong with them is over."""
         self._last_fault = None
+        if not self.stats.usable and self.stats.available:
+            self.log.info("device recovered")
+        self.stats.record_usable()
+
+    def note_unusable(self, kind: str, message: str) -> None:
+        """An answered request whose reply the driver could not use: counted as an error of the
+        device (``kind``: ``bad_value`` or ``bad_reply``) and kept as what is wrong now."""
+        was_usable = self.stats.usable
+        self.stats.record_unusable(kind, self.bus.now_s(), message)
+        self.note_fault(message)
+        if was_usable and not self.stats.usable:
+            self.log.warning("device unavailable", error=message, unusable_replies=True)
 
 
 class ModbusBus:
@@ -162,6 +175,10 @@ class ModbusBus:
         channel = DeviceChannel(self, device_id, unit_id, critical, timing)
         self._channels[device_id] = channel
         return channel
+
+    def now_s(self) -> float:
+        """The wall clock the bus times its devices' events with."""
+        return self._clock()
 
     def detach(self, device_id: str) -> None:
         """Forget a channel that is done (a scan's probes), so it leaves the device views."""

@@ -166,10 +166,8 @@ class MeterMixin(ProfileCharger):
 
     async def read_meter(self) -> MeterReading:
         await self._prepare()
-        values = await self.device.read(MEASUREMENT_POINTS)
-        if self._guard is None:
-            self._guard = EnergyGuard()
-        reason = implausible(values) or self._guard.check(values)
-        if reason is not None:
-            raise self.device.fault(reason)
+        guard = self._guard = self._guard or EnergyGuard()
+        values = await self.device.read(
+            MEASUREMENT_POINTS, check=lambda v: implausible(v) or guard.check(v)
+        )
         return reading_from(values, self._clock())

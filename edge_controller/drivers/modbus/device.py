@@ -1,18 +1,22 @@
 """Profile-driven access to one device (one connector of it): read named points, write setpoints.
 
-Decoding errors and implausible values become DeviceFault here, logged once per change.
+Decoding errors, implausible values and replies of the wrong shape become DeviceFault here,
+logged once per change and counted as errors of the device (``bad_value``, ``bad_reply``): the
+bus counted their requests as answered.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from edge_controller.drivers.modbus import codec, pdu
 from edge_controller.drivers.modbus.bus import DeviceChannel
 from edge_controller.drivers.modbus.reads import Block, plan_reads
 from edge_controller.drivers.profiles.schema import Point, Profile
 from edge_controller.ports import DeviceFault, DeviceUnavailable, NotSupported
+
+Check = Callable[[Mapping[str, float]], str | None]  # why read values cannot be right, or None
 
 
 def read_blocks(profile: Profile, names: Iterable[str], connector: int = 1) -> list[Block]:
@@ -60,14 +64,20 @@ class ProfileDevice:
         except KeyError:
             raise NotSupported(f"{self.profile.name} has no point {name!r}") from None
 
-    async def read(self, names: Iterable[str], urgent: bool = False) -> dict[str, float]:
-        """Engineering values of the named points (those the profile defines)."""
+    async def read(
+        self, names: Iterable[str], urgent: bool = False, check: Check | None = None
+    ) -> dict[str, float]:
+        """Engineering values of the named points (those the profile defines); ``check`` says
+        why they cannot be right together (a fault of the device), or None."""
         values: dict[str, float] = {}
         for request, block in self._planned(tuple(names)):
             words = await self._call(request, urgent, parse=True)
             for member in block.members:
                 chunk = words[member.offset : member.offset + member.point.words]
                 values[member.name] = self._checked(member.name, member.point, chunk)
+        reason = check(values) if check is not None else None
+        if reason is not None:
+            raise self.fault(reason)
         self.channel.note_ok()
         return values
 
@@ -131,7 +141,7 @@ class ProfileDevice:
                 return pdu.parse_read_response(request, reply)
             pdu.check_write_response(request, reply)
         except (pdu.FrameError, pdu.ModbusExceptionResponse) as exc:
-            raise self.fault(f"bad reply: {exc}") from exc
+            raise self.fault(f"bad reply: {exc}", "bad_reply") from exc
         return []
 
     def _checked(self, name: str, point: Point, words: list[int]) -> float:
@@ -145,7 +155,8 @@ class ProfileDevice:
             raise self.fault(f"{name} = {value:g} {point.unit} is implausible")
         return value
 
-    def fault(self, message: str) -> DeviceFault:
+    def fault(self, message: str, kind: str = "bad_value") -> DeviceFault:
+        """The fault of an answered reply the driver cannot use, counted as ``kind``."""
         text = f"{self.channel.device_id}: {message}"
-        self.channel.note_fault(text)
+        self.channel.note_unusable(kind, text)
         return DeviceFault(text)

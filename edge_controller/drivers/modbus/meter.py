@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from edge_controller.domain.model import MeterReading
 from edge_controller.drivers.modbus.device import ProfileDevice
@@ -19,16 +19,13 @@ class ProfileMeter:
     async def read(self) -> MeterReading:
         """A plausible reading or DeviceFault/DeviceUnavailable; never a half-checked number."""
         await self.device.ensure_initialised()
-        values = await self.device.read(MEASUREMENT_POINTS)
-        reason = implausible(values) or self._guard.check(values)
-        if reason is not None:
-            raise self.device.fault(reason)
+        values = await self.device.read(MEASUREMENT_POINTS, check=self._plausible)
         return reading_from(values, self._clock())
+
+    def _plausible(self, values: Mapping[str, float]) -> str | None:
+        return implausible(values) or self._guard.check(values)
 
     async def peek(self) -> MeterReading:
         """A plausible reading without the start-up writes: a look that never writes."""
-        values = await self.device.read(MEASUREMENT_POINTS)
-        reason = implausible(values)
-        if reason is not None:
-            raise self.device.fault(reason)
+        values = await self.device.read(MEASUREMENT_POINTS, check=implausible)
         return reading_from(values, self._clock())

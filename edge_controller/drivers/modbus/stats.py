@@ -9,6 +9,9 @@ from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 
 LATENCY_SAMPLES = 512
 ERROR_HISTORY = 50  # error events kept per device (the counters keep counting past them)
+# Replies in a row the driver could not use (a bad value, a wrong byte count) after which the
+# device is shown unavailable although it answers; one bad value only counts as an error.
+UNUSABLE_REPLIES_DOWN = 3
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -27,6 +30,7 @@ class DeviceStats:
         self.latency_histogram = Histogram(BUS_BOUNDS_S)  # every answered request since the start
         self.last_success_s: float | None = None
         self.recent_errors: deque[ErrorEvent] = deque(maxlen=ERROR_HISTORY)  # oldest first
+        self.unusable_in_a_row = 0  # replies the driver could not use since its last good one
 
     def record_success(self, latency_s: float, at_s: float) -> None:
         self.requests += 1
@@ -39,6 +43,21 @@ class DeviceStats:
         self.errors[kind] += 1
         self.recent_errors.append(ErrorEvent(at_s, kind, message))
 
+    def record_unusable(self, kind: str, at_s: float, message: str) -> None:
+        """A reply the bus counted as answered that the driver could not use: an error of the
+        device (its request is already counted)."""
+        self.errors[kind] += 1
+        self.recent_errors.append(ErrorEvent(at_s, kind, message))
+        self.unusable_in_a_row += 1
+
+    def record_usable(self) -> None:
+        self.unusable_in_a_row = 0
+
+    @property
+    def usable(self) -> bool:
+        """It answers, and not only with replies the driver could not use."""
+        return self.available and self.unusable_in_a_row < UNUSABLE_REPLIES_DOWN
+
     def error_history(self) -> tuple[ErrorEvent, ...]:
         """The last ``ERROR_HISTORY`` error events, newest first."""
         return tuple(reversed(self.recent_errors))
@@ -47,7 +66,7 @@ class DeviceStats:
         window = self.latencies_s
         return DeviceView(
             device_id=self.device_id,
-            available=self.available,
+            available=self.usable,
             requests=self.requests,
             errors=dict(self.errors),
             latency_p50_ms=window.nearest_rank(0.50) * 1000 if window else None,

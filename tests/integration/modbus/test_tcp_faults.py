@@ -127,6 +127,13 @@ async def test_garbage_reply_is_refused_not_a_number(peer: Peer) -> None:
     async with bus:
         with pytest.raises(DeviceFault, match="bad reply"):
             await grid.read()
+        [view] = bus.views()
+        # Framing let it through, so the bus counted an answer; the driver counts the error.
+        assert view.errors == {"bad_reply": 1} and view.requests == 1
+        assert view.available and view.fault_text is not None
+        [event] = bus.error_histories()["grid"]
+        assert (event.kind, event.message) == ("bad_reply", view.fault_text)
+        assert "register read reply of wrong length" in event.message
 
 
 async def test_silent_device_becomes_unavailable_and_recovers(peer: Peer) -> None:

@@ -110,6 +110,17 @@ def test_stuck_value_freezes_one_point() -> None:
     assert _point(device, "set_current", 1.0) == 16.0
 
 
+def test_a_bad_value_is_served_for_one_point_until_cleared() -> None:
+    device = _heidelberg()
+    device.write(WRITE_ONE, 261, [100], 0.0)
+    device.inject("bad_value", 0.0, point="set_current")  # u16: its largest raw value
+    assert _point(device, "set_current", 0.5) == 6553.5
+    device.inject("bad_value", 0.0, point="set_current", value=99.0)  # past the profile's range
+    assert _point(device, "set_current", 0.5) == 99.0
+    device.clear_faults("bad_value")
+    assert _point(device, "set_current", 0.5) == 10.0
+
+
 def test_unknown_fault_kind_or_point_is_refused() -> None:
     device = _heidelberg()
     with pytest.raises(ValueError):
@@ -118,6 +129,9 @@ def test_unknown_fault_kind_or_point_is_refused() -> None:
         device.inject("stuck", 0.0, point="no_such_point")
     with pytest.raises(ValueError):
         device.inject("exception", 0.0, code=9)
+    for point in (None, "no_such_point"):
+        with pytest.raises(ValueError):
+            device.inject("bad_value", 0.0, point=point)
 
 
 def test_reads_longer_than_the_model_allows_answer_illegal_value() -> None:
