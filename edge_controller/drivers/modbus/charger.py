@@ -108,6 +108,7 @@ class ProfileCharger:
             await self._write_current(effective_a)
         if device_on != self._device_on:
             off_raw, on_raw = setpoints.enable_raw
+            self._device_on = None  # unknown until answered: a write cut short may have landed
             await self.device.write_raw("enable", [on_raw if device_on else off_raw])
             self._device_on = device_on
 
@@ -140,6 +141,7 @@ class ProfileCharger:
             await self._write_failsafe(*self._failsafe)
 
     async def _write_failsafe(self, current_a: float, timeout_s: float) -> None:
+        self._failsafe_written = None  # unknown until both writes are answered
         await self.device.write("failsafe_current", self._limited(current_a))
         await self.device.write("failsafe_timeout", timeout_s)
         self._failsafe_written = (current_a, timeout_s)

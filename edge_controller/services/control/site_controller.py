@@ -138,6 +138,9 @@ class SiteController:
         self._draws_at_s: float | None = None
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
+        # Set by a grid reading over the limit: the step under way drops its keep-alive and
+        # increase writes so that a fresh step answers the reading at once.
+        self._overloaded = asyncio.Event()
         self._stopping = False
         self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
         self._reaction = OverloadReaction(clock, self._log)
@@ -280,6 +283,7 @@ class SiteController:
         async with self._write_lock:
             if self._stopping:
                 return self._allocation
+            self._overloaded.clear()  # this step decides on the latest grid reading
             now_s = self._clock()
             demands = [conn.demand(now_s) for conn in self._conns.values()]
             self._demands, self._draws_at_s = demands, self._oldest_reading_s()
@@ -292,7 +296,8 @@ class SiteController:
             # that ended never charges on its fallback, one that starts has its own already.
             await self._program_failsafes(lowering=True)
             await self._write(alloc, demands, now_s, overload_at_s)
-            await self._program_failsafes(lowering=False)
+            if not self._overloaded.is_set():  # else the fresh step does it
+                await self._program_failsafes(lowering=False)
         self._publish(now_s, demands, alloc, unread)
         return alloc
 
@@ -340,6 +345,8 @@ class SiteController:
     def _grid_read(self, reading: MeterReading) -> None:
         assert self._grid is not None
         remember(self._grid_history, self._grid, reading)
+        if max(reading.current_a) > self._effective_site().grid_limit_a:
+            self._overloaded.set()
         self._wake.set()
 
     async def shutdown(self) -> None:
@@ -383,23 +390,50 @@ class SiteController:
         now_s: float,
         overload_at_s: float | None,
     ) -> None:
-        down: list[tuple[ConnectorRuntime, float]] = []
-        up: list[tuple[ConnectorRuntime, float]] = []
+        """Lowered (and unknown) setpoints first, so the sum never overshoots in between, and
+        alone, so an overload's answer does not wait for the rest; then the values the watchdogs
+        must hear again, then the increases. A newer overloading grid reading drops those two."""
+        lower: list[tuple[ConnectorRuntime, float]] = []
+        keep: list[tuple[ConnectorRuntime, float]] = []
+        rise: list[tuple[ConnectorRuntime, float]] = []
         for conn, demand in zip(self._conns.values(), demands, strict=True):
             target = alloc.current_a(demand.connector_id)
             if demand.state is DemandState.UNAVAILABLE or not self._due(conn, target, now_s):
                 continue
-            (up if conn.written_a is not None and target > conn.written_a else down).append(
-                (conn, target)
-            )
-        lowered = sum(1 for conn, t in down if conn.written_a is not None and t < conn.written_a)
-        for batch in (down, up):  # lower first, so the sum never overshoots in between
-            if batch:
-                async with asyncio.TaskGroup() as group:
-                    for conn, target in batch:
-                        group.create_task(self._set(conn, target))
-            if batch is down:
-                self._reaction.lowered(overload_at_s, lowered)
+            written_a = conn.written_a
+            batch = lower if written_a is None or target < written_a else rise
+            (keep if target == written_a else batch).append((conn, target))
+        lowered = sum(1 for conn, _ in lower if conn.written_a is not None)
+        if lower:
+            async with asyncio.TaskGroup() as group:
+                for conn, target in lower:
+                    group.create_task(self._set(conn, target))
+        self._reaction.lowered(overload_at_s, lowered)
+        for batch in (keep, rise):
+            if batch and not await self._unless_overloaded(batch):
+                return
+
+    async def _unless_overloaded(self, batch: list[tuple[ConnectorRuntime, float]]) -> bool:
+        """Write ``batch`` unless a grid reading over the limit arrives first; then the writes
+        not done are dropped (False): the reading is answered by a fresh step rather than after
+        them. A dropped increase leaves its setpoint unknown, written again first."""
+        if self._overloaded.is_set():
+            return False
+        tasks = [asyncio.create_task(self._set(conn, target)) for conn, target in batch]
+        everything = asyncio.gather(*tasks, return_exceptions=True)
+        overload = asyncio.ensure_future(self._overloaded.wait())
+        try:
+            await asyncio.wait((everything, overload), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            overload.cancel()
+            cut = [task for task in tasks if not task.done()]
+            for task in cut:
+                task.cancel()
+            await everything
+        for result in everything.result():
+            if isinstance(result, Exception):
+                raise result  # a bug in a write is not swallowed
+        return not cut
 
     def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
         """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a
@@ -413,6 +447,10 @@ class SiteController:
         try:
             async with asyncio.timeout(self._timing.io_timeout_s):
                 await conn.setup.charger.set_current(current_a)
+        except asyncio.CancelledError:
+            if conn.written_a != current_a:
+                conn.written_a = None  # cut short: the charger may have either value
+            raise
         except (DeviceError, TimeoutError) as exc:
             conn.written_a = None
             if not conn.write_failing:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,6 +12,7 @@ from edge_controller.config.settings import ChargerSettings, TcpBusSettings
 from edge_controller.domain.model import CpState
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
+from edge_controller.drivers.modbus.transport import Transport
 from edge_controller.ports import BuiltInMeter, Charger, DeviceWatchdog
 
 from .conftest import TcpPeer, words
@@ -181,3 +184,41 @@ async def test_installer_minimum_pauses_instead_of_rounding_up(
     assert tcp_peer.bank.get_holding_registers(261, 1) == [0]
     await wallbox.set_current(8)
     assert tcp_peer.bank.get_holding_registers(261, 1) == [80]
+
+
+class HeldAnswer(Transport):
+    """The real transport; the first answer to a write of ``address`` is held back (after the
+    device took it) until released: a caller may give up on it meanwhile."""
+
+    def __init__(self, inner: Transport, address: int) -> None:
+        super().__init__(inner.link, inner.kind)
+        self.address = address
+        self.landed, self.release = asyncio.Event(), asyncio.Event()
+
+    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
+        reply = await super().transact(unit_id, pdu)
+        to_address = pdu[0] == 16 and int.from_bytes(pdu[1:3], "big") == self.address
+        if to_address and not self.landed.is_set():
+            self.landed.set()
+            await self.release.wait()
+        return reply
+
+
+async def test_a_resume_cut_short_is_not_taken_for_a_pause(
+    bus: ModbusBus, tcp_peer: TcpPeer
+) -> None:
+    bank = tcp_peer.bank
+    bank.set_holding_registers(1299, [ord("C") << 8 | ord("2"), 1, 16])
+    [first] = charger(bus, "phoenix_charx_sec3xxx")
+    await first.set_current(0)  # paused with enable
+    assert bank.get_holding_registers(1300, 2) == [0, 16]
+    held = bus.transport = HeldAnswer(bus.transport, 1300)
+    resuming = asyncio.create_task(first.set_current(10))
+    await held.landed.wait()  # the charger is enabled at 10 A; its answer is late
+    resuming.cancel()  # the control loop gave up on it (a newer overload)
+    with contextlib.suppress(asyncio.CancelledError):
+        await resuming
+    held.release.set()
+    assert bank.get_holding_registers(1300, 2) == [1, 10]
+    await first.set_current(0)
+    assert bank.get_holding_registers(1300, 1) == [0]  # paused again, not left charging

@@ -7,6 +7,7 @@ The clock is injected: steps are driven one by one.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import pytest
@@ -52,6 +53,8 @@ class MemoryCharger:
     offered_a: float = 0.0
     failsafe: list[tuple[float, float]] = field(default_factory=list)
     energy_wh: float = 0.0
+    increases_wait_for: asyncio.Event | None = None  # a slow bus: an increase waits for it
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)  # an increase is waiting
 
     def _check(self) -> None:
         if not self.answering:
@@ -63,6 +66,9 @@ class MemoryCharger:
 
     async def set_current(self, current_a: float) -> None:
         self._check()
+        if self.increases_wait_for is not None and current_a > self.offered_a:
+            self.waiting.set()
+            await self.increases_wait_for.wait()
         self.offered_a = current_a
         self.log.append((self.name, current_a))
 
@@ -449,3 +455,38 @@ async def test_a_setpoint_written_again_for_the_watchdog_asks_for_no_early_read(
     rig.meter.building_a = 10.0
     await rig.advance(0.1)  # lowered: read early again
     assert conn.status._wake.is_set() and conn.meter._wake.is_set()
+
+
+async def test_the_values_the_watchdogs_must_hear_again_go_after_the_lowered_setpoints() -> None:
+    rig = make_rig()
+    await rig.controller.apply(SetConnectorLimit("c1:1", 6.0, Origin.OPERATOR))
+    await rig.advance(0)
+    assert rig.offered() == [6.0, 26.0]
+    rig.log.clear()
+    rig.meter.building_a = 10.0  # 42 A on a 32 A connection
+    with capture_logs() as logs:
+        await rig.advance(rig.controller._conns["c1:1"].setup.failsafe_timeout_s / 3)
+    # c1's 6 A again (its watchdog is due) waits until the overload's answer is written.
+    assert rig.log == [("c2:1", 16.0), ("c1:1", 6.0)]
+    assert [e["connectors"] for e in logs if e["event"] == "setpoints lowered"] == [1]
+
+
+async def test_an_overloading_reading_drops_the_increases_of_the_step_under_way() -> None:
+    rig = make_rig(grid_limit_a=40.0)
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    rig.chargers[1].increases_wait_for = asyncio.Event()  # never set: the bus is slow
+    rig.chargers[0].state = CpState.A  # unplugged: c2 may take its 20 A
+    rig.clock.now_s += 10
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[1].waiting.wait(), 1.0)  # c2's increase is on its way
+    assert rig.log[-1] == ("c1:1", 0.0)
+    rig.meter.building_a = 30.0  # 30 A + c2's 20 A on a 40 A connection
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)  # the step gives way instead of finishing its increase
+    conn = rig.controller._conns["c2:1"]
+    assert conn.written_a is None  # the charger may or may not have taken 32 A
+    await rig.controller.step()  # the fresh step answers the reading
+    assert rig.offered() == [0.0, 10.0]
+    assert conn.written_a == 10.0
