@@ -1,9 +1,10 @@
 """A Modbus bus: one link, one transaction at a time, queued and scheduled.
 
 The bus is an async context manager; its worker task lives in the bus's TaskGroup for as long as
-the ``async with`` lasts. Devices ``attach`` to get a :class:`DeviceChannel`; every request goes
-through the queue (priorities, round-robin), waits the line silence and the device's gap, and
-is retried per the device's timing. Failures leave here only as DeviceUnavailable/DeviceFault.
+the ``async with`` lasts. Devices ``attach`` to get a :class:`DeviceChannel`; a request goes
+through the queue (priorities, round-robin) unless it finds a Modbus TCP bus idle, waits the line
+silence and the device's gap, and is retried per the device's timing. Failures leave here only
+as DeviceUnavailable/DeviceFault.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class _Request:
     channel: DeviceChannel
     pdu: bytes
     future: asyncio.Future[bytes]
+    queued_s: float  # monotonic
 
 
 class DeviceSetup:
@@ -159,6 +161,8 @@ class ModbusBus:
         self._channels: dict[str, DeviceChannel] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self._busy = False  # a transaction is on the link (the worker's or a caller's own)
+        self._current: _Request | None = None  # the worker's transaction
         self._last_activity = 0.0
         # Link failures (failed opens, lost connections) since the last answered transaction:
         # a link that reopens but fails again at once backs off instead of spinning.
@@ -220,7 +224,7 @@ class ModbusBus:
             self._worker_task.cancel()
         if self._stack is not None:
             await self._stack.aclose()
-        for request in self._queue.drain():
+        for request in (*self._queue.drain(), *([self._current] if self._current else [])):
             if not request.future.done():
                 request.future.set_exception(DeviceUnavailable(f"bus {self.bus_id} closed"))
         await self.transport.link.close()
@@ -230,45 +234,71 @@ class ModbusBus:
     async def submit(self, channel: DeviceChannel, pdu: bytes, urgent: bool) -> bytes:
         if self._worker_task is None or self._worker_task.done():
             raise DeviceUnavailable(f"bus {self.bus_id} is not running")
+        if not self._busy and self._queue.empty and self.transport.kind == "tcp":
+            return await self._direct(channel, pdu)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        request = _Request(channel, pdu, future, time.monotonic())
         try:
-            self._queue.put(channel.device_id, _Request(channel, pdu, future), urgent)
+            self._queue.put(channel.device_id, request, urgent)
         except QueueFull as exc:
             channel.stats.record_error(
                 "queue_full", self._clock(), "the bus's request queue is full"
             )
             raise DeviceUnavailable(f"{channel.device_id}: bus {self.bus_id} overloaded") from exc
         self._wakeup.set()
+        return await future
+
+    async def _direct(self, channel: DeviceChannel, pdu: bytes) -> bytes:
+        """The transaction run by its caller on an idle Modbus TCP bus, without the queue, the
+        worker and their future (most requests of a site at a 1 s poll find their bus idle).
+        Only over TCP: a caller that gives up mid-transaction leaves at most a late reply,
+        which its transaction id tells from the next one's."""
+        self._busy = True
         try:
-            async with asyncio.timeout(MAX_WAIT_S):
-                return await future
-        except TimeoutError as exc:
-            raise DeviceUnavailable(
-                f"{channel.device_id}: bus {self.bus_id} busy too long"
-            ) from exc
+            return await self._served(channel, pdu)
+        finally:
+            self._busy = False
+            if not self._queue.empty:
+                self._wakeup.set()
 
     async def _worker(self) -> None:
         while True:
-            request = self._queue.pop()
+            request = None if self._busy else self._queue.pop()
             if request is None:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             if request.future.done():  # the caller gave up (cancelled)
                 continue
+            if time.monotonic() - request.queued_s > MAX_WAIT_S:
+                request.future.set_exception(
+                    DeviceUnavailable(
+                        f"{request.channel.device_id}: bus {self.bus_id} busy too long"
+                    )
+                )
+                continue
+            self._busy, self._current = True, request
             try:
-                reply = await self._run(request.channel, request.pdu)
+                reply = await self._served(request.channel, request.pdu)
             except DeviceError as exc:
                 if not request.future.done():
                     request.future.set_exception(exc)
-            except Exception as exc:  # a bug here must not stop the bus for every device
-                self.log.exception("bus transaction failed unexpectedly")
-                await self.transport.link.close()
-                if not request.future.done():
-                    request.future.set_exception(DeviceFault(f"internal error: {exc}"))
             else:
                 if not request.future.done():
                     request.future.set_result(reply)
+            # Not on cancellation: closing the bus fails the transaction's caller.
+            self._busy, self._current = False, None
+
+    async def _served(self, channel: DeviceChannel, pdu: bytes) -> bytes:
+        """``_run``; a bug there becomes a DeviceFault and must not stop the bus."""
+        try:
+            return await self._run(channel, pdu)
+        except DeviceError:
+            raise
+        except Exception as exc:
+            self.log.exception("bus transaction failed unexpectedly")
+            await self.transport.link.close()
+            raise DeviceFault(f"internal error: {exc}") from exc
 
     async def _run(self, channel: DeviceChannel, pdu: bytes) -> bytes:
         """Attempts with retries; translates the last failure; tracks availability."""

@@ -34,6 +34,10 @@ class RequestQueue(Generic[T]):
     def __len__(self) -> int:
         return len(self._urgent) + sum(len(q) for q in self._routine.values())
 
+    @property
+    def empty(self) -> bool:
+        return not self._urgent and not self._rotation
+
     def put(self, device_id: str, item: T, urgent: bool) -> None:
         if urgent:
             if len(self._urgent) >= self.urgent_capacity:

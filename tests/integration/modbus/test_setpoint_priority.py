@@ -1,4 +1,5 @@
-"""A setpoint written through a charger driver jumps the queue of a busy RS-485 bus.
+"""A setpoint written through a charger driver jumps the queue of a busy bus (RS-485, and a
+CHARX's eight connectors over Modbus TCP).
 
 After an overload reading the new setpoints must reach the chargers at once, not after every
 routine status read already waiting for the line.
@@ -10,13 +11,13 @@ import asyncio
 
 import pytest
 
-from edge_controller.config.settings import ChargerSettings, RtuBusSettings
+from edge_controller.config.settings import ChargerSettings, RtuBusSettings, TcpBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import DeviceTiming
 from edge_controller.drivers.modbus.pdu import read_request
 from edge_controller.drivers.modbus.transport import Transport
 
-from .conftest import Unit, serial_server
+from .conftest import TcpPeer, Unit, serial_server
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,33 @@ async def test_set_current_overtakes_a_backlog_of_routine_reads(
     # The routine reads were queued first and all still ran: 20 of them, round-robin.
     reads = [unit for unit, code in order if code not in WRITES]
     assert len(reads) == 20 and reads[:5] == [1, 2, 3, 4, 5]
+
+
+async def test_over_tcp_a_charx_setpoint_waits_only_for_the_read_on_the_line(
+    tcp_peer: TcpPeer,
+) -> None:
+    settings = TcpBusSettings(type="tcp", host="127.0.0.1", port=tcp_peer.port, timeout_s=2.0)
+    bus = registry.build_bus("charx", settings)
+    log = bus.transport = FunctionLog(bus.transport)
+    for connector in range(1, 9):
+        tcp_peer.bank.set_holding_registers(connector * 1000 + 299, [ord("C") << 8, 1, 16])
+    async with bus:
+        chargers = registry.build_charger(
+            "charx",
+            ChargerSettings(bus="charx", unit_id=1, profile="phoenix_charx_sec3xxx", connectors=8),
+            bus,
+        )
+        await chargers[7].set_current(16)  # enabled: a lowering is one write
+        # One poll round of the controller: a status and a meter read per connector.
+        polls = [c.read_status() for c in chargers] + [c.read_meter() for c in chargers]  # type: ignore[attr-defined]
+        backlog = [asyncio.create_task(poll) for poll in polls]
+        await asyncio.sleep(0)  # the first read is on the line, 15 wait
+        queued_at = len(log.sent)
+        await chargers[7].set_current(8)
+        done_before_setpoint = sum(task.done() for task in backlog)
+        await asyncio.gather(*backlog)
+    order = log.sent[queued_at:]
+    assert order[0][1] in WRITES  # next on the line after the read already sent
+    assert done_before_setpoint <= 1
+    assert tcp_peer.bank.get_holding_registers(8301, 1) == [8]
+    assert len(order) == 16  # and every read still ran

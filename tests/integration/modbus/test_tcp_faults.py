@@ -14,6 +14,7 @@ from edge_controller.config.settings import MeterSettings, TcpBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
+from edge_controller.drivers.modbus.transport import Transport
 from edge_controller.ports import DeviceFault, DeviceUnavailable, Meter
 from tests.ports import free_port
 
@@ -29,6 +30,8 @@ class Peer:
     mode: str = "ok"
     port: int = 0
     requests: int = 0
+    delay_s: float = 0.0  # before each answer
+    power_w: float = 1000.0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -38,6 +41,7 @@ class Peer:
                 request = await reader.readexactly(length - 1)
                 self.requests += 1
                 reply = self.reply(request)
+                await asyncio.sleep(self.delay_s)
                 if reply is not None:
                     writer.write(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
                     await writer.drain()
@@ -52,7 +56,7 @@ class Peer:
             return b"\x04\x07\x01"  # byte count disagrees with the request
         count = struct.unpack(">H", request[3:5])[0]
         values = [0] * count
-        values[0x34:0x36] = words(">f", 1000.0)
+        values[0x34:0x36] = words(">f", self.power_w)
         return bytes([request[0], 2 * count]) + b"".join(v.to_bytes(2, "big") for v in values)
 
 
@@ -169,3 +173,41 @@ async def test_refused_connection_then_reconnect() -> None:
             assert reading.total_power_w == 1000.0
             server.close()
         assert bus.views()[0].errors["connection"] >= 1
+
+
+class Tasks(Transport):
+    """The real transport, recording which task ran each transaction."""
+
+    def __init__(self, inner: Transport) -> None:
+        super().__init__(inner.link, inner.kind)
+        self.tasks: list[asyncio.Task[object] | None] = []
+
+    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
+        self.tasks.append(asyncio.current_task())
+        return await super().transact(unit_id, pdu)
+
+
+async def test_a_request_finding_the_bus_idle_runs_in_its_callers_task(peer: Peer) -> None:
+    bus, grid = await open_meter(peer.port)
+    ran = bus.transport = Tasks(bus.transport)
+    async with bus:
+        reading = asyncio.create_task(grid.read())
+        assert (await reading).total_power_w == 1000.0
+    # No queue, no worker, no future between them: the cheapest way through an idle bus.
+    assert ran.tasks == [reading]
+
+
+async def test_a_caller_giving_up_mid_transaction_leaves_the_next_its_own_answer(
+    peer: Peer,
+) -> None:
+    bus, grid = await open_meter(peer.port)
+    async with bus:
+        peer.delay_s = 0.2
+        given_up = asyncio.create_task(grid.read())
+        await asyncio.sleep(0.1)  # its request is on the line, its answer late
+        assert peer.requests == 1
+        given_up.cancel()
+        peer.delay_s, peer.power_w = 0.0, 2000.0
+        reading = await grid.read()  # the late answer (1000 W) comes first: dropped
+    assert reading.total_power_w == 2000.0
+    assert peer.requests == 2
