@@ -27,6 +27,11 @@ class DeviceUnavailable(DeviceError):
     """The device did not answer (timeout, connection refused, bus down). Transient."""
 
 
+class DeviceBusy(DeviceUnavailable):
+    """The device answered, but runs something else now and refused the command: to be tried
+    again soon, not taken for out of reach."""
+
+
 class DeviceFault(DeviceError):
     """The device answered, but with an error or an implausible value."""
 

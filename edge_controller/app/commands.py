@@ -127,15 +127,19 @@ class CommandPort:
                 return await armed
             return await self.pay_now(connector_id)
 
-    async def pay_now(self, connector_id: str) -> CommandResult:
+    async def pay_now(
+        self, connector_id: str, plug_timeout_s: float | None = None
+    ) -> CommandResult:
         """Arm the connector's terminal for it and wait for the card holder: the payment's
-        session started with its token, or why not."""
+        session started with its token, or why not. ``plug_timeout_s``: how long an approved
+        payment waits for its EV (None: the terminal's ``plug_timeout_s``)."""
         flow = self._payments.get(connector_id)
         if flow is None:
             return CommandResult(False, f"{connector_id}: no card terminal serves this connector")
+        wait_s = flow.plug_timeout_s if plug_timeout_s is None else plug_timeout_s
 
         async def start(cid: str, token: str) -> int | None:
-            return await self._start_paid(cid, token, flow.plug_timeout_s)
+            return await self._start_paid(cid, token, wait_s)
 
         try:
             await flow.pay_and_start(connector_id, start)
@@ -147,6 +151,12 @@ class CommandPort:
         if session is None:
             return CommandResult(False, f"{connector_id}: no EV plugged in; payment reversed")
         return CommandResult(True, None, connector_id)
+
+    async def pay_armed(self, connector_id: str) -> CommandResult:
+        """The payment a terminal armed itself for, for an EV that was plugged in: it is not
+        waited for, so an EV gone while its card was read (the take-back refused) has the
+        reservation reversed as soon as the approval comes, not after ``plug_timeout_s``."""
+        return await self.pay_now(connector_id, plug_timeout_s=0.0)
 
     async def _start_paid(self, connector_id: str, token: str, plug_timeout_s: float) -> int | None:
         """The session of an approved payment, by the one authorization rule. Without an EV the

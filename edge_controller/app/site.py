@@ -336,7 +336,7 @@ async def build_site(
         )  # fmt: skip
     flows = payment_flows(settings, db, pricing, settle_to)
     commands = CommandPort(controller, sessions, connector_flows(settings, flows))
-    arms = auto_arms(settings, flows, commands.pay_now,
+    arms = auto_arms(settings, flows, commands.pay_armed,
                      lambda: waiting_for_authorisation(views.current().connectors))  # fmt: skip
     commands.arm_with({cid: arm for arm in arms.values() for cid in arm.served})
     retention_s = settings.storage.outbox_retention_days * 86400

@@ -26,7 +26,7 @@ from edge_controller.domain.payments import (
     arm_decision,
 )
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceUnavailable, PaymentAborted
+from edge_controller.ports import DeviceBusy, DeviceUnavailable, PaymentAborted
 from edge_controller.services.payments.flow import PaymentFlow
 
 # Pays for the connector now (the command port's card payment, without joining an armed one).
@@ -45,16 +45,19 @@ class AutoArm:
         poll_s: float = 0.5,
         rearm_s: float = 2.0,  # after a payment that failed (declined, refused)
         offline_s: float = 30.0,  # after the terminal was out of reach
+        busy_s: float = 2.0,  # after the terminal said it runs another payment
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._served, self._flow, self._pay, self._waiting = tuple(served), flow, pay, waiting
-        self._poll_s, self._rearm_s, self._offline_s = poll_s, rearm_s, offline_s
+        self._poll_s, self._rearm_s = poll_s, rearm_s
+        self._offline_s, self._busy_s = offline_s, busy_s
         self._clock = clock
         self._task: asyncio.Task[CommandResult] | None = None
         self._armed_for: str | None = None
         self._taken_back = False  # the armed payment was asked to stop
         self._pressed = 0  # display presses under way: nothing is armed meanwhile
         self._offline_until_s = 0.0
+        self._busy_until_s = 0.0  # the terminal refused as busy: shown busy, asked again then
         self._next_arm_s = 0.0
         self._decision = ArmDecision(None, NotArmed.NONE_WAITING)
         self._log = get_logger("payments.arm", terminal=flow.terminal_id)
@@ -122,6 +125,8 @@ class AutoArm:
     def _state(self, now_s: float) -> TerminalState:
         if now_s < self._offline_until_s:
             return TerminalState.OUT_OF_ORDER
+        if now_s < self._busy_until_s:
+            return TerminalState.BUSY
         # a press, or a payment not armed here (ours running is not "busy": a press joins it)
         if (self._pressed or self._flow.authorising) and not self._running():
             return TerminalState.BUSY
@@ -141,13 +146,16 @@ class AutoArm:
                        connector_id=self._armed_for, reason=reason)  # fmt: skip
 
     def _ended(self, task: asyncio.Task[CommandResult]) -> None:
-        """After an armed payment: a terminal out of reach is left alone for ``offline_s``, a
-        failed payment is not armed again for ``rearm_s`` (a taken back one at once)."""
+        """After an armed payment: a terminal out of reach is left alone for ``offline_s``, one
+        busy with another payment is asked again after ``busy_s``, a failed payment is not
+        armed again for ``rearm_s`` (a taken back one at once)."""
         if task.cancelled() or task.exception() is not None:
             self._next_arm_s = self._clock() + self._rearm_s
             return
         error = self._flow.last_error
-        if isinstance(error, DeviceUnavailable):
+        if isinstance(error, DeviceBusy):
+            self._busy_until_s = self._clock() + self._busy_s
+        elif isinstance(error, DeviceUnavailable):
             self._offline_until_s = self._clock() + self._offline_s
         elif not task.result().ok and not isinstance(error, PaymentAborted):
             self._next_arm_s = self._clock() + self._rearm_s

@@ -28,7 +28,7 @@ from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.services.payments import PaymentFlow, TerminalPlace
 from edge_controller.services.payments.auto_arm import AutoArm
-from edge_controller.sim.zvt_terminal import SimulatedZvtTerminal
+from edge_controller.sim.zvt_terminal import Behaviour, SimulatedZvtTerminal
 from edge_controller.storage.outbox.codec import decode
 from edge_controller.storage.payments_store import PaymentState, PaymentStore, SettlementOutbox
 from edge_controller.storage.tariff_store import SITE
@@ -95,7 +95,7 @@ async def arming(
         flow = PaymentFlow(place, terminal, store, site.clock, max_cost_of(site.pricing))
         commands = CommandPort(cast(Any, Controller()), site.manager, dict.fromkeys(SERVED, flow))
         arm = AutoArm(
-            SERVED, flow, commands.pay_now, lambda: waiting_for_authorisation(site.connectors()),
+            SERVED, flow, commands.pay_armed, lambda: waiting_for_authorisation(site.connectors()),
             poll_s=0.05, rearm_s=0.2,
         )  # fmt: skip
         commands.arm_with(dict.fromkeys(SERVED, arm))
@@ -212,6 +212,65 @@ async def test_an_ev_leaving_after_the_card_was_read_gets_the_reservation_revers
         (payment,) = await PaymentStore(cast(Any, site.db)).unstarted() or [None]
         assert payment is None  # nothing left open
         assert await armed.settlements() == []  # no paid session: no settlement
+
+
+async def test_an_ev_gone_when_its_card_is_approved_is_reversed_at_once(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The EV leaves while its card is authorised (the take-back refused): the approval comes,
+    the EV is known gone, so the 30.00 reserved are released then, not after the minute a
+    driver who paid first has to plug in."""
+    sim.authorising_s = 0.5
+    async with arming(tmp_path, sim, plug_timeout_s=60.0) as armed:
+        site = armed.site
+        await site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        assert sim.present_card()
+        await site.unplug("c1:1")
+        await wait_until(lambda: sim.ledger.aborts_refused == 1)
+        await wait_until(lambda: sim.ledger.reversals == [1], timeout_s=5.0)
+        assert sim.ledger.reservations[1].amount_minor == 3000
+        assert sim.ledger.reservations[1].reversed and sim.ledger.captures == []
+        rows = await cast(Any, site.db).read(
+            lambda c: c.execute("SELECT state, authorised_minor FROM payments").fetchall()
+        )
+        assert [tuple(r) for r in rows] == [("reversed", 3000)]
+        assert site.manager.open_session("c1:1") is None and await armed.settlements() == []
+
+
+async def test_a_busy_terminal_is_shown_busy_and_asked_again_soon(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The terminal refuses the pre-authorisation as busy (84 9C): the display says busy, not
+    offline, and the terminal is armed again within seconds once it is free."""
+    sim.behaviour = Behaviour.BUSY
+    async with arming(tmp_path, sim) as armed:
+        await armed.site.plug("c1:1")
+        await wait_until(lambda: armed.arm.decision.reason is NotArmed.TERMINAL_BUSY)
+        box = shown(armed)
+        assert box["state"] == "busy" and box["for"] is None
+        assert armed.arm.decision.waiting == ("c1:1",)
+        sim.behaviour = Behaviour.APPROVE
+        await armed_for(armed, sim, "c1:1")  # after busy_s (2 s), not the 30 s of offline
+        assert sim.present_card()
+        await wait_until(lambda: armed.site.manager.open_session("c1:1") is not None)
+        assert list(sim.ledger.reservations) == [1]
+
+
+async def test_an_offline_terminal_is_shown_offline_and_left_alone_a_while(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """Nothing listens where the terminal was: the display says offline and it is not asked
+    again at every poll (backoff), unlike a busy one."""
+    await sim.stop()
+    async with arming(tmp_path, sim) as armed:
+        await armed.site.plug("c1:1")
+        await wait_until(lambda: armed.arm.decision.reason is NotArmed.TERMINAL_OFFLINE)
+        box = shown(armed)
+        assert box["state"] == "offline" and box["for"] is None
+        await asyncio.sleep(1.0)  # busy_s would have asked it again by now
+        assert armed.arm.decision.reason is NotArmed.TERMINAL_OFFLINE
+        assert armed.arm.armed_for is None and sim.ledger.commands == []
 
 
 async def test_a_press_for_the_armed_connector_joins_its_payment(

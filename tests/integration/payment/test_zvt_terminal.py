@@ -15,6 +15,7 @@ from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.ports import (
     CaptureLookup,
+    DeviceBusy,
     DeviceFault,
     DeviceUnavailable,
     EndOfDay,
@@ -229,8 +230,10 @@ async def test_a_busy_terminal_is_unavailable_not_a_refusal(sim: SimulatedZvtTer
     auth = await terminal.pre_authorise(eur("30.00"))
     sim.behaviour = Behaviour.BUSY
     assert (await terminal.status()).state == TerminalState.BUSY
-    with pytest.raises(DeviceUnavailable, match="busy"):
+    with pytest.raises(DeviceBusy, match="busy"):  # a DeviceUnavailable: retried
         await terminal.capture(auth, eur("12.34"))
+    with pytest.raises(DeviceBusy):  # told apart from out of reach: asked again soon
+        await terminal.pre_authorise(eur("30.00"))
     sim.behaviour = Behaviour.APPROVE
     assert (await terminal.capture(auth, eur("12.34"))).amount == eur("12.34")
     assert sim.ledger.captures == [(1, 1234)]

@@ -26,7 +26,13 @@ from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import apdu as a
 from edge_controller.drivers.payment.zvt import bmp
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceFault, DeviceUnavailable, PaymentAborted, PaymentDeclined
+from edge_controller.ports import (
+    DeviceBusy,
+    DeviceFault,
+    DeviceUnavailable,
+    PaymentAborted,
+    PaymentDeclined,
+)
 
 # ISO 4217 numeric codes of the currencies terminals in this market are set up for.
 NUMERIC_CURRENCY = {"EUR": 978, "CHF": 756, "GBP": 826, "USD": 840, "DKK": 208, "SEK": 752}
@@ -235,7 +241,7 @@ class ZvtTerminal:
         except TimeoutError:
             raise DeviceUnavailable(f"no acknowledgement of {command}") from None
         if reply.cls == a.NEGATIVE_ACK_CLASS and reply.instr == BUSY_ACK:
-            raise DeviceUnavailable(f"terminal busy: {command} refused for now")
+            raise DeviceBusy(f"terminal busy: {command} refused for now")
         if reply.cls == a.NEGATIVE_ACK_CLASS and reply.instr != 0:
             raise DeviceFault(f"terminal refused {command}: code {reply.instr:02X}")
         if reply.command not in ((0x80, 0x00), (a.NEGATIVE_ACK_CLASS, 0x00)):
