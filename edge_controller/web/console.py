@@ -170,6 +170,10 @@ class Console:
     def _session(self, request: web.Request) -> ConsoleSession | None:
         return self._sessions.get(request.cookies.get(COOKIE), self._clock())
 
+    def logged_in(self, request: web.Request) -> ConsoleSession | None:
+        """The request's console session, None without a login (for a stream that ends)."""
+        return self._session(request)
+
     def viewer(self, request: web.Request) -> ConsoleSession:
         """The logged-in session of a page that only shows (to the login without one)."""
         session = self._session(request)

@@ -1,8 +1,10 @@
 """The console's commissioning page, ``/console/commissioning``: a bus scan or the selftest
 through the running daemon's own buses (the jobs the ``scan`` and ``selftest`` commands run
 through the status socket, one at a time whoever starts them), with its progress while it runs
-(the page reloads each second) and the result. Any role sees it; only an operator starts one
-(CSRF), and every start is logged with who."""
+and the result, and the last few runs with who started them. The page stays live through
+server-sent events (``/console/commissioning/events``, one per change of the runs, read by
+``static/commissioning.js``); without scripts it reloads each second while a run goes on. Any
+role sees it; only an operator starts one (CSRF), and every start is logged with who."""
 
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ from aiohttp import web
 
 from edge_controller.api.jobs import Busy, CommissioningRuns, Run
 from edge_controller.log import get_logger
+from edge_controller.web.display import KEEPALIVE_S
 from edge_controller.web.pages import page
 
 log = get_logger("web.console")
 PATH = "/console/commissioning"
+MAX_STREAMS = 20  # open commissioning streams at once; more are refused (503)
 HTML = "text/html"
 NAV = (
     '<nav><a href="/console">Live site</a> <a href="/console/system">System</a> '
@@ -33,21 +37,62 @@ def _utc(at_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at_s))
 
 
-def run_section(run: Run | None) -> str:
+def run_state(run: Run | None) -> str:
     if run is None:
-        return '<section id="run" data-state="none"><p>Nothing has run yet.</p></section>'
-    state = "running" if run.finished_s is None else ("failed" if run.error else "done")
-    head = f"{run.kind} started by {run.by} at {_utc(run.started_s)} UTC"
-    progress = f"{run.done}/{run.total or '?'} " + (
+        return "none"
+    return "running" if run.finished_s is None else ("failed" if run.error else "done")
+
+
+def progress_text(run: Run) -> str:
+    return f"{run.done}/{run.total or '?'} " + (
         f"probes, {run.found} found" if run.kind == "scan" else f"stages, {run.found} items"
     )
-    parts = [f"<p>{escape(head)}: {state}</p>", f'<p id="progress">{escape(progress)}</p>']
+
+
+def run_body(run: Run | None) -> str:
+    """What ``#run`` holds: the current (or last) run, its progress and its result."""
+    if run is None:
+        return "<p>Nothing has run yet.</p>"
+    head = f"{run.kind} started by {run.by} at {_utc(run.started_s)} UTC"
+    parts = [
+        f"<p>{escape(head)}: {run_state(run)}</p>",
+        f'<p id="progress">{escape(progress_text(run))}</p>',
+    ]
     if run.error is not None:
         parts.append(f'<p id="error" class="error">{escape(run.error)}</p>')
     if run.result is not None:
         text = json.dumps(run.result, indent=2, sort_keys=True)
         parts.append(f'<pre id="result">{escape(text)}</pre>')
-    return f'<section id="run" data-state="{state}">{"".join(parts)}</section>'
+    return "".join(parts)
+
+
+def run_section(run: Run | None) -> str:
+    return f'<section id="run" data-state="{run_state(run)}">{run_body(run)}</section>'
+
+
+def runs_body(runs: Sequence[Run]) -> str:
+    """What ``#runs`` holds: the last runs kept, newest first, with who started them."""
+    if not runs:
+        return ""
+    rows = "".join(
+        f'<tr data-state="{run_state(r)}"><td>{escape(r.kind)}</td><td>{escape(r.by)}</td>'
+        f"<td>{_utc(r.started_s)}</td>"
+        f"<td>{'' if r.finished_s is None else _utc(r.finished_s)}</td>"
+        f"<td>{run_state(r)}</td><td>{escape(progress_text(r))}</td></tr>"
+        for r in runs
+    )
+    return (
+        "<h2>Recent runs (newest first)</h2><table><thead><tr><th>Job</th><th>Started by</th>"
+        "<th>Started (UTC)</th><th>Ended (UTC)</th><th>State</th><th>Progress</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def update_event(runs: CommissioningRuns) -> bytes:
+    """One server-sent event: the page's live parts, rendered as the page renders them."""
+    run = runs.current
+    data = {"state": run_state(run), "run": run_body(run), "runs": runs_body(runs.recent)}
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
 def start_forms(csrf: str, buses: Sequence[str]) -> str:
@@ -74,14 +119,19 @@ class ConsoleCommissioning:
         operator: Callable[[web.Request], Awaitable[Any]],
         runs: CommissioningRuns,
         buses: Sequence[str],
+        logged_in: Callable[[web.Request], object | None],
     ) -> None:
+        """``logged_in``: the request's session or None (the live stream ends at a logout)."""
         self._viewer, self._operator, self._runs = viewer, operator, runs
         self._buses = tuple(buses)
+        self._logged_in = logged_in
         self._tasks: set[asyncio.Task[None]] = set()
+        self.streams = 0
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get(PATH, self.show)
         app.router.add_get(f"{PATH}/state", self.state)
+        app.router.add_get(f"{PATH}/events", self.events)
         app.router.add_post(f"{PATH}/scan", self.scan)
         app.router.add_post(f"{PATH}/selftest", self.selftest)
         app.on_cleanup.append(self._stop)
@@ -89,11 +139,39 @@ class ConsoleCommissioning:
     async def show(self, request: web.Request) -> web.Response:
         session = self._viewer(request)
         forms = start_forms(session.csrf, self._buses) if session.may_change else ""
-        body = f"<header><h1>Commissioning</h1></header>{NAV}<main>{forms}"
-        body += f"{run_section(self._runs.current)}</main>"
+        body = f'<header><h1>Commissioning</h1></header>{NAV}<main data-events="{PATH}/events">'
+        body += f"{forms}{run_section(self._runs.current)}"
+        body += f'<section id="runs">{runs_body(self._runs.recent)}</section></main>'
         refresh = 1 if self._runs.running else None
-        html = page("en", "Commissioning", body, refresh_s=refresh)
+        html = page(
+            "en", "Commissioning", body, "commissioning.js", refresh, refresh_without_script=True
+        )
         return web.Response(text=html, content_type=HTML, headers={"Cache-Control": "no-store"})
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """The page's live parts at once, then again at every start, progress and end."""
+        if self._logged_in(request) is None:
+            raise web.HTTPUnauthorized(text="log in first")
+        if self.streams >= MAX_STREAMS:
+            raise web.HTTPServiceUnavailable(text="too many commissioning streams")
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        self.streams += 1
+        try:
+            seen = -1
+            while self._logged_in(request) is not None:  # a logout ends it at the next change
+                if seen != self._runs.version:
+                    seen = self._runs.version
+                    await response.write(update_event(self._runs))
+                elif not await self._runs.changed(seen, KEEPALIVE_S):
+                    await response.write(b": keepalive\n\n")
+        except ConnectionResetError:
+            pass  # the page went away
+        finally:
+            self.streams -= 1
+        return response
 
     async def state(self, request: web.Request) -> web.Response:
         self._viewer(request)

@@ -18,14 +18,23 @@ _HEAD = (
 
 
 def page(
-    lang: str, title: str, body: str, script: str | None = None, refresh_s: int | None = None
+    lang: str,
+    title: str,
+    body: str,
+    script: str | None = None,
+    refresh_s: int | None = None,
+    *,
+    refresh_without_script: bool = False,
 ) -> str:
     """A whole page; ``script``: the name of one of our static scripts to run on it;
-    ``refresh_s``: the browser loads it again after so many seconds (no script needed)."""
+    ``refresh_s``: the browser loads it again after so many seconds (no script needed), only
+    where scripts do not run with ``refresh_without_script`` (the script keeps it live)."""
     tail = f'<script src="/static/{script}"></script>' if script else ""
     head = _HEAD.format(lang=lang, title=escape(title))
     if refresh_s is not None:
-        head = head.replace("</head>", f'<meta http-equiv="refresh" content="{refresh_s}"></head>')
+        meta = f'<meta http-equiv="refresh" content="{refresh_s}">'
+        meta = f"<noscript>{meta}</noscript>" if refresh_without_script else meta
+        head = head.replace("</head>", f"{meta}</head>")
     return head + f"<body>{body}{tail}</body></html>"
 
 

@@ -159,7 +159,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     ).add_to(app)
     if sources.runs is not None:
         ConsoleCommissioning(
-            console.viewer, console.operator, sources.runs, sources.scan_buses
+            console.viewer, console.operator, sources.runs, sources.scan_buses, console.logged_in
         ).add_to(app)
     app.router.add_get("/static/{name}", _static_handler(_static_files()))
     app.router.add_get("/", _to_display)

@@ -1,12 +1,15 @@
 """The console's commissioning page on the simulated site: a bus scan and the selftest started
 by an operator run through the daemon's own jobs (the ones the status socket runs for the
 ``scan`` and ``selftest`` commands), show their progress and end with the command's result; a
-second start meanwhile is refused, from the console and from the command line alike."""
+second start meanwhile is refused, from the console and from the command line alike. The page
+is live by server-sent events (in headless Chromium: progress moves without a reload), reloads
+itself only without scripts, and lists the last runs with who started them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,8 +30,10 @@ from edge_controller.config.settings import Settings
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.sim.site import RunningSim
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
+from tests.e2e.browser import Browser, chromium
 from tests.integration.web.test_console_problems import PASSWORDS, web_settings
 from tests.integration.web.test_console_sessions import NoCommands, NoReports
+from tests.ports import free_port
 from tests.unit.web.test_routes import NoSessions, Site
 
 from .test_scan import config, sim  # noqa: F401 (fixtures)
@@ -41,6 +46,10 @@ PAGE = "/console/commissioning"
 class Daemon:
     def __init__(self, client: TestClient[Any, Any], socket: Path, runs: CommissioningRuns):
         self.client, self.socket, self.runs = client, socket, runs
+
+    @property
+    def url(self) -> str:
+        return str(self.client.make_url(""))
 
     async def log_in(self, user: str) -> str:
         async with self.client.get("/console/login") as response:
@@ -94,7 +103,7 @@ async def daemon(
         )  # fmt: skip
         app = build_app(web_settings(tmp_path), DisplayHub(Site(), DisplaySetup("s"), 1.0), sources)
         try:
-            async with TestClient(TestServer(app)) as client:
+            async with TestClient(TestServer(app, port=free_port())) as client:
                 await asyncio.sleep(0.2)  # the socket is listening
                 yield Daemon(client, socket, runs)
         finally:
@@ -165,3 +174,88 @@ async def test_the_selftest_result_is_the_commands_and_a_viewer_cannot_start(
     assert verdicts(state["result"]) == verdicts(command)
     assert state["found"] == len(command["items"])
     assert ("charger hd1:1 answers", "pass") in verdicts(command)
+
+
+async def next_event(stream: Any) -> dict[str, Any]:
+    """The next server-sent event's data (keep-alive comments skipped)."""
+    async with asyncio.timeout(30):
+        while not (line := await stream.content.readline()).startswith(b"data: "):
+            assert line, "the stream ended"
+    found: dict[str, Any] = json.loads(line[len(b"data: ") :])
+    return found
+
+
+async def test_the_page_is_live_by_events_and_lists_who_ran_what(daemon: Daemon) -> None:
+    csrf = await daemon.log_in("ops")
+    async with daemon.client.get(f"{PAGE}/events") as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        assert (await next_event(stream))["state"] == "none"
+        scan = {"csrf": csrf, "bus": "rs485", "units": "1-12", "timeout_s": "0.1"}
+        assert (await daemon.start("scan", scan))[0] == 303
+        shown = [await next_event(stream)]
+        while shown[-1]["state"] == "running":
+            shown.append(await next_event(stream))
+    progress = [re.search(r'id="progress">([^<]*)<', e["run"]) for e in shown]
+    texts = [m[1] for m in progress if m is not None]
+    assert len(set(texts)) >= 3 and texts[-1] == "12/12 probes, 2 found"  # each change sent
+    assert shown[-1]["state"] == "done" and "heidelberg_energy_control" in shown[-1]["run"]
+    again = {"bus": "rs485", "units": "1-2", "timeout_s": 0.1}
+    await post_json(daemon.socket, "/scan", again, 60.0)  # the command line's run is kept too
+    async with daemon.client.get(PAGE) as response:
+        page = await response.text()
+    rows = re.findall(r'<tr data-state="(\w+)"><td>(\w+)</td><td>([^<]+)</td>', page)
+    assert rows == [("done", "scan", "command line"), ("done", "scan", "ops")]
+    daemon.client.session.cookie_jar.clear()
+    async with daemon.client.get(f"{PAGE}/events") as response:
+        assert response.status == 401  # no stream without a login
+
+
+async def progress_seen(browser: Browser) -> list[str]:
+    """``#progress`` each time it changed, until the run is done; the page must stay the one
+    loaded (its marker kept: no reload)."""
+    seen: list[str] = []
+    for _ in range(300):
+        shown = await browser.script(
+            "var p = document.getElementById('progress');"
+            "return [window.loadedOnce === true, document.getElementById('run').dataset.state,"
+            " p ? p.textContent : ''];"
+        )
+        kept, state, progress = shown
+        assert kept, "the page was loaded again"
+        if progress and (not seen or seen[-1] != progress):
+            seen.append(progress)
+        if state == "done":
+            return seen
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the run did not end on the page; seen {seen}")
+
+
+async def test_progress_moves_in_the_browser_without_a_reload(daemon: Daemon) -> None:
+    with chromium() as browser:
+        await browser.open(f"{daemon.url}/console/login")
+
+        def log_in(d: Any) -> None:
+            d.find_element("css selector", "#user").send_keys("viv")
+            d.find_element("css selector", "#password").send_keys(PASSWORDS["viv"])
+            d.find_element("css selector", "button[type=submit]").click()
+
+        await browser.call(log_in)
+        for _ in range(100):  # the login's answer comes after the click returns
+            if str(await browser.call(lambda d: d.current_url)).endswith("/console"):
+                break
+            await asyncio.sleep(0.1)
+        scan = asyncio.create_task(
+            post_json(
+                daemon.socket, "/scan", {"bus": "rs485", "units": "1-40", "timeout_s": 0.1}, 60.0
+            )
+        )
+        runs = daemon.runs
+        while not (runs.running and runs.current is not None and runs.current.done):
+            await runs.changed(runs.version, 1.0)  # until it runs and has made progress
+        await browser.open(f"{daemon.url}{PAGE}")  # while it runs: with the no-script refresh
+        await browser.script("window.loadedOnce = true;")
+        seen = await progress_seen(browser)
+        await scan
+        history = await browser.text("#runs")
+    assert len(seen) >= 2 and seen[-1] == "40/40 probes, 2 found"  # it moved on the page
+    assert "scan command line" in history
