@@ -68,3 +68,4 @@ class Token:
     random_uid: bool = False
     reader_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    key_code: bool = False  # a code a driver typed in (OCPP 2.x KeyCode), not a card

@@ -5,20 +5,35 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.domain.model import Token
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus, matching
 from edge_controller.storage.database import Database
+
+_COLUMNS = "id_tag, status, expiry_at_s, parent_id_tag, token_type"
+_UNTYPED = ""  # the column's value for an entry without a type (1.6)
+Removal = str | tuple[str, str]
+"""A token to take off the local list: a value (every entry of it, as 1.6 names tokens), or
+a (value, OCPP 2.x type) pair (that entry only)."""
 
 
 def _entry(row: sqlite3.Row) -> AuthEntry:
-    return AuthEntry(row[0], AuthStatus(row[1]), row[2], row[3])
+    return AuthEntry(row[0], AuthStatus(row[1]), row[2], row[3], row[4] or None)
 
 
-def _params(entry: AuthEntry) -> tuple[str, str, float | None, str | None]:
-    return entry.id_tag, entry.status.value, entry.expiry_at_s, entry.parent_id_tag
+def _params(entry: AuthEntry) -> tuple[str, str, float | None, str | None, str]:
+    return (entry.id_tag, entry.status.value, entry.expiry_at_s, entry.parent_id_tag,
+            entry.token_type or _UNTYPED)  # fmt: skip
+
+
+def _removal(removal: Removal) -> tuple[str, str, str]:
+    """The DELETE's parameters: value, then a type twice (an empty one: every type)."""
+    value, kind = (removal, "") if isinstance(removal, str) else removal
+    return value, kind, kind
 
 
 class AuthStore:
-    """Id tags are stored as given; callers normalise them (domain.tokens) first."""
+    """Id tags are stored as given; callers normalise them (domain.tokens) first. An entry is
+    a token's type and value: lookups take the entry ``matching`` picks for the token."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -39,49 +54,58 @@ class AuthStore:
 
         def job(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM local_list")
-            conn.executemany("INSERT INTO local_list VALUES (?, ?, ?, ?)", rows)
+            conn.executemany(f"INSERT INTO local_list ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
             _set_version(conn, version)
 
         await self._db.write(job)
 
     async def update_local_list(
-        self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[str] = ()
+        self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[Removal] = ()
     ) -> None:
         """A differential SendLocalList: add/replace ``upserts``, delete ``removals``."""
         rows = [_params(e) for e in upserts]
-        gone = [(tag,) for tag in removals]
+        gone = [_removal(r) for r in removals]
 
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany(
-                "INSERT INTO local_list VALUES (?, ?, ?, ?) ON CONFLICT(id_tag) DO UPDATE SET"
+                f"INSERT INTO local_list ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(id_tag, token_type) DO UPDATE SET"
                 " status = excluded.status, expiry_at_s = excluded.expiry_at_s,"
                 " parent_id_tag = excluded.parent_id_tag",
                 rows,
             )
-            conn.executemany("DELETE FROM local_list WHERE id_tag = ?", gone)
+            conn.executemany(
+                "DELETE FROM local_list WHERE id_tag = ? AND (? = '' OR token_type = ?)", gone
+            )
             _set_version(conn, version)
 
         await self._db.write(job)
 
-    async def local_entry(self, id_tag: str) -> AuthEntry | None:
-        return await self._one("local_list", id_tag)
+    async def local_entry(self, id_tag: str, *, key_code: bool = False) -> AuthEntry | None:
+        """The local list's entry for an id given without a type (or a key code)."""
+        return await self.local_entry_for(Token(id_tag, key_code=key_code))
+
+    async def local_entry_for(self, token: Token) -> AuthEntry | None:
+        return matching(await self._all("local_list", token.id_tag), token)
 
     async def local_list(self) -> list[AuthEntry]:
         def job(conn: sqlite3.Connection) -> list[AuthEntry]:
-            cursor = conn.execute(
-                "SELECT id_tag, status, expiry_at_s, parent_id_tag FROM local_list ORDER BY id_tag"
-            )
+            cursor = conn.execute(f"SELECT {_COLUMNS} FROM local_list ORDER BY id_tag, token_type")
             return [_entry(row) for row in cursor.fetchall()]
 
         return await self._db.read(job)
 
-    async def cached(self, id_tag: str) -> AuthEntry | None:
-        return await self._one("auth_cache", id_tag)
+    async def cached(self, id_tag: str, *, key_code: bool = False) -> AuthEntry | None:
+        return await self.cached_for(Token(id_tag, key_code=key_code))
+
+    async def cached_for(self, token: Token) -> AuthEntry | None:
+        return matching(await self._all("auth_cache", token.id_tag), token)
 
     async def cache_put(self, entry: AuthEntry, now_s: float) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO auth_cache VALUES (?, ?, ?, ?, ?) ON CONFLICT(id_tag) DO UPDATE SET"
+                f"INSERT INTO auth_cache ({_COLUMNS}, stored_at_s) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id_tag, token_type) DO UPDATE SET"
                 " status = excluded.status, expiry_at_s = excluded.expiry_at_s,"
                 " parent_id_tag = excluded.parent_id_tag, stored_at_s = excluded.stored_at_s",
                 (*_params(entry), now_s),
@@ -110,15 +134,14 @@ class AuthStore:
 
         return await self._db.write(job)
 
-    async def _one(self, table: str, id_tag: str) -> AuthEntry | None:
-        def job(conn: sqlite3.Connection) -> AuthEntry | None:
+    async def _all(self, table: str, id_tag: str) -> list[AuthEntry]:
+        """Every entry of ``id_tag``'s value in ``table``, whatever its type."""
+
+        def job(conn: sqlite3.Connection) -> list[AuthEntry]:
             cursor = conn.execute(
-                f"SELECT id_tag, status, expiry_at_s, parent_id_tag FROM {table}"
-                " WHERE id_tag = ? COLLATE NOCASE",
-                (id_tag,),
+                f"SELECT {_COLUMNS} FROM {table} WHERE id_tag = ? COLLATE NOCASE", (id_tag,)
             )
-            row = cursor.fetchone()
-            return None if row is None else _entry(row)
+            return [_entry(row) for row in cursor.fetchall()]
 
         return await self._db.read(job)
 

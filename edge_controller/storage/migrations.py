@@ -329,6 +329,36 @@ CREATE UNIQUE INDEX plug_transactions_open ON plug_transactions(connector_id)
     WHERE closed_at_s IS NULL;
 """
 
+# A list or cache entry is its token's type and value (OCPP 2.x): a KeyCode "1234" is not the
+# card "1234". Entries kept so far had no type: they stay, untyped ('': matched as 1.6 does).
+_TYPED_AUTH_ENTRIES = """
+CREATE TABLE local_list_typed (
+    id_tag TEXT NOT NULL,
+    token_type TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    expiry_at_s REAL,
+    parent_id_tag TEXT,
+    PRIMARY KEY (id_tag, token_type)
+);
+INSERT INTO local_list_typed (id_tag, status, expiry_at_s, parent_id_tag)
+SELECT id_tag, status, expiry_at_s, parent_id_tag FROM local_list;
+DROP TABLE local_list;
+ALTER TABLE local_list_typed RENAME TO local_list;
+CREATE TABLE auth_cache_typed (
+    id_tag TEXT NOT NULL,
+    token_type TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    expiry_at_s REAL,
+    parent_id_tag TEXT,
+    stored_at_s REAL NOT NULL,
+    PRIMARY KEY (id_tag, token_type)
+);
+INSERT INTO auth_cache_typed (id_tag, status, expiry_at_s, parent_id_tag, stored_at_s)
+SELECT id_tag, status, expiry_at_s, parent_id_tag, stored_at_s FROM auth_cache;
+DROP TABLE auth_cache;
+ALTER TABLE auth_cache_typed RENAME TO auth_cache;
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -356,6 +386,7 @@ MIGRATIONS: tuple[Step, ...] = (
     # Where a change falls on the session's own clock (later than at_s after a clock step back).
     "ALTER TABLE session_tariff_changes ADD COLUMN session_at_s REAL;",
     _PLUG_TRANSACTIONS,
+    _TYPED_AUTH_ENTRIES,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

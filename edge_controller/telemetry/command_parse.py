@@ -62,6 +62,7 @@ class ConnectorEnabledPayload(_ConnectorPayload):
 
 class SessionStartPayload(_ConnectorPayload):
     id_tag: str = Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
+    key_code: bool = False  # the id is a code the driver typed in (OCPP 2.x KeyCode)
 
 
 class SessionStopPayload(_ConnectorPayload):
@@ -142,7 +143,8 @@ class CommandParser:
         if isinstance(p, ConnectorEnabledPayload):
             return SetConnectorEnabled(connector_id, p.enabled, origin=origin)
         if isinstance(p, SessionStartPayload):
-            return StartSession(connector_id, normalize_id_tag(p.id_tag), origin=origin)
+            tag = normalize_id_tag(p.id_tag)
+            return StartSession(connector_id, tag, origin=origin, key_code=p.key_code)
         if isinstance(p, PayPayload):
             return PayAtTerminal(connector_id, origin=origin)
         return StopSession(connector_id, origin=origin)

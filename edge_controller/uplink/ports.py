@@ -199,8 +199,12 @@ class AuthLists(Protocol):
     async def local_list_version(self) -> int: ...
     async def replace_local_list(self, version: int, entries: Iterable[AuthEntry]) -> None: ...
     async def update_local_list(
-        self, version: int, upserts: Iterable[AuthEntry], removals: Iterable[str] = ...
-    ) -> None: ...
+        self,
+        version: int,
+        upserts: Iterable[AuthEntry],
+        removals: Iterable[str | tuple[str, str]] = ...,
+    ) -> None:
+        """``removals``: a value (1.6: every entry of it) or a (value, 2.x type) pair."""
 
 
 @dataclass(frozen=True, slots=True)

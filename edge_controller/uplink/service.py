@@ -412,14 +412,15 @@ class OcppUplink:
     def _accepted_session(self) -> Session | None:
         return next((s for s in self.sessions.values() if s.link.accepted), None)
 
-    async def authorize(self, id_tag: str) -> AuthResult | None:
-        """Ask the CSMS; None when no link is accepted or no valid answer came in time."""
+    async def authorize(self, id_tag: str, key_code: bool = False) -> AuthResult | None:
+        """Ask the CSMS (``key_code``: about a typed code; 1.6 has no token types, its idTag
+        is the code); None when no link is accepted or no valid answer came in time."""
         session = self._accepted_session()
         if session is None:
             return None
         try:
             if isinstance(session, Session201):
-                return await session.authorize(id_tag)
+                return await session.authorize(id_tag, key_code=key_code)
             result = await session.call(call.Authorize(id_tag=id_tag))
         except (*CONNECTION_ERRORS, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError):

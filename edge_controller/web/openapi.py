@@ -215,6 +215,10 @@ def _bodies() -> dict[str, Schema]:
                     "maxLength": 64,
                     "pattern": "^[\\x21-\\x7e]+$",
                 },
+                "key_code": {
+                    "type": "boolean",
+                    "description": "the id is a code the driver typed in (OCPP 2.x KeyCode)",
+                },
                 "request_id": _REQUEST_ID,
             },
             ("request_id",),

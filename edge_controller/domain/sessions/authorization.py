@@ -8,6 +8,7 @@ the token up in its stores and passes the entries in; nothing here reads a clock
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from edge_controller.domain.model import Token
@@ -31,6 +32,9 @@ class AuthEntry:
     status: AuthStatus
     expiry_at_s: float | None = None
     parent_id_tag: str | None = None
+    # The OCPP 2.x IdTokenEnumType the entry was given for ("KeyCode", "ISO14443"...); None: an
+    # untyped entry (a 1.6 list names tokens by value only). See ``tokens.matching``.
+    token_type: str | None = None
 
     def status_at(self, now_s: float) -> AuthStatus:
         expired = self.expiry_at_s is not None and now_s >= self.expiry_at_s
@@ -41,6 +45,41 @@ class AuthEntry:
 
 AuthResult = AuthEntry
 """What the CSMS answered to Authorize (same fields as a list entry)."""
+
+KEY_CODE_TYPE = "KeyCode"
+CARD_TYPE = "ISO14443"
+# What a PC/SC reader reads: it cannot tell the two card standards apart.
+_CARD_TYPES = frozenset({CARD_TYPE, "ISO15693"})
+_CARD_SOURCES = frozenset({"uid", "atr"})
+
+
+def token_type_of(token: Token) -> str:
+    """The OCPP 2.x type ``token`` is asked about (Authorize) and cached under: KeyCode for a
+    typed code, ISO14443 for the rest (what the site has always sent)."""
+    return KEY_CODE_TYPE if token.key_code else CARD_TYPE
+
+
+def matches(entry: AuthEntry, token: Token) -> bool:
+    """Whether a list or cache entry with ``token``'s value speaks for ``token`` (OCPP 2.x:
+    an id token is its type and value). A key code matches only a KeyCode entry, and nothing
+    else matches one; a card read by a reader matches a card entry (ISO14443/ISO15693) or an
+    untyped one; an id given without a type (MQTT, web, the CSMS) any entry but a KeyCode.
+    Untyped entries come from 1.6, whose lists name tokens by value only: there they match
+    every token that is not a key code, as 1.6 itself has no key codes."""
+    if token.key_code or entry.token_type == KEY_CODE_TYPE:
+        return token.key_code and entry.token_type == KEY_CODE_TYPE
+    if token.extra.get("source") in _CARD_SOURCES:
+        return entry.token_type is None or entry.token_type in _CARD_TYPES
+    return True
+
+
+def matching(entries: Iterable[AuthEntry], token: Token) -> AuthEntry | None:
+    """The entry of ``entries`` (all with ``token``'s value) that speaks for ``token``: one
+    of the token's own type first, then another typed one, then an untyped one."""
+    own = token_type_of(token)
+    fitting = [e for e in entries if matches(e, token)]
+    fitting.sort(key=lambda e: (e.token_type != own, e.token_type is None, e.token_type or ""))
+    return fitting[0] if fitting else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from edge_controller.domain.sessions.authorization import (
     AuthResult,
     decide,
     pre_authorize,
+    token_type_of,
 )
 from edge_controller.domain.sessions.tokens import masked
 from edge_controller.log import get_logger
@@ -36,8 +37,9 @@ POLICY_RULES = frozenset(
 class Authorizer(Protocol):
     """The uplink's Authorize request."""
 
-    async def authorize(self, id_tag: str) -> AuthResult | None:
-        """The CSMS answer, or None when offline or it did not answer in time."""
+    async def authorize(self, id_tag: str, *, key_code: bool = False) -> AuthResult | None:
+        """The CSMS answer (``key_code``: about a typed code), or None when offline or it did
+        not answer in time."""
         ...
 
 
@@ -68,18 +70,17 @@ class TokenAuthorizer:
 
     async def _decide(self, token: Token, now_s: float) -> AuthDecision:
         policy = self.policy
-        tag = token.id_tag
-        local = await self.store.local_entry(tag) if policy.local_list_enabled else None
+        local = await self.store.local_entry_for(token) if policy.local_list_enabled else None
         cacheable = policy.cache_enabled and not token.random_uid
-        cached = await self.store.cached(tag) if cacheable else None
+        cached = await self.store.cached_for(token) if cacheable else None
         if policy.free_vend_id_tag is None and policy.local_pre_authorize:
             known = pre_authorize(token, local, cached, policy, now_s)
             if known is not None and (known.accepted or known.master_pass):
                 return known
-        online = None if policy.free_vend_id_tag else await self._ask(tag)
+        online = None if policy.free_vend_id_tag else await self._ask(token)
         decision = decide(token, local, cached, online, policy, now_s=now_s)
         if decision.cache is not None:
-            await self.store.cache_put(decision.cache, now_s)
+            await self._cache(token, decision.cache, now_s)
         return decision
 
     def change_policy(self, changes: Mapping[str, bool]) -> None:
@@ -99,14 +100,18 @@ class TokenAuthorizer:
     async def remember(self, token: Token, result: AuthResult, now_s: float) -> None:
         """Cache a CSMS answer that arrived outside ``decide`` (StartTransaction.conf)."""
         if self.policy.cache_enabled and not token.random_uid:
-            await self.store.cache_put(result, now_s)
+            await self._cache(token, result, now_s)
 
-    async def _ask(self, id_tag: str) -> AuthResult | None:
+    async def _cache(self, token: Token, result: AuthResult, now_s: float) -> None:
+        """Kept under the type it was asked about: a code's answer is no card's."""
+        await self.store.cache_put(replace(result, token_type=token_type_of(token)), now_s)
+
+    async def _ask(self, token: Token) -> AuthResult | None:
         if self._authorizer is None:
             return None
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._authorizer.authorize(id_tag)
+                return await self._authorizer.authorize(token.id_tag, key_code=token.key_code)
         except TimeoutError:
-            log.warning("authorize timed out; deciding offline", token=masked(id_tag))
+            log.warning("authorize timed out; deciding offline", token=masked(token.id_tag))
             return None

@@ -284,7 +284,8 @@ class SessionManager:
             return CommandResult.success(cid)
         if remote:
             return await self._authorize_later(cid, claimed)
-        decision = await self._decide_claim(cid, claimed, Token(command.id_tag))
+        token = Token(command.id_tag, key_code=command.key_code)
+        decision = await self._decide_claim(cid, claimed, token)
         if decision.accepted:
             return CommandResult.success(cid)
         return CommandResult.failure(f"{cid}: not authorised ({decision.reason})")
@@ -596,7 +597,8 @@ class SessionManager:
     async def _authorize_later_claims(self) -> None:
         while True:
             cid, claimed = await self._later.get()
-            decision = await self._decide_claim(cid, claimed, Token(claimed.id_tag))
+            token = Token(claimed.id_tag, key_code=claimed.key_code)
+            decision = await self._decide_claim(cid, claimed, token)
             log.info("remote start authorised" if decision.accepted else "remote start refused",
                      connector_id=cid, token=masked(claimed.id_tag),
                      reason=decision.reason)  # fmt: skip

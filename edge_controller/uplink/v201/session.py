@@ -155,9 +155,11 @@ class Session201:
                     self._last_status[current.evse_id] = current
             await asyncio.sleep(STATUS_POLL_S)
 
-    async def authorize(self, id_tag: str) -> AuthResult:
-        """Ask the CSMS about a card's token (raises as ``RpcEndpoint.call``)."""
-        token = render.id_token(id_tag, TokenType.CARD)
+    async def authorize(self, id_tag: str, *, key_code: bool = False) -> AuthResult:
+        """Ask the CSMS about a card's token, or a typed code's as a KeyCode (raises as
+        ``RpcEndpoint.call``)."""
+        kind = TokenType.KEY_CODE if key_code else TokenType.CARD
+        token = render.id_token(id_tag, kind, v21=self.rendering_link.v21)
         result = await self.call("Authorize", {"idToken": token})
         await take_driver_tariff(self.link, id_tag, result)
         info = result["idTokenInfo"]
@@ -168,6 +170,7 @@ class Session201:
         group = info.get("groupIdToken")
         return AuthEntry(
             id_tag=id_tag,
+            token_type=token["type"],
             status=kept,
             expiry_at_s=from_iso(expiry) if isinstance(expiry, str) else None,
             parent_id_tag=str(group["idToken"]) if isinstance(group, dict) else None,

@@ -198,8 +198,7 @@ class VariableHandlers:
         try:
             chars = self.id_token_chars
             upserts = [_entry(i, chars) for i in items if "idTokenInfo" in i]
-            removals = [normalize_id_tag(i["idToken"]["idToken"], chars) for i in items
-                        if "idTokenInfo" not in i]  # fmt: skip
+            removals = [_key(i["idToken"], chars) for i in items if "idTokenInfo" not in i]
         except (InvalidToken, ValueError) as exc:
             self.link.log.warning("local list refused", error=str(exc))
             return {"status": "Failed"}
@@ -212,6 +211,11 @@ class VariableHandlers:
         self.link.log.info("local list updated", kind=payload["updateType"], version=version,
                            entries=len(items))  # fmt: skip
         return {"status": "Accepted"}
+
+
+def _key(token: dict[str, Any], chars: int) -> tuple[str, str]:
+    """An IdTokenType as the list keeps it: (normalised value, type)."""
+    return normalize_id_tag(str(token["idToken"]), chars), str(token["type"])
 
 
 def _entry(item: dict[str, Any], chars: int) -> AuthEntry:
@@ -227,4 +231,5 @@ def _entry(item: dict[str, Any], chars: int) -> AuthEntry:
         parent_id_tag=normalize_id_tag(str(group["idToken"]), chars)
         if isinstance(group, dict)
         else None,
+        token_type=str(item["idToken"]["type"]),
     )

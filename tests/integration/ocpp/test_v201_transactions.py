@@ -354,7 +354,7 @@ async def test_a_key_code_token_is_listed_started_and_sent_as_a_key_code(
             await outbox.append("site1", began)
             uplink.notify_outbox()
             await wait_for(lambda: len(_events(peer)) == 1)
-        listed_entry = await lists.local_entry("4711")
+        listed_entry = await lists.local_entry("4711", key_code=True)
     assert peer.answers("SendLocalList")[0]["result"] == {"status": "Accepted"}
     assert peer.answers("RequestStartTransaction")[0]["result"] == {"status": "Accepted"}
     assert listed_entry is not None and listed_entry.status is AuthStatus.ACCEPTED

@@ -5,17 +5,26 @@ from pathlib import Path
 
 import pytest
 
+from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
+from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.errors import (
     DatabaseCorrupt,
     SchemaTooNew,
     StateDirUnusable,
 )
-from edge_controller.storage.migrations import LATEST_VERSION, migrate, schema_version
+from edge_controller.storage.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    migrate,
+    schema_version,
+)
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.outbox.rows import append_in
 from edge_controller.storage.sessions_store import SessionStore
 from tests.outbox_events import sampled, started
+
+TYPED_AUTH_VERSION = 1 + next(i for i, s in enumerate(MIGRATIONS) if "local_list_typed" in str(s))
 
 
 def _make_at_version(path: Path, version: int) -> None:
@@ -172,5 +181,40 @@ async def test_version_6_adds_tariffs_and_costs_and_old_sessions_have_no_tariff(
 
         found = await db.read(tables)
         assert {"tariffs", "tariff_assignments", "tariff_changes", "session_costs"} <= found
+    finally:
+        await db.close()
+
+
+async def test_typed_auth_entries_keep_every_list_and_cache_entry_untyped(
+    tmp_path: Path,
+) -> None:
+    """The version that types list and cache entries (OCPP 2.x: a token is its type and
+    value) keeps what was stored before, untyped: it still matches cards, never a key code."""
+    path = tmp_path / "edge.db"
+    before = TYPED_AUTH_VERSION - 1
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert migrate(conn, target=before) == before
+        conn.execute("INSERT INTO local_list VALUES ('04A2B3C4', 'Accepted', 99.5, 'FLEET')")
+        conn.execute("INSERT INTO local_list VALUES ('1234', 'Blocked', NULL, NULL)")
+        conn.execute("INSERT INTO auth_cache VALUES ('CAFE', 'Accepted', 50.0, NULL, 7.0)")
+        conn.execute("INSERT INTO local_list_version VALUES (1, 12)")
+    finally:
+        conn.close()
+    db = await Database.open(path)
+    try:
+        store = AuthStore(db)
+        assert await store.local_list() == [
+            AuthEntry("04A2B3C4", AuthStatus.ACCEPTED, 99.5, "FLEET"),
+            AuthEntry("1234", AuthStatus.BLOCKED),
+        ]
+        assert await store.local_list_version() == 12
+        assert await store.cached("cafe") == AuthEntry("CAFE", AuthStatus.ACCEPTED, 50.0)
+        assert await store.local_entry("1234", key_code=True) is None
+        # Typed entries of the same value can now be added beside the old ones.
+        code = AuthEntry("1234", AuthStatus.ACCEPTED, token_type="KeyCode")
+        await store.update_local_list(13, [code])
+        assert await store.local_entry("1234", key_code=True) == code
+        assert await store.local_entry("1234") == AuthEntry("1234", AuthStatus.BLOCKED)
     finally:
         await db.close()

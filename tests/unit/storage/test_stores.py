@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from edge_controller.domain.commands import StopReason
+from edge_controller.domain.model import Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.events import ReadingContext, SessionEnded
 from edge_controller.storage.auth_store import AuthStore
@@ -111,3 +112,30 @@ async def test_cache_put_prune_clear(db: Database) -> None:
     assert await store.cached("AA") is None
     assert await store.cached("BB") is not None
     assert await store.cache_clear() == 1
+
+
+async def test_a_key_code_and_a_card_of_the_same_text_are_two_entries(db: Database) -> None:
+    store = AuthStore(db)
+    code = AuthEntry("1234", AuthStatus.ACCEPTED, token_type="KeyCode")
+    card = AuthEntry("1234", AuthStatus.BLOCKED, token_type="ISO14443")
+    await store.replace_local_list(1, [code, card])
+    assert await store.local_entry("1234", key_code=True) == code
+    assert await store.local_entry("1234") == card
+    await store.update_local_list(2, [], [("1234", "ISO14443")])
+    assert await store.local_entry("1234") is None  # the key code is no card's entry
+    assert await store.local_list() == [code]
+    await store.update_local_list(3, [AuthEntry("1234", AuthStatus.ACCEPTED)], ["1234"])
+    assert await store.local_list() == []  # a 1.6 removal names the value: every type goes
+
+
+async def test_the_cache_keeps_a_key_codes_answer_apart_from_a_cards(db: Database) -> None:
+    store = AuthStore(db)
+    await store.cache_put(AuthEntry("1234", AuthStatus.ACCEPTED, token_type="KeyCode"), 1.0)
+    assert await store.cached("1234") is None
+    assert await store.cached_for(Token("1234", extra={"source": "uid"})) is None
+    await store.cache_put(AuthEntry("1234", AuthStatus.INVALID, token_type="ISO14443"), 2.0)
+    await store.cache_put(AuthEntry("1234", AuthStatus.BLOCKED, token_type="KeyCode"), 3.0)
+    found = await store.cached("1234", key_code=True)
+    assert found is not None and found.status is AuthStatus.BLOCKED
+    card = await store.cached("1234")
+    assert card is not None and card.status is AuthStatus.INVALID

@@ -33,10 +33,10 @@ async def test_messages_of_one_identity_wake_only_its_sender() -> None:
 
 async def test_authorize_requests_are_answered_while_served_and_at_once_when_full() -> None:
     channel = CsmsAuthorization(maxsize=1)
-    asked: list[str] = []
+    asked: list[tuple[str, bool]] = []
 
-    async def csms(id_tag: str) -> AuthResult | None:
-        asked.append(id_tag)
+    async def csms(id_tag: str, key_code: bool) -> AuthResult | None:
+        asked.append((id_tag, key_code))
         return AuthEntry(id_tag, AuthStatus.ACCEPTED if id_tag == "GOOD" else AuthStatus.INVALID)
 
     waiting = asyncio.create_task(channel.authorize("GOOD"))
@@ -45,17 +45,17 @@ async def test_authorize_requests_are_answered_while_served_and_at_once_when_ful
     server = asyncio.create_task(channel.serve(csms))
     try:
         assert await waiting == AuthEntry("GOOD", AuthStatus.ACCEPTED)
-        assert await channel.authorize("BAD") == AuthEntry("BAD", AuthStatus.INVALID)
+        assert await channel.authorize("BAD", key_code=True) == AuthEntry("BAD", AuthStatus.INVALID)
     finally:
         server.cancel()
-    assert asked == ["GOOD", "BAD"]
+    assert asked == [("GOOD", False), ("BAD", True)]  # a typed code is asked about as one
 
 
 async def test_a_requester_that_gives_up_cancels_its_csms_call() -> None:
     channel = CsmsAuthorization()
     started, cancelled = asyncio.Event(), asyncio.Event()
 
-    async def slow_csms(id_tag: str) -> AuthResult | None:
+    async def slow_csms(id_tag: str, key_code: bool) -> AuthResult | None:
         started.set()
         try:
             await asyncio.sleep(60)
@@ -78,7 +78,7 @@ async def test_a_requester_that_gives_up_cancels_its_csms_call() -> None:
 async def test_an_unexpected_error_reaches_the_requester_not_the_uplink() -> None:
     channel = CsmsAuthorization()
 
-    async def broken(id_tag: str) -> AuthResult | None:
+    async def broken(id_tag: str, key_code: bool) -> AuthResult | None:
         raise RuntimeError(f"no answer for {id_tag}")
 
     server = asyncio.create_task(channel.serve(broken))

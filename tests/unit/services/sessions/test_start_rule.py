@@ -30,7 +30,7 @@ class GatedCsms(Csms):
         super().__init__()
         self.gate = asyncio.Event()
 
-    async def authorize(self, id_tag: str) -> AuthEntry | None:
+    async def authorize(self, id_tag: str, *, key_code: bool = False) -> AuthEntry | None:
         self.asked.append(id_tag)
         await self.gate.wait()
         return self.answers.get(id_tag)
