@@ -10,6 +10,16 @@ draw taken per phase as the lower of the two; and no offer rises above that caut
 Where no grid reading is bracketed yet, the cautious answer counts none of our draw (all of the
 grid is building) and increases wait. Decreases never depend on it, so a conservative estimate
 cannot make sessions pause and oscillate: it only delays an increase until readings confirm it.
+
+The same misalignment makes a ramp look like building load: after a raise, a grid reading taken
+once the EVs followed, less charger readings taken before they did, shows the building heavier
+by the raise, and the site at its limit would cut its EVs back (and pause them at a start). So
+a decrease must also show with the opposite pairing, our draw per phase the highest of the
+readings around the newest bracketed grid reading (the building cannot look heavier than it
+was); one it does not show is held. Only while the latest grid reading is fresh and within the
+limits on every phase (over a limit, or blind, every decrease goes out at once), and on one
+grid reading only: a real building rise while the EVs follow a raise looks the same until the
+readings pair, so the next grid reading lets every decrease go out.
 """
 
 from __future__ import annotations
@@ -17,7 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from edge_controller.domain.balancing.types import Allocation, ConnectorAllocation
+from edge_controller.domain.balancing.types import (
+    Allocation,
+    ConnectorAllocation,
+    GridReading,
+    Site,
+)
 from edge_controller.domain.model import Phases3
 
 HELD = "waiting for a grid reading after the ramp"
@@ -33,11 +48,13 @@ class Sample:
     current_a: Phases3
 
 
-def draw_around(samples: Sequence[Sample], grid: Sample) -> Phases3 | None:
-    """Per phase, the lowest of our readings from the last one done before ``grid`` started to
-    the first one begun after it arrived (a draw that dipped and came back in between is seen
-    by the readings in between); None unless both ends exist (oldest first in ``samples``).
-    A reading taken in the same instant as ``grid`` is both ends."""
+def draw_around(
+    samples: Sequence[Sample], grid: Sample, *, highest: bool = False
+) -> Phases3 | None:
+    """Per phase, the lowest (or the ``highest``) of our readings from the last one done before
+    ``grid`` started to the first one begun after it arrived (a draw that dipped and came back
+    in between is seen by the readings in between); None unless both ends exist (oldest first
+    in ``samples``). A reading taken in the same instant as ``grid`` is both ends."""
     first = last = None
     for number, sample in enumerate(samples):
         if sample.arrived_s <= grid.started_s:
@@ -48,18 +65,19 @@ def draw_around(samples: Sequence[Sample], grid: Sample) -> Phases3 | None:
     if first is None or last is None:
         return None
     span = [samples[number].current_a for number in range(first, last + 1)]
-    return (min(c[0] for c in span), min(c[1] for c in span), min(c[2] for c in span))
+    pick = max if highest else min
+    return (pick(c[0] for c in span), pick(c[1] for c in span), pick(c[2] for c in span))
 
 
 def bracketed(
-    grids: Sequence[Sample], draws: Sequence[Sequence[Sample]]
+    grids: Sequence[Sample], draws: Sequence[Sequence[Sample]], *, highest: bool = False
 ) -> tuple[Sample, list[Phases3]] | None:
     """The newest grid reading that each connector's readings bracket, with every connector's
-    draw around it; None if there is none (``grids`` oldest first)."""
+    draw around it (``draw_around``); None if there is none (``grids`` oldest first)."""
     for grid in reversed(grids):
         found = []
         for samples in draws:
-            draw = draw_around(samples, grid)
+            draw = draw_around(samples, grid, highest=highest)
             if draw is None:
                 break  # this grid reading is not bracketed: the rest need not be looked at
             found.append(draw)
@@ -96,6 +114,77 @@ def hold_unconfirmed_increases(
     if not held:
         return normal
     return replace(normal, connectors={**normal.connectors, **held})
+
+
+def lowers(normal: Allocation, previous: Allocation | None) -> bool:
+    """Whether any offer of ``normal`` is below the previous one."""
+    if previous is None:
+        return False
+    before = previous.connectors
+    for cid, entry in normal.connectors.items():
+        prior = before.get(cid)
+        if prior is not None and entry.current_a < prior.current_a:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class DecreaseHold:
+    """When a decrease may wait for paired readings; ``fresh_s``: the oldest grid reading it
+    may wait on."""
+
+    fresh_s: float
+
+    def allows(self, grid: GridReading, site: Site, now_s: float, held_on_s: float | None) -> bool:
+        """Whether decreases may wait now: ``grid`` (the latest reading) fresh and within every
+        limit of ``site``, and none held on an earlier one (``held_on_s``: the time of the grid
+        reading the last step held decreases on, None if it held none)."""
+        if held_on_s is not None and held_on_s != grid.at_s:
+            return False  # the next grid reading decides
+        return now_s - grid.at_s <= self.fresh_s and within_limits(grid.current_a, site)
+
+
+def within_limits(grid_a: Phases3, site: Site) -> bool:
+    """Whether a grid reading is at or under the site's limit on every phase and in power."""
+    phase_limits_a = site.phase_limits_a or (site.grid_limit_a,) * 3
+    for current_a, phase_limit_a in zip(grid_a, phase_limits_a, strict=True):
+        if current_a > min(site.grid_limit_a, phase_limit_a):
+            return False
+    if site.power_limit_w is None:
+        return True
+    return sum(grid_a) <= site.power_limit_w / site.nominal_voltage_v
+
+
+def hold_unconfirmed_decreases(
+    normal: Allocation, confirming: Allocation, previous: Allocation | None
+) -> Allocation:
+    """``normal`` with every decrease lowered only as far as ``confirming`` lowers it (an offer
+    ``confirming`` keeps is kept as it was). Only where the held offers stay within
+    ``confirming`` (no offer of ``normal`` above it) and nothing rises: current moved from one
+    connector to another goes out as decided. The caller holds only within the limits."""
+    if previous is None or rises(normal, previous):
+        return normal
+    others = confirming.connectors
+    held: dict[str, ConnectorAllocation] = {}
+    for cid, entry in normal.connectors.items():
+        other = others.get(cid)
+        if other is None or entry.current_a > other.current_a:
+            return normal
+        prior = previous.connectors.get(cid)
+        if prior is None or entry.current_a >= prior.current_a:
+            continue
+        if other.current_a >= prior.current_a:
+            held[cid] = prior  # not lowered at all: as it was (no settling, no switch)
+        elif other.current_a > entry.current_a:
+            held[cid] = other  # lowered as far as the paired readings show
+    if not held:
+        return normal
+    return replace(
+        normal,
+        connectors={**normal.connectors, **held},
+        building_load_a=confirming.building_load_a,
+        headroom_a=confirming.headroom_a,
+    )
 
 
 def _held_reason(safer: str, kept_a: float) -> str:

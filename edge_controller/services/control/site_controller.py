@@ -28,9 +28,12 @@ from edge_controller.domain.balancing import (
     failsafe_problems,
 )
 from edge_controller.domain.balancing.caution import (
+    DecreaseHold,
     Sample,
     bracketed,
+    hold_unconfirmed_decreases,
     hold_unconfirmed_increases,
+    lowers,
     rises,
 )
 from edge_controller.domain.commands import (
@@ -135,6 +138,8 @@ class SiteController:
         self._csms_site_cap: Limit | None = None  # ChargePointMaxProfile of a site-wide identity
         self._budget: EffectiveBudget | None = None  # a child gateway's budget from its parent
         self._demands: list[ConnectorDemand] = []
+        self._hold = DecreaseHold(self._timing.measurement_window_s)
+        self._held_on_s: float | None = None  # the grid reading the last step held decreases on
         self._draws_at_s: float | None = None
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
@@ -307,7 +312,15 @@ class SiteController:
         alloc = allocate(
             site, demands, grid=grid, previous=previous, now_s=now_s, policy=policy, records=records
         )
-        if grid is None or not rises(alloc, previous):
+        held_on_s, self._held_on_s = self._held_on_s, None
+        if grid is None:
+            return alloc
+        if lowers(alloc, previous) and self._hold.allows(grid, site, now_s, held_on_s):
+            confirmed = self._confirm_decreases(alloc, site, demands, now_s)
+            if confirmed is not alloc:
+                self._held_on_s = grid.at_s
+            alloc = confirmed
+        if not rises(alloc, previous):
             return alloc
         paired_grid, cautious = self._paired(demands, grid, now_s)
         safer = allocate(
@@ -321,11 +334,41 @@ class SiteController:
         )
         return hold_unconfirmed_increases(alloc, safer, previous)
 
+    def _confirm_decreases(
+        self, alloc: Allocation, site: Site, demands: list[ConnectorDemand], now_s: float
+    ) -> Allocation:
+        """``alloc`` with the decreases the paired readings do not show held (the caller checks
+        that they may wait; see ``domain.balancing.caution``)."""
+        found = self._pairing(demands, now_s, highest=True)
+        if found is None:
+            return alloc
+        paired_grid, paired = found
+        confirming = allocate(
+            site,
+            paired,
+            grid=paired_grid,
+            previous=self._allocation,
+            now_s=now_s,
+            policy=self._policy,
+            records=self._offer_records,
+        )
+        return hold_unconfirmed_decreases(alloc, confirming, self._allocation)
+
     def _paired(
         self, demands: list[ConnectorDemand], grid: GridReading, now_s: float
     ) -> tuple[GridReading, list[ConnectorDemand]]:
         """The newest grid reading our own readings bracket, with our draw around it; without
         one, the latest with none of our draw counted (see ``domain.balancing.caution``)."""
+        found = self._pairing(demands, now_s, highest=False)
+        if found is None:
+            return grid, [replace(d, measured_current_a=None) for d in demands]
+        return found
+
+    def _pairing(
+        self, demands: list[ConnectorDemand], now_s: float, *, highest: bool
+    ) -> tuple[GridReading, list[ConnectorDemand]] | None:
+        """The newest grid reading our own readings bracket, with our draw around it, the
+        lowest or the ``highest`` per phase; None without one."""
         measured = [
             (index, conn.history)
             for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True))
@@ -333,14 +376,14 @@ class SiteController:
         ]
         window_s = self._timing.measurement_window_s
         grids = [g for g in self._grid_history if g.arrived_s >= now_s - window_s]
-        found = bracketed(grids, [history for _, history in measured])
+        found = bracketed(grids, [history for _, history in measured], highest=highest)
         if found is None:
-            return grid, [replace(d, measured_current_a=None) for d in demands]
+            return None
         paired, draws = found
-        cautious = list(demands)
+        paired_demands = list(demands)
         for (index, _), draw in zip(measured, draws, strict=True):
-            cautious[index] = replace(demands[index], measured_current_a=draw)
-        return GridReading(paired.current_a, paired.arrived_s), cautious
+            paired_demands[index] = replace(demands[index], measured_current_a=draw)
+        return GridReading(paired.current_a, paired.arrived_s), paired_demands
 
     def _grid_read(self, reading: MeterReading) -> None:
         assert self._grid is not None

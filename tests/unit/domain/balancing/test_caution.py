@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_controller.domain.balancing import Allocation, ConnectorAllocation
+from edge_controller.domain.balancing import (
+    Allocation,
+    ConnectorAllocation,
+    GridReading,
+    Site,
+)
 from edge_controller.domain.balancing.caution import (
+    DecreaseHold,
     Sample,
     bracketed,
     draw_around,
+    hold_unconfirmed_decreases,
     hold_unconfirmed_increases,
+    lowers,
+    within_limits,
 )
 
 GRID_AT_10 = Sample(10.0, 10.05, (40.0, 40.0, 40.0))
@@ -27,6 +37,16 @@ def test_our_draw_around_a_grid_reading_is_the_lowest_from_before_to_after() -> 
     # A reading begun before the grid reading arrived is no "after": without one, no pairing.
     assert draw_around(samples[:3], GRID_AT_10) is None
     assert draw_around(samples[2:], GRID_AT_10) is None  # and none done before it started
+
+
+def test_our_highest_draw_around_a_grid_reading_confirms_decreases() -> None:
+    # The EV ramped from 6 to 12 A around the grid reading: at its highest, our draw leaves the
+    # building no heavier than it was.
+    samples = [_reading(8.0, 6.0), _reading(9.0, 6.0), _reading(9.9, 9.0), _reading(10.5, 12.0)]
+    assert draw_around(samples, GRID_AT_10, highest=True) == (12.0, 12.0, 12.0)
+    assert draw_around(samples, GRID_AT_10) == (6.0, 6.0, 6.0)
+    grids = [Sample(9.0, 9.05, (20.0,) * 3), GRID_AT_10]  # type: ignore[arg-type]
+    assert bracketed(grids, [samples], highest=True) == (GRID_AT_10, [(12.0, 12.0, 12.0)])
 
 
 def test_a_reading_in_the_same_instant_as_the_grid_reading_brackets_it_alone() -> None:
@@ -82,3 +102,83 @@ def test_a_start_held_back_names_what_binds_and_starts_no_pause() -> None:
     assert held.reason == "paused: grid L1 32 A full; waiting for a grid reading after the ramp"
     # Not a switch from charging to paused: no minimum pause follows, no ramp limit starts.
     assert (held.changed_at_s, held.increased_at_s) == (float("-inf"), float("-inf"))
+
+
+def _offers(at_s: float, **offers_a: float) -> Allocation:
+    return _allocation(
+        at_s, *(ConnectorAllocation(f"{cid}:1", a, f"{cid} {a:g}") for cid, a in offers_a.items())
+    )
+
+
+PREVIOUS = _offers(0.0, c1=12.0, c2=12.0)
+
+
+def test_a_decrease_the_paired_readings_do_not_show_keeps_its_record() -> None:
+    normal = _offers(5.0, c1=6.0, c2=6.0)
+    held = hold_unconfirmed_decreases(normal, _offers(5.0, c1=12.0, c2=12.0), PREVIOUS)
+    assert held.connectors == PREVIOUS.connectors  # the same records: no settling, no switch
+    assert lowers(normal, PREVIOUS) and not lowers(held, PREVIOUS)
+
+
+def test_a_decrease_the_paired_readings_show_in_part_goes_as_far_as_they_show() -> None:
+    normal = _offers(5.0, c1=6.0, c2=6.0)
+    confirming = _offers(5.0, c1=9.0, c2=14.0)
+    held = hold_unconfirmed_decreases(normal, confirming, PREVIOUS)
+    assert held.connectors["c1:1"] is confirming.connectors["c1:1"]
+    assert held.connectors["c2:1"] is PREVIOUS.connectors["c2:1"]  # never above the previous
+    assert (held.building_load_a, held.headroom_a) == (
+        confirming.building_load_a,
+        confirming.headroom_a,
+    )
+
+
+@pytest.mark.parametrize(
+    ("normal", "confirming"),
+    [
+        pytest.param(_offers(5.0, c1=6.0, c2=6.0), _offers(5.0, c1=6.0, c2=6.0), id="confirmed"),
+        pytest.param(
+            _offers(5.0, c1=0.0, c2=16.0), _offers(5.0, c1=12.0, c2=16.0), id="another-rises"
+        ),
+        pytest.param(
+            _offers(5.0, c1=6.0, c2=12.0), _offers(5.0, c1=12.0, c2=9.0), id="above-confirming"
+        ),
+    ],
+)
+def test_decreases_go_out_as_decided(normal: Allocation, confirming: Allocation) -> None:
+    # Confirmed; current moved to another connector; or an offer above what the paired
+    # readings allow (holding the rest could then over-commit): nothing is held.
+    assert hold_unconfirmed_decreases(normal, confirming, PREVIOUS) is normal
+    assert hold_unconfirmed_decreases(normal, confirming, None) is normal
+
+
+BUDGET = Site(grid_limit_a=32.0, phase_limits_a=(24.0, 32.0, 32.0))
+POWER = Site(grid_limit_a=32.0, power_limit_w=230.0 * 60.0)
+
+
+@pytest.mark.parametrize(
+    ("site", "grid_a", "now_s", "held_on_s", "allowed"),
+    [
+        pytest.param(BUDGET, (24.0, 32.0, 32.0), 10.1, None, True, id="at-the-limits"),
+        pytest.param(BUDGET, (24.1, 10.0, 10.0), 10.1, None, False, id="one-phase-over"),
+        pytest.param(POWER, (20.0, 20.0, 20.0), 10.1, None, True, id="at-the-power-limit"),
+        pytest.param(POWER, (20.0, 20.0, 20.1), 10.1, None, False, id="power-over"),
+        pytest.param(BUDGET, (20.0, 20.0, 20.0), 13.1, None, False, id="grid-reading-old"),
+        pytest.param(BUDGET, (20.0, 20.0, 20.0), 10.9, 10.0, True, id="held-on-this-reading"),
+        pytest.param(BUDGET, (20.0, 20.0, 20.0), 10.1, 9.0, False, id="held-on-the-last-one"),
+    ],
+)
+def test_decreases_wait_only_within_the_limits_on_one_fresh_grid_reading(
+    site: Site,
+    grid_a: tuple[float, float, float],
+    now_s: float,
+    held_on_s: float | None,
+    allowed: bool,
+) -> None:
+    grid = GridReading(grid_a, 10.0)
+    assert DecreaseHold(fresh_s=3.0).allows(grid, site, now_s, held_on_s) is allowed
+
+
+def test_within_the_limits_means_at_or_under_every_one() -> None:
+    assert within_limits((32.0, 32.0, 32.0), Site(grid_limit_a=32.0))
+    assert not within_limits((10.0, 32.5, 10.0), Site(grid_limit_a=32.0))
+    assert not within_limits((24.5, 10.0, 10.0), BUDGET)  # a child's budget on L1

@@ -163,6 +163,8 @@ class Outcome:
     excess: list[Excess] = field(default_factory=list)
     grid_a: list[tuple[float, float]] = field(default_factory=list)  # (time, highest phase)
     reasons: list[str] = field(default_factory=list)
+    # Every change of the offers: (time, offer per connector), the first decision included.
+    offers: list[tuple[float, dict[str, float]]] = field(default_factory=list)
 
 
 class PhysicsRig:
@@ -219,7 +221,7 @@ class PhysicsRig:
             for charger in self.chargers.values():
                 charger.record(now_s)
             self._check(now_s, outcome)
-            await self._poll_and_decide(now_s)
+            await self._poll_and_decide(now_s, outcome)
         for conn in self.controller.snapshot().connectors:
             outcome.reasons.append(conn.limit_reason)
         return outcome
@@ -247,7 +249,7 @@ class PhysicsRig:
         phase = (now_s - offset_s) % POLL_S
         return phase < DT_S / 2 or POLL_S - phase < DT_S / 2
 
-    async def _poll_and_decide(self, now_s: float) -> None:
+    async def _poll_and_decide(self, now_s: float, outcome: Outcome) -> None:
         controller = self.controller
         for ev in self.plan.evs:
             if now_s >= READ_S and self._due(now_s, ev.poll_offset_s):
@@ -267,7 +269,11 @@ class PhysicsRig:
             woke = True
         if woke or now_s - self._last_step_s >= TICK_S - DT_S / 2:
             self._last_step_s = now_s
-            await controller.step()
+            decided = await controller.step()
+            if decided is not None:
+                offers = {cid: entry.current_a for cid, entry in decided.connectors.items()}
+                if not outcome.offers or outcome.offers[-1][1] != offers:
+                    outcome.offers.append((now_s, offers))
 
     def _check(self, now_s: float, outcome: Outcome) -> None:
         """Our own draw on every grid phase fits beside the building as it was at some moment

@@ -381,6 +381,79 @@ async def test_a_fresh_grid_reading_confirms_the_increase() -> None:
     assert rig.offered() == [32.0]
 
 
+async def _at_24_a_after_a_raise() -> Rig:
+    """One EV raised from 12 A to its whole 24 A when the building left (a 24 A fuse)."""
+    rig = make_rig(count=1, grid_limit_a=24.0, increase_interval_s=0.0, min_increase_a=0.0)
+    rig.meter.building_a = 12.0
+    await rig.advance(0)
+    rig.meter.building_a = 0.0
+    await rig.advance(1)
+    await rig.advance(1)
+    assert rig.offered() == [24.0]
+    return rig
+
+
+async def _grid_then_charger_late(rig: Rig, *, before_a: float, after_a: float) -> None:
+    """The charger is read while its EV draws ``before_a``, then the grid once it draws
+    ``after_a``; the loop steps on the grid reading, its charger not read since."""
+    charger = rig.chargers[0]
+    charger.offered_a = before_a
+    rig.clock.now_s += 0.1
+    meter = rig.controller._conns["c1:1"].meter
+    assert meter is not None
+    await meter.poll_once()
+    charger.offered_a = after_a
+    rig.clock.now_s += 0.5
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.clock.now_s += 0.05
+    await rig.controller.step()
+
+
+def _offer_a(rig: Rig) -> float:
+    allocation = rig.controller.allocation
+    assert allocation is not None
+    return allocation.current_a("c1:1")
+
+
+async def test_a_decrease_only_a_charger_reading_older_than_the_grid_shows_is_held() -> None:
+    # The EV followed the raise between its charger's reading (12 A) and the grid's (24 A):
+    # 24 - 12 looks like 12 A of building load and would cut it back to 12 A for nothing.
+    rig = await _at_24_a_after_a_raise()
+    await _grid_then_charger_late(rig, before_a=12.0, after_a=24.0)
+    assert rig.offered() == [24.0]
+    assert rig.controller.reactions.count == 0
+    await rig.advance(1)  # read again: nothing to lower
+    assert rig.offered() == [24.0]
+
+
+async def test_the_same_decrease_with_the_grid_over_its_limit_goes_out_at_once() -> None:
+    rig = await _at_24_a_after_a_raise()
+    rig.meter.building_a = 1.0  # the grid reads 25 A: the fuse first, whatever the readings
+    with capture_logs() as logs:
+        await _grid_then_charger_late(rig, before_a=12.0, after_a=24.0)
+    assert rig.offered() == [11.0]  # 25 - 12 = 13 A of building load as read
+    assert [e["reaction_ms"] for e in logs if e["event"] == "setpoints lowered"] == [
+        pytest.approx(50.0)
+    ]
+
+
+async def test_a_real_rise_within_the_limit_is_answered_by_the_next_grid_reading() -> None:
+    # The EV takes 12 A of its 24 A; the building rises 6 A: the grid reads 18 A, within the
+    # fuse. Held while the readings may still pair (the EV might have ramped), lowered at the
+    # next grid reading however they pair: the EVs never ramp into a building rise for longer.
+    rig = await _at_24_a_after_a_raise()
+    rig.meter.building_a = 6.0
+    await _grid_then_charger_late(rig, before_a=12.0, after_a=12.0)
+    assert _offer_a(rig) == 24.0
+    rig.clock.now_s += 0.5
+    await rig.controller.step()  # a tick, no new grid reading: still held
+    assert _offer_a(rig) == 24.0
+    rig.clock.now_s += 0.45
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await rig.controller.step()
+    assert _offer_a(rig) == 18.0
+
+
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:
     rig = make_rig()
     await rig.advance(0)

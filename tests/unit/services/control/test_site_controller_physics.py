@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -161,3 +162,39 @@ def test_demo_site_three_phase_ev_paused_across_a_building_step_resumes_on_every
     assert not outcome.excess, outcome.excess[:3]
     settled_s = 21.0 + BUILDING_STEP_WINDOW_S
     assert max(a for at_s, a in outcome.grid_a if at_s >= settled_s) <= 50.0 + 1e-6
+
+
+# Two EVs share 24 A beside a building that drops from 12 A to nothing at 10 s, so each offer
+# rises from 6 A to 12 A; the building is constant otherwise and the grid never over its limit.
+# Each grid reading taken once the EVs followed (a start, then the rise), less charger readings
+# taken before they did, looked like building load: the site at its limit cut the EVs back,
+# held the cut for the settling time and raised them again (paused them, at a start).
+@pytest.mark.parametrize(
+    ("response_delay_s", "grid_offset_s", "charger_offsets_s"),
+    [
+        (1.0, 0.9, (0.0, 0.0)),
+        (2.0, 0.1, (0.25, 0.25)),
+        (2.0, 0.1, (0.0, 0.25)),  # one EV cut 12 -> 9 A, the other 24 -> 6 A
+        (3.0, 0.9, (0.0, 0.0)),
+        (5.0, 0.1, (0.25, 0.25)),
+    ],
+)
+def test_offers_never_fall_while_evs_follow_a_raise_within_the_limit(
+    response_delay_s: float, grid_offset_s: float, charger_offsets_s: tuple[float, float]
+) -> None:
+    evs = tuple(
+        EvPlan(f"c{n}:1", "L1L2L3", 3, response_delay_s, poll_offset_s=offset_s)
+        for n, offset_s in enumerate(charger_offsets_s)
+    )
+    building = ((0.0, (12.0, 12.0, 12.0)), (10.0, (0.0, 0.0, 0.0)))
+    plan = SitePlan(24.0, evs, building, 30.0, grid_poll_offset_s=grid_offset_s, policy=DEMO_POLICY)
+    outcome = PhysicsRig(plan).run()
+    assert max(a for _, a in outcome.grid_a) <= 24.0
+    falls = [
+        (at_s, cid, before[cid], after[cid])
+        for (_, before), (at_s, after) in pairwise(outcome.offers)
+        for cid in after
+        if after[cid] < before[cid]
+    ]
+    assert not falls
+    assert outcome.offers[-1][1] == {"c0:1": 12.0, "c1:1": 12.0}
