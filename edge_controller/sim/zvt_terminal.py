@@ -10,7 +10,8 @@ information and receipt lines again.
 With ``wait_for_card`` a pre-authorisation waits for ``present_card`` as an unattended terminal
 waits for the card holder: until then an abort (06 B0) is acknowledged (80 00) and the command
 ends with 06 1E 6C; once the card is read the authorisation takes ``authorising_s`` and an
-abort meanwhile is refused (84 83), so the payment goes on.
+abort meanwhile is refused (84 83), so the payment goes on. ``abort_answer_s`` delays the
+acknowledgement of an abort (a slow terminal: the ECR may die meanwhile).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class SimulatedZvtTerminal:
         self.card_limit_minor = 2000  # what the card allows with ``AMOUNT_LIMIT``
         self.wait_for_card = False  # a pre-authorisation waits for ``present_card``
         self.authorising_s = 0.0  # after the card, before the approval (abort refused)
+        self.abort_answer_s = 0.0  # how long an abort waits for its acknowledgement
         self._card = asyncio.Event()
         self._abortable = False  # a pre-authorisation waits for its card now
         self._abort_asked = False  # and the ECR took it back
@@ -276,6 +278,7 @@ class SimulatedZvtTerminal:
         self.ledger.aborts_by_ecr += 1
         if self._abortable:
             self._abort_asked = True
+            await asyncio.sleep(self.abort_answer_s)
             await _send(writer, a.ACK)
         else:
             self.ledger.aborts_refused += 1

@@ -72,6 +72,8 @@ class PaymentFlow:
         self._unreachable = False  # the terminal was out of reach in this round
         self._starting: set[PaymentKey] = set()  # approved, their session not yet settled on
         self._asking: set[int] = set()  # intents whose terminal answer this run awaits
+        # a new intent is stored and counted as awaited before any report can see it
+        self._intents = asyncio.Lock()
         self.last_error: DeviceError | None = None  # of the last pre-authorisation asked for
         self._log = get_logger("payments", terminal=place.terminal_id)
 
@@ -119,21 +121,16 @@ class PaymentFlow:
             raise
         amount = pre_authorisation_amount(self._place.pre_authorisation, cap)
         tid = self._place.terminal_id
-        intent = await self._store.authorising(tid, connector_id, amount, self._clock())
-        self._asking.add(intent)
-        self.last_error = None
+        async with self._intents:
+            intent = await self._store.authorising(tid, connector_id, amount, self._clock())
+            self._asking.add(intent)
         try:
-            auth = await self._terminal.pre_authorise(amount)
-        except DeviceError as exc:
-            self.last_error = exc
-            await self._store.not_authorised(intent)
-            raise
+            auth, token = await self._approved(intent, connector_id, amount)
         finally:
+            # awaited until its outcome is stored: a report meanwhile would take it for a crash's
             self._asking.discard(intent)
         key = PaymentKey(tid, auth.reference)
-        self._starting.add(key)
         try:
-            token = await self._store.authorised(auth, tid, connector_id, self._clock(), intent)
             session = await start(connector_id, token)
             if session is None:
                 self._log.info("session did not start; reversing", reference=auth.reference)
@@ -143,6 +140,28 @@ class PaymentFlow:
         finally:
             self._starting.discard(key)
         return auth
+
+    async def _approved(
+        self, intent: int, connector_id: str, amount: Money
+    ) -> tuple[PaymentAuthorisation, str]:
+        """Ask the terminal for the pre-authorisation of ``intent`` and store its outcome: the
+        approval (its payment marked as starting) and the session's token."""
+        self.last_error = None
+        try:
+            auth = await self._terminal.pre_authorise(amount)
+        except DeviceError as exc:
+            self.last_error = exc
+            await self._store.not_authorised(intent)
+            raise
+        tid = self._place.terminal_id
+        key = PaymentKey(tid, auth.reference)
+        self._starting.add(key)
+        try:
+            token = await self._store.authorised(auth, tid, connector_id, self._clock(), intent)
+        except BaseException:
+            self._starting.discard(key)
+            raise
+        return auth, token
 
     async def settle_due(self) -> int:
         """Capture every priced, unsettled session's cost; the number settled now."""
@@ -167,7 +186,8 @@ class PaymentFlow:
         """Pre-authorisations a crash cut between asking the terminal and storing its answer:
         a ZVT reversal needs the receipt number the answer carried, so they cannot be released
         from here. Each is reported once to the operator; the number reported."""
-        unknown = await self._store.unknown_outcomes(self._place.terminal_id, self._asking)
+        async with self._intents:
+            unknown = await self._store.unknown_outcomes(self._place.terminal_id, self._asking)
         for intent_id, connector_id, amount in unknown:
             self._log.error("pre-authorisation outcome unknown, check the terminal's journal",
                             intent=intent_id, connector_id=connector_id,

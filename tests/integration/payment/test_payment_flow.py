@@ -511,3 +511,46 @@ async def test_a_paid_session_that_cost_nothing_is_reversed_not_booked(
     (event,) = await settlements(db)
     assert event.status is SettlementStatus.CANCELED and event.amount == eur("0.00")
     assert "nothing" in event.status_info and event.psp_reference == sessions.tokens[0]
+
+
+class HeldIntent(PaymentStore):
+    """The store, holding a pre-authorisation's intent just after it is written."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.written, self.hold = asyncio.Event(), asyncio.Event()
+
+    async def authorising(
+        self, terminal_id: str, connector_id: str, amount: Money, at_s: float
+    ) -> int:
+        intent = await super().authorising(terminal_id, connector_id, amount, at_s)
+        self.written.set()
+        await self.hold.wait()
+        return intent
+
+
+async def test_the_start_up_report_leaves_a_payment_being_asked_for_alone(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    """At start-up the report of what a crash cut runs beside the first payment (a terminal
+    arming itself for an EV already waiting): the intent that payment just wrote is its own,
+    never reported as an unknown outcome."""
+    store = HeldIntent(db)
+    settings = ZvtSettings("127.0.0.1", sim.port, password=PASSWORD)
+    payments = PaymentFlow(
+        TerminalPlace("entrance", eur("50.00")), ZvtTerminal(settings), store, Clock()
+    )
+
+    async def no_ev(_connector_id: str, _token: str) -> int | None:
+        return None
+
+    paying = asyncio.create_task(payments.pay_and_start("cp1:1", no_ev))
+    await asyncio.wait_for(store.written.wait(), 5.0)
+    reporting = asyncio.create_task(payments.report_unknown())
+    await asyncio.sleep(0.1)
+    store.hold.set()
+    assert await reporting == 0
+    await paying
+    assert sim.ledger.reversals == [1]  # the EV never plugged in: released
+    states = await db.read(lambda c: c.execute("SELECT * FROM payment_intents").fetchall())
+    assert states == []
