@@ -53,6 +53,8 @@ class StopReason(enum.Enum):
     TIME_LIMIT = "TimeLimitReached"
     # Stopped by a master pass token (OCPP 2.x; 1.6 says Local).
     MASTER_PASS = "MasterPass"
+    # An authorisation whose EV never came (OCPP 2.x, a transaction begun at the authorisation).
+    TIMEOUT = "Timeout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,8 @@ class ChangeSessionRules:
     plug_timeout_s: float | None = None  # ConnectionTimeOut
     stop_transaction_data: bool | None = None  # StopTxnSampledData names the energy register
     start_at_plug: bool | None = None  # TxStartPoint EVConnected: a transaction at the plug-in
+    # TxStartPoint Authorized: a transaction at the authorisation, before the EV is plugged in
+    start_at_authorization: bool | None = None
     origin: Origin = Origin.CSMS
 
 

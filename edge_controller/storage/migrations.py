@@ -387,6 +387,8 @@ MIGRATIONS: tuple[Step, ...] = (
     "ALTER TABLE session_tariff_changes ADD COLUMN session_at_s REAL;",
     _PLUG_TRANSACTIONS,
     _TYPED_AUTH_ENTRIES,
+    # 1: begun at an authorisation before the plug-in (TxStartPoint Authorized), 0: at a plug-in.
+    "ALTER TABLE plug_transactions ADD COLUMN authorized INTEGER NOT NULL DEFAULT 0;",
 )
 LATEST_VERSION = len(MIGRATIONS)
 

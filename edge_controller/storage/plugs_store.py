@@ -1,5 +1,6 @@
-"""Transactions begun at a plug-in, before any authorisation (OCPP 2.x TxStartPoint
-EVConnected); each change commits with its outbox event.
+"""Transactions begun before their session: at a plug-in, before any authorisation (OCPP 2.x
+TxStartPoint EVConnected), or at an authorisation, before the plug-in (TxStartPoint
+Authorized); each change commits with its outbox event.
 
 Such a transaction takes a local id from the sessions' own numbering (``sqlite_sequence``, as
 AUTOINCREMENT does), so the session that joins it once authorised is recorded under the same id
@@ -11,11 +12,15 @@ finds it again and neither starts it twice nor leaves it without its end.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_controller.domain.sessions.events import EvConnected, EvWaitEnded
+from edge_controller.domain.sessions.events import AuthorizedFirst, EvConnected, EvWaitEnded
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox.rows import append_in
+
+First = Callable[[int], EvConnected | AuthorizedFirst]
+"""The event that starts such a transaction, given the local id it takes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +28,7 @@ class OpenPlug:
     local_id: int
     connector_id: str
     plugged_at_s: float
+    authorized: bool = False  # begun at an authorisation (else at a plug-in)
 
 
 def _next_local_id(conn: sqlite3.Connection) -> int:
@@ -50,18 +56,18 @@ class PlugStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def open(self, connector_id: str, identity: str, at_s: float) -> int:
-        """Start a transaction at a plug-in and queue its ``EvConnected``; its local id."""
+    async def open(self, identity: str, first: First) -> int:
+        """Start a transaction before its session and queue its first event; its local id."""
 
         def job(conn: sqlite3.Connection) -> int:
             local_id = _next_local_id(conn)
+            event = first(local_id)
             conn.execute(
-                "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s)"
-                " VALUES (?, ?, ?)",
-                (local_id, connector_id, at_s),
+                "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s, authorized)"
+                " VALUES (?, ?, ?, ?)",
+                (local_id, event.connector_id, event.at_s, isinstance(event, AuthorizedFirst)),
             )
-            event = EvConnected(local_id, connector_id, at_s)
-            append_in(conn, identity, event, now_s=at_s)
+            append_in(conn, identity, event, now_s=event.at_s)
             return local_id
 
         return await self._db.write(job)
@@ -89,9 +95,9 @@ class PlugStore:
 
         def job(conn: sqlite3.Connection) -> list[OpenPlug]:
             rows = conn.execute(
-                "SELECT local_id, connector_id, plugged_at_s FROM plug_transactions"
+                "SELECT local_id, connector_id, plugged_at_s, authorized FROM plug_transactions"
                 " WHERE closed_at_s IS NULL ORDER BY local_id"
             ).fetchall()
-            return [OpenPlug(int(r[0]), str(r[1]), float(r[2])) for r in rows]
+            return [OpenPlug(int(r[0]), str(r[1]), float(r[2]), bool(r[3])) for r in rows]
 
         return await self._db.read(job)

@@ -116,6 +116,9 @@ class SessionStarted:
     reservation_id: int | None = None  # the reservation the session used
     authorized_offline: bool = False
     remote_start_id: int | None = None  # OCPP 2.x: the CSMS's id of the start it requested
+    # It joined a transaction its authorisation started (``AuthorizedFirst``): the plug-in is
+    # what came last.
+    plugged_in_last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +165,24 @@ class EvConnected:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorizedFirst:
+    """A connector authorised before its EV was plugged in, where a transaction starts at the
+    authorisation (OCPP 2.x TxStartPoint Authorized): the session joins it at the plug-in
+    under its local id; nothing is charged or billed before that."""
+
+    session_local_id: int
+    connector_id: str
+    at_s: float
+    id_token: IdToken
+    remote_start_id: int | None = None  # OCPP 2.x: the CSMS's id of the start it requested
+
+
+@dataclass(frozen=True, slots=True)
 class EvWaitEnded:
-    """A transaction begun by ``EvConnected`` ended before any session joined it: the EV left
-    unauthorised (``EV_DISCONNECTED``), the wait was given up (``OTHER``), or the daemon
-    stopped (``REBOOT``). No energy: nothing flows before the authorisation."""
+    """A transaction begun by ``EvConnected`` or ``AuthorizedFirst`` ended before any session
+    joined it: the EV left unauthorised (``EV_DISCONNECTED``), no EV came in time (``TIMEOUT``),
+    the authorisation was stopped (its reason), the wait was given up (``OTHER``), or the
+    daemon stopped (``REBOOT``, ``POWER_LOSS``). No energy: nothing flows before both."""
 
     session_local_id: int
     connector_id: str
@@ -176,6 +193,7 @@ class EvWaitEnded:
 OutboxEvent = (
     SessionStarted
     | EvConnected
+    | AuthorizedFirst
     | EvWaitEnded
     | MeterSampled
     | SessionEnded

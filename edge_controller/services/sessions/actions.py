@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from edge_controller.domain.commands import StopReason
 from edge_controller.domain.sessions import state as sm
 from edge_controller.log import get_logger
+from edge_controller.services.sessions.early import EarlyTransactions
 from edge_controller.services.sessions.events import EventKind, SessionEvent, SessionEvents
 from edge_controller.services.sessions.recorder import Energy, SessionRecorder
 from edge_controller.services.sessions.sampling import SampleClock, Sampling
@@ -35,11 +35,8 @@ class SessionActions:
         self._samples: dict[str, SampleClock] = {}
         self._unclosed: dict[int, tuple[str, sm.CloseSession, float]] = {}
         self.stopping = False  # an orderly stop closed every session: none opens any more
-        # OCPP 2.x TxStartPoint EVConnected: a transaction starts at the plug-in, before the
-        # authorisation; its session joins it (``plugs``: connector -> its local id).
-        self.start_at_plug = False
-        self.plugs: dict[str, int] = {}
-        self._plugs_unseen: set[str] = set()  # found open at start-up, the charger not seen yet
+        # Transactions begun before their session (OCPP 2.x TxStartPoint), which it joins.
+        self.early = EarlyTransactions(recorder)
 
     async def perform(self, cid: str, action: sm.Action, now_s: float) -> sm.Event | None:
         """Carry out ``action``; returns the event it produces for the state machine, if any."""
@@ -55,64 +52,16 @@ class SessionActions:
         if self.stopping:
             return sm.OpenFailed("daemon stopping")
         try:
-            record = await self.recorder.open(cid, auth, now_s, self.plugs.get(cid))
+            record = await self.recorder.open(cid, auth, now_s, self.early.joining(cid))
         except StorageError as exc:
             log.error("session start not recorded", connector_id=cid, error=str(exc))
             record = None
         if record is None:
             return sm.OpenFailed("start not recorded")
-        self.plugs.pop(cid, None)  # joined: the session goes on with its transaction
+        self.early.joined(cid)  # the session goes on with its transaction
         self.track(record)
         self._publish("started", record, now_s)
         return sm.Opened(record.local_id)
-
-    def resume_plug(self, cid: str, local_id: int) -> None:
-        """A plug-in transaction left open when the daemon last stopped: it goes on if the EV
-        is still there when the charger is first seen, else it ends then."""
-        self.plugs[cid] = local_id
-        self._plugs_unseen.add(cid)
-
-    async def follow_plug(
-        self, cid: str, state: sm.SessionState, now_s: float, *, seen: bool
-    ) -> None:
-        """Start a transaction when an EV waits for authorisation (the rule on); end the one
-        no session joined once no EV waits any more. ``seen``: the charger's state was read."""
-        if cid in self._plugs_unseen and not seen:
-            return
-        self._plugs_unseen.discard(cid)
-        waiting = state.plugged and state.phase in sm.PLUGGED_WAITING
-        local_id = self.plugs.get(cid)
-        if local_id is None:
-            opening = state.phase is sm.Phase.OPENING or cid in self.open
-            if waiting and self.start_at_plug and not self.stopping and not opening:
-                await self._open_plug(cid, now_s)
-            return
-        if waiting:
-            return
-        # Not waiting any more: the EV left, or it was given up (the authorisation timeout).
-        await self.end_plug(cid, StopReason.OTHER if state.plugged else StopReason.EV_DISCONNECTED,
-                            now_s)  # fmt: skip
-
-    async def end_plug(self, cid: str, reason: StopReason, now_s: float) -> None:
-        """End the connector's plug-in transaction that no session joined (if any)."""
-        local_id = self.plugs.get(cid)
-        if local_id is None:
-            return
-        try:
-            await self.recorder.end_plug(cid, local_id, reason, now_s)
-        except StorageError as exc:
-            log.error("plug-in transaction end not recorded", connector_id=cid, error=str(exc))
-            return  # still open: ended at the next change, or after a restart
-        self.plugs.pop(cid, None)
-
-    async def _open_plug(self, cid: str, now_s: float) -> None:
-        try:
-            local_id = await self.recorder.open_plug(cid, now_s)
-        except StorageError as exc:
-            log.error("plug-in transaction not recorded", connector_id=cid, error=str(exc))
-            return
-        if local_id is not None:
-            self.plugs[cid] = local_id
 
     async def close(self, cid: str, action: sm.CloseSession, at_s: float) -> None:
         record = self.open.pop(cid, None) or await self.recorder.store.get(action.local_id)

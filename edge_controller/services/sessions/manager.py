@@ -193,9 +193,9 @@ class SessionManager:
                 await pricing.resume(
                     record, await self._actions.recorder.store.meter_values(record.local_id)
                 )
-        for plug in await self._actions.recorder.store.plugs.open_ones():
-            if plug.connector_id in self._states:
-                self._actions.resume_plug(plug.connector_id, plug.local_id)
+        for early in await self._actions.recorder.store.plugs.open_ones():
+            if early.connector_id in self._states:
+                self._actions.early.resume(early.connector_id, early.local_id, early.authorized)
         if self.reservations is not None:
             await self.reservations.load(self._states, self._clock())
         self._limits = await self._actions.recorder.store.limits_of_open()
@@ -313,7 +313,9 @@ class SessionManager:
         if command.stop_transaction_data is not None:
             self._actions.recorder.stop_transaction_data = command.stop_transaction_data
         if command.start_at_plug is not None:
-            self._actions.start_at_plug = command.start_at_plug
+            self._actions.early.at_plug = command.start_at_plug
+        if command.start_at_authorization is not None:
+            self._actions.early.at_authorization = command.start_at_authorization
 
     async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
         """Reserve a connector or cancel a reservation; False when refused (or not offered)."""
@@ -413,9 +415,9 @@ class SessionManager:
         self._actions.stopping = True
         for cid in list(self._actions.open):
             await self._apply(cid, sm.StopRequested(StopReason.REBOOT))
-        for cid in list(self._actions.plugs):
+        for cid in list(self._actions.early.open):
             async with self._locks[cid]:
-                await self._actions.end_plug(cid, StopReason.REBOOT, self._clock())
+                await self._actions.early.end(cid, StopReason.REBOOT, self._clock())
 
     # --- views ----------------------------------------------------------------------------
     def phase(self, connector_id: str) -> sm.Phase:
@@ -782,8 +784,9 @@ class SessionManager:
                     await self.reservations.used(cid, action)
                 if follow is not None:
                     pending.append(follow)
-        seen = isinstance(event, sm.ChargerSeen)
-        await self._actions.follow_plug(cid, self._states[cid], self._clock(), seen=seen)
+        stopping = self._actions.stopping
+        await self._actions.early.follow(cid, self._states[cid], event, self._clock(),
+                                         stopping=stopping)  # fmt: skip
 
     def _follow(
         self, cid: str, before: sm.SessionState, state: sm.SessionState, event: sm.Event

@@ -13,6 +13,8 @@ from edge_controller.domain.commands import StopReason
 from edge_controller.domain.model import MeterReading
 from edge_controller.domain.pricing.recorded import Reading as PricedReading
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
+    EvConnected,
     EvWaitEnded,
     IdToken,
     MeterSampled,
@@ -39,6 +41,8 @@ from edge_controller.storage.sessions_store import (
 
 log = get_logger("sessions")
 EnergySource = Meter | BuiltInMeter
+Joins = tuple[int, bool] | None
+"""A transaction begun before the session: its local id, whether begun at the authorisation."""
 OutboxRoute = Callable[[str], str | None]
 """connector id -> the uplink identity its events go to; None when nothing goes uplink."""
 
@@ -97,10 +101,12 @@ class SessionRecorder:
         self._last[connector_id] = energy_wh
 
     async def open(
-        self, connector_id: str, auth: Authorization, now_s: float, joins: int | None = None
+        self, connector_id: str, auth: Authorization, now_s: float, joins: Joins = None
     ) -> SessionRecord | None:
         """Record a start with a fresh (or last known) meter value; None if there is none.
-        ``joins``: the plug-in transaction it joins (it takes its local id)."""
+        ``joins``: the transaction begun before it that it joins (it takes its local id), and
+        whether that began at the authorisation."""
+        after_authorization = joins is not None and joins[1]
         energy = await self.read_energy(connector_id, monotonic=False)
         meter_wh = energy.energy_wh if energy else self._last.get(connector_id)
         if meter_wh is None:
@@ -111,12 +117,10 @@ class SessionRecorder:
         def announce(local_id: int) -> tuple[EventToQueue, ...]:
             if not identity:
                 return ()
-            kind = TokenType.KEY_CODE if auth.key_code else token_type_for(auth.source)
-            token = IdToken(auth.id_tag, kind)
             started = SessionStarted(
-                local_id, connector_id, now_s, meter_wh, token,
+                local_id, connector_id, now_s, meter_wh, _token(auth),
                 reservation_id=auth.reservation_id, authorized_offline=auth.offline,
-                remote_start_id=auth.remote_start_id,
+                remote_start_id=auth.remote_start_id, plugged_in_last=after_authorization,
             )  # fmt: skip
             return (EventToQueue(identity, started),)
 
@@ -131,7 +135,7 @@ class SessionRecorder:
             energy_cap_wh=auth.energy_cap_wh,
             announce=announce,
             tariff=self._tariff(connector_id, auth.id_tag),
-            joins=joins,
+            joins=None if joins is None else joins[0],
         )
         record = await self.store.start(start)
         self._queued(identity)
@@ -139,13 +143,23 @@ class SessionRecorder:
             self.pricing.begin(record)
         return record
 
-    async def open_plug(self, connector_id: str, now_s: float) -> int | None:
-        """Start a transaction at a plug-in, before any authorisation (its ``EvConnected``); its
-        local id, None where no uplink takes the connector's events."""
+    async def open_plug(
+        self, connector_id: str, now_s: float, auth: Authorization | None = None
+    ) -> int | None:
+        """Start a transaction before its session: at a plug-in (its ``EvConnected``), or at
+        ``auth`` before the plug-in (``AuthorizedFirst``); its local id, None where no uplink
+        takes the connector's events."""
         identity = self._identity(connector_id)
         if not identity:
             return None
-        local_id = await self.store.plugs.open(connector_id, identity, now_s)
+
+        def first(local_id: int) -> EvConnected | AuthorizedFirst:
+            if auth is None:
+                return EvConnected(local_id, connector_id, now_s)
+            remote = auth.remote_start_id
+            return AuthorizedFirst(local_id, connector_id, now_s, _token(auth), remote)
+
+        local_id = await self.store.plugs.open(identity, first)
         self._queued(identity)
         return local_id
 
@@ -315,3 +329,8 @@ async def _read(source: EnergySource) -> MeterReading:
     if isinstance(source, Meter):
         return await source.read()
     return await source.read_meter()
+
+
+def _token(auth: Authorization) -> IdToken:
+    kind = TokenType.KEY_CODE if auth.key_code else token_type_for(auth.source)
+    return IdToken(auth.id_tag, kind)

@@ -30,6 +30,7 @@ from edge_controller.domain.problems import (
 )
 from edge_controller.domain.security import SecurityEventKind, SecurityEventRaised
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
     Conductor,
     EvConnected,
     EvWaitEnded,
@@ -57,6 +58,7 @@ SETTLEMENT_RECORDED = "settlement_recorded"
 PAYMENT_TOKEN = "payment_token"
 EV_CONNECTED = "ev_connected"
 EV_WAIT_ENDED = "ev_wait_ended"
+AUTHORIZED_FIRST = "authorized_first"
 # Stop reasons by their stored names (the enum's values are what the sessions table shows).
 _REASONS = {reason.name.lower(): reason for reason in StopReason}
 
@@ -85,6 +87,8 @@ def encode(event: OutboxEvent) -> tuple[str, str]:
         kind, body = PAYMENT_TOKEN, _payment_token(event)
     elif isinstance(event, EvConnected | EvWaitEnded):
         kind, body = _plug(event)
+    elif isinstance(event, AuthorizedFirst):
+        kind, body = AUTHORIZED_FIRST, _authorized_first(event)
     else:
         kind, body = SESSION_ENDED, _ended(event)
     return kind, json.dumps({"v": FORMAT, **body}, separators=(",", ":"), allow_nan=False)
@@ -116,6 +120,8 @@ def decode(kind: str, body: str) -> OutboxEvent:
             return _read_payment_token(data)
         if kind in (EV_CONNECTED, EV_WAIT_ENDED):
             return _read_plug(kind, data)
+        if kind == AUTHORIZED_FIRST:
+            return _read_authorized_first(data)
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         if isinstance(exc, UnreadableEvent):
             raise
@@ -141,6 +147,7 @@ def _started(e: SessionStarted) -> dict[str, Any]:
         "reservation_id": e.reservation_id,
         "authorized_offline": e.authorized_offline,
         "remote_start_id": e.remote_start_id,
+        "plugged_in_last": e.plugged_in_last,
     }
 
 
@@ -157,6 +164,7 @@ def _read_started(d: dict[str, Any]) -> SessionStarted:
         reservation_id=_int_or_none(d["reservation_id"]),
         authorized_offline=bool(d["authorized_offline"]),
         remote_start_id=_int_or_none(d.get("remote_start_id")),  # absent in older bodies
+        plugged_in_last=bool(d.get("plugged_in_last", False)),  # absent in older bodies
     )
 
 
@@ -357,3 +365,23 @@ def _read_plug(kind: str, d: dict[str, Any]) -> EvConnected | EvWaitEnded:
     if kind == EV_CONNECTED:
         return EvConnected(local_id, cid, at_s)
     return EvWaitEnded(local_id, cid, at_s, _REASONS[d["reason"]])
+
+
+def _authorized_first(e: AuthorizedFirst) -> dict[str, Any]:
+    return {
+        "session_local_id": e.session_local_id,
+        "connector_id": e.connector_id,
+        "at_s": e.at_s,
+        "id_token": _token(e.id_token),
+        "remote_start_id": e.remote_start_id,
+    }
+
+
+def _read_authorized_first(d: dict[str, Any]) -> AuthorizedFirst:
+    token = _read_token(d["id_token"])
+    if token is None:
+        raise UnreadableEvent("an authorisation without its id token")
+    return AuthorizedFirst(
+        int(d["session_local_id"]), str(d["connector_id"]), float(d["at_s"]), token,
+        _int_or_none(d["remote_start_id"]),
+    )  # fmt: skip

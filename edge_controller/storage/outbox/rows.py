@@ -14,6 +14,7 @@ from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecord
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
     EvConnected,
     EvWaitEnded,
     OutboxEvent,
@@ -128,7 +129,7 @@ def kind_of(event: OutboxEvent) -> MessageKind:
         | MonitorTriggered,
     ):
         return "other"  # never thinned
-    if isinstance(event, SessionStarted | EvConnected):
+    if isinstance(event, SessionStarted | EvConnected | AuthorizedFirst):
         return "start"
     if isinstance(event, SessionEnded | EvWaitEnded):
         return "stop"

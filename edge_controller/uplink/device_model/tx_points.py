@@ -2,8 +2,9 @@
 
 By default the session side starts a session once it is both authorised and plugged in,
 whichever comes last, which 2.0.1 calls PowerPathClosed. With EVConnected among the start
-points a transaction starts at the plug-in instead, and the session joins it once authorised
-(``storage.plugs_store``); an EV that leaves unauthorised ends it. A session ends when either
+points a transaction starts at the plug-in instead, with Authorized at the authorisation, and
+the session joins it once both are there (``services.sessions.early``); an EV that leaves
+unauthorised, or an authorisation whose EV never comes, ends it. A session ends when either
 is lost: the EV leaves, or its authorisation ends (a card, a stop command, an invalid id
 token). A start point list starts a transaction at the first of its points, a stop point list
 ends it at the first one lost, so only the lists meaning just that are taken; any other is
@@ -25,7 +26,7 @@ START_POINT_DEFAULT = "PowerPathClosed"
 STOP_POINT_DEFAULT = "EVConnected,Authorized"
 _START_DOES = (
     "a session starts when it is authorised and plugged in (PowerPathClosed),"
-    " or its transaction at the plug-in (EVConnected)"
+    " or its transaction at the plug-in (EVConnected) or the authorisation (Authorized)"
 )
 _STOP_DOES = "a session ends when the EV leaves or its authorisation ends"
 
@@ -37,8 +38,8 @@ def _members(value: str) -> set[str]:
 def why_not_start_point(value: str) -> str:
     """Why the site cannot start transactions at ``value`` ("": it does so already)."""
     members = _members(value)
-    # PowerPathClosed needs the EV connected: with EVConnected, the plug-in comes first.
-    if members in ({"PowerPathClosed"}, {"EVConnected"}, {"EVConnected", "PowerPathClosed"}):
+    # PowerPathClosed needs both: with EVConnected or Authorized, one of those comes first.
+    if members and members <= {"PowerPathClosed", "EVConnected", "Authorized"}:
         return ""
     return f"not supported: {_START_DOES}"
 

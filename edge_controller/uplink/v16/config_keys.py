@@ -222,14 +222,17 @@ def session_rules(values: Mapping[str, str]) -> ChangeSessionRules:
         master_pass_group_id=values.get(MASTER_PASS_KEY),
         plug_timeout_s=float(timeout) if _is_uint(timeout) and int(timeout) >= 1 else None,
         stop_transaction_data=None if stop_data is None else ENERGY_REGISTER in stop_data,
-        start_at_plug=None if start_point is None else _starts_at_plug(start_point),
+        start_at_plug=None if start_point is None else "EVConnected" in _points(start_point),
+        start_at_authorization=None
+        if start_point is None
+        else "Authorized" in _points(start_point),
     )
 
 
-def _starts_at_plug(start_point: str) -> bool:
-    """A TxStartPoint list with EVConnected starts a transaction at the plug-in (the first of
-    its points; the values the site refuses never get stored)."""
-    return "EVConnected" in {item.strip() for item in start_point.split(",")}
+def _points(start_point: str) -> set[str]:
+    """A TxStartPoint list starts a transaction at the first of its points (EVConnected: the
+    plug-in, Authorized: the authorisation); the lists the site refuses never get stored."""
+    return {item.strip() for item in start_point.split(",")}
 
 
 def change_status(key: str, value: str) -> str:

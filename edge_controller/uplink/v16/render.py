@@ -21,6 +21,7 @@ from edge_controller.domain.payments import PaymentTokenIssued, SettlementRecord
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
     Conductor,
     EvConnected,
     EvWaitEnded,
@@ -75,6 +76,7 @@ STOP_REASONS = {
     StopReason.ENERGY_LIMIT: "Other",
     StopReason.TIME_LIMIT: "Other",
     StopReason.MASTER_PASS: "Local",
+    StopReason.TIMEOUT: "Other",
 }
 
 
@@ -139,7 +141,7 @@ def request(
         return DATA_TRANSFER, final_cost(event, remote_transaction_id)
     if isinstance(event, MonitorTriggered):  # a 2.x CSMS's monitor, the link now on 1.6
         raise NotSendable("a monitored change is told by NotifyEvent, on OCPP 2.x only")
-    if isinstance(event, EvConnected | EvWaitEnded):
+    if isinstance(event, EvConnected | AuthorizedFirst | EvWaitEnded):
         # A 2.x CSMS's TxStartPoint, the link now on 1.6: its transaction is the session's.
         raise NothingToSend("1.6 starts a transaction at the authorisation")
     if isinstance(event, SessionStarted):

@@ -23,6 +23,7 @@ from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.problems import ProblemHandled, ProblemReported
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
     EvConnected,
     EvWaitEnded,
     MeterSampled,
@@ -97,6 +98,7 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.ENERGY_LIMIT: ("EnergyLimitReached", "EnergyLimitReached"),
     StopReason.TIME_LIMIT: ("TimeLimitReached", "TimeLimitReached"),
     StopReason.MASTER_PASS: ("MasterPass", "StopAuthorized"),
+    StopReason.TIMEOUT: ("Timeout", "EVConnectTimeout"),
 }
 # Trigger reasons 2.0.1 lacks (added in 2.1), and what a 2.0.1 connection is sent instead.
 TRIGGERS_201 = {
@@ -168,7 +170,7 @@ class Ocpp201Rendering:
 
     def start_confirmed(self, message: QueuedMessage, answer: dict[str, Any]) -> StartConfirmed:
         event = message.event
-        assert isinstance(event, SessionStarted | EvConnected)
+        assert isinstance(event, SessionStarted | EvConnected | AuthorizedFirst)
         return StartConfirmed(
             round(event.at_s * 1000), self.token_status(message, answer) or "Accepted"
         )
@@ -262,11 +264,13 @@ def settlement(
 def starts_transaction(message: QueuedMessage) -> bool:
     """A session's start, or a plug-in's, that no event of the same transaction came before
     (a session that joined a plug-in's transaction goes on with it)."""
-    started = isinstance(message.event, SessionStarted | EvConnected)
+    started = isinstance(message.event, SessionStarted | EvConnected | AuthorizedFirst)
     return started and message.session_position == 0
 
 
-TransactionFact = SessionStarted | MeterSampled | SessionEnded | EvConnected | EvWaitEnded
+TransactionFact = (
+    SessionStarted | MeterSampled | SessionEnded | EvConnected | AuthorizedFirst | EvWaitEnded
+)
 
 
 def request(message: QueuedMessage, event: TransactionFact, link: Link201) -> dict[str, Any]:
@@ -293,6 +297,8 @@ def request(message: QueuedMessage, event: TransactionFact, link: Link201) -> di
     payload["evse"] = {"id": link.connection.connector(event.connector_id), "connectorId": 1}
     if isinstance(event, EvConnected | EvWaitEnded):
         _plugged(event, payload, link)
+    elif isinstance(event, AuthorizedFirst):
+        _authorized_first(event, payload, link)
     elif isinstance(event, SessionStarted) and not starts_transaction(message):
         _authorized(event, payload, link)
     elif isinstance(event, SessionStarted):
@@ -352,17 +358,31 @@ def _plugged(event: EvConnected | EvWaitEnded, payload: dict[str, Any], link: Li
     info["stoppedReason"] = stopped
 
 
-def _authorized(event: SessionStarted, payload: dict[str, Any], link: Link201) -> None:
-    """A session joined the transaction its EV's plug-in started (2.0.1 E02): the idToken now,
-    and the register the session's energy counts from (Transaction.Begin), charging allowed
-    from here."""
-    payload["eventType"] = "Updated"
+def _authorized_first(event: AuthorizedFirst, payload: dict[str, Any], link: Link201) -> None:
+    """A transaction begun at the authorisation, no EV plugged in yet (2.0.1 E03)."""
+    payload["eventType"] = "Started"
     remote = event.id_token.type is TokenType.CENTRAL or event.remote_start_id is not None
     payload["triggerReason"] = "RemoteStart" if remote else "Authorized"
-    payload["transactionInfo"]["chargingState"] = "EVConnected"
+    payload["transactionInfo"]["chargingState"] = "Idle"
     if remote and event.remote_start_id is not None:
         payload["transactionInfo"]["remoteStartId"] = event.remote_start_id
     payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
+
+
+def _authorized(event: SessionStarted, payload: dict[str, Any], link: Link201) -> None:
+    """A session joined the transaction begun before it: at its EV's plug-in (2.0.1 E02), so
+    the idToken now, or at its authorisation (E03), so the plug-in; with the register the
+    session's energy counts from (Transaction.Begin), charging allowed from here."""
+    payload["eventType"] = "Updated"
+    payload["transactionInfo"]["chargingState"] = "EVConnected"
+    if event.plugged_in_last:
+        payload["triggerReason"] = "CablePluggedIn"
+    else:
+        remote = event.id_token.type is TokenType.CENTRAL or event.remote_start_id is not None
+        payload["triggerReason"] = "RemoteStart" if remote else "Authorized"
+        if remote and event.remote_start_id is not None:
+            payload["transactionInfo"]["remoteStartId"] = event.remote_start_id
+        payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
     if event.reservation_id is not None:
         payload["reservationId"] = event.reservation_id
     begin = [_register(event.start_register_wh, ReadingContext.BEGIN)]

@@ -57,9 +57,12 @@ def resume_time(path: Path) -> int:
     """One virtual second after the last recorded fact (never replay a committed step)."""
     conn = sqlite3.connect(path)
     try:
+        # A transaction begun before its session (2.x TxStartPoint) is a fact as well.
         row = conn.execute(
-            "SELECT max(coalesce(max(last_meter_at_s), 0), coalesce(max(start_at_s), 0))"
-            " FROM sessions"
+            "SELECT max(coalesce((SELECT max(last_meter_at_s) FROM sessions), 0),"
+            " coalesce((SELECT max(start_at_s) FROM sessions), 0),"
+            " coalesce((SELECT max(plugged_at_s) FROM plug_transactions), 0),"
+            " coalesce((SELECT max(closed_at_s) FROM plug_transactions), 0))"
         ).fetchone()
     finally:
         conn.close()

@@ -196,7 +196,7 @@ async def test_b05_the_transaction_points_are_set_to_what_the_site_does_or_refus
         async with station(tmp_path, outbox, version, protocol) as (peer, _):
             answer = await ask(peer, "SetVariables", {"setVariableData": [
                 stop | {"attributeValue": "PowerPathClosed"},
-                start | {"attributeValue": "Authorized"},
+                start | {"attributeValue": "ParkingBayOccupancy"},
                 stop | {"attributeValue": "EnergyTransfer"},
                 start | {"attributeValue": "PowerPathClosed"},
             ]})  # fmt: skip

@@ -1,11 +1,15 @@
-"""TxStartPoint EVConnected against the schema-strict CSMS (the official 2.0.1 and 2.1 schemas):
-the CSMS sets it, a plug-in starts the transaction without an idToken, the card's session joins
-it (OCPP 2.0.1 E02: Updated, triggerReason Authorized), and an EV that leaves unauthorised ends
-it with nothing billed (E01 with the cable first). The session side and the uplink run on one
-database, as in the daemon. On a 1.6 connection the same site sends what 1.6 always sent."""
+"""TxStartPoint EVConnected and Authorized against the schema-strict CSMS (the official 2.0.1
+and 2.1 schemas): the CSMS sets it, a plug-in starts the transaction without an idToken, the
+card's session joins it (OCPP 2.0.1 E02: Updated, triggerReason Authorized), and an EV that
+leaves unauthorised ends it with nothing billed (E01 with the cable first); a card before the
+plug-in starts it with the idToken, the plug-in's session joins it (E03: Updated,
+CablePluggedIn), and an authorisation whose EV never comes ends at EVConnectionTimeOut. The
+session side and the uplink run on one database, as in the daemon. On a 1.6 connection the same
+site sends what 1.6 always sent."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from tests.integration.ocpp.harness import (
     wait_for,
 )
 from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
-from tests.unit.services.sessions.fixtures import CounterMeter, Csms, Gate, status
+from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Csms, Gate, status
 
 pytestmark = pytest.mark.integration
 VERSIONS = [("2.0.1", "ocpp2.0.1"), ("2.1", "ocpp2.1")]
@@ -41,12 +45,15 @@ CARD = "AABBCCDD"
 REGISTER = "Energy.Active.Import.Register"
 
 
-def _manager(outbox: Outbox, meters: dict[str, CounterMeter], gate: Gate) -> SessionManager:
+def _manager(
+    outbox: Outbox, meters: dict[str, CounterMeter], gate: Gate, clock: Clock | None = None
+) -> SessionManager:
     csms = Csms(answers={CARD: AuthEntry(CARD, AuthStatus.ACCEPTED)})
     options = SessionOptions(timeouts=Timeouts(plug_timeout_s=60.0))
     return build_session_manager(
         database_of(outbox), ("c1:1", "c2:1"), gate, meters,
         channels=SessionChannels(csms=csms), route=lambda _cid: IDENTITY, options=options,
+        clock=clock or time.time,
     )  # fmt: skip
 
 
@@ -188,3 +195,54 @@ async def test_on_1_6_the_plug_in_sends_nothing_and_the_session_is_as_always(
     assert (start["connectorId"], start["idTag"], start["meterStart"]) == (1, CARD, 5000)
     assert stop["meterStop"] - start["meterStart"] == 1500
     assert peer.calls("MeterValues") == []
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_e03_the_transaction_starts_at_the_card_and_ends_when_no_ev_comes(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    site, gate, clock = FakeSite(), Gate(), Clock(time.time())
+    site.set("c1:1", Availability.AVAILABLE)
+    site.set("c2:1", Availability.AVAILABLE)
+    meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
+    async with (
+        strict_peer(protocols=protocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        manager = _manager(outbox, meters, gate, clock)
+        manager.change_rules(ChangeSessionRules(start_at_authorization=True, plug_timeout_s=30))
+        await manager.on_token(Token(CARD), "c1:1")
+        clock.now_s += 10
+        await manager.on_charger_status("c1:1", status(CpState.B))
+        assert gate.allowed("c1:1") is True
+        meters["c1:1"].energy_wh = 6200.0
+        clock.now_s += 600
+        await manager.on_token(Token(CARD), "c1:1")  # the same card stops it
+        await manager.on_token(Token(CARD), "c2:1")  # and no EV comes here
+        clock.now_s += 31
+        await manager.tick()
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}) as up:
+            await wait_for(lambda: _sent(up) >= 5)
+        assert await _left(outbox) == []
+        (session,) = await manager.recorder.store.recent()
+    assert peer.invalid() == []
+
+    charged, waited = _by_transaction(peer).values()
+    assert [e["seqNo"] for e in charged] == [0, 1, 2] and [e["seqNo"] for e in waited] == [0, 1]
+    started, plugged, ended = charged
+    assert (started["eventType"], started["triggerReason"]) == ("Started", "Authorized")
+    assert started["transactionInfo"]["chargingState"] == "Idle"
+    assert started["idToken"] == {"idToken": CARD, "type": "ISO14443"}
+    assert (plugged["eventType"], plugged["triggerReason"]) == ("Updated", "CablePluggedIn")
+    assert plugged["transactionInfo"]["chargingState"] == "EVConnected"
+    assert (ended["triggerReason"], ended["transactionInfo"]["stoppedReason"]) == (
+        "StopAuthorized", "Local",
+    )  # fmt: skip
+    billed_wh = _register(ended, "Transaction.End") - _register(plugged, "Transaction.Begin")
+    assert billed_wh == session.energy_wh == 1200
+    first, timed_out = waited
+    assert (first["eventType"], first["idToken"]["idToken"]) == ("Started", CARD)
+    assert (timed_out["eventType"], timed_out["triggerReason"]) == ("Ended", "EVConnectTimeout")
+    assert timed_out["transactionInfo"]["stoppedReason"] == "Timeout"
+    assert "meterValue" not in timed_out and gate.allowed("c2:1") is not True

@@ -82,8 +82,9 @@ def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
         ("TxStartPoint", " PowerPathClosed ", ""),
         ("TxStartPoint", "EVConnected", ""),
         ("TxStartPoint", "PowerPathClosed,EVConnected", ""),  # the plug-in comes first
-        ("TxStartPoint", "Authorized", "not supported: a session starts when it is authorised"),
-        ("TxStartPoint", "Authorized,EVConnected", "not supported"),  # at the first of the two
+        ("TxStartPoint", "Authorized", ""),
+        ("TxStartPoint", "Authorized,EVConnected", ""),  # at the first of the two
+        ("TxStartPoint", "Authorized,DataSigned", "not supported: a session starts when it is"),
         ("TxStartPoint", "EnergyTransfer", "not supported"),
         ("TxStartPoint", "", "not supported"),
         ("TxStopPoint", "EVConnected,Authorized", ""),

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_controller.domain.commands import ChangeSessionRules, StopReason
+from edge_controller.domain.commands import ChangeSessionRules, StopReason, StopSession
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
     EvConnected,
     EvWaitEnded,
+    IdToken,
     OutboxEvent,
     SessionEnded,
     SessionStarted,
+    TokenType,
 )
 from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
 
@@ -161,3 +164,89 @@ async def test_an_orderly_stop_ends_the_transaction_of_an_unauthorised_ev(tmp_pa
         assert await rig.store.plugs.open_ones() == []
     finally:
         await rig.db.close()
+
+
+async def _authorized_first_rig(path: Path, clock: Clock | None = None) -> Rig:
+    rig = await _rig(path, clock)
+    rig.manager.change_rules(ChangeSessionRules(start_at_plug=False, start_at_authorization=True))
+    return rig
+
+
+async def test_an_authorisation_before_the_plug_in_starts_the_transaction(tmp_path: Path) -> None:
+    """TxStartPoint Authorized (2.0.1 E03): the transaction at the card, the session joins it
+    at the plug-in; energy and charging only from there."""
+    rig = await _authorized_first_rig(tmp_path / "e.db")
+    try:
+        assert (await rig.manager.on_token(Token(CARD), "cp1:1")).accepted
+        ((first, position),) = await _queued(rig)
+        assert isinstance(first, AuthorizedFirst) and position == 0
+        assert first.id_token == IdToken(CARD, TokenType.CARD)
+        assert rig.gate.allowed("cp1:1") is not True  # no EV yet
+        rig.clock.now_s += 20
+        rig.meters["cp1:1"].energy_wh = 2000
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        assert rig.gate.allowed("cp1:1") is True
+        ((started, p1),) = await _queued(rig)
+        assert isinstance(started, SessionStarted) and p1 == 1 and started.plugged_in_last
+        assert started.session_local_id == first.session_local_id
+        assert started.start_register_wh == 2000 and started.at_s == first.at_s + 20
+        # A plug-in starts nothing of its own here (EVConnected is not a start point).
+        await rig.manager.on_charger_status("cp1:2", status(CpState.B))
+        assert await _queued(rig) == []
+    finally:
+        await rig.db.close()
+
+
+async def test_an_authorisation_whose_ev_never_comes_ends_at_the_timeout(tmp_path: Path) -> None:
+    rig = await _authorized_first_rig(tmp_path / "e.db")
+    try:
+        rig.manager.change_rules(ChangeSessionRules(plug_timeout_s=30.0))  # EVConnectionTimeOut
+        await rig.manager.on_token(Token(CARD), "cp1:1")
+        rig.clock.now_s += 29
+        await rig.manager.tick()
+        rig.clock.now_s += 2
+        await rig.manager.tick()
+        (first, _), (ended, position) = await _queued(rig)
+        assert isinstance(ended, EvWaitEnded) and ended.reason is StopReason.TIMEOUT
+        assert ended.session_local_id == first.session_local_id and position == 1
+        assert ended.at_s == first.at_s + 31
+        assert await rig.store.get(first.session_local_id) is None  # no session, no energy
+        # Stopped before its EV came: ended with the stop's reason.
+        await rig.manager.on_token(Token(CARD), "cp1:2")
+        await rig.manager.stop(StopSession("cp1:2", reason=StopReason.REMOTE))
+        (_, _), (stopped, _) = await _queued(rig)
+        assert isinstance(stopped, EvWaitEnded) and stopped.reason is StopReason.REMOTE
+    finally:
+        await rig.db.close()
+
+
+async def test_with_both_start_points_the_first_to_come_starts_it(tmp_path: Path) -> None:
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        rig.manager.change_rules(ChangeSessionRules(start_at_authorization=True))
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        await rig.manager.on_token(Token(CARD), "cp1:2")
+        kinds = [type(e) for e, _ in await _queued(rig)]
+        assert kinds == [EvConnected, AuthorizedFirst]
+    finally:
+        await rig.db.close()
+
+
+async def test_a_restart_ends_a_transaction_begun_at_an_authorisation(tmp_path: Path) -> None:
+    """The authorisation waiting for its EV was the process's: lost with it (PowerLoss)."""
+    clock = Clock()
+    rig = await _authorized_first_rig(tmp_path / "e.db", clock)
+    await rig.manager.on_token(Token(CARD), "cp1:1")
+    ((first, _),) = await _queued(rig)
+    await rig.db.close()
+
+    after = await _authorized_first_rig(tmp_path / "e.db", clock)
+    try:
+        await after.manager.recover()
+        await after.manager.on_charger_status("cp1:1", status(CpState.B))
+        ((ended, position),) = await _queued(after)
+        assert isinstance(ended, EvWaitEnded) and ended.reason is StopReason.POWER_LOSS
+        assert ended.session_local_id == first.session_local_id and position == 1
+        assert after.gate.allowed("cp1:1") is not True
+    finally:
+        await after.db.close()

@@ -13,6 +13,7 @@ from edge_controller.domain.commands import StopReason
 from edge_controller.domain.payments import PaymentTokenIssued
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
     Conductor,
     EvConnected,
     EvWaitEnded,
@@ -47,6 +48,10 @@ EVENTS: list[OutboxEvent] = [
     ended(1, 2500),
     PaymentTokenIssued("cp:1", "PAY0123456789ABCDEF0", Money.of_minor(2500, EUR_TEST), 1.5),
     EvConnected(8, "cp:2", 1_795_737_600.123),
+    AuthorizedFirst(10, "cp:1", 1_795_737_600.5, IdToken("AABB", TokenType.CARD)),
+    AuthorizedFirst(11, "cp:1", 1.5, IdToken("CAFE01", TokenType.CENTRAL), remote_start_id=7),
+    replace(started(10), plugged_in_last=True),
+    EvWaitEnded(10, "cp:1", 1_795_737_660.5, StopReason.TIMEOUT),
     EvWaitEnded(8, "cp:2", 1_795_737_660.5, StopReason.EV_DISCONNECTED),
     EvWaitEnded(9, "cp:1", 1_795_737_661.0, StopReason.REBOOT),
     replace(
