@@ -24,3 +24,33 @@ class RateLimit:
         while len(self._seen) > self._max_keys:
             self._seen.popitem(last=False)
         return allowed
+
+
+class WrongCodes:
+    """Wrong key codes per connector: after ``allowed`` wrong ones within ``window_s`` the
+    connector takes no code for ``lockout_s`` (a right code clears the count). Pure: time is
+    an argument."""
+
+    def __init__(self, allowed: int, window_s: float, lockout_s: float) -> None:
+        self._allowed, self._window_s, self._lockout_s = allowed, window_s, lockout_s
+        self._wrong: dict[str, deque[float]] = {}
+        self._locked_until_s: dict[str, float] = {}
+
+    def locked_for_s(self, connector_id: str, now_s: float) -> float:
+        """How long ``connector_id`` still takes no code (0: it takes one now)."""
+        return max(0.0, self._locked_until_s.get(connector_id, 0.0) - now_s)
+
+    def wrong(self, connector_id: str, now_s: float) -> bool:
+        """Count a wrong code; True if the connector is locked out from now on."""
+        times = self._wrong.setdefault(connector_id, deque())
+        while times and times[0] <= now_s - self._window_s:
+            times.popleft()
+        times.append(now_s)
+        if len(times) < self._allowed:
+            return False
+        times.clear()
+        self._locked_until_s[connector_id] = now_s + self._lockout_s
+        return True
+
+    def right(self, connector_id: str) -> None:
+        self._wrong.pop(connector_id, None)

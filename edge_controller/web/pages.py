@@ -93,6 +93,17 @@ def pay_form(lang: str, field: str, value: str, label_key: str) -> str:
     )
 
 
+def code_form(connector_id: str, lang: str) -> str:
+    """The "Enter code" form of a connector's own page: a driver's key code starts there."""
+    return (
+        f'<form class="code" method="post" action="/display/code?lang={lang}">'
+        f'<input type="hidden" name="connector" value="{escape(connector_id)}">'
+        f'<label>{escape(text(lang, "code.label"))} <input name="code" type="password" '
+        'inputmode="numeric" autocomplete="off" maxlength="36" required></label>'
+        f'<button type="submit">{escape(text(lang, "code.button"))}</button></form>'
+    )
+
+
 def terminal_box(c: dict[str, Any], lang: str) -> str:
     """How to pay at the connector's card terminal (nothing without one)."""
     if not c.get("terminal"):
@@ -115,8 +126,10 @@ def terminal_section(t: dict[str, Any], lang: str) -> str:
     )
 
 
-def connector_card(c: dict[str, Any], lang: str) -> str:
+def connector_card(c: dict[str, Any], lang: str, own_page: bool = False) -> str:
+    """A connector's card; on its own page (``own_page``) with the "Enter code" form."""
     cid = c["id"]
+    code = code_form(cid, lang) if own_page else ""
     ways = "".join(f"<li>{escape(w)}</li>" for w in c["start_texts"])
     how = (
         f'<div class="how"><h3>{escape(text(lang, "how"))}</h3><ul>{ways}</ul></div>'
@@ -139,7 +152,7 @@ def connector_card(c: dict[str, Any], lang: str) -> str:
         f"{escape(text(lang, 'connector', name=cid))}</a></h2>"
         f'<p class="state" data-field="state_text">{escape(c["state_text"])}</p>'
         f'<p class="detail" data-field="detail_text">{escape(c["detail_text"])}</p>'
-        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}{terminal_box(c, lang)}"
+        f"{message_list(c.get('messages', []))}<dl>{rows}</dl>{how}{terminal_box(c, lang)}{code}"
         f"{qr_figure(c, lang)}"
         f'<p class="help" data-field="help_text">{escape(c["help_text"])}</p>'
         f'<p class="wrong">{escape(text(lang, "help.wrong"))} '
@@ -151,7 +164,7 @@ def connector_card(c: dict[str, Any], lang: str) -> str:
 def display_page(model: dict[str, Any], lang: str, only: str | None) -> str:
     title = text(lang, "title", site=model["site"])
     events = f"/display/events?lang={lang}" + (f"&connector={quote(only, safe='')}" if only else "")
-    cards = "".join(connector_card(c, lang) for c in model["connectors"])
+    cards = "".join(connector_card(c, lang, c["id"] == only) for c in model["connectors"])
     cards += "".join(terminal_section(t, lang) for t in model.get("terminals", []))
     back = (
         f'<nav><a href="/display?lang={lang}">{escape(text(lang, "all"))}</a></nav>' if only else ""

@@ -28,6 +28,7 @@ from edge_controller.web.console_commissioning import ConsoleCommissioning
 from edge_controller.web.console_reports import ConsoleReports
 from edge_controller.web.console_system import ConsoleSystem, ErrorHistory
 from edge_controller.web.display import DisplayHub, DisplayRoutes
+from edge_controller.web.display_code import CodeRoutes
 from edge_controller.web.display_pay import PayRoutes
 from edge_controller.web.limits import RateLimit
 from edge_controller.web.metrics import BusLatency, MetricsRoute
@@ -138,6 +139,7 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
     )
     ProblemRoutes(hub, sources.desk, settings.reports_per_hour).add_to(app)  # before /display/{id}
     PayRoutes(hub, sources.commands).add_to(app)  # before /display/{connector} too
+    CodeRoutes(hub, sources.commands).add_to(app)
     DisplayRoutes(hub).add_to(app)
     api.add_to(app)
     MetricsRoute(hub.view, sources.desk, tokens, sources.reactions, sources.bus_latency).add_to(app)

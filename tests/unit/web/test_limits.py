@@ -1,8 +1,9 @@
-"""Per-client rate limits: a fixed budget per window, bounded memory."""
+"""Per-client rate limits: a fixed budget per window, bounded memory; wrong key codes per
+connector."""
 
 from __future__ import annotations
 
-from edge_controller.web.limits import RateLimit
+from edge_controller.web.limits import RateLimit, WrongCodes
 from edge_controller.web.passwords import hash_password, verify_password
 
 
@@ -29,3 +30,23 @@ def test_a_password_hash_verifies_only_its_password() -> None:
     assert not verify_password("correct hors", stored)
     assert not verify_password("x", "scrypt$99999999$8$1$AAAA$AAAA")  # too costly: refused
     assert not verify_password("x", "not a hash")
+
+
+def test_wrong_codes_lock_a_connector_out_for_a_while_and_a_right_one_clears_them() -> None:
+    codes = WrongCodes(allowed=3, window_s=60.0, lockout_s=300.0)
+    assert not codes.wrong("c1", 0.0) and not codes.wrong("c1", 1.0)
+    codes.right("c1")  # a right code: the count starts again
+    assert not codes.wrong("c1", 2.0) and not codes.wrong("c1", 3.0)
+    assert codes.locked_for_s("c1", 3.0) == 0.0
+    assert codes.wrong("c1", 4.0)  # the third within the window
+    assert codes.locked_for_s("c1", 5.0) == 299.0
+    assert codes.locked_for_s("c2", 5.0) == 0.0  # per connector
+    assert codes.locked_for_s("c1", 304.0) == 0.0
+    assert not codes.wrong("c1", 400.0)  # the lockout emptied the count
+
+
+def test_wrong_codes_spread_beyond_the_window_lock_nothing() -> None:
+    codes = WrongCodes(allowed=2, window_s=10.0, lockout_s=300.0)
+    assert not codes.wrong("c1", 0.0)
+    assert not codes.wrong("c1", 11.0)
+    assert codes.wrong("c1", 12.0)
