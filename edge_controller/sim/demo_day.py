@@ -1,4 +1,4 @@
-"""The demo's scripted day: EVs come and go, the building peaks, the CSMS drops out, a card taps.
+"""The demo's scripted day: EVs come and go, the building peaks, the CSMS drops out, cards pay.
 
 It plays the world around the site: drivers and their EVs (the simulator's control interface),
 the operator's backend (the bench CSMS, run as a child process: remote starts, the local
@@ -29,9 +29,11 @@ import aiohttp
 from edge_controller.api.client import DaemonNotRunning, fetch_status
 from edge_controller.api.server import STATUS_SOCKET
 from edge_controller.config.settings import Settings
+from edge_controller.domain.payments import TOKEN_PREFIX
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.demo_csms import CsmsProcess, CsmsUnavailable
+from edge_controller.web.i18n import text
 
 STAFF_CARD_UID = "04A1B2C3D4E5F6"  # in the local list the CSMS sends; taps on reader "entrance"
 DAY_START_H = 7.0
@@ -39,7 +41,8 @@ DEFAULT_SECONDS_PER_HOUR = 8.0
 TAP_HOLD_S = 1.5
 CONNECT_WAIT_S = 10.0
 SESSION_WAIT_S = 6.0
-PAY_OUTCOME_POLLS = 60  # a second each: the card, then the EV plugged in
+ARMED_WAIT_S = 10.0  # for the display to show the terminal armed for the EV plugged in
+TERMINAL_NOTE = re.compile(r'data-field="terminal_text">([^<]*)<')  # on a connector's page
 ViewSource = Callable[[], Awaitable[SiteView]]
 # The revenue line of the sessions the site recorded; the site's records are not the
 # simulator's to read, so whoever runs the day passes it (``edge-controller demo-day`` does).
@@ -100,11 +103,13 @@ class WebPay:
 
 
 @dataclass(frozen=True, slots=True)
-class PayByCard:
-    """A driver presses "Pay by card" for the connector on the site's display page and
-    presents a card at its terminal (the simulator's ZVT terminal approves it at once); the
-    session starts when the EV is plugged in and its cost is captured when it ends."""
+class CardAtTerminal:
+    """The EV plugged in at the connector waits, so its terminal arms itself for it (the site
+    display says so); the driver holds a card to the terminal (the simulator's ZVT terminal
+    waits for it), the session starts with the payment's token and its cost is captured when
+    it ends."""
 
+    terminal: str
     connector: str
 
 
@@ -113,7 +118,7 @@ DemoStep = (
     | Leave
     | RemoteStart
     | WebPay
-    | PayByCard
+    | CardAtTerminal
     | BaseLoad
     | CsmsUp
     | CsmsDown
@@ -140,8 +145,8 @@ DAY: tuple[Step, ...] = (
     Step(7.75, Arrive("charx:1", "van")),
     Step(8.4, RemoteStart("charx:2", "APP-1003")),
     Step(8.5, Arrive("charx:2", "hatch1")),
-    Step(8.9, PayByCard("hd1:1")),
     Step(9.0, Arrive("hd1:1", "compact")),
+    Step(9.1, CardAtTerminal("lobby", "hd1:1")),
     Step(10.0, BaseLoad((34, 30, 32), "peak: kitchen and heat pumps")),
     Step(10.9, WebPay("charx:3")),
     Step(11.0, Arrive("charx:3", "plugin")),
@@ -184,8 +189,8 @@ def describe(action: DemoStep, ocpp_numbers: dict[str, int]) -> str:
             return f"app start: the backend sends RemoteStartTransaction {id_tag} to {where}"
         case WebPay(connector):
             return f"a driver scans the QR code at {connector} and pays on the bench CSMS's page"
-        case PayByCard(connector):
-            return f"a driver presses 'Pay by card' for {connector} and pays at the terminal"
+        case CardAtTerminal(terminal, connector):
+            return f"terminal {terminal} arms itself for {connector}: a card is held to it"
         case BaseLoad(current_a, why):
             l1, l2, l3 = current_a
             return f"building load {l1:g}/{l2:g}/{l3:g} A ({why}); the chargers share the rest"
@@ -239,7 +244,6 @@ class DemoDay:
         self.remote_starts = 0
         web = settings.web
         self.web_url = f"http://{web.host}:{web.port}" if web.enabled else None
-        self._reports: set[asyncio.Task[None]] = set()  # card payments whose outcome is awaited
 
     def say(self, at_h: float, text: str) -> None:
         print(f"[day {self.day} {clock_text(at_h)}] {text}", file=self.out, flush=True)
@@ -259,8 +263,6 @@ class DemoDay:
             await asyncio.sleep(max(0.0, end_s - loop.time()))
             self.say(DAY_END_H, self.revenue())
             self.say(DAY_END_H, "the day is over; the next one starts (Ctrl-C ends the demo)")
-        for task in self._reports:  # the demo ends: no outcome is awaited any more
-            task.cancel()
 
     async def perform(self, action: DemoStep) -> str:
         """Do one step; a failure is reported as its outcome and the day goes on."""
@@ -288,8 +290,8 @@ class DemoDay:
                 return f"charge point answered {answer.get('status')}"
             case WebPay(connector):
                 return await self._web_pay(connector)
-            case PayByCard(connector):
-                return await self._pay_by_card(connector)
+            case CardAtTerminal(terminal, connector):
+                return await self._card_at_terminal(terminal, connector)
             case SendLocalList(id_tags) if self.ocpp2:
                 entries2 = [{"idToken": {"idToken": t, "type": "ISO14443"},
                              "idTokenInfo": {"status": "Accepted"}} for t in id_tags]  # fmt: skip
@@ -334,37 +336,39 @@ class DemoDay:
             return "revenue: see edge-controller sessions --summary"
         return self._revenue()
 
-    async def _pay_by_card(self, connector: str) -> str:
-        """Press the display's "Pay by card" button; how the payment ends is told later (the
-        EV may plug in after the card was approved)."""
+    async def _card_at_terminal(self, terminal: str, connector: str) -> str:
+        """Wait for the site display to show the terminal armed for the connector, present
+        the card to the simulated terminal, and wait for the session it pays for."""
         if self.web_url is None:
             return "not done: the site's web display is off (web.enabled)"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            form = {"connector": connector}
-            url = f"{self.web_url}/display/pay?lang=en"
-            async with http.post(url, data=form, allow_redirects=False) as answer:
-                page = answer.headers.get("Location")
-                if answer.status != HTTPStatus.SEE_OTHER or page is None:
-                    shown = _message(await answer.text())
-                    return f"not done: the display answered {answer.status}: {shown}"
-        task = asyncio.create_task(self._payment_outcome(connector, page))
-        self._reports.add(task)
-        task.add_done_callback(self._reports.discard)
-        return "terminal armed: the card is presented (the simulated terminal approves it)"
+        shown = await self._shown_armed(terminal, connector)
+        if shown is None:
+            return f"not done: the display does not show {terminal} armed for {connector}"
+        await self.sim.present_card(terminal)
+        for _ in range(int(SESSION_WAIT_S / 0.5)):
+            with contextlib.suppress(DaemonNotRunning):
+                for c in (await self.status()).connectors:
+                    if c.connector_id == connector and (c.id_tag or "").startswith(TOKEN_PREFIX):
+                        return (f"the display said “{shown}”; card approved: session"
+                                f" {c.session_id} started with the payment's token")  # fmt: skip
+            await asyncio.sleep(0.5)
+        return "card presented, but no paid session started (daemon log: 'payments')"
 
-    async def _payment_outcome(self, connector: str, page: str) -> None:
-        """Follow the payment's page until it says how the payment ended."""
+    async def _shown_armed(self, terminal: str, connector: str) -> str | None:
+        """The display's note at the connector once it says the terminal is armed for it."""
+        armed = text("en", "terminal.armed_here", terminal=terminal)
+        url = f"{self.web_url}/display/{connector}?lang=en"
+        loop = asyncio.get_running_loop()
+        until_s = loop.time() + ARMED_WAIT_S
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            for _ in range(PAY_OUTCOME_POLLS):
-                await asyncio.sleep(1.0)
+            while loop.time() < until_s:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with http.get(f"{self.web_url}{page}") as answer:
-                        text = await answer.text()
-                    if 'http-equiv="refresh"' not in text:
-                        print(f"  → card payment at {connector}: {_message(text)}",
-                              file=self.out, flush=True)  # fmt: skip
-                        return
-        print(f"  → card payment at {connector}: no outcome yet", file=self.out, flush=True)
+                    async with http.get(url) as answer:
+                        found = TERMINAL_NOTE.search(await answer.text())
+                    if found is not None and html.unescape(found.group(1)) == armed:
+                        return armed
+                await asyncio.sleep(0.5)
+        return None
 
     async def _wait_connected(self) -> str:
         loop = asyncio.get_running_loop()

@@ -18,9 +18,9 @@ from edge_controller.sim.demo_csms import CsmsProcess
 from edge_controller.sim.demo_day import (
     DAY,
     Arrive,
+    CardAtTerminal,
     DemoDay,
     Leave,
-    PayByCard,
     RemoteStart,
     SendLocalList,
     Tap,
@@ -93,7 +93,7 @@ async def test_a_day_runs_every_step_and_survives_what_it_cannot_do(
     needs_peer = [
         s
         for s in DAY
-        if isinstance(s.action, RemoteStart | WebPay | PayByCard | SendLocalList | Tap)
+        if isinstance(s.action, RemoteStart | WebPay | CardAtTerminal | SendLocalList | Tap)
     ]
     not_done = [line for line in lines if "→ not done" in line]
     assert len(not_done) == len(needs_peer)  # plugs, leaves, loads, CSMS up/down all worked

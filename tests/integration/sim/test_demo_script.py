@@ -12,11 +12,13 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +180,12 @@ def test_demo_ocpp_2_0_1_runs_the_demo_site_on_2_0_1(tmp_path: Path) -> None:
             demo.wait(timeout=60)
 
 
-def test_the_demo_shows_the_ways_to_pay_and_a_driver_pays_by_card(tmp_path: Path) -> None:
+def test_the_demo_shows_the_ways_to_pay_and_the_terminal_arms_itself(tmp_path: Path) -> None:
     """`make run`: the display of the terminal's connector offers the QR code and "Pay by
-    card"; the demo day's driver presses it, the simulated terminal approves the card and the
-    session starts with the payment's token (the 1.6 CSMS is told of it first)."""
+    card"; the demo day's EV plugs in at it, the display says the terminal is armed for it, a
+    card is presented to the simulated terminal and the session starts with the payment's
+    token (the 1.6 CSMS is told of it first); at its end its priced cost is captured, told to
+    the CSMS as its FinalCost, and the day's revenue line adds up to the sessions recorded."""
     state = tmp_path / "state"
     err = tmp_path / "demo.err"
     env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off"}
@@ -205,9 +209,11 @@ def test_the_demo_shows_the_ways_to_pay_and_a_driver_pays_by_card(tmp_path: Path
         with urllib.request.urlopen(f"{url[1]}/hd1:1?lang=en", timeout=10) as response:
             page = response.read().decode()
         assert "Scan to pay" in page and "Pay by card" in page, page
-        _wait_for(state / "demo-day.log", "card payment at hd1:1:", 90, demo)
-        day = (state / "demo-day.log").read_text(errors="replace")
-        assert "card payment at hd1:1: Paid. Charging starts at hd1:1." in day, day
+        log = state / "demo-day.log"
+        _wait_for(log, "terminal lobby arms itself for hd1:1", 90, demo)
+        _wait_for(log, "started with the payment's token", 30, demo)
+        day = log.read_text(errors="replace")
+        assert "the display said “Terminal “lobby” is ready for this charger" in day, day
         calls = _csms_calls(state / "csms-messages.jsonl")
         told = [c["payload"] for c in calls if c["action"] == "DataTransfer"
                 and c["payload"].get("messageId") == "PaymentToken"]  # fmt: skip
@@ -215,8 +221,36 @@ def test_the_demo_shows_the_ways_to_pay_and_a_driver_pays_by_card(tmp_path: Path
         token = json.loads(told[0]["data"])["idTag"]
         starts = [c["payload"] for c in calls if c["action"] == "StartTransaction"]
         assert token.startswith("PAY") and token in [s["idTag"] for s in starts], calls
+        _wait_for(log, "revenue: ", 90, demo)
+        _paid_and_summed(state, log.read_text(errors="replace"))
     finally:
         if demo.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(demo.pid, signal.SIGTERM)
             demo.wait(timeout=60)
+
+
+def _paid_and_summed(state: Path, day: str) -> None:
+    """The card paid session was captured once for its priced cost (minor units), the CSMS was
+    told that amount, and the revenue line is the sum of the sessions the site recorded."""
+    with contextlib.closing(sqlite3.connect(state / "edge.db")) as conn:
+        paid = conn.execute(
+            "SELECT p.state, p.settled_minor, c.total_incl_tax_minor, p.session_local_id"
+            " FROM payments AS p JOIN session_costs AS c"
+            " ON c.session_local_id = p.session_local_id"
+        ).fetchall()
+        priced = conn.execute(
+            "SELECT sum(c.total_incl_tax_minor) FROM session_costs AS c JOIN sessions AS s"
+            " ON s.local_id = c.session_local_id WHERE s.stop_at_s IS NOT NULL"
+        ).fetchone()[0]
+    ((payment_state, settled_minor, cost_minor, _session),) = paid
+    assert payment_state == "settled" and settled_minor == cost_minor > 0, paid
+    line = next(x for x in day.splitlines() if "revenue: " in x)
+    card = Decimal(settled_minor) / 100
+    assert f"card_terminal 1 session {card} EUR (captured {card})" in line, line
+    amounts = [Decimal(a) for a in re.findall(r"sessions? (\d+\.\d\d) EUR", line)]
+    assert sum(amounts) * 100 == priced, (line, priced)
+    calls = _csms_calls(state / "csms-messages.jsonl")
+    final = [json.loads(c["payload"]["data"]) for c in calls if c["action"] == "DataTransfer"
+             and c["payload"].get("messageId") == "FinalCost"]  # fmt: skip
+    assert [Decimal(str(f["cost"])) for f in final] == [card], final

@@ -17,10 +17,10 @@ from edge_controller.sim.demo_day import (
     STAFF_CARD_UID,
     Arrive,
     BaseLoad,
+    CardAtTerminal,
     CsmsDown,
     CsmsUp,
     Leave,
-    PayByCard,
     RemoteStart,
     SendLocalList,
     Step,
@@ -77,7 +77,7 @@ def test_every_step_names_what_the_demo_config_has(demo: Settings) -> None:
     numbers = ocpp_connector_numbers(demo)
     for step in DAY:
         action = step.action
-        if isinstance(action, Arrive | Leave | RemoteStart | WebPay | PayByCard):
+        if isinstance(action, Arrive | Leave | RemoteStart | WebPay | CardAtTerminal):
             assert action.connector in numbers, step
         if isinstance(action, Arrive):
             assert action.profile in demo.simulation.ev_profiles, step
@@ -106,14 +106,14 @@ def test_every_ev_leaves_after_it_arrives_and_is_started_once() -> None:
     leaves = {a.connector: at_h for at_h, a in _all(Leave)}
     assert arrivals.keys() == leaves.keys()
     assert all(arrivals[c] < leaves[c] for c in arrivals)
-    starts: list[tuple[float, RemoteStart | WebPay | PayByCard]] = [
-        *_all(RemoteStart), *_all(WebPay), *_all(PayByCard)
-    ]  # fmt: skip
+    starts: list[tuple[float, RemoteStart | WebPay]] = [*_all(RemoteStart), *_all(WebPay)]
     assert all(arrivals[a.connector] - 0.5 < at_h < arrivals[a.connector] for at_h, a in starts)
     assert len(_all(WebPay)) == 1  # one driver pays on the web by the connector's QR code
-    assert len(_all(PayByCard)) == 1  # one pays by card at the terminal
+    # one pays by card at the terminal that arms itself for the EV once it is plugged in
+    ((card_h, card),) = _all(CardAtTerminal)
+    assert arrivals[card.connector] < card_h < arrivals[card.connector] + 0.5
     tapped = {a.reader for _, a in _all(Tap)}
-    assert len(starts) + len(tapped) == len(arrivals)  # every EV is authorised exactly one way
+    assert len(starts) + 1 + len(tapped) == len(arrivals)  # every EV authorised one way
 
 
 def test_the_staff_card_is_listed_then_tapped_during_the_outage(demo: Settings) -> None:
@@ -135,9 +135,10 @@ def test_the_day_has_a_base_load_peak_above_the_rest() -> None:
 def test_the_card_payment_is_at_a_terminal_of_the_demo_that_a_tariff_prices(
     demo: Settings,
 ) -> None:
-    (_, paid), *_ = _all(PayByCard)
-    terminals = [t for t in demo.payments.terminals.values() if paid.connector in t.connectors]
-    assert len(terminals) == 1 and terminals[0].simulated
+    (_, paid), *_ = _all(CardAtTerminal)
+    terminal = demo.payments.terminals[paid.terminal]
+    assert paid.connector in terminal.connectors and terminal.simulated
+    assert terminal.auto_arm  # it arms itself for the EV waiting: no press first
     assert demo.tariffs.default is not None and demo.web.enabled
 
 
