@@ -308,6 +308,15 @@ class Gateways:
             default=0.0,
         )
 
+    def offered_least(self, from_s: float, to_s: float) -> dict[str, float]:
+        """The least each connector was offered between two moments (loop time)."""
+        least: dict[str, float] = {}
+        for at_s, offers in self.offer_samples:
+            if from_s <= at_s <= to_s:
+                for cid, offer_a in offers.items():
+                    least[cid] = min(offer_a, least.get(cid, offer_a))
+        return least
+
     async def watched(self, scenario: Awaitable[None]) -> None:
         """Run ``scenario`` with the grid meter sampled throughout."""
         async with asyncio.TaskGroup() as group:
@@ -471,10 +480,11 @@ def each(child: str, current_a: float) -> dict[str, float]:
 SHARED = each("hall-a", SHARE_A) | each("hall-b", SHARE_A)
 SAFE = each("hall-a", SAFE_A) | each("hall-b", SAFE_A)
 # On its safe budget a child's EVs get at most their part of it; its own allocation may pause
-# one for a while (see the README's several-gateway limits), so no lower bound is checked.
+# one for a while, so no lower bound is checked.
 # Sharing: every EV within 2 A under its equal share (the parent's and the children's own
 # hysteresis and rounding hold small increases back), none over it.
 SHARE_SLACK_A = 2.0
+SWING_S = 8.0  # one cycle of the swing a child at its budget had (see back_to_their_share)
 
 
 async def sharing_ramping_and_cut_off(gateways: Gateways, broker: Mosquitto) -> None:
@@ -520,9 +530,16 @@ async def parent_and_broker_failures(gateways: Gateways, broker: Mosquitto) -> N
 
 
 async def back_to_their_share(gateways: Gateways, when: str) -> None:
-    """Both children's budgets at their share, and both running on them. (Their budgets, not
-    their EVs' offers: a child whose budget rose from its safe budget to its share at once may
-    lower its EVs again for a while; see the README's several-gateway limits.)"""
+    """Both children's budgets at their share, both running on them, and their EVs at their
+    share and kept there: a child at its budget used to cut its EVs back just after they
+    followed a raise (their charger readings older than its grid meter's), 12 -> 6 -> 12 A
+    every ~7.5 s. Watched for one such cycle."""
     low_a, high_a = 2 * (SHARE_A - SHARE_SLACK_A), 2 * SHARE_A + 0.5
     await gateways.budgets_reach(low_a, high_a, f"both children's budgets at their share {when}")
     await gateways.on_parent_budget(CHILDREN, f"both children on their parent's budget {when}")
+    await gateways.reach(SHARED, f"every EV at its share {when}", below_a=SHARE_SLACK_A)
+    loop = asyncio.get_running_loop()
+    since_s = loop.time()
+    await asyncio.sleep(SWING_S)
+    least = gateways.offered_least(since_s, loop.time())
+    assert all(least[c] >= a - SHARE_SLACK_A for c, a in SHARED.items()), (when, least)
