@@ -55,6 +55,9 @@ class StopReason(enum.Enum):
     MASTER_PASS = "MasterPass"
     # An authorisation whose EV never came (OCPP 2.x, a transaction begun at the authorisation).
     TIMEOUT = "Timeout"
+    # The EV stopped drawing energy where a transaction ends then (OCPP 2.x TxStopPoint
+    # EnergyTransfer; 1.6 says Other).
+    STOPPED_BY_EV = "StoppedByEV"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,8 @@ class ChangeSessionRules:
     start_at_plug: bool | None = None  # TxStartPoint EVConnected: a transaction at the plug-in
     # TxStartPoint Authorized: a transaction at the authorisation, before the EV is plugged in
     start_at_authorization: bool | None = None
+    # TxStopPoint EnergyTransfer: a session ends when its EV stops drawing energy
+    stop_at_energy_end: bool | None = None
     origin: Origin = Origin.CSMS
 
 

@@ -165,6 +165,10 @@ class SessionManager:
         self._later: asyncio.Queue[tuple[str, sm.Authorization]] = asyncio.Queue(LATER_QUEUE_SIZE)
         self._refused: asyncio.Queue[tuple[int, AuthStatus]] = asyncio.Queue(REFUSED_QUEUE_SIZE)
         self._limits: dict[int, TransactionLimit] = {}  # the CSMS's, by session local id
+        # TxStopPoint EnergyTransfer: a session ends when its EV stops drawing energy; the
+        # sessions seen drawing (connector -> local id), only those can stop drawing.
+        self._stop_at_energy_end = False
+        self._drawing: dict[str, int] = {}
 
     @property
     def events(self) -> SessionEvents:
@@ -204,8 +208,23 @@ class SessionManager:
     async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
         fault = status.state in (CpState.E, CpState.F) or status.fault_text is not None
         await self._apply(connector_id, sm.ChargerSeen(status.state.plugged, fault))
+        await self._follow_energy(connector_id, status.state.charging)
         if self._states[connector_id].phase is sm.Phase.WAIT_AUTH:
             await self._after_plug(connector_id)
+
+    async def _follow_energy(self, cid: str, charging: bool) -> None:
+        """TxStopPoint EnergyTransfer: end a session whose EV drew energy and stopped."""
+        record = self._actions.open.get(cid)
+        if record is None or self._states[cid].phase is not sm.Phase.ACTIVE:
+            self._drawing.pop(cid, None)
+            return
+        if charging:
+            self._drawing[cid] = record.local_id
+            return
+        if self._stop_at_energy_end and self._drawing.pop(cid, None) == record.local_id:
+            log.info("energy transfer stopped: the session ends (TxStopPoint EnergyTransfer)",
+                     connector_id=cid, session=record.local_id)  # fmt: skip
+            await self._apply(cid, sm.StopRequested(StopReason.STOPPED_BY_EV))
 
     def activity(self) -> ConnectorActivity:
         """Waiting and charging connectors, for routing taps of shared readers."""
@@ -316,6 +335,8 @@ class SessionManager:
             self._actions.early.at_plug = command.start_at_plug
         if command.start_at_authorization is not None:
             self._actions.early.at_authorization = command.start_at_authorization
+        if command.stop_at_energy_end is not None:
+            self._stop_at_energy_end = command.stop_at_energy_end
 
     async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
         """Reserve a connector or cancel a reservation; False when refused (or not offered)."""

@@ -22,6 +22,7 @@ from edge_controller.uplink.v16.config_keys import (
     MASTER_PASS_MAX_CHARS,
     MEASURANDS,
     TX_START_POINT_KEY,
+    TX_STOP_POINT_KEY,
 )
 from edge_controller.uplink.v201.tariff_wire import MAX_ELEMENTS as MAX_TARIFF_ELEMENTS
 
@@ -30,7 +31,6 @@ READ_ONLY, READ_WRITE, WRITE_ONLY = "ReadOnly", "ReadWrite", "WriteOnly"
 ORGANIZATION_KEY = "SecurityCtrlr.OrganizationName"  # the O of the station's CSRs
 # Failed connects in a row with a network profile before the next by priority is tried.
 CONNECTION_ATTEMPTS_KEY = "OCPPCommCtrlr.NetworkProfileConnectionAttempts"
-TX_STOP_POINT_KEY = "TxCtrlr.TxStopPoint"
 # Not a variable: the log upload the CSMS was not yet told the end of (``v201.logs``).
 LOG_UPLOAD_KEY = "GetLog.Pending"
 # Read and set through the network profiles (``uplink.network_profiles``), not the store.

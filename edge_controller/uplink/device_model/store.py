@@ -22,14 +22,13 @@ from edge_controller.uplink.device_model.catalog import (
     MIN_SET,
     OPTION_LIST,
     READ_ONLY,
-    TX_STOP_POINT_KEY,
     WRITE_ONLY,
     Variable,
 )
 from edge_controller.uplink.device_model.tx_points import why_not_start_point, why_not_stop_point
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16 import config_keys
-from edge_controller.uplink.v16.config_keys import TX_START_POINT_KEY
+from edge_controller.uplink.v16.config_keys import TX_START_POINT_KEY, TX_STOP_POINT_KEY
 
 ACCEPTED, REJECTED, REBOOT_REQUIRED = "Accepted", "Rejected", "RebootRequired"
 UNKNOWN_COMPONENT, UNKNOWN_VARIABLE = "UnknownComponent", "UnknownVariable"

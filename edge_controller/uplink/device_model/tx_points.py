@@ -6,9 +6,10 @@ points a transaction starts at the plug-in instead, with Authorized at the autho
 the session joins it once both are there (``services.sessions.early``); an EV that leaves
 unauthorised, or an authorisation whose EV never comes, ends it. A session ends when either
 is lost: the EV leaves, or its authorisation ends (a card, a stop command, an invalid id
-token). A start point list starts a transaction at the first of its points, a stop point list
-ends it at the first one lost, so only the lists meaning just that are taken; any other is
-refused with the reason, not stored and then silently not followed.
+token), and with EnergyTransfer among the stop points also when its EV stops drawing energy
+after it drew some. A start point list starts a transaction at the first of its points, a stop
+point list ends it at the first one lost, so only the lists meaning just that are taken; any
+other is refused with the reason, not stored and then silently not followed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ _START_DOES = (
     "a session starts when it is authorised and plugged in (PowerPathClosed),"
     " or its transaction at the plug-in (EVConnected) or the authorisation (Authorized)"
 )
-_STOP_DOES = "a session ends when the EV leaves or its authorisation ends"
+_STOP_DOES = (
+    "a session ends when the EV leaves or its authorisation ends"
+    " (with EnergyTransfer also when its EV stops drawing energy)"
+)
 
 
 def _members(value: str) -> set[str]:
@@ -47,6 +51,10 @@ def why_not_start_point(value: str) -> str:
 def why_not_stop_point(value: str) -> str:
     """Why the site cannot end transactions at ``value`` ("": it does so already)."""
     members = _members(value)
+    if "EnergyTransfer" in members:
+        # The energy stops as well when the EV leaves or its authorisation ends: with it, a
+        # session also ends when its EV stops drawing energy (after it drew some).
+        members = (members - {"EnergyTransfer", "EVConnected", "Authorized"}) or {"PowerPathClosed"}
     others = members - {"EVConnected", "Authorized", "PowerPathClosed"}
     if others:
         return f"{', '.join(sorted(others))} not supported: {_STOP_DOES}"

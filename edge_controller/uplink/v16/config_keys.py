@@ -42,11 +42,11 @@ SESSION_RULE_KEYS = {
 # it is the site's and survives restarts; empty: no master pass group.
 MASTER_PASS_KEY = "AuthCtrlr.MasterPassGroupId"
 MASTER_PASS_MAX_CHARS = 36  # an IdTokenType's idToken in 2.0.1
-# A 2.x variable as well: where a transaction starts (``device_model.tx_points``).
-TX_START_POINT_KEY = "TxCtrlr.TxStartPoint"
+# 2.x variables as well: where a transaction starts and ends (``device_model.tx_points``).
+TX_START_POINT_KEY, TX_STOP_POINT_KEY = "TxCtrlr.TxStartPoint", "TxCtrlr.TxStopPoint"
 SESSION_KEYS = frozenset(
     {*SESSION_RULE_KEYS, "ConnectionTimeOut", "StopTxnSampledData", MASTER_PASS_KEY,
-     TX_START_POINT_KEY}
+     TX_START_POINT_KEY, TX_STOP_POINT_KEY}
 )  # fmt: skip
 """Keys the session side applies (``session_rules``): the same for every identity of a site."""
 GET_CONFIGURATION_MAX_KEYS = 32
@@ -216,23 +216,25 @@ def session_rules(values: Mapping[str, str]) -> ChangeSessionRules:
     }
     timeout = values.get("ConnectionTimeOut", "")
     stop_data = values.get("StopTxnSampledData")
-    start_point = values.get(TX_START_POINT_KEY)
+    start = _points(values.get(TX_START_POINT_KEY))
+    stop = _points(values.get(TX_STOP_POINT_KEY))
     return ChangeSessionRules(
         **flags,
         master_pass_group_id=values.get(MASTER_PASS_KEY),
         plug_timeout_s=float(timeout) if _is_uint(timeout) and int(timeout) >= 1 else None,
         stop_transaction_data=None if stop_data is None else ENERGY_REGISTER in stop_data,
-        start_at_plug=None if start_point is None else "EVConnected" in _points(start_point),
-        start_at_authorization=None
-        if start_point is None
-        else "Authorized" in _points(start_point),
+        start_at_plug=None if start is None else "EVConnected" in start,
+        start_at_authorization=None if start is None else "Authorized" in start,
+        stop_at_energy_end=None if stop is None else "EnergyTransfer" in stop,
     )
 
 
-def _points(start_point: str) -> set[str]:
+def _points(value: str | None) -> set[str] | None:
     """A TxStartPoint list starts a transaction at the first of its points (EVConnected: the
-    plug-in, Authorized: the authorisation); the lists the site refuses never get stored."""
-    return {item.strip() for item in start_point.split(",")}
+    plug-in, Authorized: the authorisation), a TxStopPoint list ends it at the first one lost
+    (EnergyTransfer: the EV stops drawing energy); the lists the site refuses never get
+    stored. None: not set."""
+    return None if value is None else {item.strip() for item in value.split(",")}
 
 
 def change_status(key: str, value: str) -> str:

@@ -77,6 +77,7 @@ STOP_REASONS = {
     StopReason.TIME_LIMIT: "Other",
     StopReason.MASTER_PASS: "Local",
     StopReason.TIMEOUT: "Other",
+    StopReason.STOPPED_BY_EV: "Other",
 }
 
 

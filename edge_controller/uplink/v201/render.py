@@ -99,6 +99,7 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.TIME_LIMIT: ("TimeLimitReached", "TimeLimitReached"),
     StopReason.MASTER_PASS: ("MasterPass", "StopAuthorized"),
     StopReason.TIMEOUT: ("Timeout", "EVConnectTimeout"),
+    StopReason.STOPPED_BY_EV: ("StoppedByEV", "ChargingStateChanged"),
 }
 # Trigger reasons 2.0.1 lacks (added in 2.1), and what a 2.0.1 connection is sent instead.
 TRIGGERS_201 = {

@@ -197,7 +197,7 @@ async def test_b05_the_transaction_points_are_set_to_what_the_site_does_or_refus
             answer = await ask(peer, "SetVariables", {"setVariableData": [
                 stop | {"attributeValue": "PowerPathClosed"},
                 start | {"attributeValue": "ParkingBayOccupancy"},
-                stop | {"attributeValue": "EnergyTransfer"},
+                stop | {"attributeValue": "ParkingBayOccupancy"},
                 start | {"attributeValue": "PowerPathClosed"},
             ]})  # fmt: skip
             results = answer["setVariableResult"]
@@ -209,7 +209,7 @@ async def test_b05_the_transaction_points_are_set_to_what_the_site_does_or_refus
             assert refused["reasonCode"] == "UnsupportedValue"
             assert "authorised and plugged in (PowerPathClosed)" in refused["additionalInfo"]
             info = results[2]["attributeStatusInfo"]["additionalInfo"]
-            assert info.startswith("EnergyTransfer not supported"), info
+            assert info.startswith("ParkingBayOccupancy not supported"), info
         async with station(tmp_path, outbox, version, protocol) as (peer, _):
             assert await get(peer, start, stop) == [
                 ("Accepted", "PowerPathClosed"), ("Accepted", "PowerPathClosed"),

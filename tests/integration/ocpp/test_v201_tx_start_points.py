@@ -137,7 +137,7 @@ async def test_e02_the_transaction_starts_at_the_plug_in_and_the_session_joins_i
             await manager.on_charger_status("c2:1", status(CpState.B))
             await manager.on_charger_status("c2:1", status(CpState.A))
             await wait_for(lambda: len(peer.calls("TransactionEvent")) == 5)
-            await wait_for(lambda: _sent(up) >= 5)
+            await wait_for(lambda: _sent(up) >= 6)  # and the uplink's StartupOfTheDevice
         assert await _left(outbox) == []
         record = manager.recorder.store
         sessions = await record.recent()
@@ -246,3 +246,48 @@ async def test_e03_the_transaction_starts_at_the_card_and_ends_when_no_ev_comes(
     assert (timed_out["eventType"], timed_out["triggerReason"]) == ("Ended", "EVConnectTimeout")
     assert timed_out["transactionInfo"]["stoppedReason"] == "Timeout"
     assert "meterValue" not in timed_out and gate.allowed("c2:1") is not True
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_e06_the_energy_transfer_stop_point_ends_it_when_the_ev_stops_drawing(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    """TxStopPoint EnergyTransfer set by the CSMS: the EV full (C to B), the transaction ends
+    (StoppedByEV, ChargingStateChanged) with the register then, the EV still plugged in."""
+    site, gate = FakeSite(), Gate()
+    site.set("c1:1", Availability.AVAILABLE)
+    meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
+    async with (
+        strict_peer(protocols=protocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        manager = _manager(outbox, meters, gate)
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}) as up:
+            await wait_for(lambda: len(peer.calls("StatusNotification")) == 1)
+            point = {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStopPoint"}}
+            answer = await peer.ask(IDENTITY, "SetVariables", {
+                "setVariableData": [point | {"attributeValue": "EVConnected,EnergyTransfer"}]
+            })  # fmt: skip
+            assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+            rule = [c for c in site.commands if isinstance(c, ChangeSessionRules)][-1]
+            assert rule.stop_at_energy_end is True
+            manager.change_rules(rule)
+            await manager.on_charger_status("c1:1", status(CpState.B))
+            await manager.on_token(Token(CARD), "c1:1")
+            await manager.on_charger_status("c1:1", status(CpState.C))
+            meters["c1:1"].energy_wh = 9500.0
+            await manager.on_charger_status("c1:1", status(CpState.B))
+            # The uplink's StartupOfTheDevice, then the two of the transaction.
+            await wait_for(lambda: _sent(up) >= 3)
+            assert await _left(outbox) == []
+        (session,) = await manager.recorder.store.recent()
+    assert peer.invalid() == []
+    assert gate.allowed("c1:1") is False and session.stop_reason == "StoppedByEV"
+    ((started, ended),) = _by_transaction(peer).values()
+    assert (ended["triggerReason"], ended["transactionInfo"]["stoppedReason"]) == (
+        "ChargingStateChanged", "StoppedByEV",
+    )  # fmt: skip
+    assert ended["transactionInfo"]["chargingState"] == "EVConnected"
+    billed_wh = _register(ended, "Transaction.End") - _register(started, "Transaction.Begin")
+    assert billed_wh == session.energy_wh == 4500

@@ -93,7 +93,9 @@ def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
         ("TxStopPoint", "EVConnected,PowerPathClosed", ""),
         ("TxStopPoint", "EVConnected", "not supported: a session ends when the EV leaves or"),
         ("TxStopPoint", "Authorized", "(EVConnected,Authorized)"),
-        ("TxStopPoint", "EVConnected,EnergyTransfer", "EnergyTransfer not supported"),
+        ("TxStopPoint", "EVConnected,EnergyTransfer", ""),  # the energy stops at either
+        ("TxStopPoint", "EnergyTransfer", ""),
+        ("TxStopPoint", "EnergyTransfer,DataSigned", "DataSigned not supported"),
         ("TxStopPoint", "ParkingBayOccupancy,DataSigned", "DataSigned, ParkingBayOccupancy not"),
     ],
 )

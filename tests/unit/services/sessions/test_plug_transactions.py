@@ -250,3 +250,33 @@ async def test_a_restart_ends_a_transaction_begun_at_an_authorisation(tmp_path: 
         assert after.gate.allowed("cp1:1") is not True
     finally:
         await after.db.close()
+
+
+async def test_the_energy_transfer_stop_point_ends_a_session_whose_ev_stops_drawing(
+    tmp_path: Path,
+) -> None:
+    """TxStopPoint EnergyTransfer: the session ends when its EV stops drawing (C to B) after
+    it drew; not while it has not drawn yet, and not without the rule."""
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        rig.manager.change_rules(ChangeSessionRules(start_at_plug=False, stop_at_energy_end=True))
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        await rig.manager.on_token(Token(CARD), "cp1:1")
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))  # not drawing yet
+        assert rig.manager.open_session("cp1:1") is not None
+        await rig.manager.on_charger_status("cp1:1", status(CpState.C))
+        rig.meters["cp1:1"].energy_wh = 4000
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))  # the EV is full
+        assert rig.manager.open_session("cp1:1") is None
+        assert rig.gate.allowed("cp1:1") is False
+        ended = [e for e, _ in await _queued(rig) if isinstance(e, SessionEnded)]
+        assert [(e.reason, e.stop_register_wh) for e in ended] == [(StopReason.STOPPED_BY_EV, 4000)]
+
+        rig.manager.change_rules(ChangeSessionRules(stop_at_energy_end=False))
+        await rig.manager.on_charger_status("cp1:2", status(CpState.B))
+        await rig.manager.on_token(Token(CARD), "cp1:2")
+        await rig.manager.on_charger_status("cp1:2", status(CpState.C))
+        await rig.manager.on_charger_status("cp1:2", status(CpState.B))  # a pause: goes on
+        assert rig.manager.open_session("cp1:2") is not None
+    finally:
+        await rig.db.close()
