@@ -112,6 +112,10 @@ async def test_allowed_commands_reach_the_command_port_as_web_commands(
         StartSession("wb1:1", "04A1B2C3", Origin.WEB),  # authorised like a card by the port
         StopSession("wb1:1", Origin.WEB),
     ]
+    typed = {"connector": "wb1:2", "id_tag": "4711", "key_code": True}
+    assert (await send(client, "session_start", typed))[0] == 200
+    assert port.seen[-1] == StartSession("wb1:2", "4711", Origin.WEB, key_code=True)
+    assert (await send(client, "session_start", typed | {"key_code": "yes"}))[0] == 400
     status, body = await send(client, "session_start", {"connector": "wb1:1", "id_tag": "BLOCKED"})
     assert (status, body["code"]) == (409, "command_refused")
     assert body["message"] == "not authorised (local list: Blocked)"
