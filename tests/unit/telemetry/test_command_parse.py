@@ -89,3 +89,12 @@ def test_a_started_id_tag_is_normalised_like_any_other() -> None:
         "session_start", b'{"connector": "wb1:1", "id_tag": "' + b"A" * 21 + b'"}'
     )
     assert too_long.command is None and too_long.error is not None and "20" in too_long.error
+
+
+def test_a_start_may_name_its_id_a_key_code() -> None:
+    parsed = PARSER.parse(
+        "session_start", b'{"connector": "wb1:1", "id_tag": "4711", "key_code": true}'
+    )
+    assert parsed.command == StartSession("wb1:1", "4711", origin=Origin.MQTT, key_code=True)
+    plain = PARSER.parse("session_start", b'{"connector": "wb1:1", "id_tag": "4711"}')
+    assert plain.command == StartSession("wb1:1", "4711", origin=Origin.MQTT)
