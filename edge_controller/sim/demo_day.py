@@ -33,7 +33,6 @@ from edge_controller.domain.payments import TOKEN_PREFIX
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.sim.control_client import SimControlClient, SimControlError
 from edge_controller.sim.demo_csms import CsmsProcess, CsmsUnavailable
-from edge_controller.web.i18n import text
 
 STAFF_CARD_UID = "04A1B2C3D4E5F6"  # in the local list the CSMS sends; taps on reader "entrance"
 DAY_START_H = 7.0
@@ -41,7 +40,7 @@ DEFAULT_SECONDS_PER_HOUR = 8.0
 TAP_HOLD_S = 1.5
 CONNECT_WAIT_S = 10.0
 SESSION_WAIT_S = 6.0
-ARMED_WAIT_S = 10.0  # for the display to show the terminal armed for the EV plugged in
+ARMED_WAIT_S = 10.0  # for the terminal to arm itself for the EV plugged in
 TERMINAL_NOTE = re.compile(r'data-field="terminal_text">([^<]*)<')  # on a connector's page
 ViewSource = Callable[[], Awaitable[SiteView]]
 # The revenue line of the sessions the site recorded; the site's records are not the
@@ -337,38 +336,42 @@ class DemoDay:
         return self._revenue()
 
     async def _card_at_terminal(self, terminal: str, connector: str) -> str:
-        """Wait for the site display to show the terminal armed for the connector, present
-        the card to the simulated terminal, and wait for the session it pays for."""
-        if self.web_url is None:
-            return "not done: the site's web display is off (web.enabled)"
-        shown = await self._shown_armed(terminal, connector)
-        if shown is None:
-            return f"not done: the display does not show {terminal} armed for {connector}"
+        """Wait for the simulated terminal to wait for a card (armed by the daemon), quote what
+        the site display says at the connector then, present the card, and wait for the
+        session it pays for."""
+        if not await self._armed(terminal):
+            return f"not done: terminal {terminal} was not armed (daemon log: 'payments.arm')"
+        shown = await self._terminal_note(connector)
         await self.sim.present_card(terminal)
         for _ in range(int(SESSION_WAIT_S / 0.5)):
             with contextlib.suppress(DaemonNotRunning):
                 for c in (await self.status()).connectors:
                     if c.connector_id == connector and (c.id_tag or "").startswith(TOKEN_PREFIX):
-                        return (f"the display said “{shown}”; card approved: session"
+                        return (f"armed; the display says “{shown}”; card approved: session"
                                 f" {c.session_id} started with the payment's token")  # fmt: skip
             await asyncio.sleep(0.5)
         return "card presented, but no paid session started (daemon log: 'payments')"
 
-    async def _shown_armed(self, terminal: str, connector: str) -> str | None:
-        """The display's note at the connector once it says the terminal is armed for it."""
-        armed = text("en", "terminal.armed_here", terminal=terminal)
-        url = f"{self.web_url}/display/{connector}?lang=en"
+    async def _armed(self, terminal: str) -> bool:
         loop = asyncio.get_running_loop()
         until_s = loop.time() + ARMED_WAIT_S
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            while loop.time() < until_s:
-                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                    async with http.get(url) as answer:
-                        found = TERMINAL_NOTE.search(await answer.text())
-                    if found is not None and html.unescape(found.group(1)) == armed:
-                        return armed
-                await asyncio.sleep(0.5)
-        return None
+        while loop.time() < until_s:
+            if (await self.sim.terminal(terminal)).get("waiting_for_card"):
+                return True
+            await asyncio.sleep(0.5)
+        return False
+
+    async def _terminal_note(self, connector: str) -> str:
+        """What the site display says of the card terminal at the connector now."""
+        if self.web_url is None:
+            return "(the site's web display is off)"
+        url = f"{self.web_url}/display/{connector}?lang=en"
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(url) as answer,
+        ):
+            found = TERMINAL_NOTE.search(await answer.text())
+        return html.unescape(found.group(1)) if found is not None else "(nothing)"
 
     async def _wait_connected(self) -> str:
         loop = asyncio.get_running_loop()

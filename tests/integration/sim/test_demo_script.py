@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from edge_controller.web.i18n import text
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).parents[3]
 PARTS = ("daemon", "sim", "day", "mosquitto", "view")
@@ -213,7 +215,8 @@ def test_the_demo_shows_the_ways_to_pay_and_the_terminal_arms_itself(tmp_path: P
         _wait_for(log, "terminal lobby arms itself for hd1:1", 90, demo)
         _wait_for(log, "started with the payment's token", 30, demo)
         day = log.read_text(errors="replace")
-        assert "the display said “Terminal “lobby” is ready for this charger" in day, day
+        armed = text("en", "terminal.armed_here", terminal="lobby")
+        assert f"armed; the display says “{armed}”; card approved: session" in day, day
         calls = _csms_calls(state / "csms-messages.jsonl")
         told = [c["payload"] for c in calls if c["action"] == "DataTransfer"
                 and c["payload"].get("messageId") == "PaymentToken"]  # fmt: skip
