@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # (pcscd, the demo's default ports) take turns on a lock file.
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test lint unit bench soak hil clean
+.PHONY: setup run test lint unit explore bench soak hil clean
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +21,10 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The property tests with new examples each run, ten times as many as `make test` draws.
+explore: setup
+	HYPOTHESIS_PROFILE=explore $(BIN)/pytest -n $(PYTEST_WORKERS) $$(grep -rl "@given" tests)
 
 bench: setup
 	$(BIN)/python -m bench

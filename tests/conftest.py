@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -11,8 +12,11 @@ from edge_controller import log
 
 # No time limit per generated example: this machine is shared, and speed is measured by the
 # benchmarks, never by a test (one example over Hypothesis's default 200 ms failed a run).
-settings.register_profile("edge_controller", deadline=None)
-settings.load_profile("edge_controller")
+# `make test` draws the same examples every run, so a red run means a change broke something;
+# `make explore` (HYPOTHESIS_PROFILE=explore) draws new ones, ten times as many, to find more.
+settings.register_profile("edge_controller", deadline=None, derandomize=True)
+settings.register_profile("explore", deadline=None, max_examples=1000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "edge_controller"))
 
 
 @pytest.fixture(autouse=True)
