@@ -180,14 +180,20 @@ async def program_failsafes(
     """Program each answering charger's watchdog to fall back to its safe current (0 A without
     an authorised session) where it is not programmed so: ``lowering`` those to go down, else
     those to go up or not programmed yet (at start and after an outage). Failures are logged
-    once per outage."""
+    once per outage. The chargers are programmed side by side: after an outage a few hundred
+    of them may need it, one after the other they held the loop's step for seconds."""
+    due = []
     for conn in conns:
         wanted_a, programmed_a = conn.safe_current_a, conn.failsafe_a
         if not conn.watchdog or wanted_a == programmed_a or not conn.status.available:
             continue
         if lowering != (programmed_a is not None and wanted_a < programmed_a):
             continue
-        await _program(conn, wanted_a, timeout_s, log)
+        due.append((conn, wanted_a))
+    if due:
+        async with asyncio.TaskGroup() as group:
+            for conn, wanted_a in due:
+                group.create_task(_program(conn, wanted_a, timeout_s, log))
 
 
 async def _program(conn: ConnectorRuntime, current_a: float, timeout_s: float, log: Any) -> None:

@@ -55,6 +55,7 @@ class MemoryCharger:
     energy_wh: float = 0.0
     increases_wait_for: asyncio.Event | None = None  # a slow bus: an increase waits for it
     waiting: asyncio.Event = field(default_factory=asyncio.Event)  # an increase is waiting
+    failsafe_waits_for: asyncio.Event | None = None  # its watchdog's programming waits for it
 
     def _check(self) -> None:
         if not self.answering:
@@ -83,6 +84,8 @@ class MemoryCharger:
 
     async def program_failsafe(self, current_a: float, timeout_s: float) -> None:
         self._check()
+        if self.failsafe_waits_for is not None:
+            await self.failsafe_waits_for.wait()
         self.failsafe.append((current_a, timeout_s))
 
     def draw_a(self) -> float:
@@ -563,3 +566,17 @@ async def test_an_overloading_reading_drops_the_increases_of_the_step_under_way(
     await rig.controller.step()  # the fresh step answers the reading
     assert rig.offered() == [0.0, 10.0]
     assert conn.written_a == 10.0
+
+
+async def test_the_watchdogs_are_programmed_side_by_side() -> None:
+    rig = make_rig()
+    slow = rig.chargers[0].failsafe_waits_for = asyncio.Event()  # c1 answers late
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    for _ in range(20):  # a few turns of the loop: c2 need not wait for c1
+        await asyncio.sleep(0)
+    assert rig.chargers[1].failsafe == [(6.0, 15.0)]
+    assert rig.chargers[0].failsafe == []
+    slow.set()
+    await asyncio.wait_for(step, 1.0)
+    assert rig.chargers[0].failsafe == [(6.0, 15.0)]
