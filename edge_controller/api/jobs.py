@@ -5,13 +5,13 @@ to show; every change is a new ``version`` that waiters on ``changed`` learn of 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from edge_controller.api.changes import Versions
 
 BUSY = "a scan or selftest is already running through the daemon: try again later"
 RUNS_KEPT = 5  # the last runs kept (a scan's result is a few kB)
@@ -36,34 +36,20 @@ class Run:
     error: str | None = None
 
 
-class CommissioningRuns:
+class CommissioningRuns(Versions):
+    """The running job and the last few; each start, progress and end is a new version."""
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        super().__init__()
         self.jobs: dict[str, Job] = {}
         self.current: Run | None = None  # the running one, else the last one
         self._kept: deque[Run] = deque(maxlen=RUNS_KEPT)  # oldest first, the current one too
         self._clock = clock
-        self.version = 0  # counts changes: a start, progress, an end
-        self._changed = asyncio.Event()
 
     @property
     def recent(self) -> tuple[Run, ...]:
         """The last ``RUNS_KEPT`` runs, newest first (the running one first while it runs)."""
         return tuple(reversed(self._kept))
-
-    def _bump(self) -> None:
-        self.version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def changed(self, seen: int, within_s: float) -> bool:
-        """Wait until a version after ``seen`` exists (False: none within ``within_s``)."""
-        if self.version != seen:
-            return True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within_s):
-                await self._changed.wait()
-                return True
-        return False
 
     @property
     def running(self) -> bool:
@@ -77,7 +63,7 @@ class CommissioningRuns:
             raise Busy(BUSY)
         self.current = Run(kind, by, self._clock())
         self._kept.append(self.current)
-        self._bump()
+        self.bump()
         return self.current
 
     async def finish(self, run: Run, data: dict[str, Any]) -> dict[str, Any]:
@@ -89,11 +75,11 @@ class CommissioningRuns:
             raise
         finally:
             run.finished_s = self._clock()
-            self._bump()
+            self.bump()
         return run.result
 
     def note(self, done: int, total: int, found: int) -> None:
         """Progress of the running job (its job calls it)."""
         if self.running and self.current is not None:
             self.current.done, self.current.total, self.current.found = done, total, found
-            self._bump()
+            self.bump()

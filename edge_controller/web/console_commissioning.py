@@ -20,8 +20,8 @@ from aiohttp import web
 
 from edge_controller.api.jobs import Busy, CommissioningRuns, Run
 from edge_controller.log import get_logger
-from edge_controller.web.display import KEEPALIVE_S
 from edge_controller.web.pages import page
+from edge_controller.web.sse import Streams
 
 log = get_logger("web.console")
 PATH = "/console/commissioning"
@@ -126,7 +126,7 @@ class ConsoleCommissioning:
         self._buses = tuple(buses)
         self._logged_in = logged_in
         self._tasks: set[asyncio.Task[None]] = set()
-        self.streams = 0
+        self.streams = Streams("commissioning", MAX_STREAMS)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get(PATH, self.show)
@@ -152,26 +152,12 @@ class ConsoleCommissioning:
         """The page's live parts at once, then again at every start, progress and end."""
         if self._logged_in(request) is None:
             raise web.HTTPUnauthorized(text="log in first")
-        if self.streams >= MAX_STREAMS:
-            raise web.HTTPServiceUnavailable(text="too many commissioning streams")
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        return await self.streams.serve(  # a logout ends it at the next change
+            request,
+            self._runs,
+            lambda: update_event(self._runs),
+            lasts=lambda: self._logged_in(request) is not None,
         )
-        await response.prepare(request)
-        self.streams += 1
-        try:
-            seen = -1
-            while self._logged_in(request) is not None:  # a logout ends it at the next change
-                if seen != self._runs.version:
-                    seen = self._runs.version
-                    await response.write(update_event(self._runs))
-                elif not await self._runs.changed(seen, KEEPALIVE_S):
-                    await response.write(b": keepalive\n\n")
-        except ConnectionResetError:
-            pass  # the page went away
-        finally:
-            self.streams -= 1
-        return response
 
     async def state(self, request: web.Request) -> web.Response:
         self._viewer(request)

@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from edge_controller.domain.snapshot import ConnectorView, SiteView
-from edge_controller.web.display import KEEPALIVE_S, DisplayHub
+from edge_controller.web.display import DisplayHub
+from edge_controller.web.sse import Streams
 
 MAX_STREAMS = 50  # open console streams at once; more are refused (503)
 PARKED_LISTED = 200
@@ -130,7 +131,7 @@ class ConsoleLive:
     def __init__(self, hub: DisplayHub, logged_in: Callable[[web.Request], object | None]) -> None:
         self._hub, self._logged_in = hub, logged_in
         self._version, self._event = -1, b""
-        self.streams = 0
+        self.streams = Streams("console", MAX_STREAMS)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/console/live", self.events)
@@ -145,24 +146,7 @@ class ConsoleLive:
     async def events(self, request: web.Request) -> web.StreamResponse:
         if self._logged_in(request) is None:
             raise web.HTTPUnauthorized(text="log in first")
-        if self.streams >= MAX_STREAMS:
-            raise web.HTTPServiceUnavailable(text="too many console streams")
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        # A logout (or the session's end) ends the stream at the next snapshot.
+        return await self.streams.serve(
+            request, self._hub, self._update, lasts=lambda: self._logged_in(request) is not None
         )
-        await response.prepare(request)
-        self.streams += 1
-        try:
-            seen = -1
-            # A logout (or the session's end) ends the stream at the next snapshot.
-            while self._logged_in(request) is not None:
-                if seen != self._hub.version:
-                    seen = self._hub.version
-                    await response.write(self._update())
-                elif not await self._hub.changed(seen, KEEPALIVE_S):
-                    await response.write(b": keepalive\n\n")
-        except ConnectionResetError:
-            pass  # the page went away
-        finally:
-            self.streams -= 1
-        return response

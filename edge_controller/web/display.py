@@ -7,7 +7,6 @@ latest: its mailbox holds one update). Nothing here can change the site."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_controller.api.changes import Versions
 from edge_controller.domain.display_messages import shown
 from edge_controller.domain.payments import ArmDecision
 from edge_controller.domain.snapshot import SiteView
@@ -24,14 +24,14 @@ from edge_controller.web.i18n import pick_language, text
 from edge_controller.web.pages import display_page, message_page
 from edge_controller.web.ports import MessageSource, SiteSource
 from edge_controller.web.qr import qr_svg
+from edge_controller.web.sse import Streams
 
 log = get_logger("web")
 
 MAX_STREAMS = 1000  # open display streams at once; more are refused (503)
-KEEPALIVE_S = 15.0  # a comment line keeps proxies and the browser from timing out
 
 
-class DisplayHub:
+class DisplayHub(Versions):
     """The latest view and, per language, its rendered update; a new version per snapshot."""
 
     def __init__(
@@ -52,9 +52,7 @@ class DisplayHub:
         self._view: SiteView | None = None
         self._now_s = 0.0
         self._rendered: dict[tuple[str, str | None], bytes] = {}
-        self._changed = asyncio.Event()
-        self.version = 0
-        self.streams = 0
+        super().__init__()
 
     @property
     def setup(self) -> DisplaySetup:
@@ -99,19 +97,7 @@ class DisplayHub:
     def publish(self, view: SiteView) -> None:
         self._view, self._now_s = view, self._clock()
         self._rendered = {}
-        self.version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def changed(self, seen: int, within_s: float) -> bool:
-        """Wait until a version after ``seen`` exists (False: none within ``within_s``)."""
-        if self.version != seen:
-            return True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within_s):
-                await self._changed.wait()
-                return True
-        return False
+        self.bump()
 
     async def run(self) -> None:
         """Every snapshot is published; without one for ``push_interval_s`` (a slow tick) the
@@ -145,6 +131,7 @@ def _connector(hub: DisplayHub, request: web.Request) -> str | None:
 class DisplayRoutes:
     def __init__(self, hub: DisplayHub) -> None:
         self._hub = hub
+        self.streams = Streams("display", MAX_STREAMS)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/display", self.page)
@@ -173,28 +160,5 @@ class DisplayRoutes:
         )
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        only = _connector(self._hub, request)
-        lang = language_of(request)
-        if self._hub.streams >= MAX_STREAMS:
-            raise web.HTTPServiceUnavailable(text="too many display streams")
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
-        )
-        await response.prepare(request)
-        self._hub.streams += 1
-        try:
-            await self._stream(response, lang, only)
-        except ConnectionResetError:
-            pass  # the page went away
-        finally:
-            self._hub.streams -= 1
-        return response
-
-    async def _stream(self, response: web.StreamResponse, lang: str, only: str | None) -> None:
-        seen = -1
-        while True:
-            if seen != self._hub.version:
-                seen = self._hub.version
-                await response.write(self._hub.update(lang, only))
-            elif not await self._hub.changed(seen, KEEPALIVE_S):
-                await response.write(b": keepalive\n\n")
+        only, lang = _connector(self._hub, request), language_of(request)
+        return await self.streams.serve(request, self._hub, lambda: self._hub.update(lang, only))
