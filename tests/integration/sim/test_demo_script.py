@@ -250,7 +250,7 @@ def _paid_and_summed(state: Path, day: str) -> None:
     assert cost_minor >= 50  # the demo's session fee, and the energy at 0.49 EUR/kWh
     assert (payment_state, settled_minor) == ("settled", cost_minor), paid
     line = next(x for x in day.splitlines() if "revenue: " in x)
-    card = Decimal(cost_minor) / 100
+    card = Decimal(cost_minor).scaleb(-2)  # 50 -> 0.50, as the line prints it
     assert f"card_terminal 1 session {card} EUR (captured {card})" in line, line
     amounts = [Decimal(a) for a in re.findall(r"sessions? (\d+\.\d\d) EUR", line)]
     assert sum(amounts) * 100 == priced, (line, priced)
