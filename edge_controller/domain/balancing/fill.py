@@ -3,6 +3,8 @@ lowest binding constraint caps its members first and names itself as their reaso
 
 from __future__ import annotations
 
+import heapq
+
 from edge_controller.domain.balancing.offers import Offer
 from edge_controller.domain.balancing.tree import (
     INF,
@@ -14,14 +16,18 @@ from edge_controller.domain.balancing.tree import (
 )
 from edge_controller.domain.balancing.types import EPS_A, PHASE_COUNT
 
-Groups = dict[int, list[Offer]]
-"""The members of one node per constraint key (phase 0..2, or ``POWER``)."""
+Key = tuple[int, int]
+"""A constraint: its node and phase 0..2, or (0, ``POWER``)."""
+Pending = dict[Key, list[Offer]]
+"""The members of each constraint that may still bind."""
 
 
 def fill(tree: Tree, budget: Budget, members: list[Offer]) -> None:
-    """Raise every member's level equally from its floor (already taken from ``budget``),
-    bottom-up through the tree; each constraint that binds lowers its members' ceilings to its
-    water level and names itself as their reason."""
+    """Raise every member's level equally from its floor (already taken from ``budget``); the
+    constraint whose water level is lowest, over the whole tree, binds first: it lowers its
+    members' ceilings to that level and names itself as their reason (a tie goes to the lower
+    node). Lowest first, not node by node: a member a higher node holds lower frees room at the
+    lower nodes it shares, and the others there take it."""
     if _fits(tree, budget, members):
         return  # the usual case: every member keeps its ceiling
     rows: list[list[list[Offer]]] = [[[], [], []] for _ in tree.labels]
@@ -31,19 +37,57 @@ def fill(tree: Tree, budget: Budget, members: list[Offer]) -> None:
             row = rows[node]
             for phase in phases:
                 row[phase].append(offer)
-    with_power = bool(members) and budget.power_left_a < INF
+    # Only the constraints that may bind: lowering ceilings never makes one bind that does not.
+    pending: Pending = {}
     for node in tree.bottom_up:
-        # Only the constraints that may bind: one that does not now never will (see below).
         left = budget.left[node]
-        pending: Groups = {
-            phase: group
-            for phase, group in enumerate(rows[node])
-            if group and _binds(group, left[phase])
-        }
-        if node == 0 and with_power and _power_binds(members, budget.power_left_a):
-            pending[POWER] = list(members)
-        if pending:
-            _settle_node(tree, budget, node, pending)
+        for phase, group in enumerate(rows[node]):
+            if group and _binds(group, left[phase]):
+                pending[node, phase] = group
+    if members and budget.power_left_a < INF and _power_binds(members, budget.power_left_a):
+        pending[0, POWER] = list(members)
+    if pending:
+        _settle(tree, budget, pending)
+
+
+def _settle(tree: Tree, budget: Budget, pending: Pending) -> None:
+    # Lowering a member's ceiling can only raise the level of the other constraints it is in:
+    # a level computed before is a lower bound. So the heap keeps each level until it comes out
+    # on top and is found outdated (then it is computed again and put back): the grid's levels,
+    # over hundreds of members, are not recomputed for every feeder that binds.
+    rank = {node: number for number, node in enumerate(tree.bottom_up)}
+    heap = [
+        (_level(budget, node, key, group), rank[node], key, node)
+        for (node, key), group in pending.items()
+    ]
+    heapq.heapify(heap)
+    outdated: set[Key] = set()
+    while heap:
+        level, order, key, node = heapq.heappop(heap)
+        if level == INF:
+            return  # nothing left binds (an outdated level only rises)
+        group = pending.pop((node, key))
+        if (node, key) in outdated:
+            outdated.discard((node, key))
+            pending[node, key] = group
+            heapq.heappush(heap, (_level(budget, node, key, group), order, key, node))
+            continue
+        reason = budget.power_label if key == POWER else tree.label(node, key)
+        lowered: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()  # (members share a few)
+        for offer in group:
+            if level < offer.ceiling_a - EPS_A:
+                offer.ceiling_a = max(level, offer.floor_a)
+                offer.reason = reason
+                lowered.add((offer.path, offer.phases))
+        if lowered:
+            outdated.update(_shared(lowered, pending))
+
+
+def _shared(ways: set[tuple[tuple[int, ...], tuple[int, ...]]], pending: Pending) -> set[Key]:
+    """The pending constraints on these ways (path, phases) up the tree."""
+    found = {(node, phase) for path, phases in ways for node in path for phase in phases}
+    found.add((0, POWER))
+    return found & pending.keys()
 
 
 def _fits(tree: Tree, budget: Budget, members: list[Offer]) -> bool:
@@ -87,30 +131,6 @@ def _power_binds(members: list[Offer], cap_a: float) -> bool:
         return True
     phase_amps = sum([len(o.phases) * (o.ceiling_a - o.floor_a) for o in members])
     return not phase_amps <= cap_a + EPS_A
-
-
-def _settle_node(tree: Tree, budget: Budget, node: int, pending: Groups) -> None:
-    # The lowest water level binds first; freezing its members can only raise the others, so a
-    # constraint that does not bind now never will. Only the levels of the constraints that
-    # share a lowered member change: the others are kept (at the grid, hundreds of members).
-    levels = {key: _level(budget, node, key, group) for key, group in pending.items()}
-    while pending:
-        key = min(levels, key=lambda k: (levels[k], k))
-        level = levels.pop(key)
-        if level == INF:
-            return
-        reason = budget.power_label if key == POWER else tree.label(node, key)
-        lowered: set[int] = set()
-        for offer in pending.pop(key):
-            if level < offer.ceiling_a - EPS_A:
-                offer.ceiling_a = max(level, offer.floor_a)
-                offer.reason = reason
-                lowered.add(id(offer))
-        for other in [k for k, value in levels.items() if value == INF]:
-            del pending[other], levels[other]
-        for other, group in pending.items():
-            if lowered and any(id(offer) in lowered for offer in group):
-                levels[other] = _level(budget, node, other, group)
 
 
 def _level(budget: Budget, node: int, key: int, group: list[Offer]) -> float:
