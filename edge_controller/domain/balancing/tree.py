@@ -28,6 +28,7 @@ class Tree:
     paths: list[tuple[int, ...]]  # node, its parent, ..., 0
     bottom_up: list[int]  # every node after all of its descendants
     feeder_paths: dict[str | None, tuple[int, ...]]  # a feeder's (None: the grid's) path
+    places: list[int]  # each node's place in ``bottom_up``
 
     @property
     def nodes(self) -> range:
@@ -50,7 +51,10 @@ class Tree:
         paths = [_path(parents, node) for node in range(len(labels))]
         order = sorted(range(len(labels)), key=lambda node: -len(paths[node]))
         feeder_paths = {feeder: paths[node] for feeder, node in index.items()}
-        return cls(labels, limits, parents, index, paths, order, feeder_paths)
+        places = [0] * len(labels)
+        for place, node in enumerate(order):
+            places[node] = place
+        return cls(labels, limits, parents, index, paths, order, feeder_paths, places)
 
     def path(self, feeder: str | None) -> tuple[int, ...]:
         if feeder not in self.feeder_paths:
