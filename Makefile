@@ -22,7 +22,7 @@ lint: setup
 test: lint
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
-# The property tests with new examples each run, ten times as many as `make test` draws.
+# The property tests with new examples each run (1,000 where a test sets no count of its own).
 explore: setup
 	HYPOTHESIS_PROFILE=explore $(BIN)/pytest -n $(PYTEST_WORKERS) $$(grep -rl "@given" tests)
 

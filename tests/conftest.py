@@ -13,7 +13,7 @@ from edge_controller import log
 # No time limit per generated example: this machine is shared, and speed is measured by the
 # benchmarks, never by a test (one example over Hypothesis's default 200 ms failed a run).
 # `make test` draws the same examples every run, so a red run means a change broke something;
-# `make explore` (HYPOTHESIS_PROFILE=explore) draws new ones, ten times as many, to find more.
+# `make explore` (HYPOTHESIS_PROFILE=explore) draws new ones, 1,000 where a test sets no count.
 settings.register_profile("edge_controller", deadline=None, derandomize=True)
 settings.register_profile("explore", deadline=None, max_examples=1000, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "edge_controller"))
