@@ -92,6 +92,14 @@ def _check_left_unauthorised(events: list[dict[str, Any]]) -> None:
     assert not {"idToken", "meterValue"} & (plugged.keys() | gone.keys())
 
 
+async def _set_tx_point(peer: StrictPeer, name: str, value: str) -> None:
+    """The CSMS sets a TxCtrlr point; the station accepts it."""
+    point = {"component": {"name": "TxCtrlr"}, "variable": {"name": name}}
+    data = {"setVariableData": [point | {"attributeValue": value}]}
+    answer = await peer.ask(IDENTITY, "SetVariables", data)
+    assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+
+
 def _register(event: dict[str, Any], context: str) -> int:
     (value,) = [
         v["value"]
@@ -118,11 +126,7 @@ async def test_e02_the_transaction_starts_at_the_plug_in_and_the_session_joins_i
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
             await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            point = {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStartPoint"}}
-            answer = await peer.ask(IDENTITY, "SetVariables", {
-                "setVariableData": [point | {"attributeValue": "EVConnected"}]
-            })  # fmt: skip
-            assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+            await _set_tx_point(peer, "TxStartPoint", "EVConnected")
             # The stored rules at the start (PowerPathClosed), then the CSMS's change.
             first, rule = [c for c in site.commands if isinstance(c, ChangeSessionRules)]
             assert (first.start_at_plug, rule.start_at_plug) == (False, True)
@@ -264,11 +268,7 @@ async def test_e06_the_energy_transfer_stop_point_ends_it_when_the_ev_stops_draw
         settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
         async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
             await wait_for(lambda: len(peer.calls("StatusNotification")) == 1)
-            point = {"component": {"name": "TxCtrlr"}, "variable": {"name": "TxStopPoint"}}
-            answer = await peer.ask(IDENTITY, "SetVariables", {
-                "setVariableData": [point | {"attributeValue": "EVConnected,EnergyTransfer"}]
-            })  # fmt: skip
-            assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+            await _set_tx_point(peer, "TxStopPoint", "EVConnected,EnergyTransfer")
             rule = [c for c in site.commands if isinstance(c, ChangeSessionRules)][-1]
             assert rule.stop_at_energy_end is True
             manager.change_rules(rule)

@@ -4,10 +4,8 @@ counted, with its kind and message, and no more than it counted."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
 
@@ -22,16 +20,6 @@ from tests.integration.web.test_console_sessions import NoCommands, NoReports, l
 from tests.unit.web.test_routes import NoSessions, Site
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[Peer]:
-    state = Peer()
-    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield state
-        server.close()
 
 
 def error_rows(html: str, device_id: str) -> list[tuple[str, str, str]]:

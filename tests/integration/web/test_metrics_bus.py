@@ -4,8 +4,6 @@ are filled by the requests that were really made."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +21,6 @@ from tests.unit.web.test_routes import NoSessions, Site
 pytestmark = pytest.mark.integration
 
 NAME = "edge_bus_request_seconds"
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[Peer]:
-    state = Peer()
-    server = await asyncio.start_server(state.handle, "127.0.0.1", 0)
-    state.port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield state
-        server.close()
 
 
 async def scrape(client: TestClient[Any, Any]) -> dict[tuple[str, str], float]:
