@@ -262,12 +262,13 @@ class SessionManager:
 
     def _reach(self, token: Token, connector_id: str | None) -> tuple[str, ...]:
         """The connectors a tap speaks for: its reader's one, else those its shared reader
-        serves (a station without a screen: a master pass stops them all, OCPP 2.0.1 C16)."""
+        serves (a station without a screen: a master pass stops them all, OCPP 2.0.1 C16); a
+        reader without connectors reaches none."""
         if connector_id is not None:
             return (connector_id,)
         taps = self._channels.taps
         route = taps.routes.get(token.reader_id or "") if taps is not None else None
-        return route.connectors if route is not None else tuple(self._states)
+        return route.connectors if route is not None else ()
 
     async def _stop_by_master_pass(
         self, decision: AuthDecision, reach: Sequence[str]

@@ -90,3 +90,23 @@ async def test_a_master_pass_from_the_site_config_at_a_shared_reader_stops_all_i
         assert reasons == [("cp1:1", "MasterPass"), ("cp1:2", "MasterPass")]
     finally:
         await rig.db.close()
+
+
+async def test_a_master_pass_at_a_reader_without_connectors_stops_nothing(tmp_path: Path) -> None:
+    # A reader the config gives no connectors reaches none: its master pass must not stop the
+    # sessions of every station on the site (C16 speaks of one charging station).
+    clock = Clock()
+    taps = PendingTaps({"r1": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=60.0)}, clock)
+    policy = AuthPolicy(master_pass_group_id="MASTERS")
+    rig = await make_rig(tmp_path / "unrouted.db", clock=clock, taps=taps, policy=policy)
+    try:
+        _cards(rig)
+        readers = ReaderService([], taps, rig.manager.on_token, activity=rig.manager.activity)
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        await readers.handle(Token(DRIVER, reader_id="r1"))
+        assert rig.manager.phase("cp1:1") is Phase.ACTIVE
+        await readers.handle(Token(MASTER, reader_id="lobby"))  # no route for this reader
+        assert rig.manager.phase("cp1:1") is Phase.ACTIVE
+        assert [r.stop_reason for r in await rig.store.recent()] == [None]
+    finally:
+        await rig.db.close()
