@@ -399,6 +399,21 @@ class SessionManager:
                 if record.local_id == local_id:
                     entry = AuthEntry(record.id_tag, status)
                     await self.on_remote_auth_result(record.id_tag, entry)
+            await self._refuse_waiting_authorisation(local_id, status)
+
+    async def _refuse_waiting_authorisation(self, local_id: int, status: AuthStatus) -> None:
+        """A transaction begun at an authorisation (TxStartPoint Authorized) whose EV has not
+        come yet, refused by the CSMS: the authorisation is dropped, so the EV that plugs in
+        later does not charge on it; its transaction ends with the wait."""
+        for cid, early in list(self._actions.early.open.items()):
+            auth = self._states[cid].auth
+            if early.local_id != local_id or not early.authorized or auth is None:
+                continue
+            log.info("CSMS refused an authorisation waiting for its EV", connector_id=cid,
+                     status=status.value)  # fmt: skip
+            await self.auth.remember(Token(auth.id_tag), AuthEntry(auth.id_tag, status),
+                                     self._clock())  # fmt: skip
+            await self._apply(cid, sm.StopRequested(StopReason.DEAUTHORIZED))
 
     async def _follow_chargers(self, statuses: StatusRelay) -> None:
         while True:

@@ -4,6 +4,7 @@ a restart neither starts it twice nor leaves it without its end. Charging only o
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from edge_controller.domain.commands import ChangeSessionRules, StopReason, StopSession
@@ -279,4 +280,30 @@ async def test_the_energy_transfer_stop_point_ends_a_session_whose_ev_stops_draw
         await rig.manager.on_charger_status("cp1:2", status(CpState.B))  # a pause: goes on
         assert rig.manager.open_session("cp1:2") is not None
     finally:
+        await rig.db.close()
+
+
+async def test_a_refused_authorisation_waiting_for_its_ev_lets_no_ev_charge(tmp_path: Path) -> None:
+    """The CSMS answers the Started of an authorisation before the plug-in with Invalid: the
+    authorisation is dropped, its transaction ends, and the EV that then plugs in waits for a
+    new one instead of charging on the refused token."""
+    rig = await _authorized_first_rig(tmp_path / "e.db")
+    applying = asyncio.create_task(rig.manager._apply_refusals())
+    try:
+        await rig.manager.on_token(Token(CARD), "cp1:1")
+        ((first, _),) = await _queued(rig)
+        rig.manager.transaction_confirmed(first.session_local_id, 7, "Invalid")
+        queued: list[tuple[OutboxEvent, int | None]] = []
+        async with asyncio.timeout(5.0):  # the refusal is applied by the manager's own task
+            while not queued:
+                await asyncio.sleep(0.01)
+                queued = await _queued(rig)
+        ((ended, position),) = queued
+        assert isinstance(ended, EvWaitEnded) and ended.reason is StopReason.DEAUTHORIZED
+        assert ended.session_local_id == first.session_local_id and position == 1
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        assert rig.gate.allowed("cp1:1") is not True
+        assert await rig.store.get(first.session_local_id) is None  # no session, nothing billed
+    finally:
+        applying.cancel()
         await rig.db.close()
