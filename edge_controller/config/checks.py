@@ -28,6 +28,7 @@ from edge_controller.domain.balancing import (
     failsafe_problems,
     wiring_from_rotation,
 )
+from edge_controller.domain.model import IEC_MIN_CURRENT_A
 
 RTU_BUS_TYPES = ("rtu", "rtu_over_tcp")
 
@@ -197,7 +198,6 @@ def check_references(
 
 # --- Values that pass every range check alone but cannot work together -----------------------
 
-IEC_MIN_CURRENT_A = 6.0  # the least current a charger may offer (IEC 61851-1)
 Problem = tuple[PathKey, str]
 
 

@@ -28,6 +28,9 @@ class CpState(enum.Enum):
 Phases3 = tuple[float, float, float]
 
 
+IEC_MIN_CURRENT_A = 6.0  # the least current a charger may offer for charging (IEC 61851-1)
+
+
 @dataclass(frozen=True, slots=True)
 class ChargerStatus:
     """What a charger reports, translated from vendor codes at the driver edge."""

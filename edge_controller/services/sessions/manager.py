@@ -36,7 +36,7 @@ from edge_controller.domain.commands import (
     StopSession,
     TransactionLimit,
 )
-from edge_controller.domain.model import ChargerStatus, CpState, Token
+from edge_controller.domain.model import IEC_MIN_CURRENT_A, ChargerStatus, CpState, Token
 from edge_controller.domain.pricing.codec import ad_hoc_json, running_cost_json
 from edge_controller.domain.sessions import connector_status
 from edge_controller.domain.sessions import state as sm
@@ -208,17 +208,20 @@ class SessionManager:
     async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
         fault = status.state in (CpState.E, CpState.F) or status.fault_text is not None
         await self._apply(connector_id, sm.ChargerSeen(status.state.plugged, fault))
-        await self._follow_energy(connector_id, status.state.charging)
+        await self._follow_energy(connector_id, status)
         if self._states[connector_id].phase is sm.Phase.WAIT_AUTH:
             await self._after_plug(connector_id)
 
-    async def _follow_energy(self, cid: str, charging: bool) -> None:
-        """TxStopPoint EnergyTransfer: end a session whose EV drew energy and stopped."""
+    async def _follow_energy(self, cid: str, status: ChargerStatus) -> None:
+        """TxStopPoint EnergyTransfer: end a session whose EV drew energy and stopped while it
+        was offered enough to charge. A pause the site made (offer under the minimum, charger
+        disabled) is not the EV's end: it must draw again after it before it can end."""
         record = self._actions.open.get(cid)
-        if record is None or self._states[cid].phase is not sm.Phase.ACTIVE:
+        offered = status.enabled and status.offered_current_a >= IEC_MIN_CURRENT_A
+        if record is None or self._states[cid].phase is not sm.Phase.ACTIVE or not offered:
             self._drawing.pop(cid, None)
             return
-        if charging:
+        if status.state.charging:
             self._drawing[cid] = record.local_id
             return
         if self._stop_at_energy_end and self._drawing.pop(cid, None) == record.local_id:

@@ -5,10 +5,11 @@ a restart neither starts it twice nor leaves it without its end. Charging only o
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from edge_controller.domain.commands import ChangeSessionRules, StopReason, StopSession
-from edge_controller.domain.model import CpState, Token
+from edge_controller.domain.model import ChargerStatus, CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.events import (
     AuthorizedFirst,
@@ -279,6 +280,30 @@ async def test_the_energy_transfer_stop_point_ends_a_session_whose_ev_stops_draw
         await rig.manager.on_charger_status("cp1:2", status(CpState.C))
         await rig.manager.on_charger_status("cp1:2", status(CpState.B))  # a pause: goes on
         assert rig.manager.open_session("cp1:2") is not None
+    finally:
+        await rig.db.close()
+
+
+async def test_a_pause_the_site_makes_is_not_the_end_of_the_energy_transfer(tmp_path: Path) -> None:
+    """TxStopPoint EnergyTransfer ends a session when its EV stops drawing while it may draw:
+    an EV back in B because the site offered it less than 6 A or disabled the charger (a turn
+    of paused sessions, the grid limit) is not at its end; resumed, it goes on."""
+    rig = await _rig(tmp_path / "e.db")
+    try:
+        rig.manager.change_rules(ChangeSessionRules(start_at_plug=False, stop_at_energy_end=True))
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))
+        await rig.manager.on_token(Token(CARD), "cp1:1")
+        await rig.manager.on_charger_status("cp1:1", status(CpState.C))
+        paused = ChargerStatus(CpState.B, enabled=True, offered_current_a=0.0)
+        await rig.manager.on_charger_status("cp1:1", paused)
+        await rig.manager.on_charger_status("cp1:1", replace(paused, enabled=False))
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))  # offered again
+        assert rig.manager.open_session("cp1:1") is not None
+        await rig.manager.on_charger_status("cp1:1", status(CpState.C))
+        await rig.manager.on_charger_status("cp1:1", status(CpState.B))  # now the EV's end
+        assert rig.manager.open_session("cp1:1") is None
+        ended = [e for e, _ in await _queued(rig) if isinstance(e, SessionEnded)]
+        assert [e.reason for e in ended] == [StopReason.STOPPED_BY_EV]
     finally:
         await rig.db.close()
 
