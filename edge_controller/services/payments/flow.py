@@ -114,6 +114,7 @@ class PaymentFlow:
         cost, and start the session with the payment's token; a session that does not start
         has its reservation reversed. Raises ``PaymentDeclined`` / ``DeviceUnavailable`` from
         the terminal as they come, ``NoTariff`` before the terminal is armed."""
+        self.last_error = None  # this payment's, even when it fails before the terminal
         try:
             cap = None if self._max_cost is None else self._max_cost(connector_id)
         except NoTariff as exc:
@@ -146,7 +147,6 @@ class PaymentFlow:
     ) -> tuple[PaymentAuthorisation, str]:
         """Ask the terminal for the pre-authorisation of ``intent`` and store its outcome: the
         approval (its payment marked as starting) and the session's token."""
-        self.last_error = None
         try:
             auth = await self._terminal.pre_authorise(amount)
         except DeviceError as exc:

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from edge_controller.domain.payments import SettlementRecorded, SettlementStatus, session_token
+from edge_controller.domain.payments import (
+    NoTariff,
+    SettlementRecorded,
+    SettlementStatus,
+    session_token,
+)
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
 from edge_controller.ports import PaymentDeclined
@@ -554,3 +559,24 @@ async def test_the_start_up_report_leaves_a_payment_being_asked_for_alone(
     assert sim.ledger.reversals == [1]  # the EV never plugged in: released
     states = await db.read(lambda c: c.execute("SELECT * FROM payment_intents").fetchall())
     assert states == []
+
+
+async def test_a_payment_refused_before_the_terminal_does_not_keep_the_last_ones_error(
+    sim: SimulatedZvtTerminal, db: Database
+) -> None:
+    # The self-arming terminal reads the flow's last error to tell busy and offline apart: a
+    # payment with no tariff must not hand it the error of the payment before.
+    sessions = Sessions(db)
+    sim.behaviour = Behaviour.DECLINE
+    declining = flow(sim, db, eur("30.00"))
+    with pytest.raises(PaymentDeclined):
+        await declining.pay_and_start("wb1:1", sessions.start)
+    assert isinstance(declining.last_error, PaymentDeclined)
+
+    def no_tariff(_connector_id: str) -> Money | None:
+        raise NoTariff("no tariff for wb1:1")
+
+    declining._max_cost = no_tariff
+    with pytest.raises(NoTariff):
+        await declining.pay_and_start("wb1:1", sessions.start)
+    assert declining.last_error is None
