@@ -448,25 +448,19 @@ class SiteController:
             batch = lower if written_a is None or target < written_a else rise
             (keep if target == written_a else batch).append((conn, target))
         lowered = sum(1 for conn, _ in lower if conn.written_a is not None)
-        await self._set_all(lower)
-        self._reaction.lowered(overload_at_s, lowered)
-        # The values the watchdogs must hear are never dropped (an overload lasting many steps
-        # would let every watchdog fall to its fallback); only the increases give way.
-        await self._set_all(keep)
-        if rise:
-            await self._unless_overloaded(rise)
-
-    async def _set_all(self, batch: list[tuple[ConnectorRuntime, float]]) -> None:
-        if batch:
+        if lower:
             async with asyncio.TaskGroup() as group:
-                for conn, target in batch:
+                for conn, target in lower:
                     group.create_task(self._set(conn, target))
+        self._reaction.lowered(overload_at_s, lowered)
+        for batch in (keep, rise):
+            if batch and not await self._unless_overloaded(batch):
+                return
 
     async def _unless_overloaded(self, batch: list[tuple[ConnectorRuntime, float]]) -> bool:
-        """Write the increases of ``batch`` unless a grid reading over the limit arrives first;
-        then the writes not done are dropped (False): the reading is answered by a fresh step
-        rather than after them. A dropped increase leaves its setpoint unknown, written again
-        first."""
+        """Write ``batch`` unless a grid reading over the limit arrives first; then the writes
+        not done are dropped (False): the reading is answered by a fresh step rather than after
+        them. A dropped increase leaves its setpoint unknown, written again first."""
         if self._overloaded.is_set():
             return False
         tasks = [asyncio.create_task(self._set(conn, target)) for conn, target in batch]
