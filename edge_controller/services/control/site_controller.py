@@ -35,7 +35,6 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_increases,
     lowers,
     rises,
-    within_limits,
 )
 from edge_controller.domain.commands import (
     Origin,
@@ -389,7 +388,7 @@ class SiteController:
     def _grid_read(self, reading: MeterReading) -> None:
         assert self._grid is not None
         remember(self._grid_history, self._grid, reading)
-        if not within_limits(reading.current_a, self._effective_site()):  # phases and power
+        if max(reading.current_a) > self._effective_site().grid_limit_a:
             self._overloaded.set()
         self._wake.set()
 

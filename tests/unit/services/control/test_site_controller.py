@@ -8,7 +8,7 @@ The clock is injected: steps are driven one by one.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 from structlog.testing import capture_logs
@@ -580,17 +580,3 @@ async def test_the_watchdogs_are_programmed_side_by_side() -> None:
     slow.set()
     await asyncio.wait_for(step, 1.0)
     assert rig.chargers[0].failsafe == [(6.0, 15.0)]
-
-
-async def test_a_reading_over_the_power_limit_alone_is_an_overload_for_the_step_under_way() -> None:
-    # Every phase under the 40 A limit, their sum over the power limit: the step under way must
-    # give way as it does for a phase over its limit (it checked the phases only).
-    rig = make_rig(grid_limit_a=40.0)
-    rig.controller._site = replace(rig.controller._site, power_limit_w=60 * 230.0)  # 60 A in all
-    await rig.advance(0)
-    rig.controller._overloaded.clear()
-    rig.meter.building_a = 15.0
-    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
-    grid_a = rig.controller._grid_history[-1].current_a
-    assert max(grid_a) <= 40.0 and sum(grid_a) > 60.0
-    assert rig.controller._overloaded.is_set()
