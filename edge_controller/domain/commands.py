@@ -151,6 +151,11 @@ class ChangeSessionRules:
     start_at_authorization: bool | None = None
     # TxStopPoint EnergyTransfer: a session ends when its EV stops drawing energy
     stop_at_energy_end: bool | None = None
+    # TxStopPoint EVConnected alone: a transaction ends only when its EV leaves (it goes on
+    # after a session the driver stopped)
+    stop_only_at_unplug: bool | None = None
+    # TxStopPoint Authorized alone: a transaction ends only when its authorisation ends
+    stop_only_at_deauthorization: bool | None = None
     origin: Origin = Origin.CSMS
 
 

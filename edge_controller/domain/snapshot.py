@@ -63,6 +63,9 @@ class ConnectorView:
     # the session's driver (``domain.pricing.central``); None: it sent nothing.
     csms_cost: dict[str, Any] | None = None
     session_started_s: float | None = None  # wall time the open session started (UTC s)
+    # The local id of the connector's open transaction (OCPP 2.x): its session's, or one begun
+    # before its session (TxStartPoint) or going on after it (TxStopPoint); None: none open.
+    transaction_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -389,6 +389,8 @@ MIGRATIONS: tuple[Step, ...] = (
     _TYPED_AUTH_ENTRIES,
     # 1: begun at an authorisation before the plug-in (TxStartPoint Authorized), 0: at a plug-in.
     "ALTER TABLE plug_transactions ADD COLUMN authorized INTEGER NOT NULL DEFAULT 0;",
+    # 1: a session's transaction going on after it (TxStopPoint EVConnected or Authorized alone).
+    "ALTER TABLE plug_transactions ADD COLUMN after_session INTEGER NOT NULL DEFAULT 0;",
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -2,6 +2,9 @@
 TxStartPoint EVConnected), or at an authorisation, before the plug-in (TxStartPoint
 Authorized); each change commits with its outbox event.
 
+A session's transaction can also go on after it (TxStopPoint EVConnected or Authorized alone):
+its row opens again with the session's stop, in the same commit, and is closed by its end.
+
 Such a transaction takes a local id from the sessions' own numbering (``sqlite_sequence``, as
 AUTOINCREMENT does), so the session that joins it once authorised is recorded under the same id
 and the outbox counts the events of both as one transaction (``session_position``: seqNo). It
@@ -14,8 +17,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from edge_controller.domain.sessions.events import AuthorizedFirst, EvConnected, EvWaitEnded
+from edge_controller.domain.sessions.events import (
+    AuthorizedFirst,
+    EvConnected,
+    EvWaitEnded,
+    SessionRegisters,
+)
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox.rows import append_in
 
@@ -29,6 +38,9 @@ class OpenPlug:
     connector_id: str
     plugged_at_s: float
     authorized: bool = False  # begun at an authorisation (else at a plug-in)
+    # Going on after its session: that session's registers and id tag (None: no session yet).
+    session: SessionRegisters | None = None
+    id_tag: str | None = None
 
 
 def _next_local_id(conn: sqlite3.Connection) -> int:
@@ -50,6 +62,33 @@ def join_in(conn: sqlite3.Connection, local_id: int, at_s: float) -> None:
         "UPDATE plug_transactions SET closed_at_s = ? WHERE local_id = ? AND closed_at_s IS NULL",
         (at_s, local_id),
     )
+
+
+def go_on_in(conn: sqlite3.Connection, local_id: int, connector_id: str, at_s: float) -> None:
+    """The transaction of the session ``local_id``, stopped at ``at_s``, goes on after it (the
+    caller's commit): open until its own end."""
+    conn.execute(
+        "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s, after_session)"
+        " VALUES (?, ?, ?, 1) ON CONFLICT (local_id) DO UPDATE SET closed_at_s = NULL,"
+        " after_session = 1",
+        (local_id, connector_id, at_s),
+    )
+
+
+_OPEN = (
+    "SELECT p.local_id, p.connector_id, p.plugged_at_s, p.authorized, p.after_session,"
+    " s.start_at_s, s.meter_start_wh, s.stop_at_s, s.meter_stop_wh, s.id_tag"
+    " FROM plug_transactions p LEFT JOIN sessions s ON s.local_id = p.local_id"
+    " WHERE p.closed_at_s IS NULL ORDER BY p.local_id"
+)
+
+
+def _open_plug(r: tuple[Any, ...]) -> OpenPlug:
+    local_id, cid, plugged_at_s, authorized = int(r[0]), str(r[1]), float(r[2]), bool(r[3])
+    if not r[4] or r[7] is None:
+        return OpenPlug(local_id, cid, plugged_at_s, authorized)
+    registers = SessionRegisters(float(r[5]), int(r[6]), float(r[7]), int(r[8]))
+    return OpenPlug(local_id, cid, plugged_at_s, authorized, registers, str(r[9]))
 
 
 class PlugStore:
@@ -94,10 +133,19 @@ class PlugStore:
         """Plug-in transactions neither joined nor ended (a crash came between)."""
 
         def job(conn: sqlite3.Connection) -> list[OpenPlug]:
-            rows = conn.execute(
-                "SELECT local_id, connector_id, plugged_at_s, authorized FROM plug_transactions"
-                " WHERE closed_at_s IS NULL ORDER BY local_id"
-            ).fetchall()
-            return [OpenPlug(int(r[0]), str(r[1]), float(r[2]), bool(r[3])) for r in rows]
+            return [_open_plug(r) for r in conn.execute(_OPEN).fetchall()]
+
+        return await self._db.read(job)
+
+    async def identity_of(self, local_id: int) -> str | None:
+        """The identity the transaction's events went to, while any of them is kept (None:
+        none is)."""
+
+        def job(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT identity FROM outbox WHERE session_local_id = ? ORDER BY seq LIMIT 1",
+                (local_id,),
+            ).fetchone()
+            return None if row is None else str(row[0])
 
         return await self._db.read(job)

@@ -18,7 +18,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.limits_store import open_limits, set_limit_in
 from edge_controller.storage.outbox.rows import append_in
-from edge_controller.storage.plugs_store import PlugStore, join_in
+from edge_controller.storage.plugs_store import PlugStore, go_on_in, join_in
 from edge_controller.storage.tariff_store import SessionSwitch, session_switches
 
 
@@ -319,8 +319,10 @@ class SessionStore:
         last_known: bool = False,
         render: Render | None = None,
         price: Price | None = None,
+        goes_on: bool = False,
     ) -> tuple[SessionRecord, bool]:
         """Close a session exactly once; returns (record, whether this call closed it).
+        ``goes_on``: its transaction goes on after it (``plugs_store.go_on_in``).
 
         The stop is never before nor below the last recorded value. ``last_known`` (a power
         loss: nobody can say when the EV left): the stop is the last recorded register at its
@@ -354,7 +356,10 @@ class SessionStore:
                 _queue(conn, stop.at_s, render(stop))
             if price is not None:
                 price_in(conn, local_id, price, stop.at_s)
-            return _fetch(conn, local_id), True
+            closed = _fetch(conn, local_id)
+            if goes_on:
+                go_on_in(conn, local_id, closed.connector_id, stop.at_s)
+            return closed, True
 
         return await self._db.write(job)
 

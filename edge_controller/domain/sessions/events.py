@@ -150,6 +150,9 @@ class SessionEnded:
     # the energy register in the end data).
     with_registers: bool = False
     id_token: IdToken | None = None  # the token that stopped it, if one did
+    # Its transaction goes on after it (OCPP 2.x TxStopPoint EVConnected or Authorized alone):
+    # the session, its energy and its bill end here, the transaction at ``EvWaitEnded``.
+    transaction_goes_on: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,16 +181,33 @@ class AuthorizedFirst:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRegisters:
+    """The energy register of a session at its start and at its stop (Wh), with their times:
+    what its bill counts."""
+
+    started_at_s: float
+    start_wh: int
+    stopped_at_s: float
+    stop_wh: int
+    with_begin: bool = False  # the start's register goes along as well (StopTxnSampledData)
+
+
+@dataclass(frozen=True, slots=True)
 class EvWaitEnded:
-    """A transaction begun by ``EvConnected`` or ``AuthorizedFirst`` ended before any session
-    joined it: the EV left unauthorised (``EV_DISCONNECTED``), no EV came in time (``TIMEOUT``),
-    the authorisation was stopped (its reason), the wait was given up (``OTHER``), or the
-    daemon stopped (``REBOOT``, ``POWER_LOSS``). No energy: nothing flows before both."""
+    """A transaction no session runs in ended. One begun by ``EvConnected`` or
+    ``AuthorizedFirst`` that no session joined: the EV left unauthorised (``EV_DISCONNECTED``),
+    no EV came in time (``TIMEOUT``), the authorisation was stopped (its reason), the wait was
+    given up (``OTHER``), or the daemon stopped (``REBOOT``, ``POWER_LOSS``); no energy,
+    nothing flows before both. Or one that went on after its session (``session``: that
+    session's registers, the only energy it has; ``SessionEnded.transaction_goes_on``): its EV
+    left, or its authorisation ended (``id_token``: the card that ended it, if one did)."""
 
     session_local_id: int
     connector_id: str
     at_s: float
     reason: StopReason
+    session: SessionRegisters | None = None
+    id_token: IdToken | None = None
 
 
 OutboxEvent = (

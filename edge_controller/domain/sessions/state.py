@@ -155,6 +155,10 @@ def transition(
         return _on_claim(state, event, now_s, timeouts)
     if isinstance(event, StopRequested) and state.phase is Phase.AUTHORIZING:
         return _waiting(state.plugged, None, now_s, timeouts), ()
+    if isinstance(event, StopRequested) and state.phase is Phase.WAIT_AUTH:
+        # The transaction begun at the plug-in was stopped (by the CSMS): no session starts
+        # without a new plug-in.
+        return SessionState(Phase.FINISHED, True), ()
     if isinstance(event, StopRequested):
         return _stop(state, event.reason, event.id_tag)
     if isinstance(event, Opened) and state.phase is Phase.OPENING:

@@ -33,19 +33,22 @@ class SessionActions:
         self.open: dict[str, SessionRecord] = {}
         self._gate = gate
         self._samples: dict[str, SampleClock] = {}
-        self._unclosed: dict[int, tuple[str, sm.CloseSession, float]] = {}
+        self._unclosed: dict[int, tuple[str, sm.CloseSession, float, bool]] = {}
         self.stopping = False  # an orderly stop closed every session: none opens any more
         # Transactions begun before their session (OCPP 2.x TxStartPoint), which it joins.
         self.early = EarlyTransactions(recorder)
 
-    async def perform(self, cid: str, action: sm.Action, now_s: float) -> sm.Event | None:
-        """Carry out ``action``; returns the event it produces for the state machine, if any."""
+    async def perform(
+        self, cid: str, action: sm.Action, now_s: float, *, plugged: bool = False
+    ) -> sm.Event | None:
+        """Carry out ``action``; returns the event it produces for the state machine, if any.
+        ``plugged``: the connector's EV is still plugged in after it."""
         if isinstance(action, sm.AllowCharging):
             self._gate.authorize_charging(cid, action.allowed)
             return None
         if isinstance(action, sm.OpenSession):
             return await self._open(cid, action.auth, now_s)
-        await self.close(cid, action, now_s)
+        await self.close(cid, action, now_s, plugged=plugged)
         return None
 
     async def _open(self, cid: str, auth: sm.Authorization, now_s: float) -> sm.Event:
@@ -63,23 +66,30 @@ class SessionActions:
         self._publish("started", record, now_s)
         return sm.Opened(record.local_id)
 
-    async def close(self, cid: str, action: sm.CloseSession, at_s: float) -> None:
+    async def close(
+        self, cid: str, action: sm.CloseSession, at_s: float, *, plugged: bool = False
+    ) -> None:
+        """Close the session; its transaction goes on after it where the stop points say so
+        and its EV is still ``plugged`` in."""
         record = self.open.pop(cid, None) or await self.recorder.store.get(action.local_id)
         self._samples.pop(cid, None)
         if record is None:
             log.error("close of an unknown session", local_id=action.local_id)
             return
+        goes_on = plugged and self.early.outlives(action.reason) and self.recorder.routed(cid)
         try:
             closed, changed = await self.recorder.close(
                 record, action.reason, at_s, id_tag=action.id_tag,
-                use_last_known=action.use_last_known_meter,
+                use_last_known=action.use_last_known_meter, goes_on=goes_on,
             )  # fmt: skip
         except StorageError as exc:
             log.error("session stop not recorded; will retry", local_id=record.local_id,
                       error=str(exc))  # fmt: skip
-            self._unclosed[record.local_id] = (cid, action, at_s)
+            self._unclosed[record.local_id] = (cid, action, at_s, plugged)
             return
         self._unclosed.pop(record.local_id, None)
+        if changed and goes_on:
+            self.early.went_on(closed)
         if changed:
             try:
                 priced = await self.recorder.store.cost(closed.local_id)
@@ -88,8 +98,8 @@ class SessionActions:
             self._publish("stopped", closed, at_s, priced)
 
     async def retry_closes(self) -> None:
-        for cid, action, at_s in list(self._unclosed.values()):
-            await self.close(cid, action, at_s)
+        for cid, action, at_s, plugged in list(self._unclosed.values()):
+            await self.close(cid, action, at_s, plugged=plugged)
 
     async def sample(self, cid: str, sampling: Sampling, now_s: float) -> Energy | None:
         record, clock = self.open.get(cid), self._samples.get(cid)

@@ -48,7 +48,7 @@ from edge_controller.domain.sessions.authorization import (
     late_answer_stops,
     same_owner,
 )
-from edge_controller.domain.sessions.events import ReadingContext
+from edge_controller.domain.sessions.events import IdToken, ReadingContext, TokenType
 from edge_controller.domain.sessions.limits import Progress, limit_reached
 from edge_controller.domain.sessions.reservations import (
     Condition,
@@ -70,6 +70,7 @@ from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.services.sessions.reservations import ReservationBook
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.storage.errors import StorageError
+from edge_controller.storage.plugs_store import OpenPlug
 from edge_controller.storage.sessions_store import SessionRecord
 
 log = get_logger("sessions")
@@ -197,13 +198,26 @@ class SessionManager:
                 await pricing.resume(
                     record, await self._actions.recorder.store.meter_values(record.local_id)
                 )
-        for early in await self._actions.recorder.store.plugs.open_ones():
-            if early.connector_id in self._states:
-                self._actions.early.resume(early.connector_id, early.local_id, early.authorized)
+        for plug in await self._actions.recorder.store.plugs.open_ones():
+            if plug.connector_id not in self._states:
+                await self._end_gone(plug)
+                continue
+            self._actions.early.resume(plug)
+            if plug.session is not None:  # its EV's session ended: none before it leaves
+                self._states[plug.connector_id] = sm.SessionState(sm.Phase.FINISHED, True)
         if self.reservations is not None:
             await self.reservations.load(self._states, self._clock())
         self._limits = await self._actions.recorder.store.limits_of_open()
         return found
+
+    async def _end_gone(self, plug: OpenPlug) -> None:
+        """A transaction left open on a connector the config no longer has: ended now, for
+        the identity its events went to (none kept: the connector's, if any still routes)."""
+        identity = await self._actions.recorder.store.plugs.identity_of(plug.local_id)
+        log.warning("open transaction on an unknown connector: ended",
+                    connector_id=plug.connector_id, transaction=plug.local_id,
+                    identity=identity)  # fmt: skip
+        await self._actions.early.end_gone(plug, identity, self._clock())
 
     async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
         fault = status.state in (CpState.E, CpState.F) or status.fault_text is not None
@@ -245,6 +259,8 @@ class SessionManager:
         try:
             if target is not None and record is not None:
                 decision = await self._token_on_session(target, record, token, self._clock())
+            elif target is not None and self._ends_by_card(target, token):
+                decision = await self._end_by_card(target, token)
             elif target is None:
                 decision = await self._token_for_next_plug(token)
             else:
@@ -262,6 +278,21 @@ class SessionManager:
             log.info("card refused", token=masked(token.id_tag), reason=taken.refusal)
             return AuthDecision(False, token.id_tag, taken.refusal, AuthStatus.INVALID)
         return await self._decide_claim(target, taken.auth, token)
+
+    def _ends_by_card(self, cid: str, token: Token) -> bool:
+        """A card of the driver whose session ended ends its transaction going on after it,
+        where that ends with the authorisation (TxStopPoint Authorized alone)."""
+        after = self._actions.early.after_session_of(cid)
+        early = self._actions.early
+        if after is None or after.id_tag is None or not early.until_deauthorized:
+            return False
+        return same_owner(after.id_tag, None, token.id_tag, None)
+
+    async def _end_by_card(self, cid: str, token: Token) -> AuthDecision:
+        async with self._locks[cid]:
+            card = IdToken(token.id_tag, TokenType.CARD)
+            await self._actions.early.end(cid, StopReason.LOCAL, self._clock(), card)
+        return AuthDecision(True, token.id_tag, "own transaction", AuthStatus.ACCEPTED)
 
     def _reach(self, token: Token, connector_id: str | None) -> tuple[str, ...]:
         """The connectors a tap speaks for: its reader's one, else those its shared reader
@@ -317,7 +348,13 @@ class SessionManager:
         cid = command.connector_id
         if cid not in self._states:
             return CommandResult.failure(f"unknown connector {cid}")
-        if self._states[cid].phase not in STOPPABLE:
+        if self._actions.early.after_session_of(cid) is not None:
+            async with self._locks[cid]:  # its session ended: the transaction ends now
+                await self._actions.early.end(cid, command.reason, self._clock())
+            return CommandResult.success(cid)
+        # A transaction begun before its session stops too (no session starts there then).
+        early = cid in self._actions.early.open
+        if self._states[cid].phase not in STOPPABLE and not early:
             return CommandResult.failure(f"{cid}: no session or start to stop")
         await self._apply(cid, sm.StopRequested(command.reason))
         return CommandResult.success(cid)
@@ -341,6 +378,10 @@ class SessionManager:
             self._actions.early.at_authorization = command.start_at_authorization
         if command.stop_at_energy_end is not None:
             self._stop_at_energy_end = command.stop_at_energy_end
+        if command.stop_only_at_unplug is not None:
+            self._actions.early.until_unplug = command.stop_only_at_unplug
+        if command.stop_only_at_deauthorization is not None:
+            self._actions.early.until_deauthorized = command.stop_only_at_deauthorization
 
     async def on_reservation(self, command: Reserve | CancelReservation) -> bool:
         """Reserve a connector or cancel a reservation; False when refused (or not offered)."""
@@ -514,11 +555,20 @@ class SessionManager:
             session_id=connector.session_id if record is None else str(record.local_id),
             id_tag=connector.id_tag if record is None else record.id_tag,
             session_started_s=None if record is None else record.start_at_s,
+            transaction_id=self._transaction_of(cid, record),
             plug_wait_token=None if wait is None else wait.token,
             plug_wait_until_s=None if wait is None else wait.until_s,
             status_info=self.note(cid) if shown in NOTED else None,
             **self._prices(cid, record),
         )
+
+    def _transaction_of(self, cid: str, record: SessionRecord | None) -> str | None:
+        """The local id of the connector's open transaction: its session's, else one no
+        session runs in (begun before it, or going on after it)."""
+        if record is not None:
+            return str(record.local_id)
+        early = self._actions.early.open.get(cid)
+        return None if early is None else str(early.local_id)
 
     def _prices(self, cid: str, record: SessionRecord | None) -> dict[str, Any]:
         """The price before a start, the running session's cost so far, and what the CSMS
@@ -819,7 +869,7 @@ class SessionManager:
             self._states[cid] = state
             self._follow(cid, before, state, current)
             for action in actions:
-                follow = await self._actions.perform(cid, action, now_s)
+                follow = await self._actions.perform(cid, action, now_s, plugged=state.plugged)
                 if isinstance(follow, sm.Opened) and self.reservations is not None:
                     await self.reservations.used(cid, action)
                 if follow is not None:

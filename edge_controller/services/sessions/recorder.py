@@ -163,14 +163,16 @@ class SessionRecorder:
         self._queued(identity)
         return local_id
 
-    async def end_plug(
-        self, connector_id: str, local_id: int, reason: StopReason, now_s: float
-    ) -> None:
-        """End a plug-in transaction no session joined (its ``EvWaitEnded``)."""
-        identity = self._identity(connector_id)
-        ended = EvWaitEnded(local_id, connector_id, now_s, reason)
+    async def end_plug(self, ended: EvWaitEnded, identity: str | None = None) -> None:
+        """End a transaction no session runs in (begun before its session, or going on after
+        it) with ``ended``, queued for ``identity`` (None: the connector's own)."""
+        identity = identity or self._identity(ended.connector_id)
         if await self.store.plugs.end(identity, ended) and identity:
             self._queued(identity)
+
+    def routed(self, connector_id: str) -> bool:
+        """Whether an uplink takes the connector's events."""
+        return bool(self._identity(connector_id))
 
     def _tariff(self, connector_id: str, id_tag: str) -> TariffRef | None:
         found = None if self.pricing is None else self.pricing.tariff_for(connector_id, id_tag)
@@ -263,15 +265,18 @@ class SessionRecorder:
         *,
         id_tag: str | None = None,
         use_last_known: bool = False,
+        goes_on: bool = False,
     ) -> tuple[SessionRecord, bool]:
         """Close exactly once; the stop value is never below the last recorded one.
 
         ``use_last_known`` (power loss): the stop is the last durable register at its time,
-        not the restart's moment."""
+        not the restart's moment. ``goes_on``: its transaction goes on after it (where an
+        uplink takes its events), until ``end_plug``."""
         energy = None if use_last_known else await self.read_energy(record.connector_id)
         known_wh = max(record.last_meter_wh, self._last.get(record.connector_id, 0))
         meter_wh = max(energy.energy_wh, known_wh) if energy else known_wh
         identity = self._identity(record.connector_id)
+        goes_on = goes_on and bool(identity)
         with_registers = self.stop_transaction_data
         # Only a card tapped to stop names its token.
         token = None if id_tag is None else IdToken(id_tag, TokenType.CARD)
@@ -282,14 +287,14 @@ class SessionRecorder:
             ended = SessionEnded(
                 record.local_id, record.connector_id, stop.at_s, stop.meter_wh, reason,
                 record.start_at_s, record.meter_start_wh, with_registers=with_registers,
-                id_token=token,
+                id_token=token, transaction_goes_on=goes_on,
             )  # fmt: skip
             return (EventToQueue(identity, ended),)
 
         closed, changed = await self.store.stop(
             record.local_id, now_s, meter_wh, reason.value,
             stop_id_tag=id_tag, last_known=use_last_known, render=render,
-            price=None if self.pricing is None else self.pricing.price,
+            price=None if self.pricing is None else self.pricing.price, goes_on=goes_on,
         )  # fmt: skip
         self._queued(identity if changed else None)
         if self.pricing is not None:

@@ -10,6 +10,7 @@ satisfy is a new version, and ``decode`` goes on reading every earlier one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,6 +43,7 @@ from edge_controller.domain.sessions.events import (
     Reading,
     ReadingContext,
     SessionEnded,
+    SessionRegisters,
     SessionStarted,
     TokenType,
 )
@@ -226,7 +228,7 @@ def _ended(e: SessionEnded) -> dict[str, Any]:
         "start_register_wh": e.start_register_wh,
         "with_registers": e.with_registers,
         "id_token": _token(e.id_token),
-    }
+    } | ({"goes_on": True} if e.transaction_goes_on else {})  # as before where it ends too
 
 
 def _read_ended(d: dict[str, Any]) -> SessionEnded:
@@ -240,6 +242,7 @@ def _read_ended(d: dict[str, Any]) -> SessionEnded:
         start_register_wh=int(d["start_register_wh"]),
         with_registers=bool(d["with_registers"]),
         id_token=_read_token(d["id_token"]),
+        transaction_goes_on=bool(d.get("goes_on", False)),  # absent in older bodies
     )
 
 
@@ -357,14 +360,25 @@ def _plug(e: EvConnected | EvWaitEnded) -> tuple[str, dict[str, Any]]:
     body = {"session_local_id": e.session_local_id, "connector_id": e.connector_id, "at_s": e.at_s}
     if isinstance(e, EvConnected):
         return EV_CONNECTED, body
-    return EV_WAIT_ENDED, body | {"reason": e.reason.name.lower()}
+    ended = body | {"reason": e.reason.name.lower()}
+    if e.session is not None:
+        ended["session"] = dataclasses.asdict(e.session)
+    if e.id_token is not None:
+        ended["id_token"] = _token(e.id_token)
+    return EV_WAIT_ENDED, ended
 
 
 def _read_plug(kind: str, d: dict[str, Any]) -> EvConnected | EvWaitEnded:
     local_id, cid, at_s = int(d["session_local_id"]), str(d["connector_id"]), float(d["at_s"])
     if kind == EV_CONNECTED:
         return EvConnected(local_id, cid, at_s)
-    return EvWaitEnded(local_id, cid, at_s, _REASONS[d["reason"]])
+    found = d.get("session")  # only where the transaction went on after its session
+    session = None if found is None else SessionRegisters(
+        float(found["started_at_s"]), int(found["start_wh"]), float(found["stopped_at_s"]),
+        int(found["stop_wh"]), bool(found["with_begin"]),
+    )  # fmt: skip
+    token = _read_token(d.get("id_token"))
+    return EvWaitEnded(local_id, cid, at_s, _REASONS[d["reason"]], session, token)
 
 
 def _authorized_first(e: AuthorizedFirst) -> dict[str, Any]:

@@ -7,9 +7,12 @@ the session joins it once both are there (``services.sessions.early``); an EV th
 unauthorised, or an authorisation whose EV never comes, ends it. A session ends when either
 is lost: the EV leaves, or its authorisation ends (a card, a stop command, an invalid id
 token), and with EnergyTransfer among the stop points also when its EV stops drawing energy
-after it drew some. A start point list starts a transaction at the first of its points, a stop
-point list ends it at the first one lost, so only the lists meaning just that are taken; any
-other is refused with the reason, not stored and then silently not followed.
+after it drew some. With EVConnected or Authorized alone, the transaction outlives a session
+ended otherwise: it ends when the EV leaves, or when the authorisation ends (the EV leaving
+ends it as well, StopTxOnEVSideDisconnect being true). A start point list starts a
+transaction at the first of its points, a stop point list ends it at the first one lost, so
+only the lists meaning just that are taken; any other is refused with the reason, not stored
+and then silently not followed.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ _START_DOES = (
 )
 _STOP_DOES = (
     "a session ends when the EV leaves or its authorisation ends"
-    " (with EnergyTransfer also when its EV stops drawing energy)"
+    " (with EnergyTransfer also when its EV stops drawing energy;"
+    " with EVConnected or Authorized alone its transaction ends with that one)"
 )
+
+# Stop point lists taken as they are: either lost ends it, or (alone) only that one.
+_TAKEN_STOPS = ({"EVConnected", "Authorized"}, {"EVConnected"}, {"Authorized"})
 
 
 def _members(value: str) -> set[str]:
@@ -58,6 +65,6 @@ def why_not_stop_point(value: str) -> str:
     others = members - {"EVConnected", "Authorized", "PowerPathClosed"}
     if others:
         return f"{', '.join(sorted(others))} not supported: {_STOP_DOES}"
-    if "PowerPathClosed" in members or members == {"EVConnected", "Authorized"}:
+    if "PowerPathClosed" in members or members in _TAKEN_STOPS:
         return ""
     return f"not supported: {_STOP_DOES} (EVConnected,Authorized)"

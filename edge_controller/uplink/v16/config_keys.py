@@ -226,6 +226,8 @@ def session_rules(values: Mapping[str, str]) -> ChangeSessionRules:
         start_at_plug=None if start is None else "EVConnected" in start,
         start_at_authorization=None if start is None else "Authorized" in start,
         stop_at_energy_end=None if stop is None else "EnergyTransfer" in stop,
+        stop_only_at_unplug=None if stop is None else stop == {"EVConnected"},
+        stop_only_at_deauthorization=None if stop is None else stop == {"Authorized"},
     )
 
 

@@ -37,6 +37,7 @@ from edge_controller.domain.sessions.events import (
 from edge_controller.log import get_logger
 from edge_controller.uplink.outbox.rendering import NotSendable, StartConfirmed
 from edge_controller.uplink.ports import QueuedMessage
+from edge_controller.uplink.topology import UnknownConnector
 
 # The measurand, context and location words are the same in 1.6 and 2.x: one table each.
 from edge_controller.uplink.v16.render import (
@@ -195,7 +196,7 @@ class Ocpp201Rendering:
         self._take_limit(message, answer)
         if "totalCost" not in answer or local_id is None or self._costs is None:
             return
-        found = central_cost(answer["totalCost"], isinstance(message.event, SessionEnded))
+        found = central_cost(answer["totalCost"], _final(message))
         if found is None:
             return
         try:
@@ -214,6 +215,14 @@ class Ocpp201Rendering:
             return  # nothing to take, or the limit the session already has
         if not self._limits(SetTransactionLimit(local_id, limit)):
             log.warning("transaction limit not taken (command queue full)", session=local_id)
+
+
+def _final(message: QueuedMessage) -> bool:
+    """Whether the answer to ``message`` carries its transaction's final cost (its Ended)."""
+    event = message.event
+    if isinstance(event, SessionEnded):
+        return not event.transaction_goes_on
+    return isinstance(event, EvWaitEnded) and event.session is not None
 
 
 def transaction_limit(wire: dict[str, Any]) -> TransactionLimit | None:
@@ -295,9 +304,17 @@ def request(message: QueuedMessage, event: TransactionFact, link: Link201) -> di
     }
     if link.offline(event.at_s):
         payload["offline"] = True
-    payload["evse"] = {"id": link.connection.connector(event.connector_id), "connectorId": 1}
+    try:
+        payload["evse"] = {"id": link.connection.connector(event.connector_id), "connectorId": 1}
+    except UnknownConnector:
+        if not isinstance(event, EvWaitEnded):
+            raise
+        # The end of one whose connector left the config: the CSMS knows its EVSE already.
     if isinstance(event, EvConnected | EvWaitEnded):
         _plugged(event, payload, link)
+        billed = isinstance(event, EvWaitEnded) and event.session is not None
+        if billed and link.v21 and message.session_cost is not None:
+            _cost_details(payload, message.session_cost)  # the cost of its session
     elif isinstance(event, AuthorizedFirst):
         _authorized_first(event, payload, link)
     elif isinstance(event, SessionStarted) and not starts_transaction(message):
@@ -307,7 +324,7 @@ def request(message: QueuedMessage, event: TransactionFact, link: Link201) -> di
     elif isinstance(event, MeterSampled):
         _updated(event, payload, link)
     else:
-        _ended(event, payload, link)
+        (_session_ended if event.transaction_goes_on else _ended)(event, payload, link)
         if link.v21 and message.session_cost is not None:
             _cost_details(payload, message.session_cost)
     if link.v21 and message.session_limit is not None and not isinstance(event, SessionStarted):
@@ -345,8 +362,10 @@ def _started(event: SessionStarted, payload: dict[str, Any], link: Link201) -> N
 
 
 def _plugged(event: EvConnected | EvWaitEnded, payload: dict[str, Any], link: Link201) -> None:
-    """The start of a transaction at a plug-in (no idToken yet), or its end unauthorised: no
-    meter values, as no energy may flow before the authorisation."""
+    """The start of a transaction at a plug-in (no idToken yet), or its end without a
+    session: unauthorised, no meter values, as no energy may flow before the authorisation;
+    after its session (2.0.1 E06, TxStopPoint EVConnected or Authorized alone), with that
+    session's registers."""
     info = payload["transactionInfo"]
     if isinstance(event, EvConnected):
         payload["eventType"], payload["triggerReason"] = "Started", "CablePluggedIn"
@@ -357,6 +376,28 @@ def _plugged(event: EvConnected | EvWaitEnded, payload: dict[str, Any], link: Li
     payload["triggerReason"] = trigger if link.v21 else TRIGGERS_201.get(trigger, trigger)
     info["chargingState"] = "Idle" if event.reason is StopReason.EV_DISCONNECTED else "EVConnected"
     info["stoppedReason"] = stopped
+    if event.id_token is not None:
+        payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
+    session = event.session
+    if session is not None:  # after its session: the energy is that session's, as billed
+        end = [_register(session.stop_wh, ReadingContext.END)]
+        payload["meterValue"] = [_meter_value(session.stopped_at_s, end, link.connection)]
+        if session.with_begin:
+            begin = [_register(session.start_wh, ReadingContext.BEGIN)]
+            payload["meterValue"].insert(0, _meter_value(session.started_at_s, begin,
+                                                         link.connection))  # fmt: skip
+
+
+def _session_ended(event: SessionEnded, payload: dict[str, Any], link: Link201) -> None:
+    """A session ended, its transaction goes on (TxStopPoint EVConnected or Authorized
+    alone, 2.0.1 E06): charging stops with the session's authorisation or its limit; the
+    registers go with the transaction's end."""
+    payload["eventType"] = "Updated"
+    trigger = STOPS[event.reason][1]
+    payload["triggerReason"] = trigger if link.v21 else TRIGGERS_201.get(trigger, trigger)
+    payload["transactionInfo"]["chargingState"] = "EVConnected"
+    if event.id_token is not None:
+        payload["idToken"] = id_token(event.id_token.value, event.id_token.type, v21=link.v21)
 
 
 def _authorized_first(event: AuthorizedFirst, payload: dict[str, Any], link: Link201) -> None:

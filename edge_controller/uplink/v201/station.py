@@ -164,7 +164,7 @@ class Station201:
         if not self.link.accepted or wanted is None:
             return REJECTED
         for view in self._views().values():
-            if view.session_id == str(wanted):
+            if _transaction_of(view) == str(wanted):
                 stop = StopSession(view.connector_id, Origin.CSMS, StopReason.REMOTE)
                 return {"status": "Accepted" if self.link.commands.submit(stop) else "Rejected"}
         return REJECTED
@@ -183,9 +183,14 @@ class Station201:
         local = session_of(str(text))
         if local is None:
             return {"ongoingIndicator": False, "messagesInQueue": False}
-        ongoing = any(v.session_id == str(local) for v in self._views().values())
+        ongoing = any(_transaction_of(v) == str(local) for v in self._views().values())
         queued = await self.link.outbox.session_backlog(identity, local)
         return {"ongoingIndicator": ongoing, "messagesInQueue": queued > 0}
+
+
+def _transaction_of(view: ConnectorView) -> str | None:
+    """The local id of the connector's open transaction: with or without a session."""
+    return view.transaction_id or view.session_id
 
 
 def variables_of(link: IdentityLink, site: Station | None = None) -> list[Variable]:

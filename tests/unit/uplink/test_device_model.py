@@ -91,8 +91,9 @@ def test_a_string_with_a_max_limit_keeps_to_that_length() -> None:
         ("TxStopPoint", "Authorized,EVConnected", ""),
         ("TxStopPoint", "PowerPathClosed", ""),
         ("TxStopPoint", "EVConnected,PowerPathClosed", ""),
-        ("TxStopPoint", "EVConnected", "not supported: a session ends when the EV leaves or"),
-        ("TxStopPoint", "Authorized", "(EVConnected,Authorized)"),
+        ("TxStopPoint", "EVConnected", ""),  # the transaction outlives a session stopped
+        ("TxStopPoint", "Authorized", ""),  # the transaction outlives a session's limit
+        ("TxStopPoint", "", "not supported: a session ends when the EV leaves or"),
         ("TxStopPoint", "EVConnected,EnergyTransfer", ""),  # the energy stops at either
         ("TxStopPoint", "EnergyTransfer", ""),
         ("TxStopPoint", "EnergyTransfer,DataSigned", "DataSigned not supported"),
