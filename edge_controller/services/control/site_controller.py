@@ -143,8 +143,8 @@ class SiteController:
         self._draws_at_s: float | None = None
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
-        # Set by a grid reading over the limit: the step under way drops its keep-alive and
-        # increase writes so that a fresh step answers the reading at once.
+        # Set by a grid reading over the limit: the step under way drops its increases (never the
+        # values its watchdogs must hear) so that a fresh step answers the reading at once.
         self._overloaded = asyncio.Event()
         self._stopping = False
         self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
@@ -435,7 +435,9 @@ class SiteController:
     ) -> None:
         """Lowered (and unknown) setpoints first, so the sum never overshoots in between, and
         alone, so an overload's answer does not wait for the rest; then the values the watchdogs
-        must hear again, then the increases. A newer overloading grid reading drops those two."""
+        must hear again, then the increases. A newer overloading grid reading drops the
+        increases only: under an overload lasting many steps, values never heard again would
+        let every watchdog fall to its fallback current, above a paused setpoint."""
         lower: list[tuple[ConnectorRuntime, float]] = []
         keep: list[tuple[ConnectorRuntime, float]] = []
         rise: list[tuple[ConnectorRuntime, float]] = []
@@ -447,22 +449,24 @@ class SiteController:
             batch = lower if written_a is None or target < written_a else rise
             (keep if target == written_a else batch).append((conn, target))
         lowered = sum(1 for conn, _ in lower if conn.written_a is not None)
-        if lower:
-            async with asyncio.TaskGroup() as group:
-                for conn, target in lower:
-                    group.create_task(self._set(conn, target))
+        await self._set_all(lower)
         self._reaction.lowered(overload_at_s, lowered)
-        for batch in (keep, rise):
-            if batch and not await self._unless_overloaded(batch):
-                return
+        await self._set_all(keep)
+        await self._unless_overloaded(rise)
 
-    async def _unless_overloaded(self, batch: list[tuple[ConnectorRuntime, float]]) -> bool:
-        """Write ``batch`` unless a grid reading over the limit arrives first; then the writes
-        not done are dropped (False): the reading is answered by a fresh step rather than after
-        them. A dropped increase leaves its setpoint unknown, written again first."""
-        if self._overloaded.is_set():
-            return False
-        tasks = [asyncio.create_task(self._set(conn, target)) for conn, target in batch]
+    async def _set_all(self, batch: list[tuple[ConnectorRuntime, float]]) -> None:
+        if batch:
+            async with asyncio.TaskGroup() as group:
+                for conn, target in batch:
+                    group.create_task(self._set(conn, target))
+
+    async def _unless_overloaded(self, rise: list[tuple[ConnectorRuntime, float]]) -> None:
+        """Write the increases ``rise`` unless a grid reading over the limit arrives first; then
+        the writes not done are dropped: the reading is answered by a fresh step rather than
+        after them. An increase cut short leaves its setpoint unknown, written again first."""
+        if not rise or self._overloaded.is_set():
+            return
+        tasks = [asyncio.create_task(self._set(conn, target)) for conn, target in rise]
         everything = asyncio.gather(*tasks, return_exceptions=True)
         overload = asyncio.ensure_future(self._overloaded.wait())
         try:
@@ -476,7 +480,6 @@ class SiteController:
         for result in everything.result():
             if isinstance(result, Exception):
                 raise result  # a bug in a write is not swallowed
-        return not cut
 
     def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
         """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a

@@ -8,6 +8,7 @@ The clock is injected: steps are driven one by one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -56,6 +57,8 @@ class MemoryCharger:
     increases_wait_for: asyncio.Event | None = None  # a slow bus: an increase waits for it
     waiting: asyncio.Event = field(default_factory=asyncio.Event)  # an increase is waiting
     failsafe_waits_for: asyncio.Event | None = None  # its watchdog's programming waits for it
+    # A grid reading arrives while a write is on the bus (the hook reads the grid meter).
+    write_hook: Callable[[], Awaitable[None]] | None = None
 
     def _check(self) -> None:
         if not self.answering:
@@ -70,6 +73,10 @@ class MemoryCharger:
         if self.increases_wait_for is not None and current_a > self.offered_a:
             self.waiting.set()
             await self.increases_wait_for.wait()
+        if self.write_hook is not None:
+            await self.write_hook()
+            for _ in range(3):  # the rest of the write takes a few turns of the loop
+                await asyncio.sleep(0)
         self.offered_a = current_a
         self.log.append((self.name, current_a))
 
@@ -580,3 +587,30 @@ async def test_the_watchdogs_are_programmed_side_by_side() -> None:
     slow.set()
     await asyncio.wait_for(step, 1.0)
     assert rig.chargers[0].failsafe == [(6.0, 15.0)]
+
+
+async def test_a_paused_chargers_watchdog_hears_its_0_a_through_a_long_overload() -> None:
+    # The building alone over the limit for a minute, and a grid reading over it arriving while
+    # each step's writes are on the bus: every step must drop its increases (there are none),
+    # never the 0 A written again for the paused chargers' watchdogs, or each would fall back
+    # to its failsafe current (6 A, the session is authorised) and charge through the overload.
+    rig = make_rig()
+    await rig.advance(0)
+    rig.meter.building_a = 40.0  # on a 32 A connection
+    await rig.advance(0.1)
+    assert rig.offered() == [0.0, 0.0]
+    timeout_s = rig.controller._conns["c1:1"].setup.failsafe_timeout_s
+    assert rig.chargers[0].failsafe[-1] == (6.0, timeout_s)
+    for charger in rig.chargers:
+        charger.write_hook = rig.controller._grid.poll_once  # type: ignore[union-attr]
+    paused_s = rig.clock.now_s
+    heard_s: dict[str, list[float]] = {charger.name: [paused_s] for charger in rig.chargers}
+    while rig.clock.now_s < paused_s + 4 * timeout_s:
+        written = len(rig.log)
+        await rig.advance(1.0)
+        for name, _ in rig.log[written:]:
+            heard_s[name].append(rig.clock.now_s)
+        assert rig.offered() == [0.0, 0.0]
+    for times_s in heard_s.values():
+        gaps_s = [b - a for a, b in zip(times_s, [*times_s[1:], rig.clock.now_s], strict=True)]
+        assert max(gaps_s) < timeout_s, f"a watchdog went {max(gaps_s)} s unheard"
