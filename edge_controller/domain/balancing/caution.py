@@ -144,15 +144,16 @@ class DecreaseHold:
         return now_s - grid.at_s <= self.fresh_s and within_limits(grid.current_a, site)
 
 
-def within_limits(grid_a: Phases3, site: Site) -> bool:
-    """Whether a grid reading is at or under the site's limit on every phase and in power."""
+def within_limits(grid_a: Phases3, site: Site, margin_a: float = 0.0) -> bool:
+    """Whether a grid reading is at or under the site's limit on every phase and in power
+    (each a limit in amps), or over one by ``margin_a`` at most."""
     phase_limits_a = site.phase_limits_a or (site.grid_limit_a,) * 3
     for current_a, phase_limit_a in zip(grid_a, phase_limits_a, strict=True):
-        if current_a > min(site.grid_limit_a, phase_limit_a):
+        if current_a > min(site.grid_limit_a, phase_limit_a) + margin_a:
             return False
     if site.power_limit_w is None:
         return True
-    return sum(grid_a) <= site.power_limit_w / site.nominal_voltage_v
+    return sum(grid_a) <= site.power_limit_w / site.nominal_voltage_v + margin_a
 
 
 def hold_unconfirmed_decreases(

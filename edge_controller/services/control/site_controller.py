@@ -35,6 +35,7 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_increases,
     lowers,
     rises,
+    within_limits,
 )
 from edge_controller.domain.commands import (
     Origin,
@@ -143,7 +144,7 @@ class SiteController:
         self._draws_at_s: float | None = None
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
-        # Set by a grid reading over the limit: the step under way drops its increases (never the
+        # Set by a grid reading over a limit: the step under way drops its increases (never the
         # values its watchdogs must hear) so that a fresh step answers the reading at once.
         self._overloaded = asyncio.Event()
         self._stopping = False
@@ -388,7 +389,10 @@ class SiteController:
     def _grid_read(self, reading: MeterReading) -> None:
         assert self._grid is not None
         remember(self._grid_history, self._grid, reading)
-        if max(reading.current_a) > self._effective_site().grid_limit_a:
+        # Over any limit: a child's phase budgets and the power limit too. Within one offer
+        # step of a limit is a site filled to it as measured (meter rounding, a sum of float
+        # registers): the next step answers it as usual, and the increases under way stand.
+        if not within_limits(reading.current_a, self._effective_site(), self._policy.resolution_a):
             self._overloaded.set()
         self._wake.set()
 
@@ -461,7 +465,7 @@ class SiteController:
                     group.create_task(self._set(conn, target))
 
     async def _unless_overloaded(self, rise: list[tuple[ConnectorRuntime, float]]) -> None:
-        """Write the increases ``rise`` unless a grid reading over the limit arrives first; then
+        """Write the increases ``rise`` unless a grid reading over a limit arrives first; then
         the writes not done are dropped: the reading is answered by a fresh step rather than
         after them. An increase cut short leaves its setpoint unknown, written again first."""
         if not rise or self._overloaded.is_set():

@@ -182,3 +182,11 @@ def test_within_the_limits_means_at_or_under_every_one() -> None:
     assert within_limits((32.0, 32.0, 32.0), Site(grid_limit_a=32.0))
     assert not within_limits((10.0, 32.5, 10.0), Site(grid_limit_a=32.0))
     assert not within_limits((24.5, 10.0, 10.0), BUDGET)  # a child's budget on L1
+
+
+def test_within_the_limits_with_a_margin_allows_that_much_over_each() -> None:
+    power = Site(grid_limit_a=40.0, power_limit_w=60 * 230.0)  # 60 A in all
+    assert within_limits((20.0, 20.0, 20.05), power, margin_a=0.1)
+    assert not within_limits((20.0, 20.0, 20.15), power, margin_a=0.1)
+    assert within_limits((32.05, 10.0, 10.0), Site(grid_limit_a=32.0), margin_a=0.1)
+    assert not within_limits((10.0, 32.15, 10.0), Site(grid_limit_a=32.0), margin_a=0.1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from structlog.testing import capture_logs
@@ -22,6 +22,7 @@ from edge_controller.domain.commands import (
     SetSiteLimit,
     StartSession,
 )
+from edge_controller.domain.gateways import EffectiveBudget
 from edge_controller.domain.model import ChargerStatus, CpState, Limit, MeterReading
 from edge_controller.domain.snapshot import Availability
 from edge_controller.ports import DeviceUnavailable, NotSupported
@@ -587,6 +588,40 @@ async def test_the_watchdogs_are_programmed_side_by_side() -> None:
     slow.set()
     await asyncio.wait_for(step, 1.0)
     assert rig.chargers[0].failsafe == [(6.0, 15.0)]
+
+
+OVER_POWER_LIMIT_W = 60 * 230.0  # 60 A in all on a 40 A connection
+CHILD_BUDGET = EffectiveBudget((20.0, 40.0, 40.0), None, "parent budget", ("run", 1))
+
+
+@pytest.mark.parametrize(
+    ("budget", "power_limit_w", "building_a", "overloaded"),
+    [
+        # Every phase under 40 A, their sum over the power limit: the step gives way as it does
+        # for a phase over its limit (it compared the phases with the grid limit only).
+        (None, OVER_POWER_LIMIT_W, 5.0, True),
+        # L1 over the child's 20 A budget, every phase under the 40 A it compared them with.
+        (CHILD_BUDGET, None, 5.0, True),
+        # At the power limit as a meter reads it (60.03 A in all, a sum of rounded phases) is
+        # the site filled to it, not an overload: the step's increases stand.
+        (None, OVER_POWER_LIMIT_W, 0.01, False),
+        (CHILD_BUDGET, None, 0.05, False),  # L1 0.05 A over its budget: meter rounding
+    ],
+)
+async def test_a_reading_over_any_limit_by_more_than_an_offer_step_is_an_overload(
+    budget: EffectiveBudget | None, power_limit_w: float | None, building_a: float, overloaded: bool
+) -> None:
+    rig = make_rig(grid_limit_a=40.0)
+    rig.controller._site = replace(rig.controller._site, power_limit_w=power_limit_w)
+    if budget is not None:
+        rig.controller.set_budget(budget)
+    await rig.advance(0)  # 10 A each on the power limit, 10 A each on the budget's L1
+    assert rig.offered() == [10.0, 10.0]
+    rig.controller._overloaded.clear()
+    rig.meter.building_a = building_a
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    assert max(rig.controller._grid_history[-1].current_a) < 40.0
+    assert rig.controller._overloaded.is_set() is overloaded
 
 
 async def test_a_paused_chargers_watchdog_hears_its_0_a_through_a_long_overload() -> None:
