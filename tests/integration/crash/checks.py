@@ -114,10 +114,21 @@ def _check_outbox(
     per_session: dict[int, list[sqlite3.Row]] = {}
     for m in outbox:
         per_session.setdefault(m["session_local_id"], []).append(m)
+    rows = conn.execute("SELECT local_id, closed_at_s FROM plug_transactions").fetchall()
+    plugs = {local_id: closed_at_s for local_id, closed_at_s in rows}
     for s in sessions:
         messages = per_session.pop(s["local_id"], [])
-        if messages and messages[0]["event"] == "ev_connected":
-            messages = messages[1:]  # the session joined the transaction of its plug-in
+        if messages and messages[0]["event"] in ("ev_connected", "authorized_first"):
+            messages = messages[1:]  # the session joined the transaction begun before it
+        if messages and messages[-1]["event"] == "ev_wait_ended":
+            # Its transaction went on after it and ended later, with the session's registers.
+            assert plugs.pop(s["local_id"]) is not None, dict(s)
+            registers = json.loads(messages[-1]["body"])["session"]
+            assert (registers["start_wh"], registers["stop_wh"]) == (
+                s["meter_start_wh"], s["meter_stop_wh"],
+            )  # fmt: skip
+            messages = messages[:-1]
+        plugs.pop(s["local_id"], None)  # joined, or still going on after it
         events = [m["event"] for m in messages]
         samples = _rows(
             conn,
@@ -135,12 +146,12 @@ def _check_outbox(
         assert sent == [str(r["energy_wh"]) for r in samples]
         if closed:
             assert json.loads(messages[-1]["body"])["stop_register_wh"] == s["meter_stop_wh"]
-    rows = conn.execute("SELECT local_id, closed_at_s FROM plug_transactions").fetchall()
-    plugs = {local_id: closed_at_s for local_id, closed_at_s in rows}
     for local_id, messages in list(per_session.items()):
-        if local_id in plugs:  # a plug-in's transaction no session joined: its start, its end
+        if local_id in plugs:  # a transaction no session joined: its start, its end
             ended = [] if plugs.pop(local_id) is None else ["ev_wait_ended"]
-            assert [m["event"] for m in messages] == ["ev_connected", *ended], messages
+            started = messages[0]["event"] if messages else ""
+            assert started in ("ev_connected", "authorized_first"), messages
+            assert [m["event"] for m in messages] == [started, *ended], messages
             del per_session[local_id]
     assert not per_session, f"messages of unknown sessions: {list(per_session)}"
 

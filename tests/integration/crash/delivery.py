@@ -35,6 +35,10 @@ class Delivery:
     not_one_start_and_end: int = 0
     plug_transactions: int = 0  # 2.x TxStartPoint EVConnected: begun at a plug-in
     plugs_unjoined: int = 0  # of those, ended with no session (the EV left unauthorised...)
+    # 2.x TxStartPoint Authorized: begun at a card before the plug-in (with or without session)
+    card_first: int = 0
+    # 2.x TxStopPoint EVConnected alone: sessions whose transaction went on after them
+    after_session: int = 0
 
     @property
     def duplicate_count(self) -> int:

@@ -1,8 +1,9 @@
 """The deterministic site the crash test drives: what each connector does at virtual second t.
 
-Every connector repeats a 16 s cycle, shifted by 4 s per connector: unplugged, plugged, card,
-charging, then one of three endings (EV unplugged, same card again, charger fault). The energy
-register is a pure function of t, so the checker knows every value a meter could have shown.
+Every connector repeats a 16 s cycle, shifted by 4 s per connector: unplugged, plugged, card
+(or the card a second before the plug-in), charging, then one of three endings (EV unplugged,
+same card again, charger fault). The energy register is a pure function of t, so the checker
+knows every value a meter could have shown.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def status_at(index: int, t: int) -> ChargerStatus:
     return ChargerStatus(state=state, enabled=True, offered_current_a=16.0, at_s=float(t))
 
 
-def tap_at(index: int, t: int) -> bool:
+def tap_at(index: int, t: int, *, card_first: bool = False) -> bool:
+    """The card at t (``card_first``: a second before the plug-in, not after it)."""
     p, _ = _phase(index, t)
-    return p == 3 or (p == 11 and ending(index, t) == "card")
+    return p == (1 if card_first else 3) or (p == 11 and ending(index, t) == "card")
 
 
 def id_tag(index: int) -> str:

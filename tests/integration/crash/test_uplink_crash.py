@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.crash.delivery201 import check_delivery_201
 from tests.integration.crash.test_crash_safety import SOAK, Zygote
-from tests.integration.crash.uplink_child import START_POINT_ENV, VERSION_ENV
+from tests.integration.crash.uplink_child import START_POINT_ENV, STOP_POINT_ENV, VERSION_ENV
 from tests.integration.crash.uplink_run import Csms, recording_csms, run_lives
 
 SIGTERM_CYCLES = 40 if SOAK else 12
@@ -132,3 +132,85 @@ def test_kills_on_201_between_the_plug_in_and_the_card_start_and_end_each_transa
     # EVs left unauthorised while the power was off.
     assert delivery.plug_transactions == delivery.sessions + delivery.plugs_unjoined
     assert delivery.sessions >= PLUG_KILL_CYCLES // 3 and delivery.billed_wh > 0
+
+
+# Repeats per kill, byte for byte: the CALL in flight, and here also the events answered since
+# the acks were last marked in the table. A killed life's journaled acks count only for rows
+# created before they were written (wall clock), and these lives date their events by a
+# virtual clock ahead of it, so the next life sends those again.
+RESENT_PER_KILL = 3
+
+
+@pytest.fixture
+def zygote_201_card(monkeypatch: pytest.MonkeyPatch) -> Iterator[Zygote]:
+    """Lives on OCPP 2.0.1 whose transactions start at the card, before the plug-in
+    (TxStartPoint Authorized)."""
+    monkeypatch.setenv(VERSION_ENV, "2.0.1")
+    monkeypatch.setenv(START_POINT_ENV, "Authorized")
+    z = Zygote()
+    yield z
+    z.close()
+
+
+@pytest.mark.integration
+@pytest.mark.soak
+@pytest.mark.timeout(900 if SOAK else 240)
+def test_kills_on_201_between_the_card_and_the_plug_in_start_and_end_each_transaction_once(
+    zygote_201_card: Zygote, csms: Csms, tmp_path: Path
+) -> None:
+    """Kills between a card's Started and the plug-in, and after it: one Started and one
+    Ended per transaction, seqNo without gaps, every session billed as recorded (an
+    authorisation waiting for its EV is lost with the process: its transaction ends)."""
+    run = run_lives(zygote_201_card, tmp_path, csms, signal.SIGKILL, PLUG_KILL_CYCLES,
+                    check=check_delivery_201, plug_kills=True)  # fmt: skip
+    delivery = run.delivery
+    print(f"kills on 2.0.1 at the card: cycles={PLUG_KILL_CYCLES}"
+          f" while waiting={run.kills_while_plugged} {delivery.report()}")  # fmt: skip
+    assert run.kills_while_plugged >= PLUG_KILL_CYCLES // 6, "kills came before the plug-in"
+    assert delivery.duplicate_count <= RESENT_PER_KILL * PLUG_KILL_CYCLES
+    assert delivery.resent_differently == 0
+    assert delivery.lost_sessions == 0 and delivery.lost_wh == 0, delivery.report()
+    assert delivery.seq_no_gaps == 0 and delivery.not_one_start_and_end == 0
+    assert delivery.meter_values_outside == 0
+    # Every transaction begun at a card was joined at its plug-in or ended without a session
+    # (some while the process was down); a session without one is a card at an EV already
+    # plugged in (the stop card of a session a restart had ended).
+    assert delivery.card_first == delivery.plug_transactions + delivery.plugs_unjoined
+    assert delivery.plugs_unjoined > 0 and delivery.plug_transactions > delivery.sessions // 2
+    assert delivery.sessions >= PLUG_KILL_CYCLES // 3 and delivery.billed_wh > 0
+    assert delivery.billed_wh == delivery.recorded_wh
+
+
+@pytest.fixture
+def zygote_201_unplug(monkeypatch: pytest.MonkeyPatch) -> Iterator[Zygote]:
+    """Lives on OCPP 2.0.1 whose transactions end only when the EV leaves (TxStopPoint
+    EVConnected alone)."""
+    monkeypatch.setenv(VERSION_ENV, "2.0.1")
+    monkeypatch.setenv(STOP_POINT_ENV, "EVConnected")
+    z = Zygote()
+    yield z
+    z.close()
+
+
+@pytest.mark.integration
+@pytest.mark.soak
+@pytest.mark.timeout(900 if SOAK else 240)
+def test_kills_on_201_after_the_session_end_each_transaction_once_at_the_unplug(
+    zygote_201_unplug: Zygote, csms: Csms, tmp_path: Path
+) -> None:
+    """Kills while transactions go on after their sessions (the card or a fault ended them,
+    the EV still plugged in): one Started and one Ended per transaction, seqNo without gaps,
+    the Ended with the session's registers, billed as recorded."""
+    run = run_lives(zygote_201_unplug, tmp_path, csms, signal.SIGKILL, PLUG_KILL_CYCLES,
+                    check=check_delivery_201, plug_kills=True)  # fmt: skip
+    delivery = run.delivery
+    print(f"kills on 2.0.1 after the session: cycles={PLUG_KILL_CYCLES}"
+          f" while going on={run.kills_while_plugged} {delivery.report()}")  # fmt: skip
+    assert run.kills_while_plugged >= PLUG_KILL_CYCLES // 6, "kills came before the unplug"
+    assert delivery.duplicate_count <= RESENT_PER_KILL * PLUG_KILL_CYCLES
+    assert delivery.resent_differently == 0
+    assert delivery.lost_sessions == 0 and delivery.lost_wh == 0, delivery.report()
+    assert delivery.seq_no_gaps == 0 and delivery.not_one_start_and_end == 0
+    assert delivery.meter_values_outside == 0 and delivery.after_session > 0
+    assert delivery.sessions >= PLUG_KILL_CYCLES // 3 and delivery.billed_wh > 0
+    assert delivery.billed_wh == delivery.recorded_wh

@@ -52,8 +52,13 @@ GRACE_S = 3.0
 DRAIN_WAIT_S = 60.0  # the final life waits this long at most for the outbox to empty
 VERSION_ENV = "CRASH_OCPP_VERSION"  # the OCPP version the lives speak (default 1.6)
 # "EVConnected": the lives start a transaction at the plug-in (2.x TxStartPoint), which the
-# CSMS would have set; the session joins it at the card a virtual second later.
+# CSMS would have set; the session joins it at the card a virtual second later. "Authorized":
+# the card comes a virtual second before the plug-in and starts it; the session joins it at the
+# plug-in.
 START_POINT_ENV = "CRASH_TX_START_POINT"
+# "EVConnected": a transaction ends only when its EV leaves (2.x TxStopPoint EVConnected
+# alone): after a session the card or a fault ended, it goes on until the unplug.
+STOP_POINT_ENV = "CRASH_TX_STOP_POINT"
 
 
 class Views:
@@ -91,6 +96,7 @@ class Life:
 
     def __init__(self, manager: SessionManager, clock: VirtualClock, events: TextIO) -> None:
         self.manager, self.clock, self.events = manager, clock, events
+        self.card_first = os.environ.get(START_POINT_ENV) == "Authorized"
         self._queue: asyncio.Queue[SessionEvent] = manager.events.subscribe(maxsize=10_000)
         self.steps = 0
 
@@ -104,7 +110,7 @@ class Life:
     async def step(self) -> None:
         for index, cid in enumerate(schedule.CONNECTORS):
             await self.manager.on_charger_status(cid, schedule.status_at(index, self.clock.t))
-            if schedule.tap_at(index, self.clock.t):
+            if schedule.tap_at(index, self.clock.t, card_first=self.card_first):
                 await self.manager.on_token(Token(schedule.id_tag(index)), cid)
         await self.manager.tick()
         self.write_events()
@@ -188,8 +194,12 @@ async def _manager(db: Database, clock: VirtualClock, outbox_wakeup: OutboxWakeu
         timeouts=Timeouts(plug_timeout_s=5.0), sampling=Sampling(interval_s=2.0, aligned_s=5.0),
         clock=clock,
     )  # fmt: skip
-    if os.environ.get(START_POINT_ENV) == "EVConnected":
-        manager.change_rules(ChangeSessionRules(start_at_plug=True))
+    start_point = os.environ.get(START_POINT_ENV)
+    manager.change_rules(ChangeSessionRules(
+        start_at_plug=start_point == "EVConnected",
+        start_at_authorization=start_point == "Authorized",
+        stop_only_at_unplug=os.environ.get(STOP_POINT_ENV) == "EVConnected",
+    ))  # fmt: skip
     return manager
 
 
