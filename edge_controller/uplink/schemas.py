@@ -1,8 +1,9 @@
 """Schema checks of OCPP payloads with the official JSON schemas the ``ocpp`` package ships.
 
 One ``Schemas`` per version (``schemas_for``), shared by every connection: each schema is read
-and its validator built once, on first use. A valid payload costs one ``is_valid`` pass; only
-an invalid one is walked again for the error that names the fault.
+and its validator built once, on first use. A valid payload costs one pass of the schema's
+compiled check (``schema_compile``), or of ``is_valid`` where the check is not sure or there is
+none; only an invalid one is walked again for the error that names the fault.
 
 Schemas with ``multipleOf`` (three in 1.6: charging profiles and the composite schedule) are
 read, and payloads checked, with decimals: 21.4 is a multiple of 0.1, its float is not.
@@ -20,6 +21,7 @@ from jsonschema import validators  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from edge_controller.uplink.dialect import Dialect, Fault
+from edge_controller.uplink.schema_compile import Check, compile_check
 
 _FAULTS = {
     "type": Fault.TYPE,
@@ -52,6 +54,7 @@ class Problem:
 class _Check:
     validator: Any
     decimals: bool  # the payload must be read with decimals first
+    quick: Check | None  # True: valid for ``validator`` too (False: it decides)
 
 
 class Schemas:
@@ -98,6 +101,8 @@ class Schemas:
         check = self._check(action, side)
         if check is None:
             return Problem(Fault.NOT_IMPLEMENTED, f"no {side} schema for {action!r}")
+        if check.quick is not None and check.quick(payload):
+            return None
         if check.decimals:
             payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
         if check.validator.is_valid(payload):
@@ -119,7 +124,8 @@ class Schemas:
         decimals = '"multipleOf"' in text
         schema = json.loads(text, parse_float=decimal.Decimal if decimals else float)
         cls = validators.validator_for(schema, default=validators.Draft4Validator)
-        found = _Check(cls(inline_definitions(schema)), decimals)
+        flat = inline_definitions(schema)
+        found = _Check(cls(flat), decimals, None if decimals else compile_check(flat))
         self._checks[(action, side)] = found
         return found
 
