@@ -34,7 +34,7 @@ from edge_controller.domain.sessions.events import (
     SessionEnded,
     SessionStarted,
 )
-from edge_controller.uplink.clock import ClockSync, to_iso
+from edge_controller.uplink.clock import ClockSync
 from edge_controller.uplink.outbox.rendering import NothingToSend, NotSendable, StartConfirmed
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.topology import Topology
@@ -89,7 +89,7 @@ class Connection:
     clock: ClockSync
 
     def time(self, at_s: float) -> str:
-        return self.clock.repair(to_iso(at_s))
+        return self.clock.iso(at_s)
 
     def connector(self, connector_id: str) -> int:
         return self.topology.locate(connector_id).connector

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -54,6 +55,18 @@ def test_clock_repairs_only_implausible_timestamps_after_sync() -> None:
     good = "2026-11-27T10:00:00.000Z"
     assert clock.repair(good) == good
     assert to_iso(from_iso("2026-01-02T03:04:05.678Z")) == "2026-01-02T03:04:05.678Z"
+
+
+@pytest.mark.parametrize("at_s", [0.0, 600.9996, 1_577_836_799.9999, 1_577_836_800.0,
+                                  1_795_737_600.1239, 4_102_444_800.5])  # fmt: skip
+def test_a_time_is_written_and_repaired_as_its_text_is(at_s: float) -> None:
+    moment = datetime.fromtimestamp(at_s, tz=UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert to_iso(at_s) == text
+    clock = ClockSync()
+    assert clock.iso(at_s) == clock.repair(text) == text  # not synced: left alone
+    clock.sync("2026-11-27T12:00:00.000Z", local_now_s=3600.0005)
+    assert clock.iso(at_s) == clock.repair(text)
 
 
 def test_one_clock_for_reports_the_csms_time_only_measures_the_skew() -> None:
