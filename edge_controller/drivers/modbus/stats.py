@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter, deque
-
+from edge_controller.domain.device_errors import DeviceErrors
 from edge_controller.domain.latency import BUS_BOUNDS_S, Histogram, SortedWindow
 from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 
 LATENCY_SAMPLES = 512
-ERROR_HISTORY = 50  # error events kept per device (the counters keep counting past them)
 # Replies in a row the driver could not use (a bad value, a wrong byte count) after which the
 # device is shown unavailable although it answers; one bad value only counts as an error.
 UNUSABLE_REPLIES_DOWN = 3
@@ -25,11 +23,10 @@ class DeviceStats:
         self.device_id = device_id
         self.available = True
         self.requests = 0
-        self.errors: Counter[str] = Counter()
+        self.errors = DeviceErrors()
         self.latencies_s = SortedWindow(LATENCY_SAMPLES)
         self.latency_histogram = Histogram(BUS_BOUNDS_S)  # every answered request since the start
         self.last_success_s: float | None = None
-        self.recent_errors: deque[ErrorEvent] = deque(maxlen=ERROR_HISTORY)  # oldest first
         self.unusable_in_a_row = 0  # replies the driver could not use since its last good one
 
     def record_success(self, latency_s: float, at_s: float) -> None:
@@ -40,14 +37,12 @@ class DeviceStats:
 
     def record_error(self, kind: str, at_s: float, message: str) -> None:
         self.requests += 1
-        self.errors[kind] += 1
-        self.recent_errors.append(ErrorEvent(at_s, kind, message))
+        self.errors.record(at_s, kind, message)
 
     def record_unusable(self, kind: str, at_s: float, message: str) -> None:
         """A reply the bus counted as answered that the driver could not use: an error of the
         device (its request is already counted)."""
-        self.errors[kind] += 1
-        self.recent_errors.append(ErrorEvent(at_s, kind, message))
+        self.errors.record(at_s, kind, message)
         self.unusable_in_a_row += 1
 
     def record_usable(self) -> None:
@@ -60,7 +55,7 @@ class DeviceStats:
 
     def error_history(self) -> tuple[ErrorEvent, ...]:
         """The last ``ERROR_HISTORY`` error events, newest first."""
-        return tuple(reversed(self.recent_errors))
+        return self.errors.history()
 
     def view(self, fault_text: str | None = None) -> DeviceView:
         window = self.latencies_s
@@ -68,7 +63,7 @@ class DeviceStats:
             device_id=self.device_id,
             available=self.usable,
             requests=self.requests,
-            errors=dict(self.errors),
+            errors=self.errors.counts(),
             latency_p50_ms=window.nearest_rank(0.50) * 1000 if window else None,
             latency_p99_ms=window.nearest_rank(0.99) * 1000 if window else None,
             last_success_s=self.last_success_s,

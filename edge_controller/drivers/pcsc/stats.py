@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from edge_controller.domain.device_errors import DeviceErrors
 from edge_controller.domain.snapshot import DeviceView, ErrorEvent
-
-ERROR_HISTORY = 50  # error events kept per reader (the counters keep counting past them)
 
 
 @dataclass
@@ -19,9 +17,8 @@ class _Entry:
     pcsc_name: str | None = None
     looked: bool = False  # PC/SC has been asked for it once (before that nothing is known)
     taps: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: DeviceErrors = field(default_factory=DeviceErrors)
     last_success_s: float | None = None
-    recent_errors: deque[ErrorEvent] = field(default_factory=lambda: deque(maxlen=ERROR_HISTORY))
 
 
 class ReaderStats:
@@ -51,14 +48,12 @@ class ReaderStats:
     def count_error(self, reader_id: str, kind: str, message: str) -> None:
         """Count an error under ``kind`` and keep it, timed now, in the reader's history."""
         with self._lock:
-            entry = self._entries[reader_id]
-            entry.errors[kind] = entry.errors.get(kind, 0) + 1
-            entry.recent_errors.append(ErrorEvent(self._clock(), kind, message))
+            self._entries[reader_id].errors.record(self._clock(), kind, message)
 
     def error_histories(self) -> dict[str, tuple[ErrorEvent, ...]]:
         """Each reader's last ``ERROR_HISTORY`` error events, newest first."""
         with self._lock:
-            return {rid: tuple(reversed(e.recent_errors)) for rid, e in self._entries.items()}
+            return {rid: e.errors.history() for rid, e in self._entries.items()}
 
     def views(self) -> tuple[DeviceView, ...]:
         with self._lock:
@@ -67,7 +62,7 @@ class ReaderStats:
                     device_id=reader_id,
                     available=entry.pcsc_name is not None,
                     requests=entry.taps,
-                    errors=dict(entry.errors),
+                    errors=entry.errors.counts(),
                     last_success_s=entry.last_success_s,
                 )
                 for reader_id, entry in self._entries.items()

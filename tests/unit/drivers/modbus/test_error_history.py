@@ -1,21 +1,24 @@
-"""A device's error history is bounded: the newest ``ERROR_HISTORY`` events, newest first, while
-its counters keep counting every error."""
+"""A device's failed request counts as a request and as an error of its kind, and is kept in
+its history with the bus's time (the history's bound:
+``tests/unit/domain/test_device_errors.py``)."""
 
 from __future__ import annotations
 
 from edge_controller.domain.snapshot import ErrorEvent
-from edge_controller.drivers.modbus.stats import ERROR_HISTORY, DeviceStats
+from edge_controller.drivers.modbus.stats import DeviceStats
 
 
-def test_the_newest_errors_are_kept_newest_first_and_counted_past_the_bound() -> None:
+def test_a_failed_request_is_counted_and_kept_newest_first() -> None:
     stats = DeviceStats("grid")
     stats.record_success(0.004, 100.0)
-    for n in range(ERROR_HISTORY + 7):
-        stats.record_error("timeout" if n % 2 else "crc", 101.0 + n, f"error {n}")
-    history = stats.error_history()
-    assert len(history) == ERROR_HISTORY
-    newest = ERROR_HISTORY + 6
-    assert history[0] == ErrorEvent(101.0 + newest, "crc", f"error {newest}")
-    assert [e.message for e in history] == [f"error {n}" for n in range(newest, 6, -1)]
-    assert stats.view().errors == {"crc": 29, "timeout": 28}
-    assert stats.view().requests == ERROR_HISTORY + 8
+    stats.record_error("crc", 101.0, "error 0")
+    stats.record_error("timeout", 102.0, "error 1")
+    stats.record_error("crc", 103.0, "error 2")
+    assert stats.error_history() == (
+        ErrorEvent(103.0, "crc", "error 2"),
+        ErrorEvent(102.0, "timeout", "error 1"),
+        ErrorEvent(101.0, "crc", "error 0"),
+    )
+    view = stats.view()
+    assert view.errors == {"crc": 2, "timeout": 1}
+    assert view.requests == 4 and view.last_success_s == 100.0
