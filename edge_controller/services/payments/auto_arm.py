@@ -6,8 +6,10 @@ for that connector is started (the driver only holds the card to the terminal); 
 being true (the EV is started another way, unplugs, or a second EV plugs in), it is taken back
 (``PaymentFlow.abort``). A terminal that already read the card refuses: the payment goes on and
 its session, if its EV is gone, never starts, so the reservation is reversed on the flow's
-durable path. A driver's press on the display for a connector joins the armed payment when it
-is for that connector, and takes it back first when it is for another.
+durable path. Once the terminal has answered (the card approved or declined) there is nothing
+to take back, and no abort is sent. A driver's press on the display for a connector joins the
+armed payment when it is for that connector; when it is for another, or the arming is being
+taken back, the press waits until the armed payment has ended and then pays by itself.
 """
 
 from __future__ import annotations
@@ -95,7 +97,10 @@ class AutoArm:
         decision = arm_decision(self._served, self._waiting(), self._state(now_s), unpriced)
         self._decision = decision
         if self._running():
-            if decision.connector_id != self._armed_for and not self._taken_back:
+            # Only while the terminal waits for the card (or reads it): before that the next
+            # step takes it back, after its answer an abort would do nothing.
+            taken_back = decision.connector_id == self._armed_for or self._taken_back
+            if not taken_back and self._flow.authorising:
                 await self._take_back(decision)
             return
         if decision.connector_id is not None and now_s >= self._next_arm_s:
@@ -104,20 +109,43 @@ class AutoArm:
     @asynccontextmanager
     async def press(self, connector_id: str) -> AsyncIterator[asyncio.Future[CommandResult] | None]:
         """A driver's press for ``connector_id``: the armed payment's outcome when it is for
-        that connector (the press waits for it), else None once any other armed payment was
-        asked to stop (the press pays by itself). Nothing is armed while a press runs."""
+        that connector (the press waits for it), else None once the armed payment was taken
+        back and has ended (the press pays by itself). Nothing is armed while a press runs."""
         self._pressed += 1
         try:
             task = self._task if self._running() else None
-            if task is not None and self._armed_for == connector_id:
+            if task is None:
+                yield None
+                return
+            if self._armed_for == connector_id and not self._taken_back:
                 yield asyncio.shield(task)
                 return
-            if task is not None and not self._taken_back:
-                self._taken_back = True
-                await self._flow.abort()
-            yield None
+            if not self._taken_back:
+                self._taken_back = True  # by this press, not by the next step as well
+                await self._abort_when_armed(task)
+            # The terminal is free once the payment taken back has ended; a payment the
+            # terminal went on with (the card was read) is this press's when it paid here.
+            await asyncio.wait({task})
+            yield task if self._paid_here(task, connector_id) else None
         finally:
             self._pressed -= 1
+
+    async def _abort_when_armed(self, task: asyncio.Task[CommandResult]) -> None:
+        """Take the armed payment back once the terminal waits for its card (an abort before
+        that finds nothing to stop); none once the terminal has answered."""
+        while not task.done():
+            if self._flow.authorising:
+                await self._flow.abort()
+                return
+            await asyncio.wait({task}, timeout=self._poll_s)
+
+    def _paid_here(self, task: asyncio.Task[CommandResult], connector_id: str) -> bool:
+        return (
+            self._armed_for == connector_id
+            and not task.cancelled()
+            and task.exception() is None
+            and task.result().ok
+        )
 
     def _running(self) -> bool:
         return self._task is not None and not self._task.done()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from structlog.testing import capture_logs
 
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.payments import max_cost_of
@@ -289,6 +290,64 @@ async def test_a_press_for_the_armed_connector_joins_its_payment(
         assert list(sim.ledger.reservations) == [1] and sim.ledger.aborts_by_ecr == 0
         session = armed.site.manager.open_session("c1:1")
         assert session is not None and session.id_tag.startswith("PAY")
+
+
+async def test_a_press_while_the_arming_is_taken_back_pays_once_the_abort_is_done(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """A second EV plugs in: the armed payment is taken back, and the terminal is slow to
+    acknowledge the abort. The driver at the first connector taps "Pay by card" meanwhile: the
+    press does not take the cancelled payment's outcome, it pays once the abort is done."""
+    sim.abort_answer_s = 1.0
+    async with arming(tmp_path, sim) as armed:
+        await armed.site.plug("c1:1")
+        await armed_for(armed, sim, "c1:1")
+        await armed.site.plug("c1:2")
+        await wait_until(lambda: sim.ledger.aborts_by_ecr == 1)
+        assert armed.arm.armed_for == "c1:1"  # the abort is not acknowledged yet
+        pressed = asyncio.create_task(armed.commands.decide(PayAtTerminal("c1:1", Origin.WEB)))
+        await wait_until(lambda: sim.waiting_for_card and armed.arm.armed_for is None)
+        assert not pressed.done()
+        assert sim.present_card()
+        result = await pressed
+        assert result.ok, result.error
+        session = armed.site.manager.open_session("c1:1")
+        assert session is not None and session.id_tag.startswith("PAY")
+        assert armed.site.manager.open_session("c1:2") is None
+        assert list(sim.ledger.reservations) == [1] and sim.ledger.aborts_by_ecr == 1
+        payment = await PaymentStore(cast(Any, armed.site.db)).by_token(session.id_tag)
+        assert payment is not None and payment.connector_id == "c1:1"
+        assert payment.authorisation.amount == Money(Decimal("30.00"), EUR)
+
+
+async def test_a_paid_arming_is_not_taken_back_while_its_session_opens(
+    sim: SimulatedZvtTerminal, tmp_path: Path
+) -> None:
+    """The card is approved and the payment's session opens (its meter slow to answer): once
+    the session is there the EV no longer waits for authorisation, while the payment still
+    looks for its session. The terminal has answered, so no abort is asked of it (nor logged)
+    for the payment."""
+    with capture_logs() as logs:
+        async with arming(tmp_path, sim) as armed:
+            site = armed.site
+            await site.plug("c1:1")
+            await armed_for(armed, sim, "c1:1")
+            site.meters["c1:1"].free.clear()
+            assert sim.present_card()
+            await wait_until(lambda: list(sim.ledger.reservations) == [1])
+            await wait_until(lambda: not armed.flow.authorising)
+            await asyncio.sleep(0.3)  # the paid start looks for its session meanwhile
+            assert armed.arm.armed_for == "c1:1"
+            site.meters["c1:1"].free.set()
+            await wait_until(lambda: not waiting_for_authorisation(site.connectors()))
+            await wait_until(lambda: armed.arm.armed_for is None)
+            await asyncio.sleep(0.2)  # several of the service's polls (0.05 s) after it
+            session = site.manager.open_session("c1:1")
+            assert session is not None and session.id_tag.startswith("PAY")
+    events = [line["event"] for line in logs]
+    assert "armed payment ended" in events
+    assert not {"armed payment goes on", "armed payment taken back", "abort"} & set(events)
+    assert sim.ledger.aborts_by_ecr == 0 and list(sim.ledger.reservations) == [1]
 
 
 async def test_a_terminal_waiting_long_for_a_card_is_armed_again_not_taken_for_offline(
