@@ -46,12 +46,13 @@ REGISTER = "Energy.Active.Import.Register"
 
 
 def _manager(
-    outbox: Outbox, meters: dict[str, CounterMeter], gate: Gate, clock: Clock | None = None
-) -> SessionManager:
+    outbox: Outbox, meters: dict[str, CounterMeter], gate: Gate, clock: Clock | None = None,
+    connectors: tuple[str, ...] = ("c1:1", "c2:1"),
+) -> SessionManager:  # fmt: skip
     csms = Csms(answers={CARD: AuthEntry(CARD, AuthStatus.ACCEPTED)})
     options = SessionOptions(timeouts=Timeouts(plug_timeout_s=60.0))
     return build_session_manager(
-        database_of(outbox), ("c1:1", "c2:1"), gate, meters,
+        database_of(outbox), connectors, gate, meters,
         channels=SessionChannels(csms=csms), route=lambda _cid: IDENTITY, options=options,
         clock=clock or time.time,
     )  # fmt: skip

@@ -4,13 +4,15 @@ StopAuthorized and EVConnectedPostSession): the card ends the session and its bi
 StopAuthorized, chargingState EVConnected), the transaction goes on while the EV stays plugged
 in and ends when it leaves (Ended, EVCommunicationLost, EVDisconnected) with the session's
 registers. A plug-in's transaction no session joined yet (TxStartPoint EVConnected) is ongoing
-for GetTransactionStatus and ended by RequestStopTransaction (F03: Remote, RemoteStop). The
+for GetTransactionStatus and ended by RequestStopTransaction (F03: Remote, RemoteStop).
+TxStopPoint Authorized alone (TC_E_15): a fault ends the session, the driver's card the
+transaction. One left open on a connector the config lost ends at the next start. The
 connector views the station reads are the session side's, as in the daemon."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +179,91 @@ async def test_f03_a_remote_stop_ends_a_plug_in_transaction_no_session_joined(
         "transactionId": tx_id, "chargingState": "EVConnected", "stoppedReason": "Remote",
     }  # fmt: skip
     assert "meterValue" not in ended  # no energy: nothing flowed without a session
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_e15_with_authorized_alone_the_card_ends_the_transaction_after_a_fault(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    """TxStopPoint Authorized alone (E06.FR.03, TC_E_15): a charger fault with the EV plugged
+    in ends the session and its energy (Updated, AbnormalCondition), not the authorisation;
+    the driver's card ends the transaction (Ended, StopAuthorized, Local, the card)."""
+    site, gate = _site(), Gate()
+    meters = {"c1:1": CounterMeter(2000.0), "c2:1": CounterMeter(9000.0)}
+    async with (
+        strict_peer(protocols=protocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        manager = _manager(outbox, meters, gate)
+        site.manager = manager
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
+            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
+            await _set_tx_point(peer, "TxStopPoint", "Authorized")
+            assert _rule(site).stop_only_at_deauthorization is True
+            manager.change_rules(_rule(site))
+            await manager.on_charger_status("c1:1", status(CpState.B))
+            assert (await manager.on_token(Token(CARD), "c1:1")).accepted
+            await manager.on_charger_status("c1:1", status(CpState.C))
+            meters["c1:1"].energy_wh = 4500.0
+            faulted = replace(status(CpState.B), fault_text="overtemperature")
+            await manager.on_charger_status("c1:1", faulted)
+            assert gate.allowed("c1:1") is False
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+            meters["c1:1"].energy_wh = 4501.0
+            assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver ends it
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
+            await _delivered(outbox)
+        (session,) = await manager.recorder.store.recent()
+    assert peer.invalid() == []
+    ((started, faulted_event, ended),) = _by_transaction(peer).values()
+    assert [e["seqNo"] for e in (started, faulted_event, ended)] == [0, 1, 2]
+    assert (faulted_event["eventType"], faulted_event["triggerReason"]) == (
+        "Updated", "AbnormalCondition",
+    )  # fmt: skip
+    assert faulted_event["transactionInfo"]["chargingState"] == "EVConnected"
+    assert (ended["eventType"], ended["triggerReason"]) == ("Ended", "StopAuthorized")
+    assert ended["transactionInfo"]["stoppedReason"] == "Local"
+    assert ended["idToken"] == {"idToken": CARD, "type": "ISO14443"}
+    billed_wh = _register(ended, "Transaction.End") - _register(ended, "Transaction.Begin")
+    assert billed_wh == session.energy_wh == 2500 and session.stop_reason == "Other"
+
+
+@pytest.mark.parametrize(("version", "protocol"), VERSIONS)
+async def test_a_transaction_on_a_removed_connector_ends_at_start_up(
+    tmp_path: Path, version: str, protocol: str
+) -> None:
+    """The config lost a connector while its plug-in's transaction was open: the next start
+    ends it (Ended, PowerLoss) for the identity its Started went to, without the EVSE the
+    station no longer has; the schema-strict CSMS takes it."""
+    site, gate = _site(), Gate()
+    site.set("c3:1", Availability.AVAILABLE)
+    meters = {cid: CounterMeter(1000.0) for cid in ("c1:1", "c2:1", "c3:1")}
+    async with (
+        strict_peer(protocols=protocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        before = _manager(outbox, meters, gate, connectors=("c1:1", "c2:1", "c3:1"))
+        before.change_rules(ChangeSessionRules(start_at_plug=True))
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        chargers = {"c1": 1, "c2": 1, "c3": 1}
+        async with running_uplink(settings, site, outbox, tmp_path, chargers):
+            await before.on_charger_status("c3:1", status(CpState.B))
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
+            await _delivered(outbox)
+        # The daemon stopped without ending it (killed); it starts again without c3.
+        del site.views["c3:1"]
+        after = _manager(outbox, meters, gate)
+        await after.recover()
+        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
+            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+            await _delivered(outbox)
+        left = await after.recorder.store.plugs.open_ones()
+    assert peer.invalid() == [] and left == []
+    ((plugged, ended),) = _by_transaction(peer).values()
+    assert plugged["evse"] == {"id": 3, "connectorId": 1} and "evse" not in ended
+    assert (ended["eventType"], ended["seqNo"], ended["triggerReason"]) == (
+        "Ended", 1, "AbnormalCondition",
+    )  # fmt: skip
+    assert ended["transactionInfo"]["stoppedReason"] == "PowerLoss"
+    assert "meterValue" not in ended  # no session: no energy
