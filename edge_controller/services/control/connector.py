@@ -85,6 +85,7 @@ class ConnectorRuntime:
         timing: LoopTiming,
         clock: Callable[[], float],
         on_status: Callable[[str, ChargerStatus], None] | None = None,
+        gate: asyncio.Event | None = None,
     ):
         self.setup = setup
         self.status: Poller[ChargerStatus] = Poller(
@@ -95,6 +96,7 @@ class ConnectorRuntime:
             max_age_s=timing.charger_stale_s,
             clock=clock,
             on_update=(lambda st: on_status(setup.connector_id, st)) if on_status else None,
+            gate=gate,
         )
         self.meter: Poller[MeterReading] | None = None
         self.history: deque[Sample] = deque(maxlen=HISTORY_READINGS)  # our own draw, paired
@@ -107,6 +109,7 @@ class ConnectorRuntime:
                 max_age_s=timing.charger_stale_s,
                 clock=clock,
                 on_update=lambda reading: remember(self.history, meter, reading),
+                gate=gate,
             )
         self.written_a: float | None = None  # None: unknown, write whatever is decided next
         self.external: tuple[Limit, ...] = ()

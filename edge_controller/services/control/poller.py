@@ -44,8 +44,10 @@ class Poller(Generic[T]):
         max_age_s: float,
         clock: Callable[[], float] = time.monotonic,
         on_update: Callable[[T], None] | None = None,
+        gate: asyncio.Event | None = None,
     ) -> None:
         self.device_id = device_id
+        self._gate = gate  # while cleared, no new read begins (a read under way ends)
         self._read = read
         self.interval_s = interval_s
         self.timeout_s = timeout_s
@@ -132,7 +134,10 @@ class Poller(Generic[T]):
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        gate = self._gate
         while True:
+            if gate is not None and not gate.is_set():
+                await gate.wait()
             await self.poll_once()
             self._wake.clear()
             # A timer that wakes it, not a timeout around the wait: a timeout that expires

@@ -5,8 +5,8 @@ Only a reading over the grid limit starts a timing, and each reading at most onc
 step that sees it): lowerings for other reasons (an operator cap, rotation, an EV taking less)
 are not an overload reaction, and a later tick must not report the same reading again with the
 time it merely waited. The line says where the time went: ``waited_ms`` from the reading's
-arrival until the loop's step began (a step already under way finishes first), the rest in
-deciding and writing.
+arrival until the loop's step began (a step already under way finishes first), ``decided_ms``
+from then until the first lowered setpoint was sent, the rest in writing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class OverloadReaction:
         self._log = log
         self._seen_at_s: float | None = None  # arrival of the last overloading reading timed
         self._step_at_s = 0.0  # when the step timing it began
+        self._writing_at_s = 0.0  # when that step began to write its lowered setpoints
         self.histogram = Histogram()  # every reaction timed since the start (for /metrics)
 
     def begin(self, reading: GridReading | None, limit_a: float) -> float | None:
@@ -33,8 +34,13 @@ class OverloadReaction:
         if max(reading.current_a) <= limit_a:
             return None
         self._seen_at_s = reading.at_s
-        self._step_at_s = self._clock()
+        self._step_at_s = self._writing_at_s = self._clock()
         return reading.at_s
+
+    def writing(self, reading_at_s: float | None) -> None:
+        """The step timing ``reading_at_s`` has decided and begins to write."""
+        if reading_at_s is not None:
+            self._writing_at_s = self._clock()
 
     def lowered(self, reading_at_s: float | None, connectors: int) -> None:
         """``connectors`` setpoints were lowered and written in answer to the reading."""
@@ -42,10 +48,12 @@ class OverloadReaction:
             return
         reaction_ms = (self._clock() - reading_at_s) * 1000
         waited_ms = (self._step_at_s - reading_at_s) * 1000
+        decided_ms = (self._writing_at_s - self._step_at_s) * 1000
         self.histogram.observe(reaction_ms / 1000)
         self._log.info(
             "setpoints lowered",
             connectors=connectors,
             reaction_ms=round(reaction_ms, 1),
             waited_ms=round(waited_ms, 1),
+            decided_ms=round(decided_ms, 1),
         )

@@ -119,8 +119,14 @@ class SiteController:
         self._tick_callback, self._clock, self._wall_clock = hooks.on_tick, clock, wall_clock
         self._log = get_logger("site_controller", site=site_id)
         self._wake = asyncio.Event()
+        # Cleared while the lowered setpoints answering an overload are written: the chargers'
+        # reads (two a connector a second) wait, and the event loop carries those writes alone.
+        self._reads_open = asyncio.Event()
+        self._reads_open.set()
         self._conns = {
-            s.connector_id: ConnectorRuntime(s, self._timing, clock, hooks.on_status)
+            s.connector_id: ConnectorRuntime(
+                s, self._timing, clock, hooks.on_status, gate=self._reads_open
+            )
             for s in connectors
         }
         self._grid: Poller[MeterReading] | None = None
@@ -160,6 +166,7 @@ class SiteController:
             waiting_for=self._unread(),
         )
         self._view_event = asyncio.Event()
+        self._published_at_s = float("-inf")  # the step the published view is of (monotonic)
         self.failsafe_problems = self._check_failsafe()
 
     # --- inputs -------------------------------------------------------------------------------
@@ -304,6 +311,8 @@ class SiteController:
             await self._write(alloc, demands, now_s, overload_at_s)
             if not self._overloaded.is_set():  # else the fresh step does it
                 await self._program_failsafes(lowering=False)
+            elif now_s - self._published_at_s < self._timing.tick_s:
+                return alloc  # the fresh step publishes, at once: the views wait for it
         self._publish(now_s, demands, alloc, unread)
         return alloc
 
@@ -438,10 +447,11 @@ class SiteController:
         overload_at_s: float | None,
     ) -> None:
         """Lowered (and unknown) setpoints first, so the sum never overshoots in between, and
-        alone, so an overload's answer does not wait for the rest; then the values the watchdogs
-        must hear again, then the increases. A newer overloading grid reading drops the
-        increases only: under an overload lasting many steps, values never heard again would
-        let every watchdog fall to its fallback current, above a paused setpoint."""
+        alone, so an overload's answer does not wait for the rest (nor, while it is written, for
+        the chargers' reads); then the values the watchdogs must hear again, then the increases.
+        A newer overloading grid reading drops the increases only: under an overload lasting
+        many steps, values never heard again would let every watchdog fall to its fallback
+        current, above a paused setpoint."""
         lower: list[tuple[ConnectorRuntime, float]] = []
         keep: list[tuple[ConnectorRuntime, float]] = []
         rise: list[tuple[ConnectorRuntime, float]] = []
@@ -453,7 +463,13 @@ class SiteController:
             batch = lower if written_a is None or target < written_a else rise
             (keep if target == written_a else batch).append((conn, target))
         lowered = sum(1 for conn, _ in lower if conn.written_a is not None)
-        await self._set_all(lower)
+        self._reaction.writing(overload_at_s)
+        if lower and overload_at_s is not None:
+            self._reads_open.clear()
+        try:
+            await self._set_all(lower)
+        finally:
+            self._reads_open.set()
         self._reaction.lowered(overload_at_s, lowered)
         await self._set_all(keep)
         await self._unless_overloaded(rise)
@@ -554,6 +570,7 @@ class SiteController:
         """Publish what has been read: a connector once its charger has been read (or its first
         read has failed), the headroom once every device of the loop has."""
         grid, at_s = self._grid_reading(), self._wall_clock()
+        self._published_at_s = now_s
         read = [d for d in demands if d.connector_id not in unread]
         self._view = SiteView(
             site_id=self.site_id,

@@ -60,6 +60,8 @@ class MemoryCharger:
     failsafe_waits_for: asyncio.Event | None = None  # its watchdog's programming waits for it
     # A grid reading arrives while a write is on the bus (the hook reads the grid meter).
     write_hook: Callable[[], Awaitable[None]] | None = None
+    writes_wait_for: asyncio.Event | None = None  # a slow bus: every setpoint waits for it
+    status_reads: int = 0
 
     def _check(self) -> None:
         if not self.answering:
@@ -67,6 +69,7 @@ class MemoryCharger:
 
     async def read_status(self) -> ChargerStatus:
         self._check()
+        self.status_reads += 1
         return ChargerStatus(self.state, True, self.offered_a)
 
     async def set_current(self, current_a: float) -> None:
@@ -78,6 +81,9 @@ class MemoryCharger:
             await self.write_hook()
             for _ in range(3):  # the rest of the write takes a few turns of the loop
                 await asyncio.sleep(0)
+        if self.writes_wait_for is not None:
+            self.waiting.set()
+            await self.writes_wait_for.wait()
         self.offered_a = current_a
         self.log.append((self.name, current_a))
 
@@ -478,6 +484,7 @@ async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> N
     assert lowered[0]["connectors"] == 2
     assert lowered[0]["reaction_ms"] == pytest.approx(50.0)
     assert lowered[0]["waited_ms"] == pytest.approx(50.0)  # all of it before the step began
+    assert lowered[0]["decided_ms"] == pytest.approx(0.0)  # the clock stood still after that
     reactions = rig.controller.reactions  # /metrics' histogram has the same reaction
     assert (reactions.count, reactions.sum_s) == (1, pytest.approx(0.05))
     assert dict(reactions.cumulative())[0.025] == 0 and dict(reactions.cumulative())[0.05] == 1
@@ -649,3 +656,88 @@ async def test_a_paused_chargers_watchdog_hears_its_0_a_through_a_long_overload(
     for times_s in heard_s.values():
         gaps_s = [b - a for a, b in zip(times_s, [*times_s[1:], rig.clock.now_s], strict=True)]
         assert max(gaps_s) < timeout_s, f"a watchdog went {max(gaps_s)} s unheard"
+
+
+async def test_a_step_an_overload_cuts_short_leaves_its_view_to_the_fresh_step() -> None:
+    rig = make_rig(grid_limit_a=40.0, increase_interval_s=0.5)
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    before = rig.controller.snapshot()
+    rig.chargers[1].increases_wait_for = asyncio.Event()  # never set: the bus is slow
+    rig.chargers[0].state = CpState.A  # unplugged: c2 may take its 20 A
+    rig.clock.now_s += 0.6  # within a tick of the view published last
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[1].waiting.wait(), 1.0)
+    rig.meter.building_a = 30.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)
+    assert rig.controller.snapshot() is before  # no view of a step that gave way
+    await rig.controller.step()
+    published = rig.controller.snapshot()
+    assert published is not before
+    assert [c.offered_current_a for c in published.connectors] == [0.0, 10.0]
+
+
+async def test_a_step_cut_short_a_tick_after_the_last_view_still_publishes() -> None:
+    rig = make_rig(grid_limit_a=40.0)
+    await rig.advance(0)
+    before = rig.controller.snapshot()
+    rig.chargers[1].increases_wait_for = asyncio.Event()
+    rig.chargers[0].state = CpState.A
+    rig.clock.now_s += 10  # an overload lasting many steps must not leave the views behind
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[1].waiting.wait(), 1.0)
+    rig.meter.building_a = 30.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)
+    published = rig.controller.snapshot()
+    assert published is not before
+    assert published.connectors[0].offered_current_a == 0.0
+
+
+async def test_the_chargers_reads_wait_while_an_overload_s_answer_is_written() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    assert rig.offered() == [16.0, 16.0]
+    slow = rig.chargers[0].writes_wait_for = asyncio.Event()  # c1's bus answers late
+    rig.meter.building_a = 10.0  # 42 A on a 32 A connection
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[0].waiting.wait(), 1.0)
+    c2 = rig.controller._conns["c2:1"]
+    reads = rig.chargers[1].status_reads
+    polling = asyncio.create_task(c2.status.run())  # would read at once, and again early
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.chargers[1].offered_a < 16.0  # c2 lowered, c1 still being written
+    assert rig.chargers[1].status_reads == reads  # c2's reads wait for c1's lowered setpoint
+    slow.set()
+    await asyncio.wait_for(step, 1.0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.chargers[0].offered_a < 16.0
+    assert rig.chargers[1].status_reads == reads + 1
+    polling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await polling
+
+
+async def test_the_chargers_reads_go_on_while_a_lowering_without_an_overload_is_written() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    slow = rig.chargers[0].writes_wait_for = asyncio.Event()
+    await rig.controller.apply(SetSiteLimit(20.0, Origin.OPERATOR))  # lowers, grid not over
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[0].waiting.wait(), 1.0)
+    reads = rig.chargers[1].status_reads
+    polling = asyncio.create_task(rig.controller._conns["c2:1"].status.run())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.chargers[1].status_reads == reads + 1
+    slow.set()
+    await asyncio.wait_for(step, 1.0)
+    polling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await polling
