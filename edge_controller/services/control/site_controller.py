@@ -222,6 +222,7 @@ class SiteController:
             conn.meter.latest_at_s
             for conn in self._conns.values()
             if conn.meter is not None
+            and not conn.meter_idle  # its draw is not a reading: it counts as the building's
             and conn.meter.latest_at_s is not None
             and conn.meter.fresh() is not None
         ]
@@ -535,9 +536,7 @@ class SiteController:
             # Read its answer to a new setpoint early; a value written again only for its
             # watchdog changes nothing to see (at 1,000 connectors those early reads were a
             # sixth of the bus traffic).
-            conn.status.refresh()
-            if conn.meter is not None:
-                conn.meter.refresh()
+            conn.read_early(current_a)
 
     async def _program_failsafes(self, *, lowering: bool) -> None:
         await program_failsafes(

@@ -741,3 +741,59 @@ async def test_the_chargers_reads_go_on_while_a_lowering_without_an_overload_is_
     polling.cancel()
     with pytest.raises(asyncio.CancelledError):
         await polling
+
+
+async def _paused_c1(rig: Rig) -> None:
+    """c1 paused by its operator: 0 A written, and then read drawing nothing."""
+    await rig.controller.apply(SetConnectorLimit("c1:1", 0.0, Origin.OPERATOR))
+    await rig.advance(0)
+    assert rig.chargers[0].offered_a == 0.0
+    await rig.advance(1)
+
+
+async def test_a_paused_connector_s_meter_is_read_seldom_its_draw_the_building_s() -> None:
+    rig = make_rig(min_pause_s=0.0)
+    await _paused_c1(rig)
+    conn = rig.controller._conns["c1:1"]
+    assert conn.meter is not None
+    assert conn.meter.interval_s == conn.setup.poll_interval_s * 5
+    assert [d.measured_current_a for d in rig.controller.demands] == [None, (32.0,) * 3]
+    conn.meter._wake.clear()
+    await rig.controller.apply(SetConnectorLimit("c1:1", None, Origin.OPERATOR))
+    await rig.advance(10)  # c2 lowered to make room
+    assert rig.offered() == [0.0, 16.0]
+    assert not conn.meter._wake.is_set()
+    await rig.advance(10)  # c2 has settled: c1 resumes
+    assert rig.offered() == [16.0, 16.0]
+    assert conn.meter.interval_s == conn.setup.poll_interval_s  # it may draw: read as usual
+    assert conn.meter._wake.is_set()  # and at once, not when the idle interval ends
+
+
+async def test_a_paused_connector_still_drawing_is_read_as_usual() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    await rig.controller.apply(SetConnectorLimit("c1:1", 0.0, Origin.OPERATOR))
+    await rig.advance(1)
+    assert rig.chargers[0].offered_a == 0.0
+    rig.chargers[0].offered_a = 16.0  # its EV has not followed yet (the meter shows its draw)
+    await rig.advance(1)
+    conn = rig.controller._conns["c1:1"]
+    assert conn.meter is not None and conn.meter.interval_s == conn.setup.poll_interval_s
+    assert rig.controller.demands[0].measured_current_a == (16.0,) * 3
+
+
+async def test_an_increase_does_not_wait_for_a_paused_connector_s_meter() -> None:
+    rig = make_rig(grid_limit_a=40.0, increase_interval_s=0.0)
+    await rig.controller.apply(SetConnectorLimit("c2:1", 10.0, Origin.OPERATOR))
+    await _paused_c1(rig)
+    assert rig.offered() == [0.0, 10.0]
+    await rig.controller.apply(SetConnectorLimit("c2:1", None, Origin.OPERATOR))
+    rig.clock.now_s += 4  # c1's reading is older than the pairing window: none brackets
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    for conn in rig.controller._conns.values():
+        await conn.status.poll_once()
+    c2_meter = rig.controller._conns["c2:1"].meter
+    assert c2_meter is not None
+    await c2_meter.poll_once()  # c1's meter is not due: no reading of it after the grid's
+    await rig.controller.step()
+    assert rig.offered() == [0.0, 32.0]  # the grid reading pairs with c2's readings alone
