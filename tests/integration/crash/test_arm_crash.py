@@ -149,11 +149,8 @@ async def test_kill_while_the_card_is_authorised(lives: Lives, sim: SimulatedZvt
     assert sim.ledger.reservations == {}
 
 
-async def test_kill_after_the_approval_before_the_session_opened_with_the_ev_gone(
-    lives: Lives, sim: SimulatedZvtTerminal
-) -> None:
-    """The approval is stored, the kill comes before the session opens, the EV leaves: the next
-    life reverses the 30.00 once and arms nothing."""
+async def killed_after_the_approval(lives: Lives, sim: SimulatedZvtTerminal) -> None:
+    """A card approved and stored, the kill before its session opens (the start held)."""
     lives.flag("hang-start")
     await lives.start()
     await wait_until(lambda: sim.waiting_for_card)
@@ -161,6 +158,14 @@ async def test_kill_after_the_approval_before_the_session_opened_with_the_ev_gon
     await wait_until(lambda: rows(lives.db, "SELECT 1 FROM payments WHERE state = 'authorised'"))
     await lives.kill()
     lives.flag("hang-start", False)
+
+
+async def test_kill_after_the_approval_before_the_session_opened_with_the_ev_gone(
+    lives: Lives, sim: SimulatedZvtTerminal
+) -> None:
+    """The approval is stored, the kill comes before the session opens, the EV leaves: the next
+    life reverses the 30.00 once and arms nothing."""
+    await killed_after_the_approval(lives, sim)
     await nothing_held_nor_armed(lives, sim)
     assert sim.ledger.reversals == [1] and sim.ledger.captures == []
     assert sim.ledger.reservations[1].amount_minor == 3000
@@ -173,13 +178,7 @@ async def test_kill_after_the_approval_with_the_ev_still_waiting_is_paid_once(
     """Same kill, the EV still waits: the orphan reservation is reversed, the terminal arms
     itself for the EV again, a second card starts its session, and the session's priced cost is
     captured once with one settlement."""
-    lives.flag("hang-start")
-    await lives.start()
-    await wait_until(lambda: sim.waiting_for_card)
-    assert sim.present_card()
-    await wait_until(lambda: rows(lives.db, "SELECT 1 FROM payments WHERE state = 'authorised'"))
-    await lives.kill()
-    lives.flag("hang-start", False)
+    await killed_after_the_approval(lives, sim)
     await lives.start()
     await wait_until(lambda: sim.ledger.reversals == [1] and sim.waiting_for_card)
     assert sim.present_card()

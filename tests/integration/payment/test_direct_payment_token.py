@@ -7,7 +7,6 @@ FinalCost price text (2.0.1) is the token the session started with."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from edge_controller.app.commands import CommandPort
 from edge_controller.app.payments import max_cost_of
-from edge_controller.domain.commands import Origin, PayAtTerminal, StopSession
+from edge_controller.domain.commands import Origin, PayAtTerminal
 from edge_controller.domain.payments import TOKEN_PREFIX
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
@@ -29,6 +28,7 @@ from tests.integration.mqtt.conftest import wait_until
 from tests.integration.ocpp.harness import running_uplink, settings_for
 from tests.integration.ocpp.sessions_site import Controller, live_site
 from tests.integration.ocpp.strict_peer import strict_peer
+from tests.integration.payment.settling import charged_and_ended, settled
 
 pytestmark = pytest.mark.integration
 PASSWORD = 864201
@@ -83,14 +83,8 @@ async def _pay_charge_and_send(
         assert (await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))).ok
         session = site.manager.open_session("c1:1")
         assert session is not None
-        site.meters["c1:1"].energy_wh += 10_000
-        site.clock.now_s += 3600
-        await commands.decide(StopSession("c1:1", Origin.MQTT))
-        await site.unplug("c1:1")
-        for _ in range(100):  # the stop is recorded and priced by the session side's worker
-            if await flow.settle_due():
-                break
-            await asyncio.sleep(0.05)
+        await charged_and_ended(site, commands, "c1:1", 10_000, 3600)
+        await settled(flow)
         assert sim.ledger.captures == [(1, 400)]
         async with strict_peer(protocols=f"ocpp{version}") as peer:
             settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=[version])

@@ -28,6 +28,7 @@ from edge_controller.storage.payments_store import PaymentState, PaymentStore, S
 from edge_controller.storage.tariff_store import SITE
 from tests.integration.mqtt.conftest import wait_until
 from tests.integration.ocpp.sessions_site import CARD, Controller, LiveSite, live_site
+from tests.integration.payment.settling import charged_and_ended, settled
 
 PASSWORD = 654321
 EUR = Currency.of("EUR")
@@ -75,14 +76,8 @@ async def test_approved_payment_starts_and_settles_the_session_once(
         assert payment.session_local_id == session.local_id
         assert sim.ledger.reservations[1].amount_minor == 5000
         assert await flow.settle_due() == 0  # still charging
-        site.meters["c1:1"].energy_wh += 10_000
-        site.clock.now_s += 3600  # an hour of charging
-        await commands.decide(StopSession("c1:1", Origin.MQTT))
-        await site.unplug("c1:1")
-        for _ in range(100):  # the stop is recorded and priced by the session side's worker
-            if await flow.settle_due():
-                break
-            await asyncio.sleep(0.05)
+        await charged_and_ended(site, commands, "c1:1", 10_000, 3600)  # an hour of charging
+        await settled(flow)
         assert sim.ledger.captures == [(1, 400)]  # 10 kWh at 0.40 EUR
         assert await flow.settle_due() == 0
         assert sim.ledger.captures == [(1, 400)]
@@ -128,14 +123,8 @@ async def test_driver_pays_first_then_plugs_in(sim: SimulatedZvtTerminal, tmp_pa
         payment = await store(site).by_token(session.id_tag)
         assert payment is not None and payment.state is PaymentState.STARTED
         assert sim.ledger.reversals == []
-        site.meters["c1:1"].energy_wh += 5_000
-        site.clock.now_s += 1800
-        await commands.decide(StopSession("c1:1", Origin.MQTT))
-        await site.unplug("c1:1")
-        for _ in range(100):
-            if await flow.settle_due():
-                break
-            await asyncio.sleep(0.05)
+        await charged_and_ended(site, commands, "c1:1", 5_000, 1800)
+        await settled(flow)
         assert sim.ledger.captures == [(1, 200)]  # 5 kWh at 0.40 EUR
 
 
@@ -151,14 +140,9 @@ async def test_reservation_is_capped_by_the_tariff_max_cost(
         result = await commands.decide(PayAtTerminal("c1:1", Origin.MQTT))
         assert result.ok, result.error
         assert sim.ledger.reservations[1].amount_minor == 2000
-        site.meters["c1:1"].energy_wh += 60_000  # 24.00 EUR at 0.40 without the cap
-        site.clock.now_s += 3 * 3600
-        await commands.decide(StopSession("c1:1", Origin.MQTT))
-        await site.unplug("c1:1")
-        for _ in range(100):
-            if await flow.settle_due():
-                break
-            await asyncio.sleep(0.05)
+        # 60 kWh: 24.00 EUR at 0.40 without the cap
+        await charged_and_ended(site, commands, "c1:1", 60_000, 3 * 3600)
+        await settled(flow)
         assert sim.ledger.captures == [(1, 2000)]
 
 
@@ -205,10 +189,7 @@ async def test_paid_session_stops_at_its_reservation_and_captures_exactly_it(
         assert site.manager.open_session("c1:1") is None
         assert await limits.check() == []  # stopped once
         await site.unplug("c1:1")
-        for _ in range(100):
-            if await flow.settle_due():
-                break
-            await asyncio.sleep(0.05)
+        await settled(flow)
         assert sim.ledger.captures == [(1, 200)]
         reason = await site.db.read(
             lambda conn: conn.execute("SELECT stop_reason FROM sessions").fetchone()[0]

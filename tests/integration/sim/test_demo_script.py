@@ -57,6 +57,34 @@ def _wait_for(path: Path, text: str, within_s: float, demo: subprocess.Popen[byt
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def _demo(tmp_path: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path]]:
+    """`make run` without the card reader, with ``settings`` (DEMO_* variables), in its own
+    process group: (the script, its state folder, its stderr file); stopped at the end if it
+    still runs."""
+    state = tmp_path / "state"
+    err = tmp_path / "demo.err"
+    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off"} | settings
+    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
+    with err.open("wb") as err_file:
+        demo = subprocess.Popen(
+            ["bash", str(ROOT / "scripts/demo.sh")],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+            start_new_session=True,
+        )
+    try:
+        yield demo, state, err
+    finally:
+        if demo.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(demo.pid, signal.SIGTERM)
+            demo.wait(timeout=60)
+
+
 def _display_answers(said: str) -> None:
     """The display URL the demo prints serves the demo site's page."""
     url = re.search(r"site display: (http://\S+/display)", said)
@@ -85,21 +113,7 @@ def _console_answers(said: str) -> None:
 
 @pytest.mark.parametrize("victim", ["daemon", "sim"])
 def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
-    state = tmp_path / "state"
-    err = tmp_path / "demo.err"
-    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off"}
-    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
-    with err.open("wb") as err_file:
-        demo = subprocess.Popen(
-            ["bash", str(ROOT / "scripts/demo.sh")],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            start_new_session=True,
-        )
-    try:
+    with _demo(tmp_path) as (demo, state, err):
         _wait_for(err, "site display: ", 120, demo)
         _display_answers(err.read_text(errors="replace"))
         _console_answers(err.read_text(errors="replace"))
@@ -114,11 +128,6 @@ def test_a_dead_part_stops_the_demo_loudly(tmp_path: Path, victim: str) -> None:
         )
         left = [name for name, pid in pids.items() if _alive(pid)]
         assert left == [], f"still running: {left}"
-    finally:
-        if demo.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(demo.pid, signal.SIGTERM)
-            demo.wait(timeout=60)
 
 
 def _csms_calls(log: Path) -> list[dict[str, Any]]:
@@ -141,22 +150,8 @@ def _started_on_201(log: Path) -> bool:
 def test_demo_ocpp_2_0_1_runs_the_demo_site_on_2_0_1(tmp_path: Path) -> None:
     """`DEMO_OCPP=2.0.1 make run`: the bench CSMS sees the site boot on 2.0.1 (a 2.0.1
     BootNotification) and a remote-started session of the demo day as a TransactionEvent."""
-    state = tmp_path / "state"
-    err = tmp_path / "demo.err"
-    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off", "DEMO_OCPP": "2.0.1"}
-    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
-    log = state / "csms-messages.jsonl"
-    with err.open("wb") as err_file:
-        demo = subprocess.Popen(
-            ["bash", str(ROOT / "scripts/demo.sh")],
-            cwd=ROOT,
-            env=env | {"DEMO_SECONDS_PER_HOUR": "4"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            start_new_session=True,
-        )
-    try:
+    with _demo(tmp_path, DEMO_OCPP="2.0.1", DEMO_SECONDS_PER_HOUR="4") as (demo, state, err):
+        log = state / "csms-messages.jsonl"
         _wait_for(err, "site display: ", 120, demo)
         assert "OCPP 2.0.1 (DEMO_OCPP)" in err.read_text(errors="replace")
         deadline = time.monotonic() + 90
@@ -175,11 +170,6 @@ def test_demo_ocpp_2_0_1_runs_the_demo_site_on_2_0_1(tmp_path: Path) -> None:
         assert token["type"] == "Central" and token["idToken"].startswith("APP-100"), token
         booted = {c["identity"] for c in calls if c["action"] == "BootNotification"}
         assert started["identity"] in booted, calls
-    finally:
-        if demo.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(demo.pid, signal.SIGTERM)
-            demo.wait(timeout=60)
 
 
 def test_the_demo_shows_the_ways_to_pay_and_the_terminal_arms_itself(tmp_path: Path) -> None:
@@ -188,21 +178,7 @@ def test_the_demo_shows_the_ways_to_pay_and_the_terminal_arms_itself(tmp_path: P
     card is presented to the simulated terminal and the session starts with the payment's
     token (the 1.6 CSMS is told of it first); at its end its priced cost is captured, told to
     the CSMS as its FinalCost, and the day's revenue line adds up to the sessions recorded."""
-    state = tmp_path / "state"
-    err = tmp_path / "demo.err"
-    env = os.environ | {"DEMO_STATE_DIR": str(state), "DEMO_RFID": "off"}
-    env = {k: v for k, v in env.items() if not k.startswith("EDGE_CONTROLLER__")}
-    with err.open("wb") as err_file:
-        demo = subprocess.Popen(
-            ["bash", str(ROOT / "scripts/demo.sh")],
-            cwd=ROOT,
-            env=env | {"DEMO_SECONDS_PER_HOUR": "3"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err_file,
-            start_new_session=True,
-        )
-    try:
+    with _demo(tmp_path, DEMO_SECONDS_PER_HOUR="3") as (demo, state, err):
         _wait_for(err, "site display: ", 120, demo)
         said = err.read_text(errors="replace")
         assert "card terminal 'lobby' for hd1:1" in said, said
@@ -226,11 +202,6 @@ def test_the_demo_shows_the_ways_to_pay_and_the_terminal_arms_itself(tmp_path: P
         assert token.startswith("PAY") and token in [s["idTag"] for s in starts], calls
         _wait_for(log, "revenue: ", 90, demo)
         _paid_and_summed(state, log.read_text(errors="replace"))
-    finally:
-        if demo.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(demo.pid, signal.SIGTERM)
-            demo.wait(timeout=60)
 
 
 def _paid_and_summed(state: Path, day: str) -> None:

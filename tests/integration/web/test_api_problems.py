@@ -15,16 +15,14 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge_controller.app.problems import ProblemDesk, UplinkRoute
-from edge_controller.app.web import web_command
 from edge_controller.config.settings import WebSettings
-from edge_controller.domain.problems import ProblemHandled, ProblemKind, ProblemReport
+from edge_controller.domain.problems import ProblemHandled
 from edge_controller.storage.database import Database
 from edge_controller.storage.problems_store import ProblemStore
-from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
+from edge_controller.web import build_app
 from edge_controller.web.openapi import document
-from tests.integration.web.test_console_problems import AT_S, Console, NoSessions
+from tests.integration.web.test_console_problems import AT_S, Console, problems_app, two_reports
 from tests.integration.web.test_console_problems import web_settings as console_settings
-from tests.integration.web.test_console_sessions import NoCommands, Site
 from tests.openapi_check import check_answer
 
 pytestmark = pytest.mark.integration
@@ -80,13 +78,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     woken: list[int] = []
     uplink = UplinkRoute(lambda cid: "cp1", lambda: woken.append(1))
     desk = ProblemDesk(ProblemStore(db), told.append, uplink, clock=lambda: AT_S)
-    numbers = []
-    for n, kind in enumerate((ProblemKind.CABLE, ProblemKind.DAMAGED)):
-        filed = await desk.file(ProblemReport("wb1:1", kind, f"report {n}", f"sub-{n}"))
-        numbers.append(filed.number)
-    hub = DisplayHub(Site(), DisplaySetup("site1"), 1.0)
-    sources = Sources(desk, NoSessions(), {}, NoCommands(), web_command)
-    async with TestClient(TestServer(build_app(settings(tmp_path), hub, sources))) as client:
+    numbers = await two_reports(desk)
+    async with TestClient(TestServer(build_app(settings(tmp_path), *problems_app(desk)))) as client:
         yield Served(Console(client, path, numbers), told, woken)
     await db.close()
 

@@ -100,18 +100,30 @@ def web_settings(tmp_path: Path) -> WebSettings:
     )
 
 
+async def two_reports(desk: ProblemDesk) -> list[int]:
+    """A cable and a damage report filed for wb1:1: their numbers."""
+    numbers = []
+    for n, kind in enumerate((ProblemKind.CABLE, ProblemKind.DAMAGED)):
+        filed = await desk.file(ProblemReport("wb1:1", kind, f"report {n}", f"sub-{n}"))
+        numbers.append(filed.number)
+    return numbers
+
+
+def problems_app(desk: ProblemDesk) -> tuple[DisplayHub, Sources]:
+    """What the web app serves the problems of ``desk`` with."""
+    hub = DisplayHub(Site(), DisplaySetup("site1"), 1.0)
+    return hub, Sources(desk, NoSessions(), {}, NoCommands(), web_command)
+
+
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
     path = tmp_path / "edge.db"
     db = await Database.open(path)
     desk = ProblemDesk(ProblemStore(db), None, clock=lambda: AT_S)
-    numbers = []
-    for n, kind in enumerate((ProblemKind.CABLE, ProblemKind.DAMAGED)):
-        filed = await desk.file(ProblemReport("wb1:1", kind, f"report {n}", f"sub-{n}"))
-        numbers.append(filed.number)
-    hub = DisplayHub(Site(), DisplaySetup("site1"), 1.0)
-    sources = Sources(desk, NoSessions(), {}, NoCommands(), web_command)
-    async with TestClient(TestServer(build_app(web_settings(tmp_path), hub, sources))) as client:
+    numbers = await two_reports(desk)
+    async with TestClient(
+        TestServer(build_app(web_settings(tmp_path), *problems_app(desk)))
+    ) as client:
         yield Console(client, path, numbers)
     await db.close()
 

@@ -3,6 +3,8 @@ stops any session within its reader's reach and starts none."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from edge_controller.domain.commands import ChangeSessionRules, StopReason
@@ -22,6 +24,21 @@ def _cards(rig: Rig) -> None:
     rig.csms.answers[DRIVER] = AuthEntry(DRIVER, ACCEPT)
     rig.csms.answers["BBBB0002"] = AuthEntry("BBBB0002", ACCEPT)
     rig.csms.answers[MASTER] = AuthEntry(MASTER, ACCEPT, parent_id_tag="MASTERS")
+
+
+@asynccontextmanager
+async def _shared_reader(tmp_path: Path) -> AsyncIterator[tuple[Rig, ReaderService]]:
+    """The session side with the site config's master pass group and reader r1 shared by
+    cp1:1 and cp1:2, the cards known to the CSMS."""
+    clock = Clock()
+    taps = PendingTaps({"r1": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=60.0)}, clock)
+    policy = AuthPolicy(master_pass_group_id="MASTERS")
+    rig = await make_rig(tmp_path / "shared.db", clock=clock, taps=taps, policy=policy)
+    try:
+        _cards(rig)
+        yield rig, ReaderService([], taps, rig.manager.on_token, activity=rig.manager.activity)
+    finally:
+        await rig.db.close()
 
 
 async def test_a_master_pass_stops_another_drivers_session(rig: Rig) -> None:
@@ -72,13 +89,7 @@ async def test_without_the_group_set_the_card_is_an_ordinary_one(rig: Rig) -> No
 async def test_a_master_pass_from_the_site_config_at_a_shared_reader_stops_all_it_serves(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
-    taps = PendingTaps({"r1": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=60.0)}, clock)
-    policy = AuthPolicy(master_pass_group_id="MASTERS")
-    rig = await make_rig(tmp_path / "shared.db", clock=clock, taps=taps, policy=policy)
-    try:
-        _cards(rig)
-        readers = ReaderService([], taps, rig.manager.on_token, activity=rig.manager.activity)
+    async with _shared_reader(tmp_path) as (rig, readers):
         for cid, tag in (("cp1:1", DRIVER), ("cp1:2", "BBBB0002")):
             await rig.manager.on_charger_status(cid, status(CpState.B))
             await readers.handle(Token(tag, reader_id="r1"))
@@ -88,25 +99,15 @@ async def test_a_master_pass_from_the_site_config_at_a_shared_reader_stops_all_i
         assert rig.manager.phase("cp1:2") is Phase.FINISHED
         reasons = sorted((r.connector_id, r.stop_reason) for r in await rig.store.recent())
         assert reasons == [("cp1:1", "MasterPass"), ("cp1:2", "MasterPass")]
-    finally:
-        await rig.db.close()
 
 
 async def test_a_master_pass_at_a_reader_without_connectors_stops_nothing(tmp_path: Path) -> None:
     # A reader the config gives no connectors reaches none: its master pass must not stop the
     # sessions of every station on the site (C16 speaks of one charging station).
-    clock = Clock()
-    taps = PendingTaps({"r1": ReaderRoute(("cp1:1", "cp1:2"), plug_timeout_s=60.0)}, clock)
-    policy = AuthPolicy(master_pass_group_id="MASTERS")
-    rig = await make_rig(tmp_path / "unrouted.db", clock=clock, taps=taps, policy=policy)
-    try:
-        _cards(rig)
-        readers = ReaderService([], taps, rig.manager.on_token, activity=rig.manager.activity)
+    async with _shared_reader(tmp_path) as (rig, readers):
         await rig.manager.on_charger_status("cp1:1", status(CpState.B))
         await readers.handle(Token(DRIVER, reader_id="r1"))
         assert rig.manager.phase("cp1:1") is Phase.ACTIVE
         await readers.handle(Token(MASTER, reader_id="lobby"))  # no route for this reader
         assert rig.manager.phase("cp1:1") is Phase.ACTIVE
         assert [r.stop_reason for r in await rig.store.recent()] == [None]
-    finally:
-        await rig.db.close()
