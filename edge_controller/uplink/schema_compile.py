@@ -5,7 +5,7 @@ for the small, flat OCPP messages of a backlog that walk was the largest part of
 message. ``compile_check`` turns a schema into nested closures that answer only "valid" or "not
 sure": True means the official validator accepts the payload too; False means nothing, the
 official validator decides (and names the fault). So a check may be stricter than the schema
-(a float where an integer is asked for, a number given as ``Decimal``) but never laxer, and a
+(a float where an integer is asked for, a subclass of a JSON type) but never laxer, and a
 schema with a keyword it does not know exactly is not compiled at all (None).
 
 Covered: the draft 4 and 6 keywords the OCPP files use: ``type``, ``properties``, ``required``,
@@ -17,6 +17,7 @@ the official validator does not check either (it is built without a format check
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -48,20 +49,23 @@ def compile_check(schema: dict[str, Any]) -> Check | None:
 
 
 def _is_number(value: Any) -> bool:
-    return type(value) is int or type(value) is float
+    """A number to the official validator, as the renderings hold them (a reading's value is
+    a ``Decimal``, written as a JSON number); a Decimal NaN or infinity is left to it."""
+    kind = type(value)
+    return kind is int or kind is float or (kind is Decimal and value.is_finite())
 
 
-_PLAIN = frozenset({dict, list, str, int, float, bool, type(None)})
+_PLAIN = frozenset({dict, list, str, int, float, Decimal, bool, type(None)})
 
 
 def _other_plain(value: Any, kind: type) -> bool:
     """``value`` is a plain JSON value not of ``kind``: a keyword for ``kind`` does not apply
-    to it. Anything else (a subclass, a ``Decimal``) is left to the official validator."""
+    to it. Anything else (a subclass) is left to the official validator."""
     return type(value) is not kind and type(value) in _PLAIN
 
 
 _TYPES: dict[str, Check] = {
-    # Exact types: a bool is no integer, a Decimal or a float with an integer's value is left
+    # Exact types: a bool is no integer; a float with an integer's value, or a Decimal, is left
     # to the official validator.
     "object": lambda v: type(v) is dict,
     "array": lambda v: type(v) is list,
@@ -184,8 +188,9 @@ def _number(schema: dict[str, Any]) -> list[Check]:
 
     def check(value: Any) -> bool:
         if not _is_number(value):
-            # A bool is no number to the official validator either; a Decimal is left to it.
-            return type(value) in _PLAIN
+            # A bool is no number to the official validator either; a Decimal that is not
+            # finite is left to it.
+            return type(value) in _PLAIN and type(value) is not Decimal
         return (low is None or value >= low) and (high is None or value <= high)
 
     return [check]

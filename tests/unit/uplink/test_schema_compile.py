@@ -162,10 +162,13 @@ def test_a_keyword_applies_to_its_own_kind_of_value_as_in_the_official_validator
     assert quick is not None
     for value in ("ab", True, None, 3, {"a": 1}, []):
         assert official.is_valid(value) is quick(value) is (value != [])
-    # Not sure of a Decimal (a number to the official validator), nor of a subclass.
+    # A Decimal is a number to the official validator (a reading's value is one); not sure of
+    # one that is not finite, nor of a subclass.
     at_least = compile_check({"minimum": 0})
     assert at_least is not None and at_least(True) and at_least("x") and not at_least(-1)
     assert not at_least(Decimal("-1")) and not validators.Draft4Validator({"minimum": 0}).is_valid(
         Decimal("-1")
     )
+    assert at_least(Decimal("1")) and not at_least(Decimal("NaN"))
+    assert quick(Decimal("1")) and official.is_valid(Decimal("1"))
     assert not quick(type("Text", (str,), {})("ab"))
