@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -138,11 +137,12 @@ class IdentityLink:
     security: SecurityEvents | None = None  # where its security events are raised
     certificates: CertificateStore | None = None  # its client certificate and installed roots
     network: NetworkProfiles | None = None  # the CSMS's network profiles, the security floor
+    # Released, not yet run, in order (a list: no queue with its waiters kept per identity).
     # Bounded; overflow drops the newest follow-up with a log line (a CSMS flooding triggers).
-    followups: asyncio.Queue[Followup] = field(
-        default_factory=lambda: asyncio.Queue(FOLLOWUP_QUEUE_SIZE)
-    )
+    followups: list[Followup] = field(default_factory=list)
     staged: list[Followup] = field(default_factory=list)
+    # Told when follow-ups were released (the connection's ``FollowupRunner``); None offline.
+    followups_released: Callable[[], None] | None = None
     heartbeat_changed: Wakeup = field(default_factory=Wakeup)
     # Made before the link from its core by ``OcppUplink``, when their ports are wired in.
     smart: SmartCharging | None = None
@@ -180,13 +180,15 @@ class IdentityLink:
 
     def release_staged(self) -> None:
         for followup in self.staged:
-            try:
-                self.followups.put_nowait(followup)
-            except asyncio.QueueFull:
-                self.log.warning("follow-up dropped, queue full", followup=repr(followup))
-                if isinstance(followup, UploadLog) and self.log_accepted == followup.request_id:
-                    self.log_accepted = None  # it never runs: no later GetLog waits for it
+            if len(self.followups) < FOLLOWUP_QUEUE_SIZE:
+                self.followups.append(followup)
+                continue
+            self.log.warning("follow-up dropped, queue full", followup=repr(followup))
+            if isinstance(followup, UploadLog) and self.log_accepted == followup.request_id:
+                self.log_accepted = None  # it never runs: no later GetLog waits for it
         self.staged.clear()
+        if self.followups and self.followups_released is not None:
+            self.followups_released()
 
     def connector_numbers(self) -> list[int]:
         return list(range(1, len(self.topology.connectors(self.identity)) + 1))

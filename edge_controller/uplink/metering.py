@@ -13,7 +13,6 @@ boundary, and the loop wakes at the boundary itself rather than up to a tick lat
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -47,15 +46,10 @@ class Metering:
         self._next_aligned_s: float | None = None
         self._connection = render.Connection(core.topology, core.clock)
 
-    def _now_s(self) -> float:
+    def now_s(self) -> float:
         return self.core.clock.now_s(self.core.now_s())
 
-    async def run(self) -> None:
-        while True:
-            await self.tick(self._now_s())
-            await asyncio.sleep(self._sleep_s(self._now_s()))
-
-    def _sleep_s(self, now_s: float) -> float:
+    def sleep_s(self, now_s: float) -> float:
         """Until the next tick, or until the next aligned boundary when that comes first."""
         if self._next_aligned_s is None:
             return TICK_S
@@ -129,7 +123,7 @@ class Metering:
     def triggered_samples(self, connector: int | None) -> list[tuple[int, MeterSampled]]:
         """The current values (context Trigger) of connector number ``connector`` (None or
         0: each), with its number; a connector without a reading is left out."""
-        at_s, sessions = self._now_s(), self._sessions()
+        at_s, sessions = self.now_s(), self._sessions()
         found = []
         for number, connector_id in enumerate(self._mine(), start=1):
             if connector not in (None, 0, number):
@@ -152,7 +146,7 @@ class Metering:
         """TriggerMessage TransactionEvent (2.x): a sample of each running session on
         connector number ``connector`` (None or 0: all), recorded as every sample is, so it
         goes through the outbox as an Updated event with triggerReason Trigger."""
-        at_s, sessions = self._now_s(), self._sessions()
+        at_s, sessions = self.now_s(), self._sessions()
         for connector_id in self.running(connector):
             await self._record(connector_id, sessions[connector_id], TRIGGER, at_s)
 

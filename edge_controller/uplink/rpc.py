@@ -10,8 +10,10 @@ answer in time ``TimeoutError``, and a connection lost meanwhile ``ConnectionLos
 
 Incoming: every frame is screened (``frames``): a bad one gets the CALLERROR its version
 spells, an answer without a pending CALL is logged and ignored. CALLs go through a small
-queue to one worker, so a handler that waits (on the session side, on the disk) never holds
-up the answers to our own CALLs; each is schema-checked, handed to its handler (``on``), and
+queue to one worker (a task made when a CALL comes in and ended when the queue is empty: CSMS
+CALLs are rare, and a worker waiting on each of a thousand connections costs megabytes), so a
+handler that waits (on the session side, on the disk) never holds up the answers to our own
+CALLs; each is schema-checked, handed to its handler (``on``), and
 the handler's result is schema-checked before it is sent. A handler must never await an
 outgoing CALL (the answer could only come after its own): it stages the work, and
 ``answered`` runs once the reply is out. A 2.1 SEND is handled the same way and never
@@ -162,15 +164,19 @@ class RpcEndpoint:
         self._answered = answered
         self._turn = asyncio.Lock()  # one outgoing CALL in flight
         self._pending: tuple[str, asyncio.Future[list[Any]]] | None = None
-        # A CALL to answer, or a reply ready to go (a bad frame's CALLERROR), in order.
-        self._incoming: asyncio.Queue[list[Any] | str] = asyncio.Queue(INCOMING_QUEUE)
+        # A CALL to answer, or a reply ready to go (a bad frame's CALLERROR), in order; the
+        # first is the one the worker is on. A list: a queue keeps four deques per connection.
+        self._incoming: list[list[Any] | str] = []
+        self._tasks: asyncio.TaskGroup | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._caught_up: asyncio.Future[None] | None = None  # the reader waits for the worker
         self._lost: BaseException | None = None
 
     async def run(self) -> None:
         """Read until the connection ends (its error is raised); answer CALLs meanwhile."""
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._serve_calls())
+                self._tasks = tasks
                 await self._read()
         except BaseExceptionGroup as group:
             if len(group.exceptions) == 1:  # the caller handles what ended us, not a group
@@ -181,11 +187,18 @@ class RpcEndpoint:
         try:
             while True:
                 self._route(await self._connection.recv())
-                if self._incoming.full():
-                    await self._incoming.join()  # bounded: read on once the worker caught up
+                if len(self._incoming) >= INCOMING_QUEUE:
+                    # Bounded: read on once the worker caught up.
+                    self._caught_up = asyncio.get_running_loop().create_future()
+                    await self._caught_up
         except BaseException as exc:
             self._lose(exc)
             raise
+
+    def _put(self, item: list[Any] | str) -> None:
+        self._incoming.append(item)
+        if self._worker is None and self._tasks is not None:
+            self._worker = self._tasks.create_task(self._serve_calls())
 
     def _lose(self, cause: BaseException) -> None:
         self._lost = cause
@@ -197,11 +210,11 @@ class RpcEndpoint:
         verdict = frames.screen(raw, self._limits.max_frame_bytes, self.dialect)
         if verdict.reply is not None:
             self.log.warning("bad frame from peer answered", reply=verdict.reply[:200])
-            self._incoming.put_nowait(verdict.reply)
+            self._put(verdict.reply)
         elif verdict.drop or verdict.message is None:
             self.log.warning("malformed message from peer ignored")
         elif verdict.message[0] in self.dialect.calls:
-            self._incoming.put_nowait(verdict.message)
+            self._put(verdict.message)
         elif verdict.message[0] in (CALLRESULT, CALLERROR):
             self._take_answer(verdict.message)
         else:  # a 2.1 CALLRESULTERROR: the peer could not accept one of our answers
@@ -215,16 +228,22 @@ class RpcEndpoint:
         pending[1].set_result(message)
 
     async def _serve_calls(self) -> None:
-        while True:
-            message = await self._incoming.get()
-            try:
-                reply = message if isinstance(message, str) else await self._answer(message)
-                if reply is not None:
-                    await self._connection.send(reply)
-            finally:
-                self._incoming.task_done()
-                if not isinstance(message, str) and self._answered is not None:
-                    self._answered()
+        try:
+            while self._incoming:
+                message = self._incoming[0]
+                try:
+                    reply = message if isinstance(message, str) else await self._answer(message)
+                    if reply is not None:
+                        await self._connection.send(reply)
+                finally:
+                    del self._incoming[0]
+                    if not isinstance(message, str) and self._answered is not None:
+                        self._answered()
+        finally:
+            # No await since the last look: a CALL put now finds no worker and makes one.
+            self._worker = None
+            if self._caught_up is not None and not self._caught_up.done():
+                self._caught_up.set_result(None)
 
     async def _answer(self, message: list[Any]) -> str | None:
         """The reply frame to a CALL (None for a SEND)."""

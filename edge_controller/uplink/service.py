@@ -61,7 +61,9 @@ from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.web_payment import WebPayments201
 
 log = get_logger("uplink")
-RECONCILE_S = 1.0
+# Availability to apply, display messages ended, AvailabilityState under monitors and meter
+# samples are each looked at this often, in one task per identity.
+FOLLOW_S = 1.0
 CLOSE_WAIT_S = 1.0
 SEND_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed, UnknownSubprotocol)
@@ -236,19 +238,11 @@ class OcppUplink:
         async with asyncio.TaskGroup() as tasks:
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
-                tasks.create_task(self._reconcile_availability(identity))
-                if self._monitored:
-                    wake = self._wakeup[identity].set
-                    tasks.create_task(AvailabilityWatch(self.links[identity], wake).run())
-                display = self.links[identity].display
-                if display is not None:
-                    tasks.create_task(display.watch())
+                tasks.create_task(self._follow_site(identity))
+                # Its own task: a CSMS limit applies at once, never behind a sample's commit.
                 smart = self.links[identity].smart
                 if smart is not None:
                     tasks.create_task(smart.run())
-                metering = self.links[identity].metering
-                if metering is not None:
-                    tasks.create_task(metering.run())
             if self._ports.authorization is not None:
                 tasks.create_task(self._ports.authorization.serve(self.authorize))
 
@@ -359,21 +353,38 @@ class OcppUplink:
             return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
         return Session201(link, Station201(link, ws, self._station), wakeup)
 
-    async def _reconcile_availability(self, identity: str) -> None:
+    async def _follow_site(self, identity: str) -> None:
+        """What one identity follows whether connected or not, each second in one task (a task
+        for each was kilobytes per identity): its availability applied, its display messages
+        ended, its 2.x AvailabilityState under monitors, and its meter samples (also at a
+        clock-aligned boundary that comes before the next second)."""
+        link = self.links[identity]
+        watch = AvailabilityWatch(link, self._wakeup[identity].set) if self._monitored else None
+        while True:
+            self._reconcile_availability(identity)
+            if link.display is not None:
+                link.display.look()
+            if watch is not None:
+                await watch.look()
+            wait_s = FOLLOW_S
+            if link.metering is not None:
+                await link.metering.tick(link.metering.now_s())
+                wait_s = link.metering.sleep_s(link.metering.now_s())
+            await asyncio.sleep(wait_s)
+
+    def _reconcile_availability(self, identity: str) -> None:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""
         link = self.links[identity]
-        while True:
-            mine = self.topology.connectors(identity)
-            views = {v.connector_id: v for v in link.status.connectors_of(mine)}
-            for number, local in enumerate(mine, start=1):
-                wanted = not link.config.inoperative(number)
-                view = views.get(local)
-                busy = view is not None and view.session_id is not None
-                if self._applied_enabled.get(local) == wanted or (busy and not wanted):
-                    continue
-                if link.commands.submit(SetConnectorEnabled(local, wanted, Origin.CSMS)):
-                    self._applied_enabled[local] = wanted
-            await asyncio.sleep(RECONCILE_S)
+        mine = self.topology.connectors(identity)
+        views = {v.connector_id: v for v in link.status.connectors_of(mine)}
+        for number, local in enumerate(mine, start=1):
+            wanted = not link.config.inoperative(number)
+            view = views.get(local)
+            busy = view is not None and view.session_id is not None
+            if self._applied_enabled.get(local) == wanted or (busy and not wanted):
+                continue
+            if link.commands.submit(SetConnectorEnabled(local, wanted, Origin.CSMS)):
+                self._applied_enabled[local] = wanted
 
     async def drain(self, within_s: float) -> None:
         """Orderly stop: every connected identity sends what is queued (the StopTransactions

@@ -1,7 +1,8 @@
 """Everything that happens on one open connection of one identity.
 
 Order: BootNotification until Accepted (nothing else is sent before), then fresh
-StatusNotifications, Heartbeats, the outbox sender and CSMS-triggered follow-ups, all in one
+StatusNotifications and Heartbeats (in the connection's own task, ``pacing.keep_up``), the
+outbox sender and CSMS-triggered follow-ups (a task while there are some), all in one
 TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
 """
 
@@ -25,6 +26,7 @@ from edge_controller.uplink.link import (
 )
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.outbox.sender import OutboxSender
+from edge_controller.uplink.pacing import FollowupRunner, keep_up
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
@@ -49,6 +51,7 @@ class LinkSession:
         self.sender = OutboxSender(link, cp.rpc, wakeup, rendering)
         self._last_status: dict[int, status_mod.ConnectorStatus] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self._followups: FollowupRunner | None = None
 
     async def call(self, request: Any) -> Any:
         return await self.cp.call(request)
@@ -66,18 +69,26 @@ class LinkSession:
         return to_iso(self.link.clock.now_s(self.link.now_s()))
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self.tasks.append(group.create_task(self.cp.rpc.run()))
-            await self.boot()
-            cut_off = logs.report_interrupted(self.link, self._log_status)
-            jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
-            for job in (*jobs, cut_off):
-                self.tasks.append(group.create_task(job))
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.tasks.append(group.create_task(self.cp.rpc.run()))
+                await self.boot()
+                cut_off = logs.report_interrupted(self.link, self._log_status)
+                for job in (self.sender.run(), cut_off):
+                    self.tasks.append(group.create_task(job))
+                self._followups = FollowupRunner(self.link, group, self.run_followup)
+                self.link.followups_released = self._followups.released
+                self._followups.released()  # those left from the connection before
+                await keep_up(self.link, self.report_statuses, self.heartbeat, STATUS_POLL_S)
+        finally:
+            self.link.followups_released = None
 
     def cancel_tasks(self) -> None:
         """Cancel every task again (a 3.11 wait_for inside the library can swallow one)."""
         for task in self.tasks:
             task.cancel()
+        if self._followups is not None:
+            self._followups.cancel()
 
     async def boot(self) -> None:
         settings = self.link.settings
@@ -98,13 +109,6 @@ class LinkSession:
             self.link.log.warning("boot not accepted", status=result.status)
             await asyncio.sleep(result.interval if result.interval > 0 else BOOT_RETRY_S)
 
-    async def heartbeats(self) -> None:
-        while True:
-            interval_s = self.link.config.int_value("HeartbeatInterval", 300) or 300
-            # A new HeartbeatInterval restarts the wait with the new period.
-            if not await self.link.heartbeat_changed.wait(interval_s):
-                await self.heartbeat()
-
     async def heartbeat(self) -> None:
         result = await self.call_quietly(call.Heartbeat())
         if result is not None:
@@ -121,13 +125,12 @@ class LinkSession:
                 found.append(status_mod.connector_status(number, view, config.inoperative(number)))
         return found
 
-    async def statuses(self) -> None:
-        while True:
-            for current in self.current_statuses():
-                if self._last_status.get(current.connector) != current:
-                    await self.send_status(current)
-            await self.watch_costs()  # after the statuses: an atCPStatus follows its report
-            await asyncio.sleep(STATUS_POLL_S)
+    async def report_statuses(self) -> None:
+        """The statuses changed since the last report (every status after a connect)."""
+        for current in self.current_statuses():
+            if self._last_status.get(current.connector) != current:
+                await self.send_status(current)
+        await self.watch_costs()  # after the statuses: an atCPStatus follows its report
 
     async def watch_costs(self) -> None:
         """The costmsg RunningCost triggers met now send MeterValues; a next period that has
@@ -164,11 +167,6 @@ class LinkSession:
         # A refused status is not retried (it is not transaction data): the next change is sent,
         # and every reconnect sends the whole current status again.
         self._last_status[current.connector] = current
-
-    async def followups(self) -> None:
-        while True:
-            followup = await self.link.followups.get()
-            await self.run_followup(followup)
 
     async def run_followup(self, followup: Followup) -> None:
         if isinstance(followup, Trigger):

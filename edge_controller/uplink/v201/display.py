@@ -4,7 +4,7 @@ the NotifyDisplayMessages sent in parts after the answer) and ClearDisplayMessag
 The messages of an identity are kept in its state file (a restart keeps them) as the CSMS sent
 them, with their times on the site's clock, and handed to the site's display board, which the
 display page and MQTT read. A message bound to a transaction, or past its end, is removed by
-``watch`` once it is over, whether or not the CSMS is connected.
+``look`` (each second) once it is over, whether or not the CSMS is connected.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from edge_controller.uplink.v201.variables import Call
 
 MAX_MESSAGES = 32  # kept at once per station; a new one beyond is Rejected
 PER_NOTIFY = 8  # messageInfo items in one NotifyDisplayMessages
-WATCH_S = 1.0
 REPORTS_WAITING = 4
 ACCEPTED, REJECTED, UNKNOWN = "Accepted", "Rejected", "Unknown"
 
@@ -207,11 +206,10 @@ class DisplayMessages201:
             self._board.set_template(self.core.identity, template)
         self._template = template
 
-    async def watch(self, every_s: float = WATCH_S) -> None:
-        while True:
-            self.remove_ended()
-            self.follow_template()
-            await asyncio.sleep(every_s)
+    def look(self) -> None:
+        """Each second, whether or not the CSMS is connected (``OcppUplink``)."""
+        self.remove_ended()
+        self.follow_template()
 
 
 def _evse_of(info: dict[str, Any]) -> int | None:

@@ -24,7 +24,6 @@ restarts; a monitor's id is the station's (the CSMS may name one to replace it).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -47,7 +46,6 @@ AVAILABILITY_WORDS = ("Available", "Occupied", "Reserved", "Unavailable", "Fault
 DELTA, PERIODIC = "Delta", "Periodic"
 MAX_SEVERITY = 9  # the lowest priority: every monitor reports at this level
 MONITORS_KEPT = 100  # custom monitors; beyond, a new one is Rejected
-POLL_S = 1.0  # how often the connectors' AvailabilityState is looked at
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +211,6 @@ class AvailabilityWatch:
         self.link = link
         self._wake = wake
         self._before: dict[int, str] | None = None
-
-    async def run(self) -> None:
-        while True:
-            await self.look()
-            await asyncio.sleep(POLL_S)
 
     async def look(self) -> int:
         """Compare with the last look; returns the changes committed."""

@@ -1,8 +1,9 @@
 """Everything that happens on one open OCPP 2.0.1/2.1 connection of one identity.
 
 Order: BootNotification (reason PowerUp) until Accepted, once per process (a reconnect does not
-boot again), then fresh StatusNotifications per EVSE, Heartbeats and the outbox sender as
-TransactionEvents, in one TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
+boot again), then fresh StatusNotifications per EVSE and Heartbeats (in the connection's own
+task, ``pacing.keep_up``), the outbox sender as TransactionEvents, and follow-ups (a task while
+there are some), in one TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from edge_controller.domain.sessions.authorization import AuthEntry, AuthResult,
 from edge_controller.domain.sessions.events import TokenType
 from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.dialect import OCPP21
-from edge_controller.uplink.link import IdentityLink
+from edge_controller.uplink.link import Followup, IdentityLink
 from edge_controller.uplink.outbox.sender import OutboxSender
+from edge_controller.uplink.pacing import FollowupRunner, keep_up
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
@@ -53,6 +55,7 @@ class Session201:
         self.tasks: list[asyncio.Task[None]] = []
         self.group: asyncio.TaskGroup | None = None
         self.log_task: asyncio.Task[None] | None = None  # the GetLog upload running
+        self._followups: FollowupRunner | None = None
 
     def start(self, job: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``job`` beside the session's work, ended with it."""
@@ -88,10 +91,9 @@ class Session201:
                 self.periods.up(self.link.now_s())
                 reports = self.station.variables.send_reports(self.call)
                 profiles = self.station.smart.send_reports(self.call)
-                jobs = (self.heartbeats(), self.statuses(), self.sender.run(), self.followups())
                 expiries = report_expired_reservations(self)
                 cut_off = report_interrupted_upload(self)
-                for job in (*jobs, reports, profiles, expiries, cut_off):
+                for job in (self.sender.run(), reports, profiles, expiries, cut_off):
                     self.tasks.append(group.create_task(job))
                 if self.link.display is not None:
                     messages = self.link.display.send_reports(self.call)
@@ -99,12 +101,19 @@ class Session201:
                 if self.station.streams is not None:
                     streams = self.station.streams.run(self.station.rpc)
                     self.tasks.append(group.create_task(streams))
+                self._followups = FollowupRunner(self.link, group, self._run_followup)
+                self.link.followups_released = self._followups.released
+                self._followups.released()  # those left from the connection before
+                await keep_up(self.link, self.report_statuses, self.heartbeat, STATUS_POLL_S)
         finally:
+            self.link.followups_released = None
             self.periods.down(self.link.now_s())
 
     def cancel_tasks(self) -> None:
         for task in self.tasks:
             task.cancel()
+        if self._followups is not None:
+            self._followups.cancel()
 
     async def boot(self, reason: str) -> None:
         settings = self.link.settings
@@ -129,15 +138,8 @@ class Session201:
             self.link.log.warning("boot not accepted", status=result["status"])
             await asyncio.sleep(interval if interval > 0 else BOOT_RETRY_S)
 
-    async def followups(self) -> None:
-        while True:
-            await run_followup(self, await self.link.followups.get())
-
-    async def heartbeats(self) -> None:
-        while True:
-            interval_s = self.link.config.int_value("HeartbeatInterval", 300) or 300
-            if not await self.link.heartbeat_changed.wait(interval_s):
-                await self.heartbeat()
+    async def _run_followup(self, followup: Followup) -> None:
+        await run_followup(self, followup)
 
     async def heartbeat(self) -> None:
         result = await self.call_quietly("Heartbeat", {})
@@ -147,13 +149,12 @@ class Session201:
     def current_statuses(self) -> list[EvseStatus]:
         return evse_statuses(self.link)
 
-    async def statuses(self) -> None:
-        while True:
-            for current in self.current_statuses():
-                if self._last_status.get(current.evse_id) != current:
-                    await self.call_quietly("StatusNotification", current.payload(self.now_iso()))
-                    self._last_status[current.evse_id] = current
-            await asyncio.sleep(STATUS_POLL_S)
+    async def report_statuses(self) -> None:
+        """The statuses changed since the last report (every status after a connect)."""
+        for current in self.current_statuses():
+            if self._last_status.get(current.evse_id) != current:
+                await self.call_quietly("StatusNotification", current.payload(self.now_iso()))
+                self._last_status[current.evse_id] = current
 
     async def authorize(self, id_tag: str, *, key_code: bool = False) -> AuthResult:
         """Ask the CSMS about a card's token, or a typed code's as a KeyCode (raises as

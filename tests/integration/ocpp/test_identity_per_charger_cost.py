@@ -41,6 +41,8 @@ from edge_controller.uplink.repeated_lines import FIRST_WRITTEN
 from edge_controller.uplink.service import OcppUplink
 from tests.e2e.procs import Proc
 from tests.integration.ocpp.harness import (
+    FakeLimits,
+    FakeMeters,
     FakeSite,
     database_of,
     open_outbox,
@@ -206,6 +208,36 @@ async def test_an_identity_s_memory_once_connected(tmp_path: Path) -> None:
         finally:
             tracemalloc.stop()
     assert per_identity < 70_000, per_identity
+
+
+def _alive(kind: type) -> int:
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, kind))
+
+
+async def test_a_connected_identity_s_tasks_and_queues(tmp_path: Path) -> None:
+    """Counted, not timed: each task waiting on a connection is its frame, its task group's
+    and the loop's bookkeeping (about 1.5 kB), each asyncio queue four deques (3 kB). An
+    identity kept 13 tasks and 2 queues: one task each for heartbeats, statuses, follow-ups,
+    the RPC worker, availability, display messages and meter samples. Now statuses and
+    heartbeats share the connection's task, what the identity follows off line shares one,
+    and the follow-ups and the RPC worker run only while they have work (the tests of
+    TriggerMessage, Reset and GetLog show it runs)."""
+    site = FakeSite()
+    for charger in _chargers():
+        site.set(f"{charger}:1", Availability.AVAILABLE)
+    async with csms_process(tmp_path) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
+        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+        before_tasks, before_queues = len(asyncio.all_tasks()), _alive(asyncio.Queue)
+        wired = {"meters": FakeMeters(), "limits": FakeLimits()}  # as the daemon wires them
+        async with running_uplink(settings, site, outbox, tmp_path, _chargers(), **wired) as up:
+            await wait_for(lambda: all(link.accepted for link in up.links.values()))
+            await asyncio.sleep(1.5)  # first statuses and security events sent
+            tasks = (len(asyncio.all_tasks()) - before_tasks) / CHARGERS
+            queues = (_alive(asyncio.Queue) - before_queues) / CHARGERS
+    # Reconnecting, connected, the reader, the sender, the websocket's pings, smart charging,
+    # and what is followed off line; the one uplink task is shared.
+    assert tasks <= 7.1, tasks
+    assert queues == 0, queues
 
 
 def _events(logged: str, event: str) -> list[dict[str, Any]]:

@@ -25,15 +25,14 @@ async def test_a_staged_upload_is_released_and_stays_accepted() -> None:
     link.log_accepted = 9
     link.stage(UPLOAD)
     link.release_staged()
-    assert link.followups.get_nowait() == UPLOAD and link.log_accepted == 9
+    assert link.followups == [UPLOAD] and link.log_accepted == 9
 
 
 async def test_an_upload_dropped_on_a_full_queue_is_not_left_accepted() -> None:
     link = _link()
-    for _ in range(FOLLOWUP_QUEUE_SIZE):
-        link.followups.put_nowait(Trigger("Heartbeat"))
+    link.followups.extend(Trigger("Heartbeat") for _ in range(FOLLOWUP_QUEUE_SIZE))
     link.log_accepted = 9
     link.stage(UPLOAD)
     link.release_staged()
     assert link.log_accepted is None and link.staged == []
-    assert UPLOAD not in [link.followups.get_nowait() for _ in range(FOLLOWUP_QUEUE_SIZE)]
+    assert UPLOAD not in link.followups and len(link.followups) == FOLLOWUP_QUEUE_SIZE
