@@ -96,6 +96,13 @@ class IdentityCore:
     outbox: TransactionOutbox
     clock: ClockSync
     now_s: Callable[[], float]
+    # The identity's one logger, shared by its parts and its link (a bound logger each was
+    # a few hundred bytes per part and identity).
+    log: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.log is None:
+            object.__setattr__(self, "log", get_logger("uplink", identity=self.identity))
 
     def connector_numbers(self) -> list[int]:
         return list(range(1, len(self.topology.connectors(self.identity)) + 1))
@@ -160,12 +167,14 @@ class IdentityLink:
     reported: dict[int, str] = field(default_factory=dict)
     # 1.6 costmsg RunningCost triggers and next periods, by the CSMS's transaction id.
     cost_watches: dict[int, CostWatch] = field(default_factory=dict)
-    log: Any = field(init=False, repr=False, compare=False)
+    # Its core's (``IdentityCore.log``); None: bound here.
+    log: Any = field(default=None, repr=False, compare=False)
     # Where lines every identity writes at once go (folded); None: to ``log``.
     lines: RepeatedLines | None = None
 
     def __post_init__(self) -> None:
-        self.log = get_logger("uplink", identity=self.identity)
+        if self.log is None:
+            self.log = get_logger("uplink", identity=self.identity)
 
     async def synced(self, csms_time_iso: str) -> None:
         """The CSMS told its time: the skew is learned; a time the site reports that this

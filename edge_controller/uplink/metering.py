@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from edge_controller.domain.sessions.events import MeterSampled, ReadingContext
-from edge_controller.log import get_logger
 from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ocpp_compat import request
 from edge_controller.uplink.ports import MeterSample, MeterSource, SessionSample, SessionSamples
@@ -38,7 +37,7 @@ class Metering:
         online_call: Callable[[], Callable[[Any], Any] | None],
     ) -> None:
         self.core = core
-        self._log = get_logger("uplink", identity=core.identity)
+        self._log = core.log
         self.meters = meters
         self.samples = samples
         self._online_call = online_call

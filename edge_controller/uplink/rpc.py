@@ -42,6 +42,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 INCOMING_QUEUE = 4  # CALLs waiting for the worker; beyond, reading waits (the peer broke
 # the one-CALL-at-a-time rule, so it waits a little for its answers)
 _ACTION_MARK = "rpc_action"
+_log = get_logger("uplink.rpc")
 
 
 class Connection(Protocol):
@@ -157,7 +158,7 @@ class RpcEndpoint:
         each incoming CALL was answered (or failed to be)."""
         self.dialect = negotiated(connection.subprotocol)
         self.schemas: Schemas = schemas_for(self.dialect)
-        self.log = get_logger("uplink.rpc")
+        self.log = _log  # one for every connection: it binds nothing of its own
         self._connection = connection
         self._handlers = handlers
         self._limits = limits

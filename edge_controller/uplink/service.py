@@ -19,6 +19,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -97,6 +98,7 @@ class OcppUplink:
         self._wakeup = {i: ports.outbox_wakeup.subscribe(i) for i in topology.identities}
         station = self._station = station or Station()
         self.sessions: dict[str, Session] = {}
+        self._defaults: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
@@ -127,7 +129,7 @@ class OcppUplink:
             settings.url or "", settings.security_profile, settings.call_timeout_s
         )
         defaults |= bound_defaults(model)
-        config = OcppStateFile(state_dir / f"ocpp-{identity}.json", defaults)
+        config = OcppStateFile(state_dir / f"ocpp-{identity}.json", self._shared(defaults))
         core = IdentityCore(
             identity, self.topology, config, ports.status, ports.outbox, self.clock, now_s
         )
@@ -157,7 +159,13 @@ class OcppUplink:
             security=self._security_events(identity, now_s, state_dir),
             certificates=CertificateStore(state_dir / f"certs-{identity}", settings.ca_file),
             network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
+            log=core.log,
         )
+
+    def _shared(self, defaults: dict[str, str]) -> Mapping[str, str]:
+        """One read-only copy of each distinct set of defaults: chargers alike share it."""
+        key = tuple(defaults.items())
+        return self._defaults.setdefault(key, MappingProxyType(defaults))
 
     def _security_events(
         self, identity: str, now_s: Callable[[], float], state_dir: Path

@@ -7,6 +7,7 @@ change survives a restart. Unreadable files are kept aside and defaults are used
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,13 @@ log = get_logger("uplink.config")
 
 
 class OcppStateFile:
-    def __init__(self, path: Path, defaults: dict[str, str]) -> None:
+    def __init__(self, path: Path, defaults: Mapping[str, str]) -> None:
+        """``defaults``: read, never changed, so identities alike share one (a copy per
+        identity, some eighty entries, was kilobytes each at a thousand identities); each
+        file keeps only the values that differ from it."""
         self.path = path
-        self._values = dict(defaults)
+        self._defaults = defaults
+        self._values: dict[str, str] = {}
         self._inoperative: set[int] = set()
         self._profiles: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
@@ -44,7 +49,8 @@ class OcppStateFile:
             )
             self.path.replace(self.path.with_suffix(".bad"))
             return
-        self._values.update({k: v for k, v in values.items() if k in self._values})
+        defaults = self._defaults
+        self._values = {k: v for k, v in values.items() if k in defaults and v != defaults[k]}
         self._inoperative = inoperative
         self._profiles = profiles
         self._messages = messages
@@ -53,7 +59,7 @@ class OcppStateFile:
 
     def _save(self) -> None:
         data = {
-            "configuration": self._values,
+            "configuration": self.items(),
             "inoperative": sorted(self._inoperative),
             "charging_profiles": self._profiles,
             "display_messages": self._messages,
@@ -63,13 +69,14 @@ class OcppStateFile:
         write_json_atomically(self.path, data)
 
     def get(self, key: str) -> str | None:
-        return self._values.get(key)
+        found = self._values.get(key)
+        return self._defaults.get(key) if found is None else found
 
     def items(self) -> dict[str, str]:
-        return dict(self._values)
+        return {**self._defaults, **self._values}
 
     def set(self, key: str, value: str) -> None:
-        if self._values.get(key) == value and self.path.exists():
+        if self.get(key) == value and self.path.exists():
             return  # an fsync in the event loop for nothing
         self._values[key] = value
         self._save()
@@ -78,15 +85,15 @@ class OcppStateFile:
         """A value the CSMS gives again at every boot (HeartbeatInterval): written only when it
         differs from the one in use. Written at each boot, 1,000 per-charger identities held
         the event loop for over a minute with their fsyncs."""
-        if self._values.get(key) != value:
+        if self.get(key) != value:
             self.set(key, value)
 
     def int_value(self, key: str, fallback: int) -> int:
-        value = self._values.get(key, "")
+        value = self.get(key) or ""
         return int(value) if value.isdigit() else fallback
 
     def list_value(self, key: str) -> list[str]:
-        return [v.strip() for v in self._values.get(key, "").split(",") if v.strip()]
+        return [v.strip() for v in (self.get(key) or "").split(",") if v.strip()]
 
     def inoperative(self, connector: int) -> bool:
         """Connector 0 stands for the whole charge point."""

@@ -67,3 +67,36 @@ class OutboxWakeup:
             woken = self._subscribers.get(identity, []) + self._subscribers.get(None, [])
         for wakeup in woken:
             wakeup.set()
+
+
+class Flag:
+    """An ``asyncio.Event`` for the few that wait on it rarely: the event keeps a deque of
+    waiters from the start (760 bytes; a sender has two at each of a thousand identities),
+    this makes a future only while someone waits."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        """Return once set (also when cleared again before this wakes, as an Event)."""
+        if self._set:
+            return
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+        # Shielded: one waiter cancelled must not cancel the future the others wait on.
+        await asyncio.shield(self._waiter)

@@ -36,7 +36,8 @@ class Prefetch:
         self._tasks = tasks
         self._read_ahead = read_ahead
         self._low_water = low_water
-        self._buffer: deque[QueuedMessage] = deque()
+        # Made at the first read with rows: an idle identity keeps no deque (760 bytes).
+        self._buffer: deque[QueuedMessage] | None = None
         self._after: int | None = None  # seq of the last row read
         self._reading: asyncio.Task[Sequence[QueuedMessage]] | None = None
 
@@ -49,7 +50,10 @@ class Prefetch:
         if not self._buffer:
             return None
         message = self._buffer.popleft()
-        if len(self._buffer) < self._low_water and self._reading is None:
+        left = len(self._buffer)
+        if not left:
+            self._buffer = None
+        if left < self._low_water and self._reading is None:
             self._reading = self._tasks.create_task(self._read(self._after))
         return message
 
@@ -58,13 +62,15 @@ class Prefetch:
         if self._reading is not None:
             await self._reading
             self._reading = None
-        self._buffer.clear()
+        self._buffer = None
         self._after = None
 
     def _take(self, rows: Sequence[QueuedMessage]) -> None:
         self._reading = None
-        self._buffer.extend(rows)
         if rows:
+            if self._buffer is None:
+                self._buffer = deque()
+            self._buffer.extend(rows)
             self._after = rows[-1].seq
 
     async def _read(self, after_seq: int | None, limit: int = 0) -> Sequence[QueuedMessage]:

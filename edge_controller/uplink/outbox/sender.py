@@ -33,7 +33,7 @@ from edge_controller.uplink.outbox.rendering import (
 )
 from edge_controller.uplink.ports import QueuedMessage
 from edge_controller.uplink.rpc import AnswerRefused, CallFailed, OutgoingCall
-from edge_controller.uplink.wakeup import Wakeup
+from edge_controller.uplink.wakeup import Flag, Wakeup
 
 T = TypeVar("T")
 IDLE_POLL_S = 1.0
@@ -80,9 +80,9 @@ class OutboxSender:
         self.sent = 0
         self.progress = DrainProgress(link.log, link.now_s)
         self.acks = AckPipeline(link.outbox, link.identity)
-        self.idle = asyncio.Event()  # everything settled and written, waiting for messages
+        self.idle = Flag()  # everything settled and written, waiting for messages
         self._closing = False  # an orderly stop: no new CALL
-        self._settled = asyncio.Event()  # no CALL in flight, its answer taken in
+        self._settled = Flag()  # no CALL in flight, its answer taken in
         self._settled.set()
 
     async def drained(self) -> None:

@@ -22,7 +22,6 @@ from edge_controller.domain.display_messages import (
     Priority,
     ended,
 )
-from edge_controller.log import get_logger
 from edge_controller.uplink.clock import from_iso
 from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ports import DisplayBoard
@@ -43,7 +42,7 @@ class DisplayMessages201:
 
     def __init__(self, core: IdentityCore, board: DisplayBoard | None) -> None:
         self.core, self._board = core, board
-        self._log = get_logger("uplink", identity=core.identity)
+        self._log = core.log
         self._records = {int(r["info"]["id"]): r for r in core.config.display_messages()}
         self._staged: list[list[dict[str, Any]]] = []
         # Made when a 2.x connection first serves reports: a 1.6 identity never needs one.

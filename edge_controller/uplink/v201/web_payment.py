@@ -14,7 +14,6 @@ from typing import Any
 
 from edge_controller.domain.commands import CancelReservation, Origin, Reserve
 from edge_controller.domain.web_payment import PaymentHold, hold_id
-from edge_controller.log import get_logger
 from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ports import CommandSink, DisplayBoard
 from edge_controller.uplink.rpc import on
@@ -30,7 +29,7 @@ class WebPayments201:
     ) -> None:  # fmt: skip
         """``longest_s``: the longest hold, whatever timeout the CSMS gives."""
         self.core, self._commands, self._board, self._longest_s = core, commands, board, longest_s
-        self._log = get_logger("uplink", identity=core.identity)
+        self._log = core.log
         self._holds = self._kept()
         for hold in self._holds.values():
             if board is not None:
