@@ -8,6 +8,7 @@ for, and the outbox reads its senders make, against a real CSMS and a real outbo
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -35,6 +36,7 @@ from edge_controller.domain.sessions.events import (
     TokenType,
 )
 from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.log import get_logger
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.outbox import Outbox, OutboxMessage
 from edge_controller.uplink.repeated_lines import FIRST_WRITTEN
@@ -190,7 +192,8 @@ async def test_an_identity_s_memory_once_connected(tmp_path: Path) -> None:
     """What one more identity costs, counted (tracemalloc), not timed: at a thousand identities
     each kilobyte is a megabyte of the gateway's. About 79 kB an identity before (a bound
     method and a wrapper per action of each connection, its settings copied twice, an instance
-    dict per link, a display-report queue on 1.6 identities that never report), 65 kB now."""
+    dict per link, a display-report queue on 1.6 identities that never report), 65 kB then;
+    about 46 kB with 7 tasks instead of 13, no asyncio queue, shared defaults and loggers."""
     site = FakeSite()
     for charger in _chargers():
         site.set(f"{charger}:1", Availability.AVAILABLE)
@@ -207,11 +210,43 @@ async def test_an_identity_s_memory_once_connected(tmp_path: Path) -> None:
                 per_identity = (tracemalloc.get_traced_memory()[0] - before) / CHARGERS
         finally:
             tracemalloc.stop()
-    assert per_identity < 70_000, per_identity
+    print(f"per identity: {per_identity:.0f} bytes")
+    assert per_identity < 55_000, per_identity
 
 
 def _alive(kind: type) -> int:
     return sum(1 for obj in gc.get_objects() if isinstance(obj, kind))
+
+
+LOGGER = type(get_logger("uplink", identity="cp"))
+Counted = dict[str, float]
+
+
+async def _connected_counts(tmp_path: Path) -> Counted:
+    """Tasks, queues, deques and bound loggers one more connected identity keeps, wired as
+    the daemon wires it (meters, limits)."""
+    site = FakeSite()
+    for charger in _chargers():
+        site.set(f"{charger}:1", Availability.AVAILABLE)
+
+    def count() -> Counted:
+        gc.collect()
+        return {
+            "tasks": len(asyncio.all_tasks()),
+            "queues": _alive(asyncio.Queue),
+            "deques": _alive(collections.deque),
+            "loggers": _alive(LOGGER),
+        }
+
+    async with csms_process(tmp_path) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
+        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+        before = count()
+        wired = {"meters": FakeMeters(), "limits": FakeLimits()}
+        async with running_uplink(settings, site, outbox, tmp_path, _chargers(), **wired) as up:
+            await wait_for(lambda: all(link.accepted for link in up.links.values()))
+            await asyncio.sleep(1.5)  # first statuses and security events sent
+            after = count()
+    return {kind: (after[kind] - before[kind]) / CHARGERS for kind in after}
 
 
 async def test_a_connected_identity_s_tasks_and_queues(tmp_path: Path) -> None:
@@ -222,22 +257,28 @@ async def test_a_connected_identity_s_tasks_and_queues(tmp_path: Path) -> None:
     heartbeats share the connection's task, what the identity follows off line shares one,
     and the follow-ups and the RPC worker run only while they have work (the tests of
     TriggerMessage, Reset and GetLog show it runs)."""
-    site = FakeSite()
-    for charger in _chargers():
-        site.set(f"{charger}:1", Availability.AVAILABLE)
-    async with csms_process(tmp_path) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
-        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
-        before_tasks, before_queues = len(asyncio.all_tasks()), _alive(asyncio.Queue)
-        wired = {"meters": FakeMeters(), "limits": FakeLimits()}  # as the daemon wires them
-        async with running_uplink(settings, site, outbox, tmp_path, _chargers(), **wired) as up:
-            await wait_for(lambda: all(link.accepted for link in up.links.values()))
-            await asyncio.sleep(1.5)  # first statuses and security events sent
-            tasks = (len(asyncio.all_tasks()) - before_tasks) / CHARGERS
-            queues = (_alive(asyncio.Queue) - before_queues) / CHARGERS
+    counted = await _connected_counts(tmp_path)
     # Reconnecting, connected, the reader, the sender, the websocket's pings, smart charging,
     # and what is followed off line; the one uplink task is shared.
-    assert tasks <= 7.1, tasks
-    assert queues == 0, queues
+    assert counted["tasks"] <= 7.1, counted
+    assert counted["queues"] == 0, counted
+
+
+async def test_an_idle_identity_keeps_no_deque_of_its_own(tmp_path: Path) -> None:
+    """A deque is 760 bytes even empty (a block of 64 slots). An idle identity kept 12: four
+    in each queue, one in each event of its sender, the sender's read-ahead buffer. Left: the
+    websocket library's two (received frames, writers waiting to drain) and the CALL lock's
+    waiters once two CALLs met."""
+    counted = await _connected_counts(tmp_path)
+    assert counted["deques"] <= 3.1, counted
+
+
+async def test_an_identity_s_parts_share_its_logger(tmp_path: Path) -> None:
+    """A bound logger is its object and its context (some 300 bytes). An identity bound six:
+    its link, its meter samples, its display messages, its web payments, its security events
+    and each connection's RPC endpoint. Now the parts share the link's, the endpoints one."""
+    counted = await _connected_counts(tmp_path)
+    assert counted["loggers"] <= 2.1, counted  # the link's and the security events'
 
 
 def _events(logged: str, event: str) -> list[dict[str, Any]]:
