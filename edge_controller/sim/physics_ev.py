@@ -1,12 +1,15 @@
 """An electric vehicle on a charging cable: pure model, the clock is an argument.
 
 The EV follows the current the charger offers (PWM duty cycle) with a delay, as IEC 61851-1
-allows up to 5 s for the vehicle to react to a new offer. It draws on 1, 2 or 3 of the charger's
-phases, never more than its own on-board charger allows, and tapers near a full battery.
+allows up to 5 s for the vehicle to react to a new offer: each change of the offer is followed
+its delay after that change, whatever changes come after it (a second decrease within the
+delay does not put off the first). It draws on 1, 2 or 3 of the charger's phases, never more
+than its own on-board charger allows, and tapers near a full battery.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 MIN_OFFER_A = 6.0  # below this PWM duty cycle charging is not allowed (IEC 61851-1)
@@ -61,8 +64,10 @@ class Ev:
         self.paused = False  # the vehicle itself does not want to charge (e.g. timer)
         self._last_s = now_s
         self._applied_offer_a = 0.0  # the offer the EV has reacted to so far
-        self._pending_offer_a = 0.0
-        self._pending_since_s = now_s
+        # The changes not followed yet, oldest first: (when it changed, the new offer). At most
+        # one per step within the delay: bounded by how often the EV is stepped.
+        self._pending: deque[tuple[float, float]] = deque()
+        self._last_offer_a = 0.0
 
     @property
     def phases(self) -> int:
@@ -94,12 +99,16 @@ class Ev:
         return energy_wh
 
     def _follow(self, now_s: float, offer_a: float) -> None:
-        if offer_a != self._pending_offer_a:
-            self._pending_offer_a = offer_a
-            self._pending_since_s = now_s
-        stopping = offer_a == 0.0  # S2 opens at once when charging is not allowed
-        if stopping or now_s - self._pending_since_s >= self.profile.response_delay_s:
-            self._applied_offer_a = self._pending_offer_a
+        if offer_a != self._last_offer_a:
+            self._last_offer_a = offer_a
+            self._pending.append((now_s, offer_a))
+        if offer_a == 0.0:  # S2 opens at once when charging is not allowed
+            self._pending.clear()
+            self._applied_offer_a = 0.0
+            return
+        pending, delay_s = self._pending, self.profile.response_delay_s
+        while pending and now_s - pending[0][0] >= delay_s:
+            self._applied_offer_a = pending.popleft()[1]
 
     def _draw_a(self) -> float:
         if self._applied_offer_a < MIN_OFFER_A:

@@ -91,3 +91,33 @@ def test_paused_ev_draws_nothing() -> None:
 def test_profile_rejects_impossible_values(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         EvProfile(**bad)  # type: ignore[arg-type]
+
+
+def test_each_lowering_is_followed_its_delay_after_it_even_when_another_follows() -> None:
+    # IEC 61851-1: a lower offer is followed within the delay of that change. A second
+    # lowering 2 s later must not put off the first (it did: 30 A drawn for 7 s against 29 A).
+    ev = _charging_ev(response_delay_s=5.0, max_current_a=32.0)
+    ev.step(5.0, 32.0, V)
+    ev.step(10.0, 32.0, V)
+    assert ev.drawn_a == 32.0
+    ev.step(10.0, 30.0, V)
+    ev.step(12.0, 29.0, V)
+    ev.step(14.9, 29.0, V)
+    assert ev.drawn_a == 32.0
+    ev.step(15.0, 29.0, V)
+    assert ev.drawn_a == 30.0  # the first lowering, 5 s after it
+    ev.step(16.9, 29.0, V)
+    assert ev.drawn_a == 30.0
+    ev.step(17.0, 29.0, V)
+    assert ev.drawn_a == 29.0  # the second, 5 s after it
+
+
+def test_an_offer_back_to_what_it_was_is_a_change_too() -> None:
+    ev = _charging_ev(response_delay_s=2.0, max_current_a=32.0)
+    ev.step(2.0, 16.0, V)
+    ev.step(3.0, 10.0, V)
+    ev.step(4.0, 16.0, V)  # raised back before the lowering was followed
+    ev.step(5.0, 16.0, V)
+    assert ev.drawn_a == 10.0  # the lowering, 2 s after it
+    ev.step(6.0, 16.0, V)
+    assert ev.drawn_a == 16.0

@@ -108,8 +108,9 @@ def site_plans(draw: st.DrawFn) -> SitePlan:
 # The building moves from L3 (36.3 A) to L1 (33 A) at 34.72 s. At 35 s the single-phase EV on
 # L1 (5 s to follow) is lowered to 10.2 A; at 38 s the three-phase EV beside it, no longer
 # settling, may rise to its 8.5 A share, the rise is cut (the slow EV may still draw 16 A), and
-# the slow EV was lowered again to 8.5 A anyway: that second change gave it 5 s more, so grid L1
-# carried 22.8 A of ours where 17 A was allowed from 41.8 s until it followed at 43.05 s.
+# the slow EV was lowered again to 8.5 A anyway. When an EV waited for its offer to stay
+# unchanged for its delay, that second change gave it 5 s more, so grid L1 carried 22.8 A of
+# ours where 17 A was allowed from 41.8 s until it followed at 43.05 s.
 SLOW_EV_LOWERED_AGAIN = SitePlan(
     grid_limit_a=50.0,
     evs=(
@@ -129,8 +130,7 @@ SLOW_EV_LOWERED_AGAIN = SitePlan(
 
 
 # make test draws the same sites every run, so its outcome is the code's, not the draw's;
-# make explore draws new ones (tests/conftest.py). A 5 s EV lowered twice by two building
-# steps in a row is flagged by the rig although no rule could avoid it (see the issue notes).
+# make explore draws new ones (tests/conftest.py).
 @settings(
     max_examples=60,
     deadline=None,
