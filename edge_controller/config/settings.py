@@ -577,6 +577,9 @@ class MqttSettings(Section):
     reconnect_min_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     publish_timeout_s: float = Field(10.0, gt=0, le=300)
+    connect_timeout_s: float = Field(
+        5.0, gt=0, le=300, description="from a connection made to the broker's answer"
+    )
     command_timeout_s: float = Field(10.0, gt=0, le=300)
     allowed_commands: list[MqttCommand] = Field(
         default_factory=list,

@@ -35,7 +35,11 @@ def build_client(
         protocol=aiomqtt.ProtocolVersion.V5,
         will=aiomqtt.Will(status_topic, b"offline", qos=1, retain=True),
         keepalive=settings.keepalive_s,
-        timeout=settings.publish_timeout_s,
+        # Every publish and subscribe passes its own timeout: this one bounds the wait for the
+        # broker's answer to a connection. The client does not see a connection closed before
+        # that answer (a TCP proxy whose broker is down accepts, then closes): the reconnect
+        # waits for this timeout.
+        timeout=settings.connect_timeout_s,
         max_queued_incoming_messages=MAX_INCOMING,
         tls_context=context,
     )
