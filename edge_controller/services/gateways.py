@@ -38,6 +38,7 @@ from edge_controller.domain.gateways import (
     newer,
     parse_budget,
     parse_demand,
+    renewal_s,
 )
 from edge_controller.domain.model import Phases3
 from edge_controller.log import get_logger
@@ -50,7 +51,9 @@ WARN_EVERY_S = 10.0  # a stream of bad messages is logged once per this, with a 
 class Link(Protocol):
     """Where the gateways' messages go out (the site's MQTT client)."""
 
-    def publish_other(self, topic: str, payload: bytes, *, retain: bool) -> None: ...
+    def publish_other(
+        self, topic: str, payload: bytes, *, retain: bool, send_by_s: float | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +152,15 @@ class ParentService:
         )
         decision = decide_budgets(self._setup, self._state, inputs)
         self._state = decision.state
+        now_s = self._clocks.monotonic()
         for budget in decision.publish:
+            # Not sent within a renewal (the broker down): a later one replaces it, or the
+            # child is silent and runs out its lease; sent late, it would expire on arrival.
             self._link.publish_other(
-                self._topics.budget(budget.child_id), encode_budget(budget), retain=True
+                self._topics.budget(budget.child_id),
+                encode_budget(budget),
+                retain=True,
+                send_by_s=now_s + renewal_s(budget.lease_s),
             )
         self.counted_a = dict(decision.counted_a)
         if decision.notes != self._notes:
@@ -201,10 +210,15 @@ class ChildService:
             )
             return
         self._last = message
+        self.apply()  # what it runs on now, the most a late budget gives
         now_s, wall_s = self._clocks.monotonic(), self._clocks.wall()
-        self._held = hold(message, now_s, wall_s, self._child.tolerance_s)
+        tolerance_s = self._child.tolerance_s
+        self._held = hold(message, now_s, wall_s, tolerance_s, self._budget.current_a)
         if self._held is None:
             self._log.warning("budget expired on arrival", version=message.version)
+        elif self._held.late:
+            left_s = self._held.valid_until_s - now_s
+            self._log.info("late budget raises nothing", version=message.version, left_s=left_s)
         self.apply()
 
     def apply(self) -> None:

@@ -10,12 +10,18 @@ Overflow policy:
   ``max_bytes`` bytes; beyond that the OLDEST is dropped, counted and logged.
 The last published payload of every state topic is kept, so a reconnect republishes the latest
 state (a broker restarted without persistence has lost its retained messages).
+A state message may say until when it is worth sending (``send_by_s``, monotonic): after that
+it is dropped, whether it waits in the queue, is put back after a failed publish, or would be
+replayed (a gateway's budget queued while the broker was down would reach its child about to
+expire).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +33,10 @@ class OutMessage:
     retain: bool = False
     qos: int = 0
     correlation_data: bytes | None = None
+    send_by_s: float | None = None  # monotonic; None: worth sending whenever
+
+    def stale(self, now_s: float) -> bool:
+        return self.send_by_s is not None and now_s >= self.send_by_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +50,15 @@ class QueueStats:
 
 
 class OutgoingQueue:
-    def __init__(self, *, max_events: int, max_bytes: int, max_state_topics: int, log: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_events: int,
+        max_bytes: int,
+        max_state_topics: int,
+        log: Any,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._max_topics = max_state_topics
@@ -55,6 +73,8 @@ class OutgoingQueue:
         self._refused_logged: set[str] = set()  # bounded: at most max_state_topics names
         self._dropping = False
         self._wakeup = asyncio.Event()
+        self._clock = clock
+        self._deadlined: set[str] = set()  # state topics whose pending or last message has one
 
     def put_state(self, msg: OutMessage) -> None:
         """Queue a retained state message; replaces a pending one of the same topic in its place
@@ -67,6 +87,8 @@ class OutgoingQueue:
             return
         self._state_bytes += len(msg.payload) - (len(old.payload) if old else 0)
         self._states[msg.topic] = msg
+        if msg.send_by_s is not None:
+            self._deadlined.add(msg.topic)
         self._wakeup.set()
 
     def _refuse(self, topic: str) -> None:
@@ -99,7 +121,28 @@ class OutgoingQueue:
 
     def pending(self) -> bool:
         """Whether a message waits to be sent."""
+        self._drop_stale()
         return bool(self._events or self._states)
+
+    def _drop_stale(self) -> None:
+        """Forget the state messages past their ``send_by_s``, pending or to be replayed."""
+        if not self._deadlined:
+            return
+        now_s = self._clock()
+        for topic in list(self._deadlined):
+            msg = self._states.get(topic)
+            if msg is not None and msg.stale(now_s):
+                del self._states[topic]
+                self._state_bytes -= len(msg.payload)
+                self._log.info("mqtt_stale_message_dropped", topic=topic)
+            published = self._published.get(topic)
+            if published is not None and published.stale(now_s):
+                del self._published[topic]
+            if not any(
+                m is not None and m.send_by_s is not None
+                for m in (self._states.get(topic), self._published.get(topic))
+            ):
+                self._deadlined.discard(topic)
 
     async def get(self) -> OutMessage:
         """The next message to send: events first (in order), then state topics."""
@@ -111,6 +154,7 @@ class OutgoingQueue:
             await self._wakeup.wait()
 
     def _pop(self) -> OutMessage | None:
+        self._drop_stale()
         if self._events:
             msg = self._events.popleft()
             self._event_bytes -= len(msg.payload)
@@ -133,7 +177,7 @@ class OutgoingQueue:
     def retry(self, msg: OutMessage) -> None:
         """Put back a message whose publish failed, unless something newer replaced it."""
         if msg.retain:
-            if msg.topic not in self._states:
+            if msg.topic not in self._states and not msg.stale(self._clock()):
                 self.put_state(msg)
             return
         self._events.appendleft(msg)
@@ -143,7 +187,9 @@ class OutgoingQueue:
         self._wakeup.set()
 
     def replay_states(self) -> None:
-        """After a (re)connect: queue the last published state of every topic not pending."""
+        """After a (re)connect: queue the last published state of every topic not pending
+        (and still worth sending)."""
+        self._drop_stale()
         for topic, msg in self._published.items():
             if topic not in self._states:
                 self._states[topic] = msg
@@ -152,6 +198,7 @@ class OutgoingQueue:
             self._wakeup.set()
 
     def stats(self) -> QueueStats:
+        self._drop_stale()
         return QueueStats(
             pending_states=len(self._states),
             pending_events=len(self._events),

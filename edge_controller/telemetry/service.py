@@ -223,10 +223,14 @@ class MqttService:
         )
 
     @_contained
-    def publish_other(self, topic: str, payload: bytes, *, retain: bool) -> None:
+    def publish_other(
+        self, topic: str, payload: bytes, *, retain: bool, send_by_s: float | None = None
+    ) -> None:
         """A message of another part of the site under its own topic (the gateways' budgets
-        and demands): the latest per topic wins while queued."""
-        self._queue.put_state(OutMessage(topic, payload, retain=retain, qos=self._settings.qos))
+        and demands): the latest per topic wins while queued; dropped if not sent by
+        ``send_by_s`` (monotonic), and not replayed after that."""
+        msg = OutMessage(topic, payload, retain=retain, qos=self._settings.qos, send_by_s=send_by_s)
+        self._queue.put_state(msg)
 
     def listen(self, topic_filter: str, handler: Handler) -> None:
         """Hand every message on ``topic_filter`` to ``handler`` (topic, payload), subscribed

@@ -13,6 +13,7 @@ from edge_controller.domain.gateways.lease import (
     effective_budget,
     hold,
     newer,
+    renewal_s,
 )
 from edge_controller.domain.gateways.messages import (
     MAX_BUDGET_BYTES,
@@ -69,4 +70,5 @@ __all__ = [
     "newer",
     "parse_budget",
     "parse_demand",
+    "renewal_s",
 ]

@@ -34,6 +34,7 @@ from edge_controller.domain.balancing import (
     allocate,
 )
 from edge_controller.domain.balancing.tree import tree_of
+from edge_controller.domain.gateways.lease import renewal_s
 from edge_controller.domain.gateways.messages import BudgetMessage, ChildDemand
 from edge_controller.domain.model import Phases3
 
@@ -76,11 +77,14 @@ class ChildReport:
     def history(self) -> tuple[tuple[float, Phases3], ...]:
         return self.draws or ((self.received_s - self.demand.draw_age_s, self.demand.draw_a),)
 
-    def draw_around(self, at_s: float, *, lower: bool) -> Phases3 | None:
+    def draw_around(self, at_s: float, *, lower: bool, within_s: float) -> Phases3 | None:
         """The draw at ``at_s`` from the two measurements around it: the lower of the two
-        (``lower``), else the nearer; None if no two are around it."""
+        (``lower``), else the nearer; None if no two are around it within ``within_s`` of each
+        other. Further apart the child went silent between them: its budgets may have been
+        lowered and raised again meanwhile, and its draw with them (a draw of 0 A between two
+        of 31 A, taken for 31 A, hid 31 A of building load)."""
         for (before_s, before), (after_s, after) in itertools.pairwise(self.history):
-            if before_s <= at_s <= after_s:
+            if before_s <= at_s <= after_s and after_s - before_s <= within_s:
                 if not lower:
                     return before if at_s - before_s < after_s - at_s else after
                 a, b, c = (min(before[p], after[p]) for p in PHASES)
@@ -144,6 +148,8 @@ class ParentState:
     ledgers: Mapping[str, Ledger] = field(default_factory=dict)
     allocation: Allocation | None = None
     buildings: tuple[tuple[float, Phases3], ...] = ()  # (when, building load) of the window
+    # The last decision's building load before any hold, and the children reporting then.
+    seen_building: tuple[GridReading, frozenset[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +202,11 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
             demands += _pseudo_connectors(child, inputs.reports[cid].demand)
         else:
             demands += _fixed_load(cid, floors[cid])
-    nearest = _paired_building(setup, inputs, lower=False)
+    seen = _paired_building(setup, inputs, lower=False) or _newest_reading(setup, inputs)
     alloc = allocate(
         setup.site,
         demands,
-        grid=nearest or _newest_reading(setup, inputs),
+        grid=_rise_held(setup, inputs, (seen, frozenset(live)), state.seen_building),
         previous=state.allocation,
         now_s=now_s,
         policy=_unheld(setup.policy),
@@ -219,12 +225,40 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
             ledgers=ledgers,
             allocation=alloc,
             buildings=buildings,
+            seen_building=None if seen is None else (seen, frozenset(live)),
         ),
         publish=publish,
         counted_a=_floors(setup, state, inputs, ledgers),
         building_load_a=building_a,
         notes=alloc.notes + tuple(over) + (() if paired or not inputs.grids else _UNPAIRED),
     )
+
+
+def _rise_held(
+    setup: ParentSetup,
+    inputs: ParentInputs,
+    now: tuple[GridReading | None, frozenset[str]],
+    before: tuple[GridReading, frozenset[str]] | None,
+) -> GridReading | None:
+    """The building load to allocate over (each with the children reporting): a rise since
+    the last decision, the same children reporting, waits for one decision while the newest
+    grid reading is fresh and within the grid's limits. A grid reading paired with a child's
+    draw from before its EVs followed a raise shows their rise as building load: every child
+    would be cut back and raised again a moment later. A real rise shows again at the next
+    decision; over a limit, or blind, nothing waits (nor for a child gone silent, whose draw
+    is building load from now on). Increases are held to ``_buildings`` whatever this gives."""
+    seen, live = now
+    if seen is None or before is None or before[1] != live or not inputs.grids:
+        return seen
+    newest, site = inputs.grids[-1], setup.site
+    fresh = inputs.now_s - newest.at_s <= setup.policy.stale_after_s
+    within = all(a <= site.grid_limit_a + EPS_A for a in newest.current_a)
+    if site.power_limit_w is not None:
+        within = within and sum(newest.current_a) * site.nominal_voltage_v <= site.power_limit_w
+    if not (fresh and within):
+        return seen
+    a, b, c = (min(seen.current_a[p], before[0].current_a[p]) for p in PHASES)
+    return GridReading((a, b, c), seen.at_s)
 
 
 def _unheld(policy: Policy) -> Policy:
@@ -357,14 +391,19 @@ def _paired_building(
     each child's draw then: the nearer of its two measurements for the allocation (quick to
     follow the building), the lower for increases (a draw between two measurements is taken to
     lie between them; a reading after the last could follow a fall in a draw not reported yet,
-    and subtracting the higher one would hide load); None without such a reading."""
+    and subtracting the higher one would hide load); None without such a reading. Two
+    measurements of a child further apart than ``report_stale_s`` pair nothing (see
+    ``ChildReport.draw_around``), nor does a grid reading older than that."""
     if not inputs.grids:
         return None
     reporting = [
         inputs.reports[c.child_id] for c in setup.children if _reported(c, inputs, setup.timing)
     ]
+    within_s = setup.timing.report_stale_s
     for grid in reversed(inputs.grids):
-        draws = [report.draw_around(grid.at_s, lower=lower) for report in reporting]
+        if inputs.now_s - grid.at_s > within_s:
+            break
+        draws = [r.draw_around(grid.at_s, lower=lower, within_s=within_s) for r in reporting]
         if all(draw is not None for draw in draws):
             load = list(grid.current_a)
             for draw in draws:
@@ -518,7 +557,7 @@ def _issue(
         amounts = budgets.get(cid)
         if amounts is None:
             continue
-        due = latest is None or now_s - latest.issued_s >= child.lease_s / 3
+        due = latest is None or now_s - latest.issued_s >= renewal_s(child.lease_s)
         if not due and not _differs(amounts, latest.current_a if latest else _ZERO):
             continue
         issued = Issued(version, amounts, now_s, now_s + _counted_s(child, timing))

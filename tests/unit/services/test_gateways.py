@@ -33,9 +33,13 @@ WALL_S = 1_764_800_000.0
 class Recording:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bool]] = []
+        self.send_by_s: list[float | None] = []
 
-    def publish_other(self, topic: str, payload: bytes, *, retain: bool) -> None:
+    def publish_other(
+        self, topic: str, payload: bytes, *, retain: bool, send_by_s: float | None = None
+    ) -> None:
         self.sent.append((topic, payload, retain))
+        self.send_by_s.append(send_by_s)
 
 
 class Clock:
@@ -57,14 +61,16 @@ def _child() -> tuple[ChildService, SiteController, Recording, Clock]:
     return ChildService(terms, controller, link, TOPICS, clocks=clocks), controller, link, clock
 
 
-def _budget(version: int, current_a: float, *, epoch: str = "e1") -> bytes:
+def _budget(
+    version: int, current_a: float, *, epoch: str = "e1", issued_at_s: float = WALL_S
+) -> bytes:
     message = BudgetMessage(
         "hall-a",
         (current_a,) * 3,
         None,
         epoch,
         version,
-        WALL_S,
+        issued_at_s,
         3.0,  # type: ignore[arg-type]
     )
     return encode_budget(message)
@@ -81,6 +87,23 @@ async def test_child_runs_on_its_safe_budget_until_a_budget_holds() -> None:
     child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0))
     assert await _limit(controller) == 20.0
     clock.now_s += 3.0  # the lease is over
+    child.apply()
+    assert await _limit(controller) == 12.0
+
+
+async def test_a_late_budget_lowers_the_child_but_never_raises_it() -> None:
+    child, controller, _, clock = _child()
+    topic = TOPICS.budget("hall-a")
+    clock.now_s += 20.0  # queued 4.6 s ago: 0.4 s left of its 3 s lease and 2 s tolerance
+    child.on_message(topic, _budget(7, 24.0, issued_at_s=WALL_S + 15.4))
+    assert await _limit(controller) == 12.0  # not raised from its safe budget for 0.4 s
+    assert "late" in child.budget.source and child.budget.applied == ("e1", 7)
+    child.on_message(topic, _budget(8, 24.0, issued_at_s=WALL_S + 20.0))  # the fresh one
+    assert await _limit(controller) == 24.0
+    clock.now_s += 2.6  # 0.4 s left of v8 (held 3 s from its receipt), and of v9
+    child.on_message(topic, _budget(9, 10.0, issued_at_s=WALL_S + 18.0))
+    assert await _limit(controller) == 10.0  # a late lowering is taken at once
+    clock.now_s += 0.5  # and its end is the safe budget, as for any budget
     child.apply()
     assert await _limit(controller) == 12.0
 
@@ -149,3 +172,22 @@ def test_parent_takes_only_well_formed_demands_of_its_children() -> None:
     assert topic == TOPICS.budget("hall-a") and retain
     # No grid reading: the EV gets the fallback current (6 A), the child its safe budget.
     assert parse_budget(payload, "hall-a").current_a == (12.0, 12.0, 12.0)
+
+
+def test_parent_sends_a_budget_only_within_its_renewal() -> None:
+    children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    link, clock = Recording(), Clock()
+    parent = ParentService(
+        ParentSetup(site, children),
+        SiteController("depot", site, [], None),
+        link,
+        TOPICS,
+        clocks=GatewayClocks(clock.monotonic, clock.wall),
+    )
+    demand = {"child_id": "hall-a", "sent_at_s": WALL_S, "budget": None, "budget_a": [12] * 3,
+              "draw_a": [0, 0, 0], "connectors": []}  # fmt: skip
+    clock.now_s += 30.0
+    parent.on_message(TOPICS.demand("hall-a"), json.dumps(demand).encode())
+    parent.step()
+    assert link.sent and link.send_by_s == [clock.now_s + 1.0]  # a third of the 3 s lease

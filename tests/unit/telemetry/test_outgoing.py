@@ -135,3 +135,23 @@ async def test_a_refused_topic_is_counted_each_time_and_logged_once() -> None:
     assert queue.stats().refused_topics == 100
     refused = [kw["topic"] for event, kw in log.lines if event == "mqtt_state_topic_refused"]
     assert refused == ["late1", "late2"]
+
+
+async def test_a_message_not_sent_by_its_deadline_is_dropped_and_not_replayed() -> None:
+    now = [0.0]
+    queue = OutgoingQueue(
+        max_events=3, max_bytes=10_000, max_state_topics=16, log=RecordingLog(),
+        clock=lambda: now[0],
+    )  # fmt: skip
+    queue.put_state(OutMessage("budget", b"v1", retain=True, qos=1, send_by_s=1.0))
+    queue.put_state(state("site", b"s1"))
+    assert [m.payload for m in await drain(queue)] == [b"v1", b"s1"]
+    queue.put_state(OutMessage("budget", b"v2", retain=True, qos=1, send_by_s=2.0))
+    now[0] = 2.0  # the link was down until now: v2 is not worth sending any more
+    queue.replay_states()  # nor is v1, the last sent
+    assert [m.payload for m in await drain(queue)] == [b"s1"]
+    queue.put_state(OutMessage("budget", b"v3", retain=True, qos=1, send_by_s=3.0))
+    failed = await queue.get()
+    now[0] = 3.0
+    queue.retry(failed)  # its publish failed: too late to send it again
+    assert not queue.pending()

@@ -3,11 +3,15 @@ the budgets the parent publishes (after a delivery delay), their EVs follow each
 (after a lag) and the grid meter reads the building plus every child's draw. A loop file
 (loops/*.yaml, one per case, named after it) gives the site, each child's EVs and when they
 arrive, the times a child is cut off from the broker (nothing reaches it, nothing of it
-reaches the parent) or the parent restarts, and what each child's budget must come to."""
+reaches the parent; back, it gets the broker's retained budget first), the broker is down (every
+child cut off, the retained budgets lost, the parent's budgets queued, the latest per child,
+and sent when it is back, as an MQTT client that does not drop them would) or the parent
+restarts, and what each child's budget must come to."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,28 +60,37 @@ class Child:
     retained: BudgetMessage | None = None  # the broker's copy of its latest budget
     budgets: list[tuple[float, Phases3]] = field(default_factory=list)
 
+    was_cut: bool = False
+
     def off(self, now_s: float) -> bool:
         return any(start_s <= now_s < end_s for start_s, end_s in (*self.cut, *self.down))
 
     def take(self, now_s: float, tolerance_s: float) -> None:
         """The budgets delivered by now; those sent while it was off the broker are lost. A
-        child that starts again knows no budget and gets the retained one first."""
+        child that starts again knows no budget and gets the retained one first; one back on
+        the broker gets the retained one first."""
         if any(start_s <= now_s < end_s for start_s, end_s in self.down):
             self.last = self.held = None
             self.inbox.clear()
             if self.retained is not None:
                 self.inbox.append((now_s, self.retained))
             return
+        cut = any(start_s <= now_s < end_s for start_s, end_s in self.cut)
+        if self.was_cut and not cut and self.retained is not None:
+            self.inbox.appendleft((now_s, self.retained))
+        self.was_cut = cut
         while self.inbox and self.inbox[0][0] <= now_s:
             _, message = self.inbox.popleft()
             if not self.off(now_s) and newer(message, self.last):
                 self.last = message
-                self.held = hold(message, now_s, WALL_BASE_S + now_s, tolerance_s)
+                running_a = self.budget_a(now_s, record=False)
+                self.held = hold(message, now_s, WALL_BASE_S + now_s, tolerance_s, running_a)
 
-    def budget_a(self, now_s: float) -> Phases3:
+    def budget_a(self, now_s: float, *, record: bool = True) -> Phases3:
         safe_a, limit_a = self.feeder.safe_budget_a, self.feeder.limit_a
         budget = effective_budget(self.held, now_s, limit_a, safe_a).current_a
-        self.budgets.append((now_s, budget))
+        if record:
+            self.budgets.append((now_s, budget))
         return budget
 
     def draw_per_ev_a(self, now_s: float, lag_s: float) -> list[float]:
@@ -130,22 +143,27 @@ class Loop:
     delivery_s: float  # a budget reaches its child this much after it is published
     parent_restarts_s: tuple[float, ...]
     expect: Expect
+    broker_down: tuple[tuple[float, float], ...] = ()
+
+    def broker_is_down(self, now_s: float) -> bool:
+        return any(start_s <= now_s < end_s for start_s, end_s in self.broker_down)
 
 
 def load(path: Path) -> Loop:
     data = yaml.safe_load(path.read_text())
     children, feeders = [], []
+    model: dict[str, Any] = data["model"]
+    broker_down = tuple((float(c[0]), float(c[1])) for c in model.get("broker_down", []))
     for cid, body in data["children"].items():
         feeder = ChildFeeder(cid, body["limit_a"], None, body["safe_budget_a"], body["lease_s"])
         feeders.append(feeder)
         evs = tuple(Ev(float(e["arrives_s"]), float(e.get("max_a", 16))) for e in body["evs"])
-        cut = tuple((float(c[0]), float(c[1])) for c in body.get("cut_off", []))
+        cut = tuple((float(c[0]), float(c[1])) for c in body.get("cut_off", [])) + broker_down
         down = tuple((float(c[0]), float(c[1])) for c in body.get("restarted", []))
         children.append(Child(feeder, evs, cut, down))
     site = gateway_site(Site(**data["site"]), feeders)
     policy = Policy(**data.get("policy", {}))
     setup = ParentSetup(site, tuple(feeders), policy, ParentTiming(**data.get("timing", {})))
-    model: dict[str, Any] = data["model"]
     expect = data["expect"]
     return Loop(
         setup=setup,
@@ -159,6 +177,7 @@ def load(path: Path) -> Loop:
         expect=Expect(
             expect["shares_a"], float(expect["settled_by_s"]), float(expect["toward_from_s"])
         ),
+        broker_down=broker_down,
     )
 
 
@@ -171,8 +190,16 @@ def run(loop: Loop) -> list[tuple[float, float]]:
     grids: deque[GridReading] = deque(maxlen=GRIDS_KEPT)
     highest: list[tuple[float, float]] = []
     restarts = list(loop.parent_restarts_s)
+    queued: dict[str, BudgetMessage] = {}  # the parent's, while the broker is down
     now_s = 0.0
     while now_s < loop.until_s:
+        down = loop.broker_is_down(now_s)
+        if down and not queued:  # restarted without persistence: its retained budgets are lost
+            for child in loop.children:
+                child.retained = None
+        if not down:
+            _send(loop, queued.values(), now_s)
+            queued = {}
         if restarts and now_s >= restarts[0]:
             state = ParentState(f"run-{now_s:g}", started_s=now_s)
             reports, grids = {}, deque(maxlen=GRIDS_KEPT)
@@ -193,9 +220,16 @@ def run(loop: Loop) -> list[tuple[float, float]]:
         inputs = ParentInputs(dict(reports), tuple(grids), now_s, WALL_BASE_S + now_s)
         decision = decide_budgets(loop.setup, state, inputs)
         state = decision.state
-        for message in decision.publish:
-            child = next(c for c in loop.children if c.feeder.child_id == message.child_id)
-            child.inbox.append((now_s + loop.delivery_s, message))
-            child.retained = message
+        if down:
+            queued |= {message.child_id: message for message in decision.publish}
+        else:
+            _send(loop, decision.publish, now_s)
         now_s = round(now_s + loop.tick_s, 6)
     return highest
+
+
+def _send(loop: Loop, messages: Iterable[BudgetMessage], now_s: float) -> None:
+    for message in messages:
+        child = next(c for c in loop.children if c.feeder.child_id == message.child_id)
+        child.inbox.append((now_s + loop.delivery_s, message))
+        child.retained = message

@@ -64,3 +64,18 @@ def test_budget_above_the_feeder_is_clamped() -> None:
 def test_no_budget_means_the_safe_budget_never_above_the_feeder() -> None:
     assert effective_budget(None, 0.0, 63.0, 16.0).current_a == (16.0, 16.0, 16.0)
     assert effective_budget(None, 0.0, 10.0, 16.0).current_a == (10.0, 10.0, 10.0)
+
+
+def test_a_late_budget_lowers_but_never_raises() -> None:
+    # Less left than a renewal (a third of the 10 s lease): nothing fresher may come in time.
+    late = hold(_budget(), received_s=500.0, wall_s=WALL_S + 9.0, tolerance_s=0.5, running_a=None)
+    assert late is not None and late.late and late.valid_until_s == pytest.approx(501.5)
+    assert effective_budget(late, 500.0, 63.0, 16.0).current_a == (16.0, 16.0, 16.0)
+    running = (30.0, 50.0, 50.0)
+    late = hold(
+        _budget(), received_s=500.0, wall_s=WALL_S + 9.0, tolerance_s=0.5, running_a=running
+    )
+    assert effective_budget(late, 500.0, 63.0, 16.0).current_a == (30.0, 40.0, 40.0)
+    on_time = hold(_budget(), received_s=500.0, wall_s=WALL_S + 7.0, tolerance_s=0.5)
+    assert on_time is not None and not on_time.late
+    assert effective_budget(on_time, 500.0, 63.0, 16.0).current_a == (40.0, 40.0, 40.0)
