@@ -148,8 +148,9 @@ class ParentState:
     ledgers: Mapping[str, Ledger] = field(default_factory=dict)
     allocation: Allocation | None = None
     buildings: tuple[tuple[float, Phases3], ...] = ()  # (when, building load) of the window
-    # The last decision's building load before any hold, and the children reporting then.
-    seen_building: tuple[GridReading, frozenset[str]] | None = None
+    # The building loads of the window before any hold, and the children reporting then.
+    seen_buildings: tuple[tuple[float, Phases3], ...] = ()
+    seen_live: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +204,11 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         else:
             demands += _fixed_load(cid, floors[cid])
     seen = _paired_building(setup, inputs, lower=False) or _newest_reading(setup, inputs)
+    building, seen_buildings = _rise_held(setup, state, inputs, seen, frozenset(live))
     alloc = allocate(
         setup.site,
         demands,
-        grid=_rise_held(setup, inputs, (seen, frozenset(live)), state.seen_building),
+        grid=building,
         previous=state.allocation,
         now_s=now_s,
         policy=_unheld(setup.policy),
@@ -225,7 +227,8 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
             ledgers=ledgers,
             allocation=alloc,
             buildings=buildings,
-            seen_building=None if seen is None else (seen, frozenset(live)),
+            seen_buildings=seen_buildings,
+            seen_live=frozenset(live),
         ),
         publish=publish,
         counted_a=_floors(setup, state, inputs, ledgers),
@@ -236,29 +239,33 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
 
 def _rise_held(
     setup: ParentSetup,
+    state: ParentState,
     inputs: ParentInputs,
-    now: tuple[GridReading | None, frozenset[str]],
-    before: tuple[GridReading, frozenset[str]] | None,
-) -> GridReading | None:
-    """The building load to allocate over (each with the children reporting): a rise since
-    the last decision, the same children reporting, waits for one decision while the newest
-    grid reading is fresh and within the grid's limits. A grid reading paired with a child's
-    draw from before its EVs followed a raise shows their rise as building load: every child
-    would be cut back and raised again a moment later. A real rise shows again at the next
-    decision; over a limit, or blind, nothing waits (nor for a child gone silent, whose draw
-    is building load from now on). Increases are held to ``_buildings`` whatever this gives."""
-    seen, live = now
-    if seen is None or before is None or before[1] != live or not inputs.grids:
-        return seen
+    seen: GridReading | None,
+    live: frozenset[str],
+) -> tuple[GridReading | None, tuple[tuple[float, Phases3], ...]]:
+    """The building load to allocate over, and the window's loads to keep: while the newest
+    grid reading is fresh and within the grid's limits, the lowest of ``building_window_s``
+    (the same children reporting), so a rise waits that long. A grid reading paired with
+    children's draws from before their EVs followed a raise shows their rise as building load,
+    less and less as their reports catch up: every child would be cut back and raised again a
+    moment later. Over a limit, or blind, nothing waits (nor for a child gone silent, whose
+    draw is building load from now on). Increases are held to ``_buildings`` whatever this
+    gives."""
+    if seen is None:
+        return None, ()
+    since_s = inputs.now_s - setup.timing.building_window_s
+    kept = tuple(item for item in state.seen_buildings if item[0] > since_s)
+    window = (*(kept if state.seen_live == live else ()), (inputs.now_s, seen.current_a))
     newest, site = inputs.grids[-1], setup.site
     fresh = inputs.now_s - newest.at_s <= setup.policy.stale_after_s
     within = all(a <= site.grid_limit_a + EPS_A for a in newest.current_a)
     if site.power_limit_w is not None:
         within = within and sum(newest.current_a) * site.nominal_voltage_v <= site.power_limit_w
     if not (fresh and within):
-        return seen
-    a, b, c = (min(seen.current_a[p], before[0].current_a[p]) for p in PHASES)
-    return GridReading((a, b, c), seen.at_s)
+        return seen, window
+    a, b, c = (min(load[p] for _, load in window) for p in PHASES)
+    return GridReading((a, b, c), seen.at_s), window
 
 
 def _unheld(policy: Policy) -> Policy:
