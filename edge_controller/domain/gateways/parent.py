@@ -349,10 +349,12 @@ def _buildings(
 ) -> tuple[tuple[float, Phases3], ...]:
     """The window's building loads with this decision's: from a reading paired with the
     reports, else the newest reading less the lower of each reporting child's last two draws
-    (nothing for a child with one)."""
-    if paired is not None:
-        building_a = paired.current_a
-    elif inputs.grids:
+    (nothing for a child with one); the higher of the two when a newer reading than the paired
+    one came: the same pairing, taken again at every decision until the reports bracket a newer
+    reading, would fill the window alone (a child's draw that dipped between its two reports,
+    taken for the reports' 31 A, hid 1 A of building load for 4 s: 63.5 A on a 63 A grid)."""
+    newest_a: Phases3 | None = None
+    if inputs.grids:
         load = list(inputs.grids[-1].current_a)
         for child in setup.children:
             if _reported(child, inputs, setup.timing):
@@ -360,7 +362,14 @@ def _buildings(
                 for p in PHASES:
                     load[p] -= min(draw[p] for _, draw in last_two) if len(last_two) > 1 else 0.0
         a, b, c = (max(0.0, value) for value in load)
+        newest_a = (a, b, c)
+    if paired is not None and (newest_a is None or paired.at_s >= inputs.grids[-1].at_s):
+        building_a = paired.current_a
+    elif paired is not None and newest_a is not None:
+        a, b, c = (max(paired.current_a[p], newest_a[p]) for p in PHASES)
         building_a = (a, b, c)
+    elif newest_a is not None:
+        building_a = newest_a
     else:
         assumed_a = setup.policy.assumed_building_load_a
         building_a = (assumed_a, assumed_a, assumed_a)

@@ -95,6 +95,14 @@ DRAW_DIPPED_BETWEEN_TWO_REPORTS = {
     "steps": [tuple(flag == "x" for flag in step) for step in DIPPED_STEPS.split()],
     "restart_at": 0,
 }
+# Found next (63.5 A against 63 A): b's 31 A reported at 8 s and 10 s bracketed the grid reading
+# of 9 s, when b drew 15.5 A; no later reading was bracketed, so that pairing alone made the
+# building load (0 A, not 1 A) for four decisions.
+DIPPED_STEPS_AGAIN = "--xx -x-- ---- ---- -x-- ---- ---- ---- --xx --x- -x-x ---- ---- x---"
+DRAW_DIPPED_BETWEEN_CLOSE_REPORTS = {
+    **DRAW_DIPPED_BETWEEN_TWO_REPORTS,
+    "steps": [tuple(flag == "x" for flag in step) for step in DIPPED_STEPS_AGAIN.split()],
+}
 
 
 @settings(max_examples=60, deadline=None)
@@ -107,6 +115,7 @@ DRAW_DIPPED_BETWEEN_TWO_REPORTS = {
     restart_at=st.integers(0, 80),
 )
 @example(**DRAW_DIPPED_BETWEEN_TWO_REPORTS)  # type: ignore[arg-type]
+@example(**DRAW_DIPPED_BETWEEN_CLOSE_REPORTS)  # type: ignore[arg-type]
 def test_grid_limit_holds_whatever_the_messages_do(
     *,
     building_a: float,
