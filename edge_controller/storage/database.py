@@ -27,6 +27,7 @@ from edge_controller.log import get_logger
 from edge_controller.storage.backup import backup_connection
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.guard import FileCheck, FileIds, change_of, file_ids, restore
+from edge_controller.storage.outbox.rows import last_seq
 from edge_controller.storage.startup import apply_pragmas, explain, prepare, write_marker
 from edge_controller.storage.worker import SqliteWorker
 
@@ -42,10 +43,20 @@ log = get_logger("storage")
 class Database:
     """Use ``await Database.open(path)``; close with ``await db.close()``."""
 
-    def __init__(self, worker: SqliteWorker, path: Path, version: int, files: FileIds) -> None:
+    def __init__(
+        self,
+        worker: SqliteWorker,
+        path: Path,
+        version: int,
+        files: FileIds,
+        outbox_seq_at_open: int = 0,
+    ) -> None:
         self._worker = worker
         self.path = path
         self.schema_version = version
+        # Every outbox row this process appends has a higher sequence: acks an earlier process
+        # journaled are for rows up to this one (``Outbox``).
+        self.outbox_seq_at_open = outbox_seq_at_open
         self._files = files  # the files the connection opened; read and set on its thread
         self._lock = asyncio.Lock()
         self._pending: list[_Pending] = []
@@ -61,8 +72,9 @@ class Database:
         except (sqlite3.Error, OSError) as exc:
             raise explain(exc, path) from exc
         files = await worker.call(lambda _: file_ids(path))
+        outbox_seq = await worker.call(last_seq)
         log.info("database opened", path=str(path), schema_version=version)
-        return cls(worker, path, version, files)
+        return cls(worker, path, version, files, outbox_seq)
 
     async def verify_files(self, at_s: float) -> FileCheck | None:
         """Compare the files at ``path`` with the open ones; if they were removed, replaced or

@@ -6,10 +6,11 @@ database thread and several page writes; appending the sequence number to this j
 is what an outbox commit without an fsync promises too. The outbox marks journaled acks in the
 table in batches and before it reads an identity's line from its start again (acks are
 idempotent, so marking one twice is harmless). The file lives next to the database and belongs
-to it, as its ``-wal`` file does. Each record carries when it was written: acks left by an
-earlier process only count for rows created before that, and a database created anew removes
-every journal left beside it (``remove_journals``): a replaced database never takes another
-database's acks for its own, whatever the clock did in between.
+to it, as its ``-wal`` file does. Acks left by an earlier process only count for rows that were
+in the database when this process opened it (by sequence: row dates follow the site's clock,
+which may be ahead of or behind the wall clock), and a database created anew removes every
+journal left beside it (``remove_journals``): a replaced database never takes another
+database's acks for its own. Records still carry when they were written (the layout stays).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ class AckJournal:
         self._fd: int | None = None
         self._closer: weakref.finalize[[int], AckJournal] | None = None
         self.seqs: list[int] = []  # journaled by this process, not marked in the table yet
-        # Left by an earlier process (not marked yet), when the last of them was written, and
-        # the bytes of whole records in the file (appends go after those).
-        self.recovered, self.recovered_before_s, self._size = _read(path)
+        # Left by an earlier process (not marked yet), and the bytes of whole records in the
+        # file (appends go after those).
+        self.recovered, self._size = _read(path)
 
     def append(self, seqs: Sequence[int]) -> None:
         """Durable against a crash of the process when it returns. On an error (a full disk)
@@ -115,16 +116,14 @@ def _write(fd: int, seqs: Sequence[int], size: int, path: Path) -> int:
     return size + len(data)
 
 
-def _read(path: Path) -> tuple[list[int], float, int]:
+def _read(path: Path) -> tuple[list[int], int]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return [], 0.0, 0
+        return [], 0
     except OSError as exc:  # its acks are lost: those messages are sent again (at least once)
         log.warning("ack journal unreadable", path=str(path), error=str(exc))
-        return [], 0.0, 0
+        return [], 0
     whole = len(data) - len(data) % _RECORD.size  # a torn last record was never acked
     # Sequence numbers start at 1: zeros (a file extended but not written) mean nothing.
-    records = [(seq, at_s) for seq, at_s in _RECORD.iter_unpack(data[:whole]) if seq > 0]
-    written_s = max((at_s for _, at_s in records), default=0.0)
-    return [seq for seq, _ in records], written_s, whole
+    return [seq for seq, _ in _RECORD.iter_unpack(data[:whole]) if seq > 0], whole

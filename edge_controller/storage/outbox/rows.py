@@ -170,13 +170,13 @@ def ack_in(
     seqs: Sequence[int],
     now_s: float,
     *,
-    created_before_s: float | None = None,
+    up_to_seq: int | None = None,
 ) -> int:
     """Mark ``seqs`` acked inside the caller's transaction; returns how many changed. With
-    ``created_before_s``, only rows created no later than that."""
+    ``up_to_seq``, only rows with a sequence no higher than that."""
     changed = 0
-    extra = "" if created_before_s is None else " AND created_at_s <= ?"
-    tail = () if created_before_s is None else (created_before_s,)
+    extra = "" if up_to_seq is None else " AND seq <= ?"
+    tail = () if up_to_seq is None else (up_to_seq,)
     # One statement per chunk costs a fraction of one per row; chunks stay under SQLite's
     # limit on bound parameters.
     for first in range(0, len(seqs), _ACK_CHUNK):
@@ -188,6 +188,13 @@ def ack_in(
         )
         changed += cursor.rowcount
     return changed
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The highest sequence the outbox ever gave (0 for none): rows appended later have higher
+    ones, whatever the clock says (AUTOINCREMENT never hands out a number twice)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 def upsert_transaction_id(conn: sqlite3.Connection, session_local_id: int, remote_id: int) -> None:

@@ -143,13 +143,17 @@ class Outbox:
         now_s = self._clock()
         journaled = list(pending.seqs) if pending is not None else []
         recovered = pending.recovered if pending is not None else []
-        before_s = pending.recovered_before_s if pending is not None else None
+        earlier_up_to = self._db.outbox_seq_at_open
 
         def job(conn: sqlite3.Connection) -> int:
             for local_id, remote_id in (remote_ids or {}).items():
                 upsert_transaction_id(conn, local_id, remote_id)
             changed = ack_in(conn, [*journaled, *seqs], now_s)
-            return changed + ack_in(conn, recovered, now_s, created_before_s=before_s)
+            # Left by an earlier process: for rows it created, never for the ones this one
+            # appended (a database restored from a backup gives their numbers again). Sequences,
+            # not creation times: the clock rows are dated by may be ahead of or behind the wall
+            # clock, or be set in between.
+            return changed + ack_in(conn, recovered, now_s, up_to_seq=earlier_up_to)
 
         changed = await self._db.write(job, sync="full" if full else "normal")
         if pending is not None:

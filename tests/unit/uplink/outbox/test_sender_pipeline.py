@@ -128,6 +128,57 @@ async def test_secured_acks_hold_for_the_next_process_without_a_table_write(
     assert await outbox.backlog("cp") == 2
 
 
+@pytest.mark.parametrize("clock_shift_s", [3e7, -86400.0])
+async def test_acks_journaled_by_a_process_on_its_own_clock_hold_after_a_restart(
+    tmp_path: Path, clock_shift_s: float
+) -> None:
+    """A site clock ahead of real time (or behind it) dates the rows, not the journal."""
+    path = tmp_path / "edge.db"
+    db = await Database.open(path)
+    ahead = Outbox(db, clock=lambda: time.time() + clock_shift_s)
+    for n in range(4):
+        await ahead.append("cp", sampled(None, n))
+    acks = AckPipeline(ahead, "cp")
+    for row in (await ahead.peek_many("cp", limit=10))[:3]:
+        acks.add(row.seq)
+    await acks.secure()
+    await db.close()  # no flush: as a crash leaves it
+    before, line = await _reopened_backlog(path)
+    assert before == 4
+    assert line == [3]
+
+
+async def test_a_journal_left_by_a_crash_skips_rows_of_a_restored_backup(tmp_path: Path) -> None:
+    """A backup taken before the acked rows existed gives their sequences to new rows: those
+    are this process's own and are sent, whatever the clock says."""
+    path = tmp_path / "edge.db"
+    db = await Database.open(path)
+    outbox = Outbox(db)
+    await _append(outbox, 0, 2)
+    saved = await db.backup(tmp_path / "saved.db")
+    await _append(outbox, 2, 3)
+    acks = AckPipeline(outbox, "cp")
+    for row in await outbox.peek_many("cp", after_seq=2, limit=10):
+        acks.add(row.seq)
+    await acks.secure()
+    await db.close()  # no flush: as a crash leaves it
+    _restore(saved, path)
+    restored = await Database.open(path)
+    try:
+        later = Outbox(restored, clock=lambda: time.time() - 86400.0)
+        await _append(later, 10, 3)  # sequences 3 to 5 again
+        line = [value_of(m) for m in await later.peek_many("cp", limit=10)]
+        assert line == [0, 1, 10, 11, 12]
+    finally:
+        await restored.close()
+
+
+def _restore(saved: Path, path: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    saved.replace(path)
+
+
 async def test_acks_journaled_during_a_table_write_stay_durable(
     outbox: Outbox, tmp_path: Path
 ) -> None:
