@@ -326,12 +326,19 @@ class SiteController:
         held_on_s, self._held_on_s = self._held_on_s, None
         if grid is None:
             return alloc
-        if lowers(alloc, previous) and self._hold.allows(grid, site, now_s, held_on_s):
+        # Decreases are held only where nothing rises (``hold_unconfirmed_decreases``): a step
+        # that raises too need not allocate to confirm them, and holding adds no rise.
+        raises = rises(alloc, previous)
+        if (
+            not raises
+            and lowers(alloc, previous)
+            and self._hold.allows(grid, site, now_s, held_on_s)
+        ):
             confirmed = self._confirm_decreases(alloc, site, demands, now_s)
             if confirmed is not alloc:
                 self._held_on_s = grid.at_s
             alloc = confirmed
-        if not rises(alloc, previous):
+        if not raises:
             return alloc
         paired_grid, cautious = self._paired(demands, grid, now_s)
         safer = allocate(

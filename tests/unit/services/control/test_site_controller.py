@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from edge_controller.domain.balancing import Feeder, Policy, Site
+from edge_controller.domain.balancing import Allocation, Feeder, Policy, Site, allocate
 from edge_controller.domain.commands import (
     Origin,
     SetConnectorEnabled,
@@ -26,6 +27,7 @@ from edge_controller.domain.gateways import EffectiveBudget
 from edge_controller.domain.model import ChargerStatus, CpState, Limit, MeterReading
 from edge_controller.domain.snapshot import Availability
 from edge_controller.ports import DeviceUnavailable, NotSupported
+from edge_controller.services.control import site_controller
 from edge_controller.services.control.site_controller import (
     Clocks,
     ConnectorSetup,
@@ -193,6 +195,31 @@ async def test_decreases_are_written_before_increases() -> None:
     rig.log.clear()
     await rig.advance(10)
     assert rig.log == [("c1:1", 0.0), ("c2:1", 32.0)]
+
+
+async def test_a_step_that_lowers_and_raises_allocates_once_more_only_for_the_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Decreases wait for paired readings only where nothing rises, so a step that moves current
+    # from one connector to another needs no allocation to confirm its decrease: the decision
+    # and the cautious one for the raise are all (the third cost a whole decision for nothing).
+    rig = make_rig(grid_limit_a=40.0)
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    calls: list[float] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Allocation:
+        calls.append(kwargs["now_s"])
+        return allocate(*args, **kwargs)
+
+    monkeypatch.setattr(site_controller, "allocate", counted)
+    await rig.advance(1)  # nothing changes: one decision
+    assert len(calls) == 1
+    rig.chargers[0].state = CpState.A  # unplugged: c2 may take its 20 A
+    calls.clear()
+    await rig.advance(10)
+    assert rig.offered() == [0.0, 32.0]
+    assert len(calls) == 2
 
 
 async def test_stale_grid_meter_falls_back() -> None:
