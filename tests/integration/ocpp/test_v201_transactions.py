@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ from edge_controller.domain.problems import ProblemKind, ProblemReported
 from edge_controller.domain.sessions.authorization import AuthStatus
 from edge_controller.domain.sessions.events import IdToken, SessionStarted, TokenType
 from edge_controller.domain.snapshot import Availability
+from edge_controller.storage.auth_store import AuthStore
+from edge_controller.storage.outbox import Outbox
+from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import (
     FakeSite,
     auth_store,
@@ -35,7 +40,7 @@ from tests.integration.ocpp.harness import (
     settings_for,
     wait_for,
 )
-from tests.integration.ocpp.strict_peer import strict_peer
+from tests.integration.ocpp.strict_peer import StrictPeer, strict_peer
 from tests.outbox_events import T0_S, ended, sampled, started
 
 pytestmark = pytest.mark.integration
@@ -269,6 +274,45 @@ async def test_one_station_per_charger_each_with_its_own_evses(tmp_path: Path) -
     assert {c["identity"] for c in peer.calls("BootNotification")} == {"c1", "c2"}
 
 
+@dataclass
+class _Listing:
+    """A 2.x uplink whose CSMS keeps the local list: its outbox and the list."""
+
+    uplink: OcppUplink
+    outbox: Outbox
+    lists: AuthStore
+    peer: StrictPeer
+
+    async def started(self, command: StartSession, token_type: TokenType) -> None:
+        """The session side starts the session ``command`` asked for: its Started is sent."""
+        began = SessionStarted(1, "c1:1", self.uplink.links["site1"].now_s(), 10,
+                               IdToken(command.id_tag, token_type),
+                               remote_start_id=command.remote_start_id)  # fmt: skip
+        await self.outbox.append("site1", began)
+        self.uplink.notify_outbox()
+        await wait_for(lambda: len(_events(self.peer)) == 1)
+
+
+@asynccontextmanager
+async def _listing(
+    tmp_path: Path, version: str, subprotocol: str
+) -> AsyncIterator[tuple[FakeSite, StrictPeer, _Listing]]:
+    """A strict CSMS and an online uplink whose local list is the database's, c1:1 free."""
+    site = FakeSite()
+    site.set("c1:1", Availability.AVAILABLE)
+    async with (
+        strict_peer(protocols=subprotocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        lists = auth_store(outbox)
+        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
+        async with running_uplink(
+            settings, site, outbox, tmp_path, {"c1": 1}, auth_lists=lists
+        ) as uplink:
+            await wait_for(lambda: uplink.online)
+            yield site, peer, _Listing(uplink, outbox, lists, peer)
+
+
 @pytest.mark.parametrize(
     ("version", "subprotocol", "token"),
     [
@@ -282,35 +326,19 @@ async def test_id_tokens_as_long_as_the_version_allows_are_taken(
     """1.6 keeps idTags to 20 characters; a 2.0.1 idToken holds 36 and a 2.1 one 255: a remote
     start and a local list entry take them whole (never cut, a cut id could be someone
     else's), and the Started event carries the token as given."""
-    site = FakeSite()
-    site.set("c1:1", Availability.AVAILABLE)
-    async with (
-        strict_peer(protocols=subprotocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        lists = auth_store(outbox)
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
-        async with running_uplink(
-            settings, site, outbox, tmp_path, {"c1": 1}, auth_lists=lists
-        ) as uplink:
-            await wait_for(lambda: uplink.online)
-            central = {"idToken": token, "type": "Central"}
-            start = {"evseId": 1, "remoteStartId": 5, "idToken": central}
-            await peer.send("site1", "RequestStartTransaction", start)
-            entry = {"idToken": {"idToken": token, "type": "eMAID"},
-                     "idTokenInfo": {"status": "Accepted"}}  # fmt: skip
-            listed = {"versionNumber": 3, "updateType": "Full", "localAuthorizationList": [entry]}
-            await peer.send("site1", "SendLocalList", listed)
-            await wait_for(lambda: len(peer.answers("SendLocalList")) == 1)
-            command = site.commands[-1]
-            assert isinstance(command, StartSession) and command.id_tag == token.upper()
-            began = SessionStarted(1, "c1:1", uplink.links["site1"].now_s(), 10,
-                                   IdToken(command.id_tag, TokenType.CENTRAL),
-                                   remote_start_id=command.remote_start_id)  # fmt: skip
-            await outbox.append("site1", began)
-            uplink.notify_outbox()
-            await wait_for(lambda: len(_events(peer)) == 1)
-        listed_entry = await lists.local_entry(token.upper())
+    async with _listing(tmp_path, version, subprotocol) as (site, peer, link):
+        central = {"idToken": token, "type": "Central"}
+        start = {"evseId": 1, "remoteStartId": 5, "idToken": central}
+        await peer.send("site1", "RequestStartTransaction", start)
+        entry = {"idToken": {"idToken": token, "type": "eMAID"},
+                 "idTokenInfo": {"status": "Accepted"}}  # fmt: skip
+        listed = {"versionNumber": 3, "updateType": "Full", "localAuthorizationList": [entry]}
+        await peer.send("site1", "SendLocalList", listed)
+        await wait_for(lambda: len(peer.answers("SendLocalList")) == 1)
+        command = site.commands[-1]
+        assert isinstance(command, StartSession) and command.id_tag == token.upper()
+        await link.started(command, TokenType.CENTRAL)
+        listed_entry = await link.lists.local_entry(token.upper())
     assert peer.answers("RequestStartTransaction")[0]["result"] == {"status": "Accepted"}
     assert peer.answers("SendLocalList")[0]["result"] == {"status": "Accepted"}
     assert listed_entry is not None and listed_entry.status is AuthStatus.ACCEPTED
@@ -326,35 +354,19 @@ async def test_a_key_code_token_is_listed_started_and_sent_as_a_key_code(
     """A KeyCode idToken from the CSMS: a local list entry of that type is taken, a remote
     start with one reaches the session side as a key code, and the Started event carries it
     as a KeyCode with the start's remoteStartId."""
-    site = FakeSite()
-    site.set("c1:1", Availability.AVAILABLE)
     code = {"idToken": "4711", "type": "KeyCode"}
-    async with (
-        strict_peer(protocols=subprotocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        lists = auth_store(outbox)
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
-        async with running_uplink(
-            settings, site, outbox, tmp_path, {"c1": 1}, auth_lists=lists
-        ) as uplink:
-            await wait_for(lambda: uplink.online)
-            entry = {"idToken": code, "idTokenInfo": {"status": "Accepted"}}
-            listed = {"versionNumber": 4, "updateType": "Full", "localAuthorizationList": [entry]}
-            await peer.send("site1", "SendLocalList", listed)
-            await wait_for(lambda: len(peer.answers("SendLocalList")) == 1)
-            start = {"evseId": 1, "remoteStartId": 9, "idToken": code}
-            await peer.send("site1", "RequestStartTransaction", start)
-            await wait_for(lambda: len(peer.answers("RequestStartTransaction")) == 1)
-            command = site.commands[-1]
-            assert isinstance(command, StartSession) and command.key_code
-            began = SessionStarted(1, "c1:1", uplink.links["site1"].now_s(), 10,
-                                   IdToken(command.id_tag, TokenType.KEY_CODE),
-                                   remote_start_id=command.remote_start_id)  # fmt: skip
-            await outbox.append("site1", began)
-            uplink.notify_outbox()
-            await wait_for(lambda: len(_events(peer)) == 1)
-        listed_entry = await lists.local_entry("4711", key_code=True)
+    async with _listing(tmp_path, version, subprotocol) as (site, peer, link):
+        entry = {"idToken": code, "idTokenInfo": {"status": "Accepted"}}
+        listed = {"versionNumber": 4, "updateType": "Full", "localAuthorizationList": [entry]}
+        await peer.send("site1", "SendLocalList", listed)
+        await wait_for(lambda: len(peer.answers("SendLocalList")) == 1)
+        start = {"evseId": 1, "remoteStartId": 9, "idToken": code}
+        await peer.send("site1", "RequestStartTransaction", start)
+        await wait_for(lambda: len(peer.answers("RequestStartTransaction")) == 1)
+        command = site.commands[-1]
+        assert isinstance(command, StartSession) and command.key_code
+        await link.started(command, TokenType.KEY_CODE)
+        listed_entry = await link.lists.local_entry("4711", key_code=True)
     assert peer.answers("SendLocalList")[0]["result"] == {"status": "Accepted"}
     assert peer.answers("RequestStartTransaction")[0]["result"] == {"status": "Accepted"}
     assert listed_entry is not None and listed_entry.status is AuthStatus.ACCEPTED
