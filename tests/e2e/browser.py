@@ -62,6 +62,23 @@ class Browser:
                 raise AssertionError(f"{wanted!r} not shown in {timeout_s} s; shown: {shown}")
             await asyncio.sleep(0.2)
 
+    async def log_in(self, user: str, password: str, timeout_s: float = 15.0) -> None:
+        """Log in on the console's login page, open now; return once the console is shown
+        (the click returns before the login's answer, slow on a busy host: the password
+        hash)."""
+
+        def submit(d: WebDriver) -> None:
+            d.find_element("css selector", "#user").send_keys(user)
+            d.find_element("css selector", "#password").send_keys(password)
+            d.find_element("css selector", "button[type=submit]").click()
+
+        await self.call(submit)
+        deadline_s = asyncio.get_running_loop().time() + timeout_s
+        while not str(await self.call(lambda d: d.current_url)).endswith("/console"):
+            if asyncio.get_running_loop().time() > deadline_s:
+                raise AssertionError(f"no console {timeout_s} s after the login")
+            await asyncio.sleep(0.1)
+
     async def _fresh(self, action: Callable[[WebDriver], T], attempts: int = 5) -> T:
         """A live page replaces its parts when the site's state changes, and a form's answer
         replaces the page: an element found may be gone a moment later. Then it is found again."""

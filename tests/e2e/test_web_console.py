@@ -96,18 +96,7 @@ async def test_an_operator_sets_a_limit_in_the_browser_and_the_charger_gets_it(
         await browser.open(f"{base(config)}/console")
         assert (await browser.call(lambda d: d.current_url)).endswith("/console/login")
 
-        def log_in(d: Any) -> None:
-            d.find_element("css selector", "#user").send_keys("ops")
-            d.find_element("css selector", "#password").send_keys(PASSWORDS["ops"])
-            d.find_element("css selector", "button[type=submit]").click()
-
-        await browser.call(log_in)
-
-        async def logged_in() -> bool:
-            # The click returns before the login's answer (a slow password hash on a busy host).
-            return str(await browser.call(lambda d: d.current_url)).endswith("/console")
-
-        await eventually(logged_in, "the console after the login", 15)
+        await browser.log_in("ops", PASSWORDS["ops"])
         cookie = await browser.call(lambda d: d.get_cookie("edge_console"))
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert cookie["path"] == "/console"
@@ -215,17 +204,7 @@ async def test_the_console_follows_the_site_without_a_reload(
     with chromium("en", DESKTOP) as browser:
         await browser.open(f"{base(config)}/console/login")
 
-        def log_in(d: Any) -> None:
-            d.find_element("css selector", "#user").send_keys("eve")
-            d.find_element("css selector", "#password").send_keys(PASSWORDS["eve"])
-            d.find_element("css selector", "button[type=submit]").click()
-
-        await browser.call(log_in)
-
-        async def on_console() -> bool:
-            return str(await browser.call(lambda d: d.current_url)).endswith("/console")
-
-        await eventually(on_console, "the console after the login", 15)
+        await browser.log_in("eve", PASSWORDS["eve"])
         await browser.script("window.kept = 'this page';")  # gone if the page reloads
 
         async def row() -> dict[str, Any]:

@@ -227,18 +227,7 @@ async def measured(browser: Browser, url: str, before: str = "") -> list[dict[st
 
 async def log_in(browser: Browser, base: str) -> None:
     await browser.open(f"{base}/console/login")
-
-    def submit(d: Any) -> None:
-        d.find_element("css selector", "#user").send_keys("ops")
-        d.find_element("css selector", "#password").send_keys(PASSWORD)
-        d.find_element("css selector", "button[type=submit]").click()
-
-    await browser.call(submit)
-    for _ in range(100):
-        if str(await browser.call(lambda d: d.current_url)).endswith("/console"):
-            return
-        await browser.call(lambda d: d.implicitly_wait(0.1))
-    raise AssertionError("no console after the login")
+    await browser.log_in("ops", PASSWORD)
 
 
 async def test_the_measure_finds_faint_text(base: str) -> None:

@@ -234,16 +234,7 @@ async def test_progress_moves_in_the_browser_without_a_reload(daemon: Daemon) ->
     with chromium() as browser:
         await browser.open(f"{daemon.url}/console/login")
 
-        def log_in(d: Any) -> None:
-            d.find_element("css selector", "#user").send_keys("viv")
-            d.find_element("css selector", "#password").send_keys(PASSWORDS["viv"])
-            d.find_element("css selector", "button[type=submit]").click()
-
-        await browser.call(log_in)
-        for _ in range(100):  # the login's answer comes after the click returns
-            if str(await browser.call(lambda d: d.current_url)).endswith("/console"):
-                break
-            await asyncio.sleep(0.1)
+        await browser.log_in("viv", PASSWORDS["viv"])
         scan = asyncio.create_task(
             post_json(
                 daemon.socket, "/scan", {"bus": "rs485", "units": "1-40", "timeout_s": 0.1}, 60.0
