@@ -141,13 +141,45 @@ class Metering:
             if connector in (None, 0, number) and connector_id in sessions
         ]
 
-    async def record_triggered(self, connector: int | None) -> None:
-        """TriggerMessage TransactionEvent (2.x): a sample of each running session on
-        connector number ``connector`` (None or 0: all), recorded as every sample is, so it
-        goes through the outbox as an Updated event with triggerReason Trigger."""
+    async def record_triggered(self, connector: int | None) -> int:
+        """TriggerMessage TransactionEvent (2.x): a sample of each open transaction on
+        connector number ``connector`` (None or 0: all), so it goes through the outbox as an
+        Updated event with triggerReason Trigger. A running session's is recorded as every
+        sample is; one of a transaction no session runs in (begun before its session, or
+        going on after it) is queued as it is, with or without readings: there is no
+        session register to keep. Returns how many of those were queued (their sender is
+        not woken by the session side)."""
         at_s, sessions = self.now_s(), self._sessions()
-        for connector_id in self.running(connector):
-            await self._record(connector_id, sessions[connector_id], TRIGGER, at_s)
+        queued = 0
+        for connector_id, local_id in self._transactions(connector).items():
+            if connector_id in sessions:
+                await self._record(connector_id, local_id, TRIGGER, at_s)
+                continue
+            taken = self._sampled(connector_id, local_id, TRIGGER, at_s)
+            event = (
+                taken[0]
+                if taken is not None
+                else MeterSampled(local_id, connector_id, at_s, TRIGGER, ())
+            )
+            await self.core.outbox.append(self.core.identity, event)
+            queued += 1
+        return queued
+
+    def _transactions(self, connector: int | None) -> dict[str, int]:
+        """The local ids of the open transactions (a session's or not) on connector number
+        ``connector`` (None or 0: all), by connector."""
+        sessions = self._sessions()
+        views = {v.connector_id: v for v in self.core.status.connectors_of(self._mine())}
+        found = {}
+        for number, connector_id in enumerate(self._mine(), start=1):
+            view = views.get(connector_id)
+            if connector not in (None, 0, number) or view is None:
+                continue
+            if connector_id in sessions:
+                found[connector_id] = sessions[connector_id]
+            elif view.transaction_id is not None and view.transaction_id.isdigit():
+                found[connector_id] = int(view.transaction_id)
+        return found
 
     async def connector_of(self, transaction_id: int) -> int | None:
         """The number of the connector whose running session has the CSMS's

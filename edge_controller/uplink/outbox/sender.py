@@ -94,6 +94,10 @@ class OutboxSender:
             if await self.link.outbox.backlog(self.link.identity) == 0:
                 return
 
+    def wake(self) -> None:
+        """Messages were queued for this identity just now: read them at once."""
+        self._wakeup.set()
+
     async def close(self) -> None:
         """Start no new CALL; return once the one in flight (if any) is answered and taken in.
         What is still queued stays first in line for the next start."""

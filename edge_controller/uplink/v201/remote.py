@@ -69,13 +69,17 @@ class RemoteHandlers201:
         except UnknownConnector:
             return None
 
-    def _busy(self, evse_id: int | None) -> list[ConnectorView]:
-        """The views of this identity's connectors (EVSE ``evse_id`` only, if given) that hold
-        a session."""
+    def _views(self, evse_id: int | None) -> list[ConnectorView]:
+        """The views of this identity's connectors (EVSE ``evse_id`` only, if given)."""
         mine = self.link.topology.connectors(self.link.identity)
         local = None if evse_id is None else self._local_id(evse_id)
         wanted = mine if evse_id is None else [local] if local is not None else []
-        return [v for v in self.link.status.connectors_of(wanted) if v.session_id]
+        return list(self.link.status.connectors_of(wanted))
+
+    def _busy(self, evse_id: int | None) -> list[ConnectorView]:
+        """The views (as ``_views``) with a transaction open: a session's, or one no session
+        runs in (begun at the plug-in before the card, or going on after its session)."""
+        return [v for v in self._views(evse_id) if in_transaction(v)]
 
     @on("Reset")
     async def on_reset(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -131,7 +135,7 @@ class RemoteHandlers201:
         evse_id, connector_id = int(payload["evseId"]), int(payload["connectorId"])
         if connector_id != 1 or self._local_id(evse_id) is None:
             return {"status": "UnknownConnector"}
-        if self._busy(evse_id):
+        if any(v.session_id for v in self._views(evse_id)):  # authorised: a session runs
             return {"status": "OngoingAuthorizedTransaction"}
         # No charger port drives a lock: the unlock cannot be done, and we say so.
         return {"status": "UnlockFailed"}
@@ -199,9 +203,9 @@ async def _reboot(link: IdentityLink, kind: str) -> None:
     mine = link.topology.connectors(link.identity)
 
     def busy() -> list[str]:
-        return [v.connector_id for v in link.status.connectors_of(mine) if v.session_id]
+        return [v.connector_id for v in link.status.connectors_of(mine) if in_transaction(v)]
 
-    # OnIdle: the sessions end as they would have (the EV leaves, the driver stops); the
+    # OnIdle: the transactions end as they would have (the EV leaves, the driver stops); the
     # views are polled as the status loop does.
     while True:
         if kind != ON_IDLE or not busy():
@@ -211,6 +215,10 @@ async def _reboot(link: IdentityLink, kind: str) -> None:
         link.commands.submit(StopSession(connector_id, Origin.CSMS, StopReason.HARD_RESET))
     link.booted, link.boot_reason = False, "RemoteReset"
     raise RebootRequested(kind)
+
+
+def in_transaction(view: ConnectorView) -> bool:
+    return bool(view.session_id or view.transaction_id)
 
 
 async def _triggered(session: Session201, trigger: Trigger) -> None:
@@ -237,7 +245,8 @@ async def _metered(session: Session201, metering: Metering, trigger: Trigger) ->
     """MeterValues: each EVSE's readings now; TransactionEvent: an Updated event of each
     running transaction (triggerReason Trigger), through the outbox as every sample."""
     if trigger.message == "TransactionEvent":
-        await metering.record_triggered(trigger.connector)
+        if await metering.record_triggered(trigger.connector):
+            session.sender.wake()  # queued past the session side, which wakes it otherwise
         return
     connection = session.rendering_link.connection
     for evse_id, event in metering.triggered_samples(trigger.connector):
