@@ -156,11 +156,10 @@ class Metering:
                 await self._record(connector_id, local_id, TRIGGER, at_s)
                 continue
             taken = self._sampled(connector_id, local_id, TRIGGER, at_s)
-            event = (
-                taken[0]
-                if taken is not None
-                else MeterSampled(local_id, connector_id, at_s, TRIGGER, ())
-            )
+            readings = () if taken is None else taken[0].readings
+            phases = None if taken is None else taken[0].phases_used
+            event = MeterSampled(local_id, connector_id, at_s, TRIGGER, readings,
+                                 phases_used=phases, outside_session=True)  # fmt: skip
             await self.core.outbox.append(self.core.identity, event)
             queued += 1
         return queued

@@ -135,6 +135,9 @@ class MeterSampled:
     # The session's running cost up to this reading (``domain.pricing.codec`` breakdown JSON;
     # None: not priced), kept with the event so a resent one says the same.
     cost: dict[str, Any] | None = None
+    # Of a transaction no session runs in (begun before its session or going on after it):
+    # no energy is offered there, so the power read says nothing of the charging state.
+    outside_session: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,6 +193,7 @@ def _sampled(e: MeterSampled) -> dict[str, Any]:
         ],
         "phases_used": e.phases_used,
         **({} if e.cost is None else {"cost": e.cost}),
+        **({"outside_session": True} if e.outside_session else {}),
     }
 
 
@@ -214,6 +215,7 @@ def _read_sampled(d: dict[str, Any]) -> MeterSampled:
         readings=readings,
         phases_used=_int_or_none(d.get("phases_used")),  # absent in older bodies
         cost=d["cost"] if isinstance(d.get("cost"), dict) else None,
+        outside_session=d.get("outside_session") is True,  # absent in older bodies
     )
 
 

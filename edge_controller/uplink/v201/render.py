@@ -438,7 +438,7 @@ def _updated(event: MeterSampled, payload: dict[str, Any], link: Link201) -> Non
     if event.phases_used is not None:
         payload["numberOfPhasesUsed"] = event.phases_used
     power = next((r for r in event.readings if r.quantity is Quantity.POWER_IMPORT_W), None)
-    if power is not None:
+    if power is not None and not event.outside_session:  # else no state it could tell
         state = "Charging" if power.value > 0 else "SuspendedEV"
         payload["transactionInfo"]["chargingState"] = state
     values = [sampled_value(reading, event.context) for reading in event.readings]

@@ -62,7 +62,7 @@ async def test_a_plug_in_transaction_before_the_card_is_triggered_and_waited_for
 ) -> None:
     site, gate = _site(), Gate()
     meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
-    readings = FakeMeters({"c1:1": MeterSample(at_s=0.0, energy_register_wh=5000.0)})
+    readings = FakeMeters({"c1:1": MeterSample(at_s=0.0, energy_register_wh=5000.0, power_w=0.0)})
     async with (
         strict_peer(protocols=protocol) as peer,
         open_outbox(tmp_path / "db.sqlite") as outbox,
@@ -103,6 +103,10 @@ async def test_a_plug_in_transaction_before_the_card_is_triggered_and_waited_for
     assert (updated["eventType"], updated["triggerReason"]) == ("Updated", "Trigger")
     assert updated["evse"] == {"id": 1, "connectorId": 1}
     assert _triggered_wh(updated) == 5000.0  # the meter now; nothing billed
+    # Nothing is offered before the card: no charging state a power of 0 W could tell.
+    assert updated["transactionInfo"] == {
+        "transactionId": plugged["transactionInfo"]["transactionId"]
+    }
     assert ended["eventType"] == "Ended" and sessions == []
 
 
@@ -112,7 +116,7 @@ async def test_a_transaction_going_on_after_its_session_is_triggered_and_waited_
 ) -> None:
     site, gate = _site(), Gate()
     meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
-    readings = FakeMeters({"c1:1": MeterSample(at_s=0.0, energy_register_wh=12004.0)})
+    readings = FakeMeters({"c1:1": MeterSample(at_s=0.0, energy_register_wh=12004.0, power_w=0.0)})
     async with (
         strict_peer(protocols=protocol) as peer,
         open_outbox(tmp_path / "db.sqlite") as outbox,
@@ -152,6 +156,7 @@ async def test_a_transaction_going_on_after_its_session_is_triggered_and_waited_
     assert stopped["triggerReason"] == "StopAuthorized"
     assert (updated["eventType"], updated["triggerReason"]) == ("Updated", "Trigger")
     assert _triggered_wh(updated) == 12004.0  # the meter now, drift after the session included
+    assert "chargingState" not in updated["transactionInfo"]  # nothing offered after it
     assert (ended["eventType"], ended["transactionInfo"]["stoppedReason"]) == (
         "Ended", "EVDisconnected",
     )  # fmt: skip
