@@ -184,6 +184,10 @@ async def run_followup(session: Session201, followup: Followup) -> None:
     """Do what a handler staged, once its answer is out."""
     if isinstance(followup, Trigger):
         await _triggered(session, followup)
+    elif isinstance(followup, Reboot) and followup.kind == ON_IDLE:
+        # It waits for the transactions to end (hours, maybe): in a task of its own, so the
+        # follow-ups after it (a TriggerMessage's message) are not held up meanwhile.
+        session.start(_reboot(session.link, followup.kind))
     elif isinstance(followup, Reboot):
         await _reboot(session.link, followup.kind)
     elif isinstance(followup, UploadLog):

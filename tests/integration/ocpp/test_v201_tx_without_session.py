@@ -80,13 +80,14 @@ async def test_a_plug_in_transaction_before_the_card_is_triggered_and_waited_for
             await manager.on_charger_status("c1:1", status(CpState.B))
             await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
             await _delivered(outbox)
+            # The triggers below are done while the reset waits for the transaction to end.
+            on_idle = await _ask(peer, "Reset", {"type": "OnIdle"})
             other_evse = await _ask(peer, TRIGGER, {
                 "requestedMessage": "TransactionEvent", "evse": {"id": 2},
             })  # fmt: skip
             triggered = await _ask(peer, TRIGGER, {"requestedMessage": "TransactionEvent"})
             await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
             await _delivered(outbox)
-            on_idle = await _ask(peer, "Reset", {"type": "OnIdle"})
             await asyncio.sleep(1.5)  # the reset's followup polls meanwhile, and must wait
             boots_while_open = len(peer.calls("BootNotification"))
             await manager.on_charger_status("c1:1", status(CpState.A))  # the EV leaves
