@@ -110,6 +110,10 @@ def run_lives(zygote: Zygote, directory: Path, csms: Csms, sig: signal.Signals,
         pid = zygote.child_pid = int(zygote.ask(f"{command} {db} {events} {csms.url}"))
         time.sleep(rng.uniform(0.3, 1.2))
         outage = sig == signal.SIGKILL and cycle % 3 == 2 and _wait_for(db, OPEN_SESSIONS)
+        if sig == signal.SIGTERM:
+            # An orderly stop is one the daemon has its handler for: under load a life can take
+            # longer than the pause to reach its run loop, and a SIGTERM then ends it by default.
+            _wait_for(db, OPEN_SESSIONS)
         if plug_kills and cycle % 3 == 1:
             _wait_for(db, OPEN_PLUGS)  # between a plug-in's Started and the card, if any
         with contextlib.suppress(ProcessLookupError):
