@@ -266,8 +266,9 @@ class Outbox:
 
     async def prune(self, older_than_s: float) -> int:
         """Delete acked messages acknowledged more than ``older_than_s`` ago; returns count.
-        Those of a session with messages still to send are kept: they count in the position
-        (``session_position``) of the ones to come."""
+        Those of a transaction with messages still to send, or still open (its session
+        running, or going on in ``plug_transactions``), are kept: they count in the position
+        (``session_position``, seqNo) of the ones to come, and say where its end goes."""
         cutoff_s = self._clock() - older_than_s
 
         def job(conn: sqlite3.Connection) -> int:
@@ -275,7 +276,9 @@ class Outbox:
                 "DELETE FROM outbox WHERE state = 'acked' AND done_at_s < ?"
                 " AND (session_local_id IS NULL OR session_local_id NOT IN ("
                 "  SELECT session_local_id FROM outbox WHERE state != 'acked'"
-                "  AND session_local_id IS NOT NULL))",
+                "  AND session_local_id IS NOT NULL"
+                "  UNION SELECT local_id FROM sessions WHERE stop_at_s IS NULL"
+                "  UNION SELECT local_id FROM plug_transactions WHERE closed_at_s IS NULL))",
                 (cutoff_s,),
             )
             return max(cursor.rowcount, 0)

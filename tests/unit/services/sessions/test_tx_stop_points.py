@@ -236,3 +236,55 @@ async def test_a_transaction_on_a_connector_removed_from_the_config_ends_at_star
         assert await _queued(after) == []
     finally:
         await after.db.close()
+
+
+_RETENTION_S = 30 * 86400.0
+
+
+async def test_e14_an_ev_parked_past_the_outbox_retention_gets_its_end_numbered_on(
+    tmp_path: Path,
+) -> None:
+    """The transaction goes on for longer than acked messages are kept: pruning leaves its
+    Started and Ended in the outbox, so the end it gets at the unplug is numbered after them
+    (seqNo 2), not from 0 again."""
+    rig = await _rig(tmp_path / "e.db", stop_only_at_unplug=True)
+    try:
+        await _charge(rig, "cp1:1", 1000, 8000)
+        await rig.manager.stop(StopSession("cp1:1", reason=StopReason.REMOTE))
+        assert [p for _, p in await _queued(rig)] == [0, 1]
+        rig.clock.now_s += 2 * _RETENTION_S
+        await rig.outbox.prune(_RETENTION_S)
+        await rig.manager.on_charger_status("cp1:1", status(CpState.A))
+        ((ended, position),) = await _queued(rig)
+        assert isinstance(ended, EvWaitEnded) and position == 2
+        assert ended.session is not None and ended.session.stop_wh == 8000
+        rig.clock.now_s += 2 * _RETENTION_S
+        assert await rig.outbox.prune(_RETENTION_S) == 3  # ended: all of it may go now
+    finally:
+        await rig.db.close()
+
+
+async def test_a_plug_in_past_the_retention_on_a_connector_removed_still_gets_its_end(
+    tmp_path: Path,
+) -> None:
+    """A plug-in's transaction open for longer than acked messages are kept, on a connector
+    the config then lost: the restart still ends it for the identity its Started went to,
+    numbered after it."""
+    clock = Clock()
+    rig = await _rig(tmp_path / "e.db", clock, start_at_plug=True)
+    await rig.manager.on_charger_status("cp1:2", status(CpState.B))
+    ((plugged, _),) = await _queued(rig)
+    clock.now_s += 2 * _RETENTION_S
+    await rig.outbox.prune(_RETENTION_S)
+    await rig.db.close()
+
+    after = await make_rig(tmp_path / "e.db", clock=clock, connectors=("cp1:1",))
+    try:
+        assert await after.store.plugs.identity_of(plugged.session_local_id) == "site"
+        await after.manager.recover()
+        ((ended, position),) = await _queued(after)
+        assert isinstance(ended, EvWaitEnded) and ended.reason is StopReason.POWER_LOSS
+        assert ended.session_local_id == plugged.session_local_id and position == 1
+        assert await after.store.plugs.open_ones() == []
+    finally:
+        await after.db.close()
