@@ -160,8 +160,9 @@ class Metering:
             phases = None if taken is None else taken[0].phases_used
             event = MeterSampled(local_id, connector_id, at_s, TRIGGER, readings,
                                  phases_used=phases, outside_session=True)  # fmt: skip
-            await self.core.outbox.append(self.core.identity, event)
-            queued += 1
+            # Checked as it is queued: the view may still show one whose end is committed.
+            if await self.core.outbox.append_while_open(self.core.identity, event):
+                queued += 1
         return queued
 
     def _transactions(self, connector: int | None) -> dict[str, int]:

@@ -130,6 +130,11 @@ class TransactionOutbox(Protocol):
         """Commit ``event`` for ``identity``'s CSMS (the uplink's own: security events)."""
         ...
 
+    async def append_while_open(self, identity: str, event: MeterSampled) -> bool:
+        """Commit a sample of a transaction no session runs in, only while that is still
+        open (False: it ended, or a session joined it, meanwhile)."""
+        ...
+
     async def peek_many(
         self, identity: str, *, after_seq: int | None = None, limit: int = 1
     ) -> Sequence[QueuedMessage]: ...

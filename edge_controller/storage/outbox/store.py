@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edge_controller.domain.sessions.events import OutboxEvent
+from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
 from edge_controller.log import get_logger
 from edge_controller.storage.outbox.capacity import (
     DEFAULT_CAPACITY,
@@ -79,6 +79,24 @@ class Outbox:
             if self.capacity.due():
                 self.capacity.check(conn)
             return seq
+
+        return await self._db.write(job)
+
+    async def append_while_open(self, identity: str, event: MeterSampled) -> bool:
+        """Queue a sample of a transaction no session runs in only while it is still open in
+        ``plug_transactions``, checked in the same commit: its end (or the session joining
+        it) may have been committed since its id was read. False: nothing queued."""
+        now_s = self._clock()
+
+        def job(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM plug_transactions WHERE local_id = ? AND closed_at_s IS NULL",
+                (event.session_local_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            append_in(conn, identity, event, now_s=now_s)
+            return True
 
         return await self._db.write(job)
 
