@@ -23,8 +23,8 @@ Per row:
   meanwhile), the rates and the CPU per replayed message on both sides. The outbox's record
   size comes from the database.
 Rows go to bench/results/scale_ocpp.json (``bench_scale`` keeps scale.json: OCPP off), one SVG
-plot per figure and topology against the connector count. A run that cannot finish keeps what
-it measured and says what failed (``failed``).
+and one PNG plot per figure and topology against the connector count. A run that cannot finish
+keeps what it measured and says what failed (``failed``).
 ``SCALE_OCPP_SIZES`` and ``SCALE_OCPP_TOPOLOGIES`` shorten a run; rows left out are kept.
 """
 
@@ -46,6 +46,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.png_plot import write_png
 from bench.procstat import CpuWindow, open_fds, status_mb
 from bench.svg_plot import write_plot
 from edge_controller.api.client import DaemonNotRunning
@@ -375,13 +376,17 @@ def run() -> list[dict[str, Any]]:
             rows.append(row | {"measured_at": stamp})
             print(json.dumps(rows[-1]), flush=True)
     rows.sort(key=lambda r: (str(r["topology"]), int(r["connectors"])))
+    plot(rows)
+    return rows
+
+
+def plot(rows: list[dict[str, Any]]) -> None:
+    """One SVG and one PNG per figure and topology against the connector count."""
     for topology in {str(r["topology"]) for r in rows}:
         mine = [r for r in rows if r["topology"] == topology]
-        if not mine:
-            continue
         xs = [float(r["connectors"]) for r in mine]
         for figure in PLOTTED:
             ys = [float(r[figure]) if r.get(figure) is not None else float("nan") for r in mine]
-            name = f"scale_ocpp-{topology}-{figure}.svg"
-            write_plot(RESULTS / name, f"{figure} ({topology})", xs, ys)
-    return rows
+            name, title = f"scale_ocpp-{topology}-{figure}", f"{figure} ({topology})"
+            write_plot(RESULTS / f"{name}.svg", title, xs, ys)
+            write_png(RESULTS / f"{name}.png", title, xs, ys)
