@@ -33,6 +33,7 @@ from edge_controller.domain.balancing import (
     Site,
     allocate,
 )
+from edge_controller.domain.balancing.caution import within_limits
 from edge_controller.domain.balancing.tree import tree_of
 from edge_controller.domain.gateways.lease import renewal_s
 from edge_controller.domain.gateways.messages import BudgetMessage, ChildDemand
@@ -259,10 +260,7 @@ def _rise_held(
     window = (*(kept if state.seen_live == live else ()), (inputs.now_s, seen.current_a))
     newest, site = inputs.grids[-1], setup.site
     fresh = inputs.now_s - newest.at_s <= setup.policy.stale_after_s
-    within = all(a <= site.grid_limit_a + EPS_A for a in newest.current_a)
-    if site.power_limit_w is not None:
-        within = within and sum(newest.current_a) * site.nominal_voltage_v <= site.power_limit_w
-    if not (fresh and within):
+    if not (fresh and within_limits(newest.current_a, site, EPS_A)):
         return seen, window
     a, b, c = (min(load[p] for _, load in window) for p in PHASES)
     return GridReading((a, b, c), seen.at_s), window

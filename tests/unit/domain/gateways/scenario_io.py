@@ -40,7 +40,10 @@ class Scenario:
 
 def load(path: Path) -> Scenario:
     data = yaml.safe_load(path.read_text())
-    site = Site(**data["site"])
+    site_data = data["site"]
+    if site_data.get("phase_limits_a") is not None:
+        site_data["phase_limits_a"] = tuple(site_data["phase_limits_a"])
+    site = Site(**site_data)
     children = tuple(
         ChildFeeder(cid, c["limit_a"], c.get("parent"), c["safe_budget_a"], c.get("lease_s", 10))
         for cid, c in data["children"].items()
