@@ -470,15 +470,21 @@ class SiteController:
             written_a = conn.written_a
             batch = lower if written_a is None or target < written_a else rise
             (keep if target == written_a else batch).append((conn, target))
-        lowered = sum(1 for conn, _ in lower if conn.written_a is not None)
+        known = [(conn, target) for conn, target in lower if conn.written_a is not None]
+        unknown = [(conn, target) for conn, target in lower if conn.written_a is None]
         self._reaction.writing(overload_at_s)
-        if lower and overload_at_s is not None:
-            self._reads_open.clear()
-        try:
-            await self._set_all(lower)
-        finally:
-            self._reads_open.set()
-        self._reaction.lowered(overload_at_s, lowered)
+        # The reads wait for the known lowerings only: an unreachable charger's unknown
+        # setpoint, written again at every step, would hold them up to io_timeout_s each time.
+        async with asyncio.TaskGroup() as group:
+            for conn, target in unknown:
+                group.create_task(self._set(conn, target))
+            if known and overload_at_s is not None:
+                self._reads_open.clear()
+            try:
+                await self._set_all(known)
+            finally:
+                self._reads_open.set()
+            self._reaction.lowered(overload_at_s, len(known))
         await self._set_all(keep)
         await self._unless_overloaded(rise)
 

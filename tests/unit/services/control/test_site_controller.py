@@ -824,3 +824,30 @@ async def test_an_increase_does_not_wait_for_a_paused_connector_s_meter() -> Non
     await c2_meter.poll_once()  # c1's meter is not due: no reading of it after the grid's
     await rig.controller.step()
     assert rig.offered() == [0.0, 32.0]  # the grid reading pairs with c2's readings alone
+
+
+async def test_the_chargers_reads_do_not_wait_for_an_unknown_setpoint_written_again() -> None:
+    """A charger whose setpoint is unknown (an unreachable one: written again at every step)
+    is not an overload's answer the reads must wait for: they go on once the lowered known
+    ones are written, not up to the write timeout at every step."""
+    rig = make_rig()
+    await rig.advance(0)
+    assert rig.offered() == [16.0, 16.0]
+    rig.controller._conns["c1:1"].written_a = None  # its last write failed
+    slow = rig.chargers[0].writes_wait_for = asyncio.Event()  # and its bus still hangs
+    rig.meter.building_a = 10.0  # 42 A on a 32 A connection
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[0].waiting.wait(), 1.0)
+    reads = rig.chargers[1].status_reads
+    polling = asyncio.create_task(rig.controller._conns["c2:1"].status.run())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.chargers[1].offered_a < 16.0  # c2 lowered; c1 still being written
+    assert rig.chargers[1].status_reads > reads  # c2's reads did not wait for c1
+    slow.set()
+    await asyncio.wait_for(step, 1.0)
+    assert rig.chargers[0].offered_a < 16.0
+    polling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await polling
