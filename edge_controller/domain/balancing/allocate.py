@@ -7,7 +7,8 @@ into an offered current per connector, each with the reason that bounds it:
 2. fixed loads (``budget``): the building (grid meter minus our own measured current; the worst
    case when the reading is stale or missing) and every charger that does not answer (assumed
    at its maximum);
-3. starts held while lowered EVs still follow their lower offer (``settle.hold_starts``);
+3. starts held while lowered EVs still follow their lower offer, their minimums kept free
+   (``settle.hold_starts``);
 4. admission of the minimums, then water-filling per priority class over the limit tree, each
    offer rounded down, small increases held (``share``, ``fill``);
 5. increases only from the room that EVs still following a lower offer leave
@@ -81,7 +82,7 @@ def allocate(
     shared = share(tree, fixed, decision.contenders, policy)
     admitted = shared.admitted
     cut = fit_increases(tree, fixed, decision, admitted, policy)
-    kept = keep_following(tree, fixed, admitted, following)
+    kept = keep_following(tree, fixed, admitted, following, decision.reserved)
     final, notes = _enforce(fixed, admitted, None if cut or kept else shared.offered)
     if stale:
         notes.append("grid meter stale")

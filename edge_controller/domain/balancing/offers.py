@@ -98,6 +98,8 @@ class Decision:
     others: list[Offer]
     now_s: float
     settling: bool  # some connector's EV may still follow an earlier lowering
+    # Starts held while lowered EVs follow, whose minimums are kept free (``settle``).
+    reserved: list[Offer] = field(default_factory=list)
 
     @property
     def silent(self) -> list[Offer]:

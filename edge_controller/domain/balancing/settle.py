@@ -14,6 +14,13 @@ may draw, would let it hold its higher draw longer.
 Only the constraints that lowered EVs load are held back: a connector on an unrelated feeder
 goes up at once.
 
+A start held while lowered EVs follow keeps its minimum free on its way to the grid, where
+every minimum before it in admission order fits too: no other connector there rises meanwhile.
+The sharing lowers others to make room for a paused EV's minimum, which holds its start while
+they follow; had the EVs not lowered risen into that room, the start would need others lowered
+again once they had followed, and wait again, without end. Increases are granted to starts
+first: every EV its minimum before anyone more.
+
 For the same reason a connector still following a lowering is not lowered again where its offer
 still fits beside the others: the sharing may lower it to make room for an increase that the
 settling then cuts, and that second change would give its EV another response delay to go on
@@ -47,11 +54,36 @@ def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> None:
     ]
     budget = fixed.copy()
     budget.take_tally(Tally.of(tree, [o for o, _ in drawing], [a for _, a in drawing]))
-    for offer in decision.contenders:
+    minimums: Budget | None = None  # every minimum before a held start's, once one is held
+    contenders = decision.contenders
+    for number, offer in enumerate(contenders):
         if offer.hold is None and offer.before_a <= 0:
             room_a, label = _room(tree, budget, offer)
             if room_a < offer.floor_a - EPS_A:
                 offer.hold = f"paused: {label}; {SETTLING}"
+                if minimums is None:
+                    minimums = fixed.copy()
+                    ahead = [o for o in contenders[:number] if _may_start(o)]
+                    minimums.take_tally(Tally.of(tree, ahead, [o.floor_a for o in ahead]))
+                if _room(tree, minimums, offer)[0] >= offer.floor_a - EPS_A:
+                    _reserve(offer, minimums, budget, decision)
+                continue
+        if minimums is not None and _may_start(offer):
+            minimums.take(offer.path, offer.phases, offer.floor_a)
+
+
+def _may_start(offer: Offer) -> bool:
+    return offer.hold is None and offer.ceiling_a >= offer.floor_a - EPS_A
+
+
+def _reserve(offer: Offer, minimums: Budget, budget: Budget, decision: Decision) -> None:
+    """Keep a held start's minimum free on its way to the grid, where every minimum before it
+    fits too: no other connector on that way rises meanwhile. Increases into the room it waits
+    for would need them lowered again once the EVs lowered for it have followed, and hold the
+    start once more, without end; every EV gets its minimum before anyone gets more."""
+    minimums.take(offer.path, offer.phases, offer.floor_a)
+    budget.take(offer.path, offer.phases, offer.floor_a)
+    decision.reserved.append(offer)
 
 
 def fit_increases(
@@ -74,6 +106,10 @@ def fit_increases(
     ]
     budget = fixed.copy()
     budget.take_tally(Tally.of(tree, decision.all, counted))
+    for held in decision.reserved:
+        budget.take(held.path, held.phases, held.floor_a)
+    # Every EV its minimum before anyone more: starts first, then the others in admission order.
+    rises.sort(key=_running)
     cut = False
     for offer in rises:  # (a rising EV follows no lowering of this step)
         cut = _grant(tree, budget, offer, offer.may_draw(now_s), policy) or cut
@@ -94,11 +130,15 @@ def following_offers(decision: Decision) -> dict[str, float]:
 
 
 def keep_following(
-    tree: Tree, fixed: Budget, admitted: list[Offer], following: dict[str, float]
+    tree: Tree,
+    fixed: Budget,
+    admitted: list[Offer],
+    following: dict[str, float],
+    reserved: list[Offer],
 ) -> bool:
     """Give back the offer it may keep to each connector lowered again while its EV still
-    follows an earlier lowering, where that offer fits beside every other offer of this step;
-    True if any was given back."""
+    follows an earlier lowering, where that offer fits beside every other offer of this step
+    and the minimums kept free for held starts; True if any was given back."""
     if not following:  # the usual case: no EV follows a lowering
         return False
     lowered = [
@@ -111,6 +151,8 @@ def keep_following(
         return False
     budget = fixed.copy()
     budget.take_tally(Tally.of_offers(tree, admitted))
+    for held in reserved:
+        budget.take(held.path, held.phases, held.floor_a)
     kept = False
     for offer, kept_a in lowered:
         room_a, _ = _room(tree, budget, offer)
@@ -119,6 +161,10 @@ def keep_following(
             offer.current_a, offer.reason = kept_a, offer.before.reason
             kept = True
     return kept
+
+
+def _running(offer: Offer) -> bool:
+    return offer.before_a > 0
 
 
 def _still_drawn(offer: Offer, now_s: float) -> float:

@@ -1,0 +1,144 @@
+"""A paused EV whose start waits for others to follow a lowering made for it starts once they
+have: the decision in a closed loop with EVs that follow their offers late, read late.
+
+Each EV follows a new offer after its response delay and asks for more as it ramps (its own
+cap rises); its charger's reading lags the grid's, so the building load seen beside our draw
+moves while EVs ramp, as on the bus. The building steps up, which pauses EVs, and back down
+to 12 A, where every EV's minimum fits (12 + 5 × 6 = 42 A on the fullest phase of 50 A).
+A paused EV's start then lowers the others; it is held while they follow, and the EVs not
+lowered for it rose into the room it waited for: when the lowered ones had followed, its start
+needed others lowered again, which held it again, without end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from edge_controller.domain.balancing import (
+    Allocation,
+    ConnectorDemand,
+    DemandState,
+    GridReading,
+    Policy,
+    Site,
+    allocate,
+)
+from edge_controller.domain.model import Limit
+
+STEP_S = 0.5  # the daemon's control tick in the end-to-end site
+LIMIT_A = 50.0
+MIN_A = 6.0
+# As the end-to-end site: 1 A resolution, 1 s between increases, 5 s to follow a decrease.
+POLICY = Policy(
+    rotation_interval_s=900.0,
+    min_pause_s=2.0,
+    min_charge_s=2.0,
+    increase_interval_s=1.0,
+    resolution_a=1.0,
+    min_increase_a=1.0,
+    decrease_settle_s=5.0,
+)
+# A start held while the EVs lowered for it follow: their settling, the write's delay, a step.
+HELD_AT_MOST_S = POLICY.decrease_settle_s + POLICY.signal_delay_s + 2 * STEP_S
+BUILDING_A = ((0.0, 0.0), (10.0, 20.0), (18.0, 12.0))  # (from, per phase)
+DURATION_S = 90.0
+
+
+@dataclass
+class Ev:
+    """One connector and its EV: follows an offer ``delay_s`` after it, asks for at most its
+    cap of the moment; its charger's reading is ``lag_s`` older than the grid's."""
+
+    connector_id: str
+    wiring: tuple[int, ...]
+    delay_s: float
+    lag_s: float
+    caps_a: tuple[tuple[float, float], ...] = ()  # (from, the EV's own cap) as it ramps
+    offers: list[tuple[float, float]] = field(default_factory=list)  # (followed at, offer)
+    drawn: list[tuple[float, float]] = field(default_factory=list)  # (at, current)
+
+    def cap_a(self, now_s: float) -> float:
+        caps_a = [cap_a for at_s, cap_a in self.caps_a if at_s <= now_s]
+        return caps_a[-1] if caps_a else 16.0
+
+    def draw_a(self, now_s: float) -> float:
+        offer_a = max([(at_s, a) for at_s, a in self.offers if at_s <= now_s], default=(0, 0.0))
+        drawn_a = min(offer_a[1], self.cap_a(now_s))
+        self.drawn.append((now_s, drawn_a))
+        return drawn_a
+
+    def read_a(self, now_s: float) -> float:
+        return max([(t, a) for t, a in self.drawn if t <= now_s - self.lag_s], default=(0, 0.0))[1]
+
+
+def evs() -> list[Ev]:
+    """Four three-phase EVs (one on a charger with rotated phases) and one on L3 alone."""
+    return [
+        Ev("keba:1", (1, 2, 0), 1.5, 1.0, ((0, 10), (2, 11), (5, 12), (8, 13), (9, 15))),
+        Ev("charx:1", (0, 1, 2), 2.0, 1.0, ((0, 9), (2, 11), (4, 13), (6, 14), (7, 15))),
+        Ev("charx:2", (0, 1, 2), 1.5, 1.0, ((0, 10), (1, 12), (3, 13), (4, 14))),
+        Ev("hd1:1", (0, 1, 2), 2.0, 0.5, ((0, 8), (1, 10), (4, 11), (7, 12), (10, 14), (13, 15))),
+        Ev("hd2:1", (2,), 0.5, 1.0),
+    ]
+
+
+def run(site_evs: list[Ev]) -> Iterator[Allocation]:
+    """Every decision of the closed loop, one per step."""
+    site, previous, offered = Site(LIMIT_A), None, {ev.connector_id: 0.0 for ev in site_evs}
+    for step in range(1, round(DURATION_S / STEP_S) + 1):
+        now_s = step * STEP_S
+        building_a = [a for at_s, a in BUILDING_A if at_s <= now_s][-1]
+        grid = [building_a] * 3
+        demands = []
+        for ev in site_evs:
+            drawn_a, read_a = ev.draw_a(now_s), ev.read_a(now_s)
+            for phase in ev.wiring:
+                grid[phase] += drawn_a
+            charging = offered[ev.connector_id] > 0
+            demands.append(
+                ConnectorDemand(
+                    ev.connector_id,
+                    DemandState.CHARGING if charging else DemandState.WAITING,
+                    wiring=ev.wiring,
+                    max_current_a=16.0,
+                    measured_current_a=(read_a, read_a if len(ev.wiring) > 1 else 0.0,
+                                        read_a if len(ev.wiring) > 1 else 0.0),
+                    limits=(Limit(ev.cap_a(now_s), "EV"),),
+                )
+            )  # fmt: skip
+        reading = GridReading((grid[0], grid[1], grid[2]), now_s)
+        previous = allocate(
+            site, demands, grid=reading, previous=previous, now_s=now_s, policy=POLICY
+        )
+        for ev in site_evs:
+            offer_a = previous.current_a(ev.connector_id)
+            if offer_a != offered[ev.connector_id]:
+                ev.offers.append((now_s + ev.delay_s, offer_a))
+                offered[ev.connector_id] = offer_a
+        yield previous
+
+
+def test_a_start_held_for_evs_lowered_for_it_goes_once_they_have_followed() -> None:
+    decisions = list(run(evs()))
+    held: dict[str, float] = {}  # connector → since when its start waits for a settling
+    longest: dict[str, float] = {}
+    for decision in decisions:
+        for cid, offer in decision.connectors.items():
+            if offer.current_a == 0 and offer.reason.endswith("settling after a decrease"):
+                since_s = held.setdefault(cid, decision.at_s)
+                longest[cid] = max(longest.get(cid, 0.0), decision.at_s - since_s)
+            else:
+                held.pop(cid, None)
+    assert max(longest.values(), default=0.0) <= HELD_AT_MOST_S, longest
+    # Once the building is back at 12 A, every EV has its minimum within a few settlings,
+    # and keeps it to the end.
+    building_down_s = BUILDING_A[-1][0]
+    short = [
+        (decision.at_s, cid, offer.current_a, offer.reason)
+        for decision in decisions
+        if decision.at_s >= building_down_s + 3 * HELD_AT_MOST_S
+        for cid, offer in decision.connectors.items()
+        if offer.current_a < MIN_A
+    ]
+    assert not short, short[:3]
