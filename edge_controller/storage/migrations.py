@@ -329,6 +329,17 @@ CREATE UNIQUE INDEX plug_transactions_open ON plug_transactions(connector_id)
     WHERE closed_at_s IS NULL;
 """
 
+# The identity a transaction's events go to, kept with it while it is open: its end goes
+# there also once its earlier events are pruned from the outbox. Open ones take it from their
+# events still kept.
+PLUG_IDENTITY = """
+ALTER TABLE plug_transactions ADD COLUMN identity TEXT;
+UPDATE plug_transactions SET identity = (
+    SELECT o.identity FROM outbox AS o WHERE o.session_local_id = plug_transactions.local_id
+    ORDER BY o.seq LIMIT 1
+) WHERE closed_at_s IS NULL;
+"""
+
 # A list or cache entry is its token's type and value (OCPP 2.x): a KeyCode "1234" is not the
 # card "1234". Entries kept so far had no type: they stay, untyped ('': matched as 1.6 does).
 _TYPED_AUTH_ENTRIES = """
@@ -391,6 +402,7 @@ MIGRATIONS: tuple[Step, ...] = (
     "ALTER TABLE plug_transactions ADD COLUMN authorized INTEGER NOT NULL DEFAULT 0;",
     # 1: a session's transaction going on after it (TxStopPoint EVConnected or Authorized alone).
     "ALTER TABLE plug_transactions ADD COLUMN after_session INTEGER NOT NULL DEFAULT 0;",
+    PLUG_IDENTITY,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -68,11 +68,20 @@ def go_on_in(conn: sqlite3.Connection, local_id: int, connector_id: str, at_s: f
     """The transaction of the session ``local_id``, stopped at ``at_s``, goes on after it (the
     caller's commit): open until its own end."""
     conn.execute(
-        "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s, after_session)"
-        " VALUES (?, ?, ?, 1) ON CONFLICT (local_id) DO UPDATE SET closed_at_s = NULL,"
-        " after_session = 1",
-        (local_id, connector_id, at_s),
+        "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s, after_session,"
+        " identity) VALUES (?, ?, ?, 1, ?) ON CONFLICT (local_id) DO UPDATE SET"
+        " closed_at_s = NULL, after_session = 1, identity = excluded.identity",
+        (local_id, connector_id, at_s, _first_identity(conn, local_id)),
     )
+
+
+def _first_identity(conn: sqlite3.Connection, local_id: int) -> str | None:
+    """Where the transaction's events went (its session's, queued in this commit)."""
+    row = conn.execute(
+        "SELECT identity FROM outbox WHERE session_local_id = ? ORDER BY seq LIMIT 1",
+        (local_id,),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 _OPEN = (
@@ -102,10 +111,11 @@ class PlugStore:
             local_id = _next_local_id(conn)
             event = first(local_id)
             conn.execute(
-                "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s, authorized)"
-                " VALUES (?, ?, ?, ?)",
-                (local_id, event.connector_id, event.at_s, isinstance(event, AuthorizedFirst)),
-            )
+                "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s,"
+                " authorized, identity) VALUES (?, ?, ?, ?, ?)",
+                (local_id, event.connector_id, event.at_s, isinstance(event, AuthorizedFirst),
+                 identity),
+            )  # fmt: skip
             append_in(conn, identity, event, now_s=event.at_s)
             return local_id
 
@@ -138,14 +148,15 @@ class PlugStore:
         return await self._db.read(job)
 
     async def identity_of(self, local_id: int) -> str | None:
-        """The identity the transaction's events went to, while any of them is kept (None:
-        none is)."""
+        """The identity the transaction's events went to: kept with it, or (opened before
+        it was kept) found from its events still in the outbox (None: none is)."""
 
         def job(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
-                "SELECT identity FROM outbox WHERE session_local_id = ? ORDER BY seq LIMIT 1",
-                (local_id,),
+                "SELECT identity FROM plug_transactions WHERE local_id = ?", (local_id,)
             ).fetchone()
-            return None if row is None else str(row[0])
+            if row is not None and row[0] is not None:
+                return str(row[0])
+            return _first_identity(conn, local_id)
 
         return await self._db.read(job)

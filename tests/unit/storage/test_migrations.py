@@ -16,6 +16,7 @@ from edge_controller.storage.errors import (
 from edge_controller.storage.migrations import (
     LATEST_VERSION,
     MIGRATIONS,
+    PLUG_IDENTITY,
     migrate,
     schema_version,
 )
@@ -218,3 +219,26 @@ async def test_typed_auth_entries_keep_every_list_and_cache_entry_untyped(
         assert await store.local_entry("1234") == AuthEntry("1234", AuthStatus.BLOCKED)
     finally:
         await db.close()
+
+
+async def test_open_plug_transactions_take_their_identity_from_their_kept_events(
+    tmp_path: Path,
+) -> None:
+    """The version that keeps a transaction's identity with it fills it in for those still
+    open from their events in the outbox; a closed one needs none."""
+    path = tmp_path / "edge.db"
+    version = 1 + MIGRATIONS.index(PLUG_IDENTITY)
+    _make_at_version(path, version - 1)  # session 1's Started queued for "cp"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(
+            "INSERT INTO plug_transactions (local_id, connector_id, plugged_at_s) VALUES"
+            " (1, 'cp:1', 10), (7, 'cp:2', 12), (8, 'cp:3', 13)"
+        )
+        conn.execute("UPDATE plug_transactions SET closed_at_s = 20 WHERE local_id = 8")
+        append_in(conn, "other", started(8, "cp:3", 0), now_s=13)
+        assert migrate(conn) == LATEST_VERSION
+        rows = conn.execute("SELECT local_id, identity FROM plug_transactions ORDER BY 1")
+        assert rows.fetchall() == [(1, "cp"), (7, None), (8, None)]
+    finally:
+        conn.close()

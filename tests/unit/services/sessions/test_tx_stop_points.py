@@ -288,3 +288,24 @@ async def test_a_plug_in_past_the_retention_on_a_connector_removed_still_gets_it
         assert await after.store.plugs.open_ones() == []
     finally:
         await after.db.close()
+
+
+async def test_the_identity_of_a_transaction_is_kept_with_it_not_only_in_the_outbox(
+    tmp_path: Path,
+) -> None:
+    """Where an open transaction's events go is kept with it, begun at a plug-in or going
+    on after its session: its end still has an identity with none of its events left in
+    the outbox (acked and pruned before open transactions were kept whole)."""
+    rig = await _rig(tmp_path / "e.db", start_at_plug=True, stop_only_at_unplug=True)
+    try:
+        await rig.manager.on_charger_status("cp1:2", status(CpState.B))
+        await _charge(rig, "cp1:1", 1000, 3000)
+        await rig.manager.stop(StopSession("cp1:1", reason=StopReason.REMOTE))
+        queued = await _queued(rig)
+        local_ids = {e.session_local_id for e, _ in queued}
+        assert len(local_ids) == 2
+        await rig.db.write(lambda conn: conn.execute("DELETE FROM outbox"))
+        for local_id in local_ids:
+            assert await rig.store.plugs.identity_of(local_id) == "site"
+    finally:
+        await rig.db.close()
