@@ -1,27 +1,34 @@
 """Schema checks of OCPP payloads with the official JSON schemas the ``ocpp`` package ships.
 
 One ``Schemas`` per version (``schemas_for``), shared by every connection: each schema is read
-and its validator built once, on first use. A valid payload costs one pass of the schema's
-compiled check (``schema_compile``), or of ``is_valid`` where the check is not sure or there is
-none; only an invalid one is walked again for the error that names the fault.
+and its validators built once, on first use. A valid payload costs one call of the schema
+compiled to Python by ``fastjsonschema`` (``jsonschema`` builds a validator object at every
+level of every payload, the largest part of our CPU per message in a backlog). When that check
+refuses or cannot decide (it raises), ``jsonschema`` decides, as the official validator, and
+names the fault: error texts and CALLERROR answers are its own. The compiled check is built
+without formats, as ``jsonschema`` here runs without a format checker. It takes a tuple as a
+JSON array where ``jsonschema`` does not; a tuple is written as one on the wire.
 
 Schemas with ``multipleOf`` (three in 1.6: charging profiles and the composite schedule) are
-read, and payloads checked, with decimals: 21.4 is a multiple of 0.1, its float is not.
+read, and payloads checked, with decimals for ``jsonschema``: 21.4 is a multiple of 0.1, its
+float is not. ``fastjsonschema`` gets those schemas read with floats: it then divides the
+decimals of the ``repr`` of value and multiple, the same numbers.
 """
 
 from __future__ import annotations
 
 import decimal
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import validators  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from edge_controller.uplink.dialect import Dialect, Fault
-from edge_controller.uplink.schema_compile import Check, compile_check
 
 _FAULTS = {
     "type": Fault.TYPE,
@@ -54,7 +61,7 @@ class Problem:
 class _Check:
     validator: Any
     decimals: bool  # the payload must be read with decimals first
-    quick: Check | None  # True: valid for ``validator`` too (False: it decides)
+    quick: Callable[[Any], object]  # returns: valid for ``validator`` too (raises: it decides)
 
 
 class Schemas:
@@ -101,7 +108,11 @@ class Schemas:
         check = self._check(action, side)
         if check is None:
             return Problem(Fault.NOT_IMPLEMENTED, f"no {side} schema for {action!r}")
-        if check.quick is not None and check.quick(payload):
+        try:
+            check.quick(payload)
+        except Exception:  # refused, or a value it cannot compare (a Decimal NaN)
+            pass
+        else:
             return None
         if check.decimals:
             payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
@@ -125,7 +136,7 @@ class Schemas:
         schema = json.loads(text, parse_float=decimal.Decimal if decimals else float)
         cls = validators.validator_for(schema, default=validators.Draft4Validator)
         flat = inline_definitions(schema)
-        found = _Check(cls(flat), decimals, None if decimals else compile_check(flat))
+        found = _Check(cls(flat), decimals, compile_quick(text))
         self._checks[(action, side)] = found
         return found
 
@@ -153,6 +164,17 @@ def inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
             for key, value in schema.items()}  # fmt: skip
 
 
+def compile_quick(text: str) -> Callable[[Any], object]:
+    """The schema in ``text`` compiled by ``fastjsonschema``: returns for a payload that
+    ``jsonschema`` accepts, raises for any other (and may for some it accepts). Its
+    references are inlined as for ``jsonschema``; numbers are read as floats (see above).
+    No defaults: ``fastjsonschema`` would write them into the payload."""
+    schema = inline_definitions(json.loads(text))
+    schema.setdefault("$schema", _DRAFT_4)  # the default of ``jsonschema`` here, not draft 7
+    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+
+
+_DRAFT_4 = "http://json-schema.org/draft-04/schema#"
 _LOCAL = "#/definitions/"
 _SHARED: dict[str, Schemas] = {}
 
