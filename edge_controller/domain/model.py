@@ -29,6 +29,9 @@ Phases3 = tuple[float, float, float]
 
 
 IEC_MIN_CURRENT_A = 6.0  # the least current a charger may offer for charging (IEC 61851-1)
+# The built-in meter of a connector that cannot draw (no EV, or paused at 0 A) and shows no draw
+# is read this seldom: the control loop's pollers and check-config's bus model both use it.
+IDLE_METER_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from edge_controller.domain.model import IDLE_METER_INTERVAL_S
 from edge_controller.drivers.modbus import pdu, wiretime
 from edge_controller.drivers.modbus.charger import status_names
 from edge_controller.drivers.modbus.config import (
@@ -69,9 +70,10 @@ def _charging_writes(profile: Profile, connector: int) -> tuple[Exchange, ...]:
 
 
 def charger_traffic(
-    charger_id: str, config: ChargerConfig, profile: Profile
+    charger_id: str, config: ChargerConfig, profile: Profile, *, ev_free: bool = False
 ) -> tuple[list[Poll], list[Setpoint]]:
-    """Per connector: a status poller, a meter poller if it measures, the cyclic write."""
+    """Per connector: a status poller, a meter poller if it measures, the cyclic write.
+    ``ev_free``: no EV anywhere, so every meter is read at the idle interval."""
     polls, setpoints = [], []
     assert profile.status is not None  # the schema requires it for chargers
     measures = bool(set(MEASUREMENT_POINTS) & set(profile.points))
@@ -83,10 +85,16 @@ def charger_traffic(
         if measures:
             names.append(f"{connector_id} meter")
             meter = _reads(profile, MEASUREMENT_POINTS, n)
-            polls.append(Poll(names[1], charger_id, tuple(meter), config.poll_interval_s))
+            meter_s = config.poll_interval_s
+            if ev_free:
+                meter_s = max(meter_s, IDLE_METER_INTERVAL_S)
+            polls.append(Poll(names[1], charger_id, tuple(meter), meter_s))
         writes = _charging_writes(profile, n)
         every_s = config.failsafe_timeout_s / 3  # as the control loop feeds the watchdog
-        setpoints.append(Setpoint(charger_id, writes, every_s, tuple(names)))
+        # A value written again only for the watchdog asks for no early reads; with EVs each
+        # write is counted as a new value that does (the busier case).
+        refreshes = () if ev_free else tuple(names)
+        setpoints.append(Setpoint(charger_id, writes, every_s, refreshes))
     return polls, setpoints
 
 
@@ -99,8 +107,11 @@ def meter_traffic(meter_id: str, config: MeterConfig, profile: Profile) -> list[
     return [Poll(meter_id, meter_id, reads, config.poll_interval_s, urgent=True, grid=True)]
 
 
-def plan_bus(settings: SiteConfig, bus_id: str) -> tuple[BusPlan, list[str]]:
-    """The daemon's traffic on one serial bus, and warnings about its devices."""
+def plan_bus(
+    settings: SiteConfig, bus_id: str, *, ev_free: bool = False
+) -> tuple[BusPlan, list[str]]:
+    """The daemon's traffic on one serial bus, and warnings about its devices: with every
+    connector charging, its busiest steady state (``ev_free``: with no EV at all)."""
     bus = cast(SerialLineConfig, settings.buses[bus_id])
     polls: list[Poll] = []
     setpoints: list[Setpoint] = []
@@ -110,7 +121,9 @@ def plan_bus(settings: SiteConfig, bus_id: str) -> tuple[BusPlan, list[str]]:
     for charger_id, charger in settings.chargers.items():
         if charger.bus != bus_id or (profile := _profile(charger, "charger")) is None:
             continue
-        charger_polls, charger_setpoints = charger_traffic(charger_id, charger, profile)
+        charger_polls, charger_setpoints = charger_traffic(
+            charger_id, charger, profile, ev_free=ev_free
+        )
         polls += charger_polls
         setpoints += charger_setpoints
         gaps[charger_id] = max(bus.min_gap_s, profile.transport.min_gap_s)
@@ -271,9 +284,12 @@ def _shared_endpoints(settings: SiteConfig) -> list[str]:
     return lines
 
 
-def bus_traffic(settings: SiteConfig, bus_id: str) -> tuple[BusPlan, Traffic]:
-    """The daemon's steady traffic on one serial bus, replayed (for the report and tests)."""
-    plan, _warnings = plan_bus(settings, bus_id)
+def bus_traffic(
+    settings: SiteConfig, bus_id: str, *, ev_free: bool = False
+) -> tuple[BusPlan, Traffic]:
+    """The daemon's steady traffic on one serial bus, replayed (for the report and tests);
+    ``ev_free`` as for ``plan_bus``."""
+    plan, _warnings = plan_bus(settings, bus_id, ev_free=ev_free)
     return plan, replay(plan.line, plan.polls, plan.setpoints, control_loop(settings, bus_id))
 
 

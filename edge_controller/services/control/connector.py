@@ -18,7 +18,12 @@ from edge_controller.domain.balancing.ev_phases import (
     phases_in_use,
 )
 from edge_controller.domain.balancing.views import demand_state
-from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.domain.model import (
+    IDLE_METER_INTERVAL_S,
+    ChargerStatus,
+    Limit,
+    MeterReading,
+)
 from edge_controller.ports import BuiltInMeter, Charger, DeviceError, DeviceWatchdog, NotSupported
 from edge_controller.services.control.poller import Poller
 
@@ -67,7 +72,7 @@ class LoopTiming:
     # The built-in meter of a connector that cannot draw (no EV, or a 0 A setpoint written) and
     # whose last reading showed none: read this seldom (at 1,000 connectors, half of them paused,
     # their meters were a quarter of the bus traffic). Its draw then counts as the building's.
-    idle_meter_interval_s: float = 5.0
+    idle_meter_interval_s: float = IDLE_METER_INTERVAL_S
 
 
 # At most this on every phase, a connector that cannot draw is taken to draw nothing (what a
