@@ -12,9 +12,11 @@ connector views the station reads are the session side's, as in the daemon."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -24,6 +26,7 @@ from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.services.sessions.manager import SessionManager
 from tests.integration.ocpp.harness import (
     IDENTITY,
+    FakeMeters,
     FakeSite,
     open_outbox,
     running_uplink,
@@ -77,6 +80,47 @@ def _rule(site: FakeSite) -> ChangeSessionRules:
     return [c for c in site.commands if isinstance(c, ChangeSessionRules)][-1]
 
 
+class _Station(NamedTuple):
+    """The CSMS, the station (uplink) and the session side on one database, two connectors."""
+
+    peer: Any
+    outbox: Any
+    manager: SessionManager
+    site: _SessionSite
+    meters: dict[str, CounterMeter]
+    gate: Gate
+    uplink: Any
+
+
+@contextlib.asynccontextmanager
+async def _station(
+    tmp_path: Path,
+    protocol: str,
+    settings: dict[str, Any],
+    point: tuple[str, str],
+    *,
+    begin_wh: float = 5000.0,
+    readings: FakeMeters | None = None,
+) -> AsyncIterator[_Station]:
+    """Started with the CSMS's ``point`` (TxStartPoint or TxStopPoint, its value) in force."""
+    site, gate = _site(), Gate()
+    meters = {"c1:1": CounterMeter(begin_wh), "c2:1": CounterMeter(9000.0)}
+    extra = {} if readings is None else {"meters": readings}
+    async with (
+        strict_peer(protocols=protocol) as peer,
+        open_outbox(tmp_path / "db.sqlite") as outbox,
+    ):
+        manager = _manager(outbox, meters, gate)
+        site.manager = manager
+        config = settings_for(f"ws://127.0.0.1:{peer.port}", **settings)
+        chargers = {"c1": 1, "c2": 1}
+        async with running_uplink(config, site, outbox, tmp_path, chargers, **extra) as uplink:
+            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
+            await _set_tx_point(peer, *point)
+            manager.change_rules(_rule(site))  # the command port's work in the daemon
+            yield _Station(peer, outbox, manager, site, meters, gate, uplink)
+
+
 async def _status_of(tx_id: str, ask: Any) -> dict[str, Any]:
     answer: dict[str, Any] = await ask(IDENTITY, "GetTransactionStatus", {"transactionId": tx_id})
     return answer
@@ -86,36 +130,25 @@ async def _status_of(tx_id: str, ask: Any) -> dict[str, Any]:
 async def test_e14_with_ev_connected_alone_the_transaction_ends_when_the_ev_leaves(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
-    site, gate = _site(), Gate()
-    meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
-    async with (
-        strict_peer(protocols=protocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        manager = _manager(outbox, meters, gate)
-        site.manager = manager
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
-        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
-            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            await _set_tx_point(peer, "TxStopPoint", "EVConnected")
-            assert _rule(site).stop_only_at_unplug is True
-            manager.change_rules(_rule(site))  # the command port's work in the daemon
-
-            await manager.on_charger_status("c1:1", status(CpState.B))
-            assert (await manager.on_token(Token(CARD), "c1:1")).accepted
-            await manager.on_charger_status("c1:1", status(CpState.C))
-            meters["c1:1"].energy_wh = 12000.0
-            assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver stops
-            assert gate.allowed("c1:1") is False
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
-            tx_id = peer.calls("TransactionEvent")[0]["params"]["transactionInfo"]["transactionId"]
-            await _delivered(outbox)
-            going_on = await _status_of(tx_id, peer.ask)
-            meters["c1:1"].energy_wh = 12004.0  # the meter's drift after the stop: not billed
-            await manager.on_charger_status("c1:1", status(CpState.A))
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
-            await _delivered(outbox)
-            over = await _status_of(tx_id, peer.ask)
+    point = ("TxStopPoint", "EVConnected")
+    async with _station(tmp_path, protocol, {"version": version}, point) as station:
+        peer, outbox, manager, site, meters, gate, _ = station
+        assert _rule(site).stop_only_at_unplug is True
+        await manager.on_charger_status("c1:1", status(CpState.B))
+        assert (await manager.on_token(Token(CARD), "c1:1")).accepted
+        await manager.on_charger_status("c1:1", status(CpState.C))
+        meters["c1:1"].energy_wh = 12000.0
+        assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver stops
+        assert gate.allowed("c1:1") is False
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+        tx_id = peer.calls("TransactionEvent")[0]["params"]["transactionInfo"]["transactionId"]
+        await _delivered(outbox)
+        going_on = await _status_of(tx_id, peer.ask)
+        meters["c1:1"].energy_wh = 12004.0  # the meter's drift after the stop: not billed
+        await manager.on_charger_status("c1:1", status(CpState.A))
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
+        await _delivered(outbox)
+        over = await _status_of(tx_id, peer.ask)
         (session,) = await manager.recorder.store.recent()
     assert peer.invalid() == []
     assert going_on == {"ongoingIndicator": True, "messagesInQueue": False}
@@ -141,30 +174,20 @@ async def test_e14_with_ev_connected_alone_the_transaction_ends_when_the_ev_leav
 async def test_f03_a_remote_stop_ends_a_plug_in_transaction_no_session_joined(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
-    site, gate = _site(), Gate()
-    meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
-    async with (
-        strict_peer(protocols=protocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        manager = _manager(outbox, meters, gate)
-        site.manager = manager
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
-        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
-            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            await _set_tx_point(peer, "TxStartPoint", "EVConnected")
-            manager.change_rules(_rule(site))
-            await manager.on_charger_status("c1:1", status(CpState.B))
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
-            tx_id = peer.calls("TransactionEvent")[0]["params"]["transactionInfo"]["transactionId"]
-            await _delivered(outbox)
-            waiting = await _status_of(tx_id, peer.ask)
-            answer = await peer.ask(IDENTITY, "RequestStopTransaction", {"transactionId": tx_id})
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
-            await _delivered(outbox)
-            over = await _status_of(tx_id, peer.ask)
-            unknown = await peer.ask(IDENTITY, "RequestStopTransaction", {"transactionId": tx_id})
-            refused = await manager.on_token(Token(CARD), "c1:1")  # no new session there
+    point = ("TxStartPoint", "EVConnected")
+    async with _station(tmp_path, protocol, {"version": version}, point) as station:
+        peer, outbox, manager, _, _, gate, _ = station
+        await manager.on_charger_status("c1:1", status(CpState.B))
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
+        tx_id = peer.calls("TransactionEvent")[0]["params"]["transactionInfo"]["transactionId"]
+        await _delivered(outbox)
+        waiting = await _status_of(tx_id, peer.ask)
+        answer = await peer.ask(IDENTITY, "RequestStopTransaction", {"transactionId": tx_id})
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+        await _delivered(outbox)
+        over = await _status_of(tx_id, peer.ask)
+        unknown = await peer.ask(IDENTITY, "RequestStopTransaction", {"transactionId": tx_id})
+        refused = await manager.on_token(Token(CARD), "c1:1")  # no new session there
         sessions = await manager.recorder.store.recent()
     assert peer.invalid() == []
     assert waiting == {"ongoingIndicator": True, "messagesInQueue": False}
@@ -188,32 +211,24 @@ async def test_e15_with_authorized_alone_the_card_ends_the_transaction_after_a_f
     """TxStopPoint Authorized alone (E06.FR.03, TC_E_15): a charger fault with the EV plugged
     in ends the session and its energy (Updated, AbnormalCondition), not the authorisation;
     the driver's card ends the transaction (Ended, StopAuthorized, Local, the card)."""
-    site, gate = _site(), Gate()
-    meters = {"c1:1": CounterMeter(2000.0), "c2:1": CounterMeter(9000.0)}
-    async with (
-        strict_peer(protocols=protocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        manager = _manager(outbox, meters, gate)
-        site.manager = manager
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version)
-        async with running_uplink(settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}):
-            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            await _set_tx_point(peer, "TxStopPoint", "Authorized")
-            assert _rule(site).stop_only_at_deauthorization is True
-            manager.change_rules(_rule(site))
-            await manager.on_charger_status("c1:1", status(CpState.B))
-            assert (await manager.on_token(Token(CARD), "c1:1")).accepted
-            await manager.on_charger_status("c1:1", status(CpState.C))
-            meters["c1:1"].energy_wh = 4500.0
-            faulted = replace(status(CpState.B), fault_text="overtemperature")
-            await manager.on_charger_status("c1:1", faulted)
-            assert gate.allowed("c1:1") is False
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
-            meters["c1:1"].energy_wh = 4501.0
-            assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver ends it
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
-            await _delivered(outbox)
+    point = ("TxStopPoint", "Authorized")
+    async with _station(
+        tmp_path, protocol, {"version": version}, point, begin_wh=2000.0
+    ) as station:
+        peer, outbox, manager, site, meters, gate, _ = station
+        assert _rule(site).stop_only_at_deauthorization is True
+        await manager.on_charger_status("c1:1", status(CpState.B))
+        assert (await manager.on_token(Token(CARD), "c1:1")).accepted
+        await manager.on_charger_status("c1:1", status(CpState.C))
+        meters["c1:1"].energy_wh = 4500.0
+        faulted = replace(status(CpState.B), fault_text="overtemperature")
+        await manager.on_charger_status("c1:1", faulted)
+        assert gate.allowed("c1:1") is False
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+        meters["c1:1"].energy_wh = 4501.0
+        assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver ends it
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
+        await _delivered(outbox)
         (session,) = await manager.recorder.store.recent()
     assert peer.invalid() == []
     ((started, faulted_event, ended),) = _by_transaction(peer).values()

@@ -8,6 +8,7 @@ sends an Updated event (triggerReason Trigger, the meter's register now) through
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +19,18 @@ from edge_controller.uplink.ports import MeterSample
 from tests.integration.ocpp.harness import (
     IDENTITY,
     FakeMeters,
-    open_outbox,
-    running_uplink,
-    settings_for,
     wait_for,
 )
-from tests.integration.ocpp.strict_peer import strict_peer
 from tests.integration.ocpp.test_v201_tx_start_points import (
     CARD,
     REGISTER,
     VERSIONS,
     _by_transaction,
     _delivered,
-    _manager,
     _register,
-    _set_tx_point,
 )
-from tests.integration.ocpp.test_v201_tx_stop_points import _rule, _site
-from tests.unit.services.sessions.fixtures import CounterMeter, Gate, status
+from tests.integration.ocpp.test_v201_tx_stop_points import _Station, _station
+from tests.unit.services.sessions.fixtures import status
 
 pytestmark = pytest.mark.integration
 TRIGGER = "TriggerMessage"
@@ -56,44 +51,40 @@ def _triggered_wh(event: dict[str, Any]) -> float:
     return float(value)
 
 
+def _read_at(
+    tmp_path: Path, version: str, protocol: str, point: tuple[str, str], register_wh: float
+) -> AbstractAsyncContextManager[_Station]:
+    """The station with c1:1's meter at ``register_wh`` for what the CSMS triggers, and no
+    periodic samples beside it."""
+    reading = MeterSample(at_s=0.0, energy_register_wh=register_wh, power_w=0.0)
+    settings = {"version": version, "meter_value_sample_interval_s": 0}
+    return _station(tmp_path, protocol, settings, point, readings=FakeMeters({"c1:1": reading}))
+
+
 @pytest.mark.parametrize(("version", "protocol"), VERSIONS)
 async def test_a_plug_in_transaction_before_the_card_is_triggered_and_waited_for(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
-    site, gate = _site(), Gate()
-    meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
-    readings = FakeMeters({"c1:1": MeterSample(at_s=0.0, energy_register_wh=5000.0, power_w=0.0)})
-    async with (
-        strict_peer(protocols=protocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        manager = _manager(outbox, meters, gate)
-        site.manager = manager
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version,
-                                meter_value_sample_interval_s=0)  # fmt: skip
-        async with running_uplink(
-            settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}, meters=readings
-        ) as uplink:
-            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            await _set_tx_point(peer, "TxStartPoint", "EVConnected")
-            manager.change_rules(_rule(site))
-            await manager.on_charger_status("c1:1", status(CpState.B))
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
-            await _delivered(outbox)
-            # The triggers below are done while the reset waits for the transaction to end.
-            on_idle = await _ask(peer, "Reset", {"type": "OnIdle"})
-            other_evse = await _ask(peer, TRIGGER, {
-                "requestedMessage": "TransactionEvent", "evse": {"id": 2},
-            })  # fmt: skip
-            triggered = await _ask(peer, TRIGGER, {"requestedMessage": "TransactionEvent"})
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
-            await _delivered(outbox)
-            await asyncio.sleep(1.5)  # the reset's followup polls meanwhile, and must wait
-            boots_while_open = len(peer.calls("BootNotification"))
-            await manager.on_charger_status("c1:1", status(CpState.A))  # the EV leaves
-            await wait_for(lambda: len(peer.calls("BootNotification")) == 2)
-            await wait_for(lambda: uplink.links[IDENTITY].accepted)
-            await _delivered(outbox)
+    point = ("TxStartPoint", "EVConnected")
+    async with _read_at(tmp_path, version, protocol, point, 5000.0) as station:
+        peer, outbox, manager, _, _, _, uplink = station
+        await manager.on_charger_status("c1:1", status(CpState.B))
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 1)
+        await _delivered(outbox)
+        # The triggers below are done while the reset waits for the transaction to end.
+        on_idle = await _ask(peer, "Reset", {"type": "OnIdle"})
+        other_evse = await _ask(peer, TRIGGER, {
+            "requestedMessage": "TransactionEvent", "evse": {"id": 2},
+        })  # fmt: skip
+        triggered = await _ask(peer, TRIGGER, {"requestedMessage": "TransactionEvent"})
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+        await _delivered(outbox)
+        await asyncio.sleep(1.5)  # the reset's followup polls meanwhile, and must wait
+        boots_while_open = len(peer.calls("BootNotification"))
+        await manager.on_charger_status("c1:1", status(CpState.A))  # the EV leaves
+        await wait_for(lambda: len(peer.calls("BootNotification")) == 2)
+        await wait_for(lambda: uplink.links[IDENTITY].accepted)
+        await _delivered(outbox)
         sessions = await manager.recorder.store.recent()
     assert peer.invalid() == []
     assert (on_idle, other_evse, triggered) == ("Scheduled", "Rejected", "Accepted")
@@ -115,40 +106,26 @@ async def test_a_plug_in_transaction_before_the_card_is_triggered_and_waited_for
 async def test_a_transaction_going_on_after_its_session_is_triggered_and_waited_for(
     tmp_path: Path, version: str, protocol: str
 ) -> None:
-    site, gate = _site(), Gate()
-    meters = {"c1:1": CounterMeter(5000.0), "c2:1": CounterMeter(9000.0)}
-    readings = FakeMeters({"c1:1": MeterSample(at_s=0.0, energy_register_wh=12004.0, power_w=0.0)})
-    async with (
-        strict_peer(protocols=protocol) as peer,
-        open_outbox(tmp_path / "db.sqlite") as outbox,
-    ):
-        manager = _manager(outbox, meters, gate)
-        site.manager = manager
-        settings = settings_for(f"ws://127.0.0.1:{peer.port}", version=version,
-                                meter_value_sample_interval_s=0)  # fmt: skip
-        async with running_uplink(
-            settings, site, outbox, tmp_path, {"c1": 1, "c2": 1}, meters=readings
-        ):
-            await wait_for(lambda: len(peer.calls("StatusNotification")) == 2)
-            await _set_tx_point(peer, "TxStopPoint", "EVConnected")
-            manager.change_rules(_rule(site))
-            await manager.on_charger_status("c1:1", status(CpState.B))
-            assert (await manager.on_token(Token(CARD), "c1:1")).accepted
-            await manager.on_charger_status("c1:1", status(CpState.C))
-            meters["c1:1"].energy_wh = 12000.0
-            assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver stops
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
-            await _delivered(outbox)
-            evse_on_idle = await _ask(peer, "Reset", {"type": "OnIdle", "evseId": 1})
-            idle_evse = await _ask(peer, "Reset", {"type": "OnIdle", "evseId": 2})
-            triggered = await _ask(peer, TRIGGER, {
-                "requestedMessage": "TransactionEvent", "evse": {"id": 1},
-            })  # fmt: skip
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
-            await _delivered(outbox)
-            await manager.on_charger_status("c1:1", status(CpState.A))  # the EV leaves
-            await wait_for(lambda: len(peer.calls("TransactionEvent")) == 4)
-            await _delivered(outbox)
+    point = ("TxStopPoint", "EVConnected")
+    async with _read_at(tmp_path, version, protocol, point, 12004.0) as station:
+        peer, outbox, manager, _, meters, _, _ = station
+        await manager.on_charger_status("c1:1", status(CpState.B))
+        assert (await manager.on_token(Token(CARD), "c1:1")).accepted
+        await manager.on_charger_status("c1:1", status(CpState.C))
+        meters["c1:1"].energy_wh = 12000.0
+        assert (await manager.on_token(Token(CARD), "c1:1")).accepted  # the driver stops
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 2)
+        await _delivered(outbox)
+        evse_on_idle = await _ask(peer, "Reset", {"type": "OnIdle", "evseId": 1})
+        idle_evse = await _ask(peer, "Reset", {"type": "OnIdle", "evseId": 2})
+        triggered = await _ask(peer, TRIGGER, {
+            "requestedMessage": "TransactionEvent", "evse": {"id": 1},
+        })  # fmt: skip
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 3)
+        await _delivered(outbox)
+        await manager.on_charger_status("c1:1", status(CpState.A))  # the EV leaves
+        await wait_for(lambda: len(peer.calls("TransactionEvent")) == 4)
+        await _delivered(outbox)
         (session,) = await manager.recorder.store.recent()
     assert peer.invalid() == []
     assert (evse_on_idle, idle_evse, triggered) == ("Scheduled", "Accepted", "Accepted")
