@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 
@@ -81,11 +81,12 @@ class Browser:
 
     async def _fresh(self, action: Callable[[WebDriver], T], attempts: int = 5) -> T:
         """A live page replaces its parts when the site's state changes, and a form's answer
-        replaces the page: an element found may be gone a moment later. Then it is found again."""
+        replaces the page: an element found may be gone a moment later, and while the new page
+        loads even its body may not be there yet. Then it is found again."""
         for attempt in range(attempts):
             try:
                 return await self.call(action)
-            except StaleElementReferenceException:
+            except (StaleElementReferenceException, NoSuchElementException):
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.2)
