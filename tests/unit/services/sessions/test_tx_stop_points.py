@@ -16,7 +16,6 @@ from edge_controller.domain.sessions.events import (
     EvConnected,
     EvWaitEnded,
     IdToken,
-    OutboxEvent,
     SessionEnded,
     SessionRegisters,
     SessionStarted,
@@ -24,6 +23,7 @@ from edge_controller.domain.sessions.events import (
 )
 from edge_controller.domain.snapshot import Availability, ConnectorView
 from tests.unit.services.sessions.fixtures import Clock, Rig, make_rig, status
+from tests.unit.services.sessions.test_plug_transactions import _queued
 
 CARD = "AABBCCDD"
 OTHER_CARD = "11223344"
@@ -35,16 +35,6 @@ async def _rig(path: Path, clock: Clock | None = None, **rules: bool) -> Rig:
         rig.csms.answers[card] = AuthEntry(card, AuthStatus.ACCEPTED)
     rig.manager.change_rules(ChangeSessionRules(**rules))
     return rig
-
-
-async def _queued(rig: Rig) -> list[tuple[OutboxEvent, int | None]]:
-    """The events queued so far with their place in their transaction (seqNo), acked."""
-    out = []
-    while (msg := await rig.outbox.peek("site")) is not None:
-        assert msg.event is not None, msg.unreadable
-        out.append((msg.event, msg.session_position))
-        await rig.outbox.ack(msg.seq)
-    return out
 
 
 def _transaction(rig: Rig, cid: str) -> str | None:
