@@ -369,8 +369,9 @@ def _reader_names() -> list[str]:
 
 
 def _wait_for_card(reader_name: str, config: ReaderConfig, timeout_s: float) -> str | None:
-    """The masked id of the first card put on ``reader_name`` within ``timeout_s``, else None.
-    Blocking (PC/SC)."""
+    """The masked id of the first card put on ``reader_name`` and read within ``timeout_s``,
+    else None. A card lifted before it could be read is waited for again, as an installer lifts
+    and taps again. Blocking (PC/SC)."""
     from edge_controller.drivers.pcsc import pcsc_io
 
     context = pcsc_io.establish()
@@ -382,7 +383,9 @@ def _wait_for_card(reader_name: str, config: ReaderConfig, timeout_s: float) -> 
                 return None
             state.current = state.event
             if state.present:
-                return _read_held_card(context, reader_name, state.atr, config, deadline_s)
+                uid = _read_held_card(context, reader_name, state.atr, config, deadline_s)
+                if uid is not None:
+                    return uid
         return None
     finally:
         pcsc_io.release(context)
@@ -393,16 +396,19 @@ READ_ATTEMPTS = 3
 
 def _read_held_card(
     context: Any, reader_name: str, atr: bytes, config: ReaderConfig, deadline_s: float
-) -> str:
-    """The masked id of the card on the reader. A card moving on the reader may fail one
-    exchange: it is read again (up to READ_ATTEMPTS, within the deadline) before the item fails
-    with the last error."""
+) -> str | None:
+    """The masked id of the card on the reader, or None when it was lifted before it could be
+    read. A card moving on the reader may fail one exchange: it is read again (up to
+    READ_ATTEMPTS, within the deadline) before the item fails with the last error."""
+    from edge_controller.drivers.pcsc import pcsc_io
     from edge_controller.drivers.pcsc.card_read import read_card
 
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
             return masked(read_card(context, reader_name, atr, config).token.id_tag)
         except Exception:
+            if not pcsc_io.card_present(context, reader_name):
+                return None
             if attempt == READ_ATTEMPTS or time.monotonic() + 0.2 > deadline_s:
                 raise
             time.sleep(0.2)

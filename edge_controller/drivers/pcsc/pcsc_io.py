@@ -102,6 +102,13 @@ def wait_change(context: Any, states: list[ReaderState], timeout_ms: int) -> boo
     return True
 
 
+def card_present(context: Any, reader: str) -> bool:
+    """Whether a card lies on ``reader`` now, as pcscd last saw it (does not block)."""
+    state = ReaderState(reader)
+    wait_change(context, [state], 0)  # an unaware state differs from any: answers at once
+    return state.present
+
+
 @contextmanager
 def card_connection(context: Any, reader: str) -> Iterator[tuple[Any, int]]:
     code, card, protocol = scard.SCardConnect(

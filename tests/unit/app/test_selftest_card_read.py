@@ -1,7 +1,8 @@
 """The self-test's card read tries again when one exchange with a held card fails. PC/SC cannot
 be made to fail one exchange on demand (the virtual reader answers every one), so the card read
-is replaced at that library edge here; the whole tap runs against pcscd in
-tests/integration/sim/test_selftest_demo.py."""
+is replaced at that library edge here, with the card staying on the reader; the whole tap runs
+against pcscd in tests/integration/sim/test_selftest_demo.py, a lifted card in
+tests/integration/pcsc/test_selftest_card_lifted.py."""
 
 from __future__ import annotations
 
@@ -12,10 +13,15 @@ from typing import Any
 import pytest
 
 from edge_controller.app import selftest
-from edge_controller.drivers.pcsc import card_read
+from edge_controller.drivers.pcsc import card_read, pcsc_io
 from edge_controller.drivers.pcsc.config import ReaderConfig
 
 CONFIG = ReaderConfig("entrance", "Virtual", False, False)
+
+
+@pytest.fixture(autouse=True)
+def _card_stays_on_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pcsc_io, "card_present", lambda context, reader_name: True)
 
 
 def _reader(failures: int, seen: list[int]) -> Any:
