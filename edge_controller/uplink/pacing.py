@@ -42,6 +42,23 @@ async def keep_up(
             beat_at_s = loop.time() + heartbeat_interval_s(link)
 
 
+async def keep_up_with_followups(
+    link: IdentityLink,
+    followups: FollowupRunner,
+    report: Callable[[], Awaitable[None]],
+    heartbeat: Callable[[], Awaitable[None]],
+    poll_s: float,
+) -> None:
+    """``keep_up`` while ``followups`` runs what handlers release on this connection and what
+    the connection before left; never returns."""
+    link.followups_released = followups.released
+    try:
+        followups.released()
+        await keep_up(link, report, heartbeat, poll_s)
+    finally:
+        link.followups_released = None
+
+
 class FollowupRunner:
     """Runs ``link``'s released follow-ups in order, one at a time, in a task of ``group``
     that lives only while there are some."""

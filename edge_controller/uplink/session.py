@@ -26,7 +26,7 @@ from edge_controller.uplink.link import (
 )
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.outbox.sender import OutboxSender
-from edge_controller.uplink.pacing import FollowupRunner, keep_up
+from edge_controller.uplink.pacing import FollowupRunner, keep_up_with_followups
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
@@ -69,19 +69,16 @@ class LinkSession:
         return to_iso(self.link.clock.now_s(self.link.now_s()))
 
     async def run(self) -> None:
-        try:
-            async with asyncio.TaskGroup() as group:
-                self.tasks.append(group.create_task(self.cp.rpc.run()))
-                await self.boot()
-                cut_off = logs.report_interrupted(self.link, self._log_status)
-                for job in (self.sender.run(), cut_off):
-                    self.tasks.append(group.create_task(job))
-                self._followups = FollowupRunner(self.link, group, self.run_followup)
-                self.link.followups_released = self._followups.released
-                self._followups.released()  # those left from the connection before
-                await keep_up(self.link, self.report_statuses, self.heartbeat, STATUS_POLL_S)
-        finally:
-            self.link.followups_released = None
+        async with asyncio.TaskGroup() as group:
+            self.tasks.append(group.create_task(self.cp.rpc.run()))
+            await self.boot()
+            cut_off = logs.report_interrupted(self.link, self._log_status)
+            for job in (self.sender.run(), cut_off):
+                self.tasks.append(group.create_task(job))
+            self._followups = FollowupRunner(self.link, group, self.run_followup)
+            await keep_up_with_followups(
+                self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
+            )
 
     def cancel_tasks(self) -> None:
         """Cancel every task again (a 3.11 wait_for inside the library can swallow one)."""

@@ -18,7 +18,7 @@ from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.dialect import OCPP21
 from edge_controller.uplink.link import Followup, IdentityLink
 from edge_controller.uplink.outbox.sender import OutboxSender
-from edge_controller.uplink.pacing import FollowupRunner, keep_up
+from edge_controller.uplink.pacing import FollowupRunner, keep_up_with_followups
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
@@ -102,11 +102,10 @@ class Session201:
                     streams = self.station.streams.run(self.station.rpc)
                     self.tasks.append(group.create_task(streams))
                 self._followups = FollowupRunner(self.link, group, self._run_followup)
-                self.link.followups_released = self._followups.released
-                self._followups.released()  # those left from the connection before
-                await keep_up(self.link, self.report_statuses, self.heartbeat, STATUS_POLL_S)
+                await keep_up_with_followups(
+                    self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
+                )
         finally:
-            self.link.followups_released = None
             self.periods.down(self.link.now_s())
 
     def cancel_tasks(self) -> None:
