@@ -140,6 +140,10 @@ class IdentityLink:
     accepted: bool = False
     booted: bool = False  # an OCPP 2.x boot was accepted in this process (not sent again)
     boot_reason: str = "PowerUp"  # of the next 2.x boot (a Reset boots again)
+    # A 2.x Reset OnIdle answered Scheduled and not done yet: each connection waits for the
+    # transactions to end and then resets (B12), also one made after a connection loss. Not
+    # kept across a restart of the process: that restart is the reset.
+    reset_scheduled: bool = False
     online_periods: OnlinePeriods | None = None  # when it was online (OCPP 2.x ``offline``)
     security: SecurityEvents | None = None  # where its security events are raised
     certificates: CertificateStore | None = None  # its client certificate and installed roots

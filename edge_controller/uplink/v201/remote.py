@@ -185,9 +185,9 @@ async def run_followup(session: Session201, followup: Followup) -> None:
     if isinstance(followup, Trigger):
         await _triggered(session, followup)
     elif isinstance(followup, Reboot) and followup.kind == ON_IDLE:
-        # It waits for the transactions to end (hours, maybe): in a task of its own, so the
-        # follow-ups after it (a TriggerMessage's message) are not held up meanwhile.
-        session.start(_reboot(session.link, followup.kind))
+        if not session.link.reset_scheduled:  # else this connection waits for it already
+            session.link.reset_scheduled = True
+            start_scheduled_reset(session)
     elif isinstance(followup, Reboot):
         await _reboot(session.link, followup.kind)
     elif isinstance(followup, UploadLog):
@@ -201,6 +201,13 @@ async def report_expired_reservations(session: Session201) -> None:
             update = {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"}
             await session.call_quietly("ReservationStatusUpdate", update)
         await asyncio.sleep(RESERVATION_POLL_S)
+
+
+def start_scheduled_reset(session: Session201) -> None:
+    """Wait for the transactions to end, then reset (a Reset OnIdle). It may take hours: in a
+    task of its own, so the follow-ups after it (a TriggerMessage's message) are not held up;
+    ended with the connection, and started again by the next one (``reset_scheduled``)."""
+    session.start(_reboot(session.link, ON_IDLE))
 
 
 async def _reboot(link: IdentityLink, kind: str) -> None:
@@ -218,6 +225,7 @@ async def _reboot(link: IdentityLink, kind: str) -> None:
     for connector_id in busy():
         link.commands.submit(StopSession(connector_id, Origin.CSMS, StopReason.HARD_RESET))
     link.booted, link.boot_reason = False, "RemoteReset"
+    link.reset_scheduled = False  # an Immediate one does a scheduled one's reset too
     raise RebootRequested(kind)
 
 

@@ -25,7 +25,11 @@ from edge_controller.uplink.v201 import render
 from edge_controller.uplink.v201.logs import report_interrupted_upload
 from edge_controller.uplink.v201.monitoring import evse_statuses
 from edge_controller.uplink.v201.online import OnlinePeriods
-from edge_controller.uplink.v201.remote import report_expired_reservations, run_followup
+from edge_controller.uplink.v201.remote import (
+    report_expired_reservations,
+    run_followup,
+    start_scheduled_reset,
+)
 from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.status import EvseStatus
 from edge_controller.uplink.v201.tariffs import take_driver_tariff
@@ -87,6 +91,8 @@ class Session201:
                     self.link.accepted = True
                 else:
                     await self.boot(self.link.boot_reason)
+                if self.link.reset_scheduled:  # on a connection before this one
+                    start_scheduled_reset(self)
                 # Written before the first event is rendered on this connection.
                 self.periods.up(self.link.now_s())
                 reports = self.station.variables.send_reports(self.call)
