@@ -25,16 +25,27 @@ def _block() -> range:
 
 def free_port() -> int:
     """A port nothing listens on now, not given before by this process."""
+    return free_ports(1)
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive ports nothing listens on now (on ``host``; "0.0.0.0"
+    for a server that binds every address), none of them given before by this process."""
     block = _block()
     for _ in range(200):
-        port = random.choice(block)
-        if port in _given:
+        first = random.choice(range(block.start, block.stop - count + 1))
+        ports = range(first, first + count)
+        if _given.intersection(ports) or not all(_bindable(host, port) for port in ports):
             continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _given.add(port)
-        return port
-    raise RuntimeError(f"no free port in {block.start}-{block.stop - 1}")
+        _given.update(ports)
+        return first
+    raise RuntimeError(f"no {count} free ports in a row in {block.start}-{block.stop - 1}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -1,9 +1,13 @@
 """A real pcscd with the vpcd virtual reader driver, for tests (fixtures in conftest.py).
 
-pcscd's socket and pid file sit at fixed paths (/run/pcscd), so only one pcscd can run on the
-machine: the fixture holds an exclusive lock on LOCK_PATH for its lifetime and stops a pcscd
-left behind by an earlier run (recognised by MARKER in its command line). The vpcd ports are
-picked free per run by writing our own reader.conf.d (``pcscd -c DIR``).
+pcscd's socket and pid file sit at fixed paths (/run/pcscd). Where this process may make a mount
+namespace (root, as in `make test`), each test process runs a pcscd of its own: started in a
+namespace where a directory of its own is mounted over /run/pcscd, reached through
+PCSCLITE_CSOCK_NAME (read by libpcsclite in this process and in the daemons it starts). The two
+test processes of `make test` then never wait for each other. Elsewhere only one pcscd can run
+on the machine: the fixture holds an exclusive lock on LOCK_PATH for its lifetime and stops a
+pcscd left behind by an earlier run (recognised by MARKER in its command line). The vpcd ports
+are picked free per run by writing our own reader.conf.d (``pcscd -c DIR``).
 
 Readers: "Virtual PCD 00 00" / "Virtual PCD 00 01" on ``port`` / ``port + 1``. The vpcd driver
 keeps its two slots in process-wide state, so one pcscd serves one vpcd device only; a reader
@@ -15,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
+import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,32 +30,32 @@ from pathlib import Path
 
 from smartcard import scard
 
+from tests.ports import free_ports
+
 LOCK_PATH = Path("/tmp/edge-controller-pcscd.lock")
 RUN_DIR = Path("/run/pcscd")
 MARKER = "edge-controller-pcscd"
-_HELD_HERE: list[bool] = []  # non-empty while this process holds LOCK_PATH
+_HELD_HERE: list[bool] = []  # non-empty while this process runs its pcscd
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 START_TIMEOUT_S = 15.0
+SOCKET_ENV = "PCSCLITE_CSOCK_NAME"
+# This process's pcscd socket and pid file, when it runs a pcscd of its own.
+OWN_RUN_DIR = Path(tempfile.gettempdir()) / f"{MARKER}-run-{os.getpid()}"
+# Work directories (on pcscd's command line) name the test process that started the pcscd.
+_OWNER = re.compile(rf"{MARKER}-(\d+)-")
 
 
-def _port_pair_free(port: int) -> bool:
-    for candidate in (port, port + 1):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("0.0.0.0", candidate))
-            except OSError:
-                return False
-    return True
+def _own_namespace_possible() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
 
 
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port < 65535 and _port_pair_free(port):
-            return port
-    raise RuntimeError("no two consecutive free TCP ports")
+PRIVATE = _own_namespace_possible()
+if PRIVATE:
+    # Set before this process's first PC/SC call: libpcsclite reads it once per process.
+    os.environ[SOCKET_ENV] = str(OWN_RUN_DIR / "pcscd.comm")
 
 
 def _reader_conf(name: str, port: int) -> str:
@@ -95,7 +100,7 @@ class Pcscd:
         self.conf_dir = work_dir / "reader.conf.d"
         self.conf_dir.mkdir()
         self.log_path = work_dir / "pcscd.log"
-        self.port = _free_port_pair()
+        self.port = free_ports(2, host="0.0.0.0")  # vpcd listens on every address
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,12 +112,14 @@ class Pcscd:
             path.unlink()
         if readers:
             (self.conf_dir / "vpcd").write_text(_reader_conf("Virtual PCD", self.port))
+        command = ["pcscd", "--foreground", "--debug", "--config", str(self.conf_dir)]
+        if PRIVATE:
+            shutil.rmtree(OWN_RUN_DIR, ignore_errors=True)  # files of a pcscd stopped before
+            OWN_RUN_DIR.mkdir()
+            mount = 'mkdir -p /run/pcscd && mount --bind "$0" /run/pcscd && exec "$@"'
+            command = ["unshare", "--mount", "sh", "-c", mount, str(OWN_RUN_DIR), *command]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                ["pcscd", "--foreground", "--debug", "--config", str(self.conf_dir)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         expected = 2 if readers else 0
         deadline = time.monotonic() + START_TIMEOUT_S
         while (found := list_readers()) is None or len(found) < expected:
@@ -130,6 +137,8 @@ class Pcscd:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        if PRIVATE:
+            shutil.rmtree(OWN_RUN_DIR, ignore_errors=True)
 
     def restart(self, *, readers: bool = True) -> None:
         self.stop()
@@ -155,29 +164,48 @@ def _stop_stray_pcscd() -> None:
             (RUN_DIR / leftover).unlink()
 
 
+def _stop_orphans() -> None:
+    """Stop the pcscds of test processes that ended without stopping them (killed runs)."""
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            args = (proc / "cmdline").read_bytes().decode().split("\0")
+            owner = _OWNER.search(" ".join(args))
+            if Path(args[0]).name == "pcscd" and owner and not _alive(int(owner.group(1))):
+                os.kill(int(proc.name), signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def exclusive_pcscd() -> Iterator[Pcscd]:
-    """A running pcscd with the two virtual readers, for as long as the block lasts.
-
-    Waits for any other test run that holds the machine's pcscd; stops it afterwards.
-    """
+    """A running pcscd with the two virtual readers, for as long as the block lasts: this
+    process's own, or else the machine's one (then waits for any other test run that holds
+    it). Stops it afterwards."""
     if _HELD_HERE:
-        # flock on a second descriptor of the same process would wait forever.
+        # One socket per process (see SOCKET_ENV); and without namespaces, flock on a second
+        # descriptor of the same process would wait forever.
         raise RuntimeError("this test process already runs pcscd: narrow the fixture's scope")
-    with LOCK_PATH.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        _HELD_HERE.append(True)
-        try:
+    with contextlib.ExitStack() as stack:
+        if PRIVATE:
+            _stop_orphans()
+        else:
+            lock = stack.enter_context(LOCK_PATH.open("a"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
             _stop_stray_pcscd()
-            with tempfile.TemporaryDirectory(prefix=f"{MARKER}-") as work_dir:
-                daemon = Pcscd(Path(work_dir))
-                daemon.start()
-                try:
-                    yield daemon
-                finally:
-                    daemon.stop()
-        finally:
-            _HELD_HERE.clear()
+        _HELD_HERE.append(True)
+        stack.callback(_HELD_HERE.clear)
+        prefix = f"{MARKER}-{os.getpid()}-"
+        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+        daemon = Pcscd(work_dir)
+        stack.callback(daemon.stop)
+        daemon.start()
+        yield daemon
 
 
 def wait_cards_lifted(timeout_s: float = START_TIMEOUT_S) -> None:
