@@ -3,7 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # Test processes for make test (pytest-xdist). Tests that need something the machine has once
-# (pcscd, the demo's default ports) take turns on a lock file.
+# (the demo's default ports; pcscd where no mount namespace can give each process its own) take
+# turns on a lock file.
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup run test lint unit explore bench soak hil clean

@@ -23,8 +23,8 @@ class Launch(Protocol):
 
 @pytest.fixture
 def pcscd() -> Iterator[Pcscd]:
-    """The machine's one pcscd with two virtual readers (exclusive lock), for this test only:
-    held per test, so a whole-suite run never waits on a lock it holds itself."""
+    """A pcscd with two virtual readers (this test process's own, see pcscd.py), for this test
+    only: one per process at a time, so it is held per test."""
     with exclusive_pcscd() as daemon:
         yield daemon
 
