@@ -1,9 +1,10 @@
 """Several gateways behind one grid connection, on the wire: the parent's and a child's
 service (the rules are ``domain.gateways``).
 
-The parent decides every ``tick_s`` from the children's latest demands and its grid meter and
-publishes each changed or renewed budget, retained, on ``<prefix>/budget/<child>``. A child
-takes the budgets on its topic, caps its site with the effective one (its safe budget from the
+The parent decides every ``tick_s`` from the children's latest demands, its grid meter and the
+grid limit in force (a cap from the operator or the CSMS binds the budgets too), and publishes
+each changed or renewed budget, retained, on ``<prefix>/budget/<child>``. A child takes the
+budgets on its topic, caps its site with the effective one (its safe budget from the
 start, and whenever no budget holds) and reports its demand on ``<prefix>/demand/<child>``
 every ``report_interval_s``. Messages travel through a ``Link`` (the site's MQTT client); a
 malformed message, or a budget older than the last one taken, is logged and ignored.
@@ -148,7 +149,11 @@ class ParentService:
         if grid is not None and (not self._grids or self._grids[-1].at_s != grid.at_s):
             self._grids.append(grid)
         inputs = ParentInputs(
-            dict(self._reports), tuple(self._grids), self._clocks.monotonic(), self._clocks.wall()
+            dict(self._reports),
+            tuple(self._grids),
+            self._clocks.monotonic(),
+            self._clocks.wall(),
+            grid_cap=self._controller.grid_cap(),
         )
         decision = decide_budgets(self._setup, self._state, inputs)
         self._state = decision.state

@@ -128,7 +128,7 @@ def parent_config(whole: dict[str, Any], broker: Mosquitto, state_dir: Path) -> 
     }
     config["chargers"] = {}
     config["meters"] = {"grid": config["meters"]["grid"]}
-    config["mqtt"] = _mqtt(broker.port, broker, "depot")
+    config["mqtt"] = {**_mqtt(broker.port, broker, "depot"), "allowed_commands": ["site_limit"]}
     config["storage"] = {"state_dir": str(state_dir)}
     config.pop("simulation")
     return config
@@ -402,6 +402,45 @@ class Gateways:
             finally:
                 watcher.cancel()
 
+    async def command(self, site_id: str, name: str, body: dict[str, Any]) -> None:
+        """Send a command on MQTT to ``site_id``'s daemon and wait for its answer."""
+        prefix = f"edge/{site_id}/cmd/{name}"
+        client = aiomqtt.Client(
+            "127.0.0.1",
+            self.broker.port,
+            username="edge",
+            password=USERS["edge"],
+            identifier="e2e-operator",
+            timeout=5.0,
+        )
+        async with client:
+            await client.subscribe(f"{prefix}/response", qos=1)
+            await client.publish(prefix, json.dumps({**body, "request_id": "e2e-1"}), qos=1)
+            async with asyncio.timeout(20.0):
+                async for message in client.messages:
+                    reply = json.loads(bytes(message.payload))
+                    assert reply["ok"], reply
+                    return
+
+    async def record_budgets(self, into: list[tuple[float, str, list[float]]]) -> None:
+        """Every budget the broker delivers (retained ones passed over), with when (loop
+        time), until cancelled."""
+        client = aiomqtt.Client(
+            "127.0.0.1",
+            self.broker.port,
+            username="edge",
+            password=USERS["edge"],
+            identifier="e2e-budget-recorder",
+            timeout=5.0,
+        )
+        loop = asyncio.get_running_loop()
+        async with client:
+            await client.subscribe("edge/gateways/budget/+", qos=1)
+            async for message in client.messages:
+                if not message.retain:
+                    body = json.loads(bytes(message.payload))
+                    into.append((loop.time(), body["child_id"], body["current_a"]))
+
     async def reasons(self) -> dict[str, list[str]]:
         """Each child's connectors as its daemon sees them: offer and reason."""
         found: dict[str, list[str]] = {}
@@ -549,3 +588,48 @@ async def back_to_their_share(gateways: Gateways, when: str) -> None:
         await asyncio.sleep(0.5)
     least = gateways.offered_least(since_s, loop.time())
     assert all(least[c] >= a - SHARE_SLACK_A for c, a in SHARED.items()), (when, least, seen)
+
+
+# The operator caps the parent's 50 A at 31 A: (31 - 2) / 4 EVs is 7.25 A each, 7 A at the
+# 0.5 A step (14 A per child); the grid then carries 2 + 4 × 7 = 30 A.
+CAP_A = 31.0
+CAPPED = each("hall-a", 7.0) | each("hall-b", 7.0)
+CAPPED_WATCH_S = 5.0
+
+
+async def lower_cap_with_children_drawing(gateways: Gateways) -> None:
+    """Both children share the grid; the operator lowers the parent's grid limit (the MQTT
+    command, as the web console's or a CSMS's site-wide profile would): every child's budget
+    comes down with it. Once the EVs have followed, the grid meter stays under the cap while
+    every EV keeps drawing its share of it (each at least its 6 A minimum)."""
+    await gateways.plug("hall-a")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    budgets: list[tuple[float, str, list[float]]] = []
+    async with asyncio.TaskGroup() as group:
+        recorder = group.create_task(gateways.record_budgets(budgets))
+        try:
+            await _capped(gateways, budgets)
+        finally:
+            recorder.cancel()
+
+
+async def _capped(gateways: Gateways, budgets: list[tuple[float, str, list[float]]]) -> None:
+    loop = asyncio.get_running_loop()
+    capped_s = loop.time()
+    await gateways.command("depot", "site_limit", {"current_a": CAP_A})
+    # A child lowered this close to its EVs' minimums may pause one of them while they
+    # follow (its feeder meter and its chargers read at different moments); that EV starts
+    # again once the others' lowering and its own have had their time.
+    await asyncio.sleep(2 * SETTLE_S)
+    await gateways.reach(CAPPED, "every EV at its share of the cap", 20, below_a=0.6)
+    await asyncio.sleep(1.5)  # the EVs follow their offers (1 s here)
+    since_s = loop.time()
+    await asyncio.sleep(CAPPED_WATCH_S)
+    window = [a for at_s, a in gateways.watch.samples if at_s >= since_s]
+    handed = [(round(t - capped_s, 1), c, a) for t, c, a in budgets]
+    assert len(window) > 10 and max(window) <= CAP_A, (max(window), CAP_A, handed)
+    least = gateways.offered_least(since_s, loop.time())
+    assert all(least[c] >= a - 0.6 for c, a in CAPPED.items()), (least, handed)
+    # The grid carries the building and all four EVs at their 6 A minimum at least.
+    assert min(window) >= BASE_LOAD_A + 4 * 6.0, min(window)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gateways import (
+    lower_cap_with_children_drawing,
     parent_and_broker_failures,
     sharing_ramping_and_cut_off,
     three_gateways,
@@ -32,4 +33,14 @@ async def test_parent_killed_and_broker_restarted(tmp_path: Path) -> None:
     async with three_gateways(tmp_path) as (gateways, broker):
         await gateways.start()
         await gateways.watched(parent_and_broker_failures(gateways, broker))
+    gateways.watch.check()
+
+
+async def test_a_lower_grid_limit_at_the_parent_holds_with_children_drawing(
+    tmp_path: Path,
+) -> None:
+    async with three_gateways(tmp_path) as (gateways, broker):
+        del broker
+        await gateways.start()
+        await gateways.watched(lower_cap_with_children_drawing(gateways))
     gateways.watch.check()

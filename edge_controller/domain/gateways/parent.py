@@ -37,7 +37,7 @@ from edge_controller.domain.balancing.caution import within_limits
 from edge_controller.domain.balancing.tree import tree_of
 from edge_controller.domain.gateways.lease import renewal_s
 from edge_controller.domain.gateways.messages import BudgetMessage, ChildDemand
-from edge_controller.domain.model import Phases3
+from edge_controller.domain.model import Limit, Phases3
 
 PHASES = (0, 1, 2)
 _ZERO: Phases3 = (0.0, 0.0, 0.0)
@@ -156,12 +156,14 @@ class ParentState:
 
 @dataclass(frozen=True, slots=True)
 class ParentInputs:
-    """``grids``: the recent grid readings, oldest first (``at_s`` when each arrived)."""
+    """``grids``: the recent grid readings, oldest first (``at_s`` when each arrived);
+    ``grid_cap``: a cap on the grid limit in force now (the operator's, the CSMS's), if any."""
 
     reports: Mapping[str, ChildReport]
     grids: Sequence[GridReading]
     now_s: float  # monotonic
     wall_s: float  # stamps the issued budgets
+    grid_cap: Limit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,9 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     """One decision: reports confirm budgets, the children's connectors are allocated (silent
     children counted as fixed loads), and each live child's increase is held to what fits
     over a building load from a grid reading paired with the children's reports and every
-    child's floor; lowerings go out at once."""
+    child's floor; lowerings go out at once. A cap on the grid limit binds the budgets as it
+    binds the parent's own connectors."""
+    configured, setup = setup, capped(setup, inputs.grid_cap)
     now_s, timing = inputs.now_s, setup.timing
     ledgers = {
         c.child_id: _confirm(state, c, inputs.reports.get(c.child_id), now_s, timing)
@@ -214,11 +218,18 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         now_s=now_s,
         policy=_unheld(setup.policy),
     )
-    wanted = {c.child_id: _wanted(c, demands, alloc) for c in setup.children if c.child_id in live}
     building_a = alloc.building_load_a
     paired = _paired_building(setup, inputs, lower=True)
     buildings = _buildings(setup, state, inputs, paired)
-    budgets = fit(setup, _highest(buildings), floors, wanted)
+    wanted = {
+        c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
+    }
+    if setup is configured:
+        budgets = fit(setup, _highest(buildings), floors, wanted)
+    else:
+        highest_a = _highest((*buildings, (now_s, building_a)))
+        counted = _floors(setup, state, inputs, ledgers, with_safe=False)
+        budgets = _fit_cap(setup, highest_a, counted, ledgers, (demands, alloc, wanted))
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
     return Decision(
@@ -236,6 +247,44 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         building_load_a=building_a,
         notes=alloc.notes + tuple(over) + (() if paired or not inputs.grids else _UNPAIRED),
     )
+
+
+def capped(setup: ParentSetup, cap: Limit | None) -> ParentSetup:
+    """The setup with the grid limit in force: a cap below the configured limit (from the
+    operator or the CSMS) takes its place, named after its source."""
+    site = setup.site
+    if cap is None or cap.current_a >= site.grid_limit_a:
+        return setup
+    return replace(setup, site=replace(site, grid_limit_a=cap.current_a, grid_label=cap.source))
+
+
+def _fit_cap(
+    setup: ParentSetup,
+    building_a: Phases3,
+    counted: Mapping[str, Phases3],
+    ledgers: Mapping[str, Ledger],
+    offered: tuple[Sequence[ConnectorDemand], Allocation, Mapping[str, Phases3]],
+) -> dict[str, Phases3]:
+    """The budgets under a cap below the configured grid limit. The children's floors (their
+    safe budgets, budgets handed before the cap) may not fit it, so a raise within a floor is
+    no longer safe: every budget rises only over the latest one handed, and only into room
+    left beside every budget still counted. A child's budget is held up to its safe budget
+    only where those add up within the cap; else it follows its connectors' offers below it
+    (a child that loses its parent still falls back to its safe budget: its configured
+    fallback)."""
+    demands, alloc, wanted = offered
+    live = {c.child_id: c for c in setup.children if c.child_id in wanted}
+    total = list(building_a)
+    for want in wanted.values():
+        total = [total[p] + want[p] for p in PHASES]
+    if any(total[p] > setup.site.grid_limit_a + EPS_A for p in PHASES):
+        wanted = {cid: _wanted(child, demands, alloc, False) for cid, child in live.items()}
+    has = {cid: _latest_a(ledgers[cid]) for cid in live}
+    return fit(setup, building_a, counted, wanted, has)
+
+
+def _latest_a(ledger: Ledger) -> Phases3:
+    return ledger.latest.current_a if ledger.latest is not None else _ZERO
 
 
 def _rise_held(
@@ -323,21 +372,26 @@ def _counted_s(child: ChildFeeder, timing: ParentTiming) -> float:
 
 
 def _floors(
-    setup: ParentSetup, state: ParentState, inputs: ParentInputs, ledgers: Mapping[str, Ledger]
+    setup: ParentSetup,
+    state: ParentState,
+    inputs: ParentInputs,
+    ledgers: Mapping[str, Ledger],
+    *,
+    with_safe: bool = True,
 ) -> dict[str, Phases3]:
-    """What each child is counted at, at least."""
+    """What each child is counted at, at least (``with_safe``: its safe budget too)."""
     floors = {}
     for child in setup.children:
         if _unknown(child, setup, state, inputs, ledgers[child.child_id].heard):
             floors[child.child_id] = (child.limit_a, child.limit_a, child.limit_a)
         else:
-            floors[child.child_id] = _floor(child, ledgers[child.child_id])
+            floors[child.child_id] = _floor(child, ledgers[child.child_id], with_safe)
     return floors
 
 
-def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
+def _floor(child: ChildFeeder, ledger: Ledger, with_safe: bool) -> Phases3:
     """The least the child is counted at: its safe budget, and every budget still counted."""
-    safe_a = min(child.safe_budget_a, child.limit_a)
+    safe_a = min(child.safe_budget_a, child.limit_a) if with_safe else 0.0
     a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
     return (a, b, c)
 
@@ -461,9 +515,11 @@ def _fixed_load(child_id: str, floor: Phases3) -> list[ConnectorDemand]:
     ]
 
 
-def _wanted(child: ChildFeeder, demands: Sequence[ConnectorDemand], alloc: Allocation) -> Phases3:
+def _wanted(
+    child: ChildFeeder, demands: Sequence[ConnectorDemand], alloc: Allocation, keep_safe: bool
+) -> Phases3:
     """What the allocation offered the child's connectors, per grid phase, within its feeder
-    and at least its safe budget."""
+    and at least its safe budget (``keep_safe``: where every child's safe budget fits)."""
     total = [0.0, 0.0, 0.0]
     prefix = f"{child.child_id}/"
     for demand in demands:
@@ -471,7 +527,7 @@ def _wanted(child: ChildFeeder, demands: Sequence[ConnectorDemand], alloc: Alloc
             offered_a = alloc.current_a(demand.connector_id)
             for phase in demand.grid_phases:
                 total[phase] += offered_a
-    safe_a = min(child.safe_budget_a, child.limit_a)
+    safe_a = min(child.safe_budget_a, child.limit_a) if keep_safe else 0.0
     a, b, c = (min(max(total[p], safe_a), child.limit_a) for p in PHASES)
     return (a, b, c)
 
@@ -510,14 +566,16 @@ def fit(
     building_a: Phases3,
     floors: Mapping[str, Phases3],
     wanted: Mapping[str, Phases3],
+    has: Mapping[str, Phases3] | None = None,
 ) -> dict[str, Phases3]:
-    """Each live child's new budget: ``wanted`` where it is no more than the child's floor,
-    else its floor plus the part of the increase that fits over the building load and every
-    child's floor."""
+    """Each live child's new budget: ``wanted`` where it is no more than what it ``has``
+    (default: its floor), else that plus the part of the increase that fits over the building
+    load and every child's floor."""
     tree = tree_of(setup.site)
     paths = {c.child_id: tree.path(c.child_id) for c in setup.children}
     base = _base(setup, building_a, floors)
-    rises = {cid: [max(0.0, w[p] - floors[cid][p]) for p in PHASES] for cid, w in wanted.items()}
+    has = floors if has is None else has
+    rises = {cid: [max(0.0, w[p] - has[cid][p]) for p in PHASES] for cid, w in wanted.items()}
     for node in tree.bottom_up:
         under = [rises[cid] for cid in rises if node in paths[cid]]
         for p in PHASES:
@@ -530,7 +588,7 @@ def fit(
     step_a = setup.policy.resolution_a
     budgets: dict[str, Phases3] = {}
     for cid, want in wanted.items():
-        floor, rise = floors[cid], rises[cid]
+        floor, rise = has[cid], rises[cid]
         a, b, c = (
             want[p] if want[p] <= floor[p] else floor[p] + _round_down(rise[p], step_a)
             for p in PHASES

@@ -200,6 +200,12 @@ class SiteController:
         self._csms_site_cap = limit
         self._wake.set()
 
+    def grid_cap(self) -> Limit | None:
+        """The cap on the grid limit in force: the lower of the operator's and the CSMS's (a
+        parent gateway's budgets for its children keep to it too)."""
+        caps = [c for c in (self._site_cap, self._csms_site_cap) if c is not None]
+        return min(caps, key=lambda c: c.current_a) if caps else None
+
     def set_budget(self, budget: EffectiveBudget) -> None:
         """A child gateway's budget from its parent (or its safe budget): a cap on the site
         per phase (and on its power), through the same path as the other site caps."""
@@ -429,7 +435,8 @@ class SiteController:
     # --- helpers ------------------------------------------------------------------------------
 
     def _effective_site(self) -> Site:
-        caps = [c for c in (self._site_cap, self._csms_site_cap) if c is not None]
+        cap = self.grid_cap()
+        caps = [cap] if cap is not None else []
         site = self._site
         budget = self._budget
         if budget is not None:  # per phase: a single-phase EV may have more on its phase

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge_controller.domain.balancing import Site
+from edge_controller.domain.commands import Origin, SetSiteLimit
 from edge_controller.domain.gateways import (
     BudgetMessage,
     ChildFeeder,
@@ -17,6 +20,7 @@ from edge_controller.domain.gateways import (
     parse_budget,
     parse_demand,
 )
+from edge_controller.domain.model import Limit
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.gateways import (
     ChildService,
@@ -191,3 +195,53 @@ def test_parent_sends_a_budget_only_within_its_renewal() -> None:
     parent.on_message(TOPICS.demand("hall-a"), json.dumps(demand).encode())
     parent.step()
     assert link.sent and link.send_by_s == [clock.now_s + 1.0]  # a third of the 3 s lease
+
+
+def _waiting(child_id: str, evs: int) -> bytes:
+    return json.dumps(
+        {
+            "child_id": child_id,
+            "sent_at_s": WALL_S,
+            "budget": None,
+            "budget_a": [12, 12, 12],
+            "draw_a": [0, 0, 0],
+            "connectors": [
+                {"id": f"c:{n}", "state": "waiting", "wiring": [0, 1, 2], "ev_phases": None,
+                 "min_a": 6, "max_a": 16, "priority": 0, "measured_a": None}
+                for n in range(1, evs + 1)
+            ],
+        }
+    ).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize("source", ["csms", "operator", "both"])
+async def test_parent_budgets_keep_to_the_cap_on_its_grid_limit(source: str) -> None:
+    """A cap on the parent's grid limit (a CSMS's ChargingStationMaxProfile, the operator's
+    site limit) binds what the children are handed: below every safe budget (12 A each) if
+    need be. Without a grid reading each EV gets the fallback 6 A: 15 A carry two of the
+    four, not the 24 A of two safe budgets."""
+    children = tuple(ChildFeeder(c, 32.0, None, 12.0, 3.0) for c in ("hall-a", "hall-b"))
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    controller = SiteController("depot", site, [], None)
+    if source in ("csms", "both"):
+        controller.set_site_cap(Limit(15.0 if source == "csms" else 40.0, "csms profile 1"))
+    if source in ("operator", "both"):
+        await controller.apply(SetSiteLimit(15.0, Origin.WEB))
+    link, clock = Recording(), Clock()
+    parent = ParentService(
+        ParentSetup(site, children),
+        controller,
+        link,
+        TOPICS,
+        clocks=GatewayClocks(clock.monotonic, clock.wall),
+    )
+    clock.now_s += 30.0  # past the start-up window: the children are counted as reported
+    for child in ("hall-a", "hall-b"):
+        parent.on_message(TOPICS.demand(child), _waiting(child, 2))
+    parent.step()
+    handed = {
+        topic.rsplit("/", 1)[-1]: parse_budget(payload, topic.rsplit("/", 1)[-1]).current_a
+        for topic, payload, _ in link.sent
+    }
+    assert set(handed) == {"hall-a", "hall-b"}
+    assert max(sum(b[p] for b in handed.values()) for p in range(3)) == pytest.approx(12.0)

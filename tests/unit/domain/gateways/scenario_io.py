@@ -26,6 +26,7 @@ class Step:
     grid_a: tuple[float, float, float] | None
     reports: dict[str, dict[str, Any]]  # child -> its demand (applied: "latest" confirms)
     silent: list[str]  # children whose report stops arriving from this step on
+    cap_a: float | None = None  # a cap on the grid limit in force (the operator's)
     published: dict[str, list[float]] = field(default_factory=dict)
     not_published: list[str] = field(default_factory=list)
     counted: dict[str, list[float]] = field(default_factory=dict)
@@ -57,6 +58,7 @@ def load(path: Path) -> Scenario:
             grid_a=tuple(s["grid_a"]) if s.get("grid_a") is not None else None,  # type: ignore[arg-type]
             reports=s.get("reports") or {},
             silent=s.get("silent") or [],
+            cap_a=s.get("cap_a"),
             published=(s.get("expect") or {}).get("published") or {},
             not_published=(s.get("expect") or {}).get("not_published") or [],
             counted=(s.get("expect") or {}).get("counted") or {},

@@ -16,6 +16,7 @@ from edge_controller.domain.gateways import (
     ParentState,
     decide_budgets,
 )
+from edge_controller.domain.model import Limit
 from tests.unit.domain.gateways.invariants import over_limits
 from tests.unit.domain.gateways.scenario_io import demand, load
 
@@ -58,7 +59,10 @@ def test_scenario(path: Path) -> None:
             reports.pop(cid, None)
         if step.grid_a is not None:
             grids.append(GridReading(step.grid_a, step.now_s))
-        inputs = ParentInputs(dict(reports), tuple(grids), step.now_s, 1_000_000.0 + step.now_s)
+        cap = None if step.cap_a is None else Limit(step.cap_a, "operator site limit")
+        inputs = ParentInputs(
+            dict(reports), tuple(grids), step.now_s, 1_000_000.0 + step.now_s, grid_cap=cap
+        )
         decision = decide_budgets(scenario.setup, state, inputs)
         state = decision.state
         published = {m.child_id: m for m in decision.publish}
@@ -70,6 +74,11 @@ def test_scenario(path: Path) -> None:
             assert (
                 over_limits(scenario.setup, decision.building_load_a, decision.counted_a) == []
             ), where
+        if step.cap_a is not None:  # what the children are handed fits the cap in force
+            handed = [decision.building_load_a[p] for p in range(3)]
+            for message in latest.values():
+                handed = [handed[p] + message.current_a[p] for p in range(3)]
+            assert max(handed) <= step.cap_a + 1e-6, (where, handed)
         for cid, amounts in step.published.items():
             assert cid in published, where
             assert list(published[cid].current_a) == pytest.approx(amounts, abs=0.051), where
