@@ -343,6 +343,7 @@ class SiteController:
             confirmed = self._confirm_decreases(alloc, site, demands, now_s)
             if confirmed is not alloc:
                 self._held_on_s = grid.at_s
+                self._read_again(alloc, confirmed, now_s)
             alloc = confirmed
         if not raises:
             return alloc
@@ -377,6 +378,18 @@ class SiteController:
             records=self._offer_records,
         )
         return hold_unconfirmed_decreases(alloc, confirming, self._allocation)
+
+    def _read_again(self, decided: Allocation, held: Allocation, now_s: float) -> None:
+        """Read at once the meters a held decrease waits on: those of the connectors it holds
+        and of those raised within the time EVs take to follow (a ramp read late is what makes
+        building load appear). The next step then decides on readings taken after the grid
+        reading it held on, rather than on readings up to a poll interval older."""
+        since_s = now_s - self._policy.decrease_settle_s - self._policy.signal_delay_s
+        for cid, entry in held.connectors.items():
+            if entry.current_a > decided.current_a(cid) or entry.increased_at_s >= since_s:
+                meter = self._conns[cid].meter
+                if meter is not None:
+                    meter.refresh()
 
     def _paired(
         self, demands: list[ConnectorDemand], grid: GridReading, now_s: float

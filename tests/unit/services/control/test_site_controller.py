@@ -8,6 +8,7 @@ The clock is injected: steps are driven one by one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -851,3 +852,36 @@ async def test_the_chargers_reads_do_not_wait_for_an_unknown_setpoint_written_ag
     polling.cancel()
     with pytest.raises(asyncio.CancelledError):
         await polling
+
+
+async def test_a_held_decrease_reads_the_ramped_charger_at_once() -> None:
+    # As above, the EV followed its raise to 24 A between its charger's reading (12 A) and the
+    # grid's (24 A). Its meter is read every 60 s here: without a read at once the next grid
+    # reading, again 24 - 12, would let the decrease out and cut the EV to 12 A for nothing.
+    rig = await _at_24_a_after_a_raise()
+    charger = rig.chargers[0]
+    meter = rig.controller._conns["c1:1"].meter
+    assert meter is not None
+    meter.interval_s = 60.0
+    charger.offered_a = 12.0
+    rig.clock.now_s += 0.1
+    reading = asyncio.create_task(meter.run())
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0)  # its first read: 12 A
+        charger.offered_a = 24.0
+        rig.clock.now_s += 0.5
+        await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+        rig.clock.now_s += 0.05
+        await rig.controller.step()
+        assert rig.offered() == [24.0]  # held on this grid reading
+        for _ in range(5):
+            await asyncio.sleep(0)  # a read asked for now would be done
+        rig.clock.now_s += 0.95
+        await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+        await rig.controller.step()
+        assert rig.offered() == [24.0]
+    finally:
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
