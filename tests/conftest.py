@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 
@@ -27,3 +28,12 @@ def _default_logging() -> Iterator[None]:
     closed."""
     yield
     log.configure()
+
+
+@pytest.fixture(autouse=True)
+def _collector_enabled() -> Iterator[None]:
+    """A control loop holds the garbage collector from an overloading reading until a step has
+    answered it; a test that ends in between leaves it held, and the next test starts with it
+    running again."""
+    yield
+    gc.enable()

@@ -11,6 +11,8 @@ from then until the first lowered setpoint was sent, the rest in writing.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -57,3 +59,32 @@ class OverloadReaction:
             waited_ms=round(waited_ms, 1),
             decided_ms=round(decided_ms, 1),
         )
+
+
+class CollectionHold:
+    """The collector's automatic runs held off while an overload is answered: from the reading
+    that showed it until its lowered setpoints are written. At 1,000 connectors a young
+    collection took 30-70 ms of CPU (100-300 ms of wall time on a busy host) about every two
+    seconds, and one landing in that window delayed every write after it; the objects made
+    meanwhile are collected by the first run after the release. ``max_s`` bounds a hold
+    whose answer never comes (a step that never ends)."""
+
+    def __init__(self, max_s: float) -> None:
+        self.held = False
+        self._max_s = max_s
+        self._expiry: asyncio.TimerHandle | None = None
+
+    def hold(self) -> None:
+        if self.held or not gc.isenabled():  # disabled by someone else: theirs to enable
+            return
+        gc.disable()
+        self.held = True
+        self._expiry = asyncio.get_running_loop().call_later(self._max_s, self.release)
+
+    def release(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if self.held:
+            self.held = False
+            gc.enable()

@@ -58,7 +58,7 @@ from edge_controller.services.control.connector import (
     remember,
 )
 from edge_controller.services.control.poller import Poller
-from edge_controller.services.control.reaction import OverloadReaction
+from edge_controller.services.control.reaction import CollectionHold, OverloadReaction
 from edge_controller.services.control.views import (
     connector_views,
     grid_fields,
@@ -156,6 +156,10 @@ class SiteController:
         self._stopping = False
         self._written_at_s: dict[str, float] = {}  # last accepted write, to feed the watchdogs
         self._reaction = OverloadReaction(clock, self._log)
+        # An answer slower than a few writes' timeouts is not helped by holding any longer.
+        self._collections = CollectionHold(3 * self._timing.io_timeout_s)
+        self._steps_begun = 0
+        self._held_since_step = 0  # steps begun when the collector was held: the next answers
         self._view = SiteView(
             site_id,
             None,
@@ -278,6 +282,12 @@ class SiteController:
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self._collections.release()
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             if self._grid is not None:
                 group.create_task(self._grid.run())
@@ -300,9 +310,16 @@ class SiteController:
 
     async def step(self) -> Allocation | None:
         """One iteration: decide, write what changed, program watchdogs, publish."""
+        try:
+            return await self._step()
+        finally:
+            self._release_collections()  # whatever became of the step (its writes failed)
+
+    async def _step(self) -> Allocation | None:
         async with self._write_lock:
             if self._stopping:
                 return self._allocation
+            self._steps_begun += 1
             self._overloaded.clear()  # this step decides on the latest grid reading
             now_s = self._clock()
             demands = [conn.demand(now_s) for conn in self._conns.values()]
@@ -430,6 +447,9 @@ class SiteController:
         # registers): the next step answers it as usual, and the increases under way stand.
         if not within_limits(reading.current_a, self._effective_site(), self._policy.resolution_a):
             self._overloaded.set()
+            if not self._collections.held:
+                self._collections.hold()
+                self._held_since_step = self._steps_begun
         self._wake.set()
 
     async def shutdown(self) -> None:
@@ -437,6 +457,7 @@ class SiteController:
         its safe current and every other one to 0 A, its watchdog's fallback likewise."""
         self._stopping = True
         self._wake.set()
+        self._collections.release()
         async with self._write_lock:
             await self._program_failsafes(lowering=True)
             async with asyncio.TaskGroup() as group:
@@ -505,6 +526,7 @@ class SiteController:
             finally:
                 self._reads_open.set()
             self._reaction.lowered(overload_at_s, len(known))
+            self._release_collections()
         await self._set_all(keep)
         await self._unless_overloaded(rise)
 
@@ -534,6 +556,12 @@ class SiteController:
         for result in everything.result():
             if isinstance(result, Exception):
                 raise result  # a bug in a write is not swallowed
+
+    def _release_collections(self) -> None:
+        """Let the collector run again once a step begun after the overloading reading has
+        written its lowered setpoints (a step under way when it came does not answer it)."""
+        if self._steps_begun > self._held_since_step:
+            self._collections.release()
 
     def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
         """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a

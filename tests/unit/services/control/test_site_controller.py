@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -750,6 +751,63 @@ async def test_the_chargers_reads_wait_while_an_overload_s_answer_is_written() -
     polling.cancel()
     with pytest.raises(asyncio.CancelledError):
         await polling
+
+
+def _collections_during(work: Callable[[], None]) -> list[int]:
+    """The generations the collector ran on while ``work`` ran."""
+    runs: list[int] = []
+
+    def heard(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            runs.append(info["generation"])
+
+    gc.callbacks.append(heard)
+    try:
+        work()
+    finally:
+        gc.callbacks.remove(heard)
+    return runs
+
+
+def _allocate_past_a_young_collection() -> None:
+    kept = [[] for _ in range(3 * gc.get_threshold()[0])]  # tracked objects, alive together
+    del kept
+
+
+async def test_no_collection_runs_from_an_overloading_reading_until_its_answer_is_written() -> None:
+    rig = make_rig()
+    await rig.advance(0)
+    assert rig.offered() == [16.0, 16.0]
+    slow = rig.chargers[0].writes_wait_for = asyncio.Event()  # c1's bus answers late
+    rig.meter.building_a = 10.0  # 42 A on a 32 A connection
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    assert _collections_during(_allocate_past_a_young_collection) == []  # waiting for the step
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[0].waiting.wait(), 1.0)
+    assert _collections_during(_allocate_past_a_young_collection) == []  # while it is written
+    slow.set()
+    await asyncio.wait_for(step, 1.0)
+    assert rig.chargers[0].offered_a < 16.0
+    assert gc.isenabled()
+    assert _collections_during(_allocate_past_a_young_collection) != []  # as usual again
+
+
+async def test_a_step_under_way_at_an_overloading_reading_leaves_the_collector_held() -> None:
+    rig = make_rig(grid_limit_a=40.0, increase_interval_s=0.5)
+    await rig.advance(0)
+    rig.chargers[1].increases_wait_for = asyncio.Event()  # never set: the bus is slow
+    rig.chargers[0].state = CpState.A  # unplugged: c2 may take its 20 A
+    rig.clock.now_s += 0.6
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[1].waiting.wait(), 1.0)
+    rig.meter.building_a = 30.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)  # gave way to the reading without answering it
+    assert _collections_during(_allocate_past_a_young_collection) == []
+    await rig.controller.step()  # the fresh step answers it
+    assert rig.chargers[1].offered_a == 10.0
+    assert gc.isenabled()
 
 
 async def test_the_chargers_reads_go_on_while_a_lowering_without_an_overload_is_written() -> None:
