@@ -687,6 +687,43 @@ async def test_a_paused_chargers_watchdog_hears_its_0_a_through_a_long_overload(
         assert max(gaps_s) < timeout_s, f"a watchdog went {max(gaps_s)} s unheard"
 
 
+async def _step_writing_values_for_the_watchdogs(rig: Rig, unheard_s: float) -> asyncio.Task[Any]:
+    """A step under way writing c1's unchanged 16 A again, ``unheard_s`` after c1 last heard
+    it, on a bus that does not answer yet; then a grid reading over the limit arrives."""
+    await rig.advance(0)
+    assert rig.offered() == [16.0, 16.0]
+    rig.chargers[0].writes_wait_for = asyncio.Event()
+    rig.chargers[1].state = CpState.B  # c2's EV stops drawing: its setpoint is unchanged too
+    rig.clock.now_s += unheard_s
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[0].waiting.wait(), 1.0)
+    rig.meter.building_a = 40.0  # on a 32 A connection
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    return step
+
+
+async def test_an_overload_does_not_wait_for_values_the_watchdogs_heard_lately() -> None:
+    rig = make_rig()
+    timeout_s = rig.controller._conns["c1:1"].setup.failsafe_timeout_s
+    step = await _step_writing_values_for_the_watchdogs(rig, timeout_s / 3)
+    await asyncio.wait_for(step, 1.0)  # gives way: c1's value may wait for the fresh step
+    assert rig.controller._conns["c1:1"].written_a == 16.0  # the charger holds it either way
+    assert rig.controller._due(rig.controller._conns["c1:1"], 16.0, rig.clock.now_s)
+
+
+async def test_a_value_a_watchdog_heard_long_ago_goes_out_whatever_overload_comes() -> None:
+    rig = make_rig()
+    timeout_s = rig.controller._conns["c1:1"].setup.failsafe_timeout_s
+    step = await _step_writing_values_for_the_watchdogs(rig, timeout_s / 2)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not step.done()  # c1's watchdog must hear it before anything else is done
+    rig.chargers[0].writes_wait_for.set()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)
+    assert rig.log[-1] == ("c1:1", 16.0)
+
+
 async def test_a_step_an_overload_cuts_short_leaves_its_view_to_the_fresh_step() -> None:
     rig = make_rig(grid_limit_a=40.0, increase_interval_s=0.5)
     await rig.advance(0)
