@@ -29,6 +29,7 @@ from edge_controller.storage.tariff_store import SITE
 from tests.integration.mqtt.conftest import wait_until
 from tests.integration.ocpp.sessions_site import CARD, Controller, LiveSite, live_site
 from tests.integration.payment.settling import charged_and_ended, settled
+from tests.integration.sim.conftest import eventually
 
 PASSWORD = 654321
 EUR = Currency.of("EUR")
@@ -252,6 +253,12 @@ async def test_a_tariff_cleared_by_the_csms_refuses_payment_before_the_terminal_
         assert site.manager.open_session("c1:1") is None
 
 
+async def recorded_as(site: LiveSite, token: str, state: PaymentState) -> bool:
+    """Whether the payment behind ``token`` is recorded in ``state``."""
+    payment = await store(site).by_token(token)
+    return payment is not None and payment.state is state
+
+
 async def test_a_paid_session_that_ends_unpriced_is_reversed_and_told(
     sim: SimulatedZvtTerminal, tmp_path: Path
 ) -> None:
@@ -282,6 +289,9 @@ async def test_a_paid_session_that_ends_unpriced_is_reversed_and_told(
         sweeping = asyncio.create_task(flow.run())
         try:
             await wait_until(lambda: sim.ledger.reversals == [1], timeout_s=5.0)
+            # The terminal's answer comes before the flow records it: stopping the sweep at the
+            # answer (as a loaded machine showed) left the row started.
+            await eventually(lambda: recorded_as(site, session.id_tag, PaymentState.REVERSED))
         finally:
             sweeping.cancel()
         assert sim.ledger.captures == []
