@@ -114,4 +114,17 @@ def open_connection(
     return connect(url, **connect_kwargs(settings, identity, key, tls))
 
 
-__all__ = ["ClientConnection", "connect_kwargs", "identity_url", "open_connection"]
+def shed_handshake(ws: ClientConnection) -> None:
+    """Drop the opening handshake's request from an open connection: its headers (with the
+    Authorization of profiles 1 and 2) were kept for the connection's life, read by nothing
+    once it is open. The response stays: the library's parser holds it anyway."""
+    ws.request = None
+
+
+__all__ = [
+    "ClientConnection",
+    "connect_kwargs",
+    "identity_url",
+    "open_connection",
+    "shed_handshake",
+]

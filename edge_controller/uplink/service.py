@@ -35,7 +35,13 @@ from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.certificates import CertificateStore
 from edge_controller.uplink.clock import ClockSync, from_iso
-from edge_controller.uplink.connection import TlsFiles, configured_pair, loadable, open_connection
+from edge_controller.uplink.connection import (
+    TlsFiles,
+    configured_pair,
+    loadable,
+    open_connection,
+    shed_handshake,
+)
 from edge_controller.uplink.device_model import bound_defaults, station_variables
 from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
@@ -298,6 +304,7 @@ class OcppUplink:
             settings = _with_network(_with_ping(self._settings_of[identity], link), profile)
             tls = self._tls_files(link, settings)
             async with open_connection(settings, identity, key, tls) as ws:
+                shed_handshake(ws)
                 outcome = "was_online"
                 self._lines.info("connected to CSMS", identity)
                 _opened(link, profile, tls)

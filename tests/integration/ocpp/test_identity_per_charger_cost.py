@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.datastructures import Headers
 
 from edge_controller.domain.sessions.events import (
     IdToken,
@@ -236,6 +237,7 @@ async def _connected_counts(tmp_path: Path) -> Counted:
             "queues": _alive(asyncio.Queue),
             "deques": _alive(collections.deque),
             "loggers": _alive(LOGGER),
+            "headers": _alive(Headers),
         }
 
     async with csms_process(tmp_path) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
@@ -279,6 +281,16 @@ async def test_an_identity_s_parts_share_its_logger(tmp_path: Path) -> None:
     and each connection's RPC endpoint. Now the parts share the link's, the endpoints one."""
     counted = await _connected_counts(tmp_path)
     assert counted["loggers"] <= 2.1, counted  # the link's and the security events'
+
+
+async def test_a_connected_identity_keeps_only_the_handshake_s_response_headers(
+    tmp_path: Path,
+) -> None:
+    """Each open connection kept its opening handshake's request (its headers, some 1.5 kB
+    with the request) read by nothing once open. The response's headers stay: the websocket
+    library's parser holds the response for the connection's life."""
+    counted = await _connected_counts(tmp_path)
+    assert counted["headers"] <= 1.0, counted
 
 
 def _events(logged: str, event: str) -> list[dict[str, Any]]:
