@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -18,6 +19,16 @@ from edge_controller import log
 settings.register_profile("edge_controller", deadline=None, derandomize=True)
 settings.register_profile("explore", deadline=None, max_examples=1000, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "edge_controller"))
+SLOW_TESTS = Path(__file__).with_name("slow_tests.txt")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The known-slow tests first, longest first (slow_tests.txt), the others in their order:
+    with two test processes, the one left with a long test at the end runs alone meanwhile."""
+    lines = SLOW_TESTS.read_text(encoding="utf-8").splitlines()
+    names = [line for line in lines if line and not line.startswith("#")]
+    rank = {name: index for index, name in enumerate(names)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))
 
 
 @pytest.fixture(autouse=True)
