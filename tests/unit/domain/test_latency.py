@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import tracemalloc
 from collections import deque
 
 import pytest
@@ -38,6 +39,30 @@ def test_repeated_values_leave_in_arrival_order() -> None:
     assert (window.nearest_rank(0.01), window.median(), window.nearest_rank(0.99)) == (
         0.1, 0.2, 0.9,
     )  # fmt: skip
+
+
+def test_a_full_window_keeps_its_values_as_doubles() -> None:
+    """Every Modbus device keeps a window of 512 and every poller one of 200: a float object
+    and two pointers per value were 21.6 kB per full window of 512 (36 MB at 1,000
+    connectors); doubles in arrays about 9 kB."""
+
+    def value(n: int) -> float:  # a new float each time, as each measured latency is
+        return (n * 7919 % 1000) / 1000
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        window = SortedWindow(512)
+        for n in range(2000):
+            window.add(value(n))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    kept = sorted(value(n) for n in range(2000 - 512, 2000))
+    assert (len(window), window.nearest_rank(0.0), window.nearest_rank(1.0)) == (
+        512, kept[0], kept[-1],
+    )  # fmt: skip
+    assert held < 12_000, held
 
 
 def test_a_histogram_counts_each_value_in_its_bucket_and_below_every_higher_bound() -> None:
