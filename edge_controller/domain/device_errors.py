@@ -12,13 +12,19 @@ ERROR_HISTORY = 50  # error events kept per device (the counts keep counting pas
 
 
 class DeviceErrors:
+    __slots__ = ("_counts", "_recent")
+
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
-        self._recent: deque[ErrorEvent] = deque(maxlen=ERROR_HISTORY)  # oldest first
+        # Oldest first; made at the first error: an empty deque is some 600 bytes, and most of
+        # a large site's thousand devices never fail.
+        self._recent: deque[ErrorEvent] | None = None
 
     def record(self, at_s: float, kind: str, message: str) -> None:
         """Count an error under ``kind`` and keep it in the history."""
         self._counts[kind] = self._counts.get(kind, 0) + 1
+        if self._recent is None:
+            self._recent = deque(maxlen=ERROR_HISTORY)
         self._recent.append(ErrorEvent(at_s, kind, message))
 
     def counts(self) -> dict[str, int]:
@@ -27,4 +33,4 @@ class DeviceErrors:
 
     def history(self) -> tuple[ErrorEvent, ...]:
         """The last ``ERROR_HISTORY`` error events, newest first."""
-        return tuple(reversed(self._recent))
+        return tuple(reversed(self._recent)) if self._recent is not None else ()
