@@ -158,6 +158,7 @@ class RpcEndpoint:
         each incoming CALL was answered (or failed to be)."""
         self.dialect = negotiated(connection.subprotocol)
         self.schemas: Schemas = schemas_for(self.dialect)
+        self.schemas.build_ahead()  # off the event loop, before the first session needs them
         self.log = _log  # one for every connection: it binds nothing of its own
         self._connection = connection
         self._handlers = handlers

@@ -1,7 +1,7 @@
 """Schema checks of OCPP payloads with the official JSON schemas the ``ocpp`` package ships.
 
 One ``Schemas`` per version (``schemas_for``), shared by every connection: each schema is read
-and its validators built once, on first use. A valid payload costs one call of the schema
+and its validators built once. A valid payload costs one call of the schema
 compiled to Python by ``fastjsonschema`` (``jsonschema`` builds a validator object at every
 level of every payload, the largest part of our CPU per message in a backlog). When that check
 refuses or cannot decide (it raises), ``jsonschema`` decides, as the official validator, and
@@ -13,6 +13,16 @@ Schemas with ``multipleOf`` (three in 1.6: charging profiles and the composite s
 read, and payloads checked, with decimals for ``jsonschema``: 21.4 is a multiple of 0.1, its
 float is not. ``fastjsonschema`` gets those schemas read with floats: it then divides the
 decimals of the ``repr`` of value and multiple, the same numbers.
+
+Compiling takes 30 ms (a 1.6 MeterValues) to more than a second (a 2.1 RequestStartTransaction),
+most of it in ``compile()`` of the generated source, which holds the interpreter's lock
+throughout: in a thread it would still hold the site's control loop that long. So the code is
+generated and compiled in a child process (``_serve``), and one thread of ours (``_Builder``)
+loads the code object it sends back (a millisecond) and builds the rest of the check, each
+check once: a connection asks at its start for those of the version's routine CALLs
+(``ROUTINE``), any other on its first use. Until a check is built, ``jsonschema`` alone
+decides, on the schema as read (its references resolved as it walks: no inlining, which takes
+25 ms for the largest schemas).
 """
 
 from __future__ import annotations
@@ -20,15 +30,24 @@ from __future__ import annotations
 import contextlib
 import decimal
 import json
+import marshal
+import queue
+import re
+import struct
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import IO, Any
 
 import fastjsonschema
 from jsonschema import validators  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
+from edge_controller.log import get_logger
 from edge_controller.uplink.dialect import Dialect, Fault
 
 _FAULTS = {
@@ -50,6 +69,17 @@ _FAULTS = {
     "additionalProperties": Fault.BAD_PAYLOAD,
 }
 _REQUEST, _RESPONSE = "request", "response"
+# The CALLs a running station sends, by version, the first needed first: their checks (request
+# and response) are built as a connection starts, before the first session's messages.
+_ROUTINE_2X = ("BootNotification", "StatusNotification", "TransactionEvent", "Authorize",
+               "Heartbeat", "MeterValues", "NotifyEvent", "SecurityEventNotification")  # fmt: skip
+ROUTINE = {
+    "1.6": ("BootNotification", "StatusNotification", "StartTransaction", "MeterValues",
+            "StopTransaction", "Authorize", "Heartbeat", "SecurityEventNotification"),
+    "2.0.1": _ROUTINE_2X,
+    "2.1": _ROUTINE_2X,
+}  # fmt: skip
+_log = get_logger("uplink.schemas")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +92,8 @@ class Problem:
 class _Check:
     validator: Any
     decimals: bool  # the payload must be read with decimals first
-    quick: Callable[[Any], object]  # returns: valid for ``validator`` too (raises: it decides)
+    # Returns: valid for ``validator`` too (raises: it decides). None: not built yet.
+    quick: Callable[[Any], object] | None
 
 
 class Schemas:
@@ -72,7 +103,11 @@ class Schemas:
         self.dialect = dialect
         self._folder = resources.files("ocpp") / ("v" + dialect.version.replace(".", ""))
         self._names = self._schema_names()
+        # Built checks (written by the builder's thread), checks for the time until then, and
+        # the checks asked of the builder: each asked once.
         self._checks: dict[tuple[str, str], _Check] = {}
+        self._interim: dict[tuple[str, str], _Check] = {}
+        self._asked: dict[tuple[str, str], Future[_Check | None]] = {}
 
     def _schema_names(self) -> frozenset[str]:
         return frozenset(
@@ -93,6 +128,28 @@ class Schemas:
             name = f"{action}Request" if f"{action}Request" in self._names else action
         return name if name in self._names else None
 
+    def build_ahead(self) -> None:
+        """Has the checks of the version's routine CALLs built (each once in the process)."""
+        for action in ROUTINE.get(self.dialect.version, ()):
+            self.ask(action, _REQUEST)
+            self.ask(action, _RESPONSE)
+
+    def ask(self, action: str, side: str) -> Future[_Check | None] | None:
+        """The check of ``action``'s ``side`` ("request", "response") as the builder makes
+        it, asked for now if it was not; None when the version has no such schema."""
+        key = (action, side)
+        found = self._asked.get(key)
+        if found is None:
+            if self._file_name(action, side) is None:
+                return None
+            found = self._asked[key] = Future()
+            _BUILDER.put(lambda: self._build(key), found)
+        return found
+
+    def building(self, action: str, side: str) -> Future[_Check | None] | None:
+        """The check as the builder makes it if it was asked for, else None."""
+        return self._asked.get((action, side))
+
     def knows(self, action: str) -> bool:
         """Whether the version defines ``action`` (as a request, either way)."""
         return self._file_name(action, _REQUEST) is not None
@@ -110,9 +167,10 @@ class Schemas:
         if check is None:
             return Problem(Fault.NOT_IMPLEMENTED, f"no {side} schema for {action!r}")
         # Refused, or a value it cannot compare (a Decimal NaN): the official validator decides.
-        with contextlib.suppress(Exception):
-            check.quick(payload)
-            return None
+        if check.quick is not None:
+            with contextlib.suppress(Exception):
+                check.quick(payload)
+                return None
         if check.decimals:
             payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
         if check.validator.is_valid(payload):
@@ -123,20 +181,40 @@ class Schemas:
         return Problem(fault, f"{where}: {error.message}"[:255])
 
     def _check(self, action: str, side: str) -> _Check | None:
-        found = self._checks.get((action, side))
+        key = (action, side)
+        found = self._checks.get(key)
         if found is not None:
             return found
-        name = self._file_name(action, side)
-        if name is None:  # only names listed in the folder: a peer's action is no path
+        if self.ask(action, side) is None:  # only names listed: a peer's action is no path
             return None
+        found = self._checks.get(key)  # built in between
+        if found is None:
+            found = self._interim.get(key)
+        if found is None:
+            _, decimals, schema = self._read(key)
+            cls = validators.validator_for(schema, default=validators.Draft4Validator)
+            found = self._interim[key] = _Check(cls(schema), decimals, None)
+        return found
+
+    def _read(self, key: tuple[str, str]) -> tuple[str, bool, dict[str, Any]]:
+        """The schema's text, whether it has multiples, and the schema read for ``jsonschema``
+        (with decimals where it has multiples)."""
+        name = self._file_name(*key)
+        assert name is not None  # asked for by a name listed
         # The 2.x files start with a byte order mark.
         text = (self._folder / "schemas" / f"{name}.json").read_text(encoding="utf-8-sig")
         decimals = '"multipleOf"' in text
         schema = json.loads(text, parse_float=decimal.Decimal if decimals else float)
+        return text, decimals, schema
+
+    def _build(self, key: tuple[str, str]) -> _Check:
+        """The check of ``key`` with its validator on the inlined schema and its compiled
+        form: in the builder's thread."""
+        text, decimals, schema = self._read(key)
         cls = validators.validator_for(schema, default=validators.Draft4Validator)
-        flat = inline_definitions(schema)
-        found = _Check(cls(flat), decimals, compile_quick(text))
-        self._checks[(action, side)] = found
+        found = _Check(cls(inline_definitions(schema)), decimals, _BUILDER.compiled(text))
+        self._checks[key] = found
+        self._interim.pop(key, None)
         return found
 
 
@@ -165,14 +243,112 @@ def inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
 
 def compile_quick(text: str) -> Callable[[Any], object]:
     """The schema in ``text`` compiled by ``fastjsonschema``: returns for a payload that
-    ``jsonschema`` accepts, raises for any other (and may for some it accepts). Its
-    references are inlined as for ``jsonschema``; numbers are read as floats (see above).
-    No defaults: ``fastjsonschema`` would write them into the payload."""
+    ``jsonschema`` accepts, raises for any other (and may for some it accepts)."""
+    return quick_of(quick_code(text))
+
+
+def quick_code(text: str) -> bytes:
+    """The code object of ``compile_quick``'s module, marshalled. Its references are
+    inlined as for ``jsonschema``; numbers are read as floats (see above). No defaults:
+    ``fastjsonschema`` would write them into the payload."""
     schema = inline_definitions(json.loads(text))
     schema.setdefault("$schema", _DRAFT_4)  # the default of ``jsonschema`` here, not draft 7
-    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    source = fastjsonschema.compile_to_code(schema, use_default=False, use_formats=False)
+    root = _FIRST_FUNCTION.search(source)  # the schema's own: generated before those it calls
+    if root is None:
+        raise ValueError("no function in the compiled schema")
+    return marshal.dumps((root[1], compile(source, "<schema>", "exec")))
 
 
+def quick_of(code: bytes) -> Callable[[Any], object]:
+    """The check in ``quick_code``'s module (marshalled by this same interpreter)."""
+    name, module = marshal.loads(code)
+    namespace: dict[str, Any] = {}
+    exec(module, namespace)  # our own code, compiled by our child
+    check: Callable[[Any], object] = namespace[name]
+    return check
+
+
+def _serve() -> None:
+    """The child: for each schema text on stdin, its ``quick_code`` on stdout, each framed
+    by its length; ends with its input."""
+    read, write = sys.stdin.buffer, sys.stdout.buffer
+    with contextlib.suppress(BrokenPipeError):  # the parent ended: so do we
+        while (text := _frame(read)) is not None:
+            code = quick_code(text.decode())
+            write.write(_SIZE.pack(len(code)) + code)
+            write.flush()
+
+
+def _frame(stream: IO[bytes]) -> bytes | None:
+    head = stream.read(_SIZE.size)
+    if len(head) < _SIZE.size:
+        return None
+    body = stream.read(_SIZE.unpack(head)[0])
+    if len(body) < _SIZE.unpack(head)[0]:
+        raise EOFError("frame cut short")
+    return body
+
+
+class _Builder:
+    """One thread that builds the checks asked for, in order, one at a time, with a child
+    process compiling for it while there is work (none stays when there is none): a daemon,
+    as a check half built at exit is not needed by anyone."""
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[tuple[Callable[[], _Check], Future[_Check | None]]]
+        self._work = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def put(self, build: Callable[[], _Check], done: Future[_Check | None]) -> None:
+        self._work.put((build, done))
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="schemas", daemon=True)
+                self._thread.start()
+
+    def compiled(self, text: str) -> Callable[[Any], object]:
+        """The check of ``text`` compiled by the child (in the builder's thread)."""
+        if self._child is None:
+            command = [sys.executable, "-c", f"from {__name__} import _serve; _serve()"]
+            self._child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        child = self._child
+        assert child.stdin is not None and child.stdout is not None
+        body = text.encode()
+        child.stdin.write(_SIZE.pack(len(body)) + body)
+        child.stdin.flush()
+        code = _frame(child.stdout)
+        if code is None:
+            raise EOFError("the compiling process ended")
+        return quick_of(code)
+
+    def _run(self) -> None:
+        while True:
+            build, done = self._work.get()
+            try:
+                done.set_result(build())
+            except Exception as exc:  # the official validator goes on deciding alone
+                _log.error("schema check not built", error=repr(exc))
+                self._end_child()
+                done.set_result(None)
+            if self._work.empty():
+                self._end_child()
+
+    def _end_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            with contextlib.suppress(OSError):
+                assert child.stdin is not None
+                child.stdin.close()  # it ends with its input
+            if child.wait() != 0:
+                _log.warning("compiling process failed", code=child.returncode)
+
+
+_BUILDER = _Builder()
+_SIZE = struct.Struct(">I")
+_FIRST_FUNCTION = re.compile(r"^def (\w+)\(", re.MULTILINE)
 _DRAFT_4 = "http://json-schema.org/draft-04/schema#"
 _LOCAL = "#/definitions/"
 _SHARED: dict[str, Schemas] = {}
