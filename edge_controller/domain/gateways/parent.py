@@ -221,15 +221,12 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     building_a = alloc.building_load_a
     paired = _paired_building(setup, inputs, lower=True)
     buildings = _buildings(setup, state, inputs, paired)
-    wanted = {
+    wanted: Mapping[str, Phases3] = {
         c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
     }
-    if setup is configured:
-        budgets = fit(setup, _highest(buildings), floors, wanted)
-    else:
-        highest_a = _highest((*buildings, (now_s, building_a)))
-        counted = _floors(setup, state, inputs, ledgers, with_safe=False)
-        budgets = _fit_cap(setup, highest_a, counted, ledgers, (demands, alloc, wanted))
+    if setup is not configured:
+        wanted = _within_cap(setup, floors, wanted, (demands, alloc))
+    budgets = fit(setup, _highest(buildings), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
     return Decision(
@@ -258,33 +255,39 @@ def capped(setup: ParentSetup, cap: Limit | None) -> ParentSetup:
     return replace(setup, site=replace(site, grid_limit_a=cap.current_a, grid_label=cap.source))
 
 
-def _fit_cap(
+def _within_cap(
     setup: ParentSetup,
-    building_a: Phases3,
-    counted: Mapping[str, Phases3],
-    ledgers: Mapping[str, Ledger],
-    offered: tuple[Sequence[ConnectorDemand], Allocation, Mapping[str, Phases3]],
-) -> dict[str, Phases3]:
-    """The budgets under a cap below the configured grid limit. The children's floors (their
-    safe budgets, budgets handed before the cap) may not fit it, so a raise within a floor is
-    no longer safe: every budget rises only over the latest one handed, and only into room
-    left beside every budget still counted. A child's budget is held up to its safe budget
-    only where those add up within the cap; else it follows its connectors' offers below it
-    (a child that loses its parent still falls back to its safe budget: its configured
-    fallback)."""
-    demands, alloc, wanted = offered
-    live = {c.child_id: c for c in setup.children if c.child_id in wanted}
-    total = list(building_a)
-    for want in wanted.values():
-        total = [total[p] + want[p] for p in PHASES]
-    if any(total[p] > setup.site.grid_limit_a + EPS_A for p in PHASES):
-        wanted = {cid: _wanted(child, demands, alloc, False) for cid, child in live.items()}
-    has = {cid: _latest_a(ledgers[cid]) for cid in live}
-    return fit(setup, building_a, counted, wanted, has)
-
-
-def _latest_a(ledger: Ledger) -> Phases3:
-    return ledger.latest.current_a if ledger.latest is not None else _ZERO
+    floors: Mapping[str, Phases3],
+    wanted: Mapping[str, Phases3],
+    offered: tuple[Sequence[ConnectorDemand], Allocation],
+) -> Mapping[str, Phases3]:
+    """What the live children are to get under a cap below the configured grid limit, adding
+    up within it over the allocation's building load and the silent children's floors (a
+    budget is never more than what is wanted; an increase over a child's floor is held to the
+    highest building load of the window by ``fit`` as always). A child may run on its safe
+    budget whenever it does not hear its parent, so where the safe budgets fit the cap each
+    child keeps its safe budget and only what its connectors were offered beyond it is cut to
+    fit. Where they do not, a child gets its connectors' offers alone, below its safe budget if
+    need be: such a cap holds only while every child hears its parent."""
+    demands, alloc = offered
+    room = [setup.site.grid_limit_a - alloc.building_load_a[p] for p in PHASES]
+    for child in setup.children:
+        cid = child.child_id
+        for p in PHASES:
+            room[p] -= min(child.safe_budget_a, child.limit_a) if cid in wanted else floors[cid][p]
+    if any(room[p] < -EPS_A for p in PHASES):
+        live = [c for c in setup.children if c.child_id in wanted]
+        return {c.child_id: _wanted(c, demands, alloc, False) for c in live}
+    safes = {c.child_id: min(c.safe_budget_a, c.limit_a) for c in setup.children}
+    above = {cid: [max(0.0, want[p] - safes[cid]) for p in PHASES] for cid, want in wanted.items()}
+    for p in PHASES:
+        _cut([(rise, p) for rise in above.values()], max(room[p], 0.0))
+    step_a = setup.policy.resolution_a
+    fitted: dict[str, Phases3] = {}
+    for cid, rise in above.items():
+        a, b, c = (min(wanted[cid][p], safes[cid] + _round_down(rise[p], step_a)) for p in PHASES)
+        fitted[cid] = (a, b, c)
+    return fitted
 
 
 def _rise_held(
@@ -372,26 +375,21 @@ def _counted_s(child: ChildFeeder, timing: ParentTiming) -> float:
 
 
 def _floors(
-    setup: ParentSetup,
-    state: ParentState,
-    inputs: ParentInputs,
-    ledgers: Mapping[str, Ledger],
-    *,
-    with_safe: bool = True,
+    setup: ParentSetup, state: ParentState, inputs: ParentInputs, ledgers: Mapping[str, Ledger]
 ) -> dict[str, Phases3]:
-    """What each child is counted at, at least (``with_safe``: its safe budget too)."""
+    """What each child is counted at, at least."""
     floors = {}
     for child in setup.children:
         if _unknown(child, setup, state, inputs, ledgers[child.child_id].heard):
             floors[child.child_id] = (child.limit_a, child.limit_a, child.limit_a)
         else:
-            floors[child.child_id] = _floor(child, ledgers[child.child_id], with_safe)
+            floors[child.child_id] = _floor(child, ledgers[child.child_id])
     return floors
 
 
-def _floor(child: ChildFeeder, ledger: Ledger, with_safe: bool) -> Phases3:
+def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
     """The least the child is counted at: its safe budget, and every budget still counted."""
-    safe_a = min(child.safe_budget_a, child.limit_a) if with_safe else 0.0
+    safe_a = min(child.safe_budget_a, child.limit_a)
     a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
     return (a, b, c)
 
@@ -566,16 +564,14 @@ def fit(
     building_a: Phases3,
     floors: Mapping[str, Phases3],
     wanted: Mapping[str, Phases3],
-    has: Mapping[str, Phases3] | None = None,
 ) -> dict[str, Phases3]:
-    """Each live child's new budget: ``wanted`` where it is no more than what it ``has``
-    (default: its floor), else that plus the part of the increase that fits over the building
-    load and every child's floor."""
+    """Each live child's new budget: ``wanted`` where it is no more than the child's floor,
+    else its floor plus the part of the increase that fits over the building load and every
+    child's floor."""
     tree = tree_of(setup.site)
     paths = {c.child_id: tree.path(c.child_id) for c in setup.children}
     base = _base(setup, building_a, floors)
-    has = floors if has is None else has
-    rises = {cid: [max(0.0, w[p] - has[cid][p]) for p in PHASES] for cid, w in wanted.items()}
+    rises = {cid: [max(0.0, w[p] - floors[cid][p]) for p in PHASES] for cid, w in wanted.items()}
     for node in tree.bottom_up:
         under = [rises[cid] for cid in rises if node in paths[cid]]
         for p in PHASES:
@@ -588,7 +584,7 @@ def fit(
     step_a = setup.policy.resolution_a
     budgets: dict[str, Phases3] = {}
     for cid, want in wanted.items():
-        floor, rise = has[cid], rises[cid]
+        floor, rise = floors[cid], rises[cid]
         a, b, c = (
             want[p] if want[p] <= floor[p] else floor[p] + _round_down(rise[p], step_a)
             for p in PHASES

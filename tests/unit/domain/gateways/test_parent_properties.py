@@ -30,6 +30,7 @@ from edge_controller.domain.gateways import (
     hold,
     newer,
 )
+from edge_controller.domain.model import Limit
 
 GRID_A = 63.0
 FOLLOW_S = 5.0
@@ -125,6 +126,21 @@ def test_grid_limit_holds_whatever_the_messages_do(
     steps: list[tuple[bool, bool, bool, bool]],
     restart_at: int,
 ) -> None:
+    _exchange(building_a, evs, safes, skews, steps, restart_at=restart_at)
+
+
+def _exchange(
+    building_a: float,
+    evs: tuple[int, int],
+    safes: tuple[float, float],
+    skews: tuple[float, float],
+    steps: list[tuple[bool, bool, bool, bool]],
+    *,
+    restart_at: int,
+    cap: tuple[int, Limit] | None = None,
+) -> list[tuple[float, float, float]]:
+    """Every step's real grid load, each checked against the configured limit; ``cap``: from
+    which step on a cap is in force, and the cap."""
     feeders = tuple(
         ChildFeeder(name, 50.0, None, safe, 6.0) for name, safe in zip("ab", safes, strict=True)
     )
@@ -135,6 +151,7 @@ def test_grid_limit_holds_whatever_the_messages_do(
     state = ParentState("run-1", started_s=0.0)
     reports: dict[str, ChildReport] = {}
     grids: list[GridReading] = []
+    loads: list[tuple[float, float, float]] = []
     for number, (deliver_a, deliver_b, report_a, report_b) in enumerate(steps):
         now_s = float(number)
         if number == restart_at:  # the parent restarts: it forgets everything
@@ -153,11 +170,76 @@ def test_grid_limit_holds_whatever_the_messages_do(
                 reports[child.feeder.child_id] = (
                     before.then(demand, now_s) if before else ChildReport(demand, now_s)
                 )
-        grid = tuple(building_a + sum(d[p] for d in draws) for p in range(3))
-        assert max(grid) <= GRID_A + 1e-6, (number, grid, draws)
-        grids.append(GridReading(grid, now_s))  # type: ignore[arg-type]
-        inputs = ParentInputs(dict(reports), tuple(grids[-5:]), now_s, WALL_BASE_S + now_s)
+        a, b, c = (building_a + sum(d[p] for d in draws) for p in range(3))
+        assert max(a, b, c) <= GRID_A + 1e-6, (number, (a, b, c), draws)
+        loads.append((a, b, c))
+        grids.append(GridReading((a, b, c), now_s))
+        in_force = cap[1] if cap is not None and number >= cap[0] else None
+        inputs = ParentInputs(
+            dict(reports), tuple(grids[-5:]), now_s, WALL_BASE_S + now_s, grid_cap=in_force
+        )
         decision = decide_budgets(setup, state, inputs)
         state = decision.state
         for message in decision.publish:
             children["ab".index(message.child_id)].inbox.append(message)
+    return loads
+
+
+# From a cap on, the budgets handed before it count for their lease, the clock tolerance on
+# either side and the time EVs take to follow (a parent restarted counts a child it has not
+# heard from at its feeder limit as long): after that the grid holds the cap.
+CAP_HOLDS_AFTER_S = 6.0 + 2 * TOLERANCE_S + FOLLOW_S + 2.0 + FOLLOW_S
+
+
+# Found by a random draw (12 A against a 6 A cap): b, cut off from the start, ran on its 6 A
+# safe budget while the parent, the cap too tight for it over its building estimate, handed a
+# the 6 A instead; b's safe budget must count while b may run on it.
+CUT_OFF_STEPS = (
+    "---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---x --x- ---- ---- ---- ---- "
+    "---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- --xx x--- ---- ---- "
+    "---- ---- ---- ----"
+)
+SAFE_BUDGET_OF_A_CHILD_CUT_OFF = {
+    "building_a": 0.0,
+    "evs": (1, 1),
+    "safes": (0.0, 6.0),
+    "skews": (0.0, 0.0),
+    "steps": [tuple(flag == "x" for flag in step) for step in CUT_OFF_STEPS.split()],
+    "restart_at": 0,
+    "cap_at": 14,
+    "above_safe_a": 0.0,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@example(**SAFE_BUDGET_OF_A_CHILD_CUT_OFF)  # type: ignore[arg-type]
+@given(
+    building_a=st.floats(0, 20),
+    evs=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+    safes=st.tuples(st.sampled_from([0.0, 6.0, 16.0]), st.sampled_from([0.0, 6.0, 16.0])),
+    skews=st.tuples(st.floats(-TOLERANCE_S, TOLERANCE_S), st.floats(-TOLERANCE_S, TOLERANCE_S)),
+    steps=st.lists(events, min_size=40, max_size=70),
+    restart_at=st.integers(0, 80),
+    cap_at=st.integers(0, 15),
+    above_safe_a=st.floats(0.5, 30),
+)
+def test_a_cap_holds_once_the_budgets_before_it_no_longer_count(
+    *,
+    building_a: float,
+    evs: tuple[int, int],
+    safes: tuple[float, float],
+    skews: tuple[float, float],
+    steps: list[tuple[bool, bool, bool, bool]],
+    restart_at: int,
+    cap_at: int,
+    above_safe_a: float,
+) -> None:
+    """A cap on the grid limit (the operator's, a CSMS's) that leaves the building and both
+    safe budgets room, whatever the messages do: once what was handed before it (or before a
+    restart) no longer counts, the grid's real load stays within it."""
+    cap_a = min(GRID_A, building_a + sum(safes) + above_safe_a)
+    cap = (cap_at, Limit(cap_a, "operator site limit"))
+    loads = _exchange(building_a, evs, safes, skews, steps, restart_at=restart_at, cap=cap)
+    since = max(cap_at, restart_at if restart_at < len(steps) else 0) + CAP_HOLDS_AFTER_S
+    over = [(n, load) for n, load in enumerate(loads) if n >= since and max(load) > cap_a + 1e-6]
+    assert not over, (cap_a, over[:3])
