@@ -64,11 +64,14 @@ class E2ESite:
         self._control = SimControlClient(url, timeout_s=10.0)
         await self._control.__aenter__()
 
-    async def start_daemon(self, within_s: float = START_TIMEOUT_S) -> None:
-        """Start the daemon and wait until it sees every connector."""
+    async def start_daemon(
+        self, within_s: float = START_TIMEOUT_S, module: tuple[str, ...] = ()
+    ) -> None:
+        """Start the daemon (run by ``module``, see ``edge_controller``) and wait until it
+        sees every connector."""
         self._starts += 1
         log_path = self.workdir / f"daemon-{self._starts}.log"
-        self.daemon = edge_controller("run", self.config_path, "daemon", log_path)
+        self.daemon = edge_controller("run", self.config_path, "daemon", log_path, module)
         self.daemons.append(self.daemon)
         await eventually(self._daemon_up, "daemon answers with every connector", within_s)
 

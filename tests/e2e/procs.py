@@ -68,8 +68,13 @@ class Proc:
         return f"--- {self.name} log ({self.log_path}) ---\n{self.log_text()[-chars:]}"
 
 
-def edge_controller(command: str, config: Path, name: str, log_path: Path) -> Proc:
-    args = [sys.executable, "-m", "edge_controller", command, "--config", str(config)]
+def edge_controller(
+    command: str, config: Path, name: str, log_path: Path, module: tuple[str, ...] = ()
+) -> Proc:
+    """``module``: a module (and its arguments) that runs the command instead of the package's
+    own entry point."""
+    runner = module or ("edge_controller",)
+    args = [sys.executable, "-m", *runner, command, "--config", str(config)]
     return Proc(name, args, log_path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -151,6 +152,83 @@ async def _overload_then_never_again(site: E2ESite, limit_a: float, hold_s: floa
     async def seen() -> bool:  # the meter shows the step within a physics tick or two
         grid = grid_a(await site.state())
         return all(grid[p] >= HIGH_BASE_A[p] - MEASUREMENT_TOLERANCE_A for p in range(3))
+
+    await eventually(seen, "the grid meter showing the building step", 2.0)
+    under_since: float | None = None
+    while loop.time() - stepped_at < hold_s:
+        state = await site.state()
+        over = max(grid_a(state)) > limit_a + MEASUREMENT_TOLERANCE_A
+        if under_since is None and not over:
+            under_since = loop.time()
+        elif under_since is None:
+            assert loop.time() - stepped_at <= OVERLOAD_BOUND_S, describe(state)
+        else:
+            assert not over, f"over the limit again (our offer): {describe(state)}"
+        await asyncio.sleep(0.05)
+    assert under_since is not None, "the building step's overload never ended"
+    return under_since - stepped_at
+
+
+STALL = ("tests.e2e.stalled_daemon", "0.3", "1.0")  # the daemon's loop blocked 300 ms a second
+LOW_ALL_A, HIGH_ALL_A = (5.0, 5.0, 5.0), (40.0, 30.0, 40.0)
+STALLED_CYCLES = 2
+
+
+async def test_a_delayed_event_loop_keeps_the_grid_under_its_limit_as_evs_ramp_pause_and_resume(
+    launch: Launch, config: dict[str, Any]
+) -> None:
+    # The real daemon (pollers beside the steps, readings stamped as they complete) with its
+    # event loop blocked 300 ms every second: readings come late and steps run late. Every EV
+    # ramps up from the start, then a building step makes room for fewer minimums than EVs
+    # (some pause; its overload is the building's until a reading shows it, bounded), and
+    # stepping back lets them resume and ramp. Only the building's steps may push the grid
+    # over its limit: our offers never.
+    limit_a = float(config["site"]["grid_limit_a"])
+    assert HIGH_ALL_A[0] + MIN_LOAD_A[0] > limit_a  # the step overloads, minimums no longer fit
+    site = await launch(config, daemon=False, plugged=CONNECTORS)
+    await site.control.set_base_load(*LOW_ALL_A)
+    await site.start_daemon(module=STALL)
+    await _never_over_while(site, limit_a, every_ev_charging(site))
+    await _never_over_for(site, limit_a, 5.0)  # ramped to what the limit allows, and held
+    for cycle in range(1, STALLED_CYCLES + 1):
+        await site.control.set_base_load(*HIGH_ALL_A)
+        overloaded_s = await _building_overload_then_never_again(site, limit_a, HELD_HIGH_S)
+        print(f"cycle {cycle}: building step overload lasted {overloaded_s:.2f} s")
+        state = await site.state()
+        assert sorted(charging(state)) != sorted(plugged(state)), describe(state)  # some paused
+        await site.control.set_base_load(*LOW_ALL_A)
+        await _never_over_while(site, limit_a, every_ev_charging(site))  # resumed
+        await _never_over_for(site, limit_a, 5.0)
+
+
+async def _never_over_while(site: E2ESite, limit_a: float, until: Awaitable[Any]) -> None:
+    """Watch the grid until ``until`` (an awaitable) is done: never over the limit."""
+    task = asyncio.ensure_future(until)
+    try:
+        while not task.done():
+            state = await site.state()
+            assert max(grid_a(state)) <= limit_a + MEASUREMENT_TOLERANCE_A, describe(state)
+            await asyncio.sleep(0.05)
+        task.result()
+    finally:
+        task.cancel()
+
+
+async def _never_over_for(site: E2ESite, limit_a: float, seconds: float) -> None:
+    await _never_over_while(site, limit_a, asyncio.sleep(seconds))
+
+
+async def _building_overload_then_never_again(
+    site: E2ESite, limit_a: float, hold_s: float
+) -> float:
+    """As ``_overload_then_never_again`` for the step to ``HIGH_ALL_A``, which overloads the
+    grid with every EV at its minimum: the meter shows the step once it reads over the limit
+    (the EVs alone may have brought it to ``HIGH_ALL_A`` before the step)."""
+    loop = asyncio.get_running_loop()
+    stepped_at = loop.time()
+
+    async def seen() -> bool:
+        return max(grid_a(await site.state())) > limit_a + MEASUREMENT_TOLERANCE_A
 
     await eventually(seen, "the grid meter showing the building step", 2.0)
     under_since: float | None = None
