@@ -52,23 +52,32 @@ async def test_scan_and_selftest_through_the_daemon_while_it_keeps_the_grid_limi
     await ramped(site, limit_a, within_a=(STEP_A - BASE_A) / 2)
     scan = await cli(site, "scan", "--bus", "rs485", "--units", SCAN_UNITS,
                      "--timeout-s", "0.2", "--json")  # fmt: skip
+    selftest: asyncio.subprocess.Process | None = None
 
     async def probing() -> bool:  # a probe shows in the daemon's device views while it runs
         return any(d.device_id.startswith("unit ") for d in (await site.status()).devices)
 
-    await eventually(probing, "the daemon probing the line for the scan", 15.0)
-    took_s = await overload_step(site, limit_a, (BASE_A, STEP_A), OVERLOAD_BOUND_S)
-    assert scan.returncode is None, "the scan ended before the overload was corrected"
-    print(f"overload corrected in {took_s:.2f} s during a scan")
-
     worst: list[float] = []
-    watching = asyncio.create_task(watch_limit(site, limit_a, worst))
+    watching: asyncio.Task[None] | None = None
     try:
+        # A generous wait: on a loaded machine the command alone took over 15 s to start.
+        await eventually(probing, "the daemon probing the line for the scan", 60.0)
+        took_s = await overload_step(site, limit_a, (BASE_A, STEP_A), OVERLOAD_BOUND_S)
+        assert scan.returncode is None, "the scan ended before the overload was corrected"
+        print(f"overload corrected in {took_s:.2f} s during a scan")
+        watching = asyncio.create_task(watch_limit(site, limit_a, worst))
         out, err = await asyncio.wait_for(scan.communicate(), 90)
         selftest = await cli(site, "selftest", "--json")
         report_out, report_err = await asyncio.wait_for(selftest.communicate(), 90)
     finally:
-        watching.cancel()
+        if watching is not None:
+            watching.cancel()
+        # A failed step leaves no command running into the next test (its pipes, closed with
+        # that test's event loop, failed a later test).
+        for process in (scan, selftest):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
     assert scan.returncode == 0, err.decode()
     assert "the daemon owns bus rs485" in err.decode()
     result = json.loads(out)
