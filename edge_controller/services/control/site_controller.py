@@ -529,13 +529,13 @@ class SiteController:
                 self._reads_open.set()
             self._reaction.lowered(overload_at_s, len(known))
             self._release_collections()
-        # A value its watchdog heard less than half its timeout ago may wait for the fresh step
-        # an overloading reading starts (it stays due); one heard longer ago goes out whatever
-        # comes, so an overload lasting many steps never lets a watchdog fall to its fallback.
+        # A value its watchdog heard lately may wait for the fresh step an overloading reading
+        # starts (it stays due); one heard longer ago goes out whatever comes, so an overload
+        # lasting many steps never lets a watchdog fall to its fallback.
         urgent: list[tuple[ConnectorRuntime, float]] = []
         deferrable: list[tuple[ConnectorRuntime, float]] = []
         for conn, target in keep:
-            late = self._unheard_s(conn, now_s) >= conn.setup.failsafe_timeout_s / 2
+            late = self._unheard_s(conn, now_s) >= self._may_wait_until_s(conn)
             (urgent if late else deferrable).append((conn, target))
         await self._set_all(urgent)
         await self._unless_overloaded(deferrable)
@@ -580,6 +580,13 @@ class SiteController:
         if conn.written_a != target_a:
             return True
         return self._unheard_s(conn, now_s) >= conn.setup.failsafe_timeout_s / 3
+
+    def _may_wait_until_s(self, conn: ConnectorRuntime) -> float:
+        """How long a value may go unheard and still wait for the next step: half the watchdog's
+        timeout, less where a tick and a write's whole timeout after it would reach the
+        timeout (check-config warns when even a third of it leaves no such room)."""
+        timeout_s = conn.setup.failsafe_timeout_s
+        return min(timeout_s / 2, timeout_s - self._timing.tick_s - self._timing.io_timeout_s)
 
     def _unheard_s(self, conn: ConnectorRuntime, now_s: float) -> float:
         """Since the last write the charger accepted (its watchdog's last news of us)."""

@@ -724,6 +724,21 @@ async def test_a_value_a_watchdog_heard_long_ago_goes_out_whatever_overload_come
     assert rig.log[-1] == ("c1:1", 16.0)
 
 
+async def test_a_value_waits_for_no_step_when_a_tick_and_a_write_would_reach_the_watchdog() -> None:
+    """Writes that may take 8 s: a value its 15 s watchdog last heard 6.5 s ago, deferred to
+    the next step (a tick) and written then, could land after 15.5 s and the charger would fall
+    back to its failsafe current; it goes out whatever overload comes."""
+    rig = make_rig()
+    rig.controller._timing = replace(rig.controller._timing, io_timeout_s=8.0)
+    step = await _step_writing_values_for_the_watchdogs(rig, 6.5)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not step.done()  # it did not give way with c1's value unwritten
+    rig.chargers[0].writes_wait_for.set()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)
+    assert rig.log[-1] == ("c1:1", 16.0)
+
+
 async def test_a_step_an_overload_cuts_short_leaves_its_view_to_the_fresh_step() -> None:
     rig = make_rig(grid_limit_a=40.0, increase_interval_s=0.5)
     await rig.advance(0)
