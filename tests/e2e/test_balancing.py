@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -143,15 +143,24 @@ async def _drawing_at_least(site: E2ESite, cid: str, current_a: float) -> bool:
     return min(float(amps) for amps in drawn) >= current_a
 
 
-async def _overload_then_never_again(site: E2ESite, limit_a: float, hold_s: float) -> float:
+async def _overload_then_never_again(
+    site: E2ESite,
+    limit_a: float,
+    hold_s: float,
+    shows_the_step: Callable[[Sequence[float]], bool] | None = None,
+) -> float:
     """Watch the grid for ``hold_s`` after a building step: the overload it causes must end
-    within ``OVERLOAD_BOUND_S``, and none may follow. Returns how long the first one lasted."""
+    within ``OVERLOAD_BOUND_S``, and none may follow. Returns how long the first one lasted.
+    ``shows_the_step``: whether the grid's phases show the step (by default every phase at
+    ``HIGH_BASE_A``)."""
     loop = asyncio.get_running_loop()
     stepped_at = loop.time()
 
-    async def seen() -> bool:  # the meter shows the step within a physics tick or two
-        grid = grid_a(await site.state())
+    def at_high_base(grid: Sequence[float]) -> bool:
         return all(grid[p] >= HIGH_BASE_A[p] - MEASUREMENT_TOLERANCE_A for p in range(3))
+
+    async def seen() -> bool:  # the meter shows the step within a physics tick or two
+        return (shows_the_step or at_high_base)(grid_a(await site.state()))
 
     await eventually(seen, "the grid meter showing the building step", 2.0)
     under_since: float | None = None
@@ -224,23 +233,6 @@ async def _building_overload_then_never_again(
     """As ``_overload_then_never_again`` for the step to ``HIGH_ALL_A``, which overloads the
     grid with every EV at its minimum: the meter shows the step once it reads over the limit
     (the EVs alone may have brought it to ``HIGH_ALL_A`` before the step)."""
-    loop = asyncio.get_running_loop()
-    stepped_at = loop.time()
-
-    async def seen() -> bool:
-        return max(grid_a(await site.state())) > limit_a + MEASUREMENT_TOLERANCE_A
-
-    await eventually(seen, "the grid meter showing the building step", 2.0)
-    under_since: float | None = None
-    while loop.time() - stepped_at < hold_s:
-        state = await site.state()
-        over = max(grid_a(state)) > limit_a + MEASUREMENT_TOLERANCE_A
-        if under_since is None and not over:
-            under_since = loop.time()
-        elif under_since is None:
-            assert loop.time() - stepped_at <= OVERLOAD_BOUND_S, describe(state)
-        else:
-            assert not over, f"over the limit again (our offer): {describe(state)}"
-        await asyncio.sleep(0.05)
-    assert under_since is not None, "the building step's overload never ended"
-    return under_since - stepped_at
+    return await _overload_then_never_again(
+        site, limit_a, hold_s, lambda grid: max(grid) > limit_a + MEASUREMENT_TOLERANCE_A
+    )

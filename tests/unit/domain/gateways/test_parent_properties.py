@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -199,16 +200,26 @@ CUT_OFF_STEPS = (
     "---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- --xx x--- ---- ---- "
     "---- ---- ---- ----"
 )
-SAFE_BUDGET_OF_A_CHILD_CUT_OFF = {
-    "building_a": 0.0,
-    "evs": (1, 1),
-    "safes": (0.0, 6.0),
-    "skews": (0.0, 0.0),
-    "steps": [tuple(flag == "x" for flag in step) for step in CUT_OFF_STEPS.split()],
-    "restart_at": 0,
-    "cap_at": 14,
-    "above_safe_a": 0.0,
-}
+
+
+def _capped_case(
+    building_a: float, evs: tuple[int, int], safes: tuple[float, float], steps: str, cap_at: int
+) -> dict[str, Any]:
+    """A drawn case of the cap property, as an explicit example: no clock skews, no restart,
+    the cap exactly the building and the safe budgets."""
+    return {
+        "building_a": building_a,
+        "evs": evs,
+        "safes": safes,
+        "skews": (0.0, 0.0),
+        "steps": [tuple(flag == "x" for flag in step) for step in steps.split()],
+        "restart_at": 0,
+        "cap_at": cap_at,
+        "above_safe_a": 0.0,
+    }
+
+
+SAFE_BUDGET_OF_A_CHILD_CUT_OFF = _capped_case(0.0, (1, 1), (0.0, 6.0), CUT_OFF_STEPS, 14)
 # Found next (12 A against a 6 A cap of the building alone): b, sent 7 A before the cap, reported
 # its 7 A draw at 21 s as that budget ran out; the readings of 6 A after it, less that draw, made
 # the building 0 A, and 6 A went out to b as a mere lowering of the 7 A still counted. The
@@ -219,21 +230,12 @@ STALE_DRAW_STEPS = (
     "---- ---- ---- ---x ---- ---- ---- ---- ---- ---- ---- ---- ---- ---- -x-- ---- ---- ---- "
     "---- ---- ---- ----"
 )
-STALE_DRAW_TAKEN_OFF_THE_BUILDING = {
-    "building_a": 6.0,
-    "evs": (0, 1),
-    "safes": (0.0, 0.0),
-    "skews": (0.0, 0.0),
-    "steps": [tuple(flag == "x" for flag in step) for step in STALE_DRAW_STEPS.split()],
-    "restart_at": 0,
-    "cap_at": 11,
-    "above_safe_a": 0.0,
-}
+STALE_DRAW_TAKEN_OFF_THE_BUILDING = _capped_case(6.0, (0, 1), (0.0, 0.0), STALE_DRAW_STEPS, 11)
 
 
 @settings(max_examples=60, deadline=None)
-@example(**SAFE_BUDGET_OF_A_CHILD_CUT_OFF)  # type: ignore[arg-type]
-@example(**STALE_DRAW_TAKEN_OFF_THE_BUILDING)  # type: ignore[arg-type]
+@example(**SAFE_BUDGET_OF_A_CHILD_CUT_OFF)
+@example(**STALE_DRAW_TAKEN_OFF_THE_BUILDING)
 @given(
     building_a=st.floats(0, 20),
     evs=st.tuples(st.integers(0, 3), st.integers(0, 3)),
