@@ -225,7 +225,7 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
     }
     if setup is not configured:
-        wanted = _within_cap(setup, floors, wanted, (demands, alloc), buildings[-1][1])
+        wanted = _within_cap(setup, floors, wanted, (demands, alloc))
     budgets = fit(setup, _highest(buildings), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
@@ -260,20 +260,15 @@ def _within_cap(
     floors: Mapping[str, Phases3],
     wanted: Mapping[str, Phases3],
     offered: tuple[Sequence[ConnectorDemand], Allocation],
-    held_a: Phases3,
 ) -> Mapping[str, Phases3]:
     """What the live children are to get under a cap below the configured grid limit, adding
     up within it over the allocation's building load and the silent children's floors (a
-    budget is never more than what is wanted). A child may run on its safe budget whenever it
-    does not hear its parent, so where the safe budgets fit the cap each child keeps its safe
-    budget and only what its connectors were offered beyond it is cut to fit, over the higher
-    of that building load and this decision's paired one (``held_a``: a draw taken off a grid
-    reading is the lower of its last two, not the last): a budget no higher than a child's
-    floor goes out unheld by ``fit``, and a floor handed before the cap says nothing of the
-    cap (a child's 7 A draw, reported as its budget ran out and taken off the readings of 6 A
-    of building alone after it, made the building 0 A: 6 A went out against a 6 A cap). Where
-    the safe budgets do not fit, a child gets its connectors' offers alone, below its safe
-    budget if need be: such a cap holds only while every child hears its parent."""
+    budget is never more than what is wanted; an increase over a child's floor is held to the
+    highest building load of the window by ``fit`` as always). A child may run on its safe
+    budget whenever it does not hear its parent, so where the safe budgets fit the cap each
+    child keeps its safe budget and only what its connectors were offered beyond it is cut to
+    fit. Where they do not, a child gets its connectors' offers alone, below its safe budget if
+    need be: such a cap holds only while every child hears its parent."""
     demands, alloc = offered
     room = [setup.site.grid_limit_a - alloc.building_load_a[p] for p in PHASES]
     for child in setup.children:
@@ -283,8 +278,6 @@ def _within_cap(
     if any(room[p] < -EPS_A for p in PHASES):
         live = [c for c in setup.children if c.child_id in wanted]
         return {c.child_id: _wanted(c, demands, alloc, False) for c in live}
-    for p in PHASES:
-        room[p] -= max(0.0, held_a[p] - alloc.building_load_a[p])
     safes = {c.child_id: min(c.safe_budget_a, c.limit_a) for c in setup.children}
     above = {cid: [max(0.0, want[p] - safes[cid]) for p in PHASES] for cid, want in wanted.items()}
     for p in PHASES:
