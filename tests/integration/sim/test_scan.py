@@ -310,8 +310,9 @@ async def test_through_the_running_daemons_bus(
 
 
 async def test_the_demo_site_is_found_on_both_buses(tmp_path: Path) -> None:
-    """config/demo.yaml (on free ports and a private pty): every simulated device at its unit
-    id with its model, the RTU line's at the right baud with auto, and nothing else."""
+    """config/demo.yaml (on free ports, its card terminal's too: a demo run beside it takes the
+    default ones, and a private pty): every simulated device at its unit id with its model, the
+    RTU line's at the right baud with auto, and nothing else."""
     demo_file = Path(__file__).parents[3] / "config" / "demo.yaml"
     demo = yaml.safe_load(demo_file.read_text(encoding="utf-8"))
     demo["buses"]["lan"]["port"] = free_port()
@@ -319,6 +320,8 @@ async def test_the_demo_site_is_found_on_both_buses(tmp_path: Path) -> None:
     demo["storage"]["state_dir"] = str(tmp_path / "state")
     demo["simulation"]["control_port"] = 0
     demo["simulation"].pop("ev_script", None)
+    for terminal in demo["payments"]["terminals"].values():  # the simulator serves them too
+        terminal["port"] = free_port()
     path = tmp_path / "demo.yaml"
     path.write_text(yaml.safe_dump(demo), encoding="utf-8")
     async with running_site(Settings.model_validate(demo)):

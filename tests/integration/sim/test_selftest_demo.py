@@ -69,6 +69,8 @@ def demo(tmp_path: Path, broker: Mosquitto) -> dict[str, Any]:
     )
     config["simulation"]["control_port"] = 0
     config["web"]["port"] = free_port()
+    for terminal in config["payments"]["terminals"].values():  # a demo run beside takes 20007
+        terminal["port"] = free_port()
     return config
 
 
