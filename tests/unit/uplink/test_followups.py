@@ -52,7 +52,7 @@ async def test_an_upload_dropped_on_a_full_queue_is_not_left_accepted() -> None:
 
 
 class ConnectionLost(Exception):
-    pass
+    """The test's connection ends."""
 
 
 async def test_a_connection_runs_followups_left_before_and_released_on_it() -> None:
@@ -74,7 +74,7 @@ async def test_a_connection_runs_followups_left_before_and_released_on_it() -> N
         raise ConnectionLost
 
     async def heartbeat() -> None:
-        pass
+        """No heartbeat is due within the test."""
 
     with pytest.raises(ExceptionGroup) as lost:
         async with asyncio.TaskGroup() as group:
