@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.latency import Histogram
@@ -103,10 +104,18 @@ class DeviceChannel:
         self.critical = critical
         self.timing = timing
         self.stats = DeviceStats(device_id)
-        self.log = get_logger("modbus", bus=bus.bus_id, device=device_id)
+        self._logger: Any = None  # made at the first line logged (see ``log``)
         self._last_fault: str | None = None
         self.last_activity_s = 0.0  # end of this device's last transaction (monotonic)
         self.setup = DeviceSetup()
+
+    @property
+    def log(self) -> Any:
+        """Made at its first use: most devices never log, and a bound logger is about 300
+        bytes (1,007 devices at 1,000 connectors)."""
+        if self._logger is None:
+            self._logger = get_logger("modbus", bus=self.bus.bus_id, device=self.device_id)
+        return self._logger
 
     @property
     def available(self) -> bool:

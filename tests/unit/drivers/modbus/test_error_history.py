@@ -4,8 +4,14 @@ its history with the bus's time (the history's bound:
 
 from __future__ import annotations
 
+from typing import cast
+
+from structlog.testing import capture_logs
+
 from edge_controller.domain.snapshot import ErrorEvent
+from edge_controller.drivers.modbus.bus import DeviceTiming, ModbusBus
 from edge_controller.drivers.modbus.stats import DeviceStats
+from edge_controller.drivers.modbus.transport import Transport
 
 
 def test_a_failed_request_is_counted_and_kept_newest_first() -> None:
@@ -22,3 +28,17 @@ def test_a_failed_request_is_counted_and_kept_newest_first() -> None:
     view = stats.view()
     assert view.errors == {"crc": 2, "timeout": 1}
     assert view.requests == 4 and view.last_success_s == 100.0
+
+
+def test_a_device_that_never_logged_holds_no_logger_and_its_fault_names_it() -> None:
+    bus = ModbusBus("bus0", cast(Transport, None))
+    quiet = bus.attach("meter", 1, DeviceTiming())
+    faulty = bus.attach("charger", 2, DeviceTiming())
+    # A bound logger each (about 300 bytes) at 1,007 devices, most of which never log.
+    assert quiet._logger is None and faulty._logger is None
+    with capture_logs() as logs:
+        faulty.note_fault("illegal data address")
+    assert quiet._logger is None
+    assert [(e["event"], e["device"], e["bus"]) for e in logs] == [
+        ("device fault", "charger", "bus0")
+    ]

@@ -563,18 +563,18 @@ async def test_a_setpoint_written_again_for_the_watchdog_asks_for_no_early_read(
     rig = make_rig()
     await rig.advance(0)
     conn = rig.controller._conns["c1:1"]
-    assert conn.status._wake.is_set()  # a new setpoint: its answer is read early
-    assert conn.meter is not None and conn.meter._wake.is_set()
-    conn.status._wake.clear()
-    conn.meter._wake.clear()
+    assert conn.status._refresh_asked  # a new setpoint: its answer is read early
+    assert conn.meter is not None and conn.meter._refresh_asked
+    conn.status._refresh_asked = False
+    conn.meter._refresh_asked = False
     written = len(rig.log)
     await rig.advance(conn.setup.failsafe_timeout_s / 3)  # the same value, for the watchdog
     assert len(rig.log) == written + 2
-    assert not conn.status._wake.is_set()
-    assert not conn.meter._wake.is_set()
+    assert not conn.status._refresh_asked
+    assert not conn.meter._refresh_asked
     rig.meter.building_a = 10.0
     await rig.advance(0.1)  # lowered: read early again
-    assert conn.status._wake.is_set() and conn.meter._wake.is_set()
+    assert conn.status._refresh_asked and conn.meter._refresh_asked
 
 
 async def test_the_values_the_watchdogs_must_hear_again_go_after_the_lowered_setpoints() -> None:
@@ -896,15 +896,15 @@ async def test_a_paused_connector_s_meter_is_read_seldom_its_draw_the_building_s
     assert conn.meter is not None
     assert conn.meter.interval_s == conn.setup.poll_interval_s * 5
     assert [d.measured_current_a for d in rig.controller.demands] == [None, (32.0,) * 3]
-    conn.meter._wake.clear()
+    conn.meter._refresh_asked = False
     await rig.controller.apply(SetConnectorLimit("c1:1", None, Origin.OPERATOR))
     await rig.advance(10)  # c2 lowered to make room
     assert rig.offered() == [0.0, 16.0]
-    assert not conn.meter._wake.is_set()
+    assert not conn.meter._refresh_asked
     await rig.advance(10)  # c2 has settled: c1 resumes
     assert rig.offered() == [16.0, 16.0]
     assert conn.meter.interval_s == conn.setup.poll_interval_s  # it may draw: read as usual
-    assert conn.meter._wake.is_set()  # and at once, not when the idle interval ends
+    assert conn.meter._refresh_asked  # and at once, not when the idle interval ends
 
 
 async def test_a_paused_connector_still_drawing_is_read_as_usual() -> None:

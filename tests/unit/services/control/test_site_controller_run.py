@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 from collections.abc import Callable
 
 from structlog.testing import capture_logs
@@ -112,3 +114,40 @@ async def test_poller_times_out_a_hanging_device() -> None:
     assert not await poller.poll_once()
     assert poller.stats().errors == {"TimeoutError": 1}
     assert not poller.available
+
+
+async def test_a_sleeping_poller_holds_no_deque_and_a_refresh_wakes_it() -> None:
+    reads, wanted, reached = [0], [100], asyncio.Event()
+
+    async def read() -> int:
+        reads[0] += 1
+        if reads[0] >= wanted[0]:
+            reached.set()
+        return reads[0]
+
+    def deques() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if type(o) is collections.deque)
+
+    before = deques()
+    pollers = [
+        Poller[int](f"dev{i}", read, interval_s=3600, timeout_s=1, max_age_s=5) for i in range(100)
+    ]
+    tasks = [asyncio.create_task(p.run()) for p in pollers]
+    try:
+        async with asyncio.timeout(10):
+            await reached.wait()
+        # An asyncio.Event per poller kept a deque of waiters (100 here); futures made only
+        # while a poller sleeps keep none. Nor has a poller that never logged a logger.
+        assert deques() - before < 10
+        assert all(p._logger is None for p in pollers)
+        wanted[0] = 101
+        reached.clear()
+        pollers[0].refresh()  # an hour before its next read
+        async with asyncio.timeout(10):
+            await reached.wait()
+        assert pollers[0].latest == 101
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
