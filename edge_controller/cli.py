@@ -66,10 +66,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load_config(args.config)
-    settings = loaded.settings
+    settings = loaded.settings.for_daemon()
     log.configure(settings.logging.level, settings.logging.format)
     for warning in loaded.warnings:
         log.get_logger("config").warning("config warning", problem=str(warning))
+    del loaded  # its settings still hold what the simulator alone reads
     from edge_controller.app.daemon import run_daemon
 
     asyncio.run(run_daemon(settings, args.config))

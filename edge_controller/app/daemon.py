@@ -83,7 +83,7 @@ class Daemon:
         notifier: Notifier,
         services: list[Service],
     ) -> None:
-        self.settings = settings
+        self.settings = settings.for_daemon()
         self.config_path = config_path
         self.notifier = notifier
         self.services = services
@@ -160,7 +160,7 @@ class Daemon:
         return loaded
 
     def _apply(self, loaded: LoadedConfig) -> list[str]:
-        new = loaded.settings
+        new = loaded.settings.for_daemon()
         log.redactor.set_secrets([*self.settings.secrets(), *new.secrets()])
         for warning in loaded.warnings:
             self._log.warning("config warning", problem=str(warning))

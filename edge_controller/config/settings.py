@@ -888,6 +888,16 @@ class Settings(BaseSettings):
         # Environment first: it overrides the YAML, which arrives as init arguments.
         return (env_settings, init_settings)
 
+    def for_daemon(self) -> Settings:
+        """These settings without the simulator's scripted EV visits: they are the simulator's
+        alone (a generated 1,000-connector site has an entry per connector, about 1.2 MB
+        parsed), so the daemon neither keeps them nor reads their change as one it must
+        restart for."""
+        if not self.simulation.ev_script:
+            return self
+        simulation = self.simulation.model_copy(update={"ev_script": []})
+        return self.model_copy(update={"simulation": simulation})
+
     def secrets(self) -> list[str]:
         """Every secret value, so the log can redact them wherever they appear."""
         values: list[Any] = [self.ocpp.password, self.mqtt.password]
