@@ -10,12 +10,14 @@ the Modbus requests the simulated devices answered, the MQTT messages a subscrib
 prefix received and the database rows written (growth of every table's largest rowid: inserts,
 not updates; per table and per meter-value context in ``db_rows_in_window``, beside the open
 sessions, each of which records a meter value per sample interval). Then 20 overload steps of
-the building load, each sized from the grid's use at that moment to overload the connection by
-a tenth of its limit (on a busy host unanswered chargers count at their maximum and the EVs
-fill less of it; the row says how full it was, and the simulator's building load stops at
-1,000 A a phase): reaction = the daemon's own timing from the overloading grid reading to the
-last lowered setpoint written ("setpoints lowered"), and of it the wait for the loop's step to
-begin (``reaction_waited_p99_ms``).
+the building load, each once the EVs fill the connection again to nine tenths of the window's
+use (at most 30 s) and sized from the grid's use at that moment to overload the connection by a
+tenth of its limit (on a busy host unanswered chargers count at their maximum and the EVs fill
+less of it; ``steps`` says how full it was before each and whether the overload was seen):
+reaction = the daemon's own timing from the overloading grid reading to the last lowered
+setpoint written ("setpoints lowered"), and of it the wait for the loop's step to begin
+(``reaction_waited_p99_ms``); ``reactions`` lists each with its parts and the setpoints lowered.
+While a step is under way the bench polls the grid meter alone, not the site's whole state.
 Rows go to bench/results/scale.json, one plot per figure against the connector count to
 bench/results/scale-<figure>.png (matplotlib, the ``bench`` extra) and .svg (no library).
 ``SCALE_BENCH_SIZES``, ``SCALE_BENCH_WINDOW_S`` and ``SCALE_BENCH_STEPS`` shorten a run; the
@@ -45,6 +47,7 @@ from bench.proc_stats import cpu_s, status_mb
 from bench.svg_plot import write_plot
 from edge_controller.drivers.modbus.stats import percentile
 from edge_controller.sim.generate import generate_site
+from edge_controller.sim.site_build import BASE_LOAD_MAX_A
 from tests.e2e.checks import charging, grid_a, plugged
 from tests.e2e.launch import E2ESite, eventually
 from tests.integration.mqtt.broker import PREFIX, USERS, Mosquitto
@@ -57,7 +60,12 @@ WINDOW_S = float(os.environ.get("SCALE_BENCH_WINDOW_S", "60"))
 # Twenty steps, so that a p99 is more than the slowest of a handful.
 STEPS = int(os.environ.get("SCALE_BENCH_STEPS", "20"))
 ARRIVE_WITHIN_S = 30.0
-SIM_BASE_LOAD_MAX_A = 1000.0  # the simulator's bound on the building load per phase
+# Before each step the EVs refill the connection to this share of the window's use (the EVs a
+# step paused resume after min_pause_s and come back one increase interval after another).
+REFILL_SHARE = 0.9
+REFILL_WITHIN_S = 30.0
+SIM_TICK_S = 0.5  # the simulator's physics step
+REACTION_PARTS = ("reaction_ms", "waited_ms", "decided_ms", "connectors")
 START_WITHIN_S = 240.0  # a 1,000-connector site reads every device once before it answers
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {
@@ -141,7 +149,7 @@ def site_description(connectors: int, workdir: Path, broker: Mosquitto) -> dict[
         "simulation": {
             "enabled": True,
             "control_port": 0,
-            "tick_s": 0.5,
+            "tick_s": SIM_TICK_S,
             "base_load": [{"at": "00:00", "current_a": [5, 5, 5]}],
             "ev_profiles": {
                 "compact": {"phases": 3, "max_current_a": 16, "response_delay_s": 1},
@@ -204,7 +212,7 @@ async def _steady(site: E2ESite, limit_a: float, connectors: int) -> None:
     await asyncio.sleep(20)  # ramps and pauses settle
 
 
-async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str, float]:
+async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str, Any]:
     assert site.daemon is not None
     pid = site.daemon.pid
     loop = asyncio.get_running_loop()
@@ -234,49 +242,72 @@ async def _window(site: E2ESite, counter: _Counter, limit_a: float) -> dict[str,
     }
 
 
-async def _overload(site: E2ESite, limit_a: float, low_a: float) -> float | None:
+async def _overload(site: E2ESite, limit_a: float, low_a: float) -> dict[str, Any]:
     """One building-load step sized from the grid's use now, so that it overloads the
     connection by a tenth of its limit however far the EVs have filled it (a busy host leaves
     chargers unanswered, and those count at their maximum: then the EVs fill it less); the
-    grid's use before the step, or None if no overload was seen."""
-    used_a = max(grid_a(await site.state()))
-    wanted_a = low_a + max(0.0, limit_a - used_a) + max(10.0, 0.1 * limit_a)
-    high_a = min(wanted_a, SIM_BASE_LOAD_MAX_A)
+    grid's use and the EVs charging before the step, and whether the overload was seen."""
+    charging_now = len(charging(await site.state()))
+    used_a = await _grid_now(site)
+    high_a = low_a + max(0.0, limit_a - used_a) + max(10.0, 0.1 * limit_a)
+    assert high_a <= BASE_LOAD_MAX_A, f"a step of {high_a} A is beyond the simulator's bound"
+    step = {"used_share": round(used_a / limit_a, 3), "charging": charging_now}
     await site.control.set_base_load(high_a, high_a, high_a)
     try:
         await eventually(lambda: _grid_above(site, limit_a, True), "overload seen", 5.0)
         await eventually(lambda: _grid_above(site, limit_a, False), "grid back under", 60.0)
     except AssertionError:
-        return None
+        return step | {"overloaded": False}
     finally:
         await asyncio.sleep(3.0)
         await site.control.set_base_load(low_a, low_a, low_a)
-    return used_a / limit_a
+        # The simulator's meters show a new building load at its next physics step: the next
+        # step must not be sized from this one's grid (it was, and missed the connection).
+        await asyncio.sleep(2 * SIM_TICK_S)
+    return step | {"overloaded": True}
+
+
+async def _refilled(site: E2ESite, limit_a: float, share: float) -> float:
+    """Wait (up to REFILL_WITHIN_S) until the EVs fill the connection again as far as they did
+    in the steady window, so that each step lowers a site as full as the window's; the wait."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < REFILL_WITHIN_S:
+        if await _grid_now(site) >= share * limit_a:
+            break
+        await asyncio.sleep(0.5)
+    return loop.time() - started
+
+
+async def _grid_now(site: E2ESite) -> float:
+    """The grid meter's highest phase current, from the meter alone: the whole site's state
+    takes the simulator ~20 ms to build at 1,000 connectors, and polled every 0.1 s while
+    an overload was answered it held up the simulator's answers to the daemon."""
+    meter = await site.control.meter("grid")
+    return max(abs(float(v)) for v in meter["current_a"])
 
 
 async def _grid_above(site: E2ESite, limit_a: float, above: bool) -> bool:
-    return (max(grid_a(await site.state())) > limit_a) == above
+    return (await _grid_now(site) > limit_a) == above
 
 
 async def _reactions(
-    site: E2ESite, limit_a: float
-) -> tuple[list[tuple[float, float]], list[float]]:
+    site: E2ESite, limit_a: float, window_share: float
+) -> tuple[list[dict[str, float]], list[dict[str, Any]]]:
     """The daemon's reaction times to the overload steps with the part of each spent waiting
-    for the loop's step to begin, and the grid's use before each step."""
-    low_a, used = 5.0, []
+    for the loop's step to begin, and each step's grid use, EVs charging and wait to refill."""
+    low_a, steps = 5.0, []
     for _ in range(STEPS):
-        share = await _overload(site, limit_a, low_a)
-        if share is not None:
-            used.append(share)
-        await asyncio.sleep(5.0)  # EVs paused by the step resume before the next
+        refill_s = await _refilled(site, limit_a, REFILL_SHARE * window_share)
+        steps.append(await _overload(site, limit_a, low_a) | {"refill_s": round(refill_s, 1)})
     await asyncio.sleep(2.0)
     found = []
     for log in site.workdir.glob("daemon-*.log"):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if '"setpoints lowered"' in line:
                 logged = json.loads(line)
-                found.append((float(logged["reaction_ms"]), float(logged["waited_ms"])))
-    return found, used
+                found.append({k: float(logged[k]) for k in REACTION_PARTS})
+    return found, steps
 
 
 async def _measure(connectors: int) -> dict[str, Any]:
@@ -296,9 +327,9 @@ async def _measure(connectors: int) -> dict[str, Any]:
         start_s = loop.time() - started
         await _steady(site, limit_a, connectors)
         figures = await _window(site, counter, limit_a)
-        timed, used = await _reactions(site, limit_a)
-        reactions_ms = sorted(reaction for reaction, _ in timed)
-        waits_ms = sorted(waited for _, waited in timed)
+        timed, steps = await _reactions(site, limit_a, figures["grid_used_share"])
+        reactions_ms = sorted(r["reaction_ms"] for r in timed)
+        waits_ms = sorted(r["waited_ms"] for r in timed)
     finally:
         counting.cancel()
         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
@@ -318,7 +349,11 @@ async def _measure(connectors: int) -> dict[str, Any]:
         "reactions_timed": len(reactions_ms),
         # Of the reaction, the wait for the loop's step (one under way finishes first).
         "reaction_waited_p99_ms": round(percentile(waits_ms, 0.99), 1) if waits_ms else None,
-        "grid_used_share_at_steps": round(min(used), 2) if used else None,
+        "grid_used_share_at_steps": min(s["used_share"] for s in steps),
+        "steps_overloaded": sum(1 for s in steps if s["overloaded"]),
+        "steps": steps,
+        # Each timed reaction's parts and the setpoints it lowered, in the daemon's order.
+        "reactions": [[r[k] for k in REACTION_PARTS] for r in timed],
     }
 
 

@@ -130,6 +130,10 @@ async def get_device(request: web.Request) -> web.Response:
     return web.json_response(site.device_view(request.match_info["device"], _now(request)))
 
 
+async def get_meter(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SITE].meter_view(request.match_info["meter"]))
+
+
 async def get_registers(request: web.Request) -> web.Response:
     device = request.app[SITE].device(request.match_info["device"])
     table = request.query.get("table", "holding")
@@ -264,6 +268,7 @@ def control_app(
         web.post("/connectors/{connector}/unplug", _guarded(unplug)),
         web.put("/base_load", _guarded(set_base_load)),
         web.delete("/base_load", _guarded(clear_base_load)),
+        web.get("/meters/{meter}", _guarded(get_meter)),
         web.get("/devices/{device}", _guarded(get_device)),
         web.get("/devices/{device}/registers", _guarded(get_registers)),
         web.post("/devices/{device}/faults", _guarded(inject_fault)),

@@ -65,6 +65,10 @@ class SimControlClient:
     async def state(self) -> dict[str, Any]:
         return await self._call("GET", "/state")
 
+    async def meter(self, meter_id: str) -> dict[str, Any]:
+        """One simulated meter's readings (``current_a``, ...) and ``stepped_at_s``."""
+        return await self._call("GET", f"/meters/{meter_id}")
+
     async def connector(self, connector_id: str) -> dict[str, Any]:
         state = await self.state()
         view: dict[str, Any] = state["connectors"][connector_id]

@@ -154,6 +154,15 @@ class SimSite:
             },
         }
 
+    def meter_view(self, meter_id: str) -> dict[str, Any]:
+        """One meter as it read at the last physics step (``stepped_at_s``): a poll of the grid
+        without building the whole site's snapshot, which at 1,000 connectors held the
+        simulator's loop ~20 ms a time while it answered the daemon's requests."""
+        meter = self.meters.get(meter_id)
+        if meter is None:
+            raise SimError(f"no simulated meter {meter_id!r}")
+        return _meter_view(meter) | {"stepped_at_s": self.model.last_s}
+
     def device_view(self, device_id: str, now_s: float, points: bool = True) -> dict[str, Any]:
         device = self.device(device_id)
         view: dict[str, Any] = {

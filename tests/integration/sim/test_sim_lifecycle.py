@@ -117,6 +117,31 @@ async def test_control_interface_rejects_bad_requests(make_site: Callable[..., S
         assert await control.registers("hd1", 5, table="input") == [4]  # B1
 
 
+async def test_a_building_load_beyond_1000_a_shows_on_the_grid_meter_alone(
+    make_site: Callable[..., Settings],
+) -> None:
+    """A step that overloads a 3,000 A connection by a tenth needs more than the 1,000 A a
+    phase the control interface once took; the meter's own view answers without the site."""
+    async with (
+        running_site(make_site()) as running,
+        SimControlClient(running.control_url) as control,
+    ):
+        await control.set_base_load(3305, 3305, 3305)
+
+        async def stepped() -> bool:
+            return (await control.meter("grid"))["current_a"] == [3305.0, 3305.0, 3305.0]
+
+        await eventually(stepped)
+        meter = await control.meter("grid")
+        assert meter["stepped_at_s"] > 0 and meter["power_w"][0] > 700_000
+        with pytest.raises(SimControlError) as beyond:
+            await control.set_base_load(10_001, 0, 0)
+        assert beyond.value.status == 400
+        with pytest.raises(SimControlError) as unknown:
+            await control.meter("feeder")
+        assert unknown.value.status == 404
+
+
 async def test_wire_timing_still_answers(make_site: Callable[..., Settings]) -> None:
     async with running_site(make_site(wire_timing=True)) as running:
         client = AsyncModbusSerialClient(
