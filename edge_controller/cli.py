@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from edge_controller import __version__, log
+from edge_controller import __version__, heap, log
 from edge_controller.api.render import Screen, render
 from edge_controller.config.load import LoadedConfig, load_config
 from edge_controller.config.settings import Settings
@@ -65,6 +65,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # Before any thread starts: a thread keeps the arena it got (edge_controller/heap.py).
+    heap.limit_arenas()
     loaded = _load_config(args.config)
     settings = loaded.settings.for_daemon()
     log.configure(settings.logging.level, settings.logging.format)

@@ -32,10 +32,23 @@ ALLOWED: dict[str, set[str]] = {
     # the simulator serves register maps (drivers' profiles) and its bench CSMS reuses the
     # uplink's clock and ocpp entry points
     "sim": {"sim", "drivers", "domain", "config", "log", "uplink", "api"},
-    "cli": {"__init__", "cli", "app", "api", "config", "drivers", "log", "sim", "storage", "web"},
+    "cli": {
+        "__init__",
+        "cli",
+        "app",
+        "api",
+        "config",
+        "drivers",
+        "heap",
+        "log",
+        "sim",
+        "storage",
+        "web",
+    },
     "__main__": {"cli"},
     "log": set(),
     "systemd": set(),
+    "heap": set(),
     APP: {
         "__init__",
         APP,
