@@ -120,7 +120,9 @@ class _Answering:
     line: LineSense | None = None  # a pty line: units hear only requests at their baud
 
     def callback_new_connection(self) -> ServerRequestHandler:
-        return _SimHandler(self, None, None, None)  # type: ignore[no-untyped-call]
+        handler = _SimHandler(self, None, None, None)  # type: ignore[no-untyped-call]
+        handler._answering = set()
+        return handler
 
     async def answer(self, handler: ServerRequestHandler, pdu: ModbusPDU, addr: Any) -> None:
         context = self.sim_context
@@ -186,11 +188,30 @@ class _Answering:
 
 
 class _SimHandler(ServerRequestHandler):
+    _answering: set[asyncio.Task[None]]
+
+    def callback_data(self, data: bytes, addr: tuple[str, int] | None = None) -> int:
+        """Every whole frame in ``data``, each answered with its own request. pymodbus decodes
+        one frame a call and answers it later from ``last_pdu``: a client that sent a second
+        request before the first answer (several in flight on one TCP connection, as Modbus
+        TCP allows) had it left in the buffer until more bytes came, then answered one behind."""
+        used = 0
+        while used < len(data):
+            cut = ServerRequestHandler.callback_data(self, data[used:], addr)
+            if cut <= 0:
+                break
+            used += cut
+            if self.last_pdu is not None:
+                # Take the request now: the next frame replaces last_pdu.
+                answer = self.server.answer(self, self.last_pdu, self.last_addr)
+                task = self.loop.create_task(answer)
+                self._answering.add(task)  # held until done: the loop keeps only weak references
+                task.add_done_callback(self._answering.discard)
+                self.last_pdu = None
+        return used
+
     async def handle_request(self) -> None:
-        # Take the request now: the next frame on this connection replaces last_pdu.
-        pdu, addr = self.last_pdu, self.last_addr
-        if pdu is not None:
-            await self.server.answer(self, pdu, addr)
+        pass  # each request was taken as it came (callback_data)
 
 
 class SimTcpServer(_Answering, ModbusTcpServer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,31 @@ async def test_multi_connector_charger_keeps_connectors_apart(
         assert state["connectors"]["charx:3"]["state"] == "A"
     finally:
         client.close()
+
+
+def _read_frame(transaction_id: int, unit_id: int, address: int, count: int) -> bytes:
+    pdu = struct.pack(">BHH", 3, address, count)
+    return struct.pack(">HHHB", transaction_id, 0, len(pdu) + 1, unit_id) + pdu
+
+
+async def test_requests_sent_before_the_first_answer_each_get_their_own(
+    sim: RunningSim,
+) -> None:
+    """Modbus TCP lets a client send several requests on one connection before the answers;
+    two in one segment were answered one only (the second waited for more bytes)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", _lan_port(sim))
+    try:
+        writer.write(_read_frame(7, 1, 1299, 1) + _read_frame(8, 1, 1299, 3))
+        await writer.drain()
+        answers = {}
+        for _ in range(2):
+            header = await asyncio.wait_for(reader.readexactly(7), 5.0)
+            transaction_id, _protocol, length, _unit = struct.unpack(">HHHB", header)
+            answers[transaction_id] = await reader.readexactly(length - 1)
+    finally:
+        writer.close()
+    assert answers[7][:2] == bytes([3, 2]) and answers[8][:2] == bytes([3, 6])  # 1 and 3 words
+    assert answers[7][2:] == answers[8][2:4] == bytes([ord("A"), 0])  # connector 1: no EV
 
 
 async def test_rtu_over_tcp_gateway_serves_rtu_frames(tmp_path: Path) -> None:
