@@ -29,7 +29,13 @@ def parse_key(value: str) -> bytes | None:
 
 class KeyFile:
     def __init__(self, path: Path) -> None:
-        self.path = path
+        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
+        # and an identity keeps six (about 1.5 MB at a thousand identities).
+        self._at = str(path)
+
+    @property
+    def path(self) -> Path:
+        return Path(self._at)
 
     def load(self) -> bytes | None:
         """The key a CSMS set, or None (none set, or the file is unusable: then the configured

@@ -60,7 +60,9 @@ def check_profile(payload: dict[str, Any], floor: int, client_cert: bool, secret
 
 class NetworkProfiles:
     def __init__(self, path: Path, configured: NetworkProfile) -> None:
-        self.path = path
+        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
+        # and an identity keeps six (about 1.5 MB at a thousand identities).
+        self._at = str(path)
         self.configured = configured
         self._slots: dict[int, NetworkProfile] = {}
         self._pending: int | None = None
@@ -70,6 +72,10 @@ class NetworkProfiles:
         self._place = 0  # in ``order()``: the profile tried now
         self._failures = 0  # failed connects in a row with it
         self._load()
+
+    @property
+    def path(self) -> Path:
+        return Path(self._at)
 
     def _load(self) -> None:
         try:

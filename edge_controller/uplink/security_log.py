@@ -49,9 +49,15 @@ class Window:
 
 class SecurityLog:
     def __init__(self, path: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
-        self.path = path
+        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
+        # and an identity keeps six (about 1.5 MB at a thousand identities).
+        self._at = str(path)
         self.max_bytes = max_bytes
         self.keep = keep
+
+    @property
+    def path(self) -> Path:
+        return Path(self._at)
 
     def append(self, event: SecurityEventRaised) -> None:
         """Keep ``event``; a failing disk is logged, never raised (the event still goes out)."""

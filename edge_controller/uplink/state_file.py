@@ -22,7 +22,9 @@ class OcppStateFile:
         """``defaults``: read, never changed, so identities alike share one (a copy per
         identity, some eighty entries, was kilobytes each at a thousand identities); each
         file keeps only the values that differ from it."""
-        self.path = path
+        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
+        # and an identity keeps six (about 1.5 MB at a thousand identities).
+        self._at = str(path)
         self._defaults = defaults
         self._values: dict[str, str] = {}
         self._inoperative: set[int] = set()
@@ -31,6 +33,10 @@ class OcppStateFile:
         self._monitoring: dict[str, Any] = {}
         self._holds: list[dict[str, Any]] = []
         self._load()
+
+    @property
+    def path(self) -> Path:
+        return Path(self._at)
 
     def _load(self) -> None:
         try:

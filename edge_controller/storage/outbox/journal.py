@@ -45,13 +45,19 @@ def remove_journals(database: Path) -> list[Path]:
 
 class AckJournal:
     def __init__(self, path: Path) -> None:
-        self.path = path
+        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
+        # and each identity has a journal.
+        self._at = str(path)
         self._fd: int | None = None
         self._closer: weakref.finalize[[int], AckJournal] | None = None
         self.seqs: list[int] = []  # journaled by this process, not marked in the table yet
         # Left by an earlier process (not marked yet), and the bytes of whole records in the
         # file (appends go after those).
         self.recovered, self._size = _read(path)
+
+    @property
+    def path(self) -> Path:
+        return Path(self._at)
 
     def append(self, seqs: Sequence[int]) -> None:
         """Durable against a crash of the process when it returns. On an error (a full disk)
@@ -62,7 +68,7 @@ class AckJournal:
         if fd is None:
             fd = self._use(os.open(self.path, _APPEND, 0o600))
             os.ftruncate(fd, self._size)  # a torn record left by a crash would misalign the rest
-        self._size = _write(fd, seqs, self._size, self.path)
+        self._size = _write(fd, seqs, self._size, self._at)
         self.seqs.extend(seqs)
 
     def settled(self, count: int) -> None:
@@ -88,7 +94,7 @@ class AckJournal:
         temp = self.path.with_name(f"{self.path.name}.new")
         fd = os.open(temp, _APPEND | os.O_TRUNC, 0o600)
         try:
-            size = _write(fd, self.seqs, 0, temp)
+            size = _write(fd, self.seqs, 0, str(temp))
             os.replace(temp, self.path)
         except BaseException:
             os.close(fd)
@@ -103,7 +109,7 @@ class AckJournal:
         return fd
 
 
-def _write(fd: int, seqs: Sequence[int], size: int, path: Path) -> int:
+def _write(fd: int, seqs: Sequence[int], size: int, path: str) -> int:
     """Append ``seqs`` to a file of ``size`` bytes; returns the new size."""
     at_s = time.time()
     data = b"".join(_RECORD.pack(seq, at_s) for seq in seqs)
