@@ -6,6 +6,10 @@ Files, per identity, in ``<state_dir>/certs-<identity>/``:
 ``new.key``/``new.pem`` a signed pair not yet used (tried at the next connect, the old pair
 kept until it works); ``roots/<type>-<sha256>.pem`` installed roots. Keys are mode 0600 and
 written atomically; no key or certificate content is ever logged.
+
+``cryptography`` (about 12 MB resident: its bindings, OpenSSL's library and its modules) is
+imported by the functions that read or make a certificate, not with this module: a station
+connects and runs without it until the CSMS installs, asks for or signs a certificate.
 """
 
 from __future__ import annotations
@@ -16,18 +20,13 @@ import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from edge_controller.log import get_logger
 
-PEM = serialization.Encoding.PEM
-DER = serialization.Encoding.DER
-SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
+if TYPE_CHECKING:
+    from cryptography import x509
+
 ROOT_TYPES = ("CSMSRootCertificate", "ManufacturerRootCertificate")
 MAX_CHAIN_CERTIFICATES = 5
 
@@ -71,21 +70,28 @@ def hash_data(cert: x509.Certificate, issuer: x509.Certificate | None = None) ->
 
 def _key_bits(cert: x509.Certificate) -> bytes:
     """The subjectPublicKey bits (what OCSP's key hash covers)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     key = cert.public_key()
     if isinstance(key, ec.EllipticCurvePublicKey):
         return key.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
     if isinstance(key, rsa.RSAPublicKey):
-        return key.public_bytes(DER, serialization.PublicFormat.PKCS1)
-    return key.public_bytes(DER, SPKI)
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    return key.public_bytes(serialization.Encoding.DER, spki)
 
 
 def _same_key(cert: x509.Certificate, key: object) -> bool:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     public = getattr(key, "public_key", None)
     if public is None:
         return False
-    return bool(cert.public_key().public_bytes(DER, SPKI) == public().public_bytes(DER, SPKI))
+    der, spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    return bool(cert.public_key().public_bytes(der, spki) == public().public_bytes(der, spki))
 
 
 def _valid_now(cert: x509.Certificate, now: datetime.datetime) -> bool:
@@ -93,6 +99,8 @@ def _valid_now(cert: x509.Certificate, now: datetime.datetime) -> bool:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -136,6 +144,11 @@ class CertificateStore:
 
     def make_csr(self, identity: str, organization: str) -> str:
         """A new key (kept as ``pending.key``) and its CSR (PEM) naming ``identity``."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         key = ec.generate_private_key(ec.SECP256R1())
         parts = [x509.NameAttribute(NameOID.COMMON_NAME, identity)]
         if organization:
@@ -145,15 +158,20 @@ class CertificateStore:
             .subject_name(x509.Name(parts))
             .sign(key, hashes.SHA256())
         )
+        pem = serialization.Encoding.PEM
         secret = key.private_bytes(
-            PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         _write_private(self._path("pending.key"), secret)
-        return csr.public_bytes(PEM).decode("ascii")
+        return csr.public_bytes(pem).decode("ascii")
 
     def take_signed(self, chain_pem: str, identity: str, now: datetime.datetime) -> None:
         """Keep a CSMS-signed chain for the pending key as the new pair; raises
         ``CertificateRefused`` (nothing changes then)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.x509.oid import NameOID
+
         try:
             chain = x509.load_pem_x509_certificates(chain_pem.encode())
         except ValueError:
@@ -214,6 +232,8 @@ class CertificateStore:
 
     def roots(self) -> list[x509.Certificate]:
         """Every root trusted: installed ones and the configured ``ca_file``'s."""
+        from cryptography import x509
+
         found = [x509.load_pem_x509_certificate(p.read_bytes()) for _, p in self._root_files()]
         if self._configured_roots is not None:
             found += x509.load_pem_x509_certificates(self._configured_roots.read_bytes())
@@ -224,6 +244,9 @@ class CertificateStore:
 
     def install(self, kind: str, pem: str, now: datetime.datetime) -> None:
         """Keep a root of ``kind``; raises ``CertificateRefused``."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
         if kind not in ROOT_TYPES:
             raise CertificateRefused(f"{kind} is not used by this station")
         try:
@@ -242,11 +265,13 @@ class CertificateStore:
         path = self._path("roots") / f"{kind}-{fingerprint}.pem"
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_name(path.name + ".tmp")
-        temp.write_bytes(cert.public_bytes(PEM))
+        temp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         temp.replace(path)
 
     def installed(self, kinds: list[str] | None) -> list[dict[str, object]]:
         """CertificateHashDataChain entries of the installed roots of ``kinds`` (None: all)."""
+        from cryptography import x509
+
         found: list[dict[str, object]] = []
         for kind, path in self._root_files():
             if kinds is None or kind in kinds:
@@ -258,6 +283,8 @@ class CertificateStore:
         """Whether ``wanted`` (CertificateHashData) names the station's own certificate: the
         pair in use, a new one not yet tried, or the configured one. An issuer's name and a
         serial number name one certificate; the issuer's key is not always at hand."""
+        from cryptography import x509
+
         keys = ("issuerNameHash", "serialNumber")
         for path in (self._path("station.pem"), self._path("new.pem"), configured):
             if path is None or not path.exists():
@@ -274,6 +301,8 @@ class CertificateStore:
     def delete(self, wanted: dict[str, object], tls_needs_a_root: bool) -> str:
         """DeleteCertificate: Accepted, NotFound, or Failed for the last CSMS root while the
         connection needs one (no ``ca_file`` beside it): the station could not connect again."""
+        from cryptography import x509
+
         keys = ("issuerNameHash", "issuerKeyHash", "serialNumber")
         for kind, path in self._root_files():
             data = hash_data(x509.load_pem_x509_certificate(path.read_bytes()))
