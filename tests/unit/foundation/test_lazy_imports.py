@@ -47,3 +47,16 @@ def test_the_ocpp_uplink_loads_the_http_client_only_to_upload_diagnostics() -> N
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_the_web_faces_load_the_qr_encoder_only_to_make_a_code() -> None:
+    probe = (
+        "import sys, edge_controller.web.server, edge_controller.web.display; "
+        "before = 'segno' in sys.modules; "
+        "from edge_controller.web.qr import qr_svg; svg = qr_svg('https://example.org/c1'); "
+        "print(before, 'segno' in sys.modules, svg.startswith('<svg'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True", "True"]
