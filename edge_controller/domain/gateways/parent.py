@@ -124,7 +124,6 @@ class Issued:
     current_a: Phases3
     issued_s: float
     counted_until_s: float
-    grid_limit_a: float = math.inf  # the grid limit in force when it was issued
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,13 +224,9 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     wanted: Mapping[str, Phases3] = {
         c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
     }
-    if setup is configured:
-        budgets = fit(setup, _highest(buildings), floors, wanted)
-    else:
+    if setup is not configured:
         wanted = _within_cap(setup, floors, wanted, (demands, alloc))
-        budgets = fit(configured, _highest(buildings), floors, wanted)
-        fitted = (building_a, budgets)
-        budgets = _held_to_cap(setup, state, inputs, ledgers, floors=floors, fitted=fitted)
+    budgets = fit(setup, _highest(buildings), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
     return Decision(
@@ -293,101 +288,6 @@ def _within_cap(
         a, b, c = (min(wanted[cid][p], safes[cid] + _round_down(rise[p], step_a)) for p in PHASES)
         fitted[cid] = (a, b, c)
     return fitted
-
-
-def _held_to_cap(
-    setup: ParentSetup,
-    state: ParentState,
-    inputs: ParentInputs,
-    ledgers: Mapping[str, Ledger],
-    *,
-    floors: Mapping[str, Phases3],
-    fitted: tuple[Phases3, Mapping[str, Phases3]],
-) -> dict[str, Phases3]:
-    """The budgets under a cap below the configured grid limit (``fitted``: the allocation's
-    building load and the budgets fitted to the configured limits). A budget handed before the
-    cap says nothing of it, so only one handed under a limit no higher than the cap (or the
-    safe budget, where the safe budgets fit) lets a budget up to it out at once; what lies
-    above is held to what fits the cap over the newest grid reading less the children's draws
-    as far as they may still be drawn (``_least_draw``), the other children's such budgets and
-    the silent children's floors. Cut over the allocation's building load alone, a child's
-    7 A draw, reported as its budget handed before the cap ran out and taken off the readings
-    of 6 A of building alone after it, made the building 0 A, and 6 A went out to it as a mere
-    lowering of the 7 A still counted (12 A against a 6 A cap)."""
-    building_a, budgets = fitted
-    cap_a = setup.site.grid_limit_a
-    safes_a = [building_a[p] for p in PHASES]
-    for child in setup.children:
-        for p in PHASES:
-            safe_a = min(child.safe_budget_a, child.limit_a)
-            safes_a[p] += safe_a if child.child_id in budgets else floors[child.child_id][p]
-    safes_fit = all(safes_a[p] <= cap_a + EPS_A for p in PHASES)
-    held_over: dict[str, Phases3] = {}
-    load = list(_building_under_cap(setup, state, inputs, ledgers))
-    for child in setup.children:
-        cid = child.child_id
-        if cid in budgets:
-            held_over[cid] = _floor(child, ledgers[cid], under_a=cap_a, safe=safes_fit)
-        for p in PHASES:
-            load[p] += held_over[cid][p] if cid in budgets else floors[cid][p]
-    rises = {
-        cid: [max(0.0, b[p] - held_over[cid][p]) for p in PHASES] for cid, b in budgets.items()
-    }
-    for p in PHASES:
-        _cut([(rise, p) for rise in rises.values()], max(cap_a - load[p], 0.0))
-    step_a = setup.policy.resolution_a
-    held: dict[str, Phases3] = {}
-    for cid, budget in budgets.items():
-        under, rise = held_over[cid], rises[cid]
-        a, b, c = (
-            budget[p] if budget[p] <= under[p] else under[p] + _round_down(rise[p], step_a)
-            for p in PHASES
-        )
-        held[cid] = (a, b, c)
-    return held
-
-
-def _building_under_cap(
-    setup: ParentSetup, state: ParentState, inputs: ParentInputs, ledgers: Mapping[str, Ledger]
-) -> Phases3:
-    """The newest grid reading less each reporting child's draw as far as it may still draw
-    it (the assumed building load without a reading)."""
-    if not inputs.grids:
-        assumed_a = setup.policy.assumed_building_load_a
-        return (assumed_a, assumed_a, assumed_a)
-    load = list(inputs.grids[-1].current_a)
-    for child in setup.children:
-        if _reported(child, inputs, setup.timing):
-            report = inputs.reports[child.child_id]
-            least = _least_draw(child, ledgers[child.child_id], report, state.epoch, inputs.now_s)
-            for p in PHASES:
-                load[p] -= least[p]
-    a, b, c = (max(0.0, value) for value in load)
-    return (a, b, c)
-
-
-def _least_draw(
-    child: ChildFeeder, ledger: Ledger, report: ChildReport, epoch: str, now_s: float
-) -> Phases3:
-    """The least the child may draw now, as far as its reports tell: the lower of its last two
-    draws (EVs following a raise are read late), and no more than the lowest budget it may have
-    turned to since its last report: the one that report names (its safe budget if none, or
-    if it is one of an earlier run of the parent), any handed after it (it may have taken
-    them), and its safe budget once the one named may have run out. Less than that only as its
-    EVs take less by themselves, which its next report shows."""
-    safe_a = min(child.safe_budget_a, child.limit_a)
-    applied = report.demand.applied
-    named = None
-    if applied is not None and applied[0] == epoch:
-        named = next((i for i in ledger.counted if i.version == applied[1]), None)
-    turned = [i.current_a for i in ledger.counted if i.version > ledger.confirmed]
-    if named is not None:
-        turned.append(named.current_a)
-    if named is None or now_s >= named.issued_s + child.lease_s:
-        turned.append((safe_a, safe_a, safe_a))
-    drawn = report.history[-2:]
-    a, b, c = (min([*(d[p] for _, d in drawn), *(t[p] for t in turned)]) for p in PHASES)
-    return (a, b, c)
 
 
 def _rise_held(
@@ -487,13 +387,10 @@ def _floors(
     return floors
 
 
-def _floor(
-    child: ChildFeeder, ledger: Ledger, under_a: float = math.inf, safe: bool = True
-) -> Phases3:
+def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
     """The least the child is counted at: its safe budget, and every budget still counted."""
-    safe_a = min(child.safe_budget_a, child.limit_a) if safe else 0.0
-    kept = [i for i in ledger.counted if i.grid_limit_a <= under_a + EPS_A]
-    a, b, c = (max([safe_a, *(i.current_a[p] for i in kept)]) for p in PHASES)
+    safe_a = min(child.safe_budget_a, child.limit_a)
+    a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
     return (a, b, c)
 
 
@@ -731,9 +628,7 @@ def _issue(
         due = latest is None or now_s - latest.issued_s >= renewal_s(child.lease_s)
         if not due and not _differs(amounts, latest.current_a if latest else _ZERO):
             continue
-        issued = Issued(
-            version, amounts, now_s, now_s + _counted_s(child, timing), setup.site.grid_limit_a
-        )
+        issued = Issued(version, amounts, now_s, now_s + _counted_s(child, timing))
         ledgers[cid] = replace(ledger, counted=(*ledger.counted, issued), latest=issued)
         publish.append(_message(setup.site, child, state.epoch, issued, inputs.wall_s))
         version += 1
