@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import platform
 
 M_ARENA_MAX = -8  # glibc's malloc.h
@@ -27,20 +28,17 @@ def _glibc() -> ctypes.CDLL | None:
     if name is None:
         return None
     libc = ctypes.CDLL(name)
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_info") else None
 
 
 def limit_arenas(count: int = DAEMON_ARENAS) -> bool:
     """At most ``count`` malloc arenas from now on; True when applied. Threads started before
-    keep the arena they have, so call it before any starts."""
+    keep the arena they have, so call it before any starts. An operator's ``MALLOC_ARENA_MAX``
+    in the environment wins: glibc read it at start-up, and it is a deliberate choice."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
     libc = _glibc()
     return libc is not None and libc.mallopt(M_ARENA_MAX, count) == 1
-
-
-def trim() -> bool:
-    """Hand malloc's free pages back to the system; True when glibc released some."""
-    libc = _glibc()
-    return libc is not None and libc.malloc_trim(0) == 1
 
 
 def arenas() -> int | None:
