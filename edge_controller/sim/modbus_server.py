@@ -211,7 +211,8 @@ class _SimHandler(ServerRequestHandler):
         return used
 
     async def handle_request(self) -> None:
-        pass  # each request was taken as it came (callback_data)
+        """Nothing left to do here: each request was taken and answered as it came
+        (``callback_data``)."""
 
 
 class SimTcpServer(_Answering, ModbusTcpServer):
