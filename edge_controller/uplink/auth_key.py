@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from edge_controller.log import get_logger
+from edge_controller.textpath import TextPath
 
 log = get_logger("uplink.auth_key")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){16,20}")
@@ -28,14 +29,10 @@ def parse_key(value: str) -> bytes | None:
 
 
 class KeyFile:
-    def __init__(self, path: Path) -> None:
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and an identity keeps six (about 1.5 MB at a thousand identities).
-        self._at = str(path)
+    path = TextPath()  # kept as text
 
-    @property
-    def path(self) -> Path:
-        return Path(self._at)
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
     def load(self) -> bytes | None:
         """The key a CSMS set, or None (none set, or the file is unusable: then the configured

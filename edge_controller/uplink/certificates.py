@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_controller.log import get_logger
+from edge_controller.textpath import TextPath
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -127,15 +128,11 @@ def check_chain(
 
 
 class CertificateStore:
-    def __init__(self, directory: Path, configured_roots: Path | None = None) -> None:
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and an identity keeps six (about 1.5 MB at a thousand identities).
-        self._at = str(directory)
-        self._configured_roots = configured_roots
+    directory = TextPath()  # kept as text
 
-    @property
-    def directory(self) -> Path:
-        return Path(self._at)
+    def __init__(self, directory: Path, configured_roots: Path | None = None) -> None:
+        self.directory = directory
+        self._configured_roots = configured_roots
 
     def _path(self, name: str) -> Path:
         return self.directory / name

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_controller.log import get_logger
+from edge_controller.textpath import TextPath
 from edge_controller.uplink.json_file import write_json_atomically
 
 log = get_logger("uplink.network")
@@ -59,10 +60,10 @@ def check_profile(payload: dict[str, Any], floor: int, client_cert: bool, secret
 
 
 class NetworkProfiles:
+    path = TextPath()  # kept as text
+
     def __init__(self, path: Path, configured: NetworkProfile) -> None:
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and an identity keeps six (about 1.5 MB at a thousand identities).
-        self._at = str(path)
+        self.path = path
         self.configured = configured
         self._slots: dict[int, NetworkProfile] = {}
         self._pending: int | None = None
@@ -72,10 +73,6 @@ class NetworkProfiles:
         self._place = 0  # in ``order()``: the profile tried now
         self._failures = 0  # failed connects in a row with it
         self._load()
-
-    @property
-    def path(self) -> Path:
-        return Path(self._at)
 
     def _load(self) -> None:
         try:

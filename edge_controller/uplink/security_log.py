@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from edge_controller.domain.security import SecurityEventRaised
 from edge_controller.log import get_logger
+from edge_controller.textpath import TextPath
 from edge_controller.uplink.clock import to_iso
 
 MAX_BYTES = 128 * 1024
@@ -48,16 +49,12 @@ class Window:
 
 
 class SecurityLog:
+    path = TextPath()  # kept as text
+
     def __init__(self, path: Path, max_bytes: int = MAX_BYTES, keep: int = KEEP) -> None:
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and an identity keeps six (about 1.5 MB at a thousand identities).
-        self._at = str(path)
+        self.path = path
         self.max_bytes = max_bytes
         self.keep = keep
-
-    @property
-    def path(self) -> Path:
-        return Path(self._at)
 
     def append(self, event: SecurityEventRaised) -> None:
         """Keep ``event``; a failing disk is logged, never raised (the event still goes out)."""

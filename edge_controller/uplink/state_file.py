@@ -12,19 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from edge_controller.log import get_logger
+from edge_controller.textpath import TextPath
 from edge_controller.uplink.json_file import write_json_atomically
 
 log = get_logger("uplink.config")
 
 
 class OcppStateFile:
+    path = TextPath()  # kept as text
+
     def __init__(self, path: Path, defaults: Mapping[str, str]) -> None:
         """``defaults``: read, never changed, so identities alike share one (a copy per
         identity, some eighty entries, was kilobytes each at a thousand identities); each
         file keeps only the values that differ from it."""
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and an identity keeps six (about 1.5 MB at a thousand identities).
-        self._at = str(path)
+        self.path = path
         self._defaults = defaults
         self._values: dict[str, str] = {}
         self._inoperative: set[int] = set()
@@ -33,10 +34,6 @@ class OcppStateFile:
         self._monitoring: dict[str, Any] = {}
         self._holds: list[dict[str, Any]] = []
         self._load()
-
-    @property
-    def path(self) -> Path:
-        return Path(self._at)
 
     def _load(self) -> None:
         try:

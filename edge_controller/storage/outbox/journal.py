@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_controller.log import get_logger
+from edge_controller.textpath import TextPath
 
 log = get_logger("storage.outbox")
 _RECORD = struct.Struct("<qd")  # sequence number, written at (seconds since the epoch)
@@ -44,20 +45,16 @@ def remove_journals(database: Path) -> list[Path]:
 
 
 class AckJournal:
+    path = TextPath()  # kept as text
+
     def __init__(self, path: Path) -> None:
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and each identity has a journal.
-        self._at = str(path)
+        self.path = path
         self._fd: int | None = None
         self._closer: weakref.finalize[[int], AckJournal] | None = None
         self.seqs: list[int] = []  # journaled by this process, not marked in the table yet
         # Left by an earlier process (not marked yet), and the bytes of whole records in the
         # file (appends go after those).
         self.recovered, self._size = _read(path)
-
-    @property
-    def path(self) -> Path:
-        return Path(self._at)
 
     def append(self, seqs: Sequence[int]) -> None:
         """Durable against a crash of the process when it returns. On an error (a full disk)
@@ -68,7 +65,7 @@ class AckJournal:
         if fd is None:
             fd = self._use(os.open(self.path, _APPEND, 0o600))
             os.ftruncate(fd, self._size)  # a torn record left by a crash would misalign the rest
-        self._size = _write(fd, seqs, self._size, self._at)
+        self._size = _write(fd, seqs, self._size, str(self.path))
         self.seqs.extend(seqs)
 
     def settled(self, count: int) -> None:

@@ -13,26 +13,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from edge_controller.textpath import OptionalTextPath
 from edge_controller.uplink.json_file import write_json_atomically
 
 KEPT = 1000
 
 
 class OnlinePeriods:
+    path = OptionalTextPath()  # kept as text
+
     def __init__(self, path: Path | None, started_s: float) -> None:
         """``started_s``: when this process started (it ends a period a crash left open).
         ``path`` None: kept in memory only."""
-        # Kept as text, a Path made at each use: a Path is about 370 bytes, its text 110,
-        # and an identity keeps six (about 1.5 MB at a thousand identities).
-        self._at = None if path is None else str(path)
+        self.path = path
         self._periods: list[list[float | None]] = self._load()
         if self._periods and self._periods[-1][1] is None:
             self._periods[-1][1] = started_s
             self._save()
-
-    @property
-    def path(self) -> Path | None:
-        return None if self._at is None else Path(self._at)
 
     def _load(self) -> list[list[float | None]]:
         if self.path is None:

@@ -20,10 +20,10 @@ ALLOWED: dict[str, set[str]] = {
     "domain": {"domain"},
     "ports": {"ports", "domain"},
     "drivers": {"drivers", "ports", "domain", "log"},
-    "storage": {"storage", "domain", "log"},
+    "storage": {"storage", "domain", "log", "textpath"},
     "services": {"services", "domain", "ports", "storage", "log"},
     # the uplink and telemetry take their own settings sections (OcppSettings, MqttSettings)
-    "uplink": {"uplink", "domain", "config", "log"},
+    "uplink": {"uplink", "domain", "config", "log", "textpath"},
     "telemetry": {"telemetry", "domain", "config", "log", "__init__"},
     "api": {"api", "domain"},
     "web": {"web", "api", "domain", "config", "log", "__init__"},
@@ -49,6 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "log": set(),
     "systemd": set(),
     "heap": set(),
+    "textpath": set(),
     APP: {
         "__init__",
         APP,
