@@ -113,3 +113,7 @@ class SiteView:
     grid_export_energy_wh: float | None = None
     waiting_for: tuple[str, ...] = ()  # devices of the control loop not read once yet
     storage_alarm: str | None = None  # the database file was removed or replaced under us
+    # What holds for the whole site's allocation now ("grid meter stale", "settling after a
+    # decrease": increases and starts wait while lowered EVs follow); each connector's own
+    # reason is in its view.
+    allocation_notes: tuple[str, ...] = ()

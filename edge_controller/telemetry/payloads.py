@@ -88,6 +88,7 @@ def site_payload(view: SiteView) -> JsonDict:
             }
             for c in view.connectors
         ],
+        "allocation_notes": list(view.allocation_notes),
         "uplink_online": view.uplink_online,
         "outbox_backlog": view.outbox_backlog,
         "outbox_parked": view.outbox_parked,

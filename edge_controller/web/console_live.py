@@ -48,6 +48,7 @@ def site_cells(view: SiteView) -> dict[str, str]:
         "backlog": str(view.outbox_backlog),
         "parked": str(view.outbox_parked),
         "payments_unknown": str(view.payments_unknown),
+        "allocation": "; ".join(view.allocation_notes) or "-",
     }
 
 
@@ -70,7 +71,8 @@ def site_line(view: SiteView) -> str:
     return (
         f'<p id="site" data-at="{view.at_s!r}">Grid limit {s["grid_limit_a"]} A; grid now '
         f"{s['grid_a']} A; uplink {s['uplink']}, backlog {s['backlog']}. For an operator: "
-        f"parked messages {s['parked']}, payments of unknown outcome {s['payments_unknown']}</p>"
+        f"parked messages {s['parked']}, payments of unknown outcome {s['payments_unknown']}; "
+        f"allocation notes {s['allocation']}</p>"
     )
 
 

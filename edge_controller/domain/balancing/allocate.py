@@ -14,6 +14,10 @@ into an offered current per connector, each with the reason that bounds it:
 5. increases only from the room that EVs still following a lower offer leave
    (``settle.fit_increases``); no second lowering of an EV still following one where its offer
    fits (``settle.keep_following``); an independent final check that no limit is exceeded.
+
+A connector's reason says why that connector has its offer (its cap, the constraint that binds
+it, its own hold); what holds for the whole site (a stale grid meter, increases and starts held
+while lowered EVs follow: "settling after a decrease") is in the allocation's ``notes``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Sequence
 
 from edge_controller.domain.balancing.budget import building_load, fixed_budget
 from edge_controller.domain.balancing.offers import (
+    HYSTERESIS,
+    SETTLING,
     Decision,
     Offer,
     OfferRecords,
@@ -77,7 +83,7 @@ def allocate(
     records = OfferRecords() if records is None else records
     decision = decide_caps(tree, demands, prior, rules, records)
     fixed = fixed_budget(tree, site, building, decision.silent)
-    hold_starts(tree, fixed, decision)
+    held = hold_starts(tree, fixed, decision)
     following = following_offers(decision)
     shared = share(tree, fixed, decision.contenders, policy)
     admitted = shared.admitted
@@ -86,6 +92,8 @@ def allocate(
     final, notes = _enforce(fixed, admitted, None if cut or kept else shared.offered)
     if stale:
         notes.append("grid meter stale")
+    if held or cut:  # the site's state: the connectors' reasons name their constraints
+        notes.append(SETTLING)
     return Allocation(
         at_s=now_s,
         connectors=_records(decision, policy.decrease_settle_s + policy.signal_delay_s),
@@ -131,7 +139,10 @@ def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocati
     """Each connector's record; one equal in every field to the previous is that same record
     (in a steady state most are, and a thousand new ones would cost more than comparing): the
     same offer and reason (changed_at/increased_at stay, assumed is the offer), a zero offer
-    only with the same sign (0.0 == -0.0, but they are not the same value)."""
+    only with the same sign (0.0 == -0.0, but they are not the same value). A connector held
+    at its offer by the hysteresis keeps saying so while that offer stays, under the same
+    constraint, though the share falls back to that offer exactly: its reason stays put rather
+    than go on and off as the share moves by a step of the resolution at each reading."""
     records: dict[str, ConnectorAllocation] = {}
     now_s = decision.now_s
     for offer in decision.all:
@@ -139,7 +150,7 @@ def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocati
         if (
             before is not None
             and before.current_a == current_a == before.assumed_current_a
-            and before.reason == offer.reason
+            and (before.reason == offer.reason or _still_held(before.reason, offer.reason))
             and before.connector_id == cid
             and (current_a != 0 or _same_zeros(current_a, before))
             and offer.demand.state is not _UNAVAILABLE
@@ -148,6 +159,12 @@ def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocati
         else:
             records[cid] = _record(offer, now_s, settle_s)
     return records
+
+
+def _still_held(before: str, reason: str) -> bool:
+    """True if ``before`` is ``reason`` with the hysteresis's hold (of the same offer: the
+    caller compares the offers)."""
+    return before.startswith(reason) and before.startswith(HYSTERESIS, len(reason))
 
 
 def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:

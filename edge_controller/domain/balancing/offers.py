@@ -30,6 +30,8 @@ _WAITING_EV, _CHARGING, _PAUSED = DemandState.WAITING, DemandState.CHARGING, Dem
 _WANTING = (_WAITING_EV, _CHARGING, _PAUSED)
 
 SETTLING = "settling after a decrease"
+HYSTERESIS = "; hysteresis (holding "
+"""What follows the constraint's label in the reason of an offer the hysteresis holds."""
 AdmissionKey = tuple[int, int, float, float, float, str]
 """Minus the priority, the admission group, the wait, the session's energy and start, the id."""
 Before = ConnectorAllocation | None
@@ -284,6 +286,12 @@ def idle_reason(demand: ConnectorDemand) -> str | None:
     if not demand.charger_enabled:
         return "charger disabled"
     return None
+
+
+def full(label: str) -> str:
+    """Why a connector is paused where its minimum finds no room on the constraint ``label``
+    (admission, or a start held while lowered EVs follow: the same words either way)."""
+    return f"paused: {label} full"
 
 
 def below_minimum(offer: Offer) -> str:

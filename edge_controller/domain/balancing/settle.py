@@ -4,8 +4,11 @@ An EV has ``Policy.decrease_settle_s`` (5 s in IEC 61851-1) to follow a lower of
 it may still draw the offer it was lowered from. Decreases apply at once. An increase (a start
 too) is granted only from the room left with every connector counted at the higher of its offer
 and what it may still draw, in admission order; where that room runs out, the increase is cut
-and its reason names the constraint that lacked the room first and the settling second
-("feeder carport L1 32 A; settling after a decrease"). A connector lowered in this very step
+and its reason names the constraint that lacked the room ("feeder carport L1 32 A"), as it
+would once the EVs have followed: the settling is the site's state, not the connector's, and
+the allocation notes it (``SETTLING``) while it holds an increase or a start back. A reason
+that went on and off with every lowering elsewhere would change a thousand connectors' state
+at each of them. A connector lowered in this very step
 counts at its previous offer, so old and new offers never add up on a constraint. A lowered
 connector itself gets no increase until its EV has had the time to follow: each change of the
 offer gives the EV that time again (IEC 61851-1), so raising it meanwhile, even below what it
@@ -31,22 +34,24 @@ from __future__ import annotations
 
 import math
 
-from edge_controller.domain.balancing.offers import SETTLING, Decision, Offer
+from edge_controller.domain.balancing.offers import SETTLING, Decision, Offer, full
 from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
 
 
-def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> None:
+def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> bool:
     """Hold each start whose minimum does not fit beside what every connector may draw now
-    (its offer, or more while its EV follows a lowering). Admitted, it would only share the
-    room and be cut (and a lowered EV lowered again would follow later still)."""
+    (its offer, or more while its EV follows a lowering); True if any was held. Admitted, it
+    would only share the room and be cut (and a lowered EV lowered again would follow later
+    still). Its reason is the admission's for a minimum that does not fit."""
     if not decision.settling:  # the usual case: nobody follows a lowering
-        return
+        return False
     following = [offer.may_draw(decision.now_s) for offer in decision.all]
     if not any(following):
-        return
+        return False
+    held = False
     drawing = [
         (offer, max(offer.before_a, following_a))
         for offer, following_a in zip(decision.all, following, strict=True)
@@ -60,7 +65,7 @@ def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> None:
         if offer.hold is None and offer.before_a <= 0:
             room_a, label = _room(tree, budget, offer)
             if room_a < offer.floor_a - EPS_A:
-                offer.hold = f"paused: {label}; {SETTLING}"
+                offer.hold, held = full(label), True
                 if minimums is None:
                     minimums = fixed.copy()
                     ahead = [o for o in contenders[:number] if _may_start(o)]
@@ -70,6 +75,7 @@ def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> None:
                 continue
         if minimums is not None and _may_start(offer):
             minimums.take(offer.path, offer.phases, offer.floor_a)
+    return held
 
 
 def _may_start(offer: Offer) -> bool:
@@ -196,8 +202,7 @@ def _grant(tree: Tree, budget: Budget, offer: Offer, following_a: float, policy:
     if granted_a > before_a:
         budget.take(offer.path, offer.phases, granted_a - before_a)
     offer.current_a = granted_a
-    cut_reason = f"{label}; {SETTLING}"
-    offer.reason = cut_reason if granted_a > 0 else f"paused: {cut_reason}"
+    offer.reason = label if granted_a > 0 else full(label)
     return True
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from edge_controller.domain.balancing.fill import fill
-from edge_controller.domain.balancing.offers import Offer, below_minimum
+from edge_controller.domain.balancing.offers import HYSTERESIS, Offer, below_minimum, full
 from edge_controller.domain.balancing.outlook import Outlook
 from edge_controller.domain.balancing.tree import Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, Policy
@@ -127,7 +127,7 @@ def _admit(budget: Budget, contenders: list[Offer]) -> list[Offer]:
                 admitted.append(offer)
                 continue
             else:
-                why = f"paused: {misfit} full"
+                why = full(misfit)
         offer.reason = why
     return admitted
 
@@ -153,7 +153,7 @@ def _round_down(members: list[Offer], policy: Policy, offered: Tally) -> None:
         before_a = offer.before_a
         if 0 < before_a < current_a < before_a + min_increase_a:
             current_a = before_a
-            offer.reason = f"{offer.reason}; hysteresis (holding {before_a:g} A)"
+            offer.reason = f"{offer.reason}{HYSTERESIS}{before_a:g} A)"
         offer.current_a = current_a
         if current_a:  # (as ``Tally.of_offers``, inline: this runs for every admitted one)
             row, phases = own[offer.path[0]], offer.phases

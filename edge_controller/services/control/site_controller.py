@@ -662,6 +662,7 @@ class SiteController:
             connectors=connector_views(read, alloc, self._conns, at_s),
             at_s=at_s,
             waiting_for=unread,
+            allocation_notes=alloc.notes,
             **grid_fields(self._grid.latest if self._grid is not None else None),
         )
         self._view_event.set()

@@ -6,6 +6,7 @@ operator puts parked messages back in line (a viewer, a stray post or a wrong nu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
@@ -151,10 +152,17 @@ async def test_the_live_stream_carries_each_snapshot_as_the_page_shows_it(served
         model = await next_event(stream)
         assert model["site"] == line
         assert model["connectors"][0] == {"id": "wb1:1", "cells": row}
-        charging = view(Availability.CHARGING, 11040.0, T0_S + 1)
+        charging = dataclasses.replace(
+            view(Availability.CHARGING, 11040.0, T0_S + 1),
+            allocation_notes=("settling after a decrease",),
+        )
         site.next.put_nowait(charging)
         model = await next_event(stream)
         assert model["at_s"] == T0_S + 1
+        assert (line["allocation"], model["site"]["allocation"]) == (
+            "-",
+            "settling after a decrease",
+        )
         cells = model["connectors"][0]["cells"]
         assert cells == connector_cells(charging.connectors[0])
         assert (cells["state"], cells["power_w"]) == ("Charging", "11040.0")

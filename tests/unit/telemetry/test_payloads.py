@@ -30,6 +30,22 @@ def test_site_without_grid_reading_has_null_currents() -> None:
     ]
 
 
+def test_the_site_state_says_what_holds_for_the_whole_allocation() -> None:
+    settling = SiteView(
+        "s",
+        None,
+        40.0,
+        None,
+        None,
+        connectors=(VIEW,),
+        allocation_notes=("settling after a decrease",),
+    )
+    body = site_payload(settling)
+    assert body["allocation_notes"] == ["settling after a decrease"]
+    assert body["allocation"][0]["reason"] == "fuse"  # the connector's own, without it
+    assert site_payload(SITE)["allocation_notes"] == []
+
+
 def test_faulted_connector_always_carries_advice() -> None:
     faulted = ConnectorView("wb1:1", Availability.FAULTED, 0.0, "fault")
     body = connector_payload(faulted)

@@ -41,7 +41,8 @@ class Step:
     grid: GridReading | None
     demands: list[ConnectorDemand]
     expect: dict[str, Expect] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # each a substring of one of the notes
+    notes_are: list[str] | None = None  # the notes, all of them
 
 
 @dataclass
@@ -80,7 +81,15 @@ def _step(raw: dict[str, Any], connectors: list[dict[str, Any]]) -> Step:
     changes = raw.get("connectors", {})
     demands = [_demand({**base, **changes.get(base["id"], {})}) for base in connectors]
     expect = {cid: Expect(**exp) for cid, exp in raw.get("expect", {}).items()}
-    return Step(float(raw["now_s"]), grid, demands, expect, list(raw.get("notes", [])))
+    notes_are = raw.get("notes_are")
+    return Step(
+        float(raw["now_s"]),
+        grid,
+        demands,
+        expect,
+        list(raw.get("notes", [])),
+        None if notes_are is None else list(notes_are),
+    )
 
 
 def load(path: Path) -> Scenario:

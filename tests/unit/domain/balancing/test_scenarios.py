@@ -45,4 +45,6 @@ def test_scenario(path: Path) -> None:
                 assert got.reason == expect.reason_is, where
         for note in step.notes:
             assert any(note in text for text in alloc.notes), (number, alloc.notes)
+        if step.notes_are is not None:
+            assert list(alloc.notes) == step.notes_are, (number, alloc.notes)
         previous = alloc

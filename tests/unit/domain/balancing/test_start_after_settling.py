@@ -124,8 +124,13 @@ def test_a_start_held_for_evs_lowered_for_it_goes_once_they_have_followed() -> N
     held: dict[str, float] = {}  # connector → since when its start waits for a settling
     longest: dict[str, float] = {}
     for decision in decisions:
+        settling = "settling after a decrease" in decision.notes
         for cid, offer in decision.connectors.items():
-            if offer.current_a == 0 and offer.reason.endswith("settling after a decrease"):
+            # Held while others follow: no room for its minimum, and the site settling.
+            waits = (
+                settling and offer.reason.startswith("paused:") and offer.reason.endswith(" full")
+            )
+            if offer.current_a == 0 and waits:
                 since_s = held.setdefault(cid, decision.at_s)
                 longest[cid] = max(longest.get(cid, 0.0), decision.at_s - since_s)
             else:
