@@ -581,6 +581,12 @@ class MqttSettings(Section):
         5.0, gt=0, le=300, description="from a connection made to the broker's answer"
     )
     command_timeout_s: float = Field(10.0, gt=0, le=300)
+    energy_step_wh: float = Field(
+        10.0, ge=0, le=100_000, description="session energy published when it moved this far"
+    )
+    energy_every_s: float = Field(
+        10.0, ge=0, le=3600, description="or when it moved and was last published this long ago"
+    )
     allowed_commands: list[MqttCommand] = Field(
         default_factory=list,
         description="commands taken on MQTT (none: read-only); starts are authorised like cards",

@@ -43,9 +43,13 @@ Handler = Callable[[str, bytes], None]
 # What a state message carries besides the state itself: a connector's is taken again at every
 # tick, a device's counters move at every request. A topic is published again when anything
 # else changes, and a device's counters at most every DEVICE_COUNTERS_EVERY_S.
-CONNECTOR_TIME = frozenset({"at_s"})
+# A charging connector's session energy moves at every reading of its meter (0.1 Wh steps): on
+# its own it is published on a deadband and a period (``MqttSettings.energy_step_wh`` and
+# ``energy_every_s``), with any other change of the connector's state always.
+CONNECTOR_MOVING = frozenset({"at_s", "session_energy_wh"})
 DEVICE_COUNTERS = frozenset({"requests", "latency_p50_ms", "latency_p99_ms", "last_success_s"})
 DEVICE_COUNTERS_EVERY_S = 10.0
+_ROUNDING_WH = 1e-6  # energies are rounded to 0.1 Wh: 110.3 - 100.3 is a hair below 10
 PUBLISH_WINDOW = 16  # messages awaiting the broker's acknowledgement at once
 
 _COMMAND_OPTIONS = SubscribeOptions(
@@ -118,6 +122,9 @@ class MqttService:
         self._announced: set[str] = set()
         # State topic -> (what was last queued on it but its time and counters, when it was).
         self._shown: dict[str, tuple[payloads.JsonDict, float | None]] = {}
+        # Connector state topic -> (its state last queued but time and energy, that energy,
+        # that state's time).
+        self._shown_connectors: dict[str, tuple[payloads.JsonDict, float | None, float]] = {}
         self._listeners: list[tuple[str, Handler]] = []
         client_id = settings.client_id or f"edge-controller-{site_id}"
         self._client_factory = self._make_client_factory(client_id)
@@ -173,11 +180,19 @@ class MqttService:
     def publish_connector(self, view: ConnectorView) -> None:
         """Queue a connector's state if it changed (its ``at_s`` aside: that is when it was
         taken, at every tick; a thousand unchanged states a second would crowd out the ones
-        that did change)."""
+        that did change); a change of its session energy alone only once it is due
+        (``_energy_due``)."""
         if view.connector_id not in self._announced:
             self._announce_all([view.connector_id])
         topic = self.topics.connector_state(view.connector_id)
-        self._put_changed(topic, payloads.connector_payload(view), CONNECTOR_TIME, None)
+        payload = payloads.connector_payload(view)
+        state = {k: v for k, v in payload.items() if k not in CONNECTOR_MOVING}
+        energy_wh, at_s = payload["session_energy_wh"], view.at_s
+        last = self._shown_connectors.get(topic)
+        if last is not None and last[0] == state and not self._energy_due(last, energy_wh, at_s):
+            return
+        self._shown_connectors[topic] = (state, energy_wh, at_s)
+        self._put_state(topic, payloads.encode_json(payload))
 
     @_contained
     def publish_messages(
@@ -246,6 +261,26 @@ class MqttService:
             commands_refused=self._receiver.refused,
             publish_errors=self._publish_errors,
             queue=self._queue.stats(),
+        )
+
+    def _energy_due(
+        self,
+        last: tuple[payloads.JsonDict, float | None, float],
+        energy_wh: float | None,
+        at_s: float,
+    ) -> bool:
+        """True if the session energy moved since it was last queued, by ``energy_step_wh``
+        or more, or at all with that ``energy_every_s`` or longer ago (a session's start and
+        end change its ``session_id`` too: queued whatever the energy)."""
+        _, last_wh, last_at_s = last
+        if energy_wh == last_wh:
+            return False
+        if energy_wh is None or last_wh is None:
+            return True
+        settings = self._settings
+        return (
+            abs(energy_wh - last_wh) >= settings.energy_step_wh - _ROUNDING_WH
+            or at_s - last_at_s >= settings.energy_every_s
         )
 
     def _put_changed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -75,6 +76,42 @@ async def test_a_state_is_published_when_it_changes_not_at_every_tick(
     assert published("connectors/wb1-2/state") == [1.0]
     # A device's counters are published again 10 s later (here they did not move).
     assert len(published("devices/wb1/state")) == 2
+
+
+async def test_session_energy_alone_is_published_on_its_deadband_and_period(
+    broker: Mosquitto, sink: RecordingSink
+) -> None:
+    # 0.1 Wh steps: a charging connector's state at every reading of its meter, 340 a second
+    # at 1,000 connectors. Alone, it goes out once it moved 10 Wh or 10 s later (the defaults).
+    service = make_service(broker, sink)
+    # (at, energy Wh, power W, session); each a tick of the control loop.
+    ticks: list[tuple[float, float | None, float, str | None]] = [
+        (1.0, 100.0, 7360.0, "s-1"),  # the first state
+        (2.0, 100.1, 7360.0, "s-1"),
+        (3.0, 109.9, 7360.0, "s-1"),
+        (4.0, 110.0, 7360.0, "s-1"),  # 10 Wh since the last published
+        (5.0, 110.3, 7360.0, "s-1"),
+        (13.9, 112.0, 7360.0, "s-1"),
+        (14.0, 112.1, 7360.0, "s-1"),  # 10 s since the last published
+        (15.0, 112.2, 3680.0, "s-1"),  # with another change, at once
+        (16.0, 112.3, 3680.0, "s-1"),
+        (17.0, None, 3680.0, None),  # the session's end, at once
+        (18.0, None, 3680.0, None),
+    ]
+    seen: list[tuple[float, float | None]] = []
+    async with running(service), app_client(broker) as app:
+        await app.subscribe(topic("connectors/wb1-1/state"))
+        for at_s, energy_wh, power_w, session in ticks:
+            view = site_view(at_s, power_w)
+            charging = dataclasses.replace(
+                view.connectors[0], session_energy_wh=energy_wh, session_id=session
+            )
+            service.publish_site(dataclasses.replace(view, connectors=(charging,)))
+            await wait_until(lambda: service.stats().queue.pending_states == 0)
+        while not seen or seen[-1][0] != 17.0:
+            body = as_json(await wait_message(app, on_topic(topic("connectors/wb1-1/state"))))
+            seen.append((body["at_s"], body["session_energy_wh"]))
+    assert seen == [(1.0, 100.0), (4.0, 110.0), (14.0, 112.1), (15.0, 112.2), (17.0, None)]
 
 
 async def test_site_device_and_fault_topics(broker: Mosquitto, sink: RecordingSink) -> None:
