@@ -13,8 +13,8 @@ boundary, and the loop wakes at the boundary itself rather than up to a tick lat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from edge_controller.domain.sessions.events import MeterSampled, ReadingContext
 from edge_controller.uplink.link import IdentityCore
@@ -26,6 +26,15 @@ from edge_controller.uplink.v16 import meter_values, render
 TICK_S = 1.0
 PERIODIC, CLOCK = ReadingContext.PERIODIC, ReadingContext.CLOCK_ALIGNED
 TRIGGER = ReadingContext.TRIGGER
+
+
+class Due(NamedTuple):
+    """A sample to take: of which connector, in which session (None: none), why, stamped when."""
+
+    connector_id: str
+    local_id: int | None
+    context: ReadingContext
+    at_s: float
 
 
 class Metering:
@@ -54,31 +63,40 @@ class Metering:
             return TICK_S
         return max(0.0, min(TICK_S, self._next_aligned_s - now_s))
 
-    async def tick(self, now_s: float) -> None:
+    def due(self, now_s: float) -> list[Due]:
+        """The samples to take at ``now_s``, in order, with what they change already counted:
+        none in most seconds, so nothing is awaited then."""
         sessions = self._sessions()
-        await self._aligned(now_s, sessions)  # the boundary lies before now: its sample first
+        found = self._aligned(now_s, sessions)  # the boundary lies before now: its sample first
         interval_s = self.core.config.int_value("MeterValueSampleInterval", 0)
         for connector_id, local_id in sessions.items():
             last_s = self._last_sample_s.setdefault(connector_id, now_s)
             if interval_s > 0 and now_s - last_s >= interval_s:
                 self._last_sample_s[connector_id] = now_s
-                await self._record(connector_id, local_id, PERIODIC, now_s)
+                found.append(Due(connector_id, local_id, PERIODIC, now_s))
         for gone in set(self._last_sample_s) - set(sessions):
             del self._last_sample_s[gone]
+        return found
 
-    async def _aligned(self, now_s: float, sessions: dict[str, int]) -> None:
+    async def record(self, due: Sequence[Due]) -> None:
+        for sample in due:
+            await self._record(sample.connector_id, sample.local_id, sample.context, sample.at_s)
+
+    def _aligned(self, now_s: float, sessions: dict[str, int]) -> list[Due]:
         interval_s = self.core.config.int_value("ClockAlignedDataInterval", 0)
         if interval_s <= 0 or not self.core.clock.synced:
             self._next_aligned_s = None
-            return
+            return []
         if self._next_aligned_s is None:
             self._next_aligned_s = meter_values.next_aligned_s(now_s, interval_s)
         if now_s < self._next_aligned_s:
-            return
+            return []
         at_s = self._next_aligned_s  # the boundary itself, not the moment we noticed it
         self._next_aligned_s = meter_values.next_aligned_s(now_s, interval_s)
-        for connector_id in self.core.topology.connectors(self.core.identity):
-            await self._record(connector_id, sessions.get(connector_id), CLOCK, at_s)
+        return [
+            Due(connector_id, sessions.get(connector_id), CLOCK, at_s)
+            for connector_id in self.core.topology.connectors(self.core.identity)
+        ]
 
     def _sessions(self) -> dict[str, int]:
         return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,6 +46,7 @@ from edge_controller.uplink.connection import (
 from edge_controller.uplink.device_model import bound_defaults, station_variables
 from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
+from edge_controller.uplink.follow import IdentityFollow, follow_all
 from edge_controller.uplink.link import IdentityCore, IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
@@ -68,9 +70,6 @@ from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.web_payment import WebPayments201
 
 log = get_logger("uplink")
-# Availability to apply, display messages ended, AvailabilityState under monitors and meter
-# samples are each looked at this often, in one task per identity.
-FOLLOW_S = 1.0
 CLOSE_WAIT_S = 1.0
 SEND_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed, UnknownSubprotocol)
@@ -250,9 +249,9 @@ class OcppUplink:
 
     async def _serve(self) -> None:
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(follow_all(self._follows(), tasks))
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
-                tasks.create_task(self._follow_site(identity))
                 # Its own task: a CSMS limit applies at once, never behind a sample's commit.
                 smart = self.links[identity].smart
                 if smart is not None:
@@ -368,24 +367,15 @@ class OcppUplink:
             return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
         return Session201(link, Station201(link, ws, self._station), wakeup)
 
-    async def _follow_site(self, identity: str) -> None:
-        """What one identity follows whether connected or not, each second in one task (a task
-        for each was kilobytes per identity): its availability applied, its display messages
-        ended, its 2.x AvailabilityState under monitors, and its meter samples (also at a
-        clock-aligned boundary that comes before the next second)."""
-        link = self.links[identity]
-        watch = AvailabilityWatch(link, self._wakeup[identity].set) if self._monitored else None
-        while True:
-            self._reconcile_availability(identity)
-            if link.display is not None:
-                link.display.look()
-            if watch is not None:
-                await watch.look()
-            wait_s = FOLLOW_S
-            if link.metering is not None:
-                await link.metering.tick(link.metering.now_s())
-                wait_s = link.metering.sleep_s(link.metering.now_s())
-            await asyncio.sleep(wait_s)
+    def _follows(self) -> list[IdentityFollow]:
+        """What each identity follows whether connected or not (``follow``)."""
+        follows = []
+        for identity, link in self.links.items():
+            wake = self._wakeup[identity].set
+            watch = AvailabilityWatch(link, wake) if self._monitored else None
+            reconcile = functools.partial(self._reconcile_availability, identity)
+            follows.append(IdentityFollow(link, reconcile, watch))
+        return follows
 
     def _reconcile_availability(self, identity: str) -> None:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""

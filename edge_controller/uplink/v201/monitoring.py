@@ -24,7 +24,7 @@ restarts; a monitor's id is the station's (the CSMS may name one to replace it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -63,6 +63,10 @@ class Monitor:
 
     def watches(self, component: str, evse: int | None, variable: str) -> bool:
         return (self.component, self.evse, self.variable) == (component, evse, variable)
+
+
+# (monitor, EVSE number, the new AvailabilityState word)
+Change = tuple[Monitor, int, str]
 
 
 def monitored_variables(evses: int) -> list[Variable]:
@@ -177,7 +181,7 @@ def stored_monitors(stored: Mapping[str, Any]) -> tuple[int, dict[int, Monitor]]
 
 def availability_changes(
     monitors: Iterable[Monitor], level: int, before: Mapping[int, str], now: Mapping[int, str]
-) -> list[tuple[Monitor, int, str]]:
+) -> list[Change]:
     """(monitor, EVSE, new word) for each EVSE whose AvailabilityState changed from ``before``
     to ``now`` (by EVSE number) under a monitor within ``level``. Pure."""
     watching = list(monitors)
@@ -212,16 +216,19 @@ class AvailabilityWatch:
         self._wake = wake
         self._before: dict[int, str] | None = None
 
-    async def look(self) -> int:
-        """Compare with the last look; returns the changes committed."""
+    def changes(self) -> list[Change]:
+        """The monitored changes since the last look (none at the first: it is the baseline)."""
         now = {s.evse_id: s.status for s in evse_statuses(self.link)}
         before, self._before = self._before, now
         if before is None:
-            return 0
+            return []
         level, monitors = stored_monitors(self.link.config.monitoring())
-        changes = availability_changes(monitors.values(), level, before, now)
+        return availability_changes(monitors.values(), level, before, now)
+
+    async def commit(self, changes: Sequence[Change]) -> None:
+        """``changes`` into the outbox, and its sender woken (nothing for none)."""
         if not changes:
-            return 0
+            return
         at_s = self.link.now_s()
         local_ids = self.link.topology.connectors(self.link.identity)
         for monitor, evse, word in changes:
@@ -230,7 +237,6 @@ class AvailabilityWatch:
             await self.link.outbox.append(self.link.identity, event)
             self.link.log.info("monitored change", monitor=monitor.id, evse=evse, value=word)
         self._wake()
-        return len(changes)
 
 
 def monitor_event(event: MonitorTriggered, evse: int, at_iso: str, event_id: int) -> dict[str, Any]:
