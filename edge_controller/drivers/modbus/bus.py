@@ -318,7 +318,7 @@ class ModbusBus:
                 reply = await self._attempt(channel, pdu)
             except errors.TRANSLATED as exc:
                 failure = exc
-                message = str(errors.translate(exc, channel.device_id))
+                message = str(errors.translate(exc, channel.device_id, pdu))
                 channel.stats.record_error(errors.error_kind(exc), self._clock(), message)
                 if not errors.is_retryable(exc):
                     break
@@ -328,7 +328,7 @@ class ModbusBus:
         assert failure is not None
         silent = errors.error_kind(failure) in errors.SILENT_KINDS
         self._mark_available(channel, not silent, failure)
-        raise errors.translate(failure, channel.device_id) from failure
+        raise errors.translate(failure, channel.device_id, pdu) from failure
 
     async def _attempt(self, channel: DeviceChannel, pdu: bytes) -> bytes:
         await self._wait_gap(channel)

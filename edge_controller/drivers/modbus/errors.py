@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import serial
 
-from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES, FrameError, ModbusExceptionResponse
+from edge_controller.drivers.modbus.pdu import (
+    EXCEPTION_NAMES,
+    FrameError,
+    ModbusExceptionResponse,
+    describe,
+)
 from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable
 
 # Exception codes worth another attempt: the device or gateway is only busy or slow.
@@ -40,11 +45,14 @@ def is_transport_error(exc: BaseException) -> bool:
 TRANSLATED = (TimeoutError, FrameError, ModbusExceptionResponse, OSError, serial.SerialException)
 
 
-def translate(exc: BaseException, device_id: str) -> DeviceError:
+def translate(exc: BaseException, device_id: str, request: bytes | None = None) -> DeviceError:
+    """``request``: the PDU that failed; an exception reply names its registers (a read of
+    status and meter together spans both, and the reply alone does not say which)."""
     kind = error_kind(exc)
     if isinstance(exc, ModbusExceptionResponse) and kind not in SILENT_KINDS:
         name = EXCEPTION_NAMES.get(exc.code, "unknown exception")
-        return DeviceFault(f"{device_id}: Modbus exception {exc.code:02X} ({name})")
+        to = f" to {describe(request)}" if request is not None else ""
+        return DeviceFault(f"{device_id}: Modbus exception {exc.code:02X} ({name}){to}")
     if kind == "timeout":
         return DeviceUnavailable(f"{device_id}: no answer (timeout)")
     if kind in ("crc", "framing"):

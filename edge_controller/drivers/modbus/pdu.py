@@ -67,6 +67,23 @@ def write_coil_request(address: int, on: bool) -> bytes:
     return struct.pack(">BHH", FC_WRITE_COIL, address, 0xFF00 if on else 0x0000)
 
 
+_TABLE_OF_FC: dict[int, str] = {fc: table for table, fc in READ_FC.items()}
+_TABLE_OF_FC.update({FC_WRITE_COIL: "coil", FC_WRITE_REGISTER: "holding"})
+_TABLE_OF_FC[FC_WRITE_REGISTERS] = "holding"
+
+
+def describe(request: bytes) -> str:
+    """The registers a request reads or writes, for messages: "read holding 1232-1253"."""
+    fc = request[0]
+    if fc not in _TABLE_OF_FC or len(request) < 5:
+        return f"function {fc}"
+    address = int.from_bytes(request[1:3], "big")
+    count = int.from_bytes(request[3:5], "big") if fc in (*READ_FC.values(), 16) else 1
+    verb = "read" if fc in READ_FC.values() else "write"
+    span = f"{address}" if count == 1 else f"{address}-{address + count - 1}"
+    return f"{verb} {_TABLE_OF_FC[fc]} {span}"
+
+
 def check_exception(request: bytes, response: bytes) -> None:
     """Raise for an exception reply or a reply to a different function."""
     if not response:

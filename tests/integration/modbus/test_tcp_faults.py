@@ -106,7 +106,10 @@ async def test_exception_codes(peer: Peer, code: int, error: type[Exception]) ->
         assert view.available is (error is DeviceFault)
         # It answers, but with an exception: its one row says what is wrong.
         if error is DeviceFault:
-            assert view.fault_text == f"grid: Modbus exception {code:02X} ({EXCEPTION_NAMES[code]})"
+            name = EXCEPTION_NAMES[code]
+            assert (
+                view.fault_text == f"grid: Modbus exception {code:02X} ({name}) to read input 0-75"
+            )
     retried = code in (0x05, 0x06, 0x0B)
     assert peer.requests == (2 if retried else 1)
 

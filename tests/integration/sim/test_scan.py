@@ -23,6 +23,7 @@ from edge_controller.app.hardware import open_hardware
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.config.settings import Settings
 from edge_controller.domain.snapshot import SiteView
+from edge_controller.drivers.modbus.pdu import describe
 from edge_controller.drivers.modbus.trace import read_trace
 from edge_controller.sim.site import RunningSim, running_site
 from tests.ports import free_port
@@ -232,7 +233,10 @@ async def test_a_unit_answering_exceptions_is_an_unknown_model(
     assert code == 0, err
     [device] = json.loads(out)["devices"]
     assert (device["unit"], device["profile"], device["model"]) == (4, None, "unknown model")
-    assert set(device["replies"].values()) == {"Modbus exception 02 (illegal data address)"}
+    assert device["replies"] and all(
+        reply == f"Modbus exception 02 (illegal data address) to {describe(bytes.fromhex(asked))}"
+        for asked, reply in device["replies"].items()
+    )  # each names the registers it refused
     snippet = json.loads(out)["snippet"]
     assert "# unit 4: unknown model" in snippet
 

@@ -57,10 +57,10 @@ async def test_the_error_history_is_what_the_bus_counted_newest_first(
     kinds = [kind for _, kind, _ in rows]
     assert kinds == ["exception_02", "exception_04", "timeout", "exception_02"]  # newest first
     assert [message for _, _, message in rows] == [
-        "grid: Modbus exception 02 (illegal data address)",
-        "grid: Modbus exception 04 (server device failure)",
+        "grid: Modbus exception 02 (illegal data address) to read input 0-75",
+        "grid: Modbus exception 04 (server device failure) to read input 0-75",
         "grid: no answer (timeout)",
-        "grid: Modbus exception 02 (illegal data address)",
+        "grid: Modbus exception 02 (illegal data address) to read input 0-75",
     ]
     assert [at for at, _, _ in rows] == sorted((at for at, _, _ in rows), reverse=True)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", at) for at, _, _ in rows)
