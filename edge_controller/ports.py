@@ -77,6 +77,16 @@ class BuiltInMeter(Protocol):
 
 
 @runtime_checkable
+class StatusWithMeter(Protocol):
+    """A charger whose status and built-in meter come in fewer requests read together than
+    apart (their registers are close enough for the model to answer one read of both)."""
+
+    async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
+        """Both from the same requests: a failure of any of them yields neither."""
+        ...
+
+
+@runtime_checkable
 class DeviceWatchdog(Protocol):
     """A charger that falls back to a failsafe current on its own when writes stop."""
 

@@ -7,12 +7,12 @@ Optional abilities are mixins added only when the profile has the points for the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
-from edge_controller.drivers.modbus.device import ProfileDevice
+from edge_controller.drivers.modbus.device import ProfileDevice, read_blocks
 from edge_controller.drivers.modbus.measurements import EnergyGuard, implausible, reading_from
-from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Status
+from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Profile, Status
 from edge_controller.ports import DeviceFault
 
 STATUS_POINTS = ("state", "plug", "enabled", "offered_current")
@@ -22,6 +22,17 @@ def status_names(status: Status) -> list[str]:
     """The points one status poll reads."""
     names = [status.point, *(n for n in STATUS_POINTS if n != status.point)]
     return [*names, status.plug_point] if status.plug_point else names
+
+
+def reads_together(profile: Profile) -> bool:
+    """Whether a connector's status and meter points take fewer requests read together than
+    apart: the model's register map (how much one read may ask for, how large a gap of unused
+    registers it may span) lets one read cover points of both."""
+    if profile.status is None:
+        return False
+    names = status_names(profile.status)
+    apart = len(read_blocks(profile, names)) + len(read_blocks(profile, MEASUREMENT_POINTS))
+    return len(read_blocks(profile, [*names, *MEASUREMENT_POINTS])) < apart
 
 
 def cp_state(status: Status, code: int, plug_code: int | None) -> tuple[CpState, str | None]:
@@ -67,7 +78,11 @@ class ProfileCharger:
         selftest's, while the daemon drives the charger)."""
         status = self.device.profile.status
         assert status is not None  # the schema requires it for chargers
-        values = await self.device.read(status_names(status))
+        return self._status_from(await self.device.read(status_names(status)))
+
+    def _status_from(self, values: Mapping[str, float]) -> ChargerStatus:
+        status = self.device.profile.status
+        assert status is not None
         plug = values.get(status.plug_point) if status.plug_point else None
         state, fault = cp_state(status, int(values[status.point]), _int(plug))
         enabled = self._enabled
@@ -168,8 +183,28 @@ class MeterMixin(ProfileCharger):
 
     async def read_meter(self) -> MeterReading:
         await self._prepare()
-        guard = self._guard = self._guard or EnergyGuard()
-        values = await self.device.read(
-            MEASUREMENT_POINTS, check=lambda v: implausible(v) or guard.check(v)
-        )
+        values = await self.device.read(MEASUREMENT_POINTS, check=self._plausible)
         return reading_from(values, self._clock())
+
+    def _plausible(self, values: Mapping[str, float]) -> str | None:
+        """Why these measurements cannot be right, or None; one energy guard for every read
+        of this meter, alone or with the status, so its energy never runs backwards."""
+        guard = self._guard = self._guard or EnergyGuard()
+        return implausible(values) or guard.check(values)
+
+
+class StatusWithMeterMixin(MeterMixin):
+    """Its status and meter points are read together in fewer requests (``reads_together``)."""
+
+    _together: tuple[str, ...] = ()
+
+    async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
+        await self._prepare()
+        if not self._together:
+            status = self.device.profile.status
+            assert status is not None
+            self._together = (*status_names(status), *MEASUREMENT_POINTS)
+        # The check sees the values of every request: a reply that failed or did not decode
+        # leaves both parts unread, and the guard remembers energy only of a whole read.
+        values = await self.device.read(self._together, check=self._plausible)
+        return self._status_from(values), reading_from(values, self._clock())

@@ -1,7 +1,8 @@
 """``bus_timing_report``: can each serial bus serve its devices' poll intervals? Pure.
 
 Every device's traffic is planned exactly as the drivers and the daemon's pollers send it (the
-same read blocks, a status and a meter poll per connector, the cyclic setpoint writes) and
+same read blocks, a status and a meter poll per connector or one poll of both where the model
+reads them together, the cyclic setpoint writes) and
 replayed on the line's wire-time model (``traffic.py``). Lines starting with ``WARNING`` are
 problems: polls the line cannot keep up with, and devices whose native framing, baud rate,
 parity or stop bits differ from the bus.
@@ -9,12 +10,12 @@ parity or stop bits differ from the bus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from edge_controller.domain.model import IDLE_METER_INTERVAL_S
 from edge_controller.drivers.modbus import pdu, wiretime
-from edge_controller.drivers.modbus.charger import status_names
+from edge_controller.drivers.modbus.charger import reads_together, status_names
 from edge_controller.drivers.modbus.config import (
     ChargerConfig,
     MeterConfig,
@@ -73,21 +74,32 @@ def charger_traffic(
     charger_id: str, config: ChargerConfig, profile: Profile, *, ev_free: bool = False
 ) -> tuple[list[Poll], list[Setpoint]]:
     """Per connector: a status poller, a meter poller if it measures, the cyclic write.
-    ``ev_free``: no EV anywhere, so every meter is read at the idle interval."""
+    ``ev_free``: no EV anywhere, so every meter is read at the idle interval.
+    A model whose status and meter are read together (``reads_together``) has one poller that
+    reads both whenever the meter is due, else the status alone."""
     polls, setpoints = [], []
     assert profile.status is not None  # the schema requires it for chargers
     measures = bool(set(MEASUREMENT_POINTS) & set(profile.points))
+    together = reads_together(profile)
+    meter_s = config.poll_interval_s
+    if ev_free:
+        meter_s = max(meter_s, IDLE_METER_INTERVAL_S)
     for n in range(1, config.connectors + 1):
         connector_id = f"{charger_id}:{n}"
-        status = _reads(profile, status_names(profile.status), n)
-        names = [f"{connector_id} status"]
-        polls.append(Poll(names[0], charger_id, tuple(status), config.poll_interval_s))
-        if measures:
+        status = tuple(_reads(profile, status_names(profile.status), n))
+        if together:
+            # One poller: its meter comes along with the status poll nearest its interval.
+            names = [f"{connector_id} status and meter"]
+            both = _reads(profile, [*status_names(profile.status), *MEASUREMENT_POINTS], n)
+            every = max(1, round(meter_s / config.poll_interval_s))
+            poll = Poll(names[0], charger_id, status, config.poll_interval_s)
+            polls.append(replace(poll, carried=tuple(both), carried_every=every))
+        else:
+            names = [f"{connector_id} status"]
+            polls.append(Poll(names[0], charger_id, status, config.poll_interval_s))
+        if measures and not together:
             names.append(f"{connector_id} meter")
             meter = _reads(profile, MEASUREMENT_POINTS, n)
-            meter_s = config.poll_interval_s
-            if ev_free:
-                meter_s = max(meter_s, IDLE_METER_INTERVAL_S)
             polls.append(Poll(names[1], charger_id, tuple(meter), meter_s))
         writes = _charging_writes(profile, n)
         every_s = config.failsafe_timeout_s / 3  # as the control loop feeds the watchdog

@@ -50,6 +50,10 @@ class Poll:
     interval_s: float
     urgent: bool = False  # the grid meter's reads jump the queue
     grid: bool = False  # each reading wakes the control loop
+    # A meter read with the status: every ``carried_every``-th poll (the first included)
+    # sends ``carried`` instead of ``exchanges``.
+    carried: tuple[Exchange, ...] = ()
+    carried_every: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,7 @@ class _Poller:
     poll: Poll
     polling: bool = False
     token: int = 0  # a scheduled poll is void once the token moved on (a refresh came first)
+    started: int = 0  # polls begun
 
 
 class _Replay:
@@ -213,7 +218,11 @@ class _Replay:
             return
         poller.polling = True
         poll = poller.poll
-        self.chain(poll.device_id, poll.exchanges, poll.urgent, lambda: self._polled(poller))
+        exchanges = poll.exchanges
+        if poll.carried and poller.started % poll.carried_every == 0:
+            exchanges = poll.carried
+        poller.started += 1
+        self.chain(poll.device_id, exchanges, poll.urgent, lambda: self._polled(poller))
 
     def _polled(self, poller: _Poller) -> None:
         poller.polling = False

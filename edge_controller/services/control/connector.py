@@ -24,7 +24,14 @@ from edge_controller.domain.model import (
     Limit,
     MeterReading,
 )
-from edge_controller.ports import BuiltInMeter, Charger, DeviceError, DeviceWatchdog, NotSupported
+from edge_controller.ports import (
+    BuiltInMeter,
+    Charger,
+    DeviceError,
+    DeviceWatchdog,
+    NotSupported,
+    StatusWithMeter,
+)
 from edge_controller.services.control.poller import Poller
 
 
@@ -125,6 +132,10 @@ class ConnectorRuntime:
                 on_update=lambda reading: remember(self.history, meter, reading),
                 gate=gate,
             )
+            if isinstance(setup.charger, StatusWithMeter):
+                # Its meter comes with its status in one read when due: one request and
+                # one poll where there were two.
+                self.status.carry(meter, setup.charger.read_status_and_meter)
         self._timing = timing
         self.meter_idle = False  # its meter read seldom, its draw counted as the building's
         self.written_a: float | None = None  # None: unknown, write whatever is decided next

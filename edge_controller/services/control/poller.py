@@ -4,6 +4,10 @@ Logs once when a device stops answering and once when it recovers. ``refresh()``
 early poll (after a write). A value older than ``max_age_s`` is not handed out by ``fresh()``:
 callers treat that as the worst case. Its times are on the injected (monotonic) clock and stay
 inside the daemon; the health of a device as people see it is its bus's view of it.
+
+A poller may ``carry`` another: when the carried one is due, the carrier's poll reads both
+values in one go (a charger's status and meter in one request) and the carried one has no loop
+of its own. A failed read of both fails both: neither takes half of it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from typing import Any, Generic, TypeVar
 
 from edge_controller.domain.latency import SortedWindow
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceError
+from edge_controller.ports import DeviceError, DeviceFault
 
 T = TypeVar("T")
+U = TypeVar("U")
 LATENCY_WINDOW = 200  # successful reads kept for the latency percentiles
 
 
@@ -31,6 +36,14 @@ class ReadStats:
     errors: dict[str, int] = field(default_factory=dict)
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ride(Generic[T, U]):
+    """A poller read along with its carrier, and the read that fetches both values."""
+
+    poller: Poller[U]
+    read_both: Callable[[], Awaitable[tuple[T, U]]]
 
 
 class Poller(Generic[T]):
@@ -68,6 +81,9 @@ class Poller(Generic[T]):
         self._latencies_s = SortedWindow(LATENCY_WINDOW)
         self._stats: ReadStats | None = None  # cached until the next read ends
         self._logger: Any = None  # made at the first line logged (see ``_log``)
+        self._ride: _Ride[T, Any] | None = None  # a poller read along with this one
+        self._carrier: Poller[Any] | None = None  # the poller whose reads carry this one's
+        self._ended_at_s: float | None = None  # when the last read ended, answered or not
 
     @property
     def _log(self) -> Any:
@@ -113,12 +129,39 @@ class Poller(Generic[T]):
 
     def refresh(self) -> None:
         """Poll again now rather than at the next interval (e.g. after a write); during a
-        read, the next one still waits for the interval."""
+        read, the next one still waits for the interval. A carried poller wakes its carrier."""
         self._refresh_asked = True
+        if self._carrier is not None:
+            self._carrier.refresh()
         _wake(self._sleeping)
+
+    def carry(self, rider: Poller[U], read_both: Callable[[], Awaitable[tuple[T, U]]]) -> None:
+        """Read ``rider``'s value with this poller's own (``read_both``) whenever ``rider`` is
+        due; ``rider`` keeps its interval, age and statistics but has no loop of its own."""
+        self._ride = _Ride(rider, read_both)
+        rider._carrier = self
+
+    @property
+    def carried(self) -> bool:
+        """Read by another poller's polls (its ``run`` has nothing to do)."""
+        return self._carrier is not None
+
+    def _due(self, carrier: Poller[Any]) -> bool:
+        """Whether this carried poller is read with the carrier's poll starting now: the
+        carrier poll nearest to the end of its interval, or the next one after a refresh."""
+        ended_s = self._ended_at_s
+        if self._refresh_asked or ended_s is None:
+            return True
+        return self._clock() + carrier.interval_s / 2 >= ended_s + self.interval_s
 
     async def poll_once(self) -> bool:
         """One read with a timeout; True on success. Device errors are counted, not raised."""
+        ride = self._ride
+        if ride is not None and ride.poller._due(self):
+            return await self._poll_both(ride)
+        return await self._poll_alone()
+
+    async def _poll_alone(self) -> bool:
         self._requests += 1
         started_s, began_at_s = time.perf_counter(), self._clock()
         try:
@@ -127,26 +170,57 @@ class Poller(Generic[T]):
         except (DeviceError, TimeoutError) as exc:
             self._failed(exc)
             return False
+        self._succeeded(value, started_s, began_at_s)
+        return True
+
+    async def _poll_both(self, ride: _Ride[T, Any]) -> bool:
+        """Both values in one read; if it fails, both count the failure and neither value
+        changes. A device that answers but refuses the pair (a fault) is asked for this
+        poller's value alone at once, so a broken meter never silences a charger's status."""
+        rider = ride.poller
+        self._requests += 1
+        rider._requests += 1
+        rider._refresh_asked = False
+        started_s, began_at_s = time.perf_counter(), self._clock()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                value, carried = await ride.read_both()
+        except DeviceFault as exc:
+            self._errors["DeviceFault"] += 1  # counted here, not logged: the read alone decides
+            self._stats = None
+            rider._failed(exc)
+            return await self._poll_alone()
+        except (DeviceError, TimeoutError) as exc:
+            rider._failed(exc)
+            self._failed(exc)
+            return False
+        rider._succeeded(carried, started_s, began_at_s)
+        self._succeeded(value, started_s, began_at_s)
+        return True
+
+    def _succeeded(self, value: T, started_s: float, began_at_s: float) -> None:
         self._latencies_s.add(time.perf_counter() - started_s)
         self._stats = None
         self._latest, self._latest_at_s = value, self._clock()
-        self._latest_started_at_s = began_at_s
+        self._latest_started_at_s, self._ended_at_s = began_at_s, self._latest_at_s
         if not self._available:
             self._available = True
             self._log.info("device answers again")
         if self._on_update is not None:
             self._on_update(value)
-        return True
 
     def _failed(self, exc: BaseException) -> None:
         kind = type(exc).__name__
         self._errors[kind] += 1
         self._stats = None
+        self._ended_at_s = self._clock()
         if self._available:
             self._available = False
             self._log.warning("device not answering", error=kind, detail=str(exc))
 
     async def run(self) -> None:
+        if self._carrier is not None:
+            return  # read by its carrier's polls
         loop = asyncio.get_running_loop()
         gate = self._gate
         while True:

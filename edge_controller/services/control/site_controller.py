@@ -293,7 +293,7 @@ class SiteController:
                 group.create_task(self._grid.run())
             for conn in self._conns.values():
                 group.create_task(conn.status.run())
-                if conn.meter is not None:
+                if conn.meter is not None and not conn.meter.carried:
                     group.create_task(conn.meter.run())
             group.create_task(self._loop())
 

@@ -15,7 +15,7 @@ from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.timing_report import charger_traffic, meter_traffic
 from edge_controller.drivers.modbus.traffic import Exchange
 from edge_controller.drivers.profiles.schema import load_profile
-from edge_controller.ports import BuiltInMeter
+from edge_controller.ports import BuiltInMeter, StatusWithMeter
 from edge_controller.sim.site import RunningSim, running_site
 from tests.ports import free_port
 
@@ -71,13 +71,20 @@ async def test_charger_requests_match_the_plan(profile: str) -> None:
         counted = _Counted(sim)
         for n, charger in enumerate(connectors, start=1):
             status, *meter = [p for p in polls if p.name.startswith(f"dev:{n} ")]
-            await charger.read_status()
-            assert counted.new() == _functions(status.exchanges), status.name
+            if isinstance(charger, StatusWithMeter):  # one poll reads both
+                assert status.name == f"dev:{n} status and meter" and not meter
+                await charger.read_status_and_meter()
+                assert counted.new() == _functions(status.carried), status.name
+                await charger.read_status()
+                assert counted.new() == _functions(status.exchanges), status.name
+            else:
+                await charger.read_status()
+                assert counted.new() == _functions(status.exchanges), status.name
             if meter:
                 assert isinstance(charger, BuiltInMeter)
                 await charger.read_meter()
                 assert counted.new() == _functions(meter[0].exchanges), meter[0].name
-            else:
+            elif not isinstance(charger, StatusWithMeter):
                 assert not isinstance(charger, BuiltInMeter)
             await charger.set_current(16.0)  # the cyclic rewrite while charging
             assert counted.new() == _functions(setpoints[n - 1].exchanges)

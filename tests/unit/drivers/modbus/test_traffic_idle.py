@@ -36,12 +36,16 @@ def test_with_no_ev_only_the_meters_are_read_at_the_idle_interval(
     config = _settings(poll_interval_s).chargers["hd"]
     charging, _ = charger_traffic("hd", config, load_profile(PROFILE))
     free, _ = charger_traffic("hd", config, load_profile(PROFILE), ev_free=True)
-    assert [(p.name, p.interval_s) for p in charging] == [
-        ("hd:1 status", poll_interval_s), ("hd:1 meter", poll_interval_s)
+    # Its state and measurements are one read: one poller, which reads both when the meter
+    # is due (every poll while charging), else the state alone.
+    every = round(idle_s / poll_interval_s)
+    assert [(p.name, p.interval_s, p.carried_every) for p in charging] == [
+        ("hd:1 status and meter", poll_interval_s, 1)
     ]  # fmt: skip
-    assert [(p.name, p.interval_s) for p in free] == [
-        ("hd:1 status", poll_interval_s), ("hd:1 meter", idle_s)
+    assert [(p.name, p.interval_s, p.carried_every) for p in free] == [
+        ("hd:1 status and meter", poll_interval_s, every)
     ]  # fmt: skip
+    assert [(len(p.exchanges), len(p.carried)) for p in charging] == [(1, 1)]
 
 
 def test_a_site_with_no_ev_asks_its_chargers_less_than_a_charging_one() -> None:

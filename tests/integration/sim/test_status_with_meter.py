@@ -1,0 +1,214 @@
+"""A charger's status and built-in meter read together, against the simulator's own Modbus servers:
+Heidelberg wallboxes on its RTU line (a socat pty pair) and a Phoenix EM-CP-PP-ETH over TCP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_controller.config.settings import ChargerSettings, Settings
+from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
+from edge_controller.drivers import registry
+from edge_controller.drivers.modbus.bus import ModbusBus
+from edge_controller.drivers.modbus.charger import MeterMixin, StatusWithMeterMixin
+from edge_controller.ports import DeviceFault, StatusWithMeter
+from edge_controller.services.control.poller import Poller
+from edge_controller.sim.control_client import SimControlClient
+from edge_controller.sim.site import RunningSim, running_site
+from tests.integration.sim.conftest import eventually, site_config
+
+pytestmark = pytest.mark.integration
+
+FC_READ_INPUT = "fc04"
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[tuple[RunningSim, SimControlClient]]:
+    config = site_config(tmp_path)
+    config["chargers"]["emcp"] = {
+        "bus": "lan", "unit_id": 180, "profile": "phoenix_em_cp_pp_eth", "simulated": True
+    }  # fmt: skip
+    async with (
+        running_site(Settings.model_validate(config)) as sim,
+        SimControlClient(sim.control_url) as control,
+    ):
+        yield sim, control
+
+
+@pytest.fixture
+async def rs485(site: tuple[RunningSim, SimControlClient]) -> AsyncIterator[ModbusBus]:
+    async with registry.build_bus("rs485", site[0].settings.buses["rs485"]) as bus:
+        yield bus
+
+
+def wallbox(sim: RunningSim, bus: ModbusBus, charger_id: str = "hd1") -> Any:
+    [charger] = registry.build_charger(charger_id, sim.settings.chargers[charger_id], bus)
+    assert isinstance(charger, StatusWithMeter) and isinstance(charger, StatusWithMeterMixin)
+    return charger
+
+
+def pollers(charger: Any) -> tuple[Poller[ChargerStatus], Poller[MeterReading]]:
+    """A connector's two pollers as the control loop wires them: the status carries the meter."""
+    status: Poller[ChargerStatus] = Poller(
+        "hd1:1", charger.read_status, interval_s=1, timeout_s=10, max_age_s=5
+    )
+    meter: Poller[MeterReading] = Poller(
+        "hd1:1/meter", charger.read_meter, interval_s=1, timeout_s=10, max_age_s=5
+    )
+    status.carry(meter, charger.read_status_and_meter)
+    return status, meter
+
+
+async def requests(control: SimControlClient, device_id: str) -> dict[str, int]:
+    counted: dict[str, int] = (await control.device(device_id))["requests"]
+    return counted
+
+
+async def charging(
+    control: SimControlClient, charger: Any, connector: str, energy_wh: float = 3
+) -> None:
+    await control.plug(connector, profile="quick3")
+    await charger.set_current(16)
+
+    async def drawing() -> bool:
+        view = await control.connector(connector)
+        return bool(view["state"] == "C" and view["energy_wh"] >= energy_wh)
+
+    await eventually(drawing)
+
+
+async def test_status_and_meter_come_in_one_request_over_rtu(
+    site: tuple[RunningSim, SimControlClient], rs485: ModbusBus
+) -> None:
+    sim, control = site
+    hd1 = wallbox(sim, rs485)
+    await charging(control, hd1, "hd1:1")
+    status, meter = pollers(hd1)
+    before = await requests(control, "hd1")
+
+    assert await status.poll_once()
+
+    after = await requests(control, "hd1")
+    assert after.get(FC_READ_INPUT, 0) - before.get(FC_READ_INPUT, 0) == 1  # apart: one for each
+    assert sum(after.values()) - sum(before.values()) == 1
+    state, reading = status.latest, meter.latest
+    assert state is not None and reading is not None
+    assert state.state is CpState.C
+    points = (await control.device("hd1"))["points"]
+    assert reading.current_a == pytest.approx((16.0, 16.0, 16.0))
+    # The register the bill is made of, exactly as the wallbox holds it (whole Wh).
+    assert 3 <= reading.import_energy_wh <= points["energy_import"]
+    assert meter.latest_started_at_s == status.latest_started_at_s
+    assert meter.stats().requests == status.stats().requests == 1
+
+
+async def test_a_failed_or_garbled_read_leaves_both_parts_as_they_were(
+    site: tuple[RunningSim, SimControlClient], rs485: ModbusBus
+) -> None:
+    sim, control = site
+    hd1 = wallbox(sim, rs485)
+    await charging(control, hd1, "hd1:1")
+    status, meter = pollers(hd1)
+    assert await status.poll_once()
+    state, reading = status.latest, meter.latest
+    for kind in ("no_answer", "corrupt"):
+        await control.inject_fault("hd1", kind)
+        meter.refresh()  # due again at once
+        assert not await status.poll_once()
+        await control.clear_faults("hd1", kind)
+        assert status.latest is state and meter.latest is reading
+    assert status.stats().errors == meter.stats().errors == {"DeviceUnavailable": 2}
+    assert not status.available and not meter.available
+
+
+async def test_a_refused_meter_value_spares_the_status_read_alone(
+    site: tuple[RunningSim, SimControlClient], rs485: ModbusBus
+) -> None:
+    sim, control = site
+    hd1 = wallbox(sim, rs485)
+    await charging(control, hd1, "hd1:1")
+    status, meter = pollers(hd1)
+    assert await status.poll_once()
+    reading = meter.latest
+    await control.inject_fault("hd1", "bad_value", point="current_l2", value=95)
+    await control.unplug("hd1:1", immediate=True)
+    meter.refresh()
+    before = await requests(control, "hd1")
+
+    assert await status.poll_once()  # the pair is refused, the status then read alone
+
+    assert sum((await requests(control, "hd1")).values()) - sum(before.values()) == 2
+    assert meter.latest is reading  # nothing of the refused read
+    assert meter.stats().errors == {"DeviceFault": 1} and not meter.available
+    assert status.latest is not None and status.latest.state is CpState.A
+    assert status.available and status.stats().errors == {"DeviceFault": 1}
+
+
+async def test_energy_never_goes_backwards_between_the_two_kinds_of_read(
+    site: tuple[RunningSim, SimControlClient], rs485: ModbusBus
+) -> None:
+    sim, control = site
+    hd1 = wallbox(sim, rs485)
+    await charging(control, hd1, "hd1:1")
+    counted = (await hd1.read_meter()).import_energy_wh
+    assert counted >= 3
+    await control.inject_fault("hd1", "bad_value", point="energy_import", value=1)
+
+    with pytest.raises(DeviceFault, match="energy_import went backwards"):
+        await hd1.read_status_and_meter()
+    with pytest.raises(DeviceFault, match="energy_import went backwards"):
+        await hd1.read_meter()
+
+    await control.clear_faults("hd1", "bad_value")
+    _, reading = await hd1.read_status_and_meter()
+    assert reading.import_energy_wh >= counted
+
+
+async def test_an_exception_reply_names_the_registers_read(
+    site: tuple[RunningSim, SimControlClient], rs485: ModbusBus
+) -> None:
+    sim, control = site
+    hd1 = wallbox(sim, rs485)
+    await hd1.read_status()  # its start-up write done
+    await control.inject_fault("hd1", "exception", code=2)
+    message = "hd1: Modbus exception 02 (illegal data address) to read input 5-18"
+    with pytest.raises(DeviceFault) as raised:
+        await hd1.read_status_and_meter()
+    assert str(raised.value) == message
+    assert hd1.device.channel.view().fault_text == message
+
+
+async def test_a_tcp_controller_reads_its_meter_with_its_state(
+    site: tuple[RunningSim, SimControlClient],
+) -> None:
+    sim, control = site
+    settings = sim.settings.chargers["emcp"]
+    assert isinstance(settings, ChargerSettings)
+    async with registry.build_bus("lan", sim.settings.buses["lan"]) as lan:
+        [emcp] = registry.build_charger("emcp", settings, lan)
+        assert isinstance(emcp, StatusWithMeterMixin)
+        await charging(control, emcp, "emcp:1", energy_wh=15)  # its register counts 10 Wh
+        before = await requests(control, "emcp")
+        state, reading = await emcp.read_status_and_meter()
+        after = await requests(control, "emcp")
+    # State and measurements share one input-register read; the setpoint and the enable coil
+    # are other tables: three requests, where the status and the meter apart took four.
+    assert sum(after.values()) - sum(before.values()) == 3
+    assert after.get(FC_READ_INPUT, 0) - before.get(FC_READ_INPUT, 0) == 1
+    assert state.state is CpState.C and state.offered_current_a == 16
+    assert reading.current_a == pytest.approx((16.0, 16.0, 16.0))
+    assert reading.import_energy_wh >= 10
+
+
+async def test_models_whose_registers_lie_apart_keep_two_reads(
+    site: tuple[RunningSim, SimControlClient],
+) -> None:
+    sim, _ = site
+    async with registry.build_bus("lan", sim.settings.buses["lan"]) as lan:
+        for charger_id in ("charx", "keba"):
+            charger = registry.build_charger(charger_id, sim.settings.chargers[charger_id], lan)[0]
+            assert isinstance(charger, MeterMixin)
+            assert not isinstance(charger, StatusWithMeter)

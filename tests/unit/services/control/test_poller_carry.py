@@ -1,0 +1,118 @@
+"""A poller carrying another: when the carried one is read, and what wakes it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
+from edge_controller.services.control.connector import ConnectorRuntime, ConnectorSetup, LoopTiming
+from edge_controller.services.control.poller import Poller
+
+
+class Device:
+    """Counts the reads of a status alone and of status and meter together."""
+
+    def __init__(self) -> None:
+        self.alone = 0
+        self.together = 0
+        self.read = asyncio.Event()
+
+    async def status(self) -> str:
+        self.alone += 1
+        self.read.set()
+        return "status"
+
+    async def meter(self) -> float:
+        raise AssertionError("a carried meter is never read on its own")
+
+    async def both(self) -> tuple[str, float]:
+        self.together += 1
+        self.read.set()
+        return "status", float(self.together)
+
+
+def wired(
+    device: Device, now: list[float], meter_interval_s: float
+) -> tuple[Poller[str], Poller[float]]:
+    status: Poller[str] = Poller(
+        "c:1", device.status, interval_s=1, timeout_s=1, max_age_s=5, clock=lambda: now[0]
+    )
+    meter: Poller[float] = Poller(
+        "c:1/meter", device.meter, interval_s=meter_interval_s, timeout_s=1, max_age_s=10,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    status.carry(meter, device.both)
+    return status, meter
+
+
+async def test_a_meter_read_seldom_rides_along_the_status_poll_nearest_its_due_time() -> None:
+    device, now = Device(), [0.0]
+    status, meter = wired(device, now, meter_interval_s=5)
+    for second in range(11):
+        now[0] = second + 0.01  # a poll starts a little after each second
+        assert await status.poll_once()
+    # Together at 0, 5 and 10 s; the status alone in between.
+    assert (device.together, device.alone) == (3, 8)
+    assert meter.latest == 3.0 and meter.latest_at_s == 10.01
+    assert status.stats().requests == 11 and meter.stats().requests == 3
+
+
+async def test_a_meter_at_the_status_interval_comes_with_every_poll() -> None:
+    device, now = Device(), [0.0]
+    status, _ = wired(device, now, meter_interval_s=1)
+    for second in range(5):
+        now[0] = second * 1.002  # each poll starts its interval after the last one ended
+        assert await status.poll_once()
+    assert (device.together, device.alone) == (5, 0)
+
+
+async def test_a_refresh_of_the_meter_wakes_the_status_poller_and_rides_along() -> None:
+    device, now = Device(), [0.0]
+    status, meter = wired(device, now, meter_interval_s=3600)
+    status.interval_s = 3600
+    task = asyncio.create_task(status.run())
+    try:
+        async with asyncio.timeout(5):
+            await device.read.wait()  # the first poll: both (nothing read yet)
+            device.read.clear()
+            meter.refresh()
+            await device.read.wait()
+        assert (device.together, device.alone) == (2, 0)
+    finally:
+        task.cancel()
+
+
+async def test_a_carried_poller_has_no_loop_of_its_own() -> None:
+    device, now = Device(), [0.0]
+    _, meter = wired(device, now, meter_interval_s=1)
+    assert meter.carried
+    async with asyncio.timeout(1):
+        await meter.run()  # returns at once: its reads come with the status poller's
+    assert device.together == device.alone == 0
+
+
+class Wallbox:
+    async def read_status(self) -> ChargerStatus:
+        return ChargerStatus(CpState.A, True, 0.0, None, 0.0)
+
+    async def set_current(self, current_a: float) -> None: ...
+
+    async def set_enabled(self, enabled: bool) -> None: ...
+
+    async def read_meter(self) -> MeterReading:
+        raise AssertionError("not read in this test")
+
+
+class TogetherWallbox(Wallbox):
+    async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
+        raise AssertionError("not read in this test")
+
+
+def test_a_connector_whose_charger_reads_both_together_carries_its_meter() -> None:
+    together = ConnectorRuntime(
+        ConnectorSetup("t:1", TogetherWallbox()), LoopTiming(), time.monotonic
+    )
+    apart = ConnectorRuntime(ConnectorSetup("a:1", Wallbox()), LoopTiming(), time.monotonic)
+    assert together.meter is not None and together.meter.carried
+    assert apart.meter is not None and not apart.meter.carried
