@@ -44,7 +44,7 @@ def connector_payload(view: ConnectorView) -> JsonDict:
         "offered_current_a": _num(view.offered_current_a, 2),
         "measured_current_a": _phases(view.measured_current_a),
         "power_w": _num(view.power_w, 1),
-        "session_energy_wh": _num(view.session_energy_wh, 1),
+        "session_energy_wh": energy_wh(view),
         "session_id": view.session_id,
         "limit_reason": view.limit_reason,
         "fault_text": fault_text,
@@ -56,6 +56,11 @@ def connector_payload(view: ConnectorView) -> JsonDict:
         "csms_cost": view.csms_cost,
         "at_s": _num(view.at_s, 3),
     }
+
+
+def energy_wh(view: ConnectorView) -> float | None:
+    """The session energy as a connector's state shows it."""
+    return _num(view.session_energy_wh, 1)
 
 
 def _plug_wait(view: ConnectorView) -> JsonDict | None:

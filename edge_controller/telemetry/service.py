@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import operator
 import random
 from collections import deque
 from collections.abc import Callable, Collection
@@ -47,6 +48,13 @@ Handler = Callable[[str, bytes], None]
 # its own it is published on a deadband and a period (``MqttSettings.energy_step_wh`` and
 # ``energy_every_s``), with any other change of the connector's state always.
 CONNECTOR_MOVING = frozenset({"at_s", "session_energy_wh"})
+# The fields of a connector's view its state is made of, but those two: where none of them
+# changed since the state last queued, the state is not made again (a thousand a tick).
+_VIEW_STATE = operator.attrgetter(
+    "connector_id", "availability", "offered_current_a", "measured_current_a", "power_w",
+    "session_id", "limit_reason", "fault_text", "plug_wait_token", "plug_wait_until_s",
+    "status_info", "price", "running_cost", "csms_cost",
+)  # fmt: skip
 DEVICE_COUNTERS = frozenset({"requests", "latency_p50_ms", "latency_p99_ms", "last_success_s"})
 DEVICE_COUNTERS_EVERY_S = 10.0
 _ROUNDING_WH = 1e-6  # energies are rounded to 0.1 Wh: 110.3 - 100.3 is a hair below 10
@@ -74,6 +82,17 @@ def _contained(
             self._log.exception("mqtt_publish_failed", call=method.__name__)
 
     return wrapper
+
+
+@dataclass(slots=True)
+class _ShownConnector:
+    """What a connector's state topic last queued: the view's fields it was made from (but
+    its time and energy), that state without them, its energy and its time."""
+
+    fields: tuple[object, ...]
+    state: payloads.JsonDict
+    energy_wh: float | None
+    at_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +141,8 @@ class MqttService:
         self._announced: set[str] = set()
         # State topic -> (what was last queued on it but its time and counters, when it was).
         self._shown: dict[str, tuple[payloads.JsonDict, float | None]] = {}
-        # Connector state topic -> (its state last queued but time and energy, that energy,
-        # that state's time).
-        self._shown_connectors: dict[str, tuple[payloads.JsonDict, float | None, float]] = {}
+        # Connector id -> what its state topic last queued (``_ShownConnector``).
+        self._shown_connectors: dict[str, _ShownConnector] = {}
         self._listeners: list[tuple[str, Handler]] = []
         client_id = settings.client_id or f"edge-controller-{site_id}"
         self._client_factory = self._make_client_factory(client_id)
@@ -182,17 +200,25 @@ class MqttService:
         taken, at every tick; a thousand unchanged states a second would crowd out the ones
         that did change); a change of its session energy alone only once it is due
         (``_energy_due``)."""
-        if view.connector_id not in self._announced:
-            self._announce_all([view.connector_id])
-        topic = self.topics.connector_state(view.connector_id)
+        cid = view.connector_id
+        if cid not in self._announced:
+            self._announce_all([cid])
+        last, fields, at_s = self._shown_connectors.get(cid), _VIEW_STATE(view), view.at_s
+        if (
+            last is not None
+            and last.fields == fields  # the usual case: its state is not made again
+            and not self._energy_due(last, payloads.energy_wh(view), at_s)
+        ):
+            return
         payload = payloads.connector_payload(view)
         state = {k: v for k, v in payload.items() if k not in CONNECTOR_MOVING}
-        energy_wh, at_s = payload["session_energy_wh"], view.at_s
-        last = self._shown_connectors.get(topic)
-        if last is not None and last[0] == state and not self._energy_due(last, energy_wh, at_s):
-            return
-        self._shown_connectors[topic] = (state, energy_wh, at_s)
-        self._put_state(topic, payloads.encode_json(payload))
+        energy_wh = payload["session_energy_wh"]
+        if last is not None and last.state == state:  # (fields that round alike)
+            last.fields = fields
+            if not self._energy_due(last, energy_wh, at_s):
+                return
+        self._shown_connectors[cid] = _ShownConnector(fields, state, energy_wh, at_s)
+        self._put_state(self.topics.connector_state(cid), payloads.encode_json(payload))
 
     @_contained
     def publish_messages(
@@ -263,16 +289,11 @@ class MqttService:
             queue=self._queue.stats(),
         )
 
-    def _energy_due(
-        self,
-        last: tuple[payloads.JsonDict, float | None, float],
-        energy_wh: float | None,
-        at_s: float,
-    ) -> bool:
+    def _energy_due(self, last: _ShownConnector, energy_wh: float | None, at_s: float) -> bool:
         """True if the session energy moved since it was last queued, by ``energy_step_wh``
         or more, or at all with that ``energy_every_s`` or longer ago (a session's start and
         end change its ``session_id`` too: queued whatever the energy)."""
-        _, last_wh, last_at_s = last
+        last_wh, last_at_s = last.energy_wh, last.at_s
         if energy_wh == last_wh:
             return False
         if energy_wh is None or last_wh is None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 
 import aiomqtt
 import pytest
 
 from edge_controller.config.settings import MqttSettings
 from edge_controller.domain.commands import Command
-from edge_controller.domain.snapshot import DeviceView, SiteView
-from edge_controller.telemetry import CommandResult, MqttService
+from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
+from edge_controller.telemetry import CommandResult, MqttService, payloads
 from edge_controller.telemetry.service import PUBLISH_WINDOW
 
 
@@ -85,3 +87,75 @@ async def test_publishes_wait_for_their_acknowledgement_together_and_in_order() 
         await draining
     # Every message not acknowledged is queued again, none is lost.
     assert service.stats().queue.pending_states == 40 - 4
+
+
+def _recorded(service: MqttService) -> list[bytes]:
+    """The state messages ``service`` queues from now on."""
+    bodies: list[bytes] = []
+    service._put_state = lambda topic, body: bodies.append(body)  # type: ignore[method-assign]
+    return bodies
+
+
+CHARGING = ConnectorView(
+    "wb1:1", Availability.CHARGING, 16.0, "grid L1 30 A", (16.0, 16.0, 16.0), power_w=11040.0,
+    session_energy_wh=100.0, session_id="7", id_tag="04AABBF6", at_s=1.0,
+)  # fmt: skip
+# Another value of each of a connector view's fields but its id, time and session energy.
+OTHER = {
+    "availability": Availability.SUSPENDED_EV,
+    "offered_current_a": 10.0,
+    "limit_reason": "max 32 A",
+    "measured_current_a": (10.0, 16.0, 16.0),
+    "power_w": 6900.0,
+    "session_id": "8",
+    "id_tag": "04CCDDF6",
+    "fault_text": "RCD tripped",
+    "reservation_id": 3,
+    "status_read_p99_ms": 12.0,
+    "plug_wait_token": "04..F6",
+    "plug_wait_until_s": 120.0,
+    "status_info": "no EV plugged in within ConnectionTimeOut",
+    "price": {"per_kwh": "0.49"},
+    "running_cost": {"incl_tax": "1.23"},
+    "csms_cost": {"cost": "1.20"},
+    "session_started_s": 0.5,
+    "transaction_id": "7",
+}
+
+
+def test_a_connector_state_unchanged_but_its_time_is_not_made_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[str] = []
+    original = payloads.connector_payload
+
+    def counted(view: ConnectorView) -> payloads.JsonDict:
+        made.append(view.connector_id)
+        return original(view)
+
+    monkeypatch.setattr(payloads, "connector_payload", counted)
+    service = _service(ha_discovery=False)
+    bodies = _recorded(service)
+    for at_s in (1.0, 2.0, 3.0, 4.0):  # a thousand of these a tick at a large site
+        service.publish_connector(dataclasses.replace(CHARGING, at_s=at_s))
+    assert (len(made), len(bodies)) == (1, 1)
+    service.publish_connector(dataclasses.replace(CHARGING, limit_reason="max 32 A", at_s=5.0))
+    assert (len(made), len(bodies)) == (2, 2)
+    assert json.loads(bodies[-1])["limit_reason"] == "max 32 A"
+
+
+@pytest.mark.parametrize("name", sorted(OTHER))
+def test_a_change_of_any_field_the_state_shows_is_published(name: str) -> None:
+    shown = {f.name for f in dataclasses.fields(ConnectorView)} - set(OTHER)
+    assert shown == {"connector_id", "at_s", "session_energy_wh"}  # a new field: add it above
+    changed = dataclasses.replace(CHARGING, **{name: OTHER[name], "at_s": 2.0})
+    state = {k: v for k, v in payloads.connector_payload(CHARGING).items() if k != "at_s"}
+    after = {k: v for k, v in payloads.connector_payload(changed).items() if k != "at_s"}
+    service = _service(ha_discovery=False)
+    bodies = _recorded(service)
+    service.publish_connector(CHARGING)
+    service.publish_connector(changed)
+    assert len(bodies) == (1 if after == state else 2)
+    assert json.loads(bodies[-1]) == payloads.connector_payload(
+        changed if after != state else CHARGING
+    )
