@@ -46,7 +46,7 @@ from edge_controller.uplink.connection import (
 from edge_controller.uplink.device_model import bound_defaults, station_variables
 from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
-from edge_controller.uplink.follow import IdentityFollow, follow_all
+from edge_controller.uplink.follow import IdentityFollow, Pacer
 from edge_controller.uplink.link import IdentityCore, IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
@@ -104,6 +104,8 @@ class OcppUplink:
         station = self._station = station or Station()
         self.sessions: dict[str, Session] = {}
         self._defaults: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+        # One task each for every identity: what it follows each second, its smart charging.
+        self._follows, self._smart = Pacer(), Pacer()
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
@@ -113,6 +115,7 @@ class OcppUplink:
         for link in self.links.values():
             link.lines = self._lines
         self._share_session_keys()
+        self._follow()
 
     def _link(
         self, identity: str, station: Station, state_dir: Path, now_s: Callable[[], float]
@@ -183,7 +186,7 @@ class OcppUplink:
 
     def _smart_charging(self, core: IdentityCore, station: Station) -> SmartCharging | None:
         limits = self._ports.limits
-        return None if limits is None else SmartCharging(core, limits, station)
+        return None if limits is None else SmartCharging(core, limits, station, self._smart.soon)
 
     def _metering(self, core: IdentityCore) -> Metering | None:
         meters, samples = self._ports.meters, self._ports.samples
@@ -249,13 +252,10 @@ class OcppUplink:
 
     async def _serve(self) -> None:
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(follow_all(self._follows(), tasks))
+            tasks.create_task(self._follows.run(tasks))
+            tasks.create_task(self._smart.run(tasks))
             for identity in self.links:
                 tasks.create_task(self._keep_connected(identity))
-                # Its own task: a CSMS limit applies at once, never behind a sample's commit.
-                smart = self.links[identity].smart
-                if smart is not None:
-                    tasks.create_task(smart.run())
             if self._ports.authorization is not None:
                 tasks.create_task(self._ports.authorization.serve(self.authorize))
 
@@ -367,15 +367,16 @@ class OcppUplink:
             return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
         return Session201(link, Station201(link, ws, self._station), wakeup)
 
-    def _follows(self) -> list[IdentityFollow]:
-        """What each identity follows whether connected or not (``follow``)."""
-        follows = []
+    def _follow(self) -> None:
+        """What each identity follows whether connected or not, and its charging profiles,
+        each looked at from one task (``follow``)."""
         for identity, link in self.links.items():
             wake = self._wakeup[identity].set
             watch = AvailabilityWatch(link, wake) if self._monitored else None
             reconcile = functools.partial(self._reconcile_availability, identity)
-            follows.append(IdentityFollow(link, reconcile, watch))
-        return follows
+            self._follows.add(IdentityFollow(link, reconcile, watch))
+            if link.smart is not None:
+                self._smart.add(link.smart)
 
     def _reconcile_availability(self, identity: str) -> None:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""

@@ -8,6 +8,7 @@ limit schedules (``v16.charging_profiles``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from edge_controller.domain import limit_schedule as cp
@@ -17,17 +18,17 @@ from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ports import LimitSink, Station
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.v16.charging_profiles import parse
-from edge_controller.uplink.wakeup import Wakeup
 
 log = get_logger("uplink.smart")
 
 
 class ProfileStore:
-    def __init__(self, config: OcppStateFile) -> None:
+    def __init__(self, config: OcppStateFile, changed: Callable[[], None]) -> None:
+        """``changed``: called after each change, to evaluate the limits at once."""
         self._config = config
         self._raw: list[dict[str, Any]] = []
         self.profiles: list[cp.LimitSchedule] = []
-        self.changed = Wakeup()
+        self._changed = changed
         for entry in config.charging_profiles():
             try:
                 self._add(int(entry["connector"]), entry["profile"])
@@ -75,21 +76,32 @@ class ProfileStore:
 
     def _saved(self) -> None:
         self._config.set_charging_profiles(self._raw)
-        self.changed.set()
+        self._changed()
 
 
 EVALUATE_EVERY_S = 5.0
 
 
 class SmartCharging:
-    def __init__(self, core: IdentityCore, sink: LimitSink, station: Station) -> None:
+    """One identity's limits from its profiles, looked at by the uplink's ``Pacer``: every
+    ``EVALUATE_EVERY_S`` and at once when a profile changes, in a task of its own while it
+    evaluates, so a CSMS limit never waits behind a sample's commit."""
+
+    def __init__(
+        self,
+        core: IdentityCore,
+        sink: LimitSink,
+        station: Station,
+        soon: Callable[[SmartCharging], None],
+    ) -> None:
         """``station``: the electrical facts that convert W to A, and the most a profile may
-        ask for."""
+        ask for; ``soon``: asks for an evaluation at once (a profile changed)."""
         self.core = core
         self.sink = sink
         self.electrical = station.electrical
         self.max_current_a = station.max_current_a
-        self.store = ProfileStore(core.config)
+        self._soon = soon
+        self.store = ProfileStore(core.config, self._changed)
         self._seen_start_s: dict[int, float] = {}
         self._pushed: tuple[dict[str, Limit], Limit | None] | None = None
         # 2.x: the station makes the transaction ids, so a session profile is bound to the
@@ -126,10 +138,14 @@ class SmartCharging:
             unlimited_a=self.max_current_a * count,
         )
 
-    async def run(self) -> None:
-        while True:
-            await self.evaluate()
-            await self.store.changed.wait(EVALUATE_EVERY_S)
+    def _changed(self) -> None:
+        self._soon(self)
+
+    def look(self) -> Coroutine[Any, Any, None]:
+        return self.evaluate()
+
+    def wait_s(self) -> float:
+        return EVALUATE_EVERY_S
 
     async def evaluate(self) -> None:
         now_s = self.core.clock.csms_now_s(self.core.now_s())

@@ -260,12 +260,13 @@ async def test_a_connected_identity_s_tasks_and_queues(tmp_path: Path) -> None:
     heartbeats share the connection's task, what the identity follows off line shares one,
     and the follow-ups and the RPC worker run only while they have work (the tests of
     TriggerMessage, Reset and GetLog show it runs). What every identity follows off line
-    (availability, display messages, monitors, samples) was a task of each, and is now looked
-    at from one task for the site, with a task only while a look has something to commit."""
+    (availability, display messages, monitors, samples) and its smart charging were a task of
+    each; each is now looked at from one task for the site, with a task only while a look has
+    something to await (``uplink/follow.py``)."""
     counted = await _connected_counts(tmp_path)
-    # Reconnecting, connected, the reader, the sender, the websocket's pings and smart
-    # charging; the uplink's own tasks are shared.
-    assert counted["tasks"] <= 6.1, counted
+    # Reconnecting, connected, the reader, the sender and the websocket's pings; the
+    # uplink's own tasks are shared.
+    assert counted["tasks"] <= 5.1, counted
     assert counted["queues"] == 0, counted
 
 
