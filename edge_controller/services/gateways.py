@@ -32,6 +32,7 @@ from edge_controller.domain.gateways import (
     ParentState,
     decide_budgets,
     demand_of,
+    draw_of,
     effective_budget,
     encode_budget,
     encode_demand,
@@ -192,6 +193,9 @@ class ChildService:
         self._log = get_logger("gateways", role="child", child=child.child_id)
         self._refusals = _Refusals(self._log, clocks.monotonic)
         self._recent: deque[tuple[float, Phases3]] = deque()
+        # The lowest draw measured since the last report's (that one included), and since when.
+        self._lowest: tuple[Phases3, float] | None = None
+        self._sampled: object = None  # the controller's demands last looked at
         self._budget_source = ""
         self._budget = self._effective()
         controller.set_budget(self._budget)  # the safe budget from the very start
@@ -240,10 +244,29 @@ class ChildService:
             group.create_task(self._reports())
 
     async def _expiry(self) -> None:
-        """A lease ends without a message: look often enough to fall back in time."""
+        """A lease ends without a message: look often enough to fall back in time (and at
+        every decision's draw of the site)."""
         while True:
             self.apply()
+            self.sample()
             await asyncio.sleep(0.25)
+
+    def sample(self) -> None:
+        """Take the draw of the controller's latest decision into the lowest since the last
+        report: the parent takes only that off a grid reading of the span, since the EVs may
+        pause on their own between two reports."""
+        demands = self._controller.demands
+        taken_s = self._controller.draw_taken_at_s()
+        if demands is self._sampled or taken_s is None:
+            return
+        self._sampled = demands
+        draw = draw_of(demands)
+        if self._lowest is None:
+            self._lowest = (draw, taken_s)
+        else:
+            low, since_s = self._lowest
+            a, b, c = (min(low[p], draw[p]) for p in range(3))
+            self._lowest = ((a, b, c), since_s)
 
     async def _reports(self) -> None:
         while True:
@@ -252,14 +275,21 @@ class ChildService:
 
     def report(self) -> None:
         budget, now_s = self._budget, self._clocks.monotonic()
+        self.sample()
         taken_s = self._controller.draw_taken_at_s()
+        lowest = None
+        if self._lowest is not None and taken_s is not None:
+            lowest = (self._lowest[0], taken_s - self._lowest[1])
         demand = demand_of(
             self._child.child_id,
             self._controller.demands,
             (budget.applied, self._may_draw(now_s)),
             self._clocks.wall(),
             draw_age_s=0.0 if taken_s is None else now_s - taken_s,
+            lowest=lowest,
         )
+        # The next report's span starts at this one's draw.
+        self._lowest = None if taken_s is None else (demand.draw_a, taken_s)
         topic = self._topics.demand(self._child.child_id)
         self._link.publish_other(topic, encode_demand(demand), retain=False)
 

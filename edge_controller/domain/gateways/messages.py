@@ -25,6 +25,7 @@ MAX_DEMAND_CONNECTORS = 1000
 MAX_CURRENT_A = 6300.0  # the largest grid limit a site may have
 MAX_LEASE_S = 3600.0
 MAX_DRAW_AGE_S = 60.0
+MAX_LOWEST_SPAN_S = 3600.0
 _ID_CHARS = 64
 _WANTING = {s.value: s for s in (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)}
 
@@ -67,7 +68,10 @@ class ChildDemand:
     budget; ``budget_a``: the most it may draw now per grid phase, the highest budget it ran on
     within the time its EVs take to follow a lowering (a parent that restarted counts it);
     ``draw_a``: what all its connectors draw, per grid phase, as measured ``draw_age_s`` before
-    it was sent (the parent pairs it with a grid reading of that moment)."""
+    it was sent (the parent pairs it with a grid reading of that moment); ``lowest_draw_a``:
+    the lowest draw per grid phase the child measured over the ``lowest_span_s`` up to then,
+    the draw of its previous report included (what the parent may take off a grid reading of
+    that span; None from a child that does not say, as before this field)."""
 
     child_id: str
     sent_at_s: float
@@ -76,6 +80,8 @@ class ChildDemand:
     draw_a: Phases3
     connectors: tuple[DemandEntry, ...]
     draw_age_s: float = 0.0
+    lowest_draw_a: Phases3 | None = None
+    lowest_span_s: float = 0.0
 
 
 def encode_budget(budget: BudgetMessage) -> bytes:
@@ -109,24 +115,34 @@ def parse_budget(payload: bytes, child_id: str) -> BudgetMessage:
     )
 
 
-def demand_of(
-    child_id: str,
-    demands: Sequence[ConnectorDemand],
-    budget: tuple[tuple[str, int] | None, Phases3],
-    sent_at_s: float,
-    draw_age_s: float = 0.0,
-) -> ChildDemand:
-    """A child's demand from its connectors' demands: the ones that want current and could
-    take at least their minimum under their own caps; ``draw_a`` sums every measured one.
-    ``budget``: the (epoch, version) the child runs on (None: its safe budget) and the most it
-    may draw now (see ``ChildDemand``)."""
-    entries: list[DemandEntry] = []
+def draw_of(demands: Sequence[ConnectorDemand]) -> Phases3:
+    """What the connectors draw together per grid phase, as measured."""
     draw = [0.0, 0.0, 0.0]
     for demand in demands:
         measured = _non_negative(demand.measured_current_a)
         if measured is not None and demand.state is not DemandState.UNAVAILABLE:
             for conn_phase, grid_phase in enumerate(demand.wiring):
                 draw[grid_phase] += measured[conn_phase]
+    return (draw[0], draw[1], draw[2])
+
+
+def demand_of(
+    child_id: str,
+    demands: Sequence[ConnectorDemand],
+    budget: tuple[tuple[str, int] | None, Phases3],
+    sent_at_s: float,
+    *,
+    draw_age_s: float = 0.0,
+    lowest: tuple[Phases3, float] | None = None,
+) -> ChildDemand:
+    """A child's demand from its connectors' demands: the ones that want current and could
+    take at least their minimum under their own caps; ``draw_a`` sums every measured one.
+    ``budget``: the (epoch, version) the child runs on (None: its safe budget) and the most it
+    may draw now (see ``ChildDemand``); ``lowest``: the lowest draw measured and over how long
+    before this one (this one counts too)."""
+    entries: list[DemandEntry] = []
+    for demand in demands:
+        measured = _non_negative(demand.measured_current_a)
         cap_a = min([demand.max_current_a, *(limit.current_a for limit in demand.limits)])
         if not (demand.state.wants_current and demand.enabled and demand.charger_enabled):
             continue
@@ -145,9 +161,15 @@ def demand_of(
             )
         )
     applied, budget_a = budget
-    draw_a = (draw[0], draw[1], draw[2])
+    draw_a = draw_of(demands)
     age_s = min(max(draw_age_s, 0.0), MAX_DRAW_AGE_S)
-    return ChildDemand(child_id, sent_at_s, applied, budget_a, draw_a, tuple(entries), age_s)
+    lowest_a, span_s = None, 0.0
+    if lowest is not None:
+        a, b, c = (max(0.0, min(lowest[0][p], draw_a[p])) for p in range(3))
+        lowest_a, span_s = (a, b, c), min(max(lowest[1], 0.0), MAX_LOWEST_SPAN_S)
+    return ChildDemand(
+        child_id, sent_at_s, applied, budget_a, draw_a, tuple(entries), age_s, lowest_a, span_s
+    )
 
 
 def _non_negative(current_a: Phases3 | None) -> Phases3 | None:
@@ -170,6 +192,14 @@ def encode_demand(demand: ChildDemand) -> bytes:
             "draw_age_s": demand.draw_age_s,
             "connectors": [_entry_json(e) for e in demand.connectors],
         }
+        | (
+            {}
+            if demand.lowest_draw_a is None
+            else {
+                "lowest_draw_a": list(demand.lowest_draw_a),
+                "lowest_span_s": demand.lowest_span_s,
+            }
+        )
     )
 
 
@@ -207,6 +237,7 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
     entries = tuple(_entry(item, f"connectors[{n}]") for n, item in enumerate(connectors))
     if len({e.connector_id for e in entries}) != len(entries):
         raise MessageError("connectors: a connector is named twice")
+    lowest = data.get("lowest_draw_a")
     return ChildDemand(
         child_id=child_id,
         sent_at_s=_number(data.get("sent_at_s"), "sent_at_s", 0.0, math.inf),
@@ -215,6 +246,11 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
         draw_a=_phases(data.get("draw_a"), "draw_a"),
         connectors=entries,
         draw_age_s=_number(data.get("draw_age_s", 0.0), "draw_age_s", 0.0, MAX_DRAW_AGE_S),
+        # Optional: a child of an earlier version does not send them.
+        lowest_draw_a=None if lowest is None else _phases(lowest, "lowest_draw_a"),
+        lowest_span_s=_number(
+            data.get("lowest_span_s", 0.0), "lowest_span_s", 0.0, MAX_LOWEST_SPAN_S
+        ),
     )
 
 

@@ -12,6 +12,21 @@ settling time); a child is counted at least at its safe budget, always. A child 
 reported within ``report_stale_s`` is silent: it gets no new budget (its lease runs out) and is
 counted as above. Increases are then cut so that the building load plus everything counted
 stays within every limit of the tree: the invariant the site's safety rests on.
+
+The building load is the grid reading less the children's draws, and the two are measured at
+different moments by different gateways. A child's EVs may pause on their own just after it
+reports: taking its reported draw off a later reading would take building load for the child's.
+So only what a child can at least have drawn at a reading's moment comes off it: the lowest
+draw it measured over the span of a report that holds that moment (each report says the lowest
+since its previous one; from a child that does not, the lower of two draws measured around the
+moment). That bounds the building load from above at each reading; each reading of the
+building window counts once, under its own time, worked out again at every decision. Increases
+are held to the highest of the window's readings every reporting child's reports bracket (a
+reading after a child's last report waits for its next one, about one report interval; without
+any such reading, nothing of the others' draws comes off). The allocation, whose lowerings are
+what the children come down to, takes the lowest of those bounds over two windows, never a
+guess below them once one is known: a rise of the building shows in the budgets after it, even
+while an EV that will resume draws nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +56,10 @@ from edge_controller.domain.model import Limit, Phases3
 
 PHASES = (0, 1, 2)
 _ZERO: Phases3 = (0.0, 0.0, 0.0)
-_UNPAIRED = ("no grid reading between two reports of every child: their last two draws used",)
+_UNATTRIBUTED = (
+    "no recent grid reading within the reports of every child: increases held to the readings"
+    " with only the draws the reports bound taken off",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,55 +74,83 @@ class ChildFeeder:
     lease_s: float
 
 
-REPORTS_KEPT = 8  # a child's recent draws, to pair with a grid reading taken between two
+REPORTS_KEPT = 8  # a child's recent draws, to bound its draw at a grid reading's time
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A child's draw as one report gives it: measured at ``at_s`` (the parent's monotonic
+    clock: arrival less the draw's age), per grid phase, and the lowest the child measured from
+    ``since_s`` to then (None: a child that does not say)."""
+
+    at_s: float
+    draw_a: Phases3
+    lowest_a: Phases3 | None
+    since_s: float
+
+    @staticmethod
+    def of(demand: ChildDemand, received_s: float) -> Measured:
+        at_s = received_s - demand.draw_age_s
+        return Measured(at_s, demand.draw_a, demand.lowest_draw_a, at_s - demand.lowest_span_s)
 
 
 @dataclass(frozen=True, slots=True)
 class ChildReport:
     """A child's latest demand and when it arrived (the parent's monotonic clock), with the
-    draws of its recent reports (when measured: arrival less the draw's age; the draw per grid
-    phase), oldest first, this one last."""
+    draws of its recent reports, oldest first, this one last."""
 
     demand: ChildDemand
     received_s: float
-    draws: tuple[tuple[float, Phases3], ...] = ()
+    draws: tuple[Measured, ...] = ()
 
     def then(self, demand: ChildDemand, received_s: float) -> ChildReport:
         """The report that follows this one."""
-        measured = (received_s - demand.draw_age_s, demand.draw_a)
+        measured = Measured.of(demand, received_s)
         return ChildReport(demand, received_s, (*self.history[1 - REPORTS_KEPT :], measured))
 
     @property
-    def history(self) -> tuple[tuple[float, Phases3], ...]:
-        return self.draws or ((self.received_s - self.demand.draw_age_s, self.demand.draw_a),)
+    def history(self) -> tuple[Measured, ...]:
+        return self.draws or (Measured.of(self.demand, self.received_s),)
 
-    def draw_around(self, at_s: float, *, lower: bool, within_s: float) -> Phases3 | None:
-        """The draw at ``at_s`` from the two measurements around it: the lower of the two
-        (``lower``), else the nearer; None if no two are around it within ``within_s`` of each
-        other. Further apart the child went silent between them: its budgets may have been
-        lowered and raised again meanwhile, and its draw with them (a draw of 0 A between two
-        of 31 A, taken for 31 A, hid 31 A of building load)."""
-        for (before_s, before), (after_s, after) in itertools.pairwise(self.history):
-            if before_s <= at_s <= after_s and after_s - before_s <= within_s:
-                if not lower:
-                    return before if at_s - before_s < after_s - at_s else after
-                a, b, c = (min(before[p], after[p]) for p in PHASES)
-                return (a, b, c)
-        return None
+    def lowest_at(self, at_s: float, *, within_s: float) -> Phases3 | None:
+        """The least the child can have drawn at ``at_s``, per grid phase: the lowest it
+        measured over a span of one of its reports that holds ``at_s`` (the highest such
+        bound), or, from a child that does not report its lowest, the lower of the two draws
+        measured around ``at_s`` within ``within_s`` of each other; None if its reports say
+        nothing of ``at_s`` (it may have drawn nothing then). Only a lower bound may come off
+        a grid reading: anything higher takes building load for the child's (6 A reported at
+        1 s, the EV paused at 2 s: a grid reading of 2 s less 6 A hid 6 A of building load)."""
+        bounds: list[Phases3] = []
+        history = self.history
+        for measured in history:
+            if measured.lowest_a is not None and measured.since_s <= at_s <= measured.at_s:
+                bounds.append(measured.lowest_a)
+        for before, after in itertools.pairwise(history):
+            if (
+                after.lowest_a is None
+                and before.at_s <= at_s <= after.at_s
+                and after.at_s - before.at_s <= within_s
+            ):
+                a, b, c = (min(before.draw_a[p], after.draw_a[p]) for p in PHASES)
+                bounds.append((a, b, c))
+        if not bounds:
+            return None
+        a, b, c = (max(bound[p] for bound in bounds) for p in PHASES)
+        return (a, b, c)
 
 
 @dataclass(frozen=True, slots=True)
 class ParentTiming:
     """``settle_s``: from a child taking a lower budget to its EVs drawing no more than it;
     ``tolerance_s``: how far the gateways' wall clocks may differ (the children allow as much);
-    ``building_window_s``: the grid meter and the children's reports are read at different
-    moments, so a building load worked out from them dips for a moment whenever a draw falls
-    between the two: increases are held to the highest of this window."""
+    ``building_window_s``: how far back the grid readings the building load is worked out
+    from go (each under its own time): increases are held to the highest of them, the
+    allocation takes the lowest of each decision's over this long."""
 
     report_stale_s: float = 5.0
     settle_s: float = 7.0
     tolerance_s: float = 2.0
-    building_window_s: float = 3.0  # increases are held to the highest building load of this
+    building_window_s: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +194,11 @@ class ParentState:
     next_version: int = 1
     ledgers: Mapping[str, Ledger] = field(default_factory=dict)
     allocation: Allocation | None = None
-    buildings: tuple[tuple[float, Phases3], ...] = ()  # (when, building load) of the window
-    # The building loads of the window before any hold, and the children reporting then.
-    seen_buildings: tuple[tuple[float, Phases3], ...] = ()
-    seen_live: frozenset[str] = frozenset()
+    # Per decision of the window, the lowest building load its readings bound, and the
+    # children reporting then; the lowest of the last window that had one.
+    lows: tuple[tuple[float, Phases3], ...] = ()
+    lows_live: frozenset[str] = frozenset()
+    building_a: Phases3 | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +233,8 @@ def gateway_site(site: Site, children: Sequence[ChildFeeder]) -> Site:
 
 def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs) -> Decision:
     """One decision: reports confirm budgets, the children's connectors are allocated (silent
-    children counted as fixed loads), and each live child's increase is held to what fits
-    over a building load from a grid reading paired with the children's reports and every
+    children counted as fixed loads) over the building load the readings bound, and each live
+    child's increase is held to what fits over the highest of the window's bounds and every
     child's floor; lowerings go out at once. A cap on the grid limit binds the budgets as it
     binds the parent's own connectors."""
     configured, setup = setup, capped(setup, inputs.grid_cap)
@@ -208,25 +255,24 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
             demands += _pseudo_connectors(child, inputs.reports[cid].demand)
         else:
             demands += _fixed_load(cid, floors[cid])
-    seen = _paired_building(setup, inputs, lower=False) or _newest_reading(setup, inputs)
-    building, seen_buildings = _rise_held(setup, state, inputs, seen, frozenset(live))
+    window = _buildings(setup, inputs)
+    lows = _lows(setup, state, inputs, window[0], frozenset(live))
+    known_a = _lowest(lows) or state.building_a
     alloc = allocate(
         setup.site,
         demands,
-        grid=building,
+        grid=_allocated_building(setup, inputs, known_a),
         previous=state.allocation,
         now_s=now_s,
         policy=_unheld(setup.policy),
     )
     building_a = alloc.building_load_a
-    paired = _paired_building(setup, inputs, lower=True)
-    buildings = _buildings(setup, state, inputs, paired)
     wanted: Mapping[str, Phases3] = {
         c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
     }
     if setup is not configured:
         wanted = _within_cap(setup, floors, wanted, (demands, alloc))
-    budgets = fit(setup, _highest(buildings), floors, wanted)
+    budgets = fit(setup, _highest(setup, inputs, window), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
     return Decision(
@@ -235,14 +281,14 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
             next_version=next_version,
             ledgers=ledgers,
             allocation=alloc,
-            buildings=buildings,
-            seen_buildings=seen_buildings,
-            seen_live=frozenset(live),
+            lows=lows,
+            lows_live=frozenset(live),
+            building_a=known_a,
         ),
         publish=publish,
         counted_a=_floors(setup, state, inputs, ledgers),
         building_load_a=building_a,
-        notes=alloc.notes + tuple(over) + (() if paired or not inputs.grids else _UNPAIRED),
+        notes=alloc.notes + tuple(over) + (() if window[0] or not inputs.grids else _UNATTRIBUTED),
     )
 
 
@@ -290,32 +336,48 @@ def _within_cap(
     return fitted
 
 
-def _rise_held(
+def _lows(
     setup: ParentSetup,
     state: ParentState,
     inputs: ParentInputs,
-    seen: GridReading | None,
+    bounded: Window,
     live: frozenset[str],
-) -> tuple[GridReading | None, tuple[tuple[float, Phases3], ...]]:
-    """The building load to allocate over, and the window's loads to keep: while the newest
-    grid reading is fresh and within the grid's limits, the lowest of ``building_window_s``
-    (the same children reporting), so a rise waits that long. A grid reading paired with
-    children's draws from before their EVs followed a raise shows their rise as building load,
-    less and less as their reports catch up: every child would be cut back and raised again a
-    moment later. Over a limit, or blind, nothing waits (nor for a child gone silent, whose
-    draw is building load from now on). Increases are held to ``_buildings`` whatever this
-    gives."""
-    if seen is None:
-        return None, ()
+) -> Window:
+    """The lowest building load of each decision of the last ``building_window_s`` (the same
+    children reporting) and of this one: a rise of a child's EVs shows as building load in
+    every reading its reports bracket while they follow it, so the lowest of the readings
+    alone would still take it for building load once the readings from before it have left
+    the window; each decision keeps the lowest of its own window a window longer."""
     since_s = inputs.now_s - setup.timing.building_window_s
-    kept = tuple(item for item in state.seen_buildings if item[0] > since_s)
-    window = (*(kept if state.seen_live == live else ()), (inputs.now_s, seen.current_a))
+    kept = tuple(item for item in state.lows if item[0] > since_s)
+    lows = kept if state.lows_live == live else ()
+    lowest = _lowest(bounded)
+    return lows if lowest is None else (*lows, (inputs.now_s, lowest))
+
+
+def _allocated_building(
+    setup: ParentSetup, inputs: ParentInputs, known_a: Phases3 | None
+) -> GridReading | None:
+    """The building load to allocate over, never below one the readings bound once one is
+    known (what it leaves the children is what they are handed, lowerings too, and what
+    they are counted at once their earlier budgets lapse). While the newest grid reading is
+    fresh and within the grid's limits: ``known_a`` (``_lows``), so the allocation follows a
+    rise of the building a window or two after it. Over a limit, or blind, nothing waits:
+    the higher of that and the newest reading less what the reporting children last
+    reported. With nothing known yet (the parent just started), that guess alone: what it
+    leaves may be more than the readings would bound, but it lowers only budgets already
+    counted, and ``fit`` holds every increase to the bounds."""
+    if not inputs.grids:
+        return None
     newest, site = inputs.grids[-1], setup.site
+    guess = _newest_reading(setup, inputs)
+    if known_a is None:
+        return guess
     fresh = inputs.now_s - newest.at_s <= setup.policy.stale_after_s
-    if not (fresh and within_limits(newest.current_a, site, EPS_A)):
-        return seen, window
-    a, b, c = (min(load[p] for _, load in window) for p in PHASES)
-    return GridReading((a, b, c), seen.at_s), window
+    if fresh and within_limits(newest.current_a, site, EPS_A):
+        return GridReading(known_a, newest.at_s)
+    a, b, c = (max(known_a[p], guess.current_a[p]) for p in PHASES)
+    return GridReading((a, b, c), newest.at_s)
 
 
 def _unheld(policy: Policy) -> Policy:
@@ -394,51 +456,75 @@ def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
     return (a, b, c)
 
 
-def _buildings(
-    setup: ParentSetup, state: ParentState, inputs: ParentInputs, paired: GridReading | None
-) -> tuple[tuple[float, Phases3], ...]:
-    """The window's building loads with this decision's: from a reading paired with the
-    reports, else the newest reading less the lower of each reporting child's last two draws
-    (nothing for a child with one); the higher of the two when a newer reading than the paired
-    one came: the same pairing, taken again at every decision until the reports bracket a newer
-    reading, would fill the window alone (a child's draw that dipped between its two reports,
-    taken for the reports' 31 A, hid 1 A of building load for 4 s: 63.5 A on a 63 A grid)."""
-    newest_a: Phases3 | None = None
-    if inputs.grids:
-        load = list(inputs.grids[-1].current_a)
-        for child in setup.children:
-            if _reported(child, inputs, setup.timing):
-                last_two = inputs.reports[child.child_id].history[-2:]
-                for p in PHASES:
-                    load[p] -= min(draw[p] for _, draw in last_two) if len(last_two) > 1 else 0.0
-        a, b, c = (max(0.0, value) for value in load)
-        newest_a = (a, b, c)
-    if paired is not None and (newest_a is None or paired.at_s >= inputs.grids[-1].at_s):
-        building_a = paired.current_a
-    elif paired is not None and newest_a is not None:
-        a, b, c = (max(paired.current_a[p], newest_a[p]) for p in PHASES)
-        building_a = (a, b, c)
-    elif newest_a is not None:
-        building_a = newest_a
-    else:
-        assumed_a = setup.policy.assumed_building_load_a
-        building_a = (assumed_a, assumed_a, assumed_a)
+Window = tuple[tuple[float, Phases3], ...]  # (when read, the most the building drew then)
+
+
+def _buildings(setup: ParentSetup, inputs: ParentInputs) -> tuple[Window, Window]:
+    """The most the building can have drawn at each grid reading of the last
+    ``building_window_s``, oldest first (``_bound``): at those every reporting child's reports
+    say something of, and at every one. Each reading counts once, under its own time, worked
+    out again at every decision from what the reports say by then: a reading taken after a
+    child's last measured draw has nothing of its draw taken off until its next report (its
+    EVs may have paused since: 31 A taken off a reading of the building alone hid 31 A of
+    it)."""
     since_s = inputs.now_s - setup.timing.building_window_s
-    kept = tuple(item for item in state.buildings if item[0] > since_s)
-    return (*kept, (inputs.now_s, building_a))
+    known: list[tuple[float, Phases3]] = []
+    every: list[tuple[float, Phases3]] = []
+    for grid in inputs.grids:
+        if since_s < grid.at_s <= inputs.now_s:
+            bound, bounded = _bound(setup, inputs, grid)
+            every.append((grid.at_s, bound))
+            if bounded:
+                known.append((grid.at_s, bound))
+    return tuple(known), tuple(every)
 
 
-def _highest(buildings: Sequence[tuple[float, Phases3]]) -> Phases3:
-    a, b, c = (max(load[p] for _, load in buildings) for p in PHASES)
+def _bound(setup: ParentSetup, inputs: ParentInputs, grid: GridReading) -> tuple[Phases3, bool]:
+    """The most the building can have drawn at ``grid``: the reading less the least each
+    reporting child can have drawn then (nothing for a child whose reports say nothing of
+    it), and whether every reporting child's reports said something."""
+    load, every = list(grid.current_a), True
+    for child in setup.children:
+        if not _reported(child, inputs, setup.timing):
+            continue
+        report = inputs.reports[child.child_id]
+        lowest = report.lowest_at(grid.at_s, within_s=setup.timing.report_stale_s)
+        every = every and lowest is not None
+        for p in PHASES:
+            load[p] -= 0.0 if lowest is None else lowest[p]
+    a, b, c = (max(0.0, value) for value in load)
+    return (a, b, c), every
+
+
+def _lowest(buildings: Sequence[tuple[float, Phases3]]) -> Phases3 | None:
+    if not buildings:
+        return None
+    a, b, c = (min(load[p] for _, load in buildings) for p in PHASES)
     return (a, b, c)
 
 
-def _newest_reading(setup: ParentSetup, inputs: ParentInputs) -> GridReading | None:
-    """Without a paired reading: the newest less what the reporting children last reported
-    (increases are held to the newest with nothing subtracted meanwhile). A silent child's
-    draw stays in: its last report may be older than what it draws now."""
+def _highest(
+    setup: ParentSetup, inputs: ParentInputs, window: tuple[Window, Window]
+) -> Phases3 | None:
+    """The building load increases are held to: the highest of the window's readings every
+    reporting child's reports say something of; without such a reading, the highest of the
+    window's with nothing taken off for the others (a child's draw just after its report may
+    be anything down to nothing); None without a reading in the window (nothing is
+    increased); with no grid reading at all, the load the policy assumes (the same blind
+    rule as the site's own connectors')."""
     if not inputs.grids:
+        assumed_a = setup.policy.assumed_building_load_a
+        return (assumed_a, assumed_a, assumed_a)
+    loads = window[0] or window[1]
+    if not loads:
         return None
+    a, b, c = (max(load[p] for _, load in loads) for p in PHASES)
+    return (a, b, c)
+
+
+def _newest_reading(setup: ParentSetup, inputs: ParentInputs) -> GridReading:
+    """The newest grid reading less what the reporting children last reported (a guess, not
+    a bound: a child's draw may have fallen since). A silent child's draw stays in."""
     newest = inputs.grids[-1]
     load = list(newest.current_a)
     for child in setup.children:
@@ -448,37 +534,6 @@ def _newest_reading(setup: ParentSetup, inputs: ParentInputs) -> GridReading | N
                 load[p] -= draw_a[p]
     a, b, c = (max(0.0, value) for value in load)
     return GridReading((a, b, c), newest.at_s)
-
-
-def _paired_building(
-    setup: ParentSetup, inputs: ParentInputs, *, lower: bool
-) -> GridReading | None:
-    """The newest grid reading taken between two measured draws of every reporting child, less
-    each child's draw then: the nearer of its two measurements for the allocation (quick to
-    follow the building), the lower for increases (a draw between two measurements is taken to
-    lie between them; a reading after the last could follow a fall in a draw not reported yet,
-    and subtracting the higher one would hide load); None without such a reading. Two
-    measurements of a child further apart than ``report_stale_s`` pair nothing (see
-    ``ChildReport.draw_around``), nor does a grid reading older than that."""
-    if not inputs.grids:
-        return None
-    reporting = [
-        inputs.reports[c.child_id] for c in setup.children if _reported(c, inputs, setup.timing)
-    ]
-    within_s = setup.timing.report_stale_s
-    for grid in reversed(inputs.grids):
-        if inputs.now_s - grid.at_s > within_s:
-            break
-        draws = [r.draw_around(grid.at_s, lower=lower, within_s=within_s) for r in reporting]
-        if all(draw is not None for draw in draws):
-            load = list(grid.current_a)
-            for draw in draws:
-                assert draw is not None
-                for p in PHASES:
-                    load[p] -= draw[p]
-            a, b, c = (max(0.0, value) for value in load)
-            return GridReading((a, b, c), grid.at_s)
-    return None
 
 
 def _pseudo_connectors(child: ChildFeeder, demand: ChildDemand) -> list[ConnectorDemand]:
@@ -561,13 +616,15 @@ def over_limits(
 
 def fit(
     setup: ParentSetup,
-    building_a: Phases3,
+    building_a: Phases3 | None,
     floors: Mapping[str, Phases3],
     wanted: Mapping[str, Phases3],
 ) -> dict[str, Phases3]:
     """Each live child's new budget: ``wanted`` where it is no more than the child's floor,
     else its floor plus the part of the increase that fits over the building load and every
-    child's floor."""
+    child's floor (None: the building load is not known, and nothing is increased)."""
+    if building_a is None:
+        return {cid: _at_most(want, floors[cid]) for cid, want in wanted.items()}
     tree = tree_of(setup.site)
     paths = {c.child_id: tree.path(c.child_id) for c in setup.children}
     base = _base(setup, building_a, floors)
@@ -591,6 +648,11 @@ def fit(
         )
         budgets[cid] = (a, b, c)
     return budgets
+
+
+def _at_most(want: Phases3, floor: Phases3) -> Phases3:
+    a, b, c = (min(want[p], floor[p]) for p in PHASES)
+    return (a, b, c)
 
 
 def _cut(rises: list[tuple[list[float], int]], room_a: float) -> None:

@@ -9,11 +9,12 @@ import json
 
 import pytest
 
-from edge_controller.domain.balancing import Site
+from edge_controller.domain.balancing import ConnectorDemand, DemandState, Site
 from edge_controller.domain.commands import Origin, SetSiteLimit
 from edge_controller.domain.gateways import (
     BudgetMessage,
     ChildFeeder,
+    EffectiveBudget,
     ParentSetup,
     encode_budget,
     gateway_site,
@@ -142,6 +143,53 @@ async def test_child_reports_the_budget_it_runs_on() -> None:
     demand = parse_demand(payload, "hall-a")
     assert demand.applied == ("e1", 3)
     assert demand.budget_a == (20.0, 20.0, 20.0)
+
+
+class MeasuredSite:
+    """What a child's service reads of its site controller: each decision's demands (one EV
+    drawing ``draw_a`` on every phase) and when their readings were taken."""
+
+    def __init__(self) -> None:
+        self.demands: list[ConnectorDemand] = []
+        self.taken_s: float | None = None
+
+    def decide(self, draw_a: float, taken_s: float) -> None:
+        measured = (draw_a, draw_a, draw_a)
+        self.demands = [ConnectorDemand("c1", DemandState.CHARGING, measured_current_a=measured)]
+        self.taken_s = taken_s
+
+    def draw_taken_at_s(self) -> float | None:
+        return self.taken_s
+
+    def set_budget(self, budget: EffectiveBudget) -> None:
+        del budget
+
+
+def test_child_reports_the_lowest_draw_since_its_report_before() -> None:
+    """An EV that pauses between two reports and draws again by the second: the second says
+    so (its lowest draw since the first, 0 A, over the second between them), and the third
+    again 16 A, its span starting at the second's draw."""
+    site, link, clock = MeasuredSite(), Recording(), Clock()
+    terms = ChildTerms("hall-a", feeder_limit_a=32.0, safe_budget_a=12.0)
+    clocks = GatewayClocks(clock.monotonic, clock.wall)
+    child = ChildService(terms, site, link, TOPICS, clocks=clocks)  # type: ignore[arg-type]
+    reported = []
+    for draw_a, taken_s, report in [
+        (16.0, 99.8, True),
+        (0.0, 100.3, False),  # paused between two reports
+        (16.0, 100.8, True),
+        (16.0, 101.8, True),
+    ]:
+        clock.now_s = taken_s + 0.2
+        site.decide(draw_a, taken_s)
+        child.sample()
+        if report:
+            child.report()
+            reported.append(parse_demand(link.sent[-1][1], "hall-a"))
+    assert [d.draw_a[0] for d in reported] == [16.0, 16.0, 16.0]
+    assert [d.lowest_draw_a for d in reported] == [(16.0,) * 3, (0.0,) * 3, (16.0,) * 3]
+    assert [d.lowest_span_s for d in reported] == pytest.approx([0.0, 1.0, 1.0])
+    assert [d.draw_age_s for d in reported] == pytest.approx([0.2, 0.2, 0.2])
 
 
 def test_parent_takes_only_well_formed_demands_of_its_children() -> None:

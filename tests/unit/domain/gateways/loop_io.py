@@ -61,6 +61,12 @@ class Child:
     budgets: list[tuple[float, Phases3]] = field(default_factory=list)
 
     was_cut: bool = False
+    lowest: tuple[float, float] | None = None  # lowest draw since the last report's, since when
+
+    def measure(self, now_s: float, draw_a: float) -> None:
+        """Every tick's draw, for the lowest since the last report."""
+        low = self.lowest
+        self.lowest = (draw_a, now_s) if low is None else (min(low[0], draw_a), low[1])
 
     def off(self, now_s: float) -> bool:
         return any(start_s <= now_s < end_s for start_s, end_s in (*self.cut, *self.down))
@@ -70,7 +76,7 @@ class Child:
         child that starts again knows no budget and gets the retained one first; one back on
         the broker gets the retained one first."""
         if any(start_s <= now_s < end_s for start_s, end_s in self.down):
-            self.last = self.held = None
+            self.last = self.held = self.lowest = None
             self.inbox.clear()
             if self.retained is not None:
                 self.inbox.append((now_s, self.retained))
@@ -115,7 +121,20 @@ class Child:
         total_a = sum(draws_a)
         draw = (total_a, total_a, total_a)
         cid = self.feeder.child_id
-        return ChildDemand(cid, WALL_BASE_S + now_s, applied, (a, b, c), draw, entries)
+        low_a, since_s = self.lowest or (total_a, now_s)
+        self.lowest = (total_a, now_s)
+        lowest = (low_a, low_a, low_a)
+        return ChildDemand(
+            cid,
+            WALL_BASE_S + now_s,
+            applied,
+            (a, b, c),
+            draw,
+            entries,
+            0.0,
+            lowest,
+            now_s - since_s,
+        )
 
 
 def _entry(connector_id: str, ev: Ev, draw_a: float) -> DemandEntry:
@@ -210,6 +229,7 @@ def run(loop: Loop) -> list[tuple[float, float]]:
             child.budget_a(now_s)
             draws_a = child.draw_per_ev_a(now_s, loop.lag_s)
             load_a += sum(draws_a)
+            child.measure(now_s, sum(draws_a))
             if not child.off(now_s):
                 demand = child.report(now_s, draws_a, timing.settle_s)
                 before = reports.get(child.feeder.child_id)

@@ -104,6 +104,30 @@ def test_demand_round_trip() -> None:
     assert parse_demand(encode_demand(safe), "hall-b") == safe
 
 
+def test_a_demand_says_the_lowest_draw_since_the_report_before() -> None:
+    """The lowest draw a child measured since its previous report goes out with it and comes
+    back the same; it is never above the draw reported with it."""
+    lowest = ((0.0, 4.0, 20.0), 1.5)
+    demand = demand_of("hall-b", _demands(), (None, (6.0, 6.0, 6.0)), 100.0, lowest=lowest)
+    assert demand.lowest_draw_a == (0.0, 4.0, 11.0)  # L3 above this draw: this draw's
+    assert demand.lowest_span_s == 1.5
+    assert parse_demand(encode_demand(demand), "hall-b") == demand
+
+
+def test_a_demand_of_either_version_is_read_by_either() -> None:
+    """A child of the version before sends no lowest draw: its demand reads as one without.
+    One that does keeps every field of the version before as it was: a parent of that
+    version, reading only those, reads it as before."""
+    lowest = ((0.0, 4.0, 5.0), 1.5)
+    new = demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0, lowest=lowest)
+    data = json.loads(encode_demand(new))
+    old = {k: v for k, v in data.items() if k not in {"lowest_draw_a", "lowest_span_s"}}
+    parsed = parse_demand(json.dumps(old).encode(), "hall-b")
+    assert parsed.lowest_draw_a is None and parsed.lowest_span_s == 0.0
+    assert parsed == demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0)
+    assert set(data) - set(old) == {"lowest_draw_a", "lowest_span_s"}
+
+
 def _demand(**changes: object) -> bytes:
     demand = demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0)
     data = json.loads(encode_demand(demand))
@@ -129,6 +153,9 @@ def _entry(**changes: object) -> bytes:
         (_demand(connectors=[{"id": "x"}] * 1001), "connectors"),
         (_demand(draw_a=None), "draw_a"),
         (_demand(budget_a=[1, 2]), "budget_a"),
+        (_demand(lowest_draw_a=[1, 2]), "lowest_draw_a"),
+        (_demand(lowest_draw_a=[0, 0, 0], lowest_span_s=-1), "lowest_span_s"),
+        (_demand(lowest_draw_a=[0, 0, 0], lowest_span_s=4000), "lowest_span_s"),
         (_entry(state="idle"), r"connectors\[0\].state"),
         (_entry(wiring=[0, 0, 1]), r"connectors\[0\].wiring"),
         (_entry(wiring=[0, 1]), r"connectors\[0\].wiring"),
