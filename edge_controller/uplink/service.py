@@ -52,6 +52,7 @@ from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.ports import SitePorts, Station
+from edge_controller.uplink.reconnect import Reconnecting
 from edge_controller.uplink.repeated_lines import RepeatedLines
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.security_events import SecurityEvents, pair_refused, refusal
@@ -254,39 +255,24 @@ class OcppUplink:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follows.run(tasks))
             tasks.create_task(self._smart.run(tasks))
-            for identity in self.links:
-                tasks.create_task(self._keep_connected(identity))
+            connections = Reconnecting(
+                self._connect_once, self._rebooted, self._reconnect_delay_s, self._cancel_session
+            )
+            tasks.create_task(connections.run(self.links))
             if self._ports.authorization is not None:
                 tasks.create_task(self._ports.authorization.serve(self.authorize))
 
-    async def _keep_connected(self, identity: str) -> None:
-        attempt = 0
-        while True:
-            # Its own task, awaited at once: a Python 3.11 TaskGroup failing in __aexit__ leaves
-            # a stray cancel request on the task it runs in, which must not be this loop, and
-            # 3.11 wait_for (inside the ocpp library) can swallow a cancellation.
-            outcome = await self._finish_on_cancel(identity)
-            if outcome == "reboot":
-                attempt = 0
-                await _raise(self.links[identity], SecurityEventKind.RESET_OR_REBOOT)
-                continue
-            attempt = 0 if outcome == "was_online" else attempt + 1
-            min_s, max_s = self.settings.reconnect_min_s, self.settings.reconnect_max_s
-            await asyncio.sleep(reconnect_delay_s(attempt, min_s, max_s))
+    def _reconnect_delay_s(self, failures: int) -> float:
+        min_s, max_s = self.settings.reconnect_min_s, self.settings.reconnect_max_s
+        return reconnect_delay_s(failures, min_s, max_s)
 
-    async def _finish_on_cancel(self, identity: str) -> str:
-        """One connection in its own task; when we are cancelled, cancel it until it ended."""
-        inner = asyncio.create_task(self._connect_once(identity))
-        try:
-            return await asyncio.shield(inner)
-        except asyncio.CancelledError:
-            while not inner.done():
-                inner.cancel()
-                session = self.sessions.get(identity)
-                if session is not None:
-                    session.cancel_tasks()
-                await asyncio.wait([inner], timeout=1.0)
-            raise
+    async def _rebooted(self, identity: str) -> None:
+        await _raise(self.links[identity], SecurityEventKind.RESET_OR_REBOOT)
+
+    def _cancel_session(self, identity: str) -> None:
+        session = self.sessions.get(identity)
+        if session is not None:
+            session.cancel_tasks()
 
     async def _connect_once(self, identity: str) -> str:
         """One connection's lifetime; says how it ended: reboot, was_online, failed or broken."""

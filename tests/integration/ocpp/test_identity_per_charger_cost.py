@@ -262,11 +262,13 @@ async def test_a_connected_identity_s_tasks_and_queues(tmp_path: Path) -> None:
     TriggerMessage, Reset and GetLog show it runs). What every identity follows off line
     (availability, display messages, monitors, samples) and its smart charging were a task of
     each; each is now looked at from one task for the site, with a task only while a look has
-    something to await (``uplink/follow.py``)."""
+    something to await (``uplink/follow.py``). Its reconnecting was a task that waited on
+    each connection and slept between them; one task now keeps every identity's connections
+    (``uplink/reconnect.py``)."""
     counted = await _connected_counts(tmp_path)
-    # Reconnecting, connected, the reader, the sender and the websocket's pings; the
-    # uplink's own tasks are shared.
-    assert counted["tasks"] <= 5.1, counted
+    # The connection, the reader, the sender and the websocket's pings; the uplink's own
+    # tasks are shared.
+    assert counted["tasks"] <= 4.1, counted
     assert counted["queues"] == 0, counted
 
 
