@@ -109,7 +109,7 @@ def connect_kwargs(
 def open_connection(
     settings: OcppSettings, identity: str, key: bytes | None = None, tls: TlsFiles | None = None
 ) -> connect:
-    """``async with open_connection(...) as ws`` — one connection's lifetime."""
+    """``async with await open_connection(...) as ws`` — one connection's lifetime."""
     url = identity_url(settings.url or "", identity)
     return connect(url, **connect_kwargs(settings, identity, key, tls))
 

@@ -288,7 +288,9 @@ class OcppUplink:
             key = link.auth_key.load() if link.auth_key is not None else None
             settings = _with_network(_with_ping(self._settings_of[identity], link), profile)
             tls = self._tls_files(link, settings)
-            async with open_connection(settings, identity, key, tls) as ws:
+            # The connection alone is kept: the library's connect object (its arguments, some
+            # 0.7 kB) is not needed once it is open.
+            async with await open_connection(settings, identity, key, tls) as ws:
                 shed_handshake(ws)
                 outcome = "was_online"
                 self._lines.info("connected to CSMS", identity)
