@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidHandshake, WebSocketException
@@ -66,15 +66,18 @@ from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.v201.display import DisplayMessages201
 from edge_controller.uplink.v201.monitoring import AvailabilityWatch
 from edge_controller.uplink.v201.online import OnlinePeriods
-from edge_controller.uplink.v201.session import Session201
-from edge_controller.uplink.v201.station import Station201
 from edge_controller.uplink.v201.web_payment import WebPayments201
 
 log = get_logger("uplink")
 CLOSE_WAIT_S = 1.0
 SEND_SHARE = 2 / 3  # of an orderly stop's uplink time: sending what is queued
 CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed, UnknownSubprotocol)
-Session = LinkSession | Session201
+if TYPE_CHECKING:
+    # 2.x sessions are imported only where a CSMS chose 2.x (``_session``): a 1.6 site runs
+    # without their code.
+    from edge_controller.uplink.v201.session import Session201
+
+    Session = LinkSession | Session201
 
 
 class OcppUplink:
@@ -353,6 +356,9 @@ class OcppUplink:
         wakeup = self._wakeup[link.identity]
         if dialect is OCPP16:
             return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
+        from edge_controller.uplink.v201.session import Session201
+        from edge_controller.uplink.v201.station import Station201
+
         return Session201(link, Station201(link, ws, self._station), wakeup)
 
     def _follow(self) -> None:
@@ -424,7 +430,7 @@ class OcppUplink:
         if session is None:
             return None
         try:
-            if isinstance(session, Session201):
+            if not isinstance(session, LinkSession):
                 return await session.authorize(id_tag, key_code=key_code)
             result = await session.call(call.Authorize(id_tag=id_tag))
         except (*CONNECTION_ERRORS, asyncio.CancelledError) as exc:

@@ -1,6 +1,6 @@
 """A fresh process that imports the daemon, runs the OCPP uplink for one 1.6 identity until
 its routine schema checks are built, and prints what it then holds: the top-level packages
-loaded and the OCPP versions with schemas read (``test_lean_uplink``)."""
+loaded, our modules loaded and the OCPP versions with schemas read (``test_lean_uplink``)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ async def main(state_dir: Path) -> None:
                 "packages": sorted({name.split(".")[0] for name in sys.modules}),
                 "schema_versions": sorted(schemas._SHARED),
                 "checks_built": len(schemas._SHARED["1.6"]._checks),
+                "modules": sorted(
+                    name for name in sys.modules if name.startswith("edge_controller")
+                ),
             }
         )
     )

@@ -49,6 +49,19 @@ def test_the_ocpp_uplink_loads_the_http_client_only_to_upload_diagnostics() -> N
     assert out.strip() == "False"
 
 
+def test_the_ocpp_uplink_loads_the_2x_sessions_only_when_a_csms_chooses_2x() -> None:
+    """Their session, station and handlers: about 0.3 MB of objects a 1.6 site never uses."""
+    probe = (
+        "import sys, edge_controller.app.daemon, edge_controller.uplink.service; "
+        "print(sorted(m for m in sys.modules if m.startswith("
+        "('edge_controller.uplink.v201.session', 'edge_controller.uplink.v201.station'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
 def test_the_web_faces_load_the_qr_encoder_only_to_make_a_code() -> None:
     probe = (
         "import sys, edge_controller.web.server, edge_controller.web.display; "
