@@ -78,8 +78,8 @@ class BuiltInMeter(Protocol):
 
 @runtime_checkable
 class StatusWithMeter(Protocol):
-    """A charger whose status and built-in meter come in fewer requests read together than
-    apart (their registers are close enough for the model to answer one read of both)."""
+    """A charger whose status and built-in meter are read in one go: one poll where there
+    were two, and one request where the model's registers are close enough for one read."""
 
     async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
         """Both from the same requests: a failure of any of them yields neither."""

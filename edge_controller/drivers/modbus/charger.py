@@ -10,9 +10,9 @@ import math
 from collections.abc import Callable, Mapping
 
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
-from edge_controller.drivers.modbus.device import ProfileDevice, read_blocks
+from edge_controller.drivers.modbus.device import ProfileDevice
 from edge_controller.drivers.modbus.measurements import EnergyGuard, implausible, reading_from
-from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Profile, Status
+from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Status
 from edge_controller.ports import DeviceFault
 
 STATUS_POINTS = ("state", "plug", "enabled", "offered_current")
@@ -22,17 +22,6 @@ def status_names(status: Status) -> list[str]:
     """The points one status poll reads."""
     names = [status.point, *(n for n in STATUS_POINTS if n != status.point)]
     return [*names, status.plug_point] if status.plug_point else names
-
-
-def reads_together(profile: Profile) -> bool:
-    """Whether a connector's status and meter points take fewer requests read together than
-    apart: the model's register map (how much one read may ask for, how large a gap of unused
-    registers it may span) lets one read cover points of both."""
-    if profile.status is None:
-        return False
-    names = status_names(profile.status)
-    apart = len(read_blocks(profile, names)) + len(read_blocks(profile, MEASUREMENT_POINTS))
-    return len(read_blocks(profile, [*names, *MEASUREMENT_POINTS])) < apart
 
 
 def cp_state(status: Status, code: int, plug_code: int | None) -> tuple[CpState, str | None]:
@@ -177,9 +166,12 @@ class WatchdogMixin(ProfileCharger):
 
 
 class MeterMixin(ProfileCharger):
-    """The charger measures its own currents, power and energy."""
+    """The charger measures its own currents, power and energy; its status and meter can be
+    read in one go (``read_status_and_meter``): in one request where the model's register map
+    lets one read cover both, else one request after the other; either way both or neither."""
 
     _guard: EnergyGuard | None = None
+    _together: tuple[str, ...] = ()  # the points of a read of both, once known
 
     async def read_meter(self) -> MeterReading:
         await self._prepare()
@@ -191,12 +183,6 @@ class MeterMixin(ProfileCharger):
         of this meter, alone or with the status, so its energy never runs backwards."""
         guard = self._guard = self._guard or EnergyGuard()
         return implausible(values) or guard.check(values)
-
-
-class StatusWithMeterMixin(MeterMixin):
-    """Its status and meter points are read together in fewer requests (``reads_together``)."""
-
-    _together: tuple[str, ...] = ()
 
     async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
         await self._prepare()

@@ -8,13 +8,7 @@ from pathlib import Path
 from typing import cast
 
 from edge_controller.drivers.modbus.bus import DeviceTiming, LineTiming, ModbusBus
-from edge_controller.drivers.modbus.charger import (
-    MeterMixin,
-    ProfileCharger,
-    StatusWithMeterMixin,
-    WatchdogMixin,
-    reads_together,
-)
+from edge_controller.drivers.modbus.charger import MeterMixin, ProfileCharger, WatchdogMixin
 from edge_controller.drivers.modbus.config import (
     BusConfig,
     ChargerConfig,
@@ -121,7 +115,7 @@ def charger_class(profile: Profile) -> type[ProfileCharger]:
     if {"failsafe_current", "failsafe_timeout"} <= set(profile.points):
         bases.append(WatchdogMixin)
     if set(MEASUREMENT_POINTS) & set(profile.points):
-        bases.append(StatusWithMeterMixin if reads_together(profile) else MeterMixin)
+        bases.append(MeterMixin)
     if not bases:
         return ProfileCharger
     name = "ProfileCharger" + "".join(b.__name__.removesuffix("Mixin") for b in bases)

@@ -1,8 +1,8 @@
 """``bus_timing_report``: can each serial bus serve its devices' poll intervals? Pure.
 
 Every device's traffic is planned exactly as the drivers and the daemon's pollers send it (the
-same read blocks, a status and a meter poll per connector or one poll of both where the model
-reads them together, the cyclic setpoint writes) and
+same read blocks, a status poll per connector that reads the meter too when it is due, the
+cyclic setpoint writes) and
 replayed on the line's wire-time model (``traffic.py``). Lines starting with ``WARNING`` are
 problems: polls the line cannot keep up with, and devices whose native framing, baud rate,
 parity or stop bits differ from the bus.
@@ -15,7 +15,7 @@ from typing import Literal, cast
 
 from edge_controller.domain.model import IDLE_METER_INTERVAL_S
 from edge_controller.drivers.modbus import pdu, wiretime
-from edge_controller.drivers.modbus.charger import reads_together, status_names
+from edge_controller.drivers.modbus.charger import status_names
 from edge_controller.drivers.modbus.config import (
     ChargerConfig,
     MeterConfig,
@@ -73,34 +73,28 @@ def _charging_writes(profile: Profile, connector: int) -> tuple[Exchange, ...]:
 def charger_traffic(
     charger_id: str, config: ChargerConfig, profile: Profile, *, ev_free: bool = False
 ) -> tuple[list[Poll], list[Setpoint]]:
-    """Per connector: a status poller, a meter poller if it measures, the cyclic write.
-    ``ev_free``: no EV anywhere, so every meter is read at the idle interval.
-    A model whose status and meter are read together (``reads_together``) has one poller that
-    reads both whenever the meter is due, else the status alone."""
+    """Per connector: a status poller that reads the meter too when it is due (if the charger
+    measures; in one request where the model's registers allow), and the cyclic write.
+    ``ev_free``: no EV anywhere, so every meter is read at the idle interval."""
     polls, setpoints = [], []
     assert profile.status is not None  # the schema requires it for chargers
     measures = bool(set(MEASUREMENT_POINTS) & set(profile.points))
-    together = reads_together(profile)
     meter_s = config.poll_interval_s
     if ev_free:
         meter_s = max(meter_s, IDLE_METER_INTERVAL_S)
     for n in range(1, config.connectors + 1):
         connector_id = f"{charger_id}:{n}"
         status = tuple(_reads(profile, status_names(profile.status), n))
-        if together:
+        if not measures:
+            names = [f"{connector_id} status"]
+            polls.append(Poll(names[0], charger_id, status, config.poll_interval_s))
+        else:
             # One poller: its meter comes along with the status poll nearest its interval.
             names = [f"{connector_id} status and meter"]
             both = _reads(profile, [*status_names(profile.status), *MEASUREMENT_POINTS], n)
             every = max(1, round(meter_s / config.poll_interval_s))
             poll = Poll(names[0], charger_id, status, config.poll_interval_s)
             polls.append(replace(poll, carried=tuple(both), carried_every=every))
-        else:
-            names = [f"{connector_id} status"]
-            polls.append(Poll(names[0], charger_id, status, config.poll_interval_s))
-        if measures and not together:
-            names.append(f"{connector_id} meter")
-            meter = _reads(profile, MEASUREMENT_POINTS, n)
-            polls.append(Poll(names[1], charger_id, tuple(meter), meter_s))
         writes = _charging_writes(profile, n)
         every_s = config.failsafe_timeout_s / 3  # as the control loop feeds the watchdog
         # A value written again only for the watchdog asks for no early reads; with EVs each

@@ -1,11 +1,12 @@
 """What the daemon sends on one serial bus, replayed on a virtual clock. Pure.
 
 The daemon's traffic is not "one read per device per interval". Every connector has a status
-poller and, if the charger measures, a meter poller; each waits its interval *after* its poll has
-ended, so a slow line stretches its own period. The grid meter's reads and every write jump the
-queue; other reads take turns by device. A connector's setpoint is written again at the first
-control step after a third of its failsafe timeout (steps follow the grid readings), and each
-write makes both of the connector's pollers poll at once. Rather than approximate all that, the
+poller, which reads the charger's meter too whenever the meter is due (``Poll.carried``); it
+waits its interval *after* its poll has ended, so a slow line stretches its own period. The
+grid meter's reads and every write jump the queue; other reads take turns by device. A
+connector's setpoint is written again at the first control step after a third of its failsafe
+timeout (steps follow the grid readings), and each write makes the connector's poller poll at
+once. Rather than approximate all that, the
 rules are replayed here with the bus's own queue and gap rule for a few virtual minutes; the
 requests and the line time are counted as they happen, queueing included.
 

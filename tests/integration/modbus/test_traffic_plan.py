@@ -1,6 +1,7 @@
 """The bus traffic model (check-config) plans the requests the drivers really send: for every
-shipped profile, one status poll, one meter poll and one steady setpoint write of the real
-driver against the simulator, counted by function code by the simulator, equal the model's."""
+shipped profile, a poll of status and meter, one of the status alone and one steady setpoint
+write of the real driver against the simulator, counted by function code by the simulator,
+equal the model's."""
 
 from __future__ import annotations
 
@@ -70,22 +71,16 @@ async def test_charger_requests_match_the_plan(profile: str) -> None:
             await charger.set_current(16.0)  # first write may switch enable on too
         counted = _Counted(sim)
         for n, charger in enumerate(connectors, start=1):
-            status, *meter = [p for p in polls if p.name.startswith(f"dev:{n} ")]
-            if isinstance(charger, StatusWithMeter):  # one poll reads both
-                assert status.name == f"dev:{n} status and meter" and not meter
+            [poll] = [p for p in polls if p.name.startswith(f"dev:{n} ")]
+            if isinstance(charger, BuiltInMeter):  # one poller, the meter carried
+                assert isinstance(charger, StatusWithMeter)
+                assert poll.name == f"dev:{n} status and meter"
                 await charger.read_status_and_meter()
-                assert counted.new() == _functions(status.carried), status.name
-                await charger.read_status()
-                assert counted.new() == _functions(status.exchanges), status.name
+                assert counted.new() == _functions(poll.carried), poll.name
             else:
-                await charger.read_status()
-                assert counted.new() == _functions(status.exchanges), status.name
-            if meter:
-                assert isinstance(charger, BuiltInMeter)
-                await charger.read_meter()
-                assert counted.new() == _functions(meter[0].exchanges), meter[0].name
-            elif not isinstance(charger, StatusWithMeter):
-                assert not isinstance(charger, BuiltInMeter)
+                assert poll.name == f"dev:{n} status" and not poll.carried
+            await charger.read_status()
+            assert counted.new() == _functions(poll.exchanges), poll.name
             await charger.set_current(16.0)  # the cyclic rewrite while charging
             assert counted.new() == _functions(setpoints[n - 1].exchanges)
 
