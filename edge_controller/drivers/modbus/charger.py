@@ -21,7 +21,9 @@ STATUS_POINTS = ("state", "plug", "enabled", "offered_current")
 def status_names(status: Status) -> list[str]:
     """The points one status poll reads."""
     names = [status.point, *(n for n in STATUS_POINTS if n != status.point)]
-    return [*names, status.plug_point] if status.plug_point else names
+    if status.plug_point and status.plug_point not in names:
+        names.append(status.plug_point)
+    return names
 
 
 def cp_state(status: Status, code: int, plug_code: int | None) -> tuple[CpState, str | None]:

@@ -51,12 +51,35 @@ def decode(words: Sequence[int], point: Point) -> float:
     if point.word_order == "little" or point.byte_order == "little":
         raw_bytes = _canonical(raw_bytes, point)
     (raw,) = _TYPES[point.type].unpack(raw_bytes)
+    return scaled(raw, point)
+
+
+def scaled(raw: float, point: Point) -> float:
+    """Engineering value of a raw number unpacked for ``point`` (shift, mask, scale)."""
     if point.shift or point.mask is not None:
         raw = (int(raw) >> point.shift) & (point.mask if point.mask is not None else -1)
     value = float(raw)
     if not math.isfinite(value):
         raise CodecError(f"{point.type} is not a finite number")
     return value * point.scale
+
+
+def block_layout(members: Sequence[tuple[int, Point]]) -> struct.Struct | None:
+    """One struct unpacking the raw numbers of every point of a register block from its reply
+    data in one call (``(offset in registers, point)`` in address order), or None where a point
+    needs more than that (bits, little-endian words or bytes, points sharing registers): those
+    are decoded point by point. Every poll decodes its blocks, most of them like this."""
+    parts, cursor = [">"], 0
+    for offset, point in members:
+        code = _FORMATS.get(point.type)
+        little = point.byte_order == "little" or (point.word_order == "little" and point.words > 1)
+        if code is None or little or offset < cursor:
+            return None
+        if offset > cursor:
+            parts.append(f"{2 * (offset - cursor)}x")
+        parts.append(code[1])
+        cursor = offset + point.words
+    return struct.Struct("".join(parts))
 
 
 def _canonical(raw_bytes: bytes, point: Point) -> bytes:

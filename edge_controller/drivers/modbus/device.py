@@ -8,6 +8,7 @@ bus counted their requests as answered.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from edge_controller.drivers.modbus import codec, pdu
@@ -30,6 +31,22 @@ def read_blocks(profile: Profile, names: Iterable[str], connector: int = 1) -> l
     return plan_reads(wanted, transport.max_read_registers, transport.max_hole_registers)
 
 
+Planned = tuple[bytes, Block, struct.Struct | None]  # request, block, its layout (codec)
+
+
+def read_plan(profile: Profile, names: Iterable[str], connector: int = 1) -> list[Planned]:
+    """The requests reading the named points, each with its block and, where the block's
+    points allow, the struct that unpacks them all from the reply (``codec.block_layout``)."""
+    return [
+        (
+            pdu.read_request(b.table, b.start, b.count),
+            b,
+            codec.block_layout([(m.offset, m.point) for m in b.members]),
+        )
+        for b in read_blocks(profile, names, connector)
+    ]
+
+
 def write_request(profile: Profile, name: str, words: list[int], connector: int = 1) -> bytes:
     """The request PDU writing ``words`` to a point (FC 05, 06 or 16 as the point needs)."""
     point = profile.points.get(name)
@@ -49,7 +66,7 @@ class ProfileDevice:
         self.profile = profile
         self.connector = connector
         self._ready_epoch: int | None = None  # the channel's outage count when set up
-        self._plans: dict[tuple[str, ...], list[tuple[bytes, Block]]] = {}
+        self._plans: dict[tuple[str, ...], list[Planned]] = {}
 
     @property
     def initialised(self) -> bool:
@@ -70,8 +87,14 @@ class ProfileDevice:
         """Engineering values of the named points (those the profile defines); ``check`` says
         why they cannot be right together (a fault of the device), or None."""
         values: dict[str, float] = {}
-        for request, block in self._planned(tuple(names)):
-            words = await self._call(request, urgent, parse=True)
+        for request, block, layout in self._planned(tuple(names)):
+            reply = await self._read_reply(request, urgent)
+            if layout is not None:  # every point at once
+                raws = layout.unpack_from(reply, 2)
+                for member, raw in zip(block.members, raws, strict=True):
+                    values[member.name] = self._checked(member.name, member.point, raw=raw)
+                continue
+            words = pdu.response_words(request, reply)
             for member in block.members:
                 chunk = words[member.offset : member.offset + member.point.words]
                 values[member.name] = self._checked(member.name, member.point, chunk)
@@ -81,13 +104,12 @@ class ProfileDevice:
         self.channel.note_ok()
         return values
 
-    def _planned(self, names: tuple[str, ...]) -> list[tuple[bytes, Block]]:
+    def _planned(self, names: tuple[str, ...]) -> list[Planned]:
         """The requests reading ``names``, planned once: a poll asks for the same points every
         second, and planning them cost as much as decoding the answer."""
         plan = self._plans.get(names)
         if plan is None:
-            blocks = read_blocks(self.profile, names, self.connector)
-            plan = [(pdu.read_request(b.table, b.start, b.count), b) for b in blocks]
+            plan = read_plan(self.profile, names, self.connector)
             self._plans[names] = plan
         return plan
 
@@ -96,7 +118,7 @@ class ProfileDevice:
 
     async def write_raw(self, name: str, words: list[int]) -> None:
         request = write_request(self.profile, name, words, self.connector)
-        await self._call(request, urgent=True, parse=False)
+        await self._call(request, urgent=True)
 
     async def ensure_initialised(self, then: Callable[[], Awaitable[None]] | None = None) -> None:
         """Start-up writes from the profile, once per device however many connectors and
@@ -127,7 +149,16 @@ class ProfileDevice:
         except codec.CodecError as exc:
             raise DeviceFault(f"{self.channel.device_id}: cannot write {name}: {exc}") from exc
 
-    async def _call(self, request: bytes, urgent: bool, parse: bool) -> list[int]:
+    async def _read_reply(self, request: bytes, urgent: bool) -> bytes:
+        """The reply to a read, checked to hold all it asked for."""
+        return await self._call(request, urgent, pdu.check_read_response)
+
+    async def _call(
+        self,
+        request: bytes,
+        urgent: bool,
+        check: Callable[[bytes, bytes], None] = pdu.check_write_response,
+    ) -> bytes:
         try:
             reply = await self.channel.request(request, urgent)
         except DeviceUnavailable:
@@ -137,16 +168,18 @@ class ProfileDevice:
             self.channel.note_fault(str(exc))
             raise
         try:
-            if parse:
-                return pdu.parse_read_response(request, reply)
-            pdu.check_write_response(request, reply)
+            check(request, reply)
         except (pdu.FrameError, pdu.ModbusExceptionResponse) as exc:
             raise self.fault(f"bad reply: {exc}", "bad_reply") from exc
-        return []
+        return reply
 
-    def _checked(self, name: str, point: Point, words: list[int]) -> float:
+    def _checked(
+        self, name: str, point: Point, words: list[int] | None = None, raw: float = 0
+    ) -> float:
+        """The value of ``point`` from its registers, or from the raw number a block's layout
+        unpacked (``words`` None)."""
         try:
-            value = codec.decode(words, point)
+            value = codec.scaled(raw, point) if words is None else codec.decode(words, point)
         except codec.CodecError as exc:
             raise self.fault(f"{name}: {exc}") from exc
         low = point.min if point.min is not None else -math.inf

@@ -99,16 +99,29 @@ def check_exception(request: bytes, response: bytes) -> None:
 
 def parse_read_response(request: bytes, response: bytes) -> list[int]:
     """Register values (or 0/1 bits) from the reply to ``request`` (a read request)."""
+    check_read_response(request, response)
+    return response_words(request, response)
+
+
+def response_words(request: bytes, response: bytes) -> list[int]:
+    """The values of a reply ``check_read_response`` passed."""
+    fc, _address, count = struct.unpack(">BHH", request)
+    if fc in (1, 2):
+        return [(response[2 + i // 8] >> (i % 8)) & 1 for i in range(count)]
+    return list(struct.unpack(f">{count}H", response[2:]))
+
+
+def check_read_response(request: bytes, response: bytes) -> None:
+    """Raise unless ``response`` is the reply to ``request`` (a read) with all it asked for:
+    its data then starts at byte 2."""
     check_exception(request, response)
     fc, _address, count = struct.unpack(">BHH", request)
     if fc in (1, 2):
         size = (count + 7) // 8
         if len(response) != 2 + size or response[1] != size:
             raise FrameError("framing", "bit read reply of wrong length")
-        return [(response[2 + i // 8] >> (i % 8)) & 1 for i in range(count)]
-    if len(response) != 2 + 2 * count or response[1] != 2 * count:
+    elif len(response) != 2 + 2 * count or response[1] != 2 * count:
         raise FrameError("framing", f"register read reply of wrong length ({len(response)})")
-    return list(struct.unpack(f">{count}H", response[2:]))
 
 
 def check_write_response(request: bytes, response: bytes) -> None:
