@@ -270,8 +270,7 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     wanted: Mapping[str, Phases3] = {
         c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
     }
-    if setup is not configured:
-        wanted = _within_cap(setup, floors, wanted, (demands, alloc))
+    wanted = _within_grid(setup, floors, wanted, (demands, alloc, inputs), setup is not configured)
     budgets = fit(setup, _highest(setup, inputs, window), floors, wanted)
     over = over_limits(setup, building_a, floors)
     ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
@@ -301,27 +300,44 @@ def capped(setup: ParentSetup, cap: Limit | None) -> ParentSetup:
     return replace(setup, site=replace(site, grid_limit_a=cap.current_a, grid_label=cap.source))
 
 
-def _within_cap(
+def _within_grid(
     setup: ParentSetup,
     floors: Mapping[str, Phases3],
     wanted: Mapping[str, Phases3],
-    offered: tuple[Sequence[ConnectorDemand], Allocation],
+    offered: tuple[Sequence[ConnectorDemand], Allocation, ParentInputs],
+    under_cap: bool,
 ) -> Mapping[str, Phases3]:
-    """What the live children are to get under a cap below the configured grid limit, adding
-    up within it over the allocation's building load and the silent children's floors (a
-    budget is never more than what is wanted; an increase over a child's floor is held to the
-    highest building load of the window by ``fit`` as always). A child may run on its safe
-    budget whenever it does not hear its parent, so where the safe budgets fit the cap each
+    """What the live children are to get under the grid limit in force (a cap's too), adding
+    up within it over the allocation's building load and the silent children's floors: what
+    they are handed, lowerings too, is what they are counted at once their earlier budgets
+    lapse (a budget is never more than what is wanted; an increase over a child's floor is
+    held to the highest building load of the window by ``fit`` as always). A child may run on
+    its safe budget whenever it does not hear its parent, so where the safe budgets fit each
     child keeps its safe budget and only what its connectors were offered beyond it is cut to
-    fit. Where they do not, a child gets its connectors' offers alone, below its safe budget if
-    need be: such a cap holds only while every child hears its parent."""
-    demands, alloc = offered
+    fit (a child offered less than its safe budget is handed that budget, and the others'
+    offers make room for it: 16 A kept for one EV beside 32.1 A offered to three, over a 20 A
+    building, added up to 68.1 A on a 63 A grid). Where they do not, each child keeps no more
+    than its safe budget; only under a cap they do not fit over the building as the reports
+    last had it either (the newest reading less the draws last reported, if lower), a child
+    gets its connectors' offers alone, below its safe budget if need be: such a cap holds only
+    while every child hears its parent. (The building load the readings bound errs high: taken
+    alone to tell such a cap, it handed a child 10 A, the room its partner's 16 A safe budget
+    was to leave, while that partner, cut off, ran on it: 26 A against a 20 A cap.)"""
+    demands, alloc, inputs = offered
     room = [setup.site.grid_limit_a - alloc.building_load_a[p] for p in PHASES]
+    least = list(room)
+    if inputs.grids:
+        guess_a = _newest_reading(setup, inputs).current_a
+        least = [
+            setup.site.grid_limit_a - min(guess_a[p], alloc.building_load_a[p]) for p in PHASES
+        ]
     for child in setup.children:
         cid = child.child_id
         for p in PHASES:
-            room[p] -= min(child.safe_budget_a, child.limit_a) if cid in wanted else floors[cid][p]
-    if any(room[p] < -EPS_A for p in PHASES):
+            counted_a = min(child.safe_budget_a, child.limit_a) if cid in wanted else floors[cid][p]
+            room[p] -= counted_a
+            least[p] -= counted_a
+    if under_cap and any(least[p] < -EPS_A for p in PHASES):
         live = [c for c in setup.children if c.child_id in wanted]
         return {c.child_id: _wanted(c, demands, alloc, False) for c in live}
     safes = {c.child_id: min(c.safe_budget_a, c.limit_a) for c in setup.children}

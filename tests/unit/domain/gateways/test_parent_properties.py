@@ -327,9 +327,29 @@ LAPSED_BETWEEN_DISTANT_REPORTS = _capped_case(
     above_safe_a=1.0,
 )
 
+# Found by a random draw (26 A against a 20 A cap, no building): the building load the readings
+# bound came to 10 A (each child's lowest draw over reports 12 s apart, its budget changed
+# between them), which left no room for b's 16 A safe budget under the cap: taken for a cap the
+# safe budgets cannot fit, a was handed the 10 A offered to it alone, while b, cut off, ran on
+# its 16 A.
+SAFE_BUDGET_LEFT_TO_A_PESSIMISTIC_BOUND = _capped_case(
+    0.0,
+    (1, 1),
+    (0.0, 16.0),
+    "---- ---- --x- ---- ---- ---- ---x x--- --x- x--- xx-- "
+    + "---- " * 8
+    + "---x --x- "
+    + "---- " * 4
+    + "x--- "
+    + "---- " * 14,
+    9,
+    above_safe_a=4.0,
+)
+
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @example(**SAFE_BUDGET_OF_A_CHILD_CUT_OFF)
+@example(**SAFE_BUDGET_LEFT_TO_A_PESSIMISTIC_BOUND)
 @example(**EV_PAUSED_BETWEEN_TWO_REPORTS)
 @example(**EV_PAUSED_AFTER_A_REPORT)
 @example(**LAPSED_BETWEEN_DISTANT_REPORTS)
@@ -368,7 +388,30 @@ def test_a_cap_holds_once_the_budgets_before_it_no_longer_count(
     assert not over, (cap_a, over[:3])
 
 
+# Found by a random draw (66.1 A on the 63 A grid): after the building rose from 15.5 A to
+# 24.5 A, a's two EVs were offered 25.6 A beside b's one EV's 13 A, and b was handed its 16 A
+# safe budget instead: taken for a lowering of a's earlier budget, 25.6 A went out unchecked,
+# and the three added up to 66.1 A once the earlier budget lapsed.
+SAFE_BUDGET_BESIDE_A_FULL_OFFER = {
+    "building_a": 15.5,
+    "rise": (6, 9.0),
+    "evs": (2, 1),
+    "safes": (16.0, 16.0),
+    "skews": (0.0, 0.0),
+    "steps": [
+        tuple(flag == "x" for flag in step)
+        for step in (
+            "---- " * 5 + "---x --x- " + "---- " * 19 + "---x --x- x--- " + "---- " * 11
+        ).split()
+    ],
+    "cap_at": 0,
+    "above_safe_a": 7.0,
+    "own": [],
+}
+
+
 @settings(max_examples=EXAMPLES, deadline=None)
+@example(**SAFE_BUDGET_BESIDE_A_FULL_OFFER)  # type: ignore[arg-type]
 @given(
     building_a=st.floats(0, 20),
     rise=st.tuples(st.integers(0, 40), st.floats(0.5, 10)),
