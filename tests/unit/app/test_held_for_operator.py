@@ -26,7 +26,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.payments_store import PaymentStore
 from edge_controller.telemetry.payloads import site_payload
-from edge_controller.web.metrics import SiteCollector, registry
+from edge_controller.web.prometheus import SiteCollector, registry
 from tests.outbox_events import T0_S, ended, sampled, started
 
 EUR = Currency.of("EUR")

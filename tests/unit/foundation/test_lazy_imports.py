@@ -62,6 +62,22 @@ def test_the_ocpp_uplink_loads_the_2x_sessions_only_when_a_csms_chooses_2x() -> 
     assert out.strip() == "[]"
 
 
+def test_the_web_faces_load_the_prometheus_client_only_at_the_first_scrape() -> None:
+    """prometheus_client and the HTTP server modules it loads: about 1 MB of objects in the
+    daemon (tracemalloc of its imports, with and without) that a site nobody scrapes never
+    uses. The scrape itself: ``tests/integration/web/test_metrics_bus.py``."""
+    probe = (
+        "import sys, edge_controller.app.daemon, edge_controller.app.web; "
+        "from edge_controller.web.metrics import MetricsRoute; "
+        "MetricsRoute(lambda: None, None, {'ops': 'token'}); "
+        "print('prometheus_client' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
 def test_the_web_faces_load_the_qr_encoder_only_to_make_a_code() -> None:
     probe = (
         "import sys, edge_controller.web.server, edge_controller.web.display; "
