@@ -60,4 +60,5 @@ def site_from_json(data: dict[str, Any]) -> SiteView:
         connectors=lambda items: tuple(_connector(c) for c in items),
         devices=lambda items: tuple(_read(DeviceView, d) for d in items),
         grid_current_a=_phases, headroom_a=_phases, grid_voltage_v=_phases, waiting_for=tuple,
+        allocation_notes=tuple,
     )  # fmt: skip

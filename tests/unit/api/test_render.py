@@ -142,6 +142,8 @@ def test_waiting_for_first_readings_is_said() -> None:
 def test_json_round_trip_keeps_every_field() -> None:
     view = demo_site()
     assert site_from_json(json.loads(json.dumps(site_to_json(view)))) == view
+    settling = dataclasses.replace(view, allocation_notes=("settling after a decrease",))
+    assert site_from_json(json.loads(json.dumps(site_to_json(settling)))) == settling
 
 
 def test_the_running_cost_or_the_price_is_shown_and_survives_json() -> None:
