@@ -115,14 +115,18 @@ class IdentityFollow:
     __slots__ = ("_reconcile", "_watch", "link")
 
     def __init__(
-        self, link: IdentityLink, reconcile: Callable[[], None], watch: AvailabilityWatch | None
+        self,
+        link: IdentityLink,
+        reconcile: Callable[[str], None],
+        watch: AvailabilityWatch | None,
     ) -> None:
+        """``reconcile(identity)``: applies the identity's availability (one callable for all)."""
         self.link = link
         self._reconcile = reconcile
         self._watch = watch
 
     def look(self) -> Coroutine[Any, Any, None] | None:
-        self._reconcile()
+        self._reconcile(self.link.identity)
         link = self.link
         if link.display is not None:
             link.display.look()

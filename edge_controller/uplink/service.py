@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -364,10 +363,10 @@ class OcppUplink:
     def _follow(self) -> None:
         """What each identity follows whether connected or not, and its charging profiles,
         each looked at from one task (``follow``)."""
+        reconcile = self._reconcile_availability  # one bound method for all
         for identity, link in self.links.items():
             wake = self._wakeup[identity].set
             watch = AvailabilityWatch(link, wake) if self._monitored else None
-            reconcile = functools.partial(self._reconcile_availability, identity)
             self._follows.add(IdentityFollow(link, reconcile, watch))
             if link.smart is not None:
                 self._smart.add(link.smart)
