@@ -301,7 +301,7 @@ class MqttService:
         settings = self._settings
         return (
             abs(energy_wh - last_wh) >= settings.energy_step_wh - _ROUNDING_WH
-            or at_s - last_at_s >= settings.energy_every_s
+            or not 0.0 <= at_s - last_at_s < settings.energy_every_s  # a clock set back: due
         )
 
     def _put_changed(
@@ -311,7 +311,13 @@ class MqttService:
         last = self._shown.get(topic)
         if last is not None and last[0] == state:
             last_at_s = last[1]
-            if at_s is None or last_at_s is None or at_s - last_at_s < DEVICE_COUNTERS_EVERY_S:
+            # A clock set back (NTP at boot) starts the period again rather than holding
+            # the counters until it passes the last time queued.
+            if (
+                at_s is None
+                or last_at_s is None
+                or 0.0 <= at_s - last_at_s < DEVICE_COUNTERS_EVERY_S
+            ):
                 return
         self._shown[topic] = (state, at_s)
         self._put_state(topic, payloads.encode_json(payload))

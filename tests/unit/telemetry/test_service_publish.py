@@ -159,3 +159,35 @@ def test_a_change_of_any_field_the_state_shows_is_published(name: str) -> None:
     assert json.loads(bodies[-1]) == payloads.connector_payload(
         changed if after != state else CHARGING
     )
+
+
+def test_session_energy_alone_is_published_again_at_once_after_the_clock_was_set_back() -> None:
+    """The period runs on the views' wall-clock time: set back (NTP at boot), it would have
+    held the energy until the clock passed the last time published again."""
+    service = _service(ha_discovery=False)
+    bodies = _recorded(service)
+    service.publish_connector(dataclasses.replace(CHARGING, at_s=1000.0))
+    moved = dataclasses.replace(CHARGING, session_energy_wh=101.0, at_s=1003.0)
+    service.publish_connector(moved)  # 1 Wh within 10 s: held
+    assert len(bodies) == 1
+    set_back = dataclasses.replace(CHARGING, session_energy_wh=102.0, at_s=400.0)
+    service.publish_connector(set_back)
+    assert len(bodies) == 2
+    assert json.loads(bodies[-1])["session_energy_wh"] == 102.0
+    # The period then runs from the new time.
+    service.publish_connector(dataclasses.replace(set_back, session_energy_wh=103.0, at_s=405.0))
+    assert len(bodies) == 2
+    service.publish_connector(dataclasses.replace(set_back, session_energy_wh=104.0, at_s=410.0))
+    assert json.loads(bodies[-1])["session_energy_wh"] == 104.0
+
+
+def test_a_device_s_counters_are_published_again_at_once_after_the_clock_was_set_back() -> None:
+    service = _service(ha_discovery=False)
+    bodies = _recorded(service)
+    device = DeviceView("m1", available=True, requests=10)
+    service.publish_device(device, 1000.0)
+    service.publish_device(dataclasses.replace(device, requests=11), 1001.0)
+    assert len(bodies) == 1  # counters alone: held for their period
+    service.publish_device(dataclasses.replace(device, requests=12), 400.0)
+    assert len(bodies) == 2
+    assert json.loads(bodies[-1])["requests"] == 12
