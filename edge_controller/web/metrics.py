@@ -3,6 +3,9 @@ are in ``web.prometheus``, imported at the first scrape."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -16,6 +19,7 @@ from edge_controller.web.ports import ProblemDesk
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
+_PROMETHEUS = "edge_controller.web.prometheus"
 # (bus id, device id, that device's answered-request durations) for each device asked so far.
 BusLatency = Callable[[], Iterable[tuple[str, str, Histogram]]]
 
@@ -46,6 +50,10 @@ class MetricsRoute:
             response.headers["WWW-Authenticate"] = 'Bearer realm="edge-controller"'
             return response
         self._open = await self._desk.open_count()
+        if _PROMETHEUS not in sys.modules:
+            # Loading prometheus_client takes some 70 ms: on the event loop it would hold the
+            # control loop that long, off it only for the interpreter's switch interval.
+            await asyncio.to_thread(importlib.import_module, _PROMETHEUS)
         from edge_controller.web import prometheus  # at the first scrape (its docstring)
 
         if self._registry is None:

@@ -78,6 +78,37 @@ def test_the_web_faces_load_the_prometheus_client_only_at_the_first_scrape() -> 
     assert out.strip() == "False"
 
 
+def test_the_first_scrape_loads_the_prometheus_client_off_the_event_loop() -> None:
+    """The import takes tens of milliseconds: made by the scrape's handler on the loop's
+    thread it would hold every control step for as long."""
+    probe = """
+import asyncio, sys, threading
+threads = []
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "prometheus_client":
+            threads.append(threading.current_thread() is threading.main_thread())
+sys.meta_path.insert(0, Spy())
+from aiohttp.test_utils import make_mocked_request
+from edge_controller.domain.snapshot import SiteView
+from edge_controller.web.metrics import MetricsRoute
+class Desk:
+    async def open_count(self):
+        return 0
+async def scrape(route):
+    request = make_mocked_request("GET", "/metrics", headers={"Authorization": "Bearer t"})
+    return await route.metrics(request)
+route = MetricsRoute(lambda: SiteView("s", None, 40.0, None, None), Desk(), {"ops": "t"})
+first = asyncio.run(scrape(route))
+second = asyncio.run(scrape(route))
+print(first.status, second.status, b"edge_problem_reports_open 0" in first.body, threads)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["200", "200", "True", "[False]"], out
+
+
 def test_the_web_faces_load_the_qr_encoder_only_to_make_a_code() -> None:
     probe = (
         "import sys, edge_controller.web.server, edge_controller.web.display; "
