@@ -137,7 +137,8 @@ class DeviceSim:
         self.check_fault(fault)
         if fault.kind == "reboot":
             self.power_up(now_s)
-        if fault.kind == "bad_value" and all(n != fault.point for n, _ in self.registers.refs):
+        named = fault.kind in ("bad_value", "no_answer") and fault.point is not None
+        if named and all(n != fault.point for n, _ in self.registers.refs):
             raise ValueError(f"no point {fault.point!r} in profile {self.profile.name}")
         if fault.kind == "stuck":
             self._stuck = {
@@ -148,6 +149,23 @@ class DeviceSim:
             if not self._stuck:
                 raise ValueError(f"no point {fault.point!r} in profile {self.profile.name}")
         self.faults.inject(fault)
+
+    def silent(self, function_code: int, address: int | None, count: int, now_s: float) -> bool:
+        """Whether this request goes unanswered: the device is silent, or the request reads
+        a register of the point a ``no_answer`` fault names."""
+        if self.faults.silent(now_s):
+            return True
+        fault = self.faults.get("no_answer", now_s)
+        if fault is None or address is None:
+            return False
+        table = self.served_table(TABLE_OF_FUNCTION.get(function_code))
+        return any(
+            name == fault.point
+            and ref.point.table == table
+            and ref.address < address + count
+            and address < ref.address + ref.point.words
+            for (name, _), ref in self.registers.refs.items()
+        )
 
     def check_fault(self, fault: Fault) -> None:
         """ValueError when this device cannot have ``fault``."""

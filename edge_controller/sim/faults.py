@@ -2,7 +2,8 @@
 
 Kinds (each may carry ``duration_s``; without it the fault holds until cleared):
 
-- ``no_answer``: the device stays silent (the client times out).
+- ``no_answer``: the device stays silent (the client times out); with a ``point``, only to the
+  reads that cover that point's registers (a register the firmware never answers).
 - ``slow``: every answer comes ``delay_s`` late.
 - ``exception``: every request is answered with Modbus exception ``code`` (e.g. 4, 6).
 - ``corrupt``: answers are garbled (bad CRC on RTU, a broken header on TCP).
@@ -124,7 +125,11 @@ class FaultSet:
         return [f for kind in list(self._faults) if (f := self.get(kind, now_s)) is not None]
 
     def silent(self, now_s: float) -> bool:
-        return self.get("no_answer", now_s) is not None or self.get("reboot", now_s) is not None
+        """Silent to every request (a ``no_answer`` of one point: see ``DeviceSim.silent``)."""
+        if self.get("reboot", now_s) is not None:
+            return True
+        fault = self.get("no_answer", now_s)
+        return fault is not None and fault.point is None
 
     def delay_s(self, now_s: float) -> float:
         fault = self.get("slow", now_s)

@@ -138,7 +138,8 @@ class _Answering:
         if self.line is not None and not self.line.hears(pdu.dev_id):
             return  # sent at another baud: noise to this device
         device.count_request(pdu.function_code)
-        if device.faults.silent(context.clock()):
+        address, count = getattr(pdu, "address", None), getattr(pdu, "count", 1)
+        if device.silent(pdu.function_code, address, count, context.clock()):
             return
         delay_s = device.faults.delay_s(context.clock())
         if delay_s > 0:

@@ -121,6 +121,20 @@ def test_a_bad_value_is_served_for_one_point_until_cleared() -> None:
     assert _point(device, "set_current", 0.5) == 10.0
 
 
+def test_a_point_that_does_not_answer_silences_only_the_reads_covering_it() -> None:
+    device = _heidelberg()
+    device.inject("no_answer", 0.0, point="energy_import")  # input 17-18
+    assert not device.faults.silent(1.0)
+    assert device.silent(READ_INPUT, 5, 14, 1.0)  # the status and meter read, 5-18
+    assert device.silent(READ_INPUT, 18, 1, 1.0)  # its second word alone
+    assert not device.silent(READ_INPUT, 5, 12, 1.0)  # 5-16 stops short of it
+    assert not device.silent(READ_HOLDING, 17, 2, 1.0)  # same address, other table
+    device.clear_faults("no_answer")
+    assert not device.silent(READ_INPUT, 5, 14, 1.0)
+    device.inject("no_answer", 0.0)
+    assert device.silent(READ_HOLDING, 257, 1, 1.0)  # the whole device
+
+
 def test_unknown_fault_kind_or_point_is_refused() -> None:
     device = _heidelberg()
     with pytest.raises(ValueError):
@@ -132,6 +146,8 @@ def test_unknown_fault_kind_or_point_is_refused() -> None:
     for point in (None, "no_such_point"):
         with pytest.raises(ValueError):
             device.inject("bad_value", 0.0, point=point)
+    with pytest.raises(ValueError):
+        device.inject("no_answer", 0.0, point="no_such_point")
 
 
 def test_reads_longer_than_the_model_allows_answer_illegal_value() -> None:
