@@ -81,6 +81,12 @@ class StatusWithMeter(Protocol):
     """A charger whose status and built-in meter are read in one go: one poll where there
     were two, and one request where the model's registers are close enough for one read."""
 
+    @property
+    def status_and_meter_share_a_request(self) -> bool:
+        """Whether one request holds registers of both (else a read of both is only the two
+        reads one after the other, better made apart: each keeps its own outcome)."""
+        ...
+
     async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
         """Both from the same requests: a failure of any of them yields neither."""
         ...

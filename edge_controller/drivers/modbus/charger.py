@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Mapping
 
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
-from edge_controller.drivers.modbus.device import ProfileDevice
+from edge_controller.drivers.modbus.device import ProfileDevice, read_blocks
 from edge_controller.drivers.modbus.measurements import EnergyGuard, implausible, reading_from
 from edge_controller.drivers.profiles.schema import MEASUREMENT_POINTS, Status
 from edge_controller.ports import DeviceFault
@@ -170,7 +170,8 @@ class WatchdogMixin(ProfileCharger):
 class MeterMixin(ProfileCharger):
     """The charger measures its own currents, power and energy; its status and meter can be
     read in one go (``read_status_and_meter``): in one request where the model's register map
-    lets one read cover both, else one request after the other; either way both or neither."""
+    lets one read cover both, else one request after the other; either way both or neither.
+    The control loop uses it only in the first case (``status_and_meter_share_a_request``)."""
 
     _guard: EnergyGuard | None = None
     _together: tuple[str, ...] = ()  # the points of a read of both, once known
@@ -186,13 +187,26 @@ class MeterMixin(ProfileCharger):
         guard = self._guard = self._guard or EnergyGuard()
         return implausible(values) or guard.check(values)
 
-    async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
-        await self._prepare()
+    @property
+    def status_and_meter_share_a_request(self) -> bool:
+        """Whether the model's register map lets one request read points of both."""
+        meter = set(MEASUREMENT_POINTS)
+        for block in read_blocks(self.device.profile, self._both(), self.device.connector):
+            names = {member.name for member in block.members}
+            if names & meter and names - meter:
+                return True
+        return False
+
+    def _both(self) -> tuple[str, ...]:
         if not self._together:
             status = self.device.profile.status
             assert status is not None
             self._together = (*status_names(status), *MEASUREMENT_POINTS)
+        return self._together
+
+    async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
+        await self._prepare()
         # The check sees the values of every request: a reply that failed or did not decode
         # leaves both parts unread, and the guard remembers energy only of a whole read.
-        values = await self.device.read(self._together, check=self._plausible)
+        values = await self.device.read(self._both(), check=self._plausible)
         return self._status_from(values), reading_from(values, self._clock())

@@ -133,9 +133,12 @@ class ConnectorRuntime:
                 gate=gate,
             )
             if isinstance(setup.charger, StatusWithMeter):
-                # Its meter comes with its status in one read when due: one request and
-                # one poll where there were two.
-                self.status.carry(meter, setup.charger.read_status_and_meter)
+                # Its meter is read in its status poll when due: in one request where the
+                # registers allow, else right after the status, each read with its own
+                # timeout and outcome (a meter that does not answer spares the status).
+                charger = setup.charger
+                together = charger.status_and_meter_share_a_request
+                self.status.carry(meter, charger.read_status_and_meter if together else None)
         self._timing = timing
         self.meter_idle = False  # its meter read seldom, its draw counted as the building's
         self.written_a: float | None = None  # None: unknown, write whatever is decided next

@@ -6,8 +6,11 @@ callers treat that as the worst case. Its times are on the injected (monotonic) 
 inside the daemon; the health of a device as people see it is its bus's view of it.
 
 A poller may ``carry`` another: when the carried one is due, the carrier's poll reads both
-values in one go (a charger's status and meter in one request) and the carried one has no loop
-of its own. A failed read of both fails both: neither takes half of it.
+values (a charger's status and meter) and the carried one has no loop of its own. Either in one
+read (``read_both``, one request where the registers allow): a failed read fails both, neither
+takes half of it, and a device that refuses it (a fault) is read apart from then on. Or apart,
+one read after the other, each with its own timeout and outcome: a meter that does not answer
+leaves the status read standing.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class _Ride(Generic[T, U]):
     """A poller read along with its carrier, and the read that fetches both values."""
 
     poller: Poller[U]
-    read_both: Callable[[], Awaitable[tuple[T, U]]]
+    read_both: Callable[[], Awaitable[tuple[T, U]]] | None  # None: read one after the other
 
 
 class Poller(Generic[T]):
@@ -84,6 +87,7 @@ class Poller(Generic[T]):
         self._ride: _Ride[T, Any] | None = None  # a poller read along with this one
         self._carrier: Poller[Any] | None = None  # the poller whose reads carry this one's
         self._ended_at_s: float | None = None  # when the last read ended, answered or not
+        self._apart = False  # the device refused a read of both: its two values read apart
 
     @property
     def _log(self) -> Any:
@@ -135,9 +139,12 @@ class Poller(Generic[T]):
             self._carrier.refresh()
         _wake(self._sleeping)
 
-    def carry(self, rider: Poller[U], read_both: Callable[[], Awaitable[tuple[T, U]]]) -> None:
-        """Read ``rider``'s value with this poller's own (``read_both``) whenever ``rider`` is
-        due; ``rider`` keeps its interval, age and statistics but has no loop of its own."""
+    def carry(
+        self, rider: Poller[U], read_both: Callable[[], Awaitable[tuple[T, U]]] | None = None
+    ) -> None:
+        """Read ``rider``'s value in this poller's polls whenever ``rider`` is due: with this
+        poller's own in one read (``read_both``), or after it (None); ``rider`` keeps its
+        interval, timeout, age and statistics but has no loop of its own."""
         self._ride = _Ride(rider, read_both)
         rider._carrier = self
 
@@ -173,30 +180,48 @@ class Poller(Generic[T]):
         self._succeeded(value, started_s, began_at_s)
         return True
 
+    @property
+    def reads_apart(self) -> bool:
+        """Its carried value is read after its own, not with it (by wiring or refusal)."""
+        return self._ride is not None and (self._apart or self._ride.read_both is None)
+
     async def _poll_both(self, ride: _Ride[T, Any]) -> bool:
         """Both values in one read; if it fails, both count the failure and neither value
-        changes. A device that answers but refuses the pair (a fault) is asked for this
-        poller's value alone at once, so a broken meter never silences a charger's status."""
+        changes. A device that answers but refuses the pair (a fault) has both values read
+        apart at once and from then on: a span it refuses, a register in a hole it does not
+        answer, or a meter value it cannot give must not leave the other value unread."""
+        read_both = ride.read_both
+        if read_both is None or self._apart:
+            return await self._poll_apart(ride)
         rider = ride.poller
-        self._requests += 1
-        rider._requests += 1
         rider._refresh_asked = False
         started_s, began_at_s = time.perf_counter(), self._clock()
         try:
             async with asyncio.timeout(self.timeout_s):
-                value, carried = await ride.read_both()
+                value, carried = await read_both()
         except DeviceFault as exc:
-            self._errors["DeviceFault"] += 1  # counted here, not logged: the read alone decides
-            self._stats = None
-            rider._failed(exc)
-            return await self._poll_alone()
+            self._apart = True
+            self._log.warning("status and meter refused as one read, read apart", detail=str(exc))
+            return await self._poll_apart(ride)
         except (DeviceError, TimeoutError) as exc:
+            self._requests += 1
+            rider._requests += 1
             rider._failed(exc)
             self._failed(exc)
             return False
+        self._requests += 1
+        rider._requests += 1
         rider._succeeded(carried, started_s, began_at_s)
         self._succeeded(value, started_s, began_at_s)
         return True
+
+    async def _poll_apart(self, ride: _Ride[T, Any]) -> bool:
+        """This poller's value, then the carried one's, each with its own timeout and outcome
+        (the first is taken before the second is asked for)."""
+        ok = await self._poll_alone()
+        ride.poller._refresh_asked = False
+        await ride.poller._poll_alone()
+        return ok
 
     def _succeeded(self, value: T, started_s: float, began_at_s: float) -> None:
         self._latencies_s.add(time.perf_counter() - started_s)

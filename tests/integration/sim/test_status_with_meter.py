@@ -3,17 +3,20 @@ Heidelberg wallboxes on its RTU line (a socat pty pair) and a Phoenix EM-CP-PP-E
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge_controller.config.settings import ChargerSettings, Settings
+from edge_controller.domain.balancing import DemandState
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.ports import DeviceFault, StatusWithMeter
+from edge_controller.services.control.connector import ConnectorRuntime, ConnectorSetup, LoopTiming
 from edge_controller.services.control.poller import Poller
 from edge_controller.sim.control_client import SimControlClient
 from edge_controller.sim.site import RunningSim, running_site
@@ -49,16 +52,15 @@ def wallbox(sim: RunningSim, bus: ModbusBus, charger_id: str = "hd1") -> Any:
     return charger
 
 
-def pollers(charger: Any) -> tuple[Poller[ChargerStatus], Poller[MeterReading]]:
-    """A connector's two pollers as the control loop wires them: the status carries the meter."""
-    status: Poller[ChargerStatus] = Poller(
-        "hd1:1", charger.read_status, interval_s=1, timeout_s=10, max_age_s=5
+def pollers(
+    charger: Any, clock: Callable[[], float] = time.monotonic
+) -> tuple[Poller[ChargerStatus], Poller[MeterReading]]:
+    """A connector's two pollers as the control loop wires them (``ConnectorRuntime``)."""
+    runtime = ConnectorRuntime(
+        ConnectorSetup(charger.connector_id, charger), LoopTiming(io_timeout_s=10), clock
     )
-    meter: Poller[MeterReading] = Poller(
-        "hd1:1/meter", charger.read_meter, interval_s=1, timeout_s=10, max_age_s=5
-    )
-    status.carry(meter, charger.read_status_and_meter)
-    return status, meter
+    assert runtime.meter is not None and runtime.meter.carried
+    return runtime.status, runtime.meter
 
 
 async def requests(control: SimControlClient, device_id: str) -> dict[str, int]:
@@ -123,27 +125,37 @@ async def test_a_failed_or_garbled_read_leaves_both_parts_as_they_were(
     assert not status.available and not meter.available
 
 
-async def test_a_refused_meter_value_spares_the_status_read_alone(
+async def test_a_refused_read_of_both_has_them_read_apart_from_then_on(
     site: tuple[RunningSim, SimControlClient], rs485: ModbusBus
 ) -> None:
     sim, control = site
     hd1 = wallbox(sim, rs485)
     await charging(control, hd1, "hd1:1")
     status, meter = pollers(hd1)
-    assert await status.poll_once()
+    assert await status.poll_once() and not status.reads_apart
     reading = meter.latest
     await control.inject_fault("hd1", "bad_value", point="current_l2", value=95)
     await control.unplug("hd1:1", immediate=True)
     meter.refresh()
     before = await requests(control, "hd1")
 
-    assert await status.poll_once()  # the pair is refused, the status then read alone
+    assert await status.poll_once()  # the pair is refused, then each part is read alone
 
-    assert sum((await requests(control, "hd1")).values()) - sum(before.values()) == 2
-    assert meter.latest is reading  # nothing of the refused read
+    assert sum((await requests(control, "hd1")).values()) - sum(before.values()) == 3
+    assert meter.latest is reading  # nothing of the refused reads
     assert meter.stats().errors == {"DeviceFault": 1} and not meter.available
     assert status.latest is not None and status.latest.state is CpState.A
-    assert status.available and status.stats().errors == {"DeviceFault": 1}
+    assert status.available and status.stats().errors == {}  # the meter's fault is not its own
+    assert status.reads_apart
+
+    await control.clear_faults("hd1", "bad_value")
+    meter.refresh()
+    before = await requests(control, "hd1")
+    assert await status.poll_once()  # apart: the status, then the meter on its own
+    assert sum((await requests(control, "hd1")).values()) - sum(before.values()) == 2
+    assert meter.available and meter.latest is not None and meter.latest is not reading
+    assert meter.latest.current_a == pytest.approx((0.0, 0.0, 0.0))  # unplugged: no draw
+    assert meter.latest.import_energy_wh >= 3
 
 
 async def test_energy_never_goes_backwards_between_the_two_kinds_of_read(
@@ -213,6 +225,7 @@ async def test_a_model_whose_registers_lie_apart_reads_both_in_one_poll_of_two_r
         charx = registry.build_charger("charx", settings, lan)[0]
         await charging(control, charx, "charx:1")
         status, meter = pollers(charx)
+        assert status.reads_apart
         meter.interval_s = 5  # as for a connector that cannot draw: the status poll alone
         before = await requests(control, "charx")
         assert await status.poll_once()
@@ -224,3 +237,34 @@ async def test_a_model_whose_registers_lie_apart_reads_both_in_one_poll_of_two_r
     assert meter.stats().requests == 1 and status.stats().requests == 2
     assert status.latest is not None and status.latest.state is CpState.C
     assert meter.latest is not None and meter.latest.current_a == pytest.approx((16.0,) * 3)
+
+
+async def test_a_keba_whose_meter_register_does_not_answer_keeps_its_status_available(
+    site: tuple[RunningSim, SimControlClient],
+) -> None:
+    """KEBA: three status requests and eight meter requests, read apart. One meter register
+    that never answers leaves the meter stale and the status read, fresh and available."""
+    sim, control = site
+    now = [0.0]
+    lan_settings = sim.settings.buses["lan"].model_copy(update={"timeout_s": 0.3, "retries": 0})
+    async with registry.build_bus("lan", lan_settings) as lan:
+        [keba] = registry.build_charger("keba", sim.settings.chargers["keba"], lan)
+        await charging(control, keba, "keba:1")
+        runtime = ConnectorRuntime(
+            ConnectorSetup("keba:1", keba, max_current_a=16), LoopTiming(), lambda: now[0]
+        )
+        status, meter = runtime.status, runtime.meter
+        assert meter is not None and status.reads_apart
+        assert await status.poll_once()
+        assert meter.latest is not None and meter.latest.current_a == pytest.approx((16.0,) * 3)
+        await control.inject_fault("keba", "no_answer", point="energy_import")
+        for now[0] in (3.0, 6.0):  # the meter due at each poll, its reading 6 s old at the end
+            assert await status.poll_once()
+        demand = runtime.demand(now[0])
+    assert meter.fresh() is None and not meter.available
+    assert meter.stats().errors == {"DeviceUnavailable": 2}
+    assert status.available and status.stats().errors == {}
+    fresh = status.fresh()
+    assert fresh is not None and fresh.state is CpState.C
+    assert demand.state is not DemandState.UNAVAILABLE
+    assert demand.measured_current_a is None  # no reading: counted at its worst case

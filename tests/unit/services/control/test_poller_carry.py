@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from edge_controller.domain.model import ChargerStatus, CpState, MeterReading
+from edge_controller.ports import DeviceFault, DeviceUnavailable
 from edge_controller.services.control.connector import ConnectorRuntime, ConnectorSetup, LoopTiming
 from edge_controller.services.control.poller import Poller
 
@@ -92,6 +93,80 @@ async def test_a_carried_poller_has_no_loop_of_its_own() -> None:
     assert device.together == device.alone == 0
 
 
+class RefusingDevice(Device):
+    """Refuses the read of both (exception 02 on a register in the hole); answers each alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meter_alone = 0
+
+    async def meter(self) -> float:
+        self.meter_alone += 1
+        return 230.0 + self.meter_alone
+
+    async def both(self) -> tuple[str, float]:
+        self.together += 1
+        raise DeviceFault("hd1: Modbus exception 02 (illegal data address) to read input 5-18")
+
+
+async def test_a_refused_read_of_both_reads_them_apart_from_then_on() -> None:
+    device, now = RefusingDevice(), [0.0]
+    status, meter = wired(device, now, meter_interval_s=1)
+    for second in range(60):
+        now[0] = second * 1.002
+        assert await status.poll_once()
+    assert device.together == 1  # refused once, never asked again
+    assert device.alone == device.meter_alone == 60
+    assert status.reads_apart
+    assert meter.fresh() == 290.0 and meter.available
+    # The refusal is neither's error: each value was read alone in the same poll.
+    assert status.stats().errors == meter.stats().errors == {}
+    assert status.stats().requests == meter.stats().requests == 60
+
+
+async def test_a_read_of_both_that_is_not_answered_fails_both_and_is_tried_again() -> None:
+    class Silent(Device):
+        async def both(self) -> tuple[str, float]:
+            self.together += 1
+            raise DeviceUnavailable("c: no answer")
+
+    device, now = Silent(), [0.0]
+    status, meter = wired(device, now, meter_interval_s=1)
+    for second in range(3):
+        now[0] = second * 1.002
+        assert not await status.poll_once()
+    assert device.together == 3 and device.alone == 0 and not status.reads_apart
+    assert status.stats().errors == meter.stats().errors == {"DeviceUnavailable": 3}
+
+
+class SilentMeter(Device):
+    """Reads apart: its status answers, its meter never does."""
+
+    async def meter(self) -> float:
+        await asyncio.Event().wait()  # no answer: the meter read's own timeout ends it
+        raise AssertionError("unreachable")
+
+
+async def test_read_apart_a_meter_that_does_not_answer_leaves_the_status_standing() -> None:
+    device, now = SilentMeter(), [0.0]
+    status: Poller[str] = Poller(
+        "c:1", device.status, interval_s=1, timeout_s=5, max_age_s=5, clock=lambda: now[0]
+    )
+    meter: Poller[float] = Poller(
+        "c:1/meter", device.meter, interval_s=1, timeout_s=0.01, max_age_s=5,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    status.carry(meter)
+    assert status.reads_apart
+    for second in range(8):
+        now[0] = second * 1.002
+        assert await status.poll_once()  # the status read's outcome, not the meter's
+    assert status.fresh() == "status" and status.available
+    assert meter.fresh() is None and not meter.available
+    assert status.stats().errors == {} and status.stats().requests == 8
+    assert meter.stats().errors == {"TimeoutError": 8}
+
+
 class Wallbox:
     async def read_status(self) -> ChargerStatus:
         return ChargerStatus(CpState.A, True, 0.0, None, 0.0)
@@ -105,8 +180,18 @@ class Wallbox:
 
 
 class TogetherWallbox(Wallbox):
+    share = True
+
+    @property
+    def status_and_meter_share_a_request(self) -> bool:
+        return self.share
+
     async def read_status_and_meter(self) -> tuple[ChargerStatus, MeterReading]:
         raise AssertionError("not read in this test")
+
+
+class ApartWallbox(TogetherWallbox):
+    share = False
 
 
 def test_a_connector_whose_charger_reads_both_together_carries_its_meter() -> None:
@@ -114,5 +199,8 @@ def test_a_connector_whose_charger_reads_both_together_carries_its_meter() -> No
         ConnectorSetup("t:1", TogetherWallbox()), LoopTiming(), time.monotonic
     )
     apart = ConnectorRuntime(ConnectorSetup("a:1", Wallbox()), LoopTiming(), time.monotonic)
+    split = ConnectorRuntime(ConnectorSetup("s:1", ApartWallbox()), LoopTiming(), time.monotonic)
     assert together.meter is not None and together.meter.carried
+    assert not together.status.reads_apart
+    assert split.meter is not None and split.meter.carried and split.status.reads_apart
     assert apart.meter is not None and not apart.meter.carried
