@@ -13,6 +13,7 @@ malformed message, or a budget older than the last one taken, is logged and igno
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 import time
 from collections import deque
@@ -22,6 +23,8 @@ from typing import Protocol
 
 from edge_controller.domain.balancing import GridReading
 from edge_controller.domain.gateways import (
+    DEMAND_DELAY_S,
+    DEMAND_SEND_WITHIN_S,
     BudgetMessage,
     ChildReport,
     EffectiveBudget,
@@ -193,8 +196,10 @@ class ChildService:
         self._log = get_logger("gateways", role="child", child=child.child_id)
         self._refusals = _Refusals(self._log, clocks.monotonic)
         self._recent: deque[tuple[float, Phases3]] = deque()
-        # The lowest draw measured since the last report's (that one included), and since when.
-        self._lowest: tuple[Phases3, float] | None = None
+        # The draws sampled (when taken, per grid phase) since DEMAND_DELAY_S before the last
+        # report's draw, and when that one was taken.
+        self._samples: deque[tuple[float, Phases3]] = deque()
+        self._reported_s: float | None = None
         self._sampled: object = None  # the controller's demands last looked at
         self._budget_source = ""
         self._budget = self._effective()
@@ -252,21 +257,15 @@ class ChildService:
             await asyncio.sleep(0.25)
 
     def sample(self) -> None:
-        """Take the draw of the controller's latest decision into the lowest since the last
-        report: the parent takes only that off a grid reading of the span, since the EVs may
-        pause on their own between two reports."""
+        """Take the draw of the controller's latest decision into the next report's lowest:
+        the parent takes only that off a grid reading of the span, since the EVs may pause on
+        their own between two reports."""
         demands = self._controller.demands
         taken_s = self._controller.draw_taken_at_s()
         if demands is self._sampled or taken_s is None:
             return
         self._sampled = demands
-        draw = draw_of(demands)
-        if self._lowest is None:
-            self._lowest = (draw, taken_s)
-        else:
-            low, since_s = self._lowest
-            a, b, c = (min(low[p], draw[p]) for p in range(3))
-            self._lowest = ((a, b, c), since_s)
+        self._samples.append((taken_s, draw_of(demands)))
 
     async def _reports(self) -> None:
         while True:
@@ -277,9 +276,7 @@ class ChildService:
         budget, now_s = self._budget, self._clocks.monotonic()
         self.sample()
         taken_s = self._controller.draw_taken_at_s()
-        lowest = None
-        if self._lowest is not None and taken_s is not None:
-            lowest = (self._lowest[0], taken_s - self._lowest[1])
+        lowest = self._lowest(taken_s)
         demand = demand_of(
             self._child.child_id,
             self._controller.demands,
@@ -288,10 +285,32 @@ class ChildService:
             draw_age_s=0.0 if taken_s is None else now_s - taken_s,
             lowest=lowest,
         )
-        # The next report's span starts at this one's draw.
-        self._lowest = None if taken_s is None else (demand.draw_a, taken_s)
+        if taken_s is not None:  # the next report's span starts DEMAND_DELAY_S before this one
+            self._reported_s = taken_s
+            samples = self._samples
+            while len(samples) > 1 and samples[1][0] <= taken_s - DEMAND_DELAY_S:
+                samples.popleft()
         topic = self._topics.demand(self._child.child_id)
-        self._link.publish_other(topic, encode_demand(demand), retain=False)
+        # Sent late, it would be placed later than it was made (the parent allows for
+        # DEMAND_SEND_WITHIN_S); dropped instead, its span goes uncovered, the next one follows.
+        self._link.publish_other(
+            topic, encode_demand(demand), retain=False, send_by_s=now_s + DEMAND_SEND_WITHIN_S
+        )
+
+    def _lowest(self, taken_s: float | None) -> tuple[Phases3, float] | None:
+        """The lowest draw sampled from ``DEMAND_DELAY_S`` before the last report's draw (the
+        sample then in force included) up to this one's, and over how long: the parent places
+        a report's span by its arrival, up to that delay late, so a span reaching that far back
+        leaves no moment between two reports that neither surely covers."""
+        if taken_s is None:
+            return None
+        since_s = -math.inf if self._reported_s is None else self._reported_s - DEMAND_DELAY_S
+        first = max((n for n, (at_s, _) in enumerate(self._samples) if at_s <= since_s), default=0)
+        draws = [(at_s, draw) for at_s, draw in list(self._samples)[first:] if at_s <= taken_s]
+        if not draws:
+            return None
+        a, b, c = (min(draw[p] for _, draw in draws) for p in range(3))
+        return (a, b, c), taken_s - draws[0][0]
 
     @property
     def budget(self) -> EffectiveBudget:

@@ -16,6 +16,9 @@ from edge_controller.domain.gateways.lease import (
     renewal_s,
 )
 from edge_controller.domain.gateways.messages import (
+    DEMAND_DELAY_S,
+    DEMAND_SEND_WITHIN_S,
+    DEMAND_TRANSIT_S,
     MAX_BUDGET_BYTES,
     MAX_DEMAND_BYTES,
     BudgetMessage,
@@ -44,6 +47,9 @@ from edge_controller.domain.gateways.parent import (
 )
 
 __all__ = [
+    "DEMAND_DELAY_S",
+    "DEMAND_SEND_WITHIN_S",
+    "DEMAND_TRANSIT_S",
     "MAX_BUDGET_BYTES",
     "MAX_DEMAND_BYTES",
     "BudgetMessage",

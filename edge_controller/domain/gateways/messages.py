@@ -26,6 +26,12 @@ MAX_CURRENT_A = 6300.0  # the largest grid limit a site may have
 MAX_LEASE_S = 3600.0
 MAX_DRAW_AGE_S = 60.0
 MAX_LOWEST_SPAN_S = 3600.0
+# A child's demand is worth sending only this soon after its making (the link drops it after,
+# and the next one, made fresh, follows): a parent places its draw by its arrival, and a
+# report sent late would be taken for newer than it is.
+DEMAND_SEND_WITHIN_S = 0.5
+DEMAND_TRANSIT_S = 0.5  # from the child's link to the parent's, at most (a LAN broker)
+DEMAND_DELAY_S = DEMAND_SEND_WITHIN_S + DEMAND_TRANSIT_S  # from making to arrival, at most
 _ID_CHARS = 64
 _WANTING = {s.value: s for s in (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)}
 
@@ -70,8 +76,9 @@ class ChildDemand:
     ``draw_a``: what all its connectors draw, per grid phase, as measured ``draw_age_s`` before
     it was sent (the parent pairs it with a grid reading of that moment); ``lowest_draw_a``:
     the lowest draw per grid phase the child measured over the ``lowest_span_s`` up to then,
-    the draw of its previous report included (what the parent may take off a grid reading of
-    that span; None from a child that does not say, as before this field)."""
+    from ``DEMAND_DELAY_S`` before its previous report's draw (what the parent may take off a
+    grid reading of that span: placed by its arrival, a span may be up to that delay late;
+    None from a child that does not say, as before this field)."""
 
     child_id: str
     sent_at_s: float

@@ -19,14 +19,22 @@ reports: taking its reported draw off a later reading would take building load f
 So only what a child can at least have drawn at a reading's moment comes off it: the lowest
 draw it measured over the span of a report that holds that moment (each report says the lowest
 since its previous one; from a child that does not, the lower of two draws measured around the
-moment). That bounds the building load from above at each reading; each reading of the
-building window counts once, under its own time, worked out again at every decision. Increases
-are held to the highest of the window's readings every reporting child's reports bracket (a
-reading after a child's last report waits for its next one, about one report interval; without
-any such reading, nothing of the others' draws comes off). The allocation, whose lowerings are
-what the children come down to, takes the lowest of those bounds over two windows, never a
-guess below them once one is known: a rise of the building shows in the budgets after it, even
-while an EV that will resume draws nothing.
+moment). A report is placed by its arrival less the age of its draw, but it may have been made
+up to ``report_delay_s`` before it arrived (a child hands its link a demand to send within
+``DEMAND_SEND_WITHIN_S``, else the link drops it and the next one, made fresh, follows; the
+transit is taken to stay within ``DEMAND_TRANSIT_S``): a bound is taken only at the readings
+surely within its span, from its placed start to its placed end less that delay. Each span
+reaches back that delay before the previous report's draw, so consecutive reports leave no
+moment that neither surely covers (a report the link dropped leaves its span but that reach
+covered by none: nothing of the child's draw comes off a reading there). That bounds
+the building load from above at each reading; each reading of the building window counts once,
+under its own time, worked out again at every decision. Increases are held to the highest of
+the window's readings every reporting child's reports bracket (a reading after a child's last
+report waits for its next one, about one report interval and the delay; without any such
+reading, nothing of the others' draws comes off). The allocation, whose lowerings are what the
+children come down to, takes the lowest of those bounds over two windows, never a guess below
+them once one is known: a rise of the building shows in the budgets after it, even while an EV
+that will resume draws nothing.
 """
 
 from __future__ import annotations
@@ -51,7 +59,11 @@ from edge_controller.domain.balancing import (
 from edge_controller.domain.balancing.caution import within_limits
 from edge_controller.domain.balancing.tree import tree_of
 from edge_controller.domain.gateways.lease import renewal_s
-from edge_controller.domain.gateways.messages import BudgetMessage, ChildDemand
+from edge_controller.domain.gateways.messages import (
+    DEMAND_DELAY_S,
+    BudgetMessage,
+    ChildDemand,
+)
 from edge_controller.domain.model import Limit, Phases3
 
 PHASES = (0, 1, 2)
@@ -112,23 +124,31 @@ class ChildReport:
     def history(self) -> tuple[Measured, ...]:
         return self.draws or (Measured.of(self.demand, self.received_s),)
 
-    def lowest_at(self, at_s: float, *, within_s: float) -> Phases3 | None:
+    def lowest_at(self, at_s: float, *, within_s: float, delay_s: float) -> Phases3 | None:
         """The least the child can have drawn at ``at_s``, per grid phase: the lowest it
-        measured over a span of one of its reports that holds ``at_s`` (the highest such
-        bound), or, from a child that does not report its lowest, the lower of the two draws
-        measured around ``at_s`` within ``within_s`` of each other; None if its reports say
-        nothing of ``at_s`` (it may have drawn nothing then). Only a lower bound may come off
-        a grid reading: anything higher takes building load for the child's (6 A reported at
-        1 s, the EV paused at 2 s: a grid reading of 2 s less 6 A hid 6 A of building load)."""
+        measured over a span of one of its reports that surely holds ``at_s`` (the highest
+        such bound), or, from a child that does not report its lowest, the lower of the two
+        draws measured around ``at_s`` within ``within_s`` of each other; None if its reports
+        say nothing of ``at_s`` (it may have drawn nothing then). Only a lower bound may come
+        off a grid reading: anything higher takes building load for the child's (6 A reported
+        at 1 s, the EV paused at 2 s: a grid reading of 2 s less 6 A hid 6 A of building load).
+        A report may have been made up to ``delay_s`` before it arrived (``ParentTiming``):
+        its span, placed by its arrival, may lie that much earlier, so only the moments from
+        its placed start to its placed end less ``delay_s`` are surely in it (b's report made
+        at 19 s and sent at 20 s, placed at 20 s, took b's draw off a reading of 20 s when b's
+        EV had paused: 64 A on a 63 A grid)."""
         bounds: list[Phases3] = []
         history = self.history
         for measured in history:
-            if measured.lowest_a is not None and measured.since_s <= at_s <= measured.at_s:
+            if (
+                measured.lowest_a is not None
+                and measured.since_s <= at_s <= measured.at_s - delay_s
+            ):
                 bounds.append(measured.lowest_a)
         for before, after in itertools.pairwise(history):
             if (
                 after.lowest_a is None
-                and before.at_s <= at_s <= after.at_s
+                and before.at_s <= at_s <= after.at_s - delay_s
                 and after.at_s - before.at_s <= within_s
             ):
                 a, b, c = (min(before.draw_a[p], after.draw_a[p]) for p in PHASES)
@@ -145,12 +165,15 @@ class ParentTiming:
     ``tolerance_s``: how far the gateways' wall clocks may differ (the children allow as much);
     ``building_window_s``: how far back the grid readings the building load is worked out
     from go (each under its own time): increases are held to the highest of them, the
-    allocation takes the lowest of each decision's over this long."""
+    allocation takes the lowest of each decision's over this long; ``report_delay_s``: the
+    most a child's demand takes from its making to its arrival (what the child allows its
+    link to send it, ``DEMAND_SEND_WITHIN_S``, and the transit, ``DEMAND_TRANSIT_S``)."""
 
     report_stale_s: float = 5.0
     settle_s: float = 7.0
     tolerance_s: float = 2.0
     building_window_s: float = 3.0
+    report_delay_s: float = DEMAND_DELAY_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,8 +505,9 @@ def _buildings(setup: ParentSetup, inputs: ParentInputs) -> tuple[Window, Window
     out again at every decision from what the reports say by then: a reading taken after a
     child's last measured draw has nothing of its draw taken off until its next report (its
     EVs may have paused since: 31 A taken off a reading of the building alone hid 31 A of
-    it)."""
-    since_s = inputs.now_s - setup.timing.building_window_s
+    it). The window reaches back the delay a report may take further: a reading is bounded
+    only that much after the report that covers it arrives."""
+    since_s = inputs.now_s - setup.timing.building_window_s - setup.timing.report_delay_s
     known: list[tuple[float, Phases3]] = []
     every: list[tuple[float, Phases3]] = []
     for grid in inputs.grids:
@@ -504,7 +528,10 @@ def _bound(setup: ParentSetup, inputs: ParentInputs, grid: GridReading) -> tuple
         if not _reported(child, inputs, setup.timing):
             continue
         report = inputs.reports[child.child_id]
-        lowest = report.lowest_at(grid.at_s, within_s=setup.timing.report_stale_s)
+        timing = setup.timing
+        lowest = report.lowest_at(
+            grid.at_s, within_s=timing.report_stale_s, delay_s=timing.report_delay_s
+        )
         every = every and lowest is not None
         for p in PHASES:
             load[p] -= 0.0 if lowest is None else lowest[p]

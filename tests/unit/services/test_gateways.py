@@ -12,6 +12,7 @@ import pytest
 from edge_controller.domain.balancing import ConnectorDemand, DemandState, Site
 from edge_controller.domain.commands import Origin, SetSiteLimit
 from edge_controller.domain.gateways import (
+    DEMAND_SEND_WITHIN_S,
     BudgetMessage,
     ChildFeeder,
     EffectiveBudget,
@@ -167,8 +168,9 @@ class MeasuredSite:
 
 def test_child_reports_the_lowest_draw_since_its_report_before() -> None:
     """An EV that pauses between two reports and draws again by the second: the second says
-    so (its lowest draw since the first, 0 A, over the second between them), and the third
-    again 16 A, its span starting at the second's draw."""
+    so (its lowest draw since the first, 0 A, over the second between them), and so does the
+    third, its span starting the delay a demand may take (1 s) before the second's draw; the
+    fourth's, from 1 s before the third's, says 16 A again."""
     site, link, clock = MeasuredSite(), Recording(), Clock()
     terms = ChildTerms("hall-a", feeder_limit_a=32.0, safe_budget_a=12.0)
     clocks = GatewayClocks(clock.monotonic, clock.wall)
@@ -179,6 +181,7 @@ def test_child_reports_the_lowest_draw_since_its_report_before() -> None:
         (0.0, 100.3, False),  # paused between two reports
         (16.0, 100.8, True),
         (16.0, 101.8, True),
+        (16.0, 102.8, True),
     ]:
         clock.now_s = taken_s + 0.2
         site.decide(draw_a, taken_s)
@@ -186,10 +189,13 @@ def test_child_reports_the_lowest_draw_since_its_report_before() -> None:
         if report:
             child.report()
             reported.append(parse_demand(link.sent[-1][1], "hall-a"))
-    assert [d.draw_a[0] for d in reported] == [16.0, 16.0, 16.0]
-    assert [d.lowest_draw_a for d in reported] == [(16.0,) * 3, (0.0,) * 3, (16.0,) * 3]
-    assert [d.lowest_span_s for d in reported] == pytest.approx([0.0, 1.0, 1.0])
-    assert [d.draw_age_s for d in reported] == pytest.approx([0.2, 0.2, 0.2])
+    assert [d.draw_a[0] for d in reported] == [16.0] * 4
+    lowest = [(16.0,) * 3, (0.0,) * 3, (0.0,) * 3, (16.0,) * 3]
+    assert [d.lowest_draw_a for d in reported] == lowest
+    assert [d.lowest_span_s for d in reported] == pytest.approx([0.0, 1.0, 2.0, 2.0])
+    assert [d.draw_age_s for d in reported] == pytest.approx([0.2] * 4)
+    # Sent later, it would be placed later than it was made: the link drops it instead.
+    assert link.send_by_s[-1] == pytest.approx(clock.now_s + DEMAND_SEND_WITHIN_S)
 
 
 def test_parent_takes_only_well_formed_demands_of_its_children() -> None:

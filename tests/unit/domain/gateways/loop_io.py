@@ -10,6 +10,7 @@ restarts, and what each child's budget must come to."""
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import yaml
 
 from edge_controller.domain.balancing import DemandState, GridReading, Policy, Site
 from edge_controller.domain.gateways import (
+    DEMAND_DELAY_S,
     BudgetMessage,
     ChildDemand,
     ChildFeeder,
@@ -61,12 +63,14 @@ class Child:
     budgets: list[tuple[float, Phases3]] = field(default_factory=list)
 
     was_cut: bool = False
-    lowest: tuple[float, float] | None = None  # lowest draw since the last report's, since when
+    # Every tick's draw since the last report's less the delay its parent allows for, and when
+    # that report's draw was (the child's service's span).
+    draws: list[tuple[float, float]] = field(default_factory=list)
+    reported_s: float | None = None
 
     def measure(self, now_s: float, draw_a: float) -> None:
-        """Every tick's draw, for the lowest since the last report."""
-        low = self.lowest
-        self.lowest = (draw_a, now_s) if low is None else (min(low[0], draw_a), low[1])
+        """Every tick's draw, for the next report's lowest."""
+        self.draws.append((now_s, draw_a))
 
     def off(self, now_s: float) -> bool:
         return any(start_s <= now_s < end_s for start_s, end_s in (*self.cut, *self.down))
@@ -76,7 +80,8 @@ class Child:
         child that starts again knows no budget and gets the retained one first; one back on
         the broker gets the retained one first."""
         if any(start_s <= now_s < end_s for start_s, end_s in self.down):
-            self.last = self.held = self.lowest = None
+            self.last = self.held = self.reported_s = None
+            self.draws = []
             self.inbox.clear()
             if self.retained is not None:
                 self.inbox.append((now_s, self.retained))
@@ -121,8 +126,10 @@ class Child:
         total_a = sum(draws_a)
         draw = (total_a, total_a, total_a)
         cid = self.feeder.child_id
-        low_a, since_s = self.lowest or (total_a, now_s)
-        self.lowest = (total_a, now_s)
+        since_s = -math.inf if self.reported_s is None else self.reported_s - DEMAND_DELAY_S
+        self.draws = [(t, d) for t, d in self.draws if since_s <= t] or [(now_s, total_a)]
+        low_a, since_s = min(d for _, d in self.draws), self.draws[0][0]
+        self.reported_s = now_s
         lowest = (low_a, low_a, low_a)
         return ChildDemand(
             cid,

@@ -50,7 +50,9 @@ def load(path: Path) -> Scenario:
         for cid, c in data["children"].items()
     )
     policy = Policy(**data.get("policy", {}))
-    timing = ParentTiming(**data.get("timing", {}))
+    # A scenario's reports arrive as they are made, unless its timing says otherwise: the
+    # delay a report may take is the properties' to vary.
+    timing = ParentTiming(**({"report_delay_s": 0.0} | data.get("timing", {})))
     setup = ParentSetup(gateway_site(site, children), children, policy, timing)
     steps = [
         Step(
