@@ -18,7 +18,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from edge_controller.domain.balancing import GridReading
@@ -26,6 +26,7 @@ from edge_controller.domain.gateways import (
     DEMAND_DELAY_S,
     DEMAND_SEND_WITHIN_S,
     BudgetMessage,
+    ChildDemand,
     ChildReport,
     EffectiveBudget,
     HeldBudget,
@@ -124,6 +125,7 @@ class ParentService:
         self._log = get_logger("gateways", role="parent")
         self._refusals = _Refusals(self._log, clocks.monotonic)
         self._notes: tuple[str, ...] = ()
+        self._unbounding: set[str] = set()  # children logged as reporting no lowest draw
         self.counted_a: dict[str, Phases3] = {}
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -138,10 +140,34 @@ class ParentService:
             self._refusals.refuse("malformed demand refused", child=child_id, reason=str(exc))
             return
         now_s = self._clocks.monotonic()
+        demand = self._bounding(demand)
         before = self._reports.get(child_id)
         self._reports[child_id] = (
             before.then(demand, now_s) if before else ChildReport(demand, now_s)
         )
+
+    def _bounding(self, demand: ChildDemand) -> ChildDemand:
+        """The demand, its lowest draw left out where it bounds nothing: one made longer ago
+        by its child's clock than the clock tolerance and the delay the parent allows for (held
+        in a broker: its span would be placed late). A child that reports no lowest draw (of a
+        version before) has nothing of its draw taken off a grid reading: logged once."""
+        timing = self._setup.timing
+        if demand.lowest_draw_a is None:
+            if demand.child_id not in self._unbounding:
+                self._unbounding.add(demand.child_id)
+                self._log.warning(
+                    "child reports no lowest draw: nothing of its draw comes off the grid "
+                    "readings, its rises wait (upgrade it)",
+                    child=demand.child_id,
+                )
+            return demand
+        late_s = self._clocks.wall() - demand.sent_at_s
+        if late_s > timing.tolerance_s + timing.report_delay_s:
+            self._refusals.refuse(
+                "late demand bounds nothing", child=demand.child_id, late_s=round(late_s, 1)
+            )
+            return replace(demand, lowest_draw_a=None, lowest_span_s=0.0)
+        return demand
 
     async def run(self) -> None:
         while True:

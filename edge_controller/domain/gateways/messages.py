@@ -244,17 +244,21 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
     entries = tuple(_entry(item, f"connectors[{n}]") for n, item in enumerate(connectors))
     if len({e.connector_id for e in entries}) != len(entries):
         raise MessageError("connectors: a connector is named twice")
-    lowest = data.get("lowest_draw_a")
+    draw_a = _phases(data.get("draw_a"), "draw_a")
+    lowest_a = data.get("lowest_draw_a")
+    if lowest_a is not None:  # a lower bound of the draw: never above the draw itself
+        low = _phases(lowest_a, "lowest_draw_a")
+        lowest_a = (min(low[0], draw_a[0]), min(low[1], draw_a[1]), min(low[2], draw_a[2]))
     return ChildDemand(
         child_id=child_id,
         sent_at_s=_number(data.get("sent_at_s"), "sent_at_s", 0.0, math.inf),
         applied=applied,
         budget_a=_phases(data.get("budget_a"), "budget_a"),
-        draw_a=_phases(data.get("draw_a"), "draw_a"),
+        draw_a=draw_a,
         connectors=entries,
         draw_age_s=_number(data.get("draw_age_s", 0.0), "draw_age_s", 0.0, MAX_DRAW_AGE_S),
         # Optional: a child of an earlier version does not send them.
-        lowest_draw_a=None if lowest is None else _phases(lowest, "lowest_draw_a"),
+        lowest_draw_a=lowest_a,
         lowest_span_s=_number(
             data.get("lowest_span_s", 0.0), "lowest_span_s", 0.0, MAX_LOWEST_SPAN_S
         ),

@@ -18,28 +18,30 @@ different moments by different gateways. A child's EVs may pause on their own ju
 reports: taking its reported draw off a later reading would take building load for the child's.
 So only what a child can at least have drawn at a reading's moment comes off it: the lowest
 draw it measured over the span of a report that holds that moment (each report says the lowest
-since its previous one; from a child that does not, the lower of two draws measured around the
-moment). A report is placed by its arrival less the age of its draw, but it may have been made
-up to ``report_delay_s`` before it arrived (a child hands its link a demand to send within
+since its previous one; a child that does not, of a version before, bounds nothing). A report
+is placed by its arrival less the age of its draw, but it may have been made up to
+``report_delay_s`` before it arrived (a child hands its link a demand to send within
 ``DEMAND_SEND_WITHIN_S``, else the link drops it and the next one, made fresh, follows; the
 transit is taken to stay within ``DEMAND_TRANSIT_S``): a bound is taken only at the readings
 surely within its span, from its placed start to its placed end less that delay. Each span
 reaches back that delay before the previous report's draw, so consecutive reports leave no
 moment that neither surely covers (a report the link dropped leaves its span but that reach
-covered by none: nothing of the child's draw comes off a reading there). That bounds
-the building load from above at each reading; each reading of the building window counts once,
-under its own time, worked out again at every decision. Increases are held to the highest of
-the window's readings every reporting child's reports bracket (a reading after a child's last
-report waits for its next one, about one report interval and the delay; without any such
-reading, nothing of the others' draws comes off). The allocation, whose lowerings are what the
-children come down to, takes the lowest of those bounds over two windows, never a guess below
-them once one is known: a rise of the building shows in the budgets after it, even while an EV
-that will resume draws nothing.
+covered by none: nothing of the child's draw comes off a reading there). Beyond that delay (a
+broker holding a demand) a span could be placed late; the parent's service refuses for bounds a
+report its child's clock says was made more than the clock tolerance and that delay before it
+arrived, which catches such delays beyond twice the tolerance. That bounds the building load
+from above at each reading; each reading of the building window counts once, under its own
+time, worked out again at every decision. Increases are held to the highest of the window's
+readings every reporting child's reports bracket (a reading after a child's last report waits
+for its next one, about one report interval and the delay; without any such reading, nothing of
+the others' draws comes off). The allocation, whose lowerings are what the children come down
+to, takes the lowest of those bounds over two windows, never a guess below them once one is
+known: a rise of the building shows in the budgets after it, even while an EV that will resume
+draws nothing.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -124,19 +126,19 @@ class ChildReport:
     def history(self) -> tuple[Measured, ...]:
         return self.draws or (Measured.of(self.demand, self.received_s),)
 
-    def lowest_at(self, at_s: float, *, within_s: float, delay_s: float) -> Phases3 | None:
+    def lowest_at(self, at_s: float, *, delay_s: float) -> Phases3 | None:
         """The least the child can have drawn at ``at_s``, per grid phase: the lowest it
         measured over a span of one of its reports that surely holds ``at_s`` (the highest
-        such bound), or, from a child that does not report its lowest, the lower of the two
-        draws measured around ``at_s`` within ``within_s`` of each other; None if its reports
-        say nothing of ``at_s`` (it may have drawn nothing then). Only a lower bound may come
-        off a grid reading: anything higher takes building load for the child's (6 A reported
-        at 1 s, the EV paused at 2 s: a grid reading of 2 s less 6 A hid 6 A of building load).
-        A report may have been made up to ``delay_s`` before it arrived (``ParentTiming``):
-        its span, placed by its arrival, may lie that much earlier, so only the moments from
-        its placed start to its placed end less ``delay_s`` are surely in it (b's report made
-        at 19 s and sent at 20 s, placed at 20 s, took b's draw off a reading of 20 s when b's
-        EV had paused: 64 A on a 63 A grid)."""
+        such bound); None if its reports say nothing of ``at_s`` (it may have drawn nothing
+        then), as always from a child that does not report its lowest (the lower of its two
+        draws around ``at_s`` is no bound: its EV may have dipped between them). Only a
+        lower bound may come off a grid reading: anything higher takes building load for the
+        child's (6 A reported at 1 s, the EV paused at 2 s: a grid reading of 2 s less 6 A
+        hid 6 A of building load). A report may have been made up to ``delay_s`` before it
+        arrived (``ParentTiming``): its span, placed by its arrival, may lie that much
+        earlier, so only the moments from its placed start to its placed end less
+        ``delay_s`` are surely in it (b's report made at 19 s and sent at 20 s, placed at 20
+        s, took b's draw off a reading of 20 s when b's EV had paused: 64 A on a 63 A grid)."""
         bounds: list[Phases3] = []
         history = self.history
         for measured in history:
@@ -145,14 +147,6 @@ class ChildReport:
                 and measured.since_s <= at_s <= measured.at_s - delay_s
             ):
                 bounds.append(measured.lowest_a)
-        for before, after in itertools.pairwise(history):
-            if (
-                after.lowest_a is None
-                and before.at_s <= at_s <= after.at_s - delay_s
-                and after.at_s - before.at_s <= within_s
-            ):
-                a, b, c = (min(before.draw_a[p], after.draw_a[p]) for p in PHASES)
-                bounds.append((a, b, c))
         if not bounds:
             return None
         a, b, c = (max(bound[p] for bound in bounds) for p in PHASES)
@@ -529,9 +523,7 @@ def _bound(setup: ParentSetup, inputs: ParentInputs, grid: GridReading) -> tuple
             continue
         report = inputs.reports[child.child_id]
         timing = setup.timing
-        lowest = report.lowest_at(
-            grid.at_s, within_s=timing.report_stale_s, delay_s=timing.report_delay_s
-        )
+        lowest = report.lowest_at(grid.at_s, delay_s=timing.report_delay_s)
         every = every and lowest is not None
         for p in PHASES:
             load[p] -= 0.0 if lowest is None else lowest[p]

@@ -6,6 +6,7 @@ The link is a recording of what would go to the MQTT client (the broker is in th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -17,7 +18,9 @@ from edge_controller.domain.gateways import (
     ChildFeeder,
     EffectiveBudget,
     ParentSetup,
+    demand_of,
     encode_budget,
+    encode_demand,
     gateway_site,
     parse_budget,
     parse_demand,
@@ -230,6 +233,27 @@ def test_parent_takes_only_well_formed_demands_of_its_children() -> None:
     assert topic == TOPICS.budget("hall-a") and retain
     # No grid reading: the EV gets the fallback current (6 A), the child its safe budget.
     assert parse_budget(payload, "hall-a").current_a == (12.0, 12.0, 12.0)
+
+
+def test_a_demand_made_long_before_it_arrives_bounds_nothing() -> None:
+    """A demand its child's clock says was made more than the clock tolerance (2 s) and the
+    delay a demand may take (1 s) ago, held in a broker: its lowest draw is left out, and
+    nothing of the child's draw comes off a grid reading by it; one made within that keeps it."""
+    children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    controller = SiteController("depot", site, [], None)
+    clock = Clock()
+    clocks = GatewayClocks(clock.monotonic, clock.wall)
+    parent = ParentService(
+        ParentSetup(site, children), controller, Recording(), TOPICS, clocks=clocks
+    )
+    lowest = ((16.0, 16.0, 16.0), 1.0)
+    for made_s, kept in [(clock.wall() - 2.9, True), (clock.wall() - 3.1, False)]:
+        demand = demand_of("hall-a", [], (None, (12.0,) * 3), made_s, lowest=lowest)
+        demand = replace(demand, draw_a=(16.0,) * 3, lowest_draw_a=(16.0,) * 3)
+        parent.on_message(TOPICS.demand("hall-a"), encode_demand(demand))
+        got = parent._reports["hall-a"].demand
+        assert (got.lowest_draw_a == (16.0,) * 3) is kept, made_s
 
 
 def test_parent_sends_a_budget_only_within_its_renewal() -> None:

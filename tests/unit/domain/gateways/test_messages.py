@@ -112,6 +112,12 @@ def test_a_demand_says_the_lowest_draw_since_the_report_before() -> None:
     assert demand.lowest_draw_a == (0.0, 4.0, 11.0)  # L3 above this draw: this draw's
     assert demand.lowest_span_s == 1.5
     assert parse_demand(encode_demand(demand), "hall-b") == demand
+    # From a child that says more, the parent takes no more than the draw either.
+    above = parse_demand(_demand(lowest_draw_a=[12.0, 0.0, 30.0], lowest_span_s=1.0), "hall-b")
+    assert above.lowest_draw_a == tuple(
+        min(v, d) for v, d in zip((12.0, 0.0, 30.0), above.draw_a, strict=True)
+    )
+    assert above.lowest_draw_a[2] == 11.0
 
 
 def test_a_demand_of_either_version_is_read_by_either() -> None:

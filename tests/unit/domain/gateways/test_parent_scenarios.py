@@ -3,6 +3,7 @@ invariant: the building load plus what each child is counted at within every lim
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from edge_controller.domain.balancing import GridReading
 from edge_controller.domain.gateways import (
     BudgetMessage,
+    ChildDemand,
     ChildReport,
     ParentInputs,
     ParentState,
@@ -54,6 +56,8 @@ def test_scenario(path: Path) -> None:
             applied = _applied(body, latest, cid)
             new = demand(cid, {**body, "budget_a": budget_a}, applied)
             before = reports.get(cid)
+            if before is not None:
+                new = _lowest_since(before, new, step.now_s, scenario.setup.timing.report_stale_s)
             reports[cid] = before.then(new, step.now_s) if before else ChildReport(new, step.now_s)
         for cid in step.silent:
             reports.pop(cid, None)
@@ -88,3 +92,17 @@ def test_scenario(path: Path) -> None:
             assert list(decision.counted_a[cid]) == pytest.approx(amounts, abs=0.051), where
         for note in step.notes:
             assert any(note in text for text in decision.notes), (where, decision.notes)
+
+
+def _lowest_since(
+    before: ChildReport, new: ChildDemand, now_s: float, within_s: float
+) -> ChildDemand:
+    """The demand with the lowest draw since the report before, as a child reports it: the
+    lower of the two draws (nothing else happens between a scenario's steps) where they are
+    no more than ``within_s`` apart; over a longer gap none, a report that says nothing of it
+    (a scenario does not say what the child drew meanwhile)."""
+    span_s = now_s - before.received_s
+    if span_s > within_s:
+        return new
+    a, b, c = (min(before.demand.draw_a[p], new.draw_a[p]) for p in range(3))
+    return replace(new, lowest_draw_a=(a, b, c), lowest_span_s=span_s)
