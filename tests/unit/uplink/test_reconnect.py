@@ -71,17 +71,20 @@ async def test_failures_back_off_by_their_count_and_a_reboot_connects_at_once() 
 
 async def test_an_attempt_s_own_error_ends_it() -> None:
     class Broken(Exception):
-        pass
+        """An attempt's own bug, not a failed connection."""
 
     async def attempt(identity: str) -> str:
         raise Broken(identity)
 
+    rebooted: list[str] = []
+
     async def reboot(identity: str) -> None:
-        pass
+        rebooted.append(identity)
 
     reconnecting = Reconnecting(attempt, reboot, lambda failures: 0.0, lambda identity: None)
     with pytest.raises(Broken):
         await asyncio.wait_for(reconnecting.run(["cp1"]), 30)
+    assert rebooted == []
 
 
 async def test_on_stop_an_attempt_that_swallows_a_cancellation_is_cancelled_again() -> None:
@@ -95,8 +98,10 @@ async def test_on_stop_an_attempt_that_swallows_a_cancellation_is_cancelled_agai
         await asyncio.Event().wait()
         return "was_online"
 
+    rebooted: list[str] = []
+
     async def reboot(identity: str) -> None:
-        pass
+        rebooted.append(identity)
 
     told: list[str] = []
     reconnecting = Reconnecting(attempt, reboot, lambda failures: 0.0, told.append)
@@ -107,3 +112,4 @@ async def test_on_stop_an_attempt_that_swallows_a_cancellation_is_cancelled_agai
         await asyncio.wait_for(runner, 30)
     assert swallowed.is_set()
     assert sorted(told) == ["cp1", "cp1", "cp2", "cp2"]
+    assert rebooted == []
