@@ -9,7 +9,8 @@ is its bytes per row kept, not its size.
 Writes bench/results/soak.json (the samples and one verdict per figure: the second half's
 slope, ``bench.trend``) and one SVG plot per figure against time, and exits 1 when a figure
 grows past its tolerance. ``SOAK_MINUTES=5`` is the short mode; ``SOAK_CONNECTORS`` (48) sets
-the site's size.
+the site's size; a size other than the default writes soak-<size>.json and its plots, so the
+default's record stays.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from tests.ports import free_port
 
 MINUTES = float(os.environ.get("SOAK_MINUTES", "60"))
 SAMPLE_S = float(os.environ.get("SOAK_SAMPLE_S", str(min(60.0, MINUTES * 60 / 20))))
-CONNECTORS = int(os.environ.get("SOAK_CONNECTORS", "48"))
+DEFAULT_CONNECTORS = 48
+CONNECTORS = int(os.environ.get("SOAK_CONNECTORS", str(DEFAULT_CONNECTORS)))
+NAME = "soak" if CONNECTORS == DEFAULT_CONNECTORS else f"soak-{CONNECTORS}"
 VISIT_S = min(900.0, MINUTES * 60 / 4)  # each EV stays this long, then leaves for a fifth of it
 RESULTS = Path(__file__).parent / "results"
 FIGURES = ("rss_mb", "open_fds", "outbox_backlog", "db_bytes_per_row", "db_mb")
@@ -142,10 +145,10 @@ def main() -> int:
         "samples": samples,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / f"{NAME}.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     times = [max(1.0, s["t_s"]) for s in samples]
     for figure in FIGURES:
-        write_plot(RESULTS / f"soak-{figure}.svg", figure, times, [s[figure] for s in samples],
+        write_plot(RESULTS / f"{NAME}-{figure}.svg", figure, times, [s[figure] for s in samples],
                    x_label="seconds since the daemon started", log_x=False)  # fmt: skip
     for figure, verdict in found.items():
         print(f"{figure}: {verdict}")
