@@ -51,6 +51,9 @@ class ConnectorView:
     # 99th percentile of one status read of this connector, from asking until the answer,
     # waiting for its bus included (a device's own latency_p99_ms is one bus transaction).
     status_read_p99_ms: float | None = None
+    # How old its built-in meter's latest reading is (s; None: never read, or no meter): a
+    # meter that stopped answering is asked ever more seldom while the charger answers.
+    meter_reading_age_s: float | None = None
     # An authorisation waiting for an EV here: whose (masked id tag) and until when (UTC s).
     plug_wait_token: str | None = None
     plug_wait_until_s: float | None = None

@@ -10,7 +10,11 @@ values (a charger's status and meter) and the carried one has no loop of its own
 read (``read_both``, one request where the registers allow): a failed read fails both, neither
 takes half of it, and a device that refuses it (a fault) is read apart from then on. Or apart,
 one read after the other, each with its own timeout and outcome: a meter that does not answer
-leaves the status read standing.
+leaves the status read standing. A carried value read apart that goes unanswered (a silent
+register: each try holds the link until its timeout) is asked for ever more seldom while the
+carrier answers, up to once every ``SILENT_BACKOFF_MAX_S``, and the carrier's value is read again
+right after each unanswered try: a KEBA whose meter register stopped answering held its link
+3.5 s of each 4.6 s poll, and its status aged to 4.6 s against a 5 s staleness limit.
 """
 
 from __future__ import annotations
@@ -24,11 +28,16 @@ from typing import Any, Generic, TypeVar
 
 from edge_controller.domain.latency import SortedWindow
 from edge_controller.log import get_logger
-from edge_controller.ports import DeviceError, DeviceFault
+from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable
 
 T = TypeVar("T")
 U = TypeVar("U")
 LATENCY_WINDOW = 200  # successful reads kept for the latency percentiles
+# A carried value read apart that went unanswered this many times in a row while its carrier
+# answered is asked for after twice the wait of the time before (its interval first), up to
+# SILENT_BACKOFF_MAX_S: a silent register holds the link for its whole timeout at every try.
+SILENT_BEFORE_BACKOFF = 2
+SILENT_BACKOFF_MAX_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +97,8 @@ class Poller(Generic[T]):
         self._carrier: Poller[Any] | None = None  # the poller whose reads carry this one's
         self._ended_at_s: float | None = None  # when the last read ended, answered or not
         self._apart = False  # the device refused a read of both: its two values read apart
+        self._silent = 0  # unanswered reads in a row, read apart while its carrier answered
+        self._last_error: str | None = None  # the kind of the last read's failure
 
     @property
     def _log(self) -> Any:
@@ -157,9 +168,21 @@ class Poller(Generic[T]):
         """Whether this carried poller is read with the carrier's poll starting now: the
         carrier poll nearest to the end of its interval, or the next one after a refresh."""
         ended_s = self._ended_at_s
-        if self._refresh_asked or ended_s is None:
+        if ended_s is None:
             return True
-        return self._clock() + carrier.interval_s / 2 >= ended_s + self.interval_s
+        wait_s = self.silent_wait_s()
+        if self._refresh_asked and wait_s is None:
+            return True  # a refresh does not shorten a silent register's wait: it holds the link
+        return self._clock() + carrier.interval_s / 2 >= ended_s + (wait_s or self.interval_s)
+
+    def silent_wait_s(self) -> float | None:
+        """How long after its last try a value read apart that keeps going unanswered waits
+        for the next (None: it is not waiting longer than its interval)."""
+        if self._silent < SILENT_BEFORE_BACKOFF:
+            return None
+        doublings = min(self._silent - SILENT_BEFORE_BACKOFF + 1, 16)
+        wait_s: float = self.interval_s * 2.0**doublings
+        return min(wait_s, max(SILENT_BACKOFF_MAX_S, self.interval_s))
 
     async def poll_once(self) -> bool:
         """One read with a timeout; True on success. Device errors are counted, not raised."""
@@ -219,9 +242,29 @@ class Poller(Generic[T]):
         """This poller's value, then the carried one's, each with its own timeout and outcome
         (the first is taken before the second is asked for)."""
         ok = await self._poll_alone()
-        ride.poller._refresh_asked = False
-        await ride.poller._poll_alone()
-        return ok
+        rider = ride.poller
+        rider._refresh_asked = False
+        answered = await rider._poll_alone()
+        if answered or not ok or rider._last_error not in _SILENT:
+            rider._silent_ended(answered)
+            return ok
+        rider._went_silent()
+        # Its own value again: the unanswered read held the link for its whole timeout.
+        return await self._poll_alone()
+
+    def _went_silent(self) -> None:
+        self._silent += 1
+        if self._silent == SILENT_BEFORE_BACKOFF:
+            self._log.warning(
+                "not answering while its device does: asked ever more seldom",
+                max_wait_s=SILENT_BACKOFF_MAX_S,
+            )
+
+    def _silent_ended(self, answered: bool) -> None:
+        if self._silent >= SILENT_BEFORE_BACKOFF and answered:
+            self._log.info("answers again: read at its interval")
+        if answered or self._last_error not in _SILENT:
+            self._silent = 0
 
     def _succeeded(self, value: T, started_s: float, began_at_s: float) -> None:
         self._latencies_s.add(time.perf_counter() - started_s)
@@ -235,7 +278,7 @@ class Poller(Generic[T]):
             self._on_update(value)
 
     def _failed(self, exc: BaseException) -> None:
-        kind = type(exc).__name__
+        kind = self._last_error = type(exc).__name__
         self._errors[kind] += 1
         self._stats = None
         self._ended_at_s = self._clock()
@@ -272,6 +315,9 @@ class Poller(Generic[T]):
                 p99_ms = window.exclusive_percentile(99) * 1000
             self._stats = ReadStats(self._requests, dict(self._errors), p50_ms, p99_ms)
         return self._stats
+
+
+_SILENT = frozenset({DeviceUnavailable.__name__, TimeoutError.__name__})  # no answer came
 
 
 def _wake(sleeping: asyncio.Future[None] | None) -> None:

@@ -46,7 +46,12 @@ def _view(
         fault_text=status.fault_text if status is not None else None,
         at_s=at_s,
         status_read_p99_ms=conn.status.stats().latency_p99_ms,
+        meter_reading_age_s=_age_s(conn.meter.age_s()) if conn.meter is not None else None,
     )
+
+
+def _age_s(age_s: float | None) -> float | None:
+    return None if age_s is None else round(age_s, 1)
 
 
 def grid_fields(reading: MeterReading | None) -> dict[str, Any]:

@@ -268,3 +268,44 @@ async def test_a_keba_whose_meter_register_does_not_answer_keeps_its_status_avai
     assert fresh is not None and fresh.state is CpState.C
     assert demand.state is not DemandState.UNAVAILABLE
     assert demand.measured_current_a is None  # no reading: counted at its worst case
+
+
+async def test_a_keba_whose_meter_register_keeps_not_answering_has_it_asked_ever_more_seldom(
+    site: tuple[RunningSim, SimControlClient],
+) -> None:
+    """Each unanswered meter read holds the KEBA's link for its whole timeout: after two in a
+    row the meter waits twice as long each time, and the status is read again right after
+    each, so it stays fresh however long the register stays silent."""
+    sim, control = site
+    now = [0.0]
+    lan_settings = sim.settings.buses["lan"].model_copy(update={"timeout_s": 0.3, "retries": 0})
+    async with registry.build_bus("lan", lan_settings) as lan:
+        [keba] = registry.build_charger("keba", sim.settings.chargers["keba"], lan)
+        await charging(control, keba, "keba:1")
+        runtime = ConnectorRuntime(
+            ConnectorSetup("keba:1", keba, max_current_a=16), LoopTiming(), lambda: now[0]
+        )
+        status, meter = runtime.status, runtime.meter
+        assert meter is not None and status.reads_apart
+        assert await status.poll_once()
+        await control.inject_fault("keba", "no_answer", point="energy_import")
+        asked = []
+        for second in range(1, 10):
+            now[0] = second * 1.002  # a poll a little over each second
+            tries = meter.stats().requests
+            assert await status.poll_once()
+            if meter.stats().requests > tries:
+                asked.append(second)
+            assert status.fresh() is not None and status.age_s() == 0.0
+        demand = runtime.demand(now[0])
+        await control.clear_faults("keba", "no_answer")
+        now[0] = 17.5  # its wait of 8 s over: asked again, and answering
+        assert await status.poll_once()
+    assert asked == [1, 2, 4, 8]
+    assert meter.stats().errors == {"DeviceUnavailable": 4}
+    assert status.stats().requests == 1 + 9 + 4 + 1  # again after each unanswered read
+    assert status.stats().errors == {} and status.available
+    assert demand.state is not DemandState.UNAVAILABLE
+    assert demand.measured_current_a is None  # the meter stale: counted at its worst case
+    assert meter.fresh() is not None and meter.silent_wait_s() is None
+    assert meter.fresh().current_a == pytest.approx((16.0,) * 3)

@@ -112,6 +112,7 @@ OTHER = {
     "fault_text": "RCD tripped",
     "reservation_id": 3,
     "status_read_p99_ms": 12.0,
+    "meter_reading_age_s": 30.5,
     "plug_wait_token": "04..F6",
     "plug_wait_until_s": 120.0,
     "status_info": "no EV plugged in within ConnectionTimeOut",

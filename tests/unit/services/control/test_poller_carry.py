@@ -140,15 +140,29 @@ async def test_a_read_of_both_that_is_not_answered_fails_both_and_is_tried_again
 
 
 class SilentMeter(Device):
-    """Reads apart: its status answers, its meter never does."""
+    """Reads apart: its status answers, its meter does not (until ``answers``); ``calls`` is the
+    order of the reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        self.answers = False
+        self.fault: str | None = None
+
+    async def status(self) -> str:
+        self.calls.append("status")
+        return await super().status()
 
     async def meter(self) -> float:
-        await asyncio.Event().wait()  # no answer: the meter read's own timeout ends it
-        raise AssertionError("unreachable")
+        self.calls.append("meter")
+        if self.fault is not None:
+            raise DeviceFault(self.fault)  # answered, with a value it cannot be
+        if not self.answers:
+            await asyncio.Event().wait()  # no answer: the meter read's own timeout ends it
+        return 7.0
 
 
-async def test_read_apart_a_meter_that_does_not_answer_leaves_the_status_standing() -> None:
-    device, now = SilentMeter(), [0.0]
+def silent_pair(device: SilentMeter, now: list[float]) -> tuple[Poller[str], Poller[float]]:
     status: Poller[str] = Poller(
         "c:1", device.status, interval_s=1, timeout_s=5, max_age_s=5, clock=lambda: now[0]
     )
@@ -158,13 +172,73 @@ async def test_read_apart_a_meter_that_does_not_answer_leaves_the_status_standin
     )  # fmt: skip
     status.carry(meter)
     assert status.reads_apart
-    for second in range(8):
+    return status, meter
+
+
+async def polls_reading_the_meter(
+    status: Poller[str], device: SilentMeter, now: list[float], seconds: range
+) -> list[int]:
+    """The seconds (a poll a little over each) whose poll asked for the meter."""
+    asked = []
+    for second in seconds:
         now[0] = second * 1.002
+        before = device.calls.count("meter")
         assert await status.poll_once()  # the status read's outcome, not the meter's
+        if device.calls.count("meter") > before:
+            asked.append(second)
+    return asked
+
+
+async def test_read_apart_a_meter_that_does_not_answer_leaves_the_status_standing() -> None:
+    device, now = SilentMeter(), [0.0]
+    status, meter = silent_pair(device, now)
+    asked = await polls_reading_the_meter(status, device, now, range(8))
     assert status.fresh() == "status" and status.available
     assert meter.fresh() is None and not meter.available
-    assert status.stats().errors == {} and status.stats().requests == 8
-    assert meter.stats().errors == {"TimeoutError": 8}
+    assert status.stats().errors == {}
+    assert meter.stats().errors == {"TimeoutError": len(asked)}
+    # Each unanswered meter read is followed by the status again: it held the link.
+    assert status.stats().requests == 8 + len(asked)
+    assert device.calls[:6] == ["status", "meter", "status"] * 2
+
+
+async def test_a_meter_that_keeps_not_answering_is_asked_ever_more_seldom() -> None:
+    device, now = SilentMeter(), [0.0]
+    status, meter = silent_pair(device, now)
+    asked = await polls_reading_the_meter(status, device, now, range(200))
+    # Twice in a row at its interval, then after 2, 4, 8, 16, 32 s and every 60 s.
+    assert asked == [0, 1, 3, 7, 15, 31, 63, 123, 183]
+    assert meter.silent_wait_s() == 60.0
+    assert status.stats().requests == 200 + len(asked)
+    assert status.stats().errors == {} and status.fresh() == "status"
+
+
+async def test_a_refresh_does_not_ask_a_silent_meter_before_its_wait_is_over() -> None:
+    device, now = SilentMeter(), [0.0]
+    status, meter = silent_pair(device, now)
+    assert await polls_reading_the_meter(status, device, now, range(2)) == [0, 1]
+    meter.refresh()  # a setpoint written: its answer read early
+    assert await polls_reading_the_meter(status, device, now, range(2, 3)) == []
+    assert await polls_reading_the_meter(status, device, now, range(3, 4)) == [3]
+
+
+async def test_a_silent_meter_that_answers_again_is_read_at_its_interval() -> None:
+    device, now = SilentMeter(), [0.0]
+    status, meter = silent_pair(device, now)
+    assert await polls_reading_the_meter(status, device, now, range(8)) == [0, 1, 3, 7]
+    device.answers = True
+    assert await polls_reading_the_meter(status, device, now, range(8, 20)) == [15, *range(16, 20)]
+    assert meter.fresh() == 7.0 and meter.silent_wait_s() is None
+    assert device.calls[-2:] == ["status", "meter"]  # answered: the status is not read again
+
+
+async def test_a_meter_that_answers_with_a_fault_is_not_asked_more_seldom() -> None:
+    device, now = SilentMeter(), [0.0]
+    device.fault = "c:1: current_l1 = 95 A is implausible"
+    status, meter = silent_pair(device, now)
+    assert await polls_reading_the_meter(status, device, now, range(6)) == list(range(6))
+    assert meter.stats().errors == {"DeviceFault": 6} and meter.silent_wait_s() is None
+    assert status.stats().requests == 6  # an answer does not hold the link: read once
 
 
 class Wallbox:
