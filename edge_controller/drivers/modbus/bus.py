@@ -338,8 +338,9 @@ class ModbusBus:
         wire_s = self.line.wire_s(frame_bytes) * (2 if self.transport.kind == "ascii" else 1)
         started = time.monotonic()
         try:
-            async with asyncio.timeout(channel.timing.timeout_s + wire_s):
-                reply = await self.transport.transact(channel.unit_id, pdu)
+            reply = await self.transport.transact(
+                channel.unit_id, pdu, channel.timing.timeout_s + wire_s
+            )
             self._connect_failures = 0  # an answer came back: the link works
             check_exception(pdu, reply)
         except errors.TRANSLATED as exc:

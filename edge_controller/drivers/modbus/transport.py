@@ -38,9 +38,22 @@ class Transport:
         self.recorder = recorder
         self._transaction_id = 0
 
-    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
-        """The reply PDU; raises FrameError, OSError/ConnectionError (timeouts are the caller's)."""
-        if self.recorder is None:
+    async def transact(self, unit_id: int, pdu: bytes, timeout_s: float) -> bytes:
+        """The reply PDU; raises TimeoutError when no whole reply came within ``timeout_s``,
+        FrameError, OSError/ConnectionError. A TCP link times the transaction itself, with one
+        timer; a serial port's transaction runs in a timeout context."""
+        if self.link.time_out_in(timeout_s):
+            try:
+                return await self._recorded(unit_id, pdu)
+            finally:
+                self.link.time_out_in(None)
+        async with asyncio.timeout(timeout_s):
+            return await self._recorded(unit_id, pdu)
+
+    async def _recorded(self, unit_id: int, pdu: bytes) -> bytes:
+        if self.recorder is None:  # no frames kept: most buses record nothing
+            if self.kind == "tcp":
+                return await self._transact_tcp(unit_id, pdu, None)
             return await self._transact(unit_id, pdu, Frames(0.0))
         frames = Frames(self.recorder.now_s())
         try:
@@ -67,14 +80,17 @@ class Transport:
         frames.reply = framing.ascii_unframe(unit_id, frames.rx)
         return frames.reply
 
-    async def _transact_tcp(self, unit_id: int, pdu: bytes, frames: Frames) -> bytes:
+    async def _transact_tcp(self, unit_id: int, pdu: bytes, frames: Frames | None) -> bytes:
         self._transaction_id = (self._transaction_id + 1) & 0xFFFF
-        frames.tx = framing.mbap_frame(self._transaction_id, unit_id, pdu)
-        await self.link.send(frames.tx)
+        tx = framing.mbap_frame(self._transaction_id, unit_id, pdu)
+        if frames is not None:
+            frames.tx = tx
+        await self.link.send(tx)
         while True:
             frame = await self.link.receive(framing.mbap_reply_size)
             transaction_id, _unit, reply = framing.mbap_unframe(frame)
             if transaction_id == self._transaction_id:
-                frames.rx, frames.reply = frame, reply
+                if frames is not None:
+                    frames.rx, frames.reply = frame, reply
                 return reply
             # A late reply to a request that already timed out: drop it, keep waiting.

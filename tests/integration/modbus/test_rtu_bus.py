@@ -36,12 +36,12 @@ class RecordingTransport(Transport):
         self.max_in_flight = 0
         self.log: list[tuple[int, float, float]] = []  # unit, start, end
 
-    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
+    async def transact(self, unit_id: int, pdu: bytes, timeout_s: float) -> bytes:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         started = time.monotonic()
         try:
-            return await super().transact(unit_id, pdu)
+            return await super().transact(unit_id, pdu, timeout_s)
         finally:
             self.in_flight -= 1
             self.log.append((unit_id, started, time.monotonic()))

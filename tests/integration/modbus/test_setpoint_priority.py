@@ -31,9 +31,9 @@ class FunctionLog(Transport):
         super().__init__(inner.link, inner.kind)
         self.sent: list[tuple[int, int]] = []
 
-    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
+    async def transact(self, unit_id: int, pdu: bytes, timeout_s: float) -> bytes:
         self.sent.append((unit_id, pdu[0]))
-        return await super().transact(unit_id, pdu)
+        return await super().transact(unit_id, pdu, timeout_s)
 
 
 def wallbox() -> Unit:

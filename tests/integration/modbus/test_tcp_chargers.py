@@ -195,8 +195,8 @@ class HeldAnswer(Transport):
         self.address = address
         self.landed, self.release = asyncio.Event(), asyncio.Event()
 
-    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
-        reply = await super().transact(unit_id, pdu)
+    async def transact(self, unit_id: int, pdu: bytes, timeout_s: float) -> bytes:
+        reply = await super().transact(unit_id, pdu, timeout_s)
         to_address = pdu[0] == 16 and int.from_bytes(pdu[1:3], "big") == self.address
         if to_address and not self.landed.is_set():
             self.landed.set()

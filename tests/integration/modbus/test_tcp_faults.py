@@ -7,6 +7,7 @@ import contextlib
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from edge_controller.config.settings import MeterSettings, TcpBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
+from edge_controller.drivers.modbus.trace import read_trace
 from edge_controller.drivers.modbus.transport import Transport
 from edge_controller.ports import DeviceFault, DeviceUnavailable, Meter
 from tests.ports import free_port
@@ -25,13 +27,15 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class Peer:
-    """A Modbus TCP peer whose answers the test chooses: ok, exception N, garbage, silence."""
+    """A Modbus TCP peer whose answers the test chooses: ok, exception N, garbage, silence, or
+    it hangs up on a request."""
 
     mode: str = "ok"
     port: int = 0
     requests: int = 0
     delay_s: float = 0.0  # before each answer
     power_w: float = 1000.0
+    split_s: float = 0.0  # when > 0: each answer in two pieces this far apart
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -40,10 +44,18 @@ class Peer:
                 tid, _proto, length, unit = struct.unpack(">HHHB", header)
                 request = await reader.readexactly(length - 1)
                 self.requests += 1
+                if self.mode == "hang_up":
+                    break
                 reply = self.reply(request)
                 await asyncio.sleep(self.delay_s)
                 if reply is not None:
-                    writer.write(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
+                    frame = struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply
+                    if self.split_s:  # the header and the first bytes, then the rest
+                        writer.write(frame[:9])
+                        await writer.drain()
+                        await asyncio.sleep(self.split_s)
+                        frame = frame[9:]
+                    writer.write(frame)
                     await writer.drain()
         writer.close()
 
@@ -70,9 +82,11 @@ async def peer() -> AsyncIterator[Peer]:
         server.close()
 
 
-async def open_meter(port: int, retries: int = 1) -> tuple[ModbusBus, Meter]:
+async def open_meter(
+    port: int, retries: int = 1, timeout_s: float = 0.3, record: Path | None = None
+) -> tuple[ModbusBus, Meter]:
     settings = TcpBusSettings(
-        type="tcp", host="127.0.0.1", port=port, timeout_s=0.3, retries=retries
+        type="tcp", host="127.0.0.1", port=port, timeout_s=timeout_s, retries=retries, record=record
     )
     bus = registry.build_bus("lan", settings)
     grid = registry.build_meter(
@@ -185,9 +199,9 @@ class Tasks(Transport):
         super().__init__(inner.link, inner.kind)
         self.tasks: list[asyncio.Task[object] | None] = []
 
-    async def transact(self, unit_id: int, pdu: bytes) -> bytes:
+    async def transact(self, unit_id: int, pdu: bytes, timeout_s: float) -> bytes:
         self.tasks.append(asyncio.current_task())
-        return await super().transact(unit_id, pdu)
+        return await super().transact(unit_id, pdu, timeout_s)
 
 
 async def test_a_request_finding_the_bus_idle_runs_in_its_callers_task(peer: Peer) -> None:
@@ -214,3 +228,62 @@ async def test_a_caller_giving_up_mid_transaction_leaves_the_next_its_own_answer
         reading = await grid.read()  # the late answer (1000 W) comes first: dropped
     assert reading.total_power_w == 2000.0
     assert peer.requests == 2
+
+
+async def test_a_reply_later_than_the_timeout_is_dropped_by_its_transaction_id(peer: Peer) -> None:
+    bus, grid = await open_meter(peer.port, retries=0, timeout_s=0.5)
+    async with bus:
+        peer.delay_s = 0.6
+        with pytest.raises(DeviceUnavailable, match="timeout"):
+            await grid.read()
+        peer.delay_s, peer.power_w = 0.0, 2000.0
+        reading = await grid.read()  # the late answer (1000 W) comes first: dropped
+        [view] = bus.views()
+    assert reading.total_power_w == 2000.0
+    assert view.errors == {"timeout": 1} and view.requests == 2 and view.available
+
+
+async def test_an_answer_arriving_in_pieces_is_put_together(peer: Peer) -> None:
+    peer.split_s = 0.05
+    bus, grid = await open_meter(peer.port, retries=0)
+    async with bus:
+        assert (await grid.read()).total_power_w == 1000.0
+        peer.power_w = 1500.0
+        assert (await grid.read()).total_power_w == 1500.0
+        [view] = bus.views()
+    assert view.errors == {} and view.requests == 2
+
+
+async def test_a_peer_hanging_up_is_a_lost_connection_the_next_read_reopens(peer: Peer) -> None:
+    bus, grid = await open_meter(peer.port, retries=0)
+    async with bus:
+        peer.mode = "hang_up"
+        with pytest.raises(DeviceUnavailable, match="connection closed by peer"):
+            await grid.read()
+        peer.mode = "ok"
+        reading = await grid.read()  # the first loss is reopened at once, without backoff
+        [view] = bus.views()
+    assert reading.total_power_w == 1000.0
+    assert view.errors == {"connection": 1} and view.available
+    assert peer.requests == 2
+
+
+async def test_a_recorded_tcp_bus_traces_each_outcome_with_its_frames(
+    peer: Peer, tmp_path: Path
+) -> None:
+    path = tmp_path / "lan.trace"
+    bus, grid = await open_meter(peer.port, retries=0, record=path)
+    async with bus:
+        await grid.read()
+        peer.mode = "silent"
+        with pytest.raises(DeviceUnavailable, match="timeout"):
+            await grid.read()
+    [header] = read_trace(path).headers
+    answered, silent = read_trace(path).events
+    assert header.framing == "tcp"
+    assert (answered.outcome, silent.outcome) == ("reply", "no_answer")
+    # The MBAP frames as they crossed: transaction ids 1 and 2, the reply's own id echoed.
+    assert answered.tx[:2] == b"\x00\x01" and silent.tx[:2] == b"\x00\x02"
+    assert answered.rx is not None and answered.rx[:2] == b"\x00\x01"
+    assert answered.reply == answered.rx[7:] and answered.reply[0] == answered.request[0]
+    assert silent.rx is None and silent.reply is None
