@@ -88,3 +88,33 @@ class CollectionHold:
         if self.held:
             self.held = False
             gc.enable()
+
+
+class ReadHold:
+    """The chargers' reads held (``gate`` cleared: no new read begins, one under way ends) from
+    a grid reading over a limit until its lowered setpoints are written. Held only while those
+    were written, each link's first lowered setpoint waited behind a read begun while the step
+    decided (at 1,000 connectors nearly every one of them); held from the reading, a link's
+    read under way ends while the step decides and its writes find it free. ``max_s`` bounds
+    a hold whose answer never comes, well within a status's staleness limit."""
+
+    def __init__(self, gate: asyncio.Event, max_s: float) -> None:
+        self._gate = gate
+        self._max_s = max_s
+        self._expiry: asyncio.TimerHandle | None = None
+
+    @property
+    def held(self) -> bool:
+        return not self._gate.is_set()
+
+    def hold(self) -> None:
+        if self.held:
+            return
+        self._gate.clear()
+        self._expiry = asyncio.get_running_loop().call_later(self._max_s, self.release)
+
+    def release(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._gate.set()

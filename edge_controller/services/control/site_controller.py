@@ -58,7 +58,7 @@ from edge_controller.services.control.connector import (
     remember,
 )
 from edge_controller.services.control.poller import Poller
-from edge_controller.services.control.reaction import CollectionHold, OverloadReaction
+from edge_controller.services.control.reaction import CollectionHold, OverloadReaction, ReadHold
 from edge_controller.services.control.views import (
     connector_views,
     grid_fields,
@@ -119,10 +119,15 @@ class SiteController:
         self._tick_callback, self._clock, self._wall_clock = hooks.on_tick, clock, wall_clock
         self._log = get_logger("site_controller", site=site_id)
         self._wake = asyncio.Event()
-        # Cleared while the lowered setpoints answering an overload are written: the chargers'
-        # reads (two a connector a second) wait, and the event loop carries those writes alone.
+        # Cleared from a grid reading over a limit until its lowered setpoints are written
+        # (``ReadHold``): the chargers' reads (two a connector a second) wait, so the writes
+        # find their links free and the event loop carries them alone.
         self._reads_open = asyncio.Event()
         self._reads_open.set()
+        # A status must not go stale while its reads wait for an answer that does not come.
+        self._reads = ReadHold(
+            self._reads_open, min(self._timing.io_timeout_s, self._timing.charger_stale_s / 2)
+        )
         self._conns = {
             s.connector_id: ConnectorRuntime(
                 s, self._timing, clock, hooks.on_status, gate=self._reads_open
@@ -159,7 +164,7 @@ class SiteController:
         # An answer slower than a few writes' timeouts is not helped by holding any longer.
         self._collections = CollectionHold(3 * self._timing.io_timeout_s)
         self._steps_begun = 0
-        self._held_since_step = 0  # steps begun when the collector was held: the next answers
+        self._held_since_step = 0  # steps begun when the holds began: the next one answers
         self._view = SiteView(
             site_id,
             None,
@@ -286,6 +291,7 @@ class SiteController:
             await self._run()
         finally:
             self._collections.release()
+            self._reads.release()
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -313,7 +319,7 @@ class SiteController:
         try:
             return await self._step()
         finally:
-            self._release_collections()  # whatever became of the step (its writes failed)
+            self._release_holds()  # whatever became of the step (its writes failed)
 
     async def _step(self) -> Allocation | None:
         async with self._write_lock:
@@ -447,9 +453,10 @@ class SiteController:
         # registers): the next step answers it as usual, and the increases under way stand.
         if not within_limits(reading.current_a, self._effective_site(), self._policy.resolution_a):
             self._overloaded.set()
-            if not self._collections.held:
-                self._collections.hold()
+            if not self._reads.held:
                 self._held_since_step = self._steps_begun
+            self._collections.hold()
+            self._reads.hold()
         self._wake.set()
 
     async def shutdown(self) -> None:
@@ -458,6 +465,7 @@ class SiteController:
         self._stopping = True
         self._wake.set()
         self._collections.release()
+        self._reads.release()
         async with self._write_lock:
             await self._program_failsafes(lowering=True)
             async with asyncio.TaskGroup() as group:
@@ -522,13 +530,12 @@ class SiteController:
             for conn, target in unknown:
                 group.create_task(self._set(conn, target))
             if known and overload_at_s is not None:
-                self._reads_open.clear()
+                self._reads.hold()  # held since the reading, unless its bound ran out
             try:
                 await self._set_all(known)
             finally:
-                self._reads_open.set()
+                self._release_holds()
             self._reaction.lowered(overload_at_s, len(known))
-            self._release_collections()
         # A value its watchdog heard lately may wait for the fresh step an overloading reading
         # starts (it stays due); one heard longer ago goes out whatever comes, so an overload
         # lasting many steps never lets a watchdog fall to its fallback.
@@ -568,11 +575,13 @@ class SiteController:
             if isinstance(result, Exception):
                 raise result  # a bug in a write is not swallowed
 
-    def _release_collections(self) -> None:
-        """Let the collector run again once a step begun after the overloading reading has
-        written its lowered setpoints (a step under way when it came does not answer it)."""
+    def _release_holds(self) -> None:
+        """Let the collector run and the chargers' reads begin again once a step begun after
+        the overloading reading has written its lowered setpoints (a step under way when it
+        came does not answer it)."""
         if self._steps_begun > self._held_since_step:
             self._collections.release()
+            self._reads.release()
 
     def _due(self, conn: ConnectorRuntime, target_a: float, now_s: float) -> bool:
         """A changed setpoint, or an unchanged one the charger's watchdog must hear again (a

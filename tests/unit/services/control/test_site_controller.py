@@ -995,3 +995,58 @@ async def test_a_held_decrease_reads_the_ramped_charger_at_once() -> None:
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
+
+
+async def test_no_read_begins_between_an_overloading_reading_and_its_lowered_setpoints() -> None:
+    """A read begun while the step decides holds its link: the lowered setpoint written to
+    that charger waits behind it. From the reading on, reads wait until the answer is out."""
+    rig = make_rig()
+    await rig.advance(0)
+    assert rig.offered() == [16.0, 16.0]
+    rig.meter.building_a = 10.0  # 42 A on a 32 A connection
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    reads = [c.status_reads for c in rig.chargers]
+    polling = [asyncio.create_task(c.status.run()) for c in rig.controller._conns.values()]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [c.status_reads for c in rig.chargers] == reads  # the step has not begun yet
+    await rig.controller.step()
+    assert max(rig.offered()) < 16.0
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [c.status_reads for c in rig.chargers] == [n + 1 for n in reads]  # then they go on
+    for task in polling:
+        task.cancel()
+    for task in polling:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_step_under_way_when_an_overload_comes_leaves_the_reads_held() -> None:
+    """The step under way did not decide on the overloading reading: its writes ending do not
+    let the reads begin; those of the fresh step that answers it do."""
+    rig = make_rig(grid_limit_a=40.0)
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    rig.chargers[1].increases_wait_for = asyncio.Event()  # never set: the bus is slow
+    rig.chargers[0].state = CpState.A  # unplugged: c2 may take its 20 A
+    rig.clock.now_s += 10
+    await rig.poll()
+    step = asyncio.create_task(rig.controller.step())
+    await asyncio.wait_for(rig.chargers[1].waiting.wait(), 1.0)
+    rig.meter.building_a = 30.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await asyncio.wait_for(step, 1.0)  # its increase dropped for the fresh step
+    reads = rig.chargers[1].status_reads
+    polling = asyncio.create_task(rig.controller._conns["c2:1"].status.run())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.chargers[1].status_reads == reads
+    await rig.controller.step()
+    assert rig.offered() == [0.0, 10.0]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.chargers[1].status_reads == reads + 1
+    polling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await polling
