@@ -19,8 +19,8 @@ unanswered chargers count at their maximum and the EVs fill less of it; ``steps`
 it was before each and whether the overload was seen): reaction = the daemon's own timing from
 the overloading grid reading to the last lowered setpoint written ("setpoints lowered"), and of
 it the wait for the loop's step to begin (``reaction_waited_p99_ms``); ``reactions_timed`` is how
-many the percentiles are of, and ``reactions`` lists each with its parts and the setpoints
-lowered.
+many the percentiles are of, and ``reactions`` lists each with its parts, the setpoints lowered,
+the longest one write took and the connector written last.
 While a step is under way the bench polls the grid meter alone, not the site's whole state.
 Rows go to bench/results/scale.json, one plot per figure against the connector count to
 bench/results/scale-<figure>.png (matplotlib, the ``bench`` extra) and .svg (no library).
@@ -71,7 +71,7 @@ ARRIVE_WITHIN_S = 30.0
 REFILL_SHARE = 0.9
 REFILL_WITHIN_S = 30.0
 SIM_TICK_S = 0.5  # the simulator's physics step
-REACTION_PARTS = ("reaction_ms", "waited_ms", "decided_ms", "connectors")
+REACTION_PARTS = ("reaction_ms", "waited_ms", "decided_ms", "connectors", "slowest_write_ms")
 START_WITHIN_S = 240.0  # a 1,000-connector site reads every device once before it answers
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {
@@ -299,7 +299,7 @@ async def _grid_above(site: E2ESite, limit_a: float, above: bool) -> bool:
 
 async def _reactions(
     site: E2ESite, limit_a: float, window_share: float
-) -> tuple[list[dict[str, float]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The daemon's reaction times to the overload steps with the part of each spent waiting
     for the loop's step to begin, and each step's grid use, EVs charging and wait to refill."""
     low_a, steps = 5.0, list[dict[str, Any]]()
@@ -309,12 +309,13 @@ async def _reactions(
         refill_s = await _refilled(site, limit_a, REFILL_SHARE * window_share)
         steps.append(await _overload(site, limit_a, low_a) | {"refill_s": round(refill_s, 1)})
     await asyncio.sleep(2.0)
-    found = []
+    found: list[dict[str, Any]] = []
     for log in site.workdir.glob("daemon-*.log"):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if '"setpoints lowered"' in line:
                 logged = json.loads(line)
-                found.append({k: float(logged[k]) for k in REACTION_PARTS})
+                parts: dict[str, Any] = {k: float(logged[k]) for k in REACTION_PARTS}
+                found.append(parts | {"last_connector": logged["last_connector"]})
     return found, steps
 
 
@@ -360,8 +361,9 @@ async def _measure(connectors: int) -> dict[str, Any]:
         "grid_used_share_at_steps": min(s["used_share"] for s in steps),
         "steps_overloaded": sum(1 for s in steps if s["overloaded"]),
         "steps": steps,
-        # Each timed reaction's parts and the setpoints it lowered, in the daemon's order.
-        "reactions": [[r[k] for k in REACTION_PARTS] for r in timed],
+        # Each timed reaction's parts, the setpoints it lowered, the longest one write took and
+        # the connector written last (its link the longest), in the daemon's order.
+        "reactions": [[*(r[k] for k in REACTION_PARTS), r["last_connector"]] for r in timed],
     }
 
 

@@ -6,14 +6,17 @@ step that sees it): lowerings for other reasons (an operator cap, rotation, an E
 are not an overload reaction, and a later tick must not report the same reading again with the
 time it merely waited. The line says where the time went: ``waited_ms`` from the reading's
 arrival until the loop's step began (a step already under way finishes first), ``decided_ms``
-from then until the first lowered setpoint was sent, the rest in writing.
+from then until the first lowered setpoint was sent, the rest in writing; and which write came
+last (``last_connector``, its link the longest) and the longest one write took from being asked
+for (``slowest_write_ms``): a charger's lowered setpoints go out one after the other on its
+link, so the writing is about the longest link's count of them times one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from edge_controller.domain.balancing import GridReading
@@ -44,20 +47,27 @@ class OverloadReaction:
         if reading_at_s is not None:
             self._writing_at_s = self._clock()
 
-    def lowered(self, reading_at_s: float | None, connectors: int) -> None:
-        """``connectors`` setpoints were lowered and written in answer to the reading."""
-        if reading_at_s is None or connectors == 0:
+    def lowered(
+        self, reading_at_s: float | None, writes: Sequence[tuple[str, float, float]]
+    ) -> None:
+        """The lowered setpoints ``writes`` (connector, asked and done on the clock) were
+        written in answer to the reading."""
+        if reading_at_s is None or not writes:
             return
+        last_connector, _, _ = max(writes, key=lambda write: write[2])
+        slowest_s = max(done_s - asked_s for _, asked_s, done_s in writes)
         reaction_ms = (self._clock() - reading_at_s) * 1000
         waited_ms = (self._step_at_s - reading_at_s) * 1000
         decided_ms = (self._writing_at_s - self._step_at_s) * 1000
         self.histogram.observe(reaction_ms / 1000)
         self._log.info(
             "setpoints lowered",
-            connectors=connectors,
+            connectors=len(writes),
             reaction_ms=round(reaction_ms, 1),
             waited_ms=round(waited_ms, 1),
             decided_ms=round(decided_ms, 1),
+            last_connector=last_connector,
+            slowest_write_ms=round(slowest_s * 1000, 1),
         )
 
 

@@ -13,8 +13,9 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from edge_controller.domain.balancing import (
     Allocation,
@@ -529,13 +530,15 @@ class SiteController:
         async with asyncio.TaskGroup() as group:
             for conn, target in unknown:
                 group.create_task(self._set(conn, target))
+            timed: list[tuple[str, float, float]] | None = None
             if known and overload_at_s is not None:
                 self._reads.hold()  # held since the reading, unless its bound ran out
+                timed = []
             try:
-                await self._set_all(known)
+                await self._set_all(known, timed)
             finally:
                 self._release_holds()
-            self._reaction.lowered(overload_at_s, len(known))
+            self._reaction.lowered(overload_at_s, timed or ())
         # A value its watchdog heard lately may wait for the fresh step an overloading reading
         # starts (it stays due); one heard longer ago goes out whatever comes, so an overload
         # lasting many steps never lets a watchdog fall to its fallback.
@@ -548,11 +551,28 @@ class SiteController:
         await self._unless_overloaded(deferrable)
         await self._unless_overloaded(rise)
 
-    async def _set_all(self, batch: list[tuple[ConnectorRuntime, float]]) -> None:
+    async def _set_all(
+        self,
+        batch: list[tuple[ConnectorRuntime, float]],
+        timed: list[tuple[str, float, float]] | None = None,
+    ) -> None:
+        """Write ``batch`` side by side; ``timed`` gets each write's connector and when it
+        was asked for and done."""
         if batch:
             async with asyncio.TaskGroup() as group:
                 for conn, target in batch:
-                    group.create_task(self._set(conn, target))
+                    write = self._set(conn, target)
+                    group.create_task(write if timed is None else self._timed(write, conn, timed))
+
+    async def _timed(
+        self,
+        write: Coroutine[Any, Any, None],
+        conn: ConnectorRuntime,
+        timed: list[tuple[str, float, float]],
+    ) -> None:
+        asked_s = self._clock()
+        await write
+        timed.append((conn.setup.connector_id, asked_s, self._clock()))
 
     async def _unless_overloaded(self, rise: list[tuple[ConnectorRuntime, float]]) -> None:
         """Write the increases ``rise`` unless a grid reading over a limit arrives first; then

@@ -523,6 +523,26 @@ async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> N
     assert rig.controller.reactions.count == 1
 
 
+async def test_the_reaction_line_names_the_write_that_came_last_and_the_slowest() -> None:
+    """Where the writing went: c1's bus answers 80 ms late, c2's at once."""
+    rig = make_rig()
+    await rig.advance(0)
+    slow = rig.chargers[0].writes_wait_for = asyncio.Event()
+    rig.meter.building_a = 10.0
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    with capture_logs() as logs:
+        step = asyncio.create_task(rig.controller.step())
+        await asyncio.wait_for(rig.chargers[0].waiting.wait(), 1.0)
+        rig.clock.now_s += 0.08
+        slow.set()
+        await asyncio.wait_for(step, 1.0)
+    [lowered] = [e for e in logs if e["event"] == "setpoints lowered"]
+    assert lowered["connectors"] == 2
+    assert lowered["last_connector"] == "c1:1"
+    assert lowered["slowest_write_ms"] == pytest.approx(80.0)
+    assert lowered["reaction_ms"] == pytest.approx(80.0)
+
+
 async def test_a_lowering_without_an_overload_is_not_timed_as_a_reaction() -> None:
     rig = make_rig()
     await rig.advance(0)
