@@ -34,6 +34,7 @@ from edge_controller.log import get_logger
 from edge_controller.uplink import frames
 from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, SEND, Fault, negotiated
 from edge_controller.uplink.schemas import Schemas, schemas_for
+from edge_controller.uplink.turn import Turn
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -164,7 +165,7 @@ class RpcEndpoint:
         self._handlers = handlers
         self._limits = limits
         self._answered = answered
-        self._turn = asyncio.Lock()  # one outgoing CALL in flight
+        self._turn = Turn()  # one outgoing CALL in flight
         self._pending: tuple[str, asyncio.Future[list[Any]]] | None = None
         # A CALL to answer, or a reply ready to go (a bad frame's CALLERROR), in order; the
         # first is the one the worker is on. A list: a queue keeps four deques per connection.
