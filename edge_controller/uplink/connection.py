@@ -93,8 +93,10 @@ def connect_kwargs(
         "subprotocols": subprotocols(settings),
         "additional_headers": headers,
         "ssl": tls_context(settings, tls) if url.startswith("wss://") else None,
-        "ping_interval": settings.ping_interval_s,
-        "ping_timeout": settings.dead_timeout_s,
+        # Pinged by the uplink's keepalive (``uplink/keepalive.py``) with ``ping_interval_s``
+        # and ``dead_timeout_s``: one task for the site, not the library's task per connection.
+        "ping_interval": None,
+        "ping_timeout": None,
         # Hard limit above the soft one: oversize frames get a CALLERROR, not a close.
         "max_size": frames.hard_limit_bytes(settings.max_frame_bytes),
         # Frames read ahead of the endpoint, each up to max_size: the endpoint reads one at a

@@ -46,6 +46,7 @@ from edge_controller.uplink.device_model import bound_defaults, station_variable
 from edge_controller.uplink.device_model.catalog import CONNECTION_ATTEMPTS_KEY
 from edge_controller.uplink.dialect import OCPP16, UnknownSubprotocol, negotiated
 from edge_controller.uplink.follow import IdentityFollow, Pacer
+from edge_controller.uplink.keepalive import Keepalive
 from edge_controller.uplink.link import IdentityCore, IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
@@ -109,6 +110,7 @@ class OcppUplink:
         self._defaults: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
         # One task each for every identity: what it follows each second, its smart charging.
         self._follows, self._smart = Pacer(), Pacer()
+        self._keepalive = Keepalive()  # every connection's pings
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
@@ -257,6 +259,7 @@ class OcppUplink:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._follows.run(tasks))
             tasks.create_task(self._smart.run(tasks))
+            tasks.create_task(self._keepalive.run())
             connections = Reconnecting(
                 self._connect_once, self._rebooted, self._reconnect_delay_s, self._cancel_session
             )
@@ -299,8 +302,12 @@ class OcppUplink:
                 _opened(link, profile, tls)
                 session = self._session(link, ws)
                 self.sessions[identity] = session
+                pinged = self._keepalive.watching(
+                    ws, settings.ping_interval_s, settings.dead_timeout_s
+                )
                 try:
-                    await session.run()
+                    with pinged:
+                        await session.run()
                 except (BaseExceptionGroup, asyncio.CancelledError) as exc:
                     if _going_away(exc):
                         await _close_going_away(ws, _why(exc))
