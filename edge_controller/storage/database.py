@@ -19,7 +19,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -27,6 +27,7 @@ from edge_controller.log import get_logger
 from edge_controller.storage.backup import backup_connection
 from edge_controller.storage.errors import StorageError
 from edge_controller.storage.guard import FileCheck, FileIds, change_of, file_ids, restore
+from edge_controller.storage.outbox.queued import collecting
 from edge_controller.storage.outbox.rows import last_seq
 from edge_controller.storage.startup import apply_pragmas, explain, prepare, write_marker
 from edge_controller.storage.worker import SqliteWorker
@@ -34,6 +35,8 @@ from edge_controller.storage.worker import SqliteWorker
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 _Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+# Each job's outcome, and the identities whose outbox rows the batch put in line.
+_Committed = tuple[list[_Outcome], frozenset[str]]
 Sync = Literal["full", "normal"]
 _Pending = tuple[Job[Any], "asyncio.Future[Any]", Sync]
 
@@ -61,6 +64,8 @@ class Database:
         self._lock = asyncio.Lock()
         self._pending: list[_Pending] = []
         self.commits = 0
+        # Told after each commit which identities it put outbox rows in line for (``Outbox``).
+        self.queued_listeners: list[Callable[[Collection[str]], None]] = []
 
     @classmethod
     async def open(cls, path: Path, *, now_s: float | None = None) -> Database:
@@ -149,7 +154,7 @@ class Database:
             pass  # settled below
         self._settle(batch, call)
 
-    def _settle(self, batch: list[_Pending], call: asyncio.Future[list[_Outcome]]) -> None:
+    def _settle(self, batch: list[_Pending], call: asyncio.Future[_Committed]) -> None:
         if call.cancelled():
             _fail(batch, StorageError("write interrupted by shutdown"))
             return
@@ -163,7 +168,8 @@ class Database:
             _fail(batch, StorageError(f"database commit failed: {exc}"))
             return
         self.commits += 1
-        for (_, fut, _), (ok, value) in zip(batch, call.result(), strict=True):
+        outcomes, queued = call.result()
+        for (_, fut, _), (ok, value) in zip(batch, outcomes, strict=True):
             if fut.done():  # its writer was cancelled
                 continue
             if ok:
@@ -171,9 +177,14 @@ class Database:
             else:
                 fut.set_exception(value)
                 fut.add_done_callback(_consume_exception)
+        # After the writers' futures: a writer that wakes a sender itself on its return does
+        # so before that sender runs, and the two wake-ups make one read.
+        if queued:
+            for listener in self.queued_listeners:
+                listener(queued)
 
 
-def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]], full: bool) -> list[_Outcome]:
+def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]], full: bool) -> _Committed:
     """On the connection's thread: all jobs in one transaction, one savepoint each."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")  # left open by an interrupted batch
@@ -182,7 +193,9 @@ def _run_batch(conn: sqlite3.Connection, jobs: list[Job[Any]], full: bool) -> li
     # batch having restored the level.
     conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
     try:
-        return _run_transaction(conn, jobs)
+        with collecting() as queued:
+            outcomes = _run_transaction(conn, jobs)
+        return outcomes, frozenset(queued)
     finally:
         if not full:
             if conn.in_transaction:

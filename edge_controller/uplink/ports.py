@@ -7,7 +7,7 @@ durable outbox (``TransactionOutbox``, implemented by ``storage.outbox``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -154,6 +154,11 @@ class TransactionOutbox(Protocol):
         ...
 
     async def remote_transaction_id(self, session_local_id: int) -> int | None: ...
+
+    def on_queued(self, listener: Callable[[Collection[str]], None]) -> None:
+        """Call ``listener`` after each commit that put messages in line, with their
+        identities (the senders wait for it instead of polling)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

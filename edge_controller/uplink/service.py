@@ -6,7 +6,8 @@ Wiring (in the composition root)::
                         Station(...), state_dir=...)
     tasks.create_task(uplink.run())
     await uplink.authorize("04A2B3C4")   # AuthResult | None (None: offline or no answer)
-    ports.outbox_wakeup.set()            # after appending, to send without waiting for a poll
+    # ports.outbox tells ports.outbox_wakeup of every commit that put messages in line: each
+    # identity's sender sends them at once and otherwise waits, with no poll.
 
 The session side reaches ``authorize`` through ``ports.authorization`` (a channel served
 while the uplink runs), never through the uplink object.
@@ -105,6 +106,7 @@ class OcppUplink:
         # Every identity connects, and loses the CSMS, at once: their lines are folded.
         self._lines = RepeatedLines(log)
         self._wakeup = {i: ports.outbox_wakeup.subscribe(i) for i in topology.identities}
+        ports.outbox.on_queued(ports.outbox_wakeup.set_many)
         station = self._station = station or Station()
         self.sessions: dict[str, Session] = {}
         self._defaults: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}

@@ -7,6 +7,7 @@ timeout into a TimeoutError; a plain future resolved by ``call_later`` cannot.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 
 class Wakeup:
@@ -19,19 +20,21 @@ class Wakeup:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(True)
 
-    async def wait(self, timeout_s: float) -> bool:
-        """True when woken (or a wake-up was pending), False after ``timeout_s``."""
+    async def wait(self, timeout_s: float | None) -> bool:
+        """True when woken (or a wake-up was pending), False after ``timeout_s`` (None: only
+        when woken)."""
         if self._pending:
             self._pending = False
             return True
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiter = waiter
-        timer = loop.call_later(timeout_s, _expire, waiter)
+        timer = None if timeout_s is None else loop.call_later(timeout_s, _expire, waiter)
         try:
             woken = await waiter
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             self._waiter = None
         self._pending = False
         return woken
@@ -43,9 +46,10 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
 
 
 class OutboxWakeup:
-    """The outbox wake-up channel: the session side sets it after committing messages, and
-    every identity's sender waits on its own ``Wakeup`` from ``subscribe``. Created before
-    both, so neither needs the other.
+    """The outbox wake-up channel: the outbox sets it after each commit that put messages in
+    line (``set_many``, from ``Outbox.on_queued``), and every identity's sender waits on its
+    own ``Wakeup`` from ``subscribe``, with no poll of its line. Created before both, so
+    neither needs the other.
 
     A session's messages wake only their identity's sender: with an identity per charger,
     waking every sender for each sample would cost a database read per identity per message."""
@@ -67,6 +71,11 @@ class OutboxWakeup:
             woken = self._subscribers.get(identity, []) + self._subscribers.get(None, [])
         for wakeup in woken:
             wakeup.set()
+
+    def set_many(self, identities: Collection[str]) -> None:
+        """Messages of each of ``identities`` were committed."""
+        for identity in identities:
+            self.set(identity)
 
 
 class Flag:

@@ -4,7 +4,8 @@
 store), ``codec`` (the stored JSON form of events, versioned), ``capacity`` (warnings and
 thinning), ``journal`` (acks made durable by a file append), ``from_ocpp16`` (the migration of
 rows written as OCPP 1.6 messages before schema 8), ``parked_security`` (the schema 16 step:
-security events parked on 1.6 by earlier releases, back in line).
+security events parked on 1.6 by earlier releases, back in line), ``queued`` (which identities
+a commit put rows in line for: their senders wake on it).
 """
 
 from edge_controller.storage.outbox.capacity import DEFAULT_CAPACITY, OutboxStats

@@ -23,6 +23,7 @@ from edge_controller.domain.sessions.events import (
 )
 from edge_controller.storage.limits_store import limit_from_json
 from edge_controller.storage.outbox.codec import UnreadableEvent, decode, encode
+from edge_controller.storage.outbox.queued import queued
 
 _ACK_CHUNK = 500
 
@@ -150,6 +151,7 @@ def append_in(conn: sqlite3.Connection, identity: str, event: OutboxEvent, *, no
     seq = cursor.lastrowid
     if seq is None:
         raise RuntimeError("sqlite returned no rowid for an insert")
+    queued(identity)
     return seq
 
 

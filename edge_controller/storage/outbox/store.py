@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
 from edge_controller.log import get_logger
@@ -38,6 +38,7 @@ from edge_controller.storage.outbox.capacity import (
     read_counter,
 )
 from edge_controller.storage.outbox.journal import AckJournal, journal_path
+from edge_controller.storage.outbox.queued import queued
 from edge_controller.storage.outbox.rows import (
     SELECT_MESSAGE,
     OutboxMessage,
@@ -51,8 +52,11 @@ from edge_controller.storage.outbox.rows import (
 if TYPE_CHECKING:  # the database's start-up imports this package (journals)
     from edge_controller.storage.database import Database
 
+T = TypeVar("T")
 log = get_logger("storage.outbox")
 _MAX_ERROR_CHARS = 500
+# Sessions whose CSMS transaction id is kept in memory: more than run at once on a large site.
+REMOTE_IDS_KEPT = 4096
 
 
 class Outbox:
@@ -69,6 +73,16 @@ class Outbox:
         self.capacity = CapacityWatch(capacity, warn_fraction)
         self._journals: dict[str, AckJournal] = {}
         self._journal_locks: dict[str, asyncio.Lock] = {}
+        # Session local id -> CSMS transaction id (None: none yet), as last read or written
+        # here; the database stays the truth (read again after a restart). Every write of an
+        # id goes through this object, so a kept None stays right until one does.
+        self._remote_ids: dict[int, int | None] = {}
+        self._remote_writes = 0  # ids written so far: a read that overlapped one is not kept
+
+    def on_queued(self, listener: Callable[[Collection[str]], None]) -> None:
+        """Call ``listener`` after each commit that put rows in line (appended by anyone
+        on this database, or re-queued) with the identities they are for."""
+        self._db.queued_listeners.append(listener)
 
     async def append(self, identity: str, event: OutboxEvent) -> int:
         """Queue ``event`` for ``identity``; durable when it returns. Returns the sequence."""
@@ -146,9 +160,36 @@ class Outbox:
         station's own (2.x), made again from the session, so NORMAL will do."""
         full = bool(remote_ids) and power_safe
         if journal is None:
-            return await self._ack_many(seqs, remote_ids, None, full)
+            return await self._remembering(remote_ids, self._ack_many(seqs, remote_ids, None, full))
         async with self._journal_locks.setdefault(journal, asyncio.Lock()):
-            return await self._ack_many(seqs, remote_ids, self._journal(journal), full)
+            pending = self._journal(journal)
+            return await self._remembering(
+                remote_ids, self._ack_many(seqs, remote_ids, pending, full)
+            )
+
+    async def _remembering(self, remote_ids: Mapping[int, int] | None, write: Awaitable[T]) -> T:
+        """Await ``write``, which records ``remote_ids``; they are kept once it committed."""
+        if not remote_ids:
+            return await write
+        self._remote_writes += 1
+        try:
+            result = await write
+        except BaseException:
+            for local_id in remote_ids:  # may or may not have committed: read it again
+                self._remote_ids.pop(local_id, None)
+            raise
+        finally:
+            self._remote_writes += 1  # a read that overlapped the write is not kept
+        for local_id, remote_id in remote_ids.items():
+            self._keep_remote_id(local_id, remote_id)
+        return result
+
+    def _keep_remote_id(self, local_id: int, remote_id: int | None) -> None:
+        kept = self._remote_ids
+        kept.pop(local_id, None)  # the newest last: the oldest goes first when full
+        if len(kept) >= REMOTE_IDS_KEPT:
+            del kept[next(iter(kept))]
+        kept[local_id] = remote_id
 
     async def _ack_many(
         self,
@@ -212,10 +253,13 @@ class Outbox:
         def job(conn: sqlite3.Connection) -> list[int]:
             cursor = conn.execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, done_at_s = ?"
-                " WHERE state = 'parked'" + where + " RETURNING seq",
+                " WHERE state = 'parked'" + where + " RETURNING seq, identity",
                 (now_s, *params),
             )
-            found = sorted(int(row[0]) for row in cursor.fetchall())
+            rows = cursor.fetchall()
+            for row in rows:
+                queued(str(row[1]))
+            found = sorted(int(row[0]) for row in rows)
             if missing is not None and not found:
                 raise KeyError(missing)
             return found
@@ -305,10 +349,15 @@ class Outbox:
 
     async def set_remote_transaction_id(self, session_local_id: int, remote_id: int) -> None:
         """Remember the CSMS transaction id of a local session (from StartTransaction.conf)."""
-
-        await self._db.write(lambda conn: upsert_transaction_id(conn, session_local_id, remote_id))
+        write = self._db.write(lambda c: upsert_transaction_id(c, session_local_id, remote_id))
+        await self._remembering({session_local_id: remote_id}, write)
 
     async def remote_transaction_id(self, session_local_id: int) -> int | None:
+        """The CSMS transaction id of a local session (None: not known yet); from memory
+        after the first read (smart charging and metering ask every few seconds per session)."""
+        if session_local_id in self._remote_ids:
+            return self._remote_ids[session_local_id]
+
         def job(conn: sqlite3.Connection) -> int | None:
             cursor = conn.execute(
                 "SELECT remote_transaction_id FROM transaction_ids WHERE session_local_id = ?",
@@ -317,7 +366,11 @@ class Outbox:
             row = cursor.fetchone()
             return None if row is None else int(row[0])
 
-        return await self._db.read(job)
+        writes = self._remote_writes
+        found = await self._db.read(job)
+        if writes == self._remote_writes:  # no id written meanwhile: what was read holds
+            self._keep_remote_id(session_local_id, found)
+        return found
 
     async def stats(self) -> OutboxStats:
         def job(conn: sqlite3.Connection) -> OutboxStats:

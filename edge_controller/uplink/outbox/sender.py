@@ -36,7 +36,6 @@ from edge_controller.uplink.rpc import AnswerRefused, CallFailed, OutgoingCall
 from edge_controller.uplink.wakeup import Flag, Wakeup
 
 T = TypeVar("T")
-IDLE_POLL_S = 1.0
 TABLE_BATCH = 64  # journaled acks marked in the outbox table in one commit
 NOT_SENDABLE = (NotSendable, KeyError, TypeError, AttributeError, ValueError)
 # The event and its CALL, ready to go out, or why it can never (or need never) be sent.
@@ -131,7 +130,10 @@ class OutboxSender:
                     return
                 self.idle.set()
                 try:
-                    await self._wakeup.wait(IDLE_POLL_S)
+                    # Woken by the outbox's commits of this identity's messages, a requeue, a
+                    # drain or a stop: no poll (a thousand idle senders read a thousand times
+                    # a second). A retry waits in ``_failed``, before the line is read again.
+                    await self._wakeup.wait(None)
                 finally:
                     self.idle.clear()
                 continue

@@ -16,6 +16,7 @@ import json
 import signal
 import socket
 import sys
+import time
 import tracemalloc
 import types
 from collections.abc import AsyncIterator, Collection, Sequence
@@ -43,6 +44,7 @@ from edge_controller.domain.snapshot import Availability, ConnectorView
 from edge_controller.log import get_logger
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.outbox import Outbox, OutboxMessage
+from edge_controller.storage.sessions_store import EventToQueue, SessionStart
 from edge_controller.uplink.repeated_lines import FIRST_WRITTEN
 from edge_controller.uplink.service import OcppUplink
 from tests.e2e.procs import Proc
@@ -54,9 +56,11 @@ from tests.integration.ocpp.harness import (
     open_outbox,
     running_csms,
     running_uplink,
+    session_store,
     settings_for,
     wait_for,
 )
+from tests.outbox_events import announcing, sampled, started
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -155,9 +159,61 @@ async def test_a_sample_wakes_only_its_identitys_sender(tmp_path: Path) -> None:
                 await asyncio.sleep(0.02)
             await wait_for(lambda: sum(a == "MeterValues" for _, a, _ in csms.record.calls) == 20)
             others = sum(outbox.reads.get(i, 0) - before.get(i, 0) for i in before if i != "cp1")
-    # Idle senders read once a second (1 s poll) whatever happens elsewhere: at most a few
-    # reads each over the run, not one per message of cp1.
-    assert others <= 4 * (CHARGERS - 1), others
+    # An idle sender reads its line only when woken for it: not one read per message of cp1
+    # (nor, since the poll went, once a second).
+    assert others == 0, others
+
+
+async def test_idle_senders_read_nothing_and_a_commit_wakes_only_its_senders(
+    tmp_path: Path,
+) -> None:
+    """Rows written by the session side in its own transactions and a parked row put back in
+    line, with nobody waking a sender: the outbox's commits do, each identity's alone."""
+    csms = BenchCsms()
+    async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as plain:
+        outbox = CountingOutbox(database_of(plain))
+        outbox.reads = {}
+        set_aside = await outbox.append("cp3", started(3, "cp3:1", 3000))
+        await outbox.park(set_aside, "set aside by the operator")
+        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+        async with running_uplink(settings, FakeSite(), outbox, tmp_path, _chargers()) as uplink:
+            await _online(uplink, csms)
+            await wait_for(lambda: all(s.sender.idle.is_set() for s in uplink.sessions.values()))
+            before = sum(outbox.reads.values())
+            await asyncio.sleep(WINDOW_S)
+            idle_reads = sum(outbox.reads.values()) - before
+            before_each = dict(outbox.reads)
+            sessions = session_store(plain)
+            record = await sessions.start(
+                SessionStart("cp7:1", "AABBCCDD", time.time() - 60, 1000,
+                             announce=announcing("cp7", "cp7:1", 1000))
+            )  # fmt: skip
+            for n, energy_wh in enumerate((1100, 1250)):
+                at_s = time.time() - 30 + n
+                sample = sampled(record.local_id, energy_wh, "cp7:1", at_s=at_s)
+                queued = (EventToQueue("cp7", sample),)
+                assert await sessions.sample(record.local_id, at_s, energy_wh, events=queued)
+            await outbox.requeue(set_aside)
+            await wait_for(lambda: len(_transaction_calls(csms, "cp7")) == 3)
+            await wait_for(lambda: len(_transaction_calls(csms, "cp3")) == 1)
+            woken = {i for i, n in outbox.reads.items() if n != before_each.get(i, 0)}
+    # A 1 s poll read every line three times in the window: 120 reads here, 3,000 a second
+    # at a thousand identities.
+    assert idle_reads == 0, idle_reads
+    assert woken == {"cp3", "cp7"}
+    cp7 = _transaction_calls(csms, "cp7")
+    assert [action for action, _ in cp7] == ["StartTransaction", "MeterValues", "MeterValues"]
+    assert cp7[0][1]["connectorId"] == 1 and cp7[0][1]["meterStart"] == 1000
+    (tx,) = [t for t in csms.record.transactions.values() if t["identity"] == "cp7"]
+    values = [int(v["sampledValue"][0]["value"]) for v in tx["meterValues"]]
+    assert values == [1100, 1250]  # in order, under the transaction id its start was given
+    assert csms.record.unknown_transaction_ids == []
+    assert _transaction_calls(csms, "cp3")[0][1]["meterStart"] == 3000
+
+
+def _transaction_calls(csms: BenchCsms, identity: str) -> list[tuple[str, dict[str, Any]]]:
+    actions = ("StartTransaction", "MeterValues", "StopTransaction")
+    return [(a, p) for i, a, p in csms.record.calls if i == identity and a in actions]
 
 
 async def test_the_start_up_events_of_every_identity_are_committed_together(
