@@ -117,10 +117,13 @@ def open_connection(
 
 
 def shed_handshake(ws: ClientConnection) -> None:
-    """Drop the opening handshake's request from an open connection: its headers (with the
-    Authorization of profiles 1 and 2) were kept for the connection's life, read by nothing
-    once it is open. The response stays: the library's parser holds it anyway."""
+    """Drop the opening handshake from an open connection: the request's headers (with the
+    Authorization of profiles 1 and 2) and the response's were kept for the connection's
+    life (some 2 kB), read by nothing once it is open (the subprotocol chosen is kept apart).
+    The response itself stays, emptied: the library's parser holds it."""
     ws.request = None
+    if ws.response is not None:
+        ws.response.headers.clear()
 
 
 __all__ = [
