@@ -151,6 +151,12 @@ def _lost(exc: BaseException) -> ConnectionError:
     return ConnectionError(f"serial port lost: {exc}")
 
 
+# Input held unread before the connection stops reading (a peer sending more than it was asked,
+# a Modbus TCP frame is at most 260 bytes): the kernel's buffers then hold the rest, as a stream
+# reader's limit did, instead of the daemon's memory.
+MAX_UNREAD_BYTES = 64 * 1024
+
+
 class _TcpConnection(asyncio.Protocol):
     """One connection's bytes as they arrive, waking the link's one waiting ``send`` or
     ``receive``: a protocol, where a stream reader and writer cost a future and several calls
@@ -163,6 +169,7 @@ class _TcpConnection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.paused = False  # the send buffer is full: a send waits until it drains
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reading = True
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -170,7 +177,16 @@ class _TcpConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.rx += data
+        if len(self.rx) > MAX_UNREAD_BYTES and self.reading and self.transport is not None:
+            self.reading = False
+            self.transport.pause_reading()
         self.wake()
+
+    def taken(self) -> None:
+        """Input was taken or dropped: read again once there is room."""
+        if not self.reading and len(self.rx) <= MAX_UNREAD_BYTES and self.transport is not None:
+            self.reading = True
+            self.transport.resume_reading()
 
     def eof_received(self) -> bool:
         self.error = self.error or ConnectionError("connection closed by peer")
@@ -257,6 +273,7 @@ class TcpLink:
             if size is not None and len(rx) >= size:
                 frame = bytes(rx[:size])
                 del rx[:size]
+                connection.taken()
                 return frame
             if connection.error is not None:
                 raise connection.error
@@ -277,6 +294,7 @@ class TcpLink:
     def discard(self) -> None:
         if self._connection is not None:
             self._connection.rx.clear()
+            self._connection.taken()
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

@@ -14,6 +14,7 @@ import pytest
 from edge_controller.config.settings import MeterSettings, TcpBusSettings
 from edge_controller.drivers import registry
 from edge_controller.drivers.modbus.bus import ModbusBus
+from edge_controller.drivers.modbus.links import MAX_UNREAD_BYTES, TcpLink
 from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
 from edge_controller.drivers.modbus.trace import read_trace
 from edge_controller.drivers.modbus.transport import Transport
@@ -287,3 +288,38 @@ async def test_a_recorded_tcp_bus_traces_each_outcome_with_its_frames(
     assert answered.rx is not None and answered.rx[:2] == b"\x00\x01"
     assert answered.reply == answered.rx[7:] and answered.reply[0] == answered.request[0]
     assert silent.rx is None and silent.reply is None
+
+
+async def test_a_peer_sending_unasked_frames_is_read_only_so_far_and_its_answer_still_found() -> (
+    None
+):
+    stale = struct.pack(">HHHB", 0xFFFF, 0, 3, 1) + b"\x04\x00"  # no request of ours has id 0xFFFF
+    flood = stale * (1_000_000 // len(stale))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(flood)  # before anything was asked
+        await writer.drain()
+        tid, _proto, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+        await reader.readexactly(length - 1)
+        writer.write(struct.pack(">HHHB", tid, 0, 5, unit) + b"\x04\x02\x01\x08")
+        await writer.drain()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    link = TcpLink("127.0.0.1", server.sockets[0].getsockname()[1], 2.0)
+    transport = Transport(link, "tcp")
+    async with server:
+        await link.open()
+        connection = link._connection
+        assert connection is not None
+        for _ in range(1000):  # until the unread input reaches the limit
+            if not connection.reading:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the link kept reading a peer that sent a megabyte unasked")
+        # At most one read of the event loop (256 KiB) beyond the limit, not the megabyte.
+        assert len(connection.rx) <= MAX_UNREAD_BYTES + 256 * 1024 < len(flood)
+        reply = await transport.transact(1, bytes([4, 0, 5, 0, 1]), 5.0)
+        assert reply == b"\x04\x02\x01\x08"  # every stale frame before it was dropped
+        assert connection.reading and not connection.rx
+        await link.close()
