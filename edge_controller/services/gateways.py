@@ -166,7 +166,7 @@ class ParentService:
             self._refusals.refuse(
                 "late demand bounds nothing", child=demand.child_id, late_s=round(late_s, 1)
             )
-            return replace(demand, lowest_draw_a=None, lowest_span_s=0.0)
+            return replace(demand, lowest_draw_a=None, lowest_span_s=0.0, highest_draw_a=None)
         return demand
 
     async def run(self) -> None:
@@ -302,7 +302,7 @@ class ChildService:
         budget, now_s = self._budget, self._clocks.monotonic()
         self.sample()
         taken_s = self._controller.draw_taken_at_s()
-        lowest = self._lowest(taken_s)
+        lowest, highest = self._extremes(taken_s)
         demand = demand_of(
             self._child.child_id,
             self._controller.demands,
@@ -310,6 +310,7 @@ class ChildService:
             self._clocks.wall(),
             draw_age_s=0.0 if taken_s is None else now_s - taken_s,
             lowest=lowest,
+            highest=highest,
         )
         if taken_s is not None:  # the next report's span starts DEMAND_DELAY_S before this one
             self._reported_s = taken_s
@@ -323,20 +324,28 @@ class ChildService:
             topic, encode_demand(demand), retain=False, send_by_s=now_s + DEMAND_SEND_WITHIN_S
         )
 
-    def _lowest(self, taken_s: float | None) -> tuple[Phases3, float] | None:
+    def _extremes(
+        self, taken_s: float | None
+    ) -> tuple[tuple[Phases3, float] | None, Phases3 | None]:
         """The lowest draw sampled from ``DEMAND_DELAY_S`` before the last report's draw (the
         sample then in force included) up to this one's, and over how long: the parent places
         a report's span by its arrival, up to that delay late, so a span reaching that far back
-        leaves no moment between two reports that neither surely covers."""
+        leaves no moment between two reports that neither surely covers; and the highest over
+        the same samples."""
         if taken_s is None:
-            return None
+            return None, None
         since_s = -math.inf if self._reported_s is None else self._reported_s - DEMAND_DELAY_S
         first = max((n for n, (at_s, _) in enumerate(self._samples) if at_s <= since_s), default=0)
         draws = [(at_s, draw) for at_s, draw in list(self._samples)[first:] if at_s <= taken_s]
         if not draws:
-            return None
+            return None, None
         a, b, c = (min(draw[p] for _, draw in draws) for p in range(3))
-        return (a, b, c), taken_s - draws[0][0]
+        high = (
+            max(d[0] for _, d in draws),
+            max(d[1] for _, d in draws),
+            max(d[2] for _, d in draws),
+        )
+        return ((a, b, c), taken_s - draws[0][0]), high
 
     @property
     def budget(self) -> EffectiveBudget:

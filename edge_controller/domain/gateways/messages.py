@@ -78,7 +78,9 @@ class ChildDemand:
     the lowest draw per grid phase the child measured over the ``lowest_span_s`` up to then,
     from ``DEMAND_DELAY_S`` before its previous report's draw (what the parent may take off a
     grid reading of that span: placed by its arrival, a span may be up to that delay late;
-    None from a child that does not say, as before this field)."""
+    None from a child that does not say, as before this field); ``highest_draw_a``: the
+    highest over the same span (what the parent may take off a grid reading to tell a rise of
+    the building for sure; None from a child that does not say)."""
 
     child_id: str
     sent_at_s: float
@@ -89,6 +91,7 @@ class ChildDemand:
     draw_age_s: float = 0.0
     lowest_draw_a: Phases3 | None = None
     lowest_span_s: float = 0.0
+    highest_draw_a: Phases3 | None = None
 
 
 def encode_budget(budget: BudgetMessage) -> bytes:
@@ -141,12 +144,14 @@ def demand_of(
     *,
     draw_age_s: float = 0.0,
     lowest: tuple[Phases3, float] | None = None,
+    highest: Phases3 | None = None,
 ) -> ChildDemand:
     """A child's demand from its connectors' demands: the ones that want current and could
     take at least their minimum under their own caps; ``draw_a`` sums every measured one.
     ``budget``: the (epoch, version) the child runs on (None: its safe budget) and the most it
     may draw now (see ``ChildDemand``); ``lowest``: the lowest draw measured and over how long
-    before this one (this one counts too)."""
+    before this one (this one counts too); ``highest``: the highest over that span (sent only
+    with ``lowest``)."""
     entries: list[DemandEntry] = []
     for demand in demands:
         measured = _non_negative(demand.measured_current_a)
@@ -170,13 +175,30 @@ def demand_of(
     applied, budget_a = budget
     draw_a = draw_of(demands)
     age_s = min(max(draw_age_s, 0.0), MAX_DRAW_AGE_S)
-    lowest_a, span_s = None, 0.0
+    lowest_a, span_s, highest_a = None, 0.0, None
     if lowest is not None:
         a, b, c = (max(0.0, min(lowest[0][p], draw_a[p])) for p in range(3))
         lowest_a, span_s = (a, b, c), min(max(lowest[1], 0.0), MAX_LOWEST_SPAN_S)
+        if highest is not None:
+            highest_a = _at_least(highest, draw_a)
     return ChildDemand(
-        child_id, sent_at_s, applied, budget_a, draw_a, tuple(entries), age_s, lowest_a, span_s
+        child_id,
+        sent_at_s,
+        applied,
+        budget_a,
+        draw_a,
+        tuple(entries),
+        age_s,
+        lowest_a,
+        span_s,
+        highest_a,
     )
+
+
+def _at_least(highest_a: Phases3, draw_a: Phases3) -> Phases3:
+    """A highest draw over a span that ends with ``draw_a``: never below that draw."""
+    a, b, c = (max(highest_a[p], draw_a[p]) for p in range(3))
+    return (a, b, c)
 
 
 def _non_negative(current_a: Phases3 | None) -> Phases3 | None:
@@ -207,6 +229,7 @@ def encode_demand(demand: ChildDemand) -> bytes:
                 "lowest_span_s": demand.lowest_span_s,
             }
         )
+        | ({} if demand.highest_draw_a is None else {"highest_draw_a": list(demand.highest_draw_a)})
     )
 
 
@@ -249,6 +272,9 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
     if lowest_a is not None:  # a lower bound of the draw: never above the draw itself
         low = _phases(lowest_a, "lowest_draw_a")
         lowest_a = (min(low[0], draw_a[0]), min(low[1], draw_a[1]), min(low[2], draw_a[2]))
+    highest_a = data.get("highest_draw_a")
+    if highest_a is not None:  # an upper bound over the span that ends with the draw
+        highest_a = _at_least(_phases(highest_a, "highest_draw_a"), draw_a)
     return ChildDemand(
         child_id=child_id,
         sent_at_s=_number(data.get("sent_at_s"), "sent_at_s", 0.0, math.inf),
@@ -262,6 +288,7 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
         lowest_span_s=_number(
             data.get("lowest_span_s", 0.0), "lowest_span_s", 0.0, MAX_LOWEST_SPAN_S
         ),
+        highest_draw_a=highest_a,
     )
 
 

@@ -37,7 +37,16 @@ for its next one, about one report interval and the delay; without any such read
 the others' draws comes off). The allocation, whose lowerings are what the children come down
 to, takes the lowest of those bounds over two windows, never a guess below them once one is
 known: a rise of the building shows in the budgets after it, even while an EV that will resume
-draws nothing.
+draws nothing. Those bounds cannot tell a rise of the building from a rise of the children's
+EVs that their reports show late (both are a reading over the draws reported), so on them alone
+a rise within the limit waits two windows (5 s): an EV paused meanwhile that resumed put the
+site 10 A over its limit for 5 s. So each report also says the highest draw over its span, and
+a reading less the most every child can have drawn around it (``ParentTiming.draw_lag_s`` on
+either side; a silent child at what it is counted at) is the least the building surely drew:
+where that is more than the bounds leave, the allocation takes it at once (about ``draw_lag_s``
+after a rise). An EV's rise never shows there (its child's highest draw takes it off); a
+measured draw that trails the grid meter by more than ``draw_lag_s`` only lowers the children
+needlessly.
 """
 
 from __future__ import annotations
@@ -101,11 +110,13 @@ class Measured:
     draw_a: Phases3
     lowest_a: Phases3 | None
     since_s: float
+    highest_a: Phases3 | None = None
 
     @staticmethod
     def of(demand: ChildDemand, received_s: float) -> Measured:
         at_s = received_s - demand.draw_age_s
-        return Measured(at_s, demand.draw_a, demand.lowest_draw_a, at_s - demand.lowest_span_s)
+        since_s = at_s - demand.lowest_span_s
+        return Measured(at_s, demand.draw_a, demand.lowest_draw_a, since_s, demand.highest_draw_a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +163,34 @@ class ChildReport:
         a, b, c = (max(bound[p] for bound in bounds) for p in PHASES)
         return (a, b, c)
 
+    def highest_around(self, at_s: float, *, lag_s: float) -> Phases3 | None:
+        """The most the child can have drawn at ``at_s``, per grid phase: the highest it
+        measured over the spans of its reports that cover ``lag_s`` on either side of it
+        without a gap (its meters and the grid meter may show one moment that far apart; a
+        late report counts in that too); None if they do not yet. An EV's rise reaches the
+        grid meter before its child's report: a span that ended at ``at_s`` took 12 A for
+        the most of a child whose EVs drew 24 A then, and 12 A of them for building load."""
+        low_s, high_s = at_s - lag_s, at_s + lag_s
+        spans = sorted(
+            (
+                (m.since_s, m.at_s, highest_a)
+                for m in self.history
+                if (highest_a := m.highest_a) is not None
+                and m.at_s >= low_s
+                and m.since_s <= high_s
+            ),
+            key=lambda span: span[0],
+        )
+        reach_s = low_s
+        for since_s, until_s, _ in spans:
+            if since_s > reach_s:
+                return None  # a moment no report covers (one was dropped, or not yet made)
+            reach_s = max(reach_s, until_s)
+        if reach_s < high_s:
+            return None
+        a, b, c = (max(highest[p] for _, _, highest in spans) for p in PHASES)
+        return (a, b, c)
+
 
 @dataclass(frozen=True, slots=True)
 class ParentTiming:
@@ -161,13 +200,18 @@ class ParentTiming:
     from go (each under its own time): increases are held to the highest of them, the
     allocation takes the lowest of each decision's over this long; ``report_delay_s``: the
     most a child's demand takes from its making to its arrival (what the child allows its
-    link to send it, ``DEMAND_SEND_WITHIN_S``, and the transit, ``DEMAND_TRANSIT_S``)."""
+    link to send it, ``DEMAND_SEND_WITHIN_S``, and the transit, ``DEMAND_TRANSIT_S``);
+    ``draw_lag_s``: how far apart the moments a child's measured draw and a grid reading show
+    may lie (each meter read about once a second, a report late), for the highest draw taken
+    off a reading to tell a rise of the building: too short, it only lowers the children
+    needlessly while their EVs ramp."""
 
     report_stale_s: float = 5.0
     settle_s: float = 7.0
     tolerance_s: float = 2.0
     building_window_s: float = 3.0
     report_delay_s: float = DEMAND_DELAY_S
+    draw_lag_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +322,7 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     alloc = allocate(
         setup.site,
         demands,
-        grid=_allocated_building(setup, inputs, known_a),
+        grid=_allocated_building(setup, inputs, known_a, _least_building(setup, inputs, floors)),
         previous=state.allocation,
         now_s=now_s,
         policy=_unheld(setup.policy),
@@ -389,28 +433,66 @@ def _lows(
 
 
 def _allocated_building(
-    setup: ParentSetup, inputs: ParentInputs, known_a: Phases3 | None
+    setup: ParentSetup, inputs: ParentInputs, known_a: Phases3 | None, least_a: Phases3 | None
 ) -> GridReading | None:
     """The building load to allocate over, never below one the readings bound once one is
     known (what it leaves the children is what they are handed, lowerings too, and what
     they are counted at once their earlier budgets lapse). While the newest grid reading is
-    fresh and within the grid's limits: ``known_a`` (``_lows``), so the allocation follows a
-    rise of the building a window or two after it. Over a limit, or blind, nothing waits:
-    the higher of that and the newest reading less what the reporting children last
-    reported. With nothing known yet (the parent just started), that guess alone: what it
-    leaves may be more than the readings would bound, but it lowers only budgets already
-    counted, and ``fit`` holds every increase to the bounds."""
+    fresh and within the grid's limits: ``known_a`` (``_lows``), which follows a rise of the
+    building only a window or two after it (a rise of the children's EVs read late looks
+    the same in those bounds), unless the building surely drew more (``least_a``,
+    ``_least_building``): that much is taken at once, a rise hidden by a paused EV too.
+    Over a limit, or blind, nothing waits: the higher of those and the newest reading less
+    what the reporting children last reported. With nothing known yet (the parent just
+    started), that guess (or ``least_a`` if higher): what it leaves may be more than the
+    readings would bound, but it lowers only budgets already counted, and ``fit`` holds
+    every increase to the bounds."""
     if not inputs.grids:
         return None
     newest, site = inputs.grids[-1], setup.site
-    guess = _newest_reading(setup, inputs)
-    if known_a is None:
-        return guess
+    guess = _newest_reading(setup, inputs).current_a
     fresh = inputs.now_s - newest.at_s <= setup.policy.stale_after_s
-    if fresh and within_limits(newest.current_a, site, EPS_A):
-        return GridReading(known_a, newest.at_s)
-    a, b, c = (max(known_a[p], guess.current_a[p]) for p in PHASES)
+    if known_a is None:
+        loads = [guess]
+    elif fresh and within_limits(newest.current_a, site, EPS_A):
+        loads = [known_a]
+    else:
+        loads = [known_a, guess]
+    if least_a is not None:
+        loads.append(least_a)
+    a, b, c = (max(load[p] for load in loads) for p in PHASES)
     return GridReading((a, b, c), newest.at_s)
+
+
+def _least_building(
+    setup: ParentSetup, inputs: ParentInputs, floors: Mapping[str, Phases3]
+) -> Phases3 | None:
+    """The least the building surely drew lately: the highest, over the grid readings of
+    the building window, of the reading less the most each child can have drawn then (a
+    reporting child's highest measured draw around it, ``ChildReport.highest_around``; a
+    silent one's floor); None where no reading has that from every reporting child yet.
+    A lower bound, unlike the bounds of ``_buildings``: a rise of the children's EVs never
+    shows in it (their highest draws take it off), so a rise it shows is the building's and
+    lowers the children at once (the bounds alone waited two windows for it, 5 s, while a
+    paused EV that resumed put the site 10 A over its limit)."""
+    timing = setup.timing
+    since_s = inputs.now_s - timing.building_window_s - timing.report_delay_s
+    least: list[float] | None = None
+    for grid in inputs.grids:
+        if not since_s < grid.at_s <= inputs.now_s:
+            continue
+        load = list(grid.current_a)
+        for child in setup.children:
+            most_a: Phases3 | None = floors[child.child_id]
+            if _reported(child, inputs, timing):
+                report = inputs.reports[child.child_id]
+                most_a = report.highest_around(grid.at_s, lag_s=timing.draw_lag_s)
+            if most_a is None:
+                break
+            load = [load[p] - most_a[p] for p in PHASES]
+        else:
+            least = [max(0.0 if least is None else least[p], load[p]) for p in PHASES]
+    return None if least is None else (least[0], least[1], least[2])
 
 
 def _unheld(policy: Policy) -> Policy:

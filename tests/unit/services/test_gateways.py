@@ -173,7 +173,8 @@ def test_child_reports_the_lowest_draw_since_its_report_before() -> None:
     """An EV that pauses between two reports and draws again by the second: the second says
     so (its lowest draw since the first, 0 A, over the second between them), and so does the
     third, its span starting the delay a demand may take (1 s) before the second's draw; the
-    fourth's, from 1 s before the third's, says 16 A again."""
+    fourth's, from 1 s before the third's, says 16 A again. Each says the highest draw over
+    the same span too (16 A throughout: the EV drew it at each report)."""
     site, link, clock = MeasuredSite(), Recording(), Clock()
     terms = ChildTerms("hall-a", feeder_limit_a=32.0, safe_budget_a=12.0)
     clocks = GatewayClocks(clock.monotonic, clock.wall)
@@ -196,6 +197,7 @@ def test_child_reports_the_lowest_draw_since_its_report_before() -> None:
     lowest = [(16.0,) * 3, (0.0,) * 3, (0.0,) * 3, (16.0,) * 3]
     assert [d.lowest_draw_a for d in reported] == lowest
     assert [d.lowest_span_s for d in reported] == pytest.approx([0.0, 1.0, 2.0, 2.0])
+    assert [d.highest_draw_a for d in reported] == [(16.0,) * 3] * 4
     assert [d.draw_age_s for d in reported] == pytest.approx([0.2] * 4)
     # Sent later, it would be placed later than it was made: the link drops it instead.
     assert link.send_by_s[-1] == pytest.approx(clock.now_s + DEMAND_SEND_WITHIN_S)
@@ -237,8 +239,9 @@ def test_parent_takes_only_well_formed_demands_of_its_children() -> None:
 
 def test_a_demand_made_long_before_it_arrives_bounds_nothing() -> None:
     """A demand its child's clock says was made more than the clock tolerance (2 s) and the
-    delay a demand may take (1 s) ago, held in a broker: its lowest draw is left out, and
-    nothing of the child's draw comes off a grid reading by it; one made within that keeps it."""
+    delay a demand may take (1 s) ago, held in a broker: its lowest and highest draws are
+    left out, and nothing of the child's draw comes off a grid reading by it; one made within
+    that keeps them."""
     children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
     site = gateway_site(Site(grid_limit_a=50.0), children)
     controller = SiteController("depot", site, [], None)
@@ -250,10 +253,13 @@ def test_a_demand_made_long_before_it_arrives_bounds_nothing() -> None:
     lowest = ((16.0, 16.0, 16.0), 1.0)
     for made_s, kept in [(clock.wall() - 2.9, True), (clock.wall() - 3.1, False)]:
         demand = demand_of("hall-a", [], (None, (12.0,) * 3), made_s, lowest=lowest)
-        demand = replace(demand, draw_a=(16.0,) * 3, lowest_draw_a=(16.0,) * 3)
+        demand = replace(
+            demand, draw_a=(16.0,) * 3, lowest_draw_a=(16.0,) * 3, highest_draw_a=(20.0,) * 3
+        )
         parent.on_message(TOPICS.demand("hall-a"), encode_demand(demand))
         got = parent._reports["hall-a"].demand
         assert (got.lowest_draw_a == (16.0,) * 3) is kept, made_s
+        assert (got.highest_draw_a == (20.0,) * 3) is kept, made_s
 
 
 def test_parent_sends_a_budget_only_within_its_renewal() -> None:

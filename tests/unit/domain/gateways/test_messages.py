@@ -120,18 +120,38 @@ def test_a_demand_says_the_lowest_draw_since_the_report_before() -> None:
     assert above.lowest_draw_a[2] == 11.0
 
 
+def test_a_demand_says_the_highest_draw_over_the_same_span() -> None:
+    """The highest draw over the span of the lowest goes out with it and comes back the same;
+    it is never below the draw reported with it (that draw ends the span), and a child that
+    does not say it (of the version before) sends a demand without it."""
+    lowest = ((0.0, 4.0, 5.0), 1.5)
+    demand = demand_of(
+        "hall-b", _demands(), (None, (6.0,) * 3), 100.0, lowest=lowest, highest=(0.0, 16.0, 5.0)
+    )
+    assert demand.highest_draw_a == (0.0, 16.0, 11.0)  # L3 below this draw: this draw's
+    assert parse_demand(encode_demand(demand), "hall-b") == demand
+    below = parse_demand(_demand(highest_draw_a=[0.0, 0.0, 30.0]), "hall-b")
+    assert below.highest_draw_a == (0.0, 10.0, 30.0)
+    without = demand_of("hall-b", _demands(), (None, (6.0,) * 3), 100.0, lowest=lowest)
+    assert "highest_draw_a" not in json.loads(encode_demand(without))
+    assert parse_demand(encode_demand(without), "hall-b").highest_draw_a is None
+
+
 def test_a_demand_of_either_version_is_read_by_either() -> None:
     """A child of the version before sends no lowest draw: its demand reads as one without.
     One that does keeps every field of the version before as it was: a parent of that
     version, reading only those, reads it as before."""
-    lowest = ((0.0, 4.0, 5.0), 1.5)
-    new = demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0, lowest=lowest)
+    lowest, highest = ((0.0, 4.0, 5.0), 1.5), (16.0, 16.0, 16.0)
+    budget = (("e1", 7), (20.0, 20.0, 20.0))
+    new = demand_of("hall-b", _demands(), budget, 100.0, lowest=lowest, highest=highest)
     data = json.loads(encode_demand(new))
-    old = {k: v for k, v in data.items() if k not in {"lowest_draw_a", "lowest_span_s"}}
+    added = {"lowest_draw_a", "lowest_span_s", "highest_draw_a"}
+    old = {k: v for k, v in data.items() if k not in added}
     parsed = parse_demand(json.dumps(old).encode(), "hall-b")
     assert parsed.lowest_draw_a is None and parsed.lowest_span_s == 0.0
-    assert parsed == demand_of("hall-b", _demands(), (("e1", 7), (20.0, 20.0, 20.0)), 100.0)
-    assert set(data) - set(old) == {"lowest_draw_a", "lowest_span_s"}
+    assert parsed.highest_draw_a is None
+    assert parsed == demand_of("hall-b", _demands(), budget, 100.0)
+    assert set(data) - set(old) == added
 
 
 def _demand(**changes: object) -> bytes:
@@ -162,6 +182,8 @@ def _entry(**changes: object) -> bytes:
         (_demand(lowest_draw_a=[1, 2]), "lowest_draw_a"),
         (_demand(lowest_draw_a=[0, 0, 0], lowest_span_s=-1), "lowest_span_s"),
         (_demand(lowest_draw_a=[0, 0, 0], lowest_span_s=4000), "lowest_span_s"),
+        (_demand(highest_draw_a=[1, 2]), "highest_draw_a"),
+        (_demand(highest_draw_a=[0, -1, 0]), "highest_draw_a"),
         (_entry(state="idle"), r"connectors\[0\].state"),
         (_entry(wiring=[0, 0, 1]), r"connectors\[0\].wiring"),
         (_entry(wiring=[0, 1]), r"connectors\[0\].wiring"),

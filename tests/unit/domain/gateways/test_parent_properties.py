@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -98,9 +99,12 @@ class Child:
         since_s = -1.0 if self.reported_s is None else self.reported_s - DEMAND_DELAY_S
         span = [d for t, d in self.draws if since_s <= t <= now_s]
         lowest = (min(d[0] for d in span), min(d[1] for d in span), min(d[2] for d in span))
+        highest = (max(d[0] for d in span), max(d[1] for d in span), max(d[2] for d in span))
         span_s = now_s - next(t for t, _ in self.draws if since_s <= t)
         self.reported_s = now_s
-        return ChildDemand(cid, now_s, budget.applied, may_a, draw, entries, 0.0, lowest, span_s)
+        return ChildDemand(
+            cid, now_s, budget.applied, may_a, draw, entries, 0.0, lowest, span_s, highest
+        )
 
 
 events = st.tuples(st.booleans(), st.booleans(), st.booleans(), st.booleans())
@@ -509,3 +513,37 @@ def test_a_rise_of_the_building_is_followed_whatever_the_evs_do(
     since = max(cap_at, rise[0]) + CAP_HOLDS_AFTER_S
     over = [(n, load) for n, load in enumerate(loads) if n >= since and max(load) > cap_a + 1e-6]
     assert not over, (cap_a, over[:3])
+
+
+# A rise of the building hidden by a paused EV: b's EV has drawn nothing since 10 s when the
+# building rises 10 A at 20 s (still within the limit), and it resumes some seconds later. The
+# parent lowers the children within LOWERED_WITHIN_S of the rise (b's reports then say it drew
+# nothing at the reading of the rise, so the rise is surely the building's), and their EVs
+# follow within FOLLOW_S: the site is over its limit (at 73 A) only from the resume to then.
+# Taking it from the bounds of the readings alone waited two building windows (lowered 5 s
+# after the rise): 5 steps over for a resume 6 s after it, 3 for one 8 s after it.
+HIDDEN_RISE_AT = 20
+LOWERED_WITHIN_S = 2
+
+
+@pytest.mark.parametrize("resumes_after_s", range(1, 10))
+def test_a_building_rise_hidden_by_a_paused_ev_lowers_the_children_at_once(
+    resumes_after_s: int,
+) -> None:
+    resumes_at = HIDDEN_RISE_AT + resumes_after_s
+    own = [(1.0, 0.0 if 10 <= n < resumes_at else 1.0, False) for n in range(45)]
+    loads = _exchange(
+        1.0,
+        (1, 1),
+        (0.0, 6.0),
+        (0.0, 0.0),
+        [(True, True, True, True)] * 45,
+        restart_at=-1,
+        own=own,
+        rise=(HIDDEN_RISE_AT, 10.0),
+    )
+    over = [n for n, load in enumerate(loads) if max(load) > GRID_A + 1e-6]
+    followed = HIDDEN_RISE_AT + LOWERED_WITHIN_S + FOLLOW_S
+    assert len(over) <= max(0, followed - resumes_at + 1), over
+    assert all(n >= resumes_at for n in over), over
+    assert max(max(load) for load in loads) <= GRID_A + 10.0 + 1e-6

@@ -97,12 +97,13 @@ def test_scenario(path: Path) -> None:
 def _lowest_since(
     before: ChildReport, new: ChildDemand, now_s: float, within_s: float
 ) -> ChildDemand:
-    """The demand with the lowest draw since the report before, as a child reports it: the
-    lower of the two draws (nothing else happens between a scenario's steps) where they are
-    no more than ``within_s`` apart; over a longer gap none, a report that says nothing of it
-    (a scenario does not say what the child drew meanwhile)."""
+    """The demand with the lowest and the highest draw since the report before, as a child
+    reports them: the lower and the higher of the two draws (nothing else happens between a
+    scenario's steps) where they are no more than ``within_s`` apart; over a longer gap none,
+    a report that says nothing of it (a scenario does not say what the child drew meanwhile)."""
     span_s = now_s - before.received_s
     if span_s > within_s:
         return new
     a, b, c = (min(before.demand.draw_a[p], new.draw_a[p]) for p in range(3))
-    return replace(new, lowest_draw_a=(a, b, c), lowest_span_s=span_s)
+    d, e, f = (max(before.demand.draw_a[p], new.draw_a[p]) for p in range(3))
+    return replace(new, lowest_draw_a=(a, b, c), lowest_span_s=span_s, highest_draw_a=(d, e, f))
