@@ -17,9 +17,14 @@ by the raise, and the site at its limit would cut its EVs back (and pause them a
 a decrease must also show with the opposite pairing, our draw per phase the highest of the
 readings around the newest bracketed grid reading (the building cannot look heavier than it
 was); one it does not show is held. Only while the latest grid reading is fresh and within the
-limits on every phase (over a limit, or blind, every decrease goes out at once), and on one
-grid reading only: a real building rise while the EVs follow a raise looks the same until the
-readings pair, so the next grid reading lets every decrease go out.
+limits on every phase (over a limit, or blind, every decrease goes out at once), and only until
+our readings bracket the grid reading it was first held on: a real building rise while the EVs
+follow a raise looks the same until the readings pair, so the step after they do lets every
+decrease go out; so does a later grid reading above the one held on (the building rising
+further, or an EV ramping into the rise), and the hold ends once that reading is older than
+the measurement window. (The next grid reading used to end it: under load the chargers' reads,
+asked for again at once, came after it, and two EVs that had followed a raise on a 24 A budget
+were cut 12 -> 6 A and held there for the settling time.)
 """
 
 from __future__ import annotations
@@ -135,12 +140,27 @@ class DecreaseHold:
 
     fresh_s: float
 
-    def allows(self, grid: GridReading, site: Site, now_s: float, held_on_s: float | None) -> bool:
+    def allows(
+        self,
+        grid: GridReading,
+        site: Site,
+        now_s: float,
+        held_on: GridReading | None,
+        paired_s: float | None,
+    ) -> bool:
         """Whether decreases may wait now: ``grid`` (the latest reading) fresh and within every
-        limit of ``site``, and none held on an earlier one (``held_on_s``: the time of the grid
-        reading the last step held decreases on, None if it held none)."""
-        if held_on_s is not None and held_on_s != grid.at_s:
-            return False  # the next grid reading decides
+        limit of ``site``; and where the last step held decreases on an earlier reading
+        (``held_on``, None if it held none), only while our readings do not bracket that one
+        yet (``paired_s``: the time of the newest grid reading they bracket, None if none),
+        ``grid`` reads no more than it on any phase (a rise, the building's or an EV ramping
+        into it, is answered at once), and it is no older than ``fresh_s``."""
+        if held_on is not None and held_on.at_s != grid.at_s:
+            if paired_s is not None and paired_s >= held_on.at_s:
+                return False  # the readings pair around it now: they decide
+            if any(a > b for a, b in zip(grid.current_a, held_on.current_a, strict=True)):
+                return False
+            if now_s - held_on.at_s > self.fresh_s:
+                return False
         return now_s - grid.at_s <= self.fresh_s and within_limits(grid.current_a, site)
 
 

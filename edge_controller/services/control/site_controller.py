@@ -152,7 +152,7 @@ class SiteController:
         self._budget: EffectiveBudget | None = None  # a child gateway's budget from its parent
         self._demands: list[ConnectorDemand] = []
         self._hold = DecreaseHold(self._timing.measurement_window_s)
-        self._held_on_s: float | None = None  # the grid reading the last step held decreases on
+        self._held_on: GridReading | None = None  # the grid reading a held decrease began on
         self._draws_at_s: float | None = None
         self._allocation: Allocation | None = None
         self._write_lock = asyncio.Lock()
@@ -353,22 +353,21 @@ class SiteController:
         alloc = allocate(
             site, demands, grid=grid, previous=previous, now_s=now_s, policy=policy, records=records
         )
-        held_on_s, self._held_on_s = self._held_on_s, None
+        held_on, self._held_on = self._held_on, None
         if grid is None:
             return alloc
         # Decreases are held only where nothing rises (``hold_unconfirmed_decreases``): a step
         # that raises too need not allocate to confirm them, and holding adds no rise.
         raises = rises(alloc, previous)
-        if (
-            not raises
-            and lowers(alloc, previous)
-            and self._hold.allows(grid, site, now_s, held_on_s)
-        ):
-            confirmed = self._confirm_decreases(alloc, site, demands, now_s)
-            if confirmed is not alloc:
-                self._held_on_s = grid.at_s
-                self._read_again(alloc, confirmed, now_s)
-            alloc = confirmed
+        if not raises and lowers(alloc, previous):
+            found = self._pairing(demands, now_s, highest=True)
+            paired_s = None if found is None else found[0].at_s
+            if found is not None and self._hold.allows(grid, site, now_s, held_on, paired_s):
+                confirmed = self._confirm_decreases(alloc, site, found, now_s)
+                if confirmed is not alloc:
+                    self._held_on = grid if held_on is None else held_on
+                    self._read_again(alloc, confirmed, now_s)
+                alloc = confirmed
         if not raises:
             return alloc
         paired_grid, cautious = self._paired(demands, grid, now_s)
@@ -384,13 +383,15 @@ class SiteController:
         return hold_unconfirmed_increases(alloc, safer, previous)
 
     def _confirm_decreases(
-        self, alloc: Allocation, site: Site, demands: list[ConnectorDemand], now_s: float
+        self,
+        alloc: Allocation,
+        site: Site,
+        found: tuple[GridReading, list[ConnectorDemand]],
+        now_s: float,
     ) -> Allocation:
-        """``alloc`` with the decreases the paired readings do not show held (the caller checks
-        that they may wait; see ``domain.balancing.caution``)."""
-        found = self._pairing(demands, now_s, highest=True)
-        if found is None:
-            return alloc
+        """``alloc`` with the decreases the paired readings (``found``, the highest draws) do
+        not show held (the caller checks that they may wait; see
+        ``domain.balancing.caution``)."""
         paired_grid, paired = found
         confirming = allocate(
             site,

@@ -155,27 +155,45 @@ BUDGET = Site(grid_limit_a=32.0, phase_limits_a=(24.0, 32.0, 32.0))
 POWER = Site(grid_limit_a=32.0, power_limit_w=230.0 * 60.0)
 
 
+LEVEL = (20.0, 20.0, 20.0)
+BEFORE = GridReading(LEVEL, 9.0)  # the reading a decrease was first held on
+
+
 @pytest.mark.parametrize(
-    ("site", "grid_a", "now_s", "held_on_s", "allowed"),
+    ("site", "grid_a", "now_s", "hold", "allowed"),
     [
-        pytest.param(BUDGET, (24.0, 32.0, 32.0), 10.1, None, True, id="at-the-limits"),
-        pytest.param(BUDGET, (24.1, 10.0, 10.0), 10.1, None, False, id="one-phase-over"),
-        pytest.param(POWER, (20.0, 20.0, 20.0), 10.1, None, True, id="at-the-power-limit"),
-        pytest.param(POWER, (20.0, 20.0, 20.1), 10.1, None, False, id="power-over"),
-        pytest.param(BUDGET, (20.0, 20.0, 20.0), 13.1, None, False, id="grid-reading-old"),
-        pytest.param(BUDGET, (20.0, 20.0, 20.0), 10.9, 10.0, True, id="held-on-this-reading"),
-        pytest.param(BUDGET, (20.0, 20.0, 20.0), 10.1, 9.0, False, id="held-on-the-last-one"),
+        pytest.param(BUDGET, (24.0, 32.0, 32.0), 10.1, (None, None), True, id="at-the-limits"),
+        pytest.param(BUDGET, (24.1, 10.0, 10.0), 10.1, (None, None), False, id="one-phase-over"),
+        pytest.param(POWER, LEVEL, 10.1, (None, None), True, id="at-the-power-limit"),
+        pytest.param(POWER, (20.0, 20.0, 20.1), 10.1, (None, None), False, id="power-over"),
+        pytest.param(BUDGET, LEVEL, 13.1, (None, None), False, id="grid-reading-old"),
+        pytest.param(
+            BUDGET, LEVEL, 10.9, (GridReading(LEVEL, 10.0), 8.0), True, id="held-on-this-reading"
+        ),
+        # A later reading: held on while our readings do not bracket the one held on yet...
+        pytest.param(BUDGET, LEVEL, 10.1, (BEFORE, 8.0), True, id="held-on-the-last-one"),
+        pytest.param(BUDGET, LEVEL, 10.1, (BEFORE, None), True, id="none-bracketed"),
+        # ... no longer once they do, once the grid reads more than then, or once it is old.
+        pytest.param(BUDGET, LEVEL, 10.1, (BEFORE, 9.0), False, id="the-readings-pair-now"),
+        pytest.param(
+            BUDGET, (20.0, 20.5, 20.0), 10.1, (BEFORE, 8.0), False, id="the-grid-rose-since"
+        ),
+        pytest.param(
+            BUDGET, LEVEL, 12.1, (BEFORE, 8.0), False, id="held-on-one-older-than-the-window"
+        ),
     ],
 )
-def test_decreases_wait_only_within_the_limits_on_one_fresh_grid_reading(
+def test_decreases_wait_within_the_limits_until_the_readings_pair(
     site: Site,
     grid_a: tuple[float, float, float],
     now_s: float,
-    held_on_s: float | None,
+    hold: tuple[GridReading | None, float | None],
     allowed: bool,
 ) -> None:
+    # ``hold``: the grid reading the last step held decreases on, and the time of the newest
+    # one our readings bracket.
     grid = GridReading(grid_a, 10.0)
-    assert DecreaseHold(fresh_s=3.0).allows(grid, site, now_s, held_on_s) is allowed
+    assert DecreaseHold(fresh_s=3.0).allows(grid, site, now_s, *hold) is allowed
 
 
 def test_within_the_limits_means_at_or_under_every_one() -> None:

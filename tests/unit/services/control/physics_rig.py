@@ -66,6 +66,9 @@ class EvPlan:
     # Capture moments inside a read, as fractions of READ_S: status, then L1, L2, L3.
     capture: tuple[float, float, float, float] = (0.0, 1 / 3, 2 / 3, 1.0)
     poll_offset_s: float = 0.0
+    # How often its charger is read: under load a charger's reads fall behind the grid
+    # meter's (each waits in the bus queue behind the others).
+    poll_s: float = POLL_S
 
 
 @dataclass(frozen=True)
@@ -245,14 +248,14 @@ class PhysicsRig:
                 continue
             connector.ev.paused = any(start <= now_s < end for start, end in ev.pauses)
 
-    def _due(self, now_s: float, offset_s: float) -> bool:
-        phase = (now_s - offset_s) % POLL_S
-        return phase < DT_S / 2 or POLL_S - phase < DT_S / 2
+    def _due(self, now_s: float, offset_s: float, every_s: float = POLL_S) -> bool:
+        phase = (now_s - offset_s) % every_s
+        return phase < DT_S / 2 or every_s - phase < DT_S / 2
 
     async def _poll_and_decide(self, now_s: float, outcome: Outcome) -> None:
         controller = self.controller
         for ev in self.plan.evs:
-            if now_s >= READ_S and self._due(now_s, ev.poll_offset_s):
+            if now_s >= READ_S and self._due(now_s, ev.poll_offset_s, ev.poll_s):
                 charger = self.chargers[ev.connector_id]
                 charger.read_started_s = now_s - READ_S
                 conn = controller._conns[ev.connector_id]

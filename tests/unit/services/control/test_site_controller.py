@@ -483,10 +483,11 @@ async def test_the_same_decrease_with_the_grid_over_its_limit_goes_out_at_once()
     ]
 
 
-async def test_a_real_rise_within_the_limit_is_answered_by_the_next_grid_reading() -> None:
+async def test_a_real_rise_within_the_limit_is_answered_once_the_readings_pair() -> None:
     # The EV takes 12 A of its 24 A; the building rises 6 A: the grid reads 18 A, within the
-    # fuse. Held while the readings may still pair (the EV might have ramped), lowered at the
-    # next grid reading however they pair: the EVs never ramp into a building rise for longer.
+    # fuse. Held while the readings may still pair (the EV might have ramped), also over the
+    # next grid reading while the charger's read asked for comes late (under load it came
+    # after it), and lowered once that read pairs the grid reading the hold began on.
     rig = await _at_24_a_after_a_raise()
     rig.meter.building_a = 6.0
     await _grid_then_charger_late(rig, before_a=12.0, after_a=12.0)
@@ -496,8 +497,29 @@ async def test_a_real_rise_within_the_limit_is_answered_by_the_next_grid_reading
     assert _offer_a(rig) == 24.0
     rig.clock.now_s += 0.45
     await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await rig.controller.step()  # the next grid reading, as level, the charger not read yet
+    assert _offer_a(rig) == 24.0
+    rig.clock.now_s += 0.2
+    meter = rig.controller._conns["c1:1"].meter
+    assert meter is not None
+    await meter.poll_once()  # still 12 A: the 18 A the grid read is 6 A of building
     await rig.controller.step()
     assert _offer_a(rig) == 18.0
+
+
+async def test_a_held_decrease_goes_out_when_the_grid_reads_more_than_it_was_held_on() -> None:
+    # As above, but the EV ramps into the building's rise before its charger is read again:
+    # the next grid reading is higher (24 A, at the fuse), and nothing waits for the pairing:
+    # the decrease goes out as read (24 - 12 A read before the ramp: 12 A of building).
+    rig = await _at_24_a_after_a_raise()
+    rig.meter.building_a = 6.0
+    await _grid_then_charger_late(rig, before_a=12.0, after_a=12.0)
+    assert _offer_a(rig) == 24.0
+    rig.chargers[0].offered_a = 18.0
+    rig.clock.now_s += 0.95
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await rig.controller.step()
+    assert _offer_a(rig) == 12.0
 
 
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:

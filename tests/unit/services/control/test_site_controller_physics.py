@@ -196,3 +196,42 @@ def test_offers_never_fall_while_evs_follow_a_raise_within_the_limit(
     ]
     assert not falls
     assert outcome.offers[-1][1] == {"c0:1": 12.0, "c1:1": 12.0}
+
+
+# The same with the chargers read less often than the grid meter, as under load (their reads
+# wait in the bus queue): a decrease held on a grid reading taken once the EVs followed used to
+# go out at the next grid reading, before the chargers' reads asked for at once came, so the
+# EVs were cut after following the raise (12 -> 9 A, 12 -> 0 A) and ended below their share.
+@pytest.mark.parametrize(
+    ("response_delay_s", "grid_offset_s", "charger_poll_s", "charger_offsets_s"),
+    [
+        (2.0, 0.9, 2.5, (0.25, 0.75)),  # both cut 12 -> 9 A, then to 10.5 A, ended there
+        (1.0, 0.9, 2.0, (0.0, 0.0)),  # both paused at the start, and again after the raise
+        (2.0, 0.5, 2.5, (0.0, 0.25)),
+    ],
+)
+def test_offers_never_fall_while_evs_follow_a_raise_with_charger_reads_behind_the_grid(
+    response_delay_s: float,
+    grid_offset_s: float,
+    charger_poll_s: float,
+    charger_offsets_s: tuple[float, float],
+) -> None:
+    evs = tuple(
+        EvPlan(
+            f"c{n}:1", "L1L2L3", 3, response_delay_s, poll_offset_s=offset_s, poll_s=charger_poll_s
+        )
+        for n, offset_s in enumerate(charger_offsets_s)
+    )
+    building = ((0.0, (12.0, 12.0, 12.0)), (15.0, (0.0, 0.0, 0.0)))
+    plan = SitePlan(24.0, evs, building, 35.0, grid_poll_offset_s=grid_offset_s, policy=DEMO_POLICY)
+    outcome = PhysicsRig(plan).run()
+    assert max(a for _, a in outcome.grid_a) <= 24.0
+    assert not outcome.excess, outcome.excess[:3]
+    falls = [
+        (at_s, cid, before[cid], after[cid])
+        for (_, before), (at_s, after) in pairwise(outcome.offers)
+        for cid in after
+        if after[cid] < before[cid]
+    ]
+    assert not falls
+    assert outcome.offers[-1][1] == {"c0:1": 12.0, "c1:1": 12.0}
