@@ -384,15 +384,18 @@ class OcppUplink:
         """Apply the persisted ChangeAvailability state; a busy connector waits for its end."""
         link = self.links[identity]
         mine = self.topology.connectors(identity)
+        applied = self._applied_enabled
+        wanted = [not link.config.inoperative(n) for n in range(1, len(mine) + 1)]
+        if all(applied.get(local) == w for local, w in zip(mine, wanted, strict=True)):
+            return  # nothing to apply: the views (joined for each connector) are not needed
         views = {v.connector_id: v for v in link.status.connectors_of(mine)}
-        for number, local in enumerate(mine, start=1):
-            wanted = not link.config.inoperative(number)
+        for local, wanted_enabled in zip(mine, wanted, strict=True):
             view = views.get(local)
             busy = view is not None and view.session_id is not None
-            if self._applied_enabled.get(local) == wanted or (busy and not wanted):
+            if applied.get(local) == wanted_enabled or (busy and not wanted_enabled):
                 continue
-            if link.commands.submit(SetConnectorEnabled(local, wanted, Origin.CSMS)):
-                self._applied_enabled[local] = wanted
+            if link.commands.submit(SetConnectorEnabled(local, wanted_enabled, Origin.CSMS)):
+                applied[local] = wanted_enabled
 
     async def drain(self, within_s: float) -> None:
         """Orderly stop: every connected identity sends what is queued (the StopTransactions

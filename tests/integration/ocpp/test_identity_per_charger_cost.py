@@ -128,8 +128,10 @@ async def test_views_asked_per_second_grow_with_connectors_not_identities(tmp_pa
             site.served = 0
             await asyncio.sleep(WINDOW_S)
             per_connector_per_s = site.served / WINDOW_S / CHARGERS
-    # Each identity has four loops at 1 s; joining the whole site for each made it 4 x 40 = 160.
-    assert per_connector_per_s <= 8, per_connector_per_s
+    # Joining the whole site for each identity's loops made it 4 x 40 = 160; its own connectors
+    # for each, 2 (the status report and the availability check); now the status report alone:
+    # the availability check asks for views only while a change is still to apply.
+    assert per_connector_per_s <= 1.5, per_connector_per_s
 
 
 async def test_a_sample_wakes_only_its_identitys_sender(tmp_path: Path) -> None:
