@@ -20,6 +20,7 @@ right after each unanswered try: a KEBA whose meter register stopped answering h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -293,7 +294,7 @@ class Poller(Generic[T]):
         gate = self._gate
         while True:
             if gate is not None and not gate.is_set():
-                await gate.wait()
+                await self._wait_for_gate(gate)
             await self.poll_once()
             self._refresh_asked = False
             # A timer that wakes it, not a timeout around the wait: a timeout that expires
@@ -305,6 +306,22 @@ class Poller(Generic[T]):
             finally:
                 waking.cancel()
                 self._sleeping = None
+
+    async def _wait_for_gate(self, gate: asyncio.Event) -> None:
+        """Wait while the gate is closed, but begin the read no later than keeps its answer
+        within ``max_age_s`` of the latest value's, an answer coming at most ``timeout_s``
+        after the read begins: a value that went stale while its read was held would count
+        its device as silent (a charger at its maximum) though it answers."""
+        latest_at_s = self._latest_at_s
+        if latest_at_s is None:  # nothing to keep fresh yet
+            await gate.wait()
+            return
+        wait_s = latest_at_s + self.max_age_s - self.timeout_s - self._clock()
+        if wait_s <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait_s):
+                await gate.wait()
 
     def stats(self) -> ReadStats:
         if self._stats is None:

@@ -106,7 +106,10 @@ class ReadHold:
     were written, each link's first lowered setpoint waited behind a read begun while the step
     decided (at 1,000 connectors nearly every one of them); held from the reading, a link's
     read under way ends while the step decides and its writes find it free. ``max_s`` bounds
-    a hold whose answer never comes, well within a status's staleness limit."""
+    a hold whose answer never comes; a step that writes again holds again, and a status read
+    after the interval, the hold and its own timeout (1 + 2.5 + 3 s) would be past its
+    staleness limit (5 s), so each poller also stops waiting when its latest value would
+    otherwise go stale before its read could answer (``Poller._wait_for_gate``)."""
 
     def __init__(self, gate: asyncio.Event, max_s: float) -> None:
         self._gate = gate
