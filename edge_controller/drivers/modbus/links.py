@@ -1,8 +1,9 @@
 """Byte links under a Modbus transport: a serial port (pyserial) or a TCP stream.
 
-A link delivers whole frames: ``receive(size_of)`` buffers bytes until ``size_of(buffer)`` says
-a complete frame is there. Links raise only ``OSError``/``ConnectionError`` (a vanished USB
-adapter's ``termios.error`` included); the bus translates them.
+A link delivers whole frames: ``receive(size_of)`` buffers bytes until ``size_of`` says, from
+the buffer's head (``frame_size``), that a complete frame is there. Links raise only
+``OSError``/``ConnectionError`` (a vanished USB adapter's ``termios.error`` included); the bus
+translates them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,21 @@ from typing import Protocol
 import serial
 
 SizeOf = Callable[[bytes], int | None]
+
+# What ``size_of`` is shown of the buffered input: a frame's size is told by its first bytes
+# (3 in RTU, 6 in MBAP), an ASCII line's by its end, at most the longest frame (':', 255 bytes
+# as hex, CR LF). The whole buffer, copied at every frame, was quadratic in a flooding peer's
+# input (up to MAX_UNREAD_BYTES a frame).
+SHORT_HEAD_BYTES = 8
+LONGEST_FRAME_BYTES = 1 + 2 * 255 + 2
+
+
+def frame_size(size_of: SizeOf, rx: bytearray) -> int | None:
+    """The size of the frame starting ``rx`` (None: not known yet), from its head only."""
+    size = size_of(bytes(rx[:SHORT_HEAD_BYTES]))
+    if size is None and len(rx) > SHORT_HEAD_BYTES:
+        size = size_of(bytes(rx[:LONGEST_FRAME_BYTES]))
+    return size
 
 
 class Link(Protocol):
@@ -52,7 +68,7 @@ class _Buffered(ABC):
 
     async def receive(self, size_of: SizeOf) -> bytes:
         while True:
-            size = size_of(bytes(self._rx)) if self._rx else None
+            size = frame_size(size_of, self._rx) if self._rx else None
             if size is not None and len(self._rx) >= size:
                 frame = bytes(self._rx[:size])
                 del self._rx[:size]
@@ -269,7 +285,7 @@ class TcpLink:
             raise ConnectionError("not connected")
         rx = connection.rx
         while True:
-            size = size_of(bytes(rx)) if rx else None
+            size = frame_size(size_of, rx) if rx else None
             if size is not None and len(rx) >= size:
                 frame = bytes(rx[:size])
                 del rx[:size]

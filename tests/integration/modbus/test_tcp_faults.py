@@ -13,6 +13,7 @@ import pytest
 
 from edge_controller.config.settings import MeterSettings, TcpBusSettings
 from edge_controller.drivers import registry
+from edge_controller.drivers.modbus import framing
 from edge_controller.drivers.modbus.bus import ModbusBus
 from edge_controller.drivers.modbus.links import MAX_UNREAD_BYTES, TcpLink
 from edge_controller.drivers.modbus.pdu import EXCEPTION_NAMES
@@ -290,9 +291,9 @@ async def test_a_recorded_tcp_bus_traces_each_outcome_with_its_frames(
     assert silent.rx is None and silent.reply is None
 
 
-async def test_a_peer_sending_unasked_frames_is_read_only_so_far_and_its_answer_still_found() -> (
-    None
-):
+async def test_a_peer_sending_unasked_frames_is_read_only_so_far_and_its_answer_still_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     stale = struct.pack(">HHHB", 0xFFFF, 0, 3, 1) + b"\x04\x00"  # no request of ours has id 0xFFFF
     flood = stale * (1_000_000 // len(stale))
 
@@ -304,6 +305,14 @@ async def test_a_peer_sending_unasked_frames_is_read_only_so_far_and_its_answer_
         writer.write(struct.pack(">HHHB", tid, 0, 5, unit) + b"\x04\x02\x01\x08")
         await writer.drain()
 
+    shown: list[int] = []  # how many bytes each frame's size was told from
+    sized = framing.mbap_reply_size
+
+    def counted(head: bytes) -> int | None:
+        shown.append(len(head))
+        return sized(head)
+
+    monkeypatch.setattr(framing, "mbap_reply_size", counted)
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     link = TcpLink("127.0.0.1", server.sockets[0].getsockname()[1], 2.0)
     transport = Transport(link, "tcp")
@@ -323,3 +332,8 @@ async def test_a_peer_sending_unasked_frames_is_read_only_so_far_and_its_answer_
         assert reply == b"\x04\x02\x01\x08"  # every stale frame before it was dropped
         assert connection.reading and not connection.rx
         await link.close()
+    # The work grows with the input, not with it times the buffer: every stale frame's size
+    # was told from its head, not from the up to 64 KiB buffered behind it.
+    frames = len(flood) // len(stale)
+    assert len(shown) < 2 * frames
+    assert sum(shown) <= len(flood), (len(shown), sum(shown))
