@@ -48,14 +48,17 @@ class Keepalive:
 
     async def run(self) -> None:
         """Never returns; what was watched when it ends is no longer pinged."""
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                self._tasks = tasks
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            try:
                 await asyncio.get_running_loop().create_future()
-        finally:
-            self._tasks = None
-            for watched in self._watched.values():
-                _cancel(watched)
+            finally:
+                # Before the group stops, not after: it waits for its tasks to end, and a
+                # timer due meanwhile must find no group to start a ping on (one that is
+                # shutting down refuses it, in a loop callback, its coroutine never run).
+                self._tasks = None
+                for watched in self._watched.values():
+                    _cancel(watched)
 
     @contextlib.contextmanager
     def watching(self, ws: Connection, interval_s: float, timeout_s: float) -> Iterator[None]:
