@@ -62,8 +62,9 @@ SIZES = tuple(int(n) for n in os.environ.get("SCALE_BENCH_SIZES", "10,24,100,100
 # row in the window wherever its minute began; a shorter window saw all, some or none of them.
 WINDOW_S = float(os.environ.get("SCALE_BENCH_WINDOW_S", "60"))
 # A hundred steps (each timing a reaction or two), so that the p99 is the second slowest of
-# about a hundred reactions, not the slowest of twenty (the nearest rank of 0.99 in 100 or
-# fewer is the last). Each step takes 10-40 s at 1,000 connectors, mostly the EVs refilling.
+# a hundred reactions or more, not the slowest of twenty (the nearest rank of 0.99 in fewer
+# than 100 is the last, in 100 to 199 the one before it). Each step takes 10-40 s at 1,000
+# connectors, mostly the EVs refilling.
 STEPS = int(os.environ.get("SCALE_BENCH_STEPS", "100"))
 ARRIVE_WITHIN_S = 30.0
 # Before each step the EVs refill the connection to this share of the window's use (the EVs a

@@ -3,8 +3,19 @@ instead of a sort each time a status view asks (every control tick, for every de
 
 from __future__ import annotations
 
+import math
 from array import array
 from bisect import bisect_left, insort
+
+
+def nearest_rank_index(count: int, fraction: float) -> int:
+    """Where the nearest-rank percentile (``fraction`` of 1) is in ``count`` sorted values: the
+    smallest rank not below ``fraction`` x ``count``, so the p99 of 100 values is the 99th (the
+    second largest) and of fewer the largest. ``round(x + 0.5)`` rounded a half to even: an odd
+    product went a rank up (the p99 of 100 was the largest). A product a float's error above a
+    whole number (0.07 x 100 is 7.000000000000001) counts as that number."""
+    rank = math.ceil(fraction * count - 1e-9)
+    return min(count - 1, max(0, rank - 1))
 
 
 class SortedWindow:
@@ -38,8 +49,7 @@ class SortedWindow:
     def nearest_rank(self, fraction: float) -> float:
         """Nearest-rank percentile (``fraction`` of 1); the window must not be empty."""
         ordered = self._sorted
-        index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
-        return ordered[index]
+        return ordered[nearest_rank_index(len(ordered), fraction)]
 
     def median(self) -> float:
         """As ``statistics.median`` of the window; it must not be empty."""

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from edge_controller.domain.device_errors import DeviceErrors
-from edge_controller.domain.latency import BUS_BOUNDS_S, Histogram, SortedWindow
+from edge_controller.domain.latency import (
+    BUS_BOUNDS_S,
+    Histogram,
+    SortedWindow,
+    nearest_rank_index,
+)
 from edge_controller.domain.snapshot import DeviceView, ErrorEvent
 
 LATENCY_SAMPLES = 512
@@ -14,8 +19,7 @@ UNUSABLE_REPLIES_DOWN = 3
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted, non-empty list."""
-    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+    return sorted_values[nearest_rank_index(len(sorted_values), fraction)]
 
 
 class DeviceStats:

@@ -77,3 +77,17 @@ def test_a_histogram_counts_each_value_in_its_bucket_and_below_every_higher_boun
 def test_a_histogram_needs_rising_bounds() -> None:
     with pytest.raises(ValueError, match="rise"):
         Histogram((0.5, 0.1))
+
+
+def test_the_p99_of_a_hundred_is_the_second_largest() -> None:
+    """The nearest rank: the smallest rank not below 0.99 x n. At n = 100 that is the 99th;
+    rounding 99.5 to even made it the 100th, the largest."""
+    values = [float(n) for n in range(1, 101)]
+    window = SortedWindow(200)
+    for value in values:
+        window.add(value)
+    assert percentile(values, 0.99) == window.nearest_rank(0.99) == 99.0
+    assert percentile(values[:99], 0.99) == 99.0  # below 100 values: the largest
+    assert percentile([*values, 101.0], 0.99) == 100.0  # 99.99: rank 100 of 101
+    assert percentile(values[:2], 0.5) == 1.0  # the first of two, not the second
+    assert percentile(values, 0.07) == 7.0  # 0.07 x 100 is 7.000000000000001 in floats
