@@ -52,6 +52,7 @@ from edge_controller.services.control.site_controller import SiteController
 
 GRID_HISTORY = 16  # grid readings kept to pair with the children's reports
 WARN_EVERY_S = 10.0  # a stream of bad messages is logged once per this, with a count
+UNBOUNDED_REPORTS_LOGGED = 3  # reports in a row without a lowest draw that name an old child
 
 
 class Link(Protocol):
@@ -125,7 +126,9 @@ class ParentService:
         self._log = get_logger("gateways", role="parent")
         self._refusals = _Refusals(self._log, clocks.monotonic)
         self._notes: tuple[str, ...] = ()
-        self._unbounding: set[str] = set()  # children logged as reporting no lowest draw
+        # Reports in a row without a lowest draw, per child; a child logged once past the count.
+        self._unbounded_runs: dict[str, int] = {}
+        self._unbounding: set[str] = set()
         self.counted_a: dict[str, Phases3] = {}
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -153,7 +156,11 @@ class ParentService:
         version before) has nothing of its draw taken off a grid reading: logged once."""
         timing = self._setup.timing
         if demand.lowest_draw_a is None:
-            if demand.child_id not in self._unbounding:
+            # A child of this version sends none before its controller's first decision, so
+            # only reports without one in a row name a child of the version before.
+            runs = self._unbounded_runs.get(demand.child_id, 0) + 1
+            self._unbounded_runs[demand.child_id] = runs
+            if runs >= UNBOUNDED_REPORTS_LOGGED and demand.child_id not in self._unbounding:
                 self._unbounding.add(demand.child_id)
                 self._log.warning(
                     "child reports no lowest draw: nothing of its draw comes off the grid "
@@ -161,6 +168,7 @@ class ParentService:
                     child=demand.child_id,
                 )
             return demand
+        self._unbounded_runs[demand.child_id] = 0
         late_s = self._clocks.wall() - demand.sent_at_s
         if late_s > timing.tolerance_s + timing.report_delay_s:
             self._refusals.refuse(

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from structlog.testing import capture_logs
 
 from edge_controller.domain.balancing import ConnectorDemand, DemandState, Site
 from edge_controller.domain.commands import Origin, SetSiteLimit
@@ -329,3 +330,34 @@ async def test_parent_budgets_keep_to_the_cap_on_its_grid_limit(source: str) -> 
     }
     assert set(handed) == {"hall-a", "hall-b"}
     assert max(sum(b[p] for b in handed.values()) for p in range(3)) == pytest.approx(12.0)
+
+
+def test_only_a_child_that_keeps_reporting_no_lowest_draw_is_logged_as_of_the_version_before() -> (
+    None
+):
+    """A child sends no lowest draw before its controller's first decision: that first report
+    is not logged as a child to upgrade; three in a row without one are, once."""
+    children = (
+        ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),
+        ChildFeeder("hall-b", 32.0, None, 12.0, 3.0),
+    )
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    controller = SiteController("depot", site, [], None)
+    clock = Clock()
+    clocks = GatewayClocks(clock.monotonic, clock.wall)
+    parent = ParentService(
+        ParentSetup(site, children), controller, Recording(), TOPICS, clocks=clocks
+    )
+    bare = demand_of("hall-a", [], (None, (12.0,) * 3), clock.wall())
+    with capture_logs() as logs:
+        parent.on_message(TOPICS.demand("hall-a"), encode_demand(bare))  # before a decision
+        for _ in range(5):  # a child of this version: a lowest draw from then on
+            lowest = demand_of(
+                "hall-a", [], (None, (12.0,) * 3), clock.wall(), lowest=((0.0,) * 3, 1.0)
+            )
+            parent.on_message(TOPICS.demand("hall-a"), encode_demand(lowest))
+        for _ in range(5):  # a child of the version before: never one
+            old = replace(bare, child_id="hall-b")
+            parent.on_message(TOPICS.demand("hall-b"), encode_demand(old))
+    named = [e["child"] for e in logs if e["event"].startswith("child reports no lowest draw")]
+    assert named == ["hall-b"]
