@@ -49,6 +49,16 @@ def test_the_ocpp_uplink_loads_the_http_client_only_to_upload_diagnostics() -> N
     assert out.strip() == "False"
 
 
+def test_the_ocpp_uplink_loads_the_ftp_client_only_to_upload_diagnostics_by_ftp() -> None:
+    """ftplib: about 0.1 MB resident in every daemon with OCPP on, used only when a CSMS
+    asks for diagnostics or a log at an ftp:// location."""
+    probe = "import sys, edge_controller.uplink.service; print('ftplib' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
 def test_the_ocpp_uplink_loads_the_2x_sessions_only_when_a_csms_chooses_2x() -> None:
     """Their session, station and handlers: about 0.3 MB of objects a 1.6 site never uses."""
     probe = (
