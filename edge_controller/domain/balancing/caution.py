@@ -16,15 +16,24 @@ once the EVs followed, less charger readings taken before they did, shows the bu
 by the raise, and the site at its limit would cut its EVs back (and pause them at a start). So
 a decrease must also show with the opposite pairing, our draw per phase the highest of the
 readings around the newest bracketed grid reading (the building cannot look heavier than it
-was); one it does not show is held. Only while the latest grid reading is fresh and within the
-limits on every phase (over a limit, or blind, every decrease goes out at once), and only until
-our readings bracket the grid reading it was first held on: a real building rise while the EVs
+was); one it does not show is held. The hold bets that the grid reading already shows the ramp
+of the connectors raised lately (within the time EVs take to follow, before the reading it was
+first held on), and on no other: it holds only while the latest grid reading is fresh and,
+with every other connector at its offer (its offer less its lowest recent draw added; a paused
+EV its whole offer), within the limits on every phase. Otherwise (over a limit, blind, or an EV
+that could resume or ramp into a real rise) every decrease goes out at once. (Without that
+check a building rise to exactly the limit while an EV was paused, its offer kept, was held,
+the EV resumed into it, and the grid read 36 A on a 24 A limit.) The hold lasts only until our
+readings bracket the grid reading it was first held on: a real building rise while the EVs
 follow a raise looks the same until the readings pair, so the step after they do lets every
 decrease go out; so does a later grid reading above the one held on (the building rising
-further, or an EV ramping into the rise), and the hold ends once that reading is older than
-the measurement window. (The next grid reading used to end it: under load the chargers' reads,
-asked for again at once, came after it, and two EVs that had followed a raise on a 24 A budget
-were cut 12 -> 6 A and held there for the settling time.)
+further, or a raised EV ramping into the rise: it does so until that reading at most), and
+the hold ends once that reading is older than the measurement window. Beyond the next grid
+reading a raised connector read at 0 A counts at its offer too: its EV may be paused, not
+starting, and would resume into the rise. (The next grid reading
+used to end it: under load the chargers' reads, asked for again at once, came after it, and two
+EVs that had followed a raise on a 24 A budget were cut 12 -> 6 A and held there for the
+settling time.)
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from dataclasses import dataclass, replace
 from edge_controller.domain.balancing.types import (
     Allocation,
     ConnectorAllocation,
+    ConnectorDemand,
     GridReading,
     Site,
 )
@@ -147,13 +157,17 @@ class DecreaseHold:
         now_s: float,
         held_on: GridReading | None,
         paired_s: float | None,
+        *,
+        unraised_a: Phases3,
     ) -> bool:
         """Whether decreases may wait now: ``grid`` (the latest reading) fresh and within every
-        limit of ``site``; and where the last step held decreases on an earlier reading
-        (``held_on``, None if it held none), only while our readings do not bracket that one
-        yet (``paired_s``: the time of the newest grid reading they bracket, None if none),
-        ``grid`` reads no more than it on any phase (a rise, the building's or an EV ramping
-        into it, is answered at once), and it is no older than ``fresh_s``."""
+        limit of ``site`` with what the connectors not raised lately could still add to it
+        (``unraised_a``, per phase: ``unraised_rise``); and where the last step held decreases
+        on an earlier reading (``held_on``, None if it held none), only while our readings do
+        not bracket that one yet (``paired_s``: the time of the newest grid reading they
+        bracket, None if none), ``grid`` reads no more than it on any phase (a rise, the
+        building's or an EV ramping into it, is answered at once), and it is no older than
+        ``fresh_s``."""
         if held_on is not None and held_on.at_s != grid.at_s:
             if paired_s is not None and paired_s >= held_on.at_s:
                 return False  # the readings pair around it now: they decide
@@ -161,7 +175,39 @@ class DecreaseHold:
                 return False
             if now_s - held_on.at_s > self.fresh_s:
                 return False
-        return now_s - grid.at_s <= self.fresh_s and within_limits(grid.current_a, site)
+        if now_s - grid.at_s > self.fresh_s:
+            return False
+        worst = tuple(a + b for a, b in zip(grid.current_a, unraised_a, strict=True))
+        return within_limits((worst[0], worst[1], worst[2]), site)
+
+
+def unraised_rise(
+    demands: Sequence[ConnectorDemand],
+    offers: Allocation,
+    raised_since_s: float,
+    *,
+    idle_raised: bool = False,
+) -> Phases3:
+    """Per grid phase, what the connectors not raised since ``raised_since_s`` could still add
+    to the grid by drawing up to their offer in ``offers``: the offer less their draw
+    (``measured_current_a``; none: the whole offer, as for a paused EV that may resume). A
+    held decrease bets that the grid reading shows the ramp of the connectors raised; it must
+    not bet on the others. With ``idle_raised`` (beyond the next grid reading) neither on a
+    raised one read at 0 A on every phase: its EV may as well be paused as starting."""
+    added = [0.0, 0.0, 0.0]
+    for demand in demands:
+        entry = offers.connectors.get(demand.connector_id)
+        if entry is None or entry.current_a <= 0:
+            continue
+        draw = demand.measured_current_a
+        if entry.increased_at_s >= raised_since_s and not (
+            idle_raised and (draw is None or not any(draw))
+        ):
+            continue
+        for line, phase in enumerate(demand.grid_phases):
+            drawn_a = 0.0 if draw is None else draw[line]
+            added[phase] += max(0.0, entry.current_a - drawn_a)
+    return (added[0], added[1], added[2])
 
 
 def within_limits(grid_a: Phases3, site: Site, margin_a: float = 0.0) -> bool:

@@ -36,6 +36,7 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_increases,
     lowers,
     rises,
+    unraised_rise,
     within_limits,
 )
 from edge_controller.domain.commands import (
@@ -46,7 +47,7 @@ from edge_controller.domain.commands import (
 )
 from edge_controller.domain.gateways import EffectiveBudget
 from edge_controller.domain.latency import Histogram
-from edge_controller.domain.model import ChargerStatus, Limit, MeterReading
+from edge_controller.domain.model import ChargerStatus, Limit, MeterReading, Phases3
 from edge_controller.domain.snapshot import SiteView
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, Meter
@@ -362,7 +363,24 @@ class SiteController:
         if not raises and lowers(alloc, previous):
             found = self._pairing(demands, now_s, highest=True)
             paired_s = None if found is None else found[0].at_s
-            if found is not None and self._hold.allows(grid, site, now_s, held_on, paired_s):
+            if (
+                found is not None
+                and previous is not None
+                and self._hold.allows(
+                    grid,
+                    site,
+                    now_s,
+                    held_on,
+                    paired_s,
+                    unraised_a=self._unraised(
+                        demands,
+                        previous,
+                        held_on or grid,
+                        now_s,
+                        idle_raised=held_on is not None and held_on.at_s != grid.at_s,
+                    ),
+                )
+            ):
                 confirmed = self._confirm_decreases(alloc, site, found, now_s)
                 if confirmed is not alloc:
                     self._held_on = grid if held_on is None else held_on
@@ -415,6 +433,39 @@ class SiteController:
                 meter = self._conns[cid].meter
                 if meter is not None:
                     meter.refresh()
+
+    def _unraised(
+        self,
+        demands: list[ConnectorDemand],
+        offers: Allocation,
+        begun_on: GridReading,
+        now_s: float,
+        *,
+        idle_raised: bool,
+    ) -> Phases3:
+        """Per phase, what the connectors not raised within the time EVs take to follow before
+        the grid reading a hold began on (``begun_on``) could still add (``unraised_rise``),
+        each draw the lowest of its readings within the measurement window (an EV that dipped,
+        or paused, may come back)."""
+        window_s = self._timing.measurement_window_s
+        follow_s = self._policy.decrease_settle_s + self._policy.signal_delay_s
+        lowest = list(demands)
+        for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
+            draw = demand.measured_current_a
+            if draw is None or offers.current_a(demand.connector_id) <= 0:
+                continue
+            for sample in reversed(conn.history):
+                if sample.arrived_s < now_s - window_s:
+                    break
+                draw = (
+                    min(draw[0], sample.current_a[0]),
+                    min(draw[1], sample.current_a[1]),
+                    min(draw[2], sample.current_a[2]),
+                )
+            lowest[index] = replace(demand, measured_current_a=draw)
+        return unraised_rise(
+            lowest, offers, begun_on.at_s - max(follow_s, window_s), idle_raised=idle_raised
+        )
 
     def _paired(
         self, demands: list[ConnectorDemand], grid: GridReading, now_s: float

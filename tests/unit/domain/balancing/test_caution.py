@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +11,8 @@ from hypothesis import strategies as st
 from edge_controller.domain.balancing import (
     Allocation,
     ConnectorAllocation,
+    ConnectorDemand,
+    DemandState,
     GridReading,
     Site,
 )
@@ -20,6 +24,7 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_decreases,
     hold_unconfirmed_increases,
     lowers,
+    unraised_rise,
     within_limits,
 )
 
@@ -193,7 +198,74 @@ def test_decreases_wait_within_the_limits_until_the_readings_pair(
     # ``hold``: the grid reading the last step held decreases on, and the time of the newest
     # one our readings bracket.
     grid = GridReading(grid_a, 10.0)
-    assert DecreaseHold(fresh_s=3.0).allows(grid, site, now_s, *hold) is allowed
+    hold_ = DecreaseHold(fresh_s=3.0)
+    assert hold_.allows(grid, site, now_s, *hold, unraised_a=(0.0, 0.0, 0.0)) is allowed
+
+
+@pytest.mark.parametrize(
+    ("site", "unraised_a", "allowed"),
+    [
+        pytest.param(BUDGET, (4.0, 12.0, 12.0), True, id="up-to-the-limits"),
+        pytest.param(BUDGET, (4.5, 0.0, 0.0), False, id="over-one-phase"),
+        pytest.param(POWER, (0.0, 0.0, 0.0), True, id="up-to-the-power-limit"),
+        pytest.param(POWER, (0.0, 0.0, 0.5), False, id="over-the-power-limit"),
+    ],
+)
+def test_decreases_wait_only_while_what_the_others_could_add_fits(
+    site: Site, unraised_a: tuple[float, float, float], allowed: bool
+) -> None:
+    # The grid at 20 A a phase; ``unraised_a``: what the connectors not raised lately could
+    # still add by drawing up to their offers (a paused EV resuming). The hold bets only on
+    # the ramps of those raised: with the others at their offers the site must stay within.
+    grid = GridReading(LEVEL, 10.0)
+    hold = DecreaseHold(fresh_s=3.0)
+    assert hold.allows(grid, site, 10.1, None, None, unraised_a=unraised_a) is allowed
+    # The same on a later reading of a hold under way.
+    assert hold.allows(grid, site, 10.1, BEFORE, 8.0, unraised_a=unraised_a) is allowed
+
+
+def test_what_the_connectors_not_raised_lately_could_add() -> None:
+    offers = Allocation(
+        10.0,
+        {
+            "paused": ConnectorAllocation("paused", 12.0, "", increased_at_s=1.0),
+            "below": ConnectorAllocation("below", 16.0, "", increased_at_s=1.0),
+            "raised": ConnectorAllocation("raised", 24.0, "", increased_at_s=8.0),
+            "unread": ConnectorAllocation("unread", 6.0, "", increased_at_s=1.0),
+            "one-phase": ConnectorAllocation("one-phase", 10.0, "", increased_at_s=1.0),
+            "over": ConnectorAllocation("over", 6.0, "", increased_at_s=1.0),
+        },
+        (0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0),
+        grid_stale=False,
+    )
+    demands = [
+        ConnectorDemand("paused", DemandState.CHARGING, measured_current_a=(0.0, 0.0, 0.0)),
+        ConnectorDemand("below", DemandState.CHARGING, measured_current_a=(10.0, 11.0, 12.0)),
+        ConnectorDemand("raised", DemandState.CHARGING, measured_current_a=(12.0, 12.0, 12.0)),
+        ConnectorDemand("unread", DemandState.CHARGING),
+        # A one-phase EV on a charger whose L1 lands on grid L2.
+        ConnectorDemand(
+            "one-phase",
+            DemandState.CHARGING,
+            wiring=(1, 2, 0),
+            ev_phases=1,
+            measured_current_a=(4.0, 0.0, 0.0),
+        ),
+        ConnectorDemand("over", DemandState.CHARGING, measured_current_a=(7.0, 7.0, 7.0)),
+    ]
+    # The paused EV its whole offer, the one below its offer the rest, the unread one its
+    # whole offer; the one raised since 7 s nothing, nor the one drawing above its offer.
+    added = unraised_rise(demands, offers, raised_since_s=7.0)
+    assert added == (12.0 + 6.0 + 6.0, 12.0 + 5.0 + 6.0 + 6.0, 12.0 + 4.0 + 6.0)
+    # Beyond the next grid reading a raised one read at 0 A counts too (paused, or starting);
+    # one raised and drawing does not.
+    idle = [
+        replace(d, measured_current_a=(0.0, 0.0, 0.0)) if d.connector_id == "raised" else d
+        for d in demands
+    ]
+    assert unraised_rise(idle, offers, 7.0, idle_raised=True) == tuple(a + 24.0 for a in added)
+    assert unraised_rise(demands, offers, 7.0, idle_raised=True) == added
 
 
 def test_within_the_limits_means_at_or_under_every_one() -> None:

@@ -487,7 +487,10 @@ async def test_a_real_rise_within_the_limit_is_answered_once_the_readings_pair()
     # The EV takes 12 A of its 24 A; the building rises 6 A: the grid reads 18 A, within the
     # fuse. Held while the readings may still pair (the EV might have ramped), also over the
     # next grid reading while the charger's read asked for comes late (under load it came
-    # after it), and lowered once that read pairs the grid reading the hold began on.
+    # after it), and lowered once that read pairs the grid reading the hold began on. The EVs
+    # never ramp into a building rise for longer: the wait bets only on the EV raised lately,
+    # a grid reading that shows it ramping lowers at once (the next test), and where another
+    # EV could still draw more, up to its offer, nothing waits (the one after).
     rig = await _at_24_a_after_a_raise()
     rig.meter.building_a = 6.0
     await _grid_then_charger_late(rig, before_a=12.0, after_a=12.0)
@@ -520,6 +523,29 @@ async def test_a_held_decrease_goes_out_when_the_grid_reads_more_than_it_was_hel
     await rig.controller._grid.poll_once()  # type: ignore[union-attr]
     await rig.controller.step()
     assert _offer_a(rig) == 12.0
+
+
+async def test_a_rise_within_the_limit_goes_out_at_once_while_a_paused_ev_may_resume() -> None:
+    # Two EVs at 12 A on a 24 A fuse, raised long ago; c2's EV pauses, its offer kept. The
+    # building takes 12 A: the grid reads 24 A, within the fuse, c1's charger not read since.
+    # Held, c2's EV could resume to 12 A during the wait and the grid read 36 A: a decrease
+    # waits only while the grid stays within the limit with every EV not raised lately at
+    # its offer, so both go to 6 A at once.
+    rig = make_rig(count=2, grid_limit_a=24.0, increase_interval_s=0.0, min_increase_a=0.0)
+    rig.meter.building_a = 12.0
+    await rig.advance(0)
+    rig.meter.building_a = 0.0
+    for _ in range(8):  # raised to 12 A each, then level for longer than EVs take to follow
+        await rig.advance(1)
+    rig.chargers[1].state = CpState.B
+    await rig.advance(1)
+    assert rig.offered() == [12.0, 12.0]
+    rig.meter.building_a = 12.0
+    rig.clock.now_s += 0.5
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    rig.clock.now_s += 0.05
+    await rig.controller.step()
+    assert rig.offered() == [6.0, 6.0]
 
 
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:
