@@ -235,22 +235,20 @@ class TcpLink:
     def __init__(self, host: str, port: int, connect_timeout_s: float) -> None:
         self._address = (host, port)
         self._connect_timeout_s = connect_timeout_s
-        self._connection: _TcpConnection | None = None
+        self._tcp: _TcpConnection | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._expired = False
 
     @property
     def is_open(self) -> bool:
-        return self._connection is not None
+        return self._tcp is not None
 
     async def open(self) -> None:
         host, port = self._address
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                _transport, self._connection = await loop.create_connection(
-                    _TcpConnection, host, port
-                )
+                _transport, self._tcp = await loop.create_connection(_TcpConnection, host, port)
         except TimeoutError as exc:
             raise ConnectionError(f"connect to {host}:{port} timed out") from exc
 
@@ -266,7 +264,7 @@ class TcpLink:
 
     def _expire(self) -> None:
         self._timer, self._expired = None, True
-        waiter = None if self._connection is None else self._connection.waiter
+        waiter = None if self._tcp is None else self._tcp.waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(TimeoutError())
 
@@ -280,7 +278,7 @@ class TcpLink:
             connection.waiter = None
 
     async def receive(self, size_of: SizeOf) -> bytes:
-        connection = self._connection
+        connection = self._tcp
         if connection is None:
             raise ConnectionError("not connected")
         rx = connection.rx
@@ -296,7 +294,7 @@ class TcpLink:
             await self._wait(connection)
 
     async def send(self, frame: bytes) -> None:
-        connection = self._connection
+        connection = self._tcp
         if connection is None or connection.transport is None:
             raise ConnectionError("not connected")
         if connection.error is not None:
@@ -308,12 +306,12 @@ class TcpLink:
             raise connection.error
 
     def discard(self) -> None:
-        if self._connection is not None:
-            self._connection.rx.clear()
-            self._connection.taken()
+        if self._tcp is not None:
+            self._tcp.rx.clear()
+            self._tcp.taken()
 
     async def close(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._tcp = self._tcp, None
         if connection is None or connection.transport is None:
             return
         connection.transport.close()

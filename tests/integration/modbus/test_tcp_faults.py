@@ -318,7 +318,7 @@ async def test_a_peer_sending_unasked_frames_is_read_only_so_far_and_its_answer_
     transport = Transport(link, "tcp")
     async with server:
         await link.open()
-        connection = link._connection
+        connection = link._tcp
         assert connection is not None
         for _ in range(1000):  # until the unread input reaches the limit
             if not connection.reading:
