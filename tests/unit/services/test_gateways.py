@@ -238,19 +238,27 @@ def test_parent_takes_only_well_formed_demands_of_its_children() -> None:
     assert parse_budget(payload, "hall-a").current_a == (12.0, 12.0, 12.0)
 
 
+def _parent(children: tuple[ChildFeeder, ...]) -> tuple[ParentService, Clock]:
+    """A parent of ``children`` on a 50 A grid, with its clock."""
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    clock = Clock()
+    parent = ParentService(
+        ParentSetup(site, children),
+        SiteController("depot", site, [], None),
+        Recording(),
+        TOPICS,
+        clocks=GatewayClocks(clock.monotonic, clock.wall),
+    )
+    return parent, clock
+
+
 def test_a_demand_made_long_before_it_arrives_bounds_nothing() -> None:
     """A demand its child's clock says was made more than the clock tolerance (2 s) and the
     delay a demand may take (1 s) ago, held in a broker: its lowest and highest draws are
     left out, and nothing of the child's draw comes off a grid reading by it; one made within
     that keeps them."""
     children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
-    site = gateway_site(Site(grid_limit_a=50.0), children)
-    controller = SiteController("depot", site, [], None)
-    clock = Clock()
-    clocks = GatewayClocks(clock.monotonic, clock.wall)
-    parent = ParentService(
-        ParentSetup(site, children), controller, Recording(), TOPICS, clocks=clocks
-    )
+    parent, clock = _parent(children)
     lowest = ((16.0, 16.0, 16.0), 1.0)
     for made_s, kept in [(clock.wall() - 2.9, True), (clock.wall() - 3.1, False)]:
         demand = demand_of("hall-a", [], (None, (12.0,) * 3), made_s, lowest=lowest)
@@ -341,13 +349,7 @@ def test_only_a_child_that_keeps_reporting_no_lowest_draw_is_logged_as_of_the_ve
         ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),
         ChildFeeder("hall-b", 32.0, None, 12.0, 3.0),
     )
-    site = gateway_site(Site(grid_limit_a=50.0), children)
-    controller = SiteController("depot", site, [], None)
-    clock = Clock()
-    clocks = GatewayClocks(clock.monotonic, clock.wall)
-    parent = ParentService(
-        ParentSetup(site, children), controller, Recording(), TOPICS, clocks=clocks
-    )
+    parent, clock = _parent(children)
     bare = demand_of("hall-a", [], (None, (12.0,) * 3), clock.wall())
     with capture_logs() as logs:
         parent.on_message(TOPICS.demand("hall-a"), encode_demand(bare))  # before a decision
