@@ -29,6 +29,8 @@ from bench.bench_scale_ocpp import Csms, site_description
 from bench.procstat import open_fds, status_mb
 from bench.svg_plot import write_plot
 from bench.trend import second_half_trend
+from edge_controller.api.client import DaemonNotAnswering, fetch_status
+from edge_controller.api.server import STATUS_SOCKET
 from edge_controller.sim.generate import connector_ids, generate_site
 from tests.e2e.launch import E2ESite
 from tests.integration.mqtt.broker import Mosquitto
@@ -45,6 +47,8 @@ FIGURES = ("rss_mb", "open_fds", "outbox_backlog", "db_bytes_per_row", "db_mb")
 # How much a figure may grow over the second half (db_mb is reported, not judged).
 TOLERANCE = {"rss_mb": 3.0, "open_fds": 2.0, "outbox_backlog": CONNECTORS / 4}
 DB_ROW_GROWTH = 0.05  # bytes per row kept: 5 % of the second half's mean
+STATUS_TRIES = 3
+STATUS_TIMEOUT_S = 20.0
 
 
 def visits(chargers: dict[str, Any], total_s: float) -> list[dict[str, Any]]:
@@ -72,26 +76,47 @@ def _db(site: E2ESite) -> tuple[int, int]:
     return size, rows
 
 
-async def _sample(site: E2ESite, started_s: float) -> dict[str, float]:
+async def _backlog(site: E2ESite) -> tuple[int | None, float | None]:
+    """The outbox backlog and how long the status took to answer. A busy machine can delay the
+    answer past the client's timeout: the soak then asks again, and after the last try records a
+    gap (None) rather than ending an hour's run; a daemon that is gone still ends it."""
+    for _ in range(STATUS_TRIES):
+        asked_s = time.monotonic()
+        try:
+            view = await fetch_status(site.state_dir / STATUS_SOCKET, timeout_s=STATUS_TIMEOUT_S)
+        except DaemonNotAnswering as exc:
+            print(f"status: {exc}", file=sys.stderr, flush=True)
+            continue
+        return view.outbox_backlog, round((time.monotonic() - asked_s) * 1000, 1)
+    return None, None
+
+
+async def _sample(site: E2ESite, started_s: float) -> dict[str, Any]:
     assert site.daemon is not None
+    if site.daemon.returncode is not None:
+        raise RuntimeError(f"the daemon exited with {site.daemon.returncode}")
     pid = site.daemon.pid
     size, rows = _db(site)
+    backlog, answer_ms = await _backlog(site)
     return {
         "t_s": round(time.monotonic() - started_s, 1),
+        "load_1m": round(os.getloadavg()[0], 2),
         "rss_mb": round(status_mb(pid, "VmRSS"), 2),
         "open_fds": open_fds(pid),
-        "outbox_backlog": (await site.status()).outbox_backlog,
+        "outbox_backlog": backlog,
+        "status_answer_ms": answer_ms,
         "db_mb": round(size / 1e6, 3),
         "db_rows": rows,
         "db_bytes_per_row": round(size / max(1, rows), 1),
     }
 
 
-def verdicts(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
-    times = [s["t_s"] for s in samples]
+def verdicts(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     found = {}
     for figure in ("rss_mb", "open_fds", "outbox_backlog", "db_bytes_per_row"):
-        values = [s[figure] for s in samples]
+        answered = [s for s in samples if s[figure] is not None]  # a status gap has no backlog
+        times = [s["t_s"] for s in answered]
+        values = [s[figure] for s in answered]
         half = values[len(values) // 2 :]
         tolerance = TOLERANCE.get(figure, DB_ROW_GROWTH * sum(half) / max(1, len(half)))
         trend = second_half_trend(times, values, tolerance)
@@ -101,7 +126,7 @@ def verdicts(samples: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def soak(workdir: Path) -> list[dict[str, float]]:
+async def soak(workdir: Path) -> list[dict[str, Any]]:
     broker = Mosquitto(workdir)
     broker.start()
     csms = Csms(workdir, free_port())
@@ -142,13 +167,15 @@ def main() -> int:
         "connectors": CONNECTORS,
         "websockets": CONNECTORS,
         "verdicts": found,
+        "status_gaps": sum(1 for s in samples if s["outbox_backlog"] is None),
         "samples": samples,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{NAME}.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    times = [max(1.0, s["t_s"]) for s in samples]
     for figure in FIGURES:
-        write_plot(RESULTS / f"{NAME}-{figure}.svg", figure, times, [s[figure] for s in samples],
+        answered = [s for s in samples if s[figure] is not None]
+        times = [max(1.0, s["t_s"]) for s in answered]
+        write_plot(RESULTS / f"{NAME}-{figure}.svg", figure, times, [s[figure] for s in answered],
                    x_label="seconds since the daemon started", log_x=False)  # fmt: skip
     for figure, verdict in found.items():
         print(f"{figure}: {verdict}")
