@@ -93,8 +93,8 @@ async def _backlog(site: E2ESite) -> tuple[int | None, float | None]:
 
 async def _sample(site: E2ESite, started_s: float) -> dict[str, Any]:
     assert site.daemon is not None
-    if site.daemon.returncode is not None:
-        raise RuntimeError(f"the daemon exited with {site.daemon.returncode}")
+    if not site.daemon.alive():
+        raise RuntimeError(f"the daemon exited with {site.daemon.popen.returncode}")
     pid = site.daemon.pid
     size, rows = _db(site)
     backlog, answer_ms = await _backlog(site)
