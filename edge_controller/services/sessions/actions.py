@@ -101,6 +101,12 @@ class SessionActions:
         for cid, action, at_s, plugged in list(self._unclosed.values()):
             await self.close(cid, action, at_s, plugged=plugged)
 
+    def sample_due(self, cid: str, sampling: Sampling, now_s: float) -> bool:
+        """Whether ``sample`` would take one at ``now_s`` (after a clock step back it counts
+        from the step, as ``sample`` would)."""
+        clock = self._samples.get(cid)
+        return clock is not None and cid in self.open and clock.due(sampling, now_s) is not None
+
     async def sample(self, cid: str, sampling: Sampling, now_s: float) -> Energy | None:
         record, clock = self.open.get(cid), self._samples.get(cid)
         if record is None or clock is None:

@@ -140,13 +140,29 @@ class EarlyTransactions:
             return
         await self.end(cid, _lost(early, state, event, stopping), now_s)
 
-    async def _start(self, cid: str, state: sm.SessionState, now_s: float) -> None:
+    def settled(self, cid: str, state: sm.SessionState, *, stopping: bool) -> bool:
+        """Whether ``follow`` would do nothing for ``state`` on a tick (no event): no
+        transaction to begin or end here. ``follow``'s rules, without its awaits: the session
+        side's tick skips such connectors, and a thousand of them are settled at most ticks."""
+        if cid in self._unseen:
+            return True
+        early = self.open.get(cid)
+        if early is None:
+            return stopping or state.phase is sm.Phase.OPENING or not self._begins(state)
+        if early.session is not None:
+            return not stopping and state.plugged
+        return _auth_waits(state) if early.authorized else _plug_waits(state)
+
+    def _begins(self, state: sm.SessionState) -> bool:
+        """A transaction begins before its session in ``state`` (the start points say so)."""
         if self.at_plug and _plug_waits(state):
-            auth = None
-        elif self.at_authorization and _auth_waits(state) and not state.plugged:
-            auth = state.auth
-        else:
+            return True
+        return self.at_authorization and _auth_waits(state) and not state.plugged
+
+    async def _start(self, cid: str, state: sm.SessionState, now_s: float) -> None:
+        if not self._begins(state):
             return
+        auth = None if self.at_plug and _plug_waits(state) else state.auth
         try:
             local_id = await self._recorder.open_plug(cid, now_s, auth)
         except StorageError as exc:
