@@ -10,6 +10,14 @@ its own: a reading taken while the EV ramps is torn, e.g. ``[9.0, 0.0, 0.0]``).
 
 The rig steps the physics every ``DT_S``, polls every device on its own schedule, and lets the
 controller decide after each grid reading and on its tick, as the running loop does.
+
+After every physics step it checks that our own draw on each grid phase fits beside the
+building, forgiving only what a step up of the building causes before the loop can answer it
+(``BuildingStep``): within ``BUILDING_STEP_WINDOW_S`` of the step, our draw as it was when the
+building stepped, and what each connector draws until its EV could have followed the first
+decision that knew of the step (the first grid reading at or after it, then the EV's response
+delay): an EV resuming, or following an offer raised before, in that time ramps whatever the
+loop does. Our draw rising above that while the building is up is ours and is recorded.
 """
 
 from __future__ import annotations
@@ -39,7 +47,8 @@ VOLTAGE_V = 230.0
 MAX_RESPONSE_S = 5.0  # IEC 61851-1: an EV follows a lower offer within 5 s
 # After the building load steps up, the overshoot it causes lasts until a grid reading shows it
 # (one poll), the loop lowers the offers (its next step: at once, or one tick) and the EVs follow
-# (their response delay, at most 5 s); the rest is one physics step of rounding in time.
+# (their response delay, at most 5 s); the rest is one physics step of rounding in time. No step
+# is forgiven longer than this.
 BUILDING_STEP_WINDOW_S = POLL_S + TICK_S + MAX_RESPONSE_S + 2 * DT_S
 
 
@@ -162,12 +171,57 @@ class Excess:
 
 
 @dataclass
+class BuildingStep:
+    """A step up of the building load at ``at_s`` and what it forgives.
+
+    The loop learns of the step from the first grid reading at or after it (``seen_s``), and an
+    EV follows what the loop decides then only its response delay later. Until that moment a
+    connector's draw owes nothing to a decision that knew of the step: an EV that resumes, or
+    follows an offer raised before, ramps as it would under any loop (only pausing every EV at
+    once on every rise would stop it). So the step forgives, per connector and grid phase, the
+    most the connector drew from the step until its EV could have followed the first decision
+    that knew of it; what it draws above that after, while the building is over its level
+    before the step, is ours. The forgiveness ends ``BUILDING_STEP_WINDOW_S`` after the step.
+    """
+
+    at_s: float
+    seen_s: float | None = None
+    most_a: dict[str, list[float]] = field(default_factory=dict)
+
+    def follow(
+        self, now_s: float, drawn_by: dict[str, Phases3], delays_s: dict[str, float]
+    ) -> None:
+        """Take in every connector's draw at ``now_s`` while it is still blind to the step."""
+        for cid, drawn in drawn_by.items():
+            most = self.most_a.setdefault(cid, [0.0, 0.0, 0.0])
+            # A decision at seen_s reaches the EV's next physics step and is followed its
+            # delay after that: every draw up to seen_s + delay is the same whatever it was.
+            if self.seen_s is not None and now_s > self.seen_s + delays_s[cid] + DT_S / 2:
+                continue
+            for phase in range(3):
+                most[phase] = max(most[phase], drawn[phase])
+
+    def forgiven_a(self) -> Phases3:
+        """Per grid phase, the sum over connectors of the most each may draw."""
+        total = [0.0, 0.0, 0.0]
+        for most in self.most_a.values():
+            for phase in range(3):
+                total[phase] += most[phase]
+        return total[0], total[1], total[2]
+
+
+@dataclass
 class Outcome:
     excess: list[Excess] = field(default_factory=list)
+    excess_as: float = 0.0  # the excesses in A*s, on the worst phase or feeder of each step
     grid_a: list[tuple[float, float]] = field(default_factory=list)  # (time, highest phase)
     reasons: list[str] = field(default_factory=list)
     # Every change of the offers: (time, offer per connector), the first decision included.
     offers: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+
+    def over_limit_as(self, limit_a: float) -> float:
+        """The grid's highest phase above ``limit_a``, in A*s, whoever caused it."""
+        return sum(max(0.0, a - limit_a) for _, a in self.grid_a) * DT_S
 
 
 class PhysicsRig:
@@ -208,6 +262,8 @@ class PhysicsRig:
             clocks=Clocks(self.clock),
         )
         self._building: deque[tuple[float, Phases3]] = deque()
+        self._steps: deque[BuildingStep] = deque()
+        self._delays_s = {ev.connector_id: ev.response_delay_s for ev in plan.evs}
         self._last_step_s = -TICK_S
 
     def run(self) -> Outcome:
@@ -269,6 +325,7 @@ class PhysicsRig:
         if self._due(now_s, self.plan.grid_poll_offset_s):
             assert controller._grid is not None
             await controller._grid.poll_once()
+            self._grid_read(now_s)
             woke = True
         if woke or now_s - self._last_step_s >= TICK_S - DT_S / 2:
             self._last_step_s = now_s
@@ -279,34 +336,58 @@ class PhysicsRig:
                     outcome.offers.append((now_s, offers))
 
     def _check(self, now_s: float, outcome: Outcome) -> None:
-        """Our own draw on every grid phase fits beside the building as it was at some moment
-        of the last ``BUILDING_STEP_WINDOW_S`` (a step up is ours to follow, not to foresee);
-        a feeder carries nothing else, so our draw on it always fits."""
+        """Our own draw on every grid phase fits beside the building, but for what a step up of
+        the building forgives (``BuildingStep``); a feeder carries nothing else, so our draw on
+        it always fits. Each excess is recorded, and its A*s on the worst phase summed."""
         building = self.site.base_current_a(now_s)
+        if self._building and any(
+            a > b for a, b in zip(building, self._building[-1][1], strict=True)
+        ):
+            self._steps.append(BuildingStep(now_s))
         self._building.append((now_s, building))
         while self._building[0][0] < now_s - BUILDING_STEP_WINDOW_S:
             self._building.popleft()
+        while self._steps and self._steps[0].at_s < now_s - BUILDING_STEP_WINDOW_S:
+            self._steps.popleft()
         ours = [0.0, 0.0, 0.0]
         feeders: dict[str, list[float]] = {}
+        drawn_by: dict[str, Phases3] = {}
         for cid, wiring in self.site.chargers.items():
-            drawn = self.site.charger_grid_a(cid)
+            drawn = drawn_by[cid] = self.site.charger_grid_a(cid)
             for phase in range(3):
                 ours[phase] += drawn[phase]
             if wiring.feeder is not None:
                 row = feeders.setdefault(wiring.feeder, [0.0, 0.0, 0.0])
                 for phase in range(3):
                     row[phase] += drawn[phase]
+        forgiven = [0.0, 0.0, 0.0]
+        for step in self._steps:
+            step.follow(now_s, drawn_by, self._delays_s)
+            for phase, amps in enumerate(step.forgiven_a()):
+                forgiven[phase] = max(forgiven[phase], amps)
         grid = self.site.meters["grid"].current_a
         outcome.grid_a.append((now_s, max(grid)))
         limit_a = self.plan.grid_limit_a
+        worst_a = 0.0
         for phase in range(3):
             lowest = min(b[phase] for _, b in self._building)
-            allowed = max(0.0, limit_a - lowest)
+            # Never more than the building's lowest in the window leaves (as before a step).
+            forgivable = min(max(0.0, limit_a - lowest), forgiven[phase])
+            allowed = max(0.0, limit_a - building[phase], forgivable)
             if ours[phase] > allowed + 1e-6:
                 outcome.excess.append(Excess(now_s, f"grid L{phase + 1}", ours[phase], allowed))
+                worst_a = max(worst_a, ours[phase] - allowed)
         limits = {f.id: f.limit_a for f in self.plan.feeders}
         for feeder, row in feeders.items():
             for phase in range(3):
                 if row[phase] > limits[feeder] + 1e-6:
                     what = f"feeder {feeder} L{phase + 1}"
                     outcome.excess.append(Excess(now_s, what, row[phase], limits[feeder]))
+                    worst_a = max(worst_a, row[phase] - limits[feeder])
+        outcome.excess_as += worst_a * DT_S
+
+    def _grid_read(self, now_s: float) -> None:
+        """A grid reading shows every building step before it: from now on the loop knows."""
+        for step in self._steps:
+            if step.seen_s is None:
+                step.seen_s = now_s

@@ -3,10 +3,11 @@
 Hypothesis draws sites where three-phase EVs pause and resume, one-phase EVs sit on three-phase
 chargers, readings are torn (each current captured at its own moment of the read) and the
 building load steps up and down. The loop decides as it runs in the daemon; after every
-physics step our own draw on each grid phase must fit beside the building load as it was at
-some moment of the last ``BUILDING_STEP_WINDOW_S``: the only overshoot allowed is the one a
-building step causes before a reading can show it and the EVs can follow the lower offer (see
-``physics_rig``). A feeder carries only our chargers: our draw on it always fits.
+physics step our own draw on each grid phase must fit beside the building load: the only
+overshoot allowed is the one a building step causes before a reading can show it and the EVs
+can follow the lower offer, and within ``BUILDING_STEP_WINDOW_S`` of the step only while our
+draw is no higher than it was at the step or than an EV blind to the step drew (see
+``physics_rig.BuildingStep``). A feeder carries only our chargers: our draw on it always fits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge_controller import log
-from edge_controller.domain.balancing import Feeder, Policy
+from edge_controller.domain.balancing import Feeder, Policy, Site
 from tests.unit.services.control.physics_rig import (
     BUILDING_STEP_WINDOW_S,
     DT_S,
@@ -245,7 +246,8 @@ def test_offers_never_fall_while_evs_follow_a_raise_with_charger_reads_behind_th
 # that rise calls for must not wait for the chargers' readings to pair. The hold bets only on
 # the ramps of connectors raised lately; a paused EV could add its whole offer, so nothing
 # waits: held, c1 ramped back to 12 A into the rise and the grid read 36 A (up to 35 A*s over
-# 24 A). Asserted on the grid itself: the rig's allowance for a building step would forgive it.
+# 24 A). Asserted on the grid itself too: the rig's check once forgave any overshoot within the
+# window after a building step.
 @pytest.mark.parametrize(
     ("charger_poll_s", "resume_s", "grid_offset_s"),
     [
@@ -276,3 +278,45 @@ def test_a_paused_ev_never_resumes_into_a_building_rise_within_the_limit(
     over_as = sum(max(0.0, a - 24.0) for _, a in outcome.grid_a) * DT_S
     assert max(a for _, a in outcome.grid_a) <= 24.0, over_as
     assert not outcome.excess, outcome.excess[:3]
+
+
+def _blind_to_rises(rig: PhysicsRig) -> PhysicsRig:
+    """The rig with a loop that allocates as if its connection carried 100 A: it never lowers
+    an offer for the building, so the rig's check alone tells what it forgives."""
+    rig.controller._site = Site(grid_limit_a=100.0)
+    return rig
+
+
+def _one_resumes_into_a_rise(resume_s: float) -> SitePlan:
+    """Two three-phase EVs offered 12 A each on 24 A (1 s to follow, read every second), c1
+    paused until ``resume_s``; the building steps from nothing to 12 A at 20 s and the grid is
+    read at 20.5 s first."""
+    evs = (
+        EvPlan("c0:1", "L1L2L3", 3, 1.0, 12.0, poll_offset_s=0.25),
+        EvPlan("c1:1", "L1L2L3", 3, 1.0, 12.0, poll_offset_s=0.75, pauses=((10.0, resume_s),)),
+    )
+    building = ((0.0, (0.0, 0.0, 0.0)), (20.0, (12.0, 12.0, 12.0)))
+    return SitePlan(24.0, evs, building, 30.0, grid_poll_offset_s=0.5, policy=DEMO_POLICY)
+
+
+def test_the_check_forgives_an_ev_resuming_before_a_grid_reading_shows_the_rise() -> None:
+    # c1 resumes at 20.3 s and ramps at 21.3 s: no loop could have lowered its offer before
+    # the grid reading at 20.5 s, nor made it follow a lower one before 21.5 s. Forgiven for
+    # the window after the step, not after it.
+    outcome = _blind_to_rises(PhysicsRig(_one_resumes_into_a_rise(20.3))).run()
+    assert max(a for _, a in outcome.grid_a) == pytest.approx(36.0)
+    assert outcome.excess
+    first = outcome.excess[0]
+    assert first.at_s == pytest.approx(20.0 + BUILDING_STEP_WINDOW_S, abs=DT_S)
+    assert (first.ours_a, first.allowed_a) == (pytest.approx(24.0), pytest.approx(12.0))
+
+
+def test_the_check_counts_an_ev_resuming_after_a_grid_reading_showed_the_rise() -> None:
+    # c1 resumes at 20.7 s, after the reading at 20.5 s: its 12 A from 21.7 s are ours (the
+    # check before forgave them until 27.1 s, beside the building's lowest of the window).
+    outcome = _blind_to_rises(PhysicsRig(_one_resumes_into_a_rise(20.7))).run()
+    first = outcome.excess[0]
+    assert first.at_s == pytest.approx(21.7, abs=DT_S)
+    assert (first.ours_a, first.allowed_a) == (pytest.approx(24.0), pytest.approx(12.0))
+    assert outcome.excess_as == pytest.approx(12.0 * (30.0 - 21.7), abs=12.0 * DT_S)
+    assert outcome.excess_as == pytest.approx(outcome.over_limit_as(24.0), abs=12.0 * DT_S)
