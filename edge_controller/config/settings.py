@@ -778,6 +778,17 @@ class SimEvProfileSettings(Section):
     )
 
 
+class SimEvPauseSettings(Section):
+    """The EV stops drawing on its own at ``pause_s`` (its timer, a full battery) and asks
+    again at ``resume_s``; ``state``: the pilot state it shows meanwhile."""
+
+    pause_s: float = Field(ge=0, description="seconds after the simulator starts")
+    resume_s: float | None = Field(None, gt=0, description="seconds after start; none: stays")
+    state: Literal["B", "C"] = Field(
+        "B", description="B: it opens S2; C: it keeps asking and draws nothing"
+    )
+
+
 class SimEvArrivalSettings(Section):
     """One scripted visit: an EV plugs in ``arrive_s`` after start and leaves at ``leave_s``."""
 
@@ -787,6 +798,23 @@ class SimEvArrivalSettings(Section):
     profile: Ident = Field(description="a key of simulation.ev_profiles")
     arrive_s: float = Field(0.0, ge=0, description="seconds after the simulator starts")
     leave_s: float | None = Field(None, gt=0, description="seconds after start; none: stays")
+    pauses: list[SimEvPauseSettings] = Field(
+        default_factory=list, description="the EV's own pauses while plugged, in time order"
+    )
+
+    @model_validator(mode="after")
+    def _pauses_within_the_visit(self) -> SimEvArrivalSettings:
+        end_s = self.leave_s if self.leave_s is not None else float("inf")
+        free_from_s = self.arrive_s
+        for pause in self.pauses:
+            resume_s = pause.resume_s if pause.resume_s is not None else end_s
+            if not free_from_s <= pause.pause_s < resume_s <= end_s:
+                raise ValueError(
+                    f"ev_script {self.connector}: each pause must start at or after arrive_s "
+                    "and the previous resume_s, and resume after it starts, by leave_s"
+                )
+            free_from_s = resume_s
+        return self
 
 
 class SimBaseLoadStepSettings(Section):

@@ -94,6 +94,28 @@ async def unplug(request: web.Request) -> web.Response:
     return web.json_response({"connector": connector, "plugged": False})
 
 
+async def pause_ev(request: web.Request) -> web.Response:
+    """The plugged EV stops drawing on its own: ``{"state": "B"}`` (S2 open, the default) or
+    ``"C"`` (it keeps asking and draws nothing); 409 without an EV, or one leaving or paused."""
+    body = await _body(request)
+    if set(body) - {"state"}:
+        raise ValueError(f"unknown pause options {sorted(set(body) - {'state'})}")
+    state = body.get("state", "B")
+    if state not in ("B", "C"):
+        raise ValueError('state must be "B" (the EV opens S2) or "C" (it keeps asking)')
+    connector = request.match_info["connector"]
+    request.app[SITE].pause(connector, keep_state_c=state == "C")
+    return web.json_response({"connector": connector, "paused": state})
+
+
+async def resume_ev(request: web.Request) -> web.Response:
+    """The paused EV asks again and follows the offer after its response delay; 409 when it
+    is not paused (or there is none)."""
+    connector = request.match_info["connector"]
+    request.app[SITE].resume(connector)
+    return web.json_response({"connector": connector, "paused": None})
+
+
 async def set_base_load(request: web.Request) -> web.Response:
     body = await _body(request)
     values = body.get("current_a")
@@ -266,6 +288,8 @@ def control_app(
         web.get("/state", _guarded(get_state)),
         web.post("/connectors/{connector}/plug", _guarded(plug)),
         web.post("/connectors/{connector}/unplug", _guarded(unplug)),
+        web.post("/connectors/{connector}/pause", _guarded(pause_ev)),
+        web.post("/connectors/{connector}/resume", _guarded(resume_ev)),
         web.put("/base_load", _guarded(set_base_load)),
         web.delete("/base_load", _guarded(clear_base_load)),
         web.get("/meters/{meter}", _guarded(get_meter)),

@@ -82,6 +82,14 @@ class SimControlClient:
     async def unplug(self, connector_id: str, immediate: bool = False) -> None:
         await self._call("POST", f"/connectors/{connector_id}/unplug", {"immediate": immediate})
 
+    async def pause(self, connector_id: str, state: str = "B") -> None:
+        """The plugged EV stops drawing on its own, showing pilot ``state`` "B" or "C"."""
+        await self._call("POST", f"/connectors/{connector_id}/pause", {"state": state})
+
+    async def resume(self, connector_id: str) -> None:
+        """The paused EV asks for current again (it follows the offer after its delay)."""
+        await self._call("POST", f"/connectors/{connector_id}/resume")
+
     async def set_base_load(self, l1_a: float, l2_a: float, l3_a: float) -> None:
         await self._call("PUT", "/base_load", {"current_a": [l1_a, l2_a, l3_a]})
 

@@ -112,8 +112,30 @@ class ChargerModel:
         connector = self.connector(number)
         if connector.ev is None:
             raise ValueError(f"connector {number} has no EV plugged in")
-        connector.ev.paused = True
+        connector.ev.pause()  # S2 opens: state B
         connector.leave_at_s = now_s + UNPLUG_AFTER_S
+
+    def pause(self, number: int, keep_state_c: bool = False) -> None:
+        """The plugged EV stops drawing on its own (timer, full battery), in state B or C."""
+        ev = self._staying_ev(number)
+        if ev.pause_state is not None:
+            raise ValueError(f"the EV on connector {number} is already paused")
+        ev.pause(keep_state_c)
+
+    def resume(self, number: int) -> None:
+        """The paused EV asks for current again and follows the offer after its delay."""
+        ev = self._staying_ev(number)
+        if ev.pause_state is None:
+            raise ValueError(f"the EV on connector {number} is not paused")
+        ev.resume()
+
+    def _staying_ev(self, number: int) -> Ev:
+        connector = self.connector(number)
+        if connector.ev is None:
+            raise ValueError(f"connector {number} has no EV plugged in")
+        if connector.leave_at_s is not None:
+            raise ValueError(f"the EV on connector {number} is leaving")
+        return connector.ev
 
     def step(self, now_s: float, voltage_v: float) -> None:
         if self.watchdog_expired(now_s):

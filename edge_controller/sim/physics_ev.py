@@ -61,7 +61,10 @@ class Ev:
         self.soc = profile.soc
         self.energy_wh = 0.0  # delivered to this EV since it plugged in
         self.drawn_a = 0.0  # per used phase
-        self.paused = False  # the vehicle itself does not want to charge (e.g. timer)
+        self.paused = False  # the vehicle itself does not want to charge (e.g. timer): state B
+        # The vehicle keeps asking (S2 closed, state C) but its on-board charger draws nothing,
+        # as some do on a timer or with a full battery.
+        self.idle_in_c = False
         self._last_s = now_s
         self._applied_offer_a = 0.0  # the offer the EV has reacted to so far
         # The changes not followed yet, oldest first: (when it changed, the new offer). At most
@@ -94,9 +97,26 @@ class Ev:
         energy_wh = self.drawn_a * used_phases * voltage_v * dt_s / 3600.0
         self.energy_wh += energy_wh
         self.soc = min(1.0, self.soc + energy_wh / self.profile.battery_wh)
-        self._follow(now_s, offered_a if self.requests_charge(offered_a) else 0.0)
+        drawing = self.requests_charge(offered_a) and not self.idle_in_c
+        self._follow(now_s, offered_a if drawing else 0.0)
         self.drawn_a = self._draw_a()
         return energy_wh
+
+    def pause(self, keep_state_c: bool = False) -> None:
+        """The vehicle stops drawing on its own: it opens S2 (state B) or, ``keep_state_c``,
+        keeps asking and draws nothing. Either way it follows the offer again only its
+        response delay after :meth:`resume`, as after any new offer."""
+        self.paused, self.idle_in_c = not keep_state_c, keep_state_c
+
+    def resume(self) -> None:
+        self.paused = self.idle_in_c = False
+
+    @property
+    def pause_state(self) -> str | None:
+        """The pilot state the vehicle shows while it pauses itself: "B", "C" or None."""
+        if self.paused:
+            return "B"
+        return "C" if self.idle_in_c else None
 
     def _follow(self, now_s: float, offer_a: float) -> None:
         if offer_a != self._last_offer_a:

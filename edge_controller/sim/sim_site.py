@@ -31,11 +31,22 @@ class SimConflict(SimError):
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptedPause:
+    """The EV pauses itself at ``pause_s`` and resumes at ``resume_s`` (None: stays paused);
+    ``keep_state_c``: it keeps asking (state C) and draws nothing, else it shows state B."""
+
+    pause_s: float
+    resume_s: float | None = None
+    keep_state_c: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Arrival:
     connector: str
     profile: EvProfile
     arrive_s: float
     leave_s: float | None = None
+    pauses: tuple[ScriptedPause, ...] = ()
 
 
 @dataclass(slots=True)
@@ -47,6 +58,7 @@ class SimSite:
     started_s: float = 0.0
     _arrived: set[int] = field(default_factory=set)
     _left: set[int] = field(default_factory=set)
+    _done: set[tuple[int, int, str]] = field(default_factory=set)  # (visit, pause, event)
 
     @property
     def devices(self) -> dict[str, DeviceSim]:
@@ -84,6 +96,21 @@ class SimSite:
         if immediate:
             charger.model.connector(number).leave_at_s = now_s
 
+    def pause(self, connector_id: str, keep_state_c: bool = False) -> None:
+        """The EV plugged at ``connector_id`` stops drawing on its own (state B, or C)."""
+        charger, number = self._split(connector_id)
+        try:
+            charger.model.pause(number, keep_state_c)
+        except ValueError as exc:
+            raise SimConflict(str(exc)) from exc
+
+    def resume(self, connector_id: str) -> None:
+        charger, number = self._split(connector_id)
+        try:
+            charger.model.resume(number)
+        except ValueError as exc:
+            raise SimConflict(str(exc)) from exc
+
     def set_base_load(self, current_a: Phases3 | None) -> None:
         self.model.base_override_a = current_a
 
@@ -102,12 +129,29 @@ class SimSite:
                     self.plug(now_s, arrival.connector, arrival.profile)
                 except SimError:
                     self._left.add(index)  # the connector was taken by hand; skip this visit
+            if index in self._arrived and index not in self._left:
+                self._run_pauses(index, arrival, elapsed_s)
             leave = arrival.leave_s
             due = leave is not None and elapsed_s >= leave
             if due and index in self._arrived and index not in self._left:
                 self._left.add(index)
                 with contextlib.suppress(SimError):  # already unplugged by hand
                     self.unplug(now_s, arrival.connector)
+
+    def _run_pauses(self, index: int, arrival: Arrival, elapsed_s: float) -> None:
+        for number, pause in enumerate(arrival.pauses):
+            events = [("pause", pause.pause_s), ("resume", pause.resume_s)]
+            for event, at_s in events:
+                key = (index, number, event)
+                if at_s is None or elapsed_s < at_s or key in self._done:
+                    continue
+                self._done.add(key)
+                # (paused, resumed or unplugged by hand meanwhile: the script's step is moot)
+                with contextlib.suppress(SimError):
+                    if event == "pause":
+                        self.pause(arrival.connector, pause.keep_state_c)
+                    else:
+                        self.resume(arrival.connector)
 
     # -- inspection --------------------------------------------------------------------------
     def snapshot(self, now_s: float) -> dict[str, Any]:
@@ -151,6 +195,7 @@ class SimSite:
                 "battery_wh": ev.profile.battery_wh,
                 "soc_percent": round(ev.soc * 100, 3),
                 "leaving": connector.leave_at_s is not None,
+                "paused": None if connector.leave_at_s is not None else ev.pause_state,
             },
         }
 

@@ -22,7 +22,7 @@ from edge_controller.sim.physics_site import (
     MeterModel,
     SiteModel,
 )
-from edge_controller.sim.sim_site import Arrival, SimSite, SimStartError
+from edge_controller.sim.sim_site import Arrival, ScriptedPause, SimSite, SimStartError
 
 ProfileLoader = Callable[[str], Profile]
 
@@ -123,7 +123,16 @@ def build_sim_site(
             model.meters[mid] = _meter_model(meter, settings, list(chargers))
             meters[mid] = MeterDevice(mid, profiles(meter.profile), model.meters[mid])
     named = {name: ev_profile(p) for name, p in sim.ev_profiles.items()}
-    script = [Arrival(a.connector, named[a.profile], a.arrive_s, a.leave_s) for a in sim.ev_script]
+    script = [
+        Arrival(
+            a.connector,
+            named[a.profile],
+            a.arrive_s,
+            a.leave_s,
+            tuple(ScriptedPause(p.pause_s, p.resume_s, p.state == "C") for p in a.pauses),
+        )
+        for a in sim.ev_script
+    ]
     _check_script(script, chargers)
     site = SimSite(model, chargers, meters, script, started_s=now_s)
     site.step(now_s)

@@ -117,6 +117,52 @@ async def test_control_interface_rejects_bad_requests(make_site: Callable[..., S
         assert await control.registers("hd1", 5, table="input") == [4]  # B1
 
 
+async def test_an_ev_pauses_and_resumes_through_the_control_interface(
+    make_site: Callable[..., Settings],
+) -> None:
+    async with (
+        running_site(make_site()) as running,
+        SimControlClient(running.control_url) as control,
+    ):
+        await control.plug("hd1:1", profile="quick3")
+        running.site.chargers["hd1"].model.write_setpoint(running.clock(), 1, 10.0)
+
+        async def shows(state: str, drawn_a: float, paused: str | None) -> None:
+            async def check() -> bool:
+                view = await control.connector("hd1:1")
+                return (view["state"], view["drawn_a"][0], view["ev"]["paused"]) == (
+                    state,
+                    drawn_a,
+                    paused,
+                )
+
+            await eventually(check)
+
+        await shows("C", 10.0, None)
+        await control.pause("hd1:1", state="C")
+        await shows("C", 0.0, "C")
+        await control.resume("hd1:1")
+        await shows("C", 10.0, None)
+        await control.pause("hd1:1")
+        await shows("B", 0.0, "B")
+        cases = [
+            (control.pause("hd1:1"), 409, "already paused"),
+            (control.pause("hd2:1"), 409, "no EV plugged in"),
+            (control.resume("hd2:1"), 409, "no EV plugged in"),
+            (control.pause("nope:1"), 404, "no simulated connector"),
+            (control.pause("hd1:2"), 404, "has no connector 2"),
+            (control.pause("hd1:1", state="A"), 400, "state must be"),
+        ]
+        for call, status, reason in cases:
+            with pytest.raises(SimControlError, match=reason) as caught:
+                await call
+            assert caught.value.status == status
+        await control.resume("hd1:1")
+        with pytest.raises(SimControlError, match="not paused") as twice:
+            await control.resume("hd1:1")
+        assert twice.value.status == 409
+
+
 async def test_a_building_load_beyond_1000_a_shows_on_the_grid_meter_alone(
     make_site: Callable[..., Settings],
 ) -> None:

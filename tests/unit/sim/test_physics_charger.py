@@ -148,3 +148,48 @@ def test_a_charger_wired_on_one_phase_feeds_a_three_phase_ev_on_one_phase() -> N
     connector.state = "C"
     assert connector.ev_phases == 1
     assert connector.phase_currents_a() == (16.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("keep_state_c", "paused_state"), [(False, "B"), (True, "C")])
+def test_an_ev_pausing_itself_draws_nothing_and_resumes_after_its_delay(
+    keep_state_c: bool, paused_state: str
+) -> None:
+    charger = _charger(watchdog_timeout_s=0.0)
+    charger.plug(0.0, 1, EvProfile(phases=3, max_current_a=16.0, response_delay_s=2.0))
+    charger.write_setpoint(0.0, 1, 12.0)
+    for now_s in (0.0, 2.0, 3.0):
+        charger.step(now_s, V)
+    assert charger.connector(1).drawn_a == 12.0
+    charger.pause(1, keep_state_c)
+    charger.step(4.0, V)
+    energy_wh = charger.connector(1).session_energy_wh
+    charger.step(10.0, V)  # offered 12 A all along
+    connector = charger.connector(1)
+    assert (connector.state, connector.offered_a, connector.drawn_a) == (paused_state, 12.0, 0.0)
+    assert connector.session_energy_wh == energy_wh  # nothing drawn while paused
+    charger.resume(1)
+    charger.step(11.0, V)
+    assert (charger.connector(1).state, charger.connector(1).drawn_a) == ("C", 0.0)
+    charger.step(12.9, V)
+    assert charger.connector(1).drawn_a == 0.0  # its response delay after the resume
+    charger.step(13.0, V)
+    assert charger.connector(1).drawn_a == 12.0
+
+
+def test_pausing_or_resuming_needs_a_staying_ev_in_the_right_state() -> None:
+    charger = _charger(connectors=2, watchdog_timeout_s=0.0)
+    with pytest.raises(ValueError, match="no EV"):
+        charger.pause(1)
+    charger.plug(0.0, 1, QUICK_EV)
+    with pytest.raises(ValueError, match="not paused"):
+        charger.resume(1)
+    charger.pause(1, keep_state_c=True)
+    with pytest.raises(ValueError, match="already paused"):
+        charger.pause(1)
+    charger.unplug(1.0, 1)  # a pause while plugged ends with the unplug: state B
+    charger.step(1.0, V)
+    assert charger.connector(1).state == "B"
+    with pytest.raises(ValueError, match="leaving"):
+        charger.resume(1)
+    with pytest.raises(KeyError):
+        charger.pause(3)

@@ -121,3 +121,48 @@ def test_script_must_name_simulated_connectors() -> None:
     script = [{"connector": "real:1", "profile": "car"}]
     with pytest.raises(SimStartError, match="real:1"):
         build_sim_site(_settings(ev_script=script), now_s=0.0)
+
+
+def test_script_pauses_and_resumes_the_ev_in_the_state_it_names() -> None:
+    pauses = [
+        {"pause_s": 20, "resume_s": 30},
+        {"pause_s": 40, "resume_s": 50, "state": "C"},
+    ]
+    script = [{"connector": "b:1", "profile": "car", "arrive_s": 10, "pauses": pauses}]
+    site = build_sim_site(_settings(ev_script=script), now_s=1000.0)
+    seen = []
+    for elapsed_s in (10, 11, 20, 21, 30, 31, 40, 41, 50, 51):
+        site.chargers["b"].model.write_setpoint(1000.0 + elapsed_s, 1, 16.0)  # (its watchdog)
+        site.step(1000.0 + elapsed_s)
+        view = site.snapshot(1000.0 + elapsed_s)["connectors"]["b:1"]
+        seen.append((elapsed_s, view["state"], view["drawn_a"][0], view["ev"]["paused"]))
+    assert seen == [
+        (10, "C", 16.0, None),  # plugged and charging at once (no response delay)
+        (11, "C", 16.0, None),
+        (20, "B", 0.0, "B"),
+        (21, "B", 0.0, "B"),
+        (30, "C", 16.0, None),
+        (31, "C", 16.0, None),
+        (40, "C", 0.0, "C"),
+        (41, "C", 0.0, "C"),
+        (50, "C", 16.0, None),
+        (51, "C", 16.0, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "pauses",
+    [
+        [{"pause_s": 5}],  # before it arrives
+        [{"pause_s": 20, "resume_s": 20}],  # resumes as it pauses
+        [{"pause_s": 20, "resume_s": 120}],  # resumes after it left
+        [{"pause_s": 20, "resume_s": 40}, {"pause_s": 30, "resume_s": 50}],  # overlapping
+        [{"pause_s": 20}, {"pause_s": 30}],  # a second pause while the first lasts
+        [{"pause_s": 20, "state": "A"}],
+    ],
+)
+def test_script_pauses_must_fit_the_visit(pauses: list[dict[str, Any]]) -> None:
+    script = [{"connector": "b:1", "profile": "car", "arrive_s": 10, "leave_s": 100}]
+    script[0]["pauses"] = pauses
+    with pytest.raises(ValidationError, match=r"pause|state"):
+        _settings(ev_script=script)
