@@ -3,7 +3,8 @@
 Order: BootNotification until Accepted (nothing else is sent before), then fresh
 StatusNotifications and Heartbeats (in the connection's own task, ``pacing.keep_up``), the
 outbox sender and CSMS-triggered follow-ups (a task while there are some), all in one
-TaskGroup. Any failure ends the TaskGroup; the caller reconnects.
+TaskGroup. The sender and the follow-ups run in tasks made while they have work. Any failure
+ends the TaskGroup; the caller reconnects.
 """
 
 from __future__ import annotations
@@ -69,21 +70,25 @@ class LinkSession:
         return to_iso(self.link.clock.now_s(self.link.now_s()))
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as group:
-            self.tasks.append(group.create_task(self.cp.rpc.run()))
-            await self.boot()
-            cut_off = logs.report_interrupted(self.link, self._log_status)
-            for job in (self.sender.run(), cut_off):
-                self.tasks.append(group.create_task(job))
-            self._followups = FollowupRunner(self.link, group, self.run_followup)
-            await keep_up_with_followups(
-                self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
-            )
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.tasks.append(group.create_task(self.cp.rpc.run()))
+                await self.boot()
+                self.sender.start(group)
+                cut_off = logs.report_interrupted(self.link, self._log_status)
+                self.tasks.append(group.create_task(cut_off))
+                self._followups = FollowupRunner(self.link, group, self.run_followup)
+                await keep_up_with_followups(
+                    self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
+                )
+        finally:
+            self.sender.stop()
 
     def cancel_tasks(self) -> None:
         """Cancel every task again (a 3.11 wait_for inside the library can swallow one)."""
         for task in self.tasks:
             task.cancel()
+        self.sender.cancel()
         if self._followups is not None:
             self._followups.cancel()
 

@@ -7,18 +7,41 @@ timeout into a TimeoutError; a plain future resolved by ``call_later`` cannot.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 
 class Wakeup:
+    """Waited for (``wait``), or told to a listener as it is set (``listen``: the outbox
+    sender, which keeps no task waiting while its line is empty)."""
+
+    __slots__ = ("_listener", "_pending", "_waiter")
+
     def __init__(self) -> None:
         self._waiter: asyncio.Future[bool] | None = None
         self._pending = False
+        self._listener: Callable[[], None] | None = None
 
     def set(self) -> None:
         self._pending = True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(True)
+        if self._listener is not None:
+            self._listener()
+
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` at each ``set`` from now on (None: no longer). It must not
+        raise: ``set`` is called after the outbox's commits."""
+        self._listener = listener
+
+    @property
+    def pending(self) -> bool:
+        """Set since it was last waited for or taken."""
+        return self._pending
+
+    def take(self) -> bool:
+        """Whether it was set since it was last waited for or taken; no longer after this."""
+        pending, self._pending = self._pending, False
+        return pending
 
     async def wait(self, timeout_s: float | None) -> bool:
         """True when woken (or a wake-up was pending), False after ``timeout_s`` (None: only

@@ -8,6 +8,12 @@ read, a rendering and an fsync per event. The answer to a session's start is wri
 transaction id, in one (fsynced) commit before the next event is sent: it is never sent twice,
 and the events behind it are read again so they carry the id.
 
+The sender keeps no task while its line is empty: a connection ``start``s it, and the drain
+runs in a task of the connection's group made when messages are in line (at the start, and at
+each commit that queued some for this identity) and ended once the line is empty again, so at a
+thousand idle identities a thousand waiting tasks are not kept. One drain at a time: a wake-up
+while one runs is taken by it before it ends, which keeps the order and one CALL in flight.
+
 A CALLERROR or a timeout counts as a failed attempt; after ``TransactionMessageAttempts``
 attempts the event is parked (kept with the reason). Between attempts the sender waits
 ``TransactionMessageRetryInterval`` x attempts, as OCPP 1.6 (4.10) defines. A lost connection is
@@ -79,16 +85,18 @@ class OutboxSender:
         self.sent = 0
         self.progress = DrainProgress(link.log, link.now_s)
         self.acks = AckPipeline(link.outbox, link.identity)
-        self.idle = Flag()  # everything settled and written, waiting for messages
+        self.idle = Flag()  # everything settled and written, no drain running
         self._closing = False  # an orderly stop: no new CALL
         self._settled = Flag()  # no CALL in flight, its answer taken in
         self._settled.set()
+        self._group: asyncio.TaskGroup | None = None  # the connection's, while it runs
+        self.task: asyncio.Task[None] | None = None  # the drain, while there is work
 
     async def drained(self) -> None:
         """Return once nothing is pending for this identity and no CALL is in flight (every
         answer taken in and written)."""
         while True:
-            self._wakeup.set()  # messages queued just now are read at once
+            self.wake()  # messages queued just now are read at once
             await self.idle.wait()
             if await self.link.outbox.backlog(self.link.identity) == 0:
                 return
@@ -104,7 +112,39 @@ class OutboxSender:
         self._wakeup.set()
         await self._settled.wait()
 
+    def start(self, group: asyncio.TaskGroup) -> None:
+        """Send what is in line now, and what is queued later, in tasks of ``group`` (the
+        connection's) made while there is something to send; until ``stop``."""
+        self._group = group
+        self._wakeup.listen(self._woken)
+        self._woken()  # what was queued before this connection
+
+    def stop(self) -> None:
+        """The connection ends: no new drain (one running ends with the connection's group);
+        what is queued waits for the next connection's sender."""
+        self._wakeup.listen(None)
+        self._group = None
+        self.idle.clear()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _woken(self) -> None:
+        """Messages are in line: a drain reads them (the running one, before it ends)."""
+        if self.task is not None or self._group is None or self._closing:
+            return
+        self._wakeup.take()  # the new drain reads the line from its start
+        try:
+            self.task = self._group.create_task(self.run())
+        except RuntimeError:
+            # The group is shutting down (the connection failed and its task is not yet
+            # cancelled): what is in line stays first for the next connection.
+            return
+        self.idle.clear()
+
     async def run(self) -> None:
+        """Drain the line until it is empty and no wake-up came meanwhile."""
         try:
             async with asyncio.TaskGroup() as tasks:
                 await self._drain(Prefetch(self.link.outbox, self.link.identity, tasks), tasks)
@@ -114,8 +154,16 @@ class OutboxSender:
                 raise group.exceptions[0] from None
             raise
         finally:
-            # Written before the next connection reads the outbox: a reconnect resends nothing.
-            await self.acks.flush_on_exit()
+            try:
+                # Written before the next connection reads the outbox: a reconnect resends
+                # nothing.
+                await self.acks.flush_on_exit()
+            finally:
+                self.task = None
+        if self._wakeup.pending:
+            self._woken()  # queued while this drain was ending: the next one reads it
+        if self.task is None and self._group is not None:
+            self.idle.set()
 
     async def _drain(self, queue: Prefetch, tasks: asyncio.TaskGroup) -> None:
         prepared: Prepared | None = None
@@ -126,16 +174,13 @@ class OutboxSender:
                 self.progress.finish()
                 await self.acks.flush()
                 await queue.restart()  # also picks up a parked message put back in line
-                if self._closing:
+                # Woken meanwhile by the outbox's commits of this identity's messages, a
+                # requeue or a drain: read again. Else the drain ends (one woken while it
+                # ends makes the next, ``run``); no poll (a thousand idle senders read a
+                # thousand times a second). A retry waits in ``_failed``, before the line is
+                # read again.
+                if self._closing or not self._wakeup.take():
                     return
-                self.idle.set()
-                try:
-                    # Woken by the outbox's commits of this identity's messages, a requeue, a
-                    # drain or a stop: no poll (a thousand idle senders read a thousand times
-                    # a second). A retry waits in ``_failed``, before the line is read again.
-                    await self._wakeup.wait(None)
-                finally:
-                    self.idle.clear()
                 continue
             if self._closing:
                 return  # stays first in line for the next start

@@ -99,8 +99,9 @@ class Session201:
                 profiles = self.station.smart.send_reports(self.call)
                 expiries = report_expired_reservations(self)
                 cut_off = report_interrupted_upload(self)
-                for job in (self.sender.run(), reports, profiles, expiries, cut_off):
+                for job in (reports, profiles, expiries, cut_off):
                     self.tasks.append(group.create_task(job))
+                self.sender.start(group)
                 if self.link.display is not None:
                     messages = self.link.display.send_reports(self.call)
                     self.tasks.append(group.create_task(messages))
@@ -112,11 +113,13 @@ class Session201:
                     self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
                 )
         finally:
+            self.sender.stop()
             self.periods.down(self.link.now_s())
 
     def cancel_tasks(self) -> None:
         for task in self.tasks:
             task.cancel()
+        self.sender.cancel()
         if self._followups is not None:
             self._followups.cancel()
 
