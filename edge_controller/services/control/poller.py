@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from edge_controller.ports import DeviceError, DeviceFault, DeviceUnavailable
 
 T = TypeVar("T")
 U = TypeVar("U")
+V = TypeVar("V")
 LATENCY_WINDOW = 200  # successful reads kept for the latency percentiles
 # A carried value read apart that went unanswered this many times in a row while its carrier
 # answered is asked for after twice the wait of the time before (its interval first), up to
@@ -192,12 +195,33 @@ class Poller(Generic[T]):
             return await self._poll_both(ride)
         return await self._poll_alone()
 
+    async def _timed(self, read: Callable[[], Awaitable[V]]) -> V:
+        """``read()``, ended with TimeoutError after ``timeout_s`` (as ``asyncio.timeout``
+        would), timed by the loop's one ``ReadDeadlines`` timer rather than a timer each."""
+        task = asyncio.current_task()
+        assert task is not None
+        deadlines = _deadlines_of(task.get_loop())
+        cancelling = task.cancelling()
+        deadlines.begin(task, self.timeout_s)
+        expired = False
+        try:
+            return await read()
+        except asyncio.CancelledError:
+            expired = deadlines.end(task)
+            if expired and task.uncancel() <= cancelling:
+                raise TimeoutError(
+                    f"{self.device_id}: no answer within {self.timeout_s} s"
+                ) from None
+            raise
+        finally:
+            if not expired and deadlines.end(task):
+                task.uncancel()  # expired as the answer came: the cancel is not this read's
+
     async def _poll_alone(self) -> bool:
         self._requests += 1
         started_s, began_at_s = time.perf_counter(), self._clock()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                value = await self._read()
+            value = await self._timed(self._read)
         except (DeviceError, TimeoutError) as exc:
             self._failed(exc)
             return False
@@ -221,8 +245,7 @@ class Poller(Generic[T]):
         rider._refresh_asked = False
         started_s, began_at_s = time.perf_counter(), self._clock()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                value, carried = await read_both()
+            value, carried = await self._timed(read_both)
         except DeviceFault as exc:
             self._apart = True
             self._log.warning("status and meter refused as one read, read apart", detail=str(exc))
@@ -335,6 +358,62 @@ class Poller(Generic[T]):
 
 
 _SILENT = frozenset({DeviceUnavailable.__name__, TimeoutError.__name__})  # no answer came
+
+
+class ReadDeadlines:
+    """The reads under way of every poller on one event loop and when each must end, with one
+    timer for them all, set for the earliest deadline: a timeout context around each read was
+    a timer each, about 1 % of a core at 1,000 connectors (1,800 reads a second). A read past
+    its deadline has its task cancelled, like ``asyncio.timeout`` does. It keeps no reference
+    to its loop: the loop is the key it is found under."""
+
+    def __init__(self) -> None:
+        self._due: dict[asyncio.Task[Any], float] = {}  # loop time
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    def begin(self, task: asyncio.Task[Any], timeout_s: float) -> None:
+        at = asyncio.get_running_loop().time() + timeout_s
+        self._due[task] = at
+        if at < self._timer_at:
+            self._arm(at)
+
+    def end(self, task: asyncio.Task[Any]) -> bool:
+        """The read of ``task`` is over; True if its deadline cancelled the task (once)."""
+        self._due.pop(task, None)
+        if task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    def _arm(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = asyncio.get_running_loop().call_at(at, self._expire), at
+
+    def _expire(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        now = asyncio.get_running_loop().time()
+        late = [task for task, at in self._due.items() if at <= now]
+        for task in late:
+            del self._due[task]
+            self._expired.add(task)
+            task.cancel()
+        if self._due:
+            self._arm(min(self._due.values()))
+
+
+_DEADLINES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadDeadlines] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _deadlines_of(loop: asyncio.AbstractEventLoop) -> ReadDeadlines:
+    found = _DEADLINES.get(loop)
+    if found is None:
+        found = _DEADLINES[loop] = ReadDeadlines()
+    return found
 
 
 def _wake(sleeping: asyncio.Future[None] | None) -> None:
