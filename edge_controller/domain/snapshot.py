@@ -70,6 +70,34 @@ class ConnectorView:
     # before its session (TxStartPoint) or going on after it (TxStopPoint); None: none open.
     transaction_id: str | None = None
 
+    def with_session(
+        self,
+        *,
+        availability: Availability,
+        reservation_id: int | None,
+        session_id: str | None,
+        id_tag: str | None,
+        session_started_s: float | None,
+        transaction_id: str | None,
+        plug_wait_token: str | None,
+        plug_wait_until_s: float | None,
+        status_info: str | None,
+        price: dict[str, Any] | None = None,
+        running_cost: dict[str, Any] | None = None,
+        csms_cost: dict[str, Any] | None = None,
+    ) -> ConnectorView:
+        """This view with the session side's fields, each of them (a price not given: none):
+        ``dataclasses.replace`` at about half its cost (every connector's view is joined at
+        every control step). Every other field is carried over; a test checks that none is
+        left out."""
+        return ConnectorView(
+            self.connector_id, availability, self.offered_current_a, self.limit_reason,
+            self.measured_current_a, self.power_w, self.session_energy_wh, session_id, id_tag,
+            self.fault_text, self.at_s, reservation_id, self.status_read_p99_ms,
+            self.meter_reading_age_s, plug_wait_token, plug_wait_until_s, status_info, price,
+            running_cost, csms_cost, session_started_s, transaction_id,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorEvent:

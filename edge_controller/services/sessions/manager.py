@@ -17,7 +17,6 @@ time, in arrival order.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -567,8 +566,7 @@ class SessionManager:
         held = self.reserved(cid) if record is None else None
         shown = connector_status.shown(connector.availability, state.phase, held is not None)
         wait = self.plug_wait(cid)
-        return dataclasses.replace(
-            connector,
+        return connector.with_session(
             availability=shown,
             reservation_id=connector.reservation_id if held is None else held.reservation_id,
             session_id=connector.session_id if record is None else str(record.local_id),
