@@ -30,15 +30,18 @@ decrease go out; so does a later grid reading above the one held on (the buildin
 further, or a raised EV ramping into the rise: it does so until that reading at most), and
 the hold ends once that reading is older than the measurement window. Beyond the next grid
 reading a raised connector read at 0 A counts at its offer too: its EV may be paused, not
-starting, and would resume into the rise. (The next grid reading
-used to end it: under load the chargers' reads, asked for again at once, came after it, and two
-EVs that had followed a raise on a 24 A budget were cut 12 -> 6 A and held there for the
-settling time.)
+starting, and would resume into the rise. (The next grid reading used to end it: under load
+the chargers' reads, asked for again at once, came after it, and two EVs that had followed a
+raise on a 24 A budget were cut 12 -> 6 A and held there for the settling time.) From the
+first grid reading on, so does a raised connector whose EV did not ask for current (state B)
+in a status read begun once the raise had reached it (a decision's signal delay after it): it
+paused itself. (Bet on, with charger reads every 2.5 s, such an EV raised 5 s before a
+building rise to exactly the limit resumed into it: 36 A on a 24 A limit.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from edge_controller.domain.balancing.types import (
@@ -187,21 +190,27 @@ def unraised_rise(
     raised_since_s: float,
     *,
     idle_raised: bool = False,
+    not_asking: Collection[str] = (),
 ) -> Phases3:
     """Per grid phase, what the connectors not raised since ``raised_since_s`` could still add
     to the grid by drawing up to their offer in ``offers``: the offer less their draw
     (``measured_current_a``; none: the whole offer, as for a paused EV that may resume). A
     held decrease bets that the grid reading shows the ramp of the connectors raised; it must
     not bet on the others. With ``idle_raised`` (beyond the next grid reading) neither on a
-    raised one read at 0 A on every phase: its EV may as well be paused as starting."""
+    raised one read at 0 A on every phase: its EV may as well be paused as starting. Nor ever
+    on a raised one in ``not_asking``: its EV, seen once the raise had reached it, did not ask
+    for current (state B); it paused itself, and its ramp is a resume the reading cannot
+    show."""
     added = [0.0, 0.0, 0.0]
     for demand in demands:
         entry = offers.connectors.get(demand.connector_id)
         if entry is None or entry.current_a <= 0:
             continue
         draw = demand.measured_current_a
-        if entry.increased_at_s >= raised_since_s and not (
-            idle_raised and (draw is None or not any(draw))
+        if (
+            entry.increased_at_s >= raised_since_s
+            and not (idle_raised and (draw is None or not any(draw)))
+            and demand.connector_id not in not_asking
         ):
             continue
         for line, phase in enumerate(demand.grid_phases):

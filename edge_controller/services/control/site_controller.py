@@ -446,11 +446,22 @@ class SiteController:
         """Per phase, what the connectors not raised within the time EVs take to follow before
         the grid reading a hold began on (``begun_on``) could still add (``unraised_rise``),
         each draw the lowest of its readings within the measurement window (an EV that dipped,
-        or paused, may come back)."""
+        or paused, may come back), and the raised ones whose EV did not ask for current when
+        its status was read after the raise reached it."""
         window_s = self._timing.measurement_window_s
         follow_s = self._policy.decrease_settle_s + self._policy.signal_delay_s
         lowest = list(demands)
+        not_asking: list[str] = []
         for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
+            if demand.state is DemandState.WAITING:
+                read_s = conn.status.latest_started_at_s
+                entry = offers.connectors.get(demand.connector_id)
+                if (
+                    read_s is not None
+                    and entry is not None
+                    and read_s >= entry.increased_at_s + self._policy.signal_delay_s
+                ):
+                    not_asking.append(demand.connector_id)
             draw = demand.measured_current_a
             if draw is None or offers.current_a(demand.connector_id) <= 0:
                 continue
@@ -464,7 +475,11 @@ class SiteController:
                 )
             lowest[index] = replace(demand, measured_current_a=draw)
         return unraised_rise(
-            lowest, offers, begun_on.at_s - max(follow_s, window_s), idle_raised=idle_raised
+            lowest,
+            offers,
+            begun_on.at_s - max(follow_s, window_s),
+            idle_raised=idle_raised,
+            not_asking=not_asking,
         )
 
     def _paired(

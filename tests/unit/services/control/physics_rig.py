@@ -17,7 +17,7 @@ building, forgiving only what a step up of the building causes before the loop c
 building stepped, and what each connector draws until its EV could have followed the first
 decision that knew of the step (the first grid reading at or after it, then the EV's response
 delay): an EV resuming, or following an offer raised before, in that time ramps whatever the
-loop does. Our draw rising above that while the building is up is ours and is recorded.
+loop does. Our draw above that while the building is up is ours and is recorded.
 """
 
 from __future__ import annotations
@@ -180,33 +180,40 @@ class BuildingStep:
     follows an offer raised before, ramps as it would under any loop (only pausing every EV at
     once on every rise would stop it). So the step forgives, per connector and grid phase, the
     most the connector drew from the step until its EV could have followed the first decision
-    that knew of it; what it draws above that after, while the building is over its level
-    before the step, is ours. The forgiveness ends ``BUILDING_STEP_WINDOW_S`` after the step.
+    that knew of it, and from then on what it drew at the step: above that, while the building
+    is over its level before the step, the draw is ours (a decision that fits the limit needs no
+    forgiving once its EVs followed it). The forgiveness ends ``BUILDING_STEP_WINDOW_S`` after
+    the step.
     """
 
     at_s: float
     seen_s: float | None = None
-    most_a: dict[str, list[float]] = field(default_factory=dict)
+    most_a: dict[str, list[float]] = field(default_factory=dict)  # while blind to the step
+    at_step_a: dict[str, Phases3] = field(default_factory=dict)
+    forgiven_by: dict[str, Phases3] = field(default_factory=dict)  # as of the latest follow
 
     def follow(
         self, now_s: float, drawn_by: dict[str, Phases3], delays_s: dict[str, float]
     ) -> None:
         """Take in every connector's draw at ``now_s`` while it is still blind to the step."""
         for cid, drawn in drawn_by.items():
+            self.at_step_a.setdefault(cid, drawn)
             most = self.most_a.setdefault(cid, [0.0, 0.0, 0.0])
             # A decision at seen_s reaches the EV's next physics step and is followed its
             # delay after that: every draw up to seen_s + delay is the same whatever it was.
             if self.seen_s is not None and now_s > self.seen_s + delays_s[cid] + DT_S / 2:
+                self.forgiven_by[cid] = self.at_step_a[cid]
                 continue
             for phase in range(3):
                 most[phase] = max(most[phase], drawn[phase])
+            self.forgiven_by[cid] = (most[0], most[1], most[2])
 
     def forgiven_a(self) -> Phases3:
-        """Per grid phase, the sum over connectors of the most each may draw."""
+        """Per grid phase, the sum over connectors of the most each may draw now."""
         total = [0.0, 0.0, 0.0]
-        for most in self.most_a.values():
+        for amps in self.forgiven_by.values():
             for phase in range(3):
-                total[phase] += most[phase]
+                total[phase] += amps[phase]
         return total[0], total[1], total[2]
 
 
