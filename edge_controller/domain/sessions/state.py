@@ -222,7 +222,8 @@ def _on_charger(
             return _stop(replace(state, plugged=seen.plugged), StopReason.OTHER, None)
         if not seen.plugged:
             return _stop(replace(state, plugged=False), StopReason.EV_DISCONNECTED, None)
-        return replace(state, plugged=True), ()
+        # The same state when nothing changed: every status read of a charging EV comes here.
+        return (state, ()) if state.plugged else (replace(state, plugged=True), ())
     if phase is Phase.FINISHED:
         return (state, ()) if seen.plugged else (SessionState(), ())
     if seen.plugged == state.plugged:
