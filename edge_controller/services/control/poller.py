@@ -346,6 +346,12 @@ class Poller(Generic[T]):
             async with asyncio.timeout(wait_s):
                 await gate.wait()
 
+    def latency_p99_ms(self) -> float | None:
+        """``stats().latency_p99_ms`` alone: every connector's view shows it at every control
+        step, and each read ends the cache of the whole ``stats()``."""
+        window = self._latencies_s
+        return window.exclusive_percentile(99) * 1000 if len(window) >= 2 else None
+
     def stats(self) -> ReadStats:
         if self._stats is None:
             p50_ms = p99_ms = None

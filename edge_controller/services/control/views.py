@@ -45,7 +45,7 @@ def _view(
         # site's own fault reports read it.
         fault_text=status.fault_text if status is not None else None,
         at_s=at_s,
-        status_read_p99_ms=conn.status.stats().latency_p99_ms,
+        status_read_p99_ms=conn.status.latency_p99_ms(),
         meter_reading_age_s=_age_s(conn.meter.age_s()) if conn.meter is not None else None,
     )
 

@@ -1,6 +1,6 @@
 """Each poller read ends at its timeout, timed by one timer for every read under way on the loop
 (``ReadDeadlines``) rather than a timer a read; a read that ended is never cancelled later, and
-a cancellation from outside stays one."""
+a cancellation from outside stays one. The read latency's p99 is had without the whole stats."""
 
 from __future__ import annotations
 
@@ -110,3 +110,12 @@ async def test_a_device_error_is_counted_as_before() -> None:
     one: Poller[int] = Poller("c:1", refused, interval_s=1, timeout_s=1, max_age_s=5)
     assert not await one.poll_once()
     assert one.stats().errors == {"DeviceUnavailable": 1}
+
+
+async def test_the_latency_p99_alone_is_the_one_of_the_stats() -> None:
+    one = poller(Device(), 1.0)
+    assert one.latency_p99_ms() is None  # none before two answers
+    for _ in range(5):
+        assert await one.poll_once()
+        assert one.latency_p99_ms() == one.stats().latency_p99_ms
+    assert one.latency_p99_ms() is not None
