@@ -76,7 +76,10 @@ class AckJournal:
             self._rewrite()  # journaled while the table was written: only those stay
             return
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)  # appends go on at the new end (O_APPEND)
+            os.ftruncate(self._fd, 0)
+            # Closed while empty: a site of many identities holds open only the journals of
+            # senders with acks not in the table yet, not one per identity that ever sent.
+            self.close()
         elif self._size:
             os.truncate(self.path, 0)
         self._size = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -272,3 +273,29 @@ async def test_acks_go_to_the_table_when_the_journal_cannot_be_written(
 
 def _block(path: Path) -> None:
     path.mkdir()  # a directory where the file should be: every open fails
+
+
+def _open_on(path: Path) -> int:
+    """How many of this process's file descriptors are open on ``path``."""
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
+
+
+async def test_a_settled_journal_keeps_no_file_open(outbox: Outbox, tmp_path: Path) -> None:
+    # One file open per identity that ever sent would grow with the site's identities (a
+    # thousand at a charger each), though only those with unsettled acks need theirs.
+    await _append(outbox, 0, 4)
+    rows = await outbox.peek_many("cp", limit=10)
+    acks = AckPipeline(outbox, "cp")
+    journal = journal_path(tmp_path / "edge.db", "cp")
+    acks.add(rows[0].seq)
+    await acks.secure()
+    assert _open_on(journal) == 1
+    await outbox.ack_many([], journal="cp")
+    assert _open_on(journal) == 0 and journal.stat().st_size == 0
+    for row in rows[1:]:  # appended again after the close, then read by a new process
+        acks.add(row.seq)
+    await acks.secure()
+    assert _open_on(journal) == 1
+    assert AckJournal(journal).recovered == [row.seq for row in rows[1:]]
+    assert await outbox.backlog("cp") == 3
