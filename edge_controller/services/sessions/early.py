@@ -140,6 +140,10 @@ class EarlyTransactions:
             return
         await self.end(cid, _lost(early, state, event, stopping), now_s)
 
+    def unseen(self, cid: str) -> bool:
+        """Its transaction was found open at start-up and its charger is not seen yet."""
+        return cid in self._unseen
+
     def settled(self, cid: str, state: sm.SessionState, *, stopping: bool) -> bool:
         """Whether ``follow`` would do nothing for ``state`` on a tick (no event): no
         transaction to begin or end here. ``follow``'s rules, without its awaits: the session

@@ -169,6 +169,8 @@ class SessionManager:
         # sessions seen drawing (connector -> local id), only those can stop drawing.
         self._stop_at_energy_end = False
         self._drawing: dict[str, int] = {}
+        # Connector -> the inputs of its last status that changed nothing (``_status_inputs``).
+        self._quiet: dict[str, tuple[object, ...]] = {}
 
     @property
     def events(self) -> SessionEvents:
@@ -219,11 +221,38 @@ class SessionManager:
         await self._actions.early.end_gone(plug, identity, self._clock())
 
     async def on_charger_status(self, connector_id: str, status: ChargerStatus) -> None:
+        before = self._status_inputs(connector_id, status)
         fault = status.state in (CpState.E, CpState.F) or status.fault_text is not None
         await self._apply(connector_id, sm.ChargerSeen(status.state.plugged, fault))
         await self._follow_energy(connector_id, status)
         if self._states[connector_id].phase is sm.Phase.WAIT_AUTH:
             await self._after_plug(connector_id)
+        if self._status_inputs(connector_id, status) == before:
+            self._quiet[connector_id] = before
+        else:
+            self._quiet.pop(connector_id, None)
+
+    def _status_inputs(self, cid: str, status: ChargerStatus) -> tuple[object, ...]:
+        """What ``on_charger_status`` decides from: the status as it reads it (not its time),
+        the session state, the open session and the energy-end rule."""
+        record = self._actions.open.get(cid)
+        offered = status.enabled and status.offered_current_a >= IEC_MIN_CURRENT_A
+        state = self._states.get(cid)
+        local_id = None if record is None else record.local_id
+        return status.state, status.fault_text, offered, state, local_id, self._stop_at_energy_end
+
+    def _changes_nothing(self, cid: str, status: ChargerStatus) -> bool:
+        """Whether ``on_charger_status`` would do nothing: the last time it was given this
+        status with this session state it changed nothing, and nothing changed since. Not
+        where an EV waits for its authorisation (a tap or a free vend may come with any
+        status) or a transaction begun before its session waits for the charger or a rule."""
+        state = self._states.get(cid)
+        if state is None or state.phase is sm.Phase.WAIT_AUTH:
+            return False
+        early = self._actions.early
+        if early.unseen(cid) or not early.settled(cid, state, stopping=self._actions.stopping):
+            return False
+        return self._quiet.get(cid) == self._status_inputs(cid, status)
 
     async def _follow_energy(self, cid: str, status: ChargerStatus) -> None:
         """TxStopPoint EnergyTransfer: end a session whose EV drew energy and stopped while it
@@ -461,11 +490,15 @@ class SessionManager:
     async def _follow_chargers(self, statuses: StatusRelay) -> None:
         while True:
             batch = await statuses.next_batch()  # one status per connector
+            # Each status read comes here; most of them, a charging EV's, change nothing.
+            changed = [(c, s) for c, s in batch.items() if not self._changes_nothing(c, s)]
+            if not changed:
+                continue
             # The connectors at once: a start reads its meter and waits for its commit (the
             # database commits concurrent writes together). One after the other, 1,000 EVs
             # plugged together started at about one a second.
             async with asyncio.TaskGroup() as group:
-                for connector_id, status in batch.items():
+                for connector_id, status in changed:
                     group.create_task(self.on_charger_status(connector_id, status))
 
     async def tick(self) -> None:
