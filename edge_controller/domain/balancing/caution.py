@@ -36,7 +36,13 @@ raise on a 24 A budget were cut 12 -> 6 A and held there for the settling time.)
 first grid reading on, so does a raised connector whose EV did not ask for current (state B)
 in a status read begun once the raise had reached it (a decision's signal delay after it): it
 paused itself. (Bet on, with charger reads every 2.5 s, such an EV raised 5 s before a
-building rise to exactly the limit resumed into it: 36 A on a 24 A limit.)
+building rise to exactly the limit resumed into it: 36 A on a 24 A limit.) Nor does a decrease
+wait on a grid reading above what the building can have drawn at the newest reading our
+readings bracket (its draw less our lowest around it) with every connector at the most it can
+draw (its offer, its earlier one while it follows a decrease, or its highest recent reading):
+that much is the building's whatever our EVs do. (A building load moving from one phase to
+another was held as the ramp of an EV raised by 10.8 A, 41 A over it, and the EV ramped into
+it.)
 """
 
 from __future__ import annotations
@@ -217,6 +223,30 @@ def unraised_rise(
             drawn_a = 0.0 if draw is None else draw[line]
             added[phase] += max(0.0, entry.current_a - drawn_a)
     return (added[0], added[1], added[2])
+
+
+def most_drawn(demands: Sequence[ConnectorDemand], offers: Allocation) -> Phases3:
+    """Per grid phase, the most our connectors can draw: each the highest of its offer in
+    ``offers`` (its earlier one while it follows a decrease) and its draw
+    (``measured_current_a``)."""
+    added = [0.0, 0.0, 0.0]
+    for demand in demands:
+        entry = offers.connectors.get(demand.connector_id)
+        offer_a = 0.0 if entry is None else max(entry.current_a, entry.assumed_current_a)
+        draw = demand.measured_current_a
+        for line, phase in enumerate(demand.grid_phases):
+            drawn_a = 0.0 if draw is None else draw[line]
+            added[phase] += max(offer_a, drawn_a)
+    return (added[0], added[1], added[2])
+
+
+def explained(grid_a: Phases3, building_a: Phases3, ours_a: Phases3, margin_a: float) -> bool:
+    """Whether a grid reading (``grid_a``) can be the building load at the most it was at the
+    newest reading our readings bracket (``building_a``: that reading less our lowest draws
+    around it) with our connectors at the most they can draw (``ours_a``: ``most_drawn``),
+    within ``margin_a`` on every phase. A held decrease bets that the reading shows our EVs'
+    ramps: above what they can draw, the building rose whatever they do."""
+    return all(a <= b + c + margin_a for a, b, c in zip(grid_a, building_a, ours_a, strict=True))
 
 
 def within_limits(grid_a: Phases3, site: Site, margin_a: float = 0.0) -> bool:

@@ -28,13 +28,16 @@ from edge_controller.domain.balancing import (
     allocate,
     failsafe_problems,
 )
+from edge_controller.domain.balancing.budget import building_load
 from edge_controller.domain.balancing.caution import (
     DecreaseHold,
     Sample,
     bracketed,
+    explained,
     hold_unconfirmed_decreases,
     hold_unconfirmed_increases,
     lowers,
+    most_drawn,
     rises,
     unraised_rise,
     within_limits,
@@ -380,6 +383,7 @@ class SiteController:
                         idle_raised=held_on is not None and held_on.at_s != grid.at_s,
                     ),
                 )
+                and self._explained(grid, demands, previous, now_s)
             ):
                 confirmed = self._confirm_decreases(alloc, site, found, now_s)
                 if confirmed is not alloc:
@@ -481,6 +485,39 @@ class SiteController:
             idle_raised=idle_raised,
             not_asking=not_asking,
         )
+
+    def _explained(
+        self,
+        grid: GridReading,
+        demands: list[ConnectorDemand],
+        offers: Allocation,
+        now_s: float,
+    ) -> bool:
+        """Whether ``grid`` can be the building as it was at most at the newest grid reading
+        our readings bracket, with our connectors at the most they can draw (each reading the
+        highest within the measurement window): see ``caution.explained``."""
+        found = self._pairing(demands, now_s, highest=False)
+        if found is None:
+            return True  # nothing to tell it from: the hold's own rules decide
+        paired_grid, lowest = found
+        before_a = building_load(paired_grid, lowest, False, self._policy)
+        window_s = self._timing.measurement_window_s
+        highest = list(demands)
+        for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
+            draw = demand.measured_current_a
+            if draw is None:
+                continue
+            for sample in reversed(conn.history):
+                if sample.arrived_s < now_s - window_s:
+                    break
+                draw = (
+                    max(draw[0], sample.current_a[0]),
+                    max(draw[1], sample.current_a[1]),
+                    max(draw[2], sample.current_a[2]),
+                )
+            highest[index] = replace(demand, measured_current_a=draw)
+        ours_a = most_drawn(highest, offers)
+        return explained(grid.current_a, before_a, ours_a, self._policy.min_increase_a)
 
     def _paired(
         self, demands: list[ConnectorDemand], grid: GridReading, now_s: float

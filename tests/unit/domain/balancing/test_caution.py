@@ -21,9 +21,11 @@ from edge_controller.domain.balancing.caution import (
     Sample,
     bracketed,
     draw_around,
+    explained,
     hold_unconfirmed_decreases,
     hold_unconfirmed_increases,
     lowers,
+    most_drawn,
     unraised_rise,
     within_limits,
 )
@@ -274,6 +276,34 @@ def test_what_the_connectors_not_raised_lately_could_add() -> None:
     assert unraised_rise(demands, offers, 7.0, not_asking=("raised",)) == tuple(
         a + 12.0 for a in added
     )
+
+
+def test_the_most_our_connectors_can_draw_and_what_it_explains() -> None:
+    offers = Allocation(
+        10.0,
+        {
+            "ramping": ConnectorAllocation("ramping", 12.0, "", increased_at_s=8.0),
+            "following": ConnectorAllocation("following", 6.0, "", assumed_current_a=16.0),
+            "above": ConnectorAllocation("above", 6.0, ""),
+        },
+        (0.0, 0.0, 0.0),
+        (0.0, 0.0, 0.0),
+        grid_stale=False,
+    )
+    demands = [
+        ConnectorDemand("ramping", DemandState.CHARGING, measured_current_a=(6.0, 6.0, 6.0)),
+        # Still following a decrease from 16 A: it may draw its earlier offer.
+        ConnectorDemand("following", DemandState.CHARGING, measured_current_a=(9.0, 9.0, 9.0)),
+        # A one-phase charger on grid L3, read above its offer.
+        ConnectorDemand(
+            "above", DemandState.CHARGING, wiring=(2,), measured_current_a=(7.0, 0.0, 0.0)
+        ),
+    ]
+    assert most_drawn(demands, offers) == (28.0, 28.0, 35.0)
+    # 5 A of building at the paired reading: a reading up to 33 / 33 / 40 A (1 A more with
+    # the margin) may be our ramps; one above on any phase is the building's.
+    assert explained((34.0, 33.0, 41.0), (5.0, 5.0, 5.0), (28.0, 28.0, 35.0), 1.0)
+    assert not explained((34.1, 20.0, 20.0), (5.0, 5.0, 5.0), (28.0, 28.0, 35.0), 1.0)
 
 
 def test_within_the_limits_means_at_or_under_every_one() -> None:

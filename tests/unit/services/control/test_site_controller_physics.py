@@ -326,3 +326,30 @@ def test_the_check_counts_an_ev_resuming_after_a_grid_reading_showed_the_rise() 
     assert (first.ours_a, first.allowed_a) == (pytest.approx(24.0), pytest.approx(12.0))
     assert outcome.excess_as == pytest.approx(12.0 * (30.0 - 21.7), abs=12.0 * DT_S)
     assert outcome.excess_as == pytest.approx(outcome.over_limit_as(24.0), abs=12.0 * DT_S)
+
+
+# Two EVs share 36 A beside a building on L1 that drops from 24 A to 12 A at 14 s (each raised
+# from 6 A to 12 A) and then moves to L2 as 20 A: the grid reads 32 A on L2, 20 A more than
+# the 12 A of our draw and no building before it, where the EVs' ramps can add 12 A at most.
+# The decrease to 8 A each used to wait as if the rise were their ramp; they ramped into it
+# (44 A on L2) until a higher grid reading lowered them, up to 16 A*s after the first
+# decision that knew of the rise could have been followed.
+@pytest.mark.parametrize(
+    ("response_delay_s", "rise_s", "grid_offset_s"),
+    [(2.0, 17.0, 0.1), (3.0, 18.0, 0.5), (5.0, 19.0, 0.5), (5.0, 16.0, 0.9)],
+)
+def test_a_rise_the_evs_ramps_cannot_explain_lowers_them_at_once(
+    response_delay_s: float, rise_s: float, grid_offset_s: float
+) -> None:
+    evs = tuple(
+        EvPlan(f"c{n}:1", "L1L2L3", 3, response_delay_s, poll_offset_s=offset_s)
+        for n, offset_s in enumerate((0.25, 0.75))
+    )
+    building = ((0.0, (24.0, 0.0, 0.0)), (14.0, (12.0, 0.0, 0.0)), (rise_s, (0.0, 20.0, 0.0)))
+    plan = SitePlan(36.0, evs, building, 40.0, grid_poll_offset_s=grid_offset_s, policy=DEMO_POLICY)
+    outcome = PhysicsRig(plan).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    seen_s = rise_s + (grid_offset_s - rise_s) % 1.0  # the first grid reading after the rise
+    followed_s = seen_s + response_delay_s + 2 * DT_S
+    assert max(a for at_s, a in outcome.grid_a if at_s >= followed_s) <= 36.0
+    assert outcome.offers[-1][1] == {"c0:1": 8.0, "c1:1": 8.0}
