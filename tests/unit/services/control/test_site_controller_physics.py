@@ -353,3 +353,40 @@ def test_a_rise_the_evs_ramps_cannot_explain_lowers_them_at_once(
     followed_s = seen_s + response_delay_s + 2 * DT_S
     assert max(a for at_s, a in outcome.grid_a if at_s >= followed_s) <= 36.0
     assert outcome.offers[-1][1] == {"c0:1": 8.0, "c1:1": 8.0}
+
+
+# The sweep of the case above: a paused EV resuming 20.5 to 24 s (every 0.25 s) into the rise at
+# 20 s, with each grid-poll phase. The grid goes over 24 A only where the EV resumed before a
+# grid reading could show the rise (up to 5.4 A*s), which the rig's check forgives; three
+# cases with charger reads every 2.5 s were over by the loop's own hold (7.8, 4.8, 1.8 A*s).
+@pytest.mark.parametrize("charger_poll_s", [1.0, 2.0, 2.5])
+def test_a_paused_ev_resuming_into_a_building_rise_is_over_only_before_it_is_seen(
+    charger_poll_s: float,
+) -> None:
+    flagged = []
+    for step in range(15):
+        resume_s = 20.5 + 0.25 * step
+        for grid_offset_s in (0.1, 0.5, 0.9):
+            evs = (
+                EvPlan("c0:1", "L1L2L3", 3, 1.0, poll_offset_s=0.25, poll_s=charger_poll_s),
+                EvPlan(
+                    "c1:1",
+                    "L1L2L3",
+                    3,
+                    1.0,
+                    poll_offset_s=0.75,
+                    poll_s=charger_poll_s,
+                    pauses=((10.0, resume_s),),
+                ),
+            )
+            building = ((0.0, (0.0, 0.0, 0.0)), (20.0, (12.0, 12.0, 12.0)))
+            plan = SitePlan(
+                24.0, evs, building, 30.0, grid_poll_offset_s=grid_offset_s, policy=DEMO_POLICY
+            )
+            outcome = PhysicsRig(plan).run()
+            if outcome.excess:
+                flagged.append((resume_s, grid_offset_s, round(outcome.excess_as, 2)))
+            seen_s = 20.0 + (grid_offset_s - 20.0) % 1.0
+            if resume_s > seen_s:  # it could be lowered before it resumed: never over
+                assert outcome.over_limit_as(24.0) == 0.0, (resume_s, grid_offset_s)
+    assert not flagged
