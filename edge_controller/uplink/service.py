@@ -66,8 +66,6 @@ from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.v201.display import DisplayMessages201
 from edge_controller.uplink.v201.monitoring import AvailabilityWatch
-from edge_controller.uplink.v201.online import OnlinePeriods
-from edge_controller.uplink.v201.web_payment import WebPayments201
 
 log = get_logger("uplink")
 CLOSE_WAIT_S = 1.0
@@ -77,6 +75,7 @@ if TYPE_CHECKING:
     # 2.x sessions are imported only where a CSMS chose 2.x (``_session``): a 1.6 site runs
     # without their code.
     from edge_controller.uplink.v201.session import Session201
+    from edge_controller.uplink.v201.web_payment import WebPayments201
 
     Session = LinkSession | Session201
 
@@ -103,6 +102,7 @@ class OcppUplink:
         }
         self.clock = ClockSync()
         self._ports = ports
+        self._state_dir, self._started_s = state_dir, now_s()
         # Every identity connects, and loses the CSMS, at once: their lines are folded.
         self._lines = RepeatedLines(log)
         self._wakeup = {i: ports.outbox_wakeup.subscribe(i) for i in topology.identities}
@@ -162,20 +162,40 @@ class OcppUplink:
             smart=self._smart_charging(core, station),
             metering=self._metering(core),
             display=DisplayMessages201(core, ports.display),
-            web_payments=WebPayments201(
-                core, ports.commands, ports.display, station.web_payment_hold_s
-            ),
+            # Kept holds are shown from the start, whatever connects; else made with the
+            # online periods at the identity's first 2.x connection (``_two_x_parts``).
+            web_payments=self._web_payments(core) if config.web_payment_holds() else None,
             diagnostics=ports.diagnostics,
             transactions=ports.transactions,
             auth_key=KeyFile(state_dir / f"ocpp-{identity}.key"),
             session_key_changed=self._session_key_changed,
             prices=ports.prices,
-            online_periods=OnlinePeriods(state_dir / f"ocpp-{identity}-online.json", now_s()),
             security=self._security_events(identity, now_s, state_dir),
             certificates=CertificateStore(state_dir / f"certs-{identity}", settings.ca_file),
             network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
             log=core.log,
         )
+
+    def _web_payments(self, core: IdentityCore) -> WebPayments201:
+        from edge_controller.uplink.v201.web_payment import WebPayments201
+
+        ports, hold_s = self._ports, self._station.web_payment_hold_s
+        return WebPayments201(core, ports.commands, ports.display, hold_s)
+
+    def _two_x_parts(self, link: IdentityLink) -> None:
+        """What only a 2.x connection uses, made at the identity's first: an identity the
+        CSMS speaks 1.6 with (a thousand, one per charger) never holds them. The online
+        periods end one a crash left open at this process's start, as when made with it."""
+        from edge_controller.uplink.v201.online import OnlinePeriods
+
+        if link.online_periods is None:
+            path = self._state_dir / f"ocpp-{link.identity}-online.json"
+            link.online_periods = OnlinePeriods(path, self._started_s)
+        if link.web_payments is None:
+            link.web_payments = self._web_payments(
+                IdentityCore(link.identity, link.topology, link.config, link.status,
+                             link.outbox, link.clock, link.now_s, log=link.log)
+            )  # fmt: skip
 
     def _shared(self, defaults: dict[str, str]) -> Mapping[str, str]:
         """One read-only copy of each distinct set of defaults: chargers alike share it."""
@@ -370,6 +390,7 @@ class OcppUplink:
         from edge_controller.uplink.v201.session import Session201
         from edge_controller.uplink.v201.station import Station201
 
+        self._two_x_parts(link)
         return Session201(link, Station201(link, ws, self._station), wakeup)
 
     def _follow(self) -> None:
