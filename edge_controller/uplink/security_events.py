@@ -96,6 +96,11 @@ def pair_refused(error: BaseException) -> bool:
     return False
 
 
+# One for every identity, which each line names: a bound logger per identity was some 300
+# bytes (its object and context), 0.3 MB at a thousand identities.
+_log = get_logger("uplink.security")
+
+
 class SecurityEvents:
     """One identity's security events: ``raise_event`` commits one and wakes the sender."""
 
@@ -114,18 +119,18 @@ class SecurityEvents:
         self._wake = wake
         self._now_s = now_s
         self.once = RaisedOnce()
-        self._log = get_logger("uplink.security", identity=identity)
 
     async def raise_event(self, kind: SecurityEventKind, tech_info: str = "") -> None:
         event = SecurityEventRaised(kind, self._now_s(), tech_info)
         await self._outbox.append(self._identity, event)
         if self.log_file is not None:
             self.log_file.append(event)
-        self._log.info("security event", kind=kind.value, tech_info=event.tech_info)
+        _log.info("security event", identity=self._identity, kind=kind.value,
+                  tech_info=event.tech_info)  # fmt: skip
         self._wake()
 
     async def refused(self, found: Refusal) -> None:
         """A connection refused for ``found``: logged each time, raised once per outage."""
-        self._log.error(found.message)
+        _log.error(found.message, identity=self._identity)
         if self.once.first(found.kind):
             await self.raise_event(found.kind, found.tech_info)
