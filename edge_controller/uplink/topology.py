@@ -40,9 +40,10 @@ class Topology:
                 number += 1
                 identity = site_identity if mode == "site" else charger_id
                 endpoint = Endpoint(identity, number if mode == "site" else n)
-                self._by_local[f"{charger_id}:{n}"] = endpoint
-                self._by_endpoint[endpoint] = f"{charger_id}:{n}"
-                self._mine.setdefault(identity, []).append(f"{charger_id}:{n}")
+                local = f"{charger_id}:{n}"  # one text for the three maps, not one each
+                self._by_local[local] = endpoint
+                self._by_endpoint[endpoint] = local
+                self._mine.setdefault(identity, []).append(local)
         ids = [site_identity] if mode == "site" else list(connectors_per_charger)
         self._identities = tuple(ids)
 

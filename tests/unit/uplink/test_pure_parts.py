@@ -46,6 +46,15 @@ def test_per_charger_topology_has_one_identity_per_charger() -> None:
         topo.connector_id("b", 3)
 
 
+def test_a_topology_keeps_each_connector_id_once_for_its_three_maps() -> None:
+    """At 1,000 connectors each id was three texts of some 60 bytes: one per map."""
+    topo = Topology("site", "site1", {f"c{n}": 1 for n in range(1, 101)})
+    for number, local in enumerate(topo.connectors("site1"), start=1):
+        assert topo.connector_id("site1", number) is local
+        (kept,) = [key for key in topo._by_local if key == local]  # the map's own key
+        assert kept is local
+
+
 def test_clock_repairs_only_implausible_timestamps_after_sync() -> None:
     clock = ClockSync()
     early = "1970-01-01T00:10:00.000Z"
