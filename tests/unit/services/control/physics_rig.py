@@ -71,6 +71,7 @@ class EvPlan:
     max_current_a: float = 32.0
     feeder: str | None = None
     pauses: tuple[tuple[float, float], ...] = ()  # the EV stops asking (start, end)
+    pause_state: str = "B"  # while paused: "B" (it opens S2) or "C" (it asks, draws nothing)
     plug_at_s: float = 0.0
     # Capture moments inside a read, as fractions of READ_S: status, then L1, L2, L3.
     capture: tuple[float, float, float, float] = (0.0, 1 / 3, 2 / 3, 1.0)
@@ -309,7 +310,11 @@ class PhysicsRig:
                 self.site.chargers[ev.connector_id].model.plug(now_s, 1, profile)
             if connector.ev is None:
                 continue
-            connector.ev.paused = any(start <= now_s < end for start, end in ev.pauses)
+            pausing = any(start <= now_s < end for start, end in ev.pauses)
+            if pausing and connector.ev.pause_state is None:
+                connector.ev.pause(keep_state_c=ev.pause_state == "C")
+            elif not pausing and connector.ev.pause_state is not None:
+                connector.ev.resume()
 
     def _due(self, now_s: float, offset_s: float, every_s: float = POLL_S) -> bool:
         phase = (now_s - offset_s) % every_s

@@ -263,9 +263,20 @@ def test_offers_never_fall_while_evs_follow_a_raise_with_charger_reads_behind_th
         (2.5, 21.0, 0.1),
     ],
 )
+@pytest.mark.parametrize("pause_state", ["B", "C"])  # C: it keeps asking and draws nothing
 def test_a_paused_ev_never_resumes_into_a_building_rise_within_the_limit(
-    charger_poll_s: float, resume_s: float, grid_offset_s: float
+    charger_poll_s: float,
+    resume_s: float,
+    grid_offset_s: float,
+    pause_state: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if pause_state == "C" and (charger_poll_s, grid_offset_s) == (2.5, 0.1) and resume_s < 21.5:
+        # Paused in state C the EV asks for current and draws nothing: not asking (state B)
+        # does not show, and it cannot be told from a raised EV still starting, so the decrease
+        # is held on it as before and it resumes into the rise (7.8 and 1.8 A*s over 24 A).
+        why = "an EV that paused itself in state C after a raise is bet on as ramping"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     evs = (
         EvPlan("c0:1", "L1L2L3", 3, 1.0, poll_offset_s=0.25, poll_s=charger_poll_s),
         EvPlan(
@@ -276,6 +287,7 @@ def test_a_paused_ev_never_resumes_into_a_building_rise_within_the_limit(
             poll_offset_s=0.75,
             poll_s=charger_poll_s,
             pauses=((10.0, resume_s),),
+            pause_state=pause_state,
         ),
     )
     building = ((0.0, (0.0, 0.0, 0.0)), (20.0, (12.0, 12.0, 12.0)))
