@@ -44,13 +44,13 @@ from edge_controller.domain.sessions.events import (
     SessionStarted,
     TokenType,
 )
-from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.domain.snapshot import ConnectorState, ConnectorView
 from edge_controller.log import configure
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.outbox.rows import append_in
 from edge_controller.uplink.ocpp_compat import call
-from edge_controller.uplink.ports import SitePorts, views_among
+from edge_controller.uplink.ports import SitePorts, states_among, views_among
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v201.session import Session201
@@ -77,6 +77,9 @@ class _Idle:
 
     def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
         return views_among(self.connectors(), connector_ids)
+
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        return states_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset()

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
+from edge_controller.domain.snapshot import ConnectorState, ConnectorView, DeviceView, SiteView
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.sessions.manager import SessionManager
 
@@ -32,13 +32,22 @@ class ConnectorViews:
         return self.join(self._site.snapshot())
 
     def connectors_of(self, connector_ids: Collection[str]) -> list[ConnectorView]:
-        """Only these connectors joined; the snapshot's index is made once per snapshot."""
+        """Only these connectors joined."""
+        found = map(self._indexed_snapshot().get, connector_ids)
+        return [self._sessions.connector_view(c) for c in found if c is not None]
+
+    def states_of(self, connector_ids: Collection[str]) -> list[ConnectorState]:
+        """Only the status, session and fault of these connectors: no prices, no copy."""
+        found = map(self._indexed_snapshot().get, connector_ids)
+        return [self._sessions.connector_state(c) for c in found if c is not None]
+
+    def _indexed_snapshot(self) -> dict[str, ConnectorView]:
+        """The latest snapshot's connectors by id, indexed once per snapshot."""
         snapshot = self._site.snapshot()
         if snapshot is not self._indexed:
             self._by_id = {c.connector_id: c for c in snapshot.connectors}
             self._indexed = snapshot
-        found = (self._by_id.get(cid) for cid in connector_ids)
-        return [self._sessions.connector_view(c) for c in found if c is not None]
+        return self._by_id
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()

@@ -100,6 +100,27 @@ class ConnectorView:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectorState:
+    """What the OCPP identities look at of a connector every second: its status as shown, its
+    open session and what is wrong or why a start was given up (``ConnectorView``'s fields of
+    the same names). Made without the prices or a copy of the whole view, so an identity that
+    finds nothing changed has cost next to nothing."""
+
+    connector_id: str
+    availability: Availability
+    session_id: str | None = None
+    fault_text: str | None = None
+    status_info: str | None = None
+
+    @classmethod
+    def of(cls, view: ConnectorView) -> ConnectorState:
+        return cls(
+            view.connector_id, view.availability, view.session_id, view.fault_text,
+            view.status_info,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """One error of a device as its driver counted it (a failed request, a reader gone, ...;
     time: the driver's wall clock)."""

@@ -100,9 +100,9 @@ class Metering:
 
     def _sessions(self) -> dict[str, int]:
         return {
-            v.connector_id: int(v.session_id)
-            for v in self.core.status.connectors_of(self._mine())
-            if v.session_id and v.session_id.isdigit()
+            s.connector_id: int(s.session_id)
+            for s in self.core.status.states_of(self._mine())
+            if s.session_id and s.session_id.isdigit()
         }
 
     def _sampled(

@@ -18,7 +18,7 @@ from edge_controller.domain.model import Limit
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry
 from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
-from edge_controller.domain.snapshot import ConnectorView
+from edge_controller.domain.snapshot import ConnectorState, ConnectorView
 from edge_controller.domain.web_payment import PaymentHold
 from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.wakeup import OutboxWakeup
@@ -50,6 +50,12 @@ class StatusSource(Protocol):
         whole site for each would cost connectors x identities."""
         ...
 
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        """The status, session and fault of these connectors only, as their views show them
+        (a connector not read yet is left out): what each identity's loops look at every
+        second, made without the prices or a copy of each view."""
+        ...
+
     def reservation_ids(self) -> frozenset[int]:
         """Ids of every live reservation, also those no connector shows (connector 0)."""
         ...
@@ -61,6 +67,13 @@ def views_among(
     """``StatusSource.connectors_of`` for a source that holds few connectors (tests, benchmarks)."""
     wanted = set(connector_ids)
     return [v for v in views if v.connector_id in wanted]
+
+
+def states_among(
+    views: Iterable[ConnectorView], connector_ids: Collection[str]
+) -> list[ConnectorState]:
+    """``StatusSource.states_of`` for a source that holds few connectors (tests, benchmarks)."""
+    return [ConnectorState.of(v) for v in views_among(views, connector_ids)]
 
 
 @dataclass(frozen=True, slots=True)

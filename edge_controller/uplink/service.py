@@ -412,7 +412,7 @@ class OcppUplink:
         wanted = [not link.config.inoperative(n) for n in range(1, len(mine) + 1)]
         if all(applied.get(local) == w for local, w in zip(mine, wanted, strict=True)):
             return  # nothing to apply: the views (joined for each connector) are not needed
-        views = {v.connector_id: v for v in link.status.connectors_of(mine)}
+        views = {s.connector_id: s for s in link.status.states_of(mine)}
         for local, wanted_enabled in zip(mine, wanted, strict=True):
             view = views.get(local)
             busy = view is not None and view.session_id is not None

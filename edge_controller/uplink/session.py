@@ -119,7 +119,7 @@ class LinkSession:
     def current_statuses(self) -> list[status_mod.ConnectorStatus]:
         config = self.link.config
         local_ids = self.link.topology.connectors(self.link.identity)
-        views = {v.connector_id: v for v in self.link.status.connectors_of(local_ids)}
+        views = {s.connector_id: s for s in self.link.status.states_of(local_ids)}
         found = [status_mod.charge_point_status(config.inoperative(0))]
         for number, local in enumerate(local_ids, start=1):
             view = views.get(local)

@@ -113,7 +113,7 @@ class SmartCharging:
             local = self.core.topology.connector_id(self.core.identity, connector)
         except KeyError:
             return None
-        view = next(iter(self.core.status.connectors_of((local,))), None)
+        view = next(iter(self.core.status.states_of((local,))), None)
         if view is None or not view.session_id or not view.session_id.isdigit():
             self._seen_start_s.pop(connector, None)
             return None

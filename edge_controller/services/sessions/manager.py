@@ -58,7 +58,7 @@ from edge_controller.domain.sessions.reservations import (
 )
 from edge_controller.domain.sessions.tap_routing import ConnectorActivity
 from edge_controller.domain.sessions.tokens import masked
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
 from edge_controller.log import get_logger
 from edge_controller.services.control.status_relay import StatusRelay
 from edge_controller.services.readers import PendingTaps
@@ -595,9 +595,7 @@ class SessionManager:
         state = self._states.get(cid)
         if state is None:
             return connector  # a connector this side does not run
-        record = self.open_session(cid)
-        held = self.reserved(cid) if record is None else None
-        shown = connector_status.shown(connector.availability, state.phase, held is not None)
+        record, held, shown = self._shown(connector, state)
         wait = self.plug_wait(cid)
         return connector.with_session(
             availability=shown,
@@ -611,6 +609,32 @@ class SessionManager:
             status_info=self.note(cid) if shown in NOTED else None,
             **self._prices(cid, record),
         )
+
+    def connector_state(self, connector: ConnectorView) -> ConnectorState:
+        """What ``connector_view`` shows of a connector's status, session and fault, without
+        its prices and plug wait (what the OCPP identities look at every second)."""
+        cid = connector.connector_id
+        state = self._states.get(cid)
+        if state is None:
+            return ConnectorState.of(connector)
+        record, _, shown = self._shown(connector, state)
+        return ConnectorState(
+            cid,
+            shown,
+            connector.session_id if record is None else str(record.local_id),
+            connector.fault_text,
+            self.note(cid) if shown in NOTED else None,
+        )
+
+    def _shown(
+        self, connector: ConnectorView, state: sm.SessionState
+    ) -> tuple[SessionRecord | None, Reservation | None, Availability]:
+        """The connector's open session, the reservation holding it (none while a session is
+        open) and the status shown."""
+        record = self.open_session(connector.connector_id)
+        held = self.reserved(connector.connector_id) if record is None else None
+        shown = connector_status.shown(connector.availability, state.phase, held is not None)
+        return record, held, shown
 
     def _transaction_of(self, cid: str, record: SessionRecord | None) -> str | None:
         """The local id of the connector's open transaction: its session's, else one no

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_controller.domain.sessions.connector_status import path as status_path
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
 
 INFO_MAX_CHARS = 50
 
@@ -58,9 +58,11 @@ def error_code(fault_text: str | None) -> str:
     return next((code for word, code in _ERROR_WORDS if word in lowered), "OtherError")
 
 
-def connector_status(connector: int, view: ConnectorView, inoperative: bool) -> ConnectorStatus:
-    """A connector's status from its view (a connector without a view has not been read yet:
-    nothing is said about it until it has)."""
+def connector_status(
+    connector: int, view: ConnectorView | ConnectorState, inoperative: bool
+) -> ConnectorStatus:
+    """A connector's status from its view or state (a connector without one has not been read
+    yet: nothing is said about it until it has)."""
     status = view.availability
     if inoperative and not view.session_id and status is not Availability.FAULTED:
         status = Availability.UNAVAILABLE

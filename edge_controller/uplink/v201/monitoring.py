@@ -198,7 +198,7 @@ def availability_changes(
 def evse_statuses(link: IdentityLink) -> list[EvseStatus]:
     """Each EVSE's status as its StatusNotification says it (one not read yet: left out)."""
     local_ids = link.topology.connectors(link.identity)
-    views = {v.connector_id: v for v in link.status.connectors_of(local_ids)}
+    views = {s.connector_id: s for s in link.status.states_of(local_ids)}
     found = []
     for number, local in enumerate(local_ids, start=1):
         view = views.get(local)

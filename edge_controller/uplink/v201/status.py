@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
 
 _STATUSES = {
     Availability.AVAILABLE: "Available",
@@ -32,7 +32,9 @@ class EvseStatus:
         }
 
 
-def evse_status(evse_id: int, view: ConnectorView, inoperative: bool) -> EvseStatus:
+def evse_status(
+    evse_id: int, view: ConnectorView | ConnectorState, inoperative: bool
+) -> EvseStatus:
     """The status of EVSE ``evse_id`` from its connector's view; an inoperative one without a
     session is Unavailable (a fault still shows)."""
     status = _STATUSES.get(view.availability, "Occupied")

@@ -21,7 +21,7 @@ from edge_controller.domain.commands import ChangeSessionRules, Command
 from edge_controller.domain.model import Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthPolicy, AuthStatus
 from edge_controller.domain.sessions.state import Timeouts
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
 from edge_controller.services.sessions.auth import TokenAuthorizer
 from edge_controller.services.sessions.events import SessionEvent
 from edge_controller.services.sessions.manager import SessionManager
@@ -32,7 +32,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.systemd import Notifier
-from edge_controller.uplink.ports import SitePorts, views_among
+from edge_controller.uplink.ports import SitePorts, states_among, views_among
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.wakeup import OutboxWakeup
@@ -78,6 +78,9 @@ class Views:
 
     def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
         return views_among(self.connectors(), connector_ids)
+
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        return states_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset()

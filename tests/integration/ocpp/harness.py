@@ -15,7 +15,7 @@ from edge_controller.app.uplink import SessionSampleRecorder
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import Command, CommandResult, Reserve, StartSession
 from edge_controller.domain.model import Limit
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
@@ -32,6 +32,7 @@ from edge_controller.uplink.ports import (
     MeterSample,
     SitePorts,
     Station,
+    states_among,
     views_among,
 )
 from edge_controller.uplink.service import OcppUplink
@@ -71,6 +72,9 @@ class FakeSite:
 
     def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
         return views_among(self.connectors(), connector_ids)
+
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        return states_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset(v.reservation_id for v in self.views.values() if v.reservation_id)

@@ -21,7 +21,7 @@ from edge_controller.domain.commands import Command, CommandResult
 from edge_controller.domain.model import CpState, MeterReading
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.state import Timeouts
-from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView, SiteView
 from edge_controller.services.sessions.manager import SessionChannels, SessionManager
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.services.sessions.sampling import Sampling
@@ -31,7 +31,7 @@ from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.tariff_store import TariffStore
 from edge_controller.uplink.authorization import CsmsAuthorization
-from edge_controller.uplink.ports import CentralPrices, views_among
+from edge_controller.uplink.ports import CentralPrices, states_among, views_among
 from edge_controller.uplink.service import OcppUplink
 from tests.integration.ocpp.harness import FakeMeters, FakeSite, outbox_on, running_uplink
 from tests.unit.services.sessions.fixtures import Clock, status
@@ -91,6 +91,9 @@ class LiveSite:
 
     def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
         return views_among(self.connectors(), connector_ids)
+
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        return states_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return self.manager.reservation_ids()

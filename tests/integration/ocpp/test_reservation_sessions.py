@@ -18,7 +18,7 @@ from edge_controller.domain.commands import Command
 from edge_controller.domain.model import CpState, Token
 from edge_controller.domain.sessions.authorization import AuthEntry, AuthStatus
 from edge_controller.domain.sessions.state import Timeouts
-from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView, SiteView
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.services.sessions.sampling import Sampling
 from edge_controller.services.sessions.setup import SessionOptions, build_session_manager
@@ -27,7 +27,7 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.uplink.clock import to_iso
-from edge_controller.uplink.ports import views_among
+from edge_controller.uplink.ports import states_among, views_among
 from tests.integration.ocpp.harness import FakeSite, running_csms, running_uplink, settings_for
 from tests.integration.ocpp.harness import wait_for as wait
 from tests.unit.services.sessions.fixtures import Clock, CounterMeter, Gate, status
@@ -63,6 +63,9 @@ class LiveViews:
 
     def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
         return views_among(self.connectors(), connector_ids)
+
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        return states_among(self.connectors(), connector_ids)
 
     def reservation_ids(self) -> frozenset[int]:
         return self._sessions.reservation_ids()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.sessions.events import EvConnected, EvWaitEnded, MeterSampled
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
 from edge_controller.storage.plugs_store import PlugStore
@@ -37,6 +37,9 @@ class _Views:
 
     def connectors_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorView]:
         return [self.view] if CID in connector_ids else []
+
+    def states_of(self, connector_ids: Collection[str]) -> Sequence[ConnectorState]:
+        return [ConnectorState.of(self.view)] if CID in connector_ids else []
 
     def reservation_ids(self) -> frozenset[int]:
         return frozenset()
