@@ -13,6 +13,7 @@ from typing import Any
 
 from edge_controller.domain import limit_schedule as cp
 from edge_controller.domain.model import Limit
+from edge_controller.domain.snapshot import ConnectorState
 from edge_controller.log import get_logger
 from edge_controller.uplink.link import IdentityCore
 from edge_controller.uplink.ports import LimitSink, Station
@@ -80,6 +81,7 @@ class ProfileStore:
 
 
 EVALUATE_EVERY_S = 5.0
+NO_LIMITS: tuple[dict[str, Limit], Limit | None] = ({}, None)
 
 
 class SmartCharging:
@@ -113,15 +115,16 @@ class SmartCharging:
             local = self.core.topology.connector_id(self.core.identity, connector)
         except KeyError:
             return None
-        view = next(iter(self.core.status.states_of((local,))), None)
-        if view is None or not view.session_id or not view.session_id.isdigit():
+        state = next(iter(self.core.status.states_of((local,))), None)
+        if state is None or not _numbered(state):
             self._seen_start_s.pop(connector, None)
             return None
         now_s = self.core.clock.csms_now_s(self.core.now_s())
         start_s = self._seen_start_s.setdefault(connector, now_s)
+        session_id = int(str(state.session_id))
         if self.local_transaction_ids:
-            return int(view.session_id), start_s
-        remote = await self.core.outbox.remote_transaction_id(int(view.session_id))
+            return session_id, start_s
+        remote = await self.core.outbox.remote_transaction_id(session_id)
         return remote, start_s
 
     def composite(
@@ -141,8 +144,26 @@ class SmartCharging:
     def _changed(self) -> None:
         self._soon(self)
 
-    def look(self) -> Coroutine[Any, Any, None]:
-        return self.evaluate()
+    def look(self) -> Coroutine[Any, Any, None] | None:
+        """The evaluation, while there are profiles or limits they left to clear. Without
+        either it would push nothing and await a database read per running session: the
+        transactions' starts are noted at once (a relative profile that comes later counts
+        from them) and nothing is left to await, so the pacer makes no task for it."""
+        if self.store.profiles or self._pushed != NO_LIMITS:
+            return self.evaluate()
+        self._note_starts()
+        return None
+
+    def _note_starts(self) -> None:
+        """When each connector's running session was first seen (as ``transaction`` notes)."""
+        mine = self.core.topology.connectors(self.core.identity)
+        running = {s.connector_id for s in self.core.status.states_of(mine) if _numbered(s)}
+        now_s = self.core.clock.csms_now_s(self.core.now_s())
+        for number, local in enumerate(mine, start=1):
+            if local in running:
+                self._seen_start_s.setdefault(number, now_s)
+            else:
+                self._seen_start_s.pop(number, None)
 
     def wait_s(self) -> float:
         return EVALUATE_EVERY_S
@@ -175,3 +196,8 @@ class SmartCharging:
                 and p.transaction_id != current
             )
         )
+
+
+def _numbered(state: ConnectorState) -> bool:
+    """A session runs on the connector (its id is the local transaction id)."""
+    return bool(state.session_id) and str(state.session_id).isdigit()
