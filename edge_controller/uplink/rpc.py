@@ -147,6 +147,14 @@ def _number(value: object) -> float:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+class Stored(Protocol):
+    """What a connection's handlers change on disk (the identity's state file)."""
+
+    async def written(self) -> None:
+        """Returns once every change is on disk; raises OSError when one could not be."""
+        ...
+
+
 class RpcEndpoint:
     def __init__(
         self,
@@ -154,9 +162,11 @@ class RpcEndpoint:
         handlers: Mapping[str, Handler],
         limits: Limits,
         answered: Callable[[], None] | None = None,
+        stored: Stored | None = None,
     ) -> None:
         """``handlers``: by action, for the connection's version. ``answered``: called after
-        each incoming CALL was answered (or failed to be)."""
+        each incoming CALL was answered (or failed to be). ``stored``: its ``written`` is
+        awaited after each handler, before its answer: what the handler changed is on disk."""
         self.dialect = negotiated(connection.subprotocol)
         self.schemas: Schemas = schemas_for(self.dialect)
         self.schemas.build_ahead()  # off the event loop, before the first session needs them
@@ -165,6 +175,7 @@ class RpcEndpoint:
         self._handlers = handlers
         self._limits = limits
         self._answered = answered
+        self._stored = stored
         self._turn = Turn()  # one outgoing CALL in flight
         self._pending: tuple[str, asyncio.Future[list[Any]]] | None = None
         # A CALL to answer, or a reply ready to go (a bad frame's CALLERROR), in order; the
@@ -275,7 +286,10 @@ class RpcEndpoint:
         if problem is not None:
             return self._failure(problem.fault, problem.description)
         try:
-            return await handler(payload)
+            result = await handler(payload)
+            if self._stored is not None:
+                await self._stored.written()
+            return result
         except CallFailed as exc:
             return exc
         except Exception:

@@ -276,6 +276,10 @@ class OcppUplink:
             await self._serve()
         finally:
             self._lines.flush()
+            # Changes not answered to a CSMS (a session's profile ended, a message expired)
+            # are on disk before the uplink is gone too; a failed write was logged.
+            files = (link.config.written() for link in self.links.values())
+            await asyncio.gather(*files, return_exceptions=True)
 
     async def _serve(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -1,7 +1,8 @@
 """Persisted OCPP state of one identity: configuration values and connector availability.
 
-A small JSON file per identity, replaced atomically (write temp, fsync, rename), so a CSMS
-change survives a restart. Unreadable files are kept aside and defaults are used.
+A small JSON file per identity, replaced atomically (write temp, fsync, rename) off the event
+loop, so a CSMS change survives a restart: an answer to the CSMS waits for ``written``.
+Unreadable files are kept aside and defaults are used.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from edge_controller.log import get_logger
 from edge_controller.textpath import TextPath
-from edge_controller.uplink.json_file import write_json_atomically
+from edge_controller.uplink.json_file import JsonFileWriter
 
 log = get_logger("uplink.config")
 
@@ -33,6 +34,7 @@ class OcppStateFile:
         self._messages: list[dict[str, Any]] = []
         self._monitoring: dict[str, Any] = {}
         self._holds: list[dict[str, Any]] = []
+        self._writer: JsonFileWriter | None = None  # made at the first change: most never change
         self._load()
 
     def _load(self) -> None:
@@ -69,7 +71,14 @@ class OcppStateFile:
             "variable_monitoring": self._monitoring,
             "web_payment_holds": self._holds,
         }
-        write_json_atomically(self.path, data)
+        if self._writer is None:
+            self._writer = JsonFileWriter(self.path)
+        self._writer.write(data)
+
+    async def written(self) -> None:
+        """Every change made so far is on disk (raises the OSError of a failed write)."""
+        if self._writer is not None:
+            await self._writer.written()
 
     def get(self, key: str) -> str | None:
         found = self._values.get(key)
@@ -80,14 +89,14 @@ class OcppStateFile:
 
     def set(self, key: str, value: str) -> None:
         if self.get(key) == value and self.path.exists():
-            return  # an fsync in the event loop for nothing
+            return  # a write for nothing
         self._values[key] = value
         self._save()
 
     def follow(self, key: str, value: str) -> None:
         """A value the CSMS gives again at every boot (HeartbeatInterval): written only when it
-        differs from the one in use. Written at each boot, 1,000 per-charger identities held
-        the event loop for over a minute with their fsyncs."""
+        differs from the one in use (written at each boot, 1,000 per-charger identities' fsyncs
+        took over a minute)."""
         if self.get(key) != value:
             self.set(key, value)
 

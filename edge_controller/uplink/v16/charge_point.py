@@ -35,7 +35,9 @@ class EdgeChargePoint(
     def __init__(self, link: IdentityLink, connection: Connection) -> None:
         self.link = link
         limits = Limits(link.settings.call_timeout_s, link.settings.max_frame_bytes)
-        self.rpc = RpcEndpoint(connection, _PayloadHandlers(self), limits, link.release_staged)
+        self.rpc = RpcEndpoint(
+            connection, _PayloadHandlers(self), limits, link.release_staged, link.config
+        )
         if self.rpc.dialect is not OCPP16:  # only 1.6 is offered in the handshake so far
             raise UnknownSubprotocol(f"no 1.6 connection: {connection.subprotocol!r}")
 

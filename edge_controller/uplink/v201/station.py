@@ -85,7 +85,9 @@ class Station201:
         if negotiated(connection.subprotocol) is OCPP21:
             self.streams = PeriodicStreams(link, self.monitoring, lambda e: power_of(link, e))
             handlers.append(self.streams)
-        self.rpc = RpcEndpoint(connection, HandlersOf(*handlers), limits, self._answered)
+        self.rpc = RpcEndpoint(
+            connection, HandlersOf(*handlers), limits, self._answered, link.config
+        )
         if self.rpc.dialect is OCPP16:
             raise UnknownSubprotocol("a 1.6 connection is no 2.x station")
         self.variables.id_token_chars = self.rpc.dialect.id_token_chars

@@ -64,7 +64,7 @@ class _Connection:
 
 def _link() -> Any:
     settings = SimpleNamespace(call_timeout_s=30.0, max_frame_bytes=65536)
-    return SimpleNamespace(settings=settings, release_staged=lambda: None)
+    return SimpleNamespace(settings=settings, release_staged=lambda: None, config=None)
 
 
 def test_a_charge_point_keeps_no_handler_per_action() -> None:

@@ -1,9 +1,15 @@
+"""State files are replaced whole, and written off the event loop while one runs."""
+
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
-from edge_controller.uplink.json_file import write_json_atomically
+import pytest
+
+from edge_controller.uplink.json_file import JsonFileWriter, write_json_atomically
 
 
 def test_a_state_file_is_replaced_whole_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -13,3 +19,48 @@ def test_a_state_file_is_replaced_whole_and_leaves_no_temporary_file(tmp_path: P
     write_json_atomically(path, [[1.5, None]], readable=False)
     assert json.loads(path.read_text(encoding="utf-8")) == [[1.5, None]]
     assert sorted(p.name for p in path.parent.iterdir()) == ["ocpp-site1.json"]
+
+
+async def test_a_writer_writes_off_the_event_loop_the_newest_content_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An fsync in the event loop held every identity's work while the disk flushed."""
+    synced_in: list[int] = []
+    fsync = os.fsync
+
+    def recorded(fd: int) -> None:
+        synced_in.append(threading.get_ident())
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recorded)
+    path = tmp_path / "state" / "ocpp-cp1.json"
+    writer = JsonFileWriter(path)
+    for n in range(5):
+        writer.write({"configuration": {"MeterValueSampleInterval": str(n)}})
+    await writer.written()
+    assert json.loads(path.read_text(encoding="utf-8")) == {
+        "configuration": {"MeterValueSampleInterval": "4"}
+    }
+    assert synced_in and threading.get_ident() not in synced_in
+    assert len(synced_in) <= 2  # the first, and the newest of those asked for meanwhile
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ocpp-cp1.json"]
+
+
+async def test_a_failed_write_is_told_once_and_the_next_one_written(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the state directory should be")
+    writer = JsonFileWriter(blocked / "ocpp-cp1.json")
+    writer.write({"a": 1})
+    with pytest.raises(OSError):
+        await writer.written()
+    await writer.written()  # told once
+    blocked.unlink()
+    writer.write({"a": 2})
+    await writer.written()
+    assert json.loads((blocked / "ocpp-cp1.json").read_text(encoding="utf-8")) == {"a": 2}
+
+
+def test_without_an_event_loop_a_writer_writes_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "ocpp-cp1.json"
+    JsonFileWriter(path, readable=False).write([1, None])
+    assert path.read_text(encoding="utf-8") == "[1, null]"
