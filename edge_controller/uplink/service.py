@@ -52,13 +52,14 @@ from edge_controller.uplink.link import IdentityCore, IdentityLink
 from edge_controller.uplink.metering import Metering
 from edge_controller.uplink.network_profiles import NetworkProfile, NetworkProfiles
 from edge_controller.uplink.ocpp_compat import call
+from edge_controller.uplink.pacing import StatusWatch
 from edge_controller.uplink.ports import SitePorts, Station
 from edge_controller.uplink.reconnect import Reconnecting
 from edge_controller.uplink.repeated_lines import RepeatedLines
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.security_events import SecurityEvents, pair_refused, refusal
 from edge_controller.uplink.security_log import SecurityLog
-from edge_controller.uplink.session import LinkSession, RebootRequested
+from edge_controller.uplink.session import STATUS_POLL_S, LinkSession, RebootRequested
 from edge_controller.uplink.smart import SmartCharging
 from edge_controller.uplink.state_file import OcppStateFile
 from edge_controller.uplink.topology import Topology
@@ -113,6 +114,7 @@ class OcppUplink:
         # One task each for every identity: what it follows each second, its smart charging.
         self._follows, self._smart = Pacer(), Pacer()
         self._keepalive = Keepalive()  # every connection's pings
+        self._statuses = StatusWatch(STATUS_POLL_S)  # every connection's status reports
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
@@ -286,6 +288,7 @@ class OcppUplink:
             tasks.create_task(self._follows.run(tasks))
             tasks.create_task(self._smart.run(tasks))
             tasks.create_task(self._keepalive.run())
+            tasks.create_task(self._statuses.run())
             connections = Reconnecting(
                 self._connect_once, self._rebooted, self._reconnect_delay_s, self._cancel_session
             )
@@ -390,12 +393,12 @@ class OcppUplink:
             raise UnknownSubprotocol(f"the CSMS chose {dialect.version}, not offered")
         wakeup = self._wakeup[link.identity]
         if dialect is OCPP16:
-            return LinkSession(link, EdgeChargePoint(link, ws), wakeup)
+            return LinkSession(link, EdgeChargePoint(link, ws), wakeup, self._statuses)
         from edge_controller.uplink.v201.session import Session201
         from edge_controller.uplink.v201.station import Station201
 
         self._two_x_parts(link)
-        return Session201(link, Station201(link, ws, self._station), wakeup)
+        return Session201(link, Station201(link, ws, self._station), wakeup, self._statuses)
 
     def _follow(self) -> None:
         """What each identity follows whether connected or not, and its charging profiles,

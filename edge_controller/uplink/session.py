@@ -27,7 +27,7 @@ from edge_controller.uplink.link import (
 )
 from edge_controller.uplink.ocpp_compat import call
 from edge_controller.uplink.outbox.sender import OutboxSender
-from edge_controller.uplink.pacing import FollowupRunner, keep_up_with_followups
+from edge_controller.uplink.pacing import FollowupRunner, StatusWatch, keep_up_with_followups
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16 import status as status_mod
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
@@ -45,9 +45,18 @@ class RebootRequested(Exception):
 
 
 class LinkSession:
-    def __init__(self, link: IdentityLink, cp: EdgeChargePoint, wakeup: Wakeup) -> None:
+    def __init__(
+        self,
+        link: IdentityLink,
+        cp: EdgeChargePoint,
+        wakeup: Wakeup,
+        statuses: StatusWatch | None = None,
+    ) -> None:
+        """``statuses``: the uplink's, which has the statuses reported when they change
+        (without: this connection looks each second)."""
         self.link = link
         self.cp = cp
+        self._statuses = statuses
         rendering = Ocpp16Rendering(Connection(link.topology, link.clock))
         self.sender = OutboxSender(link, cp.rpc, wakeup, rendering)
         self._last_status: dict[int, status_mod.ConnectorStatus] = {}
@@ -79,8 +88,9 @@ class LinkSession:
                 self.tasks.append(group.create_task(cut_off))
                 self._followups = FollowupRunner(self.link, group, self.run_followup)
                 await keep_up_with_followups(
-                    self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
-                )
+                    self.link, self._followups, self.report_statuses, self.heartbeat,
+                    STATUS_POLL_S, watch=self._statuses,
+                )  # fmt: skip
         finally:
             self.sender.stop()
 

@@ -18,7 +18,7 @@ from edge_controller.uplink.clock import from_iso, to_iso
 from edge_controller.uplink.dialect import OCPP21
 from edge_controller.uplink.link import Followup, IdentityLink
 from edge_controller.uplink.outbox.sender import OutboxSender
-from edge_controller.uplink.pacing import FollowupRunner, keep_up_with_followups
+from edge_controller.uplink.pacing import FollowupRunner, StatusWatch, keep_up_with_followups
 from edge_controller.uplink.rpc import CallFailed
 from edge_controller.uplink.v16.render import Connection
 from edge_controller.uplink.v201 import render
@@ -41,9 +41,18 @@ _KNOWN_STATUSES = {s.value for s in AuthStatus}
 
 
 class Session201:
-    def __init__(self, link: IdentityLink, station: Station201, wakeup: Wakeup) -> None:
+    def __init__(
+        self,
+        link: IdentityLink,
+        station: Station201,
+        wakeup: Wakeup,
+        statuses: StatusWatch | None = None,
+    ) -> None:
+        """``statuses``: the uplink's, which has the statuses reported when they change
+        (without: this connection looks each second)."""
         self.link = link
         self.station = station
+        self._statuses = statuses
         if link.online_periods is None:
             link.online_periods = OnlinePeriods(None, link.now_s())
         self.periods = link.online_periods
@@ -110,8 +119,9 @@ class Session201:
                     self.tasks.append(group.create_task(streams))
                 self._followups = FollowupRunner(self.link, group, self._run_followup)
                 await keep_up_with_followups(
-                    self.link, self._followups, self.report_statuses, self.heartbeat, STATUS_POLL_S
-                )
+                    self.link, self._followups, self.report_statuses, self.heartbeat,
+                    STATUS_POLL_S, watch=self._statuses,
+                )  # fmt: skip
         finally:
             self.sender.stop()
             self.periods.down(self.link.now_s())

@@ -145,6 +145,36 @@ async def test_views_asked_per_second_grow_with_connectors_not_identities(tmp_pa
     assert states_per_connector_per_s <= 1.5, states_per_connector_per_s
 
 
+async def test_a_change_is_reported_by_its_identity_alone_in_order(tmp_path: Path) -> None:
+    """The connections wake for a change only: the connector's identity reports it, in order
+    and with its fault, and the idle identities say nothing."""
+    site = FakeSite()
+    for charger in _chargers():
+        site.set(f"{charger}:1", Availability.AVAILABLE)
+    csms = BenchCsms()
+    async with running_csms(csms) as port, open_outbox(tmp_path / "db.sqlite") as outbox:
+        settings = settings_for(f"ws://127.0.0.1:{port}", topology="per_charger")
+        async with running_uplink(settings, site, outbox, tmp_path, _chargers()) as uplink:
+            await _online(uplink, csms)
+            await wait_for(lambda: _statuses(csms, "cp7") == [(0, "Available"), (1, "Available")])
+            before = len(csms.record.calls)
+            site.set("cp7:1", Availability.CHARGING, session_id="1")
+            await wait_for(lambda: (1, "Charging") in _statuses(csms, "cp7"))
+            site.set("cp7:1", Availability.FAULTED, fault_text="RCD tripped", session_id=None)
+            await wait_for(lambda: (1, "Faulted") in _statuses(csms, "cp7"))
+            later = csms.record.calls[before:]
+    statuses = [(i, p["status"], p["errorCode"]) for i, a, p in later if a == "StatusNotification"]
+    assert statuses == [("cp7", "Charging", "NoError"), ("cp7", "Faulted", "GroundFailure")]
+
+
+def _statuses(csms: BenchCsms, identity: str) -> list[tuple[int, str]]:
+    return [
+        (p["connectorId"], p["status"])
+        for i, a, p in csms.record.calls
+        if i == identity and a == "StatusNotification"
+    ]
+
+
 async def test_a_sample_wakes_only_its_identitys_sender(tmp_path: Path) -> None:
     site = FakeSite()
     csms = BenchCsms()
