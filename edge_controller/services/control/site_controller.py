@@ -56,6 +56,7 @@ from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, Meter
 from edge_controller.services.control.connector import (
     HISTORY_READINGS,
+    IDLE_DRAW_A,
     ConnectorRuntime,
     ConnectorSetup,
     LoopTiming,
@@ -450,22 +451,15 @@ class SiteController:
         """Per phase, what the connectors not raised within the time EVs take to follow before
         the grid reading a hold began on (``begun_on``) could still add (``unraised_rise``),
         each draw the lowest of its readings within the measurement window (an EV that dipped,
-        or paused, may come back), and the raised ones whose EV did not ask for current when
-        its status was read after the raise reached it."""
+        or paused, may come back), and the raised ones whose EV paused itself
+        (``_paused_itself``)."""
         window_s = self._timing.measurement_window_s
         follow_s = self._policy.decrease_settle_s + self._policy.signal_delay_s
         lowest = list(demands)
-        not_asking: list[str] = []
+        paused_itself: list[str] = []
         for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
-            if demand.state is DemandState.WAITING:
-                read_s = conn.status.latest_started_at_s
-                entry = offers.connectors.get(demand.connector_id)
-                if (
-                    read_s is not None
-                    and entry is not None
-                    and read_s >= entry.increased_at_s + self._policy.signal_delay_s
-                ):
-                    not_asking.append(demand.connector_id)
+            if self._paused_itself(demand, conn, offers):
+                paused_itself.append(demand.connector_id)
             draw = demand.measured_current_a
             if draw is None or offers.current_a(demand.connector_id) <= 0:
                 continue
@@ -483,7 +477,32 @@ class SiteController:
             offers,
             begun_on.at_s - max(follow_s, window_s),
             idle_raised=idle_raised,
-            not_asking=not_asking,
+            paused_itself=paused_itself,
+        )
+
+    def _paused_itself(
+        self, demand: ConnectorDemand, conn: ConnectorRuntime, offers: Allocation
+    ) -> bool:
+        """Whether a connector's EV paused itself after its last raise: in a status read begun
+        once the raise had reached it (a signal delay after the decision) it did not ask for
+        current (state B), or, asking (state C), its latest reading, begun a signal delay after
+        that, shows no draw on any phase (``IDLE_DRAW_A``). An EV following the raise draws by
+        then, if only a little, and a torn reading of its ramp shows some phase drawing; one at
+        nothing may resume into a real rise that the grid reading cannot show."""
+        entry = offers.connectors.get(demand.connector_id)
+        if entry is None:
+            return False
+        reached_s = entry.increased_at_s + self._policy.signal_delay_s
+        if demand.state is DemandState.WAITING:
+            read_s = conn.status.latest_started_at_s
+            return read_s is not None and read_s >= reached_s
+        if demand.state is not DemandState.CHARGING or demand.measured_current_a is None:
+            return False
+        latest = conn.history[-1] if conn.history else None
+        return (
+            latest is not None
+            and latest.started_s >= reached_s + self._policy.signal_delay_s
+            and max(latest.current_a) <= IDLE_DRAW_A
         )
 
     def _explained(

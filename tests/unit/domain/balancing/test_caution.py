@@ -268,12 +268,12 @@ def test_what_the_connectors_not_raised_lately_could_add() -> None:
     ]
     assert unraised_rise(idle, offers, 7.0, idle_raised=True) == tuple(a + 24.0 for a in added)
     assert unraised_rise(demands, offers, 7.0, idle_raised=True) == added
-    # A raised one whose EV did not ask for current once the raise reached it (state B) counts
-    # from the first grid reading: it paused itself, and would resume into a real rise.
-    assert unraised_rise(idle, offers, 7.0, not_asking=("raised",)) == tuple(
+    # A raised one whose EV paused itself once the raise reached it (state B, or state C at
+    # 0 A) counts from the first grid reading: it would resume into a real rise.
+    assert unraised_rise(idle, offers, 7.0, paused_itself=("raised",)) == tuple(
         a + 24.0 for a in added
     )
-    assert unraised_rise(demands, offers, 7.0, not_asking=("raised",)) == tuple(
+    assert unraised_rise(demands, offers, 7.0, paused_itself=("raised",)) == tuple(
         a + 12.0 for a in added
     )
 

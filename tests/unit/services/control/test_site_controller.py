@@ -17,7 +17,17 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from edge_controller.domain.balancing import Allocation, Feeder, Policy, Site, allocate
+from edge_controller.domain.balancing import (
+    Allocation,
+    ConnectorAllocation,
+    ConnectorDemand,
+    DemandState,
+    Feeder,
+    Policy,
+    Site,
+    allocate,
+)
+from edge_controller.domain.balancing.caution import Sample
 from edge_controller.domain.commands import (
     Origin,
     SetConnectorEnabled,
@@ -546,6 +556,35 @@ async def test_a_rise_within_the_limit_goes_out_at_once_while_a_paused_ev_may_re
     rig.clock.now_s += 0.05
     await rig.controller.step()
     assert rig.offered() == [6.0, 6.0]
+
+
+# A raised EV that asks for current (state C) and draws nothing once it could have followed
+# has paused itself: a held decrease must not bet that the grid reading shows its ramp, for it
+# may resume into a real rise. Raised at 100 s, the raise reaching it at 101 s (signal delay).
+@pytest.mark.parametrize(
+    ("begun_s", "read_a", "paused"),
+    [
+        (102.0, (0.0, 0.0, 0.0), True),
+        (102.0, (0.3, 0.2, 0.0), True),  # its standby draw, within IDLE_DRAW_A
+        (101.5, (0.0, 0.0, 0.0), False),  # begun too soon: it may still be starting
+        (102.0, (9.0, 0.0, 0.0), False),  # a torn reading of its ramp (one register at a time)
+        (102.0, (1.0, 1.0, 1.0), False),  # ramping slowly: a little, not nothing
+        (102.0, (6.0, 0.0, 0.0), False),  # a one-phase EV drawing on L1 only
+    ],
+)
+def test_a_raised_ev_asking_and_drawing_nothing_has_paused_itself(
+    begun_s: float, read_a: tuple[float, float, float], paused: bool
+) -> None:
+    rig = make_rig(count=1)
+    conn = rig.controller._conns["c1:1"]
+    conn.history.append(Sample(begun_s, begun_s + 0.3, read_a))
+    offer = ConnectorAllocation("c1:1", 12.0, "", increased_at_s=100.0)
+    offers = Allocation(103.0, {"c1:1": offer}, (0.0,) * 3, (0.0,) * 3, False)
+    asking = ConnectorDemand("c1:1", DemandState.CHARGING, measured_current_a=read_a)
+    assert rig.controller._paused_itself(asking, conn, offers) is paused
+    # Unread now (stale), it is not taken as paused by this rule: the loop counts it otherwise.
+    unread = replace(asking, measured_current_a=None)
+    assert rig.controller._paused_itself(unread, conn, offers) is False
 
 
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:

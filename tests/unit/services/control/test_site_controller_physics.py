@@ -256,27 +256,18 @@ def test_offers_never_fall_while_evs_follow_a_raise_with_charger_reads_behind_th
         (2.0, 22.5, 0.9),
         (2.5, 23.0, 0.9),
         # With charger reads every 2.5 s both EVs are paused at their start and raised again
-        # at 15.1 s; c1, paused by itself, reads in state B after that. Bet on as a raised EV
-        # whose ramp the grid reading at 20.1 s shows, it held the decrease until 21.1 s and
-        # resumed into the rise: 36 A from 21.5 s to 22.1 s (7.8 A*s; 1.8 A*s resuming at 21 s).
+        # at 15.1 s; c1, paused by itself, reads in state B after that (or in state C at 0 A,
+        # read at 17.95 s). Bet on as a raised EV whose ramp the grid reading at 20.1 s shows,
+        # it held the decrease until 21.1 s and resumed into the rise: 36 A from 21.5 s to
+        # 22.1 s (7.8 A*s; 1.8 A*s resuming at 21 s).
         (2.5, 20.5, 0.1),
         (2.5, 21.0, 0.1),
     ],
 )
 @pytest.mark.parametrize("pause_state", ["B", "C"])  # C: it keeps asking and draws nothing
 def test_a_paused_ev_never_resumes_into_a_building_rise_within_the_limit(
-    charger_poll_s: float,
-    resume_s: float,
-    grid_offset_s: float,
-    pause_state: str,
-    request: pytest.FixtureRequest,
+    charger_poll_s: float, resume_s: float, grid_offset_s: float, pause_state: str
 ) -> None:
-    if pause_state == "C" and (charger_poll_s, grid_offset_s) == (2.5, 0.1) and resume_s < 21.5:
-        # Paused in state C the EV asks for current and draws nothing: not asking (state B)
-        # does not show, and it cannot be told from a raised EV still starting, so the decrease
-        # is held on it as before and it resumes into the rise (7.8 and 1.8 A*s over 24 A).
-        why = "an EV that paused itself in state C after a raise is bet on as ramping"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     evs = (
         EvPlan("c0:1", "L1L2L3", 3, 1.0, poll_offset_s=0.25, poll_s=charger_poll_s),
         EvPlan(
@@ -370,10 +361,12 @@ def test_a_rise_the_evs_ramps_cannot_explain_lowers_them_at_once(
 # The sweep of the case above: a paused EV resuming 20.5 to 24 s (every 0.25 s) into the rise at
 # 20 s, with each grid-poll phase. The grid goes over 24 A only where the EV resumed before a
 # grid reading could show the rise (up to 5.4 A*s), which the rig's check forgives; three
-# cases with charger reads every 2.5 s were over by the loop's own hold (7.8, 4.8, 1.8 A*s).
+# cases with charger reads every 2.5 s were over by the loop's own hold (7.8, 4.8, 1.8 A*s),
+# paused in state B and, until the hold stopped betting on a raised EV in state C at 0 A, in C.
+@pytest.mark.parametrize("pause_state", ["B", "C"])
 @pytest.mark.parametrize("charger_poll_s", [1.0, 2.0, 2.5])
 def test_a_paused_ev_resuming_into_a_building_rise_is_over_only_before_it_is_seen(
-    charger_poll_s: float,
+    charger_poll_s: float, pause_state: str
 ) -> None:
     flagged = []
     for step in range(15):
@@ -389,6 +382,7 @@ def test_a_paused_ev_resuming_into_a_building_rise_is_over_only_before_it_is_see
                     poll_offset_s=0.75,
                     poll_s=charger_poll_s,
                     pauses=((10.0, resume_s),),
+                    pause_state=pause_state,
                 ),
             )
             building = ((0.0, (0.0, 0.0, 0.0)), (20.0, (12.0, 12.0, 12.0)))
