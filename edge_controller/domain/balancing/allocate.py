@@ -13,7 +13,9 @@ into an offered current per connector, each with the reason that bounds it:
    offer rounded down, small increases held (``share``, ``fill``);
 5. increases only from the room that EVs still following a lower offer leave
    (``settle.fit_increases``); no second lowering of an EV still following one where its offer
-   fits (``settle.keep_following``); an independent final check that no limit is exceeded.
+   fits (``settle.keep_following``); no offer kept for a paused EV beyond what fits beside the
+   lowered EVs' higher draw (``settle.fit_idle_offers``); an independent final check that no
+   limit is exceeded.
 
 A connector's reason says why that connector has its offer (its cap, the constraint that binds
 it, its own hold); what holds for the whole site (a stale grid meter, increases and starts held
@@ -36,6 +38,7 @@ from edge_controller.domain.balancing.offers import (
     decide_caps,
 )
 from edge_controller.domain.balancing.settle import (
+    fit_idle_offers,
     fit_increases,
     following_offers,
     hold_starts,
@@ -89,7 +92,8 @@ def allocate(
     admitted = shared.admitted
     cut = fit_increases(tree, fixed, decision, admitted, policy)
     kept = keep_following(tree, fixed, admitted, following, decision.reserved)
-    final, notes = _enforce(fixed, admitted, None if cut or kept else shared.offered)
+    idle = fit_idle_offers(tree, fixed, decision, admitted, policy)
+    final, notes = _enforce(fixed, admitted, None if cut or kept or idle else shared.offered)
     if stale:
         notes.append("grid meter stale")
     if held or cut:  # the site's state: the connectors' reasons name their constraints

@@ -28,6 +28,13 @@ For the same reason a connector still following a lowering is not lowered again 
 still fits beside the others: the sharing may lower it to make room for an increase that the
 settling then cuts, and that second change would give its EV another response delay to go on
 drawing the first, higher offer.
+
+Nor is an offer kept for an EV that draws nothing and does not ask for current though it had
+the time to ramp (it paused itself) where it fits only once the lowered EVs have followed
+(``fit_idle_offers``): it may resume at once, and a fast EV is up before a slow one is down (a
+paused EV kept 6.6 A beside one lowered from 10.4 A, 5 s to follow, and resumed 2 s later:
+17 A of ours on a phase with 13.3 A left). It gets what fits beside them, or waits paused as a
+start would.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
+_NOT_ASKING = DemandState.WAITING
 
 
 def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> bool:
@@ -167,6 +175,68 @@ def keep_following(
             offer.current_a, offer.reason = kept_a, offer.before.reason
             kept = True
     return kept
+
+
+# Below this on every phase an EV draws nothing (a paused EV may read a little standby current).
+IDLE_A = 1.0
+
+
+def fit_idle_offers(
+    tree: Tree, fixed: Budget, decision: Decision, admitted: list[Offer], policy: Policy
+) -> bool:
+    """Fit each offer kept for an EV that draws nothing (``_idle``) beside every other
+    connector at the higher of its offer and what its EV may still draw from a higher one, in
+    admission order; cut to what fits, paused where that is below its minimum. True if any was
+    cut. Only while an EV follows a lowering (otherwise it costs a scan of the offers)."""
+    now_s = decision.now_s
+    ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
+    idle = [offer for offer in admitted if _idle(offer, now_s, ramped_s)]
+    if not idle:
+        return False
+    following = [_still_drawn(offer, now_s) for offer in decision.all]
+    if not any(following):
+        return False
+    ids = {id(offer) for offer in idle}
+    counted = [
+        0.0 if id(offer) in ids else max(offer.current_a, following_a)
+        for offer, following_a in zip(decision.all, following, strict=True)
+    ]
+    budget = fixed.copy()
+    budget.take_tally(Tally.of(tree, decision.all, counted))
+    for held in decision.reserved:
+        budget.take(held.path, held.phases, held.floor_a)
+    cut = False
+    for offer in idle:
+        room_a, label = _room(tree, budget, offer)
+        if room_a < offer.current_a - EPS_A:
+            step_a = policy.resolution_a
+            fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
+            if fitted_a < offer.floor_a - EPS_A:
+                offer.current_a, offer.reason = 0.0, full(label)
+            else:
+                offer.current_a, offer.reason = fitted_a, label
+            cut = True
+        budget.take(offer.path, offer.phases, offer.current_a)
+    return cut
+
+
+def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
+    """Whether the offer is kept (or lowered) for an EV that does not ask for current (state B)
+    and reads no draw on any phase though its offer was last raised before ``ramped_s``: it
+    paused itself and adds its whole offer when it resumes. Not one that follows a lowering:
+    it is counted at what it may draw, and lowering it again would give it more time to draw
+    that. Without a reading nothing is known, and an EV asking for current may have resumed
+    since it was read: neither is idle."""
+    draw, before = offer.demand.measured_current_a, offer.before
+    return (
+        offer.demand.state is _NOT_ASKING
+        and 0 < offer.current_a <= offer.before_a + EPS_A
+        and before is not None
+        and before.increased_at_s < ramped_s
+        and draw is not None
+        and max(draw) < IDLE_A
+        and not offer.may_draw(now_s)
+    )
 
 
 def _running(offer: Offer) -> bool:

@@ -540,7 +540,8 @@ async def test_a_rise_within_the_limit_goes_out_at_once_while_a_paused_ev_may_re
     # building takes 12 A: the grid reads 24 A, within the fuse, c1's charger not read since.
     # Held, c2's EV could resume to 12 A during the wait and the grid read 36 A: a decrease
     # waits only while the grid stays within the limit with every EV not raised lately at
-    # its offer, so both go to 6 A at once.
+    # its offer, so the offers fall at once: c1 to 6 A; c2, paused, to nothing, as 6 A would
+    # fit only once c1 has come down from 12 A (resumed before, 30 A on the fuse).
     rig = make_rig(count=2, grid_limit_a=24.0, increase_interval_s=0.0, min_increase_a=0.0)
     rig.meter.building_a = 12.0
     await rig.advance(0)
@@ -555,7 +556,7 @@ async def test_a_rise_within_the_limit_goes_out_at_once_while_a_paused_ev_may_re
     await rig.controller._grid.poll_once()  # type: ignore[union-attr]
     rig.clock.now_s += 0.05
     await rig.controller.step()
-    assert rig.offered() == [6.0, 6.0]
+    assert rig.offered() == [6.0, 0.0]
 
 
 # A raised EV that asks for current (state C) and draws nothing once it could have followed

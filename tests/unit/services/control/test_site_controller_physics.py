@@ -396,3 +396,171 @@ def test_a_paused_ev_resuming_into_a_building_rise_is_over_only_before_it_is_see
             if resume_s > seen_s:  # it could be lowered before it resumed: never over
                 assert outcome.over_limit_as(24.0) == 0.0, (resume_s, grid_offset_s)
     assert not flagged
+
+
+# Two EVs on one charger each, phases rotated L2L3L1; c1 (2 s to follow) pauses itself at
+# 26.2 s with its 10.4 A offer kept and resumes at 34.2 s. The building steps onto L2 and L3
+# (18.7 A on grid L3 of 32 A) at 32 s; at 32.5 s both offers fall to 6.6 A, which fit once
+# c0 (5 s to follow) has come down from 10.4 A at 37.5 s, but c1 ramped at 36.2 s: 17 A of
+# ours on grid L3 where 13.3 A was left (1.1 A*s). Kept for a paused EV, an offer fits beside
+# the lowered EVs' higher draw (or it waits paused, as a start would).
+PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS = SitePlan(
+    grid_limit_a=32.0,
+    evs=(
+        EvPlan("c0:1", "L2L3L1", 3, 5.0, 16.0, plug_at_s=12.0, capture=CAPTURES[1]),
+        EvPlan(
+            "c1:1",
+            "L2L3L1",
+            3,
+            2.0,
+            16.0,
+            pauses=((13.29, 18.43), (26.19, 34.22)),
+            capture=CAPTURES[3],
+        ),
+    ),
+    building_a=(
+        (0.0, (11.2, 0.0, 0.0)),
+        (32.0, (0.0, 9.2, 18.7)),
+        (46.12, (26.3, 0.0, 27.2)),
+        (52.74, (6.4, 0.0, 18.4)),
+    ),
+    feeders=(Feeder("carport", 20.0),),
+    grid_poll_offset_s=0.5,
+    policy=DEMO_POLICY,
+)
+
+
+def test_a_paused_ev_keeps_no_offer_that_fits_only_once_a_slower_one_followed() -> None:
+    outcome = PhysicsRig(PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    # Between the building's steps at 32 s and 46.12 s the grid stays within 32 A (35.7 A).
+    assert max(a for at_s, a in outcome.grid_a if 32.0 <= at_s < 46.1) <= 32.0
+    # c1 waits paused until the room is there: it does not charge on a kept offer meanwhile.
+    assert all(offers["c1:1"] == 0.0 for at_s, offers in outcome.offers if 32.5 <= at_s < 46.1)
+
+
+# Four EVs, three on grid L3 of 63 A; c0 (on L3 alone, 1 s to follow) pauses itself at 51 s
+# with its offer kept and resumes at 54 s. The building steps to 39.4 A on L3 at 52.84 s and
+# the offers fall to 7.8 A each (23.4 A of the 23.6 A left); c0 ramped at 55 s while c1 (3 s
+# to follow) still drew 8.1 A: 23.7 A of ours. c0 is given what fits beside their 8.1 A.
+PAUSED_EV_RESUMES_BESIDE_TWO_LOWERED = SitePlan(
+    grid_limit_a=63.0,
+    evs=(
+        EvPlan(
+            "c0:1",
+            "L3",
+            3,
+            1.0,
+            32.0,
+            "carport",
+            pauses=((15.98, 19.63), (24.16, 39.16), (51.01, 54.01)),
+            plug_at_s=12.0,
+            capture=CAPTURES[3],
+            poll_offset_s=0.25,
+        ),
+        EvPlan("c1:1", "L2L3L1", 3, 3.0, 16.0, pauses=((11.47, 15.37),), capture=CAPTURES[2]),
+        EvPlan(
+            "c2:1",
+            "L2",
+            3,
+            1.0,
+            16.0,
+            "carport",
+            pauses=((18.46, 23.03),),
+            capture=CAPTURES[2],
+            poll_offset_s=0.75,
+        ),
+        EvPlan("c3:1", "L1L2L3", 3, 2.0, 16.0, "carport", capture=CAPTURES[1], poll_offset_s=0.75),
+    ),
+    building_a=(
+        (0.0, (32.1, 45.7, 38.1)),
+        (26.8, (46.8, 0.0, 11.9)),
+        (52.84, (1.9, 28.5, 39.4)),
+    ),
+    feeders=(Feeder("carport", 20.0),),
+    grid_poll_offset_s=0.9,
+    policy=DEMO_POLICY,
+)
+
+
+def test_a_paused_ev_resumes_only_on_what_fits_beside_lowered_evs_still_drawing() -> None:
+    outcome = PhysicsRig(PAUSED_EV_RESUMES_BESIDE_TWO_LOWERED).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    assert max(a for _, a in outcome.grid_a) <= 63.0  # 63.1 A at 55 s
+    assert outcome.over_limit_as(63.0) == 0.0
+
+
+# Four EVs, two on grid L3 of 40 A: c1 (5 s to follow) was offered 32 A at 10.5 s; at 13.5 s
+# c3 (1 s to follow) starts on 8 A and c1 is lowered to 20 A. The building steps onto L3
+# (24.6 A) at 14.28 s; the grid reading at 14.5 s is held as c1's ramp (it was raised 4 s
+# before), c3 keeps 8 A, and at 15.5 s both are lowered to 7.7 A: c1 ramped to 32 A at
+# 15.5 s, c3 drew 8 A then 7.7 A beside it, 40 A of ours where 32 A was left (14.1 A*s).
+RAISED_EV_RAMPS_WHILE_A_START_BESIDE_IT_KEEPS_ITS_OFFER = SitePlan(
+    grid_limit_a=40.0,
+    evs=(
+        EvPlan(
+            "c0:1",
+            "L2L3L1",
+            1,
+            2.0,
+            32.0,
+            "carport",
+            capture=CAPTURES[3],
+            poll_offset_s=0.75,
+        ),
+        EvPlan(
+            "c1:1",
+            "L3",
+            3,
+            5.0,
+            32.0,
+            "carport",
+            pauses=((17.2, 21.76),),
+            plug_at_s=5.0,
+            poll_offset_s=0.25,
+        ),
+        EvPlan(
+            "c2:1",
+            "L1",
+            3,
+            0.5,
+            32.0,
+            pauses=((19.61, 27.66),),
+            plug_at_s=5.0,
+            capture=CAPTURES[2],
+            poll_offset_s=0.75,
+        ),
+        EvPlan(
+            "c3:1",
+            "L3",
+            3,
+            1.0,
+            32.0,
+            pauses=((3.92, 8.6), (22.35, 32.24), (47.52, 59.19)),
+            plug_at_s=12.0,
+            capture=CAPTURES[2],
+            poll_offset_s=0.75,
+        ),
+    ),
+    building_a=(
+        (0.0, (4.3, 7.8, 0.0)),
+        (14.28, (4.3, 11.1, 24.6)),
+        (19.09, (18.8, 26.1, 12.4)),
+        (37.29, (4.8, 24.6, 17.8)),
+    ),
+    feeders=(Feeder("carport", 32.0),),
+    grid_poll_offset_s=0.5,
+    policy=DEMO_POLICY,
+)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the decrease at 14.5 s is held on c1's ramp, and a start not yet drawing (c3) is "
+    "kept beside a slower EV lowered before; fitting such starts pauses starts read late",
+)
+def test_a_start_keeps_no_offer_beside_a_slower_ev_still_ramping_into_a_building_rise() -> None:
+    outcome = PhysicsRig(RAISED_EV_RAMPS_WHILE_A_START_BESIDE_IT_KEEPS_ITS_OFFER).run()
+    assert outcome.excess_as == 0.0, outcome.excess[:3]
+    # On L3 only the building and c1's ramp to the offer written before the rise: 56.6 A.
+    assert max(a for _, a in outcome.grid_a) <= 24.6 + 32.0 + 1e-6  # 64.6 A
