@@ -45,15 +45,23 @@ class JsonFileWriter:
     event loop runs (at once otherwise). The content is taken when ``write`` is called; one
     write at a time, in order, and of several asked for meanwhile only the newest is written.
     ``written`` waits until everything asked for so far is on disk (what an answer to the CSMS
-    waits for)."""
+    waits for); it fails only for what was asked for after the mark it is given, so a change
+    nobody answers for (a profile that ended) never fails the next, unrelated answer."""
 
-    __slots__ = ("_error", "_newest", "_writing", "path", "readable")
+    __slots__ = ("_asked", "_error", "_newest", "_writing", "path", "readable")
 
     def __init__(self, path: Path, *, readable: bool = True) -> None:
         self.path, self.readable = path, readable
         self._newest: str | None = None  # asked for while a write was under way
         self._writing: asyncio.Future[None] | None = None
-        self._error: OSError | None = None  # of the newest write, until it is told
+        self._asked = 0  # writes asked for so far
+        # Of the newest finished write: each is the whole content, so when it failed, every
+        # change since the last one written is not on disk.
+        self._error: Exception | None = None
+
+    def asked(self) -> int:
+        """How many writes were asked for so far: the mark to give ``written``."""
+        return self._asked
 
     def write(self, data: Any) -> None:
         text = _dumps(data, self.readable)
@@ -62,18 +70,19 @@ class JsonFileWriter:
         except RuntimeError:
             _write_text(self.path, text)
             return
+        self._asked += 1
         self._newest = text
         if self._writing is None:
             self._next(loop)
 
-    async def written(self) -> None:
-        """Returns once every content asked for is on disk; raises the OSError of the last
-        write when it failed (told once)."""
+    async def written(self, since: int = 0) -> None:
+        """Returns once every content asked for is on disk; raises the error of the newest
+        write when it failed and a write was asked for after ``since`` (a mark from
+        ``asked``): what was asked for before it, and failed, was logged then."""
         while self._writing is not None:
             await asyncio.wait((self._writing,))
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
+        if self._error is not None and self._asked > since:
+            raise self._error
 
     def _next(self, loop: asyncio.AbstractEventLoop) -> None:
         text, self._newest = self._newest, None
@@ -92,19 +101,24 @@ class JsonFileWriter:
         try:
             _write_text(self.path, text)
             self._error = None
-        except OSError as exc:
+        except Exception as exc:  # any failure: kept for ``written`` and logged
             self._failed(exc)
 
     def _done(self, future: asyncio.Future[None]) -> None:
-        error = None if future.cancelled() else future.exception()
-        if isinstance(error, OSError):
-            self._failed(error)
-        elif error is not None:
-            log.error("state file not written", path=str(self.path), error=repr(error))
+        if future.cancelled():
+            self._failed(RuntimeError("state file write cancelled"))
+        elif (error := future.exception()) is not None:
+            self._failed(error if isinstance(error, Exception) else RuntimeError(repr(error)))
         else:
             self._error = None
         self._next(future.get_loop())
 
-    def _failed(self, error: OSError) -> None:
+    def _failed(self, error: Exception) -> None:
+        """Logged whether or not an answer waits for it: a change nobody answers for (a
+        profile that ended, a message that expired) is not on disk either."""
         self._error = error
-        log.error("state file not written", path=str(self.path), error=str(error))
+        log.error(
+            "state file not written, the changes since the last write are not on disk",
+            path=str(self.path),
+            error=repr(error),
+        )

@@ -150,8 +150,13 @@ def _number(value: object) -> float:
 class Stored(Protocol):
     """What a connection's handlers change on disk (the identity's state file)."""
 
-    async def written(self) -> None:
-        """Returns once every change is on disk; raises OSError when one could not be."""
+    def asked(self) -> int:
+        """How many writes were asked for so far: the mark to give ``written``."""
+        ...
+
+    async def written(self, since: int = 0) -> None:
+        """Returns once every change is on disk; raises when one asked for after the mark
+        ``since`` could not be written (an earlier failure, nobody's answer, was logged)."""
         ...
 
 
@@ -285,10 +290,13 @@ class RpcEndpoint:
         problem = self.schemas.request_problem(action, payload)
         if problem is not None:
             return self._failure(problem.fault, problem.description)
+        # Only what this handler asked for fails its answer: a background write that failed
+        # before (a profile that ended) is no fault of the CALL, and was logged.
+        mark = 0 if self._stored is None else self._stored.asked()
         try:
             result = await handler(payload)
             if self._stored is not None:
-                await self._stored.written()
+                await self._stored.written(mark)
             return result
         except CallFailed as exc:
             return exc

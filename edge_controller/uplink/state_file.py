@@ -75,10 +75,15 @@ class OcppStateFile:
             self._writer = JsonFileWriter(self.path)
         self._writer.write(data)
 
-    async def written(self) -> None:
-        """Every change made so far is on disk (raises the OSError of a failed write)."""
+    def asked(self) -> int:
+        """How many writes were asked for so far: the mark to give ``written``."""
+        return 0 if self._writer is None else self._writer.asked()
+
+    async def written(self, since: int = 0) -> None:
+        """Every change made so far is on disk; raises the error of the newest write when it
+        failed and a change was made after the mark ``since`` (from ``asked``)."""
         if self._writer is not None:
-            await self._writer.written()
+            await self._writer.written(since)
 
     def get(self, key: str) -> str | None:
         found = self._values.get(key)
