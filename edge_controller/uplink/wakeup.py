@@ -70,9 +70,9 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
 
 class OutboxWakeup:
     """The outbox wake-up channel: the outbox sets it after each commit that put messages in
-    line (``set_many``, from ``Outbox.on_queued``), and every identity's sender waits on its
-    own ``Wakeup`` from ``subscribe``, with no poll of its line. Created before both, so
-    neither needs the other.
+    line (``set_many``, from ``Outbox.on_queued``), and every identity's sender is told
+    through its own ``Wakeup`` from ``subscribe`` (it listens, and starts a drain then), with
+    no poll of its line. Created before both, so neither needs the other.
 
     A session's messages wake only their identity's sender: with an identity per charger,
     waking every sender for each sample would cost a database read per identity per message."""
