@@ -38,6 +38,7 @@ from edge_controller.domain.balancing.offers import (
     decide_caps,
 )
 from edge_controller.domain.balancing.settle import (
+    WITHDRAWN,
     fit_idle_offers,
     fit_increases,
     following_offers,
@@ -191,7 +192,7 @@ def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:
     assumed_a = current_a
     if demand.state is _UNAVAILABLE:  # not paused by us: no minimum pause when it answers
         changed_s, assumed_a = -INF, demand.max_current_a
-    elif (prev_a > 0) != (current_a > 0):
+    elif (prev_a > 0) != (current_a > 0) and offer.hold is not WITHDRAWN:
         changed_s = now_s
     return ConnectorAllocation(
         demand.connector_id,

@@ -33,8 +33,9 @@ Nor is an offer kept for an EV that draws nothing and does not ask for current t
 the time to ramp (it paused itself) where it fits only once the lowered EVs have followed
 (``fit_idle_offers``): it may resume at once, and a fast EV is up before a slow one is down (a
 paused EV kept 6.6 A beside one lowered from 10.4 A, 5 s to follow, and resumed 2 s later:
-17 A of ours on a phase with 13.3 A left). It gets what fits beside them, or waits paused as a
-start would.
+17 A of ours on a phase with 13.3 A left). It gets what fits beside them, or waits as a start
+held back would: taking an offer its EV draws nothing of switches no load off, so no minimum
+pause follows.
 """
 
 from __future__ import annotations
@@ -179,6 +180,8 @@ def keep_following(
 
 # Below this on every phase an EV draws nothing (a paused EV may read a little standby current).
 IDLE_A = 1.0
+WITHDRAWN = "withdrawn while its EV draws nothing"
+"""The hold of an offer taken from an EV that paused itself: no switch (see ``allocate``)."""
 
 
 def fit_idle_offers(
@@ -186,7 +189,7 @@ def fit_idle_offers(
 ) -> bool:
     """Fit each offer kept for an EV that draws nothing (``_idle``) beside every other
     connector at the higher of its offer and what its EV may still draw from a higher one, in
-    admission order; cut to what fits, paused where that is below its minimum. True if any was
+    admission order; cut to what fits, withdrawn where that is below its minimum. True if any was
     cut. Only while an EV follows a lowering (otherwise it costs a scan of the offers)."""
     now_s = decision.now_s
     ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
@@ -212,7 +215,9 @@ def fit_idle_offers(
             step_a = policy.resolution_a
             fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
             if fitted_a < offer.floor_a - EPS_A:
+                # No load is switched off: it waits as a start held back would, no minimum pause.
                 offer.current_a, offer.reason = 0.0, full(label)
+                offer.hold = WITHDRAWN
             else:
                 offer.current_a, offer.reason = fitted_a, label
             cut = True
