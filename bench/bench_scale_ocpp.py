@@ -15,6 +15,10 @@ Per row:
 - a steady window (``SCALE_OCPP_WINDOW_S``, two sample intervals by default): CALLs/s the CSMS
   took in (``ocpp_in_per_s``) and frames it sent back (``ocpp_out_per_s``), CPU share of one core
   and RSS of the daemon and of the CSMS;
+- steady RSS (``rss_steady_mb``): once every Modbus device has answered ``LATENCY_SAMPLES``
+  requests (its latency window full, the pollers' smaller ones before it) and
+  ``STEADY_SETTLE_S`` after that, at ``rss_steady_at_s`` from the daemon's start; the window's
+  ``daemon_rss_mb`` comes minutes earlier, while the windows still fill;
 - backlog replay: the CSMS sets MeterValueSampleInterval to 6 s (``SCALE_OCPP_OUTAGE_SAMPLE_S``)
   on every identity, waits for an empty outbox, then goes away for ``SCALE_OCPP_OUTAGE_S``
   (60 s: the messages of a 10-minute outage at the default 60 s) and comes back on the same
@@ -52,6 +56,8 @@ from bench.png_plot import write_png
 from bench.procstat import CpuWindow, open_fds, status_mb
 from bench.svg_plot import write_plot
 from edge_controller.api.client import DaemonNotRunning
+from edge_controller.domain.snapshot import DeviceView
+from edge_controller.drivers.modbus.stats import LATENCY_SAMPLES
 from edge_controller.sim.generate import generate_site
 from tests.e2e.checks import plugged
 from tests.e2e.launch import E2ESite, eventually
@@ -69,6 +75,8 @@ OUTAGE_SAMPLE_S = int(os.environ.get("SCALE_OCPP_OUTAGE_SAMPLE_S", "6"))
 ARRIVE_WITHIN_S = 30.0
 START_WITHIN_S = 300.0
 DRAIN_WITHIN_S = 900.0
+STEADY_WITHIN_S = float(os.environ.get("SCALE_OCPP_STEADY_WITHIN_S", "900"))
+STEADY_SETTLE_S = 30.0
 RESULTS = Path(__file__).parent / "results"
 PLOTTED = (
     "daemon_cpu_share_of_core",
@@ -267,6 +275,25 @@ async def _window(site: E2ESite, csms: Csms) -> dict[str, float]:
     }
 
 
+def windows_full(devices: tuple[DeviceView, ...]) -> bool:
+    """Every device has answered enough requests to fill its latency window."""
+    return bool(devices) and min(d.requests for d in devices) >= LATENCY_SAMPLES
+
+
+async def _steady(site: E2ESite, daemon_started_s: float) -> dict[str, float]:
+    assert site.daemon is not None
+
+    async def full() -> bool:
+        return windows_full((await site.status()).devices)
+
+    await eventually(full, "every device's latency window full", STEADY_WITHIN_S)
+    await asyncio.sleep(STEADY_SETTLE_S)
+    return {
+        "rss_steady_mb": round(status_mb(site.daemon.pid, "VmRSS"), 1),
+        "rss_steady_at_s": round(asyncio.get_running_loop().time() - daemon_started_s),
+    }
+
+
 async def _replay(site: E2ESite, csms: Csms, identities: list[str]) -> dict[str, Any]:
     assert site.daemon is not None
     await _set_sampling(csms, identities, OUTAGE_SAMPLE_S)
@@ -350,6 +377,7 @@ async def _measure(connectors: int, topology: str) -> dict[str, Any]:
         row["connect_all_s"] = round(row["start_s"] + connect_s, 1)
         await _plugged(site, connectors)
         row |= await _window(site, csms)
+        row |= await _steady(site, started)
         row |= await _replay(site, csms, identities)
     except (AssertionError, RuntimeError, OSError, DaemonNotRunning) as exc:
         # A size the machine cannot carry is a result too: what was measured, and what failed.
