@@ -284,7 +284,12 @@ def build_fault_watch(
     store = ProblemStore(site.db)
     publish = mqtt.publish_problem if mqtt is not None else None
     desk = ProblemDesk(store, publish, route)
-    return FaultWatch(desk, store, site.views.next_view, settings.web.fault_report_after_s)
+    # A fault is the charger's own word (the session side's join keeps Faulted as it is):
+    # the connectors are not joined for it.
+    views = site.views
+    return FaultWatch(
+        desk, store, lambda: views.next_view(joined=False), settings.web.fault_report_after_s
+    )
 
 
 async def build_site(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
-from edge_controller.app.views import SiteViews
+from edge_controller.app.views import ChangedViews, SiteViews
 from edge_controller.domain import display_messages
 from edge_controller.domain.display_messages import DisplayMessage, shown_for_site
 from edge_controller.domain.pricing import Currency, Money
@@ -64,12 +66,29 @@ class MessageFeed:
 
 
 class MqttFeed:
-    """Feeds the MQTT publisher: every new site snapshot and every recorded session event."""
+    """Feeds the MQTT publisher: every new site snapshot and every recorded session event.
+    Of a snapshot's connectors, only those whose state may have changed are joined with the
+    session side and published (``ChangedViews``)."""
 
     def __init__(self, mqtt: MqttService, views: SiteViews, sessions: SessionManager,
-                 messages: MessageFeed | None) -> None:  # fmt: skip
+                 messages: MessageFeed | None,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._mqtt, self._views, self._sessions = mqtt, views, sessions
         self._messages = messages
+        self._changed = ChangedViews(sessions, clock)
+
+    def step(self, snapshot: SiteView) -> None:
+        """Publish what a control-loop snapshot changed."""
+        mqtt = self._mqtt
+        mqtt.publish_site_only(self._views.compose(snapshot, joined=False))
+        for connector in self._changed.changed(snapshot, mqtt.energy_due):
+            mqtt.publish_connector(connector)
+        if self._messages is not None:
+            # Its fields (status, session, fault, reservation) are among those a view is
+            # joined again for: the latest joined views say what the snapshot's would.
+            latest = self._changed.latest
+            connectors = tuple(latest[c.connector_id] for c in snapshot.connectors)
+            self._messages.publish(dataclasses.replace(snapshot, connectors=connectors))
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -78,10 +97,7 @@ class MqttFeed:
 
     async def _snapshots(self) -> None:
         while True:
-            view = await self._views.next_view()
-            self._mqtt.publish_site(view)
-            if self._messages is not None:
-                self._messages.publish(view)
+            self.step(await self._views.next_snapshot())
 
     async def _events(self) -> None:
         queue = self._sessions.events.subscribe(maxsize=256)

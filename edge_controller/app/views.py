@@ -5,6 +5,9 @@ device health added (``SiteViews``, what MQTT, ``status`` and GetDiagnostics sho
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import operator
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +17,12 @@ from edge_controller.services.sessions.manager import SessionManager
 
 UplinkState = Callable[[], tuple[bool, int]]  # (online, outbox backlog)
 Held = Callable[[], tuple[int, int]]  # (parked outbox messages, unknown payment outcomes)
+# The fields of a connector's view the control loop gives and its joined view shows (but its
+# time, its read statistics and its session energy, which ``ChangedViews`` is told about).
+_CONTROL_STATE = operator.attrgetter(
+    "availability", "offered_current_a", "measured_current_a", "power_w", "limit_reason",
+    "fault_text", "session_id", "reservation_id", "id_tag",
+)  # fmt: skip
 
 
 class ConnectorViews:
@@ -53,6 +62,64 @@ class ConnectorViews:
         return self._sessions.reservation_ids()
 
 
+class ChangedViews:
+    """The joined views of the connectors whose state may have changed since the last
+    snapshot, and no other: their control loop's fields (``_CONTROL_STATE``), a change the
+    session side marked (``SessionManager.changes``), what it shows running out
+    (``SessionManager.shown_until_s``), or whatever ``due`` asks for (an energy to publish).
+    At a thousand connectors, joining each one's view at every snapshot to find the few that
+    changed cost more than the rest of what MQTT publishes."""
+
+    def __init__(self, sessions: SessionManager, clock: Callable[[], float] = time.time) -> None:
+        self._sessions, self._clock = sessions, clock
+        self._marks = sessions.watch_shown()
+        self._seen: dict[str, tuple[object, ...]] = {}  # connector -> its fields last joined
+        self._energy_wh: dict[str, float | None] = {}  # connector -> its energy last joined
+        self._until: dict[str, float] = {}  # connector -> until when its joined view holds
+        self._ends: list[tuple[float, str]] = []  # heap of those (stale entries skipped)
+        self.latest: dict[str, ConnectorView] = {}  # connector -> its latest joined view
+
+    def changed(
+        self, snapshot: SiteView, due: Callable[[ConnectorView], bool] = lambda _v: False
+    ) -> list[ConnectorView]:
+        """The views joined for ``snapshot``'s connectors that changed, in its order."""
+        ids, every = self._marks.take()
+        ids |= self._ended()
+        seen, energies, found = self._seen, self._energy_wh, []
+        for raw in snapshot.connectors:
+            cid, fields, energy_wh = raw.connector_id, _CONTROL_STATE(raw), raw.session_energy_wh
+            if (
+                not every
+                and cid not in ids
+                and seen.get(cid) == fields
+                and (energies.get(cid, -1.0) == energy_wh or not due(raw))
+            ):
+                continue
+            seen[cid], energies[cid] = fields, energy_wh
+            view = self._sessions.connector_view(raw)
+            self.latest[cid] = view
+            self._hold_until(cid, self._sessions.shown_until_s(cid))
+            found.append(view)
+        return found
+
+    def _hold_until(self, cid: str, until_s: float | None) -> None:
+        if until_s is None:
+            self._until.pop(cid, None)
+        elif self._until.get(cid) != until_s:
+            self._until[cid] = until_s
+            heapq.heappush(self._ends, (until_s, cid))
+
+    def _ended(self) -> set[str]:
+        """The connectors whose joined view held until now."""
+        now_s, ends, ended = self._clock(), self._ends, set()
+        while ends and ends[0][0] <= now_s:
+            until_s, cid = heapq.heappop(ends)
+            if self._until.get(cid) == until_s:
+                del self._until[cid]
+                ended.add(cid)
+        return ended
+
+
 @dataclass(frozen=True)
 class StorageState:
     """What the views show of the storage: the guard's alarm, and what is held for an
@@ -76,15 +143,19 @@ class SiteViews:
     ) -> None:
         self._site, self._connectors, self._devices = site, connectors, tuple(devices)
         self._uplink, self._storage = uplink, storage or StorageState()
-        self._joined: tuple[SiteView, SiteView] | None = None  # (snapshot, its joined view)
+        # (snapshot, its view) as last composed, joined and not (``next_view``).
+        self._composed: dict[bool, tuple[SiteView, SiteView]] = {}
 
-    def compose(self, view: SiteView) -> SiteView:
+    def compose(self, view: SiteView, *, joined: bool = True) -> SiteView:
+        """The snapshot with the uplink's state and the devices' health; its connectors joined
+        with the session side's fields, or as the control loop shows them (``joined`` False:
+        for what needs only the charger's side, the site's sums, a fault)."""
         online, backlog = self._uplink()
         parked, payments_unknown = self._storage.held()
         extra = tuple(d for source in self._devices for d in source())
         return dataclasses.replace(
             view,
-            connectors=self._connectors.join(view),
+            connectors=self._connectors.join(view) if joined else view.connectors,
             devices=view.devices + extra,
             uplink_online=online,
             outbox_backlog=backlog,
@@ -96,11 +167,17 @@ class SiteViews:
     def current(self) -> SiteView:
         return self.compose(self._site.snapshot())
 
-    async def next_view(self) -> SiteView:
-        """The next control-loop snapshot, joined like ``current``. Every reader woken by the
-        same snapshot (MQTT, the fault watch) gets the one view joined for it: joining walks
-        every connector, and at a thousand of them once per tick is enough."""
+    async def next_snapshot(self) -> SiteView:
+        """The control loop's next snapshot, as it is (``compose`` adds the rest)."""
+        return await self._site.next_snapshot()
+
+    async def next_view(self, *, joined: bool = True) -> SiteView:
+        """The next control-loop snapshot composed like ``current`` (``joined``: see
+        ``compose``). Every reader woken by the same snapshot gets the one view composed for
+        it: joining walks every connector, and at a thousand of them once per tick is enough."""
         snapshot = await self._site.next_snapshot()
-        if self._joined is None or self._joined[0] is not snapshot:
-            self._joined = (snapshot, self.compose(snapshot))
-        return self._joined[1]
+        last = self._composed.get(joined)
+        if last is None or last[0] is not snapshot:
+            last = (snapshot, self.compose(snapshot, joined=joined))
+            self._composed[joined] = last
+        return last[1]

@@ -185,12 +185,31 @@ class MqttService:
         """Queue the state of every connector and device in the view, and site/state once
         every device of the site has been read (before that its headroom and sums are not
         known, and a retained guess would stay in every subscriber's history)."""
+        self._put_site(view)
+        for connector in view.connectors:
+            self.publish_connector(connector)
+        self._put_devices(view)
+
+    @_contained
+    def publish_site_only(self, view: SiteView) -> None:
+        """``publish_site`` but the connectors' states: whoever calls it publishes those that
+        changed (``publish_connector``), without joining every connector's view for it."""
+        self._put_site(view)
+        self._put_devices(view)
+
+    def energy_due(self, view: ConnectorView) -> bool:
+        """Whether the connector's state is to be queued for its session energy alone (or was
+        never queued): what ``publish_connector`` would queue of a view unchanged but that."""
+        last = self._shown_connectors.get(view.connector_id)
+        return last is None or self._energy_due(last, payloads.energy_wh(view), view.at_s)
+
+    def _put_site(self, view: SiteView) -> None:
         if not view.waiting_for:
             self._put_state(
                 self.topics.site_state, payloads.encode_json(payloads.site_payload(view))
             )
-        for connector in view.connectors:
-            self.publish_connector(connector)
+
+    def _put_devices(self, view: SiteView) -> None:
         for device in view.devices:
             self.publish_device(device, view.at_s)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +36,6 @@ from edge_controller.domain.commands import (
     TransactionLimit,
 )
 from edge_controller.domain.model import IEC_MIN_CURRENT_A, ChargerStatus, CpState, Token
-from edge_controller.domain.pricing.codec import ad_hoc_json, running_cost_json
 from edge_controller.domain.sessions import connector_status
 from edge_controller.domain.sessions import state as sm
 from edge_controller.domain.sessions.authorization import (
@@ -64,6 +63,7 @@ from edge_controller.services.control.status_relay import StatusRelay
 from edge_controller.services.readers import PendingTaps
 from edge_controller.services.sessions.actions import ConnectorGate, SessionActions
 from edge_controller.services.sessions.auth import POLICY_RULES, Authorizer, TokenAuthorizer
+from edge_controller.services.sessions.changes import Changed, ShownChanges
 from edge_controller.services.sessions.events import SessionEvents
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.services.sessions.reservations import ReservationBook
@@ -171,6 +171,24 @@ class SessionManager:
         self._drawing: dict[str, int] = {}
         # Connector -> the inputs of its last status that changed nothing (``_status_inputs``).
         self._quiet: dict[str, tuple[object, ...]] = {}
+        # Where the fields ``connector_view`` adds changed, for the feeds that join only those.
+        self.changes = ShownChanges()
+        if reservations is not None:
+            reservations.on_change = self._every_changed
+        self._follow_pricing()
+
+    def watch_shown(self) -> Changed:
+        """A reader of the connectors whose joined fields changed from now on (``changes``)."""
+        self._follow_pricing()
+        return self.changes.reader()
+
+    def _follow_pricing(self) -> None:
+        pricing = self._actions.recorder.pricing
+        if pricing is not None:
+            pricing.on_shown_change = self.changes.mark
+
+    def _every_changed(self) -> None:
+        self.changes.mark(None)
 
     @property
     def events(self) -> SessionEvents:
@@ -209,6 +227,7 @@ class SessionManager:
         if self.reservations is not None:
             await self.reservations.load(self._states, self._clock())
         self._limits = await self._actions.recorder.store.limits_of_open()
+        self.changes.mark(None)
         return found
 
     async def _end_gone(self, plug: OpenPlug) -> None:
@@ -320,6 +339,7 @@ class SessionManager:
         async with self._locks[cid]:
             card = IdToken(token.id_tag, TokenType.CARD)
             await self._actions.early.end(cid, StopReason.LOCAL, self._clock(), card)
+            self.changes.mark(cid)
         return AuthDecision(True, token.id_tag, "own transaction", AuthStatus.ACCEPTED)
 
     def _reach(self, token: Token, connector_id: str | None) -> tuple[str, ...]:
@@ -379,6 +399,7 @@ class SessionManager:
         if self._actions.early.after_session_of(cid) is not None:
             async with self._locks[cid]:  # its session ended: the transaction ends now
                 await self._actions.early.end(cid, command.reason, self._clock())
+                self.changes.mark(cid)
             return CommandResult.success(cid)
         # A transaction begun before its session stops too (no session starts there then).
         early = cid in self._actions.early.open
@@ -550,6 +571,7 @@ class SessionManager:
         for cid in list(self._actions.early.open):
             async with self._locks[cid]:
                 await self._actions.early.end(cid, StopReason.REBOOT, self._clock())
+                self.changes.mark(cid)
 
     # --- views ----------------------------------------------------------------------------
     def phase(self, connector_id: str) -> sm.Phase:
@@ -644,19 +666,34 @@ class SessionManager:
         early = self._actions.early.open.get(cid)
         return None if early is None else str(early.local_id)
 
-    def _prices(self, cid: str, record: SessionRecord | None) -> dict[str, Any]:
+    def _prices(self, cid: str, record: SessionRecord | None) -> Mapping[str, Any]:
         """The price before a start, the running session's cost so far, and what the CSMS
-        calculated."""
+        calculated (``SessionPricing.shown``: kept until one of them changes)."""
         pricing = self._actions.recorder.pricing
         if pricing is None:
             return {}
-        offer = pricing.ad_hoc(cid)
-        running = pricing.running(cid) if record is not None else None
-        return {
-            "price": None if offer is None else ad_hoc_json(offer),
-            "running_cost": None if running is None else running_cost_json(running),
-            "csms_cost": pricing.central(cid, None if record is None else record.id_tag),
-        }
+        return pricing.shown(cid, record)
+
+    def shown_until_s(self, connector_id: str) -> float | None:
+        """Until when (UTC s) what ``connector_view`` adds to this connector holds unless a
+        change is marked in ``changes``: the end of its plug wait, its note, its reservation or
+        its price of the time of day; None: until a change."""
+        now_s = self._clock()
+        ends: list[float] = []
+        note = self._notes.get(connector_id)
+        if note is not None and note[1] > now_s:
+            ends.append(note[1])
+        wait = self.plug_wait(connector_id)
+        if wait is not None:
+            ends.append(wait.until_s)
+        held = self.reserved(connector_id)
+        if held is not None:
+            ends.append(held.expiry_at_s)
+        pricing = self._actions.recorder.pricing
+        prices_until_s = None if pricing is None else pricing.shown_until_s()
+        if prices_until_s is not None:
+            ends.append(prices_until_s)
+        return min(ends, default=None)
 
     def reservation_ids(self) -> frozenset[int]:
         """Ids of every live reservation (CancelReservation asks for any of them)."""
@@ -786,12 +823,14 @@ class SessionManager:
         )  # fmt: skip
         pending = _Unassigned(auth, self._clock() + wait_s, connectors)
         self._unassigned[decision.id_tag] = pending
+        self.changes.mark(None)  # the plug wait of each connector it may go to
         log.info("card waits for an EV", token=masked(token.id_tag), connectors=list(connectors),
                  until_s=round(pending.until_s, 1))  # fmt: skip
         return decision
 
     def _note(self, cid: str, text: str) -> None:
         self._notes[cid] = (text, self._clock() + NOTE_S)
+        self.changes.mark(cid)
 
     async def _token_on_session(
         self, cid: str, record: SessionRecord, token: Token, now_s: float
@@ -845,6 +884,8 @@ class SessionManager:
         tag = id_tag if id_tag is not None else min(live, key=lambda t: live[t].until_s,
                                                     default=None)  # fmt: skip
         pending = live.pop(tag, None) if tag is not None else None
+        if len(live) != len(self._unassigned):
+            self.changes.mark(None)
         self._unassigned = live
         return None if pending is None else pending.auth
 
@@ -935,22 +976,29 @@ class SessionManager:
         """Feed ``event`` to the connector's state machine and carry out what it decides (the
         caller holds the connector's lock)."""
         pending: list[sm.Event] = [event]
-        while pending:
-            now_s = self._clock()
-            before = self._states[cid]
-            current = pending.pop(0)
-            state, actions = sm.transition(before, current, now_s, self._timeouts)
-            self._states[cid] = state
-            self._follow(cid, before, state, current)
-            for action in actions:
-                follow = await self._actions.perform(cid, action, now_s, plugged=state.plugged)
-                if isinstance(follow, sm.Opened) and self.reservations is not None:
-                    await self.reservations.used(cid, action)
-                if follow is not None:
-                    pending.append(follow)
-        stopping = self._actions.stopping
-        await self._actions.early.follow(cid, self._states[cid], event, self._clock(),
-                                         stopping=stopping)  # fmt: skip
+        try:
+            while pending:
+                now_s = self._clock()
+                before = self._states[cid]
+                current = pending.pop(0)
+                state, actions = sm.transition(before, current, now_s, self._timeouts)
+                self._states[cid] = state
+                self._follow(cid, before, state, current)
+                self.changes.mark(cid)  # shown while what it decided is carried out
+                for action in actions:
+                    follow = await self._actions.perform(cid, action, now_s, plugged=state.plugged)
+                    if isinstance(follow, sm.Opened) and self.reservations is not None:
+                        await self.reservations.used(cid, action)
+                    if follow is not None:
+                        pending.append(follow)
+            stopping = self._actions.stopping
+            await self._actions.early.follow(cid, self._states[cid], event, self._clock(),
+                                             stopping=stopping)  # fmt: skip
+        finally:
+            # A connector-0 reservation shows on the free connectors of its station: whether
+            # one is free is this connector's state too.
+            any_held = self.reservations is not None and self.reservations.any_connector_held
+            self.changes.mark(None if any_held else cid)
 
     def _follow(
         self, cid: str, before: sm.SessionState, state: sm.SessionState, event: sm.Event

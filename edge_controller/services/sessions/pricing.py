@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import Any
 from edge_controller.domain.commands import StopReason
 from edge_controller.domain.payments import with_paid_limit
 from edge_controller.domain.pricing import (
+    Calendar,
     CostBreakdown,
     Tariff,
     TariffError,
@@ -29,7 +31,12 @@ from edge_controller.domain.pricing import (
     cost,
 )
 from edge_controller.domain.pricing.central import CentralCost
-from edge_controller.domain.pricing.codec import breakdown_to_json, tariff_from_json
+from edge_controller.domain.pricing.codec import (
+    ad_hoc_json,
+    breakdown_to_json,
+    running_cost_json,
+    tariff_from_json,
+)
 from edge_controller.domain.pricing.money import Currency, Money
 from edge_controller.domain.pricing.outlook import CostOutlook, CostPoint, next_reading_s, outlook
 from edge_controller.domain.pricing.recorded import (
@@ -117,6 +124,13 @@ class SessionPricing:
         self._user_prices: dict[str, str] = {}  # id tag (upper case) -> the CSMS's price text
         self._drivers: dict[str, tuple[Tariff, TariffRef]] = {}  # id tag (upper) -> its tariff
         self._before: dict[str, tuple[Tariff, Assignment]] = {}  # scope -> until valid_from
+        # What ``shown`` gave each connector (its session, that session's id tag upper case,
+        # the fields), and the price before a start of each tariff (id, version): kept until a
+        # tariff, session or CSMS change, or the end of ``_shown_until_s``.
+        self._shown: dict[str, tuple[int | None, str | None, dict[str, Any]]] = {}
+        self._offers: dict[tuple[str, int], dict[str, Any]] = {}
+        self._shown_until_s = -math.inf
+        self.on_shown_change: Callable[[str | None], None] = lambda _cid: None
 
     async def apply_config(self, wanted: Mapping[str, Mapping[str, Any]]) -> list[TariffChange]:
         """The config's tariffs (scope -> tariff JSON); each change is logged with its source."""
@@ -209,6 +223,7 @@ class SessionPricing:
                 before = await self._in_force_before(scope, tariff.valid_from, assignment)
                 if before is not None:
                     self._before[scope] = before
+        self._forget_shown(None)
 
     async def _in_force_before(
         self, scope: str, valid_from: datetime, assignment: Assignment
@@ -296,6 +311,77 @@ class SessionPricing:
             return None
         return ad_hoc_price(found[0], moment(self._clock()), self.zone)
 
+    # --- what the status views show -----------------------------------------------------------
+    def shown(self, connector_id: str, record: SessionRecord | None) -> dict[str, Any]:
+        """The connector's price before a start, its open session's (``record``) running cost
+        and what the CSMS calculated, as the status views show them. Made again only after a
+        tariff, session or CSMS change, or at ``shown_until_s``: every connector's view is
+        joined at every control step. The same dict is given until then: not to be changed."""
+        now_s = self._clock()
+        if now_s >= self._shown_until_s:
+            self._shown.clear()
+            self._offers.clear()
+            self._shown_until_s = self._prices_until_s(now_s)
+        local_id = None if record is None else record.local_id
+        id_tag = None if record is None else record.id_tag
+        found = self._shown.get(connector_id)
+        if found is not None and found[0] == local_id:
+            return found[2]
+        running = self.running(connector_id) if record is not None else None
+        fields = {
+            "price": self._offer(connector_id, now_s),
+            "running_cost": None if running is None else running_cost_json(running),
+            "csms_cost": self.central(connector_id, id_tag),
+        }
+        self._shown[connector_id] = (local_id, None if id_tag is None else id_tag.upper(), fields)
+        return fields
+
+    def shown_until_s(self) -> float | None:
+        """Until when (UTC s) ``shown`` holds without a change: a price of a time of day may
+        change at the next minute, a tariff valid from a later time takes over then; None:
+        until a change."""
+        now_s = self._clock()
+        until_s = self._shown_until_s
+        if now_s >= until_s:
+            until_s = self._prices_until_s(now_s)
+        return None if until_s == math.inf else until_s
+
+    def _offer(self, connector_id: str, now_s: float) -> dict[str, Any] | None:
+        """The price before a start, made once per tariff for every connector it prices."""
+        found = self.tariff_for(connector_id)
+        if found is None:
+            return None
+        tariff = found[0]
+        key = (tariff.tariff_id, tariff.version)
+        offer = self._offers.get(key)
+        if offer is None:
+            offer = ad_hoc_json(ad_hoc_price(tariff, moment(now_s), self.zone))
+            self._offers[key] = offer
+        return offer
+
+    def _prices_until_s(self, now_s: float) -> float:
+        # Calendar windows start and end on whole minutes of local time, and every zone's
+        # offset is whole minutes: what holds now holds to the end of this UTC minute.
+        tariffs = [t for t, _ in (*self._assigned.values(), *self._before.values())]
+        ends = [
+            at_s
+            for t in tariffs
+            if t.valid_from is not None and (at_s := t.valid_from.timestamp()) > now_s
+        ]
+        if any(by_time_of_day(t) for t in tariffs):
+            ends.append((now_s // 60 + 1) * 60)
+        return min(ends, default=math.inf)
+
+    def _forget_shown(self, connector_id: str | None) -> None:
+        """What ``shown`` gave changed: for one connector, or every one (None)."""
+        if connector_id is None:
+            self._shown.clear()
+            self._offers.clear()
+            self._shown_until_s = -math.inf
+        else:
+            self._shown.pop(connector_id, None)
+        self.on_shown_change(connector_id)
+
     # --- running sessions ---------------------------------------------------------------------
     async def resume(self, record: SessionRecord, readings: Iterable[MeterValueRecord]) -> None:
         """Follow a session left open by the last run, with what it recorded then."""
@@ -377,6 +463,7 @@ class SessionPricing:
             del self._central[record.connector_id]  # the last session's cost was shown enough
         self._running[record.connector_id] = _Running(record, tariff, kept)
         self._mark(record.connector_id)
+        self._forget_shown(record.connector_id)
 
     # --- what a CSMS calculates (shown as sent) ------------------------------------------------
     def central_cost(self, connector_id: str, local_id: int, found: CentralCost) -> None:
@@ -386,9 +473,13 @@ class SessionPricing:
         if shown is not None and shown[0] == local_id and shown[1].final and not found.final:
             return  # a running cost that arrives after the final one says nothing new
         self._central[connector_id] = (local_id, found)
+        self._forget_shown(connector_id)
 
     def user_price(self, id_tag: str, text: str) -> None:
-        self._user_prices[id_tag.upper()] = text
+        key = id_tag.upper()
+        self._user_prices[key] = text
+        for connector_id in [c for c, (_, tag, _) in self._shown.items() if tag == key]:
+            self._forget_shown(connector_id)
 
     def central(self, connector_id: str, id_tag: str | None) -> dict[str, Any] | None:
         """The CSMS's cost for the connector's (last) session and its price text for the id."""
@@ -409,6 +500,7 @@ class SessionPricing:
 
     def end(self, connector_id: str) -> None:
         self._running.pop(connector_id, None)
+        self._forget_shown(connector_id)
 
     def running(self, connector_id: str) -> CostBreakdown | None:
         """The open session's cost up to its latest reading (None: no session or tariff)."""
@@ -487,6 +579,7 @@ class SessionPricing:
             if self._running.get(connector_id) is running:  # still the same session
                 running.shown = found
                 _advance(running, CostPoint(readings[-1].at_s, found.total_incl_tax))
+                self._forget_shown(connector_id)
 
     async def run(self, coalesce_s: float = 1.0) -> None:
         """Refresh the running costs as readings arrive (at most once per ``coalesce_s``)."""
@@ -494,6 +587,17 @@ class SessionPricing:
             await self._changed.wait()
             await self.refresh()
             await asyncio.sleep(coalesce_s)
+
+
+def by_time_of_day(tariff: Tariff) -> bool:
+    """Whether the price before a start of ``tariff`` depends on the time (its calendars)."""
+    lists = (tariff.energy, tariff.charging_time, tariff.idle_time, tariff.fixed_fee)
+    for price_list in lists:
+        for element in () if price_list is None else price_list.prices:
+            conditions = getattr(element, "conditions", None)
+            if conditions is not None and conditions.calendar != Calendar():
+                return True
+    return False
 
 
 def _advance(running: _Running, point: CostPoint) -> None:

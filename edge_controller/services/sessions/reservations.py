@@ -51,6 +51,12 @@ class ReservationBook:
         self._route = route
         self._book: dict[str, Reservation] = {}  # specific connector -> its reservation
         self._any: dict[int, Reservation] = {}  # connector-0 reservations by id
+        self.on_change: Callable[[], None] = lambda: None  # a reservation kept or dropped
+
+    @property
+    def any_connector_held(self) -> bool:
+        """Whether a connector-0 reservation is kept (it shows on its station's free ones)."""
+        return bool(self._any)
 
     async def load(self, connector_ids: Iterable[str], now_s: float) -> None:
         """Reservations kept across a restart; expired ones and unknown connectors are dropped."""
@@ -228,12 +234,14 @@ class ReservationBook:
             self._any[reservation.reservation_id] = reservation
         else:
             self._book[reservation.connector_id] = reservation
+        self.on_change()
 
     def _forget(self, reservation_id: int) -> None:
         """Out of memory (a replaced or ended reservation)."""
         self._any.pop(reservation_id, None)
         for cid in [c for c, r in self._book.items() if r.reservation_id == reservation_id]:
             del self._book[cid]
+        self.on_change()
 
     async def _parent(self, auth: Authorization, reservations: list[Reservation]) -> str | None:
         """The tag's group, looked up only when a reservation is for a group."""
