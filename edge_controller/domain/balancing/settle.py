@@ -35,7 +35,14 @@ the time to ramp (it paused itself) where it fits only once the lowered EVs have
 paused EV kept 6.6 A beside one lowered from 10.4 A, 5 s to follow, and resumed 2 s later:
 17 A of ours on a phase with 13.3 A left). It gets what fits beside them, or waits as a start
 held back would: taking an offer its EV draws nothing of switches no load off, so no minimum
-pause follows.
+pause follows. The same holds for an EV raised lately that has not ramped to its offer yet (a
+start reading nothing, or a raise not drawn yet): a building rise lowered a 5 s EV from 32 A
+while a 1 s EV kept the 8 A it had just started on beside it (40 A of ours on a phase with
+15.4 A left). An EV already drawing loses only what it has not ramped to. A start read too
+early to show its ramp may be drawing already, and the grid reading counts that as the
+building's: its own offer is room it may take, unless its EV paused itself (read once the
+raise had reached it, at nothing). Without that, a start read late looked like building load
+beside itself and was withdrawn, and the next one too, until every EV of a site waited.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
 _NOT_ASKING = DemandState.WAITING
+_ASKING = (DemandState.WAITING, DemandState.CHARGING)
 
 
 def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> bool:
@@ -187,13 +195,18 @@ WITHDRAWN = "withdrawn while its EV draws nothing"
 def fit_idle_offers(
     tree: Tree, fixed: Budget, decision: Decision, admitted: list[Offer], policy: Policy
 ) -> bool:
-    """Fit each offer kept for an EV that draws nothing (``_idle``) beside every other
-    connector at the higher of its offer and what its EV may still draw from a higher one, in
-    admission order; cut to what fits, withdrawn where that is below its minimum. True if any was
-    cut. Only while an EV follows a lowering (otherwise it costs a scan of the offers)."""
+    """Fit each offer kept for an EV that draws nothing (``_idle``) or has not ramped to a raise
+    yet (``_ramping``) beside every other connector at the higher of its offer and what its EV
+    may still draw from a higher one, in admission order; cut to what fits, withdrawn where that
+    is below its minimum (an EV drawing keeps what it draws). True if any was cut. Only while an
+    EV follows a lowering (otherwise it costs a scan of the offers)."""
     now_s = decision.now_s
     ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
-    idle = [offer for offer in admitted if _idle(offer, now_s, ramped_s)]
+    idle = [
+        offer
+        for offer in admitted
+        if _idle(offer, now_s, ramped_s) or _ramping(offer, now_s, ramped_s)
+    ]
     if not idle:
         return False
     following = [_still_drawn(offer, now_s) for offer in decision.all]
@@ -211,10 +224,14 @@ def fit_idle_offers(
     cut = False
     for offer in idle:
         room_a, label = _room(tree, budget, offer)
+        room_a += _own_ramp_a(offer, ramped_s)
         if room_a < offer.current_a - EPS_A:
             step_a = policy.resolution_a
             fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
-            if fitted_a < offer.floor_a - EPS_A:
+            drawn_a = _drawn_a(offer, step_a)
+            if drawn_a > 0:  # no load is switched off: it loses what it has not ramped to
+                offer.current_a, offer.reason = max(fitted_a, drawn_a), label
+            elif fitted_a < offer.floor_a - EPS_A:
                 # No load is switched off: it waits as a start held back would, no minimum pause.
                 offer.current_a, offer.reason = 0.0, full(label)
                 offer.hold = WITHDRAWN
@@ -242,6 +259,48 @@ def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
         and max(draw) < IDLE_A
         and not offer.may_draw(now_s)
     )
+
+
+def _ramping(offer: Offer, now_s: float, ramped_s: float) -> bool:
+    """Whether the offer is kept (or lowered) for an EV raised since ``ramped_s`` that reads
+    less than it on every phase (a start reads nothing): it adds the rest when it ramps,
+    whatever the EVs lowered beside it still draw. Not one that follows a lowering, nor one
+    without a reading (nothing is known)."""
+    draw, before = offer.demand.measured_current_a, offer.before
+    return (
+        offer.demand.state in _ASKING
+        and 0 < offer.current_a <= offer.before_a + EPS_A
+        and before is not None
+        and before.increased_at_s >= ramped_s
+        and draw is not None
+        and max(draw) < offer.current_a - IDLE_A
+        and not offer.may_draw(now_s)
+    )
+
+
+def _drawn_a(offer: Offer, step_a: float) -> float:
+    """What of its offer an EV draws already (its highest phase, at least its minimum, in
+    steps of the resolution); 0 for one that draws nothing."""
+    draw = offer.demand.measured_current_a
+    if draw is None or max(draw) < IDLE_A:
+        return 0.0
+    drawn_a = round(math.floor(max(draw) / step_a + EPS_A) * step_a, 6)
+    return min(offer.current_a, max(offer.floor_a, drawn_a))
+
+
+def _own_ramp_a(offer: Offer, ramped_s: float) -> float:
+    """What of the room a start reading no draw may take itself in the grid reading: read too
+    early to show its ramp, it may be drawing its offer already, counted as the building's
+    (a lagging reading withdrew starts that drew, one after another). None once its EV paused
+    itself (``ConnectorDemand.paused_itself``: read after the raise reached it, at nothing),
+    for an EV raised before ``ramped_s`` (it had the time), nor for one already drawing (the
+    rest of its ramp is still to come, not in the grid reading)."""
+    draw, before = offer.demand.measured_current_a, offer.before
+    if offer.demand.paused_itself or draw is None or max(draw) >= IDLE_A:
+        return 0.0
+    if before is None or before.increased_at_s < ramped_s:
+        return 0.0
+    return offer.before_a
 
 
 def _running(offer: Offer) -> bool:

@@ -334,7 +334,7 @@ class SiteController:
             self._steps_begun += 1
             self._overloaded.clear()  # this step decides on the latest grid reading
             now_s = self._clock()
-            demands = [conn.demand(now_s) for conn in self._conns.values()]
+            demands = self._marked([conn.demand(now_s) for conn in self._conns.values()], now_s)
             self._demands, self._draws_at_s = demands, self._oldest_reading_s()
             unread = self._unread()  # as of these demands: only what was read is published
             # Timed against the connection itself: the fuse, not a cap below it.
@@ -479,6 +479,26 @@ class SiteController:
             idle_raised=idle_raised,
             paused_itself=paused_itself,
         )
+
+    def _marked(self, demands: list[ConnectorDemand], now_s: float) -> list[ConnectorDemand]:
+        """``demands`` with ``paused_itself`` set on each connector raised lately that reads no
+        draw and whose EV paused itself (``_paused_itself``): the allocation tells such an EV
+        from a start read too early to show its ramp (``settle.fit_idle_offers``)."""
+        offers = self._allocation
+        if offers is None:
+            return demands
+        raised_s = now_s - self._policy.decrease_settle_s - self._policy.signal_delay_s
+        entries = offers.connectors
+        for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
+            entry = entries.get(demand.connector_id)
+            if entry is None or entry.current_a <= 0 or entry.increased_at_s < raised_s:
+                continue
+            draw = demand.measured_current_a
+            if draw is None or max(draw) > IDLE_DRAW_A:
+                continue
+            if self._paused_itself(demand, conn, offers):
+                demands[index] = replace(demand, paused_itself=True)
+        return demands
 
     def _paused_itself(
         self, demand: ConnectorDemand, conn: ConnectorRuntime, offers: Allocation

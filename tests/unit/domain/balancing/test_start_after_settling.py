@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pytest
+
 from edge_controller.domain.balancing import (
     Allocation,
+    ConnectorAllocation,
     ConnectorDemand,
     DemandState,
     GridReading,
@@ -147,3 +150,51 @@ def test_a_start_held_for_evs_lowered_for_it_goes_once_they_have_followed() -> N
         if offer.current_a < MIN_A
     ]
     assert not short, short[:3]
+
+
+# c0 was lowered from 18 to 12 A at 10 s and may draw 18 A until 16 s; c1 started on 6 A at
+# 10 s and reads nothing at 11 s. The grid reads 24 A of 24: 18 A of c0's, and 6 A counted as
+# the building's, which is c1's ramp if its reading came before it.
+STARTED_BESIDE_A_LOWERED_EV = Allocation(
+    10.0,
+    {
+        "c0": ConnectorAllocation(
+            "c0", 12.0, "EV", increased_at_s=0.0, settling_from_a=18.0, settled_at_s=16.0
+        ),
+        "c1": ConnectorAllocation(
+            "c1", 6.0, "grid L1 24 A", changed_at_s=10.0, increased_at_s=10.0
+        ),
+    },
+    (0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0),
+    grid_stale=False,
+)
+
+
+@pytest.mark.parametrize(("paused_itself", "offered_a"), [(False, 6.0), (True, 0.0)])
+def test_a_start_at_nothing_keeps_its_offer_only_while_its_reading_may_miss_its_ramp(
+    paused_itself: bool, offered_a: float
+) -> None:
+    # Read too early, c1 may be drawing its 6 A already, in the grid reading: it keeps them
+    # (withdrawn, a start would be paused whenever its reading lags). Its EV paused itself
+    # (read after the raise had reached it): the 6 A are the building's, and its ramp would
+    # put 30 A on each phase while c0 may still draw 18 A.
+    demands = [
+        ConnectorDemand(
+            "c0", DemandState.CHARGING, measured_current_a=(18.0,) * 3, limits=(Limit(12.0, "EV"),)
+        ),
+        ConnectorDemand(
+            "c1", DemandState.CHARGING, measured_current_a=(0.0,) * 3, paused_itself=paused_itself
+        ),
+    ]
+    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0, resolution_a=1.0)
+    decision = allocate(
+        Site(24.0),
+        demands,
+        grid=GridReading((24.0, 24.0, 24.0), 11.0),
+        previous=STARTED_BESIDE_A_LOWERED_EV,
+        now_s=11.0,
+        policy=policy,
+    )
+    assert decision.current_a("c0") == 12.0
+    assert decision.current_a("c1") == offered_a

@@ -495,9 +495,13 @@ def test_a_paused_ev_resumes_only_on_what_fits_beside_lowered_evs_still_drawing(
 
 # Four EVs, two on grid L3 of 40 A: c1 (5 s to follow) was offered 32 A at 10.5 s; at 13.5 s
 # c3 (1 s to follow) starts on 8 A and c1 is lowered to 20 A. The building steps onto L3
-# (24.6 A) at 14.28 s; the grid reading at 14.5 s is held as c1's ramp (it was raised 4 s
-# before), c3 keeps 8 A, and at 15.5 s both are lowered to 7.7 A: c1 ramped to 32 A at
-# 15.5 s, c3 drew 8 A then 7.7 A beside it, 40 A of ours where 32 A was left (14.1 A*s).
+# (24.6 A) at 14.28 s and at 14.5 s both are lowered to 7.7 A; c1 may draw 32 A until 19.5 s
+# (it ramps to them at 15.5 s), and c3, read at nothing before it could ramp, kept 7.7 A beside
+# it: 39.7 A of ours where 32 A was left until c1 paused itself at 17.2 s (12.7 A*s). A start
+# that has not ramped gets what fits beside the lowered EVs' higher draw, or waits. So does a
+# raise not drawn yet: c3, raised from 6 to 13.8 A at 36.5 s, is lowered with c1 at 37.5 s
+# for the building's rise at 37.29 s, to the 8.4 A that fit beside c1's 13.8 A rather than to
+# 11.1 A (10.8 A*s when it kept 11.1 A).
 RAISED_EV_RAMPS_WHILE_A_START_BESIDE_IT_KEEPS_ITS_OFFER = SitePlan(
     grid_limit_a=40.0,
     evs=(
@@ -557,16 +561,15 @@ RAISED_EV_RAMPS_WHILE_A_START_BESIDE_IT_KEEPS_ITS_OFFER = SitePlan(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the decrease at 14.5 s is held on c1's ramp, and a start not yet drawing (c3) is "
-    "kept beside a slower EV lowered before; fitting such starts pauses starts read late",
-)
 def test_a_start_keeps_no_offer_beside_a_slower_ev_still_ramping_into_a_building_rise() -> None:
     outcome = PhysicsRig(RAISED_EV_RAMPS_WHILE_A_START_BESIDE_IT_KEEPS_ITS_OFFER).run()
     assert outcome.excess_as == 0.0, outcome.excess[:3]
     # On L3 only the building and c1's ramp to the offer written before the rise: 56.6 A.
     assert max(a for _, a in outcome.grid_a) <= 24.6 + 32.0 + 1e-6  # 64.6 A
+    # c3's start waits from the first grid reading after the rise: it draws nothing after
+    # 15.5 s (its 1 s to follow), where it drew 7.7 A beside c1's 32 A until c1 paused.
+    offered = [(at_s, offers["c3:1"]) for at_s, offers in outcome.offers if 14.0 <= at_s < 19.0]
+    assert offered[0][0] == 14.5 and all(a == 0.0 for _, a in offered), offered
 
 
 # Four EVs on 63 A; c2 (three-phase, 2 s to follow) paused itself at 37.98 s, was raised to
@@ -632,13 +635,6 @@ def test_a_raised_ev_that_paused_itself_and_resumed_just_before_a_rise_holds_no_
     assert outcome.excess_as <= 3.8 + 1e-6, outcome.excess[:3]  # 26.8 A*s when held
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="c2, resumed at 50.69 s on the 30.9 A it was raised to while paused, ramps to it at "
-    "52.75 s before the lowering of 51.5 s reaches it (2 s to follow), and c0 (3 s to follow) "
-    "draws 15.7 A to 54.75 s: 39.1 A of ours on L3 where 35.3 A is left (3.8 A*s); the offer "
-    "kept for a paused EV fits only once the EVs beside it followed an earlier lowering",
-)
 def test_a_raised_ev_that_paused_itself_and_resumed_just_before_a_rise_adds_no_excess() -> None:
     outcome = PhysicsRig(RAISED_WHILE_PAUSED_RESUMES_JUST_BEFORE_A_RISE).run()
     assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
