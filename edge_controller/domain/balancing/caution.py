@@ -28,7 +28,13 @@ readings bracket the grid reading it was first held on: a real building rise whi
 follow a raise looks the same until the readings pair, so the step after they do lets every
 decrease go out; so does a later grid reading above the one held on (the building rising
 further, or a raised EV ramping into the rise: it does so until that reading at most), and
-the hold ends once that reading is older than the measurement window. Beyond the next grid
+the hold ends once that reading is older than the measurement window. Once our readings
+bracket it, though, a later reading above it by no more, on any phase, than the connectors
+raised lately were short of their offers around it (their highest readings) is bet on afresh,
+as a first reading would be: two EVs raised about together may ramp across two grid readings,
+the second EV read at its old draw just before and just after the first of them. (Ended there,
+a child at its 24 A budget read 24 A less 12 + 0 A as 12 A of building and cut both EVs
+12 -> 6 A for the settling time.) Beyond the next grid
 reading a raised connector read at 0 A counts at its offer too: its EV may be paused, not
 starting, and would resume into the rise. (The next grid reading used to end it: under load
 the chargers' reads, asked for again at once, came after it, and two EVs that had followed a

@@ -33,6 +33,7 @@ from edge_controller.domain.balancing.caution import (
     DecreaseHold,
     Sample,
     bracketed,
+    draw_around,
     explained,
     hold_unconfirmed_decreases,
     hold_unconfirmed_increases,
@@ -368,6 +369,12 @@ class SiteController:
             found = self._pairing(demands, now_s, highest=True)
             paired_s = None if found is None else found[0].at_s
             if (
+                held_on is not None
+                and previous is not None
+                and self._ramped_since(held_on, grid, paired_s, demands, previous)
+            ):
+                held_on = None  # settled by the readings around it: ``grid`` is bet on afresh
+            if (
                 found is not None
                 and previous is not None
                 and self._hold.allows(
@@ -438,6 +445,54 @@ class SiteController:
                 meter = self._conns[cid].meter
                 if meter is not None:
                     meter.refresh()
+
+    def _ramped_since(
+        self,
+        held_on: GridReading,
+        grid: GridReading,
+        paired_s: float | None,
+        demands: list[ConnectorDemand],
+        offers: Allocation,
+    ) -> bool:
+        """Whether a hold begun on ``held_on`` may begin again on the newer ``grid``: our
+        readings bracket ``held_on`` now (``paired_s``: the newest grid reading they bracket),
+        so the decreases it held are settled by them (the allocation on that pairing confirms
+        what they show), and ``grid`` reads more than ``held_on`` on some phase by no more,
+        on any phase, than the connectors raised lately (as ``_unraised`` counts them, none
+        that paused itself) were short of their offers around ``held_on`` (their highest
+        readings from just before it to just after it). Such a rise is what those EVs' ramps
+        show once they follow: two EVs raised half a second apart ramp across two grid
+        readings, the second read before its EV followed; bet on afresh, the newer reading
+        holds only as a first one would (fresh, within every limit with the other connectors
+        at their offers, explained by what our EVs can draw), until our readings bracket it
+        too. A building rise that comes with such a ramp looks the same until then, as it
+        does at a hold's first reading."""
+        if held_on.at_s == grid.at_s or paired_s is None or paired_s < held_on.at_s:
+            return False
+        rise_a = [a - b for a, b in zip(grid.current_a, held_on.current_a, strict=True)]
+        if not any(a > 0 for a in rise_a):
+            return False  # level: the pairing decides, as before
+        grid_sample = next((g for g in self._grid_history if g.arrived_s == held_on.at_s), None)
+        if grid_sample is None:
+            return False
+        raised_since_s = held_on.at_s - max(
+            self._policy.decrease_settle_s + self._policy.signal_delay_s,
+            self._timing.measurement_window_s,
+        )
+        short_a = [0.0, 0.0, 0.0]
+        for demand, conn in zip(demands, self._conns.values(), strict=True):
+            entry = offers.connectors.get(demand.connector_id)
+            if entry is None or entry.current_a <= 0 or entry.increased_at_s < raised_since_s:
+                continue
+            if self._paused_itself(demand, conn, offers):
+                continue
+            around = draw_around(conn.history, grid_sample, highest=True)
+            if around is None:
+                return False
+            for line, phase in enumerate(demand.grid_phases):
+                short_a[phase] += max(0.0, entry.current_a - around[line])
+        margin_a = self._policy.resolution_a
+        return all(a <= b + margin_a for a, b in zip(rise_a, short_a, strict=True))
 
     def _unraised(
         self,

@@ -535,6 +535,77 @@ async def test_a_held_decrease_goes_out_when_the_grid_reads_more_than_it_was_hel
     assert _offer_a(rig) == 12.0
 
 
+async def _read(rig: Rig, index: int, at_s: float) -> None:
+    """Charger ``index`` read (status and meter) at ``at_s``."""
+    rig.clock.now_s = at_s
+    conn = list(rig.controller._conns.values())[index]
+    await conn.status.poll_once()
+    assert conn.meter is not None
+    await conn.meter.poll_once()
+
+
+async def _grid_step(rig: Rig, at_s: float) -> None:
+    """The grid read at ``at_s``, the loop stepping on it at once."""
+    rig.clock.now_s = at_s
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    await rig.controller.step()
+
+
+async def test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building_rise() -> None:
+    # The readings of a child at its 24 A budget, its feeder meter and its chargers polled every
+    # 0.5 s, as one of them came (times from the raise): c1 raised 6 -> 12 A and c2 started 0 ->
+    # 12 A; c1 ramps by the feeder's reading at 0.96 s (12 A), read before at 6 A, c2 by its
+    # reading at 1.46 s (24 A), read at 0 A just before and just after the 12 A reading. The
+    # 12 A reading holds the decrease 6 A of building seems to ask for (c1's ramp); the 24 A
+    # reading came once both chargers' reads had paired the 12 A one: that ended the hold,
+    # and 24 A less 12 + 0 A read seemed 12 A of building, which cut both EVs to 6 A for the
+    # settling time. What the 24 A reading shows over the 12 A one is no more than c2 was
+    # short of its offer around it: c2's ramp, bet on afresh until the readings pair it.
+    rig = make_rig(
+        count=2,
+        grid_limit_a=24.0,
+        increase_interval_s=1.0,
+        min_increase_a=1.0,
+        resolution_a=0.5,
+        min_pause_s=2.0,
+        min_charge_s=2.0,
+    )
+    rig.meter.building_a = 18.0
+    for _ in range(12):
+        await rig.advance(0.5)
+    assert rig.offered() == [6.0, 0.0]  # c2 paused: 6 A left beside the building
+    rig.meter.building_a = 0.0
+    await rig.advance(0.5)
+    raised_s = rig.clock.now_s
+    assert rig.offered() == [12.0, 12.0]
+    c1, c2 = rig.chargers
+    c1.offered_a, c2.offered_a = 6.0, 0.0  # neither EV has followed yet
+    await _read(rig, 0, raised_s + 0.53)
+    await _read(rig, 1, raised_s + 0.46)
+    await _grid_step(rig, raised_s + 0.95)  # 6 A
+    await _read(rig, 1, raised_s + 0.96)
+    await _read(rig, 0, raised_s + 1.03)
+    c1.offered_a = 12.0  # c1 follows
+    await _grid_step(rig, raised_s + 1.457)  # 12 A: 6 A of building as read, held
+    assert _offers(rig) == [12.0, 12.0]
+    await _read(rig, 1, raised_s + 1.462)  # still 0 A: c2 has not followed yet
+    await _read(rig, 0, raised_s + 1.464)  # 12 A
+    c2.offered_a = 12.0  # c2 follows
+    await _grid_step(rig, raised_s + 1.958)  # 24 A
+    assert _offers(rig) == [12.0, 12.0]
+    await _read(rig, 1, raised_s + 1.962)
+    await _read(rig, 0, raised_s + 1.964)
+    await _grid_step(rig, raised_s + 2.46)  # the readings pair the 24 A one: no building
+    assert _offers(rig) == [12.0, 12.0]
+    assert rig.offered() == [12.0, 12.0]
+
+
+def _offers(rig: Rig) -> list[float]:
+    allocation = rig.controller.allocation
+    assert allocation is not None
+    return [allocation.current_a(c.name) for c in rig.chargers]
+
+
 async def test_a_rise_within_the_limit_goes_out_at_once_while_a_paused_ev_may_resume() -> None:
     # Two EVs at 12 A on a 24 A fuse, raised long ago; c2's EV pauses, its offer kept. The
     # building takes 12 A: the grid reads 24 A, within the fuse, c1's charger not read since.
