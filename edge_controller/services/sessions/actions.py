@@ -97,9 +97,12 @@ class SessionActions:
                 priced = None  # the stop is recorded; its cost is shown where it is read
             self._publish("stopped", closed, at_s, priced)
 
-    async def retry_closes(self) -> None:
-        for cid, action, at_s, plugged in list(self._unclosed.values()):
+    async def retry_closes(self) -> list[str]:
+        """Record the stops a storage error left unrecorded again; the connectors retried."""
+        retried = list(self._unclosed.values())
+        for cid, action, at_s, plugged in retried:
             await self.close(cid, action, at_s, plugged=plugged)
+        return [cid for cid, *_ in retried]
 
     def sample_due(self, cid: str, sampling: Sampling, now_s: float) -> bool:
         """Whether ``sample`` would take one at ``now_s`` (after a clock step back it counts

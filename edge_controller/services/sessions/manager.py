@@ -526,7 +526,8 @@ class SessionManager:
         """Timeouts, meter samples, energy caps and retried stops; call about once a second.
         Only the connectors with something due get a task: at a thousand connectors, one for
         each was about 1 % of a core, nearly all for connectors with nothing to do."""
-        await self._actions.retry_closes()
+        for cid in await self._actions.retry_closes():
+            self.changes.mark(cid)  # a transaction going on after its session may show now
         if self.reservations is not None:
             await self.reservations.expire(self._clock())
         now_s = self._clock()

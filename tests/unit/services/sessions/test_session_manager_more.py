@@ -118,7 +118,10 @@ async def test_stop_that_cannot_be_recorded_is_retried(tmp_path: Path) -> None:
         assert (await rig.store.recent())[0].open
         _block_stops(rig.db.path, block=False)
         rig.clock.now_s += 30
+        marks = rig.manager.watch_shown()
         await rig.manager.tick()
+        # What the connector shows is joined again (a transaction going on after the session).
+        assert "cp1:1" in marks.take()[0]
         (record,) = await rig.store.recent()
         assert record.stop_at_s == stop_at_s and record.meter_stop_wh == 1500
         assert record.stop_reason == "EVDisconnected"
