@@ -554,8 +554,8 @@ async def _grid_step(rig: Rig, at_s: float) -> None:
 async def test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building_rise() -> None:
     # The readings of a child at its 24 A budget, its feeder meter and its chargers polled every
     # 0.5 s, as one of them came (times from the raise): c1 raised 6 -> 12 A and c2 started 0 ->
-    # 12 A; c1 ramps by the feeder's reading at 0.96 s (12 A), read before at 6 A, c2 by its
-    # reading at 1.46 s (24 A), read at 0 A just before and just after the 12 A reading. The
+    # 12 A; c1 ramps by the feeder's reading at 1.46 s (12 A), read before at 6 A, c2 by its
+    # reading at 1.96 s (24 A), read at 0 A just before and just after the 12 A reading. The
     # 12 A reading holds the decrease 6 A of building seems to ask for (c1's ramp); the 24 A
     # reading came once both chargers' reads had paired the 12 A one: that ended the hold,
     # and 24 A less 12 + 0 A read seemed 12 A of building, which cut both EVs to 6 A for the
@@ -598,6 +598,47 @@ async def test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building
     await _grid_step(rig, raised_s + 2.46)  # the readings pair the 24 A one: no building
     assert _offers(rig) == [12.0, 12.0]
     assert rig.offered() == [12.0, 12.0]
+
+
+async def test_a_later_grid_reading_above_what_the_raised_evs_lacked_lowers_at_once() -> None:
+    # As above on a 40 A fuse, each EV at its 16 A operator limit: the 16 A reading holds the
+    # decrease c1's ramp seems to ask for, c2 read at 0 A around it. The next reads 40 A,
+    # within the fuse: 24 A more, where c2 lacked only 16 A of its offer. That much is not
+    # c2's ramp alone: the decrease goes out as read (40 - 16 - 0 = 24 A of building).
+    rig = make_rig(
+        count=2,
+        grid_limit_a=40.0,
+        increase_interval_s=1.0,
+        min_increase_a=1.0,
+        resolution_a=0.5,
+        min_pause_s=2.0,
+        min_charge_s=2.0,
+    )
+    for name in ("c1:1", "c2:1"):
+        await rig.controller.apply(SetConnectorLimit(name, 16.0, Origin.OPERATOR))
+    rig.meter.building_a = 34.0
+    for _ in range(12):
+        await rig.advance(0.5)
+    assert rig.offered() == [6.0, 0.0]
+    rig.meter.building_a = 0.0
+    await rig.advance(0.5)
+    raised_s = rig.clock.now_s
+    assert rig.offered() == [16.0, 16.0]
+    c1, c2 = rig.chargers
+    c1.offered_a, c2.offered_a = 6.0, 0.0
+    await _read(rig, 0, raised_s + 0.53)
+    await _read(rig, 1, raised_s + 0.46)
+    await _grid_step(rig, raised_s + 0.95)  # 6 A
+    await _read(rig, 1, raised_s + 0.96)
+    await _read(rig, 0, raised_s + 1.03)
+    c1.offered_a = 16.0
+    await _grid_step(rig, raised_s + 1.457)  # 16 A: held
+    assert _offers(rig) == [16.0, 16.0]
+    await _read(rig, 1, raised_s + 1.462)
+    await _read(rig, 0, raised_s + 1.464)
+    rig.meter.building_a = 24.0
+    await _grid_step(rig, raised_s + 1.958)  # 40 A
+    assert _offers(rig) == [8.0, 8.0]
 
 
 def _offers(rig: Rig) -> list[float]:
