@@ -72,7 +72,7 @@ class MqttFeed:
 
     def __init__(self, mqtt: MqttService, views: SiteViews, sessions: SessionManager,
                  messages: MessageFeed | None,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         self._mqtt, self._views, self._sessions = mqtt, views, sessions
         self._messages = messages
         self._changed = ChangedViews(sessions, clock)

@@ -98,6 +98,18 @@ class ConnectorView:
             running_cost, csms_cost, session_started_s, transaction_id,
         )  # fmt: skip
 
+    def with_session_of(self, joined: ConnectorView) -> ConnectorView:
+        """This view with the session side's fields of ``joined``, an earlier join of the
+        same connector whose session side has not changed since (``with_session``)."""
+        return self.with_session(
+            availability=joined.availability, reservation_id=joined.reservation_id,
+            session_id=joined.session_id, id_tag=joined.id_tag,
+            session_started_s=joined.session_started_s, transaction_id=joined.transaction_id,
+            plug_wait_token=joined.plug_wait_token, plug_wait_until_s=joined.plug_wait_until_s,
+            status_info=joined.status_info, price=joined.price, running_cost=joined.running_cost,
+            csms_cost=joined.csms_cost,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class ConnectorState:

@@ -191,6 +191,11 @@ class SessionManager:
         self.changes.mark(None)
 
     @property
+    def clock(self) -> Callable[[], float]:
+        """The wall clock (UTC s) the session side's times are on."""
+        return self._clock
+
+    @property
     def events(self) -> SessionEvents:
         return self._actions.events
 
@@ -694,7 +699,8 @@ class SessionManager:
         prices_until_s = None if pricing is None else pricing.shown_until_s()
         if prices_until_s is not None:
             ends.append(prices_until_s)
-        return min(ends, default=None)
+        # A wait past its deadline shows until the next tick ends it, which marks it.
+        return min((end_s for end_s in ends if end_s > now_s), default=None)
 
     def reservation_ids(self) -> frozenset[int]:
         """Ids of every live reservation (CancelReservation asks for any of them)."""
@@ -977,6 +983,8 @@ class SessionManager:
         """Feed ``event`` to the connector's state machine and carry out what it decides (the
         caller holds the connector's lock)."""
         pending: list[sm.Event] = [event]
+        early = self._actions.early.open.get(cid)
+        changed = False
         try:
             while pending:
                 now_s = self._clock()
@@ -985,7 +993,9 @@ class SessionManager:
                 state, actions = sm.transition(before, current, now_s, self._timeouts)
                 self._states[cid] = state
                 self._follow(cid, before, state, current)
-                self.changes.mark(cid)  # shown while what it decided is carried out
+                if actions or state != before:
+                    changed = True
+                    self._shown_changed(cid)  # shown while what it decided is carried out
                 for action in actions:
                     follow = await self._actions.perform(cid, action, now_s, plugged=state.plugged)
                     if isinstance(follow, sm.Opened) and self.reservations is not None:
@@ -996,10 +1006,16 @@ class SessionManager:
             await self._actions.early.follow(cid, self._states[cid], event, self._clock(),
                                              stopping=stopping)  # fmt: skip
         finally:
-            # A connector-0 reservation shows on the free connectors of its station: whether
-            # one is free is this connector's state too.
-            any_held = self.reservations is not None and self.reservations.any_connector_held
-            self.changes.mark(None if any_held else cid)
+            # A tick or a status that changed nothing marks nothing (a CSMS limit is looked at
+            # every tick).
+            if changed or self._actions.early.open.get(cid) is not early:
+                self._shown_changed(cid)
+
+    def _shown_changed(self, cid: str) -> None:
+        # A connector-0 reservation shows on the free connectors of its station: whether one
+        # is free is this connector's state too.
+        any_held = self.reservations is not None and self.reservations.any_connector_held
+        self.changes.mark(None if any_held else cid)
 
     def _follow(
         self, cid: str, before: sm.SessionState, state: sm.SessionState, event: sm.Event

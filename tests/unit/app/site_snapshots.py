@@ -36,6 +36,12 @@ class Snapshots:
         )
         return self._latest
 
+    def publish(self) -> SiteView:
+        """A new snapshot (``snapshot``), for whoever waits for the next one."""
+        found = self.snapshot()
+        self._next.put_nowait(found)
+        return found
+
     async def next_snapshot(self) -> SiteView:
         return await self._next.get()
 

@@ -127,3 +127,44 @@ async def test_the_price_fields_are_made_again_only_after_a_change(
     assert tick(rig, snapshots, feed, counts)["views"] == 1
     shown = rig.manager.connector_view(snapshots.raw[CHARGING[0]]).csms_cost
     assert shown == {"user_price_text": "0.55 EUR/kWh"}
+
+
+async def test_the_views_joined_again_at_each_snapshot_equal_a_whole_join(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the web display waits for: only the connectors that changed are joined, the
+    # others take the session side's fields of their last join.
+    rig, snapshots, _, counts = await feed_rig(tmp_path, monkeypatch)
+    views = site_views(snapshots, rig.manager)
+    manager = rig.manager
+    pricing = manager.recorder.pricing
+    assert pricing is not None
+
+    async def joined_again() -> tuple[int, bool]:
+        """The views joined for the next snapshot (how many joins), and whether they equal
+        every connector joined anew."""
+        rig.clock.now_s += 1.0
+        snapshot = snapshots.publish()
+        counts.clear()
+        shown = await views.next_view()
+        joins = counts["views"]
+        return joins, shown.connectors == views.compose(snapshot).connectors
+
+    assert await joined_again() == (len(CONNECTORS), True)
+    assert await joined_again() == (0, True)
+    snapshots.set(CHARGING[0], session_energy_wh=1234.5, measured_current_a=(9.0, 9.1, 9.2))
+    assert await joined_again() == (1, True)
+    snapshots.set(CONNECTORS[1], availability=Availability.FAULTED, fault_text="RCD tripped")
+    assert await joined_again() == (1, True)
+    await manager.on_charger_status(CHARGING[1], status(CpState.A))  # its session ends
+    assert await joined_again() == (1, True)
+    rig.csms.answers["LATE"] = AuthEntry("LATE", AuthStatus.ACCEPTED)
+    assert (await manager.on_token(Token("LATE"), CONNECTORS[3])).accepted  # waits for an EV
+    assert await joined_again() == (1, True)
+    rig.clock.now_s += 61.0  # the wait ran out (60 s), no tick has ended it yet
+    assert await joined_again() == (1, True)
+    await manager.tick()
+    assert await joined_again() == (1, True)
+    await pricing.assign(SITE, standard("0.55"), "csms")
+    assert await joined_again() == (len(CONNECTORS), True)
+    assert await joined_again() == (0, True)
