@@ -75,7 +75,8 @@ class MqttFeed:
                  clock: Callable[[], float] | None = None) -> None:  # fmt: skip
         self._mqtt, self._views, self._sessions = mqtt, views, sessions
         self._messages = messages
-        self._changed = ChangedViews(sessions, clock)
+        # The latest joined views only for the display messages (about 0.26 MB at 1,000).
+        self._changed = ChangedViews(sessions, clock, keep=messages is not None)
 
     def step(self, snapshot: SiteView) -> None:
         """Publish what a control-loop snapshot changed."""

@@ -73,8 +73,15 @@ class ChangedViews:
     At a thousand connectors, joining each one's view at every snapshot to find the few that
     changed cost more than the rest of what MQTT publishes."""
 
-    def __init__(self, sessions: SessionManager, clock: Callable[[], float] | None = None) -> None:
-        self._sessions, self._clock = sessions, clock or sessions.clock
+    def __init__(
+        self,
+        sessions: SessionManager,
+        clock: Callable[[], float] | None = None,
+        *,
+        keep: bool = True,
+    ) -> None:
+        """``keep``: keep each connector's latest joined view (``latest``)."""
+        self._sessions, self._clock, self._keep = sessions, clock or sessions.clock, keep
         self._marks = sessions.watch_shown()
         self._seen: dict[str, tuple[object, ...]] = {}  # connector -> its fields last joined
         self._energy_wh: dict[str, float | None] = {}  # connector -> its energy last joined
@@ -100,7 +107,8 @@ class ChangedViews:
                 continue
             seen[cid], energies[cid] = fields, energy_wh
             view = self._sessions.connector_view(raw)
-            self.latest[cid] = view
+            if self._keep:
+                self.latest[cid] = view
             self._hold_until(cid, self._sessions.shown_until_s(cid))
             found.append(view)
         return found
