@@ -79,6 +79,7 @@ def balancing_site(settings: Settings) -> tuple[Site, Policy]:
         rotation_interval_s=s.rotation_interval_s,
         increase_interval_s=s.increase_interval_s,
         min_increase_a=s.min_increase_a,
+        min_increase_hold_s=s.min_increase_hold_s,
         min_pause_s=s.min_pause_s,
         min_charge_s=s.min_charge_s,
         resolution_a=s.current_resolution_a,

@@ -172,6 +172,13 @@ class SiteSettings(Section):
     min_increase_a: float = Field(
         1.0, ge=0, le=10, description="smaller increases are held back (hysteresis)"
     )
+    min_increase_hold_s: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        description="a smaller increase is given once the share has stayed above the offer "
+        "this long (at the lowest it was meanwhile): at most one such raise per interval",
+    )
     min_pause_s: float = Field(60.0, ge=0, le=3600, description="shortest pause (contactors)")
     min_charge_s: float = Field(60.0, ge=0, le=3600, description="shortest run (contactors)")
     current_resolution_a: float = Field(

@@ -89,7 +89,7 @@ def allocate(
     fixed = fixed_budget(tree, site, building, decision.silent)
     held = hold_starts(tree, fixed, decision)
     following = following_offers(decision)
-    shared = share(tree, fixed, decision.contenders, policy)
+    shared = share(tree, fixed, decision.contenders, policy, now_s)
     admitted = shared.admitted
     cut = fit_increases(tree, fixed, decision, admitted, policy)
     kept = keep_following(tree, fixed, admitted, following, decision.reserved)
@@ -160,7 +160,11 @@ def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocati
             and (current_a != 0 or _same_zeros(current_a, before))
             and offer.demand.state is not _UNAVAILABLE
         ):
-            records[cid] = before
+            held_s, least_a = offer.held_since_s, offer.held_least_a
+            if before.held_since_s == held_s and before.held_least_a == least_a:
+                records[cid] = before
+            else:  # the same offer and words, held since another time or at another share
+                records[cid] = before._replace(held_since_s=held_s, held_least_a=least_a)
         else:
             records[cid] = _record(offer, now_s, settle_s)
     return records
@@ -194,6 +198,9 @@ def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:
         changed_s, assumed_a = -INF, demand.max_current_a
     elif (prev_a > 0) != (current_a > 0) and offer.hold is not WITHDRAWN:
         changed_s = now_s
+    held_s, least_a = INF, 0.0
+    if current_a == prev_a:  # a hold ends with any change, one after the hysteresis too
+        held_s, least_a = offer.held_since_s, offer.held_least_a
     return ConnectorAllocation(
         demand.connector_id,
         current_a,
@@ -203,6 +210,8 @@ def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:
         assumed_current_a=assumed_a,
         settling_from_a=settling_a,
         settled_at_s=settled_s,
+        held_since_s=held_s,
+        held_least_a=least_a,
     )
 
 

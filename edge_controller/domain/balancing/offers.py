@@ -54,6 +54,9 @@ class Offer:
     hold: str | None = None
     key: AdmissionKey = (0, 0, 0.0, 0.0, 0.0, "")
     current_a: float = 0.0
+    # Held by the hysteresis at ``before_a``: since when without a break, the lowest share since.
+    held_since_s: float = float("inf")
+    held_least_a: float = 0.0
 
     @property
     def priority(self) -> int:

@@ -20,7 +20,7 @@ from itertools import groupby
 from edge_controller.domain.balancing.fill import fill
 from edge_controller.domain.balancing.offers import HYSTERESIS, Offer, below_minimum, full
 from edge_controller.domain.balancing.outlook import Outlook
-from edge_controller.domain.balancing.tree import Budget, Tally, Tree
+from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, Policy
 
 
@@ -33,12 +33,15 @@ class Shared:
     offered: Tally
 
 
-def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) -> Shared:
-    """Decide every contender's offer given the fixed loads."""
+def share(
+    tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy, now_s: float
+) -> Shared:
+    """Decide every contender's offer given the fixed loads (at ``now_s``, for the hysteresis's
+    holds)."""
     classes, held = _eligible(contenders)
     outlook = Outlook.of(tree, classes, fixed) if classes else None
     if classes and not _nothing_binds(outlook, tree, fixed, 0):
-        return _share_in_full(tree, fixed, contenders, policy)
+        return _share_in_full(tree, fixed, contenders, policy, now_s)
     for offer in held:  # all minimums fit: only these are not admitted
         offer.reason = offer.hold if offer.hold is not None else below_minimum(offer)
     offered = Tally.start(tree)
@@ -48,7 +51,7 @@ def share(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) ->
             budget = _replay(tree, fixed, classes, number)
         if budget is not None:
             fill(tree, budget, members)
-        _round_down(members, policy, offered)
+        _round_down(members, policy, offered, now_s)
         if number == len(classes) - 1:
             break  # the next class shares what this one leaves; none is left
         if budget is not None:
@@ -77,7 +80,9 @@ def _eligible(contenders: list[Offer]) -> tuple[list[list[Offer]], list[Offer]]:
     return classes, held
 
 
-def _share_in_full(tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy) -> Shared:
+def _share_in_full(
+    tree: Tree, fixed: Budget, contenders: list[Offer], policy: Policy, now_s: float
+) -> Shared:
     """Admission of the minimums, then each class water-filled over what is left."""
     budget = fixed.copy()
     admitted = _admit(budget, contenders)
@@ -85,7 +90,7 @@ def _share_in_full(tree: Tree, fixed: Budget, contenders: list[Offer], policy: P
     offered = Tally.start(tree)
     for number, members in enumerate(classes):
         fill(tree, budget, members)  # this class's minimums are already taken
-        _round_down(members, policy, offered)
+        _round_down(members, policy, offered, now_s)
         if number < len(classes) - 1:  # the next class shares what this one leaves
             above = [offer.current_a - offer.floor_a for offer in members]
             budget.take_tally(Tally.of(tree, members, above))
@@ -132,9 +137,10 @@ def _admit(budget: Budget, contenders: list[Offer]) -> list[Offer]:
     return admitted
 
 
-def _round_down(members: list[Offer], policy: Policy, offered: Tally) -> None:
+def _round_down(members: list[Offer], policy: Policy, offered: Tally, now_s: float) -> None:
     """Each offer is its ceiling rounded down to the charger's resolution (never below its
-    minimum); a small increase is held (hysteresis). Each offer is counted in ``offered``."""
+    minimum); a small increase is held (hysteresis, ``_held``). Each offer is counted in
+    ``offered``."""
     step_a, min_increase_a = policy.resolution_a, policy.min_increase_a
     rounded: dict[float, tuple[float, float]] = {}  # ceiling → (rounded down, that to 6 places)
     floors: dict[float, float] = {}  # floor → to 6 places
@@ -152,8 +158,7 @@ def _round_down(members: list[Offer], policy: Policy, offered: Tally) -> None:
             current_a = shown_a
         before_a = offer.before_a
         if 0 < before_a < current_a < before_a + min_increase_a:
-            current_a = before_a
-            offer.reason = f"{offer.reason}{HYSTERESIS}{before_a:g} A)"
+            current_a = _held(offer, current_a, now_s, policy.min_increase_hold_s)
         offer.current_a = current_a
         if current_a:  # (as ``Tally.of_offers``, inline: this runs for every admitted one)
             row, phases = own[offer.path[0]], offer.phases
@@ -161,3 +166,25 @@ def _round_down(members: list[Offer], policy: Policy, offered: Tally) -> None:
                 row[phase] += current_a
             phase_amps += current_a * len(phases)
     offered.phase_amps = phase_amps
+
+
+def _held(offer: Offer, share_a: float, now_s: float, hold_s: float) -> float:
+    """The offer of a running connector whose share is above its offer by less than the
+    hysteresis: its offer, held, until the share has stayed above it for ``hold_s`` without a
+    break; then the lowest the share was meanwhile. Held forever, a lowering on the way (a
+    reading of a moment, a parent's budget) left an EV under its share for the rest of its
+    session, two steps under it behind a parent that holds its child's budget the same way;
+    given at once, every wobble of the share would be a write. Given at its lowest, a share
+    that wobbles is followed only as far as it stays, at most once per ``hold_s``. The share
+    fits every limit, and so does anything below it."""
+    before = offer.before
+    since_s, least_a = (INF, 0.0) if before is None else (before.held_since_s, before.held_least_a)
+    if since_s > now_s:  # not held before (or the record is of a later clock): from now
+        since_s, least_a = now_s, share_a
+    else:
+        least_a = min(least_a, share_a)
+    if now_s - since_s >= hold_s:
+        return least_a
+    offer.held_since_s, offer.held_least_a = since_s, least_a
+    offer.reason = f"{offer.reason}{HYSTERESIS}{offer.before_a:g} A)"
+    return offer.before_a

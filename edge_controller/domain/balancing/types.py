@@ -75,6 +75,9 @@ class Policy:
     rotation_interval_s: float = 900.0
     increase_interval_s: float = 5.0
     min_increase_a: float = 1.0
+    # A smaller increase is given once its offer has stayed above the held one this long (at
+    # the lowest it was meanwhile): the hysteresis spaces raises out, it does not refuse them.
+    min_increase_hold_s: float = 30.0
     min_pause_s: float = 60.0
     min_charge_s: float = 60.0
     resolution_a: float = 0.1
@@ -134,7 +137,9 @@ class ConnectorAllocation(NamedTuple):
     """One connector's offer. ``changed_at_s``: last switch between paused and charging;
     ``increased_at_s``: last increase; ``assumed_current_a``: load reserved for a silent charger;
     ``settling_from_a``: the offer it was last lowered from, which its EV may still draw until
-    ``settled_at_s`` (``Policy.decrease_settle_s`` after the lowering).
+    ``settled_at_s`` (``Policy.decrease_settle_s`` after the lowering); ``held_since_s``: since
+    when the hysteresis has held its offer under a higher share without a break (inf: it does
+    not), ``held_least_a``: the lowest that share was meanwhile.
     (A named tuple: immutable and cheap to build a thousand times per decision.)"""
 
     connector_id: str
@@ -145,6 +150,8 @@ class ConnectorAllocation(NamedTuple):
     assumed_current_a: float = 0.0
     settling_from_a: float = 0.0
     settled_at_s: float = float("-inf")
+    held_since_s: float = float("inf")
+    held_least_a: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,11 @@
 the budgets the parent publishes (after a delivery delay), their EVs follow each child's budget
 (after a lag) and the grid meter reads the building plus every child's draw. A loop file
 (loops/*.yaml, one per case, named after it) gives the site, each child's EVs and when they
-arrive, the times a child is cut off from the broker (nothing reaches it, nothing of it
-reaches the parent; back, it gets the broker's retained budget first), the broker is down (every
-child cut off, the retained budgets lost, the parent's budgets queued, the latest per child,
-and sent when it is back, as an MQTT client that does not drop them would) or the parent
-restarts, and what each child's budget must come to."""
+arrive, the operator's caps on the grid limit, the times a child is cut off from the broker
+(nothing reaches it, nothing of it reaches the parent; back, it gets the broker's retained
+budget first), the broker is down (every child cut off, the retained budgets lost, the
+parent's budgets queued, the latest per child, and sent when it is back, as an MQTT client that
+does not drop them would) or the parent restarts, and what each child's budget must come to."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from edge_controller.domain.gateways import (
     hold,
     newer,
 )
-from edge_controller.domain.model import Phases3
+from edge_controller.domain.model import Limit, Phases3
 
 WALL_BASE_S = 1_700_000_000.0
 GRIDS_KEPT = 16
@@ -170,6 +170,13 @@ class Loop:
     parent_restarts_s: tuple[float, ...]
     expect: Expect
     broker_down: tuple[tuple[float, float], ...] = ()
+    caps: tuple[tuple[float, float, float], ...] = ()  # (from, to, amps): a cap on the grid
+
+    def grid_cap(self, now_s: float) -> Limit | None:
+        for start_s, end_s, current_a in self.caps:
+            if start_s <= now_s < end_s:
+                return Limit(current_a, "operator")
+        return None
 
     def broker_is_down(self, now_s: float) -> bool:
         return any(start_s <= now_s < end_s for start_s, end_s in self.broker_down)
@@ -204,6 +211,7 @@ def load(path: Path) -> Loop:
             expect["shares_a"], float(expect["settled_by_s"]), float(expect["toward_from_s"])
         ),
         broker_down=broker_down,
+        caps=tuple((float(c[0]), float(c[1]), float(c[2])) for c in model.get("caps", [])),
     )
 
 
@@ -244,7 +252,9 @@ def run(loop: Loop) -> list[tuple[float, float]]:
                 reports[child.feeder.child_id] = report
         highest.append((now_s, load_a))
         grids.append(GridReading((load_a, load_a, load_a), now_s))
-        inputs = ParentInputs(dict(reports), tuple(grids), now_s, WALL_BASE_S + now_s)
+        inputs = ParentInputs(
+            dict(reports), tuple(grids), now_s, WALL_BASE_S + now_s, loop.grid_cap(now_s)
+        )
         decision = decide_budgets(loop.setup, state, inputs)
         state = decision.state
         if down:
