@@ -156,6 +156,7 @@ class Expect:
     shares_a: dict[str, float]
     settled_by_s: float  # from then on every child's budget is its share
     toward_from_s: float  # from then on no child's budget moves away from its share
+    apart_s: float = 0.0  # from then on two changes of a child's budget are this far apart
 
 
 @dataclass
@@ -171,6 +172,7 @@ class Loop:
     expect: Expect
     broker_down: tuple[tuple[float, float], ...] = ()
     caps: tuple[tuple[float, float, float], ...] = ()  # (from, to, amps): a cap on the grid
+    wobble_a: tuple[float, ...] = ()  # added to the building at each tick in turn (noise)
 
     def grid_cap(self, now_s: float) -> Limit | None:
         for start_s, end_s, current_a in self.caps:
@@ -208,10 +210,14 @@ def load(path: Path) -> Loop:
         delivery_s=float(model.get("delivery_s", 0.3)),
         parent_restarts_s=tuple(float(t) for t in model.get("parent_restarts_s", [])),
         expect=Expect(
-            expect["shares_a"], float(expect["settled_by_s"]), float(expect["toward_from_s"])
+            expect["shares_a"],
+            float(expect["settled_by_s"]),
+            float(expect["toward_from_s"]),
+            float(expect.get("apart_s", 0.0)),
         ),
         broker_down=broker_down,
         caps=tuple((float(c[0]), float(c[1]), float(c[2])) for c in model.get("caps", [])),
+        wobble_a=tuple(float(a) for a in model.get("wobble_a", [])),
     )
 
 
@@ -239,6 +245,8 @@ def run(loop: Loop) -> list[tuple[float, float]]:
             reports, grids = {}, deque(maxlen=GRIDS_KEPT)
             restarts.pop(0)
         load_a = loop.building_a
+        if loop.wobble_a:
+            load_a += loop.wobble_a[round(now_s / loop.tick_s) % len(loop.wobble_a)]
         for child in loop.children:
             child.take(now_s, timing.tolerance_s)
             child.budget_a(now_s)

@@ -2,7 +2,7 @@
 over its limit, every child comes to its share and stays there, and once the children are
 heading for their shares no budget moves away from its share again (a child lowered to make
 room is not raised past its share while the other's increase waits for the lowering to
-settle)."""
+settle), nor changes within ``apart_s`` of its last change (a noisy share)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,6 @@ def test_loop(path: Path) -> None:
             if abs(a1 - share_a) > abs(a0 - share_a) + SLACK_A
         ]
         assert not away, f"{cid} moved away from its {share_a} A share: {away[:5]}"
+        changed = [t1 for (_, a0), (t1, a1) in itertools.pairwise(heading) if a1 != a0]
+        close = [(t0, t1) for t0, t1 in itertools.pairwise(changed) if t1 - t0 < expect.apart_s]
+        assert not close, f"{cid}'s budget changed within {expect.apart_s} s: {close[:5]}"
