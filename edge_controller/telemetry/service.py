@@ -28,7 +28,7 @@ from edge_controller.domain.problems import ProblemHandled
 from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
 from edge_controller.log import get_logger
 from edge_controller.telemetry import payloads
-from edge_controller.telemetry.client_factory import build_client, tls_context
+from edge_controller.telemetry.client_factory import PUBLISH_WINDOW, build_client, tls_context
 from edge_controller.telemetry.command_parse import CommandParser
 from edge_controller.telemetry.command_port import CommandPort
 from edge_controller.telemetry.discovery import Discovery
@@ -58,7 +58,6 @@ _VIEW_STATE = operator.attrgetter(
 DEVICE_COUNTERS = frozenset({"requests", "latency_p50_ms", "latency_p99_ms", "last_success_s"})
 DEVICE_COUNTERS_EVERY_S = 10.0
 _ROUNDING_WH = 1e-6  # energies are rounded to 0.1 Wh: 110.3 - 100.3 is a hair below 10
-PUBLISH_WINDOW = 16  # messages awaiting the broker's acknowledgement at once
 
 _COMMAND_OPTIONS = SubscribeOptions(
     qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND

@@ -13,7 +13,7 @@ from edge_controller.config.settings import MqttSettings
 from edge_controller.domain.commands import Command
 from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
 from edge_controller.telemetry import CommandResult, MqttService, payloads
-from edge_controller.telemetry.service import PUBLISH_WINDOW
+from edge_controller.telemetry.client_factory import PUBLISH_WINDOW
 
 
 class _Sink:
