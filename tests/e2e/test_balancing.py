@@ -31,6 +31,22 @@ async def every_ev_charging(site: E2ESite) -> None:
     await eventually(check, "every plugged EV charging", 40)
 
 
+async def every_ev_drawing_its_minimum(site: E2ESite) -> None:
+    """Every plugged EV charging and drawing at least its minimum, so that a building step
+    overloads the grid: in state C an EV may draw nothing yet (resumed, not ramped), and a step
+    that comes then is answered before the EVs draw into it (all six paused at 40/30/40 A, the
+    grid never read over the limit: no overload to watch)."""
+
+    async def check() -> bool:
+        state = await site.state()
+        drawn = {cid: max(c["drawn_a"]) for cid, c in state["connectors"].items()}
+        return sorted(charging(state)) == sorted(plugged(state)) != [] and all(
+            drawn[cid] >= MIN_CURRENT_A for cid in plugged(state)
+        )
+
+    await eventually(check, "every plugged EV drawing its minimum", 40)
+
+
 async def minimums_offered(site: E2ESite, limit_a: float) -> bool:
     """Every plugged EV offered its minimum, and the daemon's latest grid reading within the
     limit: until it reads so, the daemon has not seen the overload corrected, and a reading over
@@ -210,6 +226,7 @@ async def test_a_delayed_event_loop_keeps_the_grid_under_its_limit_as_evs_ramp_p
     await _never_over_while(site, limit_a, every_ev_charging(site))
     await _never_over_for(site, limit_a, 5.0)  # ramped to what the limit allows, and held
     for cycle in range(1, STALLED_CYCLES + 1):
+        await _never_over_while(site, limit_a, every_ev_drawing_its_minimum(site))
         await site.control.set_base_load(*HIGH_ALL_A)
         overloaded_s = await _building_overload_then_never_again(site, limit_a, HELD_HIGH_S)
         print(f"cycle {cycle}: building step overload lasted {overloaded_s:.2f} s")
