@@ -84,7 +84,6 @@ class ChangedViews:
         self._sessions, self._clock, self._keep = sessions, clock or sessions.clock, keep
         self._marks = sessions.watch_shown()
         self._seen: dict[str, tuple[object, ...]] = {}  # connector -> its fields last joined
-        self._energy_wh: dict[str, float | None] = {}  # connector -> its energy last joined
         self._until: dict[str, float] = {}  # connector -> until when its joined view holds
         self._ends: list[tuple[float, str]] = []  # heap of those (stale entries skipped)
         self.latest: dict[str, ConnectorView] = {}  # connector -> its latest joined view
@@ -95,17 +94,19 @@ class ChangedViews:
         """The views joined for ``snapshot``'s connectors that changed, in its order."""
         ids, every = self._marks.take()
         ids |= self._ended()
-        seen, energies, found = self._seen, self._energy_wh, []
+        seen, found = self._seen, []
         for raw in snapshot.connectors:
-            cid, fields, energy_wh = raw.connector_id, _CONTROL_STATE(raw), raw.session_energy_wh
+            cid, fields = raw.connector_id, _CONTROL_STATE(raw)
             if (
                 not every
                 and cid not in ids
                 and seen.get(cid) == fields
-                and (energies.get(cid, -1.0) == energy_wh or not due(raw))
+                # Asked of the publisher, not of the energy last joined: a join for another
+                # reason while the energy was not yet due would hold it back for good.
+                and not due(raw)
             ):
                 continue
-            seen[cid], energies[cid] = fields, energy_wh
+            seen[cid] = fields
             view = self._sessions.connector_view(raw)
             if self._keep:
                 self.latest[cid] = view

@@ -213,3 +213,30 @@ async def test_the_published_states_equal_the_sources_after_each_kind_of_change(
         shown = await site.step()
         assert shown[one]["session_id"] is None and shown[one]["availability"] == "Finishing"
         assert shown[one]["running_cost"] is None
+
+
+async def test_an_energy_move_under_its_step_is_published_in_its_period_whatever_joined_it(
+    broker: Mosquitto, sink: RecordingSink, tmp_path: Path
+) -> None:
+    # A few Wh under energy_step_wh, and in the same second a card tapped at a shared reader
+    # joins every connector for its plug wait: that join held the last Wh back for good.
+    one = CONNECTORS[0]
+    async with feed_to(broker, sink, tmp_path) as site:
+        manager, snapshots, clock = site.rig.manager, site.snapshots, site.rig.clock
+        site.rig.csms.answers[CARD] = AuthEntry(CARD, AuthStatus.ACCEPTED)
+        await manager.on_charger_status(one, status(CpState.C))
+        assert (await manager.on_token(Token(CARD), one)).accepted
+        snapshots.set(one, availability=Availability.CHARGING, offered_current_a=16.0,
+                      session_energy_wh=1000.0)  # fmt: skip
+        assert (await site.step())[one]["session_energy_wh"] == 1000.0
+
+        snapshots.set(one, session_energy_wh=1005.0)
+        site.rig.csms.answers[OTHER_CARD] = AuthEntry(OTHER_CARD, AuthStatus.ACCEPTED)
+        assert (await manager.on_token(Token(OTHER_CARD), None)).accepted
+        for _ in range(12):  # past energy_every_s (10 s) from its last publish
+            clock.now_s += 1.0
+            site.feed.step(snapshots.snapshot())
+        async with asyncio.timeout(10.0):
+            while (site.published(one) or {}).get("session_energy_wh") != 1005.0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert site.published(one) == site.source(one)
