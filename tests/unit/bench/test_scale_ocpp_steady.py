@@ -16,3 +16,17 @@ def test_one_device_short_of_a_full_window_keeps_the_read_waiting() -> None:
     assert windows_full((full, _device("grid", LATENCY_SAMPLES + 40)))
     assert not windows_full((full, _device("grid", LATENCY_SAMPLES - 1)))
     assert not windows_full(())
+
+
+def test_failed_requests_do_not_fill_a_window() -> None:
+    failed = DeviceView(
+        device_id="charger-2",
+        available=True,
+        requests=LATENCY_SAMPLES + 10,
+        errors={"timeout": 11},
+    )
+    assert not windows_full((_device("grid", LATENCY_SAMPLES), failed))
+    answered = DeviceView(
+        device_id="charger-2", available=True, requests=LATENCY_SAMPLES + 10, errors={"timeout": 10}
+    )
+    assert windows_full((_device("grid", LATENCY_SAMPLES), answered))
