@@ -600,6 +600,46 @@ async def test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building
     assert rig.offered() == [12.0, 12.0]
 
 
+async def test_a_building_rise_read_like_the_second_evs_ramp_is_held_one_reading_only() -> None:
+    # The readings of the test above, but the 24 A reading's rise is the building's (c2 has
+    # not followed): it looks the same as c2's ramp until the chargers' reads pair it, so the
+    # decrease waits for that reading (the bet a hold's first reading makes too), and no longer.
+    rig = make_rig(
+        count=2,
+        grid_limit_a=24.0,
+        increase_interval_s=1.0,
+        min_increase_a=1.0,
+        resolution_a=0.5,
+        min_pause_s=2.0,
+        min_charge_s=2.0,
+    )
+    rig.meter.building_a = 18.0
+    for _ in range(12):
+        await rig.advance(0.5)
+    rig.meter.building_a = 0.0
+    await rig.advance(0.5)
+    raised_s = rig.clock.now_s
+    assert rig.offered() == [12.0, 12.0]
+    c1, c2 = rig.chargers
+    c1.offered_a, c2.offered_a = 6.0, 0.0
+    await _read(rig, 0, raised_s + 0.53)
+    await _read(rig, 1, raised_s + 0.46)
+    await _grid_step(rig, raised_s + 0.95)
+    await _read(rig, 1, raised_s + 0.96)
+    await _read(rig, 0, raised_s + 1.03)
+    c1.offered_a = 12.0
+    await _grid_step(rig, raised_s + 1.457)
+    await _read(rig, 1, raised_s + 1.462)
+    await _read(rig, 0, raised_s + 1.464)
+    rig.meter.building_a = 12.0  # the building rises; c2 still draws nothing
+    await _grid_step(rig, raised_s + 1.958)  # 24 A: c1's 12 A and the building's 12 A
+    assert _offers(rig) == [12.0, 12.0]  # read as c2's ramp: held
+    await _read(rig, 1, raised_s + 1.962)  # c2 at 0 A after the 24 A reading too
+    await _read(rig, 0, raised_s + 1.964)
+    await _grid_step(rig, raised_s + 2.46)
+    assert sum(_offers(rig)) <= 24.0 - 12.0  # the building's 12 A taken off at once
+
+
 async def test_a_later_grid_reading_above_what_the_raised_evs_lacked_lowers_at_once() -> None:
     # As above on a 40 A fuse, each EV at its 16 A operator limit: the 16 A reading holds the
     # decrease c1's ramp seems to ask for, c2 read at 0 A around it. The next reads 40 A,
