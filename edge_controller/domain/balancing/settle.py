@@ -55,7 +55,8 @@ from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
 _NOT_ASKING = DemandState.WAITING
-_ASKING = (DemandState.WAITING, DemandState.CHARGING)
+# An EV raised lately that has not ramped yet: not asking for current yet, or asking.
+_RAMP_PENDING = (DemandState.WAITING, DemandState.CHARGING)
 
 
 def hold_starts(tree: Tree, fixed: Budget, decision: Decision) -> bool:
@@ -268,7 +269,7 @@ def _ramping(offer: Offer, now_s: float, ramped_s: float) -> bool:
     without a reading (nothing is known)."""
     draw, before = offer.demand.measured_current_a, offer.before
     return (
-        offer.demand.state in _ASKING
+        offer.demand.state in _RAMP_PENDING
         and 0 < offer.current_a <= offer.before_a + EPS_A
         and before is not None
         and before.increased_at_s >= ramped_s
