@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 
+from edge_controller.sim.rfid import tap_bound_s
+
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -26,6 +28,7 @@ class SimControlError(RuntimeError):
 class SimControlClient:
     def __init__(self, base_url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
@@ -52,11 +55,16 @@ class SimControlClient:
         path: str,
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
+        """``timeout_s``: for a request answered only after something it does on the simulator
+        (the client's own timeout by default)."""
         if self._session is None:
             raise RuntimeError("use SimControlClient as 'async with'")
         url = f"{self.base_url}{path}"
-        async with self._session.request(method, url, json=body, params=params) as response:
+        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
+        request = self._session.request(method, url, json=body, params=params, timeout=timeout)
+        async with request as response:
             data: dict[str, Any] = await response.json()
             if response.status >= 400:
                 raise SimControlError(response.status, str(data.get("error")))
@@ -115,8 +123,13 @@ class SimControlClient:
         return words
 
     async def tap(self, reader_id: str, uid: str, hold_s: float = 1.0) -> dict[str, Any]:
-        """Hold a card on a simulated reader for ``hold_s`` s (returns after it is lifted)."""
-        return await self._call("POST", f"/readers/{reader_id}/tap", {"uid": uid, "hold_s": hold_s})
+        """Hold a card on a simulated reader for ``hold_s`` s (returns after it is lifted). Waits
+        for the tap's own bound besides the client's timeout: the answer comes only after the
+        hold, and a 5 s hold under a 5 s timeout was answered only when the HTTP exchange fitted
+        within aiohttp's rounding of that timeout up to the loop's next whole second."""
+        body = {"uid": uid, "hold_s": hold_s}
+        timeout_s = self.timeout_s + tap_bound_s(hold_s)
+        return await self._call("POST", f"/readers/{reader_id}/tap", body, timeout_s=timeout_s)
 
     async def terminal(self, terminal_id: str) -> dict[str, Any]:
         """A simulated card terminal's behaviour and ledger (reservations, captures...)."""

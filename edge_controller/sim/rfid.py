@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +34,7 @@ SW_INS_NOT_SUPPORTED = b"\x6d\x00"
 UID_LENGTHS = (4, 7, 10)  # ISO 14443-3 single, double, triple size
 MAX_HOLD_S = 10.0
 CONNECT_TIMEOUT_S = 3.0
+LIFT_TIMEOUT_S = 1.0  # closing the card's connection (vpcd may have closed it already)
 _log = get_logger("sim.rfid")
 
 
@@ -62,6 +64,13 @@ def card_answer(uid: bytes, apdu: bytes) -> bytes:
     if apdu[:4] == GET_UID:
         return uid + SW_OK
     return SW_OK if apdu[:1] == b"\xff" else SW_INS_NOT_SUPPORTED
+
+
+def tap_bound_s(hold_s: float) -> float:
+    """The longest a tap held ``hold_s`` takes on the simulator: reaching the vpcd slot, the
+    hold, the lift. A client waiting for the tap's answer must wait this long besides its own
+    round trip."""
+    return CONNECT_TIMEOUT_S + hold_s + LIFT_TIMEOUT_S
 
 
 def frame(payload: bytes) -> bytes:
@@ -98,12 +107,17 @@ async def _serve_card(
 
 
 async def hold_card(host: str, port: int, uid: bytes, hold_s: float, result: TapResult) -> None:
-    """Put a card on the vpcd slot at ``host:port`` for ``hold_s`` seconds, then lift it."""
+    """Put a card on the vpcd slot at ``host:port`` for ``hold_s`` seconds, then lift it. Each
+    step is logged with its time, so a tap answered late shows which one it waited in."""
+    started_s = time.monotonic()
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             reader, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError) as exc:
+        _log.info("sim_card_not_on_reader", port=port, connect_s=_since(started_s), error=str(exc))
         raise ReaderUnavailable(f"no virtual reader on {host}:{port} ({exc})") from exc
+    _log.info("sim_card_on_reader", port=port, connect_s=_since(started_s))
+    held_from_s = time.monotonic()
     try:
         async with asyncio.timeout(hold_s):
             await _serve_card(reader, writer, uid, result)
@@ -112,9 +126,16 @@ async def hold_card(host: str, port: int, uid: bytes, hold_s: float, result: Tap
     except (asyncio.IncompleteReadError, OSError):
         _log.info("virtual reader closed the card connection", port=port)
     finally:
+        lifted_s = time.monotonic()
         writer.close()
         with contextlib.suppress(OSError, TimeoutError):  # already gone
-            await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
+            await asyncio.wait_for(writer.wait_closed(), timeout=LIFT_TIMEOUT_S)
+        _log.info("sim_card_lifted", port=port, held_s=round(lifted_s - held_from_s, 3),
+                  close_s=_since(lifted_s), apdus=len(result.apdus))  # fmt: skip
+
+
+def _since(start_s: float) -> float:
+    return round(time.monotonic() - start_s, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +163,15 @@ class VirtualReaders:
         uid = parse_uid(uid_text)
         lock = self._locks[reader_id]
         if lock.locked():
+            _log.info("sim_tap_refused", reader=reader_id, reason="a card is on it already")
             raise ReaderBusy(f"a card is on reader {reader_id!r} already")
+        started_s = time.monotonic()
+        _log.info("sim_tap_started", reader=reader_id, port=slot.port, hold_s=hold_s)
         async with lock:
             result = TapResult(reader_id, uid.hex().upper(), hold_s)
             await hold_card(slot.host, slot.port, uid, hold_s, result)
-        _log.info("sim_card_tapped", reader=reader_id, uid=result.uid, apdus=len(result.apdus))
+        _log.info("sim_card_tapped", reader=reader_id, uid=result.uid, apdus=len(result.apdus),
+                  took_s=_since(started_s))  # fmt: skip
         return result
 
 

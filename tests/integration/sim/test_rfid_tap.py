@@ -60,6 +60,18 @@ async def test_tap_is_read_by_the_pcsc_reader_as_the_cards_uid(control: SimContr
     assert any(apdu.startswith("FFCA0000") for apdu in result["apdus"])
 
 
+async def test_a_tap_held_past_the_clients_timeout_is_answered_once_lifted(
+    control: SimControlClient,
+) -> None:
+    """The simulator answers a tap once the card is lifted: the client waits for the hold and
+    the tap's other bounds besides its own timeout. Under only its own 5 s, the selftest test's
+    5 s holds were answered when the exchange fitted in aiohttp's rounding of that timeout up to
+    the next whole second, and a tap that did not left the selftest without a card."""
+    async with SimControlClient(control.base_url, timeout_s=1.0) as client:
+        result = await client.tap("entrance", UID, hold_s=1.5)
+    assert (result["uid"], result["held_s"]) == (UID, 1.5)
+
+
 async def test_tap_requests_are_checked(control: SimControlClient) -> None:
     with pytest.raises(SimControlError) as unknown:
         await control.tap("exit", UID)
