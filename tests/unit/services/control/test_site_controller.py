@@ -681,6 +681,70 @@ async def test_a_later_grid_reading_above_what_the_raised_evs_lacked_lowers_at_o
     assert _offers(rig) == [8.0, 8.0]
 
 
+@pytest.mark.parametrize("building_rose", [False, True])
+async def test_a_reading_over_the_limit_before_evs_followed_a_lowering_is_acted_on(
+    building_rose: bool,
+) -> None:
+    # The end-to-end overload test's timeline on one phase: five EVs at 9 A on a 50 A fuse,
+    # offers in 1 A steps, the building stepping 5 -> 12 A. The 57 A reading lowers them to 7 A
+    # each (10 A shed where 8 A was left above the minimums). The next grid reading is 57 A
+    # again, the chargers read at 9 A just before it and at 7 A just after: the EVs followed
+    # between their two reads. Whether they did so after the grid reading (12 A of building,
+    # every minimum fits: 30 + 12 A) or before it while the building rose another 10 A (22 A: 30
+    # + 22 A is over the fuse) the readings cannot tell: they are the same. Over the limit
+    # nothing waits for readings that could tell (a hold bets only on a reading within the
+    # limits), so the step on the chargers' reads takes the reading as it pairs with them, 22 A
+    # of building, and pauses an EV; that is the choice that keeps the fuse if the building did
+    # rise, and one that kept all five at 7 A would read 57 A again. The price, when the EVs had
+    # only lagged: an EV whose minimum fitted stays paused for min_pause_s (and while the others
+    # follow the lowering), though the next reading shows room for it.
+    rig = make_rig(
+        count=5,
+        grid_limit_a=50.0,
+        increase_interval_s=1.0,
+        min_increase_a=1.0,
+        resolution_a=1.0,
+        min_pause_s=2.0,
+        min_charge_s=2.0,
+    )
+    rig.meter.building_a = 5.0
+    for _ in range(16):
+        await rig.advance(0.5)
+    assert rig.offered() == [9.0] * 5
+    start_s = rig.clock.now_s
+    rig.meter.building_a = 12.0
+    await _grid_step(rig, start_s + 0.5)  # 57 A: 45 A of ours, 12 A of building
+    assert _offers(rig) == [7.0] * 5
+    for charger in rig.chargers:
+        charger.offered_a = 9.0  # the EVs have not followed yet
+    for index in range(5):
+        await _read(rig, index, start_s + 0.8 + index * 0.01)
+    if building_rose:
+        for charger in rig.chargers:
+            charger.offered_a = 7.0
+        rig.meter.building_a = 22.0
+    await _grid_step(rig, start_s + 1.0)  # 57 A either way
+    assert (await rig.meter.read()).current_a == (57.0, 57.0, 57.0)
+    assert _offers(rig) == [7.0] * 5  # paired with the reads at 9 A just before: 12 A
+    for charger in rig.chargers:
+        charger.offered_a = 7.0
+    for index in range(5):
+        await _read(rig, index, start_s + 1.05 + index * 0.01)
+    rig.clock.now_s = start_s + 1.2
+    await rig.controller.step()  # the reads at 7 A: 57 - 35 = 22 A of building
+    assert sorted(_offers(rig)) == [0.0, 7.0, 7.0, 7.0, 7.0]
+    await _grid_step(rig, start_s + 1.5)
+    assert max((await rig.meter.read()).current_a) <= 50.0  # 50 A if the building rose
+    if building_rose:
+        return
+    assert sorted(_offers(rig)) == [0.0, 7.0, 7.0, 7.0, 7.0]  # 40 A read: room, still paused
+    for step in range(20):
+        await _grid_step(rig, start_s + 2.0 + step * 0.5)
+        for index in range(5):
+            await _read(rig, index, start_s + 2.05 + step * 0.5 + index * 0.01)
+    assert _offers(rig) == [7.0] * 5  # back once the pause and the lowering are over
+
+
 def _offers(rig: Rig) -> list[float]:
     allocation = rig.controller.allocation
     assert allocation is not None
