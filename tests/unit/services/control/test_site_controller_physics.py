@@ -646,7 +646,9 @@ def test_a_raised_ev_that_paused_itself_and_resumed_just_before_a_rise_adds_no_e
 # c2's ramp; it ramps at 29 s on top of the rise, and the lowering, a step later at 29.5 s,
 # reaches it at 31.5 s: 37.5 A on 32 A from 29 s, 5.5 A*s of ours. Without the hold the
 # offers fall at 28.5 s and nothing of ours is over (the grid reads 37.5 A to 30.5 s, which
-# the building's step forgives).
+# the building's step forgives). Until the chargers' reads pair it, the 28.5 s reading reads as
+# a ramp would (test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building_rise,
+# where holding is right); capping c2 at its draw and the room left (10.5 A) is no hold at all.
 RAISED_EV_STILL_RAMPING_WHEN_THE_BUILDING_RISES = SitePlan(
     grid_limit_a=32.0,
     evs=(
