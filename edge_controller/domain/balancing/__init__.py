@@ -5,14 +5,14 @@ Modules: ``types`` (value types), ``wiring`` (phase rotation), ``allocate`` (the
 its steps ``offers`` (each connector's offer, own cap and admission order), ``budget`` (fixed
 loads), ``share`` (admission, classes), ``fill`` (water-filling), ``tree`` (the limit tree and
 what is left of it), ``settle`` (increases while lowered EVs follow);
-``caution`` (increases a misaligned reading pair seems to allow), ``ev_phases`` (the phases an EV
-draws on), ``views`` (charger reports to balancing states and status views).
+``caution`` (increases a misaligned reading pair seems to allow) over ``readings`` (a meter's
+recent readings, as doubles), ``ev_phases`` (the phases an EV draws on), ``views`` (charger
+reports to balancing states and status views).
 """
 
 from edge_controller.domain.balancing.allocate import DEFAULT_POLICY, OVER_A, allocate
 from edge_controller.domain.balancing.budget import building_load, failsafe_problems
 from edge_controller.domain.balancing.caution import (
-    Sample,
     bracketed,
     hold_unconfirmed_increases,
     rises,
@@ -24,6 +24,7 @@ from edge_controller.domain.balancing.ev_phases import (
     phases_in_use,
 )
 from edge_controller.domain.balancing.offers import OfferRecords
+from edge_controller.domain.balancing.readings import RecentReadings, Sample
 from edge_controller.domain.balancing.types import (
     EPS_A,
     Allocation,
@@ -56,6 +57,7 @@ __all__ = [
     "PhaseEvidence",
     "PhaseRule",
     "Policy",
+    "RecentReadings",
     "Sample",
     "Site",
     "allocate",

@@ -59,6 +59,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
+from edge_controller.domain.balancing.readings import RecentReadings, Sample
 from edge_controller.domain.balancing.types import (
     Allocation,
     ConnectorAllocation,
@@ -71,52 +72,37 @@ from edge_controller.domain.model import Phases3
 HELD = "waiting for a grid reading after the ramp"
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One reading: when its read started and when it arrived (the values were taken between)
-    and the per-phase currents it read."""
-
-    started_s: float
-    arrived_s: float
-    current_a: Phases3
+Readings = RecentReadings | Sequence[Sample]  # a connector's, oldest first
 
 
-def draw_around(
-    samples: Sequence[Sample], grid: Sample, *, highest: bool = False
-) -> Phases3 | None:
+def draw_around(samples: Readings, grid: Sample, *, highest: bool = False) -> Phases3 | None:
     """Per phase, the lowest (or the ``highest``) of our readings from the last one done before
     ``grid`` started to the first one begun after it arrived (a draw that dipped and came back
     in between is seen by the readings in between); None unless both ends exist (oldest first
     in ``samples``). A reading taken in the same instant as ``grid`` is both ends."""
-    first = last = None
-    for number, sample in enumerate(samples):
-        if sample.arrived_s <= grid.started_s:
-            first = number
-        if sample.started_s >= grid.arrived_s:
-            last = number
-            break
-    if first is None or last is None:
-        return None
-    span = [samples[number].current_a for number in range(first, last + 1)]
-    pick = max if highest else min
-    return (pick(c[0] for c in span), pick(c[1] for c in span), pick(c[2] for c in span))
+    return _recent(samples).around(grid, highest=highest)
 
 
 def bracketed(
-    grids: Sequence[Sample], draws: Sequence[Sequence[Sample]], *, highest: bool = False
+    grids: Sequence[Sample], draws: Sequence[Readings], *, highest: bool = False
 ) -> tuple[Sample, list[Phases3]] | None:
     """The newest grid reading that each connector's readings bracket, with every connector's
     draw around it (``draw_around``); None if there is none (``grids`` oldest first)."""
+    histories = [_recent(samples) for samples in draws]
     for grid in reversed(grids):
         found = []
-        for samples in draws:
-            draw = draw_around(samples, grid, highest=highest)
+        for history in histories:
+            draw = history.around(grid, highest=highest)
             if draw is None:
                 break  # this grid reading is not bracketed: the rest need not be looked at
             found.append(draw)
         else:
             return grid, found
     return None
+
+
+def _recent(samples: Readings) -> RecentReadings:
+    return samples if isinstance(samples, RecentReadings) else RecentReadings.of(samples)
 
 
 def rises(normal: Allocation, previous: Allocation | None) -> bool:

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_controller.domain.balancing import ConnectorDemand, DemandState
-from edge_controller.domain.balancing.caution import Sample
 from edge_controller.domain.balancing.ev_phases import (
     NO_EVIDENCE,
     PhaseEvidence,
     learn_phases,
     phases_in_use,
 )
+from edge_controller.domain.balancing.readings import RecentReadings, Sample
 from edge_controller.domain.balancing.views import demand_state
 from edge_controller.domain.model import (
     IDLE_METER_INTERVAL_S,
@@ -87,10 +87,18 @@ class LoopTiming:
 IDLE_DRAW_A = 0.5
 
 
-HISTORY_READINGS = 32  # recent readings kept to pair with grid readings (a few seconds' worth)
+# Recent readings kept to pair with grid readings (a few seconds' worth). Neither fewer nor a
+# bound in time (those within the measurement window and a margin) would answer every query as
+# these do: the reading done before a grid reading (``draw_around``) may be older than any
+# margin (a meter read every IDLE_METER_INTERVAL_S while idle, or silent for a while, then
+# read again), and nothing bounds how many readings arrive within the window (polls as short
+# as the configuration allows, the reads asked for again after every write).
+HISTORY_READINGS = 32
 
 
-def remember(history: deque[Sample], poller: Poller[MeterReading], reading: MeterReading) -> None:
+def remember(
+    history: RecentReadings | deque[Sample], poller: Poller[MeterReading], reading: MeterReading
+) -> None:
     """Keep ``reading`` (just polled by ``poller``) with the times its read began and ended."""
     started_s, arrived_s = poller.latest_started_at_s, poller.latest_at_s
     if started_s is not None and arrived_s is not None:
@@ -120,7 +128,7 @@ class ConnectorRuntime:
             gate=gate,
         )
         self.meter: Poller[MeterReading] | None = None
-        self.history: deque[Sample] = deque(maxlen=HISTORY_READINGS)  # our own draw, paired
+        self.history = RecentReadings(HISTORY_READINGS)  # our own draw, paired
         if isinstance(setup.charger, BuiltInMeter):
             meter = self.meter = Poller(
                 f"{setup.connector_id}/meter",

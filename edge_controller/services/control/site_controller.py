@@ -31,7 +31,6 @@ from edge_controller.domain.balancing import (
 from edge_controller.domain.balancing.budget import building_load
 from edge_controller.domain.balancing.caution import (
     DecreaseHold,
-    Sample,
     bracketed,
     draw_around,
     explained,
@@ -43,6 +42,7 @@ from edge_controller.domain.balancing.caution import (
     unraised_rise,
     within_limits,
 )
+from edge_controller.domain.balancing.readings import Sample
 from edge_controller.domain.commands import (
     Origin,
     SetConnectorEnabled,
@@ -142,6 +142,8 @@ class SiteController:
             for s in connectors
         }
         self._grid: Poller[MeterReading] | None = None
+        # One for the site, so its readings stay objects: ``bracketed`` gives back the one it
+        # pairs (the connectors' are ``RecentReadings``, 1,000 of them).
         self._grid_history: deque[Sample] = deque(maxlen=HISTORY_READINGS)
         if grid_meter is not None:
             self._grid = Poller(
@@ -518,14 +520,7 @@ class SiteController:
             draw = demand.measured_current_a
             if draw is None or offers.current_a(demand.connector_id) <= 0:
                 continue
-            for sample in reversed(conn.history):
-                if sample.arrived_s < now_s - window_s:
-                    break
-                draw = (
-                    min(draw[0], sample.current_a[0]),
-                    min(draw[1], sample.current_a[1]),
-                    min(draw[2], sample.current_a[2]),
-                )
+            draw = conn.history.draw_since(now_s - window_s, draw)
             lowest[index] = replace(demand, measured_current_a=draw)
         return unraised_rise(
             lowest,
@@ -573,11 +568,11 @@ class SiteController:
             return read_s is not None and read_s >= reached_s
         if demand.state is not DemandState.CHARGING or demand.measured_current_a is None:
             return False
-        latest = conn.history[-1] if conn.history else None
+        history = conn.history
         return (
-            latest is not None
-            and latest.started_s >= reached_s + self._policy.signal_delay_s
-            and max(latest.current_a) <= IDLE_DRAW_A
+            len(history) > 0
+            and history.started_s(-1) >= reached_s + self._policy.signal_delay_s
+            and max(history.current_a(-1)) <= IDLE_DRAW_A
         )
 
     def _explained(
@@ -601,14 +596,7 @@ class SiteController:
             draw = demand.measured_current_a
             if draw is None:
                 continue
-            for sample in reversed(conn.history):
-                if sample.arrived_s < now_s - window_s:
-                    break
-                draw = (
-                    max(draw[0], sample.current_a[0]),
-                    max(draw[1], sample.current_a[1]),
-                    max(draw[2], sample.current_a[2]),
-                )
+            draw = conn.history.draw_since(now_s - window_s, draw, highest=True)
             highest[index] = replace(demand, measured_current_a=draw)
         ours_a = most_drawn(highest, offers)
         return explained(grid.current_a, before_a, ours_a, self._policy.min_increase_a)
