@@ -38,6 +38,12 @@ METER_PROFILE = "eastron_sdm630"
 MAX_TCP_UNITS = 247  # Modbus unit ids 1..247 on one gateway
 KEBA_UNIT_ID = 255
 GENERATED = ("buses", "chargers", "meters")
+# The keys each block of a description takes: a misspelt one would otherwise leave its block
+# at its defaults and make a different site without a word.
+GENERATE_KEYS = ("host", "first_port", "charx", "keba", "feeders", "feeder_meters", "arrivals")
+CHARX_KEYS = ("controllers", "connectors", "per_gateway")
+FEEDER_KEYS = ("count", "limit_a")
+ARRIVAL_KEYS = ("every_s", "first_s", "profiles")
 
 
 class GenerateError(ValueError):
@@ -53,6 +59,18 @@ class _Ports:
         return {"type": "tcp", "host": self.host, "port": self.first + index, "timeout_s": 1.0}
 
 
+def _block(value: Any, where: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``value`` as a mapping of known keys (nothing given: an empty one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GenerateError(f"{where}: must be a mapping of {', '.join(keys)}")
+    for key in value:
+        if key not in keys:
+            raise GenerateError(f"{where}.{key}: unknown key (known: {', '.join(keys)})")
+    return value
+
+
 def _int(
     block: dict[str, Any], key: str, where: str, bounds: tuple[int, int], default: int = 0
 ) -> int:
@@ -63,12 +81,17 @@ def _int(
     return value
 
 
-def _feeder_leaves(levels: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+def _feeder_leaves(levels: Any) -> tuple[dict[str, Any], list[str]]:
     """The feeders section and the leaf feeder ids (chargers hang on these)."""
+    if levels is None:
+        levels = []
+    if not isinstance(levels, list):
+        raise GenerateError("generate.feeders: must be a list of levels ({count, limit_a})")
     feeders: dict[str, Any] = {}
     parents: list[str | None] = [None]
-    for depth, level in enumerate(levels, start=1):
+    for depth, given in enumerate(levels, start=1):
         where = f"generate.feeders[{depth - 1}]"
+        level = _block(given, where, FEEDER_KEYS)
         count = _int(level, "count", where, (1, 1000))
         limit_a = level.get("limit_a")
         if not isinstance(limit_a, int | float) or limit_a <= 0:
@@ -86,7 +109,7 @@ def _feeder_leaves(levels: list[dict[str, Any]]) -> tuple[dict[str, Any], list[s
 def _chargers(gen: dict[str, Any], ports: _Ports) -> tuple[dict[str, Any], dict[str, Any]]:
     """Buses and chargers: CHARX controllers (``per_gateway`` to an address), then one bus per
     KEBA."""
-    charx = gen.get("charx") or {}
+    charx = _block(gen.get("charx"), "generate.charx", CHARX_KEYS)
     controllers = _int(charx, "controllers", "generate.charx", (0, 10000))
     connectors = _int(charx, "connectors", "generate.charx", (1, 8), default=8)
     per_gateway = _int(charx, "per_gateway", "generate.charx", (1, MAX_TCP_UNITS), default=1)
@@ -130,7 +153,7 @@ def _meters(feeders: dict[str, Any], with_feeder_meters: bool) -> dict[str, Any]
 
 
 def _arrivals(gen: dict[str, Any], connector_ids: list[str]) -> list[dict[str, Any]]:
-    block = gen.get("arrivals")
+    block = _block(gen.get("arrivals"), "generate.arrivals", ARRIVAL_KEYS)
     if not block:
         return []
     every_s = block.get("every_s", 1.0)
@@ -163,6 +186,7 @@ def generate_site(description: dict[str, Any]) -> dict[str, Any]:
     gen = description.get("generate")
     if not isinstance(gen, dict):
         raise GenerateError("generate: missing (the block that describes the site to make)")
+    _block(gen, "generate", GENERATE_KEYS)
     for key in GENERATED:
         if key in description:
             raise GenerateError(f"{key}: made by generate; leave it out of the description")
@@ -174,7 +198,7 @@ def generate_site(description: dict[str, Any]) -> dict[str, Any]:
         raise GenerateError("generate: no chargers (give charx.controllers or keba)")
     if first_port + len(buses) > 65535:
         raise GenerateError("generate.first_port: the site's buses run past port 65535")
-    feeders, leaves = _feeder_leaves(list(gen.get("feeders") or []))
+    feeders, leaves = _feeder_leaves(gen.get("feeders"))
     for i, charger in enumerate(chargers.values()):
         charger["simulated"] = True
         if leaves:

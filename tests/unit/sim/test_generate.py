@@ -93,6 +93,13 @@ def test_the_description_is_left_as_it_was() -> None:
         (description(keba=1, arrivals={"every_s": 1}), "generate.arrivals.profiles"),
         (description(keba=2, first_port=65535), "generate.first_port"),
         ({**description(keba=1), "chargers": {}}, "chargers"),
+        # A misspelt key would leave its block at its defaults: a different site, silently.
+        (description(keba=1, charks={"controllers": 5}), "generate.charks: unknown key"),
+        (description(charx={"controller": 5}), "generate.charx.controller: unknown key"),
+        (description(keba=1, feeders=[{"count": 2, "limit": 9}]), "feeders[0].limit: unknown"),
+        (description(keba=1, arrivals={"every": 1, "profiles": ["x"]}), "arrivals.every: unknown"),
+        (description(charx=5), "generate.charx: must be a mapping"),
+        (description(keba=1, feeders={"count": 2}), "generate.feeders: must be a list"),
     ],
 )
 def test_a_wrong_description_names_the_key(given: dict[str, Any], named: str) -> None:
@@ -113,3 +120,15 @@ def test_cli_writes_the_config_and_refuses_a_wrong_description(
     assert "no chargers" in capsys.readouterr().err
     assert main(["simulate", "--generate", str(DESCRIPTION)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_misspelt_key_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = yaml.safe_load(DESCRIPTION.read_text(encoding="utf-8"))
+    shipped["generate"]["charks"] = shipped["generate"].pop("charx")
+    wrong, out = tmp_path / "wrong.yaml", tmp_path / "site.yaml"
+    wrong.write_text(yaml.safe_dump(shipped), encoding="utf-8")
+    assert main(["simulate", "--generate", str(wrong), "--out", str(out)]) == 2
+    assert "generate.charks: unknown key" in capsys.readouterr().err
+    assert not out.exists()
