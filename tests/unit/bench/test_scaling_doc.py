@@ -42,3 +42,102 @@ def test_the_db_rows_paragraph_counts_the_1000_connector_window() -> None:
     for name, count in written.items():  # "572 `meter_values`", "557 `periodic`"
         assert f"{count:,} `{name.rsplit(':', 1)[-1]}`" in paragraph, name
     assert f"{row['open_sessions']:,} open sessions" in paragraph
+
+
+def _ocpp_rows() -> dict[tuple[str, int], dict[str, Any]]:
+    data = json.loads((ROOT / "bench" / "results" / "scale_ocpp.json").read_text(encoding="utf-8"))
+    return {(row["topology"], int(row["connectors"])): row for row in data["rows"]}
+
+
+def _table(title: str) -> list[list[str]]:
+    """The rows of the first table after ``title`` (header and rule left out)."""
+    lines = DOC[DOC.index(title) :].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[first + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows
+
+
+def _count(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+def _minute(stamp: str) -> str:
+    return stamp[:16].replace("T", " ")  # "2026-12-05T12:29:53Z" -> "2026-12-05 12:29"
+
+
+TOPOLOGY = {"identity per charger": "per_charger", "one station": "site"}
+
+
+def test_the_summary_table_shows_the_rows_of_both_benches() -> None:
+    shown = _table("## In short")
+    assert len(shown) == len(_rows()) + len(_ocpp_rows())
+    for connectors, ocpp, cpu, rss, p99, measured in shown:
+        if ocpp == "off":
+            row = _rows()[_count(connectors)]
+            assert (cpu, p99) == (str(row["cpu_share_of_core"]), f"{row['reaction_p99_ms']} ms")
+            assert rss == f"{row['rss_mb']} MB"
+        else:
+            row = _ocpp_rows()[(TOPOLOGY[ocpp], _count(connectors))]
+            assert (cpu, p99) == (str(row["daemon_cpu_share_of_core"]), "not timed")
+            steady = (
+                f"; {row['rss_steady_mb']} MB at steady state" if "rss_steady_mb" in row else ""
+            )
+            assert rss == f"{row['daemon_rss_mb']} MB{steady}"
+        assert measured == _minute(row["measured_at"]), (connectors, ocpp)
+
+
+def test_the_ocpp_table_shows_the_bench_s_rows() -> None:
+    shown = _table("### With OCPP")
+    assert len(shown) == len(_ocpp_rows())
+    for cells in shown:
+        row = _ocpp_rows()[(cells[0], _count(cells[1]))]
+        assert _count(cells[2]) == row["websockets"]
+        assert cells[3] == f"{row['connect_all_s']} s"
+        assert cells[4] == str(row["daemon_cpu_share_of_core"])
+        assert cells[5].startswith(f"{row['daemon_rss_mb']} MB")
+        assert _count(cells[6]) == row["daemon_open_fds"]
+        assert cells[7] == f"{row['ocpp_in_per_s']} / {row['ocpp_out_per_s']}"
+        assert (cells[8], cells[9]) == (
+            str(row["csms_cpu_share_of_core"]),
+            f"{row['csms_rss_mb']} MB",
+        )
+        assert _count(cells[10]) == row["outage_messages"]
+        assert cells[11] == f"{row['reconnect_all_s']} s"
+        assert cells[12] == f"{row['drain_s']} s ({row['backlog_at_reconnect']:,} left)"
+        assert cells[13] == str(row["drain_per_s"])
+        daemon, csms = (
+            row["replay_daemon_cpu_ms_per_message"],
+            row["replay_csms_cpu_ms_per_message"],
+        )
+        assert cells[14] == f"{daemon} / {csms} ms"
+        assert cells[15] == _minute(row["measured_at"])
+
+
+SOAK_FIGURES = {
+    "RSS": ("rss_mb", " MB"),
+    "open files": ("open_fds", ""),
+    "outbox backlog": ("outbox_backlog", ""),
+    "database bytes per row": ("db_bytes_per_row", ""),
+}
+
+
+def test_the_1000_connector_soak_table_shows_the_soak_s_samples_and_verdicts() -> None:
+    soak = json.loads((ROOT / "bench" / "results" / "soak-1000.json").read_text(encoding="utf-8"))
+    samples = soak["samples"]
+
+    def at(minute: int) -> dict[str, Any]:
+        return min(samples, key=lambda s: abs(s["t_s"] - 60 * minute))
+
+    shown = _table("### An hour at 1,000 connectors")
+    assert [cells[0] for cells in shown] == list(SOAK_FIGURES)
+    for name, *values, growth, verdict in shown:
+        key, unit = SOAK_FIGURES[name]
+        expected = [f"{at(minute)[key]:,}{unit}" for minute in (0, 10, 20, 30, 60)]
+        assert values == expected, name
+        found = soak["verdicts"][key]
+        assert growth == f"{found['second_half_growth']:+,}{unit}", name
+        assert verdict == ("flat" if found["flat"] else "grows"), name
