@@ -1,6 +1,7 @@
-"""docs/scaling.md's one-gateway database figures are those of bench/results/scale.json: the
-table's DB rows/s per size, and the DB rows paragraph's count of the 1,000-connector window,
-rows per second and the rows it is made of (a paragraph outlived a rerun once)."""
+"""docs/scaling.md's tables and the DB rows paragraph show what bench/results/ holds: the summary
+against scale.json and scale_ocpp.json, the OCPP table's rows, the 1,000-connector soak's samples
+and verdicts, the table's DB rows/s per size and the 1,000-connector window's rows (a paragraph
+outlived a rerun once, and a summary once quoted a rate no result file had)."""
 
 from __future__ import annotations
 
