@@ -7,7 +7,7 @@ decode with. Exception codes are returned as plain ints (2 illegal address, 3 il
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from edge_controller.drivers.modbus.codec import CodecError, decode, encode
@@ -22,6 +22,9 @@ from edge_controller.sim.registers import (
 )
 
 Key = tuple[str, int | None]
+# Accepted writes kept per device, newest last: enough for a reader polling every few seconds
+# to see each setpoint a controller wrote (and when) between two looks.
+WRITES_KEPT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class DeviceSim:
         self.stored: dict[Key, float] = {}
         self.last_writes: dict[Key, WriteRecord] = {}
         self.last_write: WriteRecord | None = None
+        self.writes: deque[WriteRecord] = deque(maxlen=WRITES_KEPT)
         self.requests: Counter[int] = Counter()  # requests received, by function code
         self._stuck: dict[Key, float] = {}
 
@@ -115,6 +119,7 @@ class DeviceSim:
             record = WriteRecord(ref.name, ref.connector, value, now_s)
             self.last_writes[(ref.name, ref.connector)] = record
             self.last_write = record
+            self.writes.append(record)
         return None
 
     def _encoded(self, key: Key, now_s: float) -> list[int]:

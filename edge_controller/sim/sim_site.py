@@ -221,8 +221,9 @@ class SimSite:
             },
             "requests": {f"fc{code:02d}": n for code, n in sorted(device.requests.items())},
         }
-        if points:
+        if points:  # the snapshot leaves these out: read every 0.1 s by some tests
             view["points"] = device.point_values(now_s)
+            view["writes"] = [_write_view(record) for record in device.writes]
         return view
 
 

@@ -1,6 +1,7 @@
 """Three gateways on one simulated site: a parent with the grid meter, two children with two
-chargers' worth of connectors each, a real Mosquitto between them, and a cuttable line from
-one child to the broker (a TCP relay the test can cut and restore).
+connectors each (or the chargers of a larger site's two feeders), a real Mosquitto between them,
+and a cuttable line from one child to the broker (a TCP relay the test can cut and restore; the
+parent's line may go through one too).
 
 The simulator runs the whole site (grid meter, one feeder meter per child, the chargers on
 their feeders); each daemon's config is the part of it its gateway owns."""
@@ -117,52 +118,93 @@ def _mqtt(port: int, broker: Mosquitto, site_id: str) -> dict[str, Any]:
     }
 
 
-def parent_config(whole: dict[str, Any], broker: Mosquitto, state_dir: Path) -> dict[str, Any]:
+def parent_config(
+    whole: dict[str, Any],
+    mqtt_port: int,
+    broker: Mosquitto,
+    state_dir: Path,
+    *,
+    safe_budget_a: float = SAFE_BUDGET_A,
+    lease_s: float = LEASE_S,
+) -> dict[str, Any]:
     config = copy.deepcopy(whole)
     site = config["site"]
-    site.pop("feeders")
+    feeders = site.pop("feeders")
     site["role"] = "parent"
     site["gateways"] = {
         "topic_prefix": "edge/gateways",
         "report_stale_s": 2,
         "clock_tolerance_s": CLOCK_TOLERANCE_S,
         "children": {
-            c: {"limit_a": FEEDER_LIMIT_A, "safe_budget_a": SAFE_BUDGET_A, "lease_s": LEASE_S}
+            c: {
+                "limit_a": feeders[c]["limit_a"],
+                "safe_budget_a": safe_budget_a,
+                "lease_s": lease_s,
+            }
             for c in CHILDREN
         },
     }
     config["chargers"] = {}
     config["meters"] = {"grid": config["meters"]["grid"]}
-    config["mqtt"] = {**_mqtt(broker.port, broker, "depot"), "allowed_commands": ["site_limit"]}
+    config["buses"] = _buses_of(config)
+    config["mqtt"] = {**_mqtt(mqtt_port, broker, "depot"), "allowed_commands": ["site_limit"]}
     config["storage"] = {"state_dir": str(state_dir)}
     config.pop("simulation")
     return config
 
 
 def child_config(
-    whole: dict[str, Any], child: str, mqtt_port: int, broker: Mosquitto, state_dir: Path
+    whole: dict[str, Any],
+    child: str,
+    mqtt_port: int,
+    broker: Mosquitto,
+    state_dir: Path,
+    *,
+    safe_budget_a: float = SAFE_BUDGET_A,
 ) -> dict[str, Any]:
     config = copy.deepcopy(whole)
     site = config["site"]
-    site.pop("feeders")
-    site.update(id=child, grid_limit_a=FEEDER_LIMIT_A, role="child")
+    feeders = site.pop("feeders")
+    site.update(id=child, grid_limit_a=feeders[child]["limit_a"], role="child")
     site["gateways"] = {
         "topic_prefix": "edge/gateways",
         "child_id": child,
-        "safe_budget_a": SAFE_BUDGET_A,
+        "safe_budget_a": safe_budget_a,
         "report_interval_s": 0.5,
         "clock_tolerance_s": CLOCK_TOLERANCE_S,
     }
-    charger_id, meter_id = ("ca", "ma") if child == "hall-a" else ("cb", "mb")
-    charger = config["chargers"][charger_id]
-    charger.pop("feeder")
-    config["chargers"] = {charger_id: charger}
-    meter = {k: v for k, v in config["meters"][meter_id].items() if k != "feeder"}
+    config["chargers"] = {
+        cid: {k: v for k, v in charger.items() if k != "feeder"}
+        for cid, charger in config["chargers"].items()
+        if charger.get("feeder") == child
+    }
+    (meter,) = (m for m in config["meters"].values() if m.get("feeder") == child)
+    meter = {k: v for k, v in meter.items() if k != "feeder"}
     config["meters"] = {"grid": {**meter, "role": "grid"}}  # its feeder is its grid
+    config["buses"] = _buses_of(config)
     config["mqtt"] = _mqtt(mqtt_port, broker, child)
     config["storage"] = {"state_dir": str(state_dir)}
     config.pop("simulation")
     return config
+
+
+def _buses_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The buses the config's chargers and meters are on (a gateway reaches only its own)."""
+    used = {d["bus"] for kind in ("chargers", "meters") for d in config[kind].values()}
+    return {name: bus for name, bus in config["buses"].items() if name in used}
+
+
+def connectors_of(whole: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each child's connectors in the whole site: those of the chargers on its feeder."""
+    return {
+        child: tuple(
+            f"{cid}:{n}"
+            for cid, charger in whole["chargers"].items()
+            if charger.get("feeder") == child
+            for n in range(1, charger.get("connectors", 1) + 1)
+        )
+        for child in CHILDREN
+    }
 
 
 class Relay:
@@ -237,7 +279,11 @@ class Gateways:
     whole: dict[str, Any]
     sim: Proc | None = None
     control: SimControlClient | None = None
-    relay: Relay | None = None
+    relay: Relay | None = None  # hall-b's line to the broker
+    parent_relay: Relay | None = None  # the parent's, if ``parent_via_relay``
+    parent_via_relay: bool = False
+    lease_s: float = LEASE_S
+    safe_budget_a: float = SAFE_BUDGET_A
     procs: dict[str, Proc] = field(default_factory=dict)
     state_dirs: dict[str, Path] = field(default_factory=dict)
     configs: dict[str, Path] = field(default_factory=dict)
@@ -253,15 +299,32 @@ class Gateways:
         await self.control.__aenter__()
         self.relay = Relay(self.broker.port)
         await self.relay.start()
+        parent_port = self.broker.port
+        if self.parent_via_relay:
+            self.parent_relay = Relay(self.broker.port)
+            await self.parent_relay.start()
+            parent_port = self.parent_relay.port
         for name in ("depot", *CHILDREN):
             self.state_dirs[name] = Path(tempfile.mkdtemp(prefix="gw-"))
-        self.configs["depot"] = write_config(
-            parent_config(self.whole, self.broker, self.state_dirs["depot"]),
-            self.workdir / "depot.yaml",
+        parent = parent_config(
+            self.whole,
+            parent_port,
+            self.broker,
+            self.state_dirs["depot"],
+            safe_budget_a=self.safe_budget_a,
+            lease_s=self.lease_s,
         )
+        self.configs["depot"] = write_config(parent, self.workdir / "depot.yaml")
         for child in CHILDREN:
             port = self.relay.port if child == "hall-b" else self.broker.port
-            config = child_config(self.whole, child, port, self.broker, self.state_dirs[child])
+            config = child_config(
+                self.whole,
+                child,
+                port,
+                self.broker,
+                self.state_dirs[child],
+                safe_budget_a=self.safe_budget_a,
+            )
             self.configs[child] = write_config(config, self.workdir / f"{child}.yaml")
         # Together: each takes seconds to start, and none needs another to start.
         async with asyncio.TaskGroup() as group:
@@ -283,6 +346,10 @@ class Gateways:
             return False
 
         await eventually(answers, f"{name} answers", 30)
+
+    @property
+    def connectors(self) -> dict[str, tuple[str, ...]]:
+        return connectors_of(self.whole)
 
     def kill(self, name: str) -> None:
         self.procs.pop(name).kill(signal.SIGKILL)
@@ -311,7 +378,7 @@ class Gateways:
                 offers[c]
                 for at_s, offers in self.offer_samples
                 if from_s <= at_s <= to_s
-                for c in CONNECTORS[child]
+                for c in self.connectors[child]
             ),
             default=0.0,
         )
@@ -336,7 +403,7 @@ class Gateways:
 
     async def plug(self, child: str) -> None:
         assert self.control is not None
-        for cid in CONNECTORS[child]:
+        for cid in self.connectors[child]:
             await self.control.plug(cid, profile="car3")
 
     async def on_parent_budget(self, children: tuple[str, ...], what: str) -> float:
@@ -446,6 +513,76 @@ class Gateways:
                     body = json.loads(bytes(message.payload))
                     into.append((loop.time(), body["child_id"], body["current_a"]))
 
+    def _observer(self, identifier: str) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            "127.0.0.1",
+            self.broker.port,
+            username="edge",
+            password=USERS["edge"],
+            identifier=identifier,
+            timeout=5.0,
+        )
+
+    async def record_versions(self, into: list[tuple[float, str, list[float], int]]) -> None:
+        """Every budget the broker delivers (retained ones passed over) with its version and
+        when (loop time), until cancelled."""
+        loop = asyncio.get_running_loop()
+        async with self._observer("e2e-version-recorder") as client:
+            await client.subscribe("edge/gateways/budget/+", qos=1)
+            async for message in client.messages:
+                if not message.retain:
+                    body = json.loads(bytes(message.payload))
+                    into.append((loop.time(), body["child_id"], body["current_a"], body["version"]))
+
+    async def replayed(self, children: int, demands: int = 6) -> Replayed:
+        """The retained budgets a broker just started delivers, and each child's demands until
+        every child has sent ``demands`` of them (it subscribed before sending its first, so
+        any retained budget reached it well before its last)."""
+        found = Replayed()
+
+        async def watch() -> None:
+            async with self._observer("e2e-replay-observer") as client:
+                await client.subscribe("edge/gateways/budget/+", qos=1)
+                await client.subscribe("edge/gateways/demand/+", qos=1)
+                async for message in client.messages:
+                    body = json.loads(bytes(message.payload))
+                    child = body["child_id"]
+                    if str(message.topic).startswith("edge/gateways/budget/"):
+                        if message.retain:
+                            entry = (body["version"], min(body["current_a"]), body["epoch"])
+                            found.budgets[child] = entry
+                    elif (applied := body["budget"]) is None:
+                        found.applied.setdefault(child, []).append(None)
+                    else:
+                        found.applied.setdefault(child, []).append(
+                            (applied["epoch"], applied["version"])
+                        )
+
+        async def check() -> bool:
+            return (
+                len(found.budgets) == children
+                and len(found.applied) == children
+                and all(len(a) >= demands for a in found.applied.values())
+            )
+
+        async with asyncio.TaskGroup() as group:
+            watcher = group.create_task(watch())
+            try:
+                await eventually(check, "the replayed budgets and the children's demands", 30.0)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; {found}") from None
+            finally:
+                watcher.cancel()
+        return found
+
+    async def offered_at_most(self, most_a: float, what: str) -> None:
+        """Until every charger offers each of its connectors ``most_a`` or less."""
+
+        async def check() -> bool:
+            return all(a <= most_a + 0.01 for a in (await self.offers()).values())
+
+        await eventually(check, f"{what}: at most {most_a:g} A", 20.0)
+
     async def children_offer(self) -> dict[str, float]:
         """What each child's daemon offers its connectors (before a charger's own rounding)."""
         return {
@@ -470,8 +607,9 @@ class Gateways:
         return found
 
     async def close(self) -> None:
-        if self.relay is not None:
-            await self.relay.cut()
+        for relay in (self.relay, self.parent_relay):
+            if relay is not None:
+                await relay.cut()
         if self.control is not None:
             await self.control.close()
         for proc in self.all_procs:
@@ -492,17 +630,31 @@ class Gateways:
 
 @contextlib.asynccontextmanager
 async def three_gateways(
-    workdir: Path, *, show_logs: bool = True
+    workdir: Path,
+    *,
+    show_logs: bool = True,
+    whole: dict[str, Any] | None = None,
+    persistent_broker: bool = False,
+    parent_via_relay: bool = False,
+    lease_s: float = LEASE_S,
+    safe_budget_a: float = SAFE_BUDGET_A,
 ) -> AsyncIterator[tuple[Gateways, Mosquitto]]:
-    """The broker and the gateways (``start()`` them); every process's log tail is printed at
-    the end (pytest shows it for a failed test) unless ``show_logs`` is False and all went
-    well."""
+    """The broker and the gateways (``start()`` them) on ``whole`` (the simulator's config;
+    ``whole_site`` unless given); every process's log tail is printed at the end (pytest shows
+    it for a failed test) unless ``show_logs`` is False and all went well."""
     broker_dir = workdir / "mosquitto"
     broker_dir.mkdir()
-    broker = Mosquitto(broker_dir)
+    broker = Mosquitto(broker_dir, persistent=persistent_broker)
     (broker_dir / "acl").write_text(ACL)
     broker.start()
-    gateways = Gateways(workdir, broker, whole_site(workdir))
+    gateways = Gateways(
+        workdir,
+        broker,
+        whole_site(workdir) if whole is None else whole,
+        parent_via_relay=parent_via_relay,
+        lease_s=lease_s,
+        safe_budget_a=safe_budget_a,
+    )
     failed = True
     try:
         yield gateways, broker
@@ -666,3 +818,62 @@ async def _capped(gateways: Gateways, budgets: list[tuple[float, str, list[float
     assert BASE_LOAD_A + sum(latest.values()) <= CAP_A, handed
     # The grid carries the building and all four EVs at their 6 A minimum at least.
     assert min(window) >= BASE_LOAD_A + 4 * 6.0, min(window)
+
+
+# The broker killed with persistence: the lease is long enough that the budgets it wrote to
+# disk before the cap still hold by their issue time when it replays them, so only their
+# version tells they are stale.
+STALE_LEASE_S = 10.0
+
+
+@dataclass
+class Replayed:
+    """What the broker delivers after its restart: the retained budgets it replayed (version,
+    lowest phase, epoch) and every child's demand since (the budget it says it applies)."""
+
+    budgets: dict[str, tuple[int, float, str]] = field(default_factory=dict)
+    applied: dict[str, list[tuple[str, int] | None]] = field(default_factory=dict)
+
+
+async def broker_killed_replaying_stale_budgets(gateways: Gateways, broker: Mosquitto) -> None:
+    """Both children share the grid on their 24 A budgets, which the broker writes to disk;
+    the operator caps the grid at 31 A and both children run on lower budgets (14 A); the
+    parent's line to the broker is cut, the broker SIGKILLed and started again: it replays the
+    24 A budgets it had, still within their lease by their issue time but older than the ones
+    the children run on. No child applies them (its demands never name one, none of its EVs is
+    offered more than its share of the cap), and the grid stays under the cap; once the
+    parent is back, every EV is at its share of the cap."""
+    assert gateways.parent_relay is not None and broker.persistent
+    await gateways.plug("hall-a")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    seen: list[tuple[float, str, list[float], int]] = []
+    async with asyncio.TaskGroup() as group:
+        recorder = group.create_task(gateways.record_versions(seen))
+        await gateways.budgets_reach(2 * SHARE_A - SHARE_SLACK_A, 2 * SHARE_A + 0.5, "shares")
+        await asyncio.to_thread(broker.save)  # the retained 24 A budgets, on disk
+        await gateways.command("depot", "site_limit", {"current_a": CAP_A})
+        await gateways.offered_at_most(CAP_SHARE_A, "both children on the cap's budgets")
+        recorder.cancel()
+    loop = asyncio.get_running_loop()
+    lowered_s = loop.time()
+    last = {child: max(v for _, c, _, v in seen if c == child) for child in CHILDREN}
+    await gateways.parent_relay.cut()
+    broker.kill()
+    broker.start()
+    replayed = await gateways.replayed(len(CHILDREN))
+    restored_s = loop.time()
+    stale = {c: (v, a) for c, (v, a, _) in replayed.budgets.items()}
+    assert all(v < last[c] and a > 2 * CAP_SHARE_A for c, (v, a) in stale.items()), (stale, last)
+    for child, applied in replayed.applied.items():
+        versions = {a[1] for a in applied if a is not None}
+        assert stale[child][0] not in versions, (child, applied, stale)
+    for child in CHILDREN:
+        most_a = gateways.offered_most(child, lowered_s, restored_s)
+        assert most_a <= CAP_SHARE_A + 0.6, f"{child} offered {most_a} A after the cap"
+    await gateways.parent_relay.start()
+    await gateways.reach(CAPPED, "every EV at its share of the cap", 40, below_a=1.0)
+    await asyncio.sleep(CAPPED_WATCH_S)
+    # The EVs followed the cap's budgets (1 s here) long before: from then on, under the cap.
+    window = [a for at_s, a in gateways.watch.samples if at_s >= lowered_s + 2.0]
+    assert len(window) > 10 and max(window) <= CAP_A, (max(window), CAP_A)

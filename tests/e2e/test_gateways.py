@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gateways import (
+    STALE_LEASE_S,
+    broker_killed_replaying_stale_budgets,
     lower_cap_with_children_drawing,
     parent_and_broker_failures,
     sharing_ramping_and_cut_off,
@@ -43,4 +45,13 @@ async def test_a_lower_grid_limit_at_the_parent_holds_with_children_drawing(
         del broker
         await gateways.start()
         await gateways.watched(lower_cap_with_children_drawing(gateways))
+    gateways.watch.check()
+
+
+async def test_broker_killed_replays_budgets_older_than_the_ones_applied(tmp_path: Path) -> None:
+    async with three_gateways(
+        tmp_path, persistent_broker=True, parent_via_relay=True, lease_s=STALE_LEASE_S
+    ) as (gateways, broker):
+        await gateways.start()
+        await gateways.watched(broker_killed_replaying_stale_budgets(gateways, broker))
     gateways.watch.check()

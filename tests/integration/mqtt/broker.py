@@ -1,8 +1,10 @@
-"""A real Mosquitto broker for tests: free loopback port, password file, ACL, no persistence."""
+"""A real Mosquitto broker for tests: free loopback port, password file, ACL, no persistence
+unless asked for (then written to disk only when told, or on a clean stop)."""
 
 from __future__ import annotations
 
 import getpass
+import signal
 import socket
 import subprocess
 import time
@@ -49,9 +51,10 @@ def make_certificates(workdir: Path) -> None:
 class Mosquitto:
     """Start/stop/restart one broker on one port (the port survives a restart)."""
 
-    def __init__(self, workdir: Path, *, tls: bool = False) -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False, persistent: bool = False) -> None:
         self.workdir = workdir
         self.tls = tls
+        self.persistent = persistent
         if tls:
             make_certificates(workdir)
         self.port = free_port()
@@ -81,11 +84,41 @@ class Mosquitto:
             + f"password_file {self.workdir / 'passwd'}\n"
             + f"acl_file {self.workdir / 'acl'}\n"
             + (self._tls_lines() if self.tls else "")
-            + "persistence false\n"
+            + self._persistence_lines()
             + "log_dest stdout\n"
             + f"user {getpass.getuser()}\n"
         )
         return config
+
+    def _persistence_lines(self) -> str:
+        if not self.persistent:
+            return "persistence false\n"
+        # No autosave: the database on disk is the one ``save()`` (or a clean stop) wrote.
+        location = f"{self.workdir}/"
+        return f"persistence true\npersistence_location {location}\nautosave_interval 0\n"
+
+    @property
+    def database(self) -> Path:
+        return self.workdir / "mosquitto.db"
+
+    def save(self) -> None:
+        """Write the persistence database now (what a restart after a crash replays)."""
+        assert self.persistent and self.proc is not None
+        before = self.database.stat().st_mtime_ns if self.database.exists() else None
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            if self.database.exists() and self.database.stat().st_mtime_ns != before:
+                return
+            time.sleep(0.02)
+        raise RuntimeError("mosquitto did not write its persistence database")
+
+    def kill(self) -> None:
+        """SIGKILL: gone without writing anything (a crash, a power cut)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            self.proc = None
 
     def _tls_lines(self) -> str:
         d = self.workdir

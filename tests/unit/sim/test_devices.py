@@ -7,6 +7,7 @@ import pytest
 from edge_controller.drivers.modbus.codec import decode
 from edge_controller.drivers.profiles.schema import load_profile
 from edge_controller.sim.device_charger import ChargerDevice
+from edge_controller.sim.devices import WRITES_KEPT
 from edge_controller.sim.physics_charger import ChargerHardware, ChargerModel
 from edge_controller.sim.physics_ev import EvProfile
 
@@ -51,6 +52,18 @@ def test_setpoint_write_reaches_the_physics_and_is_recorded() -> None:
     assert _point(device, "current_l1", 2.0) == pytest.approx(16.0)
     assert device.last_write is not None
     assert (device.last_write.point, device.last_write.value) == ("set_current", 16.0)
+
+
+def test_accepted_writes_are_kept_in_order_with_their_times_the_oldest_dropped() -> None:
+    device = _heidelberg()
+    for n in range(WRITES_KEPT + 2):
+        assert device.write(WRITE_ONE, 261, [60 + n % 2 * 100], float(n)) is None
+    assert device.write(WRITE_ONE, 261, [30], 99.0) == 3  # refused: not kept
+    kept = list(device.writes)
+    assert len(kept) == WRITES_KEPT
+    assert [r.at_s for r in kept] == [float(n) for n in range(2, WRITES_KEPT + 2)]
+    assert [r.value for r in kept[:2]] == [6.0, 16.0]
+    assert {(r.point, r.connector) for r in kept} == {("set_current", 1)}
 
 
 @pytest.mark.parametrize("raw", [30, 170])
