@@ -52,16 +52,54 @@ def _load(path: Path) -> Settings:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    loaded = _load_config(args.file)
-    settings = loaded.settings
-    print(f"{args.file}: OK")
+    """One file, or a parent gateway's and its children's: each checked, then against each
+    other (every problem of every file printed, exit 2 if any)."""
+    paths: list[Path] = args.file
+    if len(paths) == 1:
+        _report_config(paths[0], _load_config(paths[0]))
+        return EXIT_OK
+    loaded: dict[Path, LoadedConfig] = {}
+    refused: list[ConfigError] = []
+    for path in paths:
+        try:
+            loaded[path] = _load_config(path)
+        except ConfigError as error:
+            refused.append(error)
+    if not refused:
+        refused = _cross_checked(loaded)
+    for problem in refused:
+        print(str(problem), file=sys.stderr)
+    if refused:
+        print("the configs do not fit together: fix them and check again", file=sys.stderr)
+        return EXIT_USAGE
+    for path, config in loaded.items():
+        _report_config(path, config)
+    print(f"together: OK ({len(paths)} gateways)")
+    return EXIT_OK
+
+
+def _cross_checked(loaded: dict[Path, LoadedConfig]) -> list[ConfigError]:
+    """The problems between a parent's and its children's configs, per file."""
+    from edge_controller.config.gateway_files import GatewayFile, cross_checks
+    from edge_controller.config.yaml_reader import ConfigIssue, format_path, load_yaml, read_text
+
+    files = [GatewayFile(str(path), config.settings) for path, config in loaded.items()]
+    by_file: dict[str, list[ConfigIssue]] = {}
+    for problem in cross_checks(files):
+        lines = load_yaml(read_text(Path(problem.source)), problem.source)
+        issue = ConfigIssue(format_path(problem.key), problem.reason, lines.line_of(problem.key))
+        by_file.setdefault(problem.source, []).append(issue)
+    return [ConfigError(source, issues) for source, issues in by_file.items()]
+
+
+def _report_config(path: Path, loaded: LoadedConfig) -> None:
+    print(f"{path}: OK")
     for warning in loaded.warnings:
         print(f"  warning: {warning}")
     from edge_controller.app.config_report import site_lines
 
-    for line in site_lines(settings):
+    for line in site_lines(loaded.settings):
         print(f"  {line}")
-    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -584,8 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", type=Path, required=True, help="site config YAML")
     run.set_defaults(handler=cmd_run)
-    check = sub.add_parser("check-config", help="validate a site config and print a summary")
-    check.add_argument("file", type=Path)
+    check = sub.add_parser(
+        "check-config",
+        help="validate a site config and print a summary; given a parent gateway's config and "
+        "its children's, check them against each other too",
+    )
+    check.add_argument("file", type=Path, nargs="+")
     check.set_defaults(handler=cmd_check_config)
     _add_simulate(sub)
     _add_demo_day(sub)

@@ -12,6 +12,7 @@ from edge_controller.domain.snapshot import (
     Availability,
     ConnectorView,
     DeviceView,
+    GatewayFault,
     SiteView,
 )
 
@@ -61,4 +62,5 @@ def site_from_json(data: dict[str, Any]) -> SiteView:
         devices=lambda items: tuple(_read(DeviceView, d) for d in items),
         grid_current_a=_phases, headroom_a=_phases, grid_voltage_v=_phases, waiting_for=tuple,
         allocation_notes=tuple,
+        gateway_faults=lambda items: tuple(_read(GatewayFault, g) for g in items),
     )  # fmt: skip

@@ -82,6 +82,7 @@ def header(view: SiteView) -> list[str]:
         grid,
         headroom,
         *([f"STORAGE ALARM: {view.storage_alarm}"] if view.storage_alarm else []),
+        *(f"GATEWAY FAULT: {fault.text}" for fault in view.gateway_faults),
         *(
             [
                 f"PARKED: {view.outbox_parked} outbox message(s) refused by the CSMS "

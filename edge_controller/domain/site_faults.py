@@ -1,7 +1,8 @@
 """Faults the site sees by itself, turned into problem reports: one open report per fault (pure).
 
-A fault is a connector its charger reports as faulted (CP state F, an error code) or a device
-that has not answered for ``unavailable_after_s``. Each has a key that stays the same while it
+A fault is a connector its charger reports as faulted (CP state F, an error code), a device
+that has not answered for ``unavailable_after_s``, or a gateway fault (gateways whose configs
+disagree, a child that hears no parent). Each has a key that stays the same while it
 lasts; a report is raised when its key first appears and resolved when the key is gone. The open
 reports come from the store, so a restart during a fault finds its report and raises none.
 """
@@ -15,11 +16,12 @@ from edge_controller.domain.snapshot import Availability, SiteView
 
 SITE_SOURCE = "site"
 FAULT_SUBMISSION_PREFIX = "fault:"
+GATEWAY_SUBJECT = "gateway"  # where a gateway fault's report is filed (no connector of its own)
 
 
 @dataclass(frozen=True, slots=True)
 class SiteFault:
-    key: str  # "connector:<id>" or "device:<id>"
+    key: str  # "connector:<id>", "device:<id>" or "gateway:<its key>"
     connector_id: str  # where the report is filed: the connector, or the device's id
     text: str
 
@@ -87,6 +89,10 @@ def observe(
             faults.append(
                 SiteFault(f"device:{device_id}", _device_connector(device_id, connectors), text)
             )
+    faults += [
+        SiteFault(f"gateway:{fault.key}", GATEWAY_SUBJECT, f"gateway fault: {fault.text}")
+        for fault in view.gateway_faults
+    ]
     return tuple(faults)
 
 

@@ -157,6 +157,16 @@ class DeviceView:
 
 
 @dataclass(frozen=True, slots=True)
+class GatewayFault:
+    """Something wrong between gateways sharing a grid connection that an operator must fix (a
+    config that disagrees with the other side's, a child that hears no parent); ``key`` stays
+    the same while it lasts."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class SiteView:
     site_id: str
     grid_current_a: Phases3 | None
@@ -181,3 +191,4 @@ class SiteView:
     # decrease": increases and starts wait while lowered EVs follow); each connector's own
     # reason is in its view.
     allocation_notes: tuple[str, ...] = ()
+    gateway_faults: tuple[GatewayFault, ...] = ()  # a parent's or a child gateway's

@@ -8,6 +8,12 @@ budgets on its topic, caps its site with the effective one (its safe budget from
 start, and whenever no budget holds) and reports its demand on ``<prefix>/demand/<child>``
 every ``report_interval_s``. Messages travel through a ``Link`` (the site's MQTT client); a
 malformed message, or a budget older than the last one taken, is logged and ignored.
+
+What an operator must fix between the gateways is shown as a gateway fault in the site's views
+(status, MQTT, the console's system page, a problem report): at the parent, a child whose own
+safe budget is above the one configured for it (it is counted at the higher) and demands from a
+child it does not know; at a child, a parent whose safe budget for it is lower than its own (it
+falls back to the lower) and no budget from any parent since it started.
 """
 
 from __future__ import annotations
@@ -47,12 +53,17 @@ from edge_controller.domain.gateways import (
     renewal_s,
 )
 from edge_controller.domain.model import Phases3
+from edge_controller.domain.snapshot import GatewayFault
 from edge_controller.log import get_logger
 from edge_controller.services.control.site_controller import SiteController
 
 GRID_HISTORY = 16  # grid readings kept to pair with the children's reports
 WARN_EVERY_S = 10.0  # a stream of bad messages is logged once per this, with a count
 UNBOUNDED_REPORTS_LOGGED = 3  # reports in a row without a lowest draw that name an old child
+UNKNOWN_SHOWN_S = 60.0  # a child id the parent does not know is shown this long after its demand
+UNKNOWN_SHOWN = 8  # at most this many such ids are shown (a flood of them shows as a count)
+NO_PARENT_AFTER_S = 30.0  # a child that has had no budget since it started shows it after this
+EPS_A = 1e-6
 
 
 class Link(Protocol):
@@ -130,18 +141,94 @@ class ParentService:
         self._unbounded_runs: dict[str, int] = {}
         self._unbounding: set[str] = set()
         self.counted_a: dict[str, Phases3] = {}
+        self._configured_safe_a = {c.child_id: c.safe_budget_a for c in setup.children}
+        self._unsafe: dict[str, float] = {}  # a child's own safe budget above its configured one
+        self._unknown: dict[str, float] = {}  # a child id not configured: when last heard
+        self._unknown_more = 0  # demands from unknown ids beyond those shown
+
+    def faults(self) -> tuple[GatewayFault, ...]:
+        """What an operator must fix: children whose safe budget disagrees with the parent's,
+        demands from children the parent does not know."""
+        faults = [
+            GatewayFault(
+                f"safe_budget:{cid}",
+                f"child {cid} has its own safe budget at {own_a:g} A, above the "
+                f"{self._configured_safe_a[cid]:g} A configured for it: it falls back to this "
+                f"parent's once it hears it, but to its own if it restarts without, so it is "
+                f"counted at {own_a:g} A; make its site.gateways.safe_budget_a and this "
+                f"parent's site.gateways.children.{cid}.safe_budget_a agree",
+            )
+            for cid, own_a in sorted(self._unsafe.items())
+        ]
+        now_s = self._clocks.monotonic()
+        for cid, heard_s in list(self._unknown.items()):
+            if now_s - heard_s > UNKNOWN_SHOWN_S:
+                del self._unknown[cid]
+        faults += [
+            GatewayFault(
+                f"unknown_child:{cid}",
+                f"demands from a child '{cid}' that is not under site.gateways.children: it "
+                "gets no budget and is not counted (its site.gateways.child_id or this "
+                "parent's children are wrong)",
+            )
+            for cid in sorted(self._unknown)
+        ]
+        if self._unknown_more and self._unknown:
+            faults.append(
+                GatewayFault(
+                    "unknown_child:more",
+                    f"{self._unknown_more} demand(s) from further unknown children",
+                )
+            )
+        return tuple(faults)
+
+    def _unknown_child(self, child_id: str) -> None:
+        shown = child_id[:64]
+        if shown in self._unknown or len(self._unknown) < UNKNOWN_SHOWN:
+            if shown not in self._unknown:
+                self._log.error(
+                    "demand from a child that is not configured: it is not counted",
+                    child=shown,
+                    key="site.gateways.children",
+                )
+            self._unknown[shown] = self._clocks.monotonic()
+        else:
+            self._unknown_more += 1
+
+    def _check_safe(self, demand: ChildDemand) -> None:
+        """A child whose own safe budget is above the one configured for it is counted at its
+        own (``decide_budgets``); logged once per value, shown while it lasts."""
+        cid, own_a = demand.child_id, demand.safe_budget_a
+        configured_a = self._configured_safe_a[cid]
+        if own_a is None or own_a <= configured_a + EPS_A:
+            self._unsafe.pop(cid, None)
+            return
+        if self._unsafe.get(cid) != own_a:
+            self._log.error(
+                "child's safe budget is above the one configured for it: counted at the higher",
+                child=cid,
+                child_safe_budget_a=own_a,
+                configured_safe_budget_a=configured_a,
+                keys=[
+                    f"site.gateways.children.{cid}.safe_budget_a (this parent)",
+                    "site.gateways.safe_budget_a (the child)",
+                ],
+            )
+        self._unsafe[cid] = own_a
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """A child's demand (the topic names the child)."""
         child_id = topic.rsplit("/", 1)[-1]
         if child_id not in self._children:
             self._refusals.refuse("demand from an unknown child refused", topic=topic)
+            self._unknown_child(child_id)
             return
         try:
             demand = parse_demand(payload, child_id)
         except MessageError as exc:
             self._refusals.refuse("malformed demand refused", child=child_id, reason=str(exc))
             return
+        self._check_safe(demand)
         now_s = self._clocks.monotonic()
         demand = self._bounding(demand)
         before = self._reports.get(child_id)
@@ -206,6 +293,7 @@ class ParentService:
                 send_by_s=now_s + renewal_s(budget.lease_s),
             )
         self.counted_a = dict(decision.counted_a)
+        self._controller.set_gateway_faults(self.faults())
         if decision.notes != self._notes:
             self._notes = decision.notes
             self._log.info("budget notes", notes=list(decision.notes), counted=self.counted_a)
@@ -236,6 +324,9 @@ class ChildService:
         self._reported_s: float | None = None
         self._sampled: object = None  # the controller's demands last looked at
         self._budget_source = ""
+        self._started_s = clocks.monotonic()
+        self._heard = False  # a budget from a parent since it started
+        self._parent_safe_a: float | None = None  # the safe budget its parent has for it
         self._budget = self._effective()
         controller.set_budget(self._budget)  # the safe budget from the very start
         self._note(self._budget)
@@ -249,6 +340,7 @@ class ChildService:
         except MessageError as exc:
             self._refusals.refuse("malformed budget refused", reason=str(exc))
             return
+        self._heard = True
         if not newer(message, self._last):
             last = self._last
             self._refusals.refuse(
@@ -258,6 +350,7 @@ class ChildService:
             )
             return
         self._last = message
+        self._take_safe(message.safe_budget_a)
         self.apply()  # what it runs on now, the most a late budget gives
         now_s, wall_s = self._clocks.monotonic(), self._clocks.wall()
         tolerance_s = self._child.tolerance_s
@@ -268,6 +361,58 @@ class ChildService:
             left_s = self._held.valid_until_s - now_s
             self._log.info("late budget raises nothing", version=message.version, left_s=left_s)
         self.apply()
+
+    def _take_safe(self, counted_a: float | None) -> None:
+        """The safe budget the parent has for this child: it falls back to no more (a parent of
+        a version before does not say)."""
+        if counted_a is None or counted_a == self._parent_safe_a:
+            return
+        self._parent_safe_a = counted_a
+        if counted_a < self._child.safe_budget_a - EPS_A:
+            self._log.error(
+                "the parent has a lower safe budget for this child than its own: it falls back "
+                "to the parent's",
+                safe_budget_a=self._child.safe_budget_a,
+                parent_safe_budget_a=counted_a,
+                keys=[
+                    "site.gateways.safe_budget_a (this child)",
+                    f"site.gateways.children.{self._child.child_id}.safe_budget_a (the parent)",
+                ],
+            )
+
+    def safe_a(self) -> float:
+        """What the child falls back to without a budget that holds: its own safe budget, or
+        the one its parent has for it if lower, within its feeder."""
+        own_a = self._child.safe_budget_a
+        if self._parent_safe_a is not None:
+            own_a = min(own_a, self._parent_safe_a)
+        return min(own_a, self._child.feeder_limit_a)
+
+    def faults(self) -> tuple[GatewayFault, ...]:
+        """What an operator must fix: a parent with a lower safe budget for this child than its
+        own, or no budget from any parent since it started."""
+        child, faults = self._child, []
+        parent_a = self._parent_safe_a
+        if parent_a is not None and parent_a < child.safe_budget_a - EPS_A:
+            faults.append(
+                GatewayFault(
+                    "safe_budget",
+                    f"the parent has a safe budget of {parent_a:g} A for this child, below its "
+                    f"own {child.safe_budget_a:g} A: it falls back to {parent_a:g} A; make "
+                    "its site.gateways.safe_budget_a and the parent's "
+                    f"site.gateways.children.{child.child_id}.safe_budget_a agree",
+                )
+            )
+        if not self._heard and self._clocks.monotonic() - self._started_s >= NO_PARENT_AFTER_S:
+            faults.append(
+                GatewayFault(
+                    "no_parent",
+                    f"no budget from a parent since this child started: it runs on its safe "
+                    f"budget ({self.safe_a():g} A); check site.gateways.child_id "
+                    f"({child.child_id}) and topic_prefix against the parent's, and the broker",
+                )
+            )
+        return tuple(faults)
 
     def apply(self) -> None:
         """Cap the site at the budget that holds now (the safe budget if none does)."""
@@ -288,6 +433,7 @@ class ChildService:
         while True:
             self.apply()
             self.sample()
+            self._controller.set_gateway_faults(self.faults())
             await asyncio.sleep(0.25)
 
     def sample(self) -> None:
@@ -319,6 +465,7 @@ class ChildService:
             draw_age_s=0.0 if taken_s is None else now_s - taken_s,
             lowest=lowest,
             highest=highest,
+            safe=(min(self._child.safe_budget_a, self._child.feeder_limit_a), self.safe_a()),
         )
         if taken_s is not None:  # the next report's span starts DEMAND_DELAY_S before this one
             self._reported_s = taken_s
@@ -362,7 +509,7 @@ class ChildService:
     def _effective(self) -> EffectiveBudget:
         now_s = self._clocks.monotonic()
         child = self._child
-        budget = effective_budget(self._held, now_s, child.feeder_limit_a, child.safe_budget_a)
+        budget = effective_budget(self._held, now_s, child.feeder_limit_a, self.safe_a())
         self._recent.append((now_s, budget.current_a))
         return budget
 

@@ -99,6 +99,7 @@ def site_payload(view: SiteView) -> JsonDict:
         "outbox_parked": view.outbox_parked,
         "payments_unknown": view.payments_unknown,
         "storage_alarm": view.storage_alarm,
+        "gateway_faults": [{"key": f.key, "text": f.text} for f in view.gateway_faults],
         "at_s": _num(view.at_s, 3),
     }
 

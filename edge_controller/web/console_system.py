@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_controller.domain.snapshot import DeviceView, ErrorEvent
+from edge_controller.domain.snapshot import DeviceView, ErrorEvent, GatewayFault
 from edge_controller.log import recent_lines
 from edge_controller.web.console_live import shown
 from edge_controller.web.pages import page
@@ -75,6 +75,14 @@ def log_row(line: Mapping[str, Any]) -> str:
     return f'<tr data-level="{level}">' + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
 
 
+def gateway_body(faults: Sequence[GatewayFault]) -> str:
+    """What is wrong between the gateways sharing the grid connection (nothing if all is well)."""
+    if not faults:
+        return ""
+    items = "".join(f"<li>{escape(f.text)}</li>" for f in faults)
+    return f'<h2>Gateway faults</h2><ul id="gateway-faults">{items}</ul>'
+
+
 def system_body(
     devices: Sequence[DeviceView], checks: Sequence[str], lines: Sequence[Mapping[str, Any]]
 ) -> str:
@@ -104,9 +112,10 @@ class ConsoleSystem:
         devices: Callable[[], Sequence[DeviceView]],
         checks: Sequence[str],
         errors: ErrorHistory | None = None,
+        gateway_faults: Callable[[], Sequence[GatewayFault]] = lambda: (),
     ) -> None:
         self._viewer, self._devices, self._checks = viewer, devices, tuple(checks)
-        self._errors = errors
+        self._errors, self._gateway_faults = errors, gateway_faults
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/console/system", self.system)
@@ -118,7 +127,8 @@ class ConsoleSystem:
             '<a href="/console/revenue">Revenue</a> <a href="/console/system">System</a> '
             '<a href="/console/commissioning">Commissioning</a></nav>'
         )
-        body = system_body(self._devices(), self._checks, recent_lines(LOG_LINES))
+        body = gateway_body(self._gateway_faults())
+        body += system_body(self._devices(), self._checks, recent_lines(LOG_LINES))
         if self._errors is not None:
             body += errors_body(self._errors())
         html = page("en", "System", f"<header><h1>System</h1></header>{nav}<main>{body}</main>")

@@ -16,10 +16,21 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from edge_controller import __version__
 from edge_controller.domain.problems import MAX_TEXT_CHARS, ProblemKind, ProblemState
-from edge_controller.domain.snapshot import ConnectorView, DeviceView, ErrorEvent, SiteView
+from edge_controller.domain.snapshot import (
+    ConnectorView,
+    DeviceView,
+    ErrorEvent,
+    GatewayFault,
+    SiteView,
+)
 
 Schema = dict[str, Any]
-_VIEWS: dict[type, str] = {SiteView: "Site", ConnectorView: "Connector", DeviceView: "Device"}
+_VIEWS: dict[type, str] = {
+    SiteView: "Site",
+    ConnectorView: "Connector",
+    DeviceView: "Device",
+    GatewayFault: "GatewayFault",
+}
 METER_KEYS = (
     "grid_current_a", "grid_voltage_v", "grid_power_w", "grid_import_energy_wh",
     "grid_export_energy_wh", "grid_reading_age_s", "at_s",

@@ -157,8 +157,9 @@ def build_app(settings: WebSettings, hub: DisplayHub, sources: Sources) -> web.A
         lambda: known or tuple(c.connector_id for c in hub.view().connectors),
     ).add_to(app)  # fmt: skip
     ConsoleSystem(
-        console.viewer, lambda: hub.view().devices, sources.checks, sources.device_errors
-    ).add_to(app)
+        console.viewer, lambda: hub.view().devices, sources.checks, sources.device_errors,
+        gateway_faults=lambda: hub.view().gateway_faults,
+    ).add_to(app)  # fmt: skip
     if sources.runs is not None:
         ConsoleCommissioning(
             console.viewer, console.operator, sources.runs, sources.scan_buses, console.logged_in

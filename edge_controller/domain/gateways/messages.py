@@ -43,7 +43,10 @@ class MessageError(ValueError):
 @dataclass(frozen=True, slots=True)
 class BudgetMessage:
     """``epoch`` names one run of the parent; ``version`` grows with every budget of that run.
-    ``issued_at_s`` is the parent's wall clock; ``lease_s`` how long the budget holds."""
+    ``issued_at_s`` is the parent's wall clock; ``lease_s`` how long the budget holds;
+    ``safe_budget_a``: the safe budget configured for the child at the parent: a child whose
+    own is higher falls back to this one once it has heard it (None from a parent that does not
+    say, as before this field)."""
 
     child_id: str
     current_a: Phases3
@@ -52,6 +55,7 @@ class BudgetMessage:
     version: int
     issued_at_s: float
     lease_s: float
+    safe_budget_a: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,11 @@ class ChildDemand:
     grid reading of that span: placed by its arrival, a span may be up to that delay late;
     None from a child that does not say, as before this field); ``highest_draw_a``: the
     highest over the same span (what the parent may take off a grid reading to tell a rise of
-    the building for sure; None from a child that does not say)."""
+    the building for sure; None from a child that does not say); ``safe_budget_a``: the
+    child's own safe budget per grid phase (within its feeder), what it falls back to before
+    it has heard from a parent, and ``fallback_a`` what it falls back to now (the lower of that
+    and the one its parent last said it counts it at); both None from a child that does not
+    say, as before these fields."""
 
     child_id: str
     sent_at_s: float
@@ -92,6 +100,8 @@ class ChildDemand:
     lowest_draw_a: Phases3 | None = None
     lowest_span_s: float = 0.0
     highest_draw_a: Phases3 | None = None
+    safe_budget_a: float | None = None
+    fallback_a: float | None = None
 
 
 def encode_budget(budget: BudgetMessage) -> bytes:
@@ -105,6 +115,7 @@ def encode_budget(budget: BudgetMessage) -> bytes:
             "issued_at_s": budget.issued_at_s,
             "lease_s": budget.lease_s,
         }
+        | ({} if budget.safe_budget_a is None else {"safe_budget_a": budget.safe_budget_a})
     )
 
 
@@ -122,6 +133,8 @@ def parse_budget(payload: bytes, child_id: str) -> BudgetMessage:
         version=_int(data.get("version"), "version", 0, 2**63),
         issued_at_s=_number(data.get("issued_at_s"), "issued_at_s", 0.0, math.inf),
         lease_s=_number(data.get("lease_s"), "lease_s", 0.0, MAX_LEASE_S, open_low=True),
+        # Optional: a parent of an earlier version does not say.
+        safe_budget_a=_optional(data, "safe_budget_a"),
     )
 
 
@@ -145,13 +158,14 @@ def demand_of(
     draw_age_s: float = 0.0,
     lowest: tuple[Phases3, float] | None = None,
     highest: Phases3 | None = None,
+    safe: tuple[float, float] | None = None,
 ) -> ChildDemand:
     """A child's demand from its connectors' demands: the ones that want current and could
     take at least their minimum under their own caps; ``draw_a`` sums every measured one.
     ``budget``: the (epoch, version) the child runs on (None: its safe budget) and the most it
     may draw now (see ``ChildDemand``); ``lowest``: the lowest draw measured and over how long
     before this one (this one counts too); ``highest``: the highest over that span (sent only
-    with ``lowest``)."""
+    with ``lowest``); ``safe``: the child's own safe budget and what it falls back to now."""
     entries: list[DemandEntry] = []
     for demand in demands:
         measured = _non_negative(demand.measured_current_a)
@@ -192,6 +206,8 @@ def demand_of(
         lowest_a,
         span_s,
         highest_a,
+        None if safe is None else safe[0],
+        None if safe is None else safe[1],
     )
 
 
@@ -230,6 +246,11 @@ def encode_demand(demand: ChildDemand) -> bytes:
             }
         )
         | ({} if demand.highest_draw_a is None else {"highest_draw_a": list(demand.highest_draw_a)})
+        | (
+            {}
+            if demand.safe_budget_a is None or demand.fallback_a is None
+            else {"safe_budget_a": demand.safe_budget_a, "fallback_a": demand.fallback_a}
+        )
     )
 
 
@@ -289,7 +310,16 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
             data.get("lowest_span_s", 0.0), "lowest_span_s", 0.0, MAX_LOWEST_SPAN_S
         ),
         highest_draw_a=highest_a,
+        # Optional: a child of an earlier version does not say (its parent counts it at the
+        # safe budget configured for it).
+        safe_budget_a=_optional(data, "safe_budget_a"),
+        fallback_a=_optional(data, "fallback_a"),
     )
+
+
+def _optional(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return None if value is None else _number(value, key, 0.0, MAX_CURRENT_A)
 
 
 def _entry(item: Any, where: str) -> DemandEntry:

@@ -88,13 +88,16 @@ _UNATTRIBUTED = (
 @dataclass(frozen=True, slots=True)
 class ChildFeeder:
     """A child as the parent sees it: its feeder (per-phase limit, the feeder above it; None:
-    the grid), the budget it falls back to, and the lease of its budgets."""
+    the grid), the budget it falls back to, and the lease of its budgets; ``own_safe_a``: the
+    most it falls back to if it restarts while it does not hear its parent (its own safe
+    budget, where it says one above ``safe_budget_a``; None: ``safe_budget_a``)."""
 
     child_id: str
     limit_a: float
     parent: str | None
     safe_budget_a: float
     lease_s: float
+    own_safe_a: float | None = None
 
 
 REPORTS_KEPT = 8  # a child's recent draws, to bound its draw at a grid reading's time
@@ -243,6 +246,10 @@ class Ledger:
     confirmed: int = -1
     confirmed_at_s: float = -math.inf
     heard: bool = False  # reported since this run of the parent started
+    # What the child last said it falls back to: before it hears a parent (its own safe
+    # budget), and now (None: it never said, a child of a version before).
+    reported_own_a: float | None = None
+    reported_fallback_a: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,12 +305,14 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     child's increase is held to what fits over the highest of the window's bounds and every
     child's floor; lowerings go out at once. A cap on the grid limit binds the budgets as it
     binds the parent's own connectors."""
-    configured, setup = setup, capped(setup, inputs.grid_cap)
+    capped_setup = capped(setup, inputs.grid_cap)
+    under_cap = capped_setup is not setup
     now_s, timing = inputs.now_s, setup.timing
     ledgers = {
         c.child_id: _confirm(state, c, inputs.reports.get(c.child_id), now_s, timing)
         for c in setup.children
     }
+    setup = as_counted(capped_setup, ledgers)
     floors = _floors(setup, state, inputs, ledgers)
     # A child heard from lately is allocated also while its EVs follow a lowering (its floor
     # counts the higher budget meanwhile): out of the allocation it would come back as new
@@ -331,10 +340,11 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     wanted: Mapping[str, Phases3] = {
         c.child_id: _wanted(c, demands, alloc, True) for c in setup.children if c.child_id in live
     }
-    wanted = _within_grid(setup, floors, wanted, (demands, alloc, inputs), setup is not configured)
+    wanted = _within_grid(setup, floors, wanted, (demands, alloc, inputs), under_cap)
     budgets = fit(setup, _highest(setup, inputs, window), floors, wanted)
     over = over_limits(setup, building_a, floors)
-    ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
+    # The budgets say the safe budget configured for each child: it falls back to no more.
+    ledgers, publish, next_version = _issue(capped_setup, state, ledgers, budgets, inputs)
     return Decision(
         state=replace(
             state,
@@ -350,6 +360,28 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
         building_load_a=building_a,
         notes=alloc.notes + tuple(over) + (() if window[0] or not inputs.grids else _UNATTRIBUTED),
     )
+
+
+def as_counted(setup: ParentSetup, ledgers: Mapping[str, Ledger]) -> ParentSetup:
+    """The setup with every child at the safe budgets it is counted at: where it says it falls
+    back to more than configured for it (it has not heard this parent's budget yet), at that;
+    and where its own safe budget is higher, at that once it is lost (a child that restarts
+    while it does not hear its parent falls back to its own: 80 A drawn while the parent
+    counted 32 A overloaded the grid just when the parent was lost). A child's feeder limit is
+    raised to it if need be, so that all of it counts at the grid."""
+    children = []
+    for child in setup.children:
+        ledger = ledgers.get(child.child_id) or Ledger()
+        kept_a = max(child.safe_budget_a, ledger.reported_fallback_a or 0.0)
+        own_a = max(kept_a, ledger.reported_own_a or 0.0)
+        if own_a == child.safe_budget_a:
+            children.append(child)
+            continue
+        limit_a = max(child.limit_a, own_a)
+        children.append(replace(child, safe_budget_a=kept_a, own_safe_a=own_a, limit_a=limit_a))
+    if tuple(children) == setup.children:
+        return setup
+    return replace(setup, children=tuple(children))
 
 
 def capped(setup: ParentSetup, cap: Limit | None) -> ParentSetup:
@@ -510,6 +542,11 @@ def _confirm(
     ledger = state.ledgers.get(child.child_id, Ledger())
     if report is not None and not ledger.heard:
         ledger = replace(ledger, heard=True)
+    if report is not None and report.demand.safe_budget_a is not None:
+        demand = report.demand
+        ledger = replace(
+            ledger, reported_own_a=demand.safe_budget_a, reported_fallback_a=demand.fallback_a
+        )
     applied = report.demand.applied if report is not None else None
     if applied is not None and applied[0] == state.epoch and applied[1] > ledger.confirmed:
         ledger = replace(ledger, confirmed=applied[1], confirmed_at_s=now_s)
@@ -565,8 +602,9 @@ def _floors(
 
 
 def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
-    """The least the child is counted at: its safe budget, and every budget still counted."""
-    safe_a = min(child.safe_budget_a, child.limit_a)
+    """The least the child is counted at: its safe budget (its own, if higher), and every
+    budget still counted."""
+    safe_a = min(max(child.safe_budget_a, child.own_safe_a or 0.0), child.limit_a)
     a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
     return (a, b, c)
 
@@ -830,5 +868,12 @@ def _message(
     if site.power_limit_w is not None:  # the budget's share of the power limit, as currents
         power_w = sum(issued.current_a) * site.nominal_voltage_v
     return BudgetMessage(
-        child.child_id, issued.current_a, power_w, epoch, issued.version, wall_s, child.lease_s
+        child.child_id,
+        issued.current_a,
+        power_w,
+        epoch,
+        issued.version,
+        wall_s,
+        child.lease_s,
+        child.safe_budget_a,
     )

@@ -17,7 +17,7 @@ from edge_controller import cli, log
 from edge_controller.app.config_report import check_lines
 from edge_controller.app.web import web_command
 from edge_controller.config.load import load_settings
-from edge_controller.domain.snapshot import DeviceView, SiteView
+from edge_controller.domain.snapshot import DeviceView, GatewayFault, SiteView
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
 from tests.integration.web.test_console_sessions import (
     NoCommands,
@@ -105,6 +105,25 @@ async def test_devices_check_config_and_log_lines_are_what_their_sources_say(
     details = unescape(row[1])
     assert details == 'device=hd1 detail={"password": "***", "n": 2} note=key ***'
     assert "hunter2" not in html
+
+
+async def test_gateway_faults_are_shown_above_the_devices(tmp_path: Path) -> None:
+    site = Site()
+    text = "child hall-a falls back to 80 A, above the 32 A configured for it: <fix it>"
+    site.view = SiteView("s1", None, 50.0, None, None, gateway_faults=(GatewayFault("k", text),))
+    sources = Sources(NoReports(), NoSessions(), {}, NoCommands(), web_command)
+    app = build_app(web_settings(tmp_path), DisplayHub(site, DisplaySetup("s1"), 1.0), sources)
+    async with TestClient(TestServer(app)) as client:
+        await log_in(client)
+        async with client.get("/console/system") as response:
+            html = await response.text()
+    shown = re.search(r'<ul id="gateway-faults"><li>(.*?)</li></ul>', html)
+    assert shown is not None and unescape(shown[1]) == text
+    site.view = SiteView("s1", None, 50.0, None, None)
+    async with TestClient(TestServer(app)) as client:
+        await log_in(client)
+        async with client.get("/console/system") as response:
+            assert "gateway-faults" not in await response.text()
 
 
 def test_the_last_lines_are_kept_newest_last_and_bounded() -> None:

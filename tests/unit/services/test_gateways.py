@@ -363,3 +363,81 @@ def test_only_a_child_that_keeps_reporting_no_lowest_draw_is_logged_as_of_the_ve
             parent.on_message(TOPICS.demand("hall-b"), encode_demand(old))
     named = [e["child"] for e in logs if e["event"].startswith("child reports no lowest draw")]
     assert named == ["hall-b"]
+
+
+def _counted(current_a: float, safe_a: float | None, version: int = 1) -> bytes:
+    message = BudgetMessage("hall-a", (current_a,) * 3, None, "e1", version, WALL_S, 3.0, safe_a)
+    return encode_budget(message)
+
+
+async def test_a_child_given_a_lower_safe_budget_by_its_parent_falls_back_to_it() -> None:
+    """The child's own safe budget is 12 A, its parent says it has 8 A for it: once it heard
+    that, the child falls back to 8 A (logged once, shown as a gateway fault) and says so in
+    its reports; a parent that does not say changes nothing."""
+    child, controller, link, clock = _child()
+    topic = TOPICS.budget("hall-a")
+    child.on_message(topic, _counted(20.0, None))
+    clock.now_s += 3.0
+    child.apply()
+    assert await _limit(controller) == 12.0
+    assert child.faults() == ()
+    with capture_logs() as logs:
+        child.on_message(topic, _counted(20.0, 8.0, version=2))
+        child.on_message(topic, _counted(20.0, 8.0, version=3))
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == [
+        "the parent has a lower safe budget for this child than its own: it falls back to the "
+        "parent's"
+    ]
+    assert await _limit(controller) == 20.0
+    clock.now_s += 3.0  # the lease is over
+    child.apply()
+    assert await _limit(controller) == 8.0
+    assert [f.key for f in child.faults()] == ["safe_budget"]
+    child.report()
+    sent = parse_demand(link.sent[-1][1], "hall-a")
+    assert (sent.safe_budget_a, sent.fallback_a) == (12.0, 8.0)
+
+
+def test_a_child_that_never_hears_a_parent_shows_it() -> None:
+    child, _, link, clock = _child()
+    child.report()
+    sent = parse_demand(link.sent[-1][1], "hall-a")
+    assert (sent.safe_budget_a, sent.fallback_a) == (12.0, 12.0)
+    clock.now_s += 29.0
+    assert child.faults() == ()
+    clock.now_s += 1.0
+    (fault,) = child.faults()
+    assert fault.key == "no_parent" and "safe budget (12 A)" in fault.text
+    child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0))
+    assert child.faults() == ()
+
+
+def test_parent_counts_a_child_at_its_higher_safe_budget_and_shows_it() -> None:
+    """hall-a says it falls back to 80 A, 32 A are configured for it: logged once, shown as a
+    gateway fault naming both values and the keys, counted at 80 A; shown until it says no
+    more than configured. Demands from a child not configured are shown for a minute."""
+    children = (ChildFeeder("hall-a", 80.0, None, 32.0, 3.0),)
+    parent, clock = _parent(children)
+    topic = TOPICS.demand("hall-a")
+    with capture_logs() as logs:
+        for _ in range(3):
+            demand = demand_of("hall-a", [], (None, (80.0,) * 3), clock.wall(), safe=(80.0, 80.0))
+            parent.on_message(topic, encode_demand(demand))
+            parent.step()
+            clock.now_s += 1.0
+    assert len([e for e in logs if e["log_level"] == "error"]) == 1
+    (fault,) = parent.faults()
+    assert fault.key == "safe_budget:hall-a"
+    assert "80 A, above the 32 A" in fault.text
+    assert "site.gateways.children.hall-a.safe_budget_a" in fault.text
+    assert parent.counted_a["hall-a"] == (80.0, 80.0, 80.0)
+    assert parent._controller._gateway_faults == (fault,)
+    fixed = demand_of("hall-a", [], (None, (32.0,) * 3), clock.wall(), safe=(32.0, 32.0))
+    parent.on_message(topic, encode_demand(fixed))
+    assert parent.faults() == ()
+    with capture_logs() as logs:
+        parent.on_message(TOPICS.demand("hall-x"), encode_demand(replace(fixed, child_id="hall-x")))
+    assert [e["child"] for e in logs if e["log_level"] == "error"] == ["hall-x"]
+    assert [f.key for f in parent.faults()] == ["unknown_child:hall-x"]
+    clock.now_s += 61.0
+    assert parent.faults() == ()

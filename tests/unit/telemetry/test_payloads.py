@@ -126,3 +126,20 @@ def test_the_storage_alarm_of_the_view_is_published_and_shown() -> None:
     assert site_from_json(site_to_json(view)).storage_alarm == alarm  # `status --json`
     assert f"STORAGE ALARM: {alarm}" in render(view)
     assert "STORAGE ALARM" not in render(SITE)
+
+
+def test_the_gateway_faults_of_the_view_are_published_shown_and_reported() -> None:
+    from edge_controller.api.codec import site_from_json, site_to_json
+    from edge_controller.api.render import render
+    from edge_controller.domain import site_faults
+    from edge_controller.domain.snapshot import GatewayFault
+
+    fault = GatewayFault("safe_budget:hall-a", "child hall-a falls back to 80 A, above the 32 A")
+    view = SiteView("s", None, 40.0, None, None, gateway_faults=(fault,))
+    assert site_payload(view)["gateway_faults"] == [{"key": fault.key, "text": fault.text}]
+    assert site_payload(SITE)["gateway_faults"] == []
+    assert site_from_json(site_to_json(view)).gateway_faults == (fault,)  # `status --json`
+    assert f"GATEWAY FAULT: {fault.text}" in render(view)
+    assert "GATEWAY FAULT" not in render(SITE)
+    (reported,) = site_faults.observe(view, {}, 60.0)  # a problem report while it lasts
+    assert reported.key == "gateway:safe_budget:hall-a" and fault.text in reported.text

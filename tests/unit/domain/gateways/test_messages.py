@@ -198,3 +198,31 @@ def _entry(**changes: object) -> bytes:
 def test_bad_demand_is_refused_naming_the_field(payload: bytes, field: str) -> None:
     with pytest.raises(MessageError, match=f"^{field}"):
         parse_demand(payload, "hall-b")
+
+
+def test_a_demand_says_the_childs_safe_budget_and_what_it_falls_back_to() -> None:
+    """A child says its own safe budget and what it falls back to now; a demand without them
+    (a child of a version before) reads as one that does not say, and a bad one is refused."""
+    budget = (("e1", 7), (20.0, 20.0, 20.0))
+    demand = demand_of("hall-b", _demands(), budget, 100.0, safe=(80.0, 32.0))
+    data = json.loads(encode_demand(demand))
+    assert (data["safe_budget_a"], data["fallback_a"]) == (80.0, 32.0)
+    assert parse_demand(encode_demand(demand), "hall-b") == demand
+    older = {k: v for k, v in data.items() if k not in ("safe_budget_a", "fallback_a")}
+    parsed = parse_demand(json.dumps(older).encode(), "hall-b")
+    assert parsed.safe_budget_a is None and parsed.fallback_a is None
+    for field, value in [("safe_budget_a", -1), ("safe_budget_a", "80"), ("fallback_a", 1e9)]:
+        with pytest.raises(MessageError, match=f"^{field}"):
+            parse_demand(json.dumps({**data, field: value}).encode(), "hall-b")
+
+
+def test_a_budget_says_the_safe_budget_its_child_is_counted_at() -> None:
+    """The parent's budget says the safe budget it counts the child at; one without it (a
+    parent of a version before) reads as one that does not say, and a bad one is refused."""
+    counted = BudgetMessage("hall-b", (20.0,) * 3, None, "e1", 7, 1_764_800_000.5, 10.0, 32.0)
+    assert json.loads(encode_budget(counted))["safe_budget_a"] == 32.0
+    assert parse_budget(encode_budget(counted), "hall-b") == counted
+    assert "safe_budget_a" not in json.loads(encode_budget(BUDGET))
+    assert parse_budget(encode_budget(BUDGET), "hall-b").safe_budget_a is None
+    with pytest.raises(MessageError, match=r"^safe_budget_a"):
+        parse_budget(_budget(safe_budget_a=-3), "hall-b")

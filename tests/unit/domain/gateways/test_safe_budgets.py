@@ -1,0 +1,80 @@
+"""A child whose own safe budget is above the one its parent has configured for it: the parent
+counts it at the higher, in its allocation and once it has lost the child, and tells it so in
+its budgets; a child that does not say (of a version before) is counted as configured."""
+
+from __future__ import annotations
+
+from edge_controller.domain.balancing import ConnectorDemand, DemandState, GridReading, Site
+from edge_controller.domain.gateways import (
+    ChildFeeder,
+    ChildReport,
+    ParentInputs,
+    ParentSetup,
+    ParentState,
+    decide_budgets,
+    demand_of,
+    gateway_site,
+)
+
+WALL_S = 1_764_800_000.0
+CHILDREN = (
+    ChildFeeder("hall-a", 80.0, None, 32.0, 30.0),
+    ChildFeeder("hall-b", 80.0, None, 16.0, 30.0),
+)
+SETUP = ParentSetup(gateway_site(Site(grid_limit_a=100.0), CHILDREN), CHILDREN)
+
+
+def _report(child_id: str, at_s: float, safe: tuple[float, float] | None) -> ChildReport:
+    evs = [
+        ConnectorDemand(f"c{n}", DemandState.CHARGING, min_current_a=6.0, max_current_a=32.0)
+        for n in range(3)
+    ]
+    demand = demand_of(child_id, evs, (None, (16.0,) * 3), WALL_S + at_s, safe=safe)
+    return ChildReport(demand, at_s)
+
+
+def _run(own_a: float | None) -> list[tuple[float, dict[str, float], float | None]]:
+    """Both children report for 10 s, then both are lost (the broker gone) for 60 s: per
+    decision, when, what each child is counted at (L1), and the safe budget hall-a's latest
+    budget says. hall-a says its own safe budget (``own_a``; None: a child that does not say)
+    and falls back to it until it hears the parent's."""
+    state = ParentState("run-1", started_s=0.0)
+    reports: dict[str, ChildReport] = {}
+    seen: list[tuple[float, dict[str, float], float | None]] = []
+    said: float | None = None
+    for tick in range(70):
+        now_s = float(tick)
+        if now_s < 10.0:
+            fallback_a = own_a if said is None or own_a is None else min(own_a, said)
+            safe = None if own_a is None or fallback_a is None else (own_a, fallback_a)
+            reports["hall-a"] = _report("hall-a", now_s, safe)
+            reports["hall-b"] = _report("hall-b", now_s, (16.0, 16.0))
+        grids = [GridReading((4.0, 4.0, 4.0), now_s)]
+        inputs = ParentInputs(reports, grids, now_s, WALL_S + now_s)
+        decision = decide_budgets(SETUP, state, inputs)
+        state = decision.state
+        for message in decision.publish:
+            if message.child_id == "hall-a":
+                said = message.safe_budget_a
+        seen.append((now_s, {c: a[0] for c, a in decision.counted_a.items()}, said))
+    return seen
+
+
+def test_a_child_with_a_higher_own_safe_budget_is_counted_at_it_throughout() -> None:
+    """hall-a's own safe budget is 80 A, the parent has 32 A for it: every budget tells it
+    32 A, and it is counted at 80 A from its first report, while it reports and once it is
+    lost (it falls back to 32 A, having heard them, but to 80 A if it restarts meanwhile);
+    hall-b's budgets leave room for it (the grid is 100 A, 4 A of building)."""
+    seen = _run(80.0)
+    for now_s, counted, said in seen:
+        assert counted["hall-a"] >= 80.0, now_s
+        assert counted["hall-a"] + counted["hall-b"] + 4.0 <= 100.0, now_s
+        assert said == 32.0, now_s
+    assert seen[-1][1] == {"hall-a": 80.0, "hall-b": 16.0}  # at the safe budgets, once lost
+
+
+def test_a_child_with_a_lower_own_safe_budget_or_not_saying_is_counted_as_configured() -> None:
+    for own_a in [20.0, None]:
+        seen = _run(own_a)
+        assert seen[-1][1] == {"hall-a": 32.0, "hall-b": 16.0}, own_a
+        assert all(said == 32.0 for _, _, said in seen), own_a
