@@ -19,11 +19,13 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge_controller.uplink.link import IdentityLink
 from edge_controller.uplink.metering import Due
-from edge_controller.uplink.v201.monitoring import AvailabilityWatch, Change
+
+if TYPE_CHECKING:  # variable monitors are 2.x's: a 1.6 site runs without their code
+    from edge_controller.uplink.v201.monitoring import AvailabilityWatch, Change
 
 FOLLOW_S = 1.0
 

@@ -66,7 +66,6 @@ from edge_controller.uplink.topology import Topology
 from edge_controller.uplink.v16 import config_keys
 from edge_controller.uplink.v16.charge_point import EdgeChargePoint
 from edge_controller.uplink.v201.display import DisplayMessages201
-from edge_controller.uplink.v201.monitoring import AvailabilityWatch
 
 log = get_logger("uplink")
 CLOSE_WAIT_S = 1.0
@@ -75,6 +74,7 @@ CONNECTION_ERRORS = (OSError, TimeoutError, WebSocketException, CallFailed, Unkn
 if TYPE_CHECKING:
     # 2.x sessions are imported only where a CSMS chose 2.x (``_session``): a 1.6 site runs
     # without their code.
+    from edge_controller.uplink.v201.monitoring import AvailabilityWatch
     from edge_controller.uplink.v201.session import Session201
     from edge_controller.uplink.v201.web_payment import WebPayments201
 
@@ -232,10 +232,14 @@ class OcppUplink:
 
         return online_call
 
-    @property
-    def _monitored(self) -> bool:
-        """Variable monitors exist on 2.x only: where 2.x is not offered, nothing watches."""
-        return any(version != OCPP16.version for version in self.settings.versions)
+    def _availability_watcher(self) -> type[AvailabilityWatch] | None:
+        """Variable monitors exist on 2.x only: where 2.x is not offered, nothing watches,
+        and their module is not imported."""
+        if all(version == OCPP16.version for version in self.settings.versions):
+            return None
+        from edge_controller.uplink.v201.monitoring import AvailabilityWatch
+
+        return AvailabilityWatch
 
     @property
     def online(self) -> bool:
@@ -404,9 +408,10 @@ class OcppUplink:
         """What each identity follows whether connected or not, and its charging profiles,
         each looked at from one task (``follow``)."""
         reconcile = self._reconcile_availability  # one bound method for all
+        watcher = self._availability_watcher()
         for identity, link in self.links.items():
             wake = self._wakeup[identity].set
-            watch = AvailabilityWatch(link, wake) if self._monitored else None
+            watch = watcher(link, wake) if watcher is not None else None
             self._follows.add(IdentityFollow(link, reconcile, watch))
             if link.smart is not None:
                 self._smart.add(link.smart)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_controller.domain.display_messages import (
     SUPPORTED_FORMATS,
@@ -28,8 +28,9 @@ from edge_controller.uplink.ports import DisplayBoard
 from edge_controller.uplink.rpc import on
 from edge_controller.uplink.topology import UnknownConnector
 from edge_controller.uplink.v16 import config_keys
-from edge_controller.uplink.v201.render import session_of
-from edge_controller.uplink.v201.variables import Call
+
+if TYPE_CHECKING:
+    from edge_controller.uplink.v201.variables import Call
 
 MAX_MESSAGES = 32  # kept at once per station; a new one beyond is Rejected
 PER_NOTIFY = 8  # messageInfo items in one NotifyDisplayMessages
@@ -130,6 +131,9 @@ class DisplayMessages201:
         mine = list(self.core.topology.connectors(self.core.identity))
         evse_id = _evse_of(info)
         if "transactionId" in info:
+            # Imported here: every identity keeps its messages, a 1.6 one without 2.x's code.
+            from edge_controller.uplink.v201.render import session_of
+
             wanted = session_of(str(info["transactionId"]))
             views = self.core.status.connectors_of(mine)
             running = [v for v in views if wanted is not None and v.session_id == str(wanted)]

@@ -1,6 +1,6 @@
 """A running 1.6 uplink holds only what it uses: ``cryptography`` (about 12 MB resident) waits
 for the first certificate the CSMS installs, asks for or signs, only 1.6 schemas are read, and
-the 2.x sessions' code is not imported.
+neither the 2.x sessions' code nor the 2.x variable monitors and event rendering are imported.
 Checked in a fresh process (``lean_child``), as a module once imported stays."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,18 +19,30 @@ V201 = "edge_controller.uplink.v201."
 # What only a 2.x connection runs: its session, station and their handlers.
 TWO_X = ("session", "station", "remote", "smart", "streams", "tariffs", "security",
          "charging_profiles")  # fmt: skip
+# What a 1.6 identity never runs either: variable monitors (and the EVSE statuses they watch),
+# TransactionEvent rendering, the device model's reports and GetVariables/SetVariables.
+TWO_X_PARTS = ("edge_controller.uplink.v201.monitoring", "edge_controller.uplink.v201.status",
+               "edge_controller.uplink.v201.render", "edge_controller.uplink.v201.variables",
+               "edge_controller.uplink.device_model.report")  # fmt: skip
 
 
-def test_a_16_connection_loads_no_cryptography_and_no_2x_schema(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def held(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What the child held once its 1.6 connection ran."""
     out = subprocess.run(
-        [sys.executable, "-m", "tests.integration.ocpp.lean_child", str(tmp_path)],
+        [sys.executable, "-m", "tests.integration.ocpp.lean_child",
+         str(tmp_path_factory.mktemp("lean"))],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
         timeout=120,
-    ).stdout
-    held = json.loads(out.strip().splitlines()[-1])
+    ).stdout  # fmt: skip
+    found: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return found
+
+
+def test_a_16_connection_loads_no_cryptography_and_no_2x_schema(held: dict[str, Any]) -> None:
     assert held["schema_versions"] == ["1.6"]
     # The routine CALLs' request and response checks, all built: the connection ran.
     assert held["checks_built"] == 16
@@ -38,3 +51,9 @@ def test_a_16_connection_loads_no_cryptography_and_no_2x_schema(tmp_path: Path) 
     # The 2.x sessions' code (about 0.3 MB of objects) is imported when a CSMS chooses 2.x.
     two_x = [m for m in held["modules"] if m.startswith(V201) and m.removeprefix(V201) in TWO_X]
     assert two_x == [], two_x
+
+
+def test_a_16_connection_loads_no_2x_monitors_or_event_rendering(held: dict[str, Any]) -> None:
+    """About 0.2 MB of objects (tracemalloc) and 1 MB of RSS in a 10-connector daemon."""
+    loaded = [m for m in TWO_X_PARTS if m in held["modules"]]
+    assert loaded == [], loaded
