@@ -23,6 +23,10 @@ check once: a connection asks at its start for those of the version's routine CA
 (``ROUTINE``), any other on its first use. Until a check is built, ``jsonschema`` alone
 decides, on the schema as read (its references resolved as it walks: no inlining, which takes
 25 ms for the largest schemas).
+
+Only the child imports ``fastjsonschema``: the code it sends back names the library's
+exceptions in an import, which is left out and bound to ``Refused`` instead (any exception
+means "refused" here), so the daemon runs the checks without the library's compiler.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import IO, Any
 
-import fastjsonschema
 from jsonschema import validators  # type: ignore[import-untyped]
 from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
@@ -251,19 +254,33 @@ def quick_code(text: str) -> bytes:
     """The code object of ``compile_quick``'s module, marshalled. Its references are
     inlined as for ``jsonschema``; numbers are read as floats (see above). No defaults:
     ``fastjsonschema`` would write them into the payload."""
+    import fastjsonschema  # the child's: see above
+
     schema = inline_definitions(json.loads(text))
     schema.setdefault("$schema", _DRAFT_4)  # the default of ``jsonschema`` here, not draft 7
     source = fastjsonschema.compile_to_code(schema, use_default=False, use_formats=False)
     root = _FIRST_FUNCTION.search(source)  # the schema's own: generated before those it calls
     if root is None:
         raise ValueError("no function in the compiled schema")
-    return marshal.dumps((root[1], compile(source, "<schema>", "exec")))
+    # Its exceptions' import, left out: ``quick_of`` binds the names it lists to ``Refused``.
+    imported = _LIBRARY_IMPORT.search(source)
+    names = [n.strip() for n in imported[1].split(",")] if imported else []
+    if imported:
+        source = source[: imported.start()] + source[imported.end() :]
+    return marshal.dumps((root[1], names, compile(source, "<schema>", "exec")))
+
+
+class Refused(ValueError):
+    """What a compiled check raises for a payload it does not take."""
+
+    def __init__(self, message: str, *_: object, **__: object) -> None:
+        super().__init__(message)
 
 
 def quick_of(code: bytes) -> Callable[[Any], object]:
     """The check in ``quick_code``'s module (marshalled by this same interpreter)."""
-    name, module = marshal.loads(code)
-    namespace: dict[str, Any] = {}
+    name, names, module = marshal.loads(code)
+    namespace: dict[str, Any] = dict.fromkeys(names, Refused)
     exec(module, namespace)  # our own code, compiled by our child
     check: Callable[[Any], object] = namespace[name]
     return check
@@ -349,6 +366,7 @@ class _Builder:
 _BUILDER = _Builder()
 _SIZE = struct.Struct(">I")
 _FIRST_FUNCTION = re.compile(r"^def (\w+)\(", re.MULTILINE)
+_LIBRARY_IMPORT = re.compile(r"^from fastjsonschema import ([\w, ]+)$", re.MULTILINE)
 _DRAFT_4 = "http://json-schema.org/draft-04/schema#"
 _LOCAL = "#/definitions/"
 _SHARED: dict[str, Schemas] = {}

@@ -57,3 +57,11 @@ def test_a_16_connection_loads_no_2x_monitors_or_event_rendering(held: dict[str,
     """About 0.2 MB of objects (tracemalloc) and 1 MB of RSS in a 10-connector daemon."""
     loaded = [m for m in TWO_X_PARTS if m in held["modules"]]
     assert loaded == [], loaded
+
+
+def test_a_16_connection_runs_its_compiled_checks_without_the_compiler(
+    held: dict[str, Any],
+) -> None:
+    """``fastjsonschema`` compiles in the builder's child only: about 0.25 MB of objects."""
+    assert held["checks_built"] == 16
+    assert "fastjsonschema" not in held["packages"]

@@ -12,12 +12,11 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-import fastjsonschema
 import pytest
 from jsonschema import validators  # type: ignore[import-untyped]
 
 from edge_controller.uplink.dialect import DIALECTS, Fault
-from edge_controller.uplink.schemas import compile_quick, inline_definitions, schemas_for
+from edge_controller.uplink.schemas import Refused, compile_quick, inline_definitions, schemas_for
 
 # Every kind of JSON value, and what a payload read with decimals holds.
 VALUES: tuple[Any, ...] = ("x", "", 7, -1, 2.0, 7.5, True, None, [], {}, Decimal("-7.5"))
@@ -208,7 +207,7 @@ def test_a_multiple_is_checked_on_the_decimals_of_the_number() -> None:
     assert quick(payload) is payload  # taken by the compiled check itself
     assert schemas.request_problem("SetChargingProfile", payload) is None
     period["limit"] = 1000000.0000000001
-    with pytest.raises(fastjsonschema.JsonSchemaValueException):
+    with pytest.raises(Refused):
         quick(payload)
     problem = schemas.request_problem("SetChargingProfile", payload)
     assert problem is not None and problem.fault is Fault.PROPERTY
@@ -239,7 +238,7 @@ def test_a_reading_in_decimals_is_taken_as_numbers_and_nothing_is_added() -> Non
     assert json.dumps(payload, default=str) == before
     assert schemas.request_problem("MeterValues", payload) is None
     value["value"] = True  # a bool is no number
-    with pytest.raises(fastjsonschema.JsonSchemaValueException):
+    with pytest.raises(Refused):
         quick(payload)
     problem = schemas.request_problem("MeterValues", payload)
     assert problem is not None and problem.fault is Fault.TYPE
