@@ -367,8 +367,10 @@ def as_counted(setup: ParentSetup, ledgers: Mapping[str, Ledger]) -> ParentSetup
     back to more than configured for it (it has not heard this parent's budget yet), at that;
     and where its own safe budget is higher, at that once it is lost (a child that restarts
     while it does not hear its parent falls back to its own: 80 A drawn while the parent
-    counted 32 A overloaded the grid just when the parent was lost). A child's feeder limit is
-    raised to it if need be, so that all of it counts at the grid."""
+    counted 32 A overloaded the grid just when the parent was lost). Its feeder limit stays as
+    configured: the budgets keep within it, while its floor counts all of its own safe budget
+    at the grid and the feeders above (``_floor``); raising the limit handed it budgets above
+    its feeder."""
     children = []
     for child in setup.children:
         ledger = ledgers.get(child.child_id) or Ledger()
@@ -377,8 +379,7 @@ def as_counted(setup: ParentSetup, ledgers: Mapping[str, Ledger]) -> ParentSetup
         if own_a == child.safe_budget_a:
             children.append(child)
             continue
-        limit_a = max(child.limit_a, own_a)
-        children.append(replace(child, safe_budget_a=kept_a, own_safe_a=own_a, limit_a=limit_a))
+        children.append(replace(child, safe_budget_a=kept_a, own_safe_a=own_a))
     if tuple(children) == setup.children:
         return setup
     return replace(setup, children=tuple(children))
@@ -602,9 +603,10 @@ def _floors(
 
 
 def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
-    """The least the child is counted at: its safe budget (its own, if higher), and every
-    budget still counted."""
-    safe_a = min(max(child.safe_budget_a, child.own_safe_a or 0.0), child.limit_a)
+    """The least the child is counted at: its safe budget (its own, if higher, even above
+    its feeder's limit: what it falls back to is what it draws), and every budget still
+    counted."""
+    safe_a = max(min(child.safe_budget_a, child.limit_a), child.own_safe_a or 0.0)
     a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
     return (a, b, c)
 

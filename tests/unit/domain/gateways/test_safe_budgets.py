@@ -78,3 +78,33 @@ def test_a_child_with_a_lower_own_safe_budget_or_not_saying_is_counted_as_config
         seen = _run(own_a)
         assert seen[-1][1] == {"hall-a": 32.0, "hall-b": 16.0}, own_a
         assert all(said == 32.0 for _, _, said in seen), own_a
+
+
+def test_a_child_whose_own_safe_budget_is_above_its_feeder_gets_no_budget_above_the_feeder() -> (
+    None
+):
+    """hall-a hangs on a 40 A feeder at the parent, which counts it at 16 A once lost; it says
+    it falls back to 60 A. Its budgets stay within 40 A (the feeder's limit was raised to 60 A
+    before, and 60 A handed out), while it is counted at 60 A at the grid."""
+    children = (ChildFeeder("hall-a", 40.0, None, 16.0, 30.0),)
+    setup = ParentSetup(gateway_site(Site(grid_limit_a=200.0), children), children)
+    evs = [
+        ConnectorDemand(f"c{n}", DemandState.CHARGING, min_current_a=6.0, max_current_a=32.0)
+        for n in range(4)
+    ]
+    state = ParentState("run-1", started_s=0.0)
+    issued: list[float] = []
+    for tick in range(40):
+        now_s = float(tick)
+        demand = demand_of("hall-a", evs, (None, (16.0,) * 3), WALL_S + now_s, safe=(60.0, 60.0))
+        inputs = ParentInputs(
+            {"hall-a": ChildReport(demand, now_s)},
+            [GridReading((4.0, 4.0, 4.0), now_s)],
+            now_s,
+            WALL_S + now_s,
+        )
+        decision = decide_budgets(setup, state, inputs)
+        state = decision.state
+        issued += [max(m.current_a) for m in decision.publish]
+        assert decision.counted_a["hall-a"] == (60.0, 60.0, 60.0), now_s
+    assert issued and max(issued) == 40.0  # four EVs want 128 A: the feeder is what binds
