@@ -40,12 +40,13 @@ starting, and would resume into the rise. (The next grid reading used to end it:
 the chargers' reads, asked for again at once, came after it, and two EVs that had followed a
 raise on a 24 A budget were cut 12 -> 6 A and held there for the settling time.) From the
 first grid reading on, so does a raised connector whose EV did not ask for current (state B)
-in a status read begun once the raise had reached it (a decision's signal delay after it), or
-asked (state C) and drew nothing on any phase in a reading begun a signal delay later still
-(an EV following the raise draws by then, if only a little, and a torn reading of its ramp
-shows some phase drawing): it paused itself. (Bet on, with charger reads every 2.5 s, such an
-EV raised 5 s before a building rise to exactly the limit resumed into it: 36 A on a 24 A
-limit, in state B or C.) Nor does a decrease
+in a status read begun once its offer had switched on there (a decision's signal delay after
+it; how much is offered does not make an EV ask, so a raise since changes nothing), or asked
+(state C) and drew nothing on any phase in a reading begun a signal delay after its raise had
+reached it (an EV following the raise draws by then, if only a little, and a torn reading of
+its ramp shows some phase drawing): it paused itself. (Bet on, with charger reads every
+2.5 s, such an EV raised 5 s before a building rise to exactly the limit resumed into it:
+36 A on a 24 A limit, in state B or C.) Nor does a decrease
 wait on a grid reading above what the building can have drawn at the newest reading our
 readings bracket (its draw less our lowest around it) with every connector at the most it can
 draw (its offer, its earlier one while it follows a decrease, or its highest recent reading):
@@ -199,9 +200,10 @@ def unraised_rise(
     held decrease bets that the grid reading shows the ramp of the connectors raised; it must
     not bet on the others. With ``idle_raised`` (beyond the next grid reading) neither on a
     raised one read at 0 A on every phase: its EV may as well be paused as starting. Nor ever
-    on a raised one in ``paused_itself``: its EV, seen once the raise had reached it, did not
-    ask for current (state B), or asked (state C) and drew nothing a signal delay later; its
-    ramp is a resume the reading cannot show."""
+    on a raised one in ``paused_itself``: its EV, seen once its offer had switched on there,
+    did not ask for current (state B; a raise since does not change that), or, seen once the
+    raise had reached it, asked (state C) and drew nothing a signal delay later; its ramp is a
+    resume the reading cannot show."""
     added = [0.0, 0.0, 0.0]
     for demand in demands:
         entry = offers.connectors.get(demand.connector_id)

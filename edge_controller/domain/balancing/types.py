@@ -119,9 +119,9 @@ class ConnectorDemand:
     session_energy_wh: float = 0.0
     enabled: bool = True  # False: taken out of service by the operator
     charger_enabled: bool = True  # False: the charger itself refuses (e.g. not authorised)
-    # Its EV paused itself after its last raise: read once the raise had reached it, it did not
-    # ask for current, or asked and drew nothing a signal delay later (a start not read so
-    # late may be ramping already).
+    # Its EV paused itself: read once its offer had switched on there, it did not ask for
+    # current (a raise since or not), or, read once its last raise had reached it, asked and
+    # drew nothing a signal delay later (a start not read so late may be ramping already).
     paused_itself: bool = False
 
     @property

@@ -558,25 +558,33 @@ class SiteController:
     def _paused_itself(
         self, demand: ConnectorDemand, conn: ConnectorRuntime, offers: Allocation
     ) -> bool:
-        """Whether a connector's EV paused itself after its last raise: in a status read begun
-        once the raise had reached it (a signal delay after the decision) it did not ask for
-        current (state B), or, asking (state C), its latest reading, begun a signal delay after
-        that, shows no draw on any phase (``IDLE_DRAW_A``). An EV following the raise draws by
-        then, if only a little, and a torn reading of its ramp shows some phase drawing; one at
-        nothing may resume into a real rise that the grid reading cannot show."""
+        """Whether a connector's EV paused itself after its offer reached it: in a status read
+        begun once the offer had switched on there (a signal delay after the decision) it did
+        not ask for current (state B), or, asking (state C), its latest reading, begun a signal
+        delay after its last raise had reached it, shows no draw on any phase
+        (``IDLE_DRAW_A``). An EV following the offer draws by then, if only a little, and a
+        torn reading of its ramp shows some phase drawing; one at nothing may resume into a
+        real rise that the grid reading cannot show. Not asking does not depend on how much is
+        offered, so a raise since the switch changes nothing: one seen in state B on 9.3 A,
+        raised to 16 A and read again only before the raise reached it, was taken for a start
+        read too early, kept an offer beside an EV still following a lowering and resumed into
+        it. One asking may draw nothing until it is offered more (some EVs do not charge
+        below a current of their own), so for it the raise counts."""
         entry = offers.connectors.get(demand.connector_id)
         if entry is None:
             return False
-        reached_s = entry.increased_at_s + self._policy.signal_delay_s
+        signal_delay_s = self._policy.signal_delay_s
         if demand.state is DemandState.WAITING:
+            on_s = min(entry.changed_at_s, entry.increased_at_s)  # its offer last went above 0
             read_s = conn.status.latest_started_at_s
-            return read_s is not None and read_s >= reached_s
+            return read_s is not None and read_s >= on_s + signal_delay_s
         if demand.state is not DemandState.CHARGING or demand.measured_current_a is None:
             return False
+        reached_s = entry.increased_at_s + signal_delay_s
         history = conn.history
         return (
             len(history) > 0
-            and history.started_s(-1) >= reached_s + self._policy.signal_delay_s
+            and history.started_s(-1) >= reached_s + signal_delay_s
             and max(history.current_a(-1)) <= IDLE_DRAW_A
         )
 

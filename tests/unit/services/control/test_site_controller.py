@@ -804,6 +804,32 @@ def test_a_raised_ev_asking_and_drawing_nothing_has_paused_itself(
     assert rig.controller._paused_itself(unread, conn, offers) is False
 
 
+# An EV that does not ask for current (state B) in a status read begun once its offer had
+# switched on there paused itself, and stays so when raised: not asking does not depend on
+# how much is offered. Switched on at 90 s (reaching it at 91 s), raised at 100 s (101 s).
+@pytest.mark.parametrize(
+    ("begun_s", "paused"),
+    [
+        (100.5, True),  # read before the raise reached it: taken for a start read too early
+        (91.0, True),
+        (101.0, True),
+        (90.5, False),  # begun before its offer reached it: it may still be starting
+    ],
+)
+async def test_an_ev_not_asking_on_its_offer_has_paused_itself_though_raised_since(
+    begun_s: float, paused: bool
+) -> None:
+    rig = make_rig(count=1)
+    conn = rig.controller._conns["c1:1"]
+    rig.chargers[0].state = CpState.B
+    rig.clock.now_s = begun_s
+    await conn.status.poll_once()
+    offer = ConnectorAllocation("c1:1", 12.0, "", changed_at_s=90.0, increased_at_s=100.0)
+    offers = Allocation(103.0, {"c1:1": offer}, (0.0,) * 3, (0.0,) * 3, False)
+    waiting = ConnectorDemand("c1:1", DemandState.WAITING, measured_current_a=(0.0, 0.0, 0.0))
+    assert rig.controller._paused_itself(waiting, conn, offers) is paused
+
+
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:
     rig = make_rig()
     await rig.advance(0)
