@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from edge_controller.domain.sessions.tokens import masked
 from edge_controller.log import get_logger
 
 READERS_ENV = "EDGE_CONTROLLER_SIM_READERS"
@@ -170,8 +171,8 @@ class VirtualReaders:
         async with lock:
             result = TapResult(reader_id, uid.hex().upper(), hold_s)
             await hold_card(slot.host, slot.port, uid, hold_s, result)
-        _log.info("sim_card_tapped", reader=reader_id, uid=result.uid, apdus=len(result.apdus),
-                  took_s=_since(started_s))  # fmt: skip
+        _log.info("sim_card_tapped", reader=reader_id, uid=masked(result.uid),
+                  apdus=len(result.apdus), took_s=_since(started_s))  # fmt: skip
         return result
 
 
