@@ -343,8 +343,7 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
     wanted = _within_grid(setup, floors, wanted, (demands, alloc, inputs), under_cap)
     budgets = fit(setup, _highest(setup, inputs, window), floors, wanted)
     over = over_limits(setup, building_a, floors)
-    # The budgets say the safe budget configured for each child: it falls back to no more.
-    ledgers, publish, next_version = _issue(capped_setup, state, ledgers, budgets, inputs)
+    ledgers, publish, next_version = _issue(setup, state, ledgers, budgets, inputs)
     return Decision(
         state=replace(
             state,
@@ -363,23 +362,25 @@ def decide_budgets(setup: ParentSetup, state: ParentState, inputs: ParentInputs)
 
 
 def as_counted(setup: ParentSetup, ledgers: Mapping[str, Ledger]) -> ParentSetup:
-    """The setup with every child at the safe budgets it is counted at: where it says it falls
-    back to more than configured for it (it has not heard this parent's budget yet), at that;
-    and where its own safe budget is higher, at that once it is lost (a child that restarts
-    while it does not hear its parent falls back to its own: 80 A drawn while the parent
-    counted 32 A overloaded the grid just when the parent was lost). Its feeder limit stays as
-    configured: the budgets keep within it, while its floor counts all of its own safe budget
-    at the grid and the feeders above (``_floor``); raising the limit handed it budgets above
-    its feeder."""
+    """The setup with every child counted, once lost, at the most it says it may fall back to
+    where that is above the safe budget configured for it: a child falls back to the
+    configured one once it has a budget saying it, but to its own before, and again if it
+    restarts while it does not hear its parent (80 A drawn while the parent counted 32 A
+    overloaded the grid just when the parent was lost). Its budgets keep to the configured
+    safe budget (handed its own as the least it keeps, it would run on it for a lease after
+    hearing the lower one) and within its feeder's limit as configured, while its floor counts
+    all of its own safe budget at the grid and the feeders above (``_floor``); raising the
+    limit handed it budgets above its feeder."""
     children = []
     for child in setup.children:
         ledger = ledgers.get(child.child_id) or Ledger()
-        kept_a = max(child.safe_budget_a, ledger.reported_fallback_a or 0.0)
-        own_a = max(kept_a, ledger.reported_own_a or 0.0)
+        own_a = max(
+            child.safe_budget_a, ledger.reported_own_a or 0.0, ledger.reported_fallback_a or 0.0
+        )
         if own_a == child.safe_budget_a:
             children.append(child)
             continue
-        children.append(replace(child, safe_budget_a=kept_a, own_safe_a=own_a))
+        children.append(replace(child, own_safe_a=own_a))
     if tuple(children) == setup.children:
         return setup
     return replace(setup, children=tuple(children))

@@ -108,3 +108,19 @@ def test_a_child_whose_own_safe_budget_is_above_its_feeder_gets_no_budget_above_
         issued += [max(m.current_a) for m in decision.publish]
         assert decision.counted_a["hall-a"] == (60.0, 60.0, 60.0), now_s
     assert issued and max(issued) == 40.0  # four EVs want 128 A: the feeder is what binds
+
+
+def test_a_child_that_has_not_heard_the_parent_yet_is_handed_no_more_than_configured() -> None:
+    """hall-a still falls back to its own 80 A (it has not had a budget yet) and its one EV
+    wants 10 A: its budget keeps to the 32 A configured for it (handed 80 A as the least it
+    keeps, it would run on them for the lease after hearing the lower safe budget)."""
+    ev = ConnectorDemand("c1", DemandState.CHARGING, min_current_a=6.0, max_current_a=10.0)
+    demand = demand_of("hall-a", [ev], (None, (80.0,) * 3), WALL_S, safe=(80.0, 80.0))
+    inputs = ParentInputs(
+        {"hall-a": ChildReport(demand, 0.0)}, [GridReading((4.0,) * 3, 0.0)], 0.0, WALL_S
+    )
+    decision = decide_budgets(SETUP, ParentState("run-1", started_s=-100.0), inputs)
+    (budget,) = (m for m in decision.publish if m.child_id == "hall-a")
+    assert budget.current_a == (32.0, 32.0, 32.0)
+    assert budget.safe_budget_a == 32.0
+    assert decision.counted_a["hall-a"] == (80.0, 80.0, 80.0)
