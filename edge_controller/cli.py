@@ -74,7 +74,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for path, config in loaded.items():
         _report_config(path, config)
-    print(f"together: OK ({len(paths)} gateways)")
+    given = {c.settings.site.gateways.child_id for c in loaded.values()}
+    missing = [
+        cid
+        for c in loaded.values()
+        for cid in c.settings.site.gateways.children
+        if cid not in given
+    ]
+    unchecked = f"; children without a file, not checked: {', '.join(missing)}" if missing else ""
+    print(f"together: OK ({len(paths)} gateways{unchecked})")
     return EXIT_OK
 
 

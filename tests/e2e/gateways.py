@@ -283,7 +283,8 @@ class Gateways:
     parent_relay: Relay | None = None  # the parent's, if ``parent_via_relay``
     parent_via_relay: bool = False
     lease_s: float = LEASE_S
-    safe_budget_a: float = SAFE_BUDGET_A
+    safe_budget_a: float = SAFE_BUDGET_A  # at the parent, for each child
+    child_safe_budget_a: float | None = None  # each child's own (None: the parent's)
     procs: dict[str, Proc] = field(default_factory=dict)
     state_dirs: dict[str, Path] = field(default_factory=dict)
     configs: dict[str, Path] = field(default_factory=dict)
@@ -323,7 +324,7 @@ class Gateways:
                 port,
                 self.broker,
                 self.state_dirs[child],
-                safe_budget_a=self.safe_budget_a,
+                safe_budget_a=self.child_safe_budget_a or self.safe_budget_a,
             )
             self.configs[child] = write_config(config, self.workdir / f"{child}.yaml")
         # Together: each takes seconds to start, and none needs another to start.
@@ -638,6 +639,7 @@ async def three_gateways(
     parent_via_relay: bool = False,
     lease_s: float = LEASE_S,
     safe_budget_a: float = SAFE_BUDGET_A,
+    child_safe_budget_a: float | None = None,
 ) -> AsyncIterator[tuple[Gateways, Mosquitto]]:
     """The broker and the gateways (``start()`` them) on ``whole`` (the simulator's config;
     ``whole_site`` unless given); every process's log tail is printed at the end (pytest shows
@@ -654,6 +656,7 @@ async def three_gateways(
         parent_via_relay=parent_via_relay,
         lease_s=lease_s,
         safe_budget_a=safe_budget_a,
+        child_safe_budget_a=child_safe_budget_a,
     )
     failed = True
     try:
@@ -877,3 +880,68 @@ async def broker_killed_replaying_stale_budgets(gateways: Gateways, broker: Mosq
     # The EVs followed the cap's budgets (1 s here) long before: from then on, under the cap.
     window = [a for at_s, a in gateways.watch.samples if at_s >= lowered_s + 2.0]
     assert len(window) > 10 and max(window) <= CAP_A, (max(window), CAP_A)
+
+
+# Each child's own safe budget is its whole feeder, where the parent has 12 A for it: on its
+# own, 16 A per EV, and both children on theirs (2 + 2 x 32 A) would overload the 50 A grid.
+OWN_SAFE_BUDGET_A = FEEDER_LIMIT_A
+OWN_SAFE_A = OWN_SAFE_BUDGET_A / 2  # two EVs
+# hall-a beside hall-b counted at its own 32 A: what the grid leaves ((50 - 2 - 32) A), two EVs.
+BESIDE_OWN_A = (GRID_LIMIT_A - BASE_LOAD_A - OWN_SAFE_BUDGET_A) / 2
+OWN_WATCH_S = HELD_S + 5.0  # past the time hall-b's last budget counts, and the EVs' follow
+
+
+async def own_safe_budgets_above_the_parents(gateways: Gateways) -> None:
+    """Both children's own safe budgets (32 A) are above the parent's for them (12 A): each is
+    shown as a gateway fault at the parent and at the child. The parent killed: each child,
+    having heard the parent's 12 A, falls back to them, not to its own (2 + 2 x 32 A on the 50 A
+    grid). Then hall-b cut off from the broker, its EVs paused: the parent, counting hall-b at
+    its own 32 A, leaves hall-a no more than 8 A per EV once hall-b's last budget no longer
+    counts; hall-b restarted while cut off (so it falls back to its own, never having heard the
+    parent) and its EVs resumed: 2 + 16 + 32 A, within the grid (counted at 12 A, hall-b left
+    hall-a raised to 16 A per EV: 2 + 32 + 32 A once hall-b's EVs resumed, until the parent saw
+    their draw)."""
+    # Until a child has heard its parent it falls back to its own (README, "Several
+    # gateways": only check-config guards that time): the EVs arrive once both have.
+    await _faults_shown(gateways)
+    await gateways.plug("hall-a")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    gateways.kill("depot")
+    await gateways.reach(SAFE, "both children on the parent's safe budget", 20, below_a=SAFE_A)
+    await asyncio.sleep(OWN_WATCH_S)  # the EVs stay there
+    offered = await gateways.offers()
+    assert all(offered[c] <= SAFE_A + 0.6 for c in SAFE), offered
+    await gateways.start_daemon("depot")
+    await gateways.reach(SHARED, "both children share the grid again", below_a=SHARE_SLACK_A)
+    assert gateways.relay is not None and gateways.control is not None
+    await gateways.relay.cut()
+    for cid in CONNECTORS["hall-b"]:  # its EVs pause: nothing of hall-b in the grid reading
+        await gateways.control.pause(cid)
+    await gateways.reach(
+        each("hall-a", BESIDE_OWN_A), "hall-a beside hall-b counted at its own", 20, below_a=2.0
+    )
+    loop = asyncio.get_running_loop()
+    since_s = loop.time()
+    await asyncio.sleep(OWN_WATCH_S)  # past the time hall-b's last budget counts
+    most_a = gateways.offered_most("hall-a", since_s, loop.time())
+    assert most_a <= BESIDE_OWN_A + 0.6, f"hall-a offered {most_a} A beside hall-b cut off"
+    gateways.kill("hall-b")
+    await gateways.start_daemon("hall-b")
+    for cid in CONNECTORS["hall-b"]:
+        await gateways.control.resume(cid)
+    await gateways.reach(each("hall-b", OWN_SAFE_A), "hall-b restarted on its own safe budget", 20)
+    await asyncio.sleep(3.0)  # its EVs follow (1 s here): the grid meter is watched throughout
+
+
+async def _faults_shown(gateways: Gateways) -> None:
+    """The parent shows each child's higher safe budget, and each child the parent's lower."""
+
+    async def shown() -> bool:
+        keys = {f.key for f in (await gateways.status("depot")).gateway_faults}
+        children = [{f.key for f in (await gateways.status(c)).gateway_faults} for c in CHILDREN]
+        return keys == {f"safe_budget:{c}" for c in CHILDREN} and all(
+            k == {"safe_budget"} for k in children
+        )
+
+    await eventually(shown, "the safe budgets shown as gateway faults", 20.0)

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gateways import (
+    OWN_SAFE_BUDGET_A,
     STALE_LEASE_S,
     broker_killed_replaying_stale_budgets,
     lower_cap_with_children_drawing,
+    own_safe_budgets_above_the_parents,
     parent_and_broker_failures,
     sharing_ramping_and_cut_off,
     three_gateways,
@@ -54,4 +56,17 @@ async def test_broker_killed_replays_budgets_older_than_the_ones_applied(tmp_pat
     ) as (gateways, broker):
         await gateways.start()
         await gateways.watched(broker_killed_replaying_stale_budgets(gateways, broker))
+    gateways.watch.check()
+
+
+async def test_children_whose_own_safe_budget_is_above_the_parents_keep_the_grid(
+    tmp_path: Path,
+) -> None:
+    """Both children configured to fall back to their whole feeder (32 A), the parent to 12 A
+    for each: the parent killed, a child cut off and restarted; the grid meter stays within its
+    limit throughout (without the child's rule, every EV was offered 16 A once the parent was
+    killed: 2 + 4 x 16 A)."""
+    async with three_gateways(tmp_path, child_safe_budget_a=OWN_SAFE_BUDGET_A) as (gateways, _):
+        await gateways.start()
+        await gateways.watched(own_safe_budgets_above_the_parents(gateways))
     gateways.watch.check()

@@ -79,6 +79,10 @@ def test_a_parent_and_children_that_agree_pass(
     out = capsys.readouterr().out
     assert all(f"{path}: OK" in out for path in files)
     assert "together: OK (3 gateways)" in out
+    assert cli.main(["check-config", *files[:2]]) == 0
+    assert "together: OK (2 gateways; children without a file, not checked: hall-b)" in (
+        capsys.readouterr().out
+    )
 
 
 def test_a_child_safe_budget_above_its_parents_is_refused(
@@ -143,3 +147,20 @@ def test_files_without_exactly_one_parent_are_refused(
     child.write_text(_child())
     assert cli.main(["check-config", str(child), str(child)]) == 2
     assert "0 files with site.role parent" in capsys.readouterr().err
+
+
+def test_a_child_whose_evs_follow_later_than_the_parent_counts_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slow = _child().replace("  role: child\n", "  role: child\n  decrease_settle_s: 20\n")
+    files = _files(tmp_path, slow)
+    err = _refused(capsys, files)
+    assert "site.decrease_settle_s (line 5): this child's EVs follow a lowering within" in err
+
+
+def test_two_children_with_one_child_id_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = _files(tmp_path, _child(), _child())
+    err = _refused(capsys, files)
+    assert f"site.gateways.child_id (line 7): hall-a is also {files[1]}'s" in err
