@@ -340,7 +340,6 @@ class ChildService:
         except MessageError as exc:
             self._refusals.refuse("malformed budget refused", reason=str(exc))
             return
-        self._heard = True
         if not newer(message, self._last):
             last = self._last
             self._refusals.refuse(
@@ -355,6 +354,9 @@ class ChildService:
         now_s, wall_s = self._clocks.monotonic(), self._clocks.wall()
         tolerance_s = self._child.tolerance_s
         self._held = hold(message, now_s, wall_s, tolerance_s, self._budget.current_a)
+        # Only a budget in force counts as a parent heard: a broker replays a dead parent's
+        # retained budget, long expired, to a child that restarts.
+        self._heard = self._heard or self._held is not None
         if self._held is None:
             self._log.warning("budget expired on arrival", version=message.version)
         elif self._held.late:

@@ -408,8 +408,17 @@ def test_a_child_that_never_hears_a_parent_shows_it() -> None:
     clock.now_s += 1.0
     (fault,) = child.faults()
     assert fault.key == "no_parent" and "safe budget (12 A)" in fault.text
-    child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0))
+    child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0, issued_at_s=clock.wall()))
     assert child.faults() == ()
+
+
+def test_a_budget_expired_on_arrival_is_no_parent_heard() -> None:
+    """A broker replays a dead parent's retained budget to a child that restarts: long
+    expired, it shows no parent to the child, which still shows the fault."""
+    child, _, _, clock = _child()
+    child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0, issued_at_s=WALL_S - 600.0))
+    clock.now_s += 30.0
+    assert [f.key for f in child.faults()] == ["no_parent"]
 
 
 def test_parent_counts_a_child_at_its_higher_safe_budget_and_shows_it() -> None:
