@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from edge_controller.domain.balancing import GridReading
+from edge_controller.domain.balancing import EPS_A, GridReading
 from edge_controller.domain.gateways import (
     DEMAND_DELAY_S,
     DEMAND_SEND_WITHIN_S,
@@ -63,7 +63,6 @@ UNBOUNDED_REPORTS_LOGGED = 3  # reports in a row without a lowest draw that name
 UNKNOWN_SHOWN_S = 60.0  # a child id the parent does not know is shown this long after its demand
 UNKNOWN_SHOWN = 8  # at most this many such ids are shown (a flood of them shows as a count)
 NO_PARENT_AFTER_S = 30.0  # a child that has had no budget since it started shows it after this
-EPS_A = 1e-6
 
 
 class Link(Protocol):
@@ -142,8 +141,10 @@ class ParentService:
         self._unbounding: set[str] = set()
         self.counted_a: dict[str, Phases3] = {}
         self._configured_safe_a = {c.child_id: c.safe_budget_a for c in setup.children}
-        self._unsafe: dict[str, float] = {}  # a child's own safe budget above its configured one
-        self._unknown: dict[str, float] = {}  # a child id not configured: when last heard
+        self._own_safe_a: dict[
+            str, float
+        ] = {}  # a child's own safe budget above its configured one
+        self._unknown_heard_s: dict[str, float] = {}  # a child id not configured: when last heard
         self._unknown_more = 0  # demands from unknown ids beyond those shown
 
     def faults(self) -> tuple[GatewayFault, ...]:
@@ -158,12 +159,12 @@ class ParentService:
                 f"counted at {own_a:g} A; make its site.gateways.safe_budget_a and this "
                 f"parent's site.gateways.children.{cid}.safe_budget_a agree",
             )
-            for cid, own_a in sorted(self._unsafe.items())
+            for cid, own_a in sorted(self._own_safe_a.items())
         ]
         now_s = self._clocks.monotonic()
-        for cid, heard_s in list(self._unknown.items()):
+        for cid, heard_s in list(self._unknown_heard_s.items()):
             if now_s - heard_s > UNKNOWN_SHOWN_S:
-                del self._unknown[cid]
+                del self._unknown_heard_s[cid]
         faults += [
             GatewayFault(
                 f"unknown_child:{cid}",
@@ -171,9 +172,9 @@ class ParentService:
                 "gets no budget and is not counted (its site.gateways.child_id or this "
                 "parent's children are wrong)",
             )
-            for cid in sorted(self._unknown)
+            for cid in sorted(self._unknown_heard_s)
         ]
-        if self._unknown_more and self._unknown:
+        if self._unknown_more and self._unknown_heard_s:
             faults.append(
                 GatewayFault(
                     "unknown_child:more",
@@ -184,14 +185,14 @@ class ParentService:
 
     def _unknown_child(self, child_id: str) -> None:
         shown = child_id[:64]
-        if shown in self._unknown or len(self._unknown) < UNKNOWN_SHOWN:
-            if shown not in self._unknown:
+        if shown in self._unknown_heard_s or len(self._unknown_heard_s) < UNKNOWN_SHOWN:
+            if shown not in self._unknown_heard_s:
                 self._log.error(
                     "demand from a child that is not configured: it is not counted",
                     child=shown,
                     key="site.gateways.children",
                 )
-            self._unknown[shown] = self._clocks.monotonic()
+            self._unknown_heard_s[shown] = self._clocks.monotonic()
         else:
             self._unknown_more += 1
 
@@ -201,9 +202,9 @@ class ParentService:
         cid, own_a = demand.child_id, demand.safe_budget_a
         configured_a = self._configured_safe_a[cid]
         if own_a is None or own_a <= configured_a + EPS_A:
-            self._unsafe.pop(cid, None)
+            self._own_safe_a.pop(cid, None)
             return
-        if self._unsafe.get(cid) != own_a:
+        if self._own_safe_a.get(cid) != own_a:
             self._log.error(
                 "child's safe budget is above the one configured for it: counted at the higher",
                 child=cid,
@@ -214,7 +215,7 @@ class ParentService:
                     "site.gateways.safe_budget_a (the child)",
                 ],
             )
-        self._unsafe[cid] = own_a
+        self._own_safe_a[cid] = own_a
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """A child's demand (the topic names the child)."""
