@@ -551,6 +551,50 @@ async def _grid_step(rig: Rig, at_s: float) -> None:
     await rig.controller.step()
 
 
+def _raised_pair_rig(grid_limit_a: float) -> Rig:
+    """Two EVs on ``grid_limit_a``, offers in 0.5 A steps, raised at most every second."""
+    return make_rig(
+        count=2,
+        grid_limit_a=grid_limit_a,
+        increase_interval_s=1.0,
+        min_increase_a=1.0,
+        resolution_a=0.5,
+        min_pause_s=2.0,
+        min_charge_s=2.0,
+    )
+
+
+async def _raise_from_building(rig: Rig, building_a: float) -> float:
+    """The building at ``building_a`` for 6 s (c1 at 6 A, c2 paused), then gone: both EVs
+    raised in the next step, whose time is returned."""
+    rig.meter.building_a = building_a
+    for _ in range(12):
+        await rig.advance(0.5)
+    assert rig.offered() == [6.0, 0.0]  # c2 paused: 6 A left beside the building
+    rig.meter.building_a = 0.0
+    await rig.advance(0.5)
+    return rig.clock.now_s
+
+
+async def _c1_ramps_while_c2_lags(rig: Rig, raised_s: float, offer_a: float) -> None:
+    """The readings as they came after the raise: neither EV follows at first (c1 at 6 A, c2
+    at 0 A, read around a grid reading of 6 A); then c1 ramps to ``offer_a`` by the next grid
+    reading, which holds the decrease as c1's ramp, and both chargers are read at once after
+    it (c2 still at 0 A)."""
+    c1, c2 = rig.chargers
+    c1.offered_a, c2.offered_a = 6.0, 0.0
+    await _read(rig, 0, raised_s + 0.53)
+    await _read(rig, 1, raised_s + 0.46)
+    await _grid_step(rig, raised_s + 0.95)  # 6 A
+    await _read(rig, 1, raised_s + 0.96)
+    await _read(rig, 0, raised_s + 1.03)
+    c1.offered_a = offer_a  # c1 follows
+    await _grid_step(rig, raised_s + 1.457)  # held as c1's ramp
+    assert _offers(rig) == [offer_a, offer_a]
+    await _read(rig, 1, raised_s + 1.462)  # still 0 A: c2 has not followed yet
+    await _read(rig, 0, raised_s + 1.464)
+
+
 async def test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building_rise() -> None:
     # The readings of a child at its 24 A budget, its feeder meter and its chargers polled every
     # 0.5 s, as one of them came (times from the raise): c1 raised 6 -> 12 A and c2 started 0 ->
@@ -561,36 +605,11 @@ async def test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building
     # and 24 A less 12 + 0 A read seemed 12 A of building, which cut both EVs to 6 A for the
     # settling time. What the 24 A reading shows over the 12 A one is no more than c2 was
     # short of its offer around it: c2's ramp, bet on afresh until the readings pair it.
-    rig = make_rig(
-        count=2,
-        grid_limit_a=24.0,
-        increase_interval_s=1.0,
-        min_increase_a=1.0,
-        resolution_a=0.5,
-        min_pause_s=2.0,
-        min_charge_s=2.0,
-    )
-    rig.meter.building_a = 18.0
-    for _ in range(12):
-        await rig.advance(0.5)
-    assert rig.offered() == [6.0, 0.0]  # c2 paused: 6 A left beside the building
-    rig.meter.building_a = 0.0
-    await rig.advance(0.5)
-    raised_s = rig.clock.now_s
+    rig = _raised_pair_rig(24.0)
+    raised_s = await _raise_from_building(rig, 18.0)
     assert rig.offered() == [12.0, 12.0]
-    c1, c2 = rig.chargers
-    c1.offered_a, c2.offered_a = 6.0, 0.0  # neither EV has followed yet
-    await _read(rig, 0, raised_s + 0.53)
-    await _read(rig, 1, raised_s + 0.46)
-    await _grid_step(rig, raised_s + 0.95)  # 6 A
-    await _read(rig, 1, raised_s + 0.96)
-    await _read(rig, 0, raised_s + 1.03)
-    c1.offered_a = 12.0  # c1 follows
-    await _grid_step(rig, raised_s + 1.457)  # 12 A: 6 A of building as read, held
-    assert _offers(rig) == [12.0, 12.0]
-    await _read(rig, 1, raised_s + 1.462)  # still 0 A: c2 has not followed yet
-    await _read(rig, 0, raised_s + 1.464)  # 12 A
-    c2.offered_a = 12.0  # c2 follows
+    await _c1_ramps_while_c2_lags(rig, raised_s, 12.0)  # 12 A: 6 A of building as read, held
+    rig.chargers[1].offered_a = 12.0  # c2 follows
     await _grid_step(rig, raised_s + 1.958)  # 24 A
     assert _offers(rig) == [12.0, 12.0]
     await _read(rig, 1, raised_s + 1.962)
@@ -604,33 +623,10 @@ async def test_a_building_rise_read_like_the_second_evs_ramp_is_held_one_reading
     # The readings of the test above, but the 24 A reading's rise is the building's (c2 has
     # not followed): it looks the same as c2's ramp until the chargers' reads pair it, so the
     # decrease waits for that reading (the bet a hold's first reading makes too), and no longer.
-    rig = make_rig(
-        count=2,
-        grid_limit_a=24.0,
-        increase_interval_s=1.0,
-        min_increase_a=1.0,
-        resolution_a=0.5,
-        min_pause_s=2.0,
-        min_charge_s=2.0,
-    )
-    rig.meter.building_a = 18.0
-    for _ in range(12):
-        await rig.advance(0.5)
-    rig.meter.building_a = 0.0
-    await rig.advance(0.5)
-    raised_s = rig.clock.now_s
+    rig = _raised_pair_rig(24.0)
+    raised_s = await _raise_from_building(rig, 18.0)
     assert rig.offered() == [12.0, 12.0]
-    c1, c2 = rig.chargers
-    c1.offered_a, c2.offered_a = 6.0, 0.0
-    await _read(rig, 0, raised_s + 0.53)
-    await _read(rig, 1, raised_s + 0.46)
-    await _grid_step(rig, raised_s + 0.95)
-    await _read(rig, 1, raised_s + 0.96)
-    await _read(rig, 0, raised_s + 1.03)
-    c1.offered_a = 12.0
-    await _grid_step(rig, raised_s + 1.457)
-    await _read(rig, 1, raised_s + 1.462)
-    await _read(rig, 0, raised_s + 1.464)
+    await _c1_ramps_while_c2_lags(rig, raised_s, 12.0)
     rig.meter.building_a = 12.0  # the building rises; c2 still draws nothing
     await _grid_step(rig, raised_s + 1.958)  # 24 A: c1's 12 A and the building's 12 A
     assert _offers(rig) == [12.0, 12.0]  # read as c2's ramp: held
@@ -645,37 +641,12 @@ async def test_a_later_grid_reading_above_what_the_raised_evs_lacked_lowers_at_o
     # decrease c1's ramp seems to ask for, c2 read at 0 A around it. The next reads 40 A,
     # within the fuse: 24 A more, where c2 lacked only 16 A of its offer. That much is not
     # c2's ramp alone: the decrease goes out as read (40 - 16 - 0 = 24 A of building).
-    rig = make_rig(
-        count=2,
-        grid_limit_a=40.0,
-        increase_interval_s=1.0,
-        min_increase_a=1.0,
-        resolution_a=0.5,
-        min_pause_s=2.0,
-        min_charge_s=2.0,
-    )
+    rig = _raised_pair_rig(40.0)
     for name in ("c1:1", "c2:1"):
         await rig.controller.apply(SetConnectorLimit(name, 16.0, Origin.OPERATOR))
-    rig.meter.building_a = 34.0
-    for _ in range(12):
-        await rig.advance(0.5)
-    assert rig.offered() == [6.0, 0.0]
-    rig.meter.building_a = 0.0
-    await rig.advance(0.5)
-    raised_s = rig.clock.now_s
+    raised_s = await _raise_from_building(rig, 34.0)
     assert rig.offered() == [16.0, 16.0]
-    c1, c2 = rig.chargers
-    c1.offered_a, c2.offered_a = 6.0, 0.0
-    await _read(rig, 0, raised_s + 0.53)
-    await _read(rig, 1, raised_s + 0.46)
-    await _grid_step(rig, raised_s + 0.95)  # 6 A
-    await _read(rig, 1, raised_s + 0.96)
-    await _read(rig, 0, raised_s + 1.03)
-    c1.offered_a = 16.0
-    await _grid_step(rig, raised_s + 1.457)  # 16 A: held
-    assert _offers(rig) == [16.0, 16.0]
-    await _read(rig, 1, raised_s + 1.462)
-    await _read(rig, 0, raised_s + 1.464)
+    await _c1_ramps_while_c2_lags(rig, raised_s, 16.0)  # 16 A: held
     rig.meter.building_a = 24.0
     await _grid_step(rig, raised_s + 1.958)  # 40 A
     assert _offers(rig) == [8.0, 8.0]
