@@ -298,26 +298,40 @@ async def _grid_above(site: E2ESite, limit_a: float, above: bool) -> bool:
     return (await _grid_now(site) > limit_a) == above
 
 
+async def _step(site: E2ESite, limit_a: float, window_share: float) -> dict[str, Any]:
+    """One overload step once the EVs have refilled the connection (``_overload``)."""
+    refill_s = await _refilled(site, limit_a, REFILL_SHARE * window_share)
+    return await _overload(site, limit_a, 5.0) | {"refill_s": round(refill_s, 1)}
+
+
 async def _reactions(
-    site: E2ESite, limit_a: float, window_share: float
+    site: E2ESite, limit_a: float, window_share: float, count: int = STEPS
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The daemon's reaction times to the overload steps with the part of each spent waiting
-    for the loop's step to begin, and each step's grid use, EVs charging and wait to refill."""
-    low_a, steps = 5.0, list[dict[str, Any]]()
+    """The daemon's reaction times to ``count`` overload steps with the part of each spent
+    waiting for the loop's step to begin, and each step's grid use, EVs charging and wait to
+    refill."""
+    steps = list[dict[str, Any]]()
     # A step whose overload the bench did not see (the EVs still falling from the last one, or
     # a rotation pausing some as the building rose) is made again, up to a quarter more steps.
-    while sum(bool(s["overloaded"]) for s in steps) < STEPS and len(steps) < STEPS * 5 // 4:
-        refill_s = await _refilled(site, limit_a, REFILL_SHARE * window_share)
-        steps.append(await _overload(site, limit_a, low_a) | {"refill_s": round(refill_s, 1)})
+    while sum(bool(s["overloaded"]) for s in steps) < count and len(steps) < count * 5 // 4:
+        steps.append(await _step(site, limit_a, window_share))
     await asyncio.sleep(2.0)
+    return _logged_reactions(site), steps
+
+
+def _logged_reactions(site: E2ESite) -> list[dict[str, Any]]:
+    """Every reaction the daemon has logged so far ("setpoints lowered"), in its order: the
+    parts, the connector written last and the line's time (``at``, ISO 8601 UTC)."""
     found: list[dict[str, Any]] = []
-    for log in site.workdir.glob("daemon-*.log"):
+    for log in sorted(site.workdir.glob("daemon-*.log")):
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if '"setpoints lowered"' in line:
                 logged = json.loads(line)
                 parts: dict[str, Any] = {k: float(logged[k]) for k in REACTION_PARTS}
-                found.append(parts | {"last_connector": logged["last_connector"]})
-    return found, steps
+                found.append(
+                    parts | {"last_connector": logged["last_connector"], "at": logged["timestamp"]}
+                )
+    return found
 
 
 async def _measure(connectors: int) -> dict[str, Any]:

@@ -27,7 +27,17 @@ Per row:
   identities back first drain meanwhile), the rates and the CPU per replayed message on both
   sides. Not until the outbox is empty: at 1,000 identities samples keep coming, and one
   waits for its sender at almost any moment. The outbox's record size comes from the
-  database.
+  database;
+- reactions with OCPP on: after the steady reading, ``SCALE_OCPP_STEPS`` overload steps of
+  ``bench_scale`` (its steps and its measure: the daemon's own timing from the overloading grid
+  reading to the last lowered setpoint written), ``reaction_p50_ms``, ``reaction_p99_ms``,
+  ``reactions_timed`` and the wait for the loop's step (``reaction_waited_p99_ms``);
+- reactions during a replay: after the measured replay the CSMS goes away again for as long,
+  ``SCALE_OCPP_REPLAY_OUTAGES`` times, and from each return until that outage's messages are
+  sent the same steps follow each other (``reaction_replay_p50_ms``, ``reaction_replay_p99_ms``,
+  ``reactions_replay_timed``, ``replay_steps``: a reaction counts when its overloading reading
+  came before the last message was sent). Apart from the measured replay, so that its CPU per
+  message holds no reaction's work.
 Rows go to bench/results/scale_ocpp.json (``bench_scale`` keeps scale.json: OCPP off), one SVG
 and one PNG plot per figure and topology against the connector count. A run that cannot finish
 keeps what it measured and says what failed (``failed``).
@@ -39,27 +49,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
 import signal
 import socket
+import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bench import bench_scale
+from bench.bench_scale import REACTION_PARTS, _logged_reactions, _reactions, _step
 from bench.png_plot import write_png
 from bench.procstat import CpuWindow, open_fds, status_mb
 from bench.svg_plot import write_plot
 from edge_controller.api.client import DaemonNotRunning
 from edge_controller.domain.snapshot import DeviceView
-from edge_controller.drivers.modbus.stats import LATENCY_SAMPLES
+from edge_controller.drivers.modbus.stats import LATENCY_SAMPLES, percentile
 from edge_controller.sim.generate import generate_site
-from tests.e2e.checks import plugged
+from tests.e2e.checks import grid_a, plugged
 from tests.e2e.launch import E2ESite, eventually
 from tests.e2e.procs import Proc
 from tests.integration.mqtt.broker import PREFIX, Mosquitto
@@ -78,12 +93,16 @@ DRAIN_WITHIN_S = 900.0
 STEADY_WITHIN_S = float(os.environ.get("SCALE_OCPP_STEADY_WITHIN_S", "900"))
 STEADY_SETTLE_S = 30.0
 STEADY_POLL_S = 5.0  # how often the steady wait asks for the status
+# Overload steps timed once steady (bench_scale's, and its count by default).
+STEPS = int(os.environ.get("SCALE_OCPP_STEPS", str(bench_scale.STEPS)))
+REPLAY_OUTAGES = int(os.environ.get("SCALE_OCPP_REPLAY_OUTAGES", "3"))
 RESULTS = Path(__file__).parent / "results"
 PLOTTED = (
     "daemon_cpu_share_of_core",
     "daemon_rss_mb",
     "ocpp_in_per_s",
     "connect_all_s",
+    "reaction_p99_ms",
     "drain_per_s",
     "csms_cpu_share_of_core",
 )
@@ -255,7 +274,7 @@ def _db_bytes(site: E2ESite) -> int:
     return sum(f.stat().st_size for f in files if f.exists())
 
 
-async def _window(site: E2ESite, csms: Csms) -> dict[str, float]:
+async def _window(site: E2ESite, csms: Csms, limit_a: float) -> dict[str, float]:
     assert site.daemon is not None
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -265,7 +284,11 @@ async def _window(site: E2ESite, csms: Csms) -> dict[str, float]:
     after = await csms.stats()
     now = loop.time()
     wall_s = now - started
+    state = await site.state()
     return {
+        # How full the EVs keep the connection: each overload step waits for them to refill it.
+        "grid_used_share": round(max(grid_a(state)) / limit_a, 2),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "daemon_cpu_share_of_core": round(daemon.share(now), 3),
         "daemon_rss_mb": round(status_mb(site.daemon.pid, "VmRSS"), 1),
         "daemon_open_fds": open_fds(site.daemon.pid),
@@ -346,6 +369,84 @@ async def _replay(site: E2ESite, csms: Csms, identities: list[str]) -> dict[str,
     }
 
 
+async def _timed(site: E2ESite, limit_a: float, window_share: float) -> dict[str, Any]:
+    """bench_scale's overload steps and reaction times, once steady."""
+    first = len(_logged_reactions(site))  # any lowering of the EVs' arrival is no step's
+    timed, steps = await _reactions(site, limit_a, window_share, STEPS)
+    return _reaction_figures(timed[first:], "reaction") | {
+        "grid_used_share_at_steps": min(s["used_share"] for s in steps),
+        "steps_overloaded": sum(1 for s in steps if s["overloaded"]),
+        "load_after_steps_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def _reaction_figures(timed: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The reactions' p50 and p99, how many, the p99 of their wait for the loop's step, and
+    each one's parts as bench_scale lists them."""
+    reactions_ms = sorted(r["reaction_ms"] for r in timed)
+    waits_ms = sorted(r["waited_ms"] for r in timed)
+    plural = name.replace("reaction", "reactions", 1)
+    return {
+        f"{name}_p50_ms": round(statistics.median(reactions_ms), 1) if timed else None,
+        f"{name}_p99_ms": round(percentile(reactions_ms, 0.99), 1) if timed else None,
+        f"{plural}_timed": len(timed),
+        f"{name}_waited_p99_ms": round(percentile(waits_ms, 0.99), 1) if timed else None,
+        plural: [[*(r[k] for k in REACTION_PARTS), r["last_connector"]] for r in timed],
+    }
+
+
+async def _replay_reactions(
+    site: E2ESite, csms: Csms, identities: list[str], limit_a: float, window_share: float
+) -> dict[str, Any]:
+    """``REPLAY_OUTAGES`` more outages as long as the first, each with overload steps one after
+    the other from the CSMS's return until its messages are sent: the reactions while the
+    backlog drains (a replay takes seconds, a step five or more)."""
+    timed, steps = list[dict[str, Any]](), 0
+    for _ in range(REPLAY_OUTAGES):
+        found, made = await _reactions_in_replay(site, csms, identities, limit_a, window_share)
+        timed, steps = timed + found, steps + made
+    return _reaction_figures(timed, "reaction_replay") | {"replay_steps": steps}
+
+
+async def _reactions_in_replay(
+    site: E2ESite, csms: Csms, identities: list[str], limit_a: float, window_share: float
+) -> tuple[list[dict[str, Any]], int]:
+    before = _last_seq(site)
+    await eventually(lambda: _sent_up_to(site, before), "outbox sent before the outage", 120)
+    csms.stop()
+    await asyncio.sleep(OUTAGE_S)
+    last, first = _last_seq(site), len(_logged_reactions(site))
+    replaying = asyncio.Event()
+    replaying.set()
+    stepping = asyncio.create_task(_steps_while(site, limit_a, window_share, replaying))
+    csms.start()
+    try:
+        await _all_connected(csms, len(identities), DRAIN_WITHIN_S)
+        await eventually(lambda: _sent_up_to(site, last), "the outage's messages sent", 900)
+        sent_at = datetime.now(UTC)
+    finally:
+        replaying.clear()
+        steps = await stepping
+    await asyncio.sleep(2.0)
+
+    def during(reaction: dict[str, Any]) -> bool:
+        reading_at = datetime.fromisoformat(reaction["at"])
+        return reading_at - timedelta(milliseconds=reaction["reaction_ms"]) <= sent_at
+
+    return [r for r in _logged_reactions(site)[first:] if during(r)], len(steps)
+
+
+async def _steps_while(
+    site: E2ESite, limit_a: float, window_share: float, going: asyncio.Event
+) -> list[dict[str, Any]]:
+    """Overload steps one after the other while ``going`` is set; the one under way when it
+    is cleared is finished (not cancelled: it puts the building load back)."""
+    steps = []
+    while going.is_set():
+        steps.append(await _step(site, limit_a, window_share))
+    return steps
+
+
 def _last_seq(site: E2ESite) -> int:
     ((seq,),) = site.query("SELECT coalesce(max(seq), 0) FROM outbox")
     return int(seq)
@@ -371,6 +472,7 @@ async def _measure(connectors: int, topology: str) -> dict[str, Any]:
     csms = Csms(workdir, free_port())
     config = generate_site(site_description(connectors, topology, workdir, broker, csms.port))
     identities = list(config["chargers"]) if topology == "per_charger" else [f"ocpp{connectors}"]
+    limit_a = float(config["site"]["grid_limit_a"])
     site = E2ESite(workdir, workdir / "state", config)
     row: dict[str, Any] = {"connectors": connectors, "topology": topology}
     row |= {"websockets": len(identities), "outage_sample_s": OUTAGE_SAMPLE_S}
@@ -385,9 +487,11 @@ async def _measure(connectors: int, topology: str) -> dict[str, Any]:
         connect_s = await _all_connected(csms, len(identities), START_WITHIN_S)
         row["connect_all_s"] = round(row["start_s"] + connect_s, 1)
         await _plugged(site, connectors)
-        row |= await _window(site, csms)
+        row |= await _window(site, csms, limit_a)
         row |= await _steady(site, started)
+        row |= await _timed(site, limit_a, row["grid_used_share"])
         row |= await _replay(site, csms, identities)
+        row |= await _replay_reactions(site, csms, identities, limit_a, row["grid_used_share"])
     except (AssertionError, RuntimeError, OSError, DaemonNotRunning) as exc:
         # A size the machine cannot carry is a result too: what was measured, and what failed.
         row["failed"] = str(exc)[:300]
@@ -445,6 +549,8 @@ def plot(rows: list[dict[str, Any]]) -> None:
         xs = [float(r["connectors"]) for r in mine]
         for figure in PLOTTED:
             ys = [float(r[figure]) if r.get(figure) is not None else float("nan") for r in mine]
+            if all(math.isnan(y) for y in ys):
+                continue  # a figure no row of this topology has (reactions not timed)
             name, title = f"scale_ocpp-{topology}-{figure}", f"{figure} ({topology})"
             write_plot(RESULTS / f"{name}.svg", title, xs, ys)
             write_png(RESULTS / f"{name}.png", title, xs, ys)
