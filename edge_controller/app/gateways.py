@@ -12,6 +12,8 @@ from edge_controller.services.gateways import (
     GatewayTopics,
     ParentService,
 )
+from edge_controller.storage.database import Database
+from edge_controller.storage.gateways_store import GatewayStore
 from edge_controller.telemetry import MqttService
 
 
@@ -22,7 +24,11 @@ def follow_s(settings: Settings, policy: Policy) -> float:
 
 
 def build_gateway(
-    settings: Settings, controller: SiteController, mqtt: MqttService, tree: tuple[Site, Policy]
+    settings: Settings,
+    controller: SiteController,
+    mqtt: MqttService,
+    tree: tuple[Site, Policy],
+    db: Database,
 ) -> ParentService | ChildService:
     """The parent's or the child's service, listening on its topics."""
     gateways, (site, policy) = settings.site.gateways, tree
@@ -50,6 +56,8 @@ def build_gateway(
         tolerance_s=gateways.clock_tolerance_s,
     )
     setup = ParentSetup(gateway_site(site, children), children, policy, timing)
-    parent = ParentService(setup, controller, mqtt, topics, tick_s=settings.site.tick_s)
+    parent = ParentService(
+        setup, controller, mqtt, topics, tick_s=settings.site.tick_s, keeper=GatewayStore(db)
+    )
     mqtt.listen(topics.demand_filter, parent.on_message)
     return parent

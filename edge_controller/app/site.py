@@ -268,7 +268,7 @@ def build_faces(
             from edge_controller.app.gateways import build_gateway
 
             tree = balancing_site(settings)
-            services.append(build_gateway(settings, site.controller, mqtt, tree))
+            services.append(build_gateway(settings, site.controller, mqtt, tree, site.db))
     route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
     if settings.web.enabled:
         from edge_controller.app.web import build_web

@@ -14,6 +14,9 @@ What an operator must fix between the gateways is shown as a gateway fault in th
 safe budget is above the one configured for it (it is counted at the higher) and demands from a
 child it does not know; at a child, a parent whose safe budget for it is lower than its own (it
 falls back to the lower) and no budget from any parent since it started.
+
+The parent keeps what each child last said it falls back to (a ``Keeper``: the site's
+database), written off the decision's path whenever it changes, and starts from it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -35,6 +38,7 @@ from edge_controller.domain.gateways import (
     ChildDemand,
     ChildReport,
     EffectiveBudget,
+    Fallbacks,
     HeldBudget,
     MessageError,
     ParentInputs,
@@ -46,16 +50,19 @@ from edge_controller.domain.gateways import (
     effective_budget,
     encode_budget,
     encode_demand,
+    fallbacks,
     hold,
     newer,
     parse_budget,
     parse_demand,
+    remembering,
     renewal_s,
 )
 from edge_controller.domain.model import Phases3
 from edge_controller.domain.snapshot import GatewayFault
 from edge_controller.log import get_logger
 from edge_controller.services.control.site_controller import SiteController
+from edge_controller.storage.errors import StorageError
 
 GRID_HISTORY = 16  # grid readings kept to pair with the children's reports
 WARN_EVERY_S = 10.0  # a stream of bad messages is logged once per this, with a count
@@ -71,6 +78,14 @@ class Link(Protocol):
     def publish_other(
         self, topic: str, payload: bytes, *, retain: bool, send_by_s: float | None = None
     ) -> None: ...
+
+
+class Keeper(Protocol):
+    """Where the parent keeps what its children said they fall back to (the site's database)."""
+
+    async def fallbacks(self) -> dict[str, Fallbacks]: ...
+
+    async def put(self, said: Mapping[str, Fallbacks], at_s: float) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +141,12 @@ class ParentService:
         *,
         tick_s: float = 1.0,
         clocks: GatewayClocks = GatewayClocks(),
+        keeper: Keeper | None = None,
     ) -> None:
         self._setup, self._controller, self._link, self._topics = setup, controller, link, topics
-        self._tick_s, self._clocks = tick_s, clocks
+        self._tick_s, self._clocks, self._keeper = tick_s, clocks, keeper
+        self._kept: dict[str, Fallbacks] = {}  # what the keeper holds
+        self._to_keep = asyncio.Event()
         self._state = ParentState(secrets.token_hex(4), started_s=clocks.monotonic())
         self._reports: dict[str, ChildReport] = {}
         self._grids: deque[GridReading] = deque(maxlen=GRID_HISTORY)
@@ -265,10 +283,54 @@ class ParentService:
             return replace(demand, lowest_draw_a=None, lowest_span_s=0.0, highest_draw_a=None)
         return demand
 
+    async def recall(self) -> None:
+        """Start from what the children said before this run (until each reports again)."""
+        if self._keeper is None:
+            return
+        try:
+            kept = await self._keeper.fallbacks()
+        except StorageError as exc:
+            self._log.error("what the children said before could not be read", error=str(exc))
+            return
+        self._kept = kept
+        self._state = remembering(self._state, kept)
+        for cid, said in kept.items():
+            own_a = max(said.own_a, said.now_a or 0.0)
+            if cid in self._configured_safe_a and own_a > self._configured_safe_a[cid] + EPS_A:
+                self._own_safe_a[cid] = own_a
+        if kept:
+            self._log.info("children counted as they said before", said=str(kept))
+
     async def run(self) -> None:
-        while True:
-            self.step()
-            await asyncio.sleep(self._tick_s)
+        await self.recall()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._keeping())
+            while True:
+                self.step()
+                await asyncio.sleep(self._tick_s)
+
+    async def _keeping(self) -> None:
+        """Writes what the children said whenever it changed (never on the decision's path)."""
+        while self._keeper is not None:
+            await self._to_keep.wait()
+            self._to_keep.clear()
+            if not await self.keep():
+                await asyncio.sleep(WARN_EVERY_S)
+                self._to_keep.set()
+
+    async def keep(self) -> bool:
+        """Write what the children said that the keeper does not hold yet; False: it failed."""
+        said = fallbacks(self._state)
+        changed = {cid: f for cid, f in said.items() if self._kept.get(cid) != f}
+        if self._keeper is None or not changed:
+            return True
+        try:
+            await self._keeper.put(changed, self._clocks.wall())
+        except StorageError as exc:
+            self._log.error("what the children said could not be kept", error=str(exc))
+            return False
+        self._kept.update(changed)
+        return True
 
     def step(self) -> None:
         grid = self._controller.grid_reading()
@@ -294,6 +356,9 @@ class ParentService:
                 send_by_s=now_s + renewal_s(budget.lease_s),
             )
         self.counted_a = dict(decision.counted_a)
+        said = fallbacks(self._state)
+        if any(self._kept.get(cid) != f for cid, f in said.items()):
+            self._to_keep.set()
         self._controller.set_gateway_faults(self.faults())
         if decision.notes != self._notes:
             self._notes = decision.notes

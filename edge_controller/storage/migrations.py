@@ -370,6 +370,17 @@ DROP TABLE auth_cache;
 ALTER TABLE auth_cache_typed RENAME TO auth_cache;
 """
 
+# What each child of a parent gateway last said it falls back to (its own safe budget before it
+# hears a parent, and then): a parent that restarts counts it as before until it reports again.
+_GATEWAY_CHILDREN = """
+CREATE TABLE gateway_children (
+    child_id TEXT PRIMARY KEY,
+    own_safe_a REAL NOT NULL,
+    fallback_a REAL,
+    reported_at_s REAL NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Step, ...] = (
     _V1_SESSIONS_AND_OUTBOX,
     _V2_AUTHORIZATION_AND_CONFIG,
@@ -403,6 +414,7 @@ MIGRATIONS: tuple[Step, ...] = (
     # 1: a session's transaction going on after it (TxStopPoint EVConnected or Authorized alone).
     "ALTER TABLE plug_transactions ADD COLUMN after_session INTEGER NOT NULL DEFAULT 0;",
     PLUG_IDENTITY,
+    _GATEWAY_CHILDREN,
 )
 LATEST_VERSION = len(MIGRATIONS)
 

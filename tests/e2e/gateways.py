@@ -945,3 +945,47 @@ async def _faults_shown(gateways: Gateways) -> None:
         )
 
     await eventually(shown, "the safe budgets shown as gateway faults", 20.0)
+
+
+# How long a parent just started counts a child it has not heard at its feeder's limit: a
+# budget of its run before could still hold (its lease, the clock tolerance on either side,
+# the settling time).
+RESTART_COUNTED_S = LEASE_S + 2 * CLOCK_TOLERANCE_S + SETTLE_S
+RESTARTED_WATCH_S = RESTART_COUNTED_S + 5.0
+
+
+async def parent_restarted_while_a_child_is_cut_off(gateways: Gateways) -> None:
+    """Both children's own safe budgets (32 A) are above the parent's for them (12 A). hall-b
+    cut off from the broker, its EVs paused: the parent counts it at its own 32 A (hall-a at
+    8 A per EV). The parent killed and started again while hall-b is still cut off: the new run
+    counts hall-b at its feeder's limit while a budget of the run before could hold, then at
+    what hall-b last said it falls back to (32 A, kept in the parent's database), so hall-a
+    stays at 8 A per EV. hall-b restarted while cut off (it falls back to its own 32 A, never
+    having heard the parent) and its EVs resumed: 2 + 16 + 32 A, within the grid. (Forgetting
+    what hall-b said, the new run counted it at 12 A once that time was over and raised hall-a
+    to 16 A per EV: 2 + 32 + 32 A once hall-b's EVs resumed, until the parent saw their draw.)"""
+    await _faults_shown(gateways)
+    await gateways.plug("hall-a")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    assert gateways.relay is not None and gateways.control is not None
+    await gateways.relay.cut()
+    for cid in CONNECTORS["hall-b"]:  # its EVs pause: nothing of hall-b in the grid reading
+        await gateways.control.pause(cid)
+    await gateways.reach(
+        each("hall-a", BESIDE_OWN_A), "hall-a beside hall-b counted at its own", 20, below_a=2.0
+    )
+    gateways.kill("depot")
+    await gateways.start_daemon("depot")
+    loop = asyncio.get_running_loop()
+    restarted_s = loop.time()
+    await asyncio.sleep(RESTARTED_WATCH_S)  # past the time the new run counts hall-b at 32 A
+    gateways.kill("hall-b")
+    await gateways.start_daemon("hall-b")
+    for cid in CONNECTORS["hall-b"]:
+        await gateways.control.resume(cid)
+    await gateways.reach(each("hall-b", OWN_SAFE_A), "hall-b restarted on its own safe budget", 20)
+    await asyncio.sleep(3.0)  # its EVs follow (1 s here): the grid meter is watched throughout
+    assert gateways.watch.highest_a <= GRID_LIMIT_A, gateways.watch.highest_a
+    most_a = gateways.offered_most("hall-a", restarted_s, loop.time())
+    assert most_a <= BESIDE_OWN_A + 0.6, f"hall-a offered {most_a} A after the parent's restart"

@@ -19,6 +19,7 @@ from tests.e2e.gateways import (
     lower_cap_with_children_drawing,
     own_safe_budgets_above_the_parents,
     parent_and_broker_failures,
+    parent_restarted_while_a_child_is_cut_off,
     sharing_ramping_and_cut_off,
     three_gateways,
 )
@@ -69,4 +70,18 @@ async def test_children_whose_own_safe_budget_is_above_the_parents_keep_the_grid
     async with three_gateways(tmp_path, child_safe_budget_a=OWN_SAFE_BUDGET_A) as (gateways, _):
         await gateways.start()
         await gateways.watched(own_safe_budgets_above_the_parents(gateways))
+    gateways.watch.check()
+
+
+async def test_a_parent_restarted_while_a_child_is_cut_off_counts_it_as_before(
+    tmp_path: Path,
+) -> None:
+    """Both children fall back to their whole feeder (32 A), the parent has 12 A for each: the
+    parent killed and started again while hall-b is cut off from the broker counts hall-b at
+    the 32 A it said before (kept in its database), also once a budget of its run before could
+    no longer hold; hall-b restarted on its own 32 A and its EVs resumed, the grid meter stays
+    within 50 A (counted at 12 A, hall-b left hall-a raised to 16 A per EV: 2 + 32 + 32 A)."""
+    async with three_gateways(tmp_path, child_safe_budget_a=OWN_SAFE_BUDGET_A) as (gateways, _):
+        await gateways.start()
+        await gateways.watched(parent_restarted_while_a_child_is_cut_off(gateways))
     gateways.watch.check()

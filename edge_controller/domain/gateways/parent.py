@@ -253,6 +253,17 @@ class Ledger:
 
 
 @dataclass(frozen=True, slots=True)
+class Fallbacks:
+    """What a child last said it falls back to: before it hears a parent (its own safe budget),
+    and then (None: it did not say). Kept through a restart of the parent: a child cut off
+    may restart meanwhile and fall back to its own, which a parent that forgot it would count
+    at the (lower) configured safe budget once a lease of the run before is over."""
+
+    own_a: float
+    now_a: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class ParentState:
     """``started_s``: when this run of the parent started (its monotonic clock); a child not
     heard from since may hold a budget of the run before, up to its feeder limit."""
@@ -291,6 +302,28 @@ class Decision:
     counted_a: Mapping[str, Phases3]
     building_load_a: Phases3
     notes: tuple[str, ...]
+
+
+def fallbacks(state: ParentState) -> dict[str, Fallbacks]:
+    """What each child last said it falls back to, to be kept through a restart."""
+    return {
+        cid: Fallbacks(ledger.reported_own_a, ledger.reported_fallback_a)
+        for cid, ledger in state.ledgers.items()
+        if ledger.reported_own_a is not None
+    }
+
+
+def remembering(state: ParentState, kept: Mapping[str, Fallbacks]) -> ParentState:
+    """A run of the parent that knows what each child said before it started: until the child
+    reports again, it is counted as then (``as_counted``), never below it."""
+    ledgers = dict(state.ledgers)
+    for cid, said in kept.items():
+        ledger = ledgers.get(cid, Ledger())
+        if ledger.reported_own_a is None:
+            ledgers[cid] = replace(
+                ledger, reported_own_a=said.own_a, reported_fallback_a=said.now_a
+            )
+    return replace(state, ledgers=ledgers)
 
 
 def gateway_site(site: Site, children: Sequence[ChildFeeder]) -> Site:
@@ -597,7 +630,9 @@ def _floors(
     floors = {}
     for child in setup.children:
         if _unknown(child, setup, state, inputs, ledgers[child.child_id].heard):
-            floors[child.child_id] = (child.limit_a, child.limit_a, child.limit_a)
+            # A budget of the run before is within the feeder; its own safe budget may not be.
+            most_a = max(child.limit_a, child.own_safe_a or 0.0)
+            floors[child.child_id] = (most_a, most_a, most_a)
         else:
             floors[child.child_id] = _floor(child, ledgers[child.child_id])
     return floors

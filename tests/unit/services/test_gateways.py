@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -35,6 +36,8 @@ from edge_controller.services.gateways import (
     GatewayTopics,
     ParentService,
 )
+from edge_controller.storage.database import Database
+from edge_controller.storage.gateways_store import GatewayStore
 
 TOPICS = GatewayTopics("edge/gw")
 WALL_S = 1_764_800_000.0
@@ -238,7 +241,9 @@ def test_parent_takes_only_well_formed_demands_of_its_children() -> None:
     assert parse_budget(payload, "hall-a").current_a == (12.0, 12.0, 12.0)
 
 
-def _parent(children: tuple[ChildFeeder, ...]) -> tuple[ParentService, Clock]:
+def _parent(
+    children: tuple[ChildFeeder, ...], keeper: GatewayStore | None = None
+) -> tuple[ParentService, Clock]:
     """A parent of ``children`` on a 50 A grid, with its clock."""
     site = gateway_site(Site(grid_limit_a=50.0), children)
     clock = Clock()
@@ -248,6 +253,7 @@ def _parent(children: tuple[ChildFeeder, ...]) -> tuple[ParentService, Clock]:
         Recording(),
         TOPICS,
         clocks=GatewayClocks(clock.monotonic, clock.wall),
+        keeper=keeper,
     )
     return parent, clock
 
@@ -450,3 +456,41 @@ def test_parent_counts_a_child_at_its_higher_safe_budget_and_shows_it() -> None:
     assert [f.key for f in parent.faults()] == ["unknown_child:hall-x"]
     clock.now_s += 61.0
     assert parent.faults() == ()
+
+
+async def test_a_restarted_parent_counts_a_child_as_it_said_before(tmp_path: Path) -> None:
+    """hall-a said it falls back to 80 A (32 A configured): the parent keeps that in its
+    database; a new run of the parent on the same database, hearing nothing from hall-a,
+    counts it at 80 A and shows the fault from the start, and past the time a budget of the
+    run before could hold (41 s): counted at 32 A there, the other children would be handed
+    the 48 A hall-a may draw. What hall-a says once it reports again replaces it."""
+    children = (ChildFeeder("hall-a", 80.0, None, 32.0, 30.0),)
+    db = await Database.open(tmp_path / "edge.db")
+    try:
+        parent, clock = _parent(children, GatewayStore(db))
+        await parent.recall()
+        demand = demand_of("hall-a", [], (None, (80.0,) * 3), clock.wall(), safe=(80.0, 32.0))
+        parent.on_message(TOPICS.demand("hall-a"), encode_demand(demand))
+        parent.step()
+        assert await parent.keep()
+    finally:
+        await db.close()
+    db = await Database.open(tmp_path / "edge.db")
+    try:
+        store = GatewayStore(db)
+        restarted, clock = _parent(children, store)
+        await restarted.recall()
+        assert [f.key for f in restarted.faults()] == ["safe_budget:hall-a"]
+        clock.now_s += 60.0
+        restarted.step()
+        assert restarted.counted_a["hall-a"] == (80.0, 80.0, 80.0)
+        fixed = demand_of("hall-a", [], (None, (32.0,) * 3), clock.wall(), safe=(32.0, 32.0))
+        restarted.on_message(TOPICS.demand("hall-a"), encode_demand(fixed))
+        restarted.step()
+        assert await restarted.keep()
+        assert restarted.counted_a["hall-a"] == (32.0, 32.0, 32.0)
+        assert restarted.faults() == ()
+        (said,) = (await store.fallbacks()).values()
+        assert (said.own_a, said.now_a) == (32.0, 32.0)
+    finally:
+        await db.close()

@@ -8,12 +8,15 @@ from edge_controller.domain.balancing import ConnectorDemand, DemandState, GridR
 from edge_controller.domain.gateways import (
     ChildFeeder,
     ChildReport,
+    Fallbacks,
     ParentInputs,
     ParentSetup,
     ParentState,
     decide_budgets,
     demand_of,
+    fallbacks,
     gateway_site,
+    remembering,
 )
 
 WALL_S = 1_764_800_000.0
@@ -33,12 +36,19 @@ def _report(child_id: str, at_s: float, safe: tuple[float, float] | None) -> Chi
     return ChildReport(demand, at_s)
 
 
-def _run(own_a: float | None) -> list[tuple[float, dict[str, float], float | None]]:
+Seen = list[tuple[float, dict[str, float], float | None]]
+
+
+def _run(own_a: float | None) -> Seen:
+    return _runs(own_a)[0]
+
+
+def _runs(own_a: float | None, state: ParentState | None = None) -> tuple[Seen, ParentState]:
     """Both children report for 10 s, then both are lost (the broker gone) for 60 s: per
     decision, when, what each child is counted at (L1), and the safe budget hall-a's latest
     budget says. hall-a says its own safe budget (``own_a``; None: a child that does not say)
     and falls back to it until it hears the parent's."""
-    state = ParentState("run-1", started_s=0.0)
+    state = state or ParentState("run-1", started_s=0.0)
     reports: dict[str, ChildReport] = {}
     seen: list[tuple[float, dict[str, float], float | None]] = []
     said: float | None = None
@@ -57,7 +67,7 @@ def _run(own_a: float | None) -> list[tuple[float, dict[str, float], float | Non
             if message.child_id == "hall-a":
                 said = message.safe_budget_a
         seen.append((now_s, {c: a[0] for c, a in decision.counted_a.items()}, said))
-    return seen
+    return seen, state
 
 
 def test_a_child_with_a_higher_own_safe_budget_is_counted_at_it_throughout() -> None:
@@ -124,3 +134,47 @@ def test_a_child_that_has_not_heard_the_parent_yet_is_handed_no_more_than_config
     assert budget.current_a == (32.0, 32.0, 32.0)
     assert budget.safe_budget_a == 32.0
     assert decision.counted_a["hall-a"] == (80.0, 80.0, 80.0)
+
+
+def _silent(setup: ParentSetup, state: ParentState, until_s: float) -> list[dict[str, float]]:
+    """What each child is counted at (L1), per decision of a run that hears no child."""
+    counted = []
+    for tick in range(int(until_s)):
+        now_s = state.started_s + tick
+        inputs = ParentInputs({}, [GridReading((4.0,) * 3, now_s)], now_s, WALL_S + now_s)
+        decision = decide_budgets(setup, state, inputs)
+        state = decision.state
+        counted.append({c: a[0] for c, a in decision.counted_a.items()})
+    return counted
+
+
+def test_a_restarted_parent_counts_a_child_as_it_said_before_until_it_reports() -> None:
+    """hall-a said it falls back to its own 80 A (32 A configured), then was lost; the parent
+    restarts while it is cut off (hall-a may restart too and fall back to its 80 A). The new
+    run, given what hall-a said, counts it at 80 A past the time a budget of the run before
+    could hold, until hall-a reports again; forgetting it, the run counted it at 32 A from then
+    (41 s in) and left hall-b room for 48 A that hall-a's 80 A did not leave."""
+    said = fallbacks(_runs(80.0)[1])
+    assert said == {"hall-a": Fallbacks(80.0, 32.0), "hall-b": Fallbacks(16.0, 16.0)}
+    restarted = ParentState("run-2", started_s=1_000.0)
+    counted = _silent(SETUP, remembering(restarted, said), 60.0)
+    assert all(c == {"hall-a": 80.0, "hall-b": 80.0} for c in counted[:41])  # feeders
+    assert all(c == {"hall-a": 80.0, "hall-b": 16.0} for c in counted[41:])
+    forgot = _silent(SETUP, restarted, 60.0)
+    assert forgot[-1] == {"hall-a": 32.0, "hall-b": 16.0}
+    # Once it reports again, what it says now counts (its own fixed to 20 A: the 32 A
+    # configured); the next restart starts from that.
+    seen, state = _runs(20.0, remembering(restarted, said))
+    assert seen[-1][1] == {"hall-a": 32.0, "hall-b": 16.0}
+    assert fallbacks(state)["hall-a"] == Fallbacks(20.0, 20.0)
+
+
+def test_a_restarted_parent_counts_a_child_above_its_feeder_at_its_own_at_once() -> None:
+    """Just restarted, the parent counts a child it has not heard at its feeder's limit (a
+    budget of the run before is within it); one that said it falls back to more (60 A on a
+    40 A feeder) is counted at that from the start."""
+    children = (ChildFeeder("hall-a", 40.0, None, 16.0, 30.0),)
+    setup = ParentSetup(gateway_site(Site(grid_limit_a=200.0), children), children)
+    state = remembering(ParentState("run-2", started_s=0.0), {"hall-a": Fallbacks(60.0, 16.0)})
+    assert all(c == {"hall-a": 60.0} for c in _silent(setup, state, 60.0))
+    assert _silent(setup, ParentState("run-2", started_s=0.0), 5.0)[0] == {"hall-a": 40.0}
