@@ -428,12 +428,14 @@ async def _reactions_in_replay(
         replaying.clear()
         steps = await stepping
     await asyncio.sleep(2.0)
+    return [r for r in _logged_reactions(site)[first:] if read_by(r, sent_at)], len(steps)
 
-    def during(reaction: dict[str, Any]) -> bool:
-        reading_at = datetime.fromisoformat(reaction["at"])
-        return reading_at - timedelta(milliseconds=reaction["reaction_ms"]) <= sent_at
 
-    return [r for r in _logged_reactions(site)[first:] if during(r)], len(steps)
+def read_by(reaction: dict[str, Any], moment: datetime) -> bool:
+    """The reaction's overloading reading came by ``moment``: its line is logged when the
+    last setpoint is written, ``reaction_ms`` after the reading."""
+    logged_at = datetime.fromisoformat(reaction["at"])
+    return logged_at - timedelta(milliseconds=reaction["reaction_ms"]) <= moment
 
 
 async def _steps_while(
