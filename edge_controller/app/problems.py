@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge_controller.domain.problems import (
     FiledReport,
@@ -14,11 +15,28 @@ from edge_controller.domain.problems import (
     ProblemReport,
     handled,
 )
+from edge_controller.domain.site_faults import GATEWAY_SUBJECT
 from edge_controller.log import get_logger
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.telemetry import ProblemNotice
 
+if TYPE_CHECKING:
+    from edge_controller.uplink.topology import Topology
+
 log = get_logger("problems")
+
+
+def station_route(topology: Topology) -> Callable[[str], str | None]:
+    """A report's uplink identity: its connector's; a gateway fault's (filed on no connector)
+    the first identity's, whose charge point reports the gateway faults (``OcppUplink``)."""
+    first = topology.identities[0] if topology.identities else None
+
+    def route(connector_id: str) -> str | None:
+        if connector_id == GATEWAY_SUBJECT:
+            return first
+        return topology.route(connector_id)
+
+    return route
 
 
 @dataclass(frozen=True, slots=True)

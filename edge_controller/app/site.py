@@ -18,7 +18,7 @@ from edge_controller.app.core import SiteServices
 from edge_controller.app.hardware import Hardware, open_hardware
 from edge_controller.app.outbox_admin import daemon_requeue
 from edge_controller.app.payments import auto_arms, connector_flows, cost_limits, payment_flows
-from edge_controller.app.problems import ProblemDesk, UplinkRoute
+from edge_controller.app.problems import ProblemDesk, UplinkRoute, station_route
 from edge_controller.app.qr import qr_codes
 from edge_controller.app.scan import daemon_scanner
 from edge_controller.app.selftest_live import DaemonSide, daemon_selftest
@@ -269,7 +269,9 @@ def build_faces(
 
             tree = balancing_site(settings)
             services.append(build_gateway(settings, site.controller, mqtt, tree, site.db))
-    route = UplinkRoute(uplink.topology.route, uplink.outbox_wakeup.set) if uplink else None
+    route = None
+    if uplink is not None:
+        route = UplinkRoute(station_route(uplink.topology), uplink.outbox_wakeup.set)
     if settings.web.enabled:
         from edge_controller.app.web import build_web
 

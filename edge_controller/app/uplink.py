@@ -262,6 +262,7 @@ def build_uplink(settings: Settings, channels: UplinkChannels, site: SiteService
         diagnostics=Diagnostics(settings, site.views, site.outbox),
         prices=None if pricing is None else CentralPriceSink(site.sessions.recorder.store, pricing),
         display=site.board,
+        station_faults=lambda: controller.snapshot().gateway_faults,
     )
     state_dir = settings.storage.state_dir
     uplink = OcppUplink(

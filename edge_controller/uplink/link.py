@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.security import SecurityEventKind
+from edge_controller.domain.snapshot import GatewayFault
 from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.clock import ClockSync
@@ -137,6 +138,9 @@ class IdentityLink:
     # A session-rule key (LocalAuthorizeOffline...) changed: True once the site applies it.
     session_key_changed: Callable[[str, str], bool] | None = None
     prices: CentralPrices | None = None  # costs and prices the CSMS calculates, to be shown
+    # The site's gateway faults, reported as its charge point's (1.6 connector 0) status; on
+    # the first identity only (``SitePorts.station_faults``).
+    station_faults: Callable[[], Sequence[GatewayFault]] | None = None
     accepted: bool = False
     booted: bool = False  # an OCPP 2.x boot was accepted in this process (not sent again)
     boot_reason: str = "PowerUp"  # of the next 2.x boot (a Reset boots again)

@@ -95,12 +95,13 @@ async def keep_up_with_followups(
 
 
 def status_inputs(link: IdentityLink) -> tuple[Any, ...]:
-    """Everything an identity's status report is made of (its connectors' states and which
-    of them the CSMS made inoperative): a report can say something new only when these
-    changed."""
+    """Everything an identity's status report is made of (its connectors' states, which of
+    them the CSMS made inoperative, the gateway faults its charge point reports): a report
+    can say something new only when these changed."""
     mine = link.topology.connectors(link.identity)
     inoperative = tuple(link.config.inoperative(n) for n in range(len(mine) + 1))
-    return (*link.status.states_of(mine), inoperative)
+    faults = tuple(link.station_faults()) if link.station_faults is not None else ()
+    return (*link.status.states_of(mine), inoperative, faults)
 
 
 class _Watched:

@@ -18,7 +18,7 @@ from edge_controller.domain.model import Limit
 from edge_controller.domain.pricing.central import CentralCost
 from edge_controller.domain.sessions.authorization import AuthEntry
 from edge_controller.domain.sessions.events import MeterSampled, OutboxEvent
-from edge_controller.domain.snapshot import ConnectorState, ConnectorView
+from edge_controller.domain.snapshot import ConnectorState, ConnectorView, GatewayFault
 from edge_controller.domain.web_payment import PaymentHold
 from edge_controller.uplink.authorization import CsmsAuthorization
 from edge_controller.uplink.wakeup import OutboxWakeup
@@ -327,6 +327,9 @@ class SitePorts:
     diagnostics: DiagnosticsSource | None = None
     prices: CentralPrices | None = None
     display: DisplayBoard | None = None
+    # The site's gateway faults (several gateways on one grid connection): they belong to no
+    # charger, so the first identity's charge point reports them (1.6: connector 0's status).
+    station_faults: Callable[[], Sequence[GatewayFault]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,11 +172,18 @@ class OcppUplink:
             auth_key=KeyFile(state_dir / f"ocpp-{identity}.key"),
             session_key_changed=self._session_key_changed,
             prices=ports.prices,
+            station_faults=ports.station_faults if self._reports_station(identity) else None,
             security=self._security_events(identity, now_s, state_dir),
             certificates=CertificateStore(state_dir / f"certs-{identity}", settings.ca_file),
             network=NetworkProfiles(state_dir / f"ocpp-{identity}-network.json", configured),
             log=core.log,
         )
+
+    def _reports_station(self, identity: str) -> bool:
+        """The first identity's charge point reports what belongs to no charger (the site's
+        gateway faults): once, not once per charger (a thousand alarms and clears for one
+        fault with an identity per charger), and always there (config order)."""
+        return identity == self.topology.identities[0]
 
     def _web_payments(self, core: IdentityCore) -> WebPayments201:
         from edge_controller.uplink.v201.web_payment import WebPayments201

@@ -130,7 +130,8 @@ class LinkSession:
         config = self.link.config
         local_ids = self.link.topology.connectors(self.link.identity)
         views = {s.connector_id: s for s in self.link.status.states_of(local_ids)}
-        found = [status_mod.charge_point_status(config.inoperative(0))]
+        faults = self.link.station_faults() if self.link.station_faults is not None else ()
+        found = [status_mod.charge_point_status(config.inoperative(0), faults)]
         for number, local in enumerate(local_ids, start=1):
             view = views.get(local)
             if view is not None:  # not read yet: not "Unavailable", just not known
@@ -256,5 +257,9 @@ class LinkSession:
 
 
 def _snake(payload: dict[str, object]) -> dict[str, Any]:
-    names = {"connectorId": "connector_id", "errorCode": "error_code"}
+    names = {
+        "connectorId": "connector_id",
+        "errorCode": "error_code",
+        "vendorErrorCode": "vendor_error_code",
+    }
     return {names.get(k, k): v for k, v in payload.items()}

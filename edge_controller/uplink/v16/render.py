@@ -94,6 +94,13 @@ class Connection:
     def connector(self, connector_id: str) -> int:
         return self.topology.locate(connector_id).connector
 
+    def place(self, connector_id: str) -> int | None:
+        """Where a problem report was filed: its connector's number, or None for one filed on
+        no connector of the site (a gateway fault: the station's own)."""
+        if self.topology.route(connector_id) is None:
+            return None
+        return self.connector(connector_id)
+
 
 class Ocpp16Rendering:
     """The outbox sender's ``Rendering`` on an OCPP 1.6 connection."""
@@ -190,7 +197,7 @@ def problem_report(event: ProblemReported, connection: Connection) -> dict[str, 
     """A driver's problem report: ``data`` is a JSON object (text, as 1.6 wants it)."""
     data = {
         "reference": event.reference,
-        "connectorId": connection.connector(event.connector_id),
+        "connectorId": connection.place(event.connector_id) or 0,
         "kind": event.kind.value,
         "text": event.text,
         "source": event.source,
@@ -225,7 +232,7 @@ def problem_handled(event: ProblemHandled, connection: Connection) -> dict[str, 
     report."""
     data = {
         "reference": event.reference,
-        "connectorId": connection.connector(event.connector_id),
+        "connectorId": connection.place(event.connector_id) or 0,
         "action": event.done,
         "state": event.state.value,
         "by": event.by,

@@ -6,10 +6,16 @@ driver produced; the text itself goes to ``info`` (at most 50 characters by the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_controller.domain.sessions.connector_status import path as status_path
-from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
+from edge_controller.domain.snapshot import (
+    Availability,
+    ConnectorState,
+    ConnectorView,
+    GatewayFault,
+)
 
 INFO_MAX_CHARS = 50
 
@@ -38,6 +44,7 @@ class ConnectorStatus:
     status: str
     error_code: str = "NoError"
     info: str | None = None
+    vendor_error_code: str | None = None
 
     def payload(self, timestamp_iso: str) -> dict[str, object]:
         body: dict[str, object] = {
@@ -48,6 +55,8 @@ class ConnectorStatus:
         }
         if self.info:
             body["info"] = self.info
+        if self.vendor_error_code:
+            body["vendorErrorCode"] = self.vendor_error_code
         return body
 
 
@@ -82,5 +91,15 @@ def steps(previous: str | None, current: ConnectorStatus) -> list[ConnectorStatu
     return [ConnectorStatus(current.connector, s.value) for s in path[:-1]] + [current]
 
 
-def charge_point_status(inoperative: bool) -> ConnectorStatus:
-    return ConnectorStatus(0, "Unavailable" if inoperative else "Available")
+def charge_point_status(inoperative: bool, faults: Sequence[GatewayFault] = ()) -> ConnectorStatus:
+    """The charge point's own status (connector 0): while a gateway fault lasts (the site's
+    budgets between gateways, which belong to no connector), OtherError with the first fault's
+    text (and how many there are) and its key as the vendor's code; NoError once none does.
+    Charging goes on meanwhile: Available or Unavailable as without it."""
+    status = "Unavailable" if inoperative else "Available"
+    if not faults:
+        return ConnectorStatus(0, status)
+    first = faults[0]
+    count = "gateway" if len(faults) == 1 else f"{len(faults)} gateway faults"
+    info = f"{count}: {first.text}"[:INFO_MAX_CHARS]
+    return ConnectorStatus(0, status, "OtherError", info, first.key[:INFO_MAX_CHARS])

@@ -149,10 +149,10 @@ class Ocpp201Rendering:
             raise NotSendable(message.unreadable or "the stored event cannot be read")
         event = message.event
         if isinstance(event, ProblemReported):  # a hard-wired Problem notification
-            evse = self._link.connection.connector(event.connector_id)
+            evse = self._link.connection.place(event.connector_id)
             return NOTIFY_EVENT, problem_event(event, evse, self._link.connection.time(event.at_s))
         if isinstance(event, ProblemHandled):
-            evse = self._link.connection.connector(event.connector_id)
+            evse = self._link.connection.place(event.connector_id)
             at_iso = self._link.connection.time(event.at_s)
             return NOTIFY_EVENT, problem_handled_event(event, message.seq, evse, at_iso)
         if isinstance(event, SecurityEventRaised):

@@ -15,7 +15,12 @@ from edge_controller.app.uplink import SessionSampleRecorder
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.commands import Command, CommandResult, Reserve, StartSession
 from edge_controller.domain.model import Limit
-from edge_controller.domain.snapshot import Availability, ConnectorState, ConnectorView
+from edge_controller.domain.snapshot import (
+    Availability,
+    ConnectorState,
+    ConnectorView,
+    GatewayFault,
+)
 from edge_controller.services.sessions.recorder import SessionRecorder
 from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
@@ -191,9 +196,11 @@ async def running_uplink(
     display: DisplayBoard | None = None,
     authorization: CsmsAuthorization | None = None,
     versions: Mapping[str, tuple[str, ...]] | None = None,
+    station_faults: Callable[[], Sequence[GatewayFault]] | None = None,
 ) -> AsyncIterator[OcppUplink]:
     """``commands``: where CSMS commands go (default: ``site`` records them). ``versions``:
-    the OCPP versions an identity offers instead of ``settings``' (a charger's own)."""
+    the OCPP versions an identity offers instead of ``settings``' (a charger's own);
+    ``station_faults``: the site's gateway faults."""
     topology = Topology(settings.topology, settings.identity or IDENTITY, chargers)
     ports = SitePorts(
         commands=commands or site,
@@ -208,6 +215,7 @@ async def running_uplink(
         prices=prices,
         display=display,
         authorization=authorization,
+        station_faults=station_faults,
     )
     uplink = OcppUplink(
         settings, topology, ports, station, state_dir=state_dir, now_s=now_s, versions=versions

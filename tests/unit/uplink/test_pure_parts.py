@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from edge_controller.app.problems import station_route
 from edge_controller.config.settings import OcppSettings
 from edge_controller.domain.backoff import reconnect_delay_s
 from edge_controller.domain.sessions.events import ReadingContext
-from edge_controller.domain.snapshot import Availability, ConnectorView
+from edge_controller.domain.site_faults import GATEWAY_SUBJECT
+from edge_controller.domain.snapshot import Availability, ConnectorView, GatewayFault
 from edge_controller.storage.outbox.rows import OutboxMessage
 from edge_controller.uplink import frames
 from edge_controller.uplink.clock import ClockSync, from_iso, to_iso
@@ -138,6 +140,31 @@ def test_fault_text_maps_to_ocpp_error_codes() -> None:
     assert status.error_code("something odd") == "OtherError"
     available = ConnectorView("c:1", Availability.AVAILABLE, 16.0, "")
     assert status.connector_status(1, available, inoperative=True).status == "Unavailable"
+
+
+def test_the_charge_point_reports_gateway_faults_while_they_last() -> None:
+    """Connector 0 says OtherError with the first fault's text (50 characters at most, with
+    how many there are) and its key, and its availability as without them."""
+    faults = (
+        GatewayFault("no_parent", "no budget from a parent since this child started: it runs"),
+        GatewayFault("safe_budget", "the parent has a safe budget of 12 A for this child"),
+    )
+    one = status.charge_point_status(False, faults[:1])
+    assert (one.connector, one.status, one.error_code) == (0, "Available", "OtherError")
+    assert one.info == f"gateway: {faults[0].text}"[:50]
+    assert one.payload("t")["vendorErrorCode"] == "no_parent"
+    two = status.charge_point_status(True, faults)
+    assert (two.status, two.info) == ("Unavailable", f"2 gateway faults: {faults[0].text}"[:50])
+    assert status.charge_point_status(False, ()) == status.ConnectorStatus(0, "Available")
+
+
+def test_a_gateway_fault_goes_to_the_first_identity_only() -> None:
+    """Its report (filed on no connector) and its status go to one station, the first
+    charger's with an identity per charger, the site's with one for the site."""
+    per_charger = station_route(Topology("per_charger", "site", {"cp1": 1, "cp2": 2}))
+    assert [per_charger(c) for c in (GATEWAY_SUBJECT, "cp2:1", "grid")] == ["cp1", "cp2", None]
+    assert station_route(Topology("site", "depot", {}))(GATEWAY_SUBJECT) == "depot"
+    assert station_route(Topology("per_charger", "depot", {}))(GATEWAY_SUBJECT) is None
 
 
 def test_configuration_change_rules() -> None:

@@ -41,6 +41,7 @@ def _link(tmp_path: Path, site: _Site) -> IdentityLink:
         config=OcppStateFile(tmp_path / "ocpp-cp1.json", {}),
         status=site,
         cost_watches={},
+        station_faults=None,
     )
     return cast(IdentityLink, link)
 
