@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_controller.app.uplink import SessionSampleRecorder
 from edge_controller.config.settings import OcppSettings
@@ -22,7 +22,6 @@ from edge_controller.domain.snapshot import (
     GatewayFault,
 )
 from edge_controller.services.sessions.recorder import SessionRecorder
-from edge_controller.sim.csms import BenchCsms
 from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
@@ -42,6 +41,11 @@ from edge_controller.uplink.ports import (
 )
 from edge_controller.uplink.service import OcppUplink
 from edge_controller.uplink.topology import Topology
+
+if TYPE_CHECKING:
+    # Annotations only: a test of what the uplink loads (lean_child) runs the CSMS in a process
+    # of its own, and the bench CSMS imports the ``ocpp`` package's ChargePoint.
+    from edge_controller.sim.csms import BenchCsms
 
 IDENTITY = "site1"
 

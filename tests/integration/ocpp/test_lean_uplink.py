@@ -1,7 +1,8 @@
 """A running 1.6 uplink holds only what it uses: ``cryptography`` (about 12 MB resident) waits
 for the first certificate the CSMS installs, asks for or signs, only 1.6 schemas are read, and
-neither the 2.x sessions' code nor the 2.x variable monitors and event rendering are imported.
-Checked in a fresh process (``lean_child``), as a module once imported stays."""
+neither the 2.x sessions' code nor the 2.x variable monitors and event rendering are imported,
+nor any module of the ``ocpp`` package (its schemas are read as files). Checked in a fresh
+process (``lean_child``), as a module once imported stays."""
 
 from __future__ import annotations
 
@@ -65,3 +66,13 @@ def test_a_16_connection_runs_its_compiled_checks_without_the_compiler(
     """``fastjsonschema`` compiles in the builder's child only: about 0.25 MB of objects."""
     assert held["checks_built"] == 16
     assert "fastjsonschema" not in held["packages"]
+
+
+def test_a_16_connection_makes_its_messages_without_the_ocpp_packages_classes(
+    held: dict[str, Any],
+) -> None:
+    """Any module of ``ocpp.v16`` imports the package's ChargePoint and its message classes:
+    about 1 MB of objects (``ocpp_compat`` makes the classes it uses from the schemas)."""
+    assert held["checks_built"] == 16
+    from_package = [m for m in held["modules"] if m.startswith("ocpp.")]
+    assert from_package == [], from_package
