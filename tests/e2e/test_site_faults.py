@@ -1,7 +1,7 @@
 """A device the simulator silences raises one problem report: in the database, on MQTT and at
 the bench CSMS (OCPP 1.6 DataTransfer), and is resolved when it answers again, the resolution
-told on MQTT and to the CSMS once. Real simulator,
-daemon, Mosquitto and bench CSMS."""
+told on MQTT and to the CSMS once; a child gateway's fault reaches the CSMS as its station's.
+Real simulator, daemon, Mosquitto and bench CSMS."""
 
 from __future__ import annotations
 
@@ -72,3 +72,44 @@ async def test_a_silent_charger_raises_one_report_everywhere_and_is_resolved(
         "resolved", reported["reference"], "site",
     )  # fmt: skip
     assert [t["messageId"] for t in transfers()] == ["ProblemReport", "ProblemHandled"]
+
+
+async def test_a_child_that_hears_no_parent_tells_the_csms_as_a_fault_of_its_station(
+    launch: Launch, config: dict[str, Any], broker: Any, csms: Csms
+) -> None:
+    """A child gateway whose parent never sends a budget shows the gateway fault after 30 s:
+    the bench CSMS hears it as the station's (OCPP 1.6 connector 0: OtherError, the fault's
+    key as the vendor's code; the problem report on connector 0), once."""
+    config = with_uplink(web_config(config, broker), csms.port)
+    config["site"]["role"] = "child"
+    config["site"]["gateways"] = {
+        "topic_prefix": "edge/no-parent",
+        "child_id": "site1",
+        "safe_budget_a": 20,
+    }
+    await launch(config)
+
+    def station() -> list[tuple[str, str | None, str | None]]:
+        calls = csms.bench.record.calls
+        return [
+            (p["errorCode"], p.get("vendorErrorCode"), p.get("info"))
+            for _, a, p in calls
+            if a == "StatusNotification" and p["connectorId"] == 0
+        ]
+
+    def reports() -> list[dict[str, Any]]:
+        calls = csms.bench.record.calls
+        return [json.loads(p["data"]) for _, a, p in calls if a == "DataTransfer"]
+
+    async def told() -> bool:
+        return any(code == "OtherError" for code, _, _ in station()) and bool(reports())
+
+    await eventually(told, "the gateway fault at the CSMS", 90)
+    await asyncio.sleep(3.0)  # the fault lasts: told once
+    (clear, (code, key, info)) = station()
+    assert clear == ("NoError", None, None) and (code, key) == ("OtherError", "no_parent")
+    assert info is not None and info.startswith("gateway: no budget from a parent")
+    assert len(info) == 50  # the 1.6 schema's most, cut
+    (report,) = reports()
+    assert (report["connectorId"], report["source"]) == (0, "site")
+    assert report["text"].startswith("gateway fault: no budget from a parent")
