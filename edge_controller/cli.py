@@ -193,24 +193,47 @@ def cmd_generate(description_path: Path, out: Path | None) -> int:
     """Write the config the description makes; it is checked like any config before it is."""
     import yaml
 
+    from edge_controller.config.load import config_from_yaml, default_profiles
+    from edge_controller.config.yaml_reader import LoadedYaml, load_yaml, read_text
     from edge_controller.sim.generate import GenerateError, generate_site
 
     if out is None:
         raise UsageError("simulate --generate: give --out FILE for the site config")
     try:
-        description = yaml.safe_load(description_path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"simulate --generate: cannot read {description_path}: {exc}") from exc
+        described = load_yaml(read_text(description_path), str(description_path))
+    except ConfigError as exc:
+        raise UsageError(f"simulate --generate: {exc}") from exc
+    description = described.data
     if not isinstance(description, dict):
         raise UsageError(f"simulate --generate: {description_path}: not a mapping")
     try:
         config = generate_site(description)
     except GenerateError as exc:
         raise UsageError(f"simulate --generate: {description_path}: {exc}") from exc
-    out.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    settings = _load(out)  # a description that makes a wrong config is named here (exit 2)
+    # Checked before it is written, against the description's own lines: a wrong key in the
+    # description is named where the installer wrote it, and no broken file is left behind.
+    try:
+        settings = config_from_yaml(
+            LoadedYaml(config, described.lines, described.issues),
+            str(description_path),
+            default_profiles(),
+        ).settings
+    except ConfigError as exc:
+        print(f"{exc}\nnothing written: fix the description and generate again", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"simulate --generate: cannot write {out}: {exc}") from exc
     total = sum(c.connectors for c in settings.chargers.values())
     print(f"{out}: {len(settings.chargers)} charger(s), {total} connector(s)")
+    if any(c.failsafe_current_a == 0 for c in settings.chargers.values()):
+        print(
+            f"  failsafe_current_a: 0 A on every charger: {total} connectors at 6 A would overload"
+            " the grid or a feeder, so EVs pause if the controller stops"
+            f" (site.fallback_current_a: {settings.site.fallback_current_a:g} A)"
+        )
     return EXIT_OK
 
 

@@ -37,6 +37,7 @@ KEBA_PROFILE = "keba_kecontact_p30"
 METER_PROFILE = "eastron_sdm630"
 MAX_TCP_UNITS = 247  # Modbus unit ids 1..247 on one gateway
 KEBA_UNIT_ID = 255
+IEC_MIN_CURRENT_A = 6.0  # the least a connector at its failsafe or fallback current offers
 GENERATED = ("buses", "chargers", "meters")
 # The keys each block of a description takes: a misspelt one would otherwise leave its block
 # at its defaults and make a different site without a word.
@@ -175,6 +176,32 @@ def _arrivals(gen: dict[str, Any], connector_ids: list[str]) -> list[dict[str, A
     ]
 
 
+def _fit_failsafe(site: dict[str, Any], feeders: dict[str, Any], chargers: dict[str, Any]) -> None:
+    """0 A as every charger's failsafe current, and as the site's fallback unless the description
+    gives one, when the site's connectors at the IEC minimum would overload the grid or a feeder:
+    a large site on a small connection must pause its EVs when its controller stops or its grid
+    meter is lost, and a generated config copied to a real site must not say otherwise."""
+    below: dict[str | None, int] = {}  # connectors under each feeder (None: the grid)
+    for charger in chargers.values():
+        node: str | None = charger.get("feeder")
+        while True:
+            below[node] = below.get(node, 0) + charger.get("connectors", 1)
+            if node is None:
+                break
+            node = feeders[node].get("parent")
+    limits_a: dict[str | None, Any] = {fid: f["limit_a"] for fid, f in feeders.items()}
+    limits_a[None] = site.get("grid_limit_a")
+    if all(
+        not isinstance(limit_a, int | float) or count * IEC_MIN_CURRENT_A <= limit_a
+        for node, count in below.items()
+        for limit_a in (limits_a[node],)
+    ):
+        return
+    for charger in chargers.values():
+        charger["failsafe_current_a"] = 0.0
+    site.setdefault("fallback_current_a", 0.0)
+
+
 def connector_ids(chargers: dict[str, Any]) -> list[str]:
     return [
         f"{cid}:{n}" for cid, c in chargers.items() for n in range(1, c.get("connectors", 1) + 1)
@@ -212,6 +239,7 @@ def generate_site(description: dict[str, Any]) -> dict[str, Any]:
     config["buses"] = {"meters": ports.bus(0)} | buses
     config["chargers"] = chargers
     config["meters"] = meters
+    _fit_failsafe(site, feeders, chargers)
     script = _arrivals(gen, connector_ids(chargers))
     if script:
         config.setdefault("simulation", {})["ev_script"] = script

@@ -132,3 +132,61 @@ def test_cli_refuses_a_misspelt_key_and_writes_nothing(
     assert main(["simulate", "--generate", str(wrong), "--out", str(out)]) == 2
     assert "generate.charks: unknown key" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_names_a_wrong_site_key_at_the_descriptions_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong, out = tmp_path / "wrong.gen.yaml", tmp_path / "state" / "site.yaml"
+    text = DESCRIPTION.read_text(encoding="utf-8").replace("grid_limit_a:", "grid_limt_a:")
+    wrong.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("  grid_limt_a: 320") + 1
+    assert main(["simulate", "--generate", str(wrong), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{wrong}:" in err
+    assert f"site.grid_limt_a (line {line}): unknown key; did you mean 'grid_limit_a'?" in err
+    assert "nothing written" in err
+    assert not out.parent.exists()
+
+
+def test_cli_makes_the_folder_it_writes_into(tmp_path: Path) -> None:
+    # The shipped description's own first line writes under state/, missing on a fresh clone.
+    out = tmp_path / "state" / "scale-100" / "site.yaml"
+    assert main(["simulate", "--generate", str(DESCRIPTION), "--out", str(out)]) == 0
+    assert len(load_config(out).settings.chargers) == 23
+
+
+def _failsafe_warnings(config: dict[str, Any], tmp_path: Path) -> list[str]:
+    path = tmp_path / "made.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return [w.reason for w in load_config(path).warnings if "failsafe" in w.reason]
+
+
+def test_a_site_its_connectors_would_overload_at_their_failsafe_falls_back_to_0_a(
+    tmp_path: Path,
+) -> None:
+    shipped = yaml.safe_load(DESCRIPTION.read_text(encoding="utf-8"))
+    made = generate_site(shipped)
+    # 100 connectors at 6 A are 600 A on a 320 A grid and 324 A on a 200 A feeder.
+    assert {c["failsafe_current_a"] for c in made["chargers"].values()} == {0.0}
+    assert made["site"]["fallback_current_a"] == 0.0
+    assert _failsafe_warnings(made, tmp_path) == []
+    made["site"]["fallback_current_a"] = 6.0  # as before: the check would warn
+    assert any("grid L1 320 A" in w for w in _failsafe_warnings(made, tmp_path))
+    kept = yaml.safe_load(DESCRIPTION.read_text(encoding="utf-8"))
+    kept["site"]["fallback_current_a"] = 6.0  # the installer's own value is left to them
+    assert generate_site(kept)["site"]["fallback_current_a"] == 6.0
+
+
+def test_a_site_whose_connectors_fit_at_their_failsafe_keeps_the_default(tmp_path: Path) -> None:
+    # 16 connectors at 6 A are 96 A: within the 400 A grid and the 100 A feeders.
+    made = generate_site(
+        description(charx={"controllers": 2}, feeders=[{"count": 2, "limit_a": 100}])
+    )
+    assert all("failsafe_current_a" not in c for c in made["chargers"].values())
+    assert "fallback_current_a" not in made["site"]
+    assert _failsafe_warnings(made, tmp_path) == []
+    crowded = generate_site(
+        description(charx={"controllers": 4}, feeders=[{"count": 2, "limit_a": 90}])
+    )  # 96 A under a 90 A feeder, though 192 A fit the grid
+    assert {c["failsafe_current_a"] for c in crowded["chargers"].values()} == {0.0}
