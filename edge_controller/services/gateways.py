@@ -10,7 +10,8 @@ every ``report_interval_s``. Messages travel through a ``Link`` (the site's MQTT
 malformed message, or a budget older than the last one taken, is logged and ignored.
 
 What an operator must fix between the gateways is shown as a gateway fault in the site's views
-(status, MQTT, the console's system page, a problem report): at the parent, a child whose own
+(status, MQTT, the console's system page, a problem report, the CSMS as the station's own
+fault): at the parent, a child whose own
 safe budget is above the one configured for it (it is counted at the higher) and demands from a
 child it does not know; at a child, a parent whose safe budget for it is lower than its own (it
 falls back to the lower) and no budget from any parent since it started.
