@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from edge_controller.domain.commands import (
     CancelReservation,
@@ -27,10 +28,12 @@ from edge_controller.domain.sessions.state import Phase
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError
 from edge_controller.services.control.site_controller import SiteController
-from edge_controller.services.payments import PaymentFlow
-from edge_controller.services.payments.auto_arm import AutoArm
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.sessions_store import SessionRecord
+
+if TYPE_CHECKING:  # a site's payments are imported with its terminals (``app.payments``)
+    from edge_controller.services.payments import PaymentFlow
+    from edge_controller.services.payments.auto_arm import AutoArm
 
 log = get_logger("commands")
 QUEUE_SIZE = 64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edge_controller.api.jobs import CommissioningRuns
 from edge_controller.app.commands import CommandPort
@@ -12,10 +13,12 @@ from edge_controller.domain.snapshot import ErrorEvent
 from edge_controller.domain.web_payment import QrCodes
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.services.display_board import MessageBoard
-from edge_controller.services.payments.auto_arm import AutoArm
 from edge_controller.services.sessions.manager import SessionManager
 from edge_controller.storage.database import Database
 from edge_controller.storage.outbox import Outbox
+
+if TYPE_CHECKING:  # a site's payments are imported with its terminals (``app.payments``)
+    from edge_controller.services.payments.auto_arm import AutoArm
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,30 @@
-"""The card terminals of the ``payments`` section: one ZVT driver and one payment flow each."""
+"""The card terminals of the ``payments`` section: one ZVT driver and one payment flow each.
+
+The driver, the flows and their store are imported when a terminal is configured: a site
+without one (most) would hold them (0.4 MB of objects) for nothing."""
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from edge_controller.config.settings import PaymentTerminalSettings, Settings
 from edge_controller.domain.payments import NoTariff, tariff_cap
 from edge_controller.domain.pricing.money import Currency, Money
-from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
-from edge_controller.services.payments import (
-    CostCap,
-    CostLimits,
-    PaymentFlow,
-    RunningCost,
-    TerminalPlace,
-)
-from edge_controller.services.payments.auto_arm import AutoArm, Pay, Waiting
-from edge_controller.services.payments.limits import Stop
 from edge_controller.services.sessions.pricing import SessionPricing
 from edge_controller.storage.database import Database
-from edge_controller.storage.payments_store import PaymentStore, SettlementOutbox
+
+if TYPE_CHECKING:
+    from edge_controller.drivers.payment.zvt import ZvtTerminal
+    from edge_controller.services.payments import CostCap, CostLimits, PaymentFlow, RunningCost
+    from edge_controller.services.payments.auto_arm import AutoArm, Pay, Waiting
+    from edge_controller.services.payments.limits import Stop
+    from edge_controller.storage.payments_store import SettlementOutbox
 
 
 def zvt_terminal(terminal: PaymentTerminalSettings) -> ZvtTerminal:
+    from edge_controller.drivers.payment.zvt import ZvtSettings, ZvtTerminal
+
     password = terminal.password.get_secret_value() if terminal.password is not None else "0"
     return ZvtTerminal(
         ZvtSettings(
@@ -56,6 +58,11 @@ def payment_flows(
 ) -> dict[str, PaymentFlow]:
     """A flow per configured terminal, by terminal id (empty without a ``payments`` section);
     ``outbox``: where settlements go to the CSMS (None: no uplink)."""
+    if not settings.payments.terminals:
+        return {}
+    from edge_controller.services.payments import PaymentFlow, TerminalPlace
+    from edge_controller.storage.payments_store import PaymentStore
+
     store = PaymentStore(db, outbox)
     cap = max_cost_of(pricing) if pricing is not None else None
     flows = {}
@@ -81,6 +88,10 @@ def auto_arms(
     settings: Settings, flows: dict[str, PaymentFlow], pay: Pay, waiting: Waiting
 ) -> dict[str, AutoArm]:
     """A self-arming service per terminal with ``auto_arm`` on, by terminal id."""
+    if not any(t.auto_arm for t in settings.payments.terminals.values()):
+        return {}
+    from edge_controller.services.payments.auto_arm import AutoArm
+
     return {
         tid: AutoArm(t.connectors, flows[tid], pay, waiting)
         for tid, t in settings.payments.terminals.items()
@@ -95,4 +106,7 @@ def running_cost_of(pricing: SessionPricing) -> RunningCost:
 
 def cost_limits(db: Database, pricing: SessionPricing, stop: Stop) -> CostLimits:
     """Stops each paid session at its pre-authorised amount."""
+    from edge_controller.services.payments import CostLimits
+    from edge_controller.storage.payments_store import PaymentStore
+
     return CostLimits(PaymentStore(db), running_cost_of(pricing), stop)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from edge_controller.api.jobs import CommissioningRuns
@@ -20,8 +21,6 @@ from edge_controller.app.outbox_admin import daemon_requeue
 from edge_controller.app.payments import auto_arms, connector_flows, cost_limits, payment_flows
 from edge_controller.app.problems import ProblemDesk, UplinkRoute, station_route
 from edge_controller.app.qr import qr_codes
-from edge_controller.app.scan import daemon_scanner
-from edge_controller.app.selftest_live import DaemonSide, daemon_selftest
 from edge_controller.app.site_faults import FaultWatch
 from edge_controller.app.telemetry import MessageFeed, MqttFeed
 from edge_controller.app.uplink import UplinkChannels, build_uplink, uplink_channels
@@ -52,7 +51,6 @@ from edge_controller.storage.auth_store import AuthStore
 from edge_controller.storage.database import Database
 from edge_controller.storage.guard import StorageGuard
 from edge_controller.storage.outbox import Outbox
-from edge_controller.storage.payments_store import SettlementOutbox
 from edge_controller.storage.problems_store import ProblemStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.storage.tariff_store import SITE, TariffStore
@@ -62,6 +60,34 @@ if TYPE_CHECKING:
     from edge_controller.drivers.pcsc.reader import PcscTokenReader  # pyscard, loaded lazily
 
 log = get_logger("site")
+
+
+def commissioning_runs(
+    settings: Settings, hw: Hardware, uplink_online: Callable[[], bool]
+) -> CommissioningRuns:
+    """Scan and selftest, from the command line or the console. Their code (a bus scan's, the
+    selftest's items, the register maps they read: 0.4 MB of objects) is imported at a run's
+    start, as most daemons never run either."""
+    runs = CommissioningRuns()
+
+    async def scan(request: dict[str, Any]) -> dict[str, Any]:
+        from edge_controller.app.scan import daemon_scanner
+
+        found: dict[str, Any] = await daemon_scanner(hw.buses, dict(settings.buses), runs.note)(
+            request
+        )
+        return found
+
+    async def selftest(request: dict[str, Any]) -> dict[str, Any]:
+        from edge_controller.app.selftest_live import DaemonSide, daemon_selftest
+
+        side = DaemonSide(settings, hw.buses, uplink_online)
+        report: dict[str, Any] = await daemon_selftest(side, runs.note)(request)
+        return report
+
+    runs.jobs["scan"] = scan
+    runs.jobs["selftest"] = selftest
+    return runs
 
 
 def balancing_site(settings: Settings) -> tuple[Site, Policy]:
@@ -336,7 +362,9 @@ async def build_site(
     )  # fmt: skip
     outbox = Outbox(db, capacity=settings.storage.outbox_capacity)
     settle_to = None
-    if uplink is not None:
+    if uplink is not None and settings.payments.terminals:  # only the terminals' flows settle
+        from edge_controller.storage.payments_store import SettlementOutbox  # see app.payments
+
         versions = settings.ocpp_versions()
         settle_to = SettlementOutbox(
             settings.site.id, uplink.topology.route, uplink.outbox_wakeup.set,
@@ -348,10 +376,7 @@ async def build_site(
                      lambda: waiting_for_authorisation(views.current().connectors))  # fmt: skip
     commands.arm_with({cid: arm for arm in arms.values() for cid in arm.served})
     retention_s = settings.storage.outbox_retention_days * 86400
-    runs = CommissioningRuns()  # scan and selftest, from the command line or the console
-    runs.jobs["scan"] = daemon_scanner(hw.buses, dict(settings.buses), runs.note)
-    side = DaemonSide(settings, hw.buses, lambda: views.current().uplink_online)
-    runs.jobs["selftest"] = daemon_selftest(side, runs.note)
+    runs = commissioning_runs(settings, hw, lambda: views.current().uplink_online)
     services += [
         commands,
         StatusServer(

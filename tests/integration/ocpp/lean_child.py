@@ -11,7 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-import edge_controller.app.daemon  # noqa: F401  (the daemon's imports, as `run` makes them)
+# The daemon's imports, as `run` makes them, and those of the composition it runs.
+import edge_controller.app.daemon
+import edge_controller.app.site  # noqa: F401
 from edge_controller.domain.snapshot import Availability
 from edge_controller.uplink import schemas
 from tests.integration.ocpp.harness import (

@@ -76,3 +76,28 @@ def test_a_16_connection_makes_its_messages_without_the_ocpp_packages_classes(
     assert held["checks_built"] == 16
     from_package = [m for m in held["modules"] if m.startswith("ocpp.")]
     assert from_package == [], from_package
+
+
+def test_the_daemon_imports_scan_selftest_and_html_entities_only_when_used(
+    held: dict[str, Any],
+) -> None:
+    """A bus scan's and the selftest's code are imported when one runs through the daemon
+    (``tests/e2e/test_commissioning.py``, ``tests/integration/sim/test_through_daemon.py``), and
+    ``html``'s entity table when a receipt is rendered: about 0.7 MB of objects together."""
+    assert "edge_controller.app.site" in held["modules"]
+    held_for_nothing = ("edge_controller.app.scan", "edge_controller.app.selftest",
+                        "edge_controller.app.selftest_live", "edge_controller.drivers.modbus.scan",
+                        "html", "html.entities")  # fmt: skip
+    loaded = [m for m in held_for_nothing if m in held["modules"]]
+    assert loaded == [], loaded
+
+
+def test_a_site_without_card_terminals_imports_no_payment_code(held: dict[str, Any]) -> None:
+    """The ZVT driver, the payment flows and their store come with a configured terminal
+    (``tests/e2e/test_payments.py``, ``tests/e2e/test_auto_arm.py`` run them through the
+    daemon): about 0.4 MB of objects."""
+    assert "edge_controller.app.payments" in held["modules"]
+    payment_code = ("edge_controller.drivers.payment.zvt", "edge_controller.services.payments",
+                    "edge_controller.storage.payments_store")  # fmt: skip
+    loaded = [m for m in payment_code if m in held["modules"]]
+    assert loaded == [], loaded
