@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_controller.domain.balancing import (
     Allocation,
@@ -49,7 +49,6 @@ from edge_controller.domain.commands import (
     SetConnectorLimit,
     SetSiteLimit,
 )
-from edge_controller.domain.gateways import EffectiveBudget
 from edge_controller.domain.latency import Histogram
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading, Phases3
 from edge_controller.domain.snapshot import GatewayFault, SiteView
@@ -71,6 +70,9 @@ from edge_controller.services.control.views import (
     grid_fields,
     known,
 )
+
+if TYPE_CHECKING:  # a child gateway's budget: the several-gateway code comes with the role
+    from edge_controller.domain.gateways import EffectiveBudget
 
 BalancingCommand = SetSiteLimit | SetConnectorLimit | SetConnectorEnabled
 __all__ = [

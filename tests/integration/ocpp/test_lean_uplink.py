@@ -101,3 +101,11 @@ def test_a_site_without_card_terminals_imports_no_payment_code(held: dict[str, A
                     "edge_controller.storage.payments_store")  # fmt: skip
     loaded = [m for m in payment_code if m in held["modules"]]
     assert loaded == [], loaded
+
+
+def test_a_standalone_site_imports_no_several_gateway_code(held: dict[str, Any]) -> None:
+    """The parent's and the child's code comes with ``site.role`` (``tests/e2e/test_gateways.py``
+    runs both through the daemon): about 0.4 MB of objects."""
+    assert "edge_controller.services.control.site_controller" in held["modules"]
+    loaded = [m for m in held["modules"] if m.startswith("edge_controller.domain.gateways")]
+    assert loaded == [], loaded
