@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_controller.config.gateway_checks import failsafe_draw_a
 from edge_controller.config.settings import Settings
 from edge_controller.domain.balancing import Policy, Site
 from edge_controller.domain.gateways import ChildFeeder, ParentSetup, ParentTiming, gateway_site
@@ -42,6 +43,7 @@ def build_gateway(
             report_interval_s=gateways.report_interval_s,
             tolerance_s=gateways.clock_tolerance_s,
             follow_s=follow_s(settings, policy),
+            failsafe_a=failsafe_draw_a(settings),
         )
         child = ChildService(terms, controller, mqtt, topics)
         mqtt.listen(topics.budget(gateways.child_id), child.on_message)

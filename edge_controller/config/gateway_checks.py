@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from edge_controller.config.settings import Settings
 from edge_controller.domain.balancing import wiring_from_rotation
+from edge_controller.domain.model import Phases3
 
 if TYPE_CHECKING:
     from edge_controller.config.checks import Findings
@@ -126,16 +127,25 @@ def _child_checks(settings: Settings, out: Findings) -> None:
                 "child's feeder",
             )
         )
-    failsafe_a = [0.0, 0.0, 0.0]
-    for charger in settings.chargers.values():
-        for phase in wiring_from_rotation(charger.phase_rotation):
-            failsafe_a[phase] += charger.failsafe_current_a * charger.connectors
+    failsafe_a = failsafe_draw_a(settings)
     if max(failsafe_a) > safe_a:
         out.warnings.append(
             (
                 (*_GW, "safe_budget_a"),
                 f"if this child stops, its chargers fall back to their failsafe currents "
                 f"({max(failsafe_a):g} A on a phase), above its safe budget ({safe_a:g} A), "
-                "which is what its parent counts it at once its lease is over",
+                "so its parent counts it at that much, always, once it has reported it; "
+                "check-config with the parent's file refuses it above the parent's "
+                "safe budget for it",
             )
         )
+
+
+def failsafe_draw_a(settings: Settings) -> Phases3:
+    """What a gateway's chargers draw per grid phase on their own fail-safe currents, every
+    connector at once: where they stay if the daemon stops telling them (it crashed)."""
+    draw_a = [0.0, 0.0, 0.0]
+    for charger in settings.chargers.values():
+        for phase in wiring_from_rotation(charger.phase_rotation):
+            draw_a[phase] += charger.failsafe_current_a * charger.connectors
+    return (draw_a[0], draw_a[1], draw_a[2])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge_controller.config.gateway_checks import failsafe_draw_a
 from edge_controller.config.settings import Settings
 from edge_controller.domain.gateways import DEMAND_DELAY_S
 
@@ -91,6 +92,17 @@ def _child_against(parent: GatewayFile, child: GatewayFile) -> list[FileProblem]
             f"{gw.safe_budget_a:g} A is above the {configured.safe_budget_a:g} A the parent "
             f"counts this child at ({parent_key} in {parent.source}): without its parent it "
             "would draw more than counted, overloading the grid just when the parent is lost",
+        )
+    failsafe_a = max(failsafe_draw_a(mine))
+    if failsafe_a > configured.safe_budget_a:
+        # Named at the child's first charger: its fail-safe current is what adds up.
+        first = next(iter(mine.chargers))
+        problem(
+            ("chargers", first, "failsafe_current_a"),
+            f"this child's chargers draw {failsafe_a:g} A on a phase on their fail-safe "
+            f"currents, above the {configured.safe_budget_a:g} A the parent counts it at "
+            f"({parent_key} in {parent.source}): if this child stops, they stay there and the "
+            "grid may go over its limit; lower their failsafe_current_a or raise the parent's",
         )
     if mine.site.grid_limit_a > configured.limit_a:
         problem(

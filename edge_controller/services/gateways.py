@@ -163,6 +163,8 @@ class ParentService:
         self._own_safe_a: dict[
             str, float
         ] = {}  # a child's own safe budget above its configured one
+        # A child whose chargers' fail-safe draw is above its configured safe budget.
+        self._failsafe_a: dict[str, Phases3] = {}
         self._unknown_heard_s: dict[str, float] = {}  # a child id not configured: when last heard
         self._unknown_more = 0  # demands from unknown ids beyond those shown
 
@@ -179,6 +181,17 @@ class ParentService:
                 f"parent's site.gateways.children.{cid}.safe_budget_a agree",
             )
             for cid, own_a in sorted(self._own_safe_a.items())
+        ]
+        faults += [
+            GatewayFault(
+                f"failsafe:{cid}",
+                f"child {cid}'s chargers draw up to {max(draw_a):g} A on a phase on their "
+                f"fail-safe currents, above the {self._configured_safe_a[cid]:g} A configured "
+                f"for it: it is counted at that, which the other children's budgets lose; lower "
+                f"its chargers' failsafe_current_a or raise this parent's "
+                f"site.gateways.children.{cid}.safe_budget_a",
+            )
+            for cid, draw_a in sorted(self._failsafe_a.items())
         ]
         now_s = self._clocks.monotonic()
         for cid, heard_s in list(self._unknown_heard_s.items()):
@@ -215,10 +228,31 @@ class ParentService:
         else:
             self._unknown_more += 1
 
+    def _check_failsafe(self, cid: str, draw_a: Phases3 | None) -> None:
+        """A child whose chargers' fail-safe draw is above its configured safe budget is
+        counted at it (``decide_budgets``); logged once per value, shown while it lasts."""
+        if draw_a is None or max(draw_a) <= self._configured_safe_a[cid] + EPS_A:
+            self._failsafe_a.pop(cid, None)
+            return
+        if self._failsafe_a.get(cid) != draw_a:
+            self._log.error(
+                "child's chargers draw more on their fail-safe currents than its safe budget: "
+                "counted at that",
+                child=cid,
+                failsafe_a=list(draw_a),
+                configured_safe_budget_a=self._configured_safe_a[cid],
+                keys=[
+                    f"site.gateways.children.{cid}.safe_budget_a (this parent)",
+                    "chargers.*.failsafe_current_a (the child)",
+                ],
+            )
+        self._failsafe_a[cid] = draw_a
+
     def _check_safe(self, demand: ChildDemand) -> None:
         """A child whose own safe budget is above the one configured for it is counted at its
         own (``decide_budgets``); logged once per value, shown while it lasts."""
         cid, own_a = demand.child_id, demand.safe_budget_a
+        self._check_failsafe(cid, demand.failsafe_a)
         configured_a = self._configured_safe_a[cid]
         if own_a is None or own_a <= configured_a + EPS_A:
             self._own_safe_a.pop(cid, None)
@@ -299,6 +333,8 @@ class ParentService:
             own_a = max(said.own_a, said.now_a or 0.0)
             if cid in self._configured_safe_a and own_a > self._configured_safe_a[cid] + EPS_A:
                 self._own_safe_a[cid] = own_a
+            if cid in self._configured_safe_a:
+                self._check_failsafe(cid, said.failsafe_a)
         if kept:
             self._log.info("children counted as they said before", said=str(kept))
 
@@ -535,6 +571,7 @@ class ChildService:
             lowest=lowest,
             highest=highest,
             safe=(min(self._child.safe_budget_a, self._child.feeder_limit_a), self.safe_a()),
+            failsafe_a=self._child.failsafe_a,
         )
         if taken_s is not None:  # the next report's span starts DEMAND_DELAY_S before this one
             self._reported_s = taken_s
@@ -601,7 +638,9 @@ class ChildService:
 @dataclass(frozen=True, slots=True)
 class ChildTerms:
     """A child's own terms: its name, its feeder (its site's grid limit), its safe budget, how
-    often it reports, the clock tolerance, and how long its EVs take to follow a lowering."""
+    often it reports, the clock tolerance, and how long its EVs take to follow a lowering;
+    ``failsafe_a``: what its chargers draw per grid phase on their own fail-safe currents (the
+    parent counts it at no less: it leaves them there if it crashes)."""
 
     child_id: str
     feeder_limit_a: float
@@ -609,3 +648,4 @@ class ChildTerms:
     report_interval_s: float = 1.0
     tolerance_s: float = 2.0
     follow_s: float = 7.0
+    failsafe_a: Phases3 | None = None

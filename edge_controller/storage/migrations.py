@@ -415,6 +415,8 @@ MIGRATIONS: tuple[Step, ...] = (
     "ALTER TABLE plug_transactions ADD COLUMN after_session INTEGER NOT NULL DEFAULT 0;",
     PLUG_IDENTITY,
     _GATEWAY_CHILDREN,
+    # 27: what a child's chargers draw on their fail-safe currents (a JSON list per grid phase).
+    "ALTER TABLE gateway_children ADD COLUMN failsafe_a TEXT;",
 )
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -355,6 +355,10 @@ class Gateways:
     def kill(self, name: str) -> None:
         self.procs.pop(name).kill(signal.SIGKILL)
 
+    async def terminate(self, name: str) -> None:
+        """Stop ``name`` as a service manager would (SIGTERM), without holding the loop."""
+        await asyncio.to_thread(self.procs.pop(name).kill, signal.SIGTERM)
+
     async def status(self, name: str) -> SiteView:
         return await fetch_status(self.state_dirs[name] / STATUS_SOCKET, timeout_s=5.0)
 
@@ -989,3 +993,54 @@ async def parent_restarted_while_a_child_is_cut_off(gateways: Gateways) -> None:
     assert gateways.watch.highest_a <= GRID_LIMIT_A, gateways.watch.highest_a
     most_a = gateways.offered_most("hall-a", restarted_s, loop.time())
     assert most_a <= BESIDE_OWN_A + 0.6, f"hall-a offered {most_a} A after the parent's restart"
+
+
+# Every charger falls back to 9 A per connector on its own: 18 A per child on each phase,
+# above the 12 A safe budget the parent has for each.
+FAILSAFE_CONNECTOR_A = 9.0
+FAILSAFE_DRAW_A = 2 * FAILSAFE_CONNECTOR_A
+# hall-a beside hall-b counted at its chargers' fail-safe draw ((50 - 2 - 18) A, two EVs).
+BESIDE_FAILSAFE_A = (GRID_LIMIT_A - BASE_LOAD_A - FAILSAFE_DRAW_A) / 2
+
+
+def failsafe_site(workdir: Path) -> dict[str, Any]:
+    whole = whole_site(workdir)
+    for charger in whole["chargers"].values():
+        charger["failsafe_current_a"] = FAILSAFE_CONNECTOR_A
+    return whole
+
+
+async def child_stopped_leaving_its_chargers_on_failsafe(gateways: Gateways) -> None:
+    """Every EV charges at its share; hall-b's EVs pause and hall-b is stopped (SIGTERM): its
+    chargers go to their own fail-safe 9 A each (18 A, above the 12 A safe budget the parent
+    has for it) and stay there. The parent, told that draw in hall-b's demands, counts hall-b
+    at it: hall-a is raised to no more than 15 A per EV once hall-b's last budget no longer
+    counts, and when hall-b's EVs resume on the fail-safe current the grid meter stays within
+    50 A (counted at its 12 A safe budget, hall-b left hall-a raised to 16 A per EV, its
+    feeder's 32 A: 2 + 32 + 18 = 52 A once they resumed, until the parent saw the rise)."""
+    await gateways.plug("hall-a")
+    await gateways.plug("hall-b")
+    await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
+    assert gateways.control is not None
+    for cid in CONNECTORS["hall-b"]:  # nothing of hall-b in the grid reading
+        await gateways.control.pause(cid)
+    await gateways.terminate("hall-b")
+    loop = asyncio.get_running_loop()
+    stopped_s = loop.time()
+    await gateways.reach(
+        each("hall-b", FAILSAFE_CONNECTOR_A), "hall-b's chargers on their fail-safe", 20
+    )
+
+    async def raised() -> bool:  # past its share, once hall-b's last budget no longer counts
+        offers = await gateways.offers()
+        return all(offers[c] >= BESIDE_FAILSAFE_A - 1.0 for c in CONNECTORS["hall-a"])
+
+    await eventually(raised, "hall-a raised beside hall-b stopped", 40.0)
+    await asyncio.sleep(3.0)  # hall-a's EVs follow, up to where they are raised
+    for cid in CONNECTORS["hall-b"]:
+        await gateways.control.resume(cid)
+    await asyncio.sleep(4.0)  # the EVs follow (1 s here): the grid meter is watched throughout
+    after = [a for at_s, a in gateways.watch.samples if at_s >= stopped_s]
+    assert max(after) <= GRID_LIMIT_A, f"the grid at {max(after)} A with hall-b stopped"
+    most_a = gateways.offered_most("hall-a", stopped_s, loop.time())
+    assert most_a <= BESIDE_FAILSAFE_A + 0.6, f"hall-a offered {most_a} A beside hall-b stopped"

@@ -16,6 +16,8 @@ from tests.e2e.gateways import (
     OWN_SAFE_BUDGET_A,
     STALE_LEASE_S,
     broker_killed_replaying_stale_budgets,
+    child_stopped_leaving_its_chargers_on_failsafe,
+    failsafe_site,
     lower_cap_with_children_drawing,
     own_safe_budgets_above_the_parents,
     parent_and_broker_failures,
@@ -84,4 +86,16 @@ async def test_a_parent_restarted_while_a_child_is_cut_off_counts_it_as_before(
     async with three_gateways(tmp_path, child_safe_budget_a=OWN_SAFE_BUDGET_A) as (gateways, _):
         await gateways.start()
         await gateways.watched(parent_restarted_while_a_child_is_cut_off(gateways))
+    gateways.watch.check()
+
+
+async def test_a_child_stopped_leaves_its_chargers_on_failsafe_within_the_grid(
+    tmp_path: Path,
+) -> None:
+    """Every charger falls back to 9 A per connector on its own (18 A per child, above the
+    12 A safe budget the parent has for each): hall-b stopped while its EVs charge, the parent
+    counts it at its chargers' fail-safe draw and the grid meter stays within 50 A."""
+    async with three_gateways(tmp_path, whole=failsafe_site(tmp_path)) as (gateways, _):
+        await gateways.start()
+        await gateways.watched(child_stopped_leaving_its_chargers_on_failsafe(gateways))
     gateways.watch.check()

@@ -88,7 +88,9 @@ class ChildDemand:
     child's own safe budget per grid phase (within its feeder), what it falls back to before
     it has heard from a parent, and ``fallback_a`` what it falls back to now (the lower of that
     and the one its parent last said it counts it at); both None from a child that does not
-    say, as before these fields."""
+    say, as before these fields. ``failsafe_a``: what its chargers draw at most per grid phase
+    on their own fail-safe currents, once it stops telling them (it crashed, or stopped): the
+    parent counts it at no less (None from a child that does not say)."""
 
     child_id: str
     sent_at_s: float
@@ -102,6 +104,7 @@ class ChildDemand:
     highest_draw_a: Phases3 | None = None
     safe_budget_a: float | None = None
     fallback_a: float | None = None
+    failsafe_a: Phases3 | None = None
 
 
 def encode_budget(budget: BudgetMessage) -> bytes:
@@ -159,13 +162,15 @@ def demand_of(
     lowest: tuple[Phases3, float] | None = None,
     highest: Phases3 | None = None,
     safe: tuple[float, float] | None = None,
+    failsafe_a: Phases3 | None = None,
 ) -> ChildDemand:
     """A child's demand from its connectors' demands: the ones that want current and could
     take at least their minimum under their own caps; ``draw_a`` sums every measured one.
     ``budget``: the (epoch, version) the child runs on (None: its safe budget) and the most it
     may draw now (see ``ChildDemand``); ``lowest``: the lowest draw measured and over how long
     before this one (this one counts too); ``highest``: the highest over that span (sent only
-    with ``lowest``); ``safe``: the child's own safe budget and what it falls back to now."""
+    with ``lowest``); ``safe``: the child's own safe budget and what it falls back to now;
+    ``failsafe_a``: what its chargers draw on their fail-safe currents."""
     entries: list[DemandEntry] = []
     for demand in demands:
         measured = _non_negative(demand.measured_current_a)
@@ -208,6 +213,7 @@ def demand_of(
         highest_a,
         None if safe is None else safe[0],
         None if safe is None else safe[1],
+        failsafe_a,
     )
 
 
@@ -251,6 +257,7 @@ def encode_demand(demand: ChildDemand) -> bytes:
             if demand.safe_budget_a is None or demand.fallback_a is None
             else {"safe_budget_a": demand.safe_budget_a, "fallback_a": demand.fallback_a}
         )
+        | ({} if demand.failsafe_a is None else {"failsafe_a": list(demand.failsafe_a)})
     )
 
 
@@ -314,6 +321,9 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
         # safe budget configured for it).
         safe_budget_a=_optional(data, "safe_budget_a"),
         fallback_a=_optional(data, "fallback_a"),
+        failsafe_a=None
+        if data.get("failsafe_a") is None
+        else _phases(data["failsafe_a"], "failsafe_a"),
     )
 
 

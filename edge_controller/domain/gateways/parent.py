@@ -90,7 +90,9 @@ class ChildFeeder:
     """A child as the parent sees it: its feeder (per-phase limit, the feeder above it; None:
     the grid), the budget it falls back to, and the lease of its budgets; ``own_safe_a``: the
     most it falls back to if it restarts while it does not hear its parent (its own safe
-    budget, where it says one above ``safe_budget_a``; None: ``safe_budget_a``)."""
+    budget, where it says one above ``safe_budget_a``; None: ``safe_budget_a``);
+    ``failsafe_a``: what its chargers draw per grid phase on their own fail-safe currents once
+    it stops telling them (None: it did not say)."""
 
     child_id: str
     limit_a: float
@@ -98,6 +100,14 @@ class ChildFeeder:
     safe_budget_a: float
     lease_s: float
     own_safe_a: float | None = None
+    failsafe_a: Phases3 | None = None
+
+    def reserved_a(self, phase: int) -> float:
+        """The least it is counted at on a grid phase, whatever it is handed: its safe budget
+        within its feeder, or what its chargers draw on their fail-safe currents if more (a
+        child that crashes leaves them there: 4 x 6 A on a 12 A safe budget)."""
+        safe_a = min(self.safe_budget_a, self.limit_a)
+        return safe_a if self.failsafe_a is None else max(safe_a, self.failsafe_a[phase])
 
 
 REPORTS_KEPT = 8  # a child's recent draws, to bound its draw at a grid reading's time
@@ -250,6 +260,7 @@ class Ledger:
     # budget), and now (None: it never said, a child of a version before).
     reported_own_a: float | None = None
     reported_fallback_a: float | None = None
+    reported_failsafe_a: Phases3 | None = None  # what its chargers draw on their fail-safe
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,10 +268,13 @@ class Fallbacks:
     """What a child last said it falls back to: before it hears a parent (its own safe budget),
     and then (None: it did not say). Kept through a restart of the parent: a child cut off
     may restart meanwhile and fall back to its own, which a parent that forgot it would count
-    at the (lower) configured safe budget once a lease of the run before is over."""
+    at the (lower) configured safe budget once a lease of the run before is over; and what its
+    chargers draw on their fail-safe currents (None: it did not say), which it may leave them at
+    meanwhile."""
 
     own_a: float
     now_a: float | None
+    failsafe_a: Phases3 | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +321,9 @@ class Decision:
 def fallbacks(state: ParentState) -> dict[str, Fallbacks]:
     """What each child last said it falls back to, to be kept through a restart."""
     return {
-        cid: Fallbacks(ledger.reported_own_a, ledger.reported_fallback_a)
+        cid: Fallbacks(
+            ledger.reported_own_a, ledger.reported_fallback_a, ledger.reported_failsafe_a
+        )
         for cid, ledger in state.ledgers.items()
         if ledger.reported_own_a is not None
     }
@@ -321,7 +337,10 @@ def remembering(state: ParentState, kept: Mapping[str, Fallbacks]) -> ParentStat
         ledger = ledgers.get(cid, Ledger())
         if ledger.reported_own_a is None:
             ledgers[cid] = replace(
-                ledger, reported_own_a=said.own_a, reported_fallback_a=said.now_a
+                ledger,
+                reported_own_a=said.own_a,
+                reported_fallback_a=said.now_a,
+                reported_failsafe_a=said.failsafe_a,
             )
     return replace(state, ledgers=ledgers)
 
@@ -410,10 +429,17 @@ def as_counted(setup: ParentSetup, ledgers: Mapping[str, Ledger]) -> ParentSetup
         own_a = max(
             child.safe_budget_a, ledger.reported_own_a or 0.0, ledger.reported_fallback_a or 0.0
         )
-        if own_a == child.safe_budget_a:
+        failsafe_a = ledger.reported_failsafe_a
+        if own_a == child.safe_budget_a and failsafe_a is None:
             children.append(child)
             continue
-        children.append(replace(child, own_safe_a=own_a))
+        children.append(
+            replace(
+                child,
+                own_safe_a=None if own_a == child.safe_budget_a else own_a,
+                failsafe_a=failsafe_a,
+            )
+        )
     if tuple(children) == setup.children:
         return setup
     return replace(setup, children=tuple(children))
@@ -462,20 +488,25 @@ def _within_grid(
     for child in setup.children:
         cid = child.child_id
         for p in PHASES:
-            counted_a = min(child.safe_budget_a, child.limit_a) if cid in wanted else floors[cid][p]
+            counted_a = child.reserved_a(p) if cid in wanted else floors[cid][p]
             room[p] -= counted_a
             least[p] -= counted_a
     if under_cap and any(least[p] < -EPS_A for p in PHASES):
         live = [c for c in setup.children if c.child_id in wanted]
         return {c.child_id: _wanted(c, demands, alloc, False) for c in live}
-    safes = {c.child_id: min(c.safe_budget_a, c.limit_a) for c in setup.children}
-    above = {cid: [max(0.0, want[p] - safes[cid]) for p in PHASES] for cid, want in wanted.items()}
+    # A child's budget within what it is counted at anyway is kept; only above it is cut.
+    safes = {c.child_id: [c.reserved_a(p) for p in PHASES] for c in setup.children}
+    above = {
+        cid: [max(0.0, want[p] - safes[cid][p]) for p in PHASES] for cid, want in wanted.items()
+    }
     for p in PHASES:
         _cut([(rise, p) for rise in above.values()], max(room[p], 0.0))
     step_a = setup.policy.resolution_a
     fitted: dict[str, Phases3] = {}
     for cid, rise in above.items():
-        a, b, c = (min(wanted[cid][p], safes[cid] + _round_down(rise[p], step_a)) for p in PHASES)
+        a, b, c = (
+            min(wanted[cid][p], safes[cid][p] + _round_down(rise[p], step_a)) for p in PHASES
+        )
         fitted[cid] = (a, b, c)
     return fitted
 
@@ -582,6 +613,8 @@ def _confirm(
         ledger = replace(
             ledger, reported_own_a=demand.safe_budget_a, reported_fallback_a=demand.fallback_a
         )
+    if report is not None and report.demand.failsafe_a is not None:
+        ledger = replace(ledger, reported_failsafe_a=report.demand.failsafe_a)
     applied = report.demand.applied if report is not None else None
     if applied is not None and applied[0] == state.epoch and applied[1] > ledger.confirmed:
         ledger = replace(ledger, confirmed=applied[1], confirmed_at_s=now_s)
@@ -632,7 +665,8 @@ def _floors(
         if _unknown(child, setup, state, inputs, ledgers[child.child_id].heard):
             # A budget of the run before is within the feeder; its own safe budget may not be.
             most_a = max(child.limit_a, child.own_safe_a or 0.0)
-            floors[child.child_id] = (most_a, most_a, most_a)
+            a, b, c = (max(most_a, child.reserved_a(p)) for p in PHASES)
+            floors[child.child_id] = (a, b, c)
         else:
             floors[child.child_id] = _floor(child, ledgers[child.child_id])
     return floors
@@ -640,10 +674,12 @@ def _floors(
 
 def _floor(child: ChildFeeder, ledger: Ledger) -> Phases3:
     """The least the child is counted at: its safe budget (its own, if higher, even above
-    its feeder's limit: what it falls back to is what it draws), and every budget still
-    counted."""
-    safe_a = max(min(child.safe_budget_a, child.limit_a), child.own_safe_a or 0.0)
-    a, b, c = (max([safe_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES)
+    its feeder's limit: what it falls back to is what it draws), what its chargers draw on
+    their fail-safe currents (``ChildFeeder.reserved_a``), and every budget still counted."""
+    own_a = child.own_safe_a or 0.0
+    a, b, c = (
+        max([child.reserved_a(p), own_a, *(i.current_a[p] for i in ledger.counted)]) for p in PHASES
+    )
     return (a, b, c)
 
 

@@ -164,3 +164,19 @@ def test_two_children_with_one_child_id_are_refused(
     files = _files(tmp_path, _child(), _child())
     err = _refused(capsys, files)
     assert f"site.gateways.child_id (line 7): hall-a is also {files[1]}'s" in err
+
+
+def test_a_child_whose_chargers_failsafe_draw_is_above_what_its_parent_counts_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hall-b's charger falls back to 20 A on its own when hall-b stops telling it (a crash),
+    the parent counts hall-b at 16 A: alone, the child's config only warns (it cannot know
+    what its parent counts)."""
+    child = _child("hall-b", 16, grid_limit_a=40).replace(
+        "failsafe_current_a: 6", "failsafe_current_a: 20"
+    )
+    files = _files(tmp_path, child)
+    err = _refused(capsys, files)
+    assert f"{files[1]}: 1 problem(s)" in err
+    assert "chargers.wb1.failsafe_current_a (line 11): this child's chargers draw 20 A" in err
+    assert "above the 16 A the parent counts it at (site.gateways.children.hall-b" in err

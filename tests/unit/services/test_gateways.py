@@ -494,3 +494,42 @@ async def test_a_restarted_parent_counts_a_child_as_it_said_before(tmp_path: Pat
         assert (said.own_a, said.now_a) == (32.0, 32.0)
     finally:
         await db.close()
+
+
+async def test_a_child_whose_chargers_failsafe_draw_is_above_its_safe_budget_is_kept_and_shown(
+    tmp_path: Path,
+) -> None:
+    """hall-a's chargers draw 20 A on their fail-safe currents, 12 A are configured for it:
+    shown as a gateway fault naming the keys, counted at 20 A, and kept in the parent's
+    database: a restarted parent counts it at that and shows the fault before hall-a reports."""
+    children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
+    db = await Database.open(tmp_path / "edge.db")
+    try:
+        parent, clock = _parent(children, GatewayStore(db))
+        await parent.recall()
+        demand = demand_of(
+            "hall-a", [], (None, (12.0,) * 3), clock.wall(), safe=(12.0, 12.0),
+            failsafe_a=(20.0, 20.0, 14.0),
+        )  # fmt: skip
+        with capture_logs() as logs:
+            for _ in range(3):
+                parent.on_message(TOPICS.demand("hall-a"), encode_demand(demand))
+                parent.step()
+        assert len([e for e in logs if e["log_level"] == "error"]) == 1
+        (fault,) = parent.faults()
+        assert fault.key == "failsafe:hall-a" and "up to 20 A on a phase" in fault.text
+        assert "site.gateways.children.hall-a.safe_budget_a" in fault.text
+        assert parent.counted_a["hall-a"] == (20.0, 20.0, 14.0)
+        assert await parent.keep()
+    finally:
+        await db.close()
+    db = await Database.open(tmp_path / "edge.db")
+    try:
+        restarted, clock = _parent(children, GatewayStore(db))
+        await restarted.recall()
+        assert [f.key for f in restarted.faults()] == ["failsafe:hall-a"]
+        clock.now_s += 60.0
+        restarted.step()
+        assert restarted.counted_a["hall-a"] == (20.0, 20.0, 14.0)
+    finally:
+        await db.close()
