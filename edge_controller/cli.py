@@ -23,14 +23,16 @@ import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_controller import __version__, heap, log
-from edge_controller.api.render import Screen, render
 from edge_controller.config.load import LoadedConfig, load_config
 from edge_controller.config.settings import Settings
 from edge_controller.config.yaml_reader import ConfigError
 from edge_controller.storage.errors import NeedsOperator, StateDirUnusable, StorageError
+
+if TYPE_CHECKING:  # the status command's, imported by it: the daemon never renders
+    from edge_controller.api.render import Screen
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INSTALL, EXIT_DATA = 0, 1, 2, 3, 4
 DEFAULT_CONFIG = Path("/etc/edge-controller/config.yaml")
@@ -137,6 +139,8 @@ def _terminal() -> tuple[int, int] | None:
 
 def _screen(watch: bool) -> Screen:
     """--watch fits the terminal (80×24 without one); a single answer only its width."""
+    from edge_controller.api.render import Screen
+
     found = _terminal()
     if watch:
         columns, rows = found or (80, 24)
@@ -147,6 +151,7 @@ def _screen(watch: bool) -> Screen:
 async def _status(args: argparse.Namespace, socket_path: Path) -> int:
     from edge_controller.api.client import DaemonNotRunning, fetch_status
     from edge_controller.api.codec import site_to_json
+    from edge_controller.api.render import render
 
     while True:
         try:

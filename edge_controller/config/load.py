@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -93,6 +92,8 @@ def _reason(err: ErrorDetails, path: PathKey) -> str:
         model = _model_at(path[:-1])
         hint = ""
         if model is not None:
+            import difflib  # for a refused config only: the daemon need not hold it
+
             close = difflib.get_close_matches(str(path[-1]), list(model.model_fields), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"unknown key{hint}"
@@ -142,6 +143,8 @@ def _env_issues() -> list[ConfigIssue]:
         section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
         if section in sections:
             continue
+        import difflib  # see _reason
+
         close = difflib.get_close_matches(section, sections, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f" (sections: {', '.join(sections)})"
         reason = f"unknown section '{section}'{hint}"

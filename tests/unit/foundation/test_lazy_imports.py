@@ -130,3 +130,22 @@ def test_the_web_faces_load_the_qr_encoder_only_to_make_a_code() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.split() == ["False", "True", "True"]
+
+
+def test_the_daemons_command_line_loads_no_status_rendering_and_no_did_you_mean(
+    tmp_path: Path,
+) -> None:
+    """The status screen's rendering (``tests/e2e/test_views.py`` runs ``status``) and difflib,
+    whose close matches a refused config's keys get (``tests/unit/config/test_settings.py``):
+    about 0.2 MB of objects a running daemon never uses."""
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    probe = PROBE.replace("import edge_controller.app.daemon", "import edge_controller.cli")
+    probe = probe.replace('{m.split(".")[0] for m in sys.modules}', "sys.modules")
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(config)], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out))
+    assert "edge_controller.cli" in loaded
+    unused = loaded & {"difflib", "edge_controller.api.render"}
+    assert unused == set(), unused
