@@ -28,7 +28,8 @@ def _glibc() -> ctypes.CDLL | None:
     if name is None:
         return None
     libc = ctypes.CDLL(name)
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_info") else None
+    wanted = ("mallopt", "malloc_info", "malloc_trim")
+    return libc if all(hasattr(libc, name) for name in wanted) else None
 
 
 def limit_arenas(count: int = DAEMON_ARENAS) -> bool:
@@ -39,6 +40,13 @@ def limit_arenas(count: int = DAEMON_ARENAS) -> bool:
         return False
     libc = _glibc()
     return libc is not None and libc.mallopt(M_ARENA_MAX, count) == 1
+
+
+def trim() -> bool:
+    """Hands the memory malloc keeps free (at its heaps' tops and in whole free pages) back to
+    the system; True when some was released."""
+    libc = _glibc()
+    return libc is not None and libc.malloc_trim(0) == 1
 
 
 def arenas() -> int | None:

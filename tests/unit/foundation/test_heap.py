@@ -74,3 +74,13 @@ def test_an_operators_arena_setting_is_left_alone() -> None:
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "3"]
+
+
+def test_trim_hands_freed_memory_back() -> None:
+    """What the daemon does once after its start-up (``cli.START_UP_TRIM_S``)."""
+    code = """
+kept = [bytes(2000) for _ in range(20000)]  # 40 MB from malloc's heap, not mmap'd blocks
+del kept
+print(heap.trim())
+"""
+    assert _run(code) == "True"
