@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from edge_controller.domain.snapshot import (
     Availability,
+    ChildView,
     ConnectorView,
     DeviceView,
     GatewayFault,
@@ -63,4 +64,9 @@ def site_from_json(data: dict[str, Any]) -> SiteView:
         grid_current_a=_phases, headroom_a=_phases, grid_voltage_v=_phases, waiting_for=tuple,
         allocation_notes=tuple,
         gateway_faults=lambda items: tuple(_read(GatewayFault, g) for g in items),
+        gateway_children=lambda items: tuple(_child(c) for c in items),
     )  # fmt: skip
+
+
+def _child(data: dict[str, Any]) -> ChildView:
+    return _read(ChildView, data, budget_a=_phases, counted_a=_phases)

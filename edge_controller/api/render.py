@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edge_controller.domain.model import Phases3
-from edge_controller.domain.snapshot import ConnectorView, DeviceView, SiteView
+from edge_controller.domain.snapshot import ChildView, ConnectorView, DeviceView, SiteView
 
 WIDE_COLUMNS = 100  # from this width on, the connectors' status read time is shown too
 DEVICE_ID_WIDTH = 8
@@ -61,6 +61,19 @@ def _cost(c: ConnectorView) -> str:
     return ""
 
 
+def _child_line(child: ChildView) -> str:
+    """A parent's child: its last report, the budget in force, what it is counted at."""
+    age = "none yet" if child.report_age_s is None else f"{child.report_age_s:.1f} s ago"
+    budget = "none in force"
+    if child.budget_a is not None:
+        budget = f"{_phases(child.budget_a, 'g').replace(' ', '/')} A"
+    state = "LOST" if child.lost else "reporting"
+    return (
+        f"child {child.child_id}: {state}, last report {age}, budget {budget}, "
+        f"counted at {_phases(child.counted_a, 'g').replace(' ', '/')} A"
+    )
+
+
 def header(view: SiteView) -> list[str]:
     uplink = "online" if view.uplink_online else "OFFLINE"
     grid = f"grid     A {_phases(view.grid_current_a)}  limit {view.grid_limit_a:g} A"
@@ -83,6 +96,7 @@ def header(view: SiteView) -> list[str]:
         headroom,
         *([f"STORAGE ALARM: {view.storage_alarm}"] if view.storage_alarm else []),
         *(f"GATEWAY FAULT: {fault.text}" for fault in view.gateway_faults),
+        *(_child_line(child) for child in view.gateway_children),
         *(
             [
                 f"PARKED: {view.outbox_parked} outbox message(s) refused by the CSMS "

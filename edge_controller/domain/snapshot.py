@@ -167,6 +167,20 @@ class GatewayFault:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildView:
+    """A child gateway as its parent sees it: how long ago its latest demand arrived (None:
+    none since the parent started), the budget handed it while its lease lasts (None: none in
+    force), what the parent counts it at per grid phase, and whether it is lost (no demand
+    within ``report_stale_s``: it gets no budget, counted as it may draw on its own)."""
+
+    child_id: str
+    report_age_s: float | None
+    budget_a: Phases3 | None
+    counted_a: Phases3
+    lost: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SiteView:
     site_id: str
     grid_current_a: Phases3 | None
@@ -192,3 +206,4 @@ class SiteView:
     # reason is in its view.
     allocation_notes: tuple[str, ...] = ()
     gateway_faults: tuple[GatewayFault, ...] = ()  # a parent's or a child gateway's
+    gateway_children: tuple[ChildView, ...] = ()  # a parent's children

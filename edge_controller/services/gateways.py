@@ -60,7 +60,7 @@ from edge_controller.domain.gateways import (
     renewal_s,
 )
 from edge_controller.domain.model import Phases3
-from edge_controller.domain.snapshot import GatewayFault
+from edge_controller.domain.snapshot import ChildView, GatewayFault
 from edge_controller.log import get_logger
 from edge_controller.services.control.site_controller import SiteController
 from edge_controller.storage.errors import StorageError
@@ -167,6 +167,7 @@ class ParentService:
         self._failsafe_a: dict[str, Phases3] = {}
         self._unknown_heard_s: dict[str, float] = {}  # a child id not configured: when last heard
         self._unknown_more = 0  # demands from unknown ids beyond those shown
+        self._silent: set[str] = set()  # children shown as silent (logged once each)
 
     def faults(self) -> tuple[GatewayFault, ...]:
         """What an operator must fix: children whose safe budget disagrees with the parent's,
@@ -206,6 +207,23 @@ class ParentService:
             )
             for cid in sorted(self._unknown_heard_s)
         ]
+        stale_s = self._setup.timing.report_stale_s
+        for cid in sorted(self._silent):
+            report = self._reports.get(cid)
+            since = (
+                "since this parent started"
+                if report is None
+                else f"for {now_s - report.received_s:.0f} s (site.gateways.report_stale_s "
+                f"{stale_s:g} s)"
+            )
+            faults.append(
+                GatewayFault(
+                    f"child_silent:{cid}",
+                    f"no demand from child {cid} {since}: it gets no budget and is counted "
+                    "at what it may draw on its own; check that gateway, the broker and its "
+                    "line to it, and its site.gateways.child_id and topic_prefix",
+                )
+            )
         if self._unknown_more and self._unknown_heard_s:
             faults.append(
                 GatewayFault(
@@ -227,6 +245,42 @@ class ParentService:
             self._unknown_heard_s[shown] = self._clocks.monotonic()
         else:
             self._unknown_more += 1
+
+    def _watch_silent(self, now_s: float) -> None:
+        """Which children are silent (no demand within ``report_stale_s``, or none at all
+        ``NO_PARENT_AFTER_S`` after this parent started): logged once each when it starts,
+        shown as a gateway fault while it lasts; and every child as the parent sees it."""
+        stale_s = self._setup.timing.report_stale_s
+        views = []
+        for child in self._setup.children:
+            cid, report = child.child_id, self._reports.get(child.child_id)
+            age_s = None if report is None else now_s - report.received_s
+            lost = age_s is None or age_s > stale_s
+            silent = now_s - self._state.started_s >= NO_PARENT_AFTER_S if age_s is None else lost
+            if silent and cid not in self._silent:
+                self._silent.add(cid)
+                self._log.warning(
+                    "child silent: no budget for it, counted at what it may draw on its own",
+                    child=cid,
+                    report_age_s=None if age_s is None else round(age_s, 1),
+                    report_stale_s=stale_s,
+                )
+            elif not silent and cid in self._silent:
+                self._silent.discard(cid)
+                self._log.info("child reports again", child=cid)
+            ledger = self._state.ledgers.get(cid)
+            latest = None if ledger is None else ledger.latest
+            in_force = latest is not None and now_s < latest.issued_s + child.lease_s
+            views.append(
+                ChildView(
+                    cid,
+                    None if age_s is None else round(age_s, 2),
+                    latest.current_a if latest is not None and in_force else None,
+                    self.counted_a.get(cid, (0.0, 0.0, 0.0)),
+                    lost,
+                )
+            )
+        self._controller.set_gateway_children(tuple(views))
 
     def _check_failsafe(self, cid: str, draw_a: Phases3 | None) -> None:
         """A child whose chargers' fail-safe draw is above its configured safe budget is
@@ -393,6 +447,7 @@ class ParentService:
                 send_by_s=now_s + renewal_s(budget.lease_s),
             )
         self.counted_a = dict(decision.counted_a)
+        self._watch_silent(now_s)
         said = fallbacks(self._state)
         if any(self._kept.get(cid) != f for cid, f in said.items()):
             self._to_keep.set()
@@ -495,7 +550,8 @@ class ChildService:
 
     def faults(self) -> tuple[GatewayFault, ...]:
         """What an operator must fix: a parent with a lower safe budget for this child than its
-        own, or no budget from any parent since it started."""
+        own, no budget from any parent since it started, or none in force any more (its lease
+        over: the parent, the broker or the line to it lost; cleared by a fresh one)."""
         child, faults = self._child, []
         parent_a = self._parent_safe_a
         if parent_a is not None and parent_a < child.safe_budget_a - EPS_A:
@@ -506,6 +562,15 @@ class ChildService:
                     f"own {child.safe_budget_a:g} A: it falls back to {parent_a:g} A; make "
                     "its site.gateways.safe_budget_a and the parent's "
                     f"site.gateways.children.{child.child_id}.safe_budget_a agree",
+                )
+            )
+        if self._heard and self._budget.applied is None:
+            faults.append(
+                GatewayFault(
+                    "parent_lost",
+                    f"no budget in force from the parent ({self._budget.source}): it runs on "
+                    f"its safe budget ({self.safe_a():g} A) until a fresh one arrives; check "
+                    "the parent gateway, the broker and this child's line to it",
                 )
             )
         if not self._heard and self._clocks.monotonic() - self._started_s >= NO_PARENT_AFTER_S:
@@ -523,6 +588,12 @@ class ChildService:
         """Cap the site at the budget that holds now (the safe budget if none does)."""
         budget = self._effective()
         if budget != self._budget:
+            if self._heard and budget.applied is None and self._budget.applied is not None:
+                self._log.warning(
+                    "no budget in force from the parent: on the safe budget",
+                    source=budget.source,
+                    safe_budget_a=self.safe_a(),
+                )
             self._budget = budget
             self._controller.set_budget(budget)
             self._note(budget)

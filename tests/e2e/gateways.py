@@ -721,8 +721,28 @@ async def sharing_ramping_and_cut_off(gateways: Gateways, broker: Mosquitto) -> 
     assert held_a <= SHARE_A + 0.6, f"hall-a offered {held_a} A while hall-b's budget counted"
     beside_a = gateways.offered_most("hall-a", cut_s, now_s)
     assert beside_a <= BESIDE_SAFE_A + 0.5, f"hall-a offered {beside_a} A beside hall-b's safe"
+    await _lost_shown(gateways, lost=True)
     await gateways.relay.start()
     await gateways.reach(SHARED, "hall-b back to its share", below_a=SHARE_SLACK_A)
+    await _lost_shown(gateways, lost=False)
+
+
+async def _lost_shown(gateways: Gateways, *, lost: bool) -> None:
+    """hall-b cut off: a gateway fault at the parent (silent child) and at hall-b (no budget
+    in force), and the parent's view of hall-b lost; both cleared once it is back."""
+
+    async def shown() -> bool:
+        parent = await gateways.status("depot")
+        child = await gateways.status("hall-b")
+        views = {c.child_id: c for c in parent.gateway_children}
+        return (
+            ("child_silent:hall-b" in {f.key for f in parent.gateway_faults}) is lost
+            and ("parent_lost" in {f.key for f in child.gateway_faults}) is lost
+            and views["hall-b"].lost is lost
+            and not views["hall-a"].lost
+        )
+
+    await eventually(shown, f"hall-b shown {'lost' if lost else 'back'}", 20.0)
 
 
 async def parent_and_broker_failures(gateways: Gateways, broker: Mosquitto) -> None:

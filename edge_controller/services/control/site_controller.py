@@ -51,7 +51,7 @@ from edge_controller.domain.commands import (
 )
 from edge_controller.domain.latency import Histogram
 from edge_controller.domain.model import ChargerStatus, Limit, MeterReading, Phases3
-from edge_controller.domain.snapshot import GatewayFault, SiteView
+from edge_controller.domain.snapshot import ChildView, GatewayFault, SiteView
 from edge_controller.log import get_logger
 from edge_controller.ports import DeviceError, Meter
 from edge_controller.services.control.connector import (
@@ -161,6 +161,7 @@ class SiteController:
         self._csms_site_cap: Limit | None = None  # ChargePointMaxProfile of a site-wide identity
         self._budget: EffectiveBudget | None = None  # a child gateway's budget from its parent
         self._gateway_faults: tuple[GatewayFault, ...] = ()  # shown in the views
+        self._gateway_children: tuple[ChildView, ...] = ()
         self._demands: list[ConnectorDemand] = []
         self._hold = DecreaseHold(self._timing.measurement_window_s)
         self._held_on: GridReading | None = None  # the grid reading a held decrease began on
@@ -237,6 +238,10 @@ class SiteController:
     def set_gateway_faults(self, faults: tuple[GatewayFault, ...]) -> None:
         """What is wrong between this gateway and the others (shown from the next step on)."""
         self._gateway_faults = faults
+
+    def set_gateway_children(self, children: tuple[ChildView, ...]) -> None:
+        """A parent's children as it sees them (shown from the next step on)."""
+        self._gateway_children = children
 
     @property
     def demands(self) -> list[ConnectorDemand]:
@@ -894,6 +899,7 @@ class SiteController:
             waiting_for=unread,
             allocation_notes=alloc.notes,
             gateway_faults=self._gateway_faults,
+            gateway_children=self._gateway_children,
             **grid_fields(self._grid.latest if self._grid is not None else None),
         )
         self._view_event.set()

@@ -386,7 +386,7 @@ async def test_a_child_given_a_lower_safe_budget_by_its_parent_falls_back_to_it(
     clock.now_s += 3.0
     child.apply()
     assert await _limit(controller) == 12.0
-    assert child.faults() == ()
+    assert [f.key for f in child.faults()] == ["parent_lost"]  # its lease over
     with capture_logs() as logs:
         child.on_message(topic, _counted(20.0, 8.0, version=2))
         child.on_message(topic, _counted(20.0, 8.0, version=3))
@@ -398,7 +398,7 @@ async def test_a_child_given_a_lower_safe_budget_by_its_parent_falls_back_to_it(
     clock.now_s += 3.0  # the lease is over
     child.apply()
     assert await _limit(controller) == 8.0
-    assert [f.key for f in child.faults()] == ["safe_budget"]
+    assert [f.key for f in child.faults()] == ["safe_budget", "parent_lost"]
     child.report()
     sent = parse_demand(link.sent[-1][1], "hall-a")
     assert (sent.safe_budget_a, sent.fallback_a) == (12.0, 8.0)
@@ -533,3 +533,60 @@ async def test_a_child_whose_chargers_failsafe_draw_is_above_its_safe_budget_is_
         assert restarted.counted_a["hall-a"] == (20.0, 20.0, 14.0)
     finally:
         await db.close()
+
+
+def test_a_child_that_loses_its_parent_shows_it_until_a_fresh_budget() -> None:
+    """Once it has heard its parent, a child whose lease runs out (the parent, the broker or
+    its line lost) shows a gateway fault and logs it once; a fresh budget clears it."""
+    child, _, _, clock = _child()
+    child.on_message(TOPICS.budget("hall-a"), _budget(1, 20.0, issued_at_s=clock.wall()))
+    assert child.faults() == ()
+    clock.now_s += 2.9
+    child.apply()
+    assert child.faults() == ()
+    clock.now_s += 0.2  # the 3 s lease is over
+    with capture_logs() as logs:
+        child.apply()
+        child.apply()
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == [
+        "no budget in force from the parent: on the safe budget"
+    ]
+    (fault,) = child.faults()
+    assert fault.key == "parent_lost" and "safe budget (12 A)" in fault.text
+    child.on_message(TOPICS.budget("hall-a"), _budget(2, 20.0, issued_at_s=clock.wall()))
+    assert child.faults() == ()
+
+
+def test_a_parent_shows_each_child_and_a_silent_one_as_a_fault() -> None:
+    """The parent's view lists each child: its last report's age, the budget in force, what
+    it is counted at, lost or not. A child silent past report_stale_s (5 s) is logged once
+    and shown as a gateway fault until it reports again; one never heard, 30 s after the
+    parent started."""
+    children = (
+        ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),
+        ChildFeeder("hall-b", 32.0, None, 12.0, 3.0),
+    )
+    parent, clock = _parent(children)
+    topic = TOPICS.demand("hall-a")
+    demand = demand_of("hall-a", [], (None, (12.0,) * 3), clock.wall(), safe=(12.0, 12.0))
+    parent.on_message(topic, encode_demand(demand))
+    parent.step()
+    a, b = parent._controller._gateway_children
+    assert (a.child_id, a.report_age_s, a.lost) == ("hall-a", 0.0, False)
+    assert a.budget_a == (12.0, 12.0, 12.0) and a.counted_a == (12.0, 12.0, 12.0)
+    assert (b.child_id, b.report_age_s, b.budget_a, b.lost) == ("hall-b", None, None, True)
+    assert b.counted_a == (32.0, 32.0, 32.0)  # a budget of a run before may hold
+    assert parent.faults() == ()
+    with capture_logs() as logs:
+        for _ in range(31):
+            clock.now_s += 1.0
+            parent.step()
+    silent = [e["child"] for e in logs if e["log_level"] == "warning"]
+    assert silent == ["hall-a", "hall-b"]
+    assert [f.key for f in parent.faults()] == ["child_silent:hall-a", "child_silent:hall-b"]
+    assert "for 31 s (site.gateways.report_stale_s 5 s)" in parent.faults()[0].text
+    a, _ = parent._controller._gateway_children
+    assert a.lost and a.budget_a is None and a.report_age_s == 31.0
+    parent.on_message(topic, encode_demand(replace(demand, sent_at_s=clock.wall())))
+    parent.step()
+    assert [f.key for f in parent.faults()] == ["child_silent:hall-b"]

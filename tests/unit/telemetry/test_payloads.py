@@ -143,3 +143,23 @@ def test_the_gateway_faults_of_the_view_are_published_shown_and_reported() -> No
     assert "GATEWAY FAULT" not in render(SITE)
     (reported,) = site_faults.observe(view, {}, 60.0)  # a problem report while it lasts
     assert reported.key == "gateway:safe_budget:hall-a" and fault.text in reported.text
+
+
+def test_a_parents_children_are_shown_in_status_and_its_json() -> None:
+    from edge_controller.api.codec import site_from_json, site_to_json
+    from edge_controller.api.render import render
+    from edge_controller.domain.snapshot import ChildView
+
+    children = (
+        ChildView("hall-a", 0.4, (24.0, 24.0, 24.0), (24.0, 24.0, 24.0), False),
+        ChildView("hall-b", 12.5, None, (18.0, 18.0, 18.0), True),
+    )
+    view = SiteView("s", None, 50.0, None, None, gateway_children=children)
+    assert site_from_json(site_to_json(view)).gateway_children == children  # `status --json`
+    shown = render(view)
+    assert (
+        "child hall-a: reporting, last report 0.4 s ago, budget 24/24/24 A, counted at 24/24/24 A"
+        in shown
+    )
+    assert "child hall-b: LOST, last report 12.5 s ago, budget none in force, counted at" in shown
+    assert "child " not in render(SITE)
