@@ -554,6 +554,13 @@ MqttCommand = Literal[
 MIN_MQTT_STATE_TOPIC_CAP = 1024  # a small site's cap: room for connectors added later
 
 
+# A gateway's cap on the wait between reconnects to the broker: after an outage it is back
+# within this of the broker (2.5-5 s with the jitter), a fraction of even the shortest lease's
+# renewal on the default 30 s (10 s); for a parent and its few children, one TCP connect each
+# per 5 s to a broker on the site's LAN is nothing.
+GATEWAY_RECONNECT_MAX_S = 5.0
+
+
 class MqttSettings(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -916,6 +923,17 @@ class Settings(BaseSettings):
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
+
+    @model_validator(mode="after")
+    def _gateway_reconnects(self) -> Settings:
+        """A parent or child gateway retries the broker within ``GATEWAY_RECONNECT_MAX_S``
+        unless the installer set ``mqtt.reconnect_max_s``: with the general 60 s, the
+        gateways stayed on their safe budgets for up to a minute after the broker was back."""
+        mqtt = self.mqtt
+        if self.site.role != "standalone" and "reconnect_max_s" not in mqtt.model_fields_set:
+            most_s = max(GATEWAY_RECONNECT_MAX_S, mqtt.reconnect_min_s)
+            mqtt.reconnect_max_s = most_s
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -254,3 +254,33 @@ def test_a_long_wrong_value_is_quoted_shortened(write_config: WriteConfig) -> No
     text = GOOD.replace("grid_limit_a: 63", "grid_limit_a: '" + "x" * 5000 + "'")
     reason = by_path(problems(write_config(text)))["site.grid_limit_a"].reason
     assert len(reason) < 200 and "5002 characters" in reason
+
+
+@pytest.mark.parametrize(
+    ("role", "mqtt", "most_s"),
+    [
+        ("child", {}, 5.0),  # back within 5 s of the broker, not a minute
+        ("parent", {}, 5.0),
+        ("standalone", {}, 60.0),
+        ("child", {"reconnect_max_s": 30}, 30.0),  # the installer's own stays
+        ("parent", {"reconnect_min_s": 8}, 8.0),  # never below the installer's least
+    ],
+)
+def test_a_gateway_reconnects_to_the_broker_within_seconds_unless_set(
+    role: str, mqtt: dict[str, float], most_s: float
+) -> None:
+    from edge_controller.config.settings import Settings
+
+    site = {"id": "hall-a", "grid_limit_a": 32, "role": role}
+    settings = Settings(site=site, mqtt={"enabled": True, **mqtt})  # type: ignore[arg-type]
+    assert settings.mqtt.reconnect_max_s == most_s
+
+
+def test_a_gateways_reconnect_cap_set_in_the_environment_stays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge_controller.config.settings import Settings
+
+    monkeypatch.setenv("EDGE_CONTROLLER__MQTT__RECONNECT_MAX_S", "20")
+    site = {"id": "hall-a", "grid_limit_a": 32, "role": "child"}
+    assert Settings(site=site).mqtt.reconnect_max_s == 20.0  # type: ignore[arg-type]
