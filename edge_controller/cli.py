@@ -66,6 +66,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if len(paths) == 1:
         _report_config(paths[0], _load_config(paths[0]))
         return EXIT_OK
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        first = seen.setdefault(path.resolve(), path)
+        if first is not path:
+            # Checked twice, a file would pass as two gateways: a child as two children.
+            print(
+                f"{path}: given more than once (as {first} before): give each gateway's "
+                "config once",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     loaded: dict[Path, LoadedConfig] = {}
     refused: list[ConfigError] = []
     for path in paths:

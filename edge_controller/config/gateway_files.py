@@ -44,7 +44,9 @@ def cross_checks(files: Sequence[GatewayFile]) -> list[FileProblem]:
     ]  # fmt: skip
     if len(parents) != 1:
         reason = f"{len(parents)} files with site.role parent: give exactly one with its children"
-        return [*problems, FileProblem(files[0].source, ("site", "role"), reason)]
+        # Each parent named (the installer picks which one stays); with none, the first file.
+        named = parents or files[:1]
+        return [*problems, *(FileProblem(f.source, ("site", "role"), reason) for f in named)]
     parent = parents[0]
     seen: dict[str, str] = {}
     for child in files:

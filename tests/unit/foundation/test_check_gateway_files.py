@@ -143,10 +143,30 @@ def test_every_childs_problems_are_named_by_its_file(
 def test_files_without_exactly_one_parent_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    child = tmp_path / "child.yaml"
+    child, other = tmp_path / "child.yaml", tmp_path / "other.yaml"
     child.write_text(_child())
-    assert cli.main(["check-config", str(child), str(child)]) == 2
+    other.write_text(_child("hall-b", 16, grid_limit_a=40))
+    assert cli.main(["check-config", str(child), str(other)]) == 2
     assert "0 files with site.role parent" in capsys.readouterr().err
+    first, second = tmp_path / "depot.yaml", tmp_path / "depot2.yaml"
+    first.write_text(PARENT)
+    second.write_text(PARENT)
+    assert cli.main(["check-config", str(first), str(second), str(child)]) == 2
+    err = capsys.readouterr().err
+    assert f"{first}: 1 problem(s)" in err and f"{second}: 1 problem(s)" in err
+    assert "site.role (line 4): 2 files with site.role parent" in err
+
+
+def test_the_same_file_given_twice_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given twice, one child's file was checked as one file and passed."""
+    files = _files(tmp_path, _child())
+    again = str(tmp_path / "." / "child0.yaml")  # the same file by another name
+    assert cli.main(["check-config", *files, again]) == 2
+    captured = capsys.readouterr()
+    assert f"{again}: given more than once (as {files[1]} before)" in captured.err
+    assert "OK" not in captured.out
 
 
 def test_a_child_whose_evs_follow_later_than_the_parent_counts_is_refused(
