@@ -351,8 +351,9 @@ class ParentService:
         version before) has nothing of its draw taken off a grid reading: logged once."""
         timing = self._setup.timing
         if demand.lowest_draw_a is None:
-            # A child of this version sends none before its controller's first decision, so
-            # only reports without one in a row name a child of the version before.
+            # A child of this version sends one in every report (none of its draw where it
+            # read none), so only reports without one in a row name a child of the version
+            # before.
             runs = self._unbounded_runs.get(demand.child_id, 0) + 1
             self._unbounded_runs[demand.child_id] = runs
             if runs >= UNBOUNDED_REPORTS_LOGGED and demand.child_id not in self._unbounding:
@@ -480,6 +481,7 @@ class ChildService:
         # report's draw, and when that one was taken.
         self._samples: deque[tuple[float, Phases3]] = deque()
         self._reported_s: float | None = None
+        self._report_s: float | None = None  # when the last report was made
         self._sampled: object = None  # the controller's demands last looked at
         self._budget_source = ""
         self._started_s = clocks.monotonic()
@@ -633,6 +635,8 @@ class ChildService:
         self.sample()
         taken_s = self._controller.draw_taken_at_s()
         lowest, highest = self._extremes(taken_s)
+        if taken_s is None:
+            lowest = self._nothing_read(now_s)
         demand = demand_of(
             self._child.child_id,
             self._controller.demands,
@@ -649,12 +653,26 @@ class ChildService:
             samples = self._samples
             while len(samples) > 1 and samples[1][0] <= taken_s - DEMAND_DELAY_S:
                 samples.popleft()
+        self._report_s = now_s
         topic = self._topics.demand(self._child.child_id)
         # Sent late, it would be placed later than it was made (the parent allows for
         # DEMAND_SEND_WITHIN_S); dropped instead, its span goes uncovered, the next one follows.
         self._link.publish_other(
             topic, encode_demand(demand), retain=False, send_by_s=now_s + DEMAND_SEND_WITHIN_S
         )
+
+    def _nothing_read(self, now_s: float) -> tuple[Phases3, float]:
+        """The lowest draw of a report without a draw of its own read (before the controller's
+        first decision; every connector idle, its draw counted as the building's; no meters):
+        none of it, over the span from ``DEMAND_DELAY_S`` before the report before. Saying
+        nothing, a child of this version was taken for one of the version before whenever its
+        EVs were idle, at its start and after a broker outage. The spans that follow start at
+        the next draw read: one reaching back over this span would take a draw from before it
+        for the least drawn during it."""
+        self._samples.clear()
+        self._reported_s = None
+        span_s = 0.0 if self._report_s is None else now_s - self._report_s + DEMAND_DELAY_S
+        return (0.0, 0.0, 0.0), span_s
 
     def _extremes(
         self, taken_s: float | None

@@ -590,3 +590,47 @@ def test_a_parent_shows_each_child_and_a_silent_one_as_a_fault() -> None:
     parent.on_message(topic, encode_demand(replace(demand, sent_at_s=clock.wall())))
     parent.step()
     assert [f.key for f in parent.faults()] == ["child_silent:hall-b"]
+
+
+def test_a_child_with_no_draw_of_its_own_read_reports_none_and_is_not_taken_for_an_old_one() -> (
+    None
+):
+    """Before its controller's first decision, and while every connector is idle (its draw
+    counted as the building's), a child has no draw of its own read: it reports a lowest draw
+    of 0 A from the delay a demand may take (1 s) before its report before, so its parent
+    does not log it as a child of the version before (it did after three such reports: at
+    every child's start, and after a broker outage). The span after it starts at the next
+    draw read, never reaching back to a draw from before it (16 A then, 0 A of its own read
+    between)."""
+    site, link, clock = MeasuredSite(), Recording(), Clock()
+    terms = ChildTerms("hall-a", feeder_limit_a=32.0, safe_budget_a=12.0)
+    clocks = GatewayClocks(clock.monotonic, clock.wall)
+    child = ChildService(terms, site, link, TOPICS, clocks=clocks)  # type: ignore[arg-type]
+    parent, _ = _parent((ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),))
+    reported = []
+    with capture_logs() as logs:
+        for draw_a, taken_s, now_s in [
+            (None, None, 100.0),  # no decision yet
+            (None, None, 101.0),
+            (16.0, 101.8, 102.0),
+            (None, None, 103.0),  # every connector idle
+            (None, None, 104.0),
+            (16.0, 104.5, 104.6),  # read once between two reports
+            (16.0, 104.8, 105.0),
+        ]:
+            clock.now_s = now_s
+            if draw_a is None or taken_s is None:
+                site.demands, site.taken_s = [], None
+            else:
+                site.decide(draw_a, taken_s)
+                if now_s == 104.6:
+                    child.sample()
+                    continue
+            child.report()
+            reported.append(parse_demand(link.sent[-1][1], "hall-a"))
+            parent.on_message(TOPICS.demand("hall-a"), link.sent[-1][1])
+    assert [e for e in logs if e["event"].startswith("child reports no lowest draw")] == []
+    lowest = [d.lowest_draw_a and d.lowest_draw_a[0] for d in reported]
+    assert lowest == [0.0, 0.0, 16.0, 0.0, 0.0, 16.0]
+    spans = [d.lowest_span_s for d in reported]
+    assert spans == pytest.approx([0.0, 2.0, 0.0, 2.0, 2.0, 0.3])
