@@ -71,6 +71,11 @@ UNBOUNDED_REPORTS_LOGGED = 3  # reports in a row without a lowest draw that name
 UNKNOWN_SHOWN_S = 60.0  # a child id the parent does not know is shown this long after its demand
 UNKNOWN_SHOWN = 8  # at most this many such ids are shown (a flood of them shows as a count)
 NO_PARENT_AFTER_S = 30.0  # a child that has had no budget since it started shows it after this
+# Clocks: a child's demands stamped later than they arrive, or budgets stamped later than they
+# arrive at a child, by more than the tolerance: its clock is ahead (a delay makes a message
+# only older). Demands arriving older than the tolerance and their delay allow, this many in a
+# row: behind, or the broker holds them.
+LATE_REPORTS_SHOWN = 3
 
 
 class Link(Protocol):
@@ -168,6 +173,13 @@ class ParentService:
         self._unknown_heard_s: dict[str, float] = {}  # a child id not configured: when last heard
         self._unknown_more = 0  # demands from unknown ids beyond those shown
         self._silent: set[str] = set()  # children shown as silent (logged once each)
+        # Per child: how far ahead its latest demands were stamped of their arrival (s).
+        self._offsets_s: dict[str, deque[float]] = {}
+        self._skewed: set[str] = set()  # children shown with a clock off (logged once each)
+        # Per child: the daemons heard as it (instance: when last), and when a second one was.
+        self._instances: dict[str, dict[str, float]] = {}
+        self._last_instance: dict[str, str] = {}
+        self._twice_s: dict[str, tuple[float, str, str]] = {}
 
     def faults(self) -> tuple[GatewayFault, ...]:
         """What an operator must fix: children whose safe budget disagrees with the parent's,
@@ -207,6 +219,7 @@ class ParentService:
             )
             for cid in sorted(self._unknown_heard_s)
         ]
+        faults += self._clock_faults() + self._twice_faults(now_s)
         stale_s = self._setup.timing.report_stale_s
         for cid in sorted(self._silent):
             report = self._reports.get(cid)
@@ -245,6 +258,101 @@ class ParentService:
             self._unknown_heard_s[shown] = self._clocks.monotonic()
         else:
             self._unknown_more += 1
+
+    def _check_clock(self, demand: ChildDemand) -> None:
+        """How far ahead of its arrival the child stamped its demand: logged once when its
+        clock shows off (``_skew``), shown while it does."""
+        cid = demand.child_id
+        offsets = self._offsets_s.setdefault(cid, deque(maxlen=LATE_REPORTS_SHOWN))
+        offsets.append(demand.sent_at_s - self._clocks.wall())
+        skew_s = self._skew(cid)
+        if skew_s is not None and cid not in self._skewed:
+            self._skewed.add(cid)
+            self._log.error(
+                "child's clock is off this parent's by more than the clock tolerance",
+                child=cid,
+                offset_s=round(skew_s, 1),
+                key="site.gateways.clock_tolerance_s",
+            )
+        elif skew_s is None:
+            self._skewed.discard(cid)
+
+    def _skew(self, cid: str) -> float | None:
+        """How far the child's clock is ahead of this parent's (negative: behind), where it
+        is beyond the tolerance: ahead by its latest demand, behind (or its demands held) by
+        its last few all arriving older than the tolerance and a demand's delay allow."""
+        offsets = self._offsets_s.get(cid)
+        timing = self._setup.timing
+        if not offsets:
+            return None
+        if offsets[-1] > timing.tolerance_s:
+            return offsets[-1]
+        late_s = -(timing.tolerance_s + timing.report_delay_s)
+        if len(offsets) == LATE_REPORTS_SHOWN and all(o < late_s for o in offsets):
+            return max(offsets)
+        return None
+
+    def _clock_faults(self) -> list[GatewayFault]:
+        faults = []
+        tolerance_s = self._setup.timing.tolerance_s
+        for cid in sorted(self._skewed):
+            skew_s = self._skew(cid)
+            if skew_s is None:
+                continue
+            if skew_s > 0:
+                what = f"{skew_s:.1f} s ahead of this parent's (its demands are stamped later "
+                what += "than they arrive)"
+            else:
+                what = f"{-skew_s:.1f} s behind this parent's, or the broker holds its demands"
+            faults.append(
+                GatewayFault(
+                    f"clock:{cid}",
+                    f"child {cid}'s clock is {what}, beyond site.gateways.clock_tolerance_s "
+                    f"({tolerance_s:g} s): its budgets hold for less, or its draw bounds nothing; "
+                    "set both gateways' clocks by NTP",
+                )
+            )
+        return faults
+
+    def _check_instance(self, demand: ChildDemand, now_s: float) -> None:
+        """Two daemons running as one child: its demands switch back to a run of its daemon
+        heard before (a restart only ever brings a new one). Logged once, shown a minute."""
+        cid, instance = demand.child_id, demand.instance
+        if instance is None:
+            return
+        heard = self._instances.setdefault(cid, {})
+        for other, heard_s in list(heard.items()):
+            if now_s - heard_s > UNKNOWN_SHOWN_S:
+                del heard[other]
+        last = self._last_instance.get(cid)
+        if last is not None and last != instance and instance in heard:
+            if cid not in self._twice_s:
+                self._log.error(
+                    "two gateways report as one child",
+                    child=cid,
+                    instances=[last, instance],
+                    key="site.gateways.child_id",
+                )
+            self._twice_s[cid] = (now_s, last, instance)
+        if instance in heard or len(heard) < UNKNOWN_SHOWN:
+            heard[instance] = now_s
+        self._last_instance[cid] = instance
+
+    def _twice_faults(self, now_s: float) -> list[GatewayFault]:
+        faults = []
+        for cid, (seen_s, one, other) in sorted(self._twice_s.items()):
+            if now_s - seen_s > UNKNOWN_SHOWN_S:
+                del self._twice_s[cid]
+                continue
+            faults.append(
+                GatewayFault(
+                    f"duplicate_child:{cid}",
+                    f"two gateways report as child {cid} (runs {one} and {other}): both take "
+                    f"its budget, so they may draw it twice; give each child gateway its own "
+                    "site.gateways.child_id and this parent a site.gateways.children entry for it",
+                )
+            )
+        return faults
 
     def _watch_silent(self, now_s: float) -> None:
         """Which children are silent (no demand within ``report_stale_s``, or none at all
@@ -338,6 +446,8 @@ class ParentService:
             return
         self._check_safe(demand)
         now_s = self._clocks.monotonic()
+        self._check_clock(demand)
+        self._check_instance(demand, now_s)
         demand = self._bounding(demand)
         before = self._reports.get(child_id)
         self._reports[child_id] = (
@@ -487,6 +597,8 @@ class ChildService:
         self._started_s = clocks.monotonic()
         self._heard = False  # a budget from a parent since it started
         self._parent_safe_a: float | None = None  # the safe budget its parent has for it
+        self._instance = secrets.token_hex(4)  # this run, in its demands
+        self._ahead_s: float | None = None  # how far ahead the latest budget was stamped
         self._budget = self._effective()
         controller.set_budget(self._budget)  # the safe budget from the very start
         self._note(self._budget)
@@ -509,6 +621,7 @@ class ChildService:
             )
             return
         self._last = message
+        self._check_clock(message)
         self._take_safe(message.safe_budget_a)
         self.apply()  # what it runs on now, the most a late budget gives
         now_s, wall_s = self._clocks.monotonic(), self._clocks.wall()
@@ -523,6 +636,22 @@ class ChildService:
             left_s = self._held.valid_until_s - now_s
             self._log.info("late budget raises nothing", version=message.version, left_s=left_s)
         self.apply()
+
+    def _check_clock(self, message: BudgetMessage) -> None:
+        """A budget stamped later than it arrives by more than the tolerance: the parent's
+        clock is ahead of this child's (a delay makes a budget only older). Logged once, shown
+        until a budget arrives within it."""
+        ahead_s = message.issued_at_s - self._clocks.wall()
+        if ahead_s <= self._child.tolerance_s:
+            self._ahead_s = None
+            return
+        if self._ahead_s is None:
+            self._log.error(
+                "the parent's clock is ahead of this child's by more than the clock tolerance",
+                ahead_s=round(ahead_s, 1),
+                key="site.gateways.clock_tolerance_s",
+            )
+        self._ahead_s = ahead_s
 
     def _take_safe(self, counted_a: float | None) -> None:
         """The safe budget the parent has for this child: it falls back to no more (a parent of
@@ -564,6 +693,16 @@ class ChildService:
                     f"own {child.safe_budget_a:g} A: it falls back to {parent_a:g} A; make "
                     "its site.gateways.safe_budget_a and the parent's "
                     f"site.gateways.children.{child.child_id}.safe_budget_a agree",
+                )
+            )
+        if self._ahead_s is not None:
+            faults.append(
+                GatewayFault(
+                    "clock",
+                    f"the parent's clock is {self._ahead_s:.1f} s ahead of this child's (its "
+                    f"budgets are stamped later than they arrive), beyond "
+                    f"site.gateways.clock_tolerance_s ({self._child.tolerance_s:g} s); set both "
+                    "gateways' clocks by NTP",
                 )
             )
         if self._heard and self._budget.applied is None:
@@ -647,6 +786,7 @@ class ChildService:
             highest=highest,
             safe=(min(self._child.safe_budget_a, self._child.feeder_limit_a), self.safe_a()),
             failsafe_a=self._child.failsafe_a,
+            instance=self._instance,
         )
         if taken_s is not None:  # the next report's span starts DEMAND_DELAY_S before this one
             self._reported_s = taken_s

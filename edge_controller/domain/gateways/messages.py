@@ -90,7 +90,9 @@ class ChildDemand:
     and the one its parent last said it counts it at); both None from a child that does not
     say, as before these fields. ``failsafe_a``: what its chargers draw at most per grid phase
     on their own fail-safe currents, once it stops telling them (it crashed, or stopped): the
-    parent counts it at no less (None from a child that does not say)."""
+    parent counts it at no less (None from a child that does not say). ``instance``: names
+    this run of the child's daemon (two running as one child show as two instances; None from
+    a child that does not say)."""
 
     child_id: str
     sent_at_s: float
@@ -105,6 +107,7 @@ class ChildDemand:
     safe_budget_a: float | None = None
     fallback_a: float | None = None
     failsafe_a: Phases3 | None = None
+    instance: str | None = None
 
 
 def encode_budget(budget: BudgetMessage) -> bytes:
@@ -163,6 +166,7 @@ def demand_of(
     highest: Phases3 | None = None,
     safe: tuple[float, float] | None = None,
     failsafe_a: Phases3 | None = None,
+    instance: str | None = None,
 ) -> ChildDemand:
     """A child's demand from its connectors' demands: the ones that want current and could
     take at least their minimum under their own caps; ``draw_a`` sums every measured one.
@@ -170,7 +174,8 @@ def demand_of(
     may draw now (see ``ChildDemand``); ``lowest``: the lowest draw measured and over how long
     before this one (this one counts too); ``highest``: the highest over that span (sent only
     with ``lowest``); ``safe``: the child's own safe budget and what it falls back to now;
-    ``failsafe_a``: what its chargers draw on their fail-safe currents."""
+    ``failsafe_a``: what its chargers draw on their fail-safe currents; ``instance``: this
+    run of the child's daemon."""
     entries: list[DemandEntry] = []
     for demand in demands:
         measured = _non_negative(demand.measured_current_a)
@@ -214,6 +219,7 @@ def demand_of(
         None if safe is None else safe[0],
         None if safe is None else safe[1],
         failsafe_a,
+        instance,
     )
 
 
@@ -258,6 +264,7 @@ def encode_demand(demand: ChildDemand) -> bytes:
             else {"safe_budget_a": demand.safe_budget_a, "fallback_a": demand.fallback_a}
         )
         | ({} if demand.failsafe_a is None else {"failsafe_a": list(demand.failsafe_a)})
+        | ({} if demand.instance is None else {"instance": demand.instance})
     )
 
 
@@ -324,6 +331,7 @@ def parse_demand(payload: bytes, child_id: str) -> ChildDemand:
         failsafe_a=None
         if data.get("failsafe_a") is None
         else _phases(data["failsafe_a"], "failsafe_a"),
+        instance=None if data.get("instance") is None else _ident(data["instance"], "instance"),
     )
 
 

@@ -634,3 +634,80 @@ def test_a_child_with_no_draw_of_its_own_read_reports_none_and_is_not_taken_for_
     assert lowest == [0.0, 0.0, 16.0, 0.0, 0.0, 16.0]
     spans = [d.lowest_span_s for d in reported]
     assert spans == pytest.approx([0.0, 2.0, 0.0, 2.0, 2.0, 0.3])
+
+
+def test_a_parent_shows_a_child_whose_clock_is_off() -> None:
+    """hall-a's clock 5 s ahead (tolerance 2 s): its demands are stamped later than they
+    arrive, which no delay does: shown as a gateway fault at once, logged once; cleared by a
+    demand within. Behind by 5 s, or its demands held 5 s: shown once three in a row arrive
+    older than the tolerance and a demand's delay (1 s) allow, not for one."""
+    parent, clock = _parent((ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),))
+    topic = TOPICS.demand("hall-a")
+
+    def send(offset_s: float) -> None:
+        demand = demand_of("hall-a", [], (None, (12.0,) * 3), clock.wall() + offset_s)
+        parent.on_message(topic, encode_demand(demand))
+        clock.now_s += 1.0
+
+    with capture_logs() as logs:
+        send(5.0)
+        send(5.0)
+    assert [e["offset_s"] for e in logs if e["log_level"] == "error"] == [5.0]
+    (fault,) = parent.faults()
+    assert fault.key == "clock:hall-a" and "5.0 s ahead" in fault.text
+    assert "site.gateways.clock_tolerance_s (2 s)" in fault.text
+    send(-0.5)
+    assert parent.faults() == ()
+    send(-5.0)
+    send(-5.0)
+    assert parent.faults() == ()
+    send(-5.0)
+    (fault,) = parent.faults()
+    assert fault.key == "clock:hall-a" and "5.0 s behind" in fault.text
+
+
+def test_a_child_shows_a_parent_whose_clock_is_ahead_of_its_own() -> None:
+    child, _, _, clock = _child()
+    topic = TOPICS.budget("hall-a")
+    child.on_message(topic, _budget(1, 20.0, issued_at_s=clock.wall() + 5.0))
+    (fault,) = child.faults()
+    assert fault.key == "clock" and "5.0 s ahead of this child's" in fault.text
+    child.on_message(topic, _budget(2, 20.0, issued_at_s=clock.wall() - 0.5))  # delayed a bit
+    assert child.faults() == ()
+
+
+def test_two_gateways_reporting_as_one_child_are_shown() -> None:
+    """Each run of a child's daemon names itself in its demands: demands switching back to a
+    run heard before are two gateways running as one child (shown for a minute after the
+    last such switch, logged once); a restart brings a new run once and shows nothing."""
+    parent, clock = _parent((ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),))
+    topic = TOPICS.demand("hall-a")
+
+    def send(instance: str) -> None:
+        demand = demand_of("hall-a", [], (None, (12.0,) * 3), clock.wall(), instance=instance)
+        parent.on_message(topic, encode_demand(demand))
+        clock.now_s += 0.5
+
+    for instance in ["run-1", "run-1", "run-2", "run-2"]:  # restarted
+        send(instance)
+    assert parent.faults() == ()
+    with capture_logs() as logs:
+        for instance in ["run-3", "run-2", "run-3", "run-2"]:  # a second daemon as hall-a
+            send(instance)
+    assert len([e for e in logs if e["log_level"] == "error"]) == 1
+    (fault,) = parent.faults()
+    assert fault.key == "duplicate_child:hall-a" and "runs run-3 and run-2" in fault.text
+    assert "site.gateways.child_id" in fault.text
+    clock.now_s += 61.0
+    send("run-2")
+    assert parent.faults() == ()
+
+
+def test_a_child_names_its_run_in_its_demands() -> None:
+    child, _, link, _ = _child()
+    other, _, other_link, _ = _child()
+    child.report()
+    other.report()
+    one = parse_demand(link.sent[-1][1], "hall-a").instance
+    two = parse_demand(other_link.sent[-1][1], "hall-a").instance
+    assert one and two and one != two
