@@ -36,6 +36,7 @@ from edge_controller.log import get_logger
 from edge_controller.uplink.auth_key import KeyFile
 from edge_controller.uplink.certificates import CertificateStore
 from edge_controller.uplink.clock import ClockSync, from_iso
+from edge_controller.uplink.collect import LossCollector
 from edge_controller.uplink.connection import (
     TlsFiles,
     configured_pair,
@@ -115,6 +116,7 @@ class OcppUplink:
         self._follows, self._smart = Pacer(), Pacer()
         self._keepalive = Keepalive()  # every connection's pings
         self._statuses = StatusWatch(STATUS_POLL_S)  # every connection's status reports
+        self._losses = LossCollector()  # lost connections' objects freed before the reconnect
         self.links = {
             identity: self._link(identity, station, state_dir, now_s)
             for identity in topology.identities
@@ -288,6 +290,7 @@ class OcppUplink:
         try:
             await self._serve()
         finally:
+            self._losses.cancel()
             self._lines.flush()
             # Changes not answered to a CSMS (a session's profile ended, a message expired)
             # are on disk before the uplink is gone too; a failed write was logged.
@@ -377,13 +380,18 @@ class OcppUplink:
                 )
         finally:
             link.accepted = False
-            self.sessions.pop(identity, None)
+            self._session_ended(identity)
         if outcome == "failed":
             _not_opened(link, profile, tls, failure)
         # The error's traceback holds this frame, and the frame the error: freed now instead of
         # at a collection, with the frames and socket of its attempt (about 7 kB of objects).
         failure = None
         return outcome
+
+    def _session_ended(self, identity: str) -> None:
+        """A connection that was open ended: its objects are collected before the reconnect."""
+        if self.sessions.pop(identity, None) is not None:
+            self._losses.lost()
 
     def _tls_files(self, link: IdentityLink, settings: OcppSettings) -> TlsFiles:
         store = link.certificates
