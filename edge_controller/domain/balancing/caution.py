@@ -44,7 +44,8 @@ in a status read begun once its offer had switched on there (a decision's signal
 it; how much is offered does not make an EV ask, so a raise since changes nothing), or asked
 (state C) and drew nothing on any phase in a reading begun a signal delay after its raise had
 reached it (an EV following the raise draws by then, if only a little, and a torn reading of
-its ramp shows some phase drawing): it paused itself. (Bet on, with charger reads every
+its ramp shows some phase drawing) or after one that showed it drawing on its offer, not seen
+not asking in between (it stopped while asking): it paused itself. (Bet on, with charger reads every
 2.5 s, such an EV raised 5 s before a building rise to exactly the limit resumed into it:
 36 A on a 24 A limit, in state B or C.) Nor does a decrease
 wait on a grid reading above what the building can have drawn at the newest reading our
@@ -202,8 +203,8 @@ def unraised_rise(
     raised one read at 0 A on every phase: its EV may as well be paused as starting. Nor ever
     on a raised one in ``paused_itself``: its EV, seen once its offer had switched on there,
     did not ask for current (state B; a raise since does not change that), or, seen once the
-    raise had reached it, asked (state C) and drew nothing a signal delay later; its ramp is a
-    resume the reading cannot show."""
+    raise had reached it, asked (state C) and drew nothing a signal delay later, or stopped
+    drawing on its offer while asking; its ramp is a resume the reading cannot show."""
     added = [0.0, 0.0, 0.0]
     for demand in demands:
         entry = offers.connectors.get(demand.connector_id)

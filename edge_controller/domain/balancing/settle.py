@@ -41,11 +41,13 @@ while a 1 s EV kept the 8 A it had just started on beside it (40 A of ours on a 
 15.4 A left). An EV already drawing loses only what it has not ramped to. A start read too
 early to show its ramp may be drawing already, and the grid reading counts that as the
 building's: its own offer is room it may take, unless its EV paused itself (read once the
-raise had reached it, at nothing; not asking for current once its offer had switched on, a
-raise since or not). Without that, a start read late looked like building load beside itself
-and was withdrawn, and the next one too, until every EV of a site waited. (An EV seen paused
+raise had reached it, at nothing; not asking for current once its offer had switched on, or
+at nothing while asking after it drew on it, a raise since or not). Without that, a start
+read late looked like building load beside itself and was withdrawn, and the next one too,
+until every EV of a site waited. (An EV seen paused
 on 9.3 A and raised to 16 A, read again only before the raise reached it, was taken for such a
-start and kept 6.7 A beside an EV still drawing the 18.7 A it had been lowered from.)
+start and kept 6.7 A beside an EV still drawing the 18.7 A it had been lowered from, in
+state B or, asking, in state C.)
 """
 
 from __future__ import annotations
@@ -297,7 +299,8 @@ def _own_ramp_a(offer: Offer, ramped_s: float) -> float:
     early to show its ramp, it may be drawing its offer already, counted as the building's
     (a lagging reading withdrew starts that drew, one after another). None once its EV paused
     itself (``ConnectorDemand.paused_itself``: read after the raise reached it, at nothing, or
-    not asking for current after its offer switched on),
+    not asking for current after its offer switched on, or at nothing while asking after it
+    drew on it),
     for an EV raised before ``ramped_s`` (it had the time), nor for one already drawing (the
     rest of its ramp is still to come, not in the grid reading)."""
     draw, before = offer.demand.measured_current_a, offer.before

@@ -121,7 +121,8 @@ class ConnectorDemand:
     charger_enabled: bool = True  # False: the charger itself refuses (e.g. not authorised)
     # Its EV paused itself: read once its offer had switched on there, it did not ask for
     # current (a raise since or not), or, read once its last raise had reached it, asked and
-    # drew nothing a signal delay later (a start not read so late may be ramping already).
+    # drew nothing a signal delay later (a start not read so late may be ramping already), or
+    # asked and drew nothing after it had drawn on its offer (it stopped while asking).
     paused_itself: bool = False
 
     @property

@@ -117,6 +117,10 @@ class ConnectorRuntime:
         gate: asyncio.Event | None = None,
     ):
         self.setup = setup
+        self._on_status = on_status
+        # When the latest status read that showed its EV not asking for current (state B, no
+        # EV, a fault) arrived: a draw read after it is one the EV asked for again.
+        self.not_asking_seen_s = float("-inf")
         self.status: Poller[ChargerStatus] = Poller(
             setup.connector_id,
             setup.charger.read_status,
@@ -124,7 +128,7 @@ class ConnectorRuntime:
             timeout_s=timing.io_timeout_s,
             max_age_s=timing.charger_stale_s,
             clock=clock,
-            on_update=(lambda st: on_status(setup.connector_id, st)) if on_status else None,
+            on_update=self._status_read,
             gate=gate,
         )
         self.meter: Poller[MeterReading] | None = None
@@ -169,6 +173,13 @@ class ConnectorRuntime:
         if self.authorized or self.setup.free_vend:
             return self.setup.failsafe_current_a
         return 0.0
+
+    def _status_read(self, status: ChargerStatus) -> None:
+        arrived_s = self.status.latest_at_s
+        if arrived_s is not None and demand_state(status) is not DemandState.CHARGING:
+            self.not_asking_seen_s = arrived_s
+        if self._on_status is not None:
+            self._on_status(self.setup.connector_id, status)
 
     def demand(self, now_s: float) -> ConnectorDemand:
         status = self.status.fresh()

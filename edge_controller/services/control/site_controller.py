@@ -567,16 +567,20 @@ class SiteController:
     ) -> bool:
         """Whether a connector's EV paused itself after its offer reached it: in a status read
         begun once the offer had switched on there (a signal delay after the decision) it did
-        not ask for current (state B), or, asking (state C), its latest reading, begun a signal
-        delay after its last raise had reached it, shows no draw on any phase
-        (``IDLE_DRAW_A``). An EV following the offer draws by then, if only a little, and a
-        torn reading of its ramp shows some phase drawing; one at nothing may resume into a
-        real rise that the grid reading cannot show. Not asking does not depend on how much is
-        offered, so a raise since the switch changes nothing: one seen in state B on 9.3 A,
+        not ask for current (state B), or, asking (state C), its latest reading shows no draw on
+        any phase (``IDLE_DRAW_A``) and was begun a signal delay after its last raise had
+        reached it, or follows one since the switch-on that showed it drawing, read after it
+        was last seen not asking. An EV following the offer draws by then, if only a little,
+        and a torn reading of its ramp shows some phase drawing; one at nothing may resume into
+        a real rise that the grid reading cannot show. Not asking does not depend on how much
+        is offered, so a raise since the switch changes nothing: one seen in state B on 9.3 A,
         raised to 16 A and read again only before the raise reached it, was taken for a start
         read too early, kept an offer beside an EV still following a lowering and resumed into
-        it. One asking may draw nothing until it is offered more (some EVs do not charge
-        below a current of their own), so for it the raise counts."""
+        it; so was one that stopped drawing on the 9.3 A in state C. One asking that has not
+        drawn on its offer yet may be slow to start, or draw nothing until it is offered more
+        (some EVs do not charge below a current of their own), and one seen not asking since it
+        drew is resuming: for those the raise counts (counted from the switch-on for every EV
+        asking at 0 A, the sweep's EVs resuming or slow to start charged 0.3 % less)."""
         entry = offers.connectors.get(demand.connector_id)
         if entry is None:
             return False
@@ -587,12 +591,17 @@ class SiteController:
             return read_s is not None and read_s >= on_s + signal_delay_s
         if demand.state is not DemandState.CHARGING or demand.measured_current_a is None:
             return False
-        reached_s = entry.increased_at_s + signal_delay_s
         history = conn.history
-        return (
-            len(history) > 0
-            and history.started_s(-1) >= reached_s + signal_delay_s
-            and max(history.current_a(-1)) <= IDLE_DRAW_A
+        if not len(history) or max(history.current_a(-1)) > IDLE_DRAW_A:
+            return False
+        reached_s = entry.increased_at_s + signal_delay_s
+        if history.started_s(-1) >= reached_s + signal_delay_s:
+            return True
+        # Drew on this offer, asking since, and draws nothing now: it stopped on its own.
+        since_s = max(min(entry.changed_at_s, entry.increased_at_s), conn.not_asking_seen_s)
+        return any(
+            history.started_s(index) >= since_s and max(history.current_a(index)) > IDLE_DRAW_A
+            for index in range(len(history) - 1)
         )
 
     def _explained(

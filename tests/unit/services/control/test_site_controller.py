@@ -801,6 +801,42 @@ async def test_an_ev_not_asking_on_its_offer_has_paused_itself_though_raised_sin
     assert rig.controller._paused_itself(waiting, conn, offers) is paused
 
 
+# An EV asking for current (state C) that drew on its offer and draws nothing now paused
+# itself, though raised since: one paused in state C on 9.3 A and raised to 16 A, read again
+# only before the raise reached it, was taken for a start read too early and resumed beside an
+# EV still following a lowering. A start that has not drawn yet may still be ramping, and so
+# may an EV seen not asking (state B) since it drew: it is resuming. Switched on at 90 s,
+# raised at 100 s (reaching it at 101 s), read at 0 A in a reading begun at 100.5 s.
+@pytest.mark.parametrize(
+    ("drew", "not_asking_s", "paused"),
+    [
+        ((95.0, (9.3, 9.3, 9.3)), None, True),
+        ((95.0, (9.3, 0.0, 0.0)), None, True),  # a torn reading as it stopped
+        ((95.0, (9.3, 9.3, 9.3)), 93.0, True),  # seen not asking before it drew again
+        ((95.0, (0.0, 0.0, 0.0)), None, False),  # a start not drawing yet: it may be slow
+        ((95.0, (0.4, 0.0, 0.0)), None, False),  # its standby draw is no draw
+        ((89.5, (9.3, 9.3, 9.3)), None, False),  # drew before its offer switched on
+        ((95.0, (9.3, 9.3, 9.3)), 97.0, False),  # seen not asking since: it is resuming
+    ],
+)
+async def test_an_ev_asking_that_drew_on_its_offer_and_draws_nothing_has_paused_itself(
+    drew: tuple[float, tuple[float, float, float]], not_asking_s: float | None, paused: bool
+) -> None:
+    rig = make_rig(count=1)
+    conn = rig.controller._conns["c1:1"]
+    if not_asking_s is not None:
+        rig.chargers[0].state = CpState.B
+        rig.clock.now_s = not_asking_s
+        await conn.status.poll_once()
+    drew_s, drew_a = drew
+    conn.history.append(Sample(drew_s, drew_s + 0.3, drew_a))
+    conn.history.append(Sample(100.5, 100.8, (0.0, 0.0, 0.0)))
+    offer = ConnectorAllocation("c1:1", 16.0, "", changed_at_s=90.0, increased_at_s=100.0)
+    offers = Allocation(101.0, {"c1:1": offer}, (0.0,) * 3, (0.0,) * 3, False)
+    asking = ConnectorDemand("c1:1", DemandState.CHARGING, measured_current_a=(0.0, 0.0, 0.0))
+    assert rig.controller._paused_itself(asking, conn, offers) is paused
+
+
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:
     rig = make_rig()
     await rig.advance(0)

@@ -530,20 +530,9 @@ PAUSED_EV_RAISED_BEFORE_A_RISE = SitePlan(
 )
 
 
-PAUSED_IN_STATE_C = pytest.mark.xfail(
-    strict=True,
-    reason="an EV asking for current (state C) at 0 A is taken as paused only once a reading "
-    "begun a signal delay after its last raise reached it shows no draw: c0 paused in state C "
-    "on 9.3 A and raised to 16 A is still bet on as a start and resumes beside c1 (0.335 A*s; "
-    "0.8 held). Counting from its offer's switch-on, as for state B, fixes it at a higher "
-    "price: over seeds 0 to 3 of the sweep 0.38 % less energy (45 more sites charging less) "
-    "where state B alone costs 0.08 %",
-)
-
-
-@pytest.mark.parametrize(
-    "pause_state", ["B", pytest.param("C", marks=PAUSED_IN_STATE_C)]
-)  # C: it keeps asking and draws nothing
+# Paused in state C (asking, drawing nothing) c0 is the same: it drew on its offer and reads
+# nothing while asking, so it paused itself, raised since or not.
+@pytest.mark.parametrize("pause_state", ["B", "C"])  # C: it keeps asking and draws nothing
 @pytest.mark.parametrize("rise_on_l2_a", [24.8, 0.0])  # 0: the rise read as c0's ramp, held
 def test_an_ev_paused_on_its_offer_and_raised_is_no_start_beside_a_slower_one_following(
     rise_on_l2_a: float, pause_state: str
