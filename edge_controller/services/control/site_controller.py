@@ -613,7 +613,10 @@ class SiteController:
     ) -> bool:
         """Whether ``grid`` can be the building as it was at most at the newest grid reading
         our readings bracket, with our connectors at the most they can draw (each reading the
-        highest within the measurement window): see ``caution.explained``."""
+        highest within the measurement window): see ``caution.explained``. Within a meter's
+        rounding (``resolution_a``), not an increase step: a building rise 0.7 A above what a
+        raised EV lacked of its offer was held as its ramp, and it ramped on top of it (5.5 A*s
+        over 32 A)."""
         found = self._pairing(demands, now_s, highest=False)
         if found is None:
             return True  # nothing to tell it from: the hold's own rules decide
@@ -628,7 +631,7 @@ class SiteController:
             draw = conn.history.draw_since(now_s - window_s, draw, highest=True)
             highest[index] = replace(demand, measured_current_a=draw)
         ours_a = most_drawn(highest, offers)
-        return explained(grid.current_a, before_a, ours_a, self._policy.min_increase_a)
+        return explained(grid.current_a, before_a, ours_a, self._policy.resolution_a)
 
     def _paired(
         self, demands: list[ConnectorDemand], grid: GridReading, now_s: float

@@ -652,6 +652,38 @@ async def test_a_later_grid_reading_above_what_the_raised_evs_lacked_lowers_at_o
     assert _offers(rig) == [8.0, 8.0]
 
 
+# One EV capped at 20 A on a 32 A fuse, raised 12 -> 20 A when the building fell from 20 to
+# 8 A, and read at 12 A around the grid reading after (20 A). The building then rises while
+# the EV has not followed: the grid reads 28 A (8 A more: what the EV lacked of its offer, its
+# ramp as far as the readings tell) or 28.7 A (0.7 A more than it lacked). A held decrease
+# bets the reading shows the ramp: more than the ramp can add is building load whatever the EV
+# does, and the EV would ramp on top of it (36.7 A), so the decrease goes out at once. (With a
+# margin of an increase step, 1 A, such a rise was held and the EV ramped into it: 5.5 A*s
+# over 32 A in the physics test's draw.)
+@pytest.mark.parametrize(("building_a", "offer_a"), [(16.0, 20.0), (16.7, 15.3)])
+async def test_a_rise_above_what_the_raised_ev_can_still_ramp_by_lowers_at_once(
+    building_a: float, offer_a: float
+) -> None:
+    rig = make_rig(count=1, grid_limit_a=32.0, increase_interval_s=0.0)  # 1 A increase step
+    await rig.controller.apply(SetConnectorLimit("c1:1", 20.0, Origin.OPERATOR))
+    rig.meter.building_a = 20.0
+    await rig.advance(0)
+    await rig.advance(1)
+    assert rig.offered() == [12.0]
+    rig.meter.building_a = 8.0
+    await rig.advance(1)
+    assert rig.offered() == [20.0]
+    raised_s = rig.clock.now_s
+    rig.chargers[0].offered_a = 12.0  # the EV has not followed yet
+    await _read(rig, 0, raised_s + 0.3)
+    await _grid_step(rig, raised_s + 0.5)  # 20 A, paired by the reads either side
+    await _read(rig, 0, raised_s + 0.6)
+    rig.meter.building_a = building_a
+    await _read(rig, 0, raised_s + 0.8)
+    await _grid_step(rig, raised_s + 1.0)
+    assert _offer_a(rig) == offer_a
+
+
 @pytest.mark.parametrize("building_rose", [False, True])
 async def test_a_reading_over_the_limit_before_evs_followed_a_lowering_is_acted_on(
     building_rose: bool,

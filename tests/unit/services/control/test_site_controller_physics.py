@@ -705,6 +705,9 @@ def test_a_raised_ev_that_paused_itself_and_resumed_just_before_a_rise_adds_no_e
 # the building's step forgives). Until the chargers' reads pair it, the 28.5 s reading reads as
 # a ramp would (test_a_second_ev_ramping_a_grid_reading_after_the_first_is_no_building_rise,
 # where holding is right); capping c2 at its draw and the room left (10.5 A) is no hold at all.
+# But the grid rose 7.3 A over the paired reading at 27.5 s where c2 lacked 6.6 A of its
+# offer: more than its ramp can add, so the rise is the building's and the offers fall at
+# 28.5 s (the hold allowed an increase step, 1 A, more).
 RAISED_EV_STILL_RAMPING_WHEN_THE_BUILDING_RISES = SitePlan(
     grid_limit_a=32.0,
     evs=(
@@ -747,13 +750,6 @@ RAISED_EV_STILL_RAMPING_WHEN_THE_BUILDING_RISES = SitePlan(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the decrease hold bets that a raised EV still ramping is what the grid reading "
-    "shows: the building's rise on L1 at 28.26 s reads as c2's ramp at 28.5 s, c2 ramps on "
-    "top of it at 29 s and the lowering comes a step later (5.5 A*s of ours over 32 A; none "
-    "without the hold)",
-)
 def test_a_held_decrease_adds_no_excess_when_a_raised_ev_ramps_after_a_building_rise() -> None:
     outcome = PhysicsRig(RAISED_EV_STILL_RAMPING_WHEN_THE_BUILDING_RISES).run()
     assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
