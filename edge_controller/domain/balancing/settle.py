@@ -249,15 +249,16 @@ def fit_idle_offers(
 
 
 def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
-    """Whether the offer is kept (or lowered) for an EV that does not ask for current (state B)
-    and reads no draw on any phase though its offer was last raised before ``ramped_s``: it
-    paused itself and adds its whole offer when it resumes. Not one that follows a lowering:
-    it is counted at what it may draw, and lowering it again would give it more time to draw
-    that. Without a reading nothing is known, and an EV asking for current may have resumed
-    since it was read: neither is idle."""
+    """Whether the offer is kept (or lowered) for an EV that does not ask for current (state B),
+    or asks and stopped drawing on its offer (``ConnectorDemand.paused_itself``), and reads no
+    draw on any phase though its offer was last raised before ``ramped_s``: it paused itself
+    and adds its whole offer when it resumes (it may have resumed since it was read: counted
+    at its offer, that is room it takes anyway). Not one that follows a lowering: it is
+    counted at what it may draw, and lowering it again would give it more time to draw that.
+    Without a reading nothing is known: not idle."""
     draw, before = offer.demand.measured_current_a, offer.before
     return (
-        offer.demand.state is _NOT_ASKING
+        (offer.demand.state is _NOT_ASKING or offer.demand.paused_itself)
         and 0 < offer.current_a <= offer.before_a + EPS_A
         and before is not None
         and before.increased_at_s < ramped_s

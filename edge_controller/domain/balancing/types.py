@@ -122,7 +122,8 @@ class ConnectorDemand:
     # Its EV paused itself: read once its offer had switched on there, it did not ask for
     # current (a raise since or not), or, read once its last raise had reached it, asked and
     # drew nothing a signal delay later (a start not read so late may be ramping already), or
-    # asked and drew nothing after it had drawn on its offer (it stopped while asking).
+    # asked and drew nothing after it had drawn on its offer (it stopped while asking). The
+    # loop sets it on connectors raised lately and on those whose EV asks for current.
     paused_itself: bool = False
 
     @property

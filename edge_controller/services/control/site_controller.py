@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_controller.domain.balancing import (
     Allocation,
+    ConnectorAllocation,
     ConnectorDemand,
     DemandState,
     GridReading,
@@ -545,7 +546,10 @@ class SiteController:
     def _marked(self, demands: list[ConnectorDemand], now_s: float) -> list[ConnectorDemand]:
         """``demands`` with ``paused_itself`` set on each connector raised lately that reads no
         draw and whose EV paused itself (``_paused_itself``): the allocation tells such an EV
-        from a start read too early to show its ramp (``settle.fit_idle_offers``)."""
+        from a start read too early to show its ramp (``settle.fit_idle_offers``). So on one
+        not raised lately whose EV, asking for current, stopped drawing on its offer: kept
+        for it, the offer fits beside EVs still following a lowering, as for one not asking (an
+        EV paused in state C kept 6.6 A beside a slower one's 10.4 A and resumed into it)."""
         offers = self._allocation
         if offers is None:
             return demands
@@ -553,10 +557,14 @@ class SiteController:
         entries = offers.connectors
         for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
             entry = entries.get(demand.connector_id)
-            if entry is None or entry.current_a <= 0 or entry.increased_at_s < raised_s:
+            if entry is None or entry.current_a <= 0:
                 continue
             draw = demand.measured_current_a
             if draw is None or max(draw) > IDLE_DRAW_A:
+                continue
+            if entry.increased_at_s < raised_s:
+                if demand.state is DemandState.CHARGING and _stopped_asking(entry, conn):
+                    demands[index] = replace(demand, paused_itself=True)
                 continue
             if self._paused_itself(demand, conn, offers):
                 demands[index] = replace(demand, paused_itself=True)
@@ -597,12 +605,7 @@ class SiteController:
         reached_s = entry.increased_at_s + signal_delay_s
         if history.started_s(-1) >= reached_s + signal_delay_s:
             return True
-        # Drew on this offer, asking since, and draws nothing now: it stopped on its own.
-        since_s = max(min(entry.changed_at_s, entry.increased_at_s), conn.not_asking_seen_s)
-        return any(
-            history.started_s(index) >= since_s and max(history.current_a(index)) > IDLE_DRAW_A
-            for index in range(len(history) - 1)
-        )
+        return _stopped_asking(entry, conn)
 
     def _explained(
         self,
@@ -916,6 +919,18 @@ class SiteController:
         )
         self._view_event.set()
         self._view_event = asyncio.Event()
+
+
+def _stopped_asking(entry: ConnectorAllocation, conn: ConnectorRuntime) -> bool:
+    """Whether a connector's EV, asking for current and read at nothing (the caller checks
+    both), drew on its offer (since it last switched on) after a status read last showed it
+    not asking: it stopped on its own while asking."""
+    history = conn.history
+    since_s = max(min(entry.changed_at_s, entry.increased_at_s), conn.not_asking_seen_s)
+    return any(
+        history.started_s(index) >= since_s and max(history.current_a(index)) > IDLE_DRAW_A
+        for index in range(len(history) - 1)
+    )
 
 
 def _limit(current_a: float | None, origin: Origin, what: str) -> Limit | None:

@@ -431,8 +431,19 @@ PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS = SitePlan(
 )
 
 
-def test_a_paused_ev_keeps_no_offer_that_fits_only_once_a_slower_one_followed() -> None:
-    outcome = PhysicsRig(PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS).run()
+def _paused_in(plan: SitePlan, pause_state: str) -> SitePlan:
+    """``plan`` with every EV pausing in ``pause_state``."""
+    return replace(plan, evs=tuple(replace(ev, pause_state=pause_state) for ev in plan.evs))
+
+
+# In state C (asking, drawing nothing) an EV that drew on its offer and reads nothing paused
+# itself just the same: taken for one still drawing, c1 kept 6.6 A beside c0's 10.4 A and
+# resumed into it (1.11 A*s), c0 of the next test kept 7.8 A (0.09 A*s).
+@pytest.mark.parametrize("pause_state", ["B", "C"])
+def test_a_paused_ev_keeps_no_offer_that_fits_only_once_a_slower_one_followed(
+    pause_state: str,
+) -> None:
+    outcome = PhysicsRig(_paused_in(PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS, pause_state)).run()
     assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
     # Between the building's steps at 32 s and 46.12 s the grid stays within 32 A (35.7 A).
     assert max(a for at_s, a in outcome.grid_a if 32.0 <= at_s < 46.1) <= 32.0
@@ -487,8 +498,11 @@ PAUSED_EV_RESUMES_BESIDE_TWO_LOWERED = SitePlan(
 )
 
 
-def test_a_paused_ev_resumes_only_on_what_fits_beside_lowered_evs_still_drawing() -> None:
-    outcome = PhysicsRig(PAUSED_EV_RESUMES_BESIDE_TWO_LOWERED).run()
+@pytest.mark.parametrize("pause_state", ["B", "C"])
+def test_a_paused_ev_resumes_only_on_what_fits_beside_lowered_evs_still_drawing(
+    pause_state: str,
+) -> None:
+    outcome = PhysicsRig(_paused_in(PAUSED_EV_RESUMES_BESIDE_TWO_LOWERED, pause_state)).run()
     assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
     assert max(a for _, a in outcome.grid_a) <= 63.0  # 63.1 A at 55 s
     assert outcome.over_limit_as(63.0) == 0.0
