@@ -175,7 +175,8 @@ class ParentService:
         self._silent: set[str] = set()  # children shown as silent (logged once each)
         # Per child: how far ahead its latest demands were stamped of their arrival (s).
         self._offsets_s: dict[str, deque[float]] = {}
-        self._skewed: set[str] = set()  # children shown with a clock off (logged once each)
+        # Children shown with a clock off: how far, as first seen (logged once each).
+        self._skewed: dict[str, float] = {}
         # Per child: the daemons heard as it (instance: when last), and when a second one was.
         self._instances: dict[str, dict[str, float]] = {}
         self._last_instance: dict[str, str] = {}
@@ -222,12 +223,12 @@ class ParentService:
         faults += self._clock_faults() + self._twice_faults(now_s)
         stale_s = self._setup.timing.report_stale_s
         for cid in sorted(self._silent):
-            report = self._reports.get(cid)
+            # The text stays the same while the fault lasts: the CSMS is told it again on
+            # every change (OCPP 1.6's StatusNotification of connector 0).
             since = (
                 "since this parent started"
-                if report is None
-                else f"for {now_s - report.received_s:.0f} s (site.gateways.report_stale_s "
-                f"{stale_s:g} s)"
+                if cid not in self._reports
+                else f"within site.gateways.report_stale_s ({stale_s:g} s)"
             )
             faults.append(
                 GatewayFault(
@@ -267,7 +268,7 @@ class ParentService:
         offsets.append(demand.sent_at_s - self._clocks.wall())
         skew_s = self._skew(cid)
         if skew_s is not None and cid not in self._skewed:
-            self._skewed.add(cid)
+            self._skewed[cid] = skew_s
             self._log.error(
                 "child's clock is off this parent's by more than the clock tolerance",
                 child=cid,
@@ -275,7 +276,7 @@ class ParentService:
                 key="site.gateways.clock_tolerance_s",
             )
         elif skew_s is None:
-            self._skewed.discard(cid)
+            self._skewed.pop(cid, None)
 
     def _skew(self, cid: str) -> float | None:
         """How far the child's clock is ahead of this parent's (negative: behind), where it
@@ -295,10 +296,7 @@ class ParentService:
     def _clock_faults(self) -> list[GatewayFault]:
         faults = []
         tolerance_s = self._setup.timing.tolerance_s
-        for cid in sorted(self._skewed):
-            skew_s = self._skew(cid)
-            if skew_s is None:
-                continue
+        for cid, skew_s in sorted(self._skewed.items()):
             if skew_s > 0:
                 what = f"{skew_s:.1f} s ahead of this parent's (its demands are stamped later "
                 what += "than they arrive)"
@@ -333,7 +331,8 @@ class ParentService:
                     instances=[last, instance],
                     key="site.gateways.child_id",
                 )
-            self._twice_s[cid] = (now_s, last, instance)
+            _, one, other = self._twice_s.get(cid, (now_s, last, instance))
+            self._twice_s[cid] = (now_s, one, other)  # named as first seen while it lasts
         if instance in heard or len(heard) < UNKNOWN_SHOWN:
             heard[instance] = now_s
         self._last_instance[cid] = instance
@@ -645,13 +644,13 @@ class ChildService:
         if ahead_s <= self._child.tolerance_s:
             self._ahead_s = None
             return
-        if self._ahead_s is None:
+        if self._ahead_s is None:  # shown as first seen while it lasts
             self._log.error(
                 "the parent's clock is ahead of this child's by more than the clock tolerance",
                 ahead_s=round(ahead_s, 1),
                 key="site.gateways.clock_tolerance_s",
             )
-        self._ahead_s = ahead_s
+            self._ahead_s = ahead_s
 
     def _take_safe(self, counted_a: float | None) -> None:
         """The safe budget the parent has for this child: it falls back to no more (a parent of
