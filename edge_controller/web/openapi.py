@@ -17,6 +17,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from edge_controller import __version__
 from edge_controller.domain.problems import MAX_TEXT_CHARS, ProblemKind, ProblemState
 from edge_controller.domain.snapshot import (
+    ChildView,
     ConnectorView,
     DeviceView,
     ErrorEvent,
@@ -30,6 +31,7 @@ _VIEWS: dict[type, str] = {
     ConnectorView: "Connector",
     DeviceView: "Device",
     GatewayFault: "GatewayFault",
+    ChildView: "ChildGateway",
 }
 METER_KEYS = (
     "grid_current_a", "grid_voltage_v", "grid_power_w", "grid_import_energy_wh",
