@@ -259,11 +259,30 @@ def cmd_generate(description_path: Path, out: Path | None) -> int:
     total = sum(c.connectors for c in settings.chargers.values())
     print(f"{out}: {len(settings.chargers)} charger(s), {total} connector(s)")
     if any(c.failsafe_current_a == 0 for c in settings.chargers.values()):
+        from edge_controller.drivers.profiles.schema import load_profile
+
+        # Only a charger whose profile programs its watchdog falls back by itself; the others
+        # get the failsafe current from an orderly stop alone and keep their last setpoint
+        # if the controller dies.
+        unwatched = sorted(
+            {
+                c.profile
+                for c in settings.chargers.values()
+                if not {"failsafe_current", "failsafe_timeout"}
+                <= set(load_profile(c.profile).points)
+            }
+        )
         print(
             f"  failsafe_current_a: 0 A on every charger: {total} connectors at 6 A would overload"
             " the grid or a feeder, so EVs pause if the controller stops"
             f" (site.fallback_current_a: {settings.site.fallback_current_a:g} A)"
         )
+        if unwatched:
+            print(
+                f"  {', '.join(unwatched)}: no watchdog in the profile: these chargers pause on an"
+                " orderly stop only and keep their last setpoint if the controller dies; set their"
+                " own communication-loss fallback on the device"
+            )
     return EXIT_OK
 
 

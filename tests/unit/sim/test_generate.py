@@ -190,3 +190,15 @@ def test_a_site_whose_connectors_fit_at_their_failsafe_keeps_the_default(tmp_pat
         description(charx={"controllers": 4}, feeders=[{"count": 2, "limit_a": 90}])
     )  # 96 A under a 90 A feeder, though 192 A fit the grid
     assert {c["failsafe_current_a"] for c in crowded["chargers"].values()} == {0.0}
+
+
+def test_cli_says_which_chargers_have_no_watchdog_to_fall_back_by_themselves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The CHARX profile programs no watchdog: a 0 A failsafe current reaches it only from an
+    # orderly stop, and the installer is told so; the KEBA's watchdog needs no such word.
+    out = tmp_path / "site.yaml"
+    assert main(["simulate", "--generate", str(DESCRIPTION), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "phoenix_charx_sec3xxx: no watchdog in the profile" in said
+    assert "keba_kecontact_p30" not in said
