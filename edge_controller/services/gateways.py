@@ -280,14 +280,17 @@ class ParentService:
 
     def _skew(self, cid: str) -> float | None:
         """How far the child's clock is ahead of this parent's (negative: behind), where it
-        is beyond the tolerance: ahead by its latest demand, behind (or its demands held) by
-        its last few all arriving older than the tolerance and a demand's delay allow."""
+        is beyond the tolerance: ahead by any of its last few demands, behind (or its demands
+        held) by its last few all arriving older than the tolerance and a demand's delay
+        allow."""
         offsets = self._offsets_s.get(cid)
         timing = self._setup.timing
         if not offsets:
             return None
-        if offsets[-1] > timing.tolerance_s:
-            return offsets[-1]
+        # Ahead until its last few all arrive within: one held in a broker about as long as
+        # the clock is ahead looks on time, and would otherwise be taken as made just now.
+        if max(offsets) > timing.tolerance_s:
+            return max(offsets)
         late_s = -(timing.tolerance_s + timing.report_delay_s)
         if len(offsets) == LATE_REPORTS_SHOWN and all(o < late_s for o in offsets):
             return max(offsets)
@@ -300,14 +303,18 @@ class ParentService:
             if skew_s > 0:
                 what = f"{skew_s:.1f} s ahead of this parent's (its demands are stamped later "
                 what += "than they arrive)"
+                costs = (
+                    "its budgets hold there for less, and none of its demands bounds its draw "
+                    "(one held in the broker would look on time), so its rises wait"
+                )
             else:
                 what = f"{-skew_s:.1f} s behind this parent's, or the broker holds its demands"
+                costs = "its demands arriving that old bound nothing of its draw, so its rises wait"
             faults.append(
                 GatewayFault(
                     f"clock:{cid}",
                     f"child {cid}'s clock is {what}, beyond site.gateways.clock_tolerance_s "
-                    f"({tolerance_s:g} s): its budgets hold for less, or its draw bounds nothing; "
-                    "set both gateways' clocks by NTP",
+                    f"({tolerance_s:g} s): {costs}; set both gateways' clocks by NTP",
                 )
             )
         return faults
@@ -456,7 +463,8 @@ class ParentService:
     def _bounding(self, demand: ChildDemand) -> ChildDemand:
         """The demand, its lowest draw left out where it bounds nothing: one made longer ago
         by its child's clock than the clock tolerance and the delay the parent allows for (held
-        in a broker: its span would be placed late). A child that reports no lowest draw (of a
+        in a broker: its span would be placed late), or any while the child's clock shows
+        ahead (``_skew``: its stamp then proves nothing). A child that reports no lowest draw (of a
         version before) has nothing of its draw taken off a grid reading: logged once."""
         timing = self._setup.timing
         if demand.lowest_draw_a is None:
@@ -475,12 +483,23 @@ class ParentService:
             return demand
         self._unbounded_runs[demand.child_id] = 0
         late_s = self._clocks.wall() - demand.sent_at_s
+        skew_s = self._skew(demand.child_id)
         if late_s > timing.tolerance_s + timing.report_delay_s:
             self._refusals.refuse(
                 "late demand bounds nothing", child=demand.child_id, late_s=round(late_s, 1)
             )
-            return replace(demand, lowest_draw_a=None, lowest_span_s=0.0, highest_draw_a=None)
-        return demand
+        elif skew_s is not None and skew_s > 0:
+            # Its stamp is then no proof of when it was made: held in a broker up to the skew,
+            # the tolerance and the delay, it still looks on time; placed late, its earlier
+            # (higher) draw taken off a later grid reading leaves the building too light.
+            self._refusals.refuse(
+                "demand of a child whose clock is ahead bounds nothing",
+                child=demand.child_id,
+                ahead_s=round(skew_s, 1),
+            )
+        else:
+            return demand
+        return replace(demand, lowest_draw_a=None, lowest_span_s=0.0, highest_draw_a=None)
 
     async def recall(self) -> None:
         """Start from what the children said before this run (until each reports again)."""

@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from edge_controller.domain.balancing import ConnectorDemand, DemandState, Site
+from edge_controller.domain.balancing import ConnectorDemand, DemandState, GridReading, Site
 from edge_controller.domain.commands import Origin, SetSiteLimit
 from edge_controller.domain.gateways import (
     DEMAND_SEND_WITHIN_S,
     BudgetMessage,
     ChildFeeder,
     EffectiveBudget,
+    ParentInputs,
     ParentSetup,
+    ParentState,
+    decide_budgets,
     demand_of,
     encode_budget,
     encode_demand,
@@ -660,6 +663,10 @@ def test_a_parent_shows_a_child_whose_clock_is_off() -> None:
     (fault,) = parent.faults()  # as first seen, the same while it lasts
     assert fault.key == "clock:hall-a" and "5.0 s ahead" in fault.text
     assert "site.gateways.clock_tolerance_s (2 s)" in fault.text
+    assert "none of its demands bounds its draw" in fault.text
+    send(-0.5)  # on time, or held in the broker as long as the clock is ahead: still shown
+    send(-0.5)
+    assert [f.key for f in parent.faults()] == ["clock:hall-a"]
     send(-0.5)
     assert parent.faults() == ()
     send(-5.0)
@@ -668,6 +675,47 @@ def test_a_parent_shows_a_child_whose_clock_is_off() -> None:
     send(-5.0)
     (fault,) = parent.faults()
     assert fault.key == "clock:hall-a" and "5.0 s behind" in fault.text
+    assert "its demands arriving that old bound nothing of its draw" in fault.text
+
+
+def test_no_demand_of_a_child_whose_clock_is_ahead_bounds_its_draw() -> None:
+    """hall-a's clock 5 s ahead (tolerance 2 s, a demand's delay 1 s); it drew 16 A until
+    its EVs lowered to 6 A, the building 14 A. Its demand made just before the lowering,
+    held in the broker 5 s, arrives stamped as made then: it looks on time. Taken as a bound,
+    its 16 A came off the grid's 20 A read after the lowering and left the building at 4 A,
+    10 A too light, handed out to the children; it bounds nothing, nor does any demand while
+    the clock shows ahead."""
+    children = (ChildFeeder("hall-a", 32.0, None, 12.0, 3.0),)
+    parent, clock = _parent(children)
+    topic = TOPICS.demand("hall-a")
+    drew = ((16.0,) * 3, 2.5)  # its lowest draw over the 2.5 s before each demand
+
+    def send(made_s: float) -> None:
+        demand = demand_of("hall-a", [], (None, (16.0,) * 3), made_s + 5.0, lowest=drew)
+        demand = replace(
+            demand, draw_a=(16.0,) * 3, lowest_draw_a=(16.0,) * 3, highest_draw_a=(16.0,) * 3
+        )
+        parent.on_message(topic, encode_demand(demand))
+
+    with capture_logs() as logs:
+        for _ in range(3):
+            send(clock.wall())  # on time: stamped 5 s ahead
+            clock.now_s += 1.0
+        made_s = clock.wall() - 0.5
+        clock.now_s += 4.5  # lowered to 6 A 0.5 s after it was made; held 5 s
+        send(made_s)
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    # Read 1 s before the held demand arrived (its span, placed by its arrival, surely holds
+    # that moment): 14 A of building, 6 A of hall-a.
+    grids = [GridReading((20.0,) * 3, clock.now_s - 1.0)]
+    inputs = ParentInputs(dict(parent._reports), grids, clock.now_s, clock.wall())
+    state = ParentState("run-1", started_s=0.0)
+    decision = decide_budgets(ParentSetup(site, children), state, inputs)
+    assert [low for _, lows in decision.state.lows for low in lows if low < 14.0] == []
+    got = parent._reports["hall-a"].demand
+    assert (got.lowest_draw_a, got.highest_draw_a) == (None, None)
+    refused = [e for e in logs if e["event"].startswith("demand of a child whose clock")]
+    assert refused and refused[0]["ahead_s"] == 5.0
 
 
 def test_a_child_shows_a_parent_whose_clock_is_ahead_of_its_own() -> None:
