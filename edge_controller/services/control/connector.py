@@ -133,6 +133,11 @@ class ConnectorRuntime:
         )
         self.meter: Poller[MeterReading] | None = None
         self.history = RecentReadings(HISTORY_READINGS)  # our own draw, paired
+        # When the latest reading that showed it drawing (some phase above IDLE_DRAW_A) began:
+        # kept past the bounded history, so an EV that paused itself while asking for current
+        # is known to have drawn however long the pause (one paused 48 s, past the 32 readings
+        # kept, was taken for a slow start and resumed beside a slower EV, over the limit).
+        self.drew_started_s: float | None = None  # None: never
         if isinstance(setup.charger, BuiltInMeter):
             meter = self.meter = Poller(
                 f"{setup.connector_id}/meter",
@@ -141,7 +146,7 @@ class ConnectorRuntime:
                 timeout_s=timing.io_timeout_s,
                 max_age_s=timing.charger_stale_s,
                 clock=clock,
-                on_update=lambda reading: remember(self.history, meter, reading),
+                on_update=self._metered,
                 gate=gate,
             )
             if isinstance(setup.charger, StatusWithMeter):
@@ -173,6 +178,18 @@ class ConnectorRuntime:
         if self.authorized or self.setup.free_vend:
             return self.setup.failsafe_current_a
         return 0.0
+
+    def _metered(self, reading: MeterReading) -> None:
+        assert self.meter is not None
+        started_s, arrived_s = self.meter.latest_started_at_s, self.meter.latest_at_s
+        if started_s is not None and arrived_s is not None:
+            self.record(Sample(started_s, arrived_s, reading.current_a))
+
+    def record(self, sample: Sample) -> None:
+        """Keep a reading of its draw, and when it began if it shows a draw."""
+        self.history.append(sample)
+        if max(sample.current_a) > IDLE_DRAW_A:
+            self.drew_started_s = sample.started_s
 
     def _status_read(self, status: ChargerStatus) -> None:
         arrived_s = self.status.latest_at_s

@@ -924,13 +924,13 @@ class SiteController:
 def _stopped_asking(entry: ConnectorAllocation, conn: ConnectorRuntime) -> bool:
     """Whether a connector's EV, asking for current and read at nothing (the caller checks
     both), drew on its offer (since it last switched on) after a status read last showed it
-    not asking: it stopped on its own while asking."""
-    history = conn.history
+    not asking: it stopped on its own while asking. Known from the latest reading that showed
+    it drawing, not from the bounded history: a pause outlasts the readings kept."""
+    history, drew_s = conn.history, conn.drew_started_s
+    if drew_s is None or not len(history):
+        return False
     since_s = max(min(entry.changed_at_s, entry.increased_at_s), conn.not_asking_seen_s)
-    return any(
-        history.started_s(index) >= since_s and max(history.current_a(index)) > IDLE_DRAW_A
-        for index in range(len(history) - 1)
-    )
+    return since_s <= drew_s < history.started_s(-1)
 
 
 def _limit(current_a: float | None, origin: Origin, what: str) -> Limit | None:

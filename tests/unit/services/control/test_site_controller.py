@@ -797,7 +797,7 @@ def test_a_raised_ev_asking_and_drawing_nothing_has_paused_itself(
 ) -> None:
     rig = make_rig(count=1)
     conn = rig.controller._conns["c1:1"]
-    conn.history.append(Sample(begun_s, begun_s + 0.3, read_a))
+    conn.record(Sample(begun_s, begun_s + 0.3, read_a))
     offer = ConnectorAllocation("c1:1", 12.0, "", increased_at_s=100.0)
     offers = Allocation(103.0, {"c1:1": offer}, (0.0,) * 3, (0.0,) * 3, False)
     asking = ConnectorDemand("c1:1", DemandState.CHARGING, measured_current_a=read_a)
@@ -861,12 +861,27 @@ async def test_an_ev_asking_that_drew_on_its_offer_and_draws_nothing_has_paused_
         rig.clock.now_s = not_asking_s
         await conn.status.poll_once()
     drew_s, drew_a = drew
-    conn.history.append(Sample(drew_s, drew_s + 0.3, drew_a))
-    conn.history.append(Sample(100.5, 100.8, (0.0, 0.0, 0.0)))
+    conn.record(Sample(drew_s, drew_s + 0.3, drew_a))
+    conn.record(Sample(100.5, 100.8, (0.0, 0.0, 0.0)))
     offer = ConnectorAllocation("c1:1", 16.0, "", changed_at_s=90.0, increased_at_s=100.0)
     offers = Allocation(101.0, {"c1:1": offer}, (0.0,) * 3, (0.0,) * 3, False)
     asking = ConnectorDemand("c1:1", DemandState.CHARGING, measured_current_a=(0.0, 0.0, 0.0))
     assert rig.controller._paused_itself(asking, conn, offers) is paused
+
+
+# As above, paused longer than its readings kept (drew at 55 s, then read at nothing once a
+# second): the draw is remembered past them.
+async def test_an_ev_asking_that_drew_keeps_having_paused_itself_past_the_readings_kept() -> None:
+    rig = make_rig(count=1)
+    conn = rig.controller._conns["c1:1"]
+    conn.record(Sample(55.0, 55.3, (9.3, 9.3, 9.3)))
+    for begun_s in [*range(56, 100), 100.5]:
+        conn.record(Sample(float(begun_s), begun_s + 0.3, (0.0, 0.0, 0.0)))
+    assert max(max(conn.history.current_a(i)) for i in range(len(conn.history))) == 0.0
+    offer = ConnectorAllocation("c1:1", 16.0, "", changed_at_s=50.0, increased_at_s=100.0)
+    offers = Allocation(101.0, {"c1:1": offer}, (0.0,) * 3, (0.0,) * 3, False)
+    asking = ConnectorDemand("c1:1", DemandState.CHARGING, measured_current_a=(0.0, 0.0, 0.0))
+    assert rig.controller._paused_itself(asking, conn, offers) is True
 
 
 async def test_a_lowering_reports_its_reaction_time_from_the_grid_reading() -> None:

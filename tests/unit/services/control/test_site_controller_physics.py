@@ -454,6 +454,36 @@ def test_a_paused_ev_keeps_no_offer_that_fits_only_once_a_slower_one_followed(
     assert offered[-1] == (pytest.approx(39.5), 6.6)
 
 
+# The same with c1's second pause 40 s longer (48 s, more readings than a connector keeps) and
+# the building's steps 40 s later: c1 drew on its offer before the pause all the same (taken
+# for a slow start, it resumed beside c0's 10.4 A at 76.2 s: grid L3 17 A where 13.3 A was
+# left, 1.11 A*s, in state C).
+PAUSED_LONG_BEFORE_A_SLOW_ONE_FOLLOWS = replace(
+    PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS,
+    evs=(
+        PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS.evs[0],
+        replace(
+            PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS.evs[1],
+            pauses=((13.29, 18.43), (26.19, 74.22)),
+        ),
+    ),
+    building_a=tuple(
+        (at_s if at_s < 30.0 else at_s + 40.0, building_a)
+        for at_s, building_a in PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS.building_a
+    ),
+    duration_s=PAUSED_EV_RESUMES_BEFORE_A_SLOW_ONE_FOLLOWS.duration_s + 40.0,
+)
+
+
+@pytest.mark.parametrize("pause_state", ["B", "C"])
+def test_an_ev_paused_longer_than_the_readings_kept_keeps_no_offer_beside_a_slower_one(
+    pause_state: str,
+) -> None:
+    outcome = PhysicsRig(_paused_in(PAUSED_LONG_BEFORE_A_SLOW_ONE_FOLLOWS, pause_state)).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    assert max(a for at_s, a in outcome.grid_a if 72.0 <= at_s < 86.1) <= 32.0
+
+
 # Four EVs, three on grid L3 of 63 A; c0 (on L3 alone, 1 s to follow) pauses itself at 51 s
 # with its offer kept and resumes at 54 s. The building steps to 39.4 A on L3 at 52.84 s and
 # the offers fall to 7.8 A each (23.4 A of the 23.6 A left); c0 ramped at 55 s while c1 (3 s
