@@ -72,6 +72,12 @@ from edge_controller.domain.balancing.types import (
 from edge_controller.domain.model import Phases3
 
 HELD = "waiting for a grid reading after the ramp"
+# How far a grid reading may exceed what a held decrease bets it shows (the building as paired
+# plus the most our EVs can draw) and still be that: a meter's rounding and a sum of float
+# registers, never the chargers' setpoint step (``resolution_a``, up to 1 A by configuration),
+# for a building rise of a setpoint step's size was held as an EV's ramp and the EV ramped on
+# top of it (5.5 A*s over the limit at a 1 A step).
+METER_ROUNDING_A = 0.1
 
 
 Readings = RecentReadings | Sequence[Sample]  # a connector's, oldest first

@@ -31,6 +31,7 @@ from edge_controller.domain.balancing import (
 )
 from edge_controller.domain.balancing.budget import building_load
 from edge_controller.domain.balancing.caution import (
+    METER_ROUNDING_A,
     DecreaseHold,
     bracketed,
     draw_around,
@@ -506,8 +507,7 @@ class SiteController:
                 return False
             for line, phase in enumerate(demand.grid_phases):
                 short_a[phase] += max(0.0, entry.current_a - around[line])
-        margin_a = self._policy.resolution_a
-        return all(a <= b + margin_a for a, b in zip(rise_a, short_a, strict=True))
+        return all(a <= b + METER_ROUNDING_A for a, b in zip(rise_a, short_a, strict=True))
 
     def _unraised(
         self,
@@ -617,9 +617,9 @@ class SiteController:
         """Whether ``grid`` can be the building as it was at most at the newest grid reading
         our readings bracket, with our connectors at the most they can draw (each reading the
         highest within the measurement window): see ``caution.explained``. Within a meter's
-        rounding (``resolution_a``), not an increase step: a building rise 0.7 A above what a
-        raised EV lacked of its offer was held as its ramp, and it ramped on top of it (5.5 A*s
-        over 32 A)."""
+        rounding (``METER_ROUNDING_A``), neither an increase step nor the chargers' setpoint
+        step (``resolution_a``, up to 1 A): a building rise 0.7 A above what a raised EV lacked
+        of its offer was held as its ramp, and it ramped on top of it (5.5 A*s over 32 A)."""
         found = self._pairing(demands, now_s, highest=False)
         if found is None:
             return True  # nothing to tell it from: the hold's own rules decide
@@ -634,7 +634,7 @@ class SiteController:
             draw = conn.history.draw_since(now_s - window_s, draw, highest=True)
             highest[index] = replace(demand, measured_current_a=draw)
         ours_a = most_drawn(highest, offers)
-        return explained(grid.current_a, before_a, ours_a, self._policy.resolution_a)
+        return explained(grid.current_a, before_a, ours_a, METER_ROUNDING_A)
 
     def _paired(
         self, demands: list[ConnectorDemand], grid: GridReading, now_s: float

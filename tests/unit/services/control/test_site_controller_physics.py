@@ -798,3 +798,17 @@ def test_a_held_decrease_adds_no_excess_when_a_raised_ev_ramps_after_a_building_
     outcome = PhysicsRig(RAISED_EV_STILL_RAMPING_WHEN_THE_BUILDING_RISES).run()
     assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
     assert max(a for at_s, a in outcome.grid_a if at_s >= 31.0) <= 32.0  # 37.5 A to 31.5 s
+
+
+# The margin a held decrease allows over what the raised EVs can still draw is a meter's
+# rounding, whatever the chargers' setpoint step: at a 1 A step it let the building's rise
+# pass as c2's ramp again (5.5 A*s over 32 A).
+@pytest.mark.parametrize("resolution_a", [0.1, 0.5, 1.0])
+def test_a_held_decrease_allows_a_meters_rounding_whatever_the_setpoint_step(
+    resolution_a: float,
+) -> None:
+    plan = RAISED_EV_STILL_RAMPING_WHEN_THE_BUILDING_RISES
+    plan = replace(plan, policy=replace(plan.policy, resolution_a=resolution_a))
+    outcome = PhysicsRig(plan).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    assert max(a for at_s, a in outcome.grid_a if at_s >= 31.0) <= 32.0
