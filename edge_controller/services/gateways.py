@@ -27,7 +27,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -92,6 +92,8 @@ class Keeper(Protocol):
     async def fallbacks(self) -> dict[str, Fallbacks]: ...
 
     async def put(self, said: Mapping[str, Fallbacks], at_s: float) -> None: ...
+
+    async def forget(self, child_ids: Collection[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,24 +504,52 @@ class ParentService:
         return replace(demand, lowest_draw_a=None, lowest_span_s=0.0, highest_draw_a=None)
 
     async def recall(self) -> None:
-        """Start from what the children said before this run (until each reports again)."""
+        """Start from what the children said before this run (until each reports again).
+        Nothing read here stops the parent: what cannot be read counts as never heard (each
+        child at the higher of its configured values), as a child whose row is malformed
+        (left out by the keeper). What children no longer configured said is forgotten."""
         if self._keeper is None:
             return
         try:
             kept = await self._keeper.fallbacks()
-        except StorageError as exc:
-            self._log.error("what the children said before could not be read", error=str(exc))
+        except Exception as exc:  # never worse than a parent started without a database
+            self._log.error(
+                "what the children said before could not be read",
+                error=str(exc),
+                exc_info=not isinstance(exc, StorageError),
+            )
             return
+        gone = sorted(cid for cid in kept if cid not in self._configured_safe_a)
+        kept = {cid: said for cid, said in kept.items() if cid in self._configured_safe_a}
+        if gone:
+            await self._forget(self._keeper, gone)
         self._kept = kept
         self._state = remembering(self._state, kept)
         for cid, said in kept.items():
             own_a = max(said.own_a, said.now_a or 0.0)
-            if cid in self._configured_safe_a and own_a > self._configured_safe_a[cid] + EPS_A:
+            if own_a > self._configured_safe_a[cid] + EPS_A:
                 self._own_safe_a[cid] = own_a
-            if cid in self._configured_safe_a:
-                self._check_failsafe(cid, said.failsafe_a)
+            self._check_failsafe(cid, said.failsafe_a)
         if kept:
             self._log.info("children counted as they said before", said=str(kept))
+
+    async def _forget(self, keeper: Keeper, gone: list[str]) -> None:
+        """What children no longer configured said: never counted, and dropped (else it would
+        come back, stale, if one of them were configured again)."""
+        try:
+            await keeper.forget(gone)
+        except Exception as exc:  # left to the next start
+            self._log.warning(
+                "what children no longer configured said could not be dropped",
+                children=[cid[:64] for cid in gone[:UNKNOWN_SHOWN]],
+                error=str(exc),
+            )
+            return
+        self._log.info(
+            "what children no longer configured said is dropped",
+            children=[cid[:64] for cid in gone[:UNKNOWN_SHOWN]],
+            count=len(gone),
+        )
 
     async def run(self) -> None:
         await self.recall()
@@ -534,7 +564,14 @@ class ParentService:
         while self._keeper is not None:
             await self._to_keep.wait()
             self._to_keep.clear()
-            if not await self.keep():
+            try:
+                kept = await self.keep()
+            except Exception as exc:  # a failure here must not end the decisions beside it
+                self._log.error(
+                    "what the children said could not be kept", error=str(exc), exc_info=True
+                )
+                kept = False
+            if not kept:
                 await asyncio.sleep(WARN_EVERY_S)
                 self._to_keep.set()
 

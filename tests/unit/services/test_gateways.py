@@ -5,7 +5,10 @@ The link is a recording of what would go to the MQTT client (the broker is in th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -536,6 +539,99 @@ async def test_a_child_whose_chargers_failsafe_draw_is_above_its_safe_budget_is_
         assert restarted.counted_a["hall-a"] == (20.0, 20.0, 14.0)
     finally:
         await db.close()
+
+
+async def _kept_rows(db: Database) -> dict[str, tuple[object, ...]]:
+    def job(conn: sqlite3.Connection) -> dict[str, tuple[object, ...]]:
+        rows = conn.execute("SELECT child_id, own_safe_a, failsafe_a FROM gateway_children")
+        return {str(row[0]): tuple(row[1:]) for row in rows}
+
+    return await db.read(job)
+
+
+async def test_a_malformed_kept_row_is_left_out_and_a_gone_child_forgotten(
+    tmp_path: Path,
+) -> None:
+    """The parent's database holds hall-a's 80 A as it said, a row of hall-b damaged (its
+    safe budget not a number), one of hall-c whose fail-safe draw is two currents, and one
+    of hall-old, no longer configured. A restarted parent starts: hall-a counted at 80 A,
+    hall-b and hall-c as if never heard (as a parent without a database counts them), each
+    bad row logged, hall-old neither counted nor kept."""
+    children = tuple(ChildFeeder(c, 80.0, None, 32.0, 30.0) for c in ("hall-a", "hall-b", "hall-c"))
+    db = await Database.open(tmp_path / "edge.db")
+    try:
+
+        def damage(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO gateway_children"
+                " (child_id, own_safe_a, fallback_a, failsafe_a, reported_at_s)"
+                " VALUES (?, ?, ?, ?, 0)",
+                [
+                    ("hall-a", 80.0, 32.0, None),
+                    ("hall-b", "twelve", None, None),
+                    ("hall-c", 32.0, None, "[20, 20]"),
+                    ("hall-old", 50.0, None, None),
+                ],
+            )
+
+        await db.write(damage)
+        restarted, clock = _parent(children, GatewayStore(db))
+        with capture_logs() as logs:
+            await restarted.recall()
+        bad = [e["child"] for e in logs if e["event"].startswith("a gateway child's kept row")]
+        assert bad == ["hall-b", "hall-c"]
+        assert [f.key for f in restarted.faults()] == ["safe_budget:hall-a"]
+        assert set(await _kept_rows(db)) == {"hall-a", "hall-b", "hall-c"}
+        unheard, unheard_clock = _parent(children)
+        for parent, at in ((restarted, clock), (unheard, unheard_clock)):
+            at.now_s += 60.0  # past the time a budget of the run before could hold
+            parent.step()
+        assert restarted.counted_a["hall-a"] == (80.0, 80.0, 80.0)
+        assert set(restarted.counted_a) == {"hall-a", "hall-b", "hall-c"}
+        for cid in ("hall-b", "hall-c"):
+            assert restarted.counted_a[cid] == unheard.counted_a[cid], cid
+    finally:
+        await db.close()
+
+
+async def test_a_parent_whose_database_fails_under_it_keeps_deciding(tmp_path: Path) -> None:
+    """Writing what the children said fails with other than a storage error (here the
+    database closed under the parent): logged, and the decisions beside it go on."""
+    children = (ChildFeeder("hall-a", 80.0, None, 32.0, 30.0),)
+    site = gateway_site(Site(grid_limit_a=50.0), children)
+    clock, link = Clock(), Recording()
+    db = await Database.open(tmp_path / "edge.db")
+    parent = ParentService(
+        ParentSetup(site, children),
+        SiteController("depot", site, [], None),
+        link,
+        TOPICS,
+        tick_s=0.01,
+        clocks=GatewayClocks(clock.monotonic, clock.wall),
+        keeper=GatewayStore(db),
+    )
+    await db.close()
+    demand = demand_of("hall-a", [], (None, (80.0,) * 3), clock.wall(), safe=(80.0, 32.0))
+    parent.on_message(TOPICS.demand("hall-a"), encode_demand(demand))
+    with capture_logs() as logs:
+        running = asyncio.create_task(parent.run())
+        try:
+            while not running.done() and not any(  # noqa: ASYNC110
+                e["event"] == "what the children said could not be kept" for e in logs
+            ):
+                await asyncio.sleep(0.01)
+            clock.now_s += 31.0  # past the start-up window: a decision hands hall-a a budget
+            parent.on_message(
+                TOPICS.demand("hall-a"), encode_demand(replace(demand, sent_at_s=clock.wall()))
+            )
+            while not running.done() and not link.sent:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            assert not running.done()
+            assert link.sent[-1][0] == TOPICS.budget("hall-a")
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
 
 def test_a_child_that_loses_its_parent_shows_it_until_a_fresh_budget() -> None:
