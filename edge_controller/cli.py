@@ -268,8 +268,7 @@ def cmd_generate(description_path: Path, out: Path | None) -> int:
             {
                 c.profile
                 for c in settings.chargers.values()
-                if not {"failsafe_current", "failsafe_timeout"}
-                <= set(load_profile(c.profile).points)
+                if not load_profile(c.profile).has_watchdog
             }
         )
         print(

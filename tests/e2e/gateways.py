@@ -938,24 +938,37 @@ async def own_safe_budgets_above_the_parents(gateways: Gateways) -> None:
     assert all(offered[c] <= SAFE_A + 0.6 for c in SAFE), offered
     await gateways.start_daemon("depot")
     await gateways.reach(SHARED, "both children share the grid again", below_a=SHARE_SLACK_A)
-    assert gateways.relay is not None and gateways.control is not None
-    await gateways.relay.cut()
-    for cid in CONNECTORS["hall-b"]:  # its EVs pause: nothing of hall-b in the grid reading
-        await gateways.control.pause(cid)
-    await gateways.reach(
-        each("hall-a", BESIDE_OWN_A), "hall-a beside hall-b counted at its own", 20, below_a=2.0
-    )
+    await _hall_b_cut_off_and_paused(gateways)
     loop = asyncio.get_running_loop()
     since_s = loop.time()
     await asyncio.sleep(OWN_WATCH_S)  # past the time hall-b's last budget counts
     most_a = gateways.offered_most("hall-a", since_s, loop.time())
     assert most_a <= BESIDE_OWN_A + 0.6, f"hall-a offered {most_a} A beside hall-b cut off"
+    await _hall_b_restarted_and_resumed(gateways)
+
+
+async def _hall_b_cut_off_and_paused(gateways: Gateways) -> None:
+    """hall-b cut off from the broker and its EVs paused (nothing of hall-b in the grid
+    reading): hall-a is raised beside hall-b counted at its own safe budget."""
+    assert gateways.relay is not None and gateways.control is not None
+    await gateways.relay.cut()
+    for cid in CONNECTORS["hall-b"]:
+        await gateways.control.pause(cid)
+    await gateways.reach(
+        each("hall-a", BESIDE_OWN_A), "hall-a beside hall-b counted at its own", 20, below_a=2.0
+    )
+
+
+async def _hall_b_restarted_and_resumed(gateways: Gateways) -> None:
+    """hall-b restarted while cut off (on its own safe budget, never having heard the parent)
+    and its EVs resumed; they follow (1 s here) while the grid meter is watched."""
+    assert gateways.control is not None
     gateways.kill("hall-b")
     await gateways.start_daemon("hall-b")
     for cid in CONNECTORS["hall-b"]:
         await gateways.control.resume(cid)
     await gateways.reach(each("hall-b", OWN_SAFE_A), "hall-b restarted on its own safe budget", 20)
-    await asyncio.sleep(3.0)  # its EVs follow (1 s here): the grid meter is watched throughout
+    await asyncio.sleep(3.0)
 
 
 async def _faults_shown(gateways: Gateways) -> None:
@@ -992,24 +1005,13 @@ async def parent_restarted_while_a_child_is_cut_off(gateways: Gateways) -> None:
     await gateways.plug("hall-a")
     await gateways.plug("hall-b")
     await gateways.reach(SHARED, "both children share the grid", below_a=SHARE_SLACK_A)
-    assert gateways.relay is not None and gateways.control is not None
-    await gateways.relay.cut()
-    for cid in CONNECTORS["hall-b"]:  # its EVs pause: nothing of hall-b in the grid reading
-        await gateways.control.pause(cid)
-    await gateways.reach(
-        each("hall-a", BESIDE_OWN_A), "hall-a beside hall-b counted at its own", 20, below_a=2.0
-    )
+    await _hall_b_cut_off_and_paused(gateways)
     gateways.kill("depot")
     await gateways.start_daemon("depot")
     loop = asyncio.get_running_loop()
     restarted_s = loop.time()
     await asyncio.sleep(RESTARTED_WATCH_S)  # past the time the new run counts hall-b at 32 A
-    gateways.kill("hall-b")
-    await gateways.start_daemon("hall-b")
-    for cid in CONNECTORS["hall-b"]:
-        await gateways.control.resume(cid)
-    await gateways.reach(each("hall-b", OWN_SAFE_A), "hall-b restarted on its own safe budget", 20)
-    await asyncio.sleep(3.0)  # its EVs follow (1 s here): the grid meter is watched throughout
+    await _hall_b_restarted_and_resumed(gateways)
     assert gateways.watch.highest_a <= GRID_LIMIT_A, gateways.watch.highest_a
     most_a = gateways.offered_most("hall-a", restarted_s, loop.time())
     assert most_a <= BESIDE_OWN_A + 0.6, f"hall-a offered {most_a} A after the parent's restart"

@@ -112,7 +112,7 @@ def _channel_timing(profile: Profile, bus: ModbusBus) -> DeviceTiming:
 def charger_class(profile: Profile) -> type[ProfileCharger]:
     """ProfileCharger plus the optional abilities this profile's points support."""
     bases: list[type[ProfileCharger]] = []
-    if {"failsafe_current", "failsafe_timeout"} <= set(profile.points):
+    if profile.has_watchdog:
         bases.append(WatchdogMixin)
     if set(MEASUREMENT_POINTS) & set(profile.points):
         bases.append(MeterMixin)

@@ -239,6 +239,12 @@ class Profile(_Strict):
         if self.kind == "meter" and not set(MEASUREMENT_POINTS) & set(self.points):
             raise ValueError("a meter profile needs at least one measurement point")
 
+    @property
+    def has_watchdog(self) -> bool:
+        """Whether the model falls back to a failsafe current by itself when writes stop (its
+        failsafe current and timeout can be programmed)."""
+        return {"failsafe_current", "failsafe_timeout"} <= set(self.points)
+
     def address_of(self, point: Point, connector: int = 1) -> int:
         """Protocol address of ``point`` for connector ``connector`` (1-based)."""
         if not point.per_connector:
