@@ -84,3 +84,27 @@ del kept
 print(heap.trim())
 """
     assert _run(code) == "True"
+
+
+def test_the_daemon_trims_its_heap_once_after_its_start_up(tmp_path: Path) -> None:
+    """With a shortened start-up: the trim comes once, while the daemon runs."""
+    config = tmp_path / "site.yaml"
+    config.write_text(f"site: {{id: s1, grid_limit_a: 32}}\nstorage: {{state_dir: {tmp_path}}}\n")
+    code = f"""
+import asyncio
+import edge_controller.app.daemon as daemon
+from edge_controller import cli
+
+trims = []
+cli.START_UP_TRIM_S = 0.05
+heap.trim = lambda: trims.append("trim") or True
+
+async def runs_a_while(*args, **kwargs):
+    await asyncio.sleep(0.5)
+    print("running", len(trims))
+
+daemon.run_daemon = runs_a_while
+cli.main(["run", "--config", {str(config)!r}])
+print("ended", len(trims))
+"""
+    assert _run(code).split() == ["running", "1", "ended", "1"]
