@@ -285,6 +285,7 @@ class Gateways:
     lease_s: float = LEASE_S
     safe_budget_a: float = SAFE_BUDGET_A  # at the parent, for each child
     child_safe_budget_a: float | None = None  # each child's own (None: the parent's)
+    parent_web: dict[str, Any] | None = None  # the parent's web section (None: no web)
     procs: dict[str, Proc] = field(default_factory=dict)
     state_dirs: dict[str, Path] = field(default_factory=dict)
     configs: dict[str, Path] = field(default_factory=dict)
@@ -315,6 +316,8 @@ class Gateways:
             safe_budget_a=self.safe_budget_a,
             lease_s=self.lease_s,
         )
+        if self.parent_web is not None:
+            parent["web"] = self.parent_web
         self.configs["depot"] = write_config(parent, self.workdir / "depot.yaml")
         for child in CHILDREN:
             port = self.relay.port if child == "hall-b" else self.broker.port
@@ -644,6 +647,7 @@ async def three_gateways(
     lease_s: float = LEASE_S,
     safe_budget_a: float = SAFE_BUDGET_A,
     child_safe_budget_a: float | None = None,
+    parent_web: dict[str, Any] | None = None,
 ) -> AsyncIterator[tuple[Gateways, Mosquitto]]:
     """The broker and the gateways (``start()`` them) on ``whole`` (the simulator's config;
     ``whole_site`` unless given); every process's log tail is printed at the end (pytest shows
@@ -661,6 +665,7 @@ async def three_gateways(
         lease_s=lease_s,
         safe_budget_a=safe_budget_a,
         child_safe_budget_a=child_safe_budget_a,
+        parent_web=parent_web,
     )
     failed = True
     try:

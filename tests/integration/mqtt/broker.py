@@ -18,6 +18,7 @@ ACL = f"""\
 user edge
 topic write {PREFIX}/#
 topic read {PREFIX}/cmd/+
+topic read {PREFIX}/children/+/state
 topic write homeassistant/sensor/#
 topic read homeassistant/status
 

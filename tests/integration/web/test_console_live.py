@@ -23,13 +23,13 @@ from edge_controller.app import sessions_report as report
 from edge_controller.app.web import OperatorQueue, SessionHistory, web_command
 from edge_controller.config.settings import WebSettings
 from edge_controller.domain.pricing.money import Currency, Money
-from edge_controller.domain.snapshot import Availability, ConnectorView, SiteView
+from edge_controller.domain.snapshot import Availability, ChildView, ConnectorView, SiteView
 from edge_controller.storage import history
 from edge_controller.storage.database import Database
 from edge_controller.storage.payments_store import PaymentStore
 from edge_controller.storage.sessions_store import SessionStore
 from edge_controller.web import DisplayHub, DisplaySetup, Sources, build_app
-from edge_controller.web.console_live import connector_cells, site_cells
+from edge_controller.web.console_live import child_cells, connector_cells, site_cells
 from edge_controller.web.passwords import hash_password
 from tests.integration.web.test_console_sessions import NoCommands, NoReports
 from tests.outbox_events import T0_S
@@ -175,6 +175,40 @@ async def test_the_live_stream_carries_each_snapshot_as_the_page_shows_it(served
         async with asyncio.timeout(10):
             rest = await stream.content.read()  # a logout ends the stream
         assert b"data:" not in rest or rest.count(b"data:") <= 1
+
+
+async def test_a_parent_s_children_are_listed_and_follow_the_stream(served: Served) -> None:
+    client, site, _, _ = served
+    page = await log_in(client, "eve")
+    assert '<section id="children" hidden>' in page  # no children: a standalone site
+    heard = ChildView("hall-a", 0.42, (24.0, 24.0, 23.5), (24.0, 24.0, 23.5), lost=False)
+    silent = ChildView("hall-b", None, None, (12.0, 12.0, 12.0), lost=True)
+    parent = replace(site.current(), gateway_children=(heard, silent), at_s=T0_S + 1)
+    async with client.get("/console/live") as stream:
+        await next_event(stream)
+        site.next.put_nowait(parent)
+        model = await next_event(stream)
+    assert model["children"] == [
+        {"id": "hall-a", "cells": child_cells(heard)},
+        {"id": "hall-b", "cells": child_cells(silent)},
+    ]
+    assert child_cells(heard) == {
+        "age": "0.4 s",
+        "budget_a": "24.0 / 24.0 / 23.5",
+        "counted_a": "24.0 / 24.0 / 23.5",
+        "lost": "reporting",
+    }
+    assert child_cells(silent) == {
+        "age": "none yet",
+        "budget_a": "-",
+        "counted_a": "12.0 / 12.0 / 12.0",
+        "lost": "lost",
+    }
+    async with client.get("/console") as response:
+        page = await response.text()
+    assert '<section id="children">' in page
+    assert page_cells(page, 'data-child="hall-a"') == child_cells(heard)
+    assert page_cells(page, 'data-child="hall-b"') == child_cells(silent)
 
 
 def stored_parked(path: Path) -> list[history.ParkedRow]:
