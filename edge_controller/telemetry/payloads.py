@@ -11,7 +11,13 @@ from typing import Any
 from edge_controller.domain.display_messages import DisplayMessage
 from edge_controller.domain.model import Phases3
 from edge_controller.domain.problems import ProblemHandled
-from edge_controller.domain.snapshot import Availability, ConnectorView, DeviceView, SiteView
+from edge_controller.domain.snapshot import (
+    Availability,
+    ChildView,
+    ConnectorView,
+    DeviceView,
+    SiteView,
+)
 from edge_controller.domain.web_payment import PaymentCode, PaymentHold
 from edge_controller.telemetry.advice import fault_advice
 from edge_controller.telemetry.events import ProblemNotice, SessionNotice
@@ -116,6 +122,23 @@ def device_payload(view: DeviceView) -> JsonDict:
         "last_success_s": _num(view.last_success_s, 3),
         "fault_text": view.fault_text,
     }
+
+
+def child_payload(view: ChildView, at_s: float) -> JsonDict:
+    """A child gateway as its parent sees it, in the shape the status API gives it (per-phase
+    values as [L1, L2, L3] lists, figures as the view has them), and when that was (``at_s``)."""
+    return {
+        "child_id": view.child_id,
+        "report_age_s": _finite(view.report_age_s),
+        "budget_a": None if view.budget_a is None else [_finite(a) for a in view.budget_a],
+        "counted_a": [_finite(a) for a in view.counted_a],
+        "lost": view.lost,
+        "at_s": _num(at_s, 3),
+    }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def session_event_payload(event: SessionNotice) -> JsonDict:

@@ -57,11 +57,17 @@ _VIEW_STATE = operator.attrgetter(
 )  # fmt: skip
 DEVICE_COUNTERS = frozenset({"requests", "latency_p50_ms", "latency_p99_ms", "last_success_s"})
 DEVICE_COUNTERS_EVERY_S = 10.0
+# A child gateway's report age moves at every tick: alone, it is published as a device's
+# counters are (at most every DEVICE_COUNTERS_EVERY_S), its budget, count or loss at once.
+CHILD_MOVING = frozenset({"report_age_s", "at_s"})
 _ROUNDING_WH = 1e-6  # energies are rounded to 0.1 Wh: 110.3 - 100.3 is a hair below 10
 
 _COMMAND_OPTIONS = SubscribeOptions(
     qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
 )
+# The children's state topics are read for what an earlier run left retained there (a child no
+# longer configured is cleared); our own publications there are not echoed back.
+_CHILDREN_OPTIONS = SubscribeOptions(qos=1, noLocal=True)
 
 
 P = ParamSpec("P")
@@ -115,8 +121,12 @@ class MqttService:
         sink: CommandPort,
         rng: random.Random | None = None,
         state_topic_cap: int | None = None,
+        child_ids: Collection[str] = (),
     ) -> None:
+        """``child_ids``: a parent gateway's children (their state topics are published; any
+        other child's that is retained under the prefix is cleared)."""
         self._settings = settings
+        self._child_ids = frozenset(child_ids)
         self.topics = Topics(prefix)
         self._log = get_logger("mqtt", site_id=site_id)
         self._rng = rng or random.Random()
@@ -170,6 +180,7 @@ class MqttService:
             connector_ids=connector_ids,
             sink=sink,
             state_topic_cap=settings.mqtt_state_topic_cap + _gateway_topics(settings),
+            child_ids=settings.site.gateways.children if settings.site.role == "parent" else (),
         )
 
     def _discovery_topics(self, connectors: int) -> int:
@@ -188,6 +199,7 @@ class MqttService:
         for connector in view.connectors:
             self.publish_connector(connector)
         self._put_devices(view)
+        self._put_children(view)
 
     @_contained
     def publish_site_only(self, view: SiteView) -> None:
@@ -195,6 +207,7 @@ class MqttService:
         changed (``publish_connector``), without joining every connector's view for it."""
         self._put_site(view)
         self._put_devices(view)
+        self._put_children(view)
 
     def energy_due(self, view: ConnectorView) -> bool:
         """Whether the connector's state is to be queued for its session energy alone (or was
@@ -211,6 +224,16 @@ class MqttService:
     def _put_devices(self, view: SiteView) -> None:
         for device in view.devices:
             self.publish_device(device, view.at_s)
+
+    def _put_children(self, view: SiteView) -> None:
+        """A parent's children as it sees them: each when its budget, what it is counted at or
+        its loss changed, and when only its report's age moved at most every
+        ``DEVICE_COUNTERS_EVERY_S`` (the age is of ``at_s``, the view's time)."""
+        for child in view.gateway_children:
+            if child.child_id in self._child_ids:
+                topic = self.topics.child_state(child.child_id)
+                payload = payloads.child_payload(child, view.at_s)
+                self._put_changed(topic, payload, CHILD_MOVING, view.at_s)
 
     @_contained
     def publish_connector(self, view: ConnectorView) -> None:
@@ -401,6 +424,9 @@ class MqttService:
             await client.subscribe(self._ha_status_topic, qos=1, timeout=timeout_s)
         for topic_filter, _ in self._listeners:
             await client.subscribe(topic_filter, qos=1, timeout=timeout_s)
+        await client.subscribe(
+            self.topics.child_state_filter, options=_CHILDREN_OPTIONS, timeout=timeout_s
+        )
         self._queue.replay_states()
         self._connected = True
         self._log.info("mqtt_connected", host=self._settings.host, port=self._settings.port)
@@ -463,6 +489,9 @@ class MqttService:
                 continue
             if self._hand_over(message):
                 continue
+            if message.topic.matches(self.topics.child_state_filter):
+                await self._clear_unconfigured(client, message)
+                continue
             await self._receiver.handle(message)
             _raise_if_cancelled()
         raise aiomqtt.MqttError("message stream ended")
@@ -480,6 +509,22 @@ class MqttService:
                 return True
         return False
 
+    async def _clear_unconfigured(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """A child's state retained under the prefix, not a child of this gateway now (removed
+        from the config, or this gateway no longer a parent): cleared, so no subscriber is shown
+        a child that is gone as it was when this gateway last saw it."""
+        child_id = self.topics.child_id(message.topic.value)
+        if not message.retain or not message.payload or child_id in self._child_ids:
+            return
+        self._log.info("retained state of a child no longer configured cleared", child=child_id)
+        await client.publish(
+            message.topic.value,
+            b"",
+            qos=1,
+            retain=True,
+            timeout=self._settings.publish_timeout_s,
+        )
+
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """A clean stop sends no will, so say offline ourselves (best effort)."""
         try:
@@ -494,8 +539,9 @@ def _retrieved(task: asyncio.Task[None]) -> None:
 
 
 def _gateway_topics(settings: Settings) -> int:
-    """The gateways' topics on top: a parent's budget per child, a child's demand."""
-    return {"parent": len(settings.site.gateways.children), "child": 1}.get(settings.site.role, 0)
+    """The gateways' topics on top: a parent's budget and state per child, a child's demand."""
+    children = len(settings.site.gateways.children)
+    return {"parent": 2 * children, "child": 1}.get(settings.site.role, 0)
 
 
 def _raise_if_cancelled() -> None:

@@ -70,6 +70,21 @@ class Topics:
     def device_state(self, device_id: str) -> str:
         return f"{self.prefix}/devices/{device_id}/state"
 
+    def child_state(self, child_id: str) -> str:
+        return f"{self.prefix}/children/{child_id}/state"
+
+    @property
+    def child_state_filter(self) -> str:
+        return f"{self.prefix}/children/+/state"
+
+    def child_id(self, topic: str) -> str | None:
+        """The child id of a ``children/<child>/state`` topic under the prefix, else None."""
+        head, tail = f"{self.prefix}/children/", "/state"
+        if not (topic.startswith(head) and topic.endswith(tail)):
+            return None
+        child_id = topic[len(head) : -len(tail)]
+        return child_id if child_id and "/" not in child_id else None
+
     def command(self, name: str) -> str:
         return f"{self.prefix}/cmd/{name}"
 

@@ -35,6 +35,7 @@ from edge_controller.web.api import problem_json, session_number
 from edge_controller.web.console_live import (
     PARKED_LISTED,
     ConsoleLive,
+    children_table,
     connector_cells,
     held_section,
     shown,
@@ -348,6 +349,7 @@ class Console:
             '<table id="connectors"><thead><tr><th>Connector</th><th>State</th>'
             "<th>Offered A</th><th>Reason</th><th>Power W</th><th>Session Wh</th>"
             f"<th>Change</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"{children_table(view)}"
             f'<div id="held" data-counts="{counts}">{await self._held_html(session)}</div>'
             '<h2>Problem reports</h2><table id="problems"><thead><tr><th>Reference</th>'
             "<th>Connector</th><th>Kind</th><th>Text</th><th>State</th><th>By</th>"

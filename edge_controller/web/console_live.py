@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from edge_controller.domain.snapshot import ConnectorView, SiteView
+from edge_controller.domain.model import Phases3
+from edge_controller.domain.snapshot import ChildView, ConnectorView, SiteView
 from edge_controller.web.display import DisplayHub
 from edge_controller.web.sse import Streams
 
@@ -39,6 +40,41 @@ def connector_cells(c: ConnectorView) -> dict[str, str]:
     }
 
 
+def _phases(values: Phases3 | None) -> str:
+    return "-" if values is None else " / ".join(shown(float(a)) for a in values)
+
+
+def child_cells(c: ChildView) -> dict[str, str]:
+    """A child gateway as its parent sees it: how long ago it last reported, the budget in
+    force ("-": none), what it is counted at per grid phase, and whether it is lost."""
+    return {
+        "age": "none yet" if c.report_age_s is None else f"{shown(c.report_age_s)} s",
+        "budget_a": _phases(c.budget_a),
+        "counted_a": _phases(c.counted_a),
+        "lost": "lost" if c.lost else "reporting",
+    }
+
+
+CHILD_HEADS = ("Child", "Last report", "Budget A (L1 / L2 / L3)", "Counted at A", "State")
+
+
+def children_table(view: SiteView) -> str:
+    """A parent's children (the table is there, hidden, on a gateway with none: the live
+    stream shows them once the parent has made its first decision)."""
+    rows = "".join(
+        f'<tr data-child="{escape(c.child_id)}"><td>{escape(c.child_id)}</td>'
+        + "".join(f'<td data-col="{k}">{escape(v)}</td>' for k, v in child_cells(c).items())
+        + "</tr>"
+        for c in view.gateway_children
+    )
+    hidden = "" if view.gateway_children else " hidden"
+    heads = "".join(f"<th>{h}</th>" for h in CHILD_HEADS)
+    return (
+        f'<section id="children"{hidden}><h2>Child gateways</h2><table><thead><tr>{heads}'
+        f"</tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
 def site_cells(view: SiteView) -> dict[str, str]:
     grid = view.grid_current_a
     return {
@@ -59,6 +95,7 @@ def live_model(view: SiteView) -> dict[str, Any]:
         "connectors": [
             {"id": c.connector_id, "cells": connector_cells(c)} for c in view.connectors
         ],
+        "children": [{"id": c.child_id, "cells": child_cells(c)} for c in view.gateway_children],
     }
 
 

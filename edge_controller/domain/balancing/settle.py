@@ -219,10 +219,8 @@ def fit_idle_offers(
     if not any(following):
         return False
     ids = {id(offer) for offer in idle}
-    # One lowered in this very step counts at its earlier offer from the start: it may ramp to
-    # that before it follows, and the others it is fitted before need room beside it too.
     counted = [
-        following_a if id(offer) in ids else max(offer.current_a, following_a)
+        0.0 if id(offer) in ids else max(offer.current_a, following_a)
         for offer, following_a in zip(decision.all, following, strict=True)
     ]
     budget = fixed.copy()
@@ -231,9 +229,8 @@ def fit_idle_offers(
         budget.take(held.path, held.phases, held.floor_a)
     cut = False
     for offer in idle:
-        own_a = _still_drawn(offer, now_s)
         room_a, label = _room(tree, budget, offer)
-        room_a += own_a + _own_ramp_a(offer, ramped_s)
+        room_a += _own_ramp_a(offer, ramped_s)
         if room_a < offer.current_a - EPS_A:
             step_a = policy.resolution_a
             fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
@@ -247,7 +244,7 @@ def fit_idle_offers(
             else:
                 offer.current_a, offer.reason = fitted_a, label
             cut = True
-        budget.take(offer.path, offer.phases, max(0.0, offer.current_a - own_a))
+        budget.take(offer.path, offer.phases, offer.current_a)
     return cut
 
 
@@ -261,7 +258,7 @@ def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
     Without a reading nothing is known: not idle."""
     draw, before = offer.demand.measured_current_a, offer.before
     return (
-        offer.demand.state in _RAMP_PENDING
+        (offer.demand.state is _NOT_ASKING or offer.demand.paused_itself)
         and 0 < offer.current_a <= offer.before_a + EPS_A
         and before is not None
         and before.increased_at_s < ramped_s

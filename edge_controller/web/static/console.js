@@ -18,6 +18,31 @@
       if (el) el.textContent = cells[name];
     });
   }
+  // A parent's child gateways: a row per child (made here for a child the page was served
+  // without: the page came before the parent's first decision).
+  var children = document.getElementById("children");
+  function showChildren(list) {
+    if (!children || !list) return;
+    children.hidden = list.length === 0;
+    var body = children.querySelector("tbody");
+    list.forEach(function (c) {
+      var row = body.querySelector('tr[data-child="' + CSS.escape(c.id) + '"]');
+      if (!row) {
+        row = document.createElement("tr");
+        row.dataset.child = c.id;
+        var name = document.createElement("td");
+        name.textContent = c.id;
+        row.appendChild(name);
+        Object.keys(c.cells).forEach(function (col) {
+          var td = document.createElement("td");
+          td.dataset.col = col;
+          row.appendChild(td);
+        });
+        body.appendChild(row);
+      }
+      fill(row, c.cells);
+    });
+  }
   // The lists come from the server as escaped markup, like the page itself.
   function refreshHeld() {
     fetch("/console/held", { credentials: "same-origin" }).then(function (response) {
@@ -36,6 +61,7 @@
     model.connectors.forEach(function (c) {
       fill(main.querySelector('tr[data-connector="' + CSS.escape(c.id) + '"]'), c.cells);
     });
+    showChildren(model.children);
     var counts = model.site.parked + "/" + model.site.payments_unknown;
     if (held && held.dataset.counts !== counts) {
       held.dataset.counts = counts;
