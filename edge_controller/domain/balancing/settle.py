@@ -47,7 +47,12 @@ read late looked like building load beside itself and was withdrawn, and the nex
 until every EV of a site waited. (An EV seen paused
 on 9.3 A and raised to 16 A, read again only before the raise reached it, was taken for such a
 start and kept 6.7 A beside an EV still drawing the 18.7 A it had been lowered from, in
-state B or, asking, in state C.)
+state B or, asking, in state C.) So is an offer lowered in this very step for an EV that asks
+for current and reads nothing though its offer was not raised lately (resuming, or slow to
+start), and it counts at its earlier offer beside the others so fitted: its ramp may be under
+way, to that offer until the lower one reaches it (two EVs resuming on 24 and 16 A as the
+building rose on their phase were lowered to 12.5 A each; the faster followed while the slower
+still ramped to 24 A: 36.5 A of ours where 25 A was left).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
 _NOT_ASKING = DemandState.WAITING
+_ASKING = DemandState.CHARGING
 # An EV raised lately that has not ramped yet: not asking for current yet, or asking.
 _RAMP_PENDING = (DemandState.WAITING, DemandState.CHARGING)
 
@@ -204,8 +210,10 @@ def fit_idle_offers(
     """Fit each offer kept for an EV that draws nothing (``_idle``) or has not ramped to a raise
     yet (``_ramping``) beside every other connector at the higher of its offer and what its EV
     may still draw from a higher one, in admission order; cut to what fits, withdrawn where that
-    is below its minimum (an EV drawing keeps what it draws). True if any was cut. Only while an
-    EV follows a lowering (otherwise it costs a scan of the offers)."""
+    is below its minimum (an EV drawing keeps what it draws). One that asks for current and is
+    lowered in this very step counts at its earlier offer (``_earlier_a``) beside those fitted
+    before it too. True if any was cut. Only while an EV follows a lowering (otherwise it costs
+    a scan of the offers)."""
     now_s = decision.now_s
     ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
     idle = [
@@ -220,7 +228,7 @@ def fit_idle_offers(
         return False
     ids = {id(offer) for offer in idle}
     counted = [
-        0.0 if id(offer) in ids else max(offer.current_a, following_a)
+        _earlier_a(offer, ramped_s) if id(offer) in ids else max(offer.current_a, following_a)
         for offer, following_a in zip(decision.all, following, strict=True)
     ]
     budget = fixed.copy()
@@ -229,8 +237,9 @@ def fit_idle_offers(
         budget.take(held.path, held.phases, held.floor_a)
     cut = False
     for offer in idle:
+        earlier_a = _earlier_a(offer, ramped_s)
         room_a, label = _room(tree, budget, offer)
-        room_a += _own_ramp_a(offer, ramped_s)
+        room_a += earlier_a + _own_ramp_a(offer, ramped_s)
         if room_a < offer.current_a - EPS_A:
             step_a = policy.resolution_a
             fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
@@ -244,21 +253,27 @@ def fit_idle_offers(
             else:
                 offer.current_a, offer.reason = fitted_a, label
             cut = True
-        budget.take(offer.path, offer.phases, offer.current_a)
+        budget.take(offer.path, offer.phases, max(0.0, offer.current_a - earlier_a))
     return cut
 
 
 def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
     """Whether the offer is kept (or lowered) for an EV that does not ask for current (state B),
-    or asks and stopped drawing on its offer (``ConnectorDemand.paused_itself``), and reads no
-    draw on any phase though its offer was last raised before ``ramped_s``: it paused itself
-    and adds its whole offer when it resumes (it may have resumed since it was read: counted
-    at its offer, that is room it takes anyway). Not one that follows a lowering: it is
-    counted at what it may draw, and lowering it again would give it more time to draw that.
-    Without a reading nothing is known: not idle."""
-    draw, before = offer.demand.measured_current_a, offer.before
+    or asks and stopped drawing on its offer (``ConnectorDemand.paused_itself``), or is lowered
+    in this very step for one that asks (resuming, or slow to start), and reads no draw on any
+    phase though its offer was last raised before ``ramped_s``: it paused itself and adds its
+    whole offer when it resumes (it may have resumed since it was read: counted at its offer,
+    that is room it takes anyway). Not one that follows a lowering: it is counted at what it
+    may draw, and lowering it again would give it more time to draw that. Without a reading
+    nothing is known: not idle."""
+    demand, before = offer.demand, offer.before
+    draw = demand.measured_current_a
     return (
-        (offer.demand.state is _NOT_ASKING or offer.demand.paused_itself)
+        (
+            demand.state is _NOT_ASKING
+            or demand.paused_itself
+            or (demand.state is _ASKING and offer.current_a < offer.before_a - EPS_A)
+        )
         and 0 < offer.current_a <= offer.before_a + EPS_A
         and before is not None
         and before.increased_at_s < ramped_s
@@ -266,6 +281,26 @@ def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
         and max(draw) < IDLE_A
         and not offer.may_draw(now_s)
     )
+
+
+def _earlier_a(offer: Offer, ramped_s: float) -> float:
+    """What an EV fitted as one that draws nothing (``_idle``) may still ramp to from its
+    earlier offer: that offer where it asks for current (state C) and is lowered in this very
+    step (its ramp may be under way, to that offer until the lower one reaches it; two EVs
+    resuming on 24 and 16 A as the building rose on their phase were lowered to 12.5 A each,
+    and the faster one followed while the slower one still ramped to 24 A: 36.5 A of ours where
+    25 A was left), else nothing: one not asking ramps, once it asks, to the offer it has by
+    then, and a start raised since ``ramped_s`` may be drawing in the grid reading already
+    (``_own_ramp_a``), which would count it twice."""
+    before = offer.before
+    if (
+        offer.demand.state is _ASKING
+        and offer.current_a < offer.before_a - EPS_A
+        and before is not None
+        and before.increased_at_s < ramped_s
+    ):
+        return offer.before_a
+    return 0.0
 
 
 def _ramping(offer: Offer, now_s: float, ramped_s: float) -> bool:

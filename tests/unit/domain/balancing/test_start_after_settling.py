@@ -198,3 +198,47 @@ def test_a_start_at_nothing_keeps_its_offer_only_while_its_reading_may_miss_its_
     )
     assert decision.current_a("c0") == 12.0
     assert decision.current_a("c1") == offered_a
+
+
+# Two EVs on grid L3 of 40 A, paused on their offers (24 and 16 A, not raised lately) and
+# resuming when the building rises to 15 A on L3. Shared, 12.5 A each fit once both have
+# followed; but asking (state C), each may be ramping to its earlier offer until the lower one
+# reaches it, and the faster one's 12.5 A beside the slower one's 24 A is 36.5 A. Each gets
+# what fits beside the other's earlier offer: 9 A beside 16 A, and 1 A beside 24 A, below the
+# minimum (it waits, as a start would). Not asking (state B), an EV ramps, once it asks, to
+# the offer it has by then.
+RESUMING_ON_THEIR_OFFERS = Allocation(
+    16.0,
+    {
+        "c0": ConnectorAllocation("c0", 24.0, "grid L3 40 A", changed_at_s=1.0, increased_at_s=1.0),
+        "c1": ConnectorAllocation("c1", 16.0, "max 16 A", changed_at_s=1.0, increased_at_s=1.0),
+    },
+    (0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0),
+    grid_stale=False,
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "offered_a"),
+    [(DemandState.CHARGING, (9.0, 0.0)), (DemandState.WAITING, (12.5, 12.5))],
+)
+def test_evs_at_nothing_lowered_together_fit_beside_each_others_earlier_offer(
+    state: DemandState, offered_a: tuple[float, float]
+) -> None:
+    demands = [
+        ConnectorDemand("c0", state, wiring=(2,), measured_current_a=(0.0,) * 3),
+        ConnectorDemand(
+            "c1", state, wiring=(2,), max_current_a=16.0, measured_current_a=(0.0,) * 3
+        ),
+    ]
+    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0)
+    decision = allocate(
+        Site(40.0),
+        demands,
+        grid=GridReading((0.5, 11.0, 15.0), 17.0),
+        previous=RESUMING_ON_THEIR_OFFERS,
+        now_s=17.0,
+        policy=policy,
+    )
+    assert (decision.current_a("c0"), decision.current_a("c1")) == offered_a

@@ -593,6 +593,63 @@ def test_an_ev_paused_on_its_offer_and_raised_is_no_start_beside_a_slower_one_fo
     assert offered[1] == (pytest.approx(15.9), 6.7), offered  # once c1 has followed
 
 
+# Two three-phase EVs on one-phase chargers on grid L3 of 40 A (the sweep's draw 108 at seed 1,
+# reduced to what it needs): both pause themselves at 11.02 s with their offers kept (c0 24 A,
+# 5 s to follow; c1 16 A, 3 s) and resume at 14.33 s, asking and drawing nothing while their
+# ramps come. The building steps onto L3 (15 A) at 16.87 s and at 17.1 s both were lowered to
+# 12.5 A, which fits once both have followed; but each ramps to its earlier offer first: c1
+# followed to 12.5 A at 20.2 s while c0, at 24 A from 19.4 s, followed only at 22.2 s: 36.5 A
+# of ours where 25 A was left (23 A*s; 7 A*s with the delays swapped). Lowered in this very
+# step, an EV asking at nothing gets what fits beside the other's earlier offer: c0 9 A (beside
+# c1's 16 A), c1 waits (1 A beside c0's 24 A) and gets its share once c0 has followed.
+RESUMING_EVS_LOWERED_FOR_A_RISE = SitePlan(
+    grid_limit_a=40.0,
+    evs=(
+        EvPlan(
+            "c0:1",
+            "L3",
+            3,
+            5.0,
+            32.0,
+            pauses=((11.02, 14.33),),
+            capture=CAPTURES[1],
+            poll_offset_s=0.5,
+        ),
+        EvPlan(
+            "c1:1",
+            "L3",
+            3,
+            3.0,
+            16.0,
+            pauses=((11.02, 14.33),),
+            capture=CAPTURES[3],
+            poll_offset_s=0.75,
+        ),
+    ),
+    building_a=((0.0, (15.9, 30.0, 0.0)), (16.87, (0.5, 11.0, 15.0))),
+    duration_s=30.0,
+    grid_poll_offset_s=0.1,
+    policy=DEMO_POLICY,
+)
+
+
+@pytest.mark.parametrize("pause_state", ["B", "C"])  # C: it keeps asking and draws nothing
+@pytest.mark.parametrize("delays_s", [(5.0, 3.0), (3.0, 5.0)])
+def test_evs_resuming_as_the_building_rises_are_lowered_beside_each_others_earlier_offer(
+    delays_s: tuple[float, float], pause_state: str
+) -> None:
+    evs = tuple(
+        replace(ev, response_delay_s=delay_s, pause_state=pause_state)
+        for ev, delay_s in zip(RESUMING_EVS_LOWERED_FOR_A_RISE.evs, delays_s, strict=True)
+    )
+    outcome = PhysicsRig(replace(RESUMING_EVS_LOWERED_FOR_A_RISE, evs=evs)).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    assert max(a for _, a in outcome.grid_a) <= 40.0  # 55 A from 19.4 s
+    offered = [(at_s, offers) for at_s, offers in outcome.offers if at_s > 16.87]
+    assert offered[0] == (pytest.approx(17.1), {"c0:1": 9.0, "c1:1": 0.0}), offered
+    assert offered[-1][1] == {"c0:1": 12.5, "c1:1": 12.5}, offered
+
+
 # Four EVs, two on grid L3 of 40 A: c1 (5 s to follow) was offered 32 A at 10.5 s; at 13.5 s
 # c3 (1 s to follow) starts on 8 A and c1 is lowered to 20 A. The building steps onto L3
 # (24.6 A) at 14.28 s and at 14.5 s both are lowered to 7.7 A; c1 may draw 32 A until 19.5 s
