@@ -670,10 +670,12 @@ class SiteController:
     def _grid_read(self, reading: MeterReading) -> None:
         assert self._grid is not None
         remember(self._grid_history, self._grid, reading)
-        # Over any limit: a child's phase budgets and the power limit too. Within one offer
-        # step of a limit is a site filled to it as measured (meter rounding, a sum of float
-        # registers): the next step answers it as usual, and the increases under way stand.
-        if not within_limits(reading.current_a, self._effective_site(), self._policy.resolution_a):
+        # Over any limit: a child's phase budgets and the power limit too. Within a meter's
+        # rounding of a limit is a site filled to it as measured (a sum of float registers):
+        # the next step answers it as usual, and the increases under way stand. Not within the
+        # chargers' setpoint step (``resolution_a``, up to 1 A): at 1 A a reading 0.9 A over
+        # let the step's increases go out on top of it and the reads go on before its answer.
+        if not within_limits(reading.current_a, self._effective_site(), METER_ROUNDING_A):
             self._overloaded.set()
             if not self._reads.held:
                 self._held_since_step = self._steps_begun

@@ -1064,6 +1064,24 @@ async def test_a_reading_over_any_limit_by_more_than_an_offer_step_is_an_overloa
     assert rig.controller._overloaded.is_set() is overloaded
 
 
+# Filled to the limit as a meter reads it is no overload, whatever the chargers' setpoint step;
+# more over it than a meter's rounding is one: at a 1 A step a reading 0.5 A over the limit
+# was taken for the site filled to it (the step's increases stood, the reads went on).
+@pytest.mark.parametrize("resolution_a", [0.1, 1.0])
+@pytest.mark.parametrize(("over_a", "overloaded"), [(0.05, False), (0.5, True)])
+async def test_a_reading_over_the_limit_by_more_than_a_meters_rounding_is_an_overload(
+    resolution_a: float, over_a: float, overloaded: bool
+) -> None:
+    rig = make_rig(grid_limit_a=40.0, resolution_a=resolution_a)
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    rig.controller._overloaded.clear()
+    rig.meter.building_a = over_a
+    await rig.controller._grid.poll_once()  # type: ignore[union-attr]
+    assert max(rig.controller._grid_history[-1].current_a) == pytest.approx(40.0 + over_a)
+    assert rig.controller._overloaded.is_set() is overloaded
+
+
 async def test_a_paused_chargers_watchdog_hears_its_0_a_through_a_long_overload() -> None:
     # The building alone over the limit for a minute, and a grid reading over it arriving while
     # each step's writes are on the bus: every step must drop its increases (there are none),
