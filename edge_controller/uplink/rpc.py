@@ -1,12 +1,12 @@
 """One OCPP-J RPC endpoint on one websocket, for any OCPP version: the subprotocol chosen in
 the handshake decides the ``Dialect`` (message types, error codes) and the schemas.
 
-Outgoing: one CALL in flight at a time, as OCPP-J demands. ``prepare`` frames and schema-checks
-a CALL ahead of its turn; ``exchange`` sends it, runs ``meanwhile`` (the sender builds the next
-CALL there) and waits for the answer until ``call_timeout_s`` after the send. A CALLERROR
-raises ``CallFailed``, an answer that breaks the schema its subclass ``AnswerRefused``, no
-answer in time ``TimeoutError``, and a connection lost meanwhile ``ConnectionLost`` at once
-(not after the timeout).
+Outgoing: one CALL in flight at a time, as OCPP-J demands. ``prepared`` frames and
+schema-checks a CALL ahead of its turn (``prepare`` where no task can wait); ``exchange`` sends
+it, runs ``meanwhile`` (the sender builds the next CALL there) and waits for the answer until
+``call_timeout_s`` after the send. A CALLERROR raises ``CallFailed``, an answer that breaks the
+schema its subclass ``AnswerRefused``, no answer in time ``TimeoutError``, and a connection lost
+meanwhile ``ConnectionLost`` at once (not after the timeout).
 
 Incoming: every frame is screened (``frames``): a bad one gets the CALLERROR its version
 spells, an answer without a pending CALL is logged and ignored. CALLs go through a small
@@ -18,6 +18,9 @@ the handler's result is schema-checked before it is sent. A handler must never a
 outgoing CALL (the answer could only come after its own): it stages the work, and
 ``answered`` runs once the reply is out. A 2.1 SEND is handled the same way and never
 answered.
+
+Every schema check here but ``prepare``'s waits for the check's compiled form while it is not
+built (the first messages of a process, a rare action's first CALL): ``Schemas.problem``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any, Protocol, TypeVar
 from edge_controller.log import get_logger
 from edge_controller.uplink import frames
 from edge_controller.uplink.dialect import CALL, CALLERROR, CALLRESULT, SEND, Fault, negotiated
-from edge_controller.uplink.schemas import Schemas, schemas_for
+from edge_controller.uplink.schemas import REQUEST, RESPONSE, Problem, Schemas, schemas_for
 from edge_controller.uplink.turn import Turn
 
 T = TypeVar("T")
@@ -271,7 +274,7 @@ class RpcEndpoint:
         if isinstance(result, CallFailed):
             why = result.description
             self.log.warning("peer's call refused", action=action, code=result.code, reason=why)
-        elif (problem := self.schemas.response_problem(action, result)) is not None:
+        elif (problem := await self.schemas.problem(action, RESPONSE, result)) is not None:
             why = problem.description
             self.log.error("our answer breaks the schema", action=action, reason=why)
             result = self._failure(Fault.INTERNAL, "answer not valid")
@@ -287,7 +290,9 @@ class RpcEndpoint:
             known = self.schemas.knows(action)
             fault = Fault.NOT_SUPPORTED if known else Fault.NOT_IMPLEMENTED
             return self._failure(fault, "action not handled")
-        problem = self.schemas.request_problem(action, payload)
+        self.schemas.ask(action, REQUEST)
+        self.schemas.ask(action, RESPONSE)  # built while the handler works
+        problem = await self.schemas.problem(action, REQUEST, payload)
         if problem is not None:
             return self._failure(problem.fault, problem.description)
         # Only what this handler asked for fails its answer: a background write that failed
@@ -307,12 +312,26 @@ class RpcEndpoint:
     def _failure(self, fault: Fault, description: str) -> CallFailed:
         return CallFailed(self.dialect.code(fault), description)
 
+    async def prepared(
+        self, action: str, payload: dict[str, Any], unique_id: str | None = None
+    ) -> OutgoingCall:
+        """The CALL for ``payload`` (as on the wire), schema-checked once its compiled check
+        is built (``Schemas.problem``): CallFailed when the payload breaks the schema.
+        ``unique_id`` None: a fresh one."""
+        problem = await self.schemas.problem(action, REQUEST, payload)
+        return self._framed(action, payload, unique_id, problem)
+
     def prepare(
         self, action: str, payload: dict[str, Any], unique_id: str | None = None
     ) -> OutgoingCall:
-        """The CALL for ``payload`` (as on the wire), schema-checked: CallFailed when the
-        payload breaks the schema. ``unique_id`` None: a fresh one."""
+        """As ``prepared``, without waiting: ``jsonschema`` decides while the compiled check
+        is not built."""
         problem = self.schemas.request_problem(action, payload)
+        return self._framed(action, payload, unique_id, problem)
+
+    def _framed(
+        self, action: str, payload: dict[str, Any], unique_id: str | None, problem: Problem | None
+    ) -> OutgoingCall:
         if problem is not None:
             raise self._failure(problem.fault, problem.description)
         unique_id = unique_id or str(uuid.uuid4())
@@ -323,7 +342,7 @@ class RpcEndpoint:
         in flight. CallFailed when the payload breaks the schema or the version has no SEND."""
         if SEND not in self.dialect.calls:
             raise self._failure(Fault.NOT_SUPPORTED, f"OCPP {self.dialect.version} has no SEND")
-        problem = self.schemas.request_problem(action, payload)
+        problem = await self.schemas.problem(action, REQUEST, payload)
         if problem is not None:
             raise self._failure(problem.fault, problem.description)
         if self._lost is not None:
@@ -332,7 +351,7 @@ class RpcEndpoint:
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Send one CALL and return the answer's payload (raises as ``exchange``)."""
-        answer, _ = await self.exchange(self.prepare(action, payload), _nothing)
+        answer, _ = await self.exchange(await self.prepared(action, payload), _nothing)
         return answer
 
     async def exchange(
@@ -341,6 +360,7 @@ class RpcEndpoint:
         """Send a prepared CALL, run ``meanwhile`` while the peer works on it, then wait for
         the answer. Returns the answer's payload, schema-checked, and what ``meanwhile``
         returned."""
+        self.schemas.ask(outgoing.action, RESPONSE)  # built while the CALL waits
         async with self._turn:
             if self._lost is not None:
                 raise ConnectionLost(f"connection lost: {self._lost!r}")
@@ -357,15 +377,15 @@ class RpcEndpoint:
                 if answer.done() and not answer.cancelled():
                     answer.exception()  # seen: no "never retrieved" warning
                 answer.cancel()
-        return self._accept(outgoing.action, message), done
+        return await self._accept(outgoing.action, message), done
 
-    def _accept(self, action: str, message: list[Any]) -> dict[str, Any]:
+    async def _accept(self, action: str, message: list[Any]) -> dict[str, Any]:
         if message[0] == CALLERROR:
             raise CallFailed(str(message[2]), str(message[3]), message[4])
         payload = message[2]
         if not isinstance(payload, dict):
             raise AnswerRefused(self.dialect.code(Fault.BAD_PAYLOAD), "payload not an object")
-        problem = self.schemas.response_problem(action, payload)
+        problem = await self.schemas.problem(action, RESPONSE, payload)
         if problem is not None:
             code = self.dialect.code(problem.fault)
             raise AnswerRefused(code, f"answer to {action}: {problem.description}")

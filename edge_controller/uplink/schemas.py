@@ -18,11 +18,17 @@ Compiling takes 30 ms (a 1.6 MeterValues) to more than a second (a 2.1 RequestSt
 most of it in ``compile()`` of the generated source, which holds the interpreter's lock
 throughout: in a thread it would still hold the site's control loop that long. So the code is
 generated and compiled in a child process (``_serve``), and one thread of ours (``_Builder``)
-loads the code object it sends back (a millisecond) and builds the rest of the check, each
-check once: a connection asks at its start for those of the version's routine CALLs
-(``ROUTINE``), any other on its first use. Until a check is built, ``jsonschema`` alone
-decides, on the schema as read (its references resolved as it walks: no inlining, which takes
-25 ms for the largest schemas).
+loads the code object it sends back (a millisecond), each check once: a connection asks at its
+start for those of the version's routine CALLs (``ROUTINE``), any other on its first use.
+
+``jsonschema`` (with ``referencing``, ``attrs``, ``rpds``: about 2.5 MB resident) is imported
+only when it must decide: a compiled check refused or raised, or a check could not be built.
+Its validator of a schema is built at that first need. So a CALL or answer whose check is not
+built yet waits for it (``problem``, ``ready``: the event loop goes on meanwhile), at most
+``CHECK_WAIT_S`` from the first wait; a check the builder could not make, or one still not
+built by then, leaves ``jsonschema`` deciding as before. The async path imports it and builds
+its validator in a worker thread, off the event loop; the sync checks (``request_problem``)
+do both where they are.
 
 Only the child imports ``fastjsonschema``: the code it sends back names the library's
 exceptions in an import, which is left out and bound to ``Refused`` instead (any exception
@@ -31,24 +37,23 @@ means "refused" here), so the daemon runs the checks without the library's compi
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import decimal
 import json
 import marshal
-import queue
 import re
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from typing import IO, Any
-
-from jsonschema import validators  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from edge_controller.log import get_logger
 from edge_controller.uplink.dialect import Dialect, Fault
@@ -71,7 +76,10 @@ _FAULTS = {
     "maxItems": Fault.OCCURRENCE,
     "additionalProperties": Fault.BAD_PAYLOAD,
 }
-_REQUEST, _RESPONSE = "request", "response"
+REQUEST, RESPONSE = "request", "response"
+# The longest a CALL or an answer waits for its compiled check, counted from the first wait for
+# it (the check is then built next): a 2.1 check compiles in about a second.
+CHECK_WAIT_S = 3.0
 # The CALLs a running station sends, by version, the first needed first: their checks (request
 # and response) are built as a connection starts, before the first session's messages.
 _ROUTINE_2X = ("BootNotification", "StatusNotification", "TransactionEvent", "Authorize",
@@ -93,10 +101,16 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class _Check:
+    # Returns: valid for ``jsonschema`` too (raises: ``jsonschema`` decides).
+    quick: Callable[[Any], object]
+
+
+@dataclass(frozen=True, slots=True)
+class _Official:
+    """``jsonschema``'s validator of one schema, built at its first need."""
+
     validator: Any
     decimals: bool  # the payload must be read with decimals first
-    # Returns: valid for ``validator`` too (raises: it decides). None: not built yet.
-    quick: Callable[[Any], object] | None
 
 
 class Schemas:
@@ -106,11 +120,13 @@ class Schemas:
         self.dialect = dialect
         self._folder = resources.files("ocpp") / ("v" + dialect.version.replace(".", ""))
         self._names = self._schema_names()
-        # Built checks (written by the builder's thread), checks for the time until then, and
-        # the checks asked of the builder: each asked once.
+        # Built checks (written by the builder's thread), the checks asked of the builder (each
+        # asked once), until when a CALL waits for each (monotonic), and the validators of
+        # ``jsonschema`` built so far.
         self._checks: dict[tuple[str, str], _Check] = {}
-        self._interim: dict[tuple[str, str], _Check] = {}
         self._asked: dict[tuple[str, str], Future[_Check | None]] = {}
+        self._wait_until_s: dict[tuple[str, str], float] = {}
+        self._official: dict[tuple[str, str], _Official] = {}
 
     def _schema_names(self) -> frozenset[str]:
         return frozenset(
@@ -123,7 +139,7 @@ class Schemas:
         """The schema file's name, None when the version has none for ``action``."""
         if action.endswith(("Request", "Response")):
             return None  # a file name, not an action (no action ends so)
-        if side == _RESPONSE:
+        if side == RESPONSE:
             name = f"{action}Response"
         elif self.dialect.version == "1.6":
             name = action  # 1.6 names a request schema after its action
@@ -134,8 +150,8 @@ class Schemas:
     def build_ahead(self) -> None:
         """Has the checks of the version's routine CALLs built (each once in the process)."""
         for action in ROUTINE.get(self.dialect.version, ()):
-            self.ask(action, _REQUEST)
-            self.ask(action, _RESPONSE)
+            self.ask(action, REQUEST)
+            self.ask(action, RESPONSE)
 
     def ask(self, action: str, side: str) -> Future[_Check | None] | None:
         """The check of ``action``'s ``side`` ("request", "response") as the builder makes
@@ -155,70 +171,118 @@ class Schemas:
 
     def knows(self, action: str) -> bool:
         """Whether the version defines ``action`` (as a request, either way)."""
-        return self._file_name(action, _REQUEST) is not None
+        return self._file_name(action, REQUEST) is not None
+
+    async def ready(self, action: str, side: str) -> None:
+        """Returns once the compiled check of ``action``'s ``side`` is built, or cannot be
+        (the builder failed, the version has no such schema), or ``CHECK_WAIT_S`` after a
+        first wait for it: at once when it is built. Only this task waits meanwhile."""
+        key = (action, side)
+        if key in self._checks:
+            return
+        building = self.ask(action, side)
+        if building is None or building.done():
+            return
+        now_s = time.monotonic()
+        until_s = self._wait_until_s.get(key)
+        if until_s is None:  # the first wait: built next
+            until_s = self._wait_until_s[key] = now_s + CHECK_WAIT_S
+            _BUILDER.put(lambda: self._build(key), building, urgent=True)
+        if until_s <= now_s:
+            return
+        loop = asyncio.get_running_loop()
+        built: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: Future[_Check | None]) -> None:  # in the builder's thread
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile: nobody waits
+                loop.call_soon_threadsafe(_settle, built)
+
+        building.add_done_callback(wake)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(until_s - now_s):
+                await built
+
+    async def problem(self, action: str, side: str, payload: dict[str, Any]) -> Problem | None:
+        """As ``request_problem``/``response_problem``, for the event loop: waits for the
+        compiled check (``ready``) and, when ``jsonschema`` must decide, has it imported and
+        its validator built in a worker thread."""
+        key = (action, side)
+        await self.ready(action, side)
+        if self._takes(key, payload):
+            return None
+        if key not in self._official and self._file_name(action, side) is not None:
+            await asyncio.to_thread(self._validator, key)
+        return self._refusal(key, payload)
 
     def request_problem(self, action: str, payload: dict[str, Any]) -> Problem | None:
         """None when ``payload`` is a valid request of ``action``."""
-        return self._problem(action, _REQUEST, payload)
+        return self._problem((action, REQUEST), payload)
 
     def response_problem(self, action: str, payload: dict[str, Any]) -> Problem | None:
         """None when ``payload`` is a valid answer to ``action``."""
-        return self._problem(action, _RESPONSE, payload)
+        return self._problem((action, RESPONSE), payload)
 
-    def _problem(self, action: str, side: str, payload: dict[str, Any]) -> Problem | None:
-        check = self._check(action, side)
+    def _problem(self, key: tuple[str, str], payload: dict[str, Any]) -> Problem | None:
+        return None if self._takes(key, payload) else self._refusal(key, payload)
+
+    def _takes(self, key: tuple[str, str], payload: dict[str, Any]) -> bool:
+        """Whether the compiled check, if it is built, takes ``payload`` (asked for if it
+        was not: only names listed, a peer's action is no path)."""
+        check = self._checks.get(key)
         if check is None:
-            return Problem(Fault.NOT_IMPLEMENTED, f"no {side} schema for {action!r}")
+            self.ask(*key)
+            check = self._checks.get(key)  # built in between
+        if check is None:
+            return False
         # Refused, or a value it cannot compare (a Decimal NaN): the official validator decides.
-        if check.quick is not None:
-            with contextlib.suppress(Exception):
-                check.quick(payload)
-                return None
-        if check.decimals:
+        with contextlib.suppress(Exception):
+            check.quick(payload)
+            return True
+        return False
+
+    def _refusal(self, key: tuple[str, str], payload: dict[str, Any]) -> Problem | None:
+        """What ``jsonschema`` finds wrong with ``payload``, named as it names it."""
+        if self._file_name(*key) is None:
+            return Problem(Fault.NOT_IMPLEMENTED, f"no {key[1]} schema for {key[0]!r}")
+        official = self._validator(key)
+        if official.decimals:
             payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
-        if check.validator.is_valid(payload):
+        if official.validator.is_valid(payload):
             return None
-        error: ValidationError = next(iter(check.validator.iter_errors(payload)))
+        error = next(iter(official.validator.iter_errors(payload)))
         where = "/".join(str(p) for p in error.absolute_path) or "payload"
         fault = _FAULTS.get(str(error.validator), Fault.BAD_PAYLOAD)
         return Problem(fault, f"{where}: {error.message}"[:255])
 
-    def _check(self, action: str, side: str) -> _Check | None:
-        key = (action, side)
-        found = self._checks.get(key)
-        if found is not None:
-            return found
-        if self.ask(action, side) is None:  # only names listed: a peer's action is no path
-            return None
-        found = self._checks.get(key)  # built in between
+    def _validator(self, key: tuple[str, str]) -> _Official:
+        """``jsonschema``'s validator of ``key``'s schema with its definitions inlined (as
+        fast as it walks), built once (twice at worst, by two threads at once: the same)."""
+        found = self._official.get(key)
         if found is None:
-            found = self._interim.get(key)
-        if found is None:
-            _, decimals, schema = self._read(key)
+            from jsonschema import validators  # type: ignore[import-untyped]  # see above
+
+            text = self._text(key)
+            decimals = '"multipleOf"' in text
+            schema = json.loads(text, parse_float=decimal.Decimal if decimals else float)
             cls = validators.validator_for(schema, default=validators.Draft4Validator)
-            found = self._interim[key] = _Check(cls(schema), decimals, None)
+            found = self._official[key] = _Official(cls(inline_definitions(schema)), decimals)
         return found
 
-    def _read(self, key: tuple[str, str]) -> tuple[str, bool, dict[str, Any]]:
-        """The schema's text, whether it has multiples, and the schema read for ``jsonschema``
-        (with decimals where it has multiples)."""
+    def _text(self, key: tuple[str, str]) -> str:
         name = self._file_name(*key)
         assert name is not None  # asked for by a name listed
         # The 2.x files start with a byte order mark.
-        text = (self._folder / "schemas" / f"{name}.json").read_text(encoding="utf-8-sig")
-        decimals = '"multipleOf"' in text
-        schema = json.loads(text, parse_float=decimal.Decimal if decimals else float)
-        return text, decimals, schema
+        return (self._folder / "schemas" / f"{name}.json").read_text(encoding="utf-8-sig")
 
     def _build(self, key: tuple[str, str]) -> _Check:
-        """The check of ``key`` with its validator on the inlined schema and its compiled
-        form: in the builder's thread."""
-        text, decimals, schema = self._read(key)
-        cls = validators.validator_for(schema, default=validators.Draft4Validator)
-        found = _Check(cls(inline_definitions(schema)), decimals, _BUILDER.compiled(text))
-        self._checks[key] = found
-        self._interim.pop(key, None)
+        """The compiled check of ``key``: in the builder's thread."""
+        found = self._checks[key] = _Check(_BUILDER.compiled(self._text(key)))
         return found
+
+
+def _settle(built: asyncio.Future[None]) -> None:
+    if not built.done():
+        built.set_result(None)
 
 
 def inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
@@ -307,24 +371,41 @@ def _frame(stream: IO[bytes]) -> bytes | None:
     return body
 
 
+_Work = tuple[Callable[[], _Check], Future[_Check | None]]
+
+
 class _Builder:
-    """One thread that builds the checks asked for, in order, one at a time, with a child
-    process compiling for it while there is work (none stays when there is none): a daemon,
-    as a check half built at exit is not needed by anyone."""
+    """One thread that builds the checks asked for, in order, one at a time (those a CALL
+    waits for first), with a child process compiling for it while there is work (none stays
+    when there is none): a daemon, as a check half built at exit is not needed by anyone. Its
+    lines hold each check of each version at most once, and once more when waited for."""
 
     def __init__(self) -> None:
-        self._work: queue.SimpleQueue[tuple[Callable[[], _Check], Future[_Check | None]]]
-        self._work = queue.SimpleQueue()
+        self._work: collections.deque[_Work] = collections.deque()
+        self._urgent: collections.deque[_Work] = collections.deque()
+        self._more = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
 
-    def put(self, build: Callable[[], _Check], done: Future[_Check | None]) -> None:
-        self._work.put((build, done))
-        with self._start:
+    def put(
+        self, build: Callable[[], _Check], done: Future[_Check | None], urgent: bool = False
+    ) -> None:
+        """Has ``build`` run and its result set on ``done``; before the others not ``urgent``
+        if ``urgent`` (a check put again when a CALL waits for it: built once all the same)."""
+        with self._more:
+            (self._urgent if urgent else self._work).append((build, done))
+            self._more.notify()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="schemas", daemon=True)
                 self._thread.start()
+
+    def _next(self) -> tuple[_Work, bool]:
+        """The next work, and whether it is the last in line now."""
+        with self._more:
+            while not self._urgent and not self._work:
+                self._more.wait()
+            work = (self._urgent or self._work).popleft()
+            return work, not self._urgent and not self._work
 
     def compiled(self, text: str) -> Callable[[Any], object]:
         """The check of ``text`` compiled by the child (in the builder's thread)."""
@@ -343,14 +424,15 @@ class _Builder:
 
     def _run(self) -> None:
         while True:
-            build, done = self._work.get()
-            try:
-                done.set_result(build())
-            except Exception as exc:  # the official validator goes on deciding alone
-                _log.error("schema check not built", error=repr(exc))
-                self._end_child()
-                done.set_result(None)
-            if self._work.empty():
+            (build, done), last = self._next()
+            if not done.done():  # else built before, when it was put first
+                try:
+                    done.set_result(build())
+                except Exception as exc:  # the official validator goes on deciding alone
+                    _log.error("schema check not built", error=repr(exc))
+                    self._end_child()
+                    done.set_result(None)
+            if last:
                 self._end_child()
 
     def _end_child(self) -> None:

@@ -41,7 +41,7 @@ class Rendering(Protocol):
     def request(self, message: QueuedMessage) -> tuple[str, dict[str, Any]]:
         """(action, payload) of ``message``'s event; raises ``NotSendable``, or ``NothingToSend``
         for an event this protocol has no message for. The connection
-        frames and schema-checks it (``RpcEndpoint.prepare``)."""
+        frames and schema-checks it (``RpcEndpoint.prepared``)."""
         ...
 
     def starts_transaction(self, message: QueuedMessage) -> bool:

@@ -52,7 +52,7 @@ Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next mess
 class CallExchange(Protocol):
     """The connection's side of a CALL (``RpcEndpoint``)."""
 
-    def prepare(
+    async def prepared(
         self, action: str, payload: dict[str, Any], unique_id: str | None = None
     ) -> OutgoingCall: ...
 
@@ -200,7 +200,7 @@ class OutboxSender:
             return None
         try:
             action, payload = self._rendering.request(message)
-            outgoing = self._channel.prepare(action, payload, outbox_unique_id(message))
+            outgoing = await self._channel.prepared(action, payload, outbox_unique_id(message))
         except NothingToSend as exc:
             return message, exc
         except CallFailed as exc:

@@ -19,6 +19,7 @@ class RawCsms:
         self.connections = 0
         self.close_codes: list[int | None] = []  # how each connection was closed, in order
         self.ready = asyncio.Event()
+        self.actions: list[str] = []  # of the CALLs received, in order
 
     async def _handler(self, connection: ServerConnection) -> None:
         self.connection = connection
@@ -27,6 +28,7 @@ class RawCsms:
             async for raw in connection:
                 message = json.loads(raw)
                 if message[0] == 2:
+                    self.actions.append(message[2])
                     await connection.send(json.dumps([3, message[1], self._answer(message[2])]))
                     if message[2] == "BootNotification":
                         self.ready.set()

@@ -1,8 +1,9 @@
 """A running 1.6 uplink holds only what it uses: ``cryptography`` (about 12 MB resident) waits
-for the first certificate the CSMS installs, asks for or signs, only 1.6 schemas are read, and
-neither the 2.x sessions' code nor the 2.x variable monitors and event rendering are imported,
-nor any module of the ``ocpp`` package (its schemas are read as files). Checked in a fresh
-process (``lean_child``), as a module once imported stays."""
+for the first certificate the CSMS installs, asks for or signs, ``jsonschema`` for the first
+payload the compiled schema checks refuse, only 1.6 schemas are read, and neither the 2.x
+sessions' code nor the 2.x variable monitors and event rendering are imported, nor any module
+of the ``ocpp`` package (its schemas are read as files). Checked in a fresh process
+(``lean_child``), as a module once imported stays."""
 
 from __future__ import annotations
 
@@ -46,12 +47,22 @@ def held(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_a_16_connection_loads_no_cryptography_and_no_2x_schema(held: dict[str, Any]) -> None:
     assert held["schema_versions"] == ["1.6"]
     # The routine CALLs' request and response checks, all built: the connection ran.
-    assert held["checks_built"] == 16
+    assert held["routine_checks_built"] == 16
     assert "ocpp" in held["packages"]
     assert "cryptography" not in held["packages"]
     # The 2.x sessions' code (about 0.3 MB of objects) is imported when a CSMS chooses 2.x.
     two_x = [m for m in held["modules"] if m.startswith(V201) and m.removeprefix(V201) in TWO_X]
     assert two_x == [], two_x
+
+
+def test_routine_16_traffic_is_checked_without_jsonschema(held: dict[str, Any]) -> None:
+    """Boot, statuses, a session's start, meter value and stop, and a CSMS request, each
+    checked by its compiled check: ``jsonschema`` with ``referencing``, ``rpds`` and their
+    own (about 2.5 MB resident) waits for a payload those refuse (``test_schema_checks``)."""
+    assert held["routine_checks_built"] == 16
+    official = ("jsonschema", "jsonschema_specifications", "referencing", "rpds")
+    loaded = [p for p in official if p in held["packages"]]
+    assert loaded == [], loaded
 
 
 def test_a_16_connection_loads_no_2x_monitors_or_event_rendering(held: dict[str, Any]) -> None:
@@ -64,7 +75,7 @@ def test_a_16_connection_runs_its_compiled_checks_without_the_compiler(
     held: dict[str, Any],
 ) -> None:
     """``fastjsonschema`` compiles in the builder's child only: about 0.25 MB of objects."""
-    assert held["checks_built"] == 16
+    assert held["routine_checks_built"] == 16
     assert "fastjsonschema" not in held["packages"]
 
 
@@ -73,7 +84,7 @@ def test_a_16_connection_makes_its_messages_without_the_ocpp_packages_classes(
 ) -> None:
     """Any module of ``ocpp.v16`` imports the package's ChargePoint and its message classes:
     about 1 MB of objects (``ocpp_compat`` makes the classes it uses from the schemas)."""
-    assert held["checks_built"] == 16
+    assert held["routine_checks_built"] == 16
     from_package = [m for m in held["modules"] if m.startswith("ocpp.")]
     assert from_package == [], from_package
 
