@@ -39,6 +39,7 @@ from edge_controller.domain.balancing.offers import (
 )
 from edge_controller.domain.balancing.settle import (
     WITHDRAWN,
+    Risen,
     fit_idle_offers,
     fit_increases,
     following_offers,
@@ -57,6 +58,7 @@ from edge_controller.domain.balancing.types import (
     Policy,
     Site,
 )
+from edge_controller.domain.model import Phases3
 
 DEFAULT_POLICY = Policy()
 # Admission and water-filling let a constraint end at -EPS_A; the recount sums in another order,
@@ -93,7 +95,8 @@ def allocate(
     admitted = shared.admitted
     cut = fit_increases(tree, fixed, decision, admitted, policy)
     kept = keep_following(tree, fixed, admitted, following, decision.reserved)
-    idle = fit_idle_offers(tree, fixed, decision, admitted, policy)
+    risen = _risen(building, stale, previous)
+    idle = fit_idle_offers(tree, fixed, decision, admitted, policy, risen=risen)
     final, notes = _enforce(fixed, admitted, None if cut or kept or idle else shared.offered)
     if stale:
         notes.append("grid meter stale")
@@ -106,7 +109,17 @@ def allocate(
         headroom_a=(final.left[0][0], final.left[0][1], final.left[0][2]),
         grid_stale=stale,
         notes=tuple(notes),
+        building_at_s=-INF if grid is None or stale else grid.at_s,
     )
+
+
+def _risen(building: Phases3, stale: bool, previous: Allocation | None) -> Risen | None:
+    """How the building looks to have risen since the previous allocation's reading of it;
+    None where either reading is stale or missing."""
+    if stale or previous is None or previous.grid_stale or previous.building_at_s == -INF:
+        return None
+    rise_a = [now - then for now, then in zip(building, previous.building_load_a, strict=True)]
+    return Risen(previous.building_at_s, (rise_a[0], rise_a[1], rise_a[2]))
 
 
 def _enforce(

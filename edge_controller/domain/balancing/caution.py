@@ -294,6 +294,7 @@ def hold_unconfirmed_decreases(
         connectors={**normal.connectors, **held},
         building_load_a=confirming.building_load_a,
         headroom_a=confirming.headroom_a,
+        building_at_s=confirming.building_at_s,
     )
 
 

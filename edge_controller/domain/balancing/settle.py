@@ -42,7 +42,11 @@ while a 1 s EV kept the 8 A it had just started on beside it (40 A of ours on a 
 early to show its ramp may be drawing already, and the grid reading counts that as the
 building's: its own offer is room it may take, unless its EV paused itself (read once the
 raise had reached it, at nothing; not asking for current once its offer had switched on, or
-at nothing while asking after it drew on it, a raise since or not). Without that, a start
+at nothing while asking after it drew on it, a raise since or not), and where the building
+looks to have risen more on another of its phases than on its first (where every EV draws)
+since a reading from before the raise, no more than that first phase's rise: the rest is no
+ramp of its (a start in state B kept 6.2 A as its ramp where the building had stepped from L1
+onto L2, and ramped beside EVs still following a lowering). Without that, a start
 read late looked like building load beside itself and was withdrawn, and the next one too,
 until every EV of a site waited. (An EV seen paused
 on 9.3 A and raised to 16 A, read again only before the raise reached it, was taken for such a
@@ -58,10 +62,12 @@ still ramped to 24 A: 36.5 A of ours where 25 A was left).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from edge_controller.domain.balancing.offers import SETTLING, Decision, Offer, full
 from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
 from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
+from edge_controller.domain.model import Phases3
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
 _NOT_ASKING = DemandState.WAITING
@@ -205,15 +211,22 @@ WITHDRAWN = "withdrawn while its EV draws nothing"
 
 
 def fit_idle_offers(
-    tree: Tree, fixed: Budget, decision: Decision, admitted: list[Offer], policy: Policy
+    tree: Tree,
+    fixed: Budget,
+    decision: Decision,
+    admitted: list[Offer],
+    policy: Policy,
+    *,
+    risen: Risen | None = None,
 ) -> bool:
     """Fit each offer kept for an EV that draws nothing (``_idle``) or has not ramped to a raise
     yet (``_ramping``) beside every other connector at the higher of its offer and what its EV
     may still draw from a higher one, in admission order; cut to what fits, withdrawn where that
     is below its minimum (an EV drawing keeps what it draws). One that asks for current and is
     lowered in this very step counts at its earlier offer (``_earlier_a``) beside those fitted
-    before it too. True if any was cut. Only while an EV follows a lowering (otherwise it costs
-    a scan of the offers)."""
+    before it too. ``risen``: how the building looks to have risen since the previous
+    allocation's reading of it (``_own_ramp_a``). True if any was cut. Only while an EV
+    follows a lowering (otherwise it costs a scan of the offers)."""
     now_s = decision.now_s
     ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
     idle = [
@@ -239,7 +252,7 @@ def fit_idle_offers(
     for offer in idle:
         earlier_a = _earlier_a(offer, ramped_s)
         room_a, label = _room(tree, budget, offer)
-        room_a += earlier_a + _own_ramp_a(offer, ramped_s)
+        room_a += earlier_a + _own_ramp_a(offer, ramped_s, risen)
         if room_a < offer.current_a - EPS_A:
             step_a = policy.resolution_a
             fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
@@ -330,7 +343,7 @@ def _drawn_a(offer: Offer, step_a: float) -> float:
     return min(offer.current_a, max(offer.floor_a, drawn_a))
 
 
-def _own_ramp_a(offer: Offer, ramped_s: float) -> float:
+def _own_ramp_a(offer: Offer, ramped_s: float, risen: Risen | None = None) -> float:
     """What of the room a start reading no draw may take itself in the grid reading: read too
     early to show its ramp, it may be drawing its offer already, counted as the building's
     (a lagging reading withdrew starts that drew, one after another). None once its EV paused
@@ -338,13 +351,31 @@ def _own_ramp_a(offer: Offer, ramped_s: float) -> float:
     not asking for current after its offer switched on, or at nothing while asking after it
     drew on it),
     for an EV raised before ``ramped_s`` (it had the time), nor for one already drawing (the
-    rest of its ramp is still to come, not in the grid reading)."""
+    rest of its ramp is still to come, not in the grid reading). Where the building looks to
+    have risen more on another of its phases than on its first since a reading of it taken
+    before the raise (``risen``: the previous allocation's, where it came before the raise),
+    no more than that first phase's rise: its ramp raises each phase it draws on alike, its
+    first (where every EV draws) above all, so the rest is the building's. (A start read in
+    state B as the building stepped from L1 onto L2 kept 6.2 A there as its own ramp, and
+    ramped beside EVs still following a lowering: 21.5 A of ours where 18.7 A was left.)"""
     draw, before = offer.demand.measured_current_a, offer.before
     if offer.demand.paused_itself or draw is None or max(draw) >= IDLE_A:
         return 0.0
     if before is None or before.increased_at_s < ramped_s:
         return 0.0
+    if risen is not None and before.increased_at_s >= risen.since_s:
+        first_a = risen.by_a[offer.demand.wiring[0]]
+        if max(risen.by_a[phase] for phase in offer.phases) > first_a + EPS_A:
+            return min(offer.before_a, max(0.0, first_a))
     return offer.before_a
+
+
+class Risen(NamedTuple):
+    """How the building looks to have risen, per grid phase (``by_a``), since the grid
+    reading received at ``since_s``."""
+
+    since_s: float
+    by_a: Phases3
 
 
 def _running(offer: Offer) -> bool:

@@ -164,6 +164,8 @@ class Allocation:
     headroom_a: Phases3
     grid_stale: bool
     notes: tuple[str, ...] = field(default=())
+    # When the grid reading the building load comes from was received (-inf: none).
+    building_at_s: float = float("-inf")
 
     def current_a(self, connector_id: str) -> float:
         found = self.connectors.get(connector_id)

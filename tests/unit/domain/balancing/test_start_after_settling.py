@@ -242,3 +242,52 @@ def test_evs_at_nothing_lowered_together_fit_beside_each_others_earlier_offer(
         policy=policy,
     )
     assert (decision.current_a("c0"), decision.current_a("c1")) == offered_a
+
+
+# Grid L2 of 32 A: c0 and c1 (on L2) draw 9.1 A each beside a building of 6.9 A there; c3, a
+# three-phase charger, started on 6.8 A at 19 s and read in state B since, at nothing. At 20 s
+# the building steps from L1 onto L2 (18.4, 6.9, 18.4 to 11.5, 13.3, 13.3) and all three are
+# lowered to what fits once c0 and c1 have followed (6.2 A each). c3's ramp hidden in the grid
+# reading would look like a building rise on L1, where every EV draws: the building fell there,
+# so the 6.4 A rise on L2 is the building's, and c3 ramping beside c0 and c1 still on 9.1 A
+# would be 24.4 A of ours where 18.7 A is left: it waits. Had the grid reading risen by 6.8 A
+# on each phase, that may be c3's ramp: it keeps what the sharing gives it.
+STARTED_AS_THE_BUILDING_STEPS = Allocation(
+    19.0,
+    {
+        "c0": ConnectorAllocation("c0", 9.1, "grid L2 32 A", changed_at_s=1.0, increased_at_s=1.0),
+        "c1": ConnectorAllocation("c1", 9.1, "grid L2 32 A", changed_at_s=1.0, increased_at_s=1.0),
+        "c3": ConnectorAllocation(
+            "c3", 6.8, "grid L1 32 A", changed_at_s=19.0, increased_at_s=19.0
+        ),
+    },
+    (18.4, 6.9, 18.4),
+    (0.0, 0.1, 6.8),
+    grid_stale=False,
+    building_at_s=19.0,  # read before the raise
+)
+
+
+@pytest.mark.parametrize(
+    ("grid_a", "offered_a"),
+    [((11.5, 31.5, 13.3), 0.0), ((25.2, 31.9, 25.2), 6.1)],
+    ids=["building rise", "its own ramp"],
+)
+def test_a_start_keeps_its_offer_as_its_own_ramp_only_as_far_as_its_first_phase_rose(
+    grid_a: tuple[float, float, float], offered_a: float
+) -> None:
+    demands = [
+        ConnectorDemand("c0", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
+        ConnectorDemand("c1", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
+        ConnectorDemand("c3", DemandState.WAITING, measured_current_a=(0.0,) * 3),
+    ]
+    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0)
+    decision = allocate(
+        Site(32.0),
+        demands,
+        grid=GridReading(grid_a, 20.0),
+        previous=STARTED_AS_THE_BUILDING_STEPS,
+        now_s=20.0,
+        policy=policy,
+    )
+    assert decision.current_a("c3") == offered_a, decision.connectors["c3"]

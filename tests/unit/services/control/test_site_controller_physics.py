@@ -650,6 +650,56 @@ def test_evs_resuming_as_the_building_rises_are_lowered_beside_each_others_earli
     assert offered[-1][1] == {"c0:1": 12.5, "c1:1": 12.5}, offered
 
 
+# Grid L2 of 32 A (the sweep's draws 398 and 399 at seed 2, reduced to what they need): c0 and
+# c1 on L2 (2 and 3 s to follow) draw beside a building of 6.9 A there; c3, a three-phase
+# charger whose EV is plugged in paused (state B), starts at 19.1 s. At 20 s the building steps
+# from L1 onto L2 (18.4, 6.9, 18.4 to 11.5, 13.3, 13.3) and c3's EV resumes at 20.18 s. Read
+# in state B before its offer could have reached it, c3 may be ramping in the grid reading, and
+# the rise on L2 was taken for its ramp: it kept 6.2 A beside c0 and c1 lowered to 6.2 A, then
+# ramped at 22.2 s with c1 still on its earlier offer. With c2 (on L1, paused) raised at 20.1 s
+# the lowering went at once (21.5 A of ours where 18.7 A was left, 2.66 A*s); without it, the
+# lowering was held one reading as c3's ramp (24.8 A, 7.89 A*s). A ramp hidden in the grid
+# reading shows on the EV's first phase, L1, where the building fell: c3 waits.
+STARTED_AS_THE_BUILDING_STEPS = SitePlan(
+    grid_limit_a=32.0,
+    evs=(
+        EvPlan("c0:1", "L2", 1, 2.0, 16.0, capture=CAPTURES[3]),
+        EvPlan("c1:1", "L2", 1, 3.0, 16.0, plug_at_s=5.0, capture=CAPTURES[0], poll_offset_s=0.75),
+        EvPlan(
+            "c3:1",
+            "L1L2L3",
+            3,
+            2.0,
+            16.0,
+            pauses=((7.65, 20.18),),
+            plug_at_s=12.0,
+            capture=CAPTURES[0],
+            poll_offset_s=0.75,
+        ),
+    ),
+    building_a=((0.0, (18.4, 6.9, 18.4)), (20.0, (11.5, 13.3, 13.3))),
+    duration_s=30.0,
+    grid_poll_offset_s=0.1,
+    policy=DEMO_POLICY,
+)
+PAUSED_ON_L1 = EvPlan(
+    "c2:1", "L1", 3, 2.0, 16.0, pauses=((10.1, 25.1),), plug_at_s=12.0, capture=CAPTURES[3]
+)
+
+
+@pytest.mark.parametrize("raised_on_l1", [True, False])
+def test_a_start_is_not_kept_as_its_own_ramp_where_the_building_rose_on_another_phase(
+    raised_on_l1: bool,
+) -> None:
+    plan = STARTED_AS_THE_BUILDING_STEPS
+    if raised_on_l1:
+        plan = replace(plan, evs=(*plan.evs[:2], PAUSED_ON_L1, plan.evs[2]))
+    outcome = PhysicsRig(plan).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    lowered = [offers for at_s, offers in outcome.offers if at_s > 20.0 and offers["c0:1"] < 8]
+    assert lowered[0]["c3:1"] == 0.0, outcome.offers
+
+
 # Four EVs, two on grid L3 of 40 A: c1 (5 s to follow) was offered 32 A at 10.5 s; at 13.5 s
 # c3 (1 s to follow) starts on 8 A and c1 is lowered to 20 A. The building steps onto L3
 # (24.6 A) at 14.28 s and at 14.5 s both are lowered to 7.7 A; c1 may draw 32 A until 19.5 s
