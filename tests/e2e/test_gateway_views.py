@@ -50,28 +50,62 @@ async def _status_children(gateways: Gateways) -> tuple[float, dict[str, dict[st
     return shown["at_s"], {c["child_id"]: c for c in shown["gateway_children"]}
 
 
+Children = dict[str, dict[str, Any]]
+SAME_DECISION_S = 0.1  # a status this soon after a message may be of the same decision
+
+
 async def _mqtt_equals_status(gateways: Gateways, broker: Mosquitto) -> dict[str, Any]:
-    """Each child's MQTT state, taken at the same snapshot as a status: equal, but its time.
-    Returns them."""
-    matched: dict[str, dict[str, Any]] = {}
-    tries: list[tuple[float, float]] = []
-    async with _client(broker, "e2e-children-watch") as client:
-        await client.subscribe(CHILDREN_TOPIC, qos=1)
-        async with asyncio.timeout(SAME_MOMENT_S):
-            async for message in client.messages:
-                assert isinstance(message.payload, bytes)
-                body = json.loads(message.payload)
-                at_s, children = await _status_children(gateways)
-                tries.append((body["at_s"], at_s))
-                if round(at_s, 3) != body["at_s"]:
-                    continue  # a later snapshot: the status moved on
-                assert {k: v for k, v in body.items() if k != "at_s"} == children[
-                    body["child_id"]
-                ], (body, children)
-                matched[body["child_id"]] = body
-                if len(matched) == len(children):
-                    return matched
-    raise AssertionError(f"no message met its status at the same snapshot: {tries}")
+    """Each child's MQTT state equals what the status says of it at the same decision of the
+    parent, its time aside. The parent's views come at least every 0.5 s, at times two a few
+    milliseconds apart, and the statuses are taken as often as they answer: a message is
+    checked against the status of its own view, or of a view up to ``SAME_DECISION_S`` after
+    it that shows the same report age (which moves at every decision); any other message is
+    passed over. Returns the messages checked, the latest of each child."""
+    polled: list[tuple[float, Children]] = []
+
+    async def poll() -> None:
+        while True:
+            at_s, children = await _status_children(gateways)
+            if not polled or round(at_s, 3) > polled[-1][0]:
+                polled.append((round(at_s, 3), children))
+            await asyncio.sleep(0.02)
+
+    async def status_after(at_s: float) -> tuple[float, Children]:
+        while not polled or polled[-1][0] < at_s:  # noqa: ASYNC110 - the poller's
+            await asyncio.sleep(0.02)
+        return next((t, c) for t, c in polled if t >= at_s)
+
+    checked: dict[str, dict[str, Any]] = {}
+    passed_over: list[float] = []
+    async with asyncio.TaskGroup() as group:
+        poller = group.create_task(poll())
+        try:
+            async with _client(broker, "e2e-children-watch") as client:
+                await client.subscribe(CHILDREN_TOPIC, qos=1)
+                async with asyncio.timeout(SAME_MOMENT_S):
+                    async for message in client.messages:
+                        assert isinstance(message.payload, bytes)
+                        body = json.loads(message.payload)
+                        shown = {k: v for k, v in body.items() if k != "at_s"}
+                        at_s, children = await status_after(body["at_s"])
+                        status = children[body["child_id"]]
+                        same = at_s == body["at_s"] or (
+                            at_s - body["at_s"] <= SAME_DECISION_S
+                            and status["report_age_s"] == body["report_age_s"]
+                        )
+                        if message.retain or not same:
+                            passed_over.append(body["at_s"])
+                            continue
+                        assert shown == status, (body, at_s, children)
+                        checked[body["child_id"]] = body
+                        if len(checked) == len(children):
+                            break
+        except TimeoutError:
+            times = [t for t, _ in polled[-8:]]
+            raise AssertionError(f"checked {checked}, not {passed_over}; polled {times}") from None
+        finally:
+            poller.cancel()
+    return checked
 
 
 def _cells(child: dict[str, Any]) -> list[str]:
