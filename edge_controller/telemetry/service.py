@@ -66,8 +66,10 @@ _COMMAND_OPTIONS = SubscribeOptions(
     qos=1, retainAsPublished=True, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
 )
 # The children's state topics are read for what an earlier run left retained there (a child no
-# longer configured is cleared); our own publications there are not echoed back.
-_CHILDREN_OPTIONS = SubscribeOptions(qos=1, noLocal=True)
+# longer configured is cleared). Not "no local": that run had our client id, and a broker may
+# apply it to retained messages too; our own publications echoed back are live, not retained,
+# and passed over.
+_CHILDREN_OPTIONS = SubscribeOptions(qos=1)
 
 
 P = ParamSpec("P")
@@ -153,8 +155,8 @@ class MqttService:
         # Connector id -> what its state topic last queued (``_ShownConnector``).
         self._shown_connectors: dict[str, _ShownConnector] = {}
         self._listeners: list[tuple[str, Handler]] = []
-        client_id = settings.client_id or f"edge-controller-{site_id}"
-        self._client_factory = self._make_client_factory(client_id)
+        self.client_id = settings.client_id or f"edge-controller-{site_id}"
+        self._client_factory = self._make_client_factory(self.client_id)
         self._connected = False
         self._connects = 0
         self._published = 0

@@ -170,7 +170,8 @@ async def _retained_children(broker: Mosquitto) -> dict[str, bytes]:
 async def test_mqtt_and_the_console_show_the_children_as_status_does(tmp_path: Path) -> None:
     web = console_config({}, tmp_path)["web"]
     async with three_gateways(tmp_path, parent_web=web) as (gateways, broker):
-        async with _client(broker, "e2e-earlier-run") as earlier:
+        # An earlier run of the parent, with its client id (no client id configured).
+        async with _client(broker, "edge-controller-depot") as earlier:
             await earlier.publish(GONE_TOPIC, b'{"child_id":"hall-old"}', qos=1, retain=True)
         await gateways.start()
         await gateways.watched(_children_shown(gateways, broker, web))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import uuid
 
 import aiomqtt
 import pytest
@@ -39,14 +38,14 @@ def _parent(broker: Mosquitto, sink: RecordingSink) -> MqttService:
     )
 
 
-def _edge_client(broker: Mosquitto) -> aiomqtt.Client:
-    """Another client of the controller's user: what an earlier run left retained."""
+def _earlier_run(broker: Mosquitto, service: MqttService) -> aiomqtt.Client:
+    """An earlier run of the same controller, with its client id: what it left retained."""
     return aiomqtt.Client(
         "127.0.0.1",
         broker.port,
         username="edge",
         password=USERS["edge"],
-        identifier=f"earlier-{uuid.uuid4().hex[:8]}",
+        identifier=service.client_id,
         timeout=5.0,
     )
 
@@ -93,10 +92,10 @@ async def test_a_child_no_longer_configured_is_cleared_and_a_configured_one_kept
 ) -> None:
     gone = b'{"child_id":"hall-c","report_age_s":1.0,"budget_a":null,"lost":false}'
     kept = b'{"child_id":"hall-b","report_age_s":1.0,"budget_a":null,"lost":false}'
-    async with _edge_client(broker) as earlier:
+    service = _parent(broker, sink)
+    async with _earlier_run(broker, service) as earlier:
         await earlier.publish(topic("children/hall-c/state"), gone, qos=1, retain=True)
         await earlier.publish(topic("children/hall-b/state"), kept, qos=1, retain=True)
-    service = _parent(broker, sink)
     async with running(service):
 
         async def retained() -> dict[str, bytes]:
