@@ -137,6 +137,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.configure(settings.logging.level, settings.logging.format)
     for warning in loaded.warnings:
         log.get_logger("config").warning("config warning", problem=str(warning))
+    if settings.ocpp.enabled:
+        # Found now, not at the first payload refused (its import waits for that): an OCPP
+        # site without it could neither answer that CSMS CALL nor settle that outbox message.
+        from edge_controller.uplink.schemas import official_missing
+
+        missing = official_missing()
+        if missing is not None:
+            log.get_logger("cli").critical("cannot start", error=missing, exit_code=EXIT_INSTALL)
+            print(f"edge-controller: {missing}; refusing to start", file=sys.stderr)
+            return EXIT_INSTALL
     del loaded  # its settings still hold what the simulator alone reads
     asyncio.run(_run_daemon(settings, args.config))
     return EXIT_OK

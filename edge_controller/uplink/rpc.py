@@ -1,12 +1,14 @@
 """One OCPP-J RPC endpoint on one websocket, for any OCPP version: the subprotocol chosen in
 the handshake decides the ``Dialect`` (message types, error codes) and the schemas.
 
-Outgoing: one CALL in flight at a time, as OCPP-J demands. ``prepared`` frames and
-schema-checks a CALL ahead of its turn (``prepare`` where no task can wait); ``exchange`` sends
-it, runs ``meanwhile`` (the sender builds the next CALL there) and waits for the answer until
-``call_timeout_s`` after the send. A CALLERROR raises ``CallFailed``, an answer that breaks the
-schema its subclass ``AnswerRefused``, no answer in time ``TimeoutError``, and a connection lost
-meanwhile ``ConnectionLost`` at once (not after the timeout).
+Outgoing: one CALL in flight at a time, in the order asked, as OCPP-J demands. ``prepared``
+frames and schema-checks a CALL ahead of its turn; ``exchange`` sends it, runs ``meanwhile``
+(the sender builds the next CALL there) and waits for the answer until ``call_timeout_s`` after
+the send. ``call`` takes its turn first and checks its CALL in it. A CALLERROR raises
+``CallFailed``, an answer that breaks the schema its subclass ``AnswerRefused``, no answer in
+time ``TimeoutError``, and a connection lost meanwhile ``ConnectionLost`` at once (not after the
+timeout). Nothing is awaited between an answer's arrival and ``exchange`` returning it: a caller
+cancelled then (a stop's deadline) would lose an answer the peer gave, and send its CALL again.
 
 Incoming: every frame is screened (``frames``): a bad one gets the CALLERROR its version
 spells, an answer without a pending CALL is logged and ignored. CALLs go through a small
@@ -19,8 +21,10 @@ outgoing CALL (the answer could only come after its own): it stages the work, an
 ``answered`` runs once the reply is out. A 2.1 SEND is handled the same way and never
 answered.
 
-Every schema check here but ``prepare``'s waits for the check's compiled form while it is not
-built (the first messages of a process, a rare action's first CALL): ``Schemas.problem``.
+A CALL, ours or the peer's, waits for the compiled forms of its request and response checks
+while they are not built (the first messages of a process, a rare action's first CALL), both
+within one bound (``Schemas.ready``); the answer to our CALL is then checked without waiting,
+by ``jsonschema`` in place if its check is still not built (a builder stuck or failed).
 """
 
 from __future__ import annotations
@@ -290,8 +294,8 @@ class RpcEndpoint:
             known = self.schemas.knows(action)
             fault = Fault.NOT_SUPPORTED if known else Fault.NOT_IMPLEMENTED
             return self._failure(fault, "action not handled")
-        self.schemas.ask(action, REQUEST)
-        self.schemas.ask(action, RESPONSE)  # built while the handler works
+        # Both waited for within one bound: the answer's check waits at most what is left.
+        await self.schemas.ready(action, REQUEST, RESPONSE)
         problem = await self.schemas.problem(action, REQUEST, payload)
         if problem is not None:
             return self._failure(problem.fault, problem.description)
@@ -316,16 +320,22 @@ class RpcEndpoint:
         self, action: str, payload: dict[str, Any], unique_id: str | None = None
     ) -> OutgoingCall:
         """The CALL for ``payload`` (as on the wire), schema-checked once its compiled check
-        is built (``Schemas.problem``): CallFailed when the payload breaks the schema.
-        ``unique_id`` None: a fresh one."""
+        is built, with its answer's check built too (``Schemas.ready``): CallFailed when the
+        payload breaks the schema. ``unique_id`` None: a fresh one."""
+        await self.schemas.ready(action, REQUEST, RESPONSE)
         problem = await self.schemas.problem(action, REQUEST, payload)
         return self._framed(action, payload, unique_id, problem)
+
+    def prepared_at_once(self, action: str) -> bool:
+        """Whether ``prepared`` would not wait for the checks of ``action``."""
+        return self.schemas.settled(action, REQUEST, RESPONSE)
 
     def prepare(
         self, action: str, payload: dict[str, Any], unique_id: str | None = None
     ) -> OutgoingCall:
-        """As ``prepared``, without waiting: ``jsonschema`` decides while the compiled check
-        is not built."""
+        """For tests and benchmarks only, where no event loop runs: as ``prepared``, without
+        waiting, and ``jsonschema`` imported and deciding on the calling thread while the
+        compiled check is not built. The daemon never calls it."""
         problem = self.schemas.request_problem(action, payload)
         return self._framed(action, payload, unique_id, problem)
 
@@ -350,9 +360,13 @@ class RpcEndpoint:
         await self._connection.send(dumps([SEND, str(uuid.uuid4()), action, payload]))
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send one CALL and return the answer's payload (raises as ``exchange``)."""
-        answer, _ = await self.exchange(await self.prepared(action, payload), _nothing)
-        return answer
+        """Send one CALL and return the answer's payload (raises as ``exchange``). Its turn is
+        taken before its check, which may wait for its compiled form: CALLs go out in the order
+        asked."""
+        async with self._turn:
+            outgoing = await self.prepared(action, payload)
+            message, _ = await self._exchange(outgoing, _nothing)
+        return self._accept(outgoing.action, message)
 
     async def exchange(
         self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
@@ -360,32 +374,39 @@ class RpcEndpoint:
         """Send a prepared CALL, run ``meanwhile`` while the peer works on it, then wait for
         the answer. Returns the answer's payload, schema-checked, and what ``meanwhile``
         returned."""
-        self.schemas.ask(outgoing.action, RESPONSE)  # built while the CALL waits
         async with self._turn:
-            if self._lost is not None:
-                raise ConnectionLost(f"connection lost: {self._lost!r}")
-            loop = asyncio.get_running_loop()
-            answer: asyncio.Future[list[Any]] = loop.create_future()
-            self._pending = (outgoing.unique_id, answer)
-            try:
-                deadline_s = loop.time() + self._limits.call_timeout_s
-                await self._connection.send(outgoing.frame)
-                done = await meanwhile()
-                message = await _by(answer, deadline_s, outgoing.action)
-            finally:
-                self._pending = None
-                if answer.done() and not answer.cancelled():
-                    answer.exception()  # seen: no "never retrieved" warning
-                answer.cancel()
-        return await self._accept(outgoing.action, message), done
+            message, done = await self._exchange(outgoing, meanwhile)
+        return self._accept(outgoing.action, message), done
 
-    async def _accept(self, action: str, message: list[Any]) -> dict[str, Any]:
+    async def _exchange(
+        self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
+    ) -> tuple[list[Any], T]:
+        """``exchange`` in its turn: the answer's frame, not checked yet."""
+        if self._lost is not None:
+            raise ConnectionLost(f"connection lost: {self._lost!r}")
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[Any]] = loop.create_future()
+        self._pending = (outgoing.unique_id, answer)
+        try:
+            deadline_s = loop.time() + self._limits.call_timeout_s
+            await self._connection.send(outgoing.frame)
+            done = await meanwhile()
+            message = await _by(answer, deadline_s, outgoing.action)
+        finally:
+            self._pending = None
+            if answer.done() and not answer.cancelled():
+                answer.exception()  # seen: no "never retrieved" warning
+            answer.cancel()
+        return message, done
+
+    def _accept(self, action: str, message: list[Any]) -> dict[str, Any]:
+        """The answer's payload, checked at once (``prepared`` waited for its check)."""
         if message[0] == CALLERROR:
             raise CallFailed(str(message[2]), str(message[3]), message[4])
         payload = message[2]
         if not isinstance(payload, dict):
             raise AnswerRefused(self.dialect.code(Fault.BAD_PAYLOAD), "payload not an object")
-        problem = await self.schemas.problem(action, RESPONSE, payload)
+        problem = self.schemas.response_problem(action, payload)
         if problem is not None:
             code = self.dialect.code(problem.fault)
             raise AnswerRefused(code, f"answer to {action}: {problem.description}")

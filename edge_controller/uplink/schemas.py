@@ -23,12 +23,16 @@ start for those of the version's routine CALLs (``ROUTINE``), any other on its f
 
 ``jsonschema`` (with ``referencing``, ``attrs``, ``rpds``: about 2.5 MB resident) is imported
 only when it must decide: a compiled check refused or raised, or a check could not be built.
-Its validator of a schema is built at that first need. So a CALL or answer whose check is not
-built yet waits for it (``problem``, ``ready``: the event loop goes on meanwhile), at most
-``CHECK_WAIT_S`` from the first wait; a check the builder could not make, or one still not
-built by then, leaves ``jsonschema`` deciding as before. The async path imports it and builds
-its validator in a worker thread, off the event loop; the sync checks (``request_problem``)
-do both where they are.
+Its validator of a schema is built at that first need. So a CALL whose checks are not built yet
+waits for them (``ready``: request and response asked for together, urgently, the event loop
+going on meanwhile), at most ``Schemas.wait_s`` (``CHECK_WAIT_S``) for the message, counted
+from the first wait for each check; a check the builder could not make, or one still not built
+by then, leaves ``jsonschema`` deciding as before. The async path (``problem``) imports it and
+builds its validator in a worker thread, off the event loop; the sync checks
+(``request_problem``, ``response_problem``: an answer to our CALL, which must not wait once it
+is in) do both where they are. The daemon refuses to start without ``jsonschema``
+(``official_missing``, which finds it without importing it); one that fails to import later
+makes a check a ``Problem`` (an internal error), never an exception.
 
 Only the child imports ``fastjsonschema``: the code it sends back names the library's
 exceptions in an import, which is left out and bound to ``Refused`` instead (any exception
@@ -41,6 +45,8 @@ import asyncio
 import collections
 import contextlib
 import decimal
+import functools
+import importlib.util
 import json
 import marshal
 import re
@@ -77,9 +83,11 @@ _FAULTS = {
     "additionalProperties": Fault.BAD_PAYLOAD,
 }
 REQUEST, RESPONSE = "request", "response"
-# The longest a CALL or an answer waits for its compiled check, counted from the first wait for
-# it (the check is then built next): a 2.1 check compiles in about a second.
+# The longest a message waits for its compiled checks, counted from the first wait for each (they
+# are then built next): a 2.1 check compiles in about a second. ``Schemas.wait_s`` by default.
 CHECK_WAIT_S = 3.0
+# What ``jsonschema`` imports: the daemon does not start without them (``official_missing``).
+OFFICIAL = ("jsonschema", "jsonschema_specifications", "referencing", "rpds", "attrs")
 # The CALLs a running station sends, by version, the first needed first: their checks (request
 # and response) are built as a connection starts, before the first session's messages.
 _ROUTINE_2X = ("BootNotification", "StatusNotification", "TransactionEvent", "Authorize",
@@ -127,6 +135,7 @@ class Schemas:
         self._asked: dict[tuple[str, str], Future[_Check | None]] = {}
         self._wait_until_s: dict[tuple[str, str], float] = {}
         self._official: dict[tuple[str, str], _Official] = {}
+        self.wait_s = CHECK_WAIT_S  # the longest a message waits for its checks
 
     def _schema_names(self) -> frozenset[str]:
         return frozenset(
@@ -173,33 +182,64 @@ class Schemas:
         """Whether the version defines ``action`` (as a request, either way)."""
         return self._file_name(action, REQUEST) is not None
 
-    async def ready(self, action: str, side: str) -> None:
-        """Returns once the compiled check of ``action``'s ``side`` is built, or cannot be
-        (the builder failed, the version has no such schema), or ``CHECK_WAIT_S`` after a
-        first wait for it: at once when it is built. Only this task waits meanwhile."""
+    def settled(self, action: str, *sides: str) -> bool:
+        """Whether ``ready`` for these checks would return at once."""
+        now_s = time.monotonic()
+        return all(self._until_s(action, side, now_s) is None for side in sides)
+
+    def _until_s(self, action: str, side: str, now_s: float) -> float | None:
+        """Until when a message waits for this check now, None: it does not."""
         key = (action, side)
         if key in self._checks:
-            return
-        building = self.ask(action, side)
-        if building is None or building.done():
-            return
+            return None
+        building = self._asked.get(key)
+        if building is None:
+            return None if self._file_name(action, side) is None else now_s + self.wait_s
+        if building.done():
+            return None
+        until_s = self._wait_until_s.get(key, now_s + self.wait_s)
+        return until_s if until_s > now_s else None
+
+    async def ready(self, action: str, *sides: str) -> None:
+        """Returns once the compiled checks of ``action``'s ``sides`` are built, or cannot be
+        (the builder failed, the version has no such schema), or ``wait_s`` after a first wait
+        for each (one deadline for a message's checks: ask for them together): at once when
+        they are built. They are built next, before the checks asked for ahead. Only this task
+        waits meanwhile."""
         now_s = time.monotonic()
-        until_s = self._wait_until_s.get(key)
-        if until_s is None:  # the first wait: built next
-            until_s = self._wait_until_s[key] = now_s + CHECK_WAIT_S
-            _BUILDER.put(lambda: self._build(key), building, urgent=True)
-        if until_s <= now_s:
+        waits: list[tuple[Future[_Check | None], float]] = []
+        for side in sides:
+            key = (action, side)
+            if key in self._checks:
+                continue
+            building = self.ask(action, side)
+            if building is None or building.done():
+                continue
+            until_s = self._wait_until_s.get(key)
+            if until_s is None:  # the first wait: built next
+                until_s = self._wait_until_s[key] = now_s + self.wait_s
+                _BUILDER.put(functools.partial(self._build, key), building, urgent=True)
+            if until_s > now_s:
+                waits.append((building, until_s))
+        if not waits:
             return
         loop = asyncio.get_running_loop()
         built: asyncio.Future[None] = loop.create_future()
+        left = [len(waits)]
+
+        def one_built() -> None:  # in the loop
+            left[0] -= 1
+            if left[0] == 0 and not built.done():
+                built.set_result(None)
 
         def wake(_: Future[_Check | None]) -> None:  # in the builder's thread
             with contextlib.suppress(RuntimeError):  # the loop ended meanwhile: nobody waits
-                loop.call_soon_threadsafe(_settle, built)
+                loop.call_soon_threadsafe(one_built)
 
-        building.add_done_callback(wake)
+        for building, _ in waits:
+            building.add_done_callback(wake)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(until_s - now_s):
+            async with asyncio.timeout(max(until for _, until in waits) - now_s):
                 await built
 
     async def problem(self, action: str, side: str, payload: dict[str, Any]) -> Problem | None:
@@ -211,7 +251,8 @@ class Schemas:
         if self._takes(key, payload):
             return None
         if key not in self._official and self._file_name(action, side) is not None:
-            await asyncio.to_thread(self._validator, key)
+            with contextlib.suppress(ImportError):  # named by ``_refusal``
+                await asyncio.to_thread(self._validator, key)
         return self._refusal(key, payload)
 
     def request_problem(self, action: str, payload: dict[str, Any]) -> Problem | None:
@@ -241,10 +282,15 @@ class Schemas:
         return False
 
     def _refusal(self, key: tuple[str, str], payload: dict[str, Any]) -> Problem | None:
-        """What ``jsonschema`` finds wrong with ``payload``, named as it names it."""
+        """What ``jsonschema`` finds wrong with ``payload``, named as it names it; an internal
+        error when it cannot be imported (removed under the running daemon)."""
         if self._file_name(*key) is None:
             return Problem(Fault.NOT_IMPLEMENTED, f"no {key[1]} schema for {key[0]!r}")
-        official = self._validator(key)
+        try:
+            official = self._validator(key)
+        except ImportError as exc:
+            _log.error("schema check not possible", action=key[0], side=key[1], error=repr(exc))
+            return Problem(Fault.INTERNAL, f"payload not checked: {exc}"[:255])
         if official.decimals:
             payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
         if official.validator.is_valid(payload):
@@ -280,9 +326,13 @@ class Schemas:
         return found
 
 
-def _settle(built: asyncio.Future[None]) -> None:
-    if not built.done():
-        built.set_result(None)
+def official_missing() -> str | None:
+    """What of ``jsonschema`` and what it imports cannot be found, found without importing
+    it (it waits for a first refusal); None when all is there."""
+    missing = [name for name in OFFICIAL if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return f"the OCPP schema checks need {', '.join(missing)}, not installed"
 
 
 def inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:

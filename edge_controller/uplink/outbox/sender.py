@@ -1,7 +1,8 @@
 """Drains the durable outbox of one identity: strictly in order, one CALL in flight.
 
 Each event is rendered for the connection's protocol (``rendering``) as it is about to go out.
-While a CALL is in flight the sender already reads (``prefetch``) and renders the next event;
+While a CALL is in flight the sender already reads (``prefetch``) and renders the next event
+(its schema checks left to after the answer if they are not built: ``Unchecked``);
 between an answer and the next CALL only the ack is written (``acks``, without an fsync): after
 a crash of the process at most the event in flight is sent again, and the drain does not pay a
 read, a rendering and an fsync per event. The answer to a session's start is written, with its
@@ -44,8 +45,15 @@ from edge_controller.uplink.wakeup import Flag, Wakeup
 T = TypeVar("T")
 TABLE_BATCH = 64  # journaled acks marked in the outbox table in one commit
 NOT_SENDABLE = (NotSendable, KeyError, TypeError, AttributeError, ValueError)
+
+
+class Unchecked:
+    """A CALL read while one was in flight whose schema checks were not built: checked once
+    the turn is free, not while it holds it (``RpcEndpoint.prepared`` may wait for them)."""
+
+
 # The event and its CALL, ready to go out, or why it can never (or need never) be sent.
-Prepared = tuple[QueuedMessage, OutgoingCall | NotSendable | NothingToSend]
+Prepared = tuple[QueuedMessage, OutgoingCall | NotSendable | NothingToSend | Unchecked]
 Answered = tuple[dict[str, Any], "Prepared | None"]  # the answer, the next message meanwhile
 
 
@@ -55,6 +63,8 @@ class CallExchange(Protocol):
     async def prepared(
         self, action: str, payload: dict[str, Any], unique_id: str | None = None
     ) -> OutgoingCall: ...
+
+    def prepared_at_once(self, action: str) -> bool: ...
 
     async def exchange(
         self, outgoing: OutgoingCall, meanwhile: Callable[[], Awaitable[T]]
@@ -170,6 +180,8 @@ class OutboxSender:
         while True:
             item = prepared if prepared is not None else await self._prepare(queue)
             prepared = None
+            if item is not None and isinstance(item[1], Unchecked):
+                item = await self._checked(item[0])
             if item is None:
                 self.progress.finish()
                 await self.acks.flush()
@@ -192,14 +204,21 @@ class OutboxSender:
                 prepared = None
                 await queue.restart()
 
-    async def _prepare(self, queue: Prefetch) -> Prepared | None:
+    async def _prepare(self, queue: Prefetch, in_turn: bool = False) -> Prepared | None:
         """The next message with its CALL built, framed and schema-checked: done while the one
         before is in flight, so only the send is left between an answer and the next CALL."""
         message = await queue.next()
         if message is None:
             return None
+        return await self._checked(message, in_turn)
+
+    async def _checked(self, message: QueuedMessage, in_turn: bool = False) -> Prepared:
+        """``message`` rendered and its CALL built; ``in_turn``: while a CALL is in flight,
+        so ``Unchecked`` rather than waiting for its schema checks."""
         try:
             action, payload = self._rendering.request(message)
+            if in_turn and not self._channel.prepared_at_once(action):
+                return message, Unchecked()
             outgoing = await self._channel.prepared(action, payload, outbox_unique_id(message))
         except NothingToSend as exc:
             return message, exc
@@ -215,6 +234,7 @@ class OutboxSender:
         """Send one message and settle it: (the next one, prepared meanwhile; whether what was
         read ahead is still valid)."""
         message, outgoing = item
+        assert not isinstance(outgoing, Unchecked)  # checked by ``_drain``
         start = self._rendering.starts_transaction(message)
         answered = start and message.remote_transaction_id is not None
         if answered or isinstance(outgoing, NothingToSend):
@@ -231,7 +251,7 @@ class OutboxSender:
             if self.acks.journaled >= TABLE_BATCH:
                 self.acks.flush_soon(tasks)  # acks of messages before this one
             # What follows a start waits for its transaction id: it is read again after it.
-            return None if local_id is not None else await self._prepare(queue)
+            return None if local_id is not None else await self._prepare(queue, in_turn=True)
 
         self._settled.clear()
         try:

@@ -19,6 +19,7 @@ import edge_controller.app.daemon
 import edge_controller.app.site  # noqa: F401
 from edge_controller.domain.snapshot import Availability
 from edge_controller.uplink import schemas
+from edge_controller.uplink.dialect import negotiated
 from tests.integration.ocpp.harness import (
     FakeSite,
     open_outbox,
@@ -51,6 +52,9 @@ async def csms_calls(port: int) -> int:
 
 
 async def main(state_dir: Path) -> None:
+    # Each message waits for its compiled checks as long as it takes on a loaded machine: only
+    # a check not built by then would import jsonschema.
+    schemas.schemas_for(negotiated("ocpp1.6")).wait_s = 120.0
     site = FakeSite()
     site.set("c1:1", Availability.AVAILABLE)
     port = free_port()

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ from websockets.exceptions import ConnectionClosed
 import edge_controller.app.daemon
 import edge_controller.app.site  # noqa: F401
 from edge_controller.domain.snapshot import Availability
-from edge_controller.uplink.rpc import CallFailed, Limits, RpcEndpoint
+from edge_controller.uplink.dialect import CALL, negotiated
+from edge_controller.uplink.rpc import CallFailed, Limits, OutgoingCall, RpcEndpoint, dumps
+from edge_controller.uplink.schemas import REQUEST, RESPONSE, schemas_for
 from tests.integration.ocpp.harness import FakeSite, open_outbox, running_uplink, settings_for
 from tests.integration.ocpp.raw_csms import raw_csms
 
@@ -30,6 +32,9 @@ BOOT = {"chargePointVendor": "Example", "chargePointModel": "EC-1"}
 BAD_STATUS = {"connectorId": "one", "errorCode": "NoError", "status": "Available"}
 LIMITS = Limits(call_timeout_s=30.0, max_frame_bytes=65536)
 ANSWER_S = 30.0  # a loaded machine: the raw CSMS's wait for an answer to its CALL
+# A message's wait for its compiled checks where a scenario needs them built: as long as it
+# takes on a loaded machine. And where the builder never answers: short, the bound is the point.
+BUILT_WAIT_S, HUNG_WAIT_S = 120.0, 0.2
 
 
 def official_loaded() -> bool:
@@ -44,10 +49,29 @@ def check_of(endpoint: RpcEndpoint, action: str, side: str) -> str:
     return "failed" if building.result() is None else "built"
 
 
+def hang_builder(state_dir: Path) -> None:
+    """The compiling process takes the schemas and never answers."""
+    silent = state_dir / "silent"
+    # Keeps its output open and reads its input to the end (the parent's exit): never answers.
+    silent.write_text("#!/bin/sh\ncat >/dev/null\n")
+    silent.chmod(0o755)
+    sys.executable = str(silent)
+
+
+async def nothing() -> None:
+    return None
+
+
+async def accept(_: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "Accepted"}
+
+
 @asynccontextmanager
-async def endpoint_on(port: int) -> AsyncIterator[RpcEndpoint]:
+async def endpoint_on(port: int, wait_s: float = BUILT_WAIT_S) -> AsyncIterator[RpcEndpoint]:
+    """A 1.6 endpoint that answers ChangeAvailability, its checks waited for ``wait_s``."""
+    schemas_for(negotiated("ocpp1.6")).wait_s = wait_s
     async with connect(f"ws://127.0.0.1:{port}/cp1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
-        endpoint = RpcEndpoint(ws, {}, LIMITS)
+        endpoint = RpcEndpoint(ws, {"ChangeAvailability": accept}, LIMITS)
         reader = asyncio.create_task(endpoint.run())
         try:
             yield endpoint
@@ -103,12 +127,8 @@ async def builder_fails(_: Path) -> dict[str, Any]:
 async def builder_hangs(state_dir: Path) -> dict[str, Any]:
     """The compiling process takes the schemas and never answers: each CALL waits for its
     check a bounded time, then the official validator decides."""
-    silent = state_dir / "silent"
-    # Keeps its output open and reads its input to the end (the parent's exit): never answers.
-    silent.write_text("#!/bin/sh\ncat >/dev/null\n")
-    silent.chmod(0o755)
-    sys.executable = str(silent)
-    async with raw_csms() as (csms, port), endpoint_on(port) as endpoint:
+    hang_builder(state_dir)
+    async with raw_csms() as (csms, port), endpoint_on(port, HUNG_WAIT_S) as endpoint:
         boot = await endpoint.call("BootNotification", BOOT)
         check = check_of(endpoint, "BootNotification", "request")
         refused = await refusal(endpoint, "StatusNotification", BAD_STATUS)
@@ -118,6 +138,7 @@ async def builder_hangs(state_dir: Path) -> dict[str, Any]:
 
 async def peer_malformed(state_dir: Path) -> dict[str, Any]:
     """The uplink runs; the CSMS sends a rare CALL, valid, then the same CALL malformed."""
+    schemas_for(negotiated("ocpp1.6")).wait_s = BUILT_WAIT_S
     site = FakeSite()
     site.set("c1:1", Availability.AVAILABLE)
     async with raw_csms() as (csms, port), open_outbox(state_dir / "db.sqlite") as outbox:
@@ -132,12 +153,87 @@ async def peer_malformed(state_dir: Path) -> dict[str, Any]:
             return {"valid": valid, "before": before, "reply": reply, "after": official_loaded()}
 
 
-SCENARIOS: dict[str, Callable[[Path], Awaitable[dict[str, Any]]]] = {
+async def answer_unchecked(state_dir: Path) -> dict[str, Any]:
+    """The builder never answers and a message would wait for its checks far longer than the
+    CSMS takes to answer: the answer to a CALL framed without waiting (the request's check is
+    not the point) is returned once it is in, checked without waiting for its compiled check.
+    Awaiting that check after the answer came let a stop's deadline cancel the caller with the
+    answer lost (the CALL sent again at the next start: a second transaction)."""
+    hang_builder(state_dir)
+    async with raw_csms() as (csms, port), endpoint_on(port, 600.0) as endpoint:
+        outgoing = OutgoingCall(
+            "b1", "BootNotification", dumps([CALL, "b1", "BootNotification", BOOT])
+        )
+        exchange = asyncio.create_task(endpoint.exchange(outgoing, nothing))
+        try:
+            answer, _ = await asyncio.wait_for(asyncio.shield(exchange), ANSWER_S)
+            returned = answer["status"]
+        except TimeoutError:
+            returned = "still waiting"
+            exchange.cancel()
+        return {"answer": returned, "received": csms.actions,
+                "check": check_of(endpoint, "BootNotification", "response")}  # fmt: skip
+
+
+async def calls_in_order(_: Path) -> dict[str, Any]:
+    """Two tasks' CALLs: the first asked for (a rare action, its checks not built) goes out
+    first, though the second's checks are built."""
+    async with raw_csms() as (csms, port), endpoint_on(port) as endpoint:
+        await endpoint.call("BootNotification", BOOT)
+        for side in (REQUEST, RESPONSE):
+            building = endpoint.schemas.ask("Heartbeat", side)
+            assert building is not None
+            await asyncio.wrap_future(building)
+        first = asyncio.create_task(endpoint.call("DataTransfer", {"vendorId": "x"}))
+        await asyncio.sleep(0)  # asked for first
+        second = asyncio.create_task(endpoint.call("Heartbeat", {}))
+        await asyncio.gather(first, second, return_exceptions=True)  # {} answers DataTransfer
+        return {"received": csms.actions,
+                "check": check_of(endpoint, "DataTransfer", "request")}  # fmt: skip
+
+
+async def peer_call_one_wait(state_dir: Path) -> dict[str, Any]:
+    """The builder never answers; the CSMS sends a CALL whose checks are not built: its
+    request's and its answer's checks are waited for within one bound, not one each."""
+    hang_builder(state_dir)
+    async with raw_csms() as (csms, port), endpoint_on(port, 1.0) as endpoint:
+        while csms.connection is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        good = '[2, "v1", "ChangeAvailability", {"connectorId": 1, "type": "Operative"}]'
+        reply = await csms.exchange(good, ANSWER_S)
+        until = endpoint.schemas._wait_until_s
+        key = "ChangeAvailability"
+        return {"reply": reply, "one_deadline": until[key, REQUEST] == until[key, RESPONSE]}
+
+
+async def without_jsonschema(_: Path) -> dict[str, Any]:
+    """``jsonschema`` cannot be imported (removed under the running daemon): a CSMS CALL the
+    compiled check refuses still gets an answer, and a CALL of ours that it refuses fails as a
+    CALL (the outbox parks it) rather than with an import error."""
+    sys.modules["jsonschema"] = None  # type: ignore[assignment]  # as when it is not installed
+    async with raw_csms() as (csms, port), endpoint_on(port) as endpoint:
+        while csms.connection is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        good = '[2, "v1", "ChangeAvailability", {"connectorId": 1, "type": "Operative"}]'
+        valid = await csms.exchange(good, ANSWER_S)
+        bad = '[2, "m1", "ChangeAvailability", {"connectorId": "one", "type": "Operative"}]'
+        reply = await csms.exchange(bad, ANSWER_S)
+        refused = await refusal(endpoint, "StatusNotification", BAD_STATUS)
+        boot = await endpoint.call("BootNotification", BOOT)  # the link goes on
+        return {"valid": valid, "reply": reply[:3], "refused": refused[:1],
+                "answer": boot["status"], "received": csms.actions}  # fmt: skip
+
+
+SCENARIOS: dict[str, Callable[[Path], Coroutine[Any, Any, dict[str, Any]]]] = {
     "first_call_valid": first_call_valid,
     "first_call_refused": first_call_refused,
     "builder_fails": builder_fails,
     "builder_hangs": builder_hangs,
     "peer_malformed": peer_malformed,
+    "answer_unchecked": answer_unchecked,
+    "calls_in_order": calls_in_order,
+    "peer_call_one_wait": peer_call_one_wait,
+    "without_jsonschema": without_jsonschema,
 }
 
 

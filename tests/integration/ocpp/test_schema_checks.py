@@ -9,6 +9,7 @@ check once built is kept."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,54 @@ def test_a_builder_that_never_answers_holds_each_check_a_bounded_time(tmp_path: 
     assert found["refused"] == REFUSED
     assert found["received"] == ["BootNotification"]
     assert found["after"]
+
+
+def test_the_answer_to_a_call_is_returned_without_waiting_for_its_check(tmp_path: Path) -> None:
+    found = _run("answer_unchecked", tmp_path)
+    assert found["received"] == ["BootNotification"]
+    assert found["check"] == "building"  # never built: jsonschema took the answer in place
+    assert found["answer"] == "Accepted"
+
+
+def test_calls_of_two_tasks_go_out_in_the_order_asked(tmp_path: Path) -> None:
+    found = _run("calls_in_order", tmp_path)
+    assert found["check"] == "built"
+    assert found["received"] == ["BootNotification", "DataTransfer", "Heartbeat"]
+
+
+def test_a_csms_call_waits_once_for_its_request_and_answer_checks(tmp_path: Path) -> None:
+    found = _run("peer_call_one_wait", tmp_path)
+    assert found["reply"] == [3, "v1", {"status": "Accepted"}]
+    assert found["one_deadline"]
+
+
+def test_without_jsonschema_every_call_is_answered_and_settled(tmp_path: Path) -> None:
+    found = _run("without_jsonschema", tmp_path)
+    assert found["valid"] == [3, "v1", {"status": "Accepted"}]
+    assert found["reply"] == [4, "m1", "InternalError"]
+    assert found["refused"] == ["InternalError"]  # a CallFailed: the outbox parks it
+    assert found["answer"] == "Accepted"
+    assert found["received"] == ["BootNotification"]
+
+
+def test_an_ocpp_site_without_jsonschema_refuses_to_start(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "site:\n  id: schema-test\n  grid_limit_a: 32\n"
+        f"storage:\n  state_dir: {tmp_path / 'state'}\n"
+        "ocpp:\n  enabled: true\n  url: ws://127.0.0.1:9/ocpp\n  identity: cp1\n"
+    )
+    hidden = "import sys, runpy; sys.modules['jsonschema'] = None; runpy.run_module("
+    hidden += "'edge_controller', run_name='__main__')"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_CONTROLLER__")}
+    done = subprocess.run(
+        [sys.executable, "-c", hidden, "run", "--config", str(config)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr  # fix the installation
+    assert "need jsonschema, not installed; refusing to start" in done.stderr
