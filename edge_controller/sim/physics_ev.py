@@ -27,6 +27,8 @@ class EvProfile:
     target_soc: float = 1.0  # the EV stops requesting (state B) once reached
     taper_start_soc: float = 0.8  # above this the EV lowers its own current linearly
     response_delay_s: float = 2.0  # time to follow a new offer, 0..5 s
+    # Drawn over the offer while it charges, as some vehicles do within their own tolerance.
+    overdraw_a: float = 0.0
 
     def __post_init__(self) -> None:
         if self.phases not in (1, 2, 3):
@@ -41,6 +43,8 @@ class EvProfile:
             raise ValueError("taper_start_soc must be in (0, 1]")
         if not 0 <= self.response_delay_s <= 5:
             raise ValueError("response_delay_s must be in [0, 5] (IEC 61851-1)")
+        if not 0 <= self.overdraw_a <= 5:
+            raise ValueError("overdraw_a must be in [0, 5]")
 
 
 def taper_limit_a(profile: EvProfile, soc: float) -> float:
@@ -133,4 +137,5 @@ class Ev:
     def _draw_a(self) -> float:
         if self._applied_offer_a < MIN_OFFER_A:
             return 0.0
-        return min(self._applied_offer_a, taper_limit_a(self.profile, self.soc))
+        drawn_a = min(self._applied_offer_a, taper_limit_a(self.profile, self.soc))
+        return drawn_a + self.profile.overdraw_a if drawn_a > 0 else 0.0

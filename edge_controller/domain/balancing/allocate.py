@@ -5,8 +5,8 @@ into an offered current per connector, each with the reason that bounds it:
 
 1. each connector's own cap and its place in the admission order (``offers``);
 2. fixed loads (``budget``): the building (grid meter minus our own measured current; the worst
-   case when the reading is stale or missing) and every charger that does not answer (assumed
-   at its maximum);
+   case when the reading is stale or missing), every charger that does not answer (assumed
+   at its maximum) and what an EV draws over the most it may draw (``take_overdraw``);
 3. starts held while lowered EVs still follow their lower offer, their minimums kept free
    (``settle.hold_starts``);
 4. admission of the minimums, then water-filling per priority class over the limit tree, each
@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from edge_controller.domain.balancing.budget import building_load, fixed_budget
+from edge_controller.domain.balancing.budget import building_load, fixed_budget, take_overdraw
 from edge_controller.domain.balancing.offers import (
     HYSTERESIS,
     SETTLING,
@@ -89,6 +89,8 @@ def allocate(
     records = OfferRecords() if records is None else records
     decision = decide_caps(tree, demands, prior, rules, records)
     fixed = fixed_budget(tree, site, building, decision.silent)
+    if not stale:  # (a stale reading's building holds our whole draw already)
+        take_overdraw(fixed, decision.all, now_s)
     held = hold_starts(tree, fixed, decision)
     following = following_offers(decision)
     shared = share(tree, fixed, decision.contenders, policy, now_s)

@@ -1,4 +1,5 @@
-"""Fixed loads of an allocation: the building, silent chargers, and the fallback check."""
+"""Fixed loads of an allocation: the building, silent chargers, EVs drawing over their offer,
+and the fallback check."""
 
 from __future__ import annotations
 
@@ -66,6 +67,45 @@ def fixed_budget(tree: Tree, site: Site, building: Phases3, silent: Sequence[Off
     for offer in silent:
         budget.take(offer.path, offer.demand.wiring, offer.demand.max_current_a)
     return budget
+
+
+# The most an EV is counted over the most it may draw (``take_overdraw``), per phase: above its
+# own tolerance and meter error, a reading is a broken meter or an EV that ignores its offer, and
+# a broken meter reading high must not take its feeder's room from the others.
+OVERDRAW_COUNTED_MAX_A = 2.0
+
+
+def take_overdraw(budget: Budget, offers: Sequence[Offer], now_s: float) -> None:
+    """Take from ``budget``, on its way up the tree, what each EV draws above the most it may
+    draw (its previous offer, the one it still follows a lowering from, or the maximum a silent
+    charger was counted at), up to ``OVERDRAW_COUNTED_MAX_A`` on each of its phases. An EV
+    draws somewhat over its offer (its own tolerance, meter error), and the building is the
+    grid less our measured draws: offers that filled the limit left the grid over it by that
+    excess for good (two EVs 0.5 A over their 20 A offers held a 40 A grid at 41 A, every
+    reading an overload). Counted here, the offers leave room for it. On the grid, a meter
+    reading high lowers the building as much as it adds here."""
+    for offer in offers:  # (this runs for every connector on every decision)
+        before = offer.before
+        if before is None:
+            continue  # no offer to be over: the first decision counts the building as read
+        measured = offer.demand.measured_current_a
+        if measured is None:
+            continue
+        allowed_a = before.current_a
+        first, second, third = measured
+        within_a = allowed_a + EPS_A
+        if first <= within_a and second <= within_a and third <= within_a:
+            continue  # the usual case
+        # A charger silent before was counted at its maximum (``assumed_current_a``): it answers
+        # again drawing what it was set to, or its watchdog's fallback, until it follows.
+        allowed_a = max(allowed_a, before.assumed_current_a, offer.may_draw(now_s))
+        demand = offer.demand
+        if demand.state is DemandState.UNAVAILABLE:
+            continue  # counted at its maximum already
+        for line, phase in enumerate(demand.wiring):
+            excess_a = min(measured[line] - allowed_a, OVERDRAW_COUNTED_MAX_A)
+            if excess_a > EPS_A:
+                budget.take(offer.path, (phase,), excess_a)
 
 
 def failsafe_problems(

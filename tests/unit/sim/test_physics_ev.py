@@ -84,9 +84,26 @@ def test_paused_ev_draws_nothing() -> None:
     assert ev.drawn_a == 0.0
 
 
+def test_an_ev_with_an_overdraw_draws_that_over_its_offer_while_it_charges() -> None:
+    ev = _charging_ev(response_delay_s=0.0, max_current_a=16.0, overdraw_a=0.5)
+    ev.step(1.0, 10.0, V)
+    assert ev.drawn_a == 10.5
+    ev.step(2.0, 16.0, V)
+    assert ev.drawn_a == 16.5  # over its own maximum too: the offer is what it overshoots
+    ev.paused = True
+    ev.step(3.0, 16.0, V)
+    assert ev.drawn_a == 0.0
+
+
 @pytest.mark.parametrize(
     "bad",
-    [{"phases": 4}, {"response_delay_s": 6.0}, {"soc": 1.5}, {"battery_wh": 0.0}],
+    [
+        {"phases": 4},
+        {"response_delay_s": 6.0},
+        {"soc": 1.5},
+        {"battery_wh": 0.0},
+        {"overdraw_a": -0.1},
+    ],
 )
 def test_profile_rejects_impossible_values(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):

@@ -79,6 +79,7 @@ class EvPlan:
     # How often its charger is read: under load a charger's reads fall behind the grid
     # meter's (each waits in the bus queue behind the others).
     poll_s: float = POLL_S
+    overdraw_a: float = 0.0  # the EV draws this much over its offer while it charges
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,7 @@ class PhysicsRig:
                     battery_wh=500_000.0,
                     soc=0.2,
                     response_delay_s=ev.response_delay_s,
+                    overdraw_a=ev.overdraw_a,
                 )
                 self.site.chargers[ev.connector_id].model.plug(now_s, 1, profile)
             if connector.ev is None:

@@ -76,6 +76,7 @@ class MemoryCharger:
     write_hook: Callable[[], Awaitable[None]] | None = None
     writes_wait_for: asyncio.Event | None = None  # a slow bus: every setpoint waits for it
     status_reads: int = 0
+    overdraw_a: float = 0.0  # its EV draws this much over the offer while it charges
 
     def _check(self) -> None:
         if not self.answering:
@@ -106,7 +107,7 @@ class MemoryCharger:
 
     async def read_meter(self) -> MeterReading:
         self._check()
-        drawing = self.offered_a if self.state.charging else 0.0
+        drawing = self.draw_a()
         amps = tuple(drawing if i < self.ev_phases else 0.0 for i in range(3))
         return MeterReading((230.0,) * 3, amps, (0.0,) * 3, 0.0, self.energy_wh, 0.0, 0.0)  # type: ignore[arg-type]
 
@@ -117,7 +118,7 @@ class MemoryCharger:
         self.failsafe.append((current_a, timeout_s))
 
     def draw_a(self) -> float:
-        return self.offered_a if self.state.charging else 0.0
+        return self.offered_a + self.overdraw_a if self.state.charging else 0.0
 
 
 @dataclass
@@ -187,6 +188,27 @@ async def test_writes_the_allocation_and_only_changes() -> None:
     written = len(rig.log)
     await rig.advance(1)
     assert len(rig.log) == written  # nothing changed, nothing written
+
+
+async def test_evs_drawing_over_their_offers_bring_the_grid_back_within_its_limit() -> None:
+    # Each EV draws 0.5 A over its offer: 20 A each on 40 A read 41 A at every reading, each an
+    # overload, and the offers stayed. They make room for the excess at the first reading that
+    # shows it and stay put; what the site shows for each EV is what it draws.
+    rig = make_rig(grid_limit_a=40.0)
+    for charger in rig.chargers:
+        charger.overdraw_a = 0.5
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    await rig.advance(0.2)
+    assert rig.offered() == [19.5, 19.5]
+    for _ in range(50):
+        await rig.advance(0.2)
+        grid = rig.controller.grid_reading()
+        assert grid is not None and grid.current_a == (40.0, 40.0, 40.0)
+        assert not rig.controller._overloaded.is_set()
+    assert rig.offered() == [19.5, 19.5]
+    view = rig.controller.snapshot().connectors[0]
+    assert (view.offered_current_a, view.measured_current_a) == (19.5, (20.0, 20.0, 20.0))
 
 
 async def test_overload_is_answered_by_the_next_step() -> None:

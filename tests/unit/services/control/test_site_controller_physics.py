@@ -25,6 +25,8 @@ from edge_controller.domain.balancing import Feeder, Policy, Site
 from tests.unit.services.control.physics_rig import (
     BUILDING_STEP_WINDOW_S,
     DT_S,
+    POLL_S,
+    TICK_S,
     EvPlan,
     PhysicsRig,
     SitePlan,
@@ -919,3 +921,35 @@ def test_a_held_decrease_allows_a_meters_rounding_whatever_the_setpoint_step(
     outcome = PhysicsRig(plan).run()
     assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
     assert max(a for at_s, a in outcome.grid_a if at_s >= 31.0) <= 32.0
+
+
+# Two EVs share 38 A beside the building, each drawing a little more than its offer (a
+# vehicle's own tolerance). The building is the grid less our measured draws, so their excess
+# was no building load, and offers of 19 A each that filled the limit held the grid at 40 A
+# plus the two excesses for good (41.8 A at 0.9 A each): every reading an overload, none
+# answered. The
+# offers make room for what the EVs draw over them: the grid is back within the limit once
+# the EVs have followed the first lowering, and the offers stay put from then on.
+@pytest.mark.parametrize("overdraw_a", [0.1, 0.5, 0.9])
+@pytest.mark.parametrize(("resolution_a", "delays_s"), [(0.1, (1.0, 3.0)), (1.0, (5.0, 0.5))])
+def test_evs_drawing_over_their_offers_are_held_within_the_limit(
+    overdraw_a: float, resolution_a: float, delays_s: tuple[float, float]
+) -> None:
+    evs = tuple(
+        EvPlan(f"c{n}:1", "L1L2L3", 3, delay_s, poll_offset_s=0.25 * n, overdraw_a=overdraw_a)
+        for n, delay_s in enumerate(delays_s)
+    )
+    building = ((0.0, (2.0, 2.0, 2.0)),)  # 19 A each: a whole step of either resolution
+    policy = replace(DEMO_POLICY, resolution_a=resolution_a)
+    plan = SitePlan(40.0, evs, building, 60.0, grid_poll_offset_s=0.5, policy=policy)
+    outcome = PhysicsRig(plan).run()
+    # The first offers know nothing of the excess: the EVs ramp to it, a grid reading shows it
+    # and the slower EV follows the lowering its delay after the next step.
+    held_s = max(delays_s) + POLL_S + TICK_S + max(delays_s) + 2 * DT_S
+    late = [(at_s, a) for at_s, a in outcome.grid_a if at_s >= held_s]
+    assert max(a for _, a in late) <= 40.0 + 1e-6, outcome.over_limit_as(40.0)
+    assert not [e for e in outcome.excess if e.at_s >= held_s], outcome.excess[-3:]
+    assert [at_s for at_s, _ in outcome.offers if at_s >= held_s] == []
+    # Lowered by the excess, rounded down to a step: no more.
+    offered_a = sum(outcome.offers[-1][1].values())
+    assert offered_a >= 38.0 - 2 * overdraw_a - 2 * resolution_a - 1e-6
