@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,11 +22,20 @@ from websockets.exceptions import ConnectionClosed
 import edge_controller.app.daemon
 import edge_controller.app.site  # noqa: F401
 from edge_controller.domain.snapshot import Availability
+from edge_controller.uplink import schemas
 from edge_controller.uplink.dialect import CALL, negotiated
 from edge_controller.uplink.rpc import CallFailed, Limits, OutgoingCall, RpcEndpoint, dumps
 from edge_controller.uplink.schemas import REQUEST, RESPONSE, schemas_for
-from tests.integration.ocpp.harness import FakeSite, open_outbox, running_uplink, settings_for
+from tests.integration.ocpp.harness import (
+    FakeSite,
+    open_outbox,
+    running_csms,
+    running_uplink,
+    settings_for,
+    wait_for,
+)
 from tests.integration.ocpp.raw_csms import raw_csms
+from tests.outbox_events import sampled
 
 BOOT = {"chargePointVendor": "Example", "chargePointModel": "EC-1"}
 # Breaks the 1.6 StatusNotification schema: the connector's number as a word.
@@ -224,6 +234,56 @@ async def without_jsonschema(_: Path) -> dict[str, Any]:
                 "answer": boot["status"], "received": csms.actions}  # fmt: skip
 
 
+async def outbox_turn_free(state_dir: Path) -> dict[str, Any]:
+    """The outbox holds a MeterValues and then a problem report (a DataTransfer, whose checks
+    are not built ahead), and the builder holds the DataTransfer's until the scenario lets it
+    go: while the MeterValues is in flight the sender reads the report, and leaves its checks
+    to after the answer rather than waiting for them in the turn, so an Authorize asked for
+    meanwhile goes out."""
+    # Here only: the bench CSMS imports jsonschema, which the other scenarios watch for.
+    from edge_controller.domain.problems import ProblemKind, ProblemReported
+    from edge_controller.sim.csms import BenchCsms
+
+    shared = schemas_for(negotiated("ocpp1.6"))
+    shared.wait_s = BUILT_WAIT_S
+    for side in (REQUEST, RESPONSE):  # built ahead, as a routine CALL's: the builder is held
+        building = shared.ask("Authorize", side)
+        assert building is not None
+        await asyncio.wrap_future(building)
+    held = threading.Event()
+    compiled = schemas._BUILDER.compiled
+
+    def holding(text: str) -> Any:  # in the builder's thread
+        if '"messageId"' in text:  # the DataTransfer request's schema, no other 1.6 one
+            held.wait(BUILT_WAIT_S)
+        return compiled(text)
+
+    schemas._BUILDER.compiled = holding  # type: ignore[method-assign]
+    csms = BenchCsms()
+    report = ProblemReported("P-1", "c1:1", ProblemKind.OTHER, "cut", "driver", 1e9)
+    async with open_outbox(state_dir / "db.sqlite") as outbox:
+        await outbox.append("site1", sampled(None, 6, "c1:1"))
+        await outbox.append("site1", report)
+        async with running_csms(csms) as port:
+            settings = settings_for(f"ws://127.0.0.1:{port}")
+            async with running_uplink(settings, FakeSite(), outbox, state_dir, {"c1": 2}) as up:
+                await wait_for(lambda: "MeterValues" in actions_of(csms), 60)
+                try:
+                    await asyncio.wait_for(up.authorize("TAG1"), ANSWER_S)
+                    authorize = "answered"
+                except TimeoutError:
+                    authorize = "held"
+                held.set()
+                await wait_for(lambda: "DataTransfer" in actions_of(csms), 60)
+    asked = ("MeterValues", "Authorize", "DataTransfer")
+    return {"authorize": authorize, "received": [a for a in actions_of(csms) if a in asked]}
+
+
+def actions_of(csms: Any) -> list[str]:
+    """The actions of the bench CSMS's CALLs received, in order."""
+    return [action for _, action, _ in csms.record.calls]
+
+
 SCENARIOS: dict[str, Callable[[Path], Coroutine[Any, Any, dict[str, Any]]]] = {
     "first_call_valid": first_call_valid,
     "first_call_refused": first_call_refused,
@@ -234,6 +294,7 @@ SCENARIOS: dict[str, Callable[[Path], Coroutine[Any, Any, dict[str, Any]]]] = {
     "calls_in_order": calls_in_order,
     "peer_call_one_wait": peer_call_one_wait,
     "without_jsonschema": without_jsonschema,
+    "outbox_turn_free": outbox_turn_free,
 }
 
 

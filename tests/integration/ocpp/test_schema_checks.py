@@ -97,6 +97,14 @@ def test_calls_of_two_tasks_go_out_in_the_order_asked(tmp_path: Path) -> None:
     assert found["received"] == ["BootNotification", "DataTransfer", "Heartbeat"]
 
 
+def test_the_outbox_does_not_hold_the_turn_while_its_next_messages_checks_are_built(
+    tmp_path: Path,
+) -> None:
+    found = _run("outbox_turn_free", tmp_path)
+    assert found["authorize"] == "answered"
+    assert found["received"] == ["MeterValues", "Authorize", "DataTransfer"]
+
+
 def test_a_csms_call_waits_once_for_its_request_and_answer_checks(tmp_path: Path) -> None:
     found = _run("peer_call_one_wait", tmp_path)
     assert found["reply"] == [3, "v1", {"status": "Accepted"}]
