@@ -14,8 +14,9 @@ into an offered current per connector, each with the reason that bounds it:
 5. increases only from the room that EVs still following a lower offer leave
    (``settle.fit_increases``); no second lowering of an EV still following one where its offer
    fits (``settle.keep_following``); no offer kept for a paused EV, a start or a raise not yet
-   drawn, nor lowered for an EV resuming, beyond what fits beside the lowered EVs' higher draw
-   (``settle.fit_idle_offers``); an independent final check that no limit is exceeded.
+   drawn, nor lowered for an EV resuming (or kept for it in a step that lowers another), beyond
+   what fits beside the lowered EVs' higher draw (``settle.fit_idle_offers``); an independent
+   final check that no limit is exceeded.
 
 A connector's reason says why that connector has its offer (its cap, the constraint that binds
 it, its own hold); what holds for the whole site (a stale grid meter, increases and starts held

@@ -56,7 +56,9 @@ for current and reads nothing though its offer was not raised lately (resuming, 
 start), and it counts at its earlier offer beside the others so fitted: its ramp may be under
 way, to that offer until the lower one reaches it (two EVs resuming on 24 and 16 A as the
 building rose on their phase were lowered to 12.5 A each; the faster followed while the slower
-still ramped to 24 A: 36.5 A of ours where 25 A was left).
+still ramped to 24 A: 36.5 A of ours where 25 A was left). So is an offer kept for such an
+EV in a step that lowers another: it may ramp to it before the other has followed (an EV
+resuming on 8 A beside one lowered from 20 A for a building rise put 42 A on a phase of 32 A).
 """
 
 from __future__ import annotations
@@ -229,10 +231,11 @@ def fit_idle_offers(
     follows a lowering (otherwise it costs a scan of the offers)."""
     now_s = decision.now_s
     ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
+    lowering = any(_lowered(offer) for offer in decision.all)
     idle = [
         offer
         for offer in admitted
-        if _idle(offer, now_s, ramped_s) or _ramping(offer, now_s, ramped_s)
+        if _idle(offer, now_s, ramped_s, lowering) or _ramping(offer, now_s, ramped_s)
     ]
     if not idle:
         return False
@@ -270,22 +273,26 @@ def fit_idle_offers(
     return cut
 
 
-def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
+def _idle(offer: Offer, now_s: float, ramped_s: float, lowering: bool = False) -> bool:
     """Whether the offer is kept (or lowered) for an EV that does not ask for current (state B),
     or asks and stopped drawing on its offer (``ConnectorDemand.paused_itself``), or is lowered
-    in this very step for one that asks (resuming, or slow to start), and reads no draw on any
-    phase though its offer was last raised before ``ramped_s``: it paused itself and adds its
-    whole offer when it resumes (it may have resumed since it was read: counted at its offer,
-    that is room it takes anyway). Not one that follows a lowering: it is counted at what it
-    may draw, and lowering it again would give it more time to draw that. Without a reading
-    nothing is known: not idle."""
+    in this very step for one that asks (resuming, or slow to start), or kept for one that asks
+    in a step that lowers another (``lowering``), and reads no draw on any phase though its
+    offer was last raised before ``ramped_s``: it paused itself and adds its whole offer when
+    it resumes (it may have resumed since it was read: counted at its offer, that is room it
+    takes anyway). Not one that follows a lowering: it is counted at what it may draw, and
+    lowering it again would give it more time to draw that. Without a reading nothing is
+    known: not idle. (An EV resuming from state B on the 8 A it kept while a building rise
+    lowered a slower one from 20 A ramped before that one followed: 8 A of ours over 32 A for
+    each second the other was slower.) Not kept for one that asks in the steps after: it was
+    fitted in the step that lowered the other, or did not ask then and was fitted as such."""
     demand, before = offer.demand, offer.before
     draw = demand.measured_current_a
     return (
         (
             demand.state is _NOT_ASKING
             or demand.paused_itself
-            or (demand.state is _ASKING and offer.current_a < offer.before_a - EPS_A)
+            or (demand.state is _ASKING and (lowering or _lowered(offer)))
         )
         and 0 < offer.current_a <= offer.before_a + EPS_A
         and before is not None
@@ -294,6 +301,11 @@ def _idle(offer: Offer, now_s: float, ramped_s: float) -> bool:
         and max(draw) < IDLE_A
         and not offer.may_draw(now_s)
     )
+
+
+def _lowered(offer: Offer) -> bool:
+    """Whether the offer is lowered in this very step for an EV that wants current."""
+    return offer.current_a < offer.before_a - EPS_A and offer.demand.state in _WANTING
 
 
 def _earlier_a(offer: Offer, ramped_s: float) -> float:

@@ -291,3 +291,47 @@ def test_a_start_keeps_its_offer_as_its_own_ramp_only_as_far_as_its_first_phase_
         policy=policy,
     )
     assert decision.current_a("c3") == offered_a, decision.connectors["c3"]
+
+
+# Grid L1 of 32 A: c0 draws 20 A beside a building of 4 A and c1's 8 A, kept while its EV
+# paused itself; at 20 s the building reads 14 A and c1, read asking (state C), draws nothing:
+# resuming. c0 is lowered to 10 A, and c1's 8 A fit once it has followed; but c1 may ramp first
+# (a faster EV) while c0 still draws 20 A: 42 A. Kept in a step that lowers another, an EV
+# asking at nothing gets what fits beside the other's earlier offer, as one not asking would:
+# it waits. In a step that lowers nobody it keeps its offer.
+RESUMING_ON_A_KEPT_OFFER = Allocation(
+    19.0,
+    {
+        "c0": ConnectorAllocation("c0", 20.0, "grid L1 32 A", changed_at_s=1.0, increased_at_s=1.0),
+        "c1": ConnectorAllocation("c1", 8.0, "EV", changed_at_s=1.0, increased_at_s=1.0),
+    },
+    (4.0, 0.0, 0.0),
+    (0.0, 32.0, 32.0),
+    grid_stale=False,
+)
+
+
+@pytest.mark.parametrize(("building_a", "offered_a"), [(14.0, (10.0, 0.0)), (4.0, (20.0, 8.0))])
+def test_an_ev_asking_at_nothing_on_a_kept_offer_fits_beside_one_lowered_in_the_same_step(
+    building_a: float, offered_a: tuple[float, float]
+) -> None:
+    demands = [
+        ConnectorDemand("c0", DemandState.CHARGING, wiring=(0,), measured_current_a=(20, 0, 0)),
+        ConnectorDemand(
+            "c1",
+            DemandState.CHARGING,
+            wiring=(0,),
+            measured_current_a=(0.0,) * 3,
+            limits=(Limit(8.0, "EV"),),
+        ),
+    ]
+    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0)
+    decision = allocate(
+        Site(32.0),
+        demands,
+        grid=GridReading((building_a + 20.0, 0.0, 0.0), 20.0),
+        previous=RESUMING_ON_A_KEPT_OFFER,
+        now_s=20.0,
+        policy=policy,
+    )
+    assert (decision.current_a("c0"), decision.current_a("c1")) == offered_a

@@ -702,6 +702,49 @@ def test_a_start_is_not_kept_as_its_own_ramp_where_the_building_rose_on_another_
     assert lowered[0]["c3:1"] == 0.0, outcome.offers
 
 
+# Grid L1 of 32 A: c0 (5 s to follow) draws 20 A beside a building of 4 A; c1's EV (1 s to
+# follow, 8 A at most) paused itself on its 8 A (state B) and resumes at 19.3 s, read asking at
+# nothing at 19.6 s. The building steps to 14 A at 19.9 s; at 20.1 s c0 is lowered to 10 A and
+# c1 keeps its 8 A, which fit once c0 has followed. c1 ramps at 20.3 s, c0 follows only at
+# 25.2 s: 42 A where 32 A is allowed, 8 A of it ours from 21.1 s, when c1 would have followed
+# a lower offer (32 A*s; 8 A*s for each second c0 is slower than c1). Asking at nothing, it
+# gets what fits beside c0's 20 A, as one not asking would: it waits until c0 has followed.
+RESUMING_ON_ITS_KEPT_OFFER = SitePlan(
+    grid_limit_a=32.0,
+    evs=(
+        EvPlan("c0:1", "L1", 1, 5.0, 32.0, capture=CAPTURES[0], poll_offset_s=0.5),
+        EvPlan(
+            "c1:1",
+            "L1",
+            1,
+            1.0,
+            8.0,
+            pauses=((10.0, 19.3),),
+            capture=CAPTURES[0],
+            poll_offset_s=0.9,
+        ),
+    ),
+    building_a=((0.0, (4.0, 0.0, 0.0)), (19.9, (14.0, 0.0, 0.0))),
+    duration_s=40.0,
+    grid_poll_offset_s=0.1,
+    policy=DEMO_POLICY,
+)
+
+
+@pytest.mark.parametrize("delays_s", [(5.0, 1.0), (3.0, 1.0), (3.0, 2.0)])
+def test_an_ev_resuming_on_its_kept_offer_fits_beside_a_slower_one_following_a_lowering(
+    delays_s: tuple[float, float],
+) -> None:
+    slower_s, faster_s = delays_s
+    c0, c1 = RESUMING_ON_ITS_KEPT_OFFER.evs
+    evs = (replace(c0, response_delay_s=slower_s), replace(c1, response_delay_s=faster_s))
+    outcome = PhysicsRig(replace(RESUMING_ON_ITS_KEPT_OFFER, evs=evs)).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    lowered = [offers for at_s, offers in outcome.offers if at_s > 19.9]
+    assert lowered[0] == {"c0:1": 10.0, "c1:1": 0.0}, outcome.offers
+    assert lowered[-1] == {"c0:1": 10.0, "c1:1": 8.0}, outcome.offers
+
+
 # Four EVs, two on grid L3 of 40 A: c1 (5 s to follow) was offered 32 A at 10.5 s; at 13.5 s
 # c3 (1 s to follow) starts on 8 A and c1 is lowered to 20 A. The building steps onto L3
 # (24.6 A) at 14.28 s and at 14.5 s both are lowered to 7.7 A; c1 may draw 32 A until 19.5 s
