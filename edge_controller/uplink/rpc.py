@@ -333,9 +333,9 @@ class RpcEndpoint:
     def prepare(
         self, action: str, payload: dict[str, Any], unique_id: str | None = None
     ) -> OutgoingCall:
-        """For tests and benchmarks only, where no event loop runs: as ``prepared``, without
-        waiting, and ``jsonschema`` imported and deciding on the calling thread while the
-        compiled check is not built. The daemon never calls it."""
+        """For benchmarks only (``bench/bench_device_model.py``), where no event loop runs: as
+        ``prepared``, without waiting, and ``jsonschema`` imported and deciding on the calling
+        thread while the compiled check is not built. The daemon never calls it."""
         problem = self.schemas.request_problem(action, payload)
         return self._framed(action, payload, unique_id, problem)
 

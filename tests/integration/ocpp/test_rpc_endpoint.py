@@ -198,7 +198,7 @@ async def test_send_and_callresulterror_are_21_only(subprotocol: str) -> None:
 async def test_a_call_returns_the_answer_and_the_version_checks_both_ways() -> None:
     async with linked("ocpp2.0.1") as ends:
         with pytest.raises(CallFailed) as bad:  # 1.6 payload: refused before it is sent
-            ends.endpoint.prepare("Heartbeat", {"currentTime": "2026-12-01T00:00:00Z"})
+            await ends.endpoint.prepared("Heartbeat", {"currentTime": "2026-12-01T00:00:00Z"})
         assert bad.value.code == "FormatViolation"
         call = asyncio.create_task(ends.endpoint.call("Heartbeat", {}))
         sent = await ends.peer.next()

@@ -105,7 +105,7 @@ async def test_the_strict_peer_really_rejects_a_schema_violation(tmp_path: Path)
             payload = {"connectorId": 1, "errorCode": "Bogus", "status": "Available"}
             rpc = uplink.sessions["site1"].cp.rpc
             with pytest.raises(CallFailed):  # ours refuses to send it ...
-                rpc.prepare("StatusNotification", payload)
+                await rpc.prepared("StatusNotification", payload)
             frame = json.dumps([2, "bogus-1", "StatusNotification", payload])
             bad = OutgoingCall("bogus-1", "StatusNotification", frame)  # ... framed by hand
             with pytest.raises(CallFailed):
