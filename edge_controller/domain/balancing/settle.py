@@ -226,7 +226,8 @@ def fit_idle_offers(
     may still draw from a higher one, in admission order; cut to what fits, withdrawn where that
     is below its minimum (an EV drawing keeps what it draws). One that asks for current and is
     lowered in this very step counts at its earlier offer (``_earlier_a``) beside those fitted
-    before it too. ``risen``: how the building looks to have risen since the previous
+    before it too, and a start's beside every other offer lowered in it (``_fit_beside_ramps``).
+    ``risen``: how the building looks to have risen since the previous
     allocation's reading of it (``_own_ramp_a``). True if any was cut. Only while an EV
     follows a lowering (otherwise it costs a scan of the offers)."""
     now_s = decision.now_s
@@ -251,7 +252,7 @@ def fit_idle_offers(
     budget.take_tally(Tally.of(tree, decision.all, counted))
     for held in decision.reserved:
         budget.take(held.path, held.phases, held.floor_a)
-    cut = False
+    cut, ramps_a = False, 0.0
     for offer in idle:
         earlier_a = _earlier_a(offer, ramped_s)
         room_a, label = _room(tree, budget, offer)
@@ -270,6 +271,42 @@ def fit_idle_offers(
                 offer.current_a, offer.reason = fitted_a, label
             cut = True
         budget.take(offer.path, offer.phases, max(0.0, offer.current_a - earlier_a))
+        if _ramping(offer, now_s, ramped_s):  # a start's earlier offer: see _fit_beside_ramps
+            ramps_a += earlier_a
+    if ramps_a > 0:
+        lowered = [
+            (offer, counted_a)
+            for offer, counted_a in zip(decision.all, counted, strict=True)
+            if id(offer) not in ids and 0 < offer.current_a < offer.before_a - EPS_A
+        ]
+        cut = _fit_beside_ramps(tree, budget, lowered, policy) or cut
+    return cut
+
+
+def _fit_beside_ramps(
+    tree: Tree, budget: Budget, lowered: list[tuple[Offer, float]], policy: Policy
+) -> bool:
+    """Cut each other offer lowered in this very step (``lowered``, each with what ``budget``
+    counts it at) to what fits beside the earlier offers of the starts fitted as drawing nothing
+    (``_ramping``, their EVs paused themselves: ``_earlier_a``) and every other connector as
+    counted; paused where that is below its minimum, though its EV draws. It may follow at once
+    while theirs ramp to their earlier offer first:
+    two EVs starting on 24 and 16 A were lowered to 9 and 12.5 A as the building rose on their
+    phase, and the slower ramped to 24 A once the faster, drawing, had followed (36.5 A of ours
+    where 25 A was left). True if any was cut."""
+    cut = False
+    for offer, counted_a in lowered:
+        room_a, label = _room(tree, budget, offer)
+        room_a += counted_a
+        if room_a >= offer.current_a - EPS_A:
+            continue
+        step_a = policy.resolution_a
+        fitted_a = round(math.floor(max(room_a, 0.0) / step_a + EPS_A) * step_a, 6)
+        if fitted_a < offer.floor_a - EPS_A:
+            offer.current_a, offer.reason = 0.0, full(label)
+        else:
+            offer.current_a, offer.reason = fitted_a, label
+        cut = True
     return cut
 
 
@@ -316,13 +353,18 @@ def _earlier_a(offer: Offer, ramped_s: float) -> float:
     and the faster one followed while the slower one still ramped to 24 A: 36.5 A of ours where
     25 A was left), else nothing: one not asking ramps, once it asks, to the offer it has by
     then, and a start raised since ``ramped_s`` may be drawing in the grid reading already
-    (``_own_ramp_a``), which would count it twice."""
+    (``_own_ramp_a``), which would count it twice, unless it is a start (switched on since
+    ``ramped_s``) whose EV paused itself (read at nothing once the raise had reached it: slow
+    to start, not in the grid reading)."""
     before = offer.before
     if (
         offer.demand.state is _ASKING
         and offer.current_a < offer.before_a - EPS_A
         and before is not None
-        and before.increased_at_s < ramped_s
+        and (
+            before.increased_at_s < ramped_s
+            or (offer.demand.paused_itself and before.changed_at_s >= ramped_s)
+        )
     ):
         return offer.before_a
     return 0.0

@@ -244,6 +244,58 @@ def test_evs_at_nothing_lowered_together_fit_beside_each_others_earlier_offer(
     assert (decision.current_a("c0"), decision.current_a("c1")) == offered_a
 
 
+# The same two EVs starting: offered 24 and 16 A at 17 s, read at nothing asking at 20 s, once
+# the raises had reached them, or c1 drawing its 16 A, as the building has risen to 15 A on L3.
+# Raised lately or not, each may be ramping to its earlier offer until the lower one reaches
+# it: c0 gets 9 A beside c1's 16 A, and c1, at nothing or drawing, only what fits beside c0's
+# 24 A (1 A, below the minimum: it waits, or pauses).
+STARTED_ON_THEIR_OFFERS = Allocation(
+    17.0,
+    {
+        "c0": ConnectorAllocation(
+            "c0", 24.0, "grid L3 40 A", changed_at_s=17.0, increased_at_s=17.0
+        ),
+        "c1": ConnectorAllocation("c1", 16.0, "max 16 A", changed_at_s=17.0, increased_at_s=17.0),
+    },
+    (0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0),
+    grid_stale=False,
+)
+
+
+@pytest.mark.parametrize("c1_drawn_a", [0.0, 16.0])
+def test_evs_started_lately_and_lowered_together_fit_beside_each_others_earlier_offer(
+    c1_drawn_a: float,
+) -> None:
+    demands = [
+        ConnectorDemand(
+            "c0",
+            DemandState.CHARGING,
+            wiring=(2,),
+            measured_current_a=(0.0,) * 3,
+            paused_itself=True,
+        ),
+        ConnectorDemand(
+            "c1",
+            DemandState.CHARGING,
+            wiring=(2,),
+            max_current_a=16.0,
+            measured_current_a=(c1_drawn_a, 0.0, 0.0),
+            paused_itself=c1_drawn_a == 0,
+        ),
+    ]
+    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0)
+    decision = allocate(
+        Site(40.0),
+        demands,
+        grid=GridReading((0.5, 11.0, 15.0 + c1_drawn_a), 20.0),
+        previous=STARTED_ON_THEIR_OFFERS,
+        now_s=20.0,
+        policy=policy,
+    )
+    assert (decision.current_a("c0"), decision.current_a("c1")) == (9.0, 0.0)
+
+
 # Grid L2 of 32 A: c0 and c1 (on L2) draw 9.1 A each beside a building of 6.9 A there; c3, a
 # three-phase charger, started on 6.8 A at 19 s and read in state B since, at nothing. At 20 s
 # the building steps from L1 onto L2 (18.4, 6.9, 18.4 to 11.5, 13.3, 13.3) and all three are

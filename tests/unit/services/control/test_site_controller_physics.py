@@ -635,13 +635,12 @@ RESUMING_EVS_LOWERED_FOR_A_RISE = SitePlan(
 )
 
 
-@pytest.mark.parametrize("pause_state", ["B", "C"])  # C: it keeps asking and draws nothing
 @pytest.mark.parametrize("delays_s", [(5.0, 3.0), (3.0, 5.0)])
 def test_evs_resuming_as_the_building_rises_are_lowered_beside_each_others_earlier_offer(
-    delays_s: tuple[float, float], pause_state: str
+    delays_s: tuple[float, float],
 ) -> None:
     evs = tuple(
-        replace(ev, response_delay_s=delay_s, pause_state=pause_state)
+        replace(ev, response_delay_s=delay_s, pause_state="C")
         for ev, delay_s in zip(RESUMING_EVS_LOWERED_FOR_A_RISE.evs, delays_s, strict=True)
     )
     outcome = PhysicsRig(replace(RESUMING_EVS_LOWERED_FOR_A_RISE, evs=evs)).run()
@@ -650,6 +649,51 @@ def test_evs_resuming_as_the_building_rises_are_lowered_beside_each_others_earli
     offered = [(at_s, offers) for at_s, offers in outcome.offers if at_s > 16.87]
     assert offered[0] == (pytest.approx(17.1), {"c0:1": 9.0, "c1:1": 0.0}), offered
     assert offered[-1][1] == {"c0:1": 12.5, "c1:1": 12.5}, offered
+
+
+# Paused in state B the same EVs do not ask at the lowering (17.1 s): they resume at 17.15 s,
+# once it was decided, and ramp to the offer they have by then, so each keeps its share of
+# 12.5 A (counted at its earlier offer, c0 would get 9 A and c1 would wait).
+@pytest.mark.parametrize("delays_s", [(5.0, 3.0), (3.0, 5.0)])
+def test_evs_paused_in_state_b_as_the_building_rises_are_lowered_to_their_share(
+    delays_s: tuple[float, float],
+) -> None:
+    evs = tuple(
+        replace(ev, response_delay_s=delay_s, pause_state="B", pauses=((11.02, 17.15),))
+        for ev, delay_s in zip(RESUMING_EVS_LOWERED_FOR_A_RISE.evs, delays_s, strict=True)
+    )
+    outcome = PhysicsRig(replace(RESUMING_EVS_LOWERED_FOR_A_RISE, evs=evs)).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    offered = [(at_s, offers) for at_s, offers in outcome.offers if at_s > 16.87]
+    assert offered == [(pytest.approx(17.1), {"c0:1": 12.5, "c1:1": 12.5})], offered
+
+
+# The same two EVs starting, without pauses: plugged in at plug_s, offered 24 A (c0) and 16 A
+# (c1), and the building steps onto L3 (15 A) at 17.37 s. Read at nothing once their offers
+# had reached them, both were lowered, to 9 A (c0) and 12.5 A (c1, drawing 16 A): c1 followed
+# while c0 still ramped to 24 A. With c0 5 s to follow and c1 1 s, offered at 17.1 s and
+# lowered at 20.1 s, c1 drew 12.5 A from 21.2 s and c0 24 A from 22.2 s to 25.2 s: 36.5 A of
+# ours where 25 A was left (34.5 A*s; 38 A*s plugged in at 14.5 s with c1 3 s to follow, 22
+# and 7 A*s with c0 the faster). Lowered in this very step, a start asking at nothing counts
+# at its earlier offer beside the others (c0 is offered 9 A), and an EV drawing that is
+# lowered in it gets only what fits beside that offer: c1 pauses (1 A is left beside 24 A).
+@pytest.mark.parametrize(
+    ("plug_s", "delays_s", "lowered_s"),
+    [(16.0, (5.0, 1.0), 20.1), (14.5, (5.0, 3.0), 19.1)],
+)
+def test_evs_starting_as_the_building_rises_are_lowered_beside_each_others_earlier_offer(
+    plug_s: float, delays_s: tuple[float, float], lowered_s: float
+) -> None:
+    evs = tuple(
+        replace(ev, response_delay_s=delay_s, pauses=(), plug_at_s=plug_s)
+        for ev, delay_s in zip(RESUMING_EVS_LOWERED_FOR_A_RISE.evs, delays_s, strict=True)
+    )
+    building = ((0.0, (15.9, 30.0, 0.0)), (17.37, (0.5, 11.0, 15.0)))
+    plan = replace(RESUMING_EVS_LOWERED_FOR_A_RISE, evs=evs, building_a=building)
+    outcome = PhysicsRig(plan).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    offered = [(at_s, offers) for at_s, offers in outcome.offers if at_s > 17.37]
+    assert offered[0] == (pytest.approx(lowered_s), {"c0:1": 9.0, "c1:1": 0.0}), offered
 
 
 # Grid L2 of 32 A (the sweep's draws 398 and 399 at seed 2, reduced to what they need): c0 and
