@@ -90,8 +90,13 @@ def allocate(
     records = OfferRecords() if records is None else records
     decision = decide_caps(tree, demands, prior, rules, records)
     fixed = fixed_budget(tree, site, building, decision.silent)
-    if not stale:  # (a stale reading's building holds our whole draw already)
-        take_overdraw(fixed, decision.all, now_s)
+    # A stale reading's building holds our whole draw already; without any reading the
+    # building is the assumed one, ours not in it.
+    overdrawn = (
+        []
+        if stale and grid is not None
+        else take_overdraw(fixed, decision.all, now_s, grid_read=not stale)
+    )
     held = hold_starts(tree, fixed, decision)
     following = following_offers(decision)
     shared = share(tree, fixed, decision.contenders, policy, now_s)
@@ -103,6 +108,7 @@ def allocate(
     final, notes = _enforce(fixed, admitted, None if cut or kept or idle else shared.offered)
     if stale:
         notes.append("grid meter stale")
+    notes.extend(overdrawn)
     if held or cut:  # the site's state: the connectors' reasons name their constraints
         notes.append(SETTLING)
     return Allocation(

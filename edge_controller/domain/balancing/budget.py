@@ -69,21 +69,36 @@ def fixed_budget(tree: Tree, site: Site, building: Phases3, silent: Sequence[Off
     return budget
 
 
-# The most an EV is counted over the most it may draw (``take_overdraw``), per phase: above its
-# own tolerance and meter error, a reading is a broken meter or an EV that ignores its offer, and
-# a broken meter reading high must not take its feeder's room from the others.
+# The most an EV is counted over the most it may draw (``take_overdraw``), per phase, on a
+# feeder (or on a grid with no reading): above its own tolerance and meter error, a reading is a
+# broken meter or an EV that ignores its offer, and a broken meter reading high must not take
+# its feeder's room from the others.
 OVERDRAW_COUNTED_MAX_A = 2.0
 
 
-def take_overdraw(budget: Budget, offers: Sequence[Offer], now_s: float) -> None:
+def take_overdraw(
+    budget: Budget, offers: Sequence[Offer], now_s: float, *, grid_read: bool
+) -> list[str]:
     """Take from ``budget``, on its way up the tree, what each EV draws above the most it may
     draw (its previous offer, the one it still follows a lowering from, or the maximum a silent
-    charger was counted at), up to ``OVERDRAW_COUNTED_MAX_A`` on each of its phases. An EV
-    draws somewhat over its offer (its own tolerance, meter error), and the building is the
-    grid less our measured draws: offers that filled the limit left the grid over it by that
-    excess for good (two EVs 0.5 A over their 20 A offers held a 40 A grid at 41 A, every
-    reading an overload). Counted here, the offers leave room for it. On the grid, a meter
-    reading high lowers the building as much as it adds here."""
+    charger was counted at); return a note for each EV read more than
+    ``OVERDRAW_COUNTED_MAX_A`` over it (a meter to check, or an EV ignoring its offer). An EV
+    draws somewhat over its offer (its own tolerance, meter error), and the building is the grid
+    less our measured draws: offers that filled the limit left the grid over it by that excess
+    for good (two EVs 0.5 A over their 20 A offers held a 40 A grid at 41 A, every reading an
+    overload). Counted here, the offers leave room for it.
+
+    With a fresh grid reading (``grid_read``) the grid and its power limit count the whole
+    excess. That is exact whether the EV draws it or its meter reads high: a meter X A high
+    lowers the building (the grid less our measured draws) by X A, so the offers get the limit
+    less the real building either way (a meter 10 A high beside a 31 A building on 63 A: 21 A
+    and 10 A taken, 32 A offered, 63 A drawn). Where the building is held at 0 the meters read
+    more than the grid, and the excess is counted on the safe side. A feeder has no meter of
+    its own, nor has the grid without a reading: there a meter reading high would take the
+    others' room, so the excess is counted at most ``OVERDRAW_COUNTED_MAX_A`` a phase (an EV
+    really drawing more holds that limit over by the rest, and the note says so)."""
+    notes: list[str] = []
+    left = budget.left
     for offer in offers:  # (this runs for every connector on every decision)
         before = offer.before
         if before is None:
@@ -102,10 +117,28 @@ def take_overdraw(budget: Budget, offers: Sequence[Offer], now_s: float) -> None
         demand = offer.demand
         if demand.state is DemandState.UNAVAILABLE:
             continue  # counted at its maximum already
+        feeders = offer.path[:-1]  # (a path ends at the grid, node 0)
+        most_a = 0.0
         for line, phase in enumerate(demand.wiring):
-            excess_a = min(measured[line] - allowed_a, OVERDRAW_COUNTED_MAX_A)
-            if excess_a > EPS_A:
-                budget.take(offer.path, (phase,), excess_a)
+            excess_a = measured[line] - allowed_a
+            if excess_a <= EPS_A:
+                continue
+            counted_a = min(excess_a, OVERDRAW_COUNTED_MAX_A)
+            for node in feeders:
+                left[node][phase] -= counted_a
+            grid_a = excess_a if grid_read else counted_a
+            left[0][phase] -= grid_a
+            budget.power_left_a -= grid_a
+            most_a = max(most_a, excess_a)
+        if most_a > OVERDRAW_COUNTED_MAX_A + EPS_A:  # a broken meter, or an EV ignoring its offer
+            counted = (
+                "" if grid_read and not feeders else f"; counted at {OVERDRAW_COUNTED_MAX_A:g} A"
+            )
+            where = " on its feeders" if counted and grid_read else ""
+            notes.append(
+                f"{demand.connector_id} reads {most_a:.0f} A over its offer{counted}{where}"
+            )
+    return notes
 
 
 def failsafe_problems(

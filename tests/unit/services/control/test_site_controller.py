@@ -211,6 +211,27 @@ async def test_evs_drawing_over_their_offers_bring_the_grid_back_within_its_limi
     assert (view.offered_current_a, view.measured_current_a) == (19.5, (20.0, 20.0, 20.0))
 
 
+async def test_evs_drawing_far_over_their_offers_are_counted_whole_on_the_grid_and_noted() -> None:
+    # 3 A over on each EV: counted at 2 A the grid stayed at 42 A on 40 A, every reading an
+    # overload. The grid counts the whole excess, and the site's notes name each EV read more
+    # than 2 A over its offer.
+    rig = make_rig(grid_limit_a=40.0)
+    for charger in rig.chargers:
+        charger.overdraw_a = 3.0
+    await rig.advance(0)
+    assert rig.offered() == [20.0, 20.0]
+    for _ in range(50):
+        await rig.advance(0.2)
+    assert rig.offered() == [17.0, 17.0]
+    grid = rig.controller.grid_reading()
+    assert grid is not None and grid.current_a == (40.0, 40.0, 40.0)
+    assert not rig.controller._overloaded.is_set()
+    assert rig.controller.snapshot().allocation_notes == (
+        "c1:1 reads 3 A over its offer",
+        "c2:1 reads 3 A over its offer",
+    )
+
+
 async def test_overload_is_answered_by_the_next_step() -> None:
     rig = make_rig()
     await rig.advance(0)

@@ -1040,3 +1040,31 @@ def test_evs_drawing_over_their_offers_are_held_within_the_limit(
     # Lowered by the excess, rounded down to a step: no more.
     offered_a = sum(outcome.offers[-1][1].values())
     assert offered_a >= 38.0 - 2 * overdraw_a - 2 * resolution_a - 1e-6
+
+
+# As above, but an EV draws more than the 2 A a phase a feeder counts of an excess (it ignores
+# its offer, or its tolerance is that wide): counted at 2 A on the grid too, 3 A over on one EV
+# held the 40 A grid at 41 A for good and 5 A over on both at 46 A, every reading an overload.
+# The grid counts the whole excess: within the limit once the EVs have followed a few
+# lowerings (an EV still following one may draw its earlier offer, so what it draws over that
+# is all that is counted until it has: 18.55 s at most here, 5 A over on both, 1 A steps).
+@pytest.mark.parametrize("overdraws_a", [(3.0, 0.0), (0.0, 3.0), (5.0, 5.0)])
+@pytest.mark.parametrize(("resolution_a", "delays_s"), [(0.1, (1.0, 3.0)), (1.0, (5.0, 0.5))])
+def test_evs_drawing_far_over_their_offers_are_held_within_the_grid_limit(
+    overdraws_a: tuple[float, float], resolution_a: float, delays_s: tuple[float, float]
+) -> None:
+    evs = tuple(
+        EvPlan(f"c{n}:1", "L1L2L3", 3, delay_s, poll_offset_s=0.25 * n, overdraw_a=over_a)
+        for n, (delay_s, over_a) in enumerate(zip(delays_s, overdraws_a, strict=True))
+    )
+    building = ((0.0, (2.0, 2.0, 2.0)),)
+    policy = replace(DEMO_POLICY, resolution_a=resolution_a)
+    plan = SitePlan(40.0, evs, building, 60.0, grid_poll_offset_s=0.5, policy=policy)
+    outcome = PhysicsRig(plan).run()
+    held_s = 20.0
+    late = [(at_s, a) for at_s, a in outcome.grid_a if at_s >= held_s]
+    assert max(a for _, a in late) <= 40.0 + 1e-6, outcome.over_limit_as(40.0)
+    assert not [e for e in outcome.excess if e.at_s >= held_s], outcome.excess[-3:]
+    assert [at_s for at_s, _ in outcome.offers if at_s >= held_s] == []
+    offered_a = sum(outcome.offers[-1][1].values())
+    assert offered_a >= 38.0 - sum(overdraws_a) - 2 * resolution_a - 1e-6
