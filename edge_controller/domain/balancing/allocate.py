@@ -105,6 +105,7 @@ def allocate(
     kept = keep_following(tree, fixed, admitted, following, decision.reserved)
     risen = _risen(building, stale, previous)
     idle = fit_idle_offers(tree, fixed, decision, admitted, policy, risen=risen)
+    read_a = None if stale else building
     final, notes = _enforce(fixed, admitted, None if cut or kept or idle else shared.offered)
     if stale:
         notes.append("grid meter stale")
@@ -113,7 +114,7 @@ def allocate(
         notes.append(SETTLING)
     return Allocation(
         at_s=now_s,
-        connectors=_records(decision, policy.decrease_settle_s + policy.signal_delay_s),
+        connectors=_records(decision, policy.decrease_settle_s + policy.signal_delay_s, read_a),
         building_load_a=building,
         headroom_a=(final.left[0][0], final.left[0][1], final.left[0][2]),
         grid_stale=stale,
@@ -123,12 +124,13 @@ def allocate(
 
 
 def _risen(building: Phases3, stale: bool, previous: Allocation | None) -> Risen | None:
-    """How the building looks to have risen since the previous allocation's reading of it;
-    None where either reading is stale or missing."""
-    if stale or previous is None or previous.grid_stale or previous.building_at_s == -INF:
+    """The building as read now beside the previous allocation's reading of it (left out
+    where stale or missing); None where this reading is stale."""
+    if stale:
         return None
-    rise_a = [now - then for now, then in zip(building, previous.building_load_a, strict=True)]
-    return Risen(previous.building_at_s, (rise_a[0], rise_a[1], rise_a[2]))
+    if previous is None or previous.grid_stale or previous.building_at_s == -INF:
+        return Risen(building)
+    return Risen(building, previous.building_at_s, previous.building_load_a)
 
 
 def _enforce(
@@ -162,7 +164,9 @@ def _over(fixed: Budget, final: Budget) -> bool:
     return final.power_left_a < -OVER_A and final.power_left_a < fixed.power_left_a - EPS_A
 
 
-def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocation]:
+def _records(
+    decision: Decision, settle_s: float, read_a: Phases3 | None
+) -> dict[str, ConnectorAllocation]:
     """Each connector's record; one equal in every field to the previous is that same record
     (in a steady state most are, and a thousand new ones would cost more than comparing): the
     same offer and reason (changed_at/increased_at stay, assumed is the offer), a zero offer
@@ -188,7 +192,7 @@ def _records(decision: Decision, settle_s: float) -> dict[str, ConnectorAllocati
             else:  # the same offer and words, held since another time or at another share
                 records[cid] = before._replace(held_since_s=held_s, held_least_a=least_a)
         else:
-            records[cid] = _record(offer, now_s, settle_s)
+            records[cid] = _record(offer, now_s, settle_s, read_a)
     return records
 
 
@@ -198,8 +202,12 @@ def _still_held(before: str, reason: str) -> bool:
     return before.startswith(reason) and before.startswith(HYSTERESIS, len(reason))
 
 
-def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:
+def _record(
+    offer: Offer, now_s: float, settle_s: float, read_a: Phases3 | None
+) -> ConnectorAllocation:
+    """``read_a``: the building load as read for this step (None: stale)."""
     before, current_a, demand = offer.before, offer.current_a, offer.demand
+    raised_on_a: Phases3 | None = None
     if before is None:
         prev_a, changed_s, increased_s, settling_a, settled_s = 0.0, -INF, -INF, 0.0, -INF
     else:
@@ -209,8 +217,9 @@ def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:
             before.settling_from_a,
             before.settled_at_s,
         )
+        raised_on_a = before.raised_on_a
     if current_a > prev_a:
-        increased_s = now_s
+        increased_s, raised_on_a = now_s, read_a
     elif current_a < prev_a - EPS_A and demand.state in _WANTING:
         # Its EV may draw the higher offer until it has followed (and one still followed).
         settling_a = max(prev_a, settling_a if now_s < settled_s else 0.0)
@@ -234,6 +243,7 @@ def _record(offer: Offer, now_s: float, settle_s: float) -> ConnectorAllocation:
         settled_at_s=settled_s,
         held_since_s=held_s,
         held_least_a=least_a,
+        raised_on_a=raised_on_a,
     )
 
 

@@ -318,4 +318,5 @@ def _held(
         changed_at_s=entry.changed_at_s if switched else prior.changed_at_s,
         increased_at_s=entry.increased_at_s if kept_a > prior.current_a else prior.increased_at_s,
         assumed_current_a=kept_a,
+        raised_on_a=entry.raised_on_a if kept_a > prior.current_a else prior.raised_on_a,
     )

@@ -68,7 +68,12 @@ from typing import NamedTuple
 
 from edge_controller.domain.balancing.offers import SETTLING, Decision, Offer, full
 from edge_controller.domain.balancing.tree import INF, Budget, Tally, Tree
-from edge_controller.domain.balancing.types import EPS_A, DemandState, Policy
+from edge_controller.domain.balancing.types import (
+    EPS_A,
+    ConnectorAllocation,
+    DemandState,
+    Policy,
+)
 from edge_controller.domain.model import Phases3
 
 _WANTING = (DemandState.WAITING, DemandState.CHARGING, DemandState.PAUSED)
@@ -227,9 +232,8 @@ def fit_idle_offers(
     is below its minimum (an EV drawing keeps what it draws). One that asks for current and is
     lowered in this very step counts at its earlier offer (``_earlier_a``) beside those fitted
     before it too, and a start's beside every other offer lowered in it (``_fit_beside_ramps``).
-    ``risen``: how the building looks to have risen since the previous
-    allocation's reading of it (``_own_ramp_a``). True if any was cut. Only while an EV
-    follows a lowering (otherwise it costs a scan of the offers)."""
+    ``risen``: the building as read now and before (``_own_ramp_a``). True if any was cut.
+    Only while an EV follows a lowering (otherwise it costs a scan of the offers)."""
     now_s = decision.now_s
     ramped_s = now_s - policy.decrease_settle_s - policy.signal_delay_s
     lowering = any(_lowered(offer) for offer in decision.all)
@@ -407,9 +411,10 @@ def _own_ramp_a(offer: Offer, ramped_s: float, risen: Risen | None = None) -> fl
     for an EV raised before ``ramped_s`` (it had the time), nor for one already drawing (the
     rest of its ramp is still to come, not in the grid reading). Where the building looks to
     have risen more on another of its phases than on its first since a reading of it taken
-    before the raise (``risen``: the previous allocation's, where it came before the raise),
-    no more than that first phase's rise: its ramp raises each phase it draws on alike, its
-    first (where every EV draws) above all, so the rest is the building's. (A start read in
+    before the raise (``Risen.since``: the one the raise was decided on, which a building
+    stepping a reading later does not hide), no more than that first phase's rise: its ramp
+    raises each phase it draws on alike, its first (where every EV draws) above all, so the
+    rest is the building's. (A start read in
     state B as the building stepped from L1 onto L2 kept 6.2 A there as its own ramp, and
     ramped beside EVs still following a lowering: 21.5 A of ours where 18.7 A was left.)"""
     draw, before = offer.demand.measured_current_a, offer.before
@@ -417,19 +422,33 @@ def _own_ramp_a(offer: Offer, ramped_s: float, risen: Risen | None = None) -> fl
         return 0.0
     if before is None or before.increased_at_s < ramped_s:
         return 0.0
-    if risen is not None and before.increased_at_s >= risen.since_s:
-        first_a = risen.by_a[offer.demand.wiring[0]]
-        if max(risen.by_a[phase] for phase in offer.phases) > first_a + EPS_A:
+    rise_a = None if risen is None else risen.since(before)
+    if rise_a is not None:
+        first_a = rise_a[offer.demand.wiring[0]]
+        if max(rise_a[phase] for phase in offer.phases) > first_a + EPS_A:
             return min(offer.before_a, max(0.0, first_a))
     return offer.before_a
 
 
 class Risen(NamedTuple):
-    """How the building looks to have risen, per grid phase (``by_a``), since the grid
-    reading received at ``since_s``."""
+    """The building as read now (``now_a``), and as the previous allocation read it from a
+    grid reading received at ``then_s`` (``then_a``; None: stale or none)."""
 
-    since_s: float
-    by_a: Phases3
+    now_a: Phases3
+    then_s: float = INF
+    then_a: Phases3 | None = None
+
+    def since(self, before: ConnectorAllocation) -> list[float] | None:
+        """How the building looks to have risen, per grid phase, since a reading of it taken
+        before ``before``'s last raise: the one that raise was decided on, else the previous
+        allocation's where it came before the raise (a building stepping one reading after
+        the raise hid in a later reading); None without either."""
+        then_a = before.raised_on_a
+        if then_a is None and before.increased_at_s >= self.then_s:
+            then_a = self.then_a
+        if then_a is None:
+            return None
+        return [now - then for now, then in zip(self.now_a, then_a, strict=True)]
 
 
 def _running(offer: Offer) -> bool:

@@ -154,6 +154,8 @@ class ConnectorAllocation(NamedTuple):
     settled_at_s: float = float("-inf")
     held_since_s: float = float("inf")
     held_least_a: float = 0.0
+    # The building load as read for the last increase (None: no fresh grid reading then).
+    raised_on_a: Phases3 | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -387,3 +387,63 @@ def test_an_ev_asking_at_nothing_on_a_kept_offer_fits_beside_one_lowered_in_the_
         policy=policy,
     )
     assert (decision.current_a("c0"), decision.current_a("c1")) == offered_a
+
+
+# As above, but the building steps one reading later: the previous allocation (at 20 s) read
+# the building after c3's raise at 19 s, unchanged, so only the reading the raise was decided
+# on (stored with it) comes from before the raise. The building stepping from L1 onto L2 at
+# 21 s is still no ramp of c3's: it waits. Had the grid reading risen by 6.8 A on each phase,
+# that may be c3's ramp: it keeps what the sharing gives it.
+READ_AGAIN_AFTER_THE_RAISE = Allocation(
+    20.0,
+    {
+        **STARTED_AS_THE_BUILDING_STEPS.connectors,
+        "c3": STARTED_AS_THE_BUILDING_STEPS.connectors["c3"]._replace(
+            raised_on_a=(18.4, 6.9, 18.4)
+        ),
+    },
+    (18.4, 6.9, 18.4),
+    (0.0, 0.1, 6.8),
+    grid_stale=False,
+    building_at_s=20.0,  # read after the raise
+)
+
+
+@pytest.mark.parametrize(
+    ("grid_a", "offered_a"),
+    [((11.5, 31.5, 13.3), 0.0), ((25.2, 31.9, 25.2), 6.1)],
+    ids=["building rise", "its own ramp"],
+)
+def test_a_start_compares_the_building_with_the_reading_its_raise_was_decided_on(
+    grid_a: tuple[float, float, float], offered_a: float
+) -> None:
+    demands = [
+        ConnectorDemand("c0", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
+        ConnectorDemand("c1", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
+        ConnectorDemand("c3", DemandState.WAITING, measured_current_a=(0.0,) * 3),
+    ]
+    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0)
+    decision = allocate(
+        Site(32.0),
+        demands,
+        grid=GridReading(grid_a, 21.0),
+        previous=READ_AGAIN_AFTER_THE_RAISE,
+        now_s=21.0,
+        policy=policy,
+    )
+    assert decision.current_a("c3") == offered_a, decision.connectors["c3"]
+
+
+def test_a_raise_keeps_the_building_it_was_decided_on() -> None:
+    demands = [
+        ConnectorDemand("c0", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
+        ConnectorDemand("c3", DemandState.WAITING, measured_current_a=(0.0,) * 3),
+    ]
+    first = allocate(
+        Site(32.0), demands, grid=GridReading((4.0, 15.1, 5.0), 1.0), previous=None, now_s=1.0
+    )
+    assert first.connectors["c3"].raised_on_a == (4.0, 6.0, 5.0)
+    again = allocate(
+        Site(32.0), demands, grid=GridReading((9.0, 15.1, 5.0), 2.0), previous=first, now_s=2.0
+    )
+    assert again.connectors["c3"].raised_on_a == (4.0, 6.0, 5.0)

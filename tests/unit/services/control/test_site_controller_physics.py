@@ -746,6 +746,24 @@ def test_a_start_is_not_kept_as_its_own_ramp_where_the_building_rose_on_another_
     assert lowered[0]["c3:1"] == 0.0, outcome.offers
 
 
+# As above with c2, but the building steps at 20.5 s, after the grid reading at 20.1 s: the
+# reading before the one that shows the step came after c3's raise (19.1 s). Compared with it,
+# c3 was taken for ramping and kept 6.2 A beside c0 and c1 lowered to 6.2 A (21.5 A of ours
+# where 18.7 A was left, 2.8 A*s); the reading its raise was decided on shows the building
+# stepping from L1 onto L2: c3 waits.
+def test_a_start_is_not_kept_as_its_own_ramp_where_the_building_steps_a_reading_later() -> None:
+    plan = STARTED_AS_THE_BUILDING_STEPS
+    plan = replace(
+        plan,
+        evs=(*plan.evs[:2], PAUSED_ON_L1, plan.evs[2]),
+        building_a=((0.0, (18.4, 6.9, 18.4)), (20.5, (11.5, 13.3, 13.3))),
+    )
+    outcome = PhysicsRig(plan).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    lowered = [offers for at_s, offers in outcome.offers if at_s > 20.5 and offers["c0:1"] < 8]
+    assert lowered[0]["c3:1"] == 0.0, outcome.offers
+
+
 # Grid L1 of 32 A: c0 (5 s to follow) draws 20 A beside a building of 4 A; c1's EV (1 s to
 # follow, 8 A at most) paused itself on its 8 A (state B) and resumes at 19.3 s, read asking at
 # nothing at 19.6 s. The building steps to 14 A at 19.9 s; at 20.1 s c0 is lowered to 10 A and
