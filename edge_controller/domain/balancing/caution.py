@@ -62,7 +62,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from edge_controller.domain.balancing.readings import RecentReadings, Sample
+from edge_controller.domain.balancing.settle import IDLE_A
 from edge_controller.domain.balancing.types import (
+    EPS_A,
     Allocation,
     ConnectorAllocation,
     ConnectorDemand,
@@ -210,7 +212,8 @@ def unraised_rise(
     on a raised one in ``paused_itself``: its EV, seen once its offer had switched on there,
     did not ask for current (state B; a raise since does not change that), or, seen once the
     raise had reached it, asked (state C) and drew nothing a signal delay later, or stopped
-    drawing on its offer while asking; its ramp is a resume the reading cannot show."""
+    drawing on its offer while asking; its ramp is a resume the reading cannot show (nor is
+    one whose ramp the reading cannot show for the building's rise: ``ramp_unseen``)."""
     added = [0.0, 0.0, 0.0]
     for demand in demands:
         entry = offers.connectors.get(demand.connector_id)
@@ -227,6 +230,22 @@ def unraised_rise(
             drawn_a = 0.0 if draw is None else draw[line]
             added[phase] += max(0.0, entry.current_a - drawn_a)
     return (added[0], added[1], added[2])
+
+
+def ramp_unseen(entry: ConnectorAllocation, demand: ConnectorDemand, building_a: Phases3) -> bool:
+    """Whether the grid reading whose building load is ``building_a`` cannot show a start
+    raised as ``entry`` and read at nothing (its latest reading, ``demand``) ramping: its ramp would
+    raise its first phase (where every EV draws) above all, and the building looks to have
+    risen more on another of its phases (see ``settle._own_ramp_a``, which counts no more
+    than that first phase's rise as its ramp). Held as such, a start stepped into a building
+    rise on L2 beside EVs whose lowering waited with it (24.9 A of ours where 18.7 A was
+    left)."""
+    then_a, draw = entry.raised_on_a, demand.measured_current_a
+    if then_a is None or draw is None or max(draw) >= IDLE_A:
+        return False
+    phases = demand.grid_phases
+    rise_a = [now - then for now, then in zip(building_a, then_a, strict=True)]
+    return max(rise_a[phase] for phase in phases) > rise_a[phases[0]] + EPS_A
 
 
 def most_drawn(demands: Sequence[ConnectorDemand], offers: Allocation) -> Phases3:

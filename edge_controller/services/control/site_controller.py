@@ -40,6 +40,7 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_increases,
     lowers,
     most_drawn,
+    ramp_unseen,
     rises,
     unraised_rise,
     within_limits,
@@ -405,6 +406,7 @@ class SiteController:
                         held_on or grid,
                         now_s,
                         idle_raised=held_on is not None and held_on.at_s != grid.at_s,
+                        building_a=alloc.building_load_a,
                     ),
                 )
                 and self._explained(grid, demands, previous, now_s)
@@ -517,18 +519,23 @@ class SiteController:
         now_s: float,
         *,
         idle_raised: bool,
+        building_a: Phases3,
     ) -> Phases3:
         """Per phase, what the connectors not raised within the time EVs take to follow before
         the grid reading a hold began on (``begun_on``) could still add (``unraised_rise``),
         each draw the lowest of its readings within the measurement window (an EV that dipped,
         or paused, may come back), and the raised ones whose EV paused itself
-        (``_paused_itself``)."""
+        (``_paused_itself``) or whose ramp the grid reading cannot show (``building_a``: the
+        building as read now)."""
         window_s = self._timing.measurement_window_s
         follow_s = self._policy.decrease_settle_s + self._policy.signal_delay_s
         lowest = list(demands)
         paused_itself: list[str] = []
         for index, (demand, conn) in enumerate(zip(demands, self._conns.values(), strict=True)):
-            if self._paused_itself(demand, conn, offers):
+            entry = offers.connectors.get(demand.connector_id)
+            if self._paused_itself(demand, conn, offers) or (
+                entry is not None and ramp_unseen(entry, demand, building_a)
+            ):
                 paused_itself.append(demand.connector_id)
             draw = demand.measured_current_a
             if draw is None or offers.current_a(demand.connector_id) <= 0:

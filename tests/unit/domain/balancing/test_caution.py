@@ -26,9 +26,11 @@ from edge_controller.domain.balancing.caution import (
     hold_unconfirmed_increases,
     lowers,
     most_drawn,
+    ramp_unseen,
     unraised_rise,
     within_limits,
 )
+from edge_controller.domain.model import Phases3
 
 GRID_AT_10 = Sample(10.0, 10.05, (40.0, 40.0, 40.0))
 
@@ -276,6 +278,28 @@ def test_what_the_connectors_not_raised_lately_could_add() -> None:
     assert unraised_rise(demands, offers, 7.0, paused_itself=("raised",)) == tuple(
         a + 12.0 for a in added
     )
+
+
+# A start (three-phase, first phase L1) raised on a building of 18.4, 6.9, 18.4 A and read at
+# nothing: where the building as read now rose more on another of its phases than on L1, the
+# grid reading cannot show its ramp (a held decrease must not bet on it); risen alike, or read
+# drawing (a torn reading of its ramp), or raised without a reading of the building, it may.
+@pytest.mark.parametrize(
+    ("building_a", "draw_a", "raised_on_a", "unseen"),
+    [
+        ((11.5, 13.3, 13.3), (0.0, 0.0, 0.0), (18.4, 6.9, 18.4), True),
+        ((25.2, 13.3, 25.2), (0.0, 0.0, 0.0), (18.4, 6.9, 18.4), False),
+        ((18.4, 6.9, 27.0), (6.8, 6.8, 0.0), (18.4, 6.9, 18.4), False),
+        ((11.5, 13.3, 13.3), (0.0, 0.0, 0.0), None, False),
+    ],
+    ids=["building rise", "risen alike", "drawing", "no reading"],
+)
+def test_a_start_whose_ramp_the_grid_reading_cannot_show(
+    building_a: Phases3, draw_a: Phases3, raised_on_a: Phases3 | None, unseen: bool
+) -> None:
+    entry = ConnectorAllocation("c3", 6.8, "", increased_at_s=19.0, raised_on_a=raised_on_a)
+    demand = ConnectorDemand("c3", DemandState.CHARGING, measured_current_a=draw_a)
+    assert ramp_unseen(entry, demand, building_a) is unseen
 
 
 def test_the_most_our_connectors_can_draw_and_what_it_explains() -> None:

@@ -764,6 +764,25 @@ def test_a_start_is_not_kept_as_its_own_ramp_where_the_building_steps_a_reading_
     assert lowered[0]["c3:1"] == 0.0, outcome.offers
 
 
+# Without c2, c3's EV resuming at 19.5 s and the building stepping at 20.5 s: at the reading
+# that shows the step (21.1 s) c3 reads nothing and waits, but the lowering of c0 and c1 was
+# held one reading as c3's ramp in the grid reading, and c3 ramped meanwhile (24.9 A of ours
+# where 18.7 A was left, 8.2 A*s). Its ramp would show on its first phase, L1, where the
+# building fell: the lowering goes out at once.
+def test_a_lowering_is_not_held_as_the_ramp_of_a_start_the_reading_cannot_show() -> None:
+    plan = STARTED_AS_THE_BUILDING_STEPS
+    c0, c1, c3 = plan.evs
+    plan = replace(
+        plan,
+        evs=(c0, c1, replace(c3, pauses=((7.65, 19.5),))),
+        building_a=((0.0, (18.4, 6.9, 18.4)), (20.5, (11.5, 13.3, 13.3))),
+    )
+    outcome = PhysicsRig(plan).run()
+    assert not outcome.excess, (outcome.excess_as, outcome.excess[:3])
+    lowered = [at_s for at_s, offers in outcome.offers if at_s > 20.5 and offers["c0:1"] < 8]
+    assert lowered[0] < 21.5, outcome.offers
+
+
 # Grid L1 of 32 A: c0 (5 s to follow) draws 20 A beside a building of 4 A; c1's EV (1 s to
 # follow, 8 A at most) paused itself on its 8 A (state B) and resumes at 19.3 s, read asking at
 # nothing at 19.6 s. The building steps to 14 A at 19.9 s; at 20.1 s c0 is lowered to 10 A and
