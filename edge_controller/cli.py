@@ -140,9 +140,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.ocpp.enabled:
         # Found now, not at the first payload refused (its import waits for that): an OCPP
         # site without it could neither answer that CSMS CALL nor settle that outbox message.
-        from edge_controller.uplink.schemas import official_missing
+        from edge_controller.app.daemon import ocpp_checks_missing
 
-        missing = official_missing()
+        missing = ocpp_checks_missing()
         if missing is not None:
             log.get_logger("cli").critical("cannot start", error=missing, exit_code=EXIT_INSTALL)
             print(f"edge-controller: {missing}; refusing to start", file=sys.stderr)

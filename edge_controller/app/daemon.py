@@ -250,6 +250,14 @@ class Daemon:
 YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
+def ocpp_checks_missing() -> str | None:
+    """What the OCPP schema checks need and cannot find, None when all is there: asked before
+    start-up, since the official validator is imported only at the first payload it judges."""
+    from edge_controller.uplink.schemas import official_missing
+
+    return official_missing()
+
+
 def keep_start_up_out_of_collections() -> None:
     """What start-up built (modules, settings, the site) lives as long as the daemon: after one
     collection it is frozen, so the full collections that the control loop's short-lived objects
