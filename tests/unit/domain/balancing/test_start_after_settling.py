@@ -320,14 +320,10 @@ STARTED_AS_THE_BUILDING_STEPS = Allocation(
 )
 
 
-@pytest.mark.parametrize(
-    ("grid_a", "offered_a"),
-    [((11.5, 31.5, 13.3), 0.0), ((25.2, 31.9, 25.2), 6.1)],
-    ids=["building rise", "its own ramp"],
-)
-def test_a_start_keeps_its_offer_as_its_own_ramp_only_as_far_as_its_first_phase_rose(
-    grid_a: tuple[float, float, float], offered_a: float
+def _assert_c3_offered(
+    grid_a: tuple[float, float, float], offered_a: float, previous: Allocation, now_s: float
 ) -> None:
+    """c3's offer in the step at ``now_s`` after ``previous``, c0 and c1 drawing 9.1 A on L1."""
     demands = [
         ConnectorDemand("c0", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
         ConnectorDemand("c1", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
@@ -337,12 +333,23 @@ def test_a_start_keeps_its_offer_as_its_own_ramp_only_as_far_as_its_first_phase_
     decision = allocate(
         Site(32.0),
         demands,
-        grid=GridReading(grid_a, 20.0),
-        previous=STARTED_AS_THE_BUILDING_STEPS,
-        now_s=20.0,
+        grid=GridReading(grid_a, now_s),
+        previous=previous,
+        now_s=now_s,
         policy=policy,
     )
     assert decision.current_a("c3") == offered_a, decision.connectors["c3"]
+
+
+@pytest.mark.parametrize(
+    ("grid_a", "offered_a"),
+    [((11.5, 31.5, 13.3), 0.0), ((25.2, 31.9, 25.2), 6.1)],
+    ids=["building rise", "its own ramp"],
+)
+def test_a_start_keeps_its_offer_as_its_own_ramp_only_as_far_as_its_first_phase_rose(
+    grid_a: tuple[float, float, float], offered_a: float
+) -> None:
+    _assert_c3_offered(grid_a, offered_a, STARTED_AS_THE_BUILDING_STEPS, 20.0)
 
 
 # Grid L1 of 32 A: c0 draws 20 A beside a building of 4 A and c1's 8 A, kept while its EV
@@ -417,21 +424,7 @@ READ_AGAIN_AFTER_THE_RAISE = Allocation(
 def test_a_start_compares_the_building_with_the_reading_its_raise_was_decided_on(
     grid_a: tuple[float, float, float], offered_a: float
 ) -> None:
-    demands = [
-        ConnectorDemand("c0", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
-        ConnectorDemand("c1", DemandState.CHARGING, wiring=(1,), measured_current_a=(9.1, 0, 0)),
-        ConnectorDemand("c3", DemandState.WAITING, measured_current_a=(0.0,) * 3),
-    ]
-    policy = Policy(min_pause_s=10.0, min_charge_s=10.0, increase_interval_s=1.0)
-    decision = allocate(
-        Site(32.0),
-        demands,
-        grid=GridReading(grid_a, 21.0),
-        previous=READ_AGAIN_AFTER_THE_RAISE,
-        now_s=21.0,
-        policy=policy,
-    )
-    assert decision.current_a("c3") == offered_a, decision.connectors["c3"]
+    _assert_c3_offered(grid_a, offered_a, READ_AGAIN_AFTER_THE_RAISE, 21.0)
 
 
 def test_a_raise_keeps_the_building_it_was_decided_on() -> None:
